@@ -1,0 +1,41 @@
+# make demo: virtual environment + install + assets + the main job on an example photo.
+# make test: the test suite (what CI runs).  make bench: every benchmark, one table each.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# The local asset mirror, when this checkout sits beside one (CI does); otherwise assets download.
+MIRROR := $(abspath ../shared/assets)
+ifneq ($(wildcard $(MIRROR)/MANIFEST.md),)
+export FACEKIT_ASSETS ?= $(MIRROR)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test test-fast bench assets clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+assets: $(VENV)/.installed
+	$(PY) -m facekit.assets fetch --layout .
+
+demo: assets
+	mkdir -p output
+	$(PY) detect_mask_image.py --image examples/example_03.png --output output/example_03.png \
+		--json output/example_03.json --no-display
+	@echo "[INFO] open output/example_03.png to see the result"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) output face_detector examples .pytest_cache

@@ -1,0 +1,238 @@
+"""One resolver for every third-party file facekit uses.
+
+Lookup order for `resolve(name)`:
+  1. the local mirror folder `$FACEKIT_ASSETS` (laid out like ../shared/assets: models/, media/, ...);
+  2. the download cache `$FACEKIT_CACHE` (default ~/.cache/facekit);
+  3. a download from the canonical URL, with a progress bar, checked by sha256 where pinned,
+     written to a temp file and renamed into the cache only when complete.
+When none works, one `AssetError` line names the file, the URL and the env var.
+
+`python -m facekit.assets fetch [--layout DIR]` resolves everything the demo needs and lays out
+`face_detector/` and `examples/` the way the original PyImageSearch repo had them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AssetError, FacekitError
+
+ENV_MIRROR = "FACEKIT_ASSETS"
+ENV_CACHE = "FACEKIT_CACHE"
+
+_OPENCV_RAW = "https://raw.githubusercontent.com/opencv"
+_FACE_RECOGNITION_RAW = "https://raw.githubusercontent.com/ageitgey/face_recognition/master/examples"
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    path: str  # relative to the mirror root
+    url: str | None  # None: there is no public single-file download; mirror only
+    sha256: str | None = None  # None: not pinned (the canonical bytes differ from the mirror's)
+
+    @property
+    def filename(self) -> str:
+        return Path(self.path).name
+
+
+_ASSETS = [
+    Asset("res10.prototxt", "models/deploy.prototxt",
+          f"{_OPENCV_RAW}/opencv/4.x/samples/dnn/face_detector/deploy.prototxt",
+          "f62621cac923d6f37bd669298c428bb7ee72233b5f8c3389bb893e35ebbcf795"),
+    Asset("res10.caffemodel", "models/res10_300x300_ssd_iter_140000.caffemodel",
+          f"{_OPENCV_RAW}/opencv_3rdparty/dnn_samples_face_detector_20170830/res10_300x300_ssd_iter_140000.caffemodel",
+          "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"),
+    Asset("res10_tf.pb", "models/opencv_face_detector_uint8.pb",
+          f"{_OPENCV_RAW}/opencv_3rdparty/dnn_samples_face_detector_20180220_uint8/opencv_face_detector_uint8.pb",
+          "5c71d752ef2cbf2f457ac82fdd580fcb2522fd04c5efdaed18eb6d9e2843fbed"),
+    Asset("res10_tf.pbtxt", "models/opencv_face_detector.pbtxt",
+          f"{_OPENCV_RAW}/opencv/4.x/samples/dnn/face_detector/opencv_face_detector.pbtxt",
+          "5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144"),
+    Asset("yunet", "models/face_detection_yunet_2023mar.onnx",
+          "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+          "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
+    Asset("blazeface", "models/face_detection_short_range.tflite",
+          "https://storage.googleapis.com/mediapipe-assets/face_detection_short_range.tflite",
+          "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+    Asset("face_mesh", "models/face_landmark.tflite",
+          "https://storage.googleapis.com/mediapipe-assets/face_landmark.tflite",
+          "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
+    # The mirror's copy holds Keras' weight values in other bytes, so Keras' own file can't be pinned
+    # to the mirror hash; Keras itself does not pin it either.
+    Asset("mobilenet_v2_imagenet", "models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+          "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+    # Other projects' trained models: for side-by-side benchmarks only.
+    Asset("baseline.pyimagesearch_mask", "baselines/pyimagesearch_mask_detector.h5", None,
+          "63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3"),
+    Asset("baseline.fer_mini_xception", "baselines/fer_mini_xception_emotion.hdf5", None,
+          "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"),
+    Asset("baseline.oarriaga_gender", "baselines/oarriaga_gender_mini_xception.hdf5", None,
+          "7affc7bd520c48ca908eada26988d0e17fdfa1d447d8ae5675395f05ca6f943b"),
+    Asset("baseline.dlib_gender", "baselines/dlib_models_gender_v1.onnx", None,
+          "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734"),
+    # Example photos and video.
+    Asset("media.example_01", "media/example_01.png", None),
+    Asset("media.example_02", "media/example_02.png", None),
+    Asset("media.example_03", "media/example_03.png", None),
+    Asset("media.obama", "media/obama.jpg", f"{_FACE_RECOGNITION_RAW}/obama.jpg",
+          "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
+    Asset("media.two_people", "media/two_people.jpg", f"{_FACE_RECOGNITION_RAW}/two_people.jpg",
+          "536b29cd513fb618e4d5aa79d51a279948daa804ce359463449cce5f9dc68aa7"),
+    Asset("media.short_hamilton_clip", "media/short_hamilton_clip.mp4",
+          f"{_FACE_RECOGNITION_RAW}/short_hamilton_clip.mp4",
+          "0b5ff4c55a4cd69f79956f312681730881fe1e2a9e6146e75c31636dffcc7e28"),
+]
+REGISTRY: dict[str, Asset] = {a.name: a for a in _ASSETS}
+
+# What `make demo` lays out at the top level, as the seed repo had it.
+LAYOUT = {
+    "face_detector": ["res10.prototxt", "res10.caffemodel"],
+    "examples": ["media.example_01", "media.example_02", "media.example_03", "media.obama", "media.two_people"],
+}
+
+
+def mirror_root() -> Path | None:
+    value = os.environ.get(ENV_MIRROR)
+    return Path(value).expanduser() if value else None
+
+
+def cache_root() -> Path:
+    value = os.environ.get(ENV_CACHE)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "facekit"
+
+
+def mirror_path(relative: str) -> Path | None:
+    """A path inside the mirror (datasets, media), or None when no mirror is set or it lacks the path."""
+    root = mirror_root()
+    if root is None:
+        return None
+    path = root / relative
+    return path if path.exists() else None
+
+
+def sha256sum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve(name: str, download: bool = True) -> Path:
+    """Local path of asset `name`, downloading it into the cache if needed."""
+    try:
+        asset = REGISTRY[name]
+    except KeyError:
+        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+    local = mirror_path(asset.path)
+    if local is not None:
+        return local
+    cached = cache_root() / asset.path
+    if cached.exists():
+        return cached
+    where = f"set {ENV_MIRROR} to a folder holding {asset.path}"
+    if asset.url is None:
+        raise AssetError(f"{asset.filename} is not in the mirror and has no public download: {where}")
+    if not download:
+        raise AssetError(f"{asset.filename} is not available locally: {where}, or download it from {asset.url}")
+    _download(asset, cached)
+    return cached
+
+
+def _download(asset: Asset, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{asset.filename}.", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(asset.url, timeout=30)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise AssetError(
+                    f"cannot download {asset.filename} from {asset.url} ({reason}); "
+                    f"set {ENV_MIRROR} to a folder holding {asset.path}"
+                ) from None
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            with response:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    done += len(chunk)
+                    _progress(asset.filename, done, total)
+            print(file=sys.stderr)
+        if asset.sha256 and sha256sum(tmp) != asset.sha256:
+            raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    if total:
+        pct = 100.0 * done / total
+        bar = "#" * int(pct / 4)
+        print(f"\r[INFO] downloading {label} [{bar:<25}] {pct:5.1f}%", end="", file=sys.stderr, flush=True)
+    else:
+        print(f"\r[INFO] downloading {label} {done / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
+
+
+def layout(root: Path) -> None:
+    """Copy the detector files and example photos into `root`/face_detector and `root`/examples."""
+    for folder, names in LAYOUT.items():
+        target_dir = root / folder
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            try:
+                src = resolve(name)
+            except AssetError as exc:
+                if name.startswith("media."):  # examples are a nicety, the detector is not
+                    print(f"[WARN] {exc}", file=sys.stderr)
+                    continue
+                raise
+            target = target_dir / src.name
+            if not target.exists() or target.stat().st_size != src.stat().st_size:
+                shutil.copyfile(src, target)
+        print(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch", help="resolve (and download) every model asset")
+    fetch.add_argument("--layout", type=Path, help="also lay out face_detector/ and examples/ here")
+    sub.add_parser("list", help="show where each asset resolves from")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in REGISTRY:
+                try:
+                    print(f"{name:32s} {resolve(name, download=False)}")
+                except AssetError as exc:
+                    print(f"{name:32s} -- {exc}")
+            return 0
+        for name in REGISTRY:
+            if not name.startswith(("baseline.", "media.")):
+                print(f"[INFO] {name}: {resolve(name)}")
+        if args.layout:
+            layout(args.layout)
+        return 0
+    except FacekitError as exc:
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per root script: each has build_parser() and main(argv=None) -> int."""

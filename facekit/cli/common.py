@@ -1,0 +1,106 @@
+"""Pieces every CLI shares: options for detector / heads / landmarks, building the pipeline,
+display detection, and turning user errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from pathlib import Path
+
+from ..errors import FacekitError
+
+
+def info(message: str) -> None:
+    print(f"[INFO] {message}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"[WARN] {message}", file=sys.stderr, flush=True)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"[ERROR] {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def guarded(main):
+    """Wrap a CLI main(): user errors -> one line + exit 2, Ctrl-C -> exit 130, never a traceback
+    for either. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        try:
+            return main(argv)
+        except FacekitError as exc:
+            return fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            print("\n[INFO] interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # e.g. `... | head`
+            return 0
+
+    return wrapper
+
+
+def has_display() -> bool:
+    """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def probability(value: str) -> float:
+    v = float(value)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return v
+
+
+def task_list(value: str) -> list[str]:
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    from ..detection import DETECTORS
+
+    g = parser.add_argument_group("detection and heads")
+    g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
+                   help="trained model folder (or its card.json); repeat for several heads. "
+                        "Default: every model under models/")
+    g.add_argument("--tasks", type=task_list, default=None, metavar="T1,T2",
+                   help="heads to run, e.g. mask,emotion,gender (default: every head whose model exists)")
+    g.add_argument("-c", "--confidence", type=probability, default=0.5,
+                   help="minimum face detection probability (default: 0.5)")
+    g.add_argument("--detector", choices=sorted(DETECTORS), default="res10", help="face detector (default: res10)")
+    g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
+                   help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
+
+
+def build_pipeline(args: argparse.Namespace, detector: bool = True):
+    """Load the detector, heads and landmarker once, from parsed options."""
+    from ..detection import create_detector
+    from ..heads import load_heads
+    from ..pipeline import FacePipeline
+
+    tasks = args.tasks
+    heads = load_heads(tasks=tasks, model_paths=args.model)
+    landmarker = None
+    if getattr(args, "landmarks", None):
+        from ..landmarks import create_landmarker
+
+        landmarker = create_landmarker()
+    det = create_detector(args.detector, args.confidence) if detector else None
+    return FacePipeline(det, heads, landmarker)
+
+
+def check_output_path(path: Path | None, what: str = "output") -> None:
+    """Fail early, before any work, when an output could not be written."""
+    if path is None:
+        return
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise FacekitError(f"{what} folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise FacekitError(f"{what} folder is not writable: {parent}")

@@ -1,0 +1,167 @@
+"""detect_mask_image.py: find every face in a photo (or a folder of photos) and label it with
+every trained head; draw the result and write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+from ..errors import FacekitError, ImageError
+from ..preprocess import is_image_path, list_images, load_image
+from ..records import atomic_write, image_record, write_json
+from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
+                     warn)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="detect_mask_image.py",
+        description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
+        epilog="examples:\n"
+               "  python detect_mask_image.py --image examples/example_01.png\n"
+               "  python detect_mask_image.py -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
+               "  python detect_mask_image.py -i crops/ --crops --json scores.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", "--image", nargs="+", required=True, type=Path, metavar="PATH",
+                   help="image file(s) or folder(s) of images")
+    p.add_argument("-o", "--output", type=Path,
+                   help="annotated image (one input) or folder for annotated images (several inputs)")
+    p.add_argument("-j", "--json", type=Path,
+                   help="write results: JSON for one image, JSON Lines (one record per image) for several")
+    p.add_argument("--no-display", action="store_true", help="never open a window")
+    p.add_argument("--crops", action="store_true",
+                   help="inputs are face crops: skip detection and classify each whole image as one face")
+    p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
+    add_pipeline_options(p)
+    return p
+
+
+def gather_inputs(paths: list[Path], recursive: bool) -> tuple[list[Path], int, bool]:
+    """Expand folders; return (images, skipped non-image files, whether this is a batch run)."""
+    images, skipped = [], 0
+    batch = len(paths) > 1
+    for path in paths:
+        if path.is_dir():
+            batch = True
+            found, other = list_images(path, recursive)
+            images += found
+            skipped += other
+        elif path.exists() or not path.suffix or is_image_path(path):
+            images.append(path)  # missing files are reported by load_image with a clear line
+        else:
+            skipped += 1
+    return images, skipped, batch
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    images, skipped, batch = gather_inputs(args.image, args.recursive)
+    if not images:
+        raise ImageError(f"no images found in {' '.join(map(str, args.image))}")
+    if not batch:
+        check_output_path(args.output, "--output")
+    elif args.output is not None:
+        if args.output.suffix and is_image_path(args.output):
+            raise FacekitError("--output must be a folder when several images are given")
+        check_output_path(args.output, "--output")
+        args.output.mkdir(exist_ok=True)
+    check_output_path(args.json, "--json")
+
+    info("loading face detector model..." if not args.crops else "loading models...")
+    pipeline = build_pipeline(args, detector=not args.crops)
+    if not pipeline.heads:
+        warn("no trained heads found: faces are found but not classified (train one with train_mask_detector.py)")
+    from ..drawing import Style, annotate
+
+    style = Style.from_heads(pipeline.heads, args.landmarks)
+
+    if not batch:
+        return _single(args, images[0], pipeline, style, annotate)
+    return _batch(args, images, skipped, pipeline, style, annotate)
+
+
+def _analyze(pipeline, image, crops: bool):
+    return [pipeline.classify_whole(image)] if crops else pipeline(image)
+
+
+def _summary(faces) -> str:
+    parts = []
+    for f in faces:
+        labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%)" for t, p in f.predictions.items())
+        parts.append(f"  face {f.box.as_list()} score {f.score:.2f}" + (f": {labels}" if labels else ""))
+    return "\n".join(parts)
+
+
+def _single(args, path: Path, pipeline, style, annotate) -> int:
+    image = load_image(path)
+    faces = _analyze(pipeline, image, args.crops)
+    info(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+    if faces:
+        print(_summary(faces))
+    if args.json:
+        write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
+        info(f"results written to {args.json}")
+    annotated = annotate(image, faces, style)
+    if args.output:
+        _write_image(args.output, annotated)
+        info(f"annotated image written to {args.output}")
+    if not args.no_display:
+        if has_display():
+            cv2.imshow("Output", annotated)
+            cv2.waitKey(0)
+            cv2.destroyAllWindows()
+        elif not (args.output or args.json):
+            info("no display found: use --output / --json to keep the result (or --no-display to silence this)")
+    return 0
+
+
+def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) -> int:
+    from tqdm import tqdm
+
+    failed, n_faces = 0, 0
+    started = time.perf_counter()
+    sink = atomic_write(args.json) if args.json else None
+    out = sink.__enter__() if sink else None
+    try:
+        for path in tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None):
+            try:
+                image = load_image(path)
+            except ImageError as exc:
+                failed += 1
+                tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
+                continue
+            faces = _analyze(pipeline, image, args.crops)
+            n_faces += len(faces)
+            if out is not None:
+                out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
+            if args.output:
+                _write_image(args.output / f"{path.stem}{path.suffix if is_image_path(path) else '.png'}",
+                             annotate(image, faces, style))
+    except BaseException:
+        if sink:
+            sink.__exit__(*sys.exc_info())
+        raise
+    if sink:
+        sink.__exit__(None, None, None)
+    done = len(images) - failed
+    secs = time.perf_counter() - started
+    info(f"{done} images, {n_faces} faces in {secs:.1f}s; skipped {failed} unreadable image(s) "
+         f"and {skipped} non-image file(s)")
+    if args.json:
+        info(f"results written to {args.json}")
+    return 0 if done else 2
+
+
+def _write_image(path: Path, image) -> None:
+    ext = path.suffix.lower() or ".png"
+    ok, buf = cv2.imencode(ext, image)
+    if not ok:
+        raise FacekitError(f"cannot write an image with extension {ext!r}: {path}")
+    with atomic_write(path, "wb") as fh:
+        fh.write(buf.tobytes())

@@ -1,0 +1,86 @@
+"""train_mask_detector.py: fine-tune MobileNetV2 on a folder-per-class dataset (mask, emotion,
+gender, ...) and save a self-describing model folder with its TFLite export, card, plot and report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from ..preprocess import CropSpec
+from .common import check_output_path, guarded, info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_mask_detector.py",
+        description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
+        epilog="examples:\n"
+               "  python train_mask_detector.py --dataset dataset/mask\n"
+               "  python train_mask_detector.py -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
+               "      --color gray --model models/emotion",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-d", "--dataset", type=Path, required=True, help="folder with one sub-folder of images per class")
+    p.add_argument("-m", "--model", type=Path, help="output model folder (default: models/<task>)")
+    p.add_argument("-p", "--plot", type=Path, help="also copy the training plot here (it is always in the model folder)")
+    p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
+                                                     "(default: a stratified 20%% of --dataset)")
+    p.add_argument("--task", help="task name stored in the card (default: from the class names / folder)")
+    p.add_argument("-e", "--epochs", type=int, default=5, help="epochs for the new head, base frozen (default: 5)")
+    p.add_argument("--fine-tune-epochs", type=int, default=5,
+                   help="epochs fine-tuning the top of the base at a low rate (default: 5; 0 = head only)")
+    p.add_argument("--fine-tune-at", default="block_13_expand",
+                   help="first MobileNetV2 layer to unfreeze (default: block_13_expand)")
+    p.add_argument("-s", "--input-size", type=int, default=128, help="model input size in px (default: 128)")
+    p.add_argument("--color", choices=["rgb", "gray"], default="rgb", help="colour mode of the input (default: rgb)")
+    p.add_argument("-b", "--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: 1e-3)")
+    p.add_argument("--fine-tune-lr", type=float, default=1e-4, help="fine-tune learning rate (default: 1e-4)")
+    p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
+    p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong",
+                   help="training augmentation (default: strong: geometry, colour, blur, low resolution)")
+    p.add_argument("--face-crops", choices=["none", "detect"], default="none",
+                   help="'detect': crop the largest detected face of each image as inference does "
+                        "(default: none, images are used whole)")
+    p.add_argument("--crop-margin", type=float, default=0.0,
+                   help="margin around detector boxes, as a fraction of the box, for training and inference")
+    p.add_argument("--val-split", type=float, default=0.1)
+    p.add_argument("--test-split", type=float, default=0.2)
+    p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
+    p.add_argument("--no-class-weights", action="store_true", help="do not weight classes by inverse frequency")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
+    return p
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..errors import DatasetError
+    from ..training import TrainConfig, class_folders, task_name, train
+
+    if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
+        raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
+    if args.epochs + args.fine_tune_epochs == 0:
+        raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
+    class_folders(args.dataset)  # fail fast on a missing dataset
+    output = args.model
+    if output is None:
+        from ..heads import models_dir
+
+        output = models_dir() / task_name(sorted(p.name for p in class_folders(args.dataset)), args.dataset)
+    check_output_path(output, "--model")
+    check_output_path(args.plot, "--plot")
+    cfg = TrainConfig(
+        dataset=args.dataset, output=output, test_dataset=args.test_dataset, task=args.task,
+        input_size=args.input_size, color=args.color, batch_size=args.batch_size, epochs=args.epochs,
+        fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at, learning_rate=args.lr,
+        fine_tune_learning_rate=args.fine_tune_lr, alpha=args.alpha,
+        crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops,
+        val_split=args.val_split, test_split=args.test_split, max_per_class=args.max_per_class,
+        augment=args.augment, class_weights=not args.no_class_weights, resume=args.resume, plot=args.plot,
+        command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+    )
+    info(f"training a '{cfg.task or 'auto'}' model from {args.dataset} -> {output}")
+    train(cfg)
+    return 0

@@ -1,0 +1,99 @@
+"""Drawing: one `annotate` for still images and video frames alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .types import Face
+
+GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
+# Colours for labels whose card names none: distinct, readable on photos (BGR).
+PALETTE = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255), (180, 105, 255),
+           (50, 205, 50), (255, 0, 255)]
+
+
+@dataclass
+class Style:
+    """How labels are shown: per task, label -> display text and label -> BGR colour."""
+
+    display: dict[str, dict[str, str]] = field(default_factory=dict)
+    colors: dict[str, dict[str, tuple]] = field(default_factory=dict)
+    landmarks: str | None = None  # None, "5" (key points) or "mesh"
+    font_scale: float | None = None  # None: from the image size
+
+    @classmethod
+    def from_heads(cls, heads: dict, landmarks: str | None = None) -> "Style":
+        return cls(display={t: h.card.display for t, h in heads.items()},
+                   colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
+
+    def text(self, task: str, label: str) -> str:
+        return self.display.get(task, {}).get(label, label)
+
+    def color(self, task: str, label: str, labels: list[str]) -> tuple:
+        own = self.colors.get(task, {}).get(label)
+        if own is not None:
+            return tuple(int(c) for c in own)
+        return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
+
+
+def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, fps: float | None = None,
+             copy: bool = True) -> np.ndarray:
+    """Draw each face's box, track id, every head's label and probability, landmarks and pose."""
+    style = style or Style()
+    out = image.copy() if copy else image
+    h, w = out.shape[:2]
+    scale = style.font_scale or max(0.45, min(1.2, max(h, w) / 1200))
+    thick = max(1, int(round(scale * 2)))
+    for face in faces:
+        b = face.box
+        color = GRAY
+        lines = []
+        for i, (task, pred) in enumerate(face.predictions.items()):
+            labels = list(pred.probabilities)
+            task_color = style.color(task, pred.label, labels)
+            if i == 0:
+                color = task_color  # the box takes the first head's colour (mask: green / red)
+            lines.append((f"{style.text(task, pred.label)}: {pred.score * 100:.2f}%", task_color))
+        if face.track_id is not None:
+            lines.insert(0, (f"#{face.track_id}", color))
+        if style.landmarks and face.landmarks is not None:
+            _draw_landmarks(out, face, style.landmarks, color)
+        cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, thick)
+        if face.pose is not None:
+            lines.append((f"yaw {face.pose.yaw:+.0f} pitch {face.pose.pitch:+.0f} roll {face.pose.roll:+.0f}", color))
+        _draw_lines(out, lines, b.x1, b.y1, b.y2, scale, thick)
+    if fps is not None:
+        _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
+    return out
+
+
+def _draw_lines(img, lines, x, top, bottom, scale, thick):
+    """Stack text lines above the box; below it when there is no room above."""
+    step = int(24 * scale) + 4
+    height = step * len(lines)
+    y = top - 6 - height + step if top - height - 6 > 0 else bottom + step
+    for text, color in lines:
+        _label(img, text, x, y, scale, color, thick)
+        y += step
+
+
+def _label(img, text, x, y, scale, color, thick):
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x = int(max(0, min(x, img.shape[1] - tw - 2)))
+    y = int(max(th + 2, min(y, img.shape[0] - base - 2)))
+    # A dark backing keeps labels readable on bright photos.
+    cv2.rectangle(img, (x, y - th - 3), (x + tw + 2, y + base), (0, 0, 0), -1)
+    cv2.putText(img, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+
+
+def _draw_landmarks(img, face: Face, mode: str, color):
+    radius = max(1, int(round(face.box.width / 120)))
+    if mode == "mesh":
+        for x, y in face.landmarks[:, :2]:
+            cv2.circle(img, (int(x), int(y)), radius, (255, 255, 255), -1, cv2.LINE_AA)
+    points = (face.keypoints or {}).values()
+    for x, y in points:
+        cv2.circle(img, (int(x), int(y)), radius + 2, color, -1, cv2.LINE_AA)

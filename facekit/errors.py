@@ -1,0 +1,27 @@
+"""Errors a user can cause. The CLIs print them as one line and exit non-zero."""
+
+
+class FacekitError(Exception):
+    """Base class: anything raised as this is shown to the user without a traceback."""
+
+    exit_code = 2
+
+
+class AssetError(FacekitError):
+    """A third-party file could not be found in the mirror, the cache or online."""
+
+
+class ImageError(FacekitError):
+    """An image is missing, empty, unreadable or not an image."""
+
+
+class ModelError(FacekitError):
+    """A trained model is missing, corrupt, or its card does not match the weights."""
+
+
+class DatasetError(FacekitError):
+    """A training or test dataset cannot be used as given."""
+
+
+class VideoError(FacekitError):
+    """A camera, file or stream cannot be opened or read, or a video cannot be written."""

@@ -1,0 +1,73 @@
+"""Reports and plots for trained models: classification report, confusion matrix, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> tuple[str, dict]:
+    """sklearn's classification report as text and as a dict (every class listed, even if absent)."""
+    from sklearn.metrics import classification_report
+
+    if len(y_true) == 0:
+        return "no test images", {}
+    y_pred = probs.argmax(axis=1)
+    ids = list(range(len(labels)))
+    text = classification_report(y_true, y_pred, labels=ids, target_names=labels, digits=4, zero_division=0)
+    data = classification_report(y_true, y_pred, labels=ids, target_names=labels, digits=4, zero_division=0,
+                                 output_dict=True)
+    data["accuracy"] = float((y_pred == y_true).mean())  # sklearn omits it when a class has no support
+    return text, data
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed, and never a window from a training run
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion matrix") -> None:
+    from sklearn.metrics import confusion_matrix
+
+    plt = _plt()
+    y_pred = probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=int)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 2.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    top = cm.max() if cm.size else 0
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > top / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def training_plot(history: dict, path: Path, fine_start: int | None = None, title: str = "training") -> None:
+    """The seed's plot: training / validation loss and accuracy per epoch, with the fine-tune start marked."""
+    plt = _plt()
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, style in (("loss", "-"), ("val_loss", "--"), ("accuracy", "-"), ("val_accuracy", "--")):
+        if history.get(key):
+            ax.plot(epochs, history[key], style, label=key.replace("accuracy", "acc"))
+    if fine_start:
+        ax.axvline(fine_start + 0.5, color="gray", linestyle=":", label="fine-tune starts")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss / accuracy")
+    ax.set_title(title)
+    ax.legend(loc="center right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

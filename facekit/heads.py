@@ -1,0 +1,200 @@
+"""Classification heads: a trained model folder (model card + TFLite) run with LiteRT.
+
+A model folder, as `train_mask_detector.py` writes it:
+    card.json      task, labels in output order, input size, colour mode, crop spec, metrics, ...
+    model.tflite   what inference runs (LiteRT; no TensorFlow import)
+    model.keras    what training resumes / fine-tunes from (not needed for inference)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .preprocess import CropSpec, crop_face, to_model_input
+from .types import Box, Prediction
+
+CARD = "card.json"
+TFLITE = "model.tflite"
+KERAS = "model.keras"
+CARD_FORMAT = 1
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("FACEKIT_MODELS", DEFAULT_MODELS_DIR))
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    task: str
+    labels: list[str]
+    input_size: int
+    color: str = "rgb"
+    crop: CropSpec = field(default_factory=CropSpec)
+    display: dict = field(default_factory=dict)  # label -> short text shown on the image
+    colors: dict = field(default_factory=dict)  # label -> BGR colour
+    extra: dict = field(default_factory=dict)  # everything else the card holds (metrics, data, command)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": CARD_FORMAT,
+            "task": self.task,
+            "labels": list(self.labels),
+            "input_size": self.input_size,
+            "color": self.color,
+            "crop": self.crop.to_dict(),
+            "display": self.display,
+            "colors": self.colors,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelCard":
+        try:
+            known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors"}
+            card = cls(
+                task=str(data["task"]),
+                labels=[str(x) for x in data["labels"]],
+                input_size=int(data["input_size"]),
+                color=str(data.get("color", "rgb")),
+                crop=CropSpec.from_dict(data.get("crop")),
+                display=dict(data.get("display") or {}),
+                colors={k: tuple(v) for k, v in (data.get("colors") or {}).items()},
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model card is missing or has a bad field: {exc}") from None
+        if len(card.labels) < 2 or card.input_size < 8 or card.color not in ("rgb", "gray"):
+            raise ModelError("model card has fewer than 2 labels, a bad input size or an unknown colour mode")
+        return card
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelCard":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ModelError(f"{path}: model card not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: model card is not valid JSON ({exc})") from None
+
+
+def model_folder(path: str | os.PathLike) -> Path:
+    """Accept a model folder, its card.json or its model.tflite and return the folder."""
+    path = Path(path)
+    if path.is_file() and path.name in (CARD, TFLITE, KERAS):
+        return path.parent
+    if path.is_dir():
+        return path
+    raise ModelError(f"{path}: model not found (expected a folder with {CARD} and {TFLITE})")
+
+
+def load_interpreter(model_path: Path, num_threads: int | None = None):
+    """A LiteRT interpreter for `model_path`; ModelError when the file is missing or not a model."""
+    from ai_edge_litert.interpreter import Interpreter  # imported here: ~50 ms, only when a model is used
+
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model file not found")
+    try:
+        return Interpreter(model_path=str(model_path), num_threads=num_threads or min(4, os.cpu_count() or 1))
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{model_path}: not a valid TFLite model ({str(exc).splitlines()[0]})") from None
+
+
+class Head:
+    """One trained classifier. `predict(crops)` runs all crops as one batch."""
+
+    def __init__(self, folder: Path, card: ModelCard, interpreter):
+        self.folder = folder
+        self.card = card
+        self._interp = interpreter
+        self._in = interpreter.get_input_details()[0]
+        self._out = interpreter.get_output_details()[0]
+        self._batch = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Head":
+        folder = model_folder(path)
+        card = ModelCard.load(folder / CARD)
+        interp = load_interpreter(folder / TFLITE)
+        shape = list(interp.get_input_details()[0]["shape"])
+        n_out = int(interp.get_output_details()[0]["shape"][-1])
+        if shape[1:] != [card.input_size, card.input_size, 3] or n_out != len(card.labels):
+            raise ModelError(
+                f"{folder}: card does not match the model (card: {card.input_size}px, {len(card.labels)} labels; "
+                f"model: input {shape[1:]}, {n_out} outputs)"
+            )
+        return cls(folder, card, interp)
+
+    @property
+    def task(self) -> str:
+        return self.card.task
+
+    @property
+    def labels(self) -> list[str]:
+        return self.card.labels
+
+    def crops(self, image: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
+        return [crop_face(image, box, self.card.crop) for box in boxes]
+
+    def predict_inputs(self, batch: np.ndarray) -> np.ndarray:
+        """Model-ready uint8 batch (N, S, S, 3) -> probabilities (N, classes)."""
+        n = len(batch)
+        if n == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self._batch != n:
+            self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
+            self._interp.allocate_tensors()
+            self._batch = n
+        self._interp.set_tensor(self._in["index"], batch.astype(np.float32))
+        self._interp.invoke()
+        return np.array(self._interp.get_tensor(self._out["index"]))
+
+    def predict(self, crops: list[np.ndarray]) -> list[Prediction]:
+        batch = to_model_input(crops, self.card.input_size, self.card.color)
+        probs = self.predict_inputs(batch)
+        return [Prediction.from_probabilities(self.labels, p) for p in probs]
+
+    def predict_boxes(self, image: np.ndarray, boxes: list[Box]) -> list[Prediction]:
+        return self.predict(self.crops(image, boxes))
+
+
+def available_tasks(folder: Path | None = None) -> dict[str, Path]:
+    """Task name -> model folder for every trained model found in the models folder."""
+    folder = folder or models_dir()
+    found = {}
+    if folder.is_dir():
+        for card_path in sorted(folder.glob(f"*/{CARD}")):
+            if (card_path.parent / TFLITE).is_file():
+                try:
+                    found[ModelCard.load(card_path).task] = card_path.parent
+                except ModelError:
+                    continue
+    return found
+
+
+def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None) -> dict[str, Head]:
+    """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
+    way, the models folder; `tasks` filters (None = every head that exists)."""
+    heads: dict[str, Head] = {}
+    for path in model_paths or []:
+        head = Head.load(path)
+        heads[head.task] = head
+    available = available_tasks()
+    wanted = tasks if tasks is not None else list(available)
+    for task in wanted:
+        if task in heads:
+            continue
+        if task not in available:
+            have = ", ".join(available) or "none"
+            raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
+        heads[task] = Head.load(available[task])
+    if tasks is not None:
+        heads = {t: h for t, h in heads.items() if t in tasks}
+    return heads

@@ -1,0 +1,55 @@
+"""Detector + heads (+ optional landmarker) as one callable: image -> list[Face]."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from .detection import Detector
+from .heads import Head
+from .types import Face
+
+# Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
+# model's input size is a guess, not a prediction.
+MIN_FACE_FOR_HEADS = 16
+
+
+class Landmarker(Protocol):
+    def __call__(self, image: np.ndarray, faces: list[Face]) -> list[Face]: ...
+
+
+class FacePipeline:
+    def __init__(self, detector: Detector | None, heads: dict[str, Head] | None = None,
+                 landmarker: Landmarker | None = None, min_face: int = MIN_FACE_FOR_HEADS):
+        self.detector = detector
+        self.heads = heads or {}
+        self.landmarker = landmarker
+        self.min_face = min_face
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        if self.detector is None:
+            raise ValueError("this pipeline has no detector; call analyze() with faces")
+        return self.analyze(image, self.detector.detect(image))
+
+    def analyze(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Run every head (one batch per head) and the landmarker on already-found faces."""
+        big = [i for i, f in enumerate(faces) if min(f.box.width, f.box.height) >= self.min_face]
+        if big and self.heads:
+            faces = list(faces)
+            boxes = [faces[i].box for i in big]
+            per_task = {task: head.predict_boxes(image, boxes) for task, head in self.heads.items()}
+            for j, i in enumerate(big):
+                faces[i] = faces[i].with_predictions(**{task: preds[j] for task, preds in per_task.items()})
+        if self.landmarker is not None and faces:
+            faces = self.landmarker(image, faces)
+        return faces
+
+    def classify_whole(self, image: np.ndarray) -> Face:
+        """`--crops` mode: the whole image is one face crop."""
+        from .types import Box
+
+        h, w = image.shape[:2]
+        face = Face(box=Box(0, 0, w, h), score=1.0)
+        preds = {task: head.predict([image])[0] for task, head in self.heads.items()}
+        return face.with_predictions(**preds)

@@ -1,0 +1,139 @@
+"""Image loading and the one crop -> model-input path shared by training and inference.
+
+Training reads every dataset image through `load_image`, cuts the face with `crop_face`
+(or takes the whole image when it is already a face crop) and turns it into model input with
+`to_model_input`; the heads at inference call the same two functions on detector boxes, with the
+crop settings stored in the model card. A test checks both paths give identical arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ImageError
+from .types import Box
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm"}
+
+# Decoding more than this is refused rather than letting OpenCV allocate gigabytes.
+MAX_PIXELS = 200_000_000
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any common image as 8-bit BGR, with its EXIF rotation applied.
+
+    Grayscale is expanded to 3 channels, RGBA loses alpha, 16-bit is scaled to 8-bit.
+    Raises ImageError with a one-line reason when the file is missing, empty or not an image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: also works for non-ASCII paths
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise ImageError(f"{path}: image of {image.shape[1]}x{image.shape[0]} is too large")
+    return image
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Accept gray, BGRA or 16-bit arrays from callers and return 8-bit 3-channel BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return image
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a face box becomes a crop. Stored in each model card so inference matches training.
+
+    margin: fraction of the box size added on each side; square: grow the short side to the long
+    one (around the centre) so that resizing to the square model input does not squash the face.
+    """
+
+    margin: float = 0.0
+    square: bool = True
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "square": self.square}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "CropSpec":
+        data = data or {}
+        return cls(margin=float(data.get("margin", 0.0)), square=bool(data.get("square", True)))
+
+
+def crop_face(image: np.ndarray, box: Box, spec: CropSpec = CropSpec()) -> np.ndarray:
+    """Cut the face region described by `box` and `spec`; parts outside the image are padded
+    by replicating the border instead of being cut off, so a face at the border keeps its shape."""
+    w, h = box.x2 - box.x1, box.y2 - box.y1
+    cx, cy = (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
+    if spec.square:
+        w = h = max(w, h)
+    w, h = w * (1 + 2 * spec.margin), h * (1 + 2 * spec.margin)
+    x1, y1 = int(round(cx - w / 2)), int(round(cy - h / 2))
+    x2, y2 = x1 + max(1, int(round(w))), y1 + max(1, int(round(h)))
+    ih, iw = image.shape[:2]
+    pad_l, pad_t = max(0, -x1), max(0, -y1)
+    pad_r, pad_b = max(0, x2 - iw), max(0, y2 - ih)
+    crop = image[max(0, y1):min(ih, y2), max(0, x1):min(iw, x2)]
+    if crop.size == 0:  # box entirely outside the image: nothing to pad from
+        return np.zeros((y2 - y1, x2 - x1, 3), dtype=image.dtype)
+    if pad_l or pad_t or pad_r or pad_b:
+        crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    return crop
+
+
+def to_model_input(crops: list[np.ndarray] | np.ndarray, size: int, color: str = "rgb") -> np.ndarray:
+    """Face crops (BGR uint8, any size) -> uint8 batch (N, size, size, 3) in RGB order.
+
+    color="gray" turns each crop grayscale first (and back to 3 equal channels) for models trained
+    on grayscale data such as FER2013. Pixel scaling is *inside* the models, so nothing else here.
+    """
+    if isinstance(crops, np.ndarray) and crops.ndim == 3:
+        crops = [crops]
+    batch = np.empty((len(crops), size, size, 3), dtype=np.uint8)
+    for i, crop in enumerate(crops):
+        crop = as_bgr(crop)
+        interp = cv2.INTER_AREA if min(crop.shape[:2]) > size else cv2.INTER_LINEAR
+        resized = cv2.resize(crop, (size, size), interpolation=interp)
+        if color == "gray":
+            gray = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+            batch[i] = gray[:, :, None]
+        else:
+            batch[i] = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+    return batch
+
+
+def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
+    """Image files in `folder` (sorted) and how many other files were skipped."""
+    entries = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    files = [p for p in entries if p.is_file() and not p.name.startswith(".")]
+    images = [p for p in files if is_image_path(p)]
+    return images, len(files) - len(images)

@@ -1,0 +1,59 @@
+"""JSON and CSV records, all built from `Face.to_dict()` so image JSON, folder JSON Lines and the
+video CSV never disagree."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .types import Face
+
+
+def image_record(image_path: str | os.PathLike, width: int, height: int, faces: list[Face], **extra) -> dict:
+    record = {"image": str(image_path), "width": int(width), "height": int(height),
+              "faces": [f.to_dict() for f in faces]}
+    record.update(extra)
+    return record
+
+
+def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]]) -> dict:
+    """One flat row per face per frame (OpenFace / py-feat style), ready for pandas."""
+    row = {"frame": frame, "time_s": round(time_s, 4),
+           "track_id": face.track_id if face.track_id is not None else "",
+           "x1": face.box.x1, "y1": face.box.y1, "x2": face.box.x2, "y2": face.box.y2,
+           "score": round(face.score, 4)}
+    for task, labels in task_labels.items():
+        pred = face.predictions.get(task)
+        row[f"{task}_label"] = pred.label if pred else ""
+        for label in labels:
+            row[f"{task}_{label}"] = round(pred.probabilities[label], 5) if pred else ""
+    if face.pose is not None:
+        row.update(yaw=round(face.pose.yaw, 2), pitch=round(face.pose.pitch, 2), roll=round(face.pose.roll, 2))
+    for name, value in (face.measures or {}).items():
+        row[name] = round(float(value), 4)
+    return row
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
+    """Write to a temp file beside `path` and rename it into place only if the block succeeds,
+    so an interrupted run never leaves a half-written file (or clobbers the old one)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    with atomic_write(path) as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")

@@ -1,0 +1,140 @@
+"""The one result object that flows through every stage: detection, heads, landmarks,
+tracking, drawing and the JSON / CSV writers.
+
+Objects are frozen; a stage that adds information returns a copy (`dataclasses.replace`),
+so a list of faces can be handed to several consumers without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel box, x1/y1 inclusive and x2/y2 exclusive, always inside the image it came from."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+    @classmethod
+    def clipped(cls, x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> "Box":
+        """Round a float box to pixels and clip it to a `width` x `height` image."""
+        return cls(
+            int(max(0, min(width, round(x1)))),
+            int(max(0, min(height, round(y1)))),
+            int(max(0, min(width, round(x2)))),
+            int(max(0, min(height, round(y2)))),
+        )
+
+    @property
+    def width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> int:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+
+    def is_valid(self, min_size: int = 2) -> bool:
+        return self.width >= min_size and self.height >= min_size
+
+    def iou(self, other: "Box") -> float:
+        ix = max(0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        iy = max(0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def as_list(self) -> list[int]:
+        return [self.x1, self.y1, self.x2, self.y2]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One head's answer for one face: the top label, its probability and every class's."""
+
+    label: str
+    score: float
+    probabilities: Mapping[str, float]
+
+    @classmethod
+    def from_probabilities(cls, labels: list[str], probs: np.ndarray) -> "Prediction":
+        probs = np.asarray(probs, dtype=np.float64)
+        best = int(np.argmax(probs))
+        return cls(
+            label=labels[best],
+            score=float(probs[best]),
+            probabilities={name: float(p) for name, p in zip(labels, probs)},
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "score": round(self.score, 6),
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Head pose in degrees: yaw (left/right), pitch (up/down), roll (in-plane tilt)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+    def to_dict(self) -> dict:
+        return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A detected face and everything the later stages learned about it."""
+
+    box: Box
+    score: float
+    predictions: Mapping[str, Prediction] = field(default_factory=dict)
+    landmarks: np.ndarray | None = None  # (N, 2) or (N, 3) float, image pixels
+    keypoints: Mapping[str, tuple[float, float]] | None = None
+    pose: Pose | None = None
+    measures: Mapping[str, float] | None = None  # e.g. eye / mouth openness
+    track_id: int | None = None
+    detector_keypoints: np.ndarray | None = None  # (5, 2) from detectors that give them (YuNet)
+
+    def with_predictions(self, **predictions: Prediction) -> "Face":
+        merged = dict(self.predictions)
+        merged.update(predictions)
+        return replace(self, predictions=merged)
+
+    def replace(self, **changes) -> "Face":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """The JSON record of one face; the image, folder and video writers all use this."""
+        out: dict = {"box": self.box.as_list(), "score": round(float(self.score), 6)}
+        if self.track_id is not None:
+            out["track_id"] = int(self.track_id)
+        for task, pred in self.predictions.items():
+            out[task] = pred.to_dict()
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[:, :2]]
+        if self.keypoints is not None:
+            out["keypoints"] = {k: [round(float(x), 1), round(float(y), 1)] for k, (x, y) in self.keypoints.items()}
+        if self.pose is not None:
+            out["pose"] = self.pose.to_dict()
+        if self.measures is not None:
+            out["measures"] = {k: round(float(v), 4) for k, v in self.measures.items()}
+        return out

@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""See `python train_mask_detector.py --help`; the logic lives in facekit/cli/train.py."""
+
+from facekit.cli.train import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
