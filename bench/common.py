@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: tables, timing, asset paths."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+_MIRROR = ROOT.parent / "shared" / "assets"
+if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
+    os.environ["FACEKIT_ASSETS"] = str(_MIRROR)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def assets_root() -> Path:
+    root = os.environ.get("FACEKIT_ASSETS")
+    if not root or not Path(root).is_dir():
+        raise SystemExit("[ERROR] benchmarks need the asset mirror: set FACEKIT_ASSETS (e.g. ../shared/assets)")
+    return Path(root)
+
+
+def print_table(title: str, headers: list[str], rows: list[list], notes: list[str] | None = None) -> str:
+    """Print (and return) a plain-text table; numbers are formatted, columns aligned."""
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 1 else f"{v:.1f}"
+        return str(v)
+
+    cells = [[fmt(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = [f"\n## {title}", " | ".join(h.ljust(w) for h, w in zip(headers, widths)),
+             "-|-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    for note in notes or []:
+        lines.append(f"  {note}")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def time_per_call(fn, repeat: int = 50, warmup: int = 5) -> float:
+    """Median milliseconds per call of fn()."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
