@@ -89,16 +89,21 @@ class CropSpec:
         return cls(margin=float(data.get("margin", 0.0)), square=bool(data.get("square", True)))
 
 
-def crop_face(image: np.ndarray, box: Box, spec: CropSpec = CropSpec()) -> np.ndarray:
-    """Cut the face region described by `box` and `spec`; parts outside the image are padded
-    by replicating the border instead of being cut off, so a face at the border keeps its shape."""
+def crop_region(box: Box, spec: CropSpec = CropSpec()) -> tuple[int, int, int, int]:
+    """The (x1, y1, x2, y2) pixel region `crop_face` cuts for `box`; may extend past the image."""
     w, h = box.x2 - box.x1, box.y2 - box.y1
     cx, cy = (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
     if spec.square:
         w = h = max(w, h)
     w, h = w * (1 + 2 * spec.margin), h * (1 + 2 * spec.margin)
     x1, y1 = int(round(cx - w / 2)), int(round(cy - h / 2))
-    x2, y2 = x1 + max(1, int(round(w))), y1 + max(1, int(round(h)))
+    return x1, y1, x1 + max(1, int(round(w))), y1 + max(1, int(round(h)))
+
+
+def crop_face(image: np.ndarray, box: Box, spec: CropSpec = CropSpec()) -> np.ndarray:
+    """Cut the face region described by `box` and `spec`; parts outside the image are padded
+    by replicating the border instead of being cut off, so a face at the border keeps its shape."""
+    x1, y1, x2, y2 = crop_region(box, spec)
     ih, iw = image.shape[:2]
     pad_l, pad_t = max(0, -x1), max(0, -y1)
     pad_r, pad_b = max(0, x2 - iw), max(0, y2 - ih)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import DatasetError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
-from .preprocess import CropSpec, crop_face, list_images, load_image, to_model_input
+from .preprocess import CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
 
 SEED = 42
 
@@ -61,6 +61,7 @@ class TrainConfig:
     val_split: float = 0.1
     test_split: float = 0.2
     max_per_class: int | None = None
+    synth_masks: int = 0  # synthetic-mask copies of each training without_mask face
     augment: str = "strong"  # none | basic | strong
     class_weights: bool = True
     resume: bool = False
@@ -80,6 +81,7 @@ class Dataset:
     paths: list[str]
     skipped: dict[str, int]  # reason -> count
     crops_detected: int = 0
+    keypoints: np.ndarray | None = None  # (N, 5, 2) detector key points in model-input px; NaN if none
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -92,7 +94,7 @@ def class_folders(root: Path) -> list[Path]:
 
 def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: str = "none",
                  detector_name: str = "yunet", labels: list[str] | None = None,
-                 max_per_class: int | None = None, log=print) -> Dataset:
+                 max_per_class: int | None = None, keypoints: bool = False, log=print) -> Dataset:
     """Read a folder-per-class dataset through the shared preprocessing.
 
     `labels` fixes the class order (for a test set that must match training); empty class folders
@@ -120,12 +122,13 @@ def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: 
             log(f"[WARN] {root}: no folder for class(es) {missing}; they are reported with 0 support")
 
     detector = None
-    if face_crops == "detect":
+    if face_crops == "detect" or keypoints:
         from .detection import create_detector
 
-        detector = create_detector(detector_name, 0.5)
+        # Key points (for synthetic masks) come from YuNet, whatever detector crops the faces.
+        detector = create_detector("yunet" if keypoints else detector_name, 0.5)
 
-    xs, ys, paths = [], [], []
+    xs, ys, paths, kps_all = [], [], [], []
     skipped = {"unreadable": 0, "not an image": 0}
     detected = 0
     for idx, label in enumerate(labels):
@@ -142,12 +145,21 @@ def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: 
             except ImageError:
                 skipped["unreadable"] += 1
                 continue
+            kps = np.full((5, 2), np.nan, dtype=np.float32)
             if detector is not None:
                 faces = detector.detect(image)
                 if faces:
                     biggest = max(faces, key=lambda f: f.box.area)
-                    image = crop_face(image, biggest.box, crop)
-                    detected += 1
+                    if biggest.detector_keypoints is not None:
+                        kps = biggest.detector_keypoints.astype(np.float32)
+                    if face_crops == "detect":
+                        x1, y1, x2, y2 = crop_region(biggest.box, crop)
+                        image = crop_face(image, biggest.box, crop)
+                        kps = (kps - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
+                        detected += 1
+                    else:
+                        kps = kps * (size / image.shape[1], size / image.shape[0])
+            kps_all.append(kps)
             xs.append(to_model_input(image, size, color)[0])
             ys.append(idx)
             paths.append(str(path))
@@ -156,7 +168,24 @@ def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: 
             f"{skipped['not an image']} non-image file(s)")
     if not xs:
         raise DatasetError(f"{root}: no readable images")
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, paths, skipped, detected)
+    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, paths, skipped, detected,
+                   np.stack(kps_all) if keypoints else None)
+
+
+def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: list[str], copies: int,
+                        source: str = "without_mask", target: str = "with_mask", seed: int = SEED):
+    """`copies` synthetic-mask versions of every `source` image that has key points, labelled `target`."""
+    from .synthmask import draw_mask
+
+    if source not in labels or target not in labels:
+        raise DatasetError(f"--synth-masks needs classes {source!r} and {target!r}; this dataset has {labels}")
+    rng = np.random.default_rng(seed)
+    src = [i for i in np.flatnonzero(y == labels.index(source)) if not np.isnan(kps[i]).any()]
+    new = [draw_mask(x[i], kps[i], rng) for i in src for _ in range(copies)]
+    if not new:
+        return x, y, 0
+    return (np.concatenate([x, np.stack(new)]), np.concatenate([y, np.full(len(new), labels.index(target))]),
+            len(new))
 
 
 def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
@@ -284,7 +313,7 @@ def train(cfg: TrainConfig) -> dict:
     t_start = time.perf_counter()
     log(f"[INFO] loading images from {cfg.dataset}...")
     data = load_dataset(cfg.dataset, cfg.input_size, cfg.color, cfg.crop, cfg.face_crops, cfg.detector,
-                        max_per_class=cfg.max_per_class, log=log)
+                        max_per_class=cfg.max_per_class, keypoints=cfg.synth_masks > 0, log=log)
     labels = data.labels
     counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
     log(f"[INFO] {len(data.y)} images in {len(labels)} classes: {counts}")
@@ -304,6 +333,11 @@ def train(cfg: TrainConfig) -> dict:
         x_test, y_test = data.x[te], data.y[te]
     x_tr, y_tr, x_va, y_va = data.x[tr], data.y[tr], data.x[va], data.y[va]
     log(f"[INFO] split: {len(y_tr)} train, {len(y_va)} validation, {len(y_test)} test")
+    n_synth = 0
+    if cfg.synth_masks:
+        # Only training images are drawn on: validation and test stay real photos.
+        x_tr, y_tr, n_synth = add_synthetic_masks(x_tr, y_tr, data.keypoints[tr], labels, cfg.synth_masks)
+        log(f"[INFO] added {n_synth} synthetic-mask training images")
     task = cfg.task or task_name(labels, cfg.dataset)
 
     import keras  # ~4 s: only now that the data is known to be usable
@@ -341,6 +375,8 @@ def train(cfg: TrainConfig) -> dict:
     def fit(phase, epochs, done, lr):
         if done >= epochs:
             return done
+        if phase == "fine":  # cosine decay: big steps while far from the optimum, tiny ones at the end
+            lr = keras.optimizers.schedules.CosineDecay(lr, max(1, (epochs - done) * len(train_ds)), alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         counter = {"done": done}
@@ -387,7 +423,7 @@ def train(cfg: TrainConfig) -> dict:
                              "; scaling to [-1, 1] is inside the model",
             "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB", "shape": [cfg.input_size] * 2 + [3]},
             "dataset": {"path": str(cfg.dataset), "counts": counts, "skipped": data.skipped,
-                        "face_crops": cfg.face_crops,
+                        "face_crops": cfg.face_crops, "synthetic_masks": n_synth,
                         "test": str(cfg.test_dataset) if cfg.test_dataset else
                         f"stratified {cfg.test_split:.0%} of the dataset (seed {SEED})",
                         "split": {"train": int(len(y_tr)), "validation": int(len(y_va)), "test": int(len(y_test))}},

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
 from ..records import atomic_write, image_record, write_json
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     warn)
+                     report_landmarks, warn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}")
     if not batch:
         check_output_path(args.output, "--output")
+        if args.output is not None:
+            if not args.output.suffix:
+                raise FacekitError(f"--output {args.output}: give the annotated image a name like result.png")
+            _encode(args.output.suffix.lower(), np.zeros((2, 2, 3), np.uint8))  # fail before any work
     elif args.output is not None:
         if args.output.suffix and is_image_path(args.output):
             raise FacekitError("--output must be a folder when several images are given")
@@ -82,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     style = Style.from_heads(pipeline.heads, args.landmarks)
 
     if not batch:
-        return _single(args, images[0], pipeline, style, annotate)
-    return _batch(args, images, skipped, pipeline, style, annotate)
+        code = _single(args, images[0], pipeline, style, annotate)
+    else:
+        code = _batch(args, images, skipped, pipeline, style, annotate)
+    report_landmarks(pipeline)
+    return code
 
 
 def _analyze(pipeline, image, crops: bool):
@@ -158,10 +166,17 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
     return 0 if done else 2
 
 
-def _write_image(path: Path, image) -> None:
-    ext = path.suffix.lower() or ".png"
-    ok, buf = cv2.imencode(ext, image)
+def _encode(ext: str, image):
+    try:
+        ok, buf = cv2.imencode(ext, image)
+    except cv2.error:
+        ok = False
     if not ok:
-        raise FacekitError(f"cannot write an image with extension {ext!r}: {path}")
+        raise FacekitError(f"cannot write images with extension {ext!r}; use .png or .jpg")
+    return buf
+
+
+def _write_image(path: Path, image) -> None:
+    buf = _encode(path.suffix.lower() or ".png", image)
     with atomic_write(path, "wb") as fh:
         fh.write(buf.tobytes())

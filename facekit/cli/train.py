@@ -40,11 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
     p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong",
                    help="training augmentation (default: strong: geometry, colour, blur, low resolution)")
-    p.add_argument("--face-crops", choices=["none", "detect"], default="none",
-                   help="'detect': crop the largest detected face of each image as inference does "
-                        "(default: none, images are used whole)")
-    p.add_argument("--crop-margin", type=float, default=0.0,
-                   help="margin around detector boxes, as a fraction of the box, for training and inference")
+    p.add_argument("--face-crops", choices=["none", "detect"], default="detect",
+                   help="'detect' (default): crop the largest face YuNet finds in each image, as inference crops "
+                        "detector boxes (images with no face found are used whole); 'none': use images whole")
+    p.add_argument("--crop-margin", type=float, default=0.1,
+                   help="margin around face boxes, as a fraction of the box, for training and inference "
+                        "(default: 0.1; stored in the card)")
+    p.add_argument("--synth-masks", type=int, default=None, metavar="K",
+                   help="mask task: add K synthetic-mask copies of each training without_mask face to with_mask "
+                        "(masks of many colours and shapes drawn from detector key points; default: 1 when the "
+                        "classes are with_mask / without_mask, else 0)")
     p.add_argument("--val-split", type=float, default=0.1)
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
@@ -64,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs + args.fine_tune_epochs == 0:
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
     class_folders(args.dataset)  # fail fast on a missing dataset
+    classes = {p.name for p in class_folders(args.dataset)}
+    if args.synth_masks is None:
+        args.synth_masks = 1 if {"with_mask", "without_mask"} <= classes else 0
     output = args.model
     if output is None:
         from ..heads import models_dir
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at, learning_rate=args.lr,
         fine_tune_learning_rate=args.fine_tune_lr, alpha=args.alpha,
         crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops,
-        val_split=args.val_split, test_split=args.test_split, max_per_class=args.max_per_class,
+        val_split=args.val_split, synth_masks=args.synth_masks, test_split=args.test_split, max_per_class=args.max_per_class,
         augment=args.augment, class_weights=not args.no_class_weights, resume=args.resume, plot=args.plot,
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )

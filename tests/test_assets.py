@@ -1,0 +1,99 @@
+"""The asset resolver: mirror first, then cache, then a checked download; one clear error otherwise."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from facekit import assets
+from facekit.errors import AssetError
+
+from .conftest import needs_mirror
+
+
+@needs_mirror
+def test_mirror_resolves_every_model_asset():
+    for name, asset in assets.REGISTRY.items():
+        if name.startswith(("media.", "baseline.")):
+            continue
+        path = assets.resolve(name, download=False)
+        assert path.is_file() and path.stat().st_size > 1000, name
+        if asset.sha256:  # the mirror holds exactly the pinned bytes
+            assert assets.sha256sum(path) == asset.sha256, name
+
+
+def test_offline_without_mirror_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    asset = assets.REGISTRY["yunet"]
+    monkeypatch.setitem(assets.REGISTRY, "yunet", assets.Asset("yunet", asset.path, "http://127.0.0.1:9/yunet.onnx",
+                                                                asset.sha256))
+    with pytest.raises(AssetError) as err:
+        assets.resolve("yunet")
+    message = str(err.value)
+    assert "face_detection_yunet_2023mar.onnx" in message
+    assert "http://127.0.0.1:9/yunet.onnx" in message and assets.ENV_MIRROR in message
+    assert "\n" not in message
+    assert not list((tmp_path / "cache").rglob("*.onnx")), "nothing half-downloaded may stay in the cache"
+
+
+def test_mirror_only_asset_names_the_env_var(monkeypatch, tmp_path):
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path))  # an empty mirror
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    with pytest.raises(AssetError, match=assets.ENV_MIRROR):
+        assets.resolve("baseline.pyimagesearch_mask")
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """A file server on loopback standing in for the canonical URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_checks_sha256_and_caches(monkeypatch, tmp_path, local_server):
+    root, url = local_server
+    payload = b"not really a model, but bytes with a known hash" * 100
+    (root / "good.bin").write_bytes(payload)
+    import hashlib
+
+    good = hashlib.sha256(payload).hexdigest()
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setitem(assets.REGISTRY, "t.good", assets.Asset("t.good", "models/good.bin", f"{url}/good.bin", good))
+    monkeypatch.setitem(assets.REGISTRY, "t.bad", assets.Asset("t.bad", "models/bad.bin", f"{url}/good.bin", "0" * 64))
+
+    path = assets.resolve("t.good")
+    assert path.read_bytes() == payload and path.parent == tmp_path / "cache" / "models"
+    (root / "good.bin").unlink()  # second call must come from the cache, not the server
+    assert assets.resolve("t.good") == path
+
+    (root / "good.bin").write_bytes(payload)
+    with pytest.raises(AssetError, match="sha256"):
+        assets.resolve("t.bad")
+    assert not (tmp_path / "cache" / "models" / "bad.bin").exists()
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == ["good.bin"]
+
+
+@needs_mirror
+def test_layout_makes_the_seed_folders(tmp_path):
+    assets.layout(tmp_path)
+    assert (tmp_path / "face_detector" / "deploy.prototxt").is_file()
+    assert (tmp_path / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
+    assert (tmp_path / "examples" / "example_01.png").is_file()

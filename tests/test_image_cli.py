@@ -1,0 +1,224 @@
+"""detect_mask_image.py as a user runs it: real photos, the committed mask model, JSON, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import ROOT, run_script
+
+MASK_MODEL = ROOT / "models" / "mask"
+
+
+def detect(media, name, *extra, tmp_path):
+    out = tmp_path / f"{Path(name).stem}.json"
+    res = run_script("detect_mask_image.py", "--image", media / name, "--json", out, "--no-display", *extra)
+    assert res.returncode == 0, res.stderr
+    return json.loads(out.read_text())
+
+
+def face_at(record, x, y):
+    """The face whose box contains pixel (x, y)."""
+    hits = [f for f in record["faces"] if f["box"][0] <= x < f["box"][2] and f["box"][1] <= y < f["box"][3]]
+    assert len(hits) == 1, f"expected one face at ({x}, {y}), got {record['faces']}"
+    return hits[0]
+
+
+@pytest.mark.parametrize("name, count", [("obama.jpg", 1), ("two_people.jpg", 2), ("no_face_cat.png", 0)])
+def test_face_counts(media, tmp_path, name, count):
+    record = detect(media, name, tmp_path=tmp_path)
+    assert len(record["faces"]) == count
+
+
+def test_committed_mask_model_gets_the_examples_right(media, tmp_path):
+    assert (MASK_MODEL / "card.json").is_file(), "the default mask model must be committed"
+    r1 = detect(media, "example_01.png", tmp_path=tmp_path)
+    assert [f["mask"]["label"] for f in r1["faces"]] == ["with_mask"]
+    r2 = detect(media, "example_02.png", tmp_path=tmp_path)  # a grayscale photo
+    assert [f["mask"]["label"] for f in r2["faces"]] == ["without_mask"]
+    r3 = detect(media, "example_03.png", tmp_path=tmp_path)
+    assert face_at(r3, 320, 190)["mask"]["label"] == "with_mask"  # the woman in front
+    assert face_at(r3, 215, 140)["mask"]["label"] == "without_mask"  # the older man behind, left
+
+
+def test_json_schema(media, tmp_path):
+    record = detect(media, "two_people.jpg", tmp_path=tmp_path)
+    image = cv2.imread(str(media / "two_people.jpg"))
+    assert record["image"].endswith("two_people.jpg")
+    assert (record["width"], record["height"]) == (image.shape[1], image.shape[0])
+    for face in record["faces"]:
+        x1, y1, x2, y2 = face["box"]
+        assert all(isinstance(v, int) for v in face["box"])
+        assert 0 <= x1 < x2 <= record["width"] and 0 <= y1 < y2 <= record["height"]
+        assert 0 < face["score"] <= 1
+        mask = face["mask"]
+        assert set(mask) == {"label", "score", "probabilities"}
+        assert set(mask["probabilities"]) == {"with_mask", "without_mask"}
+        assert abs(sum(mask["probabilities"].values()) - 1) < 1e-3
+        assert mask["score"] == max(mask["probabilities"].values())
+        assert mask["label"] == max(mask["probabilities"], key=mask["probabilities"].get)
+
+
+def test_annotated_image_and_no_face_still_written(media, tmp_path):
+    out, js = tmp_path / "cat.png", tmp_path / "cat.json"
+    res = run_script("detect_mask_image.py", "-i", media / "no_face_cat.png", "-o", out, "-j", js, "--no-display")
+    assert res.returncode == 0, res.stderr
+    assert cv2.imread(str(out)).shape == cv2.imread(str(media / "no_face_cat.png")).shape
+    assert json.loads(js.read_text())["faces"] == []
+
+
+def test_annotation_draws_label_in_seed_colours(media, tmp_path):
+    out = tmp_path / "ex1.png"
+    assert run_script("detect_mask_image.py", "-i", media / "example_01.png", "-o", out, "--no-display").returncode == 0
+    drawn, plain = cv2.imread(str(out)), cv2.imread(str(media / "example_01.png"))
+    changed = np.any(drawn != plain, axis=2)
+    green = (drawn[..., 1] > 200) & (drawn[..., 0] < 60) & (drawn[..., 2] < 60) & changed
+    assert green.sum() > 200  # the "Mask" box and text are green, as in the seed
+
+
+def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "two_people.jpg", "no_face_cat.png"):
+        shutil.copy(media / name, folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    out_dir, jsonl = tmp_path / "annotated", tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "-j", jsonl, "--no-display")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert {Path(r["image"]).name: len(r["faces"]) for r in records} == \
+        {"obama.jpg": 1, "two_people.jpg": 2, "no_face_cat.png": 0}
+    assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
+    assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
+
+
+def test_crops_mode_classifies_whole_images(datasets, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for label in ("with_mask", "without_mask"):
+        for src in sorted((datasets / "mask_real_val" / label).iterdir())[:4]:
+            shutil.copy(src, folder / f"{label}_{src.name}")
+    jsonl = tmp_path / "crops.jsonl"
+    res = run_script("detect_mask_image.py", "-i", folder, "--crops", "-j", jsonl, "--no-display")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == 8 and all(len(r["faces"]) == 1 for r in records)
+    right = sum(Path(r["image"]).name.startswith(r["faces"][0]["mask"]["label"] + "_") for r in records)
+    assert right >= 7
+
+
+def test_odd_formats_are_handled(media, tmp_path):
+    """Grayscale, RGBA, 16-bit PNG and an EXIF-rotated JPEG all give the face, not an error."""
+    from PIL import Image
+
+    photo = cv2.imread(str(media / "obama.jpg"))
+    cv2.imwrite(str(tmp_path / "gray.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)
+    # Stored sideways with an EXIF tag saying "rotate 90 CW": a viewer shows it upright.
+    sideways = Image.fromarray(cv2.cvtColor(cv2.rotate(photo, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2RGB))
+    exif = sideways.getexif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "exif.jpg", exif=exif)
+    jsonl = tmp_path / "out.jsonl"
+    res = run_script("detect_mask_image.py", "-i", *(tmp_path / n for n in ("gray.png", "rgba.png", "deep.png",
+                                                                          "exif.jpg")), "-j", jsonl, "--no-display")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [len(r["faces"]) for r in records] == [1, 1, 1, 1]
+    exif_rec = records[3]
+    assert (exif_rec["width"], exif_rec["height"]) == (photo.shape[1], photo.shape[0])
+
+
+def test_face_touching_the_border(media, tmp_path):
+    photo = cv2.imread(str(media / "obama.jpg"))
+    h = photo.shape[0]
+    cut = photo[: int(h * 0.62), int(photo.shape[1] * 0.25):]  # face reaches the right/bottom edges
+    path = tmp_path / "edge.png"
+    cv2.imwrite(str(path), cut)
+    record = detect(tmp_path, "edge.png", tmp_path=tmp_path)
+    assert len(record["faces"]) == 1
+    x1, y1, x2, y2 = record["faces"][0]["box"]
+    assert x2 <= cut.shape[1] and y2 <= cut.shape[0]
+
+
+def test_huge_image(media, tmp_path):
+    big = cv2.resize(cv2.imread(str(media / "two_people.jpg")), None, fx=5, fy=5)  # ~5600 x 3300
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), big)
+    record = detect(tmp_path, "big.jpg", tmp_path=tmp_path)
+    assert len(record["faces"]) == 2
+
+
+def _fails_cleanly(res, *needles):
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("[ERROR]"), res.stderr
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+
+
+@pytest.mark.parametrize("content, needle", [(None, "no such file"), (b"", "empty"),
+                                             (b"GIF89a not really", "not a readable image")])
+def test_bad_image_one_line_nonzero(tmp_path, content, needle):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), needle)
+
+
+def test_unreadable_image(tmp_path, media):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = tmp_path / "locked.jpg"
+    shutil.copy(media / "obama.jpg", path)
+    path.chmod(0)
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), "cannot read")
+
+
+def test_output_folder_missing(media, tmp_path):
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-o", tmp_path / "nope" / "x.png",
+                     "--no-display")
+    _fails_cleanly(res, "does not exist")
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-j", tmp_path / "nope" / "x.json",
+                     "--no-display")
+    _fails_cleanly(res, "does not exist")
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "mismatch", "bad_card"])
+def test_bad_model(media, tmp_path, problem):
+    model = tmp_path / "model"
+    if problem != "missing":
+        shutil.copytree(MASK_MODEL, model, ignore=shutil.ignore_patterns("*.keras"))
+    if problem == "corrupt":
+        (model / "model.tflite").write_bytes(b"\x00" * 1000)
+    elif problem == "mismatch":
+        card = json.loads((model / "card.json").read_text())
+        card["labels"].append("extra_class")
+        (model / "card.json").write_text(json.dumps(card))
+    elif problem == "bad_card":
+        (model / "card.json").write_text("{ not json")
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", model, "--no-display")
+    _fails_cleanly(res, {"missing": "not found", "corrupt": "not a valid TFLite", "mismatch": "does not match",
+                         "bad_card": "not valid JSON"}[problem])
+
+
+def test_no_tensorflow_in_the_detection_process(media):
+    """The inference path must stay free of TensorFlow (4 s import, 2x slower LiteRT)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from facekit.cli.image import main; "
+            f"rc = main(['-i', r'{media / 'example_01.png'}', '--no-display']); "
+            "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

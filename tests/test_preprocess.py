@@ -1,0 +1,84 @@
+"""Image loading of every common format, face cropping, and train/inference input parity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facekit.errors import ImageError
+from facekit.preprocess import CropSpec, crop_face, load_image, to_model_input
+from facekit.types import Box
+
+
+def test_formats_load_as_8bit_bgr(tmp_path, media):
+    photo = load_image(media / "obama.jpg")
+    assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
+
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+    rgba = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)  # 16-bit
+    for name in ("gray.png", "rgba.png", "deep.png"):
+        img = load_image(tmp_path / name)
+        assert img.shape == photo.shape and img.dtype == np.uint8, name
+    assert np.abs(load_image(tmp_path / "deep.png").astype(int) - photo).max() <= 1
+    assert np.array_equal(load_image(tmp_path / "rgba.png"), photo)
+
+
+def test_exif_rotation_is_applied(tmp_path, media):
+    from PIL import Image
+
+    photo = Image.open(media / "obama.jpg")
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    photo.save(tmp_path / "rotated.jpg", exif=exif)
+    img = load_image(tmp_path / "rotated.jpg")
+    assert img.shape[:2] == (photo.width, photo.height)  # displayed upright: width and height swapped
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p, "no such file"),
+    (lambda p: (p.write_bytes(b""), p)[1], "empty"),
+    (lambda p: (p.write_bytes(b"\xff\xd8\xff garbage, not a jpeg"), p)[1], "not a readable image"),
+])
+def test_bad_images_raise_one_clear_error(tmp_path, make, reason):
+    path = make(tmp_path / "photo.jpg")
+    with pytest.raises(ImageError, match=reason):
+        load_image(path)
+
+
+def test_crop_at_border_is_padded_not_cut():
+    image = np.full((100, 100, 3), 50, np.uint8)
+    image[:, :10] = 200  # a bright left edge
+    crop = crop_face(image, Box(0, 20, 40, 80), CropSpec(margin=0.2, square=True))
+    side = round(60 * 1.4)
+    assert crop.shape[:2] == (side, side)  # full size although the region starts left of x=0
+    assert (crop[:, 0] == 200).all()  # padding replicates the border
+
+
+def test_train_and_inference_inputs_match(media, tmp_path):
+    """The trainer and a head must feed the network identical arrays for the same face."""
+    from facekit.detection import create_detector
+    from facekit.training import load_dataset
+
+    image = load_image(media / "example_01.png")
+    face = create_detector("yunet").detect(image)[0]
+    spec = CropSpec(margin=0.1, square=True)
+    at_inference = to_model_input([crop_face(image, face.box, spec)], 128)
+
+    root = tmp_path / "ds"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        cv2.imwrite(str(root / label / "x.png"), image)
+    trained_on = load_dataset(root, 128, "rgb", spec, face_crops="detect", detector_name="yunet").x[0]
+    assert np.array_equal(trained_on, at_inference[0])
+
+
+def test_gray_mode_gives_three_equal_channels(media):
+    batch = to_model_input([load_image(media / "astronaut.png")], 48, color="gray")
+    assert batch.shape == (1, 48, 48, 3)
+    assert np.array_equal(batch[..., 0], batch[..., 1]) and np.array_equal(batch[..., 1], batch[..., 2])

@@ -1,0 +1,121 @@
+"""train_mask_detector.py end to end on small real subsets, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from .conftest import ROOT, run_script
+
+pytestmark = pytest.mark.slow
+
+QUICK = ["-s", "64", "-e", "1", "--fine-tune-epochs", "1", "-b", "8"]
+
+
+def small_mask_set(datasets: Path, root: Path, per_class: int = 10) -> Path:
+    for label in ("with_mask", "without_mask"):
+        (root / label).mkdir(parents=True)
+        for src in sorted((datasets / "mask" / label).iterdir())[:per_class]:
+            shutil.copy(src, root / label / src.name)
+    return root
+
+
+def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
+    data = small_mask_set(datasets, tmp_path / "data")
+    (data / "without_mask" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (data / "with_mask" / "README.txt").write_text("not an image")
+    (data / "empty_class").mkdir()
+    model, plot = tmp_path / "model", tmp_path / "plot.png"
+    res = run_script("train_mask_detector.py", "--dataset", data, "--model", model, "--plot", plot, *QUICK)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[INFO] training head" in res.stdout and "[INFO] fine-tuning" in res.stdout
+    assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
+    assert "empty_class" in res.stdout  # reported as skipped
+
+    for name in ("model.keras", "model.tflite", "card.json", "plot.png", "report.txt", "report.json", "confusion.png"):
+        assert (model / name).is_file() and (model / name).stat().st_size > 0, name
+    assert cv2.imread(str(plot)) is not None and cv2.imread(str(model / "confusion.png")) is not None
+    card = json.loads((model / "card.json").read_text())
+    assert card["task"] == "mask" and card["labels"] == ["with_mask", "without_mask"]
+    assert card["input_size"] == 64 and card["dataset"]["counts"] == {"with_mask": 10, "without_mask": 10}
+    assert card["dataset"]["skipped"] == {"unreadable": 1, "not an image": 1}
+    assert 0 <= card["metrics"]["test_accuracy"] <= 1 and "train_mask_detector.py" in card["command"]
+    assert "accuracy" in json.loads((model / "report.json").read_text())
+    assert not list(tmp_path.glob(".model*")), "no temp or checkpoint folders left behind"
+
+    # The freshly trained model reloads and serves the image CLI.
+    out = tmp_path / "r.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-m", model, "-j", out, "--no-display")
+    assert res.returncode == 0, res.stderr
+    face = json.loads(out.read_text())["faces"][0]
+    assert set(face["mask"]["probabilities"]) == {"with_mask", "without_mask"}
+
+
+def _fails_cleanly(res, needle):
+    assert res.returncode != 0, res.stdout[-2000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert needle in res.stderr, res.stderr[-2000:]
+
+
+def test_one_class_dataset_refused(datasets, tmp_path):
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    shutil.rmtree(data / "without_mask")
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", *QUICK),
+                   "need at least 2 class folders")
+
+
+def test_missing_dataset_and_output_folder(tmp_path):
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", tmp_path / "nope"), "dataset folder not found")
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "b").mkdir()
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", tmp_path / "d", "-m", tmp_path / "x" / "y" / "m"),
+                   "does not exist")
+
+
+def test_test_dataset_with_other_classes_is_named(datasets, tmp_path):
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    test = small_mask_set(datasets, tmp_path / "test", 2)
+    (test / "with_mask").rename(test / "masked")
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", data, "--test-dataset", test, "-m", tmp_path / "m",
+                              *QUICK), "masked")
+
+
+def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path):
+    data = small_mask_set(datasets, tmp_path / "data", 16)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "card.json").write_text('{"previous": true}')
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, str(ROOT / "train_mask_detector.py"), "-d", str(data), "-m", str(model),
+            "-s", "64", "-e", "3", "--fine-tune-epochs", "1", "-b", "8"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, deadline = [], time.time() + 240
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Epoch 2/"):  # epoch 1 is done and checkpointed
+            proc.send_signal(signal.SIGINT)
+            break
+        assert time.time() < deadline, "".join(seen)
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "Traceback" not in rest
+    assert json.loads((model / "card.json").read_text()) == {"previous": True}, "old model must be intact"
+    assert not list(tmp_path.glob(".model.*.part")), "no half-written model folder"
+    assert (tmp_path / ".model.checkpoint" / "state.json").is_file()
+
+    # Resuming with another input size is refused; with the same settings it finishes the run.
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", data, "-m", model, "-s", "96", "-e", "3",
+                              "--fine-tune-epochs", "1", "-b", "8", "--resume"), "cannot resume")
+    res = run_script("train_mask_detector.py", *args[2:], "--resume")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "resuming after 1 head epoch(s)" in res.stdout
+    assert json.loads((model / "card.json").read_text())["task"] == "mask"
