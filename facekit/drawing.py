@@ -90,10 +90,23 @@ def _label(img, text, x, y, scale, color, thick):
 
 
 def _draw_landmarks(img, face: Face, mode: str, color):
-    radius = max(1, int(round(face.box.width / 120)))
+    # 468 dots sit ~1-2% of the face apart: bigger dots merge into a white blob that hides the face.
+    dot = max(1, int(round(face.box.width / 250)))
     if mode == "mesh":
         for x, y in face.landmarks[:, :2]:
-            cv2.circle(img, (int(x), int(y)), radius, (255, 255, 255), -1, cv2.LINE_AA)
-    points = (face.keypoints or {}).values()
-    for x, y in points:
-        cv2.circle(img, (int(x), int(y)), radius + 2, color, -1, cv2.LINE_AA)
+            cv2.circle(img, (int(round(x)), int(round(y))), dot, (255, 255, 255), -1, cv2.LINE_AA)
+    key = max(2, int(round(face.box.width / 60)))
+    kps = face.keypoints or {}
+    for x, y in kps.values():
+        pt = (int(round(x)), int(round(y)))
+        cv2.circle(img, pt, key + 1, (0, 0, 0), -1, cv2.LINE_AA)  # dark rim: visible on any skin tone
+        cv2.circle(img, pt, key, color, -1, cv2.LINE_AA)
+    nose = kps.get("nose_tip")
+    if face.pose is not None and nose is not None:
+        # Where the face points: its forward axis projected onto the image (roll does not move it).
+        yaw, pitch = np.radians(face.pose.yaw), np.radians(face.pose.pitch)
+        length = 0.6 * face.box.width
+        end = (int(round(nose[0] + length * np.sin(yaw) * np.cos(pitch))),
+               int(round(nose[1] - length * np.sin(pitch))))
+        cv2.arrowedLine(img, (int(round(nose[0])), int(round(nose[1]))), end, (0, 200, 255),
+                        max(1, key // 2), cv2.LINE_AA, tipLength=0.2)

@@ -189,14 +189,20 @@ def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: l
 
 
 def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
-    """Stratified train / validation / test indices with a fixed seed."""
+    """Stratified train / validation / test indices with a fixed seed; every part gets at least one
+    image per class, so small datasets split too (or fail with a clear message)."""
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(len(y))
+    k, n = len(np.unique(y)), len(y)
+    n_test = max(k, int(round(test * n))) if test > 0 else 0
+    n_val = max(k, int(round(val * n)))
+    if n - n_test - n_val < k:
+        raise DatasetError(f"{n} images are too few to split into train / validation / test for {k} classes")
+    idx = np.arange(n)
     test_idx = np.array([], dtype=np.int64)
-    if test > 0:
-        idx, test_idx = train_test_split(idx, test_size=test, stratify=y[idx], random_state=seed)
-    train_idx, val_idx = train_test_split(idx, test_size=val / (1 - test), stratify=y[idx], random_state=seed)
+    if n_test:
+        idx, test_idx = train_test_split(idx, test_size=n_test, stratify=y, random_state=seed)
+    train_idx, val_idx = train_test_split(idx, test_size=n_val, stratify=y[idx], random_state=seed)
     return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
 
 
@@ -323,11 +329,11 @@ def train(cfg: TrainConfig) -> dict:
         raise DatasetError(f"{cfg.dataset}: every class needs at least 3 images to split, got {counts}")
 
     if cfg.test_dataset:
-        tr, va, _ = split_indices(data.y, cfg.val_split, 0.0)
         log(f"[INFO] loading test images from {cfg.test_dataset}...")
         test = load_dataset(cfg.test_dataset, cfg.input_size, cfg.color, cfg.crop, cfg.face_crops, cfg.detector,
                             labels=labels, log=log)
         x_test, y_test = test.x, test.y
+        tr, va, _ = split_indices(data.y, cfg.val_split, 0.0)
     else:
         tr, va, te = split_indices(data.y, cfg.val_split, cfg.test_split)
         x_test, y_test = data.x[te], data.y[te]

@@ -1,0 +1,307 @@
+"""Face landmarks: MediaPipe's 468-point face mesh, 5 key points, head pose and two openness measures.
+
+`FaceMesh(image, faces) -> faces` runs `face_landmark.tflite` (192x192 RGB in [0, 1], outputs
+468 x (x, y, z) in crop pixels and a face-presence logit) with LiteRT on each detected face:
+
+1. First pass: a square crop around the detector box, grown by `margin` on each side (0.15, chosen
+   by NME on dlib's annotated photos; see bench/landmarks.py). When the detector gives eye key
+   points (YuNet), the crop is turned so the eyes are level, as MediaPipe does.
+2. Second pass (`refine`): MediaPipe's own rule for the next region of interest — the box of the
+   first pass's landmarks, levelled by the eye line, times 1.5. It cuts the error on tilted and
+   off-centre faces (all-68 NME on the annotated photos 6.0% -> 5.2%) for one more ~1 ms inference.
+   A head tilted by 30-50 degrees gets levelled in steps, so passes go on (up to 4) while the eye line
+   still turns by more than 8 degrees: a 50-degree tilt goes from 37% NME (one pass) to 2%.
+Crops are cut with one affine warp whose outside is filled by border replication, so a face at the
+edge of the image or a rotated crop is padded, never cut, and landmarks map back by the inverse warp.
+Faces run one at a time at the model's fixed 1x192x192x3 shape: a batch saves ~0.1 ms per face but
+needs the tensors reallocated whenever the number of faces changes, which in video is every few frames.
+
+Conventions (documented here once, used by the JSON and the CSV):
+- left/right in key point names are the *subject's*, as in dlib/iBUG 300-W, YuNet and MediaPipe: for
+  an unmirrored frontal photo `right_eye` is the eye on the image's left.
+- Pose, degrees, from cv2.solvePnP against a generic 6-point 3-D face (nose tip, chin, outer eye
+  corners, mouth corners): yaw > 0 when the face points toward the image's right (the subject turned
+  to their left), pitch > 0 when it points up, roll > 0 when the eye line tilts clockwise in the image.
+- Measures are ratios, so they do not depend on the face's size: `eye_openness` = lid gap / eye width
+  (mean of both eyes; ~0.25-0.35 open, < 0.1 closed), `mouth_openness` = inner-lip gap / mouth width
+  (~0 closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import assets
+from .heads import load_interpreter
+from .preprocess import as_bgr
+from .types import Face, Pose
+
+INPUT_SIZE = 192
+N_POINTS = 468
+
+# Mesh vertices (MediaPipe's canonical topology). "right" = the subject's right.
+RIGHT_EYE_CONTOUR = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
+LEFT_EYE_CONTOUR = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
+# 4, not MediaPipe's most protruding vertex 1: 4 is where 300-W, YuNet and the generic pose model put
+# the tip (nearest dlib point 30), and with 1 frontal faces read ~10 degrees pitched down.
+NOSE_TIP, CHIN = 4, 152
+RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362, 263
+RIGHT_EYE_TOP, RIGHT_EYE_BOTTOM, LEFT_EYE_TOP, LEFT_EYE_BOTTOM = 159, 145, 386, 374
+MOUTH_RIGHT, MOUTH_LEFT, INNER_LIP_TOP, INNER_LIP_BOTTOM = 61, 291, 13, 14
+
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
+
+# Mesh index for each of dlib's / iBUG 300-W's 68 points, in their order, for benchmarks and for users
+# of 68-point code. Points 17-67 (brows, nose, eyes, lips) are the same anatomical points in both
+# schemes and take the vertex MediaPipe's topology names for them. The jaw (0-16) is different: the
+# mesh's outer ring (234, 93, 132, 58, ...) is the edge of the 3-D head surface, which reaches back
+# toward the ears, while 300-W's jaw is the visible 2-D cheek contour, and along the lower jaw the two
+# lines are spaced differently. So 1-3 / 13-15 take the next ring in (227, 177, 215 / 447, 401, 435),
+# 6-10 the chin vertices 149, 148, 152, 377, 378, and every pair is mirror-symmetric. They were picked
+# per point on training_with_face_landmarks.xml (the vertex nearest the ground truth) and checked on
+# testing_with_face_landmarks.xml: jaw NME there 6.97% with this table against 15.7% with the outer ring.
+MESH_TO_DLIB68 = (
+    127, 227, 177, 215, 172, 136, 149, 148, 152, 377, 378, 365, 397, 435, 401, 447, 356,  # jaw 0-16
+    70, 63, 105, 66, 107,  # subject's right brow 17-21
+    336, 296, 334, 293, 300,  # left brow 22-26
+    168, 197, 5, 4,  # nose bridge 27-30
+    75, 97, 2, 326, 305,  # nostrils 31-35
+    33, 160, 158, 133, 153, 144,  # right eye 36-41
+    362, 385, 387, 263, 373, 380,  # left eye 42-47
+    61, 39, 37, 0, 267, 269, 291, 321, 314, 17, 84, 91,  # outer lips 48-59
+    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips 60-67
+)
+
+# A generic face in millimetre-like units (the widely used 6-point model), in OpenCV's camera axes
+# (x right, y down, z away from the camera), so a frontal face gives an identity rotation.
+_MODEL_POINTS = np.array([
+    (0.0, 0.0, 0.0),  # nose tip
+    (0.0, 330.0, 65.0),  # chin
+    (-225.0, -170.0, 135.0),  # subject's right eye, outer corner (image left)
+    (225.0, -170.0, 135.0),  # subject's left eye, outer corner
+    (-150.0, 150.0, 125.0),  # right mouth corner
+    (150.0, 150.0, 125.0),  # left mouth corner
+], dtype=np.float64)
+_MODEL_MESH_INDEX = [NOSE_TIP, CHIN, RIGHT_EYE_OUTER, LEFT_EYE_OUTER, MOUTH_RIGHT, MOUTH_LEFT]
+
+
+@dataclass
+class FaceMeshOptions:
+    margin: float = 0.15  # first-pass crop: square box grown by this fraction on each side
+    refine: bool = True  # second pass on the region the first pass's landmarks give
+    roi_scale: float = 1.5  # second-pass crop side / landmark extent (MediaPipe's value)
+    # A box off the face's centre (usual on small faces) can leave the model too little face to say
+    # "face"; one wider look at low presence rescues those (1 of the 43 annotated faces) and still
+    # rejects non-faces, which stay far below the threshold at any margin.
+    retry_margin: float | None = 0.4
+    # Each pass levels the eyes only partly on a strongly tilted head (the model was trained on level
+    # crops), so passes continue while the eye line still turns by more than `settle_degrees`.
+    max_passes: int = 4
+    settle_degrees: float = 8.0
+    min_face: int = 24  # px; smaller boxes are skipped: 20 px blown up to 192 gives a guessed mesh
+    presence_threshold: float = 0.5  # sigmoid of the model's face flag; below it landmarks are dropped
+    # One thread: splitting a 192 px model saves ~0.2 ms per pass on idle cores but costs 2-4 ms per
+    # face when the cores are busy (measured on 2 cores shared with training; see bench/landmarks.py).
+    num_threads: int | None = 1
+
+
+@dataclass
+class LandmarkStats:
+    """Running counts over every call, for the CLI's report."""
+
+    faces: int = 0
+    landmarked: int = 0
+    skipped_small: int = 0
+    low_presence: int = 0
+    min_face: int = 24
+
+    def summary(self) -> str:
+        text = f"landmarks on {self.landmarked} of {self.faces} face(s)"
+        skipped = []
+        if self.skipped_small:
+            skipped.append(f"{self.skipped_small} smaller than {self.min_face} px")
+        if self.low_presence:
+            skipped.append(f"{self.low_presence} with a low face-presence score")
+        return text + (f"; none on {', '.join(skipped)}" if skipped else "")
+
+
+@dataclass
+class _Roi:
+    cx: float
+    cy: float
+    size: float
+    angle: float = 0.0  # radians, eye line from image-left eye to image-right eye
+
+    def affine(self) -> np.ndarray:
+        """2x3 image -> crop transform: the ROI turned upright and scaled to INPUT_SIZE."""
+        k = INPUT_SIZE / self.size
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        rot = np.array([[c, s], [-s, c]]) * k
+        half = INPUT_SIZE / 2.0
+        shift = np.array([half, half]) - rot @ np.array([self.cx, self.cy])
+        return np.hstack([rot, shift[:, None]])
+
+
+@dataclass
+class _MeshResult:
+    points: np.ndarray  # (468, 3) image px
+    presence: float
+
+
+class FaceMesh:
+    """Callable landmark stage: `mesh(image, faces) -> faces` (copies; faces it cannot mark are
+    returned unchanged, without a landmarks key, and counted in `stats`)."""
+
+    def __init__(self, options: FaceMeshOptions | None = None, model_path=None):
+        self.options = options or FaceMeshOptions()
+        self._interp = load_interpreter(assets.resolve("face_mesh") if model_path is None else model_path,
+                                        self.options.num_threads)
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]["index"]
+        outs = self._interp.get_output_details()
+        # Tell the two outputs apart by size, not by order, which converters do not keep.
+        self._out_points = next(o["index"] for o in outs if int(np.prod(o["shape"])) == N_POINTS * 3)
+        self._out_flag = next(o["index"] for o in outs if int(np.prod(o["shape"])) == 1)
+        self.stats = LandmarkStats(min_face=self.options.min_face)
+
+    # --- the stage -------------------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        image = as_bgr(image)  # a no-op on the BGR uint8 frames the pipeline passes
+        return [self.process(image, face) for face in faces]
+
+    def process(self, image: np.ndarray, face: Face) -> Face:
+        opts = self.options
+        self.stats.faces += 1
+        if min(face.box.width, face.box.height) < opts.min_face:
+            self.stats.skipped_small += 1
+            return face
+        result = self.mesh(image, face)
+        if result is None:
+            self.stats.low_presence += 1
+            return face
+        self.stats.landmarked += 1
+        pts = result.points
+        return face.replace(landmarks=pts, keypoints=keypoints(pts), pose=head_pose(pts, image.shape),
+                            measures=measures(pts))
+
+    def mesh(self, image: np.ndarray, face: Face) -> _MeshResult | None:
+        """Landmarks for one face in image pixels, or None when the model says it is not a face."""
+        opts = self.options
+        b = face.box
+        cx, cy = b.center
+        angle = _eye_angle(face.detector_keypoints[0], face.detector_keypoints[1]) \
+            if face.detector_keypoints is not None and len(face.detector_keypoints) >= 2 else 0.0
+        roi = _Roi(cx, cy, max(b.width, b.height) * (1 + 2 * opts.margin), angle)
+        first = self._run(image, roi)
+        if first.presence < opts.presence_threshold and opts.retry_margin is not None:
+            roi.size = max(b.width, b.height) * (1 + 2 * opts.retry_margin)
+            first = self._run(image, roi)
+        if first.presence < opts.presence_threshold:
+            return None
+        if not opts.refine:
+            return first
+        best = first
+        for _ in range(max(1, opts.max_passes - 1)):
+            next_roi = roi_from_landmarks(best.points, opts.roi_scale)
+            turned = abs(np.degrees((next_roi.angle - roi.angle + np.pi) % (2 * np.pi) - np.pi))
+            result = self._run(image, next_roi)
+            if result.presence < opts.presence_threshold:
+                break
+            best, roi = result, next_roi
+            if turned <= opts.settle_degrees:
+                break
+        return best
+
+    def _run(self, image: np.ndarray, roi: _Roi) -> _MeshResult:
+        affine = roi.affine()
+        crop = cv2.warpAffine(image, affine, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+        self._interp.set_tensor(self._in, x[None])
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out_points).reshape(N_POINTS, 3).astype(np.float64)
+        logit = float(self._interp.get_tensor(self._out_flag).ravel()[0])
+        inverse = cv2.invertAffineTransform(affine)
+        pts = np.empty((N_POINTS, 3), dtype=np.float64)
+        pts[:, :2] = raw[:, :2] @ inverse[:, :2].T + inverse[:, 2]
+        pts[:, 2] = raw[:, 2] * (roi.size / INPUT_SIZE)  # depth in the same pixel scale as x and y
+        return _MeshResult(pts, 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+
+def create_landmarker(**options) -> FaceMesh:
+    return FaceMesh(FaceMeshOptions(**options))
+
+
+# --- geometry from a mesh, all in image pixels -------------------------------------------------------
+def _eye_angle(image_left_eye, image_right_eye) -> float:
+    dx, dy = image_right_eye[0] - image_left_eye[0], image_right_eye[1] - image_left_eye[1]
+    return float(np.arctan2(dy, dx))
+
+
+def roi_from_landmarks(points: np.ndarray, scale: float = 1.5) -> _Roi:
+    """MediaPipe's next-crop rule: the landmarks' box in the eye-levelled frame, grown by `scale`."""
+    xy = points[:, :2]
+    angle = _eye_angle(xy[RIGHT_EYE_OUTER], xy[LEFT_EYE_OUTER])
+    c, s = np.cos(angle), np.sin(angle)
+    to_upright = np.array([[c, s], [-s, c]])
+    upright = xy @ to_upright.T
+    lo, hi = upright.min(axis=0), upright.max(axis=0)
+    centre = to_upright.T @ ((lo + hi) / 2.0)
+    return _Roi(float(centre[0]), float(centre[1]), float(max(hi - lo)) * scale, angle)
+
+
+def keypoints(points: np.ndarray) -> dict[str, tuple[float, float]]:
+    """The 5 key points (eye centres, nose tip, mouth corners), subject's left/right."""
+    xy = points[:, :2]
+    chosen = {
+        "right_eye": xy[RIGHT_EYE_CONTOUR].mean(axis=0),
+        "left_eye": xy[LEFT_EYE_CONTOUR].mean(axis=0),
+        "nose_tip": xy[NOSE_TIP],
+        "mouth_right": xy[MOUTH_RIGHT],
+        "mouth_left": xy[MOUTH_LEFT],
+    }
+    return {name: (float(chosen[name][0]), float(chosen[name][1])) for name in KEYPOINT_NAMES}
+
+
+def head_pose(points: np.ndarray, image_shape) -> Pose | None:
+    """Yaw, pitch, roll in degrees (signs in the module docstring); None when solvePnP fails."""
+    h, w = image_shape[:2]
+    focal = float(max(h, w))  # no calibration: a ~55 degree field of view, typical of phones and webcams
+    camera = np.array([[focal, 0, w / 2.0], [0, focal, h / 2.0], [0, 0, 1]], dtype=np.float64)
+    image_points = np.ascontiguousarray(points[_MODEL_MESH_INDEX, :2], dtype=np.float64)
+    try:
+        ok, rvec, _ = cv2.solvePnP(_MODEL_POINTS, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        return None
+    if not ok:
+        return None
+    rot, _ = cv2.Rodrigues(rvec)
+    # Angles of the face's own axes in camera space rather than an Euler decomposition: no order
+    # convention to get wrong, and each angle means what its name says.
+    forward = rot @ np.array([0.0, 0.0, -1.0])  # out of the face, toward a camera facing it
+    across = rot @ np.array([1.0, 0.0, 0.0])  # from the subject's right eye to their left
+    yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
+    pitch = np.degrees(np.arctan2(-forward[1], np.hypot(forward[0], forward[2])))
+    roll = np.degrees(np.arctan2(across[1], across[0]))
+    return Pose(float(yaw), float(pitch), float(roll))
+
+
+def measures(points: np.ndarray) -> dict[str, float]:
+    xy = points[:, :2]
+
+    def ratio(a, b, c, d):
+        width = np.linalg.norm(xy[c] - xy[d])
+        return float(np.linalg.norm(xy[a] - xy[b]) / width) if width > 1e-6 else 0.0
+
+    right = ratio(RIGHT_EYE_TOP, RIGHT_EYE_BOTTOM, RIGHT_EYE_OUTER, RIGHT_EYE_INNER)
+    left = ratio(LEFT_EYE_TOP, LEFT_EYE_BOTTOM, LEFT_EYE_OUTER, LEFT_EYE_INNER)
+    return {"eye_openness": (right + left) / 2.0,
+            "mouth_openness": ratio(INNER_LIP_TOP, INNER_LIP_BOTTOM, MOUTH_RIGHT, MOUTH_LEFT)}
+
+
+def to_dlib68(points: np.ndarray) -> np.ndarray:
+    """(468, 2|3) mesh -> (68, 2) in dlib's / iBUG 300-W order, via MESH_TO_DLIB68."""
+    return np.asarray(points)[list(MESH_TO_DLIB68), :2]
