@@ -11,6 +11,7 @@ TensorFlow / Keras are imported inside the functions that need them, so that imp
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -194,8 +195,10 @@ def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
     from sklearn.model_selection import train_test_split
 
     k, n = len(np.unique(y)), len(y)
-    n_test = max(k, int(round(test * n))) if test > 0 else 0
-    n_val = max(k, int(round(val * n)))
+    # Sizes rounded up, as sklearn rounds a fractional test_size: the split models were trained on
+    # stays the split the benches rebuild.
+    n_test = max(k, math.ceil(test * n)) if test > 0 else 0
+    n_val = max(k, math.ceil(val / (1 - test) * (n - n_test)))
     if n - n_test - n_val < k:
         raise DatasetError(f"{n} images are too few to split into train / validation / test for {k} classes")
     idx = np.arange(n)

@@ -1,0 +1,55 @@
+"""python -m bench [NAME ...]: run every benchmark module that exists, each in its own process.
+
+A fresh process per bench keeps one bench's imports (TensorFlow for the Keras baselines) from
+slowing another's LiteRT timings. Exits non-zero when any bench fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["mask", "gender", "emotion", "detection", "video", "landmarks"]
+
+
+def available() -> list[str]:
+    return [name for name in ORDER if (HERE / f"{name}.py").is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    found = available()
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"benches to run (default: all of {', '.join(found)})")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in found]
+    if unknown:
+        p.error(f"no bench module for {', '.join(unknown)} (available: {', '.join(found)})")
+    names = args.names or found
+    missing = [n for n in ORDER if n not in found]
+    if missing and not args.names:
+        print(f"[INFO] not written yet, skipped: {', '.join(missing)}", flush=True)
+
+    failed = []
+    for name in names:
+        print(f"\n[INFO] === bench.{name} ===", flush=True)
+        start = time.perf_counter()
+        code = subprocess.call([sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent)
+        took = time.perf_counter() - start
+        if code != 0:
+            failed.append(name)
+            print(f"[ERROR] bench.{name} failed (exit {code}) after {took:.0f}s", flush=True)
+        else:
+            print(f"[INFO] bench.{name} done in {took:.0f}s", flush=True)
+    if failed:
+        print(f"\n[ERROR] {len(failed)} of {len(names)} benches failed: {', '.join(failed)}", flush=True)
+        return 1
+    print(f"\n[INFO] all {len(names)} benches passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
