@@ -63,7 +63,7 @@ def task_list(value: str) -> list[str]:
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    from ..detection import DETECTORS
+    from ..detection import DEFAULT_DETECTOR, DETECTORS
 
     g = parser.add_argument_group("detection and heads")
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
@@ -71,9 +71,11 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
                         "Default: every model under models/")
     g.add_argument("--tasks", type=task_list, default=None, metavar="T1,T2",
                    help="heads to run, e.g. mask,emotion,gender (default: every head whose model exists)")
-    g.add_argument("-c", "--confidence", type=probability, default=0.5,
-                   help="minimum face detection probability (default: 0.5)")
-    g.add_argument("--detector", choices=sorted(DETECTORS), default="res10", help="face detector (default: res10)")
+    g.add_argument("-c", "--confidence", type=probability, default=None,
+                   help="minimum face detection score (default: the detector's own, chosen on data: "
+                        "yunet 0.75, res10 0.5)")
+    g.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                   help=f"face detector (default: {DEFAULT_DETECTOR}; res10 is the PyImageSearch one)")
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
                    help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
 
@@ -93,6 +95,14 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True):
         landmarker = create_landmarker()
     det = create_detector(args.detector, args.confidence) if detector else None
     return FacePipeline(det, heads, landmarker)
+
+
+def report_landmarks(pipeline) -> None:
+    """One line on faces left without landmarks (too small, or not a face to the mesh model), so a
+    record without a "landmarks" key is explained rather than silent."""
+    stats = getattr(pipeline.landmarker, "stats", None)
+    if stats is not None and stats.faces:
+        (warn if stats.landmarked < stats.faces else info)(stats.summary())
 
 
 def check_output_path(path: Path | None, what: str = "output") -> None:

@@ -1,0 +1,234 @@
+"""Detectors on real photos: the seed's examples, dlib's annotated faces, a few mask_scenes_val
+scenes with their reference boxes, a cat, and a face cut by the image border.
+
+Thresholds sit a little under what `python -m bench.detection` measures, so a regression fails
+while the run-to-run wobble of OpenCV's thread scheduling does not.
+"""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, Res10Detector, YuNetDetector, create_detector,
+                               pass_scales)
+from facekit.errors import ModelError
+from facekit.preprocess import load_image
+
+from bench.detection import match
+
+
+@pytest.fixture(scope="module")
+def default_detector():
+    return create_detector()
+
+
+@pytest.fixture(scope="module")
+def res10():
+    return create_detector("res10")
+
+
+def _boxes(faces) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([f.box.as_list() for f in faces], dtype=np.float32).reshape(-1, 4),
+            np.array([f.score for f in faces], dtype=np.float32))
+
+
+def _center_inside(face, x1, y1, x2, y2) -> bool:
+    cx, cy = face.box.center
+    return x1 <= cx <= x2 and y1 <= cy <= y2
+
+
+# --- the seed's photos ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("photo, count", [("obama.jpg", 1), ("two_people.jpg", 2), ("no_face_cat.png", 0),
+                                          ("example_01.png", 1), ("example_02.png", 1)])
+def test_default_detector_counts_faces(default_detector, media, photo, count):
+    assert len(default_detector.detect(load_image(media / photo))) == count
+
+
+def test_default_detector_finds_masked_woman_and_man_behind_her(default_detector, media):
+    image = load_image(media / "example_03.png")  # 600x400
+    faces = default_detector.detect(image)
+    # The masked woman in front (centre ~(325, 180)) is the face res10 scores 0.43 and misses;
+    # the older man behind her on the left (centre ~(215, 145)).
+    assert any(_center_inside(f, 280, 120, 380, 250) for f in faces), [f.box for f in faces]
+    assert any(_center_inside(f, 160, 90, 265, 200) for f in faces), [f.box for f in faces]
+    assert len(faces) <= 3  # the third, partly visible man at the right edge at most
+
+
+def test_default_is_the_detector_the_cli_offers():
+    from facekit.cli.common import add_pipeline_options
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_pipeline_options(parser)
+    args = parser.parse_args([])
+    assert args.detector == DEFAULT_DETECTOR
+    assert create_detector(args.detector, args.confidence).name == DEFAULT_DETECTOR
+
+
+# --- dlib's annotated photos (PASCAL VOC faces, boxes by hand) ------------------------------------
+
+def _imglab(path):
+    for image in ET.parse(path).getroot().iter("image"):
+        boxes = [[int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
+                  int(b.get("top")) + int(b.get("height"))] for b in image.iter("box") if b.get("ignore") != "1"]
+        yield image.get("file"), np.array(boxes, dtype=np.float32).reshape(-1, 4)
+
+
+@pytest.mark.parametrize("name", ["yunet", "res10"])
+def test_annotated_faces_are_found(media, name):
+    detector = create_detector(name)
+    folder = media / "annotated_faces"
+    found = total = false = 0
+    for xml in ("training.xml", "testing.xml"):
+        for file, truth in _imglab(folder / xml):
+            boxes, scores = _boxes(detector.detect(load_image(folder / file)))
+            m = match(boxes, scores, truth, 0.5)
+            found += int((m >= 0).sum())
+            false += int((m < 0).sum())
+            total += len(truth)
+    # bench: yunet 42/43 found, 3 boxes on unannotated background; res10 42/43, 1.
+    assert total == 43
+    assert found >= 40
+    assert false <= 5
+
+
+# --- mask_scenes_val: real street scenes with tight reference boxes --------------------------------
+
+SCENES = [f"images/maksssksksss{i}.jpg" for i in range(10)]  # the first ten by number, not picked
+
+
+@pytest.fixture(scope="module")
+def scenes(datasets):
+    root = datasets / "mask_scenes_val"
+    rows = defaultdict(list)
+    with open(root / "boxes.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["image"] in SCENES:
+                rows[r["image"]].append(r)
+    out = []
+    for name in SCENES:
+        truth = np.array([[float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")] for r in rows[name]]).reshape(-1, 4)
+        out.append((load_image(root / name), truth, [r["label"] for r in rows[name]]))
+    return out
+
+
+def _scene_stats(detector, scenes):
+    found = total = false = big_found = big_total = 0
+    for image, truth, _ in scenes:
+        boxes, scores = _boxes(detector.detect(image))
+        m = match(boxes, scores, truth, 0.5)
+        hit = set(m[m >= 0].tolist())
+        big = [j for j, b in enumerate(truth) if b[2] - b[0] >= 32]
+        found += len(hit)
+        false += int((m < 0).sum())
+        total += len(truth)
+        big_total += len(big)
+        big_found += sum(j in hit for j in big)
+    return found / total, found / max(found + false, 1), big_found / big_total
+
+
+def test_scene_recall_and_precision(default_detector, scenes):
+    recall, precision, recall_big = _scene_stats(default_detector, scenes)
+    # measured on these ten (38 faces, 17 of them >= 32 px): recall 0.82, precision 0.89, >= 32 px
+    # 15/17 (seed res10: 0.34 / 0.93 / 11/17); the whole set: 0.72 / 0.90 / 0.91.
+    assert recall >= 0.75
+    assert precision >= 0.80
+    assert recall_big >= 0.80
+
+
+def test_default_finds_far_more_scene_faces_than_the_seed(default_detector, scenes):
+    seed = Res10Detector(single_pass=True)
+    assert _scene_stats(default_detector, scenes)[0] >= _scene_stats(seed, scenes)[0] + 0.25
+
+
+def test_scene_mask_labels(default_detector, scenes):
+    from facekit.heads import available_tasks, Head
+    from facekit.pipeline import FacePipeline
+
+    tasks = available_tasks()
+    if "mask" not in tasks:
+        pytest.skip("no trained mask model in models/")
+    pipe = FacePipeline(default_detector, {"mask": Head.load(tasks["mask"])})
+    right = labelled = 0
+    for image, truth, labels in scenes:
+        faces = pipe(image)
+        boxes, scores = _boxes(faces)
+        for i, j in enumerate(match(boxes, scores, truth, 0.5)):
+            if j >= 0 and labels[j] in ("with_mask", "without_mask") and "mask" in faces[i].predictions:
+                labelled += 1
+                right += faces[i].predictions["mask"].label == labels[j]
+    # models/mask of 23:26: 29/30 here, 0.91 on all of mask_scenes_val (the earlier /tmp/runs/mask_a
+    # head: 20/30 and 0.64, which this rejects).
+    assert labelled >= 25
+    assert right / labelled >= 0.85
+
+
+# --- edges -----------------------------------------------------------------------------------------
+
+def test_face_touching_the_border_is_found_and_clipped(default_detector, media):
+    image = load_image(media / "obama.jpg")
+    full = default_detector.detect(image)[0].box
+    # Cut the photo through the middle of the face: half a face, touching the left border.
+    cut = image[:, (full.x1 + full.x2) // 2:]
+    faces = default_detector.detect(cut)
+    assert len(faces) >= 1
+    box = faces[0].box
+    assert box.x1 == 0
+    assert 0 <= box.y1 < box.y2 <= cut.shape[0] and box.x2 <= cut.shape[1]
+    assert box.width >= 4 and box.height >= 4
+
+
+def test_no_face_on_blank_and_tiny_images(default_detector):
+    assert default_detector.detect(np.full((480, 640, 3), 127, np.uint8)) == []
+    assert default_detector.detect(np.zeros((8, 8, 3), np.uint8)) == []
+
+
+def test_boxes_are_sorted_and_inside_the_image(default_detector, datasets):
+    image = load_image(datasets / "mask_scenes_val" / SCENES[1])  # 9 faces
+    faces = default_detector.detect(image)
+    assert len(faces) > 3
+    scores = [f.score for f in faces]
+    assert scores == sorted(scores, reverse=True)
+    h, w = image.shape[:2]
+    for f in faces:
+        assert 0 <= f.box.x1 < f.box.x2 <= w and 0 <= f.box.y1 < f.box.y2 <= h
+        assert f.detector_keypoints is not None and f.detector_keypoints.shape == (5, 2)
+
+
+# --- res10 stays available, the seed's way --------------------------------------------------------
+
+def test_res10_single_pass_is_the_seed_detector(media):
+    det = Res10Detector(single_pass=True)
+    assert det.confidence == 0.5 and det.input_size == (300, 300) and det.mean == (104.0, 177.0, 123.0)
+    scores = det.raw(load_image(media / "example_03.png"))[1]
+    assert len(scores) >= 1 and scores.min() >= 0.5
+
+
+def test_confidence_is_per_detector_and_overridable():
+    assert create_detector("res10").confidence == 0.5
+    assert create_detector("yunet").confidence == YuNetDetector.default_confidence
+    assert create_detector("yunet", 0.9).confidence == 0.9
+
+
+def test_higher_confidence_never_finds_more(media):
+    image = load_image(media / "example_03.png")
+    assert len(create_detector("yunet", 0.95).detect(image)) <= len(create_detector("yunet", 0.5).detect(image))
+
+
+def test_unknown_detector_is_a_clear_error():
+    with pytest.raises(ModelError, match="unknown detector"):
+        create_detector("nope")
+    assert {"res10", "yunet"} <= set(DETECTORS)
+
+
+def test_pass_scales_follow_the_image_size():
+    assert pass_scales(400, 300, 800, 2.0) == [1.0, 2.0]  # small scene: upscaled pass for tiny faces
+    assert pass_scales(640, 480, 800, 2.0) == [1.0, 1.25]  # a video frame: a cheaper second pass
+    assert pass_scales(1280, 720, 800, 2.0) == [1.0]
+    assert pass_scales(4000, 3000, 800, 2.0) == [pytest.approx(0.32)]  # big photo: one shrunk pass
