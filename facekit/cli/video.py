@@ -1,0 +1,308 @@
+"""detect_mask_video.py: live webcam overlay, video files and streams; faces tracked across frames,
+every head's label per face, optional annotated video, per-frame CSV and a probability timeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
+# is then one line and exit 130 instead of a traceback.
+from ..errors import FacekitError, VideoError
+from .common import add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info, warn
+
+QUIT_KEYS = {ord("q"), 27}  # q, Esc
+TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
+
+
+def smooth_strength(value: str) -> float:
+    v = float(value)
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1): 0 = off, 0.9 = very steady; got {value}")
+    return v
+
+
+def positive_int(value: str) -> int:
+    v = int(value)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="detect_mask_video.py",
+        description="Detect, track and classify faces (mask, emotion, gender, ...) in a webcam, video file or "
+                    "stream. q or Esc quits the live window.",
+        epilog="examples:\n"
+               "  python detect_mask_video.py                      # webcam 0, live overlay\n"
+               "  python detect_mask_video.py --source clip.mp4 --output annotated.mp4 --csv faces.csv "
+               "--timeline timeline.png --no-display\n"
+               "  python detect_mask_video.py --source rtsp://camera.local/stream --detect-every 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-s", "--source", default="0",
+                   help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
+    p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4 or .avi)")
+    p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability")
+    p.add_argument("--timeline", type=Path,
+                   help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
+    p.add_argument("--no-display", action="store_true", help="never open a window")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--smooth", type=smooth_strength, default=0.6,
+                   help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
+    p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
+                   help="run the face detector every K frames and follow faces by tracking in between "
+                        "(default: 1, every frame)")
+    p.add_argument("--fine-pass", action="store_true",
+                   help="also run the detector's extra pass for small faces on every frame, as the image script "
+                        "does (finds faces under ~30 px; costs 2-3x the detector time)")
+    add_pipeline_options(p)
+    return p
+
+
+def video_detector(detector, fine_pass: bool = False):
+    """One detector pass per frame. The image script adds a second, larger pass for tiny faces;
+    on video that triples the detector time for faces too small to classify, and the tracker
+    already carries a face through the frames where one pass misses it. Same network, thresholds
+    and box calibration as the image script, so boxes and labels mean the same thing."""
+    if fine_pass or detector is None:
+        return detector
+    if hasattr(detector, "upscale"):  # YuNet: the own-size pass only
+        detector.upscale = 1.0
+    elif hasattr(detector, "max_side") and hasattr(detector, "input_size"):  # res10: the 300x300 pass only
+        detector.max_side = max(detector.input_size)
+    return detector
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    faces: int = 0
+    seconds: float = 0.0  # the frame loop only: models already loaded
+    tracks: set = field(default_factory=set)
+    interrupted: bool = False
+    error: str | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None):
+    """Yield (frame index, frame, tracked faces) for each frame of `source`: the one loop the CLI
+    and the benchmark share."""
+    tracker.frame_size = source.size
+    n = 0
+    while max_frames is None or n < max_frames:
+        item = source.read()
+        if item is None:
+            return
+        index, frame = item
+        if n % detect_every == 0:
+            faces = pipeline(frame)
+        else:
+            faces = pipeline.analyze(frame, tracker.follow())
+        yield (index if not source.live else n), frame, tracker.update(faces)
+        n += 1
+
+
+def _csv_columns(pipeline, task_labels) -> list[str]:
+    """Column names from records.csv_row itself (one place defines the CSV) on a face that has
+    every head's prediction (and a pose when landmarks run)."""
+    import numpy as np
+
+    from ..records import csv_row
+    from ..types import Box, Face, Pose, Prediction
+
+    preds = {t: Prediction.from_probabilities(labels, np.full(len(labels), 1.0 / len(labels)))
+             for t, labels in task_labels.items()}
+    pose, measures = None, None
+    if pipeline.landmarker is not None:
+        pose = Pose(0.0, 0.0, 0.0)
+        try:
+            from ..landmarks import N_POINTS, measures as mesh_measures
+
+            measures = mesh_measures(np.zeros((N_POINTS, 3)))
+        except (ImportError, AttributeError, ValueError, IndexError):
+            measures = None
+    face = Face(Box(0, 0, 1, 1), 1.0, preds, pose=pose, measures=measures, track_id=0)
+    return list(csv_row(0, 0.0, face, task_labels))
+
+
+def check_outputs(args) -> None:
+    from ..preprocess import is_image_path
+    from ..video import check_video_output
+
+    for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline")):
+        check_output_path(path, what)
+    if args.timeline is not None and args.timeline.suffix.lower() not in TIMELINE_EXTENSIONS:
+        raise FacekitError(f"--timeline must end in one of {', '.join(sorted(TIMELINE_EXTENSIONS))}: {args.timeline}")
+    if args.output is not None:
+        if is_image_path(args.output):
+            raise FacekitError(f"--output is a video: use .mp4 or .avi, not {args.output.suffix}")
+        check_video_output(args.output)
+    outs = [p.resolve() for p in (args.output, args.csv, args.timeline) if p is not None]
+    if len(set(outs)) != len(outs):
+        raise FacekitError("--output, --csv and --timeline must be different files")
+
+
+def run(args, pipeline=None, report=True) -> RunStats:
+    """Open the source, run the loop, and finalize every output however the loop ends (normal end,
+    q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError."""
+    import csv
+
+    import cv2
+
+    from ..drawing import Style, annotate
+    from ..records import atomic_write, csv_row
+    from ..timeline import Timeline
+    from ..tracking import IoUTracker
+    from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
+
+    silence_opencv()
+    if pipeline is None:
+        pipeline = build_pipeline(args)
+        video_detector(pipeline.detector, args.fine_pass)
+    task_labels = {t: list(h.labels) for t, h in pipeline.heads.items()}
+    style = Style.from_heads(pipeline.heads, args.landmarks)
+    display = not args.no_display and has_display()
+    if not args.no_display and not display and report:
+        info("no display found: running headless (add --no-display to silence this; "
+             "use --output / --csv / --timeline to keep results)")
+
+    if report:
+        info("starting video stream...")
+    source = FrameSource(args.source)
+    stats = RunStats()
+    finishing = _DeferredInterrupt()
+    # `finishing` exits after the stack: the CSV rename and the source release run under it too.
+    with finishing, ExitStack() as stack:
+        stack.callback(source.close)
+        sink = None
+        if args.output is not None:
+            sink = VideoSink(args.output, source.fps, source.size)
+            stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
+        writer = None
+        if args.csv is not None:
+            fh = stack.enter_context(atomic_write(args.csv, "w"))
+            writer = csv.DictWriter(fh, fieldnames=_csv_columns(pipeline, task_labels), extrasaction="ignore",
+                                    restval="", lineterminator="\n")
+            writer.writeheader()
+        timeline = None
+        if args.timeline is not None:
+            task = Timeline.pick_task(task_labels)
+            if task is None:
+                warn("--timeline: no heads loaded, nothing to plot")
+            else:
+                timeline = Timeline(task, task_labels[task])
+
+        tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
+        meter = FPSMeter()
+        draw = display or sink is not None
+        started = time.perf_counter()
+        try:
+            for index, frame, faces in track_faces(source, pipeline, tracker, args.detect_every, args.max_frames):
+                fps = meter.tick()
+                time_s = index / source.fps if not source.live else time.perf_counter() - started
+                stats.frames += 1
+                stats.faces += len(faces)
+                stats.tracks.update(f.track_id for f in faces)
+                if writer is not None:
+                    writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
+                if timeline is not None:
+                    timeline.add(time_s, faces)
+                if draw:
+                    shown = annotate(frame, faces, style, fps=fps, copy=False)
+                    if sink is not None:
+                        sink.write(shown)
+                    if display:
+                        cv2.imshow("Frame", shown)
+                        if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                            break
+                        if cv2.getWindowProperty("Frame", cv2.WND_PROP_VISIBLE) < 1:  # window closed
+                            break
+        except KeyboardInterrupt:
+            stats.interrupted = True
+        except VideoError as exc:
+            stats.error = str(exc)
+        stats.seconds = time.perf_counter() - started
+        finishing.arm()
+        if sink is not None:
+            sink.close()
+        if timeline is not None:
+            timeline.save(args.timeline)
+    stats.interrupted = stats.interrupted or finishing.received
+    if display:
+        cv2.destroyAllWindows()
+    if report:
+        _report(args, stats, sink, timeline)
+    return stats
+
+
+class _DeferredInterrupt:
+    """Once armed, a Ctrl-C waits until the block ends, so the outputs being finalized are never
+    left half-written; it is then reported through `received`."""
+
+    def __init__(self):
+        self.received = False
+        self._old = None
+
+    def arm(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, *_):
+        self.received = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        return False
+
+
+def _report(args, stats: RunStats, sink, timeline) -> None:
+    info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
+         f"in {stats.seconds:.1f}s ({stats.fps:.1f} FPS)")
+    if sink is not None:
+        if sink.frames:
+            info(f"annotated video written to {args.output} ({sink.frames} frames)")
+        else:
+            warn(f"no frames processed: {args.output} not written")
+    if args.csv is not None:
+        info(f"per-frame results written to {args.csv}")
+    if timeline is not None:
+        info(f"timeline written to {args.timeline}")
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Read by OpenCV's FFmpeg backend when it loads, so before cv2 is imported: FFmpeg's own
+    # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    check_outputs(args)
+    info("loading face detector model...")
+    pipeline = build_pipeline(args)
+    video_detector(pipeline.detector, args.fine_pass)
+    if not pipeline.heads:
+        warn("no trained heads found: faces are found and tracked but not classified "
+             "(train one with train_mask_detector.py)")
+    stats = run(args, pipeline)
+    if stats.error:
+        print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
+        return 2
+    if stats.interrupted:
+        print("[INFO] interrupted: outputs finalized", file=sys.stderr, flush=True)
+        return 130
+    return 0

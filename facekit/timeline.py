@@ -1,0 +1,77 @@
+"""How each face's class probabilities change over a video: one subplot per track, one line per
+class (the seed's "how emotion intensity changes on a face from low to high")."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import defaultdict
+
+from .records import atomic_write
+from .types import Face
+
+# Beyond this many tracks the figure stops being readable; the longest tracks are kept.
+MAX_TRACKS = 8
+# Tracks shorter than this are detector blips, not people.
+MIN_POINTS = 3
+
+
+class Timeline:
+    """Collects (time, probabilities) per track for one task while the video runs."""
+
+    def __init__(self, task: str, labels: list[str]):
+        self.task = task
+        self.labels = list(labels)
+        self.series: dict[int, list[tuple[float, list[float]]]] = defaultdict(list)
+
+    @staticmethod
+    def pick_task(task_labels: dict[str, list[str]]) -> str | None:
+        """Emotion when there is an emotion head, else the first head (e.g. mask)."""
+        if "emotion" in task_labels:
+            return "emotion"
+        return next(iter(task_labels), None)
+
+    def add(self, time_s: float, faces: list[Face]) -> None:
+        for face in faces:
+            pred = face.predictions.get(self.task)
+            if pred is None or face.track_id is None:
+                continue
+            self.series[face.track_id].append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
+
+    def tracks(self) -> list[int]:
+        kept = [t for t, pts in self.series.items() if len(pts) >= MIN_POINTS]
+        kept.sort(key=lambda t: -len(self.series[t]))
+        return sorted(kept[:MAX_TRACKS])
+
+    def save(self, path: str | os.PathLike, title: str = "") -> int:
+        """Write the figure (format from the extension); returns the number of tracks drawn."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        tracks = self.tracks()
+        rows = max(1, len(tracks))
+        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=True, squeeze=False)
+        for ax, track in zip(axes[:, 0], tracks):
+            pts = self.series[track]
+            times = [t for t, _ in pts]
+            for j, label in enumerate(self.labels):
+                ax.plot(times, [p[j] for _, p in pts], label=label, linewidth=1.4)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_ylabel(f"face #{track}")
+            ax.grid(alpha=0.3)
+        if not tracks:
+            axes[0, 0].text(0.5, 0.5, "no tracked faces with predictions", ha="center", va="center",
+                            transform=axes[0, 0].transAxes)
+        axes[0, 0].legend(loc="upper right", ncol=min(len(self.labels), 7), fontsize=8) if tracks else None
+        axes[-1, 0].set_xlabel("time (s)")
+        fig.suptitle(title or f"{self.task} probability over time, per face")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
+        fig.savefig(buf, format=fmt, dpi=100)
+        plt.close(fig)
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.getvalue())
+        return len(tracks)

@@ -1,0 +1,185 @@
+"""IoU tracker: gives each face an id that persists across frames, and smooths every head's class
+probabilities per track (EMA) so labels don't flicker from frame to frame.
+
+Matching is one-to-one (Hungarian) on IoU between each track's *predicted* box (last box + its
+velocity) and the new detections, so two faces that cross keep their ids; a centroid-distance
+fallback catches fast motion where boxes no longer overlap. A track not seen for `max_missed`
+frames is dropped: a face that comes back after a longer gap is a new track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .types import Box, Face, Prediction
+
+
+@dataclass
+class _Track:
+    id: int
+    box: np.ndarray  # float xyxy
+    face: Face
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    missed: int = 0
+    hits: int = 1
+
+    def predicted(self, steps: int = 1) -> np.ndarray:
+        return self.box + self.velocity * steps
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def _as_array(box: Box) -> np.ndarray:
+    return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float64)
+
+
+class IoUTracker:
+    """Call `update(faces)` once per frame with that frame's detections (heads already run).
+
+    smooth: EMA weight of the past, 0 = off (each frame's own probabilities), 0.9 = very steady.
+    """
+
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15, smooth: float = 0.6,
+                 max_center_shift: float = 0.6, velocity_gain: float = 0.5):
+        if not 0.0 <= smooth < 1.0:
+            raise ValueError(f"smooth must be in [0, 1), got {smooth}")
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.smooth = smooth
+        self.max_center_shift = max_center_shift  # in units of the track's box size
+        self.velocity_gain = velocity_gain
+        self.tracks: list[_Track] = []
+        self._next_id = 1
+        self.frame_size: tuple[int, int] | None = None  # (w, h), to clip predicted boxes
+
+    def reset(self) -> None:
+        self.tracks = []
+        self._next_id = 1
+
+    # -- matching ---------------------------------------------------------------------------------
+
+    def _match(self, tracks: list[_Track], boxes: np.ndarray) -> list[tuple[int, int]]:
+        """(track index, box index) pairs, one-to-one."""
+        if not tracks or len(boxes) == 0:
+            return []
+        predicted = np.array([t.predicted(t.missed + 1) for t in tracks])
+        iou = _iou_matrix(predicted, boxes)
+        # Centroid fallback: distance between centres, in units of the track's box size.
+        pc = (predicted[:, :2] + predicted[:, 2:]) / 2
+        bc = (boxes[:, :2] + boxes[:, 2:]) / 2
+        size = np.maximum(predicted[:, 2] - predicted[:, 0], predicted[:, 3] - predicted[:, 1])
+        dist = np.linalg.norm(pc[:, None, :] - bc[None, :, :], axis=2) / np.maximum(size, 1.0)[:, None]
+        ok = (iou >= self.iou_threshold) | (dist <= self.max_center_shift)
+        # IoU dominates; the distance term breaks ties and ranks the fallback pairs.
+        cost = np.where(ok, (1.0 - iou) + 0.1 * dist, 1e6)
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if ok[r, c]]
+
+    # -- smoothing --------------------------------------------------------------------------------
+
+    def _smoothed(self, track: _Track, face: Face, fresh: bool) -> Face:
+        if not face.predictions:
+            # Too small for the heads this frame: show the track's last known labels.
+            if track.probs:
+                return face.replace(predictions=self._predictions(track))
+            return face
+        for task, pred in face.predictions.items():
+            labels = list(pred.probabilities)
+            p = np.array([pred.probabilities[k] for k in labels], dtype=np.float64)
+            old = track.probs.get(task)
+            if fresh or old is None or self.smooth == 0.0 or track.labels.get(task) != labels:
+                track.probs[task] = p
+            else:
+                track.probs[task] = self.smooth * old + (1.0 - self.smooth) * p
+            track.labels[task] = labels
+        return face.replace(predictions=self._predictions(track))
+
+    @staticmethod
+    def _predictions(track: _Track) -> dict[str, Prediction]:
+        return {task: Prediction.from_probabilities(track.labels[task], p / p.sum() if p.sum() > 0 else p)
+                for task, p in track.probs.items()}
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def update(self, faces: list[Face]) -> list[Face]:
+        """Assign ids to this frame's faces and smooth their probabilities; returns copies, in input order.
+
+        A face that already carries a `track_id` of a live track (from `follow()`) stays on it.
+        """
+        out: list[Face | None] = [None] * len(faces)
+        by_id = {t.id: t for t in self.tracks}
+        matched_tracks: set[int] = set()
+        free = []
+        for i, f in enumerate(faces):
+            t = by_id.get(f.track_id) if f.track_id is not None else None
+            if t is not None and t.id not in matched_tracks:
+                out[i] = self._assign(t, f, moved=False)
+                matched_tracks.add(t.id)
+            else:
+                free.append(i)
+        candidates = [t for t in self.tracks if t.id not in matched_tracks]
+        boxes = np.array([_as_array(faces[i].box) for i in free]).reshape(-1, 4)
+        pairs = self._match(candidates, boxes)
+        used = set()
+        for r, c in pairs:
+            t, i = candidates[r], free[c]
+            out[i] = self._assign(t, faces[i], moved=True)
+            matched_tracks.add(t.id)
+            used.add(c)
+        for c, i in enumerate(free):
+            if c in used:
+                continue
+            t = _Track(id=self._next_id, box=_as_array(faces[i].box), face=faces[i])
+            self._next_id += 1
+            self.tracks.append(t)
+            matched_tracks.add(t.id)
+            out[i] = self._assign(t, faces[i], moved=False, fresh=True)
+        for t in self.tracks:
+            if t.id not in matched_tracks:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out  # type: ignore[return-value]
+
+    def _assign(self, t: _Track, face: Face, moved: bool, fresh: bool = False) -> Face:
+        new = _as_array(face.box)
+        if moved:
+            step = (new - t.box) / (t.missed + 1)
+            t.velocity = self.velocity_gain * step + (1.0 - self.velocity_gain) * t.velocity
+        t.box = new
+        t.missed = 0
+        t.hits += 1
+        result = self._smoothed(t, face.replace(track_id=t.id), fresh)
+        t.face = result
+        return result
+
+    def follow(self) -> list[Face]:
+        """Faces where the live tracks are expected in the next frame, without running a detector
+        (`--detect-every K`): the last box moved by the track's velocity, with its id and labels."""
+        faces = []
+        for t in self.tracks:
+            if t.missed:
+                continue
+            box = t.predicted(1)
+            if self.frame_size is not None:
+                b = Box.clipped(*box, width=self.frame_size[0], height=self.frame_size[1])
+            else:
+                b = Box(*(int(round(v)) for v in box))
+            if b.is_valid(4):
+                faces.append(t.face.replace(box=b))
+        return faces

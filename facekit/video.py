@@ -1,0 +1,340 @@
+"""Video in and out: a frame source read on its own thread (camera, file or stream URL), an atomic
+video writer, and an FPS meter.
+
+Files are read without dropping frames (a bounded queue that blocks the reader), so every frame is
+analysed and the output has the source's frame count. Cameras and streams keep only the latest
+frame, so a slow model shows fresh frames instead of falling further and further behind.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import VideoError
+
+# Cameras often report 0 fps (or nonsense); the writer needs a number.
+DEFAULT_FPS = 30.0
+STREAM_TIMEOUT_MS = 5000
+# A file whose reader stops this many frames short of its own frame count is truncated or corrupt;
+# containers' counts are estimates, so allow a little slack.
+SHORT_READ_SLACK = 2
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+
+
+def silence_opencv() -> None:
+    """OpenCV / FFmpeg log their own errors (moov atom not found, overread, ...) on stderr; the CLI
+    prints one line instead. FFmpeg's level is read when its backend first opens something."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:
+        pass
+
+
+@contextmanager
+def quiet_stderr():
+    """FFmpeg and some OpenCV backends print straight to fd 2 (not through OpenCV's logger) when a
+    file or writer fails to open; hide that so the user sees our one line."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # "camera", "file" or "stream"
+    target: int | str
+
+    @classmethod
+    def parse(cls, source: str) -> "SourceSpec":
+        s = str(source).strip()
+        if s.isdigit():
+            return cls("camera", int(s))
+        if "://" in s:
+            return cls("stream", s)
+        return cls("file", s)
+
+    @property
+    def live(self) -> bool:
+        return self.kind != "file"
+
+    def describe(self) -> str:
+        return f"camera {self.target}" if self.kind == "camera" else str(self.target)
+
+
+def _open_capture(spec: SourceSpec) -> cv2.VideoCapture:
+    if spec.kind == "camera":
+        with quiet_stderr():
+            cap = cv2.VideoCapture(spec.target)
+        if not cap.isOpened():
+            raise VideoError(f"camera {spec.target} cannot be opened (not connected, or in use by another program)")
+        return cap
+    if spec.kind == "stream":
+        # Without the timeouts an unreachable stream blocks for 30 s or more.
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        with quiet_stderr():
+            cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            raise VideoError(f"stream {spec.target} does not answer (no connection within "
+                             f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
+        return cap
+    path = Path(spec.target)
+    if "%" not in path.name:  # "%03d.png" is an image sequence, not one file
+        if not path.exists():
+            raise VideoError(f"{path}: no such file")
+        if path.is_dir():
+            raise VideoError(f"{path}: is a folder, not a video")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{path}: empty file (0 bytes)")
+    with quiet_stderr():
+        # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
+        # image at its own size; FFmpeg's image2 would rescale them silently.
+        cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if "%" in path.name else cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)")
+    return cap
+
+
+class FrameSource:
+    """Frames from a camera, file or stream, decoded on a background thread.
+
+    `read()` returns (index, frame) or None at the end; it raises VideoError when the source breaks
+    (a file that ends before its own frame count, a camera that disappears, a frame of a new size).
+    """
+
+    def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None):
+        """live: keep only the latest frame (default: for cameras and streams, not for files)."""
+        self.spec = SourceSpec.parse(str(source))
+        self._live = self.spec.live if live is None else live
+        self.cap = _open_capture(self.spec)
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and 1.0 <= fps <= 240.0 else DEFAULT_FPS
+        count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if self.spec.kind == "file" and count and count > 0 else None
+        ok, first = self.cap.read()
+        if not ok or first is None or first.size == 0:
+            self.cap.release()
+            what = self.spec.describe()
+            if self.spec.kind == "camera":
+                raise VideoError(f"camera {self.spec.target} opened but gives no frames (in use by another program?)")
+            raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
+        self.size = (first.shape[1], first.shape[0])  # (w, h)
+        self._first = first
+        self._error: str | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._read_count = 1
+        if self._live:
+            self._latest: tuple[int, np.ndarray] | None = (0, first)
+            self._cond = threading.Condition()
+            self._taken = -1
+        else:
+            self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+            self._queue.put((0, first))
+        self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
+        self._thread.start()
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def _run(self) -> None:
+        index = 1
+        try:
+            while not self._stop.is_set():
+                ok, frame = self.cap.read()
+                if not ok or frame is None:
+                    self._on_end(index)
+                    break
+                self._read_count = index + 1
+                if self.live:
+                    with self._cond:
+                        self._latest = (index, frame)
+                        self._cond.notify_all()
+                else:
+                    while not self._stop.is_set():
+                        try:
+                            self._queue.put((index, frame), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                index += 1
+        except cv2.error as exc:
+            self._error = f"{self.spec.describe()}: read failed ({str(exc).strip().splitlines()[-1]})"
+        finally:
+            self._done.set()
+            if self.live:
+                with self._cond:
+                    self._cond.notify_all()
+
+    def _on_end(self, index: int) -> None:
+        if self.spec.kind == "camera" and not self._stop.is_set():
+            self._error = f"camera {self.spec.target} stopped delivering frames after {index} (disconnected?)"
+        elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count:
+            self._error = (f"{self.spec.target}: video ends at frame {index} of {self.frame_count} "
+                           f"(truncated or corrupt)")
+
+    def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
+        item = self._next(timeout)
+        if item is None:
+            if self._error:
+                raise VideoError(self._error)
+            return None
+        index, frame = item
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            raise VideoError(f"{self.spec.describe()}: frame {index} is {frame.shape[1]}x{frame.shape[0]} but the "
+                             f"video started at {self.size[0]}x{self.size[1]} (frames of changing size)")
+        return item
+
+    def _next(self, timeout: float | None):
+        if not self.live:
+            while True:
+                try:
+                    return self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    if self._done.is_set() and self._queue.empty():
+                        return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._latest is not None and self._latest[0] > self._taken:
+                    self._taken = self._latest[0]
+                    return self._latest
+                if self._done.is_set():
+                    return None
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(0.1 if left is None else min(0.1, left))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        # A stream read can block up to its timeout; releasing the capture under a reading thread
+        # can crash OpenCV, so a reader still stuck is left to die with the (daemon) thread.
+        if not self._thread.is_alive():
+            self.cap.release()
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def fourcc_for(path: Path) -> str:
+    return FOURCC.get(path.suffix.lower(), "mp4v")
+
+
+def _temp_path(path: Path) -> Path:
+    # The temp file keeps the real extension: OpenCV picks the container from it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    # mkstemp makes the file private (0600); the finished video should get the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
+def check_video_output(path: Path) -> None:
+    """Fail before any work when OpenCV cannot write a video to `path` (folder or extension)."""
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise VideoError(f"--output folder does not exist: {parent}")
+    if not path.suffix:
+        raise VideoError(f"--output needs a video extension such as .mp4 or .avi: {path}")
+    tmp = _temp_path(path)
+    try:
+        with quiet_stderr():
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), DEFAULT_FPS, (64, 64))
+        ok = writer.isOpened()
+        writer.release()
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not ok:
+        raise VideoError(f"cannot write a video with extension {path.suffix!r} (try .mp4 or .avi): {path}")
+
+
+class VideoSink:
+    """Annotated video writer: frames go to a temp file beside `path`, renamed into place on
+    `close()`, so the output is either a complete, playable video or absent (never half-written)."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+        self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
+        self.fps = float(fps)
+        self.frames = 0
+        self._tmp = _temp_path(self.path)
+        with quiet_stderr():
+            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
+                                           self.fps, self.size)
+        if not self._writer.isOpened():
+            self._tmp.unlink(missing_ok=True)
+            raise VideoError(f"cannot write a video with extension {self.path.suffix!r}: {self.path}")
+
+    def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            raise VideoError(f"frame of {frame.shape[1]}x{frame.shape[0]} does not fit the output video "
+                             f"({self.size[0]}x{self.size[1]})")
+        self._writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> bool:
+        """Finish the file and move it into place; True when a video was written."""
+        if self._writer is None:
+            return self.frames > 0
+        self._writer.release()
+        self._writer = None
+        if self.frames == 0:
+            self._tmp.unlink(missing_ok=True)
+            return False
+        os.replace(self._tmp, self.path)
+        return True
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+
+class FPSMeter:
+    """Frames per second over the last `window` frames (a steady number for the overlay)."""
+
+    def __init__(self, window: int = 30):
+        self._times: deque[float] = deque(maxlen=window)
+
+    def tick(self) -> float:
+        self._times.append(time.perf_counter())
+        return self.fps
+
+    @property
+    def fps(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0

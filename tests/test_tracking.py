@@ -1,0 +1,113 @@
+"""IoU tracker: ids persist, gaps make new ids, crossing faces keep theirs, EMA smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facekit.tracking import IoUTracker
+from facekit.types import Box, Face, Prediction
+
+LABELS = ["with_mask", "without_mask"]
+
+
+def face(x: float, y: float, size: int = 60, p_mask: float | None = None) -> Face:
+    f = Face(box=Box(int(x), int(y), int(x) + size, int(y) + size), score=0.9)
+    if p_mask is not None:
+        f = f.with_predictions(mask=Prediction.from_probabilities(LABELS, np.array([p_mask, 1 - p_mask])))
+    return f
+
+
+def test_ids_persist_while_a_face_moves():
+    tracker = IoUTracker()
+    ids = [tracker.update([face(100 + 6 * i, 80 + 2 * i)])[0].track_id for i in range(40)]
+    assert ids == [1] * 40
+
+
+def test_two_still_faces_get_distinct_stable_ids_and_keep_input_order():
+    tracker = IoUTracker()
+    first = tracker.update([face(10, 10), face(300, 10)])
+    assert [f.track_id for f in first] == [1, 2]
+    for _ in range(5):
+        # Order of detections changes frame to frame (detectors sort by score): ids follow the face.
+        out = tracker.update([face(301, 11), face(11, 9)])
+        assert [f.track_id for f in out] == [2, 1]
+
+
+def test_face_that_returns_after_a_long_gap_gets_a_new_id():
+    tracker = IoUTracker(max_missed=10)
+    for _ in range(5):
+        assert tracker.update([face(100, 100)])[0].track_id == 1
+    for _ in range(11):  # gone longer than max_missed
+        assert tracker.update([]) == []
+    assert tracker.update([face(100, 100)])[0].track_id == 2
+
+
+def test_face_missed_for_a_few_frames_keeps_its_id():
+    tracker = IoUTracker(max_missed=10)
+    for i in range(5):
+        tracker.update([face(100 + 5 * i, 100)])
+    for _ in range(4):
+        tracker.update([])
+    # It kept moving while unseen; the track's velocity predicts where it is now.
+    assert tracker.update([face(100 + 5 * 9, 100)])[0].track_id == 1
+
+
+def test_two_crossing_faces_keep_their_ids():
+    tracker = IoUTracker()
+    # A moves right, B moves left on the same row; they overlap completely mid-way.
+    for i in range(41):
+        a, b = face(0 + 8 * i, 100), face(320 - 8 * i, 104)
+        out = tracker.update([b, a] if i % 2 else [a, b])
+        by_x = {f.track_id: f.box.x1 for f in out}
+        assert set(by_x) == {1, 2}
+        assert by_x[1] == a.box.x1 and by_x[2] == b.box.x1, f"ids swapped at step {i}"
+
+
+def test_smoothing_holds_the_label_through_a_one_frame_flicker():
+    tracker = IoUTracker(smooth=0.7)
+    for _ in range(10):
+        tracker.update([face(100, 100, p_mask=0.95)])
+    out = tracker.update([face(100, 100, p_mask=0.2)])[0]
+    assert out.predictions["mask"].label == "with_mask"
+    probs = out.predictions["mask"].probabilities
+    assert abs(sum(probs.values()) - 1.0) < 1e-9
+    assert probs["with_mask"] == pytest.approx(0.7 * 0.95 + 0.3 * 0.2)
+    # ...but a lasting change wins within a few frames.
+    for _ in range(6):
+        out = tracker.update([face(100, 100, p_mask=0.2)])[0]
+    assert out.predictions["mask"].label == "without_mask"
+
+
+def test_smoothing_off_passes_probabilities_through():
+    tracker = IoUTracker(smooth=0.0)
+    tracker.update([face(100, 100, p_mask=0.95)])
+    out = tracker.update([face(100, 100, p_mask=0.2)])[0]
+    assert out.predictions["mask"].probabilities["with_mask"] == pytest.approx(0.2)
+
+
+def test_new_track_does_not_inherit_smoothing_from_a_neighbour():
+    tracker = IoUTracker(smooth=0.9)
+    for _ in range(5):
+        tracker.update([face(10, 10, p_mask=0.99)])
+    out = tracker.update([face(10, 10, p_mask=0.99), face(400, 10, p_mask=0.1)])
+    assert out[1].track_id == 2
+    assert out[1].predictions["mask"].probabilities["with_mask"] == pytest.approx(0.1)
+
+
+def test_follow_moves_boxes_by_velocity_and_keeps_ids_and_labels():
+    tracker = IoUTracker()
+    tracker.frame_size = (640, 360)
+    for i in range(6):
+        tracker.update([face(100 + 10 * i, 100, p_mask=0.9)])
+    followed = tracker.follow()
+    assert len(followed) == 1 and followed[0].track_id == 1
+    assert followed[0].predictions["mask"].label == "with_mask"
+    assert followed[0].box.x1 > 150  # last seen at 150, moving right
+    # Feeding the followed faces back keeps them on their track.
+    assert tracker.update(followed)[0].track_id == 1
+
+
+def test_rejects_bad_smoothing():
+    with pytest.raises(ValueError):
+        IoUTracker(smooth=1.0)
