@@ -69,7 +69,6 @@ def mask_model_path(explicit: str | None) -> Path:
 
 def build(heads: dict, landmarks: bool):
     """The pipeline detect_mask_video.py builds by default: default detector, one pass per frame."""
-    from facekit.cli.video import video_detector
     from facekit.detection import create_detector
     from facekit.pipeline import FacePipeline
 
@@ -78,7 +77,7 @@ def build(heads: dict, landmarks: bool):
         from facekit.landmarks import create_landmarker
 
         landmarker = create_landmarker()
-    return FacePipeline(video_detector(create_detector()), heads, landmarker)
+    return FacePipeline(create_detector(fine_pass=False), heads, landmarker)
 
 
 # --- the PyImageSearch loop (own process: imports TensorFlow) ----------------------------------------

@@ -52,6 +52,10 @@ class Detector(Protocol):
 class DetectorOptions:
     confidence: float | None = None  # None: the detector's own default, chosen on data
     nms_threshold: float = 0.3
+    # The second, larger pass that finds small faces (YuNet upscaled, res10 at native size). Video
+    # turns it off: it triples detector time for faces too small to classify, and the tracker carries
+    # a face through the frames where one pass misses it.
+    fine_pass: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ class Res10Detector:
     def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (xyxy pixels, float, as res10 draws them) and scores above `confidence`."""
         boxes, scores = self._forward(self.net, image, self.input_size, self.confidence)
-        if self.single_pass:
+        if self.single_pass or not self.options.fine_pass:
             return boxes, scores
         h, w = image.shape[:2]
         s = min(1.0, self.max_side / max(w, h))
@@ -236,7 +240,10 @@ class YuNetDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
-        found = np.concatenate([self._pass(image, s) for s in pass_scales(w, h, self.max_side, self.upscale)])
+        scales = pass_scales(w, h, self.max_side, self.upscale)
+        if not self.options.fine_pass:
+            scales = scales[:1]
+        found = np.concatenate([self._pass(image, s) for s in scales])
         if len(found) == 0:
             return []
         boxes = np.column_stack([found[:, 0], found[:, 1], found[:, 0] + found[:, 2], found[:, 1] + found[:, 3]])
@@ -256,10 +263,10 @@ DETECTORS: dict[str, Callable[[DetectorOptions], Detector]] = {
 }
 
 
-def create_detector(name: str = DEFAULT_DETECTOR, confidence: float | None = None) -> Detector:
+def create_detector(name: str = DEFAULT_DETECTOR, confidence: float | None = None, fine_pass: bool = True) -> Detector:
     """A detector by name; `confidence` None means that detector's own default (res10 0.5, yunet 0.75)."""
     try:
         factory = DETECTORS[name]
     except KeyError:
         raise ModelError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}") from None
-    return factory(DetectorOptions(confidence=confidence))
+    return factory(DetectorOptions(confidence=confidence, fine_pass=fine_pass))

@@ -80,7 +80,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
                    help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
 
 
-def build_pipeline(args: argparse.Namespace, detector: bool = True):
+def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True):
     """Load the detector, heads and landmarker once, from parsed options."""
     from ..detection import create_detector
     from ..heads import load_heads
@@ -93,7 +93,7 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True):
         from ..landmarks import create_landmarker
 
         landmarker = create_landmarker()
-    det = create_detector(args.detector, args.confidence) if detector else None
+    det = create_detector(args.detector, args.confidence, fine_pass) if detector else None
     return FacePipeline(det, heads, landmarker)
 
 

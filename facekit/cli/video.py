@@ -67,20 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def video_detector(detector, fine_pass: bool = False):
-    """One detector pass per frame. The image script adds a second, larger pass for tiny faces;
-    on video that triples the detector time for faces too small to classify, and the tracker
-    already carries a face through the frames where one pass misses it. Same network, thresholds
-    and box calibration as the image script, so boxes and labels mean the same thing."""
-    if fine_pass or detector is None:
-        return detector
-    if hasattr(detector, "upscale"):  # YuNet: the own-size pass only
-        detector.upscale = 1.0
-    elif hasattr(detector, "max_side") and hasattr(detector, "input_size"):  # res10: the 300x300 pass only
-        detector.max_side = max(detector.input_size)
-    return detector
-
-
 @dataclass
 class RunStats:
     frames: int = 0
@@ -168,8 +154,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
     silence_opencv()
     if pipeline is None:
-        pipeline = build_pipeline(args)
-        video_detector(pipeline.detector, args.fine_pass)
+        pipeline = build_pipeline(args, fine_pass=args.fine_pass)
     task_labels = {t: list(h.labels) for t, h in pipeline.heads.items()}
     style = Style.from_heads(pipeline.heads, args.landmarks)
     display = not args.no_display and has_display()
@@ -293,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     check_outputs(args)
     info("loading face detector model...")
-    pipeline = build_pipeline(args)
-    video_detector(pipeline.detector, args.fine_pass)
+    pipeline = build_pipeline(args, fine_pass=args.fine_pass)
     if not pipeline.heads:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
