@@ -364,6 +364,24 @@ def ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def metric_cells(y: np.ndarray, probs: np.ndarray, n: int) -> list[str]:
+    """Accuracy, macro-F1 and per-class recall, formatted for a table row."""
+    return [pct(accuracy(y, probs)), f"{macro_f1(y, probs, n):.3f}", *map(pct, per_class_accuracy(y, probs, n))]
+
+
+def load_facekit_head(task: str, explicit: str | None = None, skip_note: str = "baseline numbers only"):
+    """(folder, head, card dict) of facekit's model for `task`, or (None, None, None) with a [SKIP] line."""
+    folder = find_model(task, explicit)
+    if folder is None:
+        print(f"[SKIP] no model at models/{task}: {skip_note}")
+        return None, None, None
+    from facekit.heads import CARD, Head
+
+    head = Head.load(folder)
+    check_labels(head, task)
+    return folder, head, json.loads((folder / CARD).read_text())
+
+
 def find_model(task: str, explicit: str | None = None) -> Path | None:
     """The model folder to benchmark: --model, else models/<task> (None when there is none)."""
     from facekit.heads import CARD, TFLITE, models_dir

@@ -34,23 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     timing_crops = [load_image(p) for p in paths[:8]]
 
     rows = []
-    folder = B.find_model(TASK, args.model)
-    if folder is None:
-        print(f"[SKIP] no model at models/{TASK}: baseline numbers only")
-    else:
-        from facekit.heads import Head
-
-        head = Head.load(folder)
-        B.check_labels(head, TASK)
+    folder, head, _ = B.load_facekit_head(TASK, args.model)
+    if head is not None:
         probs = B.head_probs(head, [load_image(p) for p in paths])
         t = B.head_timing(head, timing_crops)
         B.assert_no_tensorflow("bench.emotion")
         rows.append([f"facekit ({folder})", f"{head.card.color} {head.card.input_size}",
-                     *_cells(y, probs, len(labels)), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
+                     *B.metric_cells(y, probs, len(labels)), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
 
     spec = B.BASELINES["fer_emotion"]
     probs, t = B.run_subprocess("fer_emotion", image_paths=paths, timing_crops=timing_crops)
-    rows.append(["fer mini-Xception", spec.input_desc, *_cells(y, probs, len(labels)),
+    rows.append(["fer mini-Xception", spec.input_desc, *B.metric_cells(y, probs, len(labels)),
                  B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
 
     subset = f" [SUBSET: {len(y)} images]" if args.limit else ""
@@ -66,10 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     return 0
 
-
-def _cells(y, probs, n) -> list[str]:
-    return [B.pct(B.accuracy(y, probs)), f"{B.macro_f1(y, probs, n):.3f}",
-            *map(B.pct, B.per_class_accuracy(y, probs, n))]
 
 
 if __name__ == "__main__":

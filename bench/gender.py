@@ -10,7 +10,6 @@ the trainer would hold out with its defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from bench import baselines as B
@@ -32,16 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]
-    folder = B.find_model(TASK, args.model)
-    head, card = None, None
-    if folder is None:
-        print(f"[SKIP] no model at models/{TASK}: baseline numbers only, on the trainer's default split")
-    else:
-        from facekit.heads import CARD, Head
-
-        head = Head.load(folder)
-        B.check_labels(head, TASK)
-        card = json.loads((folder / CARD).read_text())
+    folder, head, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
 
     held = B.held_out_split(root / "datasets" / TASK, card, keep_wholes=True, limit=args.limit)
     timing_crops = held.crops[:8]
@@ -55,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = "detector crop" if held.wholes is not None else "whole image"
         color = "gray" if head.card.color == "gray" else "RGB"
         rows.append([f"facekit ({folder})", f"{kind}, {color} {head.card.input_size}",
-                     *_cells(held.y, p_test, len(labels)), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
+                     *B.metric_cells(held.y, p_test, len(labels)), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
 
     for name, title, timed in BASELINES:
         spec = B.BASELINES[name]
@@ -63,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         probs, t = B.run_subprocess(name, crops=inputs, timing_crops=timing_crops if timed else None)
         t = t or {"ms_b1": None, "ms_b8": None}
         if held.wholes is not None:
-            rows.append([title, f"whole image; {spec.input_desc}", *_cells(held.y, probs[:n], len(labels)),
+            rows.append([title, f"whole image; {spec.input_desc}", *B.metric_cells(held.y, probs[:n], len(labels)),
                          B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
-            rows.append([title, "facekit's detector crop", *_cells(held.y, probs[n:], len(labels)), "-", "-"])
+            rows.append([title, "facekit's detector crop", *B.metric_cells(held.y, probs[n:], len(labels)), "-", "-"])
         else:
-            rows.append([title, f"whole image; {spec.input_desc}", *_cells(held.y, probs, len(labels)),
+            rows.append([title, f"whole image; {spec.input_desc}", *B.metric_cells(held.y, probs, len(labels)),
                          B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
 
     counts = {lab: int((held.y == k).sum()) for k, lab in enumerate(labels)}
@@ -87,10 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     return 0
 
-
-def _cells(y, probs, n) -> list[str]:
-    return [B.pct(B.accuracy(y, probs)), f"{B.macro_f1(y, probs, n):.3f}",
-            *map(B.pct, B.per_class_accuracy(y, probs, n))]
 
 
 if __name__ == "__main__":

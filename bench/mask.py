@@ -9,11 +9,8 @@ process (bench.baselines), so neither timing is skewed by the other's runtime.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-import numpy as np
 
 from bench import baselines as B
 from bench.common import assets_root, print_table
@@ -29,16 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]
-    folder = B.find_model(TASK, args.model)
-    head, card = None, None
-    if folder is None:
-        print(f"[SKIP] no model at models/{TASK}: baseline numbers only")
-    else:
-        from facekit.heads import CARD, Head
-
-        head = Head.load(folder)
-        B.check_labels(head, TASK)
-        card = json.loads((folder / CARD).read_text())
+    folder, head, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")
 
     held = B.held_out_split(root / "datasets" / TASK, card, keep_wholes=True, limit=args.limit)
     real_paths, real_y = B.folder_dataset(root / "datasets" / "mask_real_val", labels, args.limit)
