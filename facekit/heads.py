@@ -179,6 +179,15 @@ def available_tasks(folder: Path | None = None) -> dict[str, Path]:
     return found
 
 
+# Default order of heads: in the drawing the box takes the first head's colour, and the seed's box
+# colour says mask / no mask.
+TASK_ORDER = ("mask", "emotion", "gender")
+
+
+def _task_rank(task: str) -> tuple[int, str]:
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
 def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None) -> dict[str, Head]:
     """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
     way, the models folder; `tasks` filters (None = every head that exists)."""
@@ -187,7 +196,7 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         head = Head.load(path)
         heads[head.task] = head
     available = available_tasks()
-    wanted = tasks if tasks is not None else list(available)
+    wanted = tasks if tasks is not None else sorted(available, key=_task_rank)
     for task in wanted:
         if task in heads:
             continue

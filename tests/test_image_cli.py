@@ -73,12 +73,19 @@ def test_annotated_image_and_no_face_still_written(media, tmp_path):
 
 
 def test_annotation_draws_label_in_seed_colours(media, tmp_path):
-    out = tmp_path / "ex1.png"
-    assert run_script("detect_mask_image.py", "-i", media / "example_01.png", "-o", out, "--no-display").returncode == 0
-    drawn, plain = cv2.imread(str(out)), cv2.imread(str(media / "example_01.png"))
-    changed = np.any(drawn != plain, axis=2)
-    green = (drawn[..., 1] > 200) & (drawn[..., 0] < 60) & (drawn[..., 2] < 60) & changed
-    assert green.sum() > 200  # the "Mask" box and text are green, as in the seed
+    out, js = tmp_path / "ex1.png", tmp_path / "ex1.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-o", out, "-j", js, "--no-display")
+    assert res.returncode == 0, res.stderr
+    drawn = cv2.imread(str(out))
+    x1, y1, x2, y2 = json.loads(js.read_text())["faces"][0]["box"]
+    green = (drawn[..., 1] > 200) & (drawn[..., 0] < 60) & (drawn[..., 2] < 60)
+    red = (drawn[..., 2] > 200) & (drawn[..., 0] < 60) & (drawn[..., 1] < 60)
+    # The box outline is green all round ("Mask" in the seed's colours), and nothing is drawn in red.
+    edges = np.concatenate([green[y1, x1:x2], green[y2 - 1, x1:x2], green[y1:y2, x1], green[y1:y2, x2 - 1]])
+    assert edges.mean() > 0.95
+    assert red.sum() < 20
+    # The label text sits above the box, also green.
+    assert green[max(0, y1 - 30):y1, x1:x2 + 60].sum() > 30
 
 
 def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
