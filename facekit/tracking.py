@@ -70,6 +70,10 @@ class IoUTracker:
         self.tracks = []
         self._next_id = 1
 
+    def end_tracks(self) -> None:
+        """End every track (a scene cut): faces after it get new ids, never an old face's id."""
+        self.tracks = []
+
     # -- matching ---------------------------------------------------------------------------------
 
     def _match(self, tracks: list[_Track], boxes: np.ndarray) -> list[tuple[int, int]]:
@@ -183,3 +187,25 @@ class IoUTracker:
             if b.is_valid(4):
                 faces.append(t.face.replace(box=b))
         return faces
+
+
+class SceneCuts:
+    """Spots a cut between consecutive frames, after which no face can continue a track.
+
+    Compares 32x18 grayscale thumbnails: on the hamilton clip the three cuts differ by 26-30 grey
+    levels on average, ordinary frames by 2.4 (95% under 8.5), so 20 sits well between. Without it
+    a face in the new shot whose box overlaps an old one inherits that face's id and its smoothed
+    probabilities.
+    """
+
+    def __init__(self, threshold: float = 20.0):
+        self.threshold = threshold
+        self._prev: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        import cv2
+
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        prev, self._prev = self._prev, thumb
+        return prev is not None and float(np.abs(thumb - prev).mean()) > self.threshold

@@ -111,3 +111,40 @@ def test_follow_moves_boxes_by_velocity_and_keeps_ids_and_labels():
 def test_rejects_bad_smoothing():
     with pytest.raises(ValueError):
         IoUTracker(smooth=1.0)
+
+
+def test_scene_cuts_on_the_real_clip(media):
+    """The hamilton clip has three hard cuts; nothing else in it is one."""
+    import cv2
+
+    from facekit.tracking import SceneCuts
+
+    cuts, found = SceneCuts(), []
+    video = cv2.VideoCapture(str(media / "short_hamilton_clip.mp4"))
+    index = 0
+    while True:
+        ok, frame = video.read()
+        if not ok:
+            break
+        if cuts(frame):
+            found.append(index)
+        index += 1
+    assert found == [20, 82, 211]
+
+
+def test_no_track_survives_a_scene_cut(media, tmp_path):
+    import csv
+
+    from .conftest import run_script
+
+    out = tmp_path / "faces.csv"
+    res = run_script("detect_mask_video.py", "--source", media / "short_hamilton_clip.mp4", "--csv", out,
+                     "--no-display")
+    assert res.returncode == 0, res.stderr
+    frames_of = {}
+    for row in csv.DictReader(out.open()):
+        frames_of.setdefault(row["track_id"], []).append(int(row["frame"]))
+    shots = [(0, 19), (20, 81), (82, 210), (211, 274)]
+    for track, frames in frames_of.items():
+        inside = [i for i, (a, b) in enumerate(shots) if a <= min(frames) and max(frames) <= b]
+        assert inside, f"track {track} spans a cut: frames {min(frames)}-{max(frames)}"
