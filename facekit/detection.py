@@ -132,6 +132,7 @@ class Res10Detector:
     # The native pass fires on more non-faces; at 0.9 it adds ~3% recall to the 300x300 pass and
     # raises precision (0.93 -> 0.95 on mask_scenes_val), where taking it at 0.5 costs precision.
     native_confidence = 0.9
+    close_up = 0.35  # a box this tall (share of the image height) marks a close-up; see _padded
     calibration = BoxCalibration(dx=0.012, dy=0.123, sx=1.0, sy=0.83)
 
     def __init__(self, options: DetectorOptions | None = None, single_pass: bool = False):
@@ -159,9 +160,13 @@ class Res10Detector:
     def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (xyxy pixels, float, as res10 draws them) and scores above `confidence`."""
         boxes, scores = self._forward(self.net, image, self.input_size, self.confidence)
-        if self.single_pass or not self.options.fine_pass:
+        if self.single_pass:
             return boxes, scores
         h, w = image.shape[:2]
+        if len(boxes) and (boxes[:, 3] - boxes[:, 1]).max() >= self.close_up * h:
+            return self._padded(image)
+        if not self.options.fine_pass:
+            return boxes, scores
         s = min(1.0, self.max_side / max(w, h))
         size = (max(1, round(w * s)), max(1, round(h * s)))
         if size[0] * size[1] > self.input_size[0] * self.input_size[1] * 1.2:
@@ -170,6 +175,15 @@ class Res10Detector:
             keep = nms(boxes, scores, self.options.nms_threshold)
             boxes, scores = boxes[keep], scores[keep]
         return boxes, scores
+
+    def _padded(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Close-ups: when a face fills the frame, res10 boxes only nose to chin (median IoU 0.37 with
+        YuNet's box on 100 dataset close-ups, 60 of them under 0.5). A 25% replicated border around the
+        image restores the framing (median IoU 0.91, 1 under 0.5)."""
+        pad = int(round(0.25 * max(image.shape[:2])))
+        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        boxes, scores = self._forward(self.net, framed, self.input_size, self.confidence)
+        return boxes - pad, scores
 
     def detect(self, image: np.ndarray) -> list[Face]:
         boxes, scores = self.raw(image)

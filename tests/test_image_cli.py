@@ -74,7 +74,8 @@ def test_annotated_image_and_no_face_still_written(media, tmp_path):
 
 def test_annotation_draws_label_in_seed_colours(media, tmp_path):
     out, js = tmp_path / "ex1.png", tmp_path / "ex1.json"
-    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-o", out, "-j", js, "--no-display")
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-o", out, "-j", js, "--no-display",
+                     "--tasks", "mask")  # the seed's picture: one head, one line
     assert res.returncode == 0, res.stderr
     drawn = cv2.imread(str(out))
     x1, y1, x2, y2 = json.loads(js.read_text())["faces"][0]["box"]
