@@ -232,3 +232,15 @@ def test_pass_scales_follow_the_image_size():
     assert pass_scales(640, 480, 800, 2.0) == [1.0, 1.25]  # a video frame: a cheaper second pass
     assert pass_scales(1280, 720, 800, 2.0) == [1.0]
     assert pass_scales(4000, 3000, 800, 2.0) == [pytest.approx(0.32)]  # big photo: one shrunk pass
+
+
+def test_res10_frames_a_close_up_like_yunet(media):
+    """A face filling the frame (a selfie, a dataset crop) used to get a nose-to-chin box from res10."""
+    image = load_image(media / "obama.jpg")
+    face = create_detector("yunet").detect(image)[0].box
+    pad = face.width // 10
+    close_up = image[face.y1 - pad:face.y2 + pad, face.x1 - pad:face.x2 + pad]
+    yunet = create_detector("yunet").detect(close_up)
+    res10 = create_detector("res10").detect(close_up)
+    assert len(yunet) == 1 and len(res10) == 1
+    assert res10[0].box.iou(yunet[0].box) > 0.6
