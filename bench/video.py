@@ -192,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mask = Head.load(mask_model_path(args.model))
     others = {t: h for t, h in load_heads().items() if t != "mask"} if available_tasks() else {}
-    try:
-        import facekit.landmarks  # noqa: F401
-        have_landmarks = True
-    except ImportError:
-        have_landmarks = False
+    have_landmarks = True  # the face mesh is part of facekit; its model comes from the resolver
 
     print(f"[INFO] clip {clip.name}; mask model {mask.folder}; other heads: {', '.join(others) or 'none'}; "
           f"landmarks: {'yes' if have_landmarks else 'no'}", flush=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .detection import Detector
 from .heads import Head
-from .types import Face
+from .types import Box, Face
 
 # Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
 # model's input size is a guess, not a prediction.
@@ -47,8 +47,6 @@ class FacePipeline:
 
     def classify_whole(self, image: np.ndarray) -> Face:
         """`--crops` mode: the whole image is one face crop."""
-        from .types import Box
-
         h, w = image.shape[:2]
         face = Face(box=Box(0, 0, w, h), score=1.0)
         preds = {task: head.predict([image])[0] for task, head in self.heads.items()}

@@ -4,6 +4,7 @@ every trained head; draw the result and write JSON."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -134,9 +135,9 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
 
     failed, n_faces = 0, 0
     started = time.perf_counter()
-    sink = atomic_write(args.json) if args.json else None
-    out = sink.__enter__() if sink else None
-    try:
+    with contextlib.ExitStack() as stack:
+        # JSON Lines go to a temp file renamed into place at the end: Ctrl-C leaves no half file.
+        out = stack.enter_context(atomic_write(args.json)) if args.json else None
         for path in tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None):
             try:
                 image = load_image(path)
@@ -151,19 +152,15 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
             if args.output:
                 _write_image(args.output / f"{path.stem}{path.suffix if is_image_path(path) else '.png'}",
                              annotate(image, faces, style))
-    except BaseException:
-        if sink:
-            sink.__exit__(*sys.exc_info())
-        raise
-    if sink:
-        sink.__exit__(None, None, None)
     done = len(images) - failed
     secs = time.perf_counter() - started
     info(f"{done} images, {n_faces} faces in {secs:.1f}s; skipped {failed} unreadable image(s) "
          f"and {skipped} non-image file(s)")
+    if not done:
+        raise ImageError(f"none of the {len(images)} image(s) could be read")
     if args.json:
         info(f"results written to {args.json}")
-    return 0 if done else 2
+    return 0
 
 
 def _encode(ext: str, image):
