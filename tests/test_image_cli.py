@@ -230,3 +230,10 @@ def test_no_tensorflow_in_the_detection_process(media):
             "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_image_path_that_is_a_folder(tmp_path):
+    """Unreadable as an image whoever runs it (root included, unlike a chmod 000 file)."""
+    (tmp_path / "photo.jpg").mkdir()
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", tmp_path / "photo.jpg", "--crops", "--no-display"),
+                   "no images found")
