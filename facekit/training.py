@@ -66,6 +66,7 @@ class TrainConfig:
     augment: str = "strong"  # none | basic | strong
     class_weights: bool = True
     resume: bool = False
+    init_model: Path | None = None  # continue from this trained model folder (same task, classes, size)
     plot: Path | None = None
     command: str = ""
 
@@ -362,6 +363,9 @@ def train(cfg: TrainConfig) -> dict:
 
     log("[INFO] building MobileNetV2 with ImageNet weights...")
     model, base = build_model(len(labels), cfg.input_size, cfg.alpha)
+    if cfg.init_model is not None:
+        _load_init_model(model, cfg.init_model, signature)
+        log(f"[INFO] starting from the weights of {cfg.init_model}")
     augment = augmenter(cfg.augment, cfg.input_size)
     train_ds = make_tf_dataset(x_tr, y_tr, cfg.batch_size, augment, shuffle=True)
     val_ds = make_tf_dataset(x_va, y_va, cfg.batch_size)
@@ -544,6 +548,21 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
         diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v}
         raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} is for another task or size {diff}")
     return json.loads((ckpt_dir / "state.json").read_text())
+
+
+def _load_init_model(model, folder: Path, signature: dict) -> None:
+    """Continue training a model facekit trained before; anything of another task, class list, size or
+    colour mode is refused rather than silently half-loaded."""
+    card_path, weights = folder / CARD, folder / KERAS
+    if not weights.is_file():
+        raise ModelError(f"--init-model {folder}: no {KERAS} there (committed models keep only the TFLite; retrain)")
+    card = ModelCard.load(card_path)
+    mine = {"task": card.task, "labels": card.labels, "input_size": card.input_size, "color": card.color}
+    theirs = {k: signature[k] for k in mine}
+    if mine != theirs:
+        diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        raise ModelError(f"--init-model {folder} does not match this training run: {diff}")
+    model.load_weights(weights)
 
 
 def _versions() -> dict:

@@ -52,6 +52,12 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert "accuracy" in json.loads((model / "report.json").read_text())
     assert not list(tmp_path.glob(".model*")), "no temp or checkpoint folders left behind"
 
+    # Continuing from it with another input size is refused, naming the difference.
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m2", "--init-model", model,
+                     "-s", "96", "-e", "0", "--fine-tune-epochs", "1")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "does not match" in res.stderr and "input_size" in res.stderr
+
     # The freshly trained model reloads and serves the image CLI.
     out = tmp_path / "r.json"
     res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-m", model, "-j", out, "--no-display")

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
     p.add_argument("--no-class-weights", action="store_true", help="do not weight classes by inverse frequency")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
+    p.add_argument("--init-model", type=Path, metavar="DIR",
+                   help="start from a model folder trained before (same task, classes, size and colour), "
+                        "e.g. to fine-tune it for more epochs; combine with --epochs 0")
     return p
 
 
@@ -85,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at, learning_rate=args.lr,
         fine_tune_learning_rate=args.fine_tune_lr, alpha=args.alpha,
         crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops,
-        val_split=args.val_split, synth_masks=args.synth_masks, test_split=args.test_split, max_per_class=args.max_per_class,
-        augment=args.augment, class_weights=not args.no_class_weights, resume=args.resume, plot=args.plot,
+        val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
+        max_per_class=args.max_per_class,
+        augment=args.augment, class_weights=not args.no_class_weights, resume=args.resume,
+        init_model=args.init_model, plot=args.plot,
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
     info(f"training a '{cfg.task or 'auto'}' model from {args.dataset} -> {output}")
