@@ -30,7 +30,7 @@ class Style:
                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
 
     def text(self, task: str, label: str) -> str:
-        return self.display.get(task, {}).get(label, label)
+        return self.display.get(task, {}).get(label) or label.replace("_", " ").capitalize()
 
     def color(self, task: str, label: str, labels: list[str]) -> tuple:
         own = self.colors.get(task, {}).get(label)
@@ -45,9 +45,12 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     style = style or Style()
     out = image.copy() if copy else image
     h, w = out.shape[:2]
-    scale = style.font_scale or max(0.45, min(1.2, max(h, w) / 1200))
+    # Text sized to the faces, not the photo: in a group shot, photo-sized labels bury the faces.
+    ref = float(np.median([f.box.width for f in faces])) / 180 if faces else max(h, w) / 1200
+    scale = style.font_scale or max(0.4, min(1.0, ref))
     thick = max(1, int(round(scale * 2)))
-    for face in faces:
+    blocks = []
+    for face in faces:  # boxes first, so no box is drawn over another face's label
         b = face.box
         color = GRAY
         lines = []
@@ -64,19 +67,44 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
         cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, thick)
         if face.pose is not None:
             lines.append((f"yaw {face.pose.yaw:+.0f} pitch {face.pose.pitch:+.0f} roll {face.pose.roll:+.0f}", color))
-        _draw_lines(out, lines, b.x1, b.y1, b.y2, scale, thick)
+        if lines:
+            blocks.append((b, lines))
+    placed: list[tuple[int, int, int, int]] = []
+    for b, lines in sorted(blocks, key=lambda item: -item[0].area):  # big faces choose first
+        _draw_block(out, lines, b, scale, thick, placed)
     if fps is not None:
         _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
     return out
 
 
-def _draw_lines(img, lines, x, top, bottom, scale, thick):
-    """Stack text lines above the box; below it when there is no room above."""
-    step = int(24 * scale) + 4
-    height = step * len(lines)
-    y = top - 6 - height + step if top - height - 6 > 0 else bottom + step
+def _draw_block(img, lines, box, scale, thick, placed):
+    """Stack a face's text lines above its box (below when there is no room), moved clear of the
+    blocks already placed so that in a group photo one face's labels never hide another's."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
+    ascent = max(th for (_, th), _ in sizes)
+    descent = max(base for _, base in sizes)
+    step = ascent + descent + 3  # from the font's own metrics: descenders (g, y, p) stay visible
+    width = max(tw for (tw, _), _ in sizes) + 4
+    height = step * len(lines) + 2
+    h, w = img.shape[:2]
+    x = int(max(0, min(box.x1, w - width)))
+    above, below = box.y1 - 3 - height, box.y2 + 2
+    candidates = [above, below] if above >= 0 else [below, above]
+    candidates += [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
+
+    def clash(top):
+        return any(x < px2 and px1 < x + width and top < py2 and py1 < top + height
+                   for px1, py1, px2, py2 in placed)
+
+    fits = [t for t in candidates if 0 <= t <= h - height]
+    top = next((t for t in fits if not clash(t)), fits[0] if fits else max(0, min(above, h - height)))
+    placed.append((x, top, x + width, top + height))
+    # One dark backing for the whole block keeps every line readable on bright photos.
+    cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)
+    y = top + 1 + ascent
     for text, color in lines:
-        _label(img, text, x, y, scale, color, thick)
+        cv2.putText(img, text, (x + 2, y), font, scale, color, thick, cv2.LINE_AA)
         y += step
 
 
