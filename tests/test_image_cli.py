@@ -237,3 +237,10 @@ def test_image_path_that_is_a_folder(tmp_path):
     (tmp_path / "photo.jpg").mkdir()
     _fails_cleanly(run_script("detect_mask_image.py", "-i", tmp_path / "photo.jpg", "--crops", "--no-display"),
                    "no images found")
+
+
+def test_mask_card_reports_own_split_and_real_masks():
+    card = json.loads((MASK_MODEL / "card.json").read_text())
+    assert card["metrics"]["test_accuracy"] >= 0.99
+    real = card["metrics"]["validation_only"]["mask_real_val"]
+    assert real["accuracy"] >= 0.97 and min(real["recall"].values()) >= 0.95
