@@ -29,13 +29,10 @@ import cv2
 import numpy as np
 
 from bench.common import ROOT, assets_root, time_per_call  # importing bench.common also sets FACEKIT_ASSETS
+from facekit.training import KNOWN_TASKS
 
 # facekit's label order for each task: the trainer sorts the class folders by name.
-FACEKIT_LABELS = {
-    "mask": ["with_mask", "without_mask"],
-    "gender": ["man", "woman"],
-    "emotion": ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
-}
+FACEKIT_LABELS = {task: sorted(labels) for labels, task in KNOWN_TASKS.items()}
 BATCH = 64  # inference chunk for accuracy runs; timing uses batches of 1 and 8
 
 

@@ -38,6 +38,7 @@ from bench.common import ROOT, assets_root, print_table, time_per_call
 from facekit.detection import DEFAULT_DETECTOR, Res10Detector, YuNetDetector, create_detector, DetectorOptions
 from facekit.pipeline import MIN_FACE_FOR_HEADS
 from facekit.preprocess import CropSpec, load_image
+from facekit.types import iou_matrix
 
 IOU = 0.5
 WIDTH_BINS = [(0, 16, "<16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 10 ** 6, ">=64")]
@@ -72,17 +73,6 @@ def load_scenes(root: Path, limit: int | None = None) -> list[Scene]:
         boxes = np.array([[float(r["xmin"]), float(r["ymin"]), float(r["xmax"]), float(r["ymax"])] for r in rs])
         scenes.append(Scene(root / name, boxes, [r["label"] for r in rs]))
     return scenes
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match(boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray, threshold: float = IOU) -> np.ndarray:

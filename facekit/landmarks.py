@@ -289,6 +289,9 @@ def head_pose(points: np.ndarray, image_shape) -> Pose | None:
     return Pose(float(yaw), float(pitch), float(roll))
 
 
+MEASURE_NAMES = ("eye_openness", "mouth_openness")
+
+
 def measures(points: np.ndarray) -> dict[str, float]:
     xy = points[:, :2]
 
@@ -298,8 +301,8 @@ def measures(points: np.ndarray) -> dict[str, float]:
 
     right = ratio(RIGHT_EYE_TOP, RIGHT_EYE_BOTTOM, RIGHT_EYE_OUTER, RIGHT_EYE_INNER)
     left = ratio(LEFT_EYE_TOP, LEFT_EYE_BOTTOM, LEFT_EYE_OUTER, LEFT_EYE_INNER)
-    return {"eye_openness": (right + left) / 2.0,
-            "mouth_openness": ratio(INNER_LIP_TOP, INNER_LIP_BOTTOM, MOUTH_RIGHT, MOUTH_LEFT)}
+    return dict(zip(MEASURE_NAMES, ((right + left) / 2.0,
+                                    ratio(INNER_LIP_TOP, INNER_LIP_BOTTOM, MOUTH_RIGHT, MOUTH_LEFT))))
 
 
 def to_dlib68(points: np.ndarray) -> np.ndarray:

@@ -38,6 +38,19 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
     return row
 
 
+def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures: tuple[str, ...] = ()) -> list[str]:
+    """The CSV header: `csv_row`'s keys for a face with every head, and pose / measures if they run."""
+    import numpy as np
+
+    from .types import Box, Pose, Prediction
+
+    preds = {t: Prediction.from_probabilities(labels, np.full(len(labels), 1.0 / len(labels)))
+             for t, labels in task_labels.items()}
+    face = Face(Box(0, 0, 1, 1), 1.0, preds, pose=Pose(0.0, 0.0, 0.0) if pose else None,
+                measures=dict.fromkeys(measures, 0.0) or None, track_id=0)
+    return list(csv_row(0, 0.0, face, task_labels))
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .types import Box, Face, Prediction
+from .types import Box, Face, Prediction, iou_matrix
 
 
 @dataclass
@@ -29,18 +29,6 @@ class _Track:
 
     def predicted(self, steps: int = 1) -> np.ndarray:
         return self.box + self.velocity * steps
-
-
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def _as_array(box: Box) -> np.ndarray:
@@ -66,10 +54,6 @@ class IoUTracker:
         self._next_id = 1
         self.frame_size: tuple[int, int] | None = None  # (w, h), to clip predicted boxes
 
-    def reset(self) -> None:
-        self.tracks = []
-        self._next_id = 1
-
     def end_tracks(self) -> None:
         """End every track (a scene cut): faces after it get new ids, never an old face's id."""
         self.tracks = []
@@ -81,7 +65,7 @@ class IoUTracker:
         if not tracks or len(boxes) == 0:
             return []
         predicted = np.array([t.predicted(t.missed + 1) for t in tracks])
-        iou = _iou_matrix(predicted, boxes)
+        iou = iou_matrix(predicted, boxes)
         # Centroid fallback: distance between centres, in units of the track's box size.
         pc = (predicted[:, :2] + predicted[:, 2:]) / 2
         bc = (boxes[:, :2] + boxes[:, 2:]) / 2

@@ -16,7 +16,8 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info, warn
+from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
+                     report_landmarks, warn)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -105,29 +106,6 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         n += 1
 
 
-def _csv_columns(pipeline, task_labels) -> list[str]:
-    """Column names from records.csv_row itself (one place defines the CSV) on a face that has
-    every head's prediction (and a pose when landmarks run)."""
-    import numpy as np
-
-    from ..records import csv_row
-    from ..types import Box, Face, Pose, Prediction
-
-    preds = {t: Prediction.from_probabilities(labels, np.full(len(labels), 1.0 / len(labels)))
-             for t, labels in task_labels.items()}
-    pose, measures = None, None
-    if pipeline.landmarker is not None:
-        pose = Pose(0.0, 0.0, 0.0)
-        try:
-            from ..landmarks import N_POINTS, measures as mesh_measures
-
-            measures = mesh_measures(np.zeros((N_POINTS, 3)))
-        except (ImportError, AttributeError, ValueError, IndexError):
-            measures = None
-    face = Face(Box(0, 0, 1, 1), 1.0, preds, pose=pose, measures=measures, track_id=0)
-    return list(csv_row(0, 0.0, face, task_labels))
-
-
 def check_outputs(args) -> None:
     from ..preprocess import is_image_path
     from ..video import check_video_output
@@ -153,7 +131,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     import cv2
 
     from ..drawing import Style, annotate
-    from ..records import atomic_write, csv_row
+    from ..records import atomic_write, csv_columns, csv_row
     from ..timeline import Timeline
     from ..tracking import IoUTracker
     from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
@@ -183,7 +161,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
         writer = None
         if args.csv is not None:
             fh = stack.enter_context(atomic_write(args.csv, "w"))
-            writer = csv.DictWriter(fh, fieldnames=_csv_columns(pipeline, task_labels), extrasaction="ignore",
+            landmarks = pipeline.landmarker is not None
+            if landmarks:
+                from ..landmarks import MEASURE_NAMES
+            columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else ())
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore",
                                     restval="", lineterminator="\n")
             writer.writeheader()
         timeline = None
@@ -289,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
     stats = run(args, pipeline)
+    report_landmarks(pipeline)
     if stats.error:
         print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
         return 2
