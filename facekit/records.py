@@ -60,17 +60,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result is an ordinary file
+        make_ordinary(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def make_ordinary(path: str | os.PathLike) -> None:
+    """mkstemp / mkdtemp make temp files and folders private (0600 / 0700); what they become once
+    renamed into place should get the permissions any new file or folder gets (the umask's)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
 
 
 def write_json(path: str | os.PathLike, data) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from .errors import DatasetError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
+from .records import make_ordinary
 
 SEED = 42
 
@@ -480,7 +481,7 @@ def train(cfg: TrainConfig) -> dict:
         confusion_png(y_test, probs, labels, tmp / "confusion.png", title=f"{task}: test confusion matrix")
         training_plot(history, tmp / "plot.png", fine_start=fine_start if cfg.fine_tune_epochs else None,
                       title=f"{task}: training loss and accuracy")
-        tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is an ordinary folder
+        make_ordinary(tmp)
         _replace_dir(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

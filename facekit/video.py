@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError
+from .records import make_ordinary
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
 DEFAULT_FPS = 30.0
@@ -253,10 +254,7 @@ def _temp_path(path: Path) -> Path:
     # The temp file keeps the real extension: OpenCV picks the container from it.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
-    # mkstemp makes the file private (0600); the finished video should get the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    make_ordinary(tmp)
     return Path(tmp)
 
 
