@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except FacekitError as exc:
         print(f"[ERROR] {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `... list | head`
+        sys.stdout = None  # nothing left to flush into the closed pipe at exit
+        return 0
 
 
 if __name__ == "__main__":
