@@ -126,3 +126,31 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "resuming after 1 head epoch(s)" in res.stdout
     assert json.loads((model / "card.json").read_text())["task"] == "mask"
+
+
+def test_class_weights_balance_rare_classes_and_sqrt_softens_them():
+    import numpy as np
+
+    from facekit.training import class_weights
+
+    y = np.array([0] * 90 + [1] * 10)
+    balanced, soft = class_weights(y, 2, "balanced"), class_weights(y, 2, "sqrt")
+    assert balanced[1] / balanced[0] == pytest.approx(9.0)  # each class carries the same total weight
+    assert soft[1] / soft[0] == pytest.approx(3.0)
+    assert class_weights(y, 2, "none") is None
+    assert class_weights(np.array([0, 0]), 3, "balanced")[2] > 0  # a class with no images: no division by 0
+
+
+def test_batchnorm_is_fine_tuned_only_when_asked():
+    import keras
+
+    from facekit.training import build_model, set_fine_tune
+
+    for train_bn in (False, True):
+        model, base = build_model(3, 32, alpha=0.35, weights=None, train_batchnorm=train_bn)
+        set_fine_tune(base, "block_16_expand", batchnorm=train_bn)
+        top = base.layers[[layer.name for layer in base.layers].index("block_16_expand"):]
+        bns = [layer for layer in top if isinstance(layer, keras.layers.BatchNormalization)]
+        assert bns and all(layer.trainable == train_bn for layer in bns)
+        assert not any(layer.trainable for layer in base.layers[:10])
+        assert all(layer.momentum == (0.99 if train_bn else 0.999) for layer in bns)

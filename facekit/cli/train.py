@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=float, default=0.1)
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
-    p.add_argument("--no-class-weights", action="store_true", help="do not weight classes by inverse frequency")
+    p.add_argument("--class-weights", choices=("balanced", "sqrt", "none"), default="balanced",
+                   help="loss weight per class: inverse frequency (default), its square root, or none")
+    p.add_argument("--train-batchnorm", action="store_true",
+                   help="fine-tune BatchNorm layers too (large datasets unlike ImageNet, e.g. FER2013)")
+    p.add_argument("--no-class-weights", action="store_true", help="same as --class-weights none")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
     p.add_argument("--init-model", type=Path, metavar="DIR",
                    help="start from a model folder trained before (same task, classes, size and colour), "
@@ -90,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
-        augment=args.augment, class_weights=not args.no_class_weights, resume=args.resume,
-        init_model=args.init_model, plot=args.plot,
+        augment=args.augment, class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
+        init_model=args.init_model, train_batchnorm=args.train_batchnorm, plot=args.plot,
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
     info(f"training a '{cfg.task or 'auto'}' model from {args.dataset} -> {output}")
