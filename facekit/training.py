@@ -479,7 +479,8 @@ def train(cfg: TrainConfig) -> dict:
                          "lr": cfg.learning_rate,
                          "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
                          "augment": cfg.augment, "class_weights": cfg.class_weights,
-                         "wall_seconds": round(train_secs, 1), "cpu_count": os.cpu_count()},
+                         "wall_seconds": round(train_secs, 1), "cpu_count": os.cpu_count(),
+                         **({"started_from": _lineage(cfg.init_model)} if cfg.init_model else {})},
             "metrics": {"test_accuracy": rep.get("accuracy"), "test_macro_f1": rep.get("macro avg", {}).get("f1-score"),
                         "per_class": {lab: rep.get(lab) for lab in labels},
                         "val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None},
@@ -612,6 +613,17 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
         diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v}
         raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} is for another task or size {diff}")
     return json.loads((ckpt_dir / "state.json").read_text())
+
+
+def _lineage(folder: Path) -> dict:
+    """What a model continued with --init-model started from, back to the first run: a card alone
+    then says how to rebuild the model."""
+    card = json.loads((folder / CARD).read_text())
+    training = card.get("training", {})
+    earlier = training.get("started_from") or training.get("previous_run")
+    return {"folder": str(folder), "command": card.get("command"),
+            "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
+            "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {})}
 
 
 def _load_init_model(model, folder: Path, signature: dict) -> None:

@@ -58,6 +58,15 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "does not match" in res.stderr and "input_size" in res.stderr
 
+    # Continuing it at its own size works, and the new card says what it started from.
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m3", "--init-model", model,
+                     "-s", "64", "-e", "0", "--fine-tune-epochs", "1", "-b", "8", "--class-weights", "sqrt")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    training = json.loads((tmp_path / "m3" / "card.json").read_text())["training"]
+    assert training["class_weights"] == "sqrt" and training["epochs_head"] == 0
+    assert training["started_from"]["command"] == card["command"]
+    assert training["started_from"]["test_accuracy"] == card["metrics"]["test_accuracy"]
+
     # The freshly trained model reloads and serves the image CLI.
     out = tmp_path / "r.json"
     res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-m", model, "-j", out, "--no-display")
