@@ -17,6 +17,16 @@ if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str = "test images"):
+    """The options every head benchmark takes: --model and --limit."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=f"python -m bench.{task}", description=doc.split("\n\n")[0])
+    p.add_argument("--model", help=f"model folder (default: models/{task})")
+    p.add_argument("--limit", type=int, help=f"use an evenly spread subset of N {limit_help} (development)")
+    return p.parse_args(argv)
+
+
 def assets_root() -> Path:
     root = os.environ.get("FACEKIT_ASSETS")
     if not root or not Path(root).is_dir():

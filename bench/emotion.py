@@ -8,11 +8,10 @@ process (bench.baselines). Both get the whole 48x48 image: FER2013 images are fa
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from bench import baselines as B
-from bench.common import assets_root, print_table
+from bench.common import assets_root, head_bench_args, print_table
 
 TASK = "emotion"
 SHORT = {"angry": "ang", "disgust": "dis", "fear": "fear", "happy": "hap", "neutral": "neu", "sad": "sad",
@@ -20,10 +19,7 @@ SHORT = {"angry": "ang", "disgust": "dis", "fear": "fear", "happy": "hap", "neut
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.emotion", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model folder (default: models/emotion)")
-    p.add_argument("--limit", type=int, help="use an evenly spread subset of N test images (development)")
-    args = p.parse_args(argv)
+    args = head_bench_args(TASK, __doc__, argv)
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]

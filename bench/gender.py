@@ -17,7 +17,6 @@ detector box nudged by a pixel or two).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, print_table
+from bench.common import assets_root, head_bench_args, print_table
 
 TASK = "gender"
 ANNOTATED_XML = ("training.xml", "testing.xml")
@@ -44,10 +43,7 @@ BASELINES = [("dlib_gender", "dlib-models gender v1 (ONNX)", True),
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gender", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model folder (default: models/gender)")
-    p.add_argument("--limit", type=int, help="use an evenly spread subset of N test images (development)")
-    args = p.parse_args(argv)
+    args = head_bench_args(TASK, __doc__, argv)
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]

@@ -8,21 +8,17 @@ process (bench.baselines), so neither timing is skewed by the other's runtime.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 from bench import baselines as B
-from bench.common import assets_root, print_table
+from bench.common import assets_root, head_bench_args, print_table
 
 TASK = "mask"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.mask", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model folder (default: models/mask)")
-    p.add_argument("--limit", type=int, help="use an evenly spread subset of N images per set (development)")
-    args = p.parse_args(argv)
+    args = head_bench_args(TASK, __doc__, argv, "images per set")
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]

@@ -37,6 +37,14 @@ def datasets() -> Path:
     return DATASETS
 
 
+@pytest.fixture(scope="session")
+def res10():
+    """The res10 detector, loaded once (detection tests, and landmark tests: the mesh margin was chosen on its boxes)."""
+    from facekit.detection import create_detector
+
+    return create_detector("res10")
+
+
 def run_script(script: str, *args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a root script as a user would, in a fresh process."""
     full_env = dict(os.environ)

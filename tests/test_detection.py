@@ -27,11 +27,6 @@ def default_detector():
     return create_detector()
 
 
-@pytest.fixture(scope="module")
-def res10():
-    return create_detector("res10")
-
-
 def _boxes(faces) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([f.box.as_list() for f in faces], dtype=np.float32).reshape(-1, 4),
             np.array([f.score for f in faces], dtype=np.float32))

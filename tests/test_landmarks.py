@@ -30,10 +30,6 @@ def mesh():
     return create_landmarker()
 
 
-@pytest.fixture(scope="module")
-def res10():
-    # res10 rather than the CLI default: its boxes are the ones the margin was chosen on.
-    return create_detector("res10")
 
 
 def _marked(mesh, image, faces):
