@@ -15,7 +15,7 @@ image,width,height,xmin,ymin,xmax,ymax,label), with the PyImageSearch pipeline (
 mask_weared_incorrect faces (28) count for detection but not for labels: the heads have two classes.
 The reference boxes are tight; facekit's detectors calibrate their own boxes to that style (see
 facekit.detection). The seed / PyImageSearch boxes are scored as those projects draw them.
---sweep prints the precision/recall sweep the default thresholds were chosen from; --crops the
+--sweep prints the precision/recall sweeps the YuNet and res10 thresholds were chosen from; --crops the
 end-to-end effect of the head's crop margin and square-ness on the default detector's faces.
 """
 
@@ -245,6 +245,50 @@ HEADERS = ["pipeline", "recall", "precision", "false", "R<16", "R16-32", "R32-64
            "mask acc", "unclass.", "end-to-end", "ms/img", "ms 640x480 (best)", "cpu ms 1 thr"]
 
 
+def mosaics(scenes: list[Scene], images: list[np.ndarray], grid: int = 8,
+            cell: tuple[int, int] = (400, 300)) -> tuple[list[Scene], list[np.ndarray]]:
+    """Big crowd photos built from the scenes: grid x grid of them (each shrunk to fit its cell if
+    needed, never enlarged) on one canvas, 3200x2400 by default, with their reference boxes."""
+    out_scenes, out_images = [], []
+    per = grid * grid
+    for k in range(0, len(scenes) - per + 1, per):
+        canvas = np.full((cell[1] * grid, cell[0] * grid, 3), 127, dtype=np.uint8)
+        boxes, labels = [], []
+        for i, (scene, image) in enumerate(zip(scenes[k:k + per], images[k:k + per])):
+            h, w = image.shape[:2]
+            f = min(1.0, cell[0] / w, cell[1] / h)
+            if f < 1.0:
+                image = cv2.resize(image, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
+            x0, y0 = (i % grid) * cell[0], (i // grid) * cell[1]
+            canvas[y0:y0 + image.shape[0], x0:x0 + image.shape[1]] = image
+            boxes.append(scene.boxes * f + [x0, y0, x0, y0])
+            labels += scene.labels
+        out_scenes.append(Scene(scenes[k].path, np.concatenate(boxes), labels))
+        out_images.append(canvas)
+    return out_scenes, out_images
+
+
+class YuNetNoTiles(YuNetDetector):
+    """The default detector as it was before tiling: big photos get only the shrunk first pass."""
+
+    def _tiled_pass(self, image: np.ndarray) -> np.ndarray:
+        return np.zeros((0, 15), dtype=np.float32)
+
+
+def big_photos(scenes: list[Scene], images: list[np.ndarray]) -> None:
+    big_scenes, big_images = mosaics(scenes, images)
+    if not big_scenes:
+        return
+    rows = []
+    for name, det in (("facekit default (tiles)", create_detector()), ("no tiles (shrunk to 1280)", YuNetNoTiles())):
+        res, ms, _ = run_pipeline(det, None, big_images)
+        s = score(big_scenes, res)
+        rows.append([name, s["recall"], s["precision"], s["R16-32"], s["R32-64"], s["R>=64"], f"{ms:.0f}"])
+    h, w = big_images[0].shape[:2]
+    print_table(f"Big photos: {len(big_images)} mosaics of 64 scenes each, {w}x{h}",
+                ["detector", "recall", "precision", "R16-32", "R32-64", "R>=64", "ms/photo"], rows)
+
+
 def sweep(scenes: list[Scene], images: list[np.ndarray]) -> None:
     """Precision/recall of YuNet (two passes, calibrated boxes) over the threshold, small-face margin
     applied as the detector does: the data the default threshold was chosen from."""
@@ -264,6 +308,21 @@ def sweep(scenes: list[Scene], images: list[np.ndarray]) -> None:
                          s["R16-32"], s["R>=32"]])
     print_table("YuNet threshold sweep (mask_scenes_val, IoU 0.5)",
                 ["confidence", "small +", "recall", "precision", "false", "R<16", "R16-32", "R>=32"], rows)
+
+
+def sweep_res10(scenes: list[Scene], images: list[np.ndarray]) -> None:
+    """Precision/recall of the res10 pyramid over its two thresholds (300x300 pass, native pass): the
+    data `Res10Detector.native_confidence` was chosen from. Runs the detector itself, close-ups included."""
+    rows = []
+    for base_t in (0.3, 0.5):
+        for native_t in (0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.9):
+            det = Res10Detector(DetectorOptions(confidence=base_t))
+            det._native_confidence = native_t
+            s = score(scenes, [_found_from_faces(det.detect(im)) for im in images])
+            rows.append([f"{base_t:.2f}", f"{native_t:.2f}", s["recall"], s["precision"], s["false"], s["R16-32"],
+                         s["R>=32"]])
+    print_table("res10 threshold sweep (mask_scenes_val, IoU 0.5)",
+                ["300x300", "native", "recall", "precision", "false", "R16-32", "R>=32"], rows)
 
 
 def crop_study(scenes: list[Scene], images: list[np.ndarray], faces_per_image: list, head) -> None:
@@ -304,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
     p.add_argument("--limit", type=int, help="score only the first N scenes (quick look)")
-    p.add_argument("--sweep", action="store_true", help="also print the YuNet threshold sweep")
+    p.add_argument("--sweep", action="store_true", help="also print the YuNet and res10 threshold sweeps")
     p.add_argument("--crops", action="store_true", help="also print the head-crop study")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyImageSearch pipeline (no TensorFlow)")
     args = p.parse_args(argv)
@@ -360,8 +419,11 @@ def main(argv: list[str] | None = None) -> int:
                  for t in (0.5, 0.4, 0.3) for s in [score(scenes, default_found, t)]])
     if head is not None:
         min_face_study(scenes, default_faces)
+    if args.limit is None:
+        big_photos(scenes, images)
     if args.sweep:
         sweep(scenes, images)
+        sweep_res10(scenes, images)
     if args.crops and head is not None:
         crop_study(scenes, images, default_faces, head)
     return 0

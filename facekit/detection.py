@@ -8,8 +8,8 @@ What the numbers below rest on (``python -m bench.detection``, mask_scenes_val: 
 crowd scenes, 867 boxed faces, a quarter of them under 16 px wide):
 
 * res10 run once at 300x300 (the PyImageSearch way) finds a third of the faces; run as a pyramid
-  (the standard 300x300 blob plus the whole image at its own size) it finds a little more, but
-  upscaling further only adds false boxes (precision falls under 0.5 at 2x). It also misses masked
+  (the standard 300x300 blob plus the whole image at its own size) it finds 40% at precision 0.97,
+  but upscaling further only adds false boxes (precision falls under 0.62 at 2x). It also misses masked
   faces and fires on a cat (media/no_face_cat.png, 0.69) that it scores above a masked woman
   (example_03.png, 0.43), so no threshold makes it both find masks and stay quiet.
 * YuNet at the image's own size plus one upscaled pass finds 72% of the faces at precision 0.90
@@ -17,6 +17,9 @@ crowd scenes, 867 boxed faces, a quarter of them under 16 px wide):
   boxes to it, or using res10 to verify YuNet's doubtful boxes, gained nothing measurable (res10 is
   weakest exactly where YuNet doubts: masks), so the combination did not earn its cost and YuNet is
   the default. res10 stays available by name, at its PyImageSearch threshold of 0.5.
+* Photos over 1280 px: the first pass sees them shrunk to 1280, so YuNet's second pass is
+  full-resolution tiles instead of an upscale. On 3200x2400 crowd photos made of 64 scenes each,
+  recall goes from 0.17 to 0.54 (precision 0.93) for ~1.5 s more per photo.
 
 Box style: the reference boxes of mask_scenes_val (and most face datasets) are tight around the
 face, while each detector draws its own shape (res10 taller, YuNet with more forehead). Each
@@ -52,9 +55,9 @@ class Detector(Protocol):
 class DetectorOptions:
     confidence: float | None = None  # None: the detector's own default, chosen on data
     nms_threshold: float = 0.3
-    # The second, larger pass that finds small faces (YuNet upscaled, res10 at native size). Video
-    # turns it off: it triples detector time for faces too small to classify, and the tracker carries
-    # a face through the frames where one pass misses it.
+    # The second, larger pass that finds small faces (YuNet upscaled, or in full-resolution tiles on
+    # photos over 1280 px; res10 at native size). Video turns it off: it triples detector time for faces
+    # too small to classify, and the tracker carries a face through the frames where one pass misses it.
     fine_pass: bool = True
 
 
@@ -115,6 +118,18 @@ def pass_scales(width: int, height: int, max_side: int, upscale: float, base_sid
     return [base, fine] if fine > base * 1.2 else [base]
 
 
+def tile_windows(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Windows (x1, y1, x2, y2) of `tile` px covering the image, neighbours sharing at least `overlap`
+    px, so that any face up to `overlap` px lies whole inside one of them."""
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        k = -(-(n - tile) // (tile - overlap))  # ceil: steps of at most tile - overlap
+        return [round(i * (n - tile) / k) for i in range(k + 1)]
+
+    return [(x, y, min(width, x + tile), min(height, y + tile)) for y in starts(height) for x in starts(width)]
+
+
 class Res10Detector:
     """OpenCV's res10 SSD (Caffe), the PyImageSearch detector: 300x300 blob, BGR mean (104, 177, 123).
 
@@ -129,15 +144,18 @@ class Res10Detector:
     mean = (104.0, 177.0, 123.0)
     default_confidence = 0.5
     max_side = 640  # the native pass costs ~0.15 ms per 1000 px on 2 cores
-    # The native pass fires on more non-faces; at 0.9 it adds ~3% recall to the 300x300 pass and
-    # raises precision (0.93 -> 0.95 on mask_scenes_val), where taking it at 0.5 costs precision.
-    native_confidence = 0.9
+    # From the res10 sweep in `python -m bench.detection --sweep` (mask_scenes_val): the native pass at
+    # 0.5 lifts recall to 0.40 (0.32 for the 300x300 blob alone) at precision 0.97. At 0.3 it reaches
+    # 0.45 at 0.94, but on the media photos its extra boxes below 0.45 were a dog, a flag and a blur.
+    # A further 2x pass finds small faces but never keeps precision above 0.62.
+    native_confidence = 0.5
     close_up = 0.35  # a box this tall (share of the image height) marks a close-up; see _padded
     calibration = BoxCalibration(dx=0.012, dy=0.123, sx=1.0, sy=0.83)
 
     def __init__(self, options: DetectorOptions | None = None, single_pass: bool = False):
         self.options = options or DetectorOptions()
         self.confidence = self.default_confidence if self.options.confidence is None else self.options.confidence
+        self._native_confidence = self.native_confidence if self.options.confidence is None else self.confidence
         self.single_pass = single_pass
         prototxt, weights = assets.resolve("res10.prototxt"), assets.resolve("res10.caffemodel")
         try:
@@ -169,8 +187,8 @@ class Res10Detector:
             return boxes, scores
         s = min(1.0, self.max_side / max(w, h))
         size = (max(1, round(w * s)), max(1, round(h * s)))
-        if size[0] * size[1] > self.input_size[0] * self.input_size[1] * 1.2:
-            b2, s2 = self._forward(self._native_net, image, size, max(self.confidence, self.native_confidence))
+        if size != self.input_size:  # even a photo little bigger than 300x300 gains: the blob squashes it
+            b2, s2 = self._forward(self._native_net, image, size, self._native_confidence)
             boxes, scores = np.concatenate([boxes, b2]), np.concatenate([scores, s2])
             keep = nms(boxes, scores, self.options.nms_threshold)
             boxes, scores = boxes[keep], scores[keep]
@@ -206,7 +224,8 @@ class Res10Detector:
 class YuNetDetector:
     """OpenCV's YuNet (cv2.FaceDetectorYN): finds small, masked and turned faces; gives 5 key points.
 
-    Runs at the image's own size plus one upscaled pass (see `pass_scales`), merged with NMS.
+    Runs at the image's own size plus one upscaled pass (see `pass_scales`), or full-resolution tiles
+    for photos over `base_side`, merged with NMS.
     Thresholds, from a precision/recall sweep on mask_scenes_val: 0.75 for faces of 16 px and
     more (precision ~0.90); boxes under 16 px need `small_margin` more, because at that size most
     false boxes are texture, and those faces are too small for the heads anyway.
@@ -220,6 +239,13 @@ class YuNetDetector:
     # 16-32 px faces need it) and gives a 640x480 frame a 1.25x pass, which keeps it under 40 ms.
     max_side = 800
     upscale = 2.0
+    # Photos past `base_side` are shrunk for the first pass, which loses their small faces: a 30 px face
+    # in a 3200 px crowd photo is 12 px at 1280. Their fine pass is therefore overlapping full-resolution
+    # tiles instead (a long side of at most `tiled_max_side`, which bounds the cost to ~12 tiles).
+    base_side = 1280
+    tile = 1280
+    tile_overlap = 256
+    tiled_max_side = 4096
     calibration = BoxCalibration(dx=0.022, dy=0.133, sx=1.048, sy=0.912)
     candidate_floor = 0.3  # YuNet's own cut; ours is applied after merging the passes
 
@@ -262,12 +288,38 @@ class YuNetDetector:
         found[:, 5:14:2] /= size[1] / h
         return found
 
+    def _tiled_pass(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        scale = min(1.0, self.tiled_max_side / max(w, h))
+        canvas = image if scale == 1.0 else cv2.resize(
+            image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        ch, cw = canvas.shape[:2]
+        out = []
+        for x1, y1, x2, y2 in tile_windows(cw, ch, self.tile, self.tile_overlap):
+            found = self._pass(canvas[y1:y2, x1:x2], 1.0)
+            # A face cut by an inner tile edge is whole in the neighbouring tile (the overlap): drop the cut
+            # one. Faces bigger than the overlap may be whole in no tile; the shrunk pass finds those.
+            bx1, by1 = found[:, 0], found[:, 1]
+            bx2, by2 = bx1 + found[:, 2], by1 + found[:, 3]
+            cut = (((bx1 <= 1) & (x1 > 0)) | ((by1 <= 1) & (y1 > 0))
+                   | ((bx2 >= x2 - x1 - 1) & (x2 < cw)) | ((by2 >= y2 - y1 - 1) & (y2 < ch))
+                   | (np.maximum(found[:, 2], found[:, 3]) >= self.tile_overlap))
+            found = found[~cut]
+            found[:, [0, 4, 6, 8, 10, 12]] += x1
+            found[:, [1, 5, 7, 9, 11, 13]] += y1
+            found[:, :14] /= scale
+            out.append(found)
+        return np.concatenate(out)
+
     def detect(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
-        scales = pass_scales(w, h, self.max_side, self.upscale)
+        scales = pass_scales(w, h, self.max_side, self.upscale, self.base_side)
         if not self.options.fine_pass:
             scales = scales[:1]
-        found = np.concatenate([self._pass(image, s) for s in scales])
+        found = [self._pass(image, s) for s in scales]
+        if self.options.fine_pass and max(w, h) > self.base_side:
+            found.append(self._tiled_pass(image))
+        found = np.concatenate(found)
         if len(found) == 0:
             return []
         boxes = np.column_stack([found[:, 0], found[:, 1], found[:, 0] + found[:, 2], found[:, 1] + found[:, 3]])

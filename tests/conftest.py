@@ -45,6 +45,27 @@ def res10():
     return create_detector("res10")
 
 
+@pytest.fixture(scope="session")
+def small_faces_photo(media):
+    """A 3000x2000 photo with four 25 px faces (obama.jpg at 1/10), one plain and three on the edges and
+    corners of the detector's 1280 px tiles (which start at x 0/860/1720, y 0/720); and their boxes."""
+    import cv2
+    import numpy as np
+
+    from facekit.detection import create_detector
+    from facekit.preprocess import load_image
+
+    small = cv2.resize(load_image(media / "obama.jpg"), None, fx=0.1, fy=0.1, interpolation=cv2.INTER_AREA)
+    ref = create_detector().detect(small)[0].box
+    canvas = np.full((2000, 3000, 3), 127, dtype=np.uint8)
+    boxes = []
+    for cx, cy in ((250, 230), (1280, 1280), (860, 720), (1280, 700)):
+        x0, y0 = int(cx - (ref.x1 + ref.x2) / 2), int(cy - (ref.y1 + ref.y2) / 2)
+        canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+        boxes.append([ref.x1 + x0, ref.y1 + y0, ref.x2 + x0, ref.y2 + y0])
+    return canvas, np.array(boxes, dtype=np.float32)
+
+
 def run_script(script: str, *args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a root script as a user would, in a fresh process."""
     full_env = dict(os.environ)

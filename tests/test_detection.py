@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, Res10Detector, YuNetDetector, create_detector,
-                               pass_scales)
+                               pass_scales, tile_windows)
 from facekit.errors import ModelError
 from facekit.preprocess import load_image
 
-from bench.detection import match
+from bench.detection import load_scenes, match, mosaics
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +239,42 @@ def test_res10_frames_a_close_up_like_yunet(media):
     res10 = create_detector("res10").detect(close_up)
     assert len(yunet) == 1 and len(res10) == 1
     assert res10[0].box.iou(yunet[0].box) > 0.6
+
+
+# --- big photos: full-resolution tiles ------------------------------------------------------------
+
+def test_tile_windows_cover_the_photo_with_overlap():
+    windows = tile_windows(3000, 2000, 1280, 256)
+    covered = np.zeros((2000, 3000), dtype=bool)
+    for x1, y1, x2, y2 in windows:
+        assert (x2 - x1, y2 - y1) == (1280, 1280)
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+    for axis in (0, 1):
+        starts = sorted({w[axis] for w in windows})
+        assert all(b - a <= 1280 - 256 for a, b in zip(starts, starts[1:]))
+    assert tile_windows(800, 600, 1280, 256) == [(0, 0, 800, 600)]
+
+
+def test_small_faces_on_tile_edges_of_a_big_photo_are_found_once(default_detector, small_faces_photo):
+    """25 px faces on a 3000x2000 photo: shrunk to 1280 they are 11 px and lost; the tiles find each
+    one once, also where it straddles a tile edge or corner."""
+    canvas, expected = small_faces_photo
+    boxes, scores = _boxes(default_detector.detect(canvas))
+    assert len(boxes) == 4
+    assert (match(boxes, scores, expected) >= 0).all()
+    assert create_detector(fine_pass=False).detect(canvas) == []  # what --fast and video give up
+
+
+def test_big_crowd_photo_keeps_its_small_faces(datasets):
+    """64 street scenes on one 3200x2400 canvas (an 8 MP crowd photo). This one: recall 0.62 at precision
+    0.91 with tiles, 0.16 when the photo is only shrunk to 1280 px (bench, 3 such photos: 0.54 / 0.17)."""
+    scenes = load_scenes(datasets / "mask_scenes_val", 64)
+    (big,), (image,) = mosaics(scenes, [load_image(s.path) for s in scenes])
+    found = {}
+    for name, det in (("tiles", create_detector()), ("fast", create_detector(fine_pass=False))):
+        boxes, scores = _boxes(det.detect(image))
+        m = match(boxes, scores, big.boxes)
+        found[name] = ((m >= 0).sum() / len(big.boxes), (m >= 0).sum() / max(len(m), 1))
+    assert found["tiles"][0] >= 0.55 and found["tiles"][1] >= 0.85
+    assert found["fast"][0] <= 0.3
