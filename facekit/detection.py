@@ -19,7 +19,7 @@ crowd scenes, 867 boxed faces, a quarter of them under 16 px wide):
   the default. res10 stays available by name, at its PyImageSearch threshold of 0.5.
 * Photos over 1280 px: the first pass sees them shrunk to 1280, so YuNet's second pass is
   full-resolution tiles instead of an upscale. On 3200x2400 crowd photos made of 64 scenes each,
-  recall goes from 0.17 to 0.54 (precision 0.93) for ~1.5 s more per photo.
+  recall goes from 0.17 to 0.54 (precision 0.93) for ~1 s more per photo.
 
 Box style: the reference boxes of mask_scenes_val (and most face datasets) are tight around the
 face, while each detector draws its own shape (res10 taller, YuNet with more forehead). Each

@@ -66,7 +66,10 @@ def training_plot(history: dict, path: Path, fine_start: int | None = None, titl
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss / accuracy")
     ax.set_title(title)
-    ax.legend(loc="center right")
+    if len(epochs):
+        ax.legend(loc="center right")
+    else:
+        ax.text(0.5, 0.5, "no training epochs in this run", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

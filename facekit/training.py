@@ -71,6 +71,7 @@ class TrainConfig:
     resume: bool = False
     train_batchnorm: bool = False  # fine-tune BatchNorm statistics too (big data far from ImageNet)
     init_model: Path | None = None  # continue from this trained model folder (same task, classes, size)
+    flip_average: bool = False  # export (and test) the model averaged over the face and its mirror image
     plot: Path | None = None
     command: str = ""
 
@@ -257,6 +258,17 @@ def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | 
     x = keras.layers.Dropout(0.3, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="facekit_mobilenetv2"), base
+
+
+def flip_averaged(model):
+    """The classifier averaged with its own prediction on the mirrored input: one model file (the
+    weights are shared), twice the compute. Faces are left-right symmetric, the network's errors not."""
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    mirrored = keras.ops.flip(inputs, axis=2)
+    outputs = keras.layers.Average(name="flip_average")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
 
 
 def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
@@ -451,8 +463,9 @@ def train(cfg: TrainConfig) -> dict:
         fit("fine", cfg.fine_tune_epochs, done_fine, cfg.fine_tune_learning_rate)
     train_secs = time.perf_counter() - t_start
 
-    log("[INFO] evaluating network...")
-    probs = model.predict(x_test.astype(np.float32), batch_size=64, verbose=0) if len(x_test) else np.zeros((0, 1))
+    served = flip_averaged(model) if cfg.flip_average else model  # what the TFLite file will compute
+    log("[INFO] evaluating network" + (" (averaged with the mirrored face)..." if cfg.flip_average else "..."))
+    probs = served.predict(x_test.astype(np.float32), batch_size=64, verbose=0) if len(x_test) else np.zeros((0, 1))
     from .evaluation import confusion_png, report, training_plot
 
     rep_text, rep = report(y_test, probs, labels)
@@ -464,7 +477,10 @@ def train(cfg: TrainConfig) -> dict:
         display=display, colors={k: tuple(v) for k, v in colors.items()},
         extra={
             "architecture": f"MobileNetV2 (alpha {cfg.alpha}, ImageNet weights) + global average pool + "
-                            f"dropout 0.3 + dense softmax",
+                            f"dropout 0.3 + dense softmax" + (
+                                "; the TFLite file averages it over the face and its mirror image "
+                                f"({KERAS} holds the single network)" if cfg.flip_average else ""),
+            "flip_average": cfg.flip_average,
             "preprocessing": "facekit.preprocess: crop_face(box, crop) -> resize to input_size (INTER_AREA when "
                              "shrinking) -> RGB uint8" + (" -> grayscale x3" if cfg.color == "gray" else "") +
                              "; scaling to [-1, 1] is inside the model",
@@ -496,14 +512,17 @@ def train(cfg: TrainConfig) -> dict:
     try:
         log(f"[INFO] saving model to {output}...")
         model.save(tmp / KERAS)
-        export_tflite(model, tmp / TFLITE)
+        export_tflite(served, tmp / TFLITE)
         _check_tflite(tmp / TFLITE, x_test[:8], probs[:8])
         (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
         (tmp / "report.txt").write_text(rep_text + "\n")
         (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
         confusion_png(y_test, probs, labels, tmp / "confusion.png", title=f"{task}: test confusion matrix")
-        training_plot(history, tmp / "plot.png", fine_start=fine_start if cfg.fine_tune_epochs else None,
-                      title=f"{task}: training loss and accuracy")
+        if not history["loss"] and cfg.init_model and (cfg.init_model / "plot.png").is_file():
+            shutil.copyfile(cfg.init_model / "plot.png", tmp / "plot.png")  # no epochs here: the weights' own curves
+        else:
+            training_plot(history, tmp / "plot.png", fine_start=fine_start if cfg.fine_tune_epochs else None,
+                          title=f"{task}: training loss and accuracy")
         make_ordinary(tmp)
         _replace_dir(tmp, output)
     except BaseException:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from .conftest import ROOT, run_script
@@ -60,12 +61,25 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
 
     # Continuing it at its own size works, and the new card says what it started from.
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m3", "--init-model", model,
-                     "-s", "64", "-e", "0", "--fine-tune-epochs", "1", "-b", "8", "--class-weights", "sqrt")
+                     "-s", "64", "-e", "0", "--fine-tune-epochs", "1", "-b", "8", "--class-weights", "sqrt",
+                     "--flip-average")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    training = json.loads((tmp_path / "m3" / "card.json").read_text())["training"]
+    card3 = json.loads((tmp_path / "m3" / "card.json").read_text())
+    training = card3["training"]
     assert training["class_weights"] == "sqrt" and training["epochs_head"] == 0
     assert training["started_from"]["command"] == card["command"]
     assert training["started_from"]["test_accuracy"] == card["metrics"]["test_accuracy"]
+
+    # --flip-average: the exported file answers the same for a face and its mirror image; the plain one does not.
+    from facekit.heads import Head
+
+    assert card3["flip_average"] is True and card["flip_average"] is False
+    face = cv2.imread(str(media / "example_01.png"))[60:200, 300:434]  # around the face YuNet finds
+    plain, averaged = Head.load(model), Head.load(tmp_path / "m3")
+    p, q = (np.array([r.probabilities[k] for r in h.predict([face, face[:, ::-1]]) for k in h.labels]).reshape(2, -1)
+            for h in (plain, averaged))
+    assert np.abs(p[0] - p[1]).max() > 1e-4
+    assert np.abs(q[0] - q[1]).max() < 1e-5
 
     # The freshly trained model reloads and serves the image CLI.
     out = tmp_path / "r.json"
