@@ -144,18 +144,16 @@ class Res10Detector:
     mean = (104.0, 177.0, 123.0)
     default_confidence = 0.5
     max_side = 640  # the native pass costs ~0.15 ms per 1000 px on 2 cores
-    # From the res10 sweep in `python -m bench.detection --sweep` (mask_scenes_val): the native pass at
-    # 0.5 lifts recall to 0.40 (0.32 for the 300x300 blob alone) at precision 0.97. At 0.3 it reaches
-    # 0.45 at 0.94, but on the media photos its extra boxes below 0.45 were a dog, a flag and a blur.
-    # A further 2x pass finds small faces but never keeps precision above 0.62.
-    native_confidence = 0.5
+    # Both passes use `confidence`. The res10 sweep in `python -m bench.detection --sweep` (mask_scenes_val):
+    # at the PyImageSearch 0.5 the pyramid finds 0.40 of the faces (0.32 for the 300x300 blob alone) at
+    # precision 0.97; 0.3 finds 0.47 at 0.93, but on the media photos its extra boxes below 0.45 were a
+    # dog, a flag and a blur. A further 2x pass finds small faces but never keeps precision above 0.62.
     close_up = 0.35  # a box this tall (share of the image height) marks a close-up; see _padded
     calibration = BoxCalibration(dx=0.012, dy=0.123, sx=1.0, sy=0.83)
 
     def __init__(self, options: DetectorOptions | None = None, single_pass: bool = False):
         self.options = options or DetectorOptions()
         self.confidence = self.default_confidence if self.options.confidence is None else self.options.confidence
-        self._native_confidence = self.native_confidence if self.options.confidence is None else self.confidence
         self.single_pass = single_pass
         prototxt, weights = assets.resolve("res10.prototxt"), assets.resolve("res10.caffemodel")
         try:
@@ -188,7 +186,7 @@ class Res10Detector:
         s = min(1.0, self.max_side / max(w, h))
         size = (max(1, round(w * s)), max(1, round(h * s)))
         if size != self.input_size:  # even a photo little bigger than 300x300 gains: the blob squashes it
-            b2, s2 = self._forward(self._native_net, image, size, self._native_confidence)
+            b2, s2 = self._forward(self._native_net, image, size, self.confidence)
             boxes, scores = np.concatenate([boxes, b2]), np.concatenate([scores, s2])
             keep = nms(boxes, scores, self.options.nms_threshold)
             boxes, scores = boxes[keep], scores[keep]
