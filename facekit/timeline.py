@@ -52,7 +52,9 @@ class Timeline:
 
         tracks = self.tracks()
         rows = max(1, len(tracks))
-        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=True, squeeze=False)
+        # Constrained layout keeps the title and the legend above the plots, off every face's curves.
+        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=True, squeeze=False,
+                                 layout="constrained")
         for ax, track in zip(axes[:, 0], tracks):
             pts = self.series[track]
             times = [t for t, _ in pts]
@@ -64,10 +66,11 @@ class Timeline:
         if not tracks:
             axes[0, 0].text(0.5, 0.5, "no tracked faces with predictions", ha="center", va="center",
                             transform=axes[0, 0].transAxes)
-        axes[0, 0].legend(loc="upper right", ncol=min(len(self.labels), 7), fontsize=8) if tracks else None
+        if tracks:
+            axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels), 7),
+                              fontsize=8, frameon=False)
         axes[-1, 0].set_xlabel("time (s)")
         fig.suptitle(title or f"{self.task} probability over time, per face")
-        fig.tight_layout()
         buf = io.BytesIO()
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
         fig.savefig(buf, format=fmt, dpi=100)
