@@ -30,6 +30,11 @@ from .preprocess import CropSpec, crop_face, crop_region, list_images, load_imag
 from .records import make_ordinary
 
 SEED = 42
+# Test-time augmentation: the views of a face that the exported model averages its prediction over.
+# "zoom" is the centre 11/12 of the crop scaled back up, a view the training zoom augmentation covers.
+# On the FER2013 validation split the emotion network gains 1.1 points from the mirror and 1.1 more
+# from the zoomed pair (66.3 -> 67.4 -> 68.5%; test 67.1 -> 68.2 -> 68.7%).
+TTA_VIEWS = {"none": ("face",), "flip": ("face", "mirror"), "flip-zoom": ("face", "mirror", "zoom", "zoom mirror")}
 
 # Task names and display conventions for the datasets this project knows.
 KNOWN_TASKS = {
@@ -71,7 +76,8 @@ class TrainConfig:
     resume: bool = False
     train_batchnorm: bool = False  # fine-tune BatchNorm statistics too (big data far from ImageNet)
     init_model: Path | None = None  # continue from this trained model folder (same task, classes, size)
-    flip_average: bool = False  # export (and test) the model averaged over the face and its mirror image
+    tta: str = "none"  # views of each face the exported model averages over (see TTA_VIEWS)
+    ensemble: tuple[Path, ...] = ()  # other trained model folders whose networks the export averages in
     plot: Path | None = None
     command: str = ""
 
@@ -236,7 +242,7 @@ def class_weights(y: np.ndarray, num_classes: int, mode: str) -> dict[int, float
 
 
 def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | None = "imagenet",
-                train_batchnorm: bool = False):
+                train_batchnorm: bool = False, name: str = "facekit_mobilenetv2"):
     """Rescaling -> MobileNetV2 base -> pooling -> dropout -> softmax. Input: RGB 0..255 floats."""
     import keras
 
@@ -257,18 +263,39 @@ def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | 
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(0.3, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="facekit_mobilenetv2"), base
+    return keras.Model(inputs, outputs, name=name), base
 
 
-def flip_averaged(model):
-    """The classifier averaged with its own prediction on the mirrored input: one model file (the
-    weights are shared), twice the compute. Faces are left-right symmetric, the network's errors not."""
+def averaged(networks: list, views: tuple[str, ...], size: int):
+    """The model the TFLite file holds: the mean of every network's prediction on every view of the
+    face (TTA_VIEWS), one file with each network's weights once. Faces are left-right symmetric and
+    framed a little differently by each detector; the networks' errors are not."""
     import keras
 
-    inputs = keras.Input(model.input_shape[1:], name="image")
-    mirrored = keras.ops.flip(inputs, axis=2)
-    outputs = keras.layers.Average(name="flip_average")([model(inputs), model(mirrored)])
-    return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
+    if len(networks) == 1 and tuple(views) == ("face",):
+        return networks[0]
+    inputs = keras.Input((size, size, 3), name="image")
+    side = size - 2 * round(size / 24)
+    top = (size - side) // 2
+
+    def view(name):
+        x = inputs
+        if name.startswith("zoom"):
+            x = keras.ops.image.resize(x[:, top:top + side, top:top + side, :], (size, size), interpolation="bilinear")
+        if name.endswith("mirror"):
+            x = keras.ops.flip(x, axis=2)
+        return x
+
+    # The views go through each network as one batch: XNNPACK runs a batch of 4 faces in ~half the
+    # time of 4 single-face passes (emotion, 2 networks x 4 views: 5.8 -> ~3 ms a face).
+    batch = keras.ops.concatenate([view(v) for v in views], axis=0) if len(views) > 1 else inputs
+    outputs = []
+    for net in networks:
+        probs = net(batch)
+        outputs.append(keras.ops.mean(keras.ops.reshape(probs, (len(views), -1, probs.shape[-1])), axis=0))
+    if len(outputs) > 1:
+        outputs = [keras.layers.Average(name="average")(outputs)]
+    return keras.Model(inputs, outputs[0], name="facekit_averaged")
 
 
 def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
@@ -403,8 +430,13 @@ def train(cfg: TrainConfig) -> dict:
     log("[INFO] building MobileNetV2 with ImageNet weights...")
     model, base = build_model(len(labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
     if cfg.init_model is not None:
-        _load_init_model(model, cfg.init_model, signature)
+        model.load_weights(_compatible_weights(cfg.init_model, signature, "--init-model"))
         log(f"[INFO] starting from the weights of {cfg.init_model}")
+    members = []  # checked before training, not after it
+    for i, folder in enumerate(cfg.ensemble):
+        member, _ = build_model(len(labels), cfg.input_size, cfg.alpha, weights=None, name=f"member_{i + 1}")
+        member.load_weights(_compatible_weights(folder, signature, "--ensemble"))
+        members.append(member)
     augment = augmenter(cfg.augment, cfg.input_size)
     train_ds = make_tf_dataset(x_tr, y_tr, cfg.batch_size, augment, shuffle=True)
     val_ds = make_tf_dataset(x_va, y_va, cfg.batch_size)
@@ -463,8 +495,11 @@ def train(cfg: TrainConfig) -> dict:
         fit("fine", cfg.fine_tune_epochs, done_fine, cfg.fine_tune_learning_rate)
     train_secs = time.perf_counter() - t_start
 
-    served = flip_averaged(model) if cfg.flip_average else model  # what the TFLite file will compute
-    log("[INFO] evaluating network" + (" (averaged with the mirrored face)..." if cfg.flip_average else "..."))
+    views = TTA_VIEWS[cfg.tta]
+    served = averaged([model, *members], views, cfg.input_size)  # what the TFLite file will compute
+    n_nets = 1 + len(members)
+    log("[INFO] evaluating network" + (f" (mean of {n_nets} network(s) x {len(views)} view(s))..."
+                                       if served is not model else "..."))
     probs = served.predict(x_test.astype(np.float32), batch_size=64, verbose=0) if len(x_test) else np.zeros((0, 1))
     from .evaluation import confusion_png, report, training_plot
 
@@ -478,9 +513,10 @@ def train(cfg: TrainConfig) -> dict:
         extra={
             "architecture": f"MobileNetV2 (alpha {cfg.alpha}, ImageNet weights) + global average pool + "
                             f"dropout 0.3 + dense softmax" + (
-                                "; the TFLite file averages it over the face and its mirror image "
-                                f"({KERAS} holds the single network)" if cfg.flip_average else ""),
-            "flip_average": cfg.flip_average,
+                                f"; the TFLite file averages {n_nets} such network(s) over the view(s) "
+                                f"{', '.join(views)} ({KERAS} holds the first network)" if served is not model else ""),
+            "tta": list(views),
+            "ensemble": [_lineage(folder) for folder in cfg.ensemble],
             "preprocessing": "facekit.preprocess: crop_face(box, crop) -> resize to input_size (INTER_AREA when "
                              "shrinking) -> RGB uint8" + (" -> grayscale x3" if cfg.color == "gray" else "") +
                              "; scaling to [-1, 1] is inside the model",
@@ -645,19 +681,19 @@ def _lineage(folder: Path) -> dict:
             "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {})}
 
 
-def _load_init_model(model, folder: Path, signature: dict) -> None:
-    """Continue training a model facekit trained before; anything of another task, class list, size or
-    colour mode is refused rather than silently half-loaded."""
+def _compatible_weights(folder: Path, signature: dict, flag: str) -> Path:
+    """The Keras weights of a model facekit trained before; anything of another task, class list, size
+    or colour mode is refused rather than silently half-loaded."""
     card_path, weights = folder / CARD, folder / KERAS
     if not weights.is_file():
-        raise ModelError(f"--init-model {folder}: no {KERAS} there (committed models keep only the TFLite; retrain)")
+        raise ModelError(f"{flag} {folder}: no {KERAS} there (committed models keep only the TFLite; retrain)")
     card = ModelCard.load(card_path)
     mine = {"task": card.task, "labels": card.labels, "input_size": card.input_size, "color": card.color}
     theirs = {k: signature[k] for k in mine}
     if mine != theirs:
         diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
-        raise ModelError(f"--init-model {folder} does not match this training run: {diff}")
-    model.load_weights(weights)
+        raise ModelError(f"{flag} {folder} does not match this training run: {diff}")
+    return weights
 
 
 def _versions() -> dict:

@@ -52,16 +52,18 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert "accuracy" in json.loads((model / "report.json").read_text())
     assert not list(tmp_path.glob(".model*")), "no temp or checkpoint folders left behind"
 
-    # Continuing from it with another input size is refused, naming the difference.
-    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m2", "--init-model", model,
-                     "-s", "96", "-e", "0", "--fine-tune-epochs", "1")
-    assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert "does not match" in res.stderr and "input_size" in res.stderr
+    # Continuing from it, or averaging it in, at another input size is refused, naming the difference.
+    for flag in ("--init-model", "--ensemble"):
+        res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m2", flag, model,
+                         "-s", "96", "-e", "0", "--fine-tune-epochs", "1")
+        assert res.returncode != 0 and "Traceback" not in res.stderr
+        assert "does not match" in res.stderr and "input_size" in res.stderr and flag in res.stderr
+    assert not (tmp_path / "m2").exists()
 
     # Continuing it at its own size works, and the new card says what it started from.
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m3", "--init-model", model,
                      "-s", "64", "-e", "0", "--fine-tune-epochs", "1", "-b", "8", "--class-weights", "sqrt",
-                     "--flip-average")
+                     "--tta", "flip-zoom", "--ensemble", model)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     card3 = json.loads((tmp_path / "m3" / "card.json").read_text())
     training = card3["training"]
@@ -69,10 +71,13 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert training["started_from"]["command"] == card["command"]
     assert training["started_from"]["test_accuracy"] == card["metrics"]["test_accuracy"]
 
-    # --flip-average: the exported file answers the same for a face and its mirror image; the plain one does not.
+    # --tta flip-zoom --ensemble: the exported file averages both networks over four views, so it answers
+    # the same for a face and its mirror image; the plain one does not.
     from facekit.heads import Head
 
-    assert card3["flip_average"] is True and card["flip_average"] is False
+    assert card["tta"] == ["face"] and card["ensemble"] == []
+    assert card3["tta"] == ["face", "mirror", "zoom", "zoom mirror"]
+    assert card3["ensemble"][0]["command"] == card["command"] and "2 such network(s)" in card3["architecture"]
     face = cv2.imread(str(media / "example_01.png"))[60:200, 300:434]  # around the face YuNet finds
 
     def mirror_gap(head):
