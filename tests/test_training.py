@@ -101,6 +101,15 @@ def _fails_cleanly(res, needle):
     assert needle in res.stderr, res.stderr[-2000:]
 
 
+def test_missing_model_folders_refused(datasets, tmp_path):
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for flag in ("--init-model", "--ensemble"):
+        res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", flag, tmp_path / "nope",
+                         "-e", "0", "--fine-tune-epochs", "1")
+        _fails_cleanly(res, f"{flag} {tmp_path / 'nope'}: no such model folder")
+    assert not (tmp_path / "m").exists()
+
+
 def test_one_class_dataset_refused(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 3)
     shutil.rmtree(data / "without_mask")

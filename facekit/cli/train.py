@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
     class_folders(args.dataset)  # fail fast on a missing dataset
+    for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
+        if folder is not None and not folder.is_dir():
+            raise DatasetError(f"{flag} {folder}: no such model folder")
     classes = {p.name for p in class_folders(args.dataset)}
     if args.synth_masks is None:
         args.synth_masks = 1 if {"with_mask", "without_mask"} <= classes else 0
