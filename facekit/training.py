@@ -251,8 +251,14 @@ def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | 
 
         # A file path loads the same weights for any input size (Keras would only fetch 224's).
         weights = str(assets.resolve("mobilenet_v2_imagenet")) if alpha == 1.0 else "imagenet"
-    base = keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=weights,
-                                          alpha=alpha)
+    try:
+        base = keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=weights,
+                                              alpha=alpha)
+    except Exception as exc:  # Keras raises a bare Exception when its download fails
+        if weights != "imagenet":
+            raise
+        raise ModelError(f"MobileNetV2 ImageNet weights for --alpha {alpha} are not in the asset mirror (it has "
+                         f"alpha 1.0) and Keras could not download them: {str(exc).splitlines()[0][:160]}") from None
     base.trainable = False
     inputs = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
@@ -430,12 +436,12 @@ def train(cfg: TrainConfig) -> dict:
     log("[INFO] building MobileNetV2 with ImageNet weights...")
     model, base = build_model(len(labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
     if cfg.init_model is not None:
-        model.load_weights(_compatible_weights(cfg.init_model, signature, "--init-model"))
+        _load_trained(model, cfg.init_model, signature, "--init-model")
         log(f"[INFO] starting from the weights of {cfg.init_model}")
     members = []  # checked before training, not after it
     for i, folder in enumerate(cfg.ensemble):
         member, _ = build_model(len(labels), cfg.input_size, cfg.alpha, weights=None, name=f"member_{i + 1}")
-        member.load_weights(_compatible_weights(folder, signature, "--ensemble"))
+        _load_trained(member, folder, signature, "--ensemble")
         members.append(member)
     augment = augmenter(cfg.augment, cfg.input_size)
     train_ds = make_tf_dataset(x_tr, y_tr, cfg.batch_size, augment, shuffle=True)
@@ -681,9 +687,9 @@ def _lineage(folder: Path) -> dict:
             "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {})}
 
 
-def _compatible_weights(folder: Path, signature: dict, flag: str) -> Path:
-    """The Keras weights of a model facekit trained before; anything of another task, class list, size
-    or colour mode is refused rather than silently half-loaded."""
+def _load_trained(model, folder: Path, signature: dict, flag: str) -> None:
+    """Load a model facekit trained before into `model`; anything of another task, class list, size,
+    colour mode or width is refused rather than silently half-loaded."""
     card_path, weights = folder / CARD, folder / KERAS
     if not weights.is_file():
         raise ModelError(f"{flag} {folder}: no {KERAS} there (committed models keep only the TFLite; retrain)")
@@ -693,7 +699,11 @@ def _compatible_weights(folder: Path, signature: dict, flag: str) -> Path:
     if mine != theirs:
         diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
         raise ModelError(f"{flag} {folder} does not match this training run: {diff}")
-    return weights
+    try:
+        model.load_weights(weights)
+    except ValueError as exc:  # the card does not record the width: a different --alpha shows up here
+        raise ModelError(f"{flag} {folder}: its weights do not fit this network (another --alpha?): "
+                         f"{str(exc).splitlines()[0][:120]}") from None
 
 
 def _versions() -> dict:

@@ -110,6 +110,18 @@ def test_missing_model_folders_refused(datasets, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_width_without_weights_refused(datasets, tmp_path):
+    # The mirror has ImageNet weights for alpha 1.0 only; other widths come from Keras' download, which
+    # is made to fail here (a closed proxy port, an empty Keras cache) whether or not there is internet.
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    env = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9"}
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", "--alpha", "0.5", "-s", "64",
+                     "-e", "1", "--fine-tune-epochs", "0", env=env)
+    _fails_cleanly(res, "MobileNetV2 ImageNet weights for --alpha 0.5 are not in the asset mirror")
+    assert not (tmp_path / "m").exists()
+
+
 def test_one_class_dataset_refused(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 3)
     shutil.rmtree(data / "without_mask")
