@@ -278,7 +278,7 @@ def averaged(networks: list, views: tuple[str, ...], size: int):
     framed a little differently by each detector; the networks' errors are not."""
     import keras
 
-    if len(networks) == 1 and tuple(views) == ("face",):
+    if len(networks) == 1 and views == ("face",):
         return networks[0]
     inputs = keras.Input((size, size, 3), name="image")
     side = size - 2 * round(size / 24)
