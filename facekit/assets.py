@@ -7,8 +7,8 @@ Lookup order for `resolve(name)`:
      written to a temp file and renamed into the cache only when complete.
 When none works, one `AssetError` line names the file, the URL and the env var.
 
-`python -m facekit.assets fetch [--layout DIR]` resolves everything the demo needs and lays out
-`face_detector/` and `examples/` the way the original PyImageSearch repo had them.
+`python -m facekit.assets fetch [--layout DIR]` puts every model in the cache (from the mirror or a
+download) and lays out `face_detector/` and `examples/` the way the original PyImageSearch repo had them.
 """
 
 from __future__ import annotations
@@ -189,6 +189,25 @@ def _progress(label: str, done: int, total: int) -> None:
         print(f"\r[INFO] downloading {label} {done / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
 
 
+def cache_copy(name: str) -> Path:
+    """Make asset `name` available from the cache: copied there from the mirror if that is where it
+    resolves, so that the scripts still find it when run later without `$FACEKIT_ASSETS` (the
+    Makefile sets it for `make demo`, a user's shell usually does not)."""
+    src = resolve(name)
+    dest = cache_root() / REGISTRY[name].path
+    if src == dest or (dest.exists() and dest.stat().st_size == src.stat().st_size):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp_name)
+        os.replace(tmp_name, dest)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return dest
+
+
 def layout(root: Path) -> None:
     """Copy the detector files and example photos into `root`/face_detector and `root`/examples."""
     for folder, names in LAYOUT.items():
@@ -225,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for name in REGISTRY:
             if not name.startswith(("baseline.", "media.")):
-                print(f"[INFO] {name}: {resolve(name)}")
+                print(f"[INFO] {name}: {cache_copy(name)}")
         if args.layout:
             layout(args.layout)
         return 0

@@ -96,3 +96,15 @@ def test_layout_makes_the_seed_folders(tmp_path):
     assert (tmp_path / "face_detector" / "deploy.prototxt").is_file()
     assert (tmp_path / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
     assert (tmp_path / "examples" / "example_01.png").is_file()
+
+
+@needs_mirror
+def test_fetch_copies_the_mirror_into_the_cache(monkeypatch, tmp_path):
+    """After `make demo` (which sets FACEKIT_ASSETS) the scripts run from a plain shell too."""
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch"]) == 0
+    monkeypatch.delenv(assets.ENV_MIRROR)
+    for name in ("res10.caffemodel", "yunet", "face_mesh"):
+        path = assets.resolve(name, download=False)
+        assert path.is_relative_to(tmp_path / "cache") and path.stat().st_size > 1000, name
+    assert not list((tmp_path / "cache").rglob(".*")), "no temp files left behind"
