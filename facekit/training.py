@@ -462,14 +462,23 @@ def train(cfg: TrainConfig) -> dict:
     def fit(phase, epochs, done, lr):
         if done >= epochs:
             return done
-        if phase == "fine":  # cosine decay: big steps while far from the optimum, tiny ones at the end
-            lr = keras.optimizers.schedules.CosineDecay(lr, max(1, (epochs - done) * len(train_ds)), alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        counter = {"done": done}
+        counter = {"done": done, "epoch": done}
         stop = _GracefulStop()
+        steps = len(train_ds)
 
         class Checkpoint(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                counter["epoch"] = epoch
+
+            def on_train_batch_begin(self, batch, logs=None):
+                # Set from the absolute step, so a resumed run goes on along the same curve instead of
+                # climbing back to the peak rate (a Keras schedule restarts with the fresh optimizer).
+                if phase == "fine":
+                    self.model.optimizer.learning_rate.assign(
+                        cosine_lr(lr, counter["epoch"] * steps + batch, epochs * steps))
+
             def on_train_batch_end(self, batch, logs=None):
                 if stop.requested:
                     self.model.stop_training = True
@@ -477,6 +486,8 @@ def train(cfg: TrainConfig) -> dict:
             def on_epoch_end(self, epoch, logs=None):
                 if stop.requested:  # Keras ends a stopped epoch too; half an epoch is not a finished one
                     return
+                if logs is not None:  # shown on the epoch's line: the rate its last step used
+                    logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
                 for k in history:
                     history[k].append(float(logs.get(k, float("nan"))))
                 counter["done"] = epoch + 1
@@ -493,7 +504,7 @@ def train(cfg: TrainConfig) -> dict:
 
     log(f"[INFO] training head ({cfg.epochs} epochs, base frozen)...")
     done_head = fit("head", cfg.epochs, done_head, cfg.learning_rate)
-    fine_start = len(history["loss"])
+    fine_start = done_head  # history holds the head epochs first, whether or not this run resumed
     if cfg.fine_tune_epochs > 0:
         n = set_fine_tune(base, cfg.fine_tune_at, cfg.train_batchnorm)
         log(f"[INFO] fine-tuning top of the base from {cfg.fine_tune_at} ({n} layers, "
@@ -654,6 +665,13 @@ def _replace_dir(new: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def cosine_lr(peak: float, step: int, total: int, alpha: float = 0.05) -> float:
+    """Cosine decay from `peak` to `alpha * peak` over `total` steps: big steps while far from the optimum,
+    tiny ones at the end (the same curve as keras.optimizers.schedules.CosineDecay)."""
+    t = min(step, total) / max(1, total)
+    return peak * (alpha + (1 - alpha) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int) -> None:

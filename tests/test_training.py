@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import pytest
+
+from facekit.training import cosine_lr
 
 from .conftest import ROOT, run_script
 
@@ -152,12 +155,12 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     (model / "card.json").write_text('{"previous": true}')
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [sys.executable, str(ROOT / "train_mask_detector.py"), "-d", str(data), "-m", str(model),
-            "-s", "64", "-e", "3", "--fine-tune-epochs", "1", "-b", "8"]
+            "-s", "64", "-e", "1", "--fine-tune-epochs", "3", "--fine-tune-lr", "1e-4", "-b", "8"]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen, deadline = [], time.time() + 240
     for line in proc.stdout:
         seen.append(line)
-        if line.startswith("Epoch 2/"):  # epoch 1 is done and checkpointed
+        if line.startswith("Epoch 2/3"):  # the head epoch and fine-tune epoch 1 are done and checkpointed
             proc.send_signal(signal.SIGINT)
             break
         assert time.time() < deadline, "".join(seen)
@@ -174,8 +177,17 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
                               "--fine-tune-epochs", "1", "-b", "8", "--resume"), "cannot resume")
     res = run_script("train_mask_detector.py", *args[2:], "--resume")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert "resuming after 1 head epoch(s)" in res.stdout
+    assert "resuming after 1 head epoch(s) and 1 fine-tune epoch(s)" in res.stdout
     assert json.loads((model / "card.json").read_text())["task"] == "mask"
+
+    # The resumed run goes on along the same cosine curve: each fine-tune epoch ends at the rate an
+    # uninterrupted run would have (a restarted schedule would end epoch 2 near the half-way rate).
+    lines = [ln for ln in "".join(seen).splitlines() + res.stdout.splitlines() if "learning_rate:" in ln]
+    assert len(lines) == 4, lines  # head, fine 1 before the stop, fine 2 and 3 after it
+    steps = int(re.match(r"\s*(\d+)/\1 ", lines[1]).group(1))
+    rates = [float(re.search(r"learning_rate: (\S+)", ln).group(1)) for ln in lines[1:]]
+    want = [cosine_lr(1e-4, k * steps - 1, 3 * steps) for k in (1, 2, 3)]
+    assert rates == pytest.approx(want, rel=2e-3), (rates, want)
 
 
 def test_class_weights_balance_rare_classes_and_sqrt_softens_them():
@@ -204,3 +216,11 @@ def test_batchnorm_is_fine_tuned_only_when_asked():
         assert bns and all(layer.trainable == train_bn for layer in bns)
         assert not any(layer.trainable for layer in base.layers[:10])
         assert all(layer.momentum == (0.99 if train_bn else 0.999) for layer in bns)
+
+
+def test_cosine_lr_is_keras_cosine_decay():
+    import keras
+
+    keras_curve = keras.optimizers.schedules.CosineDecay(3e-4, 1000, alpha=0.05)
+    for step in (0, 1, 250, 500, 999, 1000, 1500):
+        assert cosine_lr(3e-4, step, 1000) == pytest.approx(float(keras_curve(step)), rel=1e-5)
