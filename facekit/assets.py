@@ -18,13 +18,13 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AssetError, FacekitError
+from .records import atomic_write
 
 ENV_MIRROR = "FACEKIT_ASSETS"
 ENV_CACHE = "FACEKIT_CACHE"
@@ -153,31 +153,25 @@ def resolve(name: str, download: bool = True) -> Path:
 
 def _download(asset: Asset, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{asset.filename}.", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(asset.url, timeout=30)
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise AssetError(
-                    f"cannot download {asset.filename} from {asset.url} ({reason}); "
-                    f"set {ENV_MIRROR} to a folder holding {asset.path}"
-                ) from None
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            with response:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    done += len(chunk)
-                    _progress(asset.filename, done, total)
-            print(file=sys.stderr)
-        if asset.sha256 and sha256sum(tmp) != asset.sha256:
+        response = urllib.request.urlopen(asset.url, timeout=30)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AssetError(
+            f"cannot download {asset.filename} from {asset.url} ({reason}); "
+            f"set {ENV_MIRROR} to a folder holding {asset.path}"
+        ) from None
+    total = int(response.headers.get("Content-Length") or 0)
+    done, digest = 0, hashlib.sha256()
+    with response, atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing is saved
+        while chunk := response.read(1 << 16):
+            out.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
+            _progress(asset.filename, done, total)
+        print(file=sys.stderr)
+        if asset.sha256 and digest.hexdigest() != asset.sha256:
             raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _progress(label: str, done: int, total: int) -> None:
@@ -195,17 +189,18 @@ def cache_copy(name: str) -> Path:
     Makefile sets it for `make demo`, a user's shell usually does not)."""
     src = resolve(name)
     dest = cache_root() / REGISTRY[name].path
-    if src == dest or (dest.exists() and dest.stat().st_size == src.stat().st_size):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp_name)
-        os.replace(tmp_name, dest)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    if src != dest:
+        _copy_if_changed(src, dest)
     return dest
+
+
+def _copy_if_changed(src: Path, target: Path) -> None:
+    """Copy unless a file of the same size is there already; an interrupted copy leaves no truncated file."""
+    if target.exists() and target.stat().st_size == src.stat().st_size:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as inp, atomic_write(target, "wb") as out:
+        shutil.copyfileobj(inp, out)
 
 
 def layout(root: Path) -> None:
@@ -221,9 +216,7 @@ def layout(root: Path) -> None:
                     print(f"[WARN] {exc}", file=sys.stderr)
                     continue
                 raise
-            target = target_dir / src.name
-            if not target.exists() or target.stat().st_size != src.stat().st_size:
-                shutil.copyfile(src, target)
+            _copy_if_changed(src, target_dir / src.name)
         print(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
 
 
