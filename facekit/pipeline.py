@@ -51,3 +51,27 @@ class FacePipeline:
         face = Face(box=Box(0, 0, w, h), score=1.0)
         preds = {task: head.predict([image])[0] for task, head in self.heads.items()}
         return face.with_predictions(**preds)
+
+
+def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None):
+    """Yield (frame index, frame, tracked faces) for each frame of `source`: the one loop the CLI
+    and the benchmark share."""
+    from .tracking import SceneCuts
+
+    tracker.frame_size = source.size
+    cuts = SceneCuts()
+    n = 0
+    while max_frames is None or n < max_frames:
+        item = source.read()
+        if item is None:
+            return
+        index, frame = item
+        cut = cuts(frame)
+        if cut:
+            tracker.end_tracks()
+        if cut or n % detect_every == 0:  # nothing to follow across a cut: detect afresh
+            faces = pipeline(frame)
+        else:
+            faces = pipeline.analyze(frame, tracker.follow())
+        yield (index if not source.live else n), frame, tracker.update(faces)
+        n += 1

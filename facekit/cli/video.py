@@ -82,30 +82,6 @@ class RunStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None):
-    """Yield (frame index, frame, tracked faces) for each frame of `source`: the one loop the CLI
-    and the benchmark share."""
-    from ..tracking import SceneCuts
-
-    tracker.frame_size = source.size
-    cuts = SceneCuts()
-    n = 0
-    while max_frames is None or n < max_frames:
-        item = source.read()
-        if item is None:
-            return
-        index, frame = item
-        cut = cuts(frame)
-        if cut:
-            tracker.end_tracks()
-        if cut or n % detect_every == 0:  # nothing to follow across a cut: detect afresh
-            faces = pipeline(frame)
-        else:
-            faces = pipeline.analyze(frame, tracker.follow())
-        yield (index if not source.live else n), frame, tracker.update(faces)
-        n += 1
-
-
 def check_outputs(args) -> None:
     from ..preprocess import is_image_path
     from ..video import check_video_output
@@ -131,6 +107,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     import cv2
 
     from ..drawing import Style, annotate
+    from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row
     from ..timeline import Timeline
     from ..tracking import IoUTracker
