@@ -63,3 +63,33 @@ def time_per_call(fn, repeat: int = 50, warmup: int = 5) -> float:
         fn()
         samples.append((time.perf_counter() - t) * 1000)
     return statistics.median(samples)
+
+
+_SIMD = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+         "avx512_bf16", "amx_tile", "neon", "asimd", "asimddp", "sve")
+
+
+def machine_info() -> str:
+    """One line naming the CPU, its SIMD flags that matter for inference, the cores and the load.
+
+    Speed figures depend on the instruction set (LiteRT/XNNPACK and onnxruntime pick AVX-512/VNNI kernels
+    when present), so every bench prints this next to its table."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "hardware") and value.strip():
+                model = value.strip()
+            elif key in ("flags", "features"):
+                flags.update(value.split())
+    except OSError:  # not Linux: the model name from platform is all there is
+        pass
+    simd = [f for f in _SIMD if f in flags]
+    if any(f.startswith("avx512") for f in flags) and "avx512f" not in simd:
+        simd.append("avx512")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"CPU: {model} ({os.cpu_count()} logical cores); SIMD: {' '.join(simd) or 'none found'}; "
+            f"load avg: {load}")
