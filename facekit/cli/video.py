@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability")
     p.add_argument("--timeline", type=Path,
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
+    p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
+                   help="one row per tracked person: first / last time seen, frames, each head's majority label")
+    p.add_argument("--alert", metavar="CMD",
+                   help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
+                        "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_LABEL, FACEKIT_SOURCE "
+                        "are in its environment")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
@@ -83,20 +89,23 @@ class RunStats:
 
 
 def check_outputs(args) -> None:
+    from ..people import parse_alert_command
     from ..preprocess import is_image_path
     from ..video import check_video_output
 
-    for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline")):
+    for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline"), (args.summary, "--summary")):
         check_output_path(path, what)
+    if args.alert is not None:
+        parse_alert_command(args.alert)  # a typo fails now, not at the first alert
     if args.timeline is not None and args.timeline.suffix.lower() not in TIMELINE_EXTENSIONS:
         raise FacekitError(f"--timeline must end in one of {', '.join(sorted(TIMELINE_EXTENSIONS))}: {args.timeline}")
     if args.output is not None:
         if is_image_path(args.output):
             raise FacekitError(f"--output is a video: use .mp4 or .avi, not {args.output.suffix}")
         check_video_output(args.output)
-    outs = [p.resolve() for p in (args.output, args.csv, args.timeline) if p is not None]
+    outs = [p.resolve() for p in (args.output, args.csv, args.timeline, args.summary) if p is not None]
     if len(set(outs)) != len(outs):
-        raise FacekitError("--output, --csv and --timeline must be different files")
+        raise FacekitError("--output, --csv, --timeline and --summary must be different files")
 
 
 def run(args, pipeline=None, report=True) -> RunStats:
@@ -107,6 +116,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     import cv2
 
     from ..drawing import Style, annotate
+    from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row
     from ..timeline import Timeline
@@ -123,6 +133,12 @@ def run(args, pipeline=None, report=True) -> RunStats:
         info("no display found: running headless (add --no-display to silence this; "
              "use --output / --csv / --timeline to keep results)")
 
+    people = PeopleSummary(task_labels)
+    alerts = None
+    if args.alert is not None:
+        check_alert_heads(task_labels)
+        alerts = AlertDispatcher(parse_alert_command(args.alert), source=args.source, warn=warn)
+
     if report:
         info("starting video stream...")
     source = FrameSource(args.source)
@@ -131,6 +147,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
     with finishing, ExitStack() as stack:
         stack.callback(source.close)
+        if alerts is not None:
+            stack.callback(alerts.close)
         sink = None
         if args.output is not None:
             sink = VideoSink(args.output, source.fps, source.size)
@@ -164,6 +182,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 stats.frames += 1
                 stats.faces += len(faces)
                 stats.tracks.update(f.track_id for f in faces)
+                people.add(index, time_s, faces)
+                if alerts is not None:
+                    alerts.update(index, time_s, faces)
                 if writer is not None:
                     writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
                 if timeline is not None:
@@ -188,11 +209,13 @@ def run(args, pipeline=None, report=True) -> RunStats:
             sink.close()
         if timeline is not None:
             timeline.save(args.timeline)
+        if args.summary is not None:
+            people.save(args.summary)
     stats.interrupted = stats.interrupted or finishing.received
     if display:
         cv2.destroyAllWindows()
     if report:
-        _report(args, stats, sink, timeline)
+        _report(args, stats, sink, timeline, people, alerts)
     return stats
 
 
@@ -221,7 +244,7 @@ class _DeferredInterrupt:
         return False
 
 
-def _report(args, stats: RunStats, sink, timeline) -> None:
+def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
          f"in {stats.seconds:.1f}s ({stats.fps:.1f} FPS)")
     if sink is not None:
@@ -233,6 +256,13 @@ def _report(args, stats: RunStats, sink, timeline) -> None:
         info(f"per-frame results written to {args.csv}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}")
+    if people.people:
+        info(people.headline())
+        print("\n".join(people.table()), flush=True)
+    if args.summary is not None:
+        info(f"per-person summary written to {args.summary}")
+    if alerts is not None:
+        info(f"--alert ran {len(alerts.fired)} time(s)" + (f", {alerts.failed} failed" if alerts.failed else ""))
 
 
 @guarded

@@ -1,0 +1,238 @@
+"""Per-person results of a video: a summary row per track (first / last time seen, frames, each head's
+majority label), and `--alert`, a command run once per person seen without a mask for a while.
+
+Both are fed the tracked, smoothed faces of each frame, so the CLI and the library share them.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import FacekitError
+from .records import atomic_write
+from .types import Face
+
+MASK_TASK = "mask"
+UNMASKED = "without_mask"
+# One second of video time: long enough that a face turning or a hand passing does not fire it.
+ALERT_AFTER_S = 1.0
+# Finished alert commands are given this long to end at the close of a run before being left running.
+ALERT_WAIT_S = 5.0
+
+
+# --- per-person summary ------------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    """What one track saw. `probability_sums[task][label]` sums that label's probability over the
+    frames the head labelled, so any label's mean can be read back, not only the majority's."""
+
+    track_id: int
+    first_frame: int
+    first_s: float
+    last_frame: int = 0
+    last_s: float = 0.0
+    frames: int = 0
+    label_counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    probability_sums: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def majority(self, task: str) -> tuple[str, float] | None:
+        """The label the head gave most often (ties: the higher summed probability) and the mean of
+        that label's probability over every frame the head labelled; None if it never labelled."""
+        counts = self.label_counts.get(task)
+        if not counts:
+            return None
+        sums = self.probability_sums[task]
+        label = max(counts, key=lambda k: (counts[k], sums[k]))
+        return label, sums[label] / sum(counts.values())
+
+
+class PeopleSummary:
+    """Accumulates one `Person` per track id while a video runs."""
+
+    def __init__(self, task_labels: dict[str, list[str]]):
+        self.tasks = list(task_labels)
+        self.people: dict[int, Person] = {}
+
+    def add(self, frame: int, time_s: float, faces: Iterable[Face]) -> None:
+        for face in faces:
+            if face.track_id is None:
+                continue
+            person = self.people.get(face.track_id)
+            if person is None:
+                person = self.people[face.track_id] = Person(face.track_id, frame, time_s)
+            person.last_frame, person.last_s = frame, time_s
+            person.frames += 1
+            for task in self.tasks:
+                pred = face.predictions.get(task)
+                if pred is not None:  # faces too small for the heads get no label: no vote
+                    person.label_counts[task][pred.label] += 1
+                    person.probability_sums[task].update(pred.probabilities)
+
+    def count(self, task: str = MASK_TASK, label: str = UNMASKED) -> int:
+        """People whose majority label for `task` is `label`."""
+        return sum(1 for p in self.people.values() if (m := p.majority(task)) and m[0] == label)
+
+    def columns(self) -> list[str]:
+        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "frames"]
+        for task in self.tasks:
+            cols += [f"{task}_label", f"{task}_prob"]
+        return cols
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for p in sorted(self.people.values(), key=lambda p: p.track_id):
+            # Times rounded as the per-frame CSV rounds them, so the two files agree exactly.
+            row = {"track_id": p.track_id, "first_frame": p.first_frame, "last_frame": p.last_frame,
+                   "first_s": round(p.first_s, 4), "last_s": round(p.last_s, 4), "frames": p.frames}
+            for task in self.tasks:
+                m = p.majority(task)
+                row[f"{task}_label"], row[f"{task}_prob"] = (m[0], round(m[1], 4)) if m else ("", "")
+            rows.append(row)
+        return rows
+
+    def headline(self) -> str:
+        text = f"{len(self.people)} people seen"
+        if MASK_TASK in self.tasks:
+            text += f", {self.count()} without a mask"
+        return text
+
+    def table(self, max_rows: int = 20) -> list[str]:
+        """The summary as aligned console lines, longest-seen people first when there are many."""
+        rows = self.rows()
+        if len(rows) > max_rows:
+            rows = sorted(sorted(rows, key=lambda r: -r["frames"])[:max_rows], key=lambda r: r["track_id"])
+        heads = [f"{t} (mean p)" for t in self.tasks]
+        cells = [[str(r["track_id"]), f"{r['first_s']:.2f}", f"{r['last_s']:.2f}", str(r["frames"])]
+                 + [f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}" if r[f"{t}_label"] else "-" for t in self.tasks]
+                 for r in rows]
+        header = ["track", "first_s", "last_s", "frames", *heads]
+        widths = [max(len(c) for c in col) for col in zip(header, *cells)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
+        if len(self.people) > len(rows):
+            lines.append(f"... and {len(self.people) - len(rows)} shorter tracks (every one is in --summary)")
+        return lines
+
+    def save(self, path: str | os.PathLike) -> None:
+        with atomic_write(path, "w") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.columns(), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows())
+
+
+# --- --alert -------------------------------------------------------------------------------------------
+
+
+def parse_alert_command(command: str) -> list[str]:
+    """Split `command` as a shell would (no shell runs it) and check its program exists and is
+    executable, so a typo fails before the video starts rather than at the first alert."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise FacekitError(f"--alert: cannot split {command!r}: {exc}") from None
+    if not argv:
+        raise FacekitError("--alert: the command is empty")
+    program = argv[0]
+    if shutil.which(program) is None:
+        if os.sep in program or (os.altsep and os.altsep in program):
+            why = "is not an executable file" if Path(program).exists() else "does not exist"
+            raise FacekitError(f"--alert: {program} {why}")
+        raise FacekitError(f"--alert: command not found: {program} (not on PATH)")
+    return argv
+
+
+def check_alert_heads(task_labels: dict[str, list[str]]) -> None:
+    if UNMASKED not in task_labels.get(MASK_TASK, ()):
+        raise FacekitError(f"--alert needs a mask head with a {UNMASKED} label (train one, or add "
+                           f"--model models/mask / --tasks mask)")
+
+
+class AlertDispatcher:
+    """Runs `argv` once per track whose (smoothed) mask label stays without_mask for `after_s` seconds.
+
+    The streak is broken only by another mask label: a frame where the face is missed or too small to
+    label is no evidence either way. Commands start without waiting (Popen) and are reaped on every
+    update, so a slow command never holds up the frames and finished ones never pile up as zombies.
+    A command that fails is reported through `warn` as one line; the video goes on.
+    """
+
+    def __init__(self, argv: list[str], source: str = "", after_s: float = ALERT_AFTER_S,
+                 warn: Callable[[str], None] | None = None):
+        self.argv = list(argv)
+        self.source = str(source)
+        self.after_s = after_s
+        self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))
+        self.since: dict[int, float] = {}  # track id -> time its without_mask streak began
+        self.fired: list[tuple[int, float]] = []  # (track id, time), in order
+        self.failed = 0
+        self._done: set[int] = set()
+        self._running: list[tuple[int, subprocess.Popen]] = []
+
+    def update(self, frame: int, time_s: float, faces: Iterable[Face]) -> None:
+        self.poll()
+        for face in faces:
+            pred = face.predictions.get(MASK_TASK)
+            track = face.track_id
+            if pred is None or track is None or track in self._done:
+                continue
+            if pred.label != UNMASKED:
+                self.since.pop(track, None)
+                continue
+            start = self.since.setdefault(track, time_s)
+            if time_s - start >= self.after_s - 1e-6:  # 2.3 - 1.3 < 1.0 in floating point
+                self._done.add(track)
+                self.since.pop(track, None)
+                self._fire(track, frame, time_s, start, pred.score)
+
+    def _fire(self, track: int, frame: int, time_s: float, since_s: float, probability: float) -> None:
+        self.fired.append((track, time_s))
+        env = dict(os.environ, FACEKIT_TRACK_ID=str(track), FACEKIT_TIME_S=f"{time_s:.3f}",
+                   FACEKIT_SINCE_S=f"{since_s:.3f}", FACEKIT_FRAME=str(frame), FACEKIT_LABEL=UNMASKED,
+                   FACEKIT_PROBABILITY=f"{probability:.4f}", FACEKIT_SOURCE=self.source)
+        try:
+            proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
+        except OSError as exc:  # e.g. removed or made non-executable since the start
+            self._failed(track, f"could not start: {exc.strerror or exc}")
+            return
+        self._running.append((track, proc))
+
+    def _failed(self, track: int, why: str) -> None:
+        self.failed += 1
+        self.warn(f"--alert for track {track} {why}: {shlex.join(self.argv)}")
+
+    def poll(self) -> None:
+        """Reap the commands that have finished, reporting those that failed."""
+        still = []
+        for track, proc in self._running:
+            code = proc.poll()
+            if code is None:
+                still.append((track, proc))
+            elif code != 0:
+                self._failed(track, f"exited with {code}")
+        self._running = still
+
+    def close(self, wait_s: float = ALERT_WAIT_S) -> None:
+        """At the end of a run: give running commands up to `wait_s` to finish (reported like any
+        other); those still running are left to run on their own, not killed."""
+        deadline = time.monotonic() + wait_s
+        for _, proc in self._running:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
+        self.poll()
+        if self._running:
+            self.warn(f"--alert: {len(self._running)} command(s) still running after {wait_s:.0f} s, "
+                      f"left to finish on their own")
+            self._running = []

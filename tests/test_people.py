@@ -1,0 +1,272 @@
+"""Per-person video summary (--summary) and --alert: the summary agrees with the per-frame CSV of the
+same run on the real clip, the alert command runs exactly once per person unmasked for 1 s, never
+blocks the frames nor leaves zombies, and a bad --alert fails before the video starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from facekit.cli.video import main
+from facekit.errors import FacekitError
+from facekit.people import AlertDispatcher, PeopleSummary, parse_alert_command
+from facekit.types import Box, Face, Prediction
+
+try:
+    from .conftest import ROOT
+    from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
+except ImportError:  # tests/ run as a plain folder (no __init__.py)
+    from conftest import ROOT
+    from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
+
+MASK = ["with_mask", "without_mask"]
+# Appends one JSON line per run of the alert command to <folder>/<track id>.
+RECORDER = ("import json, os, sys; e = os.environ; "
+            "open(os.path.join(sys.argv[1], e['FACEKIT_TRACK_ID']), 'a').write(json.dumps({k: e[k] for k in "
+            "('FACEKIT_TIME_S', 'FACEKIT_LABEL', 'FACEKIT_SOURCE', 'FACEKIT_FRAME')} | {'pid': os.getpid()}) + '\\n')")
+
+
+def recorder(folder: Path, extra: str = "") -> list[str]:
+    return [sys.executable, "-c", extra + RECORDER, str(folder)]
+
+
+def face(track: int, label: str | None, p: float = 0.9) -> Face:
+    preds = {}
+    if label is not None:
+        other = next(k for k in MASK if k != label)
+        preds["mask"] = Prediction(label, p, {label: p, other: 1 - p})
+    return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+
+
+def recorded(folder: Path) -> dict[int, list[dict]]:
+    return {int(f.name): [json.loads(line) for line in f.read_text().splitlines()] for f in folder.iterdir()}
+
+
+def process_state(pid: int) -> str | None:
+    """R, S, Z (exited but not reaped: a zombie)... or None once the parent has reaped it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# --- the summary ---------------------------------------------------------------------------------------
+
+
+def test_summary_majority_label_and_its_mean_probability():
+    people = PeopleSummary({"mask": MASK})
+    frames = [("without_mask", 0.8), ("without_mask", 0.6), ("with_mask", 0.7), (None, 0.0)]
+    for i, (label, p) in enumerate(frames):
+        people.add(i, i / 10, [face(3, label, p)])
+    people.add(9, 0.9, [face(5, "with_mask", 0.9), face(None, "with_mask")])  # no track id: not a person
+    rows = people.rows()
+    assert [r["track_id"] for r in rows] == [3, 5]
+    r = rows[0]
+    assert (r["first_frame"], r["last_frame"], r["first_s"], r["last_s"], r["frames"]) == (0, 3, 0.0, 0.3, 4)
+    # Mean of without_mask's probability over the 3 labelled frames (0.8, 0.6, and 0.3 on the with_mask one).
+    assert r["mask_label"] == "without_mask" and r["mask_prob"] == pytest.approx((0.8 + 0.6 + 0.3) / 3, abs=1e-4)
+    assert people.headline() == "2 people seen, 1 without a mask"
+    assert PeopleSummary({"emotion": ["happy", "sad"]}).headline() == "0 people seen"
+
+
+# --- --alert: the dispatcher -------------------------------------------------------------------------
+
+
+def test_alert_fires_once_per_track_after_one_second_unmasked(tmp_path):
+    warnings = []
+    alerts = AlertDispatcher(recorder(tmp_path), source="clip.mp4", warn=warnings.append)
+    fps = 10.0
+    for i in range(40):
+        t = i / fps
+        faces = [face(1, "without_mask"),  # unmasked throughout: fires at 1.0 s, once
+                 face(2, "with_mask" if i in (5, 13) else "without_mask"),  # broken streaks: fires at 2.4 s
+                 face(3, "with_mask")]  # never
+        if 4 <= i < 8:
+            faces = faces[1:]  # track 1 missed for a few frames: no evidence either way, no reset
+        if i < 25:
+            faces.append(face(4, None if i % 5 == 2 else "without_mask"))  # unlabelled frames do not reset
+        alerts.update(i, t, faces)
+    alerts.close(wait_s=20)
+    assert [(track, round(t, 3)) for track, t in alerts.fired] == [(1, 1.0), (4, 1.0), (2, 2.4)]
+    runs = recorded(tmp_path)
+    assert sorted(runs) == [1, 2, 4] and all(len(v) == 1 for v in runs.values())
+    assert runs[2][0] == {"FACEKIT_TIME_S": "2.400", "FACEKIT_LABEL": "without_mask", "FACEKIT_SOURCE": "clip.mp4",
+                          "FACEKIT_FRAME": "24", "pid": runs[2][0]["pid"]}
+    assert warnings == [] and alerts.failed == 0
+
+
+def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
+    alerts = AlertDispatcher(recorder(tmp_path, "import time; time.sleep(1.5); "), warn=pytest.fail)
+    started = time.monotonic()
+    for i in range(12):
+        alerts.update(i, i * 0.5, [face(t, "without_mask") for t in range(1, 6)])
+    assert time.monotonic() - started < 1.0, "the frame loop waited for the alert command"
+    assert len(alerts.fired) == 5 and not list(tmp_path.iterdir())  # all five still sleeping
+    wait_for(lambda: len(list(tmp_path.iterdir())) == 5)
+    pids = [run[0]["pid"] for run in recorded(tmp_path).values()]
+    wait_for(lambda: all(process_state(pid) in ("Z", None) for pid in pids))  # exited, not yet reaped
+    alerts.update(12, 6.0, [])  # any frame reaps what has finished
+    assert [process_state(pid) for pid in pids] == [None] * 5, "finished alert commands left as zombies"
+    alerts.close()
+
+
+def test_alert_command_that_fails_is_one_warning_not_a_crash(tmp_path):
+    warnings = []
+    alerts = AlertDispatcher([sys.executable, "-c", "import sys; sys.exit(3)"], warn=warnings.append)
+    for i in range(15):
+        alerts.update(i, i * 0.1, [face(7, "without_mask")])
+    alerts.close(wait_s=20)
+    assert len(warnings) == 1 and "track 7" in warnings[0] and "exited with 3" in warnings[0]
+    assert alerts.failed == 1
+
+
+def test_parse_alert_command(tmp_path):
+    assert parse_alert_command("notify-send 'No mask' \"at the door\"".replace("notify-send", sys.executable)) == [
+        sys.executable, "No mask", "at the door"]
+    script = tmp_path / "alert.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    cases = {"no_such_command_facekit --x": "command not found: no_such_command_facekit",
+             str(tmp_path / "missing.sh"): "does not exist",
+             str(script): "is not an executable file",
+             "echo 'unclosed": "cannot split",
+             "  ": "empty"}
+    for command, message in cases.items():
+        with pytest.raises(FacekitError, match=message):
+            parse_alert_command(command)
+    script.chmod(0o755)
+    assert parse_alert_command(shlex.quote(str(script))) == [str(script)]
+
+
+# --- the CLI on the real clip ----------------------------------------------------------------------------
+
+
+FRAMES = 150  # 5 s: people unmasked for well over 1 s, and short tracks that are not
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory, clip, mask_model):
+    folder = tmp_path_factory.mktemp("people")
+    alerts = folder / "alerts"
+    alerts.mkdir()
+    table, summary = folder / "faces.csv", folder / "people.csv"
+    code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", str(FRAMES),
+                 "--csv", str(table), "--summary", str(summary), "--alert", shlex.join(recorder(alerts))])
+    assert code == 0
+    return read_csv(table), read_csv(summary), recorded(alerts)
+
+
+def test_summary_rows_match_the_tracks_of_the_csv(clip_run):
+    rows, people, _ = clip_run
+    by_track = defaultdict(list)
+    for r in rows:
+        by_track[r["track_id"]].append(r)
+    assert len(by_track) >= 3
+    assert [p["track_id"] for p in people] == sorted(by_track, key=int)
+    for p in people:
+        seen = by_track[p["track_id"]]
+        assert int(p["frames"]) == len(seen)
+        assert p["first_s"] == seen[0]["time_s"] and p["last_s"] == seen[-1]["time_s"]
+        assert (int(p["first_frame"]), int(p["last_frame"])) == (int(seen[0]["frame"]), int(seen[-1]["frame"]))
+        labelled = [r for r in seen if r["mask_label"]]
+        if not labelled:
+            assert p["mask_label"] == ""
+            continue
+        counts = {k: sum(r["mask_label"] == k for r in labelled) for k in MASK}
+        assert counts[p["mask_label"]] == max(counts.values())
+        mean = sum(float(r[f"mask_{p['mask_label']}"]) for r in labelled) / len(labelled)
+        assert float(p["mask_prob"]) == pytest.approx(mean, abs=1e-3)
+    # Every other head of the run is summarised too.
+    tasks = [c[: -len("_label")] for c in rows[0] if c.endswith("_label")]
+    assert [c for c in people[0] if c.endswith("_label")] == [f"{t}_label" for t in tasks]
+
+
+def test_alert_ran_once_per_track_unmasked_for_one_second(clip_run, clip):
+    rows, _, runs = clip_run
+    # Worked out from the CSV's smoothed labels: a streak of without_mask, broken only by another label.
+    expected, since = {}, {}
+    for r in rows:
+        track, label, t = int(r["track_id"]), r["mask_label"], float(r["time_s"])
+        if not label or track in expected:
+            continue
+        if label != "without_mask":
+            since.pop(track, None)
+        elif t - since.setdefault(track, t) >= 1.0 - 1e-6:
+            expected[track] = t
+    unmasked_sometime = {int(r["track_id"]) for r in rows if r["mask_label"] == "without_mask"}
+    assert expected and set(expected) < unmasked_sometime, "the clip should have people both over and under 1 s"
+    assert sorted(runs) == sorted(expected)
+    for track, calls in runs.items():
+        assert len(calls) == 1, f"track {track} alerted {len(calls)} times"
+        assert float(calls[0]["FACEKIT_TIME_S"]) == pytest.approx(expected[track], abs=1e-3)
+        assert calls[0]["FACEKIT_LABEL"] == "without_mask" and calls[0]["FACEKIT_SOURCE"] == str(clip)
+
+
+def test_summary_alone_and_console_verdict(tmp_path, clip, mask_model, capfd):
+    summary = tmp_path / "people.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "20",
+                 "--summary", str(summary)]) == 0
+    out = capfd.readouterr().out
+    people = read_csv(summary)
+    unmasked = sum(p["mask_label"] == "without_mask" for p in people)
+    assert people and f"[INFO] {len(people)} people seen, {unmasked} without a mask" in out
+    assert f"per-person summary written to {summary}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
+
+
+def test_ctrl_c_still_writes_the_summary(tmp_path, clip, mask_model):
+    table, summary = tmp_path / "faces.csv", tmp_path / "people.csv"
+    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
+                             str(mask_model), "--csv", str(table), "--summary", str(summary), "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    for line in proc.stdout:
+        if "starting video stream" in line:
+            break
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    rows, people = read_csv(table), read_csv(summary)
+    assert people and sum(int(p["frames"]) for p in people) == len(rows)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp file left behind"
+
+
+@pytest.mark.parametrize("command, message", [("no_such_command_facekit --now", "command not found"),
+                                              ("/nonexistent/alert.sh", "does not exist")])
+def test_alert_that_cannot_run_fails_before_the_video_starts(tmp_path, clip, mask_model, capfd, command, message):
+    summary = tmp_path / "people.csv"
+    started = time.monotonic()
+    code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--summary", str(summary),
+                 "--alert", command])
+    captured = capfd.readouterr()
+    assert code == 2 and message in one_error_line(captured.err) and "--alert" in captured.err
+    assert "loading" not in captured.out and "starting video stream" not in captured.out
+    assert time.monotonic() - started < 5 and list(tmp_path.iterdir()) == []
+
+
+def test_alert_without_a_mask_head_is_one_line(tmp_path, clip, capfd):
+    from facekit.heads import available_tasks
+
+    if "emotion" not in available_tasks():
+        pytest.skip("no emotion model to run without a mask head")
+    code = main(["--source", str(clip), "--tasks", "emotion", "--no-display", "--max-frames", "5",
+                 "--alert", sys.executable])
+    captured = capfd.readouterr()
+    assert code == 2 and "needs a mask head" in one_error_line(captured.err)
+    assert "starting video stream" not in captured.out
