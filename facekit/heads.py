@@ -25,10 +25,16 @@ KERAS = "model.keras"
 CARD_FORMAT = 1
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# An installed facekit carries its trained models inside the package (pyproject maps the checkout's
+# models/ to facekit/models); a source checkout has no such folder and uses models/ beside facekit/.
+PACKAGED_MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("FACEKIT_MODELS", DEFAULT_MODELS_DIR))
+    """Where trained heads are found: $FACEKIT_MODELS, else the installed package's, else the checkout's."""
+    if os.environ.get("FACEKIT_MODELS"):
+        return Path(os.environ["FACEKIT_MODELS"])
+    return PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else DEFAULT_MODELS_DIR
 
 
 @dataclass(frozen=True)

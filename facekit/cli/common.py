@@ -81,20 +81,13 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True):
-    """Load the detector, heads and landmarker once, from parsed options."""
-    from ..detection import create_detector
-    from ..heads import load_heads
-    from ..pipeline import FacePipeline
+    """Load the detector, heads and landmarker once, from parsed options: the same FaceAnalyzer
+    the library hands out, so scripts and library never disagree."""
+    from ..analyzer import FaceAnalyzer
 
-    tasks = args.tasks
-    heads = load_heads(tasks=tasks, model_paths=args.model)
-    landmarker = None
-    if getattr(args, "landmarks", None):
-        from ..landmarks import create_landmarker
-
-        landmarker = create_landmarker()
-    det = create_detector(args.detector, args.confidence, fine_pass) if detector else None
-    return FacePipeline(det, heads, landmarker)
+    return FaceAnalyzer(tasks=args.tasks, detector=args.detector if detector else None,
+                        landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
+                        models=args.model, fine_pass=fine_pass)
 
 
 def report_landmarks(pipeline) -> None:

@@ -1,0 +1,192 @@
+"""FaceAnalyzer: the one object the library, the root scripts and the batch workers use.
+
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks=["mask", "emotion"])          # models load once, here
+    for face in analyzer.analyze("group.jpg"):                   # path or BGR array -> list[Face]
+        print(face.box.as_list(), face.predictions["mask"].label, face.to_dict())
+    for frame_index, time_s, faces in analyzer.analyze_video("clip.mp4", detect_every=2):
+        ...                                                      # faces carry track_id
+
+It is a `FacePipeline` (detector + heads + optional landmarker) built from plain options, so the
+video loop, the drawing code and the CLIs take it wherever they take a pipeline.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from .detection import DEFAULT_DETECTOR
+from .pipeline import FacePipeline
+from .types import Face
+
+
+class VideoResult(NamedTuple):
+    """One analysed frame of a video: unpack as `frame_index, time_s, faces`."""
+
+    frame_index: int
+    time_s: float
+    faces: list[Face]
+
+
+class FaceAnalyzer(FacePipeline):
+    """Detect faces and run every trained head (and, if asked, landmarks + pose) on each.
+
+    Args:
+        tasks: heads to run, e.g. ``["mask", "gender"]``; None runs every head whose model exists
+            (the package's own models, or ``$FACEKIT_MODELS``).
+        detector: a detector name (default: the scripts' default; the names are facekit.detection.DETECTORS),
+            an object with ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
+        landmarks: add the 468-point mesh, 5 key points, head pose and eye / mouth openness.
+        confidence: minimum detection score (None: the detector's own default, chosen on data).
+        models: extra model folders (each card names its task), used before the models folder.
+        fine_pass: photos get the detector's second pass for small faces (video never does: see
+            `analyze_video`).
+
+    Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
+    """
+
+    def __init__(self, tasks: list[str] | None = None, detector=DEFAULT_DETECTOR, landmarks: bool | str = False,
+                 confidence: float | None = None, models: list[str | os.PathLike] | None = None,
+                 fine_pass: bool = True):
+        from .heads import load_heads
+
+        heads = load_heads(tasks=list(tasks) if tasks is not None else None,
+                           model_paths=[str(m) for m in models or []])
+        landmarker = None
+        if landmarks:
+            from .landmarks import create_landmarker
+
+            landmarker = create_landmarker()
+        self.detector_name = detector if isinstance(detector, str) else None
+        self.confidence = confidence
+        self.fine_pass = fine_pass
+        super().__init__(self._detector(fine_pass) if self.detector_name else detector, heads, landmarker)
+        self._video_pipeline: FacePipeline | None = None
+
+    def _detector(self, fine_pass: bool):
+        from .detection import create_detector
+
+        return create_detector(self.detector_name, self.confidence, fine_pass)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    @property
+    def task_labels(self) -> dict[str, list[str]]:
+        """Task -> its labels in output order (the columns of CSV and Parquet records)."""
+        return {t: list(h.labels) for t, h in self.heads.items()}
+
+    def record_columns(self) -> list[str]:
+        """The per-face columns of the video CSV and the batch Parquet, for this analyzer's stages."""
+        from .records import csv_columns
+
+        if self.landmarker is None:
+            return csv_columns(self.task_labels)
+        from .landmarks import MEASURE_NAMES
+
+        return csv_columns(self.task_labels, pose=True, measures=MEASURE_NAMES)
+
+    def analyze(self, image, faces: list[Face] | None = None) -> list[Face]:
+        """Faces in `image` (a path, or an image array: BGR, gray, BGRA or 16-bit), each with every
+        head's prediction, sorted by detection score. With `faces`, skip detection and run the heads
+        (and landmarks) on those boxes instead."""
+        image = _as_image(image)
+        if faces is None:
+            if self.detector is None:
+                raise ValueError("this analyzer has no detector: pass faces=, or use classify_whole()")
+            faces = self.detector.detect(image)
+        return super().analyze(image, faces)
+
+    def __call__(self, image) -> list[Face]:
+        return self.analyze(image)
+
+    def classify_whole(self, image) -> Face:
+        """The whole image is one face crop (no detection): one Face with every head's prediction."""
+        return super().classify_whole(_as_image(image))
+
+    def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
+                      smooth: float = 0.6, fine_pass: bool = False,
+                      head_every: int | None = None) -> Iterator[VideoResult]:
+        """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, with
+        each face's `track_id` kept across frames and its probabilities smoothed per track.
+
+        detect_every: run the detector every K analysed frames and follow faces by tracking between.
+        every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).
+        max_frames: stop after this many analysed frames. smooth: 0 turns per-track smoothing off.
+        fine_pass: also run the detector's small-face pass on every frame (2-3x detector time).
+        head_every: re-run the heads on a tracked face only every K frames, where the video loop
+            supports it.
+        Raises facekit.errors.VideoError when the source cannot be opened or breaks while read.
+        """
+        from .pipeline import track_faces
+        from .tracking import IoUTracker
+        from .video import FrameSource, silence_opencv
+
+        silence_opencv()
+        pipeline = self._pipeline_for_video(fine_pass)
+        frames = FrameSource(source)
+        try:
+            reader = _EveryNth(frames, every) if every > 1 else frames
+            tracker = IoUTracker(smooth=smooth, max_missed=max(15, 2 * detect_every))
+            extra = {}
+            if head_every is not None and "head_every" in inspect.signature(track_faces).parameters:
+                extra["head_every"] = head_every
+            started = time.perf_counter()
+            for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames, **extra):
+                time_s = index / frames.fps if not frames.live else time.perf_counter() - started
+                yield VideoResult(int(index), float(time_s), faces)
+        finally:
+            frames.close()
+
+    def _pipeline_for_video(self, fine_pass: bool) -> FacePipeline:
+        if self.detector_name is None or fine_pass == self.fine_pass:
+            return self
+        if self._video_pipeline is None:  # the same heads, a detector with the other pass setting
+            self._video_pipeline = FacePipeline(self._detector(fine_pass), self.heads, self.landmarker, self.min_face)
+        return self._video_pipeline
+
+
+class _EveryNth:
+    """A frame source that hands on only frames 0, N, 2N, ... (with their source index)."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, n
+
+    def __getattr__(self, name):  # size, live, fps, ... as the source has them
+        return getattr(self.source, name)
+
+    def read(self):
+        while True:
+            item = self.source.read()
+            if item is None or self.source.live or item[0] % self.n == 0:
+                return item
+
+
+def _as_image(image) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        from .preprocess import as_bgr
+
+        return as_bgr(image)
+    from .preprocess import load_image
+
+    return load_image(image)
+
+
+_default: FaceAnalyzer | None = None
+
+
+def analyze(image, **options) -> list[Face]:
+    """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
+    kept for later calls with the same options."""
+    global _default
+    if _default is None or getattr(_default, "_options", None) != options:
+        _default = FaceAnalyzer(**options)
+        _default._options = options
+    return _default.analyze(image)

@@ -1,0 +1,117 @@
+"""The Python API as a library user calls it: FaceAnalyzer on real photos and the clip, facekit.analyze,
+and the promise that `import facekit` loads nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from .conftest import ROOT, run_script
+
+CLIP = "short_hamilton_clip.mp4"
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from facekit import FaceAnalyzer
+
+    return FaceAnalyzer()
+
+
+def face_at(faces, x, y):
+    hits = [f for f in faces if f.box.x1 <= x < f.box.x2 and f.box.y1 <= y < f.box.y2]
+    assert len(hits) == 1, [f.to_dict() for f in faces]
+    return hits[0]
+
+
+def test_import_loads_nothing_heavy():
+    code = ("import sys, facekit; from facekit import FaceAnalyzer; "
+            "print(sorted(m for m in ('cv2', 'numpy', 'tensorflow', 'ai_edge_litert', 'onnxruntime', 'ray') "
+            "if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    # FaceAnalyzer itself is a lazy name: touching it imports the analyzer (numpy), never TensorFlow.
+    assert "tensorflow" not in res.stdout and "ai_edge_litert" not in res.stdout and "ray" not in res.stdout
+    res = subprocess.run([sys.executable, "-c", "import sys, facekit; print('cv2' in sys.modules, 'numpy' in sys.modules)"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.stdout.split() == ["False", "False"]
+
+
+def test_photo_faces_and_labels(analyzer, media):
+    faces = analyzer.analyze(media / "example_03.png")
+    assert len(faces) == 3
+    assert face_at(faces, 320, 190).predictions["mask"].label == "with_mask"  # the woman in front
+    assert face_at(faces, 215, 140).predictions["mask"].label == "without_mask"
+    record = faces[0].to_dict()
+    assert set(record) >= {"box", "score", "mask", "emotion", "gender"}
+    assert json.loads(json.dumps(record)) == record  # plain JSON types
+    # An array (BGR, or grayscale) gives the same faces as the path.
+    image = cv2.imread(str(media / "example_03.png"))
+    assert [f.box for f in analyzer.analyze(image)] == [f.box for f in faces]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # gray arrays are taken as they are, as 3 equal channels
+    boxes = [f.box for f in analyzer.analyze(gray)]
+    assert boxes and boxes == [f.box for f in analyzer.analyze(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))]
+
+
+def test_same_result_as_the_image_script(analyzer, media, tmp_path):
+    out = tmp_path / "r.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--no-display")
+    assert res.returncode == 0, res.stderr
+    script = json.loads(out.read_text())["faces"]
+    assert [f.to_dict() for f in analyzer.analyze(media / "example_03.png")] == script
+
+
+def test_scripts_build_the_library_object():
+    from facekit.analyzer import FaceAnalyzer
+    from facekit.cli.common import build_pipeline
+    from facekit.cli.image import build_parser
+
+    pipeline = build_pipeline(build_parser().parse_args(["-i", "x.png", "--tasks", "mask"]))
+    assert type(pipeline) is FaceAnalyzer and pipeline.tasks == ["mask"]
+
+
+def test_one_liner_and_options(media):
+    import facekit
+    from facekit.errors import ModelError
+
+    faces = facekit.analyze(media / "example_01.png")
+    assert [f.predictions["mask"].label for f in faces] == ["with_mask"]
+    only_mask = facekit.analyze(media / "example_01.png", tasks=["mask"])
+    assert set(only_mask[0].predictions) == {"mask"}
+    with pytest.raises(ModelError, match="no trained model for task 'age'"):
+        facekit.FaceAnalyzer(tasks=["age"])
+    crops = facekit.FaceAnalyzer(tasks=["mask"], detector=None)
+    with pytest.raises(ValueError):
+        crops.analyze(media / "example_01.png")
+    assert crops.classify_whole(media / "example_01.png").predictions["mask"].label == "with_mask"
+    with pytest.raises(facekit.FacekitError, match="no such file"):
+        crops.analyze(media / "missing.png", faces=[])
+
+
+def test_video_frames_times_and_tracks(analyzer, media):
+    results = list(analyzer.analyze_video(media / CLIP, every=10))
+    indices = [r.frame_index for r in results]
+    assert indices == list(range(0, 275, 10))  # 275 frames, every 10th analysed
+    fps = cv2.VideoCapture(str(media / CLIP)).get(cv2.CAP_PROP_FPS)
+    assert all(abs(r.time_s - r.frame_index / fps) < 1e-6 for r in results)
+    faces = [f for _, _, fs in results for f in fs]
+    assert len(faces) > 20 and all(f.track_id is not None for f in faces)
+    # Tracking holds: some face keeps its id over several analysed frames.
+    ids = [f.track_id for f in faces]
+    assert max(ids.count(i) for i in set(ids)) >= 5
+    assert all("mask" in f.predictions for f in faces if f.box.width >= 16)
+    first = next(iter(analyzer.analyze_video(media / CLIP, max_frames=3, detect_every=2)))
+    assert first.frame_index == 0 and first.time_s == 0.0
+
+
+def test_video_errors(analyzer, tmp_path):
+    from facekit.errors import VideoError
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 2000)
+    with pytest.raises(VideoError):
+        next(iter(analyzer.analyze_video(bad)))
