@@ -1,0 +1,494 @@
+"""facekit-batch (python -m facekit.batch): photos and videos by the thousand, on Ray Data.
+
+    facekit-batch photos/ clips/*.mp4 --list more.txt -o results/ [--workers 4] [--every 5]
+    facekit-batch /shared/archive -o /shared/results --address auto      # an existing Ray cluster
+
+Sources are put into tasks (one video, or a few photos, per task) and run through `map_batches` with
+a pool of actors: each worker loads the models once, with one thread per engine, so N workers use N
+cores instead of fighting over them. A video is one task, read frame by frame by one worker, so its
+track ids stay consistent from the first frame to the last.
+
+The driver writes what each task returns, as soon as it returns:
+
+    results/faces/part-*.parquet    one row per face: source, kind, frame, time_s, track_id, x1..y2,
+                                    score, <task>_label and <task>_<class> per head, pose with --landmarks
+    results/status/part-*.parquet   one row per source: ok / error and why, faces, frames, seconds
+    results/status.csv              the latest status of every source, rewritten at the end of a run
+    results/job.json                the options the results were made with
+
+Each part is written to a temp file and renamed into place, faces before status; a faces part whose
+status part is missing (a run killed between the two renames) is removed at the next start. So the
+folder only ever holds complete parts, a source counts as done once its status says ok, and a re-run
+skips those: an interrupted job resumes where it stopped and never writes a face twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import FacekitError
+from .cli.common import add_pipeline_options, guarded, info, warn
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "worker",
+                  "worker_rss_mb", "finished")
+INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2"}
+STRING_COLUMNS = {"source", "kind"}
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Everything that decides a source's rows; stored in job.json so a resume cannot mix two settings."""
+
+    tasks: list[str] | None = None
+    models: tuple[str, ...] = ()
+    detector: str = "yunet"
+    confidence: float | None = None
+    landmarks: bool = False
+    fast: bool = False  # photos: one detector pass, as detect_mask_image.py --fast
+    every: int = 1  # videos: analyse every N-th frame
+    detect_every: int = 1
+    smooth: float = 0.6
+
+    def analyzer_kwargs(self) -> dict:
+        return dict(tasks=self.tasks, detector=self.detector, landmarks=self.landmarks,
+                    confidence=self.confidence, models=list(self.models), fine_pass=not self.fast)
+
+
+def positive_int(value: str) -> int:
+    v = int(value)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facekit-batch",
+        description="Analyse folders, globs or lists of photos and videos with Ray Data; write one Parquet row per "
+                    "face and a status row per source. Re-run with the same --output to resume.",
+        epilog="examples:\n"
+               "  facekit-batch photos/ clips/ -o results/\n"
+               "  facekit-batch 'archive/**/*.jpg' --list videos.txt -o results/ --every 5 --workers 8\n"
+               "  facekit-batch /mnt/shared/archive -o /mnt/shared/results --address auto\n"
+               "read back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", help="image / video files, folders, or globs (quote them: 'a/**/*.jpg')")
+    p.add_argument("-l", "--list", type=Path, metavar="FILE", help="a text file with one source per line")
+    p.add_argument("-o", "--output", type=Path, required=True, help="results folder (created; reused to resume)")
+    p.add_argument("-w", "--workers", type=positive_int,
+                   help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="run on an existing Ray cluster: auto, ray://HOST:10001 or HOST:6379 (default: local)")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N",
+                   help="videos: analyse every N-th frame (default: 1, every frame)")
+    p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
+                   help="videos: run the detector every K analysed frames and track in between (default: 1)")
+    p.add_argument("--smooth", type=float, default=0.6, help="videos: per-track smoothing, 0 = off (default: 0.6)")
+    p.add_argument("--fast", action="store_true", help="photos: one detector pass (as detect_mask_image.py --fast)")
+    p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
+    p.add_argument("--photos-per-task", type=positive_int, default=8, metavar="N",
+                   help="photos handed to a worker at a time; each task is one pair of part files (default: 8)")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="process at most N sources not done yet, then stop (a trial run; re-run to go on)")
+    add_pipeline_options(p)
+    return p
+
+
+# --- sources ----------------------------------------------------------------------------------------
+def source_kind(path: Path) -> str:
+    from .preprocess import is_image_path
+
+    if is_image_path(path):
+        return "image"
+    return "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "other"
+
+
+def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -> tuple[list[tuple[str, str]], int]:
+    """(absolute path, kind) for every source, in order, without repeats; and how many files in the
+    folders given were neither images nor videos (skipped). Named files that are missing or of
+    another kind stay in: their error belongs in the status table."""
+    named = list(inputs)
+    if list_file is not None:
+        try:
+            lines = list_file.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
+        named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    found: dict[str, str] = {}
+    skipped = 0
+    for item in named:
+        if any(c in item for c in "*?["):
+            paths = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
+            if not paths:
+                warn(f"{item}: the pattern matches nothing")
+        else:
+            paths = [Path(item)]
+        for path in paths:
+            if path.is_dir():
+                entries = sorted(path.rglob("*") if recursive else path.iterdir())
+                for p in entries:
+                    if p.is_file() and not p.name.startswith("."):
+                        kind = source_kind(p)
+                        if kind == "other":
+                            skipped += 1
+                        else:
+                            found.setdefault(str(p.resolve()), kind)
+            else:
+                found.setdefault(str(path.resolve()), source_kind(path))
+    return list(found.items()), skipped
+
+
+def make_tasks(sources: list[tuple[str, str]], photos_per_task: int) -> list[list[tuple[str, str]]]:
+    """Each video alone, photos in groups. Videos go first: the long tasks start early, so the last
+    minutes are not one worker finishing a video while the others sit idle."""
+    videos = [[s] for s in sources if s[1] == "video"]
+    rest = [s for s in sources if s[1] != "video"]
+    return videos + [rest[i:i + photos_per_task] for i in range(0, len(rest), photos_per_task)]
+
+
+# --- the worker: one per core, models loaded once -----------------------------------------------------
+class Worker:
+    """A Ray Data actor: `__call__` gets a batch of tasks, returns for each its faces as Parquet bytes
+    and its sources' status rows."""
+
+    OPTIONS: dict = {}
+
+    def __init__(self, options: dict | None = None):
+        import cv2
+
+        from .analyzer import FaceAnalyzer
+        from .runtime import set_threads
+        from .video import silence_opencv
+
+        set_threads(1)  # each worker owns one core: N single-thread workers beat N workers of N threads
+        cv2.setNumThreads(1)
+        silence_opencv()
+        self.options = JobOptions(**(options if options is not None else self.OPTIONS))
+        self.analyzer = FaceAnalyzer(**self.options.analyzer_kwargs())
+        self.columns = ["source", "kind", *self.analyzer.record_columns()]
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: dict) -> dict:
+        parts, faces, statuses = [], [], []
+        for part, task in zip(batch["part"], batch["task"]):
+            rows, status = [], []
+            for source, kind in json.loads(task):
+                source_rows, row = self.run_source(source, kind)
+                rows += source_rows
+                status.append(row)
+            parts.append(part)
+            faces.append(self.parquet(rows))
+            statuses.append(json.dumps(status))
+        return {"part": parts, "faces": faces, "status": statuses}
+
+    def run_source(self, source: str, kind: str) -> tuple[list[dict], dict]:
+        """Rows of one source (all or none: a source that fails part-way gives none) and its status."""
+        from .errors import FacekitError as UserError
+        from .records import csv_row
+
+        task_labels = self.analyzer.task_labels
+        started = time.perf_counter()
+        rows, frames, message = [], 0, ""
+        try:
+            if kind == "image":
+                for face in self.analyzer.analyze(source):
+                    rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})
+                frames = 1
+            elif kind == "video":
+                o = self.options
+                for index, time_s, faces in self.analyzer.analyze_video(source, detect_every=o.detect_every,
+                                                                        every=o.every, smooth=o.smooth):
+                    rows += [csv_row(index, time_s, face, task_labels) for face in faces]
+                    frames += 1
+            else:
+                raise UserError(f"{source}: neither an image nor a video (by its extension)")
+        except UserError as exc:
+            rows, message = [], str(exc)
+        except Exception as exc:  # noqa: BLE001 - one broken file must not end a job of thousands
+            rows, message = [], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        rows = [{"source": source, "kind": kind, **row} for row in rows]
+        status = {"source": source, "kind": kind, "status": "error" if message else "ok", "message": message,
+                  "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
+                  "worker": self.name, "worker_rss_mb": round(_peak_rss_mb(), 1),
+                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        return rows, status
+
+    def parquet(self, rows: list[dict]) -> bytes:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = self.columns + [c for c in (rows[0] if rows else {}) if c not in self.columns]
+        fields = [pa.field(c, pa.string() if c in STRING_COLUMNS or c.endswith("_label") else
+                           pa.int64() if c in INT_COLUMNS else pa.float64()) for c in columns]
+        # csv_row leaves "" where a face has no value (no track in a photo, no label on a tiny face).
+        data = {c: [None if (v := r.get(c)) == "" else v for r in rows] for c in columns}
+        buf = io.BytesIO()
+        pq.write_table(pa.table(data, schema=pa.schema(fields)), buf)
+        return buf.getvalue()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, bytes on macOS
+
+
+# --- the results folder -----------------------------------------------------------------------------
+class Results:
+    """The output folder: complete part files only, the job's options, what is done."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.faces_dir = folder / "faces"
+        self.status_dir = folder / "status"
+
+    def check_writable(self) -> None:
+        """Refuse before any work (and without writing anything) when results could not be written."""
+        probe = self.folder
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise FacekitError(f"--output {self.folder}: {probe} is a file, not a folder")
+        try:
+            with tempfile.TemporaryFile(dir=probe):
+                pass
+        except OSError as exc:
+            raise FacekitError(f"--output {self.folder}: cannot write in {probe} ({exc.strerror or exc})") from None
+
+    def check_options(self, options: JobOptions) -> None:
+        """Results of other options (another head, --every, ...) are not mixed into one table."""
+        job = self.folder / "job.json"
+        if not job.is_file():
+            return
+        try:
+            had = json.loads(job.read_text())
+        except (OSError, ValueError) as exc:
+            raise FacekitError(f"{job}: cannot read ({exc}); use another --output") from None
+        wanted = json.loads(json.dumps(asdict(options)))
+        if had != wanted:
+            changed = ", ".join(k for k in wanted if had.get(k) != wanted[k])
+            raise FacekitError(f"{self.folder} holds results made with other options ({changed}); "
+                               "use the same options to resume, or another --output")
+
+    def open(self, options: JobOptions) -> None:
+        from .records import write_json
+
+        for d in (self.faces_dir, self.status_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / "job.json").is_file():
+            write_json(self.folder / "job.json", asdict(options))
+        self.remove_incomplete()
+
+    def remove_incomplete(self) -> None:
+        """Temp files of a killed run, and faces parts whose status part never landed (their sources
+        are not done, so keeping the faces would count them twice after the re-run)."""
+        for d in (self.faces_dir, self.status_dir):
+            for tmp in d.glob(".*.part"):
+                tmp.unlink(missing_ok=True)
+        committed = {p.name for p in self.status_dir.glob("part-*.parquet")}
+        for part in self.faces_dir.glob("part-*.parquet"):
+            if part.name not in committed:
+                part.unlink()
+
+    def statuses(self) -> dict[str, dict]:
+        """The latest status row of every source seen so far."""
+        import pyarrow.parquet as pq
+
+        latest: dict[str, dict] = {}
+        parts = sorted(self.status_dir.glob("part-*.parquet"))
+        rows = [r for p in parts for r in pq.read_table(p).to_pylist()]
+        for row in sorted(rows, key=lambda r: r["finished"]):
+            latest[row["source"]] = row
+        return latest
+
+    def write(self, part: str, faces: bytes, status: list[dict]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .records import atomic_write
+
+        with atomic_write(self.faces_dir / part, "wb") as fh:
+            fh.write(faces)
+        table = pa.table({c: [row[c] for row in status] for c in STATUS_COLUMNS})
+        with atomic_write(self.status_dir / part, "wb") as fh:  # last: this rename marks the sources done
+            pq.write_table(table, fh)
+
+    def write_summary(self) -> dict[str, dict]:
+        import csv
+
+        from .records import atomic_write
+
+        latest = self.statuses()
+        with atomic_write(self.folder / "status.csv") as fh:
+            writer = csv.DictWriter(fh, fieldnames=STATUS_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(latest.values())
+        return latest
+
+
+# --- Ray ----------------------------------------------------------------------------------------------
+def check_address(address: str) -> None:
+    """A cluster that does not answer is one line within seconds (Ray itself waits 30 s to minutes)."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://").rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise FacekitError(f"--address {address}: expected auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise FacekitError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
+def start_ray(address: str | None, workers: int | None) -> int:
+    """Connect to (or start) Ray quietly; return the number of workers to run."""
+    import logging
+    import warnings
+
+    if address is None:
+        # Local workers start from this environment: make sure they can import this facekit.
+        here = str(Path(__file__).resolve().parent.parent)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    try:
+        import ray
+    except ImportError:
+        raise FacekitError("facekit-batch needs Ray and pyarrow: pip install 'facekit[scale]'") from None
+    from .video import quiet_stderr
+
+    warnings.filterwarnings("ignore", module="ray")
+    # Ray's C++ side logs to the terminal: a line on start-up (hidden below) and an ERROR for every actor Ray
+    # Data creates (constructor arguments kept in the object store: how Ray Data always starts its actors).
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    try:
+        with quiet_stderr():
+            _init(ray, address, workers)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise FacekitError(f"--address {address}: cannot connect to Ray ({str(exc).splitlines()[0]})") from None
+    import ray.data
+
+    # Ray Data logs each execution's start, plan and end to the console; its log file keeps them.
+    for handler in logging.getLogger("ray.data").handlers:
+        if not type(handler).__name__.startswith("SessionFile"):
+            handler.setLevel(logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours counts sources and frames; Ray's counts blocks
+    if hasattr(ctx, "print_on_execution_start"):
+        ctx.print_on_execution_start = False
+    if workers:
+        return workers
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _init(ray, address: str | None, workers: int | None) -> None:
+    import logging
+
+    quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    if address is None:
+        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
+    else:
+        ray.init(address=address, **quiet)
+
+
+def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int) -> dict:
+    """Run every task through the actor pool and write each result as it comes back."""
+    import ray.data
+    from tqdm import tqdm
+
+    items = [{"part": f"part-{uuid.uuid4().hex[:16]}.parquet", "task": json.dumps(t)} for t in tasks]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    # The options ride on the class rather than as constructor arguments, which Ray would keep in its object
+    # store and warn about for every actor.
+    worker = type("Worker", (Worker,), {"OPTIONS": asdict(options)})
+    ds = ds.map_batches(worker, batch_size=1,
+                        compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
+                                                           max_tasks_in_flight_per_actor=1),
+                        num_cpus=1, zero_copy_batch=False)
+    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    bar = tqdm(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src", file=sys.stderr,
+               disable=None, dynamic_ncols=True)
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):
+                status = json.loads(status_json)
+                results.write(str(part), bytes(faces), status)
+                for row in status:
+                    totals["sources"] += 1
+                    totals["frames"] += row["frames"]
+                    totals["faces"] += row["faces"]
+                    if row["status"] != "ok":
+                        totals["failed"] += 1
+                        bar.write(f"[WARN] {row['message']}", file=sys.stderr)
+                bar.update(len(status))
+                bar.set_postfix(frames=totals["frames"], faces=totals["faces"], failed=totals["failed"])
+    finally:
+        bar.close()
+    return totals
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.inputs and args.list is None:
+        raise FacekitError("give image / video files, folders or globs, or --list FILE")
+    results = Results(args.output)
+    results.check_writable()
+    sources, skipped = gather_sources(args.inputs, args.list, args.recursive)
+    if skipped:
+        info(f"skipped {skipped} file(s) in the folders that are neither images nor videos")
+    if not sources:
+        raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or args.list}")
+    options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,
+                         confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
+                         every=args.every, detect_every=args.detect_every, smooth=args.smooth)
+    results.check_options(options)
+    if args.address:
+        check_address(args.address)
+    # Nothing is written before Ray answers: a wrong --address leaves no empty results folder behind.
+    workers = start_ray(args.address, args.workers)
+    results.open(options)
+    done = {s for s, row in results.statuses().items() if row["status"] == "ok"}
+    todo = [s for s in sources if s[0] not in done]
+    if done:
+        info(f"resuming: {len(sources) - len(todo)} of {len(sources)} sources already done in {args.output}")
+    if args.limit is not None:
+        todo = todo[:args.limit]
+    n_videos = sum(kind == "video" for _, kind in todo)
+    info(f"{len(todo)} sources to do ({len(todo) - n_videos} photos, {n_videos} videos) on {workers} worker(s)")
+    started = time.perf_counter()
+    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    try:
+        if todo:
+            totals = run_job(make_tasks(todo, args.photos_per_task), options, results, workers)
+    finally:
+        latest = results.write_summary()
+    secs = time.perf_counter() - started
+    info(f"{totals['sources']} sources, {totals['frames']} frames, {totals['faces']} faces in {secs:.1f}s "
+         f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
+    left = sum(1 for s, _ in sources if s not in latest)
+    if left:
+        info(f"{left} source(s) not done yet: run the same command again to go on")
+    if totals["failed"]:
+        warn(f"{totals['failed']} source(s) failed: see {args.output}/status.csv (a re-run tries them again)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""facekit-batch through local Ray as a user runs it: photos, a corrupt file and the clip; Parquet read back
+with pyarrow and compared with the image script; a resumed job; refusals before any work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, run_script
+
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("ray")
+
+PHOTOS = ("example_01.png", "example_03.png", "two_people.jpg", "obama.jpg")
+CLIP = "short_hamilton_clip.mp4"
+
+
+def batch(*args, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facekit.batch", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def job(media, tmp_path_factory):
+    """Run a job in two steps as an interrupted one would: --limit 3 stops after three sources (the corrupt
+    photo and two good ones), and the same command again does the rest. Between the two, a faces part is planted without its status part,
+    as a run killed between its two renames leaves it."""
+    tmp = tmp_path_factory.mktemp("batch")
+    photos = tmp / "photos"
+    photos.mkdir()
+    for name in PHOTOS:
+        shutil.copy(media / name, photos / name)
+    (photos / "broken.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # truncated JPEG
+    (photos / "notes.txt").write_text("not a photo")
+    out = tmp / "results"
+    args = [photos, media / CLIP, "-o", out, "--every", "10", "--workers", "2", "--photos-per-task", "2"]
+    first = batch(*args, "--limit", "3")
+    parts = sorted((out / "faces").glob("part-*.parquet"))
+    assert parts, first.stderr
+    shutil.copy(parts[0], out / "faces" / "part-orphan.parquet")
+    second = batch(*args)
+    return {"photos": photos, "out": out, "first": first, "second": second}
+
+
+@pytest.mark.slow
+def test_first_run_stops_after_its_limit(job):
+    assert job["first"].returncode == 1, job["first"].stderr  # broken.jpg
+    assert "3 sources to do" in job["first"].stdout
+    assert "not done yet: run the same command again" in job["first"].stdout
+
+
+@pytest.mark.slow
+def test_resume_does_the_rest_once(job):
+    res = job["second"]
+    assert res.returncode == 1, res.stderr  # the corrupt photo failed, the job went on
+    assert "resuming: 2 of 6 sources already done" in res.stdout
+    assert "4 sources to do" in res.stdout  # the failed one is tried again
+    assert not (job["out"] / "faces" / "part-orphan.parquet").exists()
+    status = pq.read_table(job["out"] / "status").to_pylist()
+    assert len(status) == 7  # the corrupt photo has a row per try, every other source exactly one
+    status = [r for r in status if r["status"] == "ok"]
+    assert len(status) == 5 and len({r["source"] for r in status}) == 5
+    faces = pq.read_table(job["out"] / "faces").to_pylist()
+    keys = [(f["source"], f["frame"], f["x1"], f["y1"], f["x2"], f["y2"]) for f in faces]
+    assert len(keys) == len(set(keys))  # no face written twice
+    by_source = {r["source"]: r for r in status}
+    assert sum(r["faces"] for r in status) == len(faces)
+    assert all(sum(f["source"] == s for f in faces) == r["faces"] for s, r in by_source.items())
+
+
+@pytest.mark.slow
+def test_corrupt_file_recorded(job):
+    csv = (job["out"] / "status.csv").read_text().splitlines()
+    assert csv[0].startswith("source,kind,status,message,faces,frames,seconds")
+    broken = [line for line in csv if "broken.jpg" in line]
+    assert len(broken) == 1 and ",error," in broken[0] and "not a readable image" in broken[0]
+    assert "[WARN] 1 source(s) failed" in job["second"].stderr
+    assert not any("notes.txt" in line for line in csv)  # not an image: skipped and counted, not an error
+    assert "Traceback" not in job["first"].stderr + job["second"].stderr
+
+
+@pytest.mark.slow
+def test_photo_rows_equal_the_image_script(job, tmp_path):
+    jsonl = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", job["photos"], "-j", jsonl, "--no-display")
+    assert res.returncode == 0, res.stderr
+    script = {str(Path(r["image"]).resolve()): r["faces"] for r in map(json.loads, jsonl.read_text().splitlines())}
+    faces = pq.read_table(job["out"] / "faces").to_pylist()
+    assert set(script) == {f["source"] for f in faces if f["kind"] == "image"}
+    for source, expected in script.items():
+        rows = sorted((f for f in faces if f["source"] == source), key=lambda f: -f["score"])
+        assert [[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows] == [f["box"] for f in expected], source
+        for row, face in zip(rows, expected):
+            assert row["frame"] is None and row["track_id"] is None
+            for task in ("mask", "emotion", "gender"):
+                assert row[f"{task}_label"] == face[task]["label"]
+                for label, p in face[task]["probabilities"].items():
+                    assert row[f"{task}_{label}"] == pytest.approx(p, abs=2e-5)
+
+
+@pytest.mark.slow
+def test_video_rows(job, media):
+    faces = [f for f in pq.read_table(job["out"] / "faces").to_pylist() if f["kind"] == "video"]
+    frames = {f["frame"] for f in faces}
+    assert frames and all(i % 10 == 0 for i in frames) and len(frames) > 20
+    assert all(f["track_id"] is not None and abs(f["time_s"] - f["frame"] / 29.97) < 0.01 for f in faces)
+    ids = [f["track_id"] for f in faces]
+    assert max(ids.count(i) for i in set(ids)) >= 5  # tracks last across analysed frames
+    status = {r["source"]: r for r in pq.read_table(job["out"] / "status").to_pylist()}
+    assert status[str((media / CLIP).resolve())]["frames"] == 28
+
+
+def test_unreachable_address_writes_nothing(tmp_path, media):
+    out = tmp_path / "results"
+    res = batch(media / "example_01.png", "-o", out, "--address", "ray://127.0.0.1:9", timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("[ERROR] --address ray://127.0.0.1:9: no Ray cluster answers there")
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_unwritable_output_refused_before_work(tmp_path, media):
+    res = batch(media / "example_01.png", "-o", "/proc/facekit-results", timeout=60)
+    assert res.returncode == 2 and "[ERROR] --output /proc/facekit-results: cannot write" in res.stderr
+    assert "Traceback" not in res.stderr and "sources to do" not in res.stdout
+    (tmp_path / "file").write_text("x")
+    res = batch(media / "example_01.png", "-o", tmp_path / "file" / "results", timeout=60)
+    assert res.returncode == 2 and "is a file, not a folder" in res.stderr
+
+
+def test_other_options_refused_on_resume(tmp_path, media):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps({"tasks": ["mask"], "every": 5}))
+    res = batch(media / "example_01.png", "-o", out, timeout=60)
+    assert res.returncode == 2 and "holds results made with other options (tasks" in res.stderr
