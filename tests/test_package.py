@@ -1,0 +1,82 @@
+"""The wheel as a user installs it: built from the checkout, installed into a fresh folder outside the repo,
+`facekit-image` run from elsewhere on a real photo, with the models that came inside the package."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """Build the wheel from a clean copy of the sources (a build in the checkout would reuse its build/
+    folder, which can hold files deleted since), then install it without dependencies: they are the
+    ones this environment already has, so nothing is downloaded."""
+    tmp = tmp_path_factory.mktemp("package")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "model.keras")
+    for folder in ("facekit", "models"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=skip)
+    dist = tmp / "dist"
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                          "-w", str(dist), str(src)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    wheel = next(dist.glob("facekit-*.whl"))
+    site = tmp / "site"
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                          str(wheel)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("FACEKIT_MODELS", "PYTHONPATH")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])
+    return {"wheel": wheel, "site": site, "env": env, "cwd": tmp}
+
+
+def test_wheel_carries_models_scripts_and_dependencies(installed):
+    names = zipfile.ZipFile(installed["wheel"]).namelist()
+    for task in ("mask", "emotion", "gender"):
+        assert f"facekit/models/{task}/model.tflite" in names and f"facekit/models/{task}/card.json" in names
+    assert not any(n.endswith("model.keras") for n in names)
+    meta = next(n for n in names if n.endswith("METADATA"))
+    metadata = zipfile.ZipFile(installed["wheel"]).read(meta).decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any("onnxruntime" in r and "extra" not in r for r in requires)
+    assert not any("tensorflow" in r and "extra" not in r for r in requires)  # inference never needs it
+    assert any("ray[data]" in r.replace(" ", "") and "scale" in r for r in requires)
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    scripts = zipfile.ZipFile(installed["wheel"]).read(entry).decode()
+    for name in ("facekit-image", "facekit-video", "facekit-train", "facekit-batch"):
+        assert f"{name} = " in scripts
+
+
+def test_installed_facekit_image_outside_the_repo(installed, media):
+    out = installed["cwd"] / "result.json"
+    script = installed["site"] / "bin" / "facekit-image"
+    res = subprocess.run([sys.executable, str(script), "-i", str(media / "example_01.png"), "-j", str(out),
+                          "--no-display"], capture_output=True, text=True, timeout=300, cwd=installed["cwd"],
+                         env=installed["env"])
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(out.read_text())["faces"]
+    assert len(faces) == 1 and faces[0]["mask"]["label"] == "with_mask"
+    assert {"emotion", "gender"} <= set(faces[0])
+    where = subprocess.run([sys.executable, "-c", "import facekit, facekit.heads as h; "
+                            "print(facekit.__file__); print(h.models_dir())"],
+                           capture_output=True, text=True, timeout=60, cwd=installed["cwd"], env=installed["env"])
+    package, models = where.stdout.split()
+    site = str(installed["site"])
+    assert package.startswith(site) and models == str(installed["site"] / "facekit" / "models")
+    res = subprocess.run([sys.executable, str(installed["site"] / "bin" / "facekit-batch"), "--help"],
+                         capture_output=True, text=True, timeout=60, cwd=installed["cwd"], env=installed["env"])
+    assert res.returncode == 0 and "usage: facekit-batch" in res.stdout
