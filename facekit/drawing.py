@@ -52,14 +52,8 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     blocks = []
     for face in faces:  # boxes first, so no box is drawn over another face's label
         b = face.box
-        color = GRAY
-        lines = []
-        for i, (task, pred) in enumerate(face.predictions.items()):
-            labels = list(pred.probabilities)
-            task_color = style.color(task, pred.label, labels)
-            if i == 0:
-                color = task_color  # the box takes the first head's colour (mask: green / red)
-            lines.append((f"{style.text(task, pred.label)}: {pred.score * 100:.2f}%", task_color))
+        lines = head_lines(face, style)
+        color = lines[0][1] if lines else GRAY  # the box takes the first head's colour (mask: green / red)
         if face.track_id is not None:
             lines.insert(0, (f"#{face.track_id}", color))
         if style.landmarks and face.landmarks is not None:
@@ -75,6 +69,20 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     if fps is not None:
         _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
     return out
+
+
+def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
+    """One (text, BGR colour) line per head. A masked face's emotion is read from the eyes alone, so
+    it is marked "(eyes only)" and drawn dimmer: less certain, but still shown."""
+    lines = []
+    for task, pred in face.predictions.items():
+        color = style.color(task, pred.label, list(pred.probabilities))
+        text = f"{style.text(task, pred.label)}: {pred.score * 100:.2f}%"
+        if task == "emotion" and face.emotion_eyes_only:
+            text += " (eyes only)"
+            color = tuple(int(0.6 * c) for c in color)  # dimmer on the dark backing, still readable
+        lines.append((text, color))
+    return lines
 
 
 def _draw_block(img, lines, box, scale, thick, placed):

@@ -31,6 +31,9 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
         row[f"{task}_label"] = pred.label if pred else ""
         for label in labels:
             row[f"{task}_{label}"] = round(pred.probabilities[label], 5) if pred else ""
+        if task == "emotion":  # derived from the (smoothed) probabilities: see types.emotion_intensity
+            intensity = face.emotion_intensity
+            row["emotion_intensity"] = round(intensity, 5) if intensity is not None else ""
     if face.pose is not None:
         row.update(yaw=round(face.pose.yaw, 2), pitch=round(face.pose.pitch, 2), roll=round(face.pose.roll, 2))
     for name, value in (face.measures or {}).items():

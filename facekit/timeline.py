@@ -1,5 +1,6 @@
 """How each face's class probabilities change over a video: one subplot per track, one line per
-class (the seed's "how emotion intensity changes on a face from low to high")."""
+class, and for emotion the face's intensity (1 - P(neutral), `types.emotion_intensity`) as a thick
+dashed line on the same axes (the seed's "how emotion intensity changes on a face from low to high")."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Timeline:
         self.task = task
         self.labels = list(labels)
         self.series: dict[int, list[tuple[float, list[float]]]] = defaultdict(list)
+        self.intensity: dict[int, list[float | None]] = defaultdict(list)  # per point, None without one
 
     @staticmethod
     def pick_task(task_labels: dict[str, list[str]]) -> str | None:
@@ -37,6 +39,7 @@ class Timeline:
             if pred is None or face.track_id is None:
                 continue
             self.series[face.track_id].append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
+            self.intensity[face.track_id].append(pred.intensity if self.task == "emotion" else None)
 
     def tracks(self) -> list[int]:
         kept = [t for t, pts in self.series.items() if len(pts) >= MIN_POINTS]
@@ -60,6 +63,9 @@ class Timeline:
             times = [t for t, _ in pts]
             for j, label in enumerate(self.labels):
                 ax.plot(times, [p[j] for _, p in pts], label=label, linewidth=1.4)
+            strength = self.intensity.get(track, [])
+            if strength and all(v is not None for v in strength):
+                ax.plot(times, strength, label="intensity", color="black", linewidth=2.4, linestyle="--")
             ax.set_ylim(-0.02, 1.02)
             ax.set_ylabel(f"face #{track}")
             ax.grid(alpha=0.3)
@@ -67,10 +73,11 @@ class Timeline:
             axes[0, 0].text(0.5, 0.5, "no tracked faces with predictions", ha="center", va="center",
                             transform=axes[0, 0].transAxes)
         if tracks:
-            axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels), 7),
+            axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels) + 1, 8),
                               fontsize=8, frameon=False)
         axes[-1, 0].set_xlabel("time (s)")
-        fig.suptitle(title or f"{self.task} probability over time, per face")
+        what = "probability and intensity (dashed)" if self.task == "emotion" else "probability"
+        fig.suptitle(title or f"{self.task} {what} over time, per face")
         buf = io.BytesIO()
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
         fig.savefig(buf, format=fmt, dpi=100)

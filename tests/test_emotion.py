@@ -96,3 +96,81 @@ def test_astronaut_gets_an_emotion(media, tmp_path):
     assert emotion["label"] in EMOTIONS and set(emotion["probabilities"]) == set(EMOTIONS)
     assert abs(sum(emotion["probabilities"].values()) - 1) < 1e-3
     assert emotion["label"] == "happy"  # she is smiling broadly
+
+
+def test_intensity_follows_the_neutral_probability_and_stays_in_range():
+    from facekit.types import Box, Face, Prediction
+
+    calm = Prediction.from_probabilities(EMOTIONS, np.array([0.02, 0.0, 0.03, 0.05, 0.85, 0.03, 0.02]))
+    strong = Prediction.from_probabilities(EMOTIONS, np.array([0.01, 0.0, 0.01, 0.95, 0.01, 0.01, 0.01]))
+    assert calm.intensity == pytest.approx(0.15) and strong.intensity == pytest.approx(0.99)
+    mask = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9, 0.1]))
+    assert mask.intensity is None  # a head without a neutral class has no intensity
+    record = Face(Box(0, 0, 10, 10), 0.9, {"mask": mask}).to_dict()
+    assert "emotion_intensity" not in record and "emotion_eyes_only" not in record
+
+
+@committed
+def test_example_03_masked_woman_gets_an_eyes_only_emotion_in_json_and_drawing(media, tmp_path):
+    """The woman in front wears a mask: her emotion is still given, marked as read from the eyes only,
+    in the JSON and the drawing; the unmasked man behind her is not marked. Every face has an intensity."""
+    import cv2
+
+    from facekit.detection import create_detector
+    from facekit.drawing import Style, annotate, head_lines
+    from facekit.heads import load_heads
+    from facekit.pipeline import FacePipeline
+    from facekit.types import Prediction
+
+    out, picture = tmp_path / "e3.json", tmp_path / "e3.png"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "-o", picture,
+                     "--no-display", "--tasks", "mask,emotion")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(out.read_text())["faces"]
+
+    def at(x, y):
+        return next(f for f in faces if f["box"][0] <= x < f["box"][2] and f["box"][1] <= y < f["box"][3])
+
+    woman, man = at(320, 190), at(215, 140)
+    assert woman["mask"]["label"] == "with_mask" and woman["emotion"]["label"] in EMOTIONS
+    assert woman["emotion_eyes_only"] is True and man["emotion_eyes_only"] is False
+    for f in faces:
+        assert 0.0 <= f["emotion_intensity"] <= 1.0
+        assert f["emotion_intensity"] == pytest.approx(1 - f["emotion"]["probabilities"]["neutral"], abs=1e-3)
+
+    # The same faces in process: the drawn line says "(eyes only)" and is dimmer than it would be unmasked.
+    image = load_image(media / "example_03.png")
+    heads = load_heads(["mask", "emotion"])
+    found = FacePipeline(create_detector(), heads)(image)
+    masked = next(f for f in found if f.predictions["mask"].label == "with_mask")
+    style = Style.from_heads(heads)
+    text, color = head_lines(masked, style)[1]
+    assert text.endswith("(eyes only)") and text.startswith(style.text("emotion", masked.predictions["emotion"].label))
+    unmasked = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.0, 1.0]))
+    plain_text, plain_color = head_lines(masked.with_predictions(mask=unmasked), style)[1]
+    assert "(eyes only)" not in plain_text and sum(color) < sum(plain_color)
+    drawn = annotate(image, [masked], style)
+    assert cv2.absdiff(drawn, image).max() > 100 and cv2.imread(str(picture)) is not None
+
+
+@committed
+def test_video_csv_and_timeline_carry_a_smoothed_intensity_per_track(media, tmp_path):
+    import csv
+
+    import cv2
+
+    table, plot = tmp_path / "faces.csv", tmp_path / "timeline.png"
+    res = run_script("detect_mask_video.py", "--source", media / "short_hamilton_clip.mp4", "--no-display",
+                     "--tasks", "mask,emotion", "--max-frames", "40", "--csv", table, "--timeline", plot)
+    assert res.returncode == 0, res.stderr[-2000:]
+    with table.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and "emotion_intensity" in rows[0]
+    labelled = [r for r in rows if r["emotion_label"]]
+    assert len(labelled) > 30
+    for r in labelled:
+        value = float(r["emotion_intensity"])
+        assert 0.0 <= value <= 1.0
+        # Derived from the smoothed probabilities, so it is smoothed with them.
+        assert value == pytest.approx(1 - float(r["emotion_neutral"]), abs=2e-4)
+    assert cv2.imread(str(plot)) is not None
