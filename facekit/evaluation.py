@@ -74,3 +74,26 @@ def training_plot(history: dict, path: Path, fine_start: int | None = None, titl
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def write_test_split(path: Path, rows) -> None:
+    """The test examples a model was scored on (file, face box or blank for a whole image, label): benches
+    score the same faces without rebuilding the trainer's split (several folders, several faces a photo)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "x1", "y1", "x2", "y2", "label"])
+    for file, box, label in rows:
+        w.writerow([file, *(["", "", "", ""] if np.isnan(box).any() else [int(v) for v in box]), label])
+    path.write_text(buf.getvalue())
+
+
+def read_test_split(path: Path) -> list[tuple[str, tuple[int, int, int, int] | None, str]]:
+    """(file, box or None, label) rows written by write_test_split."""
+    import csv
+
+    with open(path, newline="") as fh:
+        return [(r["file"], tuple(int(r[k]) for k in ("x1", "y1", "x2", "y2")) if r["x1"] else None, r["label"])
+                for r in csv.DictReader(fh)]

@@ -10,6 +10,7 @@ TensorFlow / Keras are imported inside the functions that need them, so that imp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -49,9 +50,13 @@ DISPLAY = {
 }
 
 
+TFLITE_INT8 = "model_int8.tflite"  # --export-int8: int8 weights and activations, float input and output
+TEST_SPLIT = "test_split.csv"  # the test examples (file, face box, label), so benches score the same faces
+
+
 @dataclass
 class TrainConfig:
-    dataset: Path
+    dataset: Path | tuple[Path, ...]  # one folder or several, merged by class name
     output: Path
     test_dataset: Path | None = None
     task: str | None = None
@@ -65,13 +70,21 @@ class TrainConfig:
     fine_tune_learning_rate: float = 1e-4
     alpha: float = 1.0
     crop: CropSpec = field(default_factory=lambda: CropSpec(margin=0.0, square=True))
-    face_crops: str = "none"  # "none": images are crops; "detect": crop the largest detected face
+    face_crops: str = "none"  # "none": images are crops; "detect": crop detected faces
+    faces: str = "largest"  # with face_crops="detect": "largest" face per image, or "all" faces >= min_face px
+    min_face: int = 16
     detector: str = "yunet"
     val_split: float = 0.1
     test_split: float = 0.2
     max_per_class: int | None = None
     synth_masks: int = 0  # synthetic-mask copies of each training without_mask face
-    augment: str = "strong"  # none | basic | strong
+    augment: str = "strong"  # none | basic | strong | photo
+    soft_labels: Path | None = None  # CSV of per-file votes (FER+)
+    label_source: str = "votes"  # with soft_labels: "votes" (distribution) or "majority" (plurality label)
+    val_pattern: str | None = None  # files whose name contains this are the validation split
+    test_pattern: str | None = None  # ... the test split
+    mask_share: float = 0.0  # share of training faces given a drawn mask, labels kept
+    export_int8: bool = False  # also write TFLITE_INT8
     class_weights: str = "balanced"  # balanced | sqrt | none
     resume: bool = False
     train_batchnorm: bool = False  # fine-tune BatchNorm statistics too (big data far from ImageNet)
@@ -88,13 +101,26 @@ class TrainConfig:
 
 @dataclass
 class Dataset:
+    """Training examples: one per face (or per image when it is used whole), in file order."""
+
     x: np.ndarray  # uint8 (N, S, S, 3)
     y: np.ndarray  # int (N,)
     labels: list[str]
     paths: list[str]
     skipped: dict[str, int]  # reason -> count
-    crops_detected: int = 0
+    crops_detected: int = 0  # images in which a face was found and cropped
     keypoints: np.ndarray | None = None  # (N, 5, 2) detector key points in model-input px; NaN if none
+    source: np.ndarray | None = None  # (N,) index of the image each example was cut from
+    boxes: np.ndarray | None = None  # (N, 4) detector box x1 y1 x2 y2 each example was cropped around; NaN: whole
+    hashes: list[str] = field(default_factory=list)  # pixel hash of each example's image (duplicate check)
+    folders: list[dict] = field(default_factory=list)  # per --dataset folder: path, images and faces per class
+    soft: np.ndarray | None = None  # (N, classes) target distributions (--soft-labels votes)
+
+    def subset(self, idx: np.ndarray) -> "Dataset":
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Dataset(self.x[idx], self.y[idx], self.labels, [self.paths[i] for i in idx], self.skipped,
+                       self.crops_detected, pick(self.keypoints), pick(self.source), pick(self.boxes),
+                       [self.hashes[i] for i in idx] if self.hashes else [], self.folders, pick(self.soft))
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -105,34 +131,66 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: str = "none",
-                 detector_name: str = "yunet", labels: list[str] | None = None,
-                 max_per_class: int | None = None, keypoints: bool = False, log=print) -> Dataset:
-    """Read a folder-per-class dataset through the shared preprocessing.
+def as_roots(dataset) -> list[Path]:
+    """One `--dataset` folder or several, as a list."""
+    return [Path(dataset)] if isinstance(dataset, (str, os.PathLike)) else [Path(d) for d in dataset]
 
+
+def dataset_labels(roots: list[Path], log=print) -> list[str]:
+    """The class names of one or several dataset folders, merged by name, checked before any image is read:
+    every folder must have the same classes (a class in one folder only would be learnt from that folder's
+    photos alone, a difference between sources the model could key on)."""
+    names: dict[Path, list[str]] = {}
+    for root in roots:
+        folders = class_folders(root)
+        if not folders:
+            raise DatasetError(f"{root}: no class sub-folders (a dataset is one folder of images per class: "
+                               f"{root}/<class>/*.jpg)")
+        names[root] = []
+        for f in folders:
+            if list_images(f)[0]:
+                names[root].append(f.name)
+            else:
+                log(f"[WARN] class folder {f} has no images: skipped")
+    labels = sorted(set().union(*names.values()))
+    if len(roots) > 1:
+        for root, found in names.items():
+            for lab in labels:
+                if lab not in found:
+                    others = ", ".join(str(r) for r, n in names.items() if lab in n)
+                    raise DatasetError(f"class {lab!r} has images in {others} but not in {root}: every --dataset "
+                                       f"folder needs the same class folders")
+    if len(labels) < 2:
+        found = sorted({f.name for root in roots for f in class_folders(root)})
+        raise DatasetError(f"{', '.join(map(str, roots))}: need at least 2 class folders with images, found "
+                           f"{len(labels)} ({', '.join(found) or 'none'})")
+    return labels
+
+
+def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = "none",
+                 detector_name: str = "yunet", labels: list[str] | None = None,
+                 max_per_class: int | None = None, keypoints: bool = False, log=print,
+                 faces: str = "largest", min_face: int = 16) -> Dataset:
+    """Read one or several folder-per-class datasets (merged by class name) through the shared preprocessing.
+
+    face_crops="detect" cuts faces out with the detector and `crop_face`, as inference does: the largest
+    face of each image, or with faces="all" every face at least `min_face` px wide too (one example per
+    face of a crowd photo, each with the folder's label). An image with no face found is used whole.
     `labels` fixes the class order (for a test set that must match training); empty class folders
     and unreadable files are skipped and counted.
     """
-    folders = class_folders(root)
-    found = [f.name for f in folders]
+    roots = as_roots(root)
     if labels is None:
-        nonempty = []
-        for f in folders:
-            if list_images(f)[0]:
-                nonempty.append(f.name)
-            else:
-                log(f"[WARN] class folder {f} has no images: skipped")
-        labels = nonempty
-        if len(labels) < 2:
-            raise DatasetError(f"{root}: need at least 2 class folders with images, found {len(labels)} "
-                               f"({', '.join(found) or 'none'})")
+        labels = dataset_labels(roots, log)
     else:
-        extra = sorted(set(found) - set(labels))
-        if extra:
-            raise DatasetError(f"{root}: class folders {extra} are not among the training classes {labels}")
-        missing = [lab for lab in labels if lab not in found]
-        if missing:
-            log(f"[WARN] {root}: no folder for class(es) {missing}; they are reported with 0 support")
+        for r in roots:
+            found = [f.name for f in class_folders(r)]
+            extra = sorted(name for name in set(found) - set(labels) if list_images(r / name)[0])
+            if extra:
+                raise DatasetError(f"{r}: class folders {extra} are not among the training classes {labels}")
+            missing = [lab for lab in labels if lab not in found]
+            if missing:
+                log(f"[WARN] {r}: no folder for class(es) {missing}; they are reported with 0 support")
 
     detector = None
     if face_crops == "detect" or keypoints:
@@ -141,48 +199,78 @@ def load_dataset(root: Path, size: int, color: str, crop: CropSpec, face_crops: 
         # Key points (for synthetic masks) come from YuNet, whatever detector crops the faces.
         detector = create_detector("yunet" if keypoints else detector_name, 0.5)
 
-    xs, ys, paths, kps_all = [], [], [], []
+    out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": []}
     skipped = {"unreadable": 0, "not an image": 0}
-    detected = 0
-    for idx, label in enumerate(labels):
-        folder = root / label
-        if not folder.is_dir():
-            continue
-        files, others = list_images(folder)
-        skipped["not an image"] += others
-        if max_per_class:
-            files = files[:max_per_class]
-        for path in files:
-            try:
-                image = load_image(path)
-            except ImageError:
-                skipped["unreadable"] += 1
+    detected, n_images, folders = 0, 0, []
+    for r in roots:
+        info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
+        for idx, label in enumerate(labels):
+            folder = r / label
+            info["images"][label] = info["faces"][label] = 0
+            if not folder.is_dir():
                 continue
-            kps = np.full((5, 2), np.nan, dtype=np.float32)
-            if detector is not None:
-                faces = detector.detect(image)
-                if faces:
-                    biggest = max(faces, key=lambda f: f.box.area)
-                    if biggest.detector_keypoints is not None:
-                        kps = biggest.detector_keypoints.astype(np.float32)
-                    if face_crops == "detect":
-                        x1, y1, x2, y2 = crop_region(biggest.box, crop)
-                        image = crop_face(image, biggest.box, crop)
-                        kps = (kps - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
-                        detected += 1
-                    else:
-                        kps = kps * (size / image.shape[1], size / image.shape[0])
-            kps_all.append(kps)
-            xs.append(to_model_input(image, size, color)[0])
-            ys.append(idx)
-            paths.append(str(path))
+            files, others = list_images(folder)
+            skipped["not an image"] += others
+            if max_per_class:
+                files = files[:max_per_class]
+            for path in files:
+                try:
+                    image = load_image(path)
+                except ImageError:
+                    skipped["unreadable"] += 1
+                    info["unreadable"] += 1
+                    continue
+                digest = hashlib.blake2b(image.tobytes(), digest_size=12, person=str(image.shape).encode()[:16])
+                examples = _examples(image, detector, face_crops, crop, size, faces, min_face)
+                if face_crops == "detect":
+                    found = not np.isnan(examples[0][2]).any()
+                    detected += found
+                    info["no_face_found"] += not found
+                for face, kps, box in examples:
+                    out["x"].append(to_model_input(face, size, color)[0])
+                    out["y"].append(idx)
+                    out["paths"].append(str(path))
+                    out["kps"].append(kps)
+                    out["source"].append(n_images)
+                    out["boxes"].append(box)
+                    out["hashes"].append(digest.hexdigest())
+                info["images"][label] += 1
+                info["faces"][label] += len(examples)
+                n_images += 1
+        folders.append(info)
+        if info["unreadable"]:
+            log(f"[WARN] {r}: {info['unreadable']} unreadable image(s) skipped")
     if skipped["unreadable"] or skipped["not an image"]:
-        log(f"[WARN] {root}: skipped {skipped['unreadable']} unreadable image(s) and "
+        log(f"[WARN] {', '.join(map(str, roots))}: skipped {skipped['unreadable']} unreadable image(s) and "
             f"{skipped['not an image']} non-image file(s)")
-    if not xs:
-        raise DatasetError(f"{root}: no readable images")
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, paths, skipped, detected,
-                   np.stack(kps_all) if keypoints else None)
+    if not out["x"]:
+        raise DatasetError(f"{', '.join(map(str, roots))}: no readable images")
+    return Dataset(np.stack(out["x"]), np.array(out["y"], dtype=np.int64), labels, out["paths"], skipped, detected,
+                   np.stack(out["kps"]) if keypoints else None, np.array(out["source"]),
+                   np.array(out["boxes"], dtype=np.float32), out["hashes"], folders)
+
+
+def _examples(image, detector, face_crops: str, crop: CropSpec, size: int, faces: str, min_face: int):
+    """[(image or face crop, key points in model-input px, box)] for one dataset image."""
+    nan_kps, nan_box = np.full((5, 2), np.nan, dtype=np.float32), np.full(4, np.nan, dtype=np.float32)
+    found = sorted(detector.detect(image), key=lambda f: f.box.area, reverse=True) if detector is not None else []
+    if face_crops != "detect" or not found:
+        kps = nan_kps
+        if found and found[0].detector_keypoints is not None:
+            kps = found[0].detector_keypoints.astype(np.float32) * (size / image.shape[1], size / image.shape[0])
+        return [(image, kps, nan_box)]
+    picked = found[:1]
+    if faces == "all":
+        picked += [f for f in found[1:] if min(f.box.width, f.box.height) >= min_face]
+    result = []
+    for face in picked:
+        x1, y1, x2, y2 = crop_region(face.box, crop)
+        kps = nan_kps
+        if face.detector_keypoints is not None:
+            kps = (face.detector_keypoints.astype(np.float32) - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
+        box = np.array([face.box.x1, face.box.y1, face.box.x2, face.box.y2], dtype=np.float32)
+        result.append((crop_face(image, face.box, crop), kps, box))
+    return result
 
 
 def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: list[str], copies: int,
@@ -201,24 +289,82 @@ def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: l
             len(new))
 
 
+def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED) -> tuple[np.ndarray, int]:
+    """Draw a synthetic mask on `share` of the faces (those with key points), keeping their labels: a model
+    that must still read emotion or gender on masked faces learns from the eyes too."""
+    from .synthmask import draw_mask
+
+    rng = np.random.default_rng(seed)
+    ok = np.flatnonzero(~np.isnan(kps).any(axis=(1, 2)))
+    pick = rng.choice(ok, size=int(round(share * len(ok))), replace=False) if len(ok) else ok
+    x = x.copy()
+    for i in pick:
+        x[i] = draw_mask(x[i], kps[i], rng)
+    return x, len(pick)
+
+
 def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
     """Stratified train / validation / test indices with a fixed seed; every part gets at least one
-    image per class, so small datasets split too (or fail with a clear message)."""
+    image per class, so small datasets split too (or fail with a clear message). A part of 0 is empty."""
     from sklearn.model_selection import train_test_split
 
     k, n = len(np.unique(y)), len(y)
     # Sizes rounded up, as sklearn rounds a fractional test_size: the split models were trained on
     # stays the split the benches rebuild.
     n_test = max(k, math.ceil(test * n)) if test > 0 else 0
-    n_val = max(k, math.ceil(val / (1 - test) * (n - n_test)))
+    n_val = max(k, math.ceil(val / (1 - test) * (n - n_test))) if val > 0 else 0
     if n - n_test - n_val < k:
         raise DatasetError(f"{n} images are too few to split into train / validation / test for {k} classes")
     idx = np.arange(n)
-    test_idx = np.array([], dtype=np.int64)
+    empty = np.array([], dtype=np.int64)
+    test_idx = val_idx = empty
     if n_test:
         idx, test_idx = train_test_split(idx, test_size=n_test, stratify=y, random_state=seed)
-    train_idx, val_idx = train_test_split(idx, test_size=n_val, stratify=y[idx], random_state=seed)
+    train_idx = idx
+    if n_val:
+        train_idx, val_idx = train_test_split(idx, test_size=n_val, stratify=y[idx], random_state=seed)
     return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+
+
+@dataclass
+class Split:
+    train: np.ndarray  # example indices
+    val: np.ndarray
+    test: np.ndarray
+    how: dict  # what the card records: patterns, duplicates dropped
+
+
+def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | None = None,
+                  test_pattern: str | None = None, separate_test: bool = False) -> Split:
+    """Train / validation / test example indices. Whole images go to one part (the faces of a crowd photo
+    never straddle train and test); files whose name contains `val_pattern` / `test_pattern` make that
+    part (FER+'s PublicTest_ / PrivateTest_), the rest is split stratified by class. Validation and test
+    examples whose pixels equal a training image's are dropped: a copy of a training image would make
+    model selection and the test figure optimistic."""
+    n_src = int(data.source.max()) + 1
+    first = np.full(n_src, -1)
+    first[data.source[::-1]] = np.arange(len(data.source))[::-1]
+    src_y = data.y[first]
+    names = [Path(data.paths[i]).name for i in first]
+    val_src = np.array([bool(val_pattern) and val_pattern in n for n in names])
+    test_src = np.array([bool(test_pattern) and test_pattern in n for n in names])
+    rest = np.flatnonzero(~val_src & ~test_src)
+    tr, va, te = split_indices(src_y[rest], 0 if val_pattern else val,
+                               0 if (test_pattern or separate_test) else test)
+    parts = {"train": rest[tr], "val": np.concatenate([rest[va], np.flatnonzero(val_src)]),
+             "test": np.concatenate([rest[te], np.flatnonzero(test_src)])}
+    for name in ("val", "test"):
+        if (val_pattern if name == "val" else test_pattern) and not (val_src if name == "val" else test_src).any():
+            raise DatasetError(f"no file name contains --{name}-pattern "
+                               f"{val_pattern if name == 'val' else test_pattern!r}")
+    ex = {k: np.flatnonzero(np.isin(data.source, v)) for k, v in parts.items()}
+    seen = {data.hashes[i] for i in ex["train"]}
+    how = {"val_pattern": val_pattern, "test_pattern": test_pattern, "duplicates_of_train_dropped": {}}
+    for k in ("val", "test"):
+        dup = np.array([data.hashes[i] in seen for i in ex[k]], dtype=bool)
+        how["duplicates_of_train_dropped"][k] = int(dup.sum())
+        ex[k] = ex[k][~dup]
+    return Split(ex["train"], ex["val"], ex["test"], how)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,13 +469,24 @@ def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
     return count
 
 
+AUGMENT_PRESETS = ("none", "basic", "strong", "photo")
+
+
 def augmenter(kind: str, size: int):
-    """Augmentation applied to training batches only (never part of the saved model)."""
+    """Augmentation applied to training batches only (never part of the saved model).
+
+    basic: geometry and light; strong: + colour, blur and low resolution (the pasted-on masks of the mask
+    set are all one light blue: colour jitter keeps a model from learning "light blue = mask"); photo:
+    what real photos and crowds show that curated crops do not: grey and sepia prints, dim light and
+    gamma, blur, faces down to 12-32 px scaled back up, JPEG artefacts, and boxes shifted and scaled as
+    a detector frames faces."""
     import keras
     import tensorflow as tf
 
     if kind == "none":
         return None
+    if kind not in AUGMENT_PRESETS:
+        raise ValueError(f"augment {kind!r}: choose {', '.join(AUGMENT_PRESETS)}")
     layers = [
         keras.layers.RandomFlip("horizontal"),
         keras.layers.RandomRotation(0.04, fill_mode="reflect"),
@@ -339,32 +496,65 @@ def augmenter(kind: str, size: int):
         keras.layers.RandomContrast(0.3),
     ]
     if kind == "strong":
-        # The pasted-on masks of the mask set are all one light blue: colour, blur and low-resolution
-        # jitter keep the model from learning "light blue = mask" and help on small real crops.
         layers += [
             keras.layers.RandomHue(0.5, value_range=(0, 255)),
             keras.layers.RandomSaturation((0.2, 0.8), value_range=(0, 255)),
             keras.layers.RandomGrayscale(0.15),
             keras.layers.RandomGaussianBlur(0.3, kernel_size=5, sigma=1.0, value_range=(0, 255)),
         ]
+    if kind == "photo":
+        layers += [
+            keras.layers.RandomHue(0.05, value_range=(0, 255)),  # skin tones stay skin tones
+            keras.layers.RandomSaturation((0.3, 0.7), value_range=(0, 255)),
+            keras.layers.RandomGaussianBlur(0.25, kernel_size=7, sigma=1.0, value_range=(0, 255)),
+        ]
     pipeline = keras.Sequential(layers, name="augment")
+    # Down to ~12 px (a face far from the camera) for photo; a sixth of the input size otherwise.
+    smallest = min(12, size) if kind == "photo" else size // 6
+    largest = max(smallest + 1, size // 2) if kind == "photo" else size
+    share_low_res = {"strong": 0.3, "photo": 0.35}.get(kind, 0.0)
+
+    def chance(n, p):
+        return tf.random.uniform([n, 1, 1, 1]) < p
 
     def low_res(x):
         # Down- and up-sample a random share of the batch, as faces far from the camera look.
         n = tf.shape(x)[0]
-        small = tf.random.uniform([], size // 6, size, dtype=tf.int32)
+        small = tf.random.uniform([], smallest, largest, dtype=tf.int32)
         degraded = tf.image.resize(tf.image.resize(x, [small, small], antialias=True), [size, size])
-        pick = tf.random.uniform([n, 1, 1, 1]) < (0.3 if kind == "strong" else 0.0)
-        return tf.where(pick, degraded, x)
+        return tf.where(chance(n, share_low_res), degraded, x)
+
+    sepia = tf.constant([[0.393, 0.349, 0.272], [0.769, 0.686, 0.534], [0.189, 0.168, 0.131]])
+
+    def photo(x):
+        n = tf.shape(x)[0]
+        gray = tf.repeat(tf.image.rgb_to_grayscale(x), 3, axis=-1)
+        tone = tf.random.uniform([n, 1, 1, 1])
+        x = tf.where(tone < 0.12, gray, tf.where(tone < 0.2, tf.tensordot(x, sepia, axes=1), x))
+        # Dim light and gamma: underexposed indoor photos and crowds in shade.
+        gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], math.log(0.6), math.log(1.8)))
+        lit = 255.0 * tf.pow(tf.clip_by_value(x, 0.0, 255.0) / 255.0, gamma)
+        lit = lit * tf.random.uniform([n, 1, 1, 1], 0.35, 1.0)
+        x = tf.where(chance(n, 0.4), lit, x)
+        x = low_res(tf.clip_by_value(x, 0.0, 255.0))
+
+        def jpeg(img):
+            q = tf.random.uniform([], 10, 60, dtype=tf.int32)
+            return tf.image.adjust_jpeg_quality(img / 255.0, q) * 255.0
+
+        compressed = tf.map_fn(jpeg, x, fn_output_signature=tf.float32)
+        return tf.where(chance(n, 0.3), compressed, x)
 
     def apply(x, training=True):
         x = pipeline(x, training=True)
-        return tf.clip_by_value(low_res(x), 0.0, 255.0)
+        x = photo(x) if kind == "photo" else low_res(x)
+        return tf.clip_by_value(x, 0.0, 255.0)
 
     return apply
 
 
 def make_tf_dataset(x, y, batch, augment=None, shuffle=False, num_classes=2):
+    """Batches of float images; `y` is class indices (N,) or target distributions (N, classes)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -377,51 +567,150 @@ def make_tf_dataset(x, y, batch, augment=None, shuffle=False, num_classes=2):
 
 
 # ---------------------------------------------------------------------------------------------
-# training run
+# training run: data -> model -> fit -> export -> card (the stages of the keras-io guide)
 
 
-def task_name(labels: list[str], dataset: Path) -> str:
+def task_name(labels: list[str], dataset) -> str:
     known = KNOWN_TASKS.get(frozenset(labels))
     if known:
         return known
+    dataset = as_roots(dataset)[0]
     name = dataset.name if dataset.name not in ("train", "training") else dataset.parent.name
     return name.replace(" ", "_").lower() or "task"
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run a whole training; returns the card dict. Everything is written to a temp folder beside
-    the output and moved into place at the end, so an interrupted run leaves the old model intact."""
-    log = _log
-    t_start = time.perf_counter()
-    log(f"[INFO] loading images from {cfg.dataset}...")
-    data = load_dataset(cfg.dataset, cfg.input_size, cfg.color, cfg.crop, cfg.face_crops, cfg.detector,
-                        max_per_class=cfg.max_per_class, keypoints=cfg.synth_masks > 0, log=log)
-    labels = data.labels
-    counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
-    log(f"[INFO] {len(data.y)} images in {len(labels)} classes: {counts}")
-    if cfg.face_crops == "detect":
-        log(f"[INFO] face found and cropped in {data.crops_detected} of {len(data.y)} images")
-    if min(counts.values()) < 3:
-        raise DatasetError(f"{cfg.dataset}: every class needs at least 3 images to split, got {counts}")
+@dataclass
+class TrainData:
+    """The arrays a run trains, selects and tests on, and what the card says about them."""
 
+    labels: list[str]
+    task: str
+    x_tr: np.ndarray
+    t_tr: np.ndarray  # targets: class indices, or distributions with soft labels
+    x_va: np.ndarray
+    t_va: np.ndarray
+    y_va: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_rows: list[tuple[str, np.ndarray, str]]  # (file, detector box or NaN, label) of each test example
+    card: dict  # the card's "dataset" section
+
+    @property
+    def soft(self) -> bool:
+        return self.t_tr.ndim == 2
+
+
+def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
+    """Stage 1: read every --dataset folder (and the soft-label CSV, checked first), split, add drawn masks."""
+    roots = as_roots(cfg.dataset)
+    labels = dataset_labels(roots, log)
+    soft = None
+    if cfg.soft_labels:
+        from .softlabels import read_soft_labels
+
+        soft = read_soft_labels(cfg.soft_labels, labels)
+        log(f"[INFO] {len(soft.votes)} soft-label rows in {cfg.soft_labels} (training on the "
+            f"{'normalised votes' if cfg.label_source == 'votes' else 'plurality label'})")
+    log(f"[INFO] loading images from {', '.join(map(str, roots))}...")
+    load = dict(size=cfg.input_size, color=cfg.color, crop=cfg.crop, face_crops=cfg.face_crops,
+                detector_name=cfg.detector, log=log, faces=cfg.faces, min_face=cfg.min_face)
+    need_kps = cfg.synth_masks > 0 or cfg.mask_share > 0
+    data = load_dataset(roots, labels=labels, max_per_class=cfg.max_per_class, keypoints=need_kps, **load)
+    n_images = int(data.source.max()) + 1
+    if cfg.face_crops == "detect":
+        log(f"[INFO] face found and cropped in {data.crops_detected} of {n_images} images" +
+            (f" ({len(data.y)} faces)" if len(data.y) != n_images else ""))
+    soft_note = {}
+    if soft is not None:
+        data, soft_note = _with_soft_labels(data, soft, cfg.label_source, log)
+    counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
+    log(f"[INFO] {len(data.y)} examples in {len(labels)} classes: {counts}")
+    if min(counts.values()) < 3:
+        raise DatasetError(f"{', '.join(map(str, roots))}: every class needs at least 3 images to split, got {counts}")
+
+    split = split_dataset(data, cfg.val_split, cfg.test_split, cfg.val_pattern, cfg.test_pattern,
+                          separate_test=cfg.test_dataset is not None)
+    tr, va = data.subset(split.train), data.subset(split.val)
     if cfg.test_dataset:
         log(f"[INFO] loading test images from {cfg.test_dataset}...")
-        test = load_dataset(cfg.test_dataset, cfg.input_size, cfg.color, cfg.crop, cfg.face_crops, cfg.detector,
-                            labels=labels, log=log)
-        x_test, y_test = test.x, test.y
-        tr, va, _ = split_indices(data.y, cfg.val_split, 0.0)
+        te = load_dataset(cfg.test_dataset, labels=labels, **load)
+        if soft is not None:
+            te, _ = _with_soft_labels(te, soft, cfg.label_source, log)
+        seen = set(tr.hashes)
+        dup = np.array([h in seen for h in te.hashes])
+        split.how["duplicates_of_train_dropped"]["test"] = int(dup.sum())
+        te = te.subset(np.flatnonzero(~dup))
     else:
-        tr, va, te = split_indices(data.y, cfg.val_split, cfg.test_split)
-        x_test, y_test = data.x[te], data.y[te]
-    x_tr, y_tr, x_va, y_va = data.x[tr], data.y[tr], data.x[va], data.y[va]
-    log(f"[INFO] split: {len(y_tr)} train, {len(y_va)} validation, {len(y_test)} test")
-    n_synth = 0
-    if cfg.synth_masks:
-        # Only training images are drawn on: validation and test stay real photos.
-        x_tr, y_tr, n_synth = add_synthetic_masks(x_tr, y_tr, data.keypoints[tr], labels, cfg.synth_masks)
-        log(f"[INFO] added {n_synth} synthetic-mask training images")
-    task = cfg.task or task_name(labels, cfg.dataset)
+        te = data.subset(split.test)
+    dropped = split.how["duplicates_of_train_dropped"]
+    log(f"[INFO] split: {len(tr.y)} train, {len(va.y)} validation, {len(te.y)} test" +
+        (f" (dropped as copies of training images: {dropped['val']} validation, {dropped['test']} test)"
+         if dropped["val"] or dropped["test"] else ""))
+    if not len(va.y):
+        raise DatasetError("the validation split is empty")
 
+    x_tr, y_tr, n_synth, n_masked = tr.x, tr.y, 0, 0
+    t_tr = tr.soft if tr.soft is not None else y_tr
+    if cfg.synth_masks:
+        if tr.soft is not None:
+            raise DatasetError("--synth-masks relabels faces as with_mask; it does not combine with --soft-labels")
+        # Only training images are drawn on: validation and test stay real photos.
+        x_tr, t_tr, n_synth = add_synthetic_masks(x_tr, y_tr, tr.keypoints, labels, cfg.synth_masks)
+        log(f"[INFO] added {n_synth} synthetic-mask training images")
+    if cfg.mask_share:
+        x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share)
+        log(f"[INFO] drew a synthetic mask on {n_masked} training faces (labels kept)")
+
+    card = {
+        "path": str(roots[0]) if len(roots) == 1 else [str(r) for r in roots],
+        "counts": counts, "skipped": data.skipped,
+        "folders": data.folders if len(roots) > 1 or cfg.faces == "all" else None,
+        "face_crops": cfg.face_crops, "faces": cfg.faces,
+        **({"min_face": cfg.min_face} if cfg.faces == "all" else {}),
+        "synthetic_masks": n_synth,
+        **({"masks_drawn_on_training_faces": n_masked} if cfg.mask_share else {}),
+        **({"labels_from": soft_note} if soft_note else {}),
+        "test": str(cfg.test_dataset) if cfg.test_dataset else
+        (f"files named *{cfg.test_pattern}*" if cfg.test_pattern else
+         f"stratified {cfg.test_split:.0%} of the dataset (seed {SEED})"),
+        "validation": f"files named *{cfg.val_pattern}*" if cfg.val_pattern else
+        f"stratified {cfg.val_split:.0%} of the dataset (seed {SEED})",
+        "duplicates_of_train_dropped": dropped,
+        "split": {"train": int(len(y_tr)), "validation": int(len(va.y)), "test": int(len(te.y))},
+    }
+    card = {k: v for k, v in card.items() if v is not None}
+    test_rows = [(p, b, labels[int(c)]) for p, b, c in zip(te.paths, te.boxes, te.y)]
+    return TrainData(labels, cfg.task or task_name(labels, roots[0]), x_tr, t_tr, va.x,
+                     va.soft if va.soft is not None else va.y, va.y, te.x, te.y, test_rows, card)
+
+
+def _with_soft_labels(data: Dataset, soft, source: str, log=print) -> tuple[Dataset, dict]:
+    from .softlabels import apply_soft_labels
+
+    keep, hard, dist, dropped = apply_soft_labels(data.paths, data.labels, soft, source)
+    out = data.subset(keep)
+    out.y, out.soft = hard, dist
+    dropped = {k: v for k, v in dropped.items() if v}
+    if dropped:
+        log(f"[INFO] left out (soft labels): " + ", ".join(f"{v} {k}" for k, v in dropped.items()))
+    if not len(keep):
+        raise DatasetError(f"--soft-labels {soft.csv}: no row matches any dataset file")
+    return out, {"csv": str(soft.csv), "source": source,
+                 "targets": "normalised votes (cross-entropy to the distribution)" if source == "votes" else
+                 "plurality label", "columns": soft.columns, "left_out": dropped}
+
+
+@dataclass
+class Networks:
+    model: object  # the Keras network trained here
+    base: object  # its MobileNetV2 base (frozen, then its top fine-tuned)
+    members: list  # --ensemble networks averaged into the export
+    ckpt_dir: Path
+    state: dict | None  # checkpoint to resume from
+
+
+def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
+    """Stage 2: MobileNetV2 with ImageNet weights (or --init-model's), --ensemble members, the checkpoint."""
     import keras  # ~4 s: only now that the data is known to be usable
 
     keras.utils.set_random_seed(SEED)
@@ -429,41 +718,50 @@ def train(cfg: TrainConfig) -> dict:
     if not output.parent.is_dir():
         raise DatasetError(f"output folder does not exist: {output.parent}")
     ckpt_dir = output.parent / f".{output.name}.checkpoint"
-    signature = {"task": task, "labels": labels, "input_size": cfg.input_size, "color": cfg.color,
+    signature = {"task": data.task, "labels": data.labels, "input_size": cfg.input_size, "color": cfg.color,
                  "alpha": cfg.alpha}
     state = _load_checkpoint_state(ckpt_dir, signature) if cfg.resume else None
 
     log("[INFO] building MobileNetV2 with ImageNet weights...")
-    model, base = build_model(len(labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
+    model, base = build_model(len(data.labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
     if cfg.init_model is not None:
         _load_trained(model, cfg.init_model, signature, "--init-model")
         log(f"[INFO] starting from the weights of {cfg.init_model}")
     members = []  # checked before training, not after it
     for i, folder in enumerate(cfg.ensemble):
-        member, _ = build_model(len(labels), cfg.input_size, cfg.alpha, weights=None, name=f"member_{i + 1}")
+        member, _ = build_model(len(data.labels), cfg.input_size, cfg.alpha, weights=None, name=f"member_{i + 1}")
         _load_trained(member, folder, signature, "--ensemble")
         members.append(member)
-    augment = augmenter(cfg.augment, cfg.input_size)
-    train_ds = make_tf_dataset(x_tr, y_tr, cfg.batch_size, augment, shuffle=True)
-    val_ds = make_tf_dataset(x_va, y_va, cfg.batch_size)
-    class_weight = class_weights(y_tr, len(labels), cfg.class_weights)
+    ckpt_dir.mkdir(exist_ok=True)
+    (ckpt_dir / "signature.json").write_text(json.dumps(signature))
+    return Networks(model, base, members, ckpt_dir, state)
+
+
+def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tuple[dict, int]:
+    """Stage 3: the new head on the frozen base, then the top of the base at a low cosine-decayed rate.
+    Every finished epoch is checkpointed (--resume); Ctrl-C stops after the current batch."""
+    import keras
+
+    model = net.model
+    train_ds = make_tf_dataset(data.x_tr, data.t_tr, cfg.batch_size, augmenter(cfg.augment, cfg.input_size),
+                               shuffle=True)
+    val_ds = make_tf_dataset(data.x_va, data.t_va, cfg.batch_size)
+    y_for_weights = data.t_tr.argmax(axis=1) if data.soft else data.t_tr
+    class_weight = class_weights(y_for_weights, len(data.labels), cfg.class_weights)
+    loss = "categorical_crossentropy" if data.soft else "sparse_categorical_crossentropy"
 
     history: dict[str, list[float]] = {"accuracy": [], "val_accuracy": [], "loss": [], "val_loss": []}
     done_head, done_fine = 0, 0
-    if state:
-        model.load_weights(ckpt_dir / "weights.weights.h5")  # same variables whatever is trainable
-        history = state["history"]
-        done_head, done_fine = state["done_head"], state["done_fine"]
+    if net.state:
+        model.load_weights(net.ckpt_dir / "weights.weights.h5")  # same variables whatever is trainable
+        history = net.state["history"]
+        done_head, done_fine = net.state["done_head"], net.state["done_fine"]
         log(f"[INFO] resuming after {done_head} head epoch(s) and {done_fine} fine-tune epoch(s)")
-
-    ckpt_dir.mkdir(exist_ok=True)
-    (ckpt_dir / "signature.json").write_text(json.dumps(signature))
 
     def fit(phase, epochs, done, lr):
         if done >= epochs:
             return done
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
         counter = {"done": done, "epoch": done}
         stop = _GracefulStop()
         steps = len(train_ds)
@@ -491,7 +789,7 @@ def train(cfg: TrainConfig) -> dict:
                 for k in history:
                     history[k].append(float(logs.get(k, float("nan"))))
                 counter["done"] = epoch + 1
-                _save_checkpoint(ckpt_dir, model, phase, history,
+                _save_checkpoint(net.ckpt_dir, model, phase, history,
                                  done_head if phase == "fine" else counter["done"],
                                  counter["done"] if phase == "fine" else 0)
 
@@ -506,76 +804,101 @@ def train(cfg: TrainConfig) -> dict:
     done_head = fit("head", cfg.epochs, done_head, cfg.learning_rate)
     fine_start = done_head  # history holds the head epochs first, whether or not this run resumed
     if cfg.fine_tune_epochs > 0:
-        n = set_fine_tune(base, cfg.fine_tune_at, cfg.train_batchnorm)
+        n = set_fine_tune(net.base, cfg.fine_tune_at, cfg.train_batchnorm)
         log(f"[INFO] fine-tuning top of the base from {cfg.fine_tune_at} ({n} layers, "
             f"{cfg.fine_tune_epochs} epochs, lr {cfg.fine_tune_learning_rate:g})...")
         fit("fine", cfg.fine_tune_epochs, done_fine, cfg.fine_tune_learning_rate)
-    train_secs = time.perf_counter() - t_start
+    return history, fine_start
 
+
+def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dict, history: dict,
+              train_secs: float) -> ModelCard:
+    """Stage 5: the self-description inference reads (labels, size, colour, crop) and what made the model."""
     views = TTA_VIEWS[cfg.tta]
-    served = averaged([model, *members], views, cfg.input_size)  # what the TFLite file will compute
-    n_nets = 1 + len(members)
-    log("[INFO] evaluating network" + (f" (mean of {n_nets} network(s) x {len(views)} view(s))..."
-                                       if served is not model else "..."))
-    probs = served.predict(x_test.astype(np.float32), batch_size=64, verbose=0) if len(x_test) else np.zeros((0, 1))
-    from .evaluation import confusion_png, report, training_plot
-
-    rep_text, rep = report(y_test, probs, labels)
-    print(rep_text)
-
-    display, colors = DISPLAY.get(task, ({}, {}))
-    card = ModelCard(
-        task=task, labels=labels, input_size=cfg.input_size, color=cfg.color, crop=cfg.crop,
+    n_nets = 1 + len(net.members)
+    display, colors = DISPLAY.get(data.task, ({}, {}))
+    return ModelCard(
+        task=data.task, labels=data.labels, input_size=cfg.input_size, color=cfg.color, crop=cfg.crop,
         display=display, colors={k: tuple(v) for k, v in colors.items()},
         extra={
             "architecture": f"MobileNetV2 (alpha {cfg.alpha}, ImageNet weights) + global average pool + "
                             f"dropout 0.3 + dense softmax" + (
                                 f"; the TFLite file averages {n_nets} such network(s) over the view(s) "
-                                f"{', '.join(views)} ({KERAS} holds the first network)" if served is not model else ""),
+                                f"{', '.join(views)} ({KERAS} holds the first network)"
+                                if served is not net.model else ""),
             "tta": list(views),
             "ensemble": [_lineage(folder) for folder in cfg.ensemble],
             "preprocessing": "facekit.preprocess: crop_face(box, crop) -> resize to input_size (INTER_AREA when "
                              "shrinking) -> RGB uint8" + (" -> grayscale x3" if cfg.color == "gray" else "") +
                              "; scaling to [-1, 1] is inside the model",
             "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB", "shape": [cfg.input_size] * 2 + [3]},
-            "dataset": {"path": str(cfg.dataset), "counts": counts, "skipped": data.skipped,
-                        "face_crops": cfg.face_crops, "synthetic_masks": n_synth,
-                        "test": str(cfg.test_dataset) if cfg.test_dataset else
-                        f"stratified {cfg.test_split:.0%} of the dataset (seed {SEED})",
-                        "split": {"train": int(len(y_tr)), "validation": int(len(y_va)), "test": int(len(y_test))}},
+            "dataset": data.card,
             "training": {"epochs_head": cfg.epochs, "epochs_fine_tune": cfg.fine_tune_epochs,
                          "fine_tune_at": cfg.fine_tune_at, "train_batchnorm": cfg.train_batchnorm,
                          "lr": cfg.learning_rate,
                          "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
                          "augment": cfg.augment, "class_weights": cfg.class_weights,
+                         "loss": "cross-entropy to soft labels" if data.soft else "cross-entropy",
                          "wall_seconds": round(train_secs, 1), "cpu_count": os.cpu_count(),
                          **({"started_from": _lineage(cfg.init_model)} if cfg.init_model else {})},
             "metrics": {"test_accuracy": rep.get("accuracy"), "test_macro_f1": rep.get("macro avg", {}).get("f1-score"),
-                        "per_class": {lab: rep.get(lab) for lab in labels},
+                        "per_class": {lab: rep.get(lab) for lab in data.labels},
                         "val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None},
             "command": cfg.command,
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "files": {"tflite": TFLITE, "keras": KERAS, "plot": "plot.png", "report": "report.txt",
-                      "confusion": "confusion.png"},
+                      "confusion": "confusion.png", "test_split": TEST_SPLIT,
+                      **({"tflite_int8": TFLITE_INT8} if cfg.export_int8 else {})},
         },
     )
 
+
+def train(cfg: TrainConfig) -> dict:
+    """Run a whole training; returns the card dict. Everything is written to a temp folder beside
+    the output and moved into place at the end, so an interrupted run leaves the old model intact."""
+    log = _log
+    t_start = time.perf_counter()
+    data = prepare_data(cfg, log)
+    net = build_networks(cfg, data, log)
+    history, fine_start = fit_model(cfg, data, net, log)
+    train_secs = time.perf_counter() - t_start
+
+    # Stage 4: test what the TFLite file will compute (the network, or the mean of networks and views).
+    views = TTA_VIEWS[cfg.tta]
+    served = averaged([net.model, *net.members], views, cfg.input_size)
+    log("[INFO] evaluating network" + (f" (mean of {1 + len(net.members)} network(s) x {len(views)} view(s))..."
+                                       if served is not net.model else "..."))
+    x_test = data.x_test.astype(np.float32)
+    probs = served.predict(x_test, batch_size=64, verbose=0) if len(x_test) else np.zeros((0, 1))
+    from .evaluation import confusion_png, report, training_plot, write_test_split
+
+    rep_text, rep = report(data.y_test, probs, data.labels)
+    print(rep_text)
+    card = make_card(cfg, data, net, served, rep, history, train_secs)
+
+    output = cfg.output
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
     try:
         log(f"[INFO] saving model to {output}...")
-        model.save(tmp / KERAS)
+        net.model.save(tmp / KERAS)
         export_tflite(served, tmp / TFLITE)
         _check_tflite(tmp / TFLITE, x_test[:8], probs[:8])
+        if cfg.export_int8:
+            export_tflite(served, tmp / TFLITE_INT8, quantize="int8", calibration=data.x_tr[:256])
+            agree = _check_tflite(tmp / TFLITE_INT8, x_test[:256], probs[:256], average=True)
+            card.extra["metrics"]["int8_agreement_with_keras"] = agree
+            log(f"[INFO] int8 model agrees with Keras on {agree:.1%} of {min(256, len(x_test))} test faces")
         (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
         (tmp / "report.txt").write_text(rep_text + "\n")
         (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
-        confusion_png(y_test, probs, labels, tmp / "confusion.png", title=f"{task}: test confusion matrix")
+        write_test_split(tmp / TEST_SPLIT, data.test_rows)
+        confusion_png(data.y_test, probs, data.labels, tmp / "confusion.png", title=f"{data.task}: test confusion matrix")
         if not history["loss"] and cfg.init_model and (cfg.init_model / "plot.png").is_file():
             shutil.copyfile(cfg.init_model / "plot.png", tmp / "plot.png")  # no epochs here: the weights' own curves
         else:
             training_plot(history, tmp / "plot.png", fine_start=fine_start if cfg.fine_tune_epochs else None,
-                          title=f"{task}: training loss and accuracy")
+                          title=f"{data.task}: training loss and accuracy")
         make_ordinary(tmp)
         _replace_dir(tmp, output)
     except BaseException:
@@ -583,7 +906,7 @@ def train(cfg: TrainConfig) -> dict:
         raise
     if cfg.plot:
         shutil.copyfile(output / "plot.png", cfg.plot)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    shutil.rmtree(net.ckpt_dir, ignore_errors=True)
     log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: test accuracy "
         f"{rep.get('accuracy', float('nan')) * 100:.2f}%; model, card, plot and report in {output}")
     return card.to_dict()
@@ -616,12 +939,22 @@ class _GracefulStop:
         return False
 
 
-def export_tflite(model, path: Path, fp16: bool = True) -> None:
-    """Keras -> TFLite for LiteRT inference; fp16 weights halve the file at no measurable cost."""
+def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = None,
+                  calibration: np.ndarray | None = None) -> None:
+    """Keras -> TFLite for LiteRT inference; fp16 weights halve the file at no measurable cost.
+
+    quantize="int8": int8 weights and activations (ranges calibrated on `calibration` images), float
+    input and output, so the file is a drop-in replacement a quarter the size of fp32."""
     import tensorflow as tf
 
     kwargs = {}
-    if fp16:
+    if quantize == "int8":
+        def representative():
+            for image in calibration:
+                yield [image[None].astype(np.float32)]
+
+        kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
+    elif fp16:
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
     import contextlib
     import io
@@ -630,10 +963,13 @@ def export_tflite(model, path: Path, fp16: bool = True) -> None:
         model.export(str(path), format="litert", verbose=False, **kwargs)
 
 
-def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray) -> None:
-    """The exported model must agree with Keras before it replaces anything."""
+def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray, tolerance: float = 0.1,
+                  average: bool = False) -> float:
+    """The exported model must agree with Keras before it replaces anything. Returns the share of faces
+    given the same label; fails when a probability moves more than `tolerance` at most (or on average over
+    the faces, for int8)."""
     if not len(x):
-        return
+        return 1.0
     from .heads import load_interpreter
 
     interp = load_interpreter(path)
@@ -643,10 +979,14 @@ def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray) -> None:
     interp.set_tensor(inp["index"], x.astype(np.float32))
     interp.invoke()
     got = interp.get_tensor(out["index"])
+    diff = np.abs(got - expected)
     # fp16 weights move a probability by up to a few hundredths on a barely trained model (0.024 seen
-    # in a smoke run); a broken export is off by far more.
-    if np.abs(got - expected).max() > 0.1:
-        raise ModelError(f"TFLite export disagrees with the Keras model (max diff {np.abs(got - expected).max():.3f})")
+    # in a smoke run); int8 activations move single faces more, so the mean is checked there; a broken
+    # export is off by far more.
+    worst = diff.max(axis=1).mean() if average else diff.max()
+    if worst > tolerance:
+        raise ModelError(f"TFLite export {path.name} disagrees with the Keras model (diff {worst:.3f})")
+    return float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())
 
 
 def _replace_dir(new: Path, target: Path) -> None:

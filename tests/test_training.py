@@ -224,3 +224,184 @@ def test_cosine_lr_is_keras_cosine_decay():
     keras_curve = keras.optimizers.schedules.CosineDecay(3e-4, 1000, alpha=0.05)
     for step in (0, 1, 250, 500, 999, 1000, 1500):
         assert cosine_lr(3e-4, step, 1000) == pytest.approx(float(keras_curve(step)), rel=1e-5)
+
+
+def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_path):
+    """Two folders merged by class; a crowd photo gives one example per face; an unreadable image and a
+    photo with no face are counted, not fatal; the int8 file is written and checked; the test split is listed."""
+    from facekit.detection import create_detector
+    from facekit.evaluation import read_test_split
+
+    a = small_mask_set(datasets, tmp_path / "a", 6)
+    b = tmp_path / "b"
+    for label in ("with_mask", "without_mask"):
+        (b / label).mkdir(parents=True)
+        for src in sorted((datasets / "mask_real_train" / label).glob("chandrika_*"))[:6]:
+            shutil.copy(src, b / label / src.name)
+    shutil.copy(media / "crowd_masks.jpg", b / "with_mask" / "crowd.jpg")
+    shutil.copy(media / "no_face_cat.png", b / "without_mask" / "cat.png")
+    (b / "without_mask" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    crowd = create_detector("yunet", 0.5).detect(cv2.imread(str(media / "crowd_masks.jpg")))
+    n_crowd = sum(min(f.box.width, f.box.height) >= 24 for f in crowd)
+    assert n_crowd >= 4  # the test means something only if the photo has several faces
+
+    model = tmp_path / "model"
+    res = run_script("train_mask_detector.py", "-d", a, b, "-m", model, *QUICK, "--faces", "all", "--min-face", "24",
+                     "--augment", "photo", "--export-int8", "--synth-masks", "0")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    card = json.loads((model / "card.json").read_text())
+    data = card["dataset"]
+    assert data["path"] == [str(a), str(b)] and data["faces"] == "all" and data["min_face"] == 24
+    fa, fb = data["folders"]
+    assert fa["path"] == str(a) and fa["images"] == {"with_mask": 6, "without_mask": 6}
+    assert fb["images"] == {"with_mask": 7, "without_mask": 7} and fb["unreadable"] == 1
+    assert fb["faces"]["with_mask"] >= 6 + n_crowd - 1  # the crowd photo: one example per face (>= 24 px)
+    assert fb["no_face_found"] >= 1  # the cat
+    assert data["counts"]["with_mask"] == fa["faces"]["with_mask"] + fb["faces"]["with_mask"]
+    assert data["skipped"]["unreadable"] == 1
+    assert card["training"]["augment"] == "photo"
+    # The faces of one photo stay in one split part; the test list is what the report scored.
+    rows = read_test_split(model / "test_split.csv")
+    assert len(rows) == data["split"]["test"] == json.loads((model / "report.json").read_text())["macro avg"]["support"]
+    assert all(Path(f).is_file() and label in ("with_mask", "without_mask") for f, _, label in rows)
+    assert 0.5 <= card["metrics"]["int8_agreement_with_keras"] <= 1
+    assert (model / "model_int8.tflite").stat().st_size < 0.75 * (model / "model.tflite").stat().st_size
+
+    from facekit.heads import load_interpreter
+
+    interp = load_interpreter(model / "model_int8.tflite")
+    interp.allocate_tensors()
+    assert interp.get_input_details()[0]["dtype"].__name__ == "float32"  # drop-in for the fp16 file
+
+
+def test_bad_dataset_folders_are_one_line(datasets, tmp_path):
+    a = small_mask_set(datasets, tmp_path / "a", 3)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(next((a / "with_mask").iterdir()), flat / "x.jpg")
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", a, flat, "-m", tmp_path / "m", *QUICK),
+                   f"{flat}: no class sub-folders")
+    c = small_mask_set(datasets, tmp_path / "c", 3)
+    shutil.rmtree(c / "without_mask")
+    (c / "masked").mkdir()
+    shutil.copy(next((a / "with_mask").iterdir()), c / "masked" / "x.jpg")
+    res = run_script("train_mask_detector.py", "-d", a, c, "-m", tmp_path / "m", *QUICK)
+    _fails_cleanly(res, "has images in")
+    assert len(res.stderr.strip().splitlines()) == 1 and str(c) in res.stderr
+    assert not (tmp_path / "m").exists()
+
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def ferplus_subset(datasets, root: Path, train_per_class: int = 3):
+    """A few FER2013 files per class laid out as the mirror (train/, test/) with their ferplus.csv rows,
+    paths relative to the new CSV."""
+    import csv
+
+    fer = datasets / "fer2013"
+    with open(fer / "ferplus.csv", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    picked, want = [], {}
+    for row in rows:
+        split, label, name = row[0].split("/")
+        kind = name.split("_")[0]
+        key = (label, kind)
+        limit = train_per_class if kind == "Training" else 1
+        if row[header.index("ferplus_label")] == label and want.get(key, 0) < limit:
+            want[key] = want.get(key, 0) + 1
+            (root / split / label).mkdir(parents=True, exist_ok=True)
+            shutil.copy(fer / row[0], root / row[0])
+            picked.append(row)
+    assert len(picked) == 7 * (train_per_class + 2)
+    return header, picked
+
+
+def write_csv(path: Path, header, rows):
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+
+
+def test_soft_label_training_on_ferplus_splits(datasets, tmp_path):
+    header, rows = ferplus_subset(datasets, tmp_path / "fer")
+    fer = tmp_path / "fer"
+    # A validation copy of a training image is dropped from model selection; a file without a row is left out.
+    train_file = next(r[0] for r in rows if "Training_" in r[0])
+    shutil.copy(fer / train_file, fer / "test" / "happy" / "PublicTest_copy.jpg")
+    write_csv(fer / "ferplus.csv", header, rows + [["test/happy/PublicTest_copy.jpg", *rows[0][1:]]])
+    shutil.copy(fer / train_file, fer / "train" / "happy" / "Training_norow.jpg")
+    model = tmp_path / "emo"
+    res = run_script("train_mask_detector.py", "-d", fer / "train", fer / "test", "-m", model, "--color", "gray",
+                     "--face-crops", "none", "-s", "48", "-e", "1", "--fine-tune-epochs", "1", "-b", "8",
+                     "--soft-labels", fer / "ferplus.csv", "--val-pattern", "PublicTest_",
+                     "--test-pattern", "PrivateTest_")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "1 no row in the CSV" in res.stdout
+    card = json.loads((model / "card.json").read_text())
+    data = card["dataset"]
+    assert data["labels_from"]["source"] == "votes" and "normalised votes" in data["labels_from"]["targets"]
+    assert data["labels_from"]["columns"]["happiness"] == "happy" and data["labels_from"]["columns"]["NF"] is None
+    assert card["training"]["loss"] == "cross-entropy to soft labels"
+    assert data["duplicates_of_train_dropped"] == {"val": 1, "test": 0}
+    assert data["split"] == {"train": 21, "validation": 7, "test": 7}
+    assert all("PrivateTest_" in f for f, _, _ in __import__("facekit.evaluation", fromlist=["x"]).read_test_split(
+        model / "test_split.csv"))
+    assert data["validation"] == "files named *PublicTest_*" and data["test"] == "files named *PrivateTest_*"
+
+    # --label-source majority trains on the plurality label; the card says so.
+    res = run_script("train_mask_detector.py", "-d", fer / "train", fer / "test", "-m", tmp_path / "emo2",
+                     "--color", "gray", "--face-crops", "none", "-s", "48", "-e", "1", "--fine-tune-epochs", "0",
+                     "-b", "8", "--soft-labels", fer / "ferplus.csv", "--label-source", "majority",
+                     "--val-pattern", "PublicTest_", "--test-pattern", "PrivateTest_")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    card2 = json.loads((tmp_path / "emo2" / "card.json").read_text())
+    assert card2["dataset"]["labels_from"]["source"] == "majority" and card2["training"]["loss"] == "cross-entropy"
+
+
+@pytest.mark.parametrize("change, needle", [
+    ("missing", "row 2: file test/angry/gone.jpg not found"),
+    ("column", "row 1: unknown column 'sadnes'"),
+    ("negative", "row 3: anger = -1 is negative"),
+    ("zeros", "row 4: every vote is zero"),
+])
+def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, change, needle):
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
+    header, rows = list(header), [list(r) for r in rows]
+    if change == "missing":
+        rows[0][0] = "test/angry/gone.jpg"
+    elif change == "column":
+        header[header.index("sadness")] = "sadnes"
+    elif change == "negative":
+        rows[1][header.index("anger")] = "-1"
+    else:
+        rows[2][1:11] = ["0"] * 10
+    write_csv(tmp_path / "fer" / "ferplus.csv", header, rows)
+    t0 = time.time()
+    res = run_script("train_mask_detector.py", "-d", tmp_path / "fer" / "train", tmp_path / "fer" / "test",
+                     "-m", tmp_path / "m", "--soft-labels", tmp_path / "fer" / "ferplus.csv", "-s", "48")
+    _fails_cleanly(res, needle)
+    assert len(res.stderr.strip().splitlines()) == 1 and "[INFO] training head" not in res.stdout
+    assert time.time() - t0 < 60  # refused before any image is read or TensorFlow is loaded
+
+
+def test_photo_augmentation_makes_grey_dim_and_small_faces(media):
+    import numpy as np
+
+    from facekit.preprocess import load_image, to_model_input
+    from facekit.training import augmenter
+
+    face = to_model_input(load_image(media / "example_01.png")[60:200, 300:434], 64)[0].astype(np.float32)
+    batch = np.repeat(face[None], 128, axis=0)
+    out = np.asarray(augmenter("photo", 64)(batch))
+    assert out.shape == batch.shape and out.min() >= 0 and out.max() <= 255
+    grey = np.abs(out[..., 0] - out[..., 2]).max(axis=(1, 2)) < 2
+    assert 0.03 < grey.mean() < 0.35  # grey and sepia-free share of the batch (sepia keeps R > B)
+    dim = out.mean(axis=(1, 2, 3)) < 0.7 * face.mean()
+    assert dim.any() and not dim.all()
+    # Sharpness (mean gradient) drops on blurred / low-resolution / JPEG faces, for some only.
+    sharp = np.abs(np.diff(out, axis=2)).mean(axis=(1, 2, 3))
+    assert (sharp < 0.6 * np.abs(np.diff(face, axis=1)).mean()).any() and not (sharp < 1).all()

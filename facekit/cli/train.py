@@ -19,9 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  python train_mask_detector.py --dataset dataset/mask\n"
                "  python train_mask_detector.py -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
-               "      --color gray --model models/emotion",
+               "      --color gray --model models/emotion\n"
+               "  python train_mask_detector.py -d mask_real_train mask --faces all --augment photo  # merged by class\n"
+               "  python train_mask_detector.py -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
+               "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-d", "--dataset", type=Path, required=True, help="folder with one sub-folder of images per class")
+    p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
+                   help="folder with one sub-folder of images per class; several folders (or --dataset given "
+                        "again) are merged by class name and must have the same classes")
     p.add_argument("-m", "--model", type=Path, help="output model folder (default: models/<task>)")
     p.add_argument("-p", "--plot", type=Path, help="also copy the training plot here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
@@ -38,11 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: 1e-3)")
     p.add_argument("--fine-tune-lr", type=float, default=1e-4, help="fine-tune learning rate (default: 1e-4)")
     p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
-    p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong",
-                   help="training augmentation (default: strong: geometry, colour, blur, low resolution)")
+    p.add_argument("--augment", choices=["none", "basic", "strong", "photo"], default="strong",
+                   help="training augmentation (default: strong: geometry, colour, blur, low resolution; photo: "
+                        "what real photos and crowds show: grey/sepia, dim light and gamma, blur, faces down to "
+                        "12 px, JPEG artefacts, detector-like box shifts)")
     p.add_argument("--face-crops", choices=["none", "detect"], default="detect",
                    help="'detect' (default): crop the largest face YuNet finds in each image, as inference crops "
                         "detector boxes (images with no face found are used whole); 'none': use images whole")
+    p.add_argument("--faces", choices=["largest", "all"], default="largest",
+                   help="with --face-crops detect: the largest face of each image (default), or every face at "
+                        "least --min-face px wide (crowd photos: one training example per face, with the "
+                        "folder's label)")
+    p.add_argument("--min-face", type=int, default=16, metavar="PX",
+                   help="--faces all: smallest face width used besides the largest (default: 16)")
     p.add_argument("--crop-margin", type=float, default=0.1,
                    help="margin around face boxes, as a fraction of the box, for training and inference "
                         "(default: 0.1; stored in the card)")
@@ -50,6 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask task: add K synthetic-mask copies of each training without_mask face to with_mask "
                         "(masks of many colours and shapes drawn from detector key points; default: 1 when the "
                         "classes are with_mask / without_mask, else 0)")
+    p.add_argument("--mask-share", type=float, default=0.0, metavar="F",
+                   help="draw a synthetic mask on this share of the training faces, keeping their labels (emotion "
+                        "or gender that must still be read on masked faces; default: 0)")
+    p.add_argument("--soft-labels", type=Path, metavar="CSV",
+                   help="per-file votes to train on (FER+'s ferplus.csv: a 'file' column relative to the CSV, vote "
+                        "columns named as the classes or as FER+'s; contempt/unknown/NF votes are dropped); "
+                        "dataset files without a row are left out")
+    p.add_argument("--label-source", choices=["votes", "majority"], default="votes",
+                   help="with --soft-labels: cross-entropy to the normalised votes (default), or the plurality label")
+    p.add_argument("--val-pattern", metavar="TEXT",
+                   help="files whose name contains TEXT are the validation split (e.g. FER+'s PublicTest_)")
+    p.add_argument("--test-pattern", metavar="TEXT",
+                   help="files whose name contains TEXT are the test split (e.g. FER+'s PrivateTest_)")
+    p.add_argument("--export-int8", action="store_true",
+                   help="also write model_int8.tflite (int8 weights and activations, float in/out), checked "
+                        "against the Keras model")
     p.add_argument("--val-split", type=float, default=0.1)
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
@@ -77,33 +106,45 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..errors import DatasetError
-    from ..training import TrainConfig, class_folders, task_name, train
+    from ..training import TrainConfig, class_folders, dataset_labels, task_name, train
 
     if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
         raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
     if args.epochs + args.fine_tune_epochs == 0 and args.init_model is None:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
-    class_folders(args.dataset)  # fail fast on a missing dataset
+    if args.min_face < 1 or not 0 <= args.mask_share <= 1:
+        raise DatasetError("--min-face must be >= 1 and --mask-share between 0 and 1")
+    if args.label_source != "votes" and not args.soft_labels:
+        raise DatasetError("--label-source needs --soft-labels")
+    if args.soft_labels and not args.soft_labels.is_file():
+        raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
+    for root in args.dataset:
+        class_folders(root)  # fail fast on a missing dataset
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
-    classes = {p.name for p in class_folders(args.dataset)}
+    check_output_path(args.model, "--model")
+    classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     if args.synth_masks is None:
-        args.synth_masks = 1 if {"with_mask", "without_mask"} <= classes else 0
+        args.synth_masks = 1 if {"with_mask", "without_mask"} <= set(classes) else 0
     output = args.model
     if output is None:
         from ..heads import models_dir
 
-        output = models_dir() / task_name(sorted(p.name for p in class_folders(args.dataset)), args.dataset)
+        output = models_dir() / task_name(classes, args.dataset)
     check_output_path(output, "--model")
     check_output_path(args.plot, "--plot")
     cfg = TrainConfig(
-        dataset=args.dataset, output=output, test_dataset=args.test_dataset, task=args.task,
+        dataset=tuple(args.dataset) if len(args.dataset) > 1 else args.dataset[0], output=output,
+        test_dataset=args.test_dataset, task=args.task,
         input_size=args.input_size, color=args.color, batch_size=args.batch_size, epochs=args.epochs,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at, learning_rate=args.lr,
         fine_tune_learning_rate=args.fine_tune_lr, alpha=args.alpha,
-        crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops,
+        crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops, faces=args.faces,
+        min_face=args.min_face, soft_labels=args.soft_labels, label_source=args.label_source,
+        val_pattern=args.val_pattern, test_pattern=args.test_pattern, mask_share=args.mask_share,
+        export_int8=args.export_int8,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
         augment=args.augment, class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
@@ -111,6 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         plot=args.plot,
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
-    info(f"training a '{cfg.task or 'auto'}' model from {args.dataset} -> {output}")
+    info(f"training a '{cfg.task or 'auto'}' model from {', '.join(map(str, args.dataset))} -> {output}")
     train(cfg)
     return 0
