@@ -17,8 +17,9 @@ A second table compares candidate emotion-intensity measures with the share of F
 who saw an emotion rather than a neutral face.
 
 --export-ferplus writes FER+ train / valid / test as folder-per-class sets (symlinks, plurality label,
-duplicates of train left out of valid and test) plus masked copies of a share of the training faces:
-the emotion head's training data (see the README's recipe).
+duplicates of train left out of valid and test) plus masked copies of a share of the training faces,
+and votes.csv, FER+'s ten votes for every file written (a masked copy has its face's votes), for the
+trainer's --soft-labels: the emotion head's training data (see the README's recipe).
 
 facekit's heads run here (LiteRT, no TensorFlow in this process); the baseline runs in its own process.
 """
@@ -55,6 +56,7 @@ class FaceSet:
     paths: list[str]
     y: np.ndarray  # label index, facekit order
     votes: np.ndarray | None = None  # (N, 7) FER+ votes in facekit order (None: FER2013 labels)
+    rows: list[dict] | None = None  # the ferplus.csv rows (all ten vote columns)
 
 
 def _md5(path: Path) -> str:
@@ -70,7 +72,7 @@ def ferplus_sets(root: Path, labels: list[str]) -> dict[str, FaceSet]:
         raise SystemExit(f"[ERROR] {table} not found (the FER+ votes come with the asset mirror)")
     train_hashes = {_md5(p) for p in (fer / "train").rglob("*") if p.is_file()}
     order = [next(k for k, v in FERPLUS.items() if v == lab) for lab in labels]
-    out = {split: ([], [], []) for split in SPLITS.values()}
+    out = {split: ([], [], [], []) for split in SPLITS.values()}
     with table.open(newline="") as fh:
         for row in csv.DictReader(fh):
             split = SPLITS.get(Path(row["file"]).name.split("_")[0])
@@ -79,18 +81,21 @@ def ferplus_sets(root: Path, labels: list[str]) -> dict[str, FaceSet]:
             path = fer / row["file"]
             if split != "train" and _md5(path) in train_hashes:
                 continue
-            paths, ys, votes = out[split]
+            paths, ys, votes, rows = out[split]
             paths.append(str(path))
             ys.append(labels.index(row["ferplus_label"]))
             votes.append([float(row[c]) for c in order])
-    return {s: FaceSet(f"FER+ {s}", p, np.array(y, dtype=np.int64), np.array(v)) for s, (p, y, v) in out.items()}
+            rows.append(row)
+    return {s: FaceSet(f"FER+ {s}", p, np.array(y, dtype=np.int64), np.array(v), r)
+            for s, (p, y, v, r) in out.items()}
 
 
 def subset(fs: FaceSet, limit: int | None) -> FaceSet:
     if not limit or limit >= len(fs.y):
         return fs
     idx = np.linspace(0, len(fs.y) - 1, limit).astype(int)
-    return FaceSet(fs.name, [fs.paths[i] for i in idx], fs.y[idx], None if fs.votes is None else fs.votes[idx])
+    return FaceSet(fs.name, [fs.paths[i] for i in idx], fs.y[idx], None if fs.votes is None else fs.votes[idx],
+                   None if fs.rows is None else [fs.rows[i] for i in idx])
 
 
 def masked_faces(images: list[np.ndarray], seed: int = SEED) -> list[np.ndarray | None]:
@@ -122,23 +127,32 @@ def export_ferplus(target: Path, share: float, labels: list[str]) -> int:
     import cv2
 
     from facekit.preprocess import load_image
+    from facekit.records import atomic_write
 
     sets = ferplus_sets(assets_root(), labels)
+    votes = []  # (file relative to target, ferplus.csv row)
     for split, fs in sets.items():
-        for path, k in zip(fs.paths, fs.y):
-            link = target / split / labels[k] / Path(path).name
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.exists():
-                os.symlink(path, link)
+        for path, k, row in zip(fs.paths, fs.y, fs.rows):
+            link = Path(split) / labels[k] / Path(path).name
+            (target / link).parent.mkdir(parents=True, exist_ok=True)
+            if not (target / link).exists():
+                os.symlink(path, target / link)
+            votes.append((link, row))
     train = sets["train"]
     pick = np.flatnonzero(np.random.default_rng(SEED).random(len(train.y)) < share)
     drawn = masked_faces([load_image(train.paths[i]) for i in pick])
     n = 0
     for i, face in zip(pick, drawn):
         if face is not None:
-            name = "masked_" + Path(train.paths[i]).stem + ".png"
-            cv2.imwrite(str(target / "train" / labels[train.y[i]] / name), face)
+            name = Path("train") / labels[train.y[i]] / ("masked_" + Path(train.paths[i]).stem + ".png")
+            cv2.imwrite(str(target / name), face)
+            votes.append((name, train.rows[i]))
             n += 1
+    columns = list(train.rows[0])
+    with atomic_write(target / "votes.csv", "w") as fh:
+        writer = csv.DictWriter(fh, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**row, "file": str(name)} for name, row in votes)
     counts = {s: len(fs.y) for s, fs in sets.items()}
     print(f"[INFO] {target}: {counts} images, {n} masked training copies")
     return 0
