@@ -39,9 +39,10 @@ from pathlib import Path
 
 from .errors import FacekitError
 from .cli.common import add_pipeline_options, guarded, info, warn
+from .cli.video import positive_int, smooth_strength
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "worker",
+STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
                   "worker_rss_mb", "finished")
 INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2"}
 STRING_COLUMNS = {"source", "kind"}
@@ -67,13 +68,6 @@ class JobOptions:
                     confidence=self.confidence, models=list(self.models), fine_pass=not self.fast)
 
 
-def positive_int(value: str) -> int:
-    v = int(value)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facekit-batch",
@@ -96,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: analyse every N-th frame (default: 1, every frame)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="videos: run the detector every K analysed frames and track in between (default: 1)")
-    p.add_argument("--smooth", type=float, default=0.6, help="videos: per-track smoothing, 0 = off (default: 0.6)")
+    p.add_argument("--smooth", type=smooth_strength, default=0.6, help="videos: per-track smoothing, 0 = off (default: 0.6)")
     p.add_argument("--fast", action="store_true", help="photos: one detector pass (as detect_mask_image.py --fast)")
     p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
     p.add_argument("--photos-per-task", type=positive_int, default=8, metavar="N",
@@ -200,7 +194,7 @@ class Worker:
         from .records import csv_row
 
         task_labels = self.analyzer.task_labels
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rows, frames, message = [], 0, ""
         try:
             if kind == "image":
@@ -218,12 +212,13 @@ class Worker:
         except UserError as exc:
             rows, message = [], str(exc)
         except Exception as exc:  # noqa: BLE001 - one broken file must not end a job of thousands
-            rows, message = [], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            last = (str(exc).strip().splitlines() or [""])[-1]
+            rows, message = [], f"{source}: {type(exc).__name__}: {last}"
         rows = [{"source": source, "kind": kind, **row} for row in rows]
         status = {"source": source, "kind": kind, "status": "error" if message else "ok", "message": message,
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
-                  "worker": self.name, "worker_rss_mb": round(_peak_rss_mb(), 1),
-                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,
+                  "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now()}
         return rows, status
 
     def parquet(self, rows: list[dict]) -> bytes:
@@ -238,6 +233,12 @@ class Worker:
         buf = io.BytesIO()
         pq.write_table(pa.table(data, schema=pa.schema(fields)), buf)
         return buf.getvalue()
+
+
+def _now() -> str:
+    from datetime import datetime
+
+    return datetime.now().isoformat(timespec="milliseconds")  # orders a source's tries, even within a second
 
 
 def _peak_rss_mb() -> float:

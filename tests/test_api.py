@@ -36,8 +36,8 @@ def test_import_loads_nothing_heavy():
     assert res.returncode == 0, res.stderr
     # FaceAnalyzer itself is a lazy name: touching it imports the analyzer (numpy), never TensorFlow.
     assert "tensorflow" not in res.stdout and "ai_edge_litert" not in res.stdout and "ray" not in res.stdout
-    res = subprocess.run([sys.executable, "-c", "import sys, facekit; print('cv2' in sys.modules, 'numpy' in sys.modules)"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    code = "import sys, facekit; print('cv2' in sys.modules, 'numpy' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert res.stdout.split() == ["False", "False"]
 
 
