@@ -1,5 +1,7 @@
 """detect_mask_image.py on one photo: wall time from the command to the written JSON, as a user sees it,
-beside a PyImageSearch-style script (TensorFlow, its Keras mask model, res10) on the same photo.
+beside a PyImageSearch-style script (TensorFlow, its Keras mask model, res10) on the same photo; then
+where that time goes (interpreter, imports, each model's loading, detection, each head, writing),
+timed step by step in a fresh process the way the script does them.
 
     python -m bench.cli [--image PATH] [--runs N]
 """
@@ -15,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, print_table
+from bench.common import ROOT, assets_root, machine_info, print_table
 
 # The PyImageSearch flow, as its detect_mask_image.py does it: import TensorFlow / Keras, load the mask
 # model, res10 at 300x300, classify each face crop with model.predict, then write the result.
@@ -37,6 +39,55 @@ Path(sys.argv[3]).write_text(json.dumps(out))
 """
 
 
+# The image script's steps, each timed (wall and process CPU), in a fresh interpreter like the script's.
+_STAGES = r"""
+import json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+steps = []
+def step(name):
+    global t0, c0
+    t, c = time.perf_counter(), time.process_time()
+    steps.append((name, 1000 * (t - t0), 1000 * (c - c0)))
+    t0, c0 = t, c
+import numpy, cv2
+step("import numpy + cv2")
+from facekit.cli.image import build_parser
+from facekit.cli.common import build_pipeline
+step("import facekit CLI")
+from ai_edge_litert.interpreter import Interpreter
+step("import LiteRT")
+args = build_parser().parse_args(["-i", sys.argv[1], "-j", sys.argv[2], "--no-display"])
+from facekit.detection import create_detector
+detector = create_detector(args.detector, args.confidence, True)
+step("load detector")
+from facekit.heads import Head, available_tasks
+for task, folder in available_tasks().items():
+    Head.load(folder)
+    step(f"load head: {task}")
+pipeline = build_pipeline(args, fine_pass=True)
+t0, c0 = time.perf_counter(), time.process_time()  # that was the script's loading again: not counted
+from facekit.preprocess import load_image
+image = load_image(sys.argv[1])
+step("read image")
+faces = pipeline.classify(image, pipeline.detect(image))
+step(f"detect + heads ({len(faces)} faces)")
+steps += [(f"  {name}", ms, float("nan")) for name, ms, _, _ in pipeline.times.table()]
+from facekit.records import image_record, write_json
+write_json(sys.argv[2], image_record(sys.argv[1], image.shape[1], image.shape[0], faces))
+step("write JSON")
+print(json.dumps(steps))
+"""
+
+
+def stage_times(image: Path, out: Path) -> list[tuple[str, float, float]]:
+    """(step, wall ms, CPU ms) of one fresh run of the image script's steps."""
+    res = subprocess.run([sys.executable, "-c", _STAGES, str(image), str(out)], cwd=ROOT, capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"[ERROR] stage timing failed: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def wall(cmd: list[str], out: Path) -> float:
     out.unlink(missing_ok=True)
     t = time.perf_counter()
@@ -54,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     root = assets_root()
     image = args.image or root / "media" / "example_03.png"
+    print(f"[INFO] {machine_info()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         facekit = [sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(image), "-j", str(out), "--no-display"]
@@ -70,8 +122,18 @@ def main(argv: list[str] | None = None) -> int:
          ["PyImageSearch-style (TensorFlow + Keras model, res10)", base_faces, statistics.median(base_runs),
           min(base_runs), "-"]],
         [f"{args.runs} runs each, a new process per run (imports and model loading included); the machine's",
-         "  other load counts too, so these are upper bounds."],
+         "  other load counts too, so these are upper bounds.", machine_info()],
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        interpreter = statistics.median(wall([sys.executable, "-c", f"open({str(Path(tmp) / 'x')!r}, 'w')"],
+                                             Path(tmp) / "x") for _ in range(3))
+        steps = stage_times(image, Path(tmp) / "result.json")
+    rows = [["python interpreter start", f"{1000 * interpreter:.0f}", "-"]]
+    rows += [[name, f"{ms:.1f}", "-" if cpu != cpu else f"{cpu:.1f}"] for name, ms, cpu in steps]
+    print_table(f"where detect_mask_image.py's time goes on {image.name} (one fresh process)",
+                ["step", "wall ms", "CPU ms"], rows,
+                ["detector / head:* rows are the pipeline's own stage timer, inside '(detect + heads, total)'.",
+                 machine_info()])
     return 0
 
 

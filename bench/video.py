@@ -1,12 +1,16 @@
 """Video speed and memory: facekit's video loop beside the PyImageSearch-style loop, same run.
 
-    python -m bench.video [--clip PATH] [--model MASK_MODEL] [--passes 10]
+    python -m bench.video [--clip PATH] [--model MASK_MODEL] [--passes 10] [--head-every 2,3,4]
 
-Rows: facekit headless on the clip (mask head only; then every head that exists, plus landmarks when
-facekit.landmarks is there), the PyImageSearch detect_mask_video.py loop (frame resized to width
-400, res10 blob, each face cropped, the baseline Keras model's .predict per frame) in its own
-process (TensorFlow in the same process slows LiteRT about 2x), and RSS over repeated passes.
+Rows: facekit headless on the clip (mask head only; then every head that exists plus landmarks, with
+heads every frame and with `--head-every K`), the PyImageSearch detect_mask_video.py loop (frame
+resized to width 400, res10 blob, each face cropped, the baseline Keras model's .predict per frame) in
+its own process (TensorFlow in the same process slows LiteRT about 2x), and RSS over repeated passes.
 FPS = frames / seconds of the frame loop, models already loaded; best of `--repeat` passes each.
+
+Then where each frame's time goes (every stage, ms per frame and per face, drawing and writing an
+annotated video included), and how often `--head-every K` gives each face-frame the label that heads
+on every frame give. The CPU model and its SIMD flags head the output: the figures depend on them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, print_table
+from bench.common import ROOT, assets_root, machine_info, print_table
 
 FALLBACK_MASK = "/tmp/runs/mask_a"
 
@@ -173,12 +177,85 @@ def run_baseline(clip: Path, repeat: int) -> dict:
 # --- main --------------------------------------------------------------------------------------------
 
 
+def stage_pass(clip: Path, pipeline, head_every: int, out_dir: Path | None) -> tuple[dict, "StageTimes", float]:
+    """One pass of the video loop with every stage timed; the labels of each face-frame, keyed by
+    (frame, box), the stage times, and the process CPU ms per frame. With `out_dir`, the frames are
+    also drawn and written to an annotated video, as --output does."""
+    from facekit.drawing import Style, annotate
+    from facekit.pipeline import track_faces
+    from facekit.tracking import IoUTracker
+    from facekit.video import FrameSource, VideoSink
+
+    pipeline.times.reset()
+    times = pipeline.times
+    labels = {}
+    style = Style.from_heads(pipeline.heads, "mesh" if pipeline.landmarker is not None else None)
+    with FrameSource(str(clip)) as source:
+        sink = VideoSink(out_dir / "annotated.mp4", source.fps, source.size) if out_dir else None
+        cpu = time.process_time()
+        for index, frame, faces in track_faces(source, pipeline, IoUTracker(), head_every=head_every):
+            for f in faces:
+                labels[(index, f.box)] = {task: p.label for task, p in f.predictions.items()}
+            if sink is not None:
+                with times.stage("drawing", len(faces)):
+                    shown = annotate(frame, faces, style, copy=False)
+                with times.stage("writing"):
+                    sink.write(shown)
+        cpu = 1000 * (time.process_time() - cpu) / max(1, times.frames)
+        if sink is not None:
+            sink.close()
+    return labels, times, cpu
+
+
+def decode_ms(clip: Path) -> float:
+    """Decoding alone (cv2.VideoCapture.read), ms per frame: in the loop it runs on the reader thread."""
+    import cv2
+
+    cap, n = cv2.VideoCapture(str(clip)), 0
+    start = time.process_time()
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return 1000 * (time.process_time() - start) / max(1, n)
+
+
+def print_stage_table(title: str, timed: dict, decode: float) -> None:
+    """One column pair (ms per frame, ms per face) per head-every setting: `timed` maps K -> (StageTimes,
+    process CPU ms per frame)."""
+    tables = {k: {row[0]: row[1:] for row in times.table()} for k, (times, _) in timed.items()}
+    stages = list(dict.fromkeys(name for t in tables.values() for name in t))
+    rows = [["decode (reader thread, CPU ms)", *[c for _ in timed for c in (f"{decode:.2f}", "-")]]]
+    for stage in stages:
+        cells = []
+        for k in timed:
+            per_frame, per_face, faces = tables[k].get(stage, (0.0, None, 0.0))
+            cells += [f"{per_frame:.2f}", "-" if per_face is None else f"{per_face:.2f} ({faces:.2f}/frame)"]
+        rows.append([stage, *cells])
+    totals = [sum(v[0] for v in tables[k].values()) for k in timed]
+    rows.append(["all stages (wall)", *[c for t in totals for c in (f"{t:.2f}", f"{1000 / t:.1f} FPS")]])
+    rows.append(["process CPU, every thread", *[c for _, cpu in timed.values() for c in (f"{cpu:.2f}", "-")]])
+    headers = ["stage"] + [h for k in timed for h in (f"ms/frame, head-every {k}", f"ms/face (faces/frame), K={k}")]
+    print_table(title, headers, rows,
+                notes=["wall ms inside each stage (perf_counter), per frame and per face it ran on; 'frame wait' is"
+                       " the main thread waiting for the reader thread, whose decoding CPU is the first row.",
+                       machine_info()])
+
+
+def agreement(ref: dict, other: dict, tasks: list[str]) -> dict[str, float]:
+    """Share of face-frames (present in both runs) whose label for each task is the same; "all" = every task."""
+    keys = [k for k in ref if k in other]
+    out = {t: sum(ref[k].get(t) == other[k].get(t) for k in keys) / max(1, len(keys)) for t in tasks}
+    out["all"] = sum(ref[k] == other[k] for k in keys) / max(1, len(keys))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=None, help="video (default: the mirror's short_hamilton_clip.mp4)")
     p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
     p.add_argument("--repeat", type=int, default=2, help="passes per FPS row; the best counts (default: 2)")
     p.add_argument("--passes", type=int, default=10, help="passes for the memory row (default: 10)")
+    p.add_argument("--head-every", default="2,3,4,6", help="K values for the label-agreement table (default: 2,3,4,6)")
     p.add_argument("--baseline-loop", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -188,8 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(baseline_loop(clip, args.repeat)))
         return 0
 
+    from facekit.cli.video import HEAD_EVERY
     from facekit.heads import Head, available_tasks, load_heads
+    from facekit.runtime import describe as thread_policy
 
+    print(f"[INFO] {machine_info()}", flush=True)
+    print(f"[INFO] threads: {thread_policy()}", flush=True)
     mask = Head.load(mask_model_path(args.model))
     others = {t: h for t, h in load_heads().items() if t != "mask"} if available_tasks() else {}
     have_landmarks = True  # the face mesh is part of facekit; its model comes from the resolver
@@ -198,18 +279,20 @@ def main(argv: list[str] | None = None) -> int:
           f"landmarks: {'yes' if have_landmarks else 'no'}", flush=True)
     mask_only = build({"mask": mask}, landmarks=False)
     detector = mask_only.detector.name
-    fps_mask, cpu_mask, n = facekit_fps(clip, mask_only, [], args.repeat)
-    fps_k2, cpu_k2, _ = facekit_fps(clip, mask_only, ["--detect-every", "2"], args.repeat)
+    fps_mask, cpu_mask, n = facekit_fps(clip, mask_only, ["--head-every", "1"], args.repeat)
+    fps_k2, cpu_k2, _ = facekit_fps(clip, mask_only, ["--head-every", "1", "--detect-every", "2"], args.repeat)
     with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
-        fps_out, cpu_out, _ = facekit_fps(clip, mask_only, ["--output", f"{tmp}/annotated.mp4", "--csv",
-                                                            f"{tmp}/faces.csv"], args.repeat)
+        fps_out, cpu_out, _ = facekit_fps(clip, mask_only, ["--head-every", "1", "--output", f"{tmp}/annotated.mp4",
+                                                            "--csv", f"{tmp}/faces.csv"], args.repeat)
     print("[INFO] facekit mask rows done; running the PyImageSearch loop in its own process...", flush=True)
     base = run_baseline(clip, args.repeat)
     all_heads = {"mask": mask, **others}
     everything = build(all_heads, landmarks=have_landmarks)
     names = ", ".join(all_heads) + (" + landmarks" if have_landmarks else "")
-    fps_all, cpu_all, _ = facekit_fps(clip, everything, [], args.repeat)
-    fps_all_k2, cpu_all_k2, _ = facekit_fps(clip, everything, ["--detect-every", "2"], args.repeat)
+    fps_all, cpu_all, _ = facekit_fps(clip, everything, ["--head-every", "1"], args.repeat)
+    fps_all_d2, cpu_all_d2, _ = facekit_fps(clip, everything, ["--head-every", "1", "--detect-every", "2"],
+                                            args.repeat)
+    fps_all_k, cpu_all_k, _ = facekit_fps(clip, everything, ["--head-every", str(HEAD_EVERY)], args.repeat)
 
     from facekit.cli.video import run
 
@@ -226,20 +309,22 @@ def main(argv: list[str] | None = None) -> int:
     speedup_k2 = fps_k2 / base["fps"] if base["fps"] else float("nan")
     cpu_ratio = base["cpu_ms"] / cpu_mask
     rows = [
-        [f"facekit, mask head ({detector}, every frame)", n, fps_mask, cpu_mask, ">= 40 FPS", ok(fps_mask >= 40)],
-        [f"facekit, mask head ({detector}, --detect-every 2)", n, fps_k2, cpu_k2, ">= 40 FPS", ok(fps_k2 >= 40)],
+        [f"facekit, mask head ({detector}, every frame)", n, fps_mask, cpu_mask, ">= 80 FPS", ok(fps_mask >= 80)],
+        [f"facekit, mask head ({detector}, --detect-every 2)", n, fps_k2, cpu_k2, "-", "-"],
         [f"facekit, mask head ({detector}, every frame) + --output mp4 + --csv", n, fps_out, cpu_out, "-", "-"],
         ["PyImageSearch loop (res10, width 400, Keras .predict)", base["frames"], base["fps"], base["cpu_ms"], "-",
          "-"],
-        ["speed-up, every frame (FPS ratio / CPU ratio)", "-", f"{speedup:.1f}x", f"{cpu_ratio:.1f}x", ">= 5x",
-         ok(speedup >= 5)],
+        ["speed-up, every frame (FPS ratio / CPU ratio)", "-", f"{speedup:.1f}x", f"{cpu_ratio:.1f}x",
+         ">= 7x / 4x", ok(speedup >= 7 and cpu_ratio >= 4)],
         ["speed-up, --detect-every 2 (FPS ratio / CPU ratio)", "-", f"{speedup_k2:.1f}x",
-         f"{base['cpu_ms'] / cpu_k2:.1f}x", ">= 5x", ok(speedup_k2 >= 5)],
-        [f"facekit, all heads ({names})", n, fps_all, cpu_all, ">= 25 FPS", ok(fps_all >= 25)],
-        ["facekit, all heads, --detect-every 2", n, fps_all_k2, cpu_all_k2, ">= 25 FPS", ok(fps_all_k2 >= 25)],
+         f"{base['cpu_ms'] / cpu_k2:.1f}x", "-", "-"],
+        [f"facekit, all heads ({names}), heads every frame", n, fps_all, cpu_all, ">= 40 FPS", ok(fps_all >= 40)],
+        ["facekit, all heads, heads every frame, --detect-every 2", n, fps_all_d2, cpu_all_d2, "-", "-"],
+        [f"facekit, all heads, --head-every {HEAD_EVERY} (the default)", n, fps_all_k, cpu_all_k, ">= 40 FPS",
+         ok(fps_all_k >= 40)],
         [f"RSS after pass 1 / pass {args.passes} (MB)", "-", f"{rss[0]:.0f} / {rss[-1]:.0f}", "-", "-", "-"],
-        [f"RSS growth over {args.passes} passes (MB)", "-", f"{rss[-1] - rss[0]:+.1f}", "-", "<= 50 MB",
-         ok(rss[-1] - rss[0] <= 50)],
+        [f"RSS growth over {args.passes} passes (MB)", "-", f"{rss[-1] - rss[0]:+.1f}", "-", "<= 20 MB",
+         ok(rss[-1] - rss[0] <= 20)],
     ]
     print_table(f"video: {clip.name} ({n} frames), headless, end to end", ["measurement", "frames", "FPS / value",
                                                                            "CPU ms/frame", "target", "met"], rows,
@@ -252,7 +337,30 @@ def main(argv: list[str] | None = None) -> int:
                        "224x224 as in its detect_mask_video.py, drawing kept, no window.",
                        f"facekit detector: {detector}, its own default threshold, one pass per frame (the video "
                        "script's default; --fine-pass adds the image script's small-face pass).",
-                       f"CPU: {_cpus()} cores, shared with other jobs at the time of the run."])
+                       machine_info()])
+
+    # Where the time goes, and what skipping head runs costs in labels.
+    ks = sorted({int(k) for k in args.head_every.split(",") if k.strip()} | {HEAD_EVERY} - {1})
+    with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
+        ref, times1, cpu1 = stage_pass(clip, everything, 1, Path(tmp))
+        runs = {k: stage_pass(clip, everything, k, Path(tmp) if k == HEAD_EVERY else None) for k in ks}
+    timed = {1: (times1, cpu1), HEAD_EVERY: runs[HEAD_EVERY][1:]} if HEAD_EVERY > 1 else {1: (times1, cpu1)}
+    print_stage_table(f"where the time goes: all heads + landmarks, {clip.name}, drawn and written to mp4",
+                      timed, decode_ms(clip))
+
+    tasks = list(all_heads)
+    agree_rows = []
+    for k in ks:
+        a = agreement(ref, runs[k][0], tasks)
+        share = {t: runs[k][1].faces[f"head:{t}"] / max(1, times1.faces[f"head:{t}"]) for t in tasks}
+        agree_rows.append([f"--head-every {k}" + (" (default)" if k == HEAD_EVERY else ""),
+                           *[f"{100 * a[t]:.2f}% ({100 * share[t]:.0f}%)" for t in tasks], f"{100 * a['all']:.2f}%",
+                           f"{runs[k][2]:.1f}"])
+    print_table(f"labels with --head-every K vs heads every frame ({len(ref)} face-frames)",
+                ["run", *[f"{t} agree (runs)" for t in tasks], "every head agrees", "CPU ms/frame"], agree_rows,
+                notes=[f"heads every frame: {cpu1:.1f} CPU ms/frame. The same detections and tracks in every run, so "
+                       "face-frames pair up exactly; (runs) = the head's runs as a share of heads-every-frame's.",
+                       "target: >= 98% of face-frames with every head's label unchanged."])
     return 0
 
 

@@ -4,6 +4,10 @@ A model folder, as `train_mask_detector.py` writes it:
     card.json      task, labels in output order, input size, colour mode, crop spec, metrics, ...
     model.tflite   what inference runs (LiteRT; no TensorFlow import)
     model.keras    what training resumes / fine-tunes from (not needed for inference)
+    model.int8.tflite + int8.json   optional: the same network quantized to int8 by `python -m
+                   bench.quantize --install` (half the CPU per face), used instead of model.tflite
+                   while int8.json's source_sha256 is model.tflite's: a retrained model.tflite
+                   silently goes back to fp16 until it is quantized and validated again.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
+from .runtime import threads
 from .types import Box, Prediction
 
 CARD = "card.json"
 TFLITE = "model.tflite"
 KERAS = "model.keras"
+INT8 = "model.int8.tflite"
+INT8_RECORD = "int8.json"
 CARD_FORMAT = 1
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -108,27 +115,50 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
     if not model_path.is_file():
         raise ModelError(f"{model_path}: model file not found")
     try:
-        return Interpreter(model_path=str(model_path), num_threads=num_threads or min(4, os.cpu_count() or 1))
+        return Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{model_path}: not a valid TFLite model ({str(exc).splitlines()[0]})") from None
+
+
+def int8_twin(folder: Path) -> Path | None:
+    """The folder's int8 model if it was made from (and validated against) its current model.tflite."""
+    record, model = folder / INT8_RECORD, folder / INT8
+    if not (record.is_file() and model.is_file() and (folder / TFLITE).is_file()):
+        return None
+    try:
+        source = json.loads(record.read_text())["source_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    from .assets import sha256sum
+
+    return model if sha256sum(folder / TFLITE) == source else None
+
+
+def use_int8() -> bool:
+    """int8 twins are used unless FACEKIT_INT8=0 (to compare with, or fall back to, the fp16 model)."""
+    return os.environ.get("FACEKIT_INT8", "1").strip() != "0"
 
 
 class Head:
     """One trained classifier. `predict(crops)` runs all crops as one batch."""
 
-    def __init__(self, folder: Path, card: ModelCard, interpreter):
+    def __init__(self, folder: Path, card: ModelCard, interpreter, model_path: Path | None = None):
         self.folder = folder
         self.card = card
+        self.model_path = model_path or folder / TFLITE  # model.tflite, or its int8 twin
         self._interp = interpreter
         self._in = interpreter.get_input_details()[0]
         self._out = interpreter.get_output_details()[0]
         self._batch = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Head":
+    def load(cls, path: str | os.PathLike, int8: bool | None = None) -> "Head":
+        """int8: use the folder's validated int8 twin when there is one (None: unless FACEKIT_INT8=0)."""
         folder = model_folder(path)
         card = ModelCard.load(folder / CARD)
-        interp = load_interpreter(folder / TFLITE)
+        twin = int8_twin(folder) if (use_int8() if int8 is None else int8) else None
+        model_path = twin or folder / TFLITE
+        interp = load_interpreter(model_path)
         shape = list(interp.get_input_details()[0]["shape"])
         n_out = int(interp.get_output_details()[0]["shape"][-1])
         if shape[1:] != [card.input_size, card.input_size, 3] or n_out != len(card.labels):
@@ -136,7 +166,7 @@ class Head:
                 f"{folder}: card does not match the model (card: {card.input_size}px, {len(card.labels)} labels; "
                 f"model: input {shape[1:]}, {n_out} outputs)"
             )
-        return cls(folder, card, interp)
+        return cls(folder, card, interp, model_path)
 
     @property
     def task(self) -> str:

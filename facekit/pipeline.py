@@ -1,18 +1,55 @@
-"""Detector + heads (+ optional landmarker) as one callable: image -> list[Face]."""
+"""Detector + heads (+ optional landmarker) as one callable: image -> list[Face]; and the one video loop.
+
+Every stage is timed as it runs (`FacePipeline.times`: wall ms per frame and per face), so a slow run
+can be traced to the stage that took the time; `python -m bench.video` prints the table.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
 
 from .detection import Detector
 from .heads import Head
+from .runtime import apply_to_opencv
 from .types import Box, Face
 
 # Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
 # model's input size is a guess, not a prediction.
 MIN_FACE_FOR_HEADS = 16
+
+
+class StageTimes:
+    """Wall seconds spent in each stage and how many faces it handled (perf_counter: ~0.1 us a call,
+    so it is always on). Stages: detector, head:<task>, landmarks, tracking, frame wait, and any the
+    caller adds (drawing, writing) with `stage()`."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.faces: dict[str, int] = defaultdict(int)
+        self.frames = 0
+
+    @contextmanager
+    def stage(self, name: str, faces: int = 0):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+            self.faces[name] += faces
+
+    def table(self) -> list[tuple[str, float, float | None, float]]:
+        """(stage, ms per frame, ms per face it ran on or None, faces per frame) for each stage."""
+        n = max(1, self.frames)
+        return [(name, 1000 * secs / n, 1000 * secs / self.faces[name] if self.faces[name] else None,
+                 self.faces[name] / n) for name, secs in self.seconds.items()]
 
 
 class Landmarker(Protocol):
@@ -26,23 +63,42 @@ class FacePipeline:
         self.heads = heads or {}
         self.landmarker = landmarker
         self.min_face = min_face
+        self.times = StageTimes()
+        apply_to_opencv()  # the detector's and the crops' OpenCV work shares the cores with LiteRT
 
     def __call__(self, image: np.ndarray) -> list[Face]:
+        return self.analyze(image, self.detect(image))
+
+    def detect(self, image: np.ndarray) -> list[Face]:
         if self.detector is None:
             raise ValueError("this pipeline has no detector; call analyze() with faces")
-        return self.analyze(image, self.detector.detect(image))
+        with self.times.stage("detector"):
+            faces = self.detector.detect(image)
+        self.times.faces["detector"] += len(faces)
+        return faces
 
     def analyze(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """Run every head (one batch per head) and the landmarker on already-found faces."""
-        big = [i for i, f in enumerate(faces) if min(f.box.width, f.box.height) >= self.min_face]
-        if big and self.heads:
-            faces = list(faces)
-            boxes = [faces[i].box for i in big]
-            per_task = {task: head.predict_boxes(image, boxes) for task, head in self.heads.items()}
-            for j, i in enumerate(big):
-                faces[i] = faces[i].with_predictions(**{task: preds[j] for task, preds in per_task.items()})
+        return self.classify(image, faces)
+
+    def classify(self, image: np.ndarray, faces: list[Face],
+                 heads_on: dict[str, list[int]] | None = None) -> list[Face]:
+        """Each head on the faces `heads_on[task]` lists (indices; None = every face), one batch per
+        head; the landmarker on every face. Faces under `min_face` get no head.
+        (Not `analyze`: subclasses such as FaceAnalyzer give that one their own signature.)"""
+        big = [min(f.box.width, f.box.height) >= self.min_face for f in faces]
+        faces = list(faces)
+        for task, head in self.heads.items():
+            chosen = [i for i in (range(len(faces)) if heads_on is None else heads_on.get(task, ())) if big[i]]
+            if not chosen:
+                continue
+            with self.times.stage(f"head:{task}", len(chosen)):
+                preds = head.predict_boxes(image, [faces[i].box for i in chosen])
+            for i, pred in zip(chosen, preds):
+                faces[i] = faces[i].with_predictions(**{task: pred})
         if self.landmarker is not None and faces:
-            faces = self.landmarker(image, faces)
+            with self.times.stage("landmarks", len(faces)):
+                faces = self.landmarker(image, faces)
         return faces
 
     def classify_whole(self, image: np.ndarray) -> Face:
@@ -53,25 +109,46 @@ class FacePipeline:
         return face.with_predictions(**preds)
 
 
-def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None):
-    """Yield (frame index, frame, tracked faces) for each frame of `source`: the one loop the CLI
-    and the benchmark share."""
+def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None, *,
+                head_every: int = 1):
+    """Yield (frame index, frame, tracked faces) for each frame of `source`: the one loop the CLI,
+    the benchmark and the library share.
+
+    detect_every K: the detector runs every K-th frame; in between, faces are where their tracks
+    predict. head_every K: each track's heads run every K-th frame (staggered across tracks), and at
+    once on a new track, a box that changed or a label in doubt (`IoUTracker.heads_due`); in between
+    the track's smoothed probabilities are shown.
+    The landmarker runs on every face of every frame (points move with the face).
+    """
     from .tracking import SceneCuts
 
+    if detect_every < 1 or head_every < 1:
+        raise ValueError(f"detect_every and head_every must be 1 or more, got {detect_every}, {head_every}")
     tracker.frame_size = source.size
+    times = pipeline.times
     cuts = SceneCuts()
     n = 0
     while max_frames is None or n < max_frames:
-        item = source.read()
+        with times.stage("frame wait"):  # decoding runs on the reader's thread; this is the wait for it
+            item = source.read()
         if item is None:
             return
         index, frame = item
-        cut = cuts(frame)
-        if cut:
-            tracker.end_tracks()
+        times.frames += 1
+        with times.stage("tracking"):
+            cut = cuts(frame)
+            if cut:
+                tracker.end_tracks()
         if cut or n % detect_every == 0:  # nothing to follow across a cut: detect afresh
-            faces = pipeline(frame)
+            faces = pipeline.detect(frame)
         else:
-            faces = pipeline.analyze(frame, tracker.follow())
-        yield (index if not source.live else n), frame, tracker.update(faces)
+            # Followed faces carry the track's smoothed labels: drop them, or they would count as fresh.
+            faces = [f.replace(predictions={}) for f in tracker.follow()]
+        with times.stage("tracking"):
+            faces = tracker.assign(faces)
+            due = None if head_every == 1 else tracker.heads_due(faces, list(pipeline.heads), head_every)
+        faces = pipeline.classify(frame, faces, heads_on=due)
+        with times.stage("tracking", len(faces)):
+            faces = tracker.smooth_faces(faces)
+        yield (index if not source.live else n), frame, faces
         n += 1

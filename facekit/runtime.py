@@ -4,6 +4,19 @@ LiteRT (heads, face mesh), onnxruntime (SCRFD and other ONNX graphs) and OpenCV 
 resizing) each start their own thread pool sized to the machine. On a 2-core laptop, a Pi or one
 Ray worker among several, three pools of N threads fight over N cores and every stage gets slower.
 `FACEKIT_THREADS` (or `set_threads`) caps them all; batch workers set 1 so workers scale instead.
+
+The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
+- The video loop runs its stages one after another (detector, then each head, then the face mesh),
+  so at any moment one engine computes; each gets every core (at most 4): on an idle machine 2
+  threads cut YuNet from 9.0 to 5.8 ms a frame and the emotion head from 8.5 to 5.1 ms, for ~15%
+  more CPU. OpenCV's pool gets the same cap (`apply_to_opencv`, called when a pipeline is built).
+- The face mesh keeps 1 thread (facekit.landmarks): a 192 px model split in two gains ~0.2 ms and
+  loses 2-4 ms whenever the cores are busy.
+- Decoding runs on the reader thread beside them (~2.7 ms a 640x360 frame), the only overlap.
+- On a machine shared with other work (load above the core count), threads that wait for each
+  other burn CPU spinning: YuNet took 35 CPU ms a frame at 2 threads under load 14, 11 idle. There
+  `FACEKIT_THREADS=1` is faster (the clip with the mask head at load 10: 16.4 s against 21.5 s; every
+  head: 58 s against 64 s). The benchmarks print the policy beside their numbers.
 """
 
 from __future__ import annotations
@@ -32,7 +45,26 @@ def threads(default_cap: int = 4) -> int:
     return max(1, min(default_cap, os.cpu_count() or 1))
 
 
-def ort_session(path: Path | str, num_threads: int | None = None):
+def apply_to_opencv() -> int:
+    """Give OpenCV's pool (YuNet / res10 through cv2.dnn, resizing, colour conversion) the same cap.
+    OpenCV's setting is process-wide, so this is called whenever a pipeline is built; returns the count."""
+    import cv2
+
+    n = threads()
+    if cv2.getNumThreads() != n:
+        cv2.setNumThreads(n)
+    return n
+
+
+def describe() -> str:
+    """The thread policy in force, for benchmarks and logs."""
+    source = "set_threads" if _override is not None else (
+        "FACEKIT_THREADS" if os.environ.get("FACEKIT_THREADS", "").strip().isdigit() else "default")
+    return (f"{threads()} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1, "
+            f"1 video reader thread; {os.cpu_count()} logical cores")
+
+
+def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     """An onnxruntime CPU session with a deliberate thread count (its default spins one pool thread
     per core and busy-waits between runs, stealing time from the other stages)."""
     import onnxruntime as ort
@@ -42,4 +74,5 @@ def ort_session(path: Path | str, num_threads: int | None = None):
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)  # bytes: a graph edited in memory (SCRFD)
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

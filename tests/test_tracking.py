@@ -148,3 +148,68 @@ def test_no_track_survives_a_scene_cut(media, tmp_path):
     for track, frames in frames_of.items():
         inside = [i for i, (a, b) in enumerate(shots) if a <= min(frames) and max(frames) <= b]
         assert inside, f"track {track} spans a cut: frames {min(frames)}-{max(frames)}"
+
+
+# --- heads every K frames ------------------------------------------------------------------------------
+
+
+def due_frames(tracker: IoUTracker, frames: list[list[Face]], every: int) -> list[list[int]]:
+    """For each frame: the track ids whose heads are due."""
+    out = []
+    for faces in frames:
+        assigned = tracker.assign(faces)
+        out.append(sorted(assigned[i].track_id for i in tracker.heads_due(assigned, ["mask"], every)["mask"]))
+        tracker.smooth_faces(assigned)
+    return out
+
+
+def test_heads_run_on_a_new_track_then_every_k_frames_staggered_by_track():
+    frames = [[face(10, 10, p_mask=0.95), face(300, 10, p_mask=0.05)] for _ in range(13)]
+    due = due_frames(IoUTracker(), frames, every=4)
+    assert due[0] == [1, 2]  # new tracks: at once
+    runs = {tid: [i for i, ids in enumerate(due) if tid in ids] for tid in (1, 2)}
+    # After the first run the two tracks take turns on different frames, then every 4th frame each.
+    assert runs[1][1] != runs[2][1]
+    for tid in (1, 2):
+        gaps = np.diff(runs[tid][1:])
+        assert list(gaps) == [4] * len(gaps) and len(runs[tid]) >= 3
+    assert sum(len(ids) for ids in due) <= 2 + 2 * 13 // 4 + 2  # about a quarter of every-frame
+
+
+def test_heads_run_again_at_once_when_the_box_changes():
+    tracker = IoUTracker()
+    steady = [[face(100, 100, p_mask=0.9)] for _ in range(6)]
+    due = due_frames(tracker, steady, every=10)
+    assert due == [[1], [], [1], [], [], []]  # new, then its staggered turn (1 + id % 10 frames later)
+    # The face steps closer to the camera: same track, box twice the size.
+    grown = due_frames(tracker, [[face(80, 80, size=120, p_mask=0.9)]], every=10)
+    assert grown == [[1]]
+
+
+def test_a_label_in_doubt_is_watched_every_frame():
+    tracker = IoUTracker()
+    doubtful = due_frames(tracker, [[face(100, 100, p_mask=0.6)] for _ in range(5)], every=4)
+    assert doubtful == [[1]] * 5  # margin 0.2: one frame could flip it
+    sure = due_frames(IoUTracker(), [[face(100, 100, p_mask=0.95)] for _ in range(5)], every=4)
+    assert sure == [[1], [], [1], [], []]
+
+
+def test_carried_probabilities_decay_by_frames_not_by_runs():
+    tracker = IoUTracker(smooth=0.6)
+    tracker.update([face(100, 100, p_mask=0.9)])
+    tracker.update([face(100, 100)])  # no head this frame: the label is carried unchanged
+    out = tracker.update([face(100, 100)])[0]
+    assert out.predictions["mask"].probabilities["with_mask"] == pytest.approx(0.9)
+    # Two frames later a new reading weighs as much as two frames of fresh readings would.
+    out = tracker.update([face(100, 100, p_mask=0.1)])[0]
+    keep = 0.6 ** 3
+    assert out.predictions["mask"].probabilities["with_mask"] == pytest.approx(keep * 0.9 + (1 - keep) * 0.1)
+
+
+def test_a_box_that_jumps_in_size_for_a_frame_keeps_its_track():
+    """Boxes of one face on the hamilton clip, frames 48-51: the detector's box shrinks abruptly, then
+    stays. Extrapolating the size change made the predicted box collapse and the face get a new id."""
+    tracker = IoUTracker()
+    boxes = [(479, 69, 621, 273), (479, 70, 621, 273), (453, 134, 514, 221), (454, 135, 526, 228)]
+    ids = [tracker.update([Face(box=Box(*b), score=0.9)])[0].track_id for b in boxes]
+    assert ids == [1, 1, 1, 1]

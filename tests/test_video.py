@@ -99,7 +99,12 @@ def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_m
     # Every head in the CSV (mask, plus any other trained head found in models/): probabilities sum to 1.
     tasks = [c[: -len("_label")] for c in rows[0] if c.endswith("_label")]
     assert "mask" in tasks
-    prob_columns = {t: [c for c in rows[0] if c.startswith(f"{t}_") and c != f"{t}_label"] for t in tasks}
+    # Probability columns are task_label for each of the head's labels (not derived ones like emotion_intensity).
+    from facekit.heads import ModelCard, available_tasks
+
+    labels = {t: ModelCard.load(f / CARD).labels for t, f in available_tasks().items()}
+    labels["mask"] = ModelCard.load(mask_model / CARD).labels
+    prob_columns = {t: [f"{t}_{lab}" for lab in labels[t]] for t in tasks}
     for row in rows:
         assert 0 <= int(row["frame"]) < CLIP_FRAMES
         assert float(row["time_s"]) == pytest.approx(int(row["frame"]) / 29.97, abs=1e-3)
@@ -328,3 +333,163 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, clip, mask_model, delay):
     assert proc.returncode in (130, -signal.SIGINT), stderr
     assert "Traceback" not in stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- heads every K frames --------------------------------------------------------------------------------
+
+
+class _Frames:
+    """A frame source (the interface track_faces reads) over frames held in memory."""
+
+    live = False
+
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames, self.size = frames, (frames[0].shape[1], frames[0].shape[0])
+        self.i = 0
+
+    def read(self):
+        if self.i >= len(self.frames):
+            return None
+        self.i += 1
+        return self.i - 1, self.frames[self.i - 1]
+
+
+class _CountingHead:
+    """The real mask head, counting the faces it is asked about."""
+
+    def __init__(self, head):
+        self.head, self.labels, self.calls = head, head.labels, 0
+
+    def predict_boxes(self, image, boxes):
+        self.calls += len(boxes)
+        return self.head.predict_boxes(image, boxes)
+
+
+def _steady_clip(media) -> list[np.ndarray]:
+    """A still shot of two people (two_people.jpg) for 16 frames, the camera drifting 1 px a frame."""
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "two_people.jpg")
+    return [np.ascontiguousarray(np.roll(photo, i, axis=1)) for i in range(16)]
+
+
+@pytest.mark.parametrize("every", [2, 4])
+def test_head_every_runs_heads_less_often_but_keeps_a_steady_faces_labels(media, mask_model, every):
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    frames = _steady_clip(media)
+    detector, head = create_detector(fine_pass=False), Head.load(mask_model)
+    labels, calls = {}, {}
+    for k in (1, every):
+        counter = _CountingHead(head)
+        pipeline = FacePipeline(detector, {"mask": counter})
+        labels[k] = [[(f.track_id, f.predictions["mask"].label) for f in faces]
+                     for _, _, faces in track_faces(_Frames(frames), pipeline, IoUTracker(), head_every=k)]
+        calls[k] = counter.calls
+    n_faces = len(labels[1][0])
+    assert n_faces == 2 and all(len(f) == n_faces for f in labels[1])
+    assert calls[1] == n_faces * len(frames)
+    # New tracks at once, each one's staggered turn, then every K-th frame: about 1/K of the work.
+    assert calls[every] <= n_faces * (2 + len(frames) // every)
+    assert labels[every] == labels[1]
+    # The stage timer saw the head run on exactly those faces.
+    assert pipeline.times.faces["head:mask"] == calls[every]
+
+
+def test_head_every_option_labels_every_face_of_every_frame(tmp_path, clip, mask_model):
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "30",
+                 "--head-every", "3", "--csv", str(table)]) == 0
+    rows = read_csv(table)
+    assert len({int(r["frame"]) for r in rows}) == 30
+    # Faces too small for the heads have no label, with or without --head-every; every other face has one.
+    big = [r for r in rows if min(int(r["x2"]) - int(r["x1"]), int(r["y2"]) - int(r["y1"])) >= 16]
+    assert big and all(r["mask_label"] in ("with_mask", "without_mask") for r in big)
+
+
+def test_head_every_zero_is_refused(clip, mask_model, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--head-every", "0"])
+    assert exc.value.code == 2
+    assert "--head-every" in capsys.readouterr().err
+
+
+def test_landmarks_follow_tracks_with_fewer_model_runs_and_the_same_points(clip):
+    """Video landmarks start from the track's last landmarks (MediaPipe's tracking mode): fewer runs of
+    the mesh model, every face the per-frame path marks still marked, at nearly the same points."""
+    from facekit.detection import create_detector
+    from facekit.landmarks import create_landmarker
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    detector, found, runs = create_detector(fine_pass=False), {}, {}
+    for track in (False, True):
+        mesh = create_landmarker(track=track)
+        with FrameSource(str(clip)) as source:
+            loop = track_faces(source, FacePipeline(detector, {}, mesh), IoUTracker())
+            found[track] = {(i, f.box): (f.landmarks[:, :2], f.box.width)
+                            for i, _, faces in loop for f in faces if f.landmarks is not None}
+        runs[track] = mesh.invocations
+    assert len(found[False]) > 250
+    assert set(found[False]) <= set(found[True])
+    assert runs[True] < 0.75 * runs[False]
+    error = [np.linalg.norm(found[False][k][0] - found[True][k][0], axis=1).mean() / found[False][k][1]
+             for k in found[False]]
+    assert np.median(error) < 0.02  # of the face's width
+
+
+# --- int8 heads ------------------------------------------------------------------------------------------
+
+PHOTOS = ["example_01.png", "example_02.png", "example_03.png", "obama.jpg", "two_people.jpg", "12_angry_men.jpg",
+          "solvay_conference.jpg", "astronaut.png", "kit_with_rose.jpg"]
+
+
+def test_int8_twin_is_used_only_while_it_matches_model_tflite(tmp_path, mask_model):
+    import json
+    import shutil
+
+    from facekit.assets import sha256sum
+    from facekit.heads import INT8, INT8_RECORD, Head
+
+    folder = tmp_path / "mask"
+    folder.mkdir()
+    for name in (CARD, TFLITE):
+        shutil.copy(mask_model / name, folder / name)
+    assert Head.load(folder).model_path.name == TFLITE  # no twin
+    shutil.copy(mask_model / TFLITE, folder / INT8)  # any valid TFLite stands in for the int8 file here
+    (folder / INT8_RECORD).write_text(json.dumps({"source_sha256": sha256sum(folder / TFLITE)}))
+    assert Head.load(folder).model_path.name == INT8
+    assert Head.load(folder, int8=False).model_path.name == TFLITE
+    # model.tflite retrained (another hash): the twin no longer speaks for it.
+    (folder / INT8_RECORD).write_text(json.dumps({"source_sha256": "0" * 64}))
+    assert Head.load(folder).model_path.name == TFLITE
+
+
+@pytest.mark.parametrize("task", ["mask", "emotion", "gender"])
+def test_shipped_int8_head_agrees_with_its_fp16_twin_on_the_test_photos(media, task):
+    from facekit.detection import create_detector
+    from facekit.heads import INT8, Head, available_tasks, int8_twin
+    from facekit.preprocess import load_image
+
+    folder = available_tasks().get(task)
+    if folder is None or int8_twin(folder) is None:
+        pytest.skip(f"no int8 {task} model shipped")
+    int8, fp16 = Head.load(folder, int8=True), Head.load(folder, int8=False)
+    assert int8.model_path.name == INT8 and fp16.model_path.name == TFLITE
+    detector = create_detector()
+    p8, p16 = [], []
+    for name in PHOTOS:
+        image = load_image(media / name)
+        boxes = [f.box for f in detector.detect(image) if min(f.box.width, f.box.height) >= 16]
+        p8 += [list(p.probabilities.values()) for p in int8.predict_boxes(image, boxes)]
+        p16 += [list(p.probabilities.values()) for p in fp16.predict_boxes(image, boxes)]
+    p8, p16 = np.array(p8), np.array(p16)
+    assert len(p16) > 40
+    top = np.sort(p16, axis=1)
+    clear = top[:, -1] - top[:, -2] >= 0.3  # a near-tie may go either way in either model
+    assert clear.sum() > 20
+    assert (p8.argmax(1) == p16.argmax(1))[clear].all()
+    assert np.abs(p8 - p16).mean() < 0.05

@@ -1,0 +1,229 @@
+"""int8 heads: each head's TFLite quantized to int8, measured against the fp16 model it came from, same run.
+
+    python -m bench.quantize [--tasks mask,gender,emotion] [--out DIR] [--calibration 300] [--limit N] [--install]
+
+The committed models hold only model.tflite (fp16 weights), not the Keras model the converter would
+start from, so the int8 model is made from the TFLite file itself: the fp16 weights are widened to
+fp32 in the flatbuffer (each DEQUANTIZE of a constant folded into an fp32 constant), then TensorFlow's
+post-training calibrator (the one TFLiteConverter runs after its own conversion) quantizes weights and
+activations to int8 from `--calibration` training images; input and output stay float32, so
+facekit.heads runs either file unchanged. The emotion model's 2-network x 4-view ensemble is quantized
+whole (its views are not separable without the Keras networks).
+
+Then, in a process without TensorFlow (it slows LiteRT 2x), both models score each head's validation
+set: mask -> mask_real_val (992 real masks), gender -> the trainer's val split, emotion -> FER+ valid.
+A head's int8 file is worth shipping only if its accuracy stays within 0.3 points of fp16; `--install`
+copies those into their model folders as model.int8.tflite with int8.json (the fp16 file's sha256, the
+numbers, the command), which facekit.heads then uses instead of model.tflite while the hash matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import ROOT, assets_root, machine_info, print_table
+
+TASKS = ("mask", "gender", "emotion")
+TOLERANCE = 0.003  # accuracy, as a fraction
+# Training images the calibrator sees, per task (validation sets are never used to calibrate).
+CALIBRATION_SETS = {"mask": "mask", "gender": "gender", "emotion": "fer2013/train"}
+
+
+# --- step 1: quantize (TensorFlow, own process) ---------------------------------------------------------
+
+
+def fp16_to_fp32(data: bytes) -> bytes:
+    """The same model with fp32 constants: every DEQUANTIZE(fp16 constant) becomes the fp32 constant."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    dequantize = {i for i, c in enumerate(model.operatorCodes)
+                  if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE}
+    for graph in model.subgraphs:
+        kept = []
+        for op in graph.operators:
+            src = graph.tensors[op.inputs[0]]
+            if op.opcodeIndex in dequantize and src.type == schema.TensorType.FLOAT16 \
+                    and model.buffers[src.buffer].data is not None:
+                buffer = model.buffers[src.buffer]
+                wide = np.frombuffer(bytes(buffer.data), dtype=np.float16).astype(np.float32)
+                buffer.data = None  # the fp16 copy is dead once nothing reads it
+                new = schema.BufferT()
+                new.data = np.frombuffer(wide.tobytes(), dtype=np.uint8)
+                model.buffers.append(new)
+                graph.tensors[op.outputs[0]].buffer = len(model.buffers) - 1
+            else:
+                kept.append(op)
+        graph.operators = kept
+    # An operator code nothing uses still has to be registered by the interpreter: drop it.
+    used = sorted({op.opcodeIndex for g in model.subgraphs for op in g.operators})
+    index = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[i] for i in used]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            op.opcodeIndex = index[op.opcodeIndex]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def calibration_inputs(task: str, card, n: int) -> list[np.ndarray]:
+    """`n` training images, evenly spread over the classes' files, as model input (whole images)."""
+    from facekit.preprocess import list_images, load_image, to_model_input
+
+    root = assets_root() / "datasets" / CALIBRATION_SETS[task]
+    paths = sorted(p for lab in card.labels if (root / lab).is_dir() for p in list_images(root / lab)[0])
+    picks = [paths[i] for i in np.linspace(0, len(paths) - 1, min(n, len(paths))).astype(int)]
+    return [to_model_input([load_image(p)], card.input_size, card.color).astype(np.float32) for p in picks]
+
+
+def quantize(folder: Path, out: Path, n_calibration: int) -> None:
+    import tensorflow as tf
+    from tensorflow.lite.python.optimize import calibrator
+
+    from facekit.heads import CARD, TFLITE, ModelCard
+
+    card = ModelCard.load(folder / CARD)
+    inputs = calibration_inputs(card.task, card, n_calibration)
+    wide = fp16_to_fp32((folder / TFLITE).read_bytes())
+    int8 = calibrator.Calibrator(wide).calibrate_and_quantize(
+        lambda: ([x] for x in inputs), tf.float32, tf.float32, False, tf.int8)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / CARD, out / CARD)
+    (out / TFLITE).write_bytes(int8)
+
+
+# --- step 2: score both (LiteRT only) -------------------------------------------------------------------
+
+
+def validation(task: str, folder: Path, limit: int | None) -> tuple[str, list[np.ndarray], np.ndarray]:
+    from bench import baselines as B
+    from facekit.preprocess import load_image
+
+    root = assets_root()
+    labels = json.loads((folder / "card.json").read_text())["labels"]
+    if task == "mask":
+        paths, y = B.folder_dataset(root / "datasets" / "mask_real_val", labels, limit)
+        return "mask_real_val (real masks, whole crops)", [load_image(p) for p in paths], y
+    if task == "gender":
+        from bench.gender import held_out_parts
+
+        parts = held_out_parts(root, folder, json.loads((folder / "card.json").read_text()), "val", limit)
+        crops = [c for part in parts.values() for c in part.crops]
+        return "the trainer's val split (" + ", ".join(parts) + ")", crops, np.concatenate(
+            [part.y for part in parts.values()])
+    from bench.emotion import ferplus_sets, subset
+
+    valid = subset(ferplus_sets(root, labels)["valid"], limit)
+    return "FER+ valid (PublicTest, FER2013-train duplicates removed)", [load_image(p) for p in valid.paths], valid.y
+
+
+def cpu_ms_per_face(head, crops: list[np.ndarray], batch: int = 2, repeat: int = 20) -> float:
+    """Process CPU ms per face (every thread) at a small batch: steadier than wall time on a busy machine."""
+    from facekit.preprocess import to_model_input
+
+    x = to_model_input((list(crops) * batch)[:batch], head.card.input_size, head.card.color)
+    head.predict_inputs(x)
+    start = time.process_time()
+    for _ in range(repeat):
+        head.predict_inputs(x)
+    return 1000 * (time.process_time() - start) / (repeat * batch)
+
+
+def score(task: str, fp16: Path, int8: Path, limit: int | None) -> dict:
+    from bench import baselines as B
+    from facekit.heads import Head
+
+    what, crops, y = validation(task, fp16, limit)
+    out = {"task": task, "set": what, "images": len(y)}
+    probs = {}
+    for name, head in (("fp16", Head.load(fp16, int8=False)), ("int8", Head.load(int8, int8=False))):
+        probs[name] = B.head_probs(head, crops)
+        out[f"{name}_accuracy"] = round(B.accuracy(y, probs[name]), 5)
+        out[f"{name}_cpu_ms_per_face"] = round(cpu_ms_per_face(head, crops[:8]), 3)
+    out["same_label"] = round(float((probs["fp16"].argmax(1) == probs["int8"].argmax(1)).mean()), 5)
+    out["holds"] = out["int8_accuracy"] - out["fp16_accuracy"] >= -TOLERANCE
+    return out
+
+
+def install(result: dict, folder: Path, int8: Path, calibration: int) -> None:
+    """model.int8.tflite + int8.json into the model folder (temp file then rename, like every output)."""
+    from facekit.assets import sha256sum
+    from facekit.heads import INT8, INT8_RECORD, TFLITE
+    from facekit.records import atomic_write
+
+    record = {"source": TFLITE, "source_sha256": sha256sum(folder / TFLITE),
+              "made_by": f"python -m bench.quantize --tasks {result['task']} --calibration {calibration} --install",
+              "method": "fp16 weights widened to fp32, then TensorFlow's post-training calibrator: int8 weights and "
+                        "activations, float32 input and output",
+              "calibration": f"{calibration} training images from datasets/{CALIBRATION_SETS[result['task']]}",
+              "validation": {k: v for k, v in result.items() if k not in ("task", "holds")},
+              "machine": machine_info(),
+              "licence": "the same as model.tflite's (see card.json)"}
+    with atomic_write(folder / INT8, "wb") as fh:
+        fh.write((int8 / TFLITE).read_bytes())
+    with atomic_write(folder / INT8_RECORD, "w") as fh:
+        fh.write(json.dumps(record, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.quantize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default=",".join(TASKS), help="heads to quantize (default: all three)")
+    p.add_argument("--out", type=Path, default=Path("/tmp/facekit_int8"), help="where the int8 folders go")
+    p.add_argument("--calibration", type=int, default=300, help="training images for calibration (default 300)")
+    p.add_argument("--limit", type=int, help="score an evenly spread subset of N validation images (development)")
+    p.add_argument("--install", action="store_true",
+                   help="copy the int8 models that hold into their model folders (model.int8.tflite + int8.json)")
+    p.add_argument("--quantize-only", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    from facekit.heads import available_tasks
+
+    found = available_tasks()
+    tasks = [t for t in args.tasks.split(",") if t in found]
+    if args.quantize_only:  # the TensorFlow half, in its own process
+        for task in tasks:
+            start = time.perf_counter()
+            quantize(found[task], args.out / task, args.calibration)
+            print(f"[INFO] {task}: int8 written to {args.out / task} in {time.perf_counter() - start:.0f}s", flush=True)
+        return 0
+
+    print(f"[INFO] {machine_info()}", flush=True)
+    cmd = [sys.executable, "-m", "bench.quantize", "--quantize-only", "--tasks", ",".join(tasks), "--out",
+           str(args.out), "--calibration", str(args.calibration)]
+    if subprocess.call(cmd, cwd=ROOT) != 0:
+        raise SystemExit("[ERROR] quantizing failed")
+    results = [score(task, found[task], args.out / task, args.limit) for task in tasks]
+    rows = [[r["task"], f"{r['set']}: {r['images']}", f"{100 * r['fp16_accuracy']:.2f}%",
+             f"{r['fp16_cpu_ms_per_face']:.2f}", f"{100 * r['int8_accuracy']:.2f}%", f"{r['int8_cpu_ms_per_face']:.2f}",
+             f"{100 * (r['int8_accuracy'] - r['fp16_accuracy']):+.2f}", f"{100 * r['same_label']:.2f}%",
+             f"{(args.out / r['task'] / 'model.tflite').stat().st_size / 1e6:.1f}", "yes" if r["holds"] else "NO"]
+            for r in results]
+    print_table("int8 (weights and activations) vs the fp16 model, validation sets",
+                ["head", "validation set: images", "fp16 acc", "fp16 CPU ms/face", "int8 acc", "int8 CPU ms/face",
+                 "change (points)", "same label", "int8 MB", "holds"],
+                rows, notes=[f"holds = int8 accuracy no more than {100 * TOLERANCE:.1f} points below fp16.",
+                             f"calibration: {args.calibration} training images per head, never validation images.",
+                             "CPU ms/face: process CPU time, batch of 2, the engine's default threads.",
+                             machine_info()])
+    if args.install:
+        for r in results:
+            if r["holds"] and not args.limit:
+                install(r, found[r["task"]], args.out / r["task"], args.calibration)
+                print(f"[INFO] {r['task']}: {found[r['task']]}/model.int8.tflite installed", flush=True)
+            else:
+                print(f"[INFO] {r['task']}: not installed ({'--limit run' if r['holds'] else 'accuracy does not hold'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
