@@ -8,12 +8,14 @@ fp32 in the flatbuffer (each DEQUANTIZE of a constant folded into an fp32 consta
 post-training calibrator (the one TFLiteConverter runs after its own conversion) quantizes weights and
 activations to int8 from `--calibration` training images; input and output stay float32, so
 facekit.heads runs either file unchanged. The emotion model's 2-network x 4-view ensemble is quantized
-whole (its views are not separable without the Keras networks).
+whole (its views are not separable without the Keras networks). A folder that already has a
+model_int8.tflite (the trainer's --export-int8, quantized from the Keras model) has that one scored
+instead of a new one made.
 
 Then, in a process without TensorFlow (it slows LiteRT 2x), both models score each head's validation
 set: mask -> mask_real_val (992 real masks), gender -> the trainer's val split, emotion -> FER+ valid.
 A head's int8 file is worth shipping only if its accuracy stays within 0.3 points of fp16; `--install`
-copies those into their model folders as model.int8.tflite with int8.json (the fp16 file's sha256, the
+copies those into their model folders as model_int8.tflite with int8.json (the fp16 file's sha256, the
 numbers, the command), which facekit.heads then uses instead of model.tflite while the hash matches.
 """
 
@@ -90,15 +92,18 @@ def quantize(folder: Path, out: Path, n_calibration: int) -> None:
     import tensorflow as tf
     from tensorflow.lite.python.optimize import calibrator
 
-    from facekit.heads import CARD, TFLITE, ModelCard
+    from facekit.heads import CARD, INT8, TFLITE, ModelCard
 
     card = ModelCard.load(folder / CARD)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / CARD, out / CARD)
+    if (folder / INT8).is_file():  # the trainer's, from the Keras model: score that one
+        shutil.copy(folder / INT8, out / TFLITE)
+        return
     inputs = calibration_inputs(card.task, card, n_calibration)
     wide = fp16_to_fp32((folder / TFLITE).read_bytes())
     int8 = calibrator.Calibrator(wide).calibrate_and_quantize(
         lambda: ([x] for x in inputs), tf.float32, tf.float32, False, tf.int8)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(folder / CARD, out / CARD)
     (out / TFLITE).write_bytes(int8)
 
 
@@ -161,16 +166,22 @@ def install(result: dict, folder: Path, int8: Path, calibration: int) -> None:
     from facekit.heads import INT8, INT8_RECORD, TFLITE
     from facekit.records import atomic_write
 
+    trainers = (folder / INT8).is_file()
     record = {"source": TFLITE, "source_sha256": sha256sum(folder / TFLITE),
-              "made_by": f"python -m bench.quantize --tasks {result['task']} --calibration {calibration} --install",
-              "method": "fp16 weights widened to fp32, then TensorFlow's post-training calibrator: int8 weights and "
-                        "activations, float32 input and output",
-              "calibration": f"{calibration} training images from datasets/{CALIBRATION_SETS[result['task']]}",
+              "made_by": "the trainer's --export-int8 (see card.json's command)" if trainers else
+              f"python -m bench.quantize --tasks {result['task']} --calibration {calibration} --install",
+              "method": "int8 weights and activations, float32 input and output; " + (
+                  "quantized from the Keras model" if trainers else
+                  "fp16 weights widened to fp32, then TensorFlow's post-training calibrator"),
+              "calibration": "the trainer's (256 training faces)" if trainers else
+              f"{calibration} training images from datasets/{CALIBRATION_SETS[result['task']]}",
+              "validated_by": f"python -m bench.quantize --tasks {result['task']} --install",
               "validation": {k: v for k, v in result.items() if k not in ("task", "holds")},
               "machine": machine_info(),
               "licence": "the same as model.tflite's (see card.json)"}
-    with atomic_write(folder / INT8, "wb") as fh:
-        fh.write((int8 / TFLITE).read_bytes())
+    if not trainers:
+        with atomic_write(folder / INT8, "wb") as fh:
+            fh.write((int8 / TFLITE).read_bytes())
     with atomic_write(folder / INT8_RECORD, "w") as fh:
         fh.write(json.dumps(record, indent=2) + "\n")
 

@@ -16,6 +16,7 @@ on every frame give. The CPU model and its SIMD flags head the output: the figur
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -71,8 +72,8 @@ def mask_model_path(explicit: str | None) -> Path:
     raise SystemExit("[ERROR] no mask model: train one (models/mask) or pass --model")
 
 
-def build(heads: dict, landmarks: bool):
-    """The pipeline detect_mask_video.py builds by default: default detector, one pass per frame."""
+def build(heads: dict, landmarks: bool, clip: Path):
+    """The pipeline detect_mask_video.py builds by default: its default detector, one pass per frame."""
     from facekit.detection import create_detector
     from facekit.pipeline import FacePipeline
 
@@ -81,7 +82,7 @@ def build(heads: dict, landmarks: bool):
         from facekit.landmarks import create_landmarker
 
         landmarker = create_landmarker()
-    return FacePipeline(create_detector(fine_pass=False), heads, landmarker)
+    return FacePipeline(create_detector(_facekit_args(clip, []).detector, fine_pass=False), heads, landmarker)
 
 
 # --- the PyImageSearch loop (own process: imports TensorFlow) ----------------------------------------
@@ -204,7 +205,7 @@ def stage_pass(clip: Path, pipeline, head_every: int, out_dir: Path | None) -> t
         cpu = 1000 * (time.process_time() - cpu) / max(1, times.frames)
         if sink is not None:
             sink.close()
-    return labels, times, cpu
+    return labels, copy.deepcopy(times), cpu  # the pipeline's own timer starts again on the next pass
 
 
 def decode_ms(clip: Path) -> float:
@@ -275,9 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     others = {t: h for t, h in load_heads().items() if t != "mask"} if available_tasks() else {}
     have_landmarks = True  # the face mesh is part of facekit; its model comes from the resolver
 
-    print(f"[INFO] clip {clip.name}; mask model {mask.folder}; other heads: {', '.join(others) or 'none'}; "
-          f"landmarks: {'yes' if have_landmarks else 'no'}", flush=True)
-    mask_only = build({"mask": mask}, landmarks=False)
+    files = ", ".join(f"{h.task} {h.model_path}" for h in (mask, *others.values()))
+    print(f"[INFO] clip {clip.name}; heads: {files}; landmarks: {'yes' if have_landmarks else 'no'}", flush=True)
+    mask_only = build({"mask": mask}, landmarks=False, clip=clip)
     detector = mask_only.detector.name
     fps_mask, cpu_mask, n = facekit_fps(clip, mask_only, ["--head-every", "1"], args.repeat)
     fps_k2, cpu_k2, _ = facekit_fps(clip, mask_only, ["--head-every", "1", "--detect-every", "2"], args.repeat)
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print("[INFO] facekit mask rows done; running the PyImageSearch loop in its own process...", flush=True)
     base = run_baseline(clip, args.repeat)
     all_heads = {"mask": mask, **others}
-    everything = build(all_heads, landmarks=have_landmarks)
+    everything = build(all_heads, landmarks=have_landmarks, clip=clip)
     names = ", ".join(all_heads) + (" + landmarks" if have_landmarks else "")
     fps_all, cpu_all, _ = facekit_fps(clip, everything, ["--head-every", "1"], args.repeat)
     fps_all_d2, cpu_all_d2, _ = facekit_fps(clip, everything, ["--head-every", "1", "--detect-every", "2"],

@@ -4,10 +4,12 @@ A model folder, as `train_mask_detector.py` writes it:
     card.json      task, labels in output order, input size, colour mode, crop spec, metrics, ...
     model.tflite   what inference runs (LiteRT; no TensorFlow import)
     model.keras    what training resumes / fine-tunes from (not needed for inference)
-    model.int8.tflite + int8.json   optional: the same network quantized to int8 by `python -m
-                   bench.quantize --install` (half the CPU per face), used instead of model.tflite
-                   while int8.json's source_sha256 is model.tflite's: a retrained model.tflite
-                   silently goes back to fp16 until it is quantized and validated again.
+    model_int8.tflite  optional: the same network in int8 (half the CPU per face), from the trainer's
+                   --export-int8 or made from model.tflite by `python -m bench.quantize --install`
+    int8.json      written by bench.quantize --install once the int8 model's validation accuracy is
+                   within 0.3 points of model.tflite's; it records model.tflite's sha256. The int8
+                   model is used only while that hash matches: a retrained model.tflite goes back
+                   to fp16 until its int8 twin is validated again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .types import Box, Prediction
 CARD = "card.json"
 TFLITE = "model.tflite"
 KERAS = "model.keras"
-INT8 = "model.int8.tflite"
+INT8 = "model_int8.tflite"  # the trainer's --export-int8 name too (facekit.training.TFLITE_INT8)
 INT8_RECORD = "int8.json"
 CARD_FORMAT = 1
 

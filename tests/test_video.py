@@ -444,7 +444,7 @@ def test_landmarks_follow_tracks_with_fewer_model_runs_and_the_same_points(clip)
 # --- int8 heads ------------------------------------------------------------------------------------------
 
 PHOTOS = ["example_01.png", "example_02.png", "example_03.png", "obama.jpg", "two_people.jpg", "12_angry_men.jpg",
-          "solvay_conference.jpg", "astronaut.png", "kit_with_rose.jpg"]
+          "solvay_conference.jpg", "astronaut.png", "kit_with_rose.jpg", "crowd_masks.jpg", "obama_and_biden.jpg"]
 
 
 def test_int8_twin_is_used_only_while_it_matches_model_tflite(tmp_path, mask_model):
