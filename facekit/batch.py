@@ -197,6 +197,8 @@ class Worker:
         started, cpu = time.perf_counter(), time.process_time()
         rows, frames, message = [], 0, ""
         try:
+            if not Path(source).exists():
+                raise UserError(f"{source}: no such file")
             if kind == "image":
                 for face in self.analyzer.analyze(source):
                     rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})
@@ -425,7 +427,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     bar = tqdm(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src", file=sys.stderr,
                disable=None, dynamic_ncols=True)
     try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals):
             for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):
                 status = json.loads(status_json)
                 results.write(str(part), bytes(faces), status)
@@ -441,6 +443,17 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     finally:
         bar.close()
     return totals
+
+
+def _guard_ray(batches, totals: dict):
+    """Ray's own failures (a worker that cannot start or dies: facekit missing on a node, out of memory)
+    as one line; what was finished is on disk, so the same command resumes."""
+    try:
+        yield from batches
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types; each ends the job the same way
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise FacekitError(f"the Ray job stopped after {totals['sources']} sources ({first.strip()[:300]}); "
+                           "what was finished is saved: run the same command to go on") from None
 
 
 @guarded

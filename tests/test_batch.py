@@ -38,7 +38,10 @@ def job(media, tmp_path_factory):
     (photos / "broken.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # truncated JPEG
     (photos / "notes.txt").write_text("not a photo")
     out = tmp / "results"
-    args = [photos, media / CLIP, "-o", out, "--every", "10", "--workers", "2", "--photos-per-task", "2"]
+    listed = tmp / "more.txt"
+    listed.write_text(f"# a list file: one source a line\n{tmp / 'gone.jpg'}\n")
+    args = [photos, media / CLIP, "--list", listed, "-o", out, "--every", "10", "--workers", "2",
+            "--photos-per-task", "2"]
     first = batch(*args, "--limit", "3")
     parts = sorted((out / "faces").glob("part-*.parquet"))
     assert parts, first.stderr
@@ -58,11 +61,11 @@ def test_first_run_stops_after_its_limit(job):
 def test_resume_does_the_rest_once(job):
     res = job["second"]
     assert res.returncode == 1, res.stderr  # the corrupt photo failed, the job went on
-    assert "resuming: 2 of 6 sources already done" in res.stdout
-    assert "4 sources to do" in res.stdout  # the failed one is tried again
+    assert "resuming: 2 of 7 sources already done" in res.stdout
+    assert "5 sources to do" in res.stdout  # the failed one is tried again
     assert not (job["out"] / "faces" / "part-orphan.parquet").exists()
     status = pq.read_table(job["out"] / "status").to_pylist()
-    assert len(status) == 7  # the corrupt photo has a row per try, every other source exactly one
+    assert len(status) == 8  # the corrupt photo has a row per try, every other source exactly one
     status = [r for r in status if r["status"] == "ok"]
     assert len(status) == 5 and len({r["source"] for r in status}) == 5
     faces = pq.read_table(job["out"] / "faces").to_pylist()
@@ -79,7 +82,9 @@ def test_corrupt_file_recorded(job):
     assert csv[0].startswith("source,kind,status,message,faces,frames,seconds")
     broken = [line for line in csv if "broken.jpg" in line]
     assert len(broken) == 1 and ",error," in broken[0] and "not a readable image" in broken[0]
-    assert "[WARN] 1 source(s) failed" in job["second"].stderr
+    assert "[WARN] 2 source(s) failed" in job["second"].stderr
+    gone = [line for line in csv if "gone.jpg" in line]
+    assert len(gone) == 1 and ",error," in gone[0] and "no such file" in gone[0]
     assert not any("notes.txt" in line for line in csv)  # not an image: skipped and counted, not an error
     assert "Traceback" not in job["first"].stderr + job["second"].stderr
 
@@ -139,3 +144,18 @@ def test_other_options_refused_on_resume(tmp_path, media):
     (out / "job.json").write_text(json.dumps({"tasks": ["mask"], "every": 5}))
     res = batch(media / "example_01.png", "-o", out, timeout=60)
     assert res.returncode == 2 and "holds results made with other options (tasks" in res.stderr
+
+
+def test_ray_failure_is_one_line():
+    from facekit.batch import _guard_ray
+    from facekit.errors import FacekitError
+
+    def batches():
+        yield "first"
+        raise RuntimeError("MapBatches(Worker): actors died during initialization\n(traceback...)")
+
+    results = _guard_ray(batches(), {"sources": 3})
+    assert next(results) == "first"
+    with pytest.raises(FacekitError, match=r"stopped after 3 sources \(MapBatches\(Worker\): actors died during "
+                                           r"initialization\); what was finished is saved"):
+        next(results)
