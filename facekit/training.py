@@ -115,12 +115,14 @@ class Dataset:
     hashes: list[str] = field(default_factory=list)  # pixel hash of each example's image (duplicate check)
     folders: list[dict] = field(default_factory=list)  # per --dataset folder: path, images and faces per class
     soft: np.ndarray | None = None  # (N, classes) target distributions (--soft-labels votes)
+    origin: np.ndarray | None = None  # (N,) index of the --dataset folder each example came from
 
     def subset(self, idx: np.ndarray) -> "Dataset":
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
         return Dataset(self.x[idx], self.y[idx], self.labels, [self.paths[i] for i in idx], self.skipped,
                        self.crops_detected, pick(self.keypoints), pick(self.source), pick(self.boxes),
-                       [self.hashes[i] for i in idx] if self.hashes else [], self.folders, pick(self.soft))
+                       [self.hashes[i] for i in idx] if self.hashes else [], self.folders, pick(self.soft),
+                       pick(self.origin))
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -199,10 +201,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         # Key points (for synthetic masks) come from YuNet, whatever detector crops the faces.
         detector = create_detector("yunet" if keypoints else detector_name, 0.5)
 
-    out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": []}
+    out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": [], "origin": []}
     skipped = {"unreadable": 0, "not an image": 0}
     detected, n_images, folders = 0, 0, []
-    for r in roots:
+    for origin, r in enumerate(roots):
         info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
         for idx, label in enumerate(labels):
             folder = r / label
@@ -232,11 +234,14 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                     out["paths"].append(str(path))
                     out["kps"].append(kps)
                     out["source"].append(n_images)
+                    out["origin"].append(origin)
                     out["boxes"].append(box)
                     out["hashes"].append(digest.hexdigest())
                 info["images"][label] += 1
                 info["faces"][label] += len(examples)
                 n_images += 1
+                if n_images % 1000 == 0:  # detection takes minutes on big sets: show it is moving
+                    log(f"[INFO] {n_images} images read ({len(out['x'])} examples)")
         folders.append(info)
         if info["unreadable"]:
             log(f"[WARN] {r}: {info['unreadable']} unreadable image(s) skipped")
@@ -247,7 +252,7 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         raise DatasetError(f"{', '.join(map(str, roots))}: no readable images")
     return Dataset(np.stack(out["x"]), np.array(out["y"], dtype=np.int64), labels, out["paths"], skipped, detected,
                    np.stack(out["kps"]) if keypoints else None, np.array(out["source"]),
-                   np.array(out["boxes"], dtype=np.float32), out["hashes"], folders)
+                   np.array(out["boxes"], dtype=np.float32), out["hashes"], folders, None, np.array(out["origin"]))
 
 
 def _examples(image, detector, face_crops: str, crop: CropSpec, size: int, faces: str, min_face: int):
@@ -338,7 +343,9 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
                   test_pattern: str | None = None, separate_test: bool = False) -> Split:
     """Train / validation / test example indices. Whole images go to one part (the faces of a crowd photo
     never straddle train and test); files whose name contains `val_pattern` / `test_pattern` make that
-    part (FER+'s PublicTest_ / PrivateTest_), the rest is split stratified by class. Validation and test
+    part (FER+'s PublicTest_ / PrivateTest_); the rest of EACH --dataset folder is split on its own,
+    stratified by class, exactly as that folder alone would be (so a folder's test part stays the one
+    models trained on it alone held out, and benches can compare them on it). Validation and test
     examples whose pixels equal a training image's are dropped: a copy of a training image would make
     model selection and the test figure optimistic."""
     n_src = int(data.source.max()) + 1
@@ -348,11 +355,17 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
     names = [Path(data.paths[i]).name for i in first]
     val_src = np.array([bool(val_pattern) and val_pattern in n for n in names])
     test_src = np.array([bool(test_pattern) and test_pattern in n for n in names])
-    rest = np.flatnonzero(~val_src & ~test_src)
-    tr, va, te = split_indices(src_y[rest], 0 if val_pattern else val,
-                               0 if (test_pattern or separate_test) else test)
-    parts = {"train": rest[tr], "val": np.concatenate([rest[va], np.flatnonzero(val_src)]),
-             "test": np.concatenate([rest[te], np.flatnonzero(test_src)])}
+    src_origin = data.origin[first] if data.origin is not None else np.zeros(n_src, dtype=int)
+    parts = {"train": [], "val": [np.flatnonzero(val_src)], "test": [np.flatnonzero(test_src)]}
+    for o in np.unique(src_origin):
+        rest = np.flatnonzero(~val_src & ~test_src & (src_origin == o))
+        if not len(rest):
+            continue
+        tr, va, te = split_indices(src_y[rest], 0 if val_pattern else val,
+                                   0 if (test_pattern or separate_test) else test)
+        for name, idx in (("train", tr), ("val", va), ("test", te)):
+            parts[name].append(rest[idx])
+    parts = {k: np.sort(np.concatenate(v)) if v else np.array([], dtype=np.int64) for k, v in parts.items()}
     for name in ("val", "test"):
         if (val_pattern if name == "val" else test_pattern) and not (val_src if name == "val" else test_src).any():
             raise DatasetError(f"no file name contains --{name}-pattern "
