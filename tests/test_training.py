@@ -407,54 +407,6 @@ def test_photo_augmentation_makes_grey_dim_and_small_faces(media):
     assert (sharp < 0.6 * np.abs(np.diff(face, axis=1)).mean()).any() and not (sharp < 1).all()
 
 
-MASK_MODEL = ROOT / "models" / "mask"
-
-
-def test_committed_mask_card_lists_both_datasets():
-    card = json.loads((MASK_MODEL / "card.json").read_text())
-    data = card["dataset"]
-    assert [Path(p).name for p in data["path"]] == ["mask_real_train", "mask"]
-    assert [Path(f["path"]).name for f in data["folders"]] == ["mask_real_train", "mask"]
-    real, pasted = data["folders"]
-    assert real["images"]["with_mask"] >= 2500 and real["images"]["without_mask"] >= 1870
-    assert pasted["images"] == {"with_mask": 690, "without_mask": 686}
-    assert real["faces"]["with_mask"] > real["images"]["with_mask"]  # crowd photos: one example per face
-    assert card["training"]["augment"] == "photo"
-    assert card["metrics"]["validation_only"]["mask_real_val"]["accuracy"] >= 0.98
-
-
-def test_crowd_scene_labelled_close_to_its_boxes(datasets):
-    """A street scene from mask_scenes_val with masked and unmasked people: the faces the pipeline finds
-    and labels get their boxes' labels."""
-    import csv
-
-    import numpy as np
-
-    from facekit.detection import create_detector
-    from facekit.heads import Head
-    from facekit.pipeline import FacePipeline
-    from facekit.preprocess import load_image
-    from facekit.types import iou_matrix
-
-    root = datasets / "mask_scenes_val"
-    with open(root / "boxes.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["image"] == SCENE]
-    truth = np.array([[float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")] for r in rows])
-    labels = [r["label"] for r in rows]
-    assert {"with_mask", "without_mask"} <= set(labels)
-    faces = FacePipeline(create_detector(), {"mask": Head.load(MASK_MODEL)})(load_image(root / SCENE))
-    boxes = np.array([f.box.as_list() for f in faces], dtype=np.float32)
-    iou = iou_matrix(boxes, truth)
-    right = judged = 0
-    for i, face in enumerate(faces):
-        j = int(iou[i].argmax())
-        if iou[i, j] >= 0.4 and labels[j] in ("with_mask", "without_mask") and "mask" in face.predictions:
-            judged += 1
-            right += face.predictions["mask"].label == labels[j]
-    assert judged >= 5, judged
-    assert right >= judged - 1, (right, judged)
-
-
 def test_each_folder_is_split_as_it_would_be_alone(datasets, tmp_path):
     """Merged folders: each folder's test part is the one a training on that folder alone holds out, so a
     model trained on both can be compared with one trained on either on the same test images."""
