@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         f"detect_mask_image.py on {image.name}: command -> JSON written",
         ["pipeline", "faces", "median s", "best s", "target"],
-        [["facekit (default detector, every head in models/)", n_faces, statistics.median(runs), min(runs), "< 1.5 s"],
+        [["facekit (default detector, every head in models/)", n_faces, statistics.median(runs), min(runs), "<= 0.4 s"],
          ["PyImageSearch-style (TensorFlow + Keras model, res10)", base_faces, statistics.median(base_runs),
           min(base_runs), "-"]],
         [f"{args.runs} runs each, a new process per run (imports and model loading included); the machine's",

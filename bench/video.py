@@ -40,10 +40,13 @@ def rss_mb() -> float:
 # --- facekit ---------------------------------------------------------------------------------------
 
 
+DETECTOR: list[str] = []  # ["--detector", NAME] from this bench's --detector, for every facekit row
+
+
 def _facekit_args(clip: Path, extra: list[str]):
     from facekit.cli.video import build_parser
 
-    return build_parser().parse_args(["--source", str(clip), "--no-display", *extra])
+    return build_parser().parse_args(["--source", str(clip), "--no-display", *DETECTOR, *extra])
 
 
 def facekit_fps(clip: Path, pipeline, extra: list[str], repeat: int) -> tuple[float, float, int]:
@@ -254,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=None, help="video (default: the mirror's short_hamilton_clip.mp4)")
     p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
+    p.add_argument("--detector", help="facekit's detector for every row (default: the video script's)")
     p.add_argument("--repeat", type=int, default=2, help="passes per FPS row; the best counts (default: 2)")
     p.add_argument("--passes", type=int, default=10, help="passes for the memory row (default: 10)")
     p.add_argument("--head-every", default="2,3,4,6", help="K values for the label-agreement table (default: 2,3,4,6)")
@@ -261,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     clip = args.clip or assets_root() / "media" / "short_hamilton_clip.mp4"
+    DETECTOR[:] = ["--detector", args.detector] if args.detector else []
 
     if args.baseline_loop:
         args.json.write_text(json.dumps(baseline_loop(clip, args.repeat)))

@@ -142,8 +142,10 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         if cut or n % detect_every == 0:  # nothing to follow across a cut: detect afresh
             faces = pipeline.detect(frame)
         else:
-            # Followed faces carry the track's smoothed labels: drop them, or they would count as fresh.
-            faces = [f.replace(predictions={}) for f in tracker.follow()]
+            # Followed faces carry the track's last results: drop them, or smoothed labels would count as
+            # fresh ones, and a face the mesh cannot mark this frame would keep last frame's points.
+            faces = [f.replace(predictions={}, landmarks=None, keypoints=None, pose=None, measures=None)
+                     for f in tracker.follow()]
         with times.stage("tracking"):
             faces = tracker.assign(faces)
             due = None if head_every == 1 else tracker.heads_due(faces, list(pipeline.heads), head_every)

@@ -117,9 +117,9 @@ def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_m
     assert len(classified) >= 0.8 * len(rows)
 
     # One row per face per frame: the detector alone, on a few frames, finds as many faces.
-    from facekit.detection import create_detector
+    from facekit.detection import VIDEO_DETECTOR, create_detector
 
-    detector = create_detector(fine_pass=False)  # what the script runs by default
+    detector = create_detector(VIDEO_DETECTOR, fine_pass=False)  # what the script runs by default
     source = cv2.VideoCapture(str(clip))
     per_frame = {}
     for r_ in rows:

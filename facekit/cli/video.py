@@ -22,8 +22,9 @@ from .common import (add_pipeline_options, build_pipeline, check_output_path, gu
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 # Each head every 4th frame, and every frame while a face's label is in doubt (IoUTracker.heads_due):
-# on the hamilton clip 98.6% of face-frames keep every head's label of heads-every-frame (each head
-# 99.2% or more) for 44% of the mask and gender runs and 78% of the emotion runs (python -m bench.video).
+# on the hamilton clip 98.4% of face-frames keep every head's label of heads-every-frame (each head
+# 99.4% or more) for 47% / 78% / 38% of the mask / emotion / gender runs (python -m bench.video; K=6:
+# 98.3%, K=3: 98.9%).
 HEAD_EVERY = 4
 
 
