@@ -108,7 +108,7 @@ def throughput(tmp: Path, root: Path, limit: int | None) -> None:
     speeds, cpu_per_worker, shares = {}, 0.0, []
     for workers in (1, 2):
         out = tmp / f"out{workers}"
-        res, wall, _ = timed(batch_cmd(photos, "-o", out, "--workers", workers))
+        res, wall, all_cpu = timed(batch_cmd(photos, "-o", out, "--workers", workers))
         if res.returncode != 0:
             raise SystemExit(f"[ERROR] facekit-batch --workers {workers} failed: {res.stderr.strip()[-400:]}")
         stats, got = batch_stats(out), read_faces(out)
@@ -121,7 +121,7 @@ def throughput(tmp: Path, root: Path, limit: int | None) -> None:
         shares.append(f"{workers} worker(s): {stats['cpu'] / (stats['window'] * workers):.0%}")
         rows.append([f"({'b' if workers == 1 else 'c'}) facekit-batch --workers {workers}", n / wall,
                      n / stats["window"], wall,
-                     stats["cpu"], " / ".join(f"{m:.0f}" for m in stats["rss"]),
+                     f"{stats['cpu']:.1f} (+{all_cpu:.1f})", " / ".join(f"{m:.0f}" for m in stats["rss"]),
                      f"{same}/{len(reference)}", f"{sum(len(v) for v in got.values())} faces"])
     print_table(
         f"{n} photos (media + mask_scenes_val): photos per second",
@@ -133,8 +133,11 @@ def throughput(tmp: Path, root: Path, limit: int | None) -> None:
          "'models loaded': from the first photo's start to the last one's end in the status table (no Ray start-up).",
          f"Share of a core each worker got while the photos ran: {', '.join(shares)} (under 90%: other jobs took "
          "the cores, and the scaling measured is the machine's, not the workers').",
-         f"CPU s: (a) the command's own; (b)/(c) the workers' time in the photos (one thread each): "
+         "CPU s: (a) the command's own; (b)/(c) the workers' time in the photos (one thread each), + the command's"
+         " own and the Ray services it started (Ray's start-up and bookkeeping; not the workers): "
          f"{n / cpu_per_worker:.2f} photos per CPU-second is what one worker does on a core of its own.",
+         "Linux shares CPU between sessions (autogroup) before processes, so on a busy machine more workers in one "
+         "job do not get more CPU: the scaling target needs idle cores.",
          "'identical': the same boxes and labels, in the same order, as the image script's JSON.",
          machine_info()])
 

@@ -37,9 +37,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import FacekitError
 from .cli.common import add_pipeline_options, guarded, info, warn
 from .cli.video import positive_int, smooth_strength
+from .errors import FacekitError
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
@@ -53,9 +53,9 @@ CONNECT_TIMEOUT_S = 5.0
 class JobOptions:
     """Everything that decides a source's rows; stored in job.json so a resume cannot mix two settings."""
 
+    detector: str  # a name from facekit.detection.DETECTORS
     tasks: list[str] | None = None
     models: tuple[str, ...] = ()
-    detector: str = "yunet"
     confidence: float | None = None
     landmarks: bool = False
     fast: bool = False  # photos: one detector pass, as detect_mask_image.py --fast
@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: analyse every N-th frame (default: 1, every frame)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="videos: run the detector every K analysed frames and track in between (default: 1)")
-    p.add_argument("--smooth", type=smooth_strength, default=0.6, help="videos: per-track smoothing, 0 = off (default: 0.6)")
+    p.add_argument("--smooth", type=smooth_strength, default=0.6,
+                   help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6)")
     p.add_argument("--fast", action="store_true", help="photos: one detector pass (as detect_mask_image.py --fast)")
     p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
     p.add_argument("--photos-per-task", type=positive_int, default=8, metavar="N",
@@ -228,13 +229,22 @@ class Worker:
         import pyarrow.parquet as pq
 
         columns = self.columns + [c for c in (rows[0] if rows else {}) if c not in self.columns]
-        fields = [pa.field(c, pa.string() if c in STRING_COLUMNS or c.endswith("_label") else
-                           pa.int64() if c in INT_COLUMNS else pa.float64()) for c in columns]
         # csv_row leaves "" where a face has no value (no track in a photo, no label on a tiny face).
         data = {c: [None if (v := r.get(c)) == "" else v for r in rows] for c in columns}
+        schema = pa.schema([pa.field(c, _arrow_type(c, data[c])) for c in columns])
         buf = io.BytesIO()
-        pq.write_table(pa.table(data, schema=pa.schema(fields)), buf)
+        pq.write_table(pa.table(data, schema=schema), buf)
         return buf.getvalue()
+
+
+def _arrow_type(column: str, values: list):
+    """Fixed types for the known columns, so every part file has the same schema (a part whose faces
+    all lack a value would otherwise get a null column); numbers for the rest unless they hold text."""
+    import pyarrow as pa
+
+    if column in STRING_COLUMNS or column.endswith("_label") or any(isinstance(v, str) for v in values):
+        return pa.string()
+    return pa.int64() if column in INT_COLUMNS else pa.float64()
 
 
 def _now() -> str:

@@ -139,11 +139,16 @@ def test_unwritable_output_refused_before_work(tmp_path, media):
 
 
 def test_other_options_refused_on_resume(tmp_path, media):
+    from dataclasses import asdict
+
+    from facekit.batch import JobOptions
+    from facekit.detection import DEFAULT_DETECTOR
+
     out = tmp_path / "results"
-    out.mkdir()
-    (out / "job.json").write_text(json.dumps({"tasks": ["mask"], "every": 5}))
-    res = batch(media / "example_01.png", "-o", out, timeout=60)
-    assert res.returncode == 2 and "holds results made with other options (tasks" in res.stderr
+    out.mkdir()  # as a job run with --tasks mask leaves it
+    (out / "job.json").write_text(json.dumps(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"]))))
+    res = batch(media / "example_01.png", "-o", out, "--every", "5", timeout=60)
+    assert res.returncode == 2 and "holds results made with other options (tasks, every)" in res.stderr
 
 
 def test_ray_failure_is_one_line():
