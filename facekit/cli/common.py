@@ -44,6 +44,12 @@ def guarded(main):
     return wrapper
 
 
+def prog_name(script: str) -> str:
+    """The name --help shows: the console command (facekit-image, ...) when run as one, else the script."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("facekit-") else script
+
+
 def has_display() -> bool:
     """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
