@@ -61,6 +61,14 @@ _ASSETS = [
     Asset("yunet", "models/face_detection_yunet_2023mar.onnx",
           "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
           "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
+    # SCRFD weights (InsightFace): for non-commercial research use only. cospectrum's copy of the 2.5GF file is
+    # byte-identical to InsightFace's release; hpc203's is the 0.5GF release with key points.
+    Asset("scrfd_2.5g", "models/scrfd_2.5g_bnkps.onnx",
+          "https://raw.githubusercontent.com/cospectrum/scrfd/818a4448/models/scrfd.onnx",
+          "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30"),
+    Asset("scrfd_500m", "models/scrfd_500m_kps.onnx",
+          "https://raw.githubusercontent.com/hpc203/scrfd-opencv/eee7bf1e/weights/scrfd_500m_kps.onnx",
+          "517cb1980c72422e676738fc45431700fb7cbee56d0f825b623ee427b3e5ce58"),
     Asset("blazeface", "models/face_detection_short_range.tflite",
           "https://storage.googleapis.com/mediapipe-assets/face_detection_short_range.tflite",
           "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
@@ -81,6 +89,10 @@ _ASSETS = [
           "7affc7bd520c48ca908eada26988d0e17fdfa1d447d8ae5675395f05ca6f943b"),
     Asset("baseline.dlib_gender", "baselines/dlib_models_gender_v1.onnx", None,
           "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734"),
+    Asset("baseline.aizoo_mask.prototxt", "baselines/aizoo_face_mask_detection.prototxt", None,
+          "8de363802d3557f3d9ff7e72dd61eead60f5e9e145bb962d7979b99ff85d4212"),
+    Asset("baseline.aizoo_mask.caffemodel", "baselines/aizoo_face_mask_detection.caffemodel", None,
+          "3c2e89cffdc9459a69dd5c2e4c1ca263e6488a56a5a37d81ca2ff32344fbf740"),
     # Example photos and video.
     Asset("media.example_01", "media/example_01.png", None),
     Asset("media.example_02", "media/example_02.png", None),
@@ -149,6 +161,28 @@ def resolve(name: str, download: bool = True) -> Path:
         raise AssetError(f"{asset.filename} is not available locally: {where}, or download it from {asset.url}")
     _download(asset, cached)
     return cached
+
+
+_checked: dict[tuple[str, int, int], bool] = {}
+
+
+def resolve_checked(name: str) -> Path:
+    """`resolve`, then the file's sha256 against the pinned one: a model file cut short by an interrupted
+    copy, or replaced by other bytes, is one clear line naming the file and where to get it again,
+    instead of a parse error deep inside OpenCV or onnxruntime (or silently different boxes)."""
+    path = resolve(name)
+    asset = REGISTRY[name]
+    if asset.sha256 is None:
+        return path
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _checked:  # hash each file once per process, again only if it changes
+        _checked[key] = sha256sum(path) == asset.sha256
+    if not _checked[key]:
+        source = f"download it again from {asset.url}" if asset.url else f"copy it again into {ENV_MIRROR}"
+        raise AssetError(f"{path} is truncated or corrupt ({stat.st_size} bytes, sha256 does not match): "
+                         f"delete it and run `python -m facekit.assets fetch`, or {source}")
+    return path
 
 
 def _download(asset: Asset, dest: Path) -> None:

@@ -41,7 +41,8 @@ from .errors import ModelError
 from .types import Box, Face
 
 MIN_BOX = 4  # px; anything thinner is noise, not a face
-DEFAULT_DETECTOR = "yunet"
+DEFAULT_DETECTOR = "scrfd"  # photos: the most accurate within 300 ms a 640x480 photo on 2 cores
+VIDEO_DETECTOR = "scrfd-500m"  # video: the most accurate that keeps the mask-head loop at 40 FPS
 
 
 class Detector(Protocol):
@@ -79,6 +80,20 @@ class BoxCalibration:
         cy = (boxes[:, 1] + boxes[:, 3]) / 2 + self.dy * h
         w, h = w * self.sx, h * self.sy
         return np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CloseUp:
+    """The close-up pass: a face that fills the frame, or is cut by its edge, has no whole face outline
+    for a detector trained on faces inside the picture (YuNet missed 8% of 330 held-out portraits).
+    When the full-size passes find no face at least `trigger_share` of the image's short side, the
+    image framed by a grey border of `pad` x its long side, shrunk to `side` px, is run once more, and
+    its faces at least `min_share` of the short side are added. side 0 turns it off."""
+
+    pad: float = 0.15
+    side: int = 256
+    trigger_share: float = 0.5
+    min_share: float = 0.3
 
 
 def _faces_from_xyxy(boxes: np.ndarray, scores: np.ndarray, width: int, height: int,
@@ -155,7 +170,7 @@ class Res10Detector:
         self.options = options or DetectorOptions()
         self.confidence = self.default_confidence if self.options.confidence is None else self.options.confidence
         self.single_pass = single_pass
-        prototxt, weights = assets.resolve("res10.prototxt"), assets.resolve("res10.caffemodel")
+        prototxt, weights = assets.resolve_checked("res10.prototxt"), assets.resolve_checked("res10.caffemodel")
         try:
             self.net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
             # The native pass gets its own network: feeding one net two blob sizes re-plans it each time.
@@ -181,26 +196,30 @@ class Res10Detector:
         h, w = image.shape[:2]
         if len(boxes) and (boxes[:, 3] - boxes[:, 1]).max() >= self.close_up * h:
             return self._padded(image)
-        if not self.options.fine_pass:
-            return boxes, scores
+        # No big face: one may still be cut by the frame edge, which res10 misses (112 of 518 close-up
+        # frames in bench.detection); the framed copy finds it. Only its big boxes count.
+        b2, s2 = self._padded(image)
+        big = (b2[:, 3] - b2[:, 1]) >= self.close_up * h
+        boxes, scores = np.concatenate([boxes, b2[big]]), np.concatenate([scores, s2[big]])
         s = min(1.0, self.max_side / max(w, h))
         size = (max(1, round(w * s)), max(1, round(h * s)))
-        if size != self.input_size:  # even a photo little bigger than 300x300 gains: the blob squashes it
+        # The blob squashes even a photo a little over 300 px; under 32 px the network's pooling has nothing left.
+        if self.options.fine_pass and size != self.input_size and min(size) >= 32:
             b2, s2 = self._forward(self._native_net, image, size, self.confidence)
             boxes, scores = np.concatenate([boxes, b2]), np.concatenate([scores, s2])
-            keep = nms(boxes, scores, self.options.nms_threshold)
-            boxes, scores = boxes[keep], scores[keep]
-        return boxes, scores
+        keep = nms(boxes, scores, self.options.nms_threshold)
+        return boxes[keep], scores[keep]
 
     def _padded(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Close-ups: when a face fills the frame, res10 boxes only nose to chin (median IoU 0.37 with
-        YuNet's box on 100 dataset close-ups, 60 of them under 0.5). A 25% replicated border around the
-        image restores the framing (median IoU 0.91, 1 under 0.5). The border also draws smeared copies
-        of the face that res10 takes for faces (59 extra boxes on those 100); those lie mostly in the
-        border, so boxes less than 60% inside the photo are dropped (0 extra)."""
+        YuNet's box on 100 dataset close-ups, 60 of them under 0.5). A 25% border around the image restores
+        the framing (median IoU 0.91 with a replicated border). Mid grey, not replicated: a replicated
+        border smears a face cut by the edge into copies of itself, and res10 then finds 322 of 406
+        close-up frames instead of 400 (bench.detection's close-up set). Boxes less than 60% inside the
+        photo are dropped (mostly border)."""
         h, w = image.shape[:2]
         pad = int(round(0.25 * max(h, w)))
-        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
         boxes, scores = self._forward(self.net, framed, self.input_size, self.confidence)
         boxes = boxes - pad
         area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
@@ -212,29 +231,31 @@ class Res10Detector:
         return boxes[keep], scores[keep]
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        boxes, scores = self.raw(image)
         h, w = image.shape[:2]
+        if min(h, w) < MIN_BOX:
+            return []
+        boxes, scores = self.raw(image)
         if not self.single_pass:
             boxes = self.calibration.apply(boxes)
         return _faces_from_xyxy(boxes, scores, w, h)
 
 
-class YuNetDetector:
-    """OpenCV's YuNet (cv2.FaceDetectorYN): finds small, masked and turned faces; gives 5 key points.
+class MultiPassDetector:
+    """The passes shared by the detectors that run one network at any input size (YuNet, SCRFD).
 
-    Runs at the image's own size plus one upscaled pass (see `pass_scales`), or full-resolution tiles
-    for photos over `base_side`, merged with NMS.
-    Thresholds, from a precision/recall sweep on mask_scenes_val: 0.75 for faces of 16 px and
-    more (precision ~0.90); boxes under 16 px need `small_margin` more, because at that size most
-    false boxes are texture, and those faces are too small for the heads anyway.
+    A pass at the image's own size (shrunk to `base_side` for big photos), one upscaled pass for small
+    faces (see `pass_scales`), or full-resolution tiles for photos over `base_side`; then, when none of
+    those found a big face, a close-up pass (`_closeup_pass`). Merged with NMS, boxes calibrated, one
+    threshold for faces of `small_face` px and more and `small_margin` more under it, because at that
+    size most false boxes are texture, and those faces are too small for the heads anyway.
+    A subclass gives `_run`: one network pass over a whole image at its own size.
     """
 
-    name = "yunet"
-    default_confidence = 0.75
+    name: str
+    default_confidence: float
+    calibration: BoxCalibration
     small_face = 16  # px, calibrated box width
     small_margin = 0.05
-    # Long side of the upscaled pass: 800 lets the 400 px scenes of mask_scenes_val double (their
-    # 16-32 px faces need it) and gives a 640x480 frame a 1.25x pass, which keeps it under 40 ms.
     max_side = 800
     upscale = 2.0
     # Photos past `base_side` are shrunk for the first pass, which loses their small faces: a 30 px face
@@ -244,46 +265,26 @@ class YuNetDetector:
     tile = 1280
     tile_overlap = 256
     tiled_max_side = 4096
-    calibration = BoxCalibration(dx=0.022, dy=0.133, sx=1.048, sy=0.912)
-    candidate_floor = 0.3  # YuNet's own cut; ours is applied after merging the passes
+    candidate_floor = 0.3  # the network's own cut; ours is applied after merging the passes
+    closeup = CloseUp()
 
     def __init__(self, options: DetectorOptions | None = None):
         self.options = options or DetectorOptions()
         self.confidence = self.default_confidence if self.options.confidence is None else self.options.confidence
-        self.model = assets.resolve("yunet")
-        # One network per input size: setInputSize re-plans the network, which on a 640x480 frame
-        # costs more than the second pass itself. Video reuses the same two sizes every frame.
-        self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
-        self._net((320, 320))
 
-    def _net(self, size: tuple[int, int]):
-        net = self._nets.pop(size, None)
-        if net is None:
-            try:
-                net = cv2.FaceDetectorYN.create(str(self.model), "", size, min(self.confidence, self.candidate_floor),
-                                                self.options.nms_threshold, 5000)
-            except cv2.error as exc:
-                raise ModelError(f"cannot load YuNet from {self.model}: {str(exc).strip().splitlines()[-1]}") from None
-            while len(self._nets) >= 4:  # a folder of photos of many sizes must not pile up networks
-                self._nets.pop(next(iter(self._nets)))
-        self._nets[size] = net  # most recently used last
-        return net
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        """Candidates (N, 15): x, y, w, h, five (x, y) key points, score, in `image` pixels."""
+        raise NotImplementedError
 
     def _pass(self, image: np.ndarray, scale: float) -> np.ndarray:
         h, w = image.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         resized = image if size == (w, h) else cv2.resize(
             image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        _, found = self._net(size).detect(resized)
-        if found is None or len(found) == 0:
-            return np.zeros((0, 15), dtype=np.float32)
+        found = self._run(resized)
         found = found[np.all(np.isfinite(found[:, :15]), axis=1)].astype(np.float32)
-        found[:, 0] /= size[0] / w
-        found[:, 2] /= size[0] / w
-        found[:, 1] /= size[1] / h
-        found[:, 3] /= size[1] / h
-        found[:, 4:14:2] /= size[0] / w
-        found[:, 5:14:2] /= size[1] / h
+        found[:, 0:14:2] /= size[0] / w
+        found[:, 1:14:2] /= size[1] / h
         return found
 
     def _tiled_pass(self, image: np.ndarray) -> np.ndarray:
@@ -309,8 +310,26 @@ class YuNetDetector:
             out.append(found)
         return np.concatenate(out)
 
+    def _closeup_pass(self, image: np.ndarray) -> np.ndarray:
+        """Faces that fill the frame or are cut by its edge, from a small copy framed by a grey border."""
+        h, w = image.shape[:2]
+        pad = round(self.closeup.pad * max(h, w))
+        # Mid grey: what SCRFD's own letterbox pads with (0 after its normalisation); a replicated border
+        # would smear the face into copies of itself.
+        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        found = self._pass(framed, self.closeup.side / max(framed.shape[:2]))
+        found[:, [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]] -= pad
+        # Only big faces: the small ones are the full-size passes' job, and at this scale they are noise.
+        return found[np.minimum(found[:, 2], found[:, 3]) >= self.closeup.min_share * min(h, w)]
+
+    def _has_big_face(self, found: np.ndarray, width: int, height: int) -> bool:
+        big = np.minimum(found[:, 2], found[:, 3]) >= self.closeup.trigger_share * min(width, height)
+        return bool(np.any(big & (found[:, 14] >= self.confidence)))
+
     def detect(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
+        if min(h, w) < MIN_BOX:
+            return []
         scales = pass_scales(w, h, self.max_side, self.upscale, self.base_side)
         if not self.options.fine_pass:
             scales = scales[:1]
@@ -318,6 +337,8 @@ class YuNetDetector:
         if self.options.fine_pass and max(w, h) > self.base_side:
             found.append(self._tiled_pass(image))
         found = np.concatenate(found)
+        if self.closeup.side and not self._has_big_face(found, w, h):
+            found = np.concatenate([found, self._closeup_pass(image)])
         if len(found) == 0:
             return []
         boxes = np.column_stack([found[:, 0], found[:, 1], found[:, 0] + found[:, 2], found[:, 1] + found[:, 3]])
@@ -331,9 +352,73 @@ class YuNetDetector:
         return _faces_from_xyxy(boxes[ok], scores[ok], w, h, keypoints[ok])
 
 
+class YuNetDetector(MultiPassDetector):
+    """OpenCV's YuNet (cv2.FaceDetectorYN): finds small, masked and turned faces; gives 5 key points.
+
+    Thresholds, from a precision/recall sweep on mask_scenes_val: 0.75 for faces of 16 px and
+    more (precision ~0.90), 0.80 under 16 px.
+    """
+
+    name = "yunet"
+    default_confidence = 0.75
+    # Long side of the upscaled pass: 800 lets the 400 px scenes of mask_scenes_val double (their
+    # 16-32 px faces need it) and gives a 640x480 frame a 1.25x pass, which keeps it under 40 ms.
+    max_side = 800
+    upscale = 2.0
+    calibration = BoxCalibration(dx=0.022, dy=0.133, sx=1.048, sy=0.912)
+
+    def __init__(self, options: DetectorOptions | None = None):
+        super().__init__(options)
+        self.model = assets.resolve_checked("yunet")
+        # One network per input size: setInputSize re-plans the network, which on a 640x480 frame
+        # costs more than the second pass itself. Video reuses the same two sizes every frame.
+        self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._net((320, 320))
+
+    def _net(self, size: tuple[int, int]):
+        net = self._nets.pop(size, None)
+        if net is None:
+            try:
+                net = cv2.FaceDetectorYN.create(str(self.model), "", size, min(self.confidence, self.candidate_floor),
+                                                self.options.nms_threshold, 5000)
+            except cv2.error as exc:
+                raise ModelError(f"cannot load YuNet from {self.model}: {str(exc).strip().splitlines()[-1]}") from None
+            while len(self._nets) >= 4:  # a folder of photos of many sizes must not pile up networks
+                self._nets.pop(next(iter(self._nets)))
+        self._nets[size] = net  # most recently used last
+        return net
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        _, found = self._net((w, h)).detect(image)
+        return np.zeros((0, 15), dtype=np.float32) if found is None else found[:, :15].astype(np.float32)
+
+
+def _scrfd(options: DetectorOptions) -> Detector:
+    from .scrfd import SCRFDDetector
+
+    return SCRFDDetector(options)
+
+
+def _scrfd_500m(options: DetectorOptions) -> Detector:
+    from .scrfd import SCRFD500MDetector
+
+    return SCRFD500MDetector(options)
+
+
+# onnxruntime loads only when an SCRFD detector is asked for.
 DETECTORS: dict[str, Callable[[DetectorOptions], Detector]] = {
-    "res10": Res10Detector,
+    "scrfd": _scrfd,
+    "scrfd-500m": _scrfd_500m,
     "yunet": YuNetDetector,
+    "res10": Res10Detector,
+}
+# What the weights may be used for, shown by --help and the README.
+LICENCES = {
+    "scrfd": "InsightFace weights: non-commercial research only",
+    "scrfd-500m": "InsightFace weights: non-commercial research only",
+    "yunet": "MIT",
+    "res10": "OpenCV samples: BSD-3 / Apache-2.0",
 }
 
 

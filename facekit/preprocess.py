@@ -9,6 +9,7 @@ crop settings stored in the model card. A test checks both paths give identical 
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,47 @@ from .types import Box
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm"}
 
-# Decoding more than this is refused rather than letting OpenCV allocate gigabytes.
+# Images over this many pixels (200 MP, 600 MB decoded) are refused, from the size their header claims,
+# before anything is decoded: a PNG of a few KB can claim 60000x60000 px (a decompression bomb).
 MAX_PIXELS = 200_000_000
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG, JPEG, BMP or WebP header states it, without decoding; None for
+    other formats or a header too short to say (OpenCV's own limit and the decoded size are checked then)."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:2] == b"BM":
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
+            if chunk == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+        if data[:2] == b"\xff\xd8":
+            i = 2
+            while i + 9 < len(data):
+                if data[i] != 0xFF:
+                    return None
+                marker = data[i + 1]
+                if marker in _JPEG_SOF:
+                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                    return w, h
+                if marker == 0xFF:  # fill byte
+                    i += 1
+                    continue
+                i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    except struct.error:  # cut short: let the decoder report it
+        return None
+    return None
 
 
 def is_image_path(path: Path) -> bool:
@@ -32,7 +72,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any common image as 8-bit BGR, with its EXIF rotation applied.
 
     Grayscale is expanded to 3 channels, RGBA loses alpha, 16-bit is scaled to 8-bit.
-    Raises ImageError with a one-line reason when the file is missing, empty or not an image.
+    Raises ImageError with a one-line reason when the file is missing, empty or not an image, or
+    over MAX_PIXELS (checked from the header before decoding, where the format allows).
     """
     path = Path(path)
     if not path.exists():
@@ -45,12 +86,19 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    size = header_size(data[:65536].tobytes())
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"{path}: image of {size[0]}x{size[1]} px is over the limit of {MAX_PIXELS // 10**6} MP")
     # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
+        raise ImageError(f"{path}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
     if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: image of {image.shape[1]}x{image.shape[0]} is too large")
+        raise ImageError(f"{path}: image of {image.shape[1]}x{image.shape[0]} px is over the limit of "
+                         f"{MAX_PIXELS // 10**6} MP")
     return image
 
 

@@ -263,12 +263,14 @@ def test_small_faces_on_tile_edges_of_a_big_photo_are_found_once(default_detecto
     boxes, scores = _boxes(default_detector.detect(canvas))
     assert len(boxes) == 4
     assert (match(boxes, scores, expected) >= 0).all()
-    assert create_detector(fine_pass=False).detect(canvas) == []  # what --fast and video give up
+    # What one shrunk pass gives up: YuNet loses all four (SCRFD still finds these 11 px faces).
+    assert create_detector("yunet", fine_pass=False).detect(canvas) == []
 
 
 def test_big_crowd_photo_keeps_its_small_faces(datasets):
-    """64 street scenes on one 3200x2400 canvas (an 8 MP crowd photo). This one: recall 0.62 at precision
-    0.91 with tiles, 0.16 when the photo is only shrunk to 1280 px (bench, 3 such photos: 0.54 / 0.17)."""
+    """64 street scenes on one 3200x2400 canvas (an 8 MP crowd photo). This one, default detector (SCRFD):
+    recall 0.82 at precision 0.88 with tiles, 0.49 when the photo is only shrunk to 1280 px (YuNet: 0.62 at
+    0.91, and 0.16)."""
     scenes = load_scenes(datasets / "mask_scenes_val", 64)
     (big,), (image,) = mosaics(scenes, [load_image(s.path) for s in scenes])
     found = {}
@@ -276,5 +278,5 @@ def test_big_crowd_photo_keeps_its_small_faces(datasets):
         boxes, scores = _boxes(det.detect(image))
         m = match(boxes, scores, big.boxes)
         found[name] = ((m >= 0).sum() / len(big.boxes), (m >= 0).sum() / max(len(m), 1))
-    assert found["tiles"][0] >= 0.55 and found["tiles"][1] >= 0.85
-    assert found["fast"][0] <= 0.3
+    assert found["tiles"][0] >= 0.75 and found["tiles"][1] >= 0.83
+    assert found["fast"][0] <= found["tiles"][0] - 0.2

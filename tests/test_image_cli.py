@@ -47,16 +47,17 @@ def test_committed_mask_model_gets_the_examples_right(media, tmp_path):
 
 
 def test_big_photo_small_faces_and_fast(small_faces_photo, tmp_path):
-    """A 3000x2000 photo with four 25 px faces: found by default (full-resolution tiles), not with --fast."""
+    """A 3000x2000 photo with four 25 px faces: found by default (full-resolution tiles), not with --fast
+    by YuNet (SCRFD finds them even in the shrunk pass)."""
     photo = tmp_path / "big.jpg"
     cv2.imwrite(str(photo), small_faces_photo[0], [cv2.IMWRITE_JPEG_QUALITY, 95])
     counts = {}
-    for extra in ((), ("--fast",)):
+    for extra in ((), ("--fast", "--detector", "yunet")):
         res = run_script("detect_mask_image.py", "-i", photo, "-j", tmp_path / "out.json", "--no-display",
                          "--tasks", "mask", *extra)
         assert res.returncode == 0, res.stderr
         counts[extra] = len(json.loads((tmp_path / "out.json").read_text())["faces"])
-    assert counts == {(): 4, ("--fast",): 0}
+    assert counts == {(): 4, ("--fast", "--detector", "yunet"): 0}
 
 
 def test_json_schema(media, tmp_path):
@@ -261,3 +262,38 @@ def test_mask_card_reports_own_split_and_real_masks():
     assert card["metrics"]["test_accuracy"] >= 0.99
     real = card["metrics"]["validation_only"]["mask_real_val"]
     assert real["accuracy"] >= 0.97 and min(real["recall"].values()) >= 0.95
+
+
+def _png_bomb(path: Path, width: int = 60000, height: int = 60000) -> None:
+    """A PNG of a few hundred bytes whose header claims width x height px (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (width // 8 + 1) * 16, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def test_pixel_bomb_alone_is_one_line(tmp_path):
+    path = tmp_path / "bomb.png"
+    _png_bomb(path)
+    assert path.stat().st_size < 10_000
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), "60000x60000", "limit")
+
+
+def test_pixel_bomb_in_a_folder_is_counted_and_the_run_goes_on(media, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "two_people.jpg"):
+        shutil.copy(media / name, folder / name)
+    _png_bomb(folder / "bomb.png")
+    jsonl = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "bomb.png: image of 60000x60000 px" in res.stderr
+    assert "skipped 1 unreadable image(s)" in res.stdout
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert {Path(r["image"]).name: len(r["faces"]) for r in records} == {"obama.jpg": 1, "two_people.jpg": 2}

@@ -68,8 +68,13 @@ def task_list(value: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
-def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    from ..detection import DEFAULT_DETECTOR, DETECTORS
+def add_pipeline_options(parser: argparse.ArgumentParser, video: bool | None = None) -> None:
+    """`video` None: decided from the script name (detect_mask_video.py gets the video default detector)."""
+    from ..detection import DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR
+
+    if video is None:
+        video = "video" in (parser.prog or "")
+    default = VIDEO_DETECTOR if video else DEFAULT_DETECTOR
 
     g = parser.add_argument_group("detection and heads")
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
@@ -79,9 +84,11 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
                    help="heads to run, e.g. mask,emotion,gender (default: every head whose model exists)")
     g.add_argument("-c", "--confidence", type=probability, default=None,
                    help="minimum face detection score (default: the detector's own, chosen on data: "
-                        "yunet 0.75, res10 0.5)")
-    g.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                   help=f"face detector (default: {DEFAULT_DETECTOR}; res10 is the PyImageSearch one)")
+                        "scrfd and scrfd-500m 0.5, yunet 0.75, res10 0.5)")
+    g.add_argument("--detector", choices=list(DETECTORS), default=default, metavar="NAME",
+                   help=f"face detector (default: {default}, the most accurate within this script's time budget). "
+                        "Weights' licences: " + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
+                        + ". res10 is the PyImageSearch one")
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
                    help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
 

@@ -1,0 +1,131 @@
+"""InsightFace's SCRFD face detectors (2.5GF and 0.5GF, with five key points) through onnxruntime.
+
+The released graphs take a fixed 1x3x640x640 input. At load the input's height and width are made
+symbolic (and the 2.5GF graph's two upsampling layers, which carry their output sizes as constants,
+get a scale of 2 instead), so a frame runs at its own size rounded up to a multiple of 32: a 640x360
+frame costs 640x384, not 640x640. Without the `onnx` package the graph stays fixed and each pass is
+letterboxed into 640x640 instead: the same boxes, more time.
+
+The weights are for non-commercial research use only (InsightFace's terms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import assets
+from .detection import BoxCalibration, DetectorOptions, MultiPassDetector, nms
+from .errors import ModelError
+
+STRIDES = (8, 16, 32)
+ANCHORS = 2  # per feature-map cell
+FIXED = 640  # the released graphs' input side
+
+
+def _symbolic_input(path) -> bytes | None:
+    """The graph with free input height / width, serialized; None when `onnx` is not installed."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {t.name for t in graph.initializer}
+    for node in graph.node:
+        # Resize(X, roi, scales, sizes) with constant sizes only fits 640x640: use its 2x scale instead.
+        if node.op_type == "Resize" and len(node.input) == 4 and node.input[3] in constants:
+            name = f"{node.output[0]}_scale2"
+            graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), name))
+            node.input[2] = name
+            del node.input[3]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for out in graph.output:
+        out.type.tensor_type.shape.dim[1].dim_param = "anchors"
+    del graph.value_info[:]  # shapes inferred for 640x640 would contradict other sizes
+    return model.SerializeToString()
+
+
+class SCRFDDetector(MultiPassDetector):
+    """SCRFD-2.5GF: the most accurate detector here on small and masked faces (see README)."""
+
+    name = "scrfd"
+    asset = "scrfd_2.5g"
+    # Thresholds: the precision/recall sweep in `python -m bench.detection --sweep` (mask_scenes_val), the
+    # way YuNet's were chosen: the lowest threshold that keeps precision at 0.90.
+    default_confidence = 0.5
+    small_margin = 0.1
+    max_side = 960
+    upscale = 2.0
+    # Fitted to YuNet's calibrated boxes (median over faces both find, on mask_real_train's photos; not on
+    # mask_scenes_val): `python -m bench.detection --fit-calibration`.
+    calibration = BoxCalibration(dx=0.024, dy=0.128, sx=1.057, sy=0.902)
+    nms_in_pass = 0.4  # SCRFD's own, on its raw anchors
+
+    def __init__(self, options: DetectorOptions | None = None):
+        super().__init__(options)
+        from .runtime import ort_session
+
+        path = assets.resolve_checked(self.asset)
+        try:
+            graph = _symbolic_input(path)
+            self.session = ort_session(graph if graph is not None else path)
+        except Exception as exc:  # onnx / onnxruntime raise their own types for a file that is not a graph
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load {self.name} from {path}: {reason}") from None
+        self.fixed = graph is None
+        self.input_name = self.session.get_inputs()[0].name
+        self._centres: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
+        key = (rows, cols, stride)
+        if key not in self._centres:
+            ys, xs = np.mgrid[:rows, :cols]
+            centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
+            self._centres[key] = np.repeat(centres, ANCHORS, axis=0)
+        return self._centres[key]
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = image.shape[:2]
+        if self.fixed:
+            scale = min(FIXED / w, FIXED / h)
+            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+            height = width = FIXED
+        else:
+            scale = 1.0
+            height, width = -(-h // 32) * 32, -(-w // 32) * 32
+        ih, iw = image.shape[:2]
+        blob = np.zeros((1, 3, height, width), dtype=np.float32)  # 0 = mid grey after normalisation
+        blob[:, :, :ih, :iw] = cv2.dnn.blobFromImage(image, 1 / 128, (iw, ih), (127.5, 127.5, 127.5), swapRB=True)
+        outs = self.session.run(None, {self.input_name: blob})
+        floor = min(self.confidence, self.candidate_floor)
+        found = []
+        for i, stride in enumerate(STRIDES):
+            scores = outs[i][0, :, 0]
+            keep = np.where(scores >= floor)[0]
+            if not len(keep):
+                continue
+            centres = self._anchor_centres(height // stride, width // stride, stride)[keep]
+            dist = outs[i + 3][0, keep] * stride
+            kps = outs[i + 6][0, keep] * stride + np.tile(centres, 5)
+            x1y1, x2y2 = centres - dist[:, :2], centres + dist[:, 2:]
+            found.append(np.column_stack([x1y1, x2y2 - x1y1, kps, scores[keep]]))
+        if not found:
+            return np.zeros((0, 15), dtype=np.float32)
+        found = np.concatenate(found).astype(np.float32)
+        boxes = np.column_stack([found[:, :2], found[:, :2] + found[:, 2:4]])
+        found = found[nms(boxes, found[:, 14], self.nms_in_pass)]
+        found[:, :14] /= scale
+        return found
+
+
+class SCRFD500MDetector(SCRFDDetector):
+    """SCRFD-0.5GF: a third of SCRFD-2.5GF's time, weaker on small faces."""
+
+    name = "scrfd-500m"
+    asset = "scrfd_500m"
+    default_confidence = 0.5
+    calibration = BoxCalibration(dx=0.023, dy=0.131, sx=1.059, sy=0.912)

@@ -1,0 +1,155 @@
+"""Faces that fill the frame or are cut by its edge (issue 19), every detector offered by name; and the
+inputs with no face at all, and broken model files.
+
+The frames are cut from real portraits the way `python -m bench.detection` builds its close-up set.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from facekit import assets
+from facekit.detection import DETECTORS, create_detector
+from facekit.errors import AssetError
+from facekit.preprocess import load_image
+
+from bench.detection import closeup_views, match
+
+from .conftest import run_script
+
+
+@pytest.fixture(scope="module", params=list(DETECTORS))
+def detector(request):
+    return create_detector(request.param)
+
+
+@pytest.fixture(scope="module")
+def portraits(media):
+    """(name, photo, reference box) for two portraits: a colour one and a grayscale one with a mask-less
+    face; the reference is YuNet's box on the whole photo, the convention all detectors calibrate to."""
+    ref = create_detector("yunet")
+    out = []
+    for name in ("obama.jpg", "example_02.png"):
+        image = load_image(media / name)
+        out.append((name, image, ref.detect(image)[0].box.as_list()))
+    return out
+
+
+@pytest.mark.parametrize("height", [480, 960])
+def test_close_ups_and_cut_faces_are_found(detector, portraits, height):
+    """Face filling 60%, 80% and 100% of the frame height, and a quarter of it past each edge, in a
+    webcam-sized and an HD-sized frame (past ~400 px a face outgrows the detectors' largest anchors)."""
+    for name, image, box in portraits:
+        for view, frame, truth in closeup_views(image, box, height=height):
+            faces = detector.detect(frame)
+            boxes = np.array([f.box.as_list() for f in faces], dtype=np.float32).reshape(-1, 4)
+            scores = np.array([f.score for f in faces], dtype=np.float32)
+            m = match(boxes, scores, truth)
+            assert (m >= 0).any(), f"{detector.name}: no face in {name} {view} {height}p ({boxes.tolist()})"
+            face = faces[int(np.argmax(m >= 0))]
+            h, w = frame.shape[:2]
+            assert 0 <= face.box.x1 < face.box.x2 <= w and 0 <= face.box.y1 < face.box.y2 <= h
+            edge = view.removeprefix("cut ")
+            # the box of a cut face reaches (or nearly) the edge that cuts it
+            gap = {"left": face.box.x1, "right": w - face.box.x2, "top": face.box.y1, "bottom": h - face.box.y2}
+            if edge in gap:
+                assert gap[edge] <= 0.3 * face.box.height, f"{detector.name}: {name} {view}: box {face.box}"
+
+
+def test_no_face_without_a_face(detector, media):
+    rng = np.random.default_rng(0)
+    for image in (np.zeros((1, 1, 3), np.uint8), np.full((3, 2, 3), 200, np.uint8),
+                  np.full((480, 640, 3), 127, np.uint8), np.zeros((720, 1280, 3), np.uint8),
+                  rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),
+                  rng.integers(0, 256, (37, 23, 3), dtype=np.uint8)):
+        assert detector.detect(image) == [], (detector.name, image.shape)
+    if detector.name != "res10":  # res10 takes the cat for a face (0.59): one reason it is not the default
+        assert detector.detect(load_image(media / "no_face_cat.png")) == []
+
+
+@pytest.mark.parametrize("name", ["scrfd", "scrfd-500m"])
+def test_scrfd_key_points_inside_their_box(media, name):
+    det = create_detector(name)
+    faces = det.detect(load_image(media / "two_people.jpg")) + det.detect(load_image(media / "example_03.png"))
+    assert len(faces) == 5
+    for f in faces:
+        kps = f.detector_keypoints
+        assert kps.shape == (5, 2)
+        assert (kps[:, 0] >= f.box.x1).all() and (kps[:, 0] <= f.box.x2).all(), (f.box, kps)
+        assert (kps[:, 1] >= f.box.y1).all() and (kps[:, 1] <= f.box.y2).all(), (f.box, kps)
+        # YuNet's order: the eye on the image's left, the other eye, nose, mouth corners left then right
+        assert kps[0, 0] < kps[1, 0] and kps[3, 0] < kps[4, 0]
+        assert kps[2, 1] > kps[:2, 1].max() and kps[3:, 1].min() > kps[2, 1] - 0.1 * f.box.height
+
+
+def test_scrfd_runs_a_wide_frame_at_its_own_size(media):
+    """A 640x360 frame runs as 640x384, not padded to 640x640 (the graph's input made symbolic)."""
+    det = create_detector("scrfd")
+    assert not det.fixed
+    image = load_image(media / "two_people.jpg")
+    frame = image[:, :, :][:633, :1125]
+    import cv2
+
+    frame = cv2.resize(image, (640, 360))
+    seen = []
+    run = det.session.run
+    det.session.run = lambda names, feeds: seen.append(next(iter(feeds.values())).shape) or run(names, feeds)
+    assert len(det.detect(frame)) == 2
+    assert (1, 3, 384, 640) in seen and all(s[2:] != (640, 640) for s in seen)
+
+
+@pytest.fixture
+def broken_mirror(tmp_path, monkeypatch):
+    """A mirror whose SCRFD file is cut to half its length, and an empty cache; downloads unreachable."""
+    mirror = tmp_path / "mirror"
+    (mirror / "models").mkdir(parents=True)
+    src = assets.resolve("scrfd_2.5g")
+    data = src.read_bytes()
+    (mirror / "models" / src.name).write_bytes(data[: len(data) // 2])
+    monkeypatch.setenv(assets.ENV_MIRROR, str(mirror))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    for name in ("scrfd_2.5g", "scrfd_500m"):
+        a = assets.REGISTRY[name]
+        monkeypatch.setitem(assets.REGISTRY, name, assets.Asset(a.name, a.path, "http://127.0.0.1:9/" + a.filename,
+                                                                  a.sha256))
+    return mirror / "models" / src.name
+
+
+def test_truncated_or_missing_model_is_one_line(broken_mirror):
+    with pytest.raises(AssetError) as err:
+        create_detector("scrfd")
+    message = str(err.value)
+    assert str(broken_mirror) in message and "truncated or corrupt" in message and "\n" not in message
+    with pytest.raises(AssetError) as err:  # not in the mirror, not cached, no network
+        create_detector("scrfd-500m")
+    message = str(err.value)
+    assert "scrfd_500m_kps.onnx" in message and "http://127.0.0.1:9/" in message and "\n" not in message
+
+
+def test_truncated_model_in_the_cli_is_one_line(media, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(assets.mirror_root() / "models", mirror / "models")
+    path = mirror / "models" / "scrfd_2.5g_bnkps.onnx"
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:100_000])
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--no-display", "--detector", "scrfd",
+                     env={assets.ENV_MIRROR: str(mirror), assets.ENV_CACHE: str(tmp_path / "cache")})
+    assert res.returncode == 2
+    errors = [line for line in res.stderr.splitlines() if line.strip()]
+    assert errors[-1].startswith("[ERROR]") and "scrfd_2.5g_bnkps.onnx" in errors[-1], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help_lists_every_detector_with_its_licence():
+    for script in ("detect_mask_image.py", "detect_mask_video.py"):
+        res = run_script(script, "--help")
+        assert res.returncode == 0
+        text = " ".join(res.stdout.split())
+        for name in DETECTORS:
+            assert f"{name} (" in text, (script, name)
+        assert "non-commercial research only" in text and "yunet (MIT)" in text
+    assert "default: scrfd," in " ".join(run_script("detect_mask_image.py", "--help").stdout.split())
+    assert "default: scrfd-500m," in " ".join(run_script("detect_mask_video.py", "--help").stdout.split())
