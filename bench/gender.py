@@ -1,15 +1,23 @@
-"""Gender head vs dlib-models' and oarriaga's gender classifiers on the trainer's held-out split,
-and how much the head depends on the crop it is given.
+"""Gender head vs dlib-models' and oarriaga's gender classifiers, on the same face crops in one run:
+the held-out part of each gender dataset (gender/: Google-Images crops; celeba_gender/: CelebA),
+per CelebA attribute, and how much the head depends on the crop it is given.
 
-    python -m bench.gender [--model DIR] [--limit N]
+    python -m bench.gender [--model DIR] [--compare DIR] [--split test|val] [--limit N]
+                           [--errors PNG] [--no-crop-study]
+
+The images scored are the ones the model never trained on: the test faces its trainer listed in the
+model folder's test_split.csv (file, detector box, label), or, for models without that file, the
+trainer's own seeded split rebuilt with facekit.training's functions. A dataset the model did not
+train on is scored on the part the trainer would hold out of it. `--split val` scores the validation
+parts instead: that is where models are compared and chosen; the test parts only report.
 
 facekit's head runs here (LiteRT, no TensorFlow in this process); each baseline runs in its own
-process (bench.baselines). Without a trained model the baselines are still measured on the split
-the trainer would hold out with its defaults.
+process (bench.baselines), on the very crops facekit gets. Without a trained model the baselines are
+still measured, on the split the trainer would hold out with its defaults.
 
 The crop study (facekit's head only) answers "do the crops the detector makes at inference look
-like the training crops, and how much does it matter?": on the held-out images, the trainer's own
-crop (largest YuNet face, the card's margin) against the whole dataset image and res10 crops; on
+like the training crops, and how much does it matter?": on the held-out gender/ images, the trainer's
+own crop (largest YuNet face, the card's margin) against the whole dataset image and res10 crops; on
 media/annotated_faces (hand-drawn face boxes, no gender labels), the label on the ground-truth box's
 crop against the label on the matched detector box's crop, beside the head's own jitter (the same
 detector box nudged by a pixel or two).
@@ -17,16 +25,23 @@ detector box nudged by a pixel or two).
 
 from __future__ import annotations
 
+import argparse
+import csv
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, head_bench_args, print_table
+from bench.common import assets_root, machine_info, print_table
 
 TASK = "gender"
+# The datasets every run reports on, in table order: (folder under datasets/, what it is, licence).
+DATASETS = {"gender": "Google-Images face crops (balajisrinivas/Gender-Detection)",
+            "celeba_gender": "CelebA aligned faces, 89x109 (non-commercial research only)"}
+ATTRIBUTES = ("Young", "Eyeglasses", "Smiling")  # CelebA's labels.csv columns, 1 / -1
 ANNOTATED_XML = ("training.xml", "testing.xml")
 # dlib's square hand boxes vs the detectors' calibrated ones: 0.4 pairs the same face without
 # pairing a face with its neighbour in the crowded PASCAL photos.
@@ -39,61 +54,279 @@ NUDGE = 0.03
 # effect of its padding visible, so it is not timed twice.
 BASELINES = [("dlib_gender", "dlib-models gender v1 (ONNX)", True),
              ("oarriaga_gender", "oarriaga mini-Xception (IMDB)", True),
-             ("oarriaga_gender_tight", "oarriaga mini-Xception (IMDB)", False)]
+             ("oarriaga_gender_tight", "oarriaga mini-Xception (IMDB), tight crop", False)]
+TILE = 96  # px per face on the --errors contact sheet
+
+
+def parse_args(argv: list[str] | None):
+    p = argparse.ArgumentParser(prog="python -m bench.gender", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="model folder (default: models/gender)")
+    p.add_argument("--compare", metavar="DIR", help="another facekit gender model scored on the same crops")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="held-out part to score: test (default; report only) or val (to choose models on)")
+    p.add_argument("--limit", type=int, help="an evenly spread subset of N images per dataset (development)")
+    p.add_argument("--errors", type=Path, metavar="PNG", help="write a contact sheet of facekit's wrong faces here")
+    p.add_argument("--no-crop-study", action="store_true", help="skip the crop-sensitivity tables")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = head_bench_args(TASK, __doc__, argv)
-
+    args = parse_args(argv)
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]
     folder, head, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
+    parts = held_out_parts(root, folder, card, args.split, args.limit)
+    names = list(parts)
+    crops = [c for name in names for c in parts[name].crops]
+    y = np.concatenate([parts[name].y for name in names])
+    where = np.concatenate([[k] * len(parts[name].y) for k, name in enumerate(names)]).astype(int)
+    timing_crops = parts[names[0]].crops[:8]
 
-    held = B.held_out_split(root / "datasets" / TASK, card, keep_wholes=True, limit=args.limit)
-    timing_crops = held.crops[:8]
-    n = len(held.y)
+    models = []  # (title, input, probs over every crop, timing)
+    if head is not None:
+        models.append(_facekit_row(head, folder, crops, timing_crops))
+    if args.compare:
+        from facekit.heads import Head
+
+        other = Head.load(Path(args.compare))
+        B.check_labels(other, TASK)
+        models.append(_facekit_row(other, Path(args.compare), crops, timing_crops))
+    B.assert_no_tensorflow("bench.gender")
+    for name, title, timed in BASELINES:
+        probs, t = B.run_subprocess(name, crops=crops, timing_crops=timing_crops if timed else None)
+        models.append((title, B.BASELINES[name].input_desc, probs, t or {}))
 
     rows = []
-    if head is not None:
-        p_test = B.head_probs(head, held.crops)
-        t = B.head_timing(head, timing_crops)
-        B.assert_no_tensorflow("bench.gender")
-        kind = "detector crop" if held.wholes is not None else "whole image"
-        color = "gray" if head.card.color == "gray" else "RGB"
-        rows.append([f"facekit ({folder})", f"{kind}, {color} {head.card.input_size}",
-                     *B.metric_cells(held.y, p_test, len(labels)), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
-
-    for name, title, timed in BASELINES:
-        spec = B.BASELINES[name]
-        inputs = (held.wholes or []) + held.crops
-        probs, t = B.run_subprocess(name, crops=inputs, timing_crops=timing_crops if timed else None)
-        t = t or {"ms_b1": None, "ms_b8": None}
-        if held.wholes is not None:
-            rows.append([title, f"whole image; {spec.input_desc}", *B.metric_cells(held.y, probs[:n], len(labels)),
-                         B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
-            rows.append([title, "facekit's detector crop", *B.metric_cells(held.y, probs[n:], len(labels)), "-", "-"])
-        else:
-            rows.append([title, f"whole image; {spec.input_desc}", *B.metric_cells(held.y, probs, len(labels)),
-                         B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
-
-    counts = {lab: int((held.y == k).sum()) for k, lab in enumerate(labels)}
+    for k, name in enumerate(names):
+        for title, desc, probs, t in models:
+            sel = where == k
+            recall = B.per_class_accuracy(y[sel], probs[sel], len(labels))
+            rows.append([name, title, desc, *B.metric_cells(y[sel], probs[sel], len(labels)),
+                         f"{100 * abs(recall[0] - recall[1]):.1f}", B.ms(t.get("ms_b1")), B.ms(t.get("ms_b8")),
+                         B.ms(t.get("cpu_ms_b1"))])
+    counts = {name: {lab: int((parts[name].y == i).sum()) for i, lab in enumerate(labels)} for name in names}
+    print(f"[INFO] {machine_info()}")
     print_table(
-        "gender: facekit vs dlib-models and oarriaga",
-        ["model", "input", "test acc", "macro-F1", *labels, "ms/face b1", "ms/face b8"],
+        f"gender: facekit vs dlib-models and oarriaga on the {args.split} faces of each dataset (same crops)",
+        ["dataset", "model", "input", "acc", "macro-F1", *labels, "|gap| pts", "ms/face b1", "ms/face b8",
+         "CPU ms b1"],
         rows,
-        [f"test = {held.description}: {n} images {counts}.",
-         "  Neither baseline saw this dataset in training (dlib: its own private set; oarriaga: IMDB-WIKI).",
+        [*(f"{name}: {parts[name].description}: {len(parts[name].y)} faces {counts[name]}" for name in names),
+         *(f"  {name} = {DATASETS[name]}" for name in names if name in DATASETS),
+         "Every model gets the same crop of each face: the trainer's (largest YuNet face, square, the card's",
+         "  margin); each baseline then prepares it its own way (input column). Neither baseline saw these",
+         "  datasets in training (dlib: its own private set; oarriaga: IMDB-WIKI).",
          "dlib's package cuts a 5-landmark aligned chip (dlib.get_face_chip_details, padding 0.2); dlib is not",
          "  installed here, so it gets the unaligned face crop resized to 32x32, which may cost it some accuracy.",
          "oarriaga's model learnt from IMDB-WIKI crops with 40% margin around the face; its main row pads the",
-         "  tight crop to that framing (border replicate), the 'tight crop' row shows it without.",
-         *B.card_note(card, held),
-         "per-class columns are recall.",
-         *B.TIMING_NOTE],
+         "  crop to that framing (border replicate), the 'tight crop' row shows it without.",
+         "per-class columns are recall; |gap| = |man recall - woman recall| in points.",
+         *B.TIMING_NOTE,
+         "CPU ms b1: facekit's process CPU time per face at batch 1 (time.process_time), beside the wall time."],
     )
-    if head is not None:
-        crop_study(head, held, card, root)
+    if "celeba_gender" in parts:
+        attribute_table(parts["celeba_gender"], [m[0] for m in models],
+                        [m[2][where == names.index("celeba_gender")] for m in models], root)
+    if head is not None and args.errors:
+        write_contact_sheet(args.errors, head, parts, [models[0][2][where == k] for k in range(len(names))])
+    if head is not None and not args.no_crop_study and "gender" in parts and parts["gender"].wholes is not None:
+        crop_study(head, parts["gender"], card, root)
     return 0
+
+
+def _facekit_row(head, folder: Path, crops: list[np.ndarray], timing_crops: list[np.ndarray]):
+    probs = B.head_probs(head, crops)
+    t = B.head_timing(head, timing_crops)
+    start = time.process_time()
+    for crop in timing_crops:
+        head.predict([crop])
+    t["cpu_ms_b1"] = (time.process_time() - start) * 1000 / len(timing_crops)
+    color = "gray" if head.card.color == "gray" else "RGB"
+    return f"facekit ({folder})", f"{color} {head.card.input_size}", probs, t
+
+
+# ---------------------------------------------------------------------------------------------
+# which faces: the model's held-out parts, per dataset
+
+
+def held_out_parts(root: Path, folder: Path | None, card: dict | None, which: str,
+                   limit: int | None) -> dict[str, B.HeldOut]:
+    """Dataset name -> the faces of that dataset the model held out (`which`: "test" or "val").
+
+    Test faces come from the model folder's test_split.csv when the trainer wrote one (its own list:
+    same files, same detector boxes); otherwise the trainer's split is rebuilt. A dataset the model did
+    not train on gets the part the trainer would hold out of it alone, with its default options."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import TEST_SPLIT, TrainConfig
+
+    defaults = TrainConfig(dataset=Path("."), output=Path("."))
+    data_card = (card or {}).get("dataset", {})
+    recorded = data_card.get("path") or []
+    trained = [B._resolve_dataset(p, None) for p in ([recorded] if isinstance(recorded, str) else recorded)]
+    if None in trained:
+        raise SystemExit(f"[ERROR] the card's dataset folders {recorded} are not found here")
+    crop = CropSpec.from_dict(card["crop"]) if card else CropSpec(margin=0.1, square=True)
+    val = float((card or {}).get("val_split") or B._card_option(card or {}, "--val-split") or defaults.val_split)
+    test = float((card or {}).get("test_split") or B._card_option(card or {}, "--test-split") or defaults.test_split)
+    detector = trainer_detector(card) if data_card.get("face_crops", "detect") == "detect" else None
+    split_file = folder / TEST_SPLIT if folder is not None else None
+
+    rows: dict[str, list] = {}  # dataset name -> [(file, box or None, label), ...]
+    if trained and which == "test" and split_file.is_file():
+        from facekit.evaluation import read_test_split
+
+        for file, box, label in read_test_split(split_file):
+            path = _resolve_file(file)
+            rows.setdefault(path.parent.parent.name, []).append((path, box, label))
+        how = f"{TEST_SPLIT} of {folder.name}"
+    elif trained and which == "test" and len(trained) == 1:
+        # A model trained before test_split.csv existed: its one dataset's split, rebuilt and checked
+        # against the card's counts by bench.baselines.
+        held = B.held_out_split(trained[0], card, keep_wholes=True, limit=limit)
+        return _with_others({trained[0].name: held}, root, crop, val, test, which, limit)
+    elif trained:
+        rows = trainer_split(trained, card.get("labels"), val, test, which)
+        how = f"the trainer's {which} part of {' + '.join(p.name for p in trained)}"
+    found = {name: _crops(r, crop, detector, limit, f"{how} (held out by the model's trainer)")
+             for name, r in rows.items()}
+    return _with_others(found, root, crop, val, test, which, limit)
+
+
+def _with_others(found: dict, root: Path, crop, val: float, test: float, which: str, limit: int | None) -> dict:
+    """Add every DATASETS folder the model never trained on: the part the trainer would hold out of it."""
+    for name in DATASETS:
+        if name not in found and (root / "datasets" / name).is_dir():
+            rows = trainer_split([root / "datasets" / name], None, val, test, which)[name]
+            found[name] = _crops(rows, crop, trainer_detector(None), limit,
+                                 f"the trainer's {which} part of {name} alone (NOT trained on by this model)")
+    order = [n for n in DATASETS if n in found] + [n for n in found if n not in DATASETS]
+    return {n: found[n] for n in order}
+
+
+def trainer_split(roots: list[Path], labels: list[str] | None, val: float, test: float,
+                  which: str) -> dict[str, list]:
+    """The trainer's own split of these folders (facekit.training.split_dataset, seed 42, copies of
+    training images dropped), grouped by dataset folder: name -> [(file, None, label), ...]."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset, split_dataset
+
+    # face_crops="none": the split is drawn per image, before any face is cut, so only file order,
+    # labels and pixel hashes matter here; 16 px keeps this cheap.
+    data = load_dataset(roots, 16, "rgb", CropSpec(), "none", labels=labels, log=lambda m: None)
+    split = split_dataset(data, val, test)
+    out: dict[str, list] = {}
+    for i in (split.test if which == "test" else split.val):
+        path = Path(data.paths[i])
+        out.setdefault(path.parent.parent.name, []).append((path, None, data.labels[data.y[i]]))
+    return out
+
+
+def _resolve_file(recorded: str) -> Path:
+    """A file as the test split recorded it (relative to where the trainer ran, or absolute), else the same
+    datasets/... tail in this machine's asset mirror."""
+    path = Path(recorded)
+    for candidate in (path, B.ROOT / path):
+        if candidate.is_file():
+            return candidate
+    parts = path.parts
+    if "datasets" in parts:
+        candidate = assets_root().joinpath(*parts[parts.index("datasets"):])
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"[ERROR] {recorded} (in the model's test split) is not found here")
+
+
+def trainer_detector(card: dict | None) -> str:
+    """The detector the trainer cut training faces with: the card's, else the trainer's default (which
+    need not be the default of the image and video scripts)."""
+    from facekit.training import TrainConfig
+
+    return ((card or {}).get("detector") or B._card_option(card or {}, "--detector")
+            or TrainConfig(dataset=Path("."), output=Path(".")).detector)
+
+
+def _crops(rows: list, crop, detector_name: str | None, limit: int | None, note: str) -> B.HeldOut:
+    """Each row's face cut the trainer's way: its recorded box, else the largest face `detector_name` finds
+    (the whole image when none is found, or when detector_name is None, as the trainer does)."""
+    from facekit.detection import create_detector
+    from facekit.preprocess import crop_face, load_image
+    from facekit.types import Box
+
+    labels = B.FACEKIT_LABELS[TASK]
+    if limit and limit < len(rows):  # development runs: an evenly spread subset keeps every class
+        rows = [rows[i] for i in np.linspace(0, len(rows) - 1, limit).astype(int)]
+        note += f" [SUBSET: {limit}]"
+    detector = create_detector(detector_name, 0.5) if detector_name else None
+    crops, wholes, found = [], [], 0
+    for path, box, _ in rows:
+        image = load_image(path)
+        wholes.append(image)
+        if box is None and detector is not None:
+            faces = detector.detect(image)
+            box = max(faces, key=lambda f: f.box.area).box if faces else None
+        elif box is not None:
+            box = Box(*box)
+        found += box is not None
+        crops.append(image if box is None else crop_face(image, box, crop))
+    y = np.array([labels.index(label) for _, _, label in rows], dtype=np.int64)
+    note += f"; face found in {found}/{len(rows)}"
+    return B.HeldOut([str(p) for p, _, _ in rows], y, labels, crops, wholes, note)
+
+
+# ---------------------------------------------------------------------------------------------
+# CelebA attributes and the error contact sheet
+
+
+def celeba_attributes(root: Path, paths: list[str]) -> dict[str, np.ndarray]:
+    """Attribute -> bool per path, from celeba_gender/labels.csv (its path column is class/file)."""
+    with open(root / "datasets" / "celeba_gender" / "labels.csv", newline="") as fh:
+        table = {row["path"]: row for row in csv.DictReader(fh)}
+    keys = [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
+    return {a: np.array([table[k][a] == "1" for k in keys]) for a in ATTRIBUTES}
+
+
+def attribute_table(held: B.HeldOut, titles: list[str], probs: list[np.ndarray], root: Path) -> None:
+    attrs = celeba_attributes(root, held.paths)
+    groups = [(f"{'' if on else 'not '}{a}", attrs[a] == on) for a in ATTRIBUTES for on in (True, False)]
+    rows = [[title, *(B.pct(B.accuracy(held.y[sel], p[sel])) for _, sel in groups)] for title, p in zip(titles, probs)]
+    woman = B.FACEKIT_LABELS[TASK].index("woman")
+    print_table(
+        "gender: accuracy per CelebA attribute on the celeba_gender faces above",
+        ["model", *(f"{name} (n={int(sel.sum())}, {100 * (held.y[sel] == woman).mean():.0f}% women)"
+                    for name, sel in groups)],
+        rows,
+        ["CelebA's own attribute labels (labels.csv). Young: CelebA's annotators' 'young' (roughly under 35-40);",
+         "  the dataset has few children or elderly faces, so this is the nearest to an age check it allows."],
+    )
+
+
+def write_contact_sheet(path: Path, head, parts: dict[str, B.HeldOut], probs: list[np.ndarray],
+                        cols: int = 12, most: int = 144) -> None:
+    """A PNG grid of the faces facekit gets wrong (the crop it was given), captioned dataset, truth ->
+    prediction and P(prediction): errors are easier to describe seen together."""
+    import cv2
+
+    from facekit.records import atomic_write
+
+    tiles = []
+    for (name, held), p in zip(parts.items(), probs):
+        for i in np.flatnonzero(p.argmax(1) != held.y):
+            tile = cv2.resize(held.crops[i], (TILE, TILE), interpolation=cv2.INTER_AREA)
+            tile = cv2.copyMakeBorder(tile, 0, 14, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            caption = f"{name[:6]} {held.labels[held.y[i]][0].upper()}>{held.labels[p[i].argmax()][0].upper()} " \
+                      f"{p[i].max():.2f}"
+            cv2.putText(tile, caption, (2, TILE + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+            tiles.append(tile)
+    if not tiles:
+        print(f"[INFO] no wrong faces: {path} not written")
+        return
+    wrong, tiles = len(tiles), tiles[:most]
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    sheet = np.vstack([np.hstack(tiles[r:r + cols]) for r in range(0, len(tiles), cols)])
+    with atomic_write(path, "wb") as fh:
+        fh.write(cv2.imencode(".png", sheet)[1].tobytes())
+    print(f"[INFO] {path}: {min(wrong, most)} of facekit's {wrong} wrong faces (caption: dataset, "
+          f"true>predicted, P(predicted))")
 
 
 def _largest_boxes(detector, images: list[np.ndarray], pad: float = 0.0) -> list:
@@ -170,7 +403,7 @@ def crop_study(head, held: B.HeldOut, card: dict | None, root: Path) -> None:
     p_train = B.head_probs(head, held.crops)
     rows = []
     if held.wholes is not None:
-        detector_name = B._card_option(card or {}, "--detector") or DEFAULT_DETECTOR
+        detector_name = trainer_detector(card)
         train_boxes = _largest_boxes(create_detector(detector_name, 0.5), held.wholes)  # as the trainer ran it
         res10 = create_detector("res10", 0.5)
         full = [Box(0, 0, im.shape[1], im.shape[0]) for im in held.wholes]

@@ -1,10 +1,13 @@
-"""The gender head: the committed model and its card, gender on every face of real photos through the
-image CLI, and a smoke training run on datasets/gender through the one trainer."""
+"""The gender head: the committed model and its card (both datasets it learnt from, their licences), gender
+on every face of real photos through the image CLI (the girl and the astronaut read woman, a grey copy of a
+photo reads as the colour one), and a smoke training run on two dataset folders through the one trainer,
+whose test split bench.gender rebuilds."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,8 @@ from .conftest import ROOT, run_script
 GENDERS = ["man", "woman"]
 MODEL = ROOT / "models" / "gender"
 MIN_WIDTH = 16  # px; the issue asks for a gender on every face at least this wide
+DATASETS = ["gender", "celeba_gender"]  # what the committed model learnt from, in the card's order
+PHOTOS = ["two_people.jpg", "obama_and_biden.jpg", "astronaut.png"]
 
 
 def heads_in(face: dict) -> set[str]:
@@ -31,6 +36,7 @@ def by_size(faces: list[dict]) -> list[dict]:
 
 
 def test_committed_gender_card(datasets):
+    from facekit.evaluation import read_test_split
     from facekit.heads import Head, load_interpreter
 
     assert (MODEL / "card.json").is_file() and (MODEL / "model.tflite").is_file(), "gender model must be committed"
@@ -41,13 +47,27 @@ def test_committed_gender_card(datasets):
 
     card = json.loads((MODEL / "card.json").read_text())
     assert card["color"] == "rgb"
+    # Both test parts together (462 gender/ + 2,000 CelebA faces); bench.gender reports each dataset.
     assert card["metrics"]["test_accuracy"] >= 0.96
     # Inference cuts detector boxes with this spec; the trainer cut its detector crops the same way.
     assert card["crop"] == {"margin": 0.1, "square": True} and card["dataset"]["face_crops"] == "detect"
 
-    on_disk = {label: len(list_images(datasets / "gender" / label)[0]) for label in GENDERS}
-    assert card["dataset"]["counts"] == on_disk
-    assert sum(card["dataset"]["split"].values()) == sum(on_disk.values())
+    # Both datasets, each with every image on disk, and each with its licence (CelebA's is non-commercial).
+    folders = {Path(f["path"]).name: f for f in card["dataset"]["folders"]}
+    assert set(folders) == set(DATASETS) and [Path(d).name for d in card["dataset"]["path"]] == list(folders)
+    for name, folder in folders.items():
+        on_disk = {label: len(list_images(datasets / name / label)[0]) for label in GENDERS}
+        assert folder["images"] == on_disk, name
+    assert "non-commercial" in card["licences"]["celeba_gender"].lower()
+    assert set(card["licences"]) >= set(DATASETS)
+    assert card["dataset"]["counts"] == {g: sum(f["images"][g] for f in folders.values()) for g in GENDERS}
+
+    # The test faces are listed (bench.gender scores the same ones): a fifth of each dataset.
+    rows = read_test_split(MODEL / card["files"]["test_split"])
+    assert len(rows) == card["dataset"]["split"]["test"]
+    for name, folder in folders.items():
+        share = sum(Path(f).parent.parent.name == name for f, _, _ in rows) / sum(folder["images"].values())
+        assert 0.17 < share < 0.23, (name, share)
     report = json.loads((MODEL / "report.json").read_text())
     assert report["accuracy"] == pytest.approx(card["metrics"]["test_accuracy"])
     assert report["macro avg"]["support"] == card["dataset"]["split"]["test"]
@@ -60,7 +80,7 @@ def test_committed_gender_card(datasets):
 def records(media, tmp_path_factory):
     """One CLI run per photo, shared by the checks below (each run loads every head)."""
     out = {}
-    for name in ("two_people.jpg", "obama_and_biden.jpg"):
+    for name in PHOTOS:
         js = tmp_path_factory.mktemp("gender") / f"{name}.json"
         res = run_script("detect_mask_image.py", "--image", media / name, "--json", js, "--no-display")
         assert res.returncode == 0, res.stderr
@@ -94,6 +114,39 @@ def test_men_are_men(records):
     assert [f["gender"]["label"] for f in main] == ["man", "man"]
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15 target not reached yet: the CelebA-trained head still reads "
+                   "the girl as a man (P 0.52) and the astronaut as a man (P 0.97); strict, so a model that "
+                   "reads both right fails this mark and it must then be removed")
+def test_the_girl_and_the_astronaut_read_woman(records):
+    # obama_and_biden.jpg: the girl is the one face in the lower half of the photo (the issue's case:
+    # the old model, trained on 1,850 adult crops, called her a man at 100%).
+    record = records["obama_and_biden.jpg"]
+    girl = [f for f in record["faces"] if f["box"][1] > record["height"] / 2]
+    assert len(girl) == 1 and girl[0]["gender"]["label"] == "woman", girl
+    # astronaut.png: Eileen Collins, NASA portrait (scikit-image), one face.
+    faces = records["astronaut.png"]["faces"]
+    assert len(faces) == 1 and faces[0]["gender"]["label"] == "woman", faces
+
+
+@pytest.mark.parametrize("name", ["obama_and_biden.jpg", "two_people.jpg", "astronaut.png", "kit_with_rose.jpg"])
+def test_a_grey_copy_reads_as_the_colour_photo(media, name):
+    """Old photos are grey or sepia: the head must read the face, not its colours. The same detector
+    boxes are cut from the photo and from its grey copy, so only the head's input differs."""
+    import cv2
+
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.preprocess import load_image
+
+    head = Head.load(MODEL)
+    colour = load_image(media / name)
+    grey = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    boxes = [f.box for f in create_detector().detect(colour) if f.box.width >= 32]
+    assert boxes, name
+    in_colour, in_grey = head.predict_boxes(colour, boxes), head.predict_boxes(grey, boxes)
+    assert [p.label for p in in_grey] == [p.label for p in in_colour], (in_colour, in_grey)
+
+
 def test_tasks_gender_runs_only_the_gender_head(media, tmp_path):
     out = tmp_path / "g.json"
     res = run_script("detect_mask_image.py", "-i", media / "two_people.jpg", "-j", out, "--no-display",
@@ -106,23 +159,43 @@ def test_tasks_gender_runs_only_the_gender_head(media, tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_training_on_the_gender_set(datasets, media, tmp_path):
-    data = tmp_path / "gender"
-    for label in GENDERS:
-        (data / label).mkdir(parents=True)
-        for src in list_images(datasets / "gender" / label)[0][:8]:
-            shutil.copy(src, data / label / src.name)
+def test_smoke_training_on_two_folders(datasets, media, tmp_path):
+    """gender/ and celeba_gender/ merged by class name, as the committed model was trained (tiny and fast:
+    6 images a class from each, 64 px, one epoch); bench.gender rebuilds the same test faces."""
+    from bench import gender as bench_gender
+    from facekit.evaluation import read_test_split
+
+    roots = []
+    for name in DATASETS:
+        roots.append(tmp_path / name)
+        for label in GENDERS:
+            (tmp_path / name / label).mkdir(parents=True)
+            for src in list_images(datasets / name / label)[0][:6]:
+                shutil.copy(src, tmp_path / name / label / src.name)
     model = tmp_path / "model"
-    res = run_script("train_mask_detector.py", "--dataset", data, "--model", model,
-                     "-s", "64", "-e", "1", "--fine-tune-epochs", "1", "-b", "8")
+    res = run_script("train_mask_detector.py", "--dataset", *roots, "--model", model, "--augment", "photo",
+                     "-s", "64", "-e", "1", "--fine-tune-epochs", "0", "-b", "8", timeout=900)  # 2 busy cores
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    for name in ("model.tflite", "card.json", "plot.png", "report.txt", "report.json", "confusion.png"):
+    for name in ("model.tflite", "card.json", "plot.png", "report.txt", "report.json", "confusion.png",
+                 "test_split.csv"):
         assert (model / name).is_file() and (model / name).stat().st_size > 0, name
     card = json.loads((model / "card.json").read_text())
     assert card["task"] == "gender" and card["labels"] == GENDERS  # task named from the class folders
-    assert card["input_size"] == 64 and card["dataset"]["counts"] == {"man": 8, "woman": 8}
+    assert card["input_size"] == 64 and card["dataset"]["counts"] == {"man": 12, "woman": 12}
+    assert [f["images"] for f in card["dataset"]["folders"]] == [{"man": 6, "woman": 6}] * 2
     # The CLI's defaults crop the faces with the detector, as the committed model was trained.
     assert card["dataset"]["face_crops"] == "detect" and card["crop"]["margin"] == 0.1
+
+    # The bench scores the trainer's own test faces, and its rebuilt split draws the very same ones.
+    listed = sorted(Path(f).name for f, _, _ in read_test_split(model / "test_split.csv"))
+    assert listed
+    # (root tmp_path: no datasets/ there, so the bench adds no folder this model did not train on)
+    parts = bench_gender.held_out_parts(tmp_path, model, card, "test", None)
+    assert sorted(Path(p).name for part in parts.values() for p in part.paths) == listed
+    rebuilt = bench_gender.trainer_split(roots, GENDERS, 0.1, 0.2, "test")
+    assert sorted(Path(f).name for rows in rebuilt.values() for f, _, _ in rows) == listed
+    val = bench_gender.trainer_split(roots, GENDERS, 0.1, 0.2, "val")
+    assert not {Path(f).name for rows in val.values() for f, _, _ in rows} & set(listed)
 
     # The new model serves the image CLI under its own task name.
     out = tmp_path / "r.json"
