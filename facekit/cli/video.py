@@ -22,9 +22,9 @@ from .common import (add_pipeline_options, build_pipeline, check_output_path, gu
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 # Each head every 4th frame, and every frame while a face's label is in doubt (IoUTracker.heads_due):
-# on the hamilton clip 98.4% of face-frames keep every head's label of heads-every-frame (each head
-# 99.4% or more) for 47% / 78% / 38% of the mask / emotion / gender runs (python -m bench.video; K=6:
-# 98.3%, K=3: 98.9%).
+# on the hamilton clip 97.9% of face-frames keep every head's label of heads-every-frame (each head
+# 99.0% or more) for 44% / 78% / 38% of the mask / emotion / gender runs (python -m bench.video; with
+# --detector scrfd 98.4%, and K=3 98.9%, K=6 98.3%).
 HEAD_EVERY = 4
 
 
