@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantize-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    from facekit.heads import available_tasks
+    from facekit.heads import INT8, available_tasks
 
     found = available_tasks()
     tasks = [t for t in args.tasks.split(",") if t in found]
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             if r["holds"] and not args.limit:
                 install(r, found[r["task"]], args.out / r["task"], args.calibration)
-                print(f"[INFO] {r['task']}: {found[r['task']]}/model.int8.tflite installed", flush=True)
+                print(f"[INFO] {r['task']}: {found[r['task']] / INT8} installed", flush=True)
             else:
                 print(f"[INFO] {r['task']}: not installed ({'--limit run' if r['holds'] else 'accuracy does not hold'})")
     return 0
