@@ -14,7 +14,6 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from typing import Iterator, NamedTuple
@@ -22,7 +21,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .detection import DEFAULT_DETECTOR
-from .pipeline import FacePipeline
+from .pipeline import HEAD_EVERY, FacePipeline
 from .types import Face
 
 
@@ -101,7 +100,7 @@ class FaceAnalyzer(FacePipeline):
         if faces is None:
             if self.detector is None:
                 raise ValueError("this analyzer has no detector: pass faces=, or use classify_whole()")
-            faces = self.detector.detect(image)
+            faces = self.detect(image)
         return super().analyze(image, faces)
 
     def __call__(self, image) -> list[Face]:
@@ -113,7 +112,7 @@ class FaceAnalyzer(FacePipeline):
 
     def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
                       smooth: float = 0.6, fine_pass: bool = False,
-                      head_every: int | None = None) -> Iterator[VideoResult]:
+                      head_every: int = HEAD_EVERY) -> Iterator[VideoResult]:
         """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, with
         each face's `track_id` kept across frames and its probabilities smoothed per track.
 
@@ -135,11 +134,9 @@ class FaceAnalyzer(FacePipeline):
         try:
             reader = _EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=smooth, max_missed=max(15, 2 * detect_every))
-            extra = {}
-            if head_every is not None and "head_every" in inspect.signature(track_faces).parameters:
-                extra["head_every"] = head_every
             started = time.perf_counter()
-            for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames, **extra):
+            for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
+                                                      head_every=head_every):
                 time_s = index / frames.fps if not frames.live else time.perf_counter() - started
                 yield VideoResult(int(index), float(time_s), faces)
         finally:

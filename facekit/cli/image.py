@@ -17,12 +17,12 @@ from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
 from ..records import atomic_write, image_record, write_json
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     report_landmarks, warn)
+                     prog_name, report_landmarks, warn)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="detect_mask_image.py",
+        prog=prog_name("detect_mask_image.py"),
         description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
         epilog="examples:\n"
                "  python detect_mask_image.py --image examples/example_01.png\n"

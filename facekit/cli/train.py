@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import check_output_path, guarded, info
+from .common import check_output_path, guarded, info, prog_name
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train_mask_detector.py",
+        prog=prog_name("train_mask_detector.py"),
         description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
         epilog="examples:\n"
                "  python train_mask_detector.py --dataset dataset/mask\n"

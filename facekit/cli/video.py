@@ -17,15 +17,10 @@ from pathlib import Path
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     report_landmarks, warn)
+                     prog_name, report_landmarks, warn)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
-# Each head every 4th frame, and every frame while a face's label is in doubt (IoUTracker.heads_due):
-# on the hamilton clip 97.9% of face-frames keep every head's label of heads-every-frame (each head
-# 99.0% or more) for 44% / 78% / 38% of the mask / emotion / gender runs (python -m bench.video; with
-# --detector scrfd 98.4%, and K=3 98.9%, K=6 98.3%).
-HEAD_EVERY = 4
 
 
 def smooth_strength(value: str) -> float:
@@ -43,8 +38,10 @@ def positive_int(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..pipeline import HEAD_EVERY
+
     p = argparse.ArgumentParser(
-        prog="detect_mask_video.py",
+        prog=prog_name("detect_mask_video.py"),
         description="Detect, track and classify faces (mask, emotion, gender, ...) in a webcam, video file or "
                     "stream. q or Esc quits the live window.",
         epilog="examples:\n"
