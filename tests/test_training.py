@@ -433,3 +433,39 @@ def test_each_folder_is_split_as_it_would_be_alone(datasets, tmp_path):
     in_train = first_a in {both.paths[i] for i in split.train}
     copy = str(b / "with_mask" / "copy_of_a.jpg")
     assert not (in_train and copy in set(test_both) | {both.paths[i] for i in split.val})
+
+
+MASK_MODEL = ROOT / "models" / "mask"
+
+
+def test_crowd_scene_labelled_close_to_its_boxes(datasets):
+    """A street scene from mask_scenes_val with masked and unmasked people: the faces the pipeline finds
+    and labels get their boxes' labels."""
+    import csv
+
+    import numpy as np
+
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.pipeline import FacePipeline
+    from facekit.preprocess import load_image
+    from facekit.types import iou_matrix
+
+    root = datasets / "mask_scenes_val"
+    scene = "images/maksssksksss148.jpg"  # three people masked, three not
+    with open(root / "boxes.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["image"] == scene]
+    truth = np.array([[float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")] for r in rows])
+    labels = [r["label"] for r in rows]
+    assert {"with_mask", "without_mask"} <= set(labels)
+    faces = FacePipeline(create_detector(), {"mask": Head.load(MASK_MODEL)})(load_image(root / scene))
+    boxes = np.array([f.box.as_list() for f in faces], dtype=np.float32)
+    iou = iou_matrix(boxes, truth)
+    right = judged = 0
+    for i, face in enumerate(faces):
+        j = int(iou[i].argmax())
+        if iou[i, j] >= 0.4 and labels[j] in ("with_mask", "without_mask") and "mask" in face.predictions:
+            judged += 1
+            right += face.predictions["mask"].label == labels[j]
+    assert judged >= 4, judged
+    assert right >= judged - 1, (right, judged)
