@@ -94,6 +94,9 @@ class CloseUp:
     side: int = 256
     trigger_share: float = 0.5
     min_share: float = 0.3
+    # An image bigger than this also gets a plain pass shrunk to it: a face cut by the top edge of an HD
+    # frame is past the largest anchors at full size, and too little of it shows at `side` px.
+    mid_side: int = 640
 
 
 def _faces_from_xyxy(boxes: np.ndarray, scores: np.ndarray, width: int, height: int,
@@ -319,6 +322,8 @@ class MultiPassDetector:
         framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
         found = self._pass(framed, self.closeup.side / max(framed.shape[:2]))
         found[:, [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]] -= pad
+        if max(h, w) > self.closeup.mid_side:
+            found = np.concatenate([found, self._pass(image, self.closeup.mid_side / max(h, w))])
         # Only big faces: the small ones are the full-size passes' job, and at this scale they are noise.
         return found[np.minimum(found[:, 2], found[:, 3]) >= self.closeup.min_share * min(h, w)]
 
