@@ -47,7 +47,7 @@ def test_detector_crop_parity_in_gray(media, tmp_path):
     from facekit.training import load_dataset
 
     image = load_image(media / "astronaut.png")
-    face = create_detector().detect(image)[0]
+    face = create_detector("yunet").detect(image)[0]  # the detector the trainer is given below
     spec = CropSpec(margin=0.1)
     for label in ("a", "b"):
         (tmp_path / "d" / label).mkdir(parents=True)
@@ -81,8 +81,11 @@ def test_committed_emotion_card():
     head = Head.load(MODEL)
     assert head.task == "emotion" and head.labels == EMOTIONS
     card = json.loads((MODEL / "card.json").read_text())
-    assert card["color"] == "gray" and card["metrics"]["test_accuracy"] > 0.5
-    assert card["dataset"]["counts"]["disgust"] == 436
+    assert card["color"] == "gray" and card["metrics"]["test_accuracy"] > 0.8  # FER+ test (PrivateTest)
+    # Trained on FER+'s ten votes per face, with masks drawn on a share of the training faces.
+    assert card["dataset"]["labels_from"]["source"] == "votes"
+    assert card["training"]["loss"] == "cross-entropy to soft labels"
+    assert card["dataset"]["masks_drawn_on_training_faces"] > 5000
 
 
 @committed
