@@ -54,7 +54,7 @@ class SCRFDDetector(MultiPassDetector):
     asset = "scrfd_2.5g"
     # Thresholds: the precision/recall sweep in `python -m bench.detection --sweep` (mask_scenes_val), the
     # way YuNet's were chosen: the lowest that keeps precision at 0.90 (0.5 gives 0.827 / 0.903 there;
-    # 0.45 falls to 0.88). Under 16 px most false boxes are texture, hence the margin.
+    # 0.4 gives 0.877 / 0.867). Under 16 px most false boxes are texture, hence the margin.
     default_confidence = 0.5
     small_margin = 0.1
     max_side = 960
