@@ -24,10 +24,10 @@ pytestmark = pytest.mark.slow
 QUICK = ["-s", "64", "-e", "1", "--fine-tune-epochs", "1", "-b", "8"]
 
 
-def small_mask_set(datasets: Path, root: Path, per_class: int = 10) -> Path:
+def small_mask_set(datasets: Path, root: Path, per_class: int = 10, name: str = "mask") -> Path:
     for label in ("with_mask", "without_mask"):
         (root / label).mkdir(parents=True)
-        for src in sorted((datasets / "mask" / label).iterdir())[:per_class]:
+        for src in sorted((datasets / name / label).iterdir())[:per_class]:  # mask_real_train: chandrika_* first
             shutil.copy(src, root / label / src.name)
     return root
 
@@ -233,11 +233,7 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
     from facekit.evaluation import read_test_split
 
     a = small_mask_set(datasets, tmp_path / "a", 6)
-    b = tmp_path / "b"
-    for label in ("with_mask", "without_mask"):
-        (b / label).mkdir(parents=True)
-        for src in sorted((datasets / "mask_real_train" / label).glob("chandrika_*"))[:6]:
-            shutil.copy(src, b / label / src.name)
+    b = small_mask_set(datasets, tmp_path / "b", 6, "mask_real_train")
     shutil.copy(media / "crowd_masks.jpg", b / "with_mask" / "crowd.jpg")
     shutil.copy(media / "no_face_cat.png", b / "without_mask" / "cat.png")
     (b / "without_mask" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
@@ -414,11 +410,7 @@ def test_each_folder_is_split_as_it_would_be_alone(datasets, tmp_path):
     from facekit.training import load_dataset, split_dataset
 
     a = small_mask_set(datasets, tmp_path / "a", 20)
-    b = tmp_path / "b"
-    for label in ("with_mask", "without_mask"):
-        (b / label).mkdir(parents=True)
-        for src in sorted((datasets / "mask_real_train" / label).glob("chandrika_*"))[:10]:
-            shutil.copy(src, b / label / src.name)
+    b = small_mask_set(datasets, tmp_path / "b", 10, "mask_real_train")
     shutil.copy(sorted((a / "with_mask").iterdir())[0], b / "with_mask" / "copy_of_a.jpg")
     load = dict(size=32, color="rgb", crop=CropSpec(), face_crops="none", log=lambda m: None)
     alone = load_dataset(a, **load)
