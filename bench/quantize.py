@@ -92,12 +92,13 @@ def quantize(folder: Path, out: Path, n_calibration: int) -> None:
     import tensorflow as tf
     from tensorflow.lite.python.optimize import calibrator
 
-    from facekit.heads import CARD, INT8, TFLITE, ModelCard
+    from facekit.heads import CARD, INT8, INT8_RECORD, TFLITE, ModelCard, int8_twin
 
     card = ModelCard.load(folder / CARD)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(folder / CARD, out / CARD)
-    if (folder / INT8).is_file():  # the trainer's, from the Keras model: score that one
+    stale = (folder / INT8_RECORD).is_file() and int8_twin(folder) is None  # made from an earlier model.tflite
+    if (folder / INT8).is_file() and not stale:  # the trainer's, from the Keras model: score that one
         shutil.copy(folder / INT8, out / TFLITE)
         return
     inputs = calibration_inputs(card.task, card, n_calibration)
@@ -166,7 +167,9 @@ def install(result: dict, folder: Path, int8: Path, calibration: int) -> None:
     from facekit.heads import INT8, INT8_RECORD, TFLITE
     from facekit.records import atomic_write
 
-    trainers = (folder / INT8).is_file()
+    # The trainer's twin was scored as it is; anything else in the folder (a twin of an earlier
+    # model.tflite) is replaced by the file just scored.
+    trainers = (folder / INT8).is_file() and (folder / INT8).read_bytes() == (int8 / TFLITE).read_bytes()
     record = {"source": TFLITE, "source_sha256": sha256sum(folder / TFLITE),
               "made_by": "the trainer's --export-int8 (see card.json's command)" if trainers else
               f"python -m bench.quantize --tasks {result['task']} --calibration {calibration} --install",

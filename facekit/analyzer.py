@@ -20,7 +20,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .detection import DEFAULT_DETECTOR
+from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .pipeline import HEAD_EVERY, FacePipeline
 from .types import Face
 
@@ -39,8 +39,10 @@ class FaceAnalyzer(FacePipeline):
     Args:
         tasks: heads to run, e.g. ``["mask", "gender"]``; None runs every head whose model exists
             (the package's own models, or ``$FACEKIT_MODELS``).
-        detector: a detector name (default: the scripts' default; the names are facekit.detection.DETECTORS),
-            an object with ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
+        detector: a detector name (facekit.detection.DETECTORS), an object with
+            ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
+            "auto" (the default) picks as the scripts do: the most accurate detector within the photo
+            budget for `analyze`, the fast one for `analyze_video`.
         landmarks: add the 468-point mesh, 5 key points, head pose and eye / mouth openness.
         confidence: minimum detection score (None: the detector's own default, chosen on data).
         models: extra model folders (each card names its task), used before the models folder.
@@ -50,7 +52,7 @@ class FaceAnalyzer(FacePipeline):
     Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
     """
 
-    def __init__(self, tasks: list[str] | None = None, detector=DEFAULT_DETECTOR, landmarks: bool | str = False,
+    def __init__(self, tasks: list[str] | None = None, detector="auto", landmarks: bool | str = False,
                  confidence: float | None = None, models: list[str | os.PathLike] | None = None,
                  fine_pass: bool = True):
         from .heads import load_heads
@@ -62,16 +64,19 @@ class FaceAnalyzer(FacePipeline):
             from .landmarks import create_landmarker
 
             landmarker = create_landmarker()
-        self.detector_name = detector if isinstance(detector, str) else None
+        auto = detector == "auto"
+        self.detector_name = DEFAULT_DETECTOR if auto else detector if isinstance(detector, str) else None
+        self.video_detector_name = VIDEO_DETECTOR if auto else self.detector_name
         self.confidence = confidence
         self.fine_pass = fine_pass
-        super().__init__(self._detector(fine_pass) if self.detector_name else detector, heads, landmarker)
-        self._video_pipeline: FacePipeline | None = None
+        super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name else detector,
+                         heads, landmarker)
+        self._video_pipelines: dict[tuple[str, bool], FacePipeline] = {}
 
-    def _detector(self, fine_pass: bool):
+    def _detector(self, name: str, fine_pass: bool):
         from .detection import create_detector
 
-        return create_detector(self.detector_name, self.confidence, fine_pass)
+        return create_detector(name, self.confidence, fine_pass)
 
     @property
     def tasks(self) -> list[str]:
@@ -143,11 +148,12 @@ class FaceAnalyzer(FacePipeline):
             frames.close()
 
     def _pipeline_for_video(self, fine_pass: bool) -> FacePipeline:
-        if self.detector_name is None or fine_pass == self.fine_pass:
+        key = (self.video_detector_name, fine_pass)
+        if self.detector_name is None or key == (self.detector_name, self.fine_pass):
             return self
-        if self._video_pipeline is None:  # the same heads, a detector with the other pass setting
-            self._video_pipeline = FacePipeline(self._detector(fine_pass), self.heads, self.landmarker, self.min_face)
-        return self._video_pipeline
+        if key not in self._video_pipelines:  # the same heads and landmarker, the video detector
+            self._video_pipelines[key] = FacePipeline(self._detector(*key), self.heads, self.landmarker, self.min_face)
+        return self._video_pipelines[key]
 
 
 class _EveryNth:

@@ -192,7 +192,10 @@ class Head:
             self._batch = n
         self._interp.set_tensor(self._in["index"], batch.astype(np.float32))
         self._interp.invoke()
-        return np.array(self._interp.get_tensor(self._out["index"]))
+        probs = np.array(self._interp.get_tensor(self._out["index"]), dtype=np.float32)
+        # An int8 softmax comes out in steps of 1/256, so its rows sum to 0.99x; records promise
+        # probabilities that sum to 1 whichever twin ran.
+        return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
 
     def predict(self, crops: list[np.ndarray]) -> list[Prediction]:
         batch = to_model_input(crops, self.card.input_size, self.card.color)

@@ -68,12 +68,10 @@ def task_list(value: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
-def add_pipeline_options(parser: argparse.ArgumentParser, video: bool | None = None) -> None:
-    """`video` None: decided from the script name (detect_mask_video.py gets the video default detector)."""
+def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -> None:
+    """`video`: the video script's default detector (fast enough for every frame) instead of the photo one."""
     from ..detection import DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR
 
-    if video is None:
-        video = "video" in (parser.prog or "")
     default = VIDEO_DETECTOR if video else DEFAULT_DETECTOR
 
     g = parser.add_argument_group("detection and heads")

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-pass", action="store_true",
                    help="also run the detector's extra pass for small faces on every frame, as the image script "
                         "does (finds faces under ~30 px; costs 2-3x the detector time)")
-    add_pipeline_options(p)
+    add_pipeline_options(p, video=True)
     return p
 
 
