@@ -142,7 +142,7 @@ def _facekit_row(head, folder: Path, crops: list[np.ndarray], timing_crops: list
         head.predict([crop])
     t["cpu_ms_b1"] = (time.process_time() - start) * 1000 / len(timing_crops)
     color = "gray" if head.card.color == "gray" else "RGB"
-    return f"facekit ({folder})", f"{color} {head.card.input_size}", probs, t
+    return f"facekit ({folder})", f"{color} {head.card.input_size}, {head.model_path.name}", probs, t
 
 
 # ---------------------------------------------------------------------------------------------
