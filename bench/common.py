@@ -93,3 +93,18 @@ def machine_info() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (f"CPU: {model} ({os.cpu_count()} logical cores); SIMD: {' '.join(simd) or 'none found'}; "
             f"load avg: {load}")
+
+
+def resolve_recorded(recorded: str) -> Path:
+    """A dataset file as a model's test_split.csv recorded it (absolute, relative to the repo root, or
+    anywhere with a datasets/... tail), found on this machine: the same tail in the asset mirror."""
+    path = Path(recorded)
+    for candidate in (path, ROOT / path):
+        if candidate.is_file():
+            return candidate
+    parts = path.parts
+    if "datasets" in parts:
+        candidate = assets_root().joinpath(*parts[parts.index("datasets"):])
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"[ERROR] {recorded} (in the model's test_split.csv) is not found here")

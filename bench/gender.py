@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, machine_info, print_table
+from bench.common import assets_root, machine_info, print_table, resolve_recorded
 
 TASK = "gender"
 # The datasets every run reports on, in table order: (folder under datasets/, what it is, licence).
@@ -176,7 +176,7 @@ def held_out_parts(root: Path, folder: Path | None, card: dict | None, which: st
         from facekit.evaluation import read_test_split
 
         for file, box, label in read_test_split(split_file):
-            path = _resolve_file(file)
+            path = resolve_recorded(file)
             rows.setdefault(path.parent.parent.name, []).append((path, box, label))
         how = f"{TEST_SPLIT} of {folder.name}"
     elif trained and which == "test" and len(trained) == 1:
@@ -219,21 +219,6 @@ def trainer_split(roots: list[Path], labels: list[str] | None, val: float, test:
         path = Path(data.paths[i])
         out.setdefault(path.parent.parent.name, []).append((path, None, data.labels[data.y[i]]))
     return out
-
-
-def _resolve_file(recorded: str) -> Path:
-    """A file as the test split recorded it (relative to where the trainer ran, or absolute), else the same
-    datasets/... tail in this machine's asset mirror."""
-    path = Path(recorded)
-    for candidate in (path, B.ROOT / path):
-        if candidate.is_file():
-            return candidate
-    parts = path.parts
-    if "datasets" in parts:
-        candidate = assets_root().joinpath(*parts[parts.index("datasets"):])
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"[ERROR] {recorded} (in the model's test split) is not found here")
 
 
 def trainer_detector(card: dict | None) -> str:

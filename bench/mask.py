@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from bench import baselines as B
-from bench.common import ROOT, assets_root, head_bench_args, print_table
+from bench.common import assets_root, head_bench_args, print_table, resolve_recorded
 
 TASK = "mask"
 
@@ -107,7 +107,7 @@ def test_split(folder, card: dict, limit: int | None = None) -> B.HeldOut:
     crop = CropSpec.from_dict(card.get("crop"))
     paths, crops, ys, cache = [], [], [], {}
     for file, box, label in rows:
-        path = _resolve(file)
+        path = resolve_recorded(file)
         image = cache.get(path)
         if image is None:
             image = cache[path] = load_image(path)
@@ -115,20 +115,6 @@ def test_split(folder, card: dict, limit: int | None = None) -> B.HeldOut:
         paths.append(str(path))
         ys.append(labels.index(label))
     return B.HeldOut(paths, np.array(ys), labels, crops, None, f"{folder}/{TEST_SPLIT_NOTE}")
-
-
-def _resolve(file: str) -> Path:
-    """A path as the trainer recorded it (absolute, relative to the repo root, or inside datasets/)."""
-    path = Path(file)
-    for candidate in (path, ROOT / path):
-        if candidate.is_file():
-            return candidate
-    parts = path.parts
-    if "datasets" in parts:
-        candidate = assets_root().joinpath(*parts[parts.index("datasets"):])
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"[ERROR] test_split.csv names {file}, which is not here")
 
 
 def shrink(crop: np.ndarray, width: int, margin: float) -> np.ndarray:

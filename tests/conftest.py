@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,17 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None) 
     full_env.update(env or {})
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=full_env)
+
+
+def interrupt_video_run(*args, after: float = 1.5) -> tuple[int, str]:
+    """Run detect_mask_video.py headless, press Ctrl-C `after` seconds into its frame loop; (exit code, stderr)."""
+    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    for line in proc.stdout:
+        if "starting video stream" in line:
+            break
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stderr

@@ -5,10 +5,7 @@ blocks the frames nor leaves zombies, and a bad --alert fails before the video s
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -22,10 +19,10 @@ from facekit.people import AlertDispatcher, PeopleSummary, parse_alert_command
 from facekit.types import Box, Face, Prediction
 
 try:
-    from .conftest import ROOT
+    from .conftest import interrupt_video_run
     from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import ROOT
+    from conftest import interrupt_video_run
     from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
 
 MASK = ["with_mask", "without_mask"]
@@ -231,17 +228,8 @@ def test_summary_alone_and_console_verdict(tmp_path, clip, mask_model, capfd):
 
 def test_ctrl_c_still_writes_the_summary(tmp_path, clip, mask_model):
     table, summary = tmp_path / "faces.csv", tmp_path / "people.csv"
-    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
-                             str(mask_model), "--csv", str(table), "--summary", str(summary), "--no-display"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    for line in proc.stdout:
-        if "starting video stream" in line:
-            break
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--csv", table, "--summary", summary)
+    assert code == 130 and "Traceback" not in stderr, stderr
     rows, people = read_csv(table), read_csv(summary)
     assert people and sum(int(p["frames"]) for p in people) == len(rows)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp file left behind"

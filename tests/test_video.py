@@ -22,9 +22,9 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import MEDIA, ROOT, run_script
+    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, ROOT, run_script
+    from conftest import MEDIA, ROOT, interrupt_video_run, run_script
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -303,17 +303,8 @@ def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, cap
 
 def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model):
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
-    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
-                             str(mask_model), "--output", str(out), "--csv", str(table), "--no-display"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-    for line in proc.stdout:
-        if "starting video stream" in line:
-            break
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table)
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     n, size = video_info(out)
     assert 0 < n < CLIP_FRAMES and size == CLIP_SIZE

@@ -105,7 +105,9 @@ def _analyze(pipeline, image, crops: bool):
 def _summary(faces) -> str:
     parts = []
     for f in faces:
-        labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%)" for t, p in f.predictions.items())
+        labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%"
+                           + (", eyes only)" if t == "emotion" and f.emotion_eyes_only else ")")
+                           for t, p in f.predictions.items())
         parts.append(f"  face {f.box.as_list()} score {f.score:.2f}" + (f": {labels}" if labels else ""))
     return "\n".join(parts)
 
