@@ -191,7 +191,6 @@ class Worker:
 
     def run_source(self, source: str, kind: str) -> tuple[list[dict], dict]:
         """Rows of one source (all or none: a source that fails part-way gives none) and its status."""
-        from .errors import FacekitError as UserError
         from .records import csv_row
 
         task_labels = self.analyzer.task_labels
@@ -199,7 +198,7 @@ class Worker:
         rows, frames, message = [], 0, ""
         try:
             if not Path(source).exists():
-                raise UserError(f"{source}: no such file")
+                raise FacekitError(f"{source}: no such file")
             if kind == "image":
                 for face in self.analyzer.analyze(source):
                     rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})
@@ -211,8 +210,8 @@ class Worker:
                     rows += [csv_row(index, time_s, face, task_labels) for face in faces]
                     frames += 1
             else:
-                raise UserError(f"{source}: neither an image nor a video (by its extension)")
-        except UserError as exc:
+                raise FacekitError(f"{source}: neither an image nor a video (by its extension)")
+        except FacekitError as exc:
             rows, message = [], str(exc)
         except Exception as exc:  # noqa: BLE001 - one broken file must not end a job of thousands
             last = (str(exc).strip().splitlines() or [""])[-1]
