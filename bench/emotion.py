@@ -33,7 +33,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +40,12 @@ import numpy as np
 
 from bench import baselines as B
 from bench.common import ROOT, assets_root, machine_info, print_table
+from facekit.softlabels import FERPLUS_COLUMNS
 
 TASK = "emotion"
 SPLITS = {"Training": "train", "PublicTest": "valid", "PrivateTest": "test"}
 # FER+ vote column -> facekit class; contempt, unknown and NF (not a face) have no class here.
-FERPLUS = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
-           "anger": "angry", "disgust": "disgust", "fear": "fear"}
+FERPLUS = {column: label for column, label in FERPLUS_COLUMNS.items() if label}
 MASK_SIZE = 96  # masks are drawn on the 48 px face scaled up to this, where their edges are not blocks
 SEED = 16
 
@@ -186,16 +185,6 @@ def previous_model(folder: Path, into: Path) -> tuple[Path, str] | None:
     return None
 
 
-def cpu_ms_per_face(head, crops: list[np.ndarray], repeat: int = 5) -> float:
-    """CPU ms (process_time, both LiteRT threads) per face at batch 1: on a shared machine the wall time
-    measures the other jobs as much as the model."""
-    start = time.process_time()
-    for _ in range(repeat):
-        for crop in crops:
-            head.predict([crop])
-    return 1000 * (time.process_time() - start) / (repeat * len(crops))
-
-
 def scores(y: np.ndarray, probs: np.ndarray, keep: np.ndarray | None = None) -> tuple[float, float]:
     """Accuracy and the mean probability given to the right label (over `keep` rows)."""
     if keep is not None:
@@ -281,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 committed_probs = probs
             B.assert_no_tensorflow("bench.emotion")
             rows.append(row(name, f"{h.card.color} {h.card.input_size}", probs, B.head_timing(h, timing_crops),
-                            B.ms(cpu_ms_per_face(h, timing_crops))))
+                            B.ms(B.head_cpu_ms(h, timing_crops))))
 
     spec = B.BASELINES["fer_emotion"]
     probs, t = B.run_subprocess("fer_emotion", crops=crops, timing_crops=timing_crops)
