@@ -461,8 +461,6 @@ def fit_calibration(name: str, every: int = 8) -> BoxCalibration:
     to) on mask_real_train's web photos (a training set, so nothing is fitted on the validation scenes):
     the median centre shift and scale over the faces both find (IoU >= 0.5, 24 px or wider, not
     touching the border)."""
-    from facekit.types import iou_matrix
-
     root = assets_root() / "datasets" / "mask_real_train"
     files = [p for c in ("with_mask", "without_mask") for p in sorted((root / c).glob("chandrika_*"))[::every]]
     ref, det = create_detector("yunet"), create_detector(name)
@@ -538,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
     p.add_argument("--limit", type=int, help="score only the first N scenes (quick look)")
-    p.add_argument("--sweep", action="store_true", help="also print the YuNet and res10 threshold sweeps")
+    p.add_argument("--sweep", action="store_true", help="also print the SCRFD, YuNet and res10 threshold sweeps")
     p.add_argument("--crops", action="store_true", help="also print the head-crop study")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyImageSearch pipeline (no TensorFlow)")
     p.add_argument("--fit-calibration", action="store_true",

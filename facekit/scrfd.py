@@ -11,6 +11,9 @@ The weights are for non-commercial research use only (InsightFace's terms).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import cv2
 import numpy as np
 
 from . import assets
@@ -47,6 +50,15 @@ def _symbolic_input(path) -> bytes | None:
     return model.SerializeToString()
 
 
+@lru_cache(maxsize=32)  # video reuses a few sizes; a folder of photos of many sizes must not pile them up
+def _anchor_centres(rows: int, cols: int, stride: int) -> np.ndarray:
+    """(rows * cols * ANCHORS, 2) anchor centres of one stride's feature map, in input pixels (read-only)."""
+    ys, xs = np.mgrid[:rows, :cols]
+    centres = np.repeat(np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride, ANCHORS, axis=0)
+    centres.flags.writeable = False
+    return centres
+
+
 class SCRFDDetector(MultiPassDetector):
     """SCRFD-2.5GF: the most accurate detector here on small and masked faces (see README)."""
 
@@ -77,19 +89,8 @@ class SCRFDDetector(MultiPassDetector):
             raise ModelError(f"cannot load {self.name} from {path}: {reason}") from None
         self.fixed = graph is None
         self.input_name = self.session.get_inputs()[0].name
-        self._centres: dict[tuple[int, int, int], np.ndarray] = {}
-
-    def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
-        key = (rows, cols, stride)
-        if key not in self._centres:
-            ys, xs = np.mgrid[:rows, :cols]
-            centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
-            self._centres[key] = np.repeat(centres, ANCHORS, axis=0)
-        return self._centres[key]
 
     def _run(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
         h, w = image.shape[:2]
         if self.fixed:
             scale = min(FIXED / w, FIXED / h)
@@ -109,7 +110,7 @@ class SCRFDDetector(MultiPassDetector):
             keep = np.where(scores >= floor)[0]
             if not len(keep):
                 continue
-            centres = self._anchor_centres(height // stride, width // stride, stride)[keep]
+            centres = _anchor_centres(height // stride, width // stride, stride)[keep]
             dist = outs[i + 3][0, keep] * stride
             kps = outs[i + 6][0, keep] * stride + np.tile(centres, 5)
             x1y1, x2y2 = centres - dist[:, :2], centres + dist[:, 2:]
