@@ -105,12 +105,11 @@ def test_split(folder, card: dict, limit: int | None = None) -> B.HeldOut:
         rows = [rows[i] for i in np.linspace(0, len(rows) - 1, limit).astype(int)]
     labels = card["labels"]
     crop = CropSpec.from_dict(card.get("crop"))
-    paths, crops, ys, cache = [], [], [], {}
+    paths, crops, ys, last = [], [], [], None
     for file, box, label in rows:
         path = resolve_recorded(file)
-        image = cache.get(path)
-        if image is None:
-            image = cache[path] = load_image(path)
+        if path != last:  # the faces of one photo are consecutive rows: read it once, keep one in memory
+            image, last = load_image(path), path
         crops.append(crop_face(image, Box(*box), crop) if box else image)
         paths.append(str(path))
         ys.append(labels.index(label))
