@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                        machine_info()])
 
     # Where the time goes, and what skipping head runs costs in labels.
-    ks = sorted({int(k) for k in args.head_every.split(",") if k.strip()} | {HEAD_EVERY} - {1})
+    ks = sorted(({int(k) for k in args.head_every.split(",") if k.strip()} | {HEAD_EVERY}) - {1})
     with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
         ref, times1, cpu1 = stage_pass(clip, everything, 1, Path(tmp))
         runs = {k: stage_pass(clip, everything, k, Path(tmp) if k == HEAD_EVERY else None) for k in ks}
@@ -368,12 +368,6 @@ def main(argv: list[str] | None = None) -> int:
                        "face-frames pair up exactly; (runs) = the head's runs as a share of heads-every-frame's.",
                        "target: >= 98% of face-frames with every head's label unchanged."])
     return 0
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
 
 
 if __name__ == "__main__":

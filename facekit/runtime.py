@@ -39,10 +39,13 @@ def threads(default_cap: int = 4) -> int:
     """Threads for one engine: FACEKIT_THREADS / set_threads, else the cores, at most `default_cap`."""
     if _override is not None:
         return _override
+    return _env_threads() or max(1, min(default_cap, os.cpu_count() or 1))
+
+
+def _env_threads() -> int | None:
+    """FACEKIT_THREADS when it is a count of 1 or more, else None."""
     env = os.environ.get("FACEKIT_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, min(default_cap, os.cpu_count() or 1))
+    return int(env) if env.isdigit() and int(env) > 0 else None
 
 
 def apply_to_opencv() -> int:
@@ -59,7 +62,7 @@ def apply_to_opencv() -> int:
 def describe() -> str:
     """The thread policy in force, for benchmarks and logs."""
     source = "set_threads" if _override is not None else (
-        "FACEKIT_THREADS" if os.environ.get("FACEKIT_THREADS", "").strip().isdigit() else "default")
+        "FACEKIT_THREADS" if _env_threads() else "default")
     return (f"{threads()} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1, "
             f"1 video reader thread; {os.cpu_count()} logical cores")
 
