@@ -17,6 +17,9 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	# facekit itself, editable: `import facekit` and facekit-image / -video / -train / -batch work from any
+	# folder with this venv active, while the code and models/ stay where they are in the clone.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 assets: $(VENV)/.installed
