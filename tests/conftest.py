@@ -76,11 +76,18 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None) 
                           timeout=timeout, cwd=ROOT, env=full_env)
 
 
+def sigint_default() -> None:
+    """Popen preexec_fn: a process started in the background by a non-interactive shell (CI scripts,
+    `cmd &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_video_run(*args, after: float = 1.5) -> tuple[int, str]:
     """Run detect_mask_video.py headless, press Ctrl-C `after` seconds into its frame loop; (exit code, stderr)."""
     env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            preexec_fn=sigint_default)
     for line in proc.stdout:
         if "starting video stream" in line:
             break

@@ -17,7 +17,7 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, run_script, sigint_default
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,8 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [sys.executable, str(ROOT / "train_mask_detector.py"), "-d", str(data), "-m", str(model),
             "-s", "64", "-e", "1", "--fine-tune-epochs", "3", "--fine-tune-lr", "1e-4", "-b", "8"]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     seen, deadline = [], time.time() + 240
     for line in proc.stdout:
         seen.append(line)

@@ -22,9 +22,9 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script
+    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script, sigint_default
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, ROOT, interrupt_video_run, run_script
+    from conftest import MEDIA, ROOT, interrupt_video_run, run_script, sigint_default
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -317,7 +317,8 @@ def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model):
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, clip, mask_model, delay):
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
                              str(mask_model), "--output", str(tmp_path / "o.mp4"), "--no-display"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=sigint_default)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
