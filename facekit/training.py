@@ -138,12 +138,28 @@ def as_roots(dataset) -> list[Path]:
     return [Path(dataset)] if isinstance(dataset, (str, os.PathLike)) else [Path(d) for d in dataset]
 
 
+def relabelled(root: Path) -> tuple[Path, str | None]:
+    """`DIR=CLASS`: every image in DIR's class folders counts as CLASS (e.g. the gender set's faces as
+    without_mask: unmasked faces of every kind, which the mask sets have few of). Plain DIR: (DIR, None)."""
+    folder, sep, label = str(root).rpartition("=")
+    if not sep or not folder or not label or "/" in label or os.sep in label:
+        return root, None
+    return Path(folder), label
+
+
 def dataset_labels(roots: list[Path], log=print) -> list[str]:
     """The class names of one or several dataset folders, merged by name, checked before any image is read:
     every folder must have the same classes (a class in one folder only would be learnt from that folder's
     photos alone, a difference between sources the model could key on)."""
     names: dict[Path, list[str]] = {}
+    borrowed: dict[Path, str] = {}
     for root in roots:
+        folder, label = relabelled(root)
+        if label is not None:
+            if not any(list_images(f)[0] for f in [folder, *class_folders(folder)]):
+                raise DatasetError(f"{folder}: no images (for {root})")
+            borrowed[root] = label
+            continue
         folders = class_folders(root)
         if not folders:
             raise DatasetError(f"{root}: no class sub-folders (a dataset is one folder of images per class: "
@@ -154,7 +170,13 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
                 names[root].append(f.name)
             else:
                 log(f"[WARN] class folder {f} has no images: skipped")
+    if not names:
+        raise DatasetError(f"{', '.join(map(str, roots))}: every --dataset is DIR=CLASS; give one folder of "
+                           "class folders too")
     labels = sorted(set().union(*names.values()))
+    for root, label in borrowed.items():
+        if label not in labels:
+            raise DatasetError(f"{root}: class {label!r} is not one of the dataset's classes ({', '.join(labels)})")
     if len(roots) > 1:
         for root, found in names.items():
             for lab in labels:
@@ -186,6 +208,8 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         labels = dataset_labels(roots, log)
     else:
         for r in roots:
+            if relabelled(r)[1] is not None:
+                continue
             found = [f.name for f in class_folders(r)]
             extra = sorted(name for name in set(found) - set(labels) if list_images(r / name)[0])
             if extra:
@@ -206,9 +230,14 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     detected, n_images, folders = 0, 0, []
     for origin, r in enumerate(roots):
         info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
-        for idx, label in enumerate(labels):
-            folder = r / label
+        base, borrowed = relabelled(r)
+        # (class index, folder): each class folder, or for DIR=CLASS the folder and its sub-folders, all as CLASS
+        sources = ([(labels.index(borrowed), f) for f in [base, *class_folders(base)]] if borrowed is not None
+                   else [(i, r / lab) for i, lab in enumerate(labels)])
+        for label in labels:
             info["images"][label] = info["faces"][label] = 0
+        for idx, folder in sources:
+            label = labels[idx]
             if not folder.is_dir():
                 continue
             files, others = list_images(folder)

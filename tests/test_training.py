@@ -428,6 +428,31 @@ def test_each_folder_is_split_as_it_would_be_alone(datasets, tmp_path):
     assert not (in_train and copy in set(test_both) | {both.paths[i] for i in split.val})
 
 
+def test_a_folder_borrowed_as_one_class(datasets, tmp_path):
+    """DIR=CLASS: the gender set's faces join as without_mask (all its class folders), counted per folder;
+    a class the other folders do not have, or a folder with no images, is one clear error before training."""
+    from facekit.errors import DatasetError
+    from facekit.preprocess import CropSpec
+    from facekit.training import dataset_labels, load_dataset
+
+    a = small_mask_set(datasets, tmp_path / "a", 4)
+    borrowed = Path(f"{datasets / 'gender'}=without_mask")
+    load = dict(size=32, color="rgb", crop=CropSpec(), face_crops="none", log=lambda m: None, max_per_class=3)
+    data = load_dataset([a, borrowed], **load)
+    assert data.labels == ["with_mask", "without_mask"]
+    assert (data.y == 0).sum() == 3 and (data.y == 1).sum() == 3 + 6  # + 3 men and 3 women as without_mask
+    assert data.folders[1]["images"] == {"with_mask": 0, "without_mask": 6}
+    assert {Path(p).parent.name for p, y in zip(data.paths, data.y) if "gender" in p} == {"man", "woman"}
+    with pytest.raises(DatasetError, match="'unmasked' is not one of"):
+        dataset_labels([a, Path(f"{datasets / 'gender'}=unmasked")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        dataset_labels([a, Path(f"{tmp_path / 'empty'}=without_mask")])
+    res = run_script("train_mask_detector.py", "-d", f"{datasets / 'gender'}=without_mask", "-m", tmp_path / "m")
+    assert res.returncode == 2 and "give one folder of class folders too" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
 MASK_MODEL = ROOT / "models" / "mask"
 
 

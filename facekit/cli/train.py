@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
                    help="folder with one sub-folder of images per class; several folders (or --dataset given "
-                        "again) are merged by class name and must have the same classes")
+                        "again) are merged by class name and must have the same classes. DIR=CLASS adds every "
+                        "image of DIR and its sub-folders as CLASS (e.g. gender=without_mask)")
     p.add_argument("-m", "--model", type=Path, help="output model folder (default: models/<task>)")
     p.add_argument("-p", "--plot", type=Path, help="also copy the training plot here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..errors import DatasetError
-    from ..training import TrainConfig, class_folders, dataset_labels, task_name, train
+    from ..training import TrainConfig, class_folders, dataset_labels, relabelled, task_name, train
 
     if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
         raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.soft_labels and not args.soft_labels.is_file():
         raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
     for root in args.dataset:
-        class_folders(root)  # fail fast on a missing dataset
+        class_folders(relabelled(root)[0])  # fail fast on a missing dataset
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
