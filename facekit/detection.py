@@ -191,7 +191,7 @@ class Res10Detector:
         out = out[out[:, 2] >= confidence]
         return out[:, 3:7] * np.array([w, h, w, h], dtype=np.float32), out[:, 2].astype(np.float32)
 
-    def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw(self, image: np.ndarray, closeup: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (xyxy pixels, float, as res10 draws them) and scores above `confidence`."""
         boxes, scores = self._forward(self.net, image, self.input_size, self.confidence)
         if self.single_pass:
@@ -199,11 +199,12 @@ class Res10Detector:
         h, w = image.shape[:2]
         if len(boxes) and (boxes[:, 3] - boxes[:, 1]).max() >= self.close_up * h:
             return self._padded(image)
-        # No big face: one may still be cut by the frame edge, which res10 misses (112 of 518 close-up
-        # frames in bench.detection); the framed copy finds it. Only its big boxes count.
-        b2, s2 = self._padded(image)
-        big = (b2[:, 3] - b2[:, 1]) >= self.close_up * h
-        boxes, scores = np.concatenate([boxes, b2[big]]), np.concatenate([scores, s2[big]])
+        if closeup:
+            # No big face: one may still be cut by the frame edge, which res10 misses (112 of 518 close-up
+            # frames in bench.detection); the framed copy finds it. Only its big boxes count.
+            b2, s2 = self._padded(image)
+            big = (b2[:, 3] - b2[:, 1]) >= self.close_up * h
+            boxes, scores = np.concatenate([boxes, b2[big]]), np.concatenate([scores, s2[big]])
         s = min(1.0, self.max_side / max(w, h))
         size = (max(1, round(w * s)), max(1, round(h * s)))
         # The blob squashes even a photo a little over 300 px; under 32 px the network's pooling has nothing left.
@@ -233,11 +234,13 @@ class Res10Detector:
         keep = nms(boxes, scores, self.options.nms_threshold)
         return boxes[keep], scores[keep]
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    optional_closeup = True  # detect(image, closeup=False): video between the frames the pass is due
+
+    def detect(self, image: np.ndarray, closeup: bool = True) -> list[Face]:
         h, w = image.shape[:2]
         if min(h, w) < MIN_BOX:
             return []
-        boxes, scores = self.raw(image)
+        boxes, scores = self.raw(image, closeup)
         if not self.single_pass:
             boxes = self.calibration.apply(boxes)
         return _faces_from_xyxy(boxes, scores, w, h)
@@ -331,7 +334,9 @@ class MultiPassDetector:
         big = np.minimum(found[:, 2], found[:, 3]) >= self.closeup.trigger_share * min(width, height)
         return bool(np.any(big & (found[:, 14] >= self.confidence)))
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    optional_closeup = True  # detect(image, closeup=False): video between the frames the pass is due
+
+    def detect(self, image: np.ndarray, closeup: bool = True) -> list[Face]:
         h, w = image.shape[:2]
         if min(h, w) < MIN_BOX:
             return []
@@ -342,7 +347,7 @@ class MultiPassDetector:
         if self.options.fine_pass and max(w, h) > self.base_side:
             found.append(self._tiled_pass(image))
         found = np.concatenate(found)
-        if self.closeup.side and not self._has_big_face(found, w, h):
+        if closeup and self.closeup.side and not self._has_big_face(found, w, h):
             found = np.concatenate([found, self._closeup_pass(image)])
         if len(found) == 0:
             return []

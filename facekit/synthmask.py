@@ -105,3 +105,39 @@ def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator) -> n
             end = (int(np.clip(p[0] + side * 0.25 * w, 0, w - 1)), int(np.clip(p[1] - 0.02 * h, 0, h - 1)))
             cv2.line(out, (int(p[0]), int(p[1])), end, loop_color, thick, cv2.LINE_AA)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hard negative for the mask head: a copy of unmasked `image` with part of the mouth and chin hidden
+    by something that is not a mask, cut from `donor` (another unmasked face crop: skin, hair, a collar,
+    background) in a soft irregular blob, as another person's head, a shoulder or a hand hides faces in a
+    crowd. Trained on masks alone, a head calls any covered mouth a mask: 17 of 84 unmasked street faces of
+    24 px and more in mask_scenes_val, mostly half-hidden behind someone else.
+    `kps` (5 key points, image px) places the blob; NaN key points fall back to where a crop's mouth is."""
+    h, w = image.shape[:2]
+    if np.isnan(kps).any():
+        mouth, iod = np.array([0.5 * w, 0.72 * h]), 0.38 * w
+    else:
+        mouth = (kps[MOUTH_A] + kps[MOUTH_B]) / 2.0
+        iod = max(float(np.hypot(*(kps[EYE_A] - kps[EYE_B]))), 0.15 * w)
+    centre = mouth + np.array([rng.uniform(-1.3, 1.3), rng.uniform(-0.1, 1.1)]) * iod
+    axes = np.array([rng.uniform(0.6, 1.5), rng.uniform(0.5, 1.2)]) * iod
+    alpha = np.zeros((h, w), np.float32)
+    # A few overlapping ellipses: an outline no mask has.
+    for _ in range(rng.integers(1, 4)):
+        c = centre + rng.normal(0, 0.25, 2) * iod
+        cv2.ellipse(alpha, (int(c[0]), int(c[1])), (max(1, int(axes[0] * rng.uniform(0.6, 1.0))),
+                                                     max(1, int(axes[1] * rng.uniform(0.6, 1.0)))),
+                    float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 2.0) * max(h, w) / 128)
+    # The donor region: a random window of the donor face, so it brings an eye, hair, skin or background.
+    dh, dw = donor.shape[:2]
+    for _ in range(5):
+        s = rng.uniform(0.35, 1.0)
+        ww, hh = max(2, int(dw * s)), max(2, int(dh * s))
+        x0, y0 = int(rng.integers(0, dw - ww + 1)), int(rng.integers(0, dh - hh + 1))
+        patch = cv2.resize(donor[y0:y0 + hh, x0:x0 + ww], (w, h), interpolation=cv2.INTER_LINEAR)
+        if patch.std() >= 18:  # a flat, pale patch over the mouth is what a mask looks like: not that
+            break
+    out = image.astype(np.float32) * (1 - alpha[..., None]) + patch.astype(np.float32) * alpha[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)

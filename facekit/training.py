@@ -84,6 +84,7 @@ class TrainConfig:
     val_pattern: str | None = None  # files whose name contains this are the validation split
     test_pattern: str | None = None  # ... the test split
     mask_share: float = 0.0  # share of training faces given a drawn mask, labels kept
+    occluders: float = 0.0  # occluded-mouth copies of this share of the training without_mask faces
     export_int8: bool = False  # also write TFLITE_INT8
     class_weights: str = "balanced"  # balanced | sqrt | none
     resume: bool = False
@@ -335,6 +336,23 @@ def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED)
     for i in pick:
         x[i] = draw_mask(x[i], kps[i], rng)
     return x, len(pick)
+
+
+def add_occluded(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: list[str], share: float,
+                 source: str = "without_mask", seed: int = SEED):
+    """Occluded copies of `share` of the training `source` faces, labelled `source`: mouths hidden by another
+    face's skin, hair or background (synthmask.draw_occluder), the hard negatives a mask head needs."""
+    from .synthmask import draw_occluder
+
+    if source not in labels:
+        raise DatasetError(f"--occluders needs a class {source!r}; this dataset has {labels}")
+    rng = np.random.default_rng(seed + 1)
+    src = np.flatnonzero(y == labels.index(source))
+    pick = rng.choice(src, size=int(round(share * len(src))), replace=False) if len(src) > 1 else src[:0]
+    new = [draw_occluder(x[i], kps[i], x[rng.choice(src[src != i])], rng) for i in pick]
+    if not new:
+        return x, y, 0
+    return np.concatenate([x, np.stack(new)]), np.concatenate([y, np.full(len(new), labels.index(source))]), len(new)
 
 
 def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
@@ -656,7 +674,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     log(f"[INFO] loading images from {', '.join(map(str, roots))}...")
     load = dict(size=cfg.input_size, color=cfg.color, crop=cfg.crop, face_crops=cfg.face_crops,
                 detector_name=cfg.detector, log=log, faces=cfg.faces, min_face=cfg.min_face)
-    need_kps = cfg.synth_masks > 0 or cfg.mask_share > 0
+    need_kps = cfg.synth_masks > 0 or cfg.mask_share > 0 or cfg.occluders > 0
     data = load_dataset(roots, labels=labels, max_per_class=cfg.max_per_class, keypoints=need_kps, **load)
     n_images = int(data.source.max()) + 1
     if cfg.face_crops == "detect":
@@ -699,6 +717,15 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         # Only training images are drawn on: validation and test stay real photos.
         x_tr, t_tr, n_synth = add_synthetic_masks(x_tr, y_tr, tr.keypoints, labels, cfg.synth_masks)
         log(f"[INFO] added {n_synth} synthetic-mask training images")
+    n_occluded = 0
+    if cfg.occluders:
+        if tr.soft is not None:
+            raise DatasetError("--occluders adds hard labels; it does not combine with --soft-labels")
+        # Before the drawn masks: the donors must be unmasked faces, and tr.keypoints covers the real faces only.
+        x_occ, y_occ, n_occluded = add_occluded(tr.x, tr.y, tr.keypoints, labels, cfg.occluders)
+        x_tr = np.concatenate([x_tr, x_occ[len(tr.y):]])
+        t_tr = np.concatenate([t_tr, y_occ[len(tr.y):]])
+        log(f"[INFO] added {n_occluded} occluded-mouth training images to {'without_mask'}")
     if cfg.mask_share:
         x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share)
         log(f"[INFO] drew a synthetic mask on {n_masked} training faces (labels kept)")
@@ -711,6 +738,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         **({"min_face": cfg.min_face} if cfg.faces == "all" else {}),
         "synthetic_masks": n_synth,
         **({"masks_drawn_on_training_faces": n_masked} if cfg.mask_share else {}),
+        **({"occluded_mouth_copies": n_occluded} if cfg.occluders else {}),
         **({"labels_from": soft_note} if soft_note else {}),
         "test": str(cfg.test_dataset) if cfg.test_dataset else
         (f"files named *{cfg.test_pattern}*" if cfg.test_pattern else

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from facekit.training import cosine_lr
@@ -244,10 +245,11 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
 
     model = tmp_path / "model"
     res = run_script("train_mask_detector.py", "-d", a, b, "-m", model, *QUICK, "--faces", "all", "--min-face", "24",
-                     "--augment", "photo", "--export-int8", "--synth-masks", "0")
+                     "--augment", "photo", "--export-int8", "--synth-masks", "0", "--occluders", "0.5")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     card = json.loads((model / "card.json").read_text())
     data = card["dataset"]
+    assert data["occluded_mouth_copies"] >= 3  # half of the training without_mask faces
     assert data["path"] == [str(a), str(b)] and data["faces"] == "all" and data["min_face"] == 24
     fa, fb = data["folders"]
     assert fa["path"] == str(a) and fa["images"] == {"with_mask": 6, "without_mask": 6}
@@ -269,6 +271,33 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
     interp = load_interpreter(model / "model_int8.tflite")
     interp.allocate_tensors()
     assert interp.get_input_details()[0]["dtype"].__name__ == "float32"  # drop-in for the fp16 file
+
+
+def test_occluded_copies_hide_the_mouth_and_stay_unmasked(media):
+    """--occluders: copies of unmasked faces with the lower face partly covered by a donor face's pixels,
+    labelled without_mask; the originals untouched, the eyes mostly untouched."""
+    from facekit.detection import create_detector
+    from facekit.preprocess import CropSpec, crop_face, crop_region, to_model_input
+    from facekit.training import add_occluded
+
+    image = cv2.cvtColor(cv2.imread(str(media / "obama_and_biden.jpg")), cv2.COLOR_BGR2RGB)
+    faces = [f for f in create_detector("yunet").detect(image) if f.box.width >= 40][:3]
+    assert len(faces) >= 2
+    x, kps = [], []
+    for f in faces:
+        x1, y1, x2, y2 = crop_region(f.box, CropSpec())
+        x.append(to_model_input(crop_face(image, f.box, CropSpec()), 64, "rgb")[0])
+        kps.append((f.detector_keypoints - (x1, y1)) * (64 / (x2 - x1), 64 / (y2 - y1)))
+    x, kps = np.stack(x), np.stack(kps).astype(np.float32)
+    y = np.ones(len(x), dtype=np.int64)  # all without_mask
+    x2, y2, n = add_occluded(x, y, kps, ["with_mask", "without_mask"], 1.0)
+    assert n == len(x) and (y2 == 1).all() and np.array_equal(x2[:len(x)], x)
+    copies = x2[len(x):].astype(int)
+    # Each copy against the original it was made from (the one it differs least from).
+    diffs = np.abs(copies[:, None] - x[None].astype(int)).sum(axis=-1)  # (copies, originals, H, W)
+    changed = diffs[np.arange(n), diffs.sum(axis=(2, 3)).argmin(axis=1)] > 10
+    assert changed.any(axis=(1, 2)).all()  # every copy has an occluder
+    assert changed[:, 36:, :].sum() > 2 * changed[:, :24, :].sum()  # over the mouth and chin, not the eyes
 
 
 def test_bad_dataset_folders_are_one_line(datasets, tmp_path):

@@ -391,6 +391,46 @@ def test_head_every_runs_heads_less_often_but_keeps_a_steady_faces_labels(media,
     assert pipeline.times.faces["head:mask"] == calls[every]
 
 
+class _CloseupSpy:
+    """The video detector, recording whether each call asked for the close-up pass."""
+
+    optional_closeup = True
+
+    def __init__(self, detector):
+        self.detector, self.asked = detector, []
+
+    def detect(self, image, closeup=True):
+        self.asked.append(closeup)
+        return self.detector.detect(image, closeup=closeup)
+
+
+def test_video_closeup_pass_every_third_frame_and_every_frame_for_a_close_face(media):
+    """In video the close-up pass runs on every 3rd detection while faces are small, and on every one
+    once a face fills the frame: someone leaning into the webcam is found, then kept, frame after frame."""
+    from bench.detection import closeup_views
+    from facekit.detection import create_detector
+    from facekit.pipeline import CLOSEUP_EVERY, FacePipeline, track_faces
+    from facekit.preprocess import load_image
+    from facekit.tracking import IoUTracker
+
+    detector = create_detector("scrfd-500m", fine_pass=False)
+    small = _steady_clip(media)[:9]  # two people, faces ~15% of the frame
+    spy = _CloseupSpy(detector)
+    list(track_faces(_Frames(small), FacePipeline(spy), IoUTracker()))
+    assert spy.asked == [i % CLOSEUP_EVERY == 0 for i in range(len(small))]
+
+    # The astronaut's face filling a 640x480 frame top to bottom: only the close-up pass finds it.
+    photo = load_image(media / "astronaut.png")
+    face = max(detector.detect(photo), key=lambda f: f.box.width).box
+    _, frame, _ = closeup_views(photo, face.as_list(), height=480, fills=(1.0,), edges=())[0]
+    close = [frame] * 6
+    assert not detector.detect(frame, closeup=False) and detector.detect(frame)
+    spy = _CloseupSpy(detector)
+    found = [len(faces) for _, _, faces in track_faces(_Frames(close), FacePipeline(spy), IoUTracker())]
+    assert spy.asked == [True] * len(close)
+    assert found == [1] * len(close)
+
+
 def test_head_every_option_labels_every_face_of_every_frame(tmp_path, clip, mask_model):
     table = tmp_path / "faces.csv"
     assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "30",

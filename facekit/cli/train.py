@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-share", type=float, default=0.0, metavar="F",
                    help="draw a synthetic mask on this share of the training faces, keeping their labels (emotion "
                         "or gender that must still be read on masked faces; default: 0)")
+    p.add_argument("--occluders", type=float, default=0.0, metavar="F",
+                   help="mask task: add occluded copies of this share of the training without_mask faces, the mouth "
+                        "half hidden by another face's skin, hair or background, as hard negatives (default: 0)")
     p.add_argument("--soft-labels", type=Path, metavar="CSV",
                    help="per-file votes to train on (FER+'s ferplus.csv: a 'file' column relative to the CSV, vote "
                         "columns named as the classes or as FER+'s; contempt/unknown/NF votes are dropped); "
@@ -114,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs + args.fine_tune_epochs == 0 and args.init_model is None:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
-    if args.min_face < 1 or not 0 <= args.mask_share <= 1:
-        raise DatasetError("--min-face must be >= 1 and --mask-share between 0 and 1")
+    if args.min_face < 1 or not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1:
+        raise DatasetError("--min-face must be >= 1, --mask-share and --occluders between 0 and 1")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
     if args.soft_labels and not args.soft_labels.is_file():
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         crop=CropSpec(margin=args.crop_margin, square=True), face_crops=args.face_crops, faces=args.faces,
         min_face=args.min_face, soft_labels=args.soft_labels, label_source=args.label_source,
         val_pattern=args.val_pattern, test_pattern=args.test_pattern, mask_share=args.mask_share,
+        occluders=args.occluders,
         export_int8=args.export_int8,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
