@@ -8,7 +8,7 @@ image,width,height,xmin,ymin,xmax,ymax,label), with the PyImageSearch pipeline (
 
 * detection: recall and precision at IoU >= 0.5 (greedy, best score first), recall by face width;
 * labels: share of the found with_mask / without_mask faces whose mask label is right (faces the
-  pipeline leaves unclassified, under pipeline.MIN_FACE_FOR_HEADS, are counted apart, not as right);
+  pipeline leaves unclassified, under the head's min_face, are counted apart, not as right);
 * end to end: faces found AND labelled right, over all with_mask / without_mask faces;
 * speed: ms per dataset image, and per 640x480 frame (scenes resized to 640x480) for detection.
 
@@ -42,7 +42,7 @@ from bench.common import ROOT, assets_root, machine_info, print_table, time_per_
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR, BoxCalibration, DetectorOptions,
                                Res10Detector, YuNetDetector, create_detector)
-from facekit.pipeline import MIN_FACE_FOR_HEADS
+from facekit.pipeline import head_min_face
 from facekit.preprocess import CropSpec, load_image
 from facekit.types import iou_matrix
 
@@ -104,6 +104,7 @@ def score(scenes: list[Scene], results: list[Found], iou: float = IOU) -> dict:
     labelled = right = unclassified = 0
     n_labelled_faces = e2e = 0
     per_width_acc = defaultdict(lambda: [0, 0])
+    per_class_acc = defaultdict(lambda: [0, 0])
     for scene, res in zip(scenes, results):
         m = match(res.boxes, res.scores, scene.boxes, iou)
         found = {int(j): i for i, j in enumerate(m) if j >= 0}
@@ -129,6 +130,8 @@ def score(scenes: list[Scene], results: list[Found], iou: float = IOU) -> dict:
             e2e += pred == label
             per_width_acc[key][1] += 1
             per_width_acc[key][0] += pred == label
+            per_class_acc[label][1] += 1
+            per_class_acc[label][0] += pred == label
     ge32 = [by_width[k] for k in ("32-64", ">=64")]
     return {
         "recall": tp / max(n, 1),
@@ -141,6 +144,7 @@ def score(scenes: list[Scene], results: list[Found], iou: float = IOU) -> dict:
         "unclassified": unclassified,
         "e2e": e2e / max(n_labelled_faces, 1),
         "acc_by_width": {k: (a / b if b else float("nan"), b) for k, (a, b) in per_width_acc.items()},
+        "acc_by_class": {k: (a / b if b else float("nan"), b) for k, (a, b) in per_class_acc.items()},
         "counts": {k: v[1] for k, v in by_width.items()},
     }
 
@@ -517,16 +521,16 @@ def crop_study(scenes: list[Scene], images: list[np.ndarray], faces_per_image: l
     print_table("Head crop on the default detector's faces", ["margin", "square", "mask acc", "end-to-end"], rows)
 
 
-def min_face_study(scenes: list[Scene], faces_per_image: list) -> None:
+def min_face_study(scenes: list[Scene], faces_per_image: list, pipeline_px: int) -> None:
     """Mask accuracy against end-to-end share when only faces at least N px wide get a label."""
     rows = []
-    for min_px in (MIN_FACE_FOR_HEADS, 20, 24, 32):
+    for min_px in sorted({pipeline_px, 12, 16, 20, 24, 32}):
         res = []
         for faces in faces_per_image:
             kept = [f if min(f.box.width, f.box.height) >= min_px else f.replace(predictions={}) for f in faces]
             res.append(_found_from_faces(kept))
         s = score(scenes, res)
-        tag = " (pipeline)" if min_px == MIN_FACE_FOR_HEADS else ""
+        tag = " (pipeline)" if min_px == pipeline_px else ""
         rows.append([f"{min_px}{tag}", s["mask_acc"], s["labelled"], s["e2e"]])
     print_table("Smallest face given to the heads (default detector)",
                 ["min px", "mask acc", "labelled", "end-to-end"], rows)
@@ -597,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {counts.get(k, 0)}" for _, _, k in WIDTH_BINS)
         + f"); match at IoU >= {IOU}; mask model: {model or 'none'}",
         "mask acc: right labels among found with/without faces that got a label; unclass.: found faces under "
-        f"{MIN_FACE_FOR_HEADS} px left without one; end-to-end: found and labelled right / all with+without faces",
+        f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) left without one; end-to-end: found and labelled right / all with+without faces",
         f"close-ups: faces found at IoU >= {IOU} in {len(views)} frames cut from the media portraits (face filling "
         f"{', '.join(map(str, CLOSEUP_FILLS))} of the frame height, or {CLOSEUP_CUT:.0%} of it past each edge; "
         f"{' and '.join(f'{h} px' for h in CLOSEUP_HEIGHTS)} tall)",
@@ -612,15 +616,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  close-ups missed by {name}: {', '.join(names)}")
 
     acc = default_scores["acc_by_width"]
-    print_table("Default pipeline: mask accuracy by face width (found faces)", ["width", "accuracy", "faces"],
-                [[k, acc[k][0], acc[k][1]] for _, _, k in WIDTH_BINS if k in acc])
+    by_class = default_scores["acc_by_class"]
+    print_table("Default pipeline: mask accuracy by face width and by true label (found faces given a label)",
+                ["width / label", "accuracy", "faces"],
+                [[k, acc[k][0], acc[k][1]] for _, _, k in WIDTH_BINS if k in acc]
+                + [[k, by_class[k][0], by_class[k][1]] for k in MASK_LABELS if k in by_class])
     default_found = [_found_from_faces(f) for f in default_faces]
     print_table("Default detector: what a looser match adds (misses at 0.5 that are boxes drawn differently)",
                 ["IoU", "recall", "precision", "R16-32", "R>=32"],
                 [[t, s["recall"], s["precision"], s["R16-32"], s["R>=32"]]
                  for t in (0.5, 0.4, 0.3) for s in [score(scenes, default_found, t)]])
     if head is not None:
-        min_face_study(scenes, default_faces)
+        min_face_study(scenes, default_faces, head_min_face(head))
     if args.limit is None:
         big_photos(scenes, images)
     if args.sweep:

@@ -55,6 +55,9 @@ class ModelCard:
     crop: CropSpec = field(default_factory=CropSpec)
     display: dict = field(default_factory=dict)  # label -> short text shown on the image
     colors: dict = field(default_factory=dict)  # label -> BGR colour
+    # The narrowest face (px) this head labels, chosen on its held-out faces shrunk to N px (None: the
+    # pipeline's MIN_FACE_FOR_HEADS).
+    min_face: int | None = None
     extra: dict = field(default_factory=dict)  # everything else the card holds (metrics, data, command)
 
     def to_dict(self) -> dict:
@@ -67,13 +70,14 @@ class ModelCard:
             "crop": self.crop.to_dict(),
             "display": self.display,
             "colors": self.colors,
+            **({"min_face": self.min_face} if self.min_face is not None else {}),
             **self.extra,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelCard":
         try:
-            known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors"}
+            known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors", "min_face"}
             card = cls(
                 task=str(data["task"]),
                 labels=[str(x) for x in data["labels"]],
@@ -82,10 +86,13 @@ class ModelCard:
                 crop=CropSpec.from_dict(data.get("crop")),
                 display=dict(data.get("display") or {}),
                 colors={k: tuple(v) for k, v in (data.get("colors") or {}).items()},
+                min_face=None if data.get("min_face") is None else int(data["min_face"]),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model card is missing or has a bad field: {exc}") from None
+        if card.min_face is not None and card.min_face < 1:
+            raise ModelError(f"model card has a bad min_face: {card.min_face}")
         if len(card.labels) < 2 or card.input_size < 8 or card.color not in ("rgb", "gray"):
             raise ModelError("model card has fewer than 2 labels, a bad input size or an unknown colour mode")
         return card

@@ -19,7 +19,8 @@ from .runtime import apply_to_opencv
 from .types import Box, Face
 
 # Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
-# model's input size is a guess, not a prediction.
+# model's input size is a guess, not a prediction. A head whose card gives its own `min_face` (chosen on
+# its held-out faces shrunk to N px; the mask head's is 8) uses that instead.
 MIN_FACE_FOR_HEADS = 16
 
 
@@ -70,7 +71,7 @@ class Landmarker(Protocol):
 
 class FacePipeline:
     def __init__(self, detector: Detector | None, heads: dict[str, Head] | None = None,
-                 landmarker: Landmarker | None = None, min_face: int = MIN_FACE_FOR_HEADS):
+                 landmarker: Landmarker | None = None, min_face: int | None = None):
         self.detector = detector
         self.heads = heads or {}
         self.landmarker = landmarker
@@ -100,12 +101,15 @@ class FacePipeline:
     def classify(self, image: np.ndarray, faces: list[Face],
                  heads_on: dict[str, list[int]] | None = None) -> list[Face]:
         """Each head on the faces `heads_on[task]` lists (indices; None = every face), one batch per
-        head; the landmarker on every face. Faces under `min_face` get no head.
+        head; the landmarker on every face. Faces narrower than `min_face` (None: each head's own,
+        `head_min_face`) get no label from that head.
         (Not `analyze`: subclasses such as FaceAnalyzer give that one their own signature.)"""
-        big = [min(f.box.width, f.box.height) >= self.min_face for f in faces]
+        sides = [min(f.box.width, f.box.height) for f in faces]
         faces = list(faces)
         for task, head in self.heads.items():
-            chosen = [i for i in (range(len(faces)) if heads_on is None else heads_on.get(task, ())) if big[i]]
+            limit = self.min_face if self.min_face is not None else head_min_face(head)
+            chosen = [i for i in (range(len(faces)) if heads_on is None else heads_on.get(task, ()))
+                      if sides[i] >= limit]
             if not chosen:
                 continue
             with self.times.stage(f"head:{task}", len(chosen)):
@@ -179,3 +183,9 @@ def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = 0.3) 
     """A face at least `share` of the frame's short side: the size the close-up pass looks for."""
     short = min(shape[:2])
     return any(min(f.box.width, f.box.height) >= share * short for f in faces)
+
+
+def head_min_face(head) -> int:
+    """The narrowest face (px) a head labels: its card's min_face, else MIN_FACE_FOR_HEADS."""
+    card = getattr(head, "card", None)
+    return getattr(card, "min_face", None) or MIN_FACE_FOR_HEADS

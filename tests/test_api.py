@@ -115,3 +115,21 @@ def test_video_errors(analyzer, tmp_path):
     bad.write_bytes(b"\x00" * 2000)
     with pytest.raises(VideoError):
         next(iter(analyzer.analyze_video(bad)))
+
+
+def test_each_head_labels_faces_down_to_its_own_min_face(media):
+    """The mask card's min_face (8 px, chosen on its held-out faces) lets it label a 12 px face; gender,
+    with no min_face in its card, keeps the pipeline's 16 px; an explicit min_face applies to every head."""
+    from facekit.heads import Head
+    from facekit.pipeline import MIN_FACE_FOR_HEADS, FacePipeline
+    from facekit.preprocess import load_image
+    from facekit.types import Box, Face
+
+    heads = {"mask": Head.load(ROOT / "models" / "mask"), "gender": Head.load(ROOT / "models" / "gender")}
+    assert heads["mask"].card.min_face < 12 < MIN_FACE_FOR_HEADS and heads["gender"].card.min_face is None
+    image = load_image(media / "two_people.jpg")
+    faces = [Face(box=Box(10, 10, 22, 22), score=0.9), Face(box=Box(100, 100, 160, 160), score=0.9)]
+    tiny, big = FacePipeline(None, heads).classify(image, faces)
+    assert set(tiny.predictions) == {"mask"} and set(big.predictions) == {"mask", "gender"}
+    tiny, big = FacePipeline(None, heads, min_face=16).classify(image, faces)
+    assert not tiny.predictions and set(big.predictions) == {"mask", "gender"}

@@ -261,7 +261,10 @@ def test_mask_card_reports_own_split_and_real_masks():
     card = json.loads((MASK_MODEL / "card.json").read_text())
     assert card["metrics"]["test_accuracy"] >= 0.99
     real = card["metrics"]["validation_only"]["mask_real_val"]
-    assert real["accuracy"] >= 0.97 and min(real["recall"].values()) >= 0.95
+    assert real["accuracy"] >= 0.985 and min(real["recall"].values()) >= 0.975
+    # The smallest face it labels was chosen on its held-out faces shrunk to N px: >= 90% right there.
+    by_width = card["metrics"]["min_face"]["held_out_accuracy_by_width"]
+    assert by_width[str(card["min_face"])] >= 0.90
 
 
 def _png_bomb(path: Path, width: int = 60000, height: int = 60000) -> None:
