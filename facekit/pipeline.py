@@ -15,7 +15,7 @@ import numpy as np
 
 from .detection import Detector
 from .heads import Head
-from .runtime import apply_to_opencv
+from .runtime import apply_to_opencv, keep_freed_memory
 from .types import Box, Face
 
 # Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
@@ -78,6 +78,7 @@ class FacePipeline:
         self.min_face = min_face
         self.times = StageTimes()
         apply_to_opencv()  # the detector's and the crops' OpenCV work shares the cores with LiteRT
+        keep_freed_memory()  # per-frame buffers recycled, not page-faulted in again (facekit.runtime)
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         return self.analyze(image, self.detect(image))

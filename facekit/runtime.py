@@ -59,12 +59,50 @@ def apply_to_opencv() -> int:
     return n
 
 
+# glibc's malloc returns a big freed block to the system and page-faults it back in on the next
+# frame: its mmap threshold adapts to the sizes it sees, and once the video reader or a head has freed a
+# large block, the detector's per-frame buffers (a 640x384 float blob is 2.9 MB) land where every free
+# trims the heap. In the video loop that made SCRFD-0.5GF take 11.6-12.1 ms a frame instead of the 7.8-8.0
+# it takes in a plain loop over the same frames (1 thread; hamilton clip). Fixed thresholds keep freed
+# blocks of up to 32 MB for reuse, so the buffers are recycled without faults.
+MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for M_MMAP_THRESHOLD on 64-bit
+TRIM_THRESHOLD = 64 << 20
+_malloc_tuned = False
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's M_MMAP_THRESHOLD / M_TRIM_THRESHOLD once per process (see above); True when set.
+    Nothing on other C libraries, or when MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ are set (the
+    user's choice), or with FACEKIT_MALLOC=0."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    if os.environ.get("FACEKIT_MALLOC", "").strip() == "0" or any(
+            k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl (Alpine) and others: no libc.so.6 / no mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    _malloc_tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold,
+                                                                                     TRIM_THRESHOLD))
+    return _malloc_tuned
+
+
 def describe() -> str:
     """The thread policy in force, for benchmarks and logs."""
     source = "set_threads" if _override is not None else (
         "FACEKIT_THREADS" if _env_threads() else "default")
     return (f"{threads()} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1, "
-            f"1 video reader thread; {os.cpu_count()} logical cores")
+            f"1 video reader thread; {os.cpu_count()} logical cores; malloc: "
+            f"{'fixed thresholds' if keep_freed_memory() else 'the C library default'}")
 
 
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):
