@@ -85,9 +85,15 @@ def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
     return lines
 
 
-def _draw_block(img, lines, box, scale, thick, placed):
+# A face narrower than this whose label finds no free place shows its box (in its label's colour) without
+# the text: in a crowd, labels of 8-20 px faces would otherwise pile up over the faces themselves.
+SMALL_FACE_TEXT = 24
+
+
+def _draw_block(img, lines, box, scale, thick, placed) -> bool:
     """Stack a face's text lines above its box (below when there is no room), moved clear of the
-    blocks already placed so that in a group photo one face's labels never hide another's."""
+    blocks already placed so that in a group photo one face's labels never hide another's. A small
+    face with no free place gets no text (False); a bigger one overlaps rather than lose its labels."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
@@ -106,7 +112,10 @@ def _draw_block(img, lines, box, scale, thick, placed):
                    for px1, py1, px2, py2 in placed)
 
     fits = [t for t in candidates if 0 <= t <= h - height]
-    top = next((t for t in fits if not clash(t)), fits[0] if fits else max(0, min(above, h - height)))
+    free = next((t for t in fits if not clash(t)), None)
+    if free is None and min(box.width, box.height) < SMALL_FACE_TEXT:
+        return False
+    top = free if free is not None else fits[0] if fits else max(0, min(above, h - height))
     placed.append((x, top, x + width, top + height))
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)
@@ -114,6 +123,7 @@ def _draw_block(img, lines, box, scale, thick, placed):
     for text, color in lines:
         cv2.putText(img, text, (x + 2, y), font, scale, color, thick, cv2.LINE_AA)
         y += step
+    return True
 
 
 def _label(img, text, x, y, scale, color, thick):

@@ -177,3 +177,23 @@ def test_video_csv_and_timeline_carry_a_smoothed_intensity_per_track(media, tmp_
         # Derived from the smoothed probabilities, so it is smoothed with them.
         assert value == pytest.approx(1 - float(r["emotion_neutral"]), abs=2e-4)
     assert cv2.imread(str(plot)) is not None
+
+
+def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
+    """Crowds: a face under SMALL_FACE_TEXT px whose label would land on another label draws no text (its
+    box colour still tells the label); a bigger face keeps its text even when it must overlap."""
+    import numpy as np
+
+    from facekit.drawing import SMALL_FACE_TEXT, _draw_block
+    from facekit.types import Box
+
+    img = np.full((120, 200, 3), 255, np.uint8)
+    taken = [(0, 0, 200, 120)]  # every place already holds a label
+    lines = [("Mask: 99.00%", (0, 255, 0))]
+    small = Box(50, 50, 50 + SMALL_FACE_TEXT - 8, 50 + SMALL_FACE_TEXT - 8)
+    assert _draw_block(img, lines, small, 0.4, 1, list(taken)) is False
+    assert (img == 255).all()
+    assert _draw_block(img, lines, Box(50, 50, 90, 90), 0.4, 1, list(taken)) is True
+    assert (img == 0).any()  # its dark backing was drawn
+    img[:] = 255
+    assert _draw_block(img, lines, small, 0.4, 1, []) is True  # room: a small face gets its text
