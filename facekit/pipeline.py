@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .detection import Detector
+from .detection import CloseUp, Detector
 from .heads import Head
 from .runtime import apply_to_opencv, keep_freed_memory
 from .types import Box, Face
@@ -180,7 +180,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         n += 1
 
 
-def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = 0.3) -> bool:
+def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = CloseUp.min_share) -> bool:
     """A face at least `share` of the frame's short side: the size the close-up pass looks for."""
     short = min(shape[:2])
     return any(min(f.box.width, f.box.height) >= share * short for f in faces)

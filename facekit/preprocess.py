@@ -87,8 +87,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if data.size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
     size = header_size(data[:65536].tobytes())
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: image of {size[0]}x{size[1]} px is over the limit of {MAX_PIXELS // 10**6} MP")
+    if size is not None:
+        _check_pixels(path, *size)
     # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -96,10 +96,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: image of {image.shape[1]}x{image.shape[0]} px is over the limit of "
-                         f"{MAX_PIXELS // 10**6} MP")
+    _check_pixels(path, image.shape[1], image.shape[0])
     return image
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: image of {width}x{height} px is over the limit of {MAX_PIXELS // 10**6} MP")
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

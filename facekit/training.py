@@ -725,7 +725,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         x_occ, y_occ, n_occluded = add_occluded(tr.x, tr.y, tr.keypoints, labels, cfg.occluders)
         x_tr = np.concatenate([x_tr, x_occ[len(tr.y):]])
         t_tr = np.concatenate([t_tr, y_occ[len(tr.y):]])
-        log(f"[INFO] added {n_occluded} occluded-mouth training images to {'without_mask'}")
+        log(f"[INFO] added {n_occluded} occluded-mouth training images to without_mask")
     if cfg.mask_share:
         x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share)
         log(f"[INFO] drew a synthetic mask on {n_masked} training faces (labels kept)")
