@@ -503,7 +503,9 @@ def averaged(networks: list, views: tuple[str, ...], size: int):
     batch = keras.ops.concatenate([view(v) for v in views], axis=0) if len(views) > 1 else inputs
     outputs = []
     for net in networks:
-        probs = net(batch)
+        own = net.input_shape[1]
+        # Bilinear, like the zoom view: members' sizes differ by ~20%, where it and INTER_AREA agree.
+        probs = net(batch if own == size else keras.ops.image.resize(batch, (own, own), interpolation="bilinear"))
         outputs.append(keras.ops.mean(keras.ops.reshape(probs, (len(views), -1, probs.shape[-1])), axis=0))
     if len(outputs) > 1:
         outputs = [keras.layers.Average(name="average")(outputs)]
@@ -799,8 +801,11 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
         log(f"[INFO] starting from the weights of {cfg.init_model}")
     members = []  # checked before training, not after it
     for i, folder in enumerate(cfg.ensemble):
-        member, _ = build_model(len(data.labels), cfg.input_size, cfg.alpha, weights=None, name=f"member_{i + 1}")
-        _load_trained(member, folder, signature, "--ensemble")
+        # A member may be of another input size: the export resizes the face for it (averaged()), so a
+        # network trained at 96 px can be averaged with one trained at 80.
+        size = _card_input_size(folder, "--ensemble")
+        member, _ = build_model(len(data.labels), size, cfg.alpha, weights=None, name=f"member_{i + 1}")
+        _load_trained(member, folder, {**signature, "input_size": size}, "--ensemble")
         members.append(member)
     ckpt_dir.mkdir(exist_ok=True)
     (ckpt_dir / "signature.json").write_text(json.dumps(signature))
@@ -1113,9 +1118,15 @@ def _lineage(folder: Path) -> dict:
     card = json.loads((folder / CARD).read_text())
     training = card.get("training", {})
     earlier = training.get("started_from") or training.get("previous_run")
-    return {"folder": str(folder), "command": card.get("command"),
+    return {"folder": str(folder), "command": card.get("command"), "input_size": card.get("input_size"),
             "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
             "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {})}
+
+
+def _card_input_size(folder: Path, flag: str) -> int:
+    if not (folder / CARD).is_file():
+        raise ModelError(f"{flag} {folder}: no {CARD} there")
+    return ModelCard.load(folder / CARD).input_size
 
 
 def _load_trained(model, folder: Path, signature: dict, flag: str) -> None:

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip-average", dest="tta", action="store_const", const="flip", help="same as --tta flip")
     p.add_argument("--ensemble", type=Path, nargs="+", default=(), metavar="DIR",
                    help="average the exported model with the networks of these model folders trained before "
-                        "(same task, classes, size and colour; each adds its size and compute)")
+                        "(same task, classes and colour; a member of another input size gets the face resized "
+                        "to its size inside the export; each adds its size and compute)")
     return p
 
 
