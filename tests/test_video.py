@@ -525,3 +525,59 @@ def test_shipped_int8_head_agrees_with_its_fp16_twin_on_the_test_photos(media, t
     assert clear.sum() > 20
     assert (p8.argmax(1) == p16.argmax(1))[clear].all()
     assert np.abs(p8 - p16).mean() < 0.05
+
+
+def test_detector_one_frame_ahead_gives_the_same_faces_and_labels(clip, mask_model):
+    """track_faces runs the detector on the next frame on its own thread while this frame's heads run:
+    the faces, boxes and labels are those of the plain loop, frame for frame, on the real clip."""
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    pipeline = FacePipeline(create_detector("scrfd-500m", fine_pass=False), {"mask": Head.load(mask_model)})
+    runs = {}
+    for overlap in (False, True):
+        with FrameSource(str(clip)) as source:
+            runs[overlap] = [(i, [(f.box, f.track_id, f.predictions["mask"].label if "mask" in f.predictions else None)
+                                  for f in faces])
+                             for i, _, faces in track_faces(source, pipeline, IoUTracker(), max_frames=40,
+                                                            head_every=2, overlap=overlap)]
+        assert pipeline.times.beside == ({"detector"} if overlap else set())
+    assert len(runs[True]) == 40 and sum(len(faces) for _, faces in runs[True]) > 40
+    assert runs[True] == runs[False]
+
+
+class _FailingDetector:
+    name, confidence = "failing", 0.5
+
+    def __init__(self, detector, fail_at):
+        self.detector, self.fail_at, self.calls = detector, fail_at, 0
+
+    def detect(self, image, closeup=True):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("detector broke on this frame")
+        return self.detector.detect(image)
+
+
+def test_a_detector_error_on_its_thread_reaches_the_caller_and_an_early_stop_leaves_no_thread(media):
+    import threading
+
+    from facekit.detection import create_detector
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    frames = _steady_clip(media)[:6]
+    detector = create_detector("scrfd-500m", fine_pass=False)
+    loop = track_faces(_Frames(frames), FacePipeline(_FailingDetector(detector, 3)), IoUTracker())
+    got = []
+    with pytest.raises(RuntimeError, match="detector broke"):
+        for i, _, faces in loop:
+            got.append(i)
+    assert got == [0, 1]  # the frames before the failing one came out whole
+
+    loop = track_faces(_Frames(frames), FacePipeline(detector), IoUTracker())
+    next(loop)
+    loop.close()  # the caller stops after one frame (Ctrl-C, --max-frames): the worker is shut down
+    assert not [t for t in threading.enumerate() if t.name.startswith("facekit-detector")]
