@@ -6,10 +6,15 @@ Ray worker among several, three pools of N threads fight over N cores and every 
 `FACEKIT_THREADS` (or `set_threads`) caps them all; batch workers set 1 so workers scale instead.
 
 The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
-- The video loop runs its stages one after another (detector, then each head, then the face mesh),
-  so at any moment one engine computes; each gets every core (at most 4): on an idle machine 2
-  threads cut YuNet from 9.0 to 5.8 ms a frame and the emotion head from 8.5 to 5.1 ms, for ~15%
-  more CPU. OpenCV's pool gets the same cap (`apply_to_opencv`, called when a pipeline is built).
+- Each engine gets every core (at most 4): on an idle machine 2 threads cut YuNet from 9.0 to 5.8 ms
+  a frame and the emotion head from 8.5 to 5.1 ms, for ~15% more CPU. OpenCV's pool gets the same cap
+  (`apply_to_opencv`, called when a pipeline is built). The video loop runs the detector one frame
+  ahead on its own thread (facekit.pipeline.track_faces), so the detector and the heads share the cores
+  while both run; that still beats giving the detector 1 thread (SCRFD-0.5GF alone: 5.4-5.9 ms at 1
+  thread, 3.7-3.9 ms at 2; the mask-head loop ~100 against ~122 FPS).
+- onnxruntime's threads do not spin: alone, spinning makes SCRFD-0.5GF faster (2.9-3.0 against 3.7-3.9
+  ms a 640x360 frame), but in the video loop the spinning threads take the cores from the heads (every
+  head, drawn: 77 against 87-90 FPS, 25 against 19-21 CPU ms a frame).
 - The face mesh keeps 1 thread (facekit.landmarks): a 192 px model split in two gains ~0.2 ms and
   loses 2-4 ms whenever the cores are busy.
 - Decoding runs on the reader thread beside them (~2.7 ms a 640x360 frame), the only overlap.
