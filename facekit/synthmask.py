@@ -107,6 +107,9 @@ def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator) -> n
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+HEAD_IN_FRONT = 0.5  # share of occluders drawn as another head in front rather than a few small blobs
+
+
 def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A hard negative for the mask head: a copy of unmasked `image` with part of the mouth and chin hidden
     by something that is not a mask, cut from `donor` (another unmasked face crop: skin, hair, a collar,
@@ -120,22 +123,34 @@ def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np
     else:
         mouth = (kps[MOUTH_A] + kps[MOUTH_B]) / 2.0
         iod = max(float(np.hypot(*(kps[EYE_A] - kps[EYE_B]))), 0.15 * w)
-    centre = mouth + np.array([rng.uniform(-1.3, 1.3), rng.uniform(-0.1, 1.1)]) * iod
-    axes = np.array([rng.uniform(0.6, 1.5), rng.uniform(0.5, 1.2)]) * iod
     alpha = np.zeros((h, w), np.float32)
-    # A few overlapping ellipses: an outline no mask has.
-    for _ in range(rng.integers(1, 4)):
-        c = centre + rng.normal(0, 0.25, 2) * iod
-        cv2.ellipse(alpha, (int(c[0]), int(c[1])), (max(1, int(axes[0] * rng.uniform(0.6, 1.0))),
-                                                     max(1, int(axes[1] * rng.uniform(0.6, 1.0)))),
-                    float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
+    head = rng.random() < HEAD_IN_FRONT
+    if head:
+        # The back of another head in front: one big round mass, wider than the mouth, whose top edge
+        # crosses the face between the nose and the chin (the street faces still called masked after the
+        # blobs below were mostly hidden this way, from the nose down, by dark hair).
+        axes = np.array([rng.uniform(1.0, 2.0), rng.uniform(1.0, 2.0)]) * iod
+        top = mouth[1] + rng.uniform(-0.8, 0.3) * iod
+        c = (mouth[0] + rng.uniform(-1.0, 1.0) * iod, top + axes[1])
+        cv2.ellipse(alpha, (int(c[0]), int(c[1])), (max(1, int(axes[0])), max(1, int(axes[1]))),
+                    float(rng.uniform(-20, 20)), 0, 360, 1.0, -1, cv2.LINE_AA)
+    else:
+        centre = mouth + np.array([rng.uniform(-1.3, 1.3), rng.uniform(-0.1, 1.1)]) * iod
+        axes = np.array([rng.uniform(0.6, 1.5), rng.uniform(0.5, 1.2)]) * iod
+        # A few overlapping ellipses: an outline no mask has.
+        for _ in range(rng.integers(1, 4)):
+            c = centre + rng.normal(0, 0.25, 2) * iod
+            cv2.ellipse(alpha, (int(c[0]), int(c[1])), (max(1, int(axes[0] * rng.uniform(0.6, 1.0))),
+                                                         max(1, int(axes[1] * rng.uniform(0.6, 1.0)))),
+                        float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
     alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 2.0) * max(h, w) / 128)
-    # The donor region: a random window of the donor face, so it brings an eye, hair, skin or background.
+    # The donor region: a random window of the donor face, so it brings an eye, hair, skin or background;
+    # for a head, the top of the donor crop, where its hair is.
     dh, dw = donor.shape[:2]
     for _ in range(5):
         s = rng.uniform(0.35, 1.0)
-        ww, hh = max(2, int(dw * s)), max(2, int(dh * s))
-        x0, y0 = int(rng.integers(0, dw - ww + 1)), int(rng.integers(0, dh - hh + 1))
+        ww, hh = max(2, int(dw * s)), max(2, int(dh * (rng.uniform(0.2, 0.4) if head else s)))
+        x0, y0 = int(rng.integers(0, dw - ww + 1)), 0 if head else int(rng.integers(0, dh - hh + 1))
         patch = cv2.resize(donor[y0:y0 + hh, x0:x0 + ww], (w, h), interpolation=cv2.INTER_LINEAR)
         if patch.std() >= 18:  # a flat, pale patch over the mouth is what a mask looks like: not that
             break

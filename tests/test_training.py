@@ -306,8 +306,45 @@ def test_occluded_copies_hide_the_mouth_and_stay_unmasked(media):
     # Each copy against the original it was made from (the one it differs least from).
     diffs = np.abs(copies[:, None] - x[None].astype(int)).sum(axis=-1)  # (copies, originals, H, W)
     changed = diffs[np.arange(n), diffs.sum(axis=(2, 3)).argmin(axis=1)] > 10
-    assert changed.any(axis=(1, 2)).all()  # every copy has an occluder
-    assert changed[:, 36:, :].sum() > 2 * changed[:, :24, :].sum()  # over the mouth and chin, not the eyes
+    # An occluder can be the colour of what it covers (a dark head in front of a dark suit), so not every
+    # copy need show one; most do, over the mouth and chin and not the eyes.
+    assert changed.any(axis=(1, 2)).sum() >= n - 1
+    assert changed[:, 36:, :].sum() > 2 * changed[:, :24, :].sum()
+
+
+def test_occluders_cover_the_mouth_as_blobs_and_as_a_head_in_front(media, monkeypatch):
+    """draw_occluder's two shapes, on a real face with another face as the donor: small blobs around the
+    mouth, or another head in front: one big round mass from below whose top edge crosses the face
+    between nose and chin. Either way the eyes stay visible."""
+    from facekit import synthmask
+    from facekit.detection import create_detector
+    from facekit.preprocess import CropSpec, crop_face, crop_region, to_model_input
+
+    image = cv2.cvtColor(cv2.imread(str(media / "two_people.jpg")), cv2.COLOR_BGR2RGB)
+    faces = sorted(create_detector("yunet").detect(image), key=lambda f: -f.box.width)[:2]
+    crops, kps = [], []
+    for f in faces:
+        x1, y1, x2, y2 = crop_region(f.box, CropSpec())
+        crops.append(to_model_input(crop_face(image, f.box, CropSpec()), 96, "rgb")[0])
+        kps.append((f.detector_keypoints - (x1, y1)) * (96 / (x2 - x1), 96 / (y2 - y1)))
+    face, donor, points = crops[0], crops[1], kps[0].astype(np.float32)
+    eyes_y = int(points[:2, 1].max())
+    mouth_x, mouth_y = (points[3:].mean(axis=0)).astype(int)
+
+    def draws(share):
+        monkeypatch.setattr(synthmask, "HEAD_IN_FRONT", share)
+        out = []
+        for seed in range(30):
+            drawn = synthmask.draw_occluder(face, points, donor, np.random.default_rng(seed))
+            out.append(np.abs(drawn.astype(int) - face.astype(int)).sum(axis=-1) > 30)
+        return np.array(out)
+
+    heads, blobs = draws(1.0), draws(0.0)
+    for changed in (heads, blobs):
+        assert changed[:, :eyes_y - 4].sum() < 0.05 * changed.sum()  # the eyes stay visible
+    below_mouth = heads[:, mouth_y:, mouth_x - 6:mouth_x + 7].mean(axis=(1, 2))
+    assert (below_mouth > 0.5).mean() >= 0.8  # a head in front hides the mouth and chin
+    assert heads.sum(axis=(1, 2)).mean() > 1.5 * blobs.sum(axis=(1, 2)).mean()  # and far more than blobs do
 
 
 def test_bad_dataset_folders_are_one_line(datasets, tmp_path):
