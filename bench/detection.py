@@ -601,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {counts.get(k, 0)}" for _, _, k in WIDTH_BINS)
         + f"); match at IoU >= {IOU}; mask model: {model or 'none'}",
         "mask acc: right labels among found with/without faces that got a label; unclass.: found faces under "
-        f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) left without one; end-to-end: found and labelled right / all with+without faces",
+        f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) left without one; "
+        "end-to-end: found and labelled right / all with+without faces",
         f"close-ups: faces found at IoU >= {IOU} in {len(views)} frames cut from the media portraits (face filling "
         f"{', '.join(map(str, CLOSEUP_FILLS))} of the frame height, or {CLOSEUP_CUT:.0%} of it past each edge; "
         f"{' and '.join(f'{h} px' for h in CLOSEUP_HEIGHTS)} tall)",

@@ -164,7 +164,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     def start(item):
         """Frame `item` read: note a scene cut and start its detection if one is due (a future, or the
         faces themselves without `overlap`; None: follow the tracks)."""
-        nonlocal read, detections, last_found
+        nonlocal read, detections
         index, frame = item
         with times.stage("tracking"):
             cut = cuts(frame)

@@ -113,8 +113,8 @@ HEAD_IN_FRONT = 0.5  # share of occluders drawn as another head in front rather 
 def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A hard negative for the mask head: a copy of unmasked `image` with part of the mouth and chin hidden
     by something that is not a mask, cut from `donor` (another unmasked face crop: skin, hair, a collar,
-    background) in a soft irregular blob, as another person's head, a shoulder or a hand hides faces in a
-    crowd. Trained on masks alone, a head calls any covered mouth a mask: 17 of 84 unmasked street faces of
+    background), as another person's head, a shoulder or a hand hides faces in a crowd: a few small soft
+    blobs, or (HEAD_IN_FRONT of the time) one big round mass from below, like a head in front. Trained on masks alone, a head calls any covered mouth a mask: 17 of 84 unmasked street faces of
     24 px and more in mask_scenes_val, mostly half-hidden behind someone else.
     `kps` (5 key points, image px) places the blob; NaN key points fall back to where a crop's mouth is."""
     h, w = image.shape[:2]

@@ -764,7 +764,7 @@ def _with_soft_labels(data: Dataset, soft, source: str, log=print) -> tuple[Data
     out.y, out.soft = hard, dist
     dropped = {k: v for k, v in dropped.items() if v}
     if dropped:
-        log(f"[INFO] left out (soft labels): " + ", ".join(f"{v} {k}" for k, v in dropped.items()))
+        log("[INFO] left out (soft labels): " + ", ".join(f"{v} {k}" for k, v in dropped.items()))
     if not len(keep):
         raise DatasetError(f"--soft-labels {soft.csv}: no row matches any dataset file")
     return out, {"csv": str(soft.csv), "source": source,

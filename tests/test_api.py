@@ -144,7 +144,8 @@ def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
             "print(runtime._malloc_tuned, runtime.keep_freed_memory())")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "FACEKIT_MALLOC"))}
     outs = {}
-    for name, extra in [("default", {}), ("user", {"MALLOC_TRIM_THRESHOLD_": "1000000"}), ("off", {"FACEKIT_MALLOC": "0"})]:
+    cases = [("default", {}), ("user", {"MALLOC_TRIM_THRESHOLD_": "1000000"}), ("off", {"FACEKIT_MALLOC": "0"})]
+    for name, extra in cases:
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                              env={**env, **extra})
         assert res.returncode == 0, res.stderr
