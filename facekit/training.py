@@ -324,9 +324,13 @@ def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: l
             len(new))
 
 
-def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED) -> tuple[np.ndarray, int]:
+def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED,
+                 gray: bool = False) -> tuple[np.ndarray, int]:
     """Draw a synthetic mask on `share` of the faces (those with key points), keeping their labels: a model
-    that must still read emotion or gender on masked faces learns from the eyes too."""
+    that must still read emotion or gender on masked faces learns from the eyes too. `gray`: the model
+    reads grey faces, so the coloured mask is made grey too, as inference makes a real one."""
+    import cv2
+
     from .synthmask import draw_mask
 
     rng = np.random.default_rng(seed)
@@ -334,7 +338,8 @@ def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED)
     pick = rng.choice(ok, size=int(round(share * len(ok))), replace=False) if len(ok) else ok
     x = x.copy()
     for i in pick:
-        x[i] = draw_mask(x[i], kps[i], rng)
+        drawn = draw_mask(x[i], kps[i], rng)
+        x[i] = cv2.cvtColor(drawn, cv2.COLOR_RGB2GRAY)[:, :, None] if gray else drawn
     return x, len(pick)
 
 
@@ -729,7 +734,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         t_tr = np.concatenate([t_tr, y_occ[len(tr.y):]])
         log(f"[INFO] added {n_occluded} occluded-mouth training images to without_mask")
     if cfg.mask_share:
-        x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share)
+        x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share, gray=cfg.color == "gray")
         log(f"[INFO] drew a synthetic mask on {n_masked} training faces (labels kept)")
 
     card = {
@@ -909,10 +914,15 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
             "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB", "shape": [cfg.input_size] * 2 + [3]},
             "dataset": data.card,
             "training": {"epochs_head": cfg.epochs, "epochs_fine_tune": cfg.fine_tune_epochs,
-                         "fine_tune_at": cfg.fine_tune_at, "train_batchnorm": cfg.train_batchnorm,
-                         "lr": cfg.learning_rate,
-                         "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
-                         "augment": cfg.augment, "class_weights": cfg.class_weights,
+                         **({"fine_tune_at": cfg.fine_tune_at, "train_batchnorm": cfg.train_batchnorm,
+                             "lr": cfg.learning_rate,
+                             "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
+                             "augment": cfg.augment, "class_weights": cfg.class_weights}
+                            if cfg.epochs or cfg.fine_tune_epochs else
+                            # The flags of a run that trained nothing would describe training that never ran.
+                            {"note": "no epochs in this run: it tested, exported and described the weights of "
+                                     "started_from"}),
+                         # With no epochs here: the loss the data's labels call for, as started_from's card says.
                          "loss": "cross-entropy to soft labels" if data.soft else "cross-entropy",
                          "wall_seconds": round(train_secs, 1), "cpu_count": os.cpu_count(),
                          **({"started_from": _lineage(cfg.init_model)} if cfg.init_model else {})},
@@ -1120,7 +1130,8 @@ def _lineage(folder: Path) -> dict:
     earlier = training.get("started_from") or training.get("previous_run")
     return {"folder": str(folder), "command": card.get("command"), "input_size": card.get("input_size"),
             "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
-            "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {})}
+            "epochs_fine_tune": training.get("epochs_fine_tune"), **({"started_from": earlier} if earlier else {}),
+            **({"fit": card["fit"]} if card.get("fit") else {})}  # tools/accelerator_train.py's log
 
 
 def _card_input_size(folder: Path, flag: str) -> int:

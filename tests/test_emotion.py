@@ -85,7 +85,10 @@ def test_committed_emotion_card():
     # Trained on FER+'s ten votes per face, with masks drawn on a share of the training faces.
     assert card["dataset"]["labels_from"]["source"] == "votes"
     assert card["training"]["loss"] == "cross-entropy to soft labels"
-    assert card["dataset"]["masks_drawn_on_training_faces"] > 5000
+    # Drawn once on the training set by the trainer, or fresh each epoch by tools/accelerator_train.py.
+    started = card["training"].get("started_from", {})
+    assert (card["dataset"].get("masks_drawn_on_training_faces", 0) > 5000 or
+            "--mask-share 0.3" in started["command"] and started["fit"]["epochs"])
 
 
 @committed

@@ -312,6 +312,27 @@ def test_occluded_copies_hide_the_mouth_and_stay_unmasked(media):
     assert changed[:, 36:, :].sum() > 2 * changed[:, :24, :].sum()
 
 
+
+def test_masks_drawn_on_grey_training_faces_stay_grey(media):
+    """--mask-share on a --color gray run: inference turns a real mask grey with the rest of the face, so a
+    drawn one must be grey too (a coloured mask on a grey face is a cue the model never sees in use)."""
+    from facekit.detection import create_detector
+    from facekit.preprocess import CropSpec, crop_face, crop_region, to_model_input
+    from facekit.training import mask_a_share
+
+    image = cv2.imread(str(media / "obama_and_biden.jpg"))
+    f = max(create_detector("yunet").detect(image), key=lambda f: f.box.area)
+    x1, y1, x2, y2 = crop_region(f.box, CropSpec())
+    kps = ((f.detector_keypoints - (x1, y1)) * (80 / (x2 - x1), 80 / (y2 - y1))).astype(np.float32)[None]
+    for gray in (False, True):
+        face = to_model_input(crop_face(image, f.box, CropSpec()), 80, "gray" if gray else "rgb")
+        drawn, n = mask_a_share(face, kps, 1.0, gray=gray)
+        assert n == 1
+        diff = np.abs(drawn[0].astype(int) - face[0]).mean(axis=(1, 2))  # per row
+        assert diff[30:50].mean() > 8 and diff[:15].max() == 0  # over nose and mouth, not the eyes
+        spread = np.ptp(drawn[0].astype(int), axis=-1).max()  # largest gap between a pixel's channels
+        assert (spread == 0) if gray else (spread > 20)
+
 def test_occluders_cover_the_mouth_as_blobs_and_as_a_head_in_front(media, monkeypatch):
     """draw_occluder's two shapes, on a real face with another face as the donor: small blobs around the
     mouth, or another head in front: one big round mass from below whose top edge crosses the face
@@ -563,3 +584,41 @@ def test_crowd_scene_labelled_close_to_its_boxes(datasets):
             right += face.predictions["mask"].label == labels[j]
     assert judged >= 4, judged
     assert right >= judged - 1, (right, judged)
+
+
+def test_accelerator_trainer_packs_fits_and_hands_over_to_the_trainer(datasets, tmp_path):
+    """tools/accelerator_train.py (the emotion head's GPU path, run here on TensorFlow): FER+ packed as the
+    trainer splits it, one epoch fitted, the weights turned into a folder that --init-model takes; the
+    trainer's export then records where the weights came from."""
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 4)
+    fer = tmp_path / "fer"
+    write_csv(fer / "ferplus.csv", header, rows)
+    tool = "tools/accelerator_train.py"
+    packed, runs = tmp_path / "packed", tmp_path / "runs"
+    res = run_script(tool, "pack", "-d", fer / "train", fer / "test", "--soft-labels", fer / "ferplus.csv",
+                     "--out", packed)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    source = json.loads((packed / "source.json").read_text())
+    assert (source["train"], source["validation"]) == (28, 7)
+    mosaic = cv2.imread(str(packed / "tr_00.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert mosaic.shape == (64 * 48, 64 * 48) and mosaic[:48, :48].std() > 10  # a face, not padding
+    res = run_script(tool, "fit", "--data", packed, "--size", "48", "--max-epochs", "1", "--batch", "8",
+                     "--out", runs, "--name", "smoke", env={"KERAS_BACKEND": "tensorflow"})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    log = [json.loads(line) for line in (runs / "smoke.log").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["data", "epoch", "best", "done"] and 0 <= log[1]["val_flip"] <= 1
+    res = run_script(tool, "folder", runs / "smoke.npz", "--data", packed, "--size", "48", "-m", runs / "smoke",
+                     "--command", "tools/accelerator_train.py fit (smoke)", "--log", runs / "smoke.log")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    model = tmp_path / "emo"
+    res = run_script("train_mask_detector.py", "-d", fer / "train", fer / "test", "-m", model, "--color", "gray",
+                     "--face-crops", "none", "-s", "48", "-e", "0", "--fine-tune-epochs", "0",
+                     "--init-model", runs / "smoke", "--tta", "flip", "--soft-labels", fer / "ferplus.csv",
+                     "--val-pattern", "PublicTest_", "--test-pattern", "PrivateTest_")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    card = json.loads((model / "card.json").read_text())
+    assert card["input_size"] == 48 and card["tta"] == ["face", "mirror"]
+    assert card["training"]["started_from"]["command"] == "tools/accelerator_train.py fit (smoke)"
+    assert (model / "model.tflite").stat().st_size > 1_000_000
+    # No epochs in the export run: the plot is the accelerator run's, drawn from its log.
+    assert (model / "plot.png").read_bytes() == (runs / "smoke" / "plot.png").read_bytes()

@@ -1,0 +1,310 @@
+"""Train a gray-face classifier (the FER+ emotion head) with Keras on any backend: JAX on a GPU, or
+TensorFlow on a CPU. The network is the trainer's (`facekit.training.build_model`); what differs from
+`train_mask_detector.py` is what a GPU machine without TensorFlow needs:
+
+    pack    FER+ train / valid as they are split by the trainer (duplicates of train dropped), at 48 px
+            gray, with YuNet's key points and the soft labels, in JPEG mosaics: 35 MB, so the data, the
+            ImageNet base (fp16) and the Keras wheel fit in what a remote machine is sent (64 MiB).
+    fit     augmentation in numpy / OpenCV (no tf.data): a synthetic mask drawn on a share of faces,
+            fresh each epoch and turned grey as inference sees it, rotation / scale / shift / flip,
+            contrast and light, low resolution, random erasing. Two warm-up epochs, then a per-epoch
+            cosine learning rate over as many epochs as fit a wall-clock deadline; the weights that
+            score best on the validation split (face + mirror, as the export serves) are kept.
+    folder  those weights -> a model folder (model.keras + card) that the trainer's --init-model takes,
+            so the TFLite file, the card, the test report and the int8 twin come from the trainer.
+
+    python tools/accelerator_train.py pack -d FER/train FER/test --soft-labels FER/ferplus.csv --out packed
+    KERAS_BACKEND=jax python tools/accelerator_train.py fit --data packed --size 112 --out runs --name e112
+    python tools/accelerator_train.py folder runs/e112.npz --data packed --size 112 -m runs/e112
+    python train_mask_detector.py ... -s 112 -e 0 --fine-tune-epochs 0 --init-model runs/e112 --tta flip
+
+The README's emotion recipe gives the whole command list and what the committed model ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TILE = 64  # faces per mosaic side: 48 px faces on 8 px JPEG blocks, so no block straddles two faces
+FACE = 48  # FER2013's own size: packed as they are, upsized at fit time as to_model_input does
+
+
+# ---------------------------------------------------------------------------------------------
+# pack
+
+
+def pack(args) -> None:
+    from facekit import training as T
+    from facekit.preprocess import CropSpec
+    from facekit.softlabels import read_soft_labels
+
+    roots = T.as_roots(args.dataset)
+    labels = T.dataset_labels(roots)
+    soft = read_soft_labels(args.soft_labels, labels)
+    data = T.load_dataset(roots, size=FACE, color="gray", crop=CropSpec(margin=0.1, square=True), labels=labels,
+                          keypoints=True)
+    data, _ = T._with_soft_labels(data, soft, "votes")
+    split = T.split_dataset(data, 0.1, 0.2, args.val_pattern, args.test_pattern)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = {"tr": data.subset(split.train), "va": data.subset(split.val)}
+    for part, quality in (("tr", args.jpeg_quality), ("va", 95)):
+        x = parts[part].x[..., 0]
+        for j, start in enumerate(range(0, len(x), TILE * TILE)):
+            chunk = x[start:start + TILE * TILE]
+            full = np.concatenate([chunk, np.zeros((TILE * TILE - len(chunk), FACE, FACE), np.uint8)])
+            mosaic = full.reshape(TILE, TILE, FACE, FACE).transpose(0, 2, 1, 3).reshape(TILE * FACE, TILE * FACE)
+            cv2.imwrite(str(out / f"{part}_{j:02d}.jpg"), mosaic, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    tr, va = parts["tr"], parts["va"]
+    np.savez(out / "meta.npz", t_tr=tr.soft.astype(np.float16), y_tr=tr.y, k_tr=tr.keypoints.astype(np.float16),
+             t_va=va.soft.astype(np.float16), y_va=va.y, labels=np.array(labels), n_tr=len(tr.y), n_va=len(va.y))
+    _, base = T.build_model(len(labels), 96)  # the base's weights do not depend on the input size
+    np.savez(out / "imagenet_base_fp16.npz", *[w.astype(np.float16) for w in base.get_weights()])
+    (out / "source.json").write_text(json.dumps({
+        "dataset": [str(r) for r in roots], "soft_labels": str(args.soft_labels), "how": split.how,
+        "train": len(tr.y), "validation": len(va.y), "jpeg_quality_train": args.jpeg_quality}, indent=2) + "\n")
+    print(f"[INFO] packed {len(tr.y)} training and {len(va.y)} validation faces into {out}")
+
+
+def load_packed(folder: Path, limit: int | None = None) -> dict:
+    meta = np.load(folder / "meta.npz")
+    out = {}
+    for part in ("tr", "va"):
+        tiles = []
+        for f in sorted(folder.glob(f"{part}_*.jpg")):
+            mosaic = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            tiles.append(mosaic.reshape(TILE, FACE, TILE, FACE).transpose(0, 2, 1, 3).reshape(-1, FACE, FACE))
+        out[f"x_{part}"] = np.concatenate(tiles)[:int(meta[f"n_{part}"])]
+    out.update(t_tr=meta["t_tr"].astype(np.float32), y_tr=meta["y_tr"], k_tr=meta["k_tr"].astype(np.float32),
+               t_va=meta["t_va"].astype(np.float32), y_va=meta["y_va"], labels=[str(s) for s in meta["labels"]])
+    if limit:
+        for k in ("x_tr", "t_tr", "y_tr", "k_tr"):
+            out[k] = out[k][:limit]
+        for k in ("x_va", "t_va", "y_va"):
+            out[k] = out[k][:max(8, limit // 4)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+
+
+def model_input(x48: np.ndarray, size: int) -> np.ndarray:
+    """(N, 48, 48) gray -> (N, size, size, 3): the inference preprocessing, one function for both."""
+    from facekit.preprocess import to_model_input
+
+    return to_model_input([np.repeat(im[:, :, None], 3, axis=2) for im in x48], size, "gray")
+
+
+def augment_one(img: np.ndarray, kps: np.ndarray, rng: np.random.Generator, mask: bool) -> np.ndarray:
+    """One (S, S) gray training face -> its augmented copy."""
+    from facekit.synthmask import draw_mask
+
+    size = img.shape[0]
+    if mask:  # grey, as inference turns a real mask grey with the rest of the face
+        img = cv2.cvtColor(draw_mask(np.repeat(img[:, :, None], 3, axis=2), kps, rng), cv2.COLOR_RGB2GRAY)
+    m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), rng.uniform(-12, 12), rng.uniform(0.87, 1.15))
+    m[:, 2] += rng.uniform(-0.07, 0.07, 2) * size
+    img = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    f = img.astype(np.float32)
+    f = (f - f.mean()) * rng.uniform(0.7, 1.3) + f.mean() + rng.uniform(-0.2, 0.2) * 255
+    if rng.random() < 0.15:  # a small or blurred face, as in video and crowds
+        small = int(rng.integers(size // 4, size // 2))
+        f = cv2.resize(cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA), (size, size),
+                       interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.25:  # random erasing: a hand or a shadow over part of the face
+        h, w = (rng.uniform(0.15, 0.4, 2) * size).astype(int)
+        y0, x0 = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
+        f[y0:y0 + h, x0:x0 + w] = rng.uniform(0, 255)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def epoch_data(x: np.ndarray, kps: np.ndarray, share: float, seed: int, pool) -> np.ndarray:
+    """A fresh augmented copy of every (S, S, 3) training face (threads: OpenCV releases the GIL)."""
+    rng = np.random.default_rng(seed)
+    mask = ~np.isnan(kps).any(axis=(1, 2)) & (rng.random(len(x)) < share)
+    seeds = rng.integers(0, 2**31, len(x))
+
+    def work(idx):
+        return [augment_one(x[i, :, :, 0], kps[i], np.random.default_rng(seeds[i]), mask[i]) for i in idx]
+
+    faces = [im for part in pool.map(work, np.array_split(np.arange(len(x)), 32)) for im in part]
+    return np.repeat(np.stack(faces)[..., None], 3, axis=3)
+
+
+def epoch_lr(peak: float, epoch: int, total: int, warm: int) -> float:
+    if epoch < warm:
+        return peak * (epoch + 1) / (warm + 1)
+    p = min(1.0, (epoch - warm) / max(1, total - warm - 1))
+    return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p)))
+
+
+def build(size: int, classes: int, packed: Path):
+    from facekit.training import build_model, set_fine_tune
+
+    model, base = build_model(classes, size, weights=None, train_batchnorm=True)
+    w = np.load(packed / "imagenet_base_fp16.npz")
+    base.set_weights([w[f"arr_{i}"].astype(np.float32) for i in range(len(w.files))])
+    set_fine_tune(base, "Conv1", batchnorm=True)  # every layer: 27k faces far from ImageNet
+    return model
+
+
+def load_weights(model, path: Path) -> None:
+    w = np.load(path)
+    model.set_weights([w[f"arr_{i}"] for i in range(len(w.files))])
+
+
+def fit(args) -> None:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    t0 = time.time()
+    cv2.setNumThreads(1)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / f"{args.name}.log").open("a")
+
+    def log(**kw):
+        line = json.dumps({**kw, "t": round(time.time() - t0, 1)})
+        print(args.name, line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    packed = Path(args.data)
+    d = load_packed(packed, args.limit)
+    x_tr, x_va = model_input(d["x_tr"], args.size), model_input(d["x_va"], args.size)
+    k_tr = d["k_tr"] * (args.size / FACE)
+    log(event="data", train=len(x_tr), val=len(x_va), backend=keras.backend.backend(), argv=sys.argv[1:])
+
+    model = build(args.size, len(d["labels"]), packed)
+    warm = 2
+    if args.init:  # continue a finished run: no warm-up, the cosine from --lr down
+        load_weights(model, Path(args.init))
+        warm = 0
+    opt = keras.optimizers.Adam(args.lr)
+    model.compile(optimizer=opt, loss="categorical_crossentropy")  # to the normalised votes
+
+    pool = ThreadPoolExecutor(args.workers)
+    ready = {}
+
+    def prepare(e):
+        ready[e] = epoch_data(x_tr, k_tr, args.mask_share, args.seed * 1000 + e, pool)
+
+    prepare(0)
+    total, best, e = args.max_epochs, -1.0, 0
+    while e < total:
+        nxt = threading.Thread(target=prepare, args=(e + 1,))  # the next epoch's faces while this one trains
+        nxt.start()
+        lr = epoch_lr(args.lr, e, total, warm)
+        opt.learning_rate.assign(lr)  # between fit() calls: the JAX trainer syncs its state only then
+        start = time.time()
+        h = model.fit(ready.pop(e), d["t_tr"], batch_size=args.batch, epochs=1, shuffle=True, verbose=0)
+        secs = time.time() - start
+        p = model.predict(x_va, batch_size=512, verbose=0) + model.predict(x_va[:, :, ::-1], batch_size=512, verbose=0)
+        acc = float((p.argmax(1) == d["y_va"]).mean())
+        if e == max(warm - 1, 0) and args.deadline:  # the first epochs paid for compiling: time the next ones
+            left = args.deadline - (time.time() - t0)
+            total = min(args.max_epochs, e + 1 + max(1, int(left / (secs * 1.03))))
+        log(event="epoch", epoch=e + 1, of=total, lr=float(lr), loss=float(h.history["loss"][-1]), val_flip=acc,
+            secs=round(secs, 1))
+        if acc > best:
+            best = acc
+            tmp = out / f"{args.name}.tmp"  # the network's variables only (a .weights.h5 carries Adam's too)
+            with tmp.open("wb") as fh:
+                np.savez(fh, *model.get_weights())
+            os.replace(tmp, out / f"{args.name}.npz")
+            log(event="best", epoch=e + 1, val_flip=acc)
+        nxt.join()
+        e += 1
+    log(event="done", best_val_flip=best)
+
+
+# ---------------------------------------------------------------------------------------------
+# folder
+
+
+def folder(args) -> None:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from facekit.heads import CARD, KERAS, ModelCard
+    from facekit.preprocess import CropSpec
+
+    packed = Path(args.data)
+    labels = [str(s) for s in np.load(packed / "meta.npz")["labels"]]
+    model = build(args.size, len(labels), packed)
+    load_weights(model, Path(args.weights))
+    out = Path(args.model)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / KERAS)
+    fit_run = {}  # the fit log: backend, arguments and epochs, kept in the card and drawn as the model's curves
+    if args.log:
+        events = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.strip()]
+        start = next((e for e in events if e.get("event") == "data"), {})
+        epochs = [{k: e[k] for k in ("epoch", "lr", "loss", "val_flip", "secs")} for e in events
+                  if e.get("event") == "epoch"]
+        fit_run = {"backend": start.get("backend"), **({"argv": start["argv"]} if "argv" in start else {}),
+                   "epochs": epochs}
+        from facekit.evaluation import training_plot
+
+        # The trainer copies an --init-model's plot when its own run has no epochs.
+        training_plot({"loss": [e["loss"] for e in epochs], "val_accuracy": [e["val_flip"] for e in epochs]},
+                      out / "plot.png", title="emotion: loss to the votes, FER+ valid accuracy (face + mirror)")
+    card = ModelCard(task="emotion", labels=labels, input_size=args.size, color="gray",
+                     crop=CropSpec(margin=0.1, square=True), display={}, colors={},
+                     extra={"command": args.command or "", "packed": json.loads((packed / "source.json").read_text())
+                            if (packed / "source.json").is_file() else {}, "fit": fit_run})
+    (out / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+    print(f"[INFO] {out}: {KERAS} and {CARD} for train_mask_detector.py --init-model")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack", help="FER+ train/valid -> JPEG mosaics + labels + ImageNet base")
+    p.add_argument("-d", "--dataset", nargs="+", required=True)
+    p.add_argument("--soft-labels", type=Path, required=True)
+    p.add_argument("--val-pattern", default="PublicTest_")
+    p.add_argument("--test-pattern", default="PrivateTest_")
+    p.add_argument("--jpeg-quality", type=int, default=90, help="training mosaics (validation: 95)")
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("fit", help="train on a packed folder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--size", type=int, default=112)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-epochs", type=int, default=40)
+    p.add_argument("--deadline", type=float, default=0, help="seconds from start for the last epoch to end (0: none)")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--mask-share", type=float, default=0.3)
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--limit", type=int, help="first N training faces only (smoke runs)")
+    p.add_argument("--init", help="NAME.npz of a finished run to continue (no warm-up)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", required=True)
+    p = sub.add_parser("folder", help="NAME.npz -> model folder for --init-model")
+    p.add_argument("weights")
+    p.add_argument("--data", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("--command", help="what made the weights, for the card")
+    p.add_argument("--log", help="the fit's NAME.log: its epochs go into the card and plot.png")
+    args = ap.parse_args(argv)
+    {"pack": pack, "fit": fit, "folder": folder}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
