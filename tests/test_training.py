@@ -607,7 +607,7 @@ def test_accelerator_trainer_packs_fits_and_hands_over_to_the_trainer(datasets, 
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     log = [json.loads(line) for line in (runs / "smoke.log").read_text().splitlines()]
     assert [e["event"] for e in log] == ["data", "epoch", "best", "done"] and 0 <= log[1]["val_flip"] <= 1
-    res = run_script(tool, "folder", runs / "smoke.npz", "--data", packed, "--size", "48", "-m", runs / "smoke",
+    res = run_script(tool, "folder", runs / "smoke.npz", "--data", packed, "-m", runs / "smoke",
                      "--command", "tools/accelerator_train.py fit (smoke)", "--log", runs / "smoke.log")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     model = tmp_path / "emo"
@@ -622,3 +622,12 @@ def test_accelerator_trainer_packs_fits_and_hands_over_to_the_trainer(datasets, 
     assert (model / "model.tflite").stat().st_size > 1_000_000
     # No epochs in the export run: the plot is the accelerator run's, drawn from its log.
     assert (model / "plot.png").read_bytes() == (runs / "smoke" / "plot.png").read_bytes()
+
+    # Bad input: one line each, exit 2, no traceback.
+    for args, needle in ((("fit", "--data", fer, "--out", runs, "--name", "x"), "not a packed folder"),
+                         (("folder", runs / "smoke.npz", "--data", packed, "--size", "64", "-m", tmp_path / "f"),
+                          "learnt at 48 px, not --size 64"),
+                         (("folder", runs / "gone.npz", "--data", packed, "--size", "48", "-m", tmp_path / "f"),
+                          "no such weights file")):
+        res = run_script(tool, *args, env={"KERAS_BACKEND": "tensorflow"})
+        assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]

@@ -79,6 +79,10 @@ def pack(args) -> None:
 
 
 def load_packed(folder: Path, limit: int | None = None) -> dict:
+    from facekit.errors import DatasetError
+
+    if not (folder / "meta.npz").is_file() or not (folder / "imagenet_base_fp16.npz").is_file():
+        raise DatasetError(f"--data {folder}: not a packed folder (make one with `accelerator_train.py pack`)")
     meta = np.load(folder / "meta.npz")
     out = {}
     for part in ("tr", "va"):
@@ -164,8 +168,15 @@ def build(size: int, classes: int, packed: Path):
 
 
 def load_weights(model, path: Path) -> None:
+    from facekit.errors import ModelError
+
+    if not path.is_file():
+        raise ModelError(f"{path}: no such weights file")
     w = np.load(path)
-    model.set_weights([w[f"arr_{i}"] for i in range(len(w.files))])
+    try:
+        model.set_weights([w[f"arr_{i}"] for i in range(sum(k.startswith("arr_") for k in w.files))])
+    except ValueError as exc:  # another --size or class count
+        raise ModelError(f"{path}: these weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
 
 
 def fit(args) -> None:
@@ -226,7 +237,7 @@ def fit(args) -> None:
             best = acc
             tmp = out / f"{args.name}.tmp"  # the network's variables only (a .weights.h5 carries Adam's too)
             with tmp.open("wb") as fh:
-                np.savez(fh, *model.get_weights())
+                np.savez(fh, *model.get_weights(), input_size=np.array(args.size))
             os.replace(tmp, out / f"{args.name}.npz")
             log(event="best", epoch=e + 1, val_flip=acc)
         nxt.join()
@@ -240,11 +251,21 @@ def fit(args) -> None:
 
 def folder(args) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from facekit.errors import ModelError
     from facekit.heads import CARD, KERAS, ModelCard
     from facekit.preprocess import CropSpec
 
     packed = Path(args.data)
-    labels = [str(s) for s in np.load(packed / "meta.npz")["labels"]]
+    labels = load_packed(packed, limit=1)["labels"]
+    # MobileNetV2's weights fit any input size, so the size the network learnt at travels in the file.
+    weights = Path(args.weights)
+    saved = np.load(weights) if weights.is_file() else {}
+    learnt = int(saved["input_size"]) if "input_size" in getattr(saved, "files", []) else None
+    if learnt and args.size and learnt != args.size:
+        raise ModelError(f"{weights}: learnt at {learnt} px, not --size {args.size}")
+    args.size = args.size or learnt
+    if not args.size:
+        raise ModelError(f"{weights}: the file does not say its input size: give --size")
     model = build(args.size, len(labels), packed)
     load_weights(model, Path(args.weights))
     out = Path(args.model)
@@ -271,7 +292,13 @@ def folder(args) -> None:
     print(f"[INFO] {out}: {KERAS} and {CARD} for train_mask_detector.py --init-model")
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    from facekit.cli.common import guarded
+
+    return guarded(_main)(argv)
+
+
+def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack", help="FER+ train/valid -> JPEG mosaics + labels + ImageNet base")
@@ -298,13 +325,14 @@ def main(argv=None) -> None:
     p = sub.add_parser("folder", help="NAME.npz -> model folder for --init-model")
     p.add_argument("weights")
     p.add_argument("--data", required=True)
-    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--size", type=int, help="input size (default: the one the weights file records)")
     p.add_argument("-m", "--model", required=True)
     p.add_argument("--command", help="what made the weights, for the card")
     p.add_argument("--log", help="the fit's NAME.log: its epochs go into the card and plot.png")
     args = ap.parse_args(argv)
     {"pack": pack, "fit": fit, "folder": folder}[args.cmd](args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
