@@ -227,6 +227,17 @@ def available_tasks(folder: Path | None = None) -> dict[str, Path]:
     return found
 
 
+def weights_terms(folder: Path | None = None) -> dict[str, str]:
+    """Task -> the terms its shipped weights inherit from their data, short (the card's licences.model
+    says "... the weights inherit the data's terms (TERMS)"): shown where the heads are offered."""
+    terms = {}
+    for task, model in available_tasks(folder).items():
+        text = ModelCard.load(model / CARD).extra.get("licences", {}).get("model", "")
+        inner = text[text.find("(") + 1:text.rfind(")")] if "(" in text and text.endswith(")") else text
+        terms[task] = inner or "see its card.json"
+    return terms
+
+
 # Default order of heads: in the drawing the box takes the first head's colour, and the seed's box
 # colour says mask / no mask.
 TASK_ORDER = ("mask", "emotion", "gender")

@@ -151,5 +151,7 @@ def test_help_lists_every_detector_with_its_licence():
         for name in DETECTORS:
             assert f"{name} (" in text, (script, name)
         assert "non-commercial research only" in text and "yunet (MIT)" in text
+        # The heads too: each shipped model with the terms its weights inherit from their data.
+        assert "gender (non-commercial research only)" in text and "emotion (research and education" in text
     assert "default: scrfd," in " ".join(run_script("detect_mask_image.py", "--help").stdout.split())
     assert "default: scrfd-500m," in " ".join(run_script("detect_mask_video.py", "--help").stdout.split())

@@ -78,8 +78,12 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
                    help="trained model folder (or its card.json); repeat for several heads. "
                         "Default: every model under models/")
+    from ..heads import weights_terms
+
+    terms = "; ".join(f"{task} ({text})" for task, text in weights_terms().items())
     g.add_argument("--tasks", type=task_list, default=None, metavar="T1,T2",
-                   help="heads to run, e.g. mask,emotion,gender (default: every head whose model exists)")
+                   help="heads to run, e.g. mask,emotion,gender (default: every head whose model exists)" +
+                        (f". Shipped weights' terms: {terms}" if terms else ""))
     g.add_argument("-c", "--confidence", type=probability, default=None,
                    help="minimum face detection score (default: the detector's own, chosen on data: "
                         "scrfd and scrfd-500m 0.5, yunet 0.75, res10 0.5)")
