@@ -228,9 +228,6 @@ def fit(args) -> None:
         secs = time.time() - start
         p = model.predict(x_va, batch_size=512, verbose=0) + model.predict(x_va[:, :, ::-1], batch_size=512, verbose=0)
         acc = float((p.argmax(1) == d["y_va"]).mean())
-        if e == max(warm - 1, 0) and args.deadline:  # the first epochs paid for compiling: time the next ones
-            left = args.deadline - (time.time() - t0)
-            total = min(args.max_epochs, e + 1 + max(1, int(left / (secs * 1.03))))
         log(event="epoch", epoch=e + 1, of=total, lr=float(lr), loss=float(h.history["loss"][-1]), val_flip=acc,
             secs=round(secs, 1))
         if acc > best:
@@ -241,6 +238,10 @@ def fit(args) -> None:
             os.replace(tmp, out / f"{args.name}.npz")
             log(event="best", epoch=e + 1, val_flip=acc)
         nxt.join()
+        if e == max(warm - 1, 0) and args.deadline:  # the first epochs paid for compiling: time the next ones
+            whole = time.time() - start  # training, validation, and any wait for the next epoch's faces
+            left = args.deadline - (time.time() - t0)
+            total = min(args.max_epochs, e + 1 + max(1, int(left / (whole * 1.03))))
         e += 1
     log(event="done", best_val_flip=best)
 
