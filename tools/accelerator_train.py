@@ -29,7 +29,6 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -137,17 +136,34 @@ def augment_one(img: np.ndarray, kps: np.ndarray, rng: np.random.Generator, mask
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
-def epoch_data(x: np.ndarray, kps: np.ndarray, share: float, seed: int, pool) -> np.ndarray:
-    """A fresh augmented copy of every (S, S, 3) training face (threads: OpenCV releases the GIL)."""
+_SHARED: dict = {}  # the training faces and key points, inherited by the forked augmentation workers
+
+
+def _augment_chunk(job) -> np.ndarray:
+    idx, seeds, mask = job
+    x, kps = _SHARED["x"], _SHARED["kps"]
+    return np.stack([augment_one(x[i], kps[i], np.random.default_rng(s), m) for i, s, m in zip(idx, seeds, mask)])
+
+
+def augmentation_pool(x: np.ndarray, kps: np.ndarray, workers: int):
+    """Processes, forked before Keras loads (a forked JAX or CUDA runtime can hang): augment_one is mostly
+    small numpy steps that hold the GIL, so threads did not scale (one H200 waited on 16 threads, 26 s
+    an epoch at 128 px). x: (N, S, S) gray."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _SHARED.update(x=x, kps=kps)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def epoch_data(n: int, share: float, seed: int, pool) -> np.ndarray:
+    """A fresh augmented copy of every training face in the pool's _SHARED, as (N, S, S, 3)."""
     rng = np.random.default_rng(seed)
-    mask = ~np.isnan(kps).any(axis=(1, 2)) & (rng.random(len(x)) < share)
-    seeds = rng.integers(0, 2**31, len(x))
-
-    def work(idx):
-        return [augment_one(x[i, :, :, 0], kps[i], np.random.default_rng(seeds[i]), mask[i]) for i in idx]
-
-    faces = [im for part in pool.map(work, np.array_split(np.arange(len(x)), 32)) for im in part]
-    return np.repeat(np.stack(faces)[..., None], 3, axis=3)
+    mask = ~np.isnan(_SHARED["kps"]).any(axis=(1, 2)) & (rng.random(n) < share)
+    seeds = rng.integers(0, 2**31, n)
+    jobs = [(idx, seeds[idx], mask[idx]) for idx in np.array_split(np.arange(n), 64)]
+    faces = np.concatenate(list(pool.map(_augment_chunk, jobs)))
+    return np.repeat(faces[..., None], 3, axis=3)
 
 
 def epoch_lr(peak: float, epoch: int, total: int, warm: int) -> float:
@@ -183,9 +199,6 @@ def fit(args) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     t0 = time.time()
     cv2.setNumThreads(1)
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = (out / f"{args.name}.log").open("a")
@@ -199,7 +212,10 @@ def fit(args) -> None:
     packed = Path(args.data)
     d = load_packed(packed, args.limit)
     x_tr, x_va = model_input(d["x_tr"], args.size), model_input(d["x_va"], args.size)
-    k_tr = d["k_tr"] * (args.size / FACE)
+    pool = augmentation_pool(x_tr[..., 0], d["k_tr"] * (args.size / FACE), args.workers)
+    import keras  # only now: the workers are forked without it
+
+    keras.utils.set_random_seed(args.seed)
     log(event="data", train=len(x_tr), val=len(x_va), backend=keras.backend.backend(), argv=sys.argv[1:])
 
     model = build(args.size, len(d["labels"]), packed)
@@ -210,11 +226,10 @@ def fit(args) -> None:
     opt = keras.optimizers.Adam(args.lr)
     model.compile(optimizer=opt, loss="categorical_crossentropy")  # to the normalised votes
 
-    pool = ThreadPoolExecutor(args.workers)
     ready = {}
 
     def prepare(e):
-        ready[e] = epoch_data(x_tr, k_tr, args.mask_share, args.seed * 1000 + e, pool)
+        ready[e] = epoch_data(len(x_tr), args.mask_share, args.seed * 1000 + e, pool)
 
     prepare(0)
     total, best, e = args.max_epochs, -1.0, 0
@@ -243,6 +258,7 @@ def fit(args) -> None:
             left = args.deadline - (time.time() - t0)
             total = min(args.max_epochs, e + 1 + max(1, int(left / (whole * 1.03))))
         e += 1
+    pool.shutdown()
     log(event="done", best_val_flip=best)
 
 
