@@ -161,7 +161,7 @@ def epoch_data(n: int, share: float, seed: int, pool) -> np.ndarray:
     rng = np.random.default_rng(seed)
     mask = ~np.isnan(_SHARED["kps"]).any(axis=(1, 2)) & (rng.random(n) < share)
     seeds = rng.integers(0, 2**31, n)
-    jobs = [(idx, seeds[idx], mask[idx]) for idx in np.array_split(np.arange(n), 64)]
+    jobs = [(idx, seeds[idx], mask[idx]) for idx in np.array_split(np.arange(n), min(64, n))]
     faces = np.concatenate(list(pool.map(_augment_chunk, jobs)))
     return np.repeat(faces[..., None], 3, axis=3)
 
