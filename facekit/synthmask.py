@@ -82,9 +82,11 @@ def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return tex
 
 
-def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator, gray: bool = False) -> np.ndarray:
     """A copy of `image` (H, W, 3 uint8, any channel order) with a synthetic mask drawn over the
-    nose and chin located by the 5 key points `kps` (in the image's pixel coordinates)."""
+    nose and chin located by the 5 key points `kps` (in the image's pixel coordinates). `gray`: for a
+    model that reads grey faces the result is grey too (3 equal channels), as inference greys a real mask
+    with the rest of the face; a coloured mask on a grey face is a cue it would never see in use."""
     h, w = image.shape[:2]
     poly = mask_polygon(kps, rng)
     alpha = np.zeros((h, w), np.float32)
@@ -104,7 +106,8 @@ def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator) -> n
         for p, side in ((top_l, -1), (top_r, 1)):
             end = (int(np.clip(p[0] + side * 0.25 * w, 0, w - 1)), int(np.clip(p[1] - 0.02 * h, 0, h - 1)))
             cv2.line(out, (int(p[0]), int(p[1])), end, loop_color, thick, cv2.LINE_AA)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    return np.repeat(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2) if gray else out
 
 
 HEAD_IN_FRONT = 0.5  # share of occluders drawn as another head in front rather than a few small blobs

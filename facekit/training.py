@@ -328,9 +328,7 @@ def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED,
                  gray: bool = False) -> tuple[np.ndarray, int]:
     """Draw a synthetic mask on `share` of the faces (those with key points), keeping their labels: a model
     that must still read emotion or gender on masked faces learns from the eyes too. `gray`: the model
-    reads grey faces, so the coloured mask is made grey too, as inference makes a real one."""
-    import cv2
-
+    reads grey faces, so the mask is drawn grey (draw_mask)."""
     from .synthmask import draw_mask
 
     rng = np.random.default_rng(seed)
@@ -338,8 +336,7 @@ def mask_a_share(x: np.ndarray, kps: np.ndarray, share: float, seed: int = SEED,
     pick = rng.choice(ok, size=int(round(share * len(ok))), replace=False) if len(ok) else ok
     x = x.copy()
     for i in pick:
-        drawn = draw_mask(x[i], kps[i], rng)
-        x[i] = cv2.cvtColor(drawn, cv2.COLOR_RGB2GRAY)[:, :, None] if gray else drawn
+        x[i] = draw_mask(x[i], kps[i], rng, gray=gray)
     return x, len(pick)
 
 

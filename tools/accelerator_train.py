@@ -77,12 +77,16 @@ def pack(args) -> None:
     print(f"[INFO] packed {len(tr.y)} training and {len(va.y)} validation faces into {out}")
 
 
-def load_packed(folder: Path, limit: int | None = None) -> dict:
+def packed_meta(folder: Path):
     from facekit.errors import DatasetError
 
     if not (folder / "meta.npz").is_file() or not (folder / "imagenet_base_fp16.npz").is_file():
         raise DatasetError(f"--data {folder}: not a packed folder (make one with `accelerator_train.py pack`)")
-    meta = np.load(folder / "meta.npz")
+    return np.load(folder / "meta.npz")
+
+
+def load_packed(folder: Path, limit: int | None = None) -> dict:
+    meta = packed_meta(folder)
     out = {}
     for part in ("tr", "va"):
         tiles = []
@@ -116,8 +120,8 @@ def augment_one(img: np.ndarray, kps: np.ndarray, rng: np.random.Generator, mask
     from facekit.synthmask import draw_mask
 
     size = img.shape[0]
-    if mask:  # grey, as inference turns a real mask grey with the rest of the face
-        img = cv2.cvtColor(draw_mask(np.repeat(img[:, :, None], 3, axis=2), kps, rng), cv2.COLOR_RGB2GRAY)
+    if mask:
+        img = draw_mask(np.repeat(img[:, :, None], 3, axis=2), kps, rng, gray=True)[:, :, 0]
     m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), rng.uniform(-12, 12), rng.uniform(0.87, 1.15))
     m[:, 2] += rng.uniform(-0.07, 0.07, 2) * size
     img = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -273,7 +277,7 @@ def folder(args) -> None:
     from facekit.preprocess import CropSpec
 
     packed = Path(args.data)
-    labels = load_packed(packed, limit=1)["labels"]
+    labels = [str(s) for s in packed_meta(packed)["labels"]]
     # MobileNetV2's weights fit any input size, so the size the network learnt at travels in the file.
     weights = Path(args.weights)
     saved = np.load(weights) if weights.is_file() else {}
