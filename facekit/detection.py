@@ -46,6 +46,10 @@ VIDEO_DETECTOR = "scrfd-500m"  # video: the most accurate that keeps the mask-he
 
 
 class Detector(Protocol):
+    """`detect` may also take `closeup=False` (`optional_closeup = True`: video skips the close-up pass
+    between due frames), and a detector whose `detect` may run on several threads at once says so with
+    `concurrent = True` (the video loop then gives it several workers); both are optional."""
+
     name: str
     confidence: float
 

@@ -6,6 +6,7 @@ can be traced to the stage that took the time; `python -m bench.video` prints th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ class StageTimes:
     caller adds (drawing, writing) with `stage()`."""
 
     def __init__(self):
+        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
@@ -44,7 +46,18 @@ class StageTimes:
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - start
+            self.add(name, time.perf_counter() - start, faces)
+
+    def __getstate__(self):  # copies and pickles of the figures (the bench keeps one per pass) get their own lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def add(self, name: str, seconds: float = 0.0, faces: int = 0) -> None:
+        with self._lock:  # the video loop's detector workers report from their own threads
+            self.seconds[name] += seconds
             self.faces[name] += faces
 
     def table(self) -> list[tuple[str, float, float | None, float]]:
@@ -88,12 +101,12 @@ class FacePipeline:
         """closeup=False skips the detector's close-up pass, where it has one (video, between due frames)."""
         if self.detector is None:
             raise ValueError("this pipeline has no detector; call analyze() with faces")
-        with self.times.stage("detector"):
-            if closeup or not getattr(self.detector, "optional_closeup", False):
-                faces = self.detector.detect(image)
-            else:
-                faces = self.detector.detect(image, closeup=False)
-        self.times.faces["detector"] += len(faces)
+        start = time.perf_counter()
+        if closeup or not getattr(self.detector, "optional_closeup", False):
+            faces = self.detector.detect(image)
+        else:
+            faces = self.detector.detect(image, closeup=False)
+        self.times.add("detector", time.perf_counter() - start, len(faces))
         return faces
 
     def analyze(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
@@ -141,12 +154,13 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     once on a new track, a box that changed or a label in doubt (`IoUTracker.heads_due`); in between
     the track's smoothed probabilities are shown.
     The landmarker runs on every face of every frame (points move with the face).
-    overlap: the detector works on the next frame on its own thread while this frame's heads, tracking
+    overlap: the detector works on the next frames on worker threads while this frame's heads, tracking
     and the caller's drawing and writing run; the same faces and labels in the same order. Each engine
-    releases the GIL, so the two threads share the cores: on the hamilton clip (2 cores) every head with
-    drawing went from 79-83 to 89-102 FPS, the mask head alone headless from 118-121 to 121-126 (there
-    the head, squeezed beside the detector, takes 2.3 ms a frame instead of 1.2).
+    releases the GIL, so the threads share the cores. A detector that may run on several threads at once
+    (`concurrent`, SCRFD) gets several workers (`detector_workers`), each running whole frames on one
+    engine thread; any other detector gets one worker, with the process's thread policy.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     from .tracking import SceneCuts
@@ -157,7 +171,14 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     times = pipeline.times
     times.beside = {"detector"} if overlap else set()
     cuts = SceneCuts()
-    worker = ThreadPoolExecutor(1, thread_name_prefix="facekit-detector") if overlap else None
+    workers = detector_workers(pipeline.detector) if overlap else 0
+    pool = None
+    if workers:
+        from .runtime import set_threads_here
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="facekit-detector",
+                                  initializer=set_threads_here if workers > 1 else None,
+                                  initargs=(1,) if workers > 1 else ())
     read = detections = 0
     last_found: list[Face] = []  # the newest faces a close-up decision can look at
 
@@ -172,22 +193,37 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         if cut or read % detect_every == 0:  # nothing to follow across a cut: detect afresh
             closeup = cut or detections % CLOSEUP_EVERY == 0 or _has_closeup(last_found, frame.shape)
             detections += 1
-            job = worker.submit(pipeline.detect, frame, closeup) if worker else pipeline.detect(frame, closeup)
+            job = pool.submit(pipeline.detect, frame, closeup) if pool else pipeline.detect(frame, closeup)
         read += 1
         return index, frame, cut, job
 
-    def next_item():
-        if max_frames is not None and read >= max_frames:
-            return None
-        with times.stage("frame wait"):  # decoding runs on the reader's thread; this is the wait for it
-            item = source.read()
-        return None if item is None else start(item)
+    ahead: deque = deque()  # frames read, their detections running (at most one per worker)
+    ended = False
+    failure = None
+
+    def read_ahead():
+        """Read frames until every worker has one (one frame without `overlap`). A bad frame (a size
+        change, a truncated file) ends the reading; it is raised after the frames before it are yielded."""
+        nonlocal ended, failure
+        while not ended and len(ahead) < max(1, workers):
+            if max_frames is not None and read >= max_frames:
+                ended = True
+                return
+            try:
+                with times.stage("frame wait"):  # decoding runs on the reader's thread; this is the wait
+                    item = source.read()
+                if item is None:
+                    ended = True
+                    return
+                ahead.append(start(item))
+            except Exception as exc:
+                ended, failure = True, exc
 
     n = 0
     try:
-        pending = next_item()
-        while pending is not None:
-            index, frame, cut, job = pending
+        read_ahead()
+        while ahead:
+            index, frame, cut, job = ahead.popleft()
             times.frames += 1
             if cut:
                 tracker.end_tracks()
@@ -196,17 +232,13 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
                 # as fresh ones, and a face the mesh cannot mark this frame would keep last frame's points.
                 faces = [f.replace(predictions={}, landmarks=None, keypoints=None, pose=None, measures=None)
                          for f in tracker.follow()]
-            elif worker:
+            elif pool:
                 with times.stage("detector wait"):
                     faces = job.result()
             else:
                 faces = job
             last_found = faces
-            failure = None
-            try:
-                pending = next_item()  # its detection now runs beside this frame's heads and the caller's work
-            except Exception as exc:  # a bad next frame is reported after this one, as without read-ahead
-                pending, failure = None, exc
+            read_ahead()  # the next detections now run beside this frame's heads and the caller's work
             with times.stage("tracking"):
                 faces = tracker.assign(faces)
                 due = None if head_every == 1 else tracker.heads_due(faces, list(pipeline.heads), head_every)
@@ -215,11 +247,24 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
                 faces = tracker.smooth_faces(faces)
             yield (index if not source.live else n), frame, faces
             n += 1
-            if failure is not None:
-                raise failure
+        if failure is not None:
+            raise failure
     finally:
-        if worker:
-            worker.shutdown(wait=True, cancel_futures=True)
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def detector_workers(detector) -> int:
+    """Detector threads for the video loop. A detector that may run on several threads at once gets one
+    more worker than the cores the thread policy allows (facekit.runtime.threads), so that a frame's
+    detection is always queued while the main thread runs the heads: on the hamilton clip (2 cores, mask
+    head) 1 / 2 / 3 workers gave a median 131.9 / 158.4 / 161.4 FPS over five alternating passes. With one
+    core allowed (FACEKIT_THREADS=1: batch workers, a loaded machine), or a detector that may not run
+    concurrently (YuNet and res10 hold one OpenCV network), one worker."""
+    from .runtime import threads
+
+    n = threads()
+    return n + 1 if n > 1 and getattr(detector, "concurrent", False) else 1
 
 
 def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = CloseUp.min_share) -> bool:

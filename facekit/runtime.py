@@ -8,10 +8,13 @@ Ray worker among several, three pools of N threads fight over N cores and every 
 The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
 - Each engine gets every core (at most 4): on an idle machine 2 threads cut YuNet from 9.0 to 5.8 ms
   a frame and the emotion head from 8.5 to 5.1 ms, for ~15% more CPU. OpenCV's pool gets the same cap
-  (`apply_to_opencv`, called when a pipeline is built). The video loop runs the detector one frame
-  ahead on its own thread (facekit.pipeline.track_faces), so the detector and the heads share the cores
-  while both run; that still beats giving the detector 1 thread (SCRFD-0.5GF alone: 5.4-5.9 ms at 1
-  thread, 3.7-3.9 ms at 2; the mask-head loop ~100 against ~122 FPS).
+  (`apply_to_opencv`, called when a pipeline is built).
+- Video: the detector runs ahead of the heads on worker threads (facekit.pipeline.track_faces). SCRFD,
+  which onnxruntime may run from several threads at once, gets cores + 1 workers, each running whole
+  frames on 1 engine thread (`set_threads_here`): one frame split over 2 threads spends 9.5-10.6 CPU ms
+  of SCRFD-0.5GF (the threads wait for each other at every layer), one thread 7.6, and two frames side
+  by side take 4.0 ms of wall time a frame against 6.1-6.8. The mask-head loop went from ~132 to ~160
+  FPS. YuNet and res10 (one OpenCV network each) keep one worker with the engine's whole pool.
 - onnxruntime's threads do not spin: alone, spinning makes SCRFD-0.5GF faster (2.9-3.0 against 3.7-3.9
   ms a 640x360 frame), but in the video loop the spinning threads take the cores from the heads (every
   head, drawn: 77 against 87-90 FPS, 25 against 19-21 CPU ms a frame).
@@ -27,9 +30,11 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 _override: int | None = None
+_here = threading.local()  # a per-thread cap: the video loop's detector workers (set_threads_here)
 
 
 def set_threads(n: int | None) -> None:
@@ -40,8 +45,20 @@ def set_threads(n: int | None) -> None:
     _override = n
 
 
+def set_threads_here(n: int | None) -> None:
+    """Cap the engines this thread runs at `n` threads (None: the process-wide policy). Used by the video
+    loop's detector workers, each running whole frames on one core (facekit.pipeline.track_faces)."""
+    if n is not None and n < 1:
+        raise ValueError(f"threads must be 1 or more, got {n}")
+    _here.cap = n
+
+
 def threads(default_cap: int = 4) -> int:
-    """Threads for one engine: FACEKIT_THREADS / set_threads, else the cores, at most `default_cap`."""
+    """Threads for one engine: this thread's cap (set_threads_here), FACEKIT_THREADS / set_threads, else
+    the cores, at most `default_cap`."""
+    here = getattr(_here, "cap", None)
+    if here is not None:
+        return here
     if _override is not None:
         return _override
     return _env_threads() or max(1, min(default_cap, os.cpu_count() or 1))
@@ -105,8 +122,10 @@ def describe() -> str:
     """The thread policy in force, for benchmarks and logs."""
     source = "set_threads" if _override is not None else (
         "FACEKIT_THREADS" if _env_threads() else "default")
-    return (f"{threads()} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1, "
-            f"1 video reader thread; {os.cpu_count()} logical cores; malloc: "
+    n = threads()
+    workers = f"{n + 1} SCRFD workers of 1 thread" if n > 1 else "1 detector worker"
+    return (f"{n} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1; video: {workers}, "
+            f"1 reader thread; {os.cpu_count()} logical cores; malloc: "
             f"{'fixed thresholds' if keep_freed_memory() else 'the C library default'}")
 
 

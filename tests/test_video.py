@@ -527,9 +527,10 @@ def test_shipped_int8_head_agrees_with_its_fp16_twin_on_the_test_photos(media, t
     assert np.abs(p8 - p16).mean() < 0.05
 
 
-def test_detector_one_frame_ahead_gives_the_same_faces_and_labels(clip, mask_model):
-    """track_faces runs the detector on the next frame on its own thread while this frame's heads run:
-    the faces, boxes and labels are those of the plain loop, frame for frame, on the real clip."""
+def test_detector_ahead_gives_the_same_faces_and_labels(clip, mask_model):
+    """track_faces runs the detector on the next frames on worker threads while this frame's heads run
+    (SCRFD: several workers): the faces, boxes and labels are those of the plain loop, frame for frame,
+    on the real clip."""
     from facekit.detection import create_detector
     from facekit.heads import Head
     from facekit.pipeline import FacePipeline, track_faces
@@ -546,6 +547,60 @@ def test_detector_one_frame_ahead_gives_the_same_faces_and_labels(clip, mask_mod
         assert pipeline.times.beside == ({"detector"} if overlap else set())
     assert len(runs[True]) == 40 and sum(len(faces) for _, faces in runs[True]) > 40
     assert runs[True] == runs[False]
+
+
+class _CountingDetector:
+    """Wraps a detector; records how many of its calls overlapped and on which threads they ran."""
+
+    name, confidence = "counting", 0.5
+
+    def __init__(self, detector, concurrent):
+        import threading
+
+        self.detector, self.concurrent = detector, concurrent
+        self.lock, self.running, self.most, self.threads = threading.Lock(), 0, 0, set()
+
+    def detect(self, image, closeup=True):
+        import threading
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            time.sleep(0.01)  # long enough for the next frame's call to start beside this one
+            return self.detector.detect(image)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+def test_a_concurrent_detector_gets_a_worker_per_core_and_others_one(media, concurrent):
+    """With 2 cores allowed, a detector that says it may run on several threads at once gets 3 workers
+    running side by side, in frame order; one that does not (YuNet, res10: one OpenCV network) never
+    runs twice at once. SCRFD's workers each get a one-thread session."""
+    from facekit import runtime
+    from facekit.detection import create_detector
+    from facekit.pipeline import FacePipeline, detector_workers, track_faces
+    from facekit.tracking import IoUTracker
+
+    frames = _steady_clip(media)[:12]
+    scrfd = create_detector("scrfd-500m", fine_pass=False)
+    runtime.set_threads(2)
+    try:
+        counting = _CountingDetector(scrfd, concurrent)
+        assert detector_workers(counting) == (3 if concurrent else 1)
+        got = [(i, len(faces)) for i, _, faces in track_faces(_Frames(frames), FacePipeline(counting),
+                                                              IoUTracker())]
+        if concurrent:
+            assert 1 in scrfd._sessions  # the workers' one-thread session, beside the process-wide one
+        assert detector_workers(scrfd) == 3
+    finally:
+        runtime.set_threads(None)
+    assert [i for i, _ in got] == list(range(12)) and all(n == 2 for _, n in got)
+    assert counting.most == (3 if concurrent else 1) and len(counting.threads) == counting.most
 
 
 class _FailingDetector:
