@@ -89,7 +89,7 @@ class TrainConfig:
     class_weights: str = "balanced"  # balanced | sqrt | none
     resume: bool = False
     train_batchnorm: bool = False  # fine-tune BatchNorm statistics too (big data far from ImageNet)
-    init_model: Path | None = None  # continue from this trained model folder (same task, classes, size)
+    init_model: Path | None = None  # continue from this trained model folder (same task, classes, colour)
     tta: str = "none"  # views of each face the exported model averages over (see TTA_VIEWS)
     ensemble: tuple[Path, ...] = ()  # other trained model folders whose networks the export averages in
     plot: Path | None = None
@@ -799,8 +799,12 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
     log("[INFO] building MobileNetV2 with ImageNet weights...")
     model, base = build_model(len(data.labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
     if cfg.init_model is not None:
-        _load_trained(model, cfg.init_model, signature, "--init-model")
-        log(f"[INFO] starting from the weights of {cfg.init_model}")
+        # MobileNetV2's weights do not depend on the input size (convolutions, then global pooling), so a
+        # network trained at 128 px may start a run at 160: the cheap way to try a bigger input.
+        size = _card_input_size(cfg.init_model, "--init-model")
+        _load_trained(model, cfg.init_model, {**signature, "input_size": size}, "--init-model")
+        log(f"[INFO] starting from the weights of {cfg.init_model}"
+            + (f" (trained at {size} px)" if size != cfg.input_size else ""))
     members = []  # checked before training, not after it
     for i, folder in enumerate(cfg.ensemble):
         # A member may be of another input size: the export resizes the face for it (averaged()), so a

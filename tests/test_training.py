@@ -56,18 +56,21 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert "accuracy" in json.loads((model / "report.json").read_text())
     assert not list(tmp_path.glob(".model*")), "no temp or checkpoint folders left behind"
 
-    # Continuing from it at another input size is refused, naming the difference.
+    # Continuing from it in another colour mode is refused, naming the difference.
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m2", "--init-model", model,
-                     "-s", "96", "-e", "0", "--fine-tune-epochs", "1")
+                     "--color", "gray", "-s", "64", "-e", "0", "--fine-tune-epochs", "1")
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert "does not match" in res.stderr and "input_size" in res.stderr and "--init-model" in res.stderr
+    assert "does not match" in res.stderr and "color" in res.stderr and "--init-model" in res.stderr
     assert not (tmp_path / "m2").exists()
-    # Averaging it into a 96 px network works: the export resizes the face to 64 px for it.
-    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m96", "--ensemble", model,
-                     "-s", "96", "-e", "1", "--fine-tune-epochs", "0", "-b", "8")
+    # At another input size it starts from its weights (they do not depend on the size), and averaging it
+    # into the 96 px network works: the export resizes the face to 64 px for it.
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m96", "--init-model", model,
+                     "--ensemble", model, "-s", "96", "-e", "1", "--fine-tune-epochs", "0", "-b", "8")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert f"starting from the weights of {model} (trained at 64 px)" in res.stdout
     card96 = json.loads((tmp_path / "m96" / "card.json").read_text())
     assert card96["input_size"] == 96 and card96["ensemble"][0]["input_size"] == 64
+    assert card96["training"]["started_from"]["input_size"] == 64
 
     # Continuing it at its own size works, and the new card says what it started from.
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m3", "--init-model", model,

@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-class-weights", action="store_true", help="same as --class-weights none")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
     p.add_argument("--init-model", type=Path, metavar="DIR",
-                   help="start from a model folder trained before (same task, classes, size and colour), "
-                        "e.g. to fine-tune it for more epochs; combine with --epochs 0")
+                   help="start from a model folder trained before (same task, classes and colour; any input "
+                        "size), e.g. to fine-tune it for more epochs; combine with --epochs 0")
     p.add_argument("--tta", choices=("none", "flip", "flip-zoom"), default="none",
                    help="test-time augmentation built into the exported model: it averages its predictions on the "
                         "face and its mirror image (flip), and on a slightly zoomed pair too (flip-zoom: 4x the "
