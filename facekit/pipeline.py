@@ -156,9 +156,10 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     The landmarker runs on every face of every frame (points move with the face).
     overlap: the detector works on the next frames on worker threads while this frame's heads, tracking
     and the caller's drawing and writing run; the same faces and labels in the same order. Each engine
-    releases the GIL, so the threads share the cores. A detector that may run on several threads at once
-    (`concurrent`, SCRFD) gets several workers (`detector_workers`), each running whole frames on one
-    engine thread; any other detector gets one worker, with the process's thread policy.
+    releases the GIL, so the threads share the cores. On a file, a detector that may run on several
+    threads at once (`concurrent`, SCRFD) gets several workers (`detector_workers`), each running whole
+    frames on one engine thread; any other detector, and any live source, gets one worker with the
+    process's thread policy.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -171,7 +172,9 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     times = pipeline.times
     times.beside = {"detector"} if overlap else set()
     cuts = SceneCuts()
-    workers = detector_workers(pipeline.detector) if overlap else 0
+    # A camera or stream delivers frames at its own pace: there, frames held in flight would only show the
+    # picture later (each one a frame of latency), so live sources keep one detection ahead.
+    workers = 0 if not overlap else 1 if source.live else detector_workers(pipeline.detector)
     pool = None
     if workers:
         from .runtime import set_threads_here

@@ -602,6 +602,17 @@ def test_a_concurrent_detector_gets_a_worker_per_core_and_others_one(media, conc
     assert [i for i, _ in got] == list(range(12)) and all(n == 2 for _, n in got)
     assert counting.most == (3 if concurrent else 1) and len(counting.threads) == counting.most
 
+    # A camera or stream keeps one frame in flight: more would only show each picture later.
+    live = _Frames(frames)
+    live.live = True
+    runtime.set_threads(2)
+    try:
+        counting = _CountingDetector(scrfd, concurrent)
+        assert len(list(track_faces(live, FacePipeline(counting), IoUTracker()))) == 12
+    finally:
+        runtime.set_threads(None)
+    assert counting.most == 1
+
 
 class _FailingDetector:
     name, confidence = "failing", 0.5
