@@ -106,8 +106,10 @@ class SCRFDDetector(MultiPassDetector):
         n = threads()
         session = self._sessions.get(n)
         if session is None:
-            with self._lock:
-                session = self._sessions.get(n) or self._sessions.setdefault(n, ort_session(self._model, n))
+            with self._lock:  # two workers asking at once make one session
+                session = self._sessions.get(n)
+                if session is None:
+                    session = self._sessions[n] = ort_session(self._model, n)
         return session
 
     def _run(self, image: np.ndarray) -> np.ndarray:
