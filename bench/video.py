@@ -235,7 +235,7 @@ def print_stage_table(title: str, timed: dict, decode: float) -> None:
         for k in timed:
             per_frame, per_face, faces = tables[k].get(stage, (0.0, None, 0.0))
             cells += [f"{per_frame:.2f}", "-" if per_face is None else f"{per_face:.2f} ({faces:.2f}/frame)"]
-        rows.append([f"{stage} (own thread)" if stage in beside else stage, *cells])
+        rows.append([f"{stage} (worker threads, per worker)" if stage in beside else stage, *cells])
     totals = [sum(v[0] for name, v in tables[k].items() if name not in beside) for k in timed]
     rows.append(["main thread, all stages (wall)", *[c for t in totals for c in (f"{t:.2f}", f"{1000 / t:.1f} FPS")]])
     rows.append(["process CPU, every thread", *[c for _, cpu in timed.values() for c in (f"{cpu:.2f}", "-")]])
@@ -243,9 +243,10 @@ def print_stage_table(title: str, timed: dict, decode: float) -> None:
     print_table(title, headers, rows,
                 notes=["wall ms inside each stage (perf_counter), per frame and per face it ran on; 'frame wait' is"
                        " the main thread waiting for the reader thread, whose decoding CPU is the first row.",
-                       "the detector works on the next frame on its own thread while the main thread runs this one's"
-                       " heads, tracking, drawing and writing; 'detector wait' is the main thread waiting for it, and"
-                       " the sum is the main thread's stages only.",
+                       "the detector works on the next frames on worker threads (facekit.pipeline.detector_workers)"
+                       " while the main thread runs this one's heads, tracking, drawing and writing; its row is the"
+                       " time each frame's detection took on its worker; 'detector wait' is the main thread waiting"
+                       " for it, and the sum is the main thread's stages only.",
                        machine_info()])
 
 
