@@ -186,26 +186,32 @@ def run(args, pipeline=None, report=True) -> RunStats:
                                                    head_every=args.head_every):
                 fps = meter.tick()
                 time_s = index / source.fps if not source.live else time.perf_counter() - started
-                stats.frames += 1
-                stats.faces += len(faces)
-                stats.tracks.update(f.track_id for f in faces)
-                people.add(index, time_s, faces)
-                if alerts is not None:
-                    alerts.update(index, time_s, faces)
-                if writer is not None:
-                    writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
-                if timeline is not None:
-                    timeline.add(time_s, faces)
-                if draw:
-                    shown = annotate(frame, faces, style, fps=fps, copy=False)
-                    if sink is not None:
-                        sink.write(shown)
-                    if display:
-                        cv2.imshow("Frame", shown)
-                        if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
-                            break
-                        if cv2.getWindowProperty("Frame", cv2.WND_PROP_VISIBLE) < 1:  # window closed
-                            break
+                # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
+                # summary, the timeline and the mp4 then hold the same frames.
+                with _DeferredInterrupt() as holding:
+                    holding.arm()
+                    stats.frames += 1
+                    stats.faces += len(faces)
+                    stats.tracks.update(f.track_id for f in faces)
+                    people.add(index, time_s, faces)
+                    if alerts is not None:
+                        alerts.update(index, time_s, faces)
+                    if writer is not None:
+                        writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
+                    if timeline is not None:
+                        timeline.add(time_s, faces)
+                    if draw:
+                        shown = annotate(frame, faces, style, fps=fps, copy=False)
+                        if sink is not None:
+                            sink.write(shown)
+                if holding.received:
+                    raise KeyboardInterrupt
+                if display:
+                    cv2.imshow("Frame", shown)
+                    if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                        break
+                    if cv2.getWindowProperty("Frame", cv2.WND_PROP_VISIBLE) < 1:  # window closed
+                        break
         except KeyboardInterrupt:
             stats.interrupted = True
         except VideoError as exc:
