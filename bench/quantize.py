@@ -1,6 +1,7 @@
 """int8 heads: each head's TFLite quantized to int8, measured against the fp16 model it came from, same run.
 
     python -m bench.quantize [--tasks mask,gender,emotion] [--out DIR] [--calibration 300] [--limit N] [--install]
+                             [--float-layers K]
 
 The committed models hold only model.tflite (fp16 weights), not the Keras model the converter would
 start from, so the int8 model is made from the TFLite file itself: the fp16 weights are widened to
@@ -10,7 +11,10 @@ activations to int8 from `--calibration` training images; input and output stay 
 facekit.heads runs either file unchanged. The emotion model's 2-network x 4-view ensemble is quantized
 whole (its views are not separable without the Keras networks). A folder that already has a
 model_int8.tflite (the trainer's --export-int8, quantized from the Keras model) has that one scored
-instead of a new one made.
+instead of a new one made. `--float-layers K` quantizes from the folder's model.keras instead (the card's
+views averaged in, as the trainer exports it) and keeps in float the K layers whose int8 outputs stray
+most from their float outputs on the calibration images (TensorFlow's quantization debugger): chosen on
+training images, checked on the validation set like any twin. The emotion head ships that way (K = 5).
 
 Then, in a process without TensorFlow (it slows LiteRT 2x), both models score each head's validation
 set: mask -> mask_real_val (992 real masks), gender -> the trainer's val split, emotion -> FER+ valid.
@@ -88,7 +92,7 @@ def calibration_inputs(task: str, card, n: int) -> list[np.ndarray]:
     return [to_model_input([load_image(p)], card.input_size, card.color).astype(np.float32) for p in picks]
 
 
-def quantize(folder: Path, out: Path, n_calibration: int) -> None:
+def quantize(folder: Path, out: Path, n_calibration: int, float_layers: int = 0) -> None:
     import tensorflow as tf
     from tensorflow.lite.python.optimize import calibrator
 
@@ -98,14 +102,69 @@ def quantize(folder: Path, out: Path, n_calibration: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(folder / CARD, out / CARD)
     stale = (folder / INT8_RECORD).is_file() and int8_twin(folder) is None  # made from an earlier model.tflite
-    if (folder / INT8).is_file() and not stale:  # the trainer's, from the Keras model: score that one
+    if (folder / INT8).is_file() and not stale and not float_layers:  # the trainer's twin: score that one
         shutil.copy(folder / INT8, out / TFLITE)
         return
     inputs = calibration_inputs(card.task, card, n_calibration)
-    wide = fp16_to_fp32((folder / TFLITE).read_bytes())
-    int8 = calibrator.Calibrator(wide).calibrate_and_quantize(
-        lambda: ([x] for x in inputs), tf.float32, tf.float32, False, tf.int8)
+    if float_layers:
+        int8, kept = selective_int8(folder, card, inputs, float_layers)
+        (out / FLOAT_LAYERS).write_text(json.dumps(kept, indent=1) + "\n")
+    else:
+        wide = fp16_to_fp32((folder / TFLITE).read_bytes())
+        int8 = calibrator.Calibrator(wide).calibrate_and_quantize(
+            lambda: ([x] for x in inputs), tf.float32, tf.float32, False, tf.int8)
     (out / TFLITE).write_bytes(int8)
+
+
+FLOAT_LAYERS = "float_layers.json"  # beside a selective twin in --out: the layers it kept in float
+
+
+def selective_int8(folder: Path, card, inputs: list[np.ndarray], keep_float: int) -> tuple[bytes, list[str]]:
+    """int8 from the Keras network (the file model.tflite was exported from, with the card's views
+    averaged in as the trainer's export does), except the `keep_float` layers whose int8 outputs stray
+    most from their float outputs on the calibration images (root mean square error over the
+    quantization step, TensorFlow's quantization debugger), which stay float. The trainer's own int8
+    export quantizes every layer; this is for networks where that loses more than the rule allows
+    (the 112 px emotion network lost 0.64 points through the calibrator)."""
+    import csv
+    import io
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    from facekit.heads import KERAS
+    from facekit.training import averaged
+
+    if not (folder / KERAS).is_file():
+        raise SystemExit(f"[ERROR] --float-layers needs {folder / KERAS}: retrain the model, or quantize "
+                         f"every layer without --float-layers")
+    if card.extra.get("ensemble"):
+        raise SystemExit(f"[ERROR] --float-layers: {folder} averages an ensemble whose members are not in {KERAS}")
+    network = keras.models.load_model(folder / KERAS, compile=False)
+    served = averaged([network], tuple(card.extra.get("tta") or ("face",)), card.input_size)
+
+    def calibration():
+        for x in inputs:
+            yield [x.astype(np.float32)]
+
+    with tempfile.TemporaryDirectory(prefix="facekit_int8_") as tmp:
+        served.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = calibration
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=calibration)
+        debugger.run()
+        stats = io.StringIO()
+        debugger.layer_statistics_dump(stats)
+        stats.seek(0)
+        error = {row["tensor_name"]: float(row["mean_squared_error"]) ** 0.5 / float(row["scale"])
+                 for row in csv.DictReader(stats) if float(row["scale"]) > 0}
+        kept = sorted(error, key=error.get, reverse=True)[:keep_float]
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept)
+        selective = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=calibration,
+                                                              debug_options=options)
+        return selective.get_nondebug_quantized_model(), kept
 
 
 # --- step 2: score both (LiteRT only) -------------------------------------------------------------------
@@ -161,7 +220,7 @@ def score(task: str, fp16: Path, int8: Path, limit: int | None) -> dict:
     return out
 
 
-def install(result: dict, folder: Path, int8: Path, calibration: int) -> None:
+def install(result: dict, folder: Path, int8: Path, calibration: int, float_layers: int = 0) -> None:
     """model.int8.tflite + int8.json into the model folder (temp file then rename, like every output)."""
     from facekit.assets import sha256sum
     from facekit.heads import INT8, INT8_RECORD, TFLITE
@@ -169,16 +228,22 @@ def install(result: dict, folder: Path, int8: Path, calibration: int) -> None:
 
     # The trainer's twin was scored as it is; anything else in the folder (a twin of an earlier
     # model.tflite) is replaced by the file just scored.
-    trainers = (folder / INT8).is_file() and (folder / INT8).read_bytes() == (int8 / TFLITE).read_bytes()
+    trainers = not float_layers and (folder / INT8).is_file() and (folder / INT8).read_bytes() == (
+        int8 / TFLITE).read_bytes()
+    selective = f" --float-layers {float_layers}" if float_layers else ""
     record = {"source": TFLITE, "source_sha256": sha256sum(folder / TFLITE),
               "made_by": "the trainer's --export-int8 (see card.json's command)" if trainers else
-              f"python -m bench.quantize --tasks {result['task']} --calibration {calibration} --install",
+              f"python -m bench.quantize --tasks {result['task']} --calibration {calibration}{selective} --install",
               "method": "int8 weights and activations, float32 input and output; " + (
                   "quantized from the Keras model" if trainers else
+                  f"quantized from the Keras model (model.keras, with the card's views), the {float_layers} layers "
+                  "whose int8 outputs strayed most from float on the calibration images kept float"
+                  if float_layers else
                   "fp16 weights widened to fp32, then TensorFlow's post-training calibrator"),
+              **({"float_layers": json.loads((int8 / FLOAT_LAYERS).read_text())} if float_layers else {}),
               "calibration": "the trainer's (256 training faces)" if trainers else
               f"{calibration} training images from datasets/{CALIBRATION_SETS[result['task']]}",
-              "validated_by": f"python -m bench.quantize --tasks {result['task']} --install",
+              "validated_by": f"python -m bench.quantize --tasks {result['task']}{selective} --install",
               "validation": {k: v for k, v in result.items() if k not in ("task", "holds")},
               "machine": machine_info(),
               "licence": "the same as model.tflite's (see card.json)"}
@@ -197,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="score an evenly spread subset of N validation images (development)")
     p.add_argument("--install", action="store_true",
                    help="copy the int8 models that hold into their model folders (model.int8.tflite + int8.json)")
+    p.add_argument("--float-layers", type=int, default=0, metavar="K",
+                   help="quantize from the folder's model.keras and keep in float the K layers whose int8 "
+                        "outputs stray most from float on the calibration images (default 0: every layer int8)")
     p.add_argument("--quantize-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -207,13 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quantize_only:  # the TensorFlow half, in its own process
         for task in tasks:
             start = time.perf_counter()
-            quantize(found[task], args.out / task, args.calibration)
+            quantize(found[task], args.out / task, args.calibration, args.float_layers)
             print(f"[INFO] {task}: int8 written to {args.out / task} in {time.perf_counter() - start:.0f}s", flush=True)
         return 0
 
     print(f"[INFO] {machine_info()}", flush=True)
     cmd = [sys.executable, "-m", "bench.quantize", "--quantize-only", "--tasks", ",".join(tasks), "--out",
-           str(args.out), "--calibration", str(args.calibration)]
+           str(args.out), "--calibration", str(args.calibration), "--float-layers", str(args.float_layers)]
     if subprocess.call(cmd, cwd=ROOT) != 0:
         raise SystemExit("[ERROR] quantizing failed")
     results = [score(task, found[task], args.out / task, args.limit) for task in tasks]
@@ -232,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.install:
         for r in results:
             if r["holds"] and not args.limit:
-                install(r, found[r["task"]], args.out / r["task"], args.calibration)
+                install(r, found[r["task"]], args.out / r["task"], args.calibration, args.float_layers)
                 print(f"[INFO] {r['task']}: {found[r['task']] / INT8} installed", flush=True)
             else:
                 print(f"[INFO] {r['task']}: not installed ({'--limit run' if r['holds'] else 'accuracy does not hold'})")

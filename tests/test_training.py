@@ -104,6 +104,23 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     mixed = Head.load(tmp_path / "m96").predict([face])[0].probabilities
     assert set(mixed) == {"with_mask", "without_mask"} and abs(sum(mixed.values()) - 1) < 1e-4
 
+    # bench.quantize --float-layers: int8 made from model.keras with its worst-quantized layers kept float,
+    # scored beside the fp16 file (the emotion head's twin is made this way).
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "mask").symlink_to(model)
+    res = subprocess.run([sys.executable, "-m", "bench.quantize", "--tasks", "mask", "--float-layers", "2",
+                          "--calibration", "8", "--limit", "40", "--out", str(tmp_path / "int8"), "--install"],
+                         cwd=ROOT, env={**os.environ, "FACEKIT_MODELS": str(models)}, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert len(json.loads((tmp_path / "int8" / "mask" / "float_layers.json").read_text())) == 2
+    assert "| holds" in res.stdout and "not installed (--limit run)" in res.stdout  # a subset never installs
+    assert not (model / "model_int8.tflite").exists()
+    twin = Head.load(tmp_path / "int8" / "mask").predict([face])[0].probabilities
+    plain = Head.load(model).predict([face])[0].probabilities
+    assert abs(twin["with_mask"] - plain["with_mask"]) < 0.2, (twin, plain)
+
     # The freshly trained model reloads and serves the image CLI.
     out = tmp_path / "r.json"
     res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "-m", model, "-j", out, "--no-display")
