@@ -8,8 +8,8 @@ start from, so the int8 model is made from the TFLite file itself: the fp16 weig
 fp32 in the flatbuffer (each DEQUANTIZE of a constant folded into an fp32 constant), then TensorFlow's
 post-training calibrator (the one TFLiteConverter runs after its own conversion) quantizes weights and
 activations to int8 from `--calibration` training images; input and output stay float32, so
-facekit.heads runs either file unchanged. The emotion model's 2-network x 4-view ensemble is quantized
-whole (its views are not separable without the Keras networks). A folder that already has a
+facekit.heads runs either file unchanged. A model that averages views or networks is quantized whole
+(they are not separable without the Keras networks). A folder that already has a
 model_int8.tflite (the trainer's --export-int8, quantized from the Keras model) has that one scored
 instead of a new one made. `--float-layers K` quantizes from the folder's model.keras instead (the card's
 views averaged in, as the trainer exports it) and keeps in float the K layers whose int8 outputs stray

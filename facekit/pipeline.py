@@ -179,9 +179,9 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     if workers:
         from .runtime import set_threads_here
 
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="facekit-detector",
-                                  initializer=set_threads_here if workers > 1 else None,
-                                  initargs=(1,) if workers > 1 else ())
+        # Several workers run one frame each on one engine thread; a lone worker keeps the policy's threads.
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="facekit-detector", initializer=set_threads_here,
+                                  initargs=(1 if workers > 1 else None,))
     read = detections = 0
     last_found: list[Face] = []  # the newest faces a close-up decision can look at
 
@@ -258,16 +258,12 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
 
 
 def detector_workers(detector) -> int:
-    """Detector threads for the video loop. A detector that may run on several threads at once gets one
-    more worker than the cores the thread policy allows (facekit.runtime.threads), so that a frame's
-    detection is always queued while the main thread runs the heads: on the hamilton clip (2 cores, mask
-    head) 1 / 2 / 3 workers gave a median 131.9 / 158.4 / 161.4 FPS over five alternating passes. With one
-    core allowed (FACEKIT_THREADS=1: batch workers, a loaded machine), or a detector that may not run
-    concurrently (YuNet and res10 hold one OpenCV network), one worker."""
-    from .runtime import threads
+    """Detector threads for the video loop (facekit.runtime.video_detector_workers): several for a
+    detector that says it may run on several threads at once (`concurrent`, SCRFD), else one (YuNet and
+    res10 hold one OpenCV network)."""
+    from .runtime import video_detector_workers
 
-    n = threads()
-    return n + 1 if n > 1 and getattr(detector, "concurrent", False) else 1
+    return video_detector_workers(getattr(detector, "concurrent", False))
 
 
 def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = CloseUp.min_share) -> bool:

@@ -171,10 +171,12 @@ def epoch_data(n: int, share: float, seed: int, pool) -> np.ndarray:
 
 
 def epoch_lr(peak: float, epoch: int, total: int, warm: int) -> float:
+    """A linear warm-up over `warm` epochs, then the trainer's cosine down to 2% of `peak` at the last."""
+    from facekit.training import cosine_lr
+
     if epoch < warm:
         return peak * (epoch + 1) / (warm + 1)
-    p = min(1.0, (epoch - warm) / max(1, total - warm - 1))
-    return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * p)))
+    return cosine_lr(peak, epoch - warm, total - warm - 1, alpha=0.02)
 
 
 def build(size: int, classes: int, packed: Path):
