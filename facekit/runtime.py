@@ -10,7 +10,7 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
   a frame and the emotion head from 8.5 to 5.1 ms, for ~15% more CPU. OpenCV's pool gets the same cap
   (`apply_to_opencv`, called when a pipeline is built).
 - Video: the detector runs ahead of the heads on worker threads (facekit.pipeline.track_faces). SCRFD,
-  which onnxruntime may run from several threads at once, gets cores + 1 workers, each running whole
+  which onnxruntime may run from several threads at once, gets cores + 2 workers, each running whole
   frames on 1 engine thread (`set_threads_here`): one frame split over 2 threads spends 9.5-10.6 CPU ms
   of SCRFD-0.5GF (the threads wait for each other at every layer), one thread 7.6, and two frames side
   by side take 4.0 ms of wall time a frame against 6.1-6.8. The mask-head loop went from ~132 to ~160
@@ -65,13 +65,15 @@ def threads(default_cap: int = 4) -> int:
 
 
 def video_detector_workers(concurrent: bool = True) -> int:
-    """Detector threads for the video loop: a detector that may run on several threads at once gets one
-    more worker than the cores allowed, so that a frame's detection is always queued while the main
-    thread runs the heads (hamilton clip, 2 cores, mask head: 1 / 2 / 3 workers gave a median 131.9 /
-    158.4 / 161.4 FPS over five alternating passes). One worker with one core allowed (FACEKIT_THREADS=1:
-    batch workers, a loaded machine) or for a detector that may not run concurrently."""
+    """Detector threads for the video loop: a detector that may run on several threads at once gets two
+    more workers than the cores allowed, so that a frame's detection is always queued when a core frees
+    up, whatever the main thread is doing (hamilton clip, 2 cores, mask head: 1 / 2 / 3 workers gave a
+    median 131.9 / 158.4 / 161.4 FPS over five alternating passes; in another session 3 / 4 / 5 gave
+    134.0 / 138.8 / 139.8 over seven, and every head the same with 3 or 4). One worker with one core
+    allowed (FACEKIT_THREADS=1: batch workers, a loaded machine) or for a detector that may not run
+    concurrently."""
     n = threads()
-    return n + 1 if n > 1 and concurrent else 1
+    return n + 2 if n > 1 and concurrent else 1
 
 
 def _env_threads() -> int | None:

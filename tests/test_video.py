@@ -578,7 +578,7 @@ class _CountingDetector:
 
 @pytest.mark.parametrize("concurrent", [True, False])
 def test_a_concurrent_detector_gets_a_worker_per_core_and_others_one(media, concurrent):
-    """With 2 cores allowed, a detector that says it may run on several threads at once gets 3 workers
+    """With 2 cores allowed, a detector that says it may run on several threads at once gets 4 workers
     running side by side, in frame order; one that does not (YuNet, res10: one OpenCV network) never
     runs twice at once. SCRFD's workers each get a one-thread session."""
     from facekit import runtime
@@ -591,16 +591,16 @@ def test_a_concurrent_detector_gets_a_worker_per_core_and_others_one(media, conc
     runtime.set_threads(2)
     try:
         counting = _CountingDetector(scrfd, concurrent)
-        assert detector_workers(counting) == (3 if concurrent else 1)
+        assert detector_workers(counting) == (4 if concurrent else 1)
         got = [(i, len(faces)) for i, _, faces in track_faces(_Frames(frames), FacePipeline(counting),
                                                               IoUTracker())]
         if concurrent:
             assert 1 in scrfd._sessions  # the workers' one-thread session, beside the process-wide one
-        assert detector_workers(scrfd) == 3
+        assert detector_workers(scrfd) == 4
     finally:
         runtime.set_threads(None)
     assert [i for i, _ in got] == list(range(12)) and all(n == 2 for _, n in got)
-    assert counting.most == (3 if concurrent else 1) and len(counting.threads) == counting.most
+    assert counting.most == (4 if concurrent else 1) and len(counting.threads) == counting.most
 
     # A camera or stream keeps one frame in flight: more would only show each picture later.
     live = _Frames(frames)
