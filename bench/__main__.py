@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["mask", "gender", "emotion", "detection", "video", "landmarks", "cli", "batch"]
+ORDER = ["mask", "gender", "emotion", "lowlight", "detection", "video", "landmarks", "cli", "batch"]
 
 
 def available() -> list[str]:

@@ -81,3 +81,40 @@ def test_gray_mode_gives_three_equal_channels(media):
     batch = to_model_input([load_image(media / "astronaut.png")], 48, color="gray")
     assert batch.shape == (1, 48, 48, 3)
     assert np.array_equal(batch[..., 0], batch[..., 1]) and np.array_equal(batch[..., 1], batch[..., 2])
+
+
+def test_dark_crops_are_lifted_and_the_others_left_as_they_are(media):
+    """A crop darker than nearly every training face is brightened to a mean of ~100 (gain at most 8);
+    a normally lit one reaches the model unchanged."""
+    from facekit import preprocess
+
+    crop = cv2.resize(load_image(media / "astronaut.png"), (128, 128), interpolation=cv2.INTER_AREA)
+    assert crop.mean() >= preprocess.DARK_CROP
+    plain = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)[None]
+    assert np.array_equal(to_model_input([crop], 128), plain)
+
+    dim = (crop * 0.15).astype(np.uint8)
+    lifted = to_model_input([dim], 128)
+    assert abs(lifted.mean() - preprocess.LIFTED_MEAN) < 3
+    assert np.corrcoef(lifted.ravel(), plain.ravel())[0, 1] > 0.99  # one gain: the picture is the same
+
+    black = np.full((64, 64, 3), 2, np.uint8)  # nothing to see: the gain stops at MAX_GAIN
+    assert to_model_input([black], 64).max() == 2 * preprocess.MAX_GAIN
+
+
+def test_the_mask_head_reads_unmasked_faces_in_dim_light(media, monkeypatch):
+    """two_people.jpg at 9% of its light, with sensor noise: both unmasked faces read without_mask. Without
+    the exposure lift the head calls a dark lower face a mask (0.64 and 0.74 with_mask)."""
+    from facekit import preprocess
+    from facekit.detection import create_detector
+    from facekit.heads import Head, models_dir
+
+    image = load_image(media / "two_people.jpg")
+    boxes = [f.box for f in create_detector("yunet").detect(image)]
+    assert len(boxes) == 2
+    noise = np.random.default_rng(0).normal(0, 2.0, image.shape)
+    dim = np.clip(image * 0.09 + noise, 0, 255).astype(np.uint8)
+    head = Head.load(models_dir() / "mask")
+    assert [p.label for p in head.predict_boxes(dim, boxes)] == ["without_mask"] * 2
+    monkeypatch.setattr(preprocess, "DARK_CROP", 0.0)
+    assert "with_mask" in [p.label for p in head.predict_boxes(dim, boxes)]
