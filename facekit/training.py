@@ -612,9 +612,22 @@ def augmenter(kind: str, size: int):
     def apply(x, training=True):
         x = pipeline(x, training=True)
         x = photo(x) if kind == "photo" else low_res(x)
-        return tf.clip_by_value(x, 0.0, 255.0)
+        return lift_exposure_tf(tf.clip_by_value(x, 0.0, 255.0))
 
     return apply
+
+
+def lift_exposure_tf(x):
+    """facekit.preprocess.lift_exposure on a float batch (N, H, W, 3), for faces that augmentation made
+    dark: inference lifts every dark crop, so training must show the network the lifted face, not the
+    dark one it will never be given."""
+    import tensorflow as tf
+
+    from .preprocess import DARK_CROP, LIFTED_MEAN, MAX_GAIN
+
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    gain = tf.where(mean < DARK_CROP, tf.minimum(MAX_GAIN, LIFTED_MEAN / tf.maximum(mean, 1.0)), 1.0)
+    return tf.clip_by_value(x * gain, 0.0, 255.0)
 
 
 def make_tf_dataset(x, y, batch, augment=None, shuffle=False, num_classes=2):

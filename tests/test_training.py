@@ -516,6 +516,10 @@ def test_photo_augmentation_makes_grey_dim_and_small_faces(media):
     assert 0.03 < grey.mean() < 0.35  # grey and sepia-free share of the batch (sepia keeps R > B)
     dim = out.mean(axis=(1, 2, 3)) < 0.7 * face.mean()
     assert dim.any() and not dim.all()
+    # ... but never darker than inference would give the network: it lifts every crop under DARK_CROP.
+    from facekit.preprocess import DARK_CROP
+
+    assert out.mean(axis=(1, 2, 3)).min() >= DARK_CROP - 1
     # Sharpness (mean gradient) drops on blurred / low-resolution / JPEG faces, for some only.
     sharp = np.abs(np.diff(out, axis=2)).mean(axis=(1, 2, 3))
     assert (sharp < 0.6 * np.abs(np.diff(face, axis=1)).mean()).any() and not (sharp < 1).all()
@@ -651,3 +655,18 @@ def test_accelerator_trainer_packs_fits_and_hands_over_to_the_trainer(datasets, 
                           "no such weights file")):
         res = run_script(tool, *args, env={"KERAS_BACKEND": "tensorflow"})
         assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
+def test_training_lifts_dark_faces_as_inference_does(media):
+    """The augmentation's dim faces go through the same exposure lift as inference's crops."""
+    import numpy as np
+
+    from facekit.preprocess import lift_exposure, load_image, to_model_input
+    from facekit.training import lift_exposure_tf
+
+    face = to_model_input(load_image(media / "example_01.png")[60:200, 300:434], 64)[0]
+    batch = np.stack([(face * k).astype(np.uint8) for k in (1.0, 0.4, 0.15, 0.02)])
+    expected = np.stack([lift_exposure(x) for x in batch]).astype(np.float32)
+    got = np.asarray(lift_exposure_tf(batch.astype(np.float32)))
+    assert np.abs(got - expected).max() <= 1.0  # the TF one does not round to whole grey levels
+    assert np.array_equal(got[0], batch[0])  # a face in normal light is left alone

@@ -117,6 +117,7 @@ def model_input(x48: np.ndarray, size: int) -> np.ndarray:
 
 def augment_one(img: np.ndarray, kps: np.ndarray, rng: np.random.Generator, mask: bool) -> np.ndarray:
     """One (S, S) gray training face -> its augmented copy."""
+    from facekit.preprocess import lift_exposure
     from facekit.synthmask import draw_mask
 
     size = img.shape[0]
@@ -137,7 +138,8 @@ def augment_one(img: np.ndarray, kps: np.ndarray, rng: np.random.Generator, mask
         h, w = (rng.uniform(0.15, 0.4, 2) * size).astype(int)
         y0, x0 = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
         f[y0:y0 + h, x0:x0 + w] = rng.uniform(0, 255)
-    return np.clip(f, 0, 255).astype(np.uint8)
+    # Inference lifts every dark crop (facekit.preprocess.lift_exposure): show the network that face.
+    return lift_exposure(np.clip(f, 0, 255).astype(np.uint8))
 
 
 _SHARED: dict = {}  # the training faces and key points, inherited by the forked augmentation workers
