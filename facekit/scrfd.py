@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,6 +52,27 @@ def _symbolic_input(path) -> bytes | None:
     return model.SerializeToString()
 
 
+def _symbolic_graph(path, sha256: str | None) -> str | bytes | None:
+    """The graph with free input height / width: the path of the copy kept in the cache folder when there
+    is one, else the edited bytes (kept there for the next process, which then does not import `onnx`:
+    44 of the ~390 ms a photo command takes here); None without the `onnx` package."""
+    from . import assets
+    from .records import atomic_write
+
+    kept = assets.cache_root() / "scrfd" / f"{path.stem}.{(sha256 or 'unpinned')[:16]}.symbolic.onnx"
+    if sha256 and kept.is_file():
+        return str(kept)
+    graph = _symbolic_input(path)
+    if graph is not None and sha256:
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(kept, "wb") as fh:
+                fh.write(graph)
+        except OSError:  # a read-only home or cache: edit in memory each time, as before
+            pass
+    return graph
+
+
 @lru_cache(maxsize=32)  # video reuses a few sizes; a folder of photos of many sizes must not pile them up
 def _anchor_centres(rows: int, cols: int, stride: int) -> np.ndarray:
     """(rows * cols * ANCHORS, 2) anchor centres of one stride's feature map, in input pixels (read-only)."""
@@ -86,12 +108,24 @@ class SCRFDDetector(MultiPassDetector):
     def __init__(self, options: DetectorOptions | None = None):
         super().__init__(options)
         path = assets.resolve_checked(self.asset)
-        try:
-            graph = _symbolic_input(path)
+        self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
+        sha256 = assets.REGISTRY[self.asset].sha256
+
+        def load(graph):
             self._model = graph if graph is not None else path
-            self._sessions: dict[int, object] = {}
-            self._lock = threading.Lock()
             self.session = self._session()
+            return graph
+
+        try:
+            graph = _symbolic_graph(path, sha256)
+            try:
+                load(graph)
+            except Exception:
+                if not isinstance(graph, str):
+                    raise
+                Path(graph).unlink(missing_ok=True)  # a damaged copy in the cache: edit the original again
+                graph = load(_symbolic_graph(path, sha256))
         except Exception as exc:  # onnx / onnxruntime raise their own types for a file that is not a graph
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load {self.name} from {path}: {reason}") from None

@@ -155,3 +155,31 @@ def test_help_lists_every_detector_with_its_licence():
         assert "gender (non-commercial research only)" in text and "emotion (research and education" in text
     assert "default: scrfd," in " ".join(run_script("detect_mask_image.py", "--help").stdout.split())
     assert "default: scrfd-500m," in " ".join(run_script("detect_mask_video.py", "--help").stdout.split())
+
+
+def test_scrfd_keeps_its_edited_graph_in_the_cache(media, tmp_path, monkeypatch):
+    """The graph with a free input size is edited once and kept in the cache folder: the next detector loads
+    it without the edit (no `onnx` import), and a damaged copy is made again from the original."""
+    from facekit import scrfd
+
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
+    photo = load_image(media / "two_people.jpg")
+    first = create_detector("scrfd-500m")
+    kept = list((tmp_path / "scrfd").glob("*.symbolic.onnx"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 1_000_000
+    boxes = [f.box for f in first.detect(photo)]
+    assert len(boxes) == 2
+
+    def no_edit(path):
+        raise AssertionError("edited again although a copy was kept")
+
+    with monkeypatch.context() as m:
+        m.setattr(scrfd, "_symbolic_input", no_edit)
+        again = create_detector("scrfd-500m")
+    assert not again.fixed and [f.box for f in again.detect(photo)] == boxes
+
+    kept[0].write_bytes(b"not a graph")
+    repaired = create_detector("scrfd-500m")
+    assert [f.box for f in repaired.detect(photo)] == boxes
+    assert kept[0].stat().st_size > 1_000_000
