@@ -8,7 +8,7 @@ image,width,height,xmin,ymin,xmax,ymax,label), with the PyImageSearch pipeline (
 
 * detection: recall and precision at IoU >= 0.5 (greedy, best score first), recall by face width;
 * labels: share of the found with_mask / without_mask faces whose mask label is right (faces the
-  pipeline leaves unclassified, under the head's min_face, are counted apart, not as right);
+  pipeline leaves unclassified, under the head's min_face or too dark to read, are counted apart);
 * end to end: faces found AND labelled right, over all with_mask / without_mask faces;
 * speed: ms per dataset image, and per 640x480 frame (scenes resized to 640x480) for detection.
 
@@ -42,7 +42,7 @@ from bench.common import ROOT, assets_root, machine_info, print_table, time_per_
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR, BoxCalibration, DetectorOptions,
                                Res10Detector, YuNetDetector, create_detector)
-from facekit.pipeline import head_min_face
+from facekit.pipeline import MIN_BRIGHTNESS_FOR_HEADS, head_min_face
 from facekit.preprocess import CropSpec, load_image
 from facekit.types import iou_matrix
 
@@ -601,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {counts.get(k, 0)}" for _, _, k in WIDTH_BINS)
         + f"); match at IoU >= {IOU}; mask model: {model or 'none'}",
         "mask acc: right labels among found with/without faces that got a label; unclass.: found faces under "
-        f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) left without one; "
+        f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) or darker than a mean grey level "
+        f"of {MIN_BRIGHTNESS_FOR_HEADS:.0f} left without one; "
         "end-to-end: found and labelled right / all with+without faces",
         f"close-ups: faces found at IoU >= {IOU} in {len(views)} frames cut from the media portraits (face filling "
         f"{', '.join(map(str, CLOSEUP_FILLS))} of the frame height, or {CLOSEUP_CUT:.0%} of it past each edge; "

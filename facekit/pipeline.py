@@ -23,6 +23,12 @@ from .types import Box, Face
 # model's input size is a guess, not a prediction. A head whose card gives its own `min_face` (chosen on
 # its held-out faces shrunk to N px; the mask head's is 8) uses that instead.
 MIN_FACE_FOR_HEADS = 16
+# Faces darker than this (the mean grey level of the box, 0-255) get no label either: the exposure lift
+# (facekit.preprocess.lift_exposure) stops at a gain of 8, and under it mostly noise is left to read.
+# Chosen as the mask head's min_face was, where labels stop being >= 90% right (python -m bench.lowlight):
+# faces dimmed to a mean of 10 were 92.3% right for the mask head (its test split) and 91.2% for gender
+# (its val split); at 8, 88.5% and 88.7%.
+MIN_BRIGHTNESS_FOR_HEADS = 10.0
 
 
 class StageTimes:
@@ -117,14 +123,15 @@ class FacePipeline:
                  heads_on: dict[str, list[int]] | None = None) -> list[Face]:
         """Each head on the faces `heads_on[task]` lists (indices; None = every face), one batch per
         head; the landmarker on every face. Faces narrower than `min_face` (None: each head's own,
-        `head_min_face`) get no label from that head.
+        `head_min_face`) get no label from that head, and faces darker than MIN_BRIGHTNESS_FOR_HEADS none.
         (Not `analyze`: subclasses such as FaceAnalyzer give that one their own signature.)"""
         sides = [min(f.box.width, f.box.height) for f in faces]
+        lit = [brightness(image, f.box) >= MIN_BRIGHTNESS_FOR_HEADS for f in faces] if self.heads else []
         faces = list(faces)
         for task, head in self.heads.items():
             limit = self.min_face if self.min_face is not None else head_min_face(head)
             chosen = [i for i in (range(len(faces)) if heads_on is None else heads_on.get(task, ()))
-                      if sides[i] >= limit]
+                      if sides[i] >= limit and lit[i]]
             if not chosen:
                 continue
             with self.times.stage(f"head:{task}", len(chosen)):
@@ -270,6 +277,13 @@ def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = Close
     """A face at least `share` of the frame's short side: the size the close-up pass looks for."""
     short = min(shape[:2])
     return any(min(f.box.width, f.box.height) >= share * short for f in faces)
+
+
+def brightness(image: np.ndarray, box: Box) -> float:
+    """Mean grey level (0-255) of the box, from every 4th pixel of a big one."""
+    region = image[box.y1:box.y2, box.x1:box.x2]
+    step = 4 if region.size > 120_000 else 1
+    return float(region[::step, ::step].mean()) if region.size else 0.0
 
 
 def head_min_face(head) -> int:

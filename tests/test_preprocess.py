@@ -118,3 +118,23 @@ def test_the_mask_head_reads_unmasked_faces_in_dim_light(media, monkeypatch):
     assert [p.label for p in head.predict_boxes(dim, boxes)] == ["without_mask"] * 2
     monkeypatch.setattr(preprocess, "DARK_CROP", 0.0)
     assert "with_mask" in [p.label for p in head.predict_boxes(dim, boxes)]
+
+
+def test_faces_too_dark_to_read_get_no_label(media, monkeypatch):
+    """Under a mean grey level of 10 (where even the lifted crop is mostly noise) a face keeps its box but no
+    head labels it, as a face under min_face; at 3x that light every head does."""
+    from facekit import pipeline
+    from facekit.detection import create_detector
+    from facekit.heads import load_heads
+    from facekit.pipeline import FacePipeline
+
+    image = load_image(media / "two_people.jpg")
+    faces = create_detector("yunet").detect(image)
+    pipe = FacePipeline(None, load_heads(["mask", "gender"]))
+    dark = (image * 0.04).astype(np.uint8)
+    assert all(pipeline.brightness(dark, f.box) < pipeline.MIN_BRIGHTNESS_FOR_HEADS for f in faces)
+    assert [f.predictions for f in pipe.classify(dark, faces)] == [{}, {}]
+    dim = (image * 0.12).astype(np.uint8)
+    assert all(set(f.predictions) == {"mask", "gender"} for f in pipe.classify(dim, faces))
+    monkeypatch.setattr(pipeline, "MIN_BRIGHTNESS_FOR_HEADS", 0.0)
+    assert all(set(f.predictions) == {"mask", "gender"} for f in pipe.classify(dark, faces))
