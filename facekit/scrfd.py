@@ -56,14 +56,15 @@ def _symbolic_graph(path, sha256: str | None) -> str | bytes | None:
     """The graph with free input height / width: the path of the copy kept in the cache folder when there
     is one, else the edited bytes (kept there for the next process, which then does not import `onnx`:
     44 of the ~390 ms a photo command takes here); None without the `onnx` package."""
-    from . import assets
     from .records import atomic_write
 
-    kept = assets.cache_root() / "scrfd" / f"{path.stem}.{(sha256 or 'unpinned')[:16]}.symbolic.onnx"
-    if sha256 and kept.is_file():
+    if not sha256:  # nothing to name a kept copy by: edit in memory
+        return _symbolic_input(path)
+    kept = assets.cache_root() / "scrfd" / f"{path.stem}.{sha256[:16]}.symbolic.onnx"
+    if kept.is_file():
         return str(kept)
     graph = _symbolic_input(path)
-    if graph is not None and sha256:
+    if graph is not None:
         try:
             kept.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(kept, "wb") as fh:

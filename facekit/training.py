@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import DatasetError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
-from .preprocess import CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
+from .preprocess import DARK_CROP, CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
 from .records import make_ordinary
 
 SEED = 42
@@ -623,7 +623,7 @@ def lift_exposure_tf(x):
     dark one it will never be given."""
     import tensorflow as tf
 
-    from .preprocess import DARK_CROP, LIFTED_MEAN, MAX_GAIN
+    from .preprocess import LIFTED_MEAN, MAX_GAIN
 
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
     gain = tf.where(mean < DARK_CROP, tf.minimum(MAX_GAIN, LIFTED_MEAN / tf.maximum(mean, 1.0)), 1.0)
@@ -923,7 +923,7 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
             "tta": list(views),
             "ensemble": [_lineage(folder) for folder in cfg.ensemble],
             "preprocessing": "facekit.preprocess: crop_face(box, crop) -> resize to input_size (INTER_AREA when "
-                             "shrinking) -> lift_exposure (a crop darker than a mean of 60 brightened) -> RGB uint8" +
+                             f"shrinking) -> lift_exposure (a crop darker than a mean of {DARK_CROP:.0f} brightened) -> RGB uint8" +
                              (" -> grayscale x3" if cfg.color == "gray" else "") +
                              "; scaling to [-1, 1] is inside the model",
             "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB", "shape": [cfg.input_size] * 2 + [3]},
