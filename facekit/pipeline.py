@@ -143,6 +143,19 @@ class FacePipeline:
                 faces = self.landmarker(image, faces)
         return faces
 
+    def why_unlabelled(self, image: np.ndarray, face: Face) -> str | None:
+        """Why `face` got no label from any head (too small, too dark), in words; None when it has labels."""
+        if not self.heads or face.predictions:
+            return None
+        side = min(face.box.width, face.box.height)
+        smallest = self.min_face if self.min_face is not None else min(map(head_min_face, self.heads.values()))
+        if side < smallest:
+            return f"too small for the heads ({side} px, under {smallest})"
+        level = brightness(image, face.box)
+        if level < MIN_BRIGHTNESS_FOR_HEADS:
+            return f"too dark to read (mean grey level {level:.1f}, under {MIN_BRIGHTNESS_FOR_HEADS:.0f})"
+        return None
+
     def classify_whole(self, image: np.ndarray) -> Face:
         """`--crops` mode: the whole image is one face crop."""
         h, w = image.shape[:2]

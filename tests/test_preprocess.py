@@ -133,8 +133,14 @@ def test_faces_too_dark_to_read_get_no_label(media, monkeypatch):
     pipe = FacePipeline(None, load_heads(["mask", "gender"]))
     dark = (image * 0.04).astype(np.uint8)
     assert all(pipeline.brightness(dark, f.box) < pipeline.MIN_BRIGHTNESS_FOR_HEADS for f in faces)
-    assert [f.predictions for f in pipe.classify(dark, faces)] == [{}, {}]
+    unlabelled = pipe.classify(dark, faces)
+    assert [f.predictions for f in unlabelled] == [{}, {}]
+    assert all("too dark to read" in pipe.why_unlabelled(dark, f) for f in unlabelled)  # what the CLI prints
     dim = (image * 0.12).astype(np.uint8)
-    assert all(set(f.predictions) == {"mask", "gender"} for f in pipe.classify(dim, faces))
+    labelled = pipe.classify(dim, faces)
+    assert all(set(f.predictions) == {"mask", "gender"} for f in labelled)
+    assert [pipe.why_unlabelled(dim, f) for f in labelled] == [None, None]
+    tiny = faces[0].replace(box=Box(faces[0].box.x1, faces[0].box.y1, faces[0].box.x1 + 6, faces[0].box.y1 + 6))
+    assert "too small" in pipe.why_unlabelled(image, pipe.classify(image, [tiny])[0])
     monkeypatch.setattr(pipeline, "MIN_BRIGHTNESS_FOR_HEADS", 0.0)
     assert all(set(f.predictions) == {"mask", "gender"} for f in pipe.classify(dark, faces))

@@ -102,12 +102,12 @@ def _analyze(pipeline, image, crops: bool):
     return [pipeline.classify_whole(image)] if crops else pipeline(image)
 
 
-def _summary(faces) -> str:
+def _summary(faces, pipeline, image) -> str:
     parts = []
     for f in faces:
         labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%"
                            + (", eyes only)" if t == "emotion" and f.emotion_eyes_only else ")")
-                           for t, p in f.predictions.items())
+                           for t, p in f.predictions.items()) or pipeline.why_unlabelled(image, f)
         parts.append(f"  face {f.box.as_list()} score {f.score:.2f}" + (f": {labels}" if labels else ""))
     return "\n".join(parts)
 
@@ -117,7 +117,7 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     faces = _analyze(pipeline, image, args.crops)
     info(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
     if faces:
-        print(_summary(faces))
+        print(_summary(faces, pipeline, image))
     if args.json:
         write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
         info(f"results written to {args.json}")
