@@ -367,16 +367,21 @@ def metric_cells(y: np.ndarray, probs: np.ndarray, n: int) -> list[str]:
 
 
 def load_facekit_head(task: str, explicit: str | None = None, skip_note: str = "baseline numbers only"):
-    """(folder, head, card dict) of facekit's model for `task`, or (None, None, None) with a [SKIP] line."""
+    """(folder, heads, card dict) of facekit's model for `task`, or (None, [], None) with a [SKIP] line.
+    heads: [(title, Head)], the model as photos run it (fp16), then its validated int8 twin, as video
+    runs it, when the folder has one."""
     folder = find_model(task, explicit)
     if folder is None:
         print(f"[SKIP] no model at models/{task}: {skip_note}")
-        return None, None, None
-    from facekit.heads import CARD, Head
+        return None, [], None
+    from facekit.heads import CARD, Head, int8_twin
 
-    head = Head.load(folder)
-    check_labels(head, task)
-    return folder, head, json.loads((folder / CARD).read_text())
+    heads = [(f"facekit ({folder})", Head.load(folder, int8=False))]
+    if int8_twin(folder) is not None:
+        heads.append(("  its int8 twin (video)", Head.load(folder, int8=True)))
+    for _, head in heads:
+        check_labels(head, task)
+    return folder, heads, json.loads((folder / CARD).read_text())
 
 
 def find_model(task: str, explicit: str | None = None) -> Path | None:

@@ -599,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = [
         f"{n} scenes, {sum(counts.values())} faces (by width: "
         + ", ".join(f"{k} {counts.get(k, 0)}" for _, _, k in WIDTH_BINS)
-        + f"); match at IoU >= {IOU}; mask model: {model or 'none'}",
+        + f"); match at IoU >= {IOU}; mask model: {head.model_path if head else 'none'} (as photos run it)",
         "mask acc: right labels among found with/without faces that got a label; unclass.: found faces under "
         f"{head_min_face(head) if head is not None else '-'} px (the head's min_face) or darker than a mean grey level "
         f"of {MIN_BRIGHTNESS_FOR_HEADS:.0f} left without one; "

@@ -254,11 +254,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{masked_fp[1]:.3f}", B.pct(orig[0]), B.pct(masked_orig[0]), B.ms(t["ms_b1"]), B.ms(t["ms_b8"]), cpu]
 
     rows, committed_probs = [], None
-    folder, head, _ = B.load_facekit_head(TASK, args.model)
+    folder, heads, _ = B.load_facekit_head(TASK, args.model)
     with tempfile.TemporaryDirectory(prefix="facekit_prev_emotion_") as tmp:
-        models = []
-        if head is not None:
-            models.append((f"facekit ({folder})", head))
+        models = list(heads)
+        if heads:
             prev = None if args.no_previous else previous_model(folder, Path(tmp))
             if prev is not None:
                 from facekit.heads import Head
@@ -269,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             if committed_probs is None:
                 committed_probs = probs
             B.assert_no_tensorflow("bench.emotion")
-            rows.append(row(name, f"{h.card.color} {h.card.input_size}", probs, B.head_timing(h, timing_crops),
+            rows.append(row(name, f"{h.card.color} {h.card.input_size}, {h.model_path.name}", probs, B.head_timing(h, timing_crops),
                             B.ms(B.head_cpu_ms(h, timing_crops))))
 
     spec = B.BASELINES["fer_emotion"]

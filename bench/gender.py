@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]
-    folder, head, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
+    folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
+    head = heads[0][1] if heads else None
     parts = held_out_parts(root, folder, card, args.split, args.limit)
     names = list(parts)
     crops = [c for name in names for c in parts[name].crops]
@@ -82,14 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     timing_crops = parts[names[0]].crops[:8]
 
     models = []  # (title, input, probs over every crop, timing)
-    if head is not None:
-        models.append(_facekit_row(head, folder, crops, timing_crops))
+    for title, h in heads:
+        models.append(_facekit_row(h, title, crops, timing_crops))
     if args.compare:
         from facekit.heads import Head
 
         other = Head.load(Path(args.compare))
         B.check_labels(other, TASK)
-        models.append(_facekit_row(other, Path(args.compare), crops, timing_crops))
+        models.append(_facekit_row(other, f"facekit ({args.compare})", crops, timing_crops))
     B.assert_no_tensorflow("bench.gender")
     for name, title, timed in BASELINES:
         probs, t = B.run_subprocess(name, crops=crops, timing_crops=timing_crops if timed else None)
@@ -133,12 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _facekit_row(head, folder: Path, crops: list[np.ndarray], timing_crops: list[np.ndarray]):
+def _facekit_row(head, title: str, crops: list[np.ndarray], timing_crops: list[np.ndarray]):
     probs = B.head_probs(head, crops)
     t = B.head_timing(head, timing_crops)
     t["cpu_ms_b1"] = B.head_cpu_ms(head, timing_crops)
     color = "gray" if head.card.color == "gray" else "RGB"
-    return f"facekit ({folder})", f"{color} {head.card.input_size}, {head.model_path.name}", probs, t
+    return title, f"{color} {head.card.input_size}, {head.model_path.name}", probs, t
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"lift: a crop darker than a mean of {preprocess.DARK_CROP:.0f} is brightened to "
                        f"{preprocess.LIFTED_MEAN:.0f} (gain at most {preprocess.MAX_GAIN:.0f}); "
                        "facekit.preprocess.lift_exposure, which training uses too.",
-                       "each head as inference runs it (its int8 twin where one is installed).",
+                       "each head as photos run it (fp16); FACEKIT_INT8=1 scores the int8 twins video runs.",
                        machine_info()])
     return 0
 

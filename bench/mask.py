@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = assets_root()
     labels = B.FACEKIT_LABELS[TASK]
-    folder, head, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")
+    folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")
 
     held = test_split(folder, card, args.limit) if folder and (Path(folder) / "test_split.csv").is_file() else \
         B.held_out_split(root / "datasets" / TASK, card, keep_wholes=True, limit=args.limit)
@@ -41,17 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     timing_crops = held.crops[:8]
 
     rows = []
-    if head is not None:
+    real_images = None
+    for title, head in heads:
         from facekit.preprocess import load_image
 
+        real_images = real_images if real_images is not None else [load_image(p) for p in real_paths]
         p_test = B.head_probs(head, held.crops)
-        p_real = B.head_probs(head, [load_image(p) for p in real_paths])
+        p_real = B.head_probs(head, real_images)
         t = B.head_timing(head, timing_crops)
         B.assert_no_tensorflow("bench.mask")
         size = head.card.input_size
         crop_kind = "detector crop" if held.wholes is not None else \
             "test_split.csv crop" if held.description.endswith(TEST_SPLIT_NOTE) else "whole image"
-        rows.append([f"facekit ({folder})", f"{crop_kind}, RGB {size}",
+        rows.append([title, f"{crop_kind}, RGB {size}, {head.model_path.name}",
                      *_cells(held.y, p_test, real_y, p_real), B.ms(t["ms_b1"]), B.ms(t["ms_b8"])])
 
     # One baseline process for everything: whole test images, the same detector crops, real set.
@@ -84,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
          "per-class columns are recall (accuracy on that class).",
          *B.TIMING_NOTE],
     )
-    if head is not None:
-        by_width(head, held, root / "datasets" / "mask_scenes_val", labels)
+    if heads:
+        by_width(heads[0][1], held, root / "datasets" / "mask_scenes_val", labels)
     return 0
 
 

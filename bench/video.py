@@ -277,13 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from facekit.pipeline import HEAD_EVERY
-    from facekit.heads import Head, available_tasks, load_heads
+    from facekit.heads import Head, available_tasks, load_heads, use_int8
     from facekit.runtime import describe as thread_policy
 
     print(f"[INFO] {machine_info()}", flush=True)
     print(f"[INFO] threads: {thread_policy()}", flush=True)
-    mask = Head.load(mask_model_path(args.model))
-    others = {t: h for t, h in load_heads().items() if t != "mask"} if available_tasks() else {}
+    int8 = use_int8(video=True)  # the heads as detect_mask_video.py runs them
+    mask = Head.load(mask_model_path(args.model), int8)
+    others = {t: h for t, h in load_heads(int8=int8).items() if t != "mask"} if available_tasks() else {}
     have_landmarks = True  # the face mesh is part of facekit; its model comes from the resolver
 
     files = ", ".join(f"{h.task} {h.model_path}" for h in (mask, *others.values()))

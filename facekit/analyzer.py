@@ -48,17 +48,20 @@ class FaceAnalyzer(FacePipeline):
         models: extra model folders (each card names its task), used before the models folder.
         fine_pass: photos get the detector's second pass for small faces (video never does: see
             `analyze_video`).
+        int8: run the heads' validated int8 twins (True) or their fp16 models (False); None (the
+            default) picks as the scripts do: fp16 for `analyze`, int8 twins for `analyze_video`
+            (facekit.heads.use_int8 says why).
 
     Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
     """
 
     def __init__(self, tasks: list[str] | None = None, detector="auto", landmarks: bool | str = False,
                  confidence: float | None = None, models: list[str | os.PathLike] | None = None,
-                 fine_pass: bool = True):
+                 fine_pass: bool = True, int8: bool | None = None):
         from .heads import load_heads
 
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
-                           model_paths=[str(m) for m in models or []])
+                           model_paths=[str(m) for m in models or []], int8=int8)
         landmarker = None
         if landmarks:
             from .landmarks import create_landmarker
@@ -71,7 +74,8 @@ class FaceAnalyzer(FacePipeline):
         self.fine_pass = fine_pass
         super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name else detector,
                          heads, landmarker)
-        self._video_pipelines: dict[tuple[str, bool], FacePipeline] = {}
+        self.int8 = int8
+        self._video_pipelines: dict[bool, FacePipeline] = {}
 
     def _detector(self, name: str, fine_pass: bool):
         from .detection import create_detector
@@ -148,12 +152,18 @@ class FaceAnalyzer(FacePipeline):
             frames.close()
 
     def _pipeline_for_video(self, fine_pass: bool) -> FacePipeline:
-        key = (self.video_detector_name, fine_pass)
-        if self.detector_name is None or key == (self.detector_name, self.fine_pass):
-            return self
-        if key not in self._video_pipelines:  # the same heads and landmarker, the video detector
-            self._video_pipelines[key] = FacePipeline(self._detector(*key), self.heads, self.landmarker, self.min_face)
-        return self._video_pipelines[key]
+        """This analyzer with the video detector and the heads as video runs them (built once each)."""
+        if fine_pass not in self._video_pipelines:
+            from .heads import video_heads
+
+            heads = self.heads if self.int8 is not None else video_heads(self.heads)
+            same_detector = self.detector_name is None or \
+                (self.video_detector_name, fine_pass) == (self.detector_name, self.fine_pass)
+            if same_detector and heads is self.heads:
+                return self
+            detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
+            self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
+        return self._video_pipelines[fine_pass]
 
 
 class _EveryNth:

@@ -10,6 +10,8 @@ A model folder, as `train_mask_detector.py` writes it:
                    within 0.3 points of model.tflite's; it records model.tflite's sha256. The int8
                    model is used only while that hash matches: a retrained model.tflite goes back
                    to fp16 until its int8 twin is validated again.
+
+Video runs the int8 twins, photos the fp16 models (`use_int8`).
 """
 
 from __future__ import annotations
@@ -143,9 +145,16 @@ def int8_twin(folder: Path) -> Path | None:
     return model if sha256sum(folder / TFLITE) == source else None
 
 
-def use_int8() -> bool:
-    """int8 twins are used unless FACEKIT_INT8=0 (to compare with, or fall back to, the fp16 model)."""
-    return os.environ.get("FACEKIT_INT8", "1").strip() != "0"
+def use_int8(video: bool = False) -> bool:
+    """Whether heads run their validated int8 twins: in video, not for photos.
+
+    In video a head runs on every tracked face many times a second, and its twin halves that CPU
+    (bench.video). A photo does not wait on a head's millisecond a face, and there the fp16 model is
+    the more accurate one: on bench.detection's street scenes the mask head reads 132 of 138 unmasked
+    faces right, its twin 129. FACEKIT_INT8=0 or 1 sets one choice for both.
+    """
+    forced = os.environ.get("FACEKIT_INT8", "").strip()
+    return forced != "0" if forced else video
 
 
 class Head:
@@ -162,7 +171,7 @@ class Head:
 
     @classmethod
     def load(cls, path: str | os.PathLike, int8: bool | None = None) -> "Head":
-        """int8: use the folder's validated int8 twin when there is one (None: unless FACEKIT_INT8=0)."""
+        """int8: use the folder's validated int8 twin when there is one (None: as photos do, `use_int8`)."""
         folder = model_folder(path)
         card = ModelCard.load(folder / CARD)
         twin = int8_twin(folder) if (use_int8() if int8 is None else int8) else None
@@ -247,12 +256,13 @@ def _task_rank(task: str) -> tuple[int, str]:
     return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
 
 
-def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None) -> dict[str, Head]:
+def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None,
+               int8: bool | None = None) -> dict[str, Head]:
     """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
-    way, the models folder; `tasks` filters (None = every head that exists)."""
+    way, the models folder; `tasks` filters (None = every head that exists). int8: as `Head.load`."""
     heads: dict[str, Head] = {}
     for path in model_paths or []:
-        head = Head.load(path)
+        head = Head.load(path, int8)
         heads[head.task] = head
     available = available_tasks()
     wanted = tasks if tasks is not None else sorted(available, key=_task_rank)
@@ -262,7 +272,17 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         if task not in available:
             have = ", ".join(available) or "none"
             raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
-        heads[task] = Head.load(available[task])
+        heads[task] = Head.load(available[task], int8)
     if tasks is not None:
         heads = {t: h for t, h in heads.items() if t in tasks}
     return heads
+
+
+def video_heads(heads: dict[str, Head]) -> dict[str, Head]:
+    """The same heads as video runs them (`use_int8(video=True)`): each head with a validated int8 twin
+    it is not already running is loaded again as that twin; `heads` itself when nothing changes."""
+    int8 = use_int8(video=True)
+    swap = {t for t, h in heads.items() if ((int8 and int8_twin(h.folder)) or h.folder / TFLITE) != h.model_path}
+    if not swap:
+        return heads
+    return {t: Head.load(h.folder, int8) if t in swap else h for t, h in heads.items()}

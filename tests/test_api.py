@@ -120,6 +120,36 @@ def test_video_frames_times_and_tracks(analyzer, media):
     assert first.frame_index == 0 and first.time_s == 0.0
 
 
+def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, monkeypatch):
+    """facekit.heads.use_int8: the library, the image script and the batch job's photos run model.tflite;
+    analyze_video and the video script run the validated int8 twins; FACEKIT_INT8 sets both."""
+    from facekit.cli import image, video
+    from facekit.cli.common import build_pipeline
+    from facekit.heads import INT8, TFLITE, int8_twin
+
+    monkeypatch.delenv("FACEKIT_INT8", raising=False)
+    twins = {t for t, h in analyzer.heads.items() if int8_twin(h.folder) is not None}
+    assert twins == {"mask", "emotion", "gender"}  # the shipped models
+    assert {h.model_path.name for h in analyzer.heads.values()} == {TFLITE}
+    in_video = analyzer._pipeline_for_video(False).heads
+    assert {h.model_path.name for h in in_video.values()} == {INT8}
+    assert analyzer._pipeline_for_video(False) is analyzer._pipeline_for_video(False)  # loaded once
+    frame = next(iter(analyzer.analyze_video(media / CLIP, max_frames=1)))
+    assert frame.faces and all(0.99 < sum(f.predictions["mask"].probabilities.values()) < 1.01
+                               for f in frame.faces if "mask" in f.predictions)
+    photo_script = build_pipeline(image.build_parser().parse_args(["-i", "x.png", "--tasks", "mask"]))
+    video_script = build_pipeline(video.build_parser().parse_args(["--tasks", "mask"]), video=True)
+    assert photo_script.heads["mask"].model_path.name == TFLITE
+    assert video_script.heads["mask"].model_path.name == INT8
+    assert video_script._pipeline_for_video(False).heads["mask"] is video_script.heads["mask"]
+    monkeypatch.setenv("FACEKIT_INT8", "0")
+    assert build_pipeline(video.build_parser().parse_args(["--tasks", "mask"]), video=True) \
+        .heads["mask"].model_path.name == TFLITE
+    monkeypatch.setenv("FACEKIT_INT8", "1")
+    assert build_pipeline(image.build_parser().parse_args(["-i", "x.png", "--tasks", "mask"])) \
+        .heads["mask"].model_path.name == INT8
+
+
 def test_video_errors(analyzer, tmp_path):
     from facekit.errors import VideoError
 

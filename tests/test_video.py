@@ -498,14 +498,14 @@ def test_int8_twin_is_used_only_while_it_matches_model_tflite(tmp_path, mask_mod
     folder.mkdir()
     for name in (CARD, TFLITE):
         shutil.copy(mask_model / name, folder / name)
-    assert Head.load(folder).model_path.name == TFLITE  # no twin
+    assert Head.load(folder, int8=True).model_path.name == TFLITE  # no twin
     shutil.copy(mask_model / TFLITE, folder / INT8)  # any valid TFLite stands in for the int8 file here
     (folder / INT8_RECORD).write_text(json.dumps({"source_sha256": sha256sum(folder / TFLITE)}))
-    assert Head.load(folder).model_path.name == INT8
+    assert Head.load(folder, int8=True).model_path.name == INT8
     assert Head.load(folder, int8=False).model_path.name == TFLITE
     # model.tflite retrained (another hash): the twin no longer speaks for it.
     (folder / INT8_RECORD).write_text(json.dumps({"source_sha256": "0" * 64}))
-    assert Head.load(folder).model_path.name == TFLITE
+    assert Head.load(folder, int8=True).model_path.name == TFLITE
 
 
 @pytest.mark.parametrize("task", ["mask", "emotion", "gender"])

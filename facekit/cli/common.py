@@ -95,14 +95,15 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
                    help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
 
 
-def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True):
+def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
     """Load the detector, heads and landmarker once, from parsed options: the same FaceAnalyzer
-    the library hands out, so scripts and library never disagree."""
+    the library hands out, so scripts and library never disagree. video: the heads as video runs them."""
     from ..analyzer import FaceAnalyzer
+    from ..heads import use_int8
 
     return FaceAnalyzer(tasks=args.tasks, detector=args.detector if detector else None,
                         landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
-                        models=args.model, fine_pass=fine_pass)
+                        models=args.model, fine_pass=fine_pass, int8=use_int8(video))
 
 
 def report_landmarks(pipeline) -> None:

@@ -131,7 +131,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
     silence_opencv()
     if pipeline is None:
-        pipeline = build_pipeline(args, fine_pass=args.fine_pass)
+        pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     task_labels = {t: list(h.labels) for t, h in pipeline.heads.items()}
     style = Style.from_heads(pipeline.heads, args.landmarks)
     display = not args.no_display and has_display()
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     check_outputs(args)
     info("loading face detector model...")
-    pipeline = build_pipeline(args, fine_pass=args.fine_pass)
+    pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     if not pipeline.heads:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
