@@ -160,9 +160,10 @@ class FaceAnalyzer(FacePipeline):
             same_detector = self.detector_name is None or \
                 (self.video_detector_name, fine_pass) == (self.detector_name, self.fine_pass)
             if same_detector and heads is self.heads:
-                return self
-            detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
-            self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
+                self._video_pipelines[fine_pass] = self
+            else:
+                detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
+                self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
         return self._video_pipelines[fine_pass]
 
 
