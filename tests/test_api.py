@@ -159,6 +159,31 @@ def test_video_errors(analyzer, tmp_path):
         next(iter(analyzer.analyze_video(bad)))
 
 
+def test_a_crowd_runs_each_head_a_few_faces_at_a_time(analyzer, media):
+    """18 faces go through each head in runs of at most MAX_BATCH (the interpreter keeps the memory of its
+    largest batch), with the probabilities each face gets on its own."""
+    import numpy as np
+
+    from facekit import heads as heads_module
+    from facekit.preprocess import load_image
+
+    image = load_image(media / "crowd_masks.jpg")
+    faces = analyzer.analyze(image)
+    assert len(faces) == 18 > heads_module.MAX_BATCH
+    for task, head in analyzer.heads.items():
+        sizes = []
+        resize = head._interp.resize_tensor_input
+        head._interp.resize_tensor_input = lambda index, shape: (sizes.append(shape[0]), resize(index, shape))[1]
+        try:
+            together = head.predict_boxes(image, [f.box for f in faces])
+        finally:
+            head._interp.resize_tensor_input = resize
+        assert head._batch <= heads_module.MAX_BATCH and all(n <= heads_module.MAX_BATCH for n in sizes), sizes
+        alone = [head.predict_boxes(image, [f.box])[0] for f in faces[:3]]
+        assert np.allclose([list(p.probabilities.values()) for p in together[:3]],
+                           [list(p.probabilities.values()) for p in alone], atol=1e-6), task
+
+
 def test_each_head_labels_faces_down_to_its_own_min_face(media):
     """The mask card's min_face (8 px, chosen on its held-out faces) lets it label a 12 px face; gender,
     with no min_face in its card, keeps the pipeline's 16 px; an explicit min_face applies to every head."""
