@@ -118,6 +118,7 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
         {"obama.jpg": 1, "two_people.jpg": 2, "no_face_cat.png": 0}
     assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
+    assert f"annotated images written to {out_dir}/ (3," in res.stdout
 
 
 def test_crops_mode_classifies_whole_images(datasets, tmp_path):

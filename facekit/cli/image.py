@@ -165,6 +165,8 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
         raise ImageError(f"none of the {len(images)} image(s) could be read")
     if args.json:
         info(f"results written to {args.json}")
+    if args.output:
+        info(f"annotated images written to {args.output}/ ({done}, named as their photos)")
     return 0
 
 
