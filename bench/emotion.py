@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             if committed_probs is None:
                 committed_probs = probs
             B.assert_no_tensorflow("bench.emotion")
-            rows.append(row(name, f"{h.card.color} {h.card.input_size}, {h.model_path.name}", probs, B.head_timing(h, timing_crops),
-                            B.ms(B.head_cpu_ms(h, timing_crops))))
+            rows.append(row(name, f"{h.card.color} {h.card.input_size}, {h.model_path.name}", probs,
+                            B.head_timing(h, timing_crops), B.ms(B.head_cpu_ms(h, timing_crops))))
 
     spec = B.BASELINES["fer_emotion"]
     probs, t = B.run_subprocess("fer_emotion", crops=crops, timing_crops=timing_crops)
