@@ -153,8 +153,14 @@ def use_int8(video: bool = False) -> bool:
     the more accurate one: on bench.detection's street scenes the mask head reads 132 of 138 unmasked
     faces right, its twin 129. FACEKIT_INT8=0 or 1 sets one choice for both.
     """
+    forced = forced_int8()
+    return video if forced is None else forced
+
+
+def forced_int8() -> bool | None:
+    """FACEKIT_INT8's choice for every head (0: fp16, anything else: int8), or None when it is unset."""
     forced = os.environ.get("FACEKIT_INT8", "").strip()
-    return forced != "0" if forced else video
+    return forced != "0" if forced else None
 
 
 # Faces per network run. The interpreter keeps the activation memory of its largest batch, and a crowd

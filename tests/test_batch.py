@@ -151,6 +151,42 @@ def test_other_options_refused_on_resume(tmp_path, media):
     assert res.returncode == 2 and "holds results made with other options (tasks, every)" in res.stderr
 
 
+def test_int8_is_a_job_option(tmp_path, media, monkeypatch):
+    """--int8 (or FACEKIT_INT8 where the job starts) travels in the job's options to every worker, and a
+    resume with another choice is refused; a job.json from before the option resumes as the default."""
+    from dataclasses import asdict
+
+    import cv2
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Results, Worker
+    from facekit.detection import DEFAULT_DETECTOR
+    from facekit.errors import FacekitError
+    from facekit.heads import INT8, TFLITE
+
+    monkeypatch.delenv("FACEKIT_INT8", raising=False)
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    plain, twins = JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"]), \
+        JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], int8=True)
+    try:
+        assert Worker(asdict(plain)).analyzer.heads["mask"].model_path.name == TFLITE  # photos: fp16
+        worker = Worker(asdict(twins))
+        assert worker.analyzer.heads["mask"].model_path.name == INT8
+        rows, status = worker.run_source(str(media / "example_01.png"), "image")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert status["status"] == "ok" and [r["mask_label"] for r in rows] == ["with_mask"]
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps({k: v for k, v in asdict(plain).items() if k != "int8"}))
+    Results(out).check_options(plain)  # written before the option existed: the same job
+    with pytest.raises(FacekitError, match=r"other options \(int8\)"):
+        Results(out).check_options(twins)
+    res = batch(media / "example_01.png", "-o", out, "--tasks", "mask", "--int8", timeout=60)
+    assert res.returncode == 2 and "holds results made with other options (int8)" in res.stderr
+
+
 def test_ray_failure_is_one_line():
     from facekit.batch import _guard_ray
     from facekit.errors import FacekitError
