@@ -115,7 +115,12 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
                          timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert len(json.loads((tmp_path / "int8" / "mask" / "float_layers.json").read_text())) == 2
-    assert "| holds" in res.stdout and "not installed (--limit run)" in res.stdout  # a subset never installs
+    # A subset never installs. Whether a barely trained model's twin holds on 40 faces is chance (one face is
+    # 2.5 points), so the reason printed must match the table's own verdict.
+    verdict = re.search(r"\|\s*(yes|NO)\s*$", res.stdout, re.M)
+    assert "| holds" in res.stdout and verdict, res.stdout[-2000:]
+    reason = "--limit run" if verdict.group(1) == "yes" else "accuracy does not hold"
+    assert f"[INFO] mask: not installed ({reason})" in res.stdout, res.stdout[-2000:]
     assert not (model / "model_int8.tflite").exists()
     twin = Head.load(tmp_path / "int8" / "mask").predict([face])[0].probabilities
     plain = Head.load(model).predict([face])[0].probabilities
