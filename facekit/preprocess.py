@@ -172,7 +172,8 @@ def crop_face(image: np.ndarray, box: Box, spec: CropSpec = CropSpec()) -> np.nd
 # split 59.7, gender val 61.8, FER+ valid 57.7; their medians 113-131), so nearly every face the heads
 # learnt from passes unchanged. Darker faces are where the mask head failed: the mask test split dimmed to
 # a mean of 12 (56 px, sensor noise) was 77.0% right, unmasked faces 65.4%, since a dark lower face looks
-# like a dark mask; lifted, 94.7% / 93.3% (python -m bench.lowlight). Past a gain of 8 (a mean under ~12) mostly noise is amplified.
+# like a dark mask; lifted, 94.7% / 93.3% (python -m bench.lowlight). Past a gain of 8 (a mean under ~12)
+# mostly noise is amplified.
 # The same call prepares training faces, so a model trained from now on learns lifted faces too.
 DARK_CROP = 60.0
 LIFTED_MEAN = 100.0

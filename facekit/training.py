@@ -923,7 +923,8 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
             "tta": list(views),
             "ensemble": [_lineage(folder) for folder in cfg.ensemble],
             "preprocessing": "facekit.preprocess: crop_face(box, crop) -> resize to input_size (INTER_AREA when "
-                             f"shrinking) -> lift_exposure (a crop darker than a mean of {DARK_CROP:.0f} brightened) -> RGB uint8" +
+                             f"shrinking) -> lift_exposure (a crop darker than a mean of {DARK_CROP:.0f} brightened) "
+                             "-> RGB uint8" +
                              (" -> grayscale x3" if cfg.color == "gray" else "") +
                              "; scaling to [-1, 1] is inside the model",
             "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB", "shape": [cfg.input_size] * 2 + [3]},
