@@ -301,3 +301,56 @@ def test_pixel_bomb_in_a_folder_is_counted_and_the_run_goes_on(media, tmp_path):
     assert "skipped 1 unreadable image(s)" in res.stdout
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert {Path(r["image"]).name: len(r["faces"]) for r in records} == {"obama.jpg": 1, "two_people.jpg": 2}
+
+
+def _copy_photos(media, folder: Path, *names: str) -> dict[Path, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(media / name, folder / name)
+    return {p: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("case", ["output is the photo", "json is the photo", "output is a link to the photo",
+                                  "output folder is the photos' folder", "output and json one file"])
+def test_an_output_never_replaces_an_input(media, tmp_path, capfd, case):
+    from facekit.cli.image import main
+
+    photos = tmp_path / "photos"
+    kept = _copy_photos(media, photos, "obama.jpg", "two_people.jpg")
+    photo = photos / "obama.jpg"
+    (tmp_path / "link.jpg").symlink_to(photo)
+    args = {"output is the photo": ["-i", photo, "-o", photo],
+            "json is the photo": ["-i", photo, "-j", photos / ".." / "photos" / "obama.jpg"],
+            "output is a link to the photo": ["-i", photo, "-o", tmp_path / "link.jpg"],
+            "output folder is the photos' folder": ["-i", photos, "-o", photos],
+            "output and json one file": ["-i", photo, "-o", tmp_path / "out.png", "-j", tmp_path / "out.png"]}[case]
+    code = main([*map(str, args), "--no-display"])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")][-1]
+    assert ("would both write" in line) if case == "output and json one file" else \
+        (f"would write over the input {photos}" in line and "choose another" in line), line
+    assert {p: p.read_bytes() for p in photos.iterdir()} == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jpg", "photos"]
+
+
+def test_recursive_folder_keeps_sub_folders_and_skips_its_own_output(media, tmp_path):
+    photos = tmp_path / "photos"
+    _copy_photos(media, photos, "obama.jpg", "no_face_cat.png")
+    _copy_photos(media, photos / "sub", "obama.jpg")
+    out = photos / "annotated"  # inside the input folder: a rerun must not annotate its own output
+    for _ in range(2):
+        res = run_script("detect_mask_image.py", "-i", photos, "-o", out, "--recursive", "--no-display",
+                         "--tasks", "mask")
+        assert res.returncode == 0, res.stderr
+        assert "3 images" in res.stdout
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["no_face_cat.png", "obama.jpg", "sub/obama.jpg"]
+    assert cv2.imread(str(out / "sub" / "obama.jpg")).shape == cv2.imread(str(photos / "obama.jpg")).shape
+    # Two inputs of one name, given side by side: two annotated images, the second one renamed.
+    flat = tmp_path / "flat"
+    res = run_script("detect_mask_image.py", "-i", photos / "obama.jpg", photos / "sub" / "obama.jpg", "-o", flat,
+                     "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in flat.iterdir()) == ["obama.jpg", "obama_2.jpg"]
+    assert "1 with _2, _3, ... added" in res.stdout

@@ -301,6 +301,23 @@ def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, cap
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["--output", "--csv", "--summary"])
+def test_an_output_never_replaces_the_source_video(tmp_path, clip, mask_model, capfd, option):
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(clip.read_bytes())
+    code, line = _run(capfd, "--source", source, "--model", mask_model, "--no-display", option,
+                      tmp_path / ".." / tmp_path.name / "clip.mp4")
+    assert code == 2 and f"{option} would write over the input {source}" in line
+    assert source.read_bytes() == clip.read_bytes() and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
+                      "--summary", tmp_path / "a.csv")
+    assert code == 2 and "--csv and --summary would both write" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model):
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
     code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table)

@@ -7,6 +7,7 @@ import argparse
 import functools
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import FacekitError
@@ -123,3 +124,37 @@ def check_output_path(path: Path | None, what: str = "output") -> None:
         raise FacekitError(f"{what} folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise FacekitError(f"{what} folder is not writable: {parent}")
+
+
+
+def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iterable[Path | None], str]]) -> None:
+    """Fail before any work when an output would be written over an input or over another output:
+    `-i photo.jpg -o photo.jpg`, an --output folder that is the photos' own folder, or a --csv naming the
+    video would replace the user's original with an annotated copy or a results file. Files are compared
+    by identity (device and inode), so a relative path, a symlink or a hard link to an input counts too.
+    outputs: (option, the files it would write, "file" or "folder": what to choose instead)."""
+    def identity(path: Path):
+        try:
+            st = os.stat(path)
+        except OSError:  # not there (yet): nothing to lose
+            return None
+        return st.st_dev, st.st_ino
+
+    originals = {}
+    for path in inputs:
+        key = identity(path)
+        if key is not None:
+            originals.setdefault(key, path)
+    written: dict[Path, str] = {}
+    for option, paths, noun in outputs:
+        for path in paths:
+            if path is None:
+                continue
+            original = originals.get(identity(path))
+            if original is not None:
+                raise FacekitError(f"{option} would write over the input {original}: choose another {noun}")
+            resolved = path.resolve()
+            if resolved in written:
+                raise FacekitError(f"{written[resolved]} and {option} would both write {path}: give each its own "
+                                   "file")
+            written[resolved] = option

@@ -17,7 +17,7 @@ from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
 from ..records import atomic_write, image_record, write_json
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, report_landmarks, warn)
+                     prog_name, refuse_overwriting, report_landmarks, warn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,27 +46,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def gather_inputs(paths: list[Path], recursive: bool) -> tuple[list[Path], int, bool]:
-    """Expand folders; return (images, skipped non-image files, whether this is a batch run)."""
-    images, skipped = [], 0
+def gather_inputs(paths: list[Path], recursive: bool,
+                  exclude: Path | None = None) -> tuple[list[Path], list[Path], int, bool]:
+    """Expand folders; return (images, each one's file name under an --output folder, skipped non-image
+    files, whether this is a batch run). A folder's images keep their place under it (their sub-folders,
+    with --recursive), so two photos of one name in two sub-folders get two annotated images; a name two
+    inputs still share gets _2, _3, ... Files under `exclude` (an --output folder inside an input folder)
+    are left out: a second run must not annotate the first run's annotated images."""
+    images, names, skipped = [], [], 0
     batch = len(paths) > 1
+    excluded = exclude.resolve() if exclude is not None else None
     for path in paths:
         if path.is_dir():
             batch = True
             found, other = list_images(path, recursive)
+            if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
+                found = [f for f in found if not f.resolve().is_relative_to(excluded)]
             images += found
+            names += [f.relative_to(path) for f in found]
             skipped += other
         elif path.exists() or not path.suffix or is_image_path(path):
             images.append(path)  # missing files are reported by load_image with a clear line
+            names.append(Path(path.name))
         else:
             skipped += 1
-    return images, skipped, batch
+    seen: dict[Path, int] = {}
+    for i, name in enumerate(names):
+        if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
+            name = name.with_name(name.name + ".png")
+        key = Path(str(name).lower())  # case-insensitive file systems (macOS, Windows) count too
+        seen[key] = n = seen.get(key, 0) + 1
+        names[i] = name if n == 1 else name.with_stem(f"{name.stem}_{n}")
+    return images, names, skipped, batch
 
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    images, skipped, batch = gather_inputs(args.image, args.recursive)
+    folder_out = args.output is not None and not (args.output.suffix and is_image_path(args.output))
+    images, names, skipped, batch = gather_inputs(args.image, args.recursive,
+                                                  exclude=args.output if folder_out else None)
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}")
     if not batch:
@@ -75,12 +94,19 @@ def main(argv: list[str] | None = None) -> int:
             if not args.output.suffix:
                 raise FacekitError(f"--output {args.output}: give the annotated image a name like result.png")
             _encode(args.output.suffix.lower(), np.zeros((2, 2, 3), np.uint8))  # fail before any work
+        annotated = [args.output]
     elif args.output is not None:
-        if args.output.suffix and is_image_path(args.output):
+        if not folder_out:
             raise FacekitError("--output must be a folder when several images are given")
         check_output_path(args.output, "--output")
-        args.output.mkdir(exist_ok=True)
+        annotated = [args.output / name for name in names]
+    else:
+        annotated = []
     check_output_path(args.json, "--json")
+    refuse_overwriting(images, [("--output", annotated, "folder" if batch else "file"),
+                                ("--json", [args.json], "file")])
+    if batch and args.output is not None:
+        args.output.mkdir(exist_ok=True)
 
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
@@ -93,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if not batch:
         code = _single(args, images[0], pipeline, style, annotate)
     else:
-        code = _batch(args, images, skipped, pipeline, style, annotate)
+        code = _batch(args, images, names, skipped, pipeline, style, annotate)
     report_landmarks(pipeline)
     return code
 
@@ -135,7 +161,7 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     return 0
 
 
-def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) -> int:
+def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
     failed, n_faces = 0, 0
@@ -143,7 +169,8 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
     with contextlib.ExitStack() as stack:
         # JSON Lines go to a temp file renamed into place at the end: Ctrl-C leaves no half file.
         out = stack.enter_context(atomic_write(args.json)) if args.json else None
-        for path in tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None):
+        for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
+                              names):
             try:
                 image = load_image(path)
             except ImageError as exc:
@@ -155,8 +182,9 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
             if out is not None:
                 out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
             if args.output:
-                _write_image(args.output / f"{path.stem}{path.suffix if is_image_path(path) else '.png'}",
-                             annotate(image, faces, style))
+                target = args.output / name
+                target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
+                _write_image(target, annotate(image, faces, style))
     done = len(images) - failed
     secs = time.perf_counter() - started
     info(f"{done} images, {n_faces} faces in {secs:.1f}s; skipped {failed} unreadable image(s) "
@@ -166,7 +194,9 @@ def _batch(args, images: list[Path], skipped: int, pipeline, style, annotate) ->
     if args.json:
         info(f"results written to {args.json}")
     if args.output:
-        info(f"annotated images written to {args.output}/ ({done}, named as their photos)")
+        renamed = sum(name.stem != path.stem for path, name in zip(images, names))
+        info(f"annotated images written to {args.output}/ ({done}, named as their photos"
+             + (f"; {renamed} with _2, _3, ... added: another input has their name)" if renamed else ")"))
     return 0
 
 

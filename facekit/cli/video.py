@@ -17,7 +17,7 @@ from pathlib import Path
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, report_landmarks, warn)
+                     prog_name, refuse_overwriting, report_landmarks, warn)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -109,9 +109,11 @@ def check_outputs(args) -> None:
         if is_image_path(args.output):
             raise FacekitError(f"--output is a video: use .mp4 or .avi, not {args.output.suffix}")
         check_video_output(args.output)
-    outs = [p.resolve() for p in (args.output, args.csv, args.timeline, args.summary) if p is not None]
-    if len(set(outs)) != len(outs):
-        raise FacekitError("--output, --csv, --timeline and --summary must be different files")
+    source = Path(args.source)
+    refuse_overwriting([source] if source.is_file() else [],
+                       [(option, [path], "file") for option, path in (("--output", args.output), ("--csv", args.csv),
+                                                                       ("--timeline", args.timeline),
+                                                                       ("--summary", args.summary))])
 
 
 def run(args, pipeline=None, report=True) -> RunStats:
