@@ -176,6 +176,27 @@ def test_missing_dataset_and_output_folder(tmp_path):
                    "does not exist")
 
 
+@pytest.mark.parametrize("target", ["the dataset's parent", "a folder of other files", "a file"])
+def test_model_folder_that_would_delete_user_files_is_refused(datasets, tmp_path, capfd, target):
+    # A trained model replaces its whole --model folder: before this check, `-m` naming the folder that holds
+    # the dataset (or any folder of the user's) trained for minutes and then deleted it.
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    model = {"the dataset's parent": tmp_path, "a folder of other files": tmp_path / "notes",
+             "a file": tmp_path / "notes" / "todo.txt"}[target]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code = main([*map(str, ["-d", data, "-m", model, *QUICK])])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")][-1]
+    assert f"--model {model}" in line if target != "a file" else f"{model} is a file" in line, line
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+
+
 def test_test_dataset_with_other_classes_is_named(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 4)
     test = small_mask_set(datasets, tmp_path / "test", 2)

@@ -107,6 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_model_folder(output: Path, inputs: list[Path]) -> None:
+    """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
+    must be new, empty or a model facekit made (it has a card.json), and must hold none of the training
+    inputs: `-m dataset/mask`, or `-m .` run from the photos' folder, would otherwise delete them once
+    training ends."""
+    from ..errors import DatasetError
+    from ..heads import CARD
+
+    target = output.resolve()
+    if target.exists() and not target.is_dir():
+        raise DatasetError(f"--model must name a folder; {output} is a file")
+    for path in inputs:
+        if path.resolve().is_relative_to(target):
+            raise DatasetError(f"--model {output} holds the training input {path}, and a trained model replaces the "
+                               "whole folder: name another folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / CARD).is_file():
+        raise DatasetError(f"--model {output} already holds files and is not a model folder (no {CARD}), and a trained "
+                           "model replaces the whole folder: name a new folder")
+
+
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -140,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         output = models_dir() / task_name(classes, args.dataset)
     check_output_path(output, "--model")
     check_output_path(args.plot, "--plot")
+    inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
+    check_model_folder(output, [p for p in inputs if p is not None])
     cfg = TrainConfig(
         dataset=tuple(args.dataset) if len(args.dataset) > 1 else args.dataset[0], output=output,
         test_dataset=args.test_dataset, task=args.task,
