@@ -66,8 +66,9 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
         if lines:
             blocks.append((b, lines))
     placed: list[tuple[int, int, int, int]] = []
+    boxes = [f.box for f in faces]
     for b, lines in sorted(blocks, key=lambda item: -item[0].area):  # big faces choose first
-        _draw_block(out, lines, b, scale, thick, placed)
+        _draw_block(out, lines, b, scale, thick, placed, boxes)
     if fps is not None:
         _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
     return out
@@ -92,10 +93,12 @@ def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
 SMALL_FACE_TEXT = 24
 
 
-def _draw_block(img, lines, box, scale, thick, placed) -> bool:
+def _draw_block(img, lines, box, scale, thick, placed, faces=()) -> bool:
     """Stack a face's text lines above its box (below when there is no room), moved clear of the
-    blocks already placed so that in a group photo one face's labels never hide another's. A small
-    face with no free place gets no text (False); a bigger one overlaps rather than lose its labels."""
+    blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
+    face's labels hide neither another's labels nor another face; when no place outside is free, over
+    the face's own box rather than over a neighbour. A small face with no place free of other labels
+    gets no text (False); a bigger one overlaps as little as it can rather than lose its labels."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
@@ -108,16 +111,18 @@ def _draw_block(img, lines, box, scale, thick, placed) -> bool:
     above, below = box.y1 - 3 - height, box.y2 + 2
     candidates = [above, below] if above >= 0 else [below, above]
     candidates += [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
+    candidates += [box.y2 - 2 - height, box.y1 + 2]  # over its own chin, then its own forehead
 
-    def clash(top):
-        return any(x < px2 and px1 < x + width and top < py2 and py1 < top + height
-                   for px1, py1, px2, py2 in placed)
+    def overlap(top, rects):
+        return sum(max(0, min(x + width, x2) - max(x, x1)) * max(0, min(top + height, y2) - max(top, y1))
+                   for x1, y1, x2, y2 in rects)
 
-    fits = [t for t in candidates if 0 <= t <= h - height]
-    free = next((t for t in fits if not clash(t)), None)
-    if free is None and min(box.width, box.height) < SMALL_FACE_TEXT:
+    others = [(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box]
+    fits = [t for t in candidates if 0 <= t <= h - height] or [max(0, min(above, h - height))]
+    if min(box.width, box.height) < SMALL_FACE_TEXT and all(overlap(t, placed) for t in fits):
         return False
-    top = free if free is not None else fits[0] if fits else max(0, min(above, h - height))
+    # Another label hidden costs more than another face partly covered: its text would be unreadable.
+    top = min(fits, key=lambda t: 3 * overlap(t, placed) + overlap(t, others))
     placed.append((x, top, x + width, top + height))
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)

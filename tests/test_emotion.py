@@ -200,3 +200,33 @@ def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
     assert (img == 0).any()  # its dark backing was drawn
     img[:] = 255
     assert _draw_block(img, lines, small, 0.4, 1, []) is True  # room: a small face gets its text
+
+
+def test_a_label_goes_where_it_hides_no_other_face():
+    """Group photos: a face's label above its box would cover the face above it; it goes below instead,
+    and when neither side is free, over its own box rather than over a neighbour's face."""
+    import numpy as np
+
+    from facekit.drawing import _draw_block
+    from facekit.types import Box
+
+    lines = [("No Mask: 99.00%", (0, 0, 255)), ("Neutral: 80.00%", (0, 200, 255))]
+    upper, face = Box(100, 10, 220, 110), Box(100, 120, 220, 220)
+
+    def block(img_h, boxes):
+        placed = []
+        assert _draw_block(np.zeros((img_h, 400, 3), np.uint8), lines, face, 0.5, 1, placed, boxes)
+        return placed[-1]
+
+    def hides(rect, box):
+        x1, y1, x2, y2 = rect
+        return x1 < box.x2 and box.x1 < x2 and y1 < box.y2 and box.y1 < y2
+
+    alone = block(300, [face])
+    assert alone[3] <= face.y1  # nothing above: the usual place, above the box
+    moved = block(300, [upper, face])
+    assert moved[1] >= face.y2 and not hides(moved, upper)  # below, clear of the face above
+    lower = Box(100, 230, 220, 330)
+    boxed_in = block(340, [upper, face, lower])
+    assert not hides(boxed_in, upper) and not hides(boxed_in, lower)
+    assert face.y1 <= boxed_in[1] and boxed_in[3] <= face.y2  # over its own face
