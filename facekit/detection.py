@@ -30,6 +30,7 @@ them and the head crops see the same framing.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -185,13 +186,15 @@ class Res10Detector:
         except cv2.error as exc:
             reason = str(exc).strip().splitlines()[-1]
             raise ModelError(f"cannot load res10 detector from {weights}: {reason}") from None
+        self._lock = threading.Lock()  # an OpenCV network holds one input: one thread in it at a time
 
     def _forward(self, net, image: np.ndarray, size: tuple[int, int],
                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         blob = cv2.dnn.blobFromImage(cv2.resize(image, size), 1.0, size, self.mean)
-        net.setInput(blob)
-        out = net.forward()[0, 0]  # (N, 7): image_id, label, score, x1, y1, x2, y2 (0..1)
+        with self._lock:
+            net.setInput(blob)
+            out = net.forward()[0, 0]  # (N, 7): image_id, label, score, x1, y1, x2, y2 (0..1)
         out = out[out[:, 2] >= confidence]
         return out[:, 3:7] * np.array([w, h, w, h], dtype=np.float32), out[:, 2].astype(np.float32)
 
@@ -387,6 +390,7 @@ class YuNetDetector(MultiPassDetector):
         # One network per input size: setInputSize re-plans the network, which on a 640x480 frame
         # costs more than the second pass itself. Video reuses the same two sizes every frame.
         self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._lock = threading.Lock()  # one thread in a network (and in the cache of them) at a time
         self._net((320, 320))
 
     def _net(self, size: tuple[int, int]):
@@ -404,7 +408,8 @@ class YuNetDetector(MultiPassDetector):
 
     def _run(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        _, found = self._net((w, h)).detect(image)
+        with self._lock:
+            _, found = self._net((w, h)).detect(image)
         return np.zeros((0, 15), dtype=np.float32) if found is None else found[:, :15].astype(np.float32)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,10 @@ class Head:
         self._in = interpreter.get_input_details()[0]
         self._out = interpreter.get_output_details()[0]
         self._batch = None
+        # A LiteRT interpreter holds one input and one output: two threads in it at once (a web server
+        # sharing one FaceAnalyzer) raise "There is at least 1 reference to internal data" or get each
+        # other's faces. One at a time; the video loop runs heads on one thread and never waits here.
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | os.PathLike, int8: bool | None = None) -> "Head":
@@ -217,13 +222,15 @@ class Head:
             return np.concatenate([self.predict_inputs(batch[i:i + MAX_BATCH])
                                    for i in range(0, len(batch), MAX_BATCH)])
         n = len(batch)
-        if self._batch != n:
-            self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
-            self._interp.allocate_tensors()
-            self._batch = n
-        self._interp.set_tensor(self._in["index"], batch.astype(np.float32))
-        self._interp.invoke()
-        probs = np.array(self._interp.get_tensor(self._out["index"]), dtype=np.float32)
+        batch = batch.astype(np.float32)
+        with self._lock:
+            if self._batch != n:
+                self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
+                self._interp.allocate_tensors()
+                self._batch = n
+            self._interp.set_tensor(self._in["index"], batch)
+            self._interp.invoke()
+            probs = np.array(self._interp.get_tensor(self._out["index"]), dtype=np.float32)
         # An int8 softmax comes out in steps of 1/256, so its rows sum to 0.99x; records promise
         # probabilities that sum to 1 whichever twin ran.
         return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)

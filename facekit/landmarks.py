@@ -33,6 +33,7 @@ Conventions (documented here once, used by the JSON and the CSV):
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -179,6 +180,7 @@ class FaceMesh:
         # call's tracks are kept, so a track that ends takes its entry with it.
         self._tracked: dict[int, tuple[_Roi, Box]] = {}
         self._lost: set[int] = set()  # tracks the model did not take for a face last frame
+        self._lock = threading.Lock()  # one thread in the interpreter at a time (see facekit.heads.Head)
 
     # --- the stage -------------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
@@ -259,10 +261,11 @@ class FaceMesh:
         crop = cv2.warpAffine(image, affine, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
-        self._interp.set_tensor(self._in, x[None])
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._out_points).reshape(N_POINTS, 3).astype(np.float64)
-        logit = float(self._interp.get_tensor(self._out_flag).ravel()[0])
+        with self._lock:
+            self._interp.set_tensor(self._in, x[None])
+            self._interp.invoke()
+            raw = self._interp.get_tensor(self._out_points).reshape(N_POINTS, 3).astype(np.float64)
+            logit = float(self._interp.get_tensor(self._out_flag).ravel()[0])
         inverse = cv2.invertAffineTransform(affine)
         pts = np.empty((N_POINTS, 3), dtype=np.float64)
         pts[:, :2] = raw[:, :2] @ inverse[:, :2].T + inverse[:, 2]

@@ -219,3 +219,28 @@ def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
     if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):  # glibc: set once, then kept
         assert outs["default"] == ["True", "True"]
     assert outs["user"] == ["False", "False"] and outs["off"] == ["False", "False"]
+
+
+def test_one_analyzer_shared_by_threads_gives_each_photo_its_own_faces(media):
+    """A web server's threads sharing one FaceAnalyzer: each model runs one call at a time, so every
+    photo gets the faces, labels and landmarks it gets alone (without the locks, LiteRT raised "There is
+    at least 1 reference to internal data", YuNet an OpenCV assertion, and some photos got another's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facekit import FaceAnalyzer
+    from facekit.preprocess import load_image
+
+    shared = FaceAnalyzer(detector="yunet", landmarks=True)
+    photos = [load_image(media / name) for name in ("obama.jpg", "two_people.jpg", "example_03.png",
+                                                    "kit_with_rose.jpg")]
+
+    def summary(image):
+        return [(f.box.as_list(), {t: round(p.score, 5) for t, p in f.predictions.items()},
+                 None if f.landmarks is None else round(float(f.landmarks[:, :2].sum()), 1))
+                for f in shared.analyze(image)]
+
+    alone = [summary(image) for image in photos]
+    assert all(alone) and sum(len(faces) for faces in alone) >= 6
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(summary, photos * 6))
+    assert together == alone * 6
