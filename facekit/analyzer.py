@@ -15,6 +15,7 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Iterator, NamedTuple
 
@@ -193,14 +194,16 @@ def _as_image(image) -> np.ndarray:
     return load_image(image)
 
 
-_default: FaceAnalyzer | None = None
+_default: tuple[dict, FaceAnalyzer] | None = None  # (options, the analyzer built with them)
+_default_lock = threading.Lock()
 
 
 def analyze(image, **options) -> list[Face]:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
-    kept for later calls with the same options."""
+    kept for later calls with the same options (threads calling at once share one, built once)."""
     global _default
-    if _default is None or getattr(_default, "_options", None) != options:
-        _default = FaceAnalyzer(**options)
-        _default._options = options
-    return _default.analyze(image)
+    with _default_lock:
+        if _default is None or _default[0] != options:
+            _default = (dict(options), FaceAnalyzer(**options))
+        analyzer = _default[1]
+    return analyzer.analyze(image)

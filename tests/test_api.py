@@ -244,3 +244,23 @@ def test_one_analyzer_shared_by_threads_gives_each_photo_its_own_faces(media):
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(summary, photos * 6))
     assert together == alone * 6
+
+
+def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import facekit.analyzer as module
+
+    built = []
+
+    class Counted(module.FaceAnalyzer):
+        def __init__(self, **options):
+            built.append(options)
+            super().__init__(**options)
+
+    monkeypatch.setattr(module, "FaceAnalyzer", Counted)
+    monkeypatch.setattr(module, "_default", None)
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: module.analyze(media / "obama.jpg", tasks=["mask"]), range(8)))
+    assert built == [{"tasks": ["mask"]}]
+    assert [len(faces) for faces in found] == [1] * 8
