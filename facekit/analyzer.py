@@ -185,13 +185,11 @@ class _EveryNth:
 
 
 def _as_image(image) -> np.ndarray:
-    if isinstance(image, np.ndarray):
-        from .preprocess import as_bgr
+    from .preprocess import as_bgr, load_image
 
-        return as_bgr(image)
-    from .preprocess import load_image
-
-    return load_image(image)
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    return as_bgr(image)  # an array, or one clear ImageError for anything else
 
 
 _default: tuple[dict, FaceAnalyzer] | None = None  # (options, the analyzer built with them)

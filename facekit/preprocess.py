@@ -107,9 +107,26 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Accept gray, BGRA or 16-bit arrays from callers and return 8-bit 3-channel BGR."""
+    """Accept gray, BGRA, 16-bit, boolean and float arrays from callers and return 8-bit 3-channel BGR.
+    Float arrays are read as 0-1 when no value is above 1 (scikit-image's and most ML code's convention),
+    else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face. Any other shape is an
+    ImageError, not a silent empty result (a channels-first (3, H, W) array read as (H, W, C) has none)."""
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+        hint = " (channels first? pass image.transpose(1, 2, 0))" \
+            if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
+        raise ImageError(f"expected an image array of shape (H, W) or (H, W, C) with C = 1, 3 or 4; got "
+                         f"{image.shape}{hint}")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        image = np.nan_to_num(image, nan=0.0, posinf=255.0, neginf=0.0)
+        if image.size and image.max() <= 1.0:
+            image = image * 255.0
+        image = np.rint(np.clip(image, 0, 255)).astype(np.uint8)
     elif image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2:

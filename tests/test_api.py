@@ -264,3 +264,25 @@ def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, mo
         found = list(pool.map(lambda _: module.analyze(media / "obama.jpg", tasks=["mask"]), range(8)))
     assert built == [{"tasks": ["mask"]}]
     assert [len(faces) for faces in found] == [1] * 8
+
+
+def test_arrays_of_every_common_kind_are_read_and_others_are_one_clear_error(analyzer, media):
+    """Library callers hand over what their own code holds: a 0-1 float photo (scikit-image, most ML
+    code) was cast to a black image with no face; a channels-first array or a list failed deep inside."""
+    import numpy as np
+
+    from facekit.errors import ImageError
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "obama.jpg")
+    reference = analyzer.analyze(photo)
+    assert len(reference) == 1
+    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    for same in (photo.astype(np.float32) / 255, photo.astype(np.float64), photo.astype(np.int64),
+                 grey.astype(np.float32) / 255, np.ascontiguousarray(photo[:, :, ::-1])[:, :, ::-1]):
+        faces = analyzer.analyze(same)
+        assert len(faces) == 1 and faces[0].box.iou(reference[0].box) > 0.9
+    for bad, needle in ((photo.transpose(2, 0, 1), "channels first"), (photo[:, :, 0].ravel(), "shape"),
+                        (photo.tolist(), "got list"), (None, "got NoneType")):
+        with pytest.raises(ImageError, match=needle):
+            analyzer.analyze(bad)
