@@ -126,7 +126,6 @@ def check_output_path(path: Path | None, what: str = "output") -> None:
         raise FacekitError(f"{what} folder is not writable: {parent}")
 
 
-
 def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iterable[Path | None], str]]) -> None:
     """Fail before any work when an output would be written over an input or over another output:
     `-i photo.jpg -o photo.jpg`, an --output folder that is the photos' own folder, or a --csv naming the
