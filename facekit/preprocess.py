@@ -10,6 +10,7 @@ card. A test checks both paths give identical arrays.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Raises ImageError with a one-line reason when the file is missing, empty or not an image, or
     over MAX_PIXELS (checked from the header before decoding, where the format allows).
     """
+    text = os.fspath(path)
     path = Path(path)
     if not path.exists():
+        # A web address: Path("https://x/a.jpg") prints as "https:/x/a.jpg", and "no such file" would
+        # leave the user guessing whether URLs are read at all.
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
+            raise ImageError(f"{text}: a web address; images are read from files (download it first)")
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")

@@ -201,6 +201,14 @@ def test_bad_image_one_line_nonzero(tmp_path, content, needle):
     _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), needle)
 
 
+def test_a_web_address_is_named_as_one(tmp_path, capfd):
+    from facekit.cli.image import main
+
+    assert main(["-i", "https://example.com/photo.jpg", "--no-display"]) == 2
+    line = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("[ERROR]")][-1]
+    assert "a web address" in line and "download it first" in line, line
+
+
 def test_unreadable_image(tmp_path, media):
     import os
 
