@@ -23,7 +23,7 @@ import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .pipeline import HEAD_EVERY, FacePipeline
-from .types import Face
+from .types import Box, Face
 
 
 class VideoResult(NamedTuple):
@@ -102,15 +102,18 @@ class FaceAnalyzer(FacePipeline):
 
         return csv_columns(self.task_labels, pose=True, measures=MEASURE_NAMES)
 
-    def analyze(self, image, faces: list[Face] | None = None) -> list[Face]:
-        """Faces in `image` (a path, or an image array: BGR, gray, BGRA or 16-bit), each with every
-        head's prediction, sorted by detection score. With `faces`, skip detection and run the heads
-        (and landmarks) on those boxes instead."""
+    def analyze(self, image, faces: list[Face | Box | tuple] | None = None) -> list[Face]:
+        """Faces in `image` (a path, or an image array: BGR, gray, BGRA, 16-bit or float), each with every
+        head's prediction, sorted by detection score. With `faces` (Face objects, Boxes or (x1, y1, x2, y2)
+        tuples, e.g. from another detector), skip detection and run the heads (and landmarks) on those
+        boxes instead, clipped to the image as the detectors' boxes are; a bare box gets score 1.0."""
         image = _as_image(image)
         if faces is None:
             if self.detector is None:
                 raise ValueError("this analyzer has no detector: pass faces=, or use classify_whole()")
             faces = self.detect(image)
+        else:
+            faces = [_given_face(f, image.shape[1], image.shape[0]) for f in faces]
         return super().analyze(image, faces)
 
     def __call__(self, image) -> list[Face]:
@@ -182,6 +185,23 @@ class _EveryNth:
             item = self.source.read()
             if item is None or self.source.live or item[0] % self.n == 0:
                 return item
+
+
+def _given_face(face, width: int, height: int) -> Face:
+    """A caller's face for `analyze(faces=)`: a Face, a Box or (x1, y1, x2, y2), clipped to the image (a
+    box reaching past the edge otherwise read as a dark, unlabelled face; see Box)."""
+    if isinstance(face, Face):
+        box = face.box
+    elif isinstance(face, Box):
+        box, face = face, None
+    else:
+        try:
+            box, face = Box(*(float(v) for v in face)), None
+        except (TypeError, ValueError):
+            raise ValueError(f"faces: expected Face objects, Boxes or (x1, y1, x2, y2) tuples, got {face!r}") \
+                from None
+    clipped = Box.clipped(box.x1, box.y1, box.x2, box.y2, width=width, height=height)
+    return face.replace(box=clipped) if face is not None else Face(box=clipped, score=1.0)
 
 
 def _as_image(image) -> np.ndarray:

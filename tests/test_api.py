@@ -286,3 +286,21 @@ def test_arrays_of_every_common_kind_are_read_and_others_are_one_clear_error(ana
                         (photo.tolist(), "got list"), (None, "got NoneType")):
         with pytest.raises(ImageError, match=needle):
             analyzer.analyze(bad)
+
+
+def test_faces_given_as_boxes_from_another_detector(analyzer, media):
+    """analyze(faces=) takes Faces, Boxes or (x1, y1, x2, y2) tuples and clips them to the photo: a box
+    reaching past the top-left corner was sliced with negative indices, read as black and left unlabelled."""
+    from facekit.types import Box
+
+    photo = media / "obama.jpg"
+    found = analyzer.analyze(photo)[0]
+    b = found.box
+    for given in (found, b, (b.x1, b.y1, b.x2, b.y2), [float(v) for v in b.as_list()],
+                  Box(b.x1 - 2000, b.y1 - 2000, b.x2, b.y2)):
+        [face] = analyzer.analyze(photo, faces=[given])
+        assert face.predictions["mask"].label == found.predictions["mask"].label == "without_mask"
+        assert 0 <= face.box.x1 and 0 <= face.box.y1
+    assert analyzer.analyze(photo, faces=[found])[0].score == found.score  # a Face keeps its own score
+    with pytest.raises(ValueError, match="x1, y1, x2, y2"):
+        analyzer.analyze(photo, faces=[(1, 2, 3)])
