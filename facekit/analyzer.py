@@ -124,10 +124,11 @@ class FaceAnalyzer(FacePipeline):
         return super().classify_whole(_as_image(image))
 
     def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
-                      smooth: float = 0.6, fine_pass: bool = False,
-                      head_every: int = HEAD_EVERY) -> Iterator[VideoResult]:
-        """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, with
-        each face's `track_id` kept across frames and its probabilities smoothed per track.
+                      smooth: float = 0.6, fine_pass: bool = False, head_every: int = HEAD_EVERY,
+                      fps: float | None = None) -> Iterator[VideoResult]:
+        """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
+        the caller holds (a list of image arrays, or a generator over another capture library such as
+        picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per track.
 
         detect_every: run the detector every K analysed frames and follow faces by tracking between.
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).
@@ -135,15 +136,28 @@ class FaceAnalyzer(FacePipeline):
         fine_pass: also run the detector's small-face pass on every frame (2-3x detector time).
         head_every: re-run the heads on a tracked face only every K frames, where the video loop
             supports it.
+        fps: for frames the caller holds, the rate they were recorded at (times from the frame index);
+            None treats them as a live feed (times from the wall clock).
         Raises facekit.errors.VideoError when the source cannot be opened or breaks while read.
         """
+        from .errors import VideoError
         from .pipeline import track_faces
         from .tracking import IoUTracker
-        from .video import FrameSource, silence_opencv
+        from .video import FrameIterable, FrameSource, silence_opencv
 
         silence_opencv()
         pipeline = self._pipeline_for_video(fine_pass)
-        frames = FrameSource(source)
+        if isinstance(source, (str, int, os.PathLike)):
+            frames = FrameSource(source)
+        elif isinstance(source, np.ndarray) and source.ndim < 4:
+            raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
+        else:
+            try:
+                iterator = iter(source)
+            except TypeError:
+                raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
+                                 f"{type(source).__name__}") from None
+            frames = FrameIterable(iterator, fps)
         try:
             reader = _EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=smooth, max_missed=max(15, 2 * detect_every))

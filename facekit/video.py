@@ -246,6 +246,53 @@ class FrameSource:
         self.close()
 
 
+class FrameIterable:
+    """Frames the caller already holds, as a frame source: a list of arrays, or a generator over a capture
+    library OpenCV does not read (picamera2 on a Raspberry Pi, a GStreamer appsink, frames from a
+    network). Each frame goes through `as_bgr` (gray, BGRA, RGB-less float arrays are all accepted).
+
+    fps None: a live feed (one detection ahead, times from the wall clock); a number: a recording's
+    frames at that rate (times from the frame index, frames read ahead as for a file)."""
+
+    def __init__(self, frames, fps: float | None = None):
+        from .preprocess import as_bgr
+
+        self._as_bgr = as_bgr
+        self._frames = iter(frames)
+        self._live = fps is None
+        self.fps = float(fps) if fps else DEFAULT_FPS
+        first = next(self._frames, None)
+        if first is None:
+            raise VideoError("no frames: the frames given are empty")
+        self._first = as_bgr(first)
+        self.size = (self._first.shape[1], self._first.shape[0])
+        self._index = 0
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+        else:
+            frame = next(self._frames, None)
+            if frame is None:
+                return None
+            frame = self._as_bgr(frame)
+            if (frame.shape[1], frame.shape[0]) != self.size:
+                raise VideoError(f"frame {self._index} is {frame.shape[1]}x{frame.shape[0]} but the frames started at "
+                                 f"{self.size[0]}x{self.size[1]} (frames of changing size)")
+        item = (self._index, frame)
+        self._index += 1
+        return item
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)  # a generator's own cleanup (its camera, say)
+        if close is not None:
+            close()
+
+
 def fourcc_for(path: Path) -> str:
     return FOURCC.get(path.suffix.lower(), "mp4v")
 

@@ -304,3 +304,36 @@ def test_faces_given_as_boxes_from_another_detector(analyzer, media):
     assert analyzer.analyze(photo, faces=[found])[0].score == found.score  # a Face keeps its own score
     with pytest.raises(ValueError, match="x1, y1, x2, y2"):
         analyzer.analyze(photo, faces=[(1, 2, 3)])
+
+
+def test_video_from_frames_the_caller_holds(analyzer, media):
+    """analyze_video on frames from elsewhere (a list, or a generator over picamera2 or any capture library
+    OpenCV does not read): the same tracks and labels as the file, frame for frame; bad input is one
+    VideoError. Before, a list was taken for a file name ('File name too long')."""
+    from facekit.errors import VideoError
+
+    cap, frames = cv2.VideoCapture(str(media / CLIP)), []
+    for _ in range(30):
+        frames.append(cap.read()[1])
+    fps = cap.get(cv2.CAP_PROP_FPS)
+
+    def summary(results):
+        return [(r.frame_index, round(r.time_s, 6), [(f.track_id, f.box.as_list(), f.predictions["mask"].label)
+                                                    for f in r.faces if "mask" in f.predictions])
+                for r in results]
+
+    from_file = summary(analyzer.analyze_video(media / CLIP, max_frames=30))
+    assert summary(analyzer.analyze_video(frames, fps=fps)) == from_file
+    assert sum(len(faces) for _, _, faces in from_file) >= 30
+
+    def camera():  # a live feed: grey frames, times from the wall clock
+        for frame in frames[:5]:
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+    live = list(analyzer.analyze_video(camera()))
+    assert [r.frame_index for r in live] == list(range(5)) and all(len(r.faces) == 2 for r in live)
+    assert all(0 <= a.time_s <= b.time_s < 60 for a, b in zip(live, live[1:]))
+    for bad, needle in (([], "empty"), (frames[0], "use analyze()"), ([frames[0], frames[1][:100]], "changing size"),
+                        (3.5, "got float")):
+        with pytest.raises(VideoError, match=needle):
+            list(analyzer.analyze_video(bad))
