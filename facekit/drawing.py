@@ -60,9 +60,7 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
             _draw_landmarks(out, face, style.landmarks, color)
         cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, thick)
         if face.pose is not None:
-            # Rounded to whole degrees first: "+.0f" prints -0.3 as "-0".
-            yaw, pitch, roll = (int(round(a)) for a in (face.pose.yaw, face.pose.pitch, face.pose.roll))
-            lines.append((f"yaw {yaw:+d} pitch {pitch:+d} roll {roll:+d}", color))
+            lines.append((str(face.pose), color))
         if lines:
             blocks.append((b, lines))
     placed: list[tuple[int, int, int, int]] = []

@@ -132,6 +132,11 @@ class Pose:
     def to_dict(self) -> dict:
         return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
 
+    def __str__(self) -> str:
+        # Rounded to whole degrees first: "+.0f" prints -0.3 as "-0".
+        yaw, pitch, roll = (int(round(a)) for a in (self.yaw, self.pitch, self.roll))
+        return f"yaw {yaw:+d} pitch {pitch:+d} roll {roll:+d}"
+
 
 @dataclass(frozen=True, eq=False)
 class Face:
@@ -165,6 +170,19 @@ class Face:
         """A masked face's emotion is read from the eyes alone: less certain, shown as such, not hidden."""
         mask = self.predictions.get("mask")
         return "emotion" in self.predictions and mask is not None and mask.label == WITH_MASK
+
+    def __repr__(self) -> str:
+        """One line a person can read: box, score, each head's label, and what else the face carries (the
+        dataclass default printed every probability and the mesh's 468 points as numpy arrays)."""
+        parts = [f"box=({self.box.x1}, {self.box.y1}, {self.box.x2}, {self.box.y2})", f"score={self.score:.2f}"]
+        if self.track_id is not None:
+            parts.append(f"track_id={self.track_id}")
+        parts += [f"{task}={pred.label} {pred.score:.2f}" for task, pred in self.predictions.items()]
+        if self.pose is not None:
+            parts.append(f"pose=({self.pose})")
+        if self.landmarks is not None:
+            parts.append(f"landmarks={len(self.landmarks)}")
+        return f"Face({', '.join(parts)})"
 
     def to_dict(self) -> dict:
         """The JSON record of one face; the image, folder and video writers all use this."""

@@ -337,3 +337,14 @@ def test_video_from_frames_the_caller_holds(analyzer, media):
                         (3.5, "got float")):
         with pytest.raises(VideoError, match=needle):
             list(analyzer.analyze_video(bad))
+
+
+def test_a_face_prints_as_one_readable_line(media):
+    from facekit import FaceAnalyzer
+
+    [face] = FaceAnalyzer(tasks=["mask"], landmarks=True).analyze(media / "obama.jpg")
+    text = repr(face)
+    assert text.startswith(f"Face(box=({face.box.x1}, {face.box.y1}, ") and "mask=without_mask" in text
+    assert "pose=(yaw " in text and "landmarks=468" in text
+    assert "\n" not in text and "array(" not in text and len(text) < 200
+    assert "-0 " not in str(face.pose) + " "  # whole degrees, never "-0"
