@@ -15,10 +15,8 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1033,13 +1031,15 @@ class _GracefulStop:
         print("\n[INFO] stopping after this batch (Ctrl-C again to stop at once)...", file=sys.stderr, flush=True)
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+        from .signals import set_stop_handler
+
+        self._previous = set_stop_handler(self._handler)  # SIGTERM (a scheduler's stop) too
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        from .signals import restore_handlers
+
+        restore_handlers(self._previous)
         return False
 
 

@@ -82,8 +82,9 @@ def sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt_video_run(*args, after: float = 1.5) -> tuple[int, str]:
-    """Run detect_mask_video.py headless, press Ctrl-C `after` seconds into its frame loop; (exit code, stderr)."""
+def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """Run detect_mask_video.py headless, press Ctrl-C (or send `sig`) `after` seconds into its frame loop;
+    (exit code, stderr)."""
     env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
@@ -92,6 +93,6 @@ def interrupt_video_run(*args, after: float = 1.5) -> tuple[int, str]:
         if "starting video stream" in line:
             break
     time.sleep(after)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     return proc.returncode, stderr

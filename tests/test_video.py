@@ -318,9 +318,12 @@ def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
+    # SIGTERM is what docker stop / systemctl stop send: before, it left two temp files and no output.
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
-    code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table)
+    code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table,
+                                       sig=sig)
     assert code == 130, stderr
     assert "Traceback" not in stderr
     n, size = video_info(out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,11 +28,14 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def guarded(main):
-    """Wrap a CLI main(): user errors -> one line + exit 2, Ctrl-C -> exit 130, never a traceback
-    for either. Anything else is a bug and keeps its traceback."""
+    """Wrap a CLI main(): user errors -> one line + exit 2, Ctrl-C or SIGTERM -> exit 130, never a
+    traceback for either. Anything else is a bug and keeps its traceback."""
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
+        from ..signals import restore_handlers, set_stop_handler
+
+        previous = set_stop_handler(signal.default_int_handler)  # SIGTERM ends a run as Ctrl-C does
         try:
             return main(argv)
         except FacekitError as exc:
@@ -41,6 +45,8 @@ def guarded(main):
             return 130
         except BrokenPipeError:  # e.g. `... | head`
             return 0
+        finally:
+            restore_handlers(previous)
 
     return wrapper
 

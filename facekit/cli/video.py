@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -235,16 +233,17 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
 
 class _DeferredInterrupt:
-    """Once armed, a Ctrl-C waits until the block ends, so the outputs being finalized are never
-    left half-written; it is then reported through `received`."""
+    """Once armed, a Ctrl-C or SIGTERM (facekit.signals) waits until the block ends, so the outputs
+    being finalized are never left half-written; it is then reported through `received`."""
 
     def __init__(self):
         self.received = False
         self._old = None
 
     def arm(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._note)
+        from ..signals import set_stop_handler
+
+        self._old = set_stop_handler(self._note)
 
     def _note(self, *_):
         self.received = True
@@ -253,9 +252,10 @@ class _DeferredInterrupt:
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        from ..signals import restore_handlers
+
+        restore_handlers(self._old)
+        self._old = None
         return False
 
 
