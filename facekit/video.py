@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -333,6 +334,7 @@ class VideoSink:
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.frames = 0
+        self.written = False  # True once close() has put a whole, readable video in place
         self._tmp = _temp_path(self.path)
         with quiet_stderr():
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
@@ -349,15 +351,31 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> bool:
-        """Finish the file and move it into place; True when a video was written."""
+        """Finish the file and move it into place; True when a video was written. OpenCV reports no
+        write error: a disk that fills up leaves an mp4 without its index, which no player opens. So the
+        finished file is opened and its frames counted before it replaces anything; a file that falls
+        short is removed and is a VideoError."""
         if self._writer is None:
-            return self.frames > 0
+            return self.written
         self._writer.release()
         self._writer = None
         if self.frames == 0:
             self._tmp.unlink(missing_ok=True)
             return False
+        with quiet_stderr():
+            cap = cv2.VideoCapture(str(self._tmp))
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+            cap.release()
+        if count + SHORT_READ_SLACK < self.frames:
+            try:  # before the temp file goes: what the writer was left with
+                free = f"{shutil.disk_usage(self.path.parent).free / 2**20:.1f} MB free there"
+            except OSError:
+                free = "the disk's free space unknown"
+            self._tmp.unlink(missing_ok=True)
+            raise VideoError(f"{self.path}: the video could not be written whole ({int(count)} of {self.frames} "
+                             f"frames readable; {free}); nothing was kept")
         os.replace(self._tmp, self.path)
+        self.written = True
         return True
 
     def abort(self) -> None:

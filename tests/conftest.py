@@ -68,12 +68,21 @@ def small_faces_photo(media):
     return canvas, np.array(boxes, dtype=np.float32)
 
 
-def run_script(script: str, *args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a root script as a user would, in a fresh process."""
+def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
+               max_file_bytes: int | None = None) -> subprocess.CompletedProcess:
+    """Run a root script as a user would, in a fresh process. max_file_bytes: no file it writes may grow past
+    this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a full disk fails one with ENOSPC)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+
+    def limit():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=full_env)
+                          timeout=timeout, cwd=ROOT, env=full_env, preexec_fn=limit if max_file_bytes else None)
 
 
 def sigint_default() -> None:

@@ -362,3 +362,12 @@ def test_recursive_folder_keeps_sub_folders_and_skips_its_own_output(media, tmp_
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in flat.iterdir()) == ["obama.jpg", "obama_2.jpg"]
     assert "1 with _2, _3, ... added" in res.stdout
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temp_file(media, tmp_path):
+    photos = tmp_path / "photos"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_03.png")
+    res = run_script("detect_mask_image.py", "-i", photos, "-j", tmp_path / "faces.jsonl", "--no-display",
+                     max_file_bytes=1_000)  # files may not grow past 1 kB, as on a full disk
+    _fails_cleanly(res, "cannot write an output: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

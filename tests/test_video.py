@@ -318,6 +318,23 @@ def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
+    """OpenCV reports no write error: on a full disk it left an mp4 without its index, renamed into place and
+    reported as written. Files here may not grow past 300 kB (as on a disk with that much room)."""
+    out, summary = tmp_path / "out.mp4", tmp_path / "people.csv"
+    res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--output", out,
+                     "--summary", summary, max_file_bytes=300_000)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "could not be written whole" in one_error_line(res.stderr) and "nothing was kept" in res.stderr
+    assert not out.exists() and "annotated video written" not in res.stdout
+    assert read_csv(summary)  # the outputs that fit are still finalized
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]  # no temp file left
+    res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--csv",
+                     tmp_path / "faces.csv", max_file_bytes=20_000)
+    assert res.returncode == 2 and "cannot write an output: File too large" in one_error_line(res.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     # SIGTERM is what docker stop / systemctl stop send: before, it left two temp files and no output.

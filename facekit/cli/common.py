@@ -4,6 +4,7 @@ display detection, and turning user errors into one line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import signal
@@ -27,9 +28,15 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
+# The machine's fault, not the program's: a full disk or quota, a file over the size limit, a read-only
+# or failing disk, permissions changed during a run. One line, like any bad input.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+
+
 def guarded(main):
-    """Wrap a CLI main(): user errors -> one line + exit 2, Ctrl-C or SIGTERM -> exit 130, never a
-    traceback for either. Anything else is a bug and keeps its traceback."""
+    """Wrap a CLI main(): user errors and a disk that refuses the outputs -> one line + exit 2, Ctrl-C
+    or SIGTERM -> exit 130, never a traceback for any of them. Anything else is a bug and keeps its
+    traceback."""
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
@@ -45,6 +52,11 @@ def guarded(main):
             return 130
         except BrokenPipeError:  # e.g. `... | head`
             return 0
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            # The outputs' temp files are gone already (atomic writes); what was complete stays.
+            return fail(f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}")
         finally:
             restore_handlers(previous)
 

@@ -219,7 +219,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
         stats.seconds = time.perf_counter() - started
         finishing.arm()
         if sink is not None:
-            sink.close()
+            try:
+                sink.close()
+            except VideoError as exc:  # the other outputs are still finalized
+                stats.error = stats.error or str(exc)
         if timeline is not None:
             timeline.save(args.timeline)
         if args.summary is not None:
@@ -263,9 +266,9 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
          f"in {stats.seconds:.1f}s ({stats.fps:.1f} FPS)")
     if sink is not None:
-        if sink.frames:
+        if sink.written:
             info(f"annotated video written to {args.output} ({sink.frames} frames)")
-        else:
+        elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None:
         info(f"per-frame results written to {args.csv}")
