@@ -59,7 +59,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
     so an interrupted run never leaves a half-written file (or clobbers the old one)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # The name is cut: a temp name ~15 characters longer than a long output name passes the file system's
+    # 255-byte limit, and the run failed on a name the user could write.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -977,7 +977,7 @@ def train(cfg: TrainConfig) -> dict:
     card = make_card(cfg, data, net, served, rep, history, train_secs)
 
     output = cfg.output
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name[:64]}.", suffix=".part", dir=output.parent))  # as atomic_write
     try:
         log(f"[INFO] saving model to {output}...")
         net.model.save(tmp / KERAS)

@@ -299,8 +299,9 @@ def fourcc_for(path: Path) -> str:
 
 
 def _temp_path(path: Path) -> Path:
-    # The temp file keeps the real extension: OpenCV picks the container from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    # The temp file keeps the real extension: OpenCV picks the container from it. The name is cut as in
+    # facekit.records.atomic_write.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     make_ordinary(tmp)
     return Path(tmp)

@@ -371,3 +371,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_file(media, tmp_path):
                      max_file_bytes=1_000)  # files may not grow past 1 kB, as on a full disk
     _fails_cleanly(res, "cannot write an output: File too large")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_an_output_name_near_the_file_system_limit(media, tmp_path):
+    # The temp file beside an output took its whole name plus ~15 characters: past 255 bytes, the run died
+    # with "File name too long" on a name the user could write.
+    from facekit.cli.image import main
+
+    stem = "a" * 240
+    assert main(["-i", str(media / "obama.jpg"), "-j", str(tmp_path / f"{stem}.json"), "-o",
+                 str(tmp_path / f"{stem}.png"), "--no-display", "--tasks", "mask"]) == 0
+    assert len(json.loads((tmp_path / f"{stem}.json").read_text())["faces"]) == 1
+    assert cv2.imread(str(tmp_path / f"{stem}.png")) is not None
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".png"]
