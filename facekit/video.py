@@ -314,6 +314,8 @@ def check_video_output(path: Path) -> None:
         raise VideoError(f"--output folder does not exist: {parent}")
     if not path.suffix:
         raise VideoError(f"--output needs a video extension such as .mp4 or .avi: {path}")
+    if path.is_dir():
+        raise VideoError(f"--output {path} is a folder: name a video file (in it, or beside it)")
     tmp = _temp_path(path)
     try:
         with quiet_stderr():

@@ -384,3 +384,16 @@ def test_an_output_name_near_the_file_system_limit(media, tmp_path):
     assert len(json.loads((tmp_path / f"{stem}.json").read_text())["faces"]) == 1
     assert cv2.imread(str(tmp_path / f"{stem}.png")) is not None
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".png"]
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, capfd):
+    # Before, the run did all its work and then failed to rename its temp file onto the folder (a traceback).
+    from facekit.cli.image import main
+
+    (tmp_path / "faces.json").mkdir()
+    (tmp_path / "out.png").mkdir()
+    for option, path in (("-j", "faces.json"), ("-o", "out.png")):
+        assert main(["-i", str(media / "obama.jpg"), option, str(tmp_path / path), "--no-display"]) == 2
+        line = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("[ERROR]")][-1]
+        assert f"{tmp_path / path} is a folder" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "out.png"]

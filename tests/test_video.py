@@ -311,6 +311,14 @@ def test_an_output_never_replaces_the_source_video(tmp_path, clip, mask_model, c
     assert source.read_bytes() == clip.read_bytes() and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
+@pytest.mark.parametrize("option", ["--csv", "--output"])
+def test_an_output_that_is_a_folder_is_refused(tmp_path, clip, mask_model, capfd, option):
+    (tmp_path / "out.mp4").mkdir()
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", option, tmp_path / "out.mp4")
+    assert code == 2 and f"{option} {tmp_path / 'out.mp4'} is a folder" in line
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
                       "--summary", tmp_path / "a.csv")

@@ -133,10 +133,13 @@ def report_landmarks(pipeline) -> None:
         (warn if stats.landmarked < stats.faces else info)(stats.summary())
 
 
-def check_output_path(path: Path | None, what: str = "output") -> None:
-    """Fail early, before any work, when an output could not be written."""
+def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
+    """Fail early, before any work, when an output could not be written. folder: the output is a folder
+    (else a folder already at `path` would stop the file being renamed into place, after all the work)."""
     if path is None:
         return
+    if not folder and path.is_dir():
+        raise FacekitError(f"{what} {path} is a folder: name a file (in it, or beside it)")
     parent = path.resolve().parent
     if not parent.is_dir():
         raise FacekitError(f"{what} folder does not exist: {parent}")

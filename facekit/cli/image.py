@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.output is not None:
         if not folder_out:
             raise FacekitError("--output must be a folder when several images are given")
-        check_output_path(args.output, "--output")
+        check_output_path(args.output, "--output", folder=True)
         annotated = [args.output / name for name in names]
     else:
         annotated = []

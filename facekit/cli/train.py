@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
-    check_output_path(args.model, "--model")
+    check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     if args.synth_masks is None:
         args.synth_masks = 1 if {"with_mask", "without_mask"} <= set(classes) else 0
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..heads import models_dir
 
         output = models_dir() / task_name(classes, args.dataset)
-    check_output_path(output, "--model")
+    check_output_path(output, "--model", folder=True)
     check_output_path(args.plot, "--plot")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
     check_model_folder(output, [p for p in inputs if p is not None])
