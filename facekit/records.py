@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,11 +55,31 @@ def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures:
     return list(csv_row(0, 0.0, face, task_labels))
 
 
+STDOUT = "-"  # an output named "-" (or /dev/stdout) is written to standard output
+
+
+def is_stdout(path) -> bool:
+    return path is not None and os.fspath(path) in (STDOUT, "/dev/stdout")
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
-    so an interrupted run never leaves a half-written file (or clobbers the old one)."""
-    path = Path(path)
+    so an interrupted run never leaves a half-written file (or clobbers the old one).
+
+    A link is followed and its target replaced, so the link stays one. A target that is not a regular
+    file (a pipe, /dev/null, a terminal) is written straight into: renamed over, the device's link (run
+    as root, /dev/stdout itself) would have become a plain file. "-" is standard output."""
+    if is_stdout(path):
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        with open(path, mode) as fh:
+            yield fh
+        return
     # The name is cut: a temp name ~15 characters longer than a long output name passes the file system's
     # 255-byte limit, and the run failed on a name the user could write.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".part", dir=path.parent)

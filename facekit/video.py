@@ -333,7 +333,7 @@ class VideoSink:
     `close()`, so the output is either a complete, playable video or absent (never half-written)."""
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
-        self.path = Path(path)
+        self.path = Path(os.path.realpath(path))  # a link stays a link: its target is replaced (atomic_write)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.frames = 0

@@ -397,3 +397,28 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, 
         line = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("[ERROR]")][-1]
         assert f"{tmp_path / path} is a folder" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "out.png"]
+
+
+def test_json_to_standard_output_for_a_pipe(media, tmp_path):
+    res = run_script("detect_mask_image.py", "-i", media / "two_people.jpg", "-j", "-", "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)["faces"]) == 2  # nothing else on standard output
+    assert "[INFO] results written to standard output" in res.stderr
+
+
+def test_a_link_stays_a_link_and_a_device_is_written_into(tmp_path):
+    # Renamed over, a link to /dev/null became a plain file; run as root, `-j /dev/stdout` would have done
+    # that to /dev/stdout itself.
+    import os
+
+    from facekit.records import write_json
+
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "to_file.json").symlink_to(tmp_path / "real.json")
+    (tmp_path / "to_null.json").symlink_to(os.devnull)
+    write_json(tmp_path / "to_file.json", {"faces": 1})
+    write_json(tmp_path / "to_null.json", {"faces": 2})
+    assert (tmp_path / "to_file.json").is_symlink() and (tmp_path / "to_null.json").is_symlink()
+    assert json.loads((tmp_path / "real.json").read_text()) == {"faces": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real.json", "to_file.json", "to_null.json"]

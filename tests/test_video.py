@@ -319,6 +319,15 @@ def test_an_output_that_is_a_folder_is_refused(tmp_path, clip, mask_model, capfd
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
+def test_csv_to_standard_output_for_a_pipe(clip, mask_model):
+    res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--csv", "-",
+                     "--max-frames", 10)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(res.stdout.splitlines()))  # nothing else on standard output
+    assert len(rows) >= 10 and {r["frame"] for r in rows} == {str(i) for i in range(10)}
+    assert "[INFO] per-frame results written to standard output" in res.stderr
+
+
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
                       "--summary", tmp_path / "a.csv")

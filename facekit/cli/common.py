@@ -15,8 +15,29 @@ from pathlib import Path
 from ..errors import FacekitError
 
 
+# Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
+# `--csv -`), where they would break the JSON or CSV a pipe reads; then standard error.
+_human = {"stream": "stdout"}
+
+
+def results_to_stdout() -> None:
+    _human["stream"] = "stderr"
+
+
+def where(path) -> str:
+    """An output's place in a message: its path, or "standard output"."""
+    from ..records import is_stdout
+
+    return "standard output" if is_stdout(path) else str(path)
+
+
+def say(text: str) -> None:
+    """A line for the person at the terminal (summaries, tables)."""
+    print(text, file=getattr(sys, _human["stream"]), flush=True)
+
+
 def info(message: str) -> None:
-    print(f"[INFO] {message}", flush=True)
+    say(f"[INFO] {message}")
 
 
 def warn(message: str) -> None:
@@ -43,6 +64,7 @@ def guarded(main):
         from ..signals import restore_handlers, set_stop_handler
 
         previous = set_stop_handler(signal.default_int_handler)  # SIGTERM ends a run as Ctrl-C does
+        _human["stream"] = "stdout"  # until this run writes a result there
         try:
             return main(argv)
         except FacekitError as exc:
@@ -136,7 +158,9 @@ def report_landmarks(pipeline) -> None:
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
     """Fail early, before any work, when an output could not be written. folder: the output is a folder
     (else a folder already at `path` would stop the file being renamed into place, after all the work)."""
-    if path is None:
+    from ..records import is_stdout  # here, not at import: it loads numpy (see facekit.cli.video)
+
+    if path is None or is_stdout(path):
         return
     if not folder and path.is_dir():
         raise FacekitError(f"{what} {path} is a folder: name a file (in it, or beside it)")
@@ -153,6 +177,8 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
     video would replace the user's original with an annotated copy or a results file. Files are compared
     by identity (device and inode), so a relative path, a symlink or a hard link to an input counts too.
     outputs: (option, the files it would write, "file" or "folder": what to choose instead)."""
+    from ..records import STDOUT, is_stdout
+
     def identity(path: Path):
         try:
             st = os.stat(path)
@@ -170,6 +196,8 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
         for path in paths:
             if path is None:
                 continue
+            if is_stdout(path):
+                path = Path(STDOUT)  # "-" and /dev/stdout are one place
             original = originals.get(identity(path))
             if original is not None:
                 raise FacekitError(f"{option} would write over the input {original}: choose another {noun}")

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
-from ..records import atomic_write, image_record, write_json
+from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, refuse_overwriting, report_landmarks, warn)
+                     prog_name, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path,
                    help="annotated image (one input) or folder for annotated images (several inputs)")
     p.add_argument("-j", "--json", type=Path,
-                   help="write results: JSON for one image, JSON Lines (one record per image) for several")
+                   help="write results: JSON for one image, JSON Lines (one record per image) for several; "
+                        "- for standard output")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--crops", action="store_true",
                    help="inputs are face crops: skip detection and classify each whole image as one face")
@@ -83,6 +84,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
+        results_to_stdout()
     folder_out = args.output is not None and not (args.output.suffix and is_image_path(args.output))
     images, names, skipped, batch = gather_inputs(args.image, args.recursive,
                                                   exclude=args.output if folder_out else None)
@@ -143,10 +146,10 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     faces = _analyze(pipeline, image, args.crops)
     info(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
     if faces:
-        print(_summary(faces, pipeline, image))
+        say(_summary(faces, pipeline, image))
     if args.json:
         write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
-        info(f"results written to {args.json}")
+        info(f"results written to {where(args.json)}")
     annotated = annotate(image, faces, style)
     if args.output:
         _write_image(args.output, annotated)
@@ -192,7 +195,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
     if not done:
         raise ImageError(f"none of the {len(images)} image(s) could be read")
     if args.json:
-        info(f"results written to {args.json}")
+        info(f"results written to {where(args.json)}")
     if args.output:
         renamed = sum(name.stem != path.stem for path, name in zip(images, names))
         info(f"annotated images written to {args.output}/ ({done}, named as their photos"

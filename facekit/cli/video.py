@@ -15,7 +15,7 @@ from pathlib import Path
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
 from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, refuse_overwriting, report_landmarks, warn)
+                     prog_name, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
     p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4 or .avi)")
-    p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability")
+    p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability "
+                                             "(- for standard output)")
     p.add_argument("--timeline", type=Path,
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
     p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
@@ -271,14 +272,14 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None:
-        info(f"per-frame results written to {args.csv}")
+        info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}")
     if people.people:
         info(people.headline())
-        print("\n".join(people.table()), flush=True)
+        say("\n".join(people.table()))
     if args.summary is not None:
-        info(f"per-person summary written to {args.summary}")
+        info(f"per-person summary written to {where(args.summary)}")
     if alerts is not None:
         info(f"--alert ran {len(alerts.fired)} time(s)" + (f", {alerts.failed} failed" if alerts.failed else ""))
 
@@ -289,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     # Read by OpenCV's FFmpeg backend when it loads, so before cv2 is imported: FFmpeg's own
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from ..records import is_stdout
+
+    if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
+        results_to_stdout()
     check_outputs(args)
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
