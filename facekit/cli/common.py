@@ -51,7 +51,8 @@ def fail(message: str, code: int = 2) -> int:
 
 # The machine's fault, not the program's: a full disk or quota, a file over the size limit, a read-only
 # or failing disk, permissions changed during a run. One line, like any bad input.
-WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
+                if hasattr(errno, name)}  # Windows has no EDQUOT
 
 
 def guarded(main):
