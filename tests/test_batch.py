@@ -200,3 +200,32 @@ def test_ray_failure_is_one_line():
     with pytest.raises(FacekitError, match=r"stopped after 3 sources \(MapBatches\(Worker\): actors died during "
                                            r"initialization\); what was finished is saved"):
         next(results)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
+    """A cluster scheduler stops a job with SIGTERM. Ray's core took that signal over when it started: the
+    job ended in a stack dump and exit 134. Now it is Ctrl-C's path, and a resume does the rest."""
+    import signal
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):
+        shutil.copy(media / "two_people.jpg", photos / f"p{i:02d}.jpg")
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "facekit.batch", photos, "-o", out, "--workers", "1",
+                             "--photos-per-task", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    deadline = time.monotonic() + 240
+    while not list((out / "status").glob("part-*.parquet")):  # the first task is done: the job is running
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "[INFO] interrupted" in stdout + stderr and "SIGTERM received" not in stderr
+    rest = batch(photos, "-o", out, "--workers", "1")
+    assert rest.returncode == 0, rest.stderr
+    done = pq.read_table(out / "status").to_pylist()
+    assert len({row["source"] for row in done if row["status"] == "ok"}) == 24
