@@ -294,7 +294,7 @@ def _has_closeup(faces: list[Face], shape: tuple[int, ...], share: float = Close
 
 def brightness(image: np.ndarray, box: Box) -> float:
     """Mean grey level (0-255) of the box, from every 4th pixel of a big one."""
-    region = image[max(0, box.y1):max(0, box.y2), max(0, box.x1):max(0, box.x2)]  # a negative start would wrap
+    region = image[box.y1:box.y2, box.x1:box.x2]  # boxes lie inside the image (Box; FaceAnalyzer clips given ones)
     step = 4 if region.size > 120_000 else 1
     return float(region[::step, ::step].mean()) if region.size else 0.0
 

@@ -206,9 +206,7 @@ class FrameSource:
                 raise VideoError(self._error)
             return None
         index, frame = item
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            raise VideoError(f"{self.spec.describe()}: frame {index} is {frame.shape[1]}x{frame.shape[0]} but the "
-                             f"video started at {self.size[0]}x{self.size[1]} (frames of changing size)")
+        _same_size(frame, self.size, index, f"{self.spec.describe()}: ")
         return item
 
     def _next(self, timeout: float | None):
@@ -247,6 +245,14 @@ class FrameSource:
         self.close()
 
 
+def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str = "") -> None:
+    """Every frame of a source must have its first frame's size (the tracker, the writer and the CSV's
+    boxes assume one)."""
+    if (frame.shape[1], frame.shape[0]) != size:
+        raise VideoError(f"{where}frame {index} is {frame.shape[1]}x{frame.shape[0]} but the frames started at "
+                         f"{size[0]}x{size[1]} (frames of changing size)")
+
+
 class FrameIterable:
     """Frames the caller already holds, as a frame source: a list of arrays, or a generator over a capture
     library OpenCV does not read (picamera2 on a Raspberry Pi, a GStreamer appsink, frames from a
@@ -281,9 +287,7 @@ class FrameIterable:
             if frame is None:
                 return None
             frame = self._as_bgr(frame)
-            if (frame.shape[1], frame.shape[0]) != self.size:
-                raise VideoError(f"frame {self._index} is {frame.shape[1]}x{frame.shape[0]} but the frames started at "
-                                 f"{self.size[0]}x{self.size[1]} (frames of changing size)")
+            _same_size(frame, self.size, self._index)
         item = (self._index, frame)
         self._index += 1
         return item
