@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     mask_only = build({"mask": mask}, landmarks=False, clip=clip)
     detector = mask_only.detector.name
     fps_mask, cpu_mask, n = facekit_fps(clip, mask_only, ["--head-every", "1"], args.repeat)
+    fps_mask_k, cpu_mask_k, _ = facekit_fps(clip, mask_only, ["--head-every", str(HEAD_EVERY)], args.repeat)
     fps_k2, cpu_k2, _ = facekit_fps(clip, mask_only, ["--head-every", "1", "--detect-every", "2"], args.repeat)
     with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
         fps_out, cpu_out, _ = facekit_fps(clip, mask_only, ["--head-every", "1", "--output", f"{tmp}/annotated.mp4",
@@ -317,17 +318,24 @@ def main(argv: list[str] | None = None) -> int:
     def ok(cond: bool) -> str:
         return "yes" if cond else "NO"
 
-    speedup = fps_mask / base["fps"] if base["fps"] else float("nan")
-    speedup_k2 = fps_k2 / base["fps"] if base["fps"] else float("nan")
-    cpu_ratio = base["cpu_ms"] / cpu_mask
+    def ratio(fps: float) -> float:
+        return fps / base["fps"] if base["fps"] else float("nan")
+
+    speedup, speedup_k, speedup_k2 = ratio(fps_mask), ratio(fps_mask_k), ratio(fps_k2)
+    cpu_ratio, cpu_ratio_k = base["cpu_ms"] / cpu_mask, base["cpu_ms"] / cpu_mask_k
     rows = [
-        [f"facekit, mask head ({detector}, every frame)", n, fps_mask, cpu_mask, ">= 80 FPS", ok(fps_mask >= 80)],
+        [f"facekit, mask head ({detector}, every frame), heads every frame", n, fps_mask, cpu_mask, ">= 80 FPS",
+         ok(fps_mask >= 80)],
+        [f"facekit, mask head ({detector}, every frame), --head-every {HEAD_EVERY} (the default)", n, fps_mask_k,
+         cpu_mask_k, ">= 80 FPS", ok(fps_mask_k >= 80)],
         [f"facekit, mask head ({detector}, --detect-every 2)", n, fps_k2, cpu_k2, "-", "-"],
         [f"facekit, mask head ({detector}, every frame) + --output mp4 + --csv", n, fps_out, cpu_out, "-", "-"],
         ["PyImageSearch loop (res10, width 400, Keras .predict)", base["frames"], base["fps"], base["cpu_ms"], "-",
          "-"],
-        ["speed-up, every frame (FPS ratio / CPU ratio)", "-", f"{speedup:.1f}x", f"{cpu_ratio:.1f}x",
-         ">= 7x / 4x", ok(speedup >= 7 and cpu_ratio >= 4)],
+        ["speed-up, every frame, heads every frame (FPS ratio / CPU ratio)", "-", f"{speedup:.1f}x",
+         f"{cpu_ratio:.1f}x", ">= 7x / 4x", ok(speedup >= 7 and cpu_ratio >= 4)],
+        [f"speed-up, every frame, --head-every {HEAD_EVERY} (the default)", "-", f"{speedup_k:.1f}x",
+         f"{cpu_ratio_k:.1f}x", ">= 7x / 4x", ok(speedup_k >= 7 and cpu_ratio_k >= 4)],
         ["speed-up, --detect-every 2 (FPS ratio / CPU ratio)", "-", f"{speedup_k2:.1f}x",
          f"{base['cpu_ms'] / cpu_k2:.1f}x", "-", "-"],
         [f"facekit, all heads ({names}), heads every frame", n, fps_all, cpu_all, ">= 40 FPS", ok(fps_all >= 40)],

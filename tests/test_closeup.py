@@ -85,6 +85,27 @@ def test_scrfd_key_points_inside_their_box(media, name):
         assert kps[2, 1] > kps[:2, 1].max() and kps[3:, 1].min() > kps[2, 1] - 0.1 * f.box.height
 
 
+@pytest.mark.parametrize("name,side", [("two_people.jpg", 256), ("solvay_conference.jpg", 256),
+                                       ("obama.jpg", 197)])
+def test_close_up_shrink_matches_area_averaging(media, name, side):
+    """The close-up pass's quick shrink gives INTER_AREA's picture (0.2-1.0 grey levels apart on average
+    on these photos), the size asked for, and does not alias a fine pattern into stripes."""
+    import cv2
+
+    from facekit.detection import box_shrink
+
+    image = load_image(media / name)
+    h, w = image.shape[:2]
+    size = (side, max(1, round(h * side / w)))
+    quick = box_shrink(image, size).astype(np.int16)
+    area = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert quick.shape == area.shape
+    assert np.abs(quick - area).mean() < 1.5
+    stripes = np.zeros((600, 900, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: plain bilinear sampling would keep them, averaging gives grey
+    assert np.abs(box_shrink(stripes, (300, 200)).astype(int) - 127).max() < 50
+
+
 def test_scrfd_runs_a_wide_frame_at_its_own_size(media):
     """A 640x360 frame runs as 640x384, not padded to 640x640 (the graph's input made symbolic; without the
     onnx package the graph stays 640x640 and frames are letterboxed, which test_close_ups covers too)."""
