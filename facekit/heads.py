@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
-from .runtime import threads
+from .runtime import threads, without_native_noise
 from .types import Box, Prediction
 
 CARD = "card.json"
@@ -127,7 +127,10 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
     if not model_path.is_file():
         raise ModelError(f"{model_path}: model file not found")
     try:
-        return Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
+        with without_native_noise():
+            interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
+            interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
+        return interp
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{model_path}: not a valid TFLite model ({str(exc).splitlines()[0]})") from None
 

@@ -30,7 +30,10 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 _override: int | None = None
@@ -139,6 +142,38 @@ def describe() -> str:
     return (f"{n} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1; video: {workers}, "
             f"1 reader thread; {os.cpu_count()} logical cores; malloc: "
             f"{'fixed thresholds' if keep_freed_memory() else 'the C library default'}")
+
+
+# What LiteRT's C++ logger prints on its own when the first interpreter allocates (once per process), with no
+# setting to turn it off (it ignores TF_CPP_MIN_LOG_LEVEL): noise between a script's own lines.
+NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+_stderr_lock = threading.Lock()
+
+
+@contextmanager
+def without_native_noise():
+    """Hold what C++ code writes to the process's stderr (file descriptor 2) while the block runs, then
+    pass it on without the NATIVE_NOISE lines: a real warning or error still shows, a moment later."""
+    try:
+        fd = sys.__stderr__.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (some embedded interpreters)
+        yield
+        return
+    with _stderr_lock, tempfile.TemporaryFile() as held:
+        sys.__stderr__.flush()
+        saved = os.dup(fd)
+        os.dup2(held.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            kept = "".join(line for line in text.splitlines(keepends=True)
+                           if line.strip() not in NATIVE_NOISE)
+            if kept:
+                os.write(fd, kept.encode())
 
 
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):

@@ -422,3 +422,25 @@ def test_a_link_stays_a_link_and_a_device_is_written_into(tmp_path):
     assert (tmp_path / "to_file.json").is_symlink() and (tmp_path / "to_null.json").is_symlink()
     assert json.loads((tmp_path / "real.json").read_text()) == {"faces": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["real.json", "to_file.json", "to_null.json"]
+
+
+def test_only_the_scripts_own_lines(media, tmp_path):
+    """LiteRT's C++ logger announced its XNNPACK delegate on every run ("INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.", a line of nobody's asking, between the script's own) and ignores
+    TF_CPP_MIN_LOG_LEVEL; the heads and the face mesh load without it now."""
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-j", tmp_path / "o.json", "--landmarks",
+                     "--no-display")
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert lines and all(ln.startswith(("[INFO]", "  face")) for ln in lines), lines
+
+
+def test_native_stderr_is_passed_on_without_the_noise(capfd):
+    import os
+
+    from facekit.runtime import NATIVE_NOISE, without_native_noise
+
+    with without_native_noise():
+        os.write(2, f"{NATIVE_NOISE[0]}\nERROR: something real\n".encode())
+    err = capfd.readouterr().err
+    assert "ERROR: something real" in err and NATIVE_NOISE[0] not in err
