@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photos: run the heads' int8 twins, as videos do (about 7%% more photos a second; on "
                         "street scenes the mask head read 129 of 138 unmasked faces right against 132)")
     p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
-    p.add_argument("--photos-per-task", type=positive_int, default=8, metavar="N",
-                   help="photos handed to a worker at a time; each task is one pair of part files (default: 8)")
+    p.add_argument("--photos-per-task", type=positive_int, metavar="N",
+                   help="photos handed to a worker at a time; each task is one pair of part files (default: "
+                        f"about 1/{TASKS_PER_WORKER} of a worker's share, from {MIN_PHOTOS_PER_TASK} to "
+                        f"{MAX_PHOTOS_PER_TASK})")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="process at most N sources not done yet, then stop (a trial run; re-run to go on)")
     add_pipeline_options(p)
@@ -151,6 +153,21 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             else:
                 found.setdefault(str(path.resolve()), source_kind(path))
     return list(found.items()), skipped
+
+
+# Photos per task, when --photos-per-task is not given: each worker's share in about TASKS_PER_WORKER
+# tasks, so the last ones end close together, but at least MIN (a small job keeps a lively progress bar and
+# loses little to a kill) and at most MAX. With 8 a task, a million photos made 125,000 tasks: 250,000 part
+# files, and ~5 ms of Ray's own time each (a trivial actor pool here); at 256, 3,907 tasks.
+TASKS_PER_WORKER = 32
+MIN_PHOTOS_PER_TASK = 8
+MAX_PHOTOS_PER_TASK = 256
+
+
+def photos_per_task(photos: int, workers: int) -> int:
+    """The default task size for `photos` photos on `workers` workers (see TASKS_PER_WORKER)."""
+    share = -(-photos // max(1, workers * TASKS_PER_WORKER))
+    return max(MIN_PHOTOS_PER_TASK, min(MAX_PHOTOS_PER_TASK, share))
 
 
 def make_tasks(sources: list[tuple[str, str]], photos_per_task: int) -> list[list[tuple[str, str]]]:
@@ -515,12 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         todo = todo[:args.limit]
     n_videos = sum(kind == "video" for _, kind in todo)
-    info(f"{len(todo)} sources to do ({len(todo) - n_videos} photos, {n_videos} videos) on {workers} worker(s)")
+    per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
+    info(f"{len(todo)} sources to do ({len(todo) - n_videos} photos, {n_videos} videos) on {workers} worker(s)"
+         + (f", photos {per_task} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     try:
         if todo:
-            totals = run_job(make_tasks(todo, args.photos_per_task), options, results, workers)
+            totals = run_job(make_tasks(todo, per_task), options, results, workers)
     finally:
         latest = results.write_summary()
     secs = time.perf_counter() - started

@@ -229,3 +229,18 @@ def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
     assert rest.returncode == 0, rest.stderr
     done = pq.read_table(out / "status").to_pylist()
     assert len({row["source"] for row in done if row["status"] == "ok"}) == 24
+
+
+def test_task_size_grows_with_the_job():
+    """A small job keeps tasks of 8 photos; a million photos are not cut into 125,000 tasks (250,000 part
+    files), but into tasks of at most 256, about 32 a worker where that is between the two."""
+    from facekit.batch import make_tasks, photos_per_task
+
+    assert photos_per_task(214, 2) == 8
+    assert photos_per_task(10_000, 2) == 157  # 32 tasks a worker
+    assert photos_per_task(1_000_000, 2) == 256
+    assert photos_per_task(1_000_000, 200) == 157
+    sources = [(f"/p/{i}.jpg", "photo") for i in range(1000)] + [("/v/clip.mp4", "video")]
+    tasks = make_tasks(sources, photos_per_task(1000, 2))
+    assert tasks[0] == [("/v/clip.mp4", "video")] and len(tasks) == 1 + 63
+    assert sorted(s for t in tasks for s in t) == sorted(sources)
