@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,11 @@ STREAM_TIMEOUT_MS = 5000
 # A file whose reader stops this many frames short of its own frame count is truncated or corrupt;
 # containers' counts are estimates, so allow a little slack.
 SHORT_READ_SLACK = 2
+# A live stream (an IP camera over RTSP, an MJPEG or HLS feed: no frame count) that stops is opened again
+# this many times, RECONNECT_PAUSE_S apart, before the run ends: Wi-Fi drops and camera restarts are
+# routine on a feed watched for hours. A file served over HTTP (it has a frame count) just ends.
+RECONNECT_TRIES = 3
+RECONNECT_PAUSE_S = 1.0
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
@@ -127,15 +133,20 @@ class FrameSource:
     (a file that ends before its own frame count, a camera that disappears, a frame of a new size).
     """
 
-    def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None):
-        """live: keep only the latest frame (default: for cameras and streams, not for files)."""
+    def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None,
+                 notify: Callable[[str], None] | None = None):
+        """live: keep only the latest frame (default: for cameras and streams, not for files).
+        notify: called (on the reader thread) with a line when a live stream is lost and opened again."""
         self.spec = SourceSpec.parse(str(source))
+        self._notify = notify
+        self.reconnects = 0
         self._live = self.spec.live if live is None else live
         self.cap = _open_capture(self.spec)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and np.isfinite(fps) and 1.0 <= fps <= 240.0 else DEFAULT_FPS
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind == "file" and count and count > 0 else None
+        self._endless = self.spec.kind == "stream" and not (count and count > 0)
         ok, first = self.cap.read()
         if not ok or first is None or first.size == 0:
             self.cap.release()
@@ -169,6 +180,8 @@ class FrameSource:
             while not self._stop.is_set():
                 ok, frame = self.cap.read()
                 if not ok or frame is None:
+                    if self._reopen(index):
+                        continue
                     self._on_end(index)
                     break
                 self._read_count = index + 1
@@ -191,6 +204,29 @@ class FrameSource:
             if self.live:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _reopen(self, index: int) -> bool:
+        """A live stream that stopped, opened again (RECONNECT_TRIES); False when it is not one, or did not
+        come back (then the run ends with an error, its outputs finalized)."""
+        if not self._endless or self._stop.is_set():
+            return False
+        what = self.spec.describe()
+        for attempt in range(1, RECONNECT_TRIES + 1):
+            if self._notify is not None:
+                self._notify(f"{what}: no frames after {index}; opening it again ({attempt} of {RECONNECT_TRIES})")
+            if self._stop.wait(RECONNECT_PAUSE_S):
+                return False
+            try:
+                cap = _open_capture(self.spec)
+            except VideoError:
+                continue
+            self.cap.release()
+            self.cap = cap
+            self.reconnects += 1
+            return True
+        self._error = (f"{what}: the stream stopped after {index} frames and did not come back "
+                       f"({RECONNECT_TRIES} tries)")
+        return False
 
     def _on_end(self, index: int) -> None:
         if self.spec.kind == "camera" and not self._stop.is_set():

@@ -292,6 +292,82 @@ def test_stream_that_does_not_answer_times_out(mask_model, capfd):
     assert time.monotonic() - started < 20
 
 
+class _MJPEGFeed:
+    """An IP camera's MJPEG feed on localhost: `per_connection` frames of the clip a connection, then the
+    connection drops (a Wi-Fi hiccup, a camera restart); `stop()` takes the camera away for good."""
+
+    def __init__(self, clip: Path, per_connection: int):
+        import http.server
+        import threading
+
+        frames = []
+        cap = cv2.VideoCapture(str(clip))
+        while len(frames) < per_connection:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+        cap.release()
+        self.connections = 0
+        feed = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                feed.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    for jpg in frames:
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                         + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
+                        time.sleep(1 / 60)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_live_stream_that_drops_is_opened_again(clip, mask_model, tmp_path, capfd):
+    """An IP camera's feed drops every 25 frames: the run opens it again, says so, and goes on to the
+    frames asked for. Before, the first drop ended the run as if the video were over, with exit 0."""
+    feed = _MJPEGFeed(clip, per_connection=25)
+    try:
+        out = tmp_path / "faces.csv"
+        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "60",
+                     "--csv", str(out)])
+    finally:
+        feed.stop()
+    err = capfd.readouterr().err
+    assert code == 0, err
+    assert "opening it again (1 of 3)" in err and feed.connections >= 3
+    with open(out, newline="") as fh:
+        frames = {int(r["frame"]) for r in csv.DictReader(fh)}
+    assert max(frames) >= 50  # faces in frames well past the first connection's 25
+
+
+def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_model, tmp_path, capfd):
+    feed = _MJPEGFeed(clip, per_connection=20)
+    out = tmp_path / "faces.csv"
+    stop = __import__("threading").Timer(1.0, feed.stop)  # the camera goes away during the first connection
+    stop.start()
+    try:
+        code, line = _run(capfd, "--source", feed.url, "--model", mask_model, "--no-display", "--csv", out)
+    finally:
+        stop.join()
+    assert code == 2 and "did not come back (3 tries)" in line, line
+    assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
+
+
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])
 def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, capfd, name):
     started = time.monotonic()

@@ -148,7 +148,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
     if report:
         info("starting video stream...")
-    source = FrameSource(args.source)
+    source = FrameSource(args.source, notify=warn)
     stats = RunStats()
     finishing = _DeferredInterrupt()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
