@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
-from .runtime import threads, without_native_noise
+from .runtime import threads, native_stderr
 from .types import Box, Prediction
 
 CARD = "card.json"
@@ -127,7 +127,7 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
     if not model_path.is_file():
         raise ModelError(f"{model_path}: model file not found")
     try:
-        with without_native_noise():
+        with native_stderr():
             interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
             interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
         return interp

@@ -147,33 +147,33 @@ def describe() -> str:
 # What LiteRT's C++ logger prints on its own when the first interpreter allocates (once per process), with no
 # setting to turn it off (it ignores TF_CPP_MIN_LOG_LEVEL): noise between a script's own lines.
 NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
-_stderr_lock = threading.Lock()
+_stderr_lock = threading.RLock()  # a held block may open something that holds it too
 
 
 @contextmanager
-def without_native_noise():
-    """Hold what C++ code writes to the process's stderr (file descriptor 2) while the block runs, then
-    pass it on without the NATIVE_NOISE lines: a real warning or error still shows, a moment later."""
-    try:
-        fd = sys.__stderr__.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (some embedded interpreters)
-        yield
-        return
-    with _stderr_lock, tempfile.TemporaryFile() as held:
-        sys.__stderr__.flush()
-        saved = os.dup(fd)
-        os.dup2(held.fileno(), fd)
+def native_stderr(drop_all: bool = False):
+    """Hold what native code (LiteRT, FFmpeg, OpenCV) writes to the process's stderr, file descriptor 2,
+    while the block runs; then pass it on without the NATIVE_NOISE lines, so a real warning or error still
+    shows, a moment later. drop_all: pass nothing on (where the caller reports the failure in its own line)."""
+    with _stderr_lock:  # one holder at a time: a second would save the first one's file as "stderr"
         try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (AttributeError, OSError, ValueError):  # no stderr to hold (some embedded interpreters)
             yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            held.seek(0)
-            text = held.read().decode(errors="replace")
-            kept = "".join(line for line in text.splitlines(keepends=True)
-                           if line.strip() not in NATIVE_NOISE)
-            if kept:
-                os.write(fd, kept.encode())
+            return
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                text = "" if drop_all else held.read().decode(errors="replace")
+                kept = "".join(ln for ln in text.splitlines(keepends=True) if ln.strip() not in NATIVE_NOISE)
+                if kept:
+                    os.write(2, kept.encode())
 
 
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):

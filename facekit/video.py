@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,23 +50,12 @@ def silence_opencv() -> None:
         pass
 
 
-@contextmanager
 def quiet_stderr():
     """FFmpeg and some OpenCV backends print straight to fd 2 (not through OpenCV's logger) when a
     file or writer fails to open; hide that so the user sees our one line."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    from .runtime import native_stderr
+
+    return native_stderr(drop_all=True)
 
 
 @dataclass(frozen=True)

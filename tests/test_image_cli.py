@@ -438,9 +438,9 @@ def test_only_the_scripts_own_lines(media, tmp_path):
 def test_native_stderr_is_passed_on_without_the_noise(capfd):
     import os
 
-    from facekit.runtime import NATIVE_NOISE, without_native_noise
+    from facekit.runtime import NATIVE_NOISE, native_stderr
 
-    with without_native_noise():
+    with native_stderr():
         os.write(2, f"{NATIVE_NOISE[0]}\nERROR: something real\n".encode())
     err = capfd.readouterr().err
     assert "ERROR: something real" in err and NATIVE_NOISE[0] not in err
