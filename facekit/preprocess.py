@@ -21,7 +21,12 @@ import numpy as np
 from .errors import ImageError
 from .types import Box
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm"}
+# HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
+HEIF_EXTENSIONS = {".heic", ".heif"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm",
+                    ".gif", ".avif"} | HEIF_EXTENSIONS
+# The ISO box brands of HEIF still images (a HEIC photo renamed .jpg is still one).
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 # Images over this many pixels (200 MP, 600 MB decoded) are refused, from the size their header claims,
 # before anything is decoded: a PNG of a few KB can claim 60000x60000 px (a decompression bomb).
@@ -93,6 +98,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    if path.suffix.lower() in HEIF_EXTENSIONS or _is_heif(data[:12].tobytes()):
+        return _load_heif(path, data)
     size = header_size(data[:65536].tobytes())
     if size is not None:
         _check_pixels(path, *size)
@@ -105,6 +112,36 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
     _check_pixels(path, image.shape[1], image.shape[0])
     return image
+
+
+def _is_heif(head: bytes) -> bool:
+    return len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+def _load_heif(path: Path, data: np.ndarray) -> np.ndarray:
+    """A HEIC / HEIF photo's primary image through pillow-heif, as 8-bit BGR (libheif applies the file's
+    rotation and mirroring, which is where HEIF keeps a phone's orientation)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(f"{path}: a HEIC / HEIF photo (an iPhone's default); reading it needs pillow-heif "
+                         "(pip install 'facekit[heic]' or pillow-heif), or save it as JPEG") from None
+    import io
+
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data.tobytes()), convert_hdr_to_8bit=True)
+        _check_pixels(path, *heif.size)
+        pixels = np.asarray(heif)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - libheif's errors come as several types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageError(f"{path}: not a readable HEIC / HEIF image ({reason})") from None
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if pixels.dtype != np.uint8:  # a 10/12-bit image that pillow-heif left deep
+        pixels = (pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max)).round().astype(np.uint8)
+    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
 
 
 def _check_pixels(path: Path, width: int, height: int) -> None:

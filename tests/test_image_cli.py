@@ -444,3 +444,42 @@ def test_native_stderr_is_passed_on_without_the_noise(capfd):
         os.write(2, f"{NATIVE_NOISE[0]}\nERROR: something real\n".encode())
     err = capfd.readouterr().err
     assert "ERROR: something real" in err and NATIVE_NOISE[0] not in err
+
+
+def test_phone_and_web_formats_in_a_folder(media, tmp_path):
+    """An iPhone's HEIC photo (and one named .jpg), AVIF and GIF: each gives its face.
+    Before, a folder of them was "N non-image file(s)" skipped, and a HEIC named .jpg was unreadable."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from PIL import Image
+
+    photo = cv2.imread(str(media / "obama.jpg"))
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    rgb = Image.fromarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB))
+    pillow_heif.from_pillow(rgb).save(folder / "IMG_0001.HEIC")
+    pillow_heif.from_pillow(rgb).save(folder / "IMG_0002.jpg")  # HEIC inside, as some exports name it
+    cv2.imwrite(str(folder / "web.avif"), photo)
+    cv2.imwrite(str(folder / "web.gif"), photo)
+    (folder / "IMG_0004.HEIC").write_bytes((folder / "IMG_0001.HEIC").read_bytes()[:2000])  # cut short
+    jsonl = tmp_path / "out.jsonl"
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display")
+    assert res.returncode == 0, res.stderr
+    records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
+    assert sorted(records) == ["IMG_0001.HEIC", "IMG_0002.jpg", "web.avif", "web.gif"]
+    assert all(len(r["faces"]) == 1 for r in records.values()), records
+    assert (records["IMG_0001.HEIC"]["width"], records["IMG_0001.HEIC"]["height"]) == (photo.shape[1], photo.shape[0])
+    assert "IMG_0004.HEIC: not a readable HEIC / HEIF image" in res.stderr
+    assert "4 images" in res.stdout + res.stderr and "1 unreadable" in res.stdout + res.stderr
+
+
+def test_heic_without_pillow_heif_names_the_fix(media, tmp_path, monkeypatch):
+    import sys
+
+    from facekit.errors import ImageError
+    from facekit.preprocess import load_image
+
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(200))
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # not installed
+    with pytest.raises(ImageError, match=r"needs pillow-heif \(pip install 'facekit\[heic\]'"):
+        load_image(photo)
