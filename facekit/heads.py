@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
-from .runtime import threads, native_stderr
+from .runtime import native_stderr, threads
 from .types import Box, Prediction
 
 CARD = "card.json"

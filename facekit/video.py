@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,9 @@ class SourceSpec:
         return f"camera {self.target}" if self.kind == "camera" else str(self.target)
 
 
-def _open_capture(spec: SourceSpec) -> cv2.VideoCapture:
+def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
+    """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, where
+    holding the process's stderr for up to the time-out would swallow the other threads' lines)."""
     if spec.kind == "camera":
         with quiet_stderr():
             cap = cv2.VideoCapture(spec.target)
@@ -90,7 +93,7 @@ def _open_capture(spec: SourceSpec) -> cv2.VideoCapture:
     if spec.kind == "stream":
         # Without the timeouts an unreachable stream blocks for 30 s or more.
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
-        with quiet_stderr():
+        with quiet_stderr() if hold_stderr else nullcontext():
             cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             raise VideoError(f"stream {spec.target} does not answer (no connection within "
@@ -204,7 +207,7 @@ class FrameSource:
             if self._stop.wait(RECONNECT_PAUSE_S):
                 return False
             try:
-                cap = _open_capture(self.spec)
+                cap = _open_capture(self.spec, hold_stderr=False)
             except VideoError:
                 continue
             self.cap.release()
