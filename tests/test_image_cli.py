@@ -447,7 +447,7 @@ def test_native_stderr_is_passed_on_without_the_noise(capfd):
 
 
 def test_phone_and_web_formats_in_a_folder(media, tmp_path):
-    """An iPhone's HEIC photo (and one named .jpg), AVIF and GIF: each gives its face.
+    """An iPhone's HEIC photo (and one named .jpg), AVIF and GIF: each gives its face and an annotated image.
     Before, a folder of them was "N non-image file(s)" skipped, and a HEIC named .jpg was unreadable."""
     pillow_heif = pytest.importorskip("pillow_heif")
     from PIL import Image
@@ -462,8 +462,12 @@ def test_phone_and_web_formats_in_a_folder(media, tmp_path):
     cv2.imwrite(str(folder / "web.gif"), photo)
     (folder / "IMG_0004.HEIC").write_bytes((folder / "IMG_0001.HEIC").read_bytes()[:2000])  # cut short
     jsonl = tmp_path / "out.jsonl"
-    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display")
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "-o", tmp_path / "annotated", "--no-display")
     assert res.returncode == 0, res.stderr
+    # OpenCV writes no HEIC: its annotated image is a JPEG of the same name
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["IMG_0001.jpg", "IMG_0002.jpg",
+                                                                          "web.avif", "web.gif"]
+    assert cv2.imread(str(tmp_path / "annotated" / "IMG_0001.jpg")).shape == photo.shape
     records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
     assert sorted(records) == ["IMG_0001.HEIC", "IMG_0002.jpg", "web.avif", "web.gif"]
     assert all(len(r["faces"]) == 1 for r in records.values()), records

@@ -75,6 +75,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
     for i, name in enumerate(names):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
             name = name.with_name(name.name + ".png")
+        elif not cv2.haveImageWriter(name.name):  # read but not written by OpenCV (HEIC): a JPEG beside them
+            name = name.with_suffix(".jpg")
         key = Path(str(name).lower())  # case-insensitive file systems (macOS, Windows) count too
         seen[key] = n = seen.get(key, 0) + 1
         names[i] = name if n == 1 else name.with_stem(f"{name.stem}_{n}")
@@ -197,9 +199,13 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
     if args.json:
         info(f"results written to {where(args.json)}")
     if args.output:
-        renamed = sum(name.stem != path.stem for path, name in zip(images, names))
+        pairs = list(zip(images, names))
+        renamed = sum(name.stem != path.stem for path, name in pairs)
+        unwritable = sorted({path.suffix for path, name in pairs
+                             if name.stem == path.stem and path.suffix and name.suffix != path.suffix})
         info(f"annotated images written to {args.output}/ ({done}, named as their photos"
-             + (f"; {renamed} with _2, _3, ... added: another input has their name)" if renamed else ")"))
+             + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
+             + (f"; {', '.join(unwritable)} photos as .jpg, which OpenCV can write" if unwritable else "") + ")")
     return 0
 
 
