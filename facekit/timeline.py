@@ -15,6 +15,10 @@ from .types import Face
 MAX_TRACKS = 8
 # Tracks shorter than this are detector blips, not people.
 MIN_POINTS = 3
+# A track's points kept for the plot: past this, every other one is dropped (a 10-inch figure shows ~1,000 px
+# across). Without a cap a camera watched for a day with --timeline grew by ~2 GB (30 FPS, two faces, ~400
+# bytes a point).
+MAX_POINTS = 4000
 
 
 class Timeline:
@@ -38,8 +42,11 @@ class Timeline:
             pred = face.predictions.get(self.task)
             if pred is None or face.track_id is None:
                 continue
-            self.series[face.track_id].append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
-            self.intensity[face.track_id].append(pred.intensity if self.task == "emotion" else None)
+            series, intensity = self.series[face.track_id], self.intensity[face.track_id]
+            series.append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
+            intensity.append(pred.intensity if self.task == "emotion" else None)
+            if len(series) > MAX_POINTS:
+                self.series[face.track_id], self.intensity[face.track_id] = series[::2], intensity[::2]
 
     def tracks(self) -> list[int]:
         kept = [t for t, pts in self.series.items() if len(pts) >= MIN_POINTS]

@@ -230,3 +230,25 @@ def test_a_label_goes_where_it_hides_no_other_face():
     boxed_in = block(340, [upper, face, lower])
     assert not hides(boxed_in, upper) and not hides(boxed_in, lower)
     assert face.y1 <= boxed_in[1] and boxed_in[3] <= face.y2  # over its own face
+
+
+def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
+    """A camera watched for hours with --timeline kept every point of every face (~400 bytes each: ~2 GB a
+    day at 30 FPS with two faces). Past MAX_POINTS a track keeps every other point; the plot still spans
+    the whole watch."""
+    from facekit.timeline import MAX_POINTS, Timeline
+    import cv2
+
+    from facekit.types import Box, Face, Prediction
+
+    labels = ["angry", "happy", "neutral"]
+    timeline = Timeline("emotion", labels)
+    for i in range(30 * 3600):  # an hour at 30 FPS
+        p = 0.5 + 0.5 * np.sin(i / 900)
+        pred = Prediction.from_probabilities(labels, np.array([0.0, p, 1 - p]))
+        timeline.add(i / 30, [Face(box=Box(10, 10, 60, 60), score=0.9, track_id=1).with_predictions(emotion=pred)])
+    series = timeline.series[1]
+    assert MAX_POINTS // 2 <= len(series) <= MAX_POINTS and len(timeline.intensity[1]) == len(series)
+    assert series[0][0] == 0 and series[-1][0] > 3590  # the first and the latest minutes are both there
+    out = tmp_path / "timeline.png"
+    assert timeline.save(out) == 1 and cv2.imread(str(out)) is not None
