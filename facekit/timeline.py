@@ -16,8 +16,8 @@ MAX_TRACKS = 8
 # Tracks shorter than this are detector blips, not people.
 MIN_POINTS = 3
 # A track's points kept for the plot: past this, every other one is dropped (a 10-inch figure shows ~1,000 px
-# across). Without a cap a camera watched for a day with --timeline grew by ~2 GB (30 FPS, two faces, ~400
-# bytes a point).
+# across). Without a cap a camera watched for a day with --timeline grew by ~1.2 GB (30 FPS, two faces, 240
+# bytes a point by tracemalloc).
 MAX_POINTS = 4000
 
 

@@ -233,7 +233,7 @@ def test_a_label_goes_where_it_hides_no_other_face():
 
 
 def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
-    """A camera watched for hours with --timeline kept every point of every face (~400 bytes each: ~2 GB a
+    """A camera watched for hours with --timeline kept every point of every face (240 bytes each: ~1.2 GB a
     day at 30 FPS with two faces). Past MAX_POINTS a track keeps every other point; the plot still spans
     the whole watch."""
     from facekit.timeline import MAX_POINTS, Timeline
