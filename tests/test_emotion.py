@@ -236,9 +236,9 @@ def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
     """A camera watched for hours with --timeline kept every point of every face (240 bytes each: ~1.2 GB a
     day at 30 FPS with two faces). Past MAX_POINTS a track keeps every other point; the plot still spans
     the whole watch."""
-    from facekit.timeline import MAX_POINTS, Timeline
     import cv2
 
+    from facekit.timeline import MAX_POINTS, Timeline
     from facekit.types import Box, Face, Prediction
 
     labels = ["angry", "happy", "neutral"]

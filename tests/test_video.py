@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -294,11 +295,10 @@ def test_stream_that_does_not_answer_times_out(mask_model, capfd):
 
 class _MJPEGFeed:
     """An IP camera's MJPEG feed on localhost: `per_connection` frames of the clip a connection, then the
-    connection drops (a Wi-Fi hiccup, a camera restart); `stop()` takes the camera away for good."""
+    connection drops (a Wi-Fi hiccup, a camera restart); past `max_connections` the camera is gone (404)."""
 
-    def __init__(self, clip: Path, per_connection: int):
+    def __init__(self, clip: Path, per_connection: int, max_connections: int | None = None):
         import http.server
-        import threading
 
         frames = []
         cap = cv2.VideoCapture(str(clip))
@@ -314,6 +314,9 @@ class _MJPEGFeed:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 feed.connections += 1
+                if max_connections is not None and feed.connections > max_connections:
+                    self.send_error(404)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
@@ -356,15 +359,14 @@ def test_a_live_stream_that_drops_is_opened_again(clip, mask_model, tmp_path, ca
 
 
 def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_model, tmp_path, capfd):
-    feed = _MJPEGFeed(clip, per_connection=20)
+    feed = _MJPEGFeed(clip, per_connection=20, max_connections=1)  # gone after its first 20 frames
     out = tmp_path / "faces.csv"
-    stop = __import__("threading").Timer(1.0, feed.stop)  # the camera goes away during the first connection
-    stop.start()
     try:
         code, line = _run(capfd, "--source", feed.url, "--model", mask_model, "--no-display", "--csv", out)
     finally:
-        stop.join()
+        feed.stop()
     assert code == 2 and "did not come back (3 tries)" in line, line
+    assert feed.connections == 1 + 3
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
 
 
