@@ -93,6 +93,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         raise
 
 
+@contextmanager
+def live_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
+    """A file that grows while a camera or stream runs: written in place, a line at a time, so `tail -f`
+    shows it and a killed run keeps every line written. A temp file renamed at the end (`atomic_write`)
+    would show nothing for as long as the camera is watched, and lose it all to a kill -9 or a power cut.
+    "-" is standard output; a link is followed."""
+    if is_stdout(path):
+        with atomic_write(path, mode) as fh:
+            yield fh
+        return
+    with open(os.path.realpath(path), mode, buffering=1) as fh:  # line-buffered: each row reaches the file
+        yield fh
+
+
 def make_ordinary(path: str | os.PathLike) -> None:
     """mkstemp / mkdtemp make temp files and folders private (0600 / 0700); what they become once
     renamed into place should get the permissions any new file or folder gets (the umask's)."""

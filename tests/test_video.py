@@ -370,6 +370,31 @@ def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_mode
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
 
 
+def test_a_live_streams_csv_can_be_read_while_it_runs(clip, mask_model, tmp_path):
+    """A camera is watched for hours: its CSV grows in place, row by row, so it can be read (tail -f) while
+    the run goes on and survives a kill. Before, it was a hidden temp file until the run ended."""
+    feed = _MJPEGFeed(clip, per_connection=275)
+    out = tmp_path / "faces.csv"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", feed.url, "--model",
+                             str(mask_model), "--no-display", "--csv", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=sigint_default)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.is_file() and len(out.read_text().splitlines()) >= 5:
+                break
+            time.sleep(0.2)
+        running = proc.poll() is None
+        rows = out.read_text().splitlines() if out.is_file() else []
+        proc.kill()  # no clean-up at all: what was written stays
+        proc.wait(timeout=30)
+    finally:
+        feed.stop()
+    assert running and len(rows) >= 5 and rows[0].startswith("frame,"), (running, rows[:2], proc.stderr.read())
+    kept = out.read_text().splitlines()
+    assert len(kept) >= len(rows) and all(len(r.split(",")) == len(kept[0].split(",")) for r in kept[:len(rows)])
+
+
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])
 def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, capfd, name):
     started = time.monotonic()

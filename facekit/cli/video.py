@@ -125,7 +125,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..drawing import Style, annotate
     from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import atomic_write, csv_columns, csv_row
+    from ..records import atomic_write, csv_columns, csv_row, live_write
     from ..timeline import Timeline
     from ..tracking import IoUTracker
     from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
@@ -162,7 +162,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
             stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
         writer = None
         if args.csv is not None:
-            fh = stack.enter_context(atomic_write(args.csv, "w"))
+            # A camera or stream has no end to wait for: its rows are written as they come (live_write).
+            fh = stack.enter_context((live_write if source.live else atomic_write)(args.csv, "w"))
             landmarks = pipeline.landmarker is not None
             if landmarks:
                 from ..landmarks import MEASURE_NAMES
