@@ -395,6 +395,33 @@ def test_a_live_streams_csv_can_be_read_while_it_runs(clip, mask_model, tmp_path
     assert len(kept) >= len(rows) and all(len(r.split(",")) == len(kept[0].split(",")) for r in kept[:len(rows)])
 
 
+def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp_path, monkeypatch):
+    """A camera's --summary has no end to wait for: it is rewritten whole every LIVE_SUMMARY_EVERY_S (60 s;
+    0.3 s here), so it is there, readable, while the run goes on."""
+    import facekit.cli.video as video_cli
+
+    monkeypatch.setattr(video_cli, "LIVE_SUMMARY_EVERY_S", 0.3)
+    feed = _MJPEGFeed(clip, per_connection=275)
+    out = tmp_path / "people.csv"
+    result = {}
+    run = threading.Thread(target=lambda: result.setdefault("code", main(
+        ["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "150",
+         "--summary", str(out)])))
+    run.start()
+    try:
+        seen = None
+        while run.is_alive() and seen is None:
+            if out.is_file():
+                seen = out.read_text().splitlines()
+            time.sleep(0.05)
+        run.join(timeout=120)
+    finally:
+        feed.stop()
+    assert result.get("code") == 0
+    assert seen and seen[0].startswith("track_id,") and len(seen) >= 2, seen  # while it ran
+    assert len(out.read_text().splitlines()) >= len(seen)
+
+
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])
 def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, capfd, name):
     started = time.monotonic()

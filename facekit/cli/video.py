@@ -19,6 +19,7 @@ from .common import (add_pipeline_options, build_pipeline, check_output_path, gu
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
+LIVE_SUMMARY_EVERY_S = 60.0
 
 
 def smooth_strength(value: str) -> float:
@@ -125,7 +126,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..drawing import Style, annotate
     from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import atomic_write, csv_columns, csv_row, live_write
+    from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
     from ..timeline import Timeline
     from ..tracking import IoUTracker
     from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
@@ -180,6 +181,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 timeline = Timeline(task, task_labels[task])
 
         tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
+        # A camera's or stream's --summary is also rewritten (whole, temp file and rename) every
+        # LIVE_SUMMARY_EVERY_S: there is no end to wait for, and a killed run would lose all of it.
+        live_summary = args.summary is not None and source.live and not is_stdout(args.summary)
+        next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
+
         meter = FPSMeter()
         draw = display or sink is not None
         started = time.perf_counter()
@@ -202,6 +208,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
                         writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
                     if timeline is not None:
                         timeline.add(time_s, faces)
+                    if live_summary and time.monotonic() >= next_summary:
+                        people.save(args.summary)
+                        next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
                     if draw:
                         shown = annotate(frame, faces, style, fps=fps, copy=False)
                         if sink is not None:
