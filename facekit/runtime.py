@@ -30,6 +30,7 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -147,14 +148,20 @@ def describe() -> str:
 # What LiteRT's C++ logger prints on its own when the first interpreter allocates (once per process), with no
 # setting to turn it off (it ignores TF_CPP_MIN_LOG_LEVEL): noise between a script's own lines.
 NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+# TensorFlow's C++ start-up and converter chatter (absl INFO / WARNING lines such as "I0000 00:00:1795926869.6
+# 19401 port.cc:153] oneDNN custom operations are on ...", which TF_CPP_MIN_LOG_LEVEL no longer reaches); its
+# errors (E / F lines) are kept.
+_ABSL_CHATTER = re.compile(r"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
+                           r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+                           r"|To enable the following instructions: ")
 _stderr_lock = threading.RLock()  # a held block may open something that holds it too
 
 
 @contextmanager
 def native_stderr(drop_all: bool = False):
-    """Hold what native code (LiteRT, FFmpeg, OpenCV) writes to the process's stderr, file descriptor 2,
-    while the block runs; then pass it on without the NATIVE_NOISE lines, so a real warning or error still
-    shows, a moment later. drop_all: pass nothing on (where the caller reports the failure in its own line)."""
+    """Hold what native code (LiteRT, FFmpeg, OpenCV, TensorFlow) writes to the process's stderr, file
+    descriptor 2, while the block runs; then pass it on without the NATIVE_NOISE lines and TensorFlow's
+    chatter, so a real warning or error still shows, a moment later. drop_all: pass nothing on (where the caller reports the failure in its own line)."""
     with _stderr_lock:  # one holder at a time: a second would save the first one's file as "stderr"
         try:
             sys.stderr.flush()
@@ -171,7 +178,8 @@ def native_stderr(drop_all: bool = False):
                 os.close(saved)
                 held.seek(0)
                 text = "" if drop_all else held.read().decode(errors="replace")
-                kept = "".join(ln for ln in text.splitlines(keepends=True) if ln.strip() not in NATIVE_NOISE)
+                kept = "".join(ln for ln in text.splitlines(keepends=True)
+                               if ln.strip() not in NATIVE_NOISE and not _ABSL_CHATTER.match(ln))
                 if kept:
                     os.write(2, kept.encode())
 

@@ -699,7 +699,9 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     if soft is not None:
         data, soft_note = _with_soft_labels(data, soft, cfg.label_source, log)
     counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
-    log(f"[INFO] {len(data.y)} examples in {len(labels)} classes: {counts}")
+    task = cfg.task or task_name(labels, roots[0])
+    log(f"[INFO] {len(data.y)} examples in {len(labels)} classes: {counts}; task '{task}'"
+        + ("" if cfg.task else " (named from the classes or the folder; --task names it)"))
     if min(counts.values()) < 3:
         raise DatasetError(f"{', '.join(map(str, roots))}: every class needs at least 3 images to split, got {counts}")
 
@@ -765,7 +767,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     }
     card = {k: v for k, v in card.items() if v is not None}
     test_rows = [(p, b, labels[int(c)]) for p, b, c in zip(te.paths, te.boxes, te.y)]
-    return TrainData(labels, cfg.task or task_name(labels, roots[0]), x_tr, t_tr, va.x,
+    return TrainData(labels, task, x_tr, t_tr, va.x,
                      va.soft if va.soft is not None else va.y, va.y, te.x, te.y, test_rows, card)
 
 
@@ -796,7 +798,10 @@ class Networks:
 
 def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
     """Stage 2: MobileNetV2 with ImageNet weights (or --init-model's), --ensemble members, the checkpoint."""
-    import keras  # ~4 s: only now that the data is known to be usable
+    from .runtime import native_stderr
+
+    with native_stderr():  # TensorFlow's start-up chatter would sit between the trainer's own lines
+        import keras  # ~4 s: only now that the data is known to be usable
 
     keras.utils.set_random_seed(SEED)
     output = cfg.output
@@ -1063,7 +1068,10 @@ def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = N
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints a line per saved artifact
+    from .runtime import native_stderr
+
+    # The converter prints a line per saved artifact, and its C++ side a dozen absl lines.
+    with contextlib.redirect_stdout(io.StringIO()), native_stderr():
         model.export(str(path), format="litert", verbose=False, **kwargs)
 
 

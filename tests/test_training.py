@@ -44,6 +44,11 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert "[INFO] training head" in res.stdout and "[INFO] fine-tuning" in res.stdout
     assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
     assert "empty_class" in res.stdout  # reported as skipped
+    assert "task 'mask'" in res.stdout
+    # TensorFlow's C++ chatter at import and export ("I0000 00:00:17... port.cc:153] oneDNN custom operations
+    # are on ...", a dozen converter lines) no longer sits between the trainer's own lines.
+    chatter = [ln for ln in (res.stdout + res.stderr).splitlines() if re.match(r"[IW]\d{4} \d\d:\d\d:", ln)]
+    assert not chatter, chatter[:3]
 
     for name in ("model.keras", "model.tflite", "card.json", "plot.png", "report.txt", "report.json", "confusion.png"):
         assert (model / name).is_file() and (model / name).stat().st_size > 0, name

@@ -180,6 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         plot=args.plot,
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
-    info(f"training a '{cfg.task or 'auto'}' model from {', '.join(map(str, args.dataset))} -> {output}")
+    info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}")
     train(cfg)
     return 0
