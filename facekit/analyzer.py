@@ -14,6 +14,7 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -148,7 +149,9 @@ class FaceAnalyzer(FacePipeline):
         silence_opencv()
         pipeline = self._pipeline_for_video(fine_pass)
         if isinstance(source, (str, int, os.PathLike)):
-            frames = FrameSource(source)
+            # A live stream that drops is opened again (facekit.video.RECONNECT_TRIES); each try is a
+            # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
+            frames = FrameSource(source, notify=logging.getLogger("facekit").warning)
         elif isinstance(source, np.ndarray) and source.ndim < 4:
             raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
         else:

@@ -370,6 +370,23 @@ def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_mode
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
 
 
+def test_the_library_reopens_a_dropped_stream_and_says_so(clip, mask_model, caplog):
+    """analyze_video on an IP camera's feed that drops every 15 frames: the frames keep coming, and each
+    reopening is a warning on the "facekit" logger (a library prints no [WARN] lines of its own)."""
+    import logging
+
+    from facekit import FaceAnalyzer
+
+    feed = _MJPEGFeed(clip, per_connection=15)
+    try:
+        with caplog.at_level(logging.WARNING, logger="facekit"):
+            results = list(FaceAnalyzer(models=[str(mask_model)]).analyze_video(feed.url, max_frames=40))
+    finally:
+        feed.stop()
+    assert len(results) == 40 and feed.connections >= 3
+    assert any("opening it again" in r.getMessage() for r in caplog.records if r.name == "facekit")
+
+
 def test_a_live_streams_csv_can_be_read_while_it_runs(clip, mask_model, tmp_path):
     """A camera is watched for hours: its CSV grows in place, row by row, so it can be read (tail -f) while
     the run goes on and survives a kill. Before, it was a hidden temp file until the run ended."""
