@@ -161,7 +161,8 @@ _stderr_lock = threading.RLock()  # a held block may open something that holds i
 def native_stderr(drop_all: bool = False):
     """Hold what native code (LiteRT, FFmpeg, OpenCV, TensorFlow) writes to the process's stderr, file
     descriptor 2, while the block runs; then pass it on without the NATIVE_NOISE lines and TensorFlow's
-    chatter, so a real warning or error still shows, a moment later. drop_all: pass nothing on (where the caller reports the failure in its own line)."""
+    chatter, so a real warning or error still shows, a moment later. drop_all: pass nothing on (where the
+    caller reports the failure in its own line)."""
     with _stderr_lock:  # one holder at a time: a second would save the first one's file as "stderr"
         try:
             sys.stderr.flush()
