@@ -62,6 +62,13 @@ def is_stdout(path) -> bool:
     return path is not None and os.fspath(path) in (STDOUT, "/dev/stdout")
 
 
+def temp_prefix(name: str) -> str:
+    """The hidden temp name's start for an output called `name`, written beside it until it is complete.
+    The name is cut: a temp name ~15 characters longer than a long output name passes the file system's
+    255-byte limit, and a run failed on a name the user could write."""
+    return f".{name[:64]}."
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
@@ -80,9 +87,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         with open(path, mode) as fh:
             yield fh
         return
-    # The name is cut: a temp name ~15 characters longer than a long output name passes the file system's
-    # 255-byte limit, and the run failed on a name the user could write.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import DatasetError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import DARK_CROP, CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
-from .records import make_ordinary
+from .records import make_ordinary, temp_prefix
 
 SEED = 42
 # Test-time augmentation: the views of a face that the exported model averages its prediction over.
@@ -982,7 +982,7 @@ def train(cfg: TrainConfig) -> dict:
     card = make_card(cfg, data, net, served, rep, history, train_secs)
 
     output = cfg.output
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name[:64]}.", suffix=".part", dir=output.parent))  # as atomic_write
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(output.name), suffix=".part", dir=output.parent))
     try:
         log(f"[INFO] saving model to {output}...")
         net.model.save(tmp / KERAS)

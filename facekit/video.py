@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError
-from .records import make_ordinary
+from .records import make_ordinary, temp_prefix
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
 DEFAULT_FPS = 30.0
@@ -129,7 +129,6 @@ class FrameSource:
         notify: called (on the reader thread) with a line when a live stream is lost and opened again."""
         self.spec = SourceSpec.parse(str(source))
         self._notify = notify
-        self.reconnects = 0
         self._live = self.spec.live if live is None else live
         self.cap = _open_capture(self.spec)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
@@ -212,7 +211,6 @@ class FrameSource:
                 continue
             self.cap.release()
             self.cap = cap
-            self.reconnects += 1
             return True
         self._error = (f"{what}: the stream stopped after {index} frames and did not come back "
                        f"({RECONNECT_TRIES} tries)")
@@ -329,9 +327,8 @@ def fourcc_for(path: Path) -> str:
 
 
 def _temp_path(path: Path) -> Path:
-    # The temp file keeps the real extension: OpenCV picks the container from it. The name is cut as in
-    # facekit.records.atomic_write.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=f".part{path.suffix}", dir=path.parent)
+    # The temp file keeps the real extension: OpenCV picks the container from it.
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.stem), suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     make_ordinary(tmp)
     return Path(tmp)
