@@ -423,11 +423,9 @@ def start_ray(address: str | None, workers: int | None) -> int:
         raise FacekitError(f"--address {address}: cannot connect to Ray ({str(exc).splitlines()[0]})") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 130.
-    import signal
+    from .signals import set_stop_handler, stop_handler
 
-    from .signals import set_stop_handler
-
-    set_stop_handler(signal.default_int_handler)
+    set_stop_handler(stop_handler)
     import ray.data
 
     # Ray Data logs each execution's start, plan and end to the console; its log file keeps them.

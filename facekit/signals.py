@@ -9,6 +9,31 @@ import signal
 import threading
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_stopped = threading.Event()
+
+
+def stop_handler(signum, frame):
+    """Python's own Ctrl-C handler (raise KeyboardInterrupt), remembering that a stop came: a library that
+    runs Python code from C and clears its errors swallows the KeyboardInterrupt raised there (numpy's
+    Cython start-up under a lazy `import scipy.optimize` did, and a video run went on to the end), and one
+    raised inside a compiled module's import comes back as ImportError. `check_stop` raises it again."""
+    _stopped.set()
+    raise KeyboardInterrupt
+
+
+def stop_requested() -> bool:
+    return _stopped.is_set()
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt if a stop signal came while `stop_handler` was installed, even if what it
+    raised was swallowed: called once a frame or a photo."""
+    if _stopped.is_set():
+        raise KeyboardInterrupt
+
+
+def clear_stop() -> None:
+    _stopped.clear()
 
 
 def set_stop_handler(handler) -> dict | None:

@@ -487,3 +487,52 @@ def test_heic_without_pillow_heif_names_the_fix(media, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # not installed
     with pytest.raises(ImageError, match=r"needs pillow-heif \(pip install 'facekit\[heic\]'"):
         load_image(photo)
+
+
+def _swallowed_ctrl_c() -> None:
+    """A Ctrl-C raised inside code that clears it, as numpy's Cython start-up did under a lazy import."""
+    import os
+    import signal
+    import time
+
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs at the first bytecode after the signal
+    except KeyboardInterrupt:
+        pass
+
+
+def test_a_swallowed_ctrl_c_stops_a_folder_run(media, tmp_path, capfd, monkeypatch):
+    import facekit.cli.image as image_cli
+
+    photos = tmp_path / "photos"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png", "example_02.png")
+    read, reads = image_cli.load_image, []
+
+    def read_and_swallow(path):
+        reads.append(path)
+        if len(reads) == 2:
+            _swallowed_ctrl_c()
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_swallow)
+    code = image_cli.main(["-i", str(photos), "-j", str(tmp_path / "faces.jsonl"), "--no-display"])
+    err = capfd.readouterr().err
+    assert code == 130 and "[INFO] interrupted" in err and "Traceback" not in err
+    assert len(reads) == 2  # stopped at the next photo, not at the end of the folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no half-written JSON Lines
+
+
+def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
+    """A Ctrl-C inside a compiled module's import comes back as ImportError("initialization failed")
+    (pybind11; seen with LiteRT's): one line and exit 130, not a traceback."""
+    from facekit.cli.common import guarded
+
+    @guarded
+    def main(argv=None) -> int:
+        _swallowed_ctrl_c()
+        raise ImportError("initialization failed")
+
+    assert main([]) == 130
+    err = capfd.readouterr().err
+    assert "[INFO] interrupted" in err and "Traceback" not in err

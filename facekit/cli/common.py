@@ -7,7 +7,6 @@ import argparse
 import errno
 import functools
 import os
-import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -62,21 +61,25 @@ def guarded(main):
 
     @functools.wraps(main)
     def wrapper(argv=None) -> int:
-        from ..signals import restore_handlers, set_stop_handler
+        from ..signals import clear_stop, restore_handlers, set_stop_handler, stop_handler, stop_requested
 
-        previous = set_stop_handler(signal.default_int_handler)  # SIGTERM ends a run as Ctrl-C does
+        clear_stop()
+        previous = set_stop_handler(stop_handler)  # SIGTERM ends a run as Ctrl-C does
         _human["stream"] = "stdout"  # until this run writes a result there
         try:
-            return main(argv)
-        except FacekitError as exc:
-            return fail(str(exc), exc.exit_code)
+            code = main(argv)
+            # A Ctrl-C that third-party code swallowed (facekit.signals.stop_handler) still ends as one.
+            return _interrupted() if stop_requested() and code == 0 else code
         except KeyboardInterrupt:
-            print("\n[INFO] interrupted", file=sys.stderr)
-            return 130
-        except BrokenPipeError:  # e.g. `... | head`
-            return 0
-        except OSError as exc:
-            if exc.errno not in WRITE_ERRNOS:
+            return _interrupted()
+        except Exception as exc:
+            if stop_requested():  # e.g. the ImportError a Ctrl-C inside a compiled module's import becomes
+                return _interrupted()
+            if isinstance(exc, FacekitError):
+                return fail(str(exc), exc.exit_code)
+            if isinstance(exc, BrokenPipeError):  # e.g. `... | head`
+                return 0
+            if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
                 raise
             # The outputs' temp files are gone already (atomic writes); what was complete stays.
             return fail(f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}")
@@ -84,6 +87,11 @@ def guarded(main):
             restore_handlers(previous)
 
     return wrapper
+
+
+def _interrupted() -> int:
+    print("\n[INFO] interrupted", file=sys.stderr)
+    return 130
 
 
 def prog_name(script: str) -> str:

@@ -169,6 +169,8 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
 def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
+    from ..signals import check_stop
+
     failed, n_faces = 0, 0
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -176,6 +178,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         out = stack.enter_context(atomic_write(args.json)) if args.json else None
         for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
                               names):
+            check_stop()  # a Ctrl-C that a library swallowed (facekit.signals.stop_handler)
             try:
                 image = load_image(path)
             except ImageError as exc:

@@ -127,6 +127,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
+    from ..signals import check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
     from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
@@ -217,6 +218,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                             sink.write(shown)
                 if holding.received:
                     raise KeyboardInterrupt
+                check_stop()
                 if display:
                     cv2.imshow("Frame", shown)
                     if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
