@@ -7,16 +7,18 @@ Both are fed the tracked, smoothed faces of each frame, so the CLI and the libra
 from __future__ import annotations
 
 import csv
+import heapq
 import os
 import shlex
 import shutil
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+import numpy as np
 
 from .errors import FacekitError
 from .records import atomic_write
@@ -33,56 +35,99 @@ ALERT_WAIT_S = 5.0
 # --- per-person summary ------------------------------------------------------------------------------
 
 
-@dataclass
+# The tracker lets a track go after max(15, 2 x --detect-every) frames unseen and never reuses its id: a
+# person unseen for this many frames is gone for good, and their row is final.
+DONE_AFTER_FRAMES = 1800
+
+
+@dataclass(slots=True)
 class Person:
-    """What one track saw. `probability_sums[task][label]` sums that label's probability over the
-    frames the head labelled, so any label's mean can be read back, not only the majority's."""
+    """What one track saw. `tally[0, i]` counts the frames whose head gave label i (every task's labels
+    side by side, as `PeopleSummary.labels` lists them); `tally[1, i]` sums label i's probability over
+    the frames its head labelled, so any label's mean can be read back, not only the majority's."""
 
     track_id: int
     first_frame: int
     first_s: float
+    tally: np.ndarray
     last_frame: int = 0
     last_s: float = 0.0
     frames: int = 0
-    label_counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    probability_sums: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-
-    def majority(self, task: str) -> tuple[str, float] | None:
-        """The label the head gave most often (ties: the higher summed probability) and the mean of
-        that label's probability over every frame the head labelled; None if it never labelled."""
-        counts = self.label_counts.get(task)
-        if not counts:
-            return None
-        sums = self.probability_sums[task]
-        label = max(counts, key=lambda k: (counts[k], sums[k]))
-        return label, sums[label] / sum(counts.values())
 
 
 class PeopleSummary:
-    """Accumulates one `Person` per track id while a video runs."""
+    """One row per track while a video runs. A camera watched for weeks sees tens of thousands of people:
+    someone unseen for DONE_AFTER_FRAMES is kept as their finished row alone (a tuple of ~0.4 KB; their
+    label counters took 2.5 KB), so memory grows with the people in view, not with everyone ever seen."""
 
     def __init__(self, task_labels: dict[str, list[str]]):
         self.tasks = list(task_labels)
-        self.people: dict[int, Person] = {}
+        self.labels = [(task, label) for task in self.tasks for label in task_labels[task]]
+        self._index = {key: i for i, key in enumerate(self.labels)}
+        self._spans, at = {}, 0
+        for task in self.tasks:
+            self._spans[task] = range(at, at + len(task_labels[task]))
+            at += len(task_labels[task])
+        self.people: dict[int, Person] = {}  # in view (or lately)
+        self._done: list[tuple] = []  # the others' rows, in `columns()` order
+        self._swept = 0
+
+    def __len__(self) -> int:
+        return len(self.people) + len(self._done)
 
     def add(self, frame: int, time_s: float, faces: Iterable[Face]) -> None:
+        index = self._index
         for face in faces:
             if face.track_id is None:
                 continue
             person = self.people.get(face.track_id)
             if person is None:
-                person = self.people[face.track_id] = Person(face.track_id, frame, time_s)
+                person = self.people[face.track_id] = Person(face.track_id, frame, time_s,
+                                                              np.zeros((2, len(self.labels))))
             person.last_frame, person.last_s = frame, time_s
             person.frames += 1
             for task in self.tasks:
                 pred = face.predictions.get(task)
-                if pred is not None:  # faces too small for the heads get no label: no vote
-                    person.label_counts[task][pred.label] += 1
-                    person.probability_sums[task].update(pred.probabilities)
+                if pred is None:  # faces too small for the heads get no label: no vote
+                    continue
+                if (i := index.get((task, pred.label))) is not None:
+                    person.tally[0, i] += 1
+                for label, probability in pred.probabilities.items():
+                    if (i := index.get((task, label))) is not None:
+                        person.tally[1, i] += probability
+        if frame - self._swept >= DONE_AFTER_FRAMES:
+            self._swept = frame
+            for person in [p for p in self.people.values() if frame - p.last_frame > DONE_AFTER_FRAMES]:
+                self._done.append(self._row(person))
+                del self.people[person.track_id]
+
+    def majority(self, person: Person, task: str) -> tuple[str, float] | None:
+        """The label `task`'s head gave most often (ties: the higher summed probability) and the mean of
+        that label's probability over every frame the head labelled; None if it never labelled."""
+        span = self._spans[task]
+        counts, sums = person.tally[0], person.tally[1]
+        total = counts[span.start:span.stop].sum()
+        if not total:
+            return None
+        best = max(span, key=lambda i: (counts[i], sums[i]))
+        return self.labels[best][1], float(sums[best] / total)
+
+    def _row(self, p: Person) -> tuple:
+        # Times rounded as the per-frame CSV rounds them, so the two files agree exactly.
+        row = [p.track_id, p.first_frame, p.last_frame, round(p.first_s, 4), round(p.last_s, 4), p.frames]
+        for task in self.tasks:
+            m = self.majority(p, task)
+            row += (m[0], round(m[1], 4)) if m else ("", "")
+        return tuple(row)
+
+    def _rows(self) -> list[tuple]:
+        return sorted(self._done + [self._row(p) for p in self.people.values()], key=lambda r: r[0])
 
     def count(self, task: str = MASK_TASK, label: str = UNMASKED) -> int:
         """People whose majority label for `task` is `label`."""
-        return sum(1 for p in self.people.values() if (m := p.majority(task)) and m[0] == label)
+        at = self.columns().index(f"{task}_label")
+        return sum(1 for row in self._done if row[at] == label) + sum(
+            1 for p in self.people.values() if (m := self.majority(p, task)) and m[0] == label)
 
     def columns(self) -> list[str]:
         cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "frames"]
@@ -91,28 +136,22 @@ class PeopleSummary:
         return cols
 
     def rows(self) -> list[dict]:
-        rows = []
-        for p in sorted(self.people.values(), key=lambda p: p.track_id):
-            # Times rounded as the per-frame CSV rounds them, so the two files agree exactly.
-            row = {"track_id": p.track_id, "first_frame": p.first_frame, "last_frame": p.last_frame,
-                   "first_s": round(p.first_s, 4), "last_s": round(p.last_s, 4), "frames": p.frames}
-            for task in self.tasks:
-                m = p.majority(task)
-                row[f"{task}_label"], row[f"{task}_prob"] = (m[0], round(m[1], 4)) if m else ("", "")
-            rows.append(row)
-        return rows
+        columns = self.columns()
+        return [dict(zip(columns, row)) for row in self._rows()]
 
     def headline(self) -> str:
-        text = f"{len(self.people)} people seen"
+        text = f"{len(self)} people seen"
         if MASK_TASK in self.tasks:
             text += f", {self.count()} without a mask"
         return text
 
     def table(self, max_rows: int = 20) -> list[str]:
         """The summary as aligned console lines, longest-seen people first when there are many."""
-        rows = self.rows()
+        columns, rows = self.columns(), self._rows()
         if len(rows) > max_rows:
-            rows = sorted(sorted(rows, key=lambda r: -r["frames"])[:max_rows], key=lambda r: r["track_id"])
+            frames = columns.index("frames")
+            rows = sorted(heapq.nlargest(max_rows, rows, key=lambda r: r[frames]), key=lambda r: r[0])
+        rows = [dict(zip(columns, row)) for row in rows]
         heads = [f"{t} (mean p)" for t in self.tasks]
         cells = [[str(r["track_id"]), f"{r['first_s']:.2f}", f"{r['last_s']:.2f}", str(r["frames"])]
                  + [f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}" if r[f"{t}_label"] else "-" for t in self.tasks]
@@ -120,15 +159,15 @@ class PeopleSummary:
         header = ["track", "first_s", "last_s", "frames", *heads]
         widths = [max(len(c) for c in col) for col in zip(header, *cells)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
-        if len(self.people) > len(rows):
-            lines.append(f"... and {len(self.people) - len(rows)} shorter tracks (every one is in --summary)")
+        if len(self) > len(rows):
+            lines.append(f"... and {len(self) - len(rows)} shorter tracks (every one is in --summary)")
         return lines
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_write(path, "w") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns(), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(self.rows())
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(self.columns())
+            writer.writerows(self._rows())
 
 
 # --- --alert -------------------------------------------------------------------------------------------

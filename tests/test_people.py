@@ -4,6 +4,7 @@ blocks the frames nor leaves zombies, and a bad --alert fails before the video s
 
 from __future__ import annotations
 
+import csv
 import json
 import shlex
 import sys
@@ -80,6 +81,37 @@ def test_summary_majority_label_and_its_mean_probability():
     assert r["mask_label"] == "without_mask" and r["mask_prob"] == pytest.approx((0.8 + 0.6 + 0.3) / 3, abs=1e-4)
     assert people.headline() == "2 people seen, 1 without a mask"
     assert PeopleSummary({"emotion": ["happy", "sad"]}).headline() == "0 people seen"
+
+
+def test_a_camera_watched_for_weeks_keeps_gone_people_as_rows(tmp_path):
+    """Each track's label counters took 2.5 KB for as long as the run went on: a shop door's camera sees
+    thousands of people a day. Someone unseen for DONE_AFTER_FRAMES is kept as their row alone."""
+    import tracemalloc
+
+    from facekit.people import DONE_AFTER_FRAMES
+
+    people = PeopleSummary({"mask": MASK})
+    tracemalloc.start()
+    frames = 20 * DONE_AFTER_FRAMES
+    for i in range(frames):  # a new person every 10 frames, each in view for 30
+        people.add(i, i / 30, [face(t, "without_mask" if t % 3 else "with_mask", 0.8)
+                               for t in range(max(0, i // 10 - 2), i // 10 + 1)])
+    grown = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    seen = frames // 10
+    # In view: those seen in the last DONE_AFTER_FRAMES, swept every DONE_AFTER_FRAMES.
+    assert len(people) == seen and len(people.people) <= 2 * DONE_AFTER_FRAMES // 10 + 5
+    assert grown / seen < 800  # bytes a person (2.5 KB before)
+    rows = people.rows()
+    assert [r["track_id"] for r in rows] == list(range(seen))
+    assert rows[7] == {"track_id": 7, "first_frame": 70, "last_frame": 99, "first_s": round(70 / 30, 4),
+                       "last_s": 3.3, "frames": 30, "mask_label": "without_mask", "mask_prob": 0.8}
+    assert people.headline() == f"{seen} people seen, {people.count()} without a mask"
+    assert people.count() == sum(1 for t in range(seen) if t % 3)
+    people.save(tmp_path / "people.csv")
+    with open(tmp_path / "people.csv", newline="") as fh:
+        saved = list(csv.DictReader(fh))
+    assert len(saved) == seen and saved[7]["mask_label"] == "without_mask" and saved[7]["frames"] == "30"
 
 
 # --- --alert: the dispatcher -------------------------------------------------------------------------

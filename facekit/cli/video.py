@@ -287,7 +287,7 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}")
-    if people.people:
+    if len(people):
         info(people.headline())
         say("\n".join(people.table()))
     if args.summary is not None:
