@@ -39,6 +39,7 @@ RECONNECT_TRIES = 3
 RECONNECT_PAUSE_S = 1.0
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+PLAYABLE_CUT_SHORT = {".mkv", ".avi"}  # containers a player reads without the index written at the end
 
 
 def silence_opencv() -> None:
@@ -357,15 +358,20 @@ def check_video_output(path: Path) -> None:
 
 class VideoSink:
     """Annotated video writer: frames go to a temp file beside `path`, renamed into place on
-    `close()`, so the output is either a complete, playable video or absent (never half-written)."""
+    `close()`, so the output is either a complete, playable video or absent (never half-written).
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+    live: a camera or stream, which has no end to wait for. An .mkv or .avi cut short still plays (an mp4
+    needs the index written at its end), so for those the video is written in place as it goes, as the
+    live CSV is: a kill -9 or a power cut keeps every frame but the last second or so still buffered."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], live: bool = False):
         self.path = Path(os.path.realpath(path))  # a link stays a link: its target is replaced (atomic_write)
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.frames = 0
         self.written = False  # True once close() has put a whole, readable video in place
-        self._tmp = _temp_path(self.path)
+        self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
+        self._tmp = self.path if self.in_place else _temp_path(self.path)
         with quiet_stderr():
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
                                            self.fps, self.size)
@@ -401,10 +407,13 @@ class VideoSink:
                 free = f"{shutil.disk_usage(self.path.parent).free / 2**20:.1f} MB free there"
             except OSError:
                 free = "the disk's free space unknown"
-            self._tmp.unlink(missing_ok=True)
-            raise VideoError(f"{self.path}: the video could not be written whole ({int(count)} of {self.frames} "
-                             f"frames readable; {free}); nothing was kept")
-        os.replace(self._tmp, self.path)
+            if not self.in_place:
+                self._tmp.unlink(missing_ok=True)
+            raise VideoError(f"{self.path}: the video could not be written whole ({max(0, int(count))} of "
+                             f"{self.frames} frames readable; {free}); "
+                             + ("what was written is kept" if self.in_place else "nothing was kept"))
+        if not self.in_place:
+            os.replace(self._tmp, self.path)
         self.written = True
         return True
 
@@ -412,7 +421,8 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        if not self.in_place or not self.frames:
+            self._tmp.unlink(missing_ok=True)
 
 
 class FPSMeter:

@@ -160,7 +160,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
             stack.callback(alerts.close)
         sink = None
         if args.output is not None:
-            sink = VideoSink(args.output, source.fps, source.size)
+            sink = VideoSink(args.output, source.fps, source.size, live=source.live)
             stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
         writer = None
         if args.csv is not None:
