@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
-    p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4 or .avi)")
+    p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4, .avi or .mkv; for a "
+                                                      "camera .mkv or .avi, which survive a kill or power cut)")
     p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability "
                                              "(- for standard output)")
     p.add_argument("--timeline", type=Path,
