@@ -47,3 +47,26 @@ def set_stop_handler(handler) -> dict | None:
 def restore_handlers(previous: dict | None) -> None:
     for sig, handler in (previous or {}).items():
         signal.signal(sig, handler)
+
+
+class DeferredStop:
+    """Once armed, a Ctrl-C or SIGTERM waits until the block ends, so the outputs being written are never
+    left half-written or out of step with each other; it is then reported through `received`."""
+
+    def __init__(self):
+        self.received = False
+        self._old = None
+
+    def arm(self) -> None:
+        self._old = set_stop_handler(self._note)
+
+    def _note(self, *_):
+        self.received = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        restore_handlers(self._old)
+        self._old = None
+        return False

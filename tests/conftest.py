@@ -85,6 +85,19 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
                           timeout=timeout, cwd=ROOT, env=full_env, preexec_fn=limit if max_file_bytes else None)
 
 
+def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = 300) -> tuple[int, str]:
+    """Run a root script whose standard output's reader goes away after reading `lines` lines (`... | head
+    -n LINES`); (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    for _ in range(lines):
+        proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=timeout)
+    return proc.returncode, stderr
+
+
 def sigint_default() -> None:
     """Popen preexec_fn: a process started in the background by a non-interactive shell (CI scripts,
     `cmd &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, run_script, run_script_reader_gone
 
 MASK_MODEL = ROOT / "models" / "mask"
 
@@ -518,9 +518,11 @@ def test_a_swallowed_ctrl_c_stops_a_folder_run(media, tmp_path, capfd, monkeypat
     monkeypatch.setattr(image_cli, "load_image", read_and_swallow)
     code = image_cli.main(["-i", str(photos), "-j", str(tmp_path / "faces.jsonl"), "--no-display"])
     err = capfd.readouterr().err
-    assert code == 130 and "[INFO] interrupted" in err and "Traceback" not in err
+    assert code == 130 and "interrupted after 2 of 4 images: outputs finalized" in err and "Traceback" not in err
     assert len(reads) == 2  # stopped at the next photo, not at the end of the folder
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no half-written JSON Lines
+    lines = (tmp_path / "faces.jsonl").read_text().splitlines()  # the photos done, whole
+    assert [Path(json.loads(line)["image"]).name for line in lines] == [p.name for p in reads]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
 
 
 def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
@@ -536,3 +538,37 @@ def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
     assert main([]) == 130
     err = capfd.readouterr().err
     assert "[INFO] interrupted" in err and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_keeps_the_other_outputs(media, tmp_path):
+    """`-j - | head`: the broken pipe ended the run with exit 0 and no annotated image (single photo) or
+    only the first of a folder's. Now the single photo's image is still written, and a folder run stops as
+    on Ctrl-C, keeping what it wrote."""
+    from facekit.cli.common import READER_GONE
+
+    code, err = run_script_reader_gone("detect_mask_image.py", "-i", media / "obama.jpg", "-j", "-", "-o",
+                                       tmp_path / "one.png", "--no-display", "--tasks", "mask")
+    assert code == 0 and READER_GONE in err and "Traceback" not in err, err
+    assert cv2.imread(str(tmp_path / "one.png")) is not None
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        shutil.copy(media / "two_people.jpg", photos / f"{i}.jpg")
+    code, err = run_script_reader_gone("detect_mask_image.py", "-i", photos, "-j", "-", "-o", tmp_path / "out",
+                                       "--no-display", "--tasks", "mask", lines=1)
+    assert code == 0 and READER_GONE in err and "Traceback" not in err, err
+    written = list((tmp_path / "out").iterdir())
+    assert 1 <= len(written) < 8 and all(cv2.imread(str(p)) is not None for p in written)
+    assert not [p for p in tmp_path.rglob(".*")], "temp file left behind"
+
+
+def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_text("not a photo")
+    (photos / "b.png").write_bytes(b"\x89PNG\r\n")
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", tmp_path / "out", "-j", tmp_path / "faces.jsonl",
+                     "--no-display")
+    assert res.returncode == 2
+    _fails_cleanly(res, "none of the 2 image(s) could be read")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no empty JSON Lines, no empty folder

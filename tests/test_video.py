@@ -23,9 +23,9 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script, sigint_default
+    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, ROOT, interrupt_video_run, run_script, sigint_default
+    from conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -512,6 +512,22 @@ def test_csv_to_standard_output_for_a_pipe(clip, mask_model):
     rows = list(csv.DictReader(res.stdout.splitlines()))  # nothing else on standard output
     assert len(rows) >= 10 and {r["frame"] for r in rows} == {str(i) for i in range(10)}
     assert "[INFO] per-frame results written to standard output" in res.stderr
+
+
+def test_a_csv_reader_that_goes_away_stops_the_run_and_keeps_the_other_outputs(clip, mask_model, tmp_path):
+    """`--csv - | head`: the broken pipe ended the run with exit 0 and none of --output, --summary or
+    --timeline written. Now it stops as Ctrl-C does, every other output finalized."""
+    from facekit.cli.common import READER_GONE
+
+    out, people, plot = tmp_path / "v.mp4", tmp_path / "people.csv", tmp_path / "t.png"
+    code, err = run_script_reader_gone("detect_mask_video.py", "--source", clip, "--model", mask_model,
+                                       "--no-display", "--csv", "-", "--output", out, "--summary", people,
+                                       "--timeline", plot, lines=20)
+    assert code == 0 and READER_GONE in err and "Traceback" not in err, err
+    n, _ = video_info(out)
+    assert 0 < n < CLIP_FRAMES
+    assert read_csv(people) and cv2.imread(str(plot)) is not None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):

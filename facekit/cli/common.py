@@ -32,7 +32,27 @@ def where(path) -> str:
 
 def say(text: str) -> None:
     """A line for the person at the terminal (summaries, tables)."""
-    print(text, file=getattr(sys, _human["stream"]), flush=True)
+    try:
+        print(text, file=getattr(sys, _human["stream"]), flush=True)
+    except BrokenPipeError:  # `... | head`: these lines lost their reader; the run's outputs have not
+        reader_gone()
+
+
+def reader_gone() -> None:
+    """Standard output's reader has gone (`... | head`): what is written there from now on goes nowhere,
+    so neither a later line nor the flush at exit fails again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no standard output to replace
+        pass
+
+
+# The line a run ends with when the reader of its results on standard output (`-j -`, `--csv -`) has gone.
+READER_GONE = "standard output was closed by its reader: stopped there, the other outputs kept"
 
 
 def info(message: str) -> None:
@@ -77,7 +97,8 @@ def guarded(main):
                 return _interrupted()
             if isinstance(exc, FacekitError):
                 return fail(str(exc), exc.exit_code)
-            if isinstance(exc, BrokenPipeError):  # e.g. `... | head`
+            if isinstance(exc, BrokenPipeError):  # e.g. `... | head`, once every output is finalized
+                reader_gone()
                 return 0
             if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
                 raise

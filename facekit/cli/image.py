@@ -16,8 +16,9 @@ import numpy as np
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
 from ..records import atomic_write, image_record, is_stdout, write_json
-from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, guarded, has_display,
+                     info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
+                     warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         annotated = [args.output]
     elif args.output is not None:
         if not folder_out:
-            raise FacekitError("--output must be a folder when several images are given")
+            raise FacekitError(f"--output {args.output}: a folder of photos or several photos need an output "
+                               "folder (a name without an image extension)")
         check_output_path(args.output, "--output", folder=True)
         annotated = [args.output / name for name in names]
     else:
@@ -110,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     check_output_path(args.json, "--json")
     refuse_overwriting(images, [("--output", annotated, "folder" if batch else "file"),
                                 ("--json", [args.json], "file")])
-    if batch and args.output is not None:
-        args.output.mkdir(exist_ok=True)
+    if batch and not (args.output or args.json):
+        info("no --output or --json: the faces are only counted (add -o FOLDER or -j FILE to keep them)")
 
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
@@ -149,13 +151,20 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     info(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
     if faces:
         say(_summary(faces, pipeline, image))
+    reader_left = False
     if args.json:
-        write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
-        info(f"results written to {where(args.json)}")
+        try:
+            write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
+            info(f"results written to {where(args.json)}")
+        except BrokenPipeError:  # `-j - | true`: the JSON's reader has gone; the image is still wanted
+            reader_gone()
+            reader_left = True
     annotated = annotate(image, faces, style)
     if args.output:
         _write_image(args.output, annotated)
         info(f"annotated image written to {args.output}")
+    if reader_left:
+        info(READER_GONE)
     if not args.no_display:
         if has_display():
             cv2.imshow("Output", annotated)
@@ -169,39 +178,56 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
 def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
-    from ..signals import check_stop
+    from ..signals import DeferredStop, check_stop
 
-    failed, n_faces = 0, 0
+    failed = n_faces = done = 0
+    stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        # JSON Lines go to a temp file renamed into place at the end: Ctrl-C leaves no half file.
+        # JSON Lines go to a temp file renamed into place at the end, so a crash leaves no half file; a
+        # Ctrl-C keeps the lines of the photos done, as the video script keeps its frames.
         out = stack.enter_context(atomic_write(args.json)) if args.json else None
-        for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
-                              names):
-            check_stop()  # a Ctrl-C that a library swallowed (facekit.signals.stop_handler)
-            try:
-                image = load_image(path)
-            except ImageError as exc:
-                failed += 1
-                tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
-                continue
-            faces = _analyze(pipeline, image, args.crops)
-            n_faces += len(faces)
-            if out is not None:
-                out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
-            if args.output:
-                target = args.output / name
-                target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
-                _write_image(target, annotate(image, faces, style))
-    done = len(images) - failed
+        try:
+            for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
+                                  names):
+                check_stop()  # a Ctrl-C that a library swallowed (facekit.signals.stop_handler)
+                try:
+                    image = load_image(path)
+                except ImageError as exc:
+                    failed += 1
+                    tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
+                    continue
+                faces = _analyze(pipeline, image, args.crops)
+                shown = annotate(image, faces, style) if args.output else None
+                # A Ctrl-C while a photo is recorded waits until both outputs have it.
+                with DeferredStop() as holding:
+                    holding.arm()
+                    if out is not None:
+                        out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
+                    if shown is not None:
+                        target = args.output / name
+                        target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
+                        _write_image(target, shown)
+                    n_faces += len(faces)
+                    done += 1
+                if holding.received:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        except BrokenPipeError:
+            reader_gone()
+            stopped = "reader gone"
+        # Raised in here, so no empty JSON Lines file is kept.
+        if not done and stopped == "interrupted":
+            raise KeyboardInterrupt
+        if not done and stopped is None:
+            raise ImageError(f"none of the {len(images)} image(s) could be read")
     secs = time.perf_counter() - started
     info(f"{done} images, {n_faces} faces in {secs:.1f}s; skipped {failed} unreadable image(s) "
-         f"and {skipped} non-image file(s)")
-    if not done:
-        raise ImageError(f"none of the {len(images)} image(s) could be read")
-    if args.json:
+         f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
+    if args.json and done:
         info(f"results written to {where(args.json)}")
-    if args.output:
+    if args.output and done:
         pairs = list(zip(images, names))
         renamed = sum(name.stem != path.stem for path, name in pairs)
         unwritable = sorted({path.suffix for path, name in pairs
@@ -209,6 +235,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         info(f"annotated images written to {args.output}/ ({done}, named as their photos"
              + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
              + (f"; {', '.join(unwritable)} photos as .jpg, which OpenCV can write" if unwritable else "") + ")")
+    if stopped == "interrupted":
+        print(f"[INFO] interrupted after {done + failed} of {len(images)} images: outputs finalized",
+              file=sys.stderr, flush=True)
+        return 130
+    if stopped == "reader gone":
+        info(READER_GONE)
     return 0
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (add_pipeline_options, build_pipeline, check_output_path, guarded, has_display, info,
-                     prog_name, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, guarded, has_display,
+                     info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
+                     warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -88,6 +89,7 @@ class RunStats:
     seconds: float = 0.0  # the frame loop only: models already loaded
     tracks: set = field(default_factory=set)
     interrupted: bool = False
+    reader_gone: bool = False  # the reader of `--csv -` closed it
     error: str | None = None
 
     @property
@@ -128,7 +130,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
-    from ..signals import check_stop
+    from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
     from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
@@ -153,7 +155,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         info("starting video stream...")
     source = FrameSource(args.source, notify=warn)
     stats = RunStats()
-    finishing = _DeferredInterrupt()
+    finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
     with finishing, ExitStack() as stack:
         stack.callback(source.close)
@@ -198,7 +200,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 time_s = index / source.fps if not source.live else time.perf_counter() - started
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
-                with _DeferredInterrupt() as holding:
+                with DeferredStop() as holding:
                     holding.arm()
                     stats.frames += 1
                     stats.faces += len(faces)
@@ -228,6 +230,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
                         break
         except KeyboardInterrupt:
             stats.interrupted = True
+        except BrokenPipeError:  # `--csv - | head`: stop as on Ctrl-C, keeping every other output
+            reader_gone()
+            stats.reader_gone = True
         except VideoError as exc:
             stats.error = str(exc)
         stats.seconds = time.perf_counter() - started
@@ -247,33 +252,6 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if report:
         _report(args, stats, sink, timeline, people, alerts)
     return stats
-
-
-class _DeferredInterrupt:
-    """Once armed, a Ctrl-C or SIGTERM (facekit.signals) waits until the block ends, so the outputs
-    being finalized are never left half-written; it is then reported through `received`."""
-
-    def __init__(self):
-        self.received = False
-        self._old = None
-
-    def arm(self) -> None:
-        from ..signals import set_stop_handler
-
-        self._old = set_stop_handler(self._note)
-
-    def _note(self, *_):
-        self.received = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        from ..signals import restore_handlers
-
-        restore_handlers(self._old)
-        self._old = None
-        return False
 
 
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
@@ -321,4 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     if stats.interrupted:
         print("[INFO] interrupted: outputs finalized", file=sys.stderr, flush=True)
         return 130
+    if stats.reader_gone:
+        info(f"{READER_GONE} (after {stats.frames} frames)")
     return 0
