@@ -185,8 +185,19 @@ def resolve_checked(name: str) -> Path:
     return path
 
 
+def _make_folder(folder: Path) -> None:
+    """mkdir -p, or one line naming the folder (a file in its way, no permission) and the setting to change."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
+            (exc.strerror or str(exc))
+        hint = f"; set {ENV_CACHE} to a folder you can write" if folder.is_relative_to(cache_root()) else ""
+        raise AssetError(f"cannot make the folder {folder} ({why}){hint}") from None
+
+
 def _download(asset: Asset, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(dest.parent)
     try:
         response = urllib.request.urlopen(asset.url, timeout=30)
     except (urllib.error.URLError, OSError) as exc:
@@ -232,7 +243,7 @@ def _copy_if_changed(src: Path, target: Path) -> None:
     """Copy unless a file of the same size is there already; an interrupted copy leaves no truncated file."""
     if target.exists() and target.stat().st_size == src.stat().st_size:
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(target.parent)
     with open(src, "rb") as inp, atomic_write(target, "wb") as out:
         shutil.copyfileobj(inp, out)
 

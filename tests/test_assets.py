@@ -39,6 +39,17 @@ def test_offline_without_mirror_is_one_clear_error(monkeypatch, tmp_path):
     assert not list((tmp_path / "cache").rglob("*.onnx")), "nothing half-downloaded may stay in the cache"
 
 
+def test_a_cache_that_is_a_file_is_one_clear_error(monkeypatch, tmp_path):
+    """FACEKIT_CACHE naming a file (a typo, a photo's path) ended in a NotADirectoryError traceback."""
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    (tmp_path / "photo.jpg").write_bytes(b"not a folder")
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "photo.jpg"))
+    with pytest.raises(AssetError) as err:
+        assets.resolve("yunet")
+    assert str(err.value) == (f"cannot make the folder {tmp_path / 'photo.jpg' / 'models'} (a file is in the way); "
+                              f"set {assets.ENV_CACHE} to a folder you can write")
+
+
 def test_mirror_only_asset_names_the_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path))  # an empty mirror
     monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
