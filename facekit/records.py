@@ -84,17 +84,29 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         return
     path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
-        with open(path, mode) as fh:
+        with _naming(path), open(path, mode) as fh:
             yield fh
         return
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, mode) as fh:
+        with _naming(path), os.fdopen(fd, mode) as fh:
             yield fh
         make_ordinary(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator:
+    """A write that fails (a full disk: ENOSPC, EFBIG) raises an OSError that names no file; name the
+    output, so the one line a script prints says which of its outputs could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
         raise
 
 
@@ -108,7 +120,8 @@ def live_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         with atomic_write(path, mode) as fh:
             yield fh
         return
-    with open(os.path.realpath(path), mode, buffering=1) as fh:  # line-buffered: each row reaches the file
+    # Line-buffered: each row reaches the file.
+    with _naming(Path(path)), open(os.path.realpath(path), mode, buffering=1) as fh:
         yield fh
 
 
