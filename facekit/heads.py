@@ -286,9 +286,16 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
     """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
     way, the models folder; `tasks` filters (None = every head that exists). int8: as `Head.load`."""
     heads: dict[str, Head] = {}
+    given: dict[str, str] = {}
     for path in model_paths or []:
         head = Head.load(path, int8)
-        heads[head.task] = head
+        if head.task in given:  # one would silently replace the other
+            raise ModelError(f"two models for the task {head.task!r}: {given[head.task]} and {path}; give one")
+        heads[head.task], given[head.task] = head, str(path)
+    if tasks is None or set(tasks) - set(heads):  # the models folder is read
+        folder = os.environ.get("FACEKIT_MODELS")
+        if folder and not Path(folder).is_dir():  # else a typo there turned every head off, unsaid
+            raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
     available = available_tasks()
     wanted = tasks if tasks is not None else sorted(available, key=_task_rank)
     for task in wanted:

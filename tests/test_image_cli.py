@@ -573,3 +573,20 @@ def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):
     assert res.returncode == 2
     _fails_cleanly(res, "none of the 2 image(s) could be read")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no empty JSON Lines, no empty folder
+
+
+@pytest.mark.parametrize("case", ["FACEKIT_MODELS is no folder", "--tasks empty", "two models for one task"])
+def test_settings_that_would_turn_heads_off_or_hide_one_are_refused(media, tmp_path, case):
+    """Each ran with a misleading "no trained heads found" warning (or the last -m silently won), exit 0."""
+    args, env = ["-i", media / "obama.jpg", "--no-display"], None
+    if case == "FACEKIT_MODELS is no folder":
+        env = {"FACEKIT_MODELS": str(tmp_path / "modles")}
+        needle = f"FACEKIT_MODELS={tmp_path / 'modles'}: no such folder"
+    elif case == "--tasks empty":
+        args += ["--tasks", ""]
+        needle = "give at least one task"
+    else:
+        args += ["-m", ROOT / "models" / "mask", "-m", ROOT / "models" / "mask" / "card.json"]
+        needle = "two models for the task 'mask'"
+    res = run_script("detect_mask_image.py", *args, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and needle in res.stderr, res.stderr

@@ -136,7 +136,10 @@ def probability(value: str) -> float:
 
 
 def task_list(value: str) -> list[str]:
-    return [t.strip() for t in value.split(",") if t.strip()]
+    tasks = [t.strip() for t in value.split(",") if t.strip()]
+    if not tasks:  # `--tasks ""` (an unset shell variable) would turn every head off
+        raise argparse.ArgumentTypeError("give at least one task, e.g. mask or mask,emotion")
+    return tasks
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -> None:
@@ -147,8 +150,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
 
     g = parser.add_argument_group("detection and heads")
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
-                   help="trained model folder (or its card.json); repeat for several heads. "
-                        "Default: every model under models/")
+                   help="trained model folder (or its card.json), one per task; repeat for several heads. "
+                        "Each replaces the models/ head of its task; the other tasks keep theirs (--tasks "
+                        "picks which run)")
     from ..heads import weights_terms
 
     terms = "; ".join(f"{task} ({text})" for task, text in weights_terms().items())
