@@ -590,3 +590,9 @@ def test_settings_that_would_turn_heads_off_or_hide_one_are_refused(media, tmp_p
         needle = "two models for the task 'mask'"
     res = run_script("detect_mask_image.py", *args, env=env)
     assert res.returncode == 2 and "Traceback" not in res.stderr and needle in res.stderr, res.stderr
+
+
+def test_landmarks_on_crops_is_refused(media):
+    """--crops detects no face, so --landmarks was silently dropped (no points, no pose in the JSON)."""
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--crops", "--landmarks", "--no-display")
+    assert res.returncode == 2 and "--landmarks needs detected faces: leave out --crops" in res.stderr

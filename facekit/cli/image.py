@@ -86,7 +86,10 @@ def gather_inputs(paths: list[Path], recursive: bool,
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.crops and args.landmarks:  # the mesh and the pose follow a detected face; --crops detects none
+        parser.error("--landmarks needs detected faces: leave out --crops")
     if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
         results_to_stdout()
     folder_out = args.output is not None and not (args.output.suffix and is_image_path(args.output))
