@@ -20,10 +20,10 @@ from facekit.people import AlertDispatcher, PeopleSummary, parse_alert_command
 from facekit.types import Box, Face, Prediction
 
 try:
-    from .conftest import interrupt_video_run
+    from .conftest import MEDIA, interrupt_video_run
     from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import interrupt_video_run
+    from conftest import MEDIA, interrupt_video_run
     from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
 
 MASK = ["with_mask", "without_mask"]
@@ -256,6 +256,21 @@ def test_summary_alone_and_console_verdict(tmp_path, clip, mask_model, capfd):
     assert people and f"[INFO] {len(people)} people seen, {unmasked} without a mask" in out
     assert f"per-person summary written to {summary}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
+
+
+def test_a_video_with_nobody_in_it_says_so(tmp_path, mask_model, capfd):
+    """The verdict line was left out when no face was found, where README promises it at every run's end."""
+    import cv2
+
+    from facekit.video import VideoSink
+
+    cat = cv2.imread(str(MEDIA / "no_face_cat.png"))
+    sink = VideoSink(tmp_path / "cat.mp4", 10, (cat.shape[1], cat.shape[0]))
+    for _ in range(10):
+        sink.write(cat)
+    sink.close()
+    assert main(["--source", str(tmp_path / "cat.mp4"), "--model", str(mask_model), "--no-display"]) == 0
+    assert "[INFO] 0 people seen, 0 without a mask" in capfd.readouterr().out
 
 
 def test_ctrl_c_still_writes_the_summary(tmp_path, clip, mask_model):

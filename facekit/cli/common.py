@@ -121,6 +121,12 @@ def prog_name(script: str) -> str:
     return invoked if invoked.startswith("facekit-") else script
 
 
+def example_command(script: str) -> str:
+    """How --help's examples start: the command as it was run (`facekit-image`, `python detect_mask_image.py`)."""
+    prog = prog_name(script)
+    return f"python {prog}" if prog == script else prog
+
+
 def has_display() -> bool:
     """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
@@ -167,7 +173,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
                         "Weights' licences: " + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
-                   help="add landmarks and head pose; draw the 468-point mesh (default) or the 5 key points")
+                   help="add landmarks and head pose: the 468-point mesh (default) or the 5 key points, "
+                        "drawn where the annotated image or video is written")
 
 
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
@@ -236,6 +243,8 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
             if original is not None:
                 raise FacekitError(f"{option} would write over the input {original}: choose another {noun}")
             resolved = path.resolve()
+            if resolved.exists() and not resolved.is_file() and not resolved.is_dir() and not is_stdout(path):
+                continue  # a device (/dev/null): written into, by any number of outputs
             if resolved in written:
                 raise FacekitError(f"{written[resolved]} and {option} would both write {path}: give each its own "
                                    "file")

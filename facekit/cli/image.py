@@ -16,19 +16,20 @@ import numpy as np
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image
 from ..records import atomic_write, image_record, is_stdout, write_json
-from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, guarded, has_display,
-                     info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
-                     warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command, guarded,
+                     has_display, info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout,
+                     say, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    run = example_command("detect_mask_image.py")
     p = argparse.ArgumentParser(
         prog=prog_name("detect_mask_image.py"),
         description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
         epilog="examples:\n"
-               "  python detect_mask_image.py --image examples/example_01.png\n"
-               "  python detect_mask_image.py -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
-               "  python detect_mask_image.py -i crops/ --crops --json scores.jsonl",
+               f"  {run} --image examples/example_01.png\n"
+               f"  {run} -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
+               f"  {run} -i crops/ --crops --json scores.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-i", "--image", nargs="+", required=True, type=Path, metavar="PATH",
                    help="image file(s) or folder(s) of images")

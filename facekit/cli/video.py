@@ -14,9 +14,9 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, guarded, has_display,
-                     info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
-                     warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command, guarded,
+                     has_display, info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout,
+                     say, warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -40,15 +40,16 @@ def positive_int(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ..pipeline import HEAD_EVERY
 
+    run = example_command("detect_mask_video.py")
     p = argparse.ArgumentParser(
         prog=prog_name("detect_mask_video.py"),
         description="Detect, track and classify faces (mask, emotion, gender, ...) in a webcam, video file or "
                     "stream. q or Esc quits the live window.",
         epilog="examples:\n"
-               "  python detect_mask_video.py                      # webcam 0, live overlay\n"
-               "  python detect_mask_video.py --source clip.mp4 --output annotated.mp4 --csv faces.csv "
+               f"  {run}                      # webcam 0, live overlay\n"
+               f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv "
                "--timeline timeline.png --no-display\n"
-               "  python detect_mask_video.py --source rtsp://camera.local/stream --detect-every 3",
+               f"  {run} --source rtsp://camera.local/stream --detect-every 3 --output cam.mkv",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per tracked person: first / last time seen, frames, each head's majority label")
     p.add_argument("--alert", metavar="CMD",
                    help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
-                        "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_LABEL, FACEKIT_SOURCE "
-                        "are in its environment")
+                        "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
+                        "FACEKIT_LABEL, FACEKIT_PROBABILITY and FACEKIT_SOURCE are in its environment")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
@@ -266,8 +267,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}")
+    info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
-        info(people.headline())
         say("\n".join(people.table()))
     if args.summary is not None:
         info(f"per-person summary written to {where(args.summary)}")
