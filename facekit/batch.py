@@ -122,8 +122,12 @@ def source_kind(path: Path) -> str:
 
 def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -> tuple[list[tuple[str, str]], int]:
     """(absolute path, kind) for every source, in order, without repeats; and how many files in the
-    folders given were neither images nor videos (skipped). Named files that are missing or of
-    another kind stay in: their error belongs in the status table."""
+    folders given were neither images nor videos (skipped). Files named in the --list that are missing
+    or of another kind stay in: their error belongs in the status table. A path typed on the command
+    line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
+    for item in inputs:
+        if not any(c in item for c in "*?[") and not os.path.exists(item):
+            raise FacekitError(f"{item}: no such file or folder")
     named = list(inputs)
     if list_file is not None:
         try:
@@ -555,8 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         todo = todo[:args.limit]
     n_videos = sum(kind == "video" for _, kind in todo)
+    n_other = sum(kind == "other" for _, kind in todo)  # named in --list: each an error in status.csv
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
-    info(f"{len(todo)} sources to do ({len(todo) - n_videos} photos, {n_videos} videos) on {workers} worker(s)"
+    info(f"{len(todo)} sources to do ({len(todo) - n_videos - n_other} photos, {n_videos} videos"
+         + (f", {n_other} neither" if n_other else "") + f") on {workers} worker(s)"
          + (f", photos {per_task} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}

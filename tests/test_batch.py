@@ -138,6 +138,16 @@ def test_unwritable_output_refused_before_work(tmp_path, media):
     assert res.returncode == 2 and "is a file, not a folder" in res.stderr
 
 
+def test_a_mistyped_input_is_refused_before_work(tmp_path, media):
+    """A folder name with a typo ran as "1 sources to do (1 photos ...)", started Ray, made the results
+    folder and failed the one source, exit 1."""
+    out = tmp_path / "results"
+    res = batch(media / "example_01.png", tmp_path / "phtos", "-o", out, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == f"[ERROR] {tmp_path / 'phtos'}: no such file or folder"
+    assert not out.exists()
+
+
 def test_other_options_refused_on_resume(tmp_path, media):
     from dataclasses import asdict
 
