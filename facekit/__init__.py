@@ -20,6 +20,13 @@ _LAZY = {
     "Prediction": "types",
     "Pose": "types",
     "FacekitError": "errors",
+    # what the library raises (README, "Python API"), to catch without knowing facekit.errors
+    "ImageError": "errors",
+    "VideoError": "errors",
+    "ModelError": "errors",
+    "AssetError": "errors",
+    "DatasetError": "errors",
+    "ArgumentError": "errors",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -15,6 +15,8 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -23,6 +25,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
+from .errors import ArgumentError, ImageError, VideoError
 from .pipeline import HEAD_EVERY, FacePipeline
 from .types import Box, Face
 
@@ -39,8 +42,9 @@ class FaceAnalyzer(FacePipeline):
     """Detect faces and run every trained head (and, if asked, landmarks + pose) on each.
 
     Args:
-        tasks: heads to run, e.g. ``["mask", "gender"]``; None runs every head whose model exists
-            (the package's own models, or ``$FACEKIT_MODELS``).
+        tasks: heads to run, e.g. ``["mask", "gender"]``, or one string as the scripts' --tasks takes it
+            (``"mask"``, ``"mask,gender"``); None runs every head whose model exists (the package's own
+            models, or ``$FACEKIT_MODELS``).
         detector: a detector name (facekit.detection.DETECTORS), an object with
             ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
             "auto" (the default) picks as the scripts do: the most accurate detector within the photo
@@ -57,11 +61,15 @@ class FaceAnalyzer(FacePipeline):
     Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
     """
 
-    def __init__(self, tasks: list[str] | None = None, detector="auto", landmarks: bool | str = False,
+    def __init__(self, tasks: list[str] | str | None = None, detector="auto", landmarks: bool | str = False,
                  confidence: float | None = None, models: list[str | os.PathLike] | None = None,
                  fine_pass: bool = True, int8: bool | None = None):
         from .heads import load_heads
 
+        if isinstance(tasks, str):  # list("mask") would ask for tasks 'm', 'a', 's', 'k'
+            text, tasks = tasks, [t.strip() for t in tasks.split(",") if t.strip()]
+            if not tasks:  # as --tasks "" does: an unset variable would turn every head off
+                raise ArgumentError(f"tasks={text!r}: give at least one task, e.g. 'mask' or 'mask,emotion'")
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
                            model_paths=[str(m) for m in models or []], int8=int8)
         landmarker = None
@@ -111,10 +119,10 @@ class FaceAnalyzer(FacePipeline):
         image = _as_image(image)
         if faces is None:
             if self.detector is None:
-                raise ValueError("this analyzer has no detector: pass faces=, or use classify_whole()")
+                raise ArgumentError("this analyzer has no detector: pass faces=, or use classify_whole()")
             faces = self.detect(image)
         else:
-            faces = [_given_face(f, image.shape[1], image.shape[0]) for f in faces]
+            faces = [_given_face(f, i, image.shape[1], image.shape[0]) for i, f in enumerate(_face_list(faces))]
         return super().analyze(image, faces)
 
     def __call__(self, image) -> list[Face]:
@@ -139,9 +147,17 @@ class FaceAnalyzer(FacePipeline):
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (times from the frame index);
             None treats them as a live feed (times from the wall clock).
-        Raises facekit.errors.VideoError when the source cannot be opened or breaks while read.
+        Raises facekit.errors.VideoError when the source cannot be opened or breaks while read, and ArgumentError
+        (a FacekitError and a ValueError) for a step or a frame count below 1, before opening the source. Being
+        a generator, it raises them on the first iteration, not at the call.
         """
-        from .errors import VideoError
+        # The scripts refuse these values (--max-frames 0 too); here every < 1 analysed every frame and a
+        # negative max_frames ended the video at once, with nothing to say why.
+        for name, value in (("detect_every", detect_every), ("every", every), ("head_every", head_every)):
+            _check_count(name, value)
+        if max_frames is not None:
+            _check_count("max_frames", max_frames)
+
         from .pipeline import track_faces
         from .tracking import IoUTracker
         from .video import FrameIterable, FrameSource, silence_opencv
@@ -204,21 +220,44 @@ class _EveryNth:
                 return item
 
 
-def _given_face(face, width: int, height: int) -> Face:
+def _check_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ArgumentError(f"{name} must be a whole number, 1 or more; got {value!r}")
+
+
+def _face_list(faces) -> list:
+    if isinstance(faces, (str, bytes, Face, Box)):  # one face where a list of them is expected
+        raise ArgumentError(f"faces: expected a list of Faces, Boxes or (x1, y1, x2, y2) tuples, got {faces!r}")
+    try:
+        return list(faces)
+    except TypeError:
+        raise ArgumentError(f"faces: expected a list of Faces, Boxes or (x1, y1, x2, y2) tuples, got "
+                            f"{type(faces).__name__}") from None
+
+
+def _given_face(face, index: int, width: int, height: int) -> Face:
     """A caller's face for `analyze(faces=)`: a Face, a Box or (x1, y1, x2, y2), clipped to the image (a
-    box reaching past the edge otherwise read as a dark, unlabelled face; see Box)."""
-    if isinstance(face, Face):
-        box = face.box
-    elif isinstance(face, Box):
-        box, face = face, None
-    else:
-        try:
-            box, face = Box(*(float(v) for v in face)), None
-        except (TypeError, ValueError):
-            raise ValueError(f"faces: expected Face objects, Boxes or (x1, y1, x2, y2) tuples, got {face!r}") \
-                from None
-    clipped = Box.clipped(box.x1, box.y1, box.x2, box.y2, width=width, height=height)
-    return face.replace(box=clipped) if face is not None else Face(box=clipped, score=1.0)
+    box reaching past the edge otherwise read as a dark, unlabelled face; see Box). A box that is not one
+    (not 4 numbers, inverted, empty, NaN) is an ArgumentError naming it: it used to come back as a Face
+    with no labels, or as a bare error from deep inside."""
+    def bad(why: str) -> ArgumentError:
+        return ArgumentError(f"faces[{index}] = {face!r}: {why}")
+
+    box = face.box if isinstance(face, Face) else face if isinstance(face, Box) else None
+    try:  # a string is iterable too: "1234" would read as the box (1, 2, 3, 4)
+        coords = box.as_list() if box is not None else None if isinstance(face, (str, bytes)) else list(face)
+    except TypeError:
+        coords = None
+    if coords is None or len(coords) != 4 or not all(isinstance(v, numbers.Real) for v in coords):
+        hint = " (one box? pass faces=[box])" if isinstance(face, numbers.Real) else ""
+        raise bad(f"expected a Face, a Box or (x1, y1, x2, y2), 4 numbers{hint}")
+    x1, y1, x2, y2 = (float(v) for v in coords)
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        raise bad("box coordinates must be finite numbers")
+    if x2 <= x1 or y2 <= y1:
+        raise bad("an empty or inverted box (x1, y1, x2, y2 needs x2 > x1 and y2 > y1)")
+    clipped = Box.clipped(x1, y1, x2, y2, width=width, height=height)
+    return face.replace(box=clipped) if isinstance(face, Face) else Face(box=clipped, score=1.0)
 
 
 def _as_image(image) -> np.ndarray:
@@ -226,6 +265,14 @@ def _as_image(image) -> np.ndarray:
 
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
+    if isinstance(image, np.ndarray):
+        # as_bgr clips and casts whatever it is given: strings and dates failed inside numpy, complex
+        # numbers lost their imaginary part, and a 0-pixel array was no faces instead of no image.
+        if image.dtype.kind not in "buif":
+            raise ImageError(f"expected an image array of numbers (uint8, uint16, float, ...), got dtype "
+                             f"{image.dtype}")
+        if image.size == 0:
+            raise ImageError(f"expected an image, got an empty array of shape {image.shape}")
     return as_bgr(image)  # an array, or one clear ImageError for anything else
 
 

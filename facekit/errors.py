@@ -25,3 +25,8 @@ class DatasetError(FacekitError):
 
 class VideoError(FacekitError):
     """A camera, file or stream cannot be opened or read, or a video cannot be written."""
+
+
+class ArgumentError(FacekitError, ValueError):
+    """A bad argument to the library (a malformed box, a frame step below 1): a FacekitError, caught with
+    every other user error, and still the ValueError these arguments raised before."""

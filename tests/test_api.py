@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -348,3 +349,111 @@ def test_a_face_prints_as_one_readable_line(media):
     assert "pose=(yaw " in text and "landmarks=468" in text
     assert "\n" not in text and "array(" not in text and len(text) < 200
     assert "-0 " not in str(face.pose) + " "  # whole degrees, never "-0"
+
+
+# --- What a new user hit: the README's error classes, tasks as a string, bad boxes, empty images, bad steps ---
+
+
+def test_the_error_classes_the_readme_names_are_exported_cheaply():
+    """README: bad input raises facekit.FacekitError (ImageError, VideoError, ModelError); `from facekit import
+    ImageError` was an ImportError. They load as facekit.errors alone: no OpenCV, no numpy."""
+    names = ["FacekitError", "ImageError", "VideoError", "ModelError", "AssetError", "DatasetError"]
+    code = (f"import sys, facekit, facekit.errors as e; from facekit import {', '.join(names)}; "
+            f"print(all(getattr(facekit, n) is getattr(e, n) and issubclass(getattr(e, n), e.FacekitError) "
+            f"for n in {names!r}), 'cv2' in sys.modules, 'numpy' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "False", "False"]
+    import facekit
+
+    assert set(names) <= set(facekit.__all__) and set(names) <= set(dir(facekit))
+
+
+def test_tasks_as_one_string_as_the_scripts_take_it():
+    """FaceAnalyzer(tasks="mask") asked for tasks 'm', 'a', 's', 'k'; a string is one task, or a comma-separated
+    list as --tasks takes it, giving the heads the script builds."""
+    from facekit import FaceAnalyzer
+    from facekit.cli.common import build_pipeline
+    from facekit.cli.image import build_parser
+    from facekit.errors import FacekitError, ModelError
+
+    assert FaceAnalyzer(tasks="mask", detector=None).tasks == ["mask"]
+    script = build_pipeline(build_parser().parse_args(["-i", "x.png", "--tasks", "gender,mask"]))
+    assert FaceAnalyzer(tasks="gender, mask", detector=None).tasks == script.tasks == ["gender", "mask"]
+    with pytest.raises(ModelError, match="no trained model for task 'age'"):
+        FaceAnalyzer(tasks="mask,age", detector=None)
+    with pytest.raises(FacekitError, match="give at least one task"):  # as --tasks "" is refused
+        FaceAnalyzer(tasks=" , ", detector=None)
+
+
+def test_malformed_boxes_given_as_faces_are_one_error_naming_the_box(analyzer, media):
+    """analyze(faces=) with a box that is not one: an inverted or empty box came back as a Face with no labels,
+    NaN or "abc" as a bare ValueError from inside, and "1234" as the box (1, 2, 3, 4). Now a FacekitError (still
+    a ValueError, as before) that names the box."""
+    from facekit import FacekitError
+    from facekit.preprocess import load_image
+    from facekit.types import Box, Face
+
+    photo = load_image(media / "obama.jpg")
+    nan = float("nan")
+    cases = [(["abc"], "'abc'", "4 numbers"), (["1234"], "'1234'", "4 numbers"),
+             ([(1, 2, 3)], "(1, 2, 3)", "4 numbers"), ([None], "None", "4 numbers"),
+             ([(50, 50, 10, 10)], "(50, 50, 10, 10)", "inverted"),
+             ([(50, 50, 50, 90)], "(50, 50, 50, 90)", "empty"), ([Box(60, 10, 20, 90)], "x1=60", "inverted"),
+             ([Face(box=Box(5, 5, 90, 5), score=0.5)], "Face(box=(5, 5, 90, 5)", "empty"),
+             ([(10, 10, 90, 90), (nan, 10, 90, 90)], "faces[1] = (nan, 10, 90, 90)", "finite"),
+             ([(10, 10, float("inf"), 90)], "inf", "finite"), ((10, 10, 90, 90), "faces[0] = 10", "one box"),
+             (5, "got int", "list of")]
+    for faces, box_text, reason in cases:
+        with pytest.raises(FacekitError, match=reason) as info:
+            analyzer.analyze(photo, faces=faces)
+        assert isinstance(info.value, ValueError) and re.search(re.escape(box_text), str(info.value)), info.value
+        assert "\n" not in str(info.value)
+    [face] = analyzer.analyze(photo, faces=[(10.0, 10.0, 90.0, 90.0)])  # a good box is still labelled
+    assert face.box.as_list() == [10, 10, 90, 90] and "mask" in face.predictions
+
+
+def test_empty_or_non_numeric_arrays_are_an_image_error(analyzer):
+    """README: anything that is not an image is one ImageError. A 0-pixel array was no faces (or an OpenCV
+    assertion), a string, date or object array a numpy TypeError; the kinds that work are kept."""
+    import numpy as np
+
+    from facekit.errors import ImageError
+
+    for bad in (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 10), np.uint8), np.zeros((10, 0, 3), np.float32),
+                np.zeros((0, 0))):
+        with pytest.raises(ImageError, match=re.escape(f"empty array of shape {bad.shape}")):
+            analyzer.analyze(bad)
+        with pytest.raises(ImageError, match="empty"):
+            analyzer.classify_whole(bad)
+    for dtype in (object, complex, "U1", "datetime64[s]"):
+        with pytest.raises(ImageError, match="dtype"):
+            analyzer.analyze(np.zeros((64, 64, 3), dtype))
+    for fine in (np.zeros((64, 64), np.uint8), np.zeros((64, 64, 1), bool), np.zeros((64, 64, 4), np.uint16),
+                 np.full((64, 64, 3), -5, np.int8), np.zeros((64, 64, 3), np.float16)):
+        assert analyzer.analyze(fine) == []
+
+
+def test_video_steps_and_frame_counts_below_1_are_refused_before_the_source_opens(analyzer):
+    """every=0 or -2 analysed every frame and max_frames=-1 returned nothing, silently; the video script refuses
+    --max-frames 0 and steps below 1. As with a source that cannot be opened, the error comes on the first
+    iteration (analyze_video is a generator), and before the source is read."""
+    import numpy as np
+
+    from facekit import FacekitError
+
+    read = []
+
+    def frames():
+        for i in range(4):
+            read.append(i)
+            yield np.zeros((64, 64, 3), np.uint8)
+
+    for option, value in (("every", 0), ("every", -2), ("every", 1.5), ("max_frames", -1), ("max_frames", 0),
+                          ("detect_every", 0), ("head_every", 0)):
+        results = analyzer.analyze_video(frames(), fps=25, **{option: value})
+        with pytest.raises(FacekitError, match=f"{option} must be a whole number, 1 or more; got {value}") as info:
+            next(results)
+        assert isinstance(info.value, ValueError) and read == [], option
+    assert [r.frame_index for r in analyzer.analyze_video(frames(), fps=25, every=2)] == [0, 2]
+    assert [r.frame_index for r in analyzer.analyze_video(frames(), fps=25, every=np.int64(2), max_frames=1)] == [0]
