@@ -45,10 +45,13 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     style = style or Style()
     out = image.copy() if copy else image
     h, w = out.shape[:2]
-    # Text sized to the faces, not the photo: in a group shot, photo-sized labels bury the faces.
+    # Text sized to the faces, not the photo: in a group shot, photo-sized labels bury the faces. Up to the
+    # size a 1200-px photo gets, or more on a bigger one: a phone's 4000-px photo is looked at shrunk to a
+    # screen, where 1.0 (22-px letters, 2-px lines) was a speck.
     ref = float(np.median([f.box.width for f in faces])) / 180 if faces else max(h, w) / 1200
-    scale = style.font_scale or max(0.4, min(1.0, ref))
+    scale = style.font_scale or max(0.4, min(max(1.0, max(h, w) / 1200), ref))
     thick = max(1, int(round(scale * 2)))
+    box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
     blocks = []
     for face in faces:  # boxes first, so no box is drawn over another face's label
         b = face.box
@@ -58,7 +61,7 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
             lines.insert(0, (f"#{face.track_id}", color))
         if style.landmarks and face.landmarks is not None:
             _draw_landmarks(out, face, style.landmarks, color)
-        cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, thick)
+        cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, box_thick)
         if face.pose is not None:
             lines.append((str(face.pose), color))
         if lines:

@@ -596,3 +596,20 @@ def test_landmarks_on_crops_is_refused(media):
     """--crops detects no face, so --landmarks was silently dropped (no points, no pose in the JSON)."""
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--crops", "--landmarks", "--no-display")
     assert res.returncode == 2 and "--landmarks needs detected faces: leave out --crops" in res.stderr
+
+
+def test_a_phone_sized_photo_gets_labels_readable_on_a_screen(media):
+    """Labels were at most 22-px letters with 2-px lines whatever the photo's size: on a 4,500-px photo
+    looked at on a screen, a speck."""
+    from facekit.drawing import annotate
+    from facekit.types import Box, Face, Prediction
+
+    big = cv2.resize(cv2.imread(str(media / "two_people.jpg")), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    face = Face(Box(938, 239, 1565, 979), 0.8,
+                {"mask": Prediction("without_mask", 0.99, {"with_mask": 0.01, "without_mask": 0.99})})
+    out = annotate(big, [face])
+    changed = np.any(out != big, axis=2)
+    label_rows = np.flatnonzero(changed[:face.box.y1 - 8, face.box.x1:face.box.x2].any(axis=1))
+    assert len(label_rows) and face.box.y1 - label_rows.min() > 80  # 1/33 of the photo's height, not 1/80
+    mid = (face.box.y1 + face.box.y2) // 2
+    assert changed[mid, face.box.x1:face.box.x1 + 5].all()  # a line 5 px or more, not 2
