@@ -807,7 +807,7 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
     output = cfg.output
     if not output.parent.is_dir():
         raise DatasetError(f"output folder does not exist: {output.parent}")
-    ckpt_dir = output.parent / f".{output.name}.checkpoint"
+    ckpt_dir = checkpoint_dir(output)
     signature = {"task": data.task, "labels": data.labels, "input_size": cfg.input_size, "color": cfg.color,
                  "alpha": cfg.alpha}
     state = _load_checkpoint_state(ckpt_dir, signature) if cfg.resume else None
@@ -1124,6 +1124,11 @@ def cosine_lr(peak: float, step: int, total: int, alpha: float = 0.05) -> float:
     tiny ones at the end (the same curve as keras.optimizers.schedules.CosineDecay)."""
     t = min(step, total) / max(1, total)
     return peak * (alpha + (1 - alpha) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def checkpoint_dir(output: Path) -> Path:
+    """Where a run's finished epochs are kept until it completes (hidden, beside the model folder)."""
+    return output.parent / f".{output.name}.checkpoint"
 
 
 def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int) -> None:

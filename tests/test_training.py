@@ -231,6 +231,7 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     assert proc.returncode == 130, "".join(seen) + rest
     assert "Traceback" not in rest
     assert "stopping after this batch" in rest  # TF is never interrupted mid-step
+    assert f"kept in {tmp_path / '.model.checkpoint'}; run the same command with --resume to go on" in rest
     assert json.loads((model / "card.json").read_text()) == {"previous": True}, "old model must be intact"
     assert not list(tmp_path.glob(".model.*.part")), "no half-written model folder"
     assert (tmp_path / ".model.checkpoint" / "state.json").is_file()

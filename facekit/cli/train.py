@@ -131,7 +131,7 @@ def check_model_folder(output: Path, inputs: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..errors import DatasetError
-    from ..training import TrainConfig, class_folders, dataset_labels, relabelled, task_name, train
+    from ..training import TrainConfig, checkpoint_dir, class_folders, dataset_labels, relabelled, task_name, train
 
     if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
         raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
@@ -181,5 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
     info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}")
-    train(cfg)
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        if not checkpoint_dir(output).is_dir():
+            raise
+        print(f"\n[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the same "
+              "command with --resume to go on", file=sys.stderr, flush=True)
+        return 130
     return 0
