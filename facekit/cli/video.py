@@ -263,7 +263,7 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
             info(f"annotated video written to {args.output} ({sink.frames} frames)")
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
-    if args.csv is not None:
+    if args.csv is not None and not stats.reader_gone:
         info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}")
