@@ -23,8 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.common import ROOT, assets_root, machine_info, print_table
+
+if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
+    from facekit.pipeline import StageTimes
 
 FALLBACK_MASK = "/tmp/runs/mask_a"
 
@@ -181,7 +185,7 @@ def run_baseline(clip: Path, repeat: int) -> dict:
 # --- main --------------------------------------------------------------------------------------------
 
 
-def stage_pass(clip: Path, pipeline, head_every: int, out_dir: Path | None) -> tuple[dict, "StageTimes", float]:
+def stage_pass(clip: Path, pipeline, head_every: int, out_dir: Path | None) -> tuple[dict, StageTimes, float]:
     """One pass of the video loop with every stage timed; the labels of each face-frame, keyed by
     (frame, box), the stage times, and the process CPU ms per frame. With `out_dir`, the frames are
     also drawn and written to an annotated video, as --output does."""
