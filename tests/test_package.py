@@ -80,3 +80,47 @@ def test_installed_facekit_image_outside_the_repo(installed, media):
     res = subprocess.run([sys.executable, str(installed["site"] / "bin" / "facekit-batch"), "--help"],
                          capture_output=True, text=True, timeout=60, cwd=installed["cwd"], env=installed["env"])
     assert res.returncode == 0 and "usage: facekit-batch" in res.stdout
+
+
+# Modules that run only with an extra installed; every other module runs on `pip install .` alone.
+EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "batch.py": "scale"}
+OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message
+
+
+def test_every_import_is_a_declared_dependency():
+    """scipy (the tracker) came only through scikit-learn, a training extra: `pip install .` then ran
+    facekit-video into a ModuleNotFoundError. Each module's third-party imports must be in the package's
+    dependencies, or in the extra that module needs."""
+    import ast
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements):
+        return {re.split(r"[<>=!;\[ ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+    base = names(project["dependencies"])
+    extras = {k: names(v) for k, v in project["optional-dependencies"].items()}
+    distributions = packages_distributions()
+    missing = []
+    for path in sorted((ROOT / "facekit").rglob("*.py")):
+        allowed = base | extras.get(EXTRA_MODULES.get(path.name, ""), set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module.split(".")[0]]
+            else:
+                continue
+            for module in modules:
+                if module in sys.stdlib_module_names or module == "facekit":
+                    continue
+                if module in OPTIONAL_IMPORTS:
+                    assert OPTIONAL_IMPORTS[module] in extras
+                    continue
+                dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+                if not dists & allowed and not (module == "tensorflow" and "tensorflow-cpu" in allowed):
+                    missing.append(f"{path.relative_to(ROOT)}: {module}")
+    assert not missing, missing
