@@ -530,6 +530,24 @@ def test_a_csv_reader_that_goes_away_stops_the_run_and_keeps_the_other_outputs(c
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_model, tmp_path, monkeypatch, capfd):
+    """The timeline plot failing (no matplotlib, a full disk) threw away the CSV and the summary with it."""
+    import errno
+
+    from facekit.timeline import Timeline
+
+    def full_disk(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(Timeline, "save", full_disk)
+    table, people, plot = tmp_path / "faces.csv", tmp_path / "people.csv", tmp_path / "t.png"
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--max-frames", "20",
+                      "--csv", table, "--summary", people, "--timeline", plot)
+    assert code == 2 and f"cannot write {plot}: No space left on device" in line
+    assert {int(r["frame"]) for r in read_csv(table)} == set(range(20)) and read_csv(people)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "people.csv"]
+
+
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
                       "--summary", tmp_path / "a.csv")

@@ -238,15 +238,22 @@ def run(args, pipeline=None, report=True) -> RunStats:
             stats.error = str(exc)
         stats.seconds = time.perf_counter() - started
         finishing.arm()
-        if sink is not None:
+        # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
+        # an exception here would also have thrown away the CSV, which the stack renames last.
+        unwritten = None
+        for output, finalize in [(sink, lambda: sink.close()),
+                                 (timeline, lambda: timeline.save(args.timeline)),
+                                 (args.summary, lambda: people.save(args.summary))]:
+            if output is None:
+                continue
             try:
-                sink.close()
-            except VideoError as exc:  # the other outputs are still finalized
+                finalize()
+            except VideoError as exc:
                 stats.error = stats.error or str(exc)
-        if timeline is not None:
-            timeline.save(args.timeline)
-        if args.summary is not None:
-            people.save(args.summary)
+            except (FacekitError, OSError) as exc:
+                unwritten = unwritten or exc
+    if unwritten is not None:  # raised once the CSV is in place: the one line names what failed
+        raise unwritten
     stats.interrupted = stats.interrupted or finishing.received
     if display:
         cv2.destroyAllWindows()
