@@ -116,7 +116,12 @@ LAYOUT = {
 
 def mirror_root() -> Path | None:
     value = os.environ.get(ENV_MIRROR)
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():  # else ignored without a word, and a later error blamed the missing files
+        raise AssetError(f"{ENV_MIRROR}={value}: no such folder (point it at the asset mirror, or unset it)")
+    return root
 
 
 def cache_root() -> Path:

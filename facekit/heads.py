@@ -162,9 +162,10 @@ def use_int8(video: bool = False) -> bool:
 
 
 def forced_int8() -> bool | None:
-    """FACEKIT_INT8's choice for every head (0: fp16, anything else: int8), or None when it is unset."""
-    forced = os.environ.get("FACEKIT_INT8", "").strip()
-    return forced != "0" if forced else None
+    """FACEKIT_INT8's choice for every head (0 / false / off: fp16, 1 / true / on: int8), or None when unset."""
+    from .runtime import env_switch
+
+    return env_switch("FACEKIT_INT8")
 
 
 # Faces per network run. The interpreter keeps the activation memory of its largest batch, and a crowd

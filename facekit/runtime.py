@@ -81,9 +81,37 @@ def video_detector_workers(concurrent: bool = True) -> int:
 
 
 def _env_threads() -> int | None:
-    """FACEKIT_THREADS when it is a count of 1 or more, else None."""
-    env = os.environ.get("FACEKIT_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else None
+    """FACEKIT_THREADS when it is set (a count of 1 or more), else None."""
+    return env_count("FACEKIT_THREADS")
+
+
+# facekit's environment settings are read where they act; a value that is not one is one line naming it
+# (FACEKIT_INT8=false turned the int8 twins on, FACEKIT_THREADS=abc was ignored without a word).
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_switch(name: str) -> bool | None:
+    """An on / off setting (1 / 0, true / false, yes / no, on / off; any case), or None when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if value.lower() in _ON + _OFF:
+        return value.lower() in _ON
+    from .errors import FacekitError
+
+    raise FacekitError(f"{name}={value}: expected 1 or 0 (or true / false, on / off)")
+
+
+def env_count(name: str) -> int | None:
+    """A count of 1 or more, or None when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    from .errors import FacekitError
+
+    raise FacekitError(f"{name}={value}: expected a whole number, 1 or more")
 
 
 def apply_to_opencv() -> int:
@@ -115,7 +143,7 @@ def keep_freed_memory() -> bool:
     global _malloc_tuned
     if _malloc_tuned:
         return True
-    if os.environ.get("FACEKIT_MALLOC", "").strip() == "0" or any(
+    if env_switch("FACEKIT_MALLOC") is False or any(
             k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
         return False
     import ctypes

@@ -613,3 +613,25 @@ def test_a_phone_sized_photo_gets_labels_readable_on_a_screen(media):
     assert len(label_rows) and face.box.y1 - label_rows.min() > 80  # 1/33 of the photo's height, not 1/80
     mid = (face.box.y1 + face.box.y2) // 2
     assert changed[mid, face.box.x1:face.box.x1 + 5].all()  # a line 5 px or more, not 2
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("FACEKIT_INT8=false", None),  # read as off (it turned the int8 twins on)
+    ("FACEKIT_INT8=maybe", "FACEKIT_INT8=maybe: expected 1 or 0"),
+    ("FACEKIT_THREADS=abc", "FACEKIT_THREADS=abc: expected a whole number"),
+    ("FACEKIT_MALLOC=xyz", "FACEKIT_MALLOC=xyz: expected 1 or 0"),
+    ("FACEKIT_ASSETS=/nonexistent", "FACEKIT_ASSETS=/nonexistent: no such folder")])
+def test_a_setting_that_is_not_one_is_one_line(media, setting, needle):
+    """Each was ignored or misread without a word."""
+    name, value = setting.split("=")
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--no-display", "--tasks", "mask", "-j", "-",
+                     env={name: value})
+    if needle is None:
+        from facekit.heads import models_dir
+
+        fp16 = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--no-display", "--tasks", "mask", "-j",
+                          "-", env={name: "0"})
+        assert res.returncode == 0 and json.loads(res.stdout) == json.loads(fp16.stdout)
+        assert (models_dir() / "mask" / "model_int8.tflite").is_file()  # there was a twin to pick wrongly
+    else:
+        _fails_cleanly(res, needle)
