@@ -25,11 +25,13 @@ $(VENV)/.installed: requirements.txt
 assets: $(VENV)/.installed
 	$(PY) -m facekit.assets fetch --layout .
 
+# example_03 (PyImageSearch's) comes from the mirror only; without one, two_people.jpg (downloadable) stands in.
 demo: assets
 	mkdir -p output
-	$(PY) detect_mask_image.py --image examples/example_03.png --output output/example_03.png \
-		--json output/example_03.json --no-display
-	@echo "[INFO] open output/example_03.png to see the result"
+	@img=examples/example_03.png; [ -f $$img ] || img=examples/two_people.jpg; name=$$(basename $${img%.*}); \
+	echo "$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display"; \
+	$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display && \
+	echo "[INFO] open output/$$name.png to see the result"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

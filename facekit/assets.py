@@ -257,7 +257,7 @@ def layout(root: Path) -> None:
     """Copy the detector files and example photos into `root`/face_detector and `root`/examples."""
     for folder, names in LAYOUT.items():
         target_dir = root / folder
-        target_dir.mkdir(parents=True, exist_ok=True)
+        _make_folder(target_dir)
         for name in names:
             try:
                 src = resolve(name)
