@@ -13,6 +13,7 @@ One table, one run:
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 import xml.etree.ElementTree as ET
@@ -143,7 +144,9 @@ def _mean(rows) -> float:
     return float(np.nanmean(rows)) if len(rows) else float("nan")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # No options: the parser gives --help, and refuses what the bench would otherwise ignore.
+    argparse.ArgumentParser(prog="python -m bench.landmarks", description=__doc__.split("\n\n")[0]).parse_args(argv)
     root = assets_root()
     media = root / "media"
     landmarker = create_landmarker()  # the defaults the CLI uses
