@@ -540,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         info(f"skipped {skipped} file(s) in the folders that are neither images nor videos")
     if not sources:
-        raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or args.list}")
+        from .preprocess import recursive_hint
+
+        raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or args.list}"
+                           + recursive_hint(args.inputs, args.recursive, lambda f: source_kind(f) != "other"))
     from .heads import forced_int8
 
     options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,

@@ -271,6 +271,18 @@ def to_model_input(crops: list[np.ndarray] | np.ndarray, size: int, color: str =
     return batch
 
 
+def recursive_hint(paths, recursive: bool, is_wanted=None) -> str:
+    """", and its sub-folders hold some: add --recursive" when a folder named (not searched recursively)
+    has a wanted file somewhere below it; the search stops at the first one."""
+    if recursive:
+        return ""
+    is_wanted = is_wanted or is_image_path
+    for path in map(Path, paths):
+        if path.is_dir() and next((f for f in path.rglob("*") if f.is_file() and is_wanted(f)), None):
+            return f"; {path}'s sub-folders hold some: add --recursive"
+    return ""
+
+
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
     """Image files in `folder` (sorted) and how many other files were skipped."""
     entries = sorted(folder.rglob("*") if recursive else folder.iterdir())

@@ -635,3 +635,10 @@ def test_a_setting_that_is_not_one_is_one_line(media, setting, needle):
         assert (models_dir() / "mask" / "model_int8.tflite").is_file()  # there was a twin to pick wrongly
     else:
         _fails_cleanly(res, needle)
+
+
+def test_a_folder_whose_photos_are_in_sub_folders_suggests_recursive(media, tmp_path):
+    _copy_photos(media, tmp_path / "album" / "2024", "obama.jpg")
+    res = run_script("detect_mask_image.py", "-i", tmp_path / "album", "--no-display")
+    _fails_cleanly(res, f"no images found in {tmp_path / 'album'}; {tmp_path / 'album'}'s sub-folders hold some: "
+                        "add --recursive")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacekitError, ImageError
-from ..preprocess import is_image_path, list_images, load_image
+from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command, guarded,
                      has_display, info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout,
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     images, names, skipped, batch = gather_inputs(args.image, args.recursive,
                                                   exclude=args.output if folder_out else None)
     if not images:
-        raise ImageError(f"no images found in {' '.join(map(str, args.image))}")
+        raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
+                         + recursive_hint(args.image, args.recursive))
     if not batch:
         check_output_path(args.output, "--output")
         if args.output is not None:
