@@ -136,20 +136,23 @@ class FaceAnalyzer(FacePipeline):
                       smooth: float = 0.6, fine_pass: bool = False, head_every: int = HEAD_EVERY,
                       fps: float | None = None) -> Iterator[VideoResult]:
         """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
-        the caller holds (a list of image arrays, or a generator over another capture library such as
-        picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per track.
+        the caller holds (a list of image arrays or image paths, or a generator over another capture library
+        such as picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per
+        track.
 
         detect_every: run the detector every K analysed frames and follow faces by tracking between.
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).
-        max_frames: stop after this many analysed frames. smooth: 0 turns per-track smoothing off.
+        max_frames: stop after this many analysed frames. smooth: the weight of the past in per-track
+            smoothing, in [0, 1): 0 turns it off, 0.9 is very steady (as --smooth).
         fine_pass: also run the detector's small-face pass on every frame (2-3x detector time).
         head_every: re-run the heads on a tracked face only every K frames, where the video loop
             supports it.
-        fps: for frames the caller holds, the rate they were recorded at (times from the frame index);
-            None treats them as a live feed (times from the wall clock).
-        Raises facekit.errors.VideoError when the source cannot be opened or breaks while read, and ArgumentError
-        (a FacekitError and a ValueError) for a step or a frame count below 1, before opening the source. Being
-        a generator, it raises them on the first iteration, not at the call.
+        fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
+            from the frame index); None treats them as a live feed (times from the wall clock).
+        Raises facekit.errors.VideoError when the source cannot be opened or breaks while read (a held frame
+        that is not an image: its index), and ArgumentError (a FacekitError and a ValueError) for a step or a
+        frame count below 1, a smooth outside [0, 1) or a bad fps, before opening the source. Being a
+        generator, it raises them on the first iteration, not at the call.
         """
         # The scripts refuse these values (--max-frames 0 too); here every < 1 analysed every frame and a
         # negative max_frames ended the video at once, with nothing to say why.
@@ -157,6 +160,12 @@ class FaceAnalyzer(FacePipeline):
             _check_count(name, value)
         if max_frames is not None:
             _check_count("max_frames", max_frames)
+        # The tracker's own check came only once the source was open, as a bare ValueError.
+        if not _is_number(smooth) or not 0.0 <= smooth < 1.0:
+            raise ArgumentError(f"smooth must be a number in [0, 1): 0 = off, 0.9 = very steady; got {smooth!r}")
+        # fps=0 fell back to 30 without a word, a negative or NaN rate gave negative or NaN times, "25" passed.
+        if fps is not None and (not _is_number(fps) or not math.isfinite(fps) or fps <= 0):
+            raise ArgumentError(f"fps must be None (a live feed) or a finite number above 0, e.g. 25; got {fps!r}")
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
@@ -176,10 +185,10 @@ class FaceAnalyzer(FacePipeline):
             except TypeError:
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                  f"{type(source).__name__}") from None
-            frames = FrameIterable(iterator, fps)
+            frames = FrameIterable(iterator, fps, to_image=_as_image)  # what analyze() takes, checked as there
         try:
             reader = _EveryNth(frames, every) if every > 1 else frames
-            tracker = IoUTracker(smooth=smooth, max_missed=max(15, 2 * detect_every))
+            tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
             started = time.perf_counter()
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                       head_every=head_every):
@@ -223,6 +232,10 @@ class _EveryNth:
 def _check_count(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ArgumentError(f"{name} must be a whole number, 1 or more; got {value!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _face_list(faces) -> list:

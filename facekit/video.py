@@ -279,39 +279,59 @@ def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str 
 
 
 class FrameIterable:
-    """Frames the caller already holds, as a frame source: a list of arrays, or a generator over a capture
-    library OpenCV does not read (picamera2 on a Raspberry Pi, a GStreamer appsink, frames from a
-    network). Each frame goes through `as_bgr` (gray, BGRA, RGB-less float arrays are all accepted).
+    """Frames the caller already holds, as a frame source: a list of arrays or image paths, or a generator
+    over a capture library OpenCV does not read (picamera2 on a Raspberry Pi, a GStreamer appsink, frames
+    from a network). Each frame goes through `to_image` (default: `load_image` for a path, else `as_bgr`,
+    which takes gray, BGRA, 16-bit and float arrays); a frame it refuses is a VideoError naming its index.
 
     fps None: a live feed (one detection ahead, times from the wall clock); a number: a recording's
     frames at that rate (times from the frame index, frames read ahead as for a file)."""
 
-    def __init__(self, frames, fps: float | None = None):
-        from .preprocess import as_bgr
+    _END = object()  # not None: a None among the frames is a bad frame, not the end of them
 
-        self._as_bgr = as_bgr
+    def __init__(self, frames, fps: float | None = None, to_image: Callable | None = None):
+        self._to_image = to_image or self._held_image
         self._frames = iter(frames)
         self._live = fps is None
         self.fps = float(fps) if fps else DEFAULT_FPS
-        first = next(self._frames, None)
-        if first is None:
-            raise VideoError("no frames: the frames given are empty")
-        self._first = as_bgr(first)
-        self.size = (self._first.shape[1], self._first.shape[0])
         self._index = 0
+        first = next(self._frames, self._END)
+        if first is self._END:
+            raise VideoError("no frames: the frames given are empty")
+        self._first = self._image(first)
+        self.size = (self._first.shape[1], self._first.shape[0])
 
     @property
     def live(self) -> bool:
         return self._live
 
+    @staticmethod
+    def _held_image(frame) -> np.ndarray:
+        from .preprocess import as_bgr, load_image
+
+        return load_image(frame) if isinstance(frame, (str, os.PathLike)) else as_bgr(frame)
+
+    def _image(self, frame) -> np.ndarray:
+        from .errors import ImageError
+
+        try:
+            return self._to_image(frame)
+        except ImageError as exc:
+            # A VideoError with the frame's index, as a frame of changing size is: "got NoneType" alone
+            # leaves the caller searching a long list for the bad one.
+            hint = ""
+            if isinstance(frame, (str, os.PathLike)) and os.path.isfile(frame):  # clip.mp4 in a list, say
+                hint = " (frames are images: pass a video file as the source itself)"
+            raise VideoError(f"frame {self._index}: {exc}{hint}") from None
+
     def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
         if self._first is not None:
             frame, self._first = self._first, None
         else:
-            frame = next(self._frames, None)
-            if frame is None:
+            frame = next(self._frames, self._END)
+            if frame is self._END:
                 return None
-            frame = self._as_bgr(frame)
+            frame = self._image(frame)
             _same_size(frame, self.size, self._index)
         item = (self._index, frame)
         self._index += 1

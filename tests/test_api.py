@@ -457,3 +457,103 @@ def test_video_steps_and_frame_counts_below_1_are_refused_before_the_source_open
         assert isinstance(info.value, ValueError) and read == [], option
     assert [r.frame_index for r in analyzer.analyze_video(frames(), fps=25, every=2)] == [0, 2]
     assert [r.frame_index for r in analyzer.analyze_video(frames(), fps=25, every=np.int64(2), max_frames=1)] == [0]
+
+
+# --- analyze_video's fps and smooth, and frames held as a list or generator: bad ones said so, paths taken ---
+
+
+def _counted_frames(read, n=4):
+    """Blank frames that note each one read: a check that comes before the source is read leaves it empty."""
+    import numpy as np
+
+    for i in range(n):
+        read.append(i)
+        yield np.zeros((64, 64, 3), np.uint8)
+
+
+def test_video_fps_must_be_none_or_a_finite_number_above_0(analyzer):
+    """fps=-5 gave negative times, NaN NaN times, 0 fell back to 1/30 s without a word and "25" (or True) was
+    taken; each is now an ArgumentError naming the value, before the frames are read, as every=0 is."""
+    import numpy as np
+
+    from facekit import FacekitError
+
+    for bad in (-5, float("nan"), float("inf"), 0, 0.0, "25", True, [25]):
+        read = []
+        results = analyzer.analyze_video(_counted_frames(read), fps=bad)
+        with pytest.raises(FacekitError, match=re.escape(f"fps must be None (a live feed) or a finite number above "
+                                                         f"0, e.g. 25; got {bad!r}")) as info:
+            next(results)
+        assert isinstance(info.value, ValueError) and read == [], bad
+    times = [r.time_s for r in analyzer.analyze_video(_counted_frames([]), fps=np.float32(12.5))]
+    assert times == [0.0, 0.08, 0.16, 0.24]
+
+
+def test_video_smooth_outside_0_to_1_is_refused_as_the_video_script_refuses_it(analyzer):
+    """smooth=2 or -1 was the tracker's bare ValueError, raised once the source was open; now an ArgumentError
+    with the range --smooth takes, before the frames are read. The values the script takes still run."""
+    import argparse
+
+    from facekit import FacekitError
+    from facekit.cli.video import smooth_strength
+
+    for bad in (2, -1, 1, 1.0, float("nan"), "0.5", True, None):
+        read = []
+        results = analyzer.analyze_video(_counted_frames(read), fps=25, smooth=bad)
+        with pytest.raises(FacekitError, match=re.escape(f"smooth must be a number in [0, 1): 0 = off, 0.9 = very "
+                                                         f"steady; got {bad!r}")) as info:
+            next(results)
+        assert isinstance(info.value, ValueError) and read == [], bad
+        if isinstance(bad, (int, float)) and not isinstance(bad, bool):
+            with pytest.raises(argparse.ArgumentTypeError):
+                smooth_strength(str(bad))
+    for fine in (0, 0.0, 0.9):
+        assert smooth_strength(str(fine)) == fine
+        assert len(list(analyzer.analyze_video(_counted_frames([]), fps=25, smooth=fine))) == 4
+
+
+def test_video_a_held_frame_that_is_not_an_image_is_an_error_naming_its_index(analyzer):
+    """[f0, None, f2, f3] gave frame 0 and ended there, silently dropping f2 and f3 (a None read as the end of
+    the frames), and [None, f1] said "the frames given are empty". A frame that is not an image is now a
+    VideoError naming its index, as a frame of changing size is, whether a list or a generator holds it."""
+    import numpy as np
+
+    from facekit.errors import VideoError
+
+    f = np.zeros((64, 64, 3), np.uint8)
+    cases = [([f, None, f, f], "frame 1: expected an image path or a numpy array, got NoneType"),
+             ([None, f], "frame 0: expected an image path or a numpy array, got NoneType"),
+             ([f, f, f, 7], "frame 3: expected an image path or a numpy array, got int"),
+             ([f, np.zeros((64, 64, 3), object)], "frame 1: expected an image array of numbers"),
+             ([f, np.zeros((0, 0, 3), np.uint8)], "frame 1: expected an image, got an empty array"),
+             ([f.transpose(2, 0, 1)], "frame 0: expected an image array of shape"),
+             ([f, f[:32]], "frame 1 is 64x32 but the frames started at 64x64")]
+    for frames, needle in cases:
+        # A list as a recording, and a generator (a capture library handing on what it got) as a live feed.
+        for source, fps in ((frames, 25), ((frame for frame in frames), None)):
+            with pytest.raises(VideoError, match=re.escape(needle)):
+                list(analyzer.analyze_video(source, fps=fps))
+
+
+def test_video_frames_held_as_image_paths(analyzer, media):
+    """A list or generator of image paths was refused as "expected an image path or a numpy array, got str".
+    README: analyze_video takes the frames you hold; a path is read as analyze() reads it, so the faces are
+    those of the loaded arrays. A path that is no image is a VideoError naming the frame."""
+    from pathlib import Path
+
+    from facekit.errors import VideoError
+    from facekit.preprocess import load_image
+
+    photo = media / "two_people.jpg"
+
+    def summary(results):
+        return [(r.frame_index, r.time_s, [(f.track_id, f.box.as_list()) for f in r.faces]) for r in results]
+
+    from_arrays = summary(analyzer.analyze_video([load_image(photo)] * 3, fps=10))
+    assert len(from_arrays) == 3 and all(len(faces) == 2 for _, _, faces in from_arrays)
+    assert summary(analyzer.analyze_video([str(photo), photo, Path(str(photo))], fps=10)) == from_arrays
+    assert summary(analyzer.analyze_video((str(photo) for _ in range(3)), fps=10)) == from_arrays
+    with pytest.raises(VideoError, match=re.escape("frame 1: nope.jpg: no such file")):
+        list(analyzer.analyze_video([photo, "nope.jpg"], fps=10))
+    with pytest.raises(VideoError, match="frame 0: .*not a readable image.* pass a video file as the source itself"):
+        list(analyzer.analyze_video([media / CLIP], fps=10))
