@@ -62,6 +62,14 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
                                f"{labels}")
         if not any(columns.values()):
             raise DatasetError(f"--soft-labels {path} row 1: no vote column for any of the classes {labels}")
+        # A class no column votes for can never be a target: its folder's files all land in the other classes,
+        # and the run failed only after loading every image ("every class needs at least 3 images").
+        unvoted = [lab for lab in labels if lab not in columns.values()]
+        if unvoted:
+            ferplus = sorted(name for name, lab in FERPLUS_COLUMNS.items() if lab in unvoted)
+            named = "a column named as the class" + (f", or FER+'s {ferplus}" if ferplus else "")
+            raise DatasetError(f"--soft-labels {path} row 1: no vote column for the class(es) {unvoted} ({named}; "
+                               f"got {header})")
         col_idx = {name: header.index(name) for name in columns}
         file_idx = header.index("file")
         label_idx = header.index(LABEL_COLUMN) if LABEL_COLUMN in header else None

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError, ImageError, ModelError
+from .errors import DatasetError, FacekitError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
-from .preprocess import DARK_CROP, CropSpec, crop_face, crop_region, list_images, load_image, to_model_input
+from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, list_images, load_image,
+                         to_model_input)
 from .records import make_ordinary, temp_prefix
 
 SEED = 42
@@ -47,6 +48,11 @@ DISPLAY = {
     "gender": ({"man": "Man", "woman": "Woman"}, {}),
 }
 
+
+# What `pip install 'facekit[train]'` adds (matplotlib is a base dependency, but a trimmed environment can
+# lack it): importable names, and the pip name where it differs.
+TRAIN_MODULES = {"tensorflow": "tensorflow", "keras": "keras", "sklearn": "scikit-learn",
+                 "matplotlib": "matplotlib"}
 
 TFLITE_INT8 = "model_int8.tflite"  # --export-int8: int8 weights and activations, float input and output
 TEST_SPLIT = "test_split.csv"  # the test examples (file, face box, label), so benches score the same faces
@@ -92,6 +98,31 @@ class TrainConfig:
     ensemble: tuple[Path, ...] = ()  # other trained model folders whose networks the export averages in
     plot: Path | None = None
     command: str = ""
+
+
+def missing_train_modules() -> list[str]:
+    """The TRAIN_MODULES that are not installed, by pip name. find_spec locates a module without importing
+    it, so this costs milliseconds where importing TensorFlow costs seconds."""
+    from importlib.util import find_spec
+
+    missing = []
+    for module, package in TRAIN_MODULES.items():
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken install, or a module already imported without a spec
+            found = module in sys.modules and sys.modules[module] is not None
+        if not found:
+            missing.append(package)
+    return missing
+
+
+def require_train_modules() -> None:
+    """Refuse to start without the [train] extra: the trainer imports TensorFlow, Keras and scikit-learn only
+    once the data is loaded and face-cropped, so without them a run failed minutes in, with a traceback."""
+    missing = missing_train_modules()
+    if missing:
+        raise FacekitError(f"training needs {', '.join(missing)}, not installed here: pip install 'facekit[train]' "
+                           "(in a checkout: pip install -e '.[train]')")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +183,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
     photos alone, a difference between sources the model could key on)."""
     names: dict[Path, list[str]] = {}
     borrowed: dict[Path, str] = {}
+    empty: list[Path] = []  # class folders without images
     for root in roots:
         folder, label = relabelled(root)
         if label is not None:
@@ -168,6 +200,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
             if list_images(f)[0]:
                 names[root].append(f.name)
             else:
+                empty.append(f)
                 log(f"[WARN] class folder {f} has no images: skipped")
     if not names:
         raise DatasetError(f"{', '.join(map(str, roots))}: every --dataset is DIR=CLASS; give one folder of "
@@ -184,9 +217,10 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
                     raise DatasetError(f"class {lab!r} has images in {others} but not in {root}: every --dataset "
                                        f"folder needs the same class folders")
     if len(labels) < 2:
-        found = sorted({f.name for root in roots for f in class_folders(root)})
+        # The empty folders are named: the user sees two class folders and needs to know which one is the problem.
         raise DatasetError(f"{', '.join(map(str, roots))}: need at least 2 class folders with images, found "
-                           f"{len(labels)} ({', '.join(found) or 'none'})")
+                           f"{len(labels)} ({', '.join(labels) or 'none'})" +
+                           (f"; no images in {', '.join(map(str, empty))}" if empty else ""))
     return labels
 
 
@@ -226,6 +260,7 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
 
     out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": [], "origin": []}
     skipped = {"unreadable": 0, "not an image": 0}
+    skipped_files: list[Path] = []  # the first few, for the warning
     detected, n_images, folders = 0, 0, []
     for origin, r in enumerate(roots):
         info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
@@ -241,6 +276,9 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 continue
             files, others = list_images(folder)
             skipped["not an image"] += others
+            if others and len(skipped_files) < 3:
+                skipped_files += [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+                                  and not is_image_path(p)][:3 - len(skipped_files)]
             if max_per_class:
                 files = files[:max_per_class]
             for path in files:
@@ -249,6 +287,8 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 except ImageError:
                     skipped["unreadable"] += 1
                     info["unreadable"] += 1
+                    if len(skipped_files) < 3:
+                        skipped_files.append(path)
                     continue
                 digest = hashlib.blake2b(image.tobytes(), digest_size=12, person=str(image.shape).encode()[:16])
                 examples = _examples(image, detector, face_crops, crop, size, faces, min_face)
@@ -271,11 +311,12 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 if n_images % 1000 == 0:  # detection takes minutes on big sets: show it is moving
                     log(f"[INFO] {n_images} images read ({len(out['x'])} examples)")
         folders.append(info)
-        if info["unreadable"]:
-            log(f"[WARN] {r}: {info['unreadable']} unreadable image(s) skipped")
-    if skipped["unreadable"] or skipped["not an image"]:
+    n_skipped = skipped["unreadable"] + skipped["not an image"]
+    if n_skipped:
+        # One line for one fact (the card keeps the per-folder counts), naming files so they can be found.
         log(f"[WARN] {', '.join(map(str, roots))}: skipped {skipped['unreadable']} unreadable image(s) and "
-            f"{skipped['not an image']} non-image file(s)")
+            f"{skipped['not an image']} non-image file(s): {', '.join(map(str, skipped_files))}"
+            + (f" and {n_skipped - len(skipped_files)} more" if n_skipped > len(skipped_files) else ""))
     if not out["x"]:
         raise DatasetError(f"{', '.join(map(str, roots))}: no readable images")
     return Dataset(np.stack(out["x"]), np.array(out["y"], dtype=np.int64), labels, out["paths"], skipped, detected,
@@ -962,6 +1003,7 @@ def train(cfg: TrainConfig) -> dict:
     """Run a whole training; returns the card dict. Everything is written to a temp folder beside
     the output and moved into place at the end, so an interrupted run leaves the old model intact."""
     log = _log
+    require_train_modules()
     t_start = time.perf_counter()
     data = prepare_data(cfg, log)
     net = build_networks(cfg, data, log)

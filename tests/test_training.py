@@ -702,3 +702,207 @@ def test_training_lifts_dark_faces_as_inference_does(media):
     got = np.asarray(lift_exposure_tf(batch.astype(np.float32)))
     assert np.abs(got - expected).max() <= 1.0  # the TF one does not round to whole grey levels
     assert np.array_equal(got[0], batch[0])  # a face in normal light is left alone
+
+
+# ---------------------------------------------------------------------------------------------
+# A new user's first runs: where the model goes, a missing [train] extra, soft labels on a mask set, messages.
+# `train` is replaced by a recorder where the run itself is not the point: these check what main() decides.
+
+
+def _record_train(monkeypatch) -> list:
+    import facekit.training
+
+    seen = []
+    monkeypatch.setattr(facekit.training, "train", lambda cfg: seen.append(cfg) or {})
+    return seen
+
+
+def _refuse_loading(monkeypatch):
+    """Fail the test if any image is read: the refusals below must come before that work."""
+    import facekit.training
+
+    def load(*args, **kwargs):
+        raise AssertionError("images were loaded before the refusal")
+
+    monkeypatch.setattr(facekit.training, "load_dataset", load)
+
+
+def _error_line(capfd) -> str:
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+TINY = ["-s", "32", "-e", "1", "--fine-tune-epochs", "0", "-b", "8"]
+
+
+def test_installed_package_default_output_is_the_working_folder(datasets, tmp_path, monkeypatch, capfd):
+    # Installed, models_dir() is the package's own folder in site-packages: the trained model replaced the
+    # shipped mask head there (its int8 twin and licence gone). A checkout keeps writing its models/.
+    import facekit.heads
+    from facekit.cli.train import main
+
+    shipped = tmp_path / "site-packages" / "facekit" / "models"
+    (shipped / "mask").mkdir(parents=True)
+    (shipped / "mask" / "card.json").write_text("{}")
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("FACEKIT_MODELS", raising=False)
+    monkeypatch.setattr(facekit.heads, "PACKAGED_MODELS_DIR", shipped)
+    assert facekit.heads.models_dir() == shipped  # what an installed facekit sees
+
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data, *TINY])]) == 0
+    assert seen[0].output == work / "models" / "mask" and (work / "models").is_dir()
+    out = capfd.readouterr().out
+    assert f"-> {work / 'models' / 'mask'}" in out and "-m models/mask" in out and "FACEKIT_MODELS=models" in out
+    assert sorted(p.name for p in shipped.rglob("*")) == ["card.json", "mask"]
+
+    from facekit.cli.train import default_output
+
+    assert default_output("mask")[0] == work / "models" / "mask"
+
+    # $FACEKIT_MODELS is the user's own choice of folder: kept, even when it names the package's.
+    monkeypatch.setenv("FACEKIT_MODELS", str(shipped))
+    assert default_output("mask") == (shipped / "mask", None)
+    # A checkout (no models folder inside the package): its models/, as before.
+    monkeypatch.delenv("FACEKIT_MODELS")
+    monkeypatch.setattr(facekit.heads, "PACKAGED_MODELS_DIR", tmp_path / "checkout" / "facekit" / "models")
+    assert default_output("mask") == (facekit.heads.DEFAULT_MODELS_DIR / "mask", None)
+
+
+def test_missing_train_extra_is_one_line_before_any_work(datasets, tmp_path, monkeypatch, capfd):
+    import importlib.util
+
+    import facekit.training
+    from facekit.cli.train import main
+    from facekit.errors import FacekitError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorflow", "sklearn") else real(name, *a))
+    _refuse_loading(monkeypatch)
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "tensorflow, scikit-learn" in line and "pip install 'facekit[train]'" in line and "keras" not in line
+    assert not (tmp_path / "m").exists()
+    # The library's train() says the same, before reading the data.
+    with pytest.raises(FacekitError, match="pip install 'facekit.train.'"):
+        facekit.training.train(facekit.training.TrainConfig(dataset=data, output=tmp_path / "m"))
+
+
+def _mask_votes_csv(data: Path, header=("file", "with_mask", "without_mask")) -> Path:
+    rows = []
+    for label in ("with_mask", "without_mask"):
+        for f in sorted((data / label).iterdir()):
+            votes = {"with_mask": "8" if label == "with_mask" else "2",
+                     "without_mask": "2" if label == "with_mask" else "8"}
+            rows.append([f"{label}/{f.name}", *(votes[c] for c in header[1:])])
+    write_csv(data / "votes.csv", list(header), rows)
+    return data / "votes.csv"
+
+
+def test_soft_labels_on_a_mask_set_drop_the_synth_masks_default(datasets, tmp_path, monkeypatch, capfd):
+    # --synth-masks defaults to 1 on a mask set, and the run was refused for it once every image was loaded.
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    csv_path = _mask_votes_csv(data)
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--soft-labels", csv_path, *TINY])]) == 0
+    assert seen[0].synth_masks == 0 and seen[0].soft_labels == csv_path
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 0
+    assert seen[1].synth_masks == 1  # without --soft-labels the default is as before
+    # Asked for in so many words, it is refused before any image is read (and --occluders too).
+    _refuse_loading(monkeypatch)
+    capfd.readouterr()
+    for flag in (["--synth-masks", "1"], ["--occluders", "0.3"]):
+        assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--soft-labels", csv_path, *flag, *TINY])]) == 2
+        line = _error_line(capfd)
+        assert flag[0] in line and "does not combine with --soft-labels" in line, line
+    assert len(seen) == 2
+
+
+def test_one_empty_class_folder_is_named(datasets, tmp_path, capfd):
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for f in (data / "without_mask").iterdir():
+        f.unlink()
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "found 1 (with_mask)" in line and f"no images in {data / 'without_mask'}" in line, line
+
+
+def test_output_under_a_file_says_it_is_a_file(datasets, tmp_path, capfd):
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    (tmp_path / "afile").write_text("x")
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "afile" / "sub", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert f"{tmp_path / 'afile'} is a file" in line and "does not exist" not in line, line
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "-p", tmp_path / "afile" / "p.png", *TINY])]) == 2
+    assert f"--plot {tmp_path / 'afile' / 'p.png'}: {tmp_path / 'afile'} is a file" in _error_line(capfd)
+
+
+def test_soft_label_csv_without_a_class_column_is_refused_before_loading(datasets, tmp_path, monkeypatch, capfd):
+    # `file,with_mask` was accepted; every face then counted as with_mask and the run failed after loading
+    # ("every class needs at least 3 images to split").
+    from facekit.cli.train import main
+    from facekit.errors import DatasetError
+    from facekit.softlabels import read_soft_labels
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    csv_path = _mask_votes_csv(data, ("file", "with_mask"))
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--soft-labels", csv_path, "--synth-masks", "0",
+                            *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "no vote column for the class(es) ['without_mask']" in line, line
+
+    # FER+'s own vote columns still count for the emotion classes; one of them missing is named the same way.
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
+    write_csv(tmp_path / "fer" / "ferplus.csv", header, rows)
+    assert len(read_soft_labels(tmp_path / "fer" / "ferplus.csv", EMOTIONS).votes) == len(rows)
+    drop = header.index("fear")
+    write_csv(tmp_path / "fer" / "nofear.csv", [c for i, c in enumerate(header) if i != drop],
+              [[c for i, c in enumerate(r) if i != drop] for r in rows])
+    with pytest.raises(DatasetError, match=r"\['fear'\] \(a column named as the class, or FER\+'s \['fear'\]"):
+        read_soft_labels(tmp_path / "fer" / "nofear.csv", EMOTIONS)
+
+
+def test_skipped_files_are_one_warning_naming_them(datasets, tmp_path):
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    (data / "with_mask" / "notes.txt").write_text("not an image")
+    (data / "without_mask" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (data / "without_mask" / name).write_text("x")
+    lines = []
+    got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    warnings = [ln for ln in lines if ln.startswith("[WARN]")]
+    assert len(warnings) == 1, warnings
+    assert "skipped 1 unreadable image(s) and 4 non-image file(s)" in warnings[0]
+    assert f"{data / 'with_mask' / 'notes.txt'}, {data / 'without_mask' / 'a.csv'}" in warnings[0]
+    assert warnings[0].endswith("and 2 more"), warnings[0]
+    assert got.skipped == {"unreadable": 1, "not an image": 4}
+
+
+@pytest.mark.parametrize("argv0, start", [("/venv/bin/facekit-train", "facekit-train -d "),
+                                          ("train_mask_detector.py", "python train_mask_detector.py -d ")])
+def test_card_command_is_the_command_as_run(datasets, tmp_path, monkeypatch, argv0, start):
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    seen = _record_train(monkeypatch)
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 0
+    assert seen[0].command.startswith(start), seen[0].command

@@ -4,31 +4,37 @@ gender, ...) and save a self-describing model folder with its TFLite export, car
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import check_output_path, guarded, info, prog_name
+from .common import check_output_path, example_command, guarded, info, prog_name
+
+SCRIPT = "train_mask_detector.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    run = example_command(SCRIPT)
     p = argparse.ArgumentParser(
-        prog=prog_name("train_mask_detector.py"),
+        prog=prog_name(SCRIPT),
         description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
         epilog="examples:\n"
-               "  python train_mask_detector.py --dataset dataset/mask\n"
-               "  python train_mask_detector.py -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
+               f"  {run} --dataset dataset/mask\n"
+               f"  {run} -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
                "      --color gray --model models/emotion\n"
-               "  python train_mask_detector.py -d mask_real_train mask --faces all --augment photo  # merged by class\n"
-               "  python train_mask_detector.py -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
+               f"  {run} -d mask_real_train mask --faces all --augment photo  # merged by class\n"
+               f"  {run} -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
                "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
                    help="folder with one sub-folder of images per class; several folders (or --dataset given "
                         "again) are merged by class name and must have the same classes. DIR=CLASS adds every "
                         "image of DIR and its sub-folders as CLASS (e.g. gender=without_mask)")
-    p.add_argument("-m", "--model", type=Path, help="output model folder (default: models/<task>)")
+    p.add_argument("-m", "--model", type=Path,
+                   help="output model folder (default: models/<task>: a checkout's own models/, or for an installed "
+                        "facekit ./models/<task> in the current folder, the shipped heads left as they are)")
     p.add_argument("-p", "--plot", type=Path, help="also copy the training plot here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
                                                      "(default: a stratified 20%% of --dataset)")
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-masks", type=int, default=None, metavar="K",
                    help="mask task: add K synthetic-mask copies of each training without_mask face to with_mask "
                         "(masks of many colours and shapes drawn from detector key points; default: 1 when the "
-                        "classes are with_mask / without_mask, else 0)")
+                        "classes are with_mask / without_mask and --soft-labels is not given, else 0)")
     p.add_argument("--mask-share", type=float, default=0.0, metavar="F",
                    help="draw a synthetic mask on this share of the training faces, keeping their labels (emotion "
                         "or gender that must still be read on masked faces; default: 0)")
@@ -107,6 +113,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def default_output(task: str) -> tuple[Path, str | None]:
+    """Where a model goes without --model, and a note for the info line when that is not the models folder
+    the heads are read from. An installed facekit reads its heads from inside the package (site-packages):
+    a model written there replaced the shipped head of its task, int8 twin and licence block gone, until the
+    package is reinstalled. So it goes to ./models/<task> instead; a checkout keeps writing its own models/."""
+    from .. import heads
+
+    folder = heads.models_dir()
+    if os.environ.get("FACEKIT_MODELS") or folder.resolve() != heads.PACKAGED_MODELS_DIR.resolve():
+        return folder / task, None
+    output = Path.cwd() / "models" / task
+    return output, (f"the installed facekit's own {task} head is left as it is; run from this folder, the scripts "
+                    f"use the new one with -m models/{task}, or FACEKIT_MODELS=models for this folder's heads only")
+
+
+def check_no_file_above(path: Path | None, what: str) -> None:
+    """check_output_path says "folder does not exist" for `-m afile/sub`, where a file stands in the way:
+    a user looking for a missing folder would not find the problem."""
+    if path is None:
+        return
+    from ..errors import DatasetError
+
+    for above in path.absolute().parents:
+        if above.exists():
+            if not above.is_dir():
+                raise DatasetError(f"{what} {path}: {above} is a file, not a folder")
+            return
+
+
 def check_model_folder(output: Path, inputs: list[Path]) -> None:
     """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
     must be new, empty or a model facekit made (it has a card.json), and must hold none of the training
@@ -131,7 +166,10 @@ def check_model_folder(output: Path, inputs: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..errors import DatasetError
-    from ..training import TrainConfig, checkpoint_dir, class_folders, dataset_labels, relabelled, task_name, train
+    from ..training import (TrainConfig, checkpoint_dir, class_folders, dataset_labels, relabelled,
+                            require_train_modules, task_name, train)
+
+    require_train_modules()  # before any work: without them a run failed after reading every image
 
     if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
         raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
@@ -144,21 +182,29 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError("--label-source needs --soft-labels")
     if args.soft_labels and not args.soft_labels.is_file():
         raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
+    if args.soft_labels and (args.synth_masks or args.occluders):
+        # Said here, not once every image is loaded. Only when asked for: --synth-masks' default is 0 with
+        # --soft-labels, so a mask dataset trains on soft labels without a flag the user never typed.
+        flag = "--synth-masks relabels faces as with_mask" if args.synth_masks else "--occluders adds hard labels"
+        raise DatasetError(f"{flag}; it does not combine with --soft-labels")
     for root in args.dataset:
         class_folders(relabelled(root)[0])  # fail fast on a missing dataset
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
+    check_no_file_above(args.model, "--model")
     check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     if args.synth_masks is None:
-        args.synth_masks = 1 if {"with_mask", "without_mask"} <= set(classes) else 0
-    output = args.model
+        mask_task = {"with_mask", "without_mask"} <= set(classes)
+        args.synth_masks = 1 if mask_task and not args.soft_labels else 0
+    output, note = args.model, None
     if output is None:
-        from ..heads import models_dir
-
-        output = models_dir() / task_name(classes, args.dataset)
-    check_output_path(output, "--model", folder=True)
+        output, note = default_output(task_name(classes, args.dataset))
+        check_no_file_above(output, "--model")  # a file named ./models
+        # ./models may not exist yet: made below, once every check has passed.
+        check_output_path(output if output.parent.is_dir() else output.parent, "--model", folder=True)
+    check_no_file_above(args.plot, "--plot")
     check_output_path(args.plot, "--plot")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
     check_model_folder(output, [p for p in inputs if p is not None])
@@ -178,9 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         augment=args.augment, class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
         init_model=args.init_model, train_batchnorm=args.train_batchnorm, tta=args.tta, ensemble=tuple(args.ensemble),
         plot=args.plot,
-        command="python train_mask_detector.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        # As invoked (facekit-train or the script): the card's command is meant to be run again.
+        command=f"{example_command(SCRIPT)} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
-    info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}")
+    info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}"
+         + (f" ({note})" if note else ""))
+    if note:
+        output.parent.mkdir(parents=True, exist_ok=True)
     try:
         train(cfg)
     except KeyboardInterrupt:
