@@ -32,19 +32,20 @@ def where(path) -> str:
 
 def say(text: str) -> None:
     """A line for the person at the terminal (summaries, tables)."""
+    stream = getattr(sys, _human["stream"])
     try:
-        print(text, file=getattr(sys, _human["stream"]), flush=True)
+        print(text, file=stream, flush=True)
     except BrokenPipeError:  # `... | head`: these lines lost their reader; the run's outputs have not
-        reader_gone()
+        reader_gone(stream)
 
 
-def reader_gone() -> None:
-    """Standard output's reader has gone (`... | head`): what is written there from now on goes nowhere,
-    so neither a later line nor the flush at exit fails again."""
+def reader_gone(stream=None) -> None:
+    """The reader of standard output (or `stream`) has gone (`... | head`): what is written there from now
+    on goes nowhere, so neither a later line nor the flush at exit fails again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, (stream or sys.stdout).fileno())
         finally:
             os.close(devnull)
     except (AttributeError, OSError, ValueError):  # no standard output to replace
