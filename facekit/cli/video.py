@@ -203,14 +203,16 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
                     holding.arm()
+                    # The CSV first: on standard output it is the one that breaks when its reader goes
+                    # (`| head`), and the frame it could not take is then in none of the other outputs.
+                    if writer is not None:
+                        writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
                     people.add(index, time_s, faces)
                     if alerts is not None:
                         alerts.update(index, time_s, faces)
-                    if writer is not None:
-                        writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
                     if timeline is not None:
                         timeline.add(time_s, faces)
                     if live_summary and time.monotonic() >= next_summary:
