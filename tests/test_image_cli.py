@@ -642,3 +642,17 @@ def test_a_folder_whose_photos_are_in_sub_folders_suggests_recursive(media, tmp_
     res = run_script("detect_mask_image.py", "-i", tmp_path / "album", "--no-display")
     _fails_cleanly(res, f"no images found in {tmp_path / 'album'}; {tmp_path / 'album'}'s sub-folders hold some: "
                         "add --recursive")
+
+
+@pytest.mark.parametrize("script, option, name", [("detect_mask_image.py", "-j", "x.json"),
+                                                  ("detect_mask_image.py", "-o", "x.png"),
+                                                  ("detect_mask_video.py", "--output", "x.mp4"),
+                                                  ("detect_mask_video.py", "--csv", "x.csv")])
+def test_an_output_where_no_file_can_be_made_is_one_line(media, script, option, name):
+    """/proc passes the permission check as root, and making the temp file there was a FileNotFoundError
+    traceback, after the models had loaded."""
+    source = ["-i", media / "obama.jpg"] if script == "detect_mask_image.py" else \
+        ["--source", media / "short_hamilton_clip.mp4", "--max-frames", "3"]
+    res = run_script(script, *source, option, f"/proc/{name}", "--no-display")
+    assert res.returncode == 2
+    _fails_cleanly(res, f"/proc/{name}: cannot write in /proc")

@@ -209,8 +209,17 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
     parent = path.resolve().parent
     if not parent.is_dir():
         raise FacekitError(f"{what} folder does not exist: {parent}")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        return  # a device (/dev/null): written into, no temp file beside it
     if not os.access(parent, os.W_OK):
         raise FacekitError(f"{what} folder is not writable: {parent}")
+    import tempfile
+
+    try:  # where root may write by its permissions and still not create a file (/proc, a read-only mount)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise FacekitError(f"{what} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
 def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iterable[Path | None], str]]) -> None:

@@ -103,7 +103,8 @@ def check_outputs(args) -> None:
     from ..preprocess import is_image_path
     from ..video import check_video_output
 
-    for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline"), (args.summary, "--summary")):
+    for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline"), (args.summary, "--summary"),
+                       (args.output, "--output")):
         check_output_path(path, what)
     if args.alert is not None:
         parse_alert_command(args.alert)  # a typo fails now, not at the first alert
