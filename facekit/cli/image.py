@@ -173,7 +173,10 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     if not args.no_display:
         if has_display():
             cv2.imshow("Output", annotated)
-            cv2.waitKey(0)
+            # Not waitKey(0): it blocks in C, where Python's signal handlers never run, so Ctrl-C and
+            # SIGTERM were ignored until a key was pressed. A key or the window closed ends the wait.
+            while cv2.waitKey(100) == -1 and cv2.getWindowProperty("Output", cv2.WND_PROP_VISIBLE) >= 1:
+                pass
             cv2.destroyAllWindows()
         elif not (args.output or args.json):
             info("no display found: use --output / --json to keep the result (or --no-display to silence this)")
