@@ -351,9 +351,9 @@ class Results:
 
     def latest(self, columns: tuple[str, ...] = STATUS_COLUMNS):
         """The latest status row of every source seen so far, with `columns` (source and finished among
-        them), as one Arrow table in the order they finished. Columnar all the way: a job of a million
-        photos reads its statuses in about 0.2 GB, where Python rows took 0.6 GB for a resume (three
-        columns) and 1.1 GB for the summary (all eleven)."""
+        them), as one Arrow table in the order they finished. Columnar all the way: on a million photos'
+        results the resume's look-up peaked at 0.62 GB and status.csv at 0.55 GB (the process, all told),
+        where Python rows took 0.76 and 1.08 GB."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
