@@ -449,7 +449,8 @@ def start_ray(address: str | None, workers: int | None) -> int:
         with quiet_stderr():
             _init(ray, address, workers)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise FacekitError(f"--address {address}: cannot connect to Ray ({str(exc).splitlines()[0]})") from None
+        where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
+        raise FacekitError(f"{where} ({str(exc).splitlines()[0]})") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 130.
     from .signals import set_stop_handler, stop_handler
@@ -475,7 +476,10 @@ def _init(ray, address: str | None, workers: int | None) -> None:
 
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address is None:
-        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
+        # "local": a Ray of its own, as the docs promise. Without it ray.init() joins whatever cluster
+        # /tmp/ray/ray_current_cluster names (a `ray start` left running, or a stale file after one died)
+        # and then refuses num_cpus.
+        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
     else:
         ray.init(address=address, **quiet)
 

@@ -4,6 +4,7 @@ with pyarrow and compared with the image script; a resumed job; refusals before 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,9 +21,9 @@ PHOTOS = ("example_01.png", "example_03.png", "two_people.jpg", "obama.jpg")
 CLIP = "short_hamilton_clip.mp4"
 
 
-def batch(*args, timeout: int = 600) -> subprocess.CompletedProcess:
+def batch(*args, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "facekit.batch", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,16 @@ def test_unwritable_output_refused_before_work(tmp_path, media):
     (tmp_path / "file").write_text("x")
     res = batch(media / "example_01.png", "-o", tmp_path / "file" / "results", timeout=60)
     assert res.returncode == 2 and "is a file, not a folder" in res.stderr
+
+
+def test_a_local_job_starts_its_own_ray_whatever_cluster_is_named(tmp_path, media):
+    """Without --address, ray.init() joined the cluster RAY_ADDRESS or /tmp/ray/ray_current_cluster named
+    (a `ray start` left running, or a stale file after one died) and refused the job's num_cpus: every
+    local job failed with "cannot connect to Ray" (seen in CI after another session's `ray start`)."""
+    res = batch(media / "example_01.png", "-o", tmp_path / "results", "--workers", "1", timeout=300,
+                env={"RAY_ADDRESS": "192.0.2.2:6379"})  # TEST-NET: nothing answers there
+    assert res.returncode == 0, res.stderr
+    assert "1 sources" in res.stdout and (tmp_path / "results" / "status.csv").is_file()
 
 
 def test_a_mistyped_input_is_refused_before_work(tmp_path, media):
