@@ -25,8 +25,9 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
-from .errors import ArgumentError, ImageError, VideoError
+from .errors import ArgumentError, VideoError
 from .pipeline import HEAD_EVERY, FacePipeline
+from .preprocess import as_image
 from .types import Box, Face
 
 
@@ -116,7 +117,7 @@ class FaceAnalyzer(FacePipeline):
         head's prediction, sorted by detection score. With `faces` (Face objects, Boxes or (x1, y1, x2, y2)
         tuples, e.g. from another detector), skip detection and run the heads (and landmarks) on those
         boxes instead, clipped to the image as the detectors' boxes are; a bare box gets score 1.0."""
-        image = _as_image(image)
+        image = as_image(image)
         if faces is None:
             if self.detector is None:
                 raise ArgumentError("this analyzer has no detector: pass faces=, or use classify_whole()")
@@ -130,7 +131,7 @@ class FaceAnalyzer(FacePipeline):
 
     def classify_whole(self, image) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""
-        return super().classify_whole(_as_image(image))
+        return super().classify_whole(as_image(image))
 
     def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
                       smooth: float = 0.6, fine_pass: bool = False, head_every: int = HEAD_EVERY,
@@ -185,7 +186,7 @@ class FaceAnalyzer(FacePipeline):
             except TypeError:
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                  f"{type(source).__name__}") from None
-            frames = FrameIterable(iterator, fps, to_image=_as_image)  # what analyze() takes, checked as there
+            frames = FrameIterable(iterator, fps)
         try:
             reader = _EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
@@ -271,22 +272,6 @@ def _given_face(face, index: int, width: int, height: int) -> Face:
         raise bad("an empty or inverted box (x1, y1, x2, y2 needs x2 > x1 and y2 > y1)")
     clipped = Box.clipped(x1, y1, x2, y2, width=width, height=height)
     return face.replace(box=clipped) if isinstance(face, Face) else Face(box=clipped, score=1.0)
-
-
-def _as_image(image) -> np.ndarray:
-    from .preprocess import as_bgr, load_image
-
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(image)
-    if isinstance(image, np.ndarray):
-        # as_bgr clips and casts whatever it is given: strings and dates failed inside numpy, complex
-        # numbers lost their imaginary part, and a 0-pixel array was no faces instead of no image.
-        if image.dtype.kind not in "buif":
-            raise ImageError(f"expected an image array of numbers (uint8, uint16, float, ...), got dtype "
-                             f"{image.dtype}")
-        if image.size == 0:
-            raise ImageError(f"expected an image, got an empty array of shape {image.shape}")
-    return as_bgr(image)  # an array, or one clear ImageError for anything else
 
 
 _default: tuple[dict, FaceAnalyzer] | None = None  # (options, the analyzer built with them)

@@ -149,6 +149,12 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
         raise ImageError(f"{path}: image of {width}x{height} px is over the limit of {MAX_PIXELS // 10**6} MP")
 
 
+def as_image(image) -> np.ndarray:
+    """What the library takes as a photo or a held frame: an image path (`load_image`) or an array
+    (`as_bgr`); 8-bit BGR out, or one ImageError."""
+    return load_image(image) if isinstance(image, (str, os.PathLike)) else as_bgr(image)
+
+
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Accept gray, BGRA, 16-bit, boolean and float arrays from callers and return 8-bit 3-channel BGR.
     Float arrays are read as 0-1 when no value is above 1 (scikit-image's and most ML code's convention),
@@ -156,6 +162,12 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     ImageError, not a silent empty result (a channels-first (3, H, W) array read as (H, W, C) has none)."""
     if not isinstance(image, np.ndarray):
         raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__}")
+    # Cast as they are below, strings and dates failed inside numpy, complex numbers lost their imaginary
+    # part, and a 0-pixel array was "no faces" instead of no image.
+    if image.dtype.kind not in "buif":
+        raise ImageError(f"expected an image array of numbers (uint8, uint16, float, ...), got dtype {image.dtype}")
+    if image.size == 0:
+        raise ImageError(f"expected an image, got an empty array of shape {image.shape}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
         hint = " (channels first? pass image.transpose(1, 2, 0))" \
             if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""

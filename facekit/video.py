@@ -281,16 +281,15 @@ def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str 
 class FrameIterable:
     """Frames the caller already holds, as a frame source: a list of arrays or image paths, or a generator
     over a capture library OpenCV does not read (picamera2 on a Raspberry Pi, a GStreamer appsink, frames
-    from a network). Each frame goes through `to_image` (default: `load_image` for a path, else `as_bgr`,
-    which takes gray, BGRA, 16-bit and float arrays); a frame it refuses is a VideoError naming its index.
+    from a network). Each frame goes through `preprocess.as_image`, as a photo given to the library does
+    (gray, BGRA, 16-bit and float arrays, or a path); a frame it refuses is a VideoError naming its index.
 
     fps None: a live feed (one detection ahead, times from the wall clock); a number: a recording's
     frames at that rate (times from the frame index, frames read ahead as for a file)."""
 
     _END = object()  # not None: a None among the frames is a bad frame, not the end of them
 
-    def __init__(self, frames, fps: float | None = None, to_image: Callable | None = None):
-        self._to_image = to_image or self._held_image
+    def __init__(self, frames, fps: float | None = None):
         self._frames = iter(frames)
         self._live = fps is None
         self.fps = float(fps) if fps else DEFAULT_FPS
@@ -305,17 +304,12 @@ class FrameIterable:
     def live(self) -> bool:
         return self._live
 
-    @staticmethod
-    def _held_image(frame) -> np.ndarray:
-        from .preprocess import as_bgr, load_image
-
-        return load_image(frame) if isinstance(frame, (str, os.PathLike)) else as_bgr(frame)
-
     def _image(self, frame) -> np.ndarray:
         from .errors import ImageError
+        from .preprocess import as_image
 
         try:
-            return self._to_image(frame)
+            return as_image(frame)
         except ImageError as exc:
             # A VideoError with the frame's index, as a frame of changing size is: "got NoneType" alone
             # leaves the caller searching a long list for the bad one.
