@@ -51,7 +51,8 @@ def restore_handlers(previous: dict | None) -> None:
 
 class DeferredStop:
     """Once armed, a Ctrl-C or SIGTERM waits until the block ends, so the outputs being written are never
-    left half-written or out of step with each other; it is then reported through `received`."""
+    left half-written or out of step with each other; it is then reported through `received`, and
+    `check_stop` raises it."""
 
     def __init__(self):
         self.received = False
@@ -62,6 +63,7 @@ class DeferredStop:
 
     def _note(self, *_):
         self.received = True
+        _stopped.set()
 
     def __enter__(self):
         return self

@@ -198,7 +198,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         try:
             for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
                                   names):
-                check_stop()  # a Ctrl-C that a library swallowed (facekit.signals.stop_handler)
+                check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
                     image = load_image(path)
                 except ImageError as exc:
@@ -218,8 +218,6 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                         _write_image(target, shown)
                     n_faces += len(faces)
                     done += 1
-                if holding.received:
-                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             stopped = "interrupted"
         except BrokenPipeError:

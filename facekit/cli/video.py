@@ -223,9 +223,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                         shown = annotate(frame, faces, style, fps=fps, copy=False)
                         if sink is not None:
                             sink.write(shown)
-                if holding.received:
-                    raise KeyboardInterrupt
-                check_stop()
+                check_stop()  # one held back by `holding`, or one a library swallowed
                 if display:
                     cv2.imshow("Frame", shown)
                     if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
