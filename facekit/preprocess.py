@@ -137,11 +137,9 @@ def _load_heif(path: Path, data: np.ndarray) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - libheif's errors come as several types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageError(f"{path}: not a readable HEIC / HEIF image ({reason})") from None
-    if pixels.ndim == 2:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    if pixels.dtype != np.uint8:  # a 10/12-bit image that pillow-heif left deep
-        pixels = (pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max)).round().astype(np.uint8)
-    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    if pixels.ndim == 3:  # RGB(A) in, as_bgr's BGR(A) out; as_bgr then takes a deep (16-bit) image down to 8
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    return as_bgr(pixels)
 
 
 def _check_pixels(path: Path, width: int, height: int) -> None:
@@ -284,8 +282,8 @@ def to_model_input(crops: list[np.ndarray] | np.ndarray, size: int, color: str =
 
 
 def recursive_hint(paths, recursive: bool, is_wanted=None) -> str:
-    """", and its sub-folders hold some: add --recursive" when a folder named (not searched recursively)
-    has a wanted file somewhere below it; the search stops at the first one."""
+    """The end of a "no images found" line: "; DIR's sub-folders hold some: add --recursive" when a folder
+    named (not searched recursively) has a wanted file below it, else "". It stops at the first one found."""
     if recursive:
         return ""
     is_wanted = is_wanted or is_image_path
