@@ -257,11 +257,14 @@ def _given_face(face, index: int, width: int, height: int) -> Face:
     def bad(why: str) -> ArgumentError:
         return ArgumentError(f"faces[{index}] = {face!r}: {why}")
 
-    box = face.box if isinstance(face, Face) else face if isinstance(face, Box) else None
-    try:  # a string is iterable too: "1234" would read as the box (1, 2, 3, 4)
-        coords = box.as_list() if box is not None else None if isinstance(face, (str, bytes)) else list(face)
-    except TypeError:
-        coords = None
+    coords = None
+    if isinstance(face, (Face, Box)):
+        coords = (face.box if isinstance(face, Face) else face).as_list()
+    elif not isinstance(face, (str, bytes)):  # a string is iterable too: "1234" would read as (1, 2, 3, 4)
+        try:
+            coords = list(face)
+        except TypeError:
+            pass
     if coords is None or len(coords) != 4 or not all(isinstance(v, numbers.Real) for v in coords):
         hint = " (one box? pass faces=[box])" if isinstance(face, numbers.Real) else ""
         raise bad(f"expected a Face, a Box or (x1, y1, x2, y2), 4 numbers{hint}")
