@@ -206,8 +206,14 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
         return
     if not folder and path.is_dir():
         raise FacekitError(f"{what} {path} is a folder: name a file (in it, or beside it)")
+    if folder and path.exists() and not path.is_dir():
+        raise FacekitError(f"{what} {path} is a file, not a folder")
     parent = path.resolve().parent
     if not parent.is_dir():
+        # "does not exist" would send the user looking for a missing folder where a file is in the way.
+        above = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise FacekitError(f"{what} {path}: {above} is a file, not a folder")
         raise FacekitError(f"{what} folder does not exist: {parent}")
     if path.exists() and not path.is_file() and not path.is_dir():
         return  # a device (/dev/null): written into, no temp file beside it

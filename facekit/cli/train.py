@@ -128,20 +128,6 @@ def default_output(task: str) -> tuple[Path, str | None]:
                     f"use the new one with -m models/{task}, or FACEKIT_MODELS=models for this folder's heads only")
 
 
-def check_no_file_above(path: Path | None, what: str) -> None:
-    """check_output_path says "folder does not exist" for `-m afile/sub`, where a file stands in the way:
-    a user looking for a missing folder would not find the problem."""
-    if path is None:
-        return
-    from ..errors import DatasetError
-
-    for above in path.absolute().parents:
-        if above.exists():
-            if not above.is_dir():
-                raise DatasetError(f"{what} {path}: {above} is a file, not a folder")
-            return
-
-
 def check_model_folder(output: Path, inputs: list[Path]) -> None:
     """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
     must be new, empty or a model facekit made (it has a card.json), and must hold none of the training
@@ -192,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
-    check_no_file_above(args.model, "--model")
     check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     if args.synth_masks is None:
@@ -201,10 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     output, note = args.model, None
     if output is None:
         output, note = default_output(task_name(classes, args.dataset))
-        check_no_file_above(output, "--model")  # a file named ./models
         # ./models may not exist yet: made below, once every check has passed.
         check_output_path(output if output.parent.is_dir() else output.parent, "--model", folder=True)
-    check_no_file_above(args.plot, "--plot")
     check_output_path(args.plot, "--plot")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
     check_model_folder(output, [p for p in inputs if p is not None])
