@@ -62,6 +62,13 @@ def is_stdout(path) -> bool:
     return path is not None and os.fspath(path) in (STDOUT, "/dev/stdout")
 
 
+def is_device(path: str | os.PathLike) -> bool:
+    """/dev/null, a named pipe, a terminal: an output written straight into, with no temp file beside it
+    (renamed over, its link would become a plain file, /dev/stdout itself when run as root)."""
+    path = Path(path)
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def temp_prefix(name: str) -> str:
     """The hidden temp name's start for an output called `name`, written beside it until it is complete.
     The name is cut: a temp name ~15 characters longer than a long output name passes the file system's
@@ -83,7 +90,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         stream.flush()
         return
     path = Path(os.path.realpath(path))
-    if path.exists() and not path.is_file():
+    if is_device(path):
         with _naming(path), open(path, mode) as fh:
             yield fh
         return

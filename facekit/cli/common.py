@@ -200,7 +200,7 @@ def report_landmarks(pipeline) -> None:
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
     """Fail early, before any work, when an output could not be written. folder: the output is a folder
     (else a folder already at `path` would stop the file being renamed into place, after all the work)."""
-    from ..records import is_stdout  # here, not at import: it loads numpy (see facekit.cli.video)
+    from ..records import is_device, is_stdout  # here, not at import: it loads numpy (see facekit.cli.video)
 
     if path is None or is_stdout(path):
         return
@@ -215,8 +215,8 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
         if above is not None and not above.is_dir():
             raise FacekitError(f"{what} {path}: {above} is a file, not a folder")
         raise FacekitError(f"{what} folder does not exist: {parent}")
-    if path.exists() and not path.is_file() and not path.is_dir():
-        return  # a device (/dev/null): written into, no temp file beside it
+    if is_device(path):
+        return  # written into, no temp file beside it
     if not os.access(parent, os.W_OK):
         raise FacekitError(f"{what} folder is not writable: {parent}")
     import tempfile
@@ -234,7 +234,7 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
     video would replace the user's original with an annotated copy or a results file. Files are compared
     by identity (device and inode), so a relative path, a symlink or a hard link to an input counts too.
     outputs: (option, the files it would write, "file" or "folder": what to choose instead)."""
-    from ..records import STDOUT, is_stdout
+    from ..records import STDOUT, is_device, is_stdout
 
     def identity(path: Path):
         try:
@@ -259,8 +259,8 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
             if original is not None:
                 raise FacekitError(f"{option} would write over the input {original}: choose another {noun}")
             resolved = path.resolve()
-            if resolved.exists() and not resolved.is_file() and not resolved.is_dir() and not is_stdout(path):
-                continue  # a device (/dev/null): written into, by any number of outputs
+            if is_device(resolved) and not is_stdout(path):
+                continue  # /dev/null: written into, by any number of outputs
             if resolved in written:
                 raise FacekitError(f"{written[resolved]} and {option} would both write {path}: give each its own "
                                    "file")
