@@ -37,7 +37,7 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
-from .cli.common import add_pipeline_options, guarded, info, warn
+from .cli.common import add_pipeline_options, exit_status_help, guarded, info, warn
 from .cli.video import positive_int, smooth_strength
 from .errors import FacekitError
 
@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  facekit-batch photos/ clips/ -o results/\n"
                "  facekit-batch 'archive/**/*.jpg' --list videos.txt -o results/ --every 5 --workers 8\n"
                "  facekit-batch /mnt/shared/archive -o /mnt/shared/results --address auto\n"
-               "read back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')",
+               "read back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')\n"
+               + exit_status_help("some sources failed: the others are done, status.csv says why; run again "
+                                  "to retry them"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or globs (quote them: 'a/**/*.jpg')")
     p.add_argument("-l", "--list", type=Path, metavar="FILE", help="a text file with one source per line")

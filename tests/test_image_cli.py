@@ -113,13 +113,32 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     out_dir, jsonl = tmp_path / "annotated", tmp_path / "faces.jsonl"
     res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "-j", jsonl, "--no-display")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # the broken photo: the others done, and the exit status says one failed
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert {Path(r["image"]).name: len(r["faces"]) for r in records} == \
         {"obama.jpg": 1, "two_people.jpg": 2, "no_face_cat.png": 0}
     assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
     assert f"annotated images written to {out_dir}/ (3," in res.stdout
+
+
+def test_a_missing_photo_among_several_is_exit_1_after_the_others(media, tmp_path):
+    """As facekit-batch does: the run goes on past a photo it cannot read and says so in its exit status, so a
+    shell script learns of it. Before, exit 0. A file in a folder that is no photo (notes.txt) is skipped, not
+    failed."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "obama.jpg", folder)
+    (folder / "notes.txt").write_text("not an image")
+    jsonl = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", tmp_path / "missing.jpg", "-j", jsonl,
+                     "--no-display", "--tasks", "mask")
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "missing.jpg" in res.stderr
+    assert [Path(json.loads(line)["image"]).name for line in jsonl.read_text().splitlines()] == ["obama.jpg"]
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout
 
 
 def test_crops_mode_classifies_whole_images(datasets, tmp_path):
@@ -305,7 +324,7 @@ def test_pixel_bomb_in_a_folder_is_counted_and_the_run_goes_on(media, tmp_path):
     _png_bomb(folder / "bomb.png")
     jsonl = tmp_path / "faces.jsonl"
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and "bomb.png: image of 60000x60000 px" in res.stderr
     assert "skipped 1 unreadable image(s)" in res.stdout
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
@@ -465,7 +484,7 @@ def test_phone_and_web_formats_in_a_folder(media, tmp_path):
     (folder / "IMG_0004.HEIC").write_bytes((folder / "IMG_0001.HEIC").read_bytes()[:2000])  # cut short
     jsonl = tmp_path / "out.jsonl"
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "-o", tmp_path / "annotated", "--no-display")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # IMG_0004.HEIC, cut short
     # OpenCV writes no HEIC: its annotated image is a JPEG of the same name
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["IMG_0001.jpg", "IMG_0002.jpg",
                                                                           "web.avif", "web.gif"]

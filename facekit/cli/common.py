@@ -128,6 +128,15 @@ def example_command(script: str) -> str:
     return f"python {prog}" if prog == script else prog
 
 
+def exit_status_help(partly: str | None = None) -> str:
+    """--help's exit codes, the same in every script; `partly` says what exit 1 means where a run can go on past
+    a bad source."""
+    return ("exit status:\n  0    done\n"
+            + (f"  1    {partly}\n" if partly else "")
+            + "  2    an error, one [ERROR] line: a bad option or input, an output that cannot be written\n"
+              "  130  interrupted (Ctrl-C, SIGTERM): what was done is kept")
+
+
 def has_display() -> bool:
     """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:

@@ -16,9 +16,9 @@ import numpy as np
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
-from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command, guarded,
-                     has_display, info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout,
-                     say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command,
+                     exit_status_help, guarded, has_display, info, prog_name, reader_gone, refuse_overwriting,
+                     report_landmarks, results_to_stdout, say, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                f"  {run} --image examples/example_01.png\n"
                f"  {run} -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
-               f"  {run} -i crops/ --crops --json scores.jsonl",
+               f"  {run} -i crops/ --crops --json scores.jsonl\n"
+               + exit_status_help("some photos could not be read: the others are done, a [WARN] line names each"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-i", "--image", nargs="+", required=True, type=Path, metavar="PATH",
                    help="image file(s) or folder(s) of images")
@@ -247,7 +248,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         return 130
     if stopped == "reader gone":
         info(READER_GONE)
-    return 0
+    # As facekit-batch: the run goes on past a photo it cannot read, and the exit status says one failed, so
+    # a script running it over a folder learns of it (the [WARN] lines say which).
+    return 1 if failed else 0
 
 
 def _encode(ext: str, image):

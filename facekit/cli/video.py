@@ -14,9 +14,9 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command, guarded,
-                     has_display, info, prog_name, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout,
-                     say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command,
+                     exit_status_help, guarded, has_display, info, prog_name, reader_gone, refuse_overwriting,
+                     report_landmarks, results_to_stdout, say, warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {run}                      # webcam 0, live overlay\n"
                f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv "
                "--timeline timeline.png --no-display\n"
-               f"  {run} --source rtsp://camera.local/stream --detect-every 3 --output cam.mkv",
+               f"  {run} --source rtsp://camera.local/stream --detect-every 3 --output cam.mkv\n"
+               + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
