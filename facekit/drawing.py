@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .types import Face
+from .types import Box, Face
 
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
 # Colours for labels whose card names none: distinct, readable on photos (BGR).
@@ -39,33 +39,50 @@ class Style:
         return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
 
 
+# A photo smaller than this (a face crop, a thumbnail) is drawn on a copy enlarged by a whole factor: its labels
+# need about 110-220 px of width even in the smallest letters, and ran past the edge of a 78-px crop.
+MIN_DRAWN_SIDE = 240
+
+
 def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, fps: float | None = None,
-             copy: bool = True) -> np.ndarray:
-    """Draw each face's box, track id, every head's label and probability, landmarks and pose."""
+             copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
+    """Draw each face's box, track id, every head's label and probability, landmarks and pose.
+    enlarge_small: an image under MIN_DRAWN_SIDE px on its long side is drawn enlarged, so the result is
+    bigger than the image (the photo scripts; video keeps its frames' size)."""
     style = style or Style()
-    out = image.copy() if copy else image
+    factor = -(-MIN_DRAWN_SIDE // max(image.shape[:2])) if enlarge_small else 1
+    if factor > 1:
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        faces = [_scaled(f, factor) for f in faces]
+    out = image.copy() if copy and factor == 1 else image
     h, w = out.shape[:2]
     # Text sized to the faces, not the photo: in a group shot, photo-sized labels bury the faces. Up to the
     # size a 1200-px photo gets, or more on a bigger one: a phone's 4000-px photo is looked at shrunk to a
     # screen, where 1.0 (22-px letters, 2-px lines) was a speck.
     ref = float(np.median([f.box.width for f in faces])) / 180 if faces else max(h, w) / 1200
     scale = style.font_scale or max(0.4, min(max(1.0, max(h, w) / 1200), ref))
-    thick = max(1, int(round(scale * 2)))
-    box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
     blocks = []
-    for face in faces:  # boxes first, so no box is drawn over another face's label
-        b = face.box
+    for face in faces:
         lines = head_lines(face, style)
         color = lines[0][1] if lines else GRAY  # the box takes the first head's colour (mask: green / red)
         if face.track_id is not None:
             lines.insert(0, (f"#{face.track_id}", color))
+        if face.pose is not None:
+            lines.append((str(face.pose), color))
+        blocks.append((face, color, lines))
+    if not style.font_scale:  # no line wider than the image (a face filling a small photo), down to 0.4
+        widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))[0][0]
+                      for _, _, lines in blocks for t, _ in lines), default=0)
+        if widest + 6 > w:
+            scale = max(0.4, scale * (w - 6) / widest)
+    thick = max(1, int(round(scale * 2)))
+    box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
+    for face, color, _ in blocks:  # boxes first, so no box is drawn over another face's label
+        b = face.box
         if style.landmarks and face.landmarks is not None:
             _draw_landmarks(out, face, style.landmarks, color)
         cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, box_thick)
-        if face.pose is not None:
-            lines.append((str(face.pose), color))
-        if lines:
-            blocks.append((b, lines))
+    blocks = [(face.box, lines) for face, _, lines in blocks if lines]
     placed: list[tuple[int, int, int, int]] = []
     boxes = [f.box for f in faces]
     for b, lines in sorted(blocks, key=lambda item: -item[0].area):  # big faces choose first
@@ -73,6 +90,14 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     if fps is not None:
         _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
     return out
+
+
+def _scaled(face: Face, factor: int) -> Face:
+    """The face as it lies in the image enlarged `factor` times (only what is drawn)."""
+    b, kps = face.box, face.keypoints
+    return face.replace(box=Box(b.x1 * factor, b.y1 * factor, b.x2 * factor, b.y2 * factor),
+                        landmarks=None if face.landmarks is None else face.landmarks * factor,
+                        keypoints=None if kps is None else {k: (x * factor, y * factor) for k, (x, y) in kps.items()})
 
 
 def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:

@@ -252,3 +252,23 @@ def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
     assert series[0][0] == 0 and series[-1][0] > 3590  # the first and the latest minutes are both there
     out = tmp_path / "timeline.png"
     assert timeline.save(out) == 1 and cv2.imread(str(out)) is not None
+
+
+def test_a_face_crop_too_small_for_its_labels_is_drawn_enlarged_with_every_line_inside():
+    """A 78-px face crop (--crops) had its labels run past its right edge. The photo scripts now draw a
+    small image enlarged by a whole factor, and no line of text is wider than the image."""
+    import numpy as np
+
+    from facekit.drawing import MIN_DRAWN_SIDE, Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    crop = np.full((78, 78, 3), 128, np.uint8)
+    masked = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9912, 0.0088]))
+    happy = Prediction.from_probabilities(list(EMOTIONS), np.eye(len(EMOTIONS))[list(EMOTIONS).index("happy")])
+    face = Face(Box(0, 0, 78, 78), 1.0, {"mask": masked, "emotion": happy})  # "Happy: 100.00% (eyes only)"
+    drawn = annotate(crop, [face], Style(), enlarge_small=True)
+    assert drawn.shape[0] == drawn.shape[1] >= MIN_DRAWN_SIDE and drawn.shape[0] % 78 == 0
+    # The box's right edge, drawn first, is covered nowhere by a label's dark backing running past it.
+    right = drawn[:, -1].astype(int)
+    assert (right.sum(axis=1) > 0).all(), "a label's backing reaches the right edge"
+    assert annotate(crop, [face], Style()).shape == crop.shape  # video frames keep their size

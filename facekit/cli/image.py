@@ -165,7 +165,7 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         except BrokenPipeError:  # `-j - | true`: the JSON's reader has gone; the image is still wanted
             reader_gone()
             reader_left = True
-    annotated = annotate(image, faces, style)
+    annotated = annotate(image, faces, style, enlarge_small=True)
     if args.output:
         _write_image(args.output, annotated)
         info(f"annotated image written to {args.output}")
@@ -207,7 +207,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                     tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
                     continue
                 faces = _analyze(pipeline, image, args.crops)
-                shown = annotate(image, faces, style) if args.output else None
+                shown = annotate(image, faces, style, enlarge_small=True) if args.output else None
                 # A Ctrl-C while a photo is recorded waits until both outputs have it.
                 with DeferredStop() as holding:
                     holding.arm()
