@@ -37,7 +37,7 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
-from .cli.common import add_pipeline_options, exit_status_help, guarded, info, warn
+from .cli.common import add_pipeline_options, add_version, exit_status_help, guarded, info, warn
 from .cli.video import positive_int, smooth_strength
 from .errors import FacekitError
 
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="process at most N sources not done yet, then stop (a trial run; re-run to go on)")
     add_pipeline_options(p)
+    add_version(p)
     return p
 
 

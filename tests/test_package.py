@@ -81,6 +81,31 @@ def test_installed_facekit_image_outside_the_repo(installed, media):
     assert res.returncode == 0 and "usage: facekit-batch" in res.stdout
 
 
+def test_python_m_facekit_runs_each_command_and_says_its_version(installed, media):
+    """Where the console scripts are not on PATH (`pip install --user`, a venv not activated): `python -m
+    facekit image ...` runs the command; with no command, the list of them. --version names facekit's
+    version (the wheel's, written once in facekit/__init__.py) and its engines', for a bug report."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "facekit", *map(str, args)], capture_output=True, text=True,
+                              timeout=300, cwd=installed["cwd"], env=installed["env"])
+
+    out = installed["cwd"] / "m.json"
+    res = run("image", "-i", media / "obama.jpg", "-j", out, "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(out.read_text())["faces"]) == 1
+    res = run()
+    assert res.returncode == 2 and all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch"))
+    res = run("imgae")
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "[ERROR] unknown command 'imgae': use one of image, video, train, batch (python -m facekit --help)"]
+    version = installed["wheel"].name.split("-")[1]
+    for res in (run("--version"), run("video", "--version"),
+                subprocess.run([sys.executable, str(installed["site"] / "bin" / "facekit-train"), "--version"],
+                               capture_output=True, text=True, timeout=60, env=installed["env"])):
+        assert res.returncode == 0 and res.stdout.startswith(f"facekit {version} (Python "), res.stdout + res.stderr
+        assert "OpenCV 4." in res.stdout and "onnxruntime " in res.stdout
+
+
 # Modules that run only with an extra installed; every other module runs on `pip install .` alone.
 EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "batch.py": "scale"}
 OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message

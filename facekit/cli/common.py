@@ -128,6 +128,38 @@ def example_command(script: str) -> str:
     return f"python {prog}" if prog == script else prog
 
 
+class _Version(argparse.Action):
+    """--version: facekit's and its engines' versions, for a bug report, read only when asked: building the
+    parser imports nothing."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        from .. import __version__
+
+        try:  # whichever wheel brought it (opencv-python, -headless, -contrib)
+            import cv2
+
+            engines = [f"OpenCV {cv2.__version__}"]
+        except ImportError:
+            engines = ["OpenCV not installed"]
+        for package in ("ai-edge-litert", "onnxruntime", "numpy"):
+            try:
+                engines.append(f"{package} {version(package)}")
+            except PackageNotFoundError:
+                engines.append(f"{package} not installed")
+        print(f"facekit {__version__} (Python {platform.python_version()}; {', '.join(engines)})")
+        parser.exit()
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action=_Version, help="print facekit's and its engines' versions and exit")
+
+
 def exit_status_help(partly: str | None = None) -> str:
     """--help's exit codes, the same in every script; `partly` says what exit 1 means where a run can go on past
     a bad source."""

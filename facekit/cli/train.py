@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import check_output_path, example_command, guarded, info, prog_name
+from .common import add_version, check_output_path, example_command, guarded, info, prog_name
 
 SCRIPT = "train_mask_detector.py"
 
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", type=Path,
                    help="output model folder (default: models/<task>: a checkout's own models/, or for an installed "
                         "facekit ./models/<task> in the current folder, the shipped heads left as they are)")
-    p.add_argument("-p", "--plot", type=Path, help="also copy the training plot here (it is always in the model folder)")
+    p.add_argument("-p", "--plot", type=Path,
+                   help="also copy the training plot here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
                                                      "(default: a stratified 20%% of --dataset)")
     p.add_argument("--task", help="task name stored in the card (default: from the class names / folder)")
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average the exported model with the networks of these model folders trained before "
                         "(same task, classes and colour; a member of another input size gets the face resized "
                         "to its size inside the export; each adds its size and compute)")
+    add_version(p)
     return p
 
 

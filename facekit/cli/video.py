@@ -14,7 +14,7 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (READER_GONE, add_pipeline_options, build_pipeline, check_output_path, example_command,
+from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path, example_command,
                      exit_status_help, guarded, has_display, info, prog_name, reader_gone, refuse_overwriting,
                      report_landmarks, results_to_stdout, say, warn, where)
 
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the detector's extra pass for small faces on every frame, as the image script "
                         "does (finds faces under ~30 px; costs 2-3x the detector time)")
     add_pipeline_options(p, video=True)
+    add_version(p)
     return p
 
 

@@ -1,0 +1,41 @@
+"""`python -m facekit COMMAND ...`: the four commands, for where their console scripts are not on PATH (a
+`pip install --user`, a venv not activated)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module whose main() runs it, what it does)
+COMMANDS = {
+    "image": ("facekit.cli.image", "faces in photos or folders of photos: labels, JSON, annotated images"),
+    "video": ("facekit.cli.video", "a webcam, video file or stream: tracking, CSV, annotated video, timeline"),
+    "train": ("facekit.cli.train", "train a head (mask, emotion, gender, ...) on a folder per class"),
+    "batch": ("facekit.batch", "photos and videos by the million on Ray: Parquet results, resumable"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m facekit COMMAND [options]   (COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {name:7}{what}" for name, (_, what) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name == "--version":
+        name, rest = "image", ["--version"]
+    if name not in COMMANDS:
+        print(f"[ERROR] unknown command {name!r}: use one of {', '.join(COMMANDS)} "
+              "(python -m facekit --help)", file=sys.stderr)
+        return 2
+    sys.argv[0] = f"facekit-{name}"  # --help and messages then name the command as facekit-<name>
+    return importlib.import_module(COMMANDS[name][0]).main(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
