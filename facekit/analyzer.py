@@ -193,7 +193,8 @@ class FaceAnalyzer(FacePipeline):
             started = time.perf_counter()
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                       head_every=head_every):
-                time_s = index / frames.fps if not frames.live else time.perf_counter() - started
+                # a file's own timestamps (a variable frame rate is followed); a live feed's wall clock
+                time_s = time.perf_counter() - started if frames.live else frames.time_s(index)
                 yield VideoResult(int(index), float(time_s), faces)
         finally:
             frames.close()

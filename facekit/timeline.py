@@ -19,6 +19,11 @@ MIN_POINTS = 3
 # across). Without a cap a camera watched for a day with --timeline grew by ~1.2 GB (30 FPS, two faces, 240
 # bytes a point by tracemalloc).
 MAX_POINTS = 4000
+# A track unseen for this long (video seconds) is over (the tracker lets one go after 15 frames and never
+# reuses its id): unless it is among the MAX_TRACKS longest, its points are let go. A busy entrance sends a
+# new face every few seconds, and every point of every face was kept for a plot that draws 8 of them:
+# ~40 MB an hour at two faces a frame, 30 FPS.
+GONE_S = 120.0
 
 
 class Timeline:
@@ -29,6 +34,10 @@ class Timeline:
         self.labels = list(labels)
         self.series: dict[int, list[tuple[float, list[float]]]] = defaultdict(list)
         self.intensity: dict[int, list[float | None]] = defaultdict(list)  # per point, None without one
+        self.points: dict[int, int] = {}  # every point a kept track was given (its series may be thinned)
+        self.last_s: dict[int, float] = {}
+        self.seen = 0  # tracks with predictions, kept or not
+        self._pruned_s = 0.0
 
     @staticmethod
     def pick_task(task_labels: dict[str, list[str]]) -> str | None:
@@ -42,16 +51,36 @@ class Timeline:
             pred = face.predictions.get(self.task)
             if pred is None or face.track_id is None:
                 continue
-            series, intensity = self.series[face.track_id], self.intensity[face.track_id]
+            track = face.track_id
+            if track not in self.points:
+                self.seen += 1
+            self.points[track] = self.points.get(track, 0) + 1
+            self.last_s[track] = time_s
+            series, intensity = self.series[track], self.intensity[track]
             series.append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
             intensity.append(pred.intensity if self.task == "emotion" else None)
             if len(series) > MAX_POINTS:
-                self.series[face.track_id], self.intensity[face.track_id] = series[::2], intensity[::2]
+                self.series[track], self.intensity[track] = series[::2], intensity[::2]
+        if time_s - self._pruned_s >= GONE_S:
+            self._pruned_s = time_s
+            longest = set(sorted(self.points, key=lambda t: -self.points[t])[:MAX_TRACKS])
+            for t in [t for t in self.points if t not in longest and time_s - self.last_s[t] > GONE_S]:
+                for table in (self.series, self.intensity, self.points, self.last_s):
+                    del table[t]
 
     def tracks(self) -> list[int]:
-        kept = [t for t, pts in self.series.items() if len(pts) >= MIN_POINTS]
-        kept.sort(key=lambda t: -len(self.series[t]))
+        kept = [t for t, n in self.points.items() if n >= MIN_POINTS]
+        kept.sort(key=lambda t: -self.points[t])
         return sorted(kept[:MAX_TRACKS])
+
+    def left_out(self) -> str:
+        """What the plot does not show, for the line that says where it went ("" when it shows every face)."""
+        drawn = len(self.tracks())
+        if self.seen and not drawn:
+            return f" (empty: no face had {self.task} labels in {MIN_POINTS} frames or more)"
+        if self.seen > drawn:
+            return f" ({drawn} of the {self.seen} faces with {self.task} labels: the longest-seen)"
+        return ""
 
     def save(self, path: str | os.PathLike, title: str = "") -> int:
         """Write the figure (format from the extension); returns the number of tracks drawn."""
@@ -77,14 +106,16 @@ class Timeline:
             ax.set_ylabel(f"face #{track}")
             ax.grid(alpha=0.3)
         if not tracks:
-            axes[0, 0].text(0.5, 0.5, "no tracked faces with predictions", ha="center", va="center",
-                            transform=axes[0, 0].transAxes)
+            why = (f"no face labelled in {MIN_POINTS} frames or more" if self.seen
+                   else "no tracked faces with predictions")
+            axes[0, 0].text(0.5, 0.5, why, ha="center", va="center", transform=axes[0, 0].transAxes)
         if tracks:
             axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels) + 1, 8),
                               fontsize=8, frameon=False)
         axes[-1, 0].set_xlabel("time (s)")
         what = "probability and intensity (dashed)" if self.task == "emotion" else "probability"
-        fig.suptitle(title or f"{self.task} {what} over time, per face")
+        shown = f" (the {len(tracks)} longest of {self.seen} labelled)" if self.seen > len(tracks) and tracks else ""
+        fig.suptitle(title or f"{self.task} {what} over time, per face{shown}")
         buf = io.BytesIO()
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
         fig.savefig(buf, format=fmt, dpi=100)

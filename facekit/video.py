@@ -133,7 +133,17 @@ class FrameSource:
         self._live = self.spec.live if live is None else live
         self.cap = _open_capture(self.spec)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and np.isfinite(fps) and 1.0 <= fps <= 240.0 else DEFAULT_FPS
+        # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
+        # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
+        # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
+        self.reported_fps = float(fps) if fps and np.isfinite(fps) else 0.0
+        lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
+        self.fps_known = lowest_ok and self.reported_fps <= 240.0
+        self.fps = self.reported_fps if self.fps_known else DEFAULT_FPS
+        # A file's frames keep the time its container gives them (CAP_PROP_POS_MSEC): a phone's variable
+        # frame rate makes index / fps drift by seconds. (index, seconds), in read order.
+        # Bounded: a caller that never asks (the bench) does not grow it; the reader is at most a queue ahead.
+        self._stamps: deque[tuple[int, float]] = deque(maxlen=1024)
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind == "file" and count and count > 0 else None
         self._endless = self.spec.kind == "stream" and not (count and count > 0)
@@ -146,6 +156,7 @@ class FrameSource:
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
         self.size = (first.shape[1], first.shape[0])  # (w, h)
         self._first = first
+        self._stamp(0)
         self._error: str | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -175,6 +186,7 @@ class FrameSource:
                     self._on_end(index)
                     break
                 self._read_count = index + 1
+                self._stamp(index)
                 if self.live:
                     with self._cond:
                         self._latest = (index, frame)
@@ -194,6 +206,21 @@ class FrameSource:
             if self.live:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _stamp(self, index: int) -> None:
+        if self.spec.kind == "file":
+            self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
+
+    def time_s(self, index: int) -> float:
+        """Frame `index`'s time in a file: the container's timestamp when it has one (an image sequence
+        has none: 0 for every frame), else index / fps. Call in read order (older stamps are dropped)."""
+        while self._stamps and self._stamps[0][0] < index:
+            self._stamps.popleft()
+        if self._stamps and self._stamps[0][0] == index:
+            t = self._stamps[0][1]
+            if np.isfinite(t) and (t > 0 or index == 0):
+                return t
+        return index / self.fps
 
     def _reopen(self, index: int) -> bool:
         """A live stream that stopped, opened again (RECONNECT_TRIES); False when it is not one, or did not
@@ -303,6 +330,10 @@ class FrameIterable:
     @property
     def live(self) -> bool:
         return self._live
+
+    def time_s(self, index: int) -> float:
+        """A recording's frame time: frames given at `fps` have no timestamps of their own."""
+        return index / self.fps
 
     def _image(self, frame) -> np.ndarray:
         from .errors import ImageError

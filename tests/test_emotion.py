@@ -272,3 +272,26 @@ def test_a_face_crop_too_small_for_its_labels_is_drawn_enlarged_with_every_line_
     right = drawn[:, -1].astype(int)
     assert (right.sum(axis=1) > 0).all(), "a label's backing reaches the right edge"
     assert annotate(crop, [face], Style()).shape == crop.shape  # video frames keep their size
+
+
+def test_a_busy_entrances_timeline_keeps_only_the_faces_it_can_draw(tmp_path):
+    """Two faces in view, a new person every 100 frames (30 FPS): every point of every face was kept for
+    the run (~40 MB an hour) for a plot that draws MAX_TRACKS of them. Faces long gone and not among the
+    longest are let go, and the plot says how many it left out."""
+    from facekit.timeline import GONE_S, MAX_TRACKS, Timeline
+    from facekit.types import Box, Face, Prediction
+
+    labels = ["happy", "neutral"]
+    pred = Prediction.from_probabilities(labels, np.array([0.3, 0.7]))
+    timeline = Timeline("emotion", labels)
+    for i in range(30 * 1800):  # half an hour
+        length = 400 if i < 8 * 400 else 100  # the first 8 faces are the longest seen
+        faces = [Face(box=Box(10, 10, 60, 60), score=0.9, track_id=(i + 50 * k) // length * 2 + k)
+                 for k in range(2)]
+        timeline.add(i / 30, [f.with_predictions(emotion=pred) for f in faces])
+    assert timeline.seen > 1000
+    new_per_s = 2 * 30 / 100  # faces kept: the longest, and those seen in the last 2 x GONE_S at most
+    assert len(timeline.series) <= MAX_TRACKS + 2 * GONE_S * new_per_s + 4
+    assert all(timeline.points[t] == 400 for t in timeline.tracks())
+    out = tmp_path / "timeline.png"
+    assert timeline.save(out) == MAX_TRACKS

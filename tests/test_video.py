@@ -221,6 +221,26 @@ def test_live_source_keeps_only_the_latest_frame(clip):
 # --- bad input: one line, non-zero exit, no traceback -----------------------------------------------
 
 
+@pytest.mark.parametrize("fps, out_fps", [(0.5, 0.5), (1000.0, 30.0)])
+def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, clip, mask_model, fps, out_fps):
+    """A 0.5 fps time-lapse is timed and written at its own rate, not at 30 fps; a file claiming 1000 fps
+    (often a time base) is timed by its timestamps and written at 30 fps."""
+    cap, src = cv2.VideoCapture(str(clip)), tmp_path / "rate.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), fps, CLIP_SIZE)
+    for _ in range(4):
+        writer.write(cap.read()[1])
+    writer.release()
+    with FrameSource(src) as source:
+        assert source.fps == out_fps
+        while (item := source.read()) is not None:
+            assert source.time_s(item[0]) == pytest.approx(item[0] / fps)
+    out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
+    assert main(["--source", str(src), "--model", str(mask_model), "--no-display", "--output", str(out),
+                 "--csv", str(table)]) == 0
+    assert all(float(r["time_s"]) == pytest.approx(int(r["frame"]) / fps, abs=1e-4) for r in read_csv(table))
+    assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(out_fps)
+
+
 def _run(capfd, *args) -> tuple[int, str]:
     code = main([*map(str, args)])
     return code, one_error_line(capfd.readouterr().err)

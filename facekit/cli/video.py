@@ -158,6 +158,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if report:
         info("starting video stream...")
     source = FrameSource(args.source, notify=warn)
+    if args.output is not None and not source.live and not source.fps_known and report:
+        said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "reports no frame rate"
+        warn(f"{args.source} {said}: --output is written at {source.fps:g} fps (times in --csv are the file's own)")
     stats = RunStats()
     finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
@@ -201,7 +204,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
             for index, frame, faces in track_faces(source, pipeline, tracker, args.detect_every, args.max_frames,
                                                    head_every=args.head_every):
                 fps = meter.tick()
-                time_s = index / source.fps if not source.live else time.perf_counter() - started
+                time_s = source.time_s(index) if not source.live else time.perf_counter() - started
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
@@ -276,7 +279,7 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if args.csv is not None and not stats.reader_gone:
         info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
-        info(f"timeline written to {args.timeline}")
+        info(f"timeline written to {args.timeline}{timeline.left_out()}")
     info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
         say("\n".join(people.table()))
