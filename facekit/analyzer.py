@@ -170,7 +170,7 @@ class FaceAnalyzer(FacePipeline):
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
-        from .video import FrameIterable, FrameSource, silence_opencv
+        from .video import EveryNth, FrameIterable, FrameSource, silence_opencv
 
         silence_opencv()
         pipeline = self._pipeline_for_video(fine_pass)
@@ -188,7 +188,7 @@ class FaceAnalyzer(FacePipeline):
                                  f"{type(source).__name__}") from None
             frames = FrameIterable(iterator, fps)
         try:
-            reader = _EveryNth(frames, every) if every > 1 else frames
+            reader = EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
             started = time.perf_counter()
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
@@ -213,22 +213,6 @@ class FaceAnalyzer(FacePipeline):
                 detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
                 self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
         return self._video_pipelines[fine_pass]
-
-
-class _EveryNth:
-    """A frame source that hands on only frames 0, N, 2N, ... (with their source index)."""
-
-    def __init__(self, source, n: int):
-        self.source, self.n = source, n
-
-    def __getattr__(self, name):  # size, live, fps, ... as the source has them
-        return getattr(self.source, name)
-
-    def read(self):
-        while True:
-            item = self.source.read()
-            if item is None or self.source.live or item[0] % self.n == 0:
-                return item
 
 
 def _check_count(name: str, value) -> None:

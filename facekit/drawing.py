@@ -88,8 +88,15 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     for b, lines in sorted(blocks, key=lambda item: -item[0].area):  # big faces choose first
         _draw_block(out, lines, b, scale, thick, placed, boxes)
     if fps is not None:
-        _label(out, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), thick)
+        draw_fps(out, fps, scale)
     return out
+
+
+def draw_fps(image: np.ndarray, fps: float, scale: float | None = None) -> None:
+    """The processing speed, top left, in place: for a live window (the video script keeps it out of the
+    video it writes, where it would be a different number on every run)."""
+    scale = scale or max(0.5, max(image.shape[:2]) / 1200)
+    _label(image, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), max(1, int(round(scale * 2))))
 
 
 def _scaled(face: Face, factor: int) -> Face:

@@ -105,7 +105,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         if not path.exists():
             raise VideoError(f"{path}: no such file")
         if path.is_dir():
-            raise VideoError(f"{path}: is a folder, not a video")
+            raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
+                             f"as {path / '%04d.png'})")
         if path.stat().st_size == 0:
             raise VideoError(f"{path}: empty file (0 bytes)")
     with quiet_stderr():
@@ -136,7 +137,9 @@ class FrameSource:
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
         # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
         # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
-        self.reported_fps = float(fps) if fps and np.isfinite(fps) else 0.0
+        self.sequence = self.spec.kind == "file" and "%" in Path(self.spec.target).name  # frames/%04d.png
+        # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.
+        self.reported_fps = float(fps) if fps and np.isfinite(fps) and not self.sequence else 0.0
         lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
         self.fps_known = lowest_ok and self.reported_fps <= 240.0
         self.fps = self.reported_fps if self.fps_known else DEFAULT_FPS
@@ -213,7 +216,8 @@ class FrameSource:
 
     def time_s(self, index: int) -> float:
         """Frame `index`'s time in a file: the container's timestamp when it has one (an image sequence
-        has none: 0 for every frame), else index / fps. Call in read order (older stamps are dropped)."""
+        has none: OpenCV gives 0 for every frame), else index / fps. Call in read order (older stamps are
+        dropped)."""
         while self._stamps and self._stamps[0][0] < index:
             self._stamps.popleft()
         if self._stamps and self._stamps[0][0] == index:
@@ -303,6 +307,23 @@ def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str 
     if (frame.shape[1], frame.shape[0]) != size:
         raise VideoError(f"{where}frame {index} is {frame.shape[1]}x{frame.shape[0]} but the frames started at "
                          f"{size[0]}x{size[1]} (frames of changing size)")
+
+
+class EveryNth:
+    """A frame source that hands on only frames 0, N, 2N, ... of a file (with their own index); a camera or
+    stream is always read at its newest frame, so every one it gives is handed on."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, n
+
+    def __getattr__(self, name):  # size, live, fps, time_s, ... as the source has them
+        return getattr(self.source, name)
+
+    def read(self):
+        while True:
+            item = self.source.read()
+            if item is None or self.source.live or item[0] % self.n == 0:
+                return item
 
 
 class FrameIterable:

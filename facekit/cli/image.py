@@ -16,9 +16,9 @@ import numpy as np
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
-from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path, example_command,
-                     exit_status_help, guarded, has_display, info, prog_name, reader_gone, refuse_overwriting,
-                     report_landmarks, results_to_stdout, say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, reader_gone,
+                     refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,9 +14,9 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path, example_command,
-                     exit_status_help, guarded, has_display, info, prog_name, reader_gone, refuse_overwriting,
-                     report_landmarks, results_to_stdout, say, warn, where)
+from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, reader_gone,
+                     refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
-                   help="camera index (0, 1, ...), video file, or stream URL (rtsp://, http://...). Default: 0")
+                   help="camera index (0, 1, ...), video file, image sequence (frames/%%04d.png), or stream URL "
+                        "(rtsp://, http://...). Default: 0")
     p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4, .avi or .mkv; for a "
                                                       "camera .mkv or .avi, which survive a kill or power cut)")
     p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability "
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "FACEKIT_LABEL, FACEKIT_PROBABILITY and FACEKIT_SOURCE are in its environment")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N",
+                   help="analyse every N-th frame of a file only (N times faster; frame numbers and times stay the "
+                        "file's, --output gets those frames at 1/N of the rate); a camera or stream is always read "
+                        "at its newest frame (default: 1)")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
@@ -130,14 +135,14 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
     import cv2
 
-    from ..drawing import Style, annotate
+    from ..drawing import Style, annotate, draw_fps
     from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
-    from ..video import FPSMeter, FrameSource, VideoSink, silence_opencv
+    from ..video import EveryNth, FPSMeter, FrameSource, VideoSink, silence_opencv
 
     silence_opencv()
     if pipeline is None:
@@ -158,9 +163,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if report:
         info("starting video stream...")
     source = FrameSource(args.source, notify=warn)
-    if args.output is not None and not source.live and not source.fps_known and report:
-        said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "reports no frame rate"
-        warn(f"{args.source} {said}: --output is written at {source.fps:g} fps (times in --csv are the file's own)")
+    reader = EveryNth(source, args.every) if args.every > 1 else source
+    if not source.live and not source.fps_known and report and (args.output is not None or source.sequence):
+        said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
+        uses = "times and --output" if source.sequence else "--output (times are the file's own)"
+        warn(f"{args.source} {said}: {uses} at {source.fps:g} fps")
     stats = RunStats()
     finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
@@ -170,7 +177,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
             stack.callback(alerts.close)
         sink = None
         if args.output is not None:
-            sink = VideoSink(args.output, source.fps, source.size, live=source.live)
+            # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
+            sink = VideoSink(args.output, source.fps / (1 if source.live else args.every), source.size,
+                             live=source.live)
             stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
         writer = None
         if args.csv is not None:
@@ -199,9 +208,19 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
         meter = FPSMeter()
         draw = display or sink is not None
+        # A file's progress, on a terminal only (tqdm's disable=None): a long recording said nothing for minutes.
+        progress = None
+        if report and not source.live:
+            from tqdm import tqdm
+
+            total = source.frame_count
+            if args.max_frames is not None and total is not None:
+                total = min(total, args.max_frames * args.every)
+            progress = stack.enter_context(tqdm(total=total, unit="frame", desc="[INFO] frames", file=sys.stderr,
+                                                disable=None, leave=False, dynamic_ncols=True))
         started = time.perf_counter()
         try:
-            for index, frame, faces in track_faces(source, pipeline, tracker, args.detect_every, args.max_frames,
+            for index, frame, faces in track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
                                                    head_every=args.head_every):
                 fps = meter.tick()
                 time_s = source.time_s(index) if not source.live else time.perf_counter() - started
@@ -225,11 +244,14 @@ def run(args, pipeline=None, report=True) -> RunStats:
                         people.save(args.summary)
                         next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
                     if draw:
-                        shown = annotate(frame, faces, style, fps=fps, copy=False)
+                        shown = annotate(frame, faces, style, copy=False)
                         if sink is not None:
                             sink.write(shown)
+                    if progress is not None:
+                        progress.update(index + 1 - progress.n)
                 check_stop()  # one held back by `holding`, or one a library swallowed
                 if display:
+                    draw_fps(shown, fps)
                     cv2.imshow("Frame", shown)
                     if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
                         break
