@@ -438,9 +438,12 @@ class VideoSink:
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
         self._tmp = self.path if self.in_place else _temp_path(self.path)
+        # Every codec OpenCV writes cuts an odd width or height to the even size below (a 641x361 video came
+        # out 640x360, its last column and row lost): one black column or row is added instead.
+        self._pad = (self.size[0] % 2, self.size[1] % 2)
         with quiet_stderr():
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
-                                           self.fps, self.size)
+            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)), self.fps,
+                                           (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
             raise VideoError(f"cannot write a video with extension {self.path.suffix!r}: {self.path}")
@@ -449,6 +452,8 @@ class VideoSink:
         if (frame.shape[1], frame.shape[0]) != self.size:
             raise VideoError(f"frame of {frame.shape[1]}x{frame.shape[0]} does not fit the output video "
                              f"({self.size[0]}x{self.size[1]})")
+        if any(self._pad):
+            frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_CONSTANT, value=0)
         self._writer.write(frame)
         self.frames += 1
 

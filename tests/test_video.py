@@ -504,6 +504,21 @@ def test_a_live_video_sink_writes_in_place_and_finishes_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.avi", "a.mkv", "a.mp4", "b.mkv"]
 
 
+def test_an_odd_sized_video_keeps_its_last_column_and_row(tmp_path):
+    """OpenCV's codecs cut 641x361 frames to 640x360: the output gets a black column and row instead."""
+    frame = np.full((361, 641, 3), 200, np.uint8)
+    frame[-1, :], frame[:, -1] = (0, 0, 255), (255, 0, 0)  # a red last row, a blue last column
+    sink = VideoSink(tmp_path / "odd.avi", 25, (641, 361))
+    for _ in range(3):
+        sink.write(frame)
+    assert sink.close() and video_info(tmp_path / "odd.avi") == (3, (642, 362))
+    back = cv2.VideoCapture(str(tmp_path / "odd.avi")).read()[1]
+    red, blue = back[360, 100].astype(int), back[100, 640].astype(int)
+    assert red[2] > red[0] + 50 and blue[0] > blue[2] + 50  # the last row and column are still there
+    gray = cv2.cvtColor(back, cv2.COLOR_BGR2GRAY)
+    assert gray[:, 641].max() < 60 and gray[361].max() < 60  # the added ones: black (MJPG bleeds colour in)
+
+
 def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp_path, monkeypatch):
     """A camera's --summary has no end to wait for: it is rewritten whole every LIVE_SUMMARY_EVERY_S (60 s;
     0.3 s here), so it is there, readable, while the run goes on."""
