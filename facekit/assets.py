@@ -125,8 +125,13 @@ def mirror_root() -> Path | None:
 
 
 def cache_root() -> Path:
+    """$FACEKIT_CACHE, else the XDG cache folder ($XDG_CACHE_HOME, where a service or a read-only home
+    points the caches, else ~/.cache) + facekit."""
     value = os.environ.get(ENV_CACHE)
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "facekit"
+    if value:
+        return Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "facekit"
 
 
 def mirror_path(relative: str) -> Path | None:

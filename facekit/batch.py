@@ -505,7 +505,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                         num_cpus=1, zero_copy_batch=False)
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     bar = tqdm(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src", file=sys.stderr,
-               disable=None, dynamic_ncols=True)
+               disable=None if sys.stderr else True, dynamic_ncols=True)  # 2>&-: sys.stderr is None
     try:
         for batch in _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals):
             for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):

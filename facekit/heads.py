@@ -126,13 +126,21 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
 
     if not model_path.is_file():
         raise ModelError(f"{model_path}: model file not found")
+    parsed = False
     try:
         with native_stderr():
             interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
+            parsed = True
             interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
         return interp
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{model_path}: not a valid TFLite model ({str(exc).splitlines()[0]})") from None
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # LiteRT may give no message at all
+        # A file that parsed, or an mmap refused with ENOMEM (error '12'), is short memory (ulimit -v, a small
+        # board), not a broken model: "not a valid TFLite model" sent users to download intact files again.
+        if parsed or isinstance(exc, MemoryError) or "error '12'" in why:
+            raise ModelError(f"{model_path}: LiteRT could not load it ({why}), most often for want of memory: "
+                             "free some, or raise the process's memory limit (ulimit -v)") from None
+        raise ModelError(f"{model_path}: not a valid TFLite model ({why})") from None
 
 
 def int8_twin(folder: Path) -> Path | None:

@@ -216,6 +216,10 @@ def native_stderr(drop_all: bool = False):
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     """An onnxruntime CPU session with a deliberate thread count (its default spins one pool thread
     per core and busy-waits between runs, stealing time from the other stages)."""
+    # onnxruntime 1.32 keeps a telemetry device id in ~/.cache/Microsoft when it loads; where HOME is not
+    # writable (a service user, HOME=/nonexistent) it printed a colour-coded warning into every run's log.
+    # Off unless the user chose (ORT_DISABLE_TELEMETRY=0); read when the library loads.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -8,7 +8,9 @@ from __future__ import annotations
 import signal
 import threading
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal went away (an ssh session to a Pi dropped, a terminal window closed). Its default
+# action also ends the process at once, every output lost; under nohup it is ignored and stays so.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
 _stopped = threading.Event()
 
 
@@ -41,7 +43,8 @@ def set_stop_handler(handler) -> dict | None:
     None off the main thread (where Python cannot handle signals)."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS
+            if sig in (signal.SIGINT, signal.SIGTERM) or signal.getsignal(sig) is not signal.SIG_IGN}
 
 
 def restore_handlers(previous: dict | None) -> None:

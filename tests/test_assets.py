@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,18 @@ def test_a_cache_that_is_a_file_is_one_clear_error(monkeypatch, tmp_path):
         assets.resolve("yunet")
     assert str(err.value) == (f"cannot make the folder {tmp_path / 'photo.jpg' / 'models'} (a file is in the way); "
                               f"set {assets.ENV_CACHE} to a folder you can write")
+
+
+def test_the_cache_follows_xdg_cache_home_unless_facekit_cache_says(monkeypatch, tmp_path):
+    """A service with a read-only home points XDG_CACHE_HOME elsewhere: facekit's cache went to ~/.cache anyway
+    and failed there. A relative XDG_CACHE_HOME is ignored, as the XDG spec says."""
+    monkeypatch.delenv(assets.ENV_CACHE, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert assets.cache_root() == tmp_path / "xdg" / "facekit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert assets.cache_root() == Path.home() / ".cache" / "facekit"
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "mine"))
+    assert assets.cache_root() == tmp_path / "mine"
 
 
 def test_mirror_only_asset_names_the_env_var(monkeypatch, tmp_path):

@@ -711,3 +711,59 @@ def test_the_photo_window_ends_on_sigterm(media):
         except ProcessLookupError:
             pass
         proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("error", [RuntimeError(), RuntimeError("node 175 (TfLiteXNNPackDelegate) failed to prepare."),
+                                   MemoryError()], ids=["no-message", "xnnpack", "memory-error"])
+def test_a_model_that_cannot_get_memory_is_not_called_corrupt(monkeypatch, error):
+    # Under a tight memory limit (ulimit -v 550M) LiteRT raised a RuntimeError with no message: an IndexError
+    # traceback; with one, "not a valid TFLite model" sent the user to fetch an intact file again.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from facekit.errors import ModelError
+    from facekit.heads import load_interpreter
+
+    def allocate_tensors(self):
+        raise error
+
+    monkeypatch.setattr(Interpreter, "allocate_tensors", allocate_tensors)
+    with pytest.raises(ModelError, match="most often for want of memory"):
+        load_interpreter(MASK_MODEL / "model.tflite")
+
+
+def test_a_home_that_cannot_be_written_leaves_the_log_clean(media, tmp_path):
+    # A service user (HOME=/nonexistent): onnxruntime's telemetry printed a colour-coded warning in every run.
+    home = tmp_path / "not_a_folder"
+    home.write_text("")
+    env = {"HOME": str(home), "XDG_CACHE_HOME": "", "FACEKIT_CACHE": str(tmp_path / "cache")}
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-j", tmp_path / "o.json", "--no-display",
+                     env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+
+
+def test_an_output_folder_that_refuses_files_is_refused_before_any_work(media, tmp_path, monkeypatch, capsys):
+    # A non-root user, -o naming an existing folder owned by another: models loaded, the first photo done, then
+    # "cannot write .../.photo.jpg.xxxx.part". (Root may write anywhere, so the refusal is simulated.)
+    from facekit.cli.image import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != out.resolve() and real(p, mode, **kw))
+    code = main(["-i", str(media / "obama.jpg"), str(media / "two_people.jpg"), "-o", str(out), "--no-display"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--output folder is not writable: {out.resolve()}" in err and "loading" not in err
+
+
+def test_a_folder_run_with_standard_error_closed(media, tmp_path):
+    # A script or service that closes it (2>&-): sys.stderr is then None, and the progress bar ended the run
+    # with exit 1, no JSON Lines and, with nowhere to print it, no word.
+    import subprocess
+    import sys
+
+    out = tmp_path / "faces.jsonl"
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+                          str(media / "two_people.jpg"), "-j", str(out), "--no-display"], cwd=ROOT, timeout=300,
+                         stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2))
+    assert res.returncode == 0 and len(out.read_text().splitlines()) == 2

@@ -78,6 +78,15 @@ def one_error_line(stderr: str) -> str:
 # --- the real clip, end to end ------------------------------------------------------------------------
 
 
+def test_a_display_that_does_not_answer_runs_headless(tmp_path, clip, mask_model):
+    # A DISPLAY left from an ssh -X session whose forwarding is gone: Qt aborted the run (exit 134), CSV lost.
+    table = tmp_path / "faces.csv"
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--csv", table, "--max-frames",
+                   "5", env={"DISPLAY": ":4242", "WAYLAND_DISPLAY": ""})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("running headless") == 1 and read_csv(table)
+
+
 @pytest.mark.slow
 def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_model):
     out, table, plot = tmp_path / "annotated.mp4", tmp_path / "faces.csv", tmp_path / "timeline.png"
@@ -641,9 +650,10 @@ def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     # SIGTERM is what docker stop / systemctl stop send: before, it left two temp files and no output.
+    # SIGHUP is what a dropped ssh session sends: the same before.
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
     code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table,
                                        sig=sig)

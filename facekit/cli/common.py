@@ -172,8 +172,32 @@ def exit_status_help(partly: str | None = None) -> str:
 def has_display() -> bool:
     """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if os.environ.get("WAYLAND_DISPLAY"):
+            return True
+        return bool(os.environ.get("DISPLAY")) and _x_display_opens()
     return True
+
+
+def _x_display_opens() -> bool:
+    """Whether the X display in DISPLAY accepts this process, asked the way OpenCV's Qt will (libxcb, with
+    XAUTHORITY). A DISPLAY left from an ssh -X session whose forwarding is gone, or one another user owns
+    (su, sudo), made Qt abort the process (exit 134, "could not connect to display"), every output lost."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
+    except OSError:  # no libxcb: Qt's xcb plugin cannot load either
+        return False
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(None, None)  # never NULL: an error connection when it fails
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
 
 
 def probability(value: str) -> float:
@@ -249,7 +273,9 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
         raise FacekitError(f"{what} {path} is a folder: name a file (in it, or beside it)")
     if folder and path.exists() and not path.is_dir():
         raise FacekitError(f"{what} {path} is a file, not a folder")
-    parent = path.resolve().parent
+    # A folder that exists gets its files inside it: it is the one that must take them (a folder owned by
+    # another user failed after the models loaded and the first photo was done).
+    parent = path.resolve() if folder and path.is_dir() else path.resolve().parent
     if not parent.is_dir():
         # "does not exist" would send the user looking for a missing folder where a file is in the way.
         above = next((p for p in (parent, *parent.parents) if p.exists()), None)

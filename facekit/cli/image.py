@@ -198,8 +198,10 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         # Ctrl-C keeps the lines of the photos done, as the video script keeps its frames.
         out = stack.enter_context(atomic_write(args.json)) if args.json else None
         try:
-            for path, name in zip(tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None),
-                                  names):
+            # disable=None: no bar unless standard error is a terminal; with it closed (2>&-), sys.stderr is None
+            # and tqdm, which then writes to it anyway, ended the run in an AttributeError.
+            bar = tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None if sys.stderr else True)
+            for path, name in zip(bar, names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
                     image = load_image(path)
