@@ -477,12 +477,14 @@ def start_ray(address: str | None, workers: int | None) -> int:
 def _init(ray, address: str | None, workers: int | None) -> None:
     import logging
 
+    from .runtime import usable_cores
+
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address is None:
         # "local": a Ray of its own, as the docs promise. Without it ray.init() joins whatever cluster
         # /tmp/ray/ray_current_cluster names (a `ray start` left running, or a stale file after one died)
         # and then refuses num_cpus.
-        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False, **quiet)
     else:
         ray.init(address=address, **quiet)
 

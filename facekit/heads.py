@@ -238,7 +238,11 @@ class Head:
         with self._lock:
             if self._batch != n:
                 self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
-                self._interp.allocate_tensors()
+                try:
+                    self._interp.allocate_tensors()
+                except RuntimeError as exc:  # a model that loaded, short of memory for a bigger batch
+                    self._batch = None
+                    raise MemoryError(f"LiteRT could not allocate {self.task}'s tensors for {n} faces") from exc
                 self._batch = n
             self._interp.set_tensor(self._in["index"], batch)
             self._interp.invoke()

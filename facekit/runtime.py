@@ -65,7 +65,29 @@ def threads(default_cap: int = 4) -> int:
         return here
     if _override is not None:
         return _override
-    return _env_threads() or max(1, min(default_cap, os.cpu_count() or 1))
+    return _env_threads() or max(1, min(default_cap, usable_cores()))
+
+
+# cgroup v2's CPU quota ("max 100000", or "150000 100000" for 1.5 CPUs): what `docker run --cpus` sets.
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: those `taskset` / its affinity allow, and no more than a container's
+    CPU quota gives (rounded up). os.cpu_count() counts the machine's: under `taskset -c 0` the engines ran 2
+    threads each and SCRFD 4 workers, all fighting over one core."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        n = os.cpu_count() or 1
+    try:
+        with open(CGROUP_CPU_MAX) as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max" and int(period) > 0:
+            n = min(n, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 def video_detector_workers(concurrent: bool = True) -> int:
@@ -169,7 +191,7 @@ def describe() -> str:
     n, workers = threads(), video_detector_workers()
     workers = f"{workers} SCRFD workers of 1 thread" if workers > 1 else "1 detector worker"
     return (f"{n} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1; video: {workers}, "
-            f"1 reader thread; {os.cpu_count()} logical cores; malloc: "
+            f"1 reader thread; {usable_cores()} of {os.cpu_count()} logical cores usable; malloc: "
             f"{'fixed thresholds' if keep_freed_memory() else 'the C library default'}")
 
 

@@ -767,3 +767,23 @@ def test_a_folder_run_with_standard_error_closed(media, tmp_path):
                           str(media / "two_people.jpg"), "-j", str(out), "--no-display"], cwd=ROOT, timeout=300,
                          stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2))
     assert res.returncode == 0 and len(out.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    cv2.error("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 2949120 bytes "
+              "in function 'OutOfMemoryError'"),
+    RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv "
+                 "node. Failed to allocate memory for requested buffer of size 2949120")],
+    ids=["python", "opencv", "onnxruntime"])
+def test_out_of_memory_is_one_line_not_a_traceback(capsys, error):
+    """Under a memory limit (ulimit -v on a small board) each engine's allocation failure was a traceback."""
+    from facekit.cli.common import guarded
+
+    @guarded
+    def main(argv=None):
+        raise error
+
+    assert main([]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[ERROR] out of memory (") and "ulimit -v" in lines[0], lines

@@ -962,6 +962,24 @@ class _CountingDetector:
                 self.running -= 1
 
 
+def test_engines_and_detector_workers_follow_the_cores_this_process_may_use(monkeypatch, tmp_path):
+    """Under `taskset -c 0` each engine ran 2 threads and SCRFD 4 workers, all on one core (os.cpu_count()
+    counts the machine's); a container's CPU quota (docker --cpus 1.5) limits them the same way."""
+    from facekit import runtime
+
+    monkeypatch.delenv("FACEKIT_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_override", None)
+    monkeypatch.setattr(runtime, "CGROUP_CPU_MAX", str(tmp_path / "none"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert runtime.usable_cores() == 1 and runtime.threads() == 1 and runtime.video_detector_workers() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(runtime, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    assert runtime.usable_cores() == 2 and runtime.threads() == 2 and runtime.video_detector_workers() == 4
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert runtime.usable_cores() == 8 and runtime.threads() == 4  # at most 4 an engine
+
+
 @pytest.mark.parametrize("concurrent", [True, False])
 def test_a_concurrent_detector_gets_a_worker_per_core_and_others_one(media, concurrent):
     """With 2 cores allowed, a detector that says it may run on several threads at once gets 4 workers

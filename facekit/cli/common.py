@@ -101,6 +101,11 @@ def guarded(main):
             if isinstance(exc, BrokenPipeError):  # e.g. `... | head`, once every output is finalized
                 reader_gone()
                 return 0
+            if _out_of_memory(exc):
+                engine = type(exc).__module__.split(".")[0]
+                where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or str(exc) or "Python"
+                return fail(f"out of memory ({where}): free some, or raise the process's memory limit "
+                            "(ulimit -v, the container's); FACEKIT_THREADS=1 needs less")
             if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
                 raise
             # The outputs' temp files are gone already (atomic writes); what was complete stays.
@@ -109,6 +114,15 @@ def guarded(main):
             restore_handlers(previous)
 
     return wrapper
+
+
+# How the engines say an allocation failed: OpenCV's cv::error ("Insufficient memory"), onnxruntime's and
+# C++'s (bad_alloc). Under a memory limit (a small board, ulimit -v) these were tracebacks.
+_OOM_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or any(w in str(exc) for w in _OOM_WORDS)
 
 
 def _interrupted() -> int:
