@@ -29,6 +29,7 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -72,6 +73,7 @@ def threads(default_cap: int = 4) -> int:
 CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
 
 
+@functools.cache  # asked for every detection on a photo; a process keeps its cores
 def usable_cores() -> int:
     """The cores this process may run on: those `taskset` / its affinity allow, and no more than a container's
     CPU quota gives (rounded up). os.cpu_count() counts the machine's: under `taskset -c 0` the engines ran 2

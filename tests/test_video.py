@@ -971,6 +971,7 @@ def test_engines_and_detector_workers_follow_the_cores_this_process_may_use(monk
     monkeypatch.setattr(runtime, "_override", None)
     monkeypatch.setattr(runtime, "CGROUP_CPU_MAX", str(tmp_path / "none"))
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(runtime, "usable_cores", runtime.usable_cores.__wrapped__)  # uncached: asked anew
     assert runtime.usable_cores() == 1 and runtime.threads() == 1 and runtime.video_detector_workers() == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     (tmp_path / "cpu.max").write_text("150000 100000\n")
