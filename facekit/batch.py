@@ -284,8 +284,10 @@ def _now() -> str:
 
 
 def _peak_rss_mb() -> float:
-    import resource
-
+    try:
+        import resource
+    except ImportError:  # Windows: no getrusage; the status column is then empty, the job the same
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, bytes on macOS
 
