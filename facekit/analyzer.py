@@ -71,6 +71,11 @@ class FaceAnalyzer(FacePipeline):
             text, tasks = tasks, [t.strip() for t in tasks.split(",") if t.strip()]
             if not tasks:  # as --tasks "" does: an unset variable would turn every head off
                 raise ArgumentError(f"tasks={text!r}: give at least one task, e.g. 'mask' or 'mask,emotion'")
+        # As --confidence: 50 (a percentage) or NaN found no face without a word, and "0.5" (a web form's
+        # value) was a bare TypeError from inside the detector.
+        if confidence is not None and (not _is_number(confidence) or not 0.0 <= confidence <= 1.0):
+            raise ArgumentError(f"confidence must be None (the detector's own default) or a number from 0 to 1, "
+                                f"e.g. 0.6; got {confidence!r}")
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
                            model_paths=[str(m) for m in models or []], int8=int8)
         landmarker = None
@@ -177,7 +182,8 @@ class FaceAnalyzer(FacePipeline):
         if isinstance(source, (str, int, os.PathLike)):
             # A live stream that drops is opened again (facekit.video.RECONNECT_TRIES); each try is a
             # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
-            frames = FrameSource(source, notify=logging.getLogger("facekit").warning)
+            # stderr is not held while it opens: the host's other threads (a web server's log) write there.
+            frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
         elif isinstance(source, np.ndarray) and source.ndim < 4:
             raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
         else:

@@ -96,21 +96,31 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: also works for non-ASCII paths
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return decode_image(data, path)
+
+
+def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
+    """An encoded image held in memory (bytes, bytearray, memoryview or a uint8 array: a file's
+    contents, an upload's body) as 8-bit BGR, read exactly as `load_image` reads a file: EXIF rotation,
+    HEIC, and the MAX_PIXELS limit checked from the header before anything is decoded. `name` only
+    prefixes the error messages (one ImageError)."""
+    data = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
+    path = Path(name) if not isinstance(name, Path) else name
     if data.size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(f"{name}: empty file (0 bytes)")
     if path.suffix.lower() in HEIF_EXTENSIONS or _is_heif(data[:12].tobytes()):
-        return _load_heif(path, data)
+        return _load_heif(name, data)
     size = header_size(data[:65536].tobytes())
     if size is not None:
-        _check_pixels(path, *size)
+        _check_pixels(name, *size)
     # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
-        raise ImageError(f"{path}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
+        raise ImageError(f"{name}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
-        raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
-    _check_pixels(path, image.shape[1], image.shape[0])
+        raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
+    _check_pixels(name, image.shape[1], image.shape[0])
     return image
 
 
@@ -148,9 +158,35 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
 
 
 def as_image(image) -> np.ndarray:
-    """What the library takes as a photo or a held frame: an image path (`load_image`) or an array
-    (`as_bgr`); 8-bit BGR out, or one ImageError."""
-    return load_image(image) if isinstance(image, (str, os.PathLike)) else as_bgr(image)
+    """What the library takes as a photo or a held frame: an image path (`load_image`), an encoded image
+    in memory such as an upload's body (bytes, bytearray, memoryview: `decode_image`), a PIL image (its
+    EXIF rotation applied, RGB turned to BGR) or an array (`as_bgr`); 8-bit BGR out, or one ImageError."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return decode_image(image)
+    if _is_pil(image):
+        return _from_pil(image)
+    return as_bgr(image)
+
+
+def _is_pil(image) -> bool:
+    return type(image).__module__.split(".")[0] == "PIL" and hasattr(image, "convert") and hasattr(image, "size")
+
+
+def _from_pil(image) -> np.ndarray:
+    """A PIL image as 8-bit BGR: PIL holds RGB, and np.asarray(image) passed on as it is would be read as
+    BGR (red and blue swapped: the mask head turned 3 of 15 bare faces of the media photos into masked
+    ones); a phone photo's EXIF rotation, which PIL does not apply on open, is applied here."""
+    from PIL import ImageOps
+
+    _check_pixels("PIL image", *image.size)
+    try:
+        upright = ImageOps.exif_transpose(image)
+        rgb = np.asarray(upright.convert("RGB"))
+    except Exception as exc:  # PIL decodes a file lazily, here, and fails as several exception types
+        raise ImageError(f"PIL image: not readable ({str(exc).strip() or type(exc).__name__})") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -159,7 +195,8 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face. Any other shape is an
     ImageError, not a silent empty result (a channels-first (3, H, W) array read as (H, W, C) has none)."""
     if not isinstance(image, np.ndarray):
-        raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__}")
+        raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__} (also taken: "
+                         f"encoded image bytes, a PIL image)")
     # Cast as they are below, strings and dates failed inside numpy, complex numbers lost their imaginary
     # part, and a 0-pixel array was "no faces" instead of no image.
     if image.dtype.kind not in "buif":
@@ -171,6 +208,9 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
             if image.ndim == 3 and image.shape[0] in (1, 3, 4) else ""
         raise ImageError(f"expected an image array of shape (H, W) or (H, W, C) with C = 1, 3 or 4; got "
                          f"{image.shape}{hint}")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:  # as a file is refused (a decoded PNG bomb, say)
+        raise ImageError(f"image array of {image.shape[1]}x{image.shape[0]} px is over the limit of "
+                         f"{MAX_PIXELS // 10**6} MP")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype == np.bool_:

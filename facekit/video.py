@@ -83,10 +83,12 @@ class SourceSpec:
 
 
 def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
-    """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, where
-    holding the process's stderr for up to the time-out would swallow the other threads' lines)."""
+    """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
+    library, where holding the process's stderr for up to the time-out would swallow the other threads'
+    lines; `silence_opencv` keeps OpenCV and FFmpeg quiet there)."""
+    quiet = quiet_stderr if hold_stderr else nullcontext
     if spec.kind == "camera":
-        with quiet_stderr():
+        with quiet():
             cap = cv2.VideoCapture(spec.target)
         if not cap.isOpened():
             raise VideoError(f"camera {spec.target} cannot be opened (not connected, or in use by another program)")
@@ -94,7 +96,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if spec.kind == "stream":
         # Without the timeouts an unreachable stream blocks for 30 s or more.
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
-        with quiet_stderr() if hold_stderr else nullcontext():
+        with quiet():
             cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             raise VideoError(f"stream {spec.target} does not answer (no connection within "
@@ -109,7 +111,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
                              f"as {path / '%04d.png'})")
         if path.stat().st_size == 0:
             raise VideoError(f"{path}: empty file (0 bytes)")
-    with quiet_stderr():
+    with quiet():
         # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
         # image at its own size; FFmpeg's image2 would rescale them silently.
         cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if "%" in path.name else cv2.VideoCapture(str(path))
@@ -126,13 +128,16 @@ class FrameSource:
     """
 
     def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None,
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, hold_stderr: bool = True):
         """live: keep only the latest frame (default: for cameras and streams, not for files).
-        notify: called (on the reader thread) with a line when a live stream is lost and opened again."""
+        notify: called (on the reader thread) with a line when a live stream is lost and opened again.
+        hold_stderr: hold the process's stderr while the source opens (the scripts); False in the library,
+        whose host's other threads write there (a stream that does not answer held it for 5 s, their lines
+        dropped)."""
         self.spec = SourceSpec.parse(str(source))
         self._notify = notify
         self._live = self.spec.live if live is None else live
-        self.cap = _open_capture(self.spec)
+        self.cap = _open_capture(self.spec, hold_stderr)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
         # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.

@@ -386,6 +386,19 @@ def test_tasks_as_one_string_as_the_scripts_take_it():
         FaceAnalyzer(tasks=" , ", detector=None)
 
 
+def test_confidence_outside_0_to_1_is_refused_as_the_scripts_refuse_it():
+    """FaceAnalyzer(confidence=50) (a percentage) found no face without a word, NaN the same, and "0.5" from a
+    web form was a TypeError from inside the detector; --confidence refuses them. Now one ArgumentError."""
+    from facekit import FaceAnalyzer
+    from facekit.errors import ArgumentError
+
+    for bad in (50, 1.5, -0.1, float("nan"), "0.5", True):
+        with pytest.raises(ArgumentError, match="confidence must be"):
+            FaceAnalyzer(tasks="mask", confidence=bad)
+    for fine in (None, 0, 0.6, 1):
+        assert FaceAnalyzer(tasks="mask", confidence=fine).confidence == fine
+
+
 def test_malformed_boxes_given_as_faces_are_one_error_naming_the_box(analyzer, media):
     """analyze(faces=) with a box that is not one: an inverted or empty box came back as a Face with no labels,
     NaN or "abc" as a bare ValueError from inside, and "1234" as the box (1, 2, 3, 4). Now a FacekitError (still
@@ -557,3 +570,49 @@ def test_video_frames_held_as_image_paths(analyzer, media):
         list(analyzer.analyze_video([photo, "nope.jpg"], fps=10))
     with pytest.raises(VideoError, match="frame 0: .*not a readable image.* pass a video file as the source itself"):
         list(analyzer.analyze_video([media / CLIP], fps=10))
+
+
+def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tmp_path):
+    """A web service holds an upload's bytes, a notebook a PIL image. Both were "expected an image path or a
+    numpy array"; the natural ways round it lost what the path gives: cv2.imdecode of a 219 KB PNG that
+    claims 15000x15000 px took 3.3 GB and 13 s (the path refuses it from its header), and np.asarray(PIL
+    image) is RGB, read as BGR (the mask head put masks on 3 of 15 bare faces), with no EXIF rotation."""
+    import io
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from facekit.errors import ImageError
+
+    photo = media / "example_03.png"
+
+    def summary(faces):
+        return [(f.box.as_list(), {t: p.label for t, p in f.predictions.items()}) for f in faces]
+
+    reference = summary(analyzer.analyze(photo))
+    data = photo.read_bytes()
+    for held in (data, bytearray(data), memoryview(data)):
+        assert summary(analyzer.analyze(held)) == reference
+    assert summary(analyzer.analyze(Image.open(photo))) == reference
+    # A phone photo stored sideways with its EXIF rotation: upright from PIL as from the path.
+    sideways = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(media / "two_people.jpg").transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif)
+    upright = summary(analyzer.analyze(sideways))
+    assert len(upright) == 2 and summary(analyzer.analyze(Image.open(sideways))) == upright
+    assert summary(analyzer.analyze(sideways.read_bytes())) == upright
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 15000, 15000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 15001 * 8)) + chunk(b"IEND", b""))
+    for bad, needle in ((bomb, "15000x15000 px is over the limit"), (b"", "empty"),
+                        (b"<html>not found</html>", "not a readable image"), (io.BytesIO(data), "got BytesIO"),
+                        # an array as big (decoded by the caller): refused before any work
+                        (np.broadcast_to(np.zeros((1, 1), np.uint8), (15000, 15000)), "over the limit")):
+        with pytest.raises(ImageError, match=needle):
+            analyzer.analyze(bad)
