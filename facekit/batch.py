@@ -37,7 +37,7 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
-from .cli.common import add_pipeline_options, add_version, exit_status_help, guarded, info, warn
+from .cli.common import add_pipeline_options, add_version, exit_status_help, guarded, info, progress_bar, warn
 from .cli.video import positive_int, smooth_strength
 from .errors import FacekitError
 
@@ -494,7 +494,6 @@ def _init(ray, address: str | None, workers: int | None) -> None:
 def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int) -> dict:
     """Run every task through the actor pool and write each result as it comes back."""
     import ray.data
-    from tqdm import tqdm
 
     items = [{"part": f"part-{uuid.uuid4().hex[:16]}.parquet", "task": json.dumps(t)} for t in tasks]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
@@ -508,8 +507,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                                                            max_tasks_in_flight_per_actor=2),
                         num_cpus=1, zero_copy_batch=False)
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
-    bar = tqdm(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src", file=sys.stderr,
-               disable=None if sys.stderr else True, dynamic_ncols=True)  # 2>&-: sys.stderr is None
+    bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
     try:
         for batch in _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals):
             for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):

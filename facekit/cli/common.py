@@ -183,6 +183,14 @@ def exit_status_help(partly: str | None = None) -> str:
               "  130  interrupted (Ctrl-C, SIGTERM): what was done is kept")
 
 
+def progress_bar(iterable=None, **options):
+    """A tqdm bar on standard error, drawn on a terminal only (logs stay clean), and none at all when standard
+    error is closed (`2>&-`: sys.stderr is None, which tqdm writes to anyway, ending the run in an error)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, file=sys.stderr, disable=None if sys.stderr else True, dynamic_ncols=True, **options)
+
+
 def has_display() -> bool:
     """cv2.imshow without a display aborts the process (uncatchable), so ask before showing."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:

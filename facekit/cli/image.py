@@ -17,8 +17,8 @@ from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, prog_name, reader_gone,
-                     refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
+                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,10 +198,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         # Ctrl-C keeps the lines of the photos done, as the video script keeps its frames.
         out = stack.enter_context(atomic_write(args.json)) if args.json else None
         try:
-            # disable=None: no bar unless standard error is a terminal; with it closed (2>&-), sys.stderr is None
-            # and tqdm, which then writes to it anyway, ended the run in an AttributeError.
-            bar = tqdm(images, desc="[INFO] images", unit="img", file=sys.stderr, disable=None if sys.stderr else True)
-            for path, name in zip(bar, names):
+            for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
                     image = load_image(path)

@@ -15,8 +15,8 @@ from pathlib import Path
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
 from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, prog_name, reader_gone,
-                     refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
+                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -208,16 +208,13 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
         meter = FPSMeter()
         draw = display or sink is not None
-        # A file's progress, on a terminal only (tqdm's disable=None): a long recording said nothing for minutes.
+        # A file's progress, on a terminal only: a long recording said nothing for minutes.
         progress = None
         if report and not source.live:
-            from tqdm import tqdm
-
             total = source.frame_count
             if args.max_frames is not None and total is not None:
                 total = min(total, args.max_frames * args.every)
-            progress = stack.enter_context(tqdm(total=total, unit="frame", desc="[INFO] frames", file=sys.stderr,
-                                                disable=None, leave=False, dynamic_ncols=True))
+            progress = stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
         started = time.perf_counter()
         try:
             for index, frame, faces in track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
