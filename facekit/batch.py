@@ -47,6 +47,12 @@ STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "sec
 INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2"}
 STRING_COLUMNS = {"source", "kind"}
 CONNECT_TIMEOUT_S = 5.0
+# A task whose worker dies (a photo or video that crashes a decoder, the kernel's out-of-memory killer) is tried
+# this many times, each time on a fresh worker; Ray's default, forever, left a job of thousands of photos
+# restarting workers on one bad file, no photo done and the file never named. Then its sources are errors, and
+# the next run gives each of them a task of its own, so only the file that kills its worker fails again.
+TASK_TRIES = 3
+WORKER_DIED = "its worker died"
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,10 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     named = list(inputs)
     if list_file is not None:
         try:
-            lines = list_file.read_text().splitlines()
+            # utf-8-sig: a list saved by Notepad or Windows PowerShell starts with a byte-order mark, which made
+            # its first entry "\ufeff/path/a.jpg": a failed source, "no such file", the mark invisible in the
+            # message. surrogateescape: names that are not UTF-8 stay the names the folders give.
+            lines = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
         named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
@@ -149,7 +158,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
-                entries = sorted(path.rglob("*") if recursive else path.iterdir())
+                entries = sorted(_walk(path) if recursive else path.iterdir())
                 for p in entries:
                     if p.is_file() and not p.name.startswith("."):
                         kind = source_kind(p)
@@ -160,6 +169,21 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             else:
                 found.setdefault(str(path.resolve()), source_kind(path))
     return list(found.items()), skipped
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Everything under `folder`, for --recursive. Sub-folders that are links are followed, as a glob's ** does:
+    rglob skipped them without a word, so an archive spread over disks by links lost whole years. Each real
+    folder is read once, so a link back up the tree is no loop."""
+    seen, found = set(), []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [Path(root, name) for name in dirs + files]
+    return found
 
 
 # Photos per task, when --photos-per-task is not given: each worker's share in about TASKS_PER_WORKER
@@ -177,12 +201,15 @@ def photos_per_task(photos: int, workers: int) -> int:
     return max(MIN_PHOTOS_PER_TASK, min(MAX_PHOTOS_PER_TASK, share))
 
 
-def make_tasks(sources: list[tuple[str, str]], photos_per_task: int) -> list[list[tuple[str, str]]]:
+def make_tasks(sources: list[tuple[str, str]], photos_per_task: int,
+               alone: list[bool] | None = None) -> list[list[tuple[str, str]]]:
     """Each video alone, photos in groups. Videos go first: the long tasks start early, so the last
-    minutes are not one worker finishing a video while the others sit idle."""
-    videos = [[s] for s in sources if s[1] == "video"]
-    rest = [s for s in sources if s[1] != "video"]
-    return videos + [rest[i:i + photos_per_task] for i in range(0, len(rest), photos_per_task)]
+    minutes are not one worker finishing a video while the others sit idle. Sources marked `alone` (their
+    worker died on them last time) get a task each, so one that kills its worker takes no other with it."""
+    alone = alone or [False] * len(sources)
+    single = [[s] for s, a in zip(sources, alone) if s[1] == "video" or a]
+    rest = [s for s, a in zip(sources, alone) if s[1] != "video" and not a]
+    return single + [rest[i:i + photos_per_task] for i in range(0, len(rest), photos_per_task)]
 
 
 # --- the worker: one per core, models loaded once -----------------------------------------------------
@@ -247,18 +274,23 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - one broken file must not end a job of thousands
             last = (str(exc).strip().splitlines() or [""])[-1]
             rows, message = [], f"{source}: {type(exc).__name__}: {last}"
-        rows = [{"source": source, "kind": kind, **row} for row in rows]
-        status = {"source": source, "kind": kind, "status": "error" if message else "ok", "message": message,
+        name = shown(source)
+        rows = [{"source": name, "kind": kind, **row} for row in rows]
+        status = {"source": name, "kind": kind, "status": "error" if message else "ok", "message": shown(message),
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
                   "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,
                   "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now()}
         return rows, status
 
     def parquet(self, rows: list[dict]) -> bytes:
+        return self.parquet_of(rows, self.columns)
+
+    @staticmethod
+    def parquet_of(rows: list[dict], known: list[str]) -> bytes:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = self.columns + [c for c in (rows[0] if rows else {}) if c not in self.columns]
+        columns = known + [c for c in (rows[0] if rows else {}) if c not in known]
         # csv_row leaves "" where a face has no value (no track in a photo, no label on a tiny face).
         data = {c: [None if (v := r.get(c)) == "" else v for r in rows] for c in columns}
         schema = pa.schema([pa.field(c, _arrow_type(c, data[c])) for c in columns])
@@ -275,6 +307,14 @@ def _arrow_type(column: str, values: list):
     if column in STRING_COLUMNS or column.endswith("_label") or any(isinstance(v, str) for v in values):
         return pa.string()
     return pa.int64() if column in INT_COLUMNS else pa.float64()
+
+
+def shown(text: str) -> str:
+    r"""A path (or a message naming one) as Arrow and CSV can hold it. A file name that is not UTF-8 (an old
+    archive's Latin-1 "caf\xe9.jpg") reaches Python as surrogate escapes, which pyarrow refuses: one such name
+    ended the whole job in a UnicodeEncodeError traceback, exit 1, before any work. Its odd bytes are shown as
+    \xNN here; the worker still opens the real name."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _now() -> str:
@@ -339,9 +379,32 @@ class Results:
 
         for d in (self.faces_dir, self.status_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.lock()
         if not (self.folder / "job.json").is_file():
             write_json(self.folder / "job.json", asdict(options))
         self.remove_incomplete()
+
+    def lock(self) -> None:
+        """One job at a time in a results folder, held until this process ends. A second one (the same
+        command started again while the first still ran: a second terminal, a scheduler's retry) did every
+        source the first had not finished yet again, so those faces were written twice, and its start removed
+        the first one's temp files. A lock on the folder itself: nothing left behind. Where the file system
+        has no such locks (some network shares), the job runs without one."""
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise FacekitError(f"{self.folder}: another facekit-batch is writing there; let it finish (or stop it) "
+                               "and run the same command again") from None
+        except OSError:
+            os.close(fd)
+            return
+        self._lock_fd = fd  # closed, and so released, when the process ends
 
     def remove_incomplete(self) -> None:
         """Temp files of a killed run, and faces parts whose status part never landed (their sources
@@ -408,12 +471,21 @@ def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]
     return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
 
 
+def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bool]:
+    """For each source, whether its latest status says its worker died on its task (see TASK_TRIES)."""
+    import pyarrow.compute as pc
+
+    latest = results.latest(("source", "message", "finished"))
+    return _is_in(sources, latest.filter(pc.match_substring(latest["message"], WORKER_DIED))["source"])
+
+
 def _is_in(sources: list[tuple[str, str]], names) -> list[bool]:
     """For each source, whether it is among `names` (an Arrow column)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.is_in(pa.array([s for s, _ in sources], pa.string()), value_set=names.combine_chunks()).to_pylist()
+    return pc.is_in(pa.array([shown(s) for s, _ in sources], pa.string()),
+                    value_set=names.combine_chunks()).to_pylist()
 
 
 # --- Ray ----------------------------------------------------------------------------------------------
@@ -466,7 +538,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
     # Ray Data logs each execution's start, plan and end to the console; its log file keeps them.
     for handler in logging.getLogger("ray.data").handlers:
         if not type(handler).__name__.startswith("SessionFile"):
-            handler.setLevel(logging.ERROR)
+            handler.setLevel(logging.CRITICAL)  # a task dropped after TASK_TRIES: our [WARN] line names it
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours counts sources and frames; Ray's counts blocks
     if hasattr(ctx, "print_on_execution_start"):
@@ -493,26 +565,37 @@ def _init(ray, address: str | None, workers: int | None) -> None:
 
 def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int) -> dict:
     """Run every task through the actor pool and write each result as it comes back."""
+    import warnings
+
     import ray.data
 
     items = [{"part": f"part-{uuid.uuid4().hex[:16]}.parquet", "task": json.dumps(t)} for t in tasks]
+    # A task whose worker died TASK_TRIES times is left out rather than ending the job (its sources get an
+    # error row below). Set before the dataset is made: a dataset keeps a copy of the context.
+    ray.data.DataContext.get_current().max_errored_blocks = -1
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     # The options ride on the class rather than as constructor arguments, which Ray would keep in its object
     # store and warn about for every actor.
     worker = type("Worker", (Worker,), {"OPTIONS": asdict(options)})
     # Two tasks in flight per actor: the next one waits in the worker's queue, so a worker never idles for a
     # round trip through the driver between tasks (each got 78% of a core with one in flight, 92% with two).
-    ds = ds.map_batches(worker, batch_size=1,
-                        compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
-                                                           max_tasks_in_flight_per_actor=2),
-                        num_cpus=1, zero_copy_batch=False)
+    # Ray 2.60 deprecates passing actor options this way and names no other for these two (hence ray < 2.64 in
+    # the requirements, where it goes).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        ds = ds.map_batches(worker, batch_size=1,
+                            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
+                                                               max_tasks_in_flight_per_actor=2),
+                            num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
     try:
         for batch in _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals):
             for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):
                 status = json.loads(status_json)
                 results.write(str(part), bytes(faces), status)
+                returned.add(str(part))
                 for row in status:
                     totals["sources"] += 1
                     totals["frames"] += row["frames"]
@@ -522,9 +605,27 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                         bar.write(f"[WARN] {row['message']}", file=sys.stderr)
                 bar.update(len(status))
                 bar.set_postfix(frames=totals["frames"], faces=totals["faces"], failed=totals["failed"])
+        for item in items:  # every task has come back, or its worker died TASK_TRIES times on it
+            if item["part"] not in returned:
+                status = [worker_died(source, kind) for source, kind in json.loads(item["task"])]
+                results.write(item["part"], Worker.parquet_of([], ["source", "kind"]), status)
+                totals["sources"] += len(status)
+                totals["failed"] += len(status)
+                for row in status:
+                    bar.write(f"[WARN] {row['message']}", file=sys.stderr)
+                bar.update(len(status))
     finally:
         bar.close()
     return totals
+
+
+def worker_died(source: str, kind: str) -> dict:
+    """The status of a source whose task never came back: its worker died TASK_TRIES times."""
+    return {"source": shown(source), "kind": kind, "status": "error",
+            "message": f"{shown(source)}: not done, its task never came back ({WORKER_DIED} {TASK_TRIES} times: a "
+                       "crash or out of memory, on this file or one run with it); a re-run gives it a task of its own",
+            "faces": 0, "frames": 0, "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": "",
+            "worker_rss_mb": float("nan"), "finished": _now()}
 
 
 def _guard_ray(batches, totals: dict):
@@ -580,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     try:
         if todo:
-            totals = run_job(make_tasks(todo, per_task), options, results, workers)
+            totals = run_job(make_tasks(todo, per_task, killed_a_worker(results, todo)), options, results, workers)
     finally:
         latest = results.write_summary()
     secs = time.perf_counter() - started

@@ -294,3 +294,97 @@ def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
     sources = [("a.jpg", "image"), ("b.jpg", "image"), ("c.jpg", "image"), ("d.jpg", "image")]
     assert done_already(results, sources) == [True, True, False, False]
     assert done_already(Results(tmp_path / "new"), sources) == [False] * 4
+
+
+def test_a_source_that_kills_its_worker_goes_alone_next_time(tmp_path):
+    """A file that kills the worker reading it (a decoder crash, the out-of-memory killer) had Ray restart
+    workers on it forever: no photo done, the file never named. Its task is now given up after TASK_TRIES,
+    its sources recorded as errors, and the next run gives each of them a task of its own."""
+    from facekit.batch import Results, killed_a_worker, make_tasks, worker_died
+
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    task = [("/a/1.jpg", "image"), ("/a/2.jpg", "image"), ("/a/3.jpg", "image")]
+    results.write("part-1.parquet", b"", [worker_died(s, k) for s, k in task])
+    row = results.write_summary().to_pylist()[0]
+    assert row["status"] == "error" and "worker died" in row["message"] and row["message"].startswith("/a/1.jpg: ")
+    sources = task + [("/b/4.jpg", "image"), ("/b/5.jpg", "image"), ("/v/6.mp4", "video")]
+    alone = killed_a_worker(results, sources)
+    assert alone == [True, True, True, False, False, False]
+    assert make_tasks(sources, 8, alone) == [[("/a/1.jpg", "image")], [("/a/2.jpg", "image")],
+                                             [("/a/3.jpg", "image")], [("/v/6.mp4", "video")],
+                                             [("/b/4.jpg", "image"), ("/b/5.jpg", "image")]]
+
+
+def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
+    """An archive from an old system holds Latin-1 names ("caf\\xe9.jpg"): Python reads them as surrogate
+    escapes, which pyarrow refuses, and one such file ended the whole job in a UnicodeEncodeError traceback
+    (exit 1) before any work. Its rows and status now name it with the odd byte as \\xNN, and a resume
+    finds it done."""
+    from types import SimpleNamespace
+
+    from facekit.batch import Results, Worker, done_already
+
+    latin1 = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg")
+    Path(latin1).write_bytes(b"")  # the stand-in analyzer does not read it
+    worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source: []), "w"
+    worker.columns = ["source", "kind"]
+    rows, status = worker.run_source(latin1, "image")
+    assert status["status"] == "ok" and status["source"] == f"{tmp_path}/caf\\xe9.jpg"
+    missing, error = worker.run_source(latin1 + ".gone", "image")
+    assert error["status"] == "error" and error["message"].startswith(f"{tmp_path}/caf\\xe9.jpg.gone: ")
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    results.write("part-1.parquet", worker.parquet(rows), [status, error])
+    assert done_already(results, [(latin1, "image"), (latin1 + ".gone", "image")]) == [True, False]
+    results.write_summary()
+    assert f"{tmp_path}/caf\\xe9.jpg,image,ok," in (results.folder / "status.csv").read_text()
+
+
+def test_a_second_job_in_the_same_folder_is_refused(tmp_path):
+    """The same command started again while the first still ran did all that the first had not finished yet
+    a second time: 258 of 600 photos' faces written twice, both runs exit 0. The second is refused now."""
+    pytest.importorskip("fcntl")
+    from facekit.batch import JobOptions, Results
+    from facekit.errors import FacekitError
+
+    first, second = Results(tmp_path / "job"), Results(tmp_path / "job")
+    first.open(JobOptions(detector="scrfd"))
+    with pytest.raises(FacekitError, match="another facekit-batch is writing there"):
+        second.open(JobOptions(detector="scrfd"))
+    os.close(first._lock_fd)  # the first job ends
+    second.open(JobOptions(detector="scrfd"))
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["faces", "job.json", "status"]
+
+
+def test_recursive_follows_linked_folders(tmp_path):
+    """--recursive skipped a sub-folder that is a link (an archive's year kept on another disk) without a
+    word, where the glob 'archive/**/*.jpg' took it; a link back up the tree is read once, not forever."""
+    from facekit.batch import gather_sources
+
+    (tmp_path / "disk2" / "2021").mkdir(parents=True)
+    (tmp_path / "disk2" / "2021" / "b.jpg").write_bytes(b"")
+    archive = tmp_path / "archive"
+    (archive / "2020").mkdir(parents=True)
+    (archive / "2020" / "a.jpg").write_bytes(b"")
+    (archive / "2021").symlink_to(tmp_path / "disk2" / "2021")
+    (archive / "2020" / "up").symlink_to(archive)
+    sources, _ = gather_sources([str(archive)], None, True)
+    assert sorted(sources) == [(str(archive / "2020" / "a.jpg"), "image"),
+                               (str(tmp_path / "disk2" / "2021" / "b.jpg"), "image")]
+
+
+def test_a_list_file_with_a_byte_order_mark(tmp_path):
+    """A list saved as "UTF-8 with BOM" (Notepad, Windows PowerShell's Out-File) made its first entry
+    "\\ufeff/path/a.jpg", a source that failed as "no such file"; CRLF line ends are taken too."""
+    from facekit.batch import gather_sources
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "b.jpg").write_bytes(b"")
+    listed = tmp_path / "list.txt"
+    listed.write_bytes(f"\ufeff{tmp_path / 'a.jpg'}\r\n{tmp_path / 'b.jpg'}\r\n".encode())
+    sources, skipped = gather_sources([], listed, False)
+    assert sources == [(str(tmp_path / "a.jpg"), "image"), (str(tmp_path / "b.jpg"), "image")] and skipped == 0
