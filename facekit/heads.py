@@ -34,6 +34,9 @@ TFLITE = "model.tflite"
 KERAS = "model.keras"
 INT8 = "model_int8.tflite"  # the trainer's --export-int8 name too (facekit.training.TFLITE_INT8)
 INT8_RECORD = "int8.json"
+# An int8 twin runs only if it loses at most this much accuracy against model.tflite on validation faces
+# (bench.quantize for the shipped heads, the trainer's --export-int8 for a user's own).
+INT8_TOLERANCE = 0.003
 CARD_FORMAT = 1
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -315,12 +318,13 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         if task in heads:
             continue
         if task not in available:
-            have = ", ".join(available) or "none"
+            have = ", ".join(sorted({*available, *heads}, key=_task_rank)) or "none"
             raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
         heads[task] = Head.load(available[task], int8)
-    if tasks is not None:
-        heads = {t: h for t, h in heads.items() if t in tasks}
-    return heads
+    # --tasks' order, else TASK_ORDER's: a head given with --model must not move to the front, where the
+    # box would take its colour instead of the mask head's (and the JSON / CSV order would change).
+    order = tasks if tasks is not None else sorted(heads, key=_task_rank)
+    return {t: heads[t] for t in order if t in heads}
 
 
 def video_heads(heads: dict[str, Head]) -> dict[str, Head]:

@@ -90,6 +90,7 @@ class TrainConfig:
     mask_share: float = 0.0  # share of training faces given a drawn mask, labels kept
     occluders: float = 0.0  # occluded-mouth copies of this share of the training without_mask faces
     export_int8: bool = False  # also write TFLITE_INT8
+    data_licence: str | None = None  # the training data's terms, kept in the card's licences block
     class_weights: str = "balanced"  # balanced | sqrt | none
     resume: bool = False
     train_batchnorm: bool = False  # fine-tune BatchNorm statistics too (big data far from ImageNet)
@@ -262,6 +263,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     skipped = {"unreadable": 0, "not an image": 0}
     skipped_files: list[Path] = []  # the first few, for the warning
     detected, n_images, folders = 0, 0, []
+    # Images a label may not describe: no face found (used whole), or, taking the largest face, others
+    # nearly as big beside it (a group photo): which person the folder's label is about is a guess.
+    no_face: list[Path] = []
+    several: list[Path] = []
     for origin, r in enumerate(roots):
         info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
         base, borrowed = relabelled(r)
@@ -291,11 +296,15 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                         skipped_files.append(path)
                     continue
                 digest = hashlib.blake2b(image.tobytes(), digest_size=12, person=str(image.shape).encode()[:16])
-                examples = _examples(image, detector, face_crops, crop, size, faces, min_face)
+                examples, rivals = _examples(image, detector, face_crops, crop, size, faces, min_face)
                 if face_crops == "detect":
                     found = not np.isnan(examples[0][2]).any()
                     detected += found
                     info["no_face_found"] += not found
+                    if not found:
+                        no_face.append(path)
+                    elif rivals and faces == "largest":
+                        several.append(path)
                 for face, kps, box in examples:
                     out["x"].append(to_model_input(face, size, color)[0])
                     out["y"].append(idx)
@@ -317,6 +326,12 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         log(f"[WARN] {', '.join(map(str, roots))}: skipped {skipped['unreadable']} unreadable image(s) and "
             f"{skipped['not an image']} non-image file(s): {', '.join(map(str, skipped_files))}"
             + (f" and {n_skipped - len(skipped_files)} more" if n_skipped > len(skipped_files) else ""))
+    for found, what in ((no_face, "no face found, used whole with their folder's label"),
+                        (several, "other faces nearly as large as the one used (--faces largest): the label "
+                                  "may be about another person")):
+        if found:
+            log(f"[WARN] {len(found)} image(s) with {what}: {', '.join(map(str, found[:3]))}"
+                + (f" and {len(found) - 3} more" if len(found) > 3 else ""))
     if not out["x"]:
         raise DatasetError(f"{', '.join(map(str, roots))}: no readable images")
     return Dataset(np.stack(out["x"]), np.array(out["y"], dtype=np.int64), labels, out["paths"], skipped, detected,
@@ -325,14 +340,16 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
 
 
 def _examples(image, detector, face_crops: str, crop: CropSpec, size: int, faces: str, min_face: int):
-    """[(image or face crop, key points in model-input px, box)] for one dataset image."""
+    """[(image or face crop, key points in model-input px, box)] for one dataset image, and how many
+    other faces found are at least half as wide as the largest."""
     nan_kps, nan_box = np.full((5, 2), np.nan, dtype=np.float32), np.full(4, np.nan, dtype=np.float32)
     found = sorted(detector.detect(image), key=lambda f: f.box.area, reverse=True) if detector is not None else []
     if face_crops != "detect" or not found:
         kps = nan_kps
         if found and found[0].detector_keypoints is not None:
             kps = found[0].detector_keypoints.astype(np.float32) * (size / image.shape[1], size / image.shape[0])
-        return [(image, kps, nan_box)]
+        return [(image, kps, nan_box)], 0
+    rivals = sum(f.box.width >= 0.5 * found[0].box.width for f in found[1:])
     picked = found[:1]
     if faces == "all":
         picked += [f for f in found[1:] if min(f.box.width, f.box.height) >= min_face]
@@ -344,7 +361,7 @@ def _examples(image, detector, face_crops: str, crop: CropSpec, size: int, faces
             kps = (face.detector_keypoints.astype(np.float32) - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
         box = np.array([face.box.x1, face.box.y1, face.box.x2, face.box.y2], dtype=np.float32)
         result.append((crop_face(image, face.box, crop), kps, box))
-    return result
+    return result, rivals
 
 
 def add_synthetic_masks(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: list[str], copies: int,
@@ -791,6 +808,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     card = {
         "path": str(roots[0]) if len(roots) == 1 else [str(r) for r in roots],
         "counts": counts, "skipped": data.skipped,
+        **({"no_face_found": n_images - data.crops_detected} if cfg.face_crops == "detect" else {}),
         "folders": data.folders if len(roots) > 1 or cfg.faces == "all" else None,
         "face_crops": cfg.face_crops, "faces": cfg.faces,
         **({"min_face": cfg.min_face} if cfg.faces == "all" else {}),
@@ -850,7 +868,7 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
         raise DatasetError(f"output folder does not exist: {output.parent}")
     ckpt_dir = checkpoint_dir(output)
     signature = {"task": data.task, "labels": data.labels, "input_size": cfg.input_size, "color": cfg.color,
-                 "alpha": cfg.alpha}
+                 "alpha": cfg.alpha, "data": _data_digest(data)}
     state = _load_checkpoint_state(ckpt_dir, signature) if cfg.resume else None
 
     log("[INFO] building MobileNetV2 with ImageNet weights...")
@@ -995,8 +1013,23 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
             "files": {"tflite": TFLITE, "keras": KERAS, "plot": "plot.png", "report": "report.txt",
                       "confusion": "confusion.png", "test_split": TEST_SPLIT,
                       **({"tflite_int8": TFLITE_INT8} if cfg.export_int8 else {})},
+            **_licences(cfg),
         },
     )
+
+
+def _licences(cfg: TrainConfig) -> dict:
+    """The card's licences block, as the shipped heads have it: the data's terms and the weights' (the
+    scripts' --tasks help shows what `model` says in brackets). --data-licence, else --init-model's block."""
+    if cfg.data_licence:
+        terms = cfg.data_licence
+        return {"licences": {"data": terms,
+                             "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
+    if cfg.init_model is not None and (cfg.init_model / CARD).is_file():
+        earlier = json.loads((cfg.init_model / CARD).read_text()).get("licences")
+        if earlier:
+            return {"licences": earlier}
+    return {}
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -1038,6 +1071,7 @@ def train(cfg: TrainConfig) -> dict:
             agree = _check_tflite(tmp / TFLITE_INT8, x_test[:256], probs[:256], tolerance=0.25, average=True)
             card.extra["metrics"]["int8_agreement_with_keras"] = agree
             log(f"[INFO] int8 model agrees with Keras on {agree:.1%} of {min(256, len(x_test))} test faces")
+            _validate_int8(tmp, data, log)
         (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
         (tmp / "report.txt").write_text(rep_text + "\n")
         (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
@@ -1058,6 +1092,9 @@ def train(cfg: TrainConfig) -> dict:
     shutil.rmtree(net.ckpt_dir, ignore_errors=True)
     log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: test accuracy "
         f"{rep.get('accuracy', float('nan')) * 100:.2f}%; model, card, plot and report in {output}")
+    if "licences" not in card.extra:
+        log("[INFO] the card records no terms for the training images, which the weights inherit: "
+            "--data-licence TEXT records them")
     return card.to_dict()
 
 
@@ -1115,6 +1152,49 @@ def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = N
     # The converter prints a line per saved artifact, and its C++ side a dozen absl lines.
     with contextlib.redirect_stdout(io.StringIO()), native_stderr():
         model.export(str(path), format="litert", verbose=False, **kwargs)
+
+
+def _validate_int8(folder: Path, data: TrainData, log=print) -> None:
+    """Score model.tflite and the int8 twin on the validation split; where the twin holds (bench.quantize's
+    rule), write int8.json naming model.tflite's hash, which is what makes video (and --int8 / int8=True)
+    run it. Without it the twin a user asked for was never run, and bench.quantize knows only the shipped
+    heads' validation sets."""
+    from .assets import sha256sum
+    from .heads import INT8_RECORD, INT8_TOLERANCE
+
+    x, y = data.x_va.astype(np.float32), data.y_va
+    acc = {name: float((_tflite_probs(folder / name, x).argmax(axis=1) == y).mean()) for name in (TFLITE, TFLITE_INT8)}
+    fp16, int8 = acc[TFLITE], acc[TFLITE_INT8]
+    if int8 < fp16 - INT8_TOLERANCE:
+        log(f"[INFO] int8 model not used: {int8:.2%} on the {len(y)} validation faces against {fp16:.2%} for "
+            f"{TFLITE} (more than {INT8_TOLERANCE:.1%} lower); it stays in the folder")
+        return
+    record = {"source": TFLITE, "source_sha256": sha256sum(folder / TFLITE),
+              "made_by": "the trainer's --export-int8 (see card.json's command)",
+              "method": "int8 weights and activations, float32 input and output; quantized from the Keras model",
+              "calibration": f"the trainer's ({min(256, len(data.x_tr))} training faces)",
+              "validated_by": "the trainer, on its validation split",
+              "validation": {"set": "the trainer's validation split", "images": int(len(y)),
+                             "fp16_accuracy": round(fp16, 5), "int8_accuracy": round(int8, 5)},
+              "licence": "the same as model.tflite's (see card.json)"}
+    (folder / INT8_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    log(f"[INFO] int8 model holds on the {len(y)} validation faces ({int8:.2%} against {fp16:.2%}): video runs it")
+
+
+def _tflite_probs(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    from .heads import load_interpreter
+
+    interp = load_interpreter(path)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    chunks = []
+    for i in range(0, len(x), batch):
+        part = x[i:i + batch]
+        interp.resize_tensor_input(inp["index"], [len(part), *inp["shape"][1:]])
+        interp.allocate_tensors()
+        interp.set_tensor(inp["index"], part)
+        interp.invoke()
+        chunks.append(interp.get_tensor(out["index"]).copy())
+    return np.concatenate(chunks)  # the validation split is never empty (prepare_data)
 
 
 def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray, tolerance: float = 0.1,
@@ -1188,9 +1268,24 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
         return None
     saved = json.loads((ckpt_dir / "signature.json").read_text())
     if saved != signature:
-        diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v}
-        raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} is for another task or size {diff}")
+        diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v and k != "data"}
+        if diff:
+            raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} is for another task or size {diff}")
+        # Its weights have seen other training images: this run's validation and test faces may be among
+        # them, and the card would describe data the network was not trained on.
+        raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} was trained on other images (the "
+                         f"dataset's files or the options that pick and split them changed); run without "
+                         f"--resume to start again")
     return json.loads((ckpt_dir / "state.json").read_text())
+
+
+def _data_digest(data: TrainData) -> str:
+    """The training and validation examples and their targets, as one hash: what --resume must find again."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (data.x_tr, data.t_tr, data.x_va, data.t_va):
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _lineage(folder: Path) -> dict:

@@ -386,6 +386,38 @@ def test_tasks_as_one_string_as_the_scripts_take_it():
         FaceAnalyzer(tasks=" , ", detector=None)
 
 
+def test_a_head_given_as_a_model_folder_keeps_the_heads_order(media, tmp_path):
+    """A user's own head (--model / models=) came first: the box took its colour instead of the mask head's,
+    its columns led the CSV whatever --tasks said, and an unknown task's error listed the heads without it."""
+    import shutil
+
+    from facekit import FaceAnalyzer
+    from facekit.drawing import Style, annotate
+    from facekit.errors import ModelError
+    from facekit.heads import load_heads
+
+    own = tmp_path / "glasses"  # a trained folder of another task: the gender network under a new name
+    shutil.copytree(ROOT / "models" / "gender", own)
+    card = json.loads((own / "card.json").read_text())
+    (own / "card.json").write_text(json.dumps({**card, "task": "glasses", "display": {}, "colors": {}}))
+
+    assert list(load_heads(model_paths=[str(own)])) == ["mask", "emotion", "gender", "glasses"]
+    assert list(load_heads(["gender", "glasses", "mask"], [str(own)])) == ["gender", "glasses", "mask"]
+    analyzer = FaceAnalyzer(models=[str(own)], detector=None)
+    assert list(analyzer.heads) == ["mask", "emotion", "gender", "glasses"]
+    with pytest.raises(ModelError, match=r"available: mask, emotion, gender, glasses"):
+        load_heads(["glass"], [str(own)])
+
+    # On a photo the faces carry the heads in that order, and the box is drawn in the mask head's colour
+    # (red: no mask), not in the new head's.
+    image = cv2.imread(str(media / "two_people.jpg"))
+    faces = FaceAnalyzer(models=[str(own)]).analyze(image)
+    assert faces and all(list(f.predictions) == ["mask", "emotion", "gender", "glasses"] for f in faces)
+    drawn = annotate(image, faces, Style.from_heads(analyzer.heads))
+    b = faces[0].box
+    assert tuple(int(c) for c in drawn[(b.y1 + b.y2) // 2, b.x1]) == (0, 0, 255)
+
+
 def test_confidence_outside_0_to_1_is_refused_as_the_scripts_refuse_it():
     """FaceAnalyzer(confidence=50) (a percentage) found no face without a word, NaN the same, and "0.5" from a
     web form was a TypeError from inside the detector; --confidence refuses them. Now one ArgumentError."""

@@ -45,6 +45,7 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
     assert "empty_class" in res.stdout  # reported as skipped
     assert "task 'mask'" in res.stdout
+    assert "the card records no terms for the training images" in res.stdout  # no --data-licence given
     # TensorFlow's C++ chatter at import and export ("I0000 00:00:17... port.cc:153] oneDNN custom operations
     # are on ...", a dozen converter lines) no longer sits between the trainer's own lines.
     chatter = [ln for ln in (res.stdout + res.stderr).splitlines() if re.match(r"[IW]\d{4} \d\d:\d\d:", ln)]
@@ -145,6 +146,26 @@ def _fails_cleanly(res, needle):
     assert needle in res.stderr, res.stderr[-2000:]
 
 
+def test_task_names_that_would_break_records_are_refused_before_reading(datasets, tmp_path):
+    """--task score trained a head whose prediction replaced each face's detection score in the JSON; a
+    name with a comma or a space could not be given to --tasks / made CSV columns with spaces. A shipped
+    head's name over other classes is said (its --model replaces that head)."""
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for task, needle in (("score", "is a field of every face's record"), ("pose", "is a field"),
+                         ("eye glasses", "e.g. eye_glasses"), ("eye,glasses", "e.g. eye_glasses")):
+        res = run_script("train_mask_detector.py", "-d", data, "--task", task, "-m", tmp_path / "m", *QUICK)
+        _fails_cleanly(res, needle)
+        assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
+    glasses = tmp_path / "glasses"
+    (data / "with_mask").rename(data / "glasses")
+    (data / "without_mask").rename(data / "no_glasses")
+    data.rename(glasses)
+    res = run_script("train_mask_detector.py", "-d", glasses, "--task", "mask", "-m", tmp_path / "m",
+                     "--plot", tmp_path / "no_such_folder" / "plot.png", *QUICK)  # stops it before any image
+    assert "[WARN] 'mask' is the name of facekit's mask head" in res.stderr, res.stderr[-2000:]
+    assert res.returncode == 2 and "loading images" not in res.stdout
+
+
 def test_missing_model_folders_refused(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 3)
     for flag in ("--init-model", "--ensemble"):
@@ -239,6 +260,14 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     # Resuming with another input size is refused; with the same settings it finishes the run.
     _fails_cleanly(run_script("train_mask_detector.py", "-d", data, "-m", model, "-s", "96", "-e", "3",
                               "--fine-tune-epochs", "1", "-b", "8", "--resume"), "cannot resume")
+    # So is resuming on other images (a folder with one image fewer): the weights have seen the first
+    # split's training faces, which may now be test faces, and the card would name data it was not trained on.
+    other = tmp_path / "other"
+    shutil.copytree(data, other)
+    sorted((other / "with_mask").iterdir())[0].unlink()
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", other, *args[4:], "--resume"),
+                   "was trained on other images")
+    assert (tmp_path / ".model.checkpoint" / "state.json").is_file()
     res = run_script("train_mask_detector.py", *args[2:], "--resume")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "resuming after 1 head epoch(s) and 1 fine-tune epoch(s)" in res.stdout
@@ -307,9 +336,15 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
 
     model = tmp_path / "model"
     res = run_script("train_mask_detector.py", "-d", a, b, "-m", model, *QUICK, "--faces", "all", "--min-face", "24",
-                     "--augment", "photo", "--export-int8", "--synth-masks", "0", "--occluders", "0.5")
+                     "--augment", "photo", "--export-int8", "--synth-masks", "0", "--occluders", "0.5",
+                     "--data-licence", "research only (test)")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     card = json.loads((model / "card.json").read_text())
+    # The data's terms are kept as the shipped heads keep theirs, where the scripts' --tasks help reads them.
+    from facekit.heads import weights_terms
+
+    assert card["licences"]["data"] == "research only (test)" and "records no terms" not in res.stdout
+    assert weights_terms(tmp_path) == {"mask": "research only (test)"}
     data = card["dataset"]
     assert data["occluded_mouth_copies"] >= 3  # half of the training without_mask faces
     assert data["path"] == [str(a), str(b)] and data["faces"] == "all" and data["min_face"] == 24
@@ -318,6 +353,10 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
     assert fb["images"] == {"with_mask": 7, "without_mask": 7} and fb["unreadable"] == 1
     assert fb["faces"]["with_mask"] >= 6 + n_crowd - 1  # the crowd photo: one example per face (>= 24 px)
     assert fb["no_face_found"] >= 1  # the cat
+    # ... and named, with the whole image used under its folder's label
+    line = next(ln for ln in res.stdout.splitlines() if "no face found, used whole with their folder's label" in ln)
+    assert str(b / "without_mask" / "cat.png") in line
+    assert data["no_face_found"] >= 1
     assert data["counts"]["with_mask"] == fa["faces"]["with_mask"] + fb["faces"]["with_mask"]
     assert data["skipped"]["unreadable"] == 1
     assert card["training"]["augment"] == "photo"
@@ -327,6 +366,13 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
     assert all(Path(f).is_file() and label in ("with_mask", "without_mask") for f, _, label in rows)
     assert 0.5 <= card["metrics"]["int8_agreement_with_keras"] <= 1
     assert (model / "model_int8.tflite").stat().st_size < 0.75 * (model / "model.tflite").stat().st_size
+    # The twin is scored against model.tflite on the validation split: where it holds, int8.json makes video
+    # run it (before, nothing ever ran a trained twin of a new task); where not, the trainer says so.
+    from facekit.heads import int8_twin
+
+    holds, not_used = "[INFO] int8 model holds on the" in res.stdout, "[INFO] int8 model not used:" in res.stdout
+    assert holds != not_used, res.stdout[-2000:]
+    assert (int8_twin(model) == model / "model_int8.tflite") if holds else int8_twin(model) is None
 
     from facekit.heads import load_interpreter
 
@@ -906,3 +952,28 @@ def test_card_command_is_the_command_as_run(datasets, tmp_path, monkeypatch, arg
     monkeypatch.setattr(sys, "argv", [argv0])
     assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 0
     assert seen[0].command.startswith(start), seen[0].command
+
+
+def test_a_new_task_goes_to_its_own_folder_and_never_over_another_tasks_model(datasets, tmp_path, monkeypatch,
+                                                                                capfd):
+    """--task glasses without --model went to models/<dataset folder name>, not models/glasses as --help says;
+    and -m models/mask on a glasses run replaced the shipped mask head (int8 twin, licences gone), after which
+    every script ran without a mask head and --alert pointed at models/mask."""
+    from facekit.cli.train import main
+
+    models = tmp_path / "models"
+    (models / "mask").mkdir(parents=True)
+    (models / "mask" / "card.json").write_text('{"task": "mask"}')
+    monkeypatch.setenv("FACEKIT_MODELS", str(models))
+    data = small_mask_set(datasets, tmp_path / "eyes", 3)
+    (data / "with_mask").rename(data / "glasses")
+    (data / "without_mask").rename(data / "no_glasses")
+
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data, "--task", "glasses", *TINY])]) == 0
+    assert seen[0].output == models / "glasses"
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", data, "--task", "glasses", "-m", models / "mask", *TINY])]) == 2
+    err = capfd.readouterr().err
+    assert f"--model {models / 'mask'} holds a 'mask' model and this run trains 'glasses'" in err
+    assert (models / "mask" / "card.json").read_text() == '{"task": "mask"}' and len(seen) == 1

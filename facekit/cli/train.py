@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import add_version, check_output_path, example_command, guarded, info, prog_name
+from .common import add_version, check_output_path, example_command, guarded, info, prog_name, warn
 
 SCRIPT = "train_mask_detector.py"
 
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-int8", action="store_true",
                    help="also write model_int8.tflite (int8 weights and activations, float in/out), checked "
                         "against the Keras model")
+    p.add_argument("--data-licence", "--data-license", metavar="TEXT",
+                   help="the terms of the training images, e.g. 'CelebA: non-commercial research only'; the card "
+                        "keeps them (the weights inherit them) and the scripts' --tasks help shows them "
+                        "(default: those of --init-model's card, else none recorded)")
     p.add_argument("--val-split", type=float, default=0.1)
     p.add_argument("--test-split", type=float, default=0.2)
     p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
@@ -130,11 +134,12 @@ def default_output(task: str) -> tuple[Path, str | None]:
                     f"use the new one with -m models/{task}, or FACEKIT_MODELS=models for this folder's heads only")
 
 
-def check_model_folder(output: Path, inputs: list[Path]) -> None:
+def check_model_folder(output: Path, inputs: list[Path], task: str | None = None) -> None:
     """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
-    must be new, empty or a model facekit made (it has a card.json), and must hold none of the training
-    inputs: `-m dataset/mask`, or `-m .` run from the photos' folder, would otherwise delete them once
-    training ends."""
+    must be new, empty or a model facekit made (it has a card.json) of the same task, and must hold none of
+    the training inputs: `-m dataset/mask`, or `-m .` run from the photos' folder, would otherwise delete
+    them once training ends, and `-m models/mask` on a glasses run replaced the shipped mask head."""
+    import json
     from ..errors import DatasetError
     from ..heads import CARD
 
@@ -148,6 +153,42 @@ def check_model_folder(output: Path, inputs: list[Path]) -> None:
     if target.is_dir() and any(target.iterdir()) and not (target / CARD).is_file():
         raise DatasetError(f"--model {output} already holds files and is not a model folder (no {CARD}), and a trained "
                            "model replaces the whole folder: name a new folder")
+    if task is not None and (target / CARD).is_file():
+        try:
+            theirs = json.loads((target / CARD).read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            theirs = None
+        if theirs and theirs != task:
+            raise DatasetError(f"--model {output} holds a {theirs!r} model and this run trains {task!r}; a trained "
+                               "model replaces the whole folder: name another folder")
+
+
+# Keys of a face's JSON record besides its heads (facekit.types.Face.to_dict): a head of one of these
+# names would overwrite them (a task 'score' replaced the detection score with its prediction).
+RESERVED_TASKS = {"box", "score", "track_id", "landmarks", "keypoints", "pose", "measures",
+                  "emotion_intensity", "emotion_eyes_only"}
+
+
+def check_task_name(task: str, classes: list[str], given: bool) -> None:
+    """A task name is a JSON key, a CSV / Parquet column prefix and a --tasks item: refused if it is one of
+    the face record's own keys or does not survive --tasks' comma list; a shipped head's name with other
+    classes is said, since --model of that folder replaces the shipped head."""
+    import re
+
+    from ..errors import DatasetError
+    from ..training import KNOWN_TASKS
+
+    how = "--task" if given else "the task name taken from the folder name (give one with --task)"
+    if task in RESERVED_TASKS:
+        raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
+                           "choose another name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", task):
+        raise DatasetError(f"{how} {task!r}: use letters, digits, '_', '-' or '.' (it names CSV columns and is "
+                           f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', task).strip('_') or 'task'}")
+    shipped = {name: sorted(labels) for labels, name in KNOWN_TASKS.items()}
+    if task in shipped and sorted(classes) != shipped[task]:
+        warn(f"{task!r} is the name of facekit's {task} head (classes {', '.join(shipped[task])}), not of "
+             f"these classes ({', '.join(classes)}): given with --model this folder replaces that head")
 
 
 @guarded
@@ -182,17 +223,18 @@ def main(argv: list[str] | None = None) -> int:
             raise DatasetError(f"{flag} {folder}: no such model folder")
     check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
+    check_task_name(args.task or task_name(classes, args.dataset), classes, args.task is not None)
     if args.synth_masks is None:
         mask_task = {"with_mask", "without_mask"} <= set(classes)
         args.synth_masks = 1 if mask_task and not args.soft_labels else 0
     output, note = args.model, None
     if output is None:
-        output, note = default_output(task_name(classes, args.dataset))
+        output, note = default_output(args.task or task_name(classes, args.dataset))  # --task glasses: models/glasses
         # ./models may not exist yet: made below, once every check has passed.
         check_output_path(output if output.parent.is_dir() else output.parent, "--model", folder=True)
     check_output_path(args.plot, "--plot")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
-    check_model_folder(output, [p for p in inputs if p is not None])
+    check_model_folder(output, [p for p in inputs if p is not None], args.task or task_name(classes, args.dataset))
     cfg = TrainConfig(
         dataset=tuple(args.dataset) if len(args.dataset) > 1 else args.dataset[0], output=output,
         test_dataset=args.test_dataset, task=args.task,
@@ -203,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         min_face=args.min_face, soft_labels=args.soft_labels, label_source=args.label_source,
         val_pattern=args.val_pattern, test_pattern=args.test_pattern, mask_share=args.mask_share,
         occluders=args.occluders,
-        export_int8=args.export_int8,
+        export_int8=args.export_int8, data_licence=args.data_licence,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
         augment=args.augment, class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
