@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import add_pipeline_options, add_version, exit_status_help, guarded, info, progress_bar, warn
@@ -72,10 +72,22 @@ class JobOptions:
     # False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job was started: workers on other
     # machines do not see the driver's environment).
     int8: bool | None = None
+    # Each head's model.tflite (sha256, first 16 hex digits): a head retrained in place between two runs of
+    # the job mixed two models' rows in one table, since the options name only the folder.
+    heads: dict[str, str] = field(default_factory=dict)
 
     def analyzer_kwargs(self) -> dict:
         return dict(tasks=self.tasks, detector=self.detector, landmarks=self.landmarks,
                     confidence=self.confidence, models=list(self.models), fine_pass=not self.fast, int8=self.int8)
+
+
+def head_files(tasks: list[str] | None, models) -> dict[str, str]:
+    """Each head the job runs -> its model.tflite's sha256 (16 hex digits), as the driver finds them. A
+    model that cannot load is one line here, before Ray starts."""
+    from .assets import sha256sum
+    from .heads import TFLITE, load_heads
+
+    return {t: sha256sum(h.folder / TFLITE)[:16] for t, h in load_heads(tasks, [str(m) for m in models]).items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,10 +381,16 @@ class Results:
         # An option added since that job ran is missing from its job.json: it ran with that option's default.
         had = {**json.loads(json.dumps({f.name: f.default for f in fields(JobOptions) if f.default is not MISSING})),
                **had}
-        if had != wanted:
-            changed = ", ".join(k for k in wanted if had.get(k) != wanted[k])
+        if "heads" not in had:  # a job begun before job.json held the heads' files: taken as the same ones
+            had["heads"] = wanted["heads"]
+        changed = ", ".join(k for k in wanted if k != "heads" and had.get(k) != wanted[k])
+        if changed:
             raise FacekitError(f"{self.folder} holds results made with other options ({changed}); "
                                "use the same options to resume, or another --output")
+        if had["heads"] != wanted["heads"]:
+            changed = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
+            raise FacekitError(f"{self.folder} holds results of other models for {changed or 'its heads'} (one was "
+                               "retrained or replaced since); use another --output, or the models it was made with")
 
     def open(self, options: JobOptions) -> None:
         from .records import write_json
@@ -659,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
-                         int8=True if args.int8 else forced_int8())
+                         int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
     results.check_options(options)
     if args.address:
         check_address(args.address)

@@ -172,6 +172,33 @@ def test_other_options_refused_on_resume(tmp_path, media):
     assert res.returncode == 2 and "holds results made with other options (tasks, every)" in res.stderr
 
 
+def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
+    """job.json named only the model folder: a head retrained there between two runs of the job mixed two
+    models' rows in one table, unsaid. Each head's model file is part of the job now; a job.json from before
+    resumes as it did."""
+    import shutil
+    from dataclasses import asdict
+
+    from facekit.batch import JobOptions, Results, head_files
+    from facekit.errors import FacekitError
+    from facekit.heads import INT8, TFLITE, models_dir
+
+    own = tmp_path / "mask"
+    shutil.copytree(models_dir() / "mask", own, ignore=shutil.ignore_patterns("model.keras"))
+    first = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]))
+    assert list(first.heads) == ["mask"] and len(first.heads["mask"]) == 16
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps(asdict(first)))
+    Results(out).check_options(first)
+    shutil.copyfile(own / INT8, own / TFLITE)  # "retrained": another file of the same shape
+    again = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]))
+    with pytest.raises(FacekitError, match=r"holds results of other models for mask"):
+        Results(out).check_options(again)
+    (out / "job.json").write_text(json.dumps({k: v for k, v in asdict(first).items() if k != "heads"}))
+    Results(out).check_options(again)
+
+
 def test_int8_is_a_job_option(tmp_path, media, monkeypatch):
     """--int8 (or FACEKIT_INT8 where the job starts) travels in the job's options to every worker, and a
     resume with another choice is refused; a job.json from before the option resumes as the default."""
