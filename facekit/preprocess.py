@@ -194,6 +194,9 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     Float arrays are read as 0-1 when no value is above 1 (scikit-image's and most ML code's convention),
     else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face. Any other shape is an
     ImageError, not a silent empty result (a channels-first (3, H, W) array read as (H, W, C) has none)."""
+    if image is None:  # the commonest: cv2.imread's answer for a path it cannot read
+        raise ImageError("got None instead of an image (cv2.imread returns None for a file it cannot read: check "
+                         "its path, or pass the path itself for a message that says why)")
     if not isinstance(image, np.ndarray):
         raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__} (also taken: "
                          f"encoded image bytes, a PIL image)")

@@ -368,7 +368,7 @@ class FrameIterable:
         try:
             return as_image(frame)
         except ImageError as exc:
-            # A VideoError with the frame's index, as a frame of changing size is: "got NoneType" alone
+            # A VideoError with the frame's index, as a frame of changing size is: "got None" alone
             # leaves the caller searching a long list for the bad one.
             hint = ""
             if isinstance(frame, (str, os.PathLike)) and os.path.isfile(frame):  # clip.mp4 in a list, say
