@@ -180,7 +180,7 @@ class FaceAnalyzer(FacePipeline):
         silence_opencv()
         pipeline = self._pipeline_for_video(fine_pass)
         if isinstance(source, (str, int, os.PathLike)):
-            # A live stream that drops is opened again (facekit.video.RECONNECT_TRIES); each try is a
+            # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
             # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
             # stderr is not held while it opens: the host's other threads (a web server's log) write there.
             frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)

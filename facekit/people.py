@@ -197,6 +197,11 @@ def check_alert_heads(task_labels: dict[str, list[str]]) -> None:
                            f"--model models/mask / --tasks mask)")
 
 
+# A track's no-mask streak is broken by a gap longer than this between two of its frames: a camera that
+# froze or dropped for 6 s saw nobody for 6 s, and someone seen for 0.1 s before it was alerted on.
+ALERT_GAP_S = 2.0
+
+
 class AlertDispatcher:
     """Runs `argv` once per track whose (smoothed) mask label stays without_mask for `after_s` seconds.
 
@@ -212,7 +217,7 @@ class AlertDispatcher:
         self.source = str(source)
         self.after_s = after_s
         self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))
-        self.since: dict[int, float] = {}  # track id -> time its without_mask streak began
+        self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         self.fired: list[tuple[int, float]] = []  # (track id, time), in order
         self.failed = 0
         self._done: set[int] = set()
@@ -228,7 +233,10 @@ class AlertDispatcher:
             if pred.label != UNMASKED:
                 self.since.pop(track, None)
                 continue
-            start = self.since.setdefault(track, time_s)
+            start, last = self.since.get(track, (time_s, time_s))
+            if time_s - last > ALERT_GAP_S:  # not seen in between (a stream outage): the streak starts again
+                start = time_s
+            self.since[track] = (start, time_s)
             if time_s - start >= self.after_s - 1e-6:  # 2.3 - 1.3 < 1.0 in floating point
                 self._done.add(track)
                 self.since.pop(track, None)

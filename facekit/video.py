@@ -33,10 +33,13 @@ STREAM_TIMEOUT_MS = 5000
 # containers' counts are estimates, so allow a little slack.
 SHORT_READ_SLACK = 2
 # A live stream (an IP camera over RTSP, an MJPEG or HLS feed: no frame count) that stops is opened again
-# this many times, RECONNECT_PAUSE_S apart, before the run ends: Wi-Fi drops and camera restarts are
-# routine on a feed watched for hours. A file served over HTTP (it has a frame count) just ends.
-RECONNECT_TRIES = 3
+# again and again, RECONNECT_PAUSE_S apart at first, then twice as long each time up to
+# RECONNECT_MAX_PAUSE_S, for RECONNECT_WINDOW_S before the run ends: Wi-Fi drops and camera restarts
+# (30-90 s for most IP cameras) are routine on a feed watched for hours, and three tries a second apart
+# ended an unattended run on any outage over ~3 s. A file served over HTTP (it has a frame count) just ends.
 RECONNECT_PAUSE_S = 1.0
+RECONNECT_MAX_PAUSE_S = 15.0
+RECONNECT_WINDOW_S = 300.0
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 PLAYABLE_CUT_SHORT = {".mkv", ".avi"}  # containers a player reads without the index written at the end
@@ -218,6 +221,17 @@ class FrameSource:
     def _stamp(self, index: int) -> None:
         if self.spec.kind == "file":
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
+        elif self.live:  # when it arrived: the loop takes it a frame or a whole outage later
+            self._stamps.append((index, time.perf_counter()))
+
+    def read_at(self, index: int) -> float | None:
+        """A live frame's time.perf_counter() when the reader got it (None when not known). Call in
+        read order (older stamps are dropped)."""
+        while self._stamps and self._stamps[0][0] < index:
+            self._stamps.popleft()
+        if self.live and self._stamps and self._stamps[0][0] == index:
+            return self._stamps[0][1]
+        return None
 
     def time_s(self, index: int) -> float:
         """Frame `index`'s time in a file: the container's timestamp when it has one (an image sequence
@@ -232,25 +246,32 @@ class FrameSource:
         return index / self.fps
 
     def _reopen(self, index: int) -> bool:
-        """A live stream that stopped, opened again (RECONNECT_TRIES); False when it is not one, or did not
-        come back (then the run ends with an error, its outputs finalized)."""
+        """A live stream that stopped, opened again (for up to RECONNECT_WINDOW_S); False when it is not one,
+        or did not come back (then the run ends with an error, its outputs finalized)."""
         if not self._endless or self._stop.is_set():
             return False
         what = self.spec.describe()
-        for attempt in range(1, RECONNECT_TRIES + 1):
-            if self._notify is not None:
-                self._notify(f"{what}: no frames after {index}; opening it again ({attempt} of {RECONNECT_TRIES})")
-            if self._stop.wait(RECONNECT_PAUSE_S):
+        gave_up_at = time.monotonic() + RECONNECT_WINDOW_S
+        pause, attempt = RECONNECT_PAUSE_S, 0
+        while time.monotonic() < gave_up_at:
+            attempt += 1
+            if self._notify is not None and (attempt & (attempt - 1)) == 0:  # tries 1, 2, 4, 8, ...
+                self._notify(f"{what}: no frames after {index}; opening it again (try {attempt}, "
+                             f"for up to {RECONNECT_WINDOW_S:g} s)")
+            if self._stop.wait(pause):
                 return False
+            pause = min(2 * pause, RECONNECT_MAX_PAUSE_S)
             try:
                 cap = _open_capture(self.spec, hold_stderr=False)
             except VideoError:
                 continue
             self.cap.release()
             self.cap = cap
+            if self._notify is not None and attempt > 1:
+                self._notify(f"{what}: back after {attempt} tries")
             return True
         self._error = (f"{what}: the stream stopped after {index} frames and did not come back "
-                       f"({RECONNECT_TRIES} tries)")
+                       f"({attempt} tries over {RECONNECT_WINDOW_S:g} s)")
         return False
 
     def _on_end(self, index: int) -> None:

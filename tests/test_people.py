@@ -140,6 +140,16 @@ def test_alert_fires_once_per_track_after_one_second_unmasked(tmp_path):
     assert warnings == [] and alerts.failed == 0
 
 
+def test_alert_streak_does_not_span_a_stream_outage(tmp_path):
+    """A camera that froze for 6 s: someone seen for 0.2 s before it is not 'unmasked for 1 s'."""
+    alerts = AlertDispatcher(recorder(tmp_path), source="http://cam/stream.mjpg", warn=pytest.fail)
+    times = [0.0, 0.1, 0.2] + [6.2 + i / 10 for i in range(12)]  # nothing between 0.2 and 6.2 s
+    for i, t in enumerate(times):
+        alerts.update(i, t, [face(1, "without_mask")])
+    alerts.close(wait_s=20)
+    assert [(track, round(t, 3)) for track, t in alerts.fired] == [(1, 7.2)]  # 1 s after it came back
+
+
 def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
     alerts = AlertDispatcher(recorder(tmp_path, "import time; time.sleep(1.5); "), warn=pytest.fail)
     started = time.monotonic()

@@ -220,7 +220,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
             for index, frame, faces in track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
                                                    head_every=args.head_every):
                 fps = meter.tick()
-                time_s = source.time_s(index) if not source.live else time.perf_counter() - started
+                if source.live:  # when the frame came, not when its faces were done (an outage later)
+                    time_s = max(0.0, (source.read_at(index) or time.perf_counter()) - started)
+                else:
+                    time_s = source.time_s(index)
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
