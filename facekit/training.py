@@ -1191,6 +1191,7 @@ def _validate_int8(folder: Path, data: TrainData, log=print) -> None:
 
 
 def _tflite_probs(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """A TFLite model's outputs for the float32 batch `x`, `batch` faces a run."""
     from .heads import load_interpreter
 
     interp = load_interpreter(path)
@@ -1203,7 +1204,7 @@ def _tflite_probs(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
         interp.set_tensor(inp["index"], part)
         interp.invoke()
         chunks.append(interp.get_tensor(out["index"]).copy())
-    return np.concatenate(chunks)  # the validation split is never empty (prepare_data)
+    return np.concatenate(chunks)  # never empty: the callers pass at least one face
 
 
 def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray, tolerance: float = 0.1,
@@ -1213,15 +1214,7 @@ def _check_tflite(path: Path, x: np.ndarray, expected: np.ndarray, tolerance: fl
     the faces, for int8)."""
     if not len(x):
         return 1.0
-    from .heads import load_interpreter
-
-    interp = load_interpreter(path)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    interp.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
-    interp.allocate_tensors()
-    interp.set_tensor(inp["index"], x.astype(np.float32))
-    interp.invoke()
-    got = interp.get_tensor(out["index"])
+    got = _tflite_probs(path, x.astype(np.float32))
     diff = np.abs(got - expected)
     # fp16 weights move a probability by up to a few hundredths on a barely trained model (0.024 seen
     # in a smoke run); int8 activations move single faces more, so the mean is checked there; a broken
