@@ -19,7 +19,6 @@ import math
 import numbers
 import os
 import threading
-import time
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -196,12 +195,10 @@ class FaceAnalyzer(FacePipeline):
         try:
             reader = EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
-            started = time.perf_counter()
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                       head_every=head_every):
-                # a file's own timestamps (a variable frame rate is followed); a live feed's wall clock
-                time_s = time.perf_counter() - started if frames.live else frames.time_s(index)
-                yield VideoResult(int(index), float(time_s), faces)
+                # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
+                yield VideoResult(int(index), float(frames.time_s(index)), faces)
         finally:
             frames.close()
 

@@ -167,6 +167,7 @@ class FrameSource:
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
         self.size = (first.shape[1], first.shape[0])  # (w, h)
         self._first = first
+        self._opened = time.perf_counter()  # a live source's time 0: its first frame's arrival
         self._stamp(0)
         self._error: str | None = None
         self._stop = threading.Event()
@@ -219,30 +220,23 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _stamp(self, index: int) -> None:
-        if self.spec.kind == "file":
-            self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
-        elif self.live:  # when it arrived: the loop takes it a frame or a whole outage later
+        if self.live:  # when it arrived: the loop takes it a frame, or a whole outage, later
             self._stamps.append((index, time.perf_counter()))
-
-    def read_at(self, index: int) -> float | None:
-        """A live frame's time.perf_counter() when the reader got it (None when not known). Call in
-        read order (older stamps are dropped)."""
-        while self._stamps and self._stamps[0][0] < index:
-            self._stamps.popleft()
-        if self.live and self._stamps and self._stamps[0][0] == index:
-            return self._stamps[0][1]
-        return None
+        elif self.spec.kind == "file":
+            self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
     def time_s(self, index: int) -> float:
-        """Frame `index`'s time in a file: the container's timestamp when it has one (an image sequence
-        has none: OpenCV gives 0 for every frame), else index / fps. Call in read order (older stamps are
-        dropped)."""
+        """Frame `index`'s time in seconds. A camera's or stream's: when it arrived, after the first frame (so
+        an outage is not time a face was seen). A file's: its container's timestamp when it has one (an image
+        sequence has none: OpenCV gives 0 for every frame), else index / fps. Call in read order (older
+        stamps are dropped)."""
         while self._stamps and self._stamps[0][0] < index:
             self._stamps.popleft()
-        if self._stamps and self._stamps[0][0] == index:
-            t = self._stamps[0][1]
-            if np.isfinite(t) and (t > 0 or index == 0):
-                return t
+        t = self._stamps[0][1] if self._stamps and self._stamps[0][0] == index else None
+        if self.live:
+            return max(0.0, (t if t is not None else time.perf_counter()) - self._opened)
+        if t is not None and np.isfinite(t) and (t > 0 or index == 0):
+            return t
         return index / self.fps
 
     def _reopen(self, index: int) -> bool:
@@ -373,14 +367,16 @@ class FrameIterable:
             raise VideoError("no frames: the frames given are empty")
         self._first = self._image(first)
         self.size = (self._first.shape[1], self._first.shape[0])
+        self._opened = time.perf_counter()
 
     @property
     def live(self) -> bool:
         return self._live
 
     def time_s(self, index: int) -> float:
-        """A recording's frame time: frames given at `fps` have no timestamps of their own."""
-        return index / self.fps
+        """A recording's frame time (frames given at `fps` have no timestamps of their own); a live feed's:
+        seconds since its first frame, when the frame is asked for (it is read then, not ahead)."""
+        return time.perf_counter() - self._opened if self._live else index / self.fps
 
     def _image(self, frame) -> np.ndarray:
         from .errors import ImageError

@@ -220,10 +220,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
             for index, frame, faces in track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
                                                    head_every=args.head_every):
                 fps = meter.tick()
-                if source.live:  # when the frame came, not when its faces were done (an outage later)
-                    time_s = max(0.0, (source.read_at(index) or time.perf_counter()) - started)
-                else:
-                    time_s = source.time_s(index)
+                time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
