@@ -223,18 +223,19 @@ def main(argv: list[str] | None = None) -> int:
             raise DatasetError(f"{flag} {folder}: no such model folder")
     check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
-    check_task_name(args.task or task_name(classes, args.dataset), classes, args.task is not None)
+    task = args.task or task_name(classes, args.dataset)
+    check_task_name(task, classes, args.task is not None)
     if args.synth_masks is None:
         mask_task = {"with_mask", "without_mask"} <= set(classes)
         args.synth_masks = 1 if mask_task and not args.soft_labels else 0
     output, note = args.model, None
     if output is None:
-        output, note = default_output(args.task or task_name(classes, args.dataset))  # --task glasses: models/glasses
+        output, note = default_output(task)  # --task glasses: models/glasses
         # ./models may not exist yet: made below, once every check has passed.
         check_output_path(output if output.parent.is_dir() else output.parent, "--model", folder=True)
     check_output_path(args.plot, "--plot")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
-    check_model_folder(output, [p for p in inputs if p is not None], args.task or task_name(classes, args.dataset))
+    check_model_folder(output, [p for p in inputs if p is not None], task)
     cfg = TrainConfig(
         dataset=tuple(args.dataset) if len(args.dataset) > 1 else args.dataset[0], output=output,
         test_dataset=args.test_dataset, task=args.task,
