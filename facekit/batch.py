@@ -146,6 +146,8 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     folders given were neither images nor videos (skipped). Files named in the --list that are missing
     or of another kind stay in: their error belongs in the status table. A path typed on the command
     line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
+    from .preprocess import folder_files
+
     for item in inputs:
         if not any(c in item for c in "*?[") and not os.path.exists(item):
             raise FacekitError(f"{item}: no such file or folder")
@@ -170,32 +172,15 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
-                entries = sorted(_walk(path) if recursive else path.iterdir())
-                for p in entries:
-                    if p.is_file() and not p.name.startswith("."):
-                        kind = source_kind(p)
-                        if kind == "other":
-                            skipped += 1
-                        else:
-                            found.setdefault(str(p.resolve()), kind)
+                for p in folder_files(path, recursive):
+                    kind = source_kind(p)
+                    if kind == "other":
+                        skipped += 1
+                    else:
+                        found.setdefault(str(p.resolve()), kind)
             else:
                 found.setdefault(str(path.resolve()), source_kind(path))
     return list(found.items()), skipped
-
-
-def _walk(folder: Path) -> list[Path]:
-    """Everything under `folder`, for --recursive. Sub-folders that are links are followed, as a glob's ** does:
-    rglob skipped them without a word, so an archive spread over disks by links lost whole years. Each real
-    folder is read once, so a link back up the tree is no loop."""
-    seen, found = set(), []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        found += [Path(root, name) for name in dirs + files]
-    return found
 
 
 # Photos per task, when --photos-per-task is not given: each worker's share in about TASKS_PER_WORKER

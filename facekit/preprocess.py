@@ -331,14 +331,32 @@ def recursive_hint(paths, recursive: bool, is_wanted=None) -> str:
         return ""
     is_wanted = is_wanted or is_image_path
     for path in map(Path, paths):
-        if path.is_dir() and next((f for f in path.rglob("*") if f.is_file() and is_wanted(f)), None):
+        if path.is_dir() and any(is_wanted(f) for f in folder_files(path, recursive=True)):
             return f"; {path}'s sub-folders hold some: add --recursive"
     return ""
 
 
+def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The files in `folder` (sorted; hidden ones left out), and with `recursive` in its sub-folders too.
+    Sub-folders that are links are followed, as a glob's ** does: rglob skipped them without a word, so an
+    archive spread over disks by links lost whole years. Each real folder is read once, so a link back up the
+    tree is no loop."""
+    if not recursive:
+        entries = list(folder.iterdir())
+    else:
+        seen, entries = set(), []
+        for root, dirs, files in os.walk(folder, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            entries += [Path(root, name) for name in files]
+    return sorted(p for p in entries if p.is_file() and not p.name.startswith("."))
+
+
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
     """Image files in `folder` (sorted) and how many other files were skipped."""
-    entries = sorted(folder.rglob("*") if recursive else folder.iterdir())
-    files = [p for p in entries if p.is_file() and not p.name.startswith(".")]
+    files = folder_files(folder, recursive)
     images = [p for p in files if is_image_path(p)]
     return images, len(files) - len(images)

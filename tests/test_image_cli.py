@@ -141,6 +141,25 @@ def test_a_missing_photo_among_several_is_exit_1_after_the_others(media, tmp_pat
     assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout
 
 
+def test_recursive_follows_linked_folders_once(tmp_path):
+    """--recursive skipped a sub-folder that is a link (photos kept on another disk) without a word, as the
+    batch job did; a link back up the tree is read once, not forever. One walker serves both now."""
+    from facekit.preprocess import list_images
+
+    (tmp_path / "disk2" / "2021").mkdir(parents=True)
+    (tmp_path / "disk2" / "2021" / "b.jpg").write_bytes(b"")
+    photos = tmp_path / "photos"
+    (photos / "2020").mkdir(parents=True)
+    (photos / "2020" / "a.jpg").write_bytes(b"")
+    (photos / "2020" / ".hidden.jpg").write_bytes(b"")
+    (photos / "2020" / "notes.txt").write_text("")
+    (photos / "2021").symlink_to(tmp_path / "disk2" / "2021")
+    (photos / "2020" / "up").symlink_to(photos)
+    images, other = list_images(photos, recursive=True)
+    assert images == [photos / "2020" / "a.jpg", photos / "2021" / "b.jpg"] and other == 1
+    assert list_images(photos) == ([], 0)
+
+
 def test_crops_mode_classifies_whole_images(datasets, tmp_path):
     folder = tmp_path / "crops"
     folder.mkdir()
