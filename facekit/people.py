@@ -205,17 +205,19 @@ ALERT_GAP_S = 2.0
 class AlertDispatcher:
     """Runs `argv` once per track whose (smoothed) mask label stays without_mask for `after_s` seconds.
 
-    The streak is broken only by another mask label: a frame where the face is missed or too small to
-    label is no evidence either way. Commands start without waiting (Popen) and are reaped on every
+    The streak is broken by another mask label, or by more than `gap_s` without the face (a stream that
+    froze or dropped saw nobody meanwhile); a frame where the face is missed or too small to label is no
+    evidence either way. Commands start without waiting (Popen) and are reaped on every
     update, so a slow command never holds up the frames and finished ones never pile up as zombies.
     A command that fails is reported through `warn` as one line; the video goes on.
     """
 
     def __init__(self, argv: list[str], source: str = "", after_s: float = ALERT_AFTER_S,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, gap_s: float = ALERT_GAP_S):
         self.argv = list(argv)
         self.source = str(source)
         self.after_s = after_s
+        self.gap_s = gap_s
         self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))
         self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         self.fired: list[tuple[int, float]] = []  # (track id, time), in order
@@ -234,7 +236,7 @@ class AlertDispatcher:
                 self.since.pop(track, None)
                 continue
             start, last = self.since.get(track, (time_s, time_s))
-            if time_s - last > ALERT_GAP_S:  # not seen in between (a stream outage): the streak starts again
+            if time_s - last > self.gap_s:  # not seen in between (a stream outage): the streak starts again
                 start = time_s
             self.since[track] = (start, time_s)
             if time_s - start >= self.after_s - 1e-6:  # 2.3 - 1.3 < 1.0 in floating point

@@ -150,6 +150,16 @@ def test_alert_streak_does_not_span_a_stream_outage(tmp_path):
     assert [(track, round(t, 3)) for track, t in alerts.fired] == [(1, 7.2)]  # 1 s after it came back
 
 
+def test_alert_streak_of_a_file_read_sparsely_is_no_outage(tmp_path):
+    """--every 90 on a 30 fps file (or a time-lapse) sees each face 3 s apart: with the outage rule alone no
+    streak ever reached 1 s. The video script gives such a file a gap of two of its steps."""
+    alerts = AlertDispatcher(recorder(tmp_path), source="clip.mp4", warn=pytest.fail, gap_s=6.0)
+    for i, t in enumerate([0.0, 3.0, 6.0]):
+        alerts.update(i * 90, t, [face(1, "without_mask")])
+    alerts.close(wait_s=20)
+    assert [(track, round(t, 3)) for track, t in alerts.fired] == [(1, 3.0)]
+
+
 def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
     alerts = AlertDispatcher(recorder(tmp_path, "import time; time.sleep(1.5); "), warn=pytest.fail)
     started = time.monotonic()

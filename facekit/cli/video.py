@@ -136,7 +136,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     import cv2
 
     from ..drawing import Style, annotate, draw_fps
-    from ..people import AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
+    from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
     from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
     from ..signals import DeferredStop, check_stop
@@ -155,10 +155,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
              "use --output / --csv / --timeline to keep results)")
 
     people = PeopleSummary(task_labels)
-    alerts = None
+    alert_argv = None
     if args.alert is not None:
         check_alert_heads(task_labels)
-        alerts = AlertDispatcher(parse_alert_command(args.alert), source=args.source, warn=warn)
+        alert_argv = parse_alert_command(args.alert)
 
     if report:
         info("starting video stream...")
@@ -168,6 +168,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
         uses = "times and --output" if source.sequence else "--output (times are the file's own)"
         warn(f"{args.source} {said}: {uses} at {source.fps:g} fps")
+    alerts = None
+    if alert_argv is not None:
+        # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
+        gap_s = ALERT_GAP_S if source.live else max(ALERT_GAP_S, 2 * args.every / source.fps)
+        alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s)
     stats = RunStats()
     finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
