@@ -74,19 +74,9 @@ def machine_info() -> str:
 
     Speed figures depend on the instruction set (LiteRT/XNNPACK and onnxruntime pick AVX-512/VNNI kernels
     when present), so every bench prints this next to its table."""
-    import platform
+    from facekit.runtime import cpu_info
 
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key in ("model name", "hardware") and value.strip():
-                model = value.strip()
-            elif key in ("flags", "features"):
-                flags.update(value.split())
-    except OSError:  # not Linux: the model name from platform is all there is
-        pass
+    model, flags = cpu_info()
     simd = [f for f in _SIMD if f in flags]
     if any(f.startswith("avx512") for f in flags) and "avx512f" not in simd:
         simd.append("avx512")

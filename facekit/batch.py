@@ -68,9 +68,9 @@ class JobOptions:
     every: int = 1  # videos: analyse every N-th frame
     detect_every: int = 1
     smooth: float = 0.6
-    # The heads' files: None = as the scripts run them (fp16 for photos, int8 twins for videos), True /
-    # False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job was started: workers on other
-    # machines do not see the driver's environment).
+    # The heads' files: None = as the scripts run them (fp16 for photos, int8 twins for videos where int8
+    # pays on the worker's CPU), True / False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job
+    # was started: workers on other machines do not see the driver's environment).
     int8: bool | None = None
     # Each head's model.tflite (sha256, first 16 hex digits): a head retrained in place between two runs of
     # the job mixed two models' rows in one table, since the options name only the folder.
@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6)")
     p.add_argument("--fast", action="store_true", help="photos: one detector pass (as detect_mask_image.py --fast)")
     p.add_argument("--int8", action="store_true",
-                   help="photos: run the heads' int8 twins, as videos do (about 7%% more photos a second; on "
-                        "street scenes the mask head read 129 of 138 unmasked faces right against 132)")
+                   help="run the heads' int8 twins for photos too, and for videos on any CPU (by default videos "
+                        "run them where the CPU has int8 dot products, VNNI; there about 7%% more photos a second; "
+                        "on street scenes the mask head read 129 of 138 unmasked faces right against 132)")
     p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
     p.add_argument("--photos-per-task", type=positive_int, metavar="N",
                    help="photos handed to a worker at a time; each task is one pair of part files (default: "

@@ -11,7 +11,7 @@ A model folder, as `train_mask_detector.py` writes it:
                    model is used only while that hash matches: a retrained model.tflite goes back
                    to fp16 until its int8 twin is validated again.
 
-Video runs the int8 twins, photos the fp16 models (`use_int8`).
+Video runs the int8 twins where int8 pays on the CPU, photos the fp16 models (`use_int8`).
 """
 
 from __future__ import annotations
@@ -161,15 +161,19 @@ def int8_twin(folder: Path) -> Path | None:
 
 
 def use_int8(video: bool = False) -> bool:
-    """Whether heads run their validated int8 twins: in video, not for photos.
+    """Whether heads run their validated int8 twins: in video on a CPU where int8 pays, not for photos.
 
-    In video a head runs on every tracked face many times a second, and its twin halves that CPU
-    (bench.video). A photo does not wait on a head's millisecond a face, and there the fp16 model is
-    the more accurate one: on bench.detection's street scenes the mask head reads 132 of 138 unmasked
-    faces right, its twin 129. FACEKIT_INT8=0 or 1 sets one choice for both.
+    In video a head runs on every tracked face many times a second, and on a CPU with int8 dot products
+    its twin halves that CPU (bench.video); on one without them (an x86 CPU without VNNI, most laptops
+    and cloud VMs before 2021) the twin is slower than the fp16 model (`facekit.runtime.int8_pays`). A
+    photo does not wait on a head's millisecond a face, and there the fp16 model is the more accurate
+    one: on bench.detection's street scenes the mask head reads 132 of 138 unmasked faces right, its
+    twin 129. FACEKIT_INT8=0 or 1 sets one choice for both.
     """
+    from .runtime import int8_pays
+
     forced = forced_int8()
-    return video if forced is None else forced
+    return video and int8_pays() if forced is None else forced
 
 
 def forced_int8() -> bool | None:

@@ -121,19 +121,25 @@ def test_video_frames_times_and_tracks(analyzer, media):
     assert first.frame_index == 0 and first.time_s == 0.0
 
 
-def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, monkeypatch):
+@pytest.mark.parametrize("int8_pays", [True, False])
+def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, monkeypatch, int8_pays):
     """facekit.heads.use_int8: the library, the image script and the batch job's photos run model.tflite;
-    analyze_video and the video script run the validated int8 twins; FACEKIT_INT8 sets both."""
+    analyze_video and the video script run the validated int8 twins where int8 pays on the CPU
+    (facekit.runtime.int8_pays), model.tflite where it does not; FACEKIT_INT8 sets both."""
+    from facekit import runtime
     from facekit.cli import image, video
     from facekit.cli.common import build_pipeline
     from facekit.heads import INT8, TFLITE, int8_twin
 
     monkeypatch.delenv("FACEKIT_INT8", raising=False)
+    monkeypatch.setattr(runtime, "int8_pays", lambda: int8_pays)
+    monkeypatch.setattr(analyzer, "_video_pipelines", {})  # built by other tests on this machine's CPU
+    in_video_name = INT8 if int8_pays else TFLITE
     twins = {t for t, h in analyzer.heads.items() if int8_twin(h.folder) is not None}
     assert twins == {"mask", "emotion", "gender"}  # the shipped models
     assert {h.model_path.name for h in analyzer.heads.values()} == {TFLITE}
     in_video = analyzer._pipeline_for_video(False).heads
-    assert {h.model_path.name for h in in_video.values()} == {INT8}
+    assert {h.model_path.name for h in in_video.values()} == {in_video_name}
     assert analyzer._pipeline_for_video(False) is analyzer._pipeline_for_video(False)  # loaded once
     frame = next(iter(analyzer.analyze_video(media / CLIP, max_frames=1)))
     assert frame.faces and all(0.99 < sum(f.predictions["mask"].probabilities.values()) < 1.01
@@ -141,7 +147,7 @@ def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, m
     photo_script = build_pipeline(image.build_parser().parse_args(["-i", "x.png", "--tasks", "mask"]))
     video_script = build_pipeline(video.build_parser().parse_args(["--tasks", "mask"]), video=True)
     assert photo_script.heads["mask"].model_path.name == TFLITE
-    assert video_script.heads["mask"].model_path.name == INT8
+    assert video_script.heads["mask"].model_path.name == in_video_name
     assert video_script._pipeline_for_video(False).heads["mask"] is video_script.heads["mask"]
     monkeypatch.setenv("FACEKIT_INT8", "0")
     assert build_pipeline(video.build_parser().parse_args(["--tasks", "mask"]), video=True) \
@@ -149,6 +155,26 @@ def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, m
     monkeypatch.setenv("FACEKIT_INT8", "1")
     assert build_pipeline(image.build_parser().parse_args(["-i", "x.png", "--tasks", "mask"])) \
         .heads["mask"].model_path.name == INT8
+
+
+@pytest.mark.parametrize("machine, flags, pays", [
+    ("x86_64", {"avx2", "fma", "avx512f", "avx512_vnni"}, True),  # AMD Zen 4/5, Intel Xeon since Cascade Lake
+    ("x86_64", {"avx2", "fma", "avx_vnni"}, True),  # Intel Alder Lake and later
+    ("x86_64", {"avx2", "fma", "f16c"}, False),  # AMD Zen 2/3, Intel before Ice Lake: the twins ran slower
+    ("AMD64", set(), True),  # flags unreadable (not Linux): as before the check
+    ("aarch64", {"asimd", "asimddp"}, True)])
+def test_int8_twins_run_where_the_cpu_has_int8_dot_products(monkeypatch, machine, flags, pays):
+    import platform
+
+    from facekit import runtime
+    from facekit.heads import use_int8
+
+    monkeypatch.delenv("FACEKIT_INT8", raising=False)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: ("some CPU", frozenset(flags)))
+    assert runtime.int8_pays() is pays
+    assert use_int8(video=True) is pays and use_int8(video=False) is False
+    assert f"int8 twins pay on this CPU: {'yes' if pays else 'no'}" in runtime.describe()
 
 
 def test_video_errors(analyzer, tmp_path):
