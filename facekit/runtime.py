@@ -25,6 +25,10 @@ The policy, measured on a 2-core AMD EPYC (AVX-512) with the hamilton clip:
   other burn CPU spinning: YuNet took 35 CPU ms a frame at 2 threads under load 14, 11 idle. There
   `FACEKIT_THREADS=1` is faster (the clip with the mask head at load 10: 16.4 s against 21.5 s; every
   head: 58 s against 64 s). The benchmarks print the policy beside their numbers.
+- Rechecked on a 2-core AMD EPYC with AVX2 only (Zen 3), where every stage is 2-4x slower: 2 / 3 / 4
+  SCRFD workers gave the mask loop 61.6 / 73.5 / 67.8 FPS and every head 30.1 / 32.2 / 32.6 (medians of
+  three alternating passes, within that machine's ~10% drift), and the heads on one thread instead of two
+  30.8 against 31.8 FPS with every head: the policy stays.
 """
 
 from __future__ import annotations
