@@ -144,7 +144,9 @@ def source_kind(path: Path) -> str:
 
 def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -> tuple[list[tuple[str, str]], int]:
     """(absolute path, kind) for every source, in order, without repeats; and how many files in the
-    folders given were neither images nor videos (skipped). Files named in the --list that are missing
+    folders given were neither images nor videos (skipped). A source is named by its path as the folders
+    show it, links not followed (a photo archive of links into a blob store keeps its own names); two
+    paths to one file are one source, under the first name met. Files named in the --list that are missing
     or of another kind stay in: their error belongs in the status table. A path typed on the command
     line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
     from .preprocess import folder_files
@@ -162,7 +164,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
         named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
     skipped = 0
     for item in named:
         if any(c in item for c in "*?["):
@@ -178,10 +180,17 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
                     if kind == "other":
                         skipped += 1
                     else:
-                        found.setdefault(str(p.resolve()), kind)
+                        found.setdefault(str(p.resolve()), (_source_name(p), kind))
             else:
-                found.setdefault(str(path.resolve()), source_kind(path))
-    return list(found.items()), skipped
+                found.setdefault(str(path.resolve()), (_source_name(path), source_kind(path)))
+    return list(found.values()), skipped
+
+
+def _source_name(path: Path) -> str:
+    """The absolute path of `path` without following links; '..' folded away unless a link makes that another
+    file ('link/../x' is x beside the link's target, not beside the link)."""
+    name = os.path.abspath(path)
+    return name if os.path.realpath(name) == os.path.realpath(path) else str(path.absolute())
 
 
 # Photos per task, when --photos-per-task is not given: each worker's share in about TASKS_PER_WORKER
