@@ -481,7 +481,15 @@ def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]
     import pyarrow.compute as pc
 
     latest = results.latest(("source", "status", "finished"))
-    return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
+    ok = latest.filter(pc.equal(latest["status"], "ok"))["source"]
+    done = _is_in(sources, ok)
+    if len(ok) and not all(done):
+        # A job begun before sources kept their links' names recorded each one's resolved path (a folder
+        # under macOS's /tmp as /private/tmp/...): look those up too, or the resume would start again.
+        left = [i for i, d in enumerate(done) if not d]
+        for i, found in zip(left, _is_in([(os.path.realpath(sources[i][0]), "") for i in left], ok)):
+            done[i] = found
+    return done
 
 
 def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bool]:

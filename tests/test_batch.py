@@ -321,6 +321,12 @@ def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
     sources = [("a.jpg", "image"), ("b.jpg", "image"), ("c.jpg", "image"), ("d.jpg", "image")]
     assert done_already(results, sources) == [True, True, False, False]
     assert done_already(Results(tmp_path / "new"), sources) == [False] * 4
+    # A job begun when a source was named by its resolved path, resumed now that links keep their names.
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / "9f86.jpg").write_bytes(b"")
+    (tmp_path / "e.jpg").symlink_to(tmp_path / "blobs" / "9f86.jpg")
+    results.write("part-4.parquet", b"", [status(str(tmp_path / "blobs" / "9f86.jpg"), "ok", 6)])
+    assert done_already(results, [*sources, (str(tmp_path / "e.jpg"), "image")]) == [True, True, False, False, True]
 
 
 def test_a_source_that_kills_its_worker_goes_alone_next_time(tmp_path):
