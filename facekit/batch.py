@@ -481,15 +481,7 @@ def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]
     import pyarrow.compute as pc
 
     latest = results.latest(("source", "status", "finished"))
-    ok = latest.filter(pc.equal(latest["status"], "ok"))["source"]
-    done = _is_in(sources, ok)
-    if len(ok) and not all(done):
-        # A job begun before sources kept their links' names recorded each one's resolved path (a folder
-        # under macOS's /tmp as /private/tmp/...): look those up too, or the resume would start again.
-        left = [i for i, d in enumerate(done) if not d]
-        for i, found in zip(left, _is_in([(os.path.realpath(sources[i][0]), "") for i in left], ok)):
-            done[i] = found
-    return done
+    return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
 
 
 def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bool]:
@@ -501,12 +493,21 @@ def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bo
 
 
 def _is_in(sources: list[tuple[str, str]], names) -> list[bool]:
-    """For each source, whether it is among `names` (an Arrow column)."""
+    """For each source, whether it is among `names` (an Arrow column) by its name, or else by its resolved path:
+    a job begun before sources kept their links' names recorded those (a folder under macOS's /tmp as
+    /private/tmp/...), and its resume would otherwise start again."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.is_in(pa.array([shown(s) for s, _ in sources], pa.string()),
-                    value_set=names.combine_chunks()).to_pylist()
+    def look_up(paths: list[str]) -> list[bool]:
+        return pc.is_in(pa.array([shown(p) for p in paths], pa.string()),
+                        value_set=names.combine_chunks()).to_pylist()
+
+    found = look_up([s for s, _ in sources])
+    missing = [i for i, f in enumerate(found) if not f] if len(names) else []
+    for i, hit in zip(missing, look_up([os.path.realpath(sources[i][0]) for i in missing]) if missing else []):
+        found[i] = hit
+    return found
 
 
 # --- Ray ----------------------------------------------------------------------------------------------
