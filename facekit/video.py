@@ -40,6 +40,11 @@ SHORT_READ_SLACK = 2
 RECONNECT_PAUSE_S = 1.0
 RECONNECT_MAX_PAUSE_S = 15.0
 RECONNECT_WINDOW_S = 300.0
+# A frame of a live stream that does not decode (a corrupt JPEG in an MJPEG feed, a damaged packet) fails
+# its read at once while the connection goes on: the next read gets the next frame. Up to this many in a
+# row are skipped before the stream is taken as stopped (opening it again cost a second of frames and a
+# [WARN] line for every bad frame).
+BAD_FRAMES_SKIPPED = 5
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 PLAYABLE_CUT_SHORT = {".mkv", ".avi"}  # containers a player reads without the index written at the end
@@ -170,13 +175,20 @@ class FrameSource:
         self._opened = time.perf_counter()  # a live source's time 0: its first frame's arrival
         self._stamp(0)
         self._error: str | None = None
+        self._rescaled = False  # a camera or stream that came back at another size: said once
         self._stop = threading.Event()
         self._done = threading.Event()
         self._read_count = 1
         if self._live:
             self._latest: tuple[int, np.ndarray] | None = (0, first)
+            self._latest_at = self._opened  # when _latest arrived
             self._cond = threading.Condition()
             self._taken = -1
+            # (how many frames read() had handed out before it, when it arrived) for each frame handed out:
+            # track_faces numbers a live source's frames 0, 1, 2, ... as it gets them, and a loop slower than
+            # the camera skips frames, so the n-th frame handed out is not the reader's n-th.
+            self._given: deque[tuple[int, float]] = deque(maxlen=1024)
+            self._handed = 0
         else:
             self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
             self._queue.put((0, first))
@@ -189,19 +201,27 @@ class FrameSource:
 
     def _run(self) -> None:
         index = 1
+        bad = 0  # reads in a row that failed at once
         try:
             while not self._stop.is_set():
+                asked = time.monotonic()
                 ok, frame = self.cap.read()
                 if not ok or frame is None:
+                    if self._endless and bad < BAD_FRAMES_SKIPPED and time.monotonic() - asked < 1.0:
+                        bad += 1
+                        continue
+                    bad = 0
                     if self._reopen(index):
                         continue
                     self._on_end(index)
                     break
+                bad = 0
                 self._read_count = index + 1
                 self._stamp(index)
                 if self.live:
                     with self._cond:
                         self._latest = (index, frame)
+                        self._latest_at = time.perf_counter()
                         self._cond.notify_all()
                 else:
                     while not self._stop.is_set():
@@ -220,21 +240,22 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _stamp(self, index: int) -> None:
-        if self.live:  # when it arrived: the loop takes it a frame, or a whole outage, later
-            self._stamps.append((index, time.perf_counter()))
-        elif self.spec.kind == "file":
+        if self.spec.kind == "file" and not self.live:  # a live source's frames are timed as handed out (_next)
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
     def time_s(self, index: int) -> float:
-        """Frame `index`'s time in seconds. A camera's or stream's: when it arrived, after the first frame (so
-        an outage is not time a face was seen). A file's: its container's timestamp when it has one (an image
-        sequence has none: OpenCV gives 0 for every frame), else index / fps. Call in read order (older
-        stamps are dropped)."""
+        """Frame `index`'s time in seconds. A camera's or stream's (`index`: the n-th frame read() handed out,
+        from 0, as track_faces numbers them): when it arrived, after the first frame (so an outage is not time
+        a face was seen). A file's: its container's timestamp when it has one (an image sequence has none:
+        OpenCV gives 0 for every frame), else index / fps. Call in read order (older stamps are dropped)."""
+        if self.live:
+            while self._given and self._given[0][0] < index:
+                self._given.popleft()
+            t = self._given[0][1] if self._given and self._given[0][0] == index else None
+            return max(0.0, (t if t is not None else time.perf_counter()) - self._opened)
         while self._stamps and self._stamps[0][0] < index:
             self._stamps.popleft()
         t = self._stamps[0][1] if self._stamps and self._stamps[0][0] == index else None
-        if self.live:
-            return max(0.0, (t if t is not None else time.perf_counter()) - self._opened)
         if t is not None and np.isfinite(t) and (t > 0 or index == 0):
             return t
         return index / self.fps
@@ -282,6 +303,15 @@ class FrameSource:
                 raise VideoError(self._error)
             return None
         index, frame = item
+        if self.spec.live and (frame.shape[1], frame.shape[0]) != self.size:
+            # A camera or stream opened again at another size (an IP camera rebooted with another profile):
+            # fitted into the first frames' size, as FFmpeg already does when the size changes within one
+            # connection. Ending the run made the reconnection pointless for an unattended camera.
+            if not self._rescaled and self._notify is not None:
+                self._notify(f"{self.spec.describe()}: frames are now {frame.shape[1]}x{frame.shape[0]}; fitted "
+                             f"into the first frames' {self.size[0]}x{self.size[1]} (boxes are in those pixels)")
+            self._rescaled = True
+            return index, _fit(frame, self.size)
         _same_size(frame, self.size, index, f"{self.spec.describe()}: ")
         return item
 
@@ -298,6 +328,8 @@ class FrameSource:
             while True:
                 if self._latest is not None and self._latest[0] > self._taken:
                     self._taken = self._latest[0]
+                    self._given.append((self._handed, self._latest_at))
+                    self._handed += 1
                     return self._latest
                 if self._done.is_set():
                     return None
@@ -319,6 +351,17 @@ class FrameSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`frame` scaled to fit inside `size` (w, h), its aspect kept, and centred on black."""
+    h, w = frame.shape[:2]
+    scale = min(size[0] / w, size[1] / h)
+    fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+    scaled = cv2.resize(frame, (fw, fh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    left, top = (size[0] - fw) // 2, (size[1] - fh) // 2
+    return cv2.copyMakeBorder(scaled, top, size[1] - fh - top, left, size[0] - fw - left, cv2.BORDER_CONSTANT,
+                              value=0)
 
 
 def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str = "") -> None:
@@ -457,6 +500,7 @@ class VideoSink:
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
         self.frames = 0
+        self._dropped = 0  # frames of the video's rate an outage of a live source did not fill (write_at)
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
         self._tmp = self.path if self.in_place else _temp_path(self.path)
@@ -478,6 +522,18 @@ class VideoSink:
             frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_CONSTANT, value=0)
         self._writer.write(frame)
         self.frames += 1
+
+    def write_at(self, frame: np.ndarray, time_s: float) -> None:
+        """A camera's or stream's frame that came `time_s` after its first, written as many times as the
+        video's frames it stands for: a loop slower than the camera skips frames, and written once each they
+        made a video that played 2-5x too fast (a 20 s run, 9 frames a second of a 25 fps camera: 7 s).
+        A gap of over a second (an outage) is not kept as a still: the video goes on from the next frame."""
+        copies = int(time_s * self.fps) + 1 - self._dropped - self.frames
+        if copies > self.fps:
+            self._dropped += copies - 1
+            copies = 1
+        for _ in range(max(1, copies)):
+            self.write(frame)
 
     def close(self) -> bool:
         """Finish the file and move it into place; True when a video was written. OpenCV reports no

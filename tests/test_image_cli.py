@@ -808,3 +808,15 @@ def test_out_of_memory_is_one_line_not_a_traceback(capsys, error):
     assert main([]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("[ERROR] out of memory (") and "ulimit -v" in lines[0], lines
+
+
+def test_closing_the_photo_window_is_a_normal_end(media, tmp_path, monkeypatch):
+    """The window's x under OpenCV's Qt windows was a traceback and exit 1 (the image was written before)."""
+    import facekit.cli.image as image_cli
+
+    from .test_video import _qt_window_closed_by_the_user
+
+    _qt_window_closed_by_the_user(monkeypatch, image_cli)
+    out = tmp_path / "annotated.png"
+    assert image_cli.main(["-i", str(media / "obama.jpg"), "--tasks", "mask", "-o", str(out)]) == 0
+    assert out.is_file()

@@ -87,6 +87,30 @@ def test_a_display_that_does_not_answer_runs_headless(tmp_path, clip, mask_model
     assert r.stdout.count("running headless") == 1 and read_csv(table)
 
 
+def _qt_window_closed_by_the_user(monkeypatch, module):
+    """OpenCV's Qt windows (the opencv-python wheels) once the user closes the last one: getWindowProperty
+    raises "NULL guiReceiver" instead of answering 0."""
+    def gone(*args):
+        raise cv2.error("OpenCV(4.14.0) window_QT.cpp:179: error: (-27:Null pointer) NULL guiReceiver "
+                        "(please create a window) in function 'cvGetPropVisible_QT'")
+
+    monkeypatch.setattr(module, "has_display", lambda: True)
+    monkeypatch.setattr(cv2, "imshow", lambda *args: None)
+    monkeypatch.setattr(cv2, "waitKey", lambda *args: -1)
+    monkeypatch.setattr(cv2, "getWindowProperty", gone)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+
+
+def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, clip, mask_model, monkeypatch):
+    """The window's x (not q or Esc) was a traceback and exit 1, and the annotated video was lost."""
+    import facekit.cli.video as video_cli
+
+    _qt_window_closed_by_the_user(monkeypatch, video_cli)
+    out = tmp_path / "annotated.mp4"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--output", str(out)]) == 0
+    assert video_info(out) == (1, CLIP_SIZE)  # the frame shown when the window was closed
+
+
 @pytest.mark.slow
 def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_model):
     out, table, plot = tmp_path / "annotated.mp4", tmp_path / "faces.csv", tmp_path / "timeline.png"
@@ -359,17 +383,28 @@ class _MJPEGFeed:
     """An IP camera's MJPEG feed on localhost: `per_connection` frames of the clip a connection, then the
     connection drops (a Wi-Fi hiccup, a camera restart); past `max_connections` the camera is gone (404)."""
 
-    def __init__(self, clip: Path, per_connection: int, max_connections: int | None = None):
+    def __init__(self, clip: Path, per_connection: int, max_connections: int | None = None,
+                 corrupt_every: int | None = None, size_after_first: tuple[int, int] | None = None):
+        """corrupt_every K: every K-th frame's JPEG is noise of its size (it does not decode).
+        size_after_first (w, h): the connections after the first send frames of that size."""
         import http.server
 
         frames = []
         cap = cv2.VideoCapture(str(clip))
+        noise = np.random.default_rng(0)
         while len(frames) < per_connection:
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+            jpg = cv2.imencode(".jpg", frame)[1].tobytes()
+            if corrupt_every and len(frames) % corrupt_every == corrupt_every - 1:
+                jpg = noise.integers(0, 256, len(jpg), dtype=np.uint8).tobytes()
+            frames.append(jpg)
         cap.release()
+        later = frames
+        if size_after_first is not None:
+            later = [cv2.imencode(".jpg", cv2.resize(cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR),
+                                                     size_after_first))[1].tobytes() for jpg in frames]
         self.connections = 0
         feed = self
 
@@ -383,7 +418,7 @@ class _MJPEGFeed:
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
                 try:
-                    for jpg in frames:
+                    for jpg in (frames if feed.connections == 1 else later):
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                          + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
                         time.sleep(1 / 60)
@@ -432,6 +467,55 @@ def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_mode
     assert code == 2 and "did not come back (2 tries over 2.5 s)" in line, line
     assert feed.connections == 1 + 2
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
+
+
+def test_a_live_streams_frames_keep_their_own_arrival_time_when_the_loop_skips_some(clip):
+    """A loop slower than the camera gets the newest frame and skips the rest; the n-th frame it gets (the
+    n-th that track_faces yields) must be timed when that frame arrived. It was timed as the reader's n-th
+    frame: on a 25 fps camera a 9 FPS loop's CSV said 7 s after 19 s, then jumped to the wall clock once
+    the reader was 1,024 frames ahead (time_s, --summary, --timeline and --alert's 1 s all followed it)."""
+    feed = _MJPEGFeed(clip, per_connection=275)  # 60 fps
+    try:
+        with FrameSource(feed.url) as source:
+            late, started = [], time.perf_counter()
+            while time.perf_counter() - started < 1.5:
+                assert source.read() is not None
+                late.append(time.perf_counter() - source._opened - source.time_s(len(late)))
+                time.sleep(0.25)  # a 4 FPS loop
+    finally:
+        feed.stop()
+    assert len(late) >= 4 and max(late) < 0.3, [round(x, 2) for x in late]
+
+
+def test_a_corrupt_frame_in_a_live_stream_is_skipped_not_taken_for_an_outage(clip):
+    """An MJPEG camera that sends a frame that does not decode now and then: the connection is fine and the
+    next frame reads. Each bad frame closed and reopened the stream, a second of frames and a [WARN] each."""
+    feed = _MJPEGFeed(clip, per_connection=120, corrupt_every=10)
+    said = []
+    try:
+        with FrameSource(feed.url, notify=said.append) as source:
+            seen = 0
+            while source.read(timeout=10) is not None and seen < 80:
+                seen += 1
+    finally:
+        feed.stop()
+    assert seen == 80 and feed.connections == 1 and not said, (seen, feed.connections, said)
+
+
+def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
+    """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
+    moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
+    feed = _MJPEGFeed(clip, per_connection=20, size_after_first=(640, 480))
+    said = []
+    try:
+        with FrameSource(feed.url, notify=said.append) as source:
+            shapes = []
+            while len(shapes) < 30 and (item := source.read(timeout=10)) is not None:
+                shapes.append(item[1].shape)
+    finally:
+        feed.stop()
+    assert len(shapes) == 30 and set(shapes) == {(360, 640, 3)} and feed.connections >= 2
+    assert sum("frames are now 640x480" in line for line in said) == 1, said
 
 
 def test_the_library_reopens_a_dropped_stream_and_says_so(clip, mask_model, caplog):
@@ -513,6 +597,17 @@ def test_a_live_video_sink_writes_in_place_and_finishes_whole(tmp_path):
         assert (tmp_path / name).exists() == in_place
         assert sink.close() and video_info(tmp_path / name) == (len(frames), (160, 120))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.avi", "a.mkv", "a.mp4", "b.mkv"]
+
+
+def test_a_live_video_lasts_as_long_as_the_run_when_the_loop_skips_frames(tmp_path):
+    """Frames of a 10 fps camera that a slower loop got at 0, 0.35 and 0.5 s, then after a 30 s outage: each
+    stands for the frames up to the next, and the outage is not written as a 30 s still."""
+    frames = [np.full((120, 160, 3), i, np.uint8) for i in (0, 80, 160, 240)]
+    sink = VideoSink(tmp_path / "cam.mkv", 10.0, (160, 120), live=True)
+    for frame, t in zip(frames, (0.0, 0.35, 0.5, 30.5)):
+        sink.write_at(frame, t)
+    assert sink.frames == 1 + 3 + 2 + 1
+    assert sink.close() and video_info(tmp_path / "cam.mkv") == (7, (160, 120))
 
 
 def test_an_odd_sized_video_keeps_its_last_column_and_row(tmp_path):

@@ -200,6 +200,18 @@ def has_display() -> bool:
     return True
 
 
+def window_closed(name: str) -> bool:
+    """Whether the user closed window `name` (its title bar's x). OpenCV's Qt windows (the opencv-python
+    wheels) raise "NULL guiReceiver" instead of answering once the last window is closed: that was a
+    traceback, exit 1, and the video's --output lost."""
+    import cv2
+
+    try:
+        return cv2.getWindowProperty(name, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:
+        return True
+
+
 def _x_display_opens() -> bool:
     """Whether the X display in DISPLAY accepts this process, asked the way OpenCV's Qt will (libxcb, with
     XAUTHORITY). A DISPLAY left from an ssh -X session whose forwarding is gone, or one another user owns

@@ -16,7 +16,8 @@ from pathlib import Path
 from ..errors import FacekitError, VideoError
 from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
-                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
+                     window_closed)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
@@ -248,7 +249,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     if draw:
                         shown = annotate(frame, faces, style, copy=False)
                         if sink is not None:
-                            sink.write(shown)
+                            if source.live:  # as long as the run: a slow loop's skipped frames are filled
+                                sink.write_at(shown, time_s)
+                            else:
+                                sink.write(shown)
                     if progress is not None:
                         progress.update(index + 1 - progress.n)
                 check_stop()  # one held back by `holding`, or one a library swallowed
@@ -257,7 +261,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     cv2.imshow("Frame", shown)
                     if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
                         break
-                    if cv2.getWindowProperty("Frame", cv2.WND_PROP_VISIBLE) < 1:  # window closed
+                    if window_closed("Frame"):
                         break
         except KeyboardInterrupt:
             stats.interrupted = True
