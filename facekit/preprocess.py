@@ -351,6 +351,9 @@ def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
                 dirs[:] = []
                 continue
             seen.add(real)
+            # Real sub-folders before links to them, then by name: a folder reached both ways keeps its own
+            # name in the results, whatever order the file system lists them in.
+            dirs.sort(key=lambda name: (os.path.islink(os.path.join(root, name)), name))
             entries += [Path(root, name) for name in files]
     return sorted(p for p in entries if p.is_file() and not p.name.startswith("."))
 

@@ -158,7 +158,8 @@ class Dataset:
 
 def class_folders(root: Path) -> list[Path]:
     if not root.exists():
-        raise DatasetError(f"dataset folder not found: {root}")
+        raise DatasetError(f"dataset folder not found: {root} (no dataset is committed: dataset/README.md says "
+                           "where each comes from)")
     if not root.is_dir():
         raise DatasetError(f"dataset must be a folder with one sub-folder per class: {root}")
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

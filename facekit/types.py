@@ -160,6 +160,12 @@ class Face:
     def replace(self, **changes) -> "Face":
         return replace(self, **changes)
 
+    def label(self, task: str) -> str | None:
+        """Head `task`'s label for this face, or None where that head did not run on it: a face too small or
+        too dark for the head, or no such head loaded (`predictions[task]` raises KeyError there)."""
+        pred = self.predictions.get(task)
+        return pred.label if pred is not None else None
+
     @property
     def emotion_intensity(self) -> float | None:
         pred = self.predictions.get("emotion")

@@ -117,6 +117,11 @@ def test_video_frames_times_and_tracks(analyzer, media):
            for r in results for f in r.faces if f.box.width >= 16]
     assert all(labelled == bright for labelled, bright in lit)
     assert sum(not bright for _, bright in lit) >= 2
+    # The README's loop: face.label(task) is None on those faces, where predictions[task] raised KeyError.
+    labels = [(f.label("emotion"), f.label("mask"), f.label("no such head")) for f in faces]
+    assert {lab for lab, _, _ in labels} >= {None, "neutral"} and {none for _, _, none in labels} == {None}
+    assert all(m == (f.predictions["mask"].label if "mask" in f.predictions else None) for f, (_, m, _) in
+               zip(faces, labels))
     first = next(iter(analyzer.analyze_video(media / CLIP, max_frames=3, detect_every=2)))
     assert first.frame_index == 0 and first.time_s == 0.0
 

@@ -196,7 +196,9 @@ def test_one_class_dataset_refused(datasets, tmp_path):
 
 
 def test_missing_dataset_and_output_folder(tmp_path):
-    _fails_cleanly(run_script("train_mask_detector.py", "-d", tmp_path / "nope"), "dataset folder not found")
+    # README's recipe names dataset/mask, which a fresh clone does not hold: say where the data comes from
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", tmp_path / "nope"),
+                   f"dataset folder not found: {tmp_path / 'nope'} (no dataset is committed: dataset/README.md")
     (tmp_path / "d" / "a").mkdir(parents=True)
     (tmp_path / "d" / "b").mkdir()
     _fails_cleanly(run_script("train_mask_detector.py", "-d", tmp_path / "d", "-m", tmp_path / "x" / "y" / "m"),
