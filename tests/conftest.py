@@ -69,20 +69,29 @@ def small_faces_photo(media):
 
 
 def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
-               max_file_bytes: int | None = None) -> subprocess.CompletedProcess:
-    """Run a root script as a user would, in a fresh process. max_file_bytes: no file it writes may grow past
-    this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a full disk fails one with ENOSPC)."""
+               max_file_bytes: int | None = None, max_address_bytes: int | None = None) -> subprocess.CompletedProcess:
+    """Run a root script as a user would, in a fresh process. env: variables to set (None: to unset).
+    max_file_bytes: no file it writes may grow past this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a
+    full disk fails one with ENOSPC). max_address_bytes: `ulimit -v` (RLIMIT_AS), a small board's memory."""
     full_env = dict(os.environ)
-    full_env.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
 
     def limit():
         import resource
 
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a killed process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+        if max_file_bytes:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a killed process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+        if max_address_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (max_address_bytes, max_address_bytes))
 
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=full_env, preexec_fn=limit if max_file_bytes else None)
+                          timeout=timeout, cwd=ROOT, env=full_env,
+                          preexec_fn=limit if max_file_bytes or max_address_bytes else None)
 
 
 def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = 300) -> tuple[int, str]:

@@ -795,8 +795,10 @@ def test_a_folder_run_with_standard_error_closed(media, tmp_path):
     cv2.error("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 2949120 bytes "
               "in function 'OutOfMemoryError'"),
     RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv "
-                 "node. Failed to allocate memory for requested buffer of size 2949120")],
-    ids=["python", "opencv", "onnxruntime"])
+                 "node. Failed to allocate memory for requested buffer of size 2949120"),
+    ImportError(".../scipy/sparse/_sparsetools.cpython-311-x86_64-linux-gnu.so: failed to map segment from shared "
+                "object", name="scipy.sparse._sparsetools")],
+    ids=["python", "opencv", "onnxruntime", "a compiled module"])
 def test_out_of_memory_is_one_line_not_a_traceback(capsys, error):
     """Under a memory limit (ulimit -v on a small board) each engine's allocation failure was a traceback."""
     from facekit.cli.common import guarded

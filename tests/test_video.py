@@ -87,6 +87,17 @@ def test_a_display_that_does_not_answer_runs_headless(tmp_path, clip, mask_model
     assert r.stdout.count("running headless") == 1 and read_csv(table)
 
 
+def test_a_video_runs_under_a_small_boards_memory_limit(tmp_path, clip, mask_model):
+    """ulimit -v 1.5 GB: scipy's OpenBLAS, loaded at the first frame, mapped buffers for every core and the
+    run died with a traceback ("failed to map segment from shared object"), or hung at full CPU."""
+    table = tmp_path / "faces.csv"
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--csv", table, "--max-frames",
+                   "10", "--no-display", env={"OPENBLAS_NUM_THREADS": None}, max_address_bytes=1500 << 20,
+                   timeout=180)
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 0 and len(read_csv(table)) >= 10, r.stderr[-2000:]
+
+
 def _qt_window_closed_by_the_user(monkeypatch, module):
     """OpenCV's Qt windows (the opencv-python wheels) once the user closes the last one: getWindowProperty
     raises "NULL guiReceiver" instead of answering 0."""

@@ -103,7 +103,8 @@ def guarded(main):
                 return 0
             if _out_of_memory(exc):
                 engine = type(exc).__module__.split(".")[0]
-                where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or str(exc) or "Python"
+                where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or (
+                    f"loading {exc.name}" if isinstance(exc, ImportError) and exc.name else str(exc) or "Python")
                 return fail(f"out of memory ({where}): free some, or raise the process's memory limit "
                             "(ulimit -v, the container's); FACEKIT_THREADS=1 needs less")
             if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
@@ -117,8 +118,10 @@ def guarded(main):
 
 
 # How the engines say an allocation failed: OpenCV's cv::error ("Insufficient memory"), onnxruntime's and
-# C++'s (bad_alloc). Under a memory limit (a small board, ulimit -v) these were tracebacks.
-_OOM_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory")
+# C++'s (bad_alloc), the dynamic loader's for a compiled module it could not map (a lazy `import scipy`).
+# Under a memory limit (a small board, ulimit -v) these were tracebacks.
+_OOM_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory",
+              "failed to map segment from shared object")
 
 
 def _out_of_memory(exc: BaseException) -> bool:
