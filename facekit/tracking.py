@@ -7,7 +7,7 @@ still in doubt, or the track's turn, staggered by id so tracks share the work ac
 others carry their smoothed probabilities. The EMA weight is per frame (`smooth ** frames since the last observation`), so a
 label reacts as fast in time whether the heads ran every frame or every K-th.
 
-Matching is one-to-one (Hungarian) on IoU between each track's *predicted* box (last box moved by
+Matching is one-to-one (Hungarian, `match_pairs`) on IoU between each track's *predicted* box (last box moved by
 its centre's velocity; the size is not extrapolated, since a detector's box that jumps in size for a
 frame would otherwise make the prediction collapse and lose the face) and the new detections, so two faces that cross keep their ids; a centroid-distance
 fallback catches fast motion where boxes no longer overlap. A track not seen for `max_missed`
@@ -84,11 +84,7 @@ class IoUTracker:
         dist = np.linalg.norm(pc[:, None, :] - bc[None, :, :], axis=2) / np.maximum(size, 1.0)[:, None]
         ok = (iou >= self.iou_threshold) | (dist <= self.max_center_shift)
         # IoU dominates; the distance term breaks ties and ranks the fallback pairs.
-        cost = np.where(ok, (1.0 - iou) + 0.1 * dist, 1e6)
-        from scipy.optimize import linear_sum_assignment
-
-        rows, cols = linear_sum_assignment(cost)
-        return [(int(r), int(c)) for r, c in zip(rows, cols) if ok[r, c]]
+        return match_pairs((1.0 - iou) + 0.1 * dist, ok)
 
     # -- smoothing --------------------------------------------------------------------------------
 
@@ -235,6 +231,87 @@ class IoUTracker:
             if b.is_valid(4):
                 faces.append(t.face.replace(box=b))
         return faces
+
+
+def match_pairs(cost: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """The one-to-one (row, column) pairs among the `allowed` ones that are the most in number and, among
+    those, cheapest in total `cost`: what the Hungarian method (scipy's linear_sum_assignment) gives with a
+    forbidding cost on the pairs not allowed, sorted by row.
+
+    Solved exactly per group of rows and columns that allowed pairs connect: in a video nearly every face
+    is a group of one track and one box, and no two far-apart faces need be weighed together. scipy was a
+    dependency for this alone; importing it at a video's first frame cost ~0.1 s and its BLAS buffers,
+    which under a memory limit (ulimit -v 1.3 GB) hung the run at full CPU."""
+    rows, cols = np.nonzero(allowed)
+    if not len(rows):
+        return []
+    n = cost.shape[0]
+    parent = list(range(n + cost.shape[1]))  # union-find over rows 0..n-1 and columns n..
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        parent[root(r)] = root(n + c)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for i in sorted(set(rows.tolist()) | {n + c for c in cols.tolist()}):
+        members = groups.setdefault(root(i), ([], []))
+        (members[0] if i < n else members[1]).append(i if i < n else i - n)
+    pairs = []
+    for group_rows, group_cols in groups.values():
+        if len(group_rows) == len(group_cols) == 1:  # one track, one box: nothing to weigh
+            pairs.append((group_rows[0], group_cols[0]))
+            continue
+        sub = np.ix_(group_rows, group_cols)
+        for r, c in _assign(np.where(allowed[sub], cost[sub], np.inf)):
+            pairs.append((group_rows[r], group_cols[c]))
+    return sorted(pairs)
+
+
+def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Minimum-cost assignment of a small matrix whose forbidden entries are inf: as many finite pairs as
+    can be had, then the least total cost. The shortest-augmenting-path Hungarian method (Kuhn-Munkres with
+    potentials), rows <= columns (a wider matrix is transposed); only finite pairs are returned."""
+    if cost.shape[0] > cost.shape[1]:
+        return [(r, c) for c, r in _assign(cost.T)]
+    n, m = cost.shape
+    finite = cost[np.isfinite(cost)]
+    # Forbidden pairs cost more than any set of allowed ones, so the number of allowed pairs comes first.
+    big = (float(np.abs(finite).sum()) + 1.0) * (n + 1)
+    a = np.where(np.isfinite(cost), cost, big)
+    u, v = np.zeros(n + 1), np.zeros(m + 1)
+    owner = np.zeros(m + 1, dtype=int)  # owner[j]: the row (1-based) holding column j; column 0 is a sentinel
+    way = np.zeros(m + 1, dtype=int)
+    for i in range(1, n + 1):
+        owner[0], j0 = i, 0
+        min_reduced = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = owner[j0]
+            free = ~used[1:]
+            reduced = a[i0 - 1] - u[i0] - v[1:]
+            better = free & (reduced < min_reduced[1:])
+            min_reduced[1:][better] = reduced[better]
+            way[1:][better] = j0
+            candidates = np.where(free, min_reduced[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            min_reduced[~used] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    return [(int(owner[j]) - 1, j - 1) for j in range(1, m + 1)
+            if owner[j] and np.isfinite(cost[owner[j] - 1, j - 1])]
 
 
 def _margin(probs: np.ndarray | None) -> float:

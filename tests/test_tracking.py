@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facekit.tracking import IoUTracker
+from facekit.tracking import IoUTracker, match_pairs
 from facekit.types import Box, Face, Prediction
 
 LABELS = ["with_mask", "without_mask"]
@@ -213,3 +213,40 @@ def test_a_box_that_jumps_in_size_for_a_frame_keeps_its_track():
     boxes = [(479, 69, 621, 273), (479, 70, 621, 273), (453, 134, 514, 221), (454, 135, 526, 228)]
     ids = [tracker.update([Face(box=Box(*b), score=0.9)])[0].track_id for b in boxes]
     assert ids == [1, 1, 1, 1]
+
+
+def test_match_pairs_is_the_best_one_to_one_matching():
+    """The tracker's own assignment (scipy was a dependency for it alone): the most allowed pairs, then the
+    least total cost, against every one-to-one matching of small random matrices, ties included."""
+    import itertools
+
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n, m = (int(x) for x in rng.integers(1, 6, size=2))
+        cost = np.round(rng.random((n, m)), 1 if trial % 2 else 6)
+        allowed = rng.random((n, m)) < (0.3, 0.6, 0.95)[trial % 3]
+        best = (0, 0.0)
+        for cols in itertools.permutations(range(m), min(n, m)) if n <= m else ():
+            pairs = [(r, c) for r, c in zip(range(n), cols) if allowed[r, c]]
+            best = max(best, (len(pairs), -sum(cost[p] for p in pairs)))
+        for rows in itertools.permutations(range(n), m) if n > m else ():
+            pairs = [(r, c) for r, c in zip(rows, range(m)) if allowed[r, c]]
+            best = max(best, (len(pairs), -sum(cost[p] for p in pairs)))
+        got = match_pairs(cost, allowed)
+        assert len({r for r, _ in got}) == len({c for _, c in got}) == len(got) and all(allowed[p] for p in got)
+        assert len(got) == best[0] and sum(cost[p] for p in got) == pytest.approx(-best[1]), (cost, allowed, got)
+    assert match_pairs(np.zeros((3, 0)), np.zeros((3, 0), bool)) == []
+
+
+def test_the_video_loop_needs_no_scipy():
+    """Importing scipy at a video's first frame cost ~0.1 s and BLAS buffers: under ulimit -v 1.3 GB the run
+    hung at full CPU in OpenBLAS's start-up. Tracking a clip's worth of faces imports no scipy."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from facekit.tracking import IoUTracker; from facekit.types import Box, Face; "
+            "t = IoUTracker(); [t.update([Face(Box(10 + i, 10, 70 + i, 70), 0.9), "
+            "Face(Box(200 - i, 10, 260 - i, 70), 0.9)]) for i in range(60)]; "
+            "assert 'scipy' not in sys.modules, 'scipy imported'; print(t.tracks[0].id)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "1", res.stderr

@@ -88,8 +88,9 @@ def test_a_display_that_does_not_answer_runs_headless(tmp_path, clip, mask_model
 
 
 def test_a_video_runs_under_a_small_boards_memory_limit(tmp_path, clip, mask_model):
-    """ulimit -v 1.5 GB: scipy's OpenBLAS, loaded at the first frame, mapped buffers for every core and the
-    run died with a traceback ("failed to map segment from shared object"), or hung at full CPU."""
+    """ulimit -v 1.5 GB: scipy (the tracker's assignment, imported at the first frame) loaded its OpenBLAS,
+    which mapped buffers for every core: the run died with a traceback ("failed to map segment from shared
+    object") or, at 1.3 GB, hung at full CPU. The tracker needs no scipy now, and numpy's BLAS one thread."""
     table = tmp_path / "faces.csv"
     r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--csv", table, "--max-frames",
                    "10", "--no-display", env={"OPENBLAS_NUM_THREADS": None}, max_address_bytes=1500 << 20,

@@ -2,8 +2,8 @@
 
 import os
 
-# One BLAS thread for the scripts and the batch job (this package is imported before numpy and scipy):
-# facekit's own numpy / scipy work is on small arrays (boxes, IoU, the tracker's assignment), while scipy's
-# OpenBLAS maps buffers for every core when it loads at a video's first frame. Under a memory limit (ulimit -v
-# 1.5 GB, a small board) that load failed with a traceback ("failed to map segment") or hung at full CPU.
+# One BLAS thread for the scripts and the batch job (this package is imported before numpy): facekit's own
+# numpy work is on small arrays (boxes, IoU, crops), while OpenBLAS maps buffers for every core when numpy
+# loads. Under a memory limit (a small board, ulimit -v) that is the difference: the video script runs in
+# 1.3 GB of address space with it, and stops at "[ERROR] out of memory" without.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
