@@ -71,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--every", type=positive_int, default=1, metavar="N",
-                   help="analyse every N-th frame of a file only (N times faster; frame numbers and times stay the "
-                        "file's, --output gets those frames at 1/N of the rate); a camera or stream is always read "
-                        "at its newest frame (default: 1)")
+                   help="analyse every N-th frame of a file only (the loop about N times faster; frame numbers and "
+                        "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
+                        "is always read at its newest frame (default: 1)")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
