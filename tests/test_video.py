@@ -113,7 +113,8 @@ def _qt_window_closed_by_the_user(monkeypatch, module):
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
 
 
-def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, clip, mask_model, monkeypatch):
+def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, clip, mask_model, monkeypatch,
+                                                                     capfd):
     """The window's x (not q or Esc) was a traceback and exit 1, and the annotated video was lost."""
     import facekit.cli.video as video_cli
 
@@ -121,6 +122,25 @@ def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, cl
     out = tmp_path / "annotated.mp4"
     assert main(["--source", str(clip), "--model", str(mask_model), "--output", str(out)]) == 0
     assert video_info(out) == (1, CLIP_SIZE)  # the frame shown when the window was closed
+    said = capfd.readouterr()
+    assert "[INFO] stopped with the window closed after 1 frames: every output finalized" in said.out + said.err
+
+
+def test_q_in_the_live_window_says_the_run_was_stopped(tmp_path, clip, mask_model, monkeypatch, capfd):
+    """q ended the run with only "3 frames" where the clip has 275: nothing said it was the user's stop."""
+    import facekit.cli.video as video_cli
+
+    titles, keys = [], iter([-1, -1, ord("q")])
+    monkeypatch.setattr(video_cli, "has_display", lambda: True)
+    monkeypatch.setattr(cv2, "imshow", lambda title, image: titles.append(title))
+    monkeypatch.setattr(cv2, "waitKey", lambda *args: next(keys))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *args: 1.0)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--csv", str(table)]) == 0
+    said = capfd.readouterr()
+    assert "[INFO] stopped with the q key after 3 frames: every output finalized" in said.out + said.err
+    assert {int(r["frame"]) for r in read_csv(table)} <= {0, 1, 2} and titles == ["facekit (q or Esc quits)"] * 3
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ from .common import (READER_GONE, add_pipeline_options, add_version, build_pipel
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
                      window_closed)
 
-QUIT_KEYS = {ord("q"), 27}  # q, Esc
+QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
+WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 LIVE_SUMMARY_EVERY_S = 60.0
 
@@ -98,6 +99,7 @@ class RunStats:
     seconds: float = 0.0  # the frame loop only: models already loaded
     tracks: set = field(default_factory=set)
     interrupted: bool = False
+    stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
     reader_gone: bool = False  # the reader of `--csv -` closed it
     error: str | None = None
 
@@ -258,10 +260,13 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 check_stop()  # one held back by `holding`, or one a library swallowed
                 if display:
                     draw_fps(shown, fps)
-                    cv2.imshow("Frame", shown)
-                    if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                    cv2.imshow(WINDOW, shown)
+                    key = cv2.waitKey(1) & 0xFF
+                    if key in QUIT_KEYS:
+                        stats.stopped = "Esc" if key == 27 else f"the {chr(key)} key"
                         break
-                    if window_closed("Frame"):
+                    if window_closed(WINDOW):
+                        stats.stopped = "the window closed"
                         break
         except KeyboardInterrupt:
             stats.interrupted = True
@@ -297,6 +302,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
 
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
+    if stats.stopped:
+        info(f"stopped with {stats.stopped} after {stats.frames} frames: every output finalized")
     info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
          f"in {stats.seconds:.1f}s ({stats.fps:.1f} FPS)")
     if sink is not None:
