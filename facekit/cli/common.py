@@ -118,7 +118,7 @@ def guarded(main):
 
 
 # How the engines say an allocation failed: OpenCV's cv::error ("Insufficient memory"), onnxruntime's and
-# C++'s (bad_alloc), the dynamic loader's for a compiled module it could not map (a lazy `import scipy`).
+# C++'s (bad_alloc), the dynamic loader's for a compiled module it could not map (one imported lazily).
 # Under a memory limit (a small board, ulimit -v) these were tracebacks.
 _OOM_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory",
               "failed to map segment from shared object")
