@@ -176,6 +176,7 @@ class FrameSource:
         self._stamp(0)
         self._error: str | None = None
         self._rescaled = False  # a camera or stream that came back at another size: said once
+        self.outage_s = 0.0  # seconds a live stream spent gone, being opened again (_reopen)
         self._stop = threading.Event()
         self._done = threading.Event()
         self._read_count = 1
@@ -266,7 +267,13 @@ class FrameSource:
         if not self._endless or self._stop.is_set():
             return False
         what = self.spec.describe()
-        gave_up_at = time.monotonic() + RECONNECT_WINDOW_S
+        began = time.monotonic()
+        try:
+            return self._reconnect(index, what, began + RECONNECT_WINDOW_S)
+        finally:
+            self.outage_s += time.monotonic() - began
+
+    def _reconnect(self, index: int, what: str, gave_up_at: float) -> bool:
         pause, attempt = RECONNECT_PAUSE_S, 0
         while time.monotonic() < gave_up_at:
             attempt += 1
@@ -285,7 +292,7 @@ class FrameSource:
             if self._notify is not None and attempt > 1:
                 self._notify(f"{what}: back after {attempt} tries")
             return True
-        self._error = (f"{what}: the stream stopped after {index} frames and did not come back "
+        self._error = (f"{what}: the stream stopped after {index} frames received and did not come back "
                        f"({attempt} tries over {RECONNECT_WINDOW_S:g} s)")
         return False
 

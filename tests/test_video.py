@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -493,12 +494,18 @@ def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_mode
     feed = _MJPEGFeed(clip, per_connection=20, max_connections=1)  # gone after its first 20 frames
     out = tmp_path / "faces.csv"
     try:
-        code, line = _run(capfd, "--source", feed.url, "--model", mask_model, "--no-display", "--csv", out)
+        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--csv", str(out)])
     finally:
         feed.stop()
-    assert code == 2 and "did not come back (2 tries over 2.5 s)" in line, line
+    said = capfd.readouterr()
+    line = one_error_line(said.err)
+    assert code == 2 and "stopped after 20 frames received and did not come back (2 tries over 2.5 s)" in line, line
     assert feed.connections == 1 + 2
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
+    # The closing line's FPS leaves the outage out (it counted the whole wait: "0.1 FPS" after 5 minutes).
+    closing = next(x for x in (said.out + said.err).splitlines() if " face detections, " in x)
+    gone, fps = re.search(r", ([\d.]+)s of it with the stream gone \(([\d.]+) FPS\)", closing).groups()
+    assert 2.4 <= float(gone) <= 4 and float(fps) >= 5, closing
 
 
 def test_a_live_streams_frames_keep_their_own_arrival_time_when_the_loop_skips_some(clip):

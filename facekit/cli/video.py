@@ -97,6 +97,7 @@ class RunStats:
     frames: int = 0
     faces: int = 0
     seconds: float = 0.0  # the frame loop only: models already loaded
+    outage_s: float = 0.0  # of those, the seconds a live stream was gone (being opened again)
     tracks: set = field(default_factory=set)
     interrupted: bool = False
     stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
@@ -105,7 +106,9 @@ class RunStats:
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        """Frames a second while there were frames to read: a stream's outage is no slowness of the loop."""
+        running = self.seconds - self.outage_s
+        return self.frames / running if running > 0 else 0.0
 
 
 def check_outputs(args) -> None:
@@ -276,6 +279,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         except VideoError as exc:
             stats.error = str(exc)
         stats.seconds = time.perf_counter() - started
+        stats.outage_s = min(source.outage_s, stats.seconds)
         finishing.arm()
         # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
         # an exception here would also have thrown away the CSV, which the stack renames last.
@@ -304,8 +308,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if stats.stopped:
         info(f"stopped with {stats.stopped} after {stats.frames} frames: every output finalized")
+    gone = f", {stats.outage_s:.1f}s of it with the stream gone" if stats.outage_s >= 0.05 else ""
     info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
-         f"in {stats.seconds:.1f}s ({stats.fps:.1f} FPS)")
+         f"in {stats.seconds:.1f}s{gone} ({stats.fps:.1f} FPS)")
     if sink is not None:
         if sink.written:
             info(f"annotated video written to {args.output} ({sink.frames} frames)")
