@@ -33,11 +33,14 @@ demo: assets
 	$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display && \
 	echo "[INFO] open output/$$name.png to see the result"
 
+# Two workers (pytest-xdist; tests/conftest.py groups the tests): about 10 minutes on 2 cores instead of 16.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
