@@ -53,6 +53,8 @@ class Person:
     last_frame: int = 0
     last_s: float = 0.0
     frames: int = 0
+    first_clock: str = ""  # a camera's or stream's local date and time (records.clock_text)
+    last_clock: str = ""
 
 
 class PeopleSummary:
@@ -60,8 +62,11 @@ class PeopleSummary:
     someone unseen for DONE_AFTER_FRAMES is kept as their finished row alone (a tuple of ~0.4 KB; their
     label counters took 2.5 KB), so memory grows with the people in view, not with everyone ever seen."""
 
-    def __init__(self, task_labels: dict[str, list[str]]):
+    def __init__(self, task_labels: dict[str, list[str]], clock: bool = False):
+        """clock: rows also say when (local date and time) each person was first and last seen, from the
+        `clock` given to `add` (a camera or stream: seconds since the start say little a week on)."""
         self.tasks = list(task_labels)
+        self.clock = clock
         self.labels = [(task, label) for task in self.tasks for label in task_labels[task]]
         self._index = {key: i for i, key in enumerate(self.labels)}
         self._spans, at = {}, 0
@@ -75,7 +80,7 @@ class PeopleSummary:
     def __len__(self) -> int:
         return len(self.people) + len(self._done)
 
-    def add(self, frame: int, time_s: float, faces: Iterable[Face]) -> None:
+    def add(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "") -> None:
         index = self._index
         for face in faces:
             if face.track_id is None:
@@ -83,8 +88,8 @@ class PeopleSummary:
             person = self.people.get(face.track_id)
             if person is None:
                 person = self.people[face.track_id] = Person(face.track_id, frame, time_s,
-                                                              np.zeros((2, len(self.labels))))
-            person.last_frame, person.last_s = frame, time_s
+                                                              np.zeros((2, len(self.labels))), first_clock=clock)
+            person.last_frame, person.last_s, person.last_clock = frame, time_s, clock
             person.frames += 1
             for task in self.tasks:
                 pred = face.predictions.get(task)
@@ -114,7 +119,10 @@ class PeopleSummary:
 
     def _row(self, p: Person) -> tuple:
         # Times rounded as the per-frame CSV rounds them, so the two files agree exactly.
-        row = [p.track_id, p.first_frame, p.last_frame, round(p.first_s, 4), round(p.last_s, 4), p.frames]
+        row = [p.track_id, p.first_frame, p.last_frame, round(p.first_s, 4), round(p.last_s, 4)]
+        if self.clock:
+            row += [p.first_clock, p.last_clock]
+        row.append(p.frames)
         for task in self.tasks:
             m = self.majority(p, task)
             row += (m[0], round(m[1], 4)) if m else ("", "")
@@ -130,7 +138,8 @@ class PeopleSummary:
             1 for p in self.people.values() if (m := self.majority(p, task)) and m[0] == label)
 
     def columns(self) -> list[str]:
-        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "frames"]
+        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s"]
+        cols += ["first_clock", "last_clock", "frames"] if self.clock else ["frames"]
         for task in self.tasks:
             cols += [f"{task}_label", f"{task}_prob"]
         return cols
@@ -153,10 +162,14 @@ class PeopleSummary:
             rows = sorted(heapq.nlargest(max_rows, rows, key=lambda r: r[frames]), key=lambda r: r[0])
         rows = [dict(zip(columns, row)) for row in rows]
         heads = [f"{t} (mean p)" for t in self.tasks]
-        cells = [[str(r["track_id"]), f"{r['first_s']:.2f}", f"{r['last_s']:.2f}", str(r["frames"])]
+        if self.clock:  # a camera's: when, to the second (2026-11-29 14:03:07), not seconds since the start
+            seen = [(r["first_clock"][:19].replace("T", " "), r["last_clock"][:19].replace("T", " ")) for r in rows]
+        else:
+            seen = [(f"{r['first_s']:.2f}", f"{r['last_s']:.2f}") for r in rows]
+        cells = [[str(r["track_id"]), *when, str(r["frames"])]
                  + [f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}" if r[f"{t}_label"] else "-" for t in self.tasks]
-                 for r in rows]
-        header = ["track", "first_s", "last_s", "frames", *heads]
+                 for r, when in zip(rows, seen)]
+        header = ["track", *(("first seen", "last seen") if self.clock else ("first_s", "last_s")), "frames", *heads]
         widths = [max(len(c) for c in col) for col in zip(header, *cells)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
         if len(self) > len(rows):
@@ -225,7 +238,8 @@ class AlertDispatcher:
         self._done: set[int] = set()
         self._running: list[tuple[int, subprocess.Popen]] = []
 
-    def update(self, frame: int, time_s: float, faces: Iterable[Face]) -> None:
+    def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "") -> None:
+        """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), "" for a file."""
         self.poll()
         for face in faces:
             pred = face.predictions.get(MASK_TASK)
@@ -242,13 +256,18 @@ class AlertDispatcher:
             if time_s - start >= self.after_s - 1e-6:  # 2.3 - 1.3 < 1.0 in floating point
                 self._done.add(track)
                 self.since.pop(track, None)
-                self._fire(track, frame, time_s, start, pred.score)
+                self._fire(track, frame, time_s, start, pred.score, clock)
 
-    def _fire(self, track: int, frame: int, time_s: float, since_s: float, probability: float) -> None:
+    def _fire(self, track: int, frame: int, time_s: float, since_s: float, probability: float,
+              clock: str = "") -> None:
         self.fired.append((track, time_s))
         env = dict(os.environ, FACEKIT_TRACK_ID=str(track), FACEKIT_TIME_S=f"{time_s:.3f}",
                    FACEKIT_SINCE_S=f"{since_s:.3f}", FACEKIT_FRAME=str(frame), FACEKIT_LABEL=UNMASKED,
                    FACEKIT_PROBABILITY=f"{probability:.4f}", FACEKIT_SOURCE=self.source)
+        if clock:
+            env["FACEKIT_CLOCK"] = clock
+        else:  # a file's: none, whatever the caller's environment held
+            env.pop("FACEKIT_CLOCK", None)
         try:
             proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
         except OSError as exc:  # e.g. removed or made non-executable since the start

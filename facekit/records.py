@@ -21,12 +21,16 @@ def image_record(image_path: str | os.PathLike, width: int, height: int, faces: 
     return record
 
 
-def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]]) -> dict:
-    """One flat row per face per frame (OpenFace / py-feat style), ready for pandas."""
-    row = {"frame": frame, "time_s": round(time_s, 4),
-           "track_id": face.track_id if face.track_id is not None else "",
-           "x1": face.box.x1, "y1": face.box.y1, "x2": face.box.x2, "y2": face.box.y2,
-           "score": round(face.score, 4)}
+def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]],
+            clock: str | None = None) -> dict:
+    """One flat row per face per frame (OpenFace / py-feat style), ready for pandas. clock: a camera's or
+    stream's frame's local date and time (`clock_text`), a column only then."""
+    row = {"frame": frame, "time_s": round(time_s, 4)}
+    if clock is not None:
+        row["clock"] = clock
+    row.update({"track_id": face.track_id if face.track_id is not None else "",
+                "x1": face.box.x1, "y1": face.box.y1, "x2": face.box.x2, "y2": face.box.y2,
+                "score": round(face.score, 4)})
     for task, labels in task_labels.items():
         pred = face.predictions.get(task)
         row[f"{task}_label"] = pred.label if pred else ""
@@ -42,8 +46,9 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
     return row
 
 
-def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures: tuple[str, ...] = ()) -> list[str]:
-    """The CSV header: `csv_row`'s keys for a face with every head, and pose / measures if they run."""
+def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures: tuple[str, ...] = (),
+                clock: bool = False) -> list[str]:
+    """The CSV header: `csv_row`'s keys for a face with every head, and pose / measures / clock if they run."""
     import numpy as np
 
     from .types import Box, Pose, Prediction
@@ -52,7 +57,15 @@ def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures:
              for t, labels in task_labels.items()}
     face = Face(Box(0, 0, 1, 1), 1.0, preds, pose=Pose(0.0, 0.0, 0.0) if pose else None,
                 measures=dict.fromkeys(measures, 0.0) or None, track_id=0)
-    return list(csv_row(0, 0.0, face, task_labels))
+    return list(csv_row(0, 0.0, face, task_labels, clock="" if clock else None))
+
+
+def clock_text(epoch_s: float) -> str:
+    """A moment as local ISO 8601 time with its UTC offset, to the millisecond: `2026-11-29T14:03:07.412+01:00`
+    (pandas.to_datetime reads it; the offset keeps a night across a daylight-saving change in order)."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="milliseconds")
 
 
 STDOUT = "-"  # an output named "-" (or /dev/stdout) is written to standard output

@@ -261,6 +261,14 @@ class FrameSource:
             return t
         return index / self.fps
 
+    def wall_time(self, time_s: float) -> float | None:
+        """When a camera's or stream's frame of `time_s` arrived, in seconds since the epoch (as time.time());
+        None for a file, whose times are its own. The wall clock now less how long ago the frame came (on
+        the monotonic clock), so a clock that NTP steps during a weeks-long run is followed from then on."""
+        if not self.live:
+            return None
+        return time.time() - (time.perf_counter() - self._opened - time_s)
+
     def _reopen(self, index: int) -> bool:
         """A live stream that stopped, opened again (for up to RECONNECT_WINDOW_S); False when it is not one,
         or did not come back (then the run ends with an error, its outputs finalized)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -689,6 +690,49 @@ def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp
     assert result.get("code") == 0
     assert seen and seen[0].startswith("track_id,") and len(seen) >= 2, seen  # while it ran
     assert len(out.read_text().splitlines()) >= len(seen)
+
+
+def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_path):
+    """A camera watched for a week: "time_s 483920.1" says little. Its CSV rows, summary rows and alerts
+    also carry the local date and time each frame came (ISO 8601 with the UTC offset); a file's do not."""
+    from datetime import datetime
+
+    feed = _MJPEGFeed(clip, per_connection=275)
+    table, people, fired = tmp_path / "faces.csv", tmp_path / "people.csv", tmp_path / "alerts.txt"
+    alert = shlex.join([sys.executable, "-c", "import os, sys; open(sys.argv[1], 'a').write("
+                        "os.environ.get('FACEKIT_CLOCK', 'none') + '\\n')", str(fired)])
+    before = datetime.now().astimezone()
+    try:
+        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "150",
+                     "--csv", str(table), "--summary", str(people), "--alert", alert])
+    finally:
+        feed.stop()
+    after = datetime.now().astimezone()
+    assert code == 0
+    rows = read_csv(table)
+    assert rows and list(rows[0])[:4] == ["frame", "time_s", "clock", "track_id"]
+    clocks = [datetime.fromisoformat(r["clock"]) for r in rows]
+    assert all(c.tzinfo is not None and before <= c <= after for c in clocks)
+    # The clock and time_s tell the same story: the same seconds between any two rows.
+    gaps = [(c - clocks[0]).total_seconds() - (float(r["time_s"]) - float(rows[0]["time_s"]))
+            for c, r in zip(clocks, rows)]
+    assert max(map(abs, gaps)) < 0.01, max(map(abs, gaps))
+    summary = read_csv(people)
+    assert summary and list(summary[0])[3:8] == ["first_s", "last_s", "first_clock", "last_clock", "frames"]
+    for person in summary:
+        seen = [r["clock"] for r in rows if r["track_id"] == person["track_id"]]
+        assert (person["first_clock"], person["last_clock"]) == (seen[0], seen[-1])
+    # The clip's unmasked performers: each alert said when, from the same clock.
+    said = fired.read_text().split()
+    assert said and all(datetime.fromisoformat(c) and c in {r["clock"] for r in rows} for c in said), said
+
+    # A file's times are its own: no clock anywhere (an alert's environment included).
+    code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "90",
+                 "--csv", str(table), "--summary", str(people), "--alert", alert])
+    assert code == 0
+    assert "clock" not in read_csv(table)[0] and "first_clock" not in read_csv(people)[0]
+    later = fired.read_text().split()[len(said):]
+    assert later and set(later) == {"none"}, later
 
 
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])

@@ -144,7 +144,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..drawing import Style, annotate, draw_fps
     from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import atomic_write, csv_columns, csv_row, is_stdout, live_write
+    from ..records import atomic_write, clock_text, csv_columns, csv_row, is_stdout, live_write
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
@@ -160,7 +160,6 @@ def run(args, pipeline=None, report=True) -> RunStats:
         info("no display found: running headless (add --no-display to silence this; "
              "use --output / --csv / --timeline to keep results)")
 
-    people = PeopleSummary(task_labels)
     alert_argv = None
     if args.alert is not None:
         check_alert_heads(task_labels)
@@ -169,6 +168,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if report:
         info("starting video stream...")
     source = FrameSource(args.source, notify=warn)
+    # A camera's or stream's rows also say when (its time_s counts from the start only): the CSV's `clock`,
+    # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
+    people = PeopleSummary(task_labels, clock=source.live)
     reader = EveryNth(source, args.every) if args.every > 1 else source
     if not source.live and not source.fps_known and report and (args.output is not None or source.sequence):
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
@@ -199,7 +201,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
             landmarks = pipeline.landmarker is not None
             if landmarks:
                 from ..landmarks import MEASURE_NAMES
-            columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else ())
+            columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else (),
+                                  clock=source.live)
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore",
                                     restval="", lineterminator="\n")
             writer.writeheader()
@@ -232,6 +235,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                                                    head_every=args.head_every):
                 fps = meter.tick()
                 time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
+                clock = clock_text(source.wall_time(time_s)) if source.live else ""
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
@@ -239,13 +243,13 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     # The CSV first: on standard output it is the one that breaks when its reader goes
                     # (`| head`), and the frame it could not take is then in none of the other outputs.
                     if writer is not None:
-                        writer.writerows(csv_row(index, time_s, f, task_labels) for f in faces)
+                        writer.writerows(csv_row(index, time_s, f, task_labels, clock or None) for f in faces)
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
-                    people.add(index, time_s, faces)
+                    people.add(index, time_s, faces, clock)
                     if alerts is not None:
-                        alerts.update(index, time_s, faces)
+                        alerts.update(index, time_s, faces, clock)
                     if timeline is not None:
                         timeline.add(time_s, faces)
                     if live_summary and time.monotonic() >= next_summary:
