@@ -74,13 +74,18 @@ class PeopleSummary:
             self._spans[task] = range(at, at + len(task_labels[task]))
             at += len(task_labels[task])
         self.people: dict[int, Person] = {}  # in view (or lately)
+        # Why a track no head has labelled yet got none ("too dark to read"), for the closing table: a row of
+        # dashes said nothing. Shared short strings; a track is dropped from it once a head labels it.
+        self._why: dict[int, str] = {}
         self._done: list[tuple] = []  # the others' rows, in `columns()` order
         self._swept = 0
 
     def __len__(self) -> int:
         return len(self.people) + len(self._done)
 
-    def add(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "") -> None:
+    def add(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "",
+            why: Callable[[Face], str | None] | None = None) -> None:
+        """why: for a face no head labelled, the reason in words (FacePipeline.why_unlabelled on this frame)."""
         index = self._index
         for face in faces:
             if face.track_id is None:
@@ -91,6 +96,10 @@ class PeopleSummary:
                                                               np.zeros((2, len(self.labels))), first_clock=clock)
             person.last_frame, person.last_s, person.last_clock = frame, time_s, clock
             person.frames += 1
+            if face.predictions:
+                self._why.pop(face.track_id, None)
+            elif why is not None and face.track_id not in self._why and (reason := why(face)):
+                self._why[face.track_id] = sys.intern(reason.split(" (")[0])  # "too dark to read"
             for task in self.tasks:
                 pred = face.predictions.get(task)
                 if pred is None:  # faces too small for the heads get no label: no vote
@@ -174,6 +183,19 @@ class PeopleSummary:
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
         if len(self) > len(rows):
             lines.append(f"... and {len(self) - len(rows)} shorter tracks (every one is in --summary)")
+        return lines + self._unlabelled_lines()
+
+    def _unlabelled_lines(self) -> list[str]:
+        """"no label for tracks 4, 9: too dark to read", a line per reason, for the tracks no head labelled."""
+        labels = [self.columns().index(f"{task}_label") for task in self.tasks]
+        by_reason: dict[str, list[int]] = {}
+        for row in self._rows():
+            if row[0] in self._why and not any(row[i] for i in labels):
+                by_reason.setdefault(self._why[row[0]], []).append(row[0])
+        lines = []
+        for reason, tracks in by_reason.items():
+            shown = ", ".join(map(str, tracks[:10])) + (f" and {len(tracks) - 10} more" if len(tracks) > 10 else "")
+            lines.append(f"no label for track{'s' if len(tracks) > 1 else ''} {shown}: {reason}")
         return lines
 
     def save(self, path: str | os.PathLike) -> None:

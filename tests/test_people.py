@@ -83,6 +83,27 @@ def test_summary_majority_label_and_its_mean_probability():
     assert PeopleSummary({"emotion": ["happy", "sad"]}).headline() == "0 people seen"
 
 
+def test_the_closing_table_says_why_a_track_got_no_label():
+    """A row of dashes said nothing: the tracks no head ever labelled are named, a line per reason."""
+    people = PeopleSummary({"mask": MASK})
+
+    def why(f):
+        return {2: "too dark to read (mean grey level 6.1, under 10)", 3: "too small for the heads (6 px, under 8)",
+                4: "too dark to read (mean grey level 9.0, under 10)"}.get(f.track_id)
+
+    for i in range(5):
+        faces = [face(1, "with_mask"), face(2, None), face(3, None), face(4, None)]
+        faces += [face(t, None) for t in range(20, 32)]  # a dim crowd at the back: too dark, all of them
+        if i >= 3:
+            faces[3] = face(4, "without_mask")  # came into the light: labelled after all, not listed
+        people.add(i, i / 10, faces, why=lambda f: why(f) or ("too dark to read (mean grey level 3.0, under 10)"
+                                                              if f.track_id >= 20 else None))
+    lines = people.table()
+    assert lines[-2:] == ["no label for tracks 2, 20, 21, 22, 23, 24, 25, 26, 27, 28 and 3 more: too dark to read",
+                          "no label for track 3: too small for the heads"], lines
+    assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
+
+
 def test_a_camera_watched_for_weeks_keeps_gone_people_as_rows(tmp_path):
     """Each track's label counters took 2.5 KB for as long as the run went on: a shop door's camera sees
     thousands of people a day. Someone unseen for DONE_AFTER_FRAMES is kept as their row alone."""

@@ -183,6 +183,11 @@ def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_m
                 assert row[f"{task}_label"] == columns[int(np.argmax(probs))][len(task) + 1:]
     classified = [r for r in rows if r["mask_with_mask"] != ""]
     assert len(classified) >= 0.8 * len(rows)
+    # The closing table names the tracks no head ever labelled (the clip's dark audience) and why.
+    never = {r["track_id"] for r in rows} - {r["track_id"] for r in classified}
+    said = re.findall(r"^no label for tracks? ([\d, ]+): (.+)$", r.stdout, re.M)
+    assert never and {t for ids, _ in said for t in ids.split(", ")} == never, (never, said)
+    assert {why for _, why in said} <= {"too dark to read", "too small for the heads"}, said
 
     # One row per face per frame: the detector alone, on a few frames, finds as many faces.
     from facekit.detection import VIDEO_DETECTOR, create_detector

@@ -236,6 +236,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 fps = meter.tick()
                 time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
                 clock = clock_text(source.wall_time(time_s)) if source.live else ""
+                unlabelled_why = (lambda f, frame=frame: pipeline.why_unlabelled(frame, f)) if pipeline.heads else None
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
@@ -247,7 +248,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
-                    people.add(index, time_s, faces, clock)
+                    people.add(index, time_s, faces, clock, why=unlabelled_why)
                     if alerts is not None:
                         alerts.update(index, time_s, faces, clock)
                     if timeline is not None:
