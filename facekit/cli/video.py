@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(rtsp://, http://...). Default: 0")
     p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4, .avi or .mkv; for a "
                                                       "camera .mkv or .avi, which survive a kill or power cut)")
-    p.add_argument("--csv", type=Path, help="one row per face per frame: time, track id, box, every probability "
-                                             "(- for standard output)")
+    p.add_argument("--csv", type=Path, help="one row per face per frame: time (a camera's also as date and time), "
+                                             "track id, box, every probability (- for standard output)")
     p.add_argument("--timeline", type=Path,
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
     p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alert", metavar="CMD",
                    help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
                         "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
-                        "FACEKIT_LABEL, FACEKIT_PROBABILITY and FACEKIT_SOURCE are in its environment")
+                        "FACEKIT_LABEL, FACEKIT_PROBABILITY, FACEKIT_SOURCE (and a camera's FACEKIT_CLOCK) are in "
+                        "its environment")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--every", type=positive_int, default=1, metavar="N",
