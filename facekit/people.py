@@ -172,7 +172,14 @@ class PeopleSummary:
         rows = [dict(zip(columns, row)) for row in rows]
         heads = [f"{t} (mean p)" for t in self.tasks]
         if self.clock:  # a camera's: when, to the second (2026-11-29 14:03:07), not seconds since the start
-            seen = [(r["first_clock"][:19].replace("T", " "), r["last_clock"][:19].replace("T", " ")) for r in rows]
+            # A run across a daylight-saving change has two offsets, and the hour after the clocks go back reads
+            # as the hour before: without its offset someone was "last seen" an hour before they were first seen.
+            zoned = len({c[23:] for r in rows for c in (r["first_clock"], r["last_clock"])}) > 1
+
+            def local(clock: str) -> str:  # 2026-11-29T14:03:07.412+01:00 -> 2026-11-29 14:03:07 (+01:00 if zoned)
+                return clock[:19].replace("T", " ") + (clock[23:] if zoned else "")
+
+            seen = [(local(r["first_clock"]), local(r["last_clock"])) for r in rows]
         else:
             seen = [(f"{r['first_s']:.2f}", f"{r['last_s']:.2f}") for r in rows]
         cells = [[str(r["track_id"]), *when, str(r["frames"])]

@@ -104,6 +104,24 @@ def test_the_closing_table_says_why_a_track_got_no_label():
     assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
 
 
+def test_a_cameras_closing_table_across_a_daylight_saving_change_keeps_the_offsets():
+    """The night the clocks go back, 01:59:59 EDT is followed by 01:00:00 EST: the table showed someone seen
+    across it as last seen an hour before they were first seen. With two offsets among its times it says them."""
+    people = PeopleSummary({"mask": MASK}, clock=True)
+    people.add(0, 0.0, [face(1, "with_mask")], "2026-11-01T01:59:58.500-04:00")
+    people.add(1, 1.0, [face(1, "with_mask"), face(2, "without_mask")], "2026-11-01T01:59:59.500-04:00")
+    people.add(2, 2.0, [face(1, "with_mask"), face(2, "without_mask")], "2026-11-01T01:00:00.500-05:00")
+    lines = people.table()
+    assert lines[0].split()[:5] == ["track", "first", "seen", "last", "seen"], lines
+    assert lines[1].split()[:5] == ["1", "2026-11-01", "01:59:58-04:00", "2026-11-01", "01:00:00-05:00"], lines
+    assert lines[2].split()[:5] == ["2", "2026-11-01", "01:59:59-04:00", "2026-11-01", "01:00:00-05:00"], lines
+    # A day on one offset reads as before, to the second.
+    people = PeopleSummary({"mask": MASK}, clock=True)
+    people.add(0, 0.0, [face(1, "with_mask")], "2026-11-29T14:03:07.412+01:00")
+    people.add(1, 5.0, [face(1, "with_mask")], "2026-11-29T14:03:12.412+01:00")
+    assert people.table()[1].split()[:5] == ["1", "2026-11-29", "14:03:07", "2026-11-29", "14:03:12"]
+
+
 def test_a_camera_watched_for_weeks_keeps_gone_people_as_rows(tmp_path):
     """Each track's label counters took 2.5 KB for as long as the run went on: a shop door's camera sees
     thousands of people a day. Someone unseen for DONE_AFTER_FRAMES is kept as their row alone."""

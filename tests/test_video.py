@@ -739,6 +739,18 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
     assert later and set(later) == {"none"}, later
 
 
+def test_help_says_a_cameras_rows_and_alerts_carry_the_clock():
+    """--help is what someone setting up a camera's alert script reads: FACEKIT_CLOCK and the clock columns
+    were in the README alone, and the --alert line listed every other variable."""
+    from facekit.cli.video import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    alert = text[text.index("--alert CMD run CMD"):]
+    assert "FACEKIT_CLOCK" in alert[:alert.index("--no-display")], alert
+    assert "date and time" in text[text.index("--csv CSV one row"):text.index("--timeline TIMELINE plot")]
+    assert "first_clock / last_clock" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
+
+
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])
 def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, capfd, name):
     started = time.monotonic()
