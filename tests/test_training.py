@@ -244,7 +244,7 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
             "-s", "64", "-e", "1", "--fine-tune-epochs", "3", "--fine-tune-lr", "1e-4", "-b", "8"]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=sigint_default)
-    seen, deadline = [], time.time() + 240
+    seen, deadline = [], time.time() + 480  # two trainings may run at once (make test's two workers)
     for line in proc.stdout:
         seen.append(line)
         if line.startswith("Epoch 2/3"):  # the head epoch and fine-tune epoch 1 are done and checkpointed

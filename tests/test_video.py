@@ -509,8 +509,12 @@ def test_a_live_stream_that_does_not_come_back_is_one_error_line(clip, mask_mode
     assert out.is_file() and len(out.read_text().splitlines()) > 1  # what was seen is kept
     # The closing line's FPS leaves the outage out (it counted the whole wait: "0.1 FPS" after 5 minutes).
     closing = next(x for x in (said.out + said.err).splitlines() if " face detections, " in x)
-    gone, fps = re.search(r", ([\d.]+)s of it with the stream gone \(([\d.]+) FPS\)", closing).groups()
-    assert 2.4 <= float(gone) <= 4 and float(fps) >= 5, closing
+    n, total, gone, fps = re.search(r"(\d+) frames, .* in ([\d.]+)s, ([\d.]+)s of it with the stream gone "
+                                    r"\(([\d.]+) FPS\)", closing).groups()
+    assert 2.4 <= float(gone) <= 4, closing
+    # Counted in, the ~3 s outage would make it frames / total; left out, several times that (a floor of 5 FPS
+    # failed on a loaded machine: 3 frames analysed in 0.8 s).
+    assert float(fps) > 2 * int(n) / float(total), closing
 
 
 def test_a_live_streams_frames_keep_their_own_arrival_time_when_the_loop_skips_some(clip):
@@ -720,7 +724,7 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
     # The clock and time_s tell the same story: the same seconds between any two rows.
     gaps = [(c - clocks[0]).total_seconds() - (float(r["time_s"]) - float(rows[0]["time_s"]))
             for c, r in zip(clocks, rows)]
-    assert max(map(abs, gaps)) < 0.01, max(map(abs, gaps))
+    assert max(map(abs, gaps)) < 0.03, max(map(abs, gaps))  # two clock reads; a thread switch between them
     summary = read_csv(people)
     assert summary and list(summary[0])[3:8] == ["first_s", "last_s", "first_clock", "last_clock", "frames"]
     for person in summary:
