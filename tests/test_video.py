@@ -743,6 +743,17 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
     assert later and set(later) == {"none"}, later
 
 
+def test_every_on_a_live_stream_says_it_is_for_files(clip, mask_model, capfd):
+    feed = _MJPEGFeed(clip, per_connection=275)
+    try:
+        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "5",
+                     "--every", "3"])
+    finally:
+        feed.stop()
+    err = capfd.readouterr().err
+    assert code == 0 and "[WARN] --every 3 is for files: a camera or stream is read at its newest frame" in err, err
+
+
 def test_help_says_a_cameras_rows_and_alerts_carry_the_clock():
     """--help is what someone setting up a camera's alert script reads: FACEKIT_CLOCK and the clock columns
     were in the README alone, and the --alert line listed every other variable."""

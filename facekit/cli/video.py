@@ -174,6 +174,9 @@ def run(args, pipeline=None, report=True) -> RunStats:
     # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
     people = PeopleSummary(task_labels, clock=source.live)
     reader = EveryNth(source, args.every) if args.every > 1 else source
+    if source.live and args.every > 1 and report:  # it did nothing there, without a word
+        warn(f"--every {args.every} is for files: a camera or stream is read at its newest frame, and each frame "
+             f"the loop gets is analysed (--detect-every K and --head-every K make each one cheaper)")
     if not source.live and not source.fps_known and report and (args.output is not None or source.sequence):
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
         uses = "times and --output" if source.sequence else "--output (times are the file's own)"
