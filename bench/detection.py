@@ -49,7 +49,7 @@ from facekit.types import iou_matrix
 IOU = 0.5
 WIDTH_BINS = [(0, 16, "<16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 10 ** 6, ">=64")]
 MASK_LABELS = ("with_mask", "without_mask")
-MASK_FALLBACKS = (ROOT / "models" / "mask", Path("/tmp/runs/mask_a"))
+MASK_MODEL = ROOT / "models" / "mask"  # the committed head; another one with --model
 
 
 @dataclass
@@ -152,7 +152,7 @@ def score(scenes: list[Scene], results: list[Found], iou: float = IOU) -> dict:
 def find_mask_model(explicit: str | None) -> Path | None:
     if explicit:
         return Path(explicit)
-    return next((p for p in MASK_FALLBACKS if (p / "card.json").is_file() and (p / "model.tflite").is_file()), None)
+    return MASK_MODEL if (MASK_MODEL / "card.json").is_file() and (MASK_MODEL / "model.tflite").is_file() else None
 
 
 def _found_from_faces(faces) -> Found:
@@ -538,7 +538,7 @@ def min_face_study(scenes: list[Scene], faces_per_image: list, pipeline_px: int)
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
+    p.add_argument("--model", help="mask model folder (default: models/mask)")
     p.add_argument("--limit", type=int, help="score only the first N scenes (quick look)")
     p.add_argument("--sweep", action="store_true", help="also print the SCRFD, YuNet and res10 threshold sweeps")
     p.add_argument("--crops", action="store_true", help="also print the head-crop study")

@@ -30,9 +30,6 @@ from bench.common import ROOT, assets_root, machine_info, print_table
 if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
     from facekit.pipeline import StageTimes
 
-FALLBACK_MASK = "/tmp/runs/mask_a"
-
-
 def rss_mb() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -73,7 +70,7 @@ def facekit_fps(clip: Path, pipeline, extra: list[str], repeat: int) -> tuple[fl
 def mask_model_path(explicit: str | None) -> Path:
     from facekit.heads import CARD, TFLITE, models_dir
 
-    for folder in ([Path(explicit)] if explicit else [models_dir() / "mask", Path(FALLBACK_MASK)]):
+    for folder in ([Path(explicit)] if explicit else [models_dir() / "mask"]):
         if (folder / CARD).is_file() and (folder / TFLITE).is_file():
             return folder
     raise SystemExit("[ERROR] no mask model: train one (models/mask) or pass --model")
@@ -265,7 +262,7 @@ def agreement(ref: dict, other: dict, tasks: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=None, help="video (default: the mirror's short_hamilton_clip.mp4)")
-    p.add_argument("--model", help="mask model folder (default: models/mask, else /tmp/runs/mask_a)")
+    p.add_argument("--model", help="mask model folder (default: models/mask)")
     p.add_argument("--detector", help="facekit's detector for every row (default: the video script's)")
     p.add_argument("--repeat", type=int, default=2, help="passes per FPS row; the best counts (default: 2)")
     p.add_argument("--passes", type=int, default=10, help="passes for the memory row (default: 10)")
