@@ -83,7 +83,7 @@ class PeopleSummary:
     def __len__(self) -> int:
         return len(self.people) + len(self._done)
 
-    def add(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "",
+    def add(self, frame: int, time_s: float, faces: Iterable[Face], clock: str | None = None,
             why: Callable[[Face], str | None] | None = None) -> None:
         """why: for a face no head labelled, the reason in words (FacePipeline.why_unlabelled on this frame)."""
         index = self._index
@@ -93,8 +93,8 @@ class PeopleSummary:
             person = self.people.get(face.track_id)
             if person is None:
                 person = self.people[face.track_id] = Person(face.track_id, frame, time_s,
-                                                              np.zeros((2, len(self.labels))), first_clock=clock)
-            person.last_frame, person.last_s, person.last_clock = frame, time_s, clock
+                                                              np.zeros((2, len(self.labels))), first_clock=clock or "")
+            person.last_frame, person.last_s, person.last_clock = frame, time_s, clock or ""
             person.frames += 1
             if face.predictions:
                 self._why.pop(face.track_id, None)
@@ -267,8 +267,8 @@ class AlertDispatcher:
         self._done: set[int] = set()
         self._running: list[tuple[int, subprocess.Popen]] = []
 
-    def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str = "") -> None:
-        """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), "" for a file."""
+    def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str | None = None) -> None:
+        """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), None for a file."""
         self.poll()
         for face in faces:
             pred = face.predictions.get(MASK_TASK)
@@ -288,7 +288,7 @@ class AlertDispatcher:
                 self._fire(track, frame, time_s, start, pred.score, clock)
 
     def _fire(self, track: int, frame: int, time_s: float, since_s: float, probability: float,
-              clock: str = "") -> None:
+              clock: str | None = None) -> None:
         self.fired.append((track, time_s))
         env = dict(os.environ, FACEKIT_TRACK_ID=str(track), FACEKIT_TIME_S=f"{time_s:.3f}",
                    FACEKIT_SINCE_S=f"{since_s:.3f}", FACEKIT_FRAME=str(frame), FACEKIT_LABEL=UNMASKED,

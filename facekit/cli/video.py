@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,8 +241,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                                                    head_every=args.head_every):
                 fps = meter.tick()
                 time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
-                clock = clock_text(source.wall_time(time_s)) if source.live else ""
-                unlabelled_why = (lambda f, frame=frame: pipeline.why_unlabelled(frame, f)) if pipeline.heads else None
+                clock = clock_text(source.wall_time(time_s)) if source.live else None  # a file's: none
                 # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
                 # summary, the timeline and the mp4 then hold the same frames.
                 with DeferredStop() as holding:
@@ -249,11 +249,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     # The CSV first: on standard output it is the one that breaks when its reader goes
                     # (`| head`), and the frame it could not take is then in none of the other outputs.
                     if writer is not None:
-                        writer.writerows(csv_row(index, time_s, f, task_labels, clock or None) for f in faces)
+                        writer.writerows(csv_row(index, time_s, f, task_labels, clock) for f in faces)
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
-                    people.add(index, time_s, faces, clock, why=unlabelled_why)
+                    people.add(index, time_s, faces, clock, why=partial(pipeline.why_unlabelled, frame))
                     if alerts is not None:
                         alerts.update(index, time_s, faces, clock)
                     if timeline is not None:
