@@ -203,7 +203,11 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         pool = ThreadPoolExecutor(workers, thread_name_prefix="facekit-detector", initializer=set_threads_here,
                                   initargs=(1 if workers > 1 else None,))
     read = detections = 0
-    last_found: list[Face] = []  # the newest faces a close-up decision can look at
+    # A frame's close-up decision looks at the faces found `lag` frames before it: the newest a detector
+    # running that far ahead has surely delivered. The plain loop (overlap=False) looks as far back, so
+    # both give the same faces; by read order, {frame number: faces} until the frame `lag` later asks.
+    lag = 1 if source.live else detector_workers(pipeline.detector)
+    found: dict[int, list[Face]] = {}
 
     def start(item):
         """Frame `item` read: note a scene cut and start its detection if one is due (a future, or the
@@ -213,12 +217,13 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         with times.stage("tracking"):
             cut = cuts(frame)
         job = None
+        earlier = found.pop(read - lag, [])
         if cut or read % detect_every == 0:  # nothing to follow across a cut: detect afresh
-            closeup = cut or detections % CLOSEUP_EVERY == 0 or _has_closeup(last_found, frame.shape)
+            closeup = cut or detections % CLOSEUP_EVERY == 0 or _has_closeup(earlier, frame.shape)
             detections += 1
             job = pool.submit(pipeline.detect, frame, closeup) if pool else pipeline.detect(frame, closeup)
         read += 1
-        return index, frame, cut, job
+        return index, frame, cut, job, read - 1
 
     ahead: deque = deque()  # frames read, their detections running (at most one per worker)
     ended = False
@@ -246,7 +251,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     try:
         read_ahead()
         while ahead:
-            index, frame, cut, job = ahead.popleft()
+            index, frame, cut, job, number = ahead.popleft()
             times.frames += 1
             if cut:
                 tracker.end_tracks()
@@ -260,7 +265,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
                     faces = job.result()
             else:
                 faces = job
-            last_found = faces
+            found[number] = faces
             read_ahead()  # the next detections now run beside this frame's heads and the caller's work
             with times.stage("tracking"):
                 faces = tracker.assign(faces)

@@ -122,6 +122,28 @@ def test_scrfd_runs_a_wide_frame_at_its_own_size(media):
     assert (1, 3, 384, 640) in seen and all(s[2:] != (640, 640) for s in seen)
 
 
+def test_scrfd_500m_squeezes_a_640x360_frame_to_640x352(media):
+    """The video detector runs a 640x360 frame as 640x352 (a 2% squeeze, 9% less work than padding to 384),
+    and its boxes and key points come back in the frame's own pixels: where the padded run puts them."""
+    import cv2
+
+    pytest.importorskip("onnx")
+    det = create_detector("scrfd-500m", fine_pass=False)
+    frame = cv2.resize(load_image(media / "two_people.jpg"), (640, 360))
+    seen = []
+    run = det.session.run
+    det.session.run = lambda names, feeds: seen.append(next(iter(feeds.values())).shape) or run(names, feeds)
+    squeezed = det.detect(frame, closeup=False)
+    det.max_squeeze = 0.0  # this instance only: padded, as SCRFD-2.5GF runs
+    padded = det.detect(frame, closeup=False)
+    assert seen == [(1, 3, 352, 640), (1, 3, 384, 640)]
+    assert len(squeezed) == len(padded) == 2
+    for a, b in zip(squeezed, padded):
+        size = max(b.box.width, b.box.height)
+        assert max(abs(p - q) for p, q in zip(a.box.as_list(), b.box.as_list())) <= 0.04 * size
+        assert np.abs(np.asarray(a.detector_keypoints) - np.asarray(b.detector_keypoints)).max() <= 0.04 * size
+
+
 @pytest.fixture
 def broken_mirror(tmp_path, monkeypatch):
     """A mirror whose SCRFD file is cut to half its length, and an empty cache; downloads unreachable."""
