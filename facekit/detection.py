@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from . import assets
-from .errors import ModelError
+from .errors import ModelError, out_of_memory
 from .types import Box, Face
 
 MIN_BOX = 4  # px; anything thinner is noise, not a face
@@ -196,6 +196,8 @@ class Res10Detector:
             # The native pass gets its own network: feeding one net two blob sizes re-plans it each time.
             self._native_net = None if single_pass else cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
         except cv2.error as exc:
+            if out_of_memory(exc):  # short memory (ulimit -v), not a broken file
+                raise MemoryError(f"loading res10 from {weights}") from exc
             reason = str(exc).strip().splitlines()[-1]
             raise ModelError(f"cannot load res10 detector from {weights}: {reason}") from None
         self._lock = threading.Lock()  # an OpenCV network holds one input: one thread in it at a time
@@ -416,6 +418,8 @@ class YuNetDetector(MultiPassDetector):
                 net = cv2.FaceDetectorYN.create(str(self.model), "", size, min(self.confidence, self.candidate_floor),
                                                 self.options.nms_threshold, 5000)
             except cv2.error as exc:
+                if out_of_memory(exc):  # short memory (ulimit -v), not a broken file
+                    raise MemoryError(f"loading YuNet from {self.model}") from exc
                 raise ModelError(f"cannot load YuNet from {self.model}: {str(exc).strip().splitlines()[-1]}") from None
             while len(self._nets) >= 4:  # a folder of photos of many sizes must not pile up networks
                 self._nets.pop(next(iter(self._nets)))

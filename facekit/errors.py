@@ -30,3 +30,16 @@ class VideoError(FacekitError):
 class ArgumentError(FacekitError, ValueError):
     """A bad argument to the library (a malformed box, a frame step below 1): a FacekitError, caught with
     every other user error, and still the ValueError these arguments raised before."""
+
+
+# How the engines say an allocation failed: OpenCV's cv::error ("Insufficient memory"), onnxruntime's and
+# C++'s (bad_alloc), the dynamic loader's for a compiled module it could not map (one imported lazily), and
+# protobuf's (onnx / onnxruntime parsing a graph: "Arena alloc failed"). Under a memory limit (a small board,
+# ulimit -v) these were tracebacks, or "cannot load <model>" lines that sent users to fetch intact files again.
+OUT_OF_MEMORY_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory",
+                       "failed to map segment from shared object", "Arena alloc failed")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an engine's way of saying it ran out of memory (not a bug, not a bad file)."""
+    return isinstance(exc, MemoryError) or any(w in str(exc) for w in OUT_OF_MEMORY_WORDS)

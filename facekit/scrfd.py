@@ -20,7 +20,7 @@ import numpy as np
 
 from . import assets
 from .detection import BoxCalibration, DetectorOptions, MultiPassDetector, nms
-from .errors import ModelError
+from .errors import ModelError, out_of_memory
 
 STRIDES = (8, 16, 32)
 ANCHORS = 2  # per feature-map cell
@@ -133,12 +133,14 @@ class SCRFDDetector(MultiPassDetector):
             graph = _symbolic_graph(path, sha256)
             try:
                 load(graph)
-            except Exception:
-                if not isinstance(graph, str):
+            except Exception as exc:
+                if not isinstance(graph, str) or out_of_memory(exc):  # short memory: the kept copy is fine
                     raise
                 Path(graph).unlink(missing_ok=True)  # a damaged copy in the cache: edit the original again
                 graph = load(_symbolic_graph(path, sha256))
         except Exception as exc:  # onnx / onnxruntime raise their own types for a file that is not a graph
+            if out_of_memory(exc):  # under ulimit -v: "cannot load <model>" read as a broken file
+                raise MemoryError(f"loading {self.name} from {path}") from exc
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load {self.name} from {path}: {reason}") from None
         self.fixed = graph is None

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import FacekitError
+from ..errors import FacekitError, out_of_memory
 
 
 # Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
@@ -101,7 +101,7 @@ def guarded(main):
             if isinstance(exc, BrokenPipeError):  # e.g. `... | head`, once every output is finalized
                 reader_gone()
                 return 0
-            if _out_of_memory(exc):
+            if out_of_memory(exc):
                 engine = type(exc).__module__.split(".")[0]
                 where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or (
                     f"loading {exc.name}" if isinstance(exc, ImportError) and exc.name else str(exc) or "Python")
@@ -115,17 +115,6 @@ def guarded(main):
             restore_handlers(previous)
 
     return wrapper
-
-
-# How the engines say an allocation failed: OpenCV's cv::error ("Insufficient memory"), onnxruntime's and
-# C++'s (bad_alloc), the dynamic loader's for a compiled module it could not map (one imported lazily).
-# Under a memory limit (a small board, ulimit -v) these were tracebacks.
-_OOM_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_alloc", "Cannot allocate memory",
-              "failed to map segment from shared object")
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or any(w in str(exc) for w in _OOM_WORDS)
 
 
 def _interrupted() -> int:

@@ -1,0 +1,50 @@
+"""An installed facekit on a small board: one slow core, a memory limit (ulimit -v). Failures there must be one
+line that names the cause, never a traceback and never a hint that an intact file is broken."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+import facekit.runtime
+from facekit import assets
+from facekit.cli import image as image_cli
+
+_OOM_AT_LOAD = {
+    # What each detector's loader raised under ulimit -v 450-480 MB (the protobuf parse of the graph, the lazy
+    # import of onnxruntime's module), or what OpenCV raises when an allocation fails.
+    "scrfd-500m/protobuf": ("scrfd-500m", RuntimeError("Error parsing message with type 'onnx.ModelProto': "
+                                                       "Arena alloc failed")),
+    "scrfd-500m/import": ("scrfd-500m", ImportError(".../onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so: "
+                                                    "failed to map segment from shared object")),
+    "yunet": ("yunet", cv2.error("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate "
+                                 "2949120 bytes in function 'OutOfMemoryError'")),
+    "res10": ("res10", cv2.error("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate "
+                                 "2949120 bytes in function 'OutOfMemoryError'")),
+}
+
+
+@pytest.mark.parametrize("case", list(_OOM_AT_LOAD), ids=list(_OOM_AT_LOAD))
+def test_a_detector_short_of_memory_is_not_called_unloadable(case, media, monkeypatch, capsys, tmp_path):
+    # ulimit -v 480M: "[ERROR] cannot load scrfd-500m from .../scrfd_500m_kps.onnx: Error parsing message ...
+    # Arena alloc failed" (or "... failed to map segment from shared object"): read as a broken download.
+    detector, error = _OOM_AT_LOAD[case]
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+
+    def fail(*args, **kwargs):
+        raise error
+
+    if detector.startswith("scrfd"):
+        monkeypatch.setattr(facekit.runtime, "ort_session", fail)
+    elif detector == "yunet":
+        monkeypatch.setattr(cv2.FaceDetectorYN, "create", fail)
+    else:
+        monkeypatch.setattr(cv2.dnn, "readNetFromCaffe", fail)
+    code = image_cli.main(["-i", str(media / "obama.jpg"), "--detector", detector, "--tasks", "mask",
+                           "--no-display"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("[ERROR] out of memory (loading ") and "ulimit -v" in lines[0], lines
+    assert "cannot load" not in lines[0]
+    if detector.startswith("scrfd"):  # the graph kept in the cache is intact: short memory must not delete it
+        assert list((tmp_path / "cache" / "scrfd").glob("*.symbolic.onnx"))
