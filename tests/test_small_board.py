@@ -48,3 +48,22 @@ def test_a_detector_short_of_memory_is_not_called_unloadable(case, media, monkey
     assert "cannot load" not in lines[0]
     if detector.startswith("scrfd"):  # the graph kept in the cache is intact: short memory must not delete it
         assert list((tmp_path / "cache" / "scrfd").glob("*.symbolic.onnx"))
+
+
+def test_a_thread_that_cannot_start_is_one_line(media, monkeypatch, capsys):
+    # ulimit -v 560M: the video loop's detector worker could not start, and the run ended with a traceback
+    # ending in "RuntimeError: can't start new thread" and exit 1.
+    import threading
+
+    from facekit.cli import video as video_cli
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    code = video_cli.main(["-s", str(media / "short_hamilton_clip.mp4"), "--tasks", "mask", "--max-frames", "3",
+                           "--no-display"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if "Traceback" in line or line.startswith("[ERROR]")]
+    assert code == 2 and len(lines) == 1, err[-2000:]
+    assert lines[0].startswith("[ERROR] cannot start a thread (") and "ulimit -v" in lines[0], lines

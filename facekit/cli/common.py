@@ -101,6 +101,11 @@ def guarded(main):
             if isinstance(exc, BrokenPipeError):  # e.g. `... | head`, once every output is finalized
                 reader_gone()
                 return 0
+            if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+                # pthread_create refused: under ulimit -v a thread's stack (8 MB by default) no longer fits, or
+                # the process / container thread limit is reached. It came out of the video loop as a traceback.
+                return fail("cannot start a thread (out of memory for its stack, or the process's thread limit "
+                            "reached): free some memory, or raise the limit (ulimit -v, ulimit -u, the container's)")
             if out_of_memory(exc):
                 engine = type(exc).__module__.split(".")[0]
                 where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or (
