@@ -90,6 +90,16 @@ class SourceSpec:
         return f"camera {self.target}" if self.kind == "camera" else str(self.target)
 
 
+def _address_limit_mb() -> int | None:
+    """This process's address-space limit (ulimit -v) in MB, None when there is none (or no such limit here)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft >> 20
+
+
 def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
     """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
     library, where holding the process's stderr for up to the time-out would swallow the other threads'
@@ -124,7 +134,13 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         # image at its own size; FFmpeg's image2 would rescale them silently.
         cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if "%" in path.name else cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)")
+        limit = _address_limit_mb()
+        # FFmpeg fails to open an intact file silently when it cannot allocate (ulimit -v ~480 MB here): with a
+        # limit set, "corrupt" alone sent users to fetch a good file again.
+        memory = f", or too little memory to open it under this process's limit of {limit} MB (ulimit -v)" if limit \
+            else ""
+        raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
+                         f"{memory}")
     return cap
 
 

@@ -67,3 +67,24 @@ def test_a_thread_that_cannot_start_is_one_line(media, monkeypatch, capsys):
     lines = [line for line in err.strip().splitlines() if "Traceback" in line or line.startswith("[ERROR]")]
     assert code == 2 and len(lines) == 1, err[-2000:]
     assert lines[0].startswith("[ERROR] cannot start a thread (") and "ulimit -v" in lines[0], lines
+
+
+def test_a_video_that_fails_to_open_under_a_memory_limit_says_so(tmp_path, monkeypatch):
+    # ulimit -v 480M: OpenCV's FFmpeg could not open the intact hamilton clip and said nothing; the one line was
+    # "not a readable video (corrupt, truncated, ...)". An unopenable file stands in for it here.
+    import resource
+
+    from facekit.errors import VideoError
+    from facekit.video import SourceSpec, _open_capture
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0" * 4096)
+    with pytest.raises(VideoError) as plain:
+        _open_capture(SourceSpec.parse(str(clip)))
+    assert "corrupt" in str(plain.value) and "memory" not in str(plain.value)  # no limit: no such hint
+    real = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (480 << 20, resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else real(which))
+    with pytest.raises(VideoError, match=r"too little memory to open it under this process's limit of 480 MB "
+                                         r"\(ulimit -v\)"):
+        _open_capture(SourceSpec.parse(str(clip)))
