@@ -216,6 +216,15 @@ class FrameSource:
     def live(self) -> bool:
         return self._live
 
+    @property
+    def skipped(self) -> int:
+        """Frames a live source gave that the loop never got (it reads the newest): 0 for a file."""
+        if not self._live:
+            return 0
+        with self._cond:
+            waiting = self._latest is not None and self._latest[0] > self._taken  # read, not handed out yet
+            return max(0, self._read_count - self._handed - waiting)
+
     def _run(self) -> None:
         index = 1
         bad = 0  # reads in a row that failed at once

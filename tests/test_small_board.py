@@ -3,6 +3,9 @@ line that names the cause, never a traceback and never a hint that an intact fil
 
 from __future__ import annotations
 
+import re
+import time
+
 import cv2
 import pytest
 
@@ -88,3 +91,41 @@ def test_a_video_that_fails_to_open_under_a_memory_limit_says_so(tmp_path, monke
     with pytest.raises(VideoError, match=r"too little memory to open it under this process's limit of 480 MB "
                                          r"\(ulimit -v\)"):
         _open_capture(SourceSpec.parse(str(clip)))
+
+
+def test_a_loop_slower_than_its_stream_says_it_could_not_keep_up(media, monkeypatch, capfd):
+    # taskset -c 0: a 30 fps stream, 23.6 FPS analysed, ~1 frame in 5 never seen; the closing lines gave the FPS
+    # alone, and nothing said the CSV's rows and the labels came from a share of the frames.
+    from facekit.cli import video as video_cli
+    from facekit.pipeline import FacePipeline
+
+    from .test_video import _MJPEGFeed
+
+    detect = FacePipeline.detect
+
+    def slow_detect(self, *args, **kwargs):  # a slow board's detector: ~15 FPS against the feed's 60 fps
+        time.sleep(0.06)
+        return detect(self, *args, **kwargs)
+
+    monkeypatch.setattr(FacePipeline, "detect", slow_detect)
+    feed = _MJPEGFeed(media / "short_hamilton_clip.mp4", per_connection=275)
+    try:
+        code = video_cli.main(["-s", feed.url, "--tasks", "mask", "--max-frames", "15", "--no-display"])
+    finally:
+        feed.stop()
+    said = capfd.readouterr()
+    assert code == 0, said.err[-2000:]
+    line = next((x for x in said.err.splitlines() if "could not keep up" in x), None)
+    assert line is not None and line.startswith("[WARN] could not keep up with the source"), said.err[-2000:]
+    analysed, given = map(int, re.search(r"analysed (\d+) of the (\d+) frames", line).groups())
+    assert analysed == 15 and given >= 2 * analysed, line
+
+
+def test_a_file_never_says_it_could_not_keep_up(media, monkeypatch, capfd):
+    # A file is read frame by frame, however slow the loop: nothing is skipped.
+    from facekit.cli import video as video_cli
+
+    code = video_cli.main(["-s", str(media / "short_hamilton_clip.mp4"), "--tasks", "mask", "--max-frames", "10",
+                           "--no-display"])
+    said = capfd.readouterr()
+    assert code == 0 and "could not keep up" not in said.out + said.err

@@ -106,6 +106,7 @@ class RunStats:
     stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
     reader_gone: bool = False  # the reader of `--csv -` closed it
     error: str | None = None
+    skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
 
     @property
     def fps(self) -> float:
@@ -290,6 +291,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
             stats.error = str(exc)
         stats.seconds = time.perf_counter() - started
         stats.outage_s = min(source.outage_s, stats.seconds)
+        stats.skipped = source.skipped
         finishing.arm()
         # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
         # an exception here would also have thrown away the CSV, which the stack renames last.
@@ -321,6 +323,15 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     gone = f", {stats.outage_s:.1f}s of it with the stream gone" if stats.outage_s >= 0.05 else ""
     info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
          f"in {stats.seconds:.1f}s{gone} ({stats.fps:.1f} FPS)")
+    # On one slow core (a Pi) a camera outruns the loop, which then reads only its newest frame: the FPS
+    # alone did not say that rows and labels came from a share of the frames.
+    if stats.skipped and stats.skipped >= 0.05 * (stats.frames + stats.skipped):
+        # Measured: an MJPEG stream reports FFmpeg's default 25 fps whatever it sends (30 here).
+        running = stats.seconds - stats.outage_s
+        rate = f" (about {(stats.frames + stats.skipped) / running:.0f} fps)" if running > 0 else ""
+        warn(f"could not keep up with the source{rate}: analysed {stats.frames} of the "
+             f"{stats.frames + stats.skipped} frames it gave, the newest each time; for more, lighten the loop "
+             "(--detect-every 3, fewer --tasks)")
     if sink is not None:
         if sink.written:
             info(f"annotated video written to {args.output} ({sink.frames} frames)")
