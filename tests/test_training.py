@@ -980,3 +980,16 @@ def test_a_new_task_goes_to_its_own_folder_and_never_over_another_tasks_model(da
     err = capfd.readouterr().err
     assert f"--model {models / 'mask'} holds a 'mask' model and this run trains 'glasses'" in err
     assert (models / "mask" / "card.json").read_text() == '{"task": "mask"}' and len(seen) == 1
+
+
+def test_accelerator_fit_without_the_chosen_keras_backend_is_one_line(tmp_path):
+    """README's `KERAS_BACKEND=jax ... fit` on a machine without JAX: one line naming the backend, before any
+    data is read (it was a traceback from inside Keras once the data was loaded)."""
+    from importlib.util import find_spec
+
+    if find_spec("jax") is not None:
+        pytest.skip("JAX is installed here")
+    res = run_script("tools/accelerator_train.py", "fit", "--data", tmp_path / "packed", "--out", tmp_path / "runs",
+                     "--name", "x", env={"KERAS_BACKEND": "jax"})
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "KERAS_BACKEND=jax: jax is not installed" in res.stderr, res.stderr[-2000:]

@@ -203,8 +203,25 @@ def load_weights(model, path: Path) -> None:
         raise ModelError(f"{path}: these weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
 
 
+def choose_backend() -> str:
+    """KERAS_BACKEND as set, else JAX where it is installed (a GPU machine without TensorFlow), else TensorFlow.
+    Keras imports its backend only after the data is loaded and the workers forked: a backend not installed
+    (KERAS_BACKEND=jax on a CPU machine with TensorFlow only) was a traceback from inside Keras, minutes in."""
+    from importlib.util import find_spec
+
+    from facekit.errors import FacekitError
+
+    chosen = os.environ.get("KERAS_BACKEND") or next((b for b in ("jax", "tensorflow") if find_spec(b)), "jax")
+    os.environ["KERAS_BACKEND"] = chosen
+    module = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}.get(chosen)
+    if module and find_spec(module) is None:
+        raise FacekitError(f"KERAS_BACKEND={chosen}: {module} is not installed here (pip install {module}; "
+                           "for a GPU see JAX's install guide), or run with KERAS_BACKEND=tensorflow")
+    return chosen
+
+
 def fit(args) -> None:
-    os.environ.setdefault("KERAS_BACKEND", "jax")
+    choose_backend()
     t0 = time.time()
     cv2.setNumThreads(1)
     out = Path(args.out)
