@@ -512,7 +512,7 @@ def check_video_output(path: Path) -> None:
     if not parent.is_dir():
         raise VideoError(f"--output folder does not exist: {parent}")
     if not path.suffix:
-        raise VideoError(f"--output needs a video extension such as .mp4 or .avi: {path}")
+        raise VideoError(f"--output needs a video extension such as .mp4, .mkv or .avi: {path}")
     if path.is_dir():
         raise VideoError(f"--output {path} is a folder: name a video file (in it, or beside it)")
     tmp = _temp_path(path)
@@ -524,7 +524,7 @@ def check_video_output(path: Path) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     if not ok:
-        raise VideoError(f"cannot write a video with extension {path.suffix!r} (try .mp4 or .avi): {path}")
+        raise VideoError(f"cannot write a video with extension {path.suffix!r} (try .mp4, .mkv or .avi): {path}")
 
 
 class VideoSink:
