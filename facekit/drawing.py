@@ -82,11 +82,18 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
         if style.landmarks and face.landmarks is not None:
             _draw_landmarks(out, face, style.landmarks, color)
         cv2.rectangle(out, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, box_thick)
-    blocks = [(face.box, lines) for face, _, lines in blocks if lines]
     placed: list[tuple[int, int, int, int]] = []
     boxes = [f.box for f in faces]
-    for b, lines in sorted(blocks, key=lambda item: -item[0].area):  # big faces choose first
-        _draw_block(out, lines, b, scale, thick, placed, boxes)
+    laid = []
+    for face, color, lines in sorted(blocks, key=lambda item: -item[0].box.area):  # big faces choose first
+        layout = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes) if lines else None
+        if layout is not None:
+            laid.append((face.box, color, lines, layout))
+    # Leaders before the labels, so a leader passing behind another face's label never crosses its text.
+    for b, color, _, layout in laid:
+        _draw_leader(out, b, layout, color, thick)
+    for _, _, lines, layout in laid:
+        _paint_block(out, lines, layout, scale, thick)
     if fps is not None:
         draw_fps(out, fps, scale)
     return out
@@ -126,12 +133,13 @@ def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
 SMALL_FACE_TEXT = 24
 
 
-def _draw_block(img, lines, box, scale, thick, placed, faces=()) -> bool:
-    """Stack a face's text lines above its box (below when there is no room), moved clear of the
-    blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
+def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> tuple | None:
+    """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
+    the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
     the face's own box rather than over a neighbour. A small face with no place free of other labels
-    gets no text (False); a bigger one overlaps as little as it can rather than lose its labels."""
+    gets no text (None); a bigger one overlaps as little as it can rather than lose its labels.
+    Returns (x, top, width, height, ascent, step), the block also appended to `placed`."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
@@ -139,7 +147,7 @@ def _draw_block(img, lines, box, scale, thick, placed, faces=()) -> bool:
     step = ascent + descent + 3  # from the font's own metrics: descenders (g, y, p) stay visible
     width = max(tw for (tw, _), _ in sizes) + 4
     height = step * len(lines) + 2
-    h, w = img.shape[:2]
+    h, w = shape[:2]
     x = int(max(0, min(box.x1, w - width)))
     above, below = box.y1 - 3 - height, box.y2 + 2
     candidates = [above, below] if above >= 0 else [below, above]
@@ -159,18 +167,37 @@ def _draw_block(img, lines, box, scale, thick, placed, faces=()) -> bool:
     fits = [t for t in candidates if 0 <= t <= h - height] or [max(0, min(above, h - height))]
     on_labels = overlap(fits, placed)
     if min(box.width, box.height) < SMALL_FACE_TEXT and on_labels.all():
-        return False
+        return None
     # Another label hidden costs more than another face partly covered: its text would be unreadable.
     cost = 3 * on_labels + overlap(fits, [(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
     top = fits[int(np.argmin(cost))]  # the first of the cheapest, in the order of preference
     placed.append((x, top, x + width, top + height))
+    return x, top, width, height, ascent, step
+
+
+def _paint_block(img, lines, layout, scale, thick) -> None:
+    x, top, width, height, ascent, step = layout
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)
     y = top + 1 + ascent
     for text, color in lines:
-        cv2.putText(img, text, (x + 2, y), font, scale, color, thick, cv2.LINE_AA)
+        cv2.putText(img, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
         y += step
-    return True
+
+
+def _draw_leader(img, box, layout, color, thick) -> None:
+    """A line in the box's colour from a label block moved away from its face (a crowd pushes it up to
+    seven lines off) to the face's box: without it, which label belongs to which face was a guess."""
+    x, top, width, height, _, step = layout
+    if top + height <= box.y1 - step // 2:
+        y_label, y_box = top + height, box.y1
+    elif top >= box.y2 + step // 2:
+        y_label, y_box = top, box.y2 - 1
+    else:  # beside the box, or over it
+        return
+    x_label = int(min(max(box.x1, x), x + width - 1))
+    x_box = int(min(max(x_label, box.x1), box.x2 - 1))
+    cv2.line(img, (x_label, int(y_label)), (x_box, int(y_box)), color, max(1, thick // 2), cv2.LINE_AA)
 
 
 def _label(img, text, x, y, scale, color, thick):

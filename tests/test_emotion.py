@@ -187,27 +187,25 @@ def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
     box colour still tells the label); a bigger face keeps its text even when it must overlap."""
     import numpy as np
 
-    from facekit.drawing import SMALL_FACE_TEXT, _draw_block
+    from facekit.drawing import SMALL_FACE_TEXT, _paint_block, _place_block
     from facekit.types import Box
 
     img = np.full((120, 200, 3), 255, np.uint8)
     taken = [(0, 0, 200, 120)]  # every place already holds a label
     lines = [("Mask: 99.00%", (0, 255, 0))]
     small = Box(50, 50, 50 + SMALL_FACE_TEXT - 8, 50 + SMALL_FACE_TEXT - 8)
-    assert _draw_block(img, lines, small, 0.4, 1, list(taken)) is False
-    assert (img == 255).all()
-    assert _draw_block(img, lines, Box(50, 50, 90, 90), 0.4, 1, list(taken)) is True
+    assert _place_block(img.shape, lines, small, 0.4, 1, list(taken)) is None
+    layout = _place_block(img.shape, lines, Box(50, 50, 90, 90), 0.4, 1, list(taken))
+    assert layout is not None
+    _paint_block(img, lines, layout, 0.4, 1)
     assert (img == 0).any()  # its dark backing was drawn
-    img[:] = 255
-    assert _draw_block(img, lines, small, 0.4, 1, []) is True  # room: a small face gets its text
+    assert _place_block(img.shape, lines, small, 0.4, 1, []) is not None  # room: a small face gets its text
 
 
 def test_a_label_goes_where_it_hides_no_other_face():
     """Group photos: a face's label above its box would cover the face above it; it goes below instead,
     and when neither side is free, over its own box rather than over a neighbour's face."""
-    import numpy as np
-
-    from facekit.drawing import _draw_block
+    from facekit.drawing import _place_block
     from facekit.types import Box
 
     lines = [("No Mask: 99.00%", (0, 0, 255)), ("Neutral: 80.00%", (0, 200, 255))]
@@ -215,7 +213,7 @@ def test_a_label_goes_where_it_hides_no_other_face():
 
     def block(img_h, boxes):
         placed = []
-        assert _draw_block(np.zeros((img_h, 400, 3), np.uint8), lines, face, 0.5, 1, placed, boxes)
+        assert _place_block((img_h, 400, 3), lines, face, 0.5, 1, placed, boxes) is not None
         return placed[-1]
 
     def hides(rect, box):
@@ -230,6 +228,31 @@ def test_a_label_goes_where_it_hides_no_other_face():
     boxed_in = block(340, [upper, face, lower])
     assert not hides(boxed_in, upper) and not hides(boxed_in, lower)
     assert face.y1 <= boxed_in[1] and boxed_in[3] <= face.y2  # over its own face
+
+
+def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():
+    """Crowds push a label several lines off its face (another label took the places beside it): a line in the
+    face's colour now runs from the label to the box. A label beside its box gets none."""
+    import numpy as np
+
+    from facekit.drawing import _draw_leader, _place_block
+    from facekit.types import Box
+
+    red = (0, 0, 255)
+    lines = [("No Mask: 99.00%", red), ("Neutral: 80.00%", (0, 200, 255))]
+    face = Box(100, 200, 220, 300)
+    taken = [(0, 150, 400, 200), (0, 300, 400, 360)]  # labels already beside it, above and below
+    img = np.zeros((500, 400, 3), np.uint8)
+    x, top, width, height, _, _ = layout = _place_block(img.shape, lines, face, 0.5, 1, list(taken), [face])
+    assert top + height < 150  # moved up, past the label above it
+    _draw_leader(img, face, layout, red, 1)
+    column = img[top + height + 1:face.y1 - 1, x]
+    assert len(column) > 40 and ((column[:, 2] > 150) & (column[:, :2].max(axis=1) < 60)).mean() > 0.9
+    beside = np.zeros_like(img)
+    layout = _place_block(beside.shape, lines, face, 0.5, 1, [], [face])
+    assert layout[1] + layout[3] <= face.y1 <= layout[1] + layout[3] + 5  # the usual place, just above
+    _draw_leader(beside, face, layout, red, 1)
+    assert not beside.any()
 
 
 def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
