@@ -226,17 +226,33 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
     return labels
 
 
+def first_per_split(files: list[Path], n: int, patterns: tuple[str | None, ...] = ()) -> list[Path]:
+    """The first `n` files of each split the name patterns make, and of the files no pattern names.
+
+    A cap on the whole folder kept the first N names in sorted order, so a --val-pattern split sorting after
+    the others (FER's PublicTest_ after PrivateTest_) was dropped whole and the run stopped with "no file
+    name contains --val-pattern"."""
+    groups: dict[int, list[Path]] = {}
+    for path in files:
+        # The first pattern that matches wins, as a name matching both would otherwise be counted twice.
+        key = next((i for i, pat in enumerate(patterns) if pat and pat in path.name), -1)
+        groups.setdefault(key, []).append(path)
+    keep = {path for group in groups.values() for path in group[:n]}
+    return [path for path in files if path in keep]
+
+
 def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = "none",
                  detector_name: str = "yunet", labels: list[str] | None = None,
                  max_per_class: int | None = None, keypoints: bool = False, log=print,
-                 faces: str = "largest", min_face: int = 16) -> Dataset:
+                 faces: str = "largest", min_face: int = 16, split_patterns: tuple[str | None, ...] = ()) -> Dataset:
     """Read one or several folder-per-class datasets (merged by class name) through the shared preprocessing.
 
     face_crops="detect" cuts faces out with the detector and `crop_face`, as inference does: the largest
     face of each image, or with faces="all" every face at least `min_face` px wide too (one example per
     face of a crowd photo, each with the folder's label). An image with no face found is used whole.
     `labels` fixes the class order (for a test set that must match training); empty class folders
-    and unreadable files are skipped and counted.
+    and unreadable files are skipped and counted. `max_per_class` keeps the first N files of each class
+    and, where `split_patterns` (--val-pattern, --test-pattern) name splits, N of each such split too.
     """
     roots = as_roots(root)
     if labels is None:
@@ -286,7 +302,7 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 skipped_files += [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
                                   and not is_image_path(p)][:3 - len(skipped_files)]
             if max_per_class:
-                files = files[:max_per_class]
+                files = first_per_split(files, max_per_class, split_patterns)
             for path in files:
                 try:
                     image = load_image(path)
@@ -753,7 +769,8 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     load = dict(size=cfg.input_size, color=cfg.color, crop=cfg.crop, face_crops=cfg.face_crops,
                 detector_name=cfg.detector, log=log, faces=cfg.faces, min_face=cfg.min_face)
     need_kps = cfg.synth_masks > 0 or cfg.mask_share > 0 or cfg.occluders > 0
-    data = load_dataset(roots, labels=labels, max_per_class=cfg.max_per_class, keypoints=need_kps, **load)
+    data = load_dataset(roots, labels=labels, max_per_class=cfg.max_per_class, keypoints=need_kps,
+                        split_patterns=(cfg.val_pattern, cfg.test_pattern), **load)
     n_images = int(data.source.max()) + 1
     if cfg.face_crops == "detect":
         log(f"[INFO] face found and cropped in {data.crops_detected} of {n_images} images" +

@@ -557,6 +557,23 @@ def test_soft_label_training_on_ferplus_splits(datasets, tmp_path):
     assert card2["dataset"]["labels_from"]["source"] == "majority" and card2["training"]["loss"] == "cross-entropy"
 
 
+def test_max_per_class_keeps_the_named_validation_split(datasets, tmp_path):
+    """--max-per-class caps each --val/--test-pattern split on its own: a cap on the whole folder kept the first
+    names in sorted order, PrivateTest_ before PublicTest_, and the run stopped with "no file name contains
+    --val-pattern"."""
+    from facekit.training import TrainConfig, prepare_data
+
+    ferplus_subset(datasets, tmp_path / "fer")  # per class: 3 Training_, 1 PublicTest_, 1 PrivateTest_
+    fer = tmp_path / "fer"
+    for folder in (fer / "test").iterdir():  # more PrivateTest_ files than the cap, sorted before PublicTest_
+        for src in sorted((datasets / "fer2013" / "test" / folder.name).glob("PrivateTest_*"))[:3]:
+            shutil.copy(src, folder / src.name)
+    cfg = TrainConfig(dataset=(fer / "train", fer / "test"), output=tmp_path / "m", color="gray", input_size=48,
+                      max_per_class=2, val_pattern="PublicTest_", test_pattern="PrivateTest_")
+    data = prepare_data(cfg, log=lambda m: None)
+    assert data.card["split"] == {"train": 14, "validation": 7, "test": 14}  # 2 per class of each split, 1 PublicTest_
+
+
 @pytest.mark.parametrize("change, needle", [
     ("missing", "row 2: file test/angry/gone.jpg not found"),
     ("column", "row 1: unknown column 'sadnes'"),

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: those of --init-model's card, else none recorded)")
     p.add_argument("--val-split", type=float, default=0.1)
     p.add_argument("--test-split", type=float, default=0.2)
-    p.add_argument("--max-per-class", type=int, help="use at most N images per class (quick runs)")
+    p.add_argument("--max-per-class", type=int, metavar="N",
+                   help="use at most N images per class, and per class of each --val/--test-pattern split (quick runs)")
     p.add_argument("--class-weights", choices=("balanced", "sqrt", "none"), default="balanced",
                    help="loss weight per class: inverse frequency (default), its square root, or none")
     p.add_argument("--train-batchnorm", action="store_true",
