@@ -484,6 +484,16 @@ def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]
     return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
 
 
+def pending(results: Results, sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The sources not done yet, in the order given."""
+    return [s for s, done in zip(sources, done_already(results, sources)) if not done]
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bool]:
     """For each source, whether its latest status says its worker died on its task (see TASK_TRIES)."""
     import pyarrow.compute as pc
@@ -685,20 +695,31 @@ def main(argv: list[str] | None = None) -> int:
     results.check_options(options)
     if args.address:
         check_address(args.address)
-    # Nothing is written before Ray answers: a wrong --address leaves no empty results folder behind.
+    todo = None
+    if results.status_dir.is_dir():
+        # A resume reads what is done before Ray starts, so a job with nothing left ends here: starting Ray took
+        # seconds and a worker process per core, to print "0 sources to do ... on 2 worker(s)" and do nothing.
+        results.open(options)
+        todo = pending(results, sources)
+        if not todo:
+            results.write_summary()  # as every run ends: a run killed before its summary left status.csv behind
+            info(f"nothing to do: all {counted(len(sources), 'source')} already done in {args.output}")
+            return 0
+    # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)
-    results.open(options)
-    todo = [s for s, done in zip(sources, done_already(results, sources)) if not done]
+    if todo is None:
+        results.open(options)
+        todo = pending(results, sources)
     if len(todo) < len(sources):
-        info(f"resuming: {len(sources) - len(todo)} of {len(sources)} sources already done in {args.output}")
+        info(f"resuming: {len(sources) - len(todo)} of {counted(len(sources), 'source')} already done in {args.output}")
     if args.limit is not None:
         todo = todo[:args.limit]
     n_videos = sum(kind == "video" for _, kind in todo)
     n_other = sum(kind == "other" for _, kind in todo)  # named in --list: each an error in status.csv
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
-    info(f"{len(todo)} sources to do ({len(todo) - n_videos - n_other} photos, {n_videos} videos"
-         + (f", {n_other} neither" if n_other else "") + f") on {workers} worker(s)"
-         + (f", photos {per_task} a task" if len(todo) > n_videos else ""))
+    info(f"{counted(len(todo), 'source')} to do ({counted(len(todo) - n_videos - n_other, 'photo')}, "
+         f"{counted(n_videos, 'video')}" + (f", {n_other} neither" if n_other else "")
+         + f") on {counted(workers, 'worker')}" + (f", photos {per_task} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     try:
@@ -707,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         latest = results.write_summary()
     secs = time.perf_counter() - started
-    info(f"{totals['sources']} sources, {totals['frames']} frames, {totals['faces']} faces in {secs:.1f}s "
+    info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
+         f"{counted(totals['faces'], 'face')} in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:

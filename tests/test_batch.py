@@ -146,7 +146,8 @@ def test_a_local_job_starts_its_own_ray_whatever_cluster_is_named(tmp_path, medi
     res = batch(media / "example_01.png", "-o", tmp_path / "results", "--workers", "1", timeout=300,
                 env={"RAY_ADDRESS": "192.0.2.2:6379"})  # TEST-NET: nothing answers there
     assert res.returncode == 0, res.stderr
-    assert "1 sources" in res.stdout and (tmp_path / "results" / "status.csv").is_file()
+    assert "1 source to do (1 photo, 0 videos) on 1 worker" in res.stdout  # was "1 sources ... (1 photos"
+    assert "1 source, 1 frame, " in res.stdout and (tmp_path / "results" / "status.csv").is_file()
 
 
 def test_a_mistyped_input_is_refused_before_work(tmp_path, media):
@@ -433,3 +434,33 @@ def test_a_list_file_with_a_byte_order_mark(tmp_path):
     listed.write_bytes(f"\ufeff{tmp_path / 'a.jpg'}\r\n{tmp_path / 'b.jpg'}\r\n".encode())
     sources, skipped = gather_sources([], listed, False)
     assert sources == [(str(tmp_path / "a.jpg"), "image"), (str(tmp_path / "b.jpg"), "image")] and skipped == 0
+
+
+def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, monkeypatch, capsys):
+    """A resume with every source done started Ray (seconds, a worker process per core) to print "0 sources to
+    do (0 photos, 0 videos) on 2 worker(s)" and a line of zeros. It says so in one line now, exit 0."""
+    import facekit.batch as batch_module
+    from facekit.batch import Results, gather_sources
+
+    photo = tmp_path / "one.jpg"
+    shutil.copy(media / "obama.jpg", photo)
+    results = Results(tmp_path / "results")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    (source, kind), = gather_sources([str(photo)], None, False)[0]
+    results.write("part-1.parquet", b"", [{
+        "source": source, "kind": kind, "status": "ok", "message": "", "faces": 1, "frames": 1, "seconds": 0.5,
+        "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5, "finished": "2026-11-29T06:00:01"}])
+    started = []
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: started.append(a) or 2)
+    assert batch_module.main([str(photo), "-o", str(results.folder)]) == 0
+    assert not started
+    out = capsys.readouterr().out
+    assert out == f"[INFO] nothing to do: all 1 source already done in {results.folder}\n"
+    assert (results.folder / "status.csv").read_text().count("\n") == 2
+
+
+def test_counts_in_the_progress_lines_agree_with_their_nouns():
+    from facekit.batch import counted
+
+    assert [counted(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video", "2 videos"]
