@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  facekit-batch photos/ clips/ -o results/\n"
                "  facekit-batch 'archive/**/*.jpg' --list videos.txt -o results/ --every 5 --workers 8\n"
                "  facekit-batch /mnt/shared/archive -o /mnt/shared/results --address auto\n"
-               "read back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')\n"
+               "\nread back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')\n"
                + exit_status_help("some sources failed: the others are done, status.csv says why; run again "
                                   "to retry them"),
         formatter_class=argparse.RawDescriptionHelpFormatter)

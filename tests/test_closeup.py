@@ -186,6 +186,18 @@ def test_truncated_model_in_the_cli_is_one_line(media, tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_help_epilogs_keep_their_sections_apart():
+    """--help printed "exit status:" on the line after the last example, and the trainer's had no exit status."""
+    import facekit.batch
+    from facekit.cli import image, train, video
+
+    for module in (image, video, train, facekit.batch):
+        text = module.build_parser().format_help()
+        epilog = text[text.index("examples:"):]
+        assert "\n\nexit status:\n  0    done\n" in epilog, module.__name__
+        assert "\n\n\n" not in epilog and max(map(len, epilog.splitlines())) <= 120, module.__name__
+
+
 def test_help_lists_every_detector_with_its_licence():
     for script in ("detect_mask_image.py", "detect_mask_video.py"):
         res = run_script(script, "--help")

@@ -173,8 +173,8 @@ def add_version(parser: argparse.ArgumentParser) -> None:
 
 def exit_status_help(partly: str | None = None) -> str:
     """--help's exit codes, the same in every script; `partly` says what exit 1 means where a run can go on past
-    a bad source."""
-    return ("exit status:\n  0    done\n"
+    a bad source. It starts with a blank line: it follows the examples, and argparse prints an epilog as given."""
+    return ("\nexit status:\n  0    done\n"
             + (f"  1    {partly}\n" if partly else "")
             + "  2    an error, one [ERROR] line: a bad option or input, an output that cannot be written\n"
               "  130  interrupted (Ctrl-C, SIGTERM): what was done is kept")

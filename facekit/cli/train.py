@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import add_version, check_output_path, example_command, guarded, info, prog_name, warn
+from .common import add_version, check_output_path, example_command, exit_status_help, guarded, info, prog_name, warn
 
 SCRIPT = "train_mask_detector.py"
 
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                "      --color gray --model models/emotion\n"
                f"  {run} -d mask_real_train mask --faces all --augment photo  # merged by class\n"
                f"  {run} -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
-               "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none",
+               "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none\n"
+               + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
                    help="folder with one sub-folder of images per class; several folders (or --dataset given "

@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "stream. q or Esc quits the live window.",
         epilog="examples:\n"
                f"  {run}                      # webcam 0, live overlay\n"
-               f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv "
-               "--timeline timeline.png --no-display\n"
+               f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv \\\n"
+               "      --timeline timeline.png --no-display\n"
                f"  {run} --source rtsp://camera.local/stream --detect-every 3 --output cam.mkv\n"
                + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
