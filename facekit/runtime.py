@@ -181,6 +181,24 @@ def env_count(name: str) -> int | None:
     raise FacekitError(f"{name}={value}: expected a whole number, 1 or more")
 
 
+# The settings env_switch / env_count read, each where it acts: that was after a run's first lines and model
+# loads ("[INFO] loading face detector model..." and then the error), so the CLIs check them all first.
+SWITCHES = ("FACEKIT_INT8", "FACEKIT_MALLOC")
+COUNTS = ("FACEKIT_THREADS",)
+
+
+def check_settings() -> None:
+    """Raise FacekitError, naming it, for the first FACEKIT_* setting that is set to something it cannot be
+    (FACEKIT_ASSETS too: every detector and base network is looked up in that mirror first)."""
+    for name in SWITCHES:
+        env_switch(name)
+    for name in COUNTS:
+        env_count(name)
+    from .assets import mirror_root
+
+    mirror_root()
+
+
 def apply_to_opencv() -> int:
     """Give OpenCV's pool (YuNet / res10 through cv2.dnn, resizing, colour conversion) the same cap.
     OpenCV's setting is process-wide, so this is called whenever a pipeline is built; returns the count."""

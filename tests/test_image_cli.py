@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -676,6 +678,25 @@ def test_a_setting_that_is_not_one_is_one_line(media, setting, needle):
         assert (models_dir() / "mask" / "model_int8.tflite").is_file()  # there was a twin to pick wrongly
     else:
         _fails_cleanly(res, needle)
+        # Checked before any work: the error came after "[INFO] loading face detector model...".
+        assert res.returncode == 2 and not res.stdout and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize("command, setting", [
+    (["detect_mask_video.py", "-s", "{media}/short_hamilton_clip.mp4", "--no-display"], "FACEKIT_THREADS=abc"),
+    (["train_mask_detector.py", "-d", "{tmp}", "-m", "{tmp}/model"], "FACEKIT_THREADS=abc"),
+    (["-m", "facekit", "batch", "{media}/obama.jpg", "-o", "{tmp}/results", "--workers", "1"], "FACEKIT_MALLOC=xyz")],
+    ids=["video", "train", "batch"])
+def test_a_bad_setting_is_every_commands_first_and_only_line(media, tmp_path, command, setting):
+    """Each command read its settings where they act: the video script's error came after its model loads,
+    the trainer's after its dataset checks, and the batch job's in each Ray worker (a page of tracebacks)."""
+    args = [a.format(media=media, tmp=tmp_path) for a in command]
+    name, value = setting.split("=")
+    res = subprocess.run([sys.executable, *(args if args[0] == "-m" else [str(ROOT / args[0]), *args[1:]])],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, name: value})
+    assert res.returncode == 2 and not res.stdout, res.stdout + res.stderr
+    assert res.stderr.startswith(f"[ERROR] {setting}: expected ") and res.stderr.count("\n") == 1, res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "model").exists()
 
 
 def test_a_folder_whose_photos_are_in_sub_folders_suggests_recursive(media, tmp_path):

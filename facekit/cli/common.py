@@ -88,6 +88,12 @@ def guarded(main):
         previous = set_stop_handler(stop_handler)  # SIGTERM ends a run as Ctrl-C does
         _human["stream"] = "stdout"  # until this run writes a result there
         try:
+            # Before any work, so a bad setting is the run's one line. --help and --version still answer: the
+            # help is where one looks up what a setting takes.
+            if not {"-h", "--help", "--version"} & {str(a) for a in (sys.argv[1:] if argv is None else argv)}:
+                from ..runtime import check_settings
+
+                check_settings()
             code = main(argv)
             # A Ctrl-C that third-party code swallowed (facekit.signals.stop_handler) still ends as one.
             return _interrupted() if stop_requested() and code == 0 else code
