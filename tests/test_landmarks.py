@@ -221,3 +221,17 @@ def test_video_csv_has_pose_and_measures_per_face(tmp_path, media):
     assert filled, "no face in the first frames got a pose"
     for r in filled:
         assert -90 <= float(r["yaw"]) <= 90 and 0 <= float(r["eye_openness"]) < 1
+
+
+def test_eye_openness_of_a_turned_head_reads_as_open_eyes(media):
+    # Frames 211-260 of the hamilton clip: Obama in near-profile (yaw about -70), eyes open, looking at the
+    # stage. In the image plane his eyes are foreshortened to half their width, and a 2-D ratio read 0.5-0.7
+    # there (frontal open eyes: 0.25-0.4): a blink detector would have seen eyes opening wider as he turned.
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks=[], landmarks=True)
+    turned = [f.measures["eye_openness"]
+              for index, _, faces in analyzer.analyze_video(media / "short_hamilton_clip.mp4", max_frames=261)
+              if index >= 211 for f in faces if f.pose is not None and f.pose.yaw < -60]
+    assert len(turned) >= 20, len(turned)
+    assert 0.15 < np.median(turned) < 0.35 and max(turned) < 0.4, (np.median(turned), max(turned))
