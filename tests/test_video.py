@@ -1270,3 +1270,15 @@ def test_a_wrong_video_extension_names_mkv_too(tmp_path, clip, mask_model, capfd
     """The refusal lists .mkv, which --help and the README recommend for a camera (it survives a kill)."""
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--output", tmp_path / name)
     assert code == 2 and ".mp4, .mkv or .avi" in line, line
+
+
+def test_help_says_the_pose_units_and_signs():
+    """A researcher reading --help (or a CSV's yaw column) could not tell degrees from radians, nor which
+    way is positive: the signs were only in facekit/landmarks.py's docstring."""
+    from facekit.cli.video import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    landmarks = text[text.index("--landmarks"):]
+    assert "degrees" in landmarks and "yaw > 0" in landmarks and "roll > 0" in landmarks, landmarks
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "are **degrees**" in readme and "`yaw` > 0 when the face points toward the" in readme

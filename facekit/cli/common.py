@@ -277,7 +277,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
                         + ". res10 is the PyImageSearch one")
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
                    help="add landmarks and head pose: the 468-point mesh (default) or the 5 key points, "
-                        "drawn where the annotated image or video is written")
+                        "drawn where the annotated image or video is written. Pose in degrees: yaw > 0 face "
+                        "turned to the image's right, pitch > 0 up, roll > 0 eye line clockwise; "
+                        "eye_openness / mouth_openness: lid / lip gap over eye / mouth width (README: Landmarks)")
 
 
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
