@@ -39,6 +39,11 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
         if task == "emotion":  # derived from the (smoothed) probabilities: see types.emotion_intensity
             intensity = face.emotion_intensity
             row["emotion_intensity"] = round(intensity, 5) if intensity is not None else ""
+            # The JSON record has it; the CSV dropped it, so a study of intensity over time could not tell
+            # a masked face's eyes-only reading from a whole face's. Only with a mask head: without one
+            # nobody looked at the mouth, and a column of 0s would say it was seen uncovered.
+            if "mask" in task_labels:
+                row["emotion_eyes_only"] = int(face.emotion_eyes_only) if pred else ""
     if face.pose is not None:
         row.update(yaw=round(face.pose.yaw, 2), pitch=round(face.pose.pitch, 2), roll=round(face.pose.roll, 2))
     for name, value in (face.measures or {}).items():

@@ -182,6 +182,33 @@ def test_video_csv_and_timeline_carry_a_smoothed_intensity_per_track(media, tmp_
     assert cv2.imread(str(plot)) is not None
 
 
+@committed
+def test_video_csv_marks_a_masked_faces_emotion_as_eyes_only(media, tmp_path):
+    """The JSON record had emotion_eyes_only; the video CSV dropped it, so a table of intensity over time
+    could not tell the masked woman of example_03 (emotion read from her eyes) from the unmasked faces."""
+    import csv
+
+    from facekit.records import csv_columns
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        shutil.copy(media / "example_03.png", frames / f"{i:04d}.png")
+    table = tmp_path / "faces.csv"
+    res = run_script("detect_mask_video.py", "--source", frames / "%04d.png", "--no-display",
+                     "--tasks", "mask,emotion", "--csv", table)
+    assert res.returncode == 0, res.stderr[-2000:]
+    with table.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["emotion_eyes_only"] in ("0", "1") for r in rows if r["emotion_label"])
+    for r in rows:
+        if r["emotion_label"]:
+            assert r["emotion_eyes_only"] == ("1" if r["mask_label"] == "with_mask" else "0")
+    assert {r["emotion_eyes_only"] for r in rows} == {"0", "1"}  # the woman masked, the men not
+    # Without a mask head nobody looked at the mouth: no column that would claim it was seen uncovered.
+    assert "emotion_eyes_only" not in csv_columns({"emotion": EMOTIONS})
+
+
 def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
     """Crowds: a face under SMALL_FACE_TEXT px whose label would land on another label draws no text (its
     box colour still tells the label); a bigger face keeps its text even when it must overlap."""
