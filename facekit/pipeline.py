@@ -192,6 +192,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     times = pipeline.times
     times.beside = {"detector"} if overlap else set()
     cuts = SceneCuts()
+    judged = getattr(source, "scene_cut", None)
     # A camera or stream delivers frames at its own pace: there, frames held in flight would only show the
     # picture later (each one a frame of latency), so live sources keep one detection ahead.
     workers = 0 if not overlap else 1 if source.live else detector_workers(pipeline.detector)
@@ -215,7 +216,8 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         nonlocal read, detections
         index, frame = item
         with times.stage("tracking"):
-            cut = cuts(frame)
+            # A source that skips frames (EveryNth) judges cuts on the frames it skipped too.
+            cut = judged(index) if judged is not None else cuts(frame)
         job = None
         earlier = found.pop(read - lag, [])
         if cut or read % detect_every == 0:  # nothing to follow across a cut: detect afresh

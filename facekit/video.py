@@ -417,16 +417,37 @@ class EveryNth:
     stream is always read at its newest frame, so every one it gives is handed on."""
 
     def __init__(self, source, n: int):
+        from .tracking import SceneCuts
+
         self.source, self.n = source, n
+        # Cuts are looked for between consecutive frames of the file, which are decoded anyway, not between
+        # the analysed ones: N frames apart a camera's pan or zoom differs as much as a cut (the hamilton
+        # clip at --every 5: three false cuts besides the real ones, each ending every track, so one person
+        # counted three times and their smoothed intensity restarted each time).
+        self._cuts = SceneCuts()
+        self._cut_at: set[int] = set()
 
     def __getattr__(self, name):  # size, live, fps, time_s, ... as the source has them
         return getattr(self.source, name)
 
     def read(self):
+        cut = False
         while True:
             item = self.source.read()
-            if item is None or self.source.live or item[0] % self.n == 0:
+            if item is None:
                 return item
+            cut = self._cuts(item[1]) or cut
+            if self.source.live or item[0] % self.n == 0:
+                if cut:
+                    self._cut_at.add(item[0])
+                return item
+
+    def scene_cut(self, index: int) -> bool:
+        """Whether a cut came between the frame handed on before frame `index` and this one (asked once)."""
+        if index in self._cut_at:
+            self._cut_at.discard(index)
+            return True
+        return False
 
 
 class FrameIterable:

@@ -269,6 +269,25 @@ def test_every_nth_frame_of_a_file_keeps_its_frame_numbers_times_and_duration(tm
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(fps / 5, rel=1e-3)
 
 
+def test_every_nth_frame_ends_tracks_at_real_cuts_only(clip, mask_model):
+    """--every 5 compared analysed frames 5 apart for scene cuts: the hamilton clip's camera zooms onto the
+    performer after its first cut (frame 20), and frames 25, 30 and 50 read as cuts too, each ending every
+    track: the performer got three ids (the run counted 20 people, 17 at every frame) and her smoothed
+    probabilities restarted each time. Cuts are now judged on consecutive frames, which are decoded anyway."""
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks=["mask"], models=[mask_model])
+    frames = {index: faces for index, _, faces in analyzer.analyze_video(clip, every=5, max_frames=10)}
+    assert sorted(frames) == list(range(0, 50, 5))
+
+    def biggest(index):
+        return max(frames[index], key=lambda f: (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1))
+
+    # The real cut at frame 20 still ends every track; the zoom after it does not.
+    assert not {f.track_id for f in frames[15]} & {f.track_id for f in frames[20]}
+    assert len({biggest(i).track_id for i in range(20, 50, 5)}) == 1
+
+
 def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(tmp_path, clip, mask_model, capfd):
     """frames/%04d.png works (OpenCV's own reader), but OpenCV gives it 1 fps: frame 9 was at 9 s. It has no
     rate of its own, so 30 fps is taken, with a [WARN] line; the folder alone says to give a pattern."""
