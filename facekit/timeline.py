@@ -35,6 +35,7 @@ class Timeline:
         self.series: dict[int, list[tuple[float, list[float]]]] = defaultdict(list)
         self.intensity: dict[int, list[float | None]] = defaultdict(list)  # per point, None without one
         self.points: dict[int, int] = {}  # every point a kept track was given (its series may be thinned)
+        self.eyes_only: dict[int, int] = {}  # points whose emotion was read from the eyes alone (a mask)
         self.last_s: dict[int, float] = {}
         self.seen = 0  # tracks with predictions, kept or not
         self._pruned_s = 0.0
@@ -55,6 +56,8 @@ class Timeline:
             if track not in self.points:
                 self.seen += 1
             self.points[track] = self.points.get(track, 0) + 1
+            if self.task == "emotion" and face.emotion_eyes_only:
+                self.eyes_only[track] = self.eyes_only.get(track, 0) + 1
             self.last_s[track] = time_s
             series, intensity = self.series[track], self.intensity[track]
             series.append((time_s, [pred.probabilities.get(k, 0.0) for k in self.labels]))
@@ -67,6 +70,7 @@ class Timeline:
             for t in [t for t in self.points if t not in longest and time_s - self.last_s[t] > GONE_S]:
                 for table in (self.series, self.intensity, self.points, self.last_s):
                     del table[t]
+                self.eyes_only.pop(t, None)
 
     def tracks(self) -> list[int]:
         kept = [t for t, n in self.points.items() if n >= MIN_POINTS]
@@ -103,7 +107,11 @@ class Timeline:
             if strength and all(v is not None for v in strength):
                 ax.plot(times, strength, label="intensity", color="black", linewidth=2.4, linestyle="--")
             ax.set_ylim(-0.02, 1.02)
-            ax.set_ylabel(f"face #{track}")
+            # The drawing, the JSON and the CSV say a masked face's emotion was read from the eyes alone; the
+            # plot drew its curves as a whole face's, the less certain reading unmarked.
+            eyes = self.eyes_only.get(track, 0)
+            ax.set_ylabel(f"face #{track}" + ("\n(eyes only)" if eyes == self.points[track] else
+                                                f"\n(eyes only {eyes / self.points[track]:.0%})" if eyes else ""))
             ax.grid(alpha=0.3)
         if not tracks:
             why = (f"no face labelled in {MIN_POINTS} frames or more" if self.seen

@@ -282,6 +282,30 @@ def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():
     assert not beside.any()
 
 
+def test_the_timeline_marks_a_masked_faces_emotion_as_eyes_only(tmp_path):
+    """The drawing, JSON and CSV mark an emotion read from the eyes alone (a mask over mouth and nose); the
+    timeline drew a masked face's curves as a whole face's. Its row now says so under the face's number."""
+    import matplotlib
+
+    from facekit.timeline import Timeline
+    from facekit.types import Box, Face, Prediction
+
+    emotion = Prediction.from_probabilities(EMOTIONS, np.array([0.02, 0.0, 0.03, 0.8, 0.1, 0.03, 0.02]))
+    masked, bare = (Prediction.from_probabilities(["with_mask", "without_mask"], np.array(p))
+                    for p in ([0.95, 0.05], [0.05, 0.95]))
+    timeline = Timeline("emotion", EMOTIONS)
+    for i in range(10):
+        timeline.add(i / 30, [Face(Box(10, 10, 60, 60), 0.9, track_id=1).with_predictions(mask=masked, emotion=emotion),
+                              Face(Box(90, 10, 140, 60), 0.9, track_id=2).with_predictions(mask=bare, emotion=emotion),
+                              Face(Box(170, 10, 220, 60), 0.9, track_id=3).with_predictions(
+                                  mask=masked if i < 5 else bare, emotion=emotion)])
+    out = tmp_path / "timeline.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        assert timeline.save(out) == 3
+    svg = out.read_text()
+    assert svg.count("(eyes only)") == 1 and svg.count("(eyes only 50%)") == 1
+
+
 def test_a_day_long_timeline_stays_small_and_plots(tmp_path):
     """A camera watched for hours with --timeline kept every point of every face (240 bytes each: ~1.2 GB a
     day at 30 FPS with two faces). Past MAX_POINTS a track keeps every other point; the plot still spans
