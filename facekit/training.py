@@ -1103,7 +1103,8 @@ def train(cfg: TrainConfig) -> dict:
         (tmp / "report.txt").write_text(rep_text + "\n")
         (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
         write_test_split(tmp / TEST_SPLIT, data.test_rows)
-        confusion_png(data.y_test, probs, data.labels, tmp / "confusion.png", title=f"{data.task}: test confusion matrix")
+        confusion_png(data.y_test, probs, data.labels, tmp / "confusion.png",
+                      title=f"{data.task}: test confusion matrix")
         if not history["loss"] and cfg.init_model and (cfg.init_model / "plot.png").is_file():
             shutil.copyfile(cfg.init_model / "plot.png", tmp / "plot.png")  # no epochs here: the weights' own curves
         else:

@@ -29,8 +29,8 @@ def batch(*args, timeout: int = 600, env: dict | None = None) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def job(media, tmp_path_factory):
     """Run a job in two steps as an interrupted one would: --limit 3 stops after three sources (the corrupt
-    photo and two good ones), and the same command again does the rest. Between the two, a faces part is planted without its status part,
-    as a run killed between its two renames leaves it."""
+    photo and two good ones), and the same command again does the rest. Between the two, a faces part is planted
+    without its status part, as a run killed between its two renames leaves it."""
     tmp = tmp_path_factory.mktemp("batch")
     photos = tmp / "photos"
     photos.mkdir()
