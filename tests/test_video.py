@@ -1065,6 +1065,18 @@ def test_head_every_zero_is_refused(clip, mask_model, capsys):
     assert "--head-every" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option, value, said", [("--every", "x", "expected a whole number, got 'x'"),
+                                                  ("--smooth", "lots", "expected a number, got 'lots'"),
+                                                  ("--confidence", "high", "expected a number, got 'high'")])
+def test_a_word_where_a_number_goes_says_so(clip, capsys, option, value, said):
+    """argparse's own wording named the type function: "argument --every: invalid positive_int value: 'x'"."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--source", str(clip), "--no-display", option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and option in err.splitlines()[-1] and said in err.splitlines()[-1], err
+    assert "_int" not in err and "strength" not in err and "probability" not in err, err
+
+
 def test_landmarks_follow_tracks_with_fewer_model_runs_and_the_same_points(clip):
     """Video landmarks start from the track's last landmarks (MediaPipe's tracking mode): fewer runs of
     the mesh model, every face the per-frame path marks still marked, at nearly the same points."""

@@ -237,8 +237,18 @@ def _x_display_opens() -> bool:
         xcb.xcb_disconnect(connection)
 
 
+def number(value: str, kind=float):
+    """`value` as an int or float for an argparse type; a word is "expected a number" (argparse's own wording
+    named the type function: "invalid positive_int value: 'x'")."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'a whole number' if kind is int else 'a number'}, got {value!r}") from None
+
+
 def probability(value: str) -> float:
-    v = float(value)
+    v = number(value)
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return v
