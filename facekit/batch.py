@@ -37,7 +37,8 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from .cli.common import add_pipeline_options, add_version, exit_status_help, guarded, info, progress_bar, warn
+from .cli.common import (add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
+                         progress_bar, warn)
 from .cli.video import positive_int, smooth_strength
 from .errors import FacekitError
 
@@ -487,11 +488,6 @@ def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]
 def pending(results: Results, sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The sources not done yet, in the order given."""
     return [s for s, done in zip(sources, done_already(results, sources)) if not done]
-
-
-def counted(n: int, noun: str) -> str:
-    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def killed_a_worker(results: Results, sources: list[tuple[str, str]]) -> list[bool]:

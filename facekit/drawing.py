@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -86,14 +87,14 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     boxes = [f.box for f in faces]
     laid = []
     for face, color, lines in sorted(blocks, key=lambda item: -item[0].box.area):  # big faces choose first
-        layout = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes) if lines else None
-        if layout is not None:
-            laid.append((face.box, color, lines, layout))
+        block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes) if lines else None
+        if block is not None:
+            laid.append((face.box, color, lines, block))
     # Leaders before the labels, so a leader passing behind another face's label never crosses its text.
-    for b, color, _, layout in laid:
-        _draw_leader(out, b, layout, color, thick)
-    for _, _, lines, layout in laid:
-        _paint_block(out, lines, layout, scale, thick)
+    for b, color, _, block in laid:
+        _draw_leader(out, b, block, color, thick)
+    for _, _, lines, block in laid:
+        _paint_block(out, lines, block, scale, thick)
     if fps is not None:
         draw_fps(out, fps, scale)
     return out
@@ -133,13 +134,24 @@ def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
 SMALL_FACE_TEXT = 24
 
 
-def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> tuple | None:
+class _Block(NamedTuple):
+    """Where a face's label block lies, and its text metrics (px)."""
+
+    x: int
+    top: int
+    width: int
+    height: int
+    ascent: int
+    step: int  # one line's height, spacing included
+
+
+def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> _Block | None:
     """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
     the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
     the face's own box rather than over a neighbour. A small face with no place free of other labels
     gets no text (None); a bigger one overlaps as little as it can rather than lose its labels.
-    Returns (x, top, width, height, ascent, step), the block also appended to `placed`."""
+    The block is also appended to `placed`."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
@@ -172,11 +184,11 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> tuple | N
     cost = 3 * on_labels + overlap(fits, [(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
     top = fits[int(np.argmin(cost))]  # the first of the cheapest, in the order of preference
     placed.append((x, top, x + width, top + height))
-    return x, top, width, height, ascent, step
+    return _Block(x, top, width, height, ascent, step)
 
 
-def _paint_block(img, lines, layout, scale, thick) -> None:
-    x, top, width, height, ascent, step = layout
+def _paint_block(img, lines, block: _Block, scale, thick) -> None:
+    x, top, width, height, ascent, step = block
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)
     y = top + 1 + ascent
@@ -185,10 +197,10 @@ def _paint_block(img, lines, layout, scale, thick) -> None:
         y += step
 
 
-def _draw_leader(img, box, layout, color, thick) -> None:
+def _draw_leader(img, box, block: _Block, color, thick) -> None:
     """A line in the box's colour from a label block moved away from its face (a crowd pushes it up to
     seven lines off) to the face's box: without it, which label belongs to which face was a guess."""
-    x, top, width, height, _, step = layout
+    x, top, width, height, _, step = block
     if top + height <= box.y1 - step // 2:
         y_label, y_box = top + height, box.y1
     elif top >= box.y2 + step // 2:

@@ -163,9 +163,8 @@ class SCRFDDetector(MultiPassDetector):
     def _run(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         if self.fixed:
-            scale = min(FIXED / w, FIXED / h)
-            sx = sy = scale
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+            sx = sy = min(FIXED / w, FIXED / h)
+            image = cv2.resize(image, (max(1, round(w * sx)), max(1, round(h * sy))))
             height = width = FIXED
         else:
             width, height = _input_side(w, self.max_squeeze), _input_side(h, self.max_squeeze)

@@ -17,7 +17,7 @@ from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
+                     counted, example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
                      window_closed)
 
@@ -156,7 +156,7 @@ def _summary(faces, pipeline, image) -> str:
 def _single(args, path: Path, pipeline, style, annotate) -> int:
     image = load_image(path)
     faces = _analyze(pipeline, image, args.crops)
-    info(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+    info(f"{path}: {counted(len(faces), 'face')}")
     if faces:
         say(_summary(faces, pipeline, image))
     reader_left = False
