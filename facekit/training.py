@@ -27,6 +27,7 @@ from .errors import DatasetError, FacekitError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, list_images, load_image,
                          to_model_input)
+from .cli.common import counted
 from .records import make_ordinary, temp_prefix
 
 SEED = 42
@@ -983,13 +984,13 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
             raise KeyboardInterrupt
         return counter["done"]
 
-    log(f"[INFO] training head ({cfg.epochs} epochs, base frozen)...")
+    log(f"[INFO] training head ({counted(cfg.epochs, 'epoch')}, base frozen)...")
     done_head = fit("head", cfg.epochs, done_head, cfg.learning_rate)
     fine_start = done_head  # history holds the head epochs first, whether or not this run resumed
     if cfg.fine_tune_epochs > 0:
         n = set_fine_tune(net.base, cfg.fine_tune_at, cfg.train_batchnorm)
         log(f"[INFO] fine-tuning top of the base from {cfg.fine_tune_at} ({n} layers, "
-            f"{cfg.fine_tune_epochs} epochs, lr {cfg.fine_tune_learning_rate:g})...")
+            f"{counted(cfg.fine_tune_epochs, 'epoch')}, lr {cfg.fine_tune_learning_rate:g})...")
         fit("fine", cfg.fine_tune_epochs, done_fine, cfg.fine_tune_learning_rate)
     return history, fine_start
 

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=prog_name("detect_mask_image.py"),
         description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
         epilog="examples:\n"
-               f"  {run} --image examples/example_01.png\n"
+               f"  {run} --image photo.jpg --output annotated.jpg\n"
                f"  {run} -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
                f"  {run} -i crops/ --crops --json scores.jsonl\n"
                + exit_status_help("some photos could not be read: the others are done, a [WARN] line names each"),
