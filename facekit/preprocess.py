@@ -183,6 +183,12 @@ def _from_pil(image) -> np.ndarray:
     _check_pixels("PIL image", *image.size)
     try:
         upright = ImageOps.exif_transpose(image)
+        if upright.mode.startswith("I"):
+            gray = np.asarray(upright)
+            # PIL opens a 16-bit gray PNG as "I;16" (or "I"), and its convert("RGB") clips every value over 255:
+            # a white picture, no face where the path found them. Read as the path reads it: the top 8 bits.
+            if gray.max() > 255:
+                return as_bgr(np.clip(gray, 0, 65535).astype(np.uint16))
         rgb = np.asarray(upright.convert("RGB"))
     except Exception as exc:  # PIL decodes a file lazily, here, and fails as several exception types
         raise ImageError(f"PIL image: not readable ({str(exc).strip() or type(exc).__name__})") from None

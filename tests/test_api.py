@@ -681,3 +681,18 @@ def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tm
                         (np.broadcast_to(np.zeros((1, 1), np.uint8), (15000, 15000)), "over the limit")):
         with pytest.raises(ImageError, match=needle):
             analyzer.analyze(bad)
+
+
+def test_a_16_bit_gray_pil_image_reads_as_its_file_does(analyzer, media, tmp_path):
+    """PIL opens a 16-bit gray PNG as mode "I;16", whose convert("RGB") clips every value over 255: the PIL
+    image was a white picture with no face, where its path and its array found both."""
+    import numpy as np
+    from PIL import Image
+
+    gray = cv2.cvtColor(cv2.imread(str(media / "two_people.jpg")), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+    path = tmp_path / "gray16.png"
+    cv2.imwrite(str(path), gray)
+    boxes = [f.box for f in analyzer.analyze(path)]
+    assert len(boxes) == 2 and [f.box for f in analyzer.analyze(gray)] == boxes
+    held = Image.open(path)
+    assert held.mode.startswith("I") and [f.box for f in analyzer.analyze(held)] == boxes
