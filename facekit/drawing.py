@@ -8,6 +8,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from .preprocess import as_image
 from .types import Box, Face
 
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
@@ -47,9 +48,17 @@ MIN_DRAWN_SIDE = 240
 
 def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, fps: float | None = None,
              copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
-    """Draw each face's box, track id, every head's label and probability, landmarks and pose.
+    """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
+    8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
+    takes: a BGR array is drawn on as it is (in place with copy=False); a gray, BGRA or float array, a PIL
+    image, a path or encoded bytes on an 8-bit BGR copy, as analyze() read it.
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side is drawn enlarged, so the result is
     bigger than the image (the photo scripts; video keeps its frames' size)."""
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        # Drawn as it was, a gray photo took each colour's gray level (a red label black on its black block), a
+        # BGRA one a transparent alpha, a float one came back as floats up to 255 and a PIL image was an
+        # AttributeError from inside.
+        image = as_image(image)
     style = style or Style()
     factor = -(-MIN_DRAWN_SIDE // max(image.shape[:2])) if enlarge_small else 1
     if factor > 1:

@@ -696,3 +696,25 @@ def test_a_16_bit_gray_pil_image_reads_as_its_file_does(analyzer, media, tmp_pat
     assert len(boxes) == 2 and [f.box for f in analyzer.analyze(gray)] == boxes
     held = Image.open(path)
     assert held.mode.startswith("I") and [f.box for f in analyzer.analyze(held)] == boxes
+
+
+def test_annotate_draws_on_what_analyze_takes(analyzer, media):
+    """A notebook draws on the picture it analysed: a gray array drew each label in its colour's gray level
+    (the red "No mask" black on its black block), a float one came back as floats up to 255, a PIL image was
+    an AttributeError from inside annotate. Each is drawn on the 8-bit BGR picture analyze() read."""
+    import numpy as np
+    from PIL import Image
+
+    from facekit.drawing import RED, Style, annotate
+
+    photo = media / "example_03.png"
+    bgr = cv2.imread(str(photo))
+    faces = analyzer.analyze(bgr)
+    style = Style(colors={"mask": {"without_mask": RED}})
+    drawn = annotate(bgr, faces, style)
+    assert drawn.dtype == np.uint8 and drawn.shape == bgr.shape
+    gray = annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), faces, style)
+    assert gray.shape == bgr.shape and (gray == RED).all(axis=2).any()  # the label's colour, not black
+    for same in (bgr.astype(np.float32) / 255, Image.open(photo), photo):
+        out = annotate(same, faces, style)
+        assert out.dtype == np.uint8 and np.array_equal(out, drawn)
