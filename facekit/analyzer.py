@@ -14,6 +14,7 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import numbers
@@ -178,6 +179,9 @@ class FaceAnalyzer(FacePipeline):
 
         silence_opencv()
         pipeline = self._pipeline_for_video(fine_pass)
+        if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, no other's
+            pipeline = copy.copy(pipeline)
+            pipeline.landmarker = pipeline.landmarker.for_video()
         if isinstance(source, (str, int, os.PathLike)):
             # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
             # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.

@@ -33,6 +33,7 @@ Conventions (documented here once, used by the JSON and the CSV):
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 
@@ -181,6 +182,14 @@ class FaceMesh:
         self._tracked: dict[int, tuple[_Roi, Box]] = {}
         self._lost: set[int] = set()  # tracks the model did not take for a face last frame
         self._lock = threading.Lock()  # one thread in the interpreter at a time (see facekit.heads.Head)
+
+    def for_video(self) -> "FaceMesh":
+        """This mesh (its model, lock and stats) with track state of its own, for one video: two videos at once
+        on one analyzer (two generators alive in a notebook) followed each other's tracks, both numbered from
+        1, and a photo analysed between two frames dropped the video's."""
+        view = copy.copy(self)
+        view._tracked, view._lost = {}, set()
+        return view
 
     # --- the stage -------------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, faces: list[Face]) -> list[Face]:

@@ -718,3 +718,28 @@ def test_annotate_draws_on_what_analyze_takes(analyzer, media):
     for same in (bgr.astype(np.float32) / 255, Image.open(photo), photo):
         out = annotate(same, faces, style)
         assert out.dtype == np.uint8 and np.array_equal(out, drawn)
+
+
+def test_two_videos_alive_at_once_on_one_analyzer_each_get_their_own_landmarks(media):
+    """Two analyze_video generators alive on one analyzer (zip() over two clips in a notebook), or a photo
+    analysed inside a video's loop: the mesh followed the other run's tracks (both numbered from 1), and the
+    points and pose of each video differed from its run alone, without a word."""
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks=["mask"], landmarks=True)
+
+    def summary(faces):
+        return [(f.track_id, f.box.as_list(), None if f.landmarks is None else f.landmarks[:, :2].round(1).tolist())
+                for f in faces]
+
+    def run(**options):
+        return analyzer.analyze_video(media / CLIP, max_frames=12, **options)
+
+    alone = [[summary(faces) for _, _, faces in run(every=every)] for every in (1, 2)]
+    assert any(f[2] is not None for faces in alone[0] for f in faces)
+    together = ([], [])
+    for first, second in zip(run(), run(every=2)):
+        together[0].append(summary(first.faces))
+        together[1].append(summary(second.faces))
+        analyzer.analyze(media / "obama.jpg")
+    assert list(together) == alone
