@@ -52,7 +52,7 @@ class FaceAnalyzer(FacePipeline):
             budget for `analyze`, the fast one for `analyze_video`.
         landmarks: add the 468-point mesh, 5 key points, head pose and eye / mouth openness.
         confidence: minimum detection score (None: the detector's own default, chosen on data).
-        models: extra model folders (each card names its task), used before the models folder.
+        models: extra model folders (each card names its task), or one, used before the models folder.
         fine_pass: photos get the detector's second pass for small faces (video never does: see
             `analyze_video`).
         int8: run the heads' validated int8 twins (True) or their fp16 models (False); None (the
@@ -76,6 +76,8 @@ class FaceAnalyzer(FacePipeline):
         if confidence is not None and (not _is_number(confidence) or not 0.0 <= confidence <= 1.0):
             raise ArgumentError(f"confidence must be None (the detector's own default) or a number from 0 to 1, "
                                 f"e.g. 0.6; got {confidence!r}")
+        if isinstance(models, (str, os.PathLike)):  # one folder: its characters were read as folders ("/card.json")
+            models = [models]
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
                            model_paths=[str(m) for m in models or []], int8=int8)
         landmarker = None

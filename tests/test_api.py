@@ -743,3 +743,21 @@ def test_two_videos_alive_at_once_on_one_analyzer_each_get_their_own_landmarks(m
         together[1].append(summary(second.faces))
         analyzer.analyze(media / "obama.jpg")
     assert list(together) == alone
+
+
+def test_one_model_folder_given_as_a_string_or_path(tmp_path):
+    """models="my_head" (one folder, as tasks="mask" is one task) was read a character at a time: "/card.json:
+    model card not found", a folder nobody named."""
+    import shutil
+
+    from facekit import FaceAnalyzer
+    from facekit.errors import ModelError
+
+    own = tmp_path / "glasses"
+    shutil.copytree(ROOT / "models" / "gender", own)
+    card = json.loads((own / "card.json").read_text())
+    (own / "card.json").write_text(json.dumps({**card, "task": "glasses", "display": {}, "colors": {}}))
+    for one in (str(own), own):
+        assert FaceAnalyzer(tasks="glasses", models=one, detector=None).tasks == ["glasses"]
+    with pytest.raises(ModelError, match=f"^{tmp_path / 'none'}: model not found"):
+        FaceAnalyzer(models=str(tmp_path / "none"), detector=None)
