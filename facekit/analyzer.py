@@ -76,6 +76,10 @@ class FaceAnalyzer(FacePipeline):
         if confidence is not None and (not _is_number(confidence) or not 0.0 <= confidence <= 1.0):
             raise ArgumentError(f"confidence must be None (the detector's own default) or a number from 0 to 1, "
                                 f"e.g. 0.6; got {confidence!r}")
+        # Anything else failed at the first photo as an AttributeError from inside the pipeline ("" too).
+        if detector is not None and not isinstance(detector, str) and not callable(getattr(detector, "detect", None)):
+            raise ArgumentError(f"detector must be a name ({', '.join(_detector_names())}), \"auto\", None or an "
+                                f"object with detect(image) -> list[Face]; got {detector!r}")
         if isinstance(models, (str, os.PathLike)):  # one folder: its characters were read as folders ("/card.json")
             models = [models]
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
@@ -90,7 +94,7 @@ class FaceAnalyzer(FacePipeline):
         self.video_detector_name = VIDEO_DETECTOR if auto else self.detector_name
         self.confidence = confidence
         self.fine_pass = fine_pass
-        super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name else detector,
+        super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name is not None else detector,
                          heads, landmarker)
         self.int8 = int8
         self._video_pipelines: dict[bool, FacePipeline] = {}
@@ -222,6 +226,12 @@ class FaceAnalyzer(FacePipeline):
                 detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
                 self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
         return self._video_pipelines[fine_pass]
+
+
+def _detector_names() -> list[str]:
+    from .detection import DETECTORS
+
+    return list(DETECTORS)
 
 
 def _check_count(name: str, value) -> None:

@@ -761,3 +761,25 @@ def test_one_model_folder_given_as_a_string_or_path(tmp_path):
         assert FaceAnalyzer(tasks="glasses", models=one, detector=None).tasks == ["glasses"]
     with pytest.raises(ModelError, match=f"^{tmp_path / 'none'}: model not found"):
         FaceAnalyzer(models=str(tmp_path / "none"), detector=None)
+
+
+def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media):
+    """detector=123 (or "", or a variable holding something else) was taken, and the first photo failed with
+    "AttributeError: 'int' object has no attribute 'detect'" from inside the pipeline."""
+    from facekit import FaceAnalyzer
+    from facekit.errors import ArgumentError, ModelError
+
+    for wrong in (123, [], ""):
+        with pytest.raises((ArgumentError, ModelError), match="detector"):
+            FaceAnalyzer(tasks="mask", detector=wrong)
+    with pytest.raises(ArgumentError, match=r"a name \(scrfd, .*\), \"auto\", None or an object with detect"):
+        FaceAnalyzer(tasks="mask", detector=123)
+
+    class Fixed:  # any object with detect(image) -> list[Face] still goes
+        def detect(self, image):
+            from facekit import Box, Face
+
+            return [Face(box=Box(374, 142, 622, 456), score=0.9)]
+
+    [face] = FaceAnalyzer(tasks="mask", detector=Fixed()).analyze(media / "obama.jpg")
+    assert face.label("mask") == "without_mask"
