@@ -120,6 +120,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
             raise VideoError(f"stream {spec.target} does not answer (no connection within "
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
+    if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
+        raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
     path = Path(spec.target)
     if "%" not in path.name:  # "%03d.png" is an image sequence, not one file
         if not path.exists():

@@ -783,3 +783,15 @@ def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media)
 
     [face] = FaceAnalyzer(tasks="mask", detector=Fixed()).analyze(media / "obama.jpg")
     assert face.label("mask") == "without_mask"
+
+
+def test_an_empty_path_says_so(analyzer):
+    """analyze("") (a notebook variable not filled in yet) said ".: is a folder, not an image", a folder
+    nobody gave; analyze_video("") the same of a video."""
+    from facekit.errors import ImageError, VideoError
+
+    with pytest.raises(ImageError, match="^empty path"):
+        analyzer.analyze("")
+    for empty in ("", "  "):
+        with pytest.raises(VideoError, match="^empty path"):
+            next(analyzer.analyze_video(empty))
