@@ -193,6 +193,9 @@ class FaceAnalyzer(FacePipeline):
             # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
             # stderr is not held while it opens: the host's other threads (a web server's log) write there.
             frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
+        elif isinstance(source, (bytes, bytearray, memoryview)):  # iterated, each byte was a frame "got int"
+            raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file and "
+                             f"pass its path (analyze() takes a photo's bytes)")
         elif isinstance(source, np.ndarray) and source.ndim < 4:
             raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
         else:

@@ -795,3 +795,14 @@ def test_an_empty_path_says_so(analyzer):
     for empty in ("", "  "):
         with pytest.raises(VideoError, match="^empty path"):
             next(analyzer.analyze_video(empty))
+
+
+def test_a_video_held_as_bytes_is_refused_in_one_line(analyzer, media):
+    """analyze_video(open("clip.mp4", "rb").read()) iterated the bytes as frames: "frame 0: expected an image
+    path or a numpy array, got int"."""
+    from facekit.errors import VideoError
+
+    data = (media / CLIP).read_bytes()
+    for held in (data, bytearray(data[:100]), memoryview(data)):
+        with pytest.raises(VideoError, match=r"a video held in memory \(\w+\) is not read: write it to a file"):
+            next(analyzer.analyze_video(held))
