@@ -123,6 +123,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
         raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
     path = Path(spec.target)
+    if not path.exists() and path.expanduser().exists():  # "~/clip.mp4" in a notebook, read as a shell reads it
+        path = path.expanduser()
     if "%" not in path.name:  # "%03d.png" is an image sequence, not one file
         if not path.exists():
             raise VideoError(f"{path}: no such file")

@@ -806,3 +806,16 @@ def test_a_video_held_as_bytes_is_refused_in_one_line(analyzer, media):
     for held in (data, bytearray(data[:100]), memoryview(data)):
         with pytest.raises(VideoError, match=r"a video held in memory \(\w+\) is not read: write it to a file"):
             next(analyzer.analyze_video(held))
+
+
+def test_a_path_from_the_home_folder_as_a_notebook_types_it(analyzer, media, tmp_path, monkeypatch):
+    """A shell reads "~/photo.jpg" for the user; in Python it was "~/photo.jpg: no such file" for a file
+    that is there."""
+    import shutil
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copy(media / "obama.jpg", tmp_path / "photo.jpg")
+    shutil.copy(media / CLIP, tmp_path / "clip.mp4")
+    assert [f.box for f in analyzer.analyze("~/photo.jpg")] == [f.box for f in analyzer.analyze(media / "obama.jpg")]
+    _, _, faces = next(analyzer.analyze_video("~/clip.mp4"))
+    assert faces
