@@ -124,10 +124,17 @@ class FaceAnalyzer(FacePipeline):
         return csv_columns(self.task_labels, pose=True, measures=MEASURE_NAMES)
 
     def analyze(self, image, faces: list[Face | Box | tuple] | None = None) -> list[Face]:
-        """Faces in `image` (a path, or an image array: BGR, gray, BGRA, 16-bit or float), each with every
-        head's prediction, sorted by detection score. With `faces` (Face objects, Boxes or (x1, y1, x2, y2)
-        tuples, e.g. from another detector), skip detection and run the heads (and landmarks) on those
-        boxes instead, clipped to the image as the detectors' boxes are; a bare box gets score 1.0."""
+        """Faces in `image`, each with every head's prediction, sorted by detection score.
+
+        image: a path, an encoded image held in memory (bytes), a PIL image (RGB taken as RGB), or an array,
+            read as BGR as OpenCV gives it: gray, BGR, BGRA, 8- or 16-bit, or float (0-1 or 0-255). An RGB
+            array (np.asarray of a PIL image, plt.imread) must be passed as `rgb[..., ::-1]`: read as BGR, the
+            mask head put masks on bare faces.
+        faces: Face objects, Boxes or (x1, y1, x2, y2) tuples, e.g. from another detector: skip detection and
+            run the heads (and landmarks) on those boxes instead, clipped to the image as the detectors' boxes
+            are; a bare box gets score 1.0.
+        Raises facekit.ImageError for what is not an image (no such file, a URL, a batch of images: call it
+        once per image), ArgumentError for a bad box."""
         image = as_image(image)
         if faces is None:
             if self.detector is None:

@@ -819,3 +819,13 @@ def test_a_path_from_the_home_folder_as_a_notebook_types_it(analyzer, media, tmp
     assert [f.box for f in analyzer.analyze("~/photo.jpg")] == [f.box for f in analyzer.analyze(media / "obama.jpg")]
     _, _, faces = next(analyzer.analyze_video("~/clip.mp4"))
     assert faces
+
+
+def test_analyze_help_says_what_it_takes_and_that_rgb_arrays_are_flipped():
+    """help(analyzer.analyze) in a notebook named paths and arrays only: not the bytes and PIL images it takes,
+    nor that an RGB array (plt.imread, np.asarray of a PIL image) is read as BGR, masks put on bare faces."""
+    from facekit import FaceAnalyzer
+
+    doc = " ".join(FaceAnalyzer.analyze.__doc__.split())
+    for needle in ("bytes", "PIL image", "rgb[..., ::-1]", "plt.imread", "ImageError"):
+        assert needle in doc, needle
