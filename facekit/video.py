@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -138,6 +139,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         # image at its own size; FFmpeg's image2 would rescale them silently.
         cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if "%" in path.name else cv2.VideoCapture(str(path))
     if not cap.isOpened():
+        if "%" in path.name:
+            _check_sequence_start(path)
         limit = _address_limit_mb()
         # FFmpeg fails to open an intact file silently when it cannot allocate (ulimit -v ~480 MB here): with a
         # limit set, "corrupt" alone sent users to fetch a good file again.
@@ -146,6 +149,34 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
                          f"{memory}")
     return cap
+
+
+def _sequence_numbers(pattern: Path) -> list[int] | None:
+    """The numbers, sorted, of the images in the folder of an image sequence's `pattern` (img_%04d.png) that
+    it names; None for a pattern with anything but one %d or %0Nd."""
+    parts = re.fullmatch(r"(.*?)%0?\d*d(.*)", pattern.name)
+    if parts is None or "%" in parts.group(1) + parts.group(2):
+        return None
+    try:
+        names = set(os.listdir(pattern.parent))
+    except OSError:
+        return []
+    numbered = re.compile(re.escape(parts.group(1)) + r"(\d+)" + re.escape(parts.group(2)))
+    found = [int(m.group(1)) for m in map(numbered.fullmatch, names) if m is not None]
+    return sorted(n for n in found if pattern.name % n in names)  # as OpenCV names them: %04d is 0012, not 12
+
+
+def _check_sequence_start(pattern: Path) -> None:
+    """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
+    often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""
+    if not pattern.parent.is_dir():
+        raise VideoError(f"{pattern}: no such folder {pattern.parent}")
+    numbers = _sequence_numbers(pattern)
+    if numbers is not None and not numbers:
+        raise VideoError(f"{pattern}: no image matches this pattern in {pattern.parent}")
+    if numbers and numbers[0] > 1:
+        raise VideoError(f"{pattern}: the images start at {pattern.name % numbers[0]}, but OpenCV reads an image "
+                         f"sequence only from number 0 or 1: number them from 0 or 1")
 
 
 class FrameSource:

@@ -306,6 +306,23 @@ def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(t
     assert code == 2 and "is a folder, not a video" in line and str(frames / "%04d.png") in line
 
 
+def _sequence(folder: Path, clip: Path, numbers) -> Path:
+    folder.mkdir()
+    frame = cv2.VideoCapture(str(clip)).read()[1]
+    for n in numbers:
+        cv2.imwrite(str(folder / f"img_{n:04d}.png"), frame)
+    return folder / "img_%04d.png"
+
+
+def test_an_image_sequence_that_does_not_open_says_why(tmp_path, clip, mask_model, capfd):
+    """OpenCV reads a sequence only from image 0 or 1; an editor's export starting at 0100 was called corrupt."""
+    pattern = _sequence(tmp_path / "late", clip, range(100, 103))
+    code, line = _run(capfd, "--source", pattern, "--model", mask_model, "--no-display")
+    assert code == 2 and "start at img_0100.png" in line and "from number 0 or 1" in line
+    code, line = _run(capfd, "--source", pattern.with_name("img_%03d.png"), "--model", mask_model, "--no-display")
+    assert code == 2 and "no image matches this pattern" in line
+
+
 def test_frame_source_reads_every_frame_of_a_file_and_sink_is_atomic(tmp_path, clip):
     path = tmp_path / "copy.mp4"
     with FrameSource(clip) as source:
