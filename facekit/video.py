@@ -202,6 +202,8 @@ class FrameSource:
         # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
         # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
         self.sequence = self.spec.kind == "file" and "%" in Path(self.spec.target).name  # frames/%04d.png
+        # OpenCV ends a sequence at its first missing number without a word: checked against these at the end.
+        self._images = _sequence_numbers(Path(self.spec.target)) if self.sequence else None
         # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.
         self.reported_fps = float(fps) if fps and np.isfinite(fps) and not self.sequence else 0.0
         lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
@@ -370,6 +372,12 @@ class FrameSource:
         elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count:
             self._error = (f"{self.spec.target}: video ends at frame {index} of {self.frame_count} "
                            f"(truncated or corrupt)")
+        elif self._images and index < len(self._images):
+            pattern = Path(self.spec.target).name
+            stop = self._images[0] + index  # the number OpenCV found no readable image at
+            why = "cannot be read" if stop in self._images else "is missing"
+            self._error = (f"{self.spec.target}: image {pattern % stop} {why}, and OpenCV ends an image sequence "
+                           f"there: {len(self._images) - index} of its {len(self._images)} images were not read")
 
     def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
         item = self._next(timeout)

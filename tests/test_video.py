@@ -323,6 +323,14 @@ def test_an_image_sequence_that_does_not_open_says_why(tmp_path, clip, mask_mode
     assert code == 2 and "no image matches this pattern" in line
 
 
+def test_an_image_sequence_with_a_gap_is_not_cut_short_without_a_word(tmp_path, clip, mask_model, capfd):
+    """OpenCV ends a sequence at its first missing number: 3 of 6 images were read, exit 0."""
+    pattern, table = _sequence(tmp_path / "gap", clip, [1, 2, 3, 5, 6, 7]), tmp_path / "f.csv"
+    code, line = _run(capfd, "--source", pattern, "--model", mask_model, "--no-display", "--csv", table)
+    assert code == 2 and "img_0004.png is missing" in line and "3 of its 6 images were not read" in line
+    assert {r["frame"] for r in read_csv(table)} == {"0", "1", "2"}  # what was read is kept
+
+
 def test_frame_source_reads_every_frame_of_a_file_and_sink_is_atomic(tmp_path, clip):
     path = tmp_path / "copy.mp4"
     with FrameSource(clip) as source:
