@@ -15,6 +15,7 @@ video loop, the drawing code and the CLIs take it wherever they take a pipeline.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import math
 import numbers
@@ -200,7 +201,8 @@ class FaceAnalyzer(FacePipeline):
             # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
             # stderr is not held while it opens: the host's other threads (a web server's log) write there.
             frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
-        elif isinstance(source, (bytes, bytearray, memoryview)):  # iterated, each byte was a frame "got int"
+        elif isinstance(source, (bytes, bytearray, memoryview, io.IOBase)):
+            # Iterated, a video's bytes are ints and an open file its lines: "frame 0: got int" named no cause.
             raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file and "
                              f"pass its path (analyze() takes a photo's bytes)")
         elif isinstance(source, np.ndarray) and source.ndim < 4:

@@ -799,13 +799,14 @@ def test_an_empty_path_says_so(analyzer):
 
 def test_a_video_held_as_bytes_is_refused_in_one_line(analyzer, media):
     """analyze_video(open("clip.mp4", "rb").read()) iterated the bytes as frames: "frame 0: expected an image
-    path or a numpy array, got int"."""
+    path or a numpy array, got int"; an open file (an upload) the same with its "lines"."""
     from facekit.errors import VideoError
 
     data = (media / CLIP).read_bytes()
-    for held in (data, bytearray(data[:100]), memoryview(data)):
-        with pytest.raises(VideoError, match=r"a video held in memory \(\w+\) is not read: write it to a file"):
-            next(analyzer.analyze_video(held))
+    with open(media / CLIP, "rb") as upload:  # an open file iterated as its "lines"
+        for held in (data, bytearray(data[:100]), memoryview(data), upload):
+            with pytest.raises(VideoError, match=r"a video held in memory \(\w+\) is not read: write it to a file"):
+                next(analyzer.analyze_video(held))
 
 
 def test_a_path_from_the_home_folder_as_a_notebook_types_it(analyzer, media, tmp_path, monkeypatch):
