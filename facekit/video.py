@@ -126,7 +126,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     path = Path(spec.target)
     if not path.exists() and path.expanduser().exists():  # "~/clip.mp4" in a notebook, read as a shell reads it
         path = path.expanduser()
-    if "%" not in path.name:  # "%03d.png" is an image sequence, not one file
+    sequence = _is_sequence(path)
+    if not sequence:
         if not path.exists():
             raise VideoError(f"{path}: no such file")
         if path.is_dir():
@@ -137,9 +138,9 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     with quiet():
         # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
         # image at its own size; FFmpeg's image2 would rescale them silently.
-        cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if "%" in path.name else cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if sequence else cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        if "%" in path.name:
+        if sequence:
             _check_sequence_start(path)
         limit = _address_limit_mb()
         # FFmpeg fails to open an intact file silently when it cannot allocate (ulimit -v ~480 MB here): with a
@@ -149,6 +150,12 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
                          f"{memory}")
     return cap
+
+
+def _is_sequence(path: Path) -> bool:
+    """Whether a file source is an image sequence's pattern (frames/%04d.png) rather than one file: a video
+    named "zoom 200%.mp4" or "take_%1.mov" went to OpenCV's image reader and was called corrupt."""
+    return re.search(r"%0?\d*d", path.name) is not None and not path.is_file()
 
 
 def _sequence_numbers(pattern: Path) -> list[int] | None:
@@ -201,7 +208,7 @@ class FrameSource:
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
         # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
         # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
-        self.sequence = self.spec.kind == "file" and "%" in Path(self.spec.target).name  # frames/%04d.png
+        self.sequence = self.spec.kind == "file" and _is_sequence(Path(self.spec.target))  # frames/%04d.png
         # OpenCV ends a sequence at its first missing number without a word: checked against these at the end.
         self._images = _sequence_numbers(Path(self.spec.target)) if self.sequence else None
         # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.

@@ -331,6 +331,16 @@ def test_an_image_sequence_with_a_gap_is_not_cut_short_without_a_word(tmp_path, 
     assert {r["frame"] for r in read_csv(table)} == {"0", "1", "2"}  # what was read is kept
 
 
+def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence(tmp_path, clip, mask_model):
+    """ "zoom 200%.mp4" went to OpenCV's image-sequence reader and was called corrupt."""
+    for name in ("zoom 200%.mp4", "take_%1.mp4", "cut_%04d.mp4"):
+        path, table = tmp_path / name, tmp_path / "f.csv"
+        path.write_bytes(clip.read_bytes())
+        assert main(["--source", str(path), "--model", str(mask_model), "--no-display", "--max-frames", "3",
+                     "--csv", str(table)]) == 0, name
+        assert {r["frame"] for r in read_csv(table)} == {"0", "1", "2"}
+
+
 def test_frame_source_reads_every_frame_of_a_file_and_sink_is_atomic(tmp_path, clip):
     path = tmp_path / "copy.mp4"
     with FrameSource(clip) as source:
