@@ -79,6 +79,13 @@ class SourceSpec:
         s = str(source).strip()
         if s.isdigit():
             return cls("camera", int(s))
+        if s[:7].lower() == "file://":
+            # A file's URL (a file manager's copy, a browser's address bar) was read as a live stream: only its
+            # newest frame each time (2 of 10 analysed), with a camera's clock column.
+            from urllib.parse import urlparse
+            from urllib.request import url2pathname
+
+            return cls("file", url2pathname(urlparse(s).path))
         if "://" in s:
             return cls("stream", s)
         return cls("file", s)

@@ -341,6 +341,16 @@ def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence
         assert {r["frame"] for r in read_csv(table)} == {"0", "1", "2"}
 
 
+def test_a_files_url_is_read_as_the_file_every_frame(tmp_path, clip, mask_model):
+    """file:///.../clip%201.mp4 was taken for a live stream: its newest frame each time, and a clock column."""
+    path, table = tmp_path / "clip 1.mp4", tmp_path / "f.csv"
+    path.write_bytes(clip.read_bytes())
+    assert main(["--source", path.as_uri(), "--model", str(mask_model), "--no-display", "--max-frames", "20",
+                 "--csv", str(table)]) == 0
+    rows = read_csv(table)
+    assert {r["frame"] for r in rows} == {str(i) for i in range(20)} and "clock" not in rows[0]
+
+
 def test_frame_source_reads_every_frame_of_a_file_and_sink_is_atomic(tmp_path, clip):
     path = tmp_path / "copy.mp4"
     with FrameSource(clip) as source:
