@@ -228,8 +228,12 @@ class FrameSource:
         # Bounded: a caller that never asks (the bench) does not grow it; the reader is at most a queue ahead.
         self._stamps: deque[tuple[int, float]] = deque(maxlen=1024)
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.frame_count = int(count) if self.spec.kind == "file" and count and count > 0 else None
+        self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         self._endless = self.spec.kind == "stream" and not (count and count > 0)
+        if live is None and self.spec.kind == "stream" and not self._endless:
+            # A video file served over HTTP has a frame count and an end: read as a file, every frame. As a live
+            # stream the loop got only its newest frame each time (2 of 60 analysed).
+            self._live = False
         ok, first = self.cap.read()
         if not ok or first is None or first.size == 0:
             self.cap.release()
@@ -317,7 +321,7 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _stamp(self, index: int) -> None:
-        if self.spec.kind == "file" and not self.live:  # a live source's frames are timed as handed out (_next)
+        if not self.live:  # a live source's frames are timed as handed out (_next)
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
     def time_s(self, index: int) -> float:

@@ -539,6 +539,34 @@ class _MJPEGFeed:
         self.server.server_close()
 
 
+def test_a_video_file_served_over_http_is_read_as_a_file_every_frame(clip, mask_model, tmp_path):
+    """A video file on a web server (it has a frame count) was read as a live stream: the newest frame each
+    time, 2 of its 60 analysed, with a camera's clock column."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    video, table = tmp_path / "clip.avi", tmp_path / "f.csv"
+    cap = cv2.VideoCapture(str(clip))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, CLIP_SIZE)
+    for _ in range(60):
+        writer.write(cap.read()[1])
+    writer.release()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        assert main(["--source", url, "--model", str(mask_model), "--no-display", "--csv", str(table)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    rows = read_csv(table)
+    assert {r["frame"] for r in rows} == {str(i) for i in range(60)} and "clock" not in rows[0]
+
+
 def test_a_live_stream_that_drops_is_opened_again(clip, mask_model, tmp_path, capfd):
     """An IP camera's feed drops every 25 frames: the run opens it again, says so, and goes on to the
     frames asked for. Before, the first drop ended the run as if the video were over, with exit 0."""
