@@ -257,6 +257,36 @@ def test_a_label_goes_where_it_hides_no_other_face():
     assert face.y1 <= boxed_in[1] and boxed_in[3] <= face.y2  # over its own face
 
 
+def test_a_crowd_on_a_big_photo_gets_letters_small_enough_that_no_label_hides_another(monkeypatch):
+    """crowd_masks.jpg (2048 px, 18 faces ~245 px wide in 341-px columns): letters sized to the faces made each
+    label wider than its column, and 6 of the 18 blocks (15 with the pose line) were painted over another's
+    text. The letters now shrink until every block has a place of its own; a lone face keeps its size."""
+    from facekit import drawing
+    from facekit.types import Box, Face, Pose, Prediction
+
+    painted = []
+    paint = drawing._paint_block
+    monkeypatch.setattr(drawing, "_paint_block", lambda img, lines, block, *a: (painted.append(block),
+                                                                                 paint(img, lines, block, *a)))
+    bare = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.0034, 0.9966]))
+    calm = Prediction.from_probabilities(list(EMOTIONS), np.eye(len(EMOTIONS))[EMOTIONS.index("neutral")] * 0.5868
+                                         + 0.059)
+    man = Prediction.from_probabilities(["man", "woman"], np.array([0.9999, 0.0001]))
+    faces = [Face(Box(55 + 341 * col, 125 + 455 * row, 300 + 341 * col, 410 + 455 * row), 0.9,
+                  {"mask": bare, "emotion": calm, "gender": man}, pose=Pose(-12.0, -11.0, 10.0))
+             for row in range(3) for col in range(6)]
+    image = np.full((1365, 2048, 3), 200, np.uint8)
+    drawing.annotate(image, faces, drawing.Style())
+    assert len(painted) == len(faces)
+    for i, a in enumerate(painted):
+        for b in painted[i + 1:]:
+            assert not (a.x < b.x + b.width and b.x < a.x + a.width and a.top < b.top + b.height
+                        and b.top < a.top + a.height), f"label {b} painted over label {a}"
+    painted.clear()
+    drawing.annotate(image, faces[:1], drawing.Style())
+    assert painted[0].width > 1.4 * faces[0].box.width  # alone, its letters are as big as before
+
+
 def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():
     """Crowds push a label several lines off its face (another label took the places beside it): a line in the
     face's colour now runs from the label to the box. A label beside its box gets none."""
