@@ -250,10 +250,18 @@ def _label(img, text, x, y, scale, color, thick):
     cv2.putText(img, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
+MESH_PIXEL_FACE = 64  # px: a narrower face's mesh points are drawn one pixel each
+
+
 def _draw_landmarks(img, face: Face, mode: str, color):
     # 468 dots sit ~1-2% of the face apart: bigger dots merge into a white blob that hides the face.
     dot = max(1, int(round(face.box.width / 250)))
-    if mode == "mesh":
+    if mode == "mesh" and face.box.width < MESH_PIXEL_FACE:
+        # Even the smallest dots (3x3 px) whitened half of a 45-px face (a video's far faces): one pixel each.
+        pts = np.round(face.landmarks[:, :2]).astype(int)
+        pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < img.shape[1]) & (pts[:, 1] >= 0) & (pts[:, 1] < img.shape[0])]
+        img[pts[:, 1], pts[:, 0]] = 255
+    elif mode == "mesh":
         for x, y in face.landmarks[:, :2]:
             cv2.circle(img, (int(round(x)), int(round(y))), dot, (255, 255, 255), -1, cv2.LINE_AA)
     key = max(2, int(round(face.box.width / 60)))

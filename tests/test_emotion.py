@@ -287,6 +287,20 @@ def test_a_crowd_on_a_big_photo_gets_letters_small_enough_that_no_label_hides_an
     assert painted[0].width > 1.4 * faces[0].box.width  # alone, its letters are as big as before
 
 
+def test_a_small_faces_mesh_leaves_the_face_visible():
+    """--landmarks on a video's far faces (45 px wide on the hamilton clip): 468 dots of the smallest size
+    covered half the face in white. Such a face's points are now one pixel each."""
+    from facekit.drawing import _draw_landmarks
+    from facekit.types import Box, Face
+
+    grid = np.stack(np.meshgrid(np.linspace(11, 54, 26), np.linspace(11, 64, 18)), axis=-1).reshape(-1, 2)
+    face = Face(Box(10, 10, 55, 65), 0.9, landmarks=grid)  # 468 points over a 45-px face, as the mesh's
+    img = np.zeros((80, 70, 3), np.uint8)
+    _draw_landmarks(img, face, "mesh", (0, 0, 255))
+    white = (img[10:65, 10:55].min(axis=2) > 128).mean()
+    assert 0.1 < white < 0.3, f"{white:.0%} of the face whitened"
+
+
 def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():
     """Crowds push a label several lines off its face (another label took the places beside it): a line in the
     face's colour now runs from the label to the box. A label beside its box gets none."""
