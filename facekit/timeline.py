@@ -29,9 +29,12 @@ GONE_S = 120.0
 class Timeline:
     """Collects (time, probabilities) per track for one task while the video runs."""
 
-    def __init__(self, task: str, labels: list[str]):
+    def __init__(self, task: str, labels: list[str], colors: dict[str, tuple] | None = None):
+        """colors: label -> BGR, as the video is drawn (`Style.color`); each curve takes its label's hue, darkened
+        to read on the plot's white (the video's cyan "Happy" was a red curve, and orange meant disgust there)."""
         self.task = task
         self.labels = list(labels)
+        self.colors = {label: on_white(bgr) for label, bgr in (colors or {}).items()}
         self.series: dict[int, list[tuple[float, list[float]]]] = defaultdict(list)
         self.intensity: dict[int, list[float | None]] = defaultdict(list)  # per point, None without one
         self.points: dict[int, int] = {}  # every point a kept track was given (its series may be thinned)
@@ -102,7 +105,7 @@ class Timeline:
             pts = self.series[track]
             times = [t for t, _ in pts]
             for j, label in enumerate(self.labels):
-                ax.plot(times, [p[j] for _, p in pts], label=label, linewidth=1.4)
+                ax.plot(times, [p[j] for _, p in pts], label=label, linewidth=1.4, color=self.colors.get(label))
             strength = self.intensity.get(track, [])
             if strength and all(v is not None for v in strength):
                 ax.plot(times, strength, label="intensity", color="black", linewidth=2.4, linestyle="--")
@@ -131,3 +134,12 @@ class Timeline:
         with atomic_write(path, "wb") as fh:
             fh.write(buf.getvalue())
         return len(tracks)
+
+
+def on_white(bgr: tuple) -> tuple[float, float, float]:
+    """A drawing colour (BGR, 0-255) as a matplotlib RGB that reads on white: the same hue, its brightest channel
+    brought down to 0.7 (the video's yellow and cyan, drawn on dark label blocks, vanish on a white plot)."""
+    rgb = [c / 255.0 for c in reversed(bgr)]
+    k = min(1.0, 0.7 / max(max(rgb), 1e-6))
+    return (rgb[0] * k, rgb[1] * k, rgb[2] * k)
+

@@ -928,6 +928,28 @@ def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "people.csv"]
 
 
+def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tmp_path, monkeypatch):
+    """The plot took matplotlib's default cycle: the video's green "Mask" and red "No Mask" were a blue and an
+    orange curve (emotion's cyan "Happy" a red one, and orange meant disgust). Each curve now takes its label's
+    drawing colour, darkened to read on white."""
+    from facekit.timeline import Timeline, on_white
+
+    saved = {}
+    real_save = Timeline.save
+
+    def save(self, path, title=""):
+        saved["colors"] = dict(self.colors)
+        return real_save(self, tmp_path / "t.svg", title)
+
+    monkeypatch.setattr(Timeline, "save", save)
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--max-frames", "30", "--timeline", str(tmp_path / "t.png")]) == 0
+    assert saved["colors"] == {"with_mask": on_white((0, 255, 0)), "without_mask": on_white((0, 0, 255))}
+    svg = (tmp_path / "t.svg").read_text()
+    assert "stroke: #00b200" in svg and "stroke: #b20000" in svg  # 0.7 of full green and red
+    assert "#1f77b4" not in svg and "#ff7f0e" not in svg  # matplotlib's default blue and orange
+
+
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
                       "--summary", tmp_path / "a.csv")

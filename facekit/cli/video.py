@@ -219,7 +219,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
             if task is None:
                 warn("--timeline: no heads loaded, nothing to plot")
             else:
-                timeline = Timeline(task, task_labels[task])
+                timeline = Timeline(task, task_labels[task],
+                                    {label: style.color(task, label, task_labels[task]) for label in task_labels[task]})
 
         tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
         # A camera's or stream's --summary is also rewritten (whole, temp file and rename) every
