@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -44,6 +45,23 @@ class Style:
 # A photo smaller than this (a face crop, a thumbnail) is drawn on a copy enlarged by a whole factor: its labels
 # need about 110-220 px of width even in the smallest letters, and ran past the edge of a 78-px crop.
 MIN_DRAWN_SIDE = 240
+# Labels at their smallest (scale 0.4, ~9-px letters, ~110 px wide) suit faces of LABEL_FACE px: a smaller photo
+# whose faces are narrower (a 640-px group shot, a 320-px crowd) is drawn enlarged too, up to MAX_DRAWN_SIDE on its
+# long side: drawn at its own size, every label covered its face and its neighbours' (solvay_conference.jpg at 320
+# px: faces of ~15 px under 110-px labels).
+LABEL_FACE = 72
+MAX_DRAWN_SIDE = 1280
+
+
+def _enlargement(shape, faces: list[Face]) -> int:
+    """The whole factor a photo is drawn enlarged by (enlarge_small): to MIN_DRAWN_SIDE, and for faces that are
+    narrower than their labels, towards LABEL_FACE px wide, as far as MAX_DRAWN_SIDE allows."""
+    long = max(shape[:2])
+    factor = -(-MIN_DRAWN_SIDE // long)
+    if faces:
+        median = float(np.median([f.box.width for f in faces]))
+        factor = max(factor, min(math.ceil(LABEL_FACE / max(1.0, median)), MAX_DRAWN_SIDE // long))
+    return max(1, factor)
 
 
 def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, fps: float | None = None,
@@ -52,15 +70,16 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
     takes: a BGR array is drawn on as it is (in place with copy=False); a gray, BGRA or float array, a PIL
     image, a path or encoded bytes on an 8-bit BGR copy, as analyze() read it.
-    enlarge_small: an image under MIN_DRAWN_SIDE px on its long side is drawn enlarged, so the result is
-    bigger than the image (the photo scripts; video keeps its frames' size)."""
+    enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
+    narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
+    the image (the photo scripts; video keeps its frames' size)."""
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
         # Drawn as it was, a gray photo took each colour's gray level (a red label black on its black block), a
         # BGRA one a transparent alpha, a float one came back as floats up to 255 and a PIL image was an
         # AttributeError from inside.
         image = as_image(image)
     style = style or Style()
-    factor = -(-MIN_DRAWN_SIDE // max(image.shape[:2])) if enlarge_small else 1
+    factor = _enlargement(image.shape, faces) if enlarge_small else 1
     if factor > 1:
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         faces = [_scaled(f, factor) for f in faces]

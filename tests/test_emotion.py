@@ -392,6 +392,30 @@ def test_a_face_crop_too_small_for_its_labels_is_drawn_enlarged_with_every_line_
     assert annotate(crop, [face], Style()).shape == crop.shape  # video frames keep their size
 
 
+def test_a_small_photo_of_small_faces_is_drawn_enlarged_so_its_labels_fit():
+    """solvay_conference.jpg shrunk to 320 px: faces of ~15 px under labels ~110 px wide at the smallest letters,
+    each covering its face and its neighbours'. A photo whose faces are narrower than LABEL_FACE is drawn
+    enlarged by a whole factor towards that width, up to MAX_DRAWN_SIDE; bigger faces or photos keep their size."""
+    import numpy as np
+
+    from facekit.drawing import LABEL_FACE, MAX_DRAWN_SIDE, Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    bare = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.03, 0.97]))
+
+    def row(width, n=6, gap=70):
+        return [Face(Box(20 + gap * i, 100, 20 + gap * i + width, 100 + width), 0.9, {"mask": bare}) for i in range(n)]
+
+    photo = np.full((360, 640, 3), 90, np.uint8)
+    assert annotate(photo, row(36), Style(), enlarge_small=True).shape == (720, 1280, 3)  # 36 px -> 72
+    assert annotate(photo, row(20), Style(), enlarge_small=True).shape == (720, 1280, 3)  # 4x: past the limit
+    assert annotate(photo[:, :320], row(20, n=4), Style(), enlarge_small=True).shape == (1080, 960, 3)  # 360 x 3
+    assert annotate(photo, row(LABEL_FACE, n=5, gap=110), Style(), enlarge_small=True).shape == photo.shape
+    big = np.full((720, MAX_DRAWN_SIDE, 3), 90, np.uint8)
+    assert annotate(big, row(30), Style(), enlarge_small=True).shape == big.shape
+    assert annotate(photo, row(36), Style()).shape == photo.shape  # video frames keep their size
+
+
 def test_a_busy_entrances_timeline_keeps_only_the_faces_it_can_draw(tmp_path):
     """Two faces in view, a new person every 100 frames (30 FPS): every point of every face was kept for
     the run (~40 MB an hour) for a plot that draws MAX_TRACKS of them. Faces long gone and not among the
