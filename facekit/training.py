@@ -84,6 +84,7 @@ class TrainConfig:
     max_per_class: int | None = None
     synth_masks: int = 0  # synthetic-mask copies of each training without_mask face
     augment: str = "strong"  # none | basic | strong | photo
+    grey_share: float = 0.12  # with augment "photo": share of training faces made grey (8% more sepia)
     soft_labels: Path | None = None  # CSV of per-file votes (FER+)
     label_source: str = "votes"  # with soft_labels: "votes" (distribution) or "majority" (plurality label)
     val_pattern: str | None = None  # files whose name contains this are the validation split
@@ -610,14 +611,14 @@ def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
 AUGMENT_PRESETS = ("none", "basic", "strong", "photo")
 
 
-def augmenter(kind: str, size: int):
+def augmenter(kind: str, size: int, grey_share: float = 0.12):
     """Augmentation applied to training batches only (never part of the saved model).
 
     basic: geometry and light; strong: + colour, blur and low resolution (the pasted-on masks of the mask
     set are all one light blue: colour jitter keeps a model from learning "light blue = mask"); photo:
     what real photos and crowds show that curated crops do not: grey and sepia prints, dim light and
     gamma, blur, faces down to 12-32 px scaled back up, JPEG artefacts, and boxes shifted and scaled as
-    a detector frames faces."""
+    a detector frames faces. `grey_share` of the faces are made grey (photo), and 8% more sepia."""
     import keras
     import tensorflow as tf
 
@@ -668,7 +669,7 @@ def augmenter(kind: str, size: int):
         n = tf.shape(x)[0]
         gray = tf.repeat(tf.image.rgb_to_grayscale(x), 3, axis=-1)
         tone = tf.random.uniform([n, 1, 1, 1])
-        x = tf.where(tone < 0.12, gray, tf.where(tone < 0.2, tf.tensordot(x, sepia, axes=1), x))
+        x = tf.where(tone < grey_share, gray, tf.where(tone < grey_share + 0.08, tf.tensordot(x, sepia, axes=1), x))
         # Dim light and gamma: underexposed indoor photos and crowds in shade.
         gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], math.log(0.6), math.log(1.8)))
         lit = 255.0 * tf.pow(tf.clip_by_value(x, 0.0, 255.0) / 255.0, gamma)
@@ -927,8 +928,8 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
     import keras
 
     model = net.model
-    train_ds = make_tf_dataset(data.x_tr, data.t_tr, cfg.batch_size, augmenter(cfg.augment, cfg.input_size),
-                               shuffle=True)
+    augment = augmenter(cfg.augment, cfg.input_size, cfg.grey_share)
+    train_ds = make_tf_dataset(data.x_tr, data.t_tr, cfg.batch_size, augment, shuffle=True)
     val_ds = make_tf_dataset(data.x_va, data.t_va, cfg.batch_size)
     y_for_weights = data.t_tr.argmax(axis=1) if data.soft else data.t_tr
     class_weight = class_weights(y_for_weights, len(data.labels), cfg.class_weights)
@@ -1023,7 +1024,8 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
                          **({"fine_tune_at": cfg.fine_tune_at, "train_batchnorm": cfg.train_batchnorm,
                              "lr": cfg.learning_rate,
                              "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
-                             "augment": cfg.augment, "class_weights": cfg.class_weights}
+                             "augment": cfg.augment, "class_weights": cfg.class_weights,
+                             **({"grey_share": cfg.grey_share} if cfg.augment == "photo" else {})}
                             if cfg.epochs or cfg.fine_tune_epochs else
                             # The flags of a run that trained nothing would describe training that never ran.
                             {"note": "no epochs in this run: it tested, exported and described the weights of "

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training augmentation (default: strong: geometry, colour, blur, low resolution; photo: "
                         "what real photos and crowds show: grey/sepia, dim light and gamma, blur, faces down to "
                         "12 px, JPEG artefacts, detector-like box shifts)")
+    p.add_argument("--grey-share", type=float, default=0.12, metavar="F",
+                   help="with --augment photo: share of training faces made grey, as black-and-white prints and "
+                        "night infrared cameras show them (default: 0.12)")
     p.add_argument("--face-crops", choices=["none", "detect"], default="detect",
                    help="'detect' (default): crop the largest face YuNet finds in each image, as inference crops "
                         "detector boxes (images with no face found are used whole); 'none': use images whole")
@@ -207,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs + args.fine_tune_epochs == 0 and args.init_model is None:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
-    if args.min_face < 1 or not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1:
-        raise DatasetError("--min-face must be >= 1, --mask-share and --occluders between 0 and 1")
+    if args.min_face < 1 or not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1 \
+            or not 0 <= args.grey_share <= 0.92:
+        raise DatasetError("--min-face must be >= 1, --mask-share and --occluders between 0 and 1, --grey-share "
+                           "between 0 and 0.92")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
     if args.soft_labels and not args.soft_labels.is_file():
@@ -251,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         export_int8=args.export_int8, data_licence=args.data_licence,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
-        augment=args.augment, class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
+        augment=args.augment, grey_share=args.grey_share,
+        class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
         init_model=args.init_model, train_batchnorm=args.train_batchnorm, tta=args.tta, ensemble=tuple(args.ensemble),
         plot=args.plot,
         # As invoked (facekit-train or the script): the card's command is meant to be run again.
