@@ -146,26 +146,30 @@ def by_width(head, held: B.HeldOut, scenes_root: Path, labels: list[str]) -> Non
         for r in csv.DictReader(fh):
             if r["label"] in labels:
                 faces[r["image"]].append(r)
-    crops, ys, widths = [], [], []
+    crops, greys, ys, widths = [], [], [], []
     for name, rs in sorted(faces.items()):
         image = load_image(scenes_root / name)
+        grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         for r in rs:
             box = Box(*(int(round(float(r[k]))) for k in ("xmin", "ymin", "xmax", "ymax")))
             crops.append(crop_face(image, box, head.card.crop))
+            greys.append(crop_face(grey, box, head.card.crop))
             ys.append(labels.index(r["label"]))
             widths.append(box.width)
     ys, widths = np.array(ys), np.array(widths)
-    p = B.head_probs(head, crops)
     rows = []
-    for lo, hi in SCENE_BINS:
-        m = (widths >= lo) & (widths < hi)
-        if m.any():
-            rows.append([f"{lo}-{hi}" if hi < 10 ** 6 else f">={lo}", int(m.sum()), B.pct(B.accuracy(ys[m], p[m])),
-                         *map(B.pct, B.per_class_accuracy(ys[m], p[m], len(labels)))])
-    rows.append(["all", len(ys), B.pct(B.accuracy(ys, p)), *map(B.pct, B.per_class_accuracy(ys, p, len(labels)))])
-    print_table("mask_scenes_val ground-truth boxes by width (reported only; never used to choose)",
-                ["face px", "faces", "accuracy", *labels], rows,
-                ["the dataset's own boxes, cropped as the card says (no detector: its misses are bench.detection's)."])
+    # Grey copies: a black-and-white print or a camera's night infrared has no colour to go by.
+    for picture, p in (("colour", B.head_probs(head, crops)), ("grey", B.head_probs(head, greys))):
+        for lo, hi in [*SCENE_BINS, (0, 10 ** 6)]:
+            m = (widths >= lo) & (widths < hi)
+            if m.any():
+                size = "all" if (lo, hi) == (0, 10 ** 6) else f"{lo}-{hi}" if hi < 10 ** 6 else f">={lo}"
+                rows.append([picture, size, int(m.sum()), B.pct(B.accuracy(ys[m], p[m])),
+                             *map(B.pct, B.per_class_accuracy(ys[m], p[m], len(labels)))])
+    print_table("mask_scenes_val ground-truth boxes by width, in colour and made grey (reported only; never used "
+                "to choose)", ["picture", "face px", "faces", "accuracy", *labels], rows,
+                ["the dataset's own boxes, cropped as the card says (no detector: its misses are bench.detection's);",
+                 "grey: the same scenes turned grey first."])
 
 
 def _cells(y_test, p_test, y_real, p_real) -> list[str]:
