@@ -843,3 +843,17 @@ def test_closing_the_photo_window_is_a_normal_end(media, tmp_path, monkeypatch):
     out = tmp_path / "annotated.png"
     assert image_cli.main(["-i", str(media / "obama.jpg"), "--tasks", "mask", "-o", str(out)]) == 0
     assert out.is_file()
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_written(media, tmp_path):
+    """An old archive's Latin-1 "caf\\xe9.jpg" reaches Python as surrogate escapes, and OpenCV's bindings, asked
+    whether they write such a name, crashed the process (SIGSEGV, exit 139, no message, nothing written)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(media / "obama.jpg", photos / latin1)
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", tmp_path / "out", "-j", tmp_path / "faces.jsonl",
+                     "--tasks", "mask", "--no-display")
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [latin1]
+    assert len(json.loads((tmp_path / "faces.jsonl").read_text())["faces"]) == 1

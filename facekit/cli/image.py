@@ -80,7 +80,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
     for i, name in enumerate(names):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
             name = name.with_name(name.name + ".png")
-        elif not cv2.haveImageWriter(name.name):  # read but not written by OpenCV (HEIC): a JPEG beside them
+        # Asked by its suffix alone: OpenCV crashes the process on a name that is not UTF-8 (Latin-1 bytes).
+        elif not cv2.haveImageWriter("x" + name.suffix):  # read but not written by OpenCV (HEIC): a JPEG beside them
             name = name.with_suffix(".jpg")
         key = Path(str(name).lower())  # case-insensitive file systems (macOS, Windows) count too
         seen[key] = n = seen.get(key, 0) + 1
