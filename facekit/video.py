@@ -108,6 +108,19 @@ def _address_limit_mb() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft >> 20
 
 
+def _opencv_name(path: Path) -> str:
+    r"""str(path), or one line when the name is not UTF-8 (an old archive's Latin-1 "caf\xe9.mp4", which Python
+    holds as surrogate escapes): OpenCV's bindings crash the whole process on such a string (SIGSEGV, exit 139,
+    no message, every output lost)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise VideoError(f"{shown}: OpenCV cannot open a file whose name is not UTF-8; rename it") from None
+    return text
+
+
 def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
     """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
     library, where holding the process's stderr for up to the time-out would swallow the other threads'
@@ -134,6 +147,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if not path.exists() and path.expanduser().exists():  # "~/clip.mp4" in a notebook, read as a shell reads it
         path = path.expanduser()
     sequence = _is_sequence(path)
+    name = _opencv_name(path)
     if not sequence:
         if not path.exists():
             raise VideoError(f"{path}: no such file")
@@ -145,7 +159,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     with quiet():
         # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
         # image at its own size; FFmpeg's image2 would rescale them silently.
-        cap = cv2.VideoCapture(str(path), cv2.CAP_IMAGES) if sequence else cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(name, cv2.CAP_IMAGES) if sequence else cv2.VideoCapture(name)
     if not cap.isOpened():
         if sequence:
             _check_sequence_start(path)
@@ -597,6 +611,7 @@ def check_video_output(path: Path) -> None:
         raise VideoError(f"--output needs a video extension such as .mp4, .mkv or .avi: {path}")
     if path.is_dir():
         raise VideoError(f"--output {path} is a folder: name a video file (in it, or beside it)")
+    _opencv_name(Path(os.path.realpath(path)))  # the name VideoSink opens
     tmp = _temp_path(path)
     try:
         with quiet_stderr():
@@ -625,6 +640,7 @@ class VideoSink:
         self._dropped = 0  # frames of the video's rate an outage of a live source did not fill (write_at)
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
+        _opencv_name(self.path)
         self._tmp = self.path if self.in_place else _temp_path(self.path)
         # Every codec OpenCV writes cuts an odd width or height to the even size below (a 641x361 video came
         # out 640x360, its last column and row lost): one black column or row is added instead.

@@ -1408,3 +1408,18 @@ def test_help_says_the_pose_units_and_signs():
     assert "degrees" in landmarks and "yaw > 0" in landmarks and "roll > 0" in landmarks, landmarks
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "are **degrees**" in readme and "`yaw` > 0 when the face points toward the" in readme
+
+
+def test_a_video_name_that_is_not_utf8_is_one_line(tmp_path, clip, mask_model):
+    """OpenCV's bindings crash the process on a name Python holds as surrogate escapes (an old archive's Latin-1
+    "clip\\xe9.mp4"): as a source or an --output it was a SIGSEGV, exit 139, no message."""
+    latin1 = tmp_path / os.fsdecode(b"clip\xe9.mp4")
+    latin1.write_bytes(clip.read_bytes())
+    for args in (["--source", latin1], ["--source", clip, "--output", tmp_path / os.fsdecode(b"out\xe9.mp4")]):
+        res = run_script("detect_mask_video.py", *args, "--model", mask_model, "--no-display", "--max-frames", 3,
+                         timeout=120)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip().splitlines()[-1].endswith(".mp4: OpenCV cannot open a file whose name is not "
+                                                            "UTF-8; rename it"), res.stderr
+        assert "\\xe9" in res.stderr.strip().splitlines()[-1]
+    assert [p.name for p in tmp_path.iterdir()] == [latin1.name]
