@@ -245,16 +245,21 @@ def cache_copy(name: str) -> Path:
     """Make asset `name` available from the cache: copied there from the mirror if that is where it
     resolves, so that the scripts still find it when run later without `$FACEKIT_ASSETS` (the
     Makefile sets it for `make demo`, a user's shell usually does not)."""
-    src = resolve(name)
-    dest = cache_root() / REGISTRY[name].path
+    # Checked: a mirror file cut short was copied into the cache and `fetch` said nothing, exit 0; the
+    # scripts then failed on it later, run without $FACEKIT_ASSETS.
+    src = resolve_checked(name)
+    asset = REGISTRY[name]
+    dest = cache_root() / asset.path
     if src != dest:
-        _copy_if_changed(src, dest)
+        _copy_if_changed(src, dest, asset.sha256)
     return dest
 
 
-def _copy_if_changed(src: Path, target: Path) -> None:
-    """Copy unless a file of the same size is there already; an interrupted copy leaves no truncated file."""
-    if target.exists() and target.stat().st_size == src.stat().st_size:
+def _copy_if_changed(src: Path, target: Path, sha256: str | None = None) -> None:
+    """Copy unless a file of the same size (and the pinned sha256, where given: a damaged copy of the same
+    size is replaced) is there already; an interrupted copy leaves no truncated file."""
+    if target.exists() and target.stat().st_size == src.stat().st_size and \
+            (sha256 is None or sha256sum(target) == sha256):
         return
     _make_folder(target.parent)
     with open(src, "rb") as inp, atomic_write(target, "wb") as out:

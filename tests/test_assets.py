@@ -132,3 +132,29 @@ def test_fetch_copies_the_mirror_into_the_cache(monkeypatch, tmp_path):
         path = assets.resolve(name, download=False)
         assert path.is_relative_to(tmp_path / "cache") and path.stat().st_size > 1000, name
     assert not list((tmp_path / "cache").rglob(".*")), "no temp files left behind"
+
+
+@needs_mirror
+def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, tmp_path, capsys):
+    """A mirror file cut short (an interrupted copy onto the share) went into the cache without a word, exit 0,
+    and a same-size damaged copy in the cache was never replaced: each run without the mirror then failed."""
+    mirror = tmp_path / "mirror" / "models"
+    mirror.mkdir(parents=True)
+    for name in assets.REGISTRY:
+        if not name.startswith(("baseline.", "media.")):
+            (mirror / assets.REGISTRY[name].filename).symlink_to(assets.resolve(name, download=False))
+    good = assets.resolve("yunet", download=False).read_bytes()
+    (mirror / "face_detection_yunet_2023mar.onnx").unlink()
+    (mirror / "face_detection_yunet_2023mar.onnx").write_bytes(good[:5000])
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path / "mirror"))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("[ERROR] ") and "face_detection_yunet_2023mar.onnx is truncated or corrupt" in error
+    assert not (tmp_path / "cache" / "models" / "face_detection_yunet_2023mar.onnx").exists()
+
+    cached = tmp_path / "cache" / "models" / "face_detection_yunet_2023mar.onnx"
+    cached.write_bytes(b"\0" * len(good))  # damaged, same size as the good file
+    (mirror / "face_detection_yunet_2023mar.onnx").write_bytes(good)  # the share repaired: fetch heals the cache
+    assert assets.main(["fetch"]) == 0
+    assert cached.read_bytes() == good
