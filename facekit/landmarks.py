@@ -167,8 +167,10 @@ class FaceMesh:
 
     def __init__(self, options: FaceMeshOptions | None = None, model_path=None):
         self.options = options or FaceMeshOptions()
-        self._interp = load_interpreter(assets.resolve("face_mesh") if model_path is None else model_path,
-                                        self.options.num_threads)
+        # Checked as the detectors' files are: a mesh file cut short was "not a valid TFLite model", with no
+        # word of how to get it again, and one with other bytes would load and mark faces wrongly.
+        path = assets.resolve_checked("face_mesh") if model_path is None else model_path
+        self._interp = load_interpreter(path, self.options.num_threads)
         self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()[0]["index"]
         outs = self._interp.get_output_details()

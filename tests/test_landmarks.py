@@ -235,3 +235,21 @@ def test_eye_openness_of_a_turned_head_reads_as_open_eyes(media):
               if index >= 211 for f in faces if f.pose is not None and f.pose.yaw < -60]
     assert len(turned) >= 20, len(turned)
     assert 0.15 < np.median(turned) < 0.35 and max(turned) < 0.4, (np.median(turned), max(turned))
+
+
+def test_a_damaged_mesh_file_names_how_to_get_it_again(tmp_path, monkeypatch):
+    """The face mesh's file skipped the sha256 check the detectors' files get: cut short it was "not a valid
+    TFLite model" with no word of how to get it again (the README promises that line for every model file)."""
+    from facekit import assets
+    from facekit.errors import AssetError
+
+    good = assets.resolve("face_mesh", download=False).read_bytes()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "face_landmark.tflite").write_bytes(good[: len(good) // 2])
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    with pytest.raises(AssetError) as err:
+        create_landmarker()
+    message = str(err.value)
+    assert "face_landmark.tflite is truncated or corrupt" in message and "\n" not in message
+    assert assets.REGISTRY["face_mesh"].url in message
