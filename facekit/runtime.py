@@ -148,8 +148,10 @@ def int8_pays() -> bool:
 
 
 def _env_threads() -> int | None:
-    """FACEKIT_THREADS when it is set (a count of 1 or more), else None."""
-    return env_count("FACEKIT_THREADS")
+    """FACEKIT_THREADS when it is set (a count from 1 to the usable cores), else None. More threads than cores
+    only wait for each other, and a slip such as 100000 started that many in each engine, taking the machine's
+    whole process limit (every other user's fork failed); 2**31 and more were an engine's TypeError traceback."""
+    return env_count("FACEKIT_THREADS", most=usable_cores())
 
 
 # facekit's environment settings are read where they act; a value that is not one is one line naming it
@@ -169,22 +171,22 @@ def env_switch(name: str) -> bool | None:
     raise FacekitError(f"{name}={value}: expected 1 or 0 (or true / false, on / off)")
 
 
-def env_count(name: str) -> int | None:
-    """A count of 1 or more, or None when unset."""
+def env_count(name: str, most: int | None = None) -> int | None:
+    """A count of 1 or more (and at most `most`, the usable cores, when given), or None when unset."""
     value = os.environ.get(name, "").strip()
     if not value:
         return None
-    if value.isdigit() and int(value) > 0:
+    if value.isascii() and value.isdigit() and 0 < int(value) <= (most or int(value)):
         return int(value)
     from .errors import FacekitError
 
-    raise FacekitError(f"{name}={value}: expected a whole number, 1 or more")
+    limit = f" from 1 to {most} (the cores this process may use)" if most else ", 1 or more"
+    raise FacekitError(f"{name}={value}: expected a whole number{limit}")
 
 
 # The settings env_switch / env_count read, each where it acts: that was after a run's first lines and model
 # loads ("[INFO] loading face detector model..." and then the error), so the CLIs check them all first.
 SWITCHES = ("FACEKIT_INT8", "FACEKIT_MALLOC")
-COUNTS = ("FACEKIT_THREADS",)
 
 
 def check_settings() -> None:
@@ -192,8 +194,7 @@ def check_settings() -> None:
     (FACEKIT_ASSETS too: every detector and base network is looked up in that mirror first)."""
     for name in SWITCHES:
         env_switch(name)
-    for name in COUNTS:
-        env_count(name)
+    _env_threads()
     from .assets import mirror_root
 
     mirror_root()
