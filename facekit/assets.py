@@ -162,13 +162,21 @@ def resolve(name: str, download: bool = True) -> Path:
     cached = cache_root() / asset.path
     if cached.exists():
         return cached
-    where = f"set {ENV_MIRROR} to a folder holding {asset.path}"
+    where = _where(asset)
     if asset.url is None:
         raise AssetError(f"{asset.filename} is not in the mirror and has no public download: {where}")
     if not download:
         raise AssetError(f"{asset.filename} is not available locally: {where}, or download it from {asset.url}")
     _download(asset, cached)
     return cached
+
+
+def _where(asset: Asset) -> str:
+    # "set FACEKIT_ASSETS to a folder holding ..." told a user who had set it to set it: name the folder it names.
+    root = mirror_root()
+    if root is None:
+        return f"set {ENV_MIRROR} to a folder holding {asset.path}"
+    return f"{ENV_MIRROR}={root} has no {asset.path}: point it at the asset mirror, or copy the file there"
 
 
 _checked: dict[tuple[str, int, int], bool] = {}
@@ -215,10 +223,7 @@ def _download(asset: Asset, dest: Path) -> None:
         response = urllib.request.urlopen(asset.url, timeout=30)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise AssetError(
-            f"cannot download {asset.filename} from {asset.url} ({reason}); "
-            f"set {ENV_MIRROR} to a folder holding {asset.path}"
-        ) from None
+        raise AssetError(f"cannot download {asset.filename} from {asset.url} ({reason}); {_where(asset)}") from None
     total = int(response.headers.get("Content-Length") or 0)
     done, digest = 0, hashlib.sha256()
     with response, atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing is saved

@@ -158,3 +158,19 @@ def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, t
     (mirror / "face_detection_yunet_2023mar.onnx").write_bytes(good)  # the share repaired: fetch heals the cache
     assert assets.main(["fetch"]) == 0
     assert cached.read_bytes() == good
+
+
+def test_a_mirror_without_the_file_is_named_not_asked_for(monkeypatch, tmp_path):
+    """FACEKIT_ASSETS set to a folder without the file (an empty or half-synced share) got "set FACEKIT_ASSETS to
+    a folder holding ...", as if it were not set: the line now names the folder it points at."""
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    asset = assets.REGISTRY["yunet"]
+    monkeypatch.setitem(assets.REGISTRY, "yunet", assets.Asset("yunet", asset.path, "http://127.0.0.1:9/yunet.onnx",
+                                                                asset.sha256))
+    for name in ("yunet", "baseline.pyimagesearch_mask"):  # offline; no public download
+        with pytest.raises(AssetError) as err:
+            assets.resolve(name)
+        message = str(err.value)
+        assert f"{assets.ENV_MIRROR}={tmp_path} has no {assets.REGISTRY[name].path}" in message, message
+        assert f"set {assets.ENV_MIRROR}" not in message and "\n" not in message
