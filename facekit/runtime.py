@@ -195,9 +195,16 @@ def check_settings() -> None:
     for name in SWITCHES:
         env_switch(name)
     _env_threads()
-    from .assets import mirror_root
+    from .assets import ENV_CACHE, mirror_root
 
     mirror_root()
+    cache = os.environ.get(ENV_CACHE)
+    # A cache that is not there yet is made on first use; one naming a file was ignored without a word while a
+    # mirror served the models (the SCRFD graph edited again on every run) and failed only once one did not.
+    if cache and os.path.exists(os.path.expanduser(cache)) and not os.path.isdir(os.path.expanduser(cache)):
+        from .errors import FacekitError
+
+        raise FacekitError(f"{ENV_CACHE}={cache}: not a folder (point it at a folder you can write, or unset it)")
 
 
 def apply_to_opencv() -> int:

@@ -664,7 +664,8 @@ def test_a_phone_sized_photo_gets_labels_readable_on_a_screen(media):
     ("FACEKIT_THREADS=abc", "FACEKIT_THREADS=abc: expected a whole number"),
     ("FACEKIT_THREADS=2147483648", "FACEKIT_THREADS=2147483648: expected a whole number from 1 to "),  # a traceback
     ("FACEKIT_MALLOC=xyz", "FACEKIT_MALLOC=xyz: expected 1 or 0"),
-    ("FACEKIT_ASSETS=/nonexistent", "FACEKIT_ASSETS=/nonexistent: no such folder")])
+    ("FACEKIT_ASSETS=/nonexistent", "FACEKIT_ASSETS=/nonexistent: no such folder"),
+    ("FACEKIT_CACHE=/dev/null", "FACEKIT_CACHE=/dev/null: not a folder")])  # ignored while the mirror served
 def test_a_setting_that_is_not_one_is_one_line(media, setting, needle):
     """Each was ignored or misread without a word."""
     name, value = setting.split("=")
