@@ -148,10 +148,12 @@ def int8_pays() -> bool:
 
 
 def _env_threads() -> int | None:
-    """FACEKIT_THREADS when it is set (a count from 1 to the usable cores), else None. More threads than cores
-    only wait for each other, and a slip such as 100000 started that many in each engine, taking the machine's
-    whole process limit (every other user's fork failed); 2**31 and more were an engine's TypeError traceback."""
-    return env_count("FACEKIT_THREADS", most=usable_cores())
+    """FACEKIT_THREADS when it is set (a count of 1 or more), at most the usable cores, else None. More threads
+    than cores only wait for each other, and a slip such as 100000 started that many in each engine, taking the
+    machine's whole process limit (every other user's fork failed); 2**31 and more were an engine's TypeError
+    traceback. Lowered rather than refused: one setting serves machines of several sizes (4 on a 2-core one)."""
+    n = env_count("FACEKIT_THREADS")
+    return None if n is None else min(n, usable_cores())
 
 
 # facekit's environment settings are read where they act; a value that is not one is one line naming it
@@ -171,17 +173,16 @@ def env_switch(name: str) -> bool | None:
     raise FacekitError(f"{name}={value}: expected 1 or 0 (or true / false, on / off)")
 
 
-def env_count(name: str, most: int | None = None) -> int | None:
-    """A count of 1 or more (and at most `most`, the usable cores, when given), or None when unset."""
+def env_count(name: str) -> int | None:
+    """A count of 1 or more, or None when unset."""
     value = os.environ.get(name, "").strip()
     if not value:
         return None
-    if value.isascii() and value.isdigit() and 0 < int(value) <= (most or int(value)):
+    if value.isascii() and value.isdigit() and int(value) > 0:  # "²" is a digit to isdigit(), not to int()
         return int(value)
     from .errors import FacekitError
 
-    limit = f" from 1 to {most} (the cores this process may use)" if most else ", 1 or more"
-    raise FacekitError(f"{name}={value}: expected a whole number{limit}")
+    raise FacekitError(f"{name}={value}: expected a whole number, 1 or more")
 
 
 # The settings env_switch / env_count read, each where it acts: that was after a run's first lines and model
