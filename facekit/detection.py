@@ -357,7 +357,9 @@ class MultiPassDetector:
 
     def _has_big_face(self, found: np.ndarray, width: int, height: int) -> bool:
         big = np.minimum(found[:, 2], found[:, 3]) >= self.closeup.trigger_share * min(width, height)
-        return bool(np.any(big & (found[:, 14] >= self.confidence)))
+        # The detector's own threshold, not the user's: at a low --confidence a big stray box skipped the pass
+        # and lost the face it finds (Tom_Cruise_avp_2014_4.jpg at 0.1), so a lower threshold gave fewer faces.
+        return bool(np.any(big & (found[:, 14] >= self.default_confidence)))
 
     optional_closeup = True  # detect(image, closeup=False): video between the frames the pass is due
 

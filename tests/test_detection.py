@@ -280,3 +280,11 @@ def test_big_crowd_photo_keeps_its_small_faces(datasets):
         found[name] = ((m >= 0).sum() / len(big.boxes), (m >= 0).sum() / max(len(m), 1))
     assert found["tiles"][0] >= 0.75 and found["tiles"][1] >= 0.83
     assert found["fast"][0] <= found["tiles"][0] - 0.2
+
+
+def test_lower_confidence_keeps_every_face_a_higher_one_finds(media):
+    # A portrait whose face only the close-up pass finds (0.86); at 0.1 a 0.12 box as big once stopped that pass.
+    image = load_image(media / "annotated_faces" / "Tom_Cruise_avp_2014_4.jpg")
+    found = {c: {tuple(f.box.as_list()) for f in create_detector(DEFAULT_DETECTOR, c).detect(image)}
+             for c in (0.5, 0.1)}
+    assert found[0.5] and found[0.5] <= found[0.1], found
