@@ -83,6 +83,11 @@ HEAD_EVERY = 4
 # big, it ran on 94% of frames and took a third of the detector's time; a face leaning in is found within
 # 2 frames (67 ms at 30 FPS) and then on every frame.
 CLOSEUP_EVERY = 3
+# On a file, with a detector that runs on several workers (SCRFD), each frame's close-up decision looks at
+# the faces found this many frames before it, the most workers the default thread cap gives (4 + 2):
+# looking back as many frames as there were workers made a video's boxes and labels depend on the cores
+# (the hamilton clip: 11 of 615 mask labels changed between FACEKIT_THREADS=1 and 2).
+CLOSEUP_LOOKBACK = 6
 
 
 class Landmarker(Protocol):
@@ -207,7 +212,8 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     # A frame's close-up decision looks at the faces found `lag` frames before it: the newest a detector
     # running that far ahead has surely delivered. The plain loop (overlap=False) looks as far back, so
     # both give the same faces; by read order, {frame number: faces} until the frame `lag` later asks.
-    lag = 1 if source.live else detector_workers(pipeline.detector)
+    lag = 1 if source.live or not getattr(pipeline.detector, "concurrent", False) else max(
+        CLOSEUP_LOOKBACK, detector_workers(pipeline.detector))
     found: dict[int, list[Face]] = {}
 
     def start(item):

@@ -1134,6 +1134,33 @@ def test_video_closeup_pass_every_third_frame_and_every_frame_for_a_close_face(m
     assert found == [1] * len(close)
 
 
+def test_video_closeup_decisions_do_not_depend_on_the_cores(media):
+    """SCRFD's close-up decisions looked as many frames back as it had workers (1 on one core, 4 on two),
+    so FACEKIT_THREADS=1 and 2 gave a video different boxes and labels (11 of the hamilton clip's 615)."""
+    from bench.detection import closeup_views
+    from facekit import runtime
+    from facekit.detection import create_detector
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.preprocess import load_image
+    from facekit.tracking import IoUTracker
+
+    detector = create_detector("scrfd-500m", fine_pass=False)
+    photo = load_image(media / "astronaut.png")
+    face = max(detector.detect(photo), key=lambda f: f.box.width).box
+    _, frame, _ = closeup_views(photo, face.as_list(), height=480, fills=(1.0,), edges=())[0]
+    asked = {}
+    for n in (1, 2):
+        runtime.set_threads(n)
+        try:
+            spy = _CloseupSpy(detector)
+            spy.concurrent = True
+            list(track_faces(_Frames([frame] * 8), FacePipeline(spy), IoUTracker()))
+        finally:
+            runtime.set_threads(None)
+        asked[n] = spy.asked
+    assert asked[1] == asked[2], asked
+
+
 def test_head_every_option_labels_every_face_of_every_frame(tmp_path, clip, mask_model):
     table = tmp_path / "faces.csv"
     assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "30",
