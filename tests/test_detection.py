@@ -282,9 +282,10 @@ def test_big_crowd_photo_keeps_its_small_faces(datasets):
     assert found["fast"][0] <= found["tiles"][0] - 0.2
 
 
-def test_lower_confidence_keeps_every_face_a_higher_one_finds(media):
-    # A portrait whose face only the close-up pass finds (0.86); at 0.1 a 0.12 box as big once stopped that pass.
-    image = load_image(media / "annotated_faces" / "Tom_Cruise_avp_2014_4.jpg")
-    found = {c: {tuple(f.box.as_list()) for f in create_detector(DEFAULT_DETECTOR, c).detect(image)}
-             for c in (0.5, 0.1)}
+@pytest.mark.parametrize("name, photo", [(DEFAULT_DETECTOR, "Tom_Cruise_avp_2014_4.jpg"), ("res10", "2007_007763.jpg")])
+def test_lower_confidence_keeps_every_face_a_higher_one_finds(media, name, photo):
+    # At 0.1 a big stray box once decided the close-up pass: SCRFD skipped it and lost the portrait's face that
+    # only it finds (0.86), res10 ran it alone and lost the group photo's 0.99 faces.
+    image = load_image(media / "annotated_faces" / photo)
+    found = {c: {tuple(f.box.as_list()) for f in create_detector(name, c).detect(image)} for c in (0.5, 0.1)}
     assert found[0.5] and found[0.5] <= found[0.1], found
