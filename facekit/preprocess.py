@@ -35,9 +35,19 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as a PNG, JPEG, BMP or WebP header states it, without decoding; None for
-    other formats or a header too short to say (OpenCV's own limit and the decoded size are checked then)."""
+    """(width, height) as a PNG, JPEG, BMP, WebP, GIF or TIFF header states it, without decoding; None for
+    other formats or a header too short to say (OpenCV's own limit and the decoded size are checked then).
+    `data`: the file's bytes, or a memoryview of them (a TIFF's first directory may be at its end)."""
     try:
+        # OpenCV allocates and fills a GIF's screen or a TIFF's page before it decodes a pixel, up to its own
+        # limit of 1 GP: a 29-byte GIF claiming 30000x30000 px took 6.9 GB and 23 s to be refused after decoding.
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            flags = data[10]
+            block = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the screen and its colour table
+            # An extension, an image or the end follows there; anything else is no GIF (OpenCV reads none).
+            return struct.unpack("<HH", data[6:10]) if data[block:block + 1] in (b"!", b",", b";") else None
+        if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+            return _tiff_size(data)
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
         if data[:2] == b"BM":
@@ -69,6 +79,25 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     except struct.error:  # cut short: let the decoder report it
         return None
     return None
+
+
+def _tiff_size(data) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first page (the one OpenCV reads), from its first directory; BigTIFF too."""
+    order = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\0", b"\0+")
+    count, entry, offset = ("Q", 20, 8) if big else ("H", 12, 4)
+    ifd = struct.unpack(order + ("Q" if big else "I"), data[offset:offset * 2])[0]
+    n = struct.unpack(order + count, data[ifd:ifd + struct.calcsize(count)])[0]
+    size = {}
+    start = ifd + struct.calcsize(count)
+    for i in range(min(n, 4096)):
+        at = start + i * entry
+        tag, kind = struct.unpack(order + "HH", data[at:at + 4])
+        if tag in (256, 257) and kind in (3, 4, 16):  # ImageWidth, ImageLength as SHORT, LONG or LONG8
+            fmt = order + {3: "H", 4: "I", 16: "Q"}[kind]
+            value = at + (12 if big else 8)  # left-justified in the entry's value field
+            size[tag] = struct.unpack(fmt, data[value:value + struct.calcsize(fmt)])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
 
 
 def is_image_path(path: Path) -> bool:
@@ -114,7 +143,7 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
         raise ImageError(f"{name}: empty file (0 bytes)")
     if path.suffix.lower() in HEIF_EXTENSIONS or _is_heif(data[:12].tobytes()):
         return _load_heif(name, data)
-    size = header_size(data[:65536].tobytes())
+    size = header_size(memoryview(data))
     if size is not None:
         _check_pixels(name, *size)
     # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.

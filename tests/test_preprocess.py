@@ -144,3 +144,39 @@ def test_faces_too_dark_to_read_get_no_label(media, monkeypatch):
     assert "too small" in pipe.why_unlabelled(image, pipe.classify(image, [tiny])[0])
     monkeypatch.setattr(pipeline, "MIN_BRIGHTNESS_FOR_HEADS", 0.0)
     assert all(set(f.predictions) == {"mask", "gender"} for f in pipe.classify(dark, faces))
+
+
+def _tiff(width: int, height: int, order: str = "<") -> bytes:
+    """A TIFF header and first directory stating width x height, with no pixels behind it."""
+    import struct
+
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (262, 3, 1), (277, 3, 1)]
+    body = b"".join(struct.pack(order + ("HHIHH" if kind == 3 else "HHII"), tag, kind, 1, value,
+                                *((0,) if kind == 3 else ())) for tag, kind, value in tags)
+    return (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "IH", 8, len(tags)) + body + b"\0" * 4
+
+
+def test_small_gifs_and_tiffs_claiming_huge_pictures_are_refused_before_decoding(monkeypatch):
+    """OpenCV allocates and fills a GIF's screen or a TIFF's page before decoding, up to its own 1 GP: a 29-byte
+    GIF claiming 30000x30000 px took 6.9 GB and 23 s, a 64 KB TIFF 5.2 GB and 16 s, before MAX_PIXELS said no."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from facekit.preprocess import decode_image, header_size
+
+    for kind, options in (("GIF", {}), ("TIFF", {}), ("TIFF", {"big_tiff": True})):
+        held = io.BytesIO()
+        Image.new("RGB", (64, 48)).save(held, kind, **options)
+        assert header_size(held.getvalue()) == (64, 48) and decode_image(held.getvalue()).shape == (48, 64, 3)
+    assert header_size(_tiff(64, 48, ">")) == (64, 48) and header_size(b"GIF89a not really") is None
+
+    def decoded(*args):
+        raise AssertionError("decoded a picture over the limit")
+
+    monkeypatch.setattr(cv2, "imdecode", decoded)
+    gif = b"GIF89a" + struct.pack("<HH", 30000, 30000) + b"\0\0\0,\0\0\0\0" + struct.pack("<HH", 30000, 30000)
+    for bomb in (gif + b"\0\2\2L\1\0;", _tiff(30000, 30000), _tiff(30000, 30000, ">")):
+        with pytest.raises(ImageError, match="30000x30000 px is over the limit"):
+            decode_image(bomb)
