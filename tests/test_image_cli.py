@@ -430,6 +430,27 @@ def test_an_output_name_near_the_file_system_limit(media, tmp_path):
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".png"]
 
 
+def test_annotated_image_names_never_clash_nor_pass_the_file_name_limit(tmp_path):
+    """A photo named a_2.jpg beside two a.jpg got the name the second a.jpg was given (the whole run refused:
+    "--output and --output would both write"), and a 251-byte name with _2 (or a suffixless one with .png)
+    passed 255 bytes: a traceback after the photos were done, the JSON Lines lost."""
+    from facekit.cli.image import gather_inputs
+
+    long = "y" * 251 + ".jpg"
+    for folder, names in (("one", ["a.jpg", long]), ("two", ["a.jpg", "a_2.jpg", "A.JPG", long])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_bytes(b"")
+    bare = tmp_path / ("z" * 253)  # no image suffix: read by its content, written as PNG
+    bare.write_bytes(b"")
+    images, names, _, _ = gather_inputs([tmp_path / "one", tmp_path / "two", bare], recursive=False)
+    given = dict(zip((str(p.relative_to(tmp_path)) for p in images), map(str, names)))
+    assert given["two/a_2.jpg"] == "a_2.jpg" and given["one/a.jpg"] == "a.jpg"  # a photo's own name first
+    assert len({n.lower() for n in given.values()}) == len(given) == 7, given
+    assert max(len(os.fsencode(n)) for n in given.values()) == 255
+    assert given["two/" + long].endswith("y_2.jpg") and given["z" * 253].endswith("z.png")
+
+
 def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, capfd):
     # Before, the run did all its work and then failed to rename its temp file onto the folder (a traceback).
     from facekit.cli.image import main

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,17 +77,42 @@ def gather_inputs(paths: list[Path], recursive: bool,
             names.append(Path(path.name))
         else:
             skipped += 1
-    seen: dict[Path, int] = {}
     for i, name in enumerate(names):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
-            name = name.with_name(name.name + ".png")
+            names[i] = name.with_name(name.name + ".png")
         # Asked by its suffix alone: OpenCV crashes the process on a name that is not UTF-8 (Latin-1 bytes).
         elif not cv2.haveImageWriter("x" + name.suffix):  # read but not written by OpenCV (HEIC): a JPEG beside them
-            name = name.with_suffix(".jpg")
-        key = Path(str(name).lower())  # case-insensitive file systems (macOS, Windows) count too
-        seen[key] = n = seen.get(key, 0) + 1
-        names[i] = name if n == 1 else name.with_stem(f"{name.stem}_{n}")
+            names[i] = name.with_suffix(".jpg")
+    fitted = [_fitted(name) for name in names]
+    keys = [str(name).lower() for name in fitted]  # case-insensitive file systems (macOS, Windows) count too
+    # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
+    # name, and the whole run was refused.
+    taken, kept, tried = set(keys), set(), {}
+    for i, (name, key) in enumerate(zip(names, keys)):
+        if key not in kept:
+            kept.add(key)
+            names[i] = fitted[i]
+            continue
+        n, unique = tried.get(key, 1), None  # from the last one given: a thousand photos of one name stay linear
+        while unique is None or str(unique).lower() in taken:
+            n += 1
+            unique = _fitted(name, f"_{n}")
+        tried[key] = n
+        taken.add(str(unique).lower())
+        names[i] = unique
     return images, names, skipped, batch
+
+
+NAME_MAX = 255  # bytes in a file name on most file systems (ext4, XFS, APFS)
+
+
+def _fitted(name: Path, tag: str = "") -> Path:
+    """`name` with `tag` after its stem, the stem cut so that the file name stays within NAME_MAX bytes: a
+    photo's name of 250 bytes with .png or _2 added ended a folder run in a traceback, its JSON Lines lost."""
+    stem, room = name.stem, NAME_MAX - len(os.fsencode(tag + name.suffix))
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return name.with_name(stem + tag + name.suffix)
 
 
 @guarded
