@@ -95,20 +95,24 @@ def temp_prefix(name: str) -> str:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
+def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True) -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
     so an interrupted run never leaves a half-written file (or clobbers the old one).
 
     A link is followed and its target replaced, so the link stays one. A target that is not a regular
     file (a pipe, /dev/null, a terminal) is written straight into: renamed over, the device's link (run
-    as root, /dev/stdout itself) would have become a plain file. "-" is standard output."""
+    as root, /dev/stdout itself) would have become a plain file. "-" is standard output.
+    follow_links=False, for a name the user did not give (a folder run's annotated images): a link there is
+    replaced by the file. Followed, a link in the --output folder named like a photo had the file it pointed
+    to, anywhere, replaced by an annotated image."""
     if is_stdout(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
-    path = Path(os.path.realpath(path))
-    if is_device(path):
+    given = Path(path)
+    path = Path(os.path.realpath(path)) if follow_links else Path(os.path.realpath(given.parent), given.name)
+    if is_device(path) and not path.is_symlink():
         with _naming(path), open(path, mode) as fh:
             yield fh
         return

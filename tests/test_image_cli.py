@@ -451,6 +451,22 @@ def test_annotated_image_names_never_clash_nor_pass_the_file_name_limit(tmp_path
     assert given["two/" + long].endswith("y_2.jpg") and given["z" * 253].endswith("z.png")
 
 
+def test_a_link_in_the_output_folder_is_replaced_not_followed(media, tmp_path):
+    """A folder run's annotated images have names nobody typed: a link in the --output folder named like a
+    photo had the file it pointed to (anywhere) replaced by an annotated image."""
+    from facekit.cli.image import main
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    _copy_photos(media, photos, "obama.jpg", "no_face_cat.png")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out.mkdir()
+    (out / "obama.jpg").symlink_to(victim)
+    assert main(["-i", str(photos), "-o", str(out), "--no-display", "--tasks", "mask", "--fast"]) == 0
+    assert victim.read_text() == "precious\n"
+    assert not (out / "obama.jpg").is_symlink() and cv2.imread(str(out / "obama.jpg")) is not None
+
+
 def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, capfd):
     # Before, the run did all its work and then failed to rename its temp file onto the folder (a traceback).
     from facekit.cli.image import main

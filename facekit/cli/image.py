@@ -244,7 +244,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                     if shown is not None:
                         target = args.output / name
                         target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
-                        _write_image(target, shown)
+                        _write_image(target, shown, follow_links=False)
                     n_faces += len(faces)
                     done += 1
         except KeyboardInterrupt:
@@ -291,7 +291,7 @@ def _encode(ext: str, image):
     return buf
 
 
-def _write_image(path: Path, image) -> None:
+def _write_image(path: Path, image, follow_links: bool = True) -> None:
     buf = _encode(path.suffix.lower() or ".png", image)
-    with atomic_write(path, "wb") as fh:
+    with atomic_write(path, "wb", follow_links) as fh:
         fh.write(buf.tobytes())
