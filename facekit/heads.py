@@ -84,6 +84,8 @@ class ModelCard:
     def from_dict(cls, data: dict) -> "ModelCard":
         try:
             known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors", "min_face"}
+            if not isinstance(data["labels"], list):  # a string's letters were taken as its labels
+                raise TypeError(f"labels must be a list, got {data['labels']!r}")
             card = cls(
                 task=str(data["task"]),
                 labels=[str(x) for x in data["labels"]],
@@ -91,14 +93,24 @@ class ModelCard:
                 color=str(data.get("color", "rgb")),
                 crop=CropSpec.from_dict(data.get("crop")),
                 display=dict(data.get("display") or {}),
-                colors={k: tuple(v) for k, v in (data.get("colors") or {}).items()},
+                # Whole BGR numbers here, not at the first face drawn: "red" or NaN (JSON takes it) ended a run in
+                # a traceback after its work.
+                colors={k: tuple(int(c) for c in v) for k, v in (data.get("colors") or {}).items()},
                 min_face=None if data.get("min_face") is None else int(data["min_face"]),
                 extra={k: v for k, v in data.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400 (inf)
             raise ModelError(f"model card is missing or has a bad field: {exc}") from None
         if card.min_face is not None and card.min_face < 1:
             raise ModelError(f"model card has a bad min_face: {card.min_face}")
+        if len(set(card.labels)) < len(card.labels):  # one key in the probabilities for two outputs
+            raise ModelError(f"model card names a label twice: {card.labels}")
+        if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in card.colors.values()):
+            raise ModelError(f"model card has a bad colour (3 numbers 0-255, BGR): {card.colors}")
+        # A crop has a size (over -0.5) and stays near the face: a NaN margin failed at the first face, a huge
+        # one asked for gigabytes; 2 is a crop 5 times the box.
+        if not -0.5 < card.crop.margin <= 2:
+            raise ModelError(f"model card has a bad crop margin: {card.crop.margin} (from -0.5 to 2)")
         if len(card.labels) < 2 or card.input_size < 8 or card.color not in ("rgb", "gray"):
             raise ModelError("model card has fewer than 2 labels, a bad input size or an unknown colour mode")
         return card

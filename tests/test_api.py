@@ -763,6 +763,36 @@ def test_one_model_folder_given_as_a_string_or_path(tmp_path):
         FaceAnalyzer(models=str(tmp_path / "none"), detector=None)
 
 
+def test_a_model_card_from_an_untrusted_folder_is_checked_when_it_loads():
+    """A card's bad values failed after the photo's work, in a traceback: a colour "red" or NaN when the face was
+    drawn, a crop margin NaN at the first face (1e6: out of memory), an input size 1e400 (inf) as OverflowError;
+    labels "ab" were two labels, and a label named twice lost a class from the probabilities."""
+    from facekit.errors import ModelError
+    from facekit.heads import ModelCard
+
+    card = json.loads((ROOT / "models" / "mask" / "card.json").read_text())
+    assert ModelCard.from_dict(card).colors["with_mask"] == (0, 255, 0)
+    for change, needle in (({"colors": {"with_mask": "red"}}, "bad field"),
+                           ({"colors": {"with_mask": [float("nan"), 0, 0]}}, "bad field"),
+                           ({"colors": {"with_mask": [0, 300, 0]}}, "bad colour"),
+                           ({"colors": {"with_mask": [0, 255]}}, "bad colour"),
+                           ({"crop": {"margin": float("nan")}}, "bad crop margin"),
+                           ({"crop": {"margin": 1e6}}, "bad crop margin"),
+                           ({"input_size": float("inf")}, "bad field"),
+                           ({"labels": "ab"}, "labels must be a list"),
+                           ({"labels": ["a", "a"]}, "names a label twice")):
+        with pytest.raises(ModelError, match=needle):
+            ModelCard.from_dict({**card, **change})
+    import argparse
+
+    from facekit.cli.train import crop_margin  # the trainer writes no card that would then not load
+
+    assert crop_margin("0.1") == 0.1
+    for bad in ("nan", "3", "-0.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            crop_margin(bad)
+
+
 def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media):
     """detector=123 (or "", or a variable holding something else) was taken, and the first photo failed with
     "AttributeError: 'int' object has no attribute 'detect'" from inside the pipeline."""

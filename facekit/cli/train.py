@@ -15,6 +15,16 @@ from .common import add_version, check_output_path, example_command, exit_status
 SCRIPT = "train_mask_detector.py"
 
 
+def crop_margin(value: str) -> float:
+    """--crop-margin as a model card takes it (facekit.heads.ModelCard): a model trained past it would not load."""
+    from .common import number
+
+    margin = number(value)
+    if not -0.5 < margin <= 2:
+        raise argparse.ArgumentTypeError(f"must be over -0.5 and at most 2 (a crop 5 times the box), got {value}")
+    return margin
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = example_command(SCRIPT)
     p = argparse.ArgumentParser(
@@ -68,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder's label)")
     p.add_argument("--min-face", type=int, default=16, metavar="PX",
                    help="--faces all: smallest face width used besides the largest (default: 16)")
-    p.add_argument("--crop-margin", type=float, default=0.1,
+    p.add_argument("--crop-margin", type=crop_margin, default=0.1,
                    help="margin around face boxes, as a fraction of the box, for training and inference "
                         "(default: 0.1; stored in the card)")
     p.add_argument("--synth-masks", type=int, default=None, metavar="K",
