@@ -466,6 +466,8 @@ class Results:
         """status.csv from `latest`, written a batch of rows at a time; returns `latest`."""
         import csv
 
+        import pyarrow.compute as pc
+
         from .records import atomic_write
 
         latest = self.latest()
@@ -473,7 +475,17 @@ class Results:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(STATUS_COLUMNS)
             for batch in latest.to_batches(max_chunksize=50_000):
-                writer.writerows(zip(*(batch.column(c).to_pylist() for c in STATUS_COLUMNS)))
+                rows = zip(*(batch.column(c).to_pylist() for c in STATUS_COLUMNS))
+                # The csv module quotes a field for the line ending it writes, "\n", not for a "\r": a file named
+                # "a\rb.jpg" split its row in two for every reader (csv, pandas). Such rows are quoted for "\r\n".
+                named = (pc.any(pc.match_substring(batch.column(c), "\r")).as_py() for c in ("source", "message"))
+                if not any(named):
+                    writer.writerows(rows)
+                    continue
+                for row in rows:
+                    line = io.StringIO()
+                    csv.writer(line, lineterminator="\r\n").writerow(row)
+                    fh.write(line.getvalue()[:-2] + "\n")
         return latest
 
 

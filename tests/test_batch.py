@@ -378,6 +378,33 @@ def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
     assert f"{tmp_path}/caf\\xe9.jpg,image,ok," in (results.folder / "status.csv").read_text()
 
 
+def test_a_file_name_with_a_carriage_return_keeps_its_status_row_whole(tmp_path):
+    """csv quotes a field for the line ending it writes ("\\n"), not for a "\\r": a photo named "a\\rb.jpg" was
+    written bare into status.csv, and csv and pandas read its row as two, the second a "source" named b.jpg."""
+    import csv
+    from types import SimpleNamespace
+
+    from facekit.batch import STATUS_COLUMNS, Results, Worker
+
+    names = [str(tmp_path / "a\rb.jpg"), str(tmp_path / "c.jpg"), str(tmp_path / "d\r\ne.jpg")]
+    for name in names:
+        Path(name).write_bytes(b"")  # the stand-in analyzer does not read it
+    worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source: []), "w"
+    worker.columns = ["source", "kind"]
+    statuses = [worker.run_source(name, "image")[1] for name in names]
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    results.write("part-1.parquet", worker.parquet([]), statuses)
+    results.write_summary()
+    with open(results.folder / "status.csv", newline="") as fh:
+        text = fh.read()
+    rows = list(csv.reader(text.splitlines(keepends=True)))
+    assert rows[0] == list(STATUS_COLUMNS) and sorted(r[0] for r in rows[1:]) == sorted(names), rows
+    assert text.count("\r\n") == 1  # the row ends as the others: the one "\r\n" is d\r\ne.jpg's
+
+
 def test_a_second_job_in_the_same_folder_is_refused(tmp_path):
     """The same command started again while the first still ran did all that the first had not finished yet
     a second time: 258 of 600 photos' faces written twice, both runs exit 0. The second is refused now."""
