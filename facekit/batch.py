@@ -161,10 +161,14 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             # utf-8-sig: a list saved by Notepad or Windows PowerShell starts with a byte-order mark, which made
             # its first entry "\ufeff/path/a.jpg": a failed source, "no such file", the mark invisible in the
             # message. surrogateescape: names that are not UTF-8 stay the names the folders give.
-            lines = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines()
+            # One name a line, split at "\n" alone: splitlines() also split at "\x1c", "\x85", "\u2028", ..., which
+            # file names may hold, and made two other paths of one name ("/up/a\u2028/etc/b.jpg": /etc/b.jpg).
+            lines = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").split("\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
-        named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+        lines = [s.removesuffix("\r") for s in lines if s.strip() and not s.lstrip().startswith("#")]
+        # A name as written (" a.jpg" is a file too), else without the spaces a hand-typed list leaves around it.
+        named += [s if os.path.lexists(s) else s.strip() for s in lines]
     found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
     skipped = 0
     for item in named:

@@ -463,6 +463,21 @@ def test_a_list_file_with_a_byte_order_mark(tmp_path):
     assert sources == [(str(tmp_path / "a.jpg"), "image"), (str(tmp_path / "b.jpg"), "image")] and skipped == 0
 
 
+def test_a_list_file_names_each_file_as_written(tmp_path):
+    """splitlines() also split a list at "\\u2028", "\\x1c", "\\x85", ..., which a file name may hold: an upload named
+    "a\\u2028" + "/etc/b.jpg" became the sources "a" and /etc/b.jpg; and " c.jpg" was read as c.jpg."""
+    from facekit.batch import gather_sources
+
+    odd = [tmp_path / "a\u2028x.jpg", tmp_path / "d\x1ce\x85f.jpg", tmp_path / " c.jpg", tmp_path / "g.jpg"]
+    for path in odd:
+        path.write_bytes(b"")
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"{path}\n" for path in odd[:3]) + f"  {odd[3]}  \r\n# a comment\n\n",
+                      encoding="utf-8")
+    sources, _ = gather_sources([], listed, False)
+    assert sources == [(str(path), "image") for path in odd]
+
+
 def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, monkeypatch, capsys):
     """A resume with every source done started Ray (seconds, a worker process per core) to print "0 sources to
     do (0 photos, 0 videos) on 2 worker(s)" and a line of zeros. It says so in one line now, exit 0."""
