@@ -105,6 +105,19 @@ class FacePipeline:
         apply_to_opencv()  # the detector's and the crops' OpenCV work shares the cores with LiteRT
         keep_freed_memory()  # per-frame buffers recycled, not page-faulted in again (facekit.runtime)
 
+    def __reduce_ex__(self, protocol):
+        # Its models are native sessions (onnxruntime, LiteRT, OpenCV): sent to a worker process (submit(
+        # analyzer.analyze, path), joblib's default backend) it failed as "cannot pickle 'onnxruntime.capi.
+        # onnxruntime_pybind11_state.InferenceSession' object", or another engine's class, naming no way out.
+        raise TypeError(f"a {type(self).__name__} cannot be pickled or sent to another process (its models are "
+                        f"native sessions): build one in each worker process, e.g. in multiprocessing.Pool's "
+                        f"initializer, or call facekit.analyze(path) there (README: \"Worker processes\")")
+
+    def __copy__(self):  # a shallow copy shares the models (analyze_video gives one its own mesh state)
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        return copied
+
     def __call__(self, image: np.ndarray) -> list[Face]:
         return self.analyze(image, self.detect(image))
 

@@ -300,6 +300,27 @@ def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, mo
     assert [len(faces) for faces in found] == [1] * 8
 
 
+def test_worker_processes_get_results_and_errors_and_a_clear_word_for_an_analyzer(analyzer, media):
+    """What a process pool sends back and forth: faces and facekit's errors pickle whole; an analyzer cannot
+    (native sessions), and says what to do instead of "cannot pickle 'onnxruntime...InferenceSession'"."""
+    import copy
+    import pickle
+
+    from facekit import FaceAnalyzer, ImageError
+
+    faces = analyzer.analyze(media / "two_people.jpg")
+    back = pickle.loads(pickle.dumps(faces))
+    assert [f.to_dict() for f in back] == [f.to_dict() for f in faces] and len(faces) == 2
+    error = pickle.loads(pickle.dumps(ImageError("bad.jpg: not a readable image")))
+    assert type(error) is ImageError and str(error) == "bad.jpg: not a readable image"
+    for shared in (analyzer, FaceAnalyzer(detector=None, tasks="mask")):
+        for send in (pickle.dumps, copy.deepcopy):
+            with pytest.raises(TypeError, match="FaceAnalyzer cannot be pickled.*build one in each worker"):
+                send(shared)
+    view = copy.copy(analyzer)  # analyze_video's copies share the models
+    assert view.heads is analyzer.heads and view.detector is analyzer.detector
+
+
 def test_arrays_of_every_common_kind_are_read_and_others_are_one_clear_error(analyzer, media):
     """Library callers hand over what their own code holds: a 0-1 float photo (scikit-image, most ML
     code) was cast to a black image with no face; a channels-first array or a list failed deep inside."""
