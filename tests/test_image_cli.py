@@ -863,6 +863,24 @@ def test_a_folder_run_with_standard_error_closed(media, tmp_path):
     assert res.returncode == 0 and len(out.read_text().splitlines()) == 2
 
 
+def test_json_to_standard_output_with_a_standard_stream_closed(media):
+    # `2>&-`: sys.stderr is None and print(file=None) wrote the [INFO] and [WARN] lines into the JSON Lines; `>&-`
+    # with -j -: a traceback (exit 1) after the work.
+    import subprocess
+    import sys
+
+    command = [sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+               str(media / "missing.jpg"), "-j", "-", "--no-display", "--tasks", "mask"]
+    res = subprocess.run(command, cwd=ROOT, timeout=300, stdout=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: os.close(2))
+    assert res.returncode == 1 and [json.loads(line)["image"] for line in res.stdout.splitlines()] == [
+        str(media / "obama.jpg")]
+    res = subprocess.run(command, cwd=ROOT, timeout=300, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: os.close(1))
+    assert res.returncode == 2 and res.stderr == (
+        "[ERROR] results go to standard output (-), which is closed: name a file instead\n")
+
+
 @pytest.mark.parametrize("error", [
     MemoryError(),
     cv2.error("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 2949120 bytes "

@@ -894,6 +894,19 @@ def test_csv_to_standard_output_for_a_pipe(clip, mask_model):
     assert "[INFO] per-frame results written to standard output" in res.stderr
 
 
+def test_csv_to_standard_output_with_a_standard_stream_closed(clip, mask_model):
+    # `2>&-`: the [INFO] lines went into the CSV; `>&-`: a traceback (exit 1) once the models had loaded.
+    command = [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model", str(mask_model),
+               "--no-display", "--csv", "-", "--max-frames", "3"]
+    res = subprocess.run(command, cwd=ROOT, timeout=300, stdout=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: os.close(2))
+    assert res.returncode == 0 and {r["frame"] for r in csv.DictReader(res.stdout.splitlines())} == {"0", "1", "2"}
+    res = subprocess.run(command, cwd=ROOT, timeout=300, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: os.close(1))
+    assert res.returncode == 2 and res.stderr == (
+        "[ERROR] results go to standard output (-), which is closed: name a file instead\n")
+
+
 def test_a_csv_reader_that_goes_away_stops_the_run_and_keeps_the_other_outputs(clip, mask_model, tmp_path):
     """`--csv - | head`: the broken pipe ended the run with exit 0 and none of --output, --summary or
     --timeline written. Now it stops as Ctrl-C does, every other output finalized."""

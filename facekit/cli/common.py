@@ -20,7 +20,26 @@ _human = {"stream": "stdout"}
 
 
 def results_to_stdout() -> None:
+    if sys.stdout is None:  # `>&-`: the JSON or CSV went nowhere, and its write ended the run in a traceback
+        raise FacekitError("results go to standard output (-), which is closed: name a file instead")
     _human["stream"] = "stderr"
+
+
+def fill_closed_streams() -> None:
+    """A script run with standard output or error closed (`>&-`, `2>&-`, as some cron jobs and services do) has
+    sys.stdout / sys.stderr None, and print(file=None) writes to the other one: [INFO] and [WARN] lines went into
+    `-j -`'s JSON. A closed descriptor is also the next file opened, where a native library's line for it would
+    land. Both point at /dev/null instead, where such a user meant them to go."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
 
 
 def where(path) -> str:
@@ -84,6 +103,7 @@ def guarded(main):
     def wrapper(argv=None) -> int:
         from ..signals import clear_stop, restore_handlers, set_stop_handler, stop_handler, stop_requested
 
+        fill_closed_streams()
         clear_stop()
         previous = set_stop_handler(stop_handler)  # SIGTERM ends a run as Ctrl-C does
         _human["stream"] = "stdout"  # until this run writes a result there
