@@ -37,7 +37,7 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from .cli.common import (add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
+from .cli.common import (ArgumentParser, add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
                          progress_bar, warn)
 from .cli.video import positive_int, smooth_strength
 from .errors import FacekitError
@@ -92,7 +92,7 @@ def head_files(tasks: list[str] | None, models) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="facekit-batch",
         description="Analyse folders, globs or lists of photos and videos with Ray Data; write one Parquet row per "
                     "face and a status row per source. Re-run with the same --output to resume.",

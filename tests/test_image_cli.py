@@ -863,6 +863,22 @@ def test_a_folder_run_with_standard_error_closed(media, tmp_path):
     assert res.returncode == 0 and len(out.read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize("module, argv", [("facekit.cli.image", ["-i", "x.jpg", "-c", "nan"]),
+                                          ("facekit.cli.image", ["-i", "x.jpg", "--no-displayy"]),
+                                          ("facekit.cli.image", ["-i"]),
+                                          ("facekit.cli.video", ["--every", "0"]),
+                                          ("facekit.cli.train", []),
+                                          ("facekit.batch", ["x", "-o", "out", "--bogus"])])
+def test_a_bad_option_is_one_error_line(capsys, module, argv):
+    # As --help's exit status says: argparse printed its usage and "prog: error: ...", no [ERROR] for a log to show.
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(module).main(argv)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == "" and len(err.splitlines()) == 1 and err.startswith("[ERROR] "), err
+
+
 def test_json_to_standard_output_with_a_standard_stream_closed(media):
     # `2>&-`: sys.stderr is None and print(file=None) wrote the [INFO] and [WARN] lines into the JSON Lines; `>&-`
     # with -j -: a traceback (exit 1) after the work.

@@ -153,6 +153,14 @@ def _interrupted() -> int:
     return 130
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """A bad option is one [ERROR] line, as --help's exit status says: argparse's own was the usage and a line
+    starting "facekit-image: error:", which a log searched for [ERROR] (a cron job's) did not show."""
+
+    def error(self, message):
+        self.exit(2, f"[ERROR] {message} (see {self.prog} --help)\n")
+
+
 def prog_name(script: str) -> str:
     """The name --help shows: the console command (facekit-image, ...) when run as one, else the script."""
     invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import FacekitError, ImageError
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
-from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
+from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      counted, example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
                      window_closed)
@@ -25,7 +25,7 @@ from .common import (READER_GONE, add_pipeline_options, add_version, build_pipel
 
 def build_parser() -> argparse.ArgumentParser:
     run = example_command("detect_mask_image.py")
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=prog_name("detect_mask_image.py"),
         description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
         epilog="examples:\n"

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import add_version, check_output_path, example_command, exit_status_help, guarded, info, prog_name, warn
+from .common import (ArgumentParser, add_version, check_output_path, example_command, exit_status_help, guarded, info,
+                     prog_name, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -27,7 +28,7 @@ def crop_margin(value: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     run = example_command(SCRIPT)
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=prog_name(SCRIPT),
         description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
         epilog="examples:\n"

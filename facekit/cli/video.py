@@ -15,7 +15,7 @@ from pathlib import Path
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
-from .common import (READER_GONE, add_pipeline_options, add_version, build_pipeline, check_output_path,
+from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, number, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
                      window_closed)
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..pipeline import HEAD_EVERY
 
     run = example_command("detect_mask_video.py")
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=prog_name("detect_mask_video.py"),
         description="Detect, track and classify faces (mask, emotion, gender, ...) in a webcam, video file or "
                     "stream. q or Esc quits the live window.",
