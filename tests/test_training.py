@@ -1010,3 +1010,17 @@ def test_accelerator_fit_without_the_chosen_keras_backend_is_one_line(tmp_path):
                      "--name", "x", env={"KERAS_BACKEND": "jax"})
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
     assert "KERAS_BACKEND=jax: jax is not installed" in res.stderr, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--fine-tune-lr", "inf"), ("--alpha", "-1"),
+                                           ("--test-split", "nan"), ("--test-split", "1"), ("--val-split", "-0.5"),
+                                           ("--max-per-class", "0"), ("--synth-masks", "-1")])
+def test_a_nonsense_number_is_refused_before_any_work(tmp_path, capsys, option, value):
+    # --lr nan trained a model of NaN weights (exit 0), --max-per-class 0 used every image, the others ended in a
+    # traceback once the images were read (--test-split -0.5 after training).
+    from facekit.cli.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {option}: must be" in err and "Traceback" not in err, err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, check_output_path, example_command, exit_status_help, guarded, info,
-                     prog_name, warn)
+                     number, prog_name, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -24,6 +24,34 @@ def crop_margin(value: str) -> float:
     if not -0.5 < margin <= 2:
         raise argparse.ArgumentTypeError(f"must be over -0.5 and at most 2 (a crop 5 times the box), got {value}")
     return margin
+
+
+def positive(value: str) -> float:
+    """--lr, --fine-tune-lr, --alpha: a NaN learning rate trained a model of NaN weights and ended with exit 0."""
+    v = number(value)
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {value}")
+    return v
+
+
+def share(value: str) -> float:
+    """--val-split, --test-split: NaN, 1 or a negative share ended in a traceback once the images were read (a
+    negative one after training)."""
+    v = number(value)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to under 1, got {value}")
+    return v
+
+
+def at_least(least: int):
+    """A whole number of at least `least`: --max-per-class 0 used every image, --synth-masks -1 was a traceback."""
+    def whole(value: str) -> int:
+        v = number(value, int)
+        if v < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
+        return v
+
+    return whole
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--input-size", type=int, default=128, help="model input size in px (default: 128)")
     p.add_argument("--color", choices=["rgb", "gray"], default="rgb", help="colour mode of the input (default: rgb)")
     p.add_argument("-b", "--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: 1e-3)")
-    p.add_argument("--fine-tune-lr", type=float, default=1e-4, help="fine-tune learning rate (default: 1e-4)")
-    p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
+    p.add_argument("--lr", type=positive, default=1e-3, help="head learning rate (default: 1e-3)")
+    p.add_argument("--fine-tune-lr", type=positive, default=1e-4, help="fine-tune learning rate (default: 1e-4)")
+    p.add_argument("--alpha", type=positive, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
     p.add_argument("--augment", choices=["none", "basic", "strong", "photo"], default="strong",
                    help="training augmentation (default: strong: geometry, colour, blur, low resolution; photo: "
                         "what real photos and crowds show: grey/sepia, dim light and gamma, blur, faces down to "
@@ -82,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-margin", type=crop_margin, default=0.1,
                    help="margin around face boxes, as a fraction of the box, for training and inference "
                         "(default: 0.1; stored in the card)")
-    p.add_argument("--synth-masks", type=int, default=None, metavar="K",
+    p.add_argument("--synth-masks", type=at_least(0), default=None, metavar="K",
                    help="mask task: add K synthetic-mask copies of each training without_mask face to with_mask "
                         "(masks of many colours and shapes drawn from detector key points; default: 1 when the "
                         "classes are with_mask / without_mask and --soft-labels is not given, else 0)")
@@ -109,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the terms of the training images, e.g. 'CelebA: non-commercial research only'; the card "
                         "keeps them (the weights inherit them) and the scripts' --tasks help shows them "
                         "(default: those of --init-model's card, else none recorded)")
-    p.add_argument("--val-split", type=float, default=0.1)
-    p.add_argument("--test-split", type=float, default=0.2)
-    p.add_argument("--max-per-class", type=int, metavar="N",
+    p.add_argument("--val-split", type=share, default=0.1,
+                   help="share of the images for the validation split, from 0 to under 1 (default: 0.1)")
+    p.add_argument("--test-split", type=share, default=0.2,
+                   help="share of the images for the test split, from 0 to under 1 (default: 0.2)")
+    p.add_argument("--max-per-class", type=at_least(1), metavar="N",
                    help="use at most N images per class, and per class of each --val/--test-pattern split (quick runs)")
     p.add_argument("--class-weights", choices=("balanced", "sqrt", "none"), default="balanced",
                    help="loss weight per class: inverse frequency (default), its square root, or none")
