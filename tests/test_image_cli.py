@@ -879,6 +879,16 @@ def test_a_bad_option_is_one_error_line(capsys, module, argv):
     assert exc.value.code == 2 and out == "" and len(err.splitlines()) == 1 and err.startswith("[ERROR] "), err
 
 
+def test_image_given_again_adds_its_photos(media, tmp_path):
+    # As the trainer's --dataset: the second -i replaced the first, whose photos were left out without a word.
+    out = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--image", media / "two_people.jpg",
+                     media / "no_face_cat.png", "-j", out, "--no-display", "--tasks", "mask", "--fast")
+    assert res.returncode == 0, res.stderr
+    assert [Path(json.loads(line)["image"]).name for line in out.read_text().splitlines()] == [
+        "obama.jpg", "two_people.jpg", "no_face_cat.png"]
+
+
 def test_json_to_standard_output_with_a_standard_stream_closed(media):
     # `2>&-`: sys.stderr is None and print(file=None) wrote the [INFO] and [WARN] lines into the JSON Lines; `>&-`
     # with -j -: a traceback (exit 1) after the work.

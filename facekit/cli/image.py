@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {run} -i crops/ --crops --json scores.jsonl\n"
                + exit_status_help("some photos could not be read: the others are done, a [WARN] line names each"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-i", "--image", nargs="+", required=True, type=Path, metavar="PATH",
-                   help="image file(s) or folder(s) of images")
+    # extend: `-i a.jpg -i b.jpg` (a script adding one -i per folder) ran b.jpg alone, a.jpg dropped without a word
+    p.add_argument("-i", "--image", nargs="+", action="extend", required=True, type=Path, metavar="PATH",
+                   help="image file(s) or folder(s) of images (or --image given again)")
     p.add_argument("-o", "--output", type=Path,
                    help="annotated image (one input) or folder for annotated images (several inputs)")
     p.add_argument("-j", "--json", type=Path,
