@@ -889,6 +889,22 @@ def test_image_given_again_adds_its_photos(media, tmp_path):
         "obama.jpg", "two_people.jpg", "no_face_cat.png"]
 
 
+@pytest.mark.parametrize("script", ["detect_mask_image.py", "train_mask_detector.py", "detect_mask_video.py"])
+def test_ctrl_c_while_a_script_still_imports_is_one_line(script):
+    # The photo and training scripts import OpenCV and numpy before main() guards anything: a Ctrl-C in the first
+    # 0.2 s was a KeyboardInterrupt traceback. Here the import of cv2 raises it, as the signal would.
+    run = ("import runpy, sys\n"
+           "class Stop:\n"
+           "    def find_spec(self, name, *args):\n"
+           "        if name == 'cv2':\n"
+           "            raise KeyboardInterrupt\n"
+           "sys.meta_path.insert(0, Stop())\n"
+           f"sys.argv = [{script!r}, '--help']\n"
+           f"runpy.run_path({script!r}, run_name='__main__')\n")
+    res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 130 and res.stderr == "\n[INFO] interrupted\n", res.stderr
+
+
 def test_json_to_standard_output_with_a_standard_stream_closed(media):
     # `2>&-`: sys.stderr is None and print(file=None) wrote the [INFO] and [WARN] lines into the JSON Lines; `>&-`
     # with -j -: a traceback (exit 1) after the work.
