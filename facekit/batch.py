@@ -731,7 +731,8 @@ def main(argv: list[str] | None = None) -> int:
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
     info(f"{counted(len(todo), 'source')} to do ({counted(len(todo) - n_videos - n_other, 'photo')}, "
          f"{counted(n_videos, 'video')}" + (f", {n_other} neither" if n_other else "")
-         + f") on {counted(workers, 'worker')}" + (f", {counted(per_task, 'photo')} a task" if len(todo) > n_videos else ""))
+         + f") on {counted(workers, 'worker')}"
+         + (f", {counted(per_task, 'photo')} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     try:

@@ -7,3 +7,18 @@ import os
 # loads. Under a memory limit (a small board, ulimit -v) that is the difference: the video script runs in
 # 1.3 GB of address space with it, and stops at "[ERROR] out of memory" without.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def run_script(name: str) -> int:
+    """What a root script runs: facekit.cli.<name>.main(). A Ctrl-C while Python still imports OpenCV and numpy
+    (the first ~0.2 s) is one line and exit 130 here, where it was a KeyboardInterrupt traceback."""
+    import importlib
+    import sys
+
+    try:
+        main = importlib.import_module(f"{__name__}.{name}").main
+    except KeyboardInterrupt:
+        print("\n[INFO] interrupted", file=sys.stderr)
+        return 130
+    return main()
+
