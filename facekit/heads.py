@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ INT8_RECORD = "int8.json"
 # (bench.quantize for the shipped heads, the trainer's --export-int8 for a user's own).
 INT8_TOLERANCE = 0.003
 CARD_FORMAT = 1
+# Keys of a face's JSON record besides its heads (facekit.types.Face.to_dict): a head of one of these
+# names would overwrite them (a task 'score' replaced the detection score with its prediction).
+RESERVED_TASKS = {"box", "score", "track_id", "landmarks", "keypoints", "pose", "measures",
+                  "emotion_intensity", "emotion_eyes_only"}
+# A task names a JSON key, CSV / Parquet columns and a --tasks item (a comma list).
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # An installed facekit carries its trained models inside the package (pyproject maps the checkout's
@@ -101,6 +108,11 @@ class ModelCard:
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400 (inf)
             raise ModelError(f"model card is missing or has a bad field: {exc}") from None
+        # The trainer refuses these names; a card written by hand reached the records, where a task "box"
+        # replaced every face's box with its prediction.
+        if card.task in RESERVED_TASKS or not TASK_NAME.fullmatch(card.task):
+            raise ModelError(f"model card has a bad task name {card.task!r}: use letters, digits, '_', '-' or '.', "
+                             f"and none of a face record's own fields ({', '.join(sorted(RESERVED_TASKS))})")
         if card.min_face is not None and card.min_face < 1:
             raise ModelError(f"model card has a bad min_face: {card.min_face}")
         if len(set(card.labels)) < len(card.labels):  # one key in the probabilities for two outputs

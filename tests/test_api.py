@@ -814,6 +814,19 @@ def test_a_model_card_from_an_untrusted_folder_is_checked_when_it_loads():
             crop_margin(bad)
 
 
+def test_a_hand_written_card_with_a_task_the_records_cannot_hold_is_refused_when_it_loads():
+    """The trainer refuses these task names, a card written by hand did not: a task "box" replaced every face's box
+    in the JSON with its prediction, "score" the detection score, and "a,b" could not be asked for with --tasks."""
+    from facekit.errors import ModelError
+    from facekit.heads import ModelCard
+
+    card = {"labels": ["no_glasses", "glasses"], "input_size": 160}
+    assert ModelCard.from_dict({**card, "task": "eye.glasses-2"}).task == "eye.glasses-2"
+    for task in ("box", "score", "track_id", "emotion_intensity", "", "a,b", "my glasses"):
+        with pytest.raises(ModelError, match="bad task name"):
+            ModelCard.from_dict({**card, "task": task})
+
+
 def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media):
     """detector=123 (or "", or a variable holding something else) was taken, and the first photo failed with
     "AttributeError: 'int' object has no attribute 'detect'" from inside the pipeline."""

@@ -209,12 +209,6 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
                                "model replaces the whole folder: name another folder")
 
 
-# Keys of a face's JSON record besides its heads (facekit.types.Face.to_dict): a head of one of these
-# names would overwrite them (a task 'score' replaced the detection score with its prediction).
-RESERVED_TASKS = {"box", "score", "track_id", "landmarks", "keypoints", "pose", "measures",
-                  "emotion_intensity", "emotion_eyes_only"}
-
-
 def check_task_name(task: str, classes: list[str], given: bool) -> None:
     """A task name is a JSON key, a CSV / Parquet column prefix and a --tasks item: refused if it is one of
     the face record's own keys or does not survive --tasks' comma list; a shipped head's name with other
@@ -222,13 +216,14 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     import re
 
     from ..errors import DatasetError
+    from ..heads import RESERVED_TASKS, TASK_NAME
     from ..training import KNOWN_TASKS
 
     how = "--task" if given else "the task name taken from the folder name (give one with --task)"
     if task in RESERVED_TASKS:
         raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
                            "choose another name")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", task):
+    if not TASK_NAME.fullmatch(task):
         raise DatasetError(f"{how} {task!r}: use letters, digits, '_', '-' or '.' (it names CSV columns and is "
                            f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', task).strip('_') or 'task'}")
     shipped = {name: sorted(labels) for labels, name in KNOWN_TASKS.items()}
