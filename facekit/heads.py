@@ -89,6 +89,8 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelCard":
+        if not isinstance(data, dict):  # a list's error read "list indices must be integers or slices, not str"
+            raise ModelError(f"model card must be a JSON object with task, labels and input_size; got {data!r:.60}")
         try:
             known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors", "min_face"}
             if not isinstance(data["labels"], list):  # a string's letters were taken as its labels

@@ -289,8 +289,11 @@ class CropSpec:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "CropSpec":
-        data = data or {}
-        return cls(margin=float(data.get("margin", 0.0)), square=bool(data.get("square", True)))
+        data = {} if data is None else data
+        # A hand-written card's "crop": 0.1 was an AttributeError from inside, and "square": "false" read as true.
+        if not isinstance(data, dict) or not isinstance(data.get("square", True), bool):
+            raise TypeError(f'crop must be an object such as {{"margin": 0.1, "square": true}}, got {data!r}')
+        return cls(margin=float(data.get("margin", 0.0)), square=data.get("square", True))
 
 
 def crop_region(box: Box, spec: CropSpec = CropSpec()) -> tuple[int, int, int, int]:

@@ -801,9 +801,14 @@ def test_a_model_card_from_an_untrusted_folder_is_checked_when_it_loads():
                            ({"crop": {"margin": 1e6}}, "bad crop margin"),
                            ({"input_size": float("inf")}, "bad field"),
                            ({"labels": "ab"}, "labels must be a list"),
-                           ({"labels": ["a", "a"]}, "names a label twice")):
+                           ({"labels": ["a", "a"]}, "names a label twice"),
+                           # written by hand: an AttributeError from inside, and "false" read as true
+                           ({"crop": 0.1}, "crop must be an object"),
+                           ({"crop": {"margin": 0.1, "square": "false"}}, "crop must be an object")):
         with pytest.raises(ModelError, match=needle):
             ModelCard.from_dict({**card, **change})
+    with pytest.raises(ModelError, match="must be a JSON object"):
+        ModelCard.from_dict([card])
     import argparse
 
     from facekit.cli.train import crop_margin  # the trainer writes no card that would then not load
