@@ -239,8 +239,16 @@ class Head:
         twin = int8_twin(folder) if (use_int8() if int8 is None else int8) else None
         model_path = twin or folder / TFLITE
         interp = load_interpreter(model_path)
-        shape = list(interp.get_input_details()[0]["shape"])
-        n_out = int(interp.get_output_details()[0]["shape"][-1])
+        inputs, outputs = interp.get_input_details(), interp.get_output_details()
+        shape = [int(n) for n in inputs[0]["shape"]]
+        n_out = int(outputs[0]["shape"][-1])
+        # Faces go in as float32 pixels 0-255 and one output of probabilities comes back: a float16 or uint8 input,
+        # loaded and then failed at the first face in a LiteRT traceback, and of two outputs the first was read.
+        dtype = np.dtype(inputs[0]["dtype"]).name
+        if len(inputs) != 1 or dtype != "float32" or len(outputs) != 1:
+            raise ModelError(f"{model_path}: a head takes one float32 input (N, S, S, 3) of pixels 0-255 and gives one "
+                             f"output of probabilities; this model has {len(inputs)} input(s) ({dtype}) and "
+                             f"{len(outputs)} output(s)")
         if shape[1:] != [card.input_size, card.input_size, 3] or n_out != len(card.labels):
             raise ModelError(
                 f"{folder}: card does not match the model (card: {card.input_size}px, {len(card.labels)} labels; "

@@ -832,6 +832,38 @@ def test_a_hand_written_card_with_a_task_the_records_cannot_hold_is_refused_when
             ModelCard.from_dict({**card, "task": task})
 
 
+def test_a_head_tflite_of_another_input_type_or_two_outputs_is_refused_when_it_loads(tmp_path, monkeypatch):
+    """A model of a float16 or uint8 input (a converter's option) loaded, and the first face was a LiteRT traceback
+    ("Got value of type FLOAT32 but expected type FLOAT16"); of two outputs the first one was taken as the labels'."""
+    import numpy as np
+
+    import facekit.heads as heads
+    from facekit.errors import ModelError
+
+    (tmp_path / "card.json").write_text(json.dumps({"task": "glasses", "labels": ["no", "yes"], "input_size": 160}))
+
+    class Interpreter:  # what LiteRT says of the model; nothing runs
+        def __init__(self, dtype, outputs):
+            self.dtype, self.outputs = dtype, outputs
+
+        def get_input_details(self):
+            return [{"index": 0, "shape": np.array([1, 160, 160, 3], np.int32), "dtype": self.dtype}]
+
+        def get_output_details(self):
+            return [{"index": i + 1, "shape": np.array([1, 2], np.int32), "dtype": np.float32}
+                    for i in range(self.outputs)]
+
+    for dtype, outputs, fine in ((np.float32, 1, True), (np.float16, 1, False), (np.uint8, 1, False),
+                                 (np.float32, 2, False)):
+        monkeypatch.setattr(heads, "load_interpreter", lambda path, d=dtype, n=outputs: Interpreter(d, n))
+        if fine:
+            assert heads.Head.load(tmp_path).labels == ["no", "yes"]
+            continue
+        with pytest.raises(ModelError, match=r"a head takes one float32 input .* this model has 1 input\(s\) \("
+                                             f"{np.dtype(dtype).name}\\) and {outputs} output"):
+            heads.Head.load(tmp_path)
+
+
 def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media):
     """detector=123 (or "", or a variable holding something else) was taken, and the first photo failed with
     "AttributeError: 'int' object has no attribute 'detect'" from inside the pipeline."""
