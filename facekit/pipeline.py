@@ -130,6 +130,7 @@ class FacePipeline:
             faces = self.detector.detect(image)
         else:
             faces = self.detector.detect(image, closeup=False)
+        faces = inside(faces, image.shape)
         self.times.add("detector", time.perf_counter() - start, len(faces))
         return faces
 
@@ -301,6 +302,25 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def inside(faces: list[Face], shape: tuple[int, ...]) -> list[Face]:
+    """A detector's faces with whole-pixel boxes inside the image, as facekit's own detectors give them (Box): a
+    caller's detector (FaceAnalyzer(detector=obj)) with float coordinates failed in the crop as a TypeError, and
+    a box past the edge was written to the records as it was, unlabelled ("too dark"). Empty boxes are dropped."""
+    h, w = shape[:2]
+    kept = []
+    for face in faces:
+        if not isinstance(face, Face):
+            raise TypeError(f"a detector's detect(image) returns a list of facekit.types.Face, got {face!r}")
+        b = face.box
+        if all(type(v) is int for v in (b.x1, b.y1, b.x2, b.y2)) and 0 <= b.x1 < b.x2 <= w and 0 <= b.y1 < b.y2 <= h:
+            kept.append(face)  # facekit's own detectors' boxes: nothing to do
+        elif all(np.isfinite(v) for v in (b.x1, b.y1, b.x2, b.y2)):
+            box = Box.clipped(b.x1, b.y1, b.x2, b.y2, width=w, height=h)
+            if box.width > 0 and box.height > 0:
+                kept.append(face.replace(box=box))
+    return kept
 
 
 def detector_workers(detector) -> int:

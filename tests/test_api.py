@@ -886,6 +886,36 @@ def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media)
     assert face.label("mask") == "without_mask"
 
 
+def test_a_callers_detector_boxes_are_whole_pixels_inside_the_image_in_photos_and_video(media):
+    """A detector of one's own (FaceAnalyzer(detector=obj)) whose boxes were floats failed in the crop as "TypeError:
+    slice indices must be integers", and one past the photo's edge was written to the JSON as it was, unlabelled (its
+    slice read as empty: "too dark"); facekit's own detectors clip theirs (README: Boxes)."""
+    import numpy as np
+
+    from facekit import Box, Face, FaceAnalyzer
+
+    class Own:
+        boxes: list = []
+
+        def detect(self, image):
+            return [Face(box=b, score=0.9) for b in self.boxes]
+
+    own = Own()
+    analyzer = FaceAnalyzer(tasks="mask", detector=own)
+    image = cv2.imread(str(media / "obama.jpg"))
+    h, w = image.shape[:2]
+    own.boxes = [Box(374.4, 141.6, 621.7, 456.2), Box(-40, -30, 180, h + 500), Box(w + 10, 0, w + 90, 50),
+                 Box(np.int64(300), np.int64(100), np.int64(400), np.int64(200))]
+    faces = analyzer.analyze(image)
+    assert [f.box.as_list() for f in faces] == [[374, 142, 622, 456], [0, 0, 180, h], [300, 100, 400, 200]]
+    assert all(type(v) is int for f in faces for v in f.box.as_list()) and all(f.label("mask") for f in faces)
+    json.dumps([f.to_dict() for f in faces])  # np.int64 is no JSON number
+    frames = list(analyzer.analyze_video([image, image], fps=25))
+    assert [f.box.as_list() for f in frames[-1].faces] == [[374, 142, 622, 456], [0, 0, 180, h], [300, 100, 400, 200]]
+    own.boxes = []
+    assert analyzer.analyze(image) == []
+
+
 def test_an_empty_path_says_so(analyzer):
     """analyze("") (a notebook variable not filled in yet) said ".: is a folder, not an image", a folder
     nobody gave; analyze_video("") the same of a video."""
