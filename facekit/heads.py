@@ -117,6 +117,9 @@ class ModelCard:
                              f"and none of a face record's own fields ({', '.join(sorted(RESERVED_TASKS))})")
         if card.min_face is not None and card.min_face < 1:
             raise ModelError(f"model card has a bad min_face: {card.min_face}")
+        if "label" in card.labels:  # its CSV / Parquet column <task>_label is the label column's name
+            raise ModelError(f"model card has a label named 'label', which names the {card.task}_label column: "
+                             f"rename it")
         if len(set(card.labels)) < len(card.labels):  # one key in the probabilities for two outputs
             raise ModelError(f"model card names a label twice: {card.labels}")
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in card.colors.values()):

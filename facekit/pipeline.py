@@ -320,7 +320,8 @@ def inside(faces: list[Face], shape: tuple[int, ...]) -> list[Face]:
             box = Box.clipped(b.x1, b.y1, b.x2, b.y2, width=w, height=h)
             if box.width > 0 and box.height > 0:
                 kept.append(face.replace(box=box))
-    return kept
+    # By score, as analyze() promises and facekit's detectors give them (a stable sort keeps theirs as it is).
+    return sorted(kept, key=lambda f: -f.score)
 
 
 def detector_workers(detector) -> int:

@@ -830,6 +830,9 @@ def test_a_hand_written_card_with_a_task_the_records_cannot_hold_is_refused_when
     for task in ("box", "score", "track_id", "emotion_intensity", "", "a,b", "my glasses"):
         with pytest.raises(ModelError, match="bad task name"):
             ModelCard.from_dict({**card, "task": task})
+    # A class "label": its probability column glasses_label took the label column's place in the CSV.
+    with pytest.raises(ModelError, match="a label named 'label'"):
+        ModelCard.from_dict({**card, "task": "glasses", "labels": ["none", "label"]})
 
 
 def test_a_head_tflite_of_another_input_type_or_two_outputs_is_refused_when_it_loads(tmp_path, monkeypatch):
@@ -914,6 +917,12 @@ def test_a_callers_detector_boxes_are_whole_pixels_inside_the_image_in_photos_an
     assert [f.box.as_list() for f in frames[-1].faces] == [[374, 142, 622, 456], [0, 0, 180, h], [300, 100, 400, 200]]
     own.boxes = []
     assert analyzer.analyze(image) == []
+
+    class Scored:  # in its own order, not by score: analyze() promises them by score (README)
+        def detect(self, image):
+            return [Face(box=Box(10 + 60 * i, 10, 60 + 60 * i, 60), score=s) for i, s in enumerate((0.6, 0.95, 0.8))]
+
+    assert [f.score for f in FaceAnalyzer(tasks="mask", detector=Scored()).analyze(image)] == [0.95, 0.8, 0.6]
 
 
 def test_an_empty_path_says_so(analyzer):

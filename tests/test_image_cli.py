@@ -905,6 +905,32 @@ def test_ctrl_c_while_a_script_still_imports_is_one_line(script):
     assert res.returncode == 130 and res.stderr == "\n[INFO] interrupted\n", res.stderr
 
 
+def test_the_console_commands_guard_their_imports_too():
+    """pip's facekit-image / -video / -train called facekit.cli.<name>:main, whose module imports OpenCV first: a
+    Ctrl-C then was the traceback the scripts no longer give. Each command is run_script's guard now."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for command in ("facekit-image", "facekit-video", "facekit-train"):
+        module, function = scripts[command].split(":")
+        assert module == "facekit.cli", scripts[command]
+        run = ("import sys\n"
+               "class Stop:\n"
+               "    def find_spec(self, name, *args):\n"
+               "        if name == 'cv2':\n"
+               "            raise KeyboardInterrupt\n"
+               "sys.meta_path.insert(0, Stop())\n"
+               f"sys.argv = [{command!r}, '--help']\n"
+               f"from {module} import {function}\n"
+               f"sys.exit({function}())\n")
+        res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 130 and res.stderr == "\n[INFO] interrupted\n", (command, res.stderr)
+        ok = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = [{command!r}, '--version']\n"
+                             f"from {module} import {function}; sys.exit({function}())"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0 and ok.stdout.strip(), (command, ok.stderr)
+
+
 def test_json_to_standard_output_with_a_standard_stream_closed(media):
     # `2>&-`: sys.stderr is None and print(file=None) wrote the [INFO] and [WARN] lines into the JSON Lines; `>&-`
     # with -j -: a traceback (exit 1) after the work.

@@ -165,6 +165,10 @@ def test_task_names_that_would_break_records_are_refused_before_reading(datasets
                      "--plot", tmp_path / "no_such_folder" / "plot.png", *QUICK)  # stops it before any image
     assert "[WARN] 'mask' is the name of facekit's mask head" in res.stderr, res.stderr[-2000:]
     assert res.returncode == 2 and "loading images" not in res.stdout
+    (glasses / "no_glasses").rename(glasses / "label")  # a class whose column, glasses_label, is the label's
+    res = run_script("train_mask_detector.py", "-d", glasses, "--task", "glasses", "-m", tmp_path / "m", *QUICK)
+    _fails_cleanly(res, "a class folder named 'label'")
+    assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
 
 
 def test_missing_model_folders_refused(datasets, tmp_path):

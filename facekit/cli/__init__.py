@@ -22,3 +22,17 @@ def run_script(name: str) -> int:
         return 130
     return main()
 
+
+# The console commands pip writes (facekit-image, ...) call these, so they get run_script's guard too (not
+# named as the modules: importing facekit.cli.image sets the package's `image` to the module).
+def image_main() -> int:
+    return run_script("image")
+
+
+def video_main() -> int:
+    return run_script("video")
+
+
+def train_main() -> int:
+    return run_script("train")
+

@@ -259,7 +259,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         if not done and stopped is None:
             raise ImageError(f"none of the {len(images)} image(s) could be read")
     secs = time.perf_counter() - started
-    info(f"{done} images, {n_faces} faces in {secs:.1f}s; skipped {failed} unreadable image(s) "
+    info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
          f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
     if args.json and done:
         info(f"results written to {where(args.json)}")

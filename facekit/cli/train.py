@@ -220,6 +220,9 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     from ..training import KNOWN_TASKS
 
     how = "--task" if given else "the task name taken from the folder name (give one with --task)"
+    if "label" in classes:  # its probability column, <task>_label, is the label column's name (a card refuses it)
+        raise DatasetError("a class folder named 'label' would name the same CSV column as the label itself: "
+                           "rename the folder")
     if task in RESERVED_TASKS:
         raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
                            "choose another name")
