@@ -995,3 +995,33 @@ def test_a_file_name_that_is_not_utf8_is_read_and_written(media, tmp_path):
     assert res.returncode == 0, res.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == [latin1]
     assert len(json.loads((tmp_path / "faces.jsonl").read_text())["faces"]) == 1
+
+
+def test_a_full_disk_at_an_annotated_image_keeps_the_json_lines_of_the_photos_before_it(media, tmp_path, monkeypatch,
+                                                                                          capfd):
+    """The disk filled up at the second annotated image: the run ended with exit 2 and threw away the JSON Lines of
+    the photo done before it, which a Ctrl-C keeps. They are kept now, the failing photo's line not among them."""
+    import errno
+
+    import facekit.cli.image as image_cli
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a_obama.jpg", "b_two_people.jpg", "c_example_03.png"):
+        shutil.copy(media / name[2:], photos / name)
+    real, calls = image_cli._write_image, []
+
+    def fills_up(path, image, follow_links=True):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, image, follow_links)
+
+    monkeypatch.setattr(image_cli, "_write_image", fills_up)
+    out, annotated = tmp_path / "faces.jsonl", tmp_path / "annotated"
+    code = image_cli.main(["-i", str(photos), "-o", str(annotated), "-j", str(out), "--no-display", "--tasks", "mask",
+                           "--fast"])
+    err = capfd.readouterr().err
+    assert code == 2 and "No space left on device" in err and "Traceback" not in err, err
+    assert [Path(json.loads(line)["image"]).name for line in out.read_text().splitlines()] == ["a_obama.jpg"]
+    assert [p.name for p in annotated.iterdir()] == ["a_obama.jpg"]

@@ -221,6 +221,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
 
     failed = n_faces = done = 0
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
+    unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # JSON Lines go to a temp file renamed into place at the end, so a crash leaves no half file; a
@@ -240,12 +241,18 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                 # A Ctrl-C while a photo is recorded waits until both outputs have it.
                 with DeferredStop() as holding:
                     holding.arm()
-                    if out is not None:
-                        out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
                     if shown is not None:
                         target = args.output / name
-                        target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
-                        _write_image(target, shown, follow_links=False)
+                        try:
+                            target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
+                            _write_image(target, shown, follow_links=False)
+                        except OSError as exc:
+                            # A full disk at the Nth image threw away the JSON Lines of the photos before it,
+                            # which a Ctrl-C keeps: they are kept (this photo's line not yet written), then it ends.
+                            unwritten = exc
+                            break
+                    if out is not None:
+                        out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
                     n_faces += len(faces)
                     done += 1
         except KeyboardInterrupt:
@@ -254,10 +261,16 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
             reader_gone()
             stopped = "reader gone"
         # Raised in here, so no empty JSON Lines file is kept.
+        if not done and unwritten is not None:
+            raise unwritten
         if not done and stopped == "interrupted":
             raise KeyboardInterrupt
         if not done and stopped is None:
             raise ImageError(f"none of the {len(images)} image(s) could be read")
+    if unwritten is not None:
+        if args.json:
+            info(f"the results of the {counted(done, 'image')} done before it are in {where(args.json)}")
+        raise unwritten
     secs = time.perf_counter() - started
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
          f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
