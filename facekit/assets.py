@@ -127,7 +127,12 @@ def cache_root() -> Path:
     points the caches, else ~/.cache) + facekit."""
     value = os.environ.get(ENV_CACHE)
     if value:
-        return Path(value).expanduser()
+        root = Path(value).expanduser()
+        # One not there yet is made on first use; one naming a file was ignored without a word while a mirror
+        # served the models (the SCRFD graph edited again on every run), and failed only once one did not.
+        if root.exists() and not root.is_dir():
+            raise AssetError(f"{ENV_CACHE}={value}: not a folder (point it at a folder you can write, or unset it)")
+        return root
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "facekit"
 

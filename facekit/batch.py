@@ -38,8 +38,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
-                         progress_bar, warn)
-from .cli.video import positive_int, smooth_strength
+                         positive_int, progress_bar, warn)
+from .cli.video import smooth_strength
 from .errors import FacekitError
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}

@@ -192,20 +192,14 @@ SWITCHES = ("FACEKIT_INT8", "FACEKIT_MALLOC")
 
 def check_settings() -> None:
     """Raise FacekitError, naming it, for the first FACEKIT_* setting that is set to something it cannot be
-    (FACEKIT_ASSETS too: every detector and base network is looked up in that mirror first)."""
+    (FACEKIT_ASSETS and FACEKIT_CACHE too: every detector and base network is looked up there first)."""
     for name in SWITCHES:
         env_switch(name)
     _env_threads()
-    from .assets import ENV_CACHE, mirror_root
+    from .assets import cache_root, mirror_root
 
     mirror_root()
-    cache = os.environ.get(ENV_CACHE)
-    # A cache that is not there yet is made on first use; one naming a file was ignored without a word while a
-    # mirror served the models (the SCRFD graph edited again on every run) and failed only once one did not.
-    if cache and os.path.exists(os.path.expanduser(cache)) and not os.path.isdir(os.path.expanduser(cache)):
-        from .errors import FacekitError
-
-        raise FacekitError(f"{ENV_CACHE}={cache}: not a folder (point it at a folder you can write, or unset it)")
+    cache_root()
 
 
 def apply_to_opencv() -> int:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli.common import counted
 from .errors import DatasetError, FacekitError, ImageError, ModelError
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, list_images, load_image,
                          to_model_input)
-from .cli.common import counted
 from .records import make_ordinary, temp_prefix
 
 SEED = 42

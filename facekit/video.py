@@ -88,6 +88,8 @@ class SourceSpec:
             return cls("file", url2pathname(urlparse(s).path))
         if "://" in s:
             return cls("stream", s)
+        if s.startswith("~") and not os.path.exists(s):  # "~/clip.mp4" in a notebook, read as a shell reads it
+            s = os.path.expanduser(s)
         return cls("file", s)
 
     @property
@@ -144,8 +146,6 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
         raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
     path = Path(spec.target)
-    if not path.exists() and path.expanduser().exists():  # "~/clip.mp4" in a notebook, read as a shell reads it
-        path = path.expanduser()
     sequence = _is_sequence(path)
     name = _opencv_name(path)
     if not sequence:
@@ -173,16 +173,19 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     return cap
 
 
+_FRAME_NUMBER = r"%0?\d*d"  # where an image sequence's name holds its number: %d or %0Nd
+
+
 def _is_sequence(path: Path) -> bool:
     """Whether a file source is an image sequence's pattern (frames/%04d.png) rather than one file: a video
     named "zoom 200%.mp4" or "take_%1.mov" went to OpenCV's image reader and was called corrupt."""
-    return re.search(r"%0?\d*d", path.name) is not None and not path.is_file()
+    return re.search(_FRAME_NUMBER, path.name) is not None and not path.is_file()
 
 
 def _sequence_numbers(pattern: Path) -> list[int] | None:
     """The numbers, sorted, of the images in the folder of an image sequence's `pattern` (img_%04d.png) that
     it names; None for a pattern with anything but one %d or %0Nd."""
-    parts = re.fullmatch(r"(.*?)%0?\d*d(.*)", pattern.name)
+    parts = re.fullmatch(f"(.*?){_FRAME_NUMBER}(.*)", pattern.name)
     if parts is None or "%" in parts.group(1) + parts.group(2):
         return None
     try:

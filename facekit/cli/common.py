@@ -280,6 +280,21 @@ def number(value: str, kind=float):
             f"expected {'a whole number' if kind is int else 'a number'}, got {value!r}") from None
 
 
+def at_least(least: int):
+    """An argparse type: a whole number of at least `least` (--max-per-class 0 used every image, --synth-masks -1
+    was a traceback)."""
+    def whole(value: str) -> int:
+        v = number(value, int)
+        if v < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
+        return v
+
+    return whole
+
+
+positive_int = at_least(1)  # --every, --workers, --max-frames, ...
+
+
 def probability(value: str) -> float:
     v = number(value)
     if not 0.0 <= v <= 1.0:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from ..preprocess import CropSpec
-from .common import (ArgumentParser, add_version, check_output_path, example_command, exit_status_help, guarded, info,
-                     number, prog_name, warn)
+from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
+                     guarded, info, number, prog_name, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -41,17 +41,6 @@ def share(value: str) -> float:
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to under 1, got {value}")
     return v
-
-
-def at_least(least: int):
-    """A whole number of at least `least`: --max-per-class 0 used every image, --synth-masks -1 was a traceback."""
-    def whole(value: str) -> int:
-        v = number(value, int)
-        if v < least:
-            raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
-        return v
-
-    return whole
 
 
 def build_parser() -> argparse.ArgumentParser:

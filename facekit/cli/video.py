@@ -16,9 +16,9 @@ from pathlib import Path
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, number, prog_name, progress_bar,
-                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
-                     window_closed)
+                     example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
+                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
+                     where, window_closed)
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
 WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
@@ -30,13 +30,6 @@ def smooth_strength(value: str) -> float:
     v = number(value)
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1): 0 = off, 0.9 = very steady; got {value}")
-    return v
-
-
-def positive_int(value: str) -> int:
-    v = number(value, int)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return v
 
 
