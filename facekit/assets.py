@@ -127,14 +127,18 @@ def cache_root() -> Path:
     points the caches, else ~/.cache) + facekit."""
     value = os.environ.get(ENV_CACHE)
     if value:
-        root = Path(value).expanduser()
-        # One not there yet is made on first use; one naming a file was ignored without a word while a mirror
-        # served the models (the SCRFD graph edited again on every run), and failed only once one did not.
-        if root.exists() and not root.is_dir():
-            raise AssetError(f"{ENV_CACHE}={value}: not a folder (point it at a folder you can write, or unset it)")
-        return root
+        return Path(value).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "facekit"
+
+
+def check_cache() -> None:
+    """$FACEKIT_CACHE as a setting, checked before any work (runtime.check_settings): one not there yet is made on
+    first use, but one naming a file was ignored without a word while a mirror served the models (the SCRFD graph
+    edited again on every run), and failed only once one did not."""
+    value = os.environ.get(ENV_CACHE)
+    if value and cache_root().exists() and not cache_root().is_dir():
+        raise AssetError(f"{ENV_CACHE}={value}: not a folder (point it at a folder you can write, or unset it)")
 
 
 def mirror_path(relative: str) -> Path | None:

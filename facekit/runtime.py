@@ -196,10 +196,10 @@ def check_settings() -> None:
     for name in SWITCHES:
         env_switch(name)
     _env_threads()
-    from .assets import cache_root, mirror_root
+    from .assets import check_cache, mirror_root
 
     mirror_root()
-    cache_root()
+    check_cache()
 
 
 def apply_to_opencv() -> int:
