@@ -11,7 +11,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-fast bench assets clean
+.PHONY: demo test test-fast bench assets compile clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,17 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# Compiled once here, as pip compiles a wheel it installs: an editable install is not, and where
+# PYTHONDONTWRITEBYTECODE is set (many container images set it) Python compiled facekit's modules again in
+# every process, ~0.1 s of the ~0.55 s a photo command took. Only changed files are compiled again.
+compile: $(VENV)/.installed
+	@$(PY) -m compileall -q facekit > /dev/null
+
 assets: $(VENV)/.installed
 	$(PY) -m facekit.assets fetch --layout .
 
 # example_03 (PyImageSearch's) comes from the mirror only; without one, two_people.jpg (downloadable) stands in.
-demo: assets
+demo: assets compile
 	mkdir -p output
 	@img=examples/example_03.png; [ -f $$img ] || img=examples/two_people.jpg; name=$$(basename $${img%.*}); \
 	echo "$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display"; \
@@ -42,7 +48,7 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
-bench: $(VENV)/.installed
+bench: compile
 	$(PY) -m bench
 
 clean:

@@ -236,7 +236,8 @@ def print_stage_table(title: str, timed: dict, decode: float) -> None:
         for k in timed:
             per_frame, per_face, faces = tables[k].get(stage, (0.0, None, 0.0))
             cells += [f"{per_frame:.2f}", "-" if per_face is None else f"{per_face:.2f} ({faces:.2f}/frame)"]
-        rows.append([f"{stage} (worker threads, per worker)" if stage in beside else stage, *cells])
+        where = " (worker threads, per worker)" if stage == "detector" else " (its own thread)"
+        rows.append([stage + where if stage in beside else stage, *cells])
     totals = [sum(v[0] for name, v in tables[k].items() if name not in beside) for k in timed]
     rows.append(["main thread, all stages (wall)", *[c for t in totals for c in (f"{t:.2f}", f"{1000 / t:.1f} FPS")]])
     rows.append(["process CPU, every thread", *[c for _, cpu in timed.values() for c in (f"{cpu:.2f}", "-")]])
@@ -247,7 +248,9 @@ def print_stage_table(title: str, timed: dict, decode: float) -> None:
                        "the detector works on the next frames on worker threads (facekit.pipeline.detector_workers)"
                        " while the main thread runs this one's heads, tracking, drawing and writing; its row is the"
                        " time each frame's detection took on its worker; 'detector wait' is the main thread waiting"
-                       " for it, and the sum is the main thread's stages only.",
+                       " for it, and the sum is the main thread's stages only. The landmarks run on their own"
+                       " thread beside the heads (FacePipeline._mark_beside); 'landmarks wait' is the main thread"
+                       " waiting for them after its heads.",
                        machine_info()])
 
 

@@ -236,6 +236,54 @@ def test_each_head_labels_faces_down_to_its_own_min_face(media):
     assert not tiny.predictions and set(big.predictions) == {"mask", "gender"}
 
 
+def test_landmarks_run_beside_the_heads_with_the_same_result(media):
+    """With two cores the mesh runs on its own thread while the heads run on the caller's; the faces that come
+    back are those of the one-thread run (same points, same labels), and a landmarker that drops a face is an
+    error, not labels shifted onto the wrong faces."""
+    import threading
+
+    import numpy as np
+
+    from facekit import runtime
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.landmarks import create_landmarker
+    from facekit.pipeline import FacePipeline
+    from facekit.preprocess import load_image
+
+    class Spy:
+        def __init__(self, mesh):
+            self.mesh, self.threads = mesh, []
+
+        def __call__(self, image, faces):
+            self.threads.append(threading.current_thread().name)
+            return self.mesh(image, faces)
+
+    image = load_image(media / "two_people.jpg")
+    detector, mesh = create_detector(), create_landmarker()
+    faces = detector.detect(image)
+    assert len(faces) == 2
+    runs = {}
+    try:
+        for n in (1, 2):
+            runtime.set_threads(n)
+            spy = Spy(mesh)
+            pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, spy)
+            runs[n] = (pipeline.classify(image, faces), spy.threads, pipeline.times)
+    finally:
+        runtime.set_threads(None)
+    (alone, alone_threads, _), (beside, beside_threads, times) = runs[1], runs[2]
+    assert alone_threads == ["MainThread"] and beside_threads[0].startswith("facekit-landmarks")
+    assert "landmarks" in times.beside and times.faces["landmarks"] == 2 and times.faces["head:mask"] == 2
+    for a, b in zip(alone, beside):
+        assert a.box == b.box and a.predictions["mask"].label == b.predictions["mask"].label
+        assert b.landmarks is not None and np.array_equal(a.landmarks, b.landmarks) and a.pose == b.pose
+
+    pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, lambda image, faces: faces[:1])
+    with pytest.raises(TypeError, match="one Face per face"):
+        pipeline.classify(image, faces)
+
+
 def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
     """Building a pipeline fixes glibc's malloc thresholds (the detector's per-frame buffers are then
     recycled instead of page-faulted in: 8 ms a frame instead of 12 in the video loop); a user's own

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,26 @@ def test_every_import_is_a_declared_dependency():
                 if not dists & allowed and not (module == "tensorflow" and "tensorflow-cpu" in allowed):
                     missing.append(f"{path.relative_to(ROOT)}: {module}")
     assert not missing, missing
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
+    """`make demo` / `make bench` compile facekit as pip compiles a wheel: with PYTHONDONTWRITEBYTECODE set
+    (many container images) an editable checkout was compiled again by every process (~0.1 s a photo)."""
+    import importlib.util
+
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "facekit", clone / "facekit", ignore=shutil.ignore_patterns("__pycache__", "models"))
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    (clone / ".venv" / "bin").mkdir(parents=True)
+    (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    (clone / "requirements.txt").touch()
+    (clone / ".venv" / ".installed").touch()  # set up already: make has nothing to install
+    res = subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert res.returncode == 0, res.stderr
+    sources = sorted((clone / "facekit").rglob("*.py"))
+    assert len(sources) > 20
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.is_file() and cached.stat().st_mtime >= source.stat().st_mtime, source
