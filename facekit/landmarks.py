@@ -116,10 +116,6 @@ class FaceMeshOptions:
     track: bool = True
     # ...unless the box centre moved by more than this share of its width, or its size by more than 30%.
     track_max_shift: float = 0.25
-    # Video: a track the model did not take for a face (turned away, in profile, covered) is tried again on
-    # every this-many-th frame, not on each one; once taken it is followed every frame. On the hamilton clip
-    # 44% of face-frames are such faces, and each cost a mesh run for nothing (1 = every frame).
-    lost_retry_every: int = 3
 
 
 @dataclass
@@ -186,7 +182,7 @@ class FaceMesh:
         # track id -> (the crop the track's last landmarks give, the box they were found in); only the last
         # call's tracks are kept, so a track that ends takes its entry with it.
         self._tracked: dict[int, tuple[_Roi, Box]] = {}
-        self._lost: dict[int, int] = {}  # track -> frames in a row the model has not taken it for a face
+        self._lost: set[int] = set()  # tracks the model did not take for a face last frame
         self._lock = threading.Lock()  # one thread in the interpreter at a time (see facekit.heads.Head)
 
     def for_video(self) -> "FaceMesh":
@@ -194,7 +190,7 @@ class FaceMesh:
         on one analyzer (two generators alive in a notebook) followed each other's tracks, both numbered from
         1, and a photo analysed between two frames dropped the video's."""
         view = copy.copy(self)
-        view._tracked, view._lost = {}, {}
+        view._tracked, view._lost = {}, set()
         return view
 
     # --- the stage -------------------------------------------------------------------------------
@@ -204,8 +200,7 @@ class FaceMesh:
         if self.options.track:
             self._tracked = {f.track_id: (roi_from_landmarks(f.landmarks, self.options.roi_scale), f.box)
                              for f in out if f.track_id is not None and f.landmarks is not None}
-            self._lost = {f.track_id: self._lost.get(f.track_id, 0) + 1 for f in out
-                          if f.track_id is not None and f.landmarks is None}
+            self._lost = {f.track_id for f in out if f.track_id is not None and f.landmarks is None}
         return out
 
     def process(self, image: np.ndarray, face: Face) -> Face:
@@ -214,8 +209,7 @@ class FaceMesh:
         if min(face.box.width, face.box.height) < opts.min_face:
             self.stats.skipped_small += 1
             return face
-        lost = self._lost.get(face.track_id, 0) if face.track_id is not None else 0
-        result = None if lost % max(1, opts.lost_retry_every) else self.mesh(image, face)
+        result = self.mesh(image, face)
         if result is None:
             self.stats.low_presence += 1
             return face

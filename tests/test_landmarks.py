@@ -175,38 +175,6 @@ def test_small_faces_and_non_faces_get_no_landmarks_and_are_counted(media):
     assert "1 smaller than 24 px" in mesh.stats.summary() and "1 with a low face-presence" in mesh.stats.summary()
 
 
-def test_a_track_the_mesh_rejects_is_retried_every_third_frame_and_a_face_every_frame(media):
-    """In video a track the model does not take for a face costs a mesh run only on every
-    `lost_retry_every`-th frame (it is counted as low presence on the others); a real face is marked on
-    every frame; photos (no track id) are tried each time."""
-    cat = load_image(media / "no_face_cat.png")
-    h, w = cat.shape[:2]
-    not_a_face = Face(box=Box(w // 4, h // 4, 3 * w // 4, 3 * h // 4), score=0.9)
-    for every, expected in ((3, [0, 3, 6]), (1, list(range(7)))):
-        mesh = create_landmarker(lost_retry_every=every)
-        tried = []
-        for frame in range(7):
-            before = mesh.invocations
-            assert mesh(cat, [not_a_face.replace(track_id=1)])[0].landmarks is None
-            if mesh.invocations > before:
-                tried.append(frame)
-        assert tried == expected and mesh.stats.low_presence == 7
-    mesh = create_landmarker()
-    image = load_image(media / "obama.jpg")
-    face = _obama_face(image).replace(track_id=2)
-    assert all(mesh(image, [face])[0].landmarks is not None for _ in range(4))
-    for _ in range(3):  # no track id: every call is tried
-        before = mesh.invocations
-        mesh(cat, [not_a_face])
-        assert mesh.invocations > before
-
-
-def _obama_face(image) -> Face:
-    from facekit.detection import create_detector
-
-    return max(create_detector("yunet").detect(image), key=lambda f: f.box.width)
-
-
 def test_eyes_and_mouth_openness_follow_the_face(mesh, res10, media):
     # Obama smiles with parted lips in obama.jpg; the men of 12_angry_men keep their mouths shut.
     talking = _marked(mesh, load_image(media / "obama.jpg"), res10.detect(load_image(media / "obama.jpg")))[0]
