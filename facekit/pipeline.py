@@ -6,6 +6,7 @@ can be traced to the stage that took the time; `python -m bench.video` prints th
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
@@ -90,7 +91,28 @@ CLOSEUP_EVERY = 3
 CLOSEUP_LOOKBACK = 6
 
 
-_BESIDE_LOCK = threading.Lock()  # two threads classifying with one pipeline start one landmarker thread
+class _Beside:
+    """The landmarker's one thread (FacePipeline._mark_beside), started on first use; shared by a pipeline's
+    copies (analyze_video makes one a video)."""
+
+    def __init__(self):
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # two threads classifying with one pipeline start one thread
+        self._pool = None
+
+    def submit(self, fn, *args):
+        # A process forked from one that had started the thread (multiprocessing's default on Linux, with an
+        # analyzer made before the pool) has the pool but not its thread: the work was queued, never ran, and
+        # the worker hung. Such a process starts a thread of its own, with a new lock (the parent's may have
+        # been held when it forked).
+        if self._pid != os.getpid():
+            self.__init__()
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="facekit-landmarks")
+        return self._pool.submit(fn, *args)
 
 
 class Landmarker(Protocol):
@@ -105,7 +127,7 @@ class FacePipeline:
         self.landmarker = landmarker
         self.min_face = min_face
         self.times = StageTimes()
-        self._beside = None  # the landmarker's thread (_mark_beside), started on first use
+        self._beside = _Beside()  # the landmarker's thread (_mark_beside)
         apply_to_opencv()  # the detector's and the crops' OpenCV work shares the cores with LiteRT
         keep_freed_memory()  # per-frame buffers recycled, not page-faulted in again (facekit.runtime)
 
@@ -184,17 +206,12 @@ class FacePipeline:
 
         The mesh and the heads read the same boxes and neither needs the other's result. Run one after the
         other they left a core idle whenever the video loop's detector workers had no frame to detect: on 2
-        cores (AMD EPYC, AVX2) the hamilton clip with every head went from 32.6 to 36.0 FPS (best of two
-        passes each) at the same CPU time a frame."""
+        cores (AMD EPYC, AVX2) the hamilton clip with every head went from a median 32.6 to 35.4 FPS (four
+        alternating rounds of three passes) at the same CPU time a frame."""
         from .runtime import threads
 
         if threads() < 2:  # one core (FACEKIT_THREADS=1, a batch worker): a second thread only switches
             return None
-        with _BESIDE_LOCK:
-            if self._beside is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._beside = ThreadPoolExecutor(1, thread_name_prefix="facekit-landmarks")
         self.times.beside.add("landmarks")
         return self._beside.submit(self._mark, image, list(faces))
 

@@ -284,6 +284,41 @@ def test_landmarks_run_beside_the_heads_with_the_same_result(media):
         pipeline.classify(image, faces)
 
 
+_FORKED = {}
+
+
+def _classify_in_child(_):
+    pipeline, image, faces = _FORKED["args"]
+    return [f.landmarks is not None for f in pipeline.classify(image, faces)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_worker_marks_faces_with_a_pipeline_made_before_the_fork(media):
+    """multiprocessing forks on Linux: a pipeline whose landmarker thread had started in the parent was
+    inherited without that thread, and the child's classify waited forever for the mesh."""
+    import multiprocessing
+
+    from facekit import runtime
+    from facekit.detection import create_detector
+    from facekit.heads import Head
+    from facekit.landmarks import create_landmarker
+    from facekit.pipeline import FacePipeline
+    from facekit.preprocess import load_image
+
+    image = load_image(media / "two_people.jpg")
+    faces = create_detector().detect(image)
+    runtime.set_threads(2)
+    try:
+        pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, create_landmarker())
+        assert [f.landmarks is not None for f in pipeline.classify(image, faces)] == [True, True]
+        _FORKED["args"] = (pipeline, image, faces)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.map_async(_classify_in_child, [0]).get(timeout=120) == [[True, True]]
+    finally:
+        runtime.set_threads(None)
+        _FORKED.clear()
+
+
 def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
     """Building a pipeline fixes glibc's malloc thresholds (the detector's per-frame buffers are then
     recycled instead of page-faulted in: 8 ms a frame instead of 12 in the video loop); a user's own
