@@ -27,7 +27,8 @@ $(VENV)/.installed: requirements.txt
 # every process, ~0.1 s of the ~0.55 s a photo command took. Only changed files are compiled again; a checkout
 # it cannot write to runs as before, uncompiled, so a failure here is not one of make's.
 compile: $(VENV)/.installed
-	@$(PY) -m compileall -q facekit > /dev/null 2>&1 || echo "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"
+	@$(PY) -m compileall -q facekit > /dev/null 2>&1 || \
+	  echo "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"
 
 assets: $(VENV)/.installed
 	$(PY) -m facekit.assets fetch --layout .
