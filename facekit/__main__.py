@@ -34,7 +34,14 @@ def main(argv: list[str] | None = None) -> int:
               "(python -m facekit --help)", file=sys.stderr)
         return 2
     sys.argv[0] = f"facekit-{name}"  # --help and messages then name the command as facekit-<name>
-    return importlib.import_module(COMMANDS[name][0]).main(rest)
+    try:
+        return importlib.import_module(COMMANDS[name][0]).main(rest)
+    except ModuleNotFoundError as err:
+        from facekit.cli import missing_package  # one line naming the Python to use, as the scripts give
+
+        if not missing_package(err):
+            raise
+        return 2
 
 
 if __name__ == "__main__":

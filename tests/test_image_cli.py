@@ -905,6 +905,38 @@ def test_ctrl_c_while_a_script_still_imports_is_one_line(script):
     assert res.returncode == 130 and res.stderr == "\n[INFO] interrupted\n", res.stderr
 
 
+_NO_CV2 = ("import runpy, sys\n"
+           "class NoCv2:\n"
+           "    def find_spec(self, name, *args):\n"
+           "        if name == 'cv2':\n"
+           "            raise ModuleNotFoundError(\"No module named 'cv2'\", name='cv2')\n"
+           "sys.meta_path.insert(0, NoCv2())\n")
+
+
+@pytest.mark.parametrize("script", ["detect_mask_image.py", "detect_mask_video.py", "-m facekit"])
+def test_a_python_without_the_packages_is_one_line_naming_the_venv(script):
+    # README's set-up is `make demo` (packages into .venv/), then `python detect_mask_image.py ...`: typed with the
+    # system Python, the venv not activated, that was a ModuleNotFoundError traceback about cv2. Now one line,
+    # exit 2, naming the venv to activate; the venv's own Python (a package really missing) says what to install.
+    if script == "-m facekit":
+        run = _NO_CV2 + "sys.argv = ['facekit', 'image', '--help']\nrunpy.run_module('facekit', run_name='__main__')\n"
+    else:
+        run = _NO_CV2 + f"sys.argv = [{script!r}, '--help']\nrunpy.run_path({script!r}, run_name='__main__')\n"
+    res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith("[ERROR] no module named 'cv2' in this Python") and "make demo" in res.stderr
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+    venv = ROOT / ".venv"
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    if Path(sys.prefix).resolve() != venv.resolve() or not base.exists():
+        return
+    # The interpreter the venv was made from: another Python than the venv's, as `python` on PATH is.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    res = subprocess.run([str(base), "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert f"source {venv / 'bin' / 'activate'}" in res.stderr, res.stderr
+
+
 def test_the_console_commands_guard_their_imports_too():
     """pip's facekit-image / -video / -train called facekit.cli.<name>:main, whose module imports OpenCV first: a
     Ctrl-C then was the traceback the scripts no longer give. Each command is run_script's guard now."""

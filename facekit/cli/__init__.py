@@ -16,11 +16,38 @@ def run_script(name: str) -> int:
     import sys
 
     try:
-        main = importlib.import_module(f"{__name__}.{name}").main
-    except KeyboardInterrupt:
-        print("\n[INFO] interrupted", file=sys.stderr)
-        return 130
-    return main()
+        try:
+            main = importlib.import_module(f"{__name__}.{name}").main
+        except KeyboardInterrupt:
+            print("\n[INFO] interrupted", file=sys.stderr)
+            return 130
+        return main()
+    except ModuleNotFoundError as err:  # in the import, or in main() (the video script imports OpenCV there)
+        if not missing_package(err):
+            raise
+        return 2
+
+
+def missing_package(err: ModuleNotFoundError) -> bool:
+    """One [ERROR] line for a package facekit needs (OpenCV, numpy, ...) that this Python lacks, and True; False
+    for any other import error (facekit's own modules), which stays a traceback. `make demo` installs the
+    packages into the checkout's .venv, and a new user who then types README's `python detect_mask_image.py`
+    with the system Python, the venv not activated, got a ModuleNotFoundError traceback about cv2."""
+    import sys
+    from pathlib import Path
+
+    package = (err.name or "").split(".")[0]
+    if not package or package == "facekit":
+        return False
+    venv = Path(__file__).resolve().parents[2] / ".venv"
+    python = venv / "bin" / "python"
+    if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
+        hint = (f"facekit's packages are in {venv} (made by `make demo`): run `source {venv / 'bin' / 'activate'}` "
+                f"first, or {python} in place of python")
+    else:
+        hint = "install facekit's packages: `make demo` in the checkout, or `pip install -r requirements.txt`"
+    print(f"[ERROR] no module named {package!r} in this Python ({sys.executable}): {hint}", file=sys.stderr)
+    return True
 
 
 # The console commands pip writes (facekit-image, ...) call these, so they get run_script's guard too (not
