@@ -25,10 +25,15 @@ $(VENV)/.installed: requirements.txt
 # Compiled once here, as pip compiles a wheel it installs: an editable install is not, and where
 # PYTHONDONTWRITEBYTECODE is set (many container images set it) Python compiled facekit's modules again in
 # every process, ~0.1 s of the ~0.55 s a photo command took. Only changed files are compiled again; a checkout
-# it cannot write to runs as before, uncompiled, so a failure here is not one of make's.
+# it cannot write to runs as before, uncompiled, so a failure here is not one of make's. A syntax error (a merge's
+# conflict markers) is one: it got that warning too, saying "it runs" of a module that cannot even be imported.
 compile: $(VENV)/.installed
-	@$(PY) -m compileall -q facekit > /dev/null 2>&1 || \
-	  echo "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"
+	@out=$$($(PY) -m compileall -q facekit 2>&1) && exit 0; \
+	if printf '%s\n' "$$out" | grep -qE '^(SyntaxError|IndentationError|TabError):'; then \
+	  printf '%s\n' "$$out" | grep -vE '^(\*\*\* Error compiling|[A-Za-z]*Error: \[Errno)'; \
+	  echo "[ERROR] facekit does not compile (above): fix that file"; exit 1; \
+	fi; \
+	echo "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"
 
 assets: $(VENV)/.installed
 	$(PY) -m facekit.assets fetch --layout .

@@ -178,3 +178,36 @@ def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
     for source in sources:
         cached = Path(importlib.util.cache_from_source(str(source)))
         assert cached.is_file() and cached.stat().st_mtime >= source.stat().st_mtime, source
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_write(tmp_path):
+    """A facekit file that does not compile (a merge's conflict markers) got the read-only checkout's warning,
+    "it runs, more slowly to start", compileall's message thrown away, and make went on: now compileall's lines
+    naming the file, one [ERROR] line and make fails. A checkout it cannot write to still only warns."""
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "facekit", clone / "facekit", ignore=shutil.ignore_patterns("__pycache__", "models"))
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    (clone / ".venv" / "bin").mkdir(parents=True)
+    (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    (clone / "requirements.txt").touch()
+    (clone / ".venv" / ".installed").touch()  # set up already: make has nothing to install
+
+    def make_compile():
+        return subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+    timeline = clone / "facekit" / "timeline.py"
+    good = timeline.read_text()
+    timeline.write_text(good + "<<<<<<< HEAD\n")
+    res = make_compile()
+    assert res.returncode != 0, res.stdout
+    assert "timeline.py" in res.stdout and "SyntaxError" in res.stdout and "read-only" not in res.stdout, res.stdout
+    assert "[ERROR] facekit does not compile" in res.stdout, res.stdout
+    timeline.write_text(good)
+    shutil.rmtree(clone / "facekit" / "__pycache__")
+    (clone / "facekit" / "__pycache__").touch()  # no cache folder can be made there, as in a read-only checkout
+    res = make_compile()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.splitlines() == [
+        "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"], res.stdout
