@@ -203,11 +203,31 @@ def check_settings() -> None:
     check_cache()
 
 
+# Whether this process is a fork of one that had OpenCV loaded. There, changing OpenCV's thread count hangs for good
+# once the parent ran OpenCV's pool from a thread of its own (the face mesh's, beside the heads): a pool
+# worker that builds an analyzer (README's FACEKIT_THREADS=1 initializer), forked from a process that had used
+# one with landmarks, never got past cv2.setNumThreads. OpenCV's work itself runs there on the inherited count.
+_forked_with_opencv = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_with_opencv
+    if "cv2" in sys.modules:
+        _forked_with_opencv = True
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def apply_to_opencv() -> int:
     """Give OpenCV's pool (YuNet / res10 through cv2.dnn, resizing, colour conversion) the same cap.
-    OpenCV's setting is process-wide, so this is called whenever a pipeline is built; returns the count."""
+    OpenCV's setting is process-wide, so this is called whenever a pipeline is built; returns the count
+    (in a fork of a process that had OpenCV loaded, the count it inherited: see above)."""
     import cv2
 
+    if _forked_with_opencv:
+        return cv2.getNumThreads()
     n = threads()
     if cv2.getNumThreads() != n:
         cv2.setNumThreads(n)

@@ -319,6 +319,37 @@ def test_a_forked_worker_marks_faces_with_a_pipeline_made_before_the_fork(media)
         _FORKED.clear()
 
 
+_FORK_INITIALIZER = """
+import multiprocessing, os, sys
+from facekit import FaceAnalyzer
+
+def start():
+    global analyzer
+    os.environ["FACEKIT_THREADS"] = "1"  # README's pool initializer
+    analyzer = FaceAnalyzer(tasks="mask", landmarks=True)
+
+def work(path):
+    return [face.landmarks is not None for face in analyzer.analyze(path)]
+
+if __name__ == "__main__":
+    parent = FaceAnalyzer(tasks="mask", landmarks=True)  # the mesh's own thread runs OpenCV in the parent
+    print([face.landmarks is not None for face in parent.analyze(sys.argv[1])])
+    with multiprocessing.get_context("fork").Pool(1, initializer=start) as pool:
+        print(pool.map_async(work, [sys.argv[1]]).get(timeout=60))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_worker_builds_its_own_analyzer_after_the_parent_used_the_mesh(media):
+    """README's worker pool (FACEKIT_THREADS=1, an analyzer built in the initializer), forked from a process that had
+    analysed a photo with landmarks=True: each worker hung for good in cv2.setNumThreads(1) while building its
+    analyzer (OpenCV's pool, run by the mesh's thread in the parent, cannot be resized in a fork)."""
+    res = subprocess.run([sys.executable, "-c", _FORK_INITIALIZER, str(media / "two_people.jpg")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180, env={**os.environ, "FACEKIT_THREADS": "2"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split("\n")[:2] == ["[True, True]", "[[True, True]]"], res.stdout
+
+
 def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
     """Building a pipeline fixes glibc's malloc thresholds (the detector's per-frame buffers are then
     recycled instead of page-faulted in: 8 ms a frame instead of 12 in the video loop); a user's own
