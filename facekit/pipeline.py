@@ -197,6 +197,17 @@ class FacePipeline:
     def _mark(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         with self.times.stage("landmarks", len(faces)):
             marked = self.landmarker(image, faces)
+        # A caller's landmarker that returns None, a generator or other things than Faces failed as "object of
+        # type 'NoneType' has no len()" or an AttributeError from inside the pipeline, naming no landmarker.
+        try:
+            marked = list(marked)
+        except TypeError:
+            raise TypeError(f"a landmarker returns a list of Faces, one per face it is given: got "
+                            f"{type(marked).__name__}") from None
+        if not all(isinstance(m, Face) for m in marked):
+            wrong = next(m for m in marked if not isinstance(m, Face))
+            raise TypeError(f"a landmarker returns a list of facekit.types.Face, one per face it is given: "
+                            f"got {wrong!r}")
         if len(marked) != len(faces):  # a caller's landmarker that drops faces would shift the labels
             raise TypeError(f"a landmarker returns one Face per face it is given: {len(faces)} in, {len(marked)} out")
         return marked

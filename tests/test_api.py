@@ -282,6 +282,20 @@ def test_landmarks_run_beside_the_heads_with_the_same_result(media):
     pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, lambda image, faces: faces[:1])
     with pytest.raises(TypeError, match="one Face per face"):
         pipeline.classify(image, faces)
+    # None, a generator, dicts: one line naming the landmarker's fault, beside the heads or not
+    for n in (1, 2):
+        runtime.set_threads(n)
+        try:
+            for wrong, why in ((lambda image, faces: None, "got NoneType"),
+                               (lambda image, faces: ({} for f in faces), "got {}")):
+                pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, wrong)
+                with pytest.raises(TypeError, match=f"a landmarker returns a list of .*{why}"):
+                    pipeline.classify(image, faces)
+            generated = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")},
+                                     lambda image, faces: (f for f in faces))
+            assert [f.box for f in generated.classify(image, faces)] == [f.box for f in faces]
+        finally:
+            runtime.set_threads(None)
 
 
 _FORKED = {}
