@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
-from .runtime import native_stderr, threads
+from .runtime import engine, native_stderr, threads
 from .types import Box, Prediction
 
 CARD = "card.json"
@@ -164,7 +164,7 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
             interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
             parsed = True
             interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
-        return interp
+        return engine(interp)  # a forked child never frees it (facekit.runtime._keep_inherited_engines)
     except (ValueError, RuntimeError, MemoryError) as exc:
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # LiteRT may give no message at all
         # A file that parsed, or an mmap refused with ENOMEM (error '12'), is short memory (ulimit -v, a small

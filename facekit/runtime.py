@@ -38,6 +38,7 @@ import functools
 import os
 import re
 import sys
+import weakref
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -210,14 +211,10 @@ def check_settings() -> None:
 _forked_with_opencv = False
 
 
-def _after_fork_in_child() -> None:
+def _note_opencv_fork() -> None:
     global _forked_with_opencv
     if "cv2" in sys.modules:
         _forked_with_opencv = True
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def apply_to_opencv() -> int:
@@ -323,6 +320,45 @@ def native_stderr(drop_all: bool = False):
                     os.write(2, kept.encode())
 
 
+# Every engine facekit built (onnxruntime sessions, LiteRT interpreters), for `_keep_inherited_engines`.
+_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+
+def engine(obj):
+    """`obj` (a native engine just built), noted so that a forked child never frees it; returns it."""
+    try:
+        _ENGINES.add(obj)
+    except TypeError:  # a wrapper without weak references: nothing to note
+        pass
+    return obj
+
+
+def _keep_inherited_engines() -> None:
+    """In a forked child, the parent's engines are never freed.
+
+    Their thread pools did not come across the fork, and freeing one waits on those threads or touches their
+    state: an analyzer made before a fork pool and dropped in a worker (its initializer building the worker's
+    own into the same global, `del analyzer`) hung the worker for good in onnxruntime's session destructor, and
+    LiteRT's killed it with SIGSEGV. Using them in the child works (the pool's workers run their photos), so
+    each gets one reference more that nothing gives back: the pages stay shared with the parent, untouched."""
+    if not _ENGINES:  # no engine built: a child of a process that only imported facekit imports nothing here
+        return
+    import ctypes
+
+    for obj in list(_ENGINES):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def _after_fork_in_child() -> None:
+    _note_opencv_fork()
+    _keep_inherited_engines()
+
+
+# Registered once, when facekit.runtime is first imported: a fork is the one moment these can be noted.
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     """An onnxruntime CPU session with a deliberate thread count (its default spins one pool thread
     per core and busy-waits between runs, stealing time from the other stages)."""
@@ -338,4 +374,4 @@ def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     model = path if isinstance(path, bytes) else str(path)  # bytes: a graph edited in memory (SCRFD)
-    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    return engine(ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"]))

@@ -364,6 +364,32 @@ def test_a_forked_worker_builds_its_own_analyzer_after_the_parent_used_the_mesh(
     assert res.stdout.split("\n")[:2] == ["[True, True]", "[[True, True]]"], res.stdout
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_worker_can_drop_an_analyzer_made_before_the_fork(media):
+    """An analyzer built and used before a fork pool, dropped in a worker (its initializer building the worker's
+    own into the same global): freeing the parent's onnxruntime session hung the worker for good, and freeing
+    its LiteRT interpreters killed it with SIGSEGV. The child now keeps the inherited engines."""
+    code = f"""if True:
+        import gc, os, sys
+        from facekit import FaceAnalyzer
+        analyzer = FaceAnalyzer(landmarks=True)
+        assert len(analyzer.analyze({str(media / "two_people.jpg")!r})) == 2
+        pid = os.fork()
+        if pid == 0:
+            import faulthandler
+            faulthandler.dump_traceback_later(60, exit=True)  # a hung child ends itself, not left behind
+            del analyzer
+            gc.collect()
+            os.write(1, b"dropped\\n")
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child status", status)
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["dropped", "child", "status", "0"], done.stdout + done.stderr[-2000:]
+
+
 def test_malloc_thresholds_fixed_once_unless_the_user_set_them():
     """Building a pipeline fixes glibc's malloc thresholds (the detector's per-frame buffers are then
     recycled instead of page-faulted in: 8 ms a frame instead of 12 in the video loop); a user's own
