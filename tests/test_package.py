@@ -157,12 +157,9 @@ def test_every_import_is_a_declared_dependency():
     assert not missing, missing
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
-    """`make demo` / `make bench` compile facekit as pip compiles a wheel: with PYTHONDONTWRITEBYTECODE set
-    (many container images) an editable checkout was compiled again by every process (~0.1 s a photo)."""
-    import importlib.util
-
+def _checkout_for_make(tmp_path: Path) -> Path:
+    """facekit and the Makefile in a folder whose venv make takes as set up (this Python): make has nothing
+    to install."""
     clone = tmp_path / "clone"
     shutil.copytree(ROOT / "facekit", clone / "facekit", ignore=shutil.ignore_patterns("__pycache__", "models"))
     shutil.copy(ROOT / "Makefile", clone / "Makefile")
@@ -170,8 +167,22 @@ def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
     (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
     (clone / "requirements.txt").touch()
     (clone / ".venv" / ".installed").touch()  # set up already: make has nothing to install
-    res = subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return clone
+
+
+def _make_compile(clone: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
+    """`make demo` / `make bench` compile facekit as pip compiles a wheel: with PYTHONDONTWRITEBYTECODE set
+    (many container images) an editable checkout was compiled again by every process (40-70 ms a photo)."""
+    import importlib.util
+
+    clone = _checkout_for_make(tmp_path)
+    res = _make_compile(clone)
     assert res.returncode == 0, res.stderr
     sources = sorted((clone / "facekit").rglob("*.py"))
     assert len(sources) > 20
@@ -185,29 +196,19 @@ def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_wri
     """A facekit file that does not compile (a merge's conflict markers) got the read-only checkout's warning,
     "it runs, more slowly to start", compileall's message thrown away, and make went on: now compileall's lines
     naming the file, one [ERROR] line and make fails. A checkout it cannot write to still only warns."""
-    clone = tmp_path / "clone"
-    shutil.copytree(ROOT / "facekit", clone / "facekit", ignore=shutil.ignore_patterns("__pycache__", "models"))
-    shutil.copy(ROOT / "Makefile", clone / "Makefile")
-    (clone / ".venv" / "bin").mkdir(parents=True)
-    (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
-    (clone / "requirements.txt").touch()
-    (clone / ".venv" / ".installed").touch()  # set up already: make has nothing to install
-
-    def make_compile():
-        return subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    clone = _checkout_for_make(tmp_path)
 
     timeline = clone / "facekit" / "timeline.py"
     good = timeline.read_text()
     timeline.write_text(good + "<<<<<<< HEAD\n")
-    res = make_compile()
+    res = _make_compile(clone)
     assert res.returncode != 0, res.stdout
     assert "timeline.py" in res.stdout and "SyntaxError" in res.stdout and "read-only" not in res.stdout, res.stdout
     assert "[ERROR] facekit does not compile" in res.stdout, res.stdout
     timeline.write_text(good)
     shutil.rmtree(clone / "facekit" / "__pycache__")
     (clone / "facekit" / "__pycache__").touch()  # no cache folder can be made there, as in a read-only checkout
-    res = make_compile()
+    res = _make_compile(clone)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.splitlines() == [
         "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"], res.stdout
