@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 # command -> (module whose main() runs it, what it does)
@@ -34,14 +33,9 @@ def main(argv: list[str] | None = None) -> int:
               "(python -m facekit --help)", file=sys.stderr)
         return 2
     sys.argv[0] = f"facekit-{name}"  # --help and messages then name the command as facekit-<name>
-    try:
-        return importlib.import_module(COMMANDS[name][0]).main(rest)
-    except ModuleNotFoundError as err:
-        from facekit.cli import missing_package  # one line naming the Python to use, as the scripts give
+    from facekit.cli import run_script  # the scripts' guards: a missing package or a Ctrl-C is one line
 
-        if not missing_package(err):
-            raise
-        return 2
+    return run_script(COMMANDS[name][0], rest)
 
 
 if __name__ == "__main__":

@@ -198,19 +198,19 @@ class FacePipeline:
         with self.times.stage("landmarks", len(faces)):
             marked = self.landmarker(image, faces)
         # A caller's landmarker that returns None, a generator or other things than Faces failed as "object of
-        # type 'NoneType' has no len()" or an AttributeError from inside the pipeline, naming no landmarker.
+        # type 'NoneType' has no len()" or an AttributeError from inside the pipeline, naming no landmarker; one
+        # that drops a face would shift the labels onto the wrong faces.
         try:
             marked = list(marked)
         except TypeError:
-            raise TypeError(f"a landmarker returns a list of Faces, one per face it is given: got "
-                            f"{type(marked).__name__}") from None
-        if not all(isinstance(m, Face) for m in marked):
-            wrong = next(m for m in marked if not isinstance(m, Face))
-            raise TypeError(f"a landmarker returns a list of facekit.types.Face, one per face it is given: "
-                            f"got {wrong!r}")
-        if len(marked) != len(faces):  # a caller's landmarker that drops faces would shift the labels
-            raise TypeError(f"a landmarker returns one Face per face it is given: {len(faces)} in, {len(marked)} out")
-        return marked
+            got = type(marked).__name__
+        else:
+            wrong = [m for m in marked if not isinstance(m, Face)]
+            if not wrong and len(marked) == len(faces):
+                return marked
+            got = repr(wrong[0]) if wrong else f"{len(marked)} out"
+        raise TypeError(f"a landmarker returns a list of facekit.types.Face, one Face per face it is given "
+                        f"({len(faces)} in): got {got}")
 
     def _mark_beside(self, image: np.ndarray, faces: list[Face]):
         """The landmarker's run on its own thread (a Future), beside the heads on this one; None on one core.

@@ -38,9 +38,9 @@ import functools
 import os
 import re
 import sys
-import weakref
 import tempfile
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 

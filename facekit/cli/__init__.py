@@ -9,19 +9,20 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-def run_script(name: str) -> int:
-    """What a root script runs: facekit.cli.<name>.main(). A Ctrl-C while Python still imports OpenCV and numpy
-    (the first ~0.2 s) is one line and exit 130 here, where it was a KeyboardInterrupt traceback."""
+def run_script(name: str, argv: list[str] | None = None) -> int:
+    """What a root script, a console command and `python -m facekit` run: facekit.cli.<name>.main(argv) (or a
+    dotted module's, facekit.batch). A Ctrl-C while Python still imports OpenCV and numpy (the first ~0.2 s) is
+    one line and exit 130 here, where it was a KeyboardInterrupt traceback."""
     import importlib
     import sys
 
     try:
         try:
-            main = importlib.import_module(f"{__name__}.{name}").main
+            main = importlib.import_module(name if "." in name else f"{__name__}.{name}").main
         except KeyboardInterrupt:
             print("\n[INFO] interrupted", file=sys.stderr)
             return 130
-        return main()
+        return main(argv)
     except ModuleNotFoundError as err:  # in the import, or in main() (the video script imports OpenCV there)
         if not missing_package(err):
             raise
