@@ -589,13 +589,30 @@ def averaged(networks: list, views: tuple[str, ...], size: int):
     return keras.Model(inputs, outputs[0], name="facekit_averaged")
 
 
+def check_fine_tune_at(first_layer: str, names: list[str] | None = None) -> None:
+    """Refuse a --fine-tune-at that names no MobileNetV2 layer. Without `names` they come from the network built
+    without weights (~1 s once Keras is imported): a typo was found only when fine-tuning began, after every
+    image was read and the head's epochs had run."""
+    if names is None:
+        from .runtime import native_stderr
+
+        with native_stderr():
+            import keras
+
+        base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, weights=None)
+        names = [layer.name for layer in base.layers]
+    if first_layer not in names:
+        blocks = [n for n in names if n.endswith("_expand")]
+        raise DatasetError(f"--fine-tune-at {first_layer!r} is not a MobileNetV2 layer (e.g. {blocks[0]} ... "
+                           f"{blocks[-1]}, each block's first)")
+
+
 def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
     """Make `first_layer` and everything above it trainable (BatchNorm layers too only if `batchnorm`)."""
     import keras
 
     names = [layer.name for layer in base.layers]
-    if first_layer not in names:
-        raise DatasetError(f"--fine-tune-at {first_layer!r} is not a MobileNetV2 layer")
+    check_fine_tune_at(first_layer, names)
     start = names.index(first_layer)
     base.trainable = True
     count = 0
@@ -902,6 +919,8 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
 
     log("[INFO] building MobileNetV2 with ImageNet weights...")
     model, base = build_model(len(data.labels), cfg.input_size, cfg.alpha, train_batchnorm=cfg.train_batchnorm)
+    if cfg.fine_tune_epochs > 0:  # before the head's epochs, not after them
+        check_fine_tune_at(cfg.fine_tune_at, [layer.name for layer in base.layers])
     if cfg.init_model is not None:
         # MobileNetV2's weights do not depend on the input size (convolutions, then global pooling), so a
         # network trained at 128 px may start a run at 160: the cheap way to try a bigger input.

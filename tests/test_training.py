@@ -1028,3 +1028,22 @@ def test_a_nonsense_number_is_refused_before_any_work(tmp_path, capsys, option, 
         main(["-d", str(tmp_path), option, value])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"argument {option}: must be" in err and "Traceback" not in err, err
+
+
+def test_a_fine_tune_layer_that_does_not_exist_is_refused_before_any_work(datasets, tmp_path, monkeypatch, capfd):
+    # A typo in --fine-tune-at was found when fine-tuning began: after every image was read (and faces detected)
+    # and the head's epochs had run, all of it lost.
+    from facekit.cli.train import main
+
+    _refuse_loading(monkeypatch)
+    seen = _record_train(monkeypatch)
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    args = ["-d", data, "-m", tmp_path / "m", "-s", "32", "-e", "1", "-b", "8", "--fine-tune-epochs", "1"]
+    assert main([*map(str, args), "--fine-tune-at", "block_13_expnd"]) == 2
+    line = _error_line(capfd)
+    assert "--fine-tune-at 'block_13_expnd' is not a MobileNetV2 layer" in line and "block_1_expand" in line, line
+    assert not seen and not (tmp_path / "m").exists()
+    # A layer that exists, or any name when nothing is fine-tuned, goes on to training.
+    assert main([*map(str, args), "--fine-tune-at", "block_10_expand"]) == 0
+    assert main([*map(str, args), "--fine-tune-at", "nonsense", "--fine-tune-epochs", "0"]) == 0
+    assert [cfg.fine_tune_at for cfg in seen] == ["block_10_expand", "nonsense"]

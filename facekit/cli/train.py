@@ -228,8 +228,8 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..errors import DatasetError
-    from ..training import (TrainConfig, checkpoint_dir, class_folders, dataset_labels, relabelled,
-                            require_train_modules, task_name, train)
+    from ..training import (TrainConfig, check_fine_tune_at, checkpoint_dir, class_folders, dataset_labels,
+                            relabelled, require_train_modules, task_name, train)
 
     require_train_modules()  # before any work: without them a run failed after reading every image
 
@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError(f"{flag}; it does not combine with --soft-labels")
     for root in args.dataset:
         class_folders(relabelled(root)[0])  # fail fast on a missing dataset
+    if args.fine_tune_epochs > 0 and args.fine_tune_at != TrainConfig.fine_tune_at:
+        check_fine_tune_at(args.fine_tune_at)
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
