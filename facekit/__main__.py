@@ -23,7 +23,12 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(usage(), file=sys.stdout if argv else sys.stderr)
+        try:
+            print(usage(), file=sys.stdout if argv else sys.stderr, flush=True)
+        except BrokenPipeError:  # `--help | head -1`: the reader has what it wanted (a traceback, exit 1, here)
+            from facekit.cli.common import reader_gone
+
+            reader_gone(sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "--version":

@@ -212,3 +212,14 @@ def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_wri
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.splitlines() == [
         "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"], res.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"]])
+def test_python_m_facekit_help_into_a_closed_pipe_is_no_traceback(args):
+    """`python -m facekit --help | head -1`: the command list into a pipe whose reader has gone was a
+    BrokenPipeError traceback and exit 1, where every command's own --help (argparse's) is quiet, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "facekit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc.stdout.close()  # gone before Python has started
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and stderr == "", stderr
