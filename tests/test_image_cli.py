@@ -678,6 +678,22 @@ def test_landmarks_on_crops_is_refused(media):
     assert res.returncode == 2 and "--landmarks needs detected faces: leave out --crops" in res.stderr
 
 
+def test_detection_options_on_crops_are_named_as_ignored(media, tmp_path):
+    """--crops runs no detector, so -c 0.9 kept every crop (score 1.00), and --detector and --fast changed
+    nothing, without a word. The run still goes on: each crop is classified as before."""
+    out = tmp_path / "crop.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "--crops", "-c", "0.9", "--detector",
+                     "yunet", "--fast", "--tasks", "mask", "-j", out, "--no-display")
+    assert res.returncode == 0, res.stderr
+    warned = [ln for ln in res.stderr.splitlines() if ln.startswith("[WARN]")]
+    assert warned == ["[WARN] --detector, --confidence, --fast set how faces are detected, and --crops detects none "
+                      "(each whole image is one face): ignored"], res.stderr
+    assert [f["score"] for f in json.loads(out.read_text())["faces"]] == [1.0]
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "--crops", "--tasks", "mask",
+                     "--no-display")
+    assert res.returncode == 0 and "[WARN]" not in res.stderr, res.stderr
+
+
 def test_a_phone_sized_photo_gets_labels_readable_on_a_screen(media):
     """Labels were at most 22-px letters with 2-px lines whatever the photo's size: on a 4,500-px photo
     looked at on a screen, a speck."""

@@ -122,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.crops and args.landmarks:  # the mesh and the pose follow a detected face; --crops detects none
         parser.error("--landmarks needs detected faces: leave out --crops")
+    if args.crops:
+        # No detector runs on crops: these changed nothing, without a word (-c 0.9 kept every crop, at score 1).
+        from ..detection import DEFAULT_DETECTOR
+
+        unused = [flag for flag, given in (("--detector", args.detector != DEFAULT_DETECTOR),
+                                           ("--confidence", args.confidence is not None), ("--fast", args.fast))
+                  if given]
+        if unused:
+            warn(f"{', '.join(unused)} {'sets' if len(unused) == 1 else 'set'} how faces are detected, and --crops "
+                 "detects none (each whole image is one face): ignored")
     if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
         results_to_stdout()
     folder_out = args.output is not None and not (args.output.suffix and is_image_path(args.output))
