@@ -858,6 +858,20 @@ def test_help_says_a_cameras_rows_and_alerts_carry_the_clock():
     assert "first_clock / last_clock" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
 
 
+def test_summary_to_standard_output_is_in_the_help_and_works(clip, mask_model):
+    """`--summary -` wrote the per-person CSV to standard output (the other lines to standard error), as `--csv -`
+    does, but only --csv's help said so."""
+    from facekit.cli.video import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "(- for standard output)" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--summary", "-",
+                   "--max-frames", "20", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("track_id,first_frame,last_frame,first_s,last_s,frames,mask_label")
+    assert "people seen" in r.stderr and "[INFO]" not in r.stdout
+
+
 @pytest.mark.parametrize("name", ["no_such_folder/out.mp4", "out.xyz", "out.png"])
 def test_unwritable_output_fails_before_any_work(tmp_path, clip, mask_model, capfd, name):
     started = time.monotonic()

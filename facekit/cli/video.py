@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
     p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
                    help="one row per tracked person: first / last time seen (a camera's also first_clock / "
-                        "last_clock), frames, each head's majority label")
+                        "last_clock), frames, each head's majority label (- for standard output)")
     p.add_argument("--alert", metavar="CMD",
                    help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
                         "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
