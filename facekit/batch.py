@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{MAX_PHOTOS_PER_TASK})")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="process at most N sources not done yet, then stop (a trial run; re-run to go on)")
-    add_pipeline_options(p)
+    add_pipeline_options(p, batch=True)
     add_version(p)
     return p
 

@@ -212,6 +212,20 @@ def test_help_lists_every_detector_with_its_licence():
     assert "default: scrfd-500m," in " ".join(run_script("detect_mask_video.py", "--help").stdout.split())
 
 
+def test_batch_help_says_what_its_detector_and_landmarks_do():
+    """facekit-batch's --help was the photo script's: a detector "within this script's time budget" (it runs on
+    its videos too), and landmarks "drawn where the annotated image or video is written" (it draws nothing: 5 and
+    the mesh give the same rows)."""
+    import facekit.batch
+
+    text = " ".join(facekit.batch.build_parser().format_help().split())
+    detector = text[text.index("--detector NAME face detector"):text.index("--landmarks [{mesh,5}] ")]
+    assert "for photos and videos alike (default: scrfd," in detector and "time budget" not in detector, detector
+    landmarks = text[text.index("--landmarks [{mesh,5}] "):]
+    assert "nothing is drawn, so 5 gives the same rows" in landmarks and "drawn where" not in landmarks, landmarks
+    assert "eye_openness / mouth_openness" in landmarks
+
+
 def test_scrfd_keeps_its_edited_graph_in_the_cache(media, tmp_path, monkeypatch):
     """The graph with a free input size is edited once and kept in the cache folder: the next detector loads
     it without the edit (no `onnx` import), and a damaged copy is made again from the original."""

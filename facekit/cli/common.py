@@ -309,11 +309,21 @@ def task_list(value: str) -> list[str]:
     return tasks
 
 
-def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -> None:
-    """`video`: the video script's default detector (fast enough for every frame) instead of the photo one."""
+def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, batch: bool = False) -> None:
+    """`video`: the video script's default detector (fast enough for every frame) instead of the photo one.
+    `batch`: facekit-batch, which runs one detector on photos and videos alike and draws nothing."""
     from ..detection import DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR
 
     default = VIDEO_DETECTOR if video else DEFAULT_DETECTOR
+    if batch:
+        chosen = (f"for photos and videos alike (default: {default}, the photo script's; {VIDEO_DETECTOR} gives a "
+                  "video the video script's boxes)")
+        landmarks = ("add landmarks, head pose and openness to each face's row (nothing is drawn, so 5 gives the "
+                     "same rows as the mesh)")
+    else:
+        chosen = f"(default: {default}, the most accurate within this script's time budget)"
+        landmarks = ("add landmarks and head pose: the 468-point mesh (default) or the 5 key points, drawn where the "
+                     "annotated image or video is written")
 
     g = parser.add_argument_group("detection and heads")
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
@@ -330,13 +340,12 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False) -
                    help="minimum face detection score (default: the detector's own, chosen on data: "
                         "scrfd and scrfd-500m 0.5, yunet 0.75, res10 0.5)")
     g.add_argument("--detector", choices=list(DETECTORS), default=default, metavar="NAME",
-                   help=f"face detector (default: {default}, the most accurate within this script's time budget). "
-                        "Weights' licences: " + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
+                   help=f"face detector {chosen}. Weights' licences: "
+                        + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
-                   help="add landmarks and head pose: the 468-point mesh (default) or the 5 key points, "
-                        "drawn where the annotated image or video is written. Pose in degrees: yaw > 0 face "
-                        "turned to the image's right, pitch > 0 up, roll > 0 eye line clockwise; "
+                   help=f"{landmarks}. Pose in degrees: yaw > 0 face turned to the image's right, pitch > 0 up, "
+                        "roll > 0 eye line clockwise; "
                         "eye_openness / mouth_openness: lid / lip gap over eye / mouth width (README: Landmarks)")
 
 
