@@ -201,7 +201,9 @@ class Face:
             intensity = self.emotion_intensity
             if intensity is not None:
                 out["emotion_intensity"] = round(intensity, 4)
-            out["emotion_eyes_only"] = self.emotion_eyes_only
+            # As the CSV: without a mask head nobody looked at the mouth, and false would say it was seen uncovered.
+            if "mask" in self.predictions:
+                out["emotion_eyes_only"] = self.emotion_eyes_only
         if self.landmarks is not None:
             out["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[:, :2]]
         if self.keypoints is not None:

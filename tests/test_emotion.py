@@ -209,6 +209,24 @@ def test_video_csv_marks_a_masked_faces_emotion_as_eyes_only(media, tmp_path):
     assert "emotion_eyes_only" not in csv_columns({"emotion": EMOTIONS})
 
 
+def test_without_a_mask_head_the_json_does_not_say_the_mouth_was_seen(media, tmp_path):
+    """With --tasks emotion every face's JSON said "emotion_eyes_only": false, as if a mask head had seen its
+    mouth uncovered, while the video CSV (and facekit-batch's rows) rightly leave the column out there."""
+    out = tmp_path / "e3.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--no-display",
+                     "--tasks", "emotion")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(out.read_text())["faces"]
+    assert len(faces) == 3 and all("emotion" in f and "emotion_intensity" in f for f in faces)
+    assert not [f for f in faces if "emotion_eyes_only" in f], faces
+    from facekit.types import Box, Face, Prediction
+
+    emotion = Prediction.from_probabilities(EMOTIONS, np.array([0.02, 0.0, 0.03, 0.05, 0.85, 0.03, 0.02]))
+    mask = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9, 0.1]))
+    assert "emotion_eyes_only" not in Face(Box(0, 0, 10, 10), 0.9, {"emotion": emotion}).to_dict()
+    assert Face(Box(0, 0, 10, 10), 0.9, {"mask": mask, "emotion": emotion}).to_dict()["emotion_eyes_only"] is True
+
+
 def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
     """Crowds: a face under SMALL_FACE_TEXT px whose label would land on another label draws no text (its
     box colour still tells the label); a bigger face keeps its text even when it must overlap."""
