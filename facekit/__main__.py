@@ -23,8 +23,10 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
+        # No command is a bad option like any other: its [ERROR] line is what a log searched for one shows.
+        text = usage() if argv else f"[ERROR] give a command: {', '.join(COMMANDS)}\n\n{usage()}"
         try:
-            print(usage(), file=sys.stdout if argv else sys.stderr, flush=True)
+            print(text, file=sys.stdout if argv else sys.stderr, flush=True)
         except BrokenPipeError:  # `--help | head -1`: the reader has what it wanted (a traceback, exit 1, here)
             from facekit.cli.common import reader_gone
 

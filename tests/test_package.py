@@ -223,3 +223,12 @@ def test_python_m_facekit_help_into_a_closed_pipe_is_no_traceback(args):
     proc.stdout.close()  # gone before Python has started
     stderr = proc.stderr.read()
     assert proc.wait(timeout=60) == 0 and stderr == "", stderr
+
+
+def test_python_m_facekit_without_a_command_is_an_error_line():
+    """With no command the list of them came alone, exit 2, where every command's bad option is an [ERROR] line
+    first: a log searched for one (a cron job's) found nothing."""
+    res = subprocess.run([sys.executable, "-m", "facekit"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.splitlines()[0] == "[ERROR] give a command: image, video, train, batch", res.stderr
+    assert all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch"))
