@@ -1047,3 +1047,19 @@ def test_a_fine_tune_layer_that_does_not_exist_is_refused_before_any_work(datase
     assert main([*map(str, args), "--fine-tune-at", "block_10_expand"]) == 0
     assert main([*map(str, args), "--fine-tune-at", "nonsense", "--fine-tune-epochs", "0"]) == 0
     assert [cfg.fine_tune_at for cfg in seen] == ["block_10_expand", "nonsense"]
+
+
+def test_a_plot_named_as_another_format_is_refused_before_any_work(datasets, tmp_path, monkeypatch, capfd):
+    # -p plot.pdf (or .jpg) got a copy of plot.png under that name: a "PDF" no reader opened, found after training.
+    from facekit.cli.train import main
+
+    _refuse_loading(monkeypatch)
+    seen = _record_train(monkeypatch)
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for name in ("plot.pdf", "plot.jpg"):
+        assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "-p", tmp_path / name, *TINY])]) == 2
+        line = _error_line(capfd)
+        assert f"--plot {tmp_path / name}: the plot is a PNG image" in line and "name it .png" in line, line
+    assert not seen and not (tmp_path / "m").exists()
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "-p", tmp_path / "plot.PNG", *TINY])]) == 0
+    assert seen[0].plot == tmp_path / "plot.PNG"

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output model folder (default: models/<task>: a checkout's own models/, or for an installed "
                         "facekit ./models/<task> in the current folder, the shipped heads left as they are)")
     p.add_argument("-p", "--plot", type=Path,
-                   help="also copy the training plot here (it is always in the model folder)")
+                   help="also copy the training plot (PNG) here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
                                                      "(default: a stratified 20%% of --dataset)")
     p.add_argument("--task", help="task name stored in the card (default: from the class names / folder)")
@@ -271,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         # ./models may not exist yet: made below, once every check has passed.
         check_output_path(output if output.parent.is_dir() else output.parent, "--model", folder=True)
     check_output_path(args.plot, "--plot")
+    if args.plot is not None and args.plot.suffix and args.plot.suffix.lower() != ".png":
+        # A copy of the model folder's plot.png: `-p plot.pdf` was a PNG under a .pdf name, which no reader opened.
+        raise DatasetError(f"--plot {args.plot}: the plot is a PNG image (a copy of the model folder's plot.png); "
+                           "name it .png")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
     check_model_folder(output, [p for p in inputs if p is not None], task)
     cfg = TrainConfig(
