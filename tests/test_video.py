@@ -858,6 +858,18 @@ def test_help_says_a_cameras_rows_and_alerts_carry_the_clock():
     assert "first_clock / last_clock" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
 
 
+def test_timeline_help_names_every_format_it_writes(clip, mask_model, tmp_path):
+    """--timeline's help said .png; a .pdf or .svg, which a report takes, was written all along (by its extension)."""
+    from facekit.cli.video import TIMELINE_EXTENSIONS, build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    said = text[text.index("--timeline TIMELINE plot"):text.index("--summary PEOPLE.CSV one row")]
+    assert all(ext in said for ext in TIMELINE_EXTENSIONS - {".jpeg"}), said
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--timeline",
+                   tmp_path / "t.svg", "--max-frames", "10", "--no-display")
+    assert r.returncode == 0 and (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml"), r.stderr
+
+
 def test_summary_to_standard_output_is_in_the_help_and_works(clip, mask_model):
     """`--summary -` wrote the per-person CSV to standard output (the other lines to standard error), as `--csv -`
     does, but only --csv's help said so."""

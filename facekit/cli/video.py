@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="one row per face per frame: time (a camera's also as date and time), "
                                              "track id, box, every probability (- for standard output)")
     p.add_argument("--timeline", type=Path,
-                   help="plot each tracked face's emotion (else first head's) probabilities over time (.png)")
+                   help="plot each tracked face's emotion (else first head's) probabilities over time (.png, .jpg, "
+                        ".pdf or .svg)")
     p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
                    help="one row per tracked person: first / last time seen (a camera's also first_clock / "
                         "last_clock), frames, each head's majority label (- for standard output)")
