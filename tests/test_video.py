@@ -870,6 +870,20 @@ def test_timeline_help_names_every_format_it_writes(clip, mask_model, tmp_path):
     assert r.returncode == 0 and (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml"), r.stderr
 
 
+def test_max_frames_counts_analysed_frames_as_its_help_says(clip, mask_model, tmp_path):
+    """--every 5 --max-frames 4 analysed 4 frames, the file's first 20 (0, 5, 10, 15): --help said "stop after N
+    frames", which reads as the file's first N."""
+    from facekit.cli.video import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "stop after N analysed frames (with --every M, the file's first N x M)" in text
+    table = tmp_path / "f.csv"
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--csv", table,
+                   "--every", "5", "--max-frames", "4", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert sorted({int(row["frame"]) for row in read_csv(table)}) == [0, 5, 10, 15]
+
+
 def test_summary_to_standard_output_is_in_the_help_and_works(clip, mask_model):
     """`--summary -` wrote the per-person CSV to standard output (the other lines to standard error), as `--csv -`
     does, but only --csv's help said so."""

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "FACEKIT_LABEL, FACEKIT_PROBABILITY, FACEKIT_SOURCE (and a camera's FACEKIT_CLOCK) are in "
                         "its environment")
     p.add_argument("--no-display", action="store_true", help="never open a window")
-    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=positive_int, metavar="N",
+                   help="stop after N analysed frames (with --every M, the file's first N x M)")
     p.add_argument("--every", type=positive_int, default=1, metavar="N",
                    help="analyse every N-th frame of a file only (the loop about N times faster; frame numbers and "
                         "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
