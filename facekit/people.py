@@ -255,8 +255,11 @@ class AlertDispatcher:
     """
 
     def __init__(self, argv: list[str], source: str = "", after_s: float = ALERT_AFTER_S,
-                 warn: Callable[[str], None] | None = None, gap_s: float = ALERT_GAP_S):
+                 warn: Callable[[str], None] | None = None, gap_s: float = ALERT_GAP_S, stdout=None):
+        """stdout: where the commands' output goes (a file descriptor or file; None: this process's standard
+        output)."""
         self.argv = list(argv)
+        self.stdout = stdout
         self.source = str(source)
         self.after_s = after_s
         self.gap_s = gap_s
@@ -298,7 +301,7 @@ class AlertDispatcher:
         else:  # a file's: none, whatever the caller's environment held
             env.pop("FACEKIT_CLOCK", None)
         try:
-            proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout)
         except OSError as exc:  # e.g. removed or made non-executable since the start
             self._failed(track, f"could not start: {exc.strerror or exc}")
             return

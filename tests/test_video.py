@@ -870,6 +870,23 @@ def test_timeline_help_names_every_format_it_writes(clip, mask_model, tmp_path):
     assert r.returncode == 0 and (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml"), r.stderr
 
 
+@pytest.mark.parametrize("table", ["--csv", "--summary"])
+def test_an_alerts_output_stays_out_of_a_table_on_standard_output(clip, mask_model, tmp_path, table):
+    """`--csv - --alert 'echo ...'`: the command's line went into the CSV a pipe was reading (pandas then read the
+    frame column as text). With a table on standard output, a command's output goes to standard error, as every
+    other line does; its lines are all still there."""
+    alert = shlex.join([sys.executable, "-c", "import os; print('ALERT', os.environ['FACEKIT_TRACK_ID'])"])
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", table, "-",
+                   "--alert", alert, "--max-frames", "120", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert "ALERT" not in r.stdout, r.stdout
+    fired = [ln for ln in r.stderr.splitlines() if ln.startswith("ALERT ")]
+    assert fired and f"[INFO] --alert ran {len(fired)} time(s)" in r.stderr, r.stderr
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    key = "frame" if table == "--csv" else "first_frame"
+    assert rows and all(row[key].isdigit() for row in rows), r.stdout[-500:]
+
+
 def test_max_frames_counts_analysed_frames_as_its_help_says(clip, mask_model, tmp_path):
     """--every 5 --max-frames 4 analysed 4 frames, the file's first 20 (0, 5, 10, 15): --help said "stop after N
     frames", which reads as the file's first N."""

@@ -182,7 +182,11 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if alert_argv is not None:
         # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
         gap_s = ALERT_GAP_S if source.live else max(ALERT_GAP_S, 2 * args.every / source.fps)
-        alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s)
+        # With `--csv -` or `--summary -` standard output is the table a pipe reads: a command's `echo` went into
+        # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
+        results_out = is_stdout(args.csv) or is_stdout(args.summary)
+        alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s,
+                                 stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
     stats = RunStats()
     finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
