@@ -443,7 +443,8 @@ def split_indices(y: np.ndarray, val: float, test: float, seed: int = SEED):
     n_test = max(k, math.ceil(test * n)) if test > 0 else 0
     n_val = max(k, math.ceil(val / (1 - test) * (n - n_test))) if val > 0 else 0
     if n - n_test - n_val < k:
-        raise DatasetError(f"{n} images are too few to split into train / validation / test for {k} classes")
+        raise DatasetError(f"{n} images are too few to split into train / validation / test for {k} "
+                           f"class{'' if k == 1 else 'es'}")
     idx = np.arange(n)
     empty = np.array([], dtype=np.int64)
     test_idx = val_idx = empty
@@ -485,8 +486,15 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
         rest = np.flatnonzero(~val_src & ~test_src & (src_origin == o))
         if not len(rest):
             continue
-        tr, va, te = split_indices(src_y[rest], 0 if val_pattern else val,
-                                   0 if (test_pattern or separate_test) else test)
+        try:
+            tr, va, te = split_indices(src_y[rest], 0 if val_pattern else val,
+                                       0 if (test_pattern or separate_test) else test)
+        except DatasetError as exc:
+            if len(data.folders) < 2:
+                raise
+            # "2 images are too few" of a run given 26: which folder, and why a folder alone counts.
+            raise DatasetError(f"--dataset {data.folders[o]['path']}: {exc} (each folder is split on its own, as it "
+                               "would be alone: give it more images, or put them in another folder)") from None
         for name, idx in (("train", tr), ("val", va), ("test", te)):
             parts[name].append(rest[idx])
     parts = {k: np.sort(np.concatenate(v)) if v else np.array([], dtype=np.int64) for k, v in parts.items()}

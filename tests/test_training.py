@@ -1063,3 +1063,27 @@ def test_a_plot_named_as_another_format_is_refused_before_any_work(datasets, tmp
     assert not seen and not (tmp_path / "m").exists()
     assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "-p", tmp_path / "plot.PNG", *TINY])]) == 0
     assert seen[0].plot == tmp_path / "plot.PNG"
+
+
+def test_a_folder_too_small_to_split_alone_is_named(datasets, media, tmp_path):
+    """-d mask extra=without_mask with two photos in extra: "2 images are too few to split into train /
+    validation / test for 1 classes", in a run of 26 images, named neither the folder nor why it counts alone."""
+    from facekit.errors import DatasetError
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset, split_dataset
+
+    a = small_mask_set(datasets, tmp_path / "a", 5)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for name in ("obama.jpg", "two_people.jpg"):
+        shutil.copy(media / name, extra / name)
+    load = dict(size=32, color="rgb", crop=CropSpec(), face_crops="none", log=lambda m: None)
+    data = load_dataset([a, Path(f"{extra}=without_mask")], **load)
+    with pytest.raises(DatasetError) as err:
+        split_dataset(data, 0.1, 0.2)
+    assert str(err.value) == (f"--dataset {extra}=without_mask: 2 images are too few to split into train / validation "
+                              "/ test for 1 class (each folder is split on its own, as it would be alone: give it more "
+                              "images, or put them in another folder)")
+    # Alone, the same folder keeps the plain line (there is no other folder to tell it from).
+    with pytest.raises(DatasetError, match=r"^2 images are too few to split .* for 2 classes$"):
+        split_dataset(load_dataset([small_mask_set(datasets, tmp_path / "b", 1)], **load), 0.1, 0.2)
