@@ -1087,3 +1087,27 @@ def test_a_folder_too_small_to_split_alone_is_named(datasets, media, tmp_path):
     # Alone, the same folder keeps the plain line (there is no other folder to tell it from).
     with pytest.raises(DatasetError, match=r"^2 images are too few to split .* for 2 classes$"):
         split_dataset(load_dataset([small_mask_set(datasets, tmp_path / "b", 1)], **load), 0.1, 0.2)
+
+
+@pytest.mark.parametrize("option, value, needle", [("-e", "-1", "argument -e/--epochs: must be 0 or more, got -1"),
+                                                   ("--fine-tune-epochs", "-2", "must be 0 or more, got -2"),
+                                                   ("-s", "16", "argument -s/--input-size: must be 32 or more"),
+                                                   ("-b", "0", "argument -b/--batch-size: must be 1 or more, got 0"),
+                                                   ("--min-face", "0", "argument --min-face: must be 1 or more"),
+                                                   ("-e", "x", "argument -e/--epochs: expected a whole number")])
+def test_a_bad_size_or_count_names_its_option(tmp_path, capsys, option, value, needle):
+    # -e -1 said "--input-size must be >= 32; epochs and batch size must be positive" (0 epochs are allowed), -b 0
+    # the same line, --min-face 0 a line about four options; -e x was argparse's "invalid int value".
+    from facekit.cli.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_batch_size_has_its_help():
+    from facekit.cli.train import build_parser
+
+    assert "-b BATCH_SIZE, --batch-size BATCH_SIZE training batch size (default: 32)" in " ".join(
+        build_parser().format_help().split())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
-                     guarded, info, number, prog_name, warn)
+                     guarded, info, number, positive_int, prog_name, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -69,14 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
                                                      "(default: a stratified 20%% of --dataset)")
     p.add_argument("--task", help="task name stored in the card (default: from the class names / folder)")
-    p.add_argument("-e", "--epochs", type=int, default=5, help="epochs for the new head, base frozen (default: 5)")
-    p.add_argument("--fine-tune-epochs", type=int, default=5,
+    p.add_argument("-e", "--epochs", type=at_least(0), default=5,
+                   help="epochs for the new head, base frozen (default: 5)")
+    p.add_argument("--fine-tune-epochs", type=at_least(0), default=5,
                    help="epochs fine-tuning the top of the base at a low rate (default: 5; 0 = head only)")
     p.add_argument("--fine-tune-at", default="block_13_expand",
                    help="first MobileNetV2 layer to unfreeze (default: block_13_expand)")
-    p.add_argument("-s", "--input-size", type=int, default=128, help="model input size in px (default: 128)")
+    p.add_argument("-s", "--input-size", type=at_least(32), default=128,
+                   help="model input size in px, 32 or more (default: 128)")
     p.add_argument("--color", choices=["rgb", "gray"], default="rgb", help="colour mode of the input (default: rgb)")
-    p.add_argument("-b", "--batch-size", type=int, default=32)
+    p.add_argument("-b", "--batch-size", type=positive_int, default=32, help="training batch size (default: 32)")
     p.add_argument("--lr", type=positive, default=1e-3, help="head learning rate (default: 1e-3)")
     p.add_argument("--fine-tune-lr", type=positive, default=1e-4, help="fine-tune learning rate (default: 1e-4)")
     p.add_argument("--alpha", type=positive, default=1.0, help="MobileNetV2 width multiplier (default: 1.0)")
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --face-crops detect: the largest face of each image (default), or every face at "
                         "least --min-face px wide (crowd photos: one training example per face, with the "
                         "folder's label)")
-    p.add_argument("--min-face", type=int, default=16, metavar="PX",
+    p.add_argument("--min-face", type=positive_int, default=16, metavar="PX",
                    help="--faces all: smallest face width used besides the largest (default: 16)")
     p.add_argument("--crop-margin", type=crop_margin, default=0.1,
                    help="margin around face boxes, as a fraction of the box, for training and inference "
