@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[ERROR] unknown command {name!r}: use one of {', '.join(COMMANDS)} "
               "(python -m facekit --help)", file=sys.stderr)
         return 2
-    sys.argv[0] = f"facekit-{name}"  # --help and messages then name the command as facekit-<name>
+    # --help, its examples and messages then name the command as it was typed: facekit-<name> is what this is for
+    # where it is not on PATH (a `(see facekit-image --help)` there was "command not found").
+    sys.argv[0] = f"python -m facekit {name}"
     from facekit.cli import run_script  # the scripts' guards: a missing package or a Ctrl-C is one line
 
     return run_script(COMMANDS[name][0], rest)

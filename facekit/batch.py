@@ -38,7 +38,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
-                         positive_int, progress_bar, warn)
+                         positive_int, prog_name, progress_bar, warn)
 from .cli.video import smooth_strength
 from .errors import FacekitError
 
@@ -92,14 +92,15 @@ def head_files(tasks: list[str] | None, models) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    run = prog_name("facekit-batch")  # or `python -m facekit batch`, as typed
     p = ArgumentParser(
-        prog="facekit-batch",
+        prog=run,
         description="Analyse folders, globs or lists of photos and videos with Ray Data; write one Parquet row per "
                     "face and a status row per source. Re-run with the same --output to resume.",
         epilog="examples:\n"
-               "  facekit-batch photos/ clips/ -o results/\n"
-               "  facekit-batch 'archive/**/*.jpg' --list videos.txt -o results/ --every 5 --workers 8\n"
-               "  facekit-batch /mnt/shared/archive -o /mnt/shared/results --address auto\n"
+               f"  {run} photos/ clips/ -o results/\n"
+               f"  {run} 'archive/**/*.jpg' --list videos.txt -o results/ --every 5 --workers 8\n"
+               f"  {run} /mnt/shared/archive -o /mnt/shared/results --address auto\n"
                "\nread back: pandas.read_parquet('results/faces'), pandas.read_csv('results/status.csv')\n"
                + exit_status_help("some sources failed: the others are done, status.csv says why; run again "
                                   "to retry them"),

@@ -232,3 +232,26 @@ def test_python_m_facekit_without_a_command_is_an_error_line():
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.splitlines()[0] == "[ERROR] give a command: image, video, train, batch", res.stderr
     assert all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch"))
+
+
+def test_python_m_facekit_help_and_errors_name_the_command_as_typed():
+    """`python -m facekit` is for where facekit-image and the others are not on PATH, yet its --help showed
+    "usage: facekit-image", examples starting facekit-image and errors "(see facekit-video --help)": each of them
+    "command not found" there. The card of a model trained this way kept the same command."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "facekit", *args], capture_output=True, text=True, timeout=120,
+                              cwd=ROOT)
+
+    for name in ("image", "video", "train", "batch"):
+        res = run(name, "--help")
+        assert res.returncode == 0 and res.stdout.startswith(f"usage: python -m facekit {name} [-h]"), res.stdout[:200]
+        examples = res.stdout[res.stdout.index("examples:"):res.stdout.index("exit status:")].split("\n")[1:]
+        starts = [ln.strip() for ln in examples if ln.startswith("  ") and not ln.startswith("      ")]
+        assert starts and all(ln.startswith(f"python -m facekit {name}") for ln in starts), (name, starts)
+        assert "facekit-" not in res.stdout.replace("facekit-batch --help", ""), name
+    res = run("video", "--nope")
+    assert res.returncode == 2 and res.stderr.strip() == (
+        "[ERROR] unrecognized arguments: --nope (see python -m facekit video --help)"), res.stderr
+    from facekit.cli.common import example_command
+
+    assert example_command("detect_mask_image.py") == "python detect_mask_image.py"  # pytest's argv[0]: a script

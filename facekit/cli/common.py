@@ -162,15 +162,19 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def prog_name(script: str) -> str:
-    """The name --help shows: the console command (facekit-image, ...) when run as one, else the script."""
-    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    """The name --help shows: the console command (facekit-image, ...) or `python -m facekit image` when run as
+    one, else the script."""
+    invoked = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if invoked.startswith("python -m facekit "):  # set by facekit.__main__
+        return invoked
+    invoked = os.path.basename(invoked)
     return invoked if invoked.startswith("facekit-") else script
 
 
 def example_command(script: str) -> str:
     """How --help's examples start: the command as it was run (`facekit-image`, `python detect_mask_image.py`)."""
     prog = prog_name(script)
-    return f"python {prog}" if prog == script else prog
+    return f"python {prog}" if prog == script and script.endswith(".py") else prog
 
 
 class _Version(argparse.Action):
