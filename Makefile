@@ -58,5 +58,7 @@ test-fast: $(VENV)/.installed
 bench: compile
 	$(PY) -m bench
 
+# The bytecode goes too: `make compile` writes it beside facekit's sources, where no rm above reached it.
 clean:
 	rm -rf $(VENV) output face_detector examples .pytest_cache
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -192,6 +192,19 @@ def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_removes_the_bytecode_make_compile_wrote(tmp_path):
+    """`make clean` after `make compile` left facekit/__pycache__ and facekit/cli/__pycache__ behind."""
+    clone = _checkout_for_make(tmp_path)
+    assert _make_compile(clone).returncode == 0
+    assert list((clone / "facekit").rglob("*.pyc"))
+    res = subprocess.run(["make", "-s", "clean"], cwd=clone, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert not list(clone.rglob("__pycache__")) and not list(clone.rglob("*.pyc"))
+    assert sorted(p.name for p in (clone / "facekit").glob("*.py")) == sorted(
+        p.name for p in (ROOT / "facekit").glob("*.py"))  # the sources stay
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_write(tmp_path):
     """A facekit file that does not compile (a merge's conflict markers) got the read-only checkout's warning,
     "it runs, more slowly to start", compileall's message thrown away, and make went on: now compileall's lines
