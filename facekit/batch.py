@@ -37,10 +37,10 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from .cli.common import (ArgumentParser, add_pipeline_options, add_version, counted, exit_status_help, guarded, info,
+from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, warn)
 from .cli.video import smooth_strength
-from .errors import FacekitError
+from .errors import FacekitError, counted
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",

@@ -43,3 +43,10 @@ OUT_OF_MEMORY_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_
 def out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` is an engine's way of saying it ran out of memory (not a bug, not a bad file)."""
     return isinstance(exc, MemoryError) or any(w in str(exc) for w in OUT_OF_MEMORY_WORDS)
+
+
+# Here, not in facekit.cli, so that the library's own messages (a stream's, in facekit/video.py) word their counts
+# with it too: importing the CLI package sets OPENBLAS_NUM_THREADS for the process and its children.
+def counted(n: int, noun: str) -> str:
+    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VideoError
+from .errors import VideoError, counted
 from .records import make_ordinary, temp_prefix
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -397,7 +397,7 @@ class FrameSource:
             if self._notify is not None and attempt > 1:
                 self._notify(f"{what}: back after {attempt} tries")
             return True
-        self._error = (f"{what}: the stream stopped after {index} frames received and did not come back "
+        self._error = (f"{what}: the stream stopped after {counted(index, 'frame')} received and did not come back "
                        f"({attempt} tries over {RECONNECT_WINDOW_S:g} s)")
         return False
 

@@ -116,7 +116,8 @@ def _qt_window_closed_by_the_user(monkeypatch, module):
 
 def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, clip, mask_model, monkeypatch,
                                                                      capfd):
-    """The window's x (not q or Esc) was a traceback and exit 1, and the annotated video was lost."""
+    """The window's x (not q or Esc) was a traceback and exit 1, and the annotated video was lost. Its lines said
+    "after 1 frames" and "(1 frames)"."""
     import facekit.cli.video as video_cli
 
     _qt_window_closed_by_the_user(monkeypatch, video_cli)
@@ -124,7 +125,10 @@ def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, cl
     assert main(["--source", str(clip), "--model", str(mask_model), "--output", str(out)]) == 0
     assert video_info(out) == (1, CLIP_SIZE)  # the frame shown when the window was closed
     said = capfd.readouterr()
-    assert "[INFO] stopped with the window closed after 1 frames: every output finalized" in said.out + said.err
+    said = said.out + said.err
+    assert "[INFO] stopped with the window closed after 1 frame: every output finalized" in said
+    assert f"[INFO] annotated video written to {out} (1 frame)" in said
+    assert re.search(r"^\[INFO\] 1 frame, \d+ face detections?, \d+ tracks? in ", said, re.M), said
 
 
 def test_q_in_the_live_window_says_the_run_was_stopped(tmp_path, clip, mask_model, monkeypatch, capfd):

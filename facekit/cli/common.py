@@ -209,11 +209,6 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action=_Version, help="print facekit's and its engines' versions and exit")
 
 
-def counted(n: int, noun: str) -> str:
-    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def exit_status_help(partly: str | None = None) -> str:
     """--help's exit codes, the same in every script; `partly` says what exit 1 means where a run can go on past
     a bad source. It starts with a blank line: it follows the examples, and argparse prints an epilog as given."""

@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacekitError, ImageError
+from ..errors import FacekitError, ImageError, counted
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     counted, example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
                      window_closed)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
-from ..errors import FacekitError, VideoError
+from ..errors import FacekitError, VideoError, counted
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
                      progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
@@ -319,9 +319,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
 
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if stats.stopped:
-        info(f"stopped with {stats.stopped} after {stats.frames} frames: every output finalized")
+        info(f"stopped with {stats.stopped} after {counted(stats.frames, 'frame')}: every output finalized")
     gone = f", {stats.outage_s:.1f}s of it with the stream gone" if stats.outage_s >= 0.05 else ""
-    info(f"{stats.frames} frames, {stats.faces} face detections, {len(stats.tracks)} tracks "
+    info(f"{counted(stats.frames, 'frame')}, {counted(stats.faces, 'face detection')}, "
+         f"{counted(len(stats.tracks), 'track')} "
          f"in {stats.seconds:.1f}s{gone} ({stats.fps:.1f} FPS)")
     # On one slow core (a Pi) a camera outruns the loop, which then reads only its newest frame: the FPS
     # alone did not say that rows and labels came from a share of the frames.
@@ -334,7 +335,7 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
              "(--detect-every 3, fewer --tasks)")
     if sink is not None:
         if sink.written:
-            info(f"annotated video written to {args.output} ({sink.frames} frames)")
+            info(f"annotated video written to {args.output} ({counted(sink.frames, 'frame')})")
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None and not stats.reader_gone:
@@ -375,5 +376,5 @@ def main(argv: list[str] | None = None) -> int:
         print("[INFO] interrupted: outputs finalized", file=sys.stderr, flush=True)
         return 130
     if stats.reader_gone:
-        info(f"{READER_GONE} (after {stats.frames} frames)")
+        info(f"{READER_GONE} (after {counted(stats.frames, 'frame')})")
     return 0
