@@ -754,5 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m facekit.batch`: the guard its console command has
+    from .cli import run_script
+
+    sys.exit(run_script("facekit.batch"))

@@ -929,13 +929,15 @@ _NO_CV2 = ("import runpy, sys\n"
            "sys.meta_path.insert(0, NoCv2())\n")
 
 
-@pytest.mark.parametrize("script", ["detect_mask_image.py", "detect_mask_video.py", "-m facekit"])
+@pytest.mark.parametrize("script", ["detect_mask_image.py", "detect_mask_video.py", "-m facekit", "-m facekit.batch"])
 def test_a_python_without_the_packages_is_one_line_naming_the_venv(script):
     # README's set-up is `make demo` (packages into .venv/), then `python detect_mask_image.py ...`: typed with the
     # system Python, the venv not activated, that was a ModuleNotFoundError traceback about cv2. Now one line,
     # exit 2, naming the venv to activate; the venv's own Python (a package really missing) says what to install.
     if script == "-m facekit":
         run = _NO_CV2 + "sys.argv = ['facekit', 'image', '--help']\nrunpy.run_module('facekit', run_name='__main__')\n"
+    elif script == "-m facekit.batch":
+        run = _NO_CV2 + "sys.argv = ['batch', '--help']\nrunpy.run_module('facekit.batch', run_name='__main__')\n"
     else:
         run = _NO_CV2 + f"sys.argv = [{script!r}, '--help']\nrunpy.run_path({script!r}, run_name='__main__')\n"
     res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -955,11 +957,13 @@ def test_a_python_without_the_packages_is_one_line_naming_the_venv(script):
 
 def test_the_console_commands_guard_their_imports_too():
     """pip's facekit-image / -video / -train called facekit.cli.<name>:main, whose module imports OpenCV first: a
-    Ctrl-C then was the traceback the scripts no longer give. Each command is run_script's guard now."""
+    Ctrl-C then was the traceback the scripts no longer give. Each command is run_script's guard now. facekit-batch
+    still called facekit.batch:main: a Python without OpenCV was a ModuleNotFoundError traceback there."""
     import tomllib
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    for command in ("facekit-image", "facekit-video", "facekit-train"):
+    assert set(scripts) == {"facekit-image", "facekit-video", "facekit-train", "facekit-batch"}
+    for command in scripts:
         module, function = scripts[command].split(":")
         assert module == "facekit.cli", scripts[command]
         run = ("import sys\n"
@@ -977,6 +981,10 @@ def test_the_console_commands_guard_their_imports_too():
                              f"from {module} import {function}; sys.exit({function}())"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert ok.returncode == 0 and ok.stdout.strip(), (command, ok.stderr)
+        run = _NO_CV2 + f"sys.argv = [{command!r}, '--help']\nfrom {module} import {function}\nsys.exit({function}())\n"
+        res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, (command, res.stderr)
+        assert res.stderr.startswith("[ERROR] no module named 'cv2' in this Python"), (command, res.stderr)
 
 
 def test_json_to_standard_output_with_a_standard_stream_closed(media):

@@ -64,3 +64,7 @@ def video_main() -> int:
 def train_main() -> int:
     return run_script("train")
 
+
+def batch_main() -> int:
+    return run_script("facekit.batch")
+
