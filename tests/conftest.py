@@ -130,9 +130,10 @@ def sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT) -> tuple[int, str]:
+def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
+                        with_stdout: bool = False) -> tuple[int, str]:
     """Run detect_mask_video.py headless, press Ctrl-C (or send `sig`) `after` seconds into its frame loop;
-    (exit code, stderr)."""
+    (exit code, stderr), or with_stdout (exit code, what it printed to stdout after the loop began + stderr)."""
     env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
@@ -142,5 +143,5 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT) -> 
             break
     time.sleep(after)
     proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
-    return proc.returncode, stderr
+    stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, (stdout + stderr if with_stdout else stderr)

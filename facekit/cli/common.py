@@ -359,10 +359,12 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: b
                         models=args.model, fine_pass=fine_pass, int8=use_int8(video))
 
 
-def report_landmarks(pipeline) -> None:
+def report_landmarks(pipeline, stats=None) -> None:
     """One line on faces left without landmarks (too small, or not a face to the mesh model), so a
-    record without a "landmarks" key is explained rather than silent."""
-    stats = getattr(pipeline.landmarker, "stats", None)
+    record without a "landmarks" key is explained rather than silent. stats: the counts over the faces
+    written, where the landmarker's own also hold faces it marked for an output that never took them."""
+    if stats is None:
+        stats = getattr(pipeline.landmarker, "stats", None)
     if stats is not None and stats.faces:
         (warn if stats.landmarked < stats.faces else info)(stats.summary())
 

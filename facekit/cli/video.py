@@ -9,8 +9,9 @@ import sys
 import time
 from contextlib import ExitStack
 from functools import partial
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
@@ -19,6 +20,9 @@ from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_vers
                      example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
                      progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
                      where, window_closed)
+
+if TYPE_CHECKING:
+    from ..landmarks import LandmarkStats
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
 WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
@@ -102,6 +106,7 @@ class RunStats:
     reader_gone: bool = False  # the reader of `--csv -` closed it
     error: str | None = None
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
+    landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
 
     @property
     def fps(self) -> float:
@@ -188,6 +193,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
         alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s,
                                  stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
     stats = RunStats()
+    # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
+    # in between left one frame the outputs never took in its "landmarks on N of M face(s)".
+    marks = getattr(pipeline.landmarker, "stats", None)
+    stats.landmarks = None if marks is None else replace(marks)
     finishing = DeferredStop()
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
     with finishing, ExitStack() as stack:
@@ -254,6 +263,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
+                    if marks is not None:
+                        stats.landmarks = replace(marks)
                     people.add(index, time_s, faces, clock, why=partial(pipeline.why_unlabelled, frame))
                     if alerts is not None:
                         alerts.update(index, time_s, faces, clock)
@@ -368,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
     stats = run(args, pipeline)
-    report_landmarks(pipeline)
+    report_landmarks(pipeline, stats.landmarks)
     if stats.error:
         print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
         return 2
