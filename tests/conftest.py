@@ -85,17 +85,23 @@ def small_faces_photo(media):
     return canvas, np.array(boxes, dtype=np.float32)
 
 
-def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
-               max_file_bytes: int | None = None, max_address_bytes: int | None = None) -> subprocess.CompletedProcess:
-    """Run a root script as a user would, in a fresh process. env: variables to set (None: to unset).
-    max_file_bytes: no file it writes may grow past this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a
-    full disk fails one with ENOSPC). max_address_bytes: `ulimit -v` (RLIMIT_AS), a small board's memory."""
+def _environment(env: dict | None) -> dict:
+    """This process's environment with `env`'s variables set (None: unset)."""
     full_env = dict(os.environ)
     for name, value in (env or {}).items():
         if value is None:
             full_env.pop(name, None)
         else:
             full_env[name] = value
+    return full_env
+
+
+def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
+               max_file_bytes: int | None = None, max_address_bytes: int | None = None) -> subprocess.CompletedProcess:
+    """Run a root script as a user would, in a fresh process. env: variables to set (None: to unset).
+    max_file_bytes: no file it writes may grow past this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a
+    full disk fails one with ENOSPC). max_address_bytes: `ulimit -v` (RLIMIT_AS), a small board's memory."""
+    full_env = _environment(env)
 
     def limit():
         import resource
@@ -111,11 +117,12 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
                           preexec_fn=limit if max_file_bytes or max_address_bytes else None)
 
 
-def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = 300) -> tuple[int, str]:
+def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = 300,
+                           env: dict | None = None) -> tuple[int, str]:
     """Run a root script whose standard output's reader goes away after reading `lines` lines (`... | head
-    -n LINES`); (exit code, stderr)."""
+    -n LINES`); (exit code, stderr). env: as run_script's."""
     proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_environment(env))
     for _ in range(lines):
         proc.stdout.readline()
     proc.stdout.close()

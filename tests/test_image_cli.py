@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -641,6 +642,34 @@ def test_a_reader_that_goes_away_keeps_the_other_outputs(media, tmp_path):
     written = list((tmp_path / "out").iterdir())
     assert 1 <= len(written) < 8 and all(cv2.imread(str(p)) is not None for p in written)
     assert not [p for p in tmp_path.rglob(".*")], "temp file left behind"
+
+
+@pytest.mark.parametrize("buffered, lines", [(False, 3), (True, 3), (True, 0)],
+                         ids=["PYTHONUNBUFFERED", "buffered", "buffered, reader gone at once"])
+def test_a_folder_run_whose_reader_goes_counts_what_it_wrote(media, tmp_path, buffered, lines):
+    """`-j - -o out | head -3`. Unbuffered (`make` sets PYTHONUNBUFFERED), the summary said "3 images" and "(3,
+    named as their photos)" where out/ had 4: the image of the photo whose line the reader did not take. Buffered
+    (standard output a pipe), the lines waited in Python's buffer: the run went on to the end, "6 images", and
+    with the reader gone before the flush after the loop (`| head -n 0`) it ended without a word."""
+    from facekit.cli.common import READER_GONE
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        shutil.copy(media / "two_people.jpg", photos / f"{i}.jpg")
+    out = tmp_path / "out"
+    code, err = run_script_reader_gone("detect_mask_image.py", "-i", photos, "-j", "-", "-o", out, "--no-display",
+                                       "--tasks", "mask", lines=lines,
+                                       env={"PYTHONUNBUFFERED": None if buffered else "1"})
+    assert code == 0 and "Traceback" not in err and err.rstrip().endswith(READER_GONE), err
+    done = re.search(r"^\[INFO\] (\d+) images?, \d+ faces? in .*; (\d+) not reached$", err, re.M)
+    assert done, err
+    n, rest = map(int, done.groups())
+    # The reader took `lines` lines; the next one may still have gone into the pipe before it closed.
+    assert lines <= n <= lines + 1 and n + rest == 6, err
+    annotated = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert len(annotated) == n, (annotated, err)
+    assert not n or f"annotated images written to {out}/ ({n}, " in err, err
 
 
 def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):

@@ -262,7 +262,17 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                             unwritten = exc
                             break
                     if out is not None:
-                        out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
+                        try:
+                            out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
+                            # Each line leaves now: held in the buffer (stdout to a pipe), the lines counted
+                            # as done were lost with the reader (`-j - | head`), or all of them, silently, at
+                            # the flush after the loop.
+                            out.flush()
+                        except BrokenPipeError:
+                            # Stopped before this photo, as the count says: its annotated image goes too.
+                            if shown is not None:
+                                target.unlink(missing_ok=True)
+                            raise
                     n_faces += len(faces)
                     done += 1
         except KeyboardInterrupt:
