@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import counted
-from .errors import DatasetError, FacekitError, ImageError, ModelError
+from .errors import DatasetError, FacekitError, ImageError, ModelError, counted
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, list_images, load_image,
                          to_model_input)

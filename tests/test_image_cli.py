@@ -667,9 +667,11 @@ def test_a_folder_run_whose_reader_goes_counts_what_it_wrote(media, tmp_path, bu
     n, rest = map(int, done.groups())
     # The reader took `lines` lines; the next one may still have gone into the pipe before it closed.
     assert lines <= n <= lines + 1 and n + rest == 6, err
+    # The photo whose line met the closed pipe keeps its annotated image (it may have replaced one of an earlier
+    # run): the summary counts the images that are there.
     annotated = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    assert len(annotated) == n, (annotated, err)
-    assert not n or f"annotated images written to {out}/ ({n}, " in err, err
+    assert len(annotated) in (n, n + 1), (annotated, err)
+    assert not annotated or f"annotated images written to {out}/ ({len(annotated)}, " in err, err
 
 
 def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):

@@ -229,7 +229,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
 
     from ..signals import DeferredStop, check_stop
 
-    failed = n_faces = done = 0
+    failed = n_faces = done = drawn = 0
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
     started = time.perf_counter()
@@ -256,6 +256,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                         try:
                             target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
                             _write_image(target, shown, follow_links=False)
+                            drawn += 1
                         except OSError as exc:
                             # A full disk at the Nth image threw away the JSON Lines of the photos before it,
                             # which a Ctrl-C keeps: they are kept (this photo's line not yet written), then it ends.
@@ -269,9 +270,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                             # the flush after the loop.
                             out.flush()
                         except BrokenPipeError:
-                            # Stopped before this photo, as the count says: its annotated image goes too.
-                            if shown is not None:
-                                target.unlink(missing_ok=True)
+                            # Stopped before this photo: its annotated image, already written (it may have replaced
+                            # one of an earlier run, so it stays), is counted as such below, not as a photo done.
                             raise
                     n_faces += len(faces)
                     done += 1
@@ -296,12 +296,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
          f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
     if args.json and done:
         info(f"results written to {where(args.json)}")
-    if args.output and done:
+    if args.output and drawn:
         pairs = list(zip(images, names))
         renamed = sum(name.stem != path.stem for path, name in pairs)
         unwritable = sorted({path.suffix for path, name in pairs
                              if name.stem == path.stem and path.suffix and name.suffix != path.suffix})
-        info(f"annotated images written to {args.output}/ ({done}, named as their photos"
+        info(f"annotated images written to {args.output}/ ({drawn}, named as their photos"
              + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
              + (f"; {', '.join(unwritable)} photos as .jpg, which OpenCV can write" if unwritable else "") + ")")
     if stopped == "interrupted":
