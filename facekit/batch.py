@@ -45,7 +45,9 @@ from .errors import FacekitError, counted
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
                   "worker_rss_mb", "finished")
-INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2"}
+# emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas
+# could not concatenate a video's CSV with its Parquet rows without one of them changing type.
+INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2", "emotion_eyes_only"}
 STRING_COLUMNS = {"source", "kind"}
 CONNECT_TIMEOUT_S = 5.0
 # A task whose worker dies (a photo or video that crashes a decoder, the kernel's out-of-memory killer) is tried

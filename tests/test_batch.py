@@ -506,3 +506,27 @@ def test_counts_in_the_progress_lines_agree_with_their_nouns():
     from facekit.batch import counted
 
     assert [counted(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video", "2 videos"]
+
+
+def test_parquet_columns_take_the_csv_types():
+    """emotion_eyes_only is the CSV's 0/1 flag, but its Parquet column was a double (0.0 / 1.0), so a video's CSV
+    and its batch rows, read back with pandas, came back with the flag in two types."""
+    import io
+
+    import numpy as np
+
+    from facekit.batch import Worker
+    from facekit.records import csv_columns, csv_row
+    from facekit.types import Box, Face, Prediction
+
+    labels = {"mask": ["with_mask", "without_mask"],
+              "emotion": ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]}
+    mask = Prediction.from_probabilities(labels["mask"], np.array([0.9, 0.1]))
+    emotion = Prediction.from_probabilities(labels["emotion"], np.array([0.1, 0, 0, 0.6, 0.2, 0.1, 0]))
+    faces = [Face(Box(0, 0, 40, 40), 0.9, {"mask": mask, "emotion": emotion}, track_id=1),
+             Face(Box(50, 0, 54, 4), 0.6, track_id=2)]  # too small for the heads: empty cells
+    rows = [{"source": "/v.mp4", "kind": "video", **csv_row(3, 0.1, f, labels)} for f in faces]
+    table = pq.read_table(io.BytesIO(Worker.parquet_of(rows, ["source", "kind", *csv_columns(labels)])))
+    assert str(table.schema.field("emotion_eyes_only").type) == "int64"
+    assert table.column("emotion_eyes_only").to_pylist() == [1, None]
+    assert table.slice(0, 1).to_pandas()["emotion_eyes_only"].dtype == np.int64
