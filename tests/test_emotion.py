@@ -455,3 +455,19 @@ def test_a_busy_entrances_timeline_keeps_only_the_faces_it_can_draw(tmp_path):
     assert all(timeline.points[t] == 400 for t in timeline.tracks())
     out = tmp_path / "timeline.png"
     assert timeline.save(out) == MAX_TRACKS
+
+
+def test_json_intensity_has_the_probabilities_precision():
+    """The JSON rounded emotion_intensity to 4 decimals, its probabilities to 6 and the CSV the intensity to 5: the
+    woman of example_03 read 0.9072 in the JSON, 0.90719 in the video CSV and facekit-batch's rows, and 1 - her own
+    neutral probability was 0.907187, so one face's intensity differed between the tables joined."""
+    from facekit.records import csv_row
+    from facekit.types import Box, Face, Prediction
+
+    emotion = Prediction.from_probabilities(EMOTIONS, np.array([0.007337, 0.00234, 0.002223, 0.864654, 0.092813,
+                                                                0.007991, 0.022642]))
+    face = Face(Box(0, 0, 10, 10), 0.9, {"emotion": emotion})
+    record = face.to_dict()
+    assert record["emotion_intensity"] == round(1 - record["emotion"]["probabilities"]["neutral"], 6) == 0.907187
+    row = csv_row(0, 0.0, face, {"emotion": EMOTIONS})
+    assert abs(record["emotion_intensity"] - row["emotion_intensity"]) <= 5e-6
