@@ -11,7 +11,8 @@ track ids stay consistent from the first frame to the last.
 The driver writes what each task returns, as soon as it returns:
 
     results/faces/part-*.parquet    one row per face: source, kind, frame, time_s, track_id, x1..y2,
-                                    score, <task>_label and <task>_<class> per head, pose with --landmarks
+                                    score, <task>_label and <task>_<class> per head, emotion_intensity,
+                                    emotion_eyes_only, pose with --landmarks (the video CSV's columns)
     results/status/part-*.parquet   one row per source: ok / error and why, faces, frames, seconds
     results/status.csv              the latest status of every source, rewritten at the end of a run
     results/job.json                the options the results were made with

@@ -364,3 +364,64 @@ def test_alert_without_a_mask_head_is_one_line(tmp_path, clip, capfd):
     captured = capfd.readouterr()
     assert code == 2 and "needs a mask head" in one_error_line(captured.err)
     assert "starting video stream" not in captured.out
+
+
+def test_readme_join_table_names_and_rounds_as_the_outputs_do():
+    """A data engineer joining the image JSON, the video CSV, --summary and the batch Parquet had no word of how
+    their names map onto each other or how each rounds (a photo's score 0.794702 in the JSON, 0.7947 in its
+    Parquet row): README's table says so, and is held here to what the writers write."""
+    import re
+
+    import numpy as np
+
+    from facekit.records import csv_columns, csv_row
+    from facekit.types import Pose
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("**One table from every output.**"):readme.index("**On a cluster.**")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| quantity")]
+    assert len(rows) >= 12
+    emotions = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    labels = {"mask": MASK, "emotion": emotions}
+    probs = np.array([0.0123456789, 0.0234567891, 0.0345678912, 0.612345678, 0.1456789123, 0.0567891234, 0.0])
+    probs[-1] = 1 - probs.sum()
+    emotion = Prediction.from_probabilities(emotions, probs)
+    mask = Prediction.from_probabilities(MASK, np.array([0.123456789, 0.876543211]))
+    mesh = np.array([[100.123456, 50.654321]] * 468)
+    face = Face(Box(10, 20, 110, 140), 0.123456789, {"mask": mask, "emotion": emotion}, landmarks=mesh,
+                keypoints={"nose_tip": (100.123456, 50.654321)}, pose=Pose(12.3456789, -3.4567891, 1.2345678),
+                measures={"eye_openness": 0.23456789, "mouth_openness": 0.03456789}, track_id=3)
+    record, row = face.to_dict(), csv_row(7, 1.23456789, face, labels)
+    people = PeopleSummary(labels)
+    people.add(7, 1.23456789, [face])
+    summary = people.rows()[0]
+    values = {  # (quantity, output column) -> what that output writes for it
+        ("detector score", 1): record["score"], ("detector score", 2): row["score"],
+        ("a head's class probability", 1): record["emotion"]["probabilities"]["happy"],
+        ("a head's class probability", 2): row["emotion_happy"],
+        ("a head's class probability", 3): summary["emotion_prob"],
+        ("the label's probability", 1): record["emotion"]["score"],
+        ("emotion intensity", 1): record["emotion_intensity"], ("emotion intensity", 2): row["emotion_intensity"],
+        ("pose, degrees", 1): record["pose"]["yaw"], ("pose, degrees", 2): row["yaw"],
+        ("openness", 1): record["measures"]["eye_openness"], ("openness", 2): row["eye_openness"],
+        ("key points, mesh", 1): record["keypoints"]["nose_tip"][0],
+        ("time, seconds", 2): row["time_s"], ("time, seconds", 3): summary["first_s"],
+    }
+    checked = set()
+    for cells in rows:
+        for column, cell in enumerate(cells[1:], 1):
+            if (m := re.search(r"\((\d) decimals?\)", cell)) is None:
+                continue
+            key, places = (cells[0], column), int(m.group(1))
+            assert key in values, f"README states a rounding nothing checks: {key}"
+            value = values[key]
+            assert value == round(value, places) != round(value, places - 1), (key, value, places)
+            checked.add(key)
+    assert checked == set(values)
+    assert record["landmarks"][0][0] == 100.1
+    # Every column the table names is one the CSV / Parquet and the summary write.
+    names = {n for cells in rows for n in re.findall(r"`([a-z_0-9]+)`", cells[2])}
+    assert names <= set(csv_columns(labels, pose=True, measures=("eye_openness", "mouth_openness"))) | {"source"}
+    assert {n for cells in rows for n in re.findall(r"`([a-z_0-9]+)`", cells[3])} <= set(people.columns())
+    assert {"x1", "yaw", "eye_openness", "emotion_eyes_only", "track_id"} <= names
