@@ -1124,3 +1124,25 @@ def test_analyze_help_says_what_it_takes_and_that_rgb_arrays_are_flipped():
     doc = " ".join(FaceAnalyzer.analyze.__doc__.split())
     for needle in ("bytes", "PIL image", "rgb[..., ::-1]", "plt.imread", "ImageError"):
         assert needle in doc, needle
+
+
+def test_readme_json_example_is_what_example_03_gives(media):
+    """README's JSON record of example_03 is what a user compares their own output with: its third face's score
+    read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
+    from facekit import FaceAnalyzer
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```json", readme.index("The JSON record (one per image"))
+    block = readme[start:readme.index("```\n", start + 7)]
+    records = {tuple(f["box"]): f for f in
+               (face.to_dict() for face in FaceAnalyzer(landmarks=True).analyze(media / "example_03.png"))}
+    shown = re.findall(r'"box": \[(\d+), (\d+), (\d+), (\d+)\], "score": ([0-9.]+)', block)
+    assert len(shown) == len(records) == 3
+    for *box, score in shown:
+        record = records[tuple(map(int, box))]
+        assert float(score) == pytest.approx(record["score"], abs=5e-4), (box, record["score"])
+    woman = records[(263, 110, 393, 262)]
+    for name in ("emotion_intensity", "yaw", "eye_openness"):
+        value = float(re.search(rf'"{name}": (-?[0-9.]+)', block).group(1))
+        actual = woman.get(name, woman["pose"].get(name, woman["measures"].get(name)))
+        assert value == pytest.approx(actual, abs=5e-4), name
