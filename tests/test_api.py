@@ -1146,3 +1146,27 @@ def test_readme_json_example_is_what_example_03_gives(media):
         value = float(re.search(rf'"{name}": (-?[0-9.]+)', block).group(1))
         actual = woman.get(name, woman["pose"].get(name, woman["measures"].get(name)))
         assert value == pytest.approx(actual, abs=5e-4), name
+
+
+def test_readme_gives_the_analyzers_real_signature():
+    """README wrote `FaceAnalyzer(..., detector=..., ...)` and never said which detector analyze_video runs, so a
+    user joining analyze_video's rows with the video script's CSV could not tell that detector="scrfd" (the photo
+    script's, as facekit-batch runs videos) gives other faces than the default "auto"."""
+    import inspect
+
+    from facekit import FaceAnalyzer
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for name, function in (("FaceAnalyzer", FaceAnalyzer.__init__), ("analyze_video", FaceAnalyzer.analyze_video)):
+        params = [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
+        text = ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}".replace("'", '"')
+                         for p in params)
+        assert f"`{name}({text})`" in readme, text
+    assert '`detector="auto"`: SCRFD-2.5GF for `analyze()` and SCRFD-0.5GF for `analyze_video()`' in readme
+    from facekit.detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
+
+    auto = FaceAnalyzer(tasks="mask")
+    assert (auto.detector_name, auto.video_detector_name) == (DEFAULT_DETECTOR, VIDEO_DETECTOR)
+    assert (DEFAULT_DETECTOR, VIDEO_DETECTOR) == ("scrfd", "scrfd-500m")
+    named = FaceAnalyzer(tasks="mask", detector="scrfd")
+    assert named.video_detector_name == "scrfd"
