@@ -1112,3 +1112,20 @@ def test_a_full_disk_at_an_annotated_image_keeps_the_json_lines_of_the_photos_be
     assert code == 2 and "No space left on device" in err and "Traceback" not in err, err
     assert [Path(json.loads(line)["image"]).name for line in out.read_text().splitlines()] == ["a_obama.jpg"]
     assert [p.name for p in annotated.iterdir()] == ["a_obama.jpg"]
+
+
+def test_one_photo_to_a_jsonl_name_is_one_json_line(media, tmp_path):
+    """`-i photos/*.jpg -j faces.jsonl` whose glob matched one photo wrote indented JSON under the .jsonl name, and
+    pandas.read_json(lines=True), as a data pipeline reads the folder runs' files, could not read it."""
+    import pandas as pd
+
+    jsonl, plain = tmp_path / "faces.jsonl", tmp_path / "faces.json"
+    for out in (jsonl, plain):
+        res = run_script("detect_mask_image.py", "-i", media / "two_people.jpg", "-j", out, "--no-display",
+                         "--tasks", "mask")
+        assert res.returncode == 0, res.stderr
+    lines = jsonl.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0]) == json.loads(plain.read_text())
+    assert len(json.loads(lines[0])["faces"]) == 2
+    assert pd.read_json(jsonl, lines=True)["width"].tolist() == [1126]
+    assert plain.read_text().startswith("{\n  ")  # a .json name keeps the indented record

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path,
                    help="annotated image (one input) or folder for annotated images (several inputs)")
     p.add_argument("-j", "--json", type=Path,
-                   help="write results: JSON for one image, JSON Lines (one record per image) for several; "
-                        "- for standard output")
+                   help="write results: JSON for one image, JSON Lines (one record per image) for several or "
+                        "for a name ending in .jsonl; - for standard output")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--crops", action="store_true",
                    help="inputs are face crops: skip detection and classify each whole image as one face")
@@ -191,6 +191,9 @@ def _summary(faces, pipeline, image) -> str:
     return "\n".join(parts)
 
 
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
+
 def _single(args, path: Path, pipeline, style, annotate) -> int:
     image = load_image(path)
     faces = _analyze(pipeline, image, args.crops)
@@ -200,7 +203,14 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     reader_left = False
     if args.json:
         try:
-            write_json(args.json, image_record(path, image.shape[1], image.shape[0], faces))
+            record = image_record(path, image.shape[1], image.shape[0], faces)
+            if args.json.suffix.lower() in JSON_LINES_SUFFIXES:
+                # A glob that matched one photo (`-i photos/*.jpg -j faces.jsonl`) wrote indented JSON under
+                # a .jsonl name, which pandas.read_json(lines=True) and a reader of lines cannot read.
+                with atomic_write(args.json) as fh:
+                    fh.write(json.dumps(record) + "\n")
+            else:
+                write_json(args.json, record)
             info(f"results written to {where(args.json)}")
         except BrokenPipeError:  # `-j - | true`: the JSON's reader has gone; the image is still wanted
             reader_gone()
