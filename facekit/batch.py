@@ -41,7 +41,7 @@ from pathlib import Path
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, warn)
 from .cli.video import smooth_strength
-from .errors import FacekitError, counted
+from .errors import FacekitError, counted, shown
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
@@ -323,14 +323,6 @@ def _arrow_type(column: str, values: list):
     if column in STRING_COLUMNS or column.endswith("_label") or any(isinstance(v, str) for v in values):
         return pa.string()
     return pa.int64() if column in INT_COLUMNS else pa.float64()
-
-
-def shown(text: str) -> str:
-    r"""A path (or a message naming one) as Arrow and CSV can hold it. A file name that is not UTF-8 (an old
-    archive's Latin-1 "caf\xe9.jpg") reaches Python as surrogate escapes, which pyarrow refuses: one such name
-    ended the whole job in a UnicodeEncodeError traceback, exit 1, before any work. Its odd bytes are shown as
-    \xNN here; the worker still opens the real name."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _now() -> str:

@@ -50,3 +50,11 @@ def out_of_memory(exc: BaseException) -> bool:
 def counted(n: int, noun: str) -> str:
     """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def shown(text: str) -> str:
+    r"""A path (or a message naming one) as Arrow, CSV and JSON readers can hold it. A file name that is not UTF-8
+    (an old archive's Latin-1 "caf\xe9.jpg") reaches Python as surrogate escapes, which pyarrow refuses: one such
+    name ended a whole facekit-batch job in a UnicodeEncodeError traceback, exit 1, before any work. Its odd bytes
+    are shown as \xNN here; the file is still opened by its real name."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -11,11 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import shown
 from .types import Face
 
 
 def image_record(image_path: str | os.PathLike, width: int, height: int, faces: list[Face], **extra) -> dict:
-    record = {"image": str(image_path), "width": int(width), "height": int(height),
+    # As facekit-batch's `source`: the name's surrogate escapes went into the JSON as "\udce9", which
+    # pandas.read_json refused (UnicodeEncodeError) and which matched no batch row's "caf\xe9.jpg".
+    record = {"image": shown(str(image_path)), "width": int(width), "height": int(height),
               "faces": [f.to_dict() for f in faces]}
     record.update(extra)
     return record

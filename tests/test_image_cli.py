@@ -1129,3 +1129,25 @@ def test_one_photo_to_a_jsonl_name_is_one_json_line(media, tmp_path):
     assert len(json.loads(lines[0])["faces"]) == 2
     assert pd.read_json(jsonl, lines=True)["width"].tolist() == [1126]
     assert plain.read_text().startswith("{\n  ")  # a .json name keeps the indented record
+
+
+def test_a_file_name_that_is_not_utf8_is_named_in_the_json_as_in_the_batch_rows(media, tmp_path):
+    """"caf\\xe9.jpg" went into the JSON Lines as "caf\\udce9.jpg", a lone surrogate: pandas.read_json raised
+    UnicodeEncodeError on the whole file, and the name matched none of facekit-batch's rows, which show the byte as
+    \\xe9. Both name it alike now."""
+    import pandas as pd
+
+    from facekit.errors import shown
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    latin1 = photos / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(media / "obama.jpg", latin1)
+    shutil.copy(media / "two_people.jpg", photos / "plain.jpg")
+    out = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", photos, "-j", out, "--tasks", "mask", "--no-display")
+    assert res.returncode == 0, res.stderr
+    table = pd.read_json(out, lines=True)
+    assert sorted(table["image"]) == sorted([str(photos / "caf\\xe9.jpg"), str(photos / "plain.jpg")])
+    assert shown(str(latin1)) in set(table["image"])  # facekit-batch's `source` for it
+    assert [len(f) for f in table["faces"]] == [1, 2] or [len(f) for f in table["faces"]] == [2, 1]
