@@ -1151,3 +1151,33 @@ def test_a_file_name_that_is_not_utf8_is_named_in_the_json_as_in_the_batch_rows(
     assert sorted(table["image"]) == sorted([str(photos / "caf\\xe9.jpg"), str(photos / "plain.jpg")])
     assert shown(str(latin1)) in set(table["image"])  # facekit-batch's `source` for it
     assert [len(f) for f in table["faces"]] == [1, 2] or [len(f) for f in table["faces"]] == [2, 1]
+
+
+def _cut_in_half(source: Path, target: Path) -> None:
+    data = source.read_bytes()
+    target.write_bytes(data[:len(data) // 2])
+
+
+def test_photos_cut_short_are_one_line_each_without_the_decoders_own(media, tmp_path):
+    """A download or copy cut short, as a folder of photos from the web has them. Before, OpenCV's decoders spoke
+    on standard error besides the script's line: "libpng error: PNG input buffer is incomplete", "[ERROR:0@0.27]
+    global loadsave.cpp:1409 imdecode_ ... Unexpected end of input stream" for a BMP, five TIFF_Error / WARN
+    lines for a TIFF, between the [WARN] lines, and in a single photo's run above its [ERROR] line."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "obama.jpg", folder / "obama.jpg")
+    photo = cv2.imread(str(media / "two_people.jpg"))
+    for ext in (".png", ".bmp", ".tif", ".gif"):
+        whole = tmp_path / f"whole{ext}"
+        assert cv2.imwrite(str(whole), photo)
+        _cut_in_half(whole, folder / f"cut{ext}")
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", tmp_path / "faces.jsonl", "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 1, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 4 and all(ln.startswith("[WARN] skipped ") for ln in lines), res.stderr
+    assert "1 image, 1 face" in res.stdout and "skipped 4 unreadable image(s)" in res.stdout, res.stdout
+    res = run_script("detect_mask_image.py", "-i", folder / "cut.png", "--no-display", "--tasks", "mask")
+    assert res.returncode == 2
+    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == \
+        [f"[ERROR] {folder / 'cut.png'}: not a readable image (corrupt or unsupported format)"], res.stderr

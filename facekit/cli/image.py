@@ -177,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _read(path: Path):
+    """load_image, with what OpenCV's decoders print themselves held back: a photo cut short got their lines
+    ("libpng error: PNG input buffer is incomplete", "[ERROR:0@0.27] global loadsave.cpp:1409 imdecode_ ...",
+    libtiff's) on standard error besides the script's own [WARN] or [ERROR] line, which says the same."""
+    from ..runtime import native_stderr
+
+    with native_stderr(drop_all=True):
+        return load_image(path)
+
+
 def _analyze(pipeline, image, crops: bool):
     return [pipeline.classify_whole(image)] if crops else pipeline(image)
 
@@ -195,7 +205,7 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def _single(args, path: Path, pipeline, style, annotate) -> int:
-    image = load_image(path)
+    image = _read(path)
     faces = _analyze(pipeline, image, args.crops)
     info(f"{path}: {counted(len(faces), 'face')}")
     if faces:
@@ -251,7 +261,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
             for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
-                    image = load_image(path)
+                    image = _read(path)
                 except ImageError as exc:
                     failed += 1
                     tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
