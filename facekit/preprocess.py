@@ -152,9 +152,45 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
     except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
         raise ImageError(f"{name}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
+        if _cut_short(memoryview(data)):
+            raise ImageError(f"{name}: not a readable image: cut short (the file ends at {data.size:,} bytes, before "
+                             "its picture does: an interrupted download or copy?)")
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
     return image
+
+
+def _cut_short(data) -> bool:
+    """Whether a file OpenCV could not decode is a photo of a known format whose bytes stop before its end
+    marker or stated size: a download or copy cut short, where "corrupt or unsupported format" had the user
+    wondering whether a .jpg is supported at all. False for anything else, garbage with a JPEG's first bytes too."""
+    n = len(data)
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return bytes(data[-12:]).find(b"IEND") < 0
+        if data[:2] == b"BM" and struct.unpack("<I", data[14:18])[0] in (12, 40, 52, 56, 64, 108, 124):
+            return struct.unpack("<I", data[2:6])[0] > n  # the file's size, as its header states it
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return struct.unpack("<I", data[4:8])[0] + 8 > n
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return header_size(data) is not None and data[n - 1] != 0x3B  # ";", the trailer
+        if data[:4] in (b"II*\0", b"MM\0*"):
+            return struct.unpack(("<" if data[:2] == b"II" else ">") + "I", data[4:8])[0] + 2 > n  # first directory
+        if data[:3] == b"\xff\xd8\xff":
+            i = 2
+            while i + 4 <= n:  # the markers before the scan; each segment's length skips an EXIF thumbnail's
+                if data[i] != 0xFF or data[i + 1] < 0xC0:  # no marker there: garbage, not a JPEG cut short
+                    return False
+                if data[i + 1] == 0xFF:
+                    i += 1
+                    continue
+                if data[i + 1] == 0xDA:  # start of scan: the picture, which ends with FFD9 (never in its data)
+                    return bytes(data[i:]).find(b"\xff\xd9") < 0
+                i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+            return True  # ended among the headers
+    except (struct.error, IndexError):
+        return True
+    return False
 
 
 def _is_heif(head: bytes) -> bool:

@@ -1176,8 +1176,9 @@ def test_photos_cut_short_are_one_line_each_without_the_decoders_own(media, tmp_
     assert res.returncode == 1, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 4 and all(ln.startswith("[WARN] skipped ") for ln in lines), res.stderr
+    assert all("cut short" in ln for ln in lines), res.stderr
     assert "1 image, 1 face" in res.stdout and "skipped 4 unreadable image(s)" in res.stdout, res.stdout
     res = run_script("detect_mask_image.py", "-i", folder / "cut.png", "--no-display", "--tasks", "mask")
     assert res.returncode == 2
-    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == \
-        [f"[ERROR] {folder / 'cut.png'}: not a readable image (corrupt or unsupported format)"], res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"[ERROR] {folder / 'cut.png'}: not a readable image"), res.stderr

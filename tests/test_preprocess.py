@@ -180,3 +180,26 @@ def test_small_gifs_and_tiffs_claiming_huge_pictures_are_refused_before_decoding
     for bomb in (gif + b"\0\2\2L\1\0;", _tiff(30000, 30000), _tiff(30000, 30000, ">")):
         with pytest.raises(ImageError, match="30000x30000 px is over the limit"):
             decode_image(bomb)
+
+
+@pytest.mark.parametrize("ext, kept", [(".jpg", 0.5), (".jpg", 0.002), (".png", 0.5), (".webp", 0.5), (".bmp", 0.5),
+                                       (".gif", 0.5), (".tif", 0.001)])
+def test_a_photo_cut_short_is_named_as_one(tmp_path, media, ext, kept):
+    """An interrupted download or copy. Before, "not a readable image (corrupt or unsupported format)", which
+    for a .jpg had the user wondering whether the format is read at all."""
+    whole, cut = tmp_path / f"whole{ext}", tmp_path / f"cut{ext}"
+    assert cv2.imwrite(str(whole), load_image(media / "two_people.jpg"))
+    data = whole.read_bytes()
+    cut.write_bytes(data[:max(12, int(len(data) * kept))])
+    with pytest.raises(ImageError, match=r"not a readable image: cut short \(the file ends at [\d,]+ bytes, before "
+                                         r"its picture does: an interrupted download or copy\?\)"):
+        load_image(cut)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xd8\xff garbage, not a jpeg", b"GIF89a not really", b"\xff\xd8 truncated",
+                                  b"hello"])
+def test_garbage_is_not_taken_for_a_photo_cut_short(tmp_path, data):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)"):
+        load_image(path)
