@@ -1182,3 +1182,22 @@ def test_photos_cut_short_are_one_line_each_without_the_decoders_own(media, tmp_
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"[ERROR] {folder / 'cut.png'}: not a readable image"), res.stderr
+
+
+@pytest.mark.parametrize("argv", [["-i", "-dash.jpg"], ["-i", "-dash.jpg", "two people.jpg"],
+                                  ["-i", "two people.jpg", "-dash.jpg"]])
+def test_a_photo_whose_name_starts_with_a_dash_is_named_in_the_error(media, tmp_path, monkeypatch, capfd, argv):
+    """`-i *.jpg` in a folder holding "-dash.jpg" (a phone's or a web page's name) gives argparse an option it
+    does not know. Before, "argument -i/--image: expected at least one argument" (one was given) or
+    "unrecognized arguments: -dash.jpg", with no word of how to name such a file."""
+    from facekit.cli.image import main
+
+    for name in ("-dash.jpg", "two people.jpg"):
+        shutil.copy(media / "two_people.jpg", tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-display"])
+    assert exit_.value.code == 2
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("[ERROR] "), lines
+    assert "-dash.jpg is a file: name it ./-dash.jpg" in lines[0], lines[0]

@@ -157,7 +157,19 @@ class ArgumentParser(argparse.ArgumentParser):
     """A bad option is one [ERROR] line, as --help's exit status says: argparse's own was the usage and a line
     starting "facekit-image: error:", which a log searched for [ERROR] (a cron job's) did not show."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
+        # A file named like an option ("-dash.jpg", which `-i *.jpg` hands over as it is) left argparse saying
+        # "expected at least one argument" (one was given) or "unrecognized arguments", nothing about the file.
+        dashed = [arg for arg in getattr(self, "_argv", []) if isinstance(arg, str) and arg.startswith("-")
+                  and arg != "-" and arg.split("=", 1)[0] not in self._option_string_actions and os.path.isfile(arg)]
+        if dashed:
+            message += (f": {dashed[0]} is a file: name it ./{dashed[0]} (for a shell pattern, ./*.jpg) or "
+                        f"--image={dashed[0]}" if any(a.dest == "image" for a in self._actions)
+                        else f": {dashed[0]} is a file: name it ./{dashed[0]}")
         self.exit(2, f"[ERROR] {message} (see {self.prog} --help)\n")
 
 
