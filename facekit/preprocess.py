@@ -290,7 +290,9 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
         raise ImageError(f"image array of {image.shape[1]}x{image.shape[0]} px is over the limit of "
                          f"{MAX_PIXELS // 10**6} MP")
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        # 0-255 values held in 16 bits (`photo.astype(np.uint16)`) lost them all to the shift: a black picture.
+        # A 16-bit photo that dark is black in 8 bits either way.
+        image = image.astype(np.uint8) if image.max() <= 255 else (image >> 8).astype(np.uint8)
     elif image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
     elif np.issubdtype(image.dtype, np.floating):

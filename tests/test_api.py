@@ -1170,3 +1170,17 @@ def test_readme_gives_the_analyzers_real_signature():
     assert (DEFAULT_DETECTOR, VIDEO_DETECTOR) == ("scrfd", "scrfd-500m")
     named = FaceAnalyzer(tasks="mask", detector="scrfd")
     assert named.video_detector_name == "scrfd"
+
+
+def test_a_16_bit_array_of_8_bit_values_is_read_as_8_bit(analyzer, media):
+    """`photo.astype(np.uint16)` (a sum or a difference kept from overflowing) holds 0-255 in a 16-bit array.
+    Its top 8 bits were taken, as for a 16-bit photo's 0-65535: an all-black picture, no face, no word, where
+    the same values as int32, int64 or float found both faces."""
+    import numpy as np
+
+    photo = cv2.imread(str(media / "two_people.jpg"))
+    boxes = [f.box for f in analyzer.analyze(photo)]
+    assert len(boxes) == 2
+    for same in (photo.astype(np.uint16), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA).astype(np.uint16)):
+        assert [f.box for f in analyzer.analyze(same)] == boxes
+    assert [f.box for f in analyzer.analyze(photo.astype(np.uint16) * 257)] == boxes  # a 16-bit photo, as before
