@@ -252,6 +252,10 @@ def _from_pil(image) -> np.ndarray:
     _check_pixels("PIL image", *image.size)
     try:
         upright = ImageOps.exif_transpose(image)
+        if upright.mode == "F":
+            # 32-bit floats, 0-1 as often as 0-255: convert("RGB") cast 0-1 to 0 and 1, a black picture. The
+            # array's rule tells them apart.
+            return as_bgr(np.asarray(upright))
         if upright.mode.startswith("I"):
             gray = np.asarray(upright)
             # PIL opens a 16-bit gray PNG as "I;16" (or "I"), and its convert("RGB") clips every value over 255:

@@ -1184,3 +1184,18 @@ def test_a_16_bit_array_of_8_bit_values_is_read_as_8_bit(analyzer, media):
     for same in (photo.astype(np.uint16), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA).astype(np.uint16)):
         assert [f.box for f in analyzer.analyze(same)] == boxes
     assert [f.box for f in analyzer.analyze(photo.astype(np.uint16) * 257)] == boxes  # a 16-bit photo, as before
+
+
+def test_a_float_pil_image_reads_as_its_array_does(analyzer, media):
+    """A PIL image of mode "F" (Image.fromarray of a 0-1 float array, as scientific code makes them): its
+    convert("RGB") cast 0-1 to 0 and 1, a black picture with no face, where the array itself, read as 0-1 as
+    README says, found both."""
+    import numpy as np
+    from PIL import Image
+
+    gray = cv2.cvtColor(cv2.imread(str(media / "two_people.jpg")), cv2.COLOR_BGR2GRAY)
+    boxes = [f.box for f in analyzer.analyze(gray)]
+    assert len(boxes) == 2
+    for values in (gray.astype(np.float32) / 255, gray.astype(np.float32)):
+        assert [f.box for f in analyzer.analyze(values)] == boxes
+        assert [f.box for f in analyzer.analyze(Image.fromarray(values))] == boxes
