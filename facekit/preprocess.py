@@ -83,21 +83,34 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 def _tiff_size(data) -> tuple[int, int] | None:
     """(width, height) of a TIFF's first page (the one OpenCV reads), from its first directory; BigTIFF too."""
+    fields = _tiff_fields(data)
+    return (fields[256], fields[257]) if 256 in fields and 257 in fields else None
+
+
+def _tiff_fields(data) -> dict[int, int]:
+    """The first value of the numeric fields of a TIFF's first directory, by tag (256 ImageWidth, 257
+    ImageLength, 339 SampleFormat, ...); BigTIFF too."""
     order = "<" if data[:2] == b"II" else ">"
     big = data[2:4] in (b"+\0", b"\0+")
     count, entry, offset = ("Q", 20, 8) if big else ("H", 12, 4)
     ifd = struct.unpack(order + ("Q" if big else "I"), data[offset:offset * 2])[0]
     n = struct.unpack(order + count, data[ifd:ifd + struct.calcsize(count)])[0]
-    size = {}
+    fields = {}
     start = ifd + struct.calcsize(count)
     for i in range(min(n, 4096)):
         at = start + i * entry
         tag, kind = struct.unpack(order + "HH", data[at:at + 4])
-        if tag in (256, 257) and kind in (3, 4, 16):  # ImageWidth, ImageLength as SHORT, LONG or LONG8
+        if kind in (3, 4, 16):  # SHORT, LONG or LONG8
             fmt = order + {3: "H", 4: "I", 16: "Q"}[kind]
-            value = at + (12 if big else 8)  # left-justified in the entry's value field
-            size[tag] = struct.unpack(fmt, data[value:value + struct.calcsize(fmt)])[0]
-    return (size[256], size[257]) if len(size) == 2 else None
+            many = struct.unpack(order + count.replace("H", "I"), data[at + 4:at + 4 + offset])[0]
+            value = at + (12 if big else 8)  # left-justified in the entry's value field, when it fits there
+            if many * struct.calcsize(fmt) > offset:  # else that field holds where the values are
+                value = struct.unpack(order + ("Q" if big else "I"), data[value:value + offset])[0]
+            try:
+                fields[tag] = struct.unpack(fmt, data[value:value + struct.calcsize(fmt)])[0]
+            except struct.error:  # values past a file cut short: the fields before them still count
+                pass
+    return fields
 
 
 def is_image_path(path: Path) -> bool:
@@ -148,7 +161,13 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
         _check_pixels(name, *size)
     # IMREAD_COLOR applies the EXIF orientation, converts gray/RGBA to BGR and 16-bit to 8-bit.
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if _float_tiff(memoryview(data)):
+            # An editor's 32-bit float TIFF (HDR, "floating point" export), which IMREAD_COLOR refuses as "not a
+            # readable image": read at its own depth, then 0-1 (or 0-255) as a float array is.
+            deep = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+            image = as_bgr(deep) if deep is not None and deep.size else None
+        else:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
         raise ImageError(f"{name}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
@@ -158,6 +177,15 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
     return image
+
+
+def _float_tiff(data) -> bool:
+    if data[:4] not in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+        return False
+    try:
+        return _tiff_fields(data).get(339) == 3  # SampleFormat: IEEE floating point
+    except (struct.error, IndexError):
+        return False
 
 
 def _cut_short(data) -> bool:

@@ -203,3 +203,21 @@ def test_garbage_is_not_taken_for_a_photo_cut_short(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)"):
         load_image(path)
+
+
+def test_a_float_tiff_reads_as_its_photo(tmp_path, media, capfd):
+    """An editor's 32-bit float TIFF (an HDR merge, a "floating point" export), 0-1, and with a phone's
+    rotation. Before, "not a readable image (corrupt or unsupported format)" after OpenCV's own line
+    "TIFFRGBAImageOK: Sorry, can not handle images with 32-bit samples"."""
+    from PIL import Image
+
+    photo = load_image(media / "two_people.jpg")
+    assert cv2.imwrite(str(tmp_path / "float.tif"), photo.astype(np.float32) / 255)
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter, "rotate 90 CW to display"
+    Image.fromarray(np.rot90(gray).astype(np.float32) / 255).save(tmp_path / "turned.tif", exif=exif)
+    capfd.readouterr()
+    assert np.abs(load_image(tmp_path / "float.tif").astype(int) - photo).max() <= 1
+    assert np.abs(load_image(tmp_path / "turned.tif")[:, :, 0].astype(int) - gray).max() <= 1
+    assert capfd.readouterr().err == ""
