@@ -264,7 +264,16 @@ def as_image(image) -> np.ndarray:
         return decode_image(image)
     if _is_pil(image):
         return _from_pil(image)
+    if isinstance(image, np.ndarray) and image.ndim == 1 and image.dtype == np.uint8 and _looks_encoded(image):
+        # np.fromfile(path, np.uint8) / np.frombuffer(upload, np.uint8), cv2.imdecode's input: an encoded photo
+        # the bytes route reads, where as pixels it was a shape error. A row of pixels has no image header.
+        return decode_image(image)
     return as_bgr(image)
+
+
+def _looks_encoded(data: np.ndarray) -> bool:
+    head = data[:64].tobytes()
+    return head[:3] == b"\xff\xd8\xff" or _is_heif(head[:12]) or header_size(memoryview(data)) is not None
 
 
 def _is_pil(image) -> bool:

@@ -1199,3 +1199,19 @@ def test_a_float_pil_image_reads_as_its_array_does(analyzer, media):
     for values in (gray.astype(np.float32) / 255, gray.astype(np.float32)):
         assert [f.box for f in analyzer.analyze(values)] == boxes
         assert [f.box for f in analyzer.analyze(Image.fromarray(values))] == boxes
+
+
+def test_an_encoded_photo_held_in_a_uint8_array_is_read_as_its_bytes_are(analyzer, media):
+    """np.fromfile(path, np.uint8) or np.frombuffer(upload, np.uint8), the array cv2.imdecode takes, was "expected
+    an image array of shape (H, W) or (H, W, C) ...; got (230196,)", where the same bytes as `bytes` are read."""
+    import numpy as np
+
+    from facekit.errors import ImageError
+
+    path = media / "two_people.jpg"
+    boxes = [f.box for f in analyzer.analyze(path.read_bytes())]
+    assert len(boxes) == 2
+    assert [f.box for f in analyzer.analyze(np.fromfile(path, np.uint8))] == boxes
+    assert [f.box for f in analyzer.analyze(np.frombuffer(path.read_bytes(), np.uint8))] == boxes
+    with pytest.raises(ImageError, match=r"shape \(H, W\)"):  # a row of pixels is no encoded photo
+        analyzer.analyze(cv2.imread(str(path))[0, :, 0].copy())
