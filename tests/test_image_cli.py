@@ -1201,3 +1201,29 @@ def test_a_photo_whose_name_starts_with_a_dash_is_named_in_the_error(media, tmp_
     lines = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("[ERROR] "), lines
     assert "-dash.jpg is a file: name it ./-dash.jpg" in lines[0], lines[0]
+
+
+def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tmp_path):
+    """A scanner's PGM (SANE's scanimage writes PNM) among photos: its annotated image, in colour, was to keep
+    the .pgm name, which holds gray only. The run stopped there, exit 2, the photos after it not analysed and
+    no JSON Lines kept, on "cannot write images with extension '.pgm'; use .png or .jpg" after OpenCV's own
+    "[ERROR:0@6.2] global loadsave.cpp:1743 imencodeWithMetadata ... expects gray image" line."""
+    folder, out_dir, jsonl = tmp_path / "scans", tmp_path / "annotated", tmp_path / "faces.jsonl"
+    folder.mkdir()
+    gray = cv2.cvtColor(cv2.imread(str(media / "two_people.jpg")), cv2.COLOR_BGR2GRAY)
+    assert cv2.imwrite(str(folder / "a_scan.pgm"), gray)
+    shutil.copy(media / "obama.jpg", folder / "z_photo.jpg")
+    res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "-j", jsonl, "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "2 images, 3 faces" in res.stdout, res.stdout
+    assert "(2, named as their photos; .pgm photos as .png, which OpenCV can write)" in res.stdout, res.stdout
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a_scan.png", "z_photo.jpg"]
+    drawn = cv2.imread(str(out_dir / "a_scan.png"))
+    assert drawn.shape[:2] == gray.shape and (np.ptp(drawn.astype(int), axis=2) > 100).sum() > 500  # red boxes
+    assert [Path(json.loads(line)["image"]).name for line in jsonl.read_text().splitlines()] == \
+        ["a_scan.pgm", "z_photo.jpg"]
+    res = run_script("detect_mask_image.py", "-i", folder / "a_scan.pgm", "-o", tmp_path / "one.pgm", "--no-display")
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        "[ERROR] cannot write the annotated image as '.pgm', which holds gray only (the drawing is in colour); use "
+        ".png or .jpg"], res.stderr

@@ -84,6 +84,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
         # Asked by its suffix alone: OpenCV crashes the process on a name that is not UTF-8 (Latin-1 bytes).
         elif not cv2.haveImageWriter("x" + name.suffix):  # read but not written by OpenCV (HEIC): a JPEG beside them
             names[i] = name.with_suffix(".jpg")
+        elif name.suffix.lower() in GRAY_ONLY:  # a scanner's PGM: the drawing is in colour, kept lossless
+            names[i] = name.with_suffix(".png")
     fitted = [_fitted(name) for name in names]
     keys = [str(name).lower() for name in fitted]  # case-insensitive file systems (macOS, Windows) count too
     # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
@@ -104,6 +106,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
     return images, names, skipped, batch
 
 
+# Formats OpenCV writes gray only: an annotated image (in colour) of such a photo takes a PNG of its name.
+GRAY_ONLY = {".pgm", ".pbm"}
 NAME_MAX = 255  # bytes in a file name on most file systems (ext4, XFS, APFS)
 
 
@@ -319,11 +323,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
     if args.output and drawn:
         pairs = list(zip(images, names))
         renamed = sum(name.stem != path.stem for path, name in pairs)
-        unwritable = sorted({path.suffix for path, name in pairs
+        unwritable = sorted({(path.suffix, name.suffix) for path, name in pairs
                              if name.stem == path.stem and path.suffix and name.suffix != path.suffix})
         info(f"annotated images written to {args.output}/ ({drawn}, named as their photos"
              + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
-             + (f"; {', '.join(unwritable)} photos as .jpg, which OpenCV can write" if unwritable else "") + ")")
+             + (f"; {', '.join(f'{old} photos as {new}' for old, new in unwritable)}, which OpenCV can write"
+                if unwritable else "") + ")")
     if stopped == "interrupted":
         print(f"[INFO] interrupted after {done + failed} of {len(images)} images: outputs finalized",
               file=sys.stderr, flush=True)
@@ -336,11 +341,17 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
 
 
 def _encode(ext: str, image):
+    from ..runtime import native_stderr
+
     try:
-        ok, buf = cv2.imencode(ext, image)
+        with native_stderr(drop_all=True):  # OpenCV's own "[ERROR:0@0.6] ... imencode(): can't encode data" line
+            ok, buf = cv2.imencode(ext, image)
     except cv2.error:
         ok = False
     if not ok:
+        if ext in GRAY_ONLY:
+            raise FacekitError(f"cannot write the annotated image as {ext!r}, which holds gray only (the drawing is "
+                               "in colour); use .png or .jpg")
         raise FacekitError(f"cannot write images with extension {ext!r}; use .png or .jpg")
     return buf
 
