@@ -135,6 +135,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         # leave the user guessing whether URLs are read at all.
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
             raise ImageError(f"{text}: a web address; images are read from files (download it first)")
+        if path.is_symlink():
+            raise ImageError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not mounted, a "
+                             "photo moved?)")
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
@@ -476,7 +479,10 @@ def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
             # name in the results, whatever order the file system lists them in.
             dirs.sort(key=lambda name: (os.path.islink(os.path.join(root, name)), name))
             entries += [Path(root, name) for name in files]
-    return sorted(p for p in entries if p.is_file() and not p.name.startswith("."))
+    # A link whose target is gone (a selection's links to a disk not mounted) is listed, for load_image to name:
+    # left out, a folder of them was "no images found". Devices and pipes stay out (reading one may never end).
+    return sorted(p for p in entries if (p.is_file() or (p.is_symlink() and not p.exists()))
+                  and not p.name.startswith("."))
 
 
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:

@@ -1227,3 +1227,24 @@ def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tm
     assert res.returncode == 2 and res.stderr.splitlines() == [
         "[ERROR] cannot write the annotated image as '.pgm', which holds gray only (the drawing is in colour); use "
         ".png or .jpg"], res.stderr
+
+
+def test_links_to_photos_on_a_disk_not_mounted_are_named_and_counted(media, tmp_path):
+    """A folder of links to the originals (a selection) whose disk is not mounted. Before, the links were left
+    out without a word: "no images found in selects" for a folder of nothing else, and beside a photo
+    "1 image ... skipped 0 unreadable image(s)", exit 0."""
+    folder = tmp_path / "selects"
+    folder.mkdir()
+    for name in ("DSC_0001.jpg", "DSC_0002.jpg"):
+        (folder / name).symlink_to(tmp_path / "external" / name)
+    res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
+    assert res.returncode == 2, res.stderr
+    warned = [ln for ln in res.stderr.splitlines() if ln.startswith("[WARN]")]
+    assert len(warned) == 2 and all(f"a link to {tmp_path / 'external'}" in ln and "which does not exist" in ln
+                                    for ln in warned), res.stderr
+    assert res.stderr.splitlines()[-1] == "[ERROR] none of the 2 image(s) could be read", res.stderr
+    shutil.copy(media / "obama.jpg", folder / "obama.jpg")
+    for recursive in ((), ("--recursive",)):
+        res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask", *recursive)
+        assert res.returncode == 1, res.stderr
+        assert "1 image, 1 face" in res.stdout and "skipped 2 unreadable image(s)" in res.stdout, res.stdout
