@@ -264,7 +264,8 @@ def as_image(image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode_image(image)
+        path = _path_in_bytes(image)
+        return load_image(path) if path is not None else decode_image(image)
     if _is_pil(image):
         return _from_pil(image)
     if isinstance(image, np.ndarray) and image.ndim == 1 and image.dtype == np.uint8 and _looks_encoded(image):
@@ -272,6 +273,17 @@ def as_image(image) -> np.ndarray:
         # the bytes route reads, where as pixels it was a shape error. A row of pixels has no image header.
         return decode_image(image)
     return as_bgr(image)
+
+
+def _path_in_bytes(data) -> str | None:
+    """A path given as bytes (os.fsencode, os.listdir(b".")), which read as an encoded photo was "not a readable
+    image"; None for anything else. Only a few hundred bytes naming a file that is there, or an image's name."""
+    if len(data) > 4096 or _looks_encoded(np.frombuffer(data, np.uint8)):
+        return None
+    text = os.fsdecode(bytes(data))
+    if "\0" in text or "\n" in text or not text.strip():
+        return None
+    return text if os.path.exists(text) or is_image_path(Path(text)) else None
 
 
 def _looks_encoded(data: np.ndarray) -> bool:

@@ -1215,3 +1215,18 @@ def test_an_encoded_photo_held_in_a_uint8_array_is_read_as_its_bytes_are(analyze
     assert [f.box for f in analyzer.analyze(np.frombuffer(path.read_bytes(), np.uint8))] == boxes
     with pytest.raises(ImageError, match=r"shape \(H, W\)"):  # a row of pixels is no encoded photo
         analyzer.analyze(cv2.imread(str(path))[0, :, 0].copy())
+
+
+def test_a_path_given_as_bytes_is_read_as_a_path(analyzer, media, tmp_path):
+    """os.fsencode(path), os.listdir(b"."), a list of names read in binary mode: a path as bytes was taken for an
+    encoded photo, "image data: not a readable image (corrupt or unsupported format)"."""
+    import os
+
+    from facekit.errors import ImageError
+
+    photo = media / "two_people.jpg"
+    boxes = [f.box for f in analyzer.analyze(photo)]
+    assert len(boxes) == 2
+    assert [f.box for f in analyzer.analyze(os.fsencode(photo))] == boxes
+    with pytest.raises(ImageError, match=re.escape(f"{tmp_path / 'gone.jpg'}: no such file")):
+        analyzer.analyze(os.fsencode(tmp_path / "gone.jpg"))
