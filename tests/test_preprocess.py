@@ -221,3 +221,17 @@ def test_a_float_tiff_reads_as_its_photo(tmp_path, media, capfd):
     assert np.abs(load_image(tmp_path / "float.tif").astype(int) - photo).max() <= 1
     assert np.abs(load_image(tmp_path / "turned.tif")[:, :, 0].astype(int) - gray).max() <= 1
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("ext, options", [(".gif", {"duration": 500}), (".webp", {"duration": 500, "lossless": True}),
+                                          (".tif", {})])
+def test_an_animation_or_a_multi_page_file_is_read_at_its_first_frame(tmp_path, media, ext, options):
+    """As README says: the first frame of an animated GIF or WebP, the first page of a scanner's TIFF."""
+    from PIL import Image
+
+    first = Image.open(media / "two_people.jpg").convert("RGB")
+    second = Image.open(media / "no_face_cat.png").convert("RGB").resize(first.size)
+    first.save(tmp_path / f"both{ext}", save_all=True, append_images=[second], **options)
+    read = load_image(tmp_path / f"both{ext}").astype(int)
+    near = [np.abs(read - cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR)).mean() for frame in (first, second)]
+    assert near[0] < 10 < near[1], near
