@@ -345,6 +345,8 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     if image.shape[0] * image.shape[1] > MAX_PIXELS:  # as a file is refused (a decoded PNG bomb, say)
         raise ImageError(f"image array of {image.shape[1]}x{image.shape[0]} px is over the limit of "
                          f"{MAX_PIXELS // 10**6} MP")
+    if not image.dtype.isnative:  # ">u2" (FITS, a Motorola TIFF's samples) is no np.uint16: clipped to a white picture
+        image = image.astype(image.dtype.newbyteorder("="))
     if image.dtype == np.uint16:
         # 0-255 values held in 16 bits (`photo.astype(np.uint16)`) lost them all to the shift: a black picture.
         # A 16-bit photo that dark is black in 8 bits either way.

@@ -1230,3 +1230,17 @@ def test_a_path_given_as_bytes_is_read_as_a_path(analyzer, media, tmp_path):
     assert [f.box for f in analyzer.analyze(os.fsencode(photo))] == boxes
     with pytest.raises(ImageError, match=re.escape(f"{tmp_path / 'gone.jpg'}: no such file")):
         analyzer.analyze(os.fsencode(tmp_path / "gone.jpg"))
+
+
+def test_a_big_endian_16_bit_array_reads_as_its_native_twin(analyzer, media):
+    """A 16-bit array in big-endian order (astropy's FITS data, np.frombuffer(raw, ">u2") of a PNG's or a
+    Motorola TIFF's samples): its dtype, ">u2", is not np.uint16, so it was clipped to 0-255 as other integers
+    are, a white picture with no face."""
+    import numpy as np
+
+    deep = cv2.imread(str(media / "two_people.jpg")).astype(np.uint16) * 257
+    boxes = [f.box for f in analyzer.analyze(deep)]
+    assert len(boxes) == 2
+    assert [f.box for f in analyzer.analyze(deep.astype(">u2"))] == boxes
+    assert [f.box for f in analyzer.analyze(cv2.cvtColor(deep, cv2.COLOR_BGR2GRAY).astype(">u2"))] == \
+        [f.box for f in analyzer.analyze(cv2.cvtColor(deep, cv2.COLOR_BGR2GRAY))]
