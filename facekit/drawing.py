@@ -102,7 +102,7 @@ def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, f
     if not style.font_scale:  # no line wider than the image (a face filling a small photo), down to 0.4
         widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))[0][0]
                       for _, _, lines in blocks for t, _ in lines), default=0)
-        if widest + 6 > w:
+        if widest and widest + 6 > w:  # no label (no face) on a strip under 6 px wide: nothing to fit, no 0 to divide
             scale = max(0.4, scale * (w - 6) / widest)
     boxes = [f.box for f in faces]
     tries = []

@@ -1248,3 +1248,21 @@ def test_links_to_photos_on_a_disk_not_mounted_are_named_and_counted(media, tmp_
         res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask", *recursive)
         assert res.returncode == 1, res.stderr
         assert "1 image, 1 face" in res.stdout and "skipped 2 unreadable image(s)" in res.stdout, res.stdout
+
+
+def test_a_web_pages_rule_image_a_few_pixels_wide_is_drawn(media, tmp_path):
+    """A 2 x 661 px strip (a page's vertical rule, saved with its photos) among photos: with no face and no label
+    its drawing divided by the widest label's width, 0, and the folder run ended in a ZeroDivisionError
+    traceback, its JSON Lines lost."""
+    folder, out_dir, jsonl = tmp_path / "page", tmp_path / "annotated", tmp_path / "faces.jsonl"
+    folder.mkdir()
+    photo = cv2.imread(str(media / "two_people.jpg"))
+    assert cv2.imwrite(str(folder / "rule.png"), np.ascontiguousarray(photo[:, 500:502]))
+    assert cv2.imwrite(str(folder / "spacer.png"), np.ascontiguousarray(photo[300:301, :5]))
+    shutil.copy(media / "two_people.jpg", folder / "two_people.jpg")
+    res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "-j", jsonl, "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "3 images, 2 faces" in res.stdout, res.stdout
+    assert cv2.imread(str(out_dir / "rule.png")).shape[:2] == (photo.shape[0], 2)
+    assert len(jsonl.read_text().splitlines()) == 3
