@@ -1111,3 +1111,26 @@ def test_batch_size_has_its_help():
 
     assert "-b BATCH_SIZE, --batch-size BATCH_SIZE training batch size (default: 32)" in " ".join(
         build_parser().format_help().split())
+
+
+def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
+    """README's `tools/accelerator_train.py fit` stopped with Ctrl-C: the terminal signals every process, and each
+    forked augmentation worker printed a KeyboardInterrupt traceback under the trainer's "[INFO] interrupted"."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    from facekit.signals import STOP_SIGNALS, stop_handler
+
+    spec = spec_from_file_location("accelerator_train", ROOT / "tools" / "accelerator_train.py")
+    tool = module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    previous = {sig: signal.signal(sig, stop_handler) for sig in STOP_SIGNALS}  # as the trainer's main() has them
+    try:
+        pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 1)
+        try:
+            seen = [pool.submit(signal.getsignal, sig).result(timeout=60) for sig in STOP_SIGNALS]
+        finally:
+            pool.shutdown()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert seen == [signal.SIG_IGN] * len(STOP_SIGNALS)

@@ -159,7 +159,19 @@ def augmentation_pool(x: np.ndarray, kps: np.ndarray, workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     _SHARED.update(x=x, kps=kps)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_leave_stops)
+
+
+def _leave_stops() -> None:
+    """A worker ignores Ctrl-C and SIGTERM: a terminal sends them to every process of the run, and the
+    handler it inherited printed each idle worker's KeyboardInterrupt traceback over the trainer's one line.
+    The trainer stops, and the workers end with it."""
+    import signal
+
+    from facekit.signals import STOP_SIGNALS
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def epoch_data(n: int, share: float, seed: int, pool) -> np.ndarray:
