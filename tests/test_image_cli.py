@@ -1266,3 +1266,18 @@ def test_a_web_pages_rule_image_a_few_pixels_wide_is_drawn(media, tmp_path):
     assert "3 images, 2 faces" in res.stdout, res.stdout
     assert cv2.imread(str(out_dir / "rule.png")).shape[:2] == (photo.shape[0], 2)
     assert len(jsonl.read_text().splitlines()) == 3
+
+
+def test_readme_counts_the_masks_read_on_12_angry_men(media):
+    """README gives one count of the faces of the grey film still read "Mask" (it said three of twelve in one
+    place and 4 of 10 in another; the photo script finds 10 faces and reads 4 of them masked)."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    grey = re.search(r"`12_angry_men.jpg` (\d+) of the (\d+) faces found read \"Mask\"", text)
+    lines = re.search(r"crosses a face below the eyes the head reads a mask's edge: (\d+) of (\d+) men in "
+                      r"`12_angry_men.jpg`", text)
+    assert grey and lines and grey.groups() == lines.groups(), "README's counts on 12_angry_men.jpg"
+    assert "three of the twelve" not in text
+    res = run_script("detect_mask_image.py", "-i", media / "12_angry_men.jpg", "--tasks", "mask", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    faces = re.findall(r"face \[.*?\] score [\d.]+: mask=(\w+)", res.stderr + res.stdout)
+    assert (str(faces.count("with_mask")), str(len(faces))) == grey.groups(), faces
