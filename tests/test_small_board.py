@@ -129,3 +129,19 @@ def test_a_file_never_says_it_could_not_keep_up(media, monkeypatch, capfd):
                            "--no-display"])
     said = capfd.readouterr()
     assert code == 0 and "could not keep up" not in said.out + said.err
+
+
+def test_out_of_memory_while_importing_opencv_is_one_line(monkeypatch, capsys):
+    # ulimit -v 300M: `python detect_mask_image.py` ended in a traceback through facekit/cli/image.py's
+    # `import cv2` ("ImportError: libxcb-shm-....so.0.0.0: failed to map segment from shared object"), exit 1.
+    import importlib
+
+    import facekit.cli
+
+    def fail(name, package=None):
+        raise ImportError("libxcb-shm-0be6dfbf.so.0.0.0: failed to map segment from shared object", name="cv2")
+
+    monkeypatch.setattr(importlib, "import_module", fail)
+    assert facekit.cli.run_script("image", ["-i", "photo.jpg"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[ERROR] out of memory (loading cv2)") and "ulimit -v" in lines[0]

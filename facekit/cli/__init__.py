@@ -22,6 +22,16 @@ def run_script(name: str, argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("\n[INFO] interrupted", file=sys.stderr)
             return 130
+        except ImportError as err:
+            # Under a tight memory limit (ulimit -v) the loader cannot map OpenCV's libraries in, and this import
+            # comes before main()'s guard: a traceback and exit 1, where main() says "out of memory" and exits 2.
+            from ..errors import out_of_memory
+
+            if isinstance(err, ModuleNotFoundError) or not out_of_memory(err):
+                raise
+            print(f"[ERROR] out of memory (loading {err.name or 'a library'}): free some, or raise the process's "
+                  "memory limit (ulimit -v, the container's); FACEKIT_THREADS=1 needs less", file=sys.stderr)
+            return 2
         return main(argv)
     except ModuleNotFoundError as err:  # in the import, or in main() (the video script imports OpenCV there)
         if not missing_package(err):
