@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import DatasetError, FacekitError, ImageError, ModelError, counted
 from .heads import CARD, KERAS, TFLITE, ModelCard
-from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, list_images, load_image,
+from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, folder_files, load_image,
                          to_model_input)
 from .records import make_ordinary, temp_prefix
 
@@ -166,6 +166,16 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def class_images(folder: Path, nested: bool = True) -> tuple[list[Path], list[Path]]:
+    """The images of one class folder, in its sub-folders too, and its other files. Photos sorted into
+    sub-folders (by date, by event) were left out without a word: a class of 12 read where 15 were given.
+    Hidden sub-folders (.thumbnails, a Mac's .AppleDouble) hold copies or metadata, not the user's photos."""
+    files = [p for p in folder_files(folder, nested)
+             if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    images = [p for p in files if is_image_path(p)]
+    return images, [p for p in files if not is_image_path(p)]
+
+
 def as_roots(dataset) -> list[Path]:
     """One `--dataset` folder or several, as a list."""
     return [Path(dataset)] if isinstance(dataset, (str, os.PathLike)) else [Path(d) for d in dataset]
@@ -190,7 +200,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
     for root in roots:
         folder, label = relabelled(root)
         if label is not None:
-            if not any(list_images(f)[0] for f in [folder, *class_folders(folder)]):
+            if not class_images(folder)[0]:
                 raise DatasetError(f"{folder}: no images (for {root})")
             borrowed[root] = label
             continue
@@ -200,7 +210,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
                                f"{root}/<class>/*.jpg)")
         names[root] = []
         for f in folders:
-            if list_images(f)[0]:
+            if class_images(f)[0]:
                 names[root].append(f.name)
             else:
                 empty.append(f)
@@ -263,7 +273,7 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
             if relabelled(r)[1] is not None:
                 continue
             found = [f.name for f in class_folders(r)]
-            extra = sorted(name for name in set(found) - set(labels) if list_images(r / name)[0])
+            extra = sorted(name for name in set(found) - set(labels) if class_images(r / name)[0])
             if extra:
                 raise DatasetError(f"{r}: class folders {extra} are not among the training classes {labels}")
             missing = [lab for lab in labels if lab not in found]
@@ -297,11 +307,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
             label = labels[idx]
             if not folder.is_dir():
                 continue
-            files, others = list_images(folder)
-            skipped["not an image"] += others
-            if others and len(skipped_files) < 3:
-                skipped_files += [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
-                                  and not is_image_path(p)][:3 - len(skipped_files)]
+            # DIR=CLASS's own folder is read flat: its class folders are sources of their own.
+            files, others = class_images(folder, nested=not (borrowed is not None and folder == base))
+            skipped["not an image"] += len(others)
+            skipped_files += others[:max(0, 3 - len(skipped_files))]
             if max_per_class:
                 files = first_per_split(files, max_per_class, split_patterns)
             for path in files:

@@ -1134,3 +1134,32 @@ def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     assert seen == [signal.SIG_IGN] * len(STOP_SIGNALS)
+
+
+def test_photos_in_a_class_folders_sub_folders_are_read(datasets, tmp_path):
+    """Photos sorted by event inside a class folder are that class's photos: they were left out without a word."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 2)
+    nested = data / "with_mask" / "2023" / "party"
+    nested.mkdir(parents=True)
+    for src in sorted((datasets / "mask" / "with_mask").iterdir())[2:4]:
+        shutil.copy(src, nested / src.name)
+    (nested / "notes.txt").write_text("x")
+    (data / "with_mask" / ".thumbnails").mkdir()
+    shutil.copy(nested / src.name, data / "with_mask" / ".thumbnails" / src.name)  # a viewer's copy: not read
+    only_nested = data / "without_mask" / "sub"  # a class whose photos are all in a sub-folder
+    only_nested.mkdir()
+    for p in list((data / "without_mask").glob("*.*")):
+        p.rename(only_nested / p.name)
+    lines = []
+    got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    assert got.labels == ["with_mask", "without_mask"]
+    assert np.bincount(got.y).tolist() == [4, 2]
+    assert str(nested / src.name) in got.paths
+    assert got.skipped == {"unreadable": 0, "not an image": 1}
+    assert any(str(nested / "notes.txt") in ln for ln in lines), lines
+    # DIR=CLASS still counts each image once: its own folder flat, each class folder with its sub-folders.
+    borrowed = load_dataset([data, f"{data}=without_mask"], 32, "rgb", CropSpec(), log=lines.append)
+    assert np.bincount(borrowed.y).tolist() == [4, 2 + 6]
