@@ -359,6 +359,20 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         if found:
             log(f"[WARN] {len(found)} image(s) with {what}: {', '.join(map(str, found[:3]))}"
                 + (f" and {len(found) - 3} more" if len(found) > 3 else ""))
+    # The same picture in two classes (a photo copied into both while relabelling) teaches the model both labels
+    # for one face, and the split's copy check then dropped it from validation without saying which label won.
+    first: dict[str, tuple[str, int]] = {}
+    classes: dict[str, set] = {}
+    clashes: list[str] = []
+    for digest, path, y in zip(out["hashes"], out["paths"], out["y"]):
+        seen = first.setdefault(digest, (path, y))
+        if y not in classes.setdefault(digest, {y}):  # each further class with this picture is named once
+            classes[digest].add(y)
+            clashes.append(f"{path} ({labels[y]}) = {seen[0]} ({labels[seen[1]]})")
+    if clashes:
+        log(f"[WARN] {len(clashes)} image(s) in two classes with the same pixels, each learnt with both labels: "
+            f"{', '.join(clashes[:3])}" + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
+            + "; remove them from the wrong class")
     if not out["x"]:
         raise DatasetError(f"{', '.join(map(str, roots))}: no readable images")
     return Dataset(np.stack(out["x"]), np.array(out["y"], dtype=np.int64), labels, out["paths"], skipped, detected,

@@ -1163,3 +1163,29 @@ def test_photos_in_a_class_folders_sub_folders_are_read(datasets, tmp_path):
     # DIR=CLASS still counts each image once: its own folder flat, each class folder with its sub-folders.
     borrowed = load_dataset([data, f"{data}=without_mask"], 32, "rgb", CropSpec(), log=lines.append)
     assert np.bincount(borrowed.y).tolist() == [4, 2 + 6]
+
+
+def test_the_same_picture_in_two_classes_is_named(datasets, tmp_path):
+    """A photo copied into two class folders while relabelling was learnt with both labels without a word."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for sub in ("sunglasses", "sunglasses/old"):
+        (data / sub).mkdir()
+    src = sorted((data / "without_mask").iterdir())[0]
+    shutil.copy(src, data / "with_mask" / "copy.jpg")
+    shutil.copy(src, data / "sunglasses" / "old" / "again.jpg")
+    shutil.copy(src, data / "without_mask" / "same_class_copy.jpg")  # a copy in its own class: no clash
+    shutil.copy(sorted((data / "with_mask").iterdir())[0], data / "sunglasses" / "s.jpg")
+    lines = []
+    load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    warnings = [ln for ln in lines if "in two classes" in ln]
+    assert len(warnings) == 1, lines
+    assert warnings[0].startswith("[WARN] 3 image(s) in two classes with the same pixels"), warnings
+    assert f"{data / 'with_mask' / 'copy.jpg'} (with_mask) = {data / 'sunglasses' / 'old' / 'again.jpg'} " \
+           f"(sunglasses)" in warnings[0]
+    assert "same_class_copy" not in warnings[0]
+    lines.clear()
+    load_dataset(small_mask_set(datasets, tmp_path / "clean", 3), 32, "rgb", CropSpec(), log=lines.append)
+    assert not any("in two classes" in ln for ln in lines), lines
