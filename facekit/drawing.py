@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -33,13 +34,25 @@ class Style:
                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
 
     def text(self, task: str, label: str) -> str:
-        return self.display.get(task, {}).get(label) or label.replace("_", " ").capitalize()
+        own = self.display.get(task, {}).get(label)
+        if not own:
+            # Only the first letter is raised: str.capitalize() lowered the rest, "Sun Glasses" drawn "Sun glasses".
+            own = label.replace("_", " ")
+            own = own[:1].upper() + own[1:]
+        return drawable(own)
 
     def color(self, task: str, label: str, labels: list[str]) -> tuple:
         own = self.colors.get(task, {}).get(label)
         if own is not None:
             return tuple(int(c) for c in own)
         return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
+
+
+def drawable(text: str) -> str:
+    """`text` in the letters OpenCV's font has. It draws each UTF-8 byte outside ASCII as "?", so a class folder
+    named "Lunettes é" was drawn "Lunettes ??": accents are dropped ("e"), other letters are one "?" each."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return "".join(c if c.isascii() else "?" for c in folded)
 
 
 # A photo smaller than this (a face crop, a thumbnail) is drawn on a copy enlarged by a whole factor: its labels

@@ -1244,3 +1244,27 @@ def test_a_big_endian_16_bit_array_reads_as_its_native_twin(analyzer, media):
     assert [f.box for f in analyzer.analyze(deep.astype(">u2"))] == boxes
     assert [f.box for f in analyzer.analyze(cv2.cvtColor(deep, cv2.COLOR_BGR2GRAY).astype(">u2"))] == \
         [f.box for f in analyzer.analyze(cv2.cvtColor(deep, cv2.COLOR_BGR2GRAY))]
+
+
+def test_a_users_class_names_are_drawn_as_written():
+    """A trained head's labels are the user's folder names: "Sun Glasses" was drawn "Sun glasses" (the rest of
+    the name lowered) and "Lunettes é" as "Lunettes ??" (OpenCV's font draws each UTF-8 byte as "?")."""
+    import numpy as np
+
+    from facekit.drawing import Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    style = Style(display={"shades": {"no_glasses": "Bare Eyes"}})
+    assert style.text("shades", "Sun Glasses") == "Sun Glasses"
+    assert style.text("shades", "with_mask") == "With mask"
+    assert style.text("shades", "no_glasses") == "Bare Eyes"
+    assert style.text("shades", "Lunettes é") == "Lunettes e"
+    assert style.text("shades", "眼镜") == "??"
+
+    def drawn(label):
+        pred = Prediction(label, 0.5, {label: 0.5, "other": 0.5})
+        return annotate(np.full((240, 320, 3), 90, np.uint8), [Face(Box(100, 40, 200, 140), 0.9, {"shades": pred})],
+                        Style())
+
+    assert np.array_equal(drawn("Lunettes é"), drawn("Lunettes e"))
+    assert not np.array_equal(drawn("Lunettes é"), drawn("Lunettes ?"))
