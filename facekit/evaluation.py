@@ -60,7 +60,15 @@ def training_plot(history: dict, path: Path, fine_start: int | None = None, titl
     fig, ax = plt.subplots(figsize=(8, 5))
     for key, style in (("loss", "-"), ("val_loss", "--"), ("accuracy", "-"), ("val_accuracy", "--")):
         if history.get(key):
-            ax.plot(epochs, history[key], style, label=key.replace("accuracy", "acc"))
+            # Points marked: a line of one epoch (-e 1 --fine-tune-epochs 0, a quick first try) drew nothing at all.
+            ax.plot(epochs, history[key], style, marker="o", markersize=4, label=key.replace("accuracy", "acc"))
+    from matplotlib.ticker import MaxNLocator
+
+    # Whole epochs: one epoch's axis read 0.945 ... 1.050, which an integer locator alone does not change.
+    if 0 < len(epochs) <= 20:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if fine_start:
         ax.axvline(fine_start + 0.5, color="gray", linestyle=":", label="fine-tune starts")
     ax.set_xlabel("epoch")

@@ -1189,3 +1189,15 @@ def test_the_same_picture_in_two_classes_is_named(datasets, tmp_path):
     lines.clear()
     load_dataset(small_mask_set(datasets, tmp_path / "clean", 3), 32, "rgb", CropSpec(), log=lines.append)
     assert not any("in two classes" in ln for ln in lines), lines
+
+
+def test_a_one_epoch_plot_shows_its_points(tmp_path):
+    """-e 1 --fine-tune-epochs 0 (a quick first try) wrote a plot.png with a legend and no line: one point each."""
+    from facekit.evaluation import training_plot
+
+    training_plot({"loss": [1.1], "val_loss": [0.9], "accuracy": [0.3], "val_accuracy": [0.5]}, tmp_path / "p.png")
+    img = cv2.imread(str(tmp_path / "p.png"))
+    # Left of the legend (centre right), pixels in matplotlib's first colour (C0, the loss): its point at epoch 1.
+    area = img[:, 150:600].astype(int)
+    loss_blue = (np.abs(area - np.array([180, 119, 31])).sum(axis=2) < 60).sum()
+    assert loss_blue > 10, loss_blue
