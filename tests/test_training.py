@@ -1201,3 +1201,33 @@ def test_a_one_epoch_plot_shows_its_points(tmp_path):
     area = img[:, 150:600].astype(int)
     loss_blue = (np.abs(area - np.array([180, 119, 31])).sum(axis=2) < 60).sum()
     assert loss_blue > 10, loss_blue
+
+
+def test_ctrl_c_in_the_first_epoch_does_not_promise_a_resume(datasets, tmp_path, monkeypatch, capfd):
+    """Stopped before any epoch finished, the run said "the finished epochs are kept ...; run the same command
+    with --resume to go on", and that --resume said "no checkpoint: starting from scratch"."""
+    import facekit.training
+    from facekit.cli.train import main
+    from facekit.training import checkpoint_dir
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    model = tmp_path / "m"
+    ckpt = checkpoint_dir(model)
+    finished = []
+
+    def interrupted(cfg):  # what fit_model leaves: the signature, and state.json once an epoch is done
+        ckpt.mkdir(exist_ok=True)
+        (ckpt / "signature.json").write_text("{}")
+        if finished:
+            (ckpt / "state.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facekit.training, "train", interrupted)
+    assert main([*map(str, ["-d", data, "-m", model, *TINY])]) == 130
+    err = capfd.readouterr().err
+    assert "interrupted before the first epoch finished: nothing to resume" in err, err
+    assert "--resume" not in err and not ckpt.exists()
+    finished.append(1)
+    assert main([*map(str, ["-d", data, "-m", model, *TINY])]) == 130
+    assert f"the finished epochs are kept in {ckpt}; run the same command with --resume" in capfd.readouterr().err
+    assert (ckpt / "state.json").is_file()

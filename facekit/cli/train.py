@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -306,8 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         train(cfg)
     except KeyboardInterrupt:
-        if not checkpoint_dir(output).is_dir():
+        ckpt = checkpoint_dir(output)
+        if not ckpt.is_dir():
             raise
+        if not (ckpt / "state.json").is_file():
+            # Stopped inside the first epoch: "the finished epochs are kept ... --resume" was a promise that the
+            # --resume run broke, "no checkpoint: starting from scratch"; the folder held only the run's signature.
+            shutil.rmtree(ckpt, ignore_errors=True)
+            print(f"\n[INFO] interrupted before the first epoch finished: nothing to resume, nothing written to "
+                  f"{output}", file=sys.stderr, flush=True)
+            return 130
         print(f"\n[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the same "
               "command with --resume to go on", file=sys.stderr, flush=True)
         return 130
