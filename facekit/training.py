@@ -289,7 +289,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
 
     out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": [], "origin": []}
     skipped = {"unreadable": 0, "not an image": 0}
-    skipped_files: list[Path] = []  # the first few, for the warning
+    skipped_files: list[Path] = []  # the first few non-image files, for the warning
+    # The first few unreadable images with why: a folder of iPhone photos without pillow-heif was "skipped 30
+    # unreadable image(s)", its names after the Thumbs.db files and the reason (what to install) nowhere.
+    unreadable: list[str] = []
     detected, n_images, folders = 0, 0, []
     # Images a label may not describe: no face found (used whole), or, taking the largest face, others
     # nearly as big beside it (a group photo): which person the folder's label is about is a guess.
@@ -316,11 +319,12 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
             for path in files:
                 try:
                     image = load_image(path)
-                except ImageError:
+                except ImageError as e:
                     skipped["unreadable"] += 1
                     info["unreadable"] += 1
-                    if len(skipped_files) < 3:
-                        skipped_files.append(path)
+                    if len(unreadable) < 3:
+                        why = str(e).removeprefix(f"{path}: ")
+                        unreadable.append(f"{path} ({why})")
                     continue
                 digest = hashlib.blake2b(image.tobytes(), digest_size=12, person=str(image.shape).encode()[:16])
                 examples, rivals = _examples(image, detector, face_crops, crop, size, faces, min_face)
@@ -350,9 +354,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     n_skipped = skipped["unreadable"] + skipped["not an image"]
     if n_skipped:
         # One line for one fact (the card keeps the per-folder counts), naming files so they can be found.
+        named = (unreadable + [str(f) for f in skipped_files])[:3]
         log(f"[WARN] {', '.join(map(str, roots))}: skipped {skipped['unreadable']} unreadable image(s) and "
-            f"{skipped['not an image']} non-image file(s): {', '.join(map(str, skipped_files))}"
-            + (f" and {n_skipped - len(skipped_files)} more" if n_skipped > len(skipped_files) else ""))
+            f"{skipped['not an image']} non-image file(s): {', '.join(named)}"
+            + (f" and {n_skipped - len(named)} more" if n_skipped > len(named) else ""))
     for found, what in ((no_face, "no face found, used whole with their folder's label"),
                         (several, "other faces nearly as large as the one used (--faces largest): the label "
                                   "may be about another person")):

@@ -1231,3 +1231,33 @@ def test_ctrl_c_in_the_first_epoch_does_not_promise_a_resume(datasets, tmp_path,
     assert main([*map(str, ["-d", data, "-m", model, *TINY])]) == 130
     assert f"the finished epochs are kept in {ckpt}; run the same command with --resume" in capfd.readouterr().err
     assert (ckpt / "state.json").is_file()
+
+
+def test_unreadable_images_are_named_first_with_why(datasets, tmp_path, monkeypatch):
+    """iPhone photos without pillow-heif were "skipped 2 unreadable image(s)", named after the Thumbs.db files
+    or not at all, and what to install was said nowhere."""
+    import builtins
+
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for name in ("Thumbs.db", "a.txt", "b.txt"):
+        (data / "with_mask" / name).write_text("x")
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        (data / "without_mask" / name).write_bytes(b"\0\0\0\x18ftypheic")
+    real_import = builtins.__import__
+
+    def no_heif(name, *args, **kwargs):
+        if name == "pillow_heif":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_heif)
+    lines = []
+    load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    warning = next(ln for ln in lines if "unreadable" in ln)
+    assert "skipped 2 unreadable image(s) and 3 non-image file(s): " \
+           f"{data / 'without_mask' / 'IMG_0001.HEIC'} (" in warning, warning
+    assert "pip install 'facekit[heic]'" in warning
+    assert warning.endswith(f"{data / 'with_mask' / 'Thumbs.db'} and 2 more"), warning
