@@ -205,9 +205,18 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
             borrowed[root] = label
             continue
         folders = class_folders(root)
+        loose = class_images(root, nested=False)[0]
         if not folders:
             raise DatasetError(f"{root}: no class sub-folders (a dataset is one folder of images per class: "
                                f"{root}/<class>/*.jpg)")
+        if loose:
+            # Photos beside the class folders are in no class: left out without a word, they were easy to miss
+            # (a folder still to sort), and with one sub-folder the dataset was one class folder given by mistake.
+            log(f"[WARN] {root}: {len(loose)} image(s) in no class folder are not used: "
+                f"{', '.join(map(str, loose[:3]))}" + (f" and {len(loose) - 3} more" if len(loose) > 3 else ""))
+            if len(folders) == 1:
+                raise DatasetError(f"{root} holds {len(loose)} image(s) and one sub-folder ({folders[0].name}): "
+                                   f"is it a class folder? --dataset is the folder above the class folders")
         names[root] = []
         for f in folders:
             if class_images(f)[0]:

@@ -1261,3 +1261,30 @@ def test_unreadable_images_are_named_first_with_why(datasets, tmp_path, monkeypa
            f"{data / 'without_mask' / 'IMG_0001.HEIC'} (" in warning, warning
     assert "pip install 'facekit[heic]'" in warning
     assert warning.endswith(f"{data / 'with_mask' / 'Thumbs.db'} and 2 more"), warning
+
+
+def test_photos_in_no_class_folder_are_named(datasets, tmp_path):
+    """Photos beside the class folders (a pile still to sort) were left out without a word; a class folder given
+    as --dataset, its photos beside one sub-folder, trained that sub-folder as the only class: "found 1 (sub)"."""
+    from facekit.errors import DatasetError
+    from facekit.preprocess import CropSpec
+    from facekit.training import dataset_labels, load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for src in sorted((datasets / "mask" / "with_mask").iterdir())[5:9]:
+        shutil.copy(src, data / src.name)
+    (data / "README.txt").write_text("my set")
+    lines = []
+    got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    assert len(got.y) == 6
+    warning = [ln for ln in lines if "in no class folder" in ln]
+    assert len(warning) == 1 and warning[0].startswith(f"[WARN] {data}: 4 image(s) in no class folder are not used: ")
+    assert warning[0].endswith(" and 1 more") and "README" not in warning[0], warning
+    cls = data / "with_mask"
+    (cls / "2023").mkdir()
+    shutil.copy(sorted(cls.iterdir())[0], cls / "2023" / "x.jpg")
+    with pytest.raises(DatasetError, match=r"holds 3 image\(s\) and one sub-folder \(2023\): is it a class folder"):
+        dataset_labels([cls], log=lambda m: None)
+    lines.clear()  # DIR=CLASS reads its folder's own photos: nothing to say
+    dataset_labels([small_mask_set(datasets, tmp_path / "clean", 3), f"{cls}=without_mask"], log=lines.append)
+    assert not lines, lines
