@@ -323,9 +323,12 @@ def weights_terms(folder: Path | None = None) -> dict[str, str]:
     says "... the weights inherit the data's terms (TERMS)"): shown where the heads are offered."""
     terms = {}
     for task, model in available_tasks(folder).items():
-        text = ModelCard.load(model / CARD).extra.get("licences", {}).get("model", "")
+        licences = ModelCard.load(model / CARD).extra.get("licences") or {}
+        text = licences.get("model", "")
         inner = text[text.find("(") + 1:text.rfind(")")] if "(" in text and text.endswith(")") else text
-        terms[task] = inner or "see its card.json"
+        # A head trained without --data-licence has no licences block: "see its card.json" sent the user to
+        # a card that says nothing about them.
+        terms[task] = inner or ("see its card.json" if licences else "no terms recorded")
     return terms
 
 

@@ -1288,3 +1288,16 @@ def test_photos_in_no_class_folder_are_named(datasets, tmp_path):
     lines.clear()  # DIR=CLASS reads its folder's own photos: nothing to say
     dataset_labels([small_mask_set(datasets, tmp_path / "clean", 3), f"{cls}=without_mask"], log=lines.append)
     assert not lines, lines
+
+
+def test_a_head_without_recorded_terms_says_so_in_the_tasks_help(tmp_path):
+    """A head trained without --data-licence was offered as "glasses (see its card.json)": its card has no terms."""
+    from facekit.heads import weights_terms
+
+    for task, extra in (("glasses", {}), ("hats", {"licences": {"data": "CC0"}}),
+                        ("mask", {"licences": {"model": "MIT code; the weights inherit the data's terms (CC0)"}})):
+        (tmp_path / task).mkdir()
+        (tmp_path / task / "model.tflite").write_bytes(b"")
+        (tmp_path / task / "card.json").write_text(json.dumps({"task": task, "labels": ["a", "b"], "input_size": 32,
+                                                              **extra}))
+    assert weights_terms(tmp_path) == {"glasses": "no terms recorded", "hats": "see its card.json", "mask": "CC0"}
