@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,13 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def class_label(folder: Path) -> str:
+    """The class a folder names, in Unicode's composed form: a Mac writes "é" as "e" + an accent mark, so the same
+    class copied from a Mac and from Linux or Windows were two classes ("has images in A but not in B"), and a
+    label typed with the keyboard's "é" was no key of the JSON's probabilities."""
+    return unicodedata.normalize("NFC", folder.name)
+
+
 def class_images(folder: Path, nested: bool = True) -> tuple[list[Path], list[Path]]:
     """The images of one class folder, in its sub-folders too, and its other files. Photos sorted into
     sub-folders (by date, by event) were left out without a word: a class of 12 read where 15 were given.
@@ -202,7 +210,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
         if label is not None:
             if not class_images(folder)[0]:
                 raise DatasetError(f"{folder}: no images (for {root})")
-            borrowed[root] = label
+            borrowed[root] = unicodedata.normalize("NFC", label)
             continue
         folders = class_folders(root)
         loose = class_images(root, nested=False)[0]
@@ -220,7 +228,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
         names[root] = []
         for f in folders:
             if class_images(f)[0]:
-                names[root].append(f.name)
+                names[root].append(class_label(f))
             else:
                 empty.append(f)
                 log(f"[WARN] class folder {f} has no images: skipped")
@@ -281,8 +289,9 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         for r in roots:
             if relabelled(r)[1] is not None:
                 continue
-            found = [f.name for f in class_folders(r)]
-            extra = sorted(name for name in set(found) - set(labels) if class_images(r / name)[0])
+            dirs = {class_label(f): f for f in class_folders(r)}
+            found = list(dirs)
+            extra = sorted(name for name in set(found) - set(labels) if class_images(dirs[name])[0])
             if extra:
                 raise DatasetError(f"{r}: class folders {extra} are not among the training classes {labels}")
             missing = [lab for lab in labels if lab not in found]
@@ -311,8 +320,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
         base, borrowed = relabelled(r)
         # (class index, folder): each class folder, or for DIR=CLASS the folder and its sub-folders, all as CLASS
+        dirs = {} if borrowed is not None else {class_label(f): f for f in class_folders(r)}
+        borrowed = None if borrowed is None else unicodedata.normalize("NFC", borrowed)
         sources = ([(labels.index(borrowed), f) for f in [base, *class_folders(base)]] if borrowed is not None
-                   else [(i, r / lab) for i, lab in enumerate(labels)])
+                   else [(i, dirs.get(lab, r / lab)) for i, lab in enumerate(labels)])
         for label in labels:
             info["images"][label] = info["faces"][label] = 0
         for idx, folder in sources:

@@ -1301,3 +1301,29 @@ def test_a_head_without_recorded_terms_says_so_in_the_tasks_help(tmp_path):
         (tmp_path / task / "card.json").write_text(json.dumps({"task": task, "labels": ["a", "b"], "input_size": 32,
                                                               **extra}))
     assert weights_terms(tmp_path) == {"glasses": "no terms recorded", "hats": "see its card.json", "mask": "CC0"}
+
+
+def test_a_class_named_with_an_accent_is_one_class_whichever_system_wrote_it(datasets, tmp_path):
+    """A Mac writes "é" as "e" + a combining accent: the same class copied from a Mac and from Linux were two
+    classes ("has images in ... but not in ..."), and the label was not the "é" a user types."""
+    import unicodedata
+
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    composed, decomposed = "Lunettes é", unicodedata.normalize("NFD", "Lunettes é")
+    assert composed != decomposed
+    roots = []
+    for name, label in (("linux", composed), ("mac", decomposed)):
+        root = small_mask_set(datasets, tmp_path / name, 3)
+        (root / "with_mask").rename(root / label)
+        roots.append(root)
+    got = load_dataset(roots, 32, "rgb", CropSpec(), log=lambda m: None)
+    assert got.labels == [composed, "without_mask"]
+    assert np.bincount(got.y).tolist() == [6, 6]
+    assert [f["images"] for f in got.folders] == [{composed: 3, "without_mask": 3}] * 2
+    # A test set written by the Mac scores against the labels trained from Linux, and DIR=CLASS names it either way.
+    test = load_dataset(roots[1], 32, "rgb", CropSpec(), labels=got.labels, log=lambda m: None)
+    assert np.bincount(test.y).tolist() == [3, 3]
+    borrowed = load_dataset([roots[0], f"{roots[1]}={decomposed}"], 32, "rgb", CropSpec(), log=lambda m: None)
+    assert np.bincount(borrowed.y).tolist() == [3 + 6, 3]
