@@ -798,7 +798,10 @@ def task_name(labels: list[str], dataset) -> str:
     known = KNOWN_TASKS.get(frozenset(labels))
     if known:
         return known
-    dataset = as_roots(dataset)[0]
+    roots = as_roots(dataset)
+    # The first folder of classes names it: "-d extra=no_glasses glasses" was task 'extra=no_glasses', refused,
+    # and "-d ." was 'task' (a path's name, not the folder's, which abspath gives without following links).
+    dataset = Path(os.path.abspath(next((r for r in roots if relabelled(r)[1] is None), roots[0])))
     name = dataset.name if dataset.name not in ("train", "training") else dataset.parent.name
     return name.replace(" ", "_").lower() or "task"
 
@@ -853,7 +856,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     if soft is not None:
         data, soft_note = _with_soft_labels(data, soft, cfg.label_source, log)
     counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
-    task = cfg.task or task_name(labels, roots[0])
+    task = cfg.task or task_name(labels, roots)
     log(f"[INFO] {len(data.y)} examples in {len(labels)} classes: {counts}; task '{task}'"
         + ("" if cfg.task else " (named from the classes or the folder; --task names it)"))
     if min(counts.values()) < 3:

@@ -1327,3 +1327,26 @@ def test_a_class_named_with_an_accent_is_one_class_whichever_system_wrote_it(dat
     assert np.bincount(test.y).tolist() == [3, 3]
     borrowed = load_dataset([roots[0], f"{roots[1]}={decomposed}"], 32, "rgb", CropSpec(), log=lambda m: None)
     assert np.bincount(borrowed.y).tolist() == [3 + 6, 3]
+
+
+@pytest.mark.parametrize("order", ["borrowed first", "cwd"])
+def test_the_task_is_named_after_the_folder_of_classes(datasets, tmp_path, monkeypatch, capfd, order):
+    """"-d extra=no_glasses glasses" named the task 'extra=no_glasses' (refused: "give one with --task"), and
+    "-d ." named it 'task': the folder's name, wherever it is given, names it."""
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "Shades", 3)
+    for label in ("with_mask", "without_mask"):
+        (data / label).rename(data / label.replace("mask", "glasses"))
+    extra = small_mask_set(datasets, tmp_path / "extra", 3)
+    seen = _record_train(monkeypatch)
+    if order == "cwd":
+        monkeypatch.chdir(data)
+        args = ["-d", ".", "-m", tmp_path / "m"]
+    else:
+        args = ["-d", f"{extra}=without_glasses", data, "-m", tmp_path / "m"]
+    assert main([*map(str, [*args, *TINY])]) == 0, capfd.readouterr().err
+    assert seen[0].task is None or seen[0].task == "shades"
+    from facekit.training import task_name
+
+    assert task_name(["with_glasses", "without_glasses"], seen[0].dataset) == "shades"
