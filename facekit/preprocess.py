@@ -23,8 +23,9 @@ from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
 HEIF_EXTENSIONS = {".heic", ".heif"}
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm",
-                    ".gif", ".avif"} | HEIF_EXTENSIONS
+# .jfif / .jpe: JPEGs as Windows browsers save them from the web; without them such photos were "non-image files".
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm",
+                    ".ppm", ".pbm", ".gif", ".avif"} | HEIF_EXTENSIONS
 # The ISO box brands of HEIF still images (a HEIC photo renamed .jpg is still one).
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 

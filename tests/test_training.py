@@ -1350,3 +1350,17 @@ def test_the_task_is_named_after_the_folder_of_classes(datasets, tmp_path, monke
     from facekit.training import task_name
 
     assert task_name(["with_glasses", "without_glasses"], seen[0].dataset) == "shades"
+
+
+def test_jpegs_named_as_windows_browsers_save_them_are_training_images(datasets, tmp_path):
+    """A photo saved from the web by a Windows browser is .jfif: it was skipped as a "non-image file"."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    for i, src in enumerate(sorted((data / "with_mask").iterdir())[:2]):
+        src.rename(src.with_suffix((".jfif", ".JPE")[i]))
+    lines = []
+    got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
+    assert np.bincount(got.y).tolist() == [3, 3] and got.skipped == {"unreadable": 0, "not an image": 0}
+    assert any(p.endswith(".jfif") for p in got.paths) and not lines, lines
