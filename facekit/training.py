@@ -195,7 +195,7 @@ def relabelled(root: Path) -> tuple[Path, str | None]:
     folder, sep, label = str(root).rpartition("=")
     if not sep or not folder or not label or "/" in label or os.sep in label:
         return root, None
-    return Path(folder), label
+    return Path(folder), unicodedata.normalize("NFC", label)  # as class_label reads folder names
 
 
 def dataset_labels(roots: list[Path], log=print) -> list[str]:
@@ -210,7 +210,7 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
         if label is not None:
             if not class_images(folder)[0]:
                 raise DatasetError(f"{folder}: no images (for {root})")
-            borrowed[root] = unicodedata.normalize("NFC", label)
+            borrowed[root] = label
             continue
         folders = class_folders(root)
         loose = class_images(root, nested=False)[0]
@@ -321,7 +321,6 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         base, borrowed = relabelled(r)
         # (class index, folder): each class folder, or for DIR=CLASS the folder and its sub-folders, all as CLASS
         dirs = {} if borrowed is not None else {class_label(f): f for f in class_folders(r)}
-        borrowed = None if borrowed is None else unicodedata.normalize("NFC", borrowed)
         sources = ([(labels.index(borrowed), f) for f in [base, *class_folders(base)]] if borrowed is not None
                    else [(i, dirs.get(lab, r / lab)) for i, lab in enumerate(labels)])
         for label in labels:
