@@ -52,6 +52,11 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
         if data[:2] == b"BM":
+            dib = _bmp_dib_size(data)
+            if dib == 12:  # OS/2's BITMAPCOREHEADER: 16-bit sizes
+                return struct.unpack("<HH", data[18:22])
+            if dib is None:
+                return None
             w, h = struct.unpack("<ii", data[18:26])
             return abs(w), abs(h)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -80,6 +85,17 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     except struct.error:  # cut short: let the decoder report it
         return None
     return None
+
+
+def _bmp_dib_size(data) -> int | None:
+    """The size of a BMP's info header, when bytes starting "BM" have one OpenCV reads (12, or 36 and over);
+    None for anything else. Text that starts "BM" (a file "BM hello" named .bmp or .jpg) has four letters there,
+    a number in the hundreds of millions: its letters read as a width and height were "over the limit of 200 MP"."""
+    try:
+        size = struct.unpack("<I", data[14:18])[0]
+    except struct.error:
+        return None
+    return size if size == 12 or 36 <= size <= 255 else None
 
 
 def _tiff_size(data) -> tuple[int, int] | None:
@@ -200,7 +216,9 @@ def _cut_short(data) -> bool:
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n":
             return bytes(data[-12:]).find(b"IEND") < 0
-        if data[:2] == b"BM" and struct.unpack("<I", data[14:18])[0] in (12, 40, 52, 56, 64, 108, 124):
+        if data[:2] == b"BM" and n < 18:  # before the info header: cut short if its reserved bytes are 0, as a BMP's
+            return not any(bytes(data[6:10]))
+        if data[:2] == b"BM" and _bmp_dib_size(data) is not None:
             return struct.unpack("<I", data[2:6])[0] > n  # the file's size, as its header states it
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return struct.unpack("<I", data[4:8])[0] + 8 > n

@@ -205,6 +205,39 @@ def test_garbage_is_not_taken_for_a_photo_cut_short(tmp_path, data):
         load_image(path)
 
 
+@pytest.mark.parametrize("name", ["notes.bmp", "notes.jpg"])
+@pytest.mark.parametrize("data", [b"BM hello\n", b"BM hello, this is a text file about bitmaps, not one.\n"])
+def test_text_that_starts_bm_is_not_a_bitmap_over_the_limit(tmp_path, name, data):
+    """Before, its letters read as a BMP header's width and height: "image of 1702109281x1713403000 px is over the
+    limit of 200 MP" (or, under 18 bytes, "cut short"), for a file that is no image at all."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)$"):
+        load_image(path)
+
+
+def test_bitmaps_still_state_their_size_and_are_refused_over_the_limit(tmp_path, media):
+    import struct
+
+    from facekit.preprocess import header_size
+
+    photo = load_image(media / "two_people.jpg")
+    assert cv2.imwrite(str(tmp_path / "p.bmp"), photo)
+    data = (tmp_path / "p.bmp").read_bytes()
+    assert header_size(data) == (photo.shape[1], photo.shape[0])
+    core = b"BM" + struct.pack("<IHHII", 26 + 16, 0, 0, 26, 12) + struct.pack("<HHHH", 2, 2, 1, 24) + bytes(16)
+    assert header_size(core) == (2, 2) and load_image_bytes(tmp_path, core).shape == (2, 2, 3)
+    bomb = data[:18] + struct.pack("<ii", 30000, -30000) + data[26:]
+    with pytest.raises(ImageError, match="30000x30000 px is over the limit"):
+        load_image_bytes(tmp_path, bomb)
+
+
+def load_image_bytes(tmp_path, data):
+    path = tmp_path / "held.bmp"
+    path.write_bytes(data)
+    return load_image(path)
+
+
 def test_a_float_tiff_reads_as_its_photo(tmp_path, media, capfd):
     """An editor's 32-bit float TIFF (an HDR merge, a "floating point" export), 0-1, and with a phone's
     rotation. Before, "not a readable image (corrupt or unsupported format)" after OpenCV's own line
