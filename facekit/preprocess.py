@@ -341,9 +341,11 @@ def _from_pil(image) -> np.ndarray:
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Accept gray, BGRA, 16-bit, boolean and float arrays from callers and return 8-bit 3-channel BGR.
-    Float arrays are read as 0-1 when no value is above 1 (scikit-image's and most ML code's convention),
-    else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face. Any other shape is an
-    ImageError, not a silent empty result (a channels-first (3, H, W) array read as (H, W, C) has none)."""
+    Integer arrays of any dtype are read by their values: 0-255 as 8-bit, else 0-65535 as 16-bit (negatives as
+    0); larger values are an ImageError. Float arrays are read as 0-1 when no value is above 1 (scikit-image's
+    and most ML code's convention), else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face.
+    Any other shape is an ImageError, not a silent empty result (a channels-first (3, H, W) array read as
+    (H, W, C) has none)."""
     if image is None:  # the commonest: cv2.imread's answer for a path it cannot read
         raise ImageError("got None instead of an image (cv2.imread returns None for a file it cannot read: check "
                          "its path, or pass the path itself for a message that says why)")
@@ -366,10 +368,17 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
                          f"{MAX_PIXELS // 10**6} MP")
     if not image.dtype.isnative:  # ">u2" (FITS, a Motorola TIFF's samples) is no np.uint16: clipped to a white picture
         image = image.astype(image.dtype.newbyteorder("="))
-    if image.dtype == np.uint16:
-        # 0-255 values held in 16 bits (`photo.astype(np.uint16)`) lost them all to the shift: a black picture.
-        # A 16-bit photo that dark is black in 8 bits either way.
-        image = image.astype(np.uint8) if image.max() <= 255 else (image >> 8).astype(np.uint8)
+    if image.dtype.kind in "ui" and image.dtype != np.uint8:
+        # Read by their values, whatever the dtype: a 16-bit photo held as uint32 or int32 (`deep.astype(np.int32)`,
+        # PIL's mode "I") was clipped to 0-255, a white picture with no face, where as uint16 it was read. And
+        # 0-255 values held in 16 bits (`photo.astype(np.uint16)`) lost them all to the shift: a black picture;
+        # a 16-bit photo that dark is black in 8 bits either way.
+        top = int(image.max())
+        if top > 65535:  # no scale to guess from: 32-bit samples, or sums that are no picture
+            raise ImageError(f"expected an image array of 0-255 (8-bit) or 0-65535 (16-bit) values, got {image.dtype} "
+                             f"values up to {top:,} (scale it to one of them first)")
+        image = np.clip(image, 0, 65535)
+        image = image.astype(np.uint8) if top <= 255 else (image.astype(np.uint16) >> 8).astype(np.uint8)
     elif image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
     elif np.issubdtype(image.dtype, np.floating):
@@ -377,8 +386,6 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
         if image.size and image.max() <= 1.0:
             image = image * 255.0
         image = np.rint(np.clip(image, 0, 255)).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:

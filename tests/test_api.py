@@ -1186,6 +1186,23 @@ def test_a_16_bit_array_of_8_bit_values_is_read_as_8_bit(analyzer, media):
     assert [f.box for f in analyzer.analyze(photo.astype(np.uint16) * 257)] == boxes  # a 16-bit photo, as before
 
 
+def test_integer_arrays_are_read_by_their_values_whatever_their_dtype(analyzer, media):
+    """A 16-bit photo held as uint32, int32 or int64 (`deep.astype(np.int32)`, a sum kept from overflowing) was
+    clipped to 0-255, a white picture with no face and no word, where the same values as uint16 found both."""
+    import numpy as np
+
+    from facekit.errors import ImageError
+
+    photo = cv2.imread(str(media / "two_people.jpg"))
+    boxes = [f.box for f in analyzer.analyze(photo.astype(np.uint16) * 257)]
+    assert len(boxes) == 2
+    for dtype in (np.uint32, np.int32, np.int64, np.uint64):
+        assert [f.box for f in analyzer.analyze(photo.astype(dtype) * 257)] == boxes, dtype
+        assert [f.box for f in analyzer.analyze(photo.astype(dtype))] == boxes, dtype
+    with pytest.raises(ImageError, match=r"0-65535 \(16-bit\) values, got uint32 values up to 4,294,967,295"):
+        analyzer.analyze(photo.astype(np.uint32) * 16843009)
+
+
 def test_a_float_pil_image_reads_as_its_array_does(analyzer, media):
     """A PIL image of mode "F" (Image.fromarray of a 0-1 float array, as scientific code makes them): its
     convert("RGB") cast 0-1 to 0 and 1, a black picture with no face, where the array itself, read as 0-1 as
