@@ -385,14 +385,26 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 + (f" and {len(found) - 3} more" if len(found) > 3 else ""))
     # The same picture in two classes (a photo copied into both while relabelling) teaches the model both labels
     # for one face, and the split's copy check then dropped it from validation without saying which label won.
+    # The same picture twice in one class (a folder copied into itself, two sets that share photos) weighs
+    # that face double in training and in the class counts, and was not named at all.
     first: dict[str, tuple[str, int]] = {}
     classes: dict[str, set] = {}
     clashes: list[str] = []
+    in_class: dict[tuple[str, int], str] = {}
+    repeats: dict[str, str] = {}  # a copy's path: the first file with its pixels (one entry a file, faces "all" too)
     for digest, path, y in zip(out["hashes"], out["paths"], out["y"]):
         seen = first.setdefault(digest, (path, y))
         if y not in classes.setdefault(digest, {y}):  # each further class with this picture is named once
             classes[digest].add(y)
             clashes.append(f"{path} ({labels[y]}) = {seen[0]} ({labels[seen[1]]})")
+        original = in_class.setdefault((digest, y), path)
+        if path != original:
+            repeats.setdefault(path, original)
+    if repeats:
+        named = [f"{copy} = {original}" for copy, original in list(repeats.items())[:3]]
+        log(f"[WARN] {len(repeats)} image(s) with the same pixels as another in their own class, each learnt once "
+            f"more: {', '.join(named)}" + (f" and {len(repeats) - 3} more" if len(repeats) > 3 else "")
+            + "; delete the copies")
     if clashes:
         log(f"[WARN] {len(clashes)} image(s) in two classes with the same pixels, each learnt with both labels: "
             f"{', '.join(clashes[:3])}" + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")

@@ -1191,6 +1191,29 @@ def test_the_same_picture_in_two_classes_is_named(datasets, tmp_path):
     assert not any("in two classes" in ln for ln in lines), lines
 
 
+def test_the_same_picture_twice_in_one_class_is_named(datasets, tmp_path):
+    """The same bytes twice in one class folder (or in two --dataset folders' same class) were learnt twice, the
+    class counts inflated, and nothing said so: only a picture in two classes was named."""
+    from facekit.preprocess import CropSpec
+    from facekit.training import load_dataset
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    src = sorted((data / "with_mask").iterdir())[0]
+    shutil.copy(src, data / "with_mask" / "copy.jpg")
+    shutil.copy(src, data / "with_mask" / "copy again.jpg")
+    other = small_mask_set(datasets, tmp_path / "other", 3)
+    lines = []
+    got = load_dataset([data, other], 32, "rgb", CropSpec(), log=lines.append)
+    assert np.bincount(got.y).tolist() == [3 + 2 + 3, 3 + 3]  # still read: the warning names them, nothing is lost
+    warnings = [ln for ln in lines if "in their own class" in ln]
+    assert len(warnings) == 1 and not any("in two classes" in ln for ln in lines), lines
+    assert warnings[0].startswith("[WARN] 8 image(s) with the same pixels as another in their own class"), warnings
+    assert f"{data / 'with_mask' / 'copy.jpg'} = {src}" in warnings[0] and "and 5 more" in warnings[0], warnings
+    lines.clear()
+    load_dataset(small_mask_set(datasets, tmp_path / "clean", 3), 32, "rgb", CropSpec(), log=lines.append)
+    assert not any("in their own class" in ln for ln in lines), lines
+
+
 def test_a_one_epoch_plot_shows_its_points(tmp_path):
     """-e 1 --fine-tune-epochs 0 (a quick first try) wrote a plot.png with a legend and no line: one point each."""
     from facekit.evaluation import training_plot
