@@ -1226,6 +1226,26 @@ def test_a_one_epoch_plot_shows_its_points(tmp_path):
     assert loss_blue > 10, loss_blue
 
 
+def test_the_cards_command_trains_the_model_again_without_resume(datasets, tmp_path, monkeypatch):
+    """A run finished with --resume recorded "... --resume" as the card's command, which run again said "no
+    checkpoint: starting from scratch" or went on from another run's checkpoint, not the model's training."""
+    import shlex
+
+    import facekit.training
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    model = tmp_path / "my model"
+    got = []
+    monkeypatch.setattr(facekit.training, "train", got.append)
+    for resume in (["--resume"], ["--res"], []):
+        assert main([*map(str, ["-d", data, *resume, "-m", model, *TINY])]) == 0
+    commands = [cfg.command for cfg in got]
+    assert commands[0] == commands[1] == commands[2], commands
+    assert shlex.split(commands[0])[-len(TINY) - 4:] == [*map(str, ["-d", data, "-m", model, *TINY])], commands
+    assert got[0].resume and got[1].resume and not got[2].resume  # the run itself still resumes
+
+
 def test_ctrl_c_in_the_first_epoch_does_not_promise_a_resume(datasets, tmp_path, monkeypatch, capfd):
     """Stopped before any epoch finished, the run said "the finished epochs are kept ...; run the same command
     with --resume to go on", and that --resume said "no checkpoint: starting from scratch"."""

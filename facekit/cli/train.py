@@ -44,6 +44,21 @@ def share(value: str) -> float:
     return v
 
 
+def reproducing_args(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """argv without --resume (or a prefix of it argparse takes for it, --res): the card's command is meant to
+    train the model again, and with --resume it said "no checkpoint: starting from scratch" or went on from a
+    later run's checkpoint instead."""
+    options = [s for action in parser._actions for s in action.option_strings]
+    kept = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return kept + argv[i:]
+        if arg.startswith("--") and [s for s in options if s.startswith(arg)] == ["--resume"]:
+            continue
+        kept.append(arg)
+    return kept
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = example_command(SCRIPT)
     p = ArgumentParser(
@@ -229,7 +244,8 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from ..errors import DatasetError
     from ..training import (TrainConfig, check_fine_tune_at, checkpoint_dir, class_folders, dataset_labels,
                             relabelled, require_train_modules, task_name, train)
@@ -298,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         init_model=args.init_model, train_batchnorm=args.train_batchnorm, tta=args.tta, ensemble=tuple(args.ensemble),
         plot=args.plot,
         # As invoked (facekit-train or the script): the card's command is meant to be run again.
-        command=f"{example_command(SCRIPT)} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        command=f"{example_command(SCRIPT)} "
+        + " ".join(shlex.quote(a) for a in reproducing_args(parser, argv or sys.argv[1:])),
     )
     info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}"
          + (f" ({note})" if note else ""))
