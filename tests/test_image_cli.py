@@ -489,6 +489,24 @@ def test_json_to_standard_output_for_a_pipe(media, tmp_path):
     assert "[INFO] results written to standard output" in res.stderr
 
 
+def test_one_photos_json_on_standard_output_is_one_line_as_a_folders_are(media, tmp_path):
+    """`-i photo.jpg -j -` printed its record indented over 40 lines, where a folder's run prints a record a line:
+    a pipe's `while read line` or pandas.read_json(lines=True) read one photo's output as 40 broken records."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "two_people.jpg", folder / "two_people.jpg")
+    one = run_script("detect_mask_image.py", "-i", folder / "two_people.jpg", "-j", "-", "--no-display",
+                     "--tasks", "mask")
+    many = run_script("detect_mask_image.py", "-i", folder, "-j", "-", "--no-display", "--tasks", "mask")
+    assert one.returncode == 0 and many.returncode == 0, one.stderr + many.stderr
+    assert one.stdout == many.stdout and one.stdout.count("\n") == 1, one.stdout
+    assert len(json.loads(one.stdout)["faces"]) == 2
+    saved = tmp_path / "faces.json"  # a file named .json still holds one indented record for one photo
+    assert run_script("detect_mask_image.py", "-i", folder / "two_people.jpg", "-j", saved, "--no-display",
+                      "--tasks", "mask").returncode == 0
+    assert saved.read_text().startswith("{\n  ") and json.loads(saved.read_text()) == json.loads(one.stdout)
+
+
 def test_a_link_stays_a_link_and_a_device_is_written_into(tmp_path):
     # Renamed over, a link to /dev/null became a plain file; run as root, `-j /dev/stdout` would have done
     # that to /dev/stdout itself.

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="annotated image (one input) or folder for annotated images (several inputs)")
     p.add_argument("-j", "--json", type=Path,
                    help="write results: JSON for one image, JSON Lines (one record per image) for several or "
-                        "for a name ending in .jsonl; - for standard output")
+                        "for a name ending in .jsonl; - for standard output (always JSON Lines)")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--crops", action="store_true",
                    help="inputs are face crops: skip detection and classify each whole image as one face")
@@ -218,9 +218,11 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     if args.json:
         try:
             record = image_record(path, image.shape[1], image.shape[0], faces)
-            if args.json.suffix.lower() in JSON_LINES_SUFFIXES:
+            if args.json.suffix.lower() in JSON_LINES_SUFFIXES or is_stdout(args.json):
                 # A glob that matched one photo (`-i photos/*.jpg -j faces.jsonl`) wrote indented JSON under
-                # a .jsonl name, which pandas.read_json(lines=True) and a reader of lines cannot read.
+                # a .jsonl name, which pandas.read_json(lines=True) and a reader of lines cannot read. Standard
+                # output is a stream of a record a line, as a folder's run writes it: a pipe's `while read` or
+                # `jq -c` got one photo's record in 40 lines.
                 with atomic_write(args.json) as fh:
                     fh.write(json.dumps(record) + "\n")
             else:
