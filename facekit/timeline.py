@@ -41,6 +41,9 @@ class Timeline:
         self.eyes_only: dict[int, int] = {}  # points whose emotion was read from the eyes alone (a mask)
         self.last_s: dict[int, float] = {}
         self.seen = 0  # tracks with predictions, kept or not
+        # Of those, the tracks labelled in MIN_POINTS frames or more, the ones a plot may draw, let go or not: the
+        # plot's "(the 3 longest of 8 labelled)" counted 5 blips of a frame or two that no plot draws.
+        self.long = 0
         self._pruned_s = 0.0
 
     @staticmethod
@@ -59,6 +62,7 @@ class Timeline:
             if track not in self.points:
                 self.seen += 1
             self.points[track] = self.points.get(track, 0) + 1
+            self.long += self.points[track] == MIN_POINTS
             if self.task == "emotion" and face.emotion_eyes_only:
                 self.eyes_only[track] = self.eyes_only.get(track, 0) + 1
             self.last_s[track] = time_s
@@ -82,12 +86,14 @@ class Timeline:
 
     def left_out(self) -> str:
         """What the plot does not show, for the line that says where it went ("" when it shows every face)."""
-        drawn = len(self.tracks())
+        drawn, blips = len(self.tracks()), self.seen - self.long
         if self.seen and not drawn:
             return f" (empty: no face had {self.task} labels in {MIN_POINTS} frames or more)"
-        if self.seen > drawn:
-            return f" ({drawn} of the {self.seen} faces with {self.task} labels: the longest-seen)"
-        return ""
+        short = f"{blips} seen in under {MIN_POINTS} frames not drawn"
+        if self.long > drawn:
+            return (f" ({drawn} of the {self.long} faces with {self.task} labels in {MIN_POINTS} frames or more: "
+                    f"the longest-seen" + (f"; {short}" if blips else "") + ")")
+        return f" (every face with {self.task} labels in {MIN_POINTS} frames or more; {short})" if blips else ""
 
     def save(self, path: str | os.PathLike, title: str = "") -> int:
         """Write the figure (format from the extension); returns the number of tracks drawn."""
@@ -125,7 +131,8 @@ class Timeline:
                               fontsize=8, frameon=False)
         axes[-1, 0].set_xlabel("time (s)")
         what = "probability and intensity (dashed)" if self.task == "emotion" else "probability"
-        shown = f" (the {len(tracks)} longest of {self.seen} labelled)" if self.seen > len(tracks) and tracks else ""
+        shown = (f" (the {len(tracks)} longest of {self.long} labelled in {MIN_POINTS} frames or more)"
+                 if self.long > len(tracks) and tracks else "")
         fig.suptitle(title or f"{self.task} {what} over time, per face{shown}")
         buf = io.BytesIO()
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"

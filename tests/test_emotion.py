@@ -4,6 +4,7 @@ committed model on a real photo."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -455,6 +456,36 @@ def test_a_busy_entrances_timeline_keeps_only_the_faces_it_can_draw(tmp_path):
     assert all(timeline.points[t] == 400 for t in timeline.tracks())
     out = tmp_path / "timeline.png"
     assert timeline.save(out) == MAX_TRACKS
+
+
+@pytest.mark.parametrize("people, blips", [(3, 5), (10, 2)])
+def test_the_timelines_count_of_faces_is_of_those_it_can_draw(tmp_path, people, blips):
+    """Tracks seen in under MIN_POINTS frames (detector blips) are never drawn, yet the plot's title said "(the 3
+    longest of 8 labelled)" and the run "3 of the 8 faces ...: the longest-seen", as if 5 people had been left
+    out for room."""
+    import matplotlib
+
+    from facekit.timeline import MAX_TRACKS, MIN_POINTS, Timeline
+    from facekit.types import Box, Face, Prediction
+
+    pred = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.2, 0.8]))
+    timeline = Timeline("mask", ["with_mask", "without_mask"])
+    for i in range(20):
+        ids = list(range(people)) + [100 + i] * (i < blips)  # a new one-frame blip in each of the first frames
+        timeline.add(i / 30, [Face(Box(10, 10, 60, 60), 0.9, track_id=t).with_predictions(mask=pred) for t in ids])
+    drawn = min(people, MAX_TRACKS)
+    out = tmp_path / "timeline.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        assert timeline.save(out) == drawn
+    title = re.search(r"mask probability over time, per face[^<]*", out.read_text()).group(0)
+    note = timeline.left_out()
+    assert f"{blips} seen in under {MIN_POINTS} frames not drawn" in note, note
+    if people > MAX_TRACKS:
+        assert title.endswith(f"(the {drawn} longest of {people} labelled in {MIN_POINTS} frames or more)"), title
+        assert note.startswith(f" ({drawn} of the {people} faces with mask labels"), note
+    else:
+        assert title == "mask probability over time, per face", title
+        assert note.startswith(" (every face with mask labels"), note
 
 
 def test_json_intensity_has_the_probabilities_precision():
