@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from bench.common import ROOT, assets_root, time_per_call  # importing bench.common also sets FACEKIT_ASSETS
+from facekit.convert import build_pyimagesearch_mask
 from facekit.training import KNOWN_TASKS
 
 # facekit's label order for each task: the trainer sorts the class folders by name.
@@ -95,50 +96,6 @@ class PyImageSearchMask(_KerasBaseline):
 
         faces = [cv2.resize(cv2.cvtColor(c, cv2.COLOR_BGR2RGB), (224, 224)) for c in crops_bgr]
         return preprocess_input(np.stack(faces).astype(np.float32))
-
-
-def build_pyimagesearch_mask(path: Path):
-    """Rebuild the TF 2.2 model and copy the weights in from the h5 groups.
-
-    Keras 3 cannot deserialize the TF 2.2 config, and load_weights' by-name matching does not apply
-    either: PyImageSearch built the model as Model(baseModel.input, head), so the MobileNetV2 layers
-    sit flat at the top level of the file. Each layer's weights are read from its group in the order
-    the group's weight_names lists them, which is Keras' own order for every layer type here.
-    """
-    import h5py
-    import keras
-    from keras import layers
-
-    base = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights=None)
-    x = layers.AveragePooling2D(pool_size=(7, 7), name="average_pooling2d")(base.output)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(128, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
-    x = layers.Dense(2, activation="softmax", name="dense_1")(x)
-    model = keras.Model(base.input, x, name="pyimagesearch_mask")
-
-    with h5py.File(path, "r") as h5:
-        group = h5["model_weights"]
-        stored = {n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]}
-        assigned = set()
-        for layer in model.layers:
-            if not layer.weights:
-                continue
-            if layer.name not in group:
-                raise ValueError(f"{path.name}: no weights for layer {layer.name}")
-            g = group[layer.name]
-            names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs["weight_names"]]
-            values = [np.asarray(g[n]) for n in names]
-            expected = [tuple(w.shape) for w in layer.weights]
-            if [v.shape for v in values] != expected:
-                raise ValueError(f"{path.name}: layer {layer.name} shapes {[v.shape for v in values]} != {expected}")
-            layer.set_weights(values)
-            assigned.add(layer.name)
-        with_weights = {n for n in stored if group[n].attrs.get("weight_names") is not None
-                        and len(group[n].attrs["weight_names"])}
-        if with_weights - assigned:
-            raise ValueError(f"{path.name}: weights left unassigned for {sorted(with_weights - assigned)}")
-    return model
 
 
 class MiniXception(_KerasBaseline):

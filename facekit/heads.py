@@ -148,7 +148,25 @@ def model_folder(path: str | os.PathLike) -> Path:
     if path.is_file() and path.name in (CARD, TFLITE, KERAS):
         return path.parent
     if path.is_dir():
+        from .convert import keras_file_kind
+
+        if keras_file_kind(path) == "savedmodel":
+            raise ModelError(f"{path} is a TensorFlow SavedModel, not a facekit model folder: save it as HDF5 "
+                             "(model.save('model.h5')) where it was trained, then convert that with "
+                             "`python -m facekit.convert model.h5 -m FOLDER`")
         return path
+    if path.is_file():
+        from .convert import keras_file_kind, suggested_folder
+
+        # The PyImageSearch tutorial's mask_detector.model is such a file: "model not found" sent its owner
+        # looking for a file that was there.
+        if keras_file_kind(path):
+            folder = suggested_folder(path)
+            raise ModelError(f"{path} is a Keras model file (as the PyImageSearch tutorial's mask_detector.model), "
+                             f"not a facekit model folder ({CARD} + {TFLITE}): make one with "
+                             f"`python -m facekit.convert {path} -m {folder}` (TensorFlow needed once: "
+                             f"facekit[train]), then give -m {folder}; or train one with train_mask_detector.py")
+        raise ModelError(f"{path} is a file, not a model folder (expected a folder with {CARD} and {TFLITE})")
     raise ModelError(f"{path}: model not found (expected a folder with {CARD} and {TFLITE})")
 
 

@@ -112,7 +112,7 @@ def test_python_m_facekit_runs_each_command_and_says_its_version(installed, medi
 
 
 # Modules that run only with an extra installed; every other module runs on `pip install .` alone.
-EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "batch.py": "scale"}
+EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "convert.py": "train", "batch.py": "scale"}
 OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message
 # Imported only to read an object of that library the caller passed (a PIL image to analyze()): it is there.
 CALLERS_OWN = {"PIL"}

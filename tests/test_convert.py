@@ -1,0 +1,84 @@
+"""An old Keras model file (the PyImageSearch tutorial's mask_detector.model) given to the scripts, and
+`python -m facekit.convert` making it a head folder they run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ASSETS, ROOT, _environment, run_script
+
+pytestmark = pytest.mark.slow  # TensorFlow's import and a TFLite export: about a minute
+
+TUTORIAL_MODEL = ASSETS / "baselines" / "pyimagesearch_mask_detector.h5"
+
+
+def convert(*args, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facekit.convert", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=_environment(None))
+
+
+def error_line(res) -> str:
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("[ERROR]"), res.stderr
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def old_model(tmp_path_factory):
+    """The tutorial's trained file (TF 2.2, HDF5), under the name its train_mask_detector.py gave it."""
+    if not TUTORIAL_MODEL.is_file():
+        pytest.skip("the PyImageSearch model needs the asset mirror (FACEKIT_ASSETS)")
+    path = tmp_path_factory.mktemp("tutorial") / "mask_detector.model"
+    shutil.copy(TUTORIAL_MODEL, path)
+    return path
+
+
+@pytest.mark.parametrize("script", ["detect_mask_image.py", "detect_mask_video.py"])
+def test_old_keras_file_as_model_says_how_to_convert(media, old_model, script):
+    args = ["-i", media / "example_01.png"] if script == "detect_mask_image.py" else ["-s", media / "obama.jpg"]
+    line = error_line(run_script(script, *args, "-m", old_model, "--no-display"))
+    # It said "model not found", for a file that was there.
+    assert "not found" not in line, line
+    assert "Keras model file" in line and f"python -m facekit.convert {old_model}" in line, line
+
+
+def test_converted_tutorial_model_labels_the_examples(media, old_model, tmp_path):
+    folder = tmp_path / "mask_detector"
+    res = convert(old_model, "-m", folder)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "cpu_feature_guard" not in res.stderr, res.stderr
+    card = json.loads((folder / "card.json").read_text())
+    assert card["labels"] == ["with_mask", "without_mask"] and card["input_size"] == 224 and card["task"] == "mask"
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "model.tflite"]
+    assert old_model.is_file()
+
+    out = tmp_path / "result.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-m", folder, "--tasks", "mask",
+                     "-j", out, "--no-display")
+    assert res.returncode == 0, res.stderr
+    faces = sorted(json.loads(out.read_text())["faces"], key=lambda f: f["box"][0])
+    # The old man behind, the masked woman in front, the smoker at the edge, as the tutorial labels them.
+    assert [f["mask"]["label"] for f in faces] == ["without_mask", "with_mask", "without_mask"]
+    assert all(f["mask"]["score"] > 0.9 for f in faces)
+
+
+def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    line = error_line(convert(old_model, "-m", busy, timeout=60))
+    assert "not a model folder" in line and (busy / "notes.txt").read_text() == "mine"
+    text = tmp_path / "notes.model"
+    text.write_text("not a model")
+    line = error_line(convert(text, "-m", tmp_path / "out", timeout=120))
+    assert "not a Keras model file" in line and not (tmp_path / "out").exists()
+    line = error_line(convert(old_model, "-m", old_model, timeout=60))
+    assert "is a file" in line and "-m " + str(old_model.with_suffix("")) in line
+    assert old_model.read_bytes() == TUTORIAL_MODEL.read_bytes()
