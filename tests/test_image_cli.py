@@ -1299,3 +1299,17 @@ def test_readme_counts_the_masks_read_on_12_angry_men(media):
     assert res.returncode == 0, res.stderr[-2000:]
     faces = re.findall(r"face \[.*?\] score [\d.]+: mask=(\w+)", res.stderr + res.stdout)
     assert (str(faces.count("with_mask")), str(len(faces))) == grey.groups(), faces
+
+
+@pytest.mark.parametrize("script, args", [
+    ("detect_mask_image.py", ["-i", "{media}/example_01.png", "-f", "{tmp}/face_detector", "-c", "0.5"]),
+    ("detect_mask_video.py", ["--face", "{tmp}/face_detector"]),
+    ("detect_mask_image.py", ["-i", "{media}/example_01.png", "-f"])])
+def test_tutorial_face_detector_folder_says_what_to_do(media, tmp_path, script, args):
+    """The PyImageSearch tutorial's -f/--face face_detector (its res10 files) was "unrecognized arguments", with
+    nothing about what to do instead."""
+    folder = tmp_path / "face_detector"
+    folder.mkdir()
+    res = run_script(script, *[a.format(media=media, tmp=tmp_path) for a in args], "--no-display")
+    _fails_cleanly(res, "finds its face detector's files itself", "--detector res10")
+    assert res.stdout == ""

@@ -320,6 +320,17 @@ def task_list(value: str) -> list[str]:
     return tasks
 
 
+class _TutorialFaceFolder(argparse.Action):
+    """The PyImageSearch tutorial's -f/--face DIR (its res10 files' folder), which its readers type from memory:
+    argparse's "unrecognized arguments: -f face_detector" said nothing of what to do instead."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = f"{option_string} {values}" if values else option_string
+        parser.error(f"{given}: facekit finds its face detector's files itself (no folder to "
+                     "give); leave it out, or add --detector res10 for the tutorial's detector (the default, "
+                     "scrfd, finds more faces, masked ones above all)")
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, batch: bool = False) -> None:
     """`video`: the video script's default detector (fast enough for every frame) instead of the photo one.
     `batch`: facekit-batch, which runs one detector on photos and videos alike and draws nothing."""
@@ -354,6 +365,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                    help=f"face detector {chosen}. Weights' licences: "
                         + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
+    if not batch:
+        g.add_argument("-f", "--face", nargs="?", action=_TutorialFaceFolder, help=argparse.SUPPRESS)
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
                    help=f"{landmarks}. Pose in degrees: yaw > 0 face turned to the image's right, pitch > 0 up, "
                         "roll > 0 eye line clockwise; "
