@@ -230,6 +230,27 @@ def test_model_folder_that_would_delete_user_files_is_refused(datasets, tmp_path
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
 
 
+def test_the_tutorials_model_file_as_model_says_a_model_is_a_folder(datasets, tmp_path, capfd):
+    """The tutorial's `-m mask_detector.model` (its trainer wrote one Keras file there) was "is a file, not a
+    folder": nothing said that a facekit model is a folder, what to name it, or what the old file is good for."""
+    from facekit.cli.train import main
+
+    from .conftest import ASSETS
+
+    old = ASSETS / "baselines" / "pyimagesearch_mask_detector.h5"
+    if not old.is_file():
+        pytest.skip("the PyImageSearch model needs the asset mirror (FACEKIT_ASSETS)")
+    data = small_mask_set(datasets, tmp_path / "dataset", 3)
+    model = tmp_path / "mask_detector.model"
+    shutil.copy(old, model)
+    assert main([*map(str, ["-d", data, "-m", model, "-p", tmp_path / "plot.png", *QUICK])]) == 2
+    err = capfd.readouterr().err
+    line = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")][-1]
+    assert "Traceback" not in err and f"{model} is a file" in line, line
+    assert "python -m facekit.convert" in line and f"-m {tmp_path / 'mask_detector'}" in line, line
+    assert model.read_bytes() == old.read_bytes() and not (tmp_path / "plot.png").exists()
+
+
 def test_test_dataset_with_other_classes_is_named(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 4)
     test = small_mask_set(datasets, tmp_path / "test", 2)

@@ -277,6 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: no such model folder")
+    if args.model is not None and args.model.is_file():
+        # The tutorial's trainer wrote its model as one file, mask_detector.model; "is a file, not a folder" left
+        # its readers to guess that a facekit model is a folder, and that their old file can be kept.
+        from ..convert import keras_file_kind, suggested_folder
+
+        old = " (an old Keras model: python -m facekit.convert makes a head folder of it)" \
+            if keras_file_kind(args.model) else ""
+        raise DatasetError(f"--model {args.model} is a file{old}; a trained model is a folder (model.tflite, "
+                           f"card.json, plot, report): name a new one, e.g. -m {suggested_folder(args.model)}")
     check_output_path(args.model, "--model", folder=True)
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     task = args.task or task_name(classes, args.dataset)
