@@ -215,8 +215,12 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
         folders = class_folders(root)
         loose = class_images(root, nested=False)[0]
         if not folders:
+            # The checkout's dataset/ holds only its README, where the tutorial's repo had with_mask/ and
+            # without_mask/: its readers' `--dataset dataset` got no word of where the images come from.
+            where = (f"; no dataset is committed: {root / 'README.md'} says where each comes from"
+                     if not loose and (root / "README.md").is_file() else "")
             raise DatasetError(f"{root}: no class sub-folders (a dataset is one folder of images per class: "
-                               f"{root}/<class>/*.jpg)")
+                               f"{root}/<class>/*.jpg){where}")
         if loose:
             # Photos beside the class folders are in no class: left out without a word, they were easy to miss
             # (a folder still to sort), and with one sub-folder the dataset was one class folder given by mistake.

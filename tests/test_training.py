@@ -209,6 +209,15 @@ def test_missing_dataset_and_output_folder(tmp_path):
                    "does not exist")
 
 
+def test_the_checkouts_empty_dataset_folder_says_where_the_data_is():
+    """The tutorial's `--dataset dataset`, typed in a checkout whose dataset/ holds only its README, said "no class
+    sub-folders" and nothing of where the images come from, as a missing folder's line does."""
+    res = run_script("train_mask_detector.py", "--dataset", "dataset")
+    _fails_cleanly(res, "dataset: no class sub-folders")
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("[ERROR]") and "no dataset is committed: dataset/README.md says where" in line, line
+
+
 @pytest.mark.parametrize("target", ["the dataset's parent", "a folder of other files", "a file"])
 def test_model_folder_that_would_delete_user_files_is_refused(datasets, tmp_path, capfd, target):
     # A trained model replaces its whole --model folder: before this check, `-m` naming the folder that holds
