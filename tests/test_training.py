@@ -875,6 +875,28 @@ def test_installed_package_default_output_is_the_working_folder(datasets, tmp_pa
     assert default_output("mask") == (facekit.heads.DEFAULT_MODELS_DIR / "mask", None)
 
 
+def test_training_without_model_says_it_replaces_the_head_the_scripts_run(datasets, tmp_path, monkeypatch, capfd):
+    """The tutorial's `python train_mask_detector.py --dataset dataset` (which wrote mask_detector.model beside it)
+    replaces the models/ mask head every script runs by default; its first line said only "-> models/mask"."""
+    from facekit.cli.train import main
+
+    models = tmp_path / "models"
+    (models / "mask").mkdir(parents=True)
+    (models / "mask" / "card.json").write_text('{"task": "mask"}')
+    monkeypatch.setenv("FACEKIT_MODELS", str(models))
+    data = small_mask_set(datasets, tmp_path / "dataset", 3)
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["--dataset", data, *TINY])]) == 0
+    assert seen[0].output == models / "mask"
+    line = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith("[INFO] training")][0]
+    assert f"-> {models / 'mask'} (replaces the mask head there, which the scripts run by default: -m FOLDER" in line
+    assert main([*map(str, ["--dataset", data, "-m", tmp_path / "mask_detector", *TINY])]) == 0
+    assert "replaces" not in capfd.readouterr().out
+    (models / "mask" / "card.json").unlink()  # a new task's folder: nothing replaced, nothing said
+    assert main([*map(str, ["--dataset", data, *TINY])]) == 0
+    assert "replaces" not in capfd.readouterr().out
+
+
 def test_missing_train_extra_is_one_line_before_any_work(datasets, tmp_path, monkeypatch, capfd):
     import importlib.util
 

@@ -326,8 +326,16 @@ def main(argv: list[str] | None = None) -> int:
         command=f"{example_command(SCRIPT)} "
         + " ".join(shlex.quote(a) for a in reproducing_args(parser, argv or sys.argv[1:])),
     )
+    from ..heads import CARD
+
+    said = note
+    if args.model is None and note is None and (output / CARD).is_file():
+        # The tutorial's `--dataset dataset` wrote mask_detector.model beside it; here it replaces the head every
+        # script runs (an installed facekit's ./models/<task> is not one: its note says so), and nothing said so
+        # until the scripts' labels changed.
+        said = f"replaces the {task} head there, which the scripts run by default: -m FOLDER writes elsewhere"
     info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}"
-         + (f" ({note})" if note else ""))
+         + (f" ({said})" if said else ""))
     if note:
         output.parent.mkdir(parents=True, exist_ok=True)
     try:
