@@ -1313,3 +1313,17 @@ def test_tutorial_face_detector_folder_says_what_to_do(media, tmp_path, script, 
     res = run_script(script, *[a.format(media=media, tmp=tmp_path) for a in args], "--no-display")
     _fails_cleanly(res, "finds its face detector's files itself", "--detector res10")
     assert res.stdout == ""
+
+
+def test_readmes_first_command_without_examples_says_how_to_lay_them_out(tmp_path):
+    """`python detect_mask_image.py --image examples/example_01.png` (README's first command, the tutorial's) where
+    no examples/ was laid out said only "no such file"."""
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "--image", "examples/example_01.png",
+                          "--no-display"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    _fails_cleanly(res, "examples/example_01.png: no such file", "make demo",
+                   "python -m facekit.assets fetch --layout .")
+    (tmp_path / "examples").mkdir()  # laid out, this photo missing: the plain line
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "--image", "examples/example_01.png",
+                          "--no-display"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    _fails_cleanly(res, "examples/example_01.png: no such file")
+    assert "make demo" not in res.stderr

@@ -209,7 +209,15 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def _single(args, path: Path, pipeline, style, annotate) -> int:
-    image = _read(path)
+    try:
+        image = _read(path)
+    except ImageError:
+        # README's first command (and the tutorial's) reads examples/, which a fresh checkout does not hold: "no
+        # such file" left its reader to find that make demo lays it out.
+        if path.parts[:1] == ("examples",) and not Path("examples").exists():
+            raise ImageError(f"{path}: no such file: examples/ (the tutorial's photos) is laid out here by `make "
+                             "demo` or `python -m facekit.assets fetch --layout .`") from None
+        raise
     faces = _analyze(pipeline, image, args.crops)
     info(f"{path}: {counted(len(faces), 'face')}")
     if faces:
