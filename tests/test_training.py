@@ -180,6 +180,38 @@ def test_missing_model_folders_refused(datasets, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_an_old_keras_file_or_a_folder_without_keras_weights_refused_before_reading(datasets, tmp_path, monkeypatch,
+                                                                                     capfd):
+    """--init-model mask_detector.model (the tutorial's file) was "no such model folder", for a file that was there;
+    a converted or committed folder (TFLite only) was refused only once every image had been read and cropped."""
+    from facekit.cli.train import main
+
+    from .conftest import ASSETS
+
+    old = ASSETS / "baselines" / "pyimagesearch_mask_detector.h5"
+    if not old.is_file():
+        pytest.skip("the PyImageSearch model needs the asset mirror (FACEKIT_ASSETS)")
+    data = small_mask_set(datasets, tmp_path / "dataset", 3)
+    shutil.copy(old, tmp_path / "mask_detector.model")
+    converted = tmp_path / "converted"
+    converted.mkdir()
+    (converted / "card.json").write_text(json.dumps({"task": "mask", "labels": ["with_mask", "without_mask"],
+                                                     "input_size": 224, "converted_from": {"file": "x"}}))
+    _refuse_loading(monkeypatch)
+    expected = {tmp_path / "mask_detector.model": ["is a file: it takes a model folder this trainer wrote",
+                                                   "python -m facekit.convert"],
+                converted: ["no model.keras there (converted from a Keras file"],
+                ROOT / "models" / "mask": ["no model.keras there (committed models keep only the TFLite"]}
+    for folder, needles in expected.items():
+        for flag in ("--init-model", "--ensemble"):
+            assert main([*map(str, ["-d", data, "-m", tmp_path / "m", flag, folder, "-e", "0"])]) == 2
+            err = capfd.readouterr().err
+            line = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")][-1]
+            assert "Traceback" not in err and line.startswith(f"[ERROR] {flag} {folder}"), line
+            assert all(n in line for n in needles), line
+    assert not (tmp_path / "m").exists()
+
+
 def test_width_without_weights_refused(datasets, tmp_path):
     # The mirror has ImageNet weights for alpha 1.0 only; other widths come from Keras' download, which
     # is made to fail here (a closed proxy port, an empty Keras cache) whether or not there is internet.

@@ -187,6 +187,34 @@ def default_output(task: str) -> tuple[Path, str | None]:
                     f"use the new one with -m models/{task}, or FACEKIT_MODELS=models for this folder's heads only")
 
 
+def check_trained_folder(flag: str, folder: Path) -> None:
+    """--init-model / --ensemble need a folder this trainer wrote, with its model.keras: said before any image is
+    read. The tutorial's mask_detector.model (a file) was "no such model folder", for a file that was there, and a
+    folder without model.keras was refused only once every image was read and cropped."""
+    import json
+
+    from ..convert import keras_file_kind
+    from ..errors import DatasetError
+    from ..heads import CARD, KERAS
+
+    if folder.is_file():
+        old = ("; an old Keras model (the PyImageSearch tutorial's network, not this trainer's) is not one: train "
+               "without it, from ImageNet's weights, or make it a head for the scripts with python -m "
+               "facekit.convert") if keras_file_kind(folder) else ""
+        raise DatasetError(f"{flag} {folder} is a file: it takes a model folder this trainer wrote (with {KERAS})"
+                           + old)
+    if not folder.is_dir():
+        raise DatasetError(f"{flag} {folder}: no such model folder")
+    if not (folder / KERAS).is_file():
+        try:
+            converted = "converted_from" in json.loads((folder / CARD).read_text())
+        except (OSError, ValueError, TypeError):
+            converted = False
+        why = ("converted from a Keras file by python -m facekit.convert, it holds only the TFLite: train without "
+               "it" if converted else "committed models keep only the TFLite; retrain")
+        raise DatasetError(f"{flag} {folder}: no {KERAS} there ({why})")
+
+
 def check_model_folder(output: Path, inputs: list[Path], task: str | None = None) -> None:
     """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
     must be new, empty or a model facekit made (it has a card.json) of the same task, and must hold none of
@@ -275,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fine_tune_epochs > 0 and args.fine_tune_at != TrainConfig.fine_tune_at:
         check_fine_tune_at(args.fine_tune_at)
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
-        if folder is not None and not folder.is_dir():
-            raise DatasetError(f"{flag} {folder}: no such model folder")
+        if folder is not None:
+            check_trained_folder(flag, folder)
     if args.model is not None and args.model.is_file():
         # The tutorial's trainer wrote its model as one file, mask_detector.model; "is a file, not a folder" left
         # its readers to guess that a facekit model is a folder, and that their old file can be kept.
