@@ -141,15 +141,16 @@ def convert(source: Path, output: Path, labels: list[str], task: str, preprocess
             command: str | None = None, log=print) -> dict:
     """Write `output` (a head folder: model.tflite, card.json) from the Keras file `source`; returns the card.
     The crop is the detector's box as it is, squashed to the input, as the tutorial cut its faces."""
-    import keras
-
-    from .assets import sha256sum
     from .heads import ModelCard
-    from .training import _check_tflite, _replace_dir, _versions, export_tflite
 
     check_output_folder(output, source)
     # A bad task or label name is said before TensorFlow loads (seconds), not after the export.
     ModelCard.from_dict({"task": task, "labels": list(labels), "input_size": 224})
+    import keras
+
+    from .assets import sha256sum
+    from .training import _check_tflite, _replace_dir, _versions, export_tflite
+
     model = load_keras_classifier(source)
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:

@@ -79,6 +79,8 @@ def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
     text.write_text("not a model")
     line = error_line(convert(text, "-m", tmp_path / "out", timeout=120))
     assert "not a Keras model file" in line and not (tmp_path / "out").exists()
+    res = convert(old_model, "-m", tmp_path / "out", "--labels", "with_mask,label", "--task", "masks", timeout=60)
+    assert "label named 'label'" in error_line(res) and "loading" not in res.stdout
     line = error_line(convert(old_model, "-m", old_model, timeout=60))
     assert "is a file" in line and "-m " + str(old_model.with_suffix("")) in line
     assert old_model.read_bytes() == TUTORIAL_MODEL.read_bytes()

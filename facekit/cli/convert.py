@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..convert import MASK_LABELS
     from ..errors import ModelError
+    from ..heads import ModelCard
     from ..training import require_train_modules
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ModelError(f"{args.source} is not a Keras model file (HDF5 .model / .h5, or .keras)")
     check_output_folder(args.model, args.source)
     check_output_path(args.model, "--model", folder=True)
+    ModelCard.from_dict({"task": task, "labels": labels, "input_size": 224})  # its names, as the scripts check them
     require_train_modules()
     info(f"loading {args.source}...")
     command = f"{prog_name(SCRIPT)} " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
