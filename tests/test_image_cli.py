@@ -1327,3 +1327,12 @@ def test_readmes_first_command_without_examples_says_how_to_lay_them_out(tmp_pat
                           "--no-display"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     _fails_cleanly(res, "examples/example_01.png: no such file")
     assert "make demo" not in res.stderr
+
+
+@pytest.mark.parametrize("script", ["detect_mask_image.py", "detect_mask_video.py"])
+def test_model_help_names_the_converter_for_an_old_keras_file(script):
+    """-m's help said "trained model folder" and nothing of what a tutorial reader's mask_detector.model needs."""
+    res = run_script(script, "--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    assert "mask_detector.model) is made one by python -m facekit.convert" in text, text

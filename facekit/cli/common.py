@@ -351,7 +351,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
                    help="trained model folder (or its card.json), one per task; repeat for several heads. "
                         "Each replaces the models/ head of its task; the other tasks keep theirs (--tasks "
-                        "picks which run)")
+                        "picks which run). A Keras file (the PyImageSearch tutorial's mask_detector.model) is "
+                        "made one by python -m facekit.convert")
     from ..heads import weights_terms
 
     terms = "; ".join(f"{task} ({text})" for task, text in weights_terms().items())
