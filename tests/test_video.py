@@ -1538,3 +1538,26 @@ def test_a_video_name_that_is_not_utf8_is_one_line(tmp_path, clip, mask_model):
                                                             "UTF-8; rename it"), res.stderr
         assert "\\xe9" in res.stderr.strip().splitlines()[-1]
     assert [p.name for p in tmp_path.iterdir()] == [latin1.name]
+
+
+def test_a_4k_video_is_shown_whole_on_the_screen(x_screen, clip, tmp_path):
+    """The live window of a 3840x2160 video on a 1920x1080 screen fits it, in the video's shape: it was
+    3840x2160 and could not be shrunk, so only the top-left quarter of the picture showed."""
+    from facekit.cli.video import WINDOW
+
+    try:
+        from .conftest import window_size
+    except ImportError:
+        from conftest import window_size
+    video = tmp_path / "uhd.avi"
+    cap = cv2.VideoCapture(str(clip))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (3840, 2160))
+    for _ in range(60):
+        writer.write(cv2.resize(cap.read()[1], (3840, 2160)))
+    writer.release()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "-s", str(video), "--tasks", "mask"],
+                            cwd=ROOT, env=dict(os.environ, DISPLAY=x_screen, WAYLAND_DISPLAY=""),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    width, height = window_size(x_screen, WINDOW, proc)
+    assert width <= 1920 and height <= 1080, (width, height)
+    assert abs(width / height - 16 / 9) < 0.05 and width >= 1000, (width, height)
