@@ -164,7 +164,9 @@ class FaceAnalyzer(FacePipeline):
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).
         max_frames: stop after this many analysed frames. smooth: the weight of the past in per-track
             smoothing, in [0, 1): 0 turns it off, 0.9 is very steady (as --smooth).
-        fine_pass: also run the detector's small-face pass on every frame (2-3x detector time).
+        fine_pass: also run the detector's small-face pass on every frame (2-3x detector time); on frames over
+            1280 px, which one pass sees shrunk to 1280, full-size tiles (a 4K frame: 0.29 of a crowd's
+            small faces found without, 0.76 with, for 11x the detector time).
         head_every: re-run the heads on a tracked face only every K frames, where the video loop
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
