@@ -25,11 +25,9 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import (MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default,
-                         window_size)
+    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import (MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default,
-                        window_size)
+    from conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -1547,6 +1545,10 @@ def test_a_4k_video_is_shown_whole_on_the_screen(x_screen, clip, tmp_path):
     3840x2160 and could not be shrunk, so only the top-left quarter of the picture showed."""
     from facekit.cli.video import WINDOW
 
+    try:
+        from .conftest import window_size
+    except ImportError:
+        from conftest import window_size
     video = tmp_path / "uhd.avi"
     cap = cv2.VideoCapture(str(clip))
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (3840, 2160))
