@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -153,54 +152,3 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     return proc.returncode, (stdout + stderr if with_stdout else stderr)
-
-
-@pytest.fixture
-def x_screen():
-    """A 1920x1080 X screen (Xvfb) for a script's window: its DISPLAY name, e.g. ':5'."""
-    import shutil
-
-    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        pytest.skip("needs Xvfb and xdotool")
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten",
-                               "tcp"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as fh:
-        number = fh.readline().strip()
-    if not number:  # it wrote no display number: it did not start (no free display, a missing font path)
-        server.kill()
-        server.wait(timeout=10)
-        pytest.skip("Xvfb did not start")
-    try:
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def window_size(display: str, title: str, proc: subprocess.Popen, timeout: float = 240) -> tuple[int, int]:
-    """(width, height) of the visible window named `title` on `display` once `proc` shows it, as the X
-    server has it (what the user sees); `proc` is then stopped (SIGTERM, which the scripts take as Ctrl-C)."""
-    env = dict(os.environ, DISPLAY=display)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f"^{re.escape(title)}$"], env=env,
-                                   capture_output=True, text=True).stdout.split()
-            if found:
-                # The window is mapped before OpenCV sizes it: its size counts once two reads 0.5 s apart agree.
-                sizes = []
-                while time.monotonic() < deadline and (len(sizes) < 2 or sizes[-1] != sizes[-2]):
-                    time.sleep(0.5)
-                    geometry = subprocess.run(["xdotool", "getwindowgeometry", "--shell", found[0]], env=env,
-                                              capture_output=True, text=True).stdout
-                    values = dict(line.split("=", 1) for line in geometry.split() if "=" in line)
-                    sizes.append((int(values.get("WIDTH", 0)), int(values.get("HEIGHT", 0))))
-                return sizes[-1]
-            time.sleep(0.5)
-        raise AssertionError(f"no window {title!r} appeared: {proc.communicate(timeout=60)[1][-2000:]}")
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.communicate(timeout=60)

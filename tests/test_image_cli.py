@@ -1336,24 +1336,3 @@ def test_model_help_names_the_converter_for_an_old_keras_file(script):
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
     assert "mask_detector.model) is made one by python -m facekit.convert" in text, text
-
-
-def test_a_big_photo_is_shown_whole_on_the_screen(x_screen, small_faces_photo, tmp_path):
-    """A 3000x2000 photo's window on a 1920x1080 screen fits it (it was 3000x2000 and could not be shrunk:
-    only the photo's top-left corner showed); a small photo keeps its own size, pixel for pixel."""
-    from .conftest import window_size
-
-    big, small = tmp_path / "big.jpg", tmp_path / "small.png"
-    cv2.imwrite(str(big), small_faces_photo[0])
-    cv2.imwrite(str(small), cv2.resize(small_faces_photo[0], (600, 400)))
-    sizes = {}
-    for photo in (big, small):
-        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photo), "--fast",
-                                 "--tasks", "mask"], cwd=ROOT, env=dict(os.environ, DISPLAY=x_screen,
-                                                                        WAYLAND_DISPLAY=""),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        sizes[photo] = window_size(x_screen, "Output", proc)
-    width, height = sizes[big]
-    assert width <= 1920 and height <= 1080, sizes
-    assert abs(width / height - 1.5) < 0.05 and width >= 1000, sizes  # the photo's shape, big enough to look at
-    assert sizes[small][0] >= 600 and sizes[small][1] >= 400, sizes

@@ -1540,29 +1540,6 @@ def test_a_video_name_that_is_not_utf8_is_one_line(tmp_path, clip, mask_model):
     assert [p.name for p in tmp_path.iterdir()] == [latin1.name]
 
 
-def test_a_4k_video_is_shown_whole_on_the_screen(x_screen, clip, tmp_path):
-    """The live window of a 3840x2160 video on a 1920x1080 screen fits it, in the video's shape: it was
-    3840x2160 and could not be shrunk, so only the top-left quarter of the picture showed."""
-    from facekit.cli.video import WINDOW
-
-    try:
-        from .conftest import window_size
-    except ImportError:
-        from conftest import window_size
-    video = tmp_path / "uhd.avi"
-    cap = cv2.VideoCapture(str(clip))
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (3840, 2160))
-    for _ in range(60):
-        writer.write(cv2.resize(cap.read()[1], (3840, 2160)))
-    writer.release()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "-s", str(video), "--tasks", "mask"],
-                            cwd=ROOT, env=dict(os.environ, DISPLAY=x_screen, WAYLAND_DISPLAY=""),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    width, height = window_size(x_screen, WINDOW, proc)
-    assert width <= 1920 and height <= 1080, (width, height)
-    assert abs(width / height - 16 / 9) < 0.05 and width >= 1000, (width, height)
-
-
 def test_a_4k_videos_small_faces_need_fine_pass_and_the_run_says_so(datasets, tmp_path):
     """A 4K video's one pass per frame sees it shrunk to 1280 px: of the faces of 40 mask_scenes_val street
     scenes tiled into a 3840x2160 frame (most 16-64 px wide) it found 0.28, and said nothing. The run now says so

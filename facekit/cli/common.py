@@ -281,68 +281,6 @@ def _x_display_opens() -> bool:
         xcb.xcb_disconnect(connection)
 
 
-# Used where the screen's size cannot be asked (Wayland, macOS, Windows): a 1366x768 laptop's, less its bars.
-FALLBACK_SCREEN = (1280, 720)
-
-
-@functools.cache
-def screen_size() -> tuple[int, int]:
-    """The X screen's size in pixels (what a window may cover), else FALLBACK_SCREEN."""
-    if not os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return FALLBACK_SCREEN
-    import ctypes
-    import ctypes.util
-
-    class ScreenIterator(ctypes.Structure):
-        _fields_ = [("data", ctypes.POINTER(ctypes.c_uint16)), ("rem", ctypes.c_int), ("index", ctypes.c_int)]
-
-    try:
-        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
-    except OSError:
-        return FALLBACK_SCREEN
-    xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
-    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    xcb.xcb_get_setup.restype = ctypes.c_void_p
-    xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
-    xcb.xcb_setup_roots_iterator.restype = ScreenIterator
-    xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
-    connection = xcb.xcb_connect(None, None)
-    try:
-        if xcb.xcb_connection_has_error(connection):
-            return FALLBACK_SCREEN
-        screen = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(connection))
-        if screen.rem < 1:
-            return FALLBACK_SCREEN
-        # xcb_screen_t: five 32-bit fields, then width_in_pixels and height_in_pixels (16-bit each)
-        width, height = screen.data[10], screen.data[11]
-        return (width, height) if width and height else FALLBACK_SCREEN
-    finally:
-        xcb.xcb_disconnect(connection)
-
-
-_fitted_windows: set[str] = set()
-
-
-def show(window: str, image) -> None:
-    """cv2.imshow, in a window that fits the screen: OpenCV's default window is the image's own size and
-    cannot be shrunk, so a 4K frame or a 24 MP photo showed only its top-left corner on a 1920x1080 screen.
-    An image that fits keeps its pixels 1:1; a bigger one gets a window that can be resized (its shape
-    kept), sized to the screen less room for the title bar, OpenCV's toolbar and a task bar."""
-    import cv2
-
-    if window not in _fitted_windows:
-        _fitted_windows.add(window)
-        height, width = image.shape[:2]
-        screen_w, screen_h = screen_size()
-        fit = min(1.0, 0.9 * screen_w / width, 0.8 * screen_h / height)
-        if fit < 1.0:
-            cv2.namedWindow(window, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
-            cv2.resizeWindow(window, max(1, round(width * fit)), max(1, round(height * fit)))
-    cv2.imshow(window, image)
-
-
 def number(value: str, kind=float):
     """`value` as an int or float for an argparse type; a word is "expected a number" (argparse's own wording
     named the type function: "invalid positive_int value: 'x'")."""
