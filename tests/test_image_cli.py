@@ -872,6 +872,47 @@ def test_the_photo_window_ends_on_sigterm(media):
         proc.wait(timeout=15)
 
 
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+def test_the_photo_window_fits_the_screen(media, tmp_path):
+    """A 2048x1365 photo opened a 2048x1427 window on a 1280x800 screen: two fifths of the photo, with its
+    faces' labels, out of sight. The window is now fitted to the screen; the annotated file keeps every pixel."""
+    import signal
+    import time
+
+    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = None
+    try:
+        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
+        out = tmp_path / "annotated.png"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i",
+                                 str(media / "crowd_masks.jpg"), "--tasks", "mask", "-o", str(out)], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window, deadline = "", time.monotonic() + 120
+        while not window and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            window = subprocess.run(["xdotool", "search", "--name", "^Output$"], env=env, capture_output=True,
+                                    text=True).stdout.split()
+        assert window, proc.communicate(timeout=30)
+        time.sleep(1)  # the window is mapped before it is given its size
+        geometry = subprocess.run(["xdotool", "getwindowgeometry", window[0]], env=env, capture_output=True,
+                                  text=True).stdout
+        width, height = map(int, re.search(r"Geometry: (\d+)x(\d+)", geometry).groups())
+        assert width <= 1280 and height <= 800, geometry
+        assert width > 640, geometry  # shrunk to fit, not to a thumbnail
+        subprocess.run(["xdotool", "key", "--window", window[0], "Escape"], env=env, capture_output=True)
+        proc.wait(timeout=30)
+        assert proc.returncode == 0, proc.stderr.read()
+        assert cv2.imread(str(out)).shape[:2] == (1365, 2048)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
+
+
 @pytest.mark.parametrize("error", [RuntimeError(), RuntimeError("node 175 (TfLiteXNNPackDelegate) failed to prepare."),
                                    MemoryError()], ids=["no-message", "xnnpack", "memory-error"])
 def test_a_model_that_cannot_get_memory_is_not_called_corrupt(monkeypatch, error):

@@ -148,6 +148,52 @@ def test_q_in_the_live_window_says_the_run_was_stopped(tmp_path, clip, mask_mode
     assert {int(r["frame"]) for r in read_csv(table)} <= {0, 1, 2} and titles == ["facekit (q or Esc quits)"] * 3
 
 
+def _live_window_sizes(monkeypatch, video_cli, screen):
+    """What the live window was asked to be: namedWindow's flags and resizeWindow's size, on a screen of `screen`."""
+    import facekit.cli.common as common
+
+    asked = {"named": [], "resized": []}
+    keys = iter([-1, ord("q")])
+    monkeypatch.setattr(video_cli, "has_display", lambda: True)
+    monkeypatch.setattr(common, "screen_size", lambda: screen)
+    monkeypatch.setattr(common, "_fitted", set())
+    monkeypatch.setattr(cv2, "namedWindow", lambda name, flags=0: asked["named"].append(flags))
+    monkeypatch.setattr(cv2, "resizeWindow", lambda name, w, h: asked["resized"].append((w, h)))
+    monkeypatch.setattr(cv2, "imshow", lambda *args: None)
+    monkeypatch.setattr(cv2, "waitKey", lambda *args: next(keys))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *args: 1.0)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    return asked
+
+
+def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, mask_model, monkeypatch):
+    """A 1080p source on a 1366x768 laptop opened a 1920x1142 window: its right third and bottom (labels
+    included) off the screen, the corner to resize it out of reach. The annotated video keeps its full size."""
+    import facekit.cli.video as video_cli
+    from facekit.cli.common import QT_CHROME_PX, SCREEN_SHARE
+
+    big = tmp_path / "full_hd.mp4"
+    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"mp4v"), 30,
+                                                               (1920, 1080))
+    for _ in range(3):
+        writer.write(cv2.resize(cap.read()[1], (1920, 1080)))
+    writer.release()
+    cap.release()
+    asked = _live_window_sizes(monkeypatch, video_cli, (1366, 768))
+    out = tmp_path / "annotated.mp4"
+    assert main(["--source", str(big), "--model", str(mask_model), "--output", str(out)]) == 0
+    assert len(asked["named"]) == 1 and asked["named"][0] & cv2.WINDOW_AUTOSIZE == 0  # the user can resize it
+    [(width, height)] = asked["resized"]
+    picture = height - QT_CHROME_PX
+    assert width <= 1366 * SCREEN_SHARE and height <= 768 * SCREEN_SHARE and abs(width / picture - 16 / 9) < 0.01
+    assert video_info(out) == (2, (1920, 1080))
+
+    # A source that fits is shown pixel for pixel, in OpenCV's own window, as before.
+    asked = _live_window_sizes(monkeypatch, video_cli, (1366, 768))
+    assert main(["--source", str(clip), "--model", str(mask_model)]) == 0
+    assert asked == {"named": [], "resized": []}
+
+
 @pytest.mark.slow
 def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_model):
     out, table, plot = tmp_path / "annotated.mp4", tmp_path / "faces.csv", tmp_path / "timeline.png"

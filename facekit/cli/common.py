@@ -259,6 +259,90 @@ def window_closed(name: str) -> bool:
         return True
 
 
+# OpenCV's Qt window puts a toolbar above the picture and a status bar below it, and its resizeWindow sizes the
+# whole window: a picture fitted without them was letterboxed in a window too small for it (measured: 40 + 22).
+QT_CHROME_PX = 62
+SCREEN_SHARE = 0.9  # of the screen a fitted window may take: a desktop's panels and title bars need the rest
+_fitted: set[str] = set()  # windows already sized
+
+
+def show_image(name: str, image) -> None:
+    """cv2.imshow into a window no bigger than the screen. OpenCV sizes a window to its picture, so a 2048-px
+    photo, or a 1080p camera on a 1366x768 laptop, opened a window past the screen's edges, with a third of the
+    picture (and its labels) out of sight and the corner to resize it out of reach. Such a picture gets a window
+    scaled to fit, which the user can still resize (the picture follows, its shape kept); one that fits is
+    shown pixel for pixel as before."""
+    import cv2
+
+    if name not in _fitted:
+        _fitted.add(name)
+        screen = screen_size()
+        height, width = image.shape[:2]
+        chrome = QT_CHROME_PX if _ui_framework(cv2) == "QT" else 0
+        if screen is not None:
+            room_w, room_h = screen[0] * SCREEN_SHARE, screen[1] * SCREEN_SHARE - chrome
+            scale = min(room_w / width, room_h / height)
+            if scale < 1:
+                cv2.namedWindow(name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_EXPANDED)
+                cv2.resizeWindow(name, max(1, round(width * scale)), max(1, round(height * scale)) + chrome)
+    cv2.imshow(name, image)
+
+
+def close_windows() -> None:
+    import cv2
+
+    cv2.destroyAllWindows()
+    _fitted.clear()
+
+
+def _ui_framework(cv2) -> str:
+    try:
+        return cv2.currentUIFramework()  # OpenCV 4.6 and later
+    except (AttributeError, cv2.error):
+        return "QT"  # the opencv-python wheels' windows
+
+
+def screen_size() -> tuple[int, int] | None:
+    """The X screen's width and height in pixels, or None where it cannot be asked (no X display: Wayland
+    without XWayland, macOS, Windows), where a window keeps OpenCV's own size."""
+    if not (sys.platform.startswith("linux") or "bsd" in sys.platform) or not os.environ.get("DISPLAY"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    class ScreenIterator(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("rem", ctypes.c_int), ("index", ctypes.c_int)]
+
+    try:
+        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    xcb.xcb_get_setup.restype = ctypes.c_void_p
+    xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
+    xcb.xcb_setup_roots_iterator.restype = ScreenIterator
+    xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
+    xcb.xcb_screen_next.argtypes = [ctypes.POINTER(ScreenIterator)]
+    number = ctypes.c_int(0)
+    connection = xcb.xcb_connect(None, ctypes.byref(number))
+    try:
+        if xcb.xcb_connection_has_error(connection):
+            return None
+        screens = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(connection))
+        for _ in range(number.value):  # DISPLAY=:0.1 names the second screen
+            xcb.xcb_screen_next(ctypes.byref(screens))
+        if screens.rem <= 0 or not screens.data:
+            return None
+        # xcb_screen_t: five 32-bit ids and masks, then width_in_pixels and height_in_pixels (16-bit each)
+        width, height = (ctypes.c_uint16 * 2).from_address(screens.data + 20)
+        return (width, height) if width and height else None
+    finally:
+        xcb.xcb_disconnect(connection)
+
+
 def _x_display_opens() -> bool:
     """Whether the X display in DISPLAY accepts this process, asked the way OpenCV's Qt will (libxcb, with
     XAUTHORITY). A DISPLAY left from an ssh -X session whose forwarding is gone, or one another user owns

@@ -18,9 +18,9 @@ from ..errors import FacekitError, ImageError, counted
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
-                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where,
-                     window_closed)
+                     close_windows, example_command, exit_status_help, guarded, has_display, info, prog_name,
+                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
+                     show_image, warn, where, window_closed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,12 +247,12 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         info(READER_GONE)
     if not args.no_display:
         if has_display():
-            cv2.imshow("Output", annotated)
+            show_image("Output", annotated)
             # Not waitKey(0): it blocks in C, where Python's signal handlers never run, so Ctrl-C and
             # SIGTERM were ignored until a key was pressed. A key or the window closed ends the wait.
             while cv2.waitKey(100) == -1 and not window_closed("Output"):
                 pass
-            cv2.destroyAllWindows()
+            close_windows()
         elif not (args.output or args.json):
             info("no display found: use --output / --json to keep the result (or --no-display to silence this)")
     return 0

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError, counted
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
-                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
-                     where, window_closed)
+                     close_windows, example_command, exit_status_help, guarded, has_display, info, number,
+                     positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
+                     results_to_stdout, say, show_image, warn, where, window_closed)
 
 if TYPE_CHECKING:
     from ..landmarks import LandmarkStats
@@ -302,7 +302,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 check_stop()  # one held back by `holding`, or one a library swallowed
                 if display:
                     draw_fps(shown, fps)
-                    cv2.imshow(WINDOW, shown)
+                    show_image(WINDOW, shown)
                     key = cv2.waitKey(1) & 0xFF
                     if key in QUIT_KEYS:
                         stats.stopped = "Esc" if key == 27 else f"the {chr(key)} key"
@@ -339,7 +339,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         raise unwritten
     stats.interrupted = stats.interrupted or finishing.received
     if display:
-        cv2.destroyAllWindows()
+        close_windows()
     if report:
         _report(args, stats, sink, timeline, people, alerts)
     return stats
