@@ -7,6 +7,7 @@ import csv
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,18 +101,59 @@ def test_a_video_runs_under_a_small_boards_memory_limit(tmp_path, clip, mask_mod
     assert r.returncode == 0 and len(read_csv(table)) >= 10, r.stderr[-2000:]
 
 
+class ScriptedWindow:
+    """The scripts' window process, played: each frame shown is recorded with its window's title, and after it
+    event() hands back the next of `events` (a key's code, CLOSED, LOST; None: nothing happened)."""
+
+    def __init__(self, events):
+        self.events = iter(events)
+        self.titles = []
+        self.pending = []
+        self.closed = False
+
+    def __call__(self, title):  # stands in for the Window class: the scripts make one per window
+        self.title = title
+        return self
+
+    def show(self, image):
+        self.titles.append(self.title)
+        self.pending.append(next(self.events, None))
+
+    def event(self, timeout=None):
+        return self.pending.pop(0) if self.pending else None
+
+    def why_lost(self):
+        return "The X11 connection broke (error 1). Did the X11 server die?"
+
+    def close(self):
+        self.closed = True
+
+
 def _qt_window_closed_by_the_user(monkeypatch, module):
+    """The user closes the window (its title bar's x) once the first picture is in it. (Under OpenCV's Qt windows
+    getWindowProperty then raises "NULL guiReceiver" instead of answering 0: see
+    test_a_window_qt_no_longer_knows_counts_as_closed.)"""
+    from facekit.cli.window import CLOSED
+
+    window = ScriptedWindow([CLOSED])
+    monkeypatch.setattr(module, "has_display", lambda: True)
+    monkeypatch.setattr(module, "Window", window)
+    return window
+
+
+def test_a_window_qt_no_longer_knows_counts_as_closed(monkeypatch):
     """OpenCV's Qt windows (the opencv-python wheels) once the user closes the last one: getWindowProperty
-    raises "NULL guiReceiver" instead of answering 0."""
+    raises "NULL guiReceiver" instead of answering 0. That was a traceback, exit 1, and the --output lost."""
+    from facekit.cli.common import window_closed
+
     def gone(*args):
         raise cv2.error("OpenCV(4.14.0) window_QT.cpp:179: error: (-27:Null pointer) NULL guiReceiver "
                         "(please create a window) in function 'cvGetPropVisible_QT'")
 
-    monkeypatch.setattr(module, "has_display", lambda: True)
-    monkeypatch.setattr(cv2, "imshow", lambda *args: None)
-    monkeypatch.setattr(cv2, "waitKey", lambda *args: -1)
     monkeypatch.setattr(cv2, "getWindowProperty", gone)
-    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    assert window_closed("facekit (q or Esc quits)")
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *args: 1.0)
+    assert not window_closed("facekit (q or Esc quits)")
 
 
 def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, clip, mask_model, monkeypatch,
@@ -120,7 +162,7 @@ def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, cl
     "after 1 frames" and "(1 frames)"."""
     import facekit.cli.video as video_cli
 
-    _qt_window_closed_by_the_user(monkeypatch, video_cli)
+    window = _qt_window_closed_by_the_user(monkeypatch, video_cli)
     out = tmp_path / "annotated.mp4"
     assert main(["--source", str(clip), "--model", str(mask_model), "--output", str(out)]) == 0
     assert video_info(out) == (1, CLIP_SIZE)  # the frame shown when the window was closed
@@ -129,69 +171,97 @@ def test_closing_the_live_window_ends_the_run_and_keeps_its_outputs(tmp_path, cl
     assert "[INFO] stopped with the window closed after 1 frame: every output finalized" in said
     assert f"[INFO] annotated video written to {out} (1 frame)" in said
     assert re.search(r"^\[INFO\] 1 frame, \d+ face detections?, \d+ tracks? in ", said, re.M), said
+    assert window.closed
 
 
 def test_q_in_the_live_window_says_the_run_was_stopped(tmp_path, clip, mask_model, monkeypatch, capfd):
     """q ended the run with only "3 frames" where the clip has 275: nothing said it was the user's stop."""
     import facekit.cli.video as video_cli
 
-    titles, keys = [], iter([-1, -1, ord("q")])
+    window = ScriptedWindow([None, None, ord("q")])
     monkeypatch.setattr(video_cli, "has_display", lambda: True)
-    monkeypatch.setattr(cv2, "imshow", lambda title, image: titles.append(title))
-    monkeypatch.setattr(cv2, "waitKey", lambda *args: next(keys))
-    monkeypatch.setattr(cv2, "getWindowProperty", lambda *args: 1.0)
-    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    monkeypatch.setattr(video_cli, "Window", window)
     table = tmp_path / "faces.csv"
     assert main(["--source", str(clip), "--model", str(mask_model), "--csv", str(table)]) == 0
     said = capfd.readouterr()
     assert "[INFO] stopped with the q key after 3 frames: every output finalized" in said.out + said.err
+    titles = window.titles
     assert {int(r["frame"]) for r in read_csv(table)} <= {0, 1, 2} and titles == ["facekit (q or Esc quits)"] * 3
 
 
-def _live_window_sizes(monkeypatch, video_cli, screen):
-    """What the live window was asked to be: namedWindow's flags and resizeWindow's size, on a screen of `screen`."""
+def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, monkeypatch):
+    """A 1080p source on a 1366x768 laptop opened a 1920x1142 window: its right third and bottom (labels
+    included) off the screen, the corner to resize it out of reach."""
     import facekit.cli.common as common
+    from facekit.cli.common import QT_CHROME_PX, SCREEN_SHARE, show_image
 
-    asked = {"named": [], "resized": []}
-    keys = iter([-1, ord("q")])
-    monkeypatch.setattr(video_cli, "has_display", lambda: True)
-    monkeypatch.setattr(common, "screen_size", lambda: screen)
+    asked = {"named": [], "resized": [], "shown": []}
+    monkeypatch.setattr(common, "screen_size", lambda: (1366, 768))
     monkeypatch.setattr(common, "_fitted", set())
     monkeypatch.setattr(cv2, "namedWindow", lambda name, flags=0: asked["named"].append(flags))
     monkeypatch.setattr(cv2, "resizeWindow", lambda name, w, h: asked["resized"].append((w, h)))
-    monkeypatch.setattr(cv2, "imshow", lambda *args: None)
-    monkeypatch.setattr(cv2, "waitKey", lambda *args: next(keys))
-    monkeypatch.setattr(cv2, "getWindowProperty", lambda *args: 1.0)
-    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
-    return asked
-
-
-def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, mask_model, monkeypatch):
-    """A 1080p source on a 1366x768 laptop opened a 1920x1142 window: its right third and bottom (labels
-    included) off the screen, the corner to resize it out of reach. The annotated video keeps its full size."""
-    import facekit.cli.video as video_cli
-    from facekit.cli.common import QT_CHROME_PX, SCREEN_SHARE
-
-    big = tmp_path / "full_hd.mp4"
-    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"mp4v"), 30,
-                                                               (1920, 1080))
-    for _ in range(3):
-        writer.write(cv2.resize(cap.read()[1], (1920, 1080)))
-    writer.release()
+    monkeypatch.setattr(cv2, "imshow", lambda name, image: asked["shown"].append(image.shape))
+    cap = cv2.VideoCapture(str(clip))
+    frame = cap.read()[1]
     cap.release()
-    asked = _live_window_sizes(monkeypatch, video_cli, (1366, 768))
-    out = tmp_path / "annotated.mp4"
-    assert main(["--source", str(big), "--model", str(mask_model), "--output", str(out)]) == 0
+    big = cv2.resize(frame, (1920, 1080))
+    show_image("big", big)
+    show_image("big", big)  # sized once: a user's own resize is kept
     assert len(asked["named"]) == 1 and asked["named"][0] & cv2.WINDOW_AUTOSIZE == 0  # the user can resize it
     [(width, height)] = asked["resized"]
     picture = height - QT_CHROME_PX
     assert width <= 1366 * SCREEN_SHARE and height <= 768 * SCREEN_SHARE and abs(width / picture - 16 / 9) < 0.01
-    assert video_info(out) == (2, (1920, 1080))
+    assert asked["shown"] == [(1080, 1920, 3)] * 2  # the frame itself, full size: the window scales it
 
     # A source that fits is shown pixel for pixel, in OpenCV's own window, as before.
-    asked = _live_window_sizes(monkeypatch, video_cli, (1366, 768))
-    assert main(["--source", str(clip), "--model", str(mask_model)]) == 0
-    assert asked == {"named": [], "resized": []}
+    show_image("small", frame)
+    assert len(asked["named"]) == 1 and len(asked["resized"]) == 1
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+@pytest.mark.parametrize("end", ["xkill", "X server stops"])
+def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, mask_model, end):
+    """OpenCV's Qt window ends the process with exit(1) when its X connection breaks: a window closed with
+    xkill (xdotool windowkill), an X server that stops, a remote desktop dropped. The run said only "The X11
+    connection broke (error 1). Did the X11 server die?", exit 1, and its annotated video and CSV were lost,
+    left as hidden .part files. Now the run stops as on Ctrl-C, every output finalized."""
+    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = None
+    try:
+        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
+        out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip),
+                                 "--model", str(mask_model), "--output", str(out), "--csv", str(table)], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window, deadline = [], time.monotonic() + 120
+        while not window and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            window = subprocess.run(["xdotool", "search", "--name", "^facekit"], env=env, capture_output=True,
+                                    text=True).stdout.split()
+        assert window, proc.communicate(timeout=30)
+        time.sleep(2)  # some frames shown
+        if end == "xkill":
+            subprocess.run(["xdotool", "windowkill", window[0]], env=env, capture_output=True)
+        else:
+            server.terminate()
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.terminate()
+        server.wait(timeout=15)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "[WARN] the live window is gone (" in stderr, stderr
+    assert "[INFO] interrupted: outputs finalized" in stderr
+    frames, size = video_info(out)
+    rows = read_csv(table)
+    assert frames > 0 and size == CLIP_SIZE and frames < CLIP_FRAMES
+    assert rows and max(int(r["frame"]) for r in rows) < frames  # the CSV holds the video's frames
+    assert f"annotated video written to {out} ({frames} frames)" in stdout
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
 
 
 @pytest.mark.slow

@@ -18,9 +18,9 @@ from ..errors import FacekitError, ImageError, counted
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     close_windows, example_command, exit_status_help, guarded, has_display, info, prog_name,
-                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
-                     show_image, warn, where, window_closed)
+                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
+                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+from .window import LOST, Window
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,12 +247,17 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         info(READER_GONE)
     if not args.no_display:
         if has_display():
-            show_image("Output", annotated)
-            # Not waitKey(0): it blocks in C, where Python's signal handlers never run, so Ctrl-C and
-            # SIGTERM were ignored until a key was pressed. A key or the window closed ends the wait.
-            while cv2.waitKey(100) == -1 and not window_closed("Output"):
-                pass
-            close_windows()
+            window = Window("Output")
+            try:
+                window.show(annotated)
+                # A timed wait: Python's signal handlers run between two, so Ctrl-C and SIGTERM end it (in
+                # cv2.waitKey(0) they were ignored until a key was pressed). A key or the window closed ends it.
+                while (event := window.event(timeout=0.1)) is None:
+                    pass
+                if event == LOST:  # what there was to write is written: the window alone is gone
+                    info(f"the window is gone ({window.why_lost()})")
+            finally:
+                window.close()
         elif not (args.output or args.json):
             info("no display found: use --output / --json to keep the result (or --no-display to silence this)")
     return 0

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError, counted
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     close_windows, example_command, exit_status_help, guarded, has_display, info, number,
-                     positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, show_image, warn, where, window_closed)
+                     example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
+                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
+                     where)
+from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
     from ..landmarks import LandmarkStats
@@ -108,6 +109,7 @@ class RunStats:
     tracks: set = field(default_factory=set)
     interrupted: bool = False
     stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
+    display_lost: str | None = None  # why the live window went (its X connection broke): the run stops as on Ctrl-C
     reader_gone: bool = False  # the reader of `--csv -` closed it
     error: str | None = None
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
@@ -147,8 +149,6 @@ def run(args, pipeline=None, report=True) -> RunStats:
     """Open the source, run the loop, and finalize every output however the loop ends (normal end,
     q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError."""
     import csv
-
-    import cv2
 
     from ..drawing import Style, annotate, draw_fps
     from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
@@ -220,6 +220,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
         stack.callback(source.close)
         if alerts is not None:
             stack.callback(alerts.close)
+        window = None
+        if display:
+            window = Window(WINDOW)
+            stack.callback(window.close)
         sink = None
         if args.output is not None:
             # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
@@ -300,15 +304,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     if progress is not None:
                         progress.update(index + 1 - progress.n)
                 check_stop()  # one held back by `holding`, or one a library swallowed
-                if display:
+                if window is not None:
                     draw_fps(shown, fps)
-                    show_image(WINDOW, shown)
-                    key = cv2.waitKey(1) & 0xFF
-                    if key in QUIT_KEYS:
-                        stats.stopped = "Esc" if key == 27 else f"the {chr(key)} key"
-                        break
-                    if window_closed(WINDOW):
-                        stats.stopped = "the window closed"
+                    window.show(shown)
+                    if _window_says_stop(window, stats):
                         break
         except KeyboardInterrupt:
             stats.interrupted = True
@@ -337,15 +336,30 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 unwritten = unwritten or exc
     if unwritten is not None:  # raised once the CSV is in place: the one line names what failed
         raise unwritten
-    stats.interrupted = stats.interrupted or finishing.received
-    if display:
-        close_windows()
+    stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
     if report:
         _report(args, stats, sink, timeline, people, alerts)
     return stats
 
 
+def _window_says_stop(window: Window, stats: RunStats) -> bool:
+    """Whether the live window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
+    while (event := window.event()) is not None:
+        if event == LOST:
+            stats.display_lost = window.why_lost()
+            return True
+        if event == CLOSED:
+            stats.stopped = "the window closed"
+            return True
+        if event in QUIT_KEYS:
+            stats.stopped = "Esc" if event == 27 else f"the {chr(event)} key"
+            return True
+    return False
+
+
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
+    if stats.display_lost:
+        warn(f"the live window is gone ({stats.display_lost}): stopping as on Ctrl-C")
     if stats.stopped:
         info(f"stopped with {stats.stopped} after {counted(stats.frames, 'frame')}: every output finalized")
     gone = f", {stats.outage_s:.1f}s of it with the stream gone" if stats.outage_s >= 0.05 else ""

@@ -1,0 +1,182 @@
+"""The scripts' windows, drawn by a child process.
+
+OpenCV's Qt windows end the whole process, with exit(1) and Qt's "The X11 connection broke" line, when the
+connection to the X server breaks: a window closed with xkill (or a desktop's "force quit"), an X server that
+stops, a remote desktop or `ssh -X` session that drops. Nothing of Python runs then, so a video run lost every
+output it had (its annotated video and CSV left as hidden .part files) and said only that. The window lives in
+its own process instead: when that one goes, the run learns it and stops as on Ctrl-C, every output finalized.
+"""
+
+from __future__ import annotations
+
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+HEADER = struct.Struct("<III")  # height, width, channels of the 8-bit picture that follows
+CLOSED, LOST = "closed", "lost"  # events besides a key's code: the user closed the window; its process is gone
+
+
+class Window:
+    """One window, shown with `show(image)`; `event()` gives what happened since: a key's code (int), CLOSED (its
+    title bar's x) or LOST (its process ended: the display went away), or None. Neither call waits on the window:
+    a frame is handed to a thread that sends it, and a window slower than the loop shows the newest frame."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self._proc = None
+        self._frame = None  # the newest frame not yet sent: (header, bytes)
+        self._ready = threading.Condition()
+        self._events: queue.Queue = queue.Queue()
+        self._stderr: list[str] = []  # the child's first lines there: why it ended
+        self._closing = False
+        self.gone = False  # CLOSED or LOST was seen
+
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # facekit's parent: the checkout, or site-packages
+        # The child imports facekit whatever the current folder is (a root script run from elsewhere).
+        code = f"import sys; sys.path.insert(0, {root!r}); from facekit.cli.window import child; child()"
+        self._proc = subprocess.Popen([sys.executable, "-c", code, self.title], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for target in (self._send, self._read_events, self._read_stderr):
+            threading.Thread(target=target, daemon=True).start()
+
+    def show(self, image) -> None:
+        if self.gone:
+            return
+        if self._proc is None:
+            self._start()
+        height, width = image.shape[:2]
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        with self._ready:
+            # A copy now: the caller's frame buffer may be reused for the next frame while this one is sent.
+            self._frame = (HEADER.pack(height, width, channels), image.tobytes())
+            self._ready.notify()
+
+    def event(self, timeout: float | None = None):
+        """The next event, waiting up to `timeout` seconds for one (None: not at all)."""
+        try:
+            got = self._events.get(timeout=timeout) if timeout else self._events.get_nowait()
+        except queue.Empty:
+            return None
+        if got in (CLOSED, LOST):
+            self.gone = True
+        return got
+
+    def why_lost(self) -> str:
+        """The window process's first line on standard error: Qt's "The X11 connection broke (error 1). Did the X11
+        server die?" (its last can be "Available platform plugins are: xcb.", where Qt tried to connect again)."""
+        return self._stderr[0] if self._stderr else "its process ended"
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        try:
+            self._proc.stdin.close()  # the child's cue to close its window and end
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _send(self) -> None:
+        pipe = self._proc.stdin
+        while True:
+            with self._ready:
+                while self._frame is None and not self._closing:
+                    self._ready.wait()
+                if self._closing:
+                    return
+                header, data = self._frame
+                self._frame = None
+            try:
+                pipe.write(header)
+                pipe.write(data)
+                pipe.flush()
+            except (OSError, ValueError):  # the child is gone (LOST comes from its standard output) or closed
+                return
+
+    def _read_events(self) -> None:
+        closed = False
+        for line in self._proc.stdout:
+            word = line.decode("ascii", "replace").strip()
+            if word == CLOSED:
+                closed = True
+                self._events.put(CLOSED)
+            elif word.lstrip("-").isdigit():
+                self._events.put(int(word))
+        if not closed and not self._closing:
+            self._proc.wait()
+            self._events.put(LOST)
+
+    def _read_stderr(self) -> None:
+        for line in self._proc.stderr:
+            text = line.decode("utf-8", "replace").strip()
+            if text and len(self._stderr) < 5:
+                self._stderr.append(text)
+
+
+def child() -> None:
+    """The window process: frames from standard input, keys and the window's close on standard output."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from .common import close_windows, show_image, window_closed
+
+    # Ctrl-C and a closed terminal reach the whole process group: the script decides, and closes this window.
+    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
+    title = sys.argv[1]
+    latest: list = [None]
+    ended = threading.Event()
+    lock = threading.Lock()
+
+    def receive():
+        stdin = sys.stdin.buffer
+        while True:
+            header = stdin.read(HEADER.size)
+            if len(header) < HEADER.size:
+                break
+            height, width, channels = HEADER.unpack(header)
+            data = stdin.read(height * width * channels)
+            if len(data) < height * width * channels:
+                break
+            shape = (height, width) if channels == 1 else (height, width, channels)
+            with lock:
+                latest[0] = np.frombuffer(data, np.uint8).reshape(shape)
+        ended.set()
+
+    import cv2
+
+    threading.Thread(target=receive, daemon=True).start()
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    shown = False
+    while not ended.is_set():
+        with lock:
+            image, latest[0] = latest[0], None
+        if image is not None:
+            show_image(title, image)
+            shown = True
+        if not shown:
+            ended.wait(0.01)
+            continue
+        key = cv2.waitKey(10)
+        if key != -1:
+            print(key & 0xFF, file=out)
+        if window_closed(title):
+            print(CLOSED, file=out)
+            break
+    if shown and not window_closed(title):
+        close_windows()
+        cv2.waitKey(1)  # lets Qt take the window down before the process ends
