@@ -89,6 +89,17 @@ def test_a_display_that_does_not_answer_runs_headless(tmp_path, clip, mask_model
     assert r.stdout.count("running headless") == 1 and read_csv(table)
 
 
+def test_a_window_that_cannot_open_runs_headless(tmp_path, clip, mask_model):
+    """A Wayland session with no DISPLAY (no XWayland): the opencv-python wheels' Qt has only X11's plugin and
+    aborted the run ("could not connect to display", exit 134), every output lost."""
+    table, out = tmp_path / "faces.csv", tmp_path / "annotated.mp4"
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--csv", table, "--output", out,
+                   "--max-frames", "30", env={"DISPLAY": None, "WAYLAND_DISPLAY": "facekit-test-no-such-display"})
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout.count("running headless") == 1, r.stdout + r.stderr
+    assert max(int(row["frame"]) for row in read_csv(table)) == 29 and video_info(out) == (30, CLIP_SIZE)
+
+
 def test_a_video_runs_under_a_small_boards_memory_limit(tmp_path, clip, mask_model):
     """ulimit -v 1.5 GB: scipy (the tracker's assignment, imported at the first frame) loaded its OpenBLAS,
     which mapped buffers for every core: the run died with a traceback ("failed to map segment from shared
@@ -110,6 +121,8 @@ class ScriptedWindow:
         self.titles = []
         self.pending = []
         self.closed = False
+        self.opened = True  # its first picture is on the screen
+        self.gone = False
 
     def __call__(self, title):  # stands in for the Window class: the scripts make one per window
         self.title = title
@@ -120,7 +133,11 @@ class ScriptedWindow:
         self.pending.append(next(self.events, None))
 
     def event(self, timeout=None):
-        return self.pending.pop(0) if self.pending else None
+        from facekit.cli.window import CLOSED, LOST
+
+        event = self.pending.pop(0) if self.pending else None
+        self.gone = self.gone or event in (CLOSED, LOST)
+        return event
 
     def why_lost(self):
         return "The X11 connection broke (error 1). Did the X11 server die?"

@@ -255,7 +255,8 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
                 while (event := window.event(timeout=0.1)) is None:
                     pass
                 if event == LOST:  # what there was to write is written: the window alone is gone
-                    info(f"the window is gone ({window.why_lost()})")
+                    info(f"the window {'is gone' if window.opened else 'could not be opened'} "
+                         f"({window.why_lost()})")
             finally:
                 window.close()
         elif not (args.output or args.json):

@@ -309,6 +309,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     window.show(shown)
                     if _window_says_stop(window, stats):
                         break
+                    if window.gone:  # it never opened, and said so: the run goes on without it
+                        window = None
         except KeyboardInterrupt:
             stats.interrupted = True
         except BrokenPipeError:  # `--csv - | head`: stop as on Ctrl-C, keeping every other output
@@ -345,6 +347,10 @@ def run(args, pipeline=None, report=True) -> RunStats:
 def _window_says_stop(window: Window, stats: RunStats) -> bool:
     """Whether the live window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
     while (event := window.event()) is not None:
+        if event == LOST and not window.opened:
+            info(f"no window could be opened ({window.why_lost()}): running headless (add --no-display to silence "
+                 "this; use --output / --csv / --timeline to keep results)")
+            return False
         if event == LOST:
             stats.display_lost = window.why_lost()
             return True

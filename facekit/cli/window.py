@@ -18,6 +18,7 @@ from pathlib import Path
 
 HEADER = struct.Struct("<III")  # height, width, channels of the 8-bit picture that follows
 CLOSED, LOST = "closed", "lost"  # events besides a key's code: the user closed the window; its process is gone
+OPENED = "opened"  # what the child says once its first picture is on the screen
 
 
 class Window:
@@ -34,6 +35,9 @@ class Window:
         self._stderr: list[str] = []  # the child's first lines there: why it ended
         self._closing = False
         self.gone = False  # CLOSED or LOST was seen
+        # Whether the window ever showed a picture: one LOST before that never opened (DISPLAY unset under a
+        # Wayland session, where the opencv-python wheels' Qt has only X11's plugin), which is no stop.
+        self.opened = False
 
     def _start(self) -> None:
         root = str(Path(__file__).resolve().parents[2])  # facekit's parent: the checkout, or site-packages
@@ -108,7 +112,9 @@ class Window:
         closed = False
         for line in self._proc.stdout:
             word = line.decode("ascii", "replace").strip()
-            if word == CLOSED:
+            if word == OPENED:
+                self.opened = True
+            elif word == CLOSED:
                 closed = True
                 self._events.put(CLOSED)
             elif word.lstrip("-").isdigit():
@@ -167,6 +173,8 @@ def child() -> None:
             image, latest[0] = latest[0], None
         if image is not None:
             show_image(title, image)
+            if not shown:
+                print(OPENED, file=out)
             shown = True
         if not shown:
             ended.wait(0.01)
