@@ -880,8 +880,10 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
     import signal
     import time
 
-    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # -noreset: a bare X server resets when its last client leaves (an xdotool poll here), refusing connections
+    # meanwhile, the window's among them; a desktop's window manager and panel stay connected.
+    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
+    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc = None
     try:
         env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}

@@ -243,8 +243,10 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
     xkill (xdotool windowkill), an X server that stops, a remote desktop dropped. The run said only "The X11
     connection broke (error 1). Did the X11 server die?", exit 1, and its annotated video and CSV were lost,
     left as hidden .part files. Now the run stops as on Ctrl-C, every output finalized."""
-    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # -noreset: a bare X server resets when its last client leaves (an xdotool poll here), refusing connections
+    # meanwhile, the window's among them; a desktop's window manager and panel stay connected.
+    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
+    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc = None
     try:
         env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
