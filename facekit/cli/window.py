@@ -71,8 +71,8 @@ class Window:
         return got
 
     def why_lost(self) -> str:
-        """The window process's first line on standard error: Qt's "The X11 connection broke (error 1). Did the X11
-        server die?" (its last can be "Available platform plugins are: xcb.", where Qt tried to connect again)."""
+        """The window process's first line on standard error, Qt's "The X11 connection broke (error 1). Did the X11
+        server die?" or "could not connect to display" (the last was at times Qt's list of its platform plugins)."""
         return self._stderr[0] if self._stderr else "its process ended"
 
     def close(self) -> None:
@@ -132,7 +132,6 @@ class Window:
 
 def child() -> None:
     """The window process: frames from standard input, keys and the window's close on standard output."""
-    import os
     import signal
 
     import numpy as np
@@ -166,7 +165,9 @@ def child() -> None:
     import cv2
 
     threading.Thread(target=receive, daemon=True).start()
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    def say(word) -> None:
+        print(word, flush=True)
+
     shown = False
     while not ended.is_set():
         with lock:
@@ -174,16 +175,16 @@ def child() -> None:
         if image is not None:
             show_image(title, image)
             if not shown:
-                print(OPENED, file=out)
+                say(OPENED)
             shown = True
         if not shown:
             ended.wait(0.01)
             continue
         key = cv2.waitKey(10)
         if key != -1:
-            print(key & 0xFF, file=out)
+            say(key & 0xFF)
         if window_closed(title):
-            print(CLOSED, file=out)
+            say(CLOSED)
             break
     if shown and not window_closed(title):
         close_windows()
