@@ -150,7 +150,9 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     name = _opencv_name(path)
     if not sequence:
         if not path.exists():
-            raise VideoError(f"{path}: no such file")
+            # "-1", OpenCV's "any camera" in examples on the web, read as a file that is not there.
+            camera = " (cameras are numbered from 0)" if re.fullmatch(r"-\d+", str(path)) else ""
+            raise VideoError(f"{path}: no such file{camera}")
         if path.is_dir():
             raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                              f"as {path / '%04d.png'})")

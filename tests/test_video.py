@@ -613,6 +613,13 @@ def test_camera_that_does_not_exist(mask_model, capfd):
     assert code == 2 and f"camera {index}" in line
 
 
+def test_camera_minus_one_says_cameras_start_at_0(mask_model, capfd, tmp_path, monkeypatch):
+    """-1, OpenCV's "any camera" in examples on the web, was "[ERROR] -1: no such file" alone: it read as a file."""
+    monkeypatch.chdir(tmp_path)  # no file named -1 here
+    code, line = _run(capfd, "--source", "-1", "--model", mask_model, "--no-display")
+    assert code == 2 and line == "[ERROR] -1: no such file (cameras are numbered from 0)"
+
+
 def test_stream_that_does_not_answer_times_out(mask_model, capfd):
     started = time.monotonic()
     code, line = _run(capfd, "--source", "rtsp://127.0.0.1:9/none", "--model", mask_model, "--no-display")
