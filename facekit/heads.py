@@ -45,6 +45,13 @@ RESERVED_TASKS = {"box", "score", "track_id", "landmarks", "keypoints", "pose", 
                   "emotion_intensity", "emotion_eyes_only"}
 # A task names a JSON key, CSV / Parquet columns and a --tasks item (a comma list).
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# The video CSV's and the batch Parquet's columns that are no head's <task>_label / <task>_<class> (records.csv_row,
+# facekit.batch, facekit.landmarks.MEASURE_NAMES). A head's column of one of these names, or two heads' columns
+# of one name, wrote two numbers into one cell: the last one won, without a word (a task 'mask_with' with a
+# class 'mask' replaced the mask head's with_mask probability, an emotion class 'intensity' was left empty).
+RECORD_COLUMNS = {"source", "kind", "frame", "time_s", "clock", "track_id", "x1", "y1", "x2", "y2", "score",
+                  "emotion_intensity", "emotion_eyes_only", "yaw", "pitch", "roll", "eye_openness",
+                  "mouth_openness"}
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # An installed facekit carries its trained models inside the package (pyproject maps the checkout's
@@ -386,7 +393,26 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
     # --tasks' order, else TASK_ORDER's: a head given with --model must not move to the front, where the
     # box would take its colour instead of the mask head's (and the JSON / CSV order would change).
     order = tasks if tasks is not None else sorted(heads, key=_task_rank)
-    return {t: heads[t] for t in order if t in heads}
+    heads = {t: heads[t] for t in order if t in heads}
+    check_columns(heads)
+    return heads
+
+
+def check_columns(heads: dict[str, Head]) -> None:
+    """ModelError when two heads, or a head and facekit's own fields, would write one CSV / Parquet column
+    (see RECORD_COLUMNS): refused where the heads load, before anything is written."""
+    owner = {c: f"facekit's own {c!r} column" for c in RECORD_COLUMNS}
+    shipped = models_dir().resolve()
+    # The models folder's heads first, so the error names the folder of the user's own head, the one to rename.
+    for task, head in sorted(heads.items(), key=lambda th: th[1].folder.resolve().parent != shipped):
+        named = [(f"{task}_label", f"the {task} head's label column")]
+        named += [(f"{task}_{label}", f"the {task} head's class {label!r}") for label in head.labels]
+        for column, what in named:
+            if column in owner:
+                raise ModelError(f"{head.folder}: {what} is the column {column!r} of the CSV and Parquet, which is "
+                                 f"already {owner[column]}: rename the class (its folder, when training) or the "
+                                 f"task (--task)")
+            owner[column] = what
 
 
 def video_heads(heads: dict[str, Head]) -> dict[str, Head]:

@@ -1285,3 +1285,52 @@ def test_a_users_class_names_are_drawn_as_written():
 
     assert np.array_equal(drawn("Lunettes é"), drawn("Lunettes e"))
     assert not np.array_equal(drawn("Lunettes é"), drawn("Lunettes ?"))
+
+
+def _own_head(folder, task, labels):
+    """A head of the user's own: the shipped gender network (2 outputs) under another card."""
+    import shutil
+
+    shutil.copytree(ROOT / "models" / "gender", folder, ignore=shutil.ignore_patterns("*.keras"))
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps({**card, "task": task, "labels": labels, "display": {},
+                                                  "colors": {}}))
+    return folder
+
+
+def test_heads_whose_csv_columns_collide_are_refused_when_they_load(tmp_path, media):
+    """A head's <task>_<class> column that is another head's or facekit's own was written over without a word: a task
+    'mask_with' with a class 'mask' replaced the mask head's with_mask probability in the video CSV, an emotion head
+    with a class 'intensity' left that class's column empty (the derived intensity took it), a task 'time' with a
+    class 's' overwrote time_s. Refused where the heads load, naming the user's folder, and no CSV is written."""
+    from facekit import FaceAnalyzer
+    from facekit.errors import ModelError
+    from facekit.heads import RECORD_COLUMNS
+
+    mask_with = _own_head(tmp_path / "mask_with", "mask_with", ["mask", "nothing"])
+    for tasks in ("mask,mask_with", "mask_with,mask"):  # whichever comes first, the user's head is named
+        with pytest.raises(ModelError, match=f"^{mask_with}: the mask_with head's class 'mask' is the column "
+                                             "'mask_with_mask' .* already the mask head's class 'with_mask'"):
+            FaceAnalyzer(tasks=tasks, models=[mask_with], detector=None)
+    assert FaceAnalyzer(tasks="mask_with,gender", models=[mask_with], detector=None).tasks == ["mask_with", "gender"]
+    for task, labels, column in (("emotion", ["intensity", "calm"], "emotion_intensity"),
+                                 ("emotion", ["eyes_only", "whole"], "emotion_eyes_only"),
+                                 ("time", ["s", "ms"], "time_s"), ("track", ["id", "none"], "track_id"),
+                                 ("eye", ["openness", "shut"], "eye_openness")):
+        own = _own_head(tmp_path / f"{task}-{labels[0]}", task, labels)
+        with pytest.raises(ModelError, match=f"is the column '{column}' .* already facekit's own"):
+            FaceAnalyzer(tasks=task, models=[own], detector=None)
+    # Every column the records write beside the heads' is in the list the check reads.
+    analyzer = FaceAnalyzer(tasks="mask,emotion", detector=None, landmarks=True)
+    from facekit.records import csv_columns
+
+    own_columns = set(csv_columns(analyzer.task_labels, pose=True, measures=("eye_openness", "mouth_openness"),
+                                  clock=True)) - {c for t, ls in analyzer.task_labels.items()
+                                                  for c in [f"{t}_label", *(f"{t}_{x}" for x in ls)]}
+    assert own_columns | {"source", "kind"} == RECORD_COLUMNS
+    csv = tmp_path / "faces.csv"
+    res = run_script("detect_mask_video.py", "-s", media / "short_hamilton_clip.mp4", "--no-display", "--max-frames",
+                     "2", "--model", mask_with, "--csv", csv)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith(f"[ERROR] {mask_with}: the mask_with head's class 'mask'")
+    assert not csv.exists()

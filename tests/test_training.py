@@ -1491,3 +1491,21 @@ def test_jpegs_named_as_windows_browsers_save_them_are_training_images(datasets,
     got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
     assert np.bincount(got.y).tolist() == [3, 3] and got.skipped == {"unreadable": 0, "not an image": 0}
     assert any(p.endswith(".jfif") for p in got.paths) and not lines, lines
+
+
+def test_classes_whose_csv_columns_are_facekit_s_own_are_refused_before_reading(datasets, tmp_path):
+    """An emotion head with a class 'intensity' trained for its whole run, then its column emotion_intensity was
+    the derived intensity's (its own probability never written); a class whose column is a shipped head's
+    (task mask_with, class mask: mask_with_mask) is said, since the two heads are refused together."""
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    (data / "with_mask").rename(data / "intensity")
+    (data / "without_mask").rename(data / "calm")
+    res = run_script("train_mask_detector.py", "-d", data, "--task", "emotion", "-m", tmp_path / "m", *QUICK)
+    _fails_cleanly(res, "the class 'intensity' of task 'emotion' would write the column 'emotion_intensity', "
+                        "which is facekit's own")
+    assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
+    (data / "intensity").rename(data / "mask")
+    res = run_script("train_mask_detector.py", "-d", data, "--task", "mask_with", "-m", tmp_path / "m",
+                     "--plot", tmp_path / "no_such_folder" / "plot.png", *QUICK)  # stops it before any image
+    assert "[WARN] the column(s) mask_with_mask of this head are also the mask head's" in res.stderr, res.stderr
+    assert res.returncode == 2 and "loading images" not in res.stdout

@@ -251,7 +251,7 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     import re
 
     from ..errors import DatasetError
-    from ..heads import RESERVED_TASKS, TASK_NAME
+    from ..heads import RECORD_COLUMNS, RESERVED_TASKS, TASK_NAME
     from ..training import KNOWN_TASKS
 
     how = "--task" if given else "the task name taken from the folder name (give one with --task)"
@@ -264,10 +264,21 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     if not TASK_NAME.fullmatch(task):
         raise DatasetError(f"{how} {task!r}: use letters, digits, '_', '-' or '.' (it names CSV columns and is "
                            f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', task).strip('_') or 'task'}")
+    columns = {f"{task}_{c}": c for c in ["label", *classes]}
+    # Said before the hours of training, not only when the head is first loaded (facekit.heads.check_columns).
+    for column, name in columns.items():
+        if column in RECORD_COLUMNS:
+            raise DatasetError(f"the class {name!r} of task {task!r} would write the column {column!r}, which is "
+                               f"facekit's own in the CSV and Parquet: rename the class folder or the task (--task)")
     shipped = {name: sorted(labels) for labels, name in KNOWN_TASKS.items()}
     if task in shipped and sorted(classes) != shipped[task]:
         warn(f"{task!r} is the name of facekit's {task} head (classes {', '.join(shipped[task])}), not of "
              f"these classes ({', '.join(classes)}): given with --model this folder replaces that head")
+    for name, labels in shipped.items():
+        taken = sorted(c for c in columns if name != task and c in {f"{name}_{x}" for x in [*labels, "label"]})
+        if taken:
+            warn(f"the column(s) {', '.join(taken)} of this head are also the {name} head's, so facekit refuses to "
+                 f"run the two together: run it with --tasks leaving {name} out, or rename the task (--task)")
 
 
 @guarded
