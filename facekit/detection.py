@@ -39,6 +39,7 @@ import numpy as np
 
 from . import assets
 from .errors import ModelError, out_of_memory
+from .runtime import engine_call
 from .types import Box, Face
 
 MIN_BOX = 4  # px; anything thinner is noise, not a face
@@ -206,7 +207,7 @@ class Res10Detector:
                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         blob = cv2.dnn.blobFromImage(cv2.resize(image, size), 1.0, size, self.mean)
-        with self._lock:
+        with engine_call(), self._lock:  # no fork in the middle (facekit.runtime._ForkGate)
             net.setInput(blob)
             out = net.forward()[0, 0]  # (N, 7): image_id, label, score, x1, y1, x2, y2 (0..1)
         out = out[out[:, 2] >= confidence]
@@ -432,7 +433,7 @@ class YuNetDetector(MultiPassDetector):
 
     def _run(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        with self._lock:
+        with engine_call(), self._lock:  # no fork in the middle (facekit.runtime._ForkGate)
             _, found = self._net((w, h)).detect(image)
         return np.zeros((0, 15), dtype=np.float32) if found is None else found[:, :15].astype(np.float32)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ModelError
 from .preprocess import CropSpec, crop_face, to_model_input
-from .runtime import engine, native_stderr, threads
+from .runtime import engine, engine_call, native_stderr, threads
 from .types import Box, Prediction
 
 CARD = "card.json"
@@ -304,7 +304,7 @@ class Head:
                                    for i in range(0, len(batch), MAX_BATCH)])
         n = len(batch)
         batch = batch.astype(np.float32)
-        with self._lock:
+        with engine_call(), self._lock:  # no fork in the middle (facekit.runtime._ForkGate)
             if self._batch != n:
                 self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
                 try:

@@ -42,6 +42,7 @@ import numpy as np
 
 from . import assets
 from .heads import load_interpreter
+from .runtime import engine_call
 from .preprocess import as_bgr
 from .types import Box, Face, Pose
 
@@ -272,7 +273,7 @@ class FaceMesh:
         crop = cv2.warpAffine(image, affine, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
-        with self._lock:
+        with engine_call(), self._lock:  # no fork in the middle (facekit.runtime._ForkGate)
             self._interp.set_tensor(self._in, x[None])
             self._interp.invoke()
             raw = self._interp.get_tensor(self._out_points).reshape(N_POINTS, 3).astype(np.float64)

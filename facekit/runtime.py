@@ -349,14 +349,76 @@ def _keep_inherited_engines() -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
+class _ForkGate:
+    """Engine calls and forks never overlap: a fork waits for the calls under way to end and holds new ones back.
+
+    A process forked while another thread was inside an engine inherited that call half done: the head's lock
+    held by a thread the child does not have, so its first face waited for ever (2 of 20 forks, with two threads
+    analysing photos). Each engine call (`engine_call`) passes this gate, and every engine's own lock is taken
+    inside it, so the child inherits engines at rest and no lock of theirs held."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._forking = 0
+
+    @contextmanager
+    def call(self):
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inside -= 1
+                if not self._inside:
+                    self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        self._cond.acquire()  # held across the fork: no thread is then between two of its steps
+        self._forking += 1
+        # Engine calls take milliseconds; the limit only keeps a fork from waiting for ever on one that never ends.
+        self._cond.wait_for(lambda: not self._inside, timeout=FORK_WAIT_S)
+
+    def after_fork_in_parent(self) -> None:
+        self._forking -= 1
+        self._cond.notify_all()
+        self._cond.release()
+
+
+FORK_WAIT_S = 60.0
+_fork_gate = _ForkGate()
+
+
+def engine_call():
+    """`with engine_call():` around one run of a native engine (and its lock), so that no fork happens inside it."""
+    return _fork_gate.call()
+
+
+def _before_fork() -> None:
+    _fork_gate.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    _fork_gate.after_fork_in_parent()
+
+
 def _after_fork_in_child() -> None:
+    global _fork_gate, _stderr_lock
+    # The child's only thread is the one that forked: a gate of its own, and the stderr lock a vanished thread
+    # may have held while a video opened.
+    _fork_gate = _ForkGate()
+    _stderr_lock = threading.RLock()
     _note_opencv_fork()
     _keep_inherited_engines()
 
 
 # Registered once, when facekit.runtime is first imported: a fork is the one moment these can be noted.
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def ort_session(path: Path | str | bytes, num_threads: int | None = None):

@@ -21,6 +21,7 @@ import numpy as np
 from . import assets
 from .detection import BoxCalibration, DetectorOptions, MultiPassDetector, nms
 from .errors import ModelError, out_of_memory
+from .runtime import engine_call
 
 STRIDES = (8, 16, 32)
 ANCHORS = 2  # per feature-map cell
@@ -177,7 +178,8 @@ class SCRFDDetector(MultiPassDetector):
             padded = np.zeros((1, 3, height, width), dtype=np.float32)  # 0 = mid grey after normalisation
             padded[:, :, :ih, :iw] = blob
             blob = padded
-        outs = self._session().run(None, {self.input_name: blob})
+        with engine_call():  # no fork in the middle (facekit.runtime._ForkGate); the session's lock inside it
+            outs = self._session().run(None, {self.input_name: blob})
         floor = min(self.confidence, self.candidate_floor)
         found = []
         for i, stride in enumerate(STRIDES):

@@ -364,6 +364,66 @@ def test_a_forked_worker_builds_its_own_analyzer_after_the_parent_used_the_mesh(
     assert res.stdout.split("\n")[:2] == ["[True, True]", "[[True, True]]"], res.stdout
 
 
+_FORK_WHILE_ANALYSING = """
+import multiprocessing, sys, threading, time
+import cv2
+from facekit import FaceAnalyzer
+
+analyzer = FaceAnalyzer(tasks="mask", detector=None)
+head = analyzer.heads["mask"]
+inside = threading.Event()
+
+
+class Slow:  # the head's interpreter, whose run in the thread 'busy' takes a second: a fork lands inside it
+    def __init__(self, interp):
+        self.interp = interp
+
+    def __getattr__(self, name):
+        return getattr(self.interp, name)
+
+    def invoke(self):
+        if threading.current_thread().name == "busy":
+            inside.set()
+            time.sleep(1.0)
+        self.interp.invoke()
+
+
+def label(queue):
+    queue.put(analyzer.analyze(image, faces=[box])[0].label("mask"))
+
+
+image = cv2.imread(sys.argv[1])
+box = (0, 0, image.shape[1], image.shape[0])
+alone = analyzer.analyze(image, faces=[box])[0].label("mask")
+head._interp = Slow(head._interp)
+busy = threading.Thread(target=label, args=(multiprocessing.Queue(),), name="busy")
+busy.start()
+inside.wait()
+ctx = multiprocessing.get_context("fork")
+queue = ctx.Queue()
+child = ctx.Process(target=label, args=(queue,))
+child.start()
+child.join(30)
+if child.is_alive():
+    child.kill()
+    print("hung")
+else:
+    print(child.exitcode, queue.get() == alone)
+busy.join()
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_process_forked_while_a_thread_is_inside_a_head_labels_its_faces(media):
+    """A fork (multiprocessing's default on Linux) while another thread of the parent was analysing: the child
+    inherited the head's lock held by a thread it does not have, and waited for ever at its first face (2 of 20
+    forks with two threads analysing photos). A fork now waits for the engine calls under way to end."""
+    res = subprocess.run([sys.executable, "-c", _FORK_WHILE_ANALYSING, str(media / "obama.jpg")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["0", "True"], res.stdout + res.stderr[-2000:]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
 def test_a_forked_worker_can_drop_an_analyzer_made_before_the_fork(media):
     """An analyzer built and used before a fork pool, dropped in a worker (its initializer building the worker's
