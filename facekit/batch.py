@@ -42,6 +42,7 @@ from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit
                          positive_int, prog_name, progress_bar, warn)
 from .cli.video import smooth_strength
 from .errors import FacekitError, counted, shown
+from .pipeline import HEAD_EVERY
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
@@ -72,6 +73,10 @@ class JobOptions:
     every: int = 1  # videos: analyse every N-th frame
     detect_every: int = 1
     smooth: float = 0.6
+    # videos, as detect_mask_video.py's options of these names: the job took neither, so a trial over the first
+    # seconds of each video, or labels of every frame, could not be had from it.
+    head_every: int = HEAD_EVERY
+    max_frames: int | None = None
     # The heads' files: None = as the scripts run them (fp16 for photos, int8 twins for videos where int8
     # pays on the worker's CPU), True / False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job
     # was started: workers on other machines do not see the driver's environment).
@@ -119,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: analyse every N-th frame (default: 1, every frame)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="videos: run the detector every K analysed frames and track in between (default: 1)")
+    p.add_argument("--head-every", type=positive_int, default=HEAD_EVERY, metavar="K",
+                   help="videos: run each face's heads every K analysed frames and carry the labels in between, as "
+                        f"detect_mask_video.py does (default: {HEAD_EVERY}; 1 = every frame)")
+    p.add_argument("--max-frames", type=positive_int, metavar="N",
+                   help="videos: analyse at most N frames of each (with --every M, its first N x M); a photo is "
+                        "one frame whatever N is")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6)")
     p.add_argument("--fast", action="store_true", help="photos: one detector pass (as detect_mask_image.py --fast)")
@@ -280,7 +291,9 @@ class Worker:
             elif kind == "video":
                 o = self.options
                 for index, time_s, faces in self.analyzer.analyze_video(source, detect_every=o.detect_every,
-                                                                        every=o.every, smooth=o.smooth):
+                                                                        every=o.every, smooth=o.smooth,
+                                                                        head_every=o.head_every,
+                                                                        max_frames=o.max_frames):
                     rows += [csv_row(index, time_s, face, task_labels) for face in faces]
                     frames += 1
             else:
@@ -699,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
+                         head_every=args.head_every, max_frames=args.max_frames,
                          int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
     results.check_options(options)
     if args.address:

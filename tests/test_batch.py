@@ -530,3 +530,32 @@ def test_parquet_columns_take_the_csv_types():
     assert str(table.schema.field("emotion_eyes_only").type) == "int64"
     assert table.column("emotion_eyes_only").to_pylist() == [1, None]
     assert table.slice(0, 1).to_pandas()["emotion_eyes_only"].dtype == np.int64
+
+
+@pytest.mark.slow
+def test_video_frames_and_head_rate_as_the_video_script_takes_them(tmp_path, media):
+    """facekit-batch had no --max-frames or --head-every: a trial over each video's first seconds, or heads on every
+    frame, could not be had from the job, though its video rows are the video script's. With the video detector,
+    the rows are the video script's rows of the same options; the options are the job's (a resume with others is
+    refused)."""
+    import pandas as pd
+
+    out, csv = tmp_path / "results", tmp_path / "faces.csv"
+    args = [media / CLIP, "-o", out, "--max-frames", "6", "--head-every", "1", "--detector", "scrfd-500m",
+            "--tasks", "mask", "--workers", "1"]
+    res = batch(*args)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_script("detect_mask_video.py", "-s", media / CLIP, "--no-display", "--max-frames", "6", "--head-every",
+                     "1", "--tasks", "mask", "--csv", csv)
+    assert res.returncode == 0, res.stderr[-2000:]
+    columns = ["frame", "track_id", "x1", "y1", "x2", "y2", "mask_label", "mask_with_mask"]
+    rows = pd.read_parquet(out / "faces")[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+    script = pd.read_csv(csv)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+    assert sorted(rows["frame"].unique()) == [0, 1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(rows, script, check_dtype=False)
+    status = pd.read_csv(out / "status.csv")
+    assert status["frames"].tolist() == [6] and status["status"].tolist() == ["ok"]
+    assert json.loads((out / "job.json").read_text())["max_frames"] == 6
+    at = args.index("--head-every")
+    res = batch(*args[:at], *args[at + 2:], timeout=120)  # --head-every's default again
+    assert res.returncode == 2 and "holds results made with other options (head_every)" in res.stderr
