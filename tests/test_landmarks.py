@@ -253,3 +253,22 @@ def test_a_damaged_mesh_file_names_how_to_get_it_again(tmp_path, monkeypatch):
     message = str(err.value)
     assert "face_landmark.tflite is truncated or corrupt" in message and "\n" not in message
     assert assets.REGISTRY["face_mesh"].url in message
+
+
+def test_a_run_says_how_many_faces_under_50_px_got_a_pose_that_may_be_far_off(media, tmp_path):
+    """Under ~50 px the pose fit can settle on a wrong solution (README), and nothing in a record marks such a face:
+    a run with a 38 px face wrote its pose as any other's, without a word. The JSON keeps the pose (README: filter on
+    the box width), and the run says how many faces had one; a big face's run says nothing of it."""
+    small = tmp_path / "obama_small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(media / "obama.jpg")), None, fx=0.15, fy=0.15,
+                                       interpolation=cv2.INTER_AREA))
+    for photo, width_under_50 in ((small, True), (media / "obama.jpg", False)):
+        out = tmp_path / f"{photo.stem}.json"
+        res = run_script("detect_mask_image.py", "-i", photo, "--landmarks", "--tasks", "mask", "-j", out,
+                         "--no-display")
+        assert res.returncode == 0, res.stderr[-2000:]
+        (face,) = json.loads(out.read_text())["faces"]
+        assert ((face["box"][2] - face["box"][0]) < 50) == width_under_50
+        assert set(face["pose"]) == {"yaw", "pitch", "roll"}
+        said = "[WARN] 1 face(s) under 50 px wide have a pose that may be far off"
+        assert (said in res.stderr) == width_under_50, res.stderr[-2000:]

@@ -477,6 +477,10 @@ def report_landmarks(pipeline, stats=None) -> None:
         stats = getattr(pipeline.landmarker, "stats", None)
     if stats is not None and stats.faces:
         (warn if stats.landmarked < stats.faces else info)(stats.summary())
+    if stats is not None and getattr(stats, "small_pose", 0):
+        from ..landmarks import small_pose_note
+
+        warn(small_pose_note(stats.small_pose))
 
 
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
