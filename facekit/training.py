@@ -103,13 +103,15 @@ class TrainConfig:
     command: str = ""
 
 
-def missing_train_modules() -> list[str]:
+def missing_train_modules(modules: tuple[str, ...] | None = None) -> list[str]:
     """The TRAIN_MODULES that are not installed, by pip name. find_spec locates a module without importing
     it, so this costs milliseconds where importing TensorFlow costs seconds."""
     from importlib.util import find_spec
 
     missing = []
     for module, package in TRAIN_MODULES.items():
+        if modules is not None and module not in modules:
+            continue
         try:
             found = find_spec(module) is not None
         except (ImportError, ValueError):  # a broken install, or a module already imported without a spec
@@ -119,12 +121,14 @@ def missing_train_modules() -> list[str]:
     return missing
 
 
-def require_train_modules() -> None:
+def require_train_modules(purpose: str = "training", modules: tuple[str, ...] | None = None) -> None:
     """Refuse to start without the [train] extra: the trainer imports TensorFlow, Keras and scikit-learn only
-    once the data is loaded and face-cropped, so without them a run failed minutes in, with a traceback."""
-    missing = missing_train_modules()
+    once the data is loaded and face-cropped, so without them a run failed minutes in, with a traceback.
+    `purpose` names the command in the message (a conversion told "training needs ..." read as the wrong
+    command); `modules`, the import names it needs of TRAIN_MODULES (default: all)."""
+    missing = missing_train_modules(modules)
     if missing:
-        raise FacekitError(f"training needs {', '.join(missing)}, not installed here: pip install 'facekit[train]' "
+        raise FacekitError(f"{purpose} needs {', '.join(missing)}, not installed here: pip install 'facekit[train]' "
                            "(in a checkout: pip install -e '.[train]')")
 
 

@@ -84,3 +84,22 @@ def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
     line = error_line(convert(old_model, "-m", old_model, timeout=60))
     assert "is a file" in line and "-m " + str(old_model.with_suffix("")) in line
     assert old_model.read_bytes() == TUTORIAL_MODEL.read_bytes()
+
+
+def test_convert_without_tensorflow_names_the_conversion(old_model, tmp_path, monkeypatch, capfd):
+    """The message was the trainer's ("training needs tensorflow ..."), read as the wrong command; and the
+    conversion does not need the trainer's scikit-learn or matplotlib, so it should not ask for them."""
+    import importlib.util
+
+    from facekit.cli.convert import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorflow", "sklearn") else real(name, *a))
+    assert main([str(old_model), "-m", str(tmp_path / "out")]) == 2
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err and "loading" not in captured.out
+    line = [ln for ln in captured.err.splitlines() if ln.strip()][-1]
+    assert line.startswith("[ERROR] conversion needs tensorflow, not installed here"), line
+    assert "pip install 'facekit[train]'" in line and "scikit-learn" not in line
+    assert not (tmp_path / "out").exists()
