@@ -894,8 +894,8 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
         window, deadline = "", time.monotonic() + 120
         while not window and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
-            window = subprocess.run(["xdotool", "search", "--name", "^Output$"], env=env, capture_output=True,
-                                    text=True).stdout.split()
+            window = subprocess.run(["xdotool", "search", "--name", r"^facekit: crowd_masks\.jpg \(any key closes\)$"],
+                                    env=env, capture_output=True, text=True).stdout.split()
         assert window, proc.communicate(timeout=30)
         time.sleep(1)  # the window is mapped before it is given its size
         geometry = subprocess.run(["xdotool", "getwindowgeometry", window[0]], env=env, capture_output=True,
@@ -907,6 +907,45 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
         proc.wait(timeout=30)
         assert proc.returncode == 0, proc.stderr.read()
         assert cv2.imread(str(out)).shape[:2] == (1365, 2048)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path):
+    """The photo's window was titled "Output" (the tutorial's): which photo, and that any key closes it, went
+    unsaid, where the video's window says "facekit (q or Esc quits)"."""
+    import signal
+    import time
+
+    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
+    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = None
+    try:
+        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+                                 "--tasks", "mask"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        titles, deadline = {}, time.monotonic() + 120
+        while not titles and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            ids = subprocess.run(["xdotool", "search", "--name", "."], env=env, capture_output=True,
+                                 text=True).stdout.split()
+            for wid in ids:  # Qt's own hidden helper windows ("Qt Selection Owner ...") are not the photo's
+                name = subprocess.run(["xdotool", "getwindowname", wid], env=env, capture_output=True,
+                                      text=True).stdout.strip()
+                if name and not name.startswith("Qt "):
+                    titles[wid] = name
+        assert list(titles.values()) == ["facekit: obama.jpg (any key closes)"], (titles, proc.poll())
+        time.sleep(1)
+        subprocess.run(["xdotool", "key", "--window", next(iter(titles)), "a"], env=env, capture_output=True)
+        proc.wait(timeout=30)  # any key, as the title says
+        assert proc.returncode == 0, proc.stderr.read()
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()

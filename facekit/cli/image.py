@@ -208,6 +208,12 @@ def _summary(faces, pipeline, image) -> str:
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
+def photo_window_title(path: Path) -> str:
+    """The photo window's title, as the video's ("facekit (q or Esc quits)"): which photo, and that any key (or
+    the window's close button) ends the wait."""
+    return f"facekit: {path.name} (any key closes)"
+
+
 def _single(args, path: Path, pipeline, style, annotate) -> int:
     try:
         image = _read(path)
@@ -247,7 +253,8 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         info(READER_GONE)
     if not args.no_display:
         if has_display():
-            window = Window("Output")
+            # The tutorial's "Output" named neither the photo nor how to leave the window; the video's names q / Esc.
+            window = Window(photo_window_title(path))
             try:
                 window.show(annotated)
                 # A timed wait: Python's signal handlers run between two, so Ctrl-C and SIGTERM end it (in
