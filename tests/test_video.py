@@ -394,6 +394,22 @@ def test_max_frames_limits_every_output(tmp_path, clip, mask_model):
     assert diff[y1:y2, x1:x1 + 2].mean() > 40 or diff[y1:y2, x2 - 2:x2].mean() > 40  # box edge
 
 
+def test_a_webm_output_is_vp8_which_browsers_play(tmp_path, clip, mask_model):
+    """The .mp4 written is MPEG-4 Part 2, which no web browser plays, and a .webm was refused ("cannot write a
+    video with extension '.webm'"). A .webm is now VP8 (browsers play it), with every frame and the overlay."""
+    out = tmp_path / "o.webm"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "8",
+                 "--output", str(out), "--smooth", "0"]) == 0
+    assert video_info(out) == (8, CLIP_SIZE)
+    dst = cv2.VideoCapture(str(out))
+    assert int(dst.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"VP80"
+    src = cv2.VideoCapture(str(clip))
+    diffs = [cv2.absdiff(src.read()[1], dst.read()[1]).max(axis=2) for _ in range(8)]
+    assert all(np.median(d) < 20 for d in diffs)  # the clip itself, encoded well
+    assert max((d > 60).mean() for d in diffs) > 0.002  # and the boxes and labels drawn on it
+    assert [p.name for p in tmp_path.iterdir()] == ["o.webm"]
+
+
 def test_every_nth_frame_of_a_file_keeps_its_frame_numbers_times_and_duration(tmp_path, clip, mask_model):
     """--every N (the library and the batch job had it; the script did not): frames 0, N, 2N, ... with their
     own numbers and times, and an --output of those frames at 1/N of the rate, as long as its source."""

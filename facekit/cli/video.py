@@ -59,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, image sequence (frames/%%04d.png), or stream URL "
                         "(rtsp://, http://...). Default: 0")
-    p.add_argument("-o", "--output", type=Path, help="write the annotated video here (.mp4, .avi or .mkv; for a "
-                                                      "camera .mkv or .avi, which survive a kill or power cut)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="write the annotated video here: .mp4, .mkv (MPEG-4 Part 2) or .avi (MJPEG) play in desktop "
+                        "players such as VLC, not in web browsers; .webm (VP8) plays in browsers too, for ~20 ms "
+                        "more CPU a 640x360 frame. For a camera .mkv or .avi, which survive a kill or power cut")
     p.add_argument("--csv", type=Path, help="one row per face per frame: time (a camera's also as date and time), "
                                              "track id, box, every probability (- for standard output)")
     p.add_argument("--timeline", type=Path,
