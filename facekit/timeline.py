@@ -1,6 +1,7 @@
 """How each face's class probabilities change over a video: one subplot per track, one line per
-class, and for emotion the face's intensity (1 - P(neutral), `types.emotion_intensity`) as a thick
-dashed line on the same axes (the seed's "how emotion intensity changes on a face from low to high")."""
+class, and for emotion the face's intensity (1 - P(neutral), `types.emotion_intensity`; none for a head without
+a "neutral" class) as a thick dashed line on the same axes (the seed's "how emotion intensity changes on a face
+from low to high")."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class Timeline:
         # Constrained layout keeps the title and the legend above the plots, off every face's curves.
         fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=True, squeeze=False,
                                  layout="constrained")
+        dashed = False  # an emotion head without a "neutral" class has no intensity: no dashed line to name
         for ax, track in zip(axes[:, 0], tracks):
             pts = self.series[track]
             times = [t for t, _ in pts]
@@ -115,6 +117,7 @@ class Timeline:
             strength = self.intensity.get(track, [])
             if strength and all(v is not None for v in strength):
                 ax.plot(times, strength, label="intensity", color="black", linewidth=2.4, linestyle="--")
+                dashed = True
             ax.set_ylim(-0.02, 1.02)
             # The drawing, the JSON and the CSV say a masked face's emotion was read from the eyes alone; the
             # plot drew its curves as a whole face's, the less certain reading unmarked.
@@ -130,7 +133,7 @@ class Timeline:
             axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels) + 1, 8),
                               fontsize=8, frameon=False)
         axes[-1, 0].set_xlabel("time (s)")
-        what = "probability and intensity (dashed)" if self.task == "emotion" else "probability"
+        what = "probability and intensity (dashed)" if dashed else "probability"
         shown = (f" (the {len(tracks)} longest of {self.long} labelled in {MIN_POINTS} frames or more)"
                  if self.long > len(tracks) and tracks else "")
         fig.suptitle(title or f"{self.task} {what} over time, per face{shown}")

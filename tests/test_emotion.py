@@ -502,3 +502,28 @@ def test_json_intensity_has_the_probabilities_precision():
     assert record["emotion_intensity"] == round(1 - record["emotion"]["probabilities"]["neutral"], 6) == 0.907187
     row = csv_row(0, 0.0, face, {"emotion": EMOTIONS})
     assert abs(record["emotion_intensity"] - row["emotion_intensity"]) <= 5e-6
+
+
+@pytest.mark.parametrize("labels", [EMOTIONS, ["angry", "happy", "sad", "surprise"]])
+def test_the_timelines_title_names_a_dashed_intensity_only_when_one_is_drawn(tmp_path, labels):
+    """An emotion head of one's own without a "neutral" class has no intensity, so no dashed line is drawn, yet the
+    title promised "probability and intensity (dashed)"."""
+    import matplotlib
+
+    from facekit.timeline import Timeline
+    from facekit.types import Box, Face, Prediction
+
+    probabilities = np.linspace(1.0, 2.0, len(labels))
+    pred = Prediction.from_probabilities(labels, probabilities / probabilities.sum())
+    timeline = Timeline("emotion", labels)
+    for i in range(10):
+        timeline.add(i / 30, [Face(Box(10, 10, 60, 60), 0.9, track_id=1).with_predictions(emotion=pred)])
+    out = tmp_path / "timeline.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        assert timeline.save(out) == 1
+    svg = out.read_text()
+    title = re.search(r"emotion [^<]*over time, per face", svg).group(0)
+    drawn = ">intensity<" in svg  # the legend's entry for the dashed line
+    assert drawn == ("neutral" in labels), svg[:200]
+    assert title == ("emotion probability and intensity (dashed) over time, per face" if drawn
+                     else "emotion probability over time, per face"), title
