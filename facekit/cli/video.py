@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the detector's extra pass for small faces on every frame, as the image script "
                         "does: faces under ~30 px, and on frames over 1280 px, which one pass sees shrunk to 1280, "
                         "full-size tiles (a 4K frame's faces under ~60 px); costs 2-3x the detector time, 3x on "
-                        "1080p, 11x on 4K")
+                        "1080p, 11x on 4K (with --detect-every K about 1/K of that, as good while the camera and "
+                        "the people hold still)")
     add_pipeline_options(p, video=True)
     add_version(p)
     return p
@@ -198,10 +199,17 @@ def run(args, pipeline=None, report=True) -> RunStats:
         width, height = source.size
         tiled = getattr(pipeline.detector, "tiled_max_side", max(source.size))
         size = "at full size" if max(source.size) <= tiled else f"shrunk to {tiled} px"
+        # --detect-every K is the cheaper lever: on mask_scenes_val's scenes tiled into a still 4K video,
+        # --fine-pass --detect-every 5 found 0.74 of the faces on every frame (0.75 with --fine-pass alone) for a
+        # fifth of its searches; the tracker carries boxes without looking, so a pan of 1 px a frame kept 0.70
+        # and one of 3 px 0.46, its small faces left behind by the frames before the next search.
+        cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
+                   "faces between: about 1/K of that cost, as good while camera and people hold still (a pan "
+                   "loses small faces between searches)") if args.detect_every == 1 else ""
         info(f"{width}x{height} frames are searched for faces shrunk to {round(width * scale)}x"
              f"{round(height * scale)}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
              f"often missed; --fine-pass also searches them {size}, in tiles (several times the "
-             f"detector time: 3x a 1080p frame's, 11x a 4K one's)")
+             f"detector time: 3x a 1080p frame's, 11x a 4K one's){cheaper}")
     alerts = None
     if alert_argv is not None:
         # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
