@@ -29,6 +29,11 @@ class _Track:
     box: np.ndarray  # float xyxy
     face: Face
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    # The last box a detector gave, and the frames since that were only followed (`follow()`, --detect-every):
+    # velocity is measured from there. Measured from the last followed box, K frames of motion read as one
+    # (a 3 px a frame pan at --detect-every 5 became 7.5 px a frame, and small faces were lost).
+    anchor: np.ndarray | None = None
+    carried: int = 0
     probs: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
     missed: int = 0
@@ -133,7 +138,7 @@ class IoUTracker:
         for i, f in enumerate(faces):
             t = by_id.get(f.track_id) if f.track_id is not None else None
             if t is not None and t.id not in matched_tracks:
-                out[i] = self._assign(t, f, moved=False)
+                out[i] = self._assign(t, f, moved=False, followed=True)
                 matched_tracks.add(t.id)
             else:
                 free.append(i)
@@ -205,12 +210,17 @@ class IoUTracker:
                     t.next_heads[task] = self.frame + (1 + t.id % every if turn is None else every)
         return due
 
-    def _assign(self, t: _Track, face: Face, moved: bool) -> Face:
+    def _assign(self, t: _Track, face: Face, moved: bool, followed: bool = False) -> Face:
         new = _as_array(face.box)
         if moved:
-            shift = ((new[:2] + new[2:]) - (t.box[:2] + t.box[2:])) / 2 / (t.missed + 1)
+            base = t.anchor if t.carried and t.anchor is not None else t.box
+            shift = ((new[:2] + new[2:]) - (base[:2] + base[2:])) / 2 / (t.missed + t.carried + 1)
             step = np.concatenate([shift, shift])  # the centre's motion, applied to both corners
             t.velocity = self.velocity_gain * step + (1.0 - self.velocity_gain) * t.velocity
+        if followed:
+            t.carried += 1
+        else:
+            t.anchor, t.carried = new, 0
         t.box = new
         t.missed = 0
         t.hits += 1

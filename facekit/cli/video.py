@@ -201,8 +201,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
         size = "at full size" if max(source.size) <= tiled else f"shrunk to {tiled} px"
         # --detect-every K is the cheaper lever: on mask_scenes_val's scenes tiled into a still 4K video,
         # --fine-pass --detect-every 5 found 0.74 of the faces on every frame (0.75 with --fine-pass alone) for a
-        # fifth of its searches; the tracker carries boxes without looking, so a pan of 1 px a frame kept 0.70
-        # and one of 3 px 0.46, its small faces left behind by the frames before the next search.
+        # fifth of its searches; the tracker carries boxes without looking, so a pan of 1 px a frame kept 0.73
+        # and one of 3 px 0.56, its small faces left behind by the frames before the next search.
         cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
                    "faces between: about 1/K of that cost, as good while camera and people hold still (a pan "
                    "loses small faces between searches)") if args.detect_every == 1 else ""
