@@ -917,18 +917,24 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
                     reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
-def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path):
+@pytest.mark.parametrize("name, shown", [(b"obama.jpg", "obama.jpg"), (b"caf\xe9.jpg", "caf\ufffd.jpg")],
+                         ids=["plain", "latin-1"])
+def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path, name, shown):
     """The photo's window was titled "Output" (the tutorial's): which photo, and that any key closes it, went
-    unsaid, where the video's window says "facekit (q or Esc quits)"."""
+    unsaid, where the video's window says "facekit (q or Esc quits)". A name that is not UTF-8 is shown as the
+    run's lines show it (a title it cannot encode kept the window from opening)."""
     import signal
     import time
+
+    photo = os.fsdecode(os.path.join(os.fsencode(tmp_path), name))
+    shutil.copy(media / "obama.jpg", photo)
 
     xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
     server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc = None
     try:
         env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
-        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", photo,
                                  "--tasks", "mask"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         titles, deadline = {}, time.monotonic() + 120
@@ -941,7 +947,7 @@ def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path):
                                       text=True).stdout.strip()
                 if name and not name.startswith("Qt "):
                     titles[wid] = name
-        assert list(titles.values()) == ["facekit: obama.jpg (any key closes)"], (titles, proc.poll())
+        assert list(titles.values()) == [f"facekit: {shown} (any key closes)"], (titles, proc.poll())
         time.sleep(1)
         subprocess.run(["xdotool", "key", "--window", next(iter(titles)), "a"], env=env, capture_output=True)
         proc.wait(timeout=30)  # any key, as the title says

@@ -211,7 +211,9 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 def photo_window_title(path: Path) -> str:
     """The photo window's title, as the video's ("facekit (q or Esc quits)"): which photo, and that any key (or
     the window's close button) ends the wait."""
-    return f"facekit: {path.name} (any key closes)"
+    # A name that is not UTF-8 (a Latin-1 camera card) cannot be a window title: the window did not open at all.
+    name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return f"facekit: {name} (any key closes)"
 
 
 def _single(args, path: Path, pipeline, style, annotate) -> int:
