@@ -86,6 +86,14 @@ def test_installed_facekit_image_outside_the_repo(installed, media):
     assert res.returncode == 0 and "usage: facekit-batch" in res.stdout
 
 
+def test_the_installed_package_says_it_is_typed(installed):
+    """A project type-checking its use of facekit (mypy, pyright) got "Cannot find implementation or library stub
+    for module named 'facekit'" and every facekit name as Any: the package is annotated, but only a py.typed
+    marker inside it (PEP 561) lets checkers read an installed package's annotations."""
+    assert "facekit/py.typed" in zipfile.ZipFile(installed["wheel"]).namelist()
+    assert (installed["site"] / "facekit" / "py.typed").is_file()
+
+
 def test_python_m_facekit_runs_each_command_and_says_its_version(installed, media):
     """Where the console scripts are not on PATH (`pip install --user`, a venv not activated): `python -m
     facekit image ...` runs the command; with no command, the list of them. --version names facekit's
