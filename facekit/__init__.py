@@ -5,10 +5,13 @@
 
 Nothing heavy is imported here: `import facekit` must stay cheap so that the detection scripts
 start fast and never pull TensorFlow in by accident. The public names below are loaded on first
-use (module `__getattr__`), not at import.
+use (module `__getattr__`), not at import; type checkers read them from the `if TYPE_CHECKING:` imports.
 """
 
 __version__ = "0.1.0"
+
+# typing.TYPE_CHECKING without importing typing (a few ms, for every script): checkers read any name so spelt.
+TYPE_CHECKING = False
 
 # public name -> module that defines it
 _LAZY = {
@@ -29,19 +32,31 @@ _LAZY = {
     "ArgumentError": "errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+# Written out, not built from _LAZY: type checkers and IDEs read __all__ without running the module
+# (tests/test_api.py checks the two agree).
+__all__ = ["__version__", "FaceAnalyzer", "VideoResult", "analyze", "Face", "Box", "Prediction", "Pose",
+           "FacekitError", "ImageError", "VideoError", "ModelError", "AssetError", "DatasetError", "ArgumentError"]
+
+if TYPE_CHECKING:
+    # What a type checker sees in place of the lazy loading below: without these, mypy and pyright typed
+    # every name above as Any (FaceAnalyzer().analyze(...) unchecked). "X as X" marks each a re-export.
+    from .analyzer import FaceAnalyzer as FaceAnalyzer, VideoResult as VideoResult, analyze as analyze
+    from .errors import (ArgumentError as ArgumentError, AssetError as AssetError, DatasetError as DatasetError,
+                         FacekitError as FacekitError, ImageError as ImageError, ModelError as ModelError,
+                         VideoError as VideoError)
+    from .types import Box as Box, Face as Face, Pose as Pose, Prediction as Prediction
+else:
+    # Hidden from type checkers: a module __getattr__ made any misspelt name (facekit.FaceAnalyser) pass as Any.
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'facekit' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'facekit' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))

@@ -637,6 +637,29 @@ def test_the_error_classes_the_readme_names_are_exported_cheaply():
     assert set(names) <= set(facekit.__all__) and set(names) <= set(dir(facekit))
 
 
+def test_type_checkers_see_every_public_name_as_what_it_is():
+    """`from facekit import FaceAnalyzer` type-checked as Any (mypy --strict, pyright): the names are loaded by a
+    module __getattr__, which checkers cannot follow, so `FaceAnalyzer().analyze(...)` went unchecked and a
+    misspelt `facekit.FaceAnalyser` passed. What checkers read (__all__ as written, the `if TYPE_CHECKING:`
+    imports) must give the same objects as the lazy loading does at run time."""
+    import ast
+
+    import facekit
+
+    tree = ast.parse((ROOT / "facekit" / "__init__.py").read_text())
+    written = next(n.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")
+    assert ast.literal_eval(written) == facekit.__all__  # a literal list: checkers do not run the module
+    assert sorted(facekit.__all__) == sorted(["__version__", *facekit._LAZY])
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    names: dict = {}
+    exec(compile(ast.Module(body=block.body, type_ignores=[]), "facekit/__init__.py", "exec"),
+         {"__name__": "facekit", "__package__": "facekit"}, names)
+    assert sorted(names) == sorted(facekit._LAZY)
+    assert all(names[n] is getattr(facekit, n) for n in names)
+    for alias in (a for node in block.body for a in node.names):
+        assert alias.asname == alias.name  # "X as X": a re-export to checkers run with implicit re-exports off
+
+
 def test_tasks_as_one_string_as_the_scripts_take_it():
     """FaceAnalyzer(tasks="mask") asked for tasks 'm', 'a', 's', 'k'; a string is one task, or a comma-separated
     list as --tasks takes it, giving the heads the script builds."""
