@@ -21,7 +21,7 @@ import math
 import numbers
 import os
 import threading
-from typing import Iterator, NamedTuple
+from typing import Generator, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -63,9 +63,12 @@ class FaceAnalyzer(FacePipeline):
     Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
     """
 
-    def __init__(self, tasks: list[str] | str | None = None, detector="auto", landmarks: bool | str = False,
-                 confidence: float | None = None, models: list[str | os.PathLike] | None = None,
-                 fine_pass: bool = True, int8: bool | None = None):
+    # Sequences, not lists: a list is invariant to type checkers, so a list[Path] of models (or a tuple of tasks)
+    # was refused though it runs.
+    def __init__(self, tasks: Sequence[str] | str | None = None, detector="auto", landmarks: bool | str = False,
+                 confidence: float | None = None,
+                 models: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+                 fine_pass: bool = True, int8: bool | None = None) -> None:
         from .heads import load_heads
 
         if isinstance(tasks, str):  # list("mask") would ask for tasks 'm', 'a', 's', 'k'
@@ -124,7 +127,9 @@ class FaceAnalyzer(FacePipeline):
 
         return csv_columns(self.task_labels, pose=True, measures=MEASURE_NAMES)
 
-    def analyze(self, image, faces: list[Face | Box | tuple] | None = None) -> list[Face]:
+    # Iterable: as list[Face | Box | tuple] (invariant), the list[Face] of an earlier call, README's own example,
+    # or a list of tuples was an error to type checkers.
+    def analyze(self, image, faces: Iterable[Face | Box | Sequence[float]] | None = None) -> list[Face]:
         """Faces in `image`, each with every head's prediction, sorted by detection score.
 
         image: a path, an encoded image held in memory (bytes), a PIL image (RGB taken as RGB), or an array,
@@ -152,9 +157,11 @@ class FaceAnalyzer(FacePipeline):
         """The whole image is one face crop (no detection): one Face with every head's prediction."""
         return super().classify_whole(as_image(image))
 
+    # A Generator, not an Iterator: README wraps it in contextlib.closing(), which type checkers refused for an
+    # Iterator (it has no close()).
     def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
                       smooth: float = 0.6, fine_pass: bool = False, head_every: int = HEAD_EVERY,
-                      fps: float | None = None) -> Iterator[VideoResult]:
+                      fps: float | None = None) -> Generator[VideoResult, None, None]:
         """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
         the caller holds (a list of image arrays or image paths, or a generator over another capture library
         such as picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -77,7 +77,7 @@ def _enlargement(shape, faces: list[Face]) -> int:
     return max(1, factor)
 
 
-def annotate(image: np.ndarray, faces: list[Face], style: Style | None = None, fps: float | None = None,
+def annotate(image: np.ndarray, faces: Sequence[Face], style: Style | None = None, fps: float | None = None,
              copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
     """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`

@@ -660,6 +660,45 @@ def test_type_checkers_see_every_public_name_as_what_it_is():
         assert alias.asname == alias.name  # "X as X": a re-export to checkers run with implicit re-exports off
 
 
+def test_an_app_using_the_readme_api_passes_mypy_strict(tmp_path, media):
+    """Where mypy is installed: README's own patterns (faces from one call given back to analyze(faces=...), a
+    video wrapped in contextlib.closing, model folders as Paths) were errors to `mypy --strict`, the signatures
+    saying list[...] (invariant) and Iterator (no close()). They pass now, and a wrong use is still an error."""
+    pytest.importorskip("mypy")
+    app = tmp_path / "app.py"
+    app.write_text(f"""from __future__ import annotations
+import contextlib
+import numpy as np
+from pathlib import Path
+import facekit
+from facekit import Box, Face, FaceAnalyzer, ImageError
+from facekit.drawing import Style, annotate
+
+analyzer = FaceAnalyzer(tasks=["mask"])
+mine = FaceAnalyzer(tasks=("mask", "emotion"), models=[Path("models/mask")])
+faces: list[Face] = analyzer.analyze({str(media / "obama.jpg")!r})
+again: list[Face] = analyzer.analyze({str(media / "obama.jpg")!r}, faces=faces)
+boxes: list[tuple[int, int, int, int]] = [(0, 0, 10, 10)]
+given = analyzer.analyze({str(media / "obama.jpg")!r}, faces=boxes)
+with contextlib.closing(analyzer.analyze_video("clip.mp4", max_frames=1)) as frames:
+    for index, time_s, found in frames:
+        label: str | None = found[0].label("mask") if found else None
+box: Box = faces[0].box
+drawn = annotate(np.zeros((8, 8, 3), np.uint8), tuple(faces), Style.from_heads(analyzer.heads))
+try:
+    facekit.analyze("x.jpg")
+except ImageError as exc:
+    print(exc)
+""")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    app.write_text("from facekit import FaceAnalyzer\ncount: int = FaceAnalyzer().analyze('x.jpg')\n")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 1 and 'has type "list[Face]"' in res.stdout, res.stdout
+
+
 def test_tasks_as_one_string_as_the_scripts_take_it():
     """FaceAnalyzer(tasks="mask") asked for tasks 'm', 'a', 's', 'k'; a string is one task, or a comma-separated
     list as --tasks takes it, giving the heads the script builds."""
