@@ -97,6 +97,12 @@ class Prediction:
         "neutral" class): see `emotion_intensity`."""
         return emotion_intensity(self.probabilities)
 
+    def __repr__(self) -> str:
+        """Constructor form to 4 significant digits: the dataclass default gave every probability 17 of them, so
+        `face.predictions` of the three heads ran to ~600 characters in a REPL."""
+        probabilities = ", ".join(f"{k!r}: {v:.4g}" for k, v in self.probabilities.items())
+        return f"Prediction(label={self.label!r}, score={self.score:.4g}, probabilities={{{probabilities}}})"
+
     def to_dict(self) -> dict:
         return {
             "label": self.label,
@@ -128,6 +134,9 @@ class Pose:
     yaw: float
     pitch: float
     roll: float
+
+    def __repr__(self) -> str:  # as to_dict rounds: 15 digits of a degree are noise
+        return f"Pose(yaw={self.yaw:.2f}, pitch={self.pitch:.2f}, roll={self.roll:.2f})"
 
     def to_dict(self) -> dict:
         return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}

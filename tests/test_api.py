@@ -619,6 +619,26 @@ def test_a_face_prints_as_one_readable_line(media):
     assert "-0 " not in str(face.pose) + " "  # whole degrees, never "-0"
 
 
+def test_a_prediction_and_a_pose_print_short_and_read_back(media):
+    """`face.predictions` in a REPL printed every probability to 17 digits (the three heads: ~700 characters) and
+    a pose's angles to 15: the reprs keep the constructor form, to 4 significant digits (a pose to 0.01 degree)."""
+    from facekit import FaceAnalyzer, Pose, Prediction
+
+    [face] = FaceAnalyzer(landmarks=True).analyze(media / "obama.jpg")
+    text = repr(face.predictions)
+    digits = [len(m.lstrip("0.").replace(".", "")) for m in re.findall(r"\d+\.\d+|\d+(?=e)", text)]
+    assert digits and max(digits) <= 4 and "\n" not in text, text
+    for pred in face.predictions.values():
+        back = eval(repr(pred), {"Prediction": Prediction})
+        assert back.label == pred.label and list(back.probabilities) == list(pred.probabilities)
+        assert all(abs(back.probabilities[k] - v) <= 1e-3 * max(v, 1e-9) for k, v in pred.probabilities.items())
+    assert face.pose is not None
+    back_pose = eval(repr(face.pose), {"Pose": Pose})
+    assert len(repr(face.pose)) < 50 and abs(back_pose.yaw - face.pose.yaw) <= 0.005
+    assert repr(Prediction("a", 1.728212e-05, {"a": 1.728212e-05})) == \
+        "Prediction(label='a', score=1.728e-05, probabilities={'a': 1.728e-05})"  # small values keep their digits
+
+
 # --- What a new user hit: the README's error classes, tasks as a string, bad boxes, empty images, bad steps ---
 
 
