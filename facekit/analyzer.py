@@ -21,7 +21,7 @@ import math
 import numbers
 import os
 import threading
-from typing import Generator, Iterable, NamedTuple, Sequence
+from typing import Any, Generator, Iterable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .errors import ArgumentError, VideoError
 from .pipeline import HEAD_EVERY, FacePipeline
 from .preprocess import as_image
-from .types import Box, Face
+from .types import Box, Face, ImageInput
 
 
 class VideoResult(NamedTuple):
@@ -38,6 +38,12 @@ class VideoResult(NamedTuple):
     frame_index: int
     time_s: float
     faces: list[Face]
+
+
+class FaceDetector(Protocol):
+    """What FaceAnalyzer(detector=) takes besides a name: any object with this method."""
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
 class FaceAnalyzer(FacePipeline):
@@ -65,8 +71,8 @@ class FaceAnalyzer(FacePipeline):
 
     # Sequences, not lists: a list is invariant to type checkers, so a list[Path] of models (or a tuple of tasks)
     # was refused though it runs.
-    def __init__(self, tasks: Sequence[str] | str | None = None, detector="auto", landmarks: bool | str = False,
-                 confidence: float | None = None,
+    def __init__(self, tasks: Sequence[str] | str | None = None, detector: str | FaceDetector | None = "auto",
+                 landmarks: bool | str = False, confidence: float | None = None,
                  models: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
                  fine_pass: bool = True, int8: bool | None = None) -> None:
         from .heads import load_heads
@@ -129,7 +135,7 @@ class FaceAnalyzer(FacePipeline):
 
     # Iterable: as list[Face | Box | tuple] (invariant), the list[Face] of an earlier call, README's own example,
     # or a list of tuples was an error to type checkers.
-    def analyze(self, image, faces: Iterable[Face | Box | Sequence[float]] | None = None) -> list[Face]:
+    def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float]] | None = None) -> list[Face]:
         """Faces in `image`, each with every head's prediction, sorted by detection score.
 
         image: a path, an encoded image held in memory (bytes), a PIL image (RGB taken as RGB), or an array,
@@ -150,18 +156,18 @@ class FaceAnalyzer(FacePipeline):
             faces = [_given_face(f, i, image.shape[1], image.shape[0]) for i, f in enumerate(_face_list(faces))]
         return super().analyze(image, faces)
 
-    def __call__(self, image) -> list[Face]:
+    def __call__(self, image: ImageInput) -> list[Face]:
         return self.analyze(image)
 
-    def classify_whole(self, image) -> Face:
+    def classify_whole(self, image: ImageInput) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""
         return super().classify_whole(as_image(image))
 
     # A Generator, not an Iterator: README wraps it in contextlib.closing(), which type checkers refused for an
     # Iterator (it has no close()).
-    def analyze_video(self, source, detect_every: int = 1, every: int = 1, max_frames: int | None = None,
-                      smooth: float = 0.6, fine_pass: bool = False, head_every: int = HEAD_EVERY,
-                      fps: float | None = None) -> Generator[VideoResult, None, None]:
+    def analyze_video(self, source: str | int | os.PathLike[str] | Iterable[ImageInput], detect_every: int = 1,
+                      every: int = 1, max_frames: int | None = None, smooth: float = 0.6, fine_pass: bool = False,
+                      head_every: int = HEAD_EVERY, fps: float | None = None) -> Generator[VideoResult, None, None]:
         """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
         the caller holds (a list of image arrays or image paths, or a generator over another capture library
         such as picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per
@@ -306,7 +312,7 @@ _default: tuple[dict, FaceAnalyzer] | None = None  # (options, the analyzer buil
 _default_lock = threading.Lock()
 
 
-def analyze(image, **options) -> list[Face]:
+def analyze(image: ImageInput, **options: Any) -> list[Face]:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
     kept for later calls with the same options (threads calling at once share one, built once)."""
     global _default

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
 from .preprocess import as_image
-from .types import Box, Face
+from .types import Box, Face, ImageInput
+
+if TYPE_CHECKING:
+    from .heads import Head
 
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
 # Colours for labels whose card names none: distinct, readable on photos (BGR).
@@ -29,7 +32,7 @@ class Style:
     font_scale: float | None = None  # None: from the image size
 
     @classmethod
-    def from_heads(cls, heads: dict, landmarks: str | None = None) -> "Style":
+    def from_heads(cls, heads: Mapping[str, Head], landmarks: str | None = None) -> "Style":
         return cls(display={t: h.card.display for t, h in heads.items()},
                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
 
@@ -77,7 +80,7 @@ def _enlargement(shape, faces: list[Face]) -> int:
     return max(1, factor)
 
 
-def annotate(image: np.ndarray, faces: Sequence[Face], style: Style | None = None, fps: float | None = None,
+def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = None, fps: float | None = None,
              copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
     """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`

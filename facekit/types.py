@@ -7,10 +7,20 @@ so a list of faces can be handed to several consumers without surprises.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage  # the caller's own library, not a dependency: for checkers only
+
+# What analyze(), classify_whole() and annotate() take as a photo (facekit.preprocess.as_image): a path, an encoded
+# image held in memory, an array (BGR, gray, BGRA, any dtype) or a PIL image. Left unannotated, pyright took the
+# base class's np.ndarray for it and flagged analyzer.analyze("photo.jpg"), README's first example, as an error.
+ImageInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", "os.PathLike[bytes]", np.ndarray,
+                   "PILImage"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,7 @@ class Prediction:
         probabilities = ", ".join(f"{k!r}: {v:.4g}" for k, v in self.probabilities.items())
         return f"Prediction(label={self.label!r}, score={self.score:.4g}, probabilities={{{probabilities}}})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "score": round(self.score, 6),
@@ -138,7 +148,7 @@ class Pose:
     def __repr__(self) -> str:  # as to_dict rounds: 15 digits of a degree are noise
         return f"Pose(yaw={self.yaw:.2f}, pitch={self.pitch:.2f}, roll={self.roll:.2f})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
 
     def __str__(self) -> str:
@@ -166,7 +176,7 @@ class Face:
         merged.update(predictions)
         return replace(self, predictions=merged)
 
-    def replace(self, **changes) -> "Face":
+    def replace(self, **changes: Any) -> "Face":
         return replace(self, **changes)
 
     def label(self, task: str) -> str | None:
@@ -199,9 +209,9 @@ class Face:
             parts.append(f"landmarks={len(self.landmarks)}")
         return f"Face({', '.join(parts)})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON record of one face; the image, folder and video writers all use this."""
-        out: dict = {"box": self.box.as_list(), "score": round(float(self.score), 6)}
+        out: dict[str, Any] = {"box": self.box.as_list(), "score": round(float(self.score), 6)}
         if self.track_id is not None:
             out["track_id"] = int(self.track_id)
         for task, pred in self.predictions.items():
