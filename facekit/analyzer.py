@@ -134,8 +134,9 @@ class FaceAnalyzer(FacePipeline):
         return csv_columns(self.task_labels, pose=True, measures=MEASURE_NAMES)
 
     # Iterable: as list[Face | Box | tuple] (invariant), the list[Face] of an earlier call, README's own example,
-    # or a list of tuples was an error to type checkers.
-    def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float]] | None = None) -> list[Face]:
+    # or a list of tuples was an error to type checkers; a box may be a numpy row, as another detector gives it.
+    def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float] | np.ndarray] | None = None
+                ) -> list[Face]:
         """Faces in `image`, each with every head's prediction, sorted by detection score.
 
         image: a path, an encoded image held in memory (bytes), a PIL image (RGB taken as RGB), or an array,

@@ -695,12 +695,13 @@ from facekit import Box, Face, FaceAnalyzer, ImageError
 from facekit.drawing import Style, annotate
 
 analyzer = FaceAnalyzer(tasks=["mask"])
-mine = FaceAnalyzer(tasks=("mask", "emotion"), models=[Path("models/mask")])
+mine = FaceAnalyzer(tasks=("mask", "emotion"), models=[Path({str(ROOT / "models" / "mask")!r})])
 faces: list[Face] = analyzer.analyze({str(media / "obama.jpg")!r})
 again: list[Face] = analyzer.analyze({str(media / "obama.jpg")!r}, faces=faces)
 boxes: list[tuple[int, int, int, int]] = [(0, 0, 10, 10)]
 given = analyzer.analyze({str(media / "obama.jpg")!r}, faces=boxes)
-with contextlib.closing(analyzer.analyze_video("clip.mp4", max_frames=1)) as frames:
+rows = analyzer.analyze({str(media / "obama.jpg")!r}, faces=[np.array([0, 0, 10, 10]), Box(0, 0, 9, 9)])
+with contextlib.closing(analyzer.analyze_video({str(media / CLIP)!r}, max_frames=1)) as frames:
     for index, time_s, found in frames:
         label: str | None = found[0].label("mask") if found else None
 box: Box = faces[0].box
@@ -717,6 +718,8 @@ except ImageError as exc:
     res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert "no such file" in res.stdout, res.stdout + res.stderr  # and it runs, to its last line
     app.write_text("from facekit import FaceAnalyzer\ncount: int = FaceAnalyzer().analyze('x.jpg')\n")
     res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
