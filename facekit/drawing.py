@@ -16,10 +16,12 @@ from .types import Box, Face, ImageInput
 if TYPE_CHECKING:
     from .heads import Head
 
+Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
+
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
 # Colours for labels whose card names none: distinct, readable on photos (BGR).
-PALETTE = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255), (180, 105, 255),
-           (50, 205, 50), (255, 0, 255)]
+PALETTE: list[Color] = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255),
+                        (180, 105, 255), (50, 205, 50), (255, 0, 255)]
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Style:
     """How labels are shown: per task, label -> display text and label -> BGR colour."""
 
     display: dict[str, dict[str, str]] = field(default_factory=dict)
-    colors: dict[str, dict[str, tuple]] = field(default_factory=dict)
+    colors: dict[str, dict[str, Color]] = field(default_factory=dict)
     landmarks: str | None = None  # None, "5" (key points) or "mesh"
     font_scale: float | None = None  # None: from the image size
 
@@ -44,10 +46,11 @@ class Style:
             own = own[:1].upper() + own[1:]
         return drawable(own)
 
-    def color(self, task: str, label: str, labels: list[str]) -> tuple:
+    def color(self, task: str, label: str, labels: list[str]) -> Color:
         own = self.colors.get(task, {}).get(label)
         if own is not None:
-            return tuple(int(c) for c in own)
+            b, g, r = (int(c) for c in own)
+            return (b, g, r)
         return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
 
 
@@ -169,7 +172,7 @@ def _scaled(face: Face, factor: int) -> Face:
                         keypoints=None if kps is None else {k: (x * factor, y * factor) for k, (x, y) in kps.items()})
 
 
-def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
+def head_lines(face: Face, style: Style) -> list[tuple[str, Color]]:
     """One (text, BGR colour) line per head. A masked face's emotion is read from the eyes alone, so
     it is marked "(eyes only)" and drawn dimmer: less certain, but still shown."""
     lines = []
@@ -178,7 +181,8 @@ def head_lines(face: Face, style: Style) -> list[tuple[str, tuple]]:
         text = f"{style.text(task, pred.label)}: {pred.score * 100:.2f}%"
         if task == "emotion" and face.emotion_eyes_only:
             text += " (eyes only)"
-            color = tuple(int(0.6 * c) for c in color)  # dimmer on the dark backing, still readable
+            # dimmer on the dark backing, still readable
+            color = (int(0.6 * color[0]), int(0.6 * color[1]), int(0.6 * color[2]))
         lines.append((text, color))
     return lines
 

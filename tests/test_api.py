@@ -730,7 +730,7 @@ PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyz
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
                     "analyze", "Face.to_dict", "Face.label", "Face.replace", "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
-                    "drawing.Style.from_heads"]
+                    "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_CALLABLES)
