@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
 from .preprocess import as_image
+from .heads import Head  # imported, not only for checkers: typing.get_type_hints(Style.from_heads) reads it
 from .types import Box, Face, ImageInput
-
-if TYPE_CHECKING:
-    from .heads import Head
 
 Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
 
