@@ -720,6 +720,16 @@ except ImageError as exc:
     assert res.returncode == 0, res.stdout + res.stderr
     res = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert "no such file" in res.stdout, res.stdout + res.stderr  # and it runs, to its last line
+    # README's own example, as a user pastes it, to its real photo and clip
+    readme = (ROOT / "README.md").read_text().split("## Python API and batch jobs")[1]
+    example = readme.split("```python\n")[1].split("```")[0]
+    example = example.replace("examples/example_03.png", str(media / "example_03.png")).replace(
+        '"clip.mp4"', repr(str(media / CLIP))).replace('"photo.jpg"', repr(str(media / "obama.jpg"))).replace(
+        '"annotated.png"', repr(str(tmp_path / "annotated.png")))
+    app.write_text(example)
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
     app.write_text("from facekit import FaceAnalyzer\ncount: int = FaceAnalyzer().analyze('x.jpg')\n")
     res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
