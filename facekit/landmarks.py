@@ -147,10 +147,11 @@ class LandmarkStats:
 POSE_MIN_WIDTH = 50
 
 
-def small_pose_note(faces: int) -> str:
+def small_pose_note(faces: int, video: bool = True) -> str:
+    # A photo has no track: "take a track's median" sent a photo run's user looking for one.
+    median = ", or take a track's median" if video else ""
     return (f"{faces} face(s) under {POSE_MIN_WIDTH} px wide have a pose that may be far off (yaw can flip by 40-60 "
-            "degrees there; nothing in the records marks them): filter on x2 - x1, or take a track's median "
-            "(README: Landmarks)")
+            f"degrees there; nothing in the records marks them): filter on x2 - x1{median} (README: Landmarks)")
 
 
 @dataclass

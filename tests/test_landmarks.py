@@ -272,3 +272,26 @@ def test_a_run_says_how_many_faces_under_50_px_got_a_pose_that_may_be_far_off(me
         assert set(face["pose"]) == {"yaw", "pitch", "roll"}
         said = "[WARN] 1 face(s) under 50 px wide have a pose that may be far off"
         assert (said in res.stderr) == width_under_50, res.stderr[-2000:]
+
+
+def test_the_small_face_pose_line_offers_a_track_median_only_where_there_are_tracks(media, tmp_path):
+    """The line on faces under 50 px ended "or take a track's median" in a photo run too, where no face has a
+    track: a user went looking for one. A photo's line says to filter on the box; a video's adds the median."""
+    small = cv2.resize(cv2.imread(str(media / "obama.jpg")), None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA)
+    photo = tmp_path / "obama_small.png"
+    cv2.imwrite(str(photo), small)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), small)
+    runs = (("detect_mask_image.py", "-i", photo, "-j", tmp_path / "faces.json"),
+            ("detect_mask_video.py", "--source", frames / "%04d.png", "--csv", tmp_path / "faces.csv"))
+    for script, *args in runs:
+        res = run_script(script, *args, "--landmarks", "--tasks", "mask", "--no-display")
+        assert res.returncode == 0, res.stderr[-2000:]
+        (line,) = [x for x in res.stderr.splitlines() if "under 50 px wide have a pose" in x]
+        assert "filter on x2 - x1" in line, line
+        assert ("track's median" in line) == (script == "detect_mask_video.py"), line
+    with open(tmp_path / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(row["yaw"] and int(row["x2"]) - int(row["x1"]) < 50 for row in rows)

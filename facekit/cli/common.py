@@ -469,10 +469,11 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: b
                         models=args.model, fine_pass=fine_pass, int8=use_int8(video))
 
 
-def report_landmarks(pipeline, stats=None) -> None:
+def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
     """One line on faces left without landmarks (too small, or not a face to the mesh model), so a
     record without a "landmarks" key is explained rather than silent. stats: the counts over the faces
-    written, where the landmarker's own also hold faces it marked for an output that never took them."""
+    written, where the landmarker's own also hold faces it marked for an output that never took them.
+    video: faces are tracks' frames, whose median pose is a way round a small face's."""
     if stats is None:
         stats = getattr(pipeline.landmarker, "stats", None)
     if stats is not None and stats.faces:
@@ -480,7 +481,7 @@ def report_landmarks(pipeline, stats=None) -> None:
     if stats is not None and getattr(stats, "small_pose", 0):
         from ..landmarks import small_pose_note
 
-        warn(small_pose_note(stats.small_pose))
+        warn(small_pose_note(stats.small_pose, video))
 
 
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:

@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
     stats = run(args, pipeline)
-    report_landmarks(pipeline, stats.landmarks)
+    report_landmarks(pipeline, stats.landmarks, video=True)
     if stats.error:
         print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
         return 2
