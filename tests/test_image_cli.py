@@ -1424,3 +1424,19 @@ def test_model_help_names_the_converter_for_an_old_keras_file(script):
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
     assert "mask_detector.model) is made one by python -m facekit.convert" in text, text
+
+
+def test_a_jfif_photo_in_a_folder_gets_a_jpeg_annotated_image_named_as_readme_says(media, tmp_path):
+    """README named the .jpg a HEIC photo's annotated image gets, and the PGM's .png, but not the .jpg a .jfif
+    photo (a Windows browser's JPEG) gets: a user looked for photo.jfif among the annotated images."""
+    folder, out_dir = tmp_path / "saved", tmp_path / "annotated"
+    folder.mkdir()
+    shutil.copy(media / "obama.jpg", folder / "obama.jfif")
+    res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "--tasks", "mask", "--no-display")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert ".jfif photos as .jpg" in res.stdout, res.stdout
+    assert [p.name for p in out_dir.iterdir()] == ["obama.jpg"]
+    written = out_dir / "obama.jpg"
+    assert written.read_bytes()[:2] == b"\xff\xd8" and cv2.imread(str(written)).shape[:2] == (1137, 910)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "as is a .jfif one's" in readme
