@@ -1440,3 +1440,16 @@ def test_a_jfif_photo_in_a_folder_gets_a_jpeg_annotated_image_named_as_readme_sa
     assert written.read_bytes()[:2] == b"\xff\xd8" and cv2.imread(str(written)).shape[:2] == (1137, 910)
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert "as is a .jfif one's" in readme
+
+
+def test_a_shown_options_abbreviation_is_not_taken_by_the_tutorials_hidden_face(media, tmp_path):
+    """--face (hidden: only the tutorial's readers type it) made "--fa", argparse's abbreviation of --fast, "[ERROR]
+    ambiguous option: --fa could match --fast, --face", naming an option --help does not show. --fa is --fast
+    again; --fac, which only --face begins with, still gets the tutorial's line."""
+    out = tmp_path / "faces.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "--fa", "--tasks", "mask", "-j", out,
+                     "--no-display")
+    assert res.returncode == 0 and "ambiguous" not in res.stderr, res.stderr
+    assert len(json.loads(out.read_text())["faces"]) == 1
+    res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "--fac", "face_detector", "--no-display")
+    _fails_cleanly(res, "--face face_detector: facekit finds its face detector's files itself")

@@ -161,6 +161,13 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
+    def _get_option_tuples(self, option_string):
+        # A hidden option (the tutorial's --face) must not take a shown one's abbreviation: "--fa", --fast until
+        # --face came, became "ambiguous option: --fa could match --fast, --face", naming an option --help hides.
+        matches = super()._get_option_tuples(option_string)
+        shown = [m for m in matches if m[0].help is not argparse.SUPPRESS]
+        return shown if shown else matches
+
     def error(self, message):
         # A file named like an option ("-dash.jpg", which `-i *.jpg` hands over as it is) left argparse saying
         # "expected at least one argument" (one was given) or "unrecognized arguments", nothing about the file.
