@@ -139,7 +139,8 @@ class FaceAnalyzer(FacePipeline):
                 ) -> list[Face]:
         """Faces in `image`, each with every head's prediction, sorted by detection score.
 
-        image: a path, an encoded image held in memory (bytes), a PIL image (RGB taken as RGB), or an array,
+        image: a path, an encoded image held in memory (bytes) or a binary file object (BytesIO, open(path, "rb"),
+            an upload's stream: read once, from where it stands), a PIL image (RGB taken as RGB), or an array,
             read as BGR as OpenCV gives it: gray, BGR, BGRA, 8- or 16-bit, or float (0-1 or 0-255). An RGB
             array (np.asarray of a PIL image, plt.imread) must be passed as `rgb[..., ::-1]`: read as BGR, the
             mask head put masks on bare faces.
@@ -220,7 +221,7 @@ class FaceAnalyzer(FacePipeline):
         elif isinstance(source, (bytes, bytearray, memoryview, io.IOBase)):
             # Iterated, a video's bytes are ints and an open file its lines: "frame 0: got int" named no cause.
             raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file and "
-                             f"pass its path (analyze() takes a photo's bytes)")
+                             f"pass its path (analyze() takes a photo's bytes or file)")
         elif isinstance(source, np.ndarray) and source.ndim < 4:
             raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
         else:

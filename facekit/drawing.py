@@ -86,7 +86,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
     takes: a BGR array is drawn on as it is (in place with copy=False); a gray, BGRA or float array, a PIL
-    image, a path or encoded bytes on an 8-bit BGR copy, as analyze() read it.
+    image, a path, encoded bytes or a binary file object on an 8-bit BGR copy, as analyze() read it.
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
     narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
     the image (the photo scripts; video keeps its frames' size)."""

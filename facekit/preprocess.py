@@ -9,6 +9,7 @@ card. A test checks both paths give identical arrays.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -278,13 +279,16 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
 
 def as_image(image) -> np.ndarray:
     """What the library takes as a photo or a held frame: an image path (`load_image`), an encoded image
-    in memory such as an upload's body (bytes, bytearray, memoryview: `decode_image`), a PIL image (its
+    in memory such as an upload's body (bytes, bytearray, memoryview: `decode_image`), or a binary file object
+    (anything whose read() gives bytes: BytesIO, open(path, "rb"), an upload's stream), a PIL image (its
     EXIF rotation applied, RGB turned to BGR) or an array (`as_bgr`); 8-bit BGR out, or one ImageError."""
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         path = _path_in_bytes(image)
         return load_image(path) if path is not None else decode_image(image)
+    if _is_binary_file(image):
+        return decode_image(*_read_upload(image))
     if _is_pil(image):
         return _from_pil(image)
     if isinstance(image, np.ndarray) and image.ndim == 1 and image.dtype == np.uint8 and _looks_encoded(image):
@@ -292,6 +296,47 @@ def as_image(image) -> np.ndarray:
         # the bytes route reads, where as pixels it was a shape error. A row of pixels has no image header.
         return decode_image(image)
     return as_bgr(image)
+
+
+def _is_binary_file(image) -> bool:
+    """An open file or an upload's stream (BytesIO, open(path, "rb"), the SpooledTemporaryFile behind FastAPI's
+    UploadFile.file, werkzeug's FileStorage): anything with a read(). Not OpenCV's VideoCapture, whose read()
+    takes a frame, and not PIL or numpy objects, which are read as pictures."""
+    return (callable(getattr(image, "read", None)) and not isinstance(image, np.ndarray)
+            and type(image).__module__.split(".")[0] not in ("cv2", "PIL"))
+
+
+def _read_upload(stream) -> tuple[bytes, str]:
+    """A binary file-like object's bytes from where it stands, read once, and the name its errors carry: the file's
+    own (an open file's, FileStorage's filename) or its type's. A text-mode file is refused before any read: its
+    str would not be the photo's bytes (decoded as UTF-8, or failing to)."""
+    name = next((n for n in (getattr(stream, "filename", None), getattr(stream, "name", None))
+                 if isinstance(n, str) and n), type(stream).__name__)
+    if isinstance(stream, io.TextIOBase):
+        raise ImageError(f"{name}: a file opened in text mode; open it in binary mode (open(path, 'rb'))")
+    try:
+        data = stream.read()
+    except (OSError, ValueError) as exc:  # a closed file is a ValueError, a socket gone an OSError
+        raise ImageError(f"{name}: cannot read ({exc})") from None
+    if isinstance(data, str):
+        raise ImageError(f"{name}: read() gave text (str), not the image's bytes; open it in binary mode ('rb')")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"expected an image path, bytes, a binary file or a numpy array, got {type(stream).__name__}"
+                         f" (its read() gave {type(data).__name__}, not bytes)")
+    if not data:
+        # A stream read before (a framework's validation, a second analyze()) stands at its end: 0 bytes, where
+        # "empty file" alone had the user look for an empty upload.
+        at = _position(stream)
+        if at:
+            raise ImageError(f"{name}: nothing left to read at byte {at:,} (read already? call .seek(0) first)")
+    return data, name
+
+
+def _position(stream) -> int:
+    try:
+        return int(stream.tell())
+    except (AttributeError, OSError, ValueError, TypeError):
+        return 0
 
 
 def _path_in_bytes(data) -> str | None:
@@ -351,7 +396,7 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
                          "its path, or pass the path itself for a message that says why)")
     if not isinstance(image, np.ndarray):
         raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__} (also taken: "
-                         f"encoded image bytes, a PIL image)")
+                         f"encoded image bytes, a binary file object, a PIL image)")
     # Cast as they are below, strings and dates failed inside numpy, complex numbers lost their imaginary
     # part, and a 0-pixel array was "no faces" instead of no image.
     if image.dtype.kind not in "buif":

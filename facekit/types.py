@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Union
+from typing import IO, TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
 # What analyze(), classify_whole() and annotate() take as a photo (facekit.preprocess.as_image): a path, an encoded
-# image held in memory, an array (BGR, gray, BGRA, any dtype) or a PIL image. Left unannotated, pyright took the
-# base class's np.ndarray for it and flagged analyzer.analyze("photo.jpg"), README's first example, as an error.
+# image held in memory or a binary file object (BytesIO, open(path, "rb"), an upload's stream: IO[bytes], which
+# SpooledTemporaryFile is too), an array (BGR, gray, BGRA, any dtype) or a PIL image. Left unannotated, pyright took
+# the base class's np.ndarray for it and flagged analyzer.analyze("photo.jpg"), README's first example, as an error.
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage  # the caller's own library, not a dependency: for checkers only
 
-    ImageInput = Union[str, bytes, bytearray, memoryview, os.PathLike[str], os.PathLike[bytes], np.ndarray, PILImage]
+    ImageInput = Union[str, bytes, bytearray, memoryview, os.PathLike[str], os.PathLike[bytes], IO[bytes], np.ndarray,
+                       PILImage]
 else:
     # The same less PIL, not imported here: a name only checkers know made typing.get_type_hints() of analyze()
     # a NameError (FastAPI, Typer, pydantic's validate_call read the hints).
-    ImageInput = Union[str, bytes, bytearray, memoryview, os.PathLike, np.ndarray]
+    ImageInput = Union[str, bytes, bytearray, memoryview, os.PathLike, IO[bytes], np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -688,6 +688,8 @@ def test_an_app_using_the_readme_api_passes_mypy_strict(tmp_path, media):
     app = tmp_path / "app.py"
     app.write_text(f"""from __future__ import annotations
 import contextlib
+import io
+import tempfile
 import numpy as np
 from pathlib import Path
 import facekit
@@ -704,6 +706,11 @@ rows = analyzer.analyze({str(media / "obama.jpg")!r}, faces=[np.array([0, 0, 10,
 with contextlib.closing(analyzer.analyze_video({str(media / CLIP)!r}, max_frames=1)) as frames:
     for index, time_s, found in frames:
         label: str | None = found[0].label("mask") if found else None
+upload = Path({str(media / "obama.jpg")!r}).read_bytes()
+with open({str(media / "obama.jpg")!r}, "rb") as opened, tempfile.SpooledTemporaryFile() as spooled:
+    spooled.write(upload)
+    spooled.seek(0)
+    held: list[Face] = analyzer.analyze(io.BytesIO(upload)) + analyzer.analyze(opened) + analyzer.analyze(spooled)
 box: Box = faces[0].box
 drawn = annotate(np.zeros((8, 8, 3), np.uint8), tuple(faces), Style.from_heads(analyzer.heads))
 try:
@@ -1079,11 +1086,89 @@ def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tm
     bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 15000, 15000, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"\0" * 15001 * 8)) + chunk(b"IEND", b""))
     for bad, needle in ((bomb, "15000x15000 px is over the limit"), (b"", "empty"),
-                        (b"<html>not found</html>", "not a readable image"), (io.BytesIO(data), "got BytesIO"),
+                        (b"<html>not found</html>", "not a readable image"),
+                        (io.BytesIO(b"<html>not found</html>"), "BytesIO: not a readable image"),
                         # an array as big (decoded by the caller): refused before any work
                         (np.broadcast_to(np.zeros((1, 1), np.uint8), (15000, 15000)), "over the limit")):
         with pytest.raises(ImageError, match=needle):
             analyzer.analyze(bad)
+
+
+def test_uploads_as_binary_file_objects_read_as_their_bytes_are(analyzer, media, tmp_path):
+    """FastAPI's UploadFile.file (a SpooledTemporaryFile), Flask's FileStorage and its .stream, an open file, a
+    BytesIO: all were "expected an image path or a numpy array, got BytesIO" though their bytes were read. Each is
+    read once, as bytes are: same faces, EXIF rotation, the pixel limit from the header; a text-mode file, a read()
+    giving str, or a stream already read to its end is one ImageError saying so."""
+    import io
+    import struct
+    import tempfile
+    import zlib
+
+    from PIL import Image
+
+    from facekit.drawing import annotate
+    from facekit.errors import ImageError
+
+    photo = media / "example_03.png"
+    data = photo.read_bytes()
+
+    def boxes(faces):
+        return [f.box.as_list() for f in faces]
+
+    reference = boxes(analyzer.analyze(data))
+    assert len(reference) == 3
+    spooled = tempfile.SpooledTemporaryFile(max_size=1024)  # rolled over to a real file: an upload of any size
+    spooled.write(data)
+    spooled.seek(0)
+
+    class FileStorage:  # werkzeug's shape: a filename, and read() and the rest passed on to its stream
+        def __init__(self, stream, filename):
+            self.stream, self.filename = stream, filename
+
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    with open(photo, "rb") as opened:
+        for held in (io.BytesIO(data), opened, spooled, FileStorage(io.BytesIO(data), "upload.png")):
+            assert boxes(analyzer.analyze(held)) == reference
+    assert annotate(io.BytesIO(data), []).shape == cv2.imread(str(photo)).shape
+    # Read once, from where it stands: a second analyze() of the same stream says why it got nothing.
+    with pytest.raises(ImageError, match=r"SpooledTemporaryFile: nothing left to read at byte 349,322 .*seek\(0\)"):
+        analyzer.analyze(spooled)
+    spooled.seek(0)
+    assert boxes(analyzer.analyze(spooled)) == reference
+
+    sideways = io.BytesIO()  # a phone photo stored sideways with its EXIF rotation
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(media / "two_people.jpg").transpose(Image.Transpose.ROTATE_90).save(sideways, "JPEG", exif=exif)
+    upright = boxes(analyzer.analyze(sideways.getvalue()))
+    assert len(upright) == 2 and boxes(analyzer.analyze(io.BytesIO(sideways.getvalue()))) == upright
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 15000, 15000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 15001 * 8)) + chunk(b"IEND", b""))
+
+    class TextReader:  # a read() giving str, as a text stream from some other library does
+        def read(self):
+            return data.decode("latin-1")
+
+    text_file = open(photo, encoding="latin-1")
+    closed = open(photo, "rb")
+    closed.close()
+    try:
+        for bad, needle in ((io.BytesIO(bomb), "BytesIO: image of 15000x15000 px is over the limit"),
+                            (FileStorage(io.BytesIO(b""), "empty.jpg"), "empty.jpg: empty file"),
+                            (text_file, "example_03.png: a file opened in text mode"),
+                            (io.StringIO("photo"), "StringIO: a file opened in text mode"),
+                            (TextReader(), r"TextReader: read\(\) gave text"),
+                            (closed, "example_03.png: cannot read")):
+            with pytest.raises(ImageError, match=needle):
+                analyzer.analyze(bad)
+    finally:
+        text_file.close()
 
 
 def test_a_16_bit_gray_pil_image_reads_as_its_file_does(analyzer, media, tmp_path):
