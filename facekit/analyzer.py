@@ -147,8 +147,8 @@ class FaceAnalyzer(FacePipeline):
         faces: Face objects, Boxes or (x1, y1, x2, y2) tuples, e.g. from another detector: skip detection and
             run the heads (and landmarks) on those boxes instead, clipped to the image as the detectors' boxes
             are; a bare box gets score 1.0.
-        Raises facekit.ImageError for what is not an image (no such file, a URL, a batch of images: call it
-        once per image), ArgumentError for a bad box."""
+        Raises facekit.ImageError for what is not an image (no such file, also a FileNotFoundError; a URL, a batch
+        of images: call it once per image), ArgumentError for a bad box."""
         image = as_image(image)
         if faces is None:
             if self.detector is None:

@@ -1,5 +1,7 @@
 """Errors a user can cause. The CLIs print them as one line and exit non-zero."""
 
+import errno
+
 
 class FacekitError(Exception):
     """Base class: anything raised as this is shown to the user without a traceback."""
@@ -15,6 +17,16 @@ class ImageError(FacekitError):
     """An image is missing, empty, unreadable or not an image."""
 
 
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """An image path that is not there (or a link to nothing): an ImageError, caught with every other user error,
+    and a FileNotFoundError, as open(path) raises, so an app's `except FileNotFoundError` (a web handler's 404)
+    catches it too. Its message is the same one line; errno is ENOENT."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOENT  # not filename: OSError's str() would then become "[Errno 2] ...", not the line
+
+
 class ModelError(FacekitError):
     """A trained model is missing, corrupt, or its card does not match the weights."""
 
@@ -25,6 +37,15 @@ class DatasetError(FacekitError):
 
 class VideoError(FacekitError):
     """A camera, file or stream cannot be opened or read, or a video cannot be written."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """A video path (or an image sequence's folder) that is not there: a VideoError and a FileNotFoundError, as
+    ImageNotFoundError is for a photo."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOENT
 
 
 class ArgumentError(FacekitError, ValueError):

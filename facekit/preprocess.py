@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, ImageNotFoundError
 from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
@@ -154,9 +154,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
             raise ImageError(f"{text}: a web address; images are read from files (download it first)")
         if path.is_symlink():
-            raise ImageError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not mounted, a "
-                             "photo moved?)")
-        raise ImageError(f"{path}: no such file")
+            raise ImageNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
+                                     "mounted, a photo moved?)")
+        raise ImageNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:

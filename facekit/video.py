@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VideoError, counted
+from .errors import VideoError, VideoNotFoundError, counted
 from .records import make_ordinary, temp_prefix
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -155,7 +155,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         if not path.exists():
             # "-1", OpenCV's "any camera" in examples on the web, read as a file that is not there.
             camera = " (cameras are numbered from 0)" if re.fullmatch(r"-\d+", str(path)) else ""
-            raise VideoError(f"{path}: no such file{camera}")
+            raise VideoNotFoundError(f"{path}: no such file{camera}")
         if path.is_dir():
             raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                              f"as {path / '%04d.png'})")
@@ -206,7 +206,7 @@ def _check_sequence_start(pattern: Path) -> None:
     """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
     often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""
     if not pattern.parent.is_dir():
-        raise VideoError(f"{pattern}: no such folder {pattern.parent}")
+        raise VideoNotFoundError(f"{pattern}: no such folder {pattern.parent}")
     numbers = _sequence_numbers(pattern)
     if numbers is not None and not numbers:
         raise VideoError(f"{pattern}: no image matches this pattern in {pattern.parent}")

@@ -1171,6 +1171,36 @@ def test_uploads_as_binary_file_objects_read_as_their_bytes_are(analyzer, media,
         text_file.close()
 
 
+def test_a_missing_photo_or_video_is_also_a_file_not_found_error(analyzer, tmp_path):
+    """A web handler's `except FileNotFoundError` (a 404) let facekit's "no such file" ImageError through as a 500:
+    a missing photo, a link to nothing and a missing video are now a FileNotFoundError too, with the same one
+    line, errno ENOENT, still a FacekitError (the scripts' one line) and still that after pickling (a worker's)."""
+    import errno
+    import pickle
+
+    from facekit import FacekitError, ImageError, VideoError
+
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "unmounted" / "photo.jpg")
+    missing = [(lambda: analyzer.analyze(tmp_path / "nope.jpg"), ImageError, "nope.jpg: no such file"),
+               (lambda: analyzer.analyze(str(tmp_path / "gone.jpg")), ImageError, "which does not exist"),
+               (lambda: list(analyzer.analyze_video(str(tmp_path / "nope.mp4"))), VideoError, "nope.mp4: no such file"),
+               (lambda: list(analyzer.analyze_video(str(tmp_path / "none" / "%04d.png"))), VideoError,
+                "no such folder")]
+    for call, kind, needle in missing:
+        with pytest.raises(FileNotFoundError) as caught:
+            call()
+        exc = caught.value
+        assert isinstance(exc, kind) and isinstance(exc, FacekitError) and exc.errno == errno.ENOENT
+        assert needle in str(exc) and "Errno" not in str(exc), str(exc)
+        again = pickle.loads(pickle.dumps(exc))
+        assert type(again) is type(exc) and str(again) == str(exc) and again.errno == errno.ENOENT
+    # Not every ImageError: a file that is there but is no image is not "not found".
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    with pytest.raises(ImageError) as caught:
+        analyzer.analyze(tmp_path / "notes.jpg")
+    assert not isinstance(caught.value, FileNotFoundError)
+
+
 def test_a_16_bit_gray_pil_image_reads_as_its_file_does(analyzer, media, tmp_path):
     """PIL opens a 16-bit gray PNG as mode "I;16", whose convert("RGB") clips every value over 255: the PIL
     image was a white picture with no face, where its path and its array found both."""

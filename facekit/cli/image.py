@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacekitError, ImageError, counted
+from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
@@ -223,8 +223,8 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         # README's first command (and the tutorial's) reads examples/, which a fresh checkout does not hold: "no
         # such file" left its reader to find that make demo lays it out.
         if path.parts[:1] == ("examples",) and not Path("examples").exists():
-            raise ImageError(f"{path}: no such file: examples/ (the tutorial's photos) is laid out here by `make "
-                             "demo` or `python -m facekit.assets fetch --layout .`") from None
+            raise ImageNotFoundError(f"{path}: no such file: examples/ (the tutorial's photos) is laid out here by "
+                                     "`make demo` or `python -m facekit.assets fetch --layout .`") from None
         raise
     faces = _analyze(pipeline, image, args.crops)
     info(f"{path}: {counted(len(faces), 'face')}")
