@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,3 +154,28 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     return proc.returncode, (stdout + stderr if with_stdout else stderr)
+
+
+NEEDS_X = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                             reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+
+
+@contextlib.contextmanager
+def on_x_screen(script: str, *args):
+    """`script` run with its window on a fresh 1280x800 Xvfb: yields (the process, its env, the X server), and
+    ends both, whatever the test did. -noreset: a bare X server resets when its last client leaves (an xdotool
+    poll), refusing connections meanwhile, the window's among them; a desktop's panels stay connected."""
+    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
+    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = None
+    try:
+        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
+        proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        yield proc, env, server
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.terminate()
+        server.wait(timeout=15)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import ROOT, run_script, run_script_reader_gone
+from .conftest import NEEDS_X, ROOT, on_x_screen, run_script, run_script_reader_gone
 
 MASK_MODEL = ROOT / "models" / "mask"
 
@@ -872,25 +872,15 @@ def test_the_photo_window_ends_on_sigterm(media):
         proc.wait(timeout=15)
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+@NEEDS_X
 def test_the_photo_window_fits_the_screen(media, tmp_path):
     """A 2048x1365 photo opened a 2048x1427 window on a 1280x800 screen: two fifths of the photo, with its
     faces' labels, out of sight. The window is now fitted to the screen; the annotated file keeps every pixel."""
-    import signal
     import time
 
-    # -noreset: a bare X server resets when its last client leaves (an xdotool poll here), refusing connections
-    # meanwhile, the window's among them; a desktop's window manager and panel stay connected.
-    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
-    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc = None
-    try:
-        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
-        out = tmp_path / "annotated.png"
-        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i",
-                                 str(media / "crowd_masks.jpg"), "--tasks", "mask", "-o", str(out)], env=env,
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "annotated.png"
+    with on_x_screen("detect_mask_image.py", "-i", media / "crowd_masks.jpg", "--tasks", "mask", "-o", out) \
+            as (proc, env, _):
         window, deadline = "", time.monotonic() + 120
         while not window and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -906,37 +896,22 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
         subprocess.run(["xdotool", "key", "--window", window[0], "Escape"], env=env, capture_output=True)
         proc.wait(timeout=30)
         assert proc.returncode == 0, proc.stderr.read()
-        assert cv2.imread(str(out)).shape[:2] == (1365, 2048)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+    assert cv2.imread(str(out)).shape[:2] == (1365, 2048)
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+@NEEDS_X
 @pytest.mark.parametrize("name, shown", [(b"obama.jpg", "obama.jpg"), (b"caf\xe9.jpg", "caf\ufffd.jpg")],
                          ids=["plain", "latin-1"])
 def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path, name, shown):
     """The photo's window was titled "Output" (the tutorial's): which photo, and that any key closes it, went
     unsaid, where the video's window says "facekit (q or Esc quits)". A name that is not UTF-8 is shown as the
     run's lines show it (a title it cannot encode kept the window from opening)."""
-    import signal
     import time
 
     photo = os.fsdecode(os.path.join(os.fsencode(tmp_path), name))
     shutil.copy(media / "obama.jpg", photo)
 
-    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
-    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc = None
-    try:
-        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
-        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", photo,
-                                 "--tasks", "mask"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    with on_x_screen("detect_mask_image.py", "-i", photo, "--tasks", "mask") as (proc, env, _):
         titles, deadline = {}, time.monotonic() + 120
         while not titles and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -952,12 +927,6 @@ def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path, n
         subprocess.run(["xdotool", "key", "--window", next(iter(titles)), "a"], env=env, capture_output=True)
         proc.wait(timeout=30)  # any key, as the title says
         assert proc.returncode == 0, proc.stderr.read()
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
 
 
 @pytest.mark.parametrize("error", [RuntimeError(), RuntimeError("node 175 (TfLiteXNNPackDelegate) failed to prepare."),

@@ -7,7 +7,6 @@ import csv
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +25,11 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
+    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
+                           run_script_reader_gone, sigint_default)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, ROOT, interrupt_video_run, run_script, run_script_reader_gone, sigint_default
+    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
+                          run_script_reader_gone, sigint_default)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -235,25 +236,16 @@ def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, mo
     assert len(asked["named"]) == 1 and len(asked["resized"]) == 1
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+@NEEDS_X
 @pytest.mark.parametrize("end", ["xkill", "X server stops"])
 def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, mask_model, end):
     """OpenCV's Qt window ends the process with exit(1) when its X connection breaks: a window closed with
     xkill (xdotool windowkill), an X server that stops, a remote desktop dropped. The run said only "The X11
     connection broke (error 1). Did the X11 server die?", exit 1, and its annotated video and CSV were lost,
     left as hidden .part files. Now the run stops as on Ctrl-C, every output finalized."""
-    # -noreset: a bare X server resets when its last client leaves (an xdotool poll here), refusing connections
-    # meanwhile, the window's among them; a desktop's window manager and panel stay connected.
-    xvfb = ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]
-    server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc = None
-    try:
-        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
-        out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
-        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip),
-                                 "--model", str(mask_model), "--output", str(out), "--csv", str(table)], env=env,
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
+    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
+                     "--csv", table) as (proc, env, server):
         window, deadline = [], time.monotonic() + 120
         while not window and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -266,12 +258,6 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
         else:
             server.terminate()
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.terminate()
-        server.wait(timeout=15)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "[WARN] the live window is gone (" in stderr, stderr
     assert "[INFO] interrupted: outputs finalized" in stderr
