@@ -174,6 +174,13 @@ def model_folder(path: str | os.PathLike) -> Path:
                              f"`python -m facekit.convert {path} -m {folder}` (TensorFlow needed once: "
                              f"facekit[train]), then give -m {folder}; or train one with train_mask_detector.py")
         raise ModelError(f"{path} is a file, not a model folder (expected a folder with {CARD} and {TFLITE})")
+    if path.suffix.lower() in (".model", ".h5", ".hdf5", ".keras"):
+        from .convert import suggested_folder
+
+        # Named like the tutorial's Keras file: its owner has one somewhere, and needs the converter, not a folder.
+        raise ModelError(f"{path}: model not found (expected a folder with {CARD} and {TFLITE}); a Keras model "
+                         f"file (as the PyImageSearch tutorial's) is converted to one first: "
+                         f"`python -m facekit.convert KERAS_FILE -m {suggested_folder(path)}`")
     raise ModelError(f"{path}: model not found (expected a folder with {CARD} and {TFLITE})")
 
 

@@ -103,3 +103,12 @@ def test_convert_without_tensorflow_names_the_conversion(old_model, tmp_path, mo
     assert line.startswith("[ERROR] conversion needs tensorflow, not installed here"), line
     assert "pip install 'facekit[train]'" in line and "scikit-learn" not in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["mask_detector.model", "mask.h5", "mask.keras"])
+def test_missing_keras_named_model_says_how_to_convert(media, tmp_path, name):
+    missing = tmp_path / name
+    line = error_line(run_script("detect_mask_image.py", "-i", media / "example_01.png", "-m", missing,
+                                 "--no-display"))
+    # It said only "model not found": the tutorial's user, holding such a file elsewhere, got no hint.
+    assert f"{missing}: model not found" in line and "python -m facekit.convert" in line, line
