@@ -52,6 +52,10 @@ TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 RECORD_COLUMNS = {"source", "kind", "frame", "time_s", "clock", "track_id", "x1", "y1", "x2", "y2", "score",
                   "emotion_intensity", "emotion_eyes_only", "yaw", "pitch", "roll", "eye_openness",
                   "mouth_openness"}
+# The --summary CSV's columns besides each head's <task>_label and <task>_prob (facekit.people.PeopleSummary): a
+# class 'prob' made the per-frame <task>_prob (its probability) and the summary's (the label's mean) two meanings.
+SUMMARY_COLUMNS = {"track_id", "first_frame", "last_frame", "first_s", "last_s", "first_clock", "last_clock",
+                   "frames"}
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # An installed facekit carries its trained models inside the package (pyproject maps the checkout's
@@ -408,17 +412,18 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
 def check_columns(heads: dict[str, Head]) -> None:
     """ModelError when two heads, or a head and facekit's own fields, would write one CSV / Parquet column
     (see RECORD_COLUMNS): refused where the heads load, before anything is written."""
-    owner = {c: f"facekit's own {c!r} column" for c in RECORD_COLUMNS}
+    owner = {c: f"facekit's own {c!r} column" for c in RECORD_COLUMNS | SUMMARY_COLUMNS}
     shipped = models_dir().resolve()
     # The models folder's heads first, so the error names the folder of the user's own head, the one to rename.
     for task, head in sorted(heads.items(), key=lambda th: th[1].folder.resolve().parent != shipped):
-        named = [(f"{task}_label", f"the {task} head's label column")]
+        named = [(f"{task}_label", f"the {task} head's label column"),
+                 (f"{task}_prob", f"the {task} head's mean probability in --summary")]
         named += [(f"{task}_{label}", f"the {task} head's class {label!r}") for label in head.labels]
         for column, what in named:
             if column in owner:
-                raise ModelError(f"{head.folder}: {what} is the column {column!r} of the CSV and Parquet, which is "
-                                 f"already {owner[column]}: rename the class (its folder, when training) or the "
-                                 f"task (--task)")
+                raise ModelError(f"{head.folder}: {what} is the column {column!r} of the CSV, Parquet or "
+                                 f"--summary, which is already {owner[column]}: rename the class (its folder, when "
+                                 f"training) or the task (--task)")
             owner[column] = what
 
 

@@ -1641,6 +1641,32 @@ def _own_head(folder, task, labels):
     return folder
 
 
+def test_a_class_named_like_a_summary_column_is_refused_when_it_loads(tmp_path, media):
+    """A mask head with a class 'prob' was accepted: its per-frame CSV column mask_prob (that class's probability)
+    and --summary's mask_prob (the majority label's mean) then meant two things. Refused, naming the folder."""
+    from facekit import FaceAnalyzer
+    from facekit.errors import ModelError
+    from facekit.heads import SUMMARY_COLUMNS
+    from facekit.people import PeopleSummary
+
+    own = _own_head(tmp_path / "mask_prob", "mask", ["with_mask", "prob"])
+    with pytest.raises(ModelError, match=f"^{own}: the mask head's class 'prob' is the column 'mask_prob' .* "
+                                         "already the mask head's mean probability in --summary"):
+        FaceAnalyzer(tasks="mask", models=[own], detector=None)
+    first = _own_head(tmp_path / "first", "first", ["frame", "other"])
+    with pytest.raises(ModelError, match="is the column 'first_frame' .* already facekit's own"):
+        FaceAnalyzer(tasks="first", models=[first], detector=None)
+    # Every column the summary writes beside the heads' is in the list the check reads.
+    summary = PeopleSummary({"mask": ["with_mask", "without_mask"]}, clock=True)
+    assert set(summary.columns()) - {"mask_label", "mask_prob"} == SUMMARY_COLUMNS
+    summary_csv = tmp_path / "people.csv"
+    res = run_script("detect_mask_video.py", "-s", media / "short_hamilton_clip.mp4", "--no-display", "--max-frames",
+                     "2", "--model", own, "--summary", summary_csv)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith(f"[ERROR] {own}: the mask head's class 'prob'")
+    assert not summary_csv.exists()
+
+
 def test_heads_whose_csv_columns_collide_are_refused_when_they_load(tmp_path, media):
     """A head's <task>_<class> column that is another head's or facekit's own was written over without a word: a task
     'mask_with' with a class 'mask' replaced the mask head's with_mask probability in the video CSV, an emotion head

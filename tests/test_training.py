@@ -169,6 +169,10 @@ def test_task_names_that_would_break_records_are_refused_before_reading(datasets
     res = run_script("train_mask_detector.py", "-d", glasses, "--task", "glasses", "-m", tmp_path / "m", *QUICK)
     _fails_cleanly(res, "a class folder named 'label'")
     assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
+    (glasses / "label").rename(glasses / "prob")  # glasses_prob is --summary's mean probability of the majority
+    res = run_script("train_mask_detector.py", "-d", glasses, "--task", "glasses", "-m", tmp_path / "m", *QUICK)
+    _fails_cleanly(res, "a class folder named 'prob'")
+    assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
 
 
 def test_missing_model_folders_refused(datasets, tmp_path):

@@ -251,13 +251,16 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     import re
 
     from ..errors import DatasetError
-    from ..heads import RECORD_COLUMNS, RESERVED_TASKS, TASK_NAME
+    from ..heads import RECORD_COLUMNS, RESERVED_TASKS, SUMMARY_COLUMNS, TASK_NAME
     from ..training import KNOWN_TASKS
 
     how = "--task" if given else "the task name taken from the folder name (give one with --task)"
     if "label" in classes:  # its probability column, <task>_label, is the label column's name (a card refuses it)
         raise DatasetError("a class folder named 'label' would name the same CSV column as the label itself: "
                            "rename the folder")
+    if "prob" in classes:  # <task>_prob is --summary's mean probability of the majority label
+        raise DatasetError("a class folder named 'prob' would name the same column as --summary's mean "
+                           "probability: rename the folder")
     if task in RESERVED_TASKS:
         raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
                            "choose another name")
@@ -267,9 +270,10 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     columns = {f"{task}_{c}": c for c in ["label", *classes]}
     # Said before the hours of training, not only when the head is first loaded (facekit.heads.check_columns).
     for column, name in columns.items():
-        if column in RECORD_COLUMNS:
+        if column in RECORD_COLUMNS | SUMMARY_COLUMNS:
             raise DatasetError(f"the class {name!r} of task {task!r} would write the column {column!r}, which is "
-                               f"facekit's own in the CSV and Parquet: rename the class folder or the task (--task)")
+                               f"facekit's own in the CSV, Parquet or --summary: rename the class folder or the task "
+                               f"(--task)")
     shipped = {name: sorted(labels) for labels, name in KNOWN_TASKS.items()}
     if task in shipped and sorted(classes) != shipped[task]:
         warn(f"{task!r} is the name of facekit's {task} head (classes {', '.join(shipped[task])}), not of "
