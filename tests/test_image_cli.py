@@ -1411,6 +1411,18 @@ def test_a_jfif_photo_in_a_folder_gets_a_jpeg_annotated_image_named_as_readme_sa
     assert "as is a .jfif one's" in readme
 
 
+@pytest.mark.parametrize("ext", [".jfif", ".JFIF", ".jpe"])
+def test_one_photos_output_named_jfif_or_jpe_is_written_as_jpeg(media, tmp_path, ext):
+    """-i photo.jfif -o one.jfif was refused ("cannot write images with extension '.jfif'"), though .jfif and .jpe
+    photos are read as JPEG."""
+    photo, out = tmp_path / "photo.jfif", tmp_path / f"one{ext}"
+    shutil.copy(media / "obama.jpg", photo)
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", out, "--tasks", "mask", "--no-display")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert out.read_bytes()[:2] == b"\xff\xd8" and cv2.imread(str(out)).shape[:2] == (1137, 910)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, photo.name])
+
+
 def test_a_shown_options_abbreviation_is_not_taken_by_the_tutorials_hidden_face(media, tmp_path):
     """--face (hidden: only the tutorial's readers type it) made "--fa", argparse's abbreviation of --fast, "[ERROR]
     ambiguous option: --fa could match --fast, --face", naming an option --help does not show. --fa is --fast

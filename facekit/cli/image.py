@@ -109,6 +109,9 @@ def gather_inputs(paths: list[Path], recursive: bool,
 # Formats OpenCV writes gray only: an annotated image (in colour) of such a photo takes a PNG of its name.
 GRAY_ONLY = {".pgm", ".pbm"}
 NAME_MAX = 255  # bytes in a file name on most file systems (ext4, XFS, APFS)
+# JPEG under names facekit reads as JPEG (preprocess.IMAGE_EXTENSIONS) but OpenCV's encoder may not know (.jfif):
+# one photo's -o of such a name was refused. Folder runs still name those photos' annotated images .jpg.
+JPEG_NAMES = {".jfif": ".jpg", ".jpe": ".jpg"}
 
 
 def _fitted(name: Path, tag: str = "") -> Path:
@@ -370,7 +373,7 @@ def _encode(ext: str, image):
 
     try:
         with native_stderr(drop_all=True):  # OpenCV's own "[ERROR:0@0.6] ... imencode(): can't encode data" line
-            ok, buf = cv2.imencode(ext, image)
+            ok, buf = cv2.imencode(JPEG_NAMES.get(ext, ext), image)
     except cv2.error:
         ok = False
     if not ok:
