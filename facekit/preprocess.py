@@ -33,6 +33,11 @@ _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b
 # Images over this many pixels (200 MP, 600 MB decoded) are refused, from the size their header claims,
 # before anything is decoded: a PNG of a few KB can claim 60000x60000 px (a decompression bomb).
 MAX_PIXELS = 200_000_000
+# An encoded image held in memory or read from a file object (an upload) is refused over this many bytes, and a
+# stream is read no further than one byte past it: a web handler's analyze(upload.file) read a body of any size
+# into memory before the pixel check could say no. 1 GiB: a 200 MP 8-bit RGB PNG of noise, stored uncompressed,
+# takes about 600 MB.
+MAX_BYTES = 1 << 30
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -285,6 +290,7 @@ def as_image(image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
+        _check_bytes("image data", memoryview(image).nbytes)
         path = _path_in_bytes(image)
         return load_image(path) if path is not None else decode_image(image)
     if _is_binary_file(image):
@@ -294,6 +300,7 @@ def as_image(image) -> np.ndarray:
     if isinstance(image, np.ndarray) and image.ndim == 1 and image.dtype == np.uint8 and _looks_encoded(image):
         # np.fromfile(path, np.uint8) / np.frombuffer(upload, np.uint8), cv2.imdecode's input: an encoded photo
         # the bytes route reads, where as pixels it was a shape error. A row of pixels has no image header.
+        _check_bytes("image data", image.nbytes)
         return decode_image(image)
     return as_bgr(image)
 
@@ -315,14 +322,28 @@ def _read_upload(stream) -> tuple[bytes, str]:
     if isinstance(stream, io.TextIOBase):
         raise ImageError(f"{name}: a file opened in text mode; open it in binary mode (open(path, 'rb'))")
     try:
-        data = stream.read()
+        try:
+            data, sized = stream.read(MAX_BYTES + 1), True
+        except TypeError:  # a read() of the user's own that takes no size
+            data, sized = stream.read(), False
+        if isinstance(data, str):
+            raise ImageError(f"{name}: read() gave text (str), not the image's bytes; open it in binary mode ('rb')")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ImageError(f"expected an image path, bytes, a binary file or a numpy array, got "
+                             f"{type(stream).__name__} (its read() gave {type(data).__name__}, not bytes)")
+        # read(n) may stop short of n before the end (a socket, an unbuffered file), where read() read on to it.
+        parts, total = [data], memoryview(data).nbytes
+        while sized and data and total <= MAX_BYTES:
+            more = stream.read(MAX_BYTES + 1 - total)
+            if not isinstance(more, (bytes, bytearray, memoryview)) or not more:  # the end (None: none yet)
+                break
+            parts.append(more)
+            total += memoryview(more).nbytes
     except (OSError, ValueError) as exc:  # a closed file is a ValueError, a socket gone an OSError
         raise ImageError(f"{name}: cannot read ({exc})") from None
-    if isinstance(data, str):
-        raise ImageError(f"{name}: read() gave text (str), not the image's bytes; open it in binary mode ('rb')")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageError(f"expected an image path, bytes, a binary file or a numpy array, got {type(stream).__name__}"
-                         f" (its read() gave {type(data).__name__}, not bytes)")
+    _check_bytes(name, total)
+    if len(parts) > 1:
+        data = b"".join(parts)
     if not data:
         # A stream read before (a framework's validation, a second analyze()) stands at its end: 0 bytes, where
         # "empty file" alone had the user look for an empty upload.
@@ -330,6 +351,12 @@ def _read_upload(stream) -> tuple[bytes, str]:
         if at:
             raise ImageError(f"{name}: nothing left to read at byte {at:,} (read already? call .seek(0) first)")
     return data, name
+
+
+def _check_bytes(name: str, size: int) -> None:
+    if size > MAX_BYTES:
+        raise ImageError(f"{name}: over the limit of {MAX_BYTES:,} bytes for an image held in memory or read from a "
+                         "file object (facekit.preprocess.MAX_BYTES)")
 
 
 def _position(stream) -> int:

@@ -1434,6 +1434,48 @@ def test_an_empty_path_says_so(analyzer):
             next(analyzer.analyze_video(empty))
 
 
+def test_uploads_over_the_byte_limit_are_refused_before_being_read_whole(analyzer, media, monkeypatch):
+    """An upload had no byte-size limit: analyze(io.BytesIO(body)) read a body of any size into memory before the
+    pixel check. A stream is read at most MAX_BYTES + 1 bytes, and over MAX_BYTES (bytes too) is one ImageError."""
+    import io
+
+    import numpy as np
+
+    from facekit import preprocess
+    from facekit.errors import ImageError
+
+    data = (media / "example_03.png").read_bytes()
+    monkeypatch.setattr(preprocess, "MAX_BYTES", len(data))
+    reference = [f.box for f in analyzer.analyze(data)]
+    assert len(reference) == 3 and [f.box for f in analyzer.analyze(io.BytesIO(data))] == reference
+
+    class Counted(io.BytesIO):
+        asked: list = []
+
+        def read(self, size=-1):
+            self.asked.append(size)
+            return super().read(size)
+
+    body = b"\xff\xd8\xff" + b"\0" * (2 * len(data))
+    stream = Counted(body)
+    limit = f"over the limit of {len(data):,} bytes"
+    with pytest.raises(ImageError, match=f"^Counted: {limit}"):
+        analyzer.analyze(stream)
+    assert stream.asked == [len(data) + 1] and stream.tell() == len(data) + 1
+    for held in (body, bytearray(body), memoryview(body), np.frombuffer(body, np.uint8)):
+        with pytest.raises(ImageError, match=f"^image data: {limit}"):
+            analyzer.analyze(held)
+
+
+    class Trickle(io.BytesIO):  # a socket's or an unbuffered file's read(n): fewer than n bytes before the end
+        def read(self, size=-1):
+            return super().read(min(size, 4096) if size >= 0 else size)
+
+    assert [f.box for f in analyzer.analyze(Trickle(data))] == reference
+    with pytest.raises(ImageError, match=f"^Trickle: {limit}"):
+        analyzer.analyze(Trickle(body))
+
+
 def test_a_video_held_as_bytes_is_refused_in_one_line(analyzer, media):
     """analyze_video(open("clip.mp4", "rb").read()) iterated the bytes as frames: "frame 0: expected an image
     path or a numpy array, got int"; an open file (an upload) the same with its "lines"."""
