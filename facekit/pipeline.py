@@ -17,7 +17,7 @@ import numpy as np
 
 from .detection import CloseUp, Detector
 from .heads import Head
-from .runtime import apply_to_opencv, keep_freed_memory
+from .runtime import apply_to_opencv, keep_freed_memory, renew_lock_after_fork
 from .types import Box, Face
 
 # Faces narrower than this are reported as faces but not classified: a 12 px crop blown up to the
@@ -38,7 +38,8 @@ class StageTimes:
     caller adds (drawing, writing) with `stage()`."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # taken outside the fork gate (runtime.engine_call): renewed in a forked child
+        renew_lock_after_fork(self)
         self.reset()
 
     def reset(self) -> None:
@@ -61,6 +62,7 @@ class StageTimes:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        renew_lock_after_fork(self)
 
     def add(self, name: str, seconds: float = 0.0, faces: int = 0) -> None:
         with self._lock:  # the video loop's detector workers report from their own threads

@@ -349,6 +349,17 @@ def _keep_inherited_engines() -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
+# Objects whose `_lock` only guards a few microseconds of bookkeeping (pipeline.StageTimes), taken outside the
+# fork gate: a thread of the parent inside one at a fork left the child's copy held for ever. The child gets
+# each of them a fresh lock.
+_RENEWED_LOCKS: weakref.WeakSet = weakref.WeakSet()
+
+
+def renew_lock_after_fork(obj) -> None:
+    """Give `obj._lock` a fresh threading.Lock in a forked child (the parent's may have been held at the fork)."""
+    _RENEWED_LOCKS.add(obj)
+
+
 class _ForkGate:
     """Engine calls and forks never overlap: a fork waits for the calls under way to end and holds new ones back.
 
@@ -411,6 +422,8 @@ def _after_fork_in_child() -> None:
     # may have held while a video opened.
     _fork_gate = _ForkGate()
     _stderr_lock = threading.RLock()
+    for obj in list(_RENEWED_LOCKS):
+        obj._lock = threading.Lock()
     _note_opencv_fork()
     _keep_inherited_engines()
 

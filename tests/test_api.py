@@ -413,6 +413,56 @@ busy.join()
 """
 
 
+_FORK_WHILE_TIMING = """
+import multiprocessing, sys, threading
+import cv2
+from facekit import FaceAnalyzer
+
+analyzer = FaceAnalyzer(tasks="mask", detector=None)
+image = cv2.imread(sys.argv[1])
+box = (0, 0, image.shape[1], image.shape[0])
+alone = analyzer.analyze(image, faces=[box])[0].label("mask")
+held, done = threading.Event(), threading.Event()
+
+
+def adding():  # a thread of the parent inside StageTimes.add (microseconds, outside the fork gate) at the fork
+    with analyzer.times._lock:
+        held.set()
+        done.wait()
+
+
+def label(queue):
+    queue.put(analyzer.analyze(image, faces=[box])[0].label("mask"))
+
+
+busy = threading.Thread(target=adding)
+busy.start()
+held.wait()
+ctx = multiprocessing.get_context("fork")
+queue = ctx.Queue()
+child = ctx.Process(target=label, args=(queue,))
+child.start()
+child.join(30)
+done.set()
+if child.is_alive():
+    child.kill()
+    print("hung")
+else:
+    print(child.exitcode, queue.get() == alone)
+busy.join()
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_process_forked_while_a_thread_times_a_stage_labels_its_faces(media):
+    """The stage-timing lock (StageTimes._lock) is held for microseconds outside the fork gate: a fork in them left
+    the child's copy held by a thread it does not have, and its first face's timing waited for ever."""
+    res = subprocess.run([sys.executable, "-c", _FORK_WHILE_TIMING, str(media / "obama.jpg")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["0", "True"], res.stdout + res.stderr[-2000:]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
 def test_a_process_forked_while_a_thread_is_inside_a_head_labels_its_faces(media):
     """A fork (multiprocessing's default on Linux) while another thread of the parent was analysing: the child
