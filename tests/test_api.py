@@ -364,12 +364,39 @@ def test_a_forked_worker_builds_its_own_analyzer_after_the_parent_used_the_mesh(
     assert res.stdout.split("\n")[:2] == ["[True, True]", "[[True, True]]"], res.stdout
 
 
-_FORK_WHILE_ANALYSING = """
+# A child forked while a thread of the parent holds something, labelling a face: "hung", or its exit code and
+# whether its label is the one the parent got alone. Each case's part starts the thread `busy` and says how
+# to let it go (`release`).
+_FORK_WHILE = """
 import multiprocessing, sys, threading, time
 import cv2
 from facekit import FaceAnalyzer
 
 analyzer = FaceAnalyzer(tasks="mask", detector=None)
+image = cv2.imread(sys.argv[1])
+box = (0, 0, image.shape[1], image.shape[0])
+alone = analyzer.analyze(image, faces=[box])[0].label("mask")
+
+
+def label(queue):
+    queue.put(analyzer.analyze(image, faces=[box])[0].label("mask"))
+
+{case}
+ctx = multiprocessing.get_context("fork")
+queue = ctx.Queue()
+child = ctx.Process(target=label, args=(queue,))
+child.start()
+child.join(30)
+release()
+if child.is_alive():
+    child.kill()
+    print("hung")
+else:
+    print(child.exitcode, queue.get() == alone)
+busy.join()
+"""
+
+_INSIDE_A_HEAD = """
 head = analyzer.heads["mask"]
 inside = threading.Event()
 
@@ -388,40 +415,14 @@ class Slow:  # the head's interpreter, whose run in the thread 'busy' takes a se
         self.interp.invoke()
 
 
-def label(queue):
-    queue.put(analyzer.analyze(image, faces=[box])[0].label("mask"))
-
-
-image = cv2.imread(sys.argv[1])
-box = (0, 0, image.shape[1], image.shape[0])
-alone = analyzer.analyze(image, faces=[box])[0].label("mask")
 head._interp = Slow(head._interp)
 busy = threading.Thread(target=label, args=(multiprocessing.Queue(),), name="busy")
 busy.start()
 inside.wait()
-ctx = multiprocessing.get_context("fork")
-queue = ctx.Queue()
-child = ctx.Process(target=label, args=(queue,))
-child.start()
-child.join(30)
-if child.is_alive():
-    child.kill()
-    print("hung")
-else:
-    print(child.exitcode, queue.get() == alone)
-busy.join()
+release = lambda: None
 """
 
-
-_FORK_WHILE_TIMING = """
-import multiprocessing, sys, threading
-import cv2
-from facekit import FaceAnalyzer
-
-analyzer = FaceAnalyzer(tasks="mask", detector=None)
-image = cv2.imread(sys.argv[1])
-box = (0, 0, image.shape[1], image.shape[0])
-alone = analyzer.analyze(image, faces=[box])[0].label("mask")
+_TIMING_A_STAGE = """
 held, done = threading.Event(), threading.Event()
 
 
@@ -431,45 +432,23 @@ def adding():  # a thread of the parent inside StageTimes.add (microseconds, out
         done.wait()
 
 
-def label(queue):
-    queue.put(analyzer.analyze(image, faces=[box])[0].label("mask"))
-
-
 busy = threading.Thread(target=adding)
 busy.start()
 held.wait()
-ctx = multiprocessing.get_context("fork")
-queue = ctx.Queue()
-child = ctx.Process(target=label, args=(queue,))
-child.start()
-child.join(30)
-done.set()
-if child.is_alive():
-    child.kill()
-    print("hung")
-else:
-    print(child.exitcode, queue.get() == alone)
-busy.join()
+release = done.set
 """
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_a_process_forked_while_a_thread_times_a_stage_labels_its_faces(media):
-    """The stage-timing lock (StageTimes._lock) is held for microseconds outside the fork gate: a fork in them left
-    the child's copy held by a thread it does not have, and its first face's timing waited for ever."""
-    res = subprocess.run([sys.executable, "-c", _FORK_WHILE_TIMING, str(media / "obama.jpg")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == ["0", "True"], res.stdout + res.stderr[-2000:]
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_a_process_forked_while_a_thread_is_inside_a_head_labels_its_faces(media):
+@pytest.mark.parametrize("case", [_INSIDE_A_HEAD, _TIMING_A_STAGE], ids=["inside-a-head", "timing-a-stage"])
+def test_a_process_forked_while_a_thread_analyses_labels_its_faces(media, case):
     """A fork (multiprocessing's default on Linux) while another thread of the parent was analysing: the child
     inherited the head's lock held by a thread it does not have, and waited for ever at its first face (2 of 20
-    forks with two threads analysing photos). A fork now waits for the engine calls under way to end."""
-    res = subprocess.run([sys.executable, "-c", _FORK_WHILE_ANALYSING, str(media / "obama.jpg")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180)
+    forks with two threads analysing photos). A fork now waits for the engine calls under way to end. The
+    stage-timing lock (StageTimes._lock) is held for microseconds outside that gate: a fork in them left the
+    child's copy held, and its first face's timing waited for ever; the child now gets a fresh one."""
+    res = subprocess.run([sys.executable, "-c", _FORK_WHILE.replace("{case}", case), str(media / "obama.jpg")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["0", "True"], res.stdout + res.stderr[-2000:]
 
