@@ -1730,12 +1730,7 @@ def test_a_class_named_like_a_summary_column_is_refused_when_it_loads(tmp_path, 
     # Every column the summary writes beside the heads' is in the list the check reads.
     summary = PeopleSummary({"mask": ["with_mask", "without_mask"]}, clock=True)
     assert set(summary.columns()) - {"mask_label", "mask_prob"} == SUMMARY_COLUMNS
-    summary_csv = tmp_path / "people.csv"
-    res = run_script("detect_mask_video.py", "-s", media / "short_hamilton_clip.mp4", "--no-display", "--max-frames",
-                     "2", "--model", own, "--summary", summary_csv)
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert res.stderr.strip().splitlines()[-1].startswith(f"[ERROR] {own}: the mask head's class 'prob'")
-    assert not summary_csv.exists()
+    _video_run_refuses(media, own, "--summary", tmp_path / "people.csv", f"[ERROR] {own}: the mask head's class 'prob'")
 
 
 def test_heads_whose_csv_columns_collide_are_refused_when_they_load(tmp_path, media):
@@ -1768,9 +1763,14 @@ def test_heads_whose_csv_columns_collide_are_refused_when_they_load(tmp_path, me
                                   clock=True)) - {c for t, ls in analyzer.task_labels.items()
                                                   for c in [f"{t}_label", *(f"{t}_{x}" for x in ls)]}
     assert own_columns | {"source", "kind"} == RECORD_COLUMNS
-    csv = tmp_path / "faces.csv"
+    _video_run_refuses(media, mask_with, "--csv", tmp_path / "faces.csv",
+                       f"[ERROR] {mask_with}: the mask_with head's class 'mask'")
+
+
+def _video_run_refuses(media, model, flag, out, error):
+    """The video script given `model` ends on one line starting `error`, exit 2, before writing `flag`'s file."""
     res = run_script("detect_mask_video.py", "-s", media / "short_hamilton_clip.mp4", "--no-display", "--max-frames",
-                     "2", "--model", mask_with, "--csv", csv)
+                     "2", "--model", model, flag, out)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert res.stderr.strip().splitlines()[-1].startswith(f"[ERROR] {mask_with}: the mask_with head's class 'mask'")
-    assert not csv.exists()
+    assert res.stderr.strip().splitlines()[-1].startswith(error)
+    assert not out.exists()
