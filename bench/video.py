@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(baseline_loop(clip, args.repeat)))
         return 0
 
-    from facekit.pipeline import HEAD_EVERY
+    from facekit.tracking import HEAD_EVERY
     from facekit.heads import Head, available_tasks, load_heads, use_int8
     from facekit.runtime import describe as thread_policy
 

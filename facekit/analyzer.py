@@ -27,7 +27,8 @@ import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .errors import ArgumentError, VideoError
-from .pipeline import HEAD_EVERY, FacePipeline
+from .pipeline import FacePipeline
+from .tracking import HEAD_EVERY
 from .preprocess import as_image
 from .types import Box, Face, ImageInput
 

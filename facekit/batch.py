@@ -42,7 +42,7 @@ from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit
                          positive_int, prog_name, progress_bar, warn)
 from .cli.video import smooth_strength
 from .errors import FacekitError, counted, shown
-from .pipeline import HEAD_EVERY
+from .tracking import HEAD_EVERY
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",

@@ -76,11 +76,6 @@ class StageTimes:
                  self.faces[name] / n) for name, secs in self.seconds.items()]
 
 
-# Each head every 4th frame, and every frame while a face's label is in doubt (IoUTracker.heads_due):
-# on the hamilton clip 98.9% of face-frames keep every head's label of heads-every-frame (mask 100%,
-# emotion 98.9%, gender 100%) for 46% / 72% / 62% of the mask / emotion / gender runs (python -m
-# bench.video; K=3 99.0%, K=6 98.9%).
-HEAD_EVERY = 4
 # The detector's close-up pass (a face filling the frame or cut by its edge) in video: every 3rd detection,
 # and every detection while a tracked face is close-up sized. On the hamilton clip, where no face is that
 # big, it ran on 94% of frames and took a third of the detector's time; a face leaning in is found within

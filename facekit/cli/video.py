@@ -42,7 +42,7 @@ def smooth_strength(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..pipeline import HEAD_EVERY
+    from ..tracking import HEAD_EVERY
 
     run = example_command("detect_mask_video.py")
     p = ArgumentParser(
