@@ -1654,7 +1654,7 @@ def test_a_detector_error_on_its_thread_reaches_the_caller_and_an_early_stop_lea
 def test_a_wrong_video_extension_names_mkv_too(tmp_path, clip, mask_model, capfd, name):
     """The refusal lists .mkv, which --help and the README recommend for a camera (it survives a kill)."""
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--output", tmp_path / name)
-    assert code == 2 and ".mp4, .mkv or .avi" in line, line
+    assert code == 2 and ".mp4, .mkv, .avi or .webm" in line, line
 
 
 def test_help_says_the_pose_units_and_signs():

@@ -139,7 +139,7 @@ def check_outputs(args) -> None:
         raise FacekitError(f"--timeline must end in one of {', '.join(sorted(TIMELINE_EXTENSIONS))}: {args.timeline}")
     if args.output is not None:
         if is_image_path(args.output):
-            raise FacekitError(f"--output is a video: use .mp4, .mkv or .avi, not {args.output.suffix}")
+            raise FacekitError(f"--output is a video: use .mp4, .mkv, .avi or .webm, not {args.output.suffix}")
         check_video_output(args.output)
     source = Path(args.source)
     refuse_overwriting([source] if source.is_file() else [],
