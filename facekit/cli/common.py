@@ -4,6 +4,7 @@ display detection, and turning user errors into one line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import functools
 import os
@@ -315,59 +316,57 @@ def screen_size() -> tuple[int, int] | None:
     if not (sys.platform.startswith("linux") or "bsd" in sys.platform) or not os.environ.get("DISPLAY"):
         return None
     import ctypes
-    import ctypes.util
 
     class ScreenIterator(ctypes.Structure):
         _fields_ = [("data", ctypes.c_void_p), ("rem", ctypes.c_int), ("index", ctypes.c_int)]
 
-    try:
-        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
-    except OSError:
-        return None
-    xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
-    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
-    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    xcb.xcb_get_setup.restype = ctypes.c_void_p
-    xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
-    xcb.xcb_setup_roots_iterator.restype = ScreenIterator
-    xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
-    xcb.xcb_screen_next.argtypes = [ctypes.POINTER(ScreenIterator)]
-    number = ctypes.c_int(0)
-    connection = xcb.xcb_connect(None, ctypes.byref(number))
-    try:
-        if xcb.xcb_connection_has_error(connection):
+    with _x_connection() as x:
+        if x is None:
             return None
+        xcb, connection, number = x
+        xcb.xcb_get_setup.restype = ctypes.c_void_p
+        xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
+        xcb.xcb_setup_roots_iterator.restype = ScreenIterator
+        xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
+        xcb.xcb_screen_next.argtypes = [ctypes.POINTER(ScreenIterator)]
         screens = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(connection))
-        for _ in range(number.value):  # DISPLAY=:0.1 names the second screen
+        for _ in range(number):  # DISPLAY=:0.1 names the second screen
             xcb.xcb_screen_next(ctypes.byref(screens))
         if screens.rem <= 0 or not screens.data:
             return None
         # xcb_screen_t: five 32-bit ids and masks, then width_in_pixels and height_in_pixels (16-bit each)
         width, height = (ctypes.c_uint16 * 2).from_address(screens.data + 20)
         return (width, height) if width and height else None
-    finally:
-        xcb.xcb_disconnect(connection)
 
 
 def _x_display_opens() -> bool:
     """Whether the X display in DISPLAY accepts this process, asked the way OpenCV's Qt will (libxcb, with
     XAUTHORITY). A DISPLAY left from an ssh -X session whose forwarding is gone, or one another user owns
     (su, sudo), made Qt abort the process (exit 134, "could not connect to display"), every output lost."""
+    with _x_connection() as x:
+        return x is not None
+
+
+@contextlib.contextmanager
+def _x_connection():
+    """libxcb, a connection to DISPLAY's X server and the screen number DISPLAY names, or None where libxcb is
+    missing (Qt's xcb plugin cannot load either) or the server refuses this process; disconnected after."""
     import ctypes
     import ctypes.util
 
     try:
         xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
-    except OSError:  # no libxcb: Qt's xcb plugin cannot load either
-        return False
+    except OSError:
+        yield None
+        return
     xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
     xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
     xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    connection = xcb.xcb_connect(None, None)  # never NULL: an error connection when it fails
+    number = ctypes.c_int(0)
+    connection = xcb.xcb_connect(None, ctypes.byref(number))  # never NULL: an error connection when it fails
     try:
-        return xcb.xcb_connection_has_error(connection) == 0
+        yield None if xcb.xcb_connection_has_error(connection) else (xcb, connection, number.value)
     finally:
         xcb.xcb_disconnect(connection)
 
