@@ -9,6 +9,7 @@ its own process instead: when that one goes, the run learns it and stops as on C
 
 from __future__ import annotations
 
+import functools
 import queue
 import struct
 import subprocess
@@ -165,9 +166,7 @@ def child() -> None:
     import cv2
 
     threading.Thread(target=receive, daemon=True).start()
-    def say(word) -> None:
-        print(word, flush=True)
-
+    say = functools.partial(print, flush=True)  # each event a line the parent reads as it comes
     shown = False
     while not ended.is_set():
         with lock:
