@@ -188,8 +188,11 @@ def model_folder(path: str | os.PathLike) -> Path:
     raise ModelError(f"{path}: model not found (expected a folder with {CARD} and {TFLITE})")
 
 
-def load_interpreter(model_path: Path, num_threads: int | None = None):
-    """A LiteRT interpreter for `model_path`; ModelError when the file is missing or not a model."""
+def load_interpreter(model_path: Path, num_threads: int | None = None, allocate: bool = True):
+    """A LiteRT interpreter for `model_path`; ModelError when the file is missing or not a model.
+
+    allocate=False leaves the tensors to the caller, who sizes the input first: allocating at batch 1 and
+    again at the first batch of faces set XNNPACK up twice (30-35 ms of a photo command's three heads)."""
     from ai_edge_litert.interpreter import Interpreter  # imported here: ~50 ms, only when a model is used
 
     if not model_path.is_file():
@@ -199,7 +202,8 @@ def load_interpreter(model_path: Path, num_threads: int | None = None):
         with native_stderr():
             interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
             parsed = True
-            interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
+            if allocate:
+                interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here
         return engine(interp)  # a forked child never frees it (facekit.runtime._keep_inherited_engines)
     except (ValueError, RuntimeError, MemoryError) as exc:
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # LiteRT may give no message at all
@@ -277,7 +281,7 @@ class Head:
         card = ModelCard.load(folder / CARD)
         twin = int8_twin(folder) if (use_int8() if int8 is None else int8) else None
         model_path = twin or folder / TFLITE
-        interp = load_interpreter(model_path)
+        interp = load_interpreter(model_path, allocate=False)  # at the first batch's size (predict_inputs)
         inputs, outputs = interp.get_input_details(), interp.get_output_details()
         shape = [int(n) for n in inputs[0]["shape"]]
         n_out = int(outputs[0]["shape"][-1])
@@ -319,7 +323,8 @@ class Head:
             if self._batch != n:
                 self._interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
                 try:
-                    self._interp.allocate_tensors()
+                    with native_stderr():  # the first allocation prints LiteRT's "Created ... delegate" line
+                        self._interp.allocate_tensors()
                 except RuntimeError as exc:  # a model that loaded, short of memory for a bigger batch
                     self._batch = None
                     raise MemoryError(f"LiteRT could not allocate {self.task}'s tensors for {n} faces") from exc
