@@ -159,6 +159,8 @@ def model_folder(path: str | os.PathLike) -> Path:
     if path.is_file() and path.name in (CARD, TFLITE, KERAS):
         return path.parent
     if path.is_dir():
+        if (path / CARD).is_file():  # a model folder: the SavedModel check would import the converter (zipfile)
+            return path
         from .convert import keras_file_kind
 
         if keras_file_kind(path) == "savedmodel":

@@ -291,14 +291,16 @@ def test_bad_model(media, tmp_path, problem):
 
 def test_no_tensorflow_in_the_detection_process(media):
     """The inference path must stay free of TensorFlow (4 s import, 2x slower LiteRT), and of urllib.request
-    while every model is on disk (43 ms of each photo command on a 2-core AVX2 EPYC)."""
+    while every model is on disk (43 ms of each photo command on a 2-core AVX2 EPYC); a headless one of the
+    window's subprocess machinery and of the Keras converter (zipfile) as well."""
     import subprocess
     import sys
 
     code = ("import sys; from facekit.cli.image import main; "
             f"rc = main(['-i', r'{media / 'example_01.png'}', '--no-display']); "
             "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'; "
-            "assert 'urllib.request' not in sys.modules, 'urllib.request imported'")
+            "assert 'urllib.request' not in sys.modules, 'urllib.request imported'; "
+            "assert not {'facekit.cli.window', 'facekit.convert', 'subprocess'} & set(sys.modules), 'window'")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
 

@@ -151,11 +151,15 @@ def _qt_window_closed_by_the_user(monkeypatch, module):
     """The user closes the window (its title bar's x) once the first picture is in it. (Under OpenCV's Qt windows
     getWindowProperty then raises "NULL guiReceiver" instead of answering 0: see
     test_a_window_qt_no_longer_knows_counts_as_closed.)"""
+    import facekit.cli.window as window_module
     from facekit.cli.window import CLOSED
 
     window = ScriptedWindow([CLOSED])
     monkeypatch.setattr(module, "has_display", lambda: True)
-    monkeypatch.setattr(module, "Window", window)
+    # The photo script imports Window where it opens one (a headless command skips its subprocess machinery).
+    for where in (module, window_module):
+        if hasattr(where, "Window"):
+            monkeypatch.setattr(where, "Window", window)
     return window
 
 

@@ -20,7 +20,6 @@ from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
-from .window import LOST, Window
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +257,8 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
         info(READER_GONE)
     if not args.no_display:
         if has_display():
+            from .window import LOST, Window  # here: its subprocess machinery costs a headless command ~10 ms
+
             # The tutorial's "Output" named neither the photo nor how to leave the window; the video's names q / Esc.
             window = Window(photo_window_title(path))
             try:
