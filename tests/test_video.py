@@ -400,6 +400,23 @@ def test_a_webm_output_is_vp8_which_browsers_play(tmp_path, clip, mask_model):
     assert [p.name for p in tmp_path.iterdir()] == ["o.webm"]
 
 
+def test_an_outputs_lost_sound_is_said_with_the_command_that_puts_it_back_in_step(tmp_path, clip, mask_model, capfd):
+    """The hamilton clip has sound; the annotated video had none (OpenCV writes pictures only) and nothing said so.
+    Now one [WARN] line says so, with an ffmpeg command that shifts the pictures to the source's 0.852 s start
+    (they played 0.85 s ahead of the sound). A source without sound, the output itself, gets no such line."""
+    out, again = tmp_path / "o.mp4", tmp_path / "again.mkv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "3",
+                 "--output", str(out)]) == 0
+    warned = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[WARN]")]
+    assert warned == [f"[WARN] {out} has no sound: OpenCV writes pictures only, and the source's sound track is left "
+                      f"out. With ffmpeg: ffmpeg -itsoffset 0.852 -i {out} -i {clip} -map 0:v -map 1:a -c:v copy "
+                      f"-shortest {tmp_path / 'o_sound.mp4'}"], warned
+    assert video_info(out) == (3, CLIP_SIZE)
+    assert main(["--source", str(out), "--model", str(mask_model), "--no-display", "--output", str(again)]) == 0
+    said = capfd.readouterr()
+    assert "has no sound" not in said.err + said.out and video_info(again) == (3, CLIP_SIZE)
+
+
 def test_every_nth_frame_of_a_file_keeps_its_frame_numbers_times_and_duration(tmp_path, clip, mask_model):
     """--every N (the library and the batch job had it; the script did not): frames 0, N, 2N, ... with their
     own numbers and times, and an --output of those frames at 1/N of the rate, as long as its source."""

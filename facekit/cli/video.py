@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path,
                    help="write the annotated video here: .mp4, .mkv (MPEG-4 Part 2) or .avi (MJPEG) play in desktop "
                         "players such as VLC, not in web browsers; .webm (VP8) plays in browsers too, for ~20 ms "
-                        "more CPU a 640x360 frame. For a camera .mkv or .avi, which survive a kill or power cut")
+                        "more CPU a 640x360 frame. For a camera .mkv or .avi, which survive a kill or power cut. "
+                        "Pictures only: a file's sound is left out (the run prints the ffmpeg command that adds it)")
     p.add_argument("--csv", type=Path, help="one row per face per frame: time (a camera's also as date and time), "
                                              "track id, box, every probability (- for standard output)")
     p.add_argument("--timeline", type=Path,
@@ -350,7 +351,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         raise unwritten
     stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
     if report:
-        _report(args, stats, sink, timeline, people, alerts)
+        _report(args, stats, sink, timeline, people, alerts, source)
     return stats
 
 
@@ -373,7 +374,29 @@ def _window_says_stop(window: Window, stats: RunStats) -> bool:
     return False
 
 
-def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
+def _sound_left_out(output: Path, source) -> str | None:
+    """The line saying that the annotated video has none of its source file's sound, with the ffmpeg command that
+    puts it back in step; None where the source has none (or is a camera, a stream, an image sequence)."""
+    import shlex
+
+    from ..container import sound
+
+    if source.live or source.sequence:
+        return None
+    found = sound(source.spec.target)
+    if found is None or not found.tracks:
+        return None
+    with_sound = output.with_name(f"{output.stem}_sound{output.suffix}")
+    # The source's first picture may come after its sound starts (the hamilton clip's at 0.852 s): OpenCV times
+    # it 0, so without the shift the sound played 0.85 s early. -shortest: a --max-frames run's video is shorter.
+    shift = f"-itsoffset {found.picture_start_s:.3f} " if found.picture_start_s >= 0.0005 else ""
+    return (f"{output} has no sound: OpenCV writes pictures only, and the source's "
+            f"{'sound track is' if found.tracks == 1 else f'{found.tracks} sound tracks are'} left out. With ffmpeg: "
+            f"ffmpeg {shift}-i {shlex.quote(str(output))} -i {shlex.quote(str(source.spec.target))} -map 0:v "
+            f"-map 1:a -c:v copy -shortest {shlex.quote(str(with_sound))}")
+
+
+def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> None:
     if stats.display_lost:
         warn(f"the live window is gone ({stats.display_lost}): stopping as on Ctrl-C")
     if stats.stopped:
@@ -394,6 +417,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if sink is not None:
         if sink.written:
             info(f"annotated video written to {args.output} ({counted(sink.frames, 'frame')})")
+            if (lost := _sound_left_out(args.output, source)) is not None:
+                warn(lost)
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None and not stats.reader_gone:

@@ -1,0 +1,198 @@
+"""What OpenCV does not say about a video file: how many sound tracks it has, and when its pictures start.
+
+OpenCV's VideoWriter writes pictures only, and the opencv-python wheels' FFmpeg reader opens no audio stream
+(CAP_PROP_AUDIO_TOTAL_STREAMS is 0 for a clip with sound), so an annotated video silently lost its source's sound.
+Reading the container's own track list (MP4 / MOV, Matroska / WebM, AVI) lets the run say so. Pure Python, headers
+only: a file of gigabytes costs a few reads."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+# Track lists are small (a few KB; a long MP4's sample tables some MB): past this it is no file of ours to judge.
+MAX_HEADER_BYTES = 64 * 2**20
+MP4_CONTAINERS = {b"trak", b"mdia", b"edts"}
+MP4_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
+MKV_EBML, MKV_SEGMENT, MKV_TRACKS, MKV_TRACK_ENTRY, MKV_TRACK_TYPE, MKV_CLUSTER = (
+    0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675)
+MKV_AUDIO = 2
+
+
+@dataclass(frozen=True)
+class Sound:
+    tracks: int  # sound tracks in the file
+    # When the first picture shows, in seconds (an MP4's empty edit: the hamilton clip's pictures start at 0.852 s,
+    # its sound at 0.008). OpenCV times that picture 0, so sound put back beside the annotated video must be
+    # shifted by this much or it plays early. 0 where the container does not say.
+    picture_start_s: float = 0.0
+
+
+def sound(path: str | os.PathLike) -> Sound | None:
+    """The sound tracks of the video file at `path`, or None when that cannot be told (another container, a
+    stream URL, an unreadable or damaged file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            fh.seek(0)
+            if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+                return _avi(fh)
+            if head[:4] == MKV_EBML.to_bytes(4, "big"):
+                return _matroska(fh)
+            if head[4:8] in MP4_TOP:
+                return _mp4(fh)
+    except (OSError, ValueError, struct.error):
+        return None
+    return None
+
+
+def audio_tracks(path: str | os.PathLike) -> int | None:
+    found = sound(path)
+    return None if found is None else found.tracks
+
+
+def _mp4_boxes(data: bytes, start: int, end: int):
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[start + 8:start + 16])[0], 16
+        elif size == 0:
+            size = end - start
+        if size < header:
+            raise ValueError("bad MP4 box")
+        yield kind, start + header, min(start + size, end)
+        start += size
+
+
+def _mp4(fh: BinaryIO) -> Sound | None:
+    size_of_file = os.fstat(fh.fileno()).st_size
+    at = 0
+    while at + 8 <= size_of_file:  # top level: seek past mdat (the pictures and sound) to the moov
+        fh.seek(at)
+        size, kind = struct.unpack(">I4s", fh.read(8))
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", fh.read(8))[0], 16
+        elif size == 0:
+            size = size_of_file - at
+        if size < header:
+            return None
+        if kind == b"moov":
+            if size > MAX_HEADER_BYTES:
+                return None
+            return _mp4_moov(fh.read(size - header))
+        at += size
+    return None  # no moov: a recording cut short, which OpenCV refuses too
+
+
+def _mp4_moov(moov: bytes) -> Sound:
+    timescale = 0
+    tracks = []  # (handler, the seconds of its leading empty edits)
+    for kind, body, stop in _mp4_boxes(moov, 0, len(moov)):
+        if kind == b"mvhd":  # edit lists count in the movie's time scale
+            timescale = struct.unpack(">I", moov[body + (20 if moov[body] == 1 else 12):][:4])[0]
+        elif kind == b"trak":
+            found = dict(_mp4_track(moov, body, stop))
+            tracks.append((found.get(b"hdlr"), found.get(b"elst", 0)))
+    start = next((empty for handler, empty in tracks if handler == b"vide"), 0)
+    return Sound(sum(handler == b"soun" for handler, _ in tracks), start / timescale if timescale else 0.0)
+
+
+def _mp4_track(data: bytes, start: int, end: int):
+    for kind, body, stop in _mp4_boxes(data, start, end):
+        if kind in MP4_CONTAINERS:
+            yield from _mp4_track(data, body, stop)
+        elif kind == b"hdlr":  # version and flags (4 bytes), pre_defined (4), then the handler type
+            yield b"hdlr", data[body + 8:body + 12]
+        elif kind == b"elst":
+            wide = data[body] == 1
+            count = struct.unpack(">I", data[body + 4:body + 8])[0]
+            entry = struct.Struct(">Qq" if wide else ">Ii")
+            empty, at = 0, body + 8
+            for _ in range(count):  # an empty edit (media time -1) holds the track back
+                duration, media_time = entry.unpack(data[at:at + entry.size])
+                if media_time != -1:
+                    break
+                empty += duration
+                at += entry.size + 4  # the rate
+            yield b"elst", empty
+
+
+def _vint(fh: BinaryIO, keep_marker: bool) -> tuple[int | None, int]:
+    """An EBML variable-length number and its length in bytes; None for a size of all ones (unknown)."""
+    first = fh.read(1)
+    if not first:
+        raise ValueError("end of file")
+    length = 9 - first[0].bit_length()
+    if length > 8:
+        raise ValueError("bad EBML number")
+    raw = first + fh.read(length - 1)
+    value = int.from_bytes(raw, "big")
+    if keep_marker:  # element IDs keep their length marker, as the spec writes them
+        return value, length
+    value &= (1 << (7 * length)) - 1
+    return (None if value == (1 << (7 * length)) - 1 else value), length
+
+
+def _matroska(fh: BinaryIO) -> Sound | None:
+    end = os.fstat(fh.fileno()).st_size
+    at = 0
+    while at < end:
+        fh.seek(at)
+        element, id_len = _vint(fh, keep_marker=True)
+        size, size_len = _vint(fh, keep_marker=False)
+        body = at + id_len + size_len
+        if element == MKV_SEGMENT:  # its children follow; a live recording's Segment has no size
+            at = body
+            continue
+        if element == MKV_TRACKS:
+            if size is None or size > MAX_HEADER_BYTES:
+                return None
+            return Sound(_mkv_audio_entries(fh.read(size)))
+        if element == MKV_CLUSTER or size is None:  # pictures began before any track list
+            return None
+        at = body + size
+    return None
+
+
+def _mkv_children(data: bytes):
+    import io
+
+    fh = io.BytesIO(data)
+    while fh.tell() < len(data):
+        element, _ = _vint(fh, keep_marker=True)
+        size, _ = _vint(fh, keep_marker=False)
+        if size is None:
+            raise ValueError("unknown size inside the track list")
+        yield element, fh.read(size)
+
+
+def _mkv_audio_entries(tracks: bytes) -> int:
+    return sum(any(element == MKV_TRACK_TYPE and int.from_bytes(value, "big") == MKV_AUDIO
+                   for element, value in _mkv_children(entry))
+               for kind, entry in _mkv_children(tracks) if kind == MKV_TRACK_ENTRY)
+
+
+def _avi(fh: BinaryIO) -> Sound | None:
+    fh.seek(12)
+    kind, size = struct.unpack("<4sI", fh.read(8))
+    if kind != b"LIST" or size > MAX_HEADER_BYTES:
+        return None
+    hdrl = fh.read(size)
+    if hdrl[:4] != b"hdrl":
+        return None
+    return Sound(sum(stream_type == b"auds" for stream_type in _avi_stream_types(hdrl, 4)))
+
+
+def _avi_stream_types(data: bytes, at: int):
+    while at + 8 <= len(data):
+        kind, size = struct.unpack("<4sI", data[at:at + 8])
+        body = at + 8
+        if kind == b"LIST" and data[body:body + 4] == b"strl":
+            yield from _avi_stream_types(data[body:body + size], 4)
+        elif kind == b"strh":
+            yield data[body:body + 4]
+        at = body + size + (size & 1)  # RIFF chunks are padded to an even length

@@ -1,0 +1,81 @@
+"""facekit.container: the sound tracks of a video file, read from its container's own track list (OpenCV's
+reader and writer know none), so the video script can say that the annotated video left them out."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from facekit.container import audio_tracks, sound
+from facekit.video import VideoSink
+
+try:
+    from .conftest import MEDIA
+except ImportError:  # tests/ run as a plain folder (no __init__.py)
+    from conftest import MEDIA
+
+CLIP = MEDIA / "short_hamilton_clip.mp4"
+
+
+def test_the_hamilton_clip_has_one_sound_track_and_its_pictures_start_late():
+    if not CLIP.is_file():
+        pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
+    found = sound(CLIP)  # its video track's empty edit is 852 ms, its sound's 8 (ffprobe: start 0.852019)
+    assert found is not None and found.tracks == 1 and found.picture_start_s == pytest.approx(0.852)
+
+
+@pytest.mark.parametrize("name", ["o.mp4", "o.mkv", "o.avi", "o.webm", "o.mov"])
+def test_the_videos_opencv_writes_have_no_sound(tmp_path, name):
+    sink = VideoSink(tmp_path / name, 25, (64, 48))
+    for i in range(3):
+        sink.write(np.full((48, 64, 3), 60 * i, np.uint8))
+    assert sink.close()
+    found = sound(tmp_path / name)
+    assert found is not None and found.tracks == 0 and found.picture_start_s == 0.0
+
+
+def _ebml(element: int, body: bytes, unknown_size: bool = False) -> bytes:
+    size = b"\x01\xff\xff\xff\xff\xff\xff\xff" if unknown_size else b"\x01" + len(body).to_bytes(7, "big")
+    return element.to_bytes((element.bit_length() + 7) // 8, "big") + size + body
+
+
+def _track(kind: int) -> bytes:
+    return _ebml(0xAE, _ebml(0xD7, b"\x01") + _ebml(0x83, bytes([kind])))  # TrackNumber, TrackType
+
+
+def test_a_matroska_files_sound_tracks_are_counted_also_in_a_segment_of_unknown_size(tmp_path):
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"webm"))
+    info = _ebml(0x1549A966, _ebml(0x2AD7B1, (1000000).to_bytes(3, "big")))
+    for unknown in (False, True):  # a live recording's Segment has no size
+        tracks = _ebml(0x1654AE6B, _track(1) + _track(2) + _track(2))
+        path = tmp_path / f"s{unknown}.mkv"
+        path.write_bytes(header + _ebml(0x18538067, info + tracks, unknown_size=unknown))
+        assert audio_tracks(path) == 2
+    silent = tmp_path / "silent.webm"
+    silent.write_bytes(header + _ebml(0x18538067, info + _ebml(0x1654AE6B, _track(1))))
+    assert audio_tracks(silent) == 0
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+
+def test_an_avi_files_sound_stream_is_counted(tmp_path):
+    def strl(kind: bytes) -> bytes:
+        return _chunk(b"LIST", b"strl" + _chunk(b"strh", kind + b"\0" * 52) + _chunk(b"strf", b"\0" * 3))
+
+    for streams, expected in (((b"vids", b"auds"), 1), ((b"vids",), 0)):
+        hdrl = _chunk(b"LIST", b"hdrl" + _chunk(b"avih", b"\0" * 56) + b"".join(strl(s) for s in streams))
+        path = tmp_path / f"{expected}.avi"
+        path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(hdrl)) + b"AVI " + hdrl)
+        assert audio_tracks(path) == expected
+
+
+def test_what_cannot_be_told_is_none(tmp_path):
+    text, cut = tmp_path / "notes.txt", tmp_path / "cut.mp4"
+    text.write_text("not a video\n")
+    cut.write_bytes(struct.pack(">I4s", 24, b"ftyp") + b"isom" + b"\0" * 12 + struct.pack(">I4s", 999, b"mdat"))
+    assert audio_tracks(text) is None and audio_tracks(tmp_path / "missing.mp4") is None
+    assert audio_tracks(cut) is None  # no moov: a recording cut short
