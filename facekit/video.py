@@ -647,6 +647,7 @@ class VideoSink:
         self.fps = float(fps)
         self.frames = 0
         self._dropped = 0  # frames of the video's rate an outage of a live source did not fill (write_at)
+        self._shift = 0.0  # slots a file's timestamps jumped (write_timed)
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
         _opencv_name(self.path)
@@ -681,6 +682,23 @@ class VideoSink:
             copies = 1
         for _ in range(max(1, copies)):
             self.write(frame)
+
+    def write_timed(self, frame: np.ndarray, time_s: float) -> bool:
+        """A file's frame at its own time in the file, put where that time falls in this constant-rate video; False
+        when it was left out. A phone's variable frame rate (30 fps, 15 in dim light) was written one frame a
+        slot at the average rate: the 15 fps stretch played 1.7x fast and the rest slow, 0.7 s off the source
+        mid-clip. A frame more than one slot early (a denser stretch) is left out, a late one fills the slots
+        before it; a constant-rate file gets each frame once. A jump of over a second (recordings joined, their
+        clocks reset) is no rate: the video goes on from there."""
+        late = time_s * self.fps - self._shift - self.frames
+        if abs(late) > max(self.fps, 2.0):
+            self._shift += late
+            late = 0.0
+        if late < -1.0:
+            return False
+        for _ in range(1 + max(0, round(late))):
+            self.write(frame)
+        return True
 
     def close(self) -> bool:
         """Finish the file and move it into place; True when a video was written. OpenCV reports no

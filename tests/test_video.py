@@ -919,6 +919,40 @@ def test_a_live_video_lasts_as_long_as_the_run_when_the_loop_skips_frames(tmp_pa
     assert sink.close() and video_info(tmp_path / "cam.mkv") == (7, (160, 120))
 
 
+def test_a_variable_frame_rate_file_is_written_at_its_own_times(tmp_path):
+    """A phone's clip at 30 fps, 15 in a dim second, then 30 again (OpenCV reports the average, 25): written one frame
+    a slot, the dim second played 1.7x fast and the rest slow, 0.2 s off the source at 1.2 s. Each output frame is
+    now the source's frame of that moment, within one source frame; a constant-rate file gets each frame once."""
+    times = [i / 30 for i in range(30)] + [1 + i / 15 for i in range(15)] + [2 + i / 30 for i in range(30)]
+    sink = VideoSink(tmp_path / "vfr.avi", 25, (32, 24))
+    for i, t in enumerate(times):
+        sink.write_timed(np.full((24, 32, 3), 3 * i, np.uint8), t)
+    assert sink.close()
+    cap, shown = cv2.VideoCapture(str(tmp_path / "vfr.avi")), []
+    while (frame := cap.read()[1]) is not None:
+        shown.append(round(float(frame.mean()) / 3))
+    assert abs(len(shown) - 75) <= 1  # three seconds at 25 fps
+    assert all(abs(times[i] - k / 25) <= 1 / 15 + 1e-9 for k, i in enumerate(shown)), shown
+    steady = VideoSink(tmp_path / "cfr.avi", 29.97, (32, 24))
+    for i in range(300):  # the hamilton clip's rate, as OpenCV rounds it against its timestamps (1001 / 30000 s)
+        assert steady.write_timed(np.zeros((24, 32, 3), np.uint8), i * 1001 / 30000)
+    assert steady.frames == 300 and steady.close()
+
+
+def test_a_variable_frame_rate_files_output_lasts_as_its_times_say(tmp_path, clip, mask_model, monkeypatch):
+    """The script writes a file's frames at their times: here frames from 100 on come at half the rate (15 fps),
+    so the 29.97 fps output holds each twice and lasts as long as the CSV's times."""
+    real = FrameSource.time_s
+    monkeypatch.setattr(FrameSource, "time_s",
+                        lambda self, index: real(self, index) + max(0, index - 100) * 1001 / 30000)
+    out, table = tmp_path / "o.mkv", tmp_path / "f.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "130",
+                 "--tasks", "mask", "--output", str(out), "--csv", str(table)]) == 0
+    last = max(float(r["time_s"]) for r in read_csv(table))
+    frames, size = video_info(out)
+    assert size == CLIP_SIZE and abs(frames - 160) <= 1 and abs(frames / 29.97 - (last + 1 / 29.97)) < 0.05
+
+
 def test_an_odd_sized_video_keeps_its_last_column_and_row(tmp_path):
     """OpenCV's codecs cut 641x361 frames to 640x360: the output gets a black column and row instead."""
     frame = np.full((361, 641, 3), 200, np.uint8)

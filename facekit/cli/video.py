@@ -310,8 +310,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
                         if sink is not None:
                             if source.live:  # as long as the run: a slow loop's skipped frames are filled
                                 sink.write_at(shown, time_s)
-                            else:
-                                sink.write(shown)
+                            else:  # at its own time: a phone's variable frame rate plays at its speed
+                                sink.write_timed(shown, time_s)
                     if progress is not None:
                         progress.update(index + 1 - progress.n)
                 check_stop()  # one held back by `holding`, or one a library swallowed
