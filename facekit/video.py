@@ -615,6 +615,11 @@ def check_video_output(path: Path) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise VideoError(f"--output folder does not exist: {parent}")
+    if not path.suffix and path.name.startswith(".") and Path("x" + path.name).suffix == path.name:
+        # Python (and OpenCV) take ".mp4" for a hidden file with no extension: "needs a video extension such as
+        # .mp4: .mp4" contradicted what was typed.
+        raise VideoError(f"--output {path} is a hidden file's name with no extension: name the video, "
+                         f"e.g. {path.with_name('annotated' + path.name)}")
     if not path.suffix:
         raise VideoError(f"--output needs a video extension such as .mp4, .mkv, .avi or .webm: {path}")
     if path.is_dir():

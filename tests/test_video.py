@@ -1712,6 +1712,15 @@ def test_a_wrong_video_extension_names_mkv_too(tmp_path, clip, mask_model, capfd
     assert code == 2 and ".mp4, .mkv, .avi or .webm" in line, line
 
 
+def test_an_output_named_only_by_its_extension_is_told_to_be_named(tmp_path, clip, mask_model, capfd):
+    """`-o .mp4` is a hidden file with no extension to Python and OpenCV: the refusal said it "needs a video extension
+    such as .mp4" and showed ".mp4", the one typed. Now it says what is wrong and what to type."""
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--output", tmp_path / ".mp4")
+    assert code == 2 and line == (f"[ERROR] --output {tmp_path / '.mp4'} is a hidden file's name with no extension: "
+                                  f"name the video, e.g. {tmp_path / 'annotated.mp4'}"), line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_says_the_pose_units_and_signs():
     """A researcher reading --help (or a CSV's yaw column) could not tell degrees from radians, nor which
     way is positive: the signs were only in facekit/landmarks.py's docstring."""
