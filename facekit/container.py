@@ -48,11 +48,6 @@ def sound(path: str | os.PathLike) -> Sound | None:
     return None
 
 
-def audio_tracks(path: str | os.PathLike) -> int | None:
-    found = sound(path)
-    return None if found is None else found.tracks
-
-
 def _mp4_boxes(data: bytes, start: int, end: int):
     while start + 8 <= end:
         size, kind = struct.unpack(">I4s", data[start:start + 8])
