@@ -1410,7 +1410,8 @@ def test_a_head_tflite_of_another_input_type_or_two_outputs_is_refused_when_it_l
 
     for dtype, outputs, fine in ((np.float32, 1, True), (np.float16, 1, False), (np.uint8, 1, False),
                                  (np.float32, 2, False)):
-        monkeypatch.setattr(heads, "load_interpreter", lambda path, allocate=True, d=dtype, n=outputs: Interpreter(d, n))
+        monkeypatch.setattr(heads, "load_interpreter",
+                            lambda path, allocate=True, d=dtype, n=outputs: Interpreter(d, n))
         if fine:
             assert heads.Head.load(tmp_path).labels == ["no", "yes"]
             continue
