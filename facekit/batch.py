@@ -625,13 +625,25 @@ def _init(ray, address: str | None, workers: int | None) -> None:
         ray.init(address=address, **quiet)
 
 
-def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int) -> dict:
-    """Run every task through the actor pool and write each result as it comes back."""
+def part_name(rank: int) -> str:
+    """A task's part file name. Readers (pyarrow, pandas.read_parquet) take a folder's parts in name order, so
+    the name leads with the place of the task's first source among those given: `results/faces` reads back in
+    the sources' order, the same from run to run. Named by a random id alone, two runs of one job gave the
+    same rows in another order each time (the tasks finish in any order; the id keeps resumed parts apart)."""
+    return f"part-{rank:010d}-{uuid.uuid4().hex[:16]}.parquet"
+
+
+def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int,
+            order: dict[tuple[str, str], int] | None = None) -> dict:
+    """Run every task through the actor pool and write each result as it comes back. order: each source's
+    place among all those given (the part files' names follow it)."""
     import warnings
 
     import ray.data
 
-    items = [{"part": f"part-{uuid.uuid4().hex[:16]}.parquet", "task": json.dumps(t)} for t in tasks]
+    order = order or {}
+    items = [{"part": part_name(min((order.get(tuple(s), 0) for s in t), default=0)), "task": json.dumps(t)}
+             for t in tasks]
     # A task whose worker died TASK_TRIES times is left out rather than ending the job (its sources get an
     # error row below). Set before the dataset is made: a dataset keeps a copy of the context.
     ray.data.DataContext.get_current().max_errored_blocks = -1
@@ -756,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     try:
         if todo:
-            totals = run_job(make_tasks(todo, per_task, killed_a_worker(results, todo)), options, results, workers)
+            totals = run_job(make_tasks(todo, per_task, killed_a_worker(results, todo)), options, results, workers,
+                             {source: i for i, source in enumerate(sources)})
     finally:
         latest = results.write_summary()
     secs = time.perf_counter() - started
