@@ -552,9 +552,13 @@ class FrameIterable:
         first = next(self._frames, self._END)
         if first is self._END:
             raise VideoError("no frames: the frames given are empty")
+        self._opened = time.perf_counter()  # the first frame's arrival: a live feed's time 0
         self._first = self._image(first)
         self.size = (self._first.shape[1], self._first.shape[0])
-        self._opened = time.perf_counter()
+        # A live feed's frames are timed as they come from the caller's generator, as a camera's are: timed when
+        # their results were asked for, the first frame read 0.7 s (the models' first run) and each later one a
+        # frame's analysis late, the loop reading one frame ahead. (index, seconds), in read order.
+        self._stamps: deque[tuple[int, float]] = deque([(0, 0.0)], maxlen=1024)
 
     @property
     def live(self) -> bool:
@@ -562,8 +566,14 @@ class FrameIterable:
 
     def time_s(self, index: int) -> float:
         """A recording's frame time (frames given at `fps` have no timestamps of their own); a live feed's:
-        seconds since its first frame, when the frame is asked for (it is read then, not ahead)."""
-        return time.perf_counter() - self._opened if self._live else index / self.fps
+        seconds from its first frame's arrival to this one's. Call in read order (older stamps are dropped)."""
+        if not self._live:
+            return index / self.fps
+        while self._stamps and self._stamps[0][0] < index:
+            self._stamps.popleft()
+        if self._stamps and self._stamps[0][0] == index:
+            return self._stamps[0][1]
+        return time.perf_counter() - self._opened
 
     def _image(self, frame) -> np.ndarray:
         from .errors import ImageError
@@ -586,6 +596,8 @@ class FrameIterable:
             frame = next(self._frames, self._END)
             if frame is self._END:
                 return None
+            if self._live:
+                self._stamps.append((self._index, time.perf_counter() - self._opened))
             frame = self._image(frame)
             _same_size(frame, self.size, self._index)
         item = (self._index, frame)

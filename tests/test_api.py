@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import cv2
 import pytest
@@ -661,6 +662,26 @@ def test_video_from_frames_the_caller_holds(analyzer, media):
                         (3.5, "got float")):
         with pytest.raises(VideoError, match=needle):
             list(analyzer.analyze_video(bad))
+
+
+def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, media):
+    """A generator of frames with no fps (picamera2, say) is a live feed, timed by the wall clock. Its times were
+    taken when each result was handed back: the first frame read 0.7 s (the models' first run) instead of 0, and
+    every later one a frame's analysis and the next frame's wait late, the loop reading a frame ahead. A camera
+    opened by path is timed as its frames arrive; held frames now are too."""
+    frame = cv2.imread(str(media / "example_03.png"))
+    came = []
+
+    def camera():  # a frame every 0.3 s, as a slow camera gives them
+        for i in range(4):
+            if i:
+                time.sleep(0.3)
+            came.append(time.perf_counter())
+            yield frame
+
+    times = [r.time_s for r in analyzer.analyze_video(camera())]
+    assert times[0] == 0.0
+    assert times == pytest.approx([t - came[0] for t in came], abs=0.05)
 
 
 def test_a_face_prints_as_one_readable_line(media):
