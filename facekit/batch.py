@@ -472,14 +472,16 @@ class Results:
         table = table.filter(pa.concat_arrays([*last.chunks, pa.array([True])]) if len(source) else last)
         return table.sort_by("finished")
 
-    def write(self, part: str, faces: bytes, status: list[dict]) -> None:
+    def write(self, part: str, faces: bytes | None, status: list[dict]) -> None:
+        """A task's faces part (None: none, for a task that never came back) and then its status part."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from .records import atomic_write
 
-        with atomic_write(self.faces_dir / part, "wb") as fh:
-            fh.write(faces)
+        if faces is not None:
+            with atomic_write(self.faces_dir / part, "wb") as fh:
+                fh.write(faces)
         table = pa.table({c: [row[c] for row in status] for c in STATUS_COLUMNS})
         with atomic_write(self.status_dir / part, "wb") as fh:  # last: this rename marks the sources done
             pq.write_table(table, fh)
@@ -682,7 +684,9 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
         for item in items:  # every task has come back, or its worker died TASK_TRIES times on it
             if item["part"] not in returned:
                 status = [worker_died(source, kind) for source, kind in json.loads(item["task"])]
-                results.write(item["part"], Worker.parquet_of([], ["source", "kind"]), status)
+                # No faces part: one of two columns (source, kind), read first, became the schema of the whole
+                # folder for pyarrow and pandas, and every face came back without its box and labels.
+                results.write(item["part"], None, status)
                 totals["sources"] += len(status)
                 totals["failed"] += len(status)
                 for row in status:

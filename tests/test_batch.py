@@ -608,3 +608,59 @@ def test_faces_read_back_in_the_order_the_sources_were_given(tmp_path, media):
     order = list(dict.fromkeys(sources))
     assert order == [str(photos / n) for n in sorted(names)] + [str(media / CLIP)], order
     assert sources == sorted(sources, key=order.index)  # each source's rows together
+
+
+# Loaded by every Python process of the job (PYTHONPATH): a Ray worker that imports facekit.batch gets a
+# run_source that ends the process on one named file, as a decoder crash or the out-of-memory killer would.
+DYING_WORKER = '''
+import os, sys
+
+class _Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name != "facekit.batch":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            source_run = module.Worker.run_source
+
+            def run_source(self, source, kind):
+                if source.endswith(os.environ["FACEKIT_TEST_DIE_ON"]):
+                    os._exit(1)
+                return source_run(self, source, kind)
+            module.Worker.run_source = run_source
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+'''
+
+
+@pytest.mark.slow
+def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
+    """A task whose worker died TASK_TRIES times got a faces part of two columns (source, kind), and pyarrow and
+    pandas take a folder's schema from its first part: when that task came first, `pd.read_parquet` of the whole
+    job gave every face with its source and kind only, boxes and labels gone. Such a task now writes no faces
+    part (it has no faces); its sources are errors in status.csv."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a_dies.jpg").write_bytes((media / "obama.jpg").read_bytes())
+    shutil.copy(media / "example_01.png", photos / "b.png")
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(DYING_WORKER)
+    out = tmp_path / "results"
+    env = {"FACEKIT_TEST_DIE_ON": "a_dies.jpg",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "hook"), os.environ.get("PYTHONPATH")]))}
+    # Two workers: a task queued behind the dying one on its worker is lost with it (b.png would fail too).
+    res = batch(photos, "-o", out, "--tasks", "mask", "--fast", "--workers", "2", "--photos-per-task", "1", env=env)
+    assert res.returncode == 1, res.stderr[-2000:]
+    status = {Path(r["source"]).name: r for r in pq.read_table(out / "status").to_pylist()}
+    assert status["a_dies.jpg"]["status"] == "error" and "worker died" in status["a_dies.jpg"]["message"]
+    assert status["b.png"]["status"] == "ok", status["b.png"]
+    faces = pq.read_table(out / "faces")
+    assert {"x1", "y2", "score", "mask_label", "mask_with_mask"} <= set(faces.column_names), faces.column_names
+    assert faces.column("source").to_pylist() == [str(photos / "b.png")]
