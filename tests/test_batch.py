@@ -664,3 +664,23 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     faces = pq.read_table(out / "faces")
     assert {"x1", "y2", "score", "mask_label", "mask_with_mask"} <= set(faces.column_names), faces.column_names
     assert faces.column("source").to_pylist() == [str(photos / "b.png")]
+
+
+def test_readme_names_every_column_the_batch_job_writes():
+    """README described status.csv as "ok or error and the error's one line, faces, frames, seconds, CPU
+    seconds, worker and its peak memory": no column names, and kind and finished not at all, so a notebook
+    reading it had to guess `cpu_seconds` and `worker_rss_mb`. Every column is now named there, and so is
+    every fixed column of the faces parts."""
+    import re
+
+    from facekit.batch import STATUS_COLUMNS
+    from facekit.records import csv_columns
+
+    readme = (ROOT / "README.md").read_text().split("**Batch jobs.**")[1].split("**On a cluster.**")[0]
+    status = readme.split("`results/status/part-*.parquet`")[1].split("\n- ")[0]
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", status))))
+    assert set(STATUS_COLUMNS) <= named, set(STATUS_COLUMNS) - named
+    faces = readme.split("`results/faces/part-*.parquet`")[1].split("\n- ")[0]
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", faces))))
+    fixed = ["source", "kind", *csv_columns({}, pose=True, measures=("eye_openness", "mouth_openness"))]
+    assert set(fixed) <= named, set(fixed) - named
