@@ -249,6 +249,10 @@ class FrameSource:
         # frame rate makes index / fps drift by seconds. (index, seconds), in read order.
         # Bounded: a caller that never asks (the bench) does not grow it; the reader is at most a queue ahead.
         self._stamps: deque[tuple[int, float]] = deque(maxlen=1024)
+        # Only every stamp_every-th frame's stamp is kept (EveryNth sets it): with --every 1000 the reader ran
+        # thousands of frames ahead of the analysed ones, their stamps were pushed out of the deque, and their
+        # times fell back to index / fps, which a phone's variable frame rate puts seconds off.
+        self.stamp_every = 1
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         self._endless = self.spec.kind == "stream" and not (count and count > 0)
@@ -343,7 +347,7 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _stamp(self, index: int) -> None:
-        if not self.live:  # a live source's frames are timed as handed out (_next)
+        if not self.live and index % self.stamp_every == 0:  # a live source's frames are timed as handed out
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
     def time_s(self, index: int) -> float:
@@ -503,6 +507,8 @@ class EveryNth:
         from .tracking import SceneCuts
 
         self.source, self.n = source, n
+        if hasattr(source, "stamp_every"):  # a file's timestamps: only the analysed frames' are asked for
+            source.stamp_every = n
         # Cuts are looked for between consecutive frames of the file, which are decoded anyway, not between
         # the analysed ones: N frames apart a camera's pan or zoom differs as much as a cut (the hamilton
         # clip at --every 5: three false cuts besides the real ones, each ending every track, so one person

@@ -684,6 +684,39 @@ def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, medi
     assert times == pytest.approx([t - came[0] for t in came], abs=0.05)
 
 
+def test_every_nth_frame_keeps_its_container_time_however_far_apart(tmp_path, media, monkeypatch):
+    """A file's frame is timed by its container (a phone's variable frame rate: times are not index / fps). With
+    every=1000 the reader ran thousands of frames ahead of the analysed ones, their timestamps were pushed out of
+    the reader's record, and every analysed frame but the last was timed index / fps. Here the container's clock
+    runs 1.5x the frame rate's, as a stretch of a variable-rate video may."""
+    import facekit.video
+    from facekit import FaceAnalyzer
+
+    video = tmp_path / "long.mp4"
+    frame = cv2.resize(cv2.imread(str(media / "example_03.png")), (240, 160))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (240, 160))
+    for _ in range(6000):
+        writer.write(frame)
+    writer.release()
+
+    class Stretched:  # the real capture, its timestamps 1.5x index / fps
+        def __init__(self, cap):
+            self.cap = cap
+
+        def get(self, prop):
+            value = self.cap.get(prop)
+            return value * 1.5 if prop == cv2.CAP_PROP_POS_MSEC else value
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    opened = facekit.video._open_capture
+    monkeypatch.setattr(facekit.video, "_open_capture", lambda *a, **k: Stretched(opened(*a, **k)))
+    results = [(r.frame_index, r.time_s) for r in FaceAnalyzer(tasks="mask").analyze_video(video, every=1000)]
+    assert [i for i, _ in results] == list(range(0, 6000, 1000))
+    assert [t for _, t in results] == pytest.approx([1.5 * i / 30 for i, _ in results], abs=1e-3)
+
+
 def test_a_face_prints_as_one_readable_line(media):
     from facekit import FaceAnalyzer
 
