@@ -40,7 +40,9 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"--soft-labels {path}: no such file")
-    with path.open(newline="") as fh:
+    # A spreadsheet's "CSV UTF-8" export starts with a byte-order mark, which made the first column '\ufefffile'
+    # and the whole file "needs a 'file' column".
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header or "file" not in header:

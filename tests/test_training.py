@@ -841,6 +841,24 @@ def test_training_lifts_dark_faces_as_inference_does(media):
 
 
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["bom", "crlf"])
+def test_a_spreadsheets_soft_label_csv_is_read_as_written(datasets, tmp_path, variant):
+    """Excel's "CSV UTF-8" starts with a byte-order mark and Windows ends lines with CRLF: the BOM made the
+    first column '\\ufefffile' and the file was refused as having no 'file' column."""
+    from facekit.softlabels import read_soft_labels
+
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
+    write_csv(tmp_path / "fer" / "plain.csv", header, rows)
+    text = (tmp_path / "fer" / "plain.csv").read_bytes().replace(b"\r\n", b"\n")
+    data = b"\xef\xbb\xbf" + text if variant == "bom" else text.replace(b"\n", b"\r\n")
+    (tmp_path / "fer" / "votes.csv").write_bytes(data)
+    plain = read_soft_labels(tmp_path / "fer" / "plain.csv", EMOTIONS)
+    soft = read_soft_labels(tmp_path / "fer" / "votes.csv", EMOTIONS)
+    assert len(soft.votes) == len(rows) and soft.columns == plain.columns
+    assert all(np.array_equal(soft.votes[k], v) for k, v in plain.votes.items())
+    assert soft.majority == plain.majority
+
+
 # A new user's first runs: where the model goes, a missing [train] extra, soft labels on a mask set, messages.
 # `train` is replaced by a recorder where the run itself is not the point: these check what main() decides.
 
