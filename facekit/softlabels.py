@@ -11,6 +11,7 @@ plurality label; FER+'s own names map onto facekit's seven emotion classes, and 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +41,18 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"--soft-labels {path}: no such file")
+    raw = path.read_bytes()
     # A spreadsheet's "CSV UTF-8" export starts with a byte-order mark, which made the first column '\ufefffile'
     # and the whole file "needs a 'file' column".
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        # Decoded whole, not as the reader goes: a stream fails a chunk ahead of the row being read, and the
+        # error was a traceback. A file name with an accent, saved as Latin-1, is the usual cause.
+        row_no = raw.count(b"\n", 0, e.start) + 1
+        raise DatasetError(f"--soft-labels {path} row {row_no}: byte {raw[e.start]:#04x} is not UTF-8 text; save "
+                           f"the CSV as UTF-8") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header or "file" not in header:
