@@ -55,7 +55,9 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
     with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if not header or "file" not in header:
+        if not header:
+            raise DatasetError(f"--soft-labels {path}: the file is empty (it needs a header row and one row per file)")
+        if "file" not in header:
             raise DatasetError(f"--soft-labels {path} row 1: the header needs a 'file' column (got {header})")
         columns: dict[str, str | None] = {}
         for name in header:
@@ -112,6 +114,8 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
             votes[str(file)] = v
             if label_idx is not None:
                 majority[str(file)] = row[label_idx]
+    if not votes:  # a header alone: every image was loaded before "no row matches any dataset file"
+        raise DatasetError(f"--soft-labels {path} row 2: no rows after the header (one row of votes per file)")
     return SoftLabels(path, votes, majority, columns)
 
 

@@ -650,6 +650,8 @@ def test_max_per_class_keeps_the_named_validation_split(datasets, tmp_path):
     ("negative", "row 3: anger = -1 is negative"),
     ("zeros", "row 4: every vote is zero"),
     ("latin1", "row 3: byte 0xe9 is not UTF-8 text"),  # was a UnicodeDecodeError traceback
+    ("header only", "row 2: no rows after the header"),  # was refused only once every image was loaded
+    ("empty", "the file is empty"),
 ])
 def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, change, needle):
     header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
@@ -662,6 +664,8 @@ def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, chang
         rows[1][header.index("anger")] = "-1"
     elif change == "zeros":
         rows[2][1:11] = ["0"] * 10
+    elif change in ("header only", "empty"):
+        rows = []
     write_csv(tmp_path / "fer" / "ferplus.csv", header, rows)
     if change == "latin1":  # a file name with an accent, saved by an editor set to Latin-1
         csv_path = tmp_path / "fer" / "ferplus.csv"
@@ -669,6 +673,8 @@ def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, chang
         renamed = name.replace(".jpg", "_caf\u00e9.jpg")
         shutil.move(tmp_path / "fer" / name, tmp_path / "fer" / renamed)
         csv_path.write_bytes(csv_path.read_text().replace(name, renamed).encode("latin-1"))
+    elif change == "empty":
+        (tmp_path / "fer" / "ferplus.csv").write_bytes(b"")
     t0 = time.time()
     res = run_script("train_mask_detector.py", "-d", tmp_path / "fer" / "train", tmp_path / "fer" / "test",
                      "-m", tmp_path / "m", "--soft-labels", tmp_path / "fer" / "ferplus.csv", "-s", "48")
