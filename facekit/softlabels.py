@@ -88,6 +88,7 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
         file_idx = header.index("file")
         label_idx = header.index(LABEL_COLUMN) if LABEL_COLUMN in header else None
         votes, majority = {}, {}
+        row_of: dict[str, int] = {}
         for row_no, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -97,6 +98,11 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
             file = (path.parent / row[file_idx]).resolve()
             if not file.is_file():
                 raise DatasetError(f"{where}: file {row[file_idx]} not found (looked in {path.parent})")
+            # A second row for a file replaced the first without a word (two CSVs joined, a row pasted twice):
+            # which votes a face is trained on then depends on the row order.
+            first = row_of.setdefault(str(file), row_no)
+            if first != row_no:
+                raise DatasetError(f"{where}: file {row[file_idx]} again, as in row {first}: keep one row per file")
             counts = {}
             for name, i in col_idx.items():
                 try:

@@ -652,6 +652,8 @@ def test_max_per_class_keeps_the_named_validation_split(datasets, tmp_path):
     ("latin1", "row 3: byte 0xe9 is not UTF-8 text"),  # was a UnicodeDecodeError traceback
     ("header only", "row 2: no rows after the header"),  # was refused only once every image was loaded
     ("empty", "the file is empty"),
+    ("duplicate", "row 6: file test/angry/PrivateTest_10131363.jpg again, as in row 2"),  # the last row won
+    ("same file", "row 3: file test/angry/../angry/PrivateTest_10131363.jpg again, as in row 2"),
 ])
 def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, change, needle):
     header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
@@ -666,6 +668,10 @@ def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, chang
         rows[2][1:11] = ["0"] * 10
     elif change in ("header only", "empty"):
         rows = []
+    elif change == "duplicate":
+        rows.insert(4, [rows[0][0], *rows[3][1:]])
+    elif change == "same file":
+        rows.insert(1, ["test/angry/../angry/" + rows[0][0].split("/")[-1], *rows[0][1:]])
     write_csv(tmp_path / "fer" / "ferplus.csv", header, rows)
     if change == "latin1":  # a file name with an accent, saved by an editor set to Latin-1
         csv_path = tmp_path / "fer" / "ferplus.csv"
