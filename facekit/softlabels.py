@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,10 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
                     counts[name] = float(row[i])
                 except ValueError:
                     raise DatasetError(f"{where}: {name} = {row[i]!r} is not a number") from None
-                if not counts[name] >= 0:
+                # float() takes "nan" and "inf": nan was called negative, and inf passed and made the targets NaN.
+                if not math.isfinite(counts[name]):
+                    raise DatasetError(f"{where}: {name} = {row[i]} is not a finite number")
+                if counts[name] < 0:
                     raise DatasetError(f"{where}: {name} = {row[i]} is negative")
             if sum(counts.values()) == 0:
                 raise DatasetError(f"{where}: every vote is zero")

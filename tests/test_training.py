@@ -654,6 +654,8 @@ def test_max_per_class_keeps_the_named_validation_split(datasets, tmp_path):
     ("empty", "the file is empty"),
     ("duplicate", "row 6: file test/angry/PrivateTest_10131363.jpg again, as in row 2"),  # the last row won
     ("same file", "row 3: file test/angry/../angry/PrivateTest_10131363.jpg again, as in row 2"),
+    ("nan", "row 3: anger = nan is not a finite number"),  # was "is negative"
+    ("inf", "row 3: anger = inf is not a finite number"),  # was accepted: the targets became NaN
 ])
 def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, change, needle):
     header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
@@ -664,6 +666,8 @@ def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, chang
         header[header.index("sadness")] = "sadnes"
     elif change == "negative":
         rows[1][header.index("anger")] = "-1"
+    elif change in ("nan", "inf"):
+        rows[1][header.index("anger")] = change
     elif change == "zeros":
         rows[2][1:11] = ["0"] * 10
     elif change in ("header only", "empty"):
