@@ -3,8 +3,9 @@
     python -m bench.emotion [--model DIR] [--limit N] [--no-previous]
     python -m bench.emotion --export-ferplus DIR [--masked-share 0.25]
 
-Rows: facekit's model (models/emotion or --model), the previous committed model (the last version in
-git history that differs from it) and the `fer` package's mini-Xception. Columns:
+Rows: facekit's model (models/emotion or --model), the committed models/emotion when --model names another
+folder, the previous committed model (the last version in git history that differs from it) and the `fer`
+package's mini-Xception. Columns:
 - FER+ valid (PublicTest) and test (PrivateTest) with Microsoft's FER+ re-annotation: accuracy against
   the ten annotators' plurality label (images whose plurality is contempt or none of the seven classes
   are left out, as are valid/test images with a byte-identical copy in FER2013's training files), and
@@ -219,7 +220,8 @@ def intensity_table(valid: FaceSet, probs: np.ndarray, labels: list[str]) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.emotion", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model folder (default: models/emotion)")
+    p.add_argument("--model", help="model folder (default: models/emotion); another folder is scored beside the "
+                   "committed models/emotion")
     p.add_argument("--limit", type=int, help="use an evenly spread subset of N images per set (development)")
     p.add_argument("--no-previous", action="store_true", help="skip the previous committed model")
     p.add_argument("--export-ferplus", type=Path, metavar="DIR", help="write FER+ as training folders and exit")
@@ -258,10 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="facekit_prev_emotion_") as tmp:
         models = list(heads)
         if heads:
+            from facekit.heads import Head
+
+            # A head trained outside git (runs/...) was scored alone: the committed one it would replace, the
+            # number to beat, had no row.
+            committed = B.find_model(TASK)
+            if args.model and committed is not None and committed.resolve() != folder.resolve():
+                shown = committed.relative_to(ROOT) if committed.is_relative_to(ROOT) else committed
+                models.append((f"committed ({shown})", Head.load(committed, int8=False)))
             prev = None if args.no_previous else previous_model(folder, Path(tmp))
             if prev is not None:
-                from facekit.heads import Head
-
                 models.append((f"previous (git {prev[1]})", Head.load(prev[0])))
         for name, h in models:
             probs = B.head_probs(h, crops)

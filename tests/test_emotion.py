@@ -527,3 +527,26 @@ def test_the_timelines_title_names_a_dashed_intensity_only_when_one_is_drawn(tmp
     assert drawn == ("neutral" in labels), svg[:200]
     assert title == ("emotion probability and intensity (dashed) over time, per face" if drawn
                      else "emotion probability over time, per face"), title
+
+
+@pytest.mark.slow
+def test_the_bench_scores_a_head_trained_elsewhere_beside_the_committed_one(datasets, tmp_path):
+    """`python -m bench.emotion --model runs/emo` gave the new head's row and the baseline's, never the committed
+    head's: the number a researcher's head has to beat was missing."""
+    import os
+    import subprocess
+    import sys
+
+    new = tmp_path / "emo"
+    new.mkdir()
+    for name in ("card.json", "model.tflite"):  # the committed network, as a folder outside git
+        shutil.copy(MODEL / name, new / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACEKIT_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "bench.emotion", "--model", str(new), "--limit", "6", "--no-previous"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]] for line in res.stdout.splitlines()
+            if line.count("|") > 5}
+    assert f"facekit ({new})" in rows and "committed (models/emotion)" in rows, list(rows)
+    # The same network in both folders: the same scores on every set, plain and masked (timings aside).
+    assert rows[f"facekit ({new})"][1:8] == rows["committed (models/emotion)"][1:8]
