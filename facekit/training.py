@@ -546,6 +546,11 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
     names = [Path(data.paths[i]).name for i in first]
     val_src = np.array([bool(val_pattern) and val_pattern in n for n in names])
     test_src = np.array([bool(test_pattern) and test_pattern in n for n in names])
+    both = np.flatnonzero(val_src & test_src)
+    if len(both):  # such a file went to both parts: the model was tested on the faces that chose its epoch
+        more = f" and {len(both) - 1} more" if len(both) > 1 else ""
+        raise DatasetError(f"{names[both[0]]}{more} contain(s) both --val-pattern {val_pattern!r} and --test-pattern "
+                           f"{test_pattern!r}: each file can be in one part only; give patterns no file name shares")
     src_origin = data.origin[first] if data.origin is not None else np.zeros(n_src, dtype=int)
     parts = {"train": [], "val": [np.flatnonzero(val_src)], "test": [np.flatnonzero(test_src)]}
     for o in np.unique(src_origin):

@@ -1554,3 +1554,25 @@ def test_classes_whose_csv_columns_are_facekit_s_own_are_refused_before_reading(
                      "--plot", tmp_path / "no_such_folder" / "plot.png", *QUICK)  # stops it before any image
     assert "[WARN] the column(s) mask_with_mask of this head are also the mask head's" in res.stderr, res.stderr
     assert res.returncode == 2 and "loading images" not in res.stdout
+
+
+def test_a_file_named_for_both_the_validation_and_the_test_split_is_refused(datasets, tmp_path, monkeypatch, capfd):
+    """--val-pattern PublicTest_ --test-pattern Test_ put every PublicTest_ face in both parts ("28 train, 7
+    validation, 7 test" of 35): the test figure was measured on the faces that picked the epoch."""
+    from facekit.cli.train import main
+    from facekit.errors import DatasetError
+    from facekit.training import TrainConfig, prepare_data
+
+    ferplus_subset(datasets, tmp_path / "fer", 1)
+    fer = tmp_path / "fer"
+    cfg = TrainConfig(dataset=(fer / "train", fer / "test"), output=tmp_path / "m", color="gray", input_size=32,
+                      face_crops="none", val_pattern="PublicTest_", test_pattern="Test_")
+    with pytest.raises(DatasetError, match=r"PublicTest_\S+\.jpg and 6 more contain\(s\) both --val-pattern "
+                                           r"'PublicTest_' and --test-pattern 'Test_'"):
+        prepare_data(cfg, log=lambda m: None)
+    # The same pattern twice is said before any image is read.
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", fer / "train", fer / "test", "-m", tmp_path / "m", "--val-pattern", "Test_",
+                            "--test-pattern", "Test_", *TINY])]) == 2
+    assert "--val-pattern and --test-pattern are both 'Test_'" in _error_line(capfd)
+    assert not (tmp_path / "m").exists()

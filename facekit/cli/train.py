@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                            "between 0 and 0.92")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
+    if args.val_pattern and args.val_pattern == args.test_pattern:  # said before every image is loaded
+        raise DatasetError(f"--val-pattern and --test-pattern are both {args.val_pattern!r}: each file can be in one "
+                           "part only")
     if args.soft_labels and not args.soft_labels.is_file():
         raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
     if args.soft_labels and (args.synth_masks or args.occluders):
