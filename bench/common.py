@@ -17,13 +17,27 @@ if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def limit_count(text: str) -> int:
+    """--limit's type: --limit 0 ran every image (minutes, not the quick look asked for) and a negative one
+    stopped with numpy's traceback after the data was read."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
 def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str = "test images"):
     """The options every head benchmark takes: --model and --limit."""
     import argparse
 
     p = argparse.ArgumentParser(prog=f"python -m bench.{task}", description=doc.split("\n\n")[0])
     p.add_argument("--model", help=f"model folder (default: models/{task})")
-    p.add_argument("--limit", type=int, help=f"use an evenly spread subset of N {limit_help} (development)")
+    p.add_argument("--limit", type=limit_count, help=f"use an evenly spread subset of N {limit_help} (development)")
     return p.parse_args(argv)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import ROOT, assets_root, machine_info, print_table, time_per_call
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, time_per_call
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR, BoxCalibration, DetectorOptions,
                                Res10Detector, YuNetDetector, create_detector)
@@ -539,7 +539,7 @@ def min_face_study(scenes: list[Scene], faces_per_image: list, pipeline_px: int)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="mask model folder (default: models/mask)")
-    p.add_argument("--limit", type=int, help="score only the first N scenes (quick look)")
+    p.add_argument("--limit", type=limit_count, help="score only the first N scenes (quick look)")
     p.add_argument("--sweep", action="store_true", help="also print the SCRFD, YuNet and res10 threshold sweeps")
     p.add_argument("--crops", action="store_true", help="also print the head-crop study")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyImageSearch pipeline (no TensorFlow)")

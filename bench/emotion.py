@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import ROOT, assets_root, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
 from facekit.softlabels import FERPLUS_COLUMNS
 
 TASK = "emotion"
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.emotion", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model folder (default: models/emotion); another folder is scored beside the "
                    "committed models/emotion")
-    p.add_argument("--limit", type=int, help="use an evenly spread subset of N images per set (development)")
+    p.add_argument("--limit", type=limit_count, help="use an evenly spread subset of N images per set (development)")
     p.add_argument("--no-previous", action="store_true", help="skip the previous committed model")
     p.add_argument("--export-ferplus", type=Path, metavar="DIR", help="write FER+ as training folders and exit")
     p.add_argument("--masked-share", type=float, default=0.25,

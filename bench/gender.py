@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, machine_info, print_table, resolve_recorded
+from bench.common import assets_root, limit_count, machine_info, print_table, resolve_recorded
 
 TASK = "gender"
 # The datasets every run reports on, in table order: (folder under datasets/, what it is, licence).
@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--compare", metavar="DIR", help="another facekit gender model scored on the same crops")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="held-out part to score: test (default; report only) or val (to choose models on)")
-    p.add_argument("--limit", type=int, help="an evenly spread subset of N images per dataset (development)")
+    p.add_argument("--limit", type=limit_count, help="an evenly spread subset of N images per dataset (development)")
     p.add_argument("--errors", type=Path, metavar="PNG", help="write a contact sheet of facekit's wrong faces here")
     p.add_argument("--no-crop-study", action="store_true", help="skip the crop-sensitivity tables")
     return p.parse_args(argv)

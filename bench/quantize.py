@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, assets_root, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
 from facekit.heads import INT8_TOLERANCE
 
 TASKS = ("mask", "gender", "emotion")
@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", default=",".join(TASKS), help="heads to quantize (default: all three)")
     p.add_argument("--out", type=Path, default=Path("/tmp/facekit_int8"), help="where the int8 folders go")
     p.add_argument("--calibration", type=int, default=300, help="training images for calibration (default 300)")
-    p.add_argument("--limit", type=int, help="score an evenly spread subset of N validation images (development)")
+    p.add_argument("--limit", type=limit_count,
+                   help="score an evenly spread subset of N validation images (development)")
     p.add_argument("--install", action="store_true",
                    help="copy the int8 models that hold into their model folders (model.int8.tflite + int8.json)")
     p.add_argument("--float-layers", type=int, default=0, metavar="K",

@@ -29,3 +29,21 @@ def test_pyimagesearch_mask_baseline_classifies_example_faces(media):
     assert labels[int(probs[1].argmax())] == "without_mask", probs[1]
     # Wrongly assigned weights give near-chance outputs; the real model is sure of both faces.
     assert probs[0, 0] > 0.9 and probs[1, 1] > 0.9, probs
+
+
+@pytest.mark.parametrize("bench", ["mask", "emotion", "gender", "detection", "lowlight", "quantize", "batch"])
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_a_limit_below_one_is_refused_before_any_work(bench, limit):
+    """--limit 0 ran every image (bench.emotion: minutes, where a quick look was asked for); --limit -5 read
+    the data, then stopped with numpy's ValueError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-m", f"bench.{bench}", "--limit", limit], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert f"argument --limit: must be 1 or more, got {limit}" in res.stderr, res.stderr
