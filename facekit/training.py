@@ -861,9 +861,13 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     labels = dataset_labels(roots, log)
     soft = None
     if cfg.soft_labels:
-        from .softlabels import read_soft_labels
+        from .softlabels import LABEL_COLUMN, read_soft_labels
 
         soft = read_soft_labels(cfg.soft_labels, labels)
+        if cfg.label_source == "majority" and not soft.majority:
+            # Said now: it was said once every image was loaded (and, by default, its face found by YuNet).
+            raise DatasetError(f"--label-source majority: {soft.csv} has no {LABEL_COLUMN} column (the plurality "
+                               "label to train on); the default --label-source votes needs only the vote columns")
         log(f"[INFO] {len(soft.votes)} soft-label rows in {cfg.soft_labels} (training on the "
             f"{'normalised votes' if cfg.label_source == 'votes' else 'plurality label'})")
     log(f"[INFO] loading images from {', '.join(map(str, roots))}...")

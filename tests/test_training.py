@@ -1576,3 +1576,19 @@ def test_a_file_named_for_both_the_validation_and_the_test_split_is_refused(data
                             "--test-pattern", "Test_", *TINY])]) == 2
     assert "--val-pattern and --test-pattern are both 'Test_'" in _error_line(capfd)
     assert not (tmp_path / "m").exists()
+
+
+def test_majority_labels_from_a_csv_without_them_are_refused_before_reading(datasets, tmp_path, monkeypatch, capfd):
+    """--label-source majority with a CSV of votes alone was refused only once every image was loaded (on FER
+    with the default --face-crops detect: YuNet over 35,887 faces first)."""
+    from facekit.cli.train import main
+
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
+    keep = [i for i, c in enumerate(header) if c != "ferplus_label"]
+    write_csv(tmp_path / "fer" / "votes.csv", [header[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    _refuse_loading(monkeypatch)
+    fer = tmp_path / "fer"
+    assert main([*map(str, ["-d", fer / "train", fer / "test", "-m", tmp_path / "m", "--soft-labels", fer / "votes.csv",
+                            "--label-source", "majority", *TINY])]) == 2
+    assert "--label-source majority: " in (line := _error_line(capfd)) and "has no ferplus_label column" in line, line
+    assert not (tmp_path / "m").exists()
