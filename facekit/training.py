@@ -888,7 +888,12 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     log(f"[INFO] {len(data.y)} examples in {len(labels)} classes: {counts}; task '{task}'"
         + ("" if cfg.task else " (named from the classes or the folder; --task names it)"))
     if min(counts.values()) < 3:
-        raise DatasetError(f"{', '.join(map(str, roots))}: every class needs at least 3 images to split, got {counts}")
+        # FER+ moves a third of FER2013's faces to another class: 3 a folder (--max-per-class 3) left fear none,
+        # and the folders, which each held 3, looked like the ones at fault.
+        why = (" (with --soft-labels a face counts for the class its votes chose, not its folder's: give more images"
+               " a class, a larger --max-per-class)" if soft is not None else "")
+        raise DatasetError(f"{', '.join(map(str, roots))}: every class needs at least 3 images to split, got "
+                           f"{counts}{why}")
 
     split = split_dataset(data, cfg.val_split, cfg.test_split, cfg.val_pattern, cfg.test_pattern,
                           separate_test=cfg.test_dataset is not None)

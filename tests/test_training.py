@@ -1592,3 +1592,21 @@ def test_majority_labels_from_a_csv_without_them_are_refused_before_reading(data
                             "--label-source", "majority", *TINY])]) == 2
     assert "--label-source majority: " in (line := _error_line(capfd)) and "has no ferplus_label column" in line, line
     assert not (tmp_path / "m").exists()
+
+
+def test_too_few_faces_of_a_class_by_their_votes_says_the_votes_moved_them(datasets, tmp_path):
+    """3 faces a folder, one of fear's voted happy: "every class needs at least 3 images ... 'fear': 2" blamed the
+    folders, which each held 3."""
+    from facekit.errors import DatasetError
+    from facekit.training import TrainConfig, prepare_data
+
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)  # per class: 1 Training_, 1 PublicTest_, 1 Private
+    fear = next(r for r in rows if "/fear/" in r[0])
+    fear[1:11] = ["0", "10", "0", "0", "0", "0", "0", "0", "0", "0"]  # every annotator saw happiness
+    fear[header.index("ferplus_label")] = "happy"
+    write_csv(tmp_path / "fer" / "votes.csv", header, rows)
+    fer = tmp_path / "fer"
+    cfg = TrainConfig(dataset=(fer / "train", fer / "test"), output=tmp_path / "m", color="gray", input_size=32,
+                      face_crops="none", soft_labels=fer / "votes.csv")
+    with pytest.raises(DatasetError, match=r"'fear': 2.*counts for the class its votes chose, not its folder's"):
+        prepare_data(cfg, log=lambda m: None)
