@@ -1610,3 +1610,18 @@ def test_too_few_faces_of_a_class_by_their_votes_says_the_votes_moved_them(datas
                       face_crops="none", soft_labels=fer / "votes.csv")
     with pytest.raises(DatasetError, match=r"'fear': 2.*counts for the class its votes chose, not its folder's"):
         prepare_data(cfg, log=lambda m: None)
+
+
+def test_the_datasets_folder_given_for_its_csv_names_the_csv(datasets, tmp_path, monkeypatch, capfd):
+    """--soft-labels dataset/fer2013 (the folder, not ferplus.csv in it) said "no such file" of a folder that is
+    there."""
+    from facekit.cli.train import main
+
+    header, rows = ferplus_subset(datasets, tmp_path / "fer", 1)
+    fer = tmp_path / "fer"
+    write_csv(fer / "ferplus.csv", header, rows)
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", fer / "train", fer / "test", "-m", tmp_path / "m", "--soft-labels", fer,
+                            *TINY])]) == 2
+    line = _error_line(capfd)
+    assert f"--soft-labels {fer} is a folder; give the CSV file (there: ferplus.csv)" in line, line

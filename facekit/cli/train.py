@@ -309,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.val_pattern and args.val_pattern == args.test_pattern:  # said before every image is loaded
         raise DatasetError(f"--val-pattern and --test-pattern are both {args.val_pattern!r}: each file can be in one "
                            "part only")
+    if args.soft_labels and args.soft_labels.is_dir():
+        # "no such file" for a folder that is there: the dataset's folder given for the CSV inside it.
+        csvs = sorted(f.name for f in args.soft_labels.glob("*.csv"))
+        raise DatasetError(f"--soft-labels {args.soft_labels} is a folder; give the CSV file" +
+                           (f" (there: {', '.join(csvs[:3])})" if csvs else ""))
     if args.soft_labels and not args.soft_labels.is_file():
         raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
     if args.soft_labels and (args.synth_masks or args.occluders):
