@@ -400,7 +400,13 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     clashes: list[str] = []
     in_class: dict[tuple[str, int], str] = {}
     repeats: dict[str, str] = {}  # a copy's path: the first file with its pixels (one entry a file, faces "all" too)
+    # A file a --val/--test-pattern names is never trained on, and split_dataset drops it where it copies a
+    # training image: FER2013's PublicTest_ / PrivateTest_ copies of Training_ faces were each "learnt once more"
+    # and to be deleted, from a mirror the user cannot change.
+    held_out = [pattern for pattern in split_patterns if pattern]
     for digest, path, y in zip(out["hashes"], out["paths"], out["y"]):
+        if any(pattern in Path(path).name for pattern in held_out):
+            continue
         seen = first.setdefault(digest, (path, y))
         if y not in classes.setdefault(digest, {y}):  # each further class with this picture is named once
             classes[digest].add(y)

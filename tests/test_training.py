@@ -1625,3 +1625,26 @@ def test_the_datasets_folder_given_for_its_csv_names_the_csv(datasets, tmp_path,
                             *TINY])]) == 2
     line = _error_line(capfd)
     assert f"--soft-labels {fer} is a folder; give the CSV file (there: ferplus.csv)" in line, line
+
+
+def test_a_held_out_copy_of_a_training_face_is_not_called_learnt_twice(datasets, tmp_path):
+    """FER2013's PublicTest_ / PrivateTest_ files that copy a Training_ one are dropped from validation and test,
+    never trained on; the README's FER+ recipe still warned "each learnt once more ... delete the copies"."""
+    from facekit.training import TrainConfig, prepare_data
+
+    ferplus_subset(datasets, tmp_path / "fer", 1)
+    fer = tmp_path / "fer"
+    train_file = next((fer / "train" / "happy").iterdir())
+    shutil.copy(train_file, fer / "test" / "happy" / "PublicTest_copy.jpg")
+    cfg = TrainConfig(dataset=(fer / "train", fer / "test"), output=tmp_path / "m", color="gray", input_size=32,
+                      face_crops="none", val_pattern="PublicTest_", test_pattern="PrivateTest_")
+    lines: list[str] = []
+    data = prepare_data(cfg, log=lines.append)
+    assert not [ln for ln in lines if "learnt" in ln], lines
+    assert data.card["duplicates_of_train_dropped"] == {"val": 1, "test": 0}
+    # A copy among the training files is learnt twice, and still named.
+    shutil.copy(train_file, fer / "train" / "happy" / "Training_copy.jpg")
+    lines.clear()
+    prepare_data(cfg, log=lines.append)
+    warned = [ln for ln in lines if "learnt once more" in ln]
+    assert len(warned) == 1 and "Training_copy.jpg" in warned[0] and "PublicTest_copy" not in warned[0], lines
