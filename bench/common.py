@@ -19,16 +19,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def limit_count(text: str) -> int:
     """--limit's type: --limit 0 ran every image (minutes, not the quick look asked for) and a negative one
-    stopped with numpy's traceback after the data was read."""
-    import argparse
+    stopped with numpy's traceback after the data was read. The scripts' own rule for counts."""
+    from facekit.cli.common import positive_int
 
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
-    return n
+    return positive_int(text)
 
 
 def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str = "test images"):
