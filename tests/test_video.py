@@ -1201,6 +1201,51 @@ def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "people.csv"]
 
 
+def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_model, tmp_path, monkeypatch, capfd):
+    """The CSV's disk filling up half-way ended the run with its one line, and the annotated video, the summary
+    and the timeline (on another disk, with room) were thrown away with it: every frame analysed so far lost.
+    They are now finalized with the frames before the failure; the CSV, short of rows, is not kept (the old one
+    stays)."""
+    import contextlib
+    import errno
+
+    import facekit.records
+
+    real_atomic_write = facekit.records.atomic_write
+    table = tmp_path / "full" / "faces.csv"
+    table.parent.mkdir()
+    table.write_text("an earlier run's rows\n")
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh, self.room = fh, 20_000
+
+        def write(self, text):
+            self.room -= len(text)
+            if self.room < 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(text)
+
+    @contextlib.contextmanager
+    def atomic_write(path, *args, **kwargs):
+        with real_atomic_write(path, *args, **kwargs) as fh:
+            yield FullDisk(fh) if Path(path) == table else fh
+
+    monkeypatch.setattr(facekit.records, "atomic_write", atomic_write)
+    out, people, plot = tmp_path / "out.mp4", tmp_path / "people.csv", tmp_path / "t.png"
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--output", out,
+                      "--csv", table, "--summary", people, "--timeline", plot)
+    assert code == 2 and f"cannot write {table}: No space left on device" in line, line
+    n, size = video_info(out)
+    assert 0 < n < CLIP_FRAMES and size == CLIP_SIZE
+    rows = read_csv(people)
+    assert rows and max(int(r["last_frame"]) for r in rows) == n - 1
+    assert cv2.imread(str(plot)) is not None
+    assert table.read_text() == "an earlier run's rows\n"
+    assert sorted(p.name for p in table.parent.iterdir()) == ["faces.csv"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "out.mp4", "people.csv", "t.png"]
+
+
 def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tmp_path, monkeypatch):
     """The plot took matplotlib's default cycle: the video's green "Mask" and red "No Mask" were a blue and an
     orange curve (emotion's cyan "Happy" a red one, and orange meant disgust). Each curve now takes its label's

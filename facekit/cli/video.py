@@ -4,6 +4,7 @@ every head's label per face, optional annotated video, per-frame CSV and a proba
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError, counted
-from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, number, positive_int, prog_name,
-                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn,
-                     where)
+from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
+                     check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
+                     positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
+                     results_to_stdout, say, warn, where)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class RunStats:
     stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
     display_lost: str | None = None  # why the live window went (its X connection broke): the run stops as on Ctrl-C
     reader_gone: bool = False  # the reader of `--csv -` closed it
+    csv_failed: bool = False  # the CSV met a full disk (or quota) mid-run: the run stopped there
     error: str | None = None
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
@@ -242,9 +244,13 @@ def run(args, pipeline=None, report=True) -> RunStats:
                              live=source.live)
             stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
         writer = None
+        # The CSV's own stack: a write that fails mid-run unwinds it alone, so its temp file goes while the
+        # other outputs are still finalized with the frames before.
+        csv_stack = stack.enter_context(ExitStack())
+        csv_failed = None
         if args.csv is not None:
             # A camera or stream has no end to wait for: its rows are written as they come (live_write).
-            fh = stack.enter_context((live_write if source.live else atomic_write)(args.csv, "w"))
+            fh = csv_stack.enter_context((live_write if source.live else atomic_write)(args.csv, "w"))
             landmarks = pipeline.landmarker is not None
             if landmarks:
                 from ..landmarks import MEASURE_NAMES
@@ -291,7 +297,17 @@ def run(args, pipeline=None, report=True) -> RunStats:
                     # The CSV first: on standard output it is the one that breaks when its reader goes
                     # (`| head`), and the frame it could not take is then in none of the other outputs.
                     if writer is not None:
-                        writer.writerows(csv_row(index, time_s, f, task_labels, clock) for f in faces)
+                        try:
+                            writer.writerows(csv_row(index, time_s, f, task_labels, clock) for f in faces)
+                        except BrokenPipeError:
+                            raise
+                        except OSError as exc:
+                            # A full disk here threw away the video, summary and timeline too (wherever they
+                            # were written): the run stops as on Ctrl-C, this frame in none of them.
+                            if exc.errno not in WRITE_ERRNOS:
+                                raise
+                            csv_failed = exc
+                            break
                     stats.frames += 1
                     stats.faces += len(faces)
                     stats.tracks.update(f.track_id for f in faces)
@@ -347,6 +363,16 @@ def run(args, pipeline=None, report=True) -> RunStats:
                 stats.error = stats.error or str(exc)
             except (FacekitError, OSError) as exc:
                 unwritten = unwritten or exc
+        if csv_failed is not None:
+            stats.csv_failed = True
+            # A file's CSV is a temp file short of rows: raised inside its stack, it is removed (an earlier
+            # run's CSV stays). A camera's, written in place, keeps the rows it got.
+            with contextlib.suppress(OSError), csv_stack:
+                raise csv_failed
+            kept = "the rows before are kept" if source.live else "it is not kept"
+            why = csv_failed.strerror or csv_failed
+            stats.error = stats.error or (f"cannot write {where(args.csv)}: {why} ({kept}; the other outputs hold "
+                                          f"the {counted(stats.frames, 'frame')} before)")
     if unwritten is not None:  # raised once the CSV is in place: the one line names what failed
         raise unwritten
     stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
@@ -421,7 +447,7 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
                 warn(lost)
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
-    if args.csv is not None and not stats.reader_gone:
+    if args.csv is not None and not stats.reader_gone and not stats.csv_failed:
         info(f"per-frame results written to {where(args.csv)}")
     if timeline is not None:
         info(f"timeline written to {args.timeline}{timeline.left_out()}")
