@@ -597,6 +597,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
     from .signals import set_stop_handler, stop_handler
 
     set_stop_handler(stop_handler)
+    _hush_teardown()
     import ray.data
 
     # Ray Data logs each execution's start, plan and end to the console; its log file keeps them.
@@ -610,6 +611,30 @@ def start_ray(address: str | None, workers: int | None) -> int:
     if workers:
         return workers
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _hush_teardown() -> None:
+    """Ray Data kills the job's actors when the job stops (Ctrl-C, SIGTERM), and the driver's listener printed
+    the raylet's note of every task still in flight, after "interrupted", on standard output and in colour:
+    "(raylet) Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining, so the task will
+    be retried ... killed by `ray.kill`", as if the job went on. Once a stop is asked for, those notes are ours
+    and are dropped; Ray's others (a node short of memory) still show while the job runs."""
+    from .signals import stop_requested
+
+    try:
+        import ray._private.worker as ray_worker  # its listener looks this name up at each note
+    except ImportError:
+        return
+    show = getattr(ray_worker, "print_to_stdstream", None)
+    if show is None or getattr(show, "facekit_hushed", False):
+        return
+
+    def print_to_stdstream(data, *args, **kwargs):
+        if not stop_requested():
+            show(data, *args, **kwargs)
+
+    print_to_stdstream.facekit_hushed = True
+    ray_worker.print_to_stdstream = print_to_stdstream
 
 
 def _init(ray, address: str | None, workers: int | None) -> None:

@@ -280,6 +280,63 @@ def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
     assert len({row["source"] for row in done if row["status"] == "ok"}) == 24
 
 
+@pytest.mark.slow
+def test_a_job_stopped_mid_task_says_interrupted_and_nothing_of_ray(tmp_path, media):
+    """Ray Data kills the job's actors as it stops: the driver then printed the raylet's note of each task in
+    flight ("(raylet) Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining, so the
+    task will be retried ... killed by `ray.kill`"), on standard output and in colour, as if the job went on."""
+    import signal
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(40):
+        shutil.copy(media / "two_people.jpg", photos / f"p{i:02d}.jpg")
+    shutil.copy(media / CLIP, photos / CLIP)  # a long task, still in flight at the stop
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "facekit.batch", photos, "-o", out, "--workers", "2",
+                             "--photos-per-task", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    deadline = time.monotonic() + 240
+    while not list((out / "status").glob("part-*.parquet")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "[INFO] interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert "(raylet)" not in stdout + stderr and "retries remaining" not in stdout + stderr, stdout + stderr
+    assert list((out / "status").glob("part-*.parquet")) and (out / "status.csv").is_file()
+
+
+def test_ray_notes_after_a_stop_are_dropped(monkeypatch, capsys):
+    """The same, where it happens: the driver's listener hands each raylet note to print_to_stdstream, which
+    printed it. While the job runs a note still shows; once a stop is asked for (the actors it kills are ours),
+    none does."""
+    import ray._private.worker as ray_worker
+
+    from facekit.batch import _hush_teardown
+    from facekit.signals import clear_stop, stop_handler
+
+    monkeypatch.setattr(ray_worker, "print_to_stdstream", ray_worker.print_to_stdstream)  # restored after
+    _hush_teardown()
+    _hush_teardown()  # a second job in one process wraps it once
+
+    def note(text):
+        ray_worker.print_to_stdstream({"lines": [text], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+        for leftover in ray_worker.stdout_deduplicator.flush():
+            ray_worker.print_worker_logs(leftover, sys.stdout, False)
+        return capsys.readouterr().out
+
+    assert "node is low on memory" in note("the node is low on memory")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stop_handler(None, None)
+        assert note("Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining") == ""
+    finally:
+        clear_stop()
+
+
 def test_task_size_grows_with_the_job():
     """A small job keeps tasks of 8 photos; a million photos are not cut into 125,000 tasks (250,000 part
     files), but into tasks of at most 256, about 32 a worker where that is between the two."""
