@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import shown
+from .errors import FacekitError, shown
 from .types import Face
 
 
@@ -119,12 +119,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         with _naming(path), open(path, mode) as fh:
             yield fh
         return
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
+    # The folder removed or moved while a run goes on (a clean-up job, a share unmounted), before this file or
+    # with its temp file in it: that was a FileNotFoundError traceback, and exit 1 ("some photos failed").
+    gone = FacekitError(f"cannot write {path}: the folder {path.parent} is gone (removed or moved during the run?)")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
+    except FileNotFoundError:
+        raise gone from None
     try:
         with _naming(path), os.fdopen(fd, mode) as fh:
             yield fh
-        make_ordinary(tmp)
-        os.replace(tmp, path)
+        try:
+            make_ordinary(tmp)
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise gone from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -408,6 +408,24 @@ def test_a_source_that_kills_its_worker_goes_alone_next_time(tmp_path):
                                              [("/b/4.jpg", "image"), ("/b/5.jpg", "image")]]
 
 
+def test_a_results_folder_removed_mid_job_is_one_line(tmp_path):
+    """The results folder removed while the job ran (a clean-up job, a share unmounted): the next part's write
+    and then status.csv's ended the job in two FileNotFoundError tracebacks and exit 1."""
+    from facekit.batch import Results, worker_died
+    from facekit.errors import FacekitError
+
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    shutil.rmtree(results.folder)
+    gone = rf"the folder {results.faces_dir} is gone \(removed or moved during the run\?\)"
+    with pytest.raises(FacekitError, match=gone):
+        results.write("part-1.parquet", b"", [worker_died("/a/1.jpg", "image")])
+    with pytest.raises(FacekitError, match=rf"cannot write {results.folder / 'status.csv'}: the folder"):
+        results.write_summary()
+    assert not results.folder.exists()
+
+
 def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
     """An archive from an old system holds Latin-1 names ("caf\\xe9.jpg"): Python reads them as surrogate
     escapes, which pyarrow refuses, and one such file ended the whole job in a UnicodeEncodeError traceback

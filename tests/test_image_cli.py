@@ -1191,6 +1191,38 @@ def test_a_full_disk_at_an_annotated_image_keeps_the_json_lines_of_the_photos_be
     assert [p.name for p in annotated.iterdir()] == ["a_obama.jpg"]
 
 
+def test_an_output_folder_removed_mid_run_is_one_line(media, tmp_path, monkeypatch, capfd):
+    """The --json's folder removed while a folder run went on (a clean-up job, the operator tidying, a share
+    unmounted): the run ended in a FileNotFoundError traceback and exit 1, which says "some photos failed". It is
+    one [ERROR] line naming the file and why, exit 2; the annotated images, elsewhere, are kept."""
+    import facekit.cli.image as image_cli
+
+    photos = tmp_path / "photos"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_03.png")
+    results = tmp_path / "results"
+    results.mkdir()
+    read, reads = image_cli.load_image, []
+
+    def read_and_tidy(path):
+        reads.append(path)
+        if len(reads) == 2:
+            shutil.rmtree(results)
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    annotated = tmp_path / "annotated"
+    code = image_cli.main(["-i", str(photos), "-o", str(annotated), "-j", str(results / "faces.jsonl"),
+                           "--no-display", "--tasks", "mask", "--fast"])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1 and f"cannot write {results / 'faces.jsonl'}" in errors[0], err
+    assert f"the folder {results} is gone (removed or moved during the run?)" in errors[0], err
+    assert sorted(p.name for p in annotated.iterdir()) == sorted(p.name for p in photos.iterdir())
+    assert all(cv2.imread(str(p)) is not None for p in annotated.iterdir())
+    assert not results.exists()
+
+
 def test_one_photo_to_a_jsonl_name_is_one_json_line(media, tmp_path):
     """`-i photos/*.jpg -j faces.jsonl` whose glob matched one photo wrote indented JSON under the .jsonl name, and
     pandas.read_json(lines=True), as a data pipeline reads the folder runs' files, could not read it."""
