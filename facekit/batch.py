@@ -33,6 +33,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -613,12 +614,17 @@ def start_ray(address: str | None, workers: int | None) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+# Set once the job's results stop being read (its end, a stop, an error): Ray Data then kills the actors.
+_TEARING_DOWN = threading.Event()
+
+
 def _hush_teardown() -> None:
-    """Ray Data kills the job's actors when the job stops (Ctrl-C, SIGTERM), and the driver's listener printed
-    the raylet's note of every task still in flight, after "interrupted", on standard output and in colour:
-    "(raylet) Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining, so the task will
-    be retried ... killed by `ray.kill`", as if the job went on. Once a stop is asked for, those notes are ours
-    and are dropped; Ray's others (a node short of memory) still show while the job runs."""
+    """Ray Data kills the job's actors when the job stops (Ctrl-C, SIGTERM, an output that cannot be written),
+    and the driver's listener printed the raylet's note of every task still in flight, beside "interrupted" or
+    the job's [ERROR] line, on standard output and in colour: "(raylet) Task MapWorker(MapBatches(Worker)).submit
+    failed. There are 2 retries remaining, so the task will be retried ... killed by `ray.kill`", as if the job
+    went on. Once a stop is asked for or the job is over, those notes are ours and are dropped; Ray's others (a
+    node short of memory) still show while the job runs."""
     from .signals import stop_requested
 
     try:
@@ -630,7 +636,7 @@ def _hush_teardown() -> None:
         return
 
     def print_to_stdstream(data, *args, **kwargs):
-        if not stop_requested():
+        if not (stop_requested() or _TEARING_DOWN.is_set()):
             show(data, *args, **kwargs)
 
     print_to_stdstream.facekit_hushed = True
@@ -691,8 +697,10 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
+    _TEARING_DOWN.clear()
+    batches = _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals)
     try:
-        for batch in _guard_ray(ds.iter_batches(batch_size=None, batch_format="numpy"), totals):
+        for batch in batches:
             for part, faces, status_json in zip(batch["part"], batch["faces"], batch["status"]):
                 status = json.loads(status_json)
                 results.write(str(part), bytes(faces), status)
@@ -718,6 +726,10 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                     bar.write(f"[WARN] {row['message']}", file=sys.stderr)
                 bar.update(len(status))
     finally:
+        _TEARING_DOWN.set()
+        # Closed here, once the flag is up: left to the unwinding of the loop, the iterator went (and Ray Data
+        # killed its actors) before this block ran.
+        batches.close()
         bar.close()
     return totals
 

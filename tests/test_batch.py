@@ -309,13 +309,44 @@ def test_a_job_stopped_mid_task_says_interrupted_and_nothing_of_ray(tmp_path, me
     assert list((out / "status").glob("part-*.parquet")) and (out / "status.csv").is_file()
 
 
+def test_a_job_ended_by_an_error_hushes_ray_before_its_actors_are_killed(tmp_path, monkeypatch):
+    """The results folder removed while tasks were in flight: the job's [ERROR] line came with the raylet's notes
+    of the actors Ray Data killed ("... There are 2 retries remaining ..."). Ray Data kills them when the job's
+    iterator is closed, which the unwinding of the loop did before any `finally` could say the job was over; it
+    is now closed once that is said."""
+    import ray.data
+
+    from facekit import batch as batch_module
+    from facekit.batch import JobOptions, Results
+    from facekit.errors import FacekitError
+
+    seen = {}
+
+    class Dataset:
+        def map_batches(self, *args, **kwargs):
+            return self
+
+        def iter_batches(self, **kwargs):
+            try:
+                yield {"part": ["part-1.parquet"], "faces": [b""], "status": ["[]"]}
+                yield {"part": ["part-2.parquet"], "faces": [b""], "status": ["[]"]}
+            finally:  # where Ray Data kills the actors
+                seen["hushed when the actors went"] = batch_module._TEARING_DOWN.is_set()
+
+    monkeypatch.setattr(ray.data, "from_items", lambda *args, **kwargs: Dataset())
+    results = Results(tmp_path / "job")  # its folders never made: as if removed mid-job
+    with pytest.raises(FacekitError, match="is gone"):
+        batch_module.run_job([[("/a/1.jpg", "image")]], JobOptions(detector="scrfd"), results, workers=1)
+    assert seen == {"hushed when the actors went": True}
+
+
 def test_ray_notes_after_a_stop_are_dropped(monkeypatch, capsys):
     """The same, where it happens: the driver's listener hands each raylet note to print_to_stdstream, which
-    printed it. While the job runs a note still shows; once a stop is asked for (the actors it kills are ours),
-    none does."""
+    printed it. While the job runs a note still shows; once a stop is asked for or the job has ended (by an error
+    too: the actors Ray Data then kills are ours), none does."""
     import ray._private.worker as ray_worker
 
-    from facekit.batch import _hush_teardown
+    from facekit.batch import _TEARING_DOWN, _hush_teardown
     from facekit.signals import clear_stop, stop_handler
 
     monkeypatch.setattr(ray_worker, "print_to_stdstream", ray_worker.print_to_stdstream)  # restored after
@@ -328,13 +359,21 @@ def test_ray_notes_after_a_stop_are_dropped(monkeypatch, capsys):
             ray_worker.print_worker_logs(leftover, sys.stdout, False)
         return capsys.readouterr().out
 
+    _TEARING_DOWN.clear()  # as while a job runs (run_job clears it; one that ended leaves it set)
     assert "node is low on memory" in note("the node is low on memory")
+    killed = "Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining"
     try:
         with pytest.raises(KeyboardInterrupt):
             stop_handler(None, None)
-        assert note("Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining") == ""
+        assert note(killed) == ""
     finally:
         clear_stop()
+    # The job ended by an error (its results folder gone): Ray Data kills the actors the same way.
+    try:
+        _TEARING_DOWN.set()
+        assert note(killed) == ""
+    finally:
+        _TEARING_DOWN.clear()
 
 
 def test_task_size_grows_with_the_job():
