@@ -807,12 +807,21 @@ def main(argv: list[str] | None = None) -> int:
          + (f", {counted(per_task, 'photo')} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    interrupted = False
     try:
         if todo:
             totals = run_job(make_tasks(todo, per_task, killed_a_worker(results, todo)), options, results, workers,
                              {source: i for i, source in enumerate(sources)})
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         latest = results.write_summary()
+    if interrupted:
+        # A bare "interrupted" left the operator to read the README to learn that nothing was lost and how to go on.
+        left = len(sources) - sum(_is_in(sources, latest["source"]))
+        print(f"[INFO] interrupted: {left} of {counted(len(sources), 'source')} not done yet; what was finished is "
+              "saved: run the same command to go on", file=sys.stderr, flush=True)
+        return 130
     secs = time.perf_counter() - started
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
          f"{counted(totals['faces'], 'face')} in {secs:.1f}s "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -307,6 +308,12 @@ def test_a_job_stopped_mid_task_says_interrupted_and_nothing_of_ray(tmp_path, me
     assert "[INFO] interrupted" in stderr and "Traceback" not in stderr, stderr
     assert "(raylet)" not in stdout + stderr and "retries remaining" not in stdout + stderr, stdout + stderr
     assert list((out / "status").glob("part-*.parquet")) and (out / "status.csv").is_file()
+    # It says what is left and how to go on, as the photo script says how far it got.
+    left = re.search(r"^\[INFO\] interrupted: (\d+) of 41 sources not done yet; what was finished is saved: run "
+                     r"the same command to go on$", stderr, re.M)
+    assert left and 0 < int(left[1]) < 41, stderr
+    done = {row["source"] for row in pq.read_table(out / "status").to_pylist() if row["status"] == "ok"}
+    assert len(done) == 41 - int(left[1])
 
 
 def test_a_job_ended_by_an_error_hushes_ray_before_its_actors_are_killed(tmp_path, monkeypatch):
