@@ -15,7 +15,7 @@ The driver writes what each task returns, as soon as it returns:
                                     emotion_eyes_only, pose with --landmarks (the video CSV's columns)
     results/status/part-*.parquet   one row per source: ok / error and why, faces, frames, seconds
     results/status.csv              the latest status of every source, rewritten at the end of a run
-    results/job.json                the options the results were made with
+    results/job.json                the options the results were made with, and the facekit that began them
 
 Each part is written to a temp file and renamed into place, faces before status; a faces part whose
 status part is missing (a run killed between the two renames) is removed at the next start. So the
@@ -59,6 +59,8 @@ CONNECT_TIMEOUT_S = 5.0
 # the next run gives each of them a task of its own, so only the file that kills its worker fails again.
 TASK_TRIES = 3
 WORKER_DIED = "its worker died"
+# job.json's record of the facekit that began the job, beside its options: a resume by another is warned about.
+FACEKIT_KEY = "facekit"
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,9 @@ class Results:
         # An option added since that job ran is missing from its job.json: it ran with that option's default.
         had = {**json.loads(json.dumps({f.name: f.default for f in fields(JobOptions) if f.default is not MISSING})),
                **had}
-        if "heads" not in had:  # a job begun before job.json held the heads' files: taken as the same ones
+        began = had.pop(FACEKIT_KEY, None)
+        unrecorded = "heads" not in had
+        if unrecorded:  # a job begun before job.json held the heads' files: taken as the same ones
             had["heads"] = wanted["heads"]
         changed = ", ".join(k for k in wanted if k != "heads" and had.get(k) != wanted[k])
         if changed:
@@ -410,6 +414,17 @@ class Results:
             changed = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
             raise FacekitError(f"{self.folder} holds results of other models for {changed or 'its heads'} (one was "
                                "retrained or replaced since); use another --output, or the models it was made with")
+        from . import __version__
+
+        # Taken as the same job, but an upgrade between two runs changes rows without changing an option: the
+        # shipped heads are retrained, the detector's thresholds and the photos' int8 choice move. A job from
+        # before job.json held the version was resumed in silence, the old heads' rows beside the new ones'.
+        if began != __version__:
+            who = f"facekit {began}" if began else "an older facekit (its job.json names no version)"
+            heads = ", which did not record its heads' model files" if unrecorded else ""
+            warn(f"{self.folder} was begun by {who}{heads}: the sources done then keep that facekit's rows, those "
+                 f"done now get facekit {__version__}'s (its heads, detector and defaults); for one consistent "
+                 "table, use another --output")
 
     def open(self, options: JobOptions) -> None:
         from .records import write_json
@@ -418,7 +433,9 @@ class Results:
             d.mkdir(parents=True, exist_ok=True)
         self.lock()
         if not (self.folder / "job.json").is_file():
-            write_json(self.folder / "job.json", asdict(options))
+            from . import __version__
+
+            write_json(self.folder / "job.json", {**asdict(options), FACEKIT_KEY: __version__})
         self.remove_incomplete()
 
     def lock(self) -> None:

@@ -201,6 +201,37 @@ def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
     Results(out).check_options(again)
 
 
+def test_a_job_begun_by_an_older_facekit_is_resumed_with_a_warning(tmp_path, capsys):
+    """A job begun by an older facekit (job.json as 65facf9 wrote it: no version, no heads' files) resumed in
+    silence after an upgrade, and the old mask head's rows (example_03's third face with_mask) sat beside the new
+    one's (without_mask) in one table. Its resume now says so in one [WARN] line; a job.json names the facekit
+    that began it, so a resume by the same facekit says nothing."""
+    from facekit import __version__
+    from facekit.batch import JobOptions, Results
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps({"tasks": None, "models": [], "detector": "yunet", "confidence": None,
+                                              "landmarks": False, "fast": False, "every": 1, "detect_every": 1,
+                                              "smooth": 0.6}, indent=2))
+    today = JobOptions(detector="yunet", heads={"mask": "0123456789abcdef"})
+    Results(out).check_options(today)  # the same options: resumed, as before
+    warned = capsys.readouterr().err.strip().splitlines()
+    assert len(warned) == 1 and warned[0].startswith("[WARN]"), warned
+    assert "begun by an older facekit (its job.json names no version)" in warned[0], warned
+    assert "did not record its heads' model files" in warned[0] and f"facekit {__version__}'s" in warned[0]
+
+    fresh = tmp_path / "fresh"
+    Results(fresh).open(today)
+    assert json.loads((fresh / "job.json").read_text())["facekit"] == __version__
+    Results(fresh).check_options(today)
+    assert capsys.readouterr().err == ""
+    job = json.loads((fresh / "job.json").read_text())
+    (fresh / "job.json").write_text(json.dumps({**job, "facekit": "0.0.9"}))
+    Results(fresh).check_options(today)
+    assert "was begun by facekit 0.0.9: " in capsys.readouterr().err
+
+
 def test_int8_is_a_job_option(tmp_path, media, monkeypatch):
     """--int8 (or FACEKIT_INT8 where the job starts) travels in the job's options to every worker, and a
     resume with another choice is refused; a job.json from before the option resumes as the default."""
