@@ -478,12 +478,11 @@ class Results:
         where Python rows took 0.76 and 1.08 GB."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         parts = sorted(self.status_dir.glob("part-*.parquet"))
         if not parts:
             return pa.table({c: pa.array([], pa.string()) for c in columns})
-        table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in parts])
+        table = pa.concat_tables([_read_status(p, columns) for p in parts])
         table = table.sort_by([("source", "ascending"), ("finished", "ascending")])  # a stable sort
         source = table["source"]
         last = pc.not_equal(source.slice(0, len(source) - 1), source.slice(1))  # a source's last row
@@ -529,6 +528,30 @@ class Results:
                     csv.writer(line, lineterminator="\r\n").writerow(row)
                     fh.write(line.getvalue()[:-2] + "\n")
         return latest
+
+
+# The status parts' types, for a column a part written by an older facekit lacks.
+STATUS_NUMBERS = {"faces": "int64", "frames": "int64", "seconds": "float64", "cpu_seconds": "float64",
+                  "worker_rss_mb": "float64"}
+
+
+def _read_status(path: Path, columns: tuple[str, ...]):
+    """One status part's `columns`; one the part lacks is null. The first facekit-batch wrote no cpu_seconds, and
+    a resume of its results ended in pyarrow's 'No match for FieldRef.Name(cpu_seconds)' traceback, after doing
+    the work, with status.csv left as it was."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=list(columns))
+    except pa.ArrowInvalid:
+        have = pq.read_schema(path).names
+        if any(c not in have for c in ("source", "status")):
+            raise FacekitError(f"{path}: not a facekit-batch status part (no source or status column); move it "
+                               "out of the results folder") from None
+        table = pq.read_table(path, columns=[c for c in columns if c in have])
+        return pa.table({c: table[c] if c in have else pa.nulls(len(table), STATUS_NUMBERS.get(c, "string"))
+                         for c in columns})
 
 
 def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]:

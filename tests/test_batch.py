@@ -429,6 +429,41 @@ def test_task_size_grows_with_the_job():
     assert sorted(s for t in tasks for s in t) == sorted(sources)
 
 
+def test_results_of_the_first_facekit_batch_resume(tmp_path):
+    """The first facekit-batch (a1fa17c) wrote status parts without cpu_seconds: resuming its results ended in
+    pyarrow's "No match for FieldRef.Name(cpu_seconds)" traceback, after the work was done, status.csv left as it
+    was. Such a part reads with the column empty; a part that is no status part at all is one line."""
+    import pyarrow as pa
+
+    from facekit.batch import STATUS_COLUMNS, Results, done_already, killed_a_worker
+    from facekit.errors import FacekitError
+
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    old = {"source": ["/p/obama.jpg", "/p/bad.jpg"], "kind": ["image", "image"], "status": ["ok", "error"],
+           "message": ["", "/p/bad.jpg: cannot read"], "faces": [1, 0], "frames": [1, 0], "seconds": [2.2073, 0.01],
+           "worker": ["vm:19025", "vm:19025"], "worker_rss_mb": [358.9, 358.9],
+           "finished": ["2026-11-30T07:02:30", "2026-11-30T07:02:31"]}  # as a1fa17c wrote them: no cpu_seconds
+    pq.write_table(pa.table(old), results.status_dir / "part-e8a40d7bcf6c4760.parquet")
+    results.write("part-0000000002-25a7d073834542c7.parquet", b"", [
+        {"source": "/p/two.jpg", "kind": "image", "status": "ok", "message": "", "faces": 2, "frames": 1,
+         "seconds": 0.43, "cpu_seconds": 0.24, "worker": "vm:2", "worker_rss_mb": 356.3,
+         "finished": "2026-11-30T07:03:56.819"}])
+    sources = [("/p/obama.jpg", "image"), ("/p/bad.jpg", "image"), ("/p/two.jpg", "image")]
+    assert done_already(results, sources) == [True, False, True]
+    assert killed_a_worker(results, sources) == [False, False, False]
+    results.write_summary()
+    lines = (results.folder / "status.csv").read_text().splitlines()
+    assert lines[0] == ",".join(STATUS_COLUMNS) and len(lines) == 4
+    assert lines[1] == "/p/obama.jpg,image,ok,,1,1,2.2073,,vm:19025,358.9,2026-11-30T07:02:30"
+    assert lines[3].startswith("/p/two.jpg,image,ok,,2,1,0.43,0.24,")
+
+    pq.write_table(pa.table({"name": ["x"]}), results.status_dir / "part-zz.parquet")
+    with pytest.raises(FacekitError, match=r"part-zz.parquet: not a facekit-batch status part"):
+        results.write_summary()
+
+
 def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
     """A resume and the closing status.csv read every status part: as Python rows, 0.6 GB and 1.1 GB for a
     job of a million photos. Read as Arrow now; the same rows: each source's latest, in the order they
