@@ -1470,8 +1470,12 @@ def _versions() -> dict:
     import keras
     import tensorflow as tf
 
-    return {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__,
-            "opencv": cv2.__version__, "numpy": np.__version__}
+    from . import __version__
+
+    # facekit first: a folder kept across upgrades said which TensorFlow trained it but not which facekit, whose
+    # network, crop and preprocessing are what --init-model and the scripts must match.
+    return {"facekit": __version__, "python": sys.version.split()[0], "tensorflow": tf.__version__,
+            "keras": keras.__version__, "opencv": cv2.__version__, "numpy": np.__version__}
 
 
 def _verbosity():

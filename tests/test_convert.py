@@ -69,6 +69,19 @@ def test_converted_tutorial_model_labels_the_examples(media, old_model, tmp_path
     assert all(f["mask"]["score"] > 0.9 for f in faces)
 
 
+def test_a_card_names_the_facekit_that_wrote_it(old_model, tmp_path):
+    """A model folder kept across upgrades named the Python, TensorFlow and OpenCV that made it, not the facekit,
+    whose network, crop and preprocessing --init-model and the scripts must match. The trainer's card gets the
+    same versions block (facekit.training._versions)."""
+    from facekit import __version__
+
+    folder = tmp_path / "mask_detector"
+    res = convert(old_model, "-m", folder)
+    assert res.returncode == 0, res.stderr
+    versions = json.loads((folder / "card.json").read_text())["versions"]
+    assert versions["facekit"] == __version__ and versions["tensorflow"]
+
+
 def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
