@@ -406,10 +406,15 @@ class Results:
         unrecorded = "heads" not in had
         if unrecorded:  # a job begun before job.json held the heads' files: taken as the same ones
             had["heads"] = wanted["heads"]
-        changed = ", ".join(k for k in wanted if k != "heads" and had.get(k) != wanted[k])
+        changed = [k for k in wanted if k != "heads" and had.get(k) != wanted[k]]
         if changed:
-            raise FacekitError(f"{self.folder} holds results made with other options ({changed}); "
-                               "use the same options to resume, or another --output")
+            # "Use the same options" alone, to a user who typed the same command after an upgrade: an option left
+            # out takes today's default (the detector went from yunet to scrfd), so the values are named.
+            values = "; ".join(f"{k}: {_option_text(had.get(k))} in job.json, {_option_text(wanted[k])} in this run"
+                               for k in changed)
+            raise FacekitError(f"{self.folder} holds results made with other options ({', '.join(changed)}): {values}; "
+                               "use the same options to resume (one not given takes this facekit's default, which "
+                               "may not be the default of the facekit that began the job), or another --output")
         if had["heads"] != wanted["heads"]:
             changed = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
             raise FacekitError(f"{self.folder} holds results of other models for {changed or 'its heads'} (one was "
@@ -552,6 +557,15 @@ def _read_status(path: Path, columns: tuple[str, ...]):
         table = pq.read_table(path, columns=[c for c in columns if c in have])
         return pa.table({c: table[c] if c in have else pa.nulls(len(table), STATUS_NUMBERS.get(c, "string"))
                          for c in columns})
+
+
+def _option_text(value) -> str:
+    """A job option as a refusal shows it: what was given, or 'none'."""
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def done_already(results: Results, sources: list[tuple[str, str]]) -> list[bool]:

@@ -174,6 +174,25 @@ def test_other_options_refused_on_resume(tmp_path, media):
     assert res.returncode == 2 and "holds results made with other options (tasks, every)" in res.stderr
 
 
+def test_a_default_changed_since_the_job_began_is_named_on_resume(tmp_path, media):
+    """The command that began a job under an older facekit, typed again after the upgrade, was refused with "holds
+    results made with other options (detector); use the same options to resume": the same options had been used,
+    but the detector's default went from yunet to scrfd. The refusal names each option's two values."""
+    out = tmp_path / "results"
+    out.mkdir()  # job.json as 65facf9 wrote it, for a job run with no --detector
+    (out / "job.json").write_text(json.dumps({"tasks": None, "models": [], "detector": "yunet", "confidence": None,
+                                              "landmarks": False, "fast": False, "every": 1, "detect_every": 1,
+                                              "smooth": 0.6}, indent=2))
+    res = batch(media / "obama.jpg", "-o", out, "--tasks", "mask", timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("[ERROR]"), line
+    assert "holds results made with other options (detector, tasks): detector: yunet in job.json, scrfd in this " \
+           "run; tasks: none in job.json, mask in this run; " in line, line
+    assert "one not given takes this facekit's default" in line
+    assert sorted(p.name for p in out.iterdir()) == ["job.json"]  # nothing written
+
+
 def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
     """job.json named only the model folder: a head retrained there between two runs of the job mixed two
     models' rows in one table, unsaid. Each head's model file is part of the job now; a job.json from before
