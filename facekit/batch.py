@@ -466,14 +466,15 @@ class Results:
         self._lock_fd = fd  # closed, and so released, when the process ends
 
     def remove_incomplete(self) -> None:
-        """Temp files of a killed run, and faces parts whose status part never landed (their sources
-        are not done, so keeping the faces would count them twice after the re-run)."""
+        """Temp files of a killed run, faces parts whose status part never landed (their sources
+        are not done, so keeping the faces would count them twice after the re-run), and the empty stubs
+        an older facekit wrote for a task whose worker died (`_stub_part`)."""
         for d in (self.faces_dir, self.status_dir):
             for tmp in d.glob(".*.part"):
                 tmp.unlink(missing_ok=True)
         committed = {p.name for p in self.status_dir.glob("part-*.parquet")}
         for part in self.faces_dir.glob("part-*.parquet"):
-            if part.name not in committed:
+            if part.name not in committed or _stub_part(part):
                 part.unlink()
 
     def latest(self, columns: tuple[str, ...] = STATUS_COLUMNS):
@@ -533,6 +534,21 @@ class Results:
                     csv.writer(line, lineterminator="\r\n").writerow(row)
                     fh.write(line.getvalue()[:-2] + "\n")
         return latest
+
+
+def _stub_part(part: Path) -> bool:
+    """Whether a faces part is the empty two-column one (source, kind) a facekit before 6c2124d wrote for a task
+    whose worker died: read first, it made the whole folder's schema, and every face came back without its box
+    and labels. It holds no face, so removing it loses nothing. Only a part this small can be one."""
+    import pyarrow.parquet as pq
+
+    if part.stat().st_size > 1024:
+        return False
+    try:
+        meta = pq.read_metadata(part)
+    except (OSError, ValueError):  # pyarrow.ArrowInvalid is a ValueError: not ours to judge
+        return False
+    return meta.num_rows == 0 and set(meta.schema.names) <= {"source", "kind"}
 
 
 # The status parts' types, for a column a part written by an older facekit lacks.

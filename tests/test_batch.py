@@ -872,6 +872,31 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     assert faces.column("source").to_pylist() == [str(photos / "b.png")]
 
 
+def test_an_older_jobs_stub_part_is_removed_when_it_resumes(tmp_path):
+    """Results written before 6c2124d keep the two-column faces part (source, kind) of a task whose worker died;
+    read first, it still made `results/faces` come back without boxes and labels after an upgrade, whatever the
+    resume did. Opening such a folder removes it: it holds no face. Other parts, empty ones too, stay."""
+    from facekit.batch import JobOptions, Results, Worker
+
+    results = Results(tmp_path / "job")
+    results.faces_dir.mkdir(parents=True)
+    results.status_dir.mkdir()
+    columns = ["source", "kind", "frame", "x1", "y1", "x2", "y2", "score", "mask_label", "mask_with_mask"]
+    row = {"source": "/p/b.png", "kind": "image", "frame": None, "x1": 1, "y1": 2, "x2": 30, "y2": 40,
+           "score": 0.9, "mask_label": "with_mask", "mask_with_mask": 0.99}
+    parts = {"part-0000000000-0a.parquet": Worker.parquet_of([], ["source", "kind"]),  # as 6c2124d^ wrote it
+             "part-0000000001-1b.parquet": Worker.parquet_of([row], columns),
+             "part-0000000002-2c.parquet": Worker.parquet_of([], columns)}  # a task of photos with no face
+    for name, data in parts.items():
+        (results.faces_dir / name).write_bytes(data)
+        pq.write_table(pq.read_table(results.faces_dir / name).select(["source"]), results.status_dir / name)
+    assert pq.read_table(results.faces_dir).column_names == ["source", "kind"]  # what the user read back
+    Results(results.folder).open(JobOptions(detector="scrfd"))
+    assert sorted(p.name for p in results.faces_dir.iterdir()) == sorted(parts)[1:]
+    faces = pq.read_table(results.faces_dir)
+    assert faces.column_names == columns and faces.column("x2").to_pylist() == [30]
+
+
 def test_readme_names_every_column_the_batch_job_writes():
     """README described status.csv as "ok or error and the error's one line, faces, frames, seconds, CPU
     seconds, worker and its peak memory": no column names, and kind and finished not at all, so a notebook
