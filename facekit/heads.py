@@ -6,6 +6,7 @@ A model folder, as `train_mask_detector.py` writes it:
     model.keras    what training resumes / fine-tunes from (not needed for inference)
     model_int8.tflite  optional: the same network in int8 (half the CPU per face), from the trainer's
                    --export-int8 or made from model.tflite by `python -m bench.quantize --install`
+                   (model.int8.tflite in a folder from the first bench.quantize: used the same)
     int8.json      written by bench.quantize --install once the int8 model's validation accuracy is
                    within 0.3 points of model.tflite's; it records model.tflite's sha256. The int8
                    model is used only while that hash matches: a retrained model.tflite goes back
@@ -35,6 +36,9 @@ TFLITE = "model.tflite"
 KERAS = "model.keras"
 INT8 = "model_int8.tflite"  # the trainer's --export-int8 name too (facekit.training.TFLITE_INT8)
 INT8_RECORD = "int8.json"
+# The twin's name when bench.quantize first made twins (8724592): a folder from then, its int8.json naming the
+# same model.tflite, ran fp16 after an upgrade, twice the CPU a face in video, with nothing said.
+OLD_INT8 = "model.int8.tflite"
 # An int8 twin runs only if it loses at most this much accuracy against model.tflite on validation faces
 # (bench.quantize for the shipped heads, the trainer's --export-int8 for a user's own).
 INT8_TOLERANCE = 0.003
@@ -220,6 +224,8 @@ def load_interpreter(model_path: Path, num_threads: int | None = None, allocate:
 def int8_twin(folder: Path) -> Path | None:
     """The folder's int8 model if it was made from (and validated against) its current model.tflite."""
     record, model = folder / INT8_RECORD, folder / INT8
+    if not model.is_file() and (folder / OLD_INT8).is_file():
+        model = folder / OLD_INT8
     if not (record.is_file() and model.is_file() and (folder / TFLITE).is_file()):
         return None
     try:

@@ -165,6 +165,30 @@ def test_photos_run_the_fp16_heads_and_video_their_int8_twins(analyzer, media, m
         .heads["mask"].model_path.name == INT8
 
 
+def test_a_twin_under_its_first_name_still_runs(media, tmp_path):
+    """bench.quantize first named the int8 twin model.int8.tflite (8724592); a model folder from then, its int8.json
+    naming the same model.tflite, ran fp16 after an upgrade (twice the CPU a face in video), unsaid. Its twin runs
+    as a twin of today's name does, with the same labels."""
+    import shutil
+
+    from facekit.heads import INT8, Head, models_dir
+    from facekit.preprocess import load_image
+    from facekit.types import Box
+
+    folder = tmp_path / "mask"
+    shutil.copytree(models_dir() / "mask", folder, ignore=shutil.ignore_patterns("model.keras"))
+    (folder / INT8).rename(folder / "model.int8.tflite")
+    head = Head.load(folder, int8=True)
+    assert head.model_path == folder / "model.int8.tflite"
+    image = load_image(media / "example_03.png")
+    boxes = [Box(172, 95, 263, 197), Box(263, 110, 393, 262)]  # the man behind, the masked woman in front
+    shipped = Head.load(models_dir() / "mask", int8=True)
+    assert shipped.model_path.name == INT8
+    old, new = head.predict_boxes(image, boxes), shipped.predict_boxes(image, boxes)
+    assert [p.label for p in old] == [p.label for p in new] == ["without_mask", "with_mask"]
+    assert Head.load(folder, int8=False).model_path.name == "model.tflite"
+
+
 @pytest.mark.parametrize("machine, flags, pays", [
     ("x86_64", {"avx2", "fma", "avx512f", "avx512_vnni"}, True),  # AMD Zen 4/5, Intel Xeon since Cascade Lake
     ("x86_64", {"avx2", "fma", "avx_vnni"}, True),  # Intel Alder Lake and later
