@@ -276,3 +276,21 @@ def test_python_m_facekit_help_and_errors_name_the_command_as_typed():
     from facekit.cli.common import example_command
 
     assert example_command("detect_mask_image.py") == "python detect_mask_image.py"  # pytest's argv[0]: a script
+
+
+def test_readme_tells_an_upgrader_what_changed():
+    """README said nothing to a user upgrading with model folders, JSON and batch results from an older facekit:
+    which facekit wrote a file, whether old folders still load, why a resume of the same command was refused.
+    Its upgrade section names each record of the version and each older file it handles, and the version it
+    quotes is the one facekit reports (a bump must revisit the section)."""
+    from facekit import __version__
+    from facekit.batch import FACEKIT_KEY
+    from facekit.heads import OLD_INT8
+
+    readme = (ROOT / "README.md").read_text()
+    assert "\n## Upgrading from an earlier facekit\n" in readme
+    section = readme.split("\n## Upgrading from an earlier facekit\n")[1].split("\n## ")[0]
+    for named in ("`versions`", "`job.json`", f'`"{FACEKIT_KEY}"`', f"`{__version__}`", f"`{OLD_INT8}`",
+                  "`--init-model`", "`min_face`", "`lift_exposure`", "`--detector yunet`", "`[WARN]`",
+                  "`cpu_seconds`", "`emotion_eyes_only`", "`\\xNN`"):
+        assert named in section, named
