@@ -1409,6 +1409,11 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
     saved = json.loads((ckpt_dir / "signature.json").read_text())
     if saved != signature:
         diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v and k != "data"}
+        if not diff and "data" not in saved:
+            # "trained on other images" sent an upgrader looking for a change in photos that had not changed.
+            raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} was written by an older facekit, which "
+                             "did not record its training images, so this run cannot check they are the same ones; "
+                             "run without --resume to start again (or finish it with the facekit that began it)")
         if diff:
             raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} is for another task or size {diff}")
         # Its weights have seen other training images: this run's validation and test faces may be among

@@ -304,6 +304,22 @@ def test_test_dataset_with_other_classes_is_named(datasets, tmp_path):
                               *QUICK), "masked")
 
 
+def test_a_checkpoint_from_an_older_facekit_is_named_so_on_resume(datasets, tmp_path):
+    """An older facekit's checkpoint (7ea25c9's signature.json: task, labels, size, colour, width, no record of
+    the images) was refused on --resume with "was trained on other images (the dataset's files ... changed)",
+    which sent an upgrader looking for a change in photos that had not changed. The refusal says what it is."""
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    ckpt = tmp_path / ".model.checkpoint"
+    ckpt.mkdir()
+    (ckpt / "signature.json").write_text(json.dumps({"task": "mask", "labels": ["with_mask", "without_mask"],
+                                                     "input_size": 64, "color": "rgb", "alpha": 1.0}))
+    (ckpt / "state.json").write_text(json.dumps({"phase": "fine", "done_head": 1, "done_fine": 1, "history": {}}))
+    _fails_cleanly(run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "model", "--face-crops", "none",
+                              *QUICK, "--resume"),
+                   "was written by an older facekit, which did not record its training images")
+    assert (ckpt / "state.json").is_file() and not (tmp_path / "model").exists()
+
+
 def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 16)
     model = tmp_path / "model"
