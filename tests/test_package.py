@@ -292,5 +292,5 @@ def test_readme_tells_an_upgrader_what_changed():
     section = readme.split("\n## Upgrading from an earlier facekit\n")[1].split("\n## ")[0]
     for named in ("`versions`", "`job.json`", f'`"{FACEKIT_KEY}"`', f"`{__version__}`", f"`{OLD_INT8}`",
                   "`--init-model`", "`min_face`", "`lift_exposure`", "`--detector yunet`", "`[WARN]`",
-                  "`cpu_seconds`", "`emotion_eyes_only`", "`\\xNN`"):
+                  "`cpu_seconds`", "`emotion_eyes_only`", "`\\xNN`", "**Video CSV.**"):
         assert named in section, named
