@@ -9,6 +9,7 @@ When none works, one `AssetError` line names the file, the URL and the env var.
 
 `python -m facekit.assets fetch [--layout DIR]` puts every model in the cache (from the mirror or a
 download) and lays out `face_detector/` and `examples/` the way the original PyImageSearch repo had them.
+`list` shows where each file resolves from; both print each file's licence in brackets.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ ENV_CACHE = "FACEKIT_CACHE"
 _OPENCV_RAW = "https://raw.githubusercontent.com/opencv"
 _FACE_RECOGNITION_RAW = "https://raw.githubusercontent.com/ageitgey/face_recognition/master/examples"
 
+# Terms of use of each file, from the asset mirror's MANIFEST.md (one place: facekit.detection's LICENCES and the
+# scripts' --detector help read them from here).
+_RES10 = "OpenCV samples: BSD-3 / Apache-2.0"
+_SCRFD = "InsightFace weights: non-commercial research only"
+_MEDIAPIPE = "MediaPipe: Apache-2.0"
+_IMAGENET = "Keras Applications: Apache-2.0; learnt from ImageNet, whose images are for non-commercial research"
+_AIZOO = "AIZOOTech FaceMaskDetection: MIT"
+_PYIS_PHOTO = "PyImageSearch example photo: no licence stated"
+_FACE_RECOGNITION = "ageitgey/face_recognition examples: MIT"
+
 
 @dataclass(frozen=True)
 class Asset:
@@ -37,6 +48,9 @@ class Asset:
     path: str  # relative to the mirror root
     url: str | None  # None: there is no public single-file download; mirror only
     sha256: str | None = None  # None: not pinned (the canonical bytes differ from the mirror's)
+    # The file's terms of use, printed by `list` and `fetch` (and the detectors' by --help): whoever ships a
+    # product learns them where the file is got, not from a manifest they may never open.
+    licence: str = ""
 
     @property
     def filename(self) -> str:
@@ -46,62 +60,66 @@ class Asset:
 _ASSETS = [
     Asset("res10.prototxt", "models/deploy.prototxt",
           f"{_OPENCV_RAW}/opencv/4.x/samples/dnn/face_detector/deploy.prototxt",
-          "f62621cac923d6f37bd669298c428bb7ee72233b5f8c3389bb893e35ebbcf795"),
+          "f62621cac923d6f37bd669298c428bb7ee72233b5f8c3389bb893e35ebbcf795", licence=_RES10),
     Asset("res10.caffemodel", "models/res10_300x300_ssd_iter_140000.caffemodel",
           f"{_OPENCV_RAW}/opencv_3rdparty/dnn_samples_face_detector_20170830/res10_300x300_ssd_iter_140000.caffemodel",
-          "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"),
+          "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d", licence=_RES10),
     Asset("res10_tf.pb", "models/opencv_face_detector_uint8.pb",
           f"{_OPENCV_RAW}/opencv_3rdparty/dnn_samples_face_detector_20180220_uint8/opencv_face_detector_uint8.pb",
-          "5c71d752ef2cbf2f457ac82fdd580fcb2522fd04c5efdaed18eb6d9e2843fbed"),
+          "5c71d752ef2cbf2f457ac82fdd580fcb2522fd04c5efdaed18eb6d9e2843fbed", licence=_RES10),
     Asset("res10_tf.pbtxt", "models/opencv_face_detector.pbtxt",
           f"{_OPENCV_RAW}/opencv/4.x/samples/dnn/face_detector/opencv_face_detector.pbtxt",
-          "5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144"),
+          "5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144", licence=_RES10),
     Asset("yunet", "models/face_detection_yunet_2023mar.onnx",
           "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
-          "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
+          "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", licence="MIT"),
     # SCRFD weights (InsightFace): for non-commercial research use only. cospectrum's copy of the 2.5GF file is
     # byte-identical to InsightFace's release; hpc203's is the 0.5GF release with key points.
     Asset("scrfd_2.5g", "models/scrfd_2.5g_bnkps.onnx",
           "https://raw.githubusercontent.com/cospectrum/scrfd/818a4448/models/scrfd.onnx",
-          "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30"),
+          "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30", licence=_SCRFD),
     Asset("scrfd_500m", "models/scrfd_500m_kps.onnx",
           "https://raw.githubusercontent.com/hpc203/scrfd-opencv/eee7bf1e/weights/scrfd_500m_kps.onnx",
-          "517cb1980c72422e676738fc45431700fb7cbee56d0f825b623ee427b3e5ce58"),
+          "517cb1980c72422e676738fc45431700fb7cbee56d0f825b623ee427b3e5ce58", licence=_SCRFD),
     Asset("blazeface", "models/face_detection_short_range.tflite",
           "https://storage.googleapis.com/mediapipe-assets/face_detection_short_range.tflite",
-          "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+          "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8", licence=_MEDIAPIPE),
     Asset("face_mesh", "models/face_landmark.tflite",
           "https://storage.googleapis.com/mediapipe-assets/face_landmark.tflite",
-          "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
+          "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814", licence=_MEDIAPIPE),
     # The mirror's copy holds Keras' weight values in other bytes, so Keras' own file can't be pinned
     # to the mirror hash; Keras itself does not pin it either.
     Asset("mobilenet_v2_imagenet", "models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
           "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
-          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", licence=_IMAGENET),
     # Other projects' trained models: for side-by-side benchmarks only.
     Asset("baseline.pyimagesearch_mask", "baselines/pyimagesearch_mask_detector.h5", None,
-          "63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3"),
+          "63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3",
+          licence="PyImageSearch tutorial model: no licence stated; learnt from "
+                  "prajnasb/observations (research and education)"),
     Asset("baseline.fer_mini_xception", "baselines/fer_mini_xception_emotion.hdf5", None,
-          "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"),
+          "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+          licence="the fer package: MIT; learnt from FER2013 (research)"),
     Asset("baseline.oarriaga_gender", "baselines/oarriaga_gender_mini_xception.hdf5", None,
-          "7affc7bd520c48ca908eada26988d0e17fdfa1d447d8ae5675395f05ca6f943b"),
+          "7affc7bd520c48ca908eada26988d0e17fdfa1d447d8ae5675395f05ca6f943b",
+          licence="oarriaga/face_classification: MIT; learnt from IMDB-WIKI (academic research only)"),
     Asset("baseline.dlib_gender", "baselines/dlib_models_gender_v1.onnx", None,
-          "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734"),
+          "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734", licence="dlib-models: CC0"),
     Asset("baseline.aizoo_mask.prototxt", "baselines/aizoo_face_mask_detection.prototxt", None,
-          "8de363802d3557f3d9ff7e72dd61eead60f5e9e145bb962d7979b99ff85d4212"),
+          "8de363802d3557f3d9ff7e72dd61eead60f5e9e145bb962d7979b99ff85d4212", licence=_AIZOO),
     Asset("baseline.aizoo_mask.caffemodel", "baselines/aizoo_face_mask_detection.caffemodel", None,
-          "3c2e89cffdc9459a69dd5c2e4c1ca263e6488a56a5a37d81ca2ff32344fbf740"),
+          "3c2e89cffdc9459a69dd5c2e4c1ca263e6488a56a5a37d81ca2ff32344fbf740", licence=_AIZOO),
     # Example photos and video.
-    Asset("media.example_01", "media/example_01.png", None),
-    Asset("media.example_02", "media/example_02.png", None),
-    Asset("media.example_03", "media/example_03.png", None),
+    Asset("media.example_01", "media/example_01.png", None, licence=_PYIS_PHOTO),
+    Asset("media.example_02", "media/example_02.png", None, licence=_PYIS_PHOTO),
+    Asset("media.example_03", "media/example_03.png", None, licence=_PYIS_PHOTO),
     Asset("media.obama", "media/obama.jpg", f"{_FACE_RECOGNITION_RAW}/obama.jpg",
-          "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
+          "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", licence=_FACE_RECOGNITION),
     Asset("media.two_people", "media/two_people.jpg", f"{_FACE_RECOGNITION_RAW}/two_people.jpg",
-          "536b29cd513fb618e4d5aa79d51a279948daa804ce359463449cce5f9dc68aa7"),
+          "536b29cd513fb618e4d5aa79d51a279948daa804ce359463449cce5f9dc68aa7", licence=_FACE_RECOGNITION),
     Asset("media.short_hamilton_clip", "media/short_hamilton_clip.mp4",
           f"{_FACE_RECOGNITION_RAW}/short_hamilton_clip.mp4",
-          "0b5ff4c55a4cd69f79956f312681730881fe1e2a9e6146e75c31636dffcc7e28"),
+          "0b5ff4c55a4cd69f79956f312681730881fe1e2a9e6146e75c31636dffcc7e28", licence=_FACE_RECOGNITION),
 ]
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ASSETS}
 
@@ -300,21 +318,21 @@ def layout(root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch", help="resolve (and download) every model asset")
+    fetch = sub.add_parser("fetch", help="resolve (and download) every model asset; each line gives its licence")
     fetch.add_argument("--layout", type=Path, help="also lay out face_detector/ and examples/ here")
-    sub.add_parser("list", help="show where each asset resolves from")
+    sub.add_parser("list", help="show where each asset resolves from, and its licence")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            for name in REGISTRY:
+            for name, asset in REGISTRY.items():
                 try:
-                    print(f"{name:32s} {resolve(name, download=False)}")
+                    print(f"{name:32s} {resolve(name, download=False)}  [{asset.licence}]")
                 except AssetError as exc:
-                    print(f"{name:32s} -- {exc}")
+                    print(f"{name:32s} -- {exc}  [{asset.licence}]")
             return 0
-        for name in REGISTRY:
+        for name, asset in REGISTRY.items():
             if not name.startswith(("baseline.", "media.")):
-                print(f"[INFO] {name}: {cache_copy(name)}")
+                print(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
         if args.layout:
             layout(args.layout)
         return 0

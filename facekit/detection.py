@@ -457,12 +457,13 @@ DETECTORS: dict[str, Callable[[DetectorOptions], Detector]] = {
     "yunet": YuNetDetector,
     "res10": Res10Detector,
 }
-# What the weights may be used for, shown by --help and the README.
+# What the weights may be used for, shown by --help and the README: the terms `python -m facekit.assets list`
+# prints for the files each detector loads, so the two never disagree.
 LICENCES = {
-    "scrfd": "InsightFace weights: non-commercial research only",
-    "scrfd-500m": "InsightFace weights: non-commercial research only",
-    "yunet": "MIT",
-    "res10": "OpenCV samples: BSD-3 / Apache-2.0",
+    "scrfd": assets.REGISTRY["scrfd_2.5g"].licence,
+    "scrfd-500m": assets.REGISTRY["scrfd_500m"].licence,
+    "yunet": assets.REGISTRY["yunet"].licence,
+    "res10": assets.REGISTRY["res10.caffemodel"].licence,
 }
 
 

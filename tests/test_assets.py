@@ -174,3 +174,28 @@ def test_a_mirror_without_the_file_is_named_not_asked_for(monkeypatch, tmp_path)
         message = str(err.value)
         assert f"{assets.ENV_MIRROR}={tmp_path} has no {assets.REGISTRY[name].path}" in message, message
         assert f"set {assets.ENV_MIRROR}" not in message and "\n" not in message
+
+
+@needs_mirror
+def test_list_and_fetch_name_each_files_licence(monkeypatch, tmp_path, capsys):
+    """`list` and `fetch` named every file and where it came from but not its terms: fetch put InsightFace's
+    non-commercial SCRFD weights in the cache beside MIT YuNet with nothing to tell them apart."""
+    from facekit.detection import LICENCES
+
+    assert assets.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(assets.REGISTRY)
+    for name, asset in assets.REGISTRY.items():
+        line = next(x for x in lines if x.split()[0] == name)
+        assert asset.licence and line.endswith(f"[{asset.licence}]"), line
+    for name in ("scrfd_2.5g", "scrfd_500m"):
+        assert "non-commercial" in next(x for x in lines if x.startswith(name + " "))
+    assert "[MIT]" in next(x for x in lines if x.startswith("yunet "))
+
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch"]) == 0
+    fetched = capsys.readouterr().out.splitlines()
+    scrfd = next(x for x in fetched if x.startswith("[INFO] scrfd_2.5g:"))
+    assert scrfd.endswith("[InsightFace weights: non-commercial research only]") and (tmp_path / "cache").is_dir()
+    # --detector's help reads the same terms, so it cannot say other than list does
+    assert LICENCES["scrfd"] == assets.REGISTRY["scrfd_2.5g"].licence
