@@ -123,6 +123,44 @@ _ASSETS = [
 ]
 REGISTRY: dict[str, Asset] = {a.name: a for a in _ASSETS}
 
+# The mirror's datasets (MANIFEST.md) and their terms, by folder under datasets/ (FER+'s CSV by its path): the
+# trainer records them in the card of a head learnt from one, as the shipped heads' cards have them, so a head
+# rebuilt by README's recipe keeps the terms --tasks help shows even when --data-licence was not given.
+_CELEBA = "CelebA (MMLAB, CUHK): NON-COMMERCIAL research purposes only"
+DATASET_TERMS = {
+    "mask": "prajnasb/observations (the PyImageSearch set): web photos with masks pasted on, offered for research "
+            "and education",
+    "gender": "balajisrinivas/Gender-Detection (gender_dataset_face): Google-Images face crops; no licence stated "
+              "for the images, offered for research and education",
+    "mask_real_train": "chandrikadeb7/Face-Mask-Detection (MIT; Bing / Kaggle / RMFD web photos) and "
+                       "X-zhangyang/Real-World-Masked-Face-Dataset RWMFD part 1 (research use)",
+    "mask_real_val": "Kaggle Face Mask 12K Images (ashishjangra27): web photos of real masks, offered for research; "
+                     f"its faces without a mask are CelebA's, {_CELEBA.split(': ')[1]}",
+    "mask_scenes_val": "Kaggle Face Mask Detection (andrewmvd): CC0",
+    "celeba_gender": _CELEBA,
+    "fer2013": "Kaggle FER2013 (ICML 2013 representation-learning challenge): faces from Google image searches, "
+               "no licence stated for the images, offered for research",
+    "fer2013/ferplus.csv": "Microsoft FER+ labels (github.com/microsoft/FERPlus, fer2013new.csv): MIT",
+}
+# The key a card's licences block names each by, as the shipped cards do.
+_TERMS_KEY = {"fer2013/ferplus.csv": "ferplus"}
+
+
+def dataset_terms(path: Path) -> tuple[str, str] | None:
+    """(key, terms) of a dataset folder or file inside the mirror's datasets/ (links followed, so README's
+    `ln -s "$FACEKIT_ASSETS"/datasets/* dataset/` counts), else None: a folder of one's own has no known terms."""
+    root = mirror_root()
+    if root is None:
+        return None
+    try:
+        inside = Path(path).resolve().relative_to((root / "datasets").resolve())
+    except (ValueError, OSError):
+        return None
+    for key in (inside.as_posix(), inside.parts[0] if inside.parts else ""):
+        if key in DATASET_TERMS:
+            return _TERMS_KEY.get(key, key), DATASET_TERMS[key]
+    return None
+
 # What `make demo` lays out at the top level, as the seed repo had it.
 LAYOUT = {
     "face_detector": ["res10.prototxt", "res10.caffemodel"],

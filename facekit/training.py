@@ -1164,18 +1164,44 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
     )
 
 
+def _known_terms(cfg: TrainConfig) -> tuple[dict[str, str], list[Path]]:
+    """The asset mirror's terms of each dataset folder (and soft-label CSV) the weights learn from, and the
+    folders whose terms are unknown."""
+    from .assets import dataset_terms
+
+    known: dict[str, str] = {}
+    unknown: list[Path] = []
+    sources = [relabelled(r)[0] for r in as_roots(cfg.dataset)] + ([cfg.soft_labels] if cfg.soft_labels else [])
+    for source in sources:
+        found = dataset_terms(source)
+        if found:
+            known[found[0]] = found[1]
+        else:
+            unknown.append(source)
+    return known, unknown
+
+
 def _licences(cfg: TrainConfig) -> dict:
     """The card's licences block, as the shipped heads have it: the data's terms and the weights' (the
-    scripts' --tasks help shows what `model` says in brackets). --data-licence, else --init-model's block."""
+    scripts' --tasks help shows what `model` says in brackets). --data-licence, else the asset mirror's terms
+    of the datasets (with --init-model's block), else --init-model's block."""
     if cfg.data_licence:
         terms = cfg.data_licence
         return {"licences": {"data": terms,
                              "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
+    earlier = {}
     if cfg.init_model is not None and (cfg.init_model / CARD).is_file():
-        earlier = json.loads((cfg.init_model / CARD).read_text()).get("licences")
-        if earlier:
-            return {"licences": earlier}
-    return {}
+        earlier = json.loads((cfg.init_model / CARD).read_text()).get("licences") or {}
+    known, _ = _known_terms(cfg)
+    if not known:
+        return {"licences": earlier} if earlier else {}
+    block = {k: v for k, v in earlier.items() if k != "model"} | known
+    # Weights learnt (or started) from anything non-commercial are non-commercial themselves.
+    if any("non-commercial" in v.lower() for v in [*block.values(), earlier.get("model", "")]):
+        terms = "non-commercial research only"
+    else:
+        terms = "research and education: check them before commercial use"
+    return {"licences": block | {"model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -1239,9 +1265,15 @@ def train(cfg: TrainConfig) -> dict:
     shutil.rmtree(net.ckpt_dir, ignore_errors=True)
     log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: test accuracy "
         f"{rep.get('accuracy', float('nan')) * 100:.2f}%; model, card, plot and report in {output}")
+    unknown = [] if cfg.data_licence else _known_terms(cfg)[1]
     if "licences" not in card.extra:
         log("[INFO] the card records no terms for the training images, which the weights inherit: "
             "--data-licence TEXT records them")
+    else:
+        log(f"[INFO] licences (card.json): {card.extra['licences'].get('model', 'see the card')}")
+        if unknown:
+            log(f"[INFO] the card records the asset mirror's terms of the other data but none for "
+                f"{', '.join(map(str, unknown))}: --data-licence TEXT records the terms of all of it")
     return card.to_dict()
 
 

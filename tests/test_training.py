@@ -1664,3 +1664,45 @@ def test_a_held_out_copy_of_a_training_face_is_not_called_learnt_twice(datasets,
     prepare_data(cfg, log=lines.append)
     warned = [ln for ln in lines if "learnt once more" in ln]
     assert len(warned) == 1 and "Training_copy.jpg" in warned[0] and "PublicTest_copy" not in warned[0], lines
+
+
+def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tmp_path):
+    """README's gender recipe (-d dataset/gender dataset/celeba_gender, linked from the mirror, no --data-licence)
+    rebuilt models/gender with no licences block: --tasks help then offered the gender head as "no terms
+    recorded" where the shipped one said non-commercial research only (CelebA's terms)."""
+    from facekit.heads import CARD, weights_terms
+    from facekit.training import TrainConfig, _licences
+
+    linked = tmp_path / "dataset"
+    linked.mkdir()
+    for name in ("gender", "celeba_gender", "mask", "mask_real_train", "fer2013"):
+        (linked / name).symlink_to(datasets / name)  # README: ln -s "$FACEKIT_ASSETS"/datasets/* dataset/
+    gender = _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g"))
+    block = gender["licences"]
+    assert "NON-COMMERCIAL" in block["celeba_gender"] and "balajisrinivas" in block["gender"]
+    assert block["model"].endswith("(non-commercial research only)")
+    heads = tmp_path / "heads"
+    shutil.copytree(ROOT / "models" / "gender", heads / "gender", ignore=shutil.ignore_patterns("*.png", "*.csv"))
+    card = json.loads((heads / "gender" / CARD).read_text())
+    (heads / "gender" / CARD).write_text(json.dumps(card | gender))
+    assert weights_terms(heads) == {"gender": "non-commercial research only"}
+
+    # The next step of the recipe, from the first one's folder, keeps them (and would with data of its own).
+    first = tmp_path / "gender1"
+    first.mkdir()
+    (first / CARD).write_text(json.dumps(gender))
+    again = _licences(TrainConfig(dataset=linked / "gender", output=tmp_path / "g2", init_model=first))
+    assert again["licences"]["celeba_gender"] == block["celeba_gender"]
+    assert again["licences"]["model"].endswith("(non-commercial research only)")
+
+    mask = _licences(TrainConfig(dataset=(linked / "mask_real_train", linked / "mask",
+                                          Path(f"{linked / 'gender'}=without_mask")), output=tmp_path / "m"))
+    assert set(mask["licences"]) == {"mask_real_train", "mask", "gender", "model"}
+    assert "non-commercial" not in mask["licences"]["model"]
+    fer = _licences(TrainConfig(dataset=(linked / "fer2013" / "train", linked / "fer2013" / "test"),
+                                soft_labels=linked / "fer2013" / "ferplus.csv", output=tmp_path / "e"))
+    assert set(fer["licences"]) == {"fer2013", "ferplus", "model"} and "MIT" in fer["licences"]["ferplus"]
+    # a folder of one's own has no known terms: nothing is made up (the trainer says --data-licence records them)
+    own = tmp_path / "own"
+    shutil.copytree(datasets / "mask" / "with_mask", own / "with_mask", ignore=lambda d, names: names[5:])
+    assert _licences(TrainConfig(dataset=own, output=tmp_path / "o")) == {}
