@@ -11,7 +11,7 @@ import pytest
 from facekit import assets
 from facekit.errors import AssetError
 
-from .conftest import needs_mirror
+from .conftest import ROOT, needs_mirror
 
 
 @needs_mirror
@@ -199,3 +199,23 @@ def test_list_and_fetch_name_each_files_licence(monkeypatch, tmp_path, capsys):
     assert scrfd.endswith("[InsightFace weights: non-commercial research only]") and (tmp_path / "cache").is_dir()
     # --detector's help reads the same terms, so it cannot say other than list does
     assert LICENCES["scrfd"] == assets.REGISTRY["scrfd_2.5g"].licence
+
+
+def test_dataset_readme_states_the_terms_the_trainer_records_for_each_mirror_dataset():
+    """dataset/README.md's table had no terms for most datasets, and called mask_real_val "real masks" where half
+    its faces are CelebA's (non-commercial research only): the terms the trainer writes into a card read otherwise."""
+    rows = {}
+    for line in (ROOT / "dataset" / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) >= 5 and not line.startswith("|---"):
+            rows[cells[0]] = cells[-1]
+    assert rows.pop("dataset") == "terms"
+    for key, terms in assets.DATASET_TERMS.items():
+        names = {name: row for name, row in rows.items() if key in name.split(", ")}
+        names = names or {name: row for name, row in rows.items() if name not in assets.DATASET_TERMS
+                          and any(n.startswith(key + "/") for n in name.split(", "))}
+        assert len(names) == 1, key
+        row = next(iter(names.values()))
+        assert ("non-commercial" in terms.lower()) == ("non-commercial" in row.lower()), (key, row)
+        for licence in ("MIT", "CC0"):
+            assert (licence in terms) == (licence in row), (key, licence, row)
