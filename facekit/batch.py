@@ -40,7 +40,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
-                         positive_int, prog_name, progress_bar, warn)
+                         positive_int, prog_name, progress_bar, say_non_commercial, warn)
 from .cli.video import smooth_strength
 from .errors import FacekitError, counted, shown
 from .tracking import HEAD_EVERY
@@ -847,6 +847,9 @@ def main(argv: list[str] | None = None) -> int:
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
                          int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
     results.check_options(options)
+    from .heads import load_heads
+
+    say_non_commercial(args.detector, load_heads(args.tasks, [str(m) for m in args.model]))
     if args.address:
         check_address(args.address)
     todo = None

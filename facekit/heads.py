@@ -370,15 +370,17 @@ def available_tasks(folder: Path | None = None) -> dict[str, Path]:
 def weights_terms(folder: Path | None = None) -> dict[str, str]:
     """Task -> the terms its shipped weights inherit from their data, short (the card's licences.model
     says "... the weights inherit the data's terms (TERMS)"): shown where the heads are offered."""
-    terms = {}
-    for task, model in available_tasks(folder).items():
-        licences = ModelCard.load(model / CARD).extra.get("licences") or {}
-        text = licences.get("model", "")
-        inner = text[text.find("(") + 1:text.rfind(")")] if "(" in text and text.endswith(")") else text
-        # A head trained without --data-licence has no licences block: "see its card.json" sent the user to
-        # a card that says nothing about them.
-        terms[task] = inner or ("see its card.json" if licences else "no terms recorded")
-    return terms
+    return {task: card_terms(ModelCard.load(model / CARD)) for task, model in available_tasks(folder).items()}
+
+
+def card_terms(card: ModelCard) -> str:
+    """The terms a head's weights inherit, short, from its card (see weights_terms)."""
+    licences = card.extra.get("licences") or {}
+    text = licences.get("model", "")
+    inner = text[text.find("(") + 1:text.rfind(")")] if "(" in text and text.endswith(")") else text
+    # A head trained without --data-licence has no licences block: "see its card.json" sent the user to
+    # a card that says nothing about them.
+    return inner or ("see its card.json" if licences else "no terms recorded")
 
 
 # Default order of heads: in the drawing the box takes the first head's colour, and the seed's box

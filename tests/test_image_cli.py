@@ -1468,3 +1468,20 @@ def test_a_shown_options_abbreviation_is_not_taken_by_the_tutorials_hidden_face(
     assert len(json.loads(out.read_text())["faces"]) == 1
     res = run_script("detect_mask_image.py", "-i", media / "example_01.png", "--fac", "face_detector", "--no-display")
     _fails_cleanly(res, "--face face_detector: facekit finds its face detector's files itself")
+
+
+def test_a_run_on_non_commercial_weights_says_so(media, tmp_path):
+    """The photo script's defaults, SCRFD (InsightFace's weights) and the gender head (learnt from CelebA), are for
+    non-commercial research only; only --help said so, and a run with the defaults never named them."""
+    out = tmp_path / "faces.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", "-", "--no-display")
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stderr.splitlines() if "non-commercial" in x)
+    assert line.startswith("[INFO] for non-commercial research only: the scrfd detector (InsightFace")
+    assert "--detector yunet is MIT" in line and "the gender head" in line and "mask head" not in line
+    assert len(json.loads(res.stdout)["faces"]) == 3  # `-j -`: the line is not in the JSON a pipe reads
+
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--no-display",
+                     "--detector", "yunet", "--tasks", "mask,emotion")
+    assert res.returncode == 0 and "non-commercial" not in res.stdout + res.stderr, res.stdout
+    assert len(json.loads(out.read_text())["faces"]) == 3

@@ -464,6 +464,23 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                         "eye_openness / mouth_openness: lid / lip gap over eye / mouth width (README: Landmarks)")
 
 
+def say_non_commercial(detector: str | None, heads: dict) -> None:
+    """One line naming the weights of this run that are for non-commercial research only. The defaults (SCRFD,
+    the gender head) are such weights: a run that never opened --help said nothing of it."""
+    from ..detection import LICENCES
+    from ..heads import card_terms
+
+    used = []
+    if detector is not None and "non-commercial" in LICENCES.get(detector, ""):
+        used.append(f"the {detector} detector ({LICENCES[detector].split(':')[0]}; --detector yunet "
+                    f"is {LICENCES['yunet']})")
+    for task, head in heads.items():
+        if "non-commercial" in card_terms(head.card).lower():
+            used.append(f"the {task} head (its card.json: {card_terms(head.card)})")
+    if used:
+        info(f"for non-commercial research only: {', '.join(used)}")
+
+
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
     """Load the detector, heads and landmarker once, from parsed options: the same FaceAnalyzer
     the library hands out, so scripts and library never disagree. video: the heads as video runs them."""

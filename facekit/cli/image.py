@@ -19,7 +19,8 @@ from ..preprocess import is_image_path, list_images, load_image, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
-                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, warn, where)
+                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
+                     warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
+    say_non_commercial(None if args.crops else args.detector, pipeline.heads)
     if not pipeline.heads:
         warn("no trained heads found: faces are found but not classified (train one with train_mask_detector.py)")
     from ..drawing import Style, annotate

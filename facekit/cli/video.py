@@ -20,7 +20,7 @@ from ..errors import FacekitError, VideoError, counted
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, warn, where)
+                     results_to_stdout, say, say_non_commercial, warn, where)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
@@ -473,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(args)
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
+    say_non_commercial(args.detector, pipeline.heads)
     if not pipeline.heads:
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
