@@ -57,7 +57,9 @@ class FaceAnalyzer(FacePipeline):
         detector: a detector name (facekit.detection.DETECTORS), an object with
             ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
             "auto" (the default) picks as the scripts do: the most accurate detector within the photo
-            budget for `analyze`, the fast one for `analyze_video`.
+            budget for `analyze`, the fast one for `analyze_video`: SCRFD, whose weights are for
+            non-commercial research only, as the gender head's are (facekit.detection.LICENCES and
+            facekit.heads.weights_terms() give the terms; "yunet" is MIT).
         landmarks: add the 468-point mesh, 5 key points, head pose and eye / mouth openness.
         confidence: minimum detection score (None: the detector's own default, chosen on data).
         models: extra model folders (each card names its task), or one, used before the models folder.

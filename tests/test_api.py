@@ -1879,3 +1879,26 @@ def _video_run_refuses(media, model, flag, out, error):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith(error)
     assert not out.exists()
+
+
+def test_the_api_says_its_defaults_are_non_commercial_and_how_to_avoid_them(media):
+    """README's API section gave FaceAnalyzer's defaults (detector="auto": SCRFD; every head, gender among them)
+    with no word that those weights are for non-commercial research only: an app built on the library used them
+    unsaid. README now says so and names the code that gives the terms; both say what the models' files say."""
+    from facekit import FaceAnalyzer
+    from facekit.analyzer import FaceAnalyzer as documented
+    from facekit.detection import LICENCES
+    from facekit.heads import weights_terms
+
+    api = (ROOT / "README.md").read_text().split("## Python API and batch jobs")[1].split("\n## ")[0]
+    paragraph = " ".join(next(p for p in api.split("\n\n") if 'detector="auto"' in p).split())
+    assert "non-commercial research only" in paragraph and "gender head" in paragraph
+    assert all(name in paragraph for name in ("facekit.detection.LICENCES", "facekit.heads.weights_terms()",
+                                              'detector="yunet"', 'tasks="mask,emotion"'))
+    assert "non-commercial" in (documented.__doc__ or "")
+    assert all("non-commercial" in LICENCES[d] for d in ("scrfd", "scrfd-500m")) and LICENCES["yunet"] == "MIT"
+    assert "non-commercial" in weights_terms()["gender"]
+    assert not any("non-commercial" in weights_terms()[t] for t in ("mask", "emotion"))
+    # what README offers instead runs: the three faces of example_03, no gender read
+    faces = FaceAnalyzer(detector="yunet", tasks="mask,emotion").analyze(str(media / "example_03.png"))
+    assert len(faces) == 3 and all(set(f.predictions) == {"mask", "emotion"} for f in faces)
