@@ -431,7 +431,9 @@ class Results:
                  f"done now get facekit {__version__}'s (its heads, detector and defaults); for one consistent "
                  "table, use another --output")
 
-    def open(self, options: JobOptions) -> None:
+    def open(self, options: JobOptions, licences: dict | None = None) -> None:
+        """licences: the terms of the detector's and heads' weights, kept in job.json beside the options (not
+        compared on resume), so results handed on say what made them and on what terms."""
         from .records import write_json
 
         for d in (self.faces_dir, self.status_dir):
@@ -440,7 +442,8 @@ class Results:
         if not (self.folder / "job.json").is_file():
             from . import __version__
 
-            write_json(self.folder / "job.json", {**asdict(options), FACEKIT_KEY: __version__})
+            write_json(self.folder / "job.json", {**asdict(options), FACEKIT_KEY: __version__}
+                       | ({"licences": licences} if licences else {}))
         self.remove_incomplete()
 
     def lock(self) -> None:
@@ -847,16 +850,20 @@ def main(argv: list[str] | None = None) -> int:
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
                          int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
     results.check_options(options)
-    from .heads import load_heads
+    from .detection import LICENCES
+    from .heads import card_terms, load_heads
 
-    say_non_commercial(args.detector, load_heads(args.tasks, [str(m) for m in args.model]))
+    heads = load_heads(args.tasks, [str(m) for m in args.model])
+    say_non_commercial(args.detector, heads)
+    licences = {"detector": f"{args.detector}: {LICENCES[args.detector]}",
+                "heads": {task: card_terms(head.card) for task, head in heads.items()}}
     if args.address:
         check_address(args.address)
     todo = None
     if results.status_dir.is_dir():
         # A resume reads what is done before Ray starts, so a job with nothing left ends here: starting Ray took
         # seconds and a worker process per core, to print "0 sources to do ... on 2 worker(s)" and do nothing.
-        results.open(options)
+        results.open(options, licences)
         todo = pending(results, sources)
         if not todo:
             results.write_summary()  # as every run ends: a run killed before its summary left status.csv behind
@@ -865,7 +872,7 @@ def main(argv: list[str] | None = None) -> int:
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)
     if todo is None:
-        results.open(options)
+        results.open(options, licences)
         todo = pending(results, sources)
     if len(todo) < len(sources):
         info(f"resuming: {len(sources) - len(todo)} of {counted(len(sources), 'source')} already done in {args.output}")

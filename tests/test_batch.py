@@ -915,3 +915,21 @@ def test_readme_names_every_column_the_batch_job_writes():
     named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", faces))))
     fixed = ["source", "kind", *csv_columns({}, pose=True, measures=("eye_openness", "mouth_openness"))]
     assert set(fixed) <= named, set(fixed) - named
+
+
+def test_job_json_keeps_the_terms_of_the_weights_that_made_the_results(media, tmp_path):
+    """A results folder handed on said which detector and head files made it (job.json) but not on what terms:
+    SCRFD's and the gender head's weights are for non-commercial research only. job.json keeps them now, and a
+    resume is not refused for them."""
+    out = tmp_path / "results"
+    args = [media / "example_03.png", "-o", out, "--tasks", "mask,gender", "--workers", "1"]
+    res = batch(*args)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "[INFO] for non-commercial research only: the scrfd detector" in res.stdout + res.stderr
+    job = json.loads((out / "job.json").read_text())
+    assert job["licences"]["detector"] == "scrfd: InsightFace weights: non-commercial research only"
+    assert set(job["licences"]["heads"]) == {"mask", "gender"}
+    assert "non-commercial" in job["licences"]["heads"]["gender"]
+    assert "non-commercial" not in job["licences"]["heads"]["mask"]
+    again = batch(*args, timeout=120)
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr, again.stderr[-2000:]
