@@ -7,6 +7,8 @@ The frames are cut from real portraits the way `python -m bench.detection` build
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -251,3 +253,15 @@ def test_scrfd_keeps_its_edited_graph_in_the_cache(media, tmp_path, monkeypatch)
     repaired = create_detector("scrfd-500m")
     assert [f.box for f in repaired.detect(photo)] == boxes
     assert kept[0].stat().st_size > 1_000_000
+
+
+def test_landmarks_help_gives_the_mesh_models_licence():
+    """--landmarks loads MediaPipe's face mesh, a third-party model, and was the one model option whose --help
+    named no licence."""
+    for script in ("detect_mask_image.py", "detect_mask_video.py"):
+        res = run_script(script, "--help")
+        text = " ".join(res.stdout.split())
+        assert res.returncode == 0 and "landmarks" in text
+        assert "Both come from MediaPipe's face mesh model (MediaPipe: Apache-2.0)" in text, script
+    res = subprocess.run([sys.executable, "-m", "facekit.batch", "--help"], capture_output=True, text=True)
+    assert "MediaPipe's face mesh model (MediaPipe: Apache-2.0)" in " ".join(res.stdout.split())

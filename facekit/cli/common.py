@@ -443,6 +443,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                         "Each replaces the models/ head of its task; the other tasks keep theirs (--tasks "
                         "picks which run). A Keras file (the PyImageSearch tutorial's mask_detector.model) is "
                         "made one by python -m facekit.convert")
+    from ..assets import REGISTRY
     from ..heads import weights_terms
 
     terms = "; ".join(f"{task} ({text})" for task, text in weights_terms().items())
@@ -459,8 +460,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     if not batch:
         g.add_argument("-f", "--face", nargs="?", action=_TutorialFaceFolder, help=argparse.SUPPRESS)
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
-                   help=f"{landmarks}. Pose in degrees: yaw > 0 face turned to the image's right, pitch > 0 up, "
-                        "roll > 0 eye line clockwise; "
+                   help=f"{landmarks}. Both come from MediaPipe's face mesh model "
+                        f"({REGISTRY['face_mesh'].licence}). Pose in degrees: yaw > 0 face turned to the image's "
+                        "right, pitch > 0 up, roll > 0 eye line clockwise; "
                         "eye_openness / mouth_openness: lid / lip gap over eye / mouth width (README: Landmarks)")
 
 
