@@ -149,7 +149,10 @@ _TERMS_KEY = {"fer2013/ferplus.csv": "ferplus"}
 def dataset_terms(path: Path) -> tuple[str, str] | None:
     """(key, terms) of a dataset folder or file inside the mirror's datasets/ (links followed, so README's
     `ln -s "$FACEKIT_ASSETS"/datasets/* dataset/` counts), else None: a folder of one's own has no known terms."""
-    root = mirror_root()
+    try:
+        root = mirror_root()
+    except AssetError:  # a FACEKIT_ASSETS that is no folder: its terms are unknown, not a failed training
+        return None
     if root is None:
         return None
     try:

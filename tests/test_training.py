@@ -1666,7 +1666,7 @@ def test_a_held_out_copy_of_a_training_face_is_not_called_learnt_twice(datasets,
     assert len(warned) == 1 and "Training_copy.jpg" in warned[0] and "PublicTest_copy" not in warned[0], lines
 
 
-def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tmp_path):
+def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tmp_path, monkeypatch):
     """README's gender recipe (-d dataset/gender dataset/celeba_gender, linked from the mirror, no --data-licence)
     rebuilt models/gender with no licences block: --tasks help then offered the gender head as "no terms
     recorded" where the shipped one said non-commercial research only (CelebA's terms)."""
@@ -1706,3 +1706,6 @@ def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tm
     own = tmp_path / "own"
     shutil.copytree(datasets / "mask" / "with_mask", own / "with_mask", ignore=lambda d, names: names[5:])
     assert _licences(TrainConfig(dataset=own, output=tmp_path / "o")) == {}
+    # the card is written after training: a FACEKIT_ASSETS that is no folder must not fail the run there
+    monkeypatch.setenv("FACEKIT_ASSETS", str(tmp_path / "no such folder"))
+    assert _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g")) == {}
