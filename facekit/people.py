@@ -267,16 +267,27 @@ class AlertDispatcher:
         self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         self.fired: list[tuple[int, float]] = []  # (track id, time), in order
         self.failed = 0
-        self._done: set[int] = set()
+        # Alerted tracks -> the last update (analysed frame) they were seen in. Both tables are swept of people
+        # gone for good: a camera watched for weeks kept an entry for every passer-by ever seen unmasked, which
+        # grew without end. Updates, not frame numbers, as the tracker counts: with --every 150 a file's frame
+        # number jumps 150 a frame, and a track the tracker still held would be forgotten and alerted on again.
+        self._done: dict[int, int] = {}
+        self._updates = 0
+        self._swept_s: float | None = None
+        self._swept_update = 0
         self._running: list[tuple[int, subprocess.Popen]] = []
 
     def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str | None = None) -> None:
         """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), None for a file."""
         self.poll()
+        self._updates += 1
         for face in faces:
             pred = face.predictions.get(MASK_TASK)
             track = face.track_id
-            if pred is None or track is None or track in self._done:
+            if track in self._done:
+                self._done[track] = self._updates
+                continue
+            if pred is None or track is None:
                 continue
             if pred.label != UNMASKED:
                 self.since.pop(track, None)
@@ -286,9 +297,22 @@ class AlertDispatcher:
                 start = time_s
             self.since[track] = (start, time_s)
             if time_s - start >= self.after_s - 1e-6:  # 2.3 - 1.3 < 1.0 in floating point
-                self._done.add(track)
+                self._done[track] = self._updates
                 self.since.pop(track, None)
                 self._fire(track, frame, time_s, start, pred.score, clock)
+        self._sweep(time_s)
+
+    def _sweep(self, time_s: float) -> None:
+        """Let go of the people who left. A streak unseen for over `gap_s` starts again anyway (`update`), so
+        dropping it changes nothing; an alerted track unseen for DONE_AFTER_FRAMES analysed frames is gone for
+        good (the tracker lets one go after 15, or 2 x --detect-every, and never reuses an id): it cannot fire
+        twice."""
+        if self._swept_s is None or abs(time_s - self._swept_s) >= self.gap_s:
+            self._swept_s = time_s
+            self.since = {t: v for t, v in self.since.items() if time_s - v[1] <= self.gap_s}
+        if self._updates - self._swept_update >= DONE_AFTER_FRAMES:
+            self._swept_update = self._updates
+            self._done = {t: n for t, n in self._done.items() if self._updates - n <= DONE_AFTER_FRAMES}
 
     def _fire(self, track: int, frame: int, time_s: float, since_s: float, probability: float,
               clock: str | None = None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -212,6 +213,35 @@ def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
     alerts.update(12, 6.0, [])  # any frame reaps what has finished
     assert [process_state(pid) for pid in pids] == [None] * 5, "finished alert commands left as zombies"
     alerts.close()
+
+
+def test_alert_forgets_the_people_who_left(tmp_path):
+    """A busy entrance watched for hours: one passer-by every 2 s, unmasked for 0.5 s (no alert), every 10th for
+    1.5 s (one alert each). The dispatcher kept an entry for every one of them: memory grew without end."""
+    true = shutil.which("true")
+    assert true is not None
+    alerts = AlertDispatcher([true], source="http://cam/stream.mjpg", warn=pytest.fail)
+    people, fps = 600, 10
+    for i in range(people * 2 * fps):
+        t, k = i / fps, i // (2 * fps)  # person k arrives at 2k s
+        stay = 1.5 if k % 10 == 0 else 0.5
+        alerts.update(i, t, [face(k + 1, "without_mask")] if t - 2 * k < stay else [])
+    alerts.close(wait_s=20)
+    assert len(alerts.fired) == people // 10  # each alerted once, as before
+    assert len(alerts.since) <= 3, f"{len(alerts.since)} streaks kept of people long gone"
+    # those seen in the last DONE_AFTER_FRAMES (swept that often): 18 of the 60 alerted
+    assert len(alerts._done) <= 20, f"{len(alerts._done)} alerted people kept long after they left"
+
+
+def test_alert_does_not_forget_a_track_the_tracker_still_holds_under_every(tmp_path):
+    """--every 150 numbers the analysed frames 0, 150, 300, ...: a person missed for 13 of them (1,950 file frames,
+    still one track: the tracker lets one go after 15) and back unmasked is the person already alerted on."""
+    alerts = AlertDispatcher(recorder(tmp_path), source="clip.mp4", warn=pytest.fail, gap_s=10.0)
+    for n in range(40):
+        seen = n < 12 or n >= 25  # missed for updates 12-24
+        alerts.update(n * 150, n * 5.0, [face(1, "without_mask")] if seen else [])
+    alerts.close(wait_s=20)
+    assert [track for track, _ in alerts.fired] == [1]
 
 
 def test_alert_command_that_fails_is_one_warning_not_a_crash(tmp_path):
