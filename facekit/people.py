@@ -35,8 +35,9 @@ ALERT_WAIT_S = 5.0
 # --- per-person summary ------------------------------------------------------------------------------
 
 
-# The tracker lets a track go after max(15, 2 x --detect-every) frames unseen and never reuses its id: a
-# person unseen for this many frames is gone for good, and their row is final.
+# The tracker lets a track go after max(15, 2 x --detect-every) analysed frames unseen and never reuses its id: a
+# person unseen for this many analysed frames (not file frames: --every skips those) is gone for good, and
+# their row is final.
 DONE_AFTER_FRAMES = 1800
 
 
@@ -55,6 +56,7 @@ class Person:
     frames: int = 0
     first_clock: str = ""  # a camera's or stream's local date and time (records.clock_text)
     last_clock: str = ""
+    last_add: int = 0  # the PeopleSummary.add call (analysed frame) it was last seen in
 
 
 class PeopleSummary:
@@ -78,6 +80,10 @@ class PeopleSummary:
         # dashes said nothing. Shared short strings; a track is dropped from it once a head labels it.
         self._why: dict[int, str] = {}
         self._done: list[tuple] = []  # the others' rows, in `columns()` order
+        # Analysed frames (add calls), as the tracker counts them: with --every 150 a file's frame number jumps
+        # 150 a frame, and a person missed for 13 of them (still one track) was closed and came back as a second
+        # row of the same track id.
+        self._adds = 0
         self._swept = 0
 
     def __len__(self) -> int:
@@ -87,6 +93,7 @@ class PeopleSummary:
             why: Callable[[Face], str | None] | None = None) -> None:
         """why: for a face no head labelled, the reason in words (FacePipeline.why_unlabelled on this frame)."""
         index = self._index
+        self._adds += 1
         for face in faces:
             if face.track_id is None:
                 continue
@@ -95,6 +102,7 @@ class PeopleSummary:
                 person = self.people[face.track_id] = Person(face.track_id, frame, time_s,
                                                               np.zeros((2, len(self.labels))), first_clock=clock or "")
             person.last_frame, person.last_s, person.last_clock = frame, time_s, clock or ""
+            person.last_add = self._adds
             person.frames += 1
             if face.predictions:
                 self._why.pop(face.track_id, None)
@@ -109,9 +117,9 @@ class PeopleSummary:
                 for label, probability in pred.probabilities.items():
                     if (i := index.get((task, label))) is not None:
                         person.tally[1, i] += probability
-        if frame - self._swept >= DONE_AFTER_FRAMES:
-            self._swept = frame
-            for person in [p for p in self.people.values() if frame - p.last_frame > DONE_AFTER_FRAMES]:
+        if self._adds - self._swept >= DONE_AFTER_FRAMES:
+            self._swept = self._adds
+            for person in [p for p in self.people.values() if self._adds - p.last_add > DONE_AFTER_FRAMES]:
                 self._done.append(self._row(person))
                 del self.people[person.track_id]
 

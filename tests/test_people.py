@@ -154,6 +154,17 @@ def test_a_camera_watched_for_weeks_keeps_gone_people_as_rows(tmp_path):
     assert len(saved) == seen and saved[7]["mask_label"] == "without_mask" and saved[7]["frames"] == "30"
 
 
+def test_summary_keeps_one_row_for_a_track_missed_a_while_under_every():
+    """--every 150 numbers the analysed frames 0, 150, 300, ...: a person missed for 13 of them (still one track:
+    the tracker lets one go after 15) was closed after 1,800 file frames and came back as a second row."""
+    people = PeopleSummary({"mask": MASK})
+    for n in range(40):
+        people.add(n * 150, n * 5.0, [face(1, "without_mask")] if n < 12 or n >= 25 else [])
+    rows = people._rows()
+    assert len(people) == 1 and len(rows) == 1, rows
+    assert rows[0][:5] == (1, 0, 5850, 0.0, 195.0) and rows[0][5] == 27  # first / last frame and time, frames
+
+
 # --- --alert: the dispatcher -------------------------------------------------------------------------
 
 
