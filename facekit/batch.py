@@ -854,7 +854,6 @@ def main(argv: list[str] | None = None) -> int:
     from .heads import card_terms, load_heads
 
     heads = load_heads(args.tasks, [str(m) for m in args.model])
-    say_non_commercial(args.detector, heads)
     licences = {"detector": f"{args.detector}: {LICENCES[args.detector]}",
                 "heads": {task: card_terms(head.card) for task, head in heads.items()}}
     if args.address:
@@ -869,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
             results.write_summary()  # as every run ends: a run killed before its summary left status.csv behind
             info(f"nothing to do: all {counted(len(sources), 'source')} already done in {args.output}")
             return 0
+    say_non_commercial(args.detector, heads)  # once there is work: a finished job resumed ends in its one line
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)
     if todo is None:
