@@ -88,6 +88,9 @@ def test_annotated_image_and_no_face_still_written(media, tmp_path):
     assert res.returncode == 0, res.stderr
     assert cv2.imread(str(out)).shape == cv2.imread(str(media / "no_face_cat.png")).shape
     assert json.loads(js.read_text())["faces"] == []
+    # No face, nothing drawn: the photo itself, pixel for pixel (a PNG loses nothing). The shape alone let an
+    # annotated image written blank, or with its colour channels swapped, pass.
+    assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(media / "no_face_cat.png")))
 
 
 def test_annotation_draws_label_in_seed_colours(media, tmp_path):
@@ -105,6 +108,12 @@ def test_annotation_draws_label_in_seed_colours(media, tmp_path):
     assert red.sum() < 20
     # The label text sits above the box, also green.
     assert green[max(0, y1 - 30):y1, x1:x2 + 60].sum() > 30
+    # Outside the box and its label the photo is untouched: green survives a red/blue swap, so without this an
+    # annotated image written in RGB order (every photo's colours wrong) passed.
+    photo = cv2.imread(str(media / "example_01.png"))
+    changed = np.abs(drawn.astype(int) - photo).max(axis=-1) > 0
+    changed[max(0, y1 - 30):y2, x1:x2 + 60] = False
+    assert drawn.shape == photo.shape and not changed.any(), np.argwhere(changed)[:5]
 
 
 def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
