@@ -80,6 +80,19 @@ def test_turned_head_yaw_sign_follows_the_nose(mesh, res10, media):
     assert face.keypoints["nose_tip"][0] < (face.keypoints["right_eye"][0] + face.keypoints["left_eye"][0]) / 2
 
 
+def test_a_bowed_head_reads_pitched_down_and_a_level_one_near_zero(mesh, res10, media):
+    """Pitch was asserted nowhere but as a key: its sign flipped (or pitch stuck at 0) passed every test. Rose, on
+    the left of kit_with_rose.jpg, bows her head: pitch < 0, pointing down (README's sign; -38 here). Obama's
+    portrait is level (-5); the bound leaves room for the ~10 degrees a face's place in the frame adds."""
+    image = load_image(media / "kit_with_rose.jpg")
+    rose = min(_marked(mesh, image, res10.detect(image)), key=lambda f: f.box.x1)
+    assert rose.box.x2 < image.shape[1] / 2 and rose.pose.pitch < -25, (rose.box.as_list(), rose.pose)
+    portrait = load_image(media / "obama.jpg")
+    level = _marked(mesh, portrait, res10.detect(portrait))
+    assert len(level) == 1 and abs(level[0].pose.pitch) < 12, level[0].pose
+    assert rose.pose.pitch < level[0].pose.pitch - 20
+
+
 @pytest.mark.parametrize("detector", ["res10", "yunet"])
 def test_landmarks_inside_the_face_box_on_every_media_photo(mesh, media, detector):
     det = create_detector(detector)
