@@ -120,6 +120,18 @@ def test_layout_makes_the_seed_folders(tmp_path):
     assert (tmp_path / "face_detector" / "deploy.prototxt").is_file()
     assert (tmp_path / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
     assert (tmp_path / "examples" / "example_01.png").is_file()
+    # Each laid-out file is its asset's bytes: the checks above passed on empty or cut-short copies, and the
+    # seed's script cannot load a cut-short caffemodel.
+    for folder, names in assets.LAYOUT.items():
+        for name in names:
+            src = assets.resolve(name, download=False)
+            assert (tmp_path / folder / src.name).read_bytes() == src.read_bytes(), name
+    # A copy cut short (a copy interrupted by an older facekit, a full disk) is replaced on the next run.
+    model = tmp_path / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel"
+    whole = model.read_bytes()
+    model.write_bytes(whole[:1000])
+    assets.layout(tmp_path)
+    assert model.read_bytes() == whole
 
 
 @needs_mirror
