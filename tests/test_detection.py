@@ -216,6 +216,20 @@ def test_higher_confidence_never_finds_more(media):
     assert len(create_detector("yunet", 0.95).detect(image)) <= len(create_detector("yunet", 0.5).detect(image))
 
 
+@pytest.mark.parametrize("name, photo, confidence", [(DEFAULT_DETECTOR, "12_angry_men.jpg", 0.8),
+                                                      ("yunet", "example_03.png", 0.9),
+                                                      ("res10", "12_angry_men.jpg", 0.9)])
+def test_a_higher_confidence_drops_the_faces_scoring_under_it(media, name, photo, confidence):
+    """The checks above pass as well on a detector that ignores its confidence (the same faces at any value):
+    --confidence must drop the faces scoring under it, and only those."""
+    image = load_image(media / photo)
+    low = create_detector(name, 0.5).detect(image)
+    high = create_detector(name, confidence).detect(image)
+    kept = {tuple(f.box.as_list()) for f in low if f.score >= confidence}
+    assert 0 < len(high) < len(low), ([f.score for f in low], [f.score for f in high])
+    assert {tuple(f.box.as_list()) for f in high} == kept and min(f.score for f in high) >= confidence
+
+
 def test_unknown_detector_is_a_clear_error():
     with pytest.raises(ModelError, match="unknown detector"):
         create_detector("nope")
