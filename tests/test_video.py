@@ -1268,6 +1268,42 @@ def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tm
     assert "#1f77b4" not in svg and "#ff7f0e" not in svg  # matplotlib's default blue and orange
 
 
+def test_the_timelines_curves_are_the_probabilities_of_the_csv(clip, mask_model, tmp_path):
+    """The timeline tests read only its colours, size and captions: a plot whose curves all lay flat at 0.5 (or
+    had their labels swapped, or another face's values) passed. Each face's green and red curves are now read
+    back from the SVG and must be the CSV's P(with_mask) of that track, frame by frame."""
+    from collections import defaultdict
+
+    table, plot = tmp_path / "faces.csv", tmp_path / "timeline.svg"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--max-frames", "60", "--csv", str(table), "--timeline", str(plot)]) == 0
+    by_track = defaultdict(list)
+    for row in read_csv(table):
+        if row["mask_label"]:
+            by_track[int(row["track_id"])].append(float(row["mask_with_mask"]))
+    plotted = sorted(t for t, ps in by_track.items() if len(ps) >= 3)  # Timeline's MIN_POINTS
+    assert len(plotted) >= 3  # the clip's first 60 frames: six faces, no mask, some read unsure
+
+    def curve(chunk, colour):  # y in SVG units (down the page) of the one long line in that colour
+        lines = [d for d, style in re.findall(r'<path d="([^"]*)"[^>]*style="([^"]*)"', chunk)
+                 if f"stroke: {colour}" in style]
+        assert len(lines) == 1, (colour, len(lines))
+        return np.array([float(y) for _, y in re.findall(r"([-\d.]+) ([-\d.]+)", lines[0])])
+
+    axes = plot.read_text().split('<g id="axes_')[1:]
+    assert len(axes) == len(plotted)
+    spreads = []
+    for chunk, track in zip(axes, plotted):
+        chunk = chunk.split('<g id="legend_')[0]
+        green, red = curve(chunk, "#00b200"), curve(chunk, "#b20000")  # with_mask, without_mask
+        p = np.array(by_track[track])
+        assert len(green) == len(red) == len(p), track
+        # y = top - scale * P for both curves of one face: red minus green is scale * (2 P(with_mask) - 1)
+        clear = np.abs(2 * p - 1) > 0.2
+        spreads += list((red - green)[clear] / (2 * p - 1)[clear])
+    assert len(spreads) > 50 and min(spreads) > 0 and max(spreads) - min(spreads) < 0.01 * np.median(spreads), spreads
+
+
 def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--csv", tmp_path / "a.csv",
                       "--summary", tmp_path / "a.csv")
