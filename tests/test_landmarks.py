@@ -220,6 +220,18 @@ def test_image_cli_writes_landmarks_keypoints_and_pose(tmp_path, media):
     assert all(len(p) == 2 for p in face["keypoints"].values())
     assert set(face["pose"]) == {"yaw", "pitch", "roll"} and all(isinstance(v, float) for v in face["pose"].values())
     assert set(face["measures"]) == {"eye_openness", "mouth_openness"}
+    # The values are the library's for the same photo, each under its own name: key points written (y, x) and
+    # yaw and pitch written under each other's names passed the key and length checks above.
+    from facekit import FaceAnalyzer
+
+    (ref,) = [f for f in FaceAnalyzer(landmarks=True).analyze(str(media / "obama.jpg")) if f.landmarks is not None]
+    assert face["box"] == ref.box.as_list()
+    for name, (x, y) in ref.keypoints.items():
+        assert face["keypoints"][name] == pytest.approx([x, y], abs=0.06), name
+    for angle in ("yaw", "pitch", "roll"):
+        assert face["pose"][angle] == pytest.approx(getattr(ref.pose, angle), abs=0.006), angle
+    for measure, value in ref.measures.items():
+        assert face["measures"][measure] == pytest.approx(value, abs=6e-5), measure
 
 
 @pytest.mark.slow
