@@ -248,6 +248,22 @@ def test_video_csv_has_pose_and_measures_per_face(tmp_path, media):
         assert -90 <= float(r["yaw"]) <= 90 and 0 <= float(r["eye_openness"]) < 1
 
 
+@pytest.mark.slow
+def test_video_csv_pose_columns_hold_each_angle_under_its_name(tmp_path, media):
+    """The check above takes any yaw within +-90: the CSV's yaw and pitch written under each other's names
+    passed. From frame 211 of the hamilton clip Obama (right of the frame) is in near-profile, looking to the
+    image's left: yaw about -70 (README's sign), pitch near level."""
+    out_csv = tmp_path / "faces.csv"
+    res = run_script("detect_mask_video.py", "--source", media / "short_hamilton_clip.mp4", "--landmarks",
+                     "--tasks", "mask", "--csv", out_csv, "--every", "10", "--no-display")
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in csv.DictReader(out_csv.open()) if int(r["frame"]) >= 220 and r["yaw"] != ""]
+    turned = [r for r in rows if int(r["x1"]) > 300]  # 640x360 frames: his face is the right-most
+    assert len(turned) >= 5, rows
+    for r in turned:
+        assert float(r["yaw"]) < -55 and abs(float(r["pitch"])) < 20, r
+
+
 def test_eye_openness_of_a_turned_head_reads_as_open_eyes(media):
     # Frames 211-260 of the hamilton clip: Obama in near-profile (yaw about -70), eyes open, looking at the
     # stage. In the image plane his eyes are foreshortened to half their width, and a 2-D ratio read 0.5-0.7
