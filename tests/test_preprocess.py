@@ -37,6 +37,11 @@ def test_exif_rotation_is_applied(tmp_path, media):
     photo.save(tmp_path / "rotated.jpg", exif=exif)
     img = load_image(tmp_path / "rotated.jpg")
     assert img.shape[:2] == (photo.width, photo.height)  # displayed upright: width and height swapped
+    # Turned clockwise, as the tag says: the shape alone passed a photo turned the other way (or decoded upside
+    # down), which the detectors still find faces in. Only the JPEG saved again above differs, by a few levels.
+    clockwise = cv2.rotate(cv2.imread(str(media / "obama.jpg")), cv2.ROTATE_90_CLOCKWISE)
+    assert np.abs(img.astype(int) - clockwise).mean() < 6
+    assert np.abs(img.astype(int) - clockwise[::-1, ::-1]).mean() > 20  # the other way: far off
 
 
 @pytest.mark.parametrize("make, reason", [
