@@ -585,6 +585,14 @@ def test_phone_and_web_formats_in_a_folder(media, tmp_path):
     assert (records["IMG_0001.HEIC"]["width"], records["IMG_0001.HEIC"]["height"]) == (photo.shape[1], photo.shape[0])
     assert "IMG_0004.HEIC: not a readable HEIC / HEIF image" in res.stderr
     assert "4 images" in res.stdout + res.stderr and "1 unreadable" in res.stdout + res.stderr
+    # The HEIC photos read as the photo itself: a face count and a size passed them read with red and blue
+    # swapped (HEIC gives RGB, the rest BGR), and the mask head misreads such faces.
+    from facekit.preprocess import load_image
+
+    for name in ("IMG_0001.HEIC", "IMG_0002.jpg"):
+        pixels = load_image(folder / name).astype(int)
+        assert np.abs(pixels - photo).mean() < 6, name  # HEIC's own loss: ~2 levels
+        assert np.abs(pixels - photo[..., ::-1]).mean() > 20, name  # red and blue swapped: ~32
 
 
 def test_heic_without_pillow_heif_names_the_fix(media, tmp_path, monkeypatch):
