@@ -352,7 +352,8 @@ def layout(root: Path) -> None:
                     print(f"[WARN] {exc}", file=sys.stderr)
                     continue
                 raise
-            _copy_if_changed(src, target_dir / src.name)
+            # Checked as the cache is: a damaged copy of the right size (a bit flip, a copy over a bad share) stayed.
+            _copy_if_changed(src, target_dir / src.name, REGISTRY[name].sha256)
         print(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
 
 

@@ -132,6 +132,10 @@ def test_layout_makes_the_seed_folders(tmp_path):
     model.write_bytes(whole[:1000])
     assets.layout(tmp_path)
     assert model.read_bytes() == whole
+    # So is a damaged copy of the same size (a pinned file: its sha256 tells).
+    model.write_bytes(whole[:5000] + bytes(100) + whole[5100:])
+    assets.layout(tmp_path)
+    assert model.read_bytes() == whole
 
 
 @needs_mirror
