@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import cv2
 import numpy as np
@@ -336,3 +337,18 @@ def test_the_small_face_pose_line_offers_a_track_median_only_where_there_are_tra
     with open(tmp_path / "faces.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(row["yaw"] and int(row["x2"]) - int(row["x1"]) < 50 for row in rows)
+
+
+def test_a_photo_run_with_landmarks_prints_each_faces_pose(media):
+    """--help offers --landmarks for "landmarks and head pose", but a run without --json printed only "landmarks
+    on 1 of 1 face(s)": the angles a user asked for were nowhere on the screen. Each face's line now ends with
+    its pose, as the JSON has it."""
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--landmarks", "--tasks", "mask",
+                     "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    (line,) = [x for x in (res.stdout + res.stderr).splitlines() if x.strip().startswith("face [")]
+    assert "mask=without_mask" in line, line
+    yaw, pitch, roll = (int(v) for v in re.search(r"pose yaw ([+-]\d+) pitch ([+-]\d+) roll ([+-]\d+)", line).groups())
+    assert abs(yaw) < 15 and abs(roll) < 10, line  # obama.jpg is a frontal portrait
+    plain = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--tasks", "mask", "--no-display")
+    assert plain.returncode == 0 and "pose" not in plain.stdout + plain.stderr

@@ -205,7 +205,10 @@ def _summary(faces, pipeline, image) -> str:
         labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%"
                            + (", eyes only)" if t == "emotion" and f.emotion_eyes_only else ")")
                            for t, p in f.predictions.items()) or pipeline.why_unlabelled(image, f)
-        parts.append(f"  face {f.box.as_list()} score {f.score:.2f}" + (f": {labels}" if labels else ""))
+        # --help offers --landmarks for "landmarks and head pose", yet a run without --json printed no angle:
+        # a user asking for obama.jpg's pose saw only "landmarks on 1 of 1 face(s)".
+        pose = f"; pose {f.pose} (degrees)" if f.pose is not None else ""
+        parts.append(f"  face {f.box.as_list()} score {f.score:.2f}" + (f": {labels}" if labels else "") + pose)
     return "\n".join(parts)
 
 
