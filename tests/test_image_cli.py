@@ -1502,3 +1502,24 @@ def test_a_run_on_non_commercial_weights_says_so(media, tmp_path):
                      "--detector", "yunet", "--tasks", "mask,emotion")
     assert res.returncode == 0 and "non-commercial" not in res.stdout + res.stderr, res.stdout
     assert len(json.loads(out.read_text())["faces"]) == 3
+
+
+def test_a_json_output_named_csv_is_refused_before_any_work(media, tmp_path):
+    """`-j counts.csv` from a user after a table wrote JSON Lines under a .csv name (a spreadsheet shows one column
+    of braces) without a word. It is refused with one line naming a .jsonl instead, and nothing is written."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("example_01.png", "example_02.png"):
+        shutil.copy(media / name, folder / name)
+    out = tmp_path / "counts.csv"
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", out, "--tasks", "mask", "--no-display")
+    assert res.returncode == 2, res.stderr[-2000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
+    assert errors == [f"[ERROR] --json {out}: --json writes JSON, not CSV: name it counts.jsonl "
+                      "(pandas.read_json(..., lines=True) reads it as a table of one row per photo)"], res.stderr
+    assert "Traceback" not in res.stderr and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", out.with_suffix(".jsonl"), "--tasks", "mask",
+                     "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(out.with_suffix(".jsonl").read_text().splitlines()) == 2

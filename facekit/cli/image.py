@@ -163,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         annotated = []
     check_output_path(args.json, "--json")
+    if args.json is not None and args.json.suffix.lower() in (".csv", ".tsv", ".xlsx"):
+        # `-j counts.csv`, a user after a table, got JSON Lines under a .csv name that a spreadsheet shows as one
+        # column of braces, and nothing said so.
+        raise FacekitError(f"--json {args.json}: --json writes JSON, not {args.json.suffix[1:].upper()}: name it "
+                           f"{args.json.with_suffix('.jsonl').name} (pandas.read_json(..., lines=True) reads it as "
+                           "a table of one row per photo)")
     refuse_overwriting(images, [("--output", annotated, "folder" if batch else "file"),
                                 ("--json", [args.json], "file")])
     if batch and not (args.output or args.json):
