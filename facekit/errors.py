@@ -79,3 +79,23 @@ def shown(text: str) -> str:
     name ended a whole facekit-batch job in a UnicodeEncodeError traceback, exit 1, before any work. Its odd bytes
     are shown as \xNN here; the file is still opened by its real name."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def near_names(path) -> str:
+    """" (did you mean X?)" naming the files beside a missing `path` that it is the start of with an extension
+    added ("photos/obama" for obama.jpg), or that differ from it in case only; else "". "no such file" alone left a
+    user who typed a name as a file manager shows it (extensions hidden) looking at a file that is there."""
+    import glob
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if not path.name or not path.parent.is_dir():
+            return ""
+        near = sorted({p for p in path.parent.glob(glob.escape(path.name) + ".*") if p.is_file()}
+                      | {p for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p != path})
+    except OSError:  # an unreadable folder: the plain "no such file" stands
+        return ""
+    if not near:
+        return ""
+    return f" (did you mean {' or '.join(str(p) for p in near[:3])}{' or ...' if len(near) > 3 else ''}?)"

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError, ImageNotFoundError
+from .errors import ImageError, ImageNotFoundError, near_names
 from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
@@ -161,7 +161,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         if path.is_symlink():
             raise ImageNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
                                      "mounted, a photo moved?)")
-        raise ImageNotFoundError(f"{path}: no such file")
+        raise ImageNotFoundError(f"{path}: no such file{near_names(path)}")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:

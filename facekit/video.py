@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VideoError, VideoNotFoundError, counted
+from .errors import VideoError, VideoNotFoundError, counted, near_names
 from .records import make_ordinary, temp_prefix
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -155,7 +155,10 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         if not path.exists():
             # "-1", OpenCV's "any camera" in examples on the web, read as a file that is not there.
             camera = " (cameras are numbered from 0)" if re.fullmatch(r"-\d+", str(path)) else ""
-            raise VideoNotFoundError(f"{path}: no such file{camera}")
+            # `-s webcam`, as a user guesses the camera is named: read as a file's name.
+            if str(path).lower() in ("webcam", "camera", "cam", "usb", "video0", "/dev/video0"):
+                camera = " (a camera is given by its index: -s 0 for the first)"
+            raise VideoNotFoundError(f"{path}: no such file{camera or near_names(path)}")
         if path.is_dir():
             raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                              f"as {path / '%04d.png'})")

@@ -1523,3 +1523,26 @@ def test_a_json_output_named_csv_is_refused_before_any_work(media, tmp_path):
                      "--no-display")
     assert res.returncode == 0, res.stderr[-2000:]
     assert len(out.with_suffix(".jsonl").read_text().splitlines()) == 2
+
+
+def test_a_photo_or_video_named_without_its_extension_is_offered_the_file_that_is_there(media, tmp_path):
+    """`-i photos/obama` (the name as a file manager shows it, extension hidden) and `-s webcam` said only "no
+    such file", about a photo that is there and a camera that is given by its index. The one line now names the
+    file beside it, or how to give a camera; a name with nothing near it keeps the plain line."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    shutil.copy(media / "short_hamilton_clip.mp4", tmp_path / "clip.mp4")
+    runs = [(("detect_mask_image.py", "-i", tmp_path / "obama"), f"{tmp_path / 'obama'}: no such file (did you "
+             f"mean {tmp_path / 'obama.jpg'}?)"),
+            (("detect_mask_image.py", "-i", tmp_path / "OBAMA.JPG"), f"{tmp_path / 'OBAMA.JPG'}: no such file (did "
+             f"you mean {tmp_path / 'obama.jpg'}?)"),
+            (("detect_mask_image.py", "-i", tmp_path / "biden"), f"{tmp_path / 'biden'}: no such file"),
+            (("detect_mask_video.py", "-s", tmp_path / "clip"), f"{tmp_path / 'clip'}: no such file (did you mean "
+             f"{tmp_path / 'clip.mp4'}?)"),
+            (("detect_mask_video.py", "-s", "webcam"), "webcam: no such file (a camera is given by its index: -s 0 "
+             "for the first)")]
+    for (script, *args), said in runs:
+        res = run_script(script, *args, "--tasks", "mask", "--no-display")
+        assert res.returncode == 2, res.stderr[-2000:]
+        errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
+        assert errors == [f"[ERROR] {said}"], res.stderr[-2000:]
+        assert "Traceback" not in res.stderr
