@@ -1709,3 +1709,28 @@ def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tm
     # the card is written after training: a FACEKIT_ASSETS that is no folder must not fail the run there
     monkeypatch.setenv("FACEKIT_ASSETS", str(tmp_path / "no such folder"))
     assert _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g")) == {}
+
+
+def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it(datasets, media, tmp_path):
+    """--help's examples all trained the mirror's datasets into models/, and a run with -m my_head ended at "model,
+    card, plot and report in my_head": a new user had a folder and no word of what to do with it. --help shows
+    training one's own folders and running the head; the run ends with the command that runs it, which works."""
+    res = run_script("train_mask_detector.py", "--help")
+    assert res.returncode == 0
+    assert "python train_mask_detector.py -d my_photos -m my_head" in res.stdout, res.stdout[-1500:]
+    assert "python detect_mask_image.py -i photo.jpg -m my_head" in res.stdout, res.stdout[-1500:]
+    data = tmp_path / "my_photos"
+    for label in ("man", "woman"):
+        (data / label).mkdir(parents=True)
+        for src in sorted((datasets / "gender" / label).iterdir())[:6]:
+            shutil.copy(src, data / label / src.name)
+    head = tmp_path / "my head"
+    res = run_script("train_mask_detector.py", "-d", data, "-m", head, "-s", "64", "-e", "1", "--fine-tune-epochs",
+                     "0", "-b", "8")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (line,) = [x for x in (res.stdout + res.stderr).splitlines() if x.startswith("[INFO] run it: ")]
+    assert line == f"[INFO] run it: python detect_mask_image.py -i photo.jpg -m '{head}'", line
+    task = json.loads((head / "card.json").read_text())["task"]
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", head, "--tasks", task, "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert re.search(rf"{task}=(man|woman) ", res.stdout + res.stderr), res.stdout + res.stderr

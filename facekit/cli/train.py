@@ -59,6 +59,12 @@ def reproducing_args(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     return kept
 
 
+def image_command() -> str:
+    """The photo command that goes with the trainer as it was run: `facekit-train` -> `facekit-image`, ..."""
+    return (example_command(SCRIPT).replace("train_mask_detector.py", "detect_mask_image.py")
+            .replace("facekit-train", "facekit-image").replace("python -m facekit train", "python -m facekit image"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = example_command(SCRIPT)
     p = ArgumentParser(
@@ -66,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
         epilog="examples:\n"
                f"  {run} --dataset dataset/mask\n"
+               f"  {run} -d my_photos -m my_head -e 2 --fine-tune-epochs 0   # my_photos/<class>/*.jpg\n"
+               f"      # then run it: {image_command()} -i photo.jpg -m my_head (--tasks picks which heads)\n"
                f"  {run} -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
                "      --color gray --model models/emotion\n"
                f"  {run} -d mask_real_train mask --faces all --augment photo  # merged by class\n"
@@ -392,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
     try:
         train(cfg)
+        if args.model is not None or note is not None:
+            # A head outside the checkout's models/ is run only when named, and nothing said how: a user's first
+            # head, trained into a folder of their own, was a folder they did not know what to do with.
+            info(f"run it: {image_command()} -i photo.jpg -m {shlex.quote(str(output))}")
     except KeyboardInterrupt:
         ckpt = checkpoint_dir(output)
         if not ckpt.is_dir():
