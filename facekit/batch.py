@@ -42,7 +42,7 @@ from pathlib import Path
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn)
 from .cli.video import smooth_strength
-from .errors import FacekitError, counted, shown
+from .errors import FacekitError, counted, near_names, shown
 from .tracking import HEAD_EVERY
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -180,7 +180,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
 
     for item in inputs:
         if not any(c in item for c in "*?[") and not os.path.exists(item):
-            raise FacekitError(f"{item}: no such file or folder")
+            raise FacekitError(f"{item}: no such file or folder{near_names(item)}")
     named = list(inputs)
     if list_file is not None:
         try:

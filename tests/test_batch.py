@@ -933,3 +933,15 @@ def test_job_json_keeps_the_terms_of_the_weights_that_made_the_results(media, tm
     assert "non-commercial" not in job["licences"]["heads"]["mask"]
     again = batch(*args, timeout=120)
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr, again.stderr[-2000:]
+
+
+def test_an_input_named_without_its_extension_is_offered_the_file_that_is_there(tmp_path, media):
+    """`facekit-batch photos/obama -o results` (the name as a file manager shows it) said only "no such file or
+    folder" about a photo that is there, as the image and video scripts did: the line names it."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    out = tmp_path / "results"
+    res = batch(tmp_path / "obama", "-o", out, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == (f"[ERROR] {tmp_path / 'obama'}: no such file or folder (did you mean "
+                                  f"{tmp_path / 'obama.jpg'}?)")
+    assert not out.exists()
