@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -223,6 +224,15 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
             # without_mask/: its readers' `--dataset dataset` got no word of where the images come from.
             where = (f"; no dataset is committed: {root / 'README.md'} says where each comes from"
                      if not loose and (root / "README.md").is_file() else "")
+            if loose:
+                # `-d happy/ sad/`, a new user's two folders of photos, one per class, was told only what a
+                # dataset is: how to make one of their folders was left to guess.
+                flat = [r for r in roots if relabelled(r)[1] is None and r.is_dir()
+                        and not class_folders(r) and class_images(r, nested=False)[0]]
+                moved = (" ".join(shlex.quote(str(r)) for r in flat) if len(flat) > 1
+                         else f"{shlex.quote(str(root))} ...")
+                where = (f"; it holds {counted(len(loose), 'image')} itself, one class's photos? Put the class folders "
+                         f"in one folder and give that: mkdir data && mv {moved} data/, then -d data")
             raise DatasetError(f"{root}: no class sub-folders (a dataset is one folder of images per class: "
                                f"{root}/<class>/*.jpg){where}")
         if loose:

@@ -1734,3 +1734,28 @@ def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it(datasets, m
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", head, "--tasks", task, "--no-display")
     assert res.returncode == 0, res.stderr[-2000:]
     assert re.search(rf"{task}=(man|woman) ", res.stdout + res.stderr), res.stdout + res.stderr
+
+
+def test_two_folders_of_one_class_each_are_told_how_to_make_a_dataset(datasets, tmp_path):
+    """`-d happy sad`, a new user's two folders of photos, one per class, got "happy: no class sub-folders (a
+    dataset is one folder of images per class ...)" and was left to guess what to do with them. The line now
+    says the folder holds photos itself and gives the commands that make a dataset of both; the advice works."""
+    for label in ("man", "woman"):
+        (tmp_path / label).mkdir()
+        for src in sorted((datasets / "gender" / label).iterdir())[:3]:
+            shutil.copy(src, tmp_path / label / src.name)
+    res = run_script("train_mask_detector.py", "-d", tmp_path / "man", tmp_path / "woman", "-m", tmp_path / "m",
+                     *QUICK)
+    _fails_cleanly(res, f"[ERROR] {tmp_path / 'man'}: no class sub-folders (a dataset is one folder of images "
+                        f"per class: {tmp_path / 'man'}/<class>/*.jpg); it holds 3 images itself, one class's "
+                        f"photos? Put the class folders in one folder and give that: mkdir data && mv "
+                        f"{tmp_path / 'man'} {tmp_path / 'woman'} data/, then -d data")
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["man", "woman"]  # nothing moved or written
+    data = tmp_path / "data"
+    data.mkdir()
+    for label in ("man", "woman"):
+        shutil.move(tmp_path / label, data / label)
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", *QUICK, "--fine-tune-epochs", "0")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert json.loads((tmp_path / "m" / "card.json").read_text())["labels"] == ["man", "woman"]
