@@ -1546,3 +1546,19 @@ def test_a_photo_or_video_named_without_its_extension_is_offered_the_file_that_i
         errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
         assert errors == [f"[ERROR] {said}"], res.stderr[-2000:]
         assert "Traceback" not in res.stderr
+
+
+def test_a_folder_run_counts_the_faces_of_each_label(media, tmp_path):
+    """"How many faces with and without masks in this folder" took a JSON file and a script: a folder's run said
+    only "3 images, 2 faces". It now gives each head's faces per label, the JSON's own counts."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("example_01.png", "example_02.png", "no_face_cat.png"):
+        shutil.copy(media / name, folder / name)
+    jsonl = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--tasks", "mask", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    labels = [f["mask"]["label"] for line in jsonl.read_text().splitlines() for f in json.loads(line)["faces"]]
+    assert sorted(labels) == ["with_mask", "without_mask"], labels
+    lines = [x for x in (res.stdout + res.stderr).splitlines() if "faces per label" in x]
+    assert lines == ["[INFO] faces per label: mask with_mask 1, without_mask 1"], res.stdout + res.stderr

@@ -4,6 +4,7 @@ every trained head; draw the result and write JSON."""
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -294,6 +295,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
     from ..signals import DeferredStop, check_stop
 
     failed = n_faces = done = drawn = 0
+    tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
     started = time.perf_counter()
@@ -338,6 +340,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
                             # one of an earlier run, so it stays), is counted as such below, not as a photo done.
                             raise
                     n_faces += len(faces)
+                    for face in faces:
+                        for task, pred in face.predictions.items():
+                            tally.setdefault(task, collections.Counter())[pred.label] += 1
                     done += 1
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -358,6 +363,11 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
     secs = time.perf_counter() - started
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
          f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
+    if tally:
+        # "How many faces with and without masks in this folder" took a JSON file and a script: the run said
+        # only how many faces.
+        info("faces per label: " + "; ".join(f"{task} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
+                                             for task, c in tally.items()))
     if args.json and done:
         info(f"results written to {where(args.json)}")
     if args.output and drawn:
