@@ -1562,3 +1562,24 @@ def test_a_folder_run_counts_the_faces_of_each_label(media, tmp_path):
     assert sorted(labels) == ["with_mask", "without_mask"], labels
     lines = [x for x in (res.stdout + res.stderr).splitlines() if "faces per label" in x]
     assert lines == ["[INFO] faces per label: mask with_mask 1, without_mask 1"], res.stdout + res.stderr
+
+
+def test_a_video_given_to_the_photo_script_names_the_video_command(media, tmp_path):
+    """`detect_mask_image.py -i clip.mp4` said "not a readable image (corrupt or unsupported format)" of a sound
+    video, with no word of the command that reads it. The one line says it is a video and names that command,
+    which runs; among several inputs it is the [WARN] of a skipped file, the photos done."""
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(media / "short_hamilton_clip.mp4", clip)
+    res = run_script("detect_mask_image.py", "-i", clip, "--tasks", "mask", "--no-display")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
+    assert errors == [f"[ERROR] {clip}: a video, not a photo: python detect_mask_video.py --source {clip} reads it"]
+    res = run_script("detect_mask_video.py", "--source", clip, "--tasks", "mask", "--max-frames", "2",
+                     "--csv", tmp_path / "faces.csv", "--no-display")
+    assert res.returncode == 0 and (tmp_path / "faces.csv").read_text().startswith("frame,"), res.stderr[-2000:]
+    jsonl = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", clip, media / "obama.jpg", "-j", jsonl, "--tasks", "mask",
+                     "--no-display")
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert f"[WARN] skipped {clip}: a video, not a photo: python detect_mask_video.py" in res.stderr
+    assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(media / "obama.jpg")]

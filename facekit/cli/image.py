@@ -8,6 +8,7 @@ import collections
 import contextlib
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -198,8 +199,21 @@ def _read(path: Path):
     libtiff's) on standard error besides the script's own [WARN] or [ERROR] line, which says the same."""
     from ..runtime import native_stderr
 
-    with native_stderr(drop_all=True):
-        return load_image(path)
+    try:
+        with native_stderr(drop_all=True):
+            return load_image(path)
+    except ImageNotFoundError:
+        raise
+    except ImageError:
+        from ..batch import VIDEO_EXTENSIONS
+
+        if path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
+            raise
+        # `-i clip.mp4` was "not a readable image (corrupt or unsupported format)": a sound video, read as a
+        # broken photo, and no word of the command that reads it.
+        video = (example_command("detect_mask_image.py").replace("detect_mask_image.py", "detect_mask_video.py")
+                 .replace("facekit-image", "facekit-video").replace("facekit image", "facekit video"))
+        raise ImageError(f"{path}: a video, not a photo: {video} --source {shlex.quote(str(path))} reads it") from None
 
 
 def _analyze(pipeline, image, crops: bool):
