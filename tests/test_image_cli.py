@@ -1583,3 +1583,25 @@ def test_a_video_given_to_the_photo_script_names_the_video_command(media, tmp_pa
     assert res.returncode == 1, res.stderr[-2000:]
     assert f"[WARN] skipped {clip}: a video, not a photo: python detect_mask_video.py" in res.stderr
     assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(media / "obama.jpg")]
+
+
+def test_a_file_given_without_its_option_is_told_the_option(media, tmp_path):
+    """`detect_mask_video.py clip.mp4`, as most tools take a file, said "unrecognized arguments: clip.mp4", and
+    `detect_mask_image.py photo.jpg` "the following arguments are required: -i/--image": the line now names the
+    option with the file. The command it gives runs."""
+    clip, photo = tmp_path / "clip.mp4", tmp_path / "photo.jpg"
+    shutil.copy(media / "short_hamilton_clip.mp4", clip)
+    shutil.copy(media / "obama.jpg", photo)
+    runs = [(("detect_mask_video.py", clip), f"unrecognized arguments: {clip}: name the file with its option, "
+             f"-s {clip} (see detect_mask_video.py --help)"),
+            (("detect_mask_image.py", photo), "the following arguments are required: -i/--image: name the file "
+             f"with its option, -i {photo} (see detect_mask_image.py --help)"),
+            (("train_mask_detector.py", tmp_path), "the following arguments are required: -d/--dataset: name the "
+             f"file with its option, -d {tmp_path} (see train_mask_detector.py --help)"),
+            (("detect_mask_image.py", "-i", photo, "-c", "50"), "argument -c/--confidence: must be between 0 and 1, "
+             "got 50 (see detect_mask_image.py --help)")]
+    for args, said in runs:
+        res = run_script(*args)
+        assert res.returncode == 2 and res.stderr == f"[ERROR] {said}\n", res.stderr
+    res = run_script("detect_mask_video.py", "-s", clip, "--tasks", "mask", "--max-frames", "2", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]

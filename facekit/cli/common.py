@@ -8,6 +8,7 @@ import contextlib
 import errno
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -178,7 +179,31 @@ class ArgumentParser(argparse.ArgumentParser):
             message += (f": {dashed[0]} is a file: name it ./{dashed[0]} (for a shell pattern, ./*.jpg) or "
                         f"--image={dashed[0]}" if any(a.dest == "image" for a in self._actions)
                         else f": {dashed[0]} is a file: name it ./{dashed[0]}")
+        else:
+            message += self._stray_path_hint(message)
         self.exit(2, f"[ERROR] {message} (see {self.prog} --help)\n")
+
+    def _stray_path_hint(self, message: str) -> str:
+        """`detect_mask_video.py clip.mp4`, the file given without its option as most tools take it, was
+        "unrecognized arguments: clip.mp4" (or "required: -i/--image"): the option it needs is named."""
+        wanted = next((a for a in self._actions if a.dest in ("image", "source", "dataset") and a.option_strings),
+                      None)
+        argv = getattr(self, "_argv", [])
+        if wanted is None or not (message.startswith("unrecognized arguments:") or "required:" in message
+                                  and "/".join(wanted.option_strings) in message):
+            return ""
+        stray = []
+        for i, arg in enumerate(argv):
+            if not isinstance(arg, str) or arg.startswith("-") or not os.path.exists(arg):
+                continue
+            before = argv[i - 1] if i else ""
+            action = self._option_string_actions.get(before) if before.startswith("-") else None
+            if action is not None and action.nargs != 0:  # the value of an option before it
+                continue
+            stray.append(arg)
+        if not stray or message.startswith("unrecognized") and stray[0] not in message:
+            return ""
+        return f": name the file with its option, {wanted.option_strings[0]} {shlex.quote(stray[0])}"
 
 
 def prog_name(script: str) -> str:
