@@ -852,6 +852,8 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     pandas take a folder's schema from its first part: when that task came first, `pd.read_parquet` of the whole
     job gave every face with its source and kind only, boxes and labels gone. Such a task now writes no faces
     part (it has no faces); its sources are errors in status.csv."""
+    from facekit.batch import Results
+
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a_dies.jpg").write_bytes((media / "obama.jpg").read_bytes())
@@ -861,10 +863,14 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     out = tmp_path / "results"
     env = {"FACEKIT_TEST_DIE_ON": "a_dies.jpg",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "hook"), os.environ.get("PYTHONPATH")]))}
-    # Two workers: a task queued behind the dying one on its worker is lost with it (b.png would fail too).
-    res = batch(photos, "-o", out, "--tasks", "mask", "--fast", "--workers", "2", "--photos-per-task", "1", env=env)
-    assert res.returncode == 1, res.stderr[-2000:]
-    status = {Path(r["source"]).name: r for r in pq.read_table(out / "status").to_pylist()}
+    # Two workers: a task queued behind the dying one on its worker is lost with it (b.png would fail too). Ray
+    # queues it there now and then (a clean-clone CI run): the re-run then gives each failed source a task of its
+    # own, as README says, and b.png's faces land beside the culprit's missing part.
+    for _ in range(2):
+        res = batch(photos, "-o", out, "--tasks", "mask", "--fast", "--workers", "2", "--photos-per-task", "1",
+                    env=env)
+        assert res.returncode == 1, res.stderr[-2000:]
+    status = {Path(r["source"]).name: r for r in Results(out).latest().to_pylist()}
     assert status["a_dies.jpg"]["status"] == "error" and "worker died" in status["a_dies.jpg"]["message"]
     assert status["b.png"]["status"] == "ok", status["b.png"]
     faces = pq.read_table(out / "faces")
