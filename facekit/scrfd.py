@@ -126,7 +126,10 @@ class SCRFDDetector(MultiPassDetector):
         sha256 = assets.REGISTRY[self.asset].sha256
 
         def load(graph):
-            self._model = graph if graph is not None else path
+            # The kept copy's bytes, not its path: the video loop's workers make their one-thread sessions later,
+            # and by then another process may have replaced or removed the file (a clean-clone CI run's video
+            # failed with onnxruntime's "Load model from ... failed. File doesn't exist").
+            self._model = Path(graph).read_bytes() if isinstance(graph, str) else graph if graph is not None else path
             self.session = self._session()
             return graph
 

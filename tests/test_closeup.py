@@ -255,6 +255,34 @@ def test_scrfd_keeps_its_edited_graph_in_the_cache(media, tmp_path, monkeypatch)
     assert kept[0].stat().st_size > 1_000_000
 
 
+def test_an_scrfd_detectors_later_sessions_do_not_need_its_kept_graph_file(media, tmp_path, monkeypatch):
+    """The video loop's detector workers make their one-thread sessions after the detector loaded; they read the
+    kept graph's path again, and a clean-clone CI run's video failed with onnxruntime's "Load model from ...
+    symbolic.onnx failed. File doesn't exist" when another process had replaced the file in between."""
+    import threading
+
+    from facekit.runtime import set_threads_here
+
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
+    photo = load_image(media / "two_people.jpg")
+    create_detector("scrfd-500m")  # edits the graph and keeps it
+    detector = create_detector("scrfd-500m")  # loads the kept copy
+    boxes = [f.box for f in detector.detect(photo)]
+    for kept in (tmp_path / "scrfd").glob("*.symbolic.onnx"):
+        kept.unlink()
+    found = []
+
+    def worker():
+        set_threads_here(1)  # as track_faces' workers: a session of its own thread count, made now
+        found.extend(f.box for f in detector.detect(photo))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert len(boxes) == 2 and found == boxes
+
+
 def test_landmarks_help_gives_the_mesh_models_licence():
     """--landmarks loads MediaPipe's face mesh, a third-party model, and was the one model option whose --help
     named no licence."""
