@@ -222,6 +222,19 @@ def example_command(script: str) -> str:
     return f"python {prog}" if prog == script and script.endswith(".py") else prog
 
 
+# Each script's word in its console script (facekit-image) and in `python -m facekit image`.
+_SUBCOMMANDS = {"detect_mask_image.py": "image", "detect_mask_video.py": "video", "train_mask_detector.py": "train"}
+
+
+def sibling_command(script: str, other: str) -> str:
+    """The command that runs the script `other` the way `script` was run (`facekit-train` -> `facekit-image`,
+    `python -m facekit image` -> `python -m facekit video`, `python detect_mask_image.py` -> ...video.py), for a
+    message that sends the user on to it."""
+    this, that = _SUBCOMMANDS[script], _SUBCOMMANDS[other]
+    return (example_command(script).replace(script, other).replace(f"facekit-{this}", f"facekit-{that}")
+            .replace(f"facekit {this}", f"facekit {that}"))
+
+
 class _Version(argparse.Action):
     """--version: facekit's and its engines' versions, for a bug report, read only when asked: building the
     parser imports nothing."""

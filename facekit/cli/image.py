@@ -22,7 +22,7 @@ from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
-                     warn, where)
+                     sibling_command, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,8 +211,7 @@ def _read(path: Path):
             raise
         # `-i clip.mp4` was "not a readable image (corrupt or unsupported format)": a sound video, read as a
         # broken photo, and no word of the command that reads it.
-        video = (example_command("detect_mask_image.py").replace("detect_mask_image.py", "detect_mask_video.py")
-                 .replace("facekit-image", "facekit-video").replace("facekit image", "facekit video"))
+        video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
         raise ImageError(f"{path}: a video, not a photo: {video} --source {shlex.quote(str(path))} reads it") from None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
-                     guarded, info, number, positive_int, prog_name, warn)
+                     guarded, info, number, positive_int, prog_name, sibling_command, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -61,8 +61,7 @@ def reproducing_args(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
 
 def image_command() -> str:
     """The photo command that goes with the trainer as it was run: `facekit-train` -> `facekit-image`, ..."""
-    return (example_command(SCRIPT).replace("train_mask_detector.py", "detect_mask_image.py")
-            .replace("facekit-train", "facekit-image").replace("python -m facekit train", "python -m facekit image"))
+    return sibling_command(SCRIPT, "detect_mask_image.py")
 
 
 def build_parser() -> argparse.ArgumentParser:
