@@ -46,11 +46,12 @@ demo: assets compile
 	$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display && \
 	echo "[INFO] open output/$$name.png to see the result"
 
-# Two workers (pytest-xdist; tests/conftest.py groups the tests): about 10 minutes on 2 cores instead of 16.
+# Two workers (pytest-xdist; tests/conftest.py groups the tests): about 15 minutes on 2 cores (stop 39's CI: 909 s).
+# --durations names the slowest tests in every CI log, so a test that grows slow is seen where it lands.
 TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
