@@ -17,19 +17,39 @@ import pytest
 from .conftest import ROOT
 
 
+# What a build reads from a checkout; the rest of it (tests, scripts, benches) stays out of the wheel and sdist.
+SOURCES = ("pyproject.toml", "README.md", "LICENSE")
+
+
+def _clean_sources(src: Path) -> Path:
+    src.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, src / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "model.keras")
+    for folder in ("facekit", "models"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=skip)
+    return src
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    """The sdist as `python -m build --sdist` makes it (no isolation: nothing is downloaded), from clean sources."""
+    tmp = tmp_path_factory.mktemp("sdist")
+    src = _clean_sources(tmp / "src")
+    res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp / "dist"),
+                          str(src)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+    return next((tmp / "dist").glob("facekit-*.tar.gz"))
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """Build the wheel from a clean copy of the sources (a build in the checkout would reuse its build/
     folder, which can hold files deleted since), then install it without dependencies: they are the
     ones this environment already has, so nothing is downloaded."""
     tmp = tmp_path_factory.mktemp("package")
-    src = tmp / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "model.keras")
-    for folder in ("facekit", "models"):
-        shutil.copytree(ROOT / folder, src / folder, ignore=skip)
+    src = _clean_sources(tmp / "src")
     dist = tmp / "dist"
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                           "-w", str(dist), str(src)], capture_output=True, text=True, timeout=300)
@@ -84,6 +104,28 @@ def test_installed_facekit_image_outside_the_repo(installed, media):
     res = subprocess.run([sys.executable, str(installed["site"] / "bin" / "facekit-batch"), "--help"],
                          capture_output=True, text=True, timeout=60, cwd=installed["cwd"], env=installed["env"])
     assert res.returncode == 0 and "usage: facekit-batch" in res.stdout
+
+
+def test_wheel_and_sdist_carry_the_licence_their_metadata_names(installed, sdist):
+    """The wheel said `License-Expression: MIT` and carried no licence text, which MIT itself asks every copy to
+    keep: a distributor had nothing to ship beside it. The LICENSE file now goes into the wheel's dist-info
+    (PEP 639 `license-files`, named by `License-File`) and into the sdist."""
+    import tarfile
+
+    wheel = zipfile.ZipFile(installed["wheel"])
+    names = wheel.namelist()
+    info = next(n for n in names if n.endswith(".dist-info/METADATA")).rsplit("/", 1)[0]
+    metadata = wheel.read(f"{info}/METADATA").decode()
+    assert "License-File: LICENSE" in metadata.splitlines(), metadata[:800]
+    text = wheel.read(f"{info}/licenses/LICENSE").decode()
+    assert text.startswith("MIT License") and "Permission is hereby granted" in text
+    assert (ROOT / "LICENSE").read_text() == text
+    found = next(installed["site"].glob("facekit-*.dist-info/licenses/LICENSE"))
+    assert found.read_text() == text
+    with tarfile.open(sdist) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        assert tar.extractfile(f"{top}/LICENSE").read().decode() == text
+        assert "License-File: LICENSE" in tar.extractfile(f"{top}/PKG-INFO").read().decode().splitlines()
 
 
 def test_the_installed_package_says_it_is_typed(installed):
