@@ -18,7 +18,7 @@ from .conftest import ROOT
 
 
 # What a build reads from a checkout; the rest of it (tests, scripts, benches) stays out of the wheel and sdist.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE")
 
 
 def _clean_sources(src: Path) -> Path:
@@ -126,6 +126,44 @@ def test_wheel_and_sdist_carry_the_licence_their_metadata_names(installed, sdist
         top = tar.getnames()[0].split("/")[0]
         assert tar.extractfile(f"{top}/LICENSE").read().decode() == text
         assert "License-File: LICENSE" in tar.extractfile(f"{top}/PKG-INFO").read().decode().splitlines()
+
+
+def test_the_package_says_its_shipped_weights_are_not_mit(installed, sdist):
+    """The wheel's one licence line was `License-Expression: MIT` while it carries three heads whose weights
+    inherit their images' terms, the gender head's CelebA's non-commercial ones: a distributor reading the
+    metadata took all of it for MIT. The expression now names the weights apart, and NOTICE (beside LICENSE in
+    the dist-info and the sdist) names each head's datasets and terms as its card keeps them, and the
+    non-commercial detectors facekit downloads."""
+    import tarfile
+
+    from facekit.detection import LICENCES
+
+    wheel = zipfile.ZipFile(installed["wheel"])
+    info = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")).rsplit("/", 1)[0]
+    metadata = wheel.read(f"{info}/METADATA").decode().splitlines()
+    assert "License-Expression: MIT AND LicenseRef-facekit-model-weights" in metadata
+    assert "License-File: NOTICE" in metadata
+    notice = wheel.read(f"{info}/licenses/NOTICE").decode()
+    assert notice == (ROOT / "NOTICE").read_text()
+    with tarfile.open(sdist) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        assert tar.extractfile(f"{top}/NOTICE").read().decode() == notice
+    assert "License-Expression: MIT AND LicenseRef-facekit-model-weights" in notice
+    blocks = {b.split(" ", 1)[0]: b for b in notice.split("\n- ")[1:]}
+    shipped = sorted(n.split("/")[2] for n in wheel.namelist() if n.endswith("/card.json"))
+    assert shipped == sorted(p.parent.name for p in (ROOT / "models").glob("*/card.json"))
+    for task in shipped:
+        card = json.loads(wheel.read(f"facekit/models/{task}/card.json"))
+        block = blocks[task]
+        assert block.startswith(f"{task} head (facekit/models/{task})"), block[:80]
+        for name in set(card["licences"]) - {"model"}:
+            assert f"{name}: " in block, (task, name)
+        noncommercial = "non-commercial" in card["licences"]["model"]
+        assert noncommercial == ("NON-COMMERCIAL RESEARCH ONLY" in block.splitlines()[0]), task
+    for detector, terms in LICENCES.items():
+        if "non-commercial" in terms:
+            block = next(b for b in blocks.values() if detector in b.split(" (")[0].replace(",", "").split())
+            assert "NON-COMMERCIAL RESEARCH ONLY" in block, detector
 
 
 def test_the_installed_package_says_it_is_typed(installed):
