@@ -18,7 +18,7 @@ from .conftest import ROOT
 
 
 # What a build reads from a checkout; the rest of it (tests, scripts, benches) stays out of the wheel and sdist.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in")
 
 
 def _clean_sources(src: Path) -> Path:
@@ -34,9 +34,16 @@ def _clean_sources(src: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
-    """The sdist as `python -m build --sdist` makes it (no isolation: nothing is downloaded), from clean sources."""
+    """The sdist as `python -m build --sdist` makes it (no isolation: nothing is downloaded) in a checkout that
+    holds tests, caches and run outputs beside the sources."""
     tmp = tmp_path_factory.mktemp("sdist")
     src = _clean_sources(tmp / "src")
+    # what a working checkout holds beside the sources, none of which is the package's
+    shutil.copytree(ROOT / "tests", src / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for junk in ("facekit/__pycache__/analyzer.cpython-311.pyc", "tests/__pycache__/conftest.cpython-311.pyc",
+                 "runs/mask/state.json", "output/example_03.png"):
+        (src / junk).parent.mkdir(parents=True, exist_ok=True)
+        (src / junk).write_bytes(b"junk")
     res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp / "dist"),
                           str(src)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr
@@ -164,6 +171,26 @@ def test_the_package_says_its_shipped_weights_are_not_mit(installed, sdist):
         if "non-commercial" in terms:
             block = next(b for b in blocks.values() if detector in b.split(" (")[0].replace(",", "").split())
             assert "NON-COMMERCIAL RESEARCH ONLY" in block, detector
+
+
+def test_the_sdist_holds_the_package_only_and_builds_the_same_wheel(installed, sdist, tmp_path):
+    """The sdist carried tests/test_*.py (setuptools adds them) without the conftest.py and __init__.py they import
+    from, nor the scripts, Makefile and asset mirror they run: a distributor's `pytest` on it failed at
+    collection. It now holds the package (code, heads, README, LICENSE, NOTICE) and no test, cache or run output,
+    and a wheel built from it has the files of the one built from the checkout."""
+    import tarfile
+
+    with tarfile.open(sdist) as tar:
+        names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
+    assert not [n for n in names if n.split("/")[0] in ("tests", "runs", "output") or "__pycache__" in n
+                or n.endswith((".pyc", ".keras"))], names
+    assert {"README.md", "LICENSE", "NOTICE", "pyproject.toml", "facekit/__init__.py",
+            "models/gender/card.json", "models/gender/model.tflite"} <= set(names)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                          "-w", str(tmp_path), str(sdist)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rebuilt = zipfile.ZipFile(next(tmp_path.glob("facekit-*.whl"))).namelist()
+    assert sorted(rebuilt) == sorted(zipfile.ZipFile(installed["wheel"]).namelist())
 
 
 def test_the_installed_package_says_it_is_typed(installed):
