@@ -17,8 +17,14 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	# facekit itself, editable: `import facekit` and facekit-image / -video / -train / -batch work from any
-	# folder with this venv active, while the code and models/ stay where they are in the clone.
+	touch $@
+
+# facekit itself, editable: `import facekit` and facekit-image / -video / -train / -batch work from any
+# folder with this venv active, while the code and models/ stay where they are in the clone. Made again when
+# the version or the package's metadata moves: an editable install keeps the version it was made at, so after
+# a pull that bumped it `pip show facekit` and importlib.metadata named the old one (and pip would take another
+# facekit for a requirement on the new one), while facekit itself ran and recorded the new.
+$(VENV)/.editable: $(VENV)/.installed pyproject.toml facekit/__init__.py
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -27,7 +33,7 @@ $(VENV)/.installed: requirements.txt
 # every process: 40-70 ms of the ~0.5 s a photo command takes. Only changed files are compiled again; a checkout
 # it cannot write to runs as before, uncompiled, so a failure here is not one of make's. A syntax error (a merge's
 # conflict markers) is one: it got that warning too, saying "it runs" of a module that cannot even be imported.
-compile: $(VENV)/.installed
+compile: $(VENV)/.editable
 	@out=$$($(PY) -m compileall -q facekit 2>&1) && exit 0; \
 	if printf '%s\n' "$$out" | grep -qE '^(SyntaxError|IndentationError|TabError):'; then \
 	  printf '%s\n' "$$out" | grep -vE '^(\*\*\* Error compiling|[A-Za-z]*Error: \[Errno)'; \
@@ -35,7 +41,7 @@ compile: $(VENV)/.installed
 	fi; \
 	echo "[WARN] could not compile facekit (a read-only checkout?): it runs, more slowly to start"
 
-assets: $(VENV)/.installed
+assets: $(VENV)/.editable
 	$(PY) -m facekit.assets fetch --layout .
 
 # example_03 (PyImageSearch's) comes from the mirror only; without one, two_people.jpg (downloadable) stands in.
@@ -50,10 +56,10 @@ demo: assets compile
 # --durations names the slowest tests in every CI log, so a test that grows slow is seen where it lands.
 TEST_WORKERS ?= 2
 
-test: $(VENV)/.installed
+test: $(VENV)/.editable
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.editable
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 bench: compile

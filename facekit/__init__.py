@@ -8,7 +8,7 @@ start fast and never pull TensorFlow in by accident. The public names below are 
 use (module `__getattr__`), not at import; type checkers read them from the `if TYPE_CHECKING:` imports.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # typing.TYPE_CHECKING without importing typing (a few ms, for every script): checkers read any name so spelt.
 TYPE_CHECKING = False

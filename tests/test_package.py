@@ -226,6 +226,26 @@ def test_python_m_facekit_runs_each_command_and_says_its_version(installed, medi
         assert "OpenCV 4." in res.stdout and "onnxruntime " in res.stdout
 
 
+def test_one_version_past_0_1_0_in_the_wheel_the_code_and_readme(installed):
+    """facekit said 0.1.0 through hundreds of changes (new heads, defaults, outputs), so a job.json, card or bug
+    report naming it told nothing. The version is written once (facekit/__init__.py); the wheel's name and
+    metadata, and every version README quotes for a wheel or a job.json, are that one."""
+    import re
+
+    from packaging.version import Version
+
+    from facekit import __version__
+
+    assert Version(__version__) >= Version("0.2.0")
+    assert installed["wheel"].name.startswith(f"facekit-{__version__}-")
+    wheel = zipfile.ZipFile(installed["wheel"])
+    meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    assert f"Version: {__version__}" in wheel.read(meta).decode().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    quoted = re.findall(r'facekit-(\d+\.\d+\.\d+)-py3|"facekit": "(\d+\.\d+\.\d+)"', readme)
+    assert len(quoted) >= 2 and {a or b for a, b in quoted} == {__version__}, quoted
+
+
 # Modules that run only with an extra installed; every other module runs on `pip install .` alone.
 EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "convert.py": "train", "batch.py": "scale"}
 OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message
@@ -278,10 +298,12 @@ def _checkout_for_make(tmp_path: Path) -> Path:
     clone = tmp_path / "clone"
     shutil.copytree(ROOT / "facekit", clone / "facekit", ignore=shutil.ignore_patterns("__pycache__", "models"))
     shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", clone / "pyproject.toml")
     (clone / ".venv" / "bin").mkdir(parents=True)
     (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
     (clone / "requirements.txt").touch()
     (clone / ".venv" / ".installed").touch()  # set up already: make has nothing to install
+    (clone / ".venv" / ".editable").touch()
     return clone
 
 
@@ -304,6 +326,29 @@ def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
     for source in sources:
         cached = Path(importlib.util.cache_from_source(str(source)))
         assert cached.is_file() and cached.stat().st_mtime >= source.stat().st_mtime, source
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_installs_facekit_again_when_its_version_moves(tmp_path):
+    """A venv that `make` set up at 0.1.0 kept that version in its editable install's metadata after a pull that
+    bumped facekit: `pip show facekit` and importlib.metadata said 0.1.0 while --version, cards and job.json said
+    the new one. make now installs facekit again (no dependency: --no-deps) when facekit/__init__.py, where the
+    version is written, or pyproject.toml is newer than that install, and only then."""
+    clone = _checkout_for_make(tmp_path)
+
+    def planned() -> str:
+        res = subprocess.run(["make", "-n", "compile"], cwd=clone, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    reinstall = "pip install --quiet --no-deps --no-build-isolation -e ."
+    assert reinstall not in planned()
+    later = (clone / ".venv" / ".editable").stat().st_mtime + 10
+    os.utime(clone / "facekit" / "__init__.py", (later, later))  # a pull that bumped the version
+    assert reinstall in planned()
+    (clone / ".venv" / ".editable").unlink()  # a venv that make set up before it kept this stamp
+    os.utime(clone / "facekit" / "__init__.py", (later - 100, later - 100))
+    assert reinstall in planned()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
