@@ -66,6 +66,8 @@ bench: compile
 	$(PY) -m bench
 
 # The bytecode goes too: `make compile` writes it beside facekit's sources, where no rm above reached it.
+# So do setuptools' build/ and egg-info: a wheel built in the checkout (`pip wheel .`, `python -m build --wheel`)
+# took every file build/ kept from an earlier build, a module deleted since included. dist/ (built wheels) stays.
 clean:
-	rm -rf $(VENV) output face_detector examples .pytest_cache
+	rm -rf $(VENV) output face_detector examples .pytest_cache build facekit.egg-info
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

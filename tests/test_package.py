@@ -365,6 +365,21 @@ def test_make_clean_removes_the_bytecode_make_compile_wrote(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_removes_setuptools_build_folders_that_leak_deleted_files(tmp_path):
+    """`pip wheel .` and `python -m build --wheel` in a checkout copy the package through setuptools' build/ folder,
+    which keeps every file of an earlier build: a module deleted since was still in the next wheel. `make clean`
+    left build/ and facekit.egg-info/ in place; it now removes both, and keeps dist/ (the wheels the user built)."""
+    clone = _checkout_for_make(tmp_path)
+    for leftover in ("build/lib/facekit/removed_since.py", "facekit.egg-info/SOURCES.txt", "dist/facekit.whl"):
+        (clone / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (clone / leftover).write_text("x = 1\n")
+    res = subprocess.run(["make", "-s", "clean"], cwd=clone, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert not (clone / "build").exists() and not (clone / "facekit.egg-info").exists()
+    assert (clone / "dist" / "facekit.whl").is_file() and (clone / "facekit" / "__init__.py").is_file()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_write(tmp_path):
     """A facekit file that does not compile (a merge's conflict markers) got the read-only checkout's warning,
     "it runs, more slowly to start", compileall's message thrown away, and make went on: now compileall's lines
