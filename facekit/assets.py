@@ -14,7 +14,6 @@ download) and lays out `face_detector/` and `examples/` the way the original PyI
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -358,7 +357,11 @@ def layout(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0])
+    from .cli.common import ArgumentParser, add_version
+
+    # the commands' parser: a bad option or subcommand is one [ERROR] line, and --version is there as on the others
+    parser = ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0])
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="resolve (and download) every model asset; each line gives its licence")
     fetch.add_argument("--layout", type=Path, help="also lay out face_detector/ and examples/ here")

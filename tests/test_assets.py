@@ -235,3 +235,25 @@ def test_dataset_readme_states_the_terms_the_trainer_records_for_each_mirror_dat
         assert ("non-commercial" in terms.lower()) == ("non-commercial" in row.lower()), (key, row)
         for licence in ("MIT", "CC0"):
             assert (licence in terms) == (licence in row), (key, licence, row)
+
+
+def test_python_m_facekit_assets_says_its_version_and_a_bad_command_in_one_line():
+    """`python -m facekit.assets`, where a distributor reads each downloaded file's terms, was the one command
+    without --version ("the following arguments are required: command" under its usage, exit 2), and a mistyped
+    subcommand was argparse's two lines where every other command gives one [ERROR] line."""
+    import subprocess
+    import sys
+
+    from facekit import __version__
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "facekit.assets", *args], capture_output=True, text=True,
+                              timeout=60, cwd=ROOT)
+
+    res = run("--version")
+    assert res.returncode == 0 and res.stdout.startswith(f"facekit {__version__} (Python "), res.stdout + res.stderr
+    res = run("lst")
+    assert res.returncode == 2 and res.stdout == "", res.stdout
+    line, = res.stderr.splitlines()  # choices are quoted or not as the Python's argparse writes them
+    assert line.startswith("[ERROR] argument command: invalid choice: 'lst' (choose from ") and line.endswith(
+        "(see python -m facekit.assets --help)") and "fetch" in line, line
