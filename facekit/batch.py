@@ -389,11 +389,13 @@ class Results:
         except OSError as exc:
             raise FacekitError(f"--output {self.folder}: cannot write in {probe} ({exc.strerror or exc})") from None
 
-    def check_options(self, options: JobOptions) -> None:
-        """Results of other options (another head, --every, ...) are not mixed into one table."""
+    def check_options(self, options: JobOptions, warn_now: bool = True) -> str | None:
+        """Results of other options (another head, --every, ...) are not mixed into one table. A job begun by
+        another facekit is resumed with a warning, given back instead with warn_now False: the run says it only
+        once it has work to do (a finished job run again adds no row of this facekit's)."""
         job = self.folder / "job.json"
         if not job.is_file():
-            return
+            return None
         try:
             had = json.loads(job.read_text())
         except (OSError, ValueError) as exc:
@@ -424,12 +426,16 @@ class Results:
         # Taken as the same job, but an upgrade between two runs changes rows without changing an option: the
         # shipped heads are retrained, the detector's thresholds and the photos' int8 choice move. A job from
         # before job.json held the version was resumed in silence, the old heads' rows beside the new ones'.
-        if began != __version__:
-            who = f"facekit {began}" if began else "an older facekit (its job.json names no version)"
-            heads = ", which did not record its heads' model files" if unrecorded else ""
-            warn(f"{self.folder} was begun by {who}{heads}: the sources done then keep that facekit's rows, those "
-                 f"done now get facekit {__version__}'s (its heads, detector and defaults); for one consistent "
-                 "table, use another --output")
+        if began == __version__:
+            return None
+        who = f"facekit {began}" if began else "an older facekit (its job.json names no version)"
+        heads = ", which did not record its heads' model files" if unrecorded else ""
+        note = (f"{self.folder} was begun by {who}{heads}: the sources done then keep that facekit's rows, those "
+                f"done now get facekit {__version__}'s (its heads, detector and defaults); for one consistent "
+                "table, use another --output")
+        if warn_now:
+            warn(note)
+        return note
 
     def open(self, options: JobOptions, licences: dict | None = None) -> None:
         """licences: the terms of the detector's and heads' weights, kept in job.json beside the options (not
@@ -849,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
                          int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
-    results.check_options(options)
+    upgraded = results.check_options(options, warn_now=False)
     from .detection import LICENCES
     from .heads import card_terms, load_heads
 
@@ -868,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
             results.write_summary()  # as every run ends: a run killed before its summary left status.csv behind
             info(f"nothing to do: all {counted(len(sources), 'source')} already done in {args.output}")
             return 0
+    if upgraded:
+        warn(upgraded)
     say_non_commercial(args.detector, heads)  # once there is work: a finished job resumed ends in its one line
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)

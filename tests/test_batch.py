@@ -708,6 +708,31 @@ def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, mo
     assert (results.folder / "status.csv").read_text().count("\n") == 2
 
 
+def test_a_finished_job_of_an_older_facekit_resumed_says_nothing_of_mixed_rows(tmp_path, media):
+    """After the bump to 0.2.0, each finished job of 0.1.0 run again printed "[WARN] ... the sources done then keep
+    that facekit's rows, those done now get facekit 0.2.0's ... use another --output" above "nothing to do": no
+    row was added, its table was one facekit's. The warning now comes only with work to do."""
+    from facekit.batch import FACEKIT_KEY, Results, gather_sources
+
+    photo = tmp_path / "one.jpg"
+    shutil.copy(media / "obama.jpg", photo)
+    results = Results(tmp_path / "results")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    (source, kind), = gather_sources([str(photo)], None, False)[0]
+    results.write("part-1.parquet", b"", [{
+        "source": source, "kind": kind, "status": "ok", "message": "", "faces": 1, "frames": 1, "seconds": 0.5,
+        "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5, "finished": "2026-11-29T06:00:01"}])
+    # each run in a process of its own, as a user's are: a job's lock on its folder lasts as long as its process
+    assert batch(photo, "-o", results.folder).returncode == 0  # writes this facekit's job.json, starts no Ray
+    job = json.loads((results.folder / "job.json").read_text())
+    (results.folder / "job.json").write_text(json.dumps({**job, FACEKIT_KEY: "0.1.0"}))
+    res = batch(photo, "-o", results.folder)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"[INFO] nothing to do: all 1 source already done in {results.folder}\n"
+    assert res.stderr == "", res.stderr
+
+
 def test_counts_in_the_progress_lines_agree_with_their_nouns():
     from facekit.batch import counted
 
