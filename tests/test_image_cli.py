@@ -1605,3 +1605,18 @@ def test_a_file_given_without_its_option_is_told_the_option(media, tmp_path):
         assert res.returncode == 2 and res.stderr == f"[ERROR] {said}\n", res.stderr
     res = run_script("detect_mask_video.py", "-s", clip, "--tasks", "mask", "--max-frames", "2", "--no-display")
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_a_detector_named_in_any_case_is_the_offered_one(media, tmp_path):
+    """`--detector SCRFD` / `YuNet`, as the papers and OpenCV spell them, were "invalid choice" of an offered
+    detector; a real typo still gets the nearest name."""
+    boxes = {}
+    for given in ("YuNet", "yunet"):
+        out = tmp_path / f"{given}.json"
+        res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--detector", given, "-j", out,
+                         "--no-display")
+        assert res.returncode == 0, res.stderr
+        boxes[given] = [f["box"] for f in json.loads(out.read_text())["faces"]]
+    assert boxes["YuNet"] == boxes["yunet"] and len(boxes["yunet"]) == 1
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--detector", "scrdf",
+                              "--no-display"), "no detector 'scrdf': did you mean scrfd?")

@@ -459,6 +459,22 @@ class _TutorialFaceFolder(argparse.Action):
                      "scrfd, finds more faces, masked ones above all)")
 
 
+def detector_name(value: str) -> str:
+    """--detector's value as DETECTORS spells it: `--detector SCRFD` or `YuNet` (the papers' and OpenCV's
+    spelling) or `scrfd_500m` was "invalid choice" though the user named an offered detector. A real typo gets
+    the nearest names."""
+    import difflib
+
+    from ..detection import DETECTORS
+
+    name = value.strip().lower().replace("_", "-")
+    if name in DETECTORS:
+        return name
+    near = difflib.get_close_matches(name, list(DETECTORS), n=2, cutoff=0.6)
+    hint = f": did you mean {' or '.join(near)}?" if near else ""
+    raise argparse.ArgumentTypeError(f"no detector {value!r}{hint} (choose from {', '.join(DETECTORS)})")
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, batch: bool = False) -> None:
     """`video`: the video script's default detector (fast enough for every frame) instead of the photo one.
     `batch`: facekit-batch, which runs one detector on photos and videos alike and draws nothing."""
@@ -491,7 +507,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     g.add_argument("-c", "--confidence", type=probability, default=None,
                    help="minimum face detection score (default: the detector's own, chosen on data: "
                         "scrfd and scrfd-500m 0.5, yunet 0.75, res10 0.5)")
-    g.add_argument("--detector", choices=list(DETECTORS), default=default, metavar="NAME",
+    g.add_argument("--detector", type=detector_name, choices=list(DETECTORS), default=default, metavar="NAME",
                    help=f"face detector {chosen}. Weights' licences: "
                         + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
