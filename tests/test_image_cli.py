@@ -1620,3 +1620,19 @@ def test_a_detector_named_in_any_case_is_the_offered_one(media, tmp_path):
     assert boxes["YuNet"] == boxes["yunet"] and len(boxes["yunet"]) == 1
     _fails_cleanly(run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--detector", "scrdf",
                               "--no-display"), "no detector 'scrdf': did you mean scrfd?")
+
+
+def test_one_photo_into_an_output_folder(media, tmp_path):
+    """`-o annotated/` (a new folder) or `-o annotated` (one that exists) with ONE photo was refused ("give the
+    annotated image a name like result.png", "is a folder"), where several photos are written into it: the
+    photo's annotated image goes into the folder under its name, as in a folder run."""
+    new, existing = tmp_path / "new", tmp_path / "existing"
+    existing.mkdir()
+    for out in (f"{new}{os.sep}", str(existing)):
+        res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-o", out, "--no-display",
+                         "--tasks", "mask")
+        assert res.returncode == 0, res.stderr
+        written = Path(out) / "obama.jpg"
+        assert f"annotated image written to {written}" in res.stdout, res.stdout
+        assert cv2.imread(str(written)).shape == cv2.imread(str(media / "obama.jpg")).shape
+        assert os.listdir(out) == ["obama.jpg"]

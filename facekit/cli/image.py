@@ -39,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     # extend: `-i a.jpg -i b.jpg` (a script adding one -i per folder) ran b.jpg alone, a.jpg dropped without a word
     p.add_argument("-i", "--image", nargs="+", action="extend", required=True, type=Path, metavar="PATH",
                    help="image file(s) or folder(s) of images (or --image given again)")
-    p.add_argument("-o", "--output", type=Path,
-                   help="annotated image (one input) or folder for annotated images (several inputs)")
+    # A str, made a Path in main(): Path("out/") drops the separator that says "a folder".
+    p.add_argument("-o", "--output",
+                   help="annotated image (one input), or folder for annotated images (several inputs, or one "
+                        "input with a folder that exists or a name ending in /)")
     p.add_argument("-j", "--json", type=Path,
                    help="write results: JSON for one image, JSON Lines (one record per image) for several or "
                         "for a name ending in .jsonl; - for standard output (always JSON Lines)")
@@ -143,17 +145,29 @@ def main(argv: list[str] | None = None) -> int:
                  "detects none (each whole image is one face): ignored")
     if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
         results_to_stdout()
-    folder_out = args.output is not None and not (args.output.suffix and is_image_path(args.output))
+    # `-o annotated/` or an existing folder with one photo was refused ("give the annotated image a name", "is a
+    # folder"): for one photo as for many it means "write into this folder", under the photo's name. A folder
+    # named like an image (`-o out.png`, a folder of that name in the way) is still refused: the name says a file.
+    named_folder = args.output is not None and args.output.endswith(tuple({os.sep, os.altsep or os.sep}))
+    args.output = Path(args.output) if args.output is not None else None
+    folder_out = args.output is not None and (named_folder or not (args.output.suffix
+                                                                   and is_image_path(args.output)))
     images, names, skipped, batch = gather_inputs(args.image, args.recursive,
                                                   exclude=args.output if folder_out else None)
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
                          + recursive_hint(args.image, args.recursive))
-    if not batch:
+    into_folder = batch or folder_out and (named_folder or args.output.is_dir())
+    if not batch and into_folder:
+        check_output_path(args.output, "--output", folder=True)
+        args.output = args.output / names[0]
+        annotated = [args.output]
+    elif not batch:
         check_output_path(args.output, "--output")
         if args.output is not None:
             if not args.output.suffix:
-                raise FacekitError(f"--output {args.output}: give the annotated image a name like result.png")
+                raise FacekitError(f"--output {args.output}: give the annotated image a name like result.png, or "
+                                   f"{args.output}{os.sep} to write it into that folder under the photo's name")
             _encode(args.output.suffix.lower(), np.zeros((2, 2, 3), np.uint8))  # fail before any work
         annotated = [args.output]
     elif args.output is not None:
@@ -171,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FacekitError(f"--json {args.json}: --json writes JSON, not {args.json.suffix[1:].upper()}: name it "
                            f"{args.json.with_suffix('.jsonl').name} (pandas.read_json(..., lines=True) reads it as "
                            "a table of one row per photo)")
-    refuse_overwriting(images, [("--output", annotated, "folder" if batch else "file"),
+    refuse_overwriting(images, [("--output", annotated, "folder" if into_folder else "file"),
                                 ("--json", [args.json], "file")])
     if batch and not (args.output or args.json):
         info("no --output or --json: the faces are only counted (add -o FOLDER or -j FILE to keep them)")
@@ -276,6 +290,7 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
             reader_left = True
     annotated = annotate(image, faces, style, enlarge_small=True)
     if args.output:
+        args.output.parent.mkdir(exist_ok=True)  # `-o new_folder/`: made as a folder run makes its own
         _write_image(args.output, annotated)
         info(f"annotated image written to {args.output}")
     if reader_left:
