@@ -176,7 +176,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     paths to one file are one source, under the first name met. Files named in the --list that are missing
     or of another kind stay in: their error belongs in the status table. A path typed on the command
     line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
-    from .preprocess import folder_files
+    from .preprocess import folder_files, natural_key
 
     for item in inputs:
         if not any(c in item for c in "*?[") and not os.path.exists(item):
@@ -199,14 +199,14 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     skipped = 0
     for item in named:
         if any(c in item for c in "*?["):
-            paths = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
+            paths = sorted((Path(p) for p in glob.glob(item, recursive=True)), key=natural_key)
             if not paths:
                 warn(f"{item}: the pattern matches nothing")
         else:
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
-                for p in folder_files(path, recursive):
+                for p in sorted(folder_files(path, recursive), key=natural_key):  # as the image script's
                     kind = source_kind(p)
                     if kind == "other":
                         skipped += 1

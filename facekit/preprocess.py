@@ -597,8 +597,29 @@ def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> tuple:
+    # Text and numbers alternate from a text part ("" before a leading number), so two keys never compare a
+    # str with an int.
+    parts = _DIGITS.split(text.casefold())
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
+
+
+def natural_key(path: Path) -> tuple:
+    """A file browser's order (Finder, Explorer, Nautilus): numbers by value, case ignored, a name's stem
+    before its extension (img2.jpg, img2 copy.jpg, img10.jpg), folder by folder. String order put img10
+    before img2 and every IMG_ before img, so a folder run's console, JSON Lines and outputs listed a shoot out
+    of its order. The path itself breaks ties (IMG.jpg / img.jpg, img01 / img1): the order is always the same."""
+    *folders, name = path.parts or ("",)
+    last = Path(name)
+    return (tuple((_natural(part), ()) for part in folders) + ((_natural(last.stem), _natural(last.suffix)),),
+            str(path))
+
+
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
-    """Image files in `folder` (sorted) and how many other files were skipped."""
+    """Image files in `folder`, in natural order (natural_key), and how many other files were skipped."""
     files = folder_files(folder, recursive)
-    images = [p for p in files if is_image_path(p)]
+    images = sorted((p for p in files if is_image_path(p)), key=natural_key)
     return images, len(files) - len(images)

@@ -976,3 +976,20 @@ def test_an_input_named_without_its_extension_is_offered_the_file_that_is_there(
     assert res.stderr.strip() == (f"[ERROR] {tmp_path / 'obama'}: no such file or folder (did you mean "
                                   f"{tmp_path / 'obama.jpg'}?)")
     assert not out.exists()
+
+
+def test_a_folder_and_a_pattern_are_read_in_a_file_browsers_order(tmp_path):
+    """The job's sources, and so its Parquet rows and status.csv, took a folder's photos in string order (img10
+    before img2, IMG_ before img), unlike the folder in a file browser and unlike detect_mask_image.py."""
+    from facekit.batch import gather_sources
+
+    shoot = tmp_path / "shoot"
+    (shoot / "day10").mkdir(parents=True)
+    (shoot / "day2").mkdir()
+    for name in ("img10.jpg", "img2.jpg", "IMG_0001.JPG", "day10/a.jpg", "day2/b.jpg"):
+        (shoot / name).write_bytes(b"")
+    want = ["day2/b.jpg", "day10/a.jpg", "img2.jpg", "img10.jpg", "IMG_0001.JPG"]
+    sources, _ = gather_sources([str(shoot)], None, True)
+    assert [os.path.relpath(s, shoot) for s, _ in sources] == want
+    sources, _ = gather_sources([str(shoot / "*" / "*.jpg"), str(shoot / "*.*")], None, False)
+    assert [os.path.relpath(s, shoot) for s, _ in sources] == want

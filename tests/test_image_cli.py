@@ -1636,3 +1636,24 @@ def test_one_photo_into_an_output_folder(media, tmp_path):
         assert f"annotated image written to {written}" in res.stdout, res.stdout
         assert cv2.imread(str(written)).shape == cv2.imread(str(media / "obama.jpg")).shape
         assert os.listdir(out) == ["obama.jpg"]
+
+
+def test_a_folder_is_read_in_a_file_browsers_order(media, tmp_path):
+    """A folder's photos were read, recorded and written in string order: img10 before img2, every IMG_ before
+    img. They now come as a file browser lists them (numbers by value, case ignored, folder by folder), the same
+    on every run."""
+    photos = tmp_path / "shoot"
+    for name, source in (("img10.jpg", "two_people.jpg"), ("img2.jpg", "obama.jpg"), ("IMG_0001.JPG", "obama.jpg"),
+                         ("img2 copy.jpg", "obama.jpg"), ("day2/b.png", "no_face_cat.png"),
+                         ("day10/a.png", "no_face_cat.png"), ("Day1/c.png", "example_01.png")):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(media / source, photos / name)
+    want = ["Day1/c.png", "day2/b.png", "day10/a.png", "img2.jpg", "img2 copy.jpg", "img10.jpg", "IMG_0001.JPG"]
+    for run in range(2):
+        out = tmp_path / f"faces{run}.jsonl"
+        res = run_script("detect_mask_image.py", "-i", photos, "--recursive", "-j", out, "--no-display",
+                         "--tasks", "mask", "--fast")
+        assert res.returncode == 0, res.stderr
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [str(Path(r["image"]).relative_to(photos)) for r in records] == want
+        assert [len(r["faces"]) for r in records] == [1, 0, 0, 1, 1, 2, 1]
