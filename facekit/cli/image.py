@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
-from ..preprocess import is_image_path, list_images, load_image, recursive_hint
+from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
@@ -59,29 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def gather_inputs(paths: list[Path], recursive: bool,
-                  exclude: Path | None = None) -> tuple[list[Path], list[Path], int, bool]:
-    """Expand folders; return (images, each one's file name under an --output folder, skipped non-image
-    files, whether this is a batch run). A folder's images keep their place under it (their sub-folders,
+                  exclude: Path | None = None) -> tuple[list[Path], list[Path], list[Path], bool]:
+    """Expand folders; return (images, each one's file name under an --output folder, the non-image files
+    skipped, whether this is a batch run). A folder's images keep their place under it (their sub-folders,
     with --recursive), so two photos of one name in two sub-folders get two annotated images; a name two
     inputs still share gets _2, _3, ... Files under `exclude` (an --output folder inside an input folder)
     are left out: a second run must not annotate the first run's annotated images."""
-    images, names, skipped = [], [], 0
+    images, names, skipped = [], [], []
     batch = len(paths) > 1
     excluded = exclude.resolve() if exclude is not None else None
     for path in paths:
         if path.is_dir():
             batch = True
-            found, other = list_images(path, recursive)
+            found = sorted(folder_files(path, recursive), key=natural_key)
             if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
                 found = [f for f in found if not f.resolve().is_relative_to(excluded)]
+            skipped += [f for f in found if not is_image_path(f)]
+            found = [f for f in found if is_image_path(f)]
             images += found
             names += [f.relative_to(path) for f in found]
-            skipped += other
         elif path.exists() or not path.suffix or is_image_path(path):
             images.append(path)  # missing files are reported by load_image with a clear line
             names.append(Path(path.name))
         else:
-            skipped += 1
+            skipped.append(path)
     for i, name in enumerate(names):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
             names[i] = name.with_name(name.name + ".png")
@@ -317,10 +318,19 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     return 0
 
 
-def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, style, annotate) -> int:
+def _batch(args, images: list[Path], names: list[Path], skipped: list[Path], pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
+    from ..batch import VIDEO_EXTENSIONS
     from ..signals import DeferredStop, check_stop
+
+    # "skipped 3 non-image file(s)" named none: a camera's RAW files, a clip or a typo'd extension among the
+    # photos had to be found by hand.
+    video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
+    for path in skipped:
+        why = (f"a video ({video} --source {shlex.quote(str(path))} reads it)"
+               if path.suffix.lower() in VIDEO_EXTENSIONS else "not an image file (by its extension)")
+        info(f"skipped {path}: {why}")
 
     failed = n_faces = done = drawn = 0
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
@@ -390,7 +400,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: int, pipeline, 
         raise unwritten
     secs = time.perf_counter() - started
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
-         f"and {skipped} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
+         f"and {len(skipped)} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
     if tally:
         # "How many faces with and without masks in this folder" took a JSON file and a script: the run said
         # only how many faces.
