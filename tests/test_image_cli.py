@@ -1679,3 +1679,20 @@ def test_each_file_of_a_folder_that_is_not_a_photo_is_named(media, tmp_path):
                        f"[INFO] skipped {photos / 'Thumbs.db'}: not an image file (by its extension)"], res.stdout
     assert "skipped 0 unreadable image(s) and 3 non-image file(s)" in res.stdout
     assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_folder_run_says_each_photos_faces(media, tmp_path):
+    """A folder run said only "3 images, 4 faces": which photo held how many took the JSON and a script. Each photo
+    now has its line, in the folder's order, and one whose annotated image has another name says where it is."""
+    photos, out = tmp_path / "shoot", tmp_path / "out"
+    photos.mkdir()
+    shutil.copy(media / "two_people.jpg", photos / "img10.jpg")
+    shutil.copy(media / "obama.jpg", photos / "img2.jpg")
+    # A JPEG named as Windows browsers save one (OpenCV writes no .jfif)
+    (photos / "cat.jfif").write_bytes(cv2.imencode(".jpg", cv2.imread(str(media / "no_face_cat.png")))[1].tobytes())
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", out, "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith(f"[INFO] {photos}")]
+    assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'})",
+                     f"[INFO] {photos / 'img2.jpg'}: 1 face", f"[INFO] {photos / 'img10.jpg'}: 2 faces"], res.stdout
+    assert cv2.imread(str(out / "cat.jpg")) is not None

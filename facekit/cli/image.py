@@ -382,6 +382,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: list[Path], pip
                         for task, pred in face.predictions.items():
                             tally.setdefault(task, collections.Counter())[pred.label] += 1
                     done += 1
+                # A folder run said only "11 images, 32 faces": which photo held how many took the JSON and a
+                # script. The annotated image is named where its name is not the photo's (_2, a HEIC's .jpg).
+                renamed = shown is not None and name.name != path.name
+                with tqdm.external_write_mode():
+                    info(f"{path}: {counted(len(faces), 'face')}"
+                         + (f" (annotated image: {args.output / name})" if renamed else ""))
         except KeyboardInterrupt:
             stopped = "interrupted"
         except BrokenPipeError:
