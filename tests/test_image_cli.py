@@ -1696,3 +1696,22 @@ def test_a_folder_run_says_each_photos_faces(media, tmp_path):
     assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'})",
                      f"[INFO] {photos / 'img2.jpg'}: 1 face", f"[INFO] {photos / 'img10.jpg'}: 2 faces"], res.stdout
     assert cv2.imread(str(out / "cat.jpg")) is not None
+
+
+def test_a_photo_reached_twice_is_read_once(media, tmp_path):
+    """A link to a photo in its folder (latest.jpg -> img10.jpg), or the photo given again beside its folder,
+    had it read twice: its faces counted twice in the run's totals and the JSON Lines, two annotated copies.
+    It is read once, under the first name met, and a link is named in one line (as facekit-batch does)."""
+    photos, out, jsonl = tmp_path / "shoot", tmp_path / "out", tmp_path / "faces.jsonl"
+    photos.mkdir()
+    shutil.copy(media / "two_people.jpg", photos / "img10.jpg")
+    (photos / "latest.jpg").symlink_to("img10.jpg")
+    res = run_script("detect_mask_image.py", "-i", photos, photos / "img10.jpg", "-o", out, "-j", jsonl,
+                     "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [(Path(r["image"]).name, len(r["faces"])) for r in records] == [("img10.jpg", 2)]
+    assert sorted(p.name for p in out.iterdir()) == ["img10.jpg"]
+    assert f"[INFO] skipped {photos / 'latest.jpg'}: the same file as {photos / 'img10.jpg'}, read once" \
+        in res.stdout.splitlines()
+    assert "1 image, 2 faces in" in res.stdout and "1 photo met twice, read once" in res.stdout

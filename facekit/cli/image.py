@@ -58,13 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+Skipped = list[tuple[Path, "Path | None"]]  # a file left out, and the photo it is the same file as (or None)
+
+
 def gather_inputs(paths: list[Path], recursive: bool,
-                  exclude: Path | None = None) -> tuple[list[Path], list[Path], list[Path], bool]:
-    """Expand folders; return (images, each one's file name under an --output folder, the non-image files
-    skipped, whether this is a batch run). A folder's images keep their place under it (their sub-folders,
-    with --recursive), so two photos of one name in two sub-folders get two annotated images; a name two
-    inputs still share gets _2, _3, ... Files under `exclude` (an --output folder inside an input folder)
-    are left out: a second run must not annotate the first run's annotated images."""
+                  exclude: Path | None = None) -> tuple[list[Path], list[Path], Skipped, bool]:
+    """Expand folders; return (images, each one's file name under an --output folder, the files skipped, whether
+    this is a batch run). A skipped file comes with the photo it is the same file as (a link to it, or met
+    twice through the inputs given: it is read once, under the first name met), or None: not an image. A
+    folder's images keep their place under it (their sub-folders, with --recursive), so two photos of one name
+    in two sub-folders get two annotated images; a name two inputs still share gets _2, _3, ... Files under
+    `exclude` (an --output folder inside an input folder) are left out: a second run must not annotate the
+    first run's annotated images."""
     images, names, skipped = [], [], []
     batch = len(paths) > 1
     excluded = exclude.resolve() if exclude is not None else None
@@ -74,7 +79,7 @@ def gather_inputs(paths: list[Path], recursive: bool,
             found = sorted(folder_files(path, recursive), key=natural_key)
             if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
                 found = [f for f in found if not f.resolve().is_relative_to(excluded)]
-            skipped += [f for f in found if not is_image_path(f)]
+            skipped += [(f, None) for f in found if not is_image_path(f)]
             found = [f for f in found if is_image_path(f)]
             images += found
             names += [f.relative_to(path) for f in found]
@@ -82,7 +87,28 @@ def gather_inputs(paths: list[Path], recursive: bool,
             images.append(path)  # missing files are reported by load_image with a clear line
             names.append(Path(path.name))
         else:
-            skipped.append(path)
+            skipped.append((path, None))
+    # A link to a photo in its folder (latest.jpg -> img10.jpg), or a sub-folder given beside its --recursive
+    # folder, had the photo read twice: its faces counted twice in the totals, two annotated copies.
+    first: dict[tuple[int, int], Path] = {}
+    unique, repeats = [], []
+    for path, name in zip(images, names):
+        key = _identity(path)
+        if key is not None and key in first:
+            if first[key] != path:  # the very path typed twice is one photo without a word
+                repeats.append((path, first[key]))
+            continue
+        if key is not None:
+            first[key] = path
+        unique.append((path, name))
+    images, names = [p for p, _ in unique], [n for _, n in unique]
+    others, seen = [], set()
+    for path, _ in skipped:  # a non-image file met twice is named, and counted, once
+        key = _identity(path)
+        if key is None or key not in seen:
+            seen.add(key)
+            others.append((path, None))
+    skipped = others + repeats
     for i, name in enumerate(names):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
             names[i] = name.with_name(name.name + ".png")
@@ -109,6 +135,14 @@ def gather_inputs(paths: list[Path], recursive: bool,
         taken.add(str(unique).lower())
         names[i] = unique
     return images, names, skipped, batch
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:  # missing, a broken link: load_image names it
+        return None
+    return st.st_dev, st.st_ino
 
 
 # Formats OpenCV writes gray only: an annotated image (in colour) of such a photo takes a PNG of its name.
@@ -318,7 +352,7 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     return 0
 
 
-def _batch(args, images: list[Path], names: list[Path], skipped: list[Path], pipeline, style, annotate) -> int:
+def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
     from ..batch import VIDEO_EXTENSIONS
@@ -327,10 +361,15 @@ def _batch(args, images: list[Path], names: list[Path], skipped: list[Path], pip
     # "skipped 3 non-image file(s)" named none: a camera's RAW files, a clip or a typo'd extension among the
     # photos had to be found by hand.
     video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
-    for path in skipped:
-        why = (f"a video ({video} --source {shlex.quote(str(path))} reads it)"
-               if path.suffix.lower() in VIDEO_EXTENSIONS else "not an image file (by its extension)")
+    for path, same in skipped:
+        if same is not None:
+            why = f"the same file as {same}, read once"
+        elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            why = f"a video ({video} --source {shlex.quote(str(path))} reads it)"
+        else:
+            why = "not an image file (by its extension)"
         info(f"skipped {path}: {why}")
+    repeated = sum(same is not None for _, same in skipped)
 
     failed = n_faces = done = drawn = 0
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
@@ -406,7 +445,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: list[Path], pip
         raise unwritten
     secs = time.perf_counter() - started
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
-         f"and {len(skipped)} non-image file(s)" + (f"; {len(images) - done - failed} not reached" if stopped else ""))
+         f"and {len(skipped) - repeated} non-image file(s)"
+         + (f"; {counted(repeated, 'photo')} met twice, read once" if repeated else "")
+         + (f"; {len(images) - done - failed} not reached" if stopped else ""))
     if tally:
         # "How many faces with and without masks in this folder" took a JSON file and a script: the run said
         # only how many faces.
