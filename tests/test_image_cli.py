@@ -1715,3 +1715,17 @@ def test_a_photo_reached_twice_is_read_once(media, tmp_path):
     assert f"[INFO] skipped {photos / 'latest.jpg'}: the same file as {photos / 'img10.jpg'}, read once" \
         in res.stdout.splitlines()
     assert "1 image, 2 faces in" in res.stdout and "1 photo met twice, read once" in res.stdout
+
+
+def test_one_photo_into_a_folder_replaces_a_link_there_not_its_target(media, tmp_path):
+    """`-o out/` with one photo: a link in out/ named like the photo had the file it pointed to (anywhere)
+    replaced by the annotated image, where a folder run replaces the link."""
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious\n")
+    (out / "obama.jpg").symlink_to(victim)
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-o", f"{out}{os.sep}", "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (out / "obama.jpg").is_symlink() and cv2.imread(str(out / "obama.jpg")) is not None

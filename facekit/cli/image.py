@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     style = Style.from_heads(pipeline.heads, args.landmarks)
 
     if not batch:
-        code = _single(args, images[0], pipeline, style, annotate)
+        code = _single(args, images[0], pipeline, style, annotate, into_folder)
     else:
         code = _batch(args, images, names, skipped, pipeline, style, annotate)
     report_landmarks(pipeline)
@@ -292,7 +292,7 @@ def photo_window_title(path: Path) -> str:
     return f"facekit: {name} (any key closes)"
 
 
-def _single(args, path: Path, pipeline, style, annotate) -> int:
+def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = False) -> int:
     try:
         image = _read(path)
     except ImageError:
@@ -326,7 +326,9 @@ def _single(args, path: Path, pipeline, style, annotate) -> int:
     annotated = annotate(image, faces, style, enlarge_small=True)
     if args.output:
         args.output.parent.mkdir(exist_ok=True)  # `-o new_folder/`: made as a folder run makes its own
-        _write_image(args.output, annotated)
+        # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
+        # followed to overwrite whatever file it points to.
+        _write_image(args.output, annotated, follow_links=not into_folder)
         info(f"annotated image written to {args.output}")
     if reader_left:
         info(READER_GONE)
