@@ -1729,3 +1729,14 @@ def test_one_photo_into_a_folder_replaces_a_link_there_not_its_target(media, tmp
     assert res.returncode == 0, res.stderr
     assert victim.read_text() == "precious\n"
     assert not (out / "obama.jpg").is_symlink() and cv2.imread(str(out / "obama.jpg")) is not None
+
+
+def test_a_missing_file_of_any_extension_among_photos_is_named_missing(media, tmp_path):
+    """`-i photo.jpg notes.tx` (a typo) counted the missing file as a "non-image file" and ended 0, the typo
+    unnoticed; it is "no such file", exit 1, as a missing photo is."""
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", tmp_path / "notes.tx", "-j",
+                     tmp_path / "faces.jsonl", "--no-display", "--tasks", "mask")
+    assert res.returncode == 1, res.stderr
+    assert f"[WARN] skipped {tmp_path / 'notes.tx'}: no such file" in res.stderr.splitlines(), res.stderr
+    assert "skipped 1 unreadable image(s) and 0 non-image file(s)" in res.stdout
+    assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1

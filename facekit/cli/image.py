@@ -83,11 +83,11 @@ def gather_inputs(paths: list[Path], recursive: bool,
             found = [f for f in found if is_image_path(f)]
             images += found
             names += [f.relative_to(path) for f in found]
-        elif path.exists() or not path.suffix or is_image_path(path):
-            images.append(path)  # missing files are reported by load_image with a clear line
-            names.append(Path(path.name))
         else:
-            skipped.append((path, None))
+            # Missing files are reported by load_image with a clear line, whatever their extension: a missing
+            # notes.txt typed beside photos was counted as a "non-image file" and the run ended 0.
+            images.append(path)
+            names.append(Path(path.name))
     # A link to a photo in its folder (latest.jpg -> img10.jpg), or a sub-folder given beside its --recursive
     # folder, had the photo read twice: its faces counted twice in the totals, two annotated copies.
     first: dict[tuple[int, int], Path] = {}
