@@ -1740,3 +1740,18 @@ def test_a_missing_file_of_any_extension_among_photos_is_named_missing(media, tm
     assert f"[WARN] skipped {tmp_path / 'notes.tx'}: no such file" in res.stderr.splitlines(), res.stderr
     assert "skipped 1 unreadable image(s) and 0 non-image file(s)" in res.stdout
     assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_folder_runs_lines_show_a_name_that_is_not_utf8_as_the_json_does(media, tmp_path):
+    """The per-photo and skipped-file lines printed a Latin-1 name's raw byte: standard output was no longer UTF-8,
+    and a reader decoding it (a log shipper, subprocess.run(text=True)) failed. They show it as \\xNN."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media / "obama.jpg", photos / os.fsdecode(b"caf\xe9.jpg"))
+    (photos / os.fsdecode(b"r\xe9sum\xe9.txt")).write_text("x")
+    proc = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photos), "-j",
+                           str(tmp_path / "faces.jsonl"), "--tasks", "mask", "--no-display"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert f"[INFO] {photos}/caf\\xe9.jpg: 1 face" in lines, lines
+    assert f"[INFO] skipped {photos}/r\\xe9sum\\xe9.txt: not an image file (by its extension)" in lines, lines

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
+from ..errors import shown as printable
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
 from ..records import atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
@@ -365,12 +366,14 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
     for path, same in skipped:
         if same is not None:
-            why = f"the same file as {same}, read once"
+            why = f"the same file as {printable(str(same))}, read once"
         elif path.suffix.lower() in VIDEO_EXTENSIONS:
-            why = f"a video ({video} --source {shlex.quote(str(path))} reads it)"
+            why = f"a video ({video} --source {printable(shlex.quote(str(path)))} reads it)"
         else:
             why = "not an image file (by its extension)"
-        info(f"skipped {path}: {why}")
+        # A Latin-1 name's raw byte made standard output no longer UTF-8 (a reader decoding it failed): \xNN,
+        # as in the JSON.
+        info(f"skipped {printable(str(path))}: {why}")
     repeated = sum(same is not None for _, same in skipped)
 
     failed = n_faces = done = drawn = 0
@@ -427,8 +430,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 # script. The annotated image is named where its name is not the photo's (_2, a HEIC's .jpg).
                 renamed = shown is not None and name.name != path.name
                 with tqdm.external_write_mode():
-                    info(f"{path}: {counted(len(faces), 'face')}"
-                         + (f" (annotated image: {args.output / name})" if renamed else ""))
+                    info(f"{printable(str(path))}: {counted(len(faces), 'face')}"
+                         + (f" (annotated image: {printable(str(args.output / name))})" if renamed else ""))
         except KeyboardInterrupt:
             stopped = "interrupted"
         except BrokenPipeError:
