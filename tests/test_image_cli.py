@@ -1755,3 +1755,18 @@ def test_a_folder_runs_lines_show_a_name_that_is_not_utf8_as_the_json_does(media
     lines = proc.stdout.decode("utf-8").splitlines()
     assert f"[INFO] {photos}/caf\\xe9.jpg: 1 face" in lines, lines
     assert f"[INFO] skipped {photos}/r\\xe9sum\\xe9.txt: not an image file (by its extension)" in lines, lines
+
+
+def test_one_photos_lines_show_a_name_that_is_not_utf8_as_the_json_does(media, tmp_path):
+    """One photo's run printed a Latin-1 name's raw byte ("caf\\xe9.jpg: 1 face", "annotated image written to"):
+    standard output was no longer UTF-8 for a reader decoding it. It is \\xNN there, as in a folder run's lines."""
+    photo = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(media / "obama.jpg", photo)
+    proc = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photo), "-o",
+                           f"{tmp_path / 'out'}{os.sep}", "--tasks", "mask", "--no-display"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert f"[INFO] {tmp_path}/caf\\xe9.jpg: 1 face" in lines, lines
+    assert f"[INFO] annotated image written to {tmp_path}/out/caf\\xe9.jpg" in lines, lines
+    # Read by its bytes: OpenCV's bindings crash the process on a name that is not UTF-8.
+    assert cv2.imdecode(np.fromfile(tmp_path / "out" / photo.name, np.uint8), cv2.IMREAD_COLOR) is not None

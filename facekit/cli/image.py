@@ -304,7 +304,7 @@ def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = Fal
                                      "`make demo` or `python -m facekit.assets fetch --layout .`") from None
         raise
     faces = _analyze(pipeline, image, args.crops)
-    info(f"{path}: {counted(len(faces), 'face')}")
+    info(f"{printable(str(path))}: {counted(len(faces), 'face')}")  # \xNN for a Latin-1 name, as in the JSON
     if faces:
         say(_summary(faces, pipeline, image))
     reader_left = False
@@ -330,7 +330,7 @@ def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = Fal
         # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
         # followed to overwrite whatever file it points to.
         _write_image(args.output, annotated, follow_links=not into_folder)
-        info(f"annotated image written to {args.output}")
+        info(f"annotated image written to {printable(str(args.output))}")
     if reader_left:
         info(READER_GONE)
     if not args.no_display:
