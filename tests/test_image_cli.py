@@ -1770,3 +1770,25 @@ def test_one_photos_lines_show_a_name_that_is_not_utf8_as_the_json_does(media, t
     assert f"[INFO] annotated image written to {tmp_path}/out/caf\\xe9.jpg" in lines, lines
     # Read by its bytes: OpenCV's bindings crash the process on a name that is not UTF-8.
     assert cv2.imdecode(np.fromfile(tmp_path / "out" / photo.name, np.uint8), cv2.IMREAD_COLOR) is not None
+
+
+def test_one_photos_output_folder_removed_mid_run_is_not_made_again(media, tmp_path, monkeypatch, capfd):
+    """`-o results/annotated.jpg` whose folder is removed during the run (a clean-up job) is one [ERROR] line, as
+    README says, not a folder made again behind the user's back; `-o new/` is a folder to make."""
+    import facekit.cli.image as image_cli
+
+    results = tmp_path / "results"
+    results.mkdir()
+    read = image_cli.load_image
+
+    def read_and_tidy(path):
+        shutil.rmtree(results)
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    code = image_cli.main(["-i", str(media / "obama.jpg"), "-o", str(results / "annotated.jpg"), "--no-display",
+                           "--tasks", "mask", "--fast"])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert f"the folder {results} is gone (removed or moved during the run?)" in err, err
+    assert not results.exists()

@@ -326,7 +326,8 @@ def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = Fal
             reader_left = True
     annotated = annotate(image, faces, style, enlarge_small=True)
     if args.output:
-        args.output.parent.mkdir(exist_ok=True)  # `-o new_folder/`: made as a folder run makes its own
+        if into_folder:  # `-o new_folder/`: made as a folder run makes its own
+            args.output.parent.mkdir(exist_ok=True)
         # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
         # followed to overwrite whatever file it points to.
         _write_image(args.output, annotated, follow_links=not into_folder)
