@@ -1792,3 +1792,26 @@ def test_one_photos_output_folder_removed_mid_run_is_not_made_again(media, tmp_p
     assert code == 2 and "Traceback" not in err, err
     assert f"the folder {results} is gone (removed or moved during the run?)" in err, err
     assert not results.exists()
+
+
+def test_a_cameras_raw_files_are_told_to_be_exported(media, tmp_path):
+    """A photographer's folder of RAW files (and their .xmp sidecars) was "[ERROR] no images found in shoot",
+    and one RAW file "not a readable image (corrupt or unsupported format)": nothing said that RAW is not read
+    and what to do. Each now says it (one line a file beside photos), and the folder's line what it holds."""
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for name in ("IMG_0001.CR2", "IMG_0002.CR2", "IMG_0001.xmp"):
+        (shoot / name).write_bytes(b"II*\x00 raw data")
+    res = run_script("detect_mask_image.py", "-i", shoot, "--no-display", "--tasks", "mask")
+    _fails_cleanly(res, f"no images found in {shoot}: it holds 2 .CR2, 1 .xmp; camera RAW files are not read: "
+                        "export them as JPEG or TIFF")
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", shoot / "IMG_0001.CR2", "--no-display", "--tasks",
+                              "mask"), "IMG_0001.CR2: a camera RAW file (not read: export it as JPEG or TIFF)")
+    shutil.copy(media / "obama.jpg", shoot / "IMG_0001.JPG")
+    res = run_script("detect_mask_image.py", "-i", shoot, "-j", tmp_path / "faces.jsonl", "--no-display",
+                     "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert f"[INFO] skipped {shoot / 'IMG_0002.CR2'}: a camera RAW file (not read: export it as JPEG or TIFF)" \
+        in res.stdout.splitlines(), res.stdout
+    assert [json.loads(line)["image"] for line in (tmp_path / "faces.jsonl").read_text().splitlines()] == \
+        [str(shoot / "IMG_0001.JPG")]

@@ -146,6 +146,23 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+# A camera's raw files, which neither OpenCV nor Pillow decodes: a photographer's folder holds them beside (or
+# instead of) the JPEGs, and "not an image file" left them wondering why their photos were not read.
+RAW_EXTENSIONS = {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".orf", ".rw2", ".raf",
+                  ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".raw", ".rwl"}
+RAW_HINT = "a camera RAW file (not read: export it as JPEG or TIFF)"
+
+
+def _others(skipped: Skipped) -> str:
+    """What a folder without a photo holds instead, for its "no images found" line: "3 .CR2, 3 .xmp"."""
+    kinds = collections.Counter(path.suffix or "(no extension)" for path, same in skipped if same is None)
+    if not kinds:
+        return ""
+    raw = any(kind.lower() in RAW_EXTENSIONS for kind in kinds)
+    return (f": it holds {', '.join(f'{n} {kind}' for kind, n in kinds.most_common())}"
+            + ("; camera RAW files are not read: export them as JPEG or TIFF" if raw else ""))
+
+
 # Formats OpenCV writes gray only: an annotated image (in colour) of such a photo takes a PNG of its name.
 GRAY_ONLY = {".pgm", ".pbm"}
 NAME_MAX = 255  # bytes in a file name on most file systems (ext4, XFS, APFS)
@@ -192,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   exclude=args.output if folder_out else None)
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
-                         + recursive_hint(args.image, args.recursive))
+                         + (recursive_hint(args.image, args.recursive) or _others(skipped)))
     into_folder = batch or folder_out and (named_folder or args.output.is_dir())
     if not batch and into_folder:
         check_output_path(args.output, "--output", folder=True)
@@ -257,6 +274,8 @@ def _read(path: Path):
     except ImageError:
         from ..batch import VIDEO_EXTENSIONS
 
+        if path.suffix.lower() in RAW_EXTENSIONS and path.is_file():  # "corrupt or unsupported format" of a sound one
+            raise ImageError(f"{path}: {RAW_HINT}") from None
         if path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
             raise
         # `-i clip.mp4` was "not a readable image (corrupt or unsupported format)": a sound video, read as a
@@ -370,6 +389,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             why = f"the same file as {printable(str(same))}, read once"
         elif path.suffix.lower() in VIDEO_EXTENSIONS:
             why = f"a video ({video} --source {printable(shlex.quote(str(path)))} reads it)"
+        elif path.suffix.lower() in RAW_EXTENSIONS:
+            why = RAW_HINT
         else:
             why = "not an image file (by its extension)"
         # A Latin-1 name's raw byte made standard output no longer UTF-8 (a reader decoding it failed): \xNN,
