@@ -619,7 +619,8 @@ def natural_key(path: Path) -> tuple:
 
 
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
-    """Image files in `folder`, in natural order (natural_key), and how many other files were skipped."""
+    """Image files in `folder` (sorted by path: the benchmarks' evenly spread picks stay the images they measured;
+    natural_key gives a file browser's order) and how many other files were skipped."""
     files = folder_files(folder, recursive)
-    images = sorted((p for p in files if is_image_path(p)), key=natural_key)
+    images = [p for p in files if is_image_path(p)]
     return images, len(files) - len(images)
