@@ -1815,3 +1815,17 @@ def test_a_cameras_raw_files_are_told_to_be_exported(media, tmp_path):
         in res.stdout.splitlines(), res.stdout
     assert [json.loads(line)["image"] for line in (tmp_path / "faces.jsonl").read_text().splitlines()] == \
         [str(shoot / "IMG_0001.JPG")]
+
+
+def test_the_json_can_go_into_the_output_folder_the_run_makes(media, tmp_path):
+    """`-o annotated/ -j annotated/faces.jsonl`, results beside the annotated images, was "--json folder does not
+    exist" of the folder the run itself makes; a second run into it reads neither back."""
+    photos, out = tmp_path / "shoot", tmp_path / "shoot" / "annotated"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg")
+    for _ in range(2):
+        res = run_script("detect_mask_image.py", "-i", photos, "--recursive", "-o", f"{out}{os.sep}", "-j",
+                         out / "faces.jsonl", "--no-display", "--tasks", "mask")
+        assert res.returncode == 0, res.stderr
+        records = [json.loads(line) for line in (out / "faces.jsonl").read_text().splitlines()]
+        assert [(Path(r["image"]).name, len(r["faces"])) for r in records] == [("obama.jpg", 1), ("two_people.jpg", 2)]
+        assert sorted(p.name for p in out.iterdir()) == ["faces.jsonl", "obama.jpg", "two_people.jpg"]

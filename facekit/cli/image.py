@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         annotated = [args.output / name for name in names]
     else:
         annotated = []
+    out_folder = (args.output if batch else args.output.parent) if into_folder and args.output else None
+    if (out_folder is not None and args.json is not None and not is_stdout(args.json) and not out_folder.exists()
+            and args.json.absolute().parent == out_folder.absolute()):
+        # `-o annotated/ -j annotated/faces.jsonl` was "--json folder does not exist" of the folder the run makes
+        # for its annotated images: made now (checked above), so the results go in beside them.
+        out_folder.mkdir()
     check_output_path(args.json, "--json")
     if args.json is not None and args.json.suffix.lower() in (".csv", ".tsv", ".xlsx"):
         # `-j counts.csv`, a user after a table, got JSON Lines under a .csv name that a spreadsheet shows as one
