@@ -673,7 +673,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
         raise FacekitError(f"{where} ({str(exc).splitlines()[0]})") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
-    # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 130.
+    # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
     from .signals import set_stop_handler, stop_handler
 
     set_stop_handler(stop_handler)
@@ -905,11 +905,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         latest = results.write_summary()
     if interrupted:
+        from .signals import exit_status
+
         # A bare "interrupted" left the operator to read the README to learn that nothing was lost and how to go on.
         left = len(sources) - sum(_is_in(sources, latest["source"]))
         print(f"[INFO] interrupted: {left} of {counted(len(sources), 'source')} not done yet; what was finished is "
               "saved: run the same command to go on", file=sys.stderr, flush=True)
-        return 130
+        return exit_status()
     secs = time.perf_counter() - started
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
          f"{counted(totals['faces'], 'face')} in {secs:.1f}s "

@@ -12,6 +12,10 @@ import threading
 # action also ends the process at once, every output lost; under nohup it is ignored and stays so.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
 _stopped = threading.Event()
+# The stop signal that came last: the exit status says which (128 + its number, as a shell reports a process that
+# signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). Every stop was 130, so a service manager or a script could
+# not tell `docker stop` or a scheduler's time limit from a person's Ctrl-C.
+_signal = [signal.SIGINT]
 
 
 def stop_handler(signum, frame):
@@ -19,8 +23,20 @@ def stop_handler(signum, frame):
     runs Python code from C and clears its errors swallows the KeyboardInterrupt raised there (numpy's
     Cython start-up under a lazy `import scipy.optimize` did, and a video run went on to the end), and one
     raised inside a compiled module's import comes back as ImportError. `check_stop` raises it again."""
-    _stopped.set()
+    _note_signal(signum)
     raise KeyboardInterrupt
+
+
+def _note_signal(signum) -> None:
+    if isinstance(signum, int):
+        _signal[0] = signum
+    _stopped.set()
+
+
+def exit_status() -> int:
+    """128 + the number of the stop signal that came last (130 for a Ctrl-C, and when none came: a
+    KeyboardInterrupt raised some other way)."""
+    return 128 + int(_signal[0] if _stopped.is_set() else signal.SIGINT)
 
 
 def stop_requested() -> bool:
@@ -36,6 +52,7 @@ def check_stop() -> None:
 
 def clear_stop() -> None:
     _stopped.clear()
+    _signal[0] = signal.SIGINT
 
 
 def set_stop_handler(handler) -> dict | None:
@@ -64,9 +81,9 @@ class DeferredStop:
     def arm(self) -> None:
         self._old = set_stop_handler(self._note)
 
-    def _note(self, *_):
+    def _note(self, signum=None, *_):
         self.received = True
-        _stopped.set()
+        _note_signal(signum)
 
     def __enter__(self):
         return self

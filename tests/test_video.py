@@ -1350,7 +1350,9 @@ def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
     code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table,
                                        sig=sig)
-    assert code == 130, stderr
+    # 128 + the signal, as a shell reports a process that signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (every
+    # one was 130, so `docker stop` or a scheduler's time limit read as a person's Ctrl-C).
+    assert code == 128 + sig, stderr
     assert "Traceback" not in stderr
     n, size = video_info(out)
     assert 0 < n < CLIP_FRAMES and size == CLIP_SIZE

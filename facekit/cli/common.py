@@ -98,7 +98,7 @@ WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "
 
 def guarded(main):
     """Wrap a CLI main(): user errors and a disk that refuses the outputs -> one line + exit 2, Ctrl-C
-    or SIGTERM -> exit 130, never a traceback for any of them. Anything else is a bug and keeps its
+    or SIGTERM -> exit 130 or 143, never a traceback for any of them. Anything else is a bug and keeps its
     traceback."""
 
     @functools.wraps(main)
@@ -151,8 +151,10 @@ def guarded(main):
 
 
 def _interrupted() -> int:
+    from ..signals import exit_status
+
     print("\n[INFO] interrupted", file=sys.stderr)
-    return 130
+    return exit_status()
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -273,7 +275,7 @@ def exit_status_help(partly: str | None = None) -> str:
     return ("\nexit status:\n  0    done\n"
             + (f"  1    {partly}\n" if partly else "")
             + "  2    an error, one [ERROR] line: a bad option or input, an output that cannot be written\n"
-              "  130  interrupted (Ctrl-C, SIGTERM): what was done is kept")
+              "  130  interrupted by Ctrl-C (143 by SIGTERM, 129 by SIGHUP): what was done is kept")
 
 
 def progress_bar(iterable=None, **options):

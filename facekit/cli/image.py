@@ -385,7 +385,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     from tqdm import tqdm
 
     from ..batch import VIDEO_EXTENSIONS
-    from ..signals import DeferredStop, check_stop
+    from ..signals import DeferredStop, check_stop, exit_status
 
     # "skipped 3 non-image file(s)" named none: a camera's RAW files, a clip or a typo'd extension among the
     # photos had to be found by hand.
@@ -500,7 +500,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     if stopped == "interrupted":
         print(f"[INFO] interrupted after {done + failed} of {len(images)} images: outputs finalized",
               file=sys.stderr, flush=True)
-        return 130
+        return exit_status()
     if stopped == "reader gone":
         info(READER_GONE)
     # As facekit-batch: the run goes on past a photo it cannot read, and the exit status says one failed, so

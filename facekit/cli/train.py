@@ -404,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             # head, trained into a folder of their own, was a folder they did not know what to do with.
             info(f"run it: {image_command()} -i photo.jpg -m {shlex.quote(str(output))}")
     except KeyboardInterrupt:
+        from ..signals import exit_status
+
         ckpt = checkpoint_dir(output)
         if not ckpt.is_dir():
             raise
@@ -413,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(ckpt, ignore_errors=True)
             print(f"\n[INFO] interrupted before the first epoch finished: nothing to resume, nothing written to "
                   f"{output}", file=sys.stderr, flush=True)
-            return 130
+            return exit_status()
         print(f"\n[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the same "
               "command with --resume to go on", file=sys.stderr, flush=True)
-        return 130
+        return exit_status()
     return 0

@@ -483,8 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
         return 2
     if stats.interrupted:
+        from ..signals import exit_status
+
         print("[INFO] interrupted: outputs finalized", file=sys.stderr, flush=True)
-        return 130
+        return exit_status()
     if stats.reader_gone:
         info(f"{READER_GONE} (after {counted(stats.frames, 'frame')})")
     return 0
