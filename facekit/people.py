@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .errors import FacekitError
-from .records import atomic_write
+from .records import CutShort, atomic_write
 from .types import Face
 
 MASK_TASK = "mask"
@@ -213,8 +213,9 @@ class PeopleSummary:
             lines.append(f"no label for track{'s' if len(tracks) > 1 else ''} {shown}: {reason}")
         return lines
 
-    def save(self, path: str | os.PathLike) -> None:
-        with atomic_write(path, "w") as fh:
+    def save(self, path: str | os.PathLike, cut: CutShort | None = None) -> None:
+        """cut: a run cut short does not replace a summary already there (`records.CutShort`)."""
+        with atomic_write(path, "w", cut=cut) as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(self.columns())
             writer.writerows(self._rows())

@@ -97,8 +97,53 @@ def temp_prefix(name: str) -> str:
     return f".{name[:64]}."
 
 
+def partial_name(path: Path) -> Path:
+    """Where a run cut short puts an output whose name is taken: faces.csv -> faces.partial.csv (the extension
+    kept last: a player opens out.partial.mp4, a spreadsheet faces.partial.csv)."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+class CutShort:
+    """Whether a run ended before its input did (Ctrl-C, SIGTERM, q, a full disk, a broken source), and where its
+    outputs went then. Such a run's output never replaces a file already at its name: that may be an earlier
+    run's whole one, and a re-run stopped half-way replaced it with half of one. It goes beside it as
+    NAME.partial.EXT (an older partial there is replaced); where nothing was there it takes its own name, as
+    every output of a stopped run did. Decided when each output is renamed into place, so set `cut` before."""
+
+    def __init__(self):
+        self.cut = False
+        self.aside: dict[str, Path] = {}  # the real path an output would have replaced -> where it went
+
+    def destination(self, path: Path) -> Path:
+        if not self.cut or not os.path.lexists(path):
+            return path
+        self.aside[os.path.realpath(path)] = partial = partial_name(path)
+        return partial
+
+    def shown(self, path) -> str:
+        """An output's place in a message: the partial name where it went there."""
+        if is_stdout(path):
+            return "standard output"
+        went = self.aside.get(os.path.realpath(path))
+        if went is None:
+            return str(path)
+        # As the user named the output, where no link moved it elsewhere.
+        return str(partial_name(Path(path)) if os.path.abspath(path) == os.path.realpath(path) else went)
+
+    def line(self, given: list) -> str | None:
+        """The one line saying which outputs went beside a file already there, or None. given: the outputs as
+        the user named them, in the order to name them."""
+        moved = [p for p in given if p is not None and not is_stdout(p) and os.path.realpath(p) in self.aside]
+        if not moved:
+            return None
+        return (f"stopped before the end, so what was already at {', '.join(str(p) for p in moved)} is kept "
+                f"as it was; this run's {'output is' if len(moved) == 1 else 'outputs are'} beside "
+                f"{'it' if len(moved) == 1 else 'them'}: {', '.join(self.shown(p) for p in moved)}")
+
+
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True) -> Iterator:
+def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True,
+                 cut: CutShort | None = None) -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
     so an interrupted run never leaves a half-written file (or clobbers the old one).
 
@@ -107,7 +152,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     as root, /dev/stdout itself) would have become a plain file. "-" is standard output.
     follow_links=False, for a name the user did not give (a folder run's annotated images): a link there is
     replaced by the file. Followed, a link in the --output folder named like a photo had the file it pointed
-    to, anywhere, replaced by an annotated image."""
+    to, anywhere, replaced by an annotated image.
+    cut: an output that grows over a run (a folder's JSON Lines, a video's CSV): where the run was cut short,
+    it does not replace a file already there (`CutShort`)."""
     if is_stdout(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
@@ -131,7 +178,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
             yield fh
         try:
             make_ordinary(tmp)
-            os.replace(tmp, path)
+            os.replace(tmp, cut.destination(path) if cut is not None else path)
         except FileNotFoundError:
             raise gone from None
     except BaseException:

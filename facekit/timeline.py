@@ -9,7 +9,7 @@ import io
 import os
 from collections import defaultdict
 
-from .records import atomic_write
+from .records import CutShort, atomic_write
 from .types import Face
 
 # Beyond this many tracks the figure stops being readable; the longest tracks are kept.
@@ -96,8 +96,9 @@ class Timeline:
                     f"the longest-seen" + (f"; {short}" if blips else "") + ")")
         return f" (every face with {self.task} labels in {MIN_POINTS} frames or more; {short})" if blips else ""
 
-    def save(self, path: str | os.PathLike, title: str = "") -> int:
-        """Write the figure (format from the extension); returns the number of tracks drawn."""
+    def save(self, path: str | os.PathLike, title: str = "", cut: CutShort | None = None) -> int:
+        """Write the figure (format from the extension); returns the number of tracks drawn. cut: a run cut
+        short does not replace a plot already there (`records.CutShort`)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -141,7 +142,7 @@ class Timeline:
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
         fig.savefig(buf, format=fmt, dpi=100)
         plt.close(fig)
-        with atomic_write(path, "wb") as fh:
+        with atomic_write(path, "wb", cut=cut) as fh:
             fh.write(buf.getvalue())
         return len(tracks)
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, near_names
-from .records import make_ordinary, temp_prefix
+from .records import CutShort, make_ordinary, temp_prefix
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
 DEFAULT_FPS = 30.0
@@ -726,11 +726,12 @@ class VideoSink:
             self.write(frame)
         return True
 
-    def close(self) -> bool:
+    def close(self, cut: CutShort | None = None) -> bool:
         """Finish the file and move it into place; True when a video was written. OpenCV reports no
         write error: a disk that fills up leaves an mp4 without its index, which no player opens. So the
         finished file is opened and its frames counted before it replaces anything; a file that falls
-        short is removed and is a VideoError."""
+        short is removed and is a VideoError. cut: a run cut short does not replace a video already there
+        (`records.CutShort`)."""
         if self._writer is None:
             return self.written
         self._writer.release()
@@ -753,7 +754,7 @@ class VideoSink:
                              f"{self.frames} frames readable; {free}); "
                              + ("what was written is kept" if self.in_place else "nothing was kept"))
         if not self.in_place:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, cut.destination(self.path) if cut is not None else self.path)
         self.written = True
         return True
 

@@ -644,6 +644,38 @@ def test_a_swallowed_ctrl_c_stops_a_folder_run(media, tmp_path, capfd, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
 
 
+def test_a_rerun_stopped_half_way_keeps_the_whole_json_lines_of_the_run_before(media, tmp_path, capfd, monkeypatch):
+    """A folder run's JSON Lines, stopped (Ctrl-C, SIGTERM) half-way, replaced the whole file an earlier run of the
+    same command had written: the user re-ran, changed their mind, and was left with half the photos' records."""
+    import facekit.cli.image as image_cli
+
+    photos, table = tmp_path / "photos", tmp_path / "faces.jsonl"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png", "example_02.png")
+    command = ["-i", str(photos), "-j", str(table), "-o", str(tmp_path / "annotated"), "--no-display"]
+    assert image_cli.main(command) == 0
+    whole = table.read_bytes()
+    assert len(whole.splitlines()) == 4
+    capfd.readouterr()
+    read, reads = image_cli.load_image, []
+
+    def read_and_stop(path):
+        reads.append(path)
+        if len(reads) == 3:
+            _swallowed_ctrl_c()
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_stop)
+    assert image_cli.main(command) == 130
+    said = capfd.readouterr()
+    assert table.read_bytes() == whole  # the earlier run's file, untouched
+    partial = tmp_path / "faces.partial.jsonl"
+    records = [json.loads(line) for line in partial.read_text().splitlines()]  # this run's photos, whole
+    assert [Path(r["image"]).name for r in records] == [p.name for p in reads[:3]]
+    assert (f"what was already at {table} is kept as it was; this run's output is beside it: {partial}"
+            in said.out), said.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated", "faces.jsonl", "faces.partial.jsonl", "photos"]
+
+
 def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
     """A Ctrl-C inside a compiled module's import comes back as ImportError("initialization failed")
     (pybind11; seen with LiteRT's): one line and exit 130, not a traceback."""

@@ -1189,7 +1189,7 @@ def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_mo
 
     from facekit.timeline import Timeline
 
-    def full_disk(self, path):
+    def full_disk(self, path, **where):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(Timeline, "save", full_disk)
@@ -1255,7 +1255,7 @@ def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tm
     saved = {}
     real_save = Timeline.save
 
-    def save(self, path, title=""):
+    def save(self, path, title="", **where):
         saved["colors"] = dict(self.colors)
         return real_save(self, tmp_path / "t.svg", title)
 
@@ -1359,6 +1359,33 @@ def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     rows = read_csv(table)
     assert rows and max(int(r["frame"]) for r in rows) < n + 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp file left behind"
+
+
+def test_a_rerun_stopped_half_way_keeps_the_whole_outputs_of_the_run_before(tmp_path, clip, mask_model):
+    """A re-run into the same outputs stopped with SIGTERM (or Ctrl-C) half-way finalized its short video, CSV,
+    summary and timeline under their names, over the whole ones an earlier run had written. Now they go beside
+    them, named .partial, and one line says so."""
+    names = {"--output": "out.mp4", "--csv": "faces.csv", "--summary": "people.csv", "--timeline": "tl.png"}
+    outputs = [arg for option, name in names.items() for arg in (option, str(tmp_path / name))]
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "90",
+                 *outputs]) == 0
+    before = {name: (tmp_path / name).read_bytes() for name in names.values()}
+    code, said = interrupt_video_run("--source", clip, "--model", mask_model, *outputs, sig=signal.SIGTERM,
+                                     after=1.0, with_stdout=True)
+    assert code == 143 and "Traceback" not in said, said
+    assert {name: (tmp_path / name).read_bytes() for name in names.values()} == before
+    frames, size = video_info(tmp_path / "out.partial.mp4")
+    assert 0 < frames < CLIP_FRAMES and size == CLIP_SIZE
+    rows = read_csv(tmp_path / "faces.partial.csv")
+    assert rows and max(int(r["frame"]) for r in rows) < frames
+    assert read_csv(tmp_path / "people.partial.csv")
+    assert cv2.imread(str(tmp_path / "tl.partial.png")) is not None
+    assert (f"this run's outputs are beside them: {tmp_path / 'out.partial.mp4'}, {tmp_path / 'faces.partial.csv'}, "
+            f"{tmp_path / 'people.partial.csv'}, {tmp_path / 'tl.partial.png'}") in said, said
+    assert f"annotated video written to {tmp_path / 'out.partial.mp4'} ({frames} frames)" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names.values(), "out.partial.mp4",
+                                                                 "faces.partial.csv", "people.partial.csv",
+                                                                 "tl.partial.png"])
 
 
 def test_a_ctrl_c_that_a_library_swallows_still_stops_the_run(tmp_path, clip, mask_model, monkeypatch, capfd):

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import atomic_write, image_record, is_stdout, write_json
+from ..records import CutShort, atomic_write, image_record, is_stdout, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
@@ -408,11 +408,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
+    cut = CutShort()  # a run stopped before its last photo does not replace an earlier run's whole JSON Lines
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # JSON Lines go to a temp file renamed into place at the end, so a crash leaves no half file; a
         # Ctrl-C keeps the lines of the photos done, as the video script keeps its frames.
-        out = stack.enter_context(atomic_write(args.json)) if args.json else None
+        out = stack.enter_context(atomic_write(args.json, cut=cut)) if args.json else None
         try:
             for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
@@ -465,6 +466,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         except BrokenPipeError:
             reader_gone()
             stopped = "reader gone"
+        # Each annotated image is whole and is its photo's: only the JSON Lines fall short.
+        cut.cut = stopped is not None or unwritten is not None
         # Raised in here, so no empty JSON Lines file is kept.
         if not done and unwritten is not None:
             raise unwritten
@@ -474,7 +477,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             raise ImageError(f"none of the {len(images)} image(s) could be read")
     if unwritten is not None:
         if args.json:
-            info(f"the results of the {counted(done, 'image')} done before it are in {where(args.json)}")
+            info(f"the results of the {counted(done, 'image')} done before it are in {cut.shown(args.json)}")
+            if (aside := cut.line([args.json])) is not None:
+                info(aside)
         raise unwritten
     secs = time.perf_counter() - started
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
@@ -487,7 +492,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         info("faces per label: " + "; ".join(f"{task} " + ", ".join(f"{label} {n}" for label, n in sorted(c.items()))
                                              for task, c in tally.items()))
     if args.json and done:
-        info(f"results written to {where(args.json)}")
+        info(f"results written to {cut.shown(args.json)}")
+        if (aside := cut.line([args.json])) is not None:
+            info(aside)
     if args.output and drawn:
         pairs = list(zip(images, names))
         renamed = sum(name.stem != path.stem for path, name in pairs)

@@ -25,6 +25,7 @@ from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
     from ..landmarks import LandmarkStats
+    from ..records import CutShort
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
 # Faces narrower than this (px) in the one pass a frame gets are often missed: mask_scenes_val's scenes tiled into
@@ -120,6 +121,7 @@ class RunStats:
     error: str | None = None
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
+    cut: CutShort | None = None  # a file's run that stopped before its end: where its outputs went
 
     @property
     def fps(self) -> float:
@@ -159,7 +161,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
     from ..drawing import Style, annotate, draw_fps
     from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import atomic_write, clock_text, csv_columns, csv_row, is_stdout, live_write
+    from ..records import CutShort, atomic_write, clock_text, csv_columns, csv_row, is_stdout, live_write
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
@@ -222,7 +224,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         results_out = is_stdout(args.csv) or is_stdout(args.summary)
         alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s,
                                  stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
-    stats = RunStats()
+    stats = RunStats(cut=CutShort())
     # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
     # in between left one frame the outputs never took in its "landmarks on N of M face(s)".
     marks = getattr(pipeline.landmarker, "stats", None)
@@ -250,7 +252,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
         csv_failed = None
         if args.csv is not None:
             # A camera or stream has no end to wait for: its rows are written as they come (live_write).
-            fh = csv_stack.enter_context((live_write if source.live else atomic_write)(args.csv, "w"))
+            fh = csv_stack.enter_context(live_write(args.csv, "w") if source.live else
+                                         atomic_write(args.csv, "w", cut=stats.cut))
             landmarks = pipeline.landmarker is not None
             if landmarks:
                 from ..landmarks import MEASURE_NAMES
@@ -349,12 +352,17 @@ def run(args, pipeline=None, report=True) -> RunStats:
         stats.outage_s = min(source.outage_s, stats.seconds)
         stats.skipped = source.skipped
         finishing.arm()
+        # A file's run that ended before the file did (a stop of any kind, a full disk, a broken frame) writes
+        # outputs that are short: they must not replace an earlier run's whole ones. A camera has no end: a stop
+        # is how each of its runs ends.
+        stats.cut.cut = not source.live and (stats.interrupted or bool(stats.stopped or stats.display_lost)
+                                             or stats.reader_gone or csv_failed is not None or stats.error is not None)
         # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
         # an exception here would also have thrown away the CSV, which the stack renames last.
         unwritten = None
-        for output, finalize in [(sink, lambda: sink.close()),
-                                 (timeline, lambda: timeline.save(args.timeline)),
-                                 (args.summary, lambda: people.save(args.summary))]:
+        for output, finalize in [(sink, lambda: sink.close(stats.cut)),
+                                 (timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
+                                 (args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
             if output is None:
                 continue
             try:
@@ -442,20 +450,22 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
              "(--detect-every 3, fewer --tasks)")
     if sink is not None:
         if sink.written:
-            info(f"annotated video written to {args.output} ({counted(sink.frames, 'frame')})")
-            if (lost := _sound_left_out(args.output, source)) is not None:
+            info(f"annotated video written to {stats.cut.shown(args.output)} ({counted(sink.frames, 'frame')})")
+            if (lost := _sound_left_out(Path(stats.cut.shown(args.output)), source)) is not None:
                 warn(lost)
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None and not stats.reader_gone and not stats.csv_failed:
-        info(f"per-frame results written to {where(args.csv)}")
+        info(f"per-frame results written to {stats.cut.shown(args.csv)}")
     if timeline is not None:
-        info(f"timeline written to {args.timeline}{timeline.left_out()}")
+        info(f"timeline written to {stats.cut.shown(args.timeline)}{timeline.left_out()}")
     info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
         say("\n".join(people.table()))
     if args.summary is not None:
-        info(f"per-person summary written to {where(args.summary)}")
+        info(f"per-person summary written to {stats.cut.shown(args.summary)}")
+    if (aside := stats.cut.line([args.output, args.csv, args.summary, args.timeline])) is not None:
+        info(aside)
     if alerts is not None:
         info(f"--alert ran {len(alerts.fired)} time(s)" + (f", {alerts.failed} failed" if alerts.failed else ""))
 
