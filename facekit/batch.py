@@ -511,11 +511,13 @@ class Results:
 
         from .records import atomic_write
 
+        # sweep=False: `remove_incomplete` clears these folders at start, under the job's lock; a scan of a
+        # thousand parts at each write would be quadratic.
         if faces is not None:
-            with atomic_write(self.faces_dir / part, "wb") as fh:
+            with atomic_write(self.faces_dir / part, "wb", sweep=False) as fh:
                 fh.write(faces)
         table = pa.table({c: [row[c] for row in status] for c in STATUS_COLUMNS})
-        with atomic_write(self.status_dir / part, "wb") as fh:  # last: this rename marks the sources done
+        with atomic_write(self.status_dir / part, "wb", sweep=False) as fh:  # last: its rename marks them done
             pq.write_table(table, fh)
 
     def write_summary(self):

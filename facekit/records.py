@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -97,6 +98,83 @@ def temp_prefix(name: str) -> str:
     return f".{name[:64]}."
 
 
+TEMP_SUFFIX = ".part"  # then the output's extension where a writer picks its format from it (a video's)
+_RANDOM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")  # mkstemp's 8 characters
+_RANDOM_LEN = 8
+
+
+def make_temp(path: Path, name: str | None = None, suffix: str = TEMP_SUFFIX) -> tuple[int, str]:
+    """A temp file beside `path` (named from `name`, else its name), with a lock (flock) on it held for as long
+    as the returned descriptor, or a dup of it, stays open: another run's `sweep_stale` leaves it alone, as
+    it takes only temp files no live process holds. (fd, path); a run killed with kill -9 loses its lock with
+    it."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name or path.name), suffix=suffix, dir=path.parent)
+        if not _lock(fd, wait=True) or os.fstat(fd).st_nlink:
+            return fd, tmp
+        os.close(fd)  # swept by another run between mkstemp and the lock: take another
+
+
+def _lock(fd: int, wait: bool) -> bool:
+    """flock `fd` exclusively; False where there is no such lock (Windows, some network shares) or, without
+    `wait`, where another process holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def sweep_stale(folder: Path, outputs) -> int:
+    """Remove the temp files that runs killed with kill -9 (or a power cut, the out-of-memory killer) left in
+    `folder` for these outputs, (name, suffix) pairs as `make_temp` named them: hidden files that stayed there
+    for good, a video's as big as the video. Only facekit's own names for those outputs, only this user's
+    files, and only those no live run holds locked (two runs writing the same output at once keep theirs).
+    Where locks are not to be had (Windows, some network shares) nothing is removed. Returns the count."""
+    wanted = {(temp_prefix(name), suffix) for name, suffix in outputs}
+    suffixes = {suffix for _, suffix in wanted}
+    removed = 0
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            name = entry.name
+            for suffix in suffixes:
+                stem = name[:-len(suffix)] if name.endswith(suffix) else ""
+                if (len(stem) > _RANDOM_LEN and (stem[:-_RANDOM_LEN], suffix) in wanted
+                        and _RANDOM.issuperset(stem[-_RANDOM_LEN:]) and _take_stale(entry.path)):
+                    removed += 1
+                    break
+    return removed
+
+
+def _take_stale(tmp: str) -> bool:
+    """Unlink `tmp` if it is a plain file of this user's that no process holds locked."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        held = os.fstat(fd)
+        if not stat.S_ISREG(held.st_mode) or held.st_uid != os.geteuid() or not _lock(fd, wait=False):
+            return False
+        now = os.stat(tmp, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):  # replaced since it was opened
+            return False
+        os.unlink(tmp)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def partial_name(path: Path) -> Path:
     """Where a run cut short puts an output whose name is taken: faces.csv -> faces.partial.csv (the extension
     kept last: a player opens out.partial.mp4, a spreadsheet faces.partial.csv)."""
@@ -143,7 +221,7 @@ class CutShort:
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True,
-                 cut: CutShort | None = None) -> Iterator:
+                 cut: CutShort | None = None, sweep: bool = True) -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
     so an interrupted run never leaves a half-written file (or clobbers the old one).
 
@@ -154,7 +232,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     replaced by the file. Followed, a link in the --output folder named like a photo had the file it pointed
     to, anywhere, replaced by an annotated image.
     cut: an output that grows over a run (a folder's JSON Lines, a video's CSV): where the run was cut short,
-    it does not replace a file already there (`CutShort`)."""
+    it does not replace a file already there (`CutShort`).
+    sweep: first remove this output's temp files that killed runs left (`sweep_stale`); False where the caller
+    sweeps a folder of outputs at once (a scan of the folder for each of its thousand photos is quadratic)."""
     if is_stdout(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
@@ -169,10 +249,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     # The folder removed or moved while a run goes on (a clean-up job, a share unmounted), before this file or
     # with its temp file in it: that was a FileNotFoundError traceback, and exit 1 ("some photos failed").
     gone = FacekitError(f"cannot write {path}: the folder {path.parent} is gone (removed or moved during the run?)")
+    if sweep:
+        sweep_stale(path.parent, [(path.name, TEMP_SUFFIX)])
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
+        fd, tmp = make_temp(path)
     except FileNotFoundError:
         raise gone from None
+    held = os.dup(fd)  # the lock lasts until the rename: closed first, the file is free for a sweep to take
     try:
         with _naming(path), os.fdopen(fd, mode) as fh:
             yield fh
@@ -184,6 +267,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(held)
 
 
 @contextmanager

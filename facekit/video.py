@@ -12,7 +12,6 @@ import os
 import queue
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections import deque
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, near_names
-from .records import CutShort, make_ordinary, temp_prefix
+from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
 DEFAULT_FPS = 30.0
@@ -623,12 +622,15 @@ def fourcc_for(path: Path) -> str:
     return FOURCC.get(path.suffix.lower(), "mp4v")
 
 
-def _temp_path(path: Path) -> Path:
+def _temp_path(path: Path) -> tuple[Path, int]:
+    """The temp file a video is written to, and a descriptor holding its lock (`records.make_temp`): close it
+    once the file is renamed or removed. Temp files of this video that killed runs left are removed first."""
     # The temp file keeps the real extension: OpenCV picks the container from it.
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.stem), suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
+    suffix = f"{TEMP_SUFFIX}{path.suffix}"
+    sweep_stale(path.parent, [(path.stem, suffix)])
+    fd, tmp = make_temp(path, path.stem, suffix)
     make_ordinary(tmp)
-    return Path(tmp)
+    return Path(tmp), fd
 
 
 def check_video_output(path: Path) -> None:
@@ -646,7 +648,7 @@ def check_video_output(path: Path) -> None:
     if path.is_dir():
         raise VideoError(f"--output {path} is a folder: name a video file (in it, or beside it)")
     _opencv_name(Path(os.path.realpath(path)))  # the name VideoSink opens
-    tmp = _temp_path(path)
+    tmp, held = _temp_path(path)
     try:
         with quiet_stderr():
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), DEFAULT_FPS, (64, 64))
@@ -654,6 +656,7 @@ def check_video_output(path: Path) -> None:
         writer.release()
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(held)
     if not ok:
         raise VideoError(f"cannot write a video with extension {path.suffix!r} (try .mp4, .mkv, .avi, or .webm for "
                          f"web browsers): {path}")
@@ -677,7 +680,7 @@ class VideoSink:
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
         _opencv_name(self.path)
-        self._tmp = self.path if self.in_place else _temp_path(self.path)
+        self._tmp, self._held = (self.path, None) if self.in_place else _temp_path(self.path)
         # Every codec OpenCV writes cuts an odd width or height to the even size below (a 641x361 video came
         # out 640x360, its last column and row lost): one black column or row is added instead.
         self._pad = (self.size[0] % 2, self.size[1] % 2)
@@ -686,6 +689,7 @@ class VideoSink:
                                            (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
+            self._release()
             raise VideoError(f"cannot write a video with extension {self.path.suffix!r}: {self.path}")
 
     def write(self, frame: np.ndarray) -> None:
@@ -736,6 +740,12 @@ class VideoSink:
             return self.written
         self._writer.release()
         self._writer = None
+        try:
+            return self._finish(cut)
+        finally:
+            self._release()
+
+    def _finish(self, cut: CutShort | None) -> bool:
         if self.frames == 0:
             self._tmp.unlink(missing_ok=True)
             return False
@@ -764,6 +774,13 @@ class VideoSink:
             self._writer = None
         if not self.in_place or not self.frames:
             self._tmp.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the temp file's lock, once it is renamed into place or removed."""
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
 
 class FPSMeter:

@@ -676,6 +676,25 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_json_lines_of_the_run_before(m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated", "faces.jsonl", "faces.partial.jsonl", "photos"]
 
 
+def test_a_folder_run_sweeps_the_temp_files_a_killed_run_left(media, tmp_path):
+    """A folder run killed with kill -9 left its JSON Lines' hidden temp file (and the annotated image being written
+    then) for good. The next run to the same outputs removes them; a user's own hidden files stay."""
+    photos, table, annotated = tmp_path / "photos", tmp_path / "faces.jsonl", tmp_path / "annotated"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg")
+    annotated.mkdir()
+    stale = [tmp_path / ".faces.jsonl.k3x9_q2a.part", annotated / ".obama.jpg.0aj5mmzt.part"]
+    mine = [tmp_path / ".faces.jsonl.swp", annotated / ".obama.jpg.notes", annotated / ".obama.jpg.0aj5mmzt.part.txt"]
+    for path in stale + mine:
+        path.write_text("{}")
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", annotated, "-j", table, "--no-display")
+    assert res.returncode == 0, res.stderr
+    assert not [p for p in stale if p.exists()]
+    assert all(p.read_text() == "{}" for p in mine)
+    assert len(table.read_text().splitlines()) == 2
+    assert sorted(p.name for p in annotated.iterdir()) == sorted([".obama.jpg.notes", ".obama.jpg.0aj5mmzt.part.txt",
+                                                                  "obama.jpg", "two_people.jpg"])
+
+
 def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
     """A Ctrl-C inside a compiled module's import comes back as ImportError("initialization failed")
     (pybind11; seen with LiteRT's): one line and exit 130, not a traceback."""
@@ -1224,11 +1243,11 @@ def test_a_full_disk_at_an_annotated_image_keeps_the_json_lines_of_the_photos_be
         shutil.copy(media / name[2:], photos / name)
     real, calls = image_cli._write_image, []
 
-    def fills_up(path, image, follow_links=True):
+    def fills_up(path, image, follow_links=True, **where):
         calls.append(path.name)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, image, follow_links)
+        real(path, image, follow_links, **where)
 
     monkeypatch.setattr(image_cli, "_write_image", fills_up)
     out, annotated = tmp_path / "faces.jsonl", tmp_path / "annotated"

@@ -1388,6 +1388,41 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_outputs_of_the_run_before(tmp_
                                                                  "tl.partial.png"])
 
 
+def test_a_killed_runs_temp_files_are_swept_by_the_next_run_but_not_a_live_runs(tmp_path, clip, mask_model):
+    """kill -9 (the out-of-memory killer, a power cut) left a run's hidden temp video and CSV beside its outputs for
+    good, the video's as big as the video, and every later run to the same outputs added none but removed none.
+    The next run now removes them; a temp file another run is still writing, and anything not facekit's own
+    temp file of those outputs, stay."""
+    from facekit.records import make_temp
+
+    out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
+                             str(mask_model), "--output", str(out), "--csv", str(table), "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    for line in proc.stdout:
+        if "starting video stream" in line:
+            break
+    time.sleep(1.5)
+    proc.kill()
+    proc.wait(timeout=30)
+    killed = {p.name for p in tmp_path.iterdir()}
+    assert len(killed) == 2 and all(name.startswith((".out.", ".faces.csv.")) for name in killed), killed
+    live_fd, live = make_temp(table)  # another run writing faces.csv right now: it holds its temp file's lock
+    others = [".out.mp4.bak", ".faces.csv.notes", "faces.csv.part", ".faces.csv.ABCDEFGH.part", ".other.abcdefgh.part"]
+    for name in others:
+        (tmp_path / name).write_text("mine")
+    try:
+        assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "10",
+                     "--output", str(out), "--csv", str(table)]) == 0
+        left = {p.name for p in tmp_path.iterdir()}
+        assert not killed & left, left
+        assert left == {"out.mp4", "faces.csv", Path(live).name, *others}
+        assert all((tmp_path / name).read_text() == "mine" for name in others)
+        assert video_info(out) == (10, CLIP_SIZE) and {int(r["frame"]) for r in read_csv(table)} == set(range(10))
+    finally:
+        os.close(live_fd)
+
+
 def test_a_ctrl_c_that_a_library_swallows_still_stops_the_run(tmp_path, clip, mask_model, monkeypatch, capfd):
     """numpy's Cython start-up, run by a lazy `import scipy.optimize` in the first frames, cleared the
     KeyboardInterrupt raised inside it: that run went on to the clip's end and exit 0 (about 1 run in 40 of

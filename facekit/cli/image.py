@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import CutShort, atomic_write, image_record, is_stdout, write_json
+from ..records import TEMP_SUFFIX, CutShort, atomic_write, image_record, is_stdout, sweep_stale, write_json
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
@@ -409,6 +409,13 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
     cut = CutShort()  # a run stopped before its last photo does not replace an earlier run's whole JSON Lines
+    if args.output is not None:
+        # The annotated images' temp files that killed runs left: one scan of each folder, not one per photo.
+        folders: dict[Path, list] = {}
+        for name in names:
+            folders.setdefault(args.output / name.parent, []).append((name.name, TEMP_SUFFIX))
+        for folder, outputs in folders.items():
+            sweep_stale(folder, outputs)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # JSON Lines go to a temp file renamed into place at the end, so a crash leaves no half file; a
@@ -432,7 +439,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                         target = args.output / name
                         try:
                             target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
-                            _write_image(target, shown, follow_links=False)
+                            _write_image(target, shown, follow_links=False, sweep=False)  # swept below
                             drawn += 1
                         except OSError as exc:
                             # A full disk at the Nth image threw away the JSON Lines of the photos before it,
@@ -531,7 +538,7 @@ def _encode(ext: str, image):
     return buf
 
 
-def _write_image(path: Path, image, follow_links: bool = True) -> None:
+def _write_image(path: Path, image, follow_links: bool = True, sweep: bool = True) -> None:
     buf = _encode(path.suffix.lower() or ".png", image)
-    with atomic_write(path, "wb", follow_links) as fh:
+    with atomic_write(path, "wb", follow_links, sweep=sweep) as fh:
         fh.write(buf.tobytes())
