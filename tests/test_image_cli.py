@@ -695,6 +695,35 @@ def test_a_folder_run_sweeps_the_temp_files_a_killed_run_left(media, tmp_path):
                                                                   "obama.jpg", "two_people.jpg"])
 
 
+def test_a_ctrl_c_while_a_folder_runs_json_lines_are_renamed_into_place_keeps_them(media, tmp_path, capfd,
+                                                                                    monkeypatch):
+    """Every photo done, a Ctrl-C (or SIGTERM) as the JSON Lines were renamed into place removed their temp file:
+    the whole run's records lost, "[INFO] interrupted" the only word. The rename now finishes first."""
+    import signal
+    import time
+
+    import facekit.cli.image as image_cli
+    import facekit.records
+
+    photos, table = tmp_path / "photos", tmp_path / "faces.jsonl"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png")
+    real = facekit.records.make_ordinary
+
+    def stop_at_the_rename(path):
+        if Path(path).name.startswith(".faces.jsonl."):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs at the first bytecode after the signal
+        return real(path)
+
+    monkeypatch.setattr(facekit.records, "make_ordinary", stop_at_the_rename)
+    code = image_cli.main(["-i", str(photos), "-j", str(table), "--no-display"])
+    err = capfd.readouterr().err
+    assert code == 130 and "interrupted after 3 of 3 images: outputs finalized" in err and "Traceback" not in err
+    assert sorted(Path(json.loads(line)["image"]).name for line in table.read_text().splitlines()) == [
+        "example_01.png", "obama.jpg", "two_people.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
+
+
 def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
     """A Ctrl-C inside a compiled module's import comes back as ImportError("initialization failed")
     (pybind11; seen with LiteRT's): one line and exit 130, not a traceback."""

@@ -417,7 +417,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         for folder, outputs in folders.items():
             sweep_stale(folder, outputs)
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    finishing = DeferredStop()
+    # `finishing` exits after the stack: the JSON Lines' rename runs under it too.
+    with finishing, contextlib.ExitStack() as stack:
         # JSON Lines go to a temp file renamed into place at the end, so a crash leaves no half file; a
         # Ctrl-C keeps the lines of the photos done, as the video script keeps its frames.
         out = stack.enter_context(atomic_write(args.json, cut=cut)) if args.json else None
@@ -473,6 +475,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         except BrokenPipeError:
             reader_gone()
             stopped = "reader gone"
+        # A Ctrl-C or SIGTERM from here on waits until the JSON Lines are in place: raised in their rename, it
+        # removed the temp file, every photo's record with it, the run done.
+        finishing.arm()
         # Each annotated image is whole and is its photo's: only the JSON Lines fall short.
         cut.cut = stopped is not None or unwritten is not None
         # Raised in here, so no empty JSON Lines file is kept.
@@ -482,6 +487,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             raise KeyboardInterrupt
         if not done and stopped is None:
             raise ImageError(f"none of the {len(images)} image(s) could be read")
+    if finishing.received and stopped is None:
+        stopped = "interrupted"  # once every photo was done: the outputs are whole, the exit status says it came
     if unwritten is not None:
         if args.json:
             info(f"the results of the {counted(done, 'image')} done before it are in {cut.shown(args.json)}")
@@ -492,7 +499,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
          f"and {len(skipped) - repeated} non-image file(s)"
          + (f"; {counted(repeated, 'photo')} met twice, read once" if repeated else "")
-         + (f"; {len(images) - done - failed} not reached" if stopped else ""))
+         + (f"; {len(images) - done - failed} not reached" if stopped and len(images) > done + failed else ""))
     if tally:
         # "How many faces with and without masks in this folder" took a JSON file and a script: the run said
         # only how many faces.
