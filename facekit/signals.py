@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 # SIGHUP: the terminal went away (an ssh session to a Pi dropped, a terminal window closed). Its default
 # action also ends the process at once, every output lost; under nohup it is ignored and stays so.
@@ -16,6 +17,13 @@ _stopped = threading.Event()
 # signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). Every stop was 130, so a service manager or a script could
 # not tell `docker stop` or a scheduler's time limit from a person's Ctrl-C.
 _signal = [signal.SIGINT]
+# A stop signal this soon after the one before is the same stop (Ctrl-C pressed twice, a supervisor's second
+# SIGTERM): noted, not raised again. Raised while the run was stopping, it landed in a finalizer or a weakref
+# callback (Python's clean-up of the first one's frames), where Python prints "Exception ignored in ...",
+# a traceback, under the run's "interrupted" line. Later than that it is raised again: a first one that a
+# library swallowed, or a run that does not end, can still be stopped with another.
+REPEAT_S = 2.0
+_last = [float("-inf")]
 
 
 def stop_handler(signum, frame):
@@ -23,13 +31,16 @@ def stop_handler(signum, frame):
     runs Python code from C and clears its errors swallows the KeyboardInterrupt raised there (numpy's
     Cython start-up under a lazy `import scipy.optimize` did, and a video run went on to the end), and one
     raised inside a compiled module's import comes back as ImportError. `check_stop` raises it again."""
+    repeat = _stopped.is_set() and time.monotonic() - _last[0] < REPEAT_S
     _note_signal(signum)
-    raise KeyboardInterrupt
+    if not repeat:
+        raise KeyboardInterrupt
 
 
 def _note_signal(signum) -> None:
     if isinstance(signum, int):
         _signal[0] = signum
+    _last[0] = time.monotonic()
     _stopped.set()
 
 
@@ -53,6 +64,7 @@ def check_stop() -> None:
 def clear_stop() -> None:
     _stopped.clear()
     _signal[0] = signal.SIGINT
+    _last[0] = float("-inf")
 
 
 def set_stop_handler(handler) -> dict | None:

@@ -724,6 +724,34 @@ def test_a_ctrl_c_while_a_folder_runs_json_lines_are_renamed_into_place_keeps_th
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
 
 
+def test_ctrl_c_twice_is_one_line_and_no_traceback(capfd, monkeypatch):
+    """Ctrl-C pressed twice: the second came while Python cleaned up after the first (a finalizer, a weakref
+    callback: LiteRT's interpreter, a WeakSet), where its KeyboardInterrupt printed "Exception ignored in ...",
+    a traceback, under the run's "interrupted" line (1 folder run in 3, the presses 50 ms apart)."""
+    import signal
+    import time
+
+    from facekit.cli.common import guarded
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's, as a script has: not pytest's
+
+    class Interpreter:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the second press, while the first one's frames are let go
+            time.sleep(0.2)
+
+    @guarded
+    def main(argv=None) -> int:
+        held = Interpreter()  # let go as the first Ctrl-C leaves this frame
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+        return 0 if held else 1
+
+    assert main([]) == 130
+    err = capfd.readouterr().err
+    assert err == "\n[INFO] interrupted\n", err
+
+
 def test_an_error_that_a_swallowed_ctrl_c_left_is_an_interrupt(capfd):
     """A Ctrl-C inside a compiled module's import comes back as ImportError("initialization failed")
     (pybind11; seen with LiteRT's): one line and exit 130, not a traceback."""
