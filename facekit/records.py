@@ -175,6 +175,14 @@ def _take_stale(tmp: str) -> bool:
         os.close(fd)
 
 
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
 def partial_name(path: Path) -> Path:
     """Where a run cut short puts an output whose name is taken: faces.csv -> faces.partial.csv (the extension
     kept last: a player opens out.partial.mp4, a spreadsheet faces.partial.csv)."""
@@ -188,15 +196,26 @@ class CutShort:
     NAME.partial.EXT (an older partial there is replaced); where nothing was there it takes its own name, as
     every output of a stopped run did. Decided when each output is renamed into place, so set `cut` before."""
 
-    def __init__(self):
+    def __init__(self, inputs=()):
         self.cut = False
         self.aside: dict[str, Path] = {}  # the real path an output would have replaced -> where it went
+        self._inputs = inputs  # the run's own input files: a partial name is never one of them
 
     def destination(self, path: Path) -> Path:
         if not self.cut or not os.path.lexists(path):
             return path
-        self.aside[os.path.realpath(path)] = partial = partial_name(path)
+        partial, n = partial_name(path), 1
+        # `--source out.partial.mp4 --output out.mp4`, stopped: its partial video replaced the video it read.
+        while _identity(partial) is not None and _identity(partial) in self._input_identities():
+            n += 1
+            partial = path.with_name(f"{path.stem}.partial-{n}{path.suffix}")
+        self.aside[os.path.realpath(path)] = partial
         return partial
+
+    def _input_identities(self) -> set:
+        if not isinstance(self._inputs, set):  # asked only once a run is cut short and a name is taken
+            self._inputs = {key for key in map(_identity, self._inputs) if key is not None}
+        return self._inputs
 
     def shown(self, path) -> str:
         """An output's place in a message: the partial name where it went there."""
@@ -206,7 +225,7 @@ class CutShort:
         if went is None:
             return str(path)
         # As the user named the output, where no link moved it elsewhere.
-        return str(partial_name(Path(path)) if os.path.abspath(path) == os.path.realpath(path) else went)
+        return str(Path(path).with_name(went.name) if os.path.abspath(path) == os.path.realpath(path) else went)
 
     def line(self, given: list) -> str | None:
         """The one line saying which outputs went beside a file already there, or None. given: the outputs as

@@ -7,6 +7,7 @@ import csv
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -1421,6 +1422,20 @@ def test_a_killed_runs_temp_files_are_swept_by_the_next_run_but_not_a_live_runs(
         assert video_info(out) == (10, CLIP_SIZE) and {int(r["frame"]) for r in read_csv(table)} == set(range(10))
     finally:
         os.close(live_fd)
+
+
+def test_a_stopped_runs_partial_video_never_replaces_the_video_it_reads(tmp_path, clip, mask_model):
+    """`--source out.partial.mp4 --output out.mp4`, out.mp4 there, stopped: the partial name this run's video took
+    was its own source, which it replaced."""
+    source, out = tmp_path / "out.partial.mp4", tmp_path / "out.mp4"
+    shutil.copy(clip, source)
+    out.write_bytes(b"an earlier run's video")
+    code, said = interrupt_video_run("--source", source, "--model", mask_model, "--output", out, with_stdout=True)
+    assert code == 130, said
+    assert source.read_bytes() == clip.read_bytes() and out.read_bytes() == b"an earlier run's video"
+    frames, size = video_info(tmp_path / "out.partial-2.mp4")
+    assert 0 < frames < CLIP_FRAMES and size == CLIP_SIZE
+    assert f"this run's output is beside it: {tmp_path / 'out.partial-2.mp4'}" in said, said
 
 
 def test_a_ctrl_c_that_a_library_swallows_still_stops_the_run(tmp_path, clip, mask_model, monkeypatch, capfd):

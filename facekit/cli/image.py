@@ -408,7 +408,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
-    cut = CutShort()  # a run stopped before its last photo does not replace an earlier run's whole JSON Lines
+    cut = CutShort(images)  # a run stopped before its last photo does not replace an earlier run's JSON Lines
     if args.output is not None:
         # The annotated images' temp files that killed runs left: one scan of each folder, not one per photo.
         folders: dict[Path, list] = {}

@@ -224,7 +224,7 @@ def run(args, pipeline=None, report=True) -> RunStats:
         results_out = is_stdout(args.csv) or is_stdout(args.summary)
         alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s,
                                  stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
-    stats = RunStats(cut=CutShort())
+    stats = RunStats(cut=CutShort(inputs=[args.source]))
     # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
     # in between left one frame the outputs never took in its "landmarks on N of M face(s)".
     marks = getattr(pipeline.landmarker, "stats", None)
