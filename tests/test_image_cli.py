@@ -1937,3 +1937,27 @@ def test_the_json_can_go_into_the_output_folder_the_run_makes(media, tmp_path):
         records = [json.loads(line) for line in (out / "faces.jsonl").read_text().splitlines()]
         assert [(Path(r["image"]).name, len(r["faces"])) for r in records] == [("obama.jpg", 1), ("two_people.jpg", 2)]
         assert sorted(p.name for p in out.iterdir()) == ["faces.jsonl", "obama.jpg", "two_people.jpg"]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_a_photo_named_in_any_script_prints_on_a_console_that_cannot_show_it(media, tmp_path, encoding):
+    """Standard output is strict: under PYTHONIOENCODING=ascii (or a Windows cp1252 console, for 東京) the
+    "[INFO] Müller_café.jpg: 1 face" line was a UnicodeEncodeError traceback and exit 1, the JSON and the
+    annotated image not written. The names are escaped on such a console; the files are named as given."""
+    photo, out, saved = tmp_path / "Müller_café.jpg", tmp_path / "東京.jpg", tmp_path / "Müller.json"
+    shutil.copy(media / "obama.jpg", photo)
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", photo, "-o", out, "-j", saved,
+                          "--no-display", "--tasks", "mask"], capture_output=True, timeout=300, cwd=ROOT,
+                         env={**os.environ, "PYTHONIOENCODING": encoding})
+    stdout, stderr = res.stdout.decode(encoding), res.stderr.decode(encoding)
+    assert res.returncode == 0 and "Traceback" not in stderr, stderr
+    shown = {"ascii": "M\\xfcller_caf\\xe9.jpg", "cp1252": "Müller_café.jpg"}[encoding]
+    assert f"{shown}: 1 face" in stdout
+    assert f"annotated image written to {tmp_path}/\\u6771\\u4eac.jpg" in stdout
+    assert json.loads(saved.read_text(encoding="utf-8"))["image"] == str(photo)
+    assert cv2.imread(str(out)) is not None
+    missing = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", tmp_path / "東京",
+                              "--no-display"], capture_output=True, timeout=300, cwd=ROOT,
+                             env={**os.environ, "PYTHONIOENCODING": encoding})
+    assert missing.returncode == 2 and missing.stderr.decode(encoding).strip().endswith(
+        "\\u6771\\u4eac: no such file (did you mean " + f"{tmp_path}/\\u6771\\u4eac.jpg?)"), missing.stderr

@@ -1985,3 +1985,17 @@ def test_a_small_video_gets_no_big_frame_line(clip, tmp_path):
     res = run_script("detect_mask_video.py", "-s", clip, "--no-display", "--tasks", "mask", "--max-frames", "2")
     assert res.returncode == 0, res.stderr
     assert "frames are searched for faces shrunk" not in res.stdout + res.stderr, res.stdout
+
+
+def test_a_video_named_in_any_script_prints_on_a_windows_console(tmp_path, clip, mask_model):
+    """On a cp1252 console (PYTHONIOENCODING=cp1252) "[INFO] annotated video written to 東京.mp4" was a
+    UnicodeEncodeError traceback and exit 1 after the whole run; the line is now printed, the name escaped."""
+    source, out, table = tmp_path / "vidéo.mp4", tmp_path / "東京.mp4", tmp_path / "東京.csv"
+    os.symlink(clip, source)
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), "-s", source, "-o", out, "--csv",
+                          table, "--max-frames", "5", "--no-display", "--tasks", "mask"], capture_output=True,
+                         timeout=300, cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": "cp1252"})
+    stdout, stderr = res.stdout.decode("cp1252"), res.stderr.decode("cp1252")
+    assert res.returncode == 0 and "Traceback" not in stderr, stderr
+    assert f"annotated video written to {tmp_path}/\\u6771\\u4eac.mp4 (5 frames)" in stdout
+    assert video_info(out) == (5, CLIP_SIZE) and {row["frame"] for row in read_csv(table)} == set("01234")

@@ -4,9 +4,11 @@ display detection, and turning user errors into one line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import errno
 import functools
+import io
 import os
 import shlex
 import sys
@@ -42,6 +44,43 @@ def fill_closed_streams() -> None:
                 os.close(devnull)
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")
+
+
+def _console_text(exc: UnicodeEncodeError) -> tuple[str, int]:
+    r"""What a console that cannot show a character prints for it: \xNN for a byte of a file name that is not
+    UTF-8 (as facekit.errors.shown writes it in JSON and CSV), \uNNNN for the rest (a Windows cp1252 console and
+    a Japanese name)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else ascii(c)[1:-1]
+                   for c in exc.object[exc.start:exc.end]), exc.end
+
+
+def _console_bytes(exc: UnicodeEncodeError) -> tuple[str | bytes, int]:
+    """As _console_text, but a file name's bytes go out as they are, as Python's surrogateescape writes them
+    (the C locale's choice: `ls` shows them so, and a UTF-8 terminal shows the name right)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    odd = exc.object[exc.start:exc.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in odd):
+        return bytes(ord(c) - 0xDC00 for c in odd), exc.end
+    return _console_text(exc)
+
+
+codecs.register_error("facekit-console-text", _console_text)
+codecs.register_error("facekit-console-bytes", _console_bytes)
+
+
+def console_streams() -> None:
+    """Every line prints whatever the console's encoding. Standard output is strict by default: a photo named
+    Müller_café.jpg or 東京.png ended a run under PYTHONIOENCODING=ascii, and 東京 on a Windows cp1252 console, in
+    a UnicodeEncodeError traceback at its "[INFO] ... 1 face" line, before its JSON and image were written. What
+    a stream cannot show is escaped; under the C locale (surrogateescape) a file name's bytes still go out raw."""
+    raw = getattr(sys.stdout, "errors", None) == "surrogateescape"
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) in ("strict", "backslashreplace", "surrogateescape"):
+            with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+                stream.reconfigure(errors="facekit-console-bytes" if raw else "facekit-console-text")
 
 
 def where(path) -> str:
@@ -106,6 +145,7 @@ def guarded(main):
         from ..signals import clear_stop, restore_handlers, set_stop_handler, stop_handler, stop_requested
 
         fill_closed_streams()
+        console_streams()
         clear_stop()
         previous = set_stop_handler(stop_handler)  # SIGTERM ends a run as Ctrl-C does
         _human["stream"] = "stdout"  # until this run writes a result there
