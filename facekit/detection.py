@@ -38,13 +38,23 @@ import cv2
 import numpy as np
 
 from . import assets
-from .errors import ModelError, out_of_memory
+from .errors import ModelError, native_path, out_of_memory, shown
 from .runtime import engine_call
 from .types import Box, Face
 
 MIN_BOX = 4  # px; anything thinner is noise, not a face
 DEFAULT_DETECTOR = "scrfd"  # photos: the most accurate within 300 ms a 640x480 photo on 2 cores
 VIDEO_DETECTOR = "scrfd-500m"  # video: the most accurate that keeps the mask-head loop at 40 FPS
+
+
+def opencv_name(path) -> str:
+    """The name OpenCV loads a model file by (facekit.errors.native_path): given a str it cannot encode, its
+    bindings crashed the process (SIGSEGV, no message)."""
+    name = native_path(path)
+    if name is None:
+        raise ModelError(f"{shown(str(path))}: OpenCV cannot open a model whose path is not UTF-8: move the "
+                         "models (FACEKIT_ASSETS) to a folder whose name is")
+    return name
 
 
 class Detector(Protocol):
@@ -193,9 +203,10 @@ class Res10Detector:
         self.single_pass = single_pass
         prototxt, weights = assets.resolve_checked("res10.prototxt"), assets.resolve_checked("res10.caffemodel")
         try:
-            self.net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+            self.net = cv2.dnn.readNetFromCaffe(opencv_name(prototxt), opencv_name(weights))
             # The native pass gets its own network: feeding one net two blob sizes re-plans it each time.
-            self._native_net = None if single_pass else cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+            self._native_net = None if single_pass else cv2.dnn.readNetFromCaffe(opencv_name(prototxt),
+                                                                                 opencv_name(weights))
         except cv2.error as exc:
             if out_of_memory(exc):  # short memory (ulimit -v), not a broken file
                 raise MemoryError(f"loading res10 from {weights}") from exc
@@ -420,7 +431,8 @@ class YuNetDetector(MultiPassDetector):
         net = self._nets.pop(size, None)
         if net is None:
             try:
-                net = cv2.FaceDetectorYN.create(str(self.model), "", size, min(self.confidence, self.candidate_floor),
+                net = cv2.FaceDetectorYN.create(opencv_name(self.model), "", size,
+                                                min(self.confidence, self.candidate_floor),
                                                 self.options.nms_threshold, 5000)
             except cv2.error as exc:
                 if out_of_memory(exc):  # short memory (ulimit -v), not a broken file

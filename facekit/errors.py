@@ -1,6 +1,7 @@
 """Errors a user can cause. The CLIs print them as one line and exit non-zero."""
 
 import errno
+import os
 
 
 class FacekitError(Exception):
@@ -79,6 +80,19 @@ def shown(text: str) -> str:
     name ended a whole facekit-batch job in a UnicodeEncodeError traceback, exit 1, before any work. Its odd bytes
     are shown as \xNN here; the file is still opened by its real name."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def native_path(path) -> str | None:
+    r"""The str that OpenCV, LiteRT and onnxruntime open `path` by (they take a str's UTF-8 bytes for the file's
+    name), or None when the name's bytes are not UTF-8 (a Latin-1 "caf\xe9.mp4"). Under a locale that is not
+    UTF-8 (LC_ALL=C with PYTHONUTF8=0, a Latin-1 one) Python decodes a name such as vidéo.mp4 to a str whose UTF-8
+    bytes are another name, or to surrogate escapes, on which these bindings crashed the process (OpenCV,
+    SIGSEGV) or raised a TypeError traceback (LiteRT, after a whole training run); its real bytes decoded as UTF-8
+    name the file for them."""
+    try:
+        return os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def near_names(path) -> str:

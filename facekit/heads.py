@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, native_path
 from .preprocess import CropSpec, crop_face, to_model_input
 from .runtime import engine, engine_call, native_stderr, threads
 from .types import Box, Prediction
@@ -206,7 +206,10 @@ def load_interpreter(model_path: Path, num_threads: int | None = None, allocate:
     parsed = False
     try:
         with native_stderr():
-            interp = Interpreter(model_path=str(model_path), num_threads=num_threads or threads())
+            name = native_path(model_path)
+            # A name LiteRT cannot be given (not UTF-8) is read here and handed over as the model's bytes.
+            interp = (Interpreter(model_path=name, num_threads=num_threads or threads()) if name is not None else
+                      Interpreter(model_content=model_path.read_bytes(), num_threads=num_threads or threads()))
             parsed = True
             if allocate:
                 interp.allocate_tensors()  # LiteRT's one-off "Created ... XNNPACK delegate" line comes here

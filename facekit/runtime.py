@@ -44,6 +44,8 @@ import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import native_path
+
 _override: int | None = None
 _here = threading.local()  # a per-thread cap: the video loop's detector workers (set_threads_here)
 
@@ -448,5 +450,6 @@ def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    model = path if isinstance(path, bytes) else str(path)  # bytes: a graph edited in memory (SCRFD)
+    # bytes: a graph edited in memory (SCRFD), or a file whose name onnxruntime cannot be given (not UTF-8)
+    model = path if isinstance(path, bytes) else native_path(path) or Path(path).read_bytes()
     return engine(ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"]))

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VideoError, VideoNotFoundError, counted, near_names
+from .errors import VideoError, VideoNotFoundError, counted, native_path, near_names, shown
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -113,16 +113,13 @@ def _address_limit_mb() -> int | None:
 
 
 def _opencv_name(path: Path) -> str:
-    r"""str(path), or one line when the name is not UTF-8 (an old archive's Latin-1 "caf\xe9.mp4", which Python
-    holds as surrogate escapes): OpenCV's bindings crash the whole process on such a string (SIGSEGV, exit 139,
-    no message, every output lost)."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise VideoError(f"{shown}: OpenCV cannot open a file whose name is not UTF-8; rename it") from None
-    return text
+    r"""The name OpenCV opens `path` by (facekit.errors.native_path), or one line when the name is not UTF-8 (an
+    old archive's Latin-1 "caf\xe9.mp4", which Python holds as surrogate escapes): OpenCV's bindings crash the
+    whole process on such a string (SIGSEGV, exit 139, no message, every output lost)."""
+    name = native_path(path)
+    if name is None:
+        raise VideoError(f"{shown(str(path))}: OpenCV cannot open a file whose name is not UTF-8; rename it")
+    return name
 
 
 def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
@@ -651,7 +648,8 @@ def check_video_output(path: Path) -> None:
     tmp, held = _temp_path(path)
     try:
         with quiet_stderr():
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), DEFAULT_FPS, (64, 64))
+            writer = cv2.VideoWriter(_opencv_name(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), DEFAULT_FPS,
+                                     (64, 64))
         ok = writer.isOpened()
         writer.release()
     finally:
@@ -685,8 +683,8 @@ class VideoSink:
         # out 640x360, its last column and row lost): one black column or row is added instead.
         self._pad = (self.size[0] % 2, self.size[1] % 2)
         with quiet_stderr():
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)), self.fps,
-                                           (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
+            self._writer = cv2.VideoWriter(_opencv_name(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
+                                           self.fps, (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
             self._release()
@@ -750,7 +748,7 @@ class VideoSink:
             self._tmp.unlink(missing_ok=True)
             return False
         with quiet_stderr():
-            cap = cv2.VideoCapture(str(self._tmp))
+            cap = cv2.VideoCapture(_opencv_name(self._tmp))
             count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
             cap.release()
         if count + SHORT_READ_SLACK < self.frames:

@@ -1961,3 +1961,27 @@ def test_a_photo_named_in_any_script_prints_on_a_console_that_cannot_show_it(med
                              env={**os.environ, "PYTHONIOENCODING": encoding})
     assert missing.returncode == 2 and missing.stderr.decode(encoding).strip().endswith(
         "\\u6771\\u4eac: no such file (did you mean " + f"{tmp_path}/\\u6771\\u4eac.jpg?)"), missing.stderr
+
+
+C_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}  # a locale that is not UTF-8, Python's UTF-8 mode off
+
+
+@pytest.mark.parametrize("detector", ["yunet", "res10"])
+def test_models_in_a_folder_named_in_utf8_load_under_a_locale_that_is_not(media, tmp_path, detector):
+    """Under LC_ALL=C with PYTHONUTF8=0 Python holds ässets/ and modèle/ as surrogate escapes: OpenCV crashed the
+    process loading YuNet or res10 from there (SIGSEGV, exit 139, no word), and LiteRT raised a TypeError
+    traceback loading a head from -m modèle/. Their real UTF-8 names are handed to the engines."""
+    from facekit.assets import mirror_root
+
+    mirror = tmp_path / "ässets"
+    mirror.mkdir()
+    for name in ("models", "MANIFEST.md"):
+        (mirror / name).symlink_to(mirror_root() / name)
+    head = tmp_path / "modèle"
+    shutil.copytree(MASK_MODEL, head)
+    out = tmp_path / "faces.json"
+    res = run_script("detect_mask_image.py", "-i", media / "two_people.jpg", "--detector", detector, "-m", head,
+                     "-j", out, "--no-display", "--tasks", "mask",
+                     env={**C_LOCALE, "FACEKIT_ASSETS": str(mirror)})
+    assert res.returncode == 0 and "Traceback" not in res.stderr, (res.returncode, res.stderr)
+    assert len(json.loads(out.read_text())["faces"]) == 2

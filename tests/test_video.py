@@ -1999,3 +1999,22 @@ def test_a_video_named_in_any_script_prints_on_a_windows_console(tmp_path, clip,
     assert res.returncode == 0 and "Traceback" not in stderr, stderr
     assert f"annotated video written to {tmp_path}/\\u6771\\u4eac.mp4 (5 frames)" in stdout
     assert video_info(out) == (5, CLIP_SIZE) and {row["frame"] for row in read_csv(table)} == set("01234")
+
+
+def test_a_video_named_in_utf8_opens_under_a_locale_that_is_not(tmp_path, clip, mask_model):
+    """Under LC_ALL=C with PYTHONUTF8=0 vidéo.mp4 (a UTF-8 name) was refused with "OpenCV cannot open a file whose
+    name is not UTF-8; rename it", and so was an --output 東京.mp4: Python holds such names as surrogate escapes.
+    OpenCV is given their real UTF-8 names; a name that is not UTF-8 is still the one line."""
+    source, out = tmp_path / "vidéo.mp4", tmp_path / "東京.mp4"
+    os.symlink(clip, source)
+    c_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    res = run_script("detect_mask_video.py", "-s", source, "-o", out, "--max-frames", "5", "--no-display",
+                     "--tasks", "mask", env=c_locale)
+    assert res.returncode == 0, res.stderr
+    assert video_info(out) == (5, CLIP_SIZE)
+    latin1 = os.fsencode(tmp_path) + b"/caf\xe9.mp4"
+    os.symlink(clip, latin1)
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), b"-s", latin1, b"--no-display"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **c_locale})
+    assert res.returncode == 2 and one_error_line(res.stderr).endswith(
+        "caf\\xe9.mp4: OpenCV cannot open a file whose name is not UTF-8; rename it")
