@@ -397,7 +397,7 @@ class Results:
         if not job.is_file():
             return None
         try:
-            had = json.loads(job.read_text())
+            had = json.loads(job.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise FacekitError(f"{job}: cannot read ({exc}); use another --output") from None
         wanted = json.loads(json.dumps(asdict(options)))

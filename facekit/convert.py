@@ -195,7 +195,7 @@ def convert(source: Path, output: Path, labels: list[str], task: str, preprocess
             "versions": _versions(),
         })
         ModelCard.from_dict(card)  # what the scripts will ask of it, checked before it replaces anything
-        (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n")
+        (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would keep other users out of a shared model folder
         _replace_dir(tmp, output)
     except BaseException:

@@ -150,7 +150,7 @@ class ModelCard:
     @classmethod
     def load(cls, path: Path) -> "ModelCard":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ModelError(f"{path}: model card not found") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -232,7 +232,7 @@ def int8_twin(folder: Path) -> Path | None:
     if not (record.is_file() and model.is_file() and (folder / TFLITE).is_file()):
         return None
     try:
-        source = json.loads(record.read_text())["source_sha256"]
+        source = json.loads(record.read_text(encoding="utf-8"))["source_sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     from .assets import sha256sum

@@ -3,6 +3,7 @@ video CSV never disagree."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import stat
@@ -255,14 +256,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     sweep: first remove this output's temp files that killed runs left (`sweep_stale`); False where the caller
     sweeps a folder of outputs at once (a scan of the folder for each of its thousand photos is quadratic)."""
     if is_stdout(path):
-        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        stream = sys.stdout.buffer if "b" in mode else _Utf8Stdout() if _console_encoded() else sys.stdout
         yield stream
         stream.flush()
         return
+    text = {} if "b" in mode else {"encoding": "utf-8"}  # not the locale's: a CSV is UTF-8 wherever it is read
     given = Path(path)
     path = Path(os.path.realpath(path)) if follow_links else Path(os.path.realpath(given.parent), given.name)
     if is_device(path) and not path.is_symlink():
-        with _naming(path), open(path, mode) as fh:
+        with _naming(path), open(path, mode, **text) as fh:
             yield fh
         return
     # The folder removed or moved while a run goes on (a clean-up job, a share unmounted), before this file or
@@ -276,7 +278,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         raise gone from None
     held = os.dup(fd)  # the lock lasts until the rename: closed first, the file is free for a sweep to take
     try:
-        with _naming(path), os.fdopen(fd, mode) as fh:
+        with _naming(path), os.fdopen(fd, mode, **text) as fh:
             yield fh
         try:
             make_ordinary(tmp)
@@ -313,8 +315,32 @@ def live_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
             yield fh
         return
     # Line-buffered: each row reaches the file.
-    with _naming(Path(path)), open(os.path.realpath(path), mode, buffering=1) as fh:
+    text = {} if "b" in mode else {"encoding": "utf-8"}
+    with _naming(Path(path)), open(os.path.realpath(path), mode, buffering=1, **text) as fh:
         yield fh
+
+
+def _console_encoded() -> bool:
+    """Whether standard output encodes text for a console that is not UTF-8 (PYTHONIOENCODING=cp1252, a Windows
+    pipe's ANSI code page, LC_ALL=C with PYTHONUTF8=0)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return codecs.lookup(encoding).name != "utf-8" and getattr(sys.stdout, "buffer", None) is not None
+
+
+class _Utf8Stdout:
+    """Standard output's bytes, written as UTF-8: `--csv - | ...` is data for a program, which reads UTF-8. On a
+    cp1252 console a custom head's label "ohne_東京" was a UnicodeEncodeError traceback, later \\u6771 in the CSV.
+    Lines end as standard output's own do."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()  # what was printed there before comes first
+
+    def write(self, text: str) -> int:
+        sys.stdout.buffer.write(text.replace("\n", os.linesep).encode("utf-8", "surrogateescape"))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stdout.buffer.flush()
 
 
 def make_ordinary(path: str | os.PathLike) -> None:

@@ -1044,7 +1044,7 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
         _load_trained(member, folder, {**signature, "input_size": size}, "--ensemble")
         members.append(member)
     ckpt_dir.mkdir(exist_ok=True)
-    (ckpt_dir / "signature.json").write_text(json.dumps(signature))
+    (ckpt_dir / "signature.json").write_text(json.dumps(signature), encoding="utf-8")
     return Networks(model, base, members, ckpt_dir, state)
 
 
@@ -1201,7 +1201,7 @@ def _licences(cfg: TrainConfig) -> dict:
                              "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
     earlier = {}
     if cfg.init_model is not None and (cfg.init_model / CARD).is_file():
-        earlier = json.loads((cfg.init_model / CARD).read_text()).get("licences") or {}
+        earlier = json.loads((cfg.init_model / CARD).read_text(encoding="utf-8")).get("licences") or {}
     known, _ = _known_terms(cfg)
     if not known:
         return {"licences": earlier} if earlier else {}
@@ -1254,9 +1254,9 @@ def train(cfg: TrainConfig) -> dict:
             card.extra["metrics"]["int8_agreement_with_keras"] = agree
             log(f"[INFO] int8 model agrees with Keras on {agree:.1%} of {min(256, len(x_test))} test faces")
             _validate_int8(tmp, data, log)
-        (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
-        (tmp / "report.txt").write_text(rep_text + "\n")
-        (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+        (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")
+        (tmp / "report.txt").write_text(rep_text + "\n", encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
         write_test_split(tmp / TEST_SPLIT, data.test_rows)
         confusion_png(data.y_test, probs, data.labels, tmp / "confusion.png",
                       title=f"{data.task}: test confusion matrix")
@@ -1366,7 +1366,7 @@ def _validate_int8(folder: Path, data: TrainData, log=print) -> None:
               "validation": {"set": "the trainer's validation split", "images": int(len(y)),
                              "fp16_accuracy": round(fp16, 5), "int8_accuracy": round(int8, 5)},
               "licence": "the same as model.tflite's (see card.json)"}
-    (folder / INT8_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    (folder / INT8_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     log(f"[INFO] int8 model holds on the {len(y)} validation faces ({int8:.2%} against {fp16:.2%}): video runs it")
 
 
@@ -1440,7 +1440,7 @@ def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int,
     model.save_weights(tmp)
     os.replace(tmp, ckpt_dir / "weights.weights.h5")
     state = {"phase": phase, "done_head": done_head, "done_fine": done_fine, "history": history}
-    (ckpt_dir / "state.tmp.json").write_text(json.dumps(state))
+    (ckpt_dir / "state.tmp.json").write_text(json.dumps(state), encoding="utf-8")
     os.replace(ckpt_dir / "state.tmp.json", ckpt_dir / "state.json")
 
 
@@ -1448,7 +1448,7 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
     if not (ckpt_dir / "state.json").exists():
         _log(f"[INFO] no checkpoint at {ckpt_dir}: starting from scratch")
         return None
-    saved = json.loads((ckpt_dir / "signature.json").read_text())
+    saved = json.loads((ckpt_dir / "signature.json").read_text(encoding="utf-8"))
     if saved != signature:
         diff = {k: (saved.get(k), v) for k, v in signature.items() if saved.get(k) != v and k != "data"}
         if not diff and "data" not in saved:
@@ -1463,7 +1463,7 @@ def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:
         raise ModelError(f"cannot resume: the checkpoint in {ckpt_dir} was trained on other images (the "
                          f"dataset's files or the options that pick and split them changed); run without "
                          f"--resume to start again")
-    return json.loads((ckpt_dir / "state.json").read_text())
+    return json.loads((ckpt_dir / "state.json").read_text(encoding="utf-8"))
 
 
 def _data_digest(data: TrainData) -> str:
@@ -1478,7 +1478,7 @@ def _data_digest(data: TrainData) -> str:
 def _lineage(folder: Path) -> dict:
     """What a model continued with --init-model started from, back to the first run: a card alone
     then says how to rebuild the model."""
-    card = json.loads((folder / CARD).read_text())
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     training = card.get("training", {})
     earlier = training.get("started_from") or training.get("previous_run")
     return {"folder": str(folder), "command": card.get("command"), "input_size": card.get("input_size"),

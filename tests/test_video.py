@@ -2018,3 +2018,41 @@ def test_a_video_named_in_utf8_opens_under_a_locale_that_is_not(tmp_path, clip, 
                          capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **c_locale})
     assert res.returncode == 2 and one_error_line(res.stderr).endswith(
         "caf\\xe9.mp4: OpenCV cannot open a file whose name is not UTF-8; rename it")
+
+
+def _head_with_labels_in_utf8(mask_model: Path, folder: Path) -> Path:
+    """The mask head as a user's own, its classes named in German and Japanese, its card saved as a UTF-8 text
+    editor saves it (not \\u-escaped)."""
+    import json
+
+    shutil.copytree(mask_model, folder)
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    names = {"with_mask": "mit_Maske_ü", "without_mask": "ohne_東京"}
+    card.update(task="maske", labels=[names[k] for k in card["labels"]],
+                display={names[k]: v for k, v in card["display"].items()},
+                colors={names[k]: v for k, v in card["colors"].items()})
+    (folder / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_csv_outputs_are_utf8_whatever_the_locale_or_console(tmp_path, clip, mask_model):
+    """A head whose classes are "mit_Maske_ü" and "ohne_東京": under LC_ALL=C with PYTHONUTF8=0 its card was a
+    UnicodeDecodeError traceback and the CSV and per-person files a UnicodeEncodeError (written in the locale's
+    ASCII), and `--csv -` on a Windows cp1252 console held \\u6771\\u4eac: CSV is UTF-8, on any console."""
+    head = _head_with_labels_in_utf8(mask_model, tmp_path / "head")
+    table, people = tmp_path / "faces.csv", tmp_path / "people.csv"
+    common = ["-s", clip, "-m", head, "--tasks", "maske", "--max-frames", "3", "--no-display"]
+    res = run_script("detect_mask_video.py", *common, "--csv", table, "--summary", people,
+                     env={"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"})
+    assert res.returncode == 0, res.stderr
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert "maske_ohne_東京" in rows[0] and {r["maske_label"] for r in rows} <= {"mit_Maske_ü", "ohne_東京"}
+    assert {r["maske_label"] for r in csv.DictReader(people.read_text(encoding="utf-8").splitlines())} <= {
+        "mit_Maske_ü", "ohne_東京"}
+    piped = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, common), "--csv", "-"],
+                           capture_output=True, timeout=300, cwd=ROOT,
+                           env={**os.environ, "PYTHONIOENCODING": "cp1252"})
+    assert piped.returncode == 0, piped.stderr
+    lines, written = piped.stdout.decode("utf-8").splitlines(), table.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == written[0] and len(lines) == len(written)

@@ -215,7 +215,7 @@ def check_trained_folder(flag: str, folder: Path) -> None:
         raise DatasetError(f"{flag} {folder}: no such model folder")
     if not (folder / KERAS).is_file():
         try:
-            converted = "converted_from" in json.loads((folder / CARD).read_text())
+            converted = "converted_from" in json.loads((folder / CARD).read_text(encoding="utf-8"))
         except (OSError, ValueError, TypeError):
             converted = False
         why = ("converted from a Keras file by python -m facekit.convert, it holds only the TFLite: train without "
@@ -244,7 +244,7 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
                            "model replaces the whole folder: name a new folder")
     if task is not None and (target / CARD).is_file():
         try:
-            theirs = json.loads((target / CARD).read_text()).get("task")
+            theirs = json.loads((target / CARD).read_text(encoding="utf-8")).get("task")
         except (OSError, ValueError, AttributeError):
             theirs = None
         if theirs and theirs != task:
