@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,13 +96,15 @@ def write_test_split(path: Path, rows) -> None:
     w.writerow(["file", "x1", "y1", "x2", "y2", "label"])
     for file, box, label in rows:
         w.writerow([file, *(["", "", "", ""] if np.isnan(box).any() else [int(v) for v in box]), label])
-    path.write_text(buf.getvalue())
+    # A file's name as its bytes (surrogateescape), so any reader opens it, whatever the locale that wrote it.
+    path.write_text(buf.getvalue(), encoding="utf-8", errors="surrogateescape")
 
 
 def read_test_split(path: Path) -> list[tuple[str, tuple[int, int, int, int] | None, str]]:
     """(file, box or None, label) rows written by write_test_split."""
     import csv
 
-    with open(path, newline="") as fh:
-        return [(r["file"], tuple(int(r[k]) for k in ("x1", "y1", "x2", "y2")) if r["x1"] else None, r["label"])
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return [(os.fsdecode(r["file"].encode("utf-8", "surrogateescape")),
+                 tuple(int(r[k]) for k in ("x1", "y1", "x2", "y2")) if r["x1"] else None, r["label"])
                 for r in csv.DictReader(fh)]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError, FacekitError, ImageError, ModelError, counted
+from .errors import DatasetError, FacekitError, ImageError, ModelError, counted, shown
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, folder_files, load_image,
                          to_model_input)
@@ -175,8 +175,10 @@ def class_folders(root: Path) -> list[Path]:
 def class_label(folder: Path) -> str:
     """The class a folder names, in Unicode's composed form: a Mac writes "é" as "e" + an accent mark, so the same
     class copied from a Mac and from Linux or Windows were two classes ("has images in A but not in B"), and a
-    label typed with the keyboard's "é" was no key of the JSON's probabilities."""
-    return unicodedata.normalize("NFC", folder.name)
+    label typed with the keyboard's "é" was no key of the JSON's probabilities. The name's own bytes are read as
+    UTF-8 (facekit.errors.shown, a byte that is not one as \\xNN): under a locale that is not UTF-8 (LC_ALL=C,
+    PYTHONUTF8=0) Python holds "ohne_東京" as surrogate escapes, which ended a whole training run at its report."""
+    return unicodedata.normalize("NFC", shown(folder.name))
 
 
 def class_images(folder: Path, nested: bool = True) -> tuple[list[Path], list[Path]]:
@@ -200,7 +202,7 @@ def relabelled(root: Path) -> tuple[Path, str | None]:
     folder, sep, label = str(root).rpartition("=")
     if not sep or not folder or not label or "/" in label or os.sep in label:
         return root, None
-    return Path(folder), unicodedata.normalize("NFC", label)  # as class_label reads folder names
+    return Path(folder), unicodedata.normalize("NFC", shown(label))  # as class_label reads folder names
 
 
 def dataset_labels(roots: list[Path], log=print) -> list[str]:
@@ -842,7 +844,7 @@ def task_name(labels: list[str], dataset) -> str:
     # The first folder of classes names it: "-d extra=no_glasses glasses" was task 'extra=no_glasses', refused,
     # and "-d ." was 'task' (a path's name, not the folder's, which abspath gives without following links).
     dataset = Path(os.path.abspath(next((r for r in roots if relabelled(r)[1] is None), roots[0])))
-    name = dataset.name if dataset.name not in ("train", "training") else dataset.parent.name
+    name = shown(dataset.name if dataset.name not in ("train", "training") else dataset.parent.name)
     return name.replace(" ", "_").lower() or "task"
 
 

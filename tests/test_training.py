@@ -1759,3 +1759,29 @@ def test_two_folders_of_one_class_each_are_told_how_to_make_a_dataset(datasets, 
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", *QUICK, "--fine-tune-epochs", "0")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert json.loads((tmp_path / "m" / "card.json").read_text())["labels"] == ["man", "woman"]
+
+
+def test_classes_named_in_utf8_train_under_a_locale_that_is_not(datasets, media, tmp_path):
+    """Under LC_ALL=C with PYTHONUTF8=0 Python holds the class folders mit_Maske_ü and ohne_東京 as surrogate
+    escapes: the whole training run ended at its report in a UnicodeEncodeError traceback, no model written.
+    The classes are the folders' UTF-8 names, as under a UTF-8 locale, and the model is written and runs."""
+    from facekit.evaluation import read_test_split
+
+    data = small_mask_set(datasets, tmp_path / "daten")
+    (data / "with_mask").rename(data / "mit_Maske_ü")
+    (data / "without_mask").rename(data / "ohne_東京")
+    model = tmp_path / "modèle"
+    c_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    res = run_script("train_mask_detector.py", "-d", data, "-m", model, "--face-crops", "none", "-s", "64", "-e", "1",
+                     "--fine-tune-epochs", "0", "-b", "8", env=c_locale)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    card = json.loads((model / "card.json").read_text(encoding="utf-8"))
+    assert card["task"] == "daten" and card["labels"] == ["mit_Maske_ü", "ohne_東京"]
+    assert "ohne_東京" in (model / "report.txt").read_text(encoding="utf-8")
+    split = read_test_split(model / "test_split.csv")
+    assert split and all(Path(file).is_file() for file, _, _ in split)
+    out = tmp_path / "faces.json"
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", model, "--tasks", "daten", "-j", out,
+                     "--no-display", env=c_locale)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["faces"][0]["daten"]["label"] in card["labels"]
