@@ -1985,3 +1985,16 @@ def test_models_in_a_folder_named_in_utf8_load_under_a_locale_that_is_not(media,
                      env={**C_LOCALE, "FACEKIT_ASSETS": str(mirror)})
     assert res.returncode == 0 and "Traceback" not in res.stderr, (res.returncode, res.stderr)
     assert len(json.loads(out.read_text())["faces"]) == 2
+
+
+@pytest.mark.parametrize("command", [["detect_mask_image.py"], ["detect_mask_video.py"], ["train_mask_detector.py"],
+                                     ["-m", "facekit", "batch"]])
+def test_help_with_standard_output_closed_is_not_written_to_standard_error(command):
+    """`--help >&-` (a cron job or service that closes standard output): argparse wrote the help to standard error
+    instead, 70 lines in the error log of a run that had no error."""
+    script = [str(ROOT / command[0])] if command[0].endswith(".py") else command
+    res = subprocess.run([sys.executable, *script, "--help"], cwd=ROOT, timeout=120, stderr=subprocess.PIPE,
+                         text=True, preexec_fn=lambda: os.close(1))
+    assert res.returncode == 0 and res.stderr == ""
+    shown = subprocess.run([sys.executable, *script, "--help"], cwd=ROOT, timeout=120, capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage:") and shown.stderr == ""

@@ -212,6 +212,13 @@ class ArgumentParser(argparse.ArgumentParser):
         shown = [m for m in matches if m[0].help is not argparse.SUPPRESS]
         return shown if shown else matches
 
+    def print_help(self, file=None):
+        # `--help >&-`: argparse writes what is meant for a closed standard output to standard error, and the 70
+        # lines of help landed in a cron job's error log.
+        if file is None and sys.stdout is None:
+            return
+        super().print_help(file)
+
     def error(self, message):
         # A file named like an option ("-dash.jpg", which `-i *.jpg` hands over as it is) left argparse saying
         # "expected at least one argument" (one was given) or "unrecognized arguments", nothing about the file.
