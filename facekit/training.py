@@ -1528,7 +1528,17 @@ def _versions() -> dict:
 
 
 def _verbosity():
-    return 1 if sys.stdout.isatty() else 2
+    """Keras's live progress bar (1) on a terminal that shows it, else a line per epoch (2). The bar is drawn in
+    "━" and ANSI colours, whatever the terminal: a dumb one (TERM=dumb: Emacs' shell, some CI logs) or NO_COLOR
+    showed "^[[1m1/2^[[0m ^[[32m", and a console that cannot show "━" (PYTHONIOENCODING=ascii, a Windows cp1252
+    one) got "\\u2501" twenty times a step."""
+    if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb" or os.environ.get("NO_COLOR"):
+        return 2
+    try:
+        "━".encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return 2
+    return 1
 
 
 def _log(message: str) -> None:

@@ -1785,3 +1785,30 @@ def test_classes_named_in_utf8_train_under_a_locale_that_is_not(datasets, media,
                      "--no-display", env=c_locale)
     assert res.returncode == 0, res.stderr
     assert json.loads(out.read_text())["faces"][0]["daten"]["label"] in card["labels"]
+
+
+@pytest.mark.parametrize("encoding, env, verbose", [
+    ("utf-8", {}, 1),  # the live bar, where the terminal shows it
+    ("ascii", {}, 2),  # PYTHONIOENCODING=ascii: each "━" of the bar was printed "\u2501"
+    ("cp1252", {}, 2),  # a Windows console
+    ("utf-8", {"TERM": "dumb"}, 2),  # its ANSI colours were "^[[32m" on a dumb terminal
+    ("utf-8", {"NO_COLOR": "1"}, 2),
+])
+def test_keras_progress_bar_only_where_the_terminal_shows_it(monkeypatch, encoding, env, verbose):
+    import io
+
+    from facekit.training import _verbosity
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    leader, follower = os.openpty()  # a real terminal for standard output
+    try:
+        with io.TextIOWrapper(io.FileIO(follower, "w", closefd=False), encoding=encoding) as terminal:
+            monkeypatch.setattr(sys, "stdout", terminal)
+            assert terminal.isatty() and _verbosity() == verbose
+            monkeypatch.undo()
+    finally:
+        os.close(leader)
+        os.close(follower)
