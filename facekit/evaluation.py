@@ -23,6 +23,40 @@ def report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> tuple[st
     return text, data
 
 
+# Fonts holding the letters matplotlib's own DejaVu Sans lacks (Chinese, Japanese, Korean), as Linux, Windows and
+# macOS install them.
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "Droid Sans Fallback",
+                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Yu Gothic", "MS Gothic", "Microsoft YaHei",
+                  "Malgun Gothic", "Hiragino Sans", "PingFang SC", "Apple SD Gothic Neo", "Arial Unicode MS")
+
+
+def plot_fonts(draw):
+    """`draw` (a function that makes and saves a figure) with class names in any script. A class folder "ohne_東京"
+    was drawn "ohne_□□" on the confusion matrix, with a "UserWarning: Glyph 26481 ... missing from font(s) DejaVu
+    Sans" on standard error for each letter, though a font that has them was installed: installed ones now take
+    the letters DejaVu Sans lacks, and a machine with none draws the boxes without the warnings. Matplotlib's
+    settings are the caller's again afterwards (a library user's own plots)."""
+    import functools
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import warnings
+
+        import matplotlib
+        from matplotlib import font_manager
+
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+        fallback = [name for name in FALLBACK_FONTS if name in installed]
+        # Matplotlib takes a letter its font lacks from the next family of font.family, not of font.sans-serif.
+        own = list(matplotlib.rcParams["font.family"])
+        fonts = own + [name for name in fallback if name not in own]
+        with matplotlib.rc_context({"font.family": fonts}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def _plt():
     import matplotlib
 
@@ -32,6 +66,7 @@ def _plt():
     return plt
 
 
+@plot_fonts
 def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion matrix") -> None:
     from sklearn.metrics import confusion_matrix
 
@@ -54,6 +89,7 @@ def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion mat
     plt.close(fig)
 
 
+@plot_fonts
 def training_plot(history: dict, path: Path, fine_start: int | None = None, title: str = "training") -> None:
     """The seed's plot: training / validation loss and accuracy per epoch, with the fine-tune start marked."""
     plt = _plt()

@@ -9,6 +9,7 @@ import io
 import os
 from collections import defaultdict
 
+from .evaluation import plot_fonts
 from .records import CutShort, atomic_write
 from .types import Face
 
@@ -96,6 +97,7 @@ class Timeline:
                     f"the longest-seen" + (f"; {short}" if blips else "") + ")")
         return f" (every face with {self.task} labels in {MIN_POINTS} frames or more; {short})" if blips else ""
 
+    @plot_fonts
     def save(self, path: str | os.PathLike, title: str = "", cut: CutShort | None = None) -> int:
         """Write the figure (format from the extension); returns the number of tracks drawn. cut: a run cut
         short does not replace a plot already there (`records.CutShort`)."""

@@ -1812,3 +1812,24 @@ def test_keras_progress_bar_only_where_the_terminal_shows_it(monkeypatch, encodi
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_class_names_in_any_script_are_drawn_on_the_plots(tmp_path, recwarn):
+    """A class folder "ohne_東京" was drawn "ohne_□□" on the confusion matrix, with a "Glyph 26481 missing from
+    font(s) DejaVu Sans" UserWarning on standard error for each letter, though a font that has them was installed.
+    With the letters drawn, two names whose letters are swapped give two different pictures; boxes give one."""
+    from matplotlib import font_manager
+
+    from facekit.evaluation import confusion_png
+
+    found = [f for f in font_manager.findSystemFonts() if Path(f).name.startswith(("DroidSansFallback", "NotoSansCJK"))]
+    if not found:
+        pytest.skip("no font with Japanese letters installed")
+    font_manager.fontManager.addfont(found[0])  # where it was installed after matplotlib's font cache was made
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    pictures = []
+    for name in ("ohne_東京", "ohne_京東"):
+        confusion_png(np.array([0, 1]), probs, ["mit_Maske_ü", name], tmp_path / "cm.png", "maske")
+        pictures.append(cv2.imread(str(tmp_path / "cm.png")))
+    assert pictures[0].shape == pictures[1].shape and not np.array_equal(pictures[0], pictures[1])
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
