@@ -18,7 +18,7 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, run_script, sigint_default
+from .conftest import ROOT, run_script, run_script_reader_gone, sigint_default
 
 pytestmark = pytest.mark.slow
 
@@ -1833,3 +1833,15 @@ def test_class_names_in_any_script_are_drawn_on_the_plots(tmp_path, recwarn):
         pictures.append(cv2.imread(str(tmp_path / "cm.png")))
     assert pictures[0].shape == pictures[1].shape and not np.array_equal(pictures[0], pictures[1])
     assert not [w for w in recwarn if "missing from font" in str(w.message)]
+
+
+def test_a_training_run_whose_log_reader_goes_away_still_writes_its_model(datasets, tmp_path):
+    """`train_mask_detector.py ... | head -1`: the trainer's next line met the closed pipe and the run ended there,
+    exit 0, no word on standard error and no model. The log goes nowhere from then on; the model is trained."""
+    data = small_mask_set(datasets, tmp_path / "data")
+    model = tmp_path / "model"
+    code, stderr = run_script_reader_gone("train_mask_detector.py", "-d", data, "-m", model, "--face-crops", "none",
+                                          "-s", "64", "-e", "1", "--fine-tune-epochs", "0", "-b", "8", lines=1)
+    assert code == 0 and "Traceback" not in stderr, stderr
+    card = json.loads((model / "card.json").read_text(encoding="utf-8"))
+    assert card["labels"] == ["with_mask", "without_mask"] and (model / "model.tflite").stat().st_size > 0

@@ -112,6 +112,46 @@ def reader_gone(stream=None) -> None:
         pass
 
 
+class _LogOnly:
+    """Standard output for work that writes only its log there, Keras's included: a reader that goes away ends
+    the log, not the work."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            reader_gone(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            reader_gone(self._stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def log_only_stdout():
+    """`train_mask_detector.py ... | head -1`: the trainer's second line met a closed pipe, and the run ended there
+    with exit 0, no word and no model. Its lines now go nowhere once their reader has gone; the training goes on."""
+    if sys.stdout is None:
+        yield
+        return
+    own = sys.stdout
+    sys.stdout = _LogOnly(own)
+    try:
+        yield
+    finally:
+        if sys.stdout.__class__ is _LogOnly:
+            sys.stdout = own
+
+
 # The line a run ends with when the reader of its results on standard output (`-j -`, `--csv -`) has gone.
 READER_GONE = "standard output was closed by its reader: stopped there, the other outputs kept"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
-                     guarded, info, number, positive_int, prog_name, sibling_command, warn)
+                     guarded, info, log_only_stdout, number, positive_int, prog_name, sibling_command, warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        train(cfg)
+        with log_only_stdout():
+            train(cfg)
         if args.model is not None or note is not None:
             # A head outside the checkout's models/ is run only when named, and nothing said how: a user's first
             # head, trained into a folder of their own, was a folder they did not know what to do with.
