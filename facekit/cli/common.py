@@ -552,13 +552,13 @@ def detector_name(value: str) -> str:
     """--detector's value as DETECTORS spells it: `--detector SCRFD` or `YuNet` (the papers' and OpenCV's
     spelling) or `scrfd_500m` was "invalid choice" though the user named an offered detector. A real typo gets
     the nearest names."""
-    import difflib
-
     from ..detection import DETECTORS
 
     name = value.strip().lower().replace("_", "-")
     if name in DETECTORS:
         return name
+    import difflib  # only for a name not offered: argparse passes every run's default through here
+
     near = difflib.get_close_matches(name, list(DETECTORS), n=2, cutoff=0.6)
     hint = f": did you mean {' or '.join(near)}?" if near else ""
     raise argparse.ArgumentTypeError(f"no detector {value!r}{hint} (choose from {', '.join(DETECTORS)})")
