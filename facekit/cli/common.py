@@ -67,15 +67,15 @@ def _console_bytes(exc: UnicodeEncodeError) -> tuple[str | bytes, int]:
     return _console_text(exc)
 
 
-codecs.register_error("facekit-console-text", _console_text)
-codecs.register_error("facekit-console-bytes", _console_bytes)
-
-
 def console_streams() -> None:
     """Every line prints whatever the console's encoding. Standard output is strict by default: a photo named
     Müller_café.jpg or 東京.png ended a run under PYTHONIOENCODING=ascii, and 東京 on a Windows cp1252 console, in
     a UnicodeEncodeError traceback at its "[INFO] ... 1 face" line, before its JSON and image were written. What
     a stream cannot show is escaped; under the C locale (surrogateescape) a file name's bytes still go out raw."""
+    # Registered here, not at import: importing facekit changes nothing in the process (registering again is a
+    # replacement by the same functions).
+    codecs.register_error("facekit-console-text", _console_text)
+    codecs.register_error("facekit-console-bytes", _console_bytes)
     raw = getattr(sys.stdout, "errors", None) == "surrogateescape"
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) in ("strict", "backslashreplace", "surrogateescape"):
