@@ -281,8 +281,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         with _naming(path), os.fdopen(fd, mode, **text) as fh:
             yield fh
         try:
-            make_ordinary(tmp)
-            os.replace(tmp, cut.destination(path) if cut is not None else path)
+            dest = cut.destination(path) if cut is not None else path
+            make_ordinary(tmp, replacing=dest)
+            os.replace(tmp, dest)
         except FileNotFoundError:
             raise gone from None
     except BaseException:
@@ -343,12 +344,29 @@ class _Utf8Stdout:
         sys.stdout.buffer.flush()
 
 
-def make_ordinary(path: str | os.PathLike) -> None:
+def make_ordinary(path: str | os.PathLike, replacing: str | os.PathLike | None = None) -> None:
     """mkstemp / mkdtemp make temp files and folders private (0600 / 0700); what they become once
-    renamed into place should get the permissions any new file or folder gets (the umask's)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+    renamed into place should get the permissions any new file or folder gets (the umask's), or, when it
+    is `replacing` a regular file, that file's permissions and group, as `>` in a shell keeps them: a report
+    an operator had made readable to a group or a web server (chmod 664, chgrp) was turned private
+    (0600 under cron's umask 077) and handed to the run's own group by the first scheduled run."""
+    try:
+        old = os.lstat(replacing) if replacing is not None else None
+    except OSError:
+        old = None
+    if old is None or not stat.S_ISREG(old.st_mode):
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+        return
+    if hasattr(os, "chown"):  # not on Windows
+        for owner in (old.st_uid, -1):  # only root may give the file its old owner; any user a group of theirs
+            try:
+                os.chown(path, owner, old.st_gid)
+                break
+            except OSError:
+                pass
+    os.chmod(path, stat.S_IMODE(old.st_mode) & 0o777)  # after chown, which may clear bits; no set-id bits
 
 
 def write_json(path: str | os.PathLike, data) -> None:

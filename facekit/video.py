@@ -762,7 +762,9 @@ class VideoSink:
                              f"{self.frames} frames readable; {free}); "
                              + ("what was written is kept" if self.in_place else "nothing was kept"))
         if not self.in_place:
-            os.replace(self._tmp, cut.destination(self.path) if cut is not None else self.path)
+            dest = cut.destination(self.path) if cut is not None else self.path
+            make_ordinary(self._tmp, replacing=dest)
+            os.replace(self._tmp, dest)
         self.written = True
         return True
 

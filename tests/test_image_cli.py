@@ -1998,3 +1998,36 @@ def test_help_with_standard_output_closed_is_not_written_to_standard_error(comma
     assert res.returncode == 0 and res.stderr == ""
     shown = subprocess.run([sys.executable, *script, "--help"], cwd=ROOT, timeout=120, capture_output=True, text=True)
     assert shown.returncode == 0 and shown.stdout.startswith("usage:") and shown.stderr == ""
+
+
+def _other_group() -> int | None:
+    """A group this process may give its files that is not its own (root: any), or None."""
+    others = [g for g in os.getgroups() if g != os.getgid()]
+    return others[0] if others else (os.getgid() + 4321 if os.geteuid() == 0 else None)
+
+
+def test_a_scheduled_run_keeps_the_permissions_of_the_outputs_it_replaces(media, tmp_path):
+    # A cron job (umask 077) writing reports that the operator had made readable to a group or a web server
+    # (chmod 664, chgrp www-data): the first run turned them private (0600) and gave them the job's own group.
+    outputs = [tmp_path / "latest.json", tmp_path / "latest.png"]
+    group = _other_group()
+    for path in outputs:
+        path.write_bytes(b"old")
+        if group is not None:
+            os.chown(path, -1, group)
+        path.chmod(0o664)
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+                          "-j", str(outputs[0]), "-o", str(outputs[1]), "--no-display"], cwd=ROOT, timeout=300,
+                         capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077))
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(outputs[0].read_text())["faces"]) == 1 and cv2.imread(str(outputs[1])) is not None
+    for path in outputs:
+        assert oct(path.stat().st_mode & 0o777) == oct(0o664), path
+        if group is not None:
+            assert path.stat().st_gid == group, path
+    # A new output still gets what the umask allows, nothing more.
+    fresh = tmp_path / "fresh.json"
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"),
+                          "-j", str(fresh), "--no-display"], cwd=ROOT, timeout=300, capture_output=True, text=True,
+                         preexec_fn=lambda: os.umask(0o077))
+    assert res.returncode == 0 and oct(fresh.stat().st_mode & 0o777) == oct(0o600), res.stderr

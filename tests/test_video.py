@@ -2056,3 +2056,27 @@ def test_csv_outputs_are_utf8_whatever_the_locale_or_console(tmp_path, clip, mas
     assert piped.returncode == 0, piped.stderr
     lines, written = piped.stdout.decode("utf-8").splitlines(), table.read_text(encoding="utf-8").splitlines()
     assert lines[0] == written[0] and len(lines) == len(written)
+
+
+def test_a_scheduled_run_keeps_the_permissions_of_the_outputs_it_replaces(tmp_path, clip, mask_model):
+    # A cron job (umask 077) rewriting a video, a CSV and a summary that the operator had shared with a group
+    # (chmod 664, chgrp): the first run turned them private (0600) and gave them the job's own group.
+    outputs = {"--output": tmp_path / "out.mp4", "--csv": tmp_path / "faces.csv", "--summary": tmp_path / "p.csv"}
+    others = [g for g in os.getgroups() if g != os.getgid()]
+    group = others[0] if others else (os.getgid() + 4321 if os.geteuid() == 0 else None)
+    for path in outputs.values():
+        path.write_bytes(b"old")
+        if group is not None:
+            os.chown(path, -1, group)
+        path.chmod(0o664)
+    old = os.umask(0o077)
+    try:
+        assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "4",
+                     *[str(a) for item in outputs.items() for a in item]]) == 0
+    finally:
+        os.umask(old)
+    assert video_info(outputs["--output"])[0] == 4 and len(read_csv(outputs["--csv"])) >= 4
+    for path in outputs.values():
+        assert oct(path.stat().st_mode & 0o777) == oct(0o664), path
+        if group is not None:
+            assert path.stat().st_gid == group, path
