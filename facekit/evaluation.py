@@ -42,6 +42,9 @@ def plot_fonts(draw):
     def wrapper(*args, **kwargs):
         import warnings
 
+        from .runtime import pyplot
+
+        pyplot()  # first: it chooses matplotlib's folder where the home cannot be written (a service user)
         import matplotlib
         from matplotlib import font_manager
 
@@ -58,12 +61,9 @@ def plot_fonts(draw):
 
 
 def _plt():
-    import matplotlib
+    from .runtime import pyplot
 
-    matplotlib.use("Agg")  # no display needed, and never a window from a training run
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()  # no display needed, and never a window from a training run
 
 
 @plot_fonts

@@ -453,3 +453,43 @@ def ort_session(path: Path | str | bytes, num_threads: int | None = None):
     # bytes: a graph edited in memory (SCRFD), or a file whose name onnxruntime cannot be given (not UTF-8)
     model = path if isinstance(path, bytes) else native_path(path) or Path(path).read_bytes()
     return engine(ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"]))
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return folder.is_dir() and os.access(folder, os.W_OK)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed, never a window). Where the home folder cannot
+    be written (a service user, HOME=/nonexistent, a read-only home), matplotlib printed two warnings into every
+    run's log ("mkdir -p failed for path ...", "Matplotlib created a temporary cache directory ..."): its
+    font cache then goes to facekit's cache folder, or a private temp folder removed at exit, without a word.
+    MPLCONFIGDIR, set by the user, is left to matplotlib."""
+    if "matplotlib" not in sys.modules and not os.environ.get("MPLCONFIGDIR") and sys.platform.startswith("linux"):
+        try:
+            home: Path | None = Path.home()
+        except RuntimeError:  # no HOME and no password entry
+            home = None
+        defaults = [Path(os.environ[xdg]) if os.environ.get(xdg) else home and home / fallback
+                    for xdg, fallback in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))]
+        if not all(base and _writable_folder(base / "matplotlib") for base in defaults):
+            from .assets import cache_root
+
+            folder = cache_root() / "matplotlib"
+            if not _writable_folder(folder):
+                import atexit
+                import shutil
+
+                folder = Path(tempfile.mkdtemp(prefix="facekit-matplotlib-"))
+                atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            os.environ["MPLCONFIGDIR"] = str(folder)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

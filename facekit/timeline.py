@@ -101,11 +101,9 @@ class Timeline:
     def save(self, path: str | os.PathLike, title: str = "", cut: CutShort | None = None) -> int:
         """Write the figure (format from the extension); returns the number of tracks drawn. cut: a run cut
         short does not replace a plot already there (`records.CutShort`)."""
-        import matplotlib
+        from .runtime import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         tracks = self.tracks()
         rows = max(1, len(tracks))
         # Constrained layout keeps the title and the legend above the plots, off every face's curves.

@@ -2080,3 +2080,25 @@ def test_a_scheduled_run_keeps_the_permissions_of_the_outputs_it_replaces(tmp_pa
         assert oct(path.stat().st_mode & 0o777) == oct(0o664), path
         if group is not None:
             assert path.stat().st_gid == group, path
+
+
+@pytest.mark.parametrize("cache", ["writable", "unwritable"])
+def test_a_home_that_cannot_be_written_leaves_the_timeline_runs_log_clean(tmp_path, clip, mask_model, cache):
+    # A service user (HOME=/nonexistent, a read-only home): matplotlib printed "mkdir -p failed for path ..." and
+    # "Matplotlib created a temporary cache directory ..." into every --timeline run's log. Its font cache now
+    # goes to facekit's cache folder, else to a temp folder that goes at exit.
+    home = tmp_path / "not_a_folder"  # not even root can make ~/.config in it
+    home.write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    facekit_cache = tmp_path / "cache" if cache == "writable" else home / "cache"
+    plot, table = tmp_path / "t.png", tmp_path / "faces.csv"
+    res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display",
+                     "--max-frames", "6", "--timeline", plot, "--csv", table,
+                     env={"HOME": str(home), "XDG_CONFIG_HOME": None, "XDG_CACHE_HOME": None, "MPLCONFIGDIR": None,
+                          "FACEKIT_CACHE": str(facekit_cache), "TMPDIR": str(temp)})
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert cv2.imread(str(plot)) is not None and len(read_csv(table)) >= 6
+    assert list(temp.iterdir()) == []
+    if cache == "writable":
+        assert (facekit_cache / "matplotlib").is_dir()
