@@ -97,19 +97,26 @@ def native_path(path) -> str | None:
 
 def near_names(path) -> str:
     """" (did you mean X?)" naming the files beside a missing `path` that it is the start of with an extension
-    added ("photos/obama" for obama.jpg), or that differ from it in case only; else "". "no such file" alone left a
-    user who typed a name as a file manager shows it (extensions hidden) looking at a file that is there."""
+    added ("photos/obama" for obama.jpg), or that differ from it in case only; else, for a relative `path`, the
+    folder it was looked for in; else "". "no such file" alone left a user who typed a name as a file manager shows
+    it (extensions hidden) looking at a file that is there, and an operator whose cron job or systemd service
+    (started in the home folder, or in /) named its photos relative to the project's folder wondering why."""
     import glob
+    import os
     from pathlib import Path
 
     path = Path(path)
     try:
+        where = "" if path.is_absolute() else f" (looked for in the current folder, {os.getcwd()})"
+    except OSError:  # the current folder removed under the process
+        where = " (looked for in the current folder, which is gone)"
+    try:
         if not path.name or not path.parent.is_dir():
-            return ""
+            return where
         near = sorted({p for p in path.parent.glob(glob.escape(path.name) + ".*") if p.is_file()}
                       | {p for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p != path})
     except OSError:  # an unreadable folder: the plain "no such file" stands
-        return ""
+        return where
     if not near:
-        return ""
+        return where
     return f" (did you mean {' or '.join(str(p) for p in near[:3])}{' or ...' if len(near) > 3 else ''}?)"

@@ -2031,3 +2031,22 @@ def test_a_scheduled_run_keeps_the_permissions_of_the_outputs_it_replaces(media,
                           "-j", str(fresh), "--no-display"], cwd=ROOT, timeout=300, capture_output=True, text=True,
                          preexec_fn=lambda: os.umask(0o077))
     assert res.returncode == 0 and oct(fresh.stat().st_mode & 0o777) == oct(0o600), res.stderr
+
+
+@pytest.mark.parametrize("script, flag, name", [("detect_mask_image.py", "-i", "media/obama.jpg"),
+                                                ("detect_mask_video.py", "-s", "media/short_hamilton_clip.mp4")])
+def test_a_relative_name_that_is_not_there_says_which_folder_it_was_looked_for_in(media, tmp_path, script, flag,
+                                                                                   name):
+    # A cron job (started in the home folder) or a systemd service (in /) naming its inputs relative to the
+    # project's folder: "media/obama.jpg: no such file" left its operator looking at a file that is there.
+    res = subprocess.run([sys.executable, str(ROOT / script), flag, name, "--no-display"], cwd=tmp_path, timeout=300,
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
+    assert errors == [f"[ERROR] {name}: no such file (looked for in the current folder, {tmp_path})"], res.stderr
+    (tmp_path / "media").mkdir()  # the same name, once there, is read
+    shutil.copy(media / Path(name).name, tmp_path / name)
+    res = subprocess.run([sys.executable, str(ROOT / script), flag, name, "--no-display", "--tasks", "mask",
+                          *(["--max-frames", "2"] if flag == "-s" else [])], cwd=tmp_path, timeout=300,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
