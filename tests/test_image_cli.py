@@ -2050,3 +2050,20 @@ def test_a_relative_name_that_is_not_there_says_which_folder_it_was_looked_for_i
                           *(["--max-frames", "2"] if flag == "-s" else [])], cwd=tmp_path, timeout=300,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_python_without_the_packages_beside_a_venv_it_cannot_look_into_is_one_line():
+    # A service user running the scripts with the system Python, where the checkout's .venv was made by another
+    # user from their own pyenv (.venv/bin/python a link into a home only they can read): looking for the venv to
+    # name raised PermissionError, a traceback where the one line about the missing packages was meant to be.
+    run = (_NO_CV2 + "import pathlib\n"
+           "exists = pathlib.Path.exists\n"
+           "def no_entry(self):\n"
+           "    if self.name == 'python' and self.parent.parent.name == '.venv':\n"
+           "        raise PermissionError(13, 'Permission denied', str(self))\n"
+           "    return exists(self)\n"
+           "pathlib.Path.exists = no_entry\n"
+           "sys.argv = ['detect_mask_image.py', '--help']\nrunpy.run_path('detect_mask_image.py', run_name='__main__')\n")
+    res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith("[ERROR] no module named 'cv2' in this Python") and "make demo" in res.stderr

@@ -52,7 +52,11 @@ def missing_package(err: ModuleNotFoundError) -> bool:
         return False
     venv = Path(__file__).resolve().parents[2] / ".venv"
     python = venv / "bin" / "python"
-    if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
+    try:
+        usable = python.exists()
+    except OSError:  # made by another user, its python a link into their private pyenv: a PermissionError traceback
+        usable = False
+    if usable and Path(sys.prefix).resolve() != venv.resolve():
         hint = (f"facekit's packages are in {venv} (made by `make demo`): run `source {venv / 'bin' / 'activate'}` "
                 f"first, or {python} in place of python")
     else:
