@@ -294,6 +294,22 @@ _ABSL_CHATTER = re.compile(r"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
 _stderr_lock = threading.RLock()  # a held block may open something that holds it too
 
 
+def _holding_file():
+    """An unnamed file to hold fd 2's lines in: in memory where the system has memfd (Linux), else a temp file;
+    None where neither can be made. A read-only root (`docker run --read-only`, a systemd unit with
+    ProtectSystem=strict and no PrivateTmp) leaves no temp folder: the first model load ended in a "No usable
+    temporary directory found" traceback."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return open(os.memfd_create("facekit-stderr", getattr(os, "MFD_CLOEXEC", 0)), "w+b")
+        except OSError:
+            pass
+    try:
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None
+
+
 @contextmanager
 def native_stderr(drop_all: bool = False):
     """Hold what native code (LiteRT, FFmpeg, OpenCV, TensorFlow) writes to the process's stderr, file
@@ -307,7 +323,12 @@ def native_stderr(drop_all: bool = False):
         except (AttributeError, OSError, ValueError):  # no stderr to hold (some embedded interpreters)
             yield
             return
-        with tempfile.TemporaryFile() as held:
+        held = _holding_file()
+        if held is None:  # nowhere to hold it: native lines pass as they come, noise and all
+            os.close(saved)
+            yield
+            return
+        with held:
             os.dup2(held.fileno(), 2)
             try:
                 yield
@@ -463,30 +484,46 @@ def _writable_folder(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK)
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed, never a window). Where the home folder cannot
-    be written (a service user, HOME=/nonexistent, a read-only home), matplotlib printed two warnings into every
-    run's log ("mkdir -p failed for path ...", "Matplotlib created a temporary cache directory ..."): its
-    font cache then goes to facekit's cache folder, or a private temp folder removed at exit, without a word.
-    MPLCONFIGDIR, set by the user, is left to matplotlib."""
-    if "matplotlib" not in sys.modules and not os.environ.get("MPLCONFIGDIR") and sys.platform.startswith("linux"):
+def matplotlib_folder() -> None:
+    """Where the home folder cannot be written (a service user, HOME=/nonexistent, a read-only home), matplotlib
+    printed two warnings into every run's log ("mkdir -p failed for path ...", "Matplotlib created a temporary
+    cache directory ..."): its font cache goes to facekit's cache folder instead, or to a private temp folder
+    removed at exit, without a word. Where none can be written (a read-only root, `docker run --read-only`), one
+    FacekitError, which the video script raises before any work for --timeline. MPLCONFIGDIR, set by the user,
+    is left to matplotlib."""
+    if "matplotlib" in sys.modules or os.environ.get("MPLCONFIGDIR") or not sys.platform.startswith("linux"):
+        return
+    try:
+        home: Path | None = Path.home()
+    except RuntimeError:  # no HOME and no password entry
+        home = None
+    defaults = [Path(os.environ[xdg]) if os.environ.get(xdg) else home and home / fallback
+                for xdg, fallback in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))]
+    if all(base and _writable_folder(base / "matplotlib") for base in defaults):
+        return
+    from .assets import cache_root
+
+    folder = cache_root() / "matplotlib"
+    if not _writable_folder(folder):
+        import atexit
+        import shutil
+
         try:
-            home: Path | None = Path.home()
-        except RuntimeError:  # no HOME and no password entry
-            home = None
-        defaults = [Path(os.environ[xdg]) if os.environ.get(xdg) else home and home / fallback
-                    for xdg, fallback in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))]
-        if not all(base and _writable_folder(base / "matplotlib") for base in defaults):
-            from .assets import cache_root
+            folder = Path(tempfile.mkdtemp(prefix="facekit-matplotlib-"))
+        except OSError:  # matplotlib's own OSError here was a traceback, after the video's work
+            from .errors import FacekitError
 
-            folder = cache_root() / "matplotlib"
-            if not _writable_folder(folder):
-                import atexit
-                import shutil
+            raise FacekitError(f"matplotlib, which draws the plot, needs a folder it can write: neither "
+                               f"{defaults[0] or 'the home folder'}/matplotlib, {folder} nor a temp folder can be "
+                               "written; set MPLCONFIGDIR (or FACEKIT_CACHE, or TMPDIR) to one that can") from None
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = str(folder)
 
-                folder = Path(tempfile.mkdtemp(prefix="facekit-matplotlib-"))
-                atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            os.environ["MPLCONFIGDIR"] = str(folder)
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed, never a window), its folder chosen by
+    `matplotlib_folder`."""
+    matplotlib_folder()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -2067,3 +2067,23 @@ def test_a_python_without_the_packages_beside_a_venv_it_cannot_look_into_is_one_
     res = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert res.stderr.startswith("[ERROR] no module named 'cv2' in this Python") and "make demo" in res.stderr
+
+
+_NO_TEMP_FOLDER = ("import runpy, sys, tempfile\n"
+                   "missing = sys.argv.pop(1)\n"
+                   "tempfile._candidate_tempdir_list = lambda: [missing]\n"  # the only one tried, and not there
+                   "sys.argv.pop(0)\n"
+                   "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def test_a_read_only_root_with_no_temp_folder_still_reads_a_photo(media, tmp_path):
+    # `docker run --read-only`, or a systemd unit with ProtectSystem=strict and no PrivateTmp: no temp folder
+    # anywhere. The first model load (holding native code's stderr lines in a temp file) was a "No usable temporary
+    # directory found" traceback, exit 1.
+    out = tmp_path / "o.json"
+    res = subprocess.run([sys.executable, "-c", _NO_TEMP_FOLDER, str(tmp_path / "no_tmp"),
+                          str(ROOT / "detect_mask_image.py"), "-i", str(media / "obama.jpg"), "-j", str(out),
+                          "--no-display"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TMPDIR": str(tmp_path / "no_tmp")})
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert len(json.loads(out.read_text())["faces"]) == 1

@@ -2102,3 +2102,30 @@ def test_a_home_that_cannot_be_written_leaves_the_timeline_runs_log_clean(tmp_pa
     assert list(temp.iterdir()) == []
     if cache == "writable":
         assert (facekit_cache / "matplotlib").is_dir()
+
+
+def test_a_read_only_root_with_no_temp_folder_runs_the_video_and_refuses_a_timeline_first(tmp_path, clip,
+                                                                                            mask_model):
+    # `docker run --read-only` (or ProtectSystem=strict without PrivateTmp), HOME not writable either: the first
+    # model load was a "No usable temporary directory found" traceback; with it fixed, --timeline was the same
+    # traceback from matplotlib, after the whole video. The video runs; a timeline is one line before any work.
+    from .test_image_cli import _NO_TEMP_FOLDER
+
+    home = tmp_path / "not_a_folder"
+    home.write_text("")
+    env = {**os.environ, "HOME": str(home), "FACEKIT_CACHE": str(home / "cache"), "TMPDIR": str(tmp_path / "no")}
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
+        env.pop(name, None)
+    video, table, plot = tmp_path / "out.mp4", tmp_path / "faces.csv", tmp_path / "t.png"
+    command = [sys.executable, "-c", _NO_TEMP_FOLDER, str(tmp_path / "no"), str(ROOT / "detect_mask_video.py"),
+               "--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "4"]
+    res = subprocess.run([*command, "-o", str(video), "--csv", str(table), "--timeline", str(plot)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2 and "starting video stream" not in res.stdout, res.stdout + res.stderr
+    assert one_error_line(res.stderr).startswith("[ERROR] matplotlib, which draws the plot, needs a folder it can "
+                                                 "write") and "MPLCONFIGDIR" in res.stderr
+    assert not video.exists() and not table.exists() and not plot.exists()
+    res = subprocess.run([*command, "-o", str(video), "--csv", str(table)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert video_info(video)[0] == 4 and len(read_csv(table)) >= 4

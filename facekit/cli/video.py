@@ -142,6 +142,10 @@ def check_outputs(args) -> None:
         parse_alert_command(args.alert)  # a typo fails now, not at the first alert
     if args.timeline is not None and args.timeline.suffix.lower() not in TIMELINE_EXTENSIONS:
         raise FacekitError(f"--timeline must end in one of {', '.join(sorted(TIMELINE_EXTENSIONS))}: {args.timeline}")
+    if args.timeline is not None:
+        from ..runtime import matplotlib_folder
+
+        matplotlib_folder()  # no folder matplotlib can write: said now, not after the whole video
     if args.output is not None:
         if is_image_path(args.output):
             raise FacekitError(f"--output is a video: use .mp4, .mkv, .avi or .webm, not {args.output.suffix}")
