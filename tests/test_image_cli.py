@@ -2087,3 +2087,26 @@ def test_a_read_only_root_with_no_temp_folder_still_reads_a_photo(media, tmp_pat
                          env={**os.environ, "TMPDIR": str(tmp_path / "no_tmp")})
     assert res.returncode == 0 and res.stderr == "", res.stderr
     assert len(json.loads(out.read_text())["faces"]) == 1
+
+
+@pytest.mark.parametrize("script, args", [("detect_mask_image.py", ["-j", "faces.json"]),
+                                          ("detect_mask_image.py", ["-o", "annotated.png"]),
+                                          ("detect_mask_video.py", ["--csv", "faces.csv"])])
+def test_a_relative_output_from_a_folder_that_is_gone_is_one_line(media, tmp_path, script, args):
+    # A job started in a dated folder that a clean-up removed (or a shell left in one): the relative output's
+    # check was a FileNotFoundError traceback from os.path.abspath, naming no file.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def start_in_gone():
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    source = ["-i", str(media / "obama.jpg")] if script == "detect_mask_image.py" else ["-s", str(
+        media / "short_hamilton_clip.mp4"), "--max-frames", "2"]
+    res = subprocess.run([sys.executable, str(ROOT / script), *source, *args, "--no-display"], timeout=300,
+                         capture_output=True, text=True, preexec_fn=start_in_gone)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines() == ["[ERROR] the current folder is gone (removed or moved): cd to a "
+                                               "folder that exists, or name the inputs and outputs by absolute paths"]
+    assert not gone.exists()

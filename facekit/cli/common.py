@@ -220,6 +220,11 @@ def guarded(main):
                     f"loading {exc.name}" if isinstance(exc, ImportError) and exc.name else str(exc) or "Python")
                 return fail(f"out of memory ({where}): free some, or raise the process's memory limit "
                             "(ulimit -v, the container's); FACEKIT_THREADS=1 needs less")
+            if isinstance(exc, FileNotFoundError) and exc.filename is None and _current_folder_gone():
+                # A relative name resolved in a folder removed under the shell or the job (a clean-up of dated
+                # folders, a share unmounted): os.path.abspath's FileNotFoundError, which names nothing.
+                return fail("the current folder is gone (removed or moved): cd to a folder that exists, or name "
+                            "the inputs and outputs by absolute paths")
             if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
                 raise
             # The outputs' temp files are gone already (atomic writes); what was complete stays.
@@ -228,6 +233,14 @@ def guarded(main):
             restore_handlers(previous)
 
     return wrapper
+
+
+def _current_folder_gone() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _interrupted() -> int:
