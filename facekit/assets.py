@@ -187,7 +187,14 @@ def cache_root() -> Path:
     if value:
         return Path(value).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "facekit"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg).expanduser() / "facekit"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no passwd entry: a container run as an arbitrary user (docker run --user)
+        raise AssetError(f"no cache folder: HOME is not set and user id {os.getuid()} has no home folder; set "
+                         f"{ENV_CACHE} (or HOME) to a folder you can write") from None
+    return home / ".cache" / "facekit"
 
 
 def check_cache() -> None:

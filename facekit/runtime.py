@@ -501,10 +501,13 @@ def matplotlib_folder() -> None:
                 for xdg, fallback in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))]
     if all(base and _writable_folder(base / "matplotlib") for base in defaults):
         return
-    from .assets import cache_root
+    from .assets import AssetError, cache_root
 
-    folder = cache_root() / "matplotlib"
-    if not _writable_folder(folder):
+    try:
+        folder: Path | None = cache_root() / "matplotlib"
+    except AssetError:  # no home folder at all
+        folder = None
+    if folder is None or not _writable_folder(folder):
         import atexit
         import shutil
 
@@ -514,8 +517,9 @@ def matplotlib_folder() -> None:
             from .errors import FacekitError
 
             raise FacekitError(f"matplotlib, which draws the plot, needs a folder it can write: neither "
-                               f"{defaults[0] or 'the home folder'}/matplotlib, {folder} nor a temp folder can be "
-                               "written; set MPLCONFIGDIR (or FACEKIT_CACHE, or TMPDIR) to one that can") from None
+                               f"{defaults[0] or 'the home folder'}/matplotlib, {folder or 'a cache folder'} nor a "
+                               "temp folder can be written; set MPLCONFIGDIR (or FACEKIT_CACHE, or TMPDIR) to one "
+                               "that can") from None
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["MPLCONFIGDIR"] = str(folder)
 

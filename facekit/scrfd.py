@@ -61,7 +61,10 @@ def _symbolic_graph(path, sha256: str | None) -> str | bytes | None:
 
     if not sha256:  # nothing to name a kept copy by: edit in memory
         return _symbolic_input(path)
-    kept = assets.cache_root() / "scrfd" / f"{path.stem}.{sha256[:16]}.symbolic.onnx"
+    try:
+        kept = assets.cache_root() / "scrfd" / f"{path.stem}.{sha256[:16]}.symbolic.onnx"
+    except assets.AssetError:  # no cache folder at all (no home): edit in memory, as for a read-only one
+        return _symbolic_input(path)
     if kept.is_file():
         return str(kept)
     graph = _symbolic_input(path)

@@ -2110,3 +2110,38 @@ def test_a_relative_output_from_a_folder_that_is_gone_is_one_line(media, tmp_pat
     assert res.stderr.strip().splitlines() == ["[ERROR] the current folder is gone (removed or moved): cd to a "
                                                "folder that exists, or name the inputs and outputs by absolute paths"]
     assert not gone.exists()
+
+
+_NO_HOME = ("import pwd, runpy, sys\n"
+            "def no_entry(uid):\n"
+            "    raise KeyError(f'getpwuid(): uid not found: {uid}')\n"
+            "pwd.getpwuid = no_entry\n"  # what `docker run --user 12345` finds in the image's /etc/passwd
+            "sys.argv.pop(0)\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def test_a_user_with_no_home_folder_at_all_still_reads_a_photo(media, tmp_path):
+    # A container run as an arbitrary user id (docker run --user 12345, OpenShift): no HOME and no passwd entry.
+    # The photo script failed with "cannot load scrfd ...: Could not determine home directory." and the video
+    # script's --timeline with a RuntimeError traceback. Without the mirror, it is one line naming FACEKIT_CACHE.
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+                                                            "FACEKIT_CACHE", "MPLCONFIGDIR")}
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "o.json"
+    res = subprocess.run([sys.executable, "-c", _NO_HOME, str(ROOT / "detect_mask_image.py"), "-i",
+                          str(media / "obama.jpg"), "-j", str(out), "--no-display"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert len(json.loads(out.read_text())["faces"]) == 1
+    plot = tmp_path / "t.png"
+    res = subprocess.run([sys.executable, "-c", _NO_HOME, str(ROOT / "detect_mask_video.py"), "-s",
+                          str(media / "short_hamilton_clip.mp4"), "--max-frames", "4", "--timeline", str(plot),
+                          "--no-display"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0 and "Traceback" not in res.stderr and "Matplotlib" not in res.stderr, res.stderr
+    assert cv2.imread(str(plot)) is not None and list((tmp_path / "tmp").iterdir()) == []
+    res = subprocess.run([sys.executable, "-c", _NO_HOME, str(ROOT / "detect_mask_image.py"), "-i",
+                          str(media / "obama.jpg"), "--no-display"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**env, "FACEKIT_ASSETS": str(tmp_path / "tmp")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "[ERROR] no cache folder: HOME is not set and user id" in res.stderr and "FACEKIT_CACHE" in res.stderr
