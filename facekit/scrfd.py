@@ -143,8 +143,12 @@ class SCRFDDetector(MultiPassDetector):
             except Exception as exc:
                 if not isinstance(graph, str) or out_of_memory(exc):  # short memory: the kept copy is fine
                     raise
-                Path(graph).unlink(missing_ok=True)  # a damaged copy in the cache: edit the original again
-                graph = load(_symbolic_graph(path, sha256))
+                try:
+                    Path(graph).unlink(missing_ok=True)  # a damaged copy in the cache: edit the original again
+                except OSError:  # in a cache that cannot be written (FACEKIT_CACHE read-only, another user's):
+                    graph = load(_symbolic_input(path))  # the run failed on it, "Permission denied"; edit in memory
+                else:
+                    graph = load(_symbolic_graph(path, sha256))
         except Exception as exc:  # onnx / onnxruntime raise their own types for a file that is not a graph
             if out_of_memory(exc):  # under ulimit -v: "cannot load <model>" read as a broken file
                 raise MemoryError(f"loading {self.name} from {path}") from exc

@@ -6,9 +6,11 @@ The frames are cut from real portraits the way `python -m bench.detection` build
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -293,3 +295,31 @@ def test_landmarks_help_gives_the_mesh_models_licence():
         assert "Both come from MediaPipe's face mesh model (MediaPipe: Apache-2.0)" in text, script
     res = subprocess.run([sys.executable, "-m", "facekit.batch", "--help"], capture_output=True, text=True)
     assert "MediaPipe's face mesh model (MediaPipe: Apache-2.0)" in " ".join(res.stdout.split())
+
+
+def test_a_damaged_scrfd_graph_in_a_cache_that_cannot_be_written_is_worked_around(media, tmp_path, monkeypatch):
+    # FACEKIT_CACHE read-only (a cache baked into an image, another user's) holding a damaged kept graph: it could
+    # be neither loaded nor removed, and every run failed: "cannot load scrfd ...: [Errno 13] Permission denied".
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
+    photo = load_image(media / "two_people.jpg")
+    boxes = [f.box for f in create_detector("scrfd-500m").detect(photo)]
+    kept = next((tmp_path / "scrfd").glob("*.symbolic.onnx"))
+    kept.write_bytes(b"not a graph")
+    if os.geteuid() == 0:  # root removes files from any folder: the refusal a read-only folder gives, as it comes
+        real_unlink = Path.unlink
+
+        def refused(self, missing_ok=False):
+            if self == kept:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_unlink(self, missing_ok=missing_ok)
+
+        monkeypatch.setattr(Path, "unlink", refused)
+    else:
+        kept.parent.chmod(0o555)
+    try:
+        detector = create_detector("scrfd-500m")
+    finally:
+        kept.parent.chmod(0o755)
+    assert not detector.fixed and [f.box for f in detector.detect(photo)] == boxes
+    assert kept.read_bytes() == b"not a graph"
