@@ -484,13 +484,14 @@ def _writable_folder(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK)
 
 
-def matplotlib_folder() -> None:
+def matplotlib_folder(check_only: bool = False) -> None:
     """Where the home folder cannot be written (a service user, HOME=/nonexistent, a read-only home), matplotlib
     printed two warnings into every run's log ("mkdir -p failed for path ...", "Matplotlib created a temporary
     cache directory ..."): its font cache goes to facekit's cache folder instead, or to a private temp folder
     removed at exit, without a word. Where none can be written (a read-only root, `docker run --read-only`), one
-    FacekitError, which the video script raises before any work for --timeline. MPLCONFIGDIR, set by the user,
-    is left to matplotlib."""
+    FacekitError, which the video script raises before any work for --timeline (check_only: nothing is made or
+    set then, so a camera watched for days has no temp folder that a kill -9 would leave). MPLCONFIGDIR, set by
+    the user, is left to matplotlib."""
     if "matplotlib" in sys.modules or os.environ.get("MPLCONFIGDIR") or not sys.platform.startswith("linux"):
         return
     try:
@@ -512,6 +513,9 @@ def matplotlib_folder() -> None:
         import shutil
 
         try:
+            if check_only:
+                tempfile.gettempdir()  # tries each candidate folder, and raises where none can be written
+                return
             folder = Path(tempfile.mkdtemp(prefix="facekit-matplotlib-"))
         except OSError:  # matplotlib's own OSError here was a traceback, after the video's work
             from .errors import FacekitError
@@ -521,7 +525,8 @@ def matplotlib_folder() -> None:
                                "temp folder can be written; set MPLCONFIGDIR (or FACEKIT_CACHE, or TMPDIR) to one "
                                "that can") from None
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    os.environ["MPLCONFIGDIR"] = str(folder)
+    if not check_only:
+        os.environ["MPLCONFIGDIR"] = str(folder)
 
 
 def pyplot():

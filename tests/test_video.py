@@ -2129,3 +2129,27 @@ def test_a_read_only_root_with_no_temp_folder_runs_the_video_and_refuses_a_timel
                          text=True, timeout=300, env=env)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert video_info(video)[0] == 4 and len(read_csv(table)) >= 4
+
+
+def test_a_killed_timeline_run_with_no_writable_home_leaves_no_temp_folder(tmp_path, clip, mask_model):
+    # The check that a folder for matplotlib can be had made a temp folder before the video (removed only at exit):
+    # a camera watched for days and then killed (kill -9, an OOM kill) left an empty facekit-matplotlib-* behind.
+    home = tmp_path / "not_a_folder"
+    home.write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR")}
+    env.update(HOME=str(home), FACEKIT_CACHE=str(home / "cache"), TMPDIR=str(temp), DISPLAY="", WAYLAND_DISPLAY="")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
+                             str(mask_model), "--no-display", "--timeline", str(tmp_path / "t.png")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        for line in proc.stdout:
+            if "starting video stream" in line:
+                break
+        time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    assert list(temp.iterdir()) == []

@@ -145,7 +145,7 @@ def check_outputs(args) -> None:
     if args.timeline is not None:
         from ..runtime import matplotlib_folder
 
-        matplotlib_folder()  # no folder matplotlib can write: said now, not after the whole video
+        matplotlib_folder(check_only=True)  # no folder matplotlib can write: said now, not after the video
     if args.output is not None:
         if is_image_path(args.output):
             raise FacekitError(f"--output is a video: use .mp4, .mkv, .avi or .webm, not {args.output.suffix}")
