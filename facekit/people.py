@@ -236,9 +236,13 @@ def parse_alert_command(command: str) -> list[str]:
     program = argv[0]
     if shutil.which(program) is None:
         if os.sep in program or (os.altsep and os.altsep in program):
-            why = "is not an executable file" if Path(program).exists() else "does not exist"
+            from .errors import near_names
+
+            why = "is not an executable file" if Path(program).exists() else f"does not exist{near_names(program)}"
             raise FacekitError(f"--alert: {program} {why}")
-        raise FacekitError(f"--alert: command not found: {program} (not on PATH)")
+        # cron's PATH is /usr/bin:/bin: a notifier in /usr/local/bin or ~/bin, found from a terminal, is not there.
+        raise FacekitError(f"--alert: command not found: {program} (not on PATH, which is "
+                           f"{os.environ.get('PATH') or 'empty'}: name it by its absolute path)")
     return argv
 
 

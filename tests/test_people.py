@@ -466,3 +466,24 @@ def test_readme_join_table_names_and_rounds_as_the_outputs_do():
     assert names <= set(csv_columns(labels, pose=True, measures=("eye_openness", "mouth_openness"))) | {"source"}
     assert {n for cells in rows for n in re.findall(r"`([a-z_0-9]+)`", cells[3])} <= set(people.columns())
     assert {"x1", "yaw", "eye_openness", "emotion_eyes_only", "track_id"} <= names
+
+
+def test_an_alert_not_found_from_cron_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    # cron's PATH is /usr/bin:/bin and a systemd service starts in /: a notifier in /usr/local/bin, or one named
+    # relative to the project, found from a terminal, was "command not found: notify (not on PATH)" and
+    # "scripts/alert.sh does not exist" there, with nothing to say why.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    notify = bin_dir / "notify"
+    notify.write_text("#!/bin/sh\n")
+    notify.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FacekitError) as err:
+        parse_alert_command("notify 'No mask'")
+    assert str(err.value) == ("--alert: command not found: notify (not on PATH, which is /usr/bin:/bin: name it by "
+                              "its absolute path)")
+    with pytest.raises(FacekitError) as err:
+        parse_alert_command("scripts/alert.sh")
+    assert str(err.value) == f"--alert: scripts/alert.sh does not exist (looked for in the current folder, {tmp_path})"
+    assert parse_alert_command(f"{notify} 'No mask'") == [str(notify), "No mask"]
