@@ -63,10 +63,12 @@ def _symbolic_graph(path, sha256: str | None) -> str | bytes | None:
         return _symbolic_input(path)
     try:
         kept = assets.cache_root() / "scrfd" / f"{path.stem}.{sha256[:16]}.symbolic.onnx"
+        if kept.is_file():
+            return str(kept)
     except assets.AssetError:  # no cache folder at all (no home): edit in memory, as for a read-only one
         return _symbolic_input(path)
-    if kept.is_file():
-        return str(kept)
+    except OSError:  # a shared cache's folder this user may not look into (made by root or another user under
+        return _symbolic_input(path)  # umask 077): every run failed, "cannot load scrfd ...: Permission denied"
     graph = _symbolic_input(path)
     if graph is not None:
         try:

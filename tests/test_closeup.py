@@ -323,3 +323,31 @@ def test_a_damaged_scrfd_graph_in_a_cache_that_cannot_be_written_is_worked_aroun
         kept.parent.chmod(0o755)
     assert not detector.fixed and [f.box for f in detector.detect(photo)] == boxes
     assert kept.read_bytes() == b"not a graph"
+
+
+def test_a_shared_cache_whose_scrfd_folder_this_user_cannot_look_into_is_passed_over(media, tmp_path, monkeypatch):
+    # FACEKIT_CACHE shared by a team (/var/cache/facekit) and first filled by root or another user under umask 077:
+    # its scrfd/ folder is theirs alone (0700). Every other user's run failed, although the mirror had the models:
+    # "cannot load scrfd ...: [Errno 13] Permission denied: '.../scrfd/...symbolic.onnx'".
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
+    photo = load_image(media / "two_people.jpg")
+    boxes = [f.box for f in create_detector("scrfd-500m").detect(photo)]
+    folder = tmp_path / "scrfd"
+    assert list(folder.glob("*.symbolic.onnx"))
+    if os.geteuid() == 0:  # root may look into any folder: the refusal another user gets, as it comes
+        real_stat = Path.stat
+
+        def refused(self, *, follow_symlinks=True):
+            if self.parent == folder:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_stat(self, follow_symlinks=follow_symlinks)
+
+        monkeypatch.setattr(Path, "stat", refused)
+    else:
+        folder.chmod(0o000)
+    try:
+        detector = create_detector("scrfd-500m")
+    finally:
+        folder.chmod(0o755)
+    assert not detector.fixed and [f.box for f in detector.detect(photo)] == boxes
