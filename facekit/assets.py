@@ -234,8 +234,13 @@ def resolve(name: str, download: bool = True) -> Path:
     if local is not None:
         return local
     cached = cache_root() / asset.path
-    if cached.exists():
-        return cached
+    try:
+        if cached.exists():
+            return cached
+    except OSError as exc:  # a shared cache filled by another user under umask 077: "cannot write" it said
+        raise AssetError(f"cannot look into the cache folder {cached.parent} ({exc.strerror or exc}): set "
+                         f"{ENV_CACHE} to a folder you can read and write, or {ENV_MIRROR} to the asset mirror"
+                         ) from None
     where = _where(asset)
     if asset.url is None:
         raise AssetError(f"{asset.filename} is not in the mirror and has no public download: {where}")

@@ -257,3 +257,33 @@ def test_python_m_facekit_assets_says_its_version_and_a_bad_command_in_one_line(
     line, = res.stderr.splitlines()  # choices are quoted or not as the Python's argparse writes them
     assert line.startswith("[ERROR] argument command: invalid choice: 'lst' (choose from ") and line.endswith(
         "(see python -m facekit.assets --help)") and "fetch" in line, line
+
+
+def test_a_cache_folder_this_user_cannot_look_into_is_one_line_naming_it(monkeypatch, tmp_path):
+    # A shared FACEKIT_CACHE that root filled under umask 077 (models/ 0700), no mirror: the scripts said "cannot
+    # write .../models/scrfd_2.5g_bnkps.onnx: Permission denied", an output's words for a model that was only read.
+    import os
+
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path))
+    models = tmp_path / "models"
+    models.mkdir()
+    if os.geteuid() == 0:  # root may look into any folder: the refusal another user gets, as it comes
+        real_stat = Path.stat
+
+        def refused(self, *, follow_symlinks=True):
+            if self.parent == models:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_stat(self, follow_symlinks=follow_symlinks)
+
+        monkeypatch.setattr(Path, "stat", refused)
+    else:
+        models.chmod(0o000)
+    try:
+        with pytest.raises(AssetError) as err:
+            assets.resolve("yunet")
+    finally:
+        models.chmod(0o755)
+    assert str(err.value) == (f"cannot look into the cache folder {models} (Permission denied): set "
+                              f"{assets.ENV_CACHE} to a folder you can read and write, or {assets.ENV_MIRROR} to "
+                              "the asset mirror")
