@@ -272,7 +272,15 @@ def resolve_checked(name: str) -> Path:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _checked:  # hash each file once per process, again only if it changes
-        _checked[key] = sha256sum(path) == asset.sha256
+        try:
+            _checked[key] = sha256sum(path) == asset.sha256
+        except OSError as exc:  # another user's file (0600 under umask 077): "cannot write" it said of a read
+            try:
+                setting = ENV_CACHE if path.is_relative_to(cache_root()) else ENV_MIRROR
+            except AssetError:  # no cache folder at all: the file is the mirror's
+                setting = ENV_MIRROR
+            raise AssetError(f"cannot read {path} ({exc.strerror or exc}): make it readable to this user, or "
+                             f"set {setting} to a folder that holds a copy it can read") from None
     if not _checked[key]:
         source = f"download it again from {asset.url}" if asset.url else f"copy it again into {ENV_MIRROR}"
         raise AssetError(f"{path} is truncated or corrupt ({stat.st_size} bytes, sha256 does not match): "
