@@ -2145,3 +2145,35 @@ def test_a_user_with_no_home_folder_at_all_still_reads_a_photo(media, tmp_path):
                          timeout=300, env={**env, "FACEKIT_ASSETS": str(tmp_path / "tmp")})
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "[ERROR] no cache folder: HOME is not set and user id" in res.stderr and "FACEKIT_CACHE" in res.stderr
+
+
+def test_a_model_folder_this_user_may_not_read_is_not_called_unwritable(media, tmp_path, monkeypatch, capsys):
+    # `-m` naming a model folder that root copied under umask 077 (0700), the service user's run said "cannot write
+    # .../card.json: Permission denied" of a file it only had to read.
+    from facekit.cli.image import main
+
+    folder = tmp_path / "mask_model"
+    shutil.copytree(MASK_MODEL, folder)
+    card = folder / "card.json"
+    if os.geteuid() == 0:  # root may read any file: the refusal another user gets, as it comes
+        real_read_text = Path.read_text
+
+        def refused(self, *args, **kwargs):
+            if self == card:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_read_text(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "read_text", refused)
+    else:
+        card.chmod(0o000)
+    try:
+        code = main(["-i", str(media / "obama.jpg"), "-m", str(folder), "-j", str(tmp_path / "o.json"),
+                     "--no-display"])
+    finally:
+        card.chmod(0o644)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"[ERROR] permission denied: {card} (this user may not read or write it, "
+                                            "or may not look into a folder above it: check their owners and "
+                                            "permissions)")
+    assert not (tmp_path / "o.json").exists()
