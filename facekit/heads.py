@@ -203,6 +203,14 @@ def load_interpreter(model_path: Path, num_threads: int | None = None, allocate:
 
     if not model_path.is_file():
         raise ModelError(f"{model_path}: model file not found")
+    # LiteRT opens the file itself, and one this user may not read (copied by root under umask 077) was "not a
+    # valid TFLite model (Could not open ...)", which sent users to download an intact file again.
+    try:
+        with open(model_path, "rb"):
+            pass
+    except OSError as exc:
+        raise ModelError(f"{model_path}: cannot read it ({exc.strerror or exc}): check its owner and "
+                         "permissions") from None
     parsed = False
     try:
         with native_stderr():
