@@ -170,11 +170,21 @@ LAYOUT = {
 }
 
 
+def _setting_path(name: str, value: str) -> Path:
+    """A folder setting's path, "~" read as a shell reads it (systemd's Environment= does not). Where this user has
+    no home folder (a container run as --user 12345 without HOME) that was a RuntimeError traceback."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise AssetError(f"{name}={value}: ~ names no folder here (HOME is not set and user id {os.getuid()} has no "
+                         "home folder): give an absolute path") from None
+
+
 def mirror_root() -> Path | None:
     value = os.environ.get(ENV_MIRROR)
     if not value:
         return None
-    root = Path(value).expanduser()
+    root = _setting_path(ENV_MIRROR, value)
     if not root.is_dir():  # else ignored without a word, and a later error blamed the missing files
         raise AssetError(f"{ENV_MIRROR}={value}: no such folder (point it at the asset mirror, or unset it)")
     return root
@@ -185,7 +195,7 @@ def cache_root() -> Path:
     points the caches, else ~/.cache) + facekit."""
     value = os.environ.get(ENV_CACHE)
     if value:
-        return Path(value).expanduser()
+        return _setting_path(ENV_CACHE, value)
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg and os.path.isabs(xdg):
         return Path(xdg).expanduser() / "facekit"

@@ -151,8 +151,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not text:  # Path("") is ".": "is a folder, not an image" named a folder nobody gave
         raise ImageError("empty path: expected an image file's path")
-    if not path.exists() and path.expanduser().exists():  # "~/photo.jpg" in a notebook, read as a shell reads it
-        path = path.expanduser()
+    try:
+        if not path.exists() and path.expanduser().exists():  # "~/photo.jpg" in a notebook, as a shell reads it
+            path = path.expanduser()
+    except RuntimeError:  # "~" with no home folder to name (no HOME, no passwd entry): "no such file" below
+        pass
     if not path.exists():
         # A web address: Path("https://x/a.jpg") prints as "https:/x/a.jpg", and "no such file" would
         # leave the user guessing whether URLs are read at all.

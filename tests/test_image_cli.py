@@ -2211,3 +2211,22 @@ def test_a_head_model_this_user_may_not_read_is_not_called_invalid(media, tmp_pa
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"[ERROR] {model}: cannot read it (Permission denied): check its owner "
                                             "and permissions")
+
+
+def test_a_tilde_where_the_user_has_no_home_folder_is_one_line(media, tmp_path):
+    # systemd's Environment=FACEKIT_CACHE=~/cache is not expanded by a shell, and a container run as --user 12345
+    # has no home folder for "~": the setting, and a photo named "~/obama.jpg", were RuntimeError tracebacks.
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+                                                            "FACEKIT_CACHE", "MPLCONFIGDIR")}
+    script = str(ROOT / "detect_mask_image.py")
+    res = subprocess.run([sys.executable, "-c", _NO_HOME, script, "-i", str(media / "obama.jpg"), "--no-display"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**env, "FACEKIT_CACHE": "~/c"})
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith("[ERROR] FACEKIT_CACHE=~/c: ~ names no folder here (HOME is not set and user id ")
+    assert res.stderr.strip().endswith("has no home folder): give an absolute path")
+    assert len(res.stderr.splitlines()) == 1
+    res = subprocess.run([sys.executable, "-c", _NO_HOME, script, "-i", "~/obama.jpg", "--no-display"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == ("[ERROR] ~/obama.jpg: no such file (looked for in the current "
+                                                   f"folder, {tmp_path})")
