@@ -709,11 +709,11 @@ def test_a_ctrl_c_while_a_folder_runs_json_lines_are_renamed_into_place_keeps_th
     _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png")
     real = facekit.records.make_ordinary
 
-    def stop_at_the_rename(path):
+    def stop_at_the_rename(path, **kwargs):
         if Path(path).name.startswith(".faces.jsonl."):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.2)  # the handler runs at the first bytecode after the signal
-        return real(path)
+        return real(path, **kwargs)
 
     monkeypatch.setattr(facekit.records, "make_ordinary", stop_at_the_rename)
     code = image_cli.main(["-i", str(photos), "-j", str(table), "--no-display"])
