@@ -179,3 +179,37 @@ def on_x_screen(script: str, *args):
             proc.wait()
         server.terminate()
         server.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def refused_to_this_user(monkeypatch, path: Path, call: str = "open"):
+    """`path` as a service user finds what root made under umask 077 (a file 0600, a folder 0700). Root may read
+    anything, so as root the refusal is raised where it comes: `call` is "open" (builtins.open of the file),
+    "read_text" (Path.read_text of it) or "stat" (Path.stat of anything in the folder). Elsewhere: chmod 000."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode & 0o777
+        path.chmod(0o000)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+
+    def denied(name):
+        raise PermissionError(13, "Permission denied", str(name))
+
+    if call == "open":
+        import builtins
+
+        real_open = builtins.open
+        monkeypatch.setattr(builtins, "open", lambda file, *a, **k: denied(file) if str(file) == str(path)
+                            else real_open(file, *a, **k))
+    elif call == "read_text":
+        real_read = Path.read_text
+        monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: denied(self) if self == path
+                            else real_read(self, *a, **k))
+    else:
+        real_stat = Path.stat
+        monkeypatch.setattr(Path, "stat", lambda self, *, follow_symlinks=True: denied(self) if self.parent == path
+                            else real_stat(self, follow_symlinks=follow_symlinks))
+    yield

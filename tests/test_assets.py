@@ -11,7 +11,7 @@ import pytest
 from facekit import assets
 from facekit.errors import AssetError
 
-from .conftest import ASSETS, ROOT, needs_mirror
+from .conftest import ASSETS, ROOT, needs_mirror, refused_to_this_user
 
 
 @needs_mirror
@@ -262,28 +262,13 @@ def test_python_m_facekit_assets_says_its_version_and_a_bad_command_in_one_line(
 def test_a_cache_folder_this_user_cannot_look_into_is_one_line_naming_it(monkeypatch, tmp_path):
     # A shared FACEKIT_CACHE that root filled under umask 077 (models/ 0700), no mirror: the scripts said "cannot
     # write .../models/scrfd_2.5g_bnkps.onnx: Permission denied", an output's words for a model that was only read.
-    import os
 
     monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
     monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path))
     models = tmp_path / "models"
     models.mkdir()
-    if os.geteuid() == 0:  # root may look into any folder: the refusal another user gets, as it comes
-        real_stat = Path.stat
-
-        def refused(self, *, follow_symlinks=True):
-            if self.parent == models:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_stat(self, follow_symlinks=follow_symlinks)
-
-        monkeypatch.setattr(Path, "stat", refused)
-    else:
-        models.chmod(0o000)
-    try:
-        with pytest.raises(AssetError) as err:
-            assets.resolve("yunet")
-    finally:
-        models.chmod(0o755)
+    with refused_to_this_user(monkeypatch, models, "stat"), pytest.raises(AssetError) as err:
+        assets.resolve("yunet")
     assert str(err.value) == (f"cannot look into the cache folder {models} (Permission denied): set "
                               f"{assets.ENV_CACHE} to a folder you can read and write, or {assets.ENV_MIRROR} to "
                               "the asset mirror")
@@ -292,8 +277,6 @@ def test_a_cache_folder_this_user_cannot_look_into_is_one_line_naming_it(monkeyp
 def test_a_model_file_this_user_cannot_read_is_named_as_read_not_written(monkeypatch, tmp_path):
     # A model in a shared cache that root copied there under umask 077 (0600): "cannot write ...: Permission denied"
     # was all the scripts said, an output's words for a file they only had to read.
-    import builtins
-    import os
     import shutil
 
     source = ASSETS / assets.REGISTRY["yunet"].path
@@ -304,21 +287,7 @@ def test_a_model_file_this_user_cannot_read_is_named_as_read_not_written(monkeyp
     copy = tmp_path / assets.REGISTRY["yunet"].path
     copy.parent.mkdir(parents=True)
     shutil.copy(source, copy)
-    if os.geteuid() == 0:  # root may read any file: the refusal another user gets, as it comes
-        real_open = builtins.open
-
-        def refused(file, *args, **kwargs):
-            if str(file) == str(copy):
-                raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "open", refused)
-    else:
-        copy.chmod(0o000)
-    try:
-        with pytest.raises(AssetError) as err:
-            assets.resolve_checked("yunet")
-    finally:
-        copy.chmod(0o644)
+    with refused_to_this_user(monkeypatch, copy), pytest.raises(AssetError) as err:
+        assets.resolve_checked("yunet")
     assert str(err.value) == (f"cannot read {copy} (Permission denied): make it readable to this user, or set "
                               f"{assets.ENV_CACHE} to a folder that holds a copy it can read")

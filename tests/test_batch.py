@@ -684,10 +684,8 @@ def test_a_list_file_names_each_file_as_written(tmp_path):
     assert sources == [(str(path), "image") for path in odd]
 
 
-def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, monkeypatch, capsys):
-    """A resume with every source done started Ray (seconds, a worker process per core) to print "0 sources to
-    do (0 photos, 0 videos) on 2 worker(s)" and a line of zeros. It says so in one line now, exit 0."""
-    import facekit.batch as batch_module
+def _a_finished_job(tmp_path, media):
+    """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources
 
     photo = tmp_path / "one.jpg"
@@ -699,6 +697,15 @@ def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, mo
     results.write("part-1.parquet", b"", [{
         "source": source, "kind": kind, "status": "ok", "message": "", "faces": 1, "frames": 1, "seconds": 0.5,
         "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5, "finished": "2026-11-29T06:00:01"}])
+    return photo, results
+
+
+def test_a_finished_job_resumed_ends_in_one_line_without_ray(tmp_path, media, monkeypatch, capsys):
+    """A resume with every source done started Ray (seconds, a worker process per core) to print "0 sources to
+    do (0 photos, 0 videos) on 2 worker(s)" and a line of zeros. It says so in one line now, exit 0."""
+    import facekit.batch as batch_module
+
+    photo, results = _a_finished_job(tmp_path, media)
     started = []
     monkeypatch.setattr(batch_module, "start_ray", lambda *a: started.append(a) or 2)
     assert batch_module.main([str(photo), "-o", str(results.folder)]) == 0
@@ -712,17 +719,9 @@ def test_a_finished_job_of_an_older_facekit_resumed_says_nothing_of_mixed_rows(t
     """After the bump to 0.2.0, each finished job of 0.1.0 run again printed "[WARN] ... the sources done then keep
     that facekit's rows, those done now get facekit 0.2.0's ... use another --output" above "nothing to do": no
     row was added, its table was one facekit's. The warning now comes only with work to do."""
-    from facekit.batch import FACEKIT_KEY, Results, gather_sources
+    from facekit.batch import FACEKIT_KEY
 
-    photo = tmp_path / "one.jpg"
-    shutil.copy(media / "obama.jpg", photo)
-    results = Results(tmp_path / "results")
-    results.status_dir.mkdir(parents=True)
-    results.faces_dir.mkdir()
-    (source, kind), = gather_sources([str(photo)], None, False)[0]
-    results.write("part-1.parquet", b"", [{
-        "source": source, "kind": kind, "status": "ok", "message": "", "faces": 1, "frames": 1, "seconds": 0.5,
-        "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5, "finished": "2026-11-29T06:00:01"}])
+    photo, results = _a_finished_job(tmp_path, media)
     # each run in a process of its own, as a user's are: a job's lock on its folder lasts as long as its process
     assert batch(photo, "-o", results.folder).returncode == 0  # writes this facekit's job.json, starts no Ray
     job = json.loads((results.folder / "job.json").read_text())

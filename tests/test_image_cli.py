@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import NEEDS_X, ROOT, on_x_screen, run_script, run_script_reader_gone
+from .conftest import NEEDS_X, ROOT, on_x_screen, run_script, run_script_reader_gone, refused_to_this_user
 
 MASK_MODEL = ROOT / "models" / "mask"
 
@@ -2157,22 +2157,9 @@ def test_a_model_folder_this_user_may_not_read_is_not_called_unwritable(media, t
     folder = tmp_path / "mask_model"
     shutil.copytree(MASK_MODEL, folder)
     card = folder / "card.json"
-    if os.geteuid() == 0:  # root may read any file: the refusal another user gets, as it comes
-        real_read_text = Path.read_text
-
-        def refused(self, *args, **kwargs):
-            if self == card:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_read_text(self, *args, **kwargs)
-
-        monkeypatch.setattr(Path, "read_text", refused)
-    else:
-        card.chmod(0o000)
-    try:
+    with refused_to_this_user(monkeypatch, card, "read_text"):
         code = main(["-i", str(media / "obama.jpg"), "-m", str(folder), "-j", str(tmp_path / "o.json"),
                      "--no-display"])
-    finally:
-        card.chmod(0o644)
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"[ERROR] permission denied: {card} (this user may not read or write it, "
@@ -2184,29 +2171,15 @@ def test_a_model_folder_this_user_may_not_read_is_not_called_unwritable(media, t
 def test_a_head_model_this_user_may_not_read_is_not_called_invalid(media, tmp_path, monkeypatch, capsys):
     # A model folder copied by root under umask 077 (model.tflite 0600): the service user's run said "not a valid
     # TFLite model (Could not open ...)", which sends one to download an intact file again.
-    import builtins
 
     from facekit.cli.image import main
 
     folder = tmp_path / "mask_model"
     shutil.copytree(MASK_MODEL, folder)
     model = folder / "model.tflite"
-    if os.geteuid() == 0:  # root may read any file: the refusal another user gets, as it comes
-        real_open = builtins.open
-
-        def refused(file, *args, **kwargs):
-            if str(file) == str(model):
-                raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "open", refused)
-    else:
-        model.chmod(0o000)
-    try:
+    with refused_to_this_user(monkeypatch, model):
         code = main(["-i", str(media / "obama.jpg"), "-m", str(folder), "--tasks", "mask", "-j",
                      str(tmp_path / "o.json"), "--no-display"])
-    finally:
-        model.chmod(0o644)
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"[ERROR] {model}: cannot read it (Permission denied): check its owner "
