@@ -621,20 +621,26 @@ def _swallowed_ctrl_c() -> None:
         pass
 
 
+def _ctrl_c_at_photo(monkeypatch, image_cli, n: int) -> list:
+    """A Ctrl-C that a library swallows, as the folder run reads its n-th photo; returns the photos read."""
+    read, reads = image_cli.load_image, []
+
+    def read_and_stop(path):
+        reads.append(path)
+        if len(reads) == n:
+            _swallowed_ctrl_c()
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_stop)
+    return reads
+
+
 def test_a_swallowed_ctrl_c_stops_a_folder_run(media, tmp_path, capfd, monkeypatch):
     import facekit.cli.image as image_cli
 
     photos = tmp_path / "photos"
     _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png", "example_02.png")
-    read, reads = image_cli.load_image, []
-
-    def read_and_swallow(path):
-        reads.append(path)
-        if len(reads) == 2:
-            _swallowed_ctrl_c()
-        return read(path)
-
-    monkeypatch.setattr(image_cli, "load_image", read_and_swallow)
+    reads = _ctrl_c_at_photo(monkeypatch, image_cli, 2)
     code = image_cli.main(["-i", str(photos), "-j", str(tmp_path / "faces.jsonl"), "--no-display"])
     err = capfd.readouterr().err
     assert code == 130 and "interrupted after 2 of 4 images: outputs finalized" in err and "Traceback" not in err
@@ -656,15 +662,7 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_json_lines_of_the_run_before(m
     whole = table.read_bytes()
     assert len(whole.splitlines()) == 4
     capfd.readouterr()
-    read, reads = image_cli.load_image, []
-
-    def read_and_stop(path):
-        reads.append(path)
-        if len(reads) == 3:
-            _swallowed_ctrl_c()
-        return read(path)
-
-    monkeypatch.setattr(image_cli, "load_image", read_and_stop)
+    reads = _ctrl_c_at_photo(monkeypatch, image_cli, 3)
     assert image_cli.main(command) == 130
     said = capfd.readouterr()
     assert table.read_bytes() == whole  # the earlier run's file, untouched
