@@ -122,6 +122,31 @@ def _opencv_name(path: Path) -> str:
     return name
 
 
+def check_file_source(spec: SourceSpec) -> None:
+    """The checks a video file's name can have without opening it (there, a folder, empty): the scripts make
+    them before the models load, so a missing video is named at once, not after ~1 s of "loading face detector
+    model..." and the detector's licence line. Cameras, streams and image sequences pass."""
+    if spec.kind != "file":
+        return
+    if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
+        raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
+    path = Path(spec.target)
+    if _is_sequence(path):
+        return
+    if not path.exists():
+        # "-1", OpenCV's "any camera" in examples on the web, read as a file that is not there.
+        camera = " (cameras are numbered from 0)" if re.fullmatch(r"-\d+", str(path)) else ""
+        # `-s webcam`, as a user guesses the camera is named: read as a file's name.
+        if str(path).lower() in ("webcam", "camera", "cam", "usb", "video0", "/dev/video0"):
+            camera = " (a camera is given by its index: -s 0 for the first)"
+        raise VideoNotFoundError(f"{path}: no such file{camera or near_names(path)}")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
+                         f"as {path / '%04d.png'})")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+
+
 def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
     """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
     library, where holding the process's stderr for up to the time-out would swallow the other threads'
@@ -142,24 +167,10 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
             raise VideoError(f"stream {spec.target} does not answer (no connection within "
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
-    if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
-        raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
+    check_file_source(spec)
     path = Path(spec.target)
     sequence = _is_sequence(path)
     name = _opencv_name(path)
-    if not sequence:
-        if not path.exists():
-            # "-1", OpenCV's "any camera" in examples on the web, read as a file that is not there.
-            camera = " (cameras are numbered from 0)" if re.fullmatch(r"-\d+", str(path)) else ""
-            # `-s webcam`, as a user guesses the camera is named: read as a file's name.
-            if str(path).lower() in ("webcam", "camera", "cam", "usb", "video0", "/dev/video0"):
-                camera = " (a camera is given by its index: -s 0 for the first)"
-            raise VideoNotFoundError(f"{path}: no such file{camera or near_names(path)}")
-        if path.is_dir():
-            raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
-                             f"as {path / '%04d.png'})")
-        if path.stat().st_size == 0:
-            raise VideoError(f"{path}: empty file (0 bytes)")
     with quiet():
         # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
         # image at its own size; FFmpeg's image2 would rescale them silently.

@@ -249,7 +249,10 @@ def test_bad_image_one_line_nonzero(tmp_path, content, needle):
     path = tmp_path / "bad.png"
     if content is not None:
         path.write_bytes(content)
-    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), needle)
+    res = run_script("detect_mask_image.py", "-i", path, "--no-display")
+    _fails_cleanly(res, needle)
+    # Said before the models load (~1 s), not after "loading face detector model..." and the detector's licence line.
+    assert "loading" not in res.stdout and "non-commercial" not in res.stdout + res.stderr, res.stdout
 
 
 def test_a_web_address_is_named_as_one(tmp_path, capfd):

@@ -644,6 +644,17 @@ def test_camera_minus_one_says_cameras_start_at_0(mask_model, capfd, tmp_path, m
     assert code == 2 and line == "[ERROR] -1: no such file (cameras are numbered from 0)"
 
 
+def test_a_missing_video_is_named_before_the_models_load(tmp_path):
+    """A missing video, or a folder given for one, was named only after ~1 s of "loading face detector model..."
+    and the default detector's non-commercial licence line."""
+    for source, needle in ((tmp_path / "clip.mp4", "no such file"), (tmp_path, "is a folder, not a video")):
+        res = run_script("detect_mask_video.py", "--source", source, "--no-display")
+        assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == f"[ERROR] {source}: " + needle + (
+            f" (for its images as frames, give a pattern such as {source / '%04d.png'})" if source == tmp_path
+            else ""), res.stderr
+        assert "loading" not in res.stdout and "non-commercial" not in res.stdout + res.stderr, res.stdout
+
+
 def test_stream_that_does_not_answer_times_out(mask_model, capfd):
     started = time.monotonic()
     code, line = _run(capfd, "--source", "rtsp://127.0.0.1:9/none", "--model", mask_model, "--no-display")

@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if batch and not (args.output or args.json):
         info("no --output or --json: the faces are only counted (add -o FOLDER or -j FILE to keep them)")
 
+    # One photo is read before the models load (~1 s): a missing or broken one was named only after
+    # "loading face detector model..." and, with the default detector, its non-commercial [INFO] line.
+    image = None if batch else _read_single(images[0])
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
     say_non_commercial(None if args.crops else args.detector, pipeline.heads)
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     style = Style.from_heads(pipeline.heads, args.landmarks)
 
     if not batch:
-        code = _single(args, images[0], pipeline, style, annotate, into_folder)
+        code = _single(args, images[0], image, pipeline, style, annotate, into_folder)
     else:
         code = _batch(args, images, names, skipped, pipeline, style, annotate)
     report_landmarks(pipeline)
@@ -318,9 +321,9 @@ def photo_window_title(path: Path) -> str:
     return f"facekit: {name} (any key closes)"
 
 
-def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = False) -> int:
+def _read_single(path: Path):
     try:
-        image = _read(path)
+        return _read(path)
     except ImageError:
         # README's first command (and the tutorial's) reads examples/, which a fresh checkout does not hold: "no
         # such file" left its reader to find that make demo lays it out.
@@ -328,6 +331,9 @@ def _single(args, path: Path, pipeline, style, annotate, into_folder: bool = Fal
             raise ImageNotFoundError(f"{path}: no such file: examples/ (the tutorial's photos) is laid out here by "
                                      "`make demo` or `python -m facekit.assets fetch --layout .`") from None
         raise
+
+
+def _single(args, path: Path, image, pipeline, style, annotate, into_folder: bool = False) -> int:
     faces = _analyze(pipeline, image, args.crops)
     info(f"{printable(str(path))}: {counted(len(faces), 'face')}")  # \xNN for a Latin-1 name, as in the JSON
     if faces:

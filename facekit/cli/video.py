@@ -485,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_outputs(args)
+    from ..video import SourceSpec, check_file_source
+
+    check_file_source(SourceSpec.parse(args.source))  # a missing video named before the models load (~1 s)
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     say_non_commercial(args.detector, pipeline.heads)
