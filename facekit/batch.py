@@ -748,9 +748,10 @@ def part_name(rank: int) -> str:
 
 
 def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int,
-            order: dict[tuple[str, str], int] | None = None) -> dict:
+            order: dict[tuple[str, str], int] | None = None, suspects: bool = False) -> dict:
     """Run every task through the actor pool and write each result as it comes back. order: each source's
-    place among all those given (the part files' names follow it)."""
+    place among all those given (the part files' names follow it). suspects: some sources killed their worker
+    in an earlier run (each now has a task of its own)."""
     import warnings
 
     import ray.data
@@ -767,13 +768,16 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     worker = type("Worker", (Worker,), {"OPTIONS": asdict(options)})
     # Two tasks in flight per actor: the next one waits in the worker's queue, so a worker never idles for a
     # round trip through the driver between tasks (each got 78% of a core with one in flight, 92% with two).
+    # Not in a run that retries sources which killed their worker: a task queued behind one of those died with
+    # it, and was retried with it, TASK_TRIES times (a clean-clone CI run's good photo failed twice so), so
+    # "a task of its own" did not keep the good sources apart from the bad.
     # Ray 2.60 deprecates passing actor options this way and names no other for these two (hence ray < 2.64 in
     # the requirements, where it goes).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = ds.map_batches(worker, batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
-                                                               max_tasks_in_flight_per_actor=2),
+                                                               max_tasks_in_flight_per_actor=1 if suspects else 2),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     returned = set()
@@ -900,8 +904,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = False
     try:
         if todo:
-            totals = run_job(make_tasks(todo, per_task, killed_a_worker(results, todo)), options, results, workers,
-                             {source: i for i, source in enumerate(sources)})
+            died = killed_a_worker(results, todo)
+            totals = run_job(make_tasks(todo, per_task, died), options, results, workers,
+                             {source: i for i, source in enumerate(sources)}, suspects=any(died))
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -992,3 +992,39 @@ def test_a_folder_and_a_pattern_are_read_in_a_file_browsers_order(tmp_path):
     assert [os.path.relpath(s, shoot) for s, _ in sources] == want
     sources, _ = gather_sources([str(shoot / "*" / "*.jpg"), str(shoot / "*.*")], None, False)
     assert [os.path.relpath(s, shoot) for s, _ in sources] == want
+
+
+def test_a_rerun_of_sources_that_killed_their_worker_queues_no_task_behind_another(tmp_path, media, monkeypatch):
+    """Each actor holds two tasks (the next one waits in its queue); in a re-run of sources whose worker died, a
+    good photo's task queued behind the culprit's died with it, TASK_TRIES times, and failed again (a clean-clone
+    CI run). A job that retries such sources holds one task per actor."""
+    import ray.data
+
+    import facekit.batch as batch_module
+    from facekit.batch import Results, gather_sources, worker_died
+
+    photos = [tmp_path / "one.jpg", tmp_path / "two.jpg"]
+    for photo in photos:
+        shutil.copy(media / "obama.jpg", photo)
+    in_flight = []
+
+    class Dataset:  # no task comes back: each of its sources is recorded as one whose worker died
+        def map_batches(self, *args, **kwargs):
+            in_flight.append(kwargs["compute"].max_tasks_in_flight_per_actor)
+            return self
+
+        def iter_batches(self, **kwargs):
+            return iter(())
+
+    monkeypatch.setattr(ray.data, "from_items", lambda *args, **kwargs: Dataset())
+    monkeypatch.setattr(batch_module, "start_ray", lambda *args: 2)
+    assert batch_module.main([*map(str, photos), "-o", str(tmp_path / "fresh"), "--photos-per-task", "2"]) == 1
+    # The re-run, in a process of its own as a user's is (a job's lock on its folder lasts as long as its
+    # process): here, a job folder whose sources' worker died, as the run above left its own.
+    results = Results(tmp_path / "retried")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    sources = gather_sources(list(map(str, photos)), None, False)[0]
+    results.write("part-1.parquet", None, [worker_died(source, kind) for source, kind in sources])
+    assert batch_module.main([*map(str, photos), "-o", str(results.folder), "--photos-per-task", "2"]) == 1
+    assert in_flight == [2, 1]
