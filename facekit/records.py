@@ -176,7 +176,9 @@ def _take_stale(tmp: str) -> bool:
         os.close(fd)
 
 
-def _identity(path) -> tuple[int, int] | None:
+def file_identity(path) -> tuple[int, int] | None:
+    """(device, inode) of the file `path` names (a link's target), or None where there is none: the same file
+    under two names (a relative path, a link, a hard link) has one identity."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
@@ -207,7 +209,7 @@ class CutShort:
             return path
         partial, n = partial_name(path), 1
         # `--source out.partial.mp4 --output out.mp4`, stopped: its partial video replaced the video it read.
-        while _identity(partial) is not None and _identity(partial) in self._input_identities():
+        while file_identity(partial) in self._input_identities():  # None is never among them
             n += 1
             partial = path.with_name(f"{path.stem}.partial-{n}{path.suffix}")
         self.aside[os.path.realpath(path)] = partial
@@ -215,7 +217,7 @@ class CutShort:
 
     def _input_identities(self) -> set:
         if not isinstance(self._inputs, set):  # asked only once a run is cut short and a name is taken
-            self._inputs = {key for key in map(_identity, self._inputs) if key is not None}
+            self._inputs = {key for key in map(file_identity, self._inputs) if key is not None}
         return self._inputs
 
     def shown(self, path) -> str:

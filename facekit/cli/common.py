@@ -709,18 +709,11 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
     video would replace the user's original with an annotated copy or a results file. Files are compared
     by identity (device and inode), so a relative path, a symlink or a hard link to an input counts too.
     outputs: (option, the files it would write, "file" or "folder": what to choose instead)."""
-    from ..records import STDOUT, is_device, is_stdout
-
-    def identity(path: Path):
-        try:
-            st = os.stat(path)
-        except OSError:  # not there (yet): nothing to lose
-            return None
-        return st.st_dev, st.st_ino
+    from ..records import STDOUT, file_identity, is_device, is_stdout
 
     originals = {}
     for path in inputs:
-        key = identity(path)
+        key = file_identity(path)  # None: not there (yet), nothing to lose
         if key is not None:
             originals.setdefault(key, path)
     written: dict[Path, str] = {}
@@ -730,7 +723,7 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
                 continue
             if is_stdout(path):
                 path = Path(STDOUT)  # "-" and /dev/stdout are one place
-            original = originals.get(identity(path))
+            original = originals.get(file_identity(path))
             if original is not None:
                 raise FacekitError(f"{option} would write over the input {original}: choose another {noun}")
             resolved = path.resolve()

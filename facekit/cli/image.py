@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import TEMP_SUFFIX, CutShort, atomic_write, image_record, is_stdout, sweep_stale, write_json
+from ..records import (TEMP_SUFFIX, CutShort, atomic_write, file_identity, image_record, is_stdout,
+                       sweep_stale, write_json)
 from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
                      example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
                      reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
@@ -94,7 +95,7 @@ def gather_inputs(paths: list[Path], recursive: bool,
     first: dict[tuple[int, int], Path] = {}
     unique, repeats = [], []
     for path, name in zip(images, names):
-        key = _identity(path)
+        key = file_identity(path)
         if key is not None and key in first:
             if first[key] != path:  # the very path typed twice is one photo without a word
                 repeats.append((path, first[key]))
@@ -105,7 +106,7 @@ def gather_inputs(paths: list[Path], recursive: bool,
     images, names = [p for p, _ in unique], [n for _, n in unique]
     others, seen = [], set()
     for path, _ in skipped:  # a non-image file met twice is named, and counted, once
-        key = _identity(path)
+        key = file_identity(path)
         if key is None or key not in seen:
             seen.add(key)
             others.append((path, None))
@@ -136,14 +137,6 @@ def gather_inputs(paths: list[Path], recursive: bool,
         taken.add(str(unique).lower())
         names[i] = unique
     return images, names, skipped, batch
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:  # missing, a broken link: load_image names it
-        return None
-    return st.st_dev, st.st_ino
 
 
 # A camera's raw files, which neither OpenCV nor Pillow decodes: a photographer's folder holds them beside (or
