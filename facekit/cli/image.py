@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
+from ..metadata import photo_metadata, with_metadata
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
 from ..records import (TEMP_SUFFIX, CutShort, atomic_write, file_identity, image_record, is_stdout,
                        sweep_stale, write_json)
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="one detection pass per photo: no upscaled pass for small faces, no full-resolution tiles "
                         "on photos over 1280 px (several times faster on big photos; finds fewer small faces)")
+    p.add_argument("--keep-exif", action="store_true",
+                   help="copy each photo's EXIF (camera, lens, exposure, date, and its serial number and owner "
+                        "where the camera wrote them) into its annotated JPEG or PNG, without its GPS position and "
+                        "thumbnail, Orientation set to upright. Without it no EXIF is copied, so a shared annotated "
+                        "photo tells nothing of where it was taken; the colour profile (ICC) is always kept")
     add_pipeline_options(p)
     add_version(p)
     return p
@@ -354,7 +360,7 @@ def _single(args, path: Path, image, pipeline, style, annotate, into_folder: boo
             args.output.parent.mkdir(exist_ok=True)
         # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
         # followed to overwrite whatever file it points to.
-        _write_image(args.output, annotated, follow_links=not into_folder)
+        _write_image(args.output, annotated, follow_links=not into_folder, source=path, keep_exif=args.keep_exif)
         info(f"annotated image written to {printable(str(args.output))}")
     if reader_left:
         info(READER_GONE)
@@ -440,7 +446,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                         target = args.output / name
                         try:
                             target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
-                            _write_image(target, shown, follow_links=False, sweep=False)  # swept below
+                            _write_image(target, shown, follow_links=False, sweep=False,  # swept below
+                                         source=path, keep_exif=args.keep_exif)
                             drawn += 1
                         except OSError as exc:
                             # A full disk at the Nth image threw away the JSON Lines of the photos before it,
@@ -544,7 +551,10 @@ def _encode(ext: str, image):
     return buf
 
 
-def _write_image(path: Path, image, follow_links: bool = True, sweep: bool = True) -> None:
-    buf = _encode(path.suffix.lower() or ".png", image)
+def _write_image(path: Path, image, follow_links: bool = True, sweep: bool = True, source: Path | None = None,
+                 keep_exif: bool = False) -> None:
+    data = _encode(path.suffix.lower() or ".png", image).tobytes()
+    if source is not None:
+        data = with_metadata(data, photo_metadata(source, keep_exif))
     with atomic_write(path, "wb", follow_links, sweep=sweep) as fh:
-        fh.write(buf.tobytes())
+        fh.write(data)

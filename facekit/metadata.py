@@ -1,0 +1,177 @@
+"""A photo's colour profile (ICC) and, when asked, its EXIF, carried into the annotated image OpenCV encodes.
+
+OpenCV writes pixels only: a Display-P3 or Adobe-RGB photo's annotated image had no profile, so every viewer
+read its numbers as sRGB and showed it dull. The profile is copied byte for byte (a JPEG's APP2 segments, a
+PNG's iCCP chunk). EXIF is not copied unless asked (`keep_exif`): a photo of people shared once annotated
+should not publish where it was taken, the camera's serial number, or (in its thumbnail) the photo before it
+was annotated. Asked for, it is copied without the GPS position and the thumbnail, and with Orientation 1: the
+pixels OpenCV read are already upright, and a copied Orientation 6 turned the annotated image a second time.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+_ORIENTATION, _GPS_IFD, _THUMB_AT, _THUMB_LEN = 0x0112, 0x8825, 0x0201, 0x0202
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+# A JPEG segment holds at most 65,533 bytes after its length: an ICC profile is cut into numbered APP2 parts
+# of this size (the ICC's own rule), an EXIF block longer than one segment is left out.
+_ICC_CHUNK = 65_519
+_SEGMENT_MAX = 65_533
+_EXIF_HEADER = b"Exif\0\0"
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    icc: bytes | None = None  # an RGB profile only: a gray or CMYK one does not describe the BGR OpenCV decoded
+    exif: bytes | None = None  # a TIFF block (byte order mark first), already cleaned by `clean_exif`
+
+
+def photo_metadata(path: str | os.PathLike, keep_exif: bool = False) -> PhotoMetadata:
+    """What of `path`'s metadata an annotated image keeps; empty where there is none or it cannot be read
+    (the pixels were read already: their annotated image is written without it rather than not at all)."""
+    path = Path(path)
+    if not path.is_file():  # a pipe or a device was read once already: a second read would wait forever
+        return PhotoMetadata()
+    try:
+        info = _header_info(path)
+    except Exception:  # noqa: BLE001 - Pillow's and libheif's errors come as many types; metadata is optional
+        return PhotoMetadata()
+    icc = info.get("icc_profile") or None
+    if not isinstance(icc, bytes) or len(icc) < 128 or icc[16:20] != b"RGB ":
+        icc = None
+    exif = info.get("exif") if keep_exif else None
+    if isinstance(exif, bytes):
+        exif = clean_exif(exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif)
+    else:
+        exif = None
+    return PhotoMetadata(icc, exif)
+
+
+def _header_info(path: Path) -> dict:
+    """Pillow's `info` of the photo (its headers only, no pixels decoded); a HEIC's through pillow-heif."""
+    from .preprocess import HEIF_EXTENSIONS, _is_heif
+
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if path.suffix.lower() in HEIF_EXTENSIONS or _is_heif(head):
+        import pillow_heif
+
+        return pillow_heif.open_heif(path).info
+    from PIL import Image
+
+    # Pillow's DecompressionBombWarning of a photo over 89 MP, which load_image has read already, was a
+    # stray line on standard error; one past twice that raises, and that photo's annotated image keeps nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            return dict(image.info)
+
+
+def clean_exif(tiff: bytes) -> bytes | None:
+    """A photo's EXIF (TIFF block) edited in place: Orientation 1, the GPS directory and the thumbnail (IFD1)
+    removed, their bytes zeroed. In place, so that the offsets inside a camera's maker note stay right. None
+    where the block is not one this can read (it is then left out, not copied unedited)."""
+    if tiff[:4] not in (b"II*\0", b"MM\0*"):
+        return None
+    buf = bytearray(tiff)
+    order = "<" if tiff[:2] == b"II" else ">"
+    try:
+        ifd0 = _unpack(order + "I", buf, 4)
+        entries = _entries(buf, ifd0, order)
+        for at, tag, kind, count in entries:
+            if tag == _ORIENTATION and kind == 3 and count == 1:
+                struct.pack_into(order + "H", buf, at + 8, 1)
+        gps = [(at, _unpack(order + "I", buf, at + 8)) for at, tag, _, _ in entries if tag == _GPS_IFD]
+        next_at = ifd0 + 2 + 12 * len(entries)
+        thumbnail = _unpack(order + "I", buf, next_at)
+        for _, offset in gps:
+            _zero_ifd(buf, offset, order)
+        if thumbnail:
+            _zero_ifd(buf, thumbnail, order)
+        # The GPS pointer's entry goes: the entries after it move up, the directory ends 12 bytes sooner.
+        kept = [bytes(buf[at:at + 12]) for at, tag, _, _ in entries if tag != _GPS_IFD]
+        struct.pack_into(order + "H", buf, ifd0, len(kept))
+        buf[ifd0 + 2:next_at + 4] = b"".join(kept) + bytes(4) + bytes(12 * (len(entries) - len(kept)))
+    except (struct.error, IndexError, ValueError):
+        return None
+    return bytes(buf)
+
+
+def _unpack(fmt: str, buf: bytearray, at: int) -> int:
+    if at < 0 or at + struct.calcsize(fmt) > len(buf):
+        raise ValueError("offset outside the EXIF block")
+    return struct.unpack_from(fmt, buf, at)[0]
+
+
+def _entries(buf: bytearray, ifd: int, order: str) -> list[tuple[int, int, int, int]]:
+    """(where, tag, type, count) of each entry of the directory at `ifd`."""
+    n = _unpack(order + "H", buf, ifd)
+    if ifd + 2 + 12 * n + 4 > len(buf):
+        raise ValueError("directory past the EXIF block")
+    return [(at, *struct.unpack_from(order + "HHI", buf, at)) for at in range(ifd + 2, ifd + 2 + 12 * n, 12)]
+
+
+def _zero_ifd(buf: bytearray, ifd: int, order: str) -> None:
+    """Zero a directory, the values it keeps outside itself and the thumbnail it points to."""
+    entries = _entries(buf, ifd, order)
+    values = {tag: _unpack(order + "I", buf, at + 8) for at, tag, kind, count in entries if kind == 4 and count == 1}
+    for at, _, kind, count in entries:
+        size = _TYPE_SIZES.get(kind, 1) * count
+        if size > 4:
+            start = _unpack(order + "I", buf, at + 8)
+            buf[start:start + size] = bytes(len(buf[start:start + size]))
+    if _THUMB_AT in values and _THUMB_LEN in values:
+        start, size = values[_THUMB_AT], values[_THUMB_LEN]
+        buf[start:start + size] = bytes(len(buf[start:start + size]))
+    buf[ifd:ifd + 2 + 12 * len(entries) + 4] = bytes(2 + 12 * len(entries) + 4)
+
+
+def with_metadata(encoded: bytes, meta: PhotoMetadata) -> bytes:
+    """`encoded` (OpenCV's JPEG or PNG) with `meta` put in; any other format as it is (OpenCV's WebP and TIFF
+    writers keep none of it, and facekit does not rebuild them)."""
+    if not (meta.icc or meta.exif):
+        return encoded
+    if encoded[:2] == b"\xff\xd8":
+        return _jpeg_with(encoded, meta)
+    if encoded[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_with(encoded, meta)
+    return encoded
+
+
+def _jpeg_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
+    segments = []
+    if meta.exif and len(_EXIF_HEADER) + len(meta.exif) <= _SEGMENT_MAX:
+        segments.append(_segment(0xE1, _EXIF_HEADER + meta.exif))
+    if meta.icc:
+        parts = [meta.icc[i:i + _ICC_CHUNK] for i in range(0, len(meta.icc), _ICC_CHUNK)]
+        if len(parts) < 256:  # numbered with one byte
+            segments += [_segment(0xE2, b"ICC_PROFILE\0" + bytes([n, len(parts)]) + part)
+                         for n, part in enumerate(parts, 1)]
+    at = 2  # after SOI, and after OpenCV's JFIF APP0, which readers expect first
+    if encoded[2:4] == b"\xff\xe0":
+        at += 2 + struct.unpack(">H", encoded[4:6])[0]
+    return encoded[:at] + b"".join(segments) + encoded[at:]
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _png_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
+    chunks = []
+    if meta.icc:
+        chunks.append(_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(meta.icc)))
+    if meta.exif:
+        chunks.append(_chunk(b"eXIf", meta.exif))
+    at = 8 + 12 + struct.unpack(">I", encoded[8:12])[0]  # after IHDR: both must come before the pixels
+    return encoded[:at] + b"".join(chunks) + encoded[at:]
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

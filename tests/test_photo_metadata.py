@@ -1,0 +1,161 @@
+"""What of a photo's metadata its annotated image keeps: the colour profile always, EXIF only with
+--keep-exif, and then without the GPS position, the thumbnail or a rotation the pixels already had."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from .conftest import run_script
+
+# Where a GPS block would say the photo was taken: 48 deg 51' 29.6" N, 2 deg 17' 40.2" E.
+LATITUDE = ((48, 1), (51, 1), (296, 10))
+LONGITUDE = ((2, 1), (17, 1), (402, 10))
+
+
+def display_p3_profile() -> bytes:
+    """A matrix/TRC ICC v2 profile with Display P3's primaries (D50-adapted, as Apple's own), the profile of
+    an iPhone's photos: enough for a colour-managed viewer, and bytes no encoder makes up on its own."""
+    def s15(v):
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    name = b"Display P3 (facekit test)\0"
+    tags = [(b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + bytes(8 + 67 + 1)),
+            (b"cprt", b"text\0\0\0\0No copyright\0"), (b"wtpt", xyz(0.964203, 1.0, 0.824905)),
+            (b"rXYZ", xyz(0.515121, 0.241196, -0.001053)), (b"gXYZ", xyz(0.291977, 0.692245, 0.041885)),
+            (b"bXYZ", xyz(0.157104, 0.066574, 0.784073))]
+    tags += [(sig, b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0")
+             for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    table, data, start = b"", b"", 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)
+        table += sig + struct.pack(">II", start + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", start + len(data)) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12)
+              + b"acsp" + b"APPL" + bytes(24) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"none" + bytes(44))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def camera_exif(thumbnail: bytes) -> bytes:
+    """A camera's EXIF (APP1 payload): make, model, owner, date, serial number, Orientation 6, a GPS position and
+    a thumbnail in IFD1, as cameras and phones write them (Pillow writes no IFD1: it is added by hand)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x013B], exif[0x0112] = "Canon", "Canon EOS R5", "Jane Photographer", 6
+    exif.get_ifd(0x8769).update({0x9003: "2024:05:17 14:03:22", 0xA431: "0123456789"})
+    exif.get_ifd(0x8825).update({1: "N", 2: tuple(a / b for a, b in LATITUDE), 3: "E",
+                                 4: tuple(a / b for a, b in LONGITUDE)})
+    tiff = bytearray(exif.tobytes()[6:])
+    order = "<" if tiff[:2] == b"II" else ">"
+    ifd0 = struct.unpack_from(order + "I", tiff, 4)[0]
+    next_at = ifd0 + 2 + 12 * struct.unpack_from(order + "H", tiff, ifd0)[0]
+    tiff += bytes(len(tiff) % 2)
+    ifd1 = len(tiff)
+    struct.pack_into(order + "I", tiff, next_at, ifd1)
+    entries = [(0x0103, 3, 1, struct.pack(order + "HH", 6, 0)),  # Compression: JPEG
+               (0x0201, 4, 1, struct.pack(order + "I", ifd1 + 2 + 3 * 12 + 4)),
+               (0x0202, 4, 1, struct.pack(order + "I", len(thumbnail)))]
+    tiff += struct.pack(order + "H", len(entries))
+    tiff += b"".join(struct.pack(order + "HHI", tag, kind, n) + value for tag, kind, n, value in entries)
+    return b"Exif\0\0" + bytes(tiff + bytes(4) + thumbnail)
+
+
+def rationals(values, order: str) -> bytes:
+    return b"".join(struct.pack(order + "II", a, b) for a, b in values)
+
+
+def overlap(a, b) -> float:
+    """Intersection over union of two [x1, y1, x2, y2] boxes."""
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def detect(photo: Path, output: Path, *extra) -> dict:
+    record = output.with_suffix(".json")
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", output, "-j", record, "--no-display",
+                     "--tasks", "mask", *extra)
+    assert res.returncode == 0, res.stderr
+    return json.loads(record.read_text())
+
+
+def test_annotated_images_keep_the_photos_colour_profile(media, tmp_path):
+    """A Display-P3 photo's annotated image had no profile: every viewer read its numbers as sRGB and
+    showed it dull. JPEG and PNG outputs, of a JPEG, PNG or HEIC photo, carry the photo's profile as it was."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    icc = display_p3_profile()
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip() == \
+        "Display P3 (facekit test)"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    face = Image.open(media / "obama.jpg").convert("RGB")
+    face.save(photos / "studio.jpg", quality=92, icc_profile=icc)
+    face.save(photos / "scan.png", icc_profile=icc)
+    pillow_heif.from_pillow(face).save(photos / "IMG_0001.heic", icc_profile=icc)
+    out = tmp_path / "annotated"
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", f"{out}/", "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    detect(photos / "studio.jpg", tmp_path / "studio_as.png")
+    for written in (out / "studio.jpg", out / "scan.png", out / "IMG_0001.jpg", tmp_path / "studio_as.png"):
+        with Image.open(written) as image:
+            assert image.info.get("icc_profile") == icc, written
+            image.load()  # the pixels after the inserted segments or chunk still decode
+            assert image.size == face.size
+
+
+def test_exif_is_left_out_and_kept_with_keep_exif_without_gps_thumbnail_or_rotation(media, tmp_path):
+    """A phone's photo stored sideways with Orientation 6: its annotated image is upright. With --keep-exif its
+    EXIF is copied, but a copied Orientation 6 would turn the upright image a second time, and its GPS block and
+    thumbnail (the photo before it was annotated) are what a user sharing a photo of people does not expect to
+    publish; without it no EXIF at all goes out, nor into the JSON."""
+    upright = Image.open(media / "obama.jpg").convert("RGB")
+    thumb = io.BytesIO()
+    upright.resize((40, 50)).save(thumb, "JPEG", quality=50)
+    exif = camera_exif(thumb.getvalue())
+    photo = tmp_path / "IMG_1234.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(photo, quality=92, exif=exif)  # stored sideways
+
+    plain = detect(photo, tmp_path / "plain.jpg")
+    with Image.open(tmp_path / "plain.jpg") as image:
+        assert not image.getexif() and "exif" not in image.info
+        assert image.size == upright.size
+    assert set(plain) == {"image", "width", "height", "faces"}
+    assert "Canon" not in (tmp_path / "plain.json").read_text()
+
+    kept = detect(photo, tmp_path / "kept.jpg", "--keep-exif")
+    data = (tmp_path / "kept.jpg").read_bytes()
+    with Image.open(tmp_path / "kept.jpg") as image:
+        tags = image.getexif()
+        assert (tags[0x010F], tags[0x0110], tags.get_ifd(0x8769)[0x9003]) == ("Canon", "Canon EOS R5",
+                                                                              "2024:05:17 14:03:22")
+        assert tags[0x0112] == 1
+        assert 0x8825 not in tags and not tags.get_ifd(0x8825)
+        order = "<" if image.info["exif"][6:8] == b"II" else ">"
+    assert rationals(LATITUDE, order) not in data and rationals(LONGITUDE, order) not in data
+    assert thumb.getvalue() not in data
+    assert (kept["width"], kept["height"]) == upright.size
+
+    # Read again (OpenCV applies EXIF rotation), the annotated image is as it was drawn: its face where it was
+    # (the label drawn over its forehead moves the box's top a little).
+    again = detect(tmp_path / "kept.jpg", tmp_path / "again.png")
+    assert (again["width"], again["height"]) == upright.size
+    (face,), (first,) = again["faces"], kept["faces"]
+    assert overlap(face["box"], first["box"]) > 0.8, (face["box"], first["box"])
+
+
+def test_an_exif_block_that_cannot_be_read_is_left_out(media, tmp_path):
+    """--keep-exif on a photo whose EXIF points past its own end: the annotated image is written, without it
+    (copied unedited, it could carry what --keep-exif promises to remove)."""
+    photo = tmp_path / "odd.jpg"
+    Image.open(media / "obama.jpg").save(photo, exif=b"Exif\0\0MM\0*\x7f\xff\xff\xff")
+    detect(photo, tmp_path / "odd_out.jpg", "--keep-exif")
+    with Image.open(tmp_path / "odd_out.jpg") as image:
+        assert "exif" not in image.info
+        image.load()
