@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _ORIENTATION, _GPS_IFD, _THUMB_AT, _THUMB_LEN = 0x0112, 0x8825, 0x0201, 0x0202
+_EXIF_IFD, _PIXEL_WIDTH, _PIXEL_HEIGHT = 0x8769, 0xA002, 0xA003
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # A JPEG segment holds at most 65,533 bytes after its length: an ICC profile is cut into numbered APP2 parts
 # of this size (the ICC's own rule), an EXIF block longer than one segment is left out.
@@ -32,9 +33,11 @@ class PhotoMetadata:
     exif: bytes | None = None  # a TIFF block (byte order mark first), already cleaned by `clean_exif`
 
 
-def photo_metadata(path: str | os.PathLike, keep_exif: bool = False) -> PhotoMetadata:
-    """What of `path`'s metadata an annotated image keeps; empty where there is none or it cannot be read
-    (the pixels were read already: their annotated image is written without it rather than not at all)."""
+def photo_metadata(path: str | os.PathLike, keep_exif: bool = False,
+                   size: tuple[int, int] | None = None) -> PhotoMetadata:
+    """What of `path`'s metadata an annotated image of `size` (width, height) keeps; empty where there is none
+    or it cannot be read (the pixels were read already: their annotated image is written without it rather than
+    not at all)."""
     path = Path(path)
     if not path.is_file():  # a pipe or a device was read once already: a second read would wait forever
         return PhotoMetadata()
@@ -47,7 +50,7 @@ def photo_metadata(path: str | os.PathLike, keep_exif: bool = False) -> PhotoMet
         icc = None
     exif = info.get("exif") if keep_exif else None
     if isinstance(exif, bytes):
-        exif = clean_exif(exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif)
+        exif = clean_exif(exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif, size)
     else:
         exif = None
     return PhotoMetadata(icc, exif)
@@ -73,10 +76,11 @@ def _header_info(path: Path) -> dict:
             return dict(image.info)
 
 
-def clean_exif(tiff: bytes) -> bytes | None:
+def clean_exif(tiff: bytes, size: tuple[int, int] | None = None) -> bytes | None:
     """A photo's EXIF (TIFF block) edited in place: Orientation 1, the GPS directory and the thumbnail (IFD1)
-    removed, their bytes zeroed. In place, so that the offsets inside a camera's maker note stay right. None
-    where the block is not one this can read (it is then left out, not copied unedited)."""
+    removed, their bytes zeroed, and the pixel size the image's `size` (a photo stored sideways, or enlarged to
+    be drawn on, is not the size its camera wrote). In place, so that the offsets inside a camera's maker note
+    stay right. None where the block is not one this can read (it is then left out, not copied unedited)."""
     if tiff[:4] not in (b"II*\0", b"MM\0*"):
         return None
     buf = bytearray(tiff)
@@ -87,6 +91,12 @@ def clean_exif(tiff: bytes) -> bytes | None:
         for at, tag, kind, count in entries:
             if tag == _ORIENTATION and kind == 3 and count == 1:
                 struct.pack_into(order + "H", buf, at + 8, 1)
+        if size is not None:
+            for exif_ifd in [_unpack(order + "I", buf, at + 8) for at, tag, _, _ in entries if tag == _EXIF_IFD]:
+                for at, tag, kind, count in _entries(buf, exif_ifd, order):
+                    value = {_PIXEL_WIDTH: size[0], _PIXEL_HEIGHT: size[1]}.get(tag)
+                    if value is not None and count == 1 and (kind == 4 or (kind == 3 and value < 1 << 16)):
+                        struct.pack_into(order + ("I" if kind == 4 else "H"), buf, at + 8, value)
         gps = [(at, _unpack(order + "I", buf, at + 8)) for at, tag, _, _ in entries if tag == _GPS_IFD]
         next_at = ifd0 + 2 + 12 * len(entries)
         thumbnail = _unpack(order + "I", buf, next_at)

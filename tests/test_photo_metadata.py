@@ -45,11 +45,12 @@ def display_p3_profile() -> bytes:
 
 
 def camera_exif(thumbnail: bytes) -> bytes:
-    """A camera's EXIF (APP1 payload): make, model, owner, date, serial number, Orientation 6, a GPS position and
-    a thumbnail in IFD1, as cameras and phones write them (Pillow writes no IFD1: it is added by hand)."""
+    """A camera's EXIF (APP1 payload) of a photo stored sideways (1137 x 910 px): make, model, owner, date, serial
+    number, Orientation 6, a GPS position and a thumbnail in IFD1, as cameras and phones write them (Pillow
+    writes no IFD1: it is added by hand)."""
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x013B], exif[0x0112] = "Canon", "Canon EOS R5", "Jane Photographer", 6
-    exif.get_ifd(0x8769).update({0x9003: "2024:05:17 14:03:22", 0xA431: "0123456789"})
+    exif.get_ifd(0x8769).update({0x9003: "2024:05:17 14:03:22", 0xA431: "0123456789", 0xA002: 1137, 0xA003: 910})
     exif.get_ifd(0x8825).update({1: "N", 2: tuple(a / b for a, b in LATITUDE), 3: "E",
                                  4: tuple(a / b for a, b in LONGITUDE)})
     tiff = bytearray(exif.tobytes()[6:])
@@ -136,6 +137,7 @@ def test_exif_is_left_out_and_kept_with_keep_exif_without_gps_thumbnail_or_rotat
         assert (tags[0x010F], tags[0x0110], tags.get_ifd(0x8769)[0x9003]) == ("Canon", "Canon EOS R5",
                                                                               "2024:05:17 14:03:22")
         assert tags[0x0112] == 1
+        assert (tags.get_ifd(0x8769)[0xA002], tags.get_ifd(0x8769)[0xA003]) == upright.size
         assert 0x8825 not in tags and not tags.get_ifd(0x8825)
         order = "<" if image.info["exif"][6:8] == b"II" else ">"
     assert rationals(LATITUDE, order) not in data and rationals(LONGITUDE, order) not in data

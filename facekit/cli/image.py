@@ -555,6 +555,6 @@ def _write_image(path: Path, image, follow_links: bool = True, sweep: bool = Tru
                  keep_exif: bool = False) -> None:
     data = _encode(path.suffix.lower() or ".png", image).tobytes()
     if source is not None:
-        data = with_metadata(data, photo_metadata(source, keep_exif))
+        data = with_metadata(data, photo_metadata(source, keep_exif, (image.shape[1], image.shape[0])))
     with atomic_write(path, "wb", follow_links, sweep=sweep) as fh:
         fh.write(data)
