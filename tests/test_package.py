@@ -249,8 +249,8 @@ def test_one_version_past_0_1_0_in_the_wheel_the_code_and_readme(installed):
 # Modules that run only with an extra installed; every other module runs on `pip install .` alone.
 EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "convert.py": "train", "batch.py": "scale"}
 OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message
-# Imported only to read an object of that library the caller passed (a PIL image to analyze()): it is there.
-CALLERS_OWN = {"PIL"}
+# Imported only to read an object of that library the caller passed: it is there.
+CALLERS_OWN: set[str] = set()
 
 
 def test_every_import_is_a_declared_dependency():
