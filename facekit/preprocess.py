@@ -605,8 +605,11 @@ _DIGITS = re.compile(r"(\d+)")
 
 def _natural(text: str) -> tuple:
     # Text and numbers alternate from a text part ("" before a leading number), so two keys never compare a
-    # str with an int.
-    parts = _DIGITS.split(text.casefold())
+    # str with an int. NFC first: a Mac writes é as e + a combining accent, typed names hold the one character,
+    # and the two spellings of café10 / café2 sorted apart.
+    import unicodedata
+
+    parts = _DIGITS.split(unicodedata.normalize("NFC", text).casefold())
     return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
 
 

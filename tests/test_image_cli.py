@@ -1768,6 +1768,18 @@ def test_a_folder_is_read_in_a_file_browsers_order(media, tmp_path):
         assert [len(r["faces"]) for r in records] == [1, 0, 0, 1, 1, 2, 1]
 
 
+def test_folder_order_does_not_depend_on_how_an_accent_is_spelt():
+    """A Mac names a file café with e + a combining accent (NFD), a name typed elsewhere holds é (NFC): string
+    order put the decomposed café10 before the composed café2. Both spellings now sort as one name."""
+    from facekit.preprocess import natural_key
+
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    names = [f"{decomposed}10.jpg", f"{composed}2.jpg", f"{decomposed}1.jpg", "cafe3.jpg", "cag1.jpg"]
+    ordered = sorted((Path("shoot") / n for n in names), key=natural_key)
+    assert [p.name for p in ordered] == ["cafe3.jpg", f"{decomposed}1.jpg", f"{composed}2.jpg", f"{decomposed}10.jpg",
+                                         "cag1.jpg"]
+
+
 def test_each_file_of_a_folder_that_is_not_a_photo_is_named(media, tmp_path):
     """A folder run said "skipped 3 non-image file(s)" and named none: a clip or a file of another format among
     the photos had to be found by hand. Each gets one line (a video with the command that reads it); hidden
