@@ -11,6 +11,7 @@ COMMANDS = {
     "video": ("facekit.cli.video", "a webcam, video file or stream: tracking, CSV, annotated video, timeline"),
     "train": ("facekit.cli.train", "train a head (mask, emotion, gender, ...) on a folder per class"),
     "batch": ("facekit.batch", "photos and videos by the million on Ray: Parquet results, resumable"),
+    "serve": ("facekit.serve", "keep the photo command's models loaded: photo commands in a row start faster"),
 }
 
 

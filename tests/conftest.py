@@ -18,6 +18,9 @@ _MIRROR = ROOT.parent / "shared" / "assets"
 if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
     os.environ["FACEKIT_ASSETS"] = str(_MIRROR)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A `python -m facekit serve` the developer left running would take the tests' photo commands (those whose
+# settings match its own): each command here runs in its own process, unless a test names a server of its own.
+os.environ["FACEKIT_SERVER"] = "off"
 
 ASSETS = Path(os.environ.get("FACEKIT_ASSETS", _MIRROR))
 MEDIA = ASSETS / "media"

@@ -214,10 +214,10 @@ def test_python_m_facekit_runs_each_command_and_says_its_version(installed, medi
     assert res.returncode == 0, res.stderr
     assert len(json.loads(out.read_text())["faces"]) == 1
     res = run()
-    assert res.returncode == 2 and all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch"))
+    assert res.returncode == 2 and all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch", "serve"))
     res = run("imgae")
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
-        "[ERROR] unknown command 'imgae': use one of image, video, train, batch (python -m facekit --help)"]
+        "[ERROR] unknown command 'imgae': use one of image, video, train, batch, serve (python -m facekit --help)"]
     version = installed["wheel"].name.split("-")[1]
     for res in (run("--version"), run("video", "--version"),
                 subprocess.run([sys.executable, str(installed["site"] / "bin" / "facekit-train"), "--version"],
@@ -418,8 +418,8 @@ def test_python_m_facekit_without_a_command_is_an_error_line():
     first: a log searched for one (a cron job's) found nothing."""
     res = subprocess.run([sys.executable, "-m", "facekit"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr.splitlines()[0] == "[ERROR] give a command: image, video, train, batch", res.stderr
-    assert all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch"))
+    assert res.stderr.splitlines()[0] == "[ERROR] give a command: image, video, train, batch, serve", res.stderr
+    assert all(f"  {c} " in res.stderr for c in ("image", "video", "train", "batch", "serve"))
 
 
 def test_python_m_facekit_help_and_errors_name_the_command_as_typed():

@@ -16,6 +16,12 @@ def run_script(name: str, argv: list[str] | None = None) -> int:
     import importlib
     import sys
 
+    if name in ("image", f"{__name__}.image"):  # a running `python -m facekit serve` holds its models warm
+        from ..serve import served
+
+        status = served(sys.argv[1:] if argv is None else list(argv))
+        if status is not None:
+            return status
     try:
         try:
             main = importlib.import_module(name if "." in name else f"{__name__}.{name}").main

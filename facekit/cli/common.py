@@ -644,15 +644,33 @@ def say_non_commercial(detector: str | None, heads: dict) -> None:
         info(f"for non-commercial research only: {', '.join(used)}")
 
 
+# Analyzers made and run once by `python -m facekit serve` before it forks a worker per command (facekit.serve):
+# a command whose options are theirs takes one, its models loaded and warm, instead of loading them again.
+_WARM: dict[str, object] = {}
+
+
+def _analyzer_options(args: argparse.Namespace, detector: bool, fine_pass: bool, video: bool) -> dict:
+    from ..heads import use_int8
+
+    return dict(tasks=args.tasks, detector=args.detector if detector else None,
+                landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
+                models=args.model, fine_pass=fine_pass, int8=use_int8(video))
+
+
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
     """Load the detector, heads and landmarker once, from parsed options: the same FaceAnalyzer
     the library hands out, so scripts and library never disagree. video: the heads as video runs them."""
     from ..analyzer import FaceAnalyzer
-    from ..heads import use_int8
 
-    return FaceAnalyzer(tasks=args.tasks, detector=args.detector if detector else None,
-                        landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
-                        models=args.model, fine_pass=fine_pass, int8=use_int8(video))
+    options = _analyzer_options(args, detector, fine_pass, video)
+    warm = _WARM.get(repr(options))
+    return warm if warm is not None else FaceAnalyzer(**options)
+
+
+def keep_warm(args: argparse.Namespace, analyzer, **how) -> None:
+    """Keep `analyzer` for later build_pipeline calls with these options (facekit.serve, before it forks)."""
+    _WARM[repr(_analyzer_options(args, how.get("detector", True), how.get("fine_pass", True),
+                                 how.get("video", False)))] = analyzer
 
 
 def report_landmarks(pipeline, stats=None, video: bool = False) -> None:

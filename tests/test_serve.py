@@ -1,0 +1,169 @@
+"""`python -m facekit serve`: photo commands handed to a warm server give what they give in their own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, _environment, run_script, sigint_default
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server forks and passes descriptors")
+
+
+def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(sock)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(env))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, f"the server ended before it was ready (exit {proc.wait()})"
+        if "ready:" in line:
+            return proc
+    proc.kill()
+    raise AssertionError("the server was not ready in 180 s")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    folder.chmod(0o700)
+    sock = folder / "photo.sock"
+    proc = _start(sock)
+    yield sock, proc
+    _stop(proc)
+    assert not sock.exists(), "the server left its socket behind"
+
+
+def _command(args, sock, cwd=ROOT, env=None, umask=None):
+    def child():
+        if umask is not None:
+            os.umask(umask)
+
+    return subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300, preexec_fn=child,
+                          env=_environment({"FACEKIT_SERVER": str(sock), **(env or {})}))
+
+
+def _log(proc) -> str:
+    """What the server printed so far (it prints a line per command, flushed)."""
+    os.set_blocking(proc.stdout.fileno(), False)
+    try:
+        return proc.stdout.read() or ""
+    finally:
+        os.set_blocking(proc.stdout.fileno(), True)
+
+
+def test_a_served_photo_command_gives_what_its_own_process_gives(server, media, tmp_path):
+    """Same console lines, same JSON, the photo named relative to the caller's folder, files made under the
+    caller's umask, and errors with their exit status; the server says it ran each one."""
+    sock, proc = server
+    shutil.copy(media / "two_people.jpg", tmp_path / "photo.jpg")
+    served = _command(["-i", "photo.jpg", "-j", "served.json", "-o", "served.png", "--no-display"], sock,
+                      cwd=tmp_path, umask=0o077)
+    own = run_script("detect_mask_image.py", "-i", tmp_path / "photo.jpg", "-j", tmp_path / "own.json",
+                     "--no-display")
+    assert served.returncode == own.returncode == 0, served.stderr
+    assert json.loads((tmp_path / "served.json").read_text())["faces"] == json.loads(
+        (tmp_path / "own.json").read_text())["faces"]
+    assert len(json.loads((tmp_path / "served.json").read_text())["faces"]) == 2
+    face_lines = [ln for ln in served.stdout.splitlines() if ln.startswith("  face ")]
+    assert len(face_lines) == 2 and face_lines == [ln for ln in own.stdout.splitlines() if ln.startswith("  face ")]
+    assert (tmp_path / "served.png").stat().st_mode & 0o777 == 0o600
+    missing = _command(["-i", "nope.jpg", "--no-display"], sock, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1].startswith("[ERROR] nope.jpg: no such file"), missing.stderr
+    log = _log(proc)
+    assert "-i photo.jpg -j served.json" in log and "-i nope.jpg" in log, log
+
+
+def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, media, tmp_path):
+    """Ctrl-C reaches the server's worker (exit 130, the JSON Lines of the photos done kept whole); a caller
+    killed outright ends its worker as a closed terminal does, and its outputs are finished, not left half."""
+    sock, _ = server
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(30):
+        shutil.copy(media / "solvay_conference.jpg", photos / f"p{i}.jpg")
+    for how, out in (("ctrl-c", tmp_path / "a.jsonl"), ("kill", tmp_path / "b.jsonl")):
+        caller = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photos), "-j",
+                                   str(out), "--no-display", "--tasks", "mask"], cwd=ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default,
+                                  env=_environment({"FACEKIT_SERVER": str(sock)}))
+        while "p0.jpg" not in caller.stdout.readline():
+            pass
+        caller.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+        caller.communicate(timeout=120)
+        if how == "ctrl-c":
+            assert caller.returncode == 130
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline:  # the worker finishes after its caller is gone
+            time.sleep(0.2)
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert 1 <= len(records) < 30, how
+        assert all(len(r["faces"]) > 3 for r in records)
+
+
+def test_the_server_steps_aside_for_other_settings(server, media, tmp_path):
+    """A command with other FACEKIT_* settings than the server's runs in its own process, and says nothing
+    of it: its results are the same."""
+    sock, proc = server
+    _log(proc)
+    res = _command(["-i", media / "obama.jpg", "-j", tmp_path / "o.json", "--no-display", "--tasks", "mask"], sock,
+                   env={"FACEKIT_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads((tmp_path / "o.json").read_text())["faces"]) == 1
+    assert "ran in its own process (other FACEKIT_*" in _log(proc)
+
+
+def test_changed_code_or_models_stop_the_server(tmp_path):
+    """A server started before a `git pull` or a retrained head would run the old code and models: it sends
+    such a command back to run in its own process."""
+    from facekit.serve import Server
+
+    code = tmp_path / "pkg"
+    code.mkdir()
+    (code / "module.py").write_text("A = 1\n")
+    server = Server(tmp_path / "unused.sock")
+    server.folders = [code]
+    server.stamp = __import__("facekit.serve", fromlist=["_stamp"])._stamp([code])
+    request = {"version": server.version, "package": str(server.package), "fsencoding": sys.getfilesystemencoding(),
+               "env": dict(os.environ)}
+    assert server._refusal(request, [0, 1, 2]) == ""
+    os.utime(code / "module.py", ns=(time.time_ns() + 10**9,) * 2)
+    assert "changed since the server started" in server._refusal(request, [0, 1, 2])
+    assert "another facekit" in server._refusal({**request, "version": "0.0.1"}, [0, 1, 2])
+
+
+def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, media):
+    """In a shared temp folder another user could make the folder first and listen there: the server refuses
+    a folder that is not the user's alone, and commands do not hand themselves to a socket in one."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    res = subprocess.run([sys.executable, "-m", "facekit", "serve", "--socket", str(shared / "p.sock")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (f"[ERROR] cannot serve at {shared / 'p.sock'}: {shared} is not this user's own "
+                                  "folder (mode 700): choose another with FACEKIT_SERVER")
+    from facekit import serve
+
+    os.environ["FACEKIT_SERVER"] = str(shared / "p.sock")
+    try:
+        (shared / "p.sock").write_text("")  # something there, in a folder anyone may write
+        assert serve.served(["-i", str(media / "obama.jpg"), "--no-display"]) is None
+    finally:
+        os.environ["FACEKIT_SERVER"] = "off"
