@@ -106,39 +106,38 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     # size a 1200-px photo gets, or more on a bigger one: a phone's 4000-px photo is looked at shrunk to a
     # screen, where 1.0 (22-px letters, 2-px lines) was a speck.
     ref = float(np.median([f.box.width for f in faces])) / 180 if faces else max(h, w) / 1200
-    scale = style.font_scale or max(0.4, min(max(1.0, max(h, w) / 1200), ref))
-    blocks = []
-    for face in faces:
-        lines = head_lines(face, style)
-        color = lines[0][1] if lines else GRAY  # the box takes the first head's colour (mask: green / red)
-        if face.track_id is not None:
-            lines.insert(0, (f"#{face.track_id}", color))
-        if face.pose is not None:
-            lines.append((str(face.pose), color))
-        blocks.append((face, color, lines))
-    if not style.font_scale:  # no line wider than the image (a face filling a small photo), down to 0.4
-        widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))[0][0]
-                      for _, _, lines in blocks for t, _ in lines), default=0)
-        if widest and widest + 6 > w:  # no label (no face) on a strip under 6 px wide: nothing to fit, no 0 to divide
-            scale = max(0.4, scale * (w - 6) / widest)
+    top_scale = style.font_scale or max(MIN_SCALE, min(max(1.0, max(h, w) / 1200), ref))
     boxes = [f.box for f in faces]
+    labelled = {id(f) for f in sorted(faces, key=lambda f: -f.box.area)[:MAX_LABELLED]}
     tries = []
-    while True:
-        thick = max(1, int(round(scale * 2)))
-        placed: list[tuple[int, int, int, int]] = []
-        laid = []
-        for face, color, lines in sorted(blocks, key=lambda item: -item[0].box.area):  # big faces choose first
-            block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes) if lines else None
-            if block is not None:
-                laid.append((face.box, color, lines, block))
-        tries.append((_overlaps(placed), scale, thick, laid))
-        # Labels wider than the gaps between a crowd's faces found no place of their own and hid each other's
-        # text (crowd_masks.jpg, 2048 px: 6 of 18 at 1.35, 15 with the pose line): smaller letters until none
-        # do, or the biggest that hide the fewest where smaller ones hide as many (two faces cheek to cheek).
-        if style.font_scale or scale <= 0.4 or not tries[-1][0]:
+    for tier in range(LABEL_TIERS):
+        blocks = [(face, *_label_lines(face, style, tier)) for face in faces]
+        scale = _fitted_scale(blocks, w, top_scale, style)
+        while True:
+            thick = max(1, int(round(scale * 2)))
+            placed: list[tuple[int, int, int, int]] = []
+            laid = []
+            dropped = 0
+            for face, color, lines in sorted(blocks, key=lambda item: -item[0].box.area):  # big faces choose first
+                block = None
+                if lines and id(face) in labelled:
+                    block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes)
+                    dropped += block is None
+                if block is not None:
+                    laid.append((face.box, color, lines, block))
+            outside = sum(not (0 <= x1 and x2 <= w and 0 <= y1 and y2 <= h) for x1, y1, x2, y2 in placed)
+            tries.append(((_overlaps(placed) + dropped + outside, tier, -scale), scale, thick, blocks, laid))
+            # Labels wider than the gaps between a crowd's faces found no place of their own and hid each other's
+            # text (crowd_masks.jpg, 2048 px: 6 of 18 at 1.35, 15 with the pose line): smaller letters until none
+            # do, or the biggest that hide the fewest where smaller ones hide as many (two faces cheek to cheek).
+            if style.font_scale or scale <= MIN_SCALE or not tries[-1][0][0]:
+                break
+            scale = max(MIN_SCALE, scale * 0.85)
+        # Still some at the smallest letters (a 320x180 video's audience: four-line labels as wide as three faces):
+        # shorter labels, rather than text painted over text or past the frame's edge.
+        if not tries[-1][0][0]:
             break
-        scale = max(0.4, scale * 0.85)
-    _, scale, thick, laid = min(tries, key=lambda t: (t[0], -t[1]))
+    _, scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
     box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
     for face, color, _ in blocks:  # boxes first, so no box is drawn over another face's label
         b = face.box
@@ -153,6 +152,21 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     if fps is not None:
         draw_fps(out, fps, scale)
     return out
+
+
+MIN_SCALE = 0.4  # OpenCV's letters ~9 px tall: smaller ones blur into each other
+
+
+def _fitted_scale(blocks, w: int, scale: float, style: Style) -> float:
+    """`scale`, made smaller (down to MIN_SCALE) where a line would be wider than the image (a face filling a small
+    photo)."""
+    if style.font_scale:
+        return scale
+    widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))[0][0]
+                  for _, _, lines in blocks for t, _ in lines), default=0)
+    if widest and widest + 6 > w:  # no label (no face) on a strip under 6 px wide: nothing to fit, no 0 to divide
+        scale = max(MIN_SCALE, scale * (w - 6) / widest)
+    return scale
 
 
 def draw_fps(image: np.ndarray, fps: float, scale: float | None = None) -> None:
@@ -173,16 +187,50 @@ def _scaled(face: Face, factor: int) -> Face:
 def head_lines(face: Face, style: Style) -> list[tuple[str, Color]]:
     """One (text, BGR colour) line per head. A masked face's emotion is read from the eyes alone, so
     it is marked "(eyes only)" and drawn dimmer: less certain, but still shown."""
+    return _head_lines(face, style)
+
+
+def _head_lines(face: Face, style: Style, short: bool = False) -> list[tuple[str, Color]]:
+    """head_lines; `short`: whole percents, no colon, "(eyes)" for "(eyes only)" (labels of a crowd in a small
+    frame)."""
     lines = []
     for task, pred in face.predictions.items():
         color = style.color(task, pred.label, list(pred.probabilities))
-        text = f"{style.text(task, pred.label)}: {pred.score * 100:.2f}%"
+        name = style.text(task, pred.label)
+        text = f"{name} {pred.score * 100:.0f}%" if short else f"{name}: {pred.score * 100:.2f}%"
         if task == "emotion" and face.emotion_eyes_only:
-            text += " (eyes only)"
+            text += " (eyes)" if short else " (eyes only)"
             # dimmer on the dark backing, still readable
             color = (int(0.6 * color[0]), int(0.6 * color[1]), int(0.6 * color[2]))
         lines.append((text, color))
     return lines
+
+
+def _label_lines(face: Face, style: Style, tier: int) -> tuple[Color, list[tuple[str, Color]]]:
+    """The box colour and label lines of a face at LABEL_TIERS' `tier`: 0 every line as it is; 1 shorter lines,
+    the track id beside the first head's label, no pose; 2 only that first line; 3 only the first head's label."""
+    lines = _head_lines(face, style, short=tier > 0)
+    color = lines[0][1] if lines else GRAY  # the box takes the first head's colour (mask: green / red)
+    if tier == 3:
+        task, pred = next(iter(face.predictions.items()), (None, None))
+        return color, [(style.text(task, pred.label), color)] if pred is not None else []
+    track = None if face.track_id is None else f"#{face.track_id}"
+    if tier == 0:
+        if track:
+            lines.insert(0, (track, color))
+        if face.pose is not None:
+            lines.append((str(face.pose), color))
+        return color, lines
+    if track:
+        lines = [(f"{track} {lines[0][0]}", lines[0][1])] + lines[1:] if lines else [(track, color)]
+    return color, lines[:1] if tier == 2 else lines
+
+
+LABEL_TIERS = 4
+# Labels of the biggest this many faces are placed; the others' boxes (in their label's colour) show no text.
+# Placing a label looks at every label already placed, quadratic in the faces: a stadium's hundreds would cost every
+# video frame that much, for labels no one could read among so many.
+MAX_LABELLED = 40
 
 
 # A face narrower than this whose label finds no free place shows its box (in its label's colour) without
@@ -216,29 +264,33 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> _Block | 
     width = max(tw for (tw, _), _ in sizes) + 4
     height = step * len(lines) + 2
     h, w = shape[:2]
-    x = int(max(0, min(box.x1, w - width)))
     above, below = box.y1 - 3 - height, box.y2 + 2
-    candidates = [above, below] if above >= 0 else [below, above]
-    candidates += [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
-    candidates += [box.y2 - 2 - height, box.y1 + 2]  # over its own chin, then its own forehead
+    tops = [above, below] if above >= 0 else [below, above]
+    tops += [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
+    tops += [box.y2 - 2 - height, box.y1 + 2]  # over its own chin, then its own forehead
+    # Its left edge at the box's, else its right edge at the box's, else centred (supervision's anchors): in a
+    # crowd's row, labels wider than a face find room over the face beside them on either side.
+    lefts = list(dict.fromkeys(int(max(0, min(x, w - width))) for x in
+                               (box.x1, box.x2 - width, (box.x1 + box.x2 - width) // 2)))
+    fits = [(x, t) for t in tops if 0 <= t <= h - height for x in lefts]
+    fits = fits or [(lefts[0], max(0, min(above, h - height)))]
 
-    def overlap(tops, rects) -> np.ndarray:
-        """Area each candidate block (one per top) shares with the rects, summed: (len(tops),)."""
+    def overlap(rects) -> np.ndarray:
+        """Area each candidate block shares with the rects, summed: (len(fits),)."""
         if not len(rects):
-            return np.zeros(len(tops))
+            return np.zeros(len(fits))
         r = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
-        t = np.asarray(tops, dtype=np.float64)[:, None]
-        wide = np.clip(np.minimum(x + width, r[:, 2]) - np.maximum(x, r[:, 0]), 0, None)
-        tall = np.clip(np.minimum(t + height, r[:, 3]) - np.maximum(t, r[:, 1]), 0, None)
+        c = np.asarray(fits, dtype=np.float64)
+        wide = np.clip(np.minimum(c[:, :1] + width, r[:, 2]) - np.maximum(c[:, :1], r[:, 0]), 0, None)
+        tall = np.clip(np.minimum(c[:, 1:] + height, r[:, 3]) - np.maximum(c[:, 1:], r[:, 1]), 0, None)
         return (wide * tall).sum(axis=1)
 
-    fits = [t for t in candidates if 0 <= t <= h - height] or [max(0, min(above, h - height))]
-    on_labels = overlap(fits, placed)
+    on_labels = overlap(placed)
     if min(box.width, box.height) < SMALL_FACE_TEXT and on_labels.all():
         return None
     # Another label hidden costs more than another face partly covered: its text would be unreadable.
-    cost = 3 * on_labels + overlap(fits, [(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
-    top = fits[int(np.argmin(cost))]  # the first of the cheapest, in the order of preference
+    cost = 3 * on_labels + overlap([(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
+    x, top = fits[int(np.argmin(cost))]  # the first of the cheapest, in the order of preference
     placed.append((x, top, x + width, top + height))
     return _Block(x, top, width, height, ascent, step)
 
@@ -256,7 +308,7 @@ def _overlaps(rects) -> int:
 def _paint_block(img, lines, block: _Block, scale, thick) -> None:
     x, top, width, height, ascent, step = block
     # One dark backing for the whole block keeps every line readable on bright photos.
-    cv2.rectangle(img, (x, top), (x + width, top + height), (0, 0, 0), -1)
+    cv2.rectangle(img, (x, top), (x + width - 1, top + height - 1), (0, 0, 0), -1)  # within the placed rect
     y = top + 1 + ascent
     for text, color in lines:
         cv2.putText(img, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
