@@ -30,6 +30,8 @@ class Style:
     colors: dict[str, dict[str, Color]] = field(default_factory=dict)
     landmarks: str | None = None  # None, "5" (key points) or "mesh"
     font_scale: float | None = None  # None: from the image size
+    # Where the last frame's labels went (video): kept, so that a face's label does not jump from frame to frame.
+    _memory: "_LabelMemory" = field(default_factory=lambda: _LabelMemory(), init=False, repr=False, compare=False)
 
     @classmethod
     def from_heads(cls, heads: Mapping[str, Head], landmarks: str | None = None) -> "Style":
@@ -50,6 +52,16 @@ class Style:
             b, g, r = (int(c) for c in own)
             return (b, g, r)
         return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
+
+
+@dataclass
+class _LabelMemory:
+    """The last frame's label length (its LABEL_TIERS tier), for how many frames in a row longer ones would have
+    fitted, and each track's label place (_Block.where)."""
+
+    tier: int = 0
+    calm: int = 0
+    where: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def drawable(text: str) -> str:
@@ -109,10 +121,15 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     top_scale = style.font_scale or max(MIN_SCALE, min(max(1.0, max(h, w) / 1200), ref))
     boxes = [f.box for f in faces]
     labelled = {id(f) for f in sorted(faces, key=lambda f: -f.box.area)[:MAX_LABELLED]}
-    tries = []
-    for tier in range(LABEL_TIERS):
+    # A video's frames (tracked faces) keep their labels' places and length while they still fit: placed afresh,
+    # a label jumped between above and below its face several times a second.
+    memory = style._memory if any(f.track_id is not None for f in faces) else _LabelMemory()
+
+    def lay_out(tier: int) -> list:
+        """The tries at `tier`: biggest letters first, until one hides no label (or the smallest)."""
         blocks = [(face, *_label_lines(face, style, tier)) for face in faces]
         scale = _fitted_scale(blocks, w, top_scale, style)
+        tries = []
         while True:
             thick = max(1, int(round(scale * 2)))
             placed: list[tuple[int, int, int, int]] = []
@@ -121,7 +138,8 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
             for face, color, lines in sorted(blocks, key=lambda item: -item[0].box.area):  # big faces choose first
                 block = None
                 if lines and id(face) in labelled:
-                    block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes)
+                    block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes,
+                                         memory.where.get(face.track_id))
                     dropped += block is None
                 if block is not None:
                     laid.append((face.box, color, lines, block))
@@ -131,13 +149,29 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
             # text (crowd_masks.jpg, 2048 px: 6 of 18 at 1.35, 15 with the pose line): smaller letters until none
             # do, or the biggest that hide the fewest where smaller ones hide as many (two faces cheek to cheek).
             if style.font_scale or scale <= MIN_SCALE or not tries[-1][0][0]:
-                break
+                return tries
             scale = max(MIN_SCALE, scale * 0.85)
+
+    tries = []
+    first = memory.tier
+    if first:
+        # A video's labels get longer again only after the longer ones have fitted LABEL_CALM_FRAMES frames in a
+        # row: taken the first frame they fitted, they were short again a few frames later, twice a second.
+        longer = lay_out(first - 1)
+        memory.calm = memory.calm + 1 if not longer[-1][0][0] else 0
+        if memory.calm >= LABEL_CALM_FRAMES:
+            tries, first = longer, LABEL_TIERS
+    for tier in range(first, LABEL_TIERS):
+        tries += lay_out(tier)
         # Still some at the smallest letters (a 320x180 video's audience: four-line labels as wide as three faces):
         # shorter labels, rather than text painted over text or past the frame's edge.
         if not tries[-1][0][0]:
             break
-    _, scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
+    (_, tier, _), scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
+    if tier != memory.tier:
+        memory.tier, memory.calm = tier, 0
+    tracks = {id(face.box): face.track_id for face in faces if face.track_id is not None}
+    memory.where = {tracks[id(b)]: block.where for b, _, _, block in laid if id(b) in tracks}
     box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
     for face, color, _ in blocks:  # boxes first, so no box is drawn over another face's label
         b = face.box
@@ -231,6 +265,7 @@ LABEL_TIERS = 4
 # Placing a label looks at every label already placed, quadratic in the faces: a stadium's hundreds would cost every
 # video frame that much, for labels no one could read among so many.
 MAX_LABELLED = 40
+LABEL_CALM_FRAMES = 30  # a second of video before its labels get longer again
 
 
 # A face narrower than this whose label finds no free place shows its box (in its label's colour) without
@@ -247,14 +282,16 @@ class _Block(NamedTuple):
     height: int
     ascent: int
     step: int  # one line's height, spacing included
+    where: tuple[int, int] = (0, 0)  # which of _place_block's places: (its top's, its left's), for the next frame
 
 
-def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> _Block | None:
+def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None) -> _Block | None:
     """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
     the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
     the face's own box rather than over a neighbour. A small face with no place free of other labels
-    gets no text (None); a bigger one overlaps as little as it can rather than lose its labels.
+    gets no text (None); a bigger one overlaps as little as it can rather than lose its labels. `prefer`: the
+    place (_Block.where) the face's label had in the last frame, kept while it hides no more than the best place.
     The block is also appended to `placed`."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
@@ -265,15 +302,18 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> _Block | 
     height = step * len(lines) + 2
     h, w = shape[:2]
     above, below = box.y1 - 3 - height, box.y2 + 2
-    tops = [above, below] if above >= 0 else [below, above]
-    tops += [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
-    tops += [box.y2 - 2 - height, box.y1 + 2]  # over its own chin, then its own forehead
+    # Numbered places, the same from frame to frame: 0 above, 1 below, 2-8 further above, 9-15 further below,
+    # 16 over its own chin, 17 over its own forehead.
+    tops = ([above, below] + [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
+            + [box.y2 - 2 - height, box.y1 + 2])
+    order = list(range(len(tops))) if above >= 0 else [1, 0] + list(range(2, len(tops)))
     # Its left edge at the box's, else its right edge at the box's, else centred (supervision's anchors): in a
     # crowd's row, labels wider than a face find room over the face beside them on either side.
-    lefts = list(dict.fromkeys(int(max(0, min(x, w - width))) for x in
-                               (box.x1, box.x2 - width, (box.x1 + box.x2 - width) // 2)))
-    fits = [(x, t) for t in tops if 0 <= t <= h - height for x in lefts]
-    fits = fits or [(lefts[0], max(0, min(above, h - height)))]
+    lefts = [int(max(0, min(x, w - width))) for x in (box.x1, box.x2 - width, (box.x1 + box.x2 - width) // 2)]
+    where = [(t, a) for t in order if 0 <= tops[t] <= h - height for a in range(len(lefts))]
+    where = where or [(0, 0)]
+    fits = [(lefts[a], tops[t]) if 0 <= tops[t] <= h - height else (lefts[a], max(0, min(above, h - height)))
+            for t, a in where]
 
     def overlap(rects) -> np.ndarray:
         """Area each candidate block shares with the rects, summed: (len(fits),)."""
@@ -290,9 +330,15 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=()) -> _Block | 
         return None
     # Another label hidden costs more than another face partly covered: its text would be unreadable.
     cost = 3 * on_labels + overlap([(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
-    x, top = fits[int(np.argmin(cost))]  # the first of the cheapest, in the order of preference
+    best = int(np.argmin(cost))  # the first of the cheapest, in the order of preference
+    if prefer in where:
+        kept = where.index(prefer)
+        # A little more of a neighbour's face covered (faces move) keeps it; another label's text hidden does not.
+        if on_labels[kept] <= on_labels[best] and cost[kept] <= cost[best] + 0.25 * width * height:
+            best = kept
+    x, top = fits[best]
     placed.append((x, top, x + width, top + height))
-    return _Block(x, top, width, height, ascent, step)
+    return _Block(x, top, width, height, ascent, step, where[best])
 
 
 def _overlaps(rects) -> int:
@@ -306,7 +352,7 @@ def _overlaps(rects) -> int:
 
 
 def _paint_block(img, lines, block: _Block, scale, thick) -> None:
-    x, top, width, height, ascent, step = block
+    x, top, width, height, ascent, step, _ = block
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width - 1, top + height - 1), (0, 0, 0), -1)  # within the placed rect
     y = top + 1 + ascent
@@ -318,7 +364,7 @@ def _paint_block(img, lines, block: _Block, scale, thick) -> None:
 def _draw_leader(img, box, block: _Block, color, thick) -> None:
     """A line in the box's colour from a label block moved away from its face (a crowd pushes it up to
     seven lines off) to the face's box: without it, which label belongs to which face was a guess."""
-    x, top, width, height, _, step = block
+    x, top, width, height, _, step, _ = block
     if top + height <= box.y1 - step // 2:
         y_label, y_box = top + height, box.y1
     elif top >= box.y2 + step // 2:

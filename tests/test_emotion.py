@@ -333,7 +333,7 @@ def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():
     face = Box(100, 200, 220, 300)
     taken = [(0, 150, 400, 200), (0, 300, 400, 360)]  # labels already beside it, above and below
     img = np.zeros((500, 400, 3), np.uint8)
-    x, top, width, height, _, _ = layout = _place_block(img.shape, lines, face, 0.5, 1, list(taken), [face])
+    x, top, width, height, *_ = layout = _place_block(img.shape, lines, face, 0.5, 1, list(taken), [face])
     assert top + height < 150  # moved up, past the label above it
     _draw_leader(img, face, layout, red, 1)
     column = img[top + height + 1:face.y1 - 1, x]
