@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import cv2
@@ -44,7 +47,8 @@ class Style:
             # Only the first letter is raised: str.capitalize() lowered the rest, "Sun Glasses" drawn "Sun glasses".
             own = label.replace("_", " ")
             own = own[:1].upper() + own[1:]
-        return drawable(own)
+        # As written, "ü" and "東" too: the drawing renders letters outside ASCII from a font that has them.
+        return unicodedata.normalize("NFC", own)
 
     def color(self, task: str, label: str, labels: list[str]) -> Color:
         own = self.colors.get(task, {}).get(label)
@@ -66,9 +70,131 @@ class _LabelMemory:
 
 def drawable(text: str) -> str:
     """`text` in the letters OpenCV's font has. It draws each UTF-8 byte outside ASCII as "?", so a class folder
-    named "Lunettes é" was drawn "Lunettes ??": accents are dropped ("e"), other letters are one "?" each."""
+    named "Lunettes é" was drawn "Lunettes ??": accents are dropped ("e"), other letters are one "?" each. Used
+    for a letter no font here has (東 where no Japanese font is installed), or all where matplotlib cannot load."""
     folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return "".join(c if c.isascii() else "?" for c in folded)
+
+
+# Text outside ASCII is drawn from DejaVu Sans (matplotlib's own font) and the installed fonts plot_fonts falls back
+# to, letter by letter: OpenCV's Hershey fonts drew "mit_Maske_ü" as "Mit Maske ?" and "ohne_東京" as "Ohne ??".
+# ASCII text keeps OpenCV's font, the fast path. GLYPH_PX: font pixels per unit of OpenCV's scale, which makes
+# DejaVu's capitals as tall as Hershey's (22 px at 1.0).
+GLYPH_PX = 30
+
+
+@functools.lru_cache(maxsize=2)
+def _label_fonts(bold: bool) -> tuple:
+    """(font, the code points it has) for DejaVu Sans (bold for thick lines) and each installed FALLBACK_FONTS;
+    none where matplotlib cannot be loaded (then OpenCV draws drawable(text))."""
+    from .errors import FacekitError
+    from .runtime import matplotlib_folder
+
+    try:
+        matplotlib_folder()  # first: where the home cannot be written, matplotlib's font cache goes elsewhere
+        import matplotlib
+        from matplotlib import font_manager
+
+        from .evaluation import installed_fallback_fonts
+
+        files = [str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" /
+                     ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"))]
+        files += [font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False)
+                  for name in installed_fallback_fonts()]
+    except (FacekitError, ImportError, OSError, ValueError):
+        return ()
+    fonts = []
+    for file in files:
+        try:
+            font = font_manager.get_font(file)
+        except (OSError, RuntimeError):  # a font file FreeType cannot read
+            continue
+        fonts.append((font, frozenset(font.get_charmap())))
+    return tuple(fonts)
+
+
+# The fonts are FreeType objects with a state (their size, their last letter), shared by every thread that draws.
+_FONT_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4096)
+def _glyph(char: str, px: int, bold: bool) -> tuple[np.ndarray, float, int, int] | None:
+    """One letter at `px`: its coverage (0-255), advance (px), left offset and baseline row in the coverage; None
+    where no font has it. Cached: a video's labels are made of the same few letters frame after frame."""
+    for font, has in _label_fonts(bold):
+        if ord(char) not in has:
+            continue
+        with _FONT_LOCK:
+            font.set_size(px, 72)  # 72 dpi: a point is a pixel
+            advance = font.load_char(ord(char)).horiAdvance / 64  # hinted, as the letters are drawn
+            if char.isspace():  # no ink: FreeType has no bitmap to draw
+                return np.zeros((0, 0), np.uint8), advance, 0, 0
+            try:
+                font.set_text(char)
+                font.draw_glyphs_to_bitmap(antialiased=True)
+            except RuntimeError:  # a letter of no ink (a zero-width joiner): "No glyphs have been loaded"
+                return np.zeros((0, 0), np.uint8), advance, 0, 0
+            alpha = np.asarray(font.get_image()).copy()  # the font's own buffer is the next letter's
+            # The coverage's last row lies a pixel under the letter's lowest (matplotlib's Agg draws it so).
+            baseline = alpha.shape[0] - round(font.get_descent() / 64) - 1
+            return alpha, advance, round(font.get_bitmap_offset()[0] / 64), baseline
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _rendered(text: str, px: int, bold: bool) -> tuple[np.ndarray, int] | None:
+    """`text`'s coverage (0-255) and baseline row, from _label_fonts letter by letter; a letter none has is drawn as
+    drawable() writes it. None where no font could be loaded. Cached: placing a label measures it several times."""
+    if not _label_fonts(bold):
+        return None
+    parts, pen = [], 0.0
+    for char in unicodedata.normalize("NFC", text):
+        # A letter no font has: as drawable() writes it ("?"), a space no font has (a tab): a space.
+        for letter in ((char,) if _glyph(char, px, bold) else " " if char.isspace() else drawable(char)):
+            alpha, advance, left, baseline = _glyph(letter, px, bold) or _glyph("?", px, bold)
+            if alpha.size:
+                parts.append((alpha, int(round(pen)) + left, baseline))
+            pen += advance
+    if not parts:
+        return np.zeros((1, max(1, int(round(pen)))), np.uint8), 1
+    shift = -min(0, min(x for _, x, _ in parts))  # a first letter that reaches left of the pen (j)
+    up = max(b for _, _, b in parts)
+    height = up + max(a.shape[0] - b for a, _, b in parts)
+    width = max(int(round(pen)), max(x + a.shape[1] for a, x, _ in parts)) + shift
+    out = np.zeros((height, width), np.uint8)
+    for alpha, x, baseline in parts:
+        y, x = up - baseline, x + shift
+        np.maximum(out[y:y + alpha.shape[0], x:x + alpha.shape[1]], alpha,
+                   out=out[y:y + alpha.shape[0], x:x + alpha.shape[1]])
+    return out, up
+
+
+def _text_size(text: str, scale: float, thick: int) -> tuple[tuple[int, int], int]:
+    """cv2.getTextSize's ((width, height above the baseline), depth below it) for any text."""
+    drawn = None if text.isascii() else _rendered(text, max(6, round(GLYPH_PX * scale)), thick > 1)
+    if drawn is None:
+        return cv2.getTextSize(text if text.isascii() else drawable(text), cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    alpha, baseline = drawn
+    return (alpha.shape[1], baseline), alpha.shape[0] - baseline
+
+
+def _put_text(img: np.ndarray, text: str, x: int, y: int, scale: float, color: Color, thick: int) -> None:
+    """cv2.putText for any text, its baseline's left end at (x, y); text outside ASCII is blended into the image
+    from its _rendered coverage."""
+    drawn = None if text.isascii() else _rendered(text, max(6, round(GLYPH_PX * scale)), thick > 1)
+    if drawn is None:
+        cv2.putText(img, text if text.isascii() else drawable(text), (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color,
+                    thick, cv2.LINE_AA)
+        return
+    alpha, baseline = drawn
+    top = y - baseline
+    y0, x0 = max(0, top), max(0, x)
+    y1, x1 = min(img.shape[0], top + alpha.shape[0]), min(img.shape[1], x + alpha.shape[1])
+    if y0 >= y1 or x0 >= x1:
+        return
+    cover = alpha[y0 - top:y1 - top, x0 - x:x1 - x, None].astype(np.float32) / 255
+    roi = img[y0:y1, x0:x1]
+    roi[:] = (roi * (1 - cover) + np.asarray(color, np.float32) * cover + 0.5).astype(np.uint8)
 
 
 # A photo smaller than this (a face crop, a thumbnail) is drawn on a copy enlarged by a whole factor: its labels
@@ -196,7 +322,7 @@ def _fitted_scale(blocks, w: int, scale: float, style: Style) -> float:
     photo)."""
     if style.font_scale:
         return scale
-    widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))[0][0]
+    widest = max((_text_size(t, scale, max(1, round(scale * 2)))[0][0]
                   for _, _, lines in blocks for t, _ in lines), default=0)
     if widest and widest + 6 > w:  # no label (no face) on a strip under 6 px wide: nothing to fit, no 0 to divide
         scale = max(MIN_SCALE, scale * (w - 6) / widest)
@@ -293,8 +419,7 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None)
     gets no text (None); a bigger one overlaps as little as it can rather than lose its labels. `prefer`: the
     place (_Block.where) the face's label had in the last frame, kept while it hides no more than the best place.
     The block is also appended to `placed`."""
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    sizes = [cv2.getTextSize(text, font, scale, thick) for text, _ in lines]
+    sizes = [_text_size(text, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
     descent = max(base for _, base in sizes)
     step = ascent + descent + 3  # from the font's own metrics: descenders (g, y, p) stay visible
@@ -357,7 +482,7 @@ def _paint_block(img, lines, block: _Block, scale, thick) -> None:
     cv2.rectangle(img, (x, top), (x + width - 1, top + height - 1), (0, 0, 0), -1)  # within the placed rect
     y = top + 1 + ascent
     for text, color in lines:
-        cv2.putText(img, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+        _put_text(img, text, x + 2, y, scale, color, thick)
         y += step
 
 

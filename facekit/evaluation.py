@@ -30,6 +30,15 @@ FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "Dr
                   "Malgun Gothic", "Hiragino Sans", "PingFang SC", "Apple SD Gothic Neo", "Arial Unicode MS")
 
 
+def installed_fallback_fonts() -> list[str]:
+    """The FALLBACK_FONTS installed here, in that order (matplotlib's folder already chosen: runtime.pyplot or
+    runtime.matplotlib_folder)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in FALLBACK_FONTS if name in installed]
+
+
 def plot_fonts(draw):
     """`draw` (a function that makes and saves a figure) with class names in any script. A class folder "ohne_東京"
     was drawn "ohne_□□" on the confusion matrix, with a "UserWarning: Glyph 26481 ... missing from font(s) DejaVu
@@ -46,10 +55,8 @@ def plot_fonts(draw):
 
         pyplot()  # first: it chooses matplotlib's folder where the home cannot be written (a service user)
         import matplotlib
-        from matplotlib import font_manager
 
-        installed = {font.name for font in font_manager.fontManager.ttflist}
-        fallback = [name for name in FALLBACK_FONTS if name in installed]
+        fallback = installed_fallback_fonts()
         # Matplotlib takes a letter its font lacks from the next family of font.family, not of font.sans-serif.
         own = list(matplotlib.rcParams["font.family"])
         fonts = own + [name for name in fallback if name not in own]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -107,3 +109,99 @@ def test_a_tracked_faces_label_keeps_its_place_and_length_from_frame_to_frame(an
     assert labelled > 100 and moves <= labelled // 30, f"{moves} moves of {labelled} labels"
     changes = [i for i, (a, b) in enumerate(zip(lengths, lengths[1:])) if a and b and a != b]
     assert all(b - a >= LABEL_CALM_FRAMES for a, b in zip(changes, changes[1:])), changes
+
+
+def _head_named(folder, names: dict):
+    """The committed mask head as a user's own, its classes renamed (with_mask, without_mask -> `names`) and shown
+    by their names (no display texts), its card saved as a UTF-8 text editor saves it."""
+    import json
+    import shutil
+
+    from .conftest import ROOT
+
+    shutil.copytree(ROOT / "models" / "mask", folder, ignore=shutil.ignore_patterns("*.keras"))
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    card.update(task="maske", labels=[names[k] for k in card["labels"]], display={},
+                colors={names[k]: v for k, v in card["colors"].items()})
+    (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_a_heads_class_names_outside_ascii_are_drawn_in_their_letters(media, tmp_path):
+    """A head whose classes are "mit_Maske_ü" and "ohne_Maske_ß": OpenCV's font has ASCII only, so the annotated
+    example_03.png said "Mit Maske u" and "Ohne Maske ?", the same picture as a head named in those letters. The
+    letters outside ASCII are now drawn from DejaVu Sans (matplotlib's font) into the photo."""
+    from .conftest import run_script
+
+    pictures = []
+    for names in ({"with_mask": "mit_Maske_ü", "without_mask": "ohne_Maske_ß"},
+                  {"with_mask": "mit_Maske_u", "without_mask": "ohne_Maske_?"}):
+        head = _head_named(tmp_path / f"head{len(pictures)}", names)
+        out = tmp_path / f"drawn{len(pictures)}.png"
+        res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-m", head, "--tasks", "maske",
+                         "-o", out, "--no-display")
+        assert res.returncode == 0, res.stderr
+        assert "Mit Maske ü" not in res.stderr  # (the text is drawn, not printed)
+        pictures.append(cv2.imread(str(out)))
+    assert pictures[0].shape == pictures[1].shape
+    differ = np.argwhere((pictures[0] != pictures[1]).any(axis=2))
+    assert len(differ), "drawn as the ASCII look-alikes"
+    # Only the labels' letters differ: a few small patches, not the photo or the boxes.
+    assert len(differ) < 0.05 * pictures[0].shape[0] * pictures[0].shape[1]
+
+
+def _ink(text: str, scale: float = 0.8) -> np.ndarray:
+    from facekit.drawing import _put_text
+
+    img = np.full((60, 400, 3), 40, np.uint8)
+    _put_text(img, text, 10, 40, scale, (255, 255, 255), 1)
+    return (img != 40).any(axis=2)
+
+
+def test_a_letter_outside_ascii_is_its_own_shape_and_ascii_keeps_opencvs_font(monkeypatch):
+    """"ü", "ß" and "é" were each drawn as OpenCV's "?" (or their accent dropped); each now has ink of its own
+    shape. ASCII text never goes through the font renderer (the fast path), a letter no font here has is drawn as
+    drawable() writes it, and a video's labels (the same names, other percentages) render no letter twice."""
+    from facekit import drawing
+
+    question = _ink("?")
+    for letter in "üßé":
+        ink = _ink(letter)
+        assert ink.sum() > 20, letter
+        assert (ink & question).sum() < 0.5 * (ink | question).sum(), f"{letter} drawn like '?'"
+    assert not np.array_equal(_ink("Mit Maske ü"), _ink("Mit Maske u"))
+    nowhere = "\U000f0001"  # a private-use letter: no font has it
+    assert np.array_equal(drawing._rendered(f"Ohne {nowhere}", 24, False)[0], drawing._rendered("Ohne ?", 24, False)[0])
+
+    drawing._rendered("Mit Maske ü: 97.12%", 12, False)  # one frame's label
+    glyphs = drawing._glyph.cache_info().misses
+    drawing._rendered("Mit Maske ü: 71.29%", 12, False)  # the next frame's
+    assert drawing._glyph.cache_info().misses == glyphs
+
+    def no_font(*args):
+        raise AssertionError("ASCII text went through the font renderer")
+
+    monkeypatch.setattr(drawing, "_rendered", no_font)
+    from facekit.types import Box, Face, Prediction
+
+    pred = Prediction("with_mask", 0.97, {"with_mask": 0.97, "without_mask": 0.03})
+    drawn = drawing.annotate(np.full((240, 320, 3), 90, np.uint8), [Face(Box(100, 60, 200, 160), 0.9, {"mask": pred})])
+    assert (drawn[:60] != 90).any()  # its label, above the box, drawn by OpenCV
+
+
+def test_japanese_class_names_are_drawn_where_a_font_has_them():
+    """"ohne_東京" was drawn "Ohne ??", as "ohne_京東" was: where a Japanese font is installed (the fonts plot_fonts
+    takes for the confusion matrix), the two names are two different drawings, neither of them "??"."""
+    from matplotlib import font_manager
+
+    from facekit import drawing
+
+    found = [f for f in font_manager.findSystemFonts() if Path(f).name.startswith(("DroidSansFallback", "NotoSansCJK"))]
+    if not found:
+        pytest.skip("no font with Japanese letters installed")
+    font_manager.fontManager.addfont(found[0])  # where it was installed after matplotlib's font cache was made
+    drawing._label_fonts.cache_clear()
+    drawing._glyph.cache_clear()
+    drawing._rendered.cache_clear()
+    tokyo, kyoto, unknown = _ink("Ohne 東京"), _ink("Ohne 京東"), _ink("Ohne ??")
+    assert not np.array_equal(tokyo, kyoto) and not np.array_equal(tokyo, unknown)
