@@ -205,3 +205,33 @@ def test_japanese_class_names_are_drawn_where_a_font_has_them():
     drawing._rendered.cache_clear()
     tokyo, kyoto, unknown = _ink("Ohne 東京"), _ink("Ohne 京東"), _ink("Ohne ??")
     assert not np.array_equal(tokyo, kyoto) and not np.array_equal(tokyo, unknown)
+
+
+def test_a_videos_letters_keep_their_size_while_its_faces_keep_theirs(analyzer, media, monkeypatch):
+    """short_hamilton_clip.mp4 at 1280x720, the speaker's frames: the letters were sized to each frame's boxes
+    afresh (scale 0.91-0.98), so they changed size in 42 of 60 frames. They now keep their size while the faces
+    stay within SCALE_SLACK of the size they were drawn for."""
+    from facekit import drawing
+    from facekit.drawing import Style, annotate
+
+    cap = cv2.VideoCapture(str(media / "short_hamilton_clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 100)
+    frames = []
+    while len(frames) < 60:
+        ok, frame = cap.read()
+        assert ok
+        frames.append(cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_CUBIC))
+    cap.release()
+    painted = []
+    paint = drawing._paint_block
+    monkeypatch.setattr(drawing, "_paint_block", lambda img, lines, block, scale, thick: (
+        painted.append(scale), paint(img, lines, block, scale, thick)))
+    style, scales = Style.from_heads(analyzer.heads), []
+    for index, _, faces in analyzer.analyze_video(frames, fps=29.97):
+        painted.clear()
+        annotate(frames[index], faces, style)
+        scales.append(painted[0] if painted else None)
+    drawn = [s for s in scales if s is not None]
+    assert len(drawn) >= 50 and max(drawn) < 1.2 * min(drawn)  # the speaker's face stays about as big
+    changes = sum(a != b for a, b in zip(scales, scales[1:]) if a and b)
+    assert changes <= 2, f"letters resized in {changes} of {len(drawn)} frames"
