@@ -443,9 +443,9 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None)
     # crowd's row, labels wider than a face find room over the face beside them on either side.
     lefts = [int(max(0, min(x, w - width))) for x in (box.x1, box.x2 - width, (box.x1 + box.x2 - width) // 2)]
     where = [(t, a) for t in order if 0 <= tops[t] <= h - height for a in range(len(lefts))]
-    where = where or [(0, 0)]
-    fits = [(lefts[a], tops[t]) if 0 <= tops[t] <= h - height else (lefts[a], max(0, min(above, h - height)))
-            for t, a in where]
+    fits = [(lefts[a], tops[t]) for t, a in where]
+    if not where:  # a block taller than the image: from its top
+        where, fits = [(0, 0)], [(lefts[0], max(0, min(above, h - height)))]
 
     def overlap(rects) -> np.ndarray:
         """Area each candidate block shares with the rects, summed: (len(fits),)."""
