@@ -69,7 +69,8 @@ class FaceAnalyzer(FacePipeline):
             default) picks as the scripts do: fp16 for `analyze`, int8 twins for `analyze_video`
             (facekit.heads.use_int8 says why).
 
-    Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken.
+    Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken. `close()`, or a
+    ``with FaceAnalyzer(...) as analyzer:`` block, lets the models go before the object does.
     """
 
     # Sequences, not lists: a list is invariant to type checkers, so a list[Path] of models (or a tuple of tasks)
@@ -151,7 +152,8 @@ class FaceAnalyzer(FacePipeline):
             run the heads (and landmarks) on those boxes instead, clipped to the image as the detectors' boxes
             are; a bare box gets score 1.0.
         Raises facekit.ImageError for what is not an image (no such file, also a FileNotFoundError; a URL, a batch
-        of images: call it once per image), ArgumentError for a bad box."""
+        of images: call it once per image), ArgumentError for a bad box, ValueError once the analyzer is closed."""
+        self._check_open()
         image = as_image(image)
         if faces is None:
             if self.detector is None:
@@ -166,6 +168,7 @@ class FaceAnalyzer(FacePipeline):
 
     def classify_whole(self, image: ImageInput) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""
+        self._check_open()
         return super().classify_whole(as_image(image))
 
     # A Generator, not an Iterator: README wraps it in contextlib.closing(), which type checkers refused for an
@@ -194,6 +197,7 @@ class FaceAnalyzer(FacePipeline):
         frame count below 1, a smooth outside [0, 1) or a bad fps, before opening the source. Being a
         generator, it raises them on the first iteration, not at the call.
         """
+        self._check_open()
         # The scripts refuse these values (--max-frames 0 too); here every < 1 analysed every frame and a
         # negative max_frames ended the video at once, with nothing to say why.
         for name, value in (("detect_every", detect_every), ("every", every), ("head_every", head_every)):
@@ -239,10 +243,19 @@ class FaceAnalyzer(FacePipeline):
             tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                       head_every=head_every):
+                # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
+                self._check_open()
                 # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
                 yield VideoResult(int(index), float(frames.time_s(index)), faces)
         finally:
             frames.close()
+
+    def close(self) -> None:
+        super().close()
+        for pipeline in self._video_pipelines.values():
+            if pipeline is not self:
+                pipeline.close()
+        self._video_pipelines = {}
 
     def _pipeline_for_video(self, fine_pass: bool) -> FacePipeline:
         """This analyzer with the video detector and the heads as video runs them (built once each)."""

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -111,12 +111,24 @@ class _Beside:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="facekit-landmarks")
         return self._pool.submit(fn, *args)
 
+    def close(self) -> None:
+        """Let the thread go (it ends once a face already handed to it is done); a later submit starts another."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():  # a forked child has the pool but not its thread
+            pool.shutdown(wait=False)
+
 
 class Landmarker(Protocol):
     def __call__(self, image: np.ndarray, faces: list[Face]) -> list[Face]: ...
 
 
+_Pipeline = TypeVar("_Pipeline", bound="FacePipeline")
+
+
 class FacePipeline:
+    _closed = False  # close() sets it on the instance
+
     def __init__(self, detector: Detector | None, heads: dict[str, Head] | None = None,
                  landmarker: Landmarker | None = None, min_face: int | None = None):
         self.detector = detector
@@ -136,6 +148,30 @@ class FacePipeline:
                         f"native sessions): build one in each worker process, e.g. in multiprocessing.Pool's "
                         f"initializer, or call facekit.analyze(path) there (README: \"Worker processes\")")
 
+    def close(self) -> None:
+        """Let go of the models (detector, heads, face mesh) and the landmarks thread now, not whenever the last
+        reference to this object goes; `with FaceAnalyzer(...) as analyzer:` calls it at the block's end. Any
+        later call raises ValueError, as a closed file's does; closing again does nothing. A call already under
+        way on another thread finishes with the models it started with."""
+        self._closed = True
+        # New objects, not cleared in place: a call under way iterates the heads it started with.
+        self.detector, self.heads, self.landmarker = None, {}, None
+        self._beside.close()
+
+    def __enter__(self: _Pipeline) -> _Pipeline:
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        # Without it a closed analyzer's next photo said "this analyzer has no detector: pass faces=", or came
+        # back with no labels at all, as if the heads had found nothing to read.
+        if self._closed:
+            raise ValueError(f"this {type(self).__name__} is closed (close() was called, or its with block ended): "
+                             f"build a new one")
+
     def __copy__(self):  # a shallow copy shares the models (analyze_video gives one its own mesh state)
         copied = object.__new__(type(self))
         copied.__dict__.update(self.__dict__)
@@ -146,6 +182,7 @@ class FacePipeline:
 
     def detect(self, image: np.ndarray, closeup: bool = True) -> list[Face]:
         """closeup=False skips the detector's close-up pass, where it has one (video, between due frames)."""
+        self._check_open()
         if self.detector is None:
             raise ValueError("this pipeline has no detector; call analyze() with faces")
         start = time.perf_counter()
@@ -167,6 +204,7 @@ class FacePipeline:
         head; the landmarker on every face. Faces narrower than `min_face` (None: each head's own,
         `head_min_face`) get no label from that head, and faces darker than MIN_BRIGHTNESS_FOR_HEADS none.
         (Not `analyze`: subclasses such as FaceAnalyzer give that one their own signature.)"""
+        self._check_open()
         sides = [min(f.box.width, f.box.height) for f in faces]
         lit = [brightness(image, f.box) >= MIN_BRIGHTNESS_FOR_HEADS for f in faces] if self.heads else []
         faces = list(faces)
@@ -225,6 +263,7 @@ class FacePipeline:
 
     def why_unlabelled(self, image: np.ndarray, face: Face) -> str | None:
         """Why `face` got no label from any head (too small, too dark), in words; None when it has labels."""
+        self._check_open()
         if not self.heads or face.predictions:
             return None
         side = min(face.box.width, face.box.height)
@@ -238,6 +277,7 @@ class FacePipeline:
 
     def classify_whole(self, image: np.ndarray) -> Face:
         """`--crops` mode: the whole image is one face crop."""
+        self._check_open()
         h, w = image.shape[:2]
         face = Face(box=Box(0, 0, w, h), score=1.0)
         preds = {task: head.predict([image])[0] for task, head in self.heads.items()}

@@ -574,6 +574,35 @@ def test_one_analyzer_shared_by_threads_gives_each_photo_its_own_faces(media):
     assert together == alone * 6
 
 
+def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media):
+    """`with FaceAnalyzer(...) as analyzer:` (insightface users close theirs; a web app on reload) and close(): the
+    models are freed at once, and a later call is one ValueError saying the analyzer is closed (there was no
+    close(), and a with block was "'FaceAnalyzer' object does not support the context manager protocol")."""
+    import gc
+    import threading
+    import weakref
+
+    from facekit import FaceAnalyzer
+
+    photo = media / "obama.jpg"
+    with FaceAnalyzer(tasks="mask,emotion", landmarks=True) as analyzer:
+        assert [f.label("mask") for f in analyzer.analyze(photo)] == ["without_mask"]
+        models = [weakref.ref(m) for m in (analyzer.detector, analyzer.landmarker, *analyzer.heads.values())]
+        video = analyzer.analyze_video([photo] * 3, fps=25)
+        assert len(next(video).faces) == 1
+    gc.collect()
+    assert [m() for m in models] == [None] * len(models)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facekit-landmarks")]
+    calls = {"analyze": lambda: analyzer.analyze(photo), "call": lambda: analyzer(photo),
+             "classify_whole": lambda: analyzer.classify_whole(photo),
+             "a new video": lambda: next(analyzer.analyze_video([photo])), "the video begun": lambda: next(video),
+             "with": lambda: analyzer.__enter__()}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"^this FaceAnalyzer is closed \(close\(\) was called"):
+            call()
+    analyzer.close()  # again: nothing to do, no error
+
+
 def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -845,6 +874,9 @@ with open({str(media / "obama.jpg")!r}, "rb") as opened, tempfile.SpooledTempora
     spooled.seek(0)
     held: list[Face] = analyzer.analyze(io.BytesIO(upload)) + analyzer.analyze(opened) + analyzer.analyze(spooled)
 box: Box = faces[0].box
+with FaceAnalyzer(tasks="mask") as scoped:
+    scoped_faces: list[Face] = scoped.analyze({str(media / "obama.jpg")!r})
+scoped.close()
 drawn = annotate(np.zeros((8, 8, 3), np.uint8), tuple(faces), Style.from_heads(analyzer.heads))
 try:
     facekit.analyze("x.jpg")
@@ -878,6 +910,7 @@ except ImageError as exc:
 
 PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyzer.__call__",
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
+                    "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
                     "analyze", "Face.to_dict", "Face.label", "Face.replace", "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
                     "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
