@@ -8,7 +8,7 @@ so a list of faces can be handed to several consumers without surprises.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
@@ -201,6 +201,17 @@ class Face:
         mask = self.predictions.get("mask")
         return "emotion" in self.predictions and mask is not None and mask.label == WITH_MASK
 
+    # Not the dataclass's __eq__ (eq=False above), which compared the arrays with ==, an error for a bool array; but
+    # by value, not by identity: a photo analysed twice, a face pickled to a worker and back, or deep-copied, was
+    # unequal to itself (analyze(photo) != analyze(photo)), so an app's cache or a test could not compare results.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Face):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    def __hash__(self) -> int:  # faces stay usable in sets and as keys; equal faces share these three
+        return hash((self.box, self.score, self.track_id))
+
     def __repr__(self) -> str:
         """One line a person can read: box, score, each head's label, and what else the face carries (the
         dataclass default printed every probability and the mesh's 468 points as numpy arrays)."""
@@ -239,3 +250,10 @@ class Face:
         if self.measures is not None:
             out["measures"] = {k: round(float(v), 4) for k, v in self.measures.items()}
         return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two field values alike: arrays by shape and value, anything else by ==."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is not None and b is not None and np.array_equal(a, b)
+    return bool(a == b)

@@ -781,6 +781,33 @@ def test_a_face_prints_as_one_readable_line(media):
     assert "-0 " not in str(face.pose) + " "  # whole degrees, never "-0"
 
 
+def test_faces_compare_by_value_across_calls_copies_and_processes(media):
+    """A Face compared by identity: analyze(photo) != analyze(photo), and a face pickled to a worker and back,
+    or deep-copied, was unequal to itself, so an app's cache or a regression test could not compare results.
+    Faces are equal when every field is (the mesh's points by value), and stay usable in sets."""
+    import copy
+    import pickle
+
+    import numpy as np
+
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks="mask,emotion", landmarks=True)
+    first, again = analyzer.analyze(media / "example_03.png"), analyzer.analyze(media / "example_03.png")
+    assert len(first) == 3 and first[0].landmarks is not None
+    assert first == again and first[0] != first[1]
+    face = first[0]
+    for twin in (pickle.loads(pickle.dumps(face)), copy.deepcopy(face), face.replace()):
+        assert twin == face and not twin != face and twin is not face
+        assert hash(twin) == hash(face) and len({face, twin}) == 1
+    moved = face.landmarks.copy()
+    moved[0, 0] += 1
+    assert face.replace(landmarks=moved) != face and face.replace(landmarks=None) != face
+    assert face.replace(track_id=3) != face and face.replace(predictions={}) != face
+    assert face != face.to_dict() and (face == "face") is False
+    assert np.array_equal(first[1].landmarks, again[1].landmarks)
+
+
 def test_a_prediction_and_a_pose_print_short_and_read_back(media):
     """`face.predictions` in a REPL printed every probability to 17 digits (the three heads: ~700 characters) and
     a pose's angles to 15: the reprs keep the constructor form, to 4 significant digits (a pose to 0.01 degree)."""
