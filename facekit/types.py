@@ -13,6 +13,8 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
+from .errors import ArgumentError
+
 # What analyze(), classify_whole() and annotate() take as a photo (facekit.preprocess.as_image): a path, an encoded
 # image held in memory or a binary file object (BytesIO, open(path, "rb"), an upload's stream: IO[bytes], which
 # SpooledTemporaryFile is too), an array (BGR, gray, BGRA, any dtype) or a PIL image. Left unannotated, pyright took
@@ -225,6 +227,50 @@ class Face:
             parts.append(f"landmarks={len(self.landmarks)}")
         return f"Face({', '.join(parts)})"
 
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> "Face":
+        """The Face a `to_dict()` record holds (one of the image script's JSON `faces`, a worker's result): to_dict()
+        of it gives the record back. It carries what the record does, to its rounding (the mesh's x and y, to 0.1
+        px). A record that is not one is an ArgumentError (a ValueError) naming what is wrong with it."""
+        def bad(why: str) -> ArgumentError:
+            return ArgumentError(f"not a face record (Face.to_dict()): {why}")
+
+        if not isinstance(record, Mapping):
+            raise bad(f"expected a dict, got {type(record).__name__}")
+        box, score = record.get("box"), record.get("score")
+        if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(_is_int(v) for v in box)):
+            raise bad(f"'box' must be [x1, y1, x2, y2], 4 whole numbers; got {box!r}")
+        if not _is_real(score):
+            raise bad(f"'score' must be a number; got {score!r}")
+        track_id = record.get("track_id")
+        if track_id is not None and not _is_int(track_id):
+            raise bad(f"'track_id' must be a whole number; got {track_id!r}")
+        predictions = {}
+        for task, value in record.items():
+            if task in _RECORD_KEYS:
+                continue
+            try:
+                predictions[str(task)] = Prediction(str(value["label"]), float(value["score"]),
+                                                    {str(k): float(v) for k, v in value["probabilities"].items()})
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise bad(f"{task!r} is neither a face field nor a head's prediction {{'label': ..., 'score': ..., "
+                          f"'probabilities': {{...}}}}; got {value!r}") from None
+        readers = {  # each optional field from its JSON form, as to_dict writes it
+            "landmarks": lambda v: _points(v, 2),
+            "keypoints": lambda v: {str(k): tuple(_points([p], 2)[0].tolist()) for k, p in v.items()},
+            "pose": lambda v: Pose(float(v["yaw"]), float(v["pitch"]), float(v["roll"])),
+            "measures": lambda v: {str(k): float(m) for k, m in v.items()},
+        }
+        optional: dict[str, Any] = {}
+        for name, read in readers.items():
+            if record.get(name) is not None:
+                try:
+                    optional[name] = read(record[name])
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    raise bad(f"{name!r} is not as Face.to_dict() writes it; got {record[name]!r:.200}") from None
+        return cls(box=Box(*(int(v) for v in box)), score=float(score), predictions=predictions,
+                   track_id=None if track_id is None else int(track_id), **optional)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON record of one face; the image, folder and video writers all use this."""
         out: dict[str, Any] = {"box": self.box.as_list(), "score": round(float(self.score), 6)}
@@ -257,3 +303,24 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return a is not None and b is not None and np.array_equal(a, b)
     return bool(a == b)
+
+
+# A face record's keys that are not a head's prediction (Face.to_dict); emotion_intensity and emotion_eyes_only are
+# derived from the predictions, so Face.from_dict reads them from those.
+_RECORD_KEYS = frozenset({"box", "score", "track_id", "emotion_intensity", "emotion_eyes_only", "landmarks",
+                          "keypoints", "pose", "measures"})
+
+
+def _points(value: Any, columns: int) -> np.ndarray:
+    points = np.asarray(value, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != columns:
+        raise ValueError(f"expected rows of {columns} numbers")
+    return points
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)

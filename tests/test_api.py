@@ -68,6 +68,28 @@ def test_same_result_as_the_image_script(analyzer, media, tmp_path):
     assert [f.to_dict() for f in analyzer.analyze(media / "example_03.png")] == script
 
 
+def test_the_image_scripts_json_reads_back_as_faces(media, tmp_path):
+    """to_dict() had no way back: an app reading the image script's JSON (or a worker's records) got dicts,
+    which annotate() and analyze(faces=) do not take. Face.from_dict gives the faces whose records they are."""
+    from facekit import ArgumentError, Face, FaceAnalyzer
+
+    out = tmp_path / "r.json"
+    res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--landmarks",
+                     "--no-display")
+    assert res.returncode == 0, res.stderr
+    records = json.loads(out.read_text())["faces"]
+    faces = [Face.from_dict(r) for r in records]
+    assert [f.to_dict() for f in faces] == records
+    assert faces[0].pose is not None and faces[0].landmarks is not None and faces[0].landmarks.shape == (468, 2)
+    assert faces[0].label("mask") == records[0]["mask"]["label"]
+    relabelled = FaceAnalyzer(tasks="mask").analyze(media / "example_03.png", faces=faces)
+    assert [f.label("mask") for f in relabelled] == [r["mask"]["label"] for r in records]
+    for record, word in (({"score": 1.0}, "'box' must be"), ({**records[0], "pose": {"yaw": 1}}, "'pose' is not"),
+                         ({**records[0], "mask": "with_mask"}, "'mask' is neither"), (records, "expected a dict")):
+        with pytest.raises(ArgumentError, match=r"^not a face record \(Face.to_dict\(\)\): " + word):
+            Face.from_dict(record)
+
+
 def test_scripts_build_the_library_object():
     from facekit.analyzer import FaceAnalyzer
     from facekit.cli.common import build_pipeline
@@ -938,7 +960,7 @@ except ImageError as exc:
 PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyzer.__call__",
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
                     "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
-                    "analyze", "Face.to_dict", "Face.label", "Face.replace", "Face.with_predictions",
+                    "analyze", "Face.to_dict", "Face.from_dict", "Face.label", "Face.replace", "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
                     "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
 
