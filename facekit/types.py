@@ -192,6 +192,24 @@ class Face:
         pred = self.predictions.get(task)
         return pred.label if pred is not None else None
 
+    def crop(self, image: ImageInput, margin: float = 0.0, square: bool = False) -> np.ndarray:
+        """This face's pixels from `image`, the photo or array it was found in: an array's own (its dtype and
+        channel order, a copy), anything else read as analyze() reads it (8-bit BGR). margin: a share of the box
+        added on each side (0.2: 20%); square: grow the short side to the long one. Where that reaches past the
+        image's edge, the edge is repeated, as the heads' crops are (facekit.preprocess.crop_face)."""
+        from .preprocess import CropSpec, as_image, crop_face
+
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 10:
+            raise ArgumentError(f"margin must be a number from 0 (the box itself) to under 10, e.g. 0.2; "
+                                f"got {margin!r}")
+        pixels = image if isinstance(image, np.ndarray) and image.ndim in (2, 3) else as_image(image)
+        height, width = pixels.shape[:2]
+        b = self.box
+        if not (0 <= b.x1 < b.x2 <= width and 0 <= b.y1 < b.y2 <= height):
+            raise ArgumentError(f"{self.box} does not lie inside this {width}x{height} image: crop the image "
+                                f"the face was found in")
+        return np.array(crop_face(pixels, b, CropSpec(margin=float(margin), square=bool(square))))
+
     @property
     def emotion_intensity(self) -> float | None:
         pred = self.predictions.get("emotion")

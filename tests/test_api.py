@@ -830,6 +830,37 @@ def test_faces_compare_by_value_across_calls_copies_and_processes(media):
     assert np.array_equal(first[1].landmarks, again[1].landmarks)
 
 
+def test_a_face_crops_its_own_pixels_from_the_photo_or_array_it_was_found_in(media, tmp_path):
+    """No crop helper: an app slicing image[y1:y2, x1:x2] itself wrote its own margins and edge handling. face.crop
+    gives the box's pixels (an array's own dtype and channel order; a path read as analyze() reads it), with a
+    margin and a square as the heads' crops, the edge repeated past the image."""
+    import numpy as np
+
+    from facekit import ArgumentError, FaceAnalyzer
+
+    photo = media / "example_03.png"
+    image = cv2.imread(str(photo))
+    faces = FaceAnalyzer(tasks="mask").analyze(photo)
+    edge = max(faces, key=lambda f: f.box.x2)  # the man at the right edge
+    for face in faces:
+        b = face.box
+        assert np.array_equal(face.crop(photo), image[b.y1:b.y2, b.x1:b.x2])
+        rgb = face.crop(image[..., ::-1])
+        assert np.array_equal(rgb, image[b.y1:b.y2, b.x1:b.x2, ::-1])
+        rgb[:] = 0  # a copy: the caller's photo is left as it was
+    assert image.any()
+    wide = edge.crop(image, margin=0.25, square=True)
+    side = round(max(edge.box.width, edge.box.height) * 1.5)
+    assert wide.shape == (side, side, 3) and edge.box.x2 + side // 4 > image.shape[1]
+    assert edge.crop(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), margin=0.1).ndim == 2
+    cv2.imwrite(str(tmp_path / "crop.png"), wide)
+    assert np.array_equal(cv2.imread(str(tmp_path / "crop.png")), wide)
+    with pytest.raises(ArgumentError, match=r"does not lie inside this 50x50 image: crop the image the face"):
+        faces[0].crop(image[:50, :50])
+    with pytest.raises(ArgumentError, match=r"^margin must be a number from 0"):
+        faces[0].crop(image, margin=-0.1)
+
+
 def test_a_prediction_and_a_pose_print_short_and_read_back(media):
     """`face.predictions` in a REPL printed every probability to 17 digits (the three heads: ~700 characters) and
     a pose's angles to 15: the reprs keep the constructor form, to 4 significant digits (a pose to 0.01 degree)."""
@@ -960,7 +991,8 @@ except ImageError as exc:
 PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyzer.__call__",
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
                     "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
-                    "analyze", "Face.to_dict", "Face.from_dict", "Face.label", "Face.replace", "Face.with_predictions",
+                    "analyze", "Face.to_dict", "Face.from_dict", "Face.crop", "Face.label", "Face.replace",
+                    "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
                     "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
 
