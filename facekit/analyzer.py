@@ -157,6 +157,7 @@ class FaceAnalyzer(FacePipeline):
         image = as_image(image)
         if faces is None:
             if self.detector is None:
+                self._check_open()  # closed by another thread since the check above: say that, not "no detector"
                 raise ArgumentError("this analyzer has no detector: pass faces=, or use classify_whole()")
             faces = self.detect(image)
         else:

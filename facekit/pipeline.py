@@ -182,14 +182,15 @@ class FacePipeline:
 
     def detect(self, image: np.ndarray, closeup: bool = True) -> list[Face]:
         """closeup=False skips the detector's close-up pass, where it has one (video, between due frames)."""
+        detector = self.detector  # read once: close() on another thread lets this call finish
         self._check_open()
-        if self.detector is None:
+        if detector is None:
             raise ValueError("this pipeline has no detector; call analyze() with faces")
         start = time.perf_counter()
-        if closeup or not getattr(self.detector, "optional_closeup", False):
-            faces = self.detector.detect(image)
+        if closeup or not getattr(detector, "optional_closeup", False):
+            faces = detector.detect(image)
         else:
-            faces = self.detector.detect(image, closeup=False)
+            faces = detector.detect(image, closeup=False)
         faces = inside(faces, image.shape)
         self.times.add("detector", time.perf_counter() - start, len(faces))
         return faces
@@ -204,18 +205,20 @@ class FacePipeline:
         head; the landmarker on every face. Faces narrower than `min_face` (None: each head's own,
         `head_min_face`) get no label from that head, and faces darker than MIN_BRIGHTNESS_FOR_HEADS none.
         (Not `analyze`: subclasses such as FaceAnalyzer give that one their own signature.)"""
+        # Read once: a close() on another thread mid-call dropped the mesh from the faces (or failed calling None).
+        heads, landmarker = self.heads, self.landmarker
         self._check_open()
         sides = [min(f.box.width, f.box.height) for f in faces]
-        lit = [brightness(image, f.box) >= MIN_BRIGHTNESS_FOR_HEADS for f in faces] if self.heads else []
+        lit = [brightness(image, f.box) >= MIN_BRIGHTNESS_FOR_HEADS for f in faces] if heads else []
         faces = list(faces)
         jobs = []
-        for task, head in self.heads.items():
+        for task, head in heads.items():
             limit = self.min_face if self.min_face is not None else head_min_face(head)
             chosen = [i for i in (range(len(faces)) if heads_on is None else heads_on.get(task, ()))
                       if sides[i] >= limit and lit[i]]
             if chosen:
                 jobs.append((task, head, chosen))
-        marking = self._mark_beside(image, faces) if jobs and self.landmarker is not None and faces else None
+        marking = self._mark_beside(landmarker, image, faces) if jobs and landmarker is not None and faces else None
         for task, head, chosen in jobs:
             with self.times.stage(f"head:{task}", len(chosen)):
                 preds = head.predict_boxes(image, [faces[i].box for i in chosen])
@@ -225,13 +228,13 @@ class FacePipeline:
             with self.times.stage("landmarks wait"):
                 marked = marking.result()
             return [m.replace(predictions=f.predictions) for m, f in zip(marked, faces)]
-        if self.landmarker is not None and faces:
-            faces = self._mark(image, faces)
+        if landmarker is not None and faces:
+            faces = self._mark(landmarker, image, faces)
         return faces
 
-    def _mark(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+    def _mark(self, landmarker: Landmarker, image: np.ndarray, faces: list[Face]) -> list[Face]:
         with self.times.stage("landmarks", len(faces)):
-            marked = self.landmarker(image, faces)
+            marked = landmarker(image, faces)
         # A caller's landmarker that returns None, a generator or other things than Faces failed as "object of
         # type 'NoneType' has no len()" or an AttributeError from inside the pipeline, naming no landmarker; one
         # that drops a face would shift the labels onto the wrong faces.
@@ -247,7 +250,7 @@ class FacePipeline:
         raise TypeError(f"a landmarker returns a list of facekit.types.Face, one Face per face it is given "
                         f"({len(faces)} in): got {got}")
 
-    def _mark_beside(self, image: np.ndarray, faces: list[Face]):
+    def _mark_beside(self, landmarker: Landmarker, image: np.ndarray, faces: list[Face]):
         """The landmarker's run on its own thread (a Future), beside the heads on this one; None on one core.
 
         The mesh and the heads read the same boxes and neither needs the other's result. Run one after the
@@ -259,7 +262,7 @@ class FacePipeline:
         if threads() < 2:  # one core (FACEKIT_THREADS=1, a batch worker): a second thread only switches
             return None
         self.times.beside.add("landmarks")
-        return self._beside.submit(self._mark, image, list(faces))
+        return self._beside.submit(self._mark, landmarker, image, list(faces))
 
     def why_unlabelled(self, image: np.ndarray, face: Face) -> str | None:
         """Why `face` got no label from any head (too small, too dark), in words; None when it has labels."""

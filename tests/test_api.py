@@ -625,6 +625,30 @@ def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media)
     analyzer.close()  # again: nothing to do, no error
 
 
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_call_under_way_when_another_thread_closes_the_analyzer_finishes_whole(media, monkeypatch, cores):
+    """close() on one thread while another's analyze() was between its heads and the mesh: that photo's faces
+    came back without their landmarks (one core) as if the mesh had found none. The call under way finishes with
+    the models it began with; the next one is the closed error."""
+    import facekit.runtime
+    from facekit import FaceAnalyzer
+
+    monkeypatch.setattr(facekit.runtime, "threads", lambda: cores)
+    analyzer = FaceAnalyzer(tasks="mask", landmarks=True)
+    head = analyzer.heads["mask"]
+    labelled = head.predict_boxes
+
+    def closing_meanwhile(image, boxes):  # another thread's close(), at the worst moment
+        analyzer.close()
+        return labelled(image, boxes)
+
+    monkeypatch.setattr(head, "predict_boxes", closing_meanwhile)
+    [face] = analyzer.analyze(media / "obama.jpg")
+    assert face.label("mask") == "without_mask" and face.landmarks is not None and face.pose is not None
+    with pytest.raises(ValueError, match="is closed"):
+        analyzer.analyze(media / "obama.jpg")
+
+
 def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
