@@ -424,6 +424,12 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     if image is None:  # the commonest: cv2.imread's answer for a path it cannot read
         raise ImageError("got None instead of an image (cv2.imread returns None for a file it cannot read: check "
                          "its path, or pass the path itself for a message that says why)")
+    if isinstance(image, (list, tuple)) and image and all(
+            isinstance(i, (str, os.PathLike, bytes, np.ndarray)) or _is_pil(i) for i in image):
+        # insightface's and supervision's calls take one image too, but "got list" left a user with a list of
+        # photos wondering what shape the list should have.
+        raise ImageError(f"got a {type(image).__name__} of {len(image)} images: one image a call ([analyzer.analyze"
+                         f"(photo) for photo in photos]; facekit-batch for a folder or a list of many)")
     if not isinstance(image, np.ndarray):
         raise ImageError(f"expected an image path or a numpy array, got {type(image).__name__} (also taken: "
                          f"encoded image bytes, a binary file object, a PIL image)")

@@ -1193,6 +1193,22 @@ def test_empty_or_non_numeric_arrays_are_an_image_error(analyzer):
         assert analyzer.analyze(fine) == []
 
 
+def test_a_list_of_photos_is_one_line_saying_one_image_a_call(analyzer, media):
+    """analyze([photo, photo]) (a batch, as some libraries take one) was "expected an image path or a numpy array,
+    got list", which left the user guessing what the list should hold; it says to call once per image."""
+    from facekit.errors import ImageError
+
+    image = cv2.imread(str(media / "obama.jpg"))
+    for batch in ([media / "obama.jpg", media / "two_people.jpg"], (image, image), [str(media / "obama.jpg")]):
+        with pytest.raises(ImageError, match=rf"^got a {type(batch).__name__} of {len(batch)} images: one image a "
+                                             r"call \(\[analyzer.analyze\(photo\) for photo in photos\]"):
+            analyzer.analyze(batch)
+    with pytest.raises(ImageError, match="got a list of 2 images"):
+        analyzer.classify_whole([image, image])
+    with pytest.raises(ImageError, match="got list"):  # pixel values as nested lists stay the plain message
+        analyzer.analyze(image[:2].tolist())
+
+
 def test_video_steps_and_frame_counts_below_1_are_refused_before_the_source_opens(analyzer):
     """every=0 or -2 analysed every frame and max_frames=-1 returned nothing, silently; the video script refuses
     --max-frames 0 and steps below 1. As with a source that cannot be opened, the error comes on the first
