@@ -108,6 +108,10 @@ class Prediction:
             probabilities={name: float(p) for name, p in zip(labels, probs)},
         )
 
+    def __hash__(self) -> int:
+        # The dataclass's hashed the probabilities dict: a frozen Prediction was "unhashable type: 'dict'".
+        return hash((self.label, self.score, tuple(self.probabilities.items())))
+
     @property
     def intensity(self) -> float | None:
         """How far from a neutral face this prediction is, 0..1 (None for heads without a

@@ -851,6 +851,8 @@ def test_faces_compare_by_value_across_calls_copies_and_processes(media):
     assert face.replace(landmarks=moved) != face and face.replace(landmarks=None) != face
     assert face.replace(track_id=3) != face and face.replace(predictions={}) != face
     assert face != face.to_dict() and (face == "face") is False
+    twin = pickle.loads(pickle.dumps(face.predictions["mask"]))
+    assert len({face.predictions["mask"], twin, first[1].predictions["mask"]}) == 2  # a frozen Prediction hashes
     assert np.array_equal(first[1].landmarks, again[1].landmarks)
 
 
