@@ -251,6 +251,16 @@ class FaceAnalyzer(FacePipeline):
         finally:
             frames.close()
 
+    def __repr__(self) -> str:
+        """What it runs, as a notebook shows it (it was "<facekit.analyzer.FaceAnalyzer object at 0x7f...>")."""
+        if self._closed:
+            return "<FaceAnalyzer, closed>"
+        detector = repr(self.detector_name) if self.detector_name is not None else \
+            "None" if self.detector is None else f"<{type(self.detector).__name__}>"  # the caller's own object
+        if self.video_detector_name != self.detector_name:  # "auto": another detector for video
+            detector += f", video_detector={self.video_detector_name!r}"
+        return f"FaceAnalyzer(tasks={self.tasks!r}, detector={detector}, landmarks={self.landmarker is not None})"
+
     def close(self) -> None:
         super().close()
         for pipeline in self._video_pipelines.values():

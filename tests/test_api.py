@@ -887,6 +887,26 @@ def test_a_face_crops_its_own_pixels_from_the_photo_or_array_it_was_found_in(med
         faces[0].crop(image, margin=-0.1)
 
 
+def test_an_analyzer_prints_what_it_runs():
+    """A notebook showed "<facekit.analyzer.FaceAnalyzer object at 0x7f...>": which heads, which detector?"""
+    from facekit import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(tasks="mask,emotion", detector="yunet", landmarks=True)
+    assert repr(analyzer) == "FaceAnalyzer(tasks=['mask', 'emotion'], detector='yunet', landmarks=True)"
+    from facekit.detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
+
+    assert repr(FaceAnalyzer(tasks="mask")) == (f"FaceAnalyzer(tasks=['mask'], detector={DEFAULT_DETECTOR!r}, "
+                                                f"video_detector={VIDEO_DETECTOR!r}, landmarks=False)")
+
+    class Mine:
+        def detect(self, image):
+            return []
+
+    assert repr(FaceAnalyzer(tasks="mask", detector=Mine())).startswith("FaceAnalyzer(tasks=['mask'], detector=<Mine>")
+    analyzer.close()
+    assert repr(analyzer) == "<FaceAnalyzer, closed>"
+
+
 def test_a_prediction_and_a_pose_print_short_and_read_back(media):
     """`face.predictions` in a REPL printed every probability to 17 digits (the three heads: ~700 characters) and
     a pose's angles to 15: the reprs keep the constructor form, to 4 significant digits (a pose to 0.01 degree)."""
