@@ -21,7 +21,7 @@ import math
 import numbers
 import os
 import threading
-from typing import Any, Generator, Iterable, NamedTuple, Protocol, Sequence
+from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -94,8 +94,19 @@ class FaceAnalyzer(FacePipeline):
         if detector is not None and not isinstance(detector, str) and not callable(getattr(detector, "detect", None)):
             raise ArgumentError(f"detector must be a name ({', '.join(_detector_names())}), \"auto\", None or an "
                                 f"object with detect(image) -> list[Face]; got {detector!r}")
+        # Read by their truth, landmarks="no" or "false" (a config file's, an environment variable's) turned the mesh
+        # on, as fine_pass="no" and int8="false" turned on what they named off.
+        if not (landmarks is None or _is_bool(landmarks) or landmarks in ("mesh", "5")):
+            raise ArgumentError(f"landmarks must be True, False, 'mesh' or '5'; got {landmarks!r}")
+        for name, flag in (("fine_pass", fine_pass), ("int8", int8)):
+            if not (_is_bool(flag) or (name == "int8" and flag is None)):
+                raise ArgumentError(f"{name} must be True or False{' (or None)' if name == 'int8' else ''}; "
+                                    f"got {flag!r}")
         if isinstance(models, (str, os.PathLike)):  # one folder: its characters were read as folders ("/card.json")
             models = [models]
+        # tasks=5 or models=5 was "'int' object is not iterable", naming neither.
+        tasks = _names("tasks", tasks, str, "head names such as 'mask' (a model folder goes in models=)")
+        models = _names("models", models, (str, os.PathLike), "model folders, as str or Path")
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
                            model_paths=[str(m) for m in models or []], int8=int8)
         landmarker = None
@@ -205,6 +216,8 @@ class FaceAnalyzer(FacePipeline):
             _check_count(name, value)
         if max_frames is not None:
             _check_count("max_frames", max_frames)
+        if not _is_bool(fine_pass):  # "no" ran the small-face pass on every frame
+            raise ArgumentError(f"fine_pass must be True or False; got {fine_pass!r}")
         # The tracker's own check came only once the source was open, as a bare ValueError.
         if not _is_number(smooth) or not 0.0 <= smooth < 1.0:
             raise ArgumentError(f"smooth must be a number in [0, 1): 0 = off, 0.9 = very steady; got {smooth!r}")
@@ -293,6 +306,23 @@ def _detector_names() -> list[str]:
 def _check_count(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ArgumentError(f"{name} must be a whole number, 1 or more; got {value!r}")
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _names(name: str, value, kinds, what: str) -> list | None:
+    """`tasks` or `models` as a list, or one ArgumentError naming the argument."""
+    if value is None:
+        return None
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if items is None or isinstance(value, (bytes, Mapping)) or not all(isinstance(i, kinds) for i in items):
+        raise ArgumentError(f"{name} must be a list of {what}; got {value!r:.200}")
+    return items
 
 
 def _is_number(value) -> bool:

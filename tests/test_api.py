@@ -1122,6 +1122,27 @@ def test_tasks_as_one_string_as_the_scripts_take_it():
         FaceAnalyzer(tasks=" , ", detector=None)
 
 
+def test_options_of_the_wrong_kind_are_one_error_naming_the_option(media):
+    """landmarks="no" (a config file's or an environment variable's string) turned the mesh on, fine_pass="no" and
+    int8="false" what they named off, and tasks=5 or models=5 were "'int' object is not iterable"."""
+    from pathlib import Path
+
+    from facekit import ArgumentError, FaceAnalyzer
+
+    for options, named in ((dict(landmarks="no"), "landmarks must be True, False, 'mesh' or '5'; got 'no'"),
+                           (dict(fine_pass="no"), "fine_pass must be True or False; got 'no'"),
+                           (dict(int8="false"), r"int8 must be True or False \(or None\); got 'false'"),
+                           (dict(tasks=5), "tasks must be a list of head names such as 'mask'"),
+                           (dict(tasks=[Path("models/mask")]), r"tasks must .* \(a model folder goes in models=\)"),
+                           (dict(models=5), "models must be a list of model folders, as str or Path; got 5")):
+        with pytest.raises(ArgumentError, match="^" + named):
+            FaceAnalyzer(**options)
+    analyzer = FaceAnalyzer(tasks=("mask",), landmarks="mesh", int8=None, models=[ROOT / "models" / "mask"])
+    assert repr(analyzer).endswith("landmarks=True)") and analyzer.tasks == ["mask"]
+    with pytest.raises(ArgumentError, match="^fine_pass must be True or False; got 'no'"):
+        next(analyzer.analyze_video([media / "obama.jpg"], fine_pass="no"))
+
+
 def test_a_head_given_as_a_model_folder_keeps_the_heads_order(media, tmp_path):
     """A user's own head (--model / models=) came first: the box took its colour instead of the mask head's,
     its columns led the CSV whatever --tasks said, and an unknown task's error listed the heads without it."""
