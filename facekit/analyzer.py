@@ -70,7 +70,9 @@ class FaceAnalyzer(FacePipeline):
             (facekit.heads.use_int8 says why).
 
     Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken. `close()`, or a
-    ``with FaceAnalyzer(...) as analyzer:`` block, lets the models go before the object does.
+    ``with FaceAnalyzer(...) as analyzer:`` block, lets the models go before the object does. One analyzer may
+    serve several threads at once (each model runs one call at a time, so each photo gets the faces it gets
+    alone); it cannot be pickled: build one in each worker process (README, "Worker processes").
     """
 
     # Sequences, not lists: a list is invariant to type checkers, so a list[Path] of models (or a tuple of tasks)
