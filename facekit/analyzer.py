@@ -4,7 +4,7 @@
 
     analyzer = FaceAnalyzer(tasks=["mask", "emotion"])          # models load once, here
     for face in analyzer.analyze("group.jpg"):                   # path or BGR array -> list[Face]
-        print(face.box.as_list(), face.predictions["mask"].label, face.to_dict())
+        print(face.box.as_list(), face.label("mask"), face.to_dict())  # label: None where the head could not read it
     for frame_index, time_s, faces in analyzer.analyze_video("clip.mp4", detect_every=2):
         ...                                                      # faces carry track_id
 
