@@ -180,6 +180,13 @@ class FaceAnalyzer(FacePipeline):
     def __call__(self, image: ImageInput) -> list[Face]:
         return self.analyze(image)
 
+    def detect(self, image: ImageInput, closeup: bool = True) -> list[Face]:
+        """Faces in `image` without any head: boxes and scores, sorted by score. Takes what analyze() takes.
+        closeup=False skips the detector's close-up pass (video, between due frames)."""
+        # The pipeline's took only 8-bit BGR arrays: a path was "'str' object has no attribute 'shape'", a gray one
+        # an onnxruntime error, a float one in [0, 1] no face at all. A frame that is one already is passed as it is.
+        return super().detect(as_image(image), closeup)
+
     def classify_whole(self, image: ImageInput) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""
         self._check_open()

@@ -1036,7 +1036,7 @@ except ImageError as exc:
 
 PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyzer.__call__",
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
-                    "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
+                    "FaceAnalyzer.detect", "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
                     "analyze", "Face.to_dict", "Face.from_dict", "Face.crop", "Face.label", "Face.replace",
                     "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
@@ -1234,6 +1234,26 @@ def test_empty_or_non_numeric_arrays_are_an_image_error(analyzer):
     for fine in (np.zeros((64, 64), np.uint8), np.zeros((64, 64, 1), bool), np.zeros((64, 64, 4), np.uint16),
                  np.full((64, 64, 3), -5, np.int8), np.zeros((64, 64, 3), np.float16)):
         assert analyzer.analyze(fine) == []
+
+
+def test_detection_alone_takes_what_analyze_takes(analyzer, media):
+    """analyzer.detect(), for boxes without heads, took only 8-bit BGR arrays: a path was "'str' object has no
+    attribute 'shape'", a gray array an onnxruntime error and a float one in [0, 1] no face at all."""
+    import numpy as np
+
+    from facekit.errors import ImageNotFoundError
+
+    photo = media / "two_people.jpg"
+    image = cv2.imread(str(photo))
+    boxes = [f.box for f in analyzer.detect(image)]
+    assert len(boxes) == 2 and [f.box for f in analyzer.analyze(image)] == boxes
+    for same in (photo, str(photo), photo.read_bytes(), image.astype(np.float32) / 255, image[..., None, 0]):
+        found = analyzer.detect(same)
+        assert len(found) == 2 and not any(f.predictions for f in found)
+        pairs = zip(sorted(f.box.as_list() for f in found), sorted(b.as_list() for b in boxes))
+        assert max(abs(a - b) for got, want in pairs for a, b in zip(got, want)) <= 8  # gray: the boxes move a little
+    with pytest.raises(ImageNotFoundError, match="no such file"):
+        analyzer.detect(media / "nope.jpg")
 
 
 def test_a_list_of_photos_is_one_line_saying_one_image_a_call(analyzer, media):
