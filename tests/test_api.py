@@ -1002,6 +1002,10 @@ with open({str(media / "obama.jpg")!r}, "rb") as opened, tempfile.SpooledTempora
 box: Box = faces[0].box
 with FaceAnalyzer(tasks="mask") as scoped:
     scoped_faces: list[Face] = scoped.analyze({str(media / "obama.jpg")!r})
+    boxes_only: list[Face] = scoped.detect(Path({str(media / "obama.jpg")!r}))
+    back: Face = Face.from_dict(scoped_faces[0].to_dict())
+    cut: np.ndarray = back.crop({str(media / "obama.jpg")!r}, margin=0.2, square=True)
+    unique: set[Face] = set(scoped_faces) | {{back}}
 scoped.close()
 drawn = annotate(np.zeros((8, 8, 3), np.uint8), tuple(faces), Style.from_heads(analyzer.heads))
 try:
