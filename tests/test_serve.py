@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
+    """The server, ready; its later lines collect in proc.lines (a thread reads them as they come)."""
     proc = subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(sock)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(env))
     deadline = time.monotonic() + 180
@@ -26,15 +28,12 @@ def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
         line = proc.stdout.readline()
         assert line, f"the server ended before it was ready (exit {proc.wait()})"
         if "ready:" in line:
+            proc.lines = []
+            proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
+            proc.reader.start()
             return proc
     proc.kill()
     raise AssertionError("the server was not ready in 180 s")
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,8 @@ def server(tmp_path_factory):
     sock = folder / "photo.sock"
     proc = _start(sock)
     yield sock, proc
-    _stop(proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
     assert not sock.exists(), "the server left its socket behind"
 
 
@@ -59,12 +59,9 @@ def _command(args, sock, cwd=ROOT, env=None, umask=None):
 
 
 def _log(proc) -> str:
-    """What the server printed so far (it prints a line per command, flushed)."""
-    os.set_blocking(proc.stdout.fileno(), False)
-    try:
-        return proc.stdout.read() or ""
-    finally:
-        os.set_blocking(proc.stdout.fileno(), True)
+    """What the server printed so far (a line per command, flushed as the command is handed on)."""
+    time.sleep(0.5)
+    return "".join(proc.lines)
 
 
 def test_a_served_photo_command_gives_what_its_own_process_gives(server, media, tmp_path):
@@ -121,7 +118,6 @@ def test_the_server_steps_aside_for_other_settings(server, media, tmp_path):
     """A command with other FACEKIT_* settings than the server's runs in its own process, and says nothing
     of it: its results are the same."""
     sock, proc = server
-    _log(proc)
     res = _command(["-i", media / "obama.jpg", "-j", tmp_path / "o.json", "--no-display", "--tasks", "mask"], sock,
                    env={"FACEKIT_THREADS": "1"})
     assert res.returncode == 0, res.stderr
