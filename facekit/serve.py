@@ -379,15 +379,30 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"[ERROR] cannot serve at {path}: {exc}", file=sys.stderr)
         return 2
+    import signal
+
+    from .errors import FacekitError
+    from .runtime import check_settings
+
+    stopped_by = [signal.SIGINT]
+
+    def stop(signum, _frame):
+        stopped_by[0] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # as Ctrl-C: the socket goes with the server (systemctl stop, kill)
     try:
+        check_settings()
         log("loading the photo command's models...")
         server.warm()
         log(f"ready: photo commands by this user now run here ({path}); Ctrl-C stops it")
         server.run()
         return 0
     except KeyboardInterrupt:
-        print(file=sys.stderr)
         log("stopped")
-        return 130
+        return 128 + stopped_by[0]  # 130 Ctrl-C, 143 SIGTERM, as the commands end
+    except FacekitError as exc:  # a bad FACEKIT_* setting, a model missing or broken: as the photo command says it
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        return exc.exit_code
     finally:
         server.close()

@@ -43,8 +43,8 @@ def server(tmp_path_factory):
     sock = folder / "photo.sock"
     proc = _start(sock)
     yield sock, proc
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    proc.send_signal(signal.SIGTERM)  # as systemctl stop does
+    assert proc.wait(timeout=60) == 143
     assert not sock.exists(), "the server left its socket behind"
 
 
@@ -155,6 +155,10 @@ def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, m
     assert res.returncode == 2
     assert res.stderr.strip() == (f"[ERROR] cannot serve at {shared / 'p.sock'}: {shared} is not this user's own "
                                   "folder (mode 700): choose another with FACEKIT_SERVER")
+    bad = subprocess.run([sys.executable, "-m", "facekit", "serve", "--socket", str(tmp_path / "p.sock")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=_environment({"FACEKIT_THREADS": "abc"}))
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "[ERROR] FACEKIT_THREADS=abc: expected a whole number, 1 or more"], bad.stderr
     from facekit import serve
 
     os.environ["FACEKIT_SERVER"] = str(shared / "p.sock")
