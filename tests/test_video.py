@@ -1182,17 +1182,32 @@ def test_csv_to_standard_output_with_a_standard_stream_closed(clip, mask_model):
 def test_a_csv_reader_that_goes_away_stops_the_run_and_keeps_the_other_outputs(clip, mask_model, tmp_path):
     """`--csv - | head`: the broken pipe ended the run with exit 0 and none of --output, --summary or
     --timeline written. Now it stops as Ctrl-C does, every other output finalized."""
-    from facekit.cli.common import READER_GONE
+    from facekit.cli.common import READER_STOPPED
 
     out, people, plot = tmp_path / "v.mp4", tmp_path / "people.csv", tmp_path / "t.png"
     code, err = run_script_reader_gone("detect_mask_video.py", "--source", clip, "--model", mask_model,
                                        "--no-display", "--csv", "-", "--output", out, "--summary", people,
                                        "--timeline", plot, lines=20)
-    assert code == 0 and READER_GONE in err and "Traceback" not in err, err
+    assert code == 0 and f": kept {out}, {plot}, {people}\n" in err and READER_STOPPED in err, err
+    assert "Traceback" not in err
     n, _ = video_info(out)
     assert 0 < n < CLIP_FRAMES
     assert read_csv(people) and cv2.imread(str(plot)) is not None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_csv_reader_gone_before_the_first_frame_does_not_say_a_video_was_kept(clip, mask_model, tmp_path):
+    """`--csv - | head -1` read the header alone: the video, of no frame, was not written, yet the last line said
+    "the other outputs kept". The line names what was kept, or says that nothing else was written."""
+    out = tmp_path / "v.mp4"
+    code, err = run_script_reader_gone("detect_mask_video.py", "--source", clip, "--model", mask_model,
+                                       "--no-display", "--csv", "-", "--output", out, lines=1)
+    last = err.rstrip().splitlines()[-1]
+    assert code == 0 and "Traceback" not in err and last.startswith("[INFO] standard output was closed"), err
+    if out.exists():  # frame 0's rows may have reached the pipe before its reader went
+        assert video_info(out)[0] > 0 and last.endswith(f": kept {out}"), err
+    else:
+        assert last.endswith("; no other output was written"), err
 
 
 def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_model, tmp_path, monkeypatch, capfd):

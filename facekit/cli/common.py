@@ -153,7 +153,8 @@ def log_only_stdout():
 
 
 # The line a run ends with when the reader of its results on standard output (`-j -`, `--csv -`) has gone.
-READER_GONE = "standard output was closed by its reader: stopped there, the other outputs kept"
+READER_STOPPED = "standard output was closed by its reader: stopped there"
+READER_GONE = f"{READER_STOPPED}, the other outputs kept"
 
 
 def info(message: str) -> None:

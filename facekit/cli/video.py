@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError, counted
-from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
+from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
                      results_to_stdout, say, say_non_commercial, warn, where)
@@ -122,6 +122,7 @@ class RunStats:
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
     cut: CutShort | None = None  # a file's run that stopped before its end: where its outputs went
+    kept: list = field(default_factory=list)  # the files besides the CSV that were written, as the user named them
 
     @property
     def fps(self) -> float:
@@ -364,13 +365,15 @@ def run(args, pipeline=None, report=True) -> RunStats:
         # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
         # an exception here would also have thrown away the CSV, which the stack renames last.
         unwritten = None
-        for output, finalize in [(sink, lambda: sink.close(stats.cut)),
-                                 (timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
-                                 (args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
+        for output, named, finalize in [(sink, args.output, lambda: sink.close(stats.cut)),
+                                        (timeline, args.timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
+                                        (args.summary, args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
             if output is None:
                 continue
             try:
                 finalize()
+                if (output is not sink or sink.written) and not is_stdout(named):  # a video of no frames is not
+                    stats.kept.append(named)
             except VideoError as exc:
                 stats.error = stats.error or str(exc)
             except (FacekitError, OSError) as exc:
@@ -505,5 +508,14 @@ def main(argv: list[str] | None = None) -> int:
         print("[INFO] interrupted: outputs finalized", file=sys.stderr, flush=True)
         return exit_status()
     if stats.reader_gone:
-        info(f"{READER_GONE} (after {counted(stats.frames, 'frame')})")
+        info(_reader_gone_line(args, stats))
     return 0
+
+
+def _reader_gone_line(args, stats: RunStats) -> str:
+    """`--csv - | head -1`: "the other outputs kept" was said of a video that had no frame and was not written."""
+    said = f"{READER_STOPPED} after {counted(stats.frames, 'frame')}"
+    if stats.kept:
+        return f"{said}: kept {', '.join(stats.cut.shown(p) for p in stats.kept)}"
+    asked = any(p is not None and p != args.csv for p in (args.output, args.timeline, args.summary))
+    return f"{said}; no other output was written" if asked else said
