@@ -466,7 +466,8 @@ def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(t
     assert len({r["frame"] for r in rows}) == 10
     assert all(float(r["time_s"]) == pytest.approx(int(r["frame"]) / 30, abs=1e-4) for r in rows)
     code, line = _run(capfd, "--source", frames, "--model", mask_model, "--no-display")
-    assert code == 2 and "is a folder, not a video" in line and str(frames / "%04d.png") in line
+    assert code == 2 and f"no videos found in {frames}" in line and "10 images" in line, line
+    assert f"as a video's frames, give a pattern such as {frames / '%04d.png'}" in line, line
 
 
 def _sequence(folder: Path, clip: Path, numbers) -> Path:
@@ -645,13 +646,15 @@ def test_camera_minus_one_says_cameras_start_at_0(mask_model, capfd, tmp_path, m
 
 
 def test_a_missing_video_is_named_before_the_models_load(tmp_path):
-    """A missing video, or a folder given for one, was named only after ~1 s of "loading face detector model..."
+    """A missing video, or a folder without one, was named only after ~1 s of "loading face detector model..."
     and the default detector's non-commercial licence line."""
-    for source, needle in ((tmp_path / "clip.mp4", "no such file"), (tmp_path, "is a folder, not a video")):
+    from facekit.batch import VIDEO_EXTENSIONS
+
+    looked = ", ".join(sorted(VIDEO_EXTENSIONS))
+    for source, line in ((tmp_path / "clip.mp4", f"{tmp_path / 'clip.mp4'}: no such file"),
+                         (tmp_path, f"no videos found in {tmp_path} (looked for {looked})")):
         res = run_script("detect_mask_video.py", "--source", source, "--no-display")
-        assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == f"[ERROR] {source}: " + needle + (
-            f" (for its images as frames, give a pattern such as {source / '%04d.png'})" if source == tmp_path
-            else ""), res.stderr
+        assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == f"[ERROR] {line}", res.stderr
         assert "loading" not in res.stdout and "non-commercial" not in res.stdout + res.stderr, res.stdout
 
 
@@ -2179,3 +2182,109 @@ def test_a_killed_timeline_run_with_no_writable_home_leaves_no_temp_folder(tmp_p
         proc.kill()
         proc.communicate(timeout=60)
     assert list(temp.iterdir()) == []
+
+
+def _cut_of(path: Path, clip: Path, frames: int, fourcc: str = "mp4v") -> Path:
+    """The clip's first `frames` frames as a video of its own."""
+    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30,
+                                                                CLIP_SIZE)
+    for _ in range(frames):
+        writer.write(cap.read()[1])
+    writer.release()
+    cap.release()
+    return path
+
+
+def test_a_folder_of_videos_gets_each_ones_outputs_in_folders_and_goes_on_past_a_bad_one(tmp_path, clip, mask_model):
+    """`-s clips/ -o out/` was "--output needs a video extension" and `-o out.mp4` "clips: is a folder, not a video":
+    a folder of clips took a shell loop. It runs as the photo command's folder run: each video's outputs named as
+    it (_2 where two share a name), other files named and skipped, a bad video a [WARN] line and the run goes on
+    (exit 1), one line sums up."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _cut_of(clips / "walk.avi", clip, 8, "MJPG")
+    _cut_of(clips / "walk.mp4", clip, 12)
+    half = _cut_of(tmp_path / "half.avi", clip, 40, "MJPG")
+    (clips / "half.avi").write_bytes(half.read_bytes()[: half.stat().st_size // 2])  # breaks part-way
+    (clips / "empty.mp4").write_bytes(b"")
+    (clips / "notes.txt").write_text("take 2 is the good one\n")
+    shutil.copy(MEDIA / "obama.jpg", clips / "obama.jpg")
+    (clips / "walk_link.mp4").symlink_to("walk.mp4")
+    out, tables = tmp_path / "out", tmp_path / "tables"
+    r = run_script("detect_mask_video.py", "--source", f"{clips}/", "--model", mask_model, "--tasks", "mask",
+                   "--output", f"{out}/", "--csv", tables, "--summary", tables, "--no-display")
+    said = r.stdout + r.stderr
+    assert r.returncode == 1 and "Traceback" not in said, said
+    assert sorted(p.name for p in out.iterdir()) == ["half.avi", "walk.avi", "walk_2.mp4"]
+    assert video_info(out / "walk.avi") == (8, CLIP_SIZE) and video_info(out / "walk_2.mp4") == (12, CLIP_SIZE)
+    assert {int(row["frame"]) for row in read_csv(tables / "walk.csv")} == set(range(8))
+    assert {int(row["frame"]) for row in read_csv(tables / "walk_2.csv")} == set(range(12))
+    assert read_csv(tables / "walk_2.people.csv") and read_csv(tables / "half.people.csv")
+    broken = video_info(out / "half.avi")[0]
+    assert 0 < broken < 40 and max(int(row["frame"]) for row in read_csv(tables / "half.csv")) < broken
+    for line in (f"[INFO] skipped {clips}/notes.txt: not a video file", f"[INFO] skipped {clips}/obama.jpg: a photo (",
+                 f"[INFO] skipped {clips}/walk_link.mp4: the same file as {clips}/walk.mp4, read once",
+                 f"[WARN] skipped {clips}/empty.mp4: empty file", f"[WARN] {clips}/half.avi: {broken} frames",
+                 f"[INFO] {clips}/walk.mp4: 12 frames, ", "(its outputs named walk_2: another video has its name)",
+                 f"[INFO] 2 videos, {20 + broken} frames, "):
+        assert line in said, (line, said)
+    assert "skipped 1 unreadable video(s) and 2 non-video file(s); 1 broke part-way" in said, said
+    assert not [p for p in [*out.iterdir(), *tables.iterdir()] if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("given, line", [
+    (["--output", "out.mp4"], "--output out.mp4: a folder of videos gets one annotated video per video, named as the "
+                              "video: name a folder, e.g. --output out/"),
+    (["--csv", "-"], "--csv -: a folder of videos gets one CSV per video, named as the video: name a folder, e.g. "
+                     "--csv faces/"),
+    (["--output", "{clips}"], "--output would write over the input {clips}/walk.mp4: choose another folder")])
+def test_a_folder_of_videos_refuses_an_output_that_is_not_a_folder_of_its_own(tmp_path, clip, mask_model, capfd,
+                                                                              monkeypatch, given, line):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _cut_of(clips / "walk.mp4", clip, 2)
+    monkeypatch.chdir(tmp_path)
+    code, said = _run(capfd, "--source", "clips", "--model", mask_model, "--no-display",
+                      *[arg.format(clips="clips") for arg in given])
+    assert code == 2 and said == "[ERROR] " + line.format(clips="clips"), said
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["clips", "walk.mp4"]
+
+
+def test_one_videos_output_into_a_folder_takes_the_videos_name(tmp_path, clip, mask_model):
+    """`-s clip.mp4 -o annotated/` was "--output needs a video extension", as the photo command's once was."""
+    video = _cut_of(tmp_path / "walk.mov", clip, 5)
+    r = run_script("detect_mask_video.py", "--source", video, "--model", mask_model, "--tasks", "mask",
+                   "--output", f"{tmp_path / 'annotated'}/", "--csv", f"{tmp_path / 'annotated'}/", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["walk.csv", "walk.mov"]
+    assert video_info(tmp_path / "annotated" / "walk.mov") == (5, CLIP_SIZE)
+    assert {int(row["frame"]) for row in read_csv(tmp_path / "annotated" / "walk.csv")} == set(range(5))
+
+
+def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(tmp_path, clip, mask_model):
+    """A Ctrl-C during the second of three videos: the first one's outputs whole, the second's short ones beside
+    the earlier run's (kept), the third not reached, exit 130."""
+    clips, tables = tmp_path / "clips", tmp_path / "tables"
+    clips.mkdir()
+    tables.mkdir()
+    _cut_of(clips / "a.mp4", clip, 3)
+    shutil.copy(clip, clips / "b.mp4")
+    _cut_of(clips / "c.mp4", clip, 3)
+    (tables / "b.csv").write_text("an earlier run's\n")
+    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clips), "--model",
+                             str(mask_model), "--tasks", "mask", "--csv", str(tables), "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            preexec_fn=sigint_default)
+    for line in proc.stdout:
+        if line.startswith(f"[INFO] {clips}/a.mp4: 3 frames"):
+            break
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "[INFO] interrupted after 2 of 3 videos: outputs finalized" in err, out + err
+    assert f"[INFO] {clips}/b.mp4: " in out and "(stopped before its end)" in out and "1 not reached" in out, out
+    assert (tables / "b.csv").read_text() == "an earlier run's\n"
+    assert 0 < len(read_csv(tables / "b.partial.csv")) and not (tables / "c.csv").exists()
+    assert {int(row["frame"]) for row in read_csv(tables / "a.csv")} == {0, 1, 2}

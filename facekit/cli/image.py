@@ -69,15 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 Skipped = list[tuple[Path, "Path | None"]]  # a file left out, and the photo it is the same file as (or None)
 
 
-def gather_inputs(paths: list[Path], recursive: bool,
-                  exclude: Path | None = None) -> tuple[list[Path], list[Path], Skipped, bool]:
+def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = None, wanted=None,
+                  name_of=None) -> tuple[list[Path], list[Path], Skipped, bool]:
     """Expand folders; return (images, each one's file name under an --output folder, the files skipped, whether
     this is a batch run). A skipped file comes with the photo it is the same file as (a link to it, or met
     twice through the inputs given: it is read once, under the first name met), or None: not an image. A
     folder's images keep their place under it (their sub-folders, with --recursive), so two photos of one name
     in two sub-folders get two annotated images; a name two inputs still share gets _2, _3, ... Files under
     `exclude` (an --output folder inside an input folder) are left out: a second run must not annotate the
-    first run's annotated images."""
+    first run's annotated images.
+    wanted: which of a folder's files are inputs (default: images); name_of: an input's output name from its name
+    under its folder, before _2, _3, ... (default: the annotated image's: a HEIC photo's .jpg, ...). The video
+    command's folder run gives its clips' names here."""
+    wanted = wanted or is_image_path
     images, names, skipped = [], [], []
     batch = len(paths) > 1
     excluded = exclude.resolve() if exclude is not None else None
@@ -87,8 +91,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
             found = sorted(folder_files(path, recursive), key=natural_key)
             if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
                 found = [f for f in found if not f.resolve().is_relative_to(excluded)]
-            skipped += [(f, None) for f in found if not is_image_path(f)]
-            found = [f for f in found if is_image_path(f)]
+            skipped += [(f, None) for f in found if not wanted(f)]
+            found = [f for f in found if wanted(f)]
             images += found
             names += [f.relative_to(path) for f in found]
         else:
@@ -117,7 +121,7 @@ def gather_inputs(paths: list[Path], recursive: bool,
             seen.add(key)
             others.append((path, None))
     skipped = others + repeats
-    for i, name in enumerate(names):
+    for i, name in enumerate(names if name_of is None else ()):
         if not is_image_path(name):  # a file without an image suffix is read by content; written as PNG
             names[i] = name.with_name(name.name + ".png")
         # Asked by its suffix alone: OpenCV crashes the process on a name that is not UTF-8 (Latin-1 bytes).
@@ -125,6 +129,8 @@ def gather_inputs(paths: list[Path], recursive: bool,
             names[i] = name.with_suffix(".jpg")
         elif name.suffix.lower() in GRAY_ONLY:  # a scanner's PGM: the drawing is in colour, kept lossless
             names[i] = name.with_suffix(".png")
+    if name_of is not None:
+        names = [name_of(name) for name in names]
     fitted = [_fitted(name) for name in names]
     keys = [str(name).lower() for name in fitted]  # case-insensitive file systems (macOS, Windows) count too
     # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
@@ -386,6 +392,16 @@ def _single(args, path: Path, image, pipeline, style, annotate, into_folder: boo
     return 0
 
 
+def say_skipped(skipped: Skipped, why) -> None:
+    """An `[INFO] skipped` line for each file a folder run leaves out; why(path): the reason for one that is not
+    an input of the command (a met-twice one is said here)."""
+    for path, same in skipped:
+        reason = f"the same file as {printable(str(same))}, read once" if same is not None else why(path)
+        # A Latin-1 name's raw byte made standard output no longer UTF-8 (a reader decoding it failed): \xNN,
+        # as in the JSON.
+        info(f"skipped {printable(str(path))}: {reason}")
+
+
 def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeline, style, annotate) -> int:
     from tqdm import tqdm
 
@@ -395,18 +411,15 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     # "skipped 3 non-image file(s)" named none: a camera's RAW files, a clip or a typo'd extension among the
     # photos had to be found by hand.
     video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
-    for path, same in skipped:
-        if same is not None:
-            why = f"the same file as {printable(str(same))}, read once"
-        elif path.suffix.lower() in VIDEO_EXTENSIONS:
-            why = f"a video ({video} --source {printable(shlex.quote(str(path)))} reads it)"
-        elif path.suffix.lower() in RAW_EXTENSIONS:
-            why = RAW_HINT
-        else:
-            why = "not an image file (by its extension)"
-        # A Latin-1 name's raw byte made standard output no longer UTF-8 (a reader decoding it failed): \xNN,
-        # as in the JSON.
-        info(f"skipped {printable(str(path))}: {why}")
+
+    def why(path: Path) -> str:
+        if path.suffix.lower() in VIDEO_EXTENSIONS:
+            return f"a video ({video} --source {printable(shlex.quote(str(path)))} reads it)"
+        if path.suffix.lower() in RAW_EXTENSIONS:
+            return RAW_HINT
+        return "not an image file (by its extension)"
+
+    say_skipped(skipped, why)
     repeated = sum(same is not None for _, same in skipped)
 
     failed = n_faces = done = drawn = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from ..errors import FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, say_non_commercial, warn, where)
+                     results_to_stdout, say, say_non_commercial, sibling_command, warn, where)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
@@ -34,6 +35,21 @@ SMALL_FACE_AT_BASE = 20
 WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 LIVE_SUMMARY_EVERY_S = 60.0
+# The outputs a folder run (or one video's run into a folder) writes per video, and each one's file in its folder:
+# NAME.mp4 (the video's own extension where OpenCV writes it), NAME.csv, NAME.people.csv, NAME.timeline.png, so
+# one folder can take them all.
+FOLDER_OUTPUTS = {"output": "--output", "csv": "--csv", "summary": "--summary", "timeline": "--timeline"}
+FOLDER_ENDINGS = {"csv": ".csv", "summary": ".people.csv", "timeline": ".timeline.png"}
+
+
+class OutputFolder(type(Path())):
+    """An output typed with a separator at its end (`-o out/`): a folder, made if need be, as the photo command
+    reads it. A plain Path drops the separator that says so."""
+
+
+def output_path(value: str) -> Path:
+    folder = len(value) > 1 and value.endswith(tuple({os.sep, os.altsep or os.sep}))
+    return OutputFolder(value) if folder else Path(value)
 
 
 def smooth_strength(value: str) -> float:
@@ -56,22 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv \\\n"
                "      --timeline timeline.png --no-display\n"
                f"  {run} --source rtsp://camera.local/stream --detect-every 3 --output cam.mkv\n"
-               + exit_status_help(),
+               f"  {run} --source clips/ --output annotated/ --csv tables/    # a folder: one of each per video\n"
+               + exit_status_help("some videos of a folder could not be read: the others are done, a [WARN] line "
+                                  "names each"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
-                   help="camera index (0, 1, ...), video file, image sequence (frames/%%04d.png), or stream URL "
-                        "(rtsp://, http://...). Default: 0")
-    p.add_argument("-o", "--output", type=Path,
+                   help="camera index (0, 1, ...), video file, folder of video files, image sequence "
+                        "(frames/%%04d.png), or stream URL (rtsp://, http://...). Default: 0")
+    p.add_argument("-o", "--output", type=output_path,
                    help="write the annotated video here: .mp4, .mkv (MPEG-4 Part 2) or .avi (MJPEG) play in desktop "
                         "players such as VLC, not in web browsers; .webm (VP8) plays in browsers too, for ~20 ms "
                         "more CPU a 640x360 frame. For a camera .mkv or .avi, which survive a kill or power cut. "
-                        "Pictures only: a file's sound is left out (the run prints the ffmpeg command that adds it)")
-    p.add_argument("--csv", type=Path, help="one row per face per frame: time (a camera's also as date and time), "
-                                             "track id, box, every probability (- for standard output)")
-    p.add_argument("--timeline", type=Path,
+                        "Pictures only: a file's sound is left out (the run prints the ffmpeg command that adds it). "
+                        "A folder (out/) takes it under the video's name, one per video of a folder --source")
+    p.add_argument("--csv", type=output_path,
+                   help="one row per face per frame: time (a camera's also as date and time), track id, box, every "
+                        "probability (- for standard output; a folder: NAME.csv for each video)")
+    p.add_argument("--timeline", type=output_path,
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png, .jpg, "
                         ".pdf or .svg)")
-    p.add_argument("--summary", type=Path, metavar="PEOPLE.CSV",
+    p.add_argument("--summary", type=output_path, metavar="PEOPLE.CSV",
                    help="one row per tracked person: first / last time seen (a camera's also first_clock / "
                         "last_clock), frames, each head's majority label (- for standard output)")
     p.add_argument("--alert", metavar="CMD",
@@ -122,6 +142,9 @@ class RunStats:
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
     cut: CutShort | None = None  # a file's run that stopped before its end: where its outputs went
+    people: int = 0
+    unmasked: int | None = None  # people whose majority mask label is without_mask; None: no mask head
+    headline: str = ""  # "N people seen, M without a mask"
     kept: list = field(default_factory=list)  # the files besides the CSV that were written, as the user named them
 
     @property
@@ -158,9 +181,10 @@ def check_outputs(args) -> None:
                                                                        ("--summary", args.summary))])
 
 
-def run(args, pipeline=None, report=True) -> RunStats:
+def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunStats:
     """Open the source, run the loop, and finalize every output however the loop ends (normal end,
-    q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError."""
+    q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError. progress: a file's
+    progress bar on a terminal (default: as `report`)."""
     import csv
 
     from ..drawing import Style, annotate, draw_fps
@@ -285,8 +309,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
         meter = FPSMeter()
         draw = display or sink is not None
         # A file's progress, on a terminal only: a long recording said nothing for minutes.
-        progress = None
-        if report and not source.live:
+        show_progress, progress = report if progress is None else progress, None
+        if show_progress and not source.live:
             total = source.frame_count
             if args.max_frames is not None and total is not None:
                 total = min(total, args.max_frames * args.every)
@@ -391,6 +415,8 @@ def run(args, pipeline=None, report=True) -> RunStats:
     if unwritten is not None:  # raised once the CSV is in place: the one line names what failed
         raise unwritten
     stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
+    stats.people, stats.headline = len(people), people.headline()
+    stats.unmasked = people.count() if "mask" in task_labels else None
     if report:
         _report(args, stats, sink, timeline, people, alerts, source)
     return stats
@@ -484,19 +510,25 @@ def main(argv: list[str] | None = None) -> int:
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..records import is_stdout
-
-    if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
-        results_to_stdout()
-    check_outputs(args)
     from ..video import SourceSpec, check_file_source
 
-    check_file_source(SourceSpec.parse(args.source))  # a missing video named before the models load (~1 s)
-    info("loading face detector model...")
-    pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
-    say_non_commercial(args.detector, pipeline.heads)
-    if not pipeline.heads:
-        warn("no trained heads found: faces are found and tracked but not classified "
-             "(train one with train_mask_detector.py)")
+    spec = SourceSpec.parse(args.source)
+    if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
+        return _folder_run(args, Path(spec.target))
+    if spec.kind == "file" and str(spec.target):
+        # `-o annotated/` was "needs a video extension" (an existing folder: "is a folder"): as for one photo,
+        # it means "into this folder, under the video's name".
+        folders = _output_folders(args, many=False)
+        for attr, folder in folders.items():
+            setattr(args, attr, folder / _name_in_folder(attr, Path(Path(spec.target).name), Path(spec.target)))
+    else:
+        folders = {}
+    if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
+        results_to_stdout()
+    check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
+    with _made_folders(folders):
+        check_outputs(args)
+    pipeline = _load(args)
     stats = run(args, pipeline)
     report_landmarks(pipeline, stats.landmarks, video=True)
     if stats.error:
@@ -510,6 +542,183 @@ def main(argv: list[str] | None = None) -> int:
     if stats.reader_gone:
         info(_reader_gone_line(args, stats))
     return 0
+
+
+def _load(args):
+    info("loading face detector model...")
+    pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
+    say_non_commercial(args.detector, pipeline.heads)
+    if not pipeline.heads:
+        warn("no trained heads found: faces are found and tracked but not classified "
+             "(train one with train_mask_detector.py)")
+    return pipeline
+
+
+def _output_folders(args, many: bool) -> dict[str, Path]:
+    """The outputs given as folders (a name ending in /, or one without an extension that is a folder or, for a
+    folder of videos, is not there yet), by attribute. many: a folder of videos, where each output must be a folder."""
+    from ..records import is_stdout
+
+    folders = {}
+    for attr, option in FOLDER_OUTPUTS.items():
+        path = getattr(args, attr)
+        if path is None:
+            continue
+        # A folder named like a file (`-o out.mp4`, a folder of that name in the way) is refused where it is used,
+        # as the photo command refuses one: the name says a file.
+        if not is_stdout(path) and (isinstance(path, OutputFolder) or not path.suffix and (many or path.is_dir())):
+            folders[attr] = Path(path)
+        elif many:
+            what = {"output": "annotated video", "csv": "CSV", "summary": "summary", "timeline": "timeline"}[attr]
+            name = "faces" if is_stdout(path) else path.with_suffix("")
+            raise FacekitError(f"{option} {path}: a folder of videos gets one {what} per video, named as the video: "
+                               f"name a folder, e.g. {option} {name}{os.sep}")
+    return folders
+
+
+def _name_in_folder(attr: str, name: Path, video: Path) -> Path:
+    """The file an output given as a folder gets for `video`, whose outputs' name is `name` (its own, or _2 ...)."""
+    from ..video import FOURCC
+
+    stem = name.with_suffix("")
+    if attr == "output":  # the video's own kind where OpenCV writes it (a .mov stays a .mov), else MPEG-4
+        return stem.with_name(stem.name + (video.suffix.lower() if video.suffix.lower() in FOURCC else ".mp4"))
+    return stem.with_name(stem.name + FOLDER_ENDINGS[attr])
+
+
+@contextlib.contextmanager
+def _made_folders(folders: dict[str, Path]):
+    """The output folders that are not there yet, made for the checks that open a file in them; removed again
+    (when still empty) if a check fails: a refused run leaves nothing behind."""
+    made = []
+    for attr, folder in folders.items():
+        check_output_path(folder, FOLDER_OUTPUTS[attr], folder=True)
+        if not folder.exists():
+            folder.mkdir()
+            made.append(folder)
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _folder_run(args, folder: Path) -> int:
+    """Each video in `folder`, as the photo command runs a folder of photos: the outputs given as folders get one
+    file per video under its name (_2, _3, ... where two share one), files that are not videos are named and
+    skipped, a video that cannot be read is a [WARN] line and the run goes on (exit 1), and one line sums up."""
+    import shlex
+
+    from ..batch import VIDEO_EXTENSIONS
+    from ..errors import shown as printable
+    from ..preprocess import is_image_path
+    from ..signals import exit_status
+    from ..video import SourceSpec, check_file_source
+    from .image import gather_inputs, say_skipped
+
+    folders = _output_folders(args, many=True)
+
+    def is_video(path: Path) -> bool:
+        return path.suffix.lower() in VIDEO_EXTENSIONS
+
+    # Named as CSVs: a.mp4 and a.mkv share every output's name but the video's, so the second one is a_2.
+    videos, names, skipped, _ = gather_inputs([folder], False, wanted=is_video, name_of=lambda n: n.with_suffix(".csv"))
+    if not videos:
+        photos = sum(is_image_path(path) for path, _ in skipped)
+        images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
+        # A folder of a video's frames, given as the folder: the pattern that reads them as one video.
+        held = (f"; it holds {counted(photos, 'image')}: as a video's frames, give a pattern such as "
+                f"{folder / '%04d.png'}; as photos, {images} -i {shlex.quote(str(folder))}") if photos else ""
+        raise VideoError(f"no videos found in {folder} (looked for {', '.join(sorted(VIDEO_EXTENSIONS))}){held}")
+    runs = []
+    for video, name in zip(videos, names):
+        one = copy.copy(args)
+        one.source = str(video)
+        for attr, out in folders.items():
+            setattr(one, attr, out / _name_in_folder(attr, name, video))
+        runs.append(one)
+    # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
+    refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
+                                for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
+    with _made_folders(folders):
+        for one in runs:
+            check_outputs(one)
+    if not folders:
+        info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
+             "--csv FOLDER/ to keep them)")
+    pipeline = _load(args)
+    photo = sibling_command("detect_mask_video.py", "detect_mask_image.py")
+    say_skipped(skipped, lambda path: f"a photo ({photo} -i {printable(shlex.quote(str(path)))} reads it)"
+                if is_image_path(path) else "not a video file (by its extension)")
+    repeated = sum(same is not None for _, same in skipped)
+
+    done = failed = broken = frames = people = 0
+    unmasked: int | None = None
+    stopped = marks = None
+    started = time.perf_counter()
+    for video, name, one in zip(videos, names, runs):
+        each = copy.copy(pipeline)
+        if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, not the last one's
+            each.landmarker = pipeline.landmarker.for_video()
+        try:
+            check_file_source(SourceSpec.parse(one.source))
+            stats = run(one, each, report=False, progress=True)
+        except VideoError as exc:
+            failed += 1
+            warn(f"skipped {exc}")
+            continue
+        except KeyboardInterrupt:  # while the video was being opened
+            stopped = "interrupted"
+            break
+        marks = stats.landmarks or marks
+        frames += stats.frames
+        people += stats.people
+        if stats.unmasked is not None:
+            unmasked = (unmasked or 0) + stats.unmasked
+        renamed = name.with_suffix("").name != video.stem
+        short = " (stopped before its end)" if stats.interrupted or stats.stopped else ""
+        line = (f"{printable(str(video))}: {counted(stats.frames, 'frame')}{short}, {stats.headline}"
+                + (f" (its outputs named {name.with_suffix('').name}: another video has its name)" if renamed else ""))
+        if stats.error:
+            broken += 1
+            warn(f"{line}; stopped there: {stats.error}")
+        else:
+            done += 1
+            info(line)
+        if (aside := stats.cut.line([one.output, one.csv, one.summary, one.timeline])) is not None:
+            info(aside)
+        if stats.interrupted:
+            stopped = "interrupted"
+            break
+        if stats.stopped:
+            stopped = stats.stopped
+            break
+    report_landmarks(pipeline, marks, video=True)
+    reached = done + failed + broken
+    info(f"{counted(done, 'video')}, {counted(frames, 'frame')}, {people} people seen"
+         + (f", {unmasked} without a mask" if unmasked is not None else "")
+         + f" in {time.perf_counter() - started:.1f}s; skipped {failed} unreadable video(s) and "
+           f"{len(skipped) - repeated} non-video file(s)"
+         + (f"; {broken} broke part-way (their outputs hold the frames before)" if broken else "")
+         + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
+         + (f"; {len(videos) - reached} not reached" if stopped and len(videos) > reached else ""))
+    if folders and (done or broken):
+        endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in zip(runs, names)})
+                   for attr in folders}
+        shown = {attr: ends[0] if len(ends) == 1 else "{" + ",".join(ends) + "}" for attr, ends in endings.items()}
+        info("outputs written as each video's name: " + ", ".join(f"{out}{os.sep}NAME{shown[attr]}"
+                                                                   for attr, out in folders.items()))
+    if stopped == "interrupted":
+        print(f"[INFO] interrupted after {reached} of {len(videos)} videos: outputs finalized", file=sys.stderr,
+              flush=True)
+        return exit_status()
+    if stopped:
+        info(f"stopped with {stopped}: every output finalized")
+    if not done and reached == len(videos):
+        raise VideoError(f"none of the {len(videos)} video(s) could be read to its end")
+    return 1 if failed or broken else 0
 
 
 def _reader_gone_line(args, stats: RunStats) -> str:
