@@ -197,11 +197,15 @@ class CutShort:
     outputs went then. Such a run's output never replaces a file already at its name: that may be an earlier
     run's whole one, and a re-run stopped half-way replaced it with half of one. It goes beside it as
     NAME.partial.EXT (an older partial there is replaced); where nothing was there it takes its own name, as
-    every output of a stopped run did. Decided when each output is renamed into place, so set `cut` before."""
+    every output of a stopped run did. Decided when each output is renamed into place, so set `cut` before.
+    A run that was not cut short removes an older NAME.partial.EXT of an output it renamed into place (`placed`):
+    what an earlier run stopped short left there is out of date beside this run's whole one, and a later `ls` took
+    it for this run's."""
 
     def __init__(self, inputs=()):
         self.cut = False
         self.aside: dict[str, Path] = {}  # the real path an output would have replaced -> where it went
+        self.cleared: dict[str, list[Path]] = {}  # the real path of a whole output -> the older partials removed
         self._inputs = inputs  # the run's own input files: a partial name is never one of them
 
     def destination(self, path: Path) -> Path:
@@ -214,6 +218,38 @@ class CutShort:
             partial = path.with_name(f"{path.stem}.partial-{n}{path.suffix}")
         self.aside[os.path.realpath(path)] = partial
         return partial
+
+    def placed(self, path: Path) -> None:
+        """`path` is in place, whole: an older run's partial of it (NAME.partial.EXT, .partial-2, ...) is removed.
+        One that is this run's own input, or not a plain file (a link, a folder), stays."""
+        if self.cut:
+            return
+        partial, n = partial_name(path), 1
+        while os.path.lexists(partial):
+            try:
+                plain = stat.S_ISREG(os.lstat(partial).st_mode)
+                if plain and file_identity(partial) not in self._input_identities():
+                    os.unlink(partial)
+                    self.cleared.setdefault(os.path.realpath(path), []).append(partial)
+            except OSError:  # not ours to remove (another user's folder): it stays, as before
+                pass
+            n += 1
+            partial = path.with_name(f"{path.stem}.partial-{n}{path.suffix}")
+
+    def cleared_line(self, given: list) -> str | None:
+        """The one line naming the older partials removed beside `given` outputs (as the user named them), or
+        None."""
+        removed = []
+        for p in given:
+            if p is None or is_stdout(p):
+                continue
+            for partial in self.cleared.get(os.path.realpath(p), []):
+                as_named = os.path.abspath(p) == os.path.realpath(p)
+                removed.append(str(Path(p).with_name(partial.name) if as_named else partial))
+        if not removed:
+            return None
+        return (f"removed {', '.join(removed)}: an earlier run stopped short left {'it' if len(removed) == 1 else 'them'}"
+                f", and this run's {'output is' if len(removed) == 1 else 'outputs are'} whole")
 
     def _input_identities(self) -> set:
         if not isinstance(self._inputs, set):  # asked only once a run is cut short and a name is taken
@@ -286,6 +322,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
             dest = cut.destination(path) if cut is not None else path
             make_ordinary(tmp, replacing=dest)
             os.replace(tmp, dest)
+            if cut is not None:
+                cut.placed(dest)
         except FileNotFoundError:
             raise gone from None
     except BaseException:

@@ -776,6 +776,8 @@ class VideoSink:
             dest = cut.destination(self.path) if cut is not None else self.path
             make_ordinary(self._tmp, replacing=dest)
             os.replace(self._tmp, dest)
+        if cut is not None:
+            cut.placed(self.path)
         self.written = True
         return True
 

@@ -677,6 +677,26 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_json_lines_of_the_run_before(m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated", "faces.jsonl", "faces.partial.jsonl", "photos"]
 
 
+def test_a_complete_rerun_removes_the_partial_json_lines_a_stopped_one_left(media, tmp_path, capfd, monkeypatch):
+    """faces.partial.jsonl, which a run stopped half-way left beside the whole faces.jsonl, stayed after the next
+    run completed: an `ls` showed two results of the same photos, the older one named as if it were newer."""
+    import facekit.cli.image as image_cli
+
+    photos, table = tmp_path / "photos", tmp_path / "faces.jsonl"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_01.png")
+    command = ["-i", str(photos), "-j", str(table), "--no-display"]
+    assert image_cli.main(command) == 0
+    _ctrl_c_at_photo(monkeypatch, image_cli, 2)
+    assert image_cli.main(command) == 130 and (tmp_path / "faces.partial.jsonl").is_file()
+    monkeypatch.undo()
+    capfd.readouterr()
+    assert image_cli.main(command) == 0
+    said = capfd.readouterr().out
+    assert f"[INFO] removed {tmp_path / 'faces.partial.jsonl'}: an earlier run stopped short left it" in said, said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
+    assert len(table.read_text().splitlines()) == 3
+
+
 def test_a_folder_run_sweeps_the_temp_files_a_killed_run_left(media, tmp_path):
     """A folder run killed with kill -9 left its JSON Lines' hidden temp file (and the annotated image being written
     then) for good. The next run to the same outputs removes them; a user's own hidden files stay."""

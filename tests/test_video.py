@@ -2288,3 +2288,26 @@ def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(
     assert (tables / "b.csv").read_text() == "an earlier run's\n"
     assert 0 < len(read_csv(tables / "b.partial.csv")) and not (tables / "c.csv").exists()
     assert {int(row["frame"]) for row in read_csv(tables / "a.csv")} == {0, 1, 2}
+
+
+def test_a_complete_run_removes_the_partial_outputs_a_stopped_run_left(tmp_path, clip, mask_model):
+    """A run stopped with Ctrl-C put its outputs beside the earlier whole ones (out.partial.mp4, faces.partial.csv);
+    the next complete run replaced out.mp4 and faces.csv and left the older partials there, looking newer than
+    they are. A partial that is the run's own input stays."""
+    table, out = tmp_path / "faces.csv", tmp_path / "out.mp4"
+    table.write_text("an earlier run's\n")
+    _cut_of(out, clip, 2)
+    code, err = interrupt_video_run("--source", clip, "--model", mask_model, "--tasks", "mask", "--csv", table,
+                                    "--output", out)
+    assert code == 130 and (tmp_path / "faces.partial.csv").is_file() and (tmp_path / "out.partial.mp4").is_file(), err
+    r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--csv", table,
+                   "--output", out, "--max-frames", "3", "--no-display")
+    assert r.returncode == 0, r.stderr
+    assert (f"[INFO] removed {tmp_path / 'out.partial.mp4'}, {tmp_path / 'faces.partial.csv'}: an earlier run stopped "
+            "short left them, and this run's outputs are whole") in r.stdout, r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "out.mp4"]
+    assert {int(row["frame"]) for row in read_csv(table)} == {0, 1, 2} and video_info(out) == (3, CLIP_SIZE)
+    source = _cut_of(tmp_path / "walk.partial.mp4", clip, 2)
+    r = run_script("detect_mask_video.py", "--source", source, "--model", mask_model, "--tasks", "mask", "--output",
+                   tmp_path / "walk.mp4", "--no-display")
+    assert r.returncode == 0 and video_info(source) == (2, CLIP_SIZE) and "removed" not in r.stdout, r.stdout

@@ -526,8 +526,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                                              for task, c in tally.items()))
     if args.json and done:
         info(f"results written to {cut.shown(args.json)}")
-        if (aside := cut.line([args.json])) is not None:
-            info(aside)
+        for said in (cut.line([args.json]), cut.cleared_line([args.json])):
+            if said is not None:
+                info(said)
     if args.output and drawn:
         pairs = list(zip(images, names))
         renamed = sum(name.stem != path.stem for path, name in pairs)

@@ -497,8 +497,10 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
         say("\n".join(people.table()))
     if args.summary is not None:
         info(f"per-person summary written to {stats.cut.shown(args.summary)}")
-    if (aside := stats.cut.line([args.output, args.csv, args.summary, args.timeline])) is not None:
-        info(aside)
+    for said in (stats.cut.line(outputs := [args.output, args.csv, args.summary, args.timeline]),
+                 stats.cut.cleared_line(outputs)):
+        if said is not None:
+            info(said)
     if alerts is not None:
         info(f"--alert ran {len(alerts.fired)} time(s)" + (f", {alerts.failed} failed" if alerts.failed else ""))
 
@@ -687,8 +689,10 @@ def _folder_run(args, folder: Path) -> int:
         else:
             done += 1
             info(line)
-        if (aside := stats.cut.line([one.output, one.csv, one.summary, one.timeline])) is not None:
-            info(aside)
+        for said in (stats.cut.line(outputs := [one.output, one.csv, one.summary, one.timeline]),
+                     stats.cut.cleared_line(outputs)):
+            if said is not None:
+                info(said)
         if stats.interrupted:
             stopped = "interrupted"
             break
