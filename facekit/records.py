@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -190,6 +191,29 @@ def partial_name(path: Path) -> Path:
     """Where a run cut short puts an output whose name is taken: faces.csv -> faces.partial.csv (the extension
     kept last: a player opens out.partial.mp4, a spreadsheet faces.partial.csv)."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def keep_earlier(path: str | os.PathLike) -> Path | None:
+    """A camera's or stream's run keeps what an earlier run left at its output `path`: renamed to NAME.<when that
+    was last written>.EXT (faces.2026-11-30T14-03-07.csv), which is returned; None where there is nothing to keep
+    (no file, an empty one, a link or a device, written through as before). A file's outputs are replaced, since
+    a re-run makes them again; a camera's frames are gone once seen, and a second run emptied the first one's CSV
+    the moment it started."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return None
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(st.st_mtime))  # no colons: Windows shares
+    kept, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
+    while os.path.lexists(kept):
+        n += 1
+        kept = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+    with _naming(path):
+        os.rename(path, kept)
+    return kept
 
 
 class CutShort:

@@ -2311,3 +2311,32 @@ def test_a_complete_run_removes_the_partial_outputs_a_stopped_run_left(tmp_path,
     r = run_script("detect_mask_video.py", "--source", source, "--model", mask_model, "--tasks", "mask", "--output",
                    tmp_path / "walk.mp4", "--no-display")
     assert r.returncode == 0 and video_info(source) == (2, CLIP_SIZE) and "removed" not in r.stdout, r.stdout
+
+
+def test_a_second_stream_run_keeps_the_first_ones_outputs(clip, mask_model, tmp_path, capfd):
+    """A camera's or stream's second run with the same --csv emptied the first one's the moment it started (its
+    rows are written in place), and its --summary and --output replaced the first one's: a camera's frames cannot
+    be analysed again, as a file's can. What an earlier run left is kept under the time it was last written."""
+    table, people, video = tmp_path / "faces.csv", tmp_path / "people.csv", tmp_path / "cam.mkv"
+    first = {}
+    for run in range(2):
+        feed = _MJPEGFeed(clip, per_connection=275)
+        try:
+            assert main(["--source", feed.url, "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                         "--max-frames", "4", "--csv", str(table), "--summary", str(people),
+                         "--output", str(video)]) == 0
+        finally:
+            feed.stop()
+        if not run:
+            first = {path.name: path.read_bytes() for path in (table, people, video)}
+    said = capfd.readouterr().out
+    kept = {path.name: path for path in tmp_path.iterdir() if path.name not in first}
+    assert len(kept) == 3, sorted(kept)
+    for name, earlier in first.items():
+        stem, ext = name.split(".")
+        [moved] = [path for path in kept.values() if path.name.startswith(stem + ".") and path.suffix == "." + ext]
+        assert moved.read_bytes() == earlier and re.fullmatch(rf"{stem}\.\d{{4}}-\d\d-\d\dT\d\d-\d\d-\d\d\.{ext}",
+                                                              moved.name), moved.name
+        assert f"{tmp_path / name} as {moved.name}" in said, said
+    assert {int(row["frame"]) for row in read_csv(table)} == {0, 1, 2, 3} and read_csv(people)
+    assert "[INFO] kept what an earlier run left: " in said and video_info(video)[0] >= 4

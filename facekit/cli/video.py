@@ -190,7 +190,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     from ..drawing import Style, annotate, draw_fps
     from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import CutShort, atomic_write, clock_text, csv_columns, csv_row, is_stdout, live_write
+    from ..records import CutShort, atomic_write, clock_text, csv_columns, csv_row, is_stdout, keep_earlier, live_write
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
@@ -214,6 +214,12 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     if report:
         info("starting video stream...")
     source = FrameSource(args.source, notify=warn)
+    if source.live:  # opened: a camera that is not there moves nothing
+        kept = [(path, moved) for path in (args.output, args.csv, args.summary, args.timeline)
+                if path is not None and not is_stdout(path) and (moved := keep_earlier(path)) is not None]
+        if kept and report:
+            info(f"kept what an earlier run left: {', '.join(f'{path} as {moved.name}' for path, moved in kept)} (a "
+                 "camera's or stream's outputs cannot be made again; this run's take their names)")
     # A camera's or stream's rows also say when (its time_s counts from the start only): the CSV's `clock`,
     # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
     people = PeopleSummary(task_labels, clock=source.live)
