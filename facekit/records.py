@@ -272,8 +272,9 @@ class CutShort:
                 removed.append(str(Path(p).with_name(partial.name) if as_named else partial))
         if not removed:
             return None
-        return (f"removed {', '.join(removed)}: an earlier run stopped short left {'it' if len(removed) == 1 else 'them'}"
-                f", and this run's {'output is' if len(removed) == 1 else 'outputs are'} whole")
+        one = len(removed) == 1
+        return (f"removed {', '.join(removed)}: an earlier run stopped short left {'it' if one else 'them'}, and this "
+                f"run's {'output is' if one else 'outputs are'} whole")
 
     def _input_identities(self) -> set:
         if not isinstance(self._inputs, set):  # asked only once a run is cut short and a name is taken

@@ -578,7 +578,8 @@ def _output_folders(args, many: bool) -> dict[str, Path]:
             folders[attr] = Path(path)
         elif many:
             what = {"output": "annotated video", "csv": "CSV", "summary": "summary", "timeline": "timeline"}[attr]
-            name = "faces" if is_stdout(path) else path.with_suffix("")
+            name = {"output": "annotated", "csv": "faces", "summary": "people", "timeline": "timelines"}[attr] \
+                if is_stdout(path) else path.with_suffix("")
             raise FacekitError(f"{option} {path}: a folder of videos gets one {what} per video, named as the video: "
                                f"name a folder, e.g. {option} {name}{os.sep}")
     return folders
