@@ -18,10 +18,12 @@ import hashlib
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from .errors import AssetError, FacekitError
+from .errors import NO_ROOM_ERRNOS, AssetError, FacekitError
 from .records import atomic_write
 
 ENV_MIRROR = "FACEKIT_ASSETS"
@@ -323,7 +325,7 @@ def _download(asset: Asset, dest: Path) -> None:
         raise AssetError(f"cannot download {asset.filename} from {asset.url} ({reason}); {_where(asset)}") from None
     total = int(response.headers.get("Content-Length") or 0)
     done, digest = 0, hashlib.sha256()
-    with response, atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing is saved
+    with response, _room_for(dest), atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing saved
         while chunk := response.read(1 << 16):
             out.write(chunk)
             digest.update(chunk)
@@ -364,8 +366,25 @@ def _copy_if_changed(src: Path, target: Path, sha256: str | None = None) -> None
             (sha256 is None or sha256sum(target) == sha256):
         return
     _make_folder(target.parent)
-    with open(src, "rb") as inp, atomic_write(target, "wb") as out:
+    with open(src, "rb") as inp, _room_for(target), atomic_write(target, "wb") as out:
         shutil.copyfileobj(inp, out)
+
+
+@contextmanager
+def _room_for(target: Path) -> Iterator:
+    """A copy or download that the disk has no room for (full, a quota, ulimit -f): one line naming the file and
+    the setting that puts it elsewhere. `fetch` into a full cache ended in an OSError traceback, exit 1 (the
+    temp file was already gone, the files copied before it kept)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        try:
+            hint = f"; set {ENV_CACHE} to a folder with room" if target.is_relative_to(cache_root()) else ""
+        except AssetError:
+            hint = ""
+        raise AssetError(f"cannot write {target} ({exc.strerror or exc}): free some space there{hint}") from None
 
 
 def layout(root: Path) -> None:

@@ -62,6 +62,10 @@ OUT_OF_MEMORY_WORDS = ("Insufficient memory", "Failed to allocate memory", "bad_
                        "failed to map segment from shared object", "Arena alloc failed")
 
 
+# How a disk says it has no room for a file: full, over the user's quota, or over the file size limit (ulimit -f).
+NO_ROOM_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` is an engine's way of saying it ran out of memory (not a bug, not a bad file)."""
     return isinstance(exc, MemoryError) or any(w in str(exc) for w in OUT_OF_MEMORY_WORDS)

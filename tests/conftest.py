@@ -117,7 +117,9 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
         if max_address_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (max_address_bytes, max_address_bytes))
 
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
+    # A root script's file, or a module run as `python -m` (facekit.assets).
+    command = [sys.executable, str(ROOT / script)] if script.endswith(".py") else [sys.executable, "-m", script]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=full_env,
                           preexec_fn=limit if max_file_bytes or max_address_bytes else None)
 

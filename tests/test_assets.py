@@ -11,7 +11,7 @@ import pytest
 from facekit import assets
 from facekit.errors import AssetError
 
-from .conftest import ASSETS, ROOT, needs_mirror, refused_to_this_user
+from .conftest import ASSETS, ROOT, needs_mirror, refused_to_this_user, run_script
 
 
 @needs_mirror
@@ -291,3 +291,23 @@ def test_a_model_file_this_user_cannot_read_is_named_as_read_not_written(monkeyp
         assets.resolve_checked("yunet")
     assert str(err.value) == (f"cannot read {copy} (Permission denied): make it readable to this user, or set "
                               f"{assets.ENV_CACHE} to a folder that holds a copy it can read")
+
+
+@needs_mirror
+def test_fetch_into_a_cache_with_no_room_is_one_line(tmp_path):
+    """`python -m facekit.assets fetch` into a full cache (here: no file may pass 100 kB, as under ulimit -f) ended
+    in an OSError traceback, exit 1. It is one line naming the file, why, and the setting; what was copied before
+    it stays, and no temp file is left."""
+    cache = tmp_path / "cache"
+    res = run_script("facekit.assets", "fetch", env={assets.ENV_CACHE: str(cache), assets.ENV_MIRROR: str(ASSETS)},
+                     max_file_bytes=100_000)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    line, = res.stderr.strip().splitlines()
+    # The registry's first file over 100 kB is the one named.
+    big = next(a for n, a in assets.REGISTRY.items() if not n.startswith(("baseline.", "media."))
+               and (ASSETS / a.path).stat().st_size > 100_000)
+    assert line == (f"[ERROR] cannot write {cache / big.path} (File too large): free some space there; set "
+                    f"{assets.ENV_CACHE} to a folder with room"), line
+    copied = [p for p in cache.rglob("*") if p.is_file()]
+    assert copied and all(p.read_bytes() == (ASSETS / p.relative_to(cache)).read_bytes() for p in copied)
+    assert not list(cache.rglob(".*")), "no temp files left behind"

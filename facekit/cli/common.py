@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import FacekitError, out_of_memory
+from ..errors import NO_ROOM_ERRNOS, FacekitError, out_of_memory
 
 
 # Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
@@ -172,8 +172,7 @@ def fail(message: str, code: int = 2) -> int:
 
 # The machine's fault, not the program's: a full disk or quota, a file over the size limit, a read-only
 # or failing disk, permissions changed during a run. One line, like any bad input.
-WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM")
-                if hasattr(errno, name)}  # Windows has no EDQUOT
+WRITE_ERRNOS = NO_ROOM_ERRNOS | {errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 
 
 def guarded(main):
