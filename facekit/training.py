@@ -1066,7 +1066,7 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
     history: dict[str, list[float]] = {"accuracy": [], "val_accuracy": [], "loss": [], "val_loss": []}
     done_head, done_fine = 0, 0
     if net.state:
-        model.load_weights(net.ckpt_dir / "weights.weights.h5")  # same variables whatever is trainable
+        _load_checkpoint_weights(net.ckpt_dir, model)  # same variables whatever is trainable
         history = net.state["history"]
         done_head, done_fine = net.state["done_head"], net.state["done_fine"]
         log(f"[INFO] resuming after {done_head} head epoch(s) and {done_fine} fine-tune epoch(s)")
@@ -1267,13 +1267,18 @@ def train(cfg: TrainConfig) -> dict:
         else:
             training_plot(history, tmp / "plot.png", fine_start=fine_start if cfg.fine_tune_epochs else None,
                           title=f"{data.task}: training loss and accuracy")
+        if cfg.plot:
+            from .records import atomic_write
+
+            # Whole or not at all, and before the model folder is replaced: on a full disk the copy was left cut
+            # short under its name, over the plot it replaced, after the new model had replaced the old.
+            with open(tmp / "plot.png", "rb") as src, atomic_write(cfg.plot, "wb") as fh:
+                shutil.copyfileobj(src, fh)
         make_ordinary(tmp)
         _replace_dir(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if cfg.plot:
-        shutil.copyfile(output / "plot.png", cfg.plot)
     shutil.rmtree(net.ckpt_dir, ignore_errors=True)
     log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: test accuracy "
         f"{rep.get('accuracy', float('nan')) * 100:.2f}%; model, card, plot and report in {output}")
@@ -1437,13 +1442,36 @@ def checkpoint_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.checkpoint"
 
 
+CHECKPOINT_WEIGHTS = "weights.npz"
+OLD_CHECKPOINT_WEIGHTS = "weights.weights.h5"  # an older facekit's, still resumed from
+
+
 def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int) -> None:
-    tmp = ckpt_dir / "weights.tmp.weights.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, ckpt_dir / "weights.weights.h5")
-    state = {"phase": phase, "done_head": done_head, "done_fine": done_fine, "history": history}
-    (ckpt_dir / "state.tmp.json").write_text(json.dumps(state), encoding="utf-8")
-    os.replace(ckpt_dir / "state.tmp.json", ckpt_dir / "state.json")
+    """The network's weights, then the state naming the epochs they finish, each written whole or not at all.
+    The weights are made in memory and written by atomic_write: Keras's save_weights wrote them through HDF5,
+    which on a full disk (or quota, ulimit -f) left its half-written temp file open, and the run ended in
+    HDF5's multi-line error, tracebacks from its clean-up and a segmentation fault (exit 139). The optimizer's
+    state is not kept: a resumed phase compiles a fresh one, as it did with Keras's file."""
+    import io
+
+    from .records import atomic_write, write_json
+
+    weights = io.BytesIO()
+    np.savez(weights, *model.get_weights())
+    with atomic_write(ckpt_dir / CHECKPOINT_WEIGHTS, "wb") as fh:
+        fh.write(weights.getbuffer())
+    (ckpt_dir / OLD_CHECKPOINT_WEIGHTS).unlink(missing_ok=True)
+    write_json(ckpt_dir / "state.json",
+               {"phase": phase, "done_head": done_head, "done_fine": done_fine, "history": history})
+
+
+def _load_checkpoint_weights(ckpt_dir: Path, model) -> None:
+    path = ckpt_dir / CHECKPOINT_WEIGHTS
+    if not path.is_file():
+        model.load_weights(ckpt_dir / OLD_CHECKPOINT_WEIGHTS)
+        return
+    with np.load(path) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
 
 
 def _load_checkpoint_state(ckpt_dir: Path, signature: dict) -> dict | None:

@@ -320,6 +320,25 @@ def test_a_checkpoint_from_an_older_facekit_is_named_so_on_resume(datasets, tmp_
     assert (ckpt / "state.json").is_file() and not (tmp_path / "model").exists()
 
 
+def test_a_disk_with_no_room_for_the_checkpoint_is_one_line_and_keeps_the_model(datasets, tmp_path):
+    """A full disk (here: no file may pass 2 MB, as under ulimit -f) at the first epoch's checkpoint ended in HDF5's
+    multi-line error, tracebacks from h5py's clean-up and a segmentation fault (exit 139), its half-written temp
+    weights left in the checkpoint folder. One line names the file and why, exit 2; the model there is kept, and
+    with no epoch finished nothing is left behind."""
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "card.json").write_text('{"previous": true}')
+    ckpt = tmp_path / ".model.checkpoint"
+    res = run_script("train_mask_detector.py", "-d", data, "-m", model, *QUICK, max_file_bytes=2_000_000)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "h5py" not in res.stderr, res.stderr[-3000:]
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines[-1] == (f"[ERROR] cannot write {ckpt / 'weights.npz'}: File too large ({model} is untouched; no "
+                         "epoch had finished, so nothing is kept: free some space and run it again)"), lines[-3:]
+    assert json.loads((model / "card.json").read_text()) == {"previous": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "model"]  # no checkpoint, no temp folder
+
+
 def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 16)
     model = tmp_path / "model"

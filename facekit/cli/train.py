@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..errors import NO_ROOM_ERRNOS, FacekitError
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
                      guarded, info, log_only_stdout, number, positive_int, prog_name, sibling_command, warn)
@@ -420,4 +421,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the same "
               "command with --resume to go on", file=sys.stderr, flush=True)
         return exit_status()
+    except OSError as exc:
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        raise _no_room(exc, output) from None
     return 0
+
+
+def _no_room(exc: OSError, output: Path) -> FacekitError:
+    """A disk with no room for a checkpoint or the model (full, a quota, ulimit -f): what was kept, and how to go on.
+    The line named the checkpoint's file or the model's hidden temp folder, and said nothing of the finished
+    epochs, which --resume takes up once there is room."""
+    from ..records import TEMP_SUFFIX, temp_prefix
+    from ..training import checkpoint_dir
+
+    name = Path(exc.filename) if exc.filename else None
+    folder = name.parent.name if name is not None else ""
+    if folder.startswith(temp_prefix(output.name)) and folder.endswith(TEMP_SUFFIX):
+        name = output / name.name  # the model folder's file, written in a temp folder renamed at the end
+    ckpt = checkpoint_dir(output)
+    if (ckpt / "state.json").is_file():
+        kept = (f"the finished epochs are kept in {ckpt}: free some space, then run the same command with --resume "
+                "to go on")
+    else:
+        shutil.rmtree(ckpt, ignore_errors=True)  # only the run's signature: nothing to resume
+        kept = "no epoch had finished, so nothing is kept: free some space and run it again"
+    what = name if name is not None else f"the model into {output}"
+    return FacekitError(f"cannot write {what}: {exc.strerror or exc} ({output} is untouched; {kept})")
