@@ -1359,6 +1359,23 @@ def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
 
 
+def test_a_full_disk_names_every_output_it_could_not_write(tmp_path, clip, mask_model):
+    """On a full disk the video (removed, not whole) and then the timeline failed: the one line named the timeline
+    alone, so the video's loss went unsaid, and the CSV and summary that were written were not reported. Files here
+    may not grow past 30 kB (as on a disk with that much room): the line names both, and the rest is reported."""
+    out, table, people, plot = tmp_path / "out.mp4", tmp_path / "faces.csv", tmp_path / "people.csv", tmp_path / "t.png"
+    res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--max-frames",
+                     "40", "--output", out, "--csv", table, "--summary", people, "--timeline", plot,
+                     max_file_bytes=30_000)
+    assert res.returncode == 2, res.stderr
+    line = one_error_line(res.stderr)
+    assert f"{out}: the video could not be written whole" in line and f"cannot write {plot}: File too large" in line
+    assert {int(r["frame"]) for r in read_csv(table)} == set(range(40)) and read_csv(people)
+    assert f"per-frame results written to {table}" in res.stdout and f"summary written to {people}" in res.stdout
+    assert "timeline written" not in res.stdout and "annotated video written" not in res.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "people.csv"]  # no temp file left
+
+
 def test_an_interrupted_run_counts_landmarks_on_the_faces_it_wrote(tmp_path, clip, mask_model):
     """A Ctrl-C while the next frame was analysed: its faces were counted in "landmarks on N of M face(s)" (67
     faces where the CSV had 65 rows), as the mesh counts a frame's faces before the loop gets the frame."""

@@ -227,17 +227,22 @@ def guarded(main):
                             "the inputs and outputs by absolute paths")
             if not isinstance(exc, OSError) or exc.errno not in WRITE_ERRNOS:
                 raise
-            if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename:
-                # The outputs' folders were checked before any work, so this is most often a file read: a model
-                # folder or cache another user made under umask 077, which "cannot write ..." sent one to fix.
-                return fail(f"permission denied: {exc.filename} (this user may not read or write it, or may not "
-                            "look into a folder above it: check their owners and permissions)")
             # The outputs' temp files are gone already (atomic writes); what was complete stays.
-            return fail(f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}")
+            return fail(write_error_line(exc))
         finally:
             restore_handlers(previous)
 
     return wrapper
+
+
+def write_error_line(exc: OSError) -> str:
+    """The line for an OSError in WRITE_ERRNOS: the file, and why."""
+    if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename:
+        # The outputs' folders were checked before any work, so this is most often a file read: a model
+        # folder or cache another user made under umask 077, which "cannot write ..." sent one to fix.
+        return (f"permission denied: {exc.filename} (this user may not read or write it, or may not look into a "
+                "folder above it: check their owners and permissions)")
+    return f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}"
 
 
 def _current_folder_gone() -> bool:

@@ -21,7 +21,8 @@ from ..errors import FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, say_non_commercial, sibling_command, warn, where)
+                     results_to_stdout, say, say_non_commercial, sibling_command, warn, where,
+                     write_error_line)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class RunStats:
     unmasked: int | None = None  # people whose majority mask label is without_mask; None: no mask head
     headline: str = ""  # "N people seen, M without a mask"
     kept: list = field(default_factory=list)  # the files besides the CSV that were written, as the user named them
+    unwritten: set = field(default_factory=set)  # the outputs ("timeline", "summary") that could not be written
 
     @property
     def fps(self) -> float:
@@ -393,21 +395,29 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         stats.cut.cut = not source.live and (stats.interrupted or bool(stats.stopped or stats.display_lost)
                                              or stats.reader_gone or csv_failed is not None or stats.error is not None)
         # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
-        # an exception here would also have thrown away the CSV, which the stack renames last.
-        unwritten = None
-        for output, named, finalize in [(sink, args.output, lambda: sink.close(stats.cut)),
-                                        (timeline, args.timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
-                                        (args.summary, args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
+        # an exception here would also have thrown away the CSV, which the stack renames last. The run's one
+        # [ERROR] line names every output that failed: it named only the last, so on a full disk a video that
+        # could not be written went unsaid behind the timeline's line (and the CSV and summary written, too).
+        problems = [stats.error] if stats.error else []
+        bug = None  # an OSError no disk explains: raised once the CSV is in place, as a bug's traceback
+        for name, output, named, finalize in [
+                ("video", sink, args.output, lambda: sink.close(stats.cut)),
+                ("timeline", timeline, args.timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
+                ("summary", args.summary, args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
             if output is None:
                 continue
             try:
                 finalize()
                 if (output is not sink or sink.written) and not is_stdout(named):  # a video of no frames is not
                     stats.kept.append(named)
-            except VideoError as exc:
-                stats.error = stats.error or str(exc)
-            except (FacekitError, OSError) as exc:
-                unwritten = unwritten or exc
+            except FacekitError as exc:  # VideoError: the video, not whole, was removed
+                problems.append(str(exc))
+                stats.unwritten.add(name)
+            except OSError as exc:
+                if exc.errno not in WRITE_ERRNOS:
+                    bug = bug or exc
+                problems.append(write_error_line(exc))
+                stats.unwritten.add(name)
         if csv_failed is not None:
             stats.csv_failed = True
             # A file's CSV is a temp file short of rows: raised inside its stack, it is removed (an earlier
@@ -416,10 +426,11 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                 raise csv_failed
             kept = "the rows before are kept" if source.live else "it is not kept"
             why = csv_failed.strerror or csv_failed
-            stats.error = stats.error or (f"cannot write {where(args.csv)}: {why} ({kept}; the other outputs hold "
-                                          f"the {counted(stats.frames, 'frame')} before)")
-    if unwritten is not None:  # raised once the CSV is in place: the one line names what failed
-        raise unwritten
+            problems.append(f"cannot write {where(args.csv)}: {why} ({kept}; the other outputs hold "
+                            f"the {counted(stats.frames, 'frame')} before)")
+        stats.error = "; ".join(problems) or None
+    if bug is not None:
+        raise bug
     stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
     stats.people, stats.headline = len(people), people.headline()
     stats.unmasked = people.count() if "mask" in task_labels else None
@@ -496,12 +507,12 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None and not stats.reader_gone and not stats.csv_failed:
         info(f"per-frame results written to {stats.cut.shown(args.csv)}")
-    if timeline is not None:
+    if timeline is not None and "timeline" not in stats.unwritten:
         info(f"timeline written to {stats.cut.shown(args.timeline)}{timeline.left_out()}")
     info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
         say("\n".join(people.table()))
-    if args.summary is not None:
+    if args.summary is not None and "summary" not in stats.unwritten:
         info(f"per-person summary written to {stats.cut.shown(args.summary)}")
     for said in (stats.cut.line(outputs := [args.output, args.csv, args.summary, args.timeline]),
                  stats.cut.cleared_line(outputs)):
