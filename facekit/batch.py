@@ -40,9 +40,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
-                         positive_int, prog_name, progress_bar, say_non_commercial, warn)
+                         positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
 from .cli.video import smooth_strength
-from .errors import FacekitError, counted, near_names, shown
+from .errors import NO_ROOM_ERRNOS, FacekitError, counted, near_names, shown
 from .tracking import HEAD_EVERY
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -517,8 +517,14 @@ class Results:
             with atomic_write(self.faces_dir / part, "wb", sweep=False) as fh:
                 fh.write(faces)
         table = pa.table({c: [row[c] for row in status] for c in STATUS_COLUMNS})
-        with atomic_write(self.status_dir / part, "wb", sweep=False) as fh:  # last: its rename marks them done
-            pq.write_table(table, fh)
+        try:
+            with atomic_write(self.status_dir / part, "wb", sweep=False) as fh:  # last: its rename marks them done
+                pq.write_table(table, fh)
+        except OSError:
+            # A full disk: the faces part of sources not done would be removed at the next start anyway; it goes
+            # now, giving its room back, rather than lie in the folder beside the parts that count.
+            (self.faces_dir / part).unlink(missing_ok=True)
+            raise
 
     def write_summary(self):
         """status.csv from `latest`, written a batch of rows at a time; returns `latest`."""
@@ -902,6 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     interrupted = False
+    no_room = None  # the part a full disk (or quota) refused: the job stops there, as it will not make room itself
     try:
         if todo:
             died = killed_a_worker(results, todo)
@@ -909,8 +916,24 @@ def main(argv: list[str] | None = None) -> int:
                              {source: i for i, source in enumerate(sources)}, suspects=any(died))
     except KeyboardInterrupt:
         interrupted = True
+    except OSError as exc:
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        no_room = exc
     finally:
-        latest = results.write_summary()
+        try:
+            latest = results.write_summary()
+        except OSError as exc:
+            # On that full disk status.csv fails too: its line named status.csv, not the part the job stopped at,
+            # and said nothing of what was saved.
+            if no_room is None or exc.errno not in NO_ROOM_ERRNOS:
+                raise
+            latest = results.latest()
+    if no_room is not None:
+        left = len(sources) - sum(_is_in(sources, latest["source"]))
+        raise FacekitError(f"{write_error_line(no_room)}: the job stopped there, {left} of "
+                           f"{counted(len(sources), 'source')} not done yet; what was finished is saved: free some "
+                           "space and run the same command to go on")
     if interrupted:
         from .signals import exit_status
 

@@ -1028,3 +1028,82 @@ def test_a_rerun_of_sources_that_killed_their_worker_queues_no_task_behind_anoth
     results.write("part-1.parquet", None, [worker_died(source, kind) for source, kind in sources])
     assert batch_module.main([*map(str, photos), "-o", str(results.folder), "--photos-per-task", "2"]) == 1
     assert in_flight == [2, 1]
+
+
+def test_a_disk_that_fills_up_mid_job_stops_it_naming_the_part(tmp_path, media, monkeypatch, capsys):
+    """The results' disk filled up at a task's status part: status.csv then failed too, and the job's one line
+    named status.csv, not where it stopped, nor that what was done is kept; the task's faces part, whose sources
+    are not done, lay there taking room until the next run. The line names the part and says how to go on; only
+    the finished task's parts remain. (Ray's workers are stood in for: the disk is what is tested.)"""
+    import contextlib
+    import errno
+
+    import ray.data
+
+    import facekit.batch as batch_module
+    import facekit.records
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama.jpg", "two_people.jpg", "example_01.png"):
+        shutil.copy(media / name, photos / name)
+    out = tmp_path / "results"
+
+    class Dataset:  # each task comes back done, as a worker returns it
+        def __init__(self, items):
+            self.items = items
+
+        def map_batches(self, *args, **kwargs):
+            return self
+
+        def iter_batches(self, **kwargs):
+            for item in self.items:
+                rows = [{"source": s, "kind": k, "status": "ok", "message": "", "faces": 1, "frames": 1,
+                         "seconds": 0.5, "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5,
+                         "finished": batch_module._now()} for s, k in json.loads(item["task"])]
+                yield {"part": [item["part"]], "faces": [b"f" * 1000], "status": [json.dumps(rows)]}
+
+    real_atomic_write = facekit.records.atomic_write
+    disk = {"files": None}  # how many more files fit: None, no limit yet
+
+    class FullDisk:
+        def __init__(self, fh, full):
+            self.fh, self.full = fh, full
+
+        def write(self, data):
+            if self.full and len(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    @contextlib.contextmanager
+    def atomic_write(path, *args, **kwargs):
+        full = disk["files"] is not None and disk["files"] <= 0
+        if disk["files"] is not None:
+            disk["files"] -= 1
+        with real_atomic_write(path, *args, **kwargs) as fh:
+            yield FullDisk(fh, full)
+
+    def one_task_fits(address, workers):
+        # Room for job.json, the first task's two parts and the next one's faces part: its status part, and
+        # status.csv, do not fit.
+        disk["files"] = 4
+        return 1
+
+    monkeypatch.setattr(facekit.records, "atomic_write", atomic_write)
+    monkeypatch.setattr(batch_module, "start_ray", one_task_fits)
+    monkeypatch.setattr(ray.data, "from_items", lambda items, **kwargs: Dataset(items))
+    code = batch_module.main([str(photos), "-o", str(out), "--photos-per-task", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("[ERROR]")]
+    faces = sorted(p.name for p in (out / "faces").iterdir())
+    status = sorted(p.name for p in (out / "status").iterdir())
+    assert len(faces) == len(status) == 1 and faces == status  # the finished task's: no temp file, no orphan
+    assert len(errors) == 1 and re.fullmatch(
+        rf"\[ERROR\] cannot write {re.escape(str(out / 'status'))}/part-\d+-\w+\.parquet: No space left on device: "
+        r"the job stopped there, 2 of 3 sources not done yet; what was finished is saved: free some space and run "
+        r"the same command to go on", errors[0]), errors
+    assert pq.read_table(out / "status")["source"].to_pylist() == [str(photos / "example_01.png")]
