@@ -100,6 +100,32 @@ def usable_cores() -> int:
     return max(1, n)
 
 
+def file_size_limit() -> int | None:
+    """The most bytes a file this process writes may hold (`ulimit -f`, RLIMIT_FSIZE), or None where there is no
+    limit. Past it a write fails as on a full disk, on a disk with room: "N MB free there" alone misled."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def room_note(folder) -> str:
+    """The room a write into `folder` had: its disk's free MB, and the file size limit where one is set."""
+    import shutil
+
+    try:
+        note = f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free there"
+    except OSError:
+        note = "the disk's free space unknown"
+    limit = file_size_limit()
+    return note if limit is None else f"{note}, and files may not grow past {limit / 2**20:.1f} MB (ulimit -f)"
+
+
 def video_detector_workers(concurrent: bool = True) -> int:
     """Detector threads for the video loop: a detector that may run on several threads at once gets two
     more workers than the cores allowed, so that a frame's detection is always queued when a core frees

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import shutil
 import threading
 import time
 from collections import deque
@@ -763,10 +762,9 @@ class VideoSink:
             count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
             cap.release()
         if count + SHORT_READ_SLACK < self.frames:
-            try:  # before the temp file goes: what the writer was left with
-                free = f"{shutil.disk_usage(self.path.parent).free / 2**20:.1f} MB free there"
-            except OSError:
-                free = "the disk's free space unknown"
+            from .runtime import room_note
+
+            free = room_note(self.path.parent)  # before the temp file goes: what the writer was left with
             if not self.in_place:
                 self._tmp.unlink(missing_ok=True)
             raise VideoError(f"{self.path}: the video could not be written whole ({max(0, int(count))} of "
