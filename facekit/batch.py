@@ -30,6 +30,7 @@ import glob
 import io
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -677,9 +678,9 @@ def start_ray(address: str | None, workers: int | None) -> int:
     try:
         with quiet_stderr():
             _init(ray, address, workers)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a node that did not start in time
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
-        raise FacekitError(f"{where} ({str(exc).splitlines()[0]})") from None
+        raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room()}") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
     from .signals import set_stop_handler, stop_handler
@@ -699,6 +700,36 @@ def start_ray(address: str | None, workers: int | None) -> int:
     if workers:
         return workers
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+RAY_ROOM_MB = 64  # less free than this where a local Ray keeps its session (logs, sockets) is named as the cause
+
+
+def _ray_room() -> str:
+    """Why a local Ray may not have started for want of room: a full disk where it keeps its session, or a file size
+    limit (ulimit -f) its logs pass. Its raylet then never wrote its files, and Ray waited 30 s and said only
+    "Timed out waiting for file .../gcs_server_port_...", or, under the limit, raised a bare Exception that ended
+    the job in a traceback."""
+    from .runtime import file_size_limit, size_text
+
+    try:
+        from ray._common.utils import get_default_system_temp_dir  # RAY_TMPDIR, TMPDIR, else /tmp
+
+        folder = get_default_system_temp_dir()
+    except ImportError:
+        folder = tempfile.gettempdir()
+    notes = []
+    try:
+        free = shutil.disk_usage(folder).free / 2**20
+    except OSError:
+        free = None
+    if free is not None and free < RAY_ROOM_MB:
+        notes.append(f"{folder}, where Ray keeps its session, has {free:.1f} MB free: make room there, or set "
+                     "RAY_TMPDIR to a folder on a disk with room")
+    limit = file_size_limit()
+    if limit is not None:
+        notes.append(f"files may not grow past {size_text(limit)} here (ulimit -f): too little for Ray's logs")
+    return "".join(f"; {note}" for note in notes)
 
 
 # Set once the job's results stop being read (its end, a stop, an error): Ray Data then kills the actors.

@@ -114,6 +114,11 @@ def file_size_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
+def size_text(n: int) -> str:
+    """A file size for a message: "4 kB", "0.5 MB" read alike; a limit of 4 kB was "0.0 MB"."""
+    return f"{n / 2**20:.1f} MB" if n >= 2**19 else f"{n / 1024:.0f} kB"
+
+
 def room_note(folder) -> str:
     """The room a write into `folder` had: its disk's free MB, and the file size limit where one is set."""
     import shutil
@@ -123,7 +128,7 @@ def room_note(folder) -> str:
     except OSError:
         note = "the disk's free space unknown"
     limit = file_size_limit()
-    return note if limit is None else f"{note}, and files may not grow past {limit / 2**20:.1f} MB (ulimit -f)"
+    return note if limit is None else f"{note}, and files may not grow past {size_text(limit)} (ulimit -f)"
 
 
 def video_detector_workers(concurrent: bool = True) -> int:

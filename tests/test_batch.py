@@ -1107,3 +1107,18 @@ def test_a_disk_that_fills_up_mid_job_stops_it_naming_the_part(tmp_path, media, 
         r"the job stopped there, 2 of 3 sources not done yet; what was finished is saved: free some space and run "
         r"the same command to go on", errors[0]), errors
     assert pq.read_table(out / "status")["source"].to_pylist() == [str(photos / "example_01.png")]
+
+
+@pytest.mark.slow
+def test_ray_that_cannot_write_its_session_is_one_line_saying_why(tmp_path, media):
+    """Where the files Ray writes as it starts may not grow (a file size limit, ulimit -f; a full /tmp says the same
+    with its free space), Ray waited and raised a bare Exception ("The current node timed out during startup"):
+    the job ended in a traceback. It is one line naming the limit, and nothing is written."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    res = run_script("facekit.batch", tmp_path / "obama.jpg", "-o", tmp_path / "results", "--workers", "1",
+                     max_file_bytes=4096, timeout=300)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    line = [ln for ln in res.stderr.splitlines() if ln.strip()][-1]
+    assert line.startswith("[ERROR] cannot start Ray here (") and line.endswith(
+        "; files may not grow past 4 kB here (ulimit -f): too little for Ray's logs"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obama.jpg"]

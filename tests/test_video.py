@@ -1350,7 +1350,7 @@ def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "could not be written whole" in one_error_line(res.stderr) and "nothing was kept" in res.stderr
     # The disk had gigabytes free: "N MB free there" alone sent one looking for space that was there.
-    assert "MB free there, and files may not grow past 0.3 MB (ulimit -f)" in res.stderr
+    assert "MB free there, and files may not grow past 293 kB (ulimit -f)" in res.stderr
     assert not out.exists() and "annotated video written" not in res.stdout
     assert read_csv(summary)  # the outputs that fit are still finalized
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]  # no temp file left
