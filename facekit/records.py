@@ -386,6 +386,32 @@ def live_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         yield fh
 
 
+def append_lines(fh, text: str) -> None:
+    """Add `text`, whole lines, to an output opened by atomic_write, and send them on now. Into a file, it goes in
+    whole or not at all: a write the disk refuses part-way (full, a quota, ulimit -f) raises with the file cut back
+    to the lines before, which the caller may keep. Through the text stream, the refused bytes stayed in its buffer
+    and were written again, or failed again, when it closed. A pipe or device is written through the stream."""
+    fh.flush()
+    try:
+        fd = fh.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both an OSError and a ValueError
+        regular = False
+    if not regular:
+        fh.write(text)
+        fh.flush()
+        return
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    data = memoryview(text.encode("utf-8"))
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+        raise
+
+
 def _console_encoded() -> bool:
     """Whether standard output encodes text for a console that is not UTF-8 (PYTHONIOENCODING=cp1252, a Windows
     pipe's ANSI code page, LC_ALL=C with PYTHONUTF8=0)."""

@@ -432,6 +432,23 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_file(media, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
 
 
+def test_a_full_disk_at_the_json_lines_keeps_the_lines_before(media, tmp_path):
+    """The JSON Lines' own disk filling up in a folder run threw away the lines of every photo before (an annotated
+    image that could not be written kept them). Files here may not grow past 2 kB: the first photo's line fits,
+    the crowd's does not. The run stops there with its one line; the file holds the first photo's line, whole."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media / "obama-240p.jpg", photos / "a_obama.jpg")
+    shutil.copy(media / "crowd_masks.jpg", photos / "b_crowd.jpg")
+    out = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", photos, "-j", out, "--no-display", "--tasks", "mask",
+                     max_file_bytes=2_000)
+    _fails_cleanly(res, f"cannot write {out}: File too large")
+    assert [Path(json.loads(line)["image"]).name for line in out.read_text().splitlines()] == ["a_obama.jpg"]
+    assert f"the results of the 1 image done before it are in {out}" in res.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]  # no temp file left
+
+
 def test_an_output_name_near_the_file_system_limit(media, tmp_path):
     # The temp file beside an output took its whole name plus ~15 characters: past 255 bytes, the run died
     # with "File name too long" on a name the user could write.

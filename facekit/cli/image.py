@@ -20,12 +20,12 @@ from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import (TEMP_SUFFIX, CutShort, atomic_write, file_identity, image_record, is_stdout,
+from ..records import (TEMP_SUFFIX, CutShort, append_lines, atomic_write, file_identity, image_record, is_stdout,
                        sweep_stale, write_json)
-from .common import (READER_GONE, ArgumentParser, add_pipeline_options, add_version, build_pipeline, check_output_path,
-                     example_command, exit_status_help, guarded, has_display, info, prog_name, progress_bar,
-                     reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say, say_non_commercial,
-                     sibling_command, warn, where)
+from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
+                     check_output_path, example_command, exit_status_help, guarded, has_display, info, prog_name,
+                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
+                     say_non_commercial, sibling_command, warn, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -469,15 +469,25 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                             break
                     if out is not None:
                         try:
-                            out.write(json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n")
                             # Each line leaves now: held in the buffer (stdout to a pipe), the lines counted
                             # as done were lost with the reader (`-j - | head`), or all of them, silently, at
                             # the flush after the loop.
-                            out.flush()
+                            append_lines(out, json.dumps(image_record(path, image.shape[1], image.shape[0], faces))
+                                         + "\n")
                         except BrokenPipeError:
                             # Stopped before this photo: its annotated image, already written (it may have replaced
                             # one of an earlier run, so it stays), is counted as such below, not as a photo done.
                             raise
+                        except OSError as exc:
+                            # The JSON Lines' own disk full: every line before was thrown away with the temp file,
+                            # while an annotated image that could not be written kept them. They are kept as then
+                            # (append_lines leaves the file at the last whole line), and the run ends here.
+                            if exc.errno not in WRITE_ERRNOS:
+                                raise
+                            if exc.filename is None:
+                                exc.filename = str(args.json)
+                            unwritten = exc
+                            break
                     n_faces += len(faces)
                     for face in faces:
                         for task, pred in face.predictions.items():
