@@ -4,15 +4,18 @@ A photo command spends most of its time before the first face: starting Python, 
 onnxruntime, opening the detector and the heads and letting XNNPACK pack their weights (issue 17: about 0.5-0.7
 s for example_03, of which the analysis itself is ~0.2). A script that runs `detect_mask_image.py` once per
 photo pays that every time. While `python -m facekit serve` runs, each photo command (detect_mask_image.py,
-facekit-image, python -m facekit image) of the same user hands its arguments to it instead: the server forks a
-worker that already holds the warm models, and the worker runs the very same command, writing to the caller's
-own terminal or pipes (their file descriptors are passed over the socket), in the caller's folder, with the
-caller's environment and umask; Ctrl-C and SIGTERM reach it, and its exit status is the command's.
+facekit-image, python -m facekit image) of the same user hands its arguments to it instead, and the server runs
+the very same command with the models it holds, writing to the caller's own terminal or pipes (their file
+descriptors are passed over the socket), in the caller's folder, with the caller's environment and umask, for
+the time it runs; Ctrl-C and SIGTERM reach it, and its exit status is the command's.
 
-Where the server could run a command differently, the command runs as before, in its own process: another
-facekit (version or folder), code or models changed since the server started (the server then stops), other
-FACEKIT_* / thread / locale settings, a window to open, or no server. FACEKIT_SERVER=off runs every command
-in its own process; FACEKIT_SERVER=PATH names another socket. Linux only (fork, descriptor passing).
+Not a worker forked per command: a fork inherits the models but not their engines' thread pools, and its first
+run touches memory the parent owns, so the analysis took twice as long (0.46 s of a 0.53 s command, against
+0.16 s in the server itself). Commands run one at a time; one that comes while another runs is sent back at once
+to run in its own process, as is one the server could run differently: another facekit (version or folder),
+facekit's code or shipped heads changed since the server started (the server then stops), other FACEKIT_* /
+thread / locale settings, a window to open, or no server. FACEKIT_SERVER=off runs every command in its own
+process; FACEKIT_SERVER=PATH names another socket. Linux only (descriptor passing, SO_PEERCRED).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ OFF = ("0", "off", "no", "false")
 _SAME_SETTINGS = ("FACEKIT_", "OMP_", "OPENBLAS_", "ORT_", "TF_", "LC_ALL", "LC_CTYPE", "LANG", "PYTHONUTF8",
                   "PYTHONIOENCODING")
 _MAX_HEADER = 1 << 20
+ANSWER_S = 10.0  # a server answers at once, even when busy (then "run it yourself")
 _worker = False  # this process is a server's worker: its command runs here, not handed on again
 
 
@@ -106,23 +110,26 @@ def served(argv: list[str]) -> int | None:
         if _peer_uid(conn) != os.getuid():
             return None
         socket.send_fds(conn, [struct.pack("!I", len(header)) + header], [0, 1, 2])
-        answer = _read(conn, 5)
+        conn.settimeout(ANSWER_S)  # a server that does not answer (stopped, stuck): the command runs here
+        answer = _read(conn, 1)
+        conn.settimeout(None)
     except OSError:  # a socket left by a server that is gone, or one that went away mid-way: run here
         conn.close()
         return None
     if answer[:1] != b"R":
         conn.close()
         return None
-    return _follow(conn, struct.unpack("!i", answer[1:])[0])
+    return _follow(conn)
 
 
-def _follow(conn: socket.socket, worker: int) -> int:
-    """Pass this process's stop signals on to the worker and wait for its exit status."""
+def _follow(conn: socket.socket) -> int:
+    """Pass this process's stop signals on to the server (a byte each, the signal's number) and wait for the
+    command's exit status."""
     import signal
 
     def forward(signum, _frame):
         try:
-            os.kill(worker, signum)
+            conn.sendall(bytes([signum]))
         except OSError:
             pass
 
@@ -134,8 +141,8 @@ def _follow(conn: socket.socket, worker: int) -> int:
     except OSError:
         status = b""
     if len(status) < 4:
-        print(f"[ERROR] the facekit server's worker (pid {worker}) ended without an exit status: it crashed or was "
-              "killed; see the server's output", file=sys.stderr)
+        print("[ERROR] the facekit server ended during this command (it crashed or was killed): see its output; "
+              "run the command again (it runs in its own process while no server answers)", file=sys.stderr)
         return 1
     return struct.unpack("!i", status)[0]
 
@@ -181,6 +188,8 @@ class Server:
         self.settings = _settings(os.environ)
         self.sock: socket.socket | None = None
         self.identity = None
+        self.running = None  # the command under way: (its connection, its number), for its caller's signals
+        self.ended = float("-inf")  # when the last one ended (time.monotonic)
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
@@ -190,13 +199,12 @@ class Server:
         from .cli import image
         from .cli.common import build_pipeline, keep_warm
 
-        args = image.build_parser().parse_args(["-i", "photo.jpg", "--no-display"])
-        analyzer = build_pipeline(args)
+        keep_warm()
+        analyzer = build_pipeline(image.build_parser().parse_args(["-i", "photo.jpg", "--no-display"]))
         frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
         analyzer.analyze(frame)
         for n in (1, 2):
             analyzer.analyze(frame, faces=[(100 + 150 * i, 100, 240 + 150 * i, 260) for i in range(n)])
-        keep_warm(args, analyzer)
 
     def listen(self) -> None:
         folder = self.path.parent
@@ -229,50 +237,75 @@ class Server:
                 pass
 
     def run(self) -> None:
-        import signal
+        """Commands one at a time, on this (the main) thread: Python delivers signals here, where each command's
+        Ctrl-C handling expects them. A thread answers each caller at once: one that comes while a command runs
+        is sent back to run in its own process rather than left waiting."""
+        import queue
+        import threading
 
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers reaped as they end
+        self.jobs: queue.Queue = queue.Queue()
+        self.busy = threading.Lock()
+        self.state = threading.Lock()
+        threading.Thread(target=self._answer, daemon=True, name="facekit-serve-accept").start()
+        number = 0
         while True:
-            conn, _ = self.sock.accept()
-            with conn:
-                if not self._take(conn):
-                    log("stopped: facekit's code or models changed since it started (start it again to serve them)")
-                    return
+            job = self.jobs.get()
+            if job is None:
+                log("stopped: facekit's code or models changed since it started (start it again to serve them)")
+                return
+            number += 1
+            try:
+                self._run(number, *job)
+            finally:
+                self.busy.release()
 
-    def _take(self, conn: socket.socket) -> bool:
-        """Fork a worker for one command; False when the server must stop (its code changed)."""
+    def _answer(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the socket closed: the server is stopping
+                return
+            try:
+                job = self._request(conn)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers waiting on a dead thread
+                log(f"a request failed: {exc!r}")
+                job = None
+            if job is None:
+                conn.close()
+            elif job == "stale":
+                conn.close()
+                self.jobs.put(None)
+                return
+            elif not self.busy.acquire(blocking=False):
+                log(f"ran in its own process (another command was running): {' '.join(job[1]['argv'])}")
+                self._decline(conn, job[2])
+            else:
+                self.jobs.put(job)
+
+    def _request(self, conn: socket.socket):
+        """(conn, request, its three descriptors); None for a caller sent back (said in the log); "stale"."""
         fds: list[int] = []
         try:
             if _peer_uid(conn) != os.getuid():
-                return True
+                return None
             data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
-            if len(data) < 4:
-                return True
-            size = struct.unpack("!I", data[:4])[0]
+            size = struct.unpack("!I", data[:4])[0] if len(data) >= 4 else _MAX_HEADER + 1
             if size > _MAX_HEADER:
-                return True
-            data = data[4:] + _read(conn, size - len(data) + 4)
-            request = json.loads(data)
+                raise ValueError("no request header")
+            request = json.loads(data[4:] + _read(conn, size - len(data) + 4))
             why = self._refusal(request, fds)
             if why:
                 log(f"ran in its own process ({why}): {' '.join(request['argv'])}")
-                conn.sendall(b"N" + struct.pack("!i", 0))
-                return not why.startswith("facekit's")
-            pid = os.fork()
-            if pid == 0:
-                self.sock.close()
-                _work(conn, request, fds)  # never returns
-            conn.sendall(b"R" + struct.pack("!i", pid))
-            log(f"worker {pid}: {' '.join(request['argv'])}")
-            return True
+                self._decline(conn, fds)
+                return "stale" if why.startswith("facekit's") else None
+            return conn, request, fds
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log(f"a request could not be read: {exc}")
-            return True
-        finally:
-            for fd in fds:
-                os.close(fd)
+            self._decline(conn, fds)
+            return None
 
     def _refusal(self, request: dict, fds: list[int]) -> str:
+        """Why this command must run in its own process ("" where the server runs it as that process would)."""
         if len(fds) != 3:
             return "its standard streams did not come"
         if request["version"] != self.version or Path(request["package"]) != self.package:
@@ -283,72 +316,145 @@ class Server:
             return "facekit's code or models changed since the server started; it stops: start it again"
         return ""
 
-
-def _work(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """In the forked worker: become the caller's command, run it, send its exit status, exit."""
-    global _worker
-    import io
-    import signal
-    import threading
-
-    _worker = True
-    code = 1
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()  # the server's own Ctrl-C stops the server, not the commands it is running
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
+    @staticmethod
+    def _decline(conn: socket.socket, fds: list[int]) -> None:
+        for fd in fds:
             os.close(fd)
-        os.umask(request["umask"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        sys.argv = [request["prog"], *request["argv"]]
-        streams = []
-        for fd, spec in zip((0, 1, 2), request["streams"]):
-            if spec is None:
-                streams.append(None)
-                continue
-            encoding, errors, line, through = spec
-            raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
-            buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
-            streams.append(io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line,
-                                            write_through=through))
-        sys.stdin, sys.stdout, sys.stderr = streams
-        sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+        try:
+            conn.sendall(b"N")
+        except OSError:
+            pass
 
-        def caller_gone():  # the caller was killed (kill -9): stop as when a terminal closes
+    def _run(self, number: int, conn: socket.socket, request: dict, fds: list[int]) -> None:
+        """Run one command here as its caller's process would: its streams, folder, environment, umask and
+        arguments for the time it runs, then this process's own again."""
+        import threading
+        import time
+
+        log(f"command {number}: {' '.join(request['argv'])}")
+        saved = ([os.dup(fd) for fd in (0, 1, 2)], (sys.stdin, sys.stdout, sys.stderr),
+                 (sys.__stdin__, sys.__stdout__, sys.__stderr__), dict(os.environ), os.getcwd(), list(sys.argv))
+        mask = os.umask(request["umask"])
+        code = 1
+        try:
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            _caller_streams(request["streams"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            sys.argv = [request["prog"], *request["argv"]]
+            with self.state:
+                self.running = (conn, number)
+            threading.Thread(target=self._watch, args=(conn, number), daemon=True).start()
+            conn.sendall(b"R")
+            os.chdir(request["cwd"])
+            code = _command(request["argv"])
+        except OSError as exc:  # the caller's folder went away, the caller itself
+            print(f"[ERROR] {exc}", file=sys.stderr)
+            code = 2
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - a reader gone: nothing more to say to it
+                    pass
+            with self.state:
+                self.running = None
+                self.ended = time.monotonic()
+            fd_saved, streams, dunder, env, cwd, argv = saved
+            for target, fd in enumerate(fd_saved):
+                os.dup2(fd, target)
+                os.close(fd)
+            for fd in fds:
+                os.close(fd)
+            sys.stdin, sys.stdout, sys.stderr = streams
+            sys.__stdin__, sys.__stdout__, sys.__stderr__ = dunder
+            os.environ.clear()
+            os.environ.update(env)
+            os.chdir(cwd)
+            os.umask(mask)
+            sys.argv = argv
             try:
-                _read(conn, 1)
+                conn.sendall(struct.pack("!i", code))
             except OSError:
                 pass
-            os.kill(os.getpid(), signal.SIGHUP)
+            conn.close()
 
-        threading.Thread(target=caller_gone, daemon=True).start()
-        os.chdir(request["cwd"])
-        from .cli import run_script
+    def _watch(self, conn: socket.socket, number: int) -> None:
+        """The caller's stop signals (a byte each), raised here as if they came to its own process; its end
+        (killed outright) as SIGHUP, a closed terminal's. Nothing once its command is over."""
+        import signal
 
-        code = run_script("image", request["argv"])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the caller, as it would have
+        while True:
+            try:
+                data = conn.recv(1)
+            except OSError:
+                data = b""
+            with self.state:
+                if self.running != (conn, number):
+                    return
+                os.kill(os.getpid(), data[0] if data else signal.SIGHUP)
+            if not data:
+                return
+
+    def stop_signal(self, signum, _frame) -> None:
+        """The server's own Ctrl-C or SIGTERM (a caller's come while its command runs, to the command's handler).
+        One that comes as a command ends, its handler just gone, is the caller's: not a stop of the server."""
+        import time
+
+        if self.running is None and time.monotonic() - self.ended > 0.5:
+            raise _Stop(signum)
+
+
+class _Stop(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+def _caller_streams(specs: list) -> None:
+    """sys.stdin / stdout / stderr over descriptors 0-2 (the caller's now), encoded and buffered as the caller's."""
+    import io
+
+    streams = []
+    for fd, spec in zip((0, 1, 2), specs):
+        if spec is None:
+            streams.append(None)
+            continue
+        encoding, errors, line, through = spec
+        raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        streams.append(io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line,
+                                        write_through=through))
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+
+
+def _command(argv: list[str]) -> int:
+    """The photo command, as `detect_mask_image.py ARGV` runs it; its exit status."""
+    from .cli import run_script
+
+    try:
+        return run_script("image", argv)
+    except SystemExit as exc:  # argparse's --help and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # noqa: BLE001 - a bug: its traceback goes to the caller, as it would have; the server goes on
         import traceback
 
         traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a reader gone: nothing more to say to it
-                pass
-        try:
-            conn.sendall(struct.pack("!i", code))
-        except OSError:
-            pass
-        os._exit(code)
+        return 1
+
+
+_log_fd = 1  # the server's own standard output, kept aside while a command has descriptor 1 (main)
 
 
 def log(text: str) -> None:
-    print(f"[INFO] {text}", flush=True)
+    """A line on the server's own output, whoever's output sys.stdout is now. A terminal gone (closed, an ssh
+    session dropped) ends nothing: the server goes on until stopped."""
+    try:
+        os.write(_log_fd, f"[INFO] {text}\n".encode(errors="backslashreplace"))
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "folder)")
     args = p.parse_args(argv)
     if not sys.platform.startswith("linux"):
-        print("[ERROR] facekit serve runs on Linux only (it forks, and passes file descriptors)", file=sys.stderr)
+        print("[ERROR] facekit serve runs on Linux only (it passes file descriptors between processes)",
+              file=sys.stderr)
         return 2
     path = Path(args.socket).expanduser() if args.socket else socket_path()
     if os.environ.get(SERVER_ENV, "").lower() in OFF and not args.socket:
@@ -373,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
             os.fstat(fd)
         except OSError:
             os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    global _log_fd, _worker
+    _log_fd = os.dup(1)
+    _worker = True  # its commands run here, not handed on again
     server = Server(path)
     try:
         server.listen()
@@ -384,13 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import FacekitError
     from .runtime import check_settings
 
-    stopped_by = [signal.SIGINT]
-
-    def stop(signum, _frame):
-        stopped_by[0] = signum
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)  # as Ctrl-C: the socket goes with the server (systemctl stop, kill)
+    # SIGTERM (systemctl stop, kill) as Ctrl-C: the socket goes with the server. SIGHUP too, which the server's
+    # commands also take as their caller's, whose end (killed outright) is theirs.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, server.stop_signal)
     try:
         check_settings()
         log("loading the photo command's models...")
@@ -398,9 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ready: photo commands by this user now run here ({path}); Ctrl-C stops it")
         server.run()
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         log("stopped")
-        return 128 + stopped_by[0]  # 130 Ctrl-C, 143 SIGTERM, as the commands end
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 Ctrl-C, 143 SIGTERM, as the commands end
     except FacekitError as exc:  # a bad FACEKIT_* setting, a model missing or broken: as the photo command says it
         print(f"[ERROR] {exc}", file=sys.stderr)
         return exc.exit_code

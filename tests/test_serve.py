@@ -114,6 +114,30 @@ def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, 
         assert all(len(r["faces"]) > 3 for r in records)
 
 
+def test_a_command_that_comes_while_another_runs_runs_in_its_own_process(server, media, tmp_path):
+    """The server runs one command at a time: a second caller is sent back at once to run in its own process,
+    rather than waiting behind a long folder run; both give their results."""
+    sock, proc = server
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(12):
+        shutil.copy(media / "solvay_conference.jpg", photos / f"p{i}.jpg")
+    long = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photos), "-j",
+                             str(tmp_path / "long.jsonl"), "--no-display", "--tasks", "mask"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_environment({"FACEKIT_SERVER": str(sock)}))
+    while "p0.jpg" not in long.stdout.readline():
+        pass
+    short = _command(["-i", media / "obama.jpg", "-j", tmp_path / "short.json", "--no-display"], sock)
+    assert short.returncode == 0, short.stderr
+    assert len(json.loads((tmp_path / "short.json").read_text())["faces"]) == 1
+    long.communicate(timeout=300)
+    assert long.returncode == 0
+    assert len((tmp_path / "long.jsonl").read_text().splitlines()) == 12
+    log = _log(proc)
+    assert f"ran in its own process (another command was running): -i {media / 'obama.jpg'}" in log, log
+
+
 def test_the_server_steps_aside_for_other_settings(server, media, tmp_path):
     """A command with other FACEKIT_* settings than the server's runs in its own process, and says nothing
     of it: its results are the same."""

@@ -649,9 +649,14 @@ def say_non_commercial(detector: str | None, heads: dict) -> None:
         info(f"for non-commercial research only: {', '.join(used)}")
 
 
-# Analyzers made and run once by `python -m facekit serve` before it forks a worker per command (facekit.serve):
-# a command whose options are theirs takes one, its models loaded and warm, instead of loading them again.
+# Analyzers `python -m facekit serve` keeps loaded between the commands it runs (facekit.serve): a command whose
+# options are one's takes it, its models loaded and warm, instead of loading them again. Only in a server, and at
+# most KEEP_WARM of them (each holds ~50-100 MB); none with the face mesh, whose counts a run reports, and none
+# with a model folder of the user's (-m), which a training run may replace between two commands (the server
+# watches only facekit's own heads).
 _WARM: dict[str, object] = {}
+KEEP_WARM = 4
+_keeping = [False]
 
 
 def _analyzer_options(args: argparse.Namespace, detector: bool, fine_pass: bool, video: bool) -> dict:
@@ -668,14 +673,20 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: b
     from ..analyzer import FaceAnalyzer
 
     options = _analyzer_options(args, detector, fine_pass, video)
-    warm = _WARM.get(repr(options))
-    return warm if warm is not None else FaceAnalyzer(**options)
+    key = repr(options)
+    analyzer = _WARM.pop(key, None)
+    if analyzer is None:
+        analyzer = FaceAnalyzer(**options)
+    if _keeping[0] and not options["landmarks"] and not options["models"]:
+        _WARM[key] = analyzer  # the most recently used last
+        while len(_WARM) > KEEP_WARM:
+            _WARM.pop(next(iter(_WARM)))
+    return analyzer
 
 
-def keep_warm(args: argparse.Namespace, analyzer, **how) -> None:
-    """Keep `analyzer` for later build_pipeline calls with these options (facekit.serve, before it forks)."""
-    _WARM[repr(_analyzer_options(args, how.get("detector", True), how.get("fine_pass", True),
-                                 how.get("video", False)))] = analyzer
+def keep_warm() -> None:
+    """From now on, keep the analyzers build_pipeline makes for later calls (facekit.serve)."""
+    _keeping[0] = True
 
 
 def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
