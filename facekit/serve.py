@@ -189,7 +189,7 @@ class Server:
         self.sock: socket.socket | None = None
         self.identity = None
         self.running = None  # the command under way: (its connection, its number), for its caller's signals
-        self.ended = float("-inf")  # when the last one ended (time.monotonic)
+        self.forwarded = float("-inf")  # when a caller's signal was last raised here (time.monotonic)
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
@@ -329,7 +329,6 @@ class Server:
         """Run one command here as its caller's process would: its streams, folder, environment, umask and
         arguments for the time it runs, then this process's own again."""
         import threading
-        import time
 
         log(f"command {number}: {' '.join(request['argv'])}")
         saved = ([os.dup(fd) for fd in (0, 1, 2)], (sys.stdin, sys.stdout, sys.stderr),
@@ -360,7 +359,6 @@ class Server:
                     pass
             with self.state:
                 self.running = None
-                self.ended = time.monotonic()
             fd_saved, streams, dunder, env, cwd, argv = saved
             for target, fd in enumerate(fd_saved):
                 os.dup2(fd, target)
@@ -384,6 +382,7 @@ class Server:
         """The caller's stop signals (a byte each), raised here as if they came to its own process; its end
         (killed outright) as SIGHUP, a closed terminal's. Nothing once its command is over."""
         import signal
+        import time
 
         while True:
             try:
@@ -393,16 +392,18 @@ class Server:
             with self.state:
                 if self.running != (conn, number):
                     return
+                self.forwarded = time.monotonic()
                 os.kill(os.getpid(), data[0] if data else signal.SIGHUP)
             if not data:
                 return
 
     def stop_signal(self, signum, _frame) -> None:
         """The server's own Ctrl-C or SIGTERM (a caller's come while its command runs, to the command's handler).
-        One that comes as a command ends, its handler just gone, is the caller's: not a stop of the server."""
+        One within a second of a caller's (raised as its command ended, the command's handler just gone) is the
+        caller's: not a stop of the server."""
         import time
 
-        if self.running is None and time.monotonic() - self.ended > 0.5:
+        if self.running is None and time.monotonic() - self.forwarded > 1.0:
             raise _Stop(signum)
 
 

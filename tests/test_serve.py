@@ -43,6 +43,8 @@ def server(tmp_path_factory):
     sock = folder / "photo.sock"
     proc = _start(sock)
     yield sock, proc
+    # Stopped right after a command: it was taken for that command's caller's own signal, and ignored.
+    assert _command(["--version"], sock).returncode == 0
     proc.send_signal(signal.SIGTERM)  # as systemctl stop does
     assert proc.wait(timeout=60) == 143
     assert not sock.exists(), "the server left its socket behind"
