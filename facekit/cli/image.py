@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = example_command("detect_mask_image.py")
     p = ArgumentParser(
         prog=prog_name("detect_mask_image.py"),
-        description="Detect faces in still images and classify each one (mask, emotion, gender, ...).",
+        description="Detect faces in still images and classify each one (mask, emotion, gender, ...).\n"
+                    "Many commands in a row: start `python -m facekit serve` once, and each command after it\n"
+                    "skips loading the models (README: Many photo commands in a row).",
         epilog="examples:\n"
                f"  {run} --image photo.jpg --output annotated.jpg\n"
                f"  {run} -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
