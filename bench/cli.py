@@ -113,7 +113,7 @@ def facekit_server(folder: Path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         for line in proc.stdout:
-            if "ready:" in line:
+            if line.startswith("[INFO] ready"):
                 break
         else:
             raise SystemExit(f"[ERROR] python -m facekit serve ended (exit {proc.wait()}) before it was ready")

@@ -34,6 +34,9 @@ _SAME_SETTINGS = ("FACEKIT_", "OMP_", "OPENBLAS_", "ORT_", "TF_", "LC_ALL", "LC_
                   "PYTHONIOENCODING")
 _MAX_HEADER = 1 << 20
 ANSWER_S = 10.0  # a server answers at once, even when busy (then "run it yourself")
+AUTO = "auto"  # FACEKIT_SERVER=auto: a command that finds no server starts one for the commands after it
+IDLE_S = 600  # ... which ends after this long without a command
+RESTART_S = 30  # ... and is not started again sooner than this after the last try (one that cannot start)
 _worker = False  # this process is a server's worker: its command runs here, not handed on again
 
 
@@ -41,7 +44,7 @@ def socket_path() -> Path:
     """FACEKIT_SERVER when it names a path; else the user's runtime folder (XDG_RUNTIME_DIR), else a folder of
     this user's own in the temp folder."""
     given = os.environ.get(SERVER_ENV, "")
-    if given and given.lower() not in OFF:
+    if given and given.lower() not in OFF + (AUTO,):
         return Path(given).expanduser()
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
@@ -84,10 +87,15 @@ def served(argv: list[str]) -> int | None:
     if _worker or not sys.platform.startswith("linux") or os.environ.get(SERVER_ENV, "").lower() in OFF:
         return None
     path = socket_path()
-    if not path.exists() or not _private_folder(path.parent):
+    auto = os.environ.get(SERVER_ENV, "").lower() == AUTO
+    if not path.exists():
+        if auto:
+            _start_in_background(path)
+        return None
+    if not _private_folder(path.parent):
         return None
     if "--no-display" not in argv and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return None  # a window would open: OpenCV's GUI in a worker forked from a threaded server is untried
+        return None  # a window would open in the server's process, on its display
     try:
         cwd = os.getcwd()
         for fd in (0, 1, 2):
@@ -113,13 +121,42 @@ def served(argv: list[str]) -> int | None:
         conn.settimeout(ANSWER_S)  # a server that does not answer (stopped, stuck): the command runs here
         answer = _read(conn, 1)
         conn.settimeout(None)
-    except OSError:  # a socket left by a server that is gone, or one that went away mid-way: run here
+    except OSError as exc:  # a socket left by a server that is gone, or one that went away mid-way: run here
         conn.close()
+        if auto and isinstance(exc, ConnectionRefusedError):  # gone: a new one takes its socket
+            _start_in_background(path)
         return None
     if answer[:1] != b"R":
         conn.close()
         return None
     return _follow(conn)
+
+
+def _start_in_background(path: Path) -> None:
+    """FACEKIT_SERVER=auto: start a server for the commands after this one (this one runs in its own process),
+    detached, its lines in serve.log beside its socket; it ends by itself after IDLE_S without a command."""
+    import subprocess
+    import time
+
+    import facekit
+
+    folder = path.parent
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private_folder(folder):
+            return
+        log_path = folder / "serve.log"
+        if log_path.exists() and time.time() - log_path.stat().st_mtime < RESTART_S:
+            return  # one was started a moment ago (it is loading, or it could not start: its log says why)
+        with open(log_path, "ab") as log_file:
+            package_root = str(Path(facekit.__file__).resolve().parent.parent)  # a checkout run as a script too
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
+                                                                            os.environ.get("PYTHONPATH")]))}
+            subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(path), "--idle", str(IDLE_S)],
+                             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, cwd="/", env=env,
+                             start_new_session=True)  # not in the caller's process group: its Ctrl-C is its own
+    except OSError:
+        return
 
 
 def _follow(conn: socket.socket) -> int:
@@ -176,11 +213,12 @@ def _stamp(folders) -> dict:
 
 
 class Server:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, idle: float | None = None):
         import facekit
         from .heads import models_dir
 
         self.path = path
+        self.idle = idle  # seconds without a command after which it ends (None: never)
         self.package = Path(facekit.__file__).resolve().parent
         self.version = facekit.__version__
         self.folders = [self.package, Path(models_dir()).resolve()]
@@ -249,7 +287,13 @@ class Server:
         threading.Thread(target=self._answer, daemon=True, name="facekit-serve-accept").start()
         number = 0
         while True:
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=self.idle)
+            except queue.Empty:
+                if self.busy.acquire(blocking=False):  # no caller is being answered: nothing is lost
+                    log(f"stopped: no command for {self.idle:.0f} s")
+                    return
+                continue
             if job is None:
                 log("stopped: facekit's code or models changed since it started (start it again to serve them)")
                 return
@@ -467,7 +511,12 @@ def main(argv: list[str] | None = None) -> int:
                "stops it. README: 'Many photo commands in a row'.")
     p.add_argument("--socket", help=f"the socket to listen on (default: {SERVER_ENV}, else the user's runtime "
                                     "folder)")
+    p.add_argument("--idle", type=float, metavar="SECONDS",
+                   help=f"end after this long without a command (default: never; {SERVER_ENV}=auto starts one with "
+                        f"{IDLE_S})")
     args = p.parse_args(argv)
+    if args.idle is not None and not args.idle > 0:
+        p.error(f"--idle {args.idle:g}: give a number of seconds above 0")
     if not sys.platform.startswith("linux"):
         print("[ERROR] facekit serve runs on Linux only (it passes file descriptors between processes)",
               file=sys.stderr)
@@ -484,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     global _log_fd, _worker
     _log_fd = os.dup(1)
     _worker = True  # its commands run here, not handed on again
-    server = Server(path)
+    server = Server(path, args.idle)
     try:
         server.listen()
     except OSError as exc:
@@ -503,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         check_settings()
         log("loading the photo command's models...")
         server.warm()
-        log(f"ready: photo commands by this user now run here ({path}); Ctrl-C stops it")
+        log(f"ready (pid {os.getpid()}): photo commands by this user now run here ({path}); Ctrl-C stops it")
         server.run()
         return 0
     except KeyboardInterrupt as exc:

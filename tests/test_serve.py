@@ -27,7 +27,7 @@ def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         assert line, f"the server ended before it was ready (exit {proc.wait()})"
-        if "ready:" in line:
+        if line.startswith("[INFO] ready"):
             proc.lines = []
             proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
             proc.reader.start()
@@ -149,6 +149,37 @@ def test_the_server_steps_aside_for_other_settings(server, media, tmp_path):
     assert res.returncode == 0, res.stderr
     assert len(json.loads((tmp_path / "o.json").read_text())["faces"]) == 1
     assert "ran in its own process (other FACEKIT_*" in _log(proc)
+
+
+def test_auto_starts_a_server_for_the_commands_after_the_first_which_ends_when_idle(media, tmp_path):
+    """FACEKIT_SERVER=auto in a job's environment: the first command runs in its own process and starts a server
+    in the background; the next ones are handed to it; it ends by itself after --idle seconds without one."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = {"FACEKIT_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime)}
+    first = _command(["-i", media / "obama.jpg", "-j", tmp_path / "1.json", "--no-display", "--tasks", "mask"],
+                     "auto", env=env)
+    assert first.returncode == 0, first.stderr
+    log, sock = runtime / "facekit" / "serve.log", runtime / "facekit" / "photo.sock"
+    deadline = time.monotonic() + 120
+    while "[INFO] ready" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sock.exists(), log.read_text()
+    pid = int(log.read_text().split("ready (pid ")[1].split(")")[0])
+    try:
+        second = _command(["-i", media / "obama.jpg", "-j", tmp_path / "2.json", "--no-display", "--tasks", "mask"],
+                          "auto", env=env)
+        assert second.returncode == 0, second.stderr
+        assert json.loads((tmp_path / "2.json").read_text()) == json.loads((tmp_path / "1.json").read_text())
+        assert f"command 1: -i {media / 'obama.jpg'} -j {tmp_path / '2.json'}" in log.read_text(), log.read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    # --idle: the server ends by itself, its socket gone.
+    idle = subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(tmp_path / "idle.sock"),
+                             "--idle", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = idle.communicate(timeout=120)
+    assert idle.returncode == 0 and "stopped: no command for 1 s" in out, out
+    assert not (tmp_path / "idle.sock").exists()
 
 
 def test_changed_code_or_models_stop_the_server(tmp_path):
