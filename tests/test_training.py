@@ -472,7 +472,11 @@ def test_two_folders_merged_by_class_one_example_per_face(datasets, media, tmp_p
     rows = read_test_split(model / "test_split.csv")
     assert len(rows) == data["split"]["test"] == json.loads((model / "report.json").read_text())["macro avg"]["support"]
     assert all(Path(f).is_file() and label in ("with_mask", "without_mask") for f, _, label in rows)
-    assert 0.5 <= card["metrics"]["int8_agreement_with_keras"] <= 1
+    # The int8 twin is written and checked against Keras (its probabilities' mean shift under 0.25, else the run
+    # fails). How many labels it shares on a barely trained model's few test faces, their probabilities near 0.5,
+    # is chance: 1 of 3 in a clean-clone CI run. It is a share of those faces.
+    agree, n = card["metrics"]["int8_agreement_with_keras"], min(256, data["split"]["test"])
+    assert (model / "model_int8.tflite").is_file() and 0 <= agree <= 1 and abs(agree * n - round(agree * n)) < 1e-6
     assert (model / "model_int8.tflite").stat().st_size < 0.75 * (model / "model.tflite").stat().st_size
     # The twin is scored against model.tflite on the validation split: where it holds, int8.json makes video
     # run it (before, nothing ever ran a trained twin of a new task); where not, the trainer says so.
