@@ -7,7 +7,7 @@ photo pays that every time. While `python -m facekit serve` runs, each photo com
 facekit-image, python -m facekit image) of the same user hands its arguments to it instead, and the server runs
 the very same command with the models it holds, writing to the caller's own terminal or pipes (their file
 descriptors are passed over the socket), in the caller's folder, with the caller's environment and umask, for
-the time it runs; Ctrl-C and SIGTERM reach it, and its exit status is the command's.
+the time it runs; its Ctrl-C and SIGTERM stop it at its next photo, and its exit status is the command's.
 
 Not a worker forked per command: a fork inherits the models but not their engines' thread pools, and its first
 run touches memory the parent owns, so the analysis took twice as long (0.46 s of a 0.53 s command, against
@@ -227,7 +227,6 @@ class Server:
         self.sock: socket.socket | None = None
         self.identity = None
         self.running = None  # the command under way: (its connection, its number), for its caller's signals
-        self.forwarded = float("-inf")  # when a caller's signal was last raised here (time.monotonic)
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
@@ -423,10 +422,13 @@ class Server:
             conn.close()
 
     def _watch(self, conn: socket.socket, number: int) -> None:
-        """The caller's stop signals (a byte each), raised here as if they came to its own process; its end
-        (killed outright) as SIGHUP, a closed terminal's. Nothing once its command is over."""
+        """The caller's stop signals (a byte each), and its end (killed outright) as SIGHUP, a closed terminal's:
+        the command stops at its next photo, with that signal's exit status. Not as signals to this process,
+        whose handler then may already be the server's own again (the command just over): a caller's Ctrl-C at
+        that moment stopped the server, and holding stops back after each command kept a SIGTERM from stopping it."""
         import signal
-        import time
+
+        from .signals import request_stop
 
         while True:
             try:
@@ -436,19 +438,14 @@ class Server:
             with self.state:
                 if self.running != (conn, number):
                     return
-                self.forwarded = time.monotonic()
-                os.kill(os.getpid(), data[0] if data else signal.SIGHUP)
+                request_stop(data[0] if data else signal.SIGHUP)
             if not data:
                 return
 
-    def stop_signal(self, signum, _frame) -> None:
-        """The server's own Ctrl-C or SIGTERM (a caller's come while its command runs, to the command's handler).
-        One within a second of a caller's (raised as its command ended, the command's handler just gone) is the
-        caller's: not a stop of the server."""
-        import time
-
-        if self.running is None and time.monotonic() - self.forwarded > 1.0:
-            raise _Stop(signum)
+    @staticmethod
+    def stop_signal(signum, _frame) -> None:
+        """The server's own Ctrl-C, SIGTERM or SIGHUP (a command under way has its own handler for them)."""
+        raise _Stop(signum)
 
 
 class _Stop(KeyboardInterrupt):

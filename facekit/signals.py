@@ -44,6 +44,13 @@ def _note_signal(signum) -> None:
     _stopped.set()
 
 
+def request_stop(signum: int) -> None:
+    """A stop that comes other than as a signal to this process (facekit.serve: a caller's Ctrl-C, or its end):
+    noted as that signal would be, and raised at the run's next photo or frame (`check_stop`); a run that ends
+    first ends with its exit status. Cleared, like any, when the next run starts (`clear_stop`)."""
+    _note_signal(signum)
+
+
 def exit_status() -> int:
     """128 + the number of the stop signal that came last (130 for a Ctrl-C, and when none came: a
     KeyboardInterrupt raised some other way)."""
