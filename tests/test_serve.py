@@ -46,7 +46,12 @@ def server(tmp_path_factory):
     # Stopped right after a command: it was taken for that command's caller's own signal, and ignored.
     assert _command(["--version"], sock).returncode == 0
     proc.send_signal(signal.SIGTERM)  # as systemctl stop does
-    assert proc.wait(timeout=60) == 143
+    try:
+        status = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # not left running after the tests, holding its models
+        raise
+    assert status == 143
     assert not sock.exists(), "the server left its socket behind"
 
 
