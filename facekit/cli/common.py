@@ -659,20 +659,15 @@ KEEP_WARM = 4
 _keeping = [False]
 
 
-def _analyzer_options(args: argparse.Namespace, detector: bool, fine_pass: bool, video: bool) -> dict:
-    from ..heads import use_int8
-
-    return dict(tasks=args.tasks, detector=args.detector if detector else None,
-                landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
-                models=args.model, fine_pass=fine_pass, int8=use_int8(video))
-
-
 def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: bool = True, video: bool = False):
     """Load the detector, heads and landmarker once, from parsed options: the same FaceAnalyzer
     the library hands out, so scripts and library never disagree. video: the heads as video runs them."""
     from ..analyzer import FaceAnalyzer
+    from ..heads import use_int8
 
-    options = _analyzer_options(args, detector, fine_pass, video)
+    options = dict(tasks=args.tasks, detector=args.detector if detector else None,
+                   landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
+                   models=args.model, fine_pass=fine_pass, int8=use_int8(video))
     key = repr(options)
     analyzer = _WARM.pop(key, None)
     if analyzer is None:
