@@ -30,6 +30,7 @@ import glob
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -100,10 +101,36 @@ class JobOptions:
 def head_files(tasks: list[str] | None, models) -> dict[str, str]:
     """Each head the job runs -> its model.tflite's sha256 (16 hex digits), as the driver finds them. A
     model that cannot load is one line here, before Ray starts."""
-    from .assets import sha256sum
-    from .heads import TFLITE, load_heads
+    from .heads import load_heads
 
-    return {t: sha256sum(h.folder / TFLITE)[:16] for t, h in load_heads(tasks, [str(m) for m in models]).items()}
+    return head_hashes(load_heads(tasks, [str(m) for m in models]))
+
+
+def head_hashes(heads: dict) -> dict[str, str]:
+    """Task -> its head's model.tflite's sha256 (16 hex digits): which model made a column, whether its folder's
+    int8 twin or the file itself runs."""
+    from .assets import sha256sum
+    from .heads import TFLITE
+
+    return {t: sha256sum(h.folder / TFLITE)[:16] for t, h in heads.items()}
+
+
+def check_same_facekit(driver_version: str | None, heads: dict[str, str], analyzer) -> None:
+    """A worker whose facekit is not the driver's (a node not upgraded with the others, a head retrained on one
+    node) added rows of other models to the job's table without a word: Ray compares its own and Python's
+    versions across a cluster, not ours. Raised in the worker's start, the job ends in this one line."""
+    from . import __version__
+
+    where = socket.gethostname()
+    if driver_version and driver_version != __version__:
+        raise FacekitError(f"worker on {where} runs facekit {__version__}, this job's driver {driver_version}: install "
+                           "the same facekit on every node of the cluster")
+    mine = head_hashes(analyzer.heads)
+    differ = [t for t in heads if mine.get(t) != heads[t]]
+    if differ:
+        raise FacekitError(f"worker on {where} has other model files for {', '.join(differ)} than this job's driver "
+                           f"(sha256 {', '.join(mine.get(t) or 'none' for t in differ)} there, "
+                           f"{', '.join(heads[t] for t in differ)} here): give every node the same facekit and models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +284,7 @@ class Worker:
     and its sources' status rows."""
 
     OPTIONS: dict = {}
+    DRIVER_VERSION: str | None = None  # the driver's facekit, which each worker's must be
 
     def __init__(self, options: dict | None = None):
         import cv2
@@ -270,6 +298,7 @@ class Worker:
         silence_opencv()
         self.options = JobOptions(**(options if options is not None else self.OPTIONS))
         self.analyzer = FaceAnalyzer(**self.options.analyzer_kwargs())
+        check_same_facekit(self.DRIVER_VERSION, self.options.heads, self.analyzer)
         self.columns = ["source", "kind", *self.analyzer.record_columns()]
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -754,7 +783,9 @@ def _hush_teardown() -> None:
         return
 
     def print_to_stdstream(data, *args, **kwargs):
-        if not (stop_requested() or _TEARING_DOWN.is_set()):
+        # A worker's own refusal to start (check_same_facekit) is the job's one line when it ends (_guard_ray).
+        ours = _raised_by_facekit("\n".join(data.get("lines") or []).splitlines())
+        if not (stop_requested() or _TEARING_DOWN.is_set() or ours):
             show(data, *args, **kwargs)
 
     print_to_stdstream.facekit_hushed = True
@@ -802,7 +833,9 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     # The options ride on the class rather than as constructor arguments, which Ray would keep in its object
     # store and warn about for every actor.
-    worker = type("Worker", (Worker,), {"OPTIONS": asdict(options)})
+    from . import __version__
+
+    worker = type("Worker", (Worker,), {"OPTIONS": asdict(options), "DRIVER_VERSION": __version__})
     # Two tasks in flight per actor: the next one waits in the worker's queue, so a worker never idles for a
     # round trip through the driver between tasks (each got 78% of a core with one in flight, 92% with two).
     # Not in a run that retries sources which killed their worker: a task queued behind one of those died with
@@ -865,12 +898,26 @@ def worker_died(source: str, kind: str) -> dict:
             "worker_rss_mb": float("nan"), "finished": _now()}
 
 
+# How a FacekitError raised in a worker (check_same_facekit) ends Ray's traceback of it: "facekit.errors.X: ...".
+_WORKER_ERROR = re.compile(r"^facekit\.errors\.\w+: (.+)$")
+
+
+def _raised_by_facekit(lines: list[str]) -> str | None:
+    """The message of a FacekitError a worker raised, when Ray's text of its failure ends in one."""
+    return next((m.group(1) for line in reversed(lines) if (m := _WORKER_ERROR.match(line.strip()))), None)
+
+
 def _guard_ray(batches, totals: dict):
     """Ray's own failures (a worker that cannot start or dies: facekit missing on a node, out of memory)
-    as one line; what was finished is on disk, so the same command resumes."""
+    as one line; what was finished is on disk, so the same command resumes. A worker that refused to start
+    (another facekit than the driver's) is its own line: the same command would meet it again."""
     try:
         yield from batches
     except Exception as exc:  # noqa: BLE001 - Ray raises many types; each ends the job the same way
+        ours = _raised_by_facekit(str(exc).splitlines())
+        if ours:
+            raise FacekitError(f"{ours} (the job stopped after {totals['sources']} sources; what was finished is "
+                               "saved)") from None
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise FacekitError(f"the Ray job stopped after {totals['sources']} sources ({first.strip()[:300]}); "
                            "what was finished is saved: run the same command to go on") from None

@@ -220,6 +220,60 @@ def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
     Results(out).check_options(again)
 
 
+@pytest.mark.slow
+def test_a_worker_with_other_models_than_the_driver_ends_the_job_in_one_line(tmp_path, media):
+    """A node of a cluster whose facekit has another mask head than the driver's (retrained there, or not
+    upgraded) added its rows to the job's table without a word. Its workers now refuse to start, and the job
+    ends in one line naming the head, the node and both files' hashes, without Ray's tracebacks of it. Here the
+    driver's record of the head is made to differ, as only a second machine could make it otherwise."""
+    script = f"""
+from pathlib import Path
+from facekit.batch import JobOptions, Results, head_files, run_job, start_ray
+from facekit.cli.common import guarded
+results = Results(Path({str(tmp_path / "job")!r}))
+results.status_dir.mkdir(parents=True)
+results.faces_dir.mkdir()
+options = JobOptions(detector="scrfd", tasks=["mask"], heads={{"mask": "0" * 16}})
+assert head_files(["mask"], []) != options.heads
+job = guarded(lambda argv: run_job([[({str(media / "obama.jpg")!r}, "image")]], options, results, start_ray(None, 1)))
+raise SystemExit(job([]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode != 0
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, done.stdout + done.stderr
+    assert re.search(r"worker on \S+ has other model files for mask than this job's driver \(sha256 [0-9a-f]{16} "
+                     r"there, 0{16} here\)", lines[0]), lines[0]
+
+
+def test_a_worker_of_another_facekit_version_refuses_to_start():
+    from types import SimpleNamespace
+
+    from facekit import __version__
+    from facekit.batch import check_same_facekit
+    from facekit.errors import FacekitError
+
+    check_same_facekit(__version__, {}, SimpleNamespace(heads={}))
+    with pytest.raises(FacekitError, match=rf"runs facekit {re.escape(__version__)}, this job's driver 0\.1\.0: "
+                                           "install the same facekit on every node"):
+        check_same_facekit("0.1.0", {}, SimpleNamespace(heads={}))
+
+
+def test_a_workers_refusal_in_rays_text_is_the_jobs_one_line():
+    from facekit.batch import _guard_ray
+    from facekit.errors import FacekitError
+
+    def batches():
+        raise RuntimeError("The actor died because of an error raised in its creation task\n  File \"x.py\"\n"
+                           "facekit.errors.FacekitError: worker on node7 runs facekit 0.3.0, this job's driver 0.2.0\n")
+        yield
+
+    with pytest.raises(FacekitError) as err:
+        next(_guard_ray(batches(), {"sources": 5}))
+    assert str(err.value) == ("worker on node7 runs facekit 0.3.0, this job's driver 0.2.0 (the job stopped after 5 "
+                              "sources; what was finished is saved)")
+
+
 def test_a_job_begun_by_an_older_facekit_is_resumed_with_a_warning(tmp_path, capsys):
     """A job begun by an older facekit (job.json as 65facf9 wrote it: no version, no heads' files) resumed in
     silence after an upgrade, and the old mask head's rows (example_03's third face with_mask) sat beside the new
