@@ -196,7 +196,8 @@ class FaceAnalyzer(FacePipeline):
     # Iterator (it has no close()).
     def analyze_video(self, source: str | int | os.PathLike[str] | Iterable[ImageInput], detect_every: int = 1,
                       every: int = 1, max_frames: int | None = None, smooth: float = 0.6, fine_pass: bool = False,
-                      head_every: int = HEAD_EVERY, fps: float | None = None) -> Generator[VideoResult, None, None]:
+                      head_every: int = HEAD_EVERY, fps: float | None = None,
+                      progress: bool = False) -> Generator[VideoResult, None, None]:
         """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
         the caller holds (a list of image arrays or image paths, or a generator over another capture library
         such as picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per
@@ -213,6 +214,8 @@ class FaceAnalyzer(FacePipeline):
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
             from the frame index); None treats them as a live feed (times from the wall clock).
+        progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
+            a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
         Raises facekit.errors.VideoError when the source cannot be opened or breaks while read (a held frame
         that is not an image: its index), and ArgumentError (a FacekitError and a ValueError) for a step or a
         frame count below 1, a smooth outside [0, 1) or a bad fps, before opening the source. Being a
@@ -233,6 +236,8 @@ class FaceAnalyzer(FacePipeline):
         # fps=0 fell back to 30 without a word, a negative or NaN rate gave negative or NaN times, "25" passed.
         if fps is not None and (not _is_number(fps) or not math.isfinite(fps) or fps <= 0):
             raise ArgumentError(f"fps must be None (a live feed) or a finite number above 0, e.g. 25; got {fps!r}")
+        if not _is_bool(progress):
+            raise ArgumentError(f"progress must be True or False; got {progress!r}")
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
@@ -261,16 +266,30 @@ class FaceAnalyzer(FacePipeline):
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                  f"{type(source).__name__}") from None
             frames = FrameIterable(iterator, fps)
+        bar = None
         try:
+            if progress:
+                total = getattr(frames, "frame_count", None)
+                if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
+                    total = len(source)
+                if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every
+                    total = min(total, (max_frames - 1) * every + 1)
+                bar = _progress_bar(None if frames.live else total)
             reader = EveryNth(frames, every) if every > 1 else frames
             tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
             for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                       head_every=head_every):
                 # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
                 self._check_open()
+                if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
+                    bar.update(int(index) + 1 - bar.n)
                 # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
                 yield VideoResult(int(index), float(frames.time_s(index)), faces)
+            if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
+                bar.update(bar.total - bar.n)
         finally:
+            if bar is not None:
+                bar.close()
             frames.close()
 
     def __repr__(self) -> str:
@@ -304,6 +323,31 @@ class FaceAnalyzer(FacePipeline):
                 detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
                 self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
         return self._video_pipelines[fine_pass]
+
+
+def _progress_bar(total: int | None):
+    """analyze_video's bar: tqdm's notebook widget in Jupyter, text on stderr elsewhere. Without ipywidgets
+    (JupyterLab alone) tqdm.auto still picks the widget, warns "IProgress not found" and raises: text there."""
+    import importlib.util
+    import sys
+
+    # Drawn though standard error is no terminal (a notebook's is not): the caller asked for it. Only a closed one
+    # (pythonw, 2>&-: sys.stderr is None, which tqdm writes to anyway) gets none.
+    options: dict[str, Any] = dict(total=total, unit="frame", desc="frames", disable=sys.stderr is None)
+    try:
+        widgets = importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):  # ValueError: a module without a spec in sys.modules
+        widgets = False
+    if widgets:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(**options)
+        except ImportError:  # an ipywidgets tqdm cannot use
+            pass
+    from tqdm.std import tqdm as text_tqdm
+
+    return text_tqdm(file=sys.stderr, **options)
 
 
 def _detector_names() -> list[str]:

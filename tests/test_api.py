@@ -763,6 +763,27 @@ def test_video_from_frames_the_caller_holds(analyzer, media):
             list(analyzer.analyze_video(bad))
 
 
+def test_analyze_video_shows_its_progress_when_asked(analyzer, media, capsys):
+    """A long video in a notebook cell said nothing until it ended, and tqdm around the generator could only count
+    ("1234it"): it cannot know the frame count. progress=True draws a bar to the source's end (the video
+    script's), a widget in Jupyter, text on standard error elsewhere, though that is no terminal (a notebook's)."""
+    from facekit.errors import ArgumentError
+
+    assert len(list(analyzer.analyze_video(media / CLIP, max_frames=3))) == 3
+    assert "frames" not in capsys.readouterr().err  # none unless asked for
+    total = int(cv2.VideoCapture(str(media / CLIP)).get(cv2.CAP_PROP_FRAME_COUNT))
+    for options, shown in (({"max_frames": 3}, "3/3"), ({"max_frames": 2, "every": 100}, "101/101"),
+                           ({"every": 100}, f"{total}/{total}")):
+        assert list(analyzer.analyze_video(media / CLIP, progress=True, **options))
+        err = capsys.readouterr().err
+        assert "frames: 100%" in err and shown in err, (options, err)
+    photo = cv2.imread(str(media / "example_03.png"))
+    assert len(list(analyzer.analyze_video([photo] * 4, fps=25, progress=True))) == 4
+    assert "4/4" in capsys.readouterr().err
+    with pytest.raises(ArgumentError, match="progress must be True or False"):
+        next(analyzer.analyze_video(media / CLIP, progress="yes"))
+
+
 def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, media):
     """A generator of frames with no fps (picamera2, say) is a live feed, timed by the wall clock. Its times were
     taken when each result was handed back: the first frame read 0.7 s (the models' first run) instead of 0, and
