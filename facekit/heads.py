@@ -318,6 +318,11 @@ class Head:
             )
         return cls(folder, card, interp, model_path)
 
+    def __repr__(self) -> str:
+        """What a notebook shows for `analyzer.heads`: the task, its labels and the file that runs (the int8 twin or
+        not, from which models folder); it was "<facekit.heads.Head object at 0x7f...>", saying none of them."""
+        return f"Head({self.task!r}, labels={self.labels!r}, model={str(self.model_path)!r})"
+
     @property
     def task(self) -> str:
         return self.card.task

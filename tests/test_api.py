@@ -763,6 +763,14 @@ def test_video_from_frames_the_caller_holds(analyzer, media):
             list(analyzer.analyze_video(bad))
 
 
+def test_heads_show_their_task_labels_and_model_file(analyzer):
+    """analyzer.heads in a notebook cell (README passes it to Style.from_heads) showed
+    {'mask': <facekit.heads.Head object at 0x7f...>, ...}: nothing of which model runs."""
+    head = analyzer.heads["mask"]
+    assert repr(head) == f"Head('mask', labels=['with_mask', 'without_mask'], model={str(head.model_path)!r})"
+    assert str(head.model_path).endswith(".tflite") and "object at 0x" not in repr(analyzer.heads)
+
+
 def test_analyze_video_shows_its_progress_when_asked(analyzer, media, capsys):
     """A long video in a notebook cell said nothing until it ended, and tqdm around the generator could only count
     ("1234it"): it cannot know the frame count. progress=True draws a bar to the source's end (the video
