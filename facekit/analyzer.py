@@ -241,56 +241,58 @@ class FaceAnalyzer(FacePipeline):
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
-        from .video import EveryNth, FrameIterable, FrameSource, silence_opencv
+        from .video import EveryNth, FrameIterable, FrameSource, opencv_quiet
 
-        silence_opencv()
-        pipeline = self._pipeline_for_video(fine_pass)
-        if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, no other's
-            pipeline = copy.copy(pipeline)
-            pipeline.landmarker = pipeline.landmarker.for_video()
-        if isinstance(source, (str, int, os.PathLike)):
-            # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
-            # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
-            # stderr is not held while it opens: the host's other threads (a web server's log) write there.
-            frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
-        elif isinstance(source, (bytes, bytearray, memoryview, io.IOBase)):
-            # Iterated, a video's bytes are ints and an open file its lines: "frame 0: got int" named no cause.
-            raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file and "
-                             f"pass its path (analyze() takes a photo's bytes or file)")
-        elif isinstance(source, np.ndarray) and source.ndim < 4:
-            raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
-        else:
+        # OpenCV's own lines (an image sequence's end, a stream that does not answer) are left out while the
+        # video runs, the caller getting one VideoError; its log level is the host's again after.
+        with opencv_quiet():
+            pipeline = self._pipeline_for_video(fine_pass)
+            if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, no other's
+                pipeline = copy.copy(pipeline)
+                pipeline.landmarker = pipeline.landmarker.for_video()
+            if isinstance(source, (str, int, os.PathLike)):
+                # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
+                # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
+                # stderr is not held while it opens: the host's other threads (a web server's log) write there.
+                frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
+            elif isinstance(source, (bytes, bytearray, memoryview, io.IOBase)):
+                # Iterated, a video's bytes are ints and an open file its lines: "frame 0: got int" named no cause.
+                raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file "
+                                 f"and pass its path (analyze() takes a photo's bytes or file)")
+            elif isinstance(source, np.ndarray) and source.ndim < 4:
+                raise VideoError("one image array is a photo: use analyze(), or pass a list of frames")
+            else:
+                try:
+                    iterator = iter(source)
+                except TypeError:
+                    raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
+                                     f"{type(source).__name__}") from None
+                frames = FrameIterable(iterator, fps)
+            bar = None
             try:
-                iterator = iter(source)
-            except TypeError:
-                raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
-                                 f"{type(source).__name__}") from None
-            frames = FrameIterable(iterator, fps)
-        bar = None
-        try:
-            if progress:
-                total = getattr(frames, "frame_count", None)
-                if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
-                    total = len(source)
-                if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every
-                    total = min(total, (max_frames - 1) * every + 1)
-                bar = _progress_bar(None if frames.live else total)
-            reader = EveryNth(frames, every) if every > 1 else frames
-            tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
-            for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
-                                                      head_every=head_every):
-                # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
-                self._check_open()
-                if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
-                    bar.update(int(index) + 1 - bar.n)
-                # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
-                yield VideoResult(int(index), float(frames.time_s(index)), faces)
-            if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
-                bar.update(bar.total - bar.n)
-        finally:
-            if bar is not None:
-                bar.close()
-            frames.close()
+                if progress:
+                    total = getattr(frames, "frame_count", None)
+                    if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
+                        total = len(source)
+                    if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every
+                        total = min(total, (max_frames - 1) * every + 1)
+                    bar = _progress_bar(None if frames.live else total)
+                reader = EveryNth(frames, every) if every > 1 else frames
+                tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
+                for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
+                                                          head_every=head_every):
+                    # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
+                    self._check_open()
+                    if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
+                        bar.update(int(index) + 1 - bar.n)
+                    # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
+                    yield VideoResult(int(index), float(frames.time_s(index)), faces)
+                if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
+                    bar.update(bar.total - bar.n)
+            finally:
+                if bar is not None:
+                    bar.close()
+                frames.close()
 
     def __repr__(self) -> str:
         """What it runs, as a notebook shows it (it was "<facekit.analyzer.FaceAnalyzer object at 0x7f...>")."""

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,34 @@ def silence_opencv() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     except AttributeError:
         pass
+
+
+_quiet_lock = threading.Lock()
+_quiet_videos = 0  # analyze_video runs under way in opencv_quiet
+_level_before: int | None = None  # OpenCV's log level before the first of them
+
+
+@contextmanager
+def opencv_quiet():
+    """silence_opencv while the block runs, OpenCV's log level set back as it was once the last such block ends:
+    the library's. silence_opencv alone (the scripts' own processes) left it silent for good, so after one
+    analyze_video a notebook's cv2.imread("typo.png") gave None without OpenCV's "can't open/read file" line."""
+    global _quiet_videos, _level_before
+    with _quiet_lock:
+        if _quiet_videos == 0:
+            try:
+                _level_before = cv2.utils.logging.getLogLevel()
+            except AttributeError:
+                _level_before = None
+        _quiet_videos += 1
+        silence_opencv()
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_videos -= 1
+            if _quiet_videos == 0 and _level_before is not None:
+                cv2.utils.logging.setLogLevel(_level_before)
 
 
 def quiet_stderr():

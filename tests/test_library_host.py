@@ -31,3 +31,33 @@ def test_analyze_video_leaves_the_hosts_stderr_alone_while_a_source_opens(analyz
     monkeypatch.setattr(video.cv2, "VideoCapture", opening)
     assert len(list(analyzer.analyze_video(str(media / CLIP), max_frames=2))) == 2
     assert "request 4 served 200" in capfd.readouterr().err
+
+
+def test_a_video_gives_opencv_its_log_level_back(analyzer, media, tmp_path):
+    """analyze_video silenced OpenCV's log for the rest of the process: after one video a notebook's
+    cv2.imread("typo.png") gave None without OpenCV's "can't open/read file" line. It is silent while videos run
+    (an image sequence's end, a stream that does not answer: the caller gets one VideoError) and as it was after
+    the last one ends, however it ends."""
+    import cv2
+
+    from facekit.errors import VideoError
+
+    logging, before = cv2.utils.logging, cv2.utils.logging.getLogLevel()
+    warning, silent = logging.LOG_LEVEL_WARNING, logging.LOG_LEVEL_SILENT
+    try:
+        logging.setLogLevel(warning)
+        assert len(list(analyzer.analyze_video(media / CLIP, max_frames=2))) == 2
+        assert logging.getLogLevel() == warning
+        first, second = (analyzer.analyze_video(media / CLIP, max_frames=5) for _ in range(2))
+        next(first), next(second)
+        assert logging.getLogLevel() == silent  # while they run
+        first.close()
+        assert logging.getLogLevel() == silent
+        second.close()
+        assert logging.getLogLevel() == warning
+        (tmp_path / "junk.mp4").write_bytes(b"not a video" * 100)
+        with pytest.raises(VideoError):
+            next(analyzer.analyze_video(tmp_path / "junk.mp4"))
+        assert logging.getLogLevel() == warning
+    finally:
+        logging.setLogLevel(before)
