@@ -325,15 +325,32 @@ def _download(asset: Asset, dest: Path) -> None:
         raise AssetError(f"cannot download {asset.filename} from {asset.url} ({reason}); {_where(asset)}") from None
     total = int(response.headers.get("Content-Length") or 0)
     done, digest = 0, hashlib.sha256()
+    # A bar redrawn every 64 KB suits a terminal; a log (CI, 2> file, a notebook's stderr) got one line of ~250
+    # carriage-return updates per 16 MB: it gets a line as the download starts and one as it ends.
+    bar = _is_terminal(sys.stderr)
+    if not bar:
+        print(f"[INFO] downloading {asset.filename} from {asset.url}"
+              + (f" ({total / 1e6:.1f} MB)" if total else ""), file=sys.stderr, flush=True)
     with response, _room_for(dest), atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing saved
         while chunk := response.read(1 << 16):
             out.write(chunk)
             digest.update(chunk)
             done += len(chunk)
-            _progress(asset.filename, done, total)
-        print(file=sys.stderr)
+            if bar:
+                _progress(asset.filename, done, total)
+        if bar:
+            print(file=sys.stderr)
+        else:
+            print(f"[INFO] downloaded {asset.filename} ({done / 1e6:.1f} MB)", file=sys.stderr, flush=True)
         if asset.sha256 and digest.hexdigest() != asset.sha256:
             raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # a stand-in without isatty, a closed stream
+        return False
 
 
 def _progress(label: str, done: int, total: int) -> None:

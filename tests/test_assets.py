@@ -114,6 +114,23 @@ def test_download_checks_sha256_and_caches(monkeypatch, tmp_path, local_server):
     assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == ["good.bin"]
 
 
+def test_a_download_into_a_log_is_two_lines_not_a_redrawn_bar(monkeypatch, tmp_path, local_server, capsys):
+    """A bar redrawn every 64 KB suits a terminal; CI logs, `2> log` and a notebook's stderr got ~250
+    carriage-return updates per 16 MB in one line. Where stderr is no terminal: a line as it starts, one as it
+    ends."""
+    root, url = local_server
+    payload = bytes(range(256)) * 2048  # 512 KB: eight reads
+    (root / "big.bin").write_bytes(payload)
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setitem(assets.REGISTRY, "t.big", assets.Asset("t.big", "models/big.bin", f"{url}/big.bin", None))
+    assets.resolve("t.big")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == [f"[INFO] downloading big.bin from {url}/big.bin (0.5 MB)",
+                                "[INFO] downloaded big.bin (0.5 MB)"], err
+
+
 @needs_mirror
 def test_layout_makes_the_seed_folders(tmp_path):
     assets.layout(tmp_path)
