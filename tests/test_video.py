@@ -2309,6 +2309,33 @@ def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(
     assert {int(row["frame"]) for row in read_csv(tables / "a.csv")} == {0, 1, 2}
 
 
+def test_ctrl_c_between_two_videos_of_a_folder_still_sums_up(tmp_path, clip, mask_model, monkeypatch, capfd):
+    """A Ctrl-C that landed as the first video's line was said (between two videos) ended a folder run with a bare
+    "[INFO] interrupted": no line said which videos were done and which were not reached."""
+    import facekit.cli.video as video_cli
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        _cut_of(clips / name, clip, 3)
+    said = video_cli.info
+
+    def info_then_ctrl_c(text):
+        said(text)
+        if text.startswith(f"{clips / 'a.mp4'}: "):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs at the first bytecode after the signal
+
+    monkeypatch.setattr(video_cli, "info", info_then_ctrl_c)
+    code = main(["--source", str(clips), "--model", str(mask_model), "--tasks", "mask", "--csv", f"{tmp_path}/t/",
+                 "--no-display"])
+    out, err = capfd.readouterr()
+    assert code == 130 and "Traceback" not in err, err
+    assert re.search(r"^\[INFO\] 1 video, 3 frames, .*; 2 not reached$", out, re.M), out
+    assert "[INFO] interrupted after 1 of 3 videos: outputs finalized" in err, err
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["a.csv"]
+
+
 def test_a_complete_run_removes_the_partial_outputs_a_stopped_run_left(tmp_path, clip, mask_model):
     """A run stopped with Ctrl-C put its outputs beside the earlier whole ones (out.partial.mp4, faces.partial.csv);
     the next complete run replaced out.mp4 and faces.csv and left the older partials there, looking newer than

@@ -634,7 +634,7 @@ def _folder_run(args, folder: Path) -> int:
     from ..batch import VIDEO_EXTENSIONS
     from ..errors import shown as printable
     from ..preprocess import is_image_path
-    from ..signals import exit_status
+    from ..signals import DeferredStop, exit_status
     from ..video import SourceSpec, check_file_source
     from .image import gather_inputs, say_skipped
 
@@ -674,52 +674,60 @@ def _folder_run(args, folder: Path) -> int:
                 if is_image_path(path) else "not a video file (by its extension)")
     repeated = sum(same is not None for _, same in skipped)
 
-    done = failed = broken = frames = people = 0
+    done = failed = broken = short = frames = people = 0
     unmasked: int | None = None
     stopped = marks = None
     started = time.perf_counter()
-    for video, name, one in zip(videos, names, runs):
-        each = copy.copy(pipeline)
-        if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, not the last one's
-            each.landmarker = pipeline.landmarker.for_video()
-        try:
-            check_file_source(SourceSpec.parse(one.source))
-            stats = run(one, each, report=False, progress=True)
-        except VideoError as exc:
-            failed += 1
-            warn(f"skipped {exc}")
-            continue
-        except KeyboardInterrupt:  # while the video was being opened
-            stopped = "interrupted"
-            break
-        marks = stats.landmarks or marks
-        frames += stats.frames
-        people += stats.people
-        if stats.unmasked is not None:
-            unmasked = (unmasked or 0) + stats.unmasked
-        renamed = name.with_suffix("").name != video.stem
-        short = " (stopped before its end)" if stats.interrupted or stats.stopped else ""
-        line = (f"{printable(str(video))}: {counted(stats.frames, 'frame')}{short}, {stats.headline}"
-                + (f" (its outputs named {name.with_suffix('').name}: another video has its name)" if renamed else ""))
-        if stats.error:
-            broken += 1
-            warn(f"{line}; stopped there: {stats.error}")
-        else:
-            done += 1
-            info(line)
-        for said in (stats.cut.line(outputs := [one.output, one.csv, one.summary, one.timeline]),
-                     stats.cut.cleared_line(outputs)):
-            if said is not None:
-                info(said)
-        if stats.interrupted:
-            stopped = "interrupted"
-            break
-        if stats.stopped:
-            stopped = stats.stopped
-            break
+    try:
+        for video, name, one in zip(videos, names, runs):
+            try:
+                each = copy.copy(pipeline)
+                if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, not the last's
+                    each.landmarker = pipeline.landmarker.for_video()
+                check_file_source(SourceSpec.parse(one.source))
+                stats = run(one, each, report=False, progress=True)
+            except VideoError as exc:
+                failed += 1
+                warn(f"skipped {exc}")
+                continue
+            # A Ctrl-C while a video that ended is counted and said waits until it is: one that landed here (or
+            # between two videos, below) ended the run without the line summing up what was done.
+            with DeferredStop() as holding:
+                holding.arm()
+                marks = stats.landmarks or marks
+                frames += stats.frames
+                people += stats.people
+                if stats.unmasked is not None:
+                    unmasked = (unmasked or 0) + stats.unmasked
+                renamed = name.with_suffix("").name != video.stem
+                cut = stats.interrupted or stats.stopped
+                line = (f"{printable(str(video))}: {counted(stats.frames, 'frame')}"
+                        f"{' (stopped before its end)' if cut else ''}, {stats.headline}"
+                        + (f" (its outputs named {name.with_suffix('').name}: another video has its name)"
+                           if renamed else ""))
+                if stats.error:
+                    broken += 1
+                    warn(f"{line}; stopped there: {stats.error}")
+                else:
+                    done += 1
+                    short += bool(cut)
+                    info(line)
+                for said in (stats.cut.line(outputs := [one.output, one.csv, one.summary, one.timeline]),
+                             stats.cut.cleared_line(outputs)):
+                    if said is not None:
+                        info(said)
+            if stats.interrupted or holding.received:
+                stopped = "interrupted"
+                break
+            if stats.stopped:
+                stopped = stats.stopped
+                break
+    except KeyboardInterrupt:  # while a video was being opened, or between two
+        stopped = "interrupted"
     report_landmarks(pipeline, marks, video=True)
     reached = done + failed + broken
-    info(f"{counted(done, 'video')}, {counted(frames, 'frame')}, {people} people seen"
+    info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
+         + f", {counted(frames, 'frame')}, {people} people seen"
          + (f", {unmasked} without a mask" if unmasked is not None else "")
          + f" in {time.perf_counter() - started:.1f}s; skipped {failed} unreadable video(s) and "
            f"{len(skipped) - repeated} non-video file(s)"
