@@ -1234,34 +1234,37 @@ def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_mo
 def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_model, tmp_path, monkeypatch, capfd):
     """The CSV's disk filling up half-way ended the run with its one line, and the annotated video, the summary
     and the timeline (on another disk, with room) were thrown away with it: every frame analysed so far lost.
-    They are now finalized with the frames before the failure; the CSV, short of rows, is not kept (the old one
-    stays)."""
+    They are now finalized with the frames before the failure, and so is the CSV, its rows whole up to there,
+    beside the old one (a write the disk takes part-way, then refuses)."""
     import contextlib
     import errno
 
     import facekit.records
 
-    real_atomic_write = facekit.records.atomic_write
+    real_atomic_write, real_write = facekit.records.atomic_write, os.write
     table = tmp_path / "full" / "faces.csv"
     table.parent.mkdir()
     table.write_text("an earlier run's rows\n")
+    full = {"fd": None, "room": 20_000}
 
-    class FullDisk:
-        def __init__(self, fh):
-            self.fh, self.room = fh, 20_000
-
-        def write(self, text):
-            self.room -= len(text)
-            if self.room < 0:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return self.fh.write(text)
+    def write(fd, data):
+        if fd != full["fd"]:
+            return real_write(fd, data)
+        if not full["room"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        taken = real_write(fd, bytes(data[:full["room"]]))
+        full["room"] -= taken
+        return taken
 
     @contextlib.contextmanager
     def atomic_write(path, *args, **kwargs):
         with real_atomic_write(path, *args, **kwargs) as fh:
-            yield FullDisk(fh) if Path(path) == table else fh
+            if Path(path) == table:
+                full["fd"] = fh.fileno()
+            yield fh
 
     monkeypatch.setattr(facekit.records, "atomic_write", atomic_write)
+    monkeypatch.setattr(os, "write", write)
     out, people, plot = tmp_path / "out.mp4", tmp_path / "people.csv", tmp_path / "t.png"
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--output", out,
                       "--csv", table, "--summary", people, "--timeline", plot)
@@ -1272,7 +1275,8 @@ def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_mo
     assert rows and max(int(r["last_frame"]) for r in rows) == n - 1
     assert cv2.imread(str(plot)) is not None
     assert table.read_text() == "an earlier run's rows\n"
-    assert sorted(p.name for p in table.parent.iterdir()) == ["faces.csv"]  # no temp file left
+    assert {int(r["frame"]) for r in read_csv(table.parent / "faces.partial.csv")} == set(range(n)), line
+    assert sorted(p.name for p in table.parent.iterdir()) == ["faces.csv", "faces.partial.csv"]  # no temp file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "out.mp4", "people.csv", "t.png"]
 
 
@@ -1354,11 +1358,27 @@ def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
     assert not out.exists() and "annotated video written" not in res.stdout
     assert read_csv(summary)  # the outputs that fit are still finalized
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]  # no temp file left
+
+
+def test_a_full_disk_at_the_csv_keeps_the_rows_before(tmp_path, clip, mask_model):
+    """The CSV's disk filling up threw its temp file away, every row of the frames before with it (the photo
+    command's JSON Lines keep their lines). Files here may not grow past 20 kB: the rows of the frames before are
+    kept, each frame's whole, beside an earlier run's CSV as a stopped run's are."""
+    table = tmp_path / "faces.csv"
+    table.write_text("an earlier run's\n")
     res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--csv",
-                     tmp_path / "faces.csv", max_file_bytes=20_000)
+                     table, "--summary", tmp_path / "people.csv", max_file_bytes=20_000)
     assert res.returncode == 2
-    assert f"cannot write {tmp_path / 'faces.csv'}: File too large" in one_error_line(res.stderr)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["people.csv"]
+    line = one_error_line(res.stderr)
+    assert f"cannot write {table}: File too large (the rows of the " in line, line
+    frames = int(re.search(r"the rows of the (\d+) frames before are kept in (\S+);", line)[1])
+    assert f"kept in {tmp_path / 'faces.partial.csv'}; the other outputs stop at the same frame" in line, line
+    assert table.read_text() == "an earlier run's\n"
+    rows = read_csv(tmp_path / "faces.partial.csv")
+    assert {int(row["frame"]) for row in rows} == set(range(frames)) and 0 < frames < CLIP_FRAMES
+    assert all(None not in row and None not in row.values() for row in rows)  # no row cut short
+    assert (tmp_path / "faces.partial.csv").read_text().endswith("\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "faces.partial.csv", "people.csv"]
 
 
 def test_a_full_disk_names_every_output_it_could_not_write(tmp_path, clip, mask_model):

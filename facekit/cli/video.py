@@ -188,11 +188,13 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError. progress: a file's
     progress bar on a terminal (default: as `report`)."""
     import csv
+    import io
 
     from ..drawing import Style, annotate, draw_fps
     from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
     from ..pipeline import track_faces
-    from ..records import CutShort, atomic_write, clock_text, csv_columns, csv_row, is_stdout, keep_earlier, live_write
+    from ..records import (CutShort, append_lines, atomic_write, clock_text, csv_columns, csv_row, is_stdout,
+                           keep_earlier, live_write)
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
@@ -296,9 +298,19 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                 from ..landmarks import MEASURE_NAMES
             columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else (),
                                   clock=source.live)
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore",
+            # Each frame's rows go in whole or not at all (append_lines, as the photo command's JSON Lines): on a
+            # disk that filled up, the text stream's buffer failed at a row cut part-way, and the whole file was
+            # thrown away with the frames before it.
+            rows = io.StringIO()
+            writer = csv.DictWriter(rows, fieldnames=columns, extrasaction="ignore",
                                     restval="", lineterminator="\n")
             writer.writeheader()
+            try:
+                append_lines(fh, _taken(rows))
+            except OSError as exc:
+                if exc.errno not in WRITE_ERRNOS:
+                    raise
+                csv_failed = exc
         timeline = None
         if args.timeline is not None:
             task = Timeline.pick_task(task_labels)
@@ -325,8 +337,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
             progress = stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
         started = time.perf_counter()
         try:
-            for index, frame, faces in track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
-                                                   head_every=args.head_every):
+            frames = () if csv_failed is not None else track_faces(reader, pipeline, tracker, args.detect_every,
+                                                                   args.max_frames, head_every=args.head_every)
+            for index, frame, faces in frames:
                 fps = meter.tick()
                 time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
                 clock = clock_text(source.wall_time(time_s)) if source.live else None  # a file's: none
@@ -339,6 +352,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                     if writer is not None:
                         try:
                             writer.writerows(csv_row(index, time_s, f, task_labels, clock) for f in faces)
+                            append_lines(fh, _taken(rows))
                         except BrokenPipeError:
                             raise
                         except OSError as exc:
@@ -420,14 +434,20 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                 stats.unwritten.add(name)
         if csv_failed is not None:
             stats.csv_failed = True
-            # A file's CSV is a temp file short of rows: raised inside its stack, it is removed (an earlier
-            # run's CSV stays). A camera's, written in place, keeps the rows it got.
-            with contextlib.suppress(OSError), csv_stack:
-                raise csv_failed
-            kept = "the rows before are kept" if source.live else "it is not kept"
+            before = counted(stats.frames, 'frame')
+            kept = f"it is not kept; the other outputs hold the {before} before"
+            if stats.frames:
+                # The rows of the frames before are whole: kept, as a camera's (written in place) always were.
+                # A file's go into place as a stopped run's do, beside an earlier run's CSV (.partial).
+                with contextlib.suppress(OSError):
+                    csv_stack.close()
+                    kept = (f"the rows of the {before} before are kept in {stats.cut.shown(args.csv)}; the other "
+                            "outputs stop at the same frame")
+            else:  # nothing but its header, if that: raised inside its stack, the temp file is removed
+                with contextlib.suppress(OSError), csv_stack:
+                    raise csv_failed
             why = csv_failed.strerror or csv_failed
-            problems.append(f"cannot write {where(args.csv)}: {why} ({kept}; the other outputs hold "
-                            f"the {counted(stats.frames, 'frame')} before)")
+            problems.append(f"cannot write {where(args.csv)}: {why} ({kept})")
         stats.error = "; ".join(problems) or None
     if bug is not None:
         raise bug
@@ -437,6 +457,14 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     if report:
         _report(args, stats, sink, timeline, people, alerts, source)
     return stats
+
+
+def _taken(text) -> str:
+    """What an io.StringIO holds, which is emptied."""
+    taken = text.getvalue()
+    text.seek(0)
+    text.truncate()
+    return taken
 
 
 def _window_says_stop(window: Window, stats: RunStats) -> bool:
