@@ -302,6 +302,41 @@ class CutShort:
                 f"{'it' if len(moved) == 1 else 'them'}: {', '.join(self.shown(p) for p in moved)}")
 
 
+class MadeFolders:
+    """The output folders a run makes (`-o out/`, a --recursive run's sub-folders in it), removed at its end where
+    it left them empty: a run whose first annotated image could not be written (a full disk, ulimit -f) left an
+    empty out/ of its own making. A folder that was there before the run is never removed."""
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []  # parents before their sub-folders
+
+    def make(self, folder: Path) -> None:
+        """mkdir(parents=True, exist_ok=True), noting each folder this call made."""
+        if folder.is_dir():
+            return
+        if folder.parent != folder:
+            self.make(folder.parent)
+        try:
+            folder.mkdir()
+        except FileExistsError:  # made meanwhile by another run (not ours to remove), or a file there
+            if not folder.is_dir():
+                raise
+            return
+        self._made.append(folder)
+
+    def __enter__(self) -> MadeFolders:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for folder in reversed(self._made):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (the run's outputs are in it), or gone
+                pass
+        self._made.clear()
+        return False
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True,
                  cut: CutShort | None = None, sweep: bool = True) -> Iterator:

@@ -432,6 +432,26 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_file(media, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
 
 
+def test_a_run_that_writes_nothing_removes_the_output_folder_it_made(media, tmp_path):
+    """A folder run whose first annotated image could not be written (files here may not grow past 1 kB, as on a
+    full disk) left the empty out/ it had made; one photo's `-o new/` too, and a --recursive run's sub-folder in an
+    out/ that was there. A folder that was there before the run stays."""
+    photos, tree = tmp_path / "photos", tmp_path / "tree"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg")
+    _copy_photos(media, tree / "sub", "example_03.png")
+    for given in ([photos], [photos / "obama.jpg"]):
+        res = run_script("detect_mask_image.py", "-i", *given, "-o", f"{tmp_path / 'out'}/", "--no-display",
+                         "--tasks", "mask", max_file_bytes=1_000)
+        _fails_cleanly(res, f"cannot write {tmp_path / 'out'}{os.sep}", "File too large")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "tree"], res.stderr
+    (tmp_path / "out").mkdir()
+    res = run_script("detect_mask_image.py", "-i", tree, "--recursive", "-o", tmp_path / "out", "--no-display", "--tasks",
+                     "mask", max_file_bytes=1_000)
+    _fails_cleanly(res, f"cannot write {tmp_path / 'out' / 'sub' / 'example_03.png'}: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos", "tree"]
+    assert not any((tmp_path / "out").iterdir())
+
+
 def test_a_full_disk_at_the_json_lines_keeps_the_lines_before(media, tmp_path):
     """The JSON Lines' own disk filling up in a folder run threw away the lines of every photo before (an annotated
     image that could not be written kept them). Files here may not grow past 2 kB: the first photo's line fits,

@@ -20,8 +20,8 @@ from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import (TEMP_SUFFIX, CutShort, append_lines, atomic_write, file_identity, image_record, is_stdout,
-                       sweep_stale, write_json)
+from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, file_identity, image_record,
+                       is_stdout, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, prog_name,
                      progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
@@ -189,6 +189,11 @@ def _fitted(name: Path, tag: str = "") -> Path:
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
+    with MadeFolders() as made:  # an output folder the run made and left empty is removed, however it ends
+        return _main(argv, made)
+
+
+def _main(argv: list[str] | None, made: MadeFolders) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.crops and args.landmarks:  # the mesh and the pose follow a detected face; --crops detects none
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             and args.json.absolute().parent == out_folder.absolute()):
         # `-o annotated/ -j annotated/faces.jsonl` was "--json folder does not exist" of the folder the run makes
         # for its annotated images: made now (checked above), so the results go in beside them.
-        out_folder.mkdir()
+        made.make(out_folder)
     check_output_path(args.json, "--json")
     if args.json is not None and args.json.suffix.lower() in (".csv", ".tsv", ".xlsx"):
         # `-j counts.csv`, a user after a table, got JSON Lines under a .csv name that a spreadsheet shows as one
@@ -269,9 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     style = Style.from_heads(pipeline.heads, args.landmarks)
 
     if not batch:
-        code = _single(args, images[0], image, pipeline, style, annotate, into_folder)
+        code = _single(args, images[0], image, pipeline, style, annotate, made, into_folder)
     else:
-        code = _batch(args, images, names, skipped, pipeline, style, annotate)
+        code = _batch(args, images, names, skipped, pipeline, style, annotate, made)
     report_landmarks(pipeline)
     return code
 
@@ -340,7 +345,7 @@ def _read_single(path: Path):
         raise
 
 
-def _single(args, path: Path, image, pipeline, style, annotate, into_folder: bool = False) -> int:
+def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolders, into_folder: bool = False) -> int:
     faces = _analyze(pipeline, image, args.crops)
     info(f"{printable(str(path))}: {counted(len(faces), 'face')}")  # \xNN for a Latin-1 name, as in the JSON
     if faces:
@@ -365,7 +370,7 @@ def _single(args, path: Path, image, pipeline, style, annotate, into_folder: boo
     annotated = annotate(image, faces, style, enlarge_small=True)
     if args.output:
         if into_folder:  # `-o new_folder/`: made as a folder run makes its own
-            args.output.parent.mkdir(exist_ok=True)
+            made.make(args.output.parent)
         # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
         # followed to overwrite whatever file it points to.
         _write_image(args.output, annotated, follow_links=not into_folder, source=path, keep_exif=args.keep_exif)
@@ -404,7 +409,8 @@ def say_skipped(skipped: Skipped, why) -> None:
         info(f"skipped {printable(str(path))}: {reason}")
 
 
-def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeline, style, annotate) -> int:
+def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeline, style, annotate,
+           made: MadeFolders) -> int:
     from tqdm import tqdm
 
     from ..batch import VIDEO_EXTENSIONS
@@ -460,7 +466,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                     if shown is not None:
                         target = args.output / name
                         try:
-                            target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the input's sub-folders
+                            made.make(target.parent)  # --recursive: the input's sub-folders
                             _write_image(target, shown, follow_links=False, sweep=False,  # swept below
                                          source=path, keep_exif=args.keep_exif)
                             drawn += 1
