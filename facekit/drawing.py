@@ -61,12 +61,13 @@ class Style:
 @dataclass
 class _LabelMemory:
     """The last frame's label length (its LABEL_TIERS tier), for how many frames in a row longer ones would have
-    fitted, its letters' size, and each track's label place (_Block.where)."""
+    fitted, its letters' size, and each track's label place (_Block.where) with how many frames in a row a place
+    it prefers has been free (_Block.waited)."""
 
     tier: int = 0
     calm: int = 0
     scale: float = 0.0  # the letters' size before any shrinking (0: none yet)
-    where: dict[int, tuple[int, int]] = field(default_factory=dict)
+    where: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict)
 
 
 def drawable(text: str) -> str:
@@ -271,7 +272,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
                 block = None
                 if lines and id(face) in labelled:
                     block = _place_block(out.shape, lines, face.box, scale, thick, placed, boxes,
-                                         memory.where.get(face.track_id))
+                                         *memory.where.get(face.track_id, (None, 0)))
                     dropped += block is None
                 if block is not None:
                     laid.append((face.box, color, lines, block))
@@ -303,7 +304,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     if tier != memory.tier:
         memory.tier, memory.calm = tier, 0
     tracks = {id(face.box): face.track_id for face in faces if face.track_id is not None}
-    memory.where = {tracks[id(b)]: block.where for b, _, _, block in laid if id(b) in tracks}
+    memory.where = {tracks[id(b)]: (block.where, block.waited) for b, _, _, block in laid if id(b) in tracks}
     box_thick = max(thick, int(round(max(h, w) / 1000)))  # a crowd's small faces' boxes stay visible too
     for face, color, _ in blocks:  # boxes first, so no box is drawn over another face's label
         b = face.box
@@ -398,6 +399,8 @@ LABEL_TIERS = 4
 # video frame that much, for labels no one could read among so many.
 MAX_LABELLED = 40
 LABEL_CALM_FRAMES = 30  # a second of video before its labels get longer again
+# A quarter of a second of video with a place a label prefers (above its face) free before it goes back there.
+LABEL_RETURN_FRAMES = 8
 SCALE_SLACK = 0.15  # a video's letters change size only for faces this much (a fraction) bigger or smaller
 
 
@@ -416,16 +419,18 @@ class _Block(NamedTuple):
     ascent: int
     step: int  # one line's height, spacing included
     where: tuple[int, int] = (0, 0)  # which of _place_block's places: (its top's, its left's), for the next frame
+    waited: int = 0  # frames in a row a place before `where` in the order of preference was as good (and free)
 
 
-def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None) -> _Block | None:
+def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None, waited=0) -> _Block | None:
     """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
     the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
     the face's own box rather than over a neighbour. A small face with no place free of other labels
     gets no text (None); a bigger one overlaps as little as it can rather than lose its labels. `prefer`: the
-    place (_Block.where) the face's label had in the last frame, kept while it hides no more than the best place.
-    The block is also appended to `placed`."""
+    place (_Block.where) the face's label had in the last frame, kept while it hides no more than the best place,
+    and until a place it prefers (above the box) has been as good for LABEL_RETURN_FRAMES frames in a row
+    (`waited`: the frames before this one). The block is also appended to `placed`."""
     sizes = [_text_size(text, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
     descent = max(base for _, base in sizes)
@@ -465,12 +470,24 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None)
     best = int(np.argmin(cost))  # the first of the cheapest, in the order of preference
     if prefer in where:
         kept = where.index(prefer)
+        # A label kept over its own chin (no room above its face a while ago) stayed there after the face had moved
+        # down, room above it again: it goes back once a place it prefers has been as good for a while, not at
+        # the first frame it is (that place comes and goes as neighbours move, and the label with it).
+        # It must fit with half a line to spare, too: a face that sways at the frame's edge, where that place just
+        # fits and just does not, sent its label there and back (the clip's track 10, frames 103-116).
+        spare = step // 2 <= fits[best][1] <= h - height - step // 2
+        waited = waited + 1 if best < kept and cost[best] <= cost[kept] and spare else 0
         # A little more of a neighbour's face covered (faces move) keeps it; another label's text hidden does not.
-        if on_labels[kept] <= on_labels[best] and cost[kept] <= cost[best] + 0.25 * width * height:
+        if (waited < LABEL_RETURN_FRAMES and on_labels[kept] <= on_labels[best]
+                and cost[kept] <= cost[best] + 0.25 * width * height):
             best = kept
+        else:
+            waited = 0
+    else:
+        waited = 0
     x, top = fits[best]
     placed.append((x, top, x + width, top + height))
-    return _Block(x, top, width, height, ascent, step, where[best])
+    return _Block(x, top, width, height, ascent, step, where[best], waited)
 
 
 def _overlaps(rects) -> int:
@@ -484,7 +501,7 @@ def _overlaps(rects) -> int:
 
 
 def _paint_block(img, lines, block: _Block, scale, thick) -> None:
-    x, top, width, height, ascent, step, _ = block
+    x, top, width, height, ascent, step, *_ = block
     # One dark backing for the whole block keeps every line readable on bright photos.
     cv2.rectangle(img, (x, top), (x + width - 1, top + height - 1), (0, 0, 0), -1)  # within the placed rect
     y = top + 1 + ascent
@@ -496,7 +513,7 @@ def _paint_block(img, lines, block: _Block, scale, thick) -> None:
 def _draw_leader(img, box, block: _Block, color, thick) -> None:
     """A line in the box's colour from a label block moved away from its face (a crowd pushes it up to
     seven lines off) to the face's box: without it, which label belongs to which face was a guess."""
-    x, top, width, height, _, step, _ = block
+    x, top, width, height, _, step, *_ = block
     if top + height <= box.y1 - step // 2:
         y_label, y_box = top + height, box.y1
     elif top >= box.y2 + step // 2:

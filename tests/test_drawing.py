@@ -121,6 +121,29 @@ def test_a_tracked_faces_label_keeps_its_place_and_length_from_frame_to_frame(an
     assert all(b - a >= LABEL_CALM_FRAMES for a, b in zip(changes, changes[1:])), changes
 
 
+def test_a_tracked_faces_label_goes_back_above_it_once_there_is_room_a_while(monkeypatch):
+    """A label kept where it had to go (below a face at the frame's top) stayed there for as long as that place was
+    free, though the face had moved down and there was room above (the hamilton clip's track 3, frame 40: its label
+    over its chin). It goes back above once there has been room for LABEL_RETURN_FRAMES frames, and not back and
+    forth while the face sways a pixel or two."""
+    from facekit.drawing import LABEL_RETURN_FRAMES, Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    painted = _painted_blocks(monkeypatch)
+    pred = Prediction("with_mask", 0.97, {"with_mask": 0.97, "without_mask": 0.03})
+    style, above = Style(), []
+    tops = [10] * 10 + [100 + (i % 3) for i in range(40)]  # at the top, then lower down, swaying
+    for top in tops:
+        painted.clear()
+        face = Face(Box(100, top, 200, top + 100), 0.9, {"mask": pred}, track_id=1)
+        annotate(np.full((400, 320, 3), 90, np.uint8), [face], style)
+        (block,) = painted
+        above.append(block.top + block.height <= top)
+    assert not any(above[:10]) and above[-1], above
+    moved = above.index(True)
+    assert moved >= 10 + LABEL_RETURN_FRAMES - 1 and all(above[moved:]), above
+
+
 def _head_named(folder, names: dict):
     """The committed mask head as a user's own, its classes renamed (with_mask, without_mask -> `names`) and shown
     by their names (no display texts), its card saved as a UTF-8 text editor saves it."""
