@@ -1381,6 +1381,24 @@ def test_a_full_disk_at_the_csv_keeps_the_rows_before(tmp_path, clip, mask_model
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "faces.partial.csv", "people.csv"]
 
 
+def test_a_run_that_keeps_nothing_removes_the_output_folder_it_made(tmp_path, clip, mask_model):
+    """A video whose annotated video could not be written whole (files here may not grow past 20 kB, as on a full
+    disk) left the empty `-o annotated/` the run had made; a folder of videos too. One that was there stays."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    video = _cut_of(clips / "a.mp4", clip, 5)
+    _cut_of(clips / "b.mp4", clip, 5)
+    for source in (video, clips):
+        res = run_script("detect_mask_video.py", "--source", source, "--model", mask_model, "--tasks", "mask",
+                         "--output", f"{tmp_path / 'annotated'}/", "--no-display", max_file_bytes=20_000)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"], res.stderr
+    (tmp_path / "annotated").mkdir()
+    res = run_script("detect_mask_video.py", "--source", video, "--model", mask_model, "--tasks", "mask",
+                     "--output", f"{tmp_path / 'annotated'}/", "--no-display", max_file_bytes=20_000)
+    assert res.returncode == 2 and (tmp_path / "annotated").is_dir(), res.stderr
+
+
 def test_a_full_disk_names_every_output_it_could_not_write(tmp_path, clip, mask_model):
     """On a full disk the video (removed, not whole) and then the timeline failed: the one line named the timeline
     alone, so the video's loss went unsaid, and the CSV and summary that were written were not reported. Files here

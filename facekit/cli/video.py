@@ -27,7 +27,7 @@ from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
     from ..landmarks import LandmarkStats
-    from ..records import CutShort
+    from ..records import CutShort, MadeFolders
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
 # Faces narrower than this (px) in the one pass a frame gets are often missed: mask_scenes_val's scenes tiled into
@@ -552,6 +552,13 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
+    from ..records import MadeFolders
+
+    with MadeFolders() as made:  # an output folder the run made and left empty is removed, however it ends
+        return _main(argv, made)
+
+
+def _main(argv: list[str] | None, made: MadeFolders) -> int:
     args = build_parser().parse_args(argv)
     # Read by OpenCV's FFmpeg backend when it loads, so before cv2 is imported: FFmpeg's own
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
@@ -561,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = SourceSpec.parse(args.source)
     if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
-        return _folder_run(args, Path(spec.target))
+        return _folder_run(args, Path(spec.target), made)
     if spec.kind == "file" and str(spec.target):
         # `-o annotated/` was "needs a video extension" (an existing folder: "is a folder"): as for one photo,
         # it means "into this folder, under the video's name".
@@ -573,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
-    with _made_folders(folders):
-        check_outputs(args)
+    _make_folders(folders, made)
+    check_outputs(args)
     pipeline = _load(args)
     stats = run(args, pipeline)
     report_landmarks(pipeline, stats.landmarks, video=True)
@@ -634,26 +641,17 @@ def _name_in_folder(attr: str, name: Path, video: Path) -> Path:
     return stem.with_name(stem.name + FOLDER_ENDINGS[attr])
 
 
-@contextlib.contextmanager
-def _made_folders(folders: dict[str, Path]):
-    """The output folders that are not there yet, made for the checks that open a file in them; removed again
-    (when still empty) if a check fails: a refused run leaves nothing behind."""
-    made = []
+def _make_folders(folders: dict[str, Path], made: MadeFolders) -> None:
+    """The output folders that are not there yet, made for the checks that open a file in them; `made` removes
+    them again at the run's end where still empty: a refused run leaves nothing behind, nor does one that could
+    write nothing (a full disk, ulimit -f), which left the empty folders it had made."""
     for attr, folder in folders.items():
         check_output_path(folder, FOLDER_OUTPUTS[attr], folder=True)
-        if not folder.exists():
-            folder.mkdir()
-            made.append(folder)
-    try:
-        yield
-    except BaseException:
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    for folder in folders.values():
+        made.make(folder)
 
 
-def _folder_run(args, folder: Path) -> int:
+def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     """Each video in `folder`, as the photo command runs a folder of photos: the outputs given as folders get one
     file per video under its name (_2, _3, ... where two share one), files that are not videos are named and
     skipped, a video that cannot be read is a [WARN] line and the run goes on (exit 1), and one line sums up."""
@@ -690,9 +688,9 @@ def _folder_run(args, folder: Path) -> int:
     # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
     refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
                                 for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
-    with _made_folders(folders):
-        for one in runs:
-            check_outputs(one)
+    _make_folders(folders, made)
+    for one in runs:
+        check_outputs(one)
     if not folders:
         info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
              "--csv FOLDER/ to keep them)")
