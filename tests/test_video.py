@@ -1393,6 +1393,12 @@ def test_a_run_that_keeps_nothing_removes_the_output_folder_it_made(tmp_path, cl
                          "--output", f"{tmp_path / 'annotated'}/", "--no-display", max_file_bytes=20_000)
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"], res.stderr
+    # Its summing-up said "2 broke part-way (their outputs hold the frames before)", "outputs written as each
+    # video's name: annotated/NAME.mp4" and "none of the 2 video(s) could be read to its end" of videos read whole.
+    said = res.stdout + res.stderr
+    assert "; 2 whose outputs could not be written (above)" in said and "broke part-way" not in said, said
+    assert "outputs written as" not in said, said
+    assert one_error_line(res.stderr) == "[ERROR] the outputs of none of the 2 video(s) could be written (above)"
     (tmp_path / "annotated").mkdir()
     res = run_script("detect_mask_video.py", "--source", video, "--model", mask_model, "--tasks", "mask",
                      "--output", f"{tmp_path / 'annotated'}/", "--no-display", max_file_bytes=20_000)

@@ -140,6 +140,7 @@ class RunStats:
     reader_gone: bool = False  # the reader of `--csv -` closed it
     csv_failed: bool = False  # the CSV met a full disk (or quota) mid-run: the run stopped there
     error: str | None = None
+    source_broke: bool = False  # of the errors, one reading the source (not one writing an output)
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
     cut: CutShort | None = None  # a file's run that stopped before its end: where its outputs went
@@ -398,7 +399,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
             reader_gone()
             stats.reader_gone = True
         except VideoError as exc:
-            stats.error = str(exc)
+            stats.error, stats.source_broke = str(exc), True
         stats.seconds = time.perf_counter() - started
         stats.outage_s = min(source.outage_s, stats.seconds)
         stats.skipped = source.skipped
@@ -700,7 +701,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                 if is_image_path(path) else "not a video file (by its extension)")
     repeated = sum(same is not None for _, same in skipped)
 
-    done = failed = broken = short = frames = people = 0
+    done = failed = broken = unwritten = short = frames = people = 0
+    wrote = False  # some video's outputs were kept
     unmasked: int | None = None
     stopped = marks = None
     started = time.perf_counter()
@@ -731,8 +733,12 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                         f"{' (stopped before its end)' if cut else ''}, {stats.headline}"
                         + (f" (its outputs named {name.with_suffix('').name}: another video has its name)"
                            if renamed else ""))
+                wrote = wrote or bool(stats.kept) or (one.csv is not None and stats.frames > 0)  # the CSV's rows
                 if stats.error:
-                    broken += 1
+                    # A video read to its end whose outputs could not be written (a full disk) did not break: the
+                    # summing-up said "broke part-way (their outputs hold the frames before)" of outputs not kept.
+                    broken += stats.source_broke
+                    unwritten += not stats.source_broke
                     warn(f"{line}; stopped there: {stats.error}")
                 else:
                     done += 1
@@ -751,16 +757,17 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     except KeyboardInterrupt:  # while a video was being opened, or between two
         stopped = "interrupted"
     report_landmarks(pipeline, marks, video=True)
-    reached = done + failed + broken
+    reached = done + failed + broken + unwritten
     info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
          + f", {counted(frames, 'frame')}, {people} people seen"
          + (f", {unmasked} without a mask" if unmasked is not None else "")
          + f" in {time.perf_counter() - started:.1f}s; skipped {failed} unreadable video(s) and "
            f"{len(skipped) - repeated} non-video file(s)"
          + (f"; {broken} broke part-way (their outputs hold the frames before)" if broken else "")
+         + (f"; {unwritten} whose outputs could not be written (above)" if unwritten else "")
          + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
          + (f"; {len(videos) - reached} not reached" if stopped and len(videos) > reached else ""))
-    if folders and (done or broken):
+    if folders and wrote:
         endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in zip(runs, names)})
                    for attr in folders}
         shown = {attr: ends[0] if len(ends) == 1 else "{" + ",".join(ends) + "}" for attr, ends in endings.items()}
@@ -773,6 +780,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     if stopped:
         info(f"stopped with {stopped}: every output finalized")
     if not done and reached == len(videos):
+        if unwritten == reached:
+            raise VideoError(f"the outputs of none of the {len(videos)} video(s) could be written (above)")
         raise VideoError(f"none of the {len(videos)} video(s) could be read to its end")
     return 1 if failed or broken else 0
 
