@@ -67,6 +67,7 @@ class _LabelMemory:
     tier: int = 0
     calm: int = 0
     scale: float = 0.0  # the letters' size before any shrinking (0: none yet)
+    asked: int = 0  # frames in a row the faces asked for letters of another size
     where: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict)
 
 
@@ -254,8 +255,16 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     memory = style._memory if any(f.track_id is not None for f in faces) else _LabelMemory()
     # Sized to the faces afresh, a video's letters grew and shrank with every frame's boxes (0.91-0.98 on the
     # hamilton clip at 1280x720: 42 changes in 60 frames): they keep their size until the faces ask for another.
+    # Nor for a frame or two: a small face coming and going (a track found, missed, found again) moved the faces'
+    # median, and the letters went 1.0 -> 0.57 -> 0.89 -> 0.62 in three frames of the clip. Other sizes are taken
+    # once the faces have asked for them SCALE_CALM_FRAMES frames in a row (smaller ones still at once where
+    # labels would hide each other: lay_out shrinks them).
     if memory.scale and abs(top_scale / memory.scale - 1) <= SCALE_SLACK:
-        top_scale = memory.scale
+        top_scale, memory.asked = memory.scale, 0
+    elif memory.scale and memory.asked + 1 < SCALE_CALM_FRAMES:
+        top_scale, memory.asked = memory.scale, memory.asked + 1
+    else:
+        memory.asked = 0
     memory.scale = top_scale
 
     def lay_out(tier: int) -> list:
@@ -402,6 +411,7 @@ LABEL_CALM_FRAMES = 30  # a second of video before its labels get longer again
 # A quarter of a second of video with a place a label prefers (above its face) free before it goes back there.
 LABEL_RETURN_FRAMES = 8
 SCALE_SLACK = 0.15  # a video's letters change size only for faces this much (a fraction) bigger or smaller
+SCALE_CALM_FRAMES = 8  # and only once the faces have asked for it this many frames in a row
 
 
 # A face narrower than this whose label finds no free place shows its box (in its label's colour) without

@@ -144,6 +144,29 @@ def test_a_tracked_faces_label_goes_back_above_it_once_there_is_room_a_while(mon
     assert moved >= 10 + LABEL_RETURN_FRAMES - 1 and all(above[moved:]), above
 
 
+def test_a_small_face_coming_and_going_for_a_frame_or_two_leaves_the_letters_their_size(monkeypatch):
+    """The hamilton clip's letters went 1.0 -> 0.57 -> 0.89 -> 0.62 in three frames as a small face in the audience
+    was found, missed and found again (the faces' median width, which sizes them, jumping with it). They now take
+    another size only once the faces have asked for it SCALE_CALM_FRAMES frames in a row."""
+    from facekit.drawing import SCALE_CALM_FRAMES, Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    painted = _painted_blocks(monkeypatch)
+    pred = Prediction("with_mask", 0.97, {"with_mask": 0.97, "without_mask": 0.03})
+    big = Face(Box(300, 250, 600, 550), 0.9, {"mask": pred}, track_id=1)
+    small = [Face(Box(60 + 1000 * k, 400, 100 + 1000 * k, 440), 0.9, {"mask": pred}, track_id=2 + k) for k in range(2)]
+    style, heights = Style(), []
+    # Alone; the small faces there every other frame; there for good.
+    for extra in [False] * 5 + [True, False] * 6 + [True] * (SCALE_CALM_FRAMES + 4):
+        painted.clear()
+        annotate(np.full((720, 1280, 3), 90, np.uint8), [big, *small] if extra else [big], style)
+        heights.append(max(block.height for block in painted))  # the big face's label: the tallest
+    flicker, settled = heights[5:17], heights[-1]
+    assert set(flicker) == {heights[0]}, heights
+    assert settled < heights[0], heights  # the small faces ask for smaller letters, and get them after a while
+    assert heights.index(settled) >= 17 + SCALE_CALM_FRAMES - 1, heights
+
+
 def _head_named(folder, names: dict):
     """The committed mask head as a user's own, its classes renamed (with_mask, without_mask -> `names`) and shown
     by their names (no display texts), its card saved as a UTF-8 text editor saves it."""
