@@ -37,6 +37,16 @@ needs_mirror = pytest.mark.skipif(not (ASSETS / "MANIFEST.md").exists(),
 SPREAD_BY_TEST = {"test_training.py"}
 
 
+def read_pyproject() -> dict:
+    """pyproject.toml as a dict. tomllib is new in Python 3.11; on 3.10, which the package supports, the same
+    parser is tomli, which pytest itself installs there: the tests stopped at ModuleNotFoundError on 3.10."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
 def pytest_collection_modifyitems(config, items):
     """Group each test for xdist, and put the longest work first (the training runs, then the other slow
     tests' modules), so that no worker is handed a minutes-long test while the other one has finished."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, read_pyproject
 
 
 # What a build reads from a checkout; the rest of it (tests, scripts, benches) stays out of the wheel and sdist.
@@ -259,10 +259,9 @@ def test_every_import_is_a_declared_dependency():
     dependencies, or in the extra that module needs."""
     import ast
     import re
-    import tomllib
     from importlib.metadata import packages_distributions
 
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = read_pyproject()["project"]
 
     def names(requirements):
         return {re.split(r"[<>=!;\[ ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
