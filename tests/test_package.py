@@ -327,6 +327,28 @@ def test_declared_lower_bounds_install_something_that_runs():
         assert lowest and lowest[0] >= Version(first), f"{name}{specifier}: {first} is the first that works"
 
 
+def test_the_code_is_python_the_oldest_declared_version_reads():
+    """requires-python allows 3.10, and the suite mostly runs on 3.11: syntax new in 3.11 (`except*`) or a module
+    new there (tomllib, which stopped two tests on 3.10 at ModuleNotFoundError) passed here and failed a 3.10
+    user at import. Every module is parsed as the oldest declared Python parses it."""
+    import ast
+    import re
+
+    floor = re.fullmatch(r">=(\d+)\.(\d+)", read_pyproject()["project"]["requires-python"])
+    oldest = (int(floor[1]), int(floor[2]))
+    assert oldest == (3, 10)  # a new floor: the standard modules new since it go here
+    newer_stdlib = {"tomllib"}
+    paths = [p for folder in ("facekit", "bench", "tools", "tests") for p in (ROOT / folder).rglob("*.py")]
+    for path in sorted(paths + list(ROOT.glob("*.py"))):
+        tree = ast.parse(path.read_text(), str(path), feature_version=oldest)  # a SyntaxError names the line
+        # An import inside a try (with its fallback in the except) is how such a module is used on both.
+        guarded = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) for s in t.body for n in ast.walk(s)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and id(node) not in guarded:
+                found = {a.name.split(".")[0] for a in node.names} & newer_stdlib
+                assert not found, f"{path.relative_to(ROOT)}:{node.lineno}: {found} is not in Python 3.10"
+
+
 def _checkout_for_make(tmp_path: Path) -> Path:
     """facekit and the Makefile in a folder whose venv make takes as set up (this Python): make has nothing
     to install."""
