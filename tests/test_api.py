@@ -1462,7 +1462,7 @@ def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tm
     sideways = tmp_path / "phone.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.open(media / "two_people.jpg").transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif)
+    Image.open(media / "two_people.jpg").rotate(90, expand=True).save(sideways, exif=exif)
     upright = summary(analyzer.analyze(sideways))
     assert len(upright) == 2 and summary(analyzer.analyze(Image.open(sideways))) == upright
     assert summary(analyzer.analyze(sideways.read_bytes())) == upright
@@ -1528,7 +1528,7 @@ def test_uploads_as_binary_file_objects_read_as_their_bytes_are(analyzer, media,
     sideways = io.BytesIO()  # a phone photo stored sideways with its EXIF rotation
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.open(media / "two_people.jpg").transpose(Image.Transpose.ROTATE_90).save(sideways, "JPEG", exif=exif)
+    Image.open(media / "two_people.jpg").rotate(90, expand=True).save(sideways, "JPEG", exif=exif)
     upright = boxes(analyzer.analyze(sideways.getvalue()))
     assert len(upright) == 2 and boxes(analyzer.analyze(io.BytesIO(sideways.getvalue()))) == upright
 
