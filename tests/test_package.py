@@ -251,6 +251,9 @@ EXTRA_MODULES = {"training.py": "train", "evaluation.py": "train", "convert.py":
 OPTIONAL_IMPORTS = {"pillow_heif": "heic"}  # imported inside try / except ImportError, with its own message
 # Imported only to read an object of that library the caller passed: it is there.
 CALLERS_OWN: set[str] = set()
+# A module's distribution where the name differs and the extra is not installed here (packages_distributions()
+# knows installed ones only): `pip install '.[test]'` has no scikit-learn, and sklearn was then "undeclared".
+DISTRIBUTION_OF = {"sklearn": "scikit-learn"}
 
 
 def test_every_import_is_a_declared_dependency():
@@ -285,7 +288,8 @@ def test_every_import_is_a_declared_dependency():
                 if module in OPTIONAL_IMPORTS:
                     assert OPTIONAL_IMPORTS[module] in extras
                     continue
-                dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+                named = distributions.get(module, [DISTRIBUTION_OF.get(module, module)])
+                dists = {d.lower().replace("_", "-") for d in named}
                 if not dists & allowed and not (module == "tensorflow" and "tensorflow-cpu" in allowed):
                     missing.append(f"{path.relative_to(ROOT)}: {module}")
     assert not missing, missing
