@@ -56,6 +56,10 @@ DISPLAY = {
 TRAIN_MODULES = {"tensorflow": "tensorflow", "keras": "keras", "sklearn": "scikit-learn",
                  "matplotlib": "matplotlib"}
 
+# Keras from 3.13 on (the [train] extra takes 3.15) installs on Python 3.11 and later only: on 3.10, which the
+# rest of facekit runs on, `pip install 'facekit[train]'` ends in pip's "requires a different Python".
+TRAIN_PYTHON = (3, 11)
+
 TFLITE_INT8 = "model_int8.tflite"  # --export-int8: int8 weights and activations, float input and output
 TEST_SPLIT = "test_split.csv"  # the test examples (file, face box, label), so benches score the same faces
 
@@ -128,6 +132,10 @@ def require_train_modules(purpose: str = "training", modules: tuple[str, ...] | 
     `purpose` names the command in the message (a conversion told "training needs ..." read as the wrong
     command); `modules`, the import names it needs of TRAIN_MODULES (default: all)."""
     missing = missing_train_modules(modules)
+    if missing and sys.version_info[:2] < TRAIN_PYTHON:
+        raise FacekitError(f"{purpose} needs {', '.join(missing)}, not installed here, and facekit[train] (Keras 3.15) "
+                           f"needs Python {'.'.join(map(str, TRAIN_PYTHON))} or later: this is Python "
+                           f"{sys.version_info.major}.{sys.version_info.minor}; make a venv with a newer one")
     if missing:
         raise FacekitError(f"{purpose} needs {', '.join(missing)}, not installed here: pip install 'facekit[train]' "
                            "(in a checkout: pip install -e '.[train]')")

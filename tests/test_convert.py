@@ -125,3 +125,22 @@ def test_missing_keras_named_model_says_how_to_convert(media, tmp_path, name):
                                  "--no-display"))
     # It said only "model not found": the tutorial's user, holding such a file elsewhere, got no hint.
     assert f"{missing}: model not found" in line and "python -m facekit.convert" in line, line
+
+
+def test_without_the_train_extra_on_python_3_10_says_it_needs_3_11(old_model, tmp_path, monkeypatch, capfd):
+    """On Python 3.10 the message said pip install 'facekit[train]', which pip then refused: the extra's Keras
+    3.15 requires Python 3.11. It says so now (an older Python stood in for by a newer floor)."""
+    import importlib.util
+
+    from facekit import training
+    from facekit.cli.convert import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "keras" else real(name, *a))
+    monkeypatch.setattr(training, "TRAIN_PYTHON", (sys.version_info.major, sys.version_info.minor + 1))
+    assert main([str(old_model), "-m", str(tmp_path / "out")]) == 2
+    captured = capfd.readouterr()
+    line = [ln for ln in captured.err.splitlines() if ln.strip()][-1]
+    assert "Traceback" not in captured.err and line.startswith("[ERROR] conversion needs keras, not installed"), line
+    assert f"needs Python {sys.version_info.major}.{sys.version_info.minor + 1} or later" in line, line
+    assert not (tmp_path / "out").exists()
