@@ -458,7 +458,9 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
         if top > 65535:  # no scale to guess from: 32-bit samples, or sums that are no picture
             raise ImageError(f"expected an image array of 0-255 (8-bit) or 0-65535 (16-bit) values, got {image.dtype} "
                              f"values up to {top:,} (scale it to one of them first)")
-        image = np.clip(image, 0, 65535)
+        # Negatives to 0 (the top is checked above): np.clip(.., 0, 65535) of an int8 / int16 array was an
+        # OverflowError traceback in numpy 2.0, where 65535 does not fit those types.
+        image = np.maximum(image, 0)
         image = image.astype(np.uint8) if top <= 255 else (image.astype(np.uint16) >> 8).astype(np.uint8)
     elif image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
