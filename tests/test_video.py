@@ -1278,6 +1278,11 @@ def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_mo
     assert {int(r["frame"]) for r in read_csv(table.parent / "faces.partial.csv")} == set(range(n)), line
     assert sorted(p.name for p in table.parent.iterdir()) == ["faces.csv", "faces.partial.csv"]  # no temp file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "out.mp4", "people.csv", "t.png"]
+    # The loop left at the CSV's error ends its detector's threads with the run: the error's traceback held the
+    # loop, and they outlived it (until a garbage collection) in a process that goes on, as facekit serve does.
+    import threading
+
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("facekit-detector")]
 
 
 def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tmp_path, monkeypatch):

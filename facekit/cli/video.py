@@ -337,10 +337,12 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                 total = min(total, args.max_frames * args.every)
             progress = stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
         started = time.perf_counter()
+        frames = None
         try:
-            frames = () if csv_failed is not None else track_faces(reader, pipeline, tracker, args.detect_every,
-                                                                   args.max_frames, head_every=args.head_every)
-            for index, frame, faces in frames:
+            if csv_failed is None:
+                frames = track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
+                                     head_every=args.head_every)
+            for index, frame, faces in frames or ():
                 fps = meter.tick()
                 time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
                 clock = clock_text(source.wall_time(time_s)) if source.live else None  # a file's: none
@@ -400,6 +402,12 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
             stats.reader_gone = True
         except VideoError as exc:
             stats.error, stats.source_broke = str(exc), True
+        finally:
+            # A loop left early (a full disk, q, Ctrl-C) ends its detector's threads here. Left to the garbage
+            # collector (a caught error's traceback holds this frame, and so the loop), they outlived the run in
+            # a process that goes on: python -m facekit serve, a test, a host calling run().
+            if frames is not None:
+                frames.close()
         stats.seconds = time.perf_counter() - started
         stats.outage_s = min(source.outage_s, stats.seconds)
         stats.skipped = source.skipped
