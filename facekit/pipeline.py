@@ -112,11 +112,13 @@ class _Beside:
         return self._pool.submit(fn, *args)
 
     def close(self) -> None:
-        """Let the thread go (it ends once a face already handed to it is done); a later submit starts another."""
+        """End the thread, once a face already handed to it is done; a later submit starts another."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():  # a forked child has the pool but not its thread
-            pool.shutdown(wait=False)
+            # Not wait=False: the thread then ran on after close() returned (for the face under way, or only
+            # until it was next scheduled, which under load came after a caller's check that it had ended).
+            pool.shutdown(wait=True)
 
 
 class Landmarker(Protocol):
