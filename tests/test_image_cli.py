@@ -448,8 +448,8 @@ def test_a_run_that_writes_nothing_removes_the_output_folder_it_made(media, tmp_
         _fails_cleanly(res, f"cannot write {tmp_path / 'out'}{os.sep}", "File too large")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "tree"], res.stderr
     (tmp_path / "out").mkdir()
-    res = run_script("detect_mask_image.py", "-i", tree, "--recursive", "-o", tmp_path / "out", "--no-display", "--tasks",
-                     "mask", max_file_bytes=1_000)
+    res = run_script("detect_mask_image.py", "-i", tree, "--recursive", "-o", tmp_path / "out", "--no-display",
+                     "--tasks", "mask", max_file_bytes=1_000)
     _fails_cleanly(res, f"cannot write {tmp_path / 'out' / 'sub' / 'example_03.png'}: File too large")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos", "tree"]
     assert not any((tmp_path / "out").iterdir())
