@@ -1304,6 +1304,25 @@ def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
     assert seen == [signal.SIG_IGN] * len(STOP_SIGNALS)
 
 
+def test_accelerator_fit_forks_its_workers_before_keras_loads():
+    """The pool forked its workers at the first epoch's job, after Keras had started JAX's threads: on the GPU
+    machine Python warned "os.fork() was called ... JAX is multithreaded, so this will likely lead to a
+    deadlock". augmentation_pool is called before `import keras`, so the workers must exist when it returns."""
+    import multiprocessing
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("accelerator_train", ROOT / "tools" / "accelerator_train.py")
+    tool = module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    before = set(multiprocessing.active_children())
+    pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 2)
+    try:
+        started = set(multiprocessing.active_children()) - before
+    finally:
+        pool.shutdown()
+    assert len(started) == 2
+
+
 def test_photos_in_a_class_folders_sub_folders_are_read(datasets, tmp_path):
     """Photos sorted by event inside a class folder are that class's photos: they were left out without a word."""
     from facekit.preprocess import CropSpec
