@@ -14,7 +14,9 @@ model_int8.tflite (the trainer's --export-int8, quantized from the Keras model) 
 instead of a new one made. `--float-layers K` quantizes from the folder's model.keras instead (the card's
 views averaged in, as the trainer exports it) and keeps in float the K layers whose int8 outputs stray
 most from their float outputs on the calibration images (TensorFlow's quantization debugger): chosen on
-training images, checked on the validation set like any twin. The emotion head ships that way (K = 5).
+training images, checked on the validation set like any twin. The emotion head shipped that way (K = 5)
+until it became two networks averaged (model.keras holds only the first): its twin is now the trainer's
+--export-int8, and --float-layers says so rather than quantize half of it.
 
 Then, in a process without TensorFlow (it slows LiteRT 2x), both models score each head's validation
 set: mask -> mask_real_val (992 real masks), gender -> the trainer's val split, emotion -> FER+ valid.
