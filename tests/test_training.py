@@ -1281,16 +1281,22 @@ def test_batch_size_has_its_help():
         build_parser().format_help().split())
 
 
-def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
-    """README's `tools/accelerator_train.py fit` stopped with Ctrl-C: the terminal signals every process, and each
-    forked augmentation worker printed a KeyboardInterrupt traceback under the trainer's "[INFO] interrupted"."""
+def _accelerator_tool():
+    """tools/accelerator_train.py as a module (it is a script, not part of the package)."""
     from importlib.util import module_from_spec, spec_from_file_location
-
-    from facekit.signals import STOP_SIGNALS, stop_handler
 
     spec = spec_from_file_location("accelerator_train", ROOT / "tools" / "accelerator_train.py")
     tool = module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
+    """README's `tools/accelerator_train.py fit` stopped with Ctrl-C: the terminal signals every process, and each
+    forked augmentation worker printed a KeyboardInterrupt traceback under the trainer's "[INFO] interrupted"."""
+    from facekit.signals import STOP_SIGNALS, stop_handler
+
+    tool = _accelerator_tool()
     previous = {sig: signal.signal(sig, stop_handler) for sig in STOP_SIGNALS}  # as the trainer's main() has them
     try:
         pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 1)
@@ -1309,11 +1315,8 @@ def test_accelerator_fit_forks_its_workers_before_keras_loads():
     machine Python warned "os.fork() was called ... JAX is multithreaded, so this will likely lead to a
     deadlock". augmentation_pool is called before `import keras`, so the workers must exist when it returns."""
     import multiprocessing
-    from importlib.util import module_from_spec, spec_from_file_location
 
-    spec = spec_from_file_location("accelerator_train", ROOT / "tools" / "accelerator_train.py")
-    tool = module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _accelerator_tool()
     before = set(multiprocessing.active_children())
     pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 2)
     try:
