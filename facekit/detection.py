@@ -308,16 +308,22 @@ class MultiPassDetector:
     tiled_max_side = 4096
     candidate_floor = 0.3  # the network's own cut; ours is applied after merging the passes
     closeup = CloseUp()
+    # (width px, score): the upscaled pass runs only where the image-size pass found no face, or has a
+    # candidate this narrow scoring at least this much, however far under the threshold; None: always.
+    fine_gate: tuple[float, float] | None = None
 
     def __init__(self, options: DetectorOptions | None = None):
         self.options = options or DetectorOptions()
         self.confidence = self.default_confidence if self.options.confidence is None else self.options.confidence
 
-    def _run(self, image: np.ndarray) -> np.ndarray:
-        """Candidates (N, 15): x, y, w, h, five (x, y) key points, score, in `image` pixels."""
+    def _run(self, image: np.ndarray, floor: float | None = None) -> np.ndarray:
+        """Candidates (N, 15): x, y, w, h, five (x, y) key points, score, in `image` pixels; scores from
+        `floor` (None: the usual `min(confidence, candidate_floor)`; only a detector with a `fine_gate`
+        is given one)."""
         raise NotImplementedError
 
-    def _pass(self, image: np.ndarray, scale: float, quick_shrink: bool = False) -> np.ndarray:
+    def _pass(self, image: np.ndarray, scale: float, quick_shrink: bool = False,
+              floor: float | None = None) -> np.ndarray:
         h, w = image.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         if size == (w, h):
@@ -326,7 +332,7 @@ class MultiPassDetector:
             resized = box_shrink(image, size)
         else:
             resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        found = self._run(resized)
+        found = self._run(resized, floor)
         found = found[np.all(np.isfinite(found[:, :15]), axis=1)].astype(np.float32)
         found[:, 0:14:2] /= size[0] / w
         found[:, 1:14:2] /= size[1] / h
@@ -369,6 +375,20 @@ class MultiPassDetector:
         # Only big faces: the small ones are the full-size passes' job, and at this scale they are noise.
         return found[np.minimum(found[:, 2], found[:, 3]) >= self.closeup.min_share * min(h, w)]
 
+    def _passes(self, image: np.ndarray, scales: list[float]) -> list[np.ndarray]:
+        """The image-size pass, then the upscaled one unless `fine_gate` says it has nothing to find."""
+        gate = self.fine_gate if len(scales) > 1 else None
+        if gate is None:
+            return [self._pass(image, s) for s in scales]
+        floor = min(self.confidence, self.candidate_floor)
+        first = self._pass(image, scales[0], floor=min(gate[1], floor))
+        # scales[0] is 1 whenever there is an upscaled pass (pass_scales): widths are image pixels here.
+        # No face at all also sends it on: thumbnails of one face (under ~200 px) are often found only upscaled.
+        needed = (np.any((first[:, 2] < gate[0]) & (first[:, 14] >= gate[1]))
+                  or not np.any(first[:, 14] >= self.confidence))
+        first = first[first[:, 14] >= floor]
+        return [first] + ([self._pass(image, s) for s in scales[1:]] if needed else [])
+
     def _has_big_face(self, found: np.ndarray, width: int, height: int) -> bool:
         big = np.minimum(found[:, 2], found[:, 3]) >= self.closeup.trigger_share * min(width, height)
         # The detector's own threshold, not the user's: at a low --confidence a big stray box skipped the pass
@@ -384,7 +404,7 @@ class MultiPassDetector:
         scales = pass_scales(w, h, self.max_side, self.upscale, self.base_side)
         if not self.options.fine_pass:
             scales = scales[:1]
-        found = [self._pass(image, s) for s in scales]
+        found = self._passes(image, scales)
         if self.options.fine_pass and max(w, h) > self.base_side:
             found.append(self._tiled_pass(image))
         found = np.concatenate(found)
@@ -443,7 +463,8 @@ class YuNetDetector(MultiPassDetector):
         self._nets[size] = net  # most recently used last
         return net
 
-    def _run(self, image: np.ndarray) -> np.ndarray:
+    def _run(self, image: np.ndarray, floor: float | None = None) -> np.ndarray:
+        # floor: unused, YuNet's cut is built into its networks (it has no fine_gate)
         h, w = image.shape[:2]
         with engine_call(), self._lock:  # no fork in the middle (facekit.runtime._ForkGate)
             _, found = self._net((w, h)).detect(image)

@@ -1951,7 +1951,7 @@ def test_readme_json_example_is_what_example_03_gives(media):
     for *box, score in shown:
         record = records[tuple(map(int, box))]
         assert float(score) == pytest.approx(record["score"], abs=5e-4), (box, record["score"])
-    woman = records[(263, 110, 393, 262)]
+    woman = records[(263, 116, 399, 266)]
     for name in ("emotion_intensity", "yaw", "eye_openness"):
         value = float(re.search(rf'"{name}": (-?[0-9.]+)', block).group(1))
         actual = woman.get(name, woman["pose"].get(name, woman["measures"].get(name)))

@@ -11,6 +11,7 @@ import csv
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+import cv2
 import numpy as np
 import pytest
 
@@ -241,6 +242,61 @@ def test_pass_scales_follow_the_image_size():
     assert pass_scales(640, 480, 800, 2.0) == [1.0, 1.25]  # a video frame: a cheaper second pass
     assert pass_scales(1280, 720, 800, 2.0) == [1.0]
     assert pass_scales(4000, 3000, 800, 2.0) == [pytest.approx(0.32)]  # big photo: one shrunk pass
+
+
+def _passes_run(detector, monkeypatch) -> list[tuple[int, int]]:
+    """The input sizes (h, w) of every network pass `detector` makes from now on."""
+    sizes = []
+    run = type(detector)._run
+
+    def counted(self, image, floor=None):
+        sizes.append(image.shape[:2])
+        return run(self, image, floor)
+
+    monkeypatch.setattr(type(detector), "_run", counted)
+    return sizes
+
+
+def _same_faces(a, b, iou: float = 0.7) -> bool:
+    if len(a) != len(b):
+        return False
+    if not len(a):
+        return True
+    (ba, _), (bb, _) = _boxes(a), _boxes(b)
+    return bool(np.all(match(ba, np.ones(len(ba)), bb, iou) >= 0))
+
+
+def test_the_upscaled_pass_runs_only_where_a_photo_may_hold_small_faces(media, scenes, monkeypatch):
+    """SCRFD's upscaled pass costs 2-3x the photo's own; it is skipped where that pass sees nothing under 32 px
+    and found a face (fine_gate). example_03: two passes (its own size and the close-up), not three, for the
+    same faces; the crowd scenes keep it and their faces; a thumbnail whose face scores under the threshold at
+    its own size (the masked woman of example_03, 56 px tall) keeps it, and its face."""
+    detector = create_detector("scrfd")
+    sizes = _passes_run(detector, monkeypatch)
+    photo = load_image(media / "example_03.png")
+    gated = detector.detect(photo)
+    assert len(sizes) == 2 and (400, 600) in sizes, sizes
+    with monkeypatch.context() as m:
+        m.setattr(detector, "fine_gate", None)
+        sizes.clear()
+        everything = detector.detect(photo)
+        assert len(sizes) == 3 and (640, 960) in sizes, sizes
+        assert len(gated) == 3 and _same_faces(gated, everything)
+        ungated = [detector.detect(image) for image, _, _ in scenes]
+    sizes.clear()
+    assert all(_same_faces(detector.detect(image), faces) for (image, _, _), faces in zip(scenes, ungated))
+    upscaled = [s for s in sizes if s[0] > 420]  # the scenes are at most 400 px tall; their 2x pass, 800 px
+    assert len(upscaled) >= 5, sizes
+
+    b = next(f.box for f in everything if 263 <= (f.box.x1 + f.box.x2) / 2 <= 400)  # the masked woman
+    thumb = photo[b.y1:b.y2, b.x1:b.x2]
+    thumb = cv2.resize(thumb, (round(thumb.shape[1] * 56 / thumb.shape[0]), 56), interpolation=cv2.INTER_AREA)
+    own = detector._pass(thumb, 1.0, floor=0.1)
+    assert not np.any(own[:, 14] >= detector.confidence)  # not found at its own size
+    assert not np.any((own[:, 2] < 32) & (own[:, 14] >= 0.1))  # nor anything small there
+    sizes.clear()
+    assert len(detector.detect(thumb)) == 1
+    assert (112, 96) in sizes, sizes  # found upscaled
 
 
 def test_res10_frames_a_close_up_like_yunet(media):
