@@ -285,6 +285,8 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
                     dropped += block is None
                 if block is not None:
                     laid.append((face.box, color, lines, block))
+            if _overlaps(placed):
+                placed = _untangle(out.shape, laid, scale, thick, boxes)
             outside = sum(not (0 <= x1 and x2 <= w and 0 <= y1 and y2 <= h) for x1, y1, x2, y2 in placed)
             tries.append(((_overlaps(placed) + dropped + outside, tier, -scale), scale, thick, blocks, laid))
             # Labels wider than the gaps between a crowd's faces found no place of their own and hid each other's
@@ -432,7 +434,8 @@ class _Block(NamedTuple):
     waited: int = 0  # frames in a row a place before `where` in the order of preference was as good (and free)
 
 
-def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None, waited=0) -> _Block | None:
+def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None, waited=0,
+                 hide_cost: float = 3.0) -> _Block | None:
     """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
     the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
@@ -440,7 +443,8 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     gets no text (None); a bigger one overlaps as little as it can rather than lose its labels. `prefer`: the
     place (_Block.where) the face's label had in the last frame, kept while it hides no more than the best place,
     and until a place it prefers (above the box) has been as good for LABEL_RETURN_FRAMES frames in a row
-    (`waited`: the frames before this one). The block is also appended to `placed`."""
+    (`waited`: the frames before this one). `hide_cost`: what a px of another label hidden costs against a px of
+    another face covered. The block is also appended to `placed`."""
     sizes = [_text_size(text, scale, thick) for text, _ in lines]
     ascent = max(th for (_, th), _ in sizes)
     descent = max(base for _, base in sizes)
@@ -476,7 +480,7 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     if min(box.width, box.height) < SMALL_FACE_TEXT and on_labels.all():
         return None
     # Another label hidden costs more than another face partly covered: its text would be unreadable.
-    cost = 3 * on_labels + overlap([(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
+    cost = hide_cost * on_labels + overlap([(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
     best = int(np.argmin(cost))  # the first of the cheapest, in the order of preference
     if prefer in where:
         kept = where.index(prefer)
@@ -498,6 +502,31 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     x, top = fits[best]
     placed.append((x, top, x + width, top + height))
     return _Block(x, top, width, height, ascent, step, where[best], waited)
+
+
+def _untangle(shape, laid: list, scale: float, thick: int, boxes, rounds: int = 3) -> list:
+    """Labels placed one by one, big faces first, can leave a crowd's later ones no free place although one exists
+    (crowd_masks.jpg at 320x180: 18 labels wider than the faces' pitch, 3 pairs hiding each other). Each label that
+    still hides another is placed again among all the others, while that hides fewer; `laid` is changed in place,
+    and the blocks' rects are returned."""
+    def rect(block: _Block) -> tuple[int, int, int, int]:
+        return block.x, block.top, block.x + block.width, block.top + block.height
+
+    for _ in range(rounds):
+        changed = False
+        for i, (box, color, lines, block) in enumerate(laid):
+            others = [rect(b) for j, (*_, b) in enumerate(laid) if j != i]
+            hidden = _overlaps([rect(block), *others]) - _overlaps(others)
+            if not hidden:
+                continue
+            # Now any place that hides no label, however much of the faces it covers, before one that does.
+            again = _place_block(shape, lines, box, scale, thick, list(others), boxes, hide_cost=1e6)
+            if again is not None and _overlaps([rect(again), *others]) - _overlaps(others) < hidden:
+                laid[i] = (box, color, lines, again)
+                changed = True
+        if not changed:
+            break
+    return [rect(b) for *_, b in laid]
 
 
 def _overlaps(rects) -> int:
