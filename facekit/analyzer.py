@@ -33,12 +33,23 @@ from .preprocess import as_image
 from .types import Box, Face, ImageInput
 
 
-class VideoResult(NamedTuple):
-    """One analysed frame of a video: unpack as `frame_index, time_s, faces`."""
-
+class _VideoFields(NamedTuple):
     frame_index: int
     time_s: float
     faces: list[Face]
+
+
+class VideoResult(_VideoFields):
+    """One analysed frame of a video: unpack as `frame_index, time_s, faces`. `frame` is the frame itself (BGR, the
+    source's size), to draw the faces on (facekit.drawing.annotate) or keep; it stays out of the unpacking, so the
+    three-name loops keep working, and a caller who wanted the frames had to read the video a second time."""
+
+    frame: np.ndarray
+
+    def __new__(cls, frame_index: int, time_s: float, faces: list[Face], frame: np.ndarray | None = None):
+        result = super().__new__(cls, frame_index, time_s, faces)
+        result.frame = np.zeros((0, 0, 3), np.uint8) if frame is None else frame  # made by hand: an empty image
+        return result
 
 
 class FaceDetector(Protocol):
@@ -198,10 +209,11 @@ class FaceAnalyzer(FacePipeline):
                       every: int = 1, max_frames: int | None = None, smooth: float = 0.6, fine_pass: bool = False,
                       head_every: int = HEAD_EVERY, fps: float | None = None,
                       progress: bool = False) -> Generator[VideoResult, None, None]:
-        """Yield `(frame_index, time_s, faces)` for a video file, camera index or stream URL, or for frames
-        the caller holds (a list of image arrays or image paths, or a generator over another capture library
-        such as picamera2), with each face's `track_id` kept across frames and its probabilities smoothed per
-        track.
+        """Yield `(frame_index, time_s, faces)` (a VideoResult, whose `.frame` is the frame) for a video file, camera
+        index or stream URL, or for frames the caller holds (a list of image arrays or image paths, or a generator
+        over another capture library such as picamera2), with each face's `track_id` kept across frames and its
+        probabilities smoothed per track. For frames the caller holds, `.frame` is the BGR image analysed (a path
+        read, a gray or RGBA frame converted).
 
         detect_every: run the detector every K analysed frames and follow faces by tracking between.
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).
@@ -279,14 +291,14 @@ class FaceAnalyzer(FacePipeline):
                     bar = _progress_bar(None if frames.live else total)
                 reader = EveryNth(frames, every) if every > 1 else frames
                 tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
-                for index, _frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
-                                                          head_every=head_every):
+                for index, frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
+                                                         head_every=head_every):
                     # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
                     self._check_open()
                     if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
                         bar.update(int(index) + 1 - bar.n)
                     # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
-                    yield VideoResult(int(index), float(frames.time_s(index)), faces)
+                    yield VideoResult(int(index), float(frames.time_s(index)), faces, frame)
                 if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
                     bar.update(bar.total - bar.n)
             finally:

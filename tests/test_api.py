@@ -11,6 +11,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from .conftest import ROOT, run_script
@@ -136,7 +137,9 @@ def test_video_frames_times_and_tracks(analyzer, media):
         ok, frame = cap.read()
         if ok and i % 10 == 0:
             frames[i] = frame
-    lit = [("mask" in f.predictions, brightness(frames[r.frame_index], f.box) >= MIN_BRIGHTNESS_FOR_HEADS)
+    # Each result carries the frame it analysed (a caller drawing the faces read the video a second time, as here)
+    assert all(np.array_equal(r.frame, frames[r.frame_index]) for r in results)
+    lit = [("mask" in f.predictions, brightness(r.frame, f.box) >= MIN_BRIGHTNESS_FOR_HEADS)
            for r in results for f in r.faces if f.box.width >= 16]
     assert all(labelled == bright for labelled, bright in lit)
     # ...and the check above met one: the dark faces score just over the detector's threshold (0.52-0.60),
@@ -804,6 +807,26 @@ def test_heads_show_their_task_labels_and_model_file(analyzer):
     head = analyzer.heads["mask"]
     assert repr(head) == f"Head('mask', labels=['with_mask', 'without_mask'], model={str(head.model_path)!r})"
     assert str(head.model_path).endswith(".tflite") and "object at 0x" not in repr(analyzer.heads)
+
+
+def test_a_video_results_frame_is_what_its_faces_are_drawn_on(analyzer, media):
+    """VideoResult.frame: the frame as analysed, so the README's loop draws each one; held frames come back as the
+    BGR image the faces were found in (a gray frame converted), and unpacking stays three names."""
+    from facekit.drawing import Style, annotate
+
+    style = Style.from_heads(analyzer.heads)
+    for index, time_s, faces in analyzer.analyze_video(media / CLIP, max_frames=2):
+        assert index in (0, 1) and time_s >= 0
+    result = next(r for r in analyzer.analyze_video(media / CLIP, max_frames=60) if r.faces)
+    assert result.frame.shape == (360, 640, 3) and result.frame.dtype == np.uint8
+    drawn = annotate(result.frame, result.faces, style)
+    b = result.faces[0].box
+    assert drawn.shape == result.frame.shape and not np.array_equal(drawn[b.y1:b.y2, b.x1:b.x2],
+                                                                       result.frame[b.y1:b.y2, b.x1:b.x2])
+    gray = cv2.cvtColor(cv2.imread(str(media / "two_people.jpg")), cv2.COLOR_BGR2GRAY)
+    held = list(analyzer.analyze_video([gray, gray], fps=25))
+    assert len(held) == 2 and all(r.frame.shape == (*gray.shape, 3) for r in held)
+    assert np.array_equal(held[0].frame[..., 0], gray) and len(held[0].faces) == 2
 
 
 def test_analyze_video_shows_its_progress_when_asked(analyzer, media, capsys):
