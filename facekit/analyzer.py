@@ -75,7 +75,8 @@ class FaceAnalyzer(FacePipeline):
         confidence: minimum detection score (None: the detector's own default, chosen on data).
         models: extra model folders (each card names its task), or one, used before the models folder.
         fine_pass: photos get the detector's second pass for small faces (video never does: see
-            `analyze_video`).
+            `analyze_video`); SCRFD runs it only where its first pass sees a face under 32 px, even faintly,
+            or no face at all (facekit.detection.MultiPassDetector.fine_gate).
         int8: run the heads' validated int8 twins (True) or their fp16 models (False); None (the
             default) picks as the scripts do: fp16 for `analyze`, int8 twins for `analyze_video`
             (facekit.heads.use_int8 says why).
