@@ -384,8 +384,10 @@ class MultiPassDetector:
         first = self._pass(image, scales[0], floor=min(gate[1], floor))
         # scales[0] is 1 whenever there is an upscaled pass (pass_scales): widths are image pixels here.
         # No face at all also sends it on: thumbnails of one face (under ~200 px) are often found only upscaled.
+        # At the detector's own threshold, not the user's (as _has_big_face): at a lower --confidence a faint box
+        # counted as a face and skipped the pass that finds the thumbnail's face well.
         needed = (np.any((first[:, 2] < gate[0]) & (first[:, 14] >= gate[1]))
-                  or not np.any(first[:, 14] >= self.confidence))
+                  or not np.any(first[:, 14] >= self.default_confidence))
         first = first[first[:, 14] >= floor]
         return [first] + ([self._pass(image, s) for s in scales[1:]] if needed else [])
 

@@ -436,6 +436,10 @@ class _Block(NamedTuple):
     where: tuple[int, int] = (0, 0)  # which of _place_block's places: (its top's, its left's), for the next frame
     waited: int = 0  # frames in a row a place before `where` in the order of preference was as good (and free)
 
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return self.x, self.top, self.x + self.width, self.top + self.height
+
 
 def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None, waited=0,
                  hide_cost: float = 3.0) -> _Block | None:
@@ -512,24 +516,22 @@ def _untangle(shape, laid: list, scale: float, thick: int, boxes, rounds: int = 
     (crowd_masks.jpg at 320x180: 18 labels wider than the faces' pitch, 3 pairs hiding each other). Each label that
     still hides another is placed again among all the others, while that hides fewer; `laid` is changed in place,
     and the blocks' rects are returned."""
-    def rect(block: _Block) -> tuple[int, int, int, int]:
-        return block.x, block.top, block.x + block.width, block.top + block.height
-
     for _ in range(rounds):
         changed = False
         for i, (box, color, lines, block) in enumerate(laid):
-            others = [rect(b) for j, (*_, b) in enumerate(laid) if j != i]
-            hidden = _overlaps([rect(block), *others]) - _overlaps(others)
+            others = [b.rect for j, (*_, b) in enumerate(laid) if j != i]
+            among = _overlaps(others)
+            hidden = _overlaps([block.rect, *others]) - among
             if not hidden:
                 continue
             # Now any place that hides no label, however much of the faces it covers, before one that does.
             again = _place_block(shape, lines, box, scale, thick, list(others), boxes, hide_cost=1e6)
-            if again is not None and _overlaps([rect(again), *others]) - _overlaps(others) < hidden:
+            if again is not None and _overlaps([again.rect, *others]) - among < hidden:
                 laid[i] = (box, color, lines, again)
                 changed = True
         if not changed:
             break
-    return [rect(b) for *_, b in laid]
+    return [b.rect for *_, b in laid]
 
 
 def _overlaps(rects) -> int:

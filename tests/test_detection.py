@@ -297,6 +297,12 @@ def test_the_upscaled_pass_runs_only_where_a_photo_may_hold_small_faces(media, s
     sizes.clear()
     assert len(detector.detect(thumb)) == 1
     assert (112, 96) in sizes, sizes  # found upscaled
+    # A lower --confidence must not skip it: a 0.3-0.5 box at the thumbnail's own size is no face found.
+    low = create_detector("scrfd", 0.3)
+    thumb = cv2.resize(photo[b.y1:b.y2, b.x1:b.x2], (55, 64), interpolation=cv2.INTER_AREA)
+    assert np.any(low._pass(thumb, 1.0)[:, 14] >= 0.3) and not np.any(low._pass(thumb, 1.0)[:, 14] >= 0.5)
+    sizes.clear()
+    assert len(low.detect(thumb)) == 1 and (128, 110) in sizes, sizes
 
 
 def test_res10_frames_a_close_up_like_yunet(media):
