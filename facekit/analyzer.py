@@ -64,7 +64,8 @@ class FaceAnalyzer(FacePipeline):
     Args:
         tasks: heads to run, e.g. ``["mask", "gender"]``, or one string as the scripts' --tasks takes it
             (``"mask"``, ``"mask,gender"``); None runs every head whose model exists (the package's own
-            models, or ``$FACEKIT_MODELS``).
+            models, or ``$FACEKIT_MODELS``); an empty list none (boxes only). An empty string is refused, as
+            --tasks "" is: an unset shell variable, not a choice.
         detector: a detector name (facekit.detection.DETECTORS), an object with
             ``detect(image) -> list[Face]``, or None to only classify given faces / whole crops.
             "auto" (the default) picks as the scripts do: the most accurate detector within the photo
@@ -336,7 +337,9 @@ class FaceAnalyzer(FacePipeline):
                 self._video_pipelines[fine_pass] = self
             else:
                 detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
-                self._video_pipelines[fine_pass] = FacePipeline(detector, heads, self.landmarker, self.min_face)
+                video = FacePipeline(detector, heads, self.landmarker, self.min_face)
+                video.shown_as = type(self).__name__  # closed with this analyzer: its error names what the user holds
+                self._video_pipelines[fine_pass] = video
         return self._video_pipelines[fine_pass]
 
 

@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "to retry them"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or globs (quote them: 'a/**/*.jpg')")
-    p.add_argument("-l", "--list", type=Path, metavar="FILE", help="a text file with one source per line")
+    p.add_argument("-l", "--list", type=Path, metavar="FILE",
+                   help="a text file with one source per line (a line starting with # is a comment, unless a file "
+                        "has that name)")
     p.add_argument("-o", "--output", type=Path, required=True, help="results folder (created; reused to resume)")
     p.add_argument("-w", "--workers", type=positive_int,
                    help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs)")
@@ -220,7 +222,9 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             lines = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").split("\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
-        lines = [s.removesuffix("\r") for s in lines if s.strip() and not s.lstrip().startswith("#")]
+        # A line starting with # is a comment, unless it names a file: "#2.png" in the list was dropped unsaid.
+        lines = [s for s in (line.removesuffix("\r") for line in lines) if s.strip() and (
+            not s.lstrip().startswith("#") or os.path.lexists(s) or os.path.lexists(s.strip()))]
         # A name as written (" a.jpg" is a file too), else without the spaces a hand-typed list leaves around it.
         named += [s if os.path.lexists(s) else s.strip() for s in lines]
     found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
@@ -430,6 +434,9 @@ class Results:
             had = json.loads(job.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise FacekitError(f"{job}: cannot read ({exc}); use another --output") from None
+        if not isinstance(had, dict):  # `[1, 2]`, a file of another tool's: a TypeError traceback below
+            raise FacekitError(f"{job}: not a facekit-batch job record (a JSON {type(had).__name__}, not an object); "
+                               "use another --output")
         wanted = json.loads(json.dumps(asdict(options)))
         # An option added since that job ran is missing from its job.json: it ran with that option's default.
         had = {**json.loads(json.dumps({f.name: f.default for f in fields(JobOptions) if f.default is not MISSING})),
@@ -613,7 +620,11 @@ def _read_status(path: Path, columns: tuple[str, ...]):
     try:
         return pq.read_table(path, columns=list(columns))
     except pa.ArrowInvalid:
-        have = pq.read_schema(path).names
+        try:
+            have = pq.read_schema(path).names
+        except (pa.ArrowInvalid, OSError) as exc:  # cut short (a full disk, a copy stopped): pyarrow's traceback
+            raise FacekitError(f"{path}: a damaged status part ({str(exc).splitlines()[0]}); move it out of the "
+                               "results folder (its sources are run again)") from None
         if any(c not in have for c in ("source", "status")):
             raise FacekitError(f"{path}: not a facekit-batch status part (no source or status column); move it "
                                "out of the results folder") from None
@@ -807,12 +818,14 @@ def _init(ray, address: str | None, workers: int | None) -> None:
         ray.init(address=address, **quiet)
 
 
-def part_name(rank: int) -> str:
+def part_name(rank: int, run_ms: int) -> str:
     """A task's part file name. Readers (pyarrow, pandas.read_parquet) take a folder's parts in name order, so
     the name leads with the place of the task's first source among those given: `results/faces` reads back in
     the sources' order, the same from run to run. Named by a random id alone, two runs of one job gave the
-    same rows in another order each time (the tasks finish in any order; the id keeps resumed parts apart)."""
-    return f"part-{rank:010d}-{uuid.uuid4().hex[:16]}.parquet"
+    same rows in another order each time (the tasks finish in any order; the id keeps resumed parts apart).
+    Then the run's start (ms since 1970, 13 digits): a source tried again on a resume, whose task has the rank of
+    the one it first ran in, came before or after that task's part by the random id."""
+    return f"part-{rank:010d}-{run_ms:013d}-{uuid.uuid4().hex[:8]}.parquet"
 
 
 def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Results, workers: int,
@@ -825,7 +838,8 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     import ray.data
 
     order = order or {}
-    items = [{"part": part_name(min((order.get(tuple(s), 0) for s in t), default=0)), "task": json.dumps(t)}
+    run_ms = time.time_ns() // 1_000_000
+    items = [{"part": part_name(min((order.get(tuple(s), 0) for s in t), default=0), run_ms), "task": json.dumps(t)}
              for t in tasks]
     # A task whose worker died TASK_TRIES times is left out rather than ending the job (its sources get an
     # error row below). Set before the dataset is made: a dataset keeps a copy of the context.

@@ -15,11 +15,13 @@ import numpy as np
 
 from .preprocess import as_image
 from .heads import Head  # imported, not only for checkers: typing.get_type_hints(Style.from_heads) reads it
+from .errors import ArgumentError
 from .types import Box, Face, ImageInput
 
 Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
 
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
+LANDMARK_MODES = (None, "5", "mesh")  # Style.landmarks: none, the key points, the mesh
 # Colours for labels whose card names none: distinct, readable on photos (BGR).
 PALETTE: list[Color] = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255),
                         (180, 105, 255), (50, 205, 50), (255, 0, 255)]
@@ -35,6 +37,12 @@ class Style:
     font_scale: float | None = None  # None: from the image size
     # Where the last frame's labels went (video): kept, so that a face's label does not jump from frame to frame.
     _memory: "_LabelMemory" = field(default_factory=lambda: _LabelMemory(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Style(landmarks="bogus") drew the 5 key points without a word (anything but "mesh" did).
+        if self.landmarks not in LANDMARK_MODES:
+            raise ArgumentError(f"Style(landmarks={self.landmarks!r}): use one of "
+                                f"{', '.join(map(repr, LANDMARK_MODES))}")
 
     @classmethod
     def from_heads(cls, heads: Mapping[str, Head], landmarks: str | None = None) -> "Style":
@@ -231,7 +239,13 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
     narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
     the image (the photo scripts; video keeps its frames' size)."""
-    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+    # A list of boxes or dicts (not Faces) was an AttributeError from inside, naming a `.box` nobody had written.
+    stray = next((f for f in faces if not isinstance(f, Face)), None)
+    if stray is not None:
+        raise ArgumentError(f"annotate() draws Face objects (what analyze returns; Face.from_dict for a record), got "
+                            f"a {type(stray).__name__}")
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.size):  # a 0-pixel one is analyze()'s ImageError, not an empty drawing
         # Drawn as it was, a gray photo took each colour's gray level (a red label black on its black block), a
         # BGRA one a transparent alpha, a float one came back as floats up to 255 and a PIL image was an
         # AttributeError from inside.

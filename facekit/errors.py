@@ -18,14 +18,26 @@ class ImageError(FacekitError):
     """An image is missing, empty, unreadable or not an image."""
 
 
-class ImageNotFoundError(ImageError, FileNotFoundError):
+class _NotFound(FileNotFoundError):
+    """A FileNotFoundError as open(path) raises it (errno ENOENT, filename the path), whose str() is still facekit's
+    one line: OSError's would be "[Errno 2] ...: 'path'" once filename is set."""
+
+    def __init__(self, message: str, filename=None) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOENT
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self):  # a worker process's error reaches the parent with its filename
+        return type(self), (str(self), self.filename)
+
+
+class ImageNotFoundError(ImageError, _NotFound):
     """An image path that is not there (or a link to nothing): an ImageError, caught with every other user error,
     and a FileNotFoundError, as open(path) raises, so an app's `except FileNotFoundError` (a web handler's 404)
-    catches it too. Its message is the same one line; errno is ENOENT."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.errno = errno.ENOENT  # not filename: OSError's str() would then become "[Errno 2] ...", not the line
+    catches it too. Its message is the same one line; errno is ENOENT, filename the path."""
 
 
 class ModelError(FacekitError):
@@ -40,13 +52,9 @@ class VideoError(FacekitError):
     """A camera, file or stream cannot be opened or read, or a video cannot be written."""
 
 
-class VideoNotFoundError(VideoError, FileNotFoundError):
+class VideoNotFoundError(VideoError, _NotFound):
     """A video path (or an image sequence's folder) that is not there: a VideoError and a FileNotFoundError, as
     ImageNotFoundError is for a photo."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.errno = errno.ENOENT
 
 
 class ArgumentError(FacekitError, ValueError):

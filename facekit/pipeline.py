@@ -171,8 +171,8 @@ class FacePipeline:
         # Without it a closed analyzer's next photo said "this analyzer has no detector: pass faces=", or came
         # back with no labels at all, as if the heads had found nothing to read.
         if self._closed:
-            raise ValueError(f"this {type(self).__name__} is closed (close() was called, or its with block ended): "
-                             f"build a new one")
+            raise ValueError(f"this {getattr(self, 'shown_as', type(self).__name__)} is closed (close() was called, "
+                             f"or its with block ended): build a new one")
 
     def __copy__(self):  # a shallow copy shares the models (analyze_video gives one its own mesh state)
         copied = object.__new__(type(self))
@@ -281,11 +281,15 @@ class FacePipeline:
         return None
 
     def classify_whole(self, image: np.ndarray) -> Face:
-        """`--crops` mode: the whole image is one face crop."""
+        """`--crops` mode: the whole image is one face crop, labelled as a detected face of its size would be: a
+        crop under a head's `min_face`, or darker than MIN_BRIGHTNESS_FOR_HEADS, gets no label from it (a 4x4
+        black crop read "with_mask 84%"); `why_unlabelled` says which."""
         self._check_open()
         h, w = image.shape[:2]
         face = Face(box=Box(0, 0, w, h), score=1.0)
-        preds = {task: head.predict([image])[0] for task, head in self.heads.items()}
+        lit = brightness(image, face.box) >= MIN_BRIGHTNESS_FOR_HEADS
+        preds = {task: head.predict([image])[0] for task, head in self.heads.items()
+                 if lit and min(w, h) >= (self.min_face if self.min_face is not None else head_min_face(head))}
         return face.with_predictions(**preds)
 
 

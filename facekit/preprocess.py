@@ -163,8 +163,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             raise ImageError(f"{text}: a web address; images are read from files (download it first)")
         if path.is_symlink():
             raise ImageNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
-                                     "mounted, a photo moved?)")
-        raise ImageNotFoundError(f"{path}: no such file{near_names(path)}")
+                                     "mounted, a photo moved?)", filename=str(path))
+        raise ImageNotFoundError(f"{path}: no such file{near_names(path)}", filename=str(path))
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:
@@ -414,11 +414,15 @@ def _from_pil(image) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
+FLOAT_01_MAX = 2.0  # a float image whose values are all at most this is a 0-1 picture (see as_bgr)
+
+
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Accept gray, BGRA, 16-bit, boolean and float arrays from callers and return 8-bit 3-channel BGR.
     Integer arrays of any dtype are read by their values: 0-255 as 8-bit, else 0-65535 as 16-bit (negatives as
-    0); larger values are an ImageError. Float arrays are read as 0-1 when no value is above 1 (scikit-image's
-    and most ML code's convention), else as 0-255: a 0-1 photo cast to 8 bits would be black and show no face.
+    0); larger values are an ImageError. Float arrays are read as 0-1 (scikit-image's and most ML code's
+    convention) when no value is above FLOAT_01_MAX, else as 0-255: a 0-1 photo cast to 8 bits would be black
+    and show no face. Values past the range are clipped.
     Any other shape is an ImageError, not a silent empty result (a channels-first (3, H, W) array read as
     (H, W, C) has none)."""
     if image is None:  # the commonest: cv2.imread's answer for a path it cannot read
@@ -466,7 +470,10 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
         image = image.astype(np.uint8) * 255
     elif np.issubdtype(image.dtype, np.floating):
         image = np.nan_to_num(image, nan=0.0, posinf=255.0, neginf=0.0)
-        if image.size and image.max() <= 1.0:
+        # Up to 2, not 1: a 0-1 photo resized with INTER_CUBIC (or brightened 10%) reaches 1.03-1.1, and read as
+        # 0-255 it was a black picture, no face, no word. A 0-255 float picture whose brightest pixel is 2 is black
+        # either way.
+        if image.size and image.max() <= FLOAT_01_MAX:
             image = image * 255.0
         image = np.rint(np.clip(image, 0, 255)).astype(np.uint8)
     if image.ndim == 2:

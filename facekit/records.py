@@ -302,6 +302,12 @@ class CutShort:
                 f"{'it' if len(moved) == 1 else 'them'}: {', '.join(self.shown(p) for p in moved)}")
 
 
+def folder_gone(folder: Path, path: Path | None = None) -> FacekitError:
+    """The one line for an output folder removed or moved while a run goes on."""
+    return FacekitError(f"cannot write {path or folder}: the folder {folder} is gone (removed or moved during the "
+                        "run?)")
+
+
 class MadeFolders:
     """The output folders a run makes (`-o out/`, a --recursive run's sub-folders in it), removed at its end where
     it left them empty: a run whose first annotated image could not be written (a full disk, ulimit -f) left an
@@ -309,11 +315,18 @@ class MadeFolders:
 
     def __init__(self) -> None:
         self._made: list[Path] = []  # parents before their sub-folders
+        self._seen: set[Path] = set()  # every folder this run found or made
 
     def make(self, folder: Path) -> None:
-        """mkdir(parents=True, exist_ok=True), noting each folder this call made."""
+        """mkdir(parents=True, exist_ok=True), noting each folder this call made. A folder this run already
+        had that is gone now raises `folder_gone`: made again, the output folder a clean-up job removed mid-run
+        held only the later photos, and the run said it had written them all (an unmounted share's folder made
+        again writes onto the local disk under the mount point)."""
         if folder.is_dir():
+            self._seen.add(folder)
             return
+        if folder in self._seen:
+            raise folder_gone(folder)
         if folder.parent != folder:
             self.make(folder.parent)
         try:
@@ -321,8 +334,10 @@ class MadeFolders:
         except FileExistsError:  # made meanwhile by another run (not ours to remove), or a file there
             if not folder.is_dir():
                 raise
+            self._seen.add(folder)
             return
         self._made.append(folder)
+        self._seen.add(folder)
 
     def __enter__(self) -> MadeFolders:
         return self
@@ -367,7 +382,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         return
     # The folder removed or moved while a run goes on (a clean-up job, a share unmounted), before this file or
     # with its temp file in it: that was a FileNotFoundError traceback, and exit 1 ("some photos failed").
-    gone = FacekitError(f"cannot write {path}: the folder {path.parent} is gone (removed or moved during the run?)")
+    gone = folder_gone(path.parent, path)
     if sweep:
         sweep_stale(path.parent, [(path.name, TEMP_SUFFIX)])
     try:

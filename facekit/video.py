@@ -166,7 +166,10 @@ def check_file_source(spec: SourceSpec) -> None:
         # `-s webcam`, as a user guesses the camera is named: read as a file's name.
         if str(path).lower() in ("webcam", "camera", "cam", "usb", "video0", "/dev/video0"):
             camera = " (a camera is given by its index: -s 0 for the first)"
-        raise VideoNotFoundError(f"{path}: no such file{camera or near_names(path)}")
+        if path.is_symlink():  # as a photo's: "no such file" of a link the user can see in the folder
+            raise VideoNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
+                                     "mounted, a video moved?)", filename=str(path))
+        raise VideoNotFoundError(f"{path}: no such file{camera or near_names(path)}", filename=str(path))
     if path.is_dir():
         raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                          f"as {path / '%04d.png'})")
@@ -180,9 +183,12 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     lines; `silence_opencv` keeps OpenCV and FFmpeg quiet there)."""
     quiet = quiet_stderr if hold_stderr else nullcontext
     if spec.kind == "camera":
-        with quiet():
-            cap = cv2.VideoCapture(spec.target)
-        if not cap.isOpened():
+        try:
+            with quiet():
+                cap = cv2.VideoCapture(spec.target)
+        except (cv2.error, OverflowError):  # an index past a C int ("--source 99999999999"): OpenCV's traceback
+            cap = None
+        if cap is None or not cap.isOpened():
             raise VideoError(f"camera {spec.target} cannot be opened (not connected, or in use by another program)")
         return cap
     if spec.kind == "stream":
@@ -243,7 +249,7 @@ def _check_sequence_start(pattern: Path) -> None:
     """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
     often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""
     if not pattern.parent.is_dir():
-        raise VideoNotFoundError(f"{pattern}: no such folder {pattern.parent}")
+        raise VideoNotFoundError(f"{pattern}: no such folder {pattern.parent}", filename=str(pattern.parent))
     numbers = _sequence_numbers(pattern)
     if numbers is not None and not numbers:
         raise VideoError(f"{pattern}: no image matches this pattern in {pattern.parent}")

@@ -118,6 +118,22 @@ def test_one_liner_and_options(media):
         crops.analyze(media / "missing.png", faces=[])
 
 
+def test_a_whole_crop_too_small_or_too_dark_gets_no_label_as_a_detected_face_would(analyzer, media):
+    """classify_whole (--crops) labelled any crop: a 4x4 black one read "with_mask 84%". It follows the rules a
+    detected face does: each head's min_face (mask 8 px, emotion and gender 16) and the brightness floor."""
+    import numpy as np
+
+    photo = cv2.imread(str(media / "obama.jpg"))
+    big = analyzer.classify_whole(photo)
+    assert set(big.predictions) == set(analyzer.tasks) and analyzer.why_unlabelled(photo, big) is None
+    small = cv2.resize(photo, (12, 12), interpolation=cv2.INTER_AREA)
+    assert set(analyzer.classify_whole(small).predictions) == {"mask"}
+    for crop, why in ((np.full((4, 4, 3), 128, np.uint8), "too small for the heads (4 px, under 8)"),
+                      (np.zeros((64, 64, 3), np.uint8), "too dark to read")):
+        face = analyzer.classify_whole(crop)
+        assert not face.predictions and why in analyzer.why_unlabelled(crop, face), face
+
+
 def test_video_frames_times_and_tracks(analyzer, media):
     results = list(analyzer.analyze_video(media / CLIP, every=10))
     indices = [r.frame_index for r in results]
@@ -622,6 +638,10 @@ def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media)
              "classify_whole": lambda: analyzer.classify_whole(photo),
              "a new video": lambda: next(analyzer.analyze_video([photo])), "the video begun": lambda: next(video),
              "with": lambda: analyzer.__enter__()}
+    with FaceAnalyzer(tasks="mask") as other:  # its video runs on a pipeline of its own (the video detector)
+        clip = other.analyze_video(media / CLIP)
+        next(clip)
+    calls["a video file begun"] = lambda: next(clip)  # said "this FacePipeline is closed", a class nobody made
     for name, call in calls.items():
         with pytest.raises(ValueError, match=r"^this FaceAnalyzer is closed \(close\(\) was called"):
             call()
@@ -740,8 +760,11 @@ def test_arrays_of_every_common_kind_are_read_and_others_are_one_clear_error(ana
     reference = analyzer.analyze(photo)
     assert len(reference) == 1
     grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    # A 0-1 photo a resize's overshoot (INTER_CUBIC) or a 10% brightening took a little past 1 was read as 0-255: black.
+    overshoot = photo.astype(np.float32) / 255 * 1.1
+    assert overshoot.max() > 1.05
     for same in (photo.astype(np.float32) / 255, photo.astype(np.float64), photo.astype(np.int64),
-                 grey.astype(np.float32) / 255, np.ascontiguousarray(photo[:, :, ::-1])[:, :, ::-1]):
+                 grey.astype(np.float32) / 255, np.ascontiguousarray(photo[:, :, ::-1])[:, :, ::-1], overshoot):
         faces = analyzer.analyze(same)
         assert len(faces) == 1 and faces[0].box.iou(reference[0].box) > 0.9
     for bad, needle in ((photo.transpose(2, 0, 1), "channels first"), (photo[:, :, 0].ravel(), "shape"),
@@ -1628,19 +1651,26 @@ def test_a_missing_photo_or_video_is_also_a_file_not_found_error(analyzer, tmp_p
     from facekit import FacekitError, ImageError, VideoError
 
     (tmp_path / "gone.jpg").symlink_to(tmp_path / "unmounted" / "photo.jpg")
-    missing = [(lambda: analyzer.analyze(tmp_path / "nope.jpg"), ImageError, "nope.jpg: no such file"),
-               (lambda: analyzer.analyze(str(tmp_path / "gone.jpg")), ImageError, "which does not exist"),
-               (lambda: list(analyzer.analyze_video(str(tmp_path / "nope.mp4"))), VideoError, "nope.mp4: no such file"),
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "unmounted" / "clip.mp4")
+    # filename as open() gives it (it was None); a link to nothing is said so for a video too ("no such file").
+    missing = [(lambda: analyzer.analyze(tmp_path / "nope.jpg"), ImageError, "nope.jpg: no such file", "nope.jpg"),
+               (lambda: analyzer.analyze(str(tmp_path / "gone.jpg")), ImageError, "which does not exist", "gone.jpg"),
+               (lambda: list(analyzer.analyze_video(str(tmp_path / "nope.mp4"))), VideoError, "nope.mp4: no such file",
+                "nope.mp4"),
+               (lambda: list(analyzer.analyze_video(str(tmp_path / "gone.mp4"))), VideoError,
+                f"gone.mp4: a link to {tmp_path / 'unmounted' / 'clip.mp4'}, which does not exist", "gone.mp4"),
                (lambda: list(analyzer.analyze_video(str(tmp_path / "none" / "%04d.png"))), VideoError,
-                "no such folder")]
-    for call, kind, needle in missing:
+                "no such folder", "none")]
+    for call, kind, needle, name in missing:
         with pytest.raises(FileNotFoundError) as caught:
             call()
         exc = caught.value
         assert isinstance(exc, kind) and isinstance(exc, FacekitError) and exc.errno == errno.ENOENT
         assert needle in str(exc) and "Errno" not in str(exc), str(exc)
+        assert exc.filename == str(tmp_path / name), exc.filename
         again = pickle.loads(pickle.dumps(exc))
         assert type(again) is type(exc) and str(again) == str(exc) and again.errno == errno.ENOENT
+        assert again.filename == exc.filename
     # Not every ImageError: a file that is there but is no image is not "not found".
     (tmp_path / "notes.jpg").write_text("not a photo")
     with pytest.raises(ImageError) as caught:

@@ -172,6 +172,11 @@ def test_other_options_refused_on_resume(tmp_path, media):
     (out / "job.json").write_text(json.dumps(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"]))))
     res = batch(media / "example_01.png", "-o", out, "--every", "5", timeout=60)
     assert res.returncode == 2 and "holds results made with other options (tasks, every)" in res.stderr
+    (out / "job.json").write_text("[1, 2]")  # another tool's JSON: a TypeError traceback
+    res = batch(media / "example_01.png", "-o", out, timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip() == f"[ERROR] {out / 'job.json'}: not a facekit-batch job record (a JSON list, not an " \
+                                 "object); use another --output", res.stderr
 
 
 def test_a_default_changed_since_the_job_began_is_named_on_resume(tmp_path, media):
@@ -535,6 +540,11 @@ def test_results_of_the_first_facekit_batch_resume(tmp_path):
     pq.write_table(pa.table({"name": ["x"]}), results.status_dir / "part-zz.parquet")
     with pytest.raises(FacekitError, match=r"part-zz.parquet: not a facekit-batch status part"):
         results.write_summary()
+    # Cut short (a full disk, a copy stopped): pyarrow's "Parquet magic bytes not found" traceback, exit 1.
+    cut = results.status_dir / "part-zz.parquet"
+    cut.write_bytes((results.status_dir / "part-e8a40d7bcf6c4760.parquet").read_bytes()[:500])
+    with pytest.raises(FacekitError, match=r"part-zz.parquet: a damaged status part \(.*\); move it out of the "):
+        results.write_summary()
 
 
 def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
@@ -723,7 +733,7 @@ def test_a_list_file_with_a_byte_order_mark(tmp_path):
     assert sources == [(str(tmp_path / "a.jpg"), "image"), (str(tmp_path / "b.jpg"), "image")] and skipped == 0
 
 
-def test_a_list_file_names_each_file_as_written(tmp_path):
+def test_a_list_file_names_each_file_as_written(tmp_path, monkeypatch):
     """splitlines() also split a list at "\\u2028", "\\x1c", "\\x85", ..., which a file name may hold: an upload named
     "a\\u2028" + "/etc/b.jpg" became the sources "a" and /etc/b.jpg; and " c.jpg" was read as c.jpg."""
     from facekit.batch import gather_sources
@@ -736,6 +746,12 @@ def test_a_list_file_names_each_file_as_written(tmp_path):
                       encoding="utf-8")
     sources, _ = gather_sources([], listed, False)
     assert sources == [(str(path), "image") for path in odd]
+    # "#2.jpg" (a file of that name, relative to the current folder) is no comment: it was dropped without a word.
+    (tmp_path / "#2.jpg").write_bytes(b"")
+    listed.write_text("#2.jpg\n# a comment\n#3.jpg\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    sources, _ = gather_sources([], listed, False)
+    assert sources == [(str(tmp_path / "#2.jpg"), "image")], sources
 
 
 def _a_finished_job(tmp_path, media):
@@ -892,6 +908,18 @@ def test_faces_read_back_in_the_order_the_sources_were_given(tmp_path, media):
     order = list(dict.fromkeys(sources))
     assert order == [str(photos / n) for n in sorted(names)] + [str(media / CLIP)], order
     assert sources == sorted(sources, key=order.index)  # each source's rows together
+
+
+def test_a_source_tried_again_on_a_resume_reads_back_after_the_task_it_first_ran_in():
+    """Parts are read in name order. A retried source's task has the rank of the task it first failed in when it
+    led that task, and the random id alone decided which part came first (README says after)."""
+    from facekit.batch import part_name
+
+    first_run, resume = 1764540000000, 1764540000001
+    for _ in range(20):  # whatever the random ids
+        names = [part_name(0, first_run), part_name(3, first_run), part_name(0, resume), part_name(1, resume)]
+        assert sorted(names) == [names[0], names[2], names[3], names[1]], names
+    assert all(re.fullmatch(r"part-\d{10}-\d{13}-[0-9a-f]{8}\.parquet", n) for n in names), names
 
 
 # Loaded by every Python process of the job (PYTHONPATH): a Ray worker that imports facekit.batch gets a
@@ -1157,7 +1185,7 @@ def test_a_disk_that_fills_up_mid_job_stops_it_naming_the_part(tmp_path, media, 
     status = sorted(p.name for p in (out / "status").iterdir())
     assert len(faces) == len(status) == 1 and faces == status  # the finished task's: no temp file, no orphan
     assert len(errors) == 1 and re.fullmatch(
-        rf"\[ERROR\] cannot write {re.escape(str(out / 'status'))}/part-\d+-\w+\.parquet: No space left on device: "
+        rf"\[ERROR\] cannot write {re.escape(str(out / 'status'))}/part-\d+-\d+-\w+\.parquet: No space left on device: "
         r"the job stopped there, 2 of 3 sources not done yet; what was finished is saved: free some space and run "
         r"the same command to go on", errors[0]), errors
     assert pq.read_table(out / "status")["source"].to_pylist() == [str(photos / "example_01.png")]

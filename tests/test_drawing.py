@@ -291,3 +291,20 @@ def test_a_videos_letters_keep_their_size_while_its_faces_keep_theirs(analyzer, 
     assert len(drawn) >= 50 and max(drawn) < 1.2 * min(drawn)  # the speaker's face stays about as big
     changes = sum(a != b for a, b in zip(scales, scales[1:]) if a and b)
     assert changes <= 2, f"letters resized in {changes} of {len(drawn)} frames"
+
+
+def test_what_annotate_cannot_draw_is_one_clear_error(analyzer, media):
+    """A list of boxes or records (not Faces) was an AttributeError about `.box`; a 0-pixel array came back as an
+    empty drawing where analyze() says no image; Style(landmarks="bogus") drew the key points without a word."""
+    from facekit.drawing import Style, annotate
+    from facekit.errors import ArgumentError, ImageError
+
+    photo = media / "obama.jpg"
+    faces = analyzer.analyze(photo)
+    assert annotate(photo, faces).shape == cv2.imread(str(photo)).shape
+    with pytest.raises(ArgumentError, match=r"annotate\(\) draws Face objects .* got a dict"):
+        annotate(photo, [f.to_dict() for f in faces])
+    with pytest.raises(ImageError, match="empty array"):
+        annotate(np.zeros((0, 0, 3), np.uint8), [])
+    with pytest.raises(ArgumentError, match=r"Style\(landmarks='bogus'\): use one of None, '5', 'mesh'"):
+        Style.from_heads(analyzer.heads, landmarks="bogus")

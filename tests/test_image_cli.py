@@ -1407,6 +1407,35 @@ def test_an_output_folder_removed_mid_run_is_one_line(media, tmp_path, monkeypat
     assert not results.exists()
 
 
+def test_the_annotated_images_folder_removed_mid_run_is_not_made_again(media, tmp_path, monkeypatch, capfd):
+    """`-o annotated/` removed while a folder run went on: the folder was made again for the photos after, the run
+    said all its images were written (exit 0), and the first ones were gone. It is one [ERROR] line, exit 2, and
+    the JSON Lines keep the photos done before."""
+    import facekit.cli.image as image_cli
+
+    photos = tmp_path / "photos"
+    _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_03.png")
+    annotated = tmp_path / "annotated"
+    read, reads = image_cli.load_image, []
+
+    def read_and_tidy(path):
+        reads.append(path)
+        if len(reads) == 2:
+            shutil.rmtree(annotated)
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    jsonl = tmp_path / "faces.jsonl"
+    code = image_cli.main(["-i", str(photos), "-o", str(annotated), "-j", str(jsonl), "--no-display",
+                           "--tasks", "mask", "--fast"])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1 and f"the folder {annotated} is gone (removed or moved during the run?)" in errors[0], err
+    assert not annotated.exists()
+    assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(reads[0])]
+
+
 def test_one_photo_to_a_jsonl_name_is_one_json_line(media, tmp_path):
     """`-i photos/*.jpg -j faces.jsonl` whose glob matched one photo wrote indented JSON under the .jsonl name, and
     pandas.read_json(lines=True), as a data pipeline reads the folder runs' files, could not read it."""

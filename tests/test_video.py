@@ -1152,6 +1152,17 @@ def test_an_output_never_replaces_the_source_video(tmp_path, clip, mask_model, c
     assert source.read_bytes() == clip.read_bytes() and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
+@pytest.mark.parametrize("option,name", [("--csv", "photo.jpg"), ("--summary", "holiday.mp4")])
+def test_a_table_named_as_a_photo_or_a_video_is_refused(tmp_path, clip, mask_model, capfd, option, name):
+    """`--csv photo.jpg` (a typo, or --csv typed for -o) replaced the photo with a 551-byte CSV, exit 0."""
+    target = tmp_path / name
+    target.write_bytes(b"the user's own file")
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", option, target)
+    kind = "photo" if name.endswith(".jpg") else "video"
+    assert code == 2 and f"{option} {target}: a table is written there, and {target.suffix} names a {kind}" in line
+    assert target.read_bytes() == b"the user's own file"
+
+
 @pytest.mark.parametrize("option", ["--csv", "--output"])
 def test_an_output_that_is_a_folder_is_refused(tmp_path, clip, mask_model, capfd, option):
     (tmp_path / "out.mp4").mkdir()

@@ -268,6 +268,19 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
+    # Options that name a file or folder, whatever their type (some stay str: Path("out/") drops the "/").
+    PATH_DESTS = frozenset({"image", "output", "json", "source", "csv", "summary", "timeline", "model", "list",
+                            "dataset", "test_dataset", "plot", "soft_labels", "init_model", "ensemble", "inputs"})
+
+    def _get_value(self, action, arg_string):
+        # `-i "$PHOTO"` with PHOTO unset: Path("") is ".", and the run took every photo in the current folder (with
+        # --recursive, a home folder's); `-o ""` was "would write over the input photo.jpg", `-j ''` "--json . is
+        # a folder", of a "." nobody typed.
+        if isinstance(arg_string, str) and not arg_string.strip() and (action.type is Path
+                                                                       or action.dest in self.PATH_DESTS):
+            raise argparse.ArgumentError(action, "an empty name (an unset shell variable?): give a file or folder")
+        return super()._get_value(action, arg_string)
+
     def _get_option_tuples(self, option_string):
         # A hidden option (the tutorial's --face) must not take a shown one's abbreviation: "--fa", --fast until
         # --face came, became "ambiguous option: --fa could match --fast, --face", naming an option --help hides.

@@ -208,6 +208,9 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         if unused:
             warn(f"{', '.join(unused)} {'sets' if len(unused) == 1 else 'set'} how faces are detected, and --crops "
                  "detects none (each whole image is one face): ignored")
+    if is_stdout(args.output):  # `-j -` means standard output; `-o -` made a folder named "-"
+        parser.error("--output -: annotated images are not sent to standard output; name an image file or a "
+                     "folder (-j - sends the results there)")
     if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
         results_to_stdout()
     # `-o annotated/` or an existing folder with one photo was refused ("give the annotated image a name", "is a
@@ -341,7 +344,8 @@ def _read_single(path: Path):
         # such file" left its reader to find that make demo lays it out.
         if path.parts[:1] == ("examples",) and not Path("examples").exists():
             raise ImageNotFoundError(f"{path}: no such file: examples/ (the tutorial's photos) is laid out here by "
-                                     "`make demo` or `python -m facekit.assets fetch --layout .`") from None
+                                     "`make demo` or `python -m facekit.assets fetch --layout .`",
+                                     filename=str(path)) from None
         raise
 
 
@@ -470,9 +474,10 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                             _write_image(target, shown, follow_links=False, sweep=False,  # swept below
                                          source=path, keep_exif=args.keep_exif)
                             drawn += 1
-                        except OSError as exc:
+                        except (OSError, FacekitError) as exc:
                             # A full disk at the Nth image threw away the JSON Lines of the photos before it,
                             # which a Ctrl-C keeps: they are kept (this photo's line not yet written), then it ends.
+                            # So does an output folder removed mid-run (FacekitError: records.folder_gone).
                             unwritten = exc
                             break
                     if out is not None:

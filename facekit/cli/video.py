@@ -158,6 +158,7 @@ class RunStats:
 
 
 def check_outputs(args) -> None:
+    from ..batch import VIDEO_EXTENSIONS
     from ..people import parse_alert_command
     from ..preprocess import is_image_path
     from ..video import check_video_output
@@ -182,6 +183,13 @@ def check_outputs(args) -> None:
                        [(option, [path], "file") for option, path in (("--output", args.output), ("--csv", args.csv),
                                                                        ("--timeline", args.timeline),
                                                                        ("--summary", args.summary))])
+    # After the input check: writing over the source says so first.
+    for path, what in ((args.csv, "--csv"), (args.summary, "--summary")):
+        # `--csv photo.jpg` (or the video's name, typed for -o) replaced the photo with a table, read-only or not.
+        if path is not None and (is_image_path(path) or path.suffix.lower() in VIDEO_EXTENSIONS):
+            raise FacekitError(f"{what} {path}: a table is written there, and {path.suffix} names a "
+                               f"{'photo' if is_image_path(path) else 'video'}: name it .csv (the annotated video "
+                               "is --output)")
 
 
 def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunStats:
