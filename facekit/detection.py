@@ -110,6 +110,10 @@ class CloseUp:
     side: int = 256
     trigger_share: float = 0.5
     min_share: float = 0.3
+    # A face cut by the frame's edge shows less of itself and scores lower (SCRFD gave the masked woman of
+    # example_03 cut at the left 0.49): where the pass runs, a box at least `min_share` of the short side that
+    # reaches an edge is kept from this share of the threshold. None: no such rule (YuNet: see the README).
+    cut_share: float | None = None
     # An image bigger than this also gets a plain pass shrunk to it: a face cut by the top edge of an HD
     # frame is past the largest anchors at full size, and too little of it shows at `side` px.
     mid_side: int = 640
@@ -318,9 +322,21 @@ class MultiPassDetector:
 
     def _run(self, image: np.ndarray, floor: float | None = None) -> np.ndarray:
         """Candidates (N, 15): x, y, w, h, five (x, y) key points, score, in `image` pixels; scores from
-        `floor` (None: the usual `min(confidence, candidate_floor)`; only a detector with a `fine_gate`
-        is given one)."""
+        `floor` (None: `_floor()`; only a detector with a `fine_gate` is given one)."""
         raise NotImplementedError
+
+    def _floor(self) -> float:
+        """The lowest score a pass keeps: the threshold, the network's own cut, or the cut faces' lower bar."""
+        floor = min(self.confidence, self.candidate_floor)
+        return floor if self.closeup.cut_share is None else min(floor, self.confidence * self.closeup.cut_share)
+
+    def _cut_by_edge(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Boxes (calibrated, x1 y1 x2 y2) big enough for the close-up pass that reach the frame's edge."""
+        edge = 2.0  # px: a box drawn to the border ends a pixel or so inside it
+        reach = ((boxes[:, 0] <= edge) | (boxes[:, 1] <= edge)
+                 | (boxes[:, 2] >= width - edge) | (boxes[:, 3] >= height - edge))
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        return reach & (sides >= self.closeup.min_share * min(width, height))
 
     def _pass(self, image: np.ndarray, scale: float, quick_shrink: bool = False,
               floor: float | None = None) -> np.ndarray:
@@ -380,7 +396,7 @@ class MultiPassDetector:
         gate = self.fine_gate if len(scales) > 1 else None
         if gate is None:
             return [self._pass(image, s) for s in scales]
-        floor = min(self.confidence, self.candidate_floor)
+        floor = self._floor()
         first = self._pass(image, scales[0], floor=min(gate[1], floor))
         # scales[0] is 1 whenever there is an upscaled pass (pass_scales): widths are image pixels here.
         # No face at all also sends it on: thumbnails of one face (under ~200 px) are often found only upscaled.
@@ -410,7 +426,8 @@ class MultiPassDetector:
         if self.options.fine_pass and max(w, h) > self.base_side:
             found.append(self._tiled_pass(image))
         found = np.concatenate(found)
-        if closeup and self.closeup.side and not self._has_big_face(found, w, h):
+        closeup = bool(closeup and self.closeup.side and not self._has_big_face(found, w, h))
+        if closeup:
             found = np.concatenate([found, self._closeup_pass(image)])
         if len(found) == 0:
             return []
@@ -421,6 +438,8 @@ class MultiPassDetector:
         keypoints = found[keep, 4:14].reshape(-1, 5, 2)
         widths = boxes[:, 2] - boxes[:, 0]
         need = np.where(widths < self.small_face, self.confidence + self.small_margin, self.confidence)
+        if closeup and self.closeup.cut_share is not None:
+            need = np.where(self._cut_by_edge(boxes, w, h), self.confidence * self.closeup.cut_share, need)
         ok = scores >= need
         return _faces_from_xyxy(boxes[ok], scores[ok], w, h, keypoints[ok])
 
