@@ -1375,6 +1375,22 @@ def test_a_full_disk_at_an_annotated_image_keeps_the_json_lines_of_the_photos_be
     assert [p.name for p in annotated.iterdir()] == ["a_obama.jpg"]
 
 
+def _remove_at_the_second_photo(monkeypatch, folder: Path) -> list:
+    """A clean-up job removing `folder` as the run reads its second photo; the paths read, as they are read."""
+    import facekit.cli.image as image_cli
+
+    read, reads = image_cli.load_image, []
+
+    def read_and_tidy(path):
+        reads.append(path)
+        if len(reads) == 2:
+            shutil.rmtree(folder)
+        return read(path)
+
+    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    return reads
+
+
 def test_an_output_folder_removed_mid_run_is_one_line(media, tmp_path, monkeypatch, capfd):
     """The --json's folder removed while a folder run went on (a clean-up job, the operator tidying, a share
     unmounted): the run ended in a FileNotFoundError traceback and exit 1, which says "some photos failed". It is
@@ -1385,15 +1401,7 @@ def test_an_output_folder_removed_mid_run_is_one_line(media, tmp_path, monkeypat
     _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_03.png")
     results = tmp_path / "results"
     results.mkdir()
-    read, reads = image_cli.load_image, []
-
-    def read_and_tidy(path):
-        reads.append(path)
-        if len(reads) == 2:
-            shutil.rmtree(results)
-        return read(path)
-
-    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    _remove_at_the_second_photo(monkeypatch, results)
     annotated = tmp_path / "annotated"
     code = image_cli.main(["-i", str(photos), "-o", str(annotated), "-j", str(results / "faces.jsonl"),
                            "--no-display", "--tasks", "mask", "--fast"])
@@ -1416,15 +1424,7 @@ def test_the_annotated_images_folder_removed_mid_run_is_not_made_again(media, tm
     photos = tmp_path / "photos"
     _copy_photos(media, photos, "obama.jpg", "two_people.jpg", "example_03.png")
     annotated = tmp_path / "annotated"
-    read, reads = image_cli.load_image, []
-
-    def read_and_tidy(path):
-        reads.append(path)
-        if len(reads) == 2:
-            shutil.rmtree(annotated)
-        return read(path)
-
-    monkeypatch.setattr(image_cli, "load_image", read_and_tidy)
+    reads = _remove_at_the_second_photo(monkeypatch, annotated)
     jsonl = tmp_path / "faces.jsonl"
     code = image_cli.main(["-i", str(photos), "-o", str(annotated), "-j", str(jsonl), "--no-display",
                            "--tasks", "mask", "--fast"])
