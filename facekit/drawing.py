@@ -284,7 +284,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     def lay_out(tier: int) -> list:
         """The tries at `tier`: biggest letters first, until one hides no label (or the smallest)."""
         blocks = [(face, *_label_lines(face, style, tier)) for face in faces]
-        scale = _fitted_scale(blocks, w, top_scale, style)
+        scale = start = _fitted_scale(blocks, w, top_scale, style)
         tries = []
         while True:
             thick = max(1, int(round(scale * 2)))
@@ -304,11 +304,16 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
             if 0 < _overlaps(placed) <= UNTANGLE_PAIRS:
                 placed = _untangle(out.shape, laid, scale, thick, boxes)
             outside = sum(not (0 <= x1 and x2 <= w and 0 <= y1 and y2 <= h) for x1, y1, x2, y2 in placed)
-            tries.append(((_overlaps(placed) + dropped + outside, tier, -scale), scale, thick, blocks, laid))
+            # Labels painted over their own face (places 16 and 17 not beside it): a close-up's, where letters a
+            # little smaller fit beside the face.
+            covering = sum(block.where[0] >= 16 and block.where[1] < 3 for *_, block in laid)
+            tries.append(((_overlaps(placed) + dropped + outside, covering, tier, -scale), scale, thick, blocks, laid))
             # Labels wider than the gaps between a crowd's faces found no place of their own and hid each other's
             # text (crowd_masks.jpg, 2048 px: 6 of 18 at 1.35, 15 with the pose line): smaller letters until none
             # do, or the biggest that hide the fewest where smaller ones hide as many (two faces cheek to cheek).
-            if style.font_scale or scale <= MIN_SCALE or not tries[-1][0][0]:
+            # Over its own face a label is smaller by at most OWN_FACE_SHRINK first.
+            if style.font_scale or scale <= MIN_SCALE or not tries[-1][0][0] and (
+                    not covering or scale * 0.85 < OWN_FACE_SHRINK * start):
                 return tries
             scale = max(MIN_SCALE, scale * 0.85)
 
@@ -327,7 +332,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
         # shorter labels, rather than text painted over text or past the frame's edge.
         if not tries[-1][0][0]:
             break
-    (_, tier, _), scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
+    (_, _, tier, _), scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
     if tier != memory.tier:
         memory.tier, memory.calm = tier, 0
     tracks = {id(face.box): face.track_id for face in faces if face.track_id is not None}
@@ -350,6 +355,7 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
 
 MIN_SCALE = 0.4  # OpenCV's letters ~9 px tall: smaller ones blur into each other
 UNTANGLE_PAIRS = 3  # labels hiding each other in at most this many pairs are placed again (_untangle)
+OWN_FACE_SHRINK = 0.7  # letters down to this share of their size, to put a label beside its face rather than over it
 
 
 def _fitted_scale(blocks, w: int, scale: float, style: Style) -> float:
@@ -475,14 +481,20 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     h, w = shape[:2]
     above, below = box.y1 - 3 - height, box.y2 + 2
     # Numbered places, the same from frame to frame: 0 above, 1 below, 2-8 further above, 9-15 further below,
-    # 16 over its own chin, 17 over its own forehead.
+    # 16 at its chin, 17 at its forehead (beside the box, else over it).
     tops = ([above, below] + [above - k * step for k in range(1, 8)] + [below + k * step for k in range(1, 8)]
             + [box.y2 - 2 - height, box.y1 + 2])
     order = list(range(len(tops))) if above >= 0 else [1, 0] + list(range(2, len(tops)))
     # Its left edge at the box's, else its right edge at the box's, else centred (supervision's anchors): in a
     # crowd's row, labels wider than a face find room over the face beside them on either side.
     lefts = [int(max(0, min(x, w - width))) for x in (box.x1, box.x2 - width, (box.x1 + box.x2 - width) // 2)]
-    where = [(t, a) for t in order if 0 <= tops[t] <= h - height for a in range(len(lefts))]
+    # Then beside the box, its top at the forehead's or its bottom at the chin's (3 right, 4 left), before its own
+    # face: a close-up (a webcam leaned into, a face cut by the frame's edge) has no room above or below, and its
+    # label was painted over the face it names, with room beside it.
+    lefts += [box.x2 + 2, box.x1 - 2 - width]
+    where = [(t, a) for t in order if t < 16 and 0 <= tops[t] <= h - height for a in range(3)]
+    where += [(t, a) for t in (17, 16) if 0 <= tops[t] <= h - height for a in (3, 4) if 0 <= lefts[a] <= w - width]
+    where += [(t, a) for t in (16, 17) if 0 <= tops[t] <= h - height for a in range(3)]
     fits = [(lefts[a], tops[t]) for t, a in where]
     if not where:  # a block taller than the image: from its top
         where, fits = [(0, 0)], [(lefts[0], max(0, min(above, h - height)))]

@@ -308,3 +308,28 @@ def test_what_annotate_cannot_draw_is_one_clear_error(analyzer, media):
         annotate(np.zeros((0, 0, 3), np.uint8), [])
     with pytest.raises(ArgumentError, match=r"Style\(landmarks='bogus'\): use one of None, '5', 'mesh'"):
         Style.from_heads(analyzer.heads, landmarks="bogus")
+
+
+@pytest.mark.parametrize("edge", ["left", "right"])
+def test_a_close_ups_label_goes_beside_its_face_rather_than_over_it(monkeypatch, edge):
+    """A face filling the frame's height at its edge (a webcam leaned into, a face cut by the frame): no room above
+    or below, and the label was painted over the face it names, though the rest of the frame was free. It goes
+    beside the face, in letters at most OWN_FACE_SHRINK smaller; with no room beside either, over the face still."""
+    from facekit.drawing import OWN_FACE_SHRINK, Style, annotate
+    from facekit.types import Box, Face, Prediction
+
+    painted = _painted_blocks(monkeypatch)
+    preds = {"mask": Prediction("with_mask", 0.99, {"with_mask": 0.99, "without_mask": 0.01}),
+             "emotion": Prediction("neutral", 0.58, {"neutral": 0.58, "happy": 0.42}),
+             "gender": Prediction("woman", 0.97, {"woman": 0.97, "man": 0.03})}
+    box = Box(0, 40, 230, 440) if edge == "left" else Box(410, 40, 640, 440)
+    annotate(np.full((480, 640, 3), 90, np.uint8), [Face(box, 0.9, preds)], Style())
+    (block,) = painted
+    x1, y1, x2, y2 = block.rect
+    assert x2 <= box.x1 or x1 >= box.x2, (block, box)  # beside, not over it
+    assert 0 <= x1 and x2 <= 640 and 0 <= y1 and y2 <= 480
+    painted.clear()
+    whole = Box(20, 20, 620, 470)  # no room anywhere: over its own face, at the size the face asks for
+    annotate(np.full((480, 640, 3), 90, np.uint8), [Face(whole, 0.9, preds)], Style())
+    (over,) = painted
+    assert over.x < whole.x2 and over.x + over.width > whole.x1 and over.height > OWN_FACE_SHRINK * block.height
