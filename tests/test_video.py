@@ -2446,3 +2446,15 @@ def test_a_second_stream_run_keeps_the_first_ones_outputs(clip, mask_model, tmp_
         assert f"{tmp_path / name} as {moved.name}" in said, said
     assert {int(row["frame"]) for row in read_csv(table)} == {0, 1, 2, 3} and read_csv(people)
     assert "[INFO] kept what an earlier run left: " in said and video_info(video)[0] >= 4
+
+
+def test_a_photo_given_as_the_video_says_how_it_is_read(media, mask_model, tmp_path, capfd):
+    """`--source photo.jpg` ran as a one-frame video without a word (a folder of photos says what reads them)."""
+    table = tmp_path / "faces.csv"
+    code = main(["--source", str(media / "obama.jpg"), "--model", str(mask_model), "--no-display", "--csv", str(table)])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    said = out + err
+    assert (f"[INFO] {media / 'obama.jpg'} is a photo: read as a video of one frame (" in said
+            and f"detect_mask_image.py -i {media / 'obama.jpg'} reads photos)" in said), said
+    assert [r["frame"] for r in read_csv(table)] == ["0"]

@@ -597,6 +597,16 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
+    if spec.kind == "file" and os.path.isfile(spec.target):
+        import shlex
+
+        from ..errors import shown as printable
+        from ..preprocess import is_image_path
+
+        if is_image_path(Path(spec.target)):  # ran as a one-frame video without a word, where a folder run says so
+            images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
+            info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
+                 f"{shlex.quote(str(spec.target))} reads photos)")
     _make_folders(folders, made)
     check_outputs(args)
     pipeline = _load(args)
