@@ -10,6 +10,7 @@ TensorFlow / Keras are imported inside the functions that need them, so that imp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -1102,6 +1103,12 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
                 if stop.requested:
                     self.model.stop_training = True
 
+            def on_test_batch_end(self, batch, logs=None):
+                # Keras still scored the whole validation split after a stopped epoch (minutes on a big one),
+                # and its line read as a finished epoch's.
+                if stop.requested:
+                    self.model.stop_evaluating = True
+
             def on_epoch_end(self, epoch, logs=None):
                 if stop.requested:  # Keras ends a stopped epoch too; half an epoch is not a finished one
                     return
@@ -1348,14 +1355,43 @@ def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = N
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
     elif fp16:
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
-    import contextlib
     import io
 
     from .runtime import native_stderr
 
     # The converter prints a line per saved artifact, and its C++ side a dozen absl lines.
-    with contextlib.redirect_stdout(io.StringIO()), native_stderr():
-        model.export(str(path), format="litert", verbose=False, **kwargs)
+    with contextlib.redirect_stdout(io.StringIO()), native_stderr(), _scratch_in(path.parent):
+        try:
+            model.export(str(path), format="litert", verbose=False, **kwargs)
+        except OSError:
+            raise
+        except Exception as exc:  # TensorFlow's own errors for a write that failed (OutOfRangeError, ...)
+            raise _as_os_error(exc, path) or exc
+
+
+@contextlib.contextmanager
+def _scratch_in(folder: Path):
+    """Keras writes the SavedModel it converts (~2x the model) into the system temp folder: a small or full /tmp
+    failed the export, after training, though the model's own disk had room. Here it goes into `folder` (the model's
+    temp folder, on the disk the user chose), removed once converted."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+
+
+def _as_os_error(exc: Exception, path: Path) -> OSError | None:
+    """TensorFlow's error for a file it could not write for want of room (a full disk, a quota, ulimit -f), as the
+    OSError the scripts make their one line of; None for any other error. It was a 55-line traceback, exit 1."""
+    import errno
+
+    text = str(exc)
+    for code in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code), str(path))
+    return None
 
 
 def _validate_int8(folder: Path, data: TrainData, log=print) -> None:

@@ -339,6 +339,39 @@ def test_a_disk_with_no_room_for_the_checkpoint_is_one_line_and_keeps_the_model(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "model"]  # no checkpoint, no temp folder
 
 
+def test_outputs_in_or_over_the_training_folder_are_refused_before_training(datasets, tmp_path):
+    """`-m data` would replace the photos with the model; `-m data/model` and `-p data/with_mask/plot.png` were
+    written into the dataset, whose next run read the model folder as a third class and the plot as a photo."""
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    for args, needle in ((["-m", data], f"--model {data} holds the training input {data}"),
+                         (["-m", data / "model"], f"--model {data / 'model'} is inside the training input {data}"),
+                         (["-m", tmp_path / "m", "-p", data / "with_mask" / "plot.png"],
+                          f"--plot {data / 'with_mask' / 'plot.png'} is inside the training input {data}")):
+        _fails_cleanly(run_script("train_mask_detector.py", "-d", data, *args, *QUICK), needle)
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_no_room_for_the_exported_model_is_one_line_and_keeps_the_epochs(datasets, tmp_path):
+    """The checkpoint fits (12 MB a file) but not the SavedModel Keras converts the model through: TensorFlow's
+    OutOfRangeError, a 55-line traceback and exit 1, after the training. One line, exit 2; the model there is kept
+    and so are the finished epochs, for --resume. That SavedModel is written beside the model now, not in /tmp."""
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "card.json").write_text('{"previous": true}')
+    res = run_script("train_mask_detector.py", "-d", data, "-m", model, "-s", "64", "-e", "1", "--fine-tune-epochs",
+                     "0", "-b", "8", max_file_bytes=12_000_000)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    kept = tmp_path / ".model.checkpoint"
+    assert lines[-1].startswith(f"[ERROR] cannot write {model / 'model.tflite'}: File too large ({model} is "
+                                f"untouched; the finished epochs are kept in {kept}"), lines[-3:]
+    assert json.loads((model / "card.json").read_text()) == {"previous": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.checkpoint", "data", "model"]  # no temp folder
+
+
 def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path):
     data = small_mask_set(datasets, tmp_path / "data", 16)
     model = tmp_path / "model"

@@ -224,6 +224,19 @@ def check_trained_folder(flag: str, folder: Path) -> None:
         raise DatasetError(f"{flag} {folder}: no {KERAS} there ({why})")
 
 
+def check_outside_inputs(output: Path, option: str, inputs: list[Path]) -> None:
+    """An output inside a training folder (`-m data/model`, `-p data/with_mask/plot.png`) became part of it: the
+    next run on that folder read the model folder as a class ('model': 2 images) or the plot as a training image."""
+    from ..errors import DatasetError
+
+    target = output.resolve()
+    for path in inputs:
+        root = path.resolve()
+        if root.is_dir() and target != root and target.is_relative_to(root):
+            raise DatasetError(f"{option} {output} is inside the training input {path}, where the next run on it "
+                               "would read what this one writes as training images: name a place outside it")
+
+
 def check_model_folder(output: Path, inputs: list[Path], task: str | None = None) -> None:
     """A trained model replaces its whole --model folder (facekit.training._replace_dir), so that folder
     must be new, empty or a model facekit made (it has a card.json) of the same task, and must hold none of
@@ -240,6 +253,7 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
         if path.resolve().is_relative_to(target):
             raise DatasetError(f"--model {output} holds the training input {path}, and a trained model replaces the "
                                "whole folder: name another folder")
+    check_outside_inputs(output, "--model", inputs)
     if target.is_dir() and any(target.iterdir()) and not (target / CARD).is_file():
         raise DatasetError(f"--model {output} already holds files and is not a model folder (no {CARD}), and a trained "
                            "model replaces the whole folder: name a new folder")
@@ -365,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                            "name it .png")
     inputs = [relabelled(root)[0] for root in args.dataset] + [args.test_dataset, args.soft_labels]
     check_model_folder(output, [p for p in inputs if p is not None], task)
+    if args.plot is not None:
+        check_outside_inputs(args.plot, "--plot", [p for p in inputs if p is not None])
     cfg = TrainConfig(
         dataset=tuple(args.dataset) if len(args.dataset) > 1 else args.dataset[0], output=output,
         test_dataset=args.test_dataset, task=args.task,
