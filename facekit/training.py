@@ -10,7 +10,6 @@ TensorFlow / Keras are imported inside the functions that need them, so that imp
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -1355,12 +1354,15 @@ def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = N
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
     elif fp16:
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
+    import contextlib
     import io
 
     from .runtime import native_stderr
 
     # The converter prints a line per saved artifact, and its C++ side a dozen absl lines.
-    with contextlib.redirect_stdout(io.StringIO()), native_stderr(), _scratch_in(path.parent):
+    # Keras converts through a SavedModel it writes in the temp folder (TMPDIR): not moved beside the model, where
+    # TensorFlow's autograph left its generated modules in the model folder, and failed on a name not in ASCII.
+    with contextlib.redirect_stdout(io.StringIO()), native_stderr():
         try:
             model.export(str(path), format="litert", verbose=False, **kwargs)
         except OSError:
@@ -1369,28 +1371,20 @@ def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = N
             raise _as_os_error(exc, path) or exc
 
 
-@contextlib.contextmanager
-def _scratch_in(folder: Path):
-    """Keras writes the SavedModel it converts (~2x the model) into the system temp folder: a small or full /tmp
-    failed the export, after training, though the model's own disk had room. Here it goes into `folder` (the model's
-    temp folder, on the disk the user chose), removed once converted."""
-    saved = tempfile.tempdir
-    tempfile.tempdir = str(folder)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = saved
-
-
 def _as_os_error(exc: Exception, path: Path) -> OSError | None:
     """TensorFlow's error for a file it could not write for want of room (a full disk, a quota, ulimit -f), as the
-    OSError the scripts make their one line of; None for any other error. It was a 55-line traceback, exit 1."""
+    OSError the scripts make their one line of, naming the file TensorFlow names (the SavedModel's, in the temp
+    folder, where that is the disk that is full), else `path`; None for any other error. It was a 55-line
+    traceback, exit 1, after the training."""
     import errno
+    import re
 
     text = str(exc)
     for code in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
-        if os.strerror(code) in text:
-            return OSError(code, os.strerror(code), str(path))
+        reason = os.strerror(code)
+        if reason in text:
+            named = re.search(rf"(/[^\s;:]+)[;:]\s*{re.escape(reason)}", text)
+            return OSError(code, reason, named.group(1) if named else str(path))
     return None
 
 
