@@ -68,6 +68,7 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
                      "--color", "gray", "-s", "64", "-e", "0", "--fine-tune-epochs", "1")
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "does not match" in res.stderr and "color" in res.stderr and "--init-model" in res.stderr
+    assert "loading images" not in res.stdout + res.stderr  # said before any image is read (it was after them all)
     assert not (tmp_path / "m2").exists()
     # At another input size it starts from its weights (they do not depend on the size), and averaging it
     # into the 96 px network works: the export resizes the face to 64 px for it.

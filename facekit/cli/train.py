@@ -224,6 +224,23 @@ def check_trained_folder(flag: str, folder: Path) -> None:
         raise DatasetError(f"{flag} {folder}: no {KERAS} there ({why})")
 
 
+def check_trained_matches(flag: str, folder: Path, run: dict) -> None:
+    """--init-model / --ensemble of another task, class list or colour mode: refused before any image is read (it
+    was, by training._load_trained, once every image was read and the network built: minutes on a big dataset).
+    The input size may differ (MobileNetV2's weights do not depend on it)."""
+    from ..errors import DatasetError, ModelError
+    from ..heads import CARD, ModelCard
+
+    try:
+        card = ModelCard.load(folder / CARD)
+    except (ModelError, OSError, KeyError, TypeError, ValueError):  # training._load_trained says what is wrong
+        return
+    theirs = {"task": card.task, "labels": list(card.labels), "color": card.color}
+    diff = {k: (theirs[k], run[k]) for k in run if theirs[k] != run[k]}
+    if diff:
+        raise DatasetError(f"{flag} {folder} does not match this training run (its value, this run's): {diff}")
+
+
 def check_outside_inputs(output: Path, option: str, inputs: list[Path]) -> None:
     """An output inside a training folder (`-m data/model`, `-p data/with_mask/plot.png`) became part of it: the
     next run on that folder read the model folder as a class ('model': 2 images) or the plot as a training image."""
@@ -364,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     classes = dataset_labels(args.dataset, log=lambda m: None)  # before any work: unlike classes, no classes
     task = args.task or task_name(classes, args.dataset)
     check_task_name(task, classes, args.task is not None)
+    for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
+        if folder is not None:
+            check_trained_matches(flag, folder, {"task": task, "labels": list(classes), "color": args.color})
     if args.synth_masks is None:
         mask_task = {"with_mask", "without_mask"} <= set(classes)
         args.synth_masks = 1 if mask_task and not args.soft_labels else 0
