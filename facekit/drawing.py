@@ -304,9 +304,8 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
             if 0 < _overlaps(placed) <= UNTANGLE_PAIRS:
                 placed = _untangle(out.shape, laid, scale, thick, boxes)
             outside = sum(not (0 <= x1 and x2 <= w and 0 <= y1 and y2 <= h) for x1, y1, x2, y2 in placed)
-            # Labels painted over their own face (places 16 and 17 not beside it): a close-up's, where letters a
-            # little smaller fit beside the face.
-            covering = sum(block.where[0] >= 16 and block.where[1] < 3 for *_, block in laid)
+            # Labels painted over their own face: a close-up's, where letters a little smaller fit beside the face.
+            covering = sum(block.over_own_face for *_, block in laid)
             tries.append(((_overlaps(placed) + dropped + outside, covering, tier, -scale), scale, thick, blocks, laid))
             # Labels wider than the gaps between a crowd's faces found no place of their own and hid each other's
             # text (crowd_masks.jpg, 2048 px: 6 of 18 at 1.35, 15 with the pose line): smaller letters until none
@@ -444,6 +443,12 @@ SCALE_CALM_FRAMES = 8  # and only once the faces have asked for it this many fra
 SMALL_FACE_TEXT = 24
 
 
+# _place_block's places (_Block.where): tops AT_OWN_FACE (its chin's, its forehead's) are over the face itself but
+# for the lefts BESIDE it (right, left); the lefts before those align with the box (left, right, centred).
+AT_OWN_FACE = (16, 17)
+BESIDE = (3, 4)
+
+
 class _Block(NamedTuple):
     """Where a face's label block lies, and its text metrics (px)."""
 
@@ -460,11 +465,15 @@ class _Block(NamedTuple):
     def rect(self) -> tuple[int, int, int, int]:
         return self.x, self.top, self.x + self.width, self.top + self.height
 
+    @property
+    def over_own_face(self) -> bool:
+        return self.where[0] in AT_OWN_FACE and self.where[1] not in BESIDE
+
 
 def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None, waited=0,
                  hide_cost: float = 3.0) -> _Block | None:
-    """Where a face's text lines go: stacked above its box (below when there is no room), moved clear of
-    the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
+    """Where a face's text lines go: stacked above its box (below when there is no room, then beside it), moved
+    clear of the blocks already placed and of the other faces (`faces`: their boxes), so that in a group photo one
     face's labels hide neither another's labels nor another face; when no place outside is free, over
     the face's own box rather than over a neighbour. A small face with no place free of other labels
     gets no text (None); a bigger one overlaps as little as it can rather than lose its labels. `prefer`: the
@@ -492,9 +501,11 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     # face: a close-up (a webcam leaned into, a face cut by the frame's edge) has no room above or below, and its
     # label was painted over the face it names, with room beside it.
     lefts += [box.x2 + 2, box.x1 - 2 - width]
-    where = [(t, a) for t in order if t < 16 and 0 <= tops[t] <= h - height for a in range(3)]
-    where += [(t, a) for t in (17, 16) if 0 <= tops[t] <= h - height for a in (3, 4) if 0 <= lefts[a] <= w - width]
-    where += [(t, a) for t in (16, 17) if 0 <= tops[t] <= h - height for a in range(3)]
+    aligned = range(BESIDE[0])
+    where = [(t, a) for t in order if t not in AT_OWN_FACE and 0 <= tops[t] <= h - height for a in aligned]
+    where += [(t, a) for t in AT_OWN_FACE[::-1] if 0 <= tops[t] <= h - height
+              for a in BESIDE if 0 <= lefts[a] <= w - width]
+    where += [(t, a) for t in AT_OWN_FACE if 0 <= tops[t] <= h - height for a in aligned]
     fits = [(lefts[a], tops[t]) for t, a in where]
     if not where:  # a block taller than the image: from its top
         where, fits = [(0, 0)], [(lefts[0], max(0, min(above, h - height)))]
