@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +169,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:
-        data = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: also works for non-ASCII paths
+        if stat.S_ISREG(path.stat().st_mode):
+            data = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: also works for non-ASCII paths
+        else:
+            # A pipe (`-i <(curl -s URL)`, /dev/stdin, a FIFO) has no file position for np.fromfile ("cannot read
+            # (obtaining file position failed)"): read as a stream, no further than MAX_BYTES (/dev/zero never ends).
+            with open(path, "rb") as stream:
+                data = _read_upload(stream)[0]
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return decode_image(data, path)

@@ -27,6 +27,12 @@ def image_record(image_path: str | os.PathLike, width: int, height: int, faces: 
     return record
 
 
+
+def failed_record(image_path: str | os.PathLike, message: str) -> dict:
+    """A photo of a folder run that could not be read, in its JSON Lines beside the others: no `faces` (not a photo
+    of none), `error` the one line the run printed of it, as facekit-batch's status row has `message`."""
+    return {"image": shown(str(image_path)), "error": shown(message)}
+
 def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]],
             clock: str | None = None) -> dict:
     """One flat row per face per frame (OpenFace / py-feat style), ready for pandas. clock: a camera's or

@@ -128,8 +128,14 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", folder, "-o", out_dir, "-j", jsonl, "--no-display")
     assert res.returncode == 1, res.stderr  # the broken photo: the others done, and the exit status says one failed
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert {Path(r["image"]).name: len(r["faces"]) for r in records} == \
+    assert {Path(r["image"]).name: len(r["faces"]) for r in records if "faces" in r} == \
         {"obama.jpg": 1, "two_people.jpg": 2, "no_face_cat.png": 0}
+    # The broken photo has its record too, in its place among the others, saying what the [WARN] line said:
+    # without it a script reading the JSON Lines could not tell a photo that failed from one never given.
+    assert [Path(r["image"]).name for r in records] == ["broken.jpg", "no_face_cat.png", "obama.jpg", "two_people.jpg"]
+    assert records[0] == {"image": str(folder / "broken.jpg"), "error": records[0]["error"]}
+    assert f"[WARN] skipped {records[0]['error']}" in res.stderr.splitlines(), res.stderr
+    assert "not a readable image" in records[0]["error"]
     assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
     assert f"annotated images written to {out_dir}/ (3," in res.stdout
@@ -148,7 +154,9 @@ def test_a_missing_photo_among_several_is_exit_1_after_the_others(media, tmp_pat
                      "--no-display", "--tasks", "mask")
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and "missing.jpg" in res.stderr
-    assert [Path(json.loads(line)["image"]).name for line in jsonl.read_text().splitlines()] == ["obama.jpg"]
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [Path(r["image"]).name for r in records] == ["obama.jpg", "missing.jpg"]
+    assert "faces" not in records[1] and records[1]["error"].endswith("no such file"), records[1]
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
     assert res.returncode == 0, res.stderr
     assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout
@@ -368,8 +376,10 @@ def test_pixel_bomb_in_a_folder_is_counted_and_the_run_goes_on(media, tmp_path):
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and "bomb.png: image of 60000x60000 px" in res.stderr
     assert "skipped 1 unreadable image(s)" in res.stdout
-    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert {Path(r["image"]).name: len(r["faces"]) for r in records} == {"obama.jpg": 1, "two_people.jpg": 2}
+    records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
+    assert {name: len(r["faces"]) for name, r in records.items() if "faces" in r} == {"obama.jpg": 1,
+                                                                                       "two_people.jpg": 2}
+    assert "image of 60000x60000 px" in records["bomb.png"]["error"], records
 
 
 def _copy_photos(media, folder: Path, *names: str) -> dict[Path, bytes]:
@@ -623,7 +633,8 @@ def test_phone_and_web_formats_in_a_folder(media, tmp_path):
                                                                           "web.avif", "web.gif"]
     assert cv2.imread(str(tmp_path / "annotated" / "IMG_0001.jpg")).shape == photo.shape
     records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
-    assert sorted(records) == ["IMG_0001.HEIC", "IMG_0002.jpg", "web.avif", "web.gif"]
+    assert sorted(records) == ["IMG_0001.HEIC", "IMG_0002.jpg", "IMG_0004.HEIC", "web.avif", "web.gif"]
+    assert "not a readable HEIC / HEIF image" in records.pop("IMG_0004.HEIC")["error"]
     assert all(len(r["faces"]) == 1 for r in records.values()), records
     assert (records["IMG_0001.HEIC"]["width"], records["IMG_0001.HEIC"]["height"]) == (photo.shape[1], photo.shape[0])
     assert "IMG_0004.HEIC: not a readable HEIC / HEIF image" in res.stderr
@@ -1290,7 +1301,7 @@ def test_json_to_standard_output_with_a_standard_stream_closed(media):
     res = subprocess.run(command, cwd=ROOT, timeout=300, stdout=subprocess.PIPE, text=True,
                          preexec_fn=lambda: os.close(2))
     assert res.returncode == 1 and [json.loads(line)["image"] for line in res.stdout.splitlines()] == [
-        str(media / "obama.jpg")]
+        str(media / "obama.jpg"), str(media / "missing.jpg")]
     res = subprocess.run(command, cwd=ROOT, timeout=300, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: os.close(1))
     assert res.returncode == 2 and res.stderr == (
@@ -1947,7 +1958,9 @@ def test_a_missing_file_of_any_extension_among_photos_is_named_missing(media, tm
     assert res.returncode == 1, res.stderr
     assert f"[WARN] skipped {tmp_path / 'notes.tx'}: no such file" in res.stderr.splitlines(), res.stderr
     assert "skipped 1 unreadable image(s) and 0 non-image file(s)" in res.stdout
-    assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
+    records = [json.loads(line) for line in (tmp_path / "faces.jsonl").read_text().splitlines()]
+    assert [len(r["faces"]) for r in records[:1]] == [1] and records[1:] == [
+        {"image": str(tmp_path / "notes.tx"), "error": f"{tmp_path / 'notes.tx'}: no such file"}], records
 
 
 def test_a_folder_runs_lines_show_a_name_that_is_not_utf8_as_the_json_does(media, tmp_path):
@@ -2303,3 +2316,51 @@ def test_a_tilde_where_the_user_has_no_home_folder_is_one_line(media, tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert res.stderr.strip().splitlines()[-1] == ("[ERROR] ~/obama.jpg: no such file (looked for in the current "
                                                    f"folder, {tmp_path})")
+
+
+def _piped(photo: bytes | None, *args, cwd: Path) -> subprocess.CompletedProcess:
+    """The photo command with `photo` piped into its standard input (None: standard input closed)."""
+    from .conftest import _environment
+
+    return subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), *map(str, args)], cwd=cwd,
+                          input=photo, preexec_fn=(lambda: os.close(0)) if photo is None else None,
+                          capture_output=True, timeout=300, env=_environment(None))
+
+
+def test_a_photo_piped_in_with_image_dash_is_read(media, tmp_path):
+    """`curl -s URL | detect_mask_image.py -i - -j -` was "-: no such file", where `-j -` writes to a pipe; and
+    `-i /dev/stdin` or `-i <(curl ...)` (a pipe) was "cannot read (obtaining file position failed)"."""
+    photo = (media / "two_people.jpg").read_bytes()
+    res = _piped(photo, "-i", "-", "-o", "annotated/", "-j", "-", "--no-display", "--tasks", "mask", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    record = json.loads(res.stdout)
+    assert record["image"] == "/dev/stdin" and (record["width"], record["height"]) == (1126, 661)
+    assert [f["mask"]["label"] for f in record["faces"]] == ["without_mask"] * 2, record
+    drawn = cv2.imread(str(tmp_path / "annotated" / "stdin.png"))
+    assert drawn is not None and drawn.shape == (661, 1126, 3)
+    # Not a photo, nothing at all, closed, or beside other photos: one line each, exit 2.
+    for given, args, said in ((b"hello\n", [], "/dev/stdin: not a readable image"),
+                              (b"", [], "/dev/stdin: empty file"),
+                              (None, [], "standard input is closed"),
+                              (photo, [media / "obama.jpg"], "standard input holds one photo; give it alone")):
+        res = _piped(given, "-i", "-", *args, "--no-display", "--tasks", "mask", cwd=tmp_path)
+        lines = res.stderr.decode().splitlines()
+        assert res.returncode == 2 and said in lines[-1] and "Traceback" not in res.stderr.decode(), lines
+
+
+def test_a_photo_from_a_named_pipe_is_read(media, tmp_path):
+    """A FIFO (what `<(curl -s URL)` hands over) has no file position: np.fromfile could not read it."""
+    import threading
+
+    from facekit.preprocess import load_image
+
+    fifo = tmp_path / "photo.fifo"
+    os.mkfifo(fifo)
+    photo = (media / "obama.jpg").read_bytes()
+    writer = threading.Thread(target=fifo.write_bytes, args=(photo,))
+    writer.start()
+    try:
+        image = load_image(fifo)
+    finally:
+        writer.join(timeout=30)
+    assert np.array_equal(image, cv2.imread(str(media / "obama.jpg")))

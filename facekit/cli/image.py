@@ -20,8 +20,8 @@ from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
-from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, file_identity, image_record,
-                       is_stdout, sweep_stale, write_json)
+from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
+                       image_record, is_stdout, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, prog_name,
                      progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
@@ -39,11 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {run} --image photo.jpg --output annotated.jpg\n"
                f"  {run} -i photos/ --output annotated/ --json faces.jsonl --no-display\n"
                f"  {run} -i crops/ --crops --json scores.jsonl\n"
-               + exit_status_help("some photos could not be read: the others are done, a [WARN] line names each"),
+               + exit_status_help("some photos could not be read: the others are done, a [WARN] line (and a JSON "
+                                  "line with \"error\") names each"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # extend: `-i a.jpg -i b.jpg` (a script adding one -i per folder) ran b.jpg alone, a.jpg dropped without a word
     p.add_argument("-i", "--image", nargs="+", action="extend", required=True, type=Path, metavar="PATH",
-                   help="image file(s) or folder(s) of images (or --image given again)")
+                   help="image file(s) or folder(s) of images (or --image given again); - reads one photo piped "
+                        "in on standard input")
     # A str, made a Path in main(): Path("out/") drops the separator that says "a folder".
     p.add_argument("-o", "--output",
                    help="annotated image (one input), or folder for annotated images (several inputs, or one "
@@ -213,6 +215,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
                      "folder (-j - sends the results there)")
     if is_stdout(args.json):  # `-j -`: the JSON for a pipe, everything else to standard error
         results_to_stdout()
+    args.image = _stdin_photo(args.image, parser)
     # `-o annotated/` or an existing folder with one photo was refused ("give the annotated image a name", "is a
     # folder"): for one photo as for many it means "write into this folder", under the photo's name. A folder
     # named like an image (`-o out.png`, a folder of that name in the way) is still refused: the name says a file.
@@ -283,6 +286,23 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     report_landmarks(pipeline)
     return code
 
+
+STDIN = Path("/dev/stdin")
+
+
+def _stdin_photo(paths: list[Path], parser) -> list[Path]:
+    """`-i -`, a photo piped in (`curl -s URL | ... -i - -j -`), as /dev/stdin: read as any pipe is (load_image),
+    named in the outputs as the command's other photos are. It was "-: no such file", where `-j -` writes to a pipe."""
+    if Path("-") not in paths:
+        return paths
+    if len(paths) > 1:
+        parser.error("--image -: standard input holds one photo; give it alone")
+    if sys.stdin is None or sys.stdin.isatty():  # a terminal's: the command would wait for typed bytes
+        raise FacekitError("--image - reads a photo piped in (cat photo.jpg | ... --image -), and standard input is "
+                           + ("closed" if sys.stdin is None else "a terminal"))
+    if not STDIN.exists():  # Windows
+        raise FacekitError("--image -: standard input cannot be read as a file here; save the photo, give its path")
+    return [STDIN]
 
 def _read(path: Path):
     """load_image, with what OpenCV's decoders print themselves held back: a photo cut short got their lines
@@ -461,6 +481,11 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 except ImageError as exc:
                     failed += 1
                     tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
+                    # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
+                    # from one never given, as facekit-batch's status rows tell them apart.
+                    failure = json.dumps(failed_record(path, str(exc))) + "\n"
+                    if out is not None and (unwritten := _append_record(out, failure, args.json)) is not None:
+                        break
                     continue
                 faces = _analyze(pipeline, image, args.crops)
                 shown = annotate(image, faces, style, enlarge_small=True) if args.output else None
@@ -481,25 +506,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                             unwritten = exc
                             break
                     if out is not None:
-                        try:
-                            # Each line leaves now: held in the buffer (stdout to a pipe), the lines counted
-                            # as done were lost with the reader (`-j - | head`), or all of them, silently, at
-                            # the flush after the loop.
-                            append_lines(out, json.dumps(image_record(path, image.shape[1], image.shape[0], faces))
-                                         + "\n")
-                        except BrokenPipeError:
-                            # Stopped before this photo: its annotated image, already written (it may have replaced
-                            # one of an earlier run, so it stays), is counted as such below, not as a photo done.
-                            raise
-                        except OSError as exc:
-                            # The JSON Lines' own disk full: every line before was thrown away with the temp file,
-                            # while an annotated image that could not be written kept them. They are kept as then
-                            # (append_lines leaves the file at the last whole line), and the run ends here.
-                            if exc.errno not in WRITE_ERRNOS:
-                                raise
-                            if exc.filename is None:
-                                exc.filename = str(args.json)
-                            unwritten = exc
+                        line = json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n"
+                        if (unwritten := _append_record(out, line, args.json)) is not None:
                             break
                     n_faces += len(faces)
                     for face in faces:
@@ -570,6 +578,28 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     # As facekit-batch: the run goes on past a photo it cannot read, and the exit status says one failed, so
     # a script running it over a folder learns of it (the [WARN] lines say which).
     return 1 if failed else 0
+
+
+def _append_record(out, line: str, json_path) -> OSError | None:
+    """One photo's JSON line, sent on now; the disk's refusal (full, a quota) is handed back for the run to end
+    on, the lines before it kept."""
+    try:
+        # Each line leaves now: held in the buffer (stdout to a pipe), the lines counted as done were lost with
+        # the reader (`-j - | head`), or all of them, silently, at the flush after the loop. A BrokenPipeError
+        # (stopped before this photo) goes up: an annotated image already written stays, counted as such.
+        append_lines(out, line)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # The JSON Lines' own disk full: every line before was thrown away with the temp file, while an annotated
+        # image that could not be written kept them. They are kept as then (append_lines leaves the file at the
+        # last whole line), and the run ends here.
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        if exc.filename is None:
+            exc.filename = str(json_path)
+        return exc
+    return None
 
 
 def _encode(ext: str, image):
