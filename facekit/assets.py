@@ -224,7 +224,11 @@ def mirror_path(relative: str) -> Path | None:
     if root is None:
         return None
     path = root / relative
-    return path if path.exists() else None
+    try:
+        return path if path.exists() else None
+    except OSError as exc:  # a shared mirror another user keeps 0700: `assets list` / `fetch` were a traceback
+        raise AssetError(f"cannot look into the asset mirror folder {path.parent} ({exc.strerror or exc}): make it "
+                         f"readable to this user, or unset {ENV_MIRROR}") from None
 
 
 def sha256sum(path: Path) -> str:

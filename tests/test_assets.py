@@ -328,3 +328,16 @@ def test_fetch_into_a_cache_with_no_room_is_one_line(tmp_path):
     copied = [p for p in cache.rglob("*") if p.is_file()]
     assert copied and all(p.read_bytes() == (ASSETS / p.relative_to(cache)).read_bytes() for p in copied)
     assert not list(cache.rglob(".*")), "no temp files left behind"
+
+
+def test_a_mirror_folder_this_user_cannot_look_into_is_one_line_naming_it(monkeypatch, tmp_path):
+    # A shared FACEKIT_ASSETS another user keeps 0700: `python -m facekit.assets list` and `fetch` ended in a
+    # PermissionError traceback, and the scripts named the file but not the setting that sent them there.
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    models = tmp_path / "models"
+    models.mkdir()
+    with refused_to_this_user(monkeypatch, models, "stat"), pytest.raises(AssetError) as err:
+        assets.resolve("yunet", download=False)
+    assert str(err.value) == (f"cannot look into the asset mirror folder {models} (Permission denied): make it "
+                              f"readable to this user, or unset {assets.ENV_MIRROR}")
