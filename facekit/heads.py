@@ -70,7 +70,11 @@ PACKAGED_MODELS_DIR = Path(__file__).resolve().parent / "models"
 def models_dir() -> Path:
     """Where trained heads are found: $FACEKIT_MODELS, else the installed package's, else the checkout's."""
     if os.environ.get("FACEKIT_MODELS"):
-        return Path(os.environ["FACEKIT_MODELS"])
+        from .assets import _setting_path
+
+        # "~" read as FACEKIT_ASSETS / FACEKIT_CACHE read it: a service's Environment=FACEKIT_MODELS=~/models (no
+        # shell to expand it) was "no such folder" for a folder that is there, and facekit-train made ./~/models.
+        return _setting_path("FACEKIT_MODELS", os.environ["FACEKIT_MODELS"])
     return PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else DEFAULT_MODELS_DIR
 
 
@@ -421,7 +425,7 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         heads[head.task], given[head.task] = head, str(path)
     if tasks is None or set(tasks) - set(heads):  # the models folder is read
         folder = os.environ.get("FACEKIT_MODELS")
-        if folder and not Path(folder).is_dir():  # else a typo there turned every head off, unsaid
+        if folder and not models_dir().is_dir():  # else a typo there turned every head off, unsaid
             raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
     available = available_tasks()
     wanted = tasks if tasks is not None else sorted(available, key=_task_rank)

@@ -2248,3 +2248,20 @@ def test_the_api_says_its_defaults_are_non_commercial_and_how_to_avoid_them(medi
     # what README offers instead runs: the three faces of example_03, no gender read
     faces = FaceAnalyzer(detector="yunet", tasks="mask,emotion").analyze(str(media / "example_03.png"))
     assert len(faces) == 3 and all(set(f.predictions) == {"mask", "emotion"} for f in faces)
+
+
+def test_facekit_models_reads_a_tilde_as_the_other_folder_settings_do(monkeypatch, tmp_path):
+    """FACEKIT_MODELS=~/models where no shell expands it (a systemd unit's Environment=, a quoted value): "no such
+    folder" for a folder that is there, and facekit-train wrote its model under ./~/models. FACEKIT_ASSETS and
+    FACEKIT_CACHE already read "~" as a shell does."""
+    import shutil
+
+    from facekit.heads import available_tasks, load_heads, models_dir
+
+    shutil.copytree(ROOT / "models" / "mask", tmp_path / "models" / "mask",
+                    ignore=shutil.ignore_patterns("model.keras"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FACEKIT_MODELS", "~/models")
+    assert models_dir() == tmp_path / "models"
+    assert list(available_tasks()) == ["mask"]
+    assert list(load_heads()) == ["mask"]
