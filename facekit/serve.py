@@ -500,9 +500,11 @@ def log(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    from .cli.common import ArgumentParser, add_version
 
-    p = argparse.ArgumentParser(
+    # The commands' parser: a bad option is one [ERROR] line, as on every other command (argparse's own was the
+    # usage and "python -m facekit serve: error: ...", which a service's log searched for [ERROR] did not show).
+    p = ArgumentParser(
         prog="python -m facekit serve", description=__doc__.split("\n\n")[0],
         epilog="Start it in a terminal of its own (or as a user service) and run photo commands as usual; Ctrl-C "
                "stops it. README: 'Many photo commands in a row'.")
@@ -511,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=float, metavar="SECONDS",
                    help=f"end after this long without a command (default: never; {SERVER_ENV}=auto starts one with "
                         f"{IDLE_S})")
+    add_version(p)
     args = p.parse_args(argv)
     if args.idle is not None and not args.idle > 0:
         p.error(f"--idle {args.idle:g}: give a number of seconds above 0")

@@ -229,3 +229,16 @@ def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, m
         assert serve.served(["-i", str(media / "obama.jpg"), "--no-display"]) is None
     finally:
         os.environ["FACEKIT_SERVER"] = "off"
+
+
+def test_a_bad_serve_option_is_one_error_line():
+    """`python -m facekit serve --idle abc` (or an unknown option) was argparse's usage and a line "python -m facekit
+    serve: error: ...": no [ERROR] line for a service's log, unlike every other command's."""
+    for args, needle in ((["--idle", "abc"], "invalid float value: 'abc'"), (["--idle", "0"], "--idle 0: give a "),
+                         (["--bogus"], "unrecognized arguments: --bogus")):
+        res = subprocess.run([sys.executable, "-m", "facekit", "serve", *args], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 2, res.stderr
+        line, = res.stderr.splitlines()
+        assert line.startswith("[ERROR] ") and needle in line and line.endswith(
+            "(see python -m facekit serve --help)"), line
