@@ -66,8 +66,23 @@ def _private_folder(folder: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
-def _settings(env) -> dict:
-    return {k: v for k, v in env.items() if k.startswith(_SAME_SETTINGS) and k != SERVER_ENV}
+# Settings that name a folder: a relative one (README's FACEKIT_MODELS=models) names another folder from each
+# caller's folder, so they are compared as the folders they name.
+_FOLDER_SETTINGS = ("FACEKIT_MODELS", "FACEKIT_ASSETS", "FACEKIT_CACHE")
+
+
+def _settings(env, cwd: str) -> dict:
+    """The settings a command shares with the server to be run by it, the folder ones as absolute paths from
+    `cwd`: FACEKIT_MODELS=models was the same string from any folder, and a server started in one folder ran a
+    command from another with the first folder's heads, without a word."""
+    out = {k: v for k, v in env.items() if k.startswith(_SAME_SETTINGS) and k != SERVER_ENV}
+    for name in _FOLDER_SETTINGS:
+        value = out.get(name)
+        if value:
+            if (value == "~" or value.startswith("~/")) and env.get("HOME"):  # each side's own home folder
+                value = env["HOME"] + value[1:]
+            out[name] = os.path.normpath(os.path.join(cwd, value))
+    return out
 
 
 def _peer_uid(conn: socket.socket) -> int:
@@ -152,6 +167,9 @@ def _start_in_background(path: Path) -> None:
             package_root = str(Path(facekit.__file__).resolve().parent.parent)  # a checkout run as a script too
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
                                                                             os.environ.get("PYTHONPATH")]))}
+            # It runs in "/": a relative folder setting is given as the folder it names from here, where the
+            # commands it is started for run (else FACEKIT_MODELS=models named /models and it could not start).
+            env.update({k: v for k, v in _settings(os.environ, os.getcwd()).items() if k in _FOLDER_SETTINGS})
             subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(path), "--idle", str(IDLE_S)],
                              stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, cwd="/", env=env,
                              start_new_session=True)  # not in the caller's process group: its Ctrl-C is its own
@@ -223,7 +241,7 @@ class Server:
         self.version = facekit.__version__
         self.folders = [self.package, Path(models_dir()).resolve()]
         self.stamp = _stamp(self.folders)
-        self.settings = _settings(os.environ)
+        self.settings = _settings(os.environ, os.getcwd())
         self.sock: socket.socket | None = None
         self.identity = None
         self.running = None  # the command under way: (its connection, its number), for its caller's signals
@@ -353,7 +371,8 @@ class Server:
             return "its standard streams did not come"
         if request["version"] != self.version or Path(request["package"]) != self.package:
             return f"another facekit: {request['version']} in {request['package']}"
-        if request["fsencoding"] != sys.getfilesystemencoding() or _settings(request["env"]) != self.settings:
+        if request["fsencoding"] != sys.getfilesystemencoding() or _settings(request["env"], request["cwd"]) != \
+                self.settings:
             return "other FACEKIT_*, thread or locale settings than the server's"
         if _stamp(self.folders) != self.stamp:
             return "facekit's code or models changed since the server started; it stops: start it again"

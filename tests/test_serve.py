@@ -199,7 +199,7 @@ def test_changed_code_or_models_stop_the_server(tmp_path):
     server.folders = [code]
     server.stamp = __import__("facekit.serve", fromlist=["_stamp"])._stamp([code])
     request = {"version": server.version, "package": str(server.package), "fsencoding": sys.getfilesystemencoding(),
-               "env": dict(os.environ)}
+               "env": dict(os.environ), "cwd": os.getcwd()}
     assert server._refusal(request, [0, 1, 2]) == ""
     os.utime(code / "module.py", ns=(time.time_ns() + 10**9,) * 2)
     assert "changed since the server started" in server._refusal(request, [0, 1, 2])
@@ -242,3 +242,25 @@ def test_a_bad_serve_option_is_one_error_line():
         line, = res.stderr.splitlines()
         assert line.startswith("[ERROR] ") and needle in line and line.endswith(
             "(see python -m facekit serve --help)"), line
+
+
+def test_a_relative_models_folder_is_the_callers_own_not_the_servers(monkeypatch, tmp_path):
+    """FACEKIT_MODELS=models (README: a folder's own heads) in the server's environment and a command's: the same
+    string, so a server started in one folder ran a command from another with the first folder's heads, and
+    its results were those of other heads, without a word. The folder settings are compared as folders."""
+    from facekit.serve import Server, _settings
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.setenv("FACEKIT_MODELS", "models")
+    monkeypatch.chdir(here)
+    server = Server(tmp_path / "unused.sock")
+    request = {"version": server.version, "package": str(server.package), "fsencoding": sys.getfilesystemencoding(),
+               "env": dict(os.environ), "cwd": str(here)}
+    assert server._refusal(request, [0, 1, 2]) == ""
+    assert "other FACEKIT_*" in server._refusal({**request, "cwd": str(there)}, [0, 1, 2])
+    # An absolute setting is one folder from anywhere; "~" is each side's own home.
+    assert _settings({"FACEKIT_MODELS": str(here / "models")}, str(there)) == \
+        _settings({"FACEKIT_MODELS": "models"}, str(here))
+    assert _settings({"FACEKIT_CACHE": "~/c", "HOME": str(here)}, "/") == {"FACEKIT_CACHE": str(here / "c")}
