@@ -705,6 +705,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
         # Local workers start from this environment: make sure they can import this facekit.
         here = str(Path(__file__).resolve().parent.parent)
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    store = _object_store_size() if address is None else {}  # before Ray's imports, which a tight limit fails
     try:
         import ray
     except ImportError:
@@ -717,7 +718,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         with quiet_stderr():
-            _init(ray, address, workers)
+            _init(ray, address, workers, store)
     except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a node that did not start in time
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
         raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room()}") from None
@@ -803,7 +804,33 @@ def _hush_teardown() -> None:
     ray_worker.print_to_stdstream = print_to_stdstream
 
 
-def _init(ray, address: str | None, workers: int | None) -> None:
+# Under an address-space limit (ulimit -v, a small board's) a local Ray and its workers need this much at least:
+# below it the job ended in an abort or exit 1 without a word, or in "out of memory" from one of Ray's imports.
+RAY_MIN_ADDRESS_SPACE = 2 << 30
+OBJECT_STORE_SHARE = 8  # of the limit, for Ray's object store (facekit's rows are small: 1 GB under 8 GB)
+
+
+def _object_store_size() -> dict:
+    """ray.init's object_store_memory under an address-space limit, else nothing (Ray's default). Ray sizes its
+    object store from the machine's memory (30%: 6.5 GB of 23), and every worker maps it whole: under `ulimit -v 8G`
+    the workers failed their mmap and the job waited for them for good, saying nothing; under 3 GB Ray timed out."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {}
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft == resource.RLIM_INFINITY:
+        return {}
+    from .runtime import size_text
+
+    if soft < RAY_MIN_ADDRESS_SPACE:
+        raise FacekitError(f"this process may use {size_text(soft)} of memory (ulimit -v): a local Ray needs "
+                           f"{size_text(RAY_MIN_ADDRESS_SPACE)} at least; raise the limit, or run facekit-image / "
+                           "facekit-video, which need less")
+    return {"object_store_memory": soft // OBJECT_STORE_SHARE}
+
+
+def _init(ray, address: str | None, workers: int | None, store: dict) -> None:
     import logging
 
     from .runtime import usable_cores
@@ -813,7 +840,7 @@ def _init(ray, address: str | None, workers: int | None) -> None:
         # "local": a Ray of its own, as the docs promise. Without it ray.init() joins whatever cluster
         # /tmp/ray/ray_current_cluster names (a `ray start` left running, or a stale file after one died)
         # and then refuses num_cpus.
-        ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False, **quiet, **store)
     else:
         ray.init(address=address, **quiet)
 

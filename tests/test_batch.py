@@ -1204,3 +1204,41 @@ def test_ray_that_cannot_write_its_session_is_one_line_saying_why(tmp_path, medi
     assert line.startswith("[ERROR] cannot start Ray here (") and line.endswith(
         "; files may not grow past 4 kB here (ulimit -f): too little for Ray's logs"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["obama.jpg"]
+
+
+def test_the_object_store_fits_under_an_address_space_limit(monkeypatch):
+    """Ray sizes its object store from the machine's memory (30%), and each worker maps it whole: under `ulimit -v`
+    a few GB below that the workers' mmap failed and the job waited for them for good, without a word."""
+    import resource
+
+    from facekit import batch
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert batch._object_store_size() == {}
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (8 << 30, 8 << 30) if which == resource.RLIMIT_AS
+                        else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert batch._object_store_size() == {"object_store_memory": 1 << 30}
+
+
+def test_too_little_address_space_for_ray_is_one_line_before_it_starts(tmp_path, media):
+    """Under `ulimit -v 1500000` Ray's start ended in an abort (exit 134) or exit 1 without a word: the limit is
+    named before Ray is imported, and nothing is written."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    res = run_script("facekit.batch", tmp_path / "obama.jpg", "-o", tmp_path / "results", "--workers", "1",
+                     max_address_bytes=1500 << 20, timeout=120)
+    assert res.returncode == 2, res.stderr[-3000:]
+    line = [ln for ln in res.stderr.splitlines() if ln.strip()][-1]
+    assert line == ("[ERROR] this process may use 1500.0 MB of memory (ulimit -v): a local Ray needs 2048.0 MB at "
+                    "least; raise the limit, or run facekit-image / facekit-video, which need less"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obama.jpg"]
+
+
+@pytest.mark.slow
+def test_a_job_runs_under_an_address_space_limit_below_rays_object_store(tmp_path, media):
+    """`ulimit -v 8000000` on a machine with 23 GB: Ray's default object store (6.5 GB) left its workers no room to
+    map it, and the job hung for good after its first line. The store is sized to the limit."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    res = run_script("facekit.batch", tmp_path / "obama.jpg", "-o", tmp_path / "results", "--workers", "1",
+                     max_address_bytes=8_000_000 << 10, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert pq.read_table(tmp_path / "results" / "faces").num_rows == 1
