@@ -814,14 +814,11 @@ def _object_store_size() -> dict:
     """ray.init's object_store_memory under an address-space limit, else nothing (Ray's default). Ray sizes its
     object store from the machine's memory (30%: 6.5 GB of 23), and every worker maps it whole: under `ulimit -v 8G`
     the workers failed their mmap and the job waited for them for good, saying nothing; under 3 GB Ray timed out."""
-    try:
-        import resource
-    except ImportError:  # Windows
+    from .runtime import address_space_limit, size_text
+
+    soft = address_space_limit()
+    if soft is None:
         return {}
-    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if soft == resource.RLIM_INFINITY:
-        return {}
-    from .runtime import size_text
 
     if soft < RAY_MIN_ADDRESS_SPACE:
         raise FacekitError(f"this process may use {size_text(soft)} of memory (ulimit -v): a local Ray needs "

@@ -140,7 +140,33 @@ def video_detector_workers(concurrent: bool = True) -> int:
     allowed (FACEKIT_THREADS=1: batch workers, a loaded machine) or for a detector that may not run
     concurrently."""
     n = threads()
-    return n + 2 if n > 1 and concurrent else 1
+    return n + 2 if n > 1 and concurrent and not low_address_space() else 1
+
+
+# Each SCRFD worker holds a session of its own, with its arena and threads: under `ulimit -v 1000000` four of them
+# (2 cores) took what the rest of the video loop then failed to allocate, and a thread started after that ended
+# the run in glibc's "cannot allocate memory for thread-local data: ABORT" (exit 127 or 134, a .part file left).
+# The photo command runs in 600 MB, the video loop with one worker in 800 MB.
+LOW_ADDRESS_SPACE = 2 << 30
+
+
+def address_space_limit() -> int | None:
+    """The most address space this process may map (`ulimit -v`, RLIMIT_AS), or None where there is no limit."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def low_address_space() -> bool:
+    """Whether `ulimit -v` leaves less than LOW_ADDRESS_SPACE: one detector worker in the video loop then."""
+    limit = address_space_limit()
+    return limit is not None and limit < LOW_ADDRESS_SPACE
 
 
 @functools.cache  # a process keeps its CPU

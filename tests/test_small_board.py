@@ -145,3 +145,18 @@ def test_out_of_memory_while_importing_opencv_is_one_line(monkeypatch, capsys):
     assert facekit.cli.run_script("image", ["-i", "photo.jpg"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("[ERROR] out of memory (loading cv2)") and "ulimit -v" in lines[0]
+
+
+def test_the_video_loop_runs_one_detector_worker_under_a_tight_memory_limit(monkeypatch):
+    """Under `ulimit -v 1000000` on 2 cores the video loop's four SCRFD workers (a session each) left the rest of
+    it no room, and a thread started after that ended the run in glibc's "cannot allocate memory for thread-local
+    data: ABORT" (exit 127 or 134, a .part file left). With one worker it runs there (the photo command did)."""
+    import resource
+
+    monkeypatch.setattr(facekit.runtime, "threads", lambda: 2)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert facekit.runtime.video_detector_workers() == 4
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1_000_000 << 10, 1_000_000 << 10)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert facekit.runtime.video_detector_workers() == 1
+    assert facekit.runtime.video_detector_workers(concurrent=False) == 1
