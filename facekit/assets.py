@@ -423,7 +423,22 @@ def layout(root: Path) -> None:
                 raise
             # Checked as the cache is: a damaged copy of the right size (a bit flip, a copy over a bad share) stayed.
             _copy_if_changed(src, target_dir / src.name, REGISTRY[name].sha256)
-        print(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
+        _say(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
+
+
+class _NoStdout(Exception):
+    """Standard output refused a line (`list > /dev/full`, a full disk under a redirect)."""
+
+
+def _say(line: str) -> None:
+    """A line on standard output: one it cannot take was an OSError traceback (a closed pipe stays BrokenPipeError,
+    the end of a `| head`, not an error)."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _NoStdout(exc.strerror or str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,13 +456,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             for name, asset in REGISTRY.items():
                 try:
-                    print(f"{name:32s} {resolve(name, download=False)}  [{asset.licence}]")
+                    line = f"{name:32s} {resolve(name, download=False)}  [{asset.licence}]"
                 except AssetError as exc:
-                    print(f"{name:32s} -- {exc}  [{asset.licence}]")
+                    line = f"{name:32s} -- {exc}  [{asset.licence}]"
+                _say(line)
             return 0
         for name, asset in REGISTRY.items():
             if not name.startswith(("baseline.", "media.")):
-                print(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
+                _say(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
         if args.layout:
             layout(args.layout)
         return 0
@@ -457,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `... list | head`
         sys.stdout = None  # nothing left to flush into the closed pipe at exit
         return 0
+    except _NoStdout as exc:
+        sys.stdout = None  # nor into a full one
+        print(f"[ERROR] cannot write standard output ({exc})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -341,3 +341,19 @@ def test_a_mirror_folder_this_user_cannot_look_into_is_one_line_naming_it(monkey
         assets.resolve("yunet", download=False)
     assert str(err.value) == (f"cannot look into the asset mirror folder {models} (Permission denied): make it "
                               f"readable to this user, or unset {assets.ENV_MIRROR}")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", ["list", pytest.param("fetch", marks=needs_mirror)])
+def test_a_full_standard_output_is_one_line(command, tmp_path):
+    """`python -m facekit.assets list > /dev/full` (a redirect onto a full disk) ended in an OSError traceback."""
+    import subprocess
+    import sys
+
+    from .conftest import _environment
+
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "facekit.assets", command], stdout=full, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, timeout=120, env=_environment({assets.ENV_CACHE: str(tmp_path)}))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines() == ["[ERROR] cannot write standard output (No space left on device)"], res.stderr
