@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
             from facekit.cli.common import reader_gone
 
             reader_gone(sys.stdout if argv else sys.stderr)
+        except OSError as exc:  # `--help > /dev/full`, a full disk under a redirect: an OSError traceback, exit 1
+            from facekit.cli.common import reader_gone
+
+            reader_gone(sys.stdout if argv else sys.stderr)
+            print(f"[ERROR] cannot write standard output ({exc.strerror or exc})", file=sys.stderr)
+            return 2
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "--version":

@@ -475,6 +475,16 @@ def test_python_m_facekit_help_into_a_closed_pipe_is_no_traceback(args):
     assert proc.wait(timeout=60) == 0 and stderr == "", stderr
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_python_m_facekit_help_onto_a_full_disk_is_one_line():
+    """`python -m facekit --help > /dev/full` (a redirect onto a full disk) was an OSError traceback, exit 1."""
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "facekit", "--help"], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == ["[ERROR] cannot write standard output (No space left on device)"], res.stderr
+
+
 def test_python_m_facekit_without_a_command_is_an_error_line():
     """With no command the list of them came alone, exit 2, where every command's bad option is an [ERROR] line
     first: a log searched for one (a cron job's) found nothing."""
