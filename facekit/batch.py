@@ -26,6 +26,7 @@ skips those: an interrupted job resumes where it stopped and never writes a face
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import io
 import json
@@ -721,7 +722,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
             _init(ray, address, workers, store)
     except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a node that did not start in time
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
-        raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room()}") from None
+        raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room(exc)}") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
     from .signals import set_stop_handler, stop_handler
@@ -746,7 +747,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
 RAY_ROOM_MB = 64  # less free than this where a local Ray keeps its session (logs, sockets) is named as the cause
 
 
-def _ray_room() -> str:
+def _ray_room(exc: BaseException | None = None) -> str:
     """Why a local Ray may not have started for want of room: a full disk where it keeps its session, or a file size
     limit (ulimit -f) its logs pass. Its raylet then never wrote its files, and Ray waited 30 s and said only
     "Timed out waiting for file .../gcs_server_port_...", or, under the limit, raised a bare Exception that ended
@@ -760,6 +761,11 @@ def _ray_room() -> str:
     except ImportError:
         folder = tempfile.gettempdir()
     notes = []
+    if isinstance(exc, PermissionError) or isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        # A read-only /tmp (a systemd unit's ProtectSystem=strict, `docker run --read-only`): "[Errno 13] Permission
+        # denied: '/tmp/ray'" named neither what the folder is for nor the setting that moves it.
+        notes.append(f"{folder}, where Ray keeps its session, cannot be written: set RAY_TMPDIR to a folder this "
+                     "user can write")
     try:
         free = shutil.disk_usage(folder).free / 2**20
     except OSError:

@@ -1242,3 +1242,15 @@ def test_a_job_runs_under_an_address_space_limit_below_rays_object_store(tmp_pat
                      max_address_bytes=8_000_000 << 10, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     assert pq.read_table(tmp_path / "results" / "faces").num_rows == 1
+
+
+def test_a_ray_session_folder_this_user_cannot_write_names_ray_tmpdir(monkeypatch, tmp_path):
+    """A read-only /tmp (ProtectSystem=strict, `docker run --read-only`): the job's line was "cannot start Ray here
+    ([Errno 13] Permission denied: '/tmp/ray')", naming neither what the folder is for nor how to move it."""
+    from facekit import batch
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    note = batch._ray_room(PermissionError(13, "Permission denied", str(tmp_path / "ray")))
+    assert note == (f"; {tmp_path}, where Ray keeps its session, cannot be written: set RAY_TMPDIR to a folder "
+                    "this user can write")
+    assert batch._ray_room(None) == ""  # room and no file size limit: nothing to add
