@@ -159,6 +159,8 @@ class ModelCard:
             raise ModelError(f"{path}: model card not found") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: model card is not valid JSON ({exc})") from None
+        except ModelError as exc:  # which card: "model card has a bad field: 'labels'" named none of several
+            raise ModelError(f"{path}: {exc}") from None
 
 
 def model_folder(path: str | os.PathLike) -> Path:
@@ -375,16 +377,21 @@ class Head:
 
 def available_tasks(folder: Path | None = None) -> dict[str, Path]:
     """Task name -> model folder for every trained model found in the models folder."""
+    return _scan_models(folder)[0]
+
+
+def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[ModelError]]:
+    """available_tasks, and the errors of the head folders there whose card does not load."""
     folder = folder or models_dir()
-    found = {}
+    found, broken = {}, []
     if folder.is_dir():
         for card_path in sorted(folder.glob(f"*/{CARD}")):
             if (card_path.parent / TFLITE).is_file():
                 try:
                     found[ModelCard.load(card_path).task] = card_path.parent
-                except ModelError:
-                    continue
-    return found
+                except ModelError as exc:
+                    broken.append(exc)
+    return found, broken
 
 
 def weights_terms(folder: Path | None = None) -> dict[str, str]:
@@ -427,7 +434,13 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         folder = os.environ.get("FACEKIT_MODELS")
         if folder and not models_dir().is_dir():  # else a typo there turned every head off, unsaid
             raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
-    available = available_tasks()
+    available, broken = _scan_models()
+    # A head whose card does not load (cut short by a copy onto a full card, mistyped by hand) was left out of
+    # every run without a word, and --tasks of it said "no trained model": it is the run's error where every head
+    # is asked for, or one that is not found (its folder may be it).
+    if broken and (tasks is None or set(tasks) - set(heads) - set(available)):
+        raise ModelError(f"{broken[0]} (a head of the models folder {models_dir()}: mend its card.json, or move "
+                         f"its folder out)")
     wanted = tasks if tasks is not None else sorted(available, key=_task_rank)
     for task in wanted:
         if task in heads:

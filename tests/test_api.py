@@ -2265,3 +2265,25 @@ def test_facekit_models_reads_a_tilde_as_the_other_folder_settings_do(monkeypatc
     assert models_dir() == tmp_path / "models"
     assert list(available_tasks()) == ["mask"]
     assert list(load_heads()) == ["mask"]
+
+
+def test_a_head_of_the_models_folder_whose_card_does_not_load_is_named_not_left_out(monkeypatch, tmp_path):
+    """A card cut short (a copy of models/ onto a full SD card) or mistyped by hand: that head was left out of every
+    run without a word, the others' results looking complete, and --tasks of it said "no trained model" though its
+    folder was there. README: a card that does not fit is one error line when the head loads."""
+    import shutil
+
+    from facekit.errors import ModelError
+    from facekit.heads import load_heads
+
+    for task in ("mask", "gender"):
+        shutil.copytree(ROOT / "models" / task, tmp_path / task, ignore=shutil.ignore_patterns("model.keras"))
+    (tmp_path / "gender" / "card.json").write_text("{}")
+    monkeypatch.setenv("FACEKIT_MODELS", str(tmp_path))
+    for tasks in (None, ["gender"]):
+        with pytest.raises(ModelError) as err:
+            load_heads(tasks)
+        assert str(err.value) == (f"{tmp_path / 'gender' / 'card.json'}: model card is missing or has a bad field: "
+                                  f"'labels' (a head of the models folder {tmp_path}: mend its card.json, or move "
+                                  "its folder out)")
+    assert list(load_heads(["mask"])) == ["mask"]  # the heads asked for are there: the run goes on
