@@ -267,6 +267,12 @@ class Server:
         if not _private_folder(folder):
             raise OSError(f"{folder} is not this user's own folder (mode 700): choose another with {SERVER_ENV}")
         if self.path.exists() or self.path.is_symlink():
+            import stat
+
+            # Only a socket is replaced: `--socket results.csv` (or FACEKIT_SERVER naming a photo) deleted that file.
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise OSError(f"{self.path} is there and is not a socket: name a path where no file is (--socket, "
+                              f"{SERVER_ENV})")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(str(self.path))

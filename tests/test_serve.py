@@ -264,3 +264,33 @@ def test_a_relative_models_folder_is_the_callers_own_not_the_servers(monkeypatch
     assert _settings({"FACEKIT_MODELS": str(here / "models")}, str(there)) == \
         _settings({"FACEKIT_MODELS": "models"}, str(here))
     assert _settings({"FACEKIT_CACHE": "~/c", "HOME": str(here)}, "/") == {"FACEKIT_CACHE": str(here / "c")}
+
+
+def test_serve_replaces_a_stale_socket_but_never_a_file(tmp_path):
+    """`python -m facekit serve --socket results.csv` (or FACEKIT_SERVER naming a photo, a slip) in a folder of the
+    user's own: a file there that no server answered on was taken for a killed server's socket and deleted."""
+    import socket
+
+    from facekit.serve import Server
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    kept = folder / "results.csv"
+    kept.write_text("precious\n")
+    res = subprocess.run([sys.executable, "-m", "facekit", "serve", "--socket", str(kept), "--idle", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        f"[ERROR] cannot serve at {kept}: {kept} is there and is not a socket: name a path where no file is "
+        "(--socket, FACEKIT_SERVER)"], res.stderr
+    assert kept.read_text() == "precious\n"
+    # A socket left by a server that was killed is still replaced.
+    stale = folder / "photo.sock"
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(str(stale))
+    left.close()
+    server = Server(stale)
+    try:
+        server.listen()
+    finally:
+        server.close()
+    assert not stale.exists()
