@@ -45,7 +45,11 @@ def socket_path() -> Path:
     this user's own in the temp folder."""
     given = os.environ.get(SERVER_ENV, "")
     if given and given.lower() not in OFF + (AUTO,):
-        return Path(given).expanduser()
+        from .assets import _setting_path
+
+        # "~" as the folder settings read it; where it names no folder (no HOME, no passwd entry: a container run
+        # as --user 12345) one line naming the setting, not a RuntimeError traceback from every photo command.
+        return _setting_path(SERVER_ENV, given)
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "facekit" / "photo.sock"
@@ -101,7 +105,13 @@ def served(argv: list[str]) -> int | None:
     server to take it or it must run here (the module's docstring says when)."""
     if _worker or not sys.platform.startswith("linux") or os.environ.get(SERVER_ENV, "").lower() in OFF:
         return None
-    path = socket_path()
+    from .errors import FacekitError
+
+    try:
+        path = socket_path()
+    except FacekitError as exc:
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        return exc.exit_code
     auto = os.environ.get(SERVER_ENV, "").lower() == AUTO
     if not path.exists():
         if auto:
@@ -546,7 +556,14 @@ def main(argv: list[str] | None = None) -> int:
         print("[ERROR] facekit serve runs on Linux only (it passes file descriptors between processes)",
               file=sys.stderr)
         return 2
-    path = Path(args.socket).expanduser() if args.socket else socket_path()
+    from .assets import _setting_path
+    from .errors import FacekitError
+
+    try:
+        path = _setting_path("--socket", args.socket) if args.socket else socket_path()
+    except FacekitError as exc:
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        return exc.exit_code
     if os.environ.get(SERVER_ENV, "").lower() in OFF and not args.socket:
         print(f"[ERROR] {SERVER_ENV}={os.environ[SERVER_ENV]} turns the server off: unset it", file=sys.stderr)
         return 2
@@ -558,7 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     global _log_fd, _worker
     _log_fd = os.dup(1)
     _worker = True  # its commands run here, not handed on again
-    server = Server(path, args.idle)
+    try:
+        server = Server(path, args.idle)
+    except FacekitError as exc:  # a setting it reads (FACEKIT_MODELS=~/m where "~" is no folder): as the commands
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         server.listen()
     except OSError as exc:
@@ -566,7 +587,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import signal
 
-    from .errors import FacekitError
     from .runtime import check_settings
 
     # SIGTERM (systemctl stop, kill) as Ctrl-C: the socket goes with the server. SIGHUP too, which the server's

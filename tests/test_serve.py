@@ -294,3 +294,29 @@ def test_serve_replaces_a_stale_socket_but_never_a_file(tmp_path):
     finally:
         server.close()
     assert not stale.exists()
+
+
+def test_a_tilde_that_names_no_folder_is_one_line_from_the_server_and_the_commands(tmp_path, media):
+    """A user with no home folder (a container run as --user 12345, no HOME): FACEKIT_MODELS=~/models ended the
+    server in an AssetError traceback as it started, FACEKIT_SERVER=~/photo.sock every photo command in a
+    RuntimeError traceback, and so did --socket ~/photo.sock. Each is one line naming the setting."""
+    code = ("import pathlib, sys\n"
+            "real = pathlib.Path.expanduser\n"
+            "def no_home(self):\n"
+            "    if str(self).startswith('~'):\n"
+            "        raise RuntimeError('Could not determine home directory.')\n"
+            "    return real(self)\n"
+            "pathlib.Path.expanduser = no_home\n"
+            "sys.argv[0] = 'facekit-image'\n"
+            "from facekit.cli import run_script\n"
+            "sys.exit(run_script(sys.argv[1], sys.argv[2:]))\n")
+    sock = str(tmp_path / "p.sock")
+    for env, args, setting in (({"FACEKIT_MODELS": "~/models"}, ["facekit.serve", "--socket", sock], "FACEKIT_MODELS"),
+                               ({"FACEKIT_SERVER": "~/p.sock"}, ["image", "-i", media / "obama.jpg", "--no-display"],
+                                "FACEKIT_SERVER"),
+                               ({"FACEKIT_SERVER": None}, ["facekit.serve", "--socket", "~/p.sock"], "--socket")):
+        res = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120, env=_environment(env))
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.splitlines()[-1].startswith(f"[ERROR] {setting}=~/"), res.stderr
+        assert "~ names no folder here (HOME is not set" in res.stderr.splitlines()[-1], res.stderr
