@@ -298,6 +298,15 @@ def resolve_checked(name: str) -> Path:
             raise AssetError(f"cannot read {path} ({exc.strerror or exc}): make it readable to this user, or "
                              f"set {setting} to a folder that holds a copy it can read") from None
     if not _checked[key]:
+        try:
+            in_cache = path == cache_root() / asset.path
+        except AssetError:  # no cache folder at all: the file is the mirror's
+            in_cache = False
+        if not in_cache:  # the mirror's copy: often a share this user may not change, and the cache never used
+            raise AssetError(f"{path} is truncated or corrupt ({stat.st_size} bytes, sha256 does not match): the "
+                             f"asset mirror {ENV_MIRROR}={os.environ.get(ENV_MIRROR)} holds a damaged copy; replace "
+                             f"it there, or unset {ENV_MIRROR} to use the cache"
+                             + (f" (or download it from {asset.url})" if asset.url else ""))
         source = f"download it again from {asset.url}" if asset.url else f"copy it again into {ENV_MIRROR}"
         raise AssetError(f"{path} is truncated or corrupt ({stat.st_size} bytes, sha256 does not match): "
                          f"delete it and run `python -m facekit.assets fetch`, or {source}")

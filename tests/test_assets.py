@@ -357,3 +357,20 @@ def test_a_full_standard_output_is_one_line(command, tmp_path):
                              text=True, cwd=ROOT, timeout=120, env=_environment({assets.ENV_CACHE: str(tmp_path)}))
     assert res.returncode == 2, res.stderr
     assert res.stderr.splitlines() == ["[ERROR] cannot write standard output (No space left on device)"], res.stderr
+
+
+def test_a_damaged_mirror_file_says_to_mend_the_mirror_not_to_delete_it(monkeypatch, tmp_path):
+    """A model cut short in a shared FACEKIT_ASSETS (an interrupted copy onto the share): the line said "delete it
+    and run `python -m facekit.assets fetch`", of a file on a share the user often may not change, and fetch
+    then failed on the same file. It names the mirror, and unsetting it (the cache serves then)."""
+    damaged = tmp_path / "mirror" / assets.REGISTRY["yunet"].path
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"\0" * 5000)
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path / "mirror"))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    with pytest.raises(AssetError) as err:
+        assets.resolve_checked("yunet")
+    assert str(err.value) == (f"{damaged} is truncated or corrupt (5000 bytes, sha256 does not match): the asset "
+                              f"mirror {assets.ENV_MIRROR}={tmp_path / 'mirror'} holds a damaged copy; replace it "
+                              f"there, or unset {assets.ENV_MIRROR} to use the cache (or download it from "
+                              f"{assets.REGISTRY['yunet'].url})")
