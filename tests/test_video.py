@@ -1163,6 +1163,16 @@ def test_a_table_named_as_a_photo_or_a_video_is_refused(tmp_path, clip, mask_mod
     assert target.read_bytes() == b"the user's own file"
 
 
+@pytest.mark.parametrize("option,name,kind", [("--summary", "people.json", "JSON"),
+                                              ("--csv", "faces.xlsx", "an Excel")])
+def test_a_table_named_as_another_format_is_refused(tmp_path, clip, mask_model, capfd, option, name, kind):
+    """`--summary people.json` wrote CSV text into a file named .json, exit 0: json.load then failed on it."""
+    target = tmp_path / name
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", option, target)
+    assert code == 2 and f"{option} {target}: writes CSV, and {target.suffix} names {kind}" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("option", ["--csv", "--output"])
 def test_an_output_that_is_a_folder_is_refused(tmp_path, clip, mask_model, capfd, option):
     (tmp_path / "out.mp4").mkdir()

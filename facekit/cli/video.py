@@ -41,6 +41,9 @@ LIVE_SUMMARY_EVERY_S = 60.0
 # one folder can take them all.
 FOLDER_OUTPUTS = {"output": "--output", "csv": "--csv", "summary": "--summary", "timeline": "--timeline"}
 FOLDER_ENDINGS = {"csv": ".csv", "summary": ".people.csv", "timeline": ".timeline.png"}
+# Table formats that --csv and --summary do not write (they write CSV whatever the name): named so, refused.
+OTHER_TABLE_FORMATS = {".json": "JSON", ".jsonl": "JSON Lines", ".ndjson": "JSON Lines", ".parquet": "Parquet",
+                       ".xlsx": "an Excel workbook", ".xls": "an Excel workbook", ".tsv": "tab-separated values"}
 
 
 class OutputFolder(type(Path())):
@@ -190,6 +193,10 @@ def check_outputs(args) -> None:
             raise FacekitError(f"{what} {path}: a table is written there, and {path.suffix} names a "
                                f"{'photo' if is_image_path(path) else 'video'}: name it .csv (the annotated video "
                                "is --output)")
+        # `--summary people.json` wrote CSV text into a file named .json, exit 0: json.load then failed on it.
+        if path is not None and path.suffix.lower() in OTHER_TABLE_FORMATS:
+            raise FacekitError(f"{what} {path}: writes CSV, and {path.suffix} names "
+                               f"{OTHER_TABLE_FORMATS[path.suffix.lower()]}: name it .csv")
 
 
 def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunStats:
