@@ -390,6 +390,8 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _stamp(self, index: int) -> None:
+        if not self.live:  # where a short read ended: _read_to_end
+            self._last_pts = self.cap.get(cv2.CAP_PROP_PTS)
         if not self.live and index % self.stamp_every == 0:  # a live source's frames are timed as handed out
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
@@ -456,7 +458,7 @@ class FrameSource:
     def _on_end(self, index: int) -> None:
         if self.spec.kind == "camera" and not self._stop.is_set():
             self._error = f"camera {self.spec.target} stopped delivering frames after {index} (disconnected?)"
-        elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count:
+        elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count and not self._read_to_end():
             self._error = (f"{self.spec.target}: video ends at frame {index} of {self.frame_count} "
                            f"(truncated or corrupt)")
         elif self._images and index < len(self._images):
@@ -465,6 +467,25 @@ class FrameSource:
             why = "cannot be read" if stop in self._images else "is missing"
             self._error = (f"{self.spec.target}: image {pattern % stop} {why}, and OpenCV ends an image sequence "
                            f"there: {len(self._images) - index} of its {len(self._images)} images were not read")
+
+    def _read_to_end(self) -> bool:
+        """Whether a file that gave fewer frames than its frame count was still read to its end. A Matroska /
+        WebM count is the duration times the rate, and the duration counts from 0: a clip whose pictures start
+        0.83 s in (cut from a recording, a stream saved by OBS) gave 65 of "90" frames, and an AVI's count holds
+        the frames a variable rate dropped; both whole files were "truncated or corrupt", exit 2. Their last
+        frame's timestamp, in frames from 0, reaches the count. Not an MP4's or MOV's: its count is its own
+        frames', while its timestamps count from where its pictures start, so a cut one's would pass too."""
+        if self.spec.kind != "file" or self.frame_count is None:
+            return False
+        try:
+            with open(self.spec.target, "rb") as fh:
+                head = fh.read(12)
+        except OSError:
+            return False
+        matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
+        if not (matroska or head[:4] == b"RIFF" and head[8:12] == b"AVI "):
+            return False
+        return np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count
 
     def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
         item = self._next(timeout)

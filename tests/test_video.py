@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -618,6 +619,41 @@ def test_video_that_breaks_midway_keeps_what_was_written(tmp_path, clip, mask_mo
     n, size = video_info(out)
     assert 5 < n < 40 and size == CLIP_SIZE
     assert read_csv(table) and max(int(r["frame"]) for r in read_csv(table)) < n
+
+
+def _ebml(element: int, body: bytes) -> bytes:
+    return element.to_bytes((element.bit_length() + 7) // 8, "big") + b"\x01" + len(body).to_bytes(7, "big") + body
+
+
+def _mjpeg_mkv(path: Path, frames: int, start_ms: int, duration_ms: int) -> None:
+    """A Matroska file of `frames` 64x48 MJPEG pictures 100 ms apart from start_ms, its Duration duration_ms
+    counted from 0, as FFmpeg writes a clip cut from a recording (OpenCV's writer starts every file at 0)."""
+    def uint(element: int, value: int, size: int = 4) -> bytes:
+        return _ebml(element, value.to_bytes(size, "big"))
+
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"matroska") + uint(0x4287, 4, 1) + uint(0x4285, 2, 1))
+    info = _ebml(0x1549A966, uint(0x2AD7B1, 1000000) + _ebml(0x4489, struct.pack(">d", duration_ms)))
+    track = _ebml(0xAE, uint(0xD7, 1, 1) + uint(0x73C5, 1, 1) + uint(0x83, 1, 1) + _ebml(0x86, b"V_MJPEG")
+                  + uint(0x23E383, 100_000_000) + _ebml(0xE0, uint(0xB0, 64, 2) + uint(0xBA, 48, 2)))
+    blocks = b"".join(_ebml(0xA3, b"\x81" + struct.pack(">h", 100 * i) + b"\x80"
+                            + cv2.imencode(".jpg", np.full((48, 64, 3), 20 * i, np.uint8))[1].tobytes())
+                      for i in range(frames))
+    cluster = _ebml(0x1F43B675, uint(0xE7, start_ms) + blocks)
+    path.write_bytes(header + _ebml(0x18538067, info + _ebml(0x1654AE6B, track) + cluster))
+
+
+def test_a_matroska_clip_whose_pictures_start_late_is_read_whole(tmp_path):
+    """A WebM / MKV cut from a recording (pictures from 0.83 s on) gave 65 of the "90" frames OpenCV counts from
+    its duration, and was "truncated or corrupt", exit 2; one cut short mid-download still is."""
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    _mjpeg_mkv(whole, 10, start_ms=1000, duration_ms=2000)  # frames 10-19 of a count of 20
+    _mjpeg_mkv(cut, 5, start_ms=1000, duration_ms=2000)  # frames 10-14 of it: the rest never came
+    with FrameSource(str(whole)) as source:
+        assert source.frame_count == 20
+        assert sum(1 for _ in iter(source.read, None)) == 10
+    with FrameSource(str(cut)) as source, pytest.raises(VideoError, match="ends at frame 5 of 20"):
+        while source.read() is not None:
+            pass
 
 
 def test_frames_of_changing_size(tmp_path, clip, mask_model, capfd):
