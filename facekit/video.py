@@ -475,8 +475,13 @@ class FrameSource:
         the frames a variable rate dropped; both whole files were "truncated or corrupt", exit 2. Their last
         frame's timestamp, in frames from 0, reaches the count. Not an MP4's or MOV's: its count is its own
         frames', while its timestamps count from where its pictures start, so a cut one's would pass too."""
-        if self.spec.kind != "file" or self.frame_count is None:
+        if self.frame_count is None or self.spec.kind == "camera":
             return False
+        if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
+            from urllib.parse import urlparse
+
+            return (Path(urlparse(str(self.spec.target)).path).suffix.lower() in {".mkv", ".webm", ".avi"}
+                    and np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count)
         try:
             with open(self.spec.target, "rb") as fh:
                 head = fh.read(12)

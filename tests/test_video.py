@@ -656,6 +656,27 @@ def test_a_matroska_clip_whose_pictures_start_late_is_read_whole(tmp_path):
             pass
 
 
+def test_a_matroska_clip_whose_pictures_start_late_is_read_whole_over_http(tmp_path):
+    """The same clip on a web server: "video ends at frame 10 of 20 (truncated or corrupt)", exit 2."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    _mjpeg_mkv(tmp_path / "whole.webm", 10, start_ms=1000, duration_ms=2000)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/whole.webm") as source:
+            assert not source.live and source.frame_count == 20
+            assert sum(1 for _ in iter(source.read, None)) == 10
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_frames_of_changing_size(tmp_path, clip, mask_model, capfd):
     cap = cv2.VideoCapture(str(clip))
     for i in range(10):
