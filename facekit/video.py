@@ -309,6 +309,13 @@ class FrameSource:
             what = self.spec.describe()
             if self.spec.kind == "camera":
                 raise VideoError(f"camera {self.spec.target} opened but gives no frames (in use by another program?)")
+            if self.spec.kind == "stream" and self.frame_count is not None:
+                # A file on a web server that opens (its index read) and gives no frame: FFmpeg reads an MP4 whose
+                # index is at its end by seeking back, and a server that ignores range requests (python -m
+                # http.server) sends the file from its start again. "Corrupt or truncated" named a good file.
+                raise VideoError(f"{what}: no frames (a damaged file, or one the server cannot seek in: an MP4 whose "
+                                 "index is at its end needs a server that answers range requests, which python -m "
+                                 "http.server does not; download it, or serve it from another server)")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
         self.size = (first.shape[1], first.shape[0])  # (w, h)
         self._first = first

@@ -808,6 +808,31 @@ def test_a_video_file_served_over_http_is_read_as_a_file_every_frame(clip, mask_
     assert {r["frame"] for r in rows} == {str(i) for i in range(60)} and "clock" not in rows[0]
 
 
+def test_an_mp4_on_a_server_that_cannot_seek_says_so(tmp_path):
+    """An MP4 whose index is at its end (as OpenCV and most cameras write one) served by python -m http.server,
+    which ignores range requests: "no frames (empty, corrupt or truncated video)" of a good file."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    sink = VideoSink(tmp_path / "clip.mp4", 10, (320, 240))
+    noise = np.random.default_rng(0)
+    for _ in range(10):  # noise: past FFmpeg's read buffer, where a seek back within it needs no server
+        sink.write(noise.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    assert sink.close()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(VideoError, match="needs a server that answers range requests"):
+            FrameSource(f"http://127.0.0.1:{server.server_address[1]}/clip.mp4")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_live_stream_that_drops_is_opened_again(clip, mask_model, tmp_path, capfd):
     """An IP camera's feed drops every 25 frames: the run opens it again, says so, and goes on to the
     frames asked for. Before, the first drop ended the run as if the video were over, with exit 0."""
