@@ -18,7 +18,7 @@ MP4_CONTAINERS = {b"trak", b"mdia", b"edts"}
 MP4_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
 MKV_EBML, MKV_SEGMENT, MKV_TRACKS, MKV_TRACK_ENTRY, MKV_TRACK_TYPE, MKV_CLUSTER = (
     0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675)
-MKV_AUDIO = 2
+MKV_VIDEO, MKV_AUDIO = 1, 2
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Sound:
     # its sound at 0.008). OpenCV times that picture 0, so sound put back beside the annotated video must be
     # shifted by this much or it plays early. 0 where the container does not say.
     picture_start_s: float = 0.0
+    pictures: int | None = None  # picture (video) tracks; None where not told
 
 
 def sound(path: str | os.PathLike) -> Sound | None:
@@ -46,6 +47,32 @@ def sound(path: str | os.PathLike) -> Sound | None:
     except (OSError, ValueError, struct.error):
         return None
     return None
+
+
+def cut_short_mp4(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` is an MP4 / MOV whose pictures are there but not its index (the moov box, which
+    most cameras and encoders write last): a recording or download cut short, which no player opens."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8)[4:8] not in MP4_TOP:
+                return False
+            end, at, pictures = os.fstat(fh.fileno()).st_size, 0, False
+            while at + 8 <= end:
+                fh.seek(at)
+                size, kind = struct.unpack(">I4s", fh.read(8))
+                if size == 1:
+                    size = struct.unpack(">Q", fh.read(8))[0]
+                elif size == 0:  # the last box, to the file's end (a recording's mdat before it is closed)
+                    size = end - at
+                if kind == b"moov":  # an index cut part-way is no index either
+                    return pictures and at + size > end
+                pictures = pictures or kind == b"mdat"
+                if size < 8:
+                    return False
+                at += size
+            return pictures
+    except (OSError, struct.error):
+        return False
 
 
 def _mp4_boxes(data: bytes, start: int, end: int):
@@ -78,7 +105,9 @@ def _mp4(fh: BinaryIO) -> Sound | None:
         if kind == b"moov":
             if size > MAX_HEADER_BYTES:
                 return None
-            return _mp4_moov(fh.read(size - header))
+            moov = fh.read(size - header)
+            # An index cut short (a download stopped in it) was read as one of no tracks: "no pictures".
+            return _mp4_moov(moov) if len(moov) == size - header else None
         at += size
     return None  # no moov: a recording cut short, which OpenCV refuses too
 
@@ -93,7 +122,8 @@ def _mp4_moov(moov: bytes) -> Sound:
             found = dict(_mp4_track(moov, body, stop))
             tracks.append((found.get(b"hdlr"), found.get(b"elst", 0)))
     start = next((empty for handler, empty in tracks if handler == b"vide"), 0)
-    return Sound(sum(handler == b"soun" for handler, _ in tracks), start / timescale if timescale else 0.0)
+    return Sound(sum(handler == b"soun" for handler, _ in tracks), start / timescale if timescale else 0.0,
+                 pictures=sum(handler == b"vide" for handler, _ in tracks))
 
 
 def _mp4_track(data: bytes, start: int, end: int):
@@ -146,7 +176,8 @@ def _matroska(fh: BinaryIO) -> Sound | None:
         if element == MKV_TRACKS:
             if size is None or size > MAX_HEADER_BYTES:
                 return None
-            return Sound(_mkv_audio_entries(fh.read(size)))
+            tracks = fh.read(size)
+            return Sound(_mkv_audio_entries(tracks), pictures=_mkv_entries(tracks, MKV_VIDEO))
         if element == MKV_CLUSTER or size is None:  # pictures began before any track list
             return None
         at = body + size
@@ -166,7 +197,11 @@ def _mkv_children(data: bytes):
 
 
 def _mkv_audio_entries(tracks: bytes) -> int:
-    return sum(any(element == MKV_TRACK_TYPE and int.from_bytes(value, "big") == MKV_AUDIO
+    return _mkv_entries(tracks, MKV_AUDIO)
+
+
+def _mkv_entries(tracks: bytes, track_type: int) -> int:
+    return sum(any(element == MKV_TRACK_TYPE and int.from_bytes(value, "big") == track_type
                    for element, value in _mkv_children(entry))
                for kind, entry in _mkv_children(tracks) if kind == MKV_TRACK_ENTRY)
 
@@ -179,7 +214,8 @@ def _avi(fh: BinaryIO) -> Sound | None:
     hdrl = fh.read(size)
     if hdrl[:4] != b"hdrl":
         return None
-    return Sound(sum(stream_type == b"auds" for stream_type in _avi_stream_types(hdrl, 4)))
+    types = list(_avi_stream_types(hdrl, 4))
+    return Sound(sum(kind == b"auds" for kind in types), pictures=sum(kind == b"vids" for kind in types))
 
 
 def _avi_stream_types(data: bytes, at: int):

@@ -211,6 +211,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if not cap.isOpened():
         if sequence:
             _check_sequence_start(path)
+        else:
+            _say_why_unreadable(path)
         limit = _address_limit_mb()
         # FFmpeg fails to open an intact file silently when it cannot allocate (ulimit -v ~480 MB here): with a
         # limit set, "corrupt" alone sent users to fetch a good file again.
@@ -219,6 +221,20 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
                          f"{memory}")
     return cap
+
+
+def _say_why_unreadable(path: Path) -> None:
+    """Where the container tells why OpenCV opened no video, one line that says so: a voice memo's .m4a or a
+    podcast's .mp4 (sound only) and a download cut short before an MP4's index were all "corrupt, truncated, no
+    frames, or unsupported format", which sent users to a codec for the first and to check a good file."""
+    from .container import cut_short_mp4, sound
+
+    found = sound(path)
+    if found is not None and found.pictures == 0:
+        raise VideoError(f"{path}: {'sound only' if found.tracks else 'no tracks'}, no pictures: not a video")
+    if cut_short_mp4(path):
+        raise VideoError(f"{path}: an MP4 without its index (the moov box, which is written when a recording "
+                         "ends): a recording or download cut short, which no player opens; copy it again whole")
 
 
 _FRAME_NUMBER = r"%0?\d*d"  # where an image sequence's name holds its number: %d or %0Nd

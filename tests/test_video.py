@@ -603,6 +603,30 @@ def test_unreadable_video_files(tmp_path, clip, mask_model, capfd, kind):
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path):
+    """A voice memo's .m4a (sound only) and a download cut short before an MP4's index (the moov box, written
+    last) were both "not a readable video (corrupt, truncated, no frames, or unsupported format)"."""
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(body), kind) + body
+
+    hdlr = box(b"hdlr", b"\0" * 8 + b"soun" + b"\0" * 13)
+    mvhd = box(b"mvhd", b"\0" * 12 + struct.pack(">II", 1000, 0) + b"\0" * 80)
+    memo = tmp_path / "memo.m4a"
+    memo.write_bytes(box(b"ftyp", b"M4A \0\0\0\0isom") + box(b"moov", mvhd + box(b"trak", box(b"mdia", hdlr)))
+                     + box(b"mdat", b"\0" * 64))
+    with pytest.raises(VideoError, match="memo.m4a: sound only, no pictures: not a video"):
+        FrameSource(str(memo))
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    sink = VideoSink(whole, 10, (64, 48))
+    for i in range(10):
+        sink.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    assert sink.close()
+    for part in (4, 2):  # OpenCV writes the index last: cut in the pictures, then in the index
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // part])
+        with pytest.raises(VideoError, match="cut.mp4: an MP4 without its index .*: a recording or download cut"):
+            FrameSource(str(cut))
+
+
 def test_video_that_breaks_midway_keeps_what_was_written(tmp_path, clip, mask_model, capfd):
     # An AVI cut in half still opens (its header says 40 frames) and then stops early.
     full = tmp_path / "full.avi"
