@@ -497,23 +497,33 @@ class FrameSource:
         0.83 s in (cut from a recording, a stream saved by OBS) gave 65 of "90" frames, and an AVI's count holds
         the frames a variable rate dropped; both whole files were "truncated or corrupt", exit 2. Their last
         frame's timestamp, in frames from 0, reaches the count. Not an MP4's or MOV's: its count is its own
-        frames', while its timestamps count from where its pictures start, so a cut one's would pass too."""
+        frames', while its timestamps count from where its pictures start, so a cut one's would pass too. An
+        MPEG-TS always is (below)."""
         if self.frame_count is None or self.spec.kind == "camera":
             return False
         if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
             from urllib.parse import urlparse
 
-            return (Path(urlparse(str(self.spec.target)).path).suffix.lower() in {".mkv", ".webm", ".avi"}
-                    and np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count)
-        try:
-            with open(self.spec.target, "rb") as fh:
-                head = fh.read(12)
-        except OSError:
-            return False
-        matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
-        if not (matroska or head[:4] == b"RIFF" and head[8:12] == b"AVI "):
-            return False
-        return np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count
+            suffix = Path(urlparse(str(self.spec.target)).path).suffix.lower()
+            kind = {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts"}.get(suffix)
+        else:
+            try:
+                with open(self.spec.target, "rb") as fh:
+                    head = fh.read(200)
+            except OSError:
+                return False
+            matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
+            avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
+            # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192, from byte 4)
+            ts = head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G"
+            kind = "pts" if matroska or avi else "ts" if ts else None
+        if kind == "ts":
+            # An MPEG-TS (a camcorder's .mts, a broadcast or HLS recording) has no frame count or duration of its
+            # own: OpenCV's count spans every stream's timestamps, and its sound often starts first (65 of "91"
+            # frames, "truncated or corrupt", exit 2). A TS cut short is a shorter TS, which players read whole.
+            return True
+        reached = np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count
+        return kind == "pts" and reached
 
     def read(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
         item = self._next(timeout)

@@ -832,6 +832,21 @@ def test_a_video_file_served_over_http_is_read_as_a_file_every_frame(clip, mask_
     assert {r["frame"] for r in rows} == {str(i) for i in range(60)} and "clock" not in rows[0]
 
 
+def test_an_mpeg_ts_that_gives_fewer_frames_than_its_count_is_not_called_truncated(tmp_path):
+    """A camcorder's .mts or a TV recording's .ts whose sound starts 0.86 s before its pictures: OpenCV counts
+    "91" frames over every stream's timestamps, the file holds 65, and it was "truncated or corrupt", exit 2. A TS
+    has no count of its own (a cut one is a shorter TS): the count stands in here for the one the sound made."""
+    video = tmp_path / "recording.ts"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    writer.release()
+    with FrameSource(str(video)) as source:  # its reader waits on a full queue of 8 frames meanwhile
+        assert source.frame_count == 20
+        source.frame_count = 30
+        assert sum(1 for _ in iter(source.read, None)) == 20
+
+
 def test_an_mp4_on_a_server_that_cannot_seek_says_so(tmp_path):
     """An MP4 whose index is at its end (as OpenCV and most cameras write one) served by python -m http.server,
     which ignores range requests: "no frames (empty, corrupt or truncated video)" of a good file."""
