@@ -48,7 +48,9 @@ from .cli.video import smooth_strength
 from .errors import NO_ROOM_ERRNOS, FacekitError, counted, near_names, shown
 from .tracking import HEAD_EVERY
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+# .mts / .m2ts: a camcorder's AVCHD clips; .3gp: an older phone's. A folder of them was "no videos found".
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
+                    ".m2ts", ".3gp"}
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
                   "worker_rss_mb", "finished")
 # emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas

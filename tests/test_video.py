@@ -2442,6 +2442,18 @@ def test_a_folder_of_videos_gets_each_ones_outputs_in_folders_and_goes_on_past_a
     assert not [p for p in [*out.iterdir(), *tables.iterdir()] if p.name.startswith(".")]
 
 
+def test_a_camcorders_and_an_old_phones_videos_are_videos_of_a_folder(tmp_path, clip, mask_model, capfd):
+    """A camcorder's AVCHD folder (00000.MTS, 00001.m2ts) and an old phone's .3gp: "no videos found in ..."."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("00000.MTS", "00001.m2ts", "old.3gp"):
+        _cut_of(clips / name, clip, 3)
+    code = main(["--source", str(clips), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--csv", f"{tmp_path / 'tables'}/"])
+    assert code == 0, capfd.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["00000.csv", "00001.csv", "old.csv"]
+
+
 @pytest.mark.parametrize("given, line", [
     (["--output", "out.mp4"], "--output out.mp4: a folder of videos gets one annotated video per video, named as the "
                               "video: name a folder, e.g. --output out/"),
