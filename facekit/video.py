@@ -274,6 +274,28 @@ def _check_sequence_start(pattern: Path) -> None:
                          f"sequence only from number 0 or 1: number them from 0 or 1")
 
 
+def _served_file(url: str) -> bool:
+    """Whether a stream URL that OpenCV gives no frame count is a file on a web server all the same: an MPEG-TS
+    recording (.ts) has no count of its own. Taken for a live feed, it was read at its newest frame, and at its end
+    opened again, and again, for ever: the file replayed with a [WARN] line each time, until killed. The server
+    says: a length, and no feed's type (a camera's MJPEG is multipart, a live HLS playlist an mpegurl). No answer
+    (a camera that knows no HEAD, credentials in the URL) leaves it a live feed, as before."""
+    from http.client import HTTPException
+    from urllib.parse import urlparse
+    from urllib.request import Request, urlopen
+
+    parts = urlparse(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return False
+    try:
+        with urlopen(Request(url, method="HEAD"), timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+            length, kind = answer.headers.get("Content-Length", ""), answer.headers.get_content_type()
+    except (OSError, ValueError, HTTPException):  # urllib's HTTPError, URLError and a time-out are OSErrors
+        return False
+    feed = kind.startswith("multipart/") or "mpegurl" in kind or kind.endswith("dash+xml")
+    return length.isdigit() and int(length) > 0 and not feed
+
+
 class FrameSource:
     """Frames from a camera, file or stream, decoded on a background thread.
 
@@ -314,7 +336,7 @@ class FrameSource:
         self.stamp_every = 1
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
-        self._endless = self.spec.kind == "stream" and not (count and count > 0)
+        self._endless = self.spec.kind == "stream" and not (count and count > 0) and not _served_file(self.spec.target)
         if live is None and self.spec.kind == "stream" and not self._endless:
             # A video file served over HTTP has a frame count and an end: read as a file, every frame. As a live
             # stream the loop got only its newest frame each time (2 of 60 analysed).

@@ -847,6 +847,32 @@ def test_an_mpeg_ts_that_gives_fewer_frames_than_its_count_is_not_called_truncat
         assert sum(1 for _ in iter(source.read, None)) == 20
 
 
+def test_an_mpeg_ts_file_on_a_web_server_ends_at_its_end(tmp_path):
+    """A .ts recording on a web server has no frame count: it was taken for a live feed, read at its newest frame,
+    and at its end opened again and again, for ever (the file replayed with a [WARN] line each time)."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    writer = cv2.VideoWriter(str(tmp_path / "recording.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    writer.release()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/recording.ts") as source:
+            assert source.frame_count is None and not source.live
+            frames = [item[0] for item in iter(lambda: source.read(timeout=10), None)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert frames == list(range(20))
+
+
 def test_an_mp4_on_a_server_that_cannot_seek_says_so(tmp_path):
     """An MP4 whose index is at its end (as OpenCV and most cameras write one) served by python -m http.server,
     which ignores range requests: "no frames (empty, corrupt or truncated video)" of a good file."""
