@@ -49,6 +49,7 @@ BAD_FRAMES_SKIPPED = 5
 # opencv-python wheels write no H.264. WebM's VP8 plays in every current browser, for ~24 ms of CPU a 640x360 frame
 # (mp4v's ~1.6); VP9 took ~125 ms for the same size and quality, too slow for a live run.
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".webm": "VP80"}
+SOUND_EXTENSIONS = {".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma", ".amr"}
 PLAYABLE_CUT_SHORT = {".mkv", ".avi"}  # containers a player reads without the index written at the end
 
 
@@ -232,6 +233,8 @@ def _say_why_unreadable(path: Path) -> None:
     found = sound(path)
     if found is not None and found.pictures == 0:
         raise VideoError(f"{path}: {'sound only' if found.tracks else 'no tracks'}, no pictures: not a video")
+    if path.suffix.lower() in SOUND_EXTENSIONS:  # .mp3, .wav: no container sound() reads
+        raise VideoError(f"{path}: a sound file ({path.suffix}), no pictures: not a video")
     if cut_short_mp4(path):
         raise VideoError(f"{path}: an MP4 without its index (the moov box, which is written when a recording "
                          "ends): a recording or download cut short, which no player opens; copy it again whole")

@@ -616,6 +616,12 @@ def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path
                      + box(b"mdat", b"\0" * 64))
     with pytest.raises(VideoError, match="memo.m4a: sound only, no pictures: not a video"):
         FrameSource(str(memo))
+    import wave
+
+    with wave.open(str(tmp_path / "memo.wav"), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(8000), wav.writeframes(b"\0" * 1600)
+    with pytest.raises(VideoError, match=r"memo.wav: a sound file \(.wav\), no pictures: not a video"):
+        FrameSource(str(tmp_path / "memo.wav"))
     whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
     sink = VideoSink(whole, 10, (64, 48))
     for i in range(10):
