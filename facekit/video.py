@@ -337,6 +337,7 @@ class FrameSource:
         # thousands of frames ahead of the analysed ones, their stamps were pushed out of the deque, and their
         # times fell back to index / fps, which a phone's variable frame rate puts seconds off.
         self.stamp_every = 1
+        self._last_pts = float("nan")  # the last frame's timestamp in frames (_read_to_end); a live source's: none
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         self._endless = self.spec.kind == "stream" and not (count and count > 0) and not _served_file(self.spec.target)

@@ -686,6 +686,19 @@ def test_a_matroska_clip_whose_pictures_start_late_is_read_whole(tmp_path):
             pass
 
 
+def test_a_file_read_as_live_ends_without_an_error_on_its_reader_thread(tmp_path, monkeypatch):
+    """FrameSource(file, live=True) keeps no timestamps: at the end of a Matroska clip read short of its count its
+    reader thread died of an AttributeError (the last frame's timestamp was never kept), and read() then ended
+    as at a whole file's end. Without timestamps the count is all there is to go by: "truncated", as before."""
+    failed = []
+    monkeypatch.setattr(threading, "excepthook", failed.append)
+    _mjpeg_mkv(tmp_path / "whole.mkv", 10, start_ms=1000, duration_ms=2000)
+    with FrameSource(str(tmp_path / "whole.mkv"), live=True) as source, pytest.raises(VideoError, match="of 20"):
+        while source.read(timeout=5) is not None:
+            pass
+    assert failed == []
+
+
 def test_a_matroska_clip_whose_pictures_start_late_is_read_whole_over_http(tmp_path):
     """The same clip on a web server: "video ends at frame 10 of 20 (truncated or corrupt)", exit 2."""
     import functools
