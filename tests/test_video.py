@@ -419,6 +419,19 @@ def test_an_outputs_lost_sound_is_said_with_the_command_that_puts_it_back_in_ste
     assert "has no sound" not in said.err + said.out and video_info(again) == (3, CLIP_SIZE)
 
 
+def test_a_folder_runs_videos_say_their_outputs_lost_sound_too(tmp_path, clip, mask_model, capfd):
+    """A folder of phone videos, each with sound: the annotated ones had none, and the folder run said nothing."""
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    clips.mkdir()
+    shutil.copy(clip, clips / "walk.mp4")
+    assert main(["--source", str(clips), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--max-frames", "3", "--output", f"{out}/"]) == 0
+    warned = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[WARN]")]
+    assert warned == [f"[WARN] {out / 'walk.mp4'} has no sound: OpenCV writes pictures only, and the source's sound "
+                      f"track is left out. With ffmpeg: ffmpeg -itsoffset 0.852 -i {out / 'walk.mp4'} -i "
+                      f"{clips / 'walk.mp4'} -map 0:v -map 1:a -c:v copy -shortest {out / 'walk_sound.mp4'}"], warned
+
+
 def test_every_nth_frame_of_a_file_keeps_its_frame_numbers_times_and_duration(tmp_path, clip, mask_model):
     """--every N (the library and the batch job had it; the script did not): frames 0, N, 2N, ... with their
     own numbers and times, and an --output of those frames at 1/N of the rate, as long as its source."""

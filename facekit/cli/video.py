@@ -152,6 +152,7 @@ class RunStats:
     headline: str = ""  # "N people seen, M without a mask"
     kept: list = field(default_factory=list)  # the files besides the CSV that were written, as the user named them
     unwritten: set = field(default_factory=set)  # the outputs ("timeline", "summary") that could not be written
+    sound_left_out: str | None = None  # the line saying the annotated video lacks the source's sound, and the fix
 
     @property
     def fps(self) -> float:
@@ -478,6 +479,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
     stats.people, stats.headline = len(people), people.headline()
     stats.unmasked = people.count() if "mask" in task_labels else None
+    if sink is not None and sink.written:
+        stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source)
     if report:
         _report(args, stats, sink, timeline, people, alerts, source)
     return stats
@@ -553,8 +556,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
     if sink is not None:
         if sink.written:
             info(f"annotated video written to {stats.cut.shown(args.output)} ({counted(sink.frames, 'frame')})")
-            if (lost := _sound_left_out(Path(stats.cut.shown(args.output)), source)) is not None:
-                warn(lost)
+            if stats.sound_left_out is not None:
+                warn(stats.sound_left_out)
         elif not sink.frames:
             warn(f"no frames processed: {args.output} not written")
     if args.csv is not None and not stats.reader_gone and not stats.csv_failed:
@@ -781,6 +784,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                              stats.cut.cleared_line(outputs)):
                     if said is not None:
                         info(said)
+                if stats.sound_left_out is not None:  # a folder of phone videos lost every one's sound unsaid
+                    warn(stats.sound_left_out)
             if stats.interrupted or holding.received:
                 stopped = "interrupted"
                 break
