@@ -340,7 +340,8 @@ class FrameSource:
         self._last_pts = float("nan")  # the last frame's timestamp in frames (_read_to_end); a live source's: none
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
-        self._endless = self.spec.kind == "stream" and not (count and count > 0) and not _served_file(self.spec.target)
+        self._endless = (self.spec.kind == "stream" and not (count and count > 0)
+                         and not _served_file(str(self.spec.target)))
         if live is None and self.spec.kind == "stream" and not self._endless:
             # A video file served over HTTP has a frame count and an end: read as a file, every frame. As a live
             # stream the loop got only its newest frame each time (2 of 60 analysed).
