@@ -212,6 +212,8 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     from .preprocess import folder_files, natural_key
 
     for item in inputs:
+        if _web_address(item):
+            raise FacekitError(f"{item}: {WEB_ADDRESS}")
         if not any(c in item for c in "*?[") and not os.path.exists(item):
             raise FacekitError(f"{item}: no such file or folder{near_names(item)}")
     named = list(inputs)
@@ -233,6 +235,11 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
     skipped = 0
     for item in named:
+        if _web_address(item):
+            # Kept as written: as a path it became "<cwd>/https:/host/a.jpg" (Path folds "//"), "no such file", a
+            # name no row of the user's own list matched. Its status row says why it was not read.
+            found.setdefault(item, (item, source_kind(Path(item.split("?")[0]))))
+            continue
         if any(c in item for c in "*?["):
             paths = sorted((Path(p) for p in glob.glob(item, recursive=True)), key=natural_key)
             if not paths:
@@ -250,6 +257,16 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             else:
                 found.setdefault(str(path.resolve()), (_source_name(path), source_kind(path)))
     return list(found.values()), skipped
+
+
+# A --list of web addresses (an export of a photo site's links) is not read: the workers read files, which on a
+# cluster every node must see at the same path.
+WEB_ADDRESS = "a web address; facekit-batch reads files (download it first, to a folder every worker can read)"
+
+
+def _web_address(item: str) -> bool:
+    """Whether a source as given is a URL ("https://...", "s3://..."), not a file or folder of that name."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", item)) and not os.path.lexists(item)
 
 
 def _source_name(path: Path) -> str:
@@ -330,8 +347,13 @@ class Worker:
         started, cpu = time.perf_counter(), time.process_time()
         rows, frames, message = [], 0, ""
         try:
+            if _web_address(source):
+                raise FacekitError(f"{source}: {WEB_ADDRESS}")
             if not Path(source).exists():
-                raise FacekitError(f"{source}: no such file")
+                # A link to nothing says where it points, as the image script does: a share not mounted on
+                # this node reads very differently from a file deleted.
+                target = f": a link to {os.readlink(source)}, which does not exist" if Path(source).is_symlink() else ""
+                raise FacekitError(f"{source}: no such file{target}")
             if kind == "image":
                 for face in self.analyzer.analyze(source):
                     rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})

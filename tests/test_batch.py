@@ -1254,3 +1254,29 @@ def test_a_ray_session_folder_this_user_cannot_write_names_ray_tmpdir(monkeypatc
     assert note == (f"; {tmp_path}, where Ray keeps its session, cannot be written: set RAY_TMPDIR to a folder "
                     "this user can write")
     assert batch._ray_room(None) == ""  # room and no file size limit: nothing to add
+
+
+def test_a_web_address_in_a_list_is_kept_as_written_and_said_to_be_one(tmp_path, monkeypatch):
+    """A --list of links ("https://host/a.jpg") ran each as the file "<cwd>/https:/host/a.jpg" (Path folds "//"):
+    "no such file", under a name no line of the list matched. On the command line it was "no such file or
+    folder". A link to nothing said "no such file" where the image script names its target."""
+    from types import SimpleNamespace
+
+    from facekit.batch import Worker, gather_sources, main
+
+    monkeypatch.chdir(tmp_path)
+    listed = tmp_path / "list.txt"
+    listed.write_text("https://example.com/a.jpg\nhttps://example.com/a.jpg\ns3://bucket/clip.mp4?x=1\n")
+    sources, _ = gather_sources([], listed, False)
+    assert sources == [("https://example.com/a.jpg", "image"), ("s3://bucket/clip.mp4?x=1", "video")]
+    worker = Worker.__new__(Worker)  # no models: the stand-in analyzer is never reached
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source: []), "w"
+    _, status = worker.run_source("https://example.com/a.jpg", "image")
+    assert status["status"] == "error" and status["message"] == (
+        "https://example.com/a.jpg: a web address; facekit-batch reads files (download it first, to a folder every "
+        "worker can read)")
+    (tmp_path / "gone.jpg").symlink_to("/nowhere/x.jpg")
+    _, status = worker.run_source(str(tmp_path / "gone.jpg"), "image")
+    assert status["message"] == f"{tmp_path / 'gone.jpg'}: no such file: a link to /nowhere/x.jpg, which does not exist"
+    assert main(["https://example.com/a.jpg", "-o", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
