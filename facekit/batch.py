@@ -209,7 +209,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
     paths to one file are one source, under the first name met. Files named in the --list that are missing
     or of another kind stay in: their error belongs in the status table. A path typed on the command
     line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
-    from .preprocess import folder_files, natural_key
+    from .preprocess import folder_files, natural_key, recursive_hint
 
     for item in inputs:
         if _web_address(item):
@@ -234,6 +234,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
         named += [s if os.path.lexists(s) else s.strip() for s in lines]
     found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
     skipped = 0
+    only_below: list[Path] = []  # folders given whose photos and videos are all in sub-folders
     for item in named:
         if _web_address(item):
             # Kept as written: as a path it became "<cwd>/https:/host/a.jpg" (Path folds "//"), "no such file", a
@@ -248,14 +249,23 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
+                wanted = 0
                 for p in sorted(folder_files(path, recursive), key=natural_key):  # as the image script's
                     kind = source_kind(p)
                     if kind == "other":
                         skipped += 1
                     else:
+                        wanted += 1
                         found.setdefault(str(p.resolve()), (_source_name(p), kind))
+                if not wanted and recursive_hint([path], recursive, lambda f: source_kind(f) != "other"):
+                    only_below.append(path)
             else:
                 found.setdefault(str(path.resolve()), (_source_name(path), source_kind(path)))
+    if found:
+        # `archive/2019 archive/2020 -o out` where 2020 holds only month folders ran 2019 alone without a word:
+        # the job "finished", a year missing from its table. (With nothing found at all, main's error says it.)
+        for path in only_below:
+            warn(f"{path}: left out, its photos and videos are in its sub-folders: add --recursive")
     return list(found.values()), skipped
 
 

@@ -1280,3 +1280,20 @@ def test_a_web_address_in_a_list_is_kept_as_written_and_said_to_be_one(tmp_path,
     assert status["message"] == f"{tmp_path / 'gone.jpg'}: no such file: a link to /nowhere/x.jpg, which does not exist"
     assert main(["https://example.com/a.jpg", "-o", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_whose_photos_are_all_in_sub_folders_is_said_to_be_left_out(tmp_path, capsys):
+    """`archive/2019 archive/2020` where 2020 holds only month folders ran 2019 alone without a word (the
+    "add --recursive" hint came only when no input gave a source): a year missing from a finished job's table."""
+    from facekit.batch import gather_sources
+
+    (tmp_path / "2019").mkdir()
+    (tmp_path / "2019" / "a.jpg").write_bytes(b"")
+    (tmp_path / "2020" / "01").mkdir(parents=True)
+    (tmp_path / "2020" / "01" / "b.jpg").write_bytes(b"")
+    sources, _ = gather_sources([str(tmp_path / "2019"), str(tmp_path / "2020")], None, False)
+    assert sources == [(str(tmp_path / "2019" / "a.jpg"), "image")]
+    assert capsys.readouterr().err.strip() == (
+        f"[WARN] {tmp_path / '2020'}: left out, its photos and videos are in its sub-folders: add --recursive")
+    sources, _ = gather_sources([str(tmp_path / "2019"), str(tmp_path / "2020")], None, True)
+    assert len(sources) == 2 and capsys.readouterr().err == ""
