@@ -756,6 +756,8 @@ def start_ray(address: str | None, workers: int | None) -> int:
             _init(ray, address, workers, store)
     except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a node that did not start in time
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
+        if address and _refused_for_token(exc):
+            raise FacekitError(f"{where}: the cluster asks for Ray's authentication token ({RAY_TOKEN_HINT})") from None
         raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room(exc)}") from None
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
@@ -776,6 +778,24 @@ def start_ray(address: str | None, workers: int | None) -> int:
     if workers:
         return workers
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+# Ray 2.60's `ray start --head` turns token authentication on by itself where ~/.ray/auth_token exists, while
+# ray.init(address=...) sends the token only with RAY_AUTH_MODE=token: the job said "cannot connect to Ray (Failed
+# to connect to Ray cluster at HOST:6379)" of a cluster that answered, its cause left in the exception's chain.
+RAY_TOKEN_HINT = ("run with RAY_AUTH_MODE=token, the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN; "
+                  "see Ray's docs on token authentication")
+
+
+def _refused_for_token(exc: BaseException) -> bool:
+    """Whether Ray's connection error was, down its chain of causes, the cluster refusing a missing token."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 RAY_ROOM_MB = 64  # less free than this where a local Ray keeps its session (logs, sockets) is named as the cause

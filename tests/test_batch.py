@@ -1297,3 +1297,35 @@ def test_a_folder_whose_photos_are_all_in_sub_folders_is_said_to_be_left_out(tmp
         f"[WARN] {tmp_path / '2020'}: left out, its photos and videos are in its sub-folders: add --recursive")
     sources, _ = gather_sources([str(tmp_path / "2019"), str(tmp_path / "2020")], None, True)
     assert len(sources) == 2 and capsys.readouterr().err == ""
+
+
+def test_a_cluster_that_asks_for_rays_token_is_named_so(monkeypatch):
+    """Ray 2.60's `ray start --head` turns token authentication on where ~/.ray/auth_token exists; the job, without
+    RAY_AUTH_MODE=token, said "cannot connect to Ray (Failed to connect to Ray cluster at HOST:6391)" of a cluster
+    that answered, the AuthenticationError that says why left in the exception's chain."""
+    import facekit.batch as batch_module
+    from facekit.errors import FacekitError
+
+    class AuthenticationError(Exception):  # ray.exceptions.AuthenticationError, as its name is matched
+        pass
+
+    def refused(ray, address, workers):
+        try:
+            raise AuthenticationError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect.")
+        except AuthenticationError as exc:
+            raise ConnectionError(f"Failed to connect to Ray cluster at {address}") from exc
+
+    monkeypatch.delenv("RAY_BACKEND_LOG_LEVEL", raising=False)  # start_ray sets it: put back after the test
+    monkeypatch.setattr(batch_module, "_init", refused)
+    with pytest.raises(FacekitError) as caught:
+        batch_module.start_ray("10.0.0.1:6391", 2)
+    assert str(caught.value) == ("--address 10.0.0.1:6391: cannot connect to Ray: the cluster asks for Ray's "
+                                 "authentication token (run with RAY_AUTH_MODE=token, the cluster's token in "
+                                 "~/.ray/auth_token or RAY_AUTH_TOKEN; see Ray's docs on token authentication)")
+
+    def unreachable(ray, address, workers):
+        raise ConnectionError(f"Failed to connect to Ray cluster at {address}")
+
+    monkeypatch.setattr(batch_module, "_init", unreachable)
+    with pytest.raises(FacekitError, match=r"cannot connect to Ray \(Failed to connect to Ray cluster at 10"):
+        batch_module.start_ray("10.0.0.1:6391", 2)
