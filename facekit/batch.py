@@ -1026,6 +1026,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.list is None:
         raise FacekitError("give image / video files, folders or globs, or --list FILE")
+    # "~/results" as typed where no shell expands it (--output=~/results, a scheduler's job file, a subprocess list):
+    # the job wrote into a folder named "~" here, then pyarrow, which does expand "~", read the status parts from
+    # the home folder: a FileNotFoundError traceback after all the work, and on every resume. Read as a shell does.
+    args.output = args.output.expanduser()
     results = Results(args.output)
     results.check_writable()
     sources, skipped = gather_sources(args.inputs, args.list, args.recursive)

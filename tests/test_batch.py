@@ -1329,3 +1329,19 @@ def test_a_cluster_that_asks_for_rays_token_is_named_so(monkeypatch):
     monkeypatch.setattr(batch_module, "_init", unreachable)
     with pytest.raises(FacekitError, match=r"cannot connect to Ray \(Failed to connect to Ray cluster at 10"):
         batch_module.start_ray("10.0.0.1:6391", 2)
+
+
+def test_an_output_named_from_the_home_folder_is_read_as_a_shell_reads_it(tmp_path, media, monkeypatch, capsys):
+    """--output=~/results (no shell expands a "~" after "="; nor does a scheduler's job file or a subprocess list)
+    made a folder named "~" in the current one, and pyarrow, which expands "~", then read the status parts from the
+    home folder: a FileNotFoundError traceback once the work was done, and at every resume."""
+    import facekit.batch as batch_module
+
+    photo, results = _a_finished_job(tmp_path, media)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: pytest.fail("the job is done: Ray is not needed"))
+    assert batch_module.main([str(photo), "--output=~/results"]) == 0
+    assert capsys.readouterr().out == f"[INFO] nothing to do: all 1 source already done in {results.folder}\n"
+    assert (results.folder / "status.csv").is_file() and not (tmp_path / "work" / "~").exists()
