@@ -887,10 +887,32 @@ def _object_store_size() -> dict:
     return {"object_store_memory": soft // OBJECT_STORE_SHARE}
 
 
+def _entrypoint_in_utf8() -> None:
+    r"""Ray names the driver by its command line (psutil's, a name not in UTF-8 as surrogate escapes) and its core
+    takes that name as UTF-8: a photo typed or globbed on the command line as "caf\xe9.jpg", or such an --output,
+    ended the job in "cannot start Ray here ('utf-8' codec can't encode character '\udce9' ...)", before any work,
+    though the same file in a folder given is a source like any other. Its odd bytes are shown as \xNN there."""
+    try:
+        import ray._private.utils as ray_utils
+    except ImportError:
+        return
+    name = getattr(ray_utils, "get_entrypoint_name", None)
+    if name is None or getattr(name, "facekit_utf8", False):
+        return
+
+    def get_entrypoint_name() -> str:
+        return shown(name())
+
+    get_entrypoint_name.facekit_utf8 = True  # type: ignore[attr-defined]
+    ray_utils.get_entrypoint_name = get_entrypoint_name
+
+
 def _init(ray, address: str | None, workers: int | None, store: dict) -> None:
     import logging
 
     from .runtime import usable_cores
+
+    _entrypoint_in_utf8()
 
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address is None:

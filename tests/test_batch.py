@@ -1345,3 +1345,17 @@ def test_an_output_named_from_the_home_folder_is_read_as_a_shell_reads_it(tmp_pa
     assert batch_module.main([str(photo), "--output=~/results"]) == 0
     assert capsys.readouterr().out == f"[INFO] nothing to do: all 1 source already done in {results.folder}\n"
     assert (results.folder / "status.csv").is_file() and not (tmp_path / "work" / "~").exists()
+
+
+@pytest.mark.slow
+def test_a_name_not_in_utf8_on_the_command_line_starts_the_job(tmp_path, media):
+    """Ray names the driver by its command line and its core takes that name as UTF-8: a photo named "caf\\xe9.jpg"
+    typed (or globbed) on the command line ended the job in "cannot start Ray here ('utf-8' codec can't encode
+    character '\\udce9' ...)", exit 2, though the same file in a folder given was a source like any other."""
+    latin1 = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg")
+    shutil.copy(media / "obama.jpg", latin1)
+    out = tmp_path / "out"
+    res = batch(latin1, "-o", out, "--workers", "1", "--tasks", "mask", timeout=300)
+    assert res.returncode == 0, res.stderr
+    status = pq.read_table(out / "status").to_pylist()
+    assert [(r["source"], r["status"], r["faces"]) for r in status] == [(f"{tmp_path}/caf\\xe9.jpg", "ok", 1)]
