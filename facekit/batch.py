@@ -445,6 +445,12 @@ class Results:
 
     def check_writable(self) -> None:
         """Refuse before any work (and without writing anything) when results could not be written."""
+        where = str(self.folder.absolute())  # the current folder's name counts too
+        if shown(where) != where:
+            # pyarrow takes a path as UTF-8: the job wrote its parts (through file handles), then failed reading
+            # them back for status.csv, a UnicodeEncodeError traceback; pandas.read_parquet cannot open them either.
+            raise FacekitError(f"--output {shown(where)}: a folder name not in UTF-8, which pyarrow (and "
+                               "pandas.read_parquet) cannot open: give another --output")
         probe = self.folder
         while not probe.exists():
             if probe.parent == probe:

@@ -1359,3 +1359,17 @@ def test_a_name_not_in_utf8_on_the_command_line_starts_the_job(tmp_path, media):
     assert res.returncode == 0, res.stderr
     status = pq.read_table(out / "status").to_pylist()
     assert [(r["source"], r["status"], r["faces"]) for r in status] == [(f"{tmp_path}/caf\\xe9.jpg", "ok", 1)]
+
+
+def test_an_output_named_not_in_utf8_is_refused_before_work(tmp_path, media, monkeypatch, capsys):
+    """pyarrow takes a path as UTF-8: a job with --output "res\\xe9" wrote its parts (through file handles), then
+    reading them back for status.csv ended in a UnicodeEncodeError traceback, after the work and at every resume."""
+    import facekit.batch as batch_module
+
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/res\xe9")
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: pytest.fail("refused before Ray starts"))
+    assert batch_module.main([str(media / "obama.jpg"), "-o", out]) == 2
+    assert capsys.readouterr().err.strip() == (f"[ERROR] --output {tmp_path}/res\\xe9: a folder name not in UTF-8, "
+                                               "which pyarrow (and pandas.read_parquet) cannot open: give another "
+                                               "--output")
+    assert not os.path.exists(out)
