@@ -486,7 +486,11 @@ class Results:
         unrecorded = "heads" not in had
         if unrecorded:  # a job begun before job.json held the heads' files: taken as the same ones
             had["heads"] = wanted["heads"]
-        changed = [k for k in wanted if k != "heads" and had.get(k) != wanted[k]]
+        # An option given as the value its default takes is that default: `-c 0.5` (scrfd's own) or `--tasks
+        # mask,emotion,gender` (every head there is) on a job begun without them was refused as "confidence: none in
+        # job.json, 0.5 in this run", the same rows either way. Only an option whose values differ is compared so.
+        changed = [k for k in wanted if k != "heads" and had.get(k) != wanted[k]
+                   and _as_run(had, k, unrecorded) != _as_run(wanted, k, False)]
         if changed:
             # "Use the same options" alone, to a user who typed the same command after an upgrade: an option left
             # out takes today's default (the detector went from yunet to scrfd), so the values are named.
@@ -672,6 +676,23 @@ def _read_status(path: Path, columns: tuple[str, ...]):
         table = pq.read_table(path, columns=[c for c in columns if c in have])
         return pa.table({c: table[c] if c in have else pa.nulls(len(table), STATUS_NUMBERS.get(c, "string"))
                          for c in columns})
+
+
+def _as_run(options: dict, key: str, unrecorded: bool):
+    """A job option as it ran: a confidence not given is its detector's own, tasks not given are every head found
+    (the heads job.json records, where it records them)."""
+    value = options.get(key)
+    if value is not None:
+        return value
+    if key == "confidence":
+        from .detection import Res10Detector, YuNetDetector
+        from .scrfd import SCRFD500MDetector, SCRFDDetector
+
+        kinds = {d.name: d for d in (Res10Detector, YuNetDetector, SCRFDDetector, SCRFD500MDetector)}
+        return getattr(kinds.get(str(options.get("detector"))), "default_confidence", None)
+    if key == "tasks" and not unrecorded:
+        return list(options.get("heads") or {}) or None
+    return None
 
 
 def _option_text(value) -> str:

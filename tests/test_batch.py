@@ -1373,3 +1373,32 @@ def test_an_output_named_not_in_utf8_is_refused_before_work(tmp_path, media, mon
                                                "which pyarrow (and pandas.read_parquet) cannot open: give another "
                                                "--output")
     assert not os.path.exists(out)
+
+
+def test_an_option_given_as_its_default_resumes_the_job(tmp_path):
+    """`-c 0.5` (scrfd's own threshold) or `--tasks mask,emotion,gender` (every head there is) on a job begun without
+    them was refused as "confidence: none in job.json, 0.5 in this run": the same rows either way. Other values
+    are still refused, and a job whose job.json records no heads still compares tasks as given."""
+    from dataclasses import asdict
+
+    from facekit import __version__
+    from facekit.batch import FACEKIT_KEY, JobOptions, Results
+    from facekit.errors import FacekitError
+
+    heads = {"mask": "a" * 16, "emotion": "b" * 16, "gender": "c" * 16}
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps({**asdict(JobOptions(detector="scrfd", heads=heads)),
+                                              FACEKIT_KEY: __version__}))
+    results = Results(out)
+    assert results.check_options(JobOptions(detector="scrfd", confidence=0.5, heads=heads)) is None
+    assert results.check_options(JobOptions(detector="scrfd", tasks=["mask", "emotion", "gender"], heads=heads)) is None
+    with pytest.raises(FacekitError, match=r"other options \(confidence\): confidence: none in job.json, 0.6 in"):
+        results.check_options(JobOptions(detector="scrfd", confidence=0.6, heads=heads))
+    with pytest.raises(FacekitError, match=r"other options \(detector\): "):  # yunet's own is 0.75: one line says it
+        results.check_options(JobOptions(detector="yunet", heads=heads))
+    with pytest.raises(FacekitError, match=r"other options \(tasks\): tasks: none in job.json, mask in this run"):
+        results.check_options(JobOptions(detector="scrfd", tasks=["mask"], heads={"mask": heads["mask"]}))
+    (out / "job.json").write_text(json.dumps({"detector": "scrfd", "tasks": None}))  # before job.json held heads
+    with pytest.raises(FacekitError, match=r"other options \(tasks\)"):
+        results.check_options(JobOptions(detector="scrfd", tasks=["mask"], heads={"mask": heads["mask"]}), False)
