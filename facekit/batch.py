@@ -817,11 +817,12 @@ RAY_TOKEN_HINT = ("run with RAY_AUTH_MODE=token, the cluster's token in ~/.ray/a
 def _refused_for_token(exc: BaseException) -> bool:
     """Whether Ray's connection error was, down its chain of causes, the cluster refusing a missing token."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if type(link).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(link):
             return True
-        exc = exc.__cause__ or exc.__context__
+        link = link.__cause__ or link.__context__
     return False
 
 
