@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or globs (quote them: 'a/**/*.jpg')")
     p.add_argument("-l", "--list", type=Path, metavar="FILE",
                    help="a text file with one source per line (a line starting with # is a comment, unless a file "
-                        "has that name)")
+                        "has that name); - reads the lines from standard input (find ... | facekit-batch --list -)")
     p.add_argument("-o", "--output", type=Path, required=True, help="results folder (created; reused to resume)")
     p.add_argument("-w", "--workers", type=positive_int,
                    help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs)")
@@ -224,7 +224,16 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             # message. surrogateescape: names that are not UTF-8 stay the names the folders give.
             # One name a line, split at "\n" alone: splitlines() also split at "\x1c", "\x85", "\u2028", ..., which
             # file names may hold, and made two other paths of one name ("/up/a\u2028/etc/b.jpg": /etc/b.jpg).
-            lines = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").split("\n")
+            # "-": standard input, as `find /archive -name '*.jpg' | facekit-batch --list - -o out` gives it (it was
+            # "cannot read ([Errno 2] No such file or directory: '-')"). A file named "-" is still read as that file.
+            if str(list_file) == "-" and not list_file.exists():  # read as read_text reads a file
+                if sys.stdin is None or sys.stdin.isatty():  # it would wait, without a word, for lines typed
+                    raise FacekitError("--list -: standard input is a terminal; pipe the list in (find ... | "
+                                       "facekit-batch --list - ...) or give its file")
+                text = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape").read()
+            else:
+                text = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape")
+            lines = text.split("\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
         # A line starting with # is a comment, unless it names a file: "#2.png" in the list was dropped unsaid.
@@ -1088,7 +1097,8 @@ def main(argv: list[str] | None = None) -> int:
     if not sources:
         from .preprocess import recursive_hint
 
-        raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or args.list}"
+        listed = "standard input" if str(args.list) == "-" and not args.list.exists() else args.list
+        raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or listed}"
                            + recursive_hint(args.inputs, args.recursive, lambda f: source_kind(f) != "other"))
     from .heads import forced_int8
 

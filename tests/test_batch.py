@@ -1402,3 +1402,30 @@ def test_an_option_given_as_its_default_resumes_the_job(tmp_path):
     (out / "job.json").write_text(json.dumps({"detector": "scrfd", "tasks": None}))  # before job.json held heads
     with pytest.raises(FacekitError, match=r"other options \(tasks\)"):
         results.check_options(JobOptions(detector="scrfd", tasks=["mask"], heads={"mask": heads["mask"]}), False)
+
+
+def test_a_list_read_from_standard_input(tmp_path, monkeypatch):
+    """`find /archive -name '*.jpg' | facekit-batch --list - -o out` was "--list -: cannot read ([Errno 2] No such
+    file or directory: '-')"; "-" is standard input now (a file named "-" is still that file), and a terminal there
+    is one line rather than a wait for lines typed."""
+    import io
+
+    from facekit.batch import gather_sources
+    from facekit.errors import FacekitError
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "b.mp4").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbfa.jpg\r\n\nb.mp4\n")))
+    sources, _ = gather_sources([], Path("-"), False)
+    assert sources == [(str(tmp_path / "a.jpg"), "image"), (str(tmp_path / "b.mp4"), "video")]
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"")))
+    with pytest.raises(FacekitError, match=r"^--list -: standard input is a terminal; pipe the list in"):
+        gather_sources([], Path("-"), False)
+    (tmp_path / "-").write_text("b.mp4\n")  # a list file named "-"
+    assert gather_sources([], Path("-"), False)[0] == [(str(tmp_path / "b.mp4"), "video")]
