@@ -373,6 +373,12 @@ class Worker:
                 # this node reads very differently from a file deleted.
                 target = f": a link to {os.readlink(source)}, which does not exist" if Path(source).is_symlink() else ""
                 raise FacekitError(f"{source}: no such file{target}")
+            if not Path(source).is_dir() and not Path(source).is_file():
+                # A named pipe in the --list was opened as a photo or video, and the open waited forever for a
+                # writer: the job with it. (The image script reads one it is given, as `-i <(curl ...)` hands it a
+                # pipe; a job of thousands must not wait on one.)
+                raise FacekitError(f"{source}: not a regular file (a named pipe, socket or device), not a "
+                                   + ("photo" if kind == "image" else "video"))
             if kind == "image":
                 for face in self.analyzer.analyze(source):
                     rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})

@@ -1429,3 +1429,35 @@ def test_a_list_read_from_standard_input(tmp_path, monkeypatch):
         gather_sources([], Path("-"), False)
     (tmp_path / "-").write_text("b.mp4\n")  # a list file named "-"
     assert gather_sources([], Path("-"), False)[0] == [(str(tmp_path / "b.mp4"), "video")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_in_the_list_fails_rather_than_hangs_the_job(tmp_path):
+    """A named pipe in a --list was opened as a photo or video: the open waited forever for a writer, and the
+    whole job with it, without a word. (The image script reads a pipe it is named: test_image_cli.)"""
+    import signal
+    from types import SimpleNamespace
+
+    from facekit.batch import Worker
+    from facekit.preprocess import load_image
+
+    def hung(*_):
+        raise TimeoutError("still waiting on the named pipe")
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.mkfifo(tmp_path / "pipe.mp4")
+    worker = Worker.__new__(Worker)  # no models: a photo is read as the analyzer reads it
+    analyzer = SimpleNamespace(task_labels={}, analyze=lambda source: load_image(source) and [])
+    worker.analyzer, worker.name = analyzer, "w"
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        _, photo = worker.run_source(str(tmp_path / "pipe.jpg"), "image")
+        _, video = worker.run_source(str(tmp_path / "pipe.mp4"), "video")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert photo["message"] == (f"{tmp_path / 'pipe.jpg'}: not a regular file (a named pipe, socket or device), "
+                                "not a photo")
+    assert video["message"] == (f"{tmp_path / 'pipe.mp4'}: not a regular file (a named pipe, socket or device), "
+                                "not a video")
