@@ -1020,6 +1020,13 @@ def test_a_folder_whose_photos_are_in_sub_folders_suggests_recursive(media, tmp_
     res = run_script("detect_mask_image.py", "-i", tmp_path / "album", "--no-display")
     _fails_cleanly(res, f"no images found in {tmp_path / 'album'}; {tmp_path / 'album'}'s sub-folders hold some: "
                         "add --recursive")
+    # Beside another photo the run goes on, and the folder left out is named (it was left out without a word).
+    res = run_script("detect_mask_image.py", "-i", tmp_path / "album", media / "two_people.jpg", "-j",
+                     tmp_path / "faces.jsonl", "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    assert f"[WARN] {tmp_path / 'album'}: left out, its photos are in its sub-folders: add --recursive" in \
+        res.stderr.splitlines(), res.stderr
+    assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
 
 
 @pytest.mark.parametrize("script, option, name", [("detect_mask_image.py", "-j", "x.json"),

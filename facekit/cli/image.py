@@ -228,6 +228,10 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
                          + (recursive_hint(args.image, args.recursive) or _others(skipped)))
+    for folder in [] if args.recursive else args.image:
+        # `-i archive/2020 archive/2019/best.jpg`, 2020's photos all in month folders: it was left out unsaid.
+        if folder.is_dir() and not any(map(is_image_path, folder_files(folder))) and recursive_hint([folder], False):
+            warn(f"{folder}: left out, its photos are in its sub-folders: add --recursive")
     into_folder = batch or folder_out and (named_folder or args.output.is_dir())
     if not batch and into_folder:
         check_output_path(args.output, "--output", folder=True)
