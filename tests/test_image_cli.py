@@ -272,6 +272,20 @@ def test_a_web_address_is_named_as_one(tmp_path, capfd):
     assert "a web address" in line and "download it first" in line, line
 
 
+def test_a_web_address_is_named_as_typed(tmp_path, capfd, media):
+    """Path() folds "https://x/a.jpg" to "https:/x/a.jpg": the line and the JSON's "image" named an address nobody
+    typed."""
+    from facekit.cli.image import main
+
+    url = "https://example.com/photo.jpg"
+    assert main(["-i", url, "--no-display"]) == 2
+    assert f"[ERROR] {url}: a web address" in capfd.readouterr().err
+    out = tmp_path / "faces.jsonl"
+    assert main(["-i", str(media / "no_face_cat.png"), url, "--no-display", "-j", str(out)]) == 1
+    assert f"skipped {url}: a web address" in capfd.readouterr().err
+    assert json.loads(out.read_text().splitlines()[-1])["image"] == url
+
+
 def test_unreadable_image(tmp_path, media):
     import os
 

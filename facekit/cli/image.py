@@ -28,6 +28,23 @@ from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_opt
                      say_non_commercial, sibling_command, warn, where)
 
 
+class _AsTyped(type(Path())):  # type: ignore[misc]  # PosixPath / WindowsPath: Path itself cannot be subclassed
+    """A web address given to -i, printed as typed: Path() folds its "//" ("https://x.org/a.jpg" was named
+    "https:/x.org/a.jpg" in the [ERROR] / [WARN] line and in its JSON record's "image", which says "as typed")."""
+    typed: str | None = None  # paths derived from it (.parent, ...) print as paths do
+
+    def __str__(self) -> str:
+        return self.typed if self.typed is not None else super().__str__()
+
+
+def _image_arg(text: str) -> Path:
+    path = Path(text)
+    if "://" in text and str(path) != text:
+        path = _AsTyped(text)
+        path.typed = text
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = example_command("detect_mask_image.py")
     p = ArgumentParser(
@@ -43,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "line with \"error\") names each"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # extend: `-i a.jpg -i b.jpg` (a script adding one -i per folder) ran b.jpg alone, a.jpg dropped without a word
-    p.add_argument("-i", "--image", nargs="+", action="extend", required=True, type=Path, metavar="PATH",
+    p.add_argument("-i", "--image", nargs="+", action="extend", required=True, type=_image_arg, metavar="PATH",
                    help="image file(s) or folder(s) of images (or --image given again); - reads one photo piped "
                         "in on standard input")
     # A str, made a Path in main(): Path("out/") drops the separator that says "a folder".
