@@ -1810,7 +1810,9 @@ def test_a_video_given_to_the_photo_script_names_the_video_command(media, tmp_pa
                      "--no-display")
     assert res.returncode == 1, res.stderr[-2000:]
     assert f"[WARN] skipped {clip}: a video, not a photo: python detect_mask_video.py" in res.stderr
-    assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(media / "obama.jpg")]
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["image"] for r in records] == [str(clip), str(media / "obama.jpg")]
+    assert "a video, not a photo" in records[0]["error"] and "faces" not in records[0], records[0]
 
 
 def test_a_file_given_without_its_option_is_told_the_option(media, tmp_path):
