@@ -103,12 +103,17 @@ def usable_cores() -> int:
 def file_size_limit() -> int | None:
     """The most bytes a file this process writes may hold (`ulimit -f`, RLIMIT_FSIZE), or None where there is no
     limit. Past it a write fails as on a full disk, on a disk with room: "N MB free there" alone misled."""
+    return _soft_limit("RLIMIT_FSIZE")
+
+
+def _soft_limit(name: str) -> int | None:
+    """The soft limit `resource.<name>` sets on this process, or None where there is none (or no such module)."""
     try:
         import resource
     except ImportError:  # Windows
         return None
     try:
-        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        soft = resource.getrlimit(getattr(resource, name))[0]
     except (OSError, ValueError):
         return None
     return None if soft == resource.RLIM_INFINITY else soft
@@ -152,15 +157,7 @@ LOW_ADDRESS_SPACE = 2 << 30
 
 def address_space_limit() -> int | None:
     """The most address space this process may map (`ulimit -v`, RLIMIT_AS), or None where there is no limit."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    try:
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    except (OSError, ValueError):
-        return None
-    return None if soft == resource.RLIM_INFINITY else soft
+    return _soft_limit("RLIMIT_AS")
 
 
 def low_address_space() -> bool:

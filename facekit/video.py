@@ -132,12 +132,10 @@ class SourceSpec:
 
 def _address_limit_mb() -> int | None:
     """This process's address-space limit (ulimit -v) in MB, None when there is none (or no such limit here)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    return None if soft == resource.RLIM_INFINITY else soft >> 20
+    from .runtime import address_space_limit
+
+    soft = address_space_limit()
+    return None if soft is None else soft >> 20
 
 
 def _opencv_name(path: Path) -> str:
