@@ -39,10 +39,32 @@ class Style:
     _memory: "_LabelMemory" = field(default_factory=lambda: _LabelMemory(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """ArgumentError naming the first field that cannot be drawn. Run when the style is built and again by
+        annotate(), since a Style's fields may be set after it is built (`style.font_scale = 2`)."""
         # Style(landmarks="bogus") drew the 5 key points without a word (anything but "mesh" did).
         if self.landmarks not in LANDMARK_MODES:
             raise ArgumentError(f"Style(landmarks={self.landmarks!r}): use one of "
                                 f"{', '.join(map(repr, LANDMARK_MODES))}")
+        # A NaN, infinite, text or True font_scale was a ValueError / OverflowError / TypeError from deep inside
+        # annotate() (cv2.putText's), and a negative one drew its letters upside down without a word.
+        scale = self.font_scale
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                                  or not math.isfinite(scale) or scale <= 0):
+            raise ArgumentError(f"Style(font_scale={scale!r}): use a number above 0 (1.0: 22-px capitals), or None "
+                                f"to size the letters to the faces")
+        # Checked here, not where a label is drawn: a bad one was a traceback from inside annotate() (colour "red":
+        # "invalid literal for int()"), and only on a photo where that label happened to be found.
+        for name, table, ok, want in (("display", self.display, lambda v: isinstance(v, str), "text"),
+                                      ("colors", self.colors, _is_color, "a (B, G, R) of 3 numbers 0-255")):
+            if not isinstance(table, Mapping) or not all(isinstance(v, Mapping) for v in table.values()):
+                raise ArgumentError(f"Style({name}=...): a dict of task -> {{label: {want}}}, got {table!r}")
+            for task, labels in table.items():
+                for label, value in labels.items():
+                    if not ok(value):
+                        raise ArgumentError(f"Style {name}[{task!r}][{label!r}] = {value!r}: use {want}")
 
     @classmethod
     def from_heads(cls, heads: Mapping[str, Head], landmarks: str | None = None) -> "Style":
@@ -64,6 +86,13 @@ class Style:
             b, g, r = (int(c) for c in own)
             return (b, g, r)
         return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
+
+
+def _is_color(value) -> bool:
+    """A (B, G, R) of 3 finite numbers (out-of-range ones are clipped to 0-255 when drawn, as OpenCV does)."""
+    return (isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3
+            and all(not isinstance(c, (bool, str)) and isinstance(c, (int, float, np.number)) and math.isfinite(c)
+                    for c in value))
 
 
 @dataclass
@@ -250,7 +279,12 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
         # BGRA one a transparent alpha, a float one came back as floats up to 255 and a PIL image was an
         # AttributeError from inside.
         image = as_image(image)
+    # A dict given as the style was an AttributeError ('dict' object has no attribute 'font_scale') from inside.
+    if style is not None and not isinstance(style, Style):
+        raise ArgumentError(f"annotate(style=...): a facekit.drawing.Style (Style.from_heads(analyzer.heads)), got "
+                            f"a {type(style).__name__}")
     style = style or Style()
+    style.check()
     factor = _enlargement(image.shape, faces) if enlarge_small else 1
     if factor > 1:
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)

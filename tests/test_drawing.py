@@ -333,3 +333,38 @@ def test_a_close_ups_label_goes_beside_its_face_rather_than_over_it(monkeypatch,
     annotate(np.full((480, 640, 3), 90, np.uint8), [Face(whole, 0.9, preds)], Style())
     (over,) = painted
     assert over.x < whole.x2 and over.x + over.width > whole.x1 and over.height > OWN_FACE_SHRINK * block.height
+
+
+def _one_masked_face():
+    from facekit.types import Box, Face, Prediction
+
+    return Face(Box(40, 30, 160, 170), 0.9, {"mask": Prediction("with_mask", 0.9,
+                                                                  {"with_mask": 0.9, "without_mask": 0.1})})
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"font_scale": float("nan")}, r"font_scale=nan"), ({"font_scale": float("inf")}, r"font_scale=inf"),
+    ({"font_scale": "2"}, r"font_scale='2'"), ({"font_scale": True}, r"font_scale=True"),
+    ({"font_scale": -1}, r"font_scale=-1"), ({"colors": {"mask": {"with_mask": "red"}}}, r"colors\['mask'\]"),
+    ({"colors": {"mask": {"with_mask": (1, 2)}}}, r"colors\['mask'\]"), ({"colors": {"mask": (0, 0, 255)}}, "colors"),
+    ({"display": {"mask": {"with_mask": 5}}}, r"display\['mask'\]\['with_mask'\] = 5")])
+def test_a_style_that_cannot_be_drawn_is_one_clear_error(fields, named):
+    """Style(font_scale=nan) was 'cannot convert float NaN to integer' from inside annotate() (inf an OverflowError,
+    '2' or True a TypeError from cv2.putText), a colour "red" 'invalid literal for int()', a display of 5
+    'normalize() argument 2 must be str', and a negative font_scale drew upside-down letters without a word: each is
+    an ArgumentError naming the field, when the Style is built and when a field set later is drawn."""
+    from facekit.drawing import Style, annotate
+    from facekit.errors import ArgumentError
+
+    image = np.full((200, 200, 3), 128, np.uint8)
+    with pytest.raises(ArgumentError, match=named):
+        Style(**fields)
+    style = Style()
+    for name, value in fields.items():
+        setattr(style, name, value)
+    with pytest.raises(ArgumentError, match=named):
+        annotate(image, [_one_masked_face()], style)
+    with pytest.raises(ArgumentError, match=r"annotate\(style=...\): a facekit.drawing.Style .* got a dict"):
+        annotate(image, [_one_masked_face()], {"landmarks": "mesh"})  # type: ignore[arg-type]
+    assert annotate(image, [_one_masked_face()], Style(font_scale=0.5, colors={"mask": {"with_mask": (0, 0, 255)}}))\
+        .shape == image.shape
