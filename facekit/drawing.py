@@ -8,7 +8,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -259,7 +259,7 @@ def _enlargement(shape, faces: list[Face]) -> int:
     return max(1, factor)
 
 
-def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = None, fps: float | None = None,
+def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = None, fps: float | None = None,
              copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
     """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
@@ -268,6 +268,12 @@ def annotate(image: ImageInput, faces: Sequence[Face], style: Style | None = Non
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
     narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
     the image (the photo scripts; video keeps its frames' size)."""
+    # Taken as a list: a generator of faces (`f for f in faces if f.score > 0.8`) was used up by the check below, and
+    # the photo came back with nothing drawn on it, without a word.
+    if isinstance(faces, Face) or not isinstance(faces, Iterable):
+        raise ArgumentError(f"annotate() draws a list of Face objects (what analyze returns), got a "
+                            f"{type(faces).__name__}")
+    faces = list(faces)
     # A list of boxes or dicts (not Faces) was an AttributeError from inside, naming a `.box` nobody had written.
     stray = next((f for f in faces if not isinstance(f, Face)), None)
     if stray is not None:

@@ -368,3 +368,19 @@ def test_a_style_that_cannot_be_drawn_is_one_clear_error(fields, named):
         annotate(image, [_one_masked_face()], {"landmarks": "mesh"})  # type: ignore[arg-type]
     assert annotate(image, [_one_masked_face()], Style(font_scale=0.5, colors={"mask": {"with_mask": (0, 0, 255)}}))\
         .shape == image.shape
+
+
+def test_annotate_draws_the_faces_a_generator_gives():
+    """annotate(image, (f for f in faces if ...)) came back with nothing drawn and NumPy's 'Mean of empty slice'
+    warning: the check for things that are not Faces used the generator up before the drawing began."""
+    from facekit.drawing import annotate
+    from facekit.errors import ArgumentError
+
+    image = np.full((200, 200, 3), 128, np.uint8)
+    face = _one_masked_face()
+    listed = annotate(image, [face])
+    assert (listed != image).any()
+    assert np.array_equal(annotate(image, (f for f in [face] if f.score > 0.5)), listed)
+    for bad in (None, face):
+        with pytest.raises(ArgumentError, match=r"annotate\(\) draws a list of Face objects"):
+            annotate(image, bad)  # type: ignore[arg-type]
