@@ -275,6 +275,7 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
                             f"{type(faces).__name__}")
     faces = list(faces)
     # A list of boxes or dicts (not Faces) was an AttributeError from inside, naming a `.box` nobody had written.
+    caller = image
     stray = next((f for f in faces if not isinstance(f, Face)), None)
     if stray is not None:
         raise ArgumentError(f"annotate() draws Face objects (what analyze returns; Face.from_dict for a record), got "
@@ -296,6 +297,14 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         faces = [_scaled(f, factor) for f in faces]
     out = image.copy() if copy and factor == 1 else image
+    target = None  # the caller's array, where it is drawn on through a copy OpenCV can draw on
+    if out is caller and out is image:  # drawn in place (copy=False) on the caller's own array
+        # cv2.rectangle refused both, a traceback about an "output argument" or an "incompatible layout".
+        if not out.flags.writeable:
+            raise ArgumentError("annotate(copy=False) draws on the array itself, which is read-only: pass copy=True "
+                                "for a drawn copy")
+        if not out.flags.c_contiguous:  # a slice (frame[:, ::2]) or a Fortran-ordered array: drawn, then put back
+            target, out = out, np.ascontiguousarray(out)
     h, w = out.shape[:2]
     # Text sized to the faces, not the photo: in a group shot, photo-sized labels bury the faces. Up to the
     # size a 1200-px photo gets, or more on a bigger one: a phone's 4000-px photo is looked at shrunk to a
@@ -389,6 +398,9 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
         _paint_block(out, lines, block, scale, thick)
     if fps is not None:
         draw_fps(out, fps, scale)
+    if target is not None:
+        target[...] = out
+        return target
     return out
 
 

@@ -384,3 +384,23 @@ def test_annotate_draws_the_faces_a_generator_gives():
     for bad in (None, face):
         with pytest.raises(ArgumentError, match=r"annotate\(\) draws a list of Face objects"):
             annotate(image, bad)  # type: ignore[arg-type]
+
+
+def test_annotate_in_place_on_a_read_only_or_sliced_array():
+    """annotate(frame, faces, copy=False) on a read-only array, a slice such as frame[:, ::2] or a Fortran-ordered
+    array was cv2.rectangle's 'Overload resolution failed' traceback. A read-only one is an ArgumentError; the others
+    are drawn in place, as a contiguous array is."""
+    from facekit.drawing import annotate
+    from facekit.errors import ArgumentError
+
+    image = np.full((200, 200, 3), 128, np.uint8)
+    drawn = annotate(image, [_one_masked_face()])
+    for held in (np.asfortranarray(image), np.repeat(image, 2, axis=1)[:, ::2]):
+        assert not held.flags.c_contiguous
+        assert annotate(held, [_one_masked_face()], copy=False) is held
+        assert np.array_equal(held, drawn)
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ArgumentError, match=r"copy=False.*read-only: pass copy=True"):
+        annotate(frozen, [_one_masked_face()], copy=False)
+    assert np.array_equal(annotate(frozen, [_one_masked_face()]), drawn)
