@@ -417,6 +417,13 @@ def _from_pil(image) -> np.ndarray:
                 return as_bgr(np.clip(gray, 0, 65535).astype(np.uint16))
         rgb = np.asarray(upright.convert("RGB"))
     except Exception as exc:  # PIL decodes a file lazily, here, and fails as several exception types
+        if getattr(image, "fp", "") is None and not getattr(image, "_im", None):
+            # `with Image.open(upload) as im: ...` then analyze(im) after the block: PIL had not read the pixels
+            # yet and its file was closed, which it reports as a bare AssertionError ("not readable
+            # (AssertionError)" sent the user looking for a broken file).
+            raise ImageError("PIL image: its file was closed before its pixels were read (Image.open's with block "
+                             "ended, or .close()): pass it while the file is open, or call its .load() "
+                             "first") from None
         raise ImageError(f"PIL image: not readable ({str(exc).strip() or type(exc).__name__})") from None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 

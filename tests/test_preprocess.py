@@ -273,3 +273,20 @@ def test_an_animation_or_a_multi_page_file_is_read_at_its_first_frame(tmp_path, 
     read = load_image(tmp_path / f"both{ext}").astype(int)
     near = [np.abs(read - cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR)).mean() for frame in (first, second)]
     assert near[0] < 10 < near[1], near
+
+
+def test_a_pil_image_whose_file_was_closed_unread_names_the_cause(media):
+    """`with Image.open(upload) as im: ...` and analyze(im) after the block: PIL had not read the pixels and its
+    file was closed; the error was "PIL image: not readable (AssertionError)", as for a broken file. It says the
+    file was closed; an image loaded inside the block still reads."""
+    from PIL import Image
+
+    from facekit.preprocess import as_image
+
+    with Image.open(media / "obama.jpg") as unread:
+        pass
+    with pytest.raises(ImageError, match=r"^PIL image: its file was closed before its pixels were read .*\.load\(\)"):
+        as_image(unread)
+    with Image.open(media / "obama.jpg") as loaded:
+        loaded.load()
+    assert np.array_equal(as_image(loaded), cv2.imread(str(media / "obama.jpg")))
