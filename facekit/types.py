@@ -7,6 +7,7 @@ so a list of faces can be handed to several consumers without surprises.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, Union
@@ -203,7 +204,9 @@ class Face:
         image's edge, the edge is repeated, as the heads' crops are (facekit.preprocess.crop_face)."""
         from .preprocess import CropSpec, as_image, crop_face
 
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 10:
+        # numbers.Real, not (int, float): a margin from numpy (np.float32(0.2), a config read with numpy) was refused
+        # as "must be a number from 0 to under 10 ... got np.float32(0.2)".
+        if isinstance(margin, (bool, np.bool_)) or not isinstance(margin, numbers.Real) or not 0 <= margin < 10:
             raise ArgumentError(f"margin must be a number from 0 (the box itself) to under 10, e.g. 0.2; "
                                 f"got {margin!r}")
         pixels = image if isinstance(image, np.ndarray) and image.ndim in (2, 3) else as_image(image)

@@ -2287,3 +2287,16 @@ def test_a_head_of_the_models_folder_whose_card_does_not_load_is_named_not_left_
                                   f"'labels' (a head of the models folder {tmp_path}: mend its card.json, or move "
                                   "its folder out)")
     assert list(load_heads(["mask"])) == ["mask"]  # the heads asked for are there: the run goes on
+
+
+def test_crop_takes_a_numpy_margin():
+    """face.crop(image, margin=np.float32(0.2)) was refused: "margin must be a number from 0 (the box itself) to
+    under 10, e.g. 0.2; got np.float32(0.2)". A NumPy number crops as the same Python number does."""
+    from facekit.errors import ArgumentError
+    from facekit.types import Box, Face
+
+    face, image = Face(Box(10, 10, 50, 60), 0.9), np.arange(100 * 100 * 3, dtype=np.uint8).reshape(100, 100, 3)
+    assert np.array_equal(face.crop(image, margin=np.float32(0.25)), face.crop(image, margin=0.25))
+    assert np.array_equal(face.crop(image, margin=np.int64(0)), face.crop(image))
+    with pytest.raises(ArgumentError, match="margin must be a number"):
+        face.crop(image, margin=np.float64("nan"))
