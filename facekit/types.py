@@ -209,6 +209,9 @@ class Face:
         if isinstance(margin, (bool, np.bool_)) or not isinstance(margin, numbers.Real) or not 0 <= margin < 10:
             raise ArgumentError(f"margin must be a number from 0 (the box itself) to under 10, e.g. 0.2; "
                                 f"got {margin!r}")
+        # bool(square) made square="false" (a web form's or a query string's value) a square crop without a word.
+        if not isinstance(square, (bool, np.bool_)):
+            raise ArgumentError(f"square must be True or False; got {square!r}")
         pixels = image if isinstance(image, np.ndarray) and image.ndim in (2, 3) else as_image(image)
         height, width = pixels.shape[:2]
         b = self.box

@@ -2300,3 +2300,17 @@ def test_crop_takes_a_numpy_margin():
     assert np.array_equal(face.crop(image, margin=np.int64(0)), face.crop(image))
     with pytest.raises(ArgumentError, match="margin must be a number"):
         face.crop(image, margin=np.float64("nan"))
+
+
+def test_crop_refuses_a_square_that_is_not_a_bool():
+    """face.crop(image, square="false"), a query string's value passed on, gave a square crop without a word
+    (bool("false") is True). It is an ArgumentError; True, False and NumPy's bools crop as before."""
+    from facekit.errors import ArgumentError
+    from facekit.types import Box, Face
+
+    face, image = Face(Box(10, 10, 50, 60), 0.9), np.zeros((100, 100, 3), np.uint8)
+    for bad in ("false", "no", None, 1):
+        with pytest.raises(ArgumentError, match=r"square must be True or False; got"):
+            face.crop(image, square=bad)  # type: ignore[arg-type]
+    assert face.crop(image, square=True).shape == (50, 50, 3)
+    assert face.crop(image, square=np.bool_(False)).shape == (50, 40, 3)
