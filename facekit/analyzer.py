@@ -198,7 +198,10 @@ class FaceAnalyzer(FacePipeline):
         closeup=False skips the detector's close-up pass (video, between due frames)."""
         # The pipeline's took only 8-bit BGR arrays: a path was "'str' object has no attribute 'shape'", a gray one
         # an onnxruntime error, a float one in [0, 1] no face at all. A frame that is one already is passed as it is.
-        return super().detect(as_image(image), closeup)
+        # closeup="false" (a query string's value) ran the close-up pass without a word, as any truthy value did.
+        if not _is_bool(closeup):
+            raise ArgumentError(f"closeup must be True or False; got {closeup!r}")
+        return super().detect(as_image(image), bool(closeup))
 
     def classify_whole(self, image: ImageInput) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""

@@ -2314,3 +2314,14 @@ def test_crop_refuses_a_square_that_is_not_a_bool():
             face.crop(image, square=bad)  # type: ignore[arg-type]
     assert face.crop(image, square=True).shape == (50, 50, 3)
     assert face.crop(image, square=np.bool_(False)).shape == (50, 40, 3)
+
+
+def test_detect_refuses_a_closeup_that_is_not_a_bool(analyzer):
+    """analyzer.detect(image, closeup="false") ran the close-up pass without a word (any truthy value did)."""
+    from facekit.errors import ArgumentError
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    for bad in ("false", None, 0):
+        with pytest.raises(ArgumentError, match=r"closeup must be True or False; got"):
+            analyzer.detect(image, closeup=bad)  # type: ignore[arg-type]
+    assert analyzer.detect(image, closeup=np.bool_(False)) == analyzer.detect(image) == []
