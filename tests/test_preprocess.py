@@ -290,3 +290,34 @@ def test_a_pil_image_whose_file_was_closed_unread_names_the_cause(media):
     with Image.open(media / "obama.jpg") as loaded:
         loaded.load()
     assert np.array_equal(as_image(loaded), cv2.imread(str(media / "obama.jpg")))
+
+
+def test_a_file_object_is_read_in_chunks_not_into_a_gib_set_aside(media, monkeypatch):
+    """as_image(open(path, "rb")) asked read() for MAX_BYTES + 1 bytes at once: Python set aside the whole GiB for a
+    220 KB photo, a MemoryError under an address-space limit (ulimit -v, a small container) and a GiB more per
+    upload read at once by a web server's threads. Reads are READ_CHUNK at most; the photo and the limit are as
+    before."""
+    import io
+
+    from facekit import preprocess
+    from facekit.preprocess import as_image
+
+    data = (media / "obama.jpg").read_bytes()
+    asked: list[int] = []
+
+    class Counted(io.BytesIO):
+        def read(self, size=-1):
+            asked.append(size)
+            return super().read(size)
+
+    assert np.array_equal(as_image(Counted(data)), cv2.imread(str(media / "obama.jpg")))
+    assert 0 < max(asked) <= preprocess.READ_CHUNK < preprocess.MAX_BYTES
+    monkeypatch.setattr(preprocess, "READ_CHUNK", 10_000)
+    asked.clear()
+    assert np.array_equal(as_image(Counted(data)), cv2.imread(str(media / "obama.jpg")))
+    assert max(asked) == 10_000 and len(asked) == len(data) // 10_000 + 2  # the last read: b"", the end
+    monkeypatch.setattr(preprocess, "MAX_BYTES", len(data) - 1)
+    stream = Counted(data)
+    with pytest.raises(ImageError, match="over the limit"):
+        as_image(stream)
+    assert stream.tell() == len(data)  # one byte past the limit, no further
