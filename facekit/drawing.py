@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -292,6 +293,11 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
                             f"a {type(style).__name__}")
     style = style or Style()
     style.check()
+    # fps="30" (a form's or a config's text) was "Unknown format code 'f' for object of type 'str'" from inside, once
+    # the whole drawing was done; NaN and inf were drawn as "FPS: nan" and "FPS: inf".
+    if fps is not None and (isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real)
+                            or not math.isfinite(fps) or fps < 0):
+        raise ArgumentError(f"annotate(fps={fps!r}): a number of frames a second, 0 or more, or None for none drawn")
     factor = _enlargement(image.shape, faces) if enlarge_small else 1
     if factor > 1:
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)

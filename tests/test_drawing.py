@@ -404,3 +404,16 @@ def test_annotate_in_place_on_a_read_only_or_sliced_array():
     with pytest.raises(ArgumentError, match=r"copy=False.*read-only: pass copy=True"):
         annotate(frozen, [_one_masked_face()], copy=False)
     assert np.array_equal(annotate(frozen, [_one_masked_face()]), drawn)
+
+
+def test_annotate_refuses_an_fps_that_is_not_a_number():
+    """annotate(frame, faces, fps="30") was "Unknown format code 'f' for object of type 'str'" from inside, after
+    the drawing; fps=NaN or inf drew "FPS: nan" / "FPS: inf". Each is an ArgumentError; a number draws as before."""
+    from facekit.drawing import annotate
+    from facekit.errors import ArgumentError
+
+    image = np.full((200, 200, 3), 128, np.uint8)
+    for bad in ("30", float("nan"), float("inf"), -1, True):
+        with pytest.raises(ArgumentError, match=r"annotate\(fps=.*\): a number of frames a second"):
+            annotate(image, [_one_masked_face()], fps=bad)  # type: ignore[arg-type]
+    assert not np.array_equal(annotate(image, [], fps=np.float32(29.97)), image)
