@@ -267,6 +267,10 @@ class FaceAnalyzer(FacePipeline):
             if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, no other's
                 pipeline = copy.copy(pipeline)
                 pipeline.landmarker = pipeline.landmarker.for_video()
+            # A path as bytes (os.fsencode, os.listdir(b".")), which analyze() takes, was "a video held in memory
+            # (bytes) is not read": a video's own bytes are longer, and hold NULs in their first box or header.
+            if isinstance(source, (bytes, bytearray)) and 0 < len(source) <= 4096 and b"\0" not in source:
+                source = os.fsdecode(bytes(source))
             if isinstance(source, (str, int, os.PathLike)):
                 # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.

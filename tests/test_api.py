@@ -2325,3 +2325,18 @@ def test_detect_refuses_a_closeup_that_is_not_a_bool(analyzer):
         with pytest.raises(ArgumentError, match=r"closeup must be True or False; got"):
             analyzer.detect(image, closeup=bad)  # type: ignore[arg-type]
     assert analyzer.detect(image, closeup=np.bool_(False)) == analyzer.detect(image) == []
+
+
+def test_a_video_path_given_as_bytes_is_read_as_the_path(analyzer, media):
+    """analyze_video(os.fsencode(path)), a path as os.listdir(b".") gives it and as analyze() takes one, was "a
+    video held in memory (bytes) is not read"."""
+    from facekit.errors import VideoError
+
+    def first(source):
+        _, _, faces = next(analyzer.analyze_video(source, max_frames=1))
+        return [f.box for f in faces]
+
+    expected = first(str(media / CLIP))
+    assert expected and first(os.fsencode(media / CLIP)) == expected
+    with pytest.raises(VideoError, match="no such file"):
+        first(os.fsencode(media / "no_such_clip.mp4"))
