@@ -271,6 +271,9 @@ class FaceAnalyzer(FacePipeline):
             # (bytes) is not read": a video's own bytes are longer, and hold NULs in their first box or header.
             if isinstance(source, (bytes, bytearray)) and 0 < len(source) <= 4096 and b"\0" not in source:
                 source = os.fsdecode(bytes(source))
+            # True is an int: it was looked for as a file named "True".
+            if isinstance(source, (bool, np.bool_)):
+                raise VideoError(f"expected a video file, camera index, stream URL or frames, got {source!r}")
             if isinstance(source, (str, int, os.PathLike)):
                 # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.

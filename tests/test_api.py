@@ -2340,3 +2340,11 @@ def test_a_video_path_given_as_bytes_is_read_as_the_path(analyzer, media):
     assert expected and first(os.fsencode(media / CLIP)) == expected
     with pytest.raises(VideoError, match="no such file"):
         first(os.fsencode(media / "no_such_clip.mp4"))
+
+
+def test_analyze_video_refuses_a_bool_source(analyzer):
+    """analyze_video(True) (a flag passed where the source goes) was looked for as a file: "True: no such file"."""
+    from facekit.errors import VideoError
+
+    with pytest.raises(VideoError, match=r"expected a video file, camera index, stream URL or frames, got True"):
+        next(analyzer.analyze_video(True))  # type: ignore[arg-type]
