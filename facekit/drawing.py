@@ -52,7 +52,7 @@ class Style:
         # A NaN, infinite, text or True font_scale was a ValueError / OverflowError / TypeError from deep inside
         # annotate() (cv2.putText's), and a negative one drew its letters upside down without a word.
         scale = self.font_scale
-        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+        if scale is not None and (isinstance(scale, (bool, np.bool_)) or not isinstance(scale, numbers.Real)
                                   or not math.isfinite(scale) or scale <= 0):
             raise ArgumentError(f"Style(font_scale={scale!r}): use a number above 0 (1.0: 22-px capitals), or None "
                                 f"to size the letters to the faces")

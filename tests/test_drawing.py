@@ -368,6 +368,8 @@ def test_a_style_that_cannot_be_drawn_is_one_clear_error(fields, named):
         annotate(image, [_one_masked_face()], {"landmarks": "mesh"})  # type: ignore[arg-type]
     assert annotate(image, [_one_masked_face()], Style(font_scale=0.5, colors={"mask": {"with_mask": (0, 0, 255)}}))\
         .shape == image.shape
+    assert np.array_equal(annotate(image, [_one_masked_face()], Style(font_scale=np.float32(0.5))),
+                          annotate(image, [_one_masked_face()], Style(font_scale=0.5)))  # a NumPy number is a number
 
 
 def test_annotate_draws_the_faces_a_generator_gives():
