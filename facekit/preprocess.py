@@ -211,6 +211,12 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
         if _cut_short(memoryview(data)):
             raise ImageError(f"{name}: not a readable image: cut short (the file ends at {data.size:,} bytes, before "
                              "its picture does: an interrupted download or copy?)")
+        kind = _video_kind(data[:16].tobytes())
+        if kind:
+            # analyze("clip.mp4"), or a video uploaded to a photo endpoint, was "not a readable image (corrupt or
+            # unsupported format)": a sound video, read as a broken photo (the image script says so by its name).
+            raise ImageError(f"{name}: a video ({kind}), not a photo: FaceAnalyzer.analyze_video() reads it from its "
+                             f"file")
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
     return image
@@ -258,6 +264,27 @@ def _cut_short(data) -> bool:
     except (struct.error, IndexError):
         return True
     return False
+
+
+# A photo's ISO-BMFF brands (HEIF's above, AVIF's): any other "ftyp" file is a video (MP4, MOV, 3GP, M4V).
+_PHOTO_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def _video_kind(head: bytes) -> str | None:
+    """The video container `head` (a file's first 16 bytes) begins as, or None."""
+    if head[4:8] == b"ftyp" and head[8:12] not in _HEIF_BRANDS | _PHOTO_BRANDS:
+        return "MP4 / QuickTime"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska / WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:4] == b"FLV\x01":
+        return "FLV"
+    if head[:8] == b"\x30\x26\xb2\x75\x8e\x66\xcf\x11":
+        return "ASF / WMV"
+    if head[:4] == b"\x00\x00\x01\xba":
+        return "MPEG"
+    return None
 
 
 def _is_heif(head: bytes) -> bool:

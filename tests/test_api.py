@@ -1513,7 +1513,7 @@ def test_video_frames_held_as_image_paths(analyzer, media):
     assert summary(analyzer.analyze_video((str(photo) for _ in range(3)), fps=10)) == from_arrays
     with pytest.raises(VideoError, match=re.escape("frame 1: nope.jpg: no such file")):
         list(analyzer.analyze_video([photo, "nope.jpg"], fps=10))
-    with pytest.raises(VideoError, match="frame 0: .*not a readable image.* pass a video file as the source itself"):
+    with pytest.raises(VideoError, match="frame 0: .*a video .*, not a photo.* pass a video file as the source itself"):
         list(analyzer.analyze_video([media / CLIP], fps=10))
 
 
@@ -2348,3 +2348,21 @@ def test_analyze_video_refuses_a_bool_source(analyzer):
 
     with pytest.raises(VideoError, match=r"expected a video file, camera index, stream URL or frames, got True"):
         next(analyzer.analyze_video(True))  # type: ignore[arg-type]
+
+
+def test_a_video_given_to_analyze_says_it_is_a_video(analyzer, media, tmp_path):
+    """analyze("clip.mp4"), or a video uploaded to a web service's photo endpoint, was "not a readable image (corrupt
+    or unsupported format)": a sound video, read as a broken photo, though the image script names it a video. The
+    ImageError says it is one, by its first bytes (an upload has no name), and which call reads it."""
+    import io
+
+    from facekit.errors import ImageError
+
+    data = (media / CLIP).read_bytes()
+    renamed = tmp_path / "photo.jpg"
+    renamed.write_bytes(data)
+    for held in (media / CLIP, str(renamed), data, io.BytesIO(data)):
+        with pytest.raises(ImageError, match=r"a video \(MP4 / QuickTime\), not a photo: FaceAnalyzer.analyze_video"):
+            analyzer.analyze(held)
+    with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)$"):
+        analyzer.analyze(b"\0\0\0\x18ftypavif" + data[12:200])  # an AVIF brand: a photo's, not a video
