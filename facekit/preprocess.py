@@ -446,6 +446,8 @@ def _from_pil(image) -> np.ndarray:
             # a white picture, no face where the path found them. Read as the path reads it: the top 8 bits.
             if gray.max() > 255:
                 return as_bgr(np.clip(gray, 0, 65535).astype(np.uint16))
+        if upright.mode == "La":  # premultiplied gray + alpha, which PIL converts to "LA" only: "not readable"
+            upright = upright.convert("LA")
         rgb = np.asarray(upright.convert("RGB"))
     except Exception as exc:  # PIL decodes a file lazily, here, and fails as several exception types
         if getattr(image, "fp", "") is None and not getattr(image, "_im", None):

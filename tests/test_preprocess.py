@@ -321,3 +321,15 @@ def test_a_file_object_is_read_in_chunks_not_into_a_gib_set_aside(media, monkeyp
     with pytest.raises(ImageError, match="over the limit"):
         as_image(stream)
     assert stream.tell() == len(data)  # one byte past the limit, no further
+
+
+def test_a_premultiplied_gray_pil_image_reads_as_its_gray(media):
+    """A PIL image in mode "La" (gray and premultiplied alpha) was "PIL image: not readable (conversion from La
+    to L not supported)": PIL converts it to "LA" only. It reads as its gray picture, as "LA" does."""
+    from PIL import Image
+
+    from facekit.preprocess import as_image
+
+    with Image.open(media / "obama.jpg") as photo:
+        gray_alpha = photo.convert("LA")
+    assert np.array_equal(as_image(gray_alpha.convert("La")), as_image(gray_alpha))
