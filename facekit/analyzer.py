@@ -300,7 +300,9 @@ class FaceAnalyzer(FacePipeline):
                         total = len(source)
                     if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every
                         total = min(total, (max_frames - 1) * every + 1)
-                    bar = _progress_bar(None if frames.live else total)
+                    # A held list of frames is "live" without fps= (timed as they come) but has its length: the bar
+                    # counted "4frame" with no total. Only a camera's or a stream's count means nothing.
+                    bar = _progress_bar(None if frames.live and not isinstance(frames, FrameIterable) else total)
                 reader = EveryNth(frames, every) if every > 1 else frames
                 tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
                 for index, frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,

@@ -2366,3 +2366,14 @@ def test_a_video_given_to_analyze_says_it_is_a_video(analyzer, media, tmp_path):
             analyzer.analyze(held)
     with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)$"):
         analyzer.analyze(b"\0\0\0\x18ftypavif" + data[12:200])  # an AVIF brand: a photo's, not a video
+
+
+def test_progress_over_held_frames_without_fps_counts_to_the_list_length(analyzer, media, capsys):
+    """analyze_video([frame] * 4, progress=True) with no fps= (frames timed as they come, as a camera's) drew
+    "frames: 4frame" with no total, though README says the bar runs to a list's length; fps=25 drew "4/4". A
+    generator's frames still have no total."""
+    photo = cv2.imread(str(media / "example_03.png"))
+    assert len(list(analyzer.analyze_video([photo] * 4, progress=True))) == 4
+    assert "frames: 100%" in (err := capsys.readouterr().err) and "4/4" in err, err
+    assert len(list(analyzer.analyze_video((photo for _ in range(3)), progress=True))) == 3
+    assert "3frame" in capsys.readouterr().err
