@@ -30,7 +30,7 @@ from .errors import ArgumentError, VideoError
 from .pipeline import FacePipeline
 from .tracking import HEAD_EVERY
 from .preprocess import as_image
-from .types import Box, Face, ImageInput
+from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 
 class _VideoFields(NamedTuple):
@@ -305,12 +305,15 @@ class FaceAnalyzer(FacePipeline):
                     bar = _progress_bar(None if frames.live and not isinstance(frames, FrameIterable) else total)
                 reader = EveryNth(frames, every) if every > 1 else frames
                 tracker = IoUTracker(smooth=float(smooth), max_missed=max(15, 2 * detect_every))
+                run = VideoRun()
                 for index, frame, faces in track_faces(reader, pipeline, tracker, detect_every, max_frames,
                                                          head_every=head_every):
                     # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
                     self._check_open()
                     if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
                         bar.update(int(index) + 1 - bar.n)
+                    for face in faces:  # this run's mark, for annotate()'s label memory (facekit.types.VideoRun)
+                        object.__setattr__(face, VIDEO_RUN, run)
                     # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
                     yield VideoResult(int(index), float(frames.time_s(index)), faces, frame)
                 if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too

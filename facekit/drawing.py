@@ -7,6 +7,7 @@ import math
 import numbers
 import threading
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Sequence
@@ -17,7 +18,7 @@ import numpy as np
 from .preprocess import as_image
 from .heads import Head  # imported, not only for checkers: typing.get_type_hints(Style.from_heads) reads it
 from .errors import ArgumentError
-from .types import Box, Face, ImageInput
+from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
 
@@ -38,6 +39,9 @@ class Style:
     font_scale: float | None = None  # None: from the image size
     # Where the last frame's labels went (video): kept, so that a face's label does not jump from frame to frame.
     _memory: "_LabelMemory" = field(default_factory=lambda: _LabelMemory(), init=False, repr=False, compare=False)
+    # Each analyze_video run's own (facekit.types.VideoRun -> its memory), dropped with the run's faces.
+    _runs: "weakref.WeakKeyDictionary[VideoRun, _LabelMemory]" = field(
+        default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.check()
@@ -275,6 +279,7 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
         raise ArgumentError(f"annotate() draws a list of Face objects (what analyze returns), got a "
                             f"{type(faces).__name__}")
     faces = list(faces)
+    run = next((r for r in (getattr(f, VIDEO_RUN, None) for f in faces) if r is not None), None)  # before _scaled
     # A list of boxes or dicts (not Faces) was an AttributeError from inside, naming a `.box` nobody had written.
     caller = image
     stray = next((f for f in faces if not isinstance(f, Face)), None)
@@ -321,7 +326,12 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     labelled = {id(f) for f in sorted(faces, key=lambda f: -f.box.area)[:MAX_LABELLED]}
     # A video's frames (tracked faces) keep their labels' places and length while they still fit: placed afresh,
     # a label jumped between above and below its face several times a second.
-    memory = style._memory if any(f.track_id is not None for f in faces) else _LabelMemory()
+    # Each analyze_video run keeps its own: one Style shared by two videos, in turn or at once (a web server's
+    # threads), drew the second with the first's letter size and label places (track ids restart at 1 in every
+    # video), unlike a Style of its own. Tracked faces without a run's mark (the video script's) share the Style's.
+    memory = _LabelMemory()
+    if any(f.track_id is not None for f in faces):
+        memory = style._memory if run is None else style._runs.setdefault(run, _LabelMemory())
     # Sized to the faces afresh, a video's letters grew and shrank with every frame's boxes (0.91-0.98 on the
     # hamilton clip at 1280x720: 42 changes in 60 frames): they keep their size until the faces ask for another.
     # Nor for a frame or two: a small face coming and going (a track found, missed, found again) moved the faces'

@@ -169,6 +169,14 @@ class Pose:
         return f"yaw {yaw:+d} pitch {pitch:+d} roll {roll:+d}"
 
 
+class VideoRun:
+    """One analyze_video run, marked on the faces it yields (their VIDEO_RUN attribute, not a field): annotate()
+    keeps each run's label places and letter size apart, so one Style serves several videos, in turn or at once."""
+
+
+VIDEO_RUN = "_video_run"
+
+
 @dataclass(frozen=True, eq=False)
 class Face:
     """A detected face and everything the later stages learned about it."""
@@ -241,6 +249,11 @@ class Face:
 
     def __hash__(self) -> int:  # faces stay usable in sets and as keys; equal faces share these three
         return hash((self.box, self.score, self.track_id))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Without the video run's mark (VideoRun): a face pickled to another process or deep-copied is the same face,
+        # and its copies of one video, arriving a frame at a time, each with a new mark, would each be a new video.
+        return {k: v for k, v in self.__dict__.items() if k != VIDEO_RUN}
 
     def __repr__(self) -> str:
         """One line a person can read: box, score, each head's label, and what else the face carries (the

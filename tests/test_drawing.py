@@ -419,3 +419,40 @@ def test_annotate_refuses_an_fps_that_is_not_a_number():
         with pytest.raises(ArgumentError, match=r"annotate\(fps=.*\): a number of frames a second"):
             annotate(image, [_one_masked_face()], fps=bad)  # type: ignore[arg-type]
     assert not np.array_equal(annotate(image, [], fps=np.float32(29.97)), image)
+
+
+def test_one_style_draws_each_video_as_a_style_of_its_own_would(analyzer, media):
+    """A Style remembers a video's label places and letter size from frame to frame. Shared by two videos (README's
+    one `style`, a web server's module-level one), the second was drawn with the first's: every one of its first 12
+    frames unlike the same frames drawn with a fresh Style (letters twice the size), and two videos drawn at once
+    on two threads unlike either. Each analyze_video run now keeps its own memory in the Style."""
+    import threading
+
+    from facekit.drawing import Style, annotate
+
+    cap = cv2.VideoCapture(str(media / "short_hamilton_clip.mp4"))
+    frames = []
+    for _ in range(190):
+        ok, frame = cap.read()
+        assert ok
+        frames.append(frame)
+    cap.release()
+
+    def drawn(held, style):
+        return [annotate(r.frame, r.faces, style) for r in analyzer.analyze_video(held, fps=25)]
+
+    first, second = frames[:12], frames[178:]
+    alone = [drawn(held, Style.from_heads(analyzer.heads)) for held in (first, second)]
+    shared = Style.from_heads(analyzer.heads)
+    assert all(np.array_equal(a, b) for a, b in zip(drawn(first, shared), alone[0]))
+    assert all(np.array_equal(a, b) for a, b in zip(drawn(second, shared), alone[1]))
+    together = Style.from_heads(analyzer.heads)
+    out: dict[int, list] = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, drawn((first, second)[i], together)))
+               for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in (0, 1):
+        assert all(np.array_equal(a, b) for a, b in zip(out[i], alone[i]))
