@@ -359,6 +359,13 @@ def _read_upload(stream) -> tuple[bytes, str]:
                  if isinstance(n, str) and n), type(stream).__name__)
     if isinstance(stream, io.TextIOBase):
         raise ImageError(f"{name}: a file opened in text mode; open it in binary mode (open(path, 'rb'))")
+    # FastAPI's (Starlette's) UploadFile itself, the handler's argument: its read() is a coroutine, which was "got
+    # UploadFile (its read() gave coroutine, not bytes)" and Python's "coroutine ... was never awaited" warning.
+    import inspect  # here, not at the top: a few ms more for every script's start, for file objects alone
+
+    if inspect.iscoroutinefunction(stream.read):
+        raise ImageError(f"{name}: an async file ({type(stream).__name__}: its read() must be awaited); pass its "
+                         f"synchronous file (upload.file) or the bytes of await upload.read()")
     try:
         try:
             # In chunks: read(MAX_BYTES + 1) had Python set aside the whole 1 GiB first, for any photo (tracemalloc:

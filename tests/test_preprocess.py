@@ -333,3 +333,29 @@ def test_a_premultiplied_gray_pil_image_reads_as_its_gray(media):
     with Image.open(media / "obama.jpg") as photo:
         gray_alpha = photo.convert("LA")
     assert np.array_equal(as_image(gray_alpha.convert("La")), as_image(gray_alpha))
+
+
+def test_an_async_upload_names_what_to_pass_instead(media, recwarn):
+    """analyzer.analyze(upload) with FastAPI's UploadFile itself (the handler's argument, whose read() is a
+    coroutine) was "got UploadFile (its read() gave coroutine, not bytes)" and Python's "coroutine ... was never
+    awaited" RuntimeWarning. One ImageError names the upload and says to pass upload.file or the awaited bytes."""
+    import gc
+    import io
+
+    from facekit.preprocess import as_image
+
+    class UploadFile:  # Starlette's, as far as facekit sees it
+        filename = "obama.jpg"
+
+        def __init__(self, data: bytes):
+            self.file = io.BytesIO(data)
+
+        async def read(self, size: int = -1) -> bytes:
+            return self.file.read(size)
+
+    upload = UploadFile((media / "obama.jpg").read_bytes())
+    with pytest.raises(ImageError, match=r"^obama.jpg: an async file \(UploadFile: .*upload\.file.*await upload\.read"):
+        as_image(upload)
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    assert as_image(upload.file).shape == cv2.imread(str(media / "obama.jpg")).shape
