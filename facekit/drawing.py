@@ -10,7 +10,7 @@ import unicodedata
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple
 
 import cv2
 import numpy as np
