@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or globs (quote them: 'a/**/*.jpg')")
     p.add_argument("-l", "--list", type=Path, metavar="FILE",
                    help="a text file with one source per line (a line starting with # is a comment, unless a file "
-                        "has that name); - reads the lines from standard input (find ... | facekit-batch --list -)")
+                        "has that name); - reads the lines from standard input (find ... | %(prog)s --list -)")
     p.add_argument("-o", "--output", type=Path, required=True, help="results folder (created; reused to resume)")
     p.add_argument("-w", "--workers", type=positive_int,
                    help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs)")

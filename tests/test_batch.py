@@ -1311,7 +1311,7 @@ def test_a_cluster_that_asks_for_rays_token_is_named_so(monkeypatch):
     class AuthenticationError(Exception):  # ray.exceptions.AuthenticationError, as its name is matched
         pass
 
-    def refused(ray, address, workers):
+    def refused(ray, address, workers, store):
         try:
             raise AuthenticationError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect.")
         except AuthenticationError as exc:
@@ -1325,7 +1325,7 @@ def test_a_cluster_that_asks_for_rays_token_is_named_so(monkeypatch):
                                  "authentication token (run with RAY_AUTH_MODE=token, the cluster's token in "
                                  "~/.ray/auth_token or RAY_AUTH_TOKEN; see Ray's docs on token authentication)")
 
-    def unreachable(ray, address, workers):
+    def unreachable(ray, address, workers, store):
         raise ConnectionError(f"Failed to connect to Ray cluster at {address}")
 
     monkeypatch.setattr(batch_module, "_init", unreachable)
