@@ -127,7 +127,23 @@ class SourceSpec:
         return self.kind != "file"
 
     def describe(self) -> str:
-        return f"camera {self.target}" if self.kind == "camera" else str(self.target)
+        if self.kind == "camera":
+            return f"camera {self.target}"
+        return hide_password(str(self.target)) if self.kind == "stream" else str(self.target)
+
+
+def hide_password(url: str) -> str:
+    """A stream URL as it may be shown: its password, if it has one, as ***. An IP camera's address carries
+    its credentials (rtsp://admin:pw@cam/stream), and every line that named the stream (does not answer,
+    opening it again, back) printed the password into logs, journald and cron mail."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    user, colon, _ = netloc.rpartition("@")[0].partition(":")
+    if not colon:  # a user name alone (rtsp://admin@cam/...) is no secret
+        return url
+    return f"{scheme}://{user}:***@{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 def _address_limit_mb() -> int | None:
@@ -196,7 +212,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         with quiet():
             cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
-            raise VideoError(f"stream {spec.target} does not answer (no connection within "
+            raise VideoError(f"stream {spec.describe()} does not answer (no connection within "
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
     check_file_source(spec)
@@ -507,7 +523,7 @@ class FrameSource:
         if self.spec.kind == "camera" and not self._stop.is_set():
             self._error = f"camera {self.spec.target} stopped delivering frames after {index} (disconnected?)"
         elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count and not self._read_to_end():
-            self._error = (f"{self.spec.target}: video ends at frame {index} of {self.frame_count} "
+            self._error = (f"{self.spec.describe()}: video ends at frame {index} of {self.frame_count} "
                            f"(truncated or corrupt)")
         elif self._images and index < len(self._images):
             pattern = Path(self.spec.target).name

@@ -1005,6 +1005,23 @@ def test_a_corrupt_frame_in_a_live_stream_is_skipped_not_taken_for_an_outage(cli
     assert seen == 80 and feed.connections == 1 and not said, (seen, feed.connections, said)
 
 
+def test_a_streams_password_is_never_printed(clip, mask_model, capfd):
+    """An IP camera's URL carries its credentials (rtsp://admin:pw@cam/stream): the lines that named the stream
+    (does not answer, opening it again, back) printed the password into logs, journald and cron mail."""
+    code, line = _run(capfd, "--source", "rtsp://admin:hunter2@127.0.0.1:9/none", "--model", mask_model,
+                      "--no-display")
+    assert code == 2 and "rtsp://admin:***@127.0.0.1:9/none" in line and "hunter2" not in line, line
+    feed = _MJPEGFeed(clip, per_connection=10)
+    said = []
+    try:
+        with FrameSource(feed.url.replace("://", "://cam:s3cret@"), notify=said.append) as source:
+            for _ in range(15):
+                assert source.read(timeout=10) is not None
+    finally:
+        feed.stop()
+    assert said and all("cam:***@" in x and "s3cret" not in x for x in said), said
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
