@@ -192,10 +192,11 @@ def check_file_source(spec: SourceSpec) -> None:
         raise VideoError(f"{path}: empty file (0 bytes)")
 
 
-def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCapture:
+def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = True) -> cv2.VideoCapture:
     """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
     library, where holding the process's stderr for up to the time-out would swallow the other threads'
-    lines; `silence_opencv` keeps OpenCV and FFmpeg quiet there)."""
+    lines; `silence_opencv` keeps OpenCV and FFmpeg quiet there). explain False: a stream that does not open
+    is not asked why (a reconnect's tries, whose error is not shown: each was one request more to the camera)."""
     quiet = quiet_stderr if hold_stderr else nullcontext
     if spec.kind == "camera":
         try:
@@ -209,9 +210,15 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
     if spec.kind == "stream":
         # Without the timeouts an unreachable stream blocks for 30 s or more.
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        began = time.monotonic()
         with quiet():
             cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
+            # Asked only of a server that answered in time: one that did not would hold the run 5 s more.
+            answered = time.monotonic() - began < STREAM_TIMEOUT_MS / 1000 - 0.5
+            refused = _http_refusal(str(spec.target)) if answered and explain else None
+            if refused:
+                raise VideoError(f"stream {spec.describe()} {refused}")
             raise VideoError(f"stream {spec.describe()} does not answer (no connection within "
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
@@ -236,6 +243,38 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True) -> cv2.VideoCaptur
         raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
                          f"{memory}")
     return cap
+
+
+def _http_refusal(url: str) -> str | None:
+    """Why an HTTP server that answered gave no stream, from its status: a camera that refused the credentials
+    (401), a wrong path (404), a camera in trouble (500) were all "does not answer (no connection within 5 s)",
+    which sent users to check the network and the address. None where there is no such answer (not HTTP, no
+    connection, a time-out, a 200 that is not a video)."""
+    import base64
+    from http.client import HTTPException
+    from urllib.error import HTTPError
+    from urllib.parse import unquote, urlsplit, urlunsplit
+    from urllib.request import Request, urlopen
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
+    headers = {}
+    if parts.username is not None:  # urllib does not send a URL's credentials itself
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    try:
+        with urlopen(Request(bare, headers=headers), timeout=STREAM_TIMEOUT_MS / 1000):
+            return None
+    except HTTPError as exc:
+        code, reason = exc.code, exc.reason
+    except (OSError, ValueError, HTTPException):  # no connection, a time-out: "does not answer" says it
+        return None
+    why = {401: "the user name or password in the URL is wrong or missing",
+           403: "this user may not watch it", 404: "no stream at that path: check the address in the camera's "
+           "manual or web page"}.get(code, "the camera or server failed" if code >= 500 else "")
+    return f"answered HTTP {code} {reason}" + (f": {why}" if why else "")
 
 
 def _say_why_unreadable(path: Path) -> None:
@@ -507,7 +546,7 @@ class FrameSource:
                 return False
             pause = min(2 * pause, RECONNECT_MAX_PAUSE_S)
             try:
-                cap = _open_capture(self.spec, hold_stderr=False)
+                cap = _open_capture(self.spec, hold_stderr=False, explain=False)
             except VideoError:
                 continue
             self.cap.release()

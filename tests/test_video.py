@@ -1022,6 +1022,36 @@ def test_a_streams_password_is_never_printed(clip, mask_model, capfd):
     assert said and all("cam:***@" in x and "s3cret" not in x for x in said), said
 
 
+def test_a_stream_the_server_refuses_says_its_http_status(clip, mask_model, capfd):
+    """A camera that refused the credentials (401) or has no such path (404) was "does not answer (no connection
+    within 5 s)", which sent users to check the network instead of the password or the address."""
+    import http.server
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(401 if "cam" in self.path else 404)
+            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        code, line = _run(capfd, "--source", f"http://admin:bad@127.0.0.1:{port}/cam.mjpg", "--model", mask_model,
+                          "--no-display")
+        assert code == 2 and "answered HTTP 401 Unauthorized: the user name or password in the URL" in line, line
+        assert "bad@" not in line, line
+        code, line = _run(capfd, "--source", f"http://127.0.0.1:{port}/nothing", "--model", mask_model,
+                          "--no-display")
+        assert code == 2 and "answered HTTP 404 Not Found: no stream at that path" in line, line
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
