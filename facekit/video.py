@@ -464,7 +464,7 @@ class FrameSource:
                         bad += 1
                         continue
                     bad = 0
-                    if self._reopen(index):
+                    if self._reopen(index, asked):
                         continue
                     self._on_end(index)
                     break
@@ -523,9 +523,10 @@ class FrameSource:
             return None
         return time.time() - (time.perf_counter() - self._opened - time_s)
 
-    def _reopen(self, index: int) -> bool:
+    def _reopen(self, index: int, asked: float) -> bool:
         """A live stream that stopped, opened again (for up to RECONNECT_WINDOW_S); False when it is not one,
-        or did not come back (then the run ends with an error, its outputs finalized)."""
+        or did not come back (then the run ends with an error, its outputs finalized). asked: when the read that
+        failed began (time.monotonic())."""
         if not self._endless or self._stop.is_set():
             return False
         what = self.spec.describe()
@@ -533,7 +534,10 @@ class FrameSource:
         try:
             return self._reconnect(index, what, began + RECONNECT_WINDOW_S)
         finally:
-            self.outage_s += time.monotonic() - began
+            # The outage began when the failed read did: a stream that stalls (a camera that hangs, a network
+            # that stops answering) fails its read only at the 5 s time-out, which was left out ("4.0 s of it
+            # with the stream gone" for four 6 s stalls, and an FPS counted over the stalls).
+            self.outage_s += time.monotonic() - min(asked, began)
 
     def _reconnect(self, index: int, what: str, gave_up_at: float) -> bool:
         pause, attempt = RECONNECT_PAUSE_S, 0

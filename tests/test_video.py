@@ -783,9 +783,11 @@ class _MJPEGFeed:
     connection drops (a Wi-Fi hiccup, a camera restart); past `max_connections` the camera is gone (404)."""
 
     def __init__(self, clip: Path, per_connection: int, max_connections: int | None = None,
-                 corrupt_every: int | None = None, size_after_first: tuple[int, int] | None = None):
+                 corrupt_every: int | None = None, size_after_first: tuple[int, int] | None = None,
+                 stall_s: float = 0.0):
         """corrupt_every K: every K-th frame's JPEG is noise of its size (it does not decode).
-        size_after_first (w, h): the connections after the first send frames of that size."""
+        size_after_first (w, h): the connections after the first send frames of that size.
+        stall_s: the first connection, its frames sent, stays open that long without a byte (a camera that hangs)."""
         import http.server
 
         frames = []
@@ -821,6 +823,8 @@ class _MJPEGFeed:
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                          + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
                         time.sleep(1 / 60)
+                    if feed.connections == 1:
+                        time.sleep(stall_s)
                 except OSError:
                     pass
 
@@ -1050,6 +1054,23 @@ def test_a_stream_the_server_refuses_says_its_http_status(clip, mask_model, capf
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_stalled_streams_wait_for_the_time_out_counts_as_time_gone(clip, monkeypatch):
+    """A stream that stalls (the connection open, no bytes) fails its read only at the read time-out: that wait
+    was left out of the time "with the stream gone" (four 6 s stalls were "4.0s of it"), and so FPS was
+    counted over the stalls."""
+    import facekit.video
+    monkeypatch.setattr(facekit.video, "STREAM_TIMEOUT_MS", 1500)
+    feed = _MJPEGFeed(clip, per_connection=10, stall_s=4.0)
+    try:
+        with FrameSource(feed.url) as source:
+            for _ in range(14):  # 10 frames, the stall, the pause before opening it again, frames again
+                assert source.read(timeout=15) is not None
+            gone = source.outage_s
+    finally:
+        feed.stop()
+    assert feed.connections >= 2 and gone >= 1.5 + 1.0 - 0.2, gone  # the read time-out, then the 1 s pause
 
 
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
