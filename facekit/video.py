@@ -368,6 +368,10 @@ class FrameSource:
         dropped)."""
         self.spec = SourceSpec.parse(str(source))
         self._notify = notify
+        # Called (on the thread that reads) every 0.1 s while a camera or stream has no new frame; True ends the
+        # reading as the source's end. The script's live window: its q, Esc or x went unread while a stream was
+        # gone, as the loop waited here (up to the 5 minutes a reconnection takes).
+        self.waiting: Callable[[], bool] | None = None
         self._live = self.spec.live if live is None else live
         self.cap = _open_capture(self.spec, hold_stderr)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
@@ -637,8 +641,8 @@ class FrameSource:
                     if self._done.is_set() and self._queue.empty():
                         return None
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
+        while True:
+            with self._cond:
                 if self._latest is not None and self._latest[0] > self._taken:
                     self._taken = self._latest[0]
                     self._given.append((self._handed, self._latest_at))
@@ -649,7 +653,10 @@ class FrameSource:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._cond.wait(0.1 if left is None else min(0.1, left))
+                if self._cond.wait(0.1 if left is None else min(0.1, left)):
+                    continue  # a frame came
+            if self.waiting is not None and self.waiting():  # outside the lock: the reader goes on meanwhile
+                return None
 
     def close(self) -> None:
         self._stop.set()

@@ -1073,6 +1073,50 @@ def test_a_stalled_streams_wait_for_the_time_out_counts_as_time_gone(clip, monke
     assert feed.connections >= 2 and gone >= 1.5 + 1.0 - 0.2, gone  # the read time-out, then the 1 s pause
 
 
+def test_a_live_source_waiting_for_frames_asks_its_waiting_callback(clip, monkeypatch):
+    """While a stream is gone the loop waits in read() for up to the 5 minutes of reconnection: the live window's
+    q, Esc and x went unheard all that time. `waiting` is asked meanwhile, and True ends the reading."""
+    import facekit.video
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 20.0)
+    feed = _MJPEGFeed(clip, per_connection=10, max_connections=1)  # gone after its first 10 frames
+    asked = []
+    try:
+        with FrameSource(feed.url) as source:
+            source.waiting = lambda: asked.append(1) or len(asked) >= 5
+            started = None
+            while source.read(timeout=10) is not None:
+                started = time.monotonic()
+            assert time.monotonic() - started < 5, "read() waited for the reconnection"
+    finally:
+        feed.stop()
+    assert len(asked) == 5
+
+
+@NEEDS_X
+def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model, tmp_path):
+    """q pressed while a stream was gone did nothing until it came back, or until the 5 minutes of reconnection
+    ended the run with an error; it now stops the run as it does any time, every output finalized."""
+    feed = _MJPEGFeed(clip, per_connection=20, max_connections=1)
+    table = tmp_path / "faces.csv"
+    try:
+        with on_x_screen("detect_mask_video.py", "--source", feed.url, "--model", mask_model, "--csv", table) \
+                as (proc, env, server):
+            window, deadline = [], time.monotonic() + 120
+            while not window and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                window = subprocess.run(["xdotool", "search", "--name", "^facekit"], env=env, capture_output=True,
+                                        text=True).stdout.split()
+            assert window, proc.communicate(timeout=30)
+            time.sleep(3)  # the feed's 20 frames are long gone: the run is opening it again
+            subprocess.run(["xdotool", "key", "--window", window[0], "q"], env=env, capture_output=True)
+            stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        feed.stop()
+    assert proc.returncode == 0, stderr
+    assert "opening it again" in stderr and "[INFO] stopped with the q key after" in stdout + stderr, stderr
+    assert read_csv(table)
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""

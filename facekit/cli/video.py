@@ -295,6 +295,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         if display:
             window = Window(WINDOW)
             stack.callback(window.close)
+            # While a stream is gone the loop waits for its next frame (up to the 5 minutes of reconnection):
+            # the window's q, Esc and x are read there too, or they went unheard until the stream came back.
+            source.waiting = lambda: window is not None and not window.gone and _window_says_stop(window, stats)
         sink = None
         if args.output is not None:
             # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
