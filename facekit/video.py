@@ -423,7 +423,8 @@ class FrameSource:
         self._stamp(0)
         self._error: str | None = None
         self._rescaled = False  # a camera or stream that came back at another size: said once
-        self.outage_s = 0.0  # seconds a live stream spent gone, being opened again (_reopen)
+        self._outage_s = 0.0  # seconds a live stream spent gone, being opened again (_reopen), outages ended
+        self._gone_since: float | None = None  # when the outage going on began (time.monotonic()), if one is
         self._stop = threading.Event()
         self._done = threading.Event()
         self._read_count = 1
@@ -446,6 +447,14 @@ class FrameSource:
     @property
     def live(self) -> bool:
         return self._live
+
+    @property
+    def outage_s(self) -> float:
+        """Seconds a live stream spent gone, the outage going on counted in: a run stopped while the stream was
+        being opened again counted none of it ("in 9.4s (4.3 FPS)", "could not keep up with the source (about 6
+        fps)" for a 30 fps camera gone for 7 of those seconds)."""
+        since = self._gone_since
+        return self._outage_s + (time.monotonic() - since if since is not None else 0.0)
 
     @property
     def skipped(self) -> int:
@@ -535,13 +544,15 @@ class FrameSource:
             return False
         what = self.spec.describe()
         began = time.monotonic()
+        # The outage began when the failed read did: a stream that stalls (a camera that hangs, a network
+        # that stops answering) fails its read only at the 5 s time-out, which was left out ("4.0 s of it
+        # with the stream gone" for four 6 s stalls, and an FPS counted over the stalls).
+        self._gone_since = min(asked, began)
         try:
             return self._reconnect(index, what, began + RECONNECT_WINDOW_S)
         finally:
-            # The outage began when the failed read did: a stream that stalls (a camera that hangs, a network
-            # that stops answering) fails its read only at the 5 s time-out, which was left out ("4.0 s of it
-            # with the stream gone" for four 6 s stalls, and an FPS counted over the stalls).
-            self.outage_s += time.monotonic() - min(asked, began)
+            self._outage_s += time.monotonic() - self._gone_since
+            self._gone_since = None
 
     def _reconnect(self, index: int, what: str, gave_up_at: float) -> bool:
         pause, attempt = RECONNECT_PAUSE_S, 0

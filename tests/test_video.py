@@ -1117,6 +1117,21 @@ def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model,
     assert read_csv(table)
 
 
+def test_an_outage_going_on_counts_as_time_gone(clip):
+    """A run stopped (q, Ctrl-C) while its stream was being opened again counted none of the outage: "in 9.4s (4.3
+    FPS)" and "could not keep up with the source (about 6 fps)" for a 30 fps camera gone for 7 of those seconds."""
+    feed = _MJPEGFeed(clip, per_connection=10, max_connections=1)  # gone after its first 10 frames
+    try:
+        with FrameSource(feed.url) as source:
+            while source.read(timeout=2) is not None:
+                pass
+            time.sleep(1.5)
+            gone = source.outage_s
+    finally:
+        feed.stop()
+    assert gone >= 3.0, gone  # the 2 s of read(timeout=2) and the 1.5 s slept, all in the outage
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
