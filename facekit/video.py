@@ -570,8 +570,13 @@ class FrameSource:
                 continue
             self.cap.release()
             self.cap = cap
-            if self._notify is not None and attempt > 1:
-                self._notify(f"{what}: back after {attempt} tries")
+            if self._notify is not None:
+                # Said on the first try too: a log whose stream stalled now and then (its read failing at the time-
+                # out, opened again at once) had "opening it again (try 1, ...)" lines and never one saying it was
+                # back, so nobody reading it could tell a run still waiting from one that went on.
+                gone = time.monotonic() - (self._gone_since or time.monotonic())
+                self._notify(f"{what}: back after {attempt} {'try' if attempt == 1 else 'tries'}, "
+                             f"{gone:.0f} s without frames")
             return True
         self._error = (f"{what}: the stream stopped after {counted(index, 'frame')} received and did not come back "
                        f"({attempt} tries over {RECONNECT_WINDOW_S:g} s)")
