@@ -245,27 +245,68 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
     return cap
 
 
-def _http_refusal(url: str) -> str | None:
-    """Why an HTTP server that answered gave no stream, from its status: a camera that refused the credentials
-    (401), a wrong path (404), a camera in trouble (500) were all "does not answer (no connection within 5 s)",
-    which sent users to check the network and the address. None where there is no such answer (not HTTP, no
-    connection, a time-out, a 200 that is not a video)."""
+def _http_request(url: str):
+    """A GET of an http(s) URL, its credentials (http://user:pw@cam/...) sent as Basic authorization, which urllib
+    does not do itself; None for another scheme."""
     import base64
-    from http.client import HTTPException
-    from urllib.error import HTTPError
     from urllib.parse import unquote, urlsplit, urlunsplit
-    from urllib.request import Request, urlopen
+    from urllib.request import Request
 
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         return None
     headers = {}
-    if parts.username is not None:  # urllib does not send a URL's credentials itself
+    if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return Request(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), headers=headers)
+
+
+def _hls_playlist(url: str) -> bytes | None:
+    """A live HLS stream's media playlist as the server has it now (a master playlist's first variant's), None
+    when it is no HLS URL or cannot be read. An encoder that stops leaves its playlist as it was: opened again,
+    FFmpeg plays its last segments once more, old pictures taken for new ones (timed now, their people counted
+    again, alerts again), every 15 s or so for as long as the server is up."""
+    from http.client import HTTPException
+    from urllib.parse import urljoin, urlsplit
+    from urllib.request import urlopen
+
+    if not urlsplit(url).path.lower().endswith((".m3u8", ".m3u")):
+        return None
+    for _ in range(2):  # the master playlist, then its first variant's
+        request = _http_request(url)
+        if request is None:
+            return None
+        try:
+            with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+                text = answer.read(1 << 20)
+        except (OSError, ValueError, HTTPException):
+            return None
+        if b"#EXT-X-STREAM-INF" not in text:
+            return text
+        lines = [x.strip() for x in text.decode("utf-8", "replace").splitlines()]
+        at = next(i for i, x in enumerate(lines) if x.startswith("#EXT-X-STREAM-INF"))
+        variant = next((x for x in lines[at + 1:] if x and not x.startswith("#")), None)
+        if variant is None:
+            return text
+        url = urljoin(url, variant)
+    return None
+
+
+def _http_refusal(url: str) -> str | None:
+    """Why an HTTP server that answered gave no stream, from its status: a camera that refused the credentials
+    (401), a wrong path (404), a camera in trouble (500) were all "does not answer (no connection within 5 s)",
+    which sent users to check the network and the address. None where there is no such answer (not HTTP, no
+    connection, a time-out, a 200 that is not a video)."""
+    from http.client import HTTPException
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    request = _http_request(url)
+    if request is None:
+        return None
     try:
-        with urlopen(Request(bare, headers=headers), timeout=STREAM_TIMEOUT_MS / 1000):
+        with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000):
             return None
     except HTTPError as exc:
         code, reason = exc.code, exc.reason
@@ -556,6 +597,9 @@ class FrameSource:
 
     def _reconnect(self, index: int, what: str, gave_up_at: float) -> bool:
         pause, attempt = RECONNECT_PAUSE_S, 0
+        # An HLS stream is opened again only once its playlist has changed (a new segment): the same playlist
+        # replays the segments already seen.
+        playlist = _hls_playlist(str(self.spec.target))
         while time.monotonic() < gave_up_at:
             attempt += 1
             if self._notify is not None and (attempt & (attempt - 1)) == 0:  # tries 1, 2, 4, 8, ...
@@ -564,6 +608,8 @@ class FrameSource:
             if self._stop.wait(pause):
                 return False
             pause = min(2 * pause, RECONNECT_MAX_PAUSE_S)
+            if playlist is not None and _hls_playlist(str(self.spec.target)) == playlist:
+                continue
             try:
                 cap = _open_capture(self.spec, hold_stderr=False, explain=False)
             except VideoError:

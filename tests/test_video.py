@@ -1135,6 +1135,41 @@ def test_an_outage_going_on_counts_as_time_gone(clip):
     assert gone >= 3.0, gone  # the 2 s of read(timeout=2) and the 1.5 s slept, all in the outage
 
 
+def test_a_live_hls_stream_whose_playlist_stopped_is_not_replayed(clip, tmp_path, monkeypatch):
+    """An HLS encoder that stops leaves its playlist as it was: each reopening played its last segments again, old
+    pictures taken for new ones (timed now, their people counted again), every ~15 s for as long as the server was
+    up, and the run never ended. It is opened again only once the playlist changes."""
+    import functools
+    import http.server
+
+    import facekit.video
+    monkeypatch.setattr(facekit.video, "STREAM_TIMEOUT_MS", 1500)
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 4.0)
+    cap = cv2.VideoCapture(str(clip))
+    for k in range(3):
+        writer = cv2.VideoWriter(str(tmp_path / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
+        for _ in range(15):
+            writer.write(cap.read()[1])
+        writer.release()
+    cap.release()
+    (tmp_path / "live.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                                        + "".join(f"#EXTINF:0.5,\nseg{k}.ts\n" for k in range(3)))  # no ENDLIST: live
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    said, frames = [], 0
+    try:
+        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8", notify=said.append) as source:
+            with pytest.raises(VideoError, match="did not come back"):
+                while frames <= 90 and source.read(timeout=30) is not None:  # over 90: replayed (a failure)
+                    frames += 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 0 < frames <= 45 and not any("back after" in x for x in said), (frames, said)
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
