@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from .conftest import (NEEDS_X, ROOT, on_x_screen, read_pyproject, refused_to_this_user, run_script,
-                       run_script_reader_gone)
+                       run_script_reader_gone, window_on_screen)
 
 MASK_MODEL = ROOT / "models" / "mask"
 
@@ -1101,12 +1101,7 @@ def test_the_photo_window_fits_the_screen(media, tmp_path):
     out = tmp_path / "annotated.png"
     with on_x_screen("detect_mask_image.py", "-i", media / "crowd_masks.jpg", "--tasks", "mask", "-o", out) \
             as (proc, env, _):
-        window, deadline = "", time.monotonic() + 120
-        while not window and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-            window = subprocess.run(["xdotool", "search", "--name", r"^facekit: crowd_masks\.jpg \(any key closes\)$"],
-                                    env=env, capture_output=True, text=True).stdout.split()
-        assert window, proc.communicate(timeout=30)
+        window = window_on_screen(proc, env, r"^facekit: crowd_masks\.jpg \(any key closes\)$")
         time.sleep(1)  # the window is mapped before it is given its size
         geometry = subprocess.run(["xdotool", "getwindowgeometry", window[0]], env=env, capture_output=True,
                                   text=True).stdout

@@ -28,10 +28,10 @@ from facekit.video import FrameSource, VideoSink
 
 try:
     from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
-                           run_script_reader_gone, sigint_default)
+                           run_script_reader_gone, sigint_default, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
     from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
-                          run_script_reader_gone, sigint_default)
+                          run_script_reader_gone, sigint_default, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -252,12 +252,7 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
     out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
     with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
                      "--csv", table) as (proc, env, server):
-        window, deadline = [], time.monotonic() + 120
-        while not window and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-            window = subprocess.run(["xdotool", "search", "--name", "^facekit"], env=env, capture_output=True,
-                                    text=True).stdout.split()
-        assert window, proc.communicate(timeout=30)
+        window = window_on_screen(proc, env)
         time.sleep(2)  # some frames shown
         if end == "xkill":
             subprocess.run(["xdotool", "windowkill", window[0]], env=env, capture_output=True)
@@ -1104,12 +1099,7 @@ def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model,
     try:
         with on_x_screen("detect_mask_video.py", "--source", feed.url, "--model", mask_model, "--csv", table) \
                 as (proc, env, server):
-            window, deadline = [], time.monotonic() + 120
-            while not window and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.5)
-                window = subprocess.run(["xdotool", "search", "--name", "^facekit"], env=env, capture_output=True,
-                                        text=True).stdout.split()
-            assert window, proc.communicate(timeout=30)
+            window = window_on_screen(proc, env)
             time.sleep(3)  # the feed's 20 frames are long gone: the run is opening it again
             subprocess.run(["xdotool", "key", "--window", window[0], "q"], env=env, capture_output=True)
             stdout, stderr = proc.communicate(timeout=30)
