@@ -145,7 +145,7 @@ def is_image_path(path: Path) -> bool:
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any common image as 8-bit BGR, with its EXIF rotation applied.
 
-    Grayscale is expanded to 3 channels, RGBA loses alpha, 16-bit is scaled to 8-bit.
+    Grayscale is expanded to 3 channels, a transparent PNG is laid on white, 16-bit is scaled to 8-bit.
     Raises ImageError with a one-line reason when the file is missing, empty or not an image, or
     over MAX_PIXELS (checked from the header before decoding, where the format allows).
     """
@@ -219,7 +219,22 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
                              f"file")
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
+    if _png_alpha(memoryview(data)):
+        # IMREAD_COLOR drops alpha: a face on a transparent area (a layer hidden in an editor's export, a cut-out's
+        # removed background) was found and drawn where every viewer shows nothing. Read it as a browser shows
+        # it, on white (as_bgr), when the colour is the same picture (no EXIF turn that the alpha would miss).
+        whole = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if whole is not None and whole.ndim == 3 and whole.shape[2] == 4 \
+                and np.array_equal(as_bgr(whole[..., :3]), image):
+            image = as_bgr(whole)
     return image
+
+
+def _png_alpha(data) -> bool:
+    """Whether a PNG holds transparency: an alpha channel (colour type 4 or 6) or a tRNS chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+        return False
+    return data[25] in (4, 6) or bytes(data[:4096]).find(b"tRNS") >= 0
 
 
 def _float_tiff(data) -> bool:
@@ -455,6 +470,9 @@ def _from_pil(image) -> np.ndarray:
                 return as_bgr(np.clip(gray, 0, 65535).astype(np.uint16))
         if upright.mode == "La":  # premultiplied gray + alpha, which PIL converts to "LA" only: "not readable"
             upright = upright.convert("LA")
+        if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
+            # On white, as the path reads a transparent PNG (as_bgr): convert("RGB") kept the hidden pixels.
+            return as_bgr(cv2.cvtColor(np.asarray(upright.convert("RGBA")), cv2.COLOR_RGBA2BGRA))
         rgb = np.asarray(upright.convert("RGB"))
     except Exception as exc:  # PIL decodes a file lazily, here, and fails as several exception types
         if getattr(image, "fp", "") is None and not getattr(image, "_im", None):
@@ -533,7 +551,10 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        # On white, as a browser shows a transparent PNG: alpha dropped, a face on a transparent area (hidden pixels
+        # of an editor's export) was found where the picture shows none.
+        alpha = image[..., 3:].astype(np.float32) * (1.0 / 255.0)
+        return np.rint(image[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     if image.shape[2] == 1:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return image

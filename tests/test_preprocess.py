@@ -359,3 +359,23 @@ def test_an_async_upload_names_what_to_pass_instead(media, recwarn):
     gc.collect()
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
     assert as_image(upload.file).shape == cv2.imread(str(media / "obama.jpg")).shape
+
+
+def test_transparent_png_is_read_on_white(tmp_path, media):
+    """A face on a fully transparent area (hidden pixels an editor kept) was read with its alpha dropped: found
+    and drawn where every viewer shows nothing. The file, its bytes, a BGRA array and a PIL image read alike."""
+    from PIL import Image
+
+    from facekit.preprocess import as_image, decode_image
+
+    photo = load_image(media / "obama.jpg")
+    rgba = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = 0
+    rgba[:10, :10, 3] = 128  # half-seen corner
+    cv2.imwrite(str(tmp_path / "hidden.png"), rgba)
+    img = load_image(tmp_path / "hidden.png")
+    assert (img[10:, 10:] == 255).all()
+    assert np.abs(img[:10, :10].astype(int) - (photo[:10, :10] * 0.502 + 127).astype(int)).max() <= 2
+    assert np.array_equal(decode_image((tmp_path / "hidden.png").read_bytes()), img)
+    assert np.array_equal(as_image(rgba), img)
+    assert np.array_equal(as_image(Image.open(tmp_path / "hidden.png")), img)
