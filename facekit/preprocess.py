@@ -145,7 +145,7 @@ def is_image_path(path: Path) -> bool:
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any common image as 8-bit BGR, with its EXIF rotation applied.
 
-    Grayscale is expanded to 3 channels, a transparent PNG is laid on white, 16-bit is scaled to 8-bit.
+    Grayscale is expanded to 3 channels, a transparent PNG or WebP is laid on white, 16-bit is scaled to 8-bit.
     Raises ImageError with a one-line reason when the file is missing, empty or not an image, or
     over MAX_PIXELS (checked from the header before decoding, where the format allows).
     """
@@ -219,7 +219,7 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
                              f"file")
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
-    if _png_alpha(memoryview(data)):
+    if _has_alpha(memoryview(data)):
         # IMREAD_COLOR drops alpha: a face on a transparent area (a layer hidden in an editor's export, a cut-out's
         # removed background) was found and drawn where every viewer shows nothing. Read it as a browser shows
         # it, on white (as_bgr), when the colour is the same picture (no EXIF turn that the alpha would miss).
@@ -230,11 +230,19 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
     return image
 
 
-def _png_alpha(data) -> bool:
-    """Whether a PNG holds transparency: an alpha channel (colour type 4 or 6) or a tRNS chunk."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+def _has_alpha(data) -> bool:
+    """Whether a PNG or WebP holds transparency: a PNG's alpha channel (colour type 4 or 6) or tRNS chunk, a
+    WebP's alpha flag (VP8X) or alpha_is_used bit (lossless VP8L)."""
+    if len(data) < 26:
         return False
-    return data[25] in (4, 6) or bytes(data[:4096]).find(b"tRNS") >= 0
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return data[25] in (4, 6) or bytes(data[:4096]).find(b"tRNS") >= 0
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        if data[12:16] == b"VP8X":
+            return bool(data[20] & 0x10)
+        if data[12:16] == b"VP8L":
+            return bool(struct.unpack("<I", data[21:25])[0] >> 28 & 1)
+    return False
 
 
 def _float_tiff(data) -> bool:

@@ -379,3 +379,16 @@ def test_transparent_png_is_read_on_white(tmp_path, media):
     assert np.array_equal(decode_image((tmp_path / "hidden.png").read_bytes()), img)
     assert np.array_equal(as_image(rgba), img)
     assert np.array_equal(as_image(Image.open(tmp_path / "hidden.png")), img)
+
+
+@pytest.mark.parametrize("options", [{"lossless": True, "exact": True}, {"quality": 90}])
+def test_transparent_webp_is_read_on_white(tmp_path, media, options):
+    """As a transparent PNG: a WebP's alpha (lossless VP8L's bit, lossy VP8X's flag) was dropped, its hidden
+    pixels read as the picture."""
+    from PIL import Image
+
+    photo = load_image(media / "obama.jpg")
+    rgba = cv2.cvtColor(photo, cv2.COLOR_BGR2RGBA)
+    rgba[..., 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "hidden.webp", **options)
+    assert (load_image(tmp_path / "hidden.webp") == 255).all()
