@@ -26,6 +26,11 @@ MAX_POINTS = 4000
 # new face every few seconds, and every point of every face was kept for a plot that draws 8 of them:
 # ~40 MB an hour at two faces a frame, 30 FPS.
 GONE_S = 120.0
+# A track unseen for longer than this many of its usual steps between points (and 0.5 s at least) has its curves
+# broken there: the tracker keeps a face through 15 analysed frames unseen (1.5 s at --every 3), and a straight
+# line across that gap drew values no frame measured, as if the CSV had rows there.
+GAP_STEPS = 3
+MIN_GAP_S = 0.5
 
 
 class Timeline:
@@ -113,11 +118,14 @@ class Timeline:
         for ax, track in zip(axes[:, 0], tracks):
             pts = self.series[track]
             times = [t for t, _ in pts]
+            gaps = _gaps(times)
             for j, label in enumerate(self.labels):
-                ax.plot(times, [p[j] for _, p in pts], label=label, linewidth=1.4, color=self.colors.get(label))
+                ax.plot(*_broken(times, [p[j] for _, p in pts], gaps), label=label, linewidth=1.4,
+                        color=self.colors.get(label))
             strength = self.intensity.get(track, [])
             if strength and all(v is not None for v in strength):
-                ax.plot(times, strength, label="intensity", color="black", linewidth=2.4, linestyle="--")
+                ax.plot(*_broken(times, strength, gaps), label="intensity", color="black", linewidth=2.4,
+                        linestyle="--")
                 dashed = True
             ax.set_ylim(-0.02, 1.02)
             # The drawing, the JSON and the CSV say a masked face's emotion was read from the eyes alone; the
@@ -145,6 +153,27 @@ class Timeline:
         with atomic_write(path, "wb", cut=cut) as fh:
             fh.write(buf.getvalue())
         return len(tracks)
+
+
+def _gaps(times: list[float]) -> set[int]:
+    """Indices i where the track went unseen between point i - 1 and point i (see GAP_STEPS)."""
+    steps = sorted(b - a for a, b in zip(times, times[1:]))
+    if not steps:
+        return set()
+    limit = max(MIN_GAP_S, GAP_STEPS * steps[len(steps) // 2])
+    return {i for i in range(1, len(times)) if times[i] - times[i - 1] > limit}
+
+
+def _broken(times: list[float], values: list[float], gaps: set[int]) -> tuple[list[float], list[float]]:
+    """The curve with a NaN point at each gap, where matplotlib lifts the pen."""
+    xs, ys = [], []
+    for i, (t, v) in enumerate(zip(times, values)):
+        if i in gaps:
+            xs.append((times[i - 1] + t) / 2)
+            ys.append(float("nan"))
+        xs.append(t)
+        ys.append(v)
+    return xs, ys
 
 
 def on_white(bgr: tuple) -> tuple[float, float, float]:

@@ -2814,3 +2814,34 @@ def test_a_photo_given_as_the_video_says_how_it_is_read(media, mask_model, tmp_p
     assert (f"[INFO] {media / 'obama.jpg'} is a photo: read as a video of one frame (" in said
             and f"detect_mask_image.py -i {media / 'obama.jpg'} reads photos)" in said), said
     assert [r["frame"] for r in read_csv(table)] == ["0"]
+
+
+def test_the_timeline_lifts_the_pen_where_a_track_went_unseen(tmp_path, monkeypatch):
+    """With --every 3 the hamilton clip's face #17 was unseen from 8.1 s to 9.1 s (the tracker keeps it through
+    15 analysed frames), and its curves ran straight across that second, values no frame measured. Each curve
+    (the dashed intensity too) now breaks there; a few frames missed keep it whole."""
+    import matplotlib.axes
+
+    from facekit.timeline import Timeline
+    from facekit.types import Box, Face, Prediction
+
+    labels = ["happy", "neutral"]
+    drawn = []
+    real_plot = matplotlib.axes.Axes.plot
+
+    def plot(self, x, y, *args, **kwargs):
+        drawn.append((kwargs.get("label"), list(x), list(y)))
+        return real_plot(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", plot)
+    timeline = Timeline("emotion", labels)
+    frames = [*range(0, 243, 3), 249, *range(273, 276, 3)]  # one point missed at 246 (kept whole), then 24 frames
+    for frame in frames:
+        pred = Prediction.from_probabilities(labels, np.array([0.3, 0.7]))
+        timeline.add(frame / 29.97, [Face(Box(10, 10, 60, 60), 0.9, track_id=17).with_predictions(emotion=pred)])
+    assert timeline.save(tmp_path / "t.png") == 1
+    assert {label for label, _, _ in drawn} == {"happy", "neutral", "intensity"}
+    for label, x, y in drawn:
+        assert len(x) == len(frames) + 1 and sum(np.isnan(y)) == 1, label  # one break, at the 1 s gap
+        at = int(np.flatnonzero(np.isnan(y))[0])
+        assert x[at - 1] == pytest.approx(249 / 29.97) and x[at + 1] == pytest.approx(273 / 29.97), label
