@@ -2845,3 +2845,15 @@ def test_the_timeline_lifts_the_pen_where_a_track_went_unseen(tmp_path, monkeypa
         assert len(x) == len(frames) + 1 and sum(np.isnan(y)) == 1, label  # one break, at the 1 s gap
         at = int(np.flatnonzero(np.isnan(y))[0])
         assert x[at - 1] == pytest.approx(249 / 29.97) and x[at + 1] == pytest.approx(273 / 29.97), label
+
+
+def test_the_closing_line_does_not_call_tracked_faces_detections(clip, mask_model, capfd):
+    """With --detect-every 3 the closing line said "310 face detections" for the hamilton clip's 138 frames at
+    --every 2: every face the tracker carried between the detector's frames was counted as one it detected. It
+    now says tracked faces, and how often the detector ran."""
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--max-frames", "9", "--detect-every", "3"]) == 0
+    said = capfd.readouterr()
+    closing = next(x for x in (said.out + said.err).splitlines() if x.startswith("[INFO] 9 frames, "))
+    assert "detection" not in closing, closing
+    assert re.search(r"\d+ tracked faces? \(the detector ran every 3 frames\), \d+ tracks? in ", closing), closing
