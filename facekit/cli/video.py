@@ -113,11 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
-                   help="run the face detector every K frames and follow faces by tracking in between "
-                        "(default: 1, every frame)")
+                   help="run the face detector every K analysed frames (with --every N: every K x N of the "
+                        "video's) and follow faces by tracking in between (default: 1, every frame)")
     p.add_argument("--head-every", type=positive_int, default=HEAD_EVERY, metavar="K",
-                   help="run each face's heads (mask, emotion, ...) every K frames, staggered across faces, and at "
-                        "once on a new face, one whose box changed or one whose label is in doubt; labels are "
+                   help="run each face's heads (mask, emotion, ...) every K analysed frames, staggered across faces, "
+                        "and at once on a new face, one whose box changed or one whose label is in doubt; labels are "
                         f"carried in between (default: {HEAD_EVERY}; 1 = every frame)")
     p.add_argument("--fine-pass", action="store_true",
                    help="also run the detector's extra pass for small faces on every frame, as the image script "
