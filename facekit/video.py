@@ -375,17 +375,17 @@ def _served_file(url: str) -> bool:
     """Whether a stream URL that OpenCV gives no frame count is a file on a web server all the same: an MPEG-TS
     recording (.ts) has no count of its own. Taken for a live feed, it was read at its newest frame, and at its end
     opened again, and again, for ever: the file replayed with a [WARN] line each time, until killed. The server
-    says: a length, and no feed's type (a camera's MJPEG is multipart, a live HLS playlist an mpegurl). No answer
-    (a camera that knows no HEAD, credentials in the URL) leaves it a live feed, as before."""
+    says: a length, and no feed's type (a camera's MJPEG is multipart, a live HLS playlist an mpegurl), asked as
+    `_http_request` asks (its credentials sent). No answer (a camera that knows no HEAD) leaves it a live feed."""
     from http.client import HTTPException
-    from urllib.parse import urlparse
-    from urllib.request import Request, urlopen
+    from urllib.request import urlopen
 
-    parts = urlparse(url)
-    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+    request = _http_request(url)
+    if request is None:  # not http(s)
         return False
+    request.method = "HEAD"
     try:
-        with urlopen(Request(url, method="HEAD"), timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+        with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000) as answer:
             length, kind = answer.headers.get("Content-Length", ""), answer.headers.get_content_type()
     except (OSError, ValueError, HTTPException):  # urllib's HTTPError, URLError and a time-out are OSErrors
         return False
