@@ -23,6 +23,7 @@ import numpy as np
 from .errors import FacekitError
 from .records import CutShort, atomic_write
 from .types import Face
+from .video import hide_password
 
 MASK_TASK = "mask"
 UNMASKED = "without_mask"
@@ -273,7 +274,9 @@ class AlertDispatcher:
         output)."""
         self.argv = list(argv)
         self.stdout = stdout
-        self.source = str(source)
+        # The command's environment reaches its logs and messages (a chat post, a mail): an IP camera's
+        # password stays out of them, as out of every line facekit prints.
+        self.source = hide_password(str(source))
         self.after_s = after_s
         self.gap_s = gap_s
         self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))

@@ -211,6 +211,14 @@ def test_alert_streak_of_a_file_read_sparsely_is_no_outage(tmp_path):
     assert [(track, round(t, 3)) for track, t in alerts.fired] == [(1, 3.0)]
 
 
+def test_alert_gets_a_streams_address_without_its_password(tmp_path):
+    alerts = AlertDispatcher(recorder(tmp_path), source="rtsp://admin:s3cret@10.0.0.5:554/live", warn=pytest.fail)
+    for i in range(12):
+        alerts.update(i, i / 10, [face(1, "without_mask")])
+    alerts.close(wait_s=20)
+    assert recorded(tmp_path)[1][0]["FACEKIT_SOURCE"] == "rtsp://admin:***@10.0.0.5:554/live"
+
+
 def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
     alerts = AlertDispatcher(recorder(tmp_path, "import time; time.sleep(1.5); "), warn=pytest.fail)
     started = time.monotonic()
