@@ -419,6 +419,14 @@ def _task_rank(task: str) -> tuple[int, str]:
     return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
 
 
+def check_models_folder() -> None:
+    """ModelError when $FACEKIT_MODELS names no folder: else a typo there turned every head off, unsaid. The
+    scripts ask before their "loading face detector model..." line, so the setting is the run's one line."""
+    folder = os.environ.get("FACEKIT_MODELS")
+    if folder and not models_dir().is_dir():
+        raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
+
+
 def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None,
                int8: bool | None = None) -> dict[str, Head]:
     """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
@@ -431,9 +439,7 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
             raise ModelError(f"two models for the task {head.task!r}: {given[head.task]} and {path}; give one")
         heads[head.task], given[head.task] = head, str(path)
     if tasks is None or set(tasks) - set(heads):  # the models folder is read
-        folder = os.environ.get("FACEKIT_MODELS")
-        if folder and not models_dir().is_dir():  # else a typo there turned every head off, unsaid
-            raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
+        check_models_folder()
     available, broken = _scan_models()
     # A head whose card does not load (cut short by a copy onto a full card, mistyped by hand) was left out of
     # every run without a word, and --tasks of it said "no trained model": it is the run's error where every head

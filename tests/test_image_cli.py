@@ -932,6 +932,9 @@ def test_settings_that_would_turn_heads_off_or_hide_one_are_refused(media, tmp_p
         needle = "two models for the task 'mask'"
     res = run_script("detect_mask_image.py", *args, env=env)
     assert res.returncode == 2 and "Traceback" not in res.stderr and needle in res.stderr, res.stderr
+    if case == "FACEKIT_MODELS is no folder":  # the run's one line, not after "loading face detector model..."
+        assert res.stdout == "" and res.stderr.strip().splitlines() == [f"[ERROR] {needle} (unset it to use the "
+                                                                        "shipped heads)"], res.stdout
 
 
 def test_landmarks_on_crops_is_refused(media):

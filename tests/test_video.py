@@ -587,6 +587,15 @@ def _run(capfd, *args) -> tuple[int, str]:
     return code, one_error_line(capfd.readouterr().err)
 
 
+def test_a_models_folder_that_is_not_there_is_the_runs_one_line(tmp_path, clip, capfd, monkeypatch):
+    """It was named after "[INFO] loading face detector model...", as if the models had begun to load."""
+    monkeypatch.setenv("FACEKIT_MODELS", str(tmp_path / "modles"))
+    assert main(["--source", str(clip), "--no-display", "--max-frames", "2"]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and err.strip().splitlines() == [f"[ERROR] FACEKIT_MODELS={tmp_path / 'modles'}: no such "
+                                                      "folder (unset it to use the shipped heads)"], out + err
+
+
 def _bad_files(tmp_path: Path, clip: Path) -> dict[str, Path]:
     files = {}
     files["empty"] = tmp_path / "empty.mp4"

@@ -291,6 +291,9 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     # One photo is read before the models load (~1 s): a missing or broken one was named only after
     # "loading face detector model..." and, with the default detector, its non-commercial [INFO] line.
     image = None if batch else _read_single(images[0])
+    from ..heads import check_models_folder
+
+    check_models_folder()
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
     say_non_commercial(None if args.crops else args.detector, pipeline.heads)

@@ -643,6 +643,9 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
 
 
 def _load(args):
+    from ..heads import check_models_folder
+
+    check_models_folder()
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     say_non_commercial(args.detector, pipeline.heads)
