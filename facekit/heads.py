@@ -381,16 +381,22 @@ def available_tasks(folder: Path | None = None) -> dict[str, Path]:
 
 
 def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[ModelError]]:
-    """available_tasks, and the errors of the head folders there whose card does not load."""
+    """available_tasks, and the errors of the head folders there whose card does not load or whose model file
+    is not there."""
     folder = folder or models_dir()
     found, broken = {}, []
     if folder.is_dir():
         for card_path in sorted(folder.glob(f"*/{CARD}")):
-            if (card_path.parent / TFLITE).is_file():
-                try:
-                    found[ModelCard.load(card_path).task] = card_path.parent
-                except ModelError as exc:
-                    broken.append(exc)
+            where = f"a head of the models folder {folder}"
+            if not (card_path.parent / TFLITE).is_file():
+                # A copy cut short, or the model file moved away: that head was left out of every run unsaid.
+                broken.append(ModelError(f"{card_path.parent}: {CARD} is there but not {TFLITE} ({where}: copy its "
+                                         f"{TFLITE} in, or move its folder out)"))
+                continue
+            try:
+                found[ModelCard.load(card_path).task] = card_path.parent
+            except ModelError as exc:
+                broken.append(ModelError(f"{exc} ({where}: mend its {CARD}, or move its folder out)"))
     return found, broken
 
 
@@ -441,12 +447,11 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
     if tasks is None or set(tasks) - set(heads):  # the models folder is read
         check_models_folder()
     available, broken = _scan_models()
-    # A head whose card does not load (cut short by a copy onto a full card, mistyped by hand) was left out of
-    # every run without a word, and --tasks of it said "no trained model": it is the run's error where every head
-    # is asked for, or one that is not found (its folder may be it).
+    # A head whose card does not load (cut short by a copy onto a full card, mistyped by hand), or whose model
+    # file is not there, was left out of every run without a word, and --tasks of it said "no trained model": it
+    # is the run's error where every head is asked for, or one that is not found (its folder may be it).
     if broken and (tasks is None or set(tasks) - set(heads) - set(available)):
-        raise ModelError(f"{broken[0]} (a head of the models folder {models_dir()}: mend its card.json, or move "
-                         f"its folder out)")
+        raise broken[0]
     wanted = tasks if tasks is not None else sorted(available, key=_task_rank)
     for task in wanted:
         if task in heads:

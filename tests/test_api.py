@@ -2289,6 +2289,26 @@ def test_a_head_of_the_models_folder_whose_card_does_not_load_is_named_not_left_
     assert list(load_heads(["mask"])) == ["mask"]  # the heads asked for are there: the run goes on
 
 
+def test_a_head_of_the_models_folder_without_its_model_file_is_named_not_left_out(monkeypatch, tmp_path):
+    """card.json copied but model.tflite not (a copy cut short, the file moved away): the photo script ran on
+    the other heads without a word, and --tasks of it said "no trained model" though its folder was there."""
+    import shutil
+
+    from facekit.errors import ModelError
+    from facekit.heads import load_heads
+
+    for task in ("mask", "gender"):
+        shutil.copytree(ROOT / "models" / task, tmp_path / task, ignore=shutil.ignore_patterns("model.keras"))
+    (tmp_path / "gender" / "model.tflite").unlink()
+    monkeypatch.setenv("FACEKIT_MODELS", str(tmp_path))
+    for tasks in (None, ["gender"]):
+        with pytest.raises(ModelError) as err:
+            load_heads(tasks)
+        assert str(err.value) == (f"{tmp_path / 'gender'}: card.json is there but not model.tflite (a head of the "
+                                  f"models folder {tmp_path}: copy its model.tflite in, or move its folder out)")
+    assert list(load_heads(["mask"])) == ["mask"]  # the heads asked for are there: the run goes on
+
+
 def test_crop_takes_a_numpy_margin():
     """face.crop(image, margin=np.float32(0.2)) was refused: "margin must be a number from 0 (the box itself) to
     under 10, e.g. 0.2; got np.float32(0.2)". A NumPy number crops as the same Python number does."""
