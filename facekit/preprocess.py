@@ -145,7 +145,8 @@ def is_image_path(path: Path) -> bool:
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any common image as 8-bit BGR, with its EXIF rotation applied.
 
-    Grayscale is expanded to 3 channels, a transparent PNG or WebP is laid on white, 16-bit is scaled to 8-bit.
+    Grayscale is expanded to 3 channels, a transparent PNG, WebP, GIF or TIFF is laid on white, 16-bit is scaled
+    to 8-bit.
     Raises ImageError with a one-line reason when the file is missing, empty or not an image, or
     over MAX_PIXELS (checked from the header before decoding, where the format allows).
     """
@@ -231,8 +232,9 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
 
 
 def _has_alpha(data) -> bool:
-    """Whether a PNG or WebP holds transparency: a PNG's alpha channel (colour type 4 or 6) or tRNS chunk, a
-    WebP's alpha flag (VP8X) or alpha_is_used bit (lossless VP8L)."""
+    """Whether a PNG, WebP, GIF or TIFF holds transparency: a PNG's alpha channel (colour type 4 or 6) or tRNS
+    chunk, a WebP's alpha flag (VP8X) or alpha_is_used bit (lossless VP8L), a GIF's transparent colour (its first
+    frame's graphic control extension), a TIFF's extra sample."""
     if len(data) < 26:
         return False
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -242,6 +244,19 @@ def _has_alpha(data) -> bool:
             return bool(data[20] & 0x10)
         if data[12:16] == b"VP8L":
             return bool(struct.unpack("<I", data[21:25])[0] >> 28 & 1)
+    # A cut-out saved as GIF or TIFF was read with its hidden pixels (black, or whatever the editor left there)
+    # where PNG and WebP ones are laid on white.
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        head = bytes(data[:1 << 16])
+        at = head.find(b"\x21\xf9\x04")
+        return at >= 0 and at + 3 < len(head) and bool(head[at + 3] & 1)
+    if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+        try:
+            fields = _tiff_fields(data)
+        except (struct.error, IndexError):
+            return False
+        # ExtraSamples, or an RGB one of 4 samples without it (OpenCV writes its RGBA so, and reads it as alpha)
+        return 338 in fields or (fields.get(262) == 2 and fields.get(277, 3) >= 4)
     return False
 
 

@@ -392,3 +392,28 @@ def test_transparent_webp_is_read_on_white(tmp_path, media, options):
     rgba[..., 3] = 0
     Image.fromarray(rgba).save(tmp_path / "hidden.webp", **options)
     assert (load_image(tmp_path / "hidden.webp") == 255).all()
+
+
+@pytest.mark.parametrize("name", ["pil.tif", "opencv.tif", "palette.gif"])
+def test_transparent_tiff_and_gif_are_read_on_white(tmp_path, media, name):
+    """As a transparent PNG or WebP: a TIFF's alpha sample (an editor's, or OpenCV's RGBA without ExtraSamples) and
+    a GIF's transparent colour were dropped, the face on the hidden part found and drawn where viewers show none."""
+    from PIL import Image
+
+    photo = load_image(media / "obama.jpg")
+    rgba = cv2.cvtColor(photo, cv2.COLOR_BGR2RGBA)
+    rgba[:, : rgba.shape[1] // 2, 3] = 0  # the left half hidden
+    path = tmp_path / name
+    if name == "pil.tif":
+        Image.fromarray(rgba).save(path)
+    elif name == "opencv.tif":
+        cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    else:
+        indexed = np.array(Image.fromarray(rgba[..., :3]).quantize(255))
+        indexed[rgba[..., 3] == 0] = 255
+        gif = Image.fromarray(indexed, "P")
+        gif.putpalette(Image.fromarray(rgba[..., :3]).quantize(255).getpalette()[:765] + [0, 0, 0])
+        gif.save(path, transparency=255)
+    img = load_image(path)
+    half = img.shape[1] // 2
+    assert (img[:, :half] == 255).all() and (img[:, half:] < 250).any()
