@@ -57,6 +57,12 @@ def exit_status() -> int:
     return 128 + int(_signal[0] if _stopped.is_set() else signal.SIGINT)
 
 
+def line_start() -> str:
+    """What an "interrupted" line starts with: a new line after a Ctrl-C, whose "^C" the terminal echoed where
+    the line would start; nothing after a SIGTERM or SIGHUP, where it was a blank line in the service's log."""
+    return "\n" if exit_status() == 128 + signal.SIGINT else ""
+
+
 def stop_requested() -> bool:
     return _stopped.is_set()
 

@@ -810,6 +810,26 @@ def test_a_ctrl_c_while_a_folder_runs_json_lines_are_renamed_into_place_keeps_th
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "photos"]
 
 
+def test_sigterm_before_the_work_is_one_line_without_a_blank_one(capfd):
+    """SIGTERM while the models still load (`systemctl stop` of a service just started): the line began with the
+    new line a Ctrl-C's echoed "^C" needs, a blank line in the service's log. A Ctrl-C keeps it."""
+    import signal
+    import time
+
+    from facekit.cli.common import guarded
+
+    @guarded
+    def main(argv=None) -> int:
+        os.kill(os.getpid(), int(argv[0]))
+        time.sleep(1)
+        return 0
+
+    assert main([str(int(signal.SIGTERM))]) == 143
+    assert capfd.readouterr().err == "[INFO] interrupted\n"
+    assert main([str(int(signal.SIGINT))]) == 130
+    assert capfd.readouterr().err == "\n[INFO] interrupted\n"
+
+
 def test_ctrl_c_twice_is_one_line_and_no_traceback(capfd, monkeypatch):
     """Ctrl-C pressed twice: the second came while Python cleaned up after the first (a finalizer, a weakref
     callback: LiteRT's interpreter, a WeakSet), where its KeyboardInterrupt printed "Exception ignored in ...",

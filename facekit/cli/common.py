@@ -254,9 +254,9 @@ def _current_folder_gone() -> bool:
 
 
 def _interrupted() -> int:
-    from ..signals import exit_status
+    from ..signals import exit_status, line_start
 
-    print("\n[INFO] interrupted", file=sys.stderr)
+    print(f"{line_start()}[INFO] interrupted", file=sys.stderr)
     return exit_status()
 
 

@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             # head, trained into a folder of their own, was a folder they did not know what to do with.
             info(f"run it: {image_command()} -i photo.jpg -m {shlex.quote(str(output))}")
     except KeyboardInterrupt:
-        from ..signals import exit_status
+        from ..signals import exit_status, line_start
 
         ckpt = checkpoint_dir(output)
         if not ckpt.is_dir():
@@ -451,11 +451,11 @@ def main(argv: list[str] | None = None) -> int:
             # Stopped inside the first epoch: "the finished epochs are kept ... --resume" was a promise that the
             # --resume run broke, "no checkpoint: starting from scratch"; the folder held only the run's signature.
             shutil.rmtree(ckpt, ignore_errors=True)
-            print(f"\n[INFO] interrupted before the first epoch finished: nothing to resume, nothing written to "
-                  f"{output}", file=sys.stderr, flush=True)
+            print(f"{line_start()}[INFO] interrupted before the first epoch finished: nothing to resume, nothing "
+                  f"written to {output}", file=sys.stderr, flush=True)
             return exit_status()
-        print(f"\n[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the same "
-              "command with --resume to go on", file=sys.stderr, flush=True)
+        print(f"{line_start()}[INFO] interrupted: the finished epochs are kept in {checkpoint_dir(output)}; run the "
+              "same command with --resume to go on", file=sys.stderr, flush=True)
         return exit_status()
     except OSError as exc:
         if exc.errno not in NO_ROOM_ERRNOS:
