@@ -1319,10 +1319,16 @@ class _GracefulStop:
         self._previous = None
 
     def _handler(self, signum, frame):
+        from .signals import line_start, request_stop
+
+        # Noted as facekit.signals' handler notes it: a scheduler's SIGTERM ended the trainer with 130, a Ctrl-C's
+        # status, where every other script says 143.
+        request_stop(signum)
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\n[INFO] stopping after this batch (Ctrl-C again to stop at once)...", file=sys.stderr, flush=True)
+        print(f"{line_start()}[INFO] stopping after this batch (Ctrl-C again to stop at once)...", file=sys.stderr,
+              flush=True)
 
     def __enter__(self):
         from .signals import set_stop_handler

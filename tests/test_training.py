@@ -1470,6 +1470,35 @@ def test_the_cards_command_trains_the_model_again_without_resume(datasets, tmp_p
     assert got[0].resume and got[1].resume and not got[2].resume  # the run itself still resumes
 
 
+def test_sigterm_during_training_ends_with_sigterms_status(datasets, tmp_path, monkeypatch, capfd):
+    """A scheduler's SIGTERM during fit (the trainer stops after the batch) ended with 130, a Ctrl-C's status,
+    where the other scripts say 143, and its lines began with a blank one."""
+    import signal
+    import time
+
+    import facekit.training
+    from facekit.cli.train import main
+    from facekit.training import _GracefulStop, checkpoint_dir
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    model = tmp_path / "m"
+
+    def stopped(cfg):  # what fit does: the signal comes inside _GracefulStop, the batch ends, then it stops
+        checkpoint_dir(model).mkdir(exist_ok=True)
+        (checkpoint_dir(model) / "state.json").write_text("{}")
+        with _GracefulStop() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+        assert stop.requested
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facekit.training, "train", stopped)
+    assert main([*map(str, ["-d", data, "-m", model, *TINY])]) == 143
+    err = capfd.readouterr().err
+    assert "\n\n" not in err and err.startswith("[INFO] stopping after this batch"), err
+    assert "[INFO] interrupted: the finished epochs are kept" in err, err
+
+
 def test_ctrl_c_in_the_first_epoch_does_not_promise_a_resume(datasets, tmp_path, monkeypatch, capfd):
     """Stopped before any epoch finished, the run said "the finished epochs are kept ...; run the same command
     with --resume to go on", and that --resume said "no checkpoint: starting from scratch"."""
