@@ -458,7 +458,12 @@ class FrameSource:
                                  "index is at its end needs a server that answers range requests, which python -m "
                                  "http.server does not; download it, or serve it from another server)")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
-        self.size = (first.shape[1], first.shape[0])  # (w, h)
+        # An anamorphic file (DV, DVD, HDV: pixels wider or taller than square, its sample aspect ratio) was
+        # analysed and drawn as its stored pixels, every face squashed against how players show it. Its frames
+        # are stretched to that shape, and the boxes are in its pixels.
+        self.stored_size = (first.shape[1], first.shape[0])
+        self.size = _display_size(self.stored_size, self.cap.get(cv2.CAP_PROP_SAR_NUM),
+                                  self.cap.get(cv2.CAP_PROP_SAR_DEN))  # (w, h)
         self._first = first
         self._opened = time.perf_counter()  # a live source's time 0: its first frame's arrival
         self._stamp(0)
@@ -682,6 +687,9 @@ class FrameSource:
                 raise VideoError(self._error)
             return None
         index, frame = item
+        if self.size != self.stored_size and (frame.shape[1], frame.shape[0]) == self.stored_size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_LINEAR)
+            item = index, frame
         if self.spec.live and (frame.shape[1], frame.shape[0]) != self.size:
             # A camera or stream opened again at another size (an IP camera rebooted with another profile):
             # fitted into the first frames' size, as FFmpeg already does when the size changes within one
@@ -733,6 +741,15 @@ class FrameSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _display_size(size: tuple[int, int], sar_num: float, sar_den: float) -> tuple[int, int]:
+    """A frame's (w, h) as players show it: stretched along one side by its sample aspect ratio (OpenCV's 0 or
+    1:1 when it has none), never shrunk."""
+    if not (sar_num > 0 and sar_den > 0) or abs(sar_num / sar_den - 1.0) < 0.01:
+        return size
+    ratio = sar_num / sar_den
+    return (round(size[0] * ratio), size[1]) if ratio > 1 else (size[0], round(size[1] / ratio))
 
 
 def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

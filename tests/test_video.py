@@ -582,6 +582,52 @@ def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, c
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(out_fps)
 
 
+def _with_pixel_aspect(data: bytes, h: int, v: int) -> bytes:
+    """An MP4's bytes (moov after mdat, as OpenCV writes it) with a pasp box, pixels h:v, in its video sample
+    entry: how a camcorder or a DVD rip marks an anamorphic picture, and FFmpeg reads it."""
+    starts, at, end = [], 0, len(data)
+    for name in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"):
+        while at < end:
+            size, kind = struct.unpack(">I4s", data[at:at + 8])
+            if kind == name:
+                starts.append(at)
+                end, at = at + size, at + 8
+                break
+            at += size
+    entry = at + 8  # after stsd's version, flags and count
+    size = struct.unpack(">I", data[entry:entry + 4])[0]
+    out = bytearray(data[:entry + size] + struct.pack(">I4sII", 16, b"pasp", h, v) + data[entry + size:])
+    for start in [*starts, entry]:
+        struct.pack_into(">I", out, start, struct.unpack(">I", out[start:start + 4])[0] + 16)
+    return bytes(out)
+
+
+def test_an_anamorphic_video_is_analysed_and_drawn_as_players_show_it(tmp_path, clip, mask_model, capfd):
+    """A file of 480x360 pixels shown 4:3 wide (640x360, its sample aspect ratio; DV, DVD, HDV) was analysed and
+    drawn as its stored pixels: every face squashed, and the boxes off the picture a player shows by a quarter."""
+    cap, frames = cv2.VideoCapture(str(clip)), []
+    for _ in range(4):
+        frames.append(cap.read()[1])
+    plain, squeezed = tmp_path / "plain.mp4", tmp_path / "squeezed.mp4"
+    for path, size in ((plain, CLIP_SIZE), (squeezed, (480, 360))):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, size)
+        for frame in frames:
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        writer.release()
+    squeezed.write_bytes(_with_pixel_aspect(squeezed.read_bytes(), 4, 3))
+    boxes = {}
+    for path in (plain, squeezed):
+        table, out = tmp_path / f"{path.stem}.csv", tmp_path / f"{path.stem}_out.mp4"
+        assert main(["--source", str(path), "--model", str(mask_model), "--no-display", "--csv", str(table),
+                     "--output", str(out)]) == 0
+        assert video_info(out) == (4, CLIP_SIZE)
+        boxes[path.stem] = sorted([int(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in read_csv(table)
+                                  if r["frame"] == "0")
+    assert len(boxes["squeezed"]) == len(boxes["plain"]) == 2
+    assert np.abs(np.array(boxes["squeezed"]) - np.array(boxes["plain"])).max() <= 8, boxes
+    assert f"{squeezed}: its 480x360 pictures are shown 640x360 (pixels not square)" in capfd.readouterr().out
+
+
 def _run(capfd, *args) -> tuple[int, str]:
     code = main([*map(str, args)])
     return code, one_error_line(capfd.readouterr().err)

@@ -252,6 +252,10 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
         uses = "times and --output" if source.sequence else "--output (times are the file's own)"
         warn(f"{args.source} {said}: {uses} at {source.fps:g} fps")
+    if report and source.size != source.stored_size:
+        info(f"{source.spec.describe()}: its {source.stored_size[0]}x{source.stored_size[1]} pictures are shown "
+             f"{source.size[0]}x{source.size[1]} (pixels not square): read at that size, as players show them "
+             f"(boxes in those pixels)")
     base_side = getattr(pipeline.detector, "base_side", None)
     if report and not args.fine_pass and base_side and max(source.size) > base_side:
         # One pass sees a 4K frame shrunk 3x: 0.29 of the faces in mask_scenes_val's scenes tiled into 4K frames
