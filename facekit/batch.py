@@ -793,6 +793,17 @@ def start_ray(address: str | None, workers: int | None) -> int:
     # Ray's C++ side logs to the terminal: a line on start-up (hidden below) and an ERROR for every actor Ray
     # Data creates (constructor arguments kept in the object store: how Ray Data always starts its actors).
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    from .signals import DeferredStop, check_stop, set_stop_handler, stop_handler
+
+    # A stop while Ray starts waits until it is up: ray.init's own SIGTERM handler (sys.exit) ended the job with
+    # exit 15 and no word, and a stop part-way left Ray's agents running for good, orphaned. Held, it shuts that
+    # Ray down and ends the job as Ctrl-C does: "interrupted", exit 143.
+    held = DeferredStop()
+    held.arm()
+    ray_utils = sys.modules.get("ray._private.utils")
+    own = getattr(ray_utils, "set_sigterm_handler", None)
+    if own is not None:
+        ray_utils.set_sigterm_handler = lambda handler: None
     try:
         with quiet_stderr():
             _init(ray, address, workers, store)
@@ -801,11 +812,15 @@ def start_ray(address: str | None, workers: int | None) -> int:
         if address and _refused_for_token(exc):
             raise FacekitError(f"{where}: the cluster asks for Ray's authentication token ({RAY_TOKEN_HINT})") from None
         raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room(exc)}") from None
+    finally:
+        if own is not None:
+            ray_utils.set_sigterm_handler = own
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
-    from .signals import set_stop_handler, stop_handler
-
     set_stop_handler(stop_handler)
+    if held.received:
+        ray.shutdown()
+        check_stop()
     _hush_teardown()
     import ray.data
 

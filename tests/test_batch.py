@@ -363,6 +363,43 @@ def test_ray_failure_is_one_line():
         next(results)
 
 
+def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch):
+    """ray.init sets a SIGTERM handler of its own (sys.exit) as it begins: a scheduler's stop in the seconds Ray
+    took to start ended the job with exit 15, no word, and Ray's agents left running for good. The stop now
+    waits until Ray is up, shuts it down and ends the job as a Ctrl-C does."""
+    import signal
+    import time
+
+    import ray
+    import ray._private.utils
+
+    import facekit.batch
+    from facekit.signals import clear_stop, exit_status
+
+    shut = []
+
+    def starting(ray_module, address, workers, store):  # what ray.init does first, then the signal comes
+        ray._private.utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        shut.append("up")
+
+    for name in ("PYTHONPATH", "RAY_BACKEND_LOG_LEVEL"):  # start_ray sets them for the workers: put back after
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    monkeypatch.setattr(facekit.batch, "_init", starting)
+    monkeypatch.setattr(ray, "shutdown", lambda: shut.append("shut down"))
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    clear_stop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            facekit.batch.start_ray(None, 1)
+        assert shut == ["up", "shut down"] and exit_status() == 143
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        clear_stop()
+
+
 @pytest.mark.slow
 def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
     """A cluster scheduler stops a job with SIGTERM. Ray's core took that signal over when it started: the
