@@ -582,6 +582,44 @@ def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, c
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(out_fps)
 
 
+def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, monkeypatch, capfd):
+    """`--source -` (`cat clip.mp4 | ...`, as the photo script's `-i -`) was "-: no such file"."""
+    import io
+    import tempfile
+
+    cap, video = cv2.VideoCapture(str(clip)), tmp_path / "short.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)  # its index at its end
+    for _ in range(4):
+        writer.write(cap.read()[1])
+    writer.release()
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+
+    class Pipe:
+        def __init__(self, data: bytes):
+            self.buffer = io.BytesIO(data)
+
+        def isatty(self):
+            return False
+
+    common = ["--model", str(mask_model), "--no-display"]
+    assert main(["--source", str(video), "--csv", str(tmp_path / "file.csv"), *common]) == 0
+    monkeypatch.setattr(sys, "stdin", Pipe(video.read_bytes()))
+    assert main(["--source", "-", "--csv", str(tmp_path / "piped.csv"), "--output", f"{tmp_path / 'out'}/",
+                 *common]) == 0
+    assert read_csv(tmp_path / "piped.csv") == read_csv(tmp_path / "file.csv") != []
+    assert video_info(tmp_path / "out" / "stdin.mp4") == (4, CLIP_SIZE)
+    assert list(spool.iterdir()) == []  # the copy it was read into is gone
+    capfd.readouterr()
+    for data, message in ((b"", "--source -: nothing came on standard input"),
+                          (b"not a video", "-: not a readable video")):
+        monkeypatch.setattr(sys, "stdin", Pipe(data))
+        assert main(["--source", "-", *common]) == 2
+        assert one_error_line(capfd.readouterr().err).startswith(f"[ERROR] {message}")
+    assert list(spool.iterdir()) == []
+
+
 def _with_pixel_aspect(data: bytes, h: int, v: int) -> bytes:
     """An MP4's bytes (moov after mdat, as OpenCV writes it) with a pasp box, pixels h:v, in its video sample
     entry: how a camcorder or a DVD rip marks an anamorphic picture, and FFmpeg reads it."""

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-s", "--source", default="0",
                    help="camera index (0, 1, ...), video file, folder of video files, image sequence "
-                        "(frames/%%04d.png), or stream URL (rtsp://, http://...). Default: 0")
+                        "(frames/%%04d.png), stream URL (rtsp://, http://...), or - for a video file piped in (read "
+                        "to its end first). Default: 0")
     p.add_argument("-o", "--output", type=output_path,
                    help="write the annotated video here: .mp4, .mkv (MPEG-4 Part 2) or .avi (MJPEG) play in desktop "
                         "players such as VLC, not in web browsers; .webm (VP8) plays in browsers too, for ~20 ms "
@@ -282,7 +283,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         # With `--csv -` or `--summary -` standard output is the table a pipe reads: a command's `echo` went into
         # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
         results_out = is_stdout(args.csv) or is_stdout(args.summary)
-        alerts = AlertDispatcher(alert_argv, source=args.source, warn=warn, gap_s=gap_s,
+        named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
+        alerts = AlertDispatcher(alert_argv, source=named, warn=warn, gap_s=gap_s,
                                  stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
     stats = RunStats(cut=CutShort(inputs=[args.source]))
     # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
@@ -487,7 +489,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     stats.people, stats.headline = len(people), people.headline()
     stats.unmasked = people.count() if "mask" in task_labels else None
     if sink is not None and sink.written:
-        stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source)
+        stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source,
+                                               getattr(args, "piped", False))
     if report:
         _report(args, stats, sink, timeline, people, alerts, source)
     return stats
@@ -520,9 +523,10 @@ def _window_says_stop(window: Window, stats: RunStats) -> bool:
     return False
 
 
-def _sound_left_out(output: Path, source) -> str | None:
+def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
     """The line saying that the annotated video has none of its source file's sound, with the ffmpeg command that
-    puts it back in step; None where the source has none (or is a camera, a stream, an image sequence)."""
+    puts it back in step; None where the source has none (or is a camera, a stream, an image sequence). piped: the
+    source came on standard input (its temporary file is gone once the run ends: ffmpeg is to read it there)."""
     import shlex
 
     from ..container import sound
@@ -538,7 +542,8 @@ def _sound_left_out(output: Path, source) -> str | None:
     shift = f"-itsoffset {found.picture_start_s:.3f} " if found.picture_start_s >= 0.0005 else ""
     return (f"{output} has no sound: OpenCV writes pictures only, and the source's "
             f"{'sound track is' if found.tracks == 1 else f'{found.tracks} sound tracks are'} left out. With ffmpeg: "
-            f"ffmpeg {shift}-i {shlex.quote(str(output))} -i {shlex.quote(str(source.spec.target))} -map 0:v "
+            f"{'... | ' if piped else ''}ffmpeg {shift}-i {shlex.quote(str(output))} -i "
+            f"{'-' if piped else shlex.quote(str(source.spec.target))} -map 0:v "
             f"-map 1:a -c:v copy -shortest {shlex.quote(str(with_sound))}")
 
 
@@ -592,12 +597,36 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> No
 def main(argv: list[str] | None = None) -> int:
     from ..records import MadeFolders
 
-    with MadeFolders() as made:  # an output folder the run made and left empty is removed, however it ends
-        return _main(argv, made)
+    # An output folder the run made and left empty is removed, however it ends; so is a video piped in.
+    with MadeFolders() as made, ExitStack() as spooled:
+        return _main(argv, made, spooled)
 
 
-def _main(argv: list[str] | None, made: MadeFolders) -> int:
+def _stdin_video(spooled: ExitStack) -> str:
+    """`--source -`, a video piped in (`cat clip.mp4 | ...`, `curl -s URL | ...`), as `-i -` is a photo: it was
+    "-: no such file". Read to its end into a temporary file that OpenCV opens as any other: from a pipe it reads
+    no MP4 whose index is at its end (most are), and no frame count, which a file's checks need."""
+    import shutil
+    import tempfile
+
+    if sys.stdin is None or sys.stdin.isatty():  # a terminal's: the command would wait for typed bytes
+        raise FacekitError("--source - reads a video piped in (cat clip.mp4 | ... --source -), and standard input is "
+                           + ("closed" if sys.stdin is None else "a terminal"))
+    info("reading the video on standard input to its end (a live feed never ends: give its stream URL or camera "
+         "instead)")
+    path = Path(spooled.enter_context(tempfile.TemporaryDirectory(prefix="facekit-stdin-"))) / "stdin"
+    with open(path, "wb") as fh:
+        shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    if path.stat().st_size == 0:
+        raise FacekitError("--source -: nothing came on standard input")
+    return str(path)
+
+
+def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     args = build_parser().parse_args(argv)
+    args.piped = args.source.strip() == "-"
+    if args.piped:
+        args.source = _stdin_video(spooled)
     # Read by OpenCV's FFmpeg backend when it loads, so before cv2 is imported: FFmpeg's own
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -631,10 +660,16 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     _make_folders(folders, made)
     check_outputs(args)
     pipeline = _load(args)
-    stats = run(args, pipeline)
+    try:
+        stats = run(args, pipeline)
+    except VideoError as exc:  # named as the user gave it, not by the temporary file it was read into
+        if args.piped and type(exc) is VideoError:
+            raise VideoError(str(exc).replace(args.source, "-")) from None
+        raise
     report_landmarks(pipeline, stats.landmarks, video=True)
     if stats.error:
-        print(f"[ERROR] {stats.error}", file=sys.stderr, flush=True)
+        error = stats.error.replace(args.source, "-") if args.piped else stats.error
+        print(f"[ERROR] {error}", file=sys.stderr, flush=True)
         return 2
     if stats.interrupted:
         from ..signals import exit_status
