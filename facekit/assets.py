@@ -353,7 +353,12 @@ def _download(asset: Asset, dest: Path) -> None:
                 _progress(asset.filename, done, total)
         if bar:
             print(file=sys.stderr)
-        else:
+        # A server that closes early ends the reads as the file's end would: a file with no pinned sha256
+        # (MobileNetV2's) was kept cut short, and training failed on it later in h5py.
+        if total and done < total:
+            raise AssetError(f"the download of {asset.filename} from {asset.url} ended after {done} of {total} "
+                             "bytes (the server closed the connection); not saved: run the command again")
+        if not bar:
             print(f"[INFO] downloaded {asset.filename} ({done / 1e6:.1f} MB)", file=sys.stderr, flush=True)
         if asset.sha256 and digest.hexdigest() != asset.sha256:
             raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")

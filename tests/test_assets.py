@@ -131,6 +131,49 @@ def test_a_download_into_a_log_is_two_lines_not_a_redrawn_bar(monkeypatch, tmp_p
                                 "[INFO] downloaded big.bin (0.5 MB)"], err
 
 
+@pytest.fixture
+def odd_server():
+    """A server on loopback whose GET runs a test's own handler body (a connection closed early, a reset)."""
+    behaviours = {}
+
+    class Odd(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            behaviours[self.path](self)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield behaviours, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_download_the_server_cuts_short_is_not_kept(monkeypatch, tmp_path, odd_server, capsys):
+    """A server that closed the connection half-way through a file it had announced whole: the reads ended as at
+    the file's end, and a file with no pinned sha256 (MobileNetV2's ImageNet weights) was kept in the cache cut
+    short, "downloaded" said; training then failed on it in h5py. It is one line, and nothing is kept."""
+    behaviours, url = odd_server
+
+    def half(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "200000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 100_000)
+        handler.close_connection = True
+
+    behaviours["/half.h5"] = half
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setitem(assets.REGISTRY, "t.half", assets.Asset("t.half", "models/half.h5", f"{url}/half.h5", None))
+    with pytest.raises(AssetError) as err:
+        assets.resolve("t.half")
+    assert str(err.value) == (f"the download of half.h5 from {url}/half.h5 ended after 100000 of 200000 bytes (the "
+                              "server closed the connection); not saved: run the command again")
+    assert "[INFO] downloaded" not in capsys.readouterr().err
+    assert list((tmp_path / "cache").rglob("*")) == [tmp_path / "cache" / "models"], "no file, no temp file"
+
+
 @needs_mirror
 def test_layout_makes_the_seed_folders(tmp_path):
     assets.layout(tmp_path)
