@@ -345,7 +345,7 @@ def _download(asset: Asset, dest: Path) -> None:
         print(f"[INFO] downloading {asset.filename} from {asset.url}"
               + (f" ({total / 1e6:.1f} MB)" if total else ""), file=sys.stderr, flush=True)
     with response, _room_for(dest), atomic_write(dest, "wb") as out:  # a failed check raises inside: nothing saved
-        while chunk := response.read(1 << 16):
+        while chunk := _read(response, asset, done, bar):
             out.write(chunk)
             digest.update(chunk)
             done += len(chunk)
@@ -362,6 +362,21 @@ def _download(asset: Asset, dest: Path) -> None:
             print(f"[INFO] downloaded {asset.filename} ({done / 1e6:.1f} MB)", file=sys.stderr, flush=True)
         if asset.sha256 and digest.hexdigest() != asset.sha256:
             raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")
+
+
+def _read(response, asset: Asset, done: int, bar: bool) -> bytes:
+    """The next piece of a download. A connection reset or stalled past the timeout mid-file was an OSError
+    traceback, exit 1 (the temp file already gone): one line, as a download that cannot start is."""
+    import http.client
+
+    try:
+        return response.read(1 << 16)
+    except (OSError, http.client.HTTPException) as exc:
+        if bar:
+            print(file=sys.stderr)  # off the progress bar's line
+        reason = exc.strerror or str(exc) if isinstance(exc, OSError) else type(exc).__name__
+        raise AssetError(f"the download of {asset.filename} from {asset.url} broke off after {done} bytes "
+                         f"({reason or 'timed out'}); not saved: run the command again, or {_where(asset)}") from None
 
 
 def _is_terminal(stream) -> bool:

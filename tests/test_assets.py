@@ -174,6 +174,37 @@ def test_a_download_the_server_cuts_short_is_not_kept(monkeypatch, tmp_path, odd
     assert list((tmp_path / "cache").rglob("*")) == [tmp_path / "cache" / "models"], "no file, no temp file"
 
 
+def test_a_download_whose_connection_is_reset_mid_file_is_one_line(monkeypatch, tmp_path, odd_server):
+    """A connection reset half-way through a download (a proxy, a flaky Wi-Fi) was a ConnectionResetError
+    traceback, exit 1. It is one line naming the file and the URL; nothing is kept."""
+    import socket
+    import struct
+
+    behaviours, url = odd_server
+
+    def reset(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "400000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 100_000)
+        handler.wfile.flush()
+        # linger 0: close() sends a RST, not a FIN
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+
+    behaviours["/reset.onnx"] = reset
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setitem(assets.REGISTRY, "t.reset", assets.Asset("t.reset", "models/reset.onnx", f"{url}/reset.onnx",
+                                                                 "0" * 64))
+    with pytest.raises(AssetError) as err:
+        assets.resolve("t.reset")
+    message = str(err.value)
+    assert message.startswith(f"the download of reset.onnx from {url}/reset.onnx broke off after "), message
+    assert "(Connection reset by peer); not saved: run the command again, or set FACEKIT_ASSETS" in message, message
+    assert list((tmp_path / "cache").rglob("*")) == [tmp_path / "cache" / "models"], "no file, no temp file"
+
+
 @needs_mirror
 def test_layout_makes_the_seed_folders(tmp_path):
     assets.layout(tmp_path)
