@@ -14,6 +14,7 @@ download) and lays out `face_detector/` and `examples/` the way the original PyI
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -424,17 +425,24 @@ def _copy_if_changed(src: Path, target: Path, sha256: str | None = None) -> None
 def _room_for(target: Path) -> Iterator:
     """A copy or download that the disk has no room for (full, a quota, ulimit -f): one line naming the file and
     the setting that puts it elsewhere. `fetch` into a full cache ended in an OSError traceback, exit 1 (the
-    temp file was already gone, the files copied before it kept)."""
+    temp file was already gone, the files copied before it kept). So is one it may not write at all (a read-only
+    file system or home, another user's folder), where the temp file could not be made: an OSError traceback too."""
     try:
         yield
     except OSError as exc:
-        if exc.errno not in NO_ROOM_ERRNOS:
+        if exc.errno not in NO_ROOM_ERRNOS | _NO_WRITE_ERRNOS:
             raise
+        room = exc.errno in NO_ROOM_ERRNOS
         try:
-            hint = f"; set {ENV_CACHE} to a folder with room" if target.is_relative_to(cache_root()) else ""
+            hint = (f"; set {ENV_CACHE} to a folder {'with room' if room else 'you can write'}"
+                    if target.is_relative_to(cache_root()) else "")
         except AssetError:
             hint = ""
-        raise AssetError(f"cannot write {target} ({exc.strerror or exc}): free some space there{hint}") from None
+        raise AssetError(f"cannot write {target} ({exc.strerror or exc})"
+                         + (f": free some space there{hint}" if room else hint)) from None
+
+
+_NO_WRITE_ERRNOS = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
 
 
 def layout(root: Path) -> None:

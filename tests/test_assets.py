@@ -206,6 +206,33 @@ def test_a_download_whose_connection_is_reset_mid_file_is_one_line(monkeypatch, 
 
 
 @needs_mirror
+def test_fetch_into_a_cache_it_may_not_write_is_one_line(monkeypatch, tmp_path, capsys):
+    """`python -m facekit.assets fetch` into a cache folder on a read-only file system (a read-only home, a
+    container's image) ended in an OSError traceback from the temp file, exit 1. It is one line naming the file
+    and FACEKIT_CACHE, exit 2."""
+    import errno
+    import tempfile
+
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    real = tempfile.mkstemp
+
+    def read_only(*a, dir=None, **kw):
+        if dir is not None and Path(dir).is_relative_to(cache):
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return real(*a, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setenv(assets.ENV_MIRROR, str(ASSETS))
+    monkeypatch.setenv(assets.ENV_CACHE, str(cache))
+    assert assets.main(["fetch"]) == 2
+    first = cache / next(iter(assets.REGISTRY.values())).path
+    assert capsys.readouterr().err == (f"[ERROR] cannot write {first} (Read-only file system); set "
+                                       f"{assets.ENV_CACHE} to a folder you can write\n")
+    assert list(cache.rglob("*")) == [cache / "models"]
+
+
+@needs_mirror
 def test_layout_makes_the_seed_folders(tmp_path):
     assets.layout(tmp_path)
     assert (tmp_path / "face_detector" / "deploy.prototxt").is_file()
