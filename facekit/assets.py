@@ -479,6 +479,13 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The scripts' guard: a Ctrl-C (or SIGTERM) during a download or a copy was a KeyboardInterrupt traceback.
+    from .cli.common import guarded
+
+    return guarded(_main)(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     from .cli.common import ArgumentParser, add_version
 
     # the commands' parser: a bad option or subcommand is one [ERROR] line, and --version is there as on the others

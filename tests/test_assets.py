@@ -232,6 +232,30 @@ def test_fetch_into_a_cache_it_may_not_write_is_one_line(monkeypatch, tmp_path, 
     assert list(cache.rglob("*")) == [cache / "models"]
 
 
+def test_ctrl_c_during_fetchs_download_is_one_line_and_leaves_nothing(monkeypatch, tmp_path, capsys):
+    """Ctrl-C while `python -m facekit.assets fetch` downloaded a model was a KeyboardInterrupt traceback. It ends
+    as the scripts' Ctrl-C does: "[INFO] interrupted", exit 130, no file or temp file in the cache."""
+    import io
+    import urllib.request
+
+    class Interrupted(io.BytesIO):
+        headers = {"Content-Length": "300000"}
+        calls = 0
+
+        def read(self, n=-1):
+            Interrupted.calls += 1
+            if Interrupted.calls > 2:
+                raise KeyboardInterrupt
+            return b"x" * n
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Interrupted())
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "[INFO] interrupted"
+    assert list((tmp_path / "cache").rglob("*")) == [tmp_path / "cache" / "models"]
+
+
 @needs_mirror
 def test_layout_makes_the_seed_folders(tmp_path):
     assets.layout(tmp_path)
