@@ -1211,13 +1211,20 @@ def _licences(cfg: TrainConfig) -> dict:
     """The card's licences block, as the shipped heads have it: the data's terms and the weights' (the
     scripts' --tasks help shows what `model` says in brackets). --data-licence, else the asset mirror's terms
     of the datasets (with --init-model's block), else --init-model's block."""
-    if cfg.data_licence:
-        terms = cfg.data_licence
-        return {"licences": {"data": terms,
-                             "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
     earlier = {}
     if cfg.init_model is not None and (cfg.init_model / CARD).is_file():
         earlier = json.loads((cfg.init_model / CARD).read_text(encoding="utf-8")).get("licences") or {}
+    if cfg.data_licence:
+        terms = cfg.data_licence
+        # The weights started from --init-model's, learnt from its data: the shipped gender head fine-tuned on
+        # photos of one's own with --data-licence MIT was carded MIT, CelebA's non-commercial terms dropped.
+        started = earlier.get("model", "")
+        started = started[started.find("(") + 1:started.rfind(")")] if started.endswith(")") else ""
+        if started and started.lower() not in terms.lower():
+            terms = f"{terms}; from --init-model's weights: {started}"
+        kept = {k: v for k, v in earlier.items() if k not in ("model", "data")}
+        return {"licences": kept | {"data": cfg.data_licence,
+                                    "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}
     known, _ = _known_terms(cfg)
     if not known:
         return {"licences": earlier} if earlier else {}

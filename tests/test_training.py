@@ -1819,6 +1819,24 @@ def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tm
     assert _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g")) == {}
 
 
+def test_data_licence_keeps_the_terms_of_the_weights_it_started_from(tmp_path):
+    """The shipped gender head (CelebA: non-commercial research only) fine-tuned on photos of one's own with
+    --data-licence MIT was carded plain "MIT": --tasks help offered it as MIT and the run's non-commercial line
+    left it out, CelebA's terms dropped from weights still learnt from it. --init-model's terms stay."""
+    from facekit.heads import ModelCard, card_terms
+    from facekit.training import TrainConfig, _licences
+
+    own = tmp_path / "own"
+    block = _licences(TrainConfig(dataset=own, output=tmp_path / "g", init_model=ROOT / "models" / "gender",
+                                  data_licence="MIT"))["licences"]
+    assert block["data"] == "MIT" and "NON-COMMERCIAL" in block["celeba_gender"]
+    card = ModelCard.from_dict(json.loads((ROOT / "models" / "gender" / "card.json").read_text()) | {"licences": block})
+    assert card_terms(card) == "MIT; from --init-model's weights: non-commercial research only"
+    # without --init-model the user's words are the terms, as before
+    assert _licences(TrainConfig(dataset=own, output=tmp_path / "m", data_licence="MIT"))["licences"] == {
+        "data": "MIT", "model": "facekit's code is MIT; the weights inherit the data's terms (MIT)"}
+
+
 def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it(datasets, media, tmp_path):
     """--help's examples all trained the mirror's datasets into models/, and a run with -m my_head ended at "model,
     card, plot and report in my_head": a new user had a folder and no word of what to do with it. --help shows

@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "against the Keras model")
     p.add_argument("--data-licence", "--data-license", metavar="TEXT",
                    help="the terms of the training images, e.g. 'CelebA: non-commercial research only'; the card "
-                        "keeps them (the weights inherit them) and the scripts' --tasks help shows them "
-                        "(default: the asset mirror's terms of its datasets, e.g. CelebA's non-commercial "
-                        "terms for celeba_gender, with those of --init-model's card; else none recorded)")
+                        "keeps them (the weights inherit them), with --init-model's terms, and the scripts' "
+                        "--tasks help shows them (default: the asset mirror's terms of its datasets, e.g. CelebA's "
+                        "non-commercial terms for celeba_gender, with those of --init-model's card; else none "
+                        "recorded)")
     p.add_argument("--val-split", type=share, default=0.1,
                    help="share of the images for the validation split, from 0 to under 1 (default: 0.1)")
     p.add_argument("--test-split", type=share, default=0.2,
