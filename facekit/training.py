@@ -629,6 +629,27 @@ def class_weights(y: np.ndarray, num_classes: int, mode: str) -> dict[int, float
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+def _damaged_imagenet_file(path: Path, exc: Exception) -> None:
+    """A MobileNetV2 ImageNet file that h5py cannot read (a download cut short by an older facekit, a copy on a
+    failing disk; it has no pinned sha256 to be checked by) was an h5py OSError traceback, after the whole
+    dataset had been read: one line naming the file and how to get it again."""
+    from . import assets
+    from .errors import out_of_memory
+
+    if not isinstance(exc, OSError) or out_of_memory(exc):  # h5py's word for a file it cannot read; not a bad size
+        return
+    try:
+        in_cache = path.is_relative_to(assets.cache_root())
+    except FacekitError:
+        in_cache = False
+    fix = (f"delete it and run the command again, which downloads it afresh from "
+           f"{assets.REGISTRY['mobilenet_v2_imagenet'].url}" if in_cache else
+           f"the asset mirror {assets.ENV_MIRROR}={os.environ.get(assets.ENV_MIRROR)} holds a damaged copy: "
+           f"replace it there, or unset {assets.ENV_MIRROR} to use the cache")
+    raise ModelError(f"cannot load MobileNetV2's ImageNet weights from {path} "
+                     f"({str(exc).splitlines()[0][:160] or type(exc).__name__}): {fix}") from None
+
+
 def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | None = "imagenet",
                 train_batchnorm: bool = False, name: str = "facekit_mobilenetv2"):
     """Rescaling -> MobileNetV2 base -> pooling -> dropout -> softmax. Input: RGB 0..255 floats."""
@@ -643,7 +664,8 @@ def build_model(num_classes: int, size: int, alpha: float = 1.0, weights: str | 
         base = keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=weights,
                                               alpha=alpha)
     except Exception as exc:  # Keras raises a bare Exception when its download fails
-        if weights != "imagenet":
+        if weights is not None and weights != "imagenet":
+            _damaged_imagenet_file(Path(weights), exc)
             raise
         raise ModelError(f"MobileNetV2 ImageNet weights for --alpha {alpha} are not in the asset mirror (it has "
                          f"alpha 1.0) and Keras could not download them: {str(exc).splitlines()[0][:160]}") from None

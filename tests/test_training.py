@@ -438,6 +438,32 @@ def test_class_weights_balance_rare_classes_and_sqrt_softens_them():
     assert class_weights(np.array([0, 0]), 3, "balanced")[2] > 0  # a class with no images: no division by 0
 
 
+def test_a_damaged_imagenet_weights_file_is_one_line_naming_it(monkeypatch, tmp_path):
+    """MobileNetV2's ImageNet file has no pinned sha256: one cut short in the cache (an older facekit's download)
+    or in the mirror was an h5py OSError traceback once the dataset had been read. One line naming the file and
+    what to do, which depends on where it is."""
+    from facekit import assets
+    from facekit.errors import ModelError
+    from facekit.training import build_model
+
+    name = Path(assets.REGISTRY["mobilenet_v2_imagenet"].path)
+    for where in ("cache", "mirror"):
+        root = tmp_path / where
+        (root / name.parent).mkdir(parents=True)
+        (root / name).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 1000)
+    monkeypatch.delenv(assets.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    with pytest.raises(ModelError) as err:
+        build_model(2, 32)
+    message = str(err.value)
+    assert message.startswith(f"cannot load MobileNetV2's ImageNet weights from {tmp_path / 'cache' / name} ("), message
+    assert message.endswith(f": delete it and run the command again, which downloads it afresh from "
+                            f"{assets.REGISTRY['mobilenet_v2_imagenet'].url}"), message
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path / "mirror"))
+    with pytest.raises(ModelError, match=f"holds a damaged copy: replace it there, or unset {assets.ENV_MIRROR}"):
+        build_model(2, 32)
+
+
 def test_batchnorm_is_fine_tuned_only_when_asked():
     import keras
 
