@@ -1232,18 +1232,30 @@ def _known_terms(cfg: TrainConfig) -> tuple[dict[str, str], list[Path]]:
 def _licences(cfg: TrainConfig) -> dict:
     """The card's licences block, as the shipped heads have it: the data's terms and the weights' (the
     scripts' --tasks help shows what `model` says in brackets). --data-licence, else the asset mirror's terms
-    of the datasets (with --init-model's block), else --init-model's block."""
-    earlier = {}
-    if cfg.init_model is not None and (cfg.init_model / CARD).is_file():
-        earlier = json.loads((cfg.init_model / CARD).read_text(encoding="utf-8")).get("licences") or {}
+    of the datasets (with --init-model's block), else --init-model's block. --ensemble members' blocks count as
+    --init-model's: the exported file carries their weights too (a non-commercial member averaged into a head of
+    other data left the card without its terms)."""
+    earlier: dict = {}
+    flags = []
+    for flag, folder in [("--init-model", cfg.init_model)] + [("--ensemble", f) for f in cfg.ensemble]:
+        block = {}
+        if folder is not None and (folder / CARD).is_file():
+            block = json.loads((folder / CARD).read_text(encoding="utf-8")).get("licences") or {}
+        if block:
+            flags += [flag] if flag not in flags else []
+            model = earlier.get("model", "")
+            earlier |= block
+            if model and "non-commercial" not in block.get("model", "").lower():
+                earlier["model"] = model  # the first, unless a later one is non-commercial
     if cfg.data_licence:
         terms = cfg.data_licence
-        # The weights started from --init-model's, learnt from its data: the shipped gender head fine-tuned on
-        # photos of one's own with --data-licence MIT was carded MIT, CelebA's non-commercial terms dropped.
+        # The weights started from --init-model's, learnt from its data: a gender head learnt from CelebA
+        # fine-tuned on photos of one's own with --data-licence MIT was carded MIT, CelebA's terms dropped.
         started = earlier.get("model", "")
         started = started[started.find("(") + 1:started.rfind(")")] if started.endswith(")") else ""
         if started and started.lower() not in terms.lower():
-            terms = f"{terms}; from --init-model's weights: {started}"
+            whose = " and ".join(f"{flag}'s" for flag in flags)
+            terms = f"{terms}; from {whose} weights: {started}"
         kept = {k: v for k, v in earlier.items() if k not in ("model", "data")}
         return {"licences": kept | {"data": cfg.data_licence,
                                     "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}}

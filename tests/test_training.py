@@ -1846,9 +1846,10 @@ def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tm
 
 
 def test_data_licence_keeps_the_terms_of_the_weights_it_started_from(tmp_path):
-    """The shipped gender head (CelebA: non-commercial research only) fine-tuned on photos of one's own with
-    --data-licence MIT was carded plain "MIT": --tasks help offered it as MIT and the run's non-commercial line
-    left it out, CelebA's terms dropped from weights still learnt from it. --init-model's terms stay."""
+    """A gender head learnt from CelebA (README's runs/gender3; here with the shipped card's terms) fine-tuned on
+    photos of one's own with --data-licence MIT was carded plain "MIT": --tasks help offered it as MIT and the
+    run's non-commercial line left it out, CelebA's terms dropped from weights still learnt from it.
+    --init-model's terms stay."""
     from facekit.heads import ModelCard, card_terms
     from facekit.training import TrainConfig, _licences
 
@@ -1861,6 +1862,25 @@ def test_data_licence_keeps_the_terms_of_the_weights_it_started_from(tmp_path):
     # without --init-model the user's words are the terms, as before
     assert _licences(TrainConfig(dataset=own, output=tmp_path / "m", data_licence="MIT"))["licences"] == {
         "data": "MIT", "model": "facekit's code is MIT; the weights inherit the data's terms (MIT)"}
+
+
+def test_an_ensemble_members_terms_reach_the_card(tmp_path):
+    """--ensemble averages other heads' networks into the exported file, but only --init-model's terms were
+    kept: a head of one's own data started from a mask head with a gender head learnt from CelebA averaged in
+    (README's runs/gender3; here the shipped cards' terms) was carded "research and education", and no run named
+    it non-commercial."""
+    from facekit.training import TrainConfig, _licences
+
+    models = ROOT / "models"
+    block = _licences(TrainConfig(dataset=tmp_path / "own", output=tmp_path / "o", init_model=models / "mask",
+                                  ensemble=(models / "gender",)))["licences"]
+    assert block["model"].endswith("(non-commercial research only)") and "celeba_gender" in block
+    block = _licences(TrainConfig(dataset=tmp_path / "own", output=tmp_path / "o", init_model=models / "gender",
+                                  ensemble=(models / "mask",)))["licences"]
+    assert block["model"].endswith("(non-commercial research only)"), "a later member does not undo an earlier one"
+    given = _licences(TrainConfig(dataset=tmp_path / "own", output=tmp_path / "o", ensemble=(models / "gender",),
+                                  data_licence="MIT"))["licences"]
+    assert given["model"].endswith("(MIT; from --ensemble's weights: non-commercial research only)"), given
 
 
 def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it(datasets, media, tmp_path):
