@@ -150,20 +150,29 @@ _TERMS_KEY = {"fer2013/ferplus.csv": "ferplus"}
 
 def dataset_terms(path: Path) -> tuple[str, str] | None:
     """(key, terms) of a dataset folder or file inside the mirror's datasets/ (links followed, so README's
-    `ln -s "$FACEKIT_ASSETS"/datasets/* dataset/` counts), else None: a folder of one's own has no known terms."""
+    `ln -s "$FACEKIT_ASSETS"/datasets/* dataset/` counts; the mirror is $FACEKIT_ASSETS, or a folder laid out as
+    one: datasets/ beside MANIFEST.md and SHA256SUMS), else None: a folder of one's own has no known terms."""
+    try:
+        real = Path(path).resolve()
+    except OSError:
+        return None
     try:
         root = mirror_root()
     except AssetError:  # a FACEKIT_ASSETS that is no folder: its terms are unknown, not a failed training
-        return None
-    if root is None:
-        return None
-    try:
-        inside = Path(path).resolve().relative_to((root / "datasets").resolve())
-    except (ValueError, OSError):
-        return None
-    for key in (inside.as_posix(), inside.parts[0] if inside.parts else ""):
-        if key in DATASET_TERMS:
-            return _TERMS_KEY.get(key, key), DATASET_TERMS[key]
+        root = None
+    # The mirror is also known by its layout: the shipped cards' own commands name `-d ../shared/assets/datasets/...`,
+    # and run so without FACEKIT_ASSETS (which only the Makefile sets) a gender head learnt from CelebA was carded
+    # with no terms at all, offered by --tasks help as "no terms recorded".
+    found = next((p.parent for p in real.parents if p.name == "datasets" and (p.parent / "MANIFEST.md").is_file()
+                  and (p.parent / "SHA256SUMS").is_file()), None)
+    for mirror in dict.fromkeys(r for r in (root, found) if r is not None):
+        try:
+            inside = real.relative_to((mirror / "datasets").resolve())
+        except (ValueError, OSError):
+            continue
+        for key in (inside.as_posix(), inside.parts[0] if inside.parts else ""):
+            if key in DATASET_TERMS:
+                return _TERMS_KEY.get(key, key), DATASET_TERMS[key]
     return None
 
 # What `make demo` lays out at the top level, as the seed repo had it.

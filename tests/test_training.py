@@ -1840,9 +1840,28 @@ def test_a_head_rebuilt_from_the_mirrors_datasets_keeps_their_terms(datasets, tm
     own = tmp_path / "own"
     shutil.copytree(datasets / "mask" / "with_mask", own / "with_mask", ignore=lambda d, names: names[5:])
     assert _licences(TrainConfig(dataset=own, output=tmp_path / "o")) == {}
-    # the card is written after training: a FACEKIT_ASSETS that is no folder must not fail the run there
+    # the card is written after training: a FACEKIT_ASSETS that is no folder must not fail the run there (the
+    # mirror these links lead to is still known by its layout)
     monkeypatch.setenv("FACEKIT_ASSETS", str(tmp_path / "no such folder"))
-    assert _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g")) == {}
+    assert _licences(TrainConfig(dataset=(linked / "gender", linked / "celeba_gender"), output=tmp_path / "g")
+                     )["licences"]["model"].endswith("(non-commercial research only)")
+
+
+def test_the_mirrors_datasets_keep_their_terms_without_facekit_assets(datasets, tmp_path, monkeypatch):
+    """The gender card's own command, `-d ../shared/assets/datasets/gender ../shared/assets/datasets/celeba_gender`,
+    run in a shell without FACEKIT_ASSETS (only the Makefile sets it) carded the head with no terms: --tasks help
+    said "gender (no terms recorded)" and no run named it non-commercial, for weights learnt from CelebA. The
+    mirror is known by its layout too; a folder of one's own laid out alike but without the mirror's files is not."""
+    from facekit.training import TrainConfig, _licences
+
+    monkeypatch.delenv("FACEKIT_ASSETS", raising=False)
+    block = _licences(TrainConfig(dataset=(datasets / "gender", datasets / "celeba_gender"), output=tmp_path / "g"))
+    assert "NON-COMMERCIAL" in block["licences"]["celeba_gender"]
+    assert block["licences"]["model"].endswith("(non-commercial research only)")
+    own = tmp_path / "project" / "datasets" / "mask"
+    shutil.copytree(datasets / "mask" / "with_mask", own / "with_mask", ignore=lambda d, names: names[5:])
+    (tmp_path / "project" / "MANIFEST.md").write_text("my photos\n")
+    assert _licences(TrainConfig(dataset=own, output=tmp_path / "o")) == {}
 
 
 def test_data_licence_keeps_the_terms_of_the_weights_it_started_from(tmp_path):
