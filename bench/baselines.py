@@ -50,6 +50,17 @@ class Baseline:
     def path(self) -> Path:
         return assets_root() / "baselines" / self.file
 
+    def checked_path(self) -> Path:
+        """The file through facekit's resolver, its sha256 checked against the pinned one: read straight from the
+        mirror, a file cut short was an onnxruntime / h5py traceback naming no fix."""
+        from facekit import assets
+
+        name = next(n for n, a in assets.REGISTRY.items() if a.path == f"baselines/{self.file}")
+        try:
+            return assets.resolve_checked(name)
+        except assets.AssetError as exc:
+            raise SystemExit(f"[ERROR] {exc}") from None
+
     @property
     def labels(self) -> list[str]:
         return FACEKIT_LABELS[self.task]
@@ -196,6 +207,7 @@ def load(name: str) -> Baseline:
     baseline = BASELINES[name]
     if not baseline.path.is_file():
         raise SystemExit(f"[ERROR] {baseline.path} not found (the baselines live in the asset mirror)")
+    baseline.checked_path()
     return baseline.load()
 
 

@@ -47,3 +47,24 @@ def test_a_limit_below_one_is_refused_before_any_work(bench, limit):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
     assert f"argument --limit: must be 1 or more, got {limit}" in res.stderr, res.stderr
+
+
+def test_a_damaged_baseline_file_is_one_line_naming_it(tmp_path):
+    """The baselines were read straight from the mirror, past the resolver and its pinned sha256: dlib's gender
+    ONNX cut short was onnxruntime's INVALID_PROTOBUF traceback. It is one line naming the file and the mirror."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "dlib_models_gender_v1.onnx").write_bytes(b"\x08\x07" * 1000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACEKIT_ASSETS": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-m", "bench.baselines", "dlib_gender"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert res.stderr.strip() == (
+        f"[ERROR] {tmp_path / 'baselines' / 'dlib_models_gender_v1.onnx'} is truncated or corrupt (2000 bytes, "
+        f"sha256 does not match): the asset mirror FACEKIT_ASSETS={tmp_path} holds a damaged copy; replace it there, "
+        "or unset FACEKIT_ASSETS to use the cache"), res.stderr
