@@ -499,3 +499,26 @@ def test_a_damaged_mirror_file_says_to_mend_the_mirror_not_to_delete_it(monkeypa
                               f"mirror {assets.ENV_MIRROR}={tmp_path / 'mirror'} holds a damaged copy; replace it "
                               f"there, or unset {assets.ENV_MIRROR} to use the cache (or download it from "
                               f"{assets.REGISTRY['yunet'].url})")
+
+
+def test_readme_names_where_each_download_comes_from():
+    """README's resolver paragraph named "OpenCV's GitHub, opencv_zoo, MediaPipe's and Keras' storage" as where the
+    downloads come from, and said each is sha256-checked; the default detector's weights come from two other
+    people's GitHub copies of InsightFace's release, and MobileNetV2's file is not pinned."""
+    from urllib.parse import urlparse
+
+    paragraph = (ROOT / "README.md").read_text().split("3. a download from the canonical URL")[1].split("\n\n")[0]
+    paragraph = " ".join(paragraph.split())
+    named = {"opencv/opencv": "OpenCV's GitHub", "opencv/opencv_3rdparty": "OpenCV's GitHub",
+             "opencv/opencv_zoo": "opencv_zoo", "cospectrum/scrfd": "cospectrum/scrfd",
+             "hpc203/scrfd-opencv": "hpc203/scrfd-opencv", "mediapipe-assets": "MediaPipe's",
+             "tensorflow/keras-applications": "Keras' storage"}
+    for name, asset in assets.REGISTRY.items():
+        if asset.url is None or name.startswith("media."):
+            continue
+        parts = urlparse(asset.url).path.strip("/").split("/")
+        source = parts[0] if "googleapis" in asset.url and parts[0] != "tensorflow" else "/".join(parts[:2])
+        assert source in named, f"{name}: {asset.url} comes from a source this test does not know"
+        assert named[source] in paragraph, (name, named[source])
+        if asset.sha256 is None:  # the one unpinned download, and README says so
+            assert name == "mobilenet_v2_imagenet" and "every file but MobileNetV2's" in paragraph, name
