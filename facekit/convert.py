@@ -138,9 +138,10 @@ def check_output_folder(output: Path, source: Path) -> None:
 
 
 def convert(source: Path, output: Path, labels: list[str], task: str, preprocess: str = "mobilenet_v2",
-            command: str | None = None, log=print) -> dict:
+            command: str | None = None, log=print, data_licence: str | None = None) -> dict:
     """Write `output` (a head folder: model.tflite, card.json) from the Keras file `source`; returns the card.
-    The crop is the detector's box as it is, squashed to the input, as the tutorial cut its faces."""
+    The crop is the detector's box as it is, squashed to the input, as the tutorial cut its faces. data_licence:
+    the terms of the images it learnt from, kept in the card as the trainer's --data-licence keeps them."""
     from .heads import ModelCard
 
     check_output_folder(output, source)
@@ -194,6 +195,9 @@ def convert(source: Path, output: Path, labels: list[str], task: str, preprocess
             "command": command,
             "versions": _versions(),
         })
+        if data_licence:  # the trainer's words (training._licences), which --tasks help and the scripts read
+            card["licences"] = {"data": data_licence, "model": "facekit's code is MIT; the weights inherit the "
+                                                              f"data's terms ({data_licence})"}
         ModelCard.from_dict(card)  # what the scripts will ask of it, checked before it replaces anything
         (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would keep other users out of a shared model folder

@@ -144,3 +144,23 @@ def test_without_the_train_extra_on_python_3_10_says_it_needs_3_11(old_model, tm
     assert "Traceback" not in captured.err and line.startswith("[ERROR] conversion needs keras, not installed"), line
     assert f"needs Python {sys.version_info.major}.{sys.version_info.minor + 1} or later" in line, line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_converted_head_keeps_the_terms_given_and_says_when_none_are(old_model, tmp_path):
+    """The trainer records the training images' terms (--data-licence) and says when none are recorded; a converted
+    head had neither: no way to record them, and not a word, so --tasks help and the scripts offered it as "no
+    terms recorded" with nothing said at conversion."""
+    from facekit.heads import ModelCard, card_terms
+
+    terms = "prajnasb/observations: research and education"
+    folder = tmp_path / "mask_detector"
+    res = convert(old_model, "-m", folder, "--data-licence", terms)
+    assert res.returncode == 0, res.stderr
+    card = json.loads((folder / "card.json").read_text())
+    assert card["licences"]["data"] == terms
+    assert card_terms(ModelCard.from_dict(card)) == terms
+    assert "records no terms" not in res.stdout + res.stderr
+    res = convert(old_model, "-m", tmp_path / "plain")
+    assert res.returncode == 0, res.stderr
+    assert ("[INFO] the card records no terms for the images the model learnt from, which the weights inherit: "
+            "--data-licence TEXT records them") in res.stdout + res.stderr

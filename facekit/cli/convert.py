@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preprocess", choices=list(SCALING_TEXT), default="mobilenet_v2",
                    help="the pixel scaling the model was trained with, built into the export: "
                         + "; ".join(f"{k}: {v}" for k, v in SCALING_TEXT.items()) + " (default: mobilenet_v2)")
+    p.add_argument("--data-licence", "--data-license", metavar="TEXT",
+                   help="the terms of the images the model learnt from, e.g. 'prajnasb/observations: research and "
+                        "education' for the tutorial's; the card keeps them (the weights inherit them), as the "
+                        "trainer's --data-licence does (default: none recorded)")
     add_version(p)
     return p
 
@@ -74,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..runtime import native_stderr
 
     with native_stderr():  # TensorFlow's start-up chatter, a dozen lines between this command's own
-        card = convert(args.source, args.model, labels, task, args.preprocess, command=command, log=say)
+        card = convert(args.source, args.model, labels, task, args.preprocess, command=command, log=say,
+                       data_licence=args.data_licence)
     info(f"model folder written: {args.model} ({card['task']}: {', '.join(card['labels'])}; "
          f"{card['input_size']} px). Use it with: python detect_mask_image.py -i PHOTO -m {args.model}")
+    if not args.data_licence:  # as the trainer says it: the scripts offer such a head as "no terms recorded"
+        info("the card records no terms for the images the model learnt from, which the weights inherit: "
+             "--data-licence TEXT records them")
     return 0
