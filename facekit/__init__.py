@@ -3,6 +3,9 @@
     from facekit import FaceAnalyzer
     faces = FaceAnalyzer().analyze("photo.jpg")     # or the one-liner: facekit.analyze("photo.jpg")
 
+The defaults run SCRFD's weights (InsightFace's) and the gender head (CelebA's terms), both for non-commercial
+research only: FaceAnalyzer(detector="yunet", tasks="mask,emotion") runs neither (README: Licences).
+
 Nothing heavy is imported here: `import facekit` must stay cheap so that the detection scripts
 start fast and never pull TensorFlow in by accident. The public names below are loaded on first
 use (module `__getattr__`), not at import; type checkers read them from the `if TYPE_CHECKING:` imports.

@@ -459,7 +459,9 @@ _default_lock = threading.Lock()
 
 def analyze(image: ImageInput, **options: Any) -> list[Face]:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
-    kept for later calls with the same options (threads calling at once share one, built once)."""
+    kept for later calls with the same options (threads calling at once share one, built once). Its defaults,
+    SCRFD and the gender head, are for non-commercial research only: detector="yunet", tasks="mask,emotion"
+    runs neither."""
     global _default
     with _default_lock:
         if _default is None or _default[0] != options:
