@@ -1135,6 +1135,10 @@ def main(argv: list[str] | None = None) -> int:
     heads = load_heads(args.tasks, [str(m) for m in args.model])
     licences = {"detector": f"{args.detector}: {LICENCES[args.detector]}",
                 "heads": {task: card_terms(head.card) for task, head in heads.items()}}
+    if args.landmarks:  # the pose and openness columns are the face mesh's: its terms were left out
+        from .assets import REGISTRY
+
+        licences["landmarks"] = f"face mesh: {REGISTRY['face_mesh'].licence}"
     if args.address:
         check_address(args.address)
     todo = None

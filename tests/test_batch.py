@@ -1073,7 +1073,7 @@ def test_job_json_keeps_the_terms_of_the_weights_that_made_the_results(media, tm
     SCRFD's and the gender head's weights are for non-commercial research only. job.json keeps them now, and a
     resume is not refused for them."""
     out = tmp_path / "results"
-    args = [media / "example_03.png", "-o", out, "--tasks", "mask,gender", "--workers", "1"]
+    args = [media / "example_03.png", "-o", out, "--tasks", "mask,gender", "--workers", "1", "--landmarks"]
     res = batch(*args)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[INFO] for non-commercial research only: the scrfd detector" in res.stdout + res.stderr
@@ -1082,6 +1082,8 @@ def test_job_json_keeps_the_terms_of_the_weights_that_made_the_results(media, tm
     assert set(job["licences"]["heads"]) == {"mask", "gender"}
     assert "non-commercial" in job["licences"]["heads"]["gender"]
     assert "non-commercial" not in job["licences"]["heads"]["mask"]
+    # the pose and openness columns come from MediaPipe's face mesh, whose terms were left out
+    assert job["licences"]["landmarks"] == "face mesh: MediaPipe: Apache-2.0"
     again = batch(*args, timeout=120)
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr, again.stderr[-2000:]
 
