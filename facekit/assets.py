@@ -459,6 +459,7 @@ def layout(root: Path) -> None:
     for folder, names in LAYOUT.items():
         target_dir = root / folder
         _make_folder(target_dir)
+        laid: dict[str, list[str]] = {}  # licence -> the files laid out under it
         for name in names:
             try:
                 src = resolve(name)
@@ -469,7 +470,12 @@ def layout(root: Path) -> None:
                 raise
             # Checked as the cache is: a damaged copy of the right size (a bit flip, a copy over a bad share) stayed.
             _copy_if_changed(src, target_dir / src.name, REGISTRY[name].sha256)
-        _say(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}")
+            laid.setdefault(REGISTRY[name].licence, []).append(src.name)
+        # Each file's terms, as fetch gives the models': the example photos were laid out with none (PyImageSearch's
+        # state no licence at all, face_recognition's are MIT).
+        terms = "; ".join(f"{terms} ({', '.join(files)})" if len(laid) > 1 else terms for terms, files in laid.items())
+        _say(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}"
+             + (f"  [{terms}]" if terms else ""))
 
 
 class _NoStdout(Exception):

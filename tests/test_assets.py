@@ -257,8 +257,15 @@ def test_ctrl_c_during_fetchs_download_is_one_line_and_leaves_nothing(monkeypatc
 
 
 @needs_mirror
-def test_layout_makes_the_seed_folders(tmp_path):
+def test_layout_makes_the_seed_folders(tmp_path, capsys):
     assets.layout(tmp_path)
+    # each folder's line gives its files' terms, as fetch's lines give the models': the photos had none
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"[INFO] {tmp_path / 'face_detector'}: deploy.prototxt, res10_300x300_ssd_iter_140000.caffemodel"
+                     "  [OpenCV samples: BSD-3 / Apache-2.0]",
+                     f"[INFO] {tmp_path / 'examples'}: example_01.png, example_02.png, example_03.png, obama.jpg, "
+                     "two_people.jpg  [PyImageSearch example photo: no licence stated (example_01.png, example_02.png, "
+                     "example_03.png); ageitgey/face_recognition examples: MIT (obama.jpg, two_people.jpg)]"], lines
     assert (tmp_path / "face_detector" / "deploy.prototxt").is_file()
     assert (tmp_path / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
     assert (tmp_path / "examples" / "example_01.png").is_file()
