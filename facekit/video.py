@@ -358,6 +358,28 @@ def _sequence_numbers(pattern: Path) -> list[int] | None:
     return sorted(n for n in found if pattern.name % n in names)  # as OpenCV names them: %04d is 0012, not 12
 
 
+# EXIF orientation -> how the stored pixels are turned upright (PIL's ImageOps.exif_transpose, as numpy views).
+_EXIF_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1],
+}
+
+
+def _exif_upright(frame: np.ndarray, path: Path) -> np.ndarray:
+    """`frame`, read from `path` without its EXIF orientation, turned as a viewer (and load_image) shows it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            # Image's own getexif reads the headers only; a PNG's first decodes every pixel, to find an eXIf chunk
+            # written after them (140 ms a 16-bit 1126x661 frame, every frame).
+            turn = _EXIF_TURNS.get(Image.Image.getexif(image).get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - Pillow's errors come as many types; OpenCV read the pixels, keep them
+        return frame
+    return np.ascontiguousarray(turn(frame)) if turn else frame
+
+
 def _check_sequence_start(pattern: Path) -> None:
     """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
     often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""
@@ -458,6 +480,7 @@ class FrameSource:
                                  "index is at its end needs a server that answers range requests, which python -m "
                                  "http.server does not; download it, or serve it from another server)")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
+        first = self._upright(0, first)
         # An anamorphic file (DV, DVD, HDV: pixels wider or taller than square, its sample aspect ratio) was
         # analysed and drawn as its stored pixels, every face squashed against how players show it. Its frames
         # are stretched to that shape, and the boxes are in its pixels.
@@ -528,6 +551,7 @@ class FrameSource:
                     self._on_end(index)
                     break
                 bad = 0
+                frame = self._upright(index, frame)
                 self._read_count = index + 1
                 self._stamp(index)
                 if self.live:
@@ -550,6 +574,15 @@ class FrameSource:
             if self.live:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _upright(self, index: int, frame: np.ndarray) -> np.ndarray:
+        """An image sequence's frame turned as its file's EXIF orientation says. OpenCV's image reader ignores it:
+        a phone's portrait photos came out lying on their side, faces found sideways or not at all, in boxes that
+        matched no viewer's picture nor detect_mask_image.py's (which reads them upright)."""
+        if not self._images:
+            return frame
+        pattern = Path(self.spec.target)
+        return _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
 
     def _stamp(self, index: int) -> None:
         if not self.live:  # where a short read ended: _read_to_end

@@ -504,6 +504,35 @@ def test_an_image_sequence_with_a_gap_is_not_cut_short_without_a_word(tmp_path, 
     assert {r["frame"] for r in read_csv(table)} == {"0", "1", "2"}  # what was read is kept
 
 
+def test_an_image_sequence_of_exif_rotated_photos_is_read_upright_as_the_image_script_reads_them(tmp_path, clip):
+    """OpenCV's image-sequence reader ignores EXIF orientation: a phone's portrait photos (stored on their side,
+    Orientation 6) came out lying down, so faces were found sideways, in boxes matching no viewer's picture nor
+    detect_mask_image.py's. Each of the 8 orientations is now turned as load_image turns the same file."""
+    from PIL import Image
+
+    from facekit.preprocess import load_image
+
+    upright = Image.fromarray(cv2.VideoCapture(str(clip)).read()[1][::-1, ::-1, ::-1][:120, :200])  # not symmetric
+    # How each orientation's file is stored: the transpose that its EXIF tag undoes.
+    stored = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
+              7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    for n, (orientation, turn) in enumerate(stored.items()):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        (upright.transpose(turn) if turn else upright).save(folder / f"{n:04d}.jpg", quality=95, exif=exif)
+    with FrameSource(folder / "%04d.jpg") as source:
+        assert source.size == (200, 120)
+        frames = []
+        while (item := source.read()) is not None:
+            frames.append(item[1])
+    assert len(frames) == 8
+    for n, frame in enumerate(frames):
+        assert np.array_equal(frame, load_image(folder / f"{n:04d}.jpg")), f"orientation {n + 1}"
+
+
 def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence(tmp_path, clip, mask_model):
     """ "zoom 200%.mp4" went to OpenCV's image-sequence reader and was called corrupt."""
     for name in ("zoom 200%.mp4", "take_%1.mp4", "cut_%04d.mp4"):
