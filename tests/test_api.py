@@ -2403,3 +2403,20 @@ def test_progress_over_held_frames_without_fps_counts_to_the_list_length(analyze
     assert "frames: 100%" in (err := capsys.readouterr().err) and "4/4" in err, err
     assert len(list(analyzer.analyze_video((photo for _ in range(3)), progress=True))) == 3
     assert "3frame" in capsys.readouterr().err
+
+
+def test_readme_on_how_a_records_probabilities_sum(analyzer, media):
+    """README said each head's probabilities 'sum to 1 (to the 6 decimals written)', and a user's
+    round(sum(...), 6) == 1 failed on 6 of 12_angry_men.jpg's 10 emotion records (0.999999, 1.000001): each
+    probability is rounded on its own. README now says so; this checks the sums stay within that rounding."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert "sum to 1 within their rounding: each is rounded to 6 decimals on its own, so an emotion's 7 can sum to " \
+           "0.999999 or 1.000001" in text
+    sums = []
+    for face in analyzer.analyze(media / "12_angry_men.jpg"):
+        record = face.to_dict()
+        for task in ("mask", "emotion", "gender"):
+            probabilities = record[task]["probabilities"]
+            sums.append(round(sum(probabilities.values()), 9))
+            assert abs(sums[-1] - 1) <= 0.5e-6 * len(probabilities), (task, probabilities)
+    assert set(sums) - {1.0}, "every sum read 1.000000: README's 0.999999 / 1.000001 no longer happen here"
