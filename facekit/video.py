@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, native_path, near_names, shown
+from .preprocess import is_image_path
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -444,6 +445,8 @@ class FrameSource:
         self.sequence = self.spec.kind == "file" and _is_sequence(Path(self.spec.target))  # frames/%04d.png
         # OpenCV ends a sequence at its first missing number without a word: checked against these at the end.
         self._images = _sequence_numbers(Path(self.spec.target)) if self.sequence else None
+        # A photo given as a video (read as one frame, the script says so), which FFmpeg reads without its EXIF turn.
+        self._photo = self.spec.kind == "file" and not self.sequence and is_image_path(Path(self.spec.target))
         # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.
         self.reported_fps = float(fps) if fps and np.isfinite(fps) and not self.sequence else 0.0
         lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
@@ -576,13 +579,15 @@ class FrameSource:
                     self._cond.notify_all()
 
     def _upright(self, index: int, frame: np.ndarray) -> np.ndarray:
-        """An image sequence's frame turned as its file's EXIF orientation says. OpenCV's image reader ignores it:
-        a phone's portrait photos came out lying on their side, faces found sideways or not at all, in boxes that
-        matched no viewer's picture nor detect_mask_image.py's (which reads them upright)."""
-        if not self._images:
+        """An image sequence's frame, or a photo's, turned as its file's EXIF orientation says. OpenCV's readers
+        ignore it: a phone's portrait photos came out lying on their side, faces found sideways or not at all, in
+        boxes that matched no viewer's picture nor detect_mask_image.py's (which reads them upright)."""
+        if not (self._images or self._photo):  # a camera's target is its index, not a path
             return frame
         pattern = Path(self.spec.target)
-        return _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
+        if self._images:
+            return _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
+        return _exif_upright(frame, pattern)
 
     def _stamp(self, index: int) -> None:
         if not self.live:  # where a short read ended: _read_to_end

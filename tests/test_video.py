@@ -533,6 +533,31 @@ def test_an_image_sequence_of_exif_rotated_photos_is_read_upright_as_the_image_s
         assert np.array_equal(frame, load_image(folder / f"{n:04d}.jpg")), f"orientation {n + 1}"
 
 
+def test_a_photo_given_as_a_video_is_read_upright_by_its_exif_orientation(tmp_path, media, mask_model):
+    """A phone's portrait photo given to detect_mask_video.py (read as one frame, as it says) went through FFmpeg,
+    which ignores EXIF orientation: two_people.jpg stored sideways with Orientation 6 was read lying down, and the
+    mask head called Obama's sideways face with_mask (0.68). It is now read as detect_mask_image.py reads it."""
+    from PIL import Image
+
+    from facekit.preprocess import load_image
+
+    photo, table = tmp_path / "portrait.jpg", tmp_path / "f.csv"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(media / "two_people.jpg").transpose(Image.Transpose.ROTATE_90).save(photo, quality=95, exif=exif)
+    with FrameSource(photo) as source:
+        index, frame = source.read()
+        assert source.read() is None
+    expected = load_image(photo)  # FFmpeg's JPEG decoder rounds its colours a little otherwise
+    assert frame.shape == expected.shape and np.abs(frame.astype(int) - expected).mean() < 3
+    assert main(["--source", str(photo), "--model", str(mask_model), "--no-display", "--csv", str(table)]) == 0
+    rows = read_csv(table)
+    upright = load_image(media / "two_people.jpg")
+    assert len(rows) == 2 and all(int(r["x2"]) - int(r["x1"]) < int(r["y2"]) - int(r["y1"]) for r in rows)
+    assert all(int(r["x2"]) <= upright.shape[1] and int(r["y2"]) <= upright.shape[0] for r in rows)
+    assert {r["mask_label"] for r in rows} == {"without_mask"}
+
+
 def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence(tmp_path, clip, mask_model):
     """ "zoom 200%.mp4" went to OpenCV's image-sequence reader and was called corrupt."""
     for name in ("zoom 200%.mp4", "take_%1.mp4", "cut_%04d.mp4"):
