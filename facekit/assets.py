@@ -368,10 +368,13 @@ def _download(asset: Asset, dest: Path) -> None:
         if total and done < total:
             raise AssetError(f"the download of {asset.filename} from {asset.url} ended after {done} of {total} "
                              "bytes (the server closed the connection); not saved: run the command again")
+        # Checked before "downloaded" is said: a log read "downloaded", then "not saved", and nothing said what to do
+        # about a file that will fail again (changed at its source, or altered on the way by a proxy).
+        if asset.sha256 and digest.hexdigest() != asset.sha256:
+            raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check ({done} bytes, not the "
+                             f"pinned file); not saved: {_where(asset)}")
         if not bar:
             print(f"[INFO] downloaded {asset.filename} ({done / 1e6:.1f} MB)", file=sys.stderr, flush=True)
-        if asset.sha256 and digest.hexdigest() != asset.sha256:
-            raise AssetError(f"{asset.filename} from {asset.url} failed its sha256 check; not saved")
 
 
 def _read(response, asset: Asset, done: int, bar: bool) -> bytes:

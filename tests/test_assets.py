@@ -90,7 +90,7 @@ def local_server(tmp_path):
     server.shutdown()
 
 
-def test_download_checks_sha256_and_caches(monkeypatch, tmp_path, local_server):
+def test_download_checks_sha256_and_caches(monkeypatch, tmp_path, local_server, capsys):
     root, url = local_server
     payload = b"not really a model, but bytes with a known hash" * 100
     (root / "good.bin").write_bytes(payload)
@@ -108,8 +108,13 @@ def test_download_checks_sha256_and_caches(monkeypatch, tmp_path, local_server):
     assert assets.resolve("t.good") == path
 
     (root / "good.bin").write_bytes(payload)
-    with pytest.raises(AssetError, match="sha256"):
+    capsys.readouterr()
+    with pytest.raises(AssetError) as err:
         assets.resolve("t.bad")
+    # no "downloaded" line before it, and the way forward: the same file will fail again
+    assert str(err.value) == (f"bad.bin from {url}/good.bin failed its sha256 check ({len(payload)} bytes, not the "
+                              f"pinned file); not saved: set {assets.ENV_MIRROR} to a folder holding models/bad.bin")
+    assert "[INFO] downloaded" not in capsys.readouterr().err
     assert not (tmp_path / "cache" / "models" / "bad.bin").exists()
     assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == ["good.bin"]
 
