@@ -46,6 +46,7 @@ from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
 from .cli.video import smooth_strength
 from .errors import NO_ROOM_ERRNOS, FacekitError, counted, near_names, shown
+from .signals import DeferredStop
 from .tracking import HEAD_EVERY
 
 # .mts / .m2ts: a camcorder's AVCHD clips; .3gp: an older phone's. A folder of them was "no videos found".
@@ -773,6 +774,16 @@ def check_address(address: str) -> None:
         raise FacekitError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
+class _HeldWhileRayStarts(DeferredStop):
+    """A Ctrl-C or SIGTERM while Ray starts, held until it is up (DeferredStop) and said at once: Ray takes
+    seconds to come up, and a Ctrl-C that did nothing visible is pressed again and again."""
+
+    def _note(self, signum=None, *_):
+        if not self.received:  # standard output: Ray's start holds standard error back (quiet_stderr)
+            info("stopping once Ray is up (a few seconds)...")
+        super()._note(signum)
+
+
 def start_ray(address: str | None, workers: int | None) -> int:
     """Connect to (or start) Ray quietly; return the number of workers to run."""
     import logging
@@ -793,12 +804,12 @@ def start_ray(address: str | None, workers: int | None) -> int:
     # Ray's C++ side logs to the terminal: a line on start-up (hidden below) and an ERROR for every actor Ray
     # Data creates (constructor arguments kept in the object store: how Ray Data always starts its actors).
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    from .signals import DeferredStop, check_stop, set_stop_handler, stop_handler
+    from .signals import check_stop, set_stop_handler, stop_handler
 
     # A stop while Ray starts waits until it is up: ray.init's own SIGTERM handler (sys.exit) ended the job with
     # exit 15 and no word, and a stop part-way left Ray's agents running for good, orphaned. Held, it shuts that
     # Ray down and ends the job as Ctrl-C does: "interrupted", exit 143.
-    held = DeferredStop()
+    held = _HeldWhileRayStarts()
     held.arm()
     ray_utils = sys.modules.get("ray._private.utils")
     own = getattr(ray_utils, "set_sigterm_handler", None)

@@ -363,7 +363,7 @@ def test_ray_failure_is_one_line():
         next(results)
 
 
-def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch):
+def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch, capfd):
     """ray.init sets a SIGTERM handler of its own (sys.exit) as it begins: a scheduler's stop in the seconds Ray
     took to start ended the job with exit 15, no word, and Ray's agents left running for good. The stop now
     waits until Ray is up, shuts it down and ends the job as a Ctrl-C does."""
@@ -394,6 +394,7 @@ def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch)
         with pytest.raises(KeyboardInterrupt):
             facekit.batch.start_ray(None, 1)
         assert shut == ["up", "shut down"] and exit_status() == 143
+        assert capfd.readouterr().out == "[INFO] stopping once Ray is up (a few seconds)...\n"
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
