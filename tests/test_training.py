@@ -1483,9 +1483,12 @@ def test_the_cards_command_trains_the_model_again_without_resume(datasets, tmp_p
 
     import facekit.training
     from facekit.cli.train import main
+    from facekit.training import checkpoint_dir
 
     data = small_mask_set(datasets, tmp_path / "data", 3)
     model = tmp_path / "my model"
+    checkpoint_dir(model).mkdir()
+    (checkpoint_dir(model) / "state.json").write_text("{}")  # a run to resume: without one it starts afresh
     got = []
     monkeypatch.setattr(facekit.training, "train", got.append)
     for resume in (["--resume"], ["--res"], []):
@@ -1523,6 +1526,31 @@ def test_sigterm_during_training_ends_with_sigterms_status(datasets, tmp_path, m
     err = capfd.readouterr().err
     assert "\n\n" not in err and err.startswith("[INFO] stopping after this batch"), err
     assert "[INFO] interrupted: the finished epochs are kept" in err, err
+
+
+def test_resume_without_a_checkpoint_says_so_before_the_images_are_read(datasets, tmp_path, monkeypatch, capfd):
+    """--resume of a mistyped -m (or of a run stopped in its first epoch): "no checkpoint ...: starting from
+    scratch" came only once every image was read and its face found (minutes on a big set), then hours of training
+    from scratch. It is now said first; with a checkpoint there the run resumes as before."""
+    import facekit.training
+    from facekit.cli.train import main
+    from facekit.training import checkpoint_dir
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    model = tmp_path / "m"
+    seen = []
+
+    def reading(cfg):  # the images are read first thing in train(): what was said by then
+        seen.append((cfg.resume, capfd.readouterr().out))
+
+    monkeypatch.setattr(facekit.training, "train", reading)
+    assert main([*map(str, ["-d", data, "-m", model, "--resume", *TINY])]) == 0
+    assert seen[0][0] is False
+    assert f"[INFO] --resume: no checkpoint at {checkpoint_dir(model)}: starting from scratch" in seen[0][1]
+    checkpoint_dir(model).mkdir()
+    (checkpoint_dir(model) / "state.json").write_text("{}")
+    assert main([*map(str, ["-d", data, "-m", model, "--resume", *TINY])]) == 0
+    assert seen[1][0] is True and "no checkpoint" not in seen[1][1]
 
 
 def test_ctrl_c_in_the_first_epoch_does_not_promise_a_resume(datasets, tmp_path, monkeypatch, capfd):

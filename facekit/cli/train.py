@@ -433,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
         said = f"replaces the {task} head there, which the scripts run by default: -m FOLDER writes elsewhere"
     info(f"training a{f' {cfg.task!r}' if cfg.task else ''} model from {', '.join(map(str, args.dataset))} -> {output}"
          + (f" ({said})" if said else ""))
+    if cfg.resume and not (checkpoint_dir(output) / "state.json").is_file():
+        # Said once the images were read (minutes for a big set, a face found in each): a --resume of a mistyped
+        # -m, or of a run stopped in its first epoch, trained from scratch, its one line long scrolled away.
+        info(f"--resume: no checkpoint at {checkpoint_dir(output)}: starting from scratch")
+        cfg.resume = False
     if note:
         output.parent.mkdir(parents=True, exist_ok=True)
     try:
