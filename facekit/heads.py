@@ -380,11 +380,12 @@ def available_tasks(folder: Path | None = None) -> dict[str, Path]:
     return _scan_models(folder)[0]
 
 
-def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[ModelError]]:
-    """available_tasks, and the errors of the head folders there whose card does not load or whose model file
-    is not there."""
+def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[ModelError], dict[str, ModelError]]:
+    """available_tasks, the errors of the head folders there whose card does not load or whose model file is
+    not there, and task -> the error of a task two folders there hold (models/mask beside models/mask_v2): the
+    one sorted last ran in the other's place without a word, where two --model folders of one task are refused."""
     folder = folder or models_dir()
-    found, broken = {}, []
+    found, broken, doubled = {}, [], {}
     if folder.is_dir():
         for card_path in sorted(folder.glob(f"*/{CARD}")):
             where = f"a head of the models folder {folder}"
@@ -394,10 +395,17 @@ def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[Mode
                                          f"{TFLITE} in, or move its folder out)"))
                 continue
             try:
-                found[ModelCard.load(card_path).task] = card_path.parent
+                task = ModelCard.load(card_path).task
             except ModelError as exc:
                 broken.append(ModelError(f"{exc} ({where}: mend its {CARD}, or move its folder out)"))
-    return found, broken
+                continue
+            if task in found:
+                doubled[task] = ModelError(
+                    f"two models for the task {task!r} in the models folder {folder}: {found[task].name} and "
+                    f"{card_path.parent.name}; give one with --model (the library: models=[folder]), or move "
+                    "the other out")
+            found[task] = card_path.parent
+    return found, broken, doubled
 
 
 def weights_terms(folder: Path | None = None) -> dict[str, str]:
@@ -446,7 +454,7 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         heads[head.task], given[head.task] = head, str(path)
     if tasks is None or set(tasks) - set(heads):  # the models folder is read
         check_models_folder()
-    available, broken = _scan_models()
+    available, broken, doubled = _scan_models()
     # A head whose card does not load (cut short by a copy onto a full card, mistyped by hand), or whose model
     # file is not there, was left out of every run without a word, and --tasks of it said "no trained model": it
     # is the run's error where every head is asked for, or one that is not found (its folder may be it).
@@ -459,6 +467,8 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         if task not in available:
             have = ", ".join(sorted({*available, *heads}, key=_task_rank)) or "none"
             raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
+        if task in doubled:
+            raise doubled[task]
         heads[task] = Head.load(available[task], int8)
     # --tasks' order, else TASK_ORDER's: a head given with --model must not move to the front, where the
     # box would take its colour instead of the mask head's (and the JSON / CSV order would change).

@@ -2315,6 +2315,27 @@ def test_a_head_of_the_models_folder_without_its_model_file_is_named_not_left_ou
     assert list(load_heads(["mask"])) == ["mask"]  # the heads asked for are there: the run goes on
 
 
+def test_two_heads_of_one_task_in_the_models_folder_are_named_not_one_picked(monkeypatch, tmp_path):
+    """models/mask beside a user's models/mask_v2 (or FACEKIT_MODELS=runs over three runs of one head): the folder
+    sorted last ran in the other's place without a word, where two --model folders of a task are one error line."""
+    import shutil
+
+    from facekit.errors import ModelError
+    from facekit.heads import load_heads
+
+    for name, task in (("mask", "mask"), ("mask_v2", "mask"), ("gender", "gender")):
+        shutil.copytree(ROOT / "models" / task, tmp_path / name, ignore=shutil.ignore_patterns("model.keras"))
+    monkeypatch.setenv("FACEKIT_MODELS", str(tmp_path))
+    for tasks in (None, ["mask"]):
+        with pytest.raises(ModelError) as err:
+            load_heads(tasks)
+        assert str(err.value) == (f"two models for the task 'mask' in the models folder {tmp_path}: mask and mask_v2; "
+                                  "give one with --model (the library: models=[folder]), or move the other out")
+    assert list(load_heads(["gender"])) == ["gender"]  # the other heads are not in doubt
+    heads = load_heads(None, [str(tmp_path / "mask_v2")])  # one given: that one runs
+    assert list(heads) == ["mask", "gender"] and heads["mask"].folder == tmp_path / "mask_v2"
+
+
 def test_crop_takes_a_numpy_margin():
     """face.crop(image, margin=np.float32(0.2)) was refused: "margin must be a number from 0 (the box itself) to
     under 10, e.g. 0.2; got np.float32(0.2)". A NumPy number crops as the same Python number does."""
