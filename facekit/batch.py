@@ -96,6 +96,9 @@ class JobOptions:
     # Each head's model.tflite (sha256, first 16 hex digits): a head retrained in place between two runs of
     # the job mixed two models' rows in one table, since the options name only the folder.
     heads: dict[str, str] = field(default_factory=dict)
+    # What each head's card.json says that changes its rows (card_files): its labels put in another order (a card
+    # mended by hand), another input size or crop, gave the same model file other rows in one table, unsaid.
+    cards: dict[str, str] = field(default_factory=dict)
 
     def analyzer_kwargs(self) -> dict:
         return dict(tasks=self.tasks, detector=self.detector, landmarks=self.landmarks,
@@ -108,6 +111,20 @@ def head_files(tasks: list[str] | None, models) -> dict[str, str]:
     from .heads import load_heads
 
     return head_hashes(load_heads(tasks, [str(m) for m in models]))
+
+
+def card_files(tasks: list[str] | None, models) -> dict[str, str]:
+    """Each head the job runs -> the sha256 (16 hex digits) of what its card says that changes its rows, as the
+    driver finds them: labels, input size, colour mode, crop, min_face (not its display texts and colours)."""
+    import hashlib
+
+    from .heads import load_heads
+
+    def digest(card) -> str:
+        said = {k: v for k, v in card.to_dict().items() if k in ("labels", "input_size", "color", "crop", "min_face")}
+        return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:16]
+
+    return {t: digest(h.card) for t, h in load_heads(tasks, [str(m) for m in models]).items()}
 
 
 def head_hashes(heads: dict) -> dict[str, str]:
@@ -502,10 +519,11 @@ class Results:
         unrecorded = "heads" not in had
         if unrecorded:  # a job begun before job.json held the heads' files: taken as the same ones
             had["heads"] = wanted["heads"]
+        had.setdefault("cards", wanted["cards"])  # so too before it held their cards
         # An option given as the value its default takes is that default: `-c 0.5` (scrfd's own) or `--tasks
         # mask,emotion,gender` (every head there is) on a job begun without them was refused as "confidence: none in
         # job.json, 0.5 in this run", the same rows either way. Only an option whose values differ is compared so.
-        changed = [k for k in wanted if k != "heads" and had.get(k) != wanted[k]
+        changed = [k for k in wanted if k not in ("heads", "cards") and had.get(k) != wanted[k]
                    and _as_run(had, k, unrecorded) != _as_run(wanted, k, False)]
         if changed:
             # "Use the same options" alone, to a user who typed the same command after an upgrade: an option left
@@ -519,6 +537,11 @@ class Results:
             changed = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
             raise FacekitError(f"{self.folder} holds results of other models for {changed or 'its heads'} (one was "
                                "retrained or replaced since); use another --output, or the models it was made with")
+        if had["cards"] != wanted["cards"]:
+            changed = ", ".join(t for t in wanted["cards"] if had["cards"].get(t) != wanted["cards"][t])
+            raise FacekitError(f"{self.folder} holds results of other model cards for {changed or 'its heads'} (a "
+                               "card.json edited since: labels, input size, crop or min_face); use another "
+                               "--output, or the cards it was made with")
         from . import __version__
 
         # Taken as the same job, but an upgrade between two runs changes rows without changing an option: the
@@ -1138,7 +1161,8 @@ def main(argv: list[str] | None = None) -> int:
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
-                         int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model))
+                         int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model),
+                         cards=card_files(args.tasks, args.model))
     upgraded = results.check_options(options, warn_now=False)
     from .detection import LICENCES
     from .heads import card_terms, load_heads

@@ -227,6 +227,43 @@ def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
     Results(out).check_options(again)
 
 
+def test_a_heads_card_edited_between_runs_is_refused_on_resume(tmp_path):
+    """A hand-written card's labels in the wrong order, mended between two runs of a job: the same model file gave
+    rows whose labels were swapped beside the first run's, in one table without a word (job.json held only the
+    model files' hashes). A job.json from before it held the cards resumes as it did."""
+    import shutil
+    from dataclasses import asdict
+
+    from facekit.batch import JobOptions, Results, card_files, head_files
+    from facekit.errors import FacekitError
+    from facekit.heads import CARD, models_dir
+
+    own = tmp_path / "mask"
+    shutil.copytree(models_dir() / "mask", own, ignore=shutil.ignore_patterns("model.keras"))
+
+    def options():
+        return JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]),
+                          cards=card_files(["mask"], [own]))
+
+    first = options()
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps(asdict(first)))
+    Results(out).check_options(first)
+    card = json.loads((own / CARD).read_text())
+    card["colors"] = {label: [255, 0, 0] for label in card["labels"]}  # drawn otherwise, the same rows
+    (own / CARD).write_text(json.dumps(card))
+    Results(out).check_options(options())
+    card["labels"] = card["labels"][::-1]
+    (own / CARD).write_text(json.dumps(card))
+    again = options()
+    assert again.heads == first.heads  # the model file is the same
+    with pytest.raises(FacekitError, match=r"holds results of other model cards for mask \(a card.json edited"):
+        Results(out).check_options(again)
+    (out / "job.json").write_text(json.dumps({k: v for k, v in asdict(first).items() if k != "cards"}))
+    Results(out).check_options(again)
+
+
 @pytest.mark.slow
 def test_a_worker_with_other_models_than_the_driver_ends_the_job_in_one_line(tmp_path, media):
     """A node of a cluster whose facekit has another mask head than the driver's (retrained there, or not
