@@ -1038,6 +1038,7 @@ class Networks:
     members: list  # --ensemble networks averaged into the export
     ckpt_dir: Path
     state: dict | None  # checkpoint to resume from
+    signature: dict | None = None  # what a checkpoint of this run is for (--resume checks it), kept with its epochs
 
 
 def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
@@ -1076,8 +1077,14 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
         _load_trained(member, folder, {**signature, "input_size": size}, "--ensemble")
         members.append(member)
     ckpt_dir.mkdir(exist_ok=True)
-    (ckpt_dir / "signature.json").write_text(json.dumps(signature), encoding="utf-8")
-    return Networks(model, base, members, ckpt_dir, state)
+    if state is None and (ckpt_dir / "state.json").is_file():
+        # An interrupted run's epochs: this run's signature, written over theirs at its start, made a --resume
+        # after a Ctrl-C in this run's first epoch take them up as this run's (another input size, other images).
+        log(f"[INFO] {ckpt_dir} holds an interrupted run's epochs; this run starts afresh and replaces them when its "
+            "first epoch ends (stop it before then and add --resume to go on from them)")
+    else:
+        (ckpt_dir / "signature.json").write_text(json.dumps(signature), encoding="utf-8")
+    return Networks(model, base, members, ckpt_dir, state, signature)
 
 
 def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tuple[dict, int]:
@@ -1140,7 +1147,7 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
                 counter["done"] = epoch + 1
                 _save_checkpoint(net.ckpt_dir, model, phase, history,
                                  done_head if phase == "fine" else counter["done"],
-                                 counter["done"] if phase == "fine" else 0)
+                                 counter["done"] if phase == "fine" else 0, net.signature)
 
         with stop:
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
@@ -1531,7 +1538,8 @@ CHECKPOINT_WEIGHTS = "weights.npz"
 OLD_CHECKPOINT_WEIGHTS = "weights.weights.h5"  # an older facekit's, still resumed from
 
 
-def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int) -> None:
+def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int,
+                     signature: dict | None = None) -> None:
     """The network's weights, then the state naming the epochs they finish, each written whole or not at all.
     The weights are made in memory and written by atomic_write: Keras's save_weights wrote them through HDF5,
     which on a full disk (or quota, ulimit -f) left its half-written temp file open, and the run ended in
@@ -1541,6 +1549,13 @@ def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int,
 
     from .records import atomic_write, write_json
 
+    try:
+        kept = json.loads((ckpt_dir / "signature.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = None
+    if signature is not None and kept != signature:  # an interrupted run's, kept until now: these weights replace it
+        (ckpt_dir / "state.json").unlink(missing_ok=True)
+        write_json(ckpt_dir / "signature.json", signature)
     weights = io.BytesIO()
     np.savez(weights, *model.get_weights())
     with atomic_write(ckpt_dir / CHECKPOINT_WEIGHTS, "wb") as fh:

@@ -2064,3 +2064,31 @@ def test_a_training_run_whose_log_reader_goes_away_still_writes_its_model(datase
     assert code == 0 and "Traceback" not in stderr, stderr
     card = json.loads((model / "card.json").read_text(encoding="utf-8"))
     assert card["labels"] == ["with_mask", "without_mask"] and (model / "model.tflite").stat().st_size > 0
+
+
+def test_a_fresh_run_keeps_an_interrupted_runs_checkpoint_for_what_it_is(tmp_path):
+    """A run started afresh (no --resume) beside an interrupted run's checkpoint wrote its own signature over that
+    run's at once: stopped inside its first epoch it said "the finished epochs are kept ... --resume", and that
+    --resume took the other run's 64 px epoch up as this 96 px run's, where README says another size is refused."""
+    from facekit.errors import ModelError
+    from facekit.training import TrainConfig, TrainData, _save_checkpoint, build_networks, checkpoint_dir
+
+    model = tmp_path / "m"
+    ckpt = checkpoint_dir(model)
+    ckpt.mkdir()
+    theirs = {"task": "expr", "labels": ["a", "b"], "input_size": 64, "color": "rgb", "alpha": 1.0, "data": "x"}
+    (ckpt / "signature.json").write_text(json.dumps(theirs))
+    (ckpt / "state.json").write_text(json.dumps({"phase": "head", "done_head": 1, "done_fine": 0, "history": {}}))
+    x, y = np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1])
+    data = TrainData(labels=["a", "b"], task="expr", x_tr=x, t_tr=y, x_va=x, t_va=y, y_va=y, x_test=x, y_test=y,
+                     test_rows=[], card={})
+    lines = []
+    net = build_networks(TrainConfig(dataset=tmp_path, output=model, input_size=32), data, lines.append)
+    assert json.loads((ckpt / "signature.json").read_text()) == theirs and (ckpt / "state.json").is_file()
+    assert f"[INFO] {ckpt} holds an interrupted run's epochs; this run starts afresh" in "\n".join(lines)
+    with pytest.raises(ModelError, match="cannot resume: .* is for another task or size"):
+        build_networks(TrainConfig(dataset=tmp_path, output=model, input_size=32, resume=True), data, lines.append)
+    _save_checkpoint(ckpt, net.model, "head", {}, 1, 0, net.signature)  # its first epoch: the checkpoint is its own
+    assert json.loads((ckpt / "signature.json").read_text())["input_size"] == 32
+    resumed = build_networks(TrainConfig(dataset=tmp_path, output=model, input_size=32, resume=True), data, print)
+    assert resumed.state is not None and resumed.state["done_head"] == 1
