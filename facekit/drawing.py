@@ -90,7 +90,18 @@ class Style:
         if own is not None:
             b, g, r = (int(c) for c in own)
             return (b, g, r)
-        return PALETTE[labels.index(label) % len(PALETTE)] if label in labels else GRAY
+        return palette_color(labels.index(label)) if label in labels else GRAY
+
+
+def palette_color(index: int) -> Color:
+    """The colour of a head's `index`-th label. Past the palette's 8 a head of 10 classes (age brackets) drew its
+    9th and 10th labels, and their timeline curves, in the 1st's and 2nd's colours: these get hues a golden angle
+    apart, lighter than the palette's."""
+    if index < len(PALETTE):
+        return PALETTE[index]
+    hue = round((index - len(PALETTE)) * 0.618034 % 1 * 180)  # OpenCV's hues: 0-179
+    b, g, r = cv2.cvtColor(np.uint8([[[hue % 180, 150, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    return (int(b), int(g), int(r))
 
 
 def _is_color(value) -> bool:

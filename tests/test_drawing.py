@@ -456,3 +456,16 @@ def test_one_style_draws_each_video_as_a_style_of_its_own_would(analyzer, media)
         thread.join()
     for i in (0, 1):
         assert all(np.array_equal(a, b) for a, b in zip(out[i], alone[i]))
+
+
+def test_a_head_of_more_classes_than_the_palette_draws_each_in_its_own_colour():
+    """A head of 10 age brackets drew its 9th and 10th labels (boxes, lines and --timeline curves) in its 1st's and
+    2nd's colours: the legend's 0-9 and 80-89 were one blue. The first 8 keep the palette's colours."""
+    from facekit.drawing import PALETTE, Style
+
+    labels = [f"{a}-{a + 9}" for a in range(0, 100, 10)]
+    colors = [Style().color("age", label, labels) for label in labels]
+    assert colors[:8] == PALETTE and len(set(colors)) == 10
+    assert all(len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in colors)
+    many = [Style().color("t", str(i), [str(j) for j in range(24)]) for i in range(24)]
+    assert len(set(many)) == 24
