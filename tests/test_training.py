@@ -2092,3 +2092,16 @@ def test_a_fresh_run_keeps_an_interrupted_runs_checkpoint_for_what_it_is(tmp_pat
     assert json.loads((ckpt / "signature.json").read_text())["input_size"] == 32
     resumed = build_networks(TrainConfig(dataset=tmp_path, output=model, input_size=32, resume=True), data, print)
     assert resumed.state is not None and resumed.state["done_head"] == 1
+
+
+def test_a_task_name_with_an_accent_is_told_ascii_letters_and_offered_its_letters():
+    """A class folder's parent named "Gesichtsausdrücke": the task name it gave was refused with "use letters" (ü is
+    one) and "e.g. gesichtsausdr_cke". The line now says ASCII letters and offers the name without its accents."""
+    from facekit.cli.train import check_task_name
+    from facekit.errors import DatasetError
+
+    with pytest.raises(DatasetError) as err:
+        check_task_name("gesichtsausdrücke", ["lächeln", "neutral"], False)
+    assert "use ASCII letters, digits" in str(err.value) and str(err.value).endswith("e.g. gesichtsausdrucke")
+    with pytest.raises(DatasetError, match=r"e\.g\. eye_glasses$"):
+        check_task_name("eye glasses", ["a", "b"], True)

@@ -306,8 +306,12 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
         raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
                            "choose another name")
     if not TASK_NAME.fullmatch(task):
-        raise DatasetError(f"{how} {task!r}: use letters, digits, '_', '-' or '.' (it names CSV columns and is "
-                           f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', task).strip('_') or 'task'}")
+        # A folder "Gesichtsausdrücke" was told to use letters (ü is one) and offered "gesichtsausdr_cke".
+        import unicodedata
+
+        folded = "".join(c for c in unicodedata.normalize("NFKD", task) if not unicodedata.combining(c))
+        raise DatasetError(f"{how} {task!r}: use ASCII letters, digits, '_', '-' or '.' (it names CSV columns and is "
+                           f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', folded).strip('_') or 'task'}")
     columns = {f"{task}_{c}": c for c in ["label", *classes]}
     # Said before the hours of training, not only when the head is first loaded (facekit.heads.check_columns).
     for column, name in columns.items():
