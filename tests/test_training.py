@@ -2105,3 +2105,18 @@ def test_a_task_name_with_an_accent_is_told_ascii_letters_and_offered_its_letter
     assert "use ASCII letters, digits" in str(err.value) and str(err.value).endswith("e.g. gesichtsausdrucke")
     with pytest.raises(DatasetError, match=r"e\.g\. eye_glasses$"):
         check_task_name("eye glasses", ["a", "b"], True)
+
+
+def test_init_model_of_a_renamed_dataset_folder_says_task_names_it(tmp_path):
+    """A dataset folder renamed (expr -> expr_v2) since its model was trained: --init-model of that model said
+    "does not match ...: {'task': ('expr', 'expr_v2')}" and no more; the line now says --task expr takes it up."""
+    from facekit.cli.train import check_trained_matches
+    from facekit.errors import DatasetError
+
+    (tmp_path / "card.json").write_text(json.dumps({"task": "expr", "labels": ["a", "b"], "input_size": 64}))
+    with pytest.raises(DatasetError) as err:
+        check_trained_matches("--init-model", tmp_path, {"task": "expr_v2", "labels": ["a", "b"], "color": "rgb"})
+    assert str(err.value).endswith("{'task': ('expr', 'expr_v2')}; --task expr names this run's task as that model's")
+    with pytest.raises(DatasetError) as err:  # other classes: a name would not make it fit
+        check_trained_matches("--init-model", tmp_path, {"task": "expr_v2", "labels": ["a", "c"], "color": "rgb"})
+    assert "--task" not in str(err.value)

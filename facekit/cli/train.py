@@ -238,8 +238,12 @@ def check_trained_matches(flag: str, folder: Path, run: dict) -> None:
         return
     theirs = {"task": card.task, "labels": list(card.labels), "color": card.color}
     diff = {k: (theirs[k], run[k]) for k in run if theirs[k] != run[k]}
+    # Only the name: a dataset folder renamed (expr -> expr_v2) since that model was trained, and the line said
+    # what differed but not that --task takes its name up again.
+    hint = f"; --task {card.task} names this run's task as that model's" if list(diff) == ["task"] else ""
     if diff:
-        raise DatasetError(f"{flag} {folder} does not match this training run (its value, this run's): {diff}")
+        raise DatasetError(f"{flag} {folder} does not match this training run (its value, this run's): {diff}"
+                           + hint)
 
 
 def check_outside_inputs(output: Path, option: str, inputs: list[Path]) -> None:
