@@ -122,9 +122,9 @@ def load_keras_classifier(path: Path):
     raise ModelError(f"{path}: Keras cannot load it ({first})")
 
 
-def check_output_folder(output: Path, source: Path) -> None:
+def check_output_folder(output: Path, source: Path, task: str | None = None) -> None:
     """The converted folder replaces `output` whole, as a trained one does: it must be new, empty or a model
-    folder, and not the file converted."""
+    folder of the same task, and not the file converted."""
     target = Path(output)
     if target.exists() and not target.is_dir():
         raise ModelError(f"--model {output} is a file: name a new folder for the converted model, e.g. "
@@ -135,6 +135,16 @@ def check_output_folder(output: Path, source: Path) -> None:
     if Path(source).resolve().is_relative_to(target.resolve()):
         raise ModelError(f"--model {output} holds {source}, and the converted model replaces the whole folder: "
                          "name another folder")
+    if task is not None and (target / CARD).is_file():
+        # As the trainer refuses it: a trained head of another task (its model.keras, plot and report with it) was
+        # replaced by the converted one without a word.
+        try:
+            theirs = json.loads((target / CARD).read_text(encoding="utf-8")).get("task")
+        except (OSError, ValueError, AttributeError):
+            theirs = None
+        if theirs and theirs != task:
+            raise ModelError(f"--model {output} holds a {theirs!r} model and this makes a {task!r} one; the converted "
+                             "model replaces the whole folder: name another folder")
 
 
 def convert(source: Path, output: Path, labels: list[str], task: str, preprocess: str = "mobilenet_v2",

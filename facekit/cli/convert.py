@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, metavar="KERAS_FILE",
                    help="the Keras model: an HDF5 file (.model, .h5) or a .keras file")
     p.add_argument("-m", "--model", type=Path, required=True,
-                   help="output model folder (new, empty, or a model folder it replaces whole)")
+                   help="output model folder (new, empty, or a model folder of the same task, which it replaces "
+                        "whole)")
     p.add_argument("--labels", default="with_mask,without_mask",
                    help="the model's outputs in order, comma-separated (default: with_mask,without_mask, the "
                         "tutorial's order)")
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     # Each said before TensorFlow's seconds of import.
     if keras_file_kind(args.source) is None:
         raise ModelError(f"{args.source} is not a Keras model file (HDF5 .model / .h5, or .keras)")
-    check_output_folder(args.model, args.source)
+    check_output_folder(args.model, args.source, task)
     check_output_path(args.model, "--model", folder=True)
     ModelCard.from_dict({"task": task, "labels": labels, "input_size": 224})  # its names, as the scripts check them
     # Keras to read the file, TensorFlow to export it; scikit-learn and matplotlib only train.
