@@ -470,6 +470,13 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
         if task in doubled:
             raise doubled[task]
         heads[task] = Head.load(available[task], int8)
+    # After the tasks not found (a typo's line lists the heads there are): `-m runs/smile --tasks mask,emotion` loaded
+    # the head given by its folder and never ran it, unsaid.
+    left_out = [t for t in given if tasks is not None and t not in tasks]
+    if left_out:
+        raise ModelError(f"{given[left_out[0]]} is the {left_out[0]!r} head, which the tasks asked for "
+                         f"({', '.join(tasks or [])}) leave out: add {left_out[0]} to them (--tasks), or leave that "
+                         "model out")
     # --tasks' order, else TASK_ORDER's: a head given with --model must not move to the front, where the
     # box would take its colour instead of the mask head's (and the JSON / CSV order would change).
     order = tasks if tasks is not None else sorted(heads, key=_task_rank)

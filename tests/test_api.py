@@ -2441,3 +2441,21 @@ def test_readme_on_how_a_records_probabilities_sum(analyzer, media):
             sums.append(round(sum(probabilities.values()), 9))
             assert abs(sums[-1] - 1) <= 0.5e-6 * len(probabilities), (task, probabilities)
     assert set(sums) - {1.0}, "every sum read 1.000000: README's 0.999999 / 1.000001 no longer happen here"
+
+
+def test_a_model_given_for_a_task_the_tasks_leave_out_is_named_not_dropped(tmp_path, media):
+    """`-m runs/smile --tasks mask,emotion` (a head trained, its task forgotten in --tasks): the head given by its
+    folder was loaded and never run, the photo's record without it and no word said. One line now, exit 2."""
+    from facekit import FaceAnalyzer
+    from facekit.errors import ModelError
+
+    own = _own_head(tmp_path / "smile", "smile", ["no", "yes"])
+    message = (f"{own} is the 'smile' head, which the tasks asked for (mask, emotion) leave out: add smile to them "
+               "(--tasks), or leave that model out")
+    with pytest.raises(ModelError) as err:
+        FaceAnalyzer(tasks="mask,emotion", models=[own], detector=None)
+    assert str(err.value) == message
+    assert FaceAnalyzer(tasks="mask,smile", models=[own], detector=None).tasks == ["mask", "smile"]
+    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", own, "--tasks", "mask,emotion",
+                     "--no-display")
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == f"[ERROR] {message}", res.stderr
