@@ -453,18 +453,36 @@ def _given_face(face, index: int, width: int, height: int) -> Face:
     return face.replace(box=clipped) if isinstance(face, Face) else Face(box=clipped, score=1.0)
 
 
-_default: tuple[dict, FaceAnalyzer] | None = None  # (options, the analyzer built with them)
+_default: tuple[dict, FaceAnalyzer, tuple] | None = None  # (options, the analyzer built with them, its heads' files)
 _default_lock = threading.Lock()
+
+
+def _head_files(analyzer: FaceAnalyzer) -> tuple:
+    """Each head's model file and card as the file system has them now (inode, mtime, size): a head retrained in
+    place (the trainer replaces its folder whole) is another file under the same name."""
+    from .heads import CARD
+
+    seen = []
+    for head in analyzer.heads.values():
+        for path in (head.model_path, head.folder / CARD):
+            try:
+                st = os.stat(path)
+                seen.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                seen.append(None)
+    return tuple(seen)
 
 
 def analyze(image: ImageInput, **options: Any) -> list[Face]:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
-    kept for later calls with the same options (threads calling at once share one, built once). Its defaults,
-    SCRFD and the gender head, are for non-commercial research only: detector="yunet", tasks="mask,emotion"
-    runs neither."""
+    kept for later calls with the same options (threads calling at once share one, built once), and built again
+    where a head's files changed since (a notebook's head retrained between two calls kept the old one's labels).
+    Its defaults, SCRFD and the gender head, are for non-commercial research only: detector="yunet",
+    tasks="mask,emotion" runs neither."""
     global _default
     with _default_lock:
-        if _default is None or _default[0] != options:
-            _default = (dict(options), FaceAnalyzer(**options))
+        if _default is None or _default[0] != options or _head_files(_default[1]) != _default[2]:
+            built = FaceAnalyzer(**options)
+            _default = (dict(options), built, _head_files(built))
         analyzer = _default[1]
     return analyzer.analyze(image)

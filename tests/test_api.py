@@ -2459,3 +2459,25 @@ def test_a_model_given_for_a_task_the_tasks_leave_out_is_named_not_dropped(tmp_p
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", own, "--tasks", "mask,emotion",
                      "--no-display")
     assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == f"[ERROR] {message}", res.stderr
+
+
+def test_the_one_line_analyze_takes_up_a_head_retrained_in_place(media, tmp_path, monkeypatch):
+    """facekit.analyze(photo, models=["runs/smile"]) in a notebook, the head retrained into the same folder, the
+    call run again: the analyzer kept from the first call gave the old head's labels. The same options with
+    the same files still share one analyzer."""
+    import shutil
+
+    import facekit.analyzer as module
+
+    own = _own_head(tmp_path / "smile", "smile", ["no", "yes"])
+    monkeypatch.setattr(module, "_default", None)
+    first = module.analyze(media / "obama.jpg", tasks="smile", models=[own])
+    kept = module._default[1]
+    assert module.analyze(media / "obama.jpg", tasks="smile", models=[own]) == first and module._default[1] is kept
+    retrained = tmp_path / "retrained"  # the trainer writes a new folder and moves it over the old one
+    _own_head(retrained, "smile", ["yes", "no"])
+    shutil.rmtree(own)
+    retrained.rename(own)
+    again = module.analyze(media / "obama.jpg", tasks="smile", models=[own])
+    assert module._default[1] is not kept
+    assert [f.label("smile") for f in again] == [{"no": "yes", "yes": "no"}[f.label("smile")] for f in first]
