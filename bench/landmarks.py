@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import assets_root, print_table, time_per_call
+from bench.common import assets_root, machine_info, print_table, time_per_call
 
 from facekit.detection import create_detector  # after bench.common, which points at the asset mirror
 from facekit.landmarks import MESH_TO_DLIB68, create_landmarker
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     # No options: the parser gives --help, and refuses what the bench would otherwise ignore.
     argparse.ArgumentParser(prog="python -m bench.landmarks", description=__doc__.split("\n\n")[0]).parse_args(argv)
     root = assets_root()
+    print(f"[INFO] {machine_info()}", flush=True)
     media = root / "media"
     landmarker = create_landmarker()  # the defaults the CLI uses
     single = create_landmarker(refine=False)
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                        "jaw indices picked on training.xml, so testing.xml rows are the held-out check",
                        "timings: best of 10 interleaved rounds of the median of 30 calls, one obama.jpg face; "
                        f"load average {load_before:.1f} on {cores} cores when they started (shared machine)",
-                       "key points: eye centres (mean of 6 GT eye points), nose tip (30), mouth corners (48, 54)"])
+                       "key points: eye centres (mean of 6 GT eye points), nose tip (30), mouth corners (48, 54)",
+                       machine_info()])
     return 0
 
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, head_bench_args, print_table, resolve_recorded
+from bench.common import assets_root, head_bench_args, machine_info, print_table, resolve_recorded
 
 TASK = "mask"
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = head_bench_args(TASK, __doc__, argv, "images per set")
 
     root = assets_root()
+    print(f"[INFO] {machine_info()}", flush=True)
     labels = B.FACEKIT_LABELS[TASK]
     folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
          f"real = datasets/mask_real_val, whole images (224 px face crops) for both models: {counts}.",
          *B.card_note(card, held),
          "per-class columns are recall (accuracy on that class).",
-         *B.TIMING_NOTE],
+         *B.TIMING_NOTE, machine_info()],
     )
     if heads:
         by_width(heads[0][1], held, root / "datasets" / "mask_scenes_val", labels)

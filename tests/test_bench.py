@@ -1,0 +1,44 @@
+"""The benchmarks as README tells a user to run them: what they print, and how they refuse bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _fake_baseline(name, crops=None, image_paths=None, timing_crops=None, timeout=1800):
+    """bench.baselines.run_subprocess without TensorFlow: every input called with_mask."""
+    n = len(crops or []) + len(image_paths or [])
+    return np.tile([1.0, 0.0], (n, 1)), ({"ms_b1": 1.0, "ms_b8": 1.0} if timing_crops else {})
+
+
+def _cpu_line_count(text: str) -> int:
+    return sum(1 for line in text.splitlines() if "CPU: " in line and "SIMD: " in line)
+
+
+def test_mask_bench_names_the_cpu_its_timings_ran_on(monkeypatch, capsys):
+    """bench.mask printed ms per face for facekit and PyImageSearch with no CPU model or SIMD flags, where
+    README says every bench does (the figures differ 2-4x between the project's machines)."""
+    from bench import baselines
+    from bench import mask
+
+    monkeypatch.setattr(baselines, "run_subprocess", _fake_baseline)
+    monkeypatch.setattr(mask, "by_width", lambda *a, **k: None)
+    assert mask.main(["--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "ms/face b1" in out
+    assert _cpu_line_count(out) >= 2, out  # before the work, and under the table that holds the timings
+
+
+@pytest.mark.slow  # detects every annotated face twice (res10, YuNet): ~20 s on 2 cores
+def test_landmarks_bench_names_the_cpu_its_timings_ran_on(monkeypatch, capsys):
+    """bench.landmarks printed 'ms per face' rows with the core count and load but not the CPU model or its
+    SIMD flags, which decide them."""
+    from bench import landmarks
+
+    monkeypatch.setattr(landmarks, "time_per_call", lambda fn, repeat=50, warmup=5: 1.0)
+    monkeypatch.setattr(landmarks, "cpu_ms_per_call", lambda fn, repeat=200: 1.0)
+    assert landmarks.main([]) == 0
+    out = capsys.readouterr().out
+    assert "ms per face" in out
+    assert _cpu_line_count(out) >= 2, out
