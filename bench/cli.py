@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
 
 # The PyImageSearch flow, as its detect_mask_image.py does it: import TensorFlow / Keras, load the mask
 # model, res10 at 300x300, classify each face crop with model.predict, then write the result.
@@ -87,8 +87,13 @@ def stage_times(image: Path, out: Path) -> list[tuple[str, float, float]]:
     res = subprocess.run([sys.executable, "-c", _STAGES, str(image), str(out)], cwd=ROOT, capture_output=True,
                          text=True)
     if res.returncode != 0:
-        raise SystemExit(f"[ERROR] stage timing failed: {res.stderr.strip().splitlines()[-1:]}")
+        raise SystemExit(f"[ERROR] stage timing failed: {last_line(res.stderr)}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def last_line(text: str) -> str:
+    """What a failed command said last (its [ERROR] line), where the message showed it as a list: "['...']"."""
+    return (text.strip().splitlines() or ["(nothing on stderr)"])[-1]
 
 
 def wall(cmd: list[str], out: Path, server: Path | None = None) -> float:
@@ -100,7 +105,7 @@ def wall(cmd: list[str], out: Path, server: Path | None = None) -> float:
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     secs = time.perf_counter() - t
     if res.returncode != 0 or not out.exists():
-        raise SystemExit(f"[ERROR] {' '.join(cmd[:3])}... failed: {res.stderr.strip().splitlines()[-1:]}")
+        raise SystemExit(f"[ERROR] {' '.join(cmd[:3])}... failed: {last_line(res.stderr)}")
     return secs
 
 
@@ -126,8 +131,11 @@ def facekit_server(folder: Path):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cli", description=__doc__.split("\n\n")[0])
     p.add_argument("--image", type=Path, help="photo (default: media/example_03.png)")
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=limit_count, default=5, help="timed runs of each command (default: 5)")
     args = p.parse_args(argv)
+    # Checked before the server starts: a missing photo was found only by the first timed command.
+    if args.image is not None and not args.image.is_file():
+        p.error(f"argument --image: no such file: {args.image}")
     root = assets_root()
     image = args.image or root / "media" / "example_03.png"
     print(f"[INFO] {machine_info()}", flush=True)

@@ -42,3 +42,28 @@ def test_landmarks_bench_names_the_cpu_its_timings_ran_on(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "ms per face" in out
     assert _cpu_line_count(out) >= 2, out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--runs", "0"], "argument --runs: must be 1 or more, got 0"),
+    (["--runs", "-2"], "argument --runs: must be 1 or more, got -2"),
+    (["--image", "no_such_photo.png"], "argument --image: no such file: no_such_photo.png"),
+])
+def test_cli_bench_refuses_bad_arguments_in_one_line_before_any_work(argv, message, capsys):
+    """bench.cli --runs 0 started a server, timed nothing and ended in a FileNotFoundError traceback (--runs -2
+    the same); a missing --image was found only by the first timed command, after the server had loaded,
+    and was shown as a Python list: "failed: ['[ERROR] ...: no such file']"."""
+    from bench import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_cli_bench_quotes_a_failed_commands_last_line_as_text():
+    from bench.cli import last_line
+
+    assert last_line("[INFO] loading\n[ERROR] x.png: no such file\n") == "[ERROR] x.png: no such file"
+    assert last_line("") == "(nothing on stderr)"
