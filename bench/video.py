@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import ROOT, assets_root, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
 
 if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
     from facekit.pipeline import StageTimes
@@ -262,18 +262,35 @@ def agreement(ref: dict, other: dict, tasks: list[str]) -> dict[str, float]:
     return out
 
 
+def k_values(text: str) -> list[int]:
+    """--head-every's type: "2,x" and "0" were a ValueError traceback or an empty table at the end of the run,
+    minutes after the options were read."""
+    values = [limit_count(k.strip()) for k in text.split(",") if k.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=None, help="video (default: the mirror's short_hamilton_clip.mp4)")
     p.add_argument("--model", help="mask model folder (default: models/mask)")
     p.add_argument("--detector", help="facekit's detector for every row (default: the video script's)")
-    p.add_argument("--repeat", type=int, default=2, help="passes per FPS row; the best counts (default: 2)")
-    p.add_argument("--passes", type=int, default=10, help="passes for the memory row (default: 10)")
-    p.add_argument("--head-every", default="2,3,4,6", help="K values for the label-agreement table (default: 2,3,4,6)")
+    p.add_argument("--repeat", type=limit_count, default=2, help="passes per FPS row; the best counts (default: 2)")
+    p.add_argument("--passes", type=limit_count, default=10, help="passes for the memory row (default: 10)")
+    p.add_argument("--head-every", type=k_values, default="2,3,4,6", help="K values for the label-agreement table (default: 2,3,4,6)")
     p.add_argument("--baseline-loop", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     clip = args.clip or assets_root() / "media" / "short_hamilton_clip.mp4"
+    if args.clip is not None:  # named before the models load, as the video script does (a traceback at the first row)
+        from facekit.errors import VideoError
+        from facekit.video import SourceSpec, check_file_source
+
+        try:
+            check_file_source(SourceSpec.parse(str(clip)))
+        except VideoError as err:
+            p.error(f"argument --clip: {err}")
     DETECTOR[:] = ["--detector", args.detector] if args.detector else []
 
     if args.baseline_loop:
@@ -364,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                        machine_info()])
 
     # Where the time goes, and what skipping head runs costs in labels.
-    ks = sorted(({int(k) for k in args.head_every.split(",") if k.strip()} | {HEAD_EVERY}) - {1})
+    ks = sorted((set(args.head_every) | {HEAD_EVERY}) - {1})
     with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
         ref, times1, cpu1 = stage_pass(clip, everything, 1, Path(tmp))
         runs = {k: stage_pass(clip, everything, k, Path(tmp) if k == HEAD_EVERY else None) for k in ks}

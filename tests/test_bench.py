@@ -67,3 +67,24 @@ def test_cli_bench_quotes_a_failed_commands_last_line_as_text():
 
     assert last_line("[INFO] loading\n[ERROR] x.png: no such file\n") == "[ERROR] x.png: no such file"
     assert last_line("") == "(nothing on stderr)"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--repeat", "0"], "argument --repeat: must be 1 or more, got 0"),
+    (["--passes", "0"], "argument --passes: must be 1 or more, got 0"),
+    (["--head-every", "2,x"], "argument --head-every: expected a whole number, got 'x'"),
+    (["--head-every", "0"], "argument --head-every: must be 1 or more, got 0"),
+    (["--head-every", ","], "argument --head-every: expected whole numbers separated by commas, got ','"),
+    (["--clip", "no_such_clip.mp4"], "argument --clip: no_such_clip.mp4: no such file"),
+])
+def test_video_bench_refuses_bad_arguments_in_one_line_before_any_work(argv, message, capsys):
+    """bench.video --repeat 0 ended in max()'s ValueError traceback after the models loaded, --passes 0 and
+    --head-every 2,x in an IndexError / ValueError traceback after every FPS row had run (minutes), and a
+    missing --clip in facekit's VideoNotFoundError traceback."""
+    from bench import video
+
+    with pytest.raises(SystemExit) as stop:
+        video.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
