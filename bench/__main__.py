@@ -34,10 +34,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[INFO] not written yet, skipped: {', '.join(missing)}", flush=True)
 
     failed = []
-    for name in names:
+    for k, name in enumerate(names):
         print(f"\n[INFO] === bench.{name} ===", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent)
+        proc = subprocess.Popen([sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            # The bench got the Ctrl-C too: it is given time to clean up and say so (subprocess.call killed it
+            # 0.25 s later), and the benches after it are not started.
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            left = ", ".join(names[k + 1:])
+            print(f"[INFO] interrupted during bench.{name}" + (f"; not run: {left}" if left else ""),
+                  file=sys.stderr, flush=True)
+            return 130
         took = time.perf_counter() - start
         if code != 0:
             failed.append(name)

@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
 
 
 def photo_folder(root: Path, dest: Path, limit: int | None) -> list[Path]:
@@ -234,4 +234,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    sys.exit(run_bench(main))

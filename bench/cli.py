@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
 
 # The PyImageSearch flow, as its detect_mask_image.py does it: import TensorFlow / Keras, load the mask
 # model, res10 at 300x300, classify each face crop with model.predict, then write the result.
@@ -178,4 +178,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

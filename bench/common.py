@@ -17,6 +17,16 @@ if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def run_bench(main) -> int:
+    """A bench's entry point: Ctrl-C is one line and exit 130, as the scripts' own, where it was a
+    KeyboardInterrupt traceback from whatever the bench was doing (a subprocess, an import, LiteRT)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\n[INFO] interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
 def limit_count(text: str) -> int:
     """--limit's type: --limit 0 ran every image (minutes, not the quick look asked for) and a negative one
     stopped with numpy's traceback after the data was read. The scripts' own rule for counts."""

@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, time_per_call
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench, time_per_call
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR, BoxCalibration, DetectorOptions,
                                Res10Detector, YuNetDetector, create_detector)
@@ -642,4 +642,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_bench(main))

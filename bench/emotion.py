@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
 from facekit.softlabels import FERPLUS_COLUMNS
 
 TASK = "emotion"
@@ -305,4 +305,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

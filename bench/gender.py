@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, limit_count, machine_info, print_table, resolve_recorded
+from bench.common import assets_root, limit_count, machine_info, print_table, resolve_recorded, run_bench
 
 TASK = "gender"
 # The datasets every run reports on, in table order: (folder under datasets/, what it is, licence).
@@ -469,4 +469,4 @@ def _nudged(box, frac: float, image: np.ndarray):
     return Box.clipped(box.x1 + dx, box.y1 + dy, box.x2 + dx, box.y2 + dy, image.shape[1], image.shape[0])
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

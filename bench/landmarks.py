@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import assets_root, machine_info, print_table, time_per_call
+from bench.common import assets_root, machine_info, print_table, run_bench, time_per_call
 
 from facekit.detection import create_detector  # after bench.common, which points at the asset mirror
 from facekit.landmarks import MESH_TO_DLIB68, create_landmarker
@@ -258,4 +258,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_bench(main))

@@ -19,7 +19,7 @@ import sys
 import cv2
 import numpy as np
 
-from bench.common import assets_root, limit_count, machine_info, print_table
+from bench.common import assets_root, limit_count, machine_info, print_table, run_bench
 
 WIDTH = 56  # px: a face in a crowd, the width most dark street faces have
 NOISE = 2.5  # grey levels: a phone sensor's read noise in the dark
@@ -104,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, head_bench_args, machine_info, print_table, resolve_recorded
+from bench.common import assets_root, head_bench_args, machine_info, print_table, resolve_recorded, run_bench
 
 TASK = "mask"
 
@@ -181,4 +181,4 @@ def _cells(y_test, p_test, y_real, p_real) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

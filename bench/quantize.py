@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
 from facekit.heads import INT8_TOLERANCE
 
 TASKS = ("mask", "gender", "emotion")
@@ -317,4 +317,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table
+from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
 
 if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
     from facekit.pipeline import StageTimes
@@ -406,4 +406,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_bench(main))

@@ -88,3 +88,40 @@ def test_video_bench_refuses_bad_arguments_in_one_line_before_any_work(argv, mes
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+def test_a_bench_interrupted_says_so_in_one_line():
+    from bench.common import run_bench
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert run_bench(interrupted) == 130
+    assert run_bench(lambda: 0) == 0
+
+
+@pytest.mark.slow  # starts bench.landmarks for real (its imports and the first detections: ~5 s)
+def test_ctrl_c_in_make_bench_is_one_line_per_process_and_exit_130():
+    """Ctrl-C during `make bench` (python -m bench) printed two KeyboardInterrupt tracebacks, the bench's
+    and the runner's; now the bench says it was interrupted, the runner names the benches not run, and the
+    exit status is 130 as the scripts' own."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # SIGINT at its default in the child: under `&` or a test runner it may come in ignored, as a terminal's doesn't.
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "landmarks", "cli"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(6)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "[INFO] interrupted\n" in err and "[INFO] interrupted during bench.landmarks; not run: cli" in err, err
+
