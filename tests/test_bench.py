@@ -125,3 +125,23 @@ def test_ctrl_c_in_make_bench_is_one_line_per_process_and_exit_130():
     assert "Traceback" not in err, err[-3000:]
     assert "[INFO] interrupted\n" in err and "[INFO] interrupted during bench.landmarks; not run: cli" in err, err
 
+
+@pytest.mark.slow  # loads every detector and runs the first on one scene: ~10 s
+def test_detection_bench_limit_also_limits_the_closeups(monkeypatch):
+    """bench.detection --limit 10, "a quick look", ran every detector on all 322 close-up frames anyway:
+    9 minutes on 2 cores, most of it close-ups."""
+    from bench import detection
+
+    seen = []
+
+    class Enough(Exception):
+        pass
+
+    def closeup_found(detector, views, iou=detection.IOU):
+        seen.append(len(views))
+        raise Enough
+
+    monkeypatch.setattr(detection, "closeup_found", closeup_found)
+    with pytest.raises(Enough):
+        detection.main(["--limit", "3", "--no-baseline"])
+    assert seen == [3]
