@@ -70,11 +70,15 @@ def read_faces(out: Path) -> dict[str, list[tuple]]:
 
 
 def script_faces(jsonl: Path) -> dict[str, list[tuple]]:
+    from facekit.batch import _source_name
+
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     # Faces too small for the heads have no labels, so the tasks are those any face has.
     tasks = sorted({k for r in records for f in r["faces"] for k, v in f.items()
                     if isinstance(v, dict) and "label" in v})
-    return {str(Path(r["image"]).resolve()):
+    # Keyed as facekit-batch names a source, links not followed: resolved, the photo folder's links (to the
+    # mirror) matched no batch row, and the table said 0/N photos identical where every one was.
+    return {_source_name(Path(r["image"])):
             [(tuple(f["box"]), tuple(f[t]["label"] if t in f else None for t in tasks)) for f in r["faces"]]
             for r in records}
 

@@ -145,3 +145,23 @@ def test_detection_bench_limit_also_limits_the_closeups(monkeypatch):
     with pytest.raises(Enough):
         detection.main(["--limit", "3", "--no-baseline"])
     assert seen == [3]
+
+
+def test_batch_bench_pairs_the_scripts_photos_with_the_batchs_rows_through_links(tmp_path):
+    """bench.batch links the mirror's photos into one folder; it keyed the image script's records by the
+    link's target and facekit-batch's rows by the link, so its table said 'photos identical to (a): 0/6'
+    (and printed 'batch: None' for each) where the two agreed on every photo."""
+    import json
+
+    from bench.batch import script_faces
+    from facekit.batch import _source_name
+
+    target = tmp_path / "mirror" / "a.jpg"
+    target.parent.mkdir()
+    target.write_bytes(b"")
+    link = tmp_path / "photos" / "0000_a.jpg"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    record = {"image": str(link), "faces": [{"box": [1, 2, 3, 4], "mask": {"label": "with_mask"}}]}
+    (tmp_path / "faces.jsonl").write_text(json.dumps(record) + "\n")
+    assert script_faces(tmp_path / "faces.jsonl") == {_source_name(link): [((1, 2, 3, 4), ("with_mask",))]}
