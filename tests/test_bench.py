@@ -165,3 +165,15 @@ def test_batch_bench_pairs_the_scripts_photos_with_the_batchs_rows_through_links
     record = {"image": str(link), "faces": [{"box": [1, 2, 3, 4], "mask": {"label": "with_mask"}}]}
     (tmp_path / "faces.jsonl").write_text(json.dumps(record) + "\n")
     assert script_faces(tmp_path / "faces.jsonl") == {_source_name(link): [((1, 2, 3, 4), ("with_mask",))]}
+
+
+def test_bench_tables_give_each_column_one_precision(capsys):
+    """bench.detection's recall column read 0.9000 above 1.0 and 0.0000 (R<16), bench.cli's 'median s' 0.8304
+    above 13.0: the 1.0 looked rounded, or another kind of number."""
+    from bench.common import print_table
+
+    text = print_table("t", ["name", "recall", "ms", "n"], [["a", 0.9, 228.43, 3], ["b", 1.0, 25.7, 4],
+                                                             ["c", 0.0, float("nan"), 5]])
+    lines = text.splitlines()[4:]
+    assert [line.split(" | ")[1].strip() for line in lines] == ["0.9000", "1.0000", "0.0000"]
+    assert [line.split(" | ")[2].strip() for line in lines] == ["228.4", "25.7", "nan"]
