@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS), help="heads to quantize (default: all three)")
     p.add_argument("--out", type=Path, default=Path("/tmp/facekit_int8"), help="where the int8 folders go")
-    p.add_argument("--calibration", type=int, default=300, help="training images for calibration (default 300)")
+    p.add_argument("--calibration", type=limit_count, default=300, help="training images for calibration (default 300)")
     p.add_argument("--limit", type=limit_count,
                    help="score an evenly spread subset of N validation images (development)")
     p.add_argument("--install", action="store_true",
@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                         "outputs stray most from float on the calibration images (default 0: every layer int8)")
     p.add_argument("--quantize-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    # The calibration images come from the mirror: without it, TensorFlow's converter swallowed the error in its
+    # calibration generator and three "int8 written" lines came before it was named.
+    assets_root()
 
     from facekit.heads import INT8, available_tasks
 

@@ -167,6 +167,23 @@ def test_batch_bench_pairs_the_scripts_photos_with_the_batchs_rows_through_links
     assert script_faces(tmp_path / "faces.jsonl") == {_source_name(link): [((1, 2, 3, 4), ("with_mask",))]}
 
 
+def test_quantize_bench_without_the_mirror_says_so_before_quantizing(tmp_path):
+    """Without the asset mirror, bench.quantize printed 'mask: int8 written ...' for all three heads (TensorFlow's
+    converter swallowed the error in its calibration generator) before the mirror was named."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACEKIT_ASSETS": str(tmp_path / "no_mirror")}
+    res = subprocess.run([sys.executable, "-m", "bench.quantize", "--out", str(tmp_path / "int8")], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "[ERROR] benchmarks need the asset mirror" in res.stderr
+    assert "int8 written" not in res.stdout and not (tmp_path / "int8").exists(), res.stdout
+
+
 def test_bench_tables_give_each_column_one_precision(capsys):
     """bench.detection's recall column read 0.9000 above 1.0 and 0.0000 (R<16), bench.cli's 'median s' 0.8304
     above 13.0: the 1.0 looked rounded, or another kind of number."""
@@ -177,3 +194,13 @@ def test_bench_tables_give_each_column_one_precision(capsys):
     lines = text.splitlines()[4:]
     assert [line.split(" | ")[1].strip() for line in lines] == ["0.9000", "1.0000", "0.0000"]
     assert [line.split(" | ")[2].strip() for line in lines] == ["228.4", "25.7", "nan"]
+
+
+def test_quantize_bench_refuses_calibration_below_one(capsys):
+    """--calibration 0 (or -5) was accepted, asking to quantize with no calibration image at all."""
+    from bench import quantize
+
+    with pytest.raises(SystemExit) as stop:
+        quantize.main(["--calibration", "0"])
+    assert stop.value.code == 2
+    assert "argument --calibration: must be 1 or more, got 0" in capsys.readouterr().err
