@@ -200,14 +200,23 @@ BASELINES: dict[str, Baseline] = {
 }
 
 
+def require(*names: str) -> None:
+    """Stop with one line where a named baseline's file is missing: checked as a bench starts, it was a
+    RuntimeError traceback from the baseline's process once facekit's half had run (minutes for a full set). A
+    file there is checked against its pinned sha256 too (checked_path)."""
+    for name in names:
+        path = BASELINES[name].path
+        if not path.is_file():
+            raise SystemExit(f"[ERROR] {path} not found (the baselines live in the asset mirror)")
+        BASELINES[name].checked_path()
+
+
 def load(name: str) -> Baseline:
     """A loaded baseline. Imports TensorFlow for the Keras ones: call it in a separate process."""
     if name not in BASELINES:
         raise SystemExit(f"[ERROR] unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    require(name)
     baseline = BASELINES[name]
-    if not baseline.path.is_file():
-        raise SystemExit(f"[ERROR] {baseline.path} not found (the baselines live in the asset mirror)")
-    baseline.checked_path()
     return baseline.load()
 
 
@@ -255,6 +264,7 @@ def run_subprocess(name: str, crops: list[np.ndarray] | None = None, image_paths
     """Run baseline `name` in a fresh process on `crops` followed by the images at `image_paths`
     (each a face crop already); returns its probabilities (facekit's label order, one row per input)
     and, when timing_crops are given, its ms per face on them."""
+    require(name)
     with tempfile.TemporaryDirectory(prefix="facekit_bench_") as tmp:
         tmp = Path(tmp)
         cmd = [sys.executable, "-m", "bench.baselines", name, "--out", str(tmp / "probs.npy")]

@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.image is not None and not args.image.is_file():
         p.error(f"argument --image: no such file: {args.image}")
     root = assets_root()
+    from bench.baselines import require
+
+    require("pyimagesearch_mask")
     image = args.image or root / "media" / "example_03.png"
     print(f"[INFO] {machine_info()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

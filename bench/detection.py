@@ -553,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     root = assets_root() / "datasets" / "mask_scenes_val"
+    if not args.no_baseline:
+        from bench.baselines import require
+
+        require("pyimagesearch_mask")
     scenes = load_scenes(root, args.limit)
     images = [load_image(s.path) for s in scenes]
     model = find_mask_model(args.model)

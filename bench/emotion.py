@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     from facekit.preprocess import load_image
 
     root = assets_root()
+    B.require("fer_emotion")
     fp = ferplus_sets(root, labels)
     paths, y = B.folder_dataset(root / "datasets" / "fer2013" / "test", labels)
     sets = [subset(fp["valid"], args.limit), subset(fp["test"], args.limit),

@@ -72,6 +72,7 @@ def parse_args(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = assets_root()
+    B.require(*(name for name, _, _ in BASELINES))
     labels = B.FACEKIT_LABELS[TASK]
     folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
     head = heads[0][1] if heads else None

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = head_bench_args(TASK, __doc__, argv, "images per set")
 
     root = assets_root()
+    B.require("pyimagesearch_mask")
     print(f"[INFO] {machine_info()}", flush=True)
     labels = B.FACEKIT_LABELS[TASK]
     folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")

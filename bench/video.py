@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         except VideoError as err:
             p.error(f"argument --clip: {err}")
     DETECTOR[:] = ["--detector", args.detector] if args.detector else []
+    from bench.baselines import require
+
+    require("pyimagesearch_mask")
 
     if args.baseline_loop:
         args.json.write_text(json.dumps(baseline_loop(clip, args.repeat)))

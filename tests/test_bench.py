@@ -204,3 +204,29 @@ def test_quantize_bench_refuses_calibration_below_one(capsys):
         quantize.main(["--calibration", "0"])
     assert stop.value.code == 2
     assert "argument --calibration: must be 1 or more, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bench, argv", [("mask", ["--limit", "2"]), ("gender", ["--limit", "2"]),
+                                         ("emotion", ["--limit", "2"]), ("detection", ["--limit", "1"]),
+                                         ("video", []), ("cli", [])])
+def test_a_missing_baseline_is_one_line_before_any_work(bench, argv, tmp_path, monkeypatch):
+    """A mirror without baselines/ (or without one file of it): bench.mask ran facekit's half, then stopped with a
+    RuntimeError traceback from the baseline's process; bench.video printed that process's traceback text after
+    the facekit rows, and bench.cli said so after the timed runs."""
+    import importlib
+    import time
+
+    from .conftest import ASSETS
+
+    mirror = tmp_path / "mirror"
+    (mirror / "baselines").mkdir(parents=True)
+    for name in ("models", "media", "datasets", "MANIFEST.md"):
+        (mirror / name).symlink_to(ASSETS / name)
+    monkeypatch.setenv("FACEKIT_ASSETS", str(mirror))
+    module = importlib.import_module(f"bench.{bench}")
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as stop:
+        module.main(argv)
+    assert "not found (the baselines live in the asset mirror)" in str(stop.value.code), stop.value.code
+    assert str(stop.value.code).startswith(f"[ERROR] {mirror / 'baselines'}/")
+    assert time.perf_counter() - start < 5
