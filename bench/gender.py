@@ -71,6 +71,14 @@ def parse_args(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.errors:  # written last: an unwritable path was a traceback ("the folder ... is gone") after the whole run
+        from facekit.cli.common import check_output_path
+        from facekit.errors import FacekitError
+
+        try:
+            check_output_path(args.errors, "--errors")
+        except FacekitError as err:
+            raise SystemExit(f"[ERROR] {err}") from None
     root = assets_root()
     B.require(*(name for name, _, _ in BASELINES))
     labels = B.FACEKIT_LABELS[TASK]

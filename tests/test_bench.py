@@ -230,3 +230,13 @@ def test_a_missing_baseline_is_one_line_before_any_work(bench, argv, tmp_path, m
     assert "not found (the baselines live in the asset mirror)" in str(stop.value.code), stop.value.code
     assert str(stop.value.code).startswith(f"[ERROR] {mirror / 'baselines'}/")
     assert time.perf_counter() - start < 5
+
+
+def test_gender_bench_checks_its_errors_sheet_path_before_any_work(tmp_path):
+    """bench.gender --errors missing/sheet.png ran the whole bench, then stopped with a FacekitError traceback
+    saying the folder was 'gone (removed or moved during the run?)': it never existed."""
+    from bench import gender
+
+    with pytest.raises(SystemExit) as stop:
+        gender.main(["--limit", "2", "--errors", str(tmp_path / "missing" / "sheet.png")])
+    assert stop.value.code == f"[ERROR] --errors folder does not exist: {tmp_path / 'missing'}"
