@@ -31,6 +31,10 @@ GONE_S = 120.0
 # line across that gap drew values no frame measured, as if the CSV had rows there.
 GAP_STEPS = 3
 MIN_GAP_S = 0.5
+# Faces drawn on one time axis need to fill some of it: a 10-minute video's 8 longest faces, seen 4 s each across
+# 200 s, were slivers no curve could be read in. When the shortest drawn face spans less than this share of the
+# faces' whole time, each face gets its own time axis.
+SHARED_AXIS_MIN = 0.1
 
 
 class Timeline:
@@ -111,8 +115,11 @@ class Timeline:
         plt = pyplot()
         tracks = self.tracks()
         rows = max(1, len(tracks))
+        spans = [(self.series[t][0][0], self.series[t][-1][0]) for t in tracks]
+        whole = max((end for _, end in spans), default=0.0) - min((start for start, _ in spans), default=0.0)
+        own_axes = whole > 0 and min(end - start for start, end in spans) < SHARED_AXIS_MIN * whole
         # Constrained layout keeps the title and the legend above the plots, off every face's curves.
-        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=True, squeeze=False,
+        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=not own_axes, squeeze=False,
                                  layout="constrained")
         dashed = False  # an emotion head without a "neutral" class has no intensity: no dashed line to name
         for ax, track in zip(axes[:, 0], tracks):
@@ -141,7 +148,7 @@ class Timeline:
         if tracks:
             axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.labels) + 1, 8),
                               fontsize=8, frameon=False)
-        axes[-1, 0].set_xlabel("time (s)")
+        axes[-1, 0].set_xlabel("time (s), each face on its own axis" if own_axes else "time (s)")
         what = "probability and intensity (dashed)" if dashed else "probability"
         shown = (f" (the {len(tracks)} longest of {self.long} labelled in {MIN_POINTS} frames or more)"
                  if self.long > len(tracks) and tracks else "")

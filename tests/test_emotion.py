@@ -550,3 +550,37 @@ def test_the_bench_scores_a_head_trained_elsewhere_beside_the_committed_one(data
     assert f"facekit ({new})" in rows and "committed (models/emotion)" in rows, list(rows)
     # The same network in both folders: the same scores on every set, plain and masked (timings aside).
     assert rows[f"facekit ({new})"][1:8] == rows["committed (models/emotion)"][1:8]
+
+
+def test_a_long_videos_timeline_gives_faces_seen_briefly_their_own_time_axis(tmp_path, monkeypatch):
+    """A 10-minute video's 8 longest faces were seen about 4 s each, spread over 200 s: on one shared time axis
+    each face's curves were a sliver no value could be read from. Such faces now get a time axis each, said under
+    the plot; faces that fill a shared axis keep it."""
+    import matplotlib.figure
+
+    from facekit.timeline import Timeline
+    from facekit.types import Box, Face, Prediction
+
+    labels = ["happy", "neutral"]
+    pred = Prediction.from_probabilities(labels, np.array([0.3, 0.7]))
+    widths = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        widths.append(([ax.get_xlim()[1] - ax.get_xlim()[0] for ax in self.axes if ax.lines],
+                       self.axes[-1].get_xlabel()))
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    for start_every_s, name in [(27.5, "brief.png"), (0.5, "overlapping.png")]:
+        timeline = Timeline("emotion", labels)
+        for track in range(8):
+            for i in range(26):  # 26 points 0.167 s apart: a face seen 4.2 s
+                timeline.add(track * start_every_s + i / 6, [
+                    Face(Box(10, 10, 60, 60), 0.9, track_id=track + 1).with_predictions(emotion=pred)])
+        assert timeline.save(tmp_path / name) == 8
+    (brief, brief_label), (overlapping, overlapping_label) = widths
+    assert len(brief) == 8 and max(brief) < 10, brief  # each face's 4.2 s fills its axis
+    assert brief_label == "time (s), each face on its own axis"
+    assert len(overlapping) == 8 and min(overlapping) > 7.5, overlapping  # one axis, 0 to 7.7 s
+    assert overlapping_label == "time (s)"
