@@ -1052,14 +1052,17 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
     # round trip through the driver between tasks (each got 78% of a core with one in flight, 92% with two).
     # Not in a run that retries sources which killed their worker: a task queued behind one of those died with
     # it, and was retried with it, TASK_TRIES times (a clean-clone CI run's good photo failed twice so), so
-    # "a task of its own" did not keep the good sources apart from the bad.
+    # "a task of its own" did not keep the good sources apart from the bad. Nor in a job with videos: a video
+    # takes minutes, and the first worker up took the second video into its queue too, so two long videos on
+    # --workers 2 ran one after the other on one worker while the other sat idle.
+    in_flight = 1 if suspects or any(kind == "video" for task in tasks for _, kind in task) else 2
     # Ray 2.60 deprecates passing actor options this way and names no other for these two (hence ray < 2.64 in
     # the requirements, where it goes).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         ds = ds.map_batches(worker, batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
-                                                               max_tasks_in_flight_per_actor=1 if suspects else 2),
+                                                               max_tasks_in_flight_per_actor=in_flight),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     returned = set()

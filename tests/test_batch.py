@@ -939,6 +939,25 @@ def test_video_frames_and_head_rate_as_the_video_script_takes_them(tmp_path, med
 
 
 @pytest.mark.slow
+def test_two_videos_on_two_workers_run_side_by_side(tmp_path, media):
+    """Each worker held two tasks (its next one queued), and the first worker up took both videos of a job: two
+    10-minute recordings on --workers 2 ran one after the other on one worker, the other idle, twice the time.
+    A job with videos holds one task per worker, so each video gets a worker of its own."""
+    import pandas as pd
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("one.mp4", "two.mp4"):  # each long enough to outlast the second worker's start
+        shutil.copy(media / CLIP, clips / name)
+    out = tmp_path / "results"
+    res = batch(clips, "-o", out, "--detector", "scrfd-500m", "--workers", "2")
+    assert res.returncode == 0, res.stderr[-2000:]
+    status = pd.read_csv(out / "status.csv")
+    assert status["status"].tolist() == ["ok", "ok"] and status["frames"].tolist() == [275, 275]
+    assert status["worker"].nunique() == 2, status[["source", "worker", "seconds", "finished"]].to_string()
+
+
+@pytest.mark.slow
 def test_fine_pass_for_videos_as_the_video_script_takes_it(tmp_path, media):
     """detect_mask_video.py has --fine-pass (a 4K video's faces under ~60 px are missed without it); facekit-batch
     refused it, so a job of such videos could not find them. Its rows are now the script's --fine-pass rows (the
