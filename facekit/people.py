@@ -198,7 +198,10 @@ class PeopleSummary:
         widths = [max(len(c) for c in col) for col in zip(header, *cells)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
         if len(self) > len(rows):
-            lines.append(f"... and {len(self) - len(rows)} shorter tracks (every one is in --summary)")
+            # Not "shorter": tracks seen in as many frames as the last row shown are left out too (a looped
+            # clip's 22 tracks of 26 frames: 20 shown, the other 2 called shorter).
+            lines.append(f"... and {len(self) - len(rows)} more tracks, none seen in more frames (every one is in "
+                         "--summary)")
         return lines + self._unlabelled_lines()
 
     def _unlabelled_lines(self) -> list[str]:

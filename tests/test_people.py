@@ -105,6 +105,18 @@ def test_the_closing_table_says_why_a_track_got_no_label():
     assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
 
 
+def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
+    """A looped clip's 22 tracks were each seen in 26 frames: the table showed 20 and ended "... and 2 shorter
+    tracks", though they were as long as every row above. The line says what holds: none was seen in more."""
+    people = PeopleSummary({"mask": MASK})
+    for i in range(26):
+        people.add(i, i / 10, [face(t, "with_mask") for t in range(1, 23)])
+    people.add(26, 2.6, [face(23, "with_mask")])  # a blip: shorter than any row shown
+    lines = people.table()
+    assert len(lines) == 1 + 20 + 1 and all(line.split()[3] == "26" for line in lines[1:21]), lines
+    assert lines[-1] == "... and 3 more tracks, none seen in more frames (every one is in --summary)", lines
+
+
 def test_a_cameras_closing_table_across_a_daylight_saving_change_keeps_the_offsets():
     """The night the clocks go back, 01:59:59 EDT is followed by 01:00:00 EST: the table showed someone seen
     across it as last seen an hour before they were first seen. With two offsets among its times it says them."""
