@@ -24,9 +24,10 @@ Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially un
 
 GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
 LANDMARK_MODES = (None, "5", "mesh")  # Style.landmarks: none, the key points, the mesh
-# Colours for labels whose card names none: distinct, readable on photos (BGR).
+# Colours for labels whose card names none: distinct, readable on photos (BGR). The sixth was pink (180, 105, 255),
+# the third's hue 2 degrees away: the emotion head's fear and sad, whose --timeline curves only colour tells apart.
 PALETTE: list[Color] = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255),
-                        (180, 105, 255), (50, 205, 50), (255, 0, 255)]
+                        (255, 120, 150), (50, 205, 50), (255, 0, 255)]
 
 
 @dataclass

@@ -469,3 +469,24 @@ def test_a_head_of_more_classes_than_the_palette_draws_each_in_its_own_colour():
     assert all(len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in colors)
     many = [Style().color("t", str(i), [str(j) for j in range(24)]) for i in range(24)]
     assert len(set(many)) == 24
+
+
+def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
+    """The default palette gave fear deep pink and sad pink, 2 degrees of hue apart: on the --timeline plot, where
+    only colour names a curve, a face's sad curve could not be told from its fear one. Every class of the shipped
+    emotion head now has a hue of its own, on the plot as in the video."""
+    import colorsys
+    import json
+
+    from facekit.drawing import Style
+    from facekit.timeline import on_white
+
+    card = json.loads((Path(__file__).resolve().parents[1] / "models" / "emotion" / "card.json").read_text())
+    labels = card["labels"]
+    assert len(labels) == 7 and not card.get("colors")  # the palette draws them
+    hues = {label: colorsys.rgb_to_hsv(*on_white(Style().color("emotion", label, labels)))[0] * 360
+            for label in labels}
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            apart = abs(hues[a] - hues[b]) % 360
+            assert min(apart, 360 - apart) >= 20, (a, b, hues)
