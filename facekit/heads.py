@@ -337,8 +337,10 @@ class Head:
     def labels(self) -> list[str]:
         return self.card.labels
 
-    def crops(self, image: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
-        return [crop_face(image, box, self.card.crop) for box in boxes]
+    def crops(self, image: np.ndarray, boxes: list[Box], keypoints=None) -> list[np.ndarray]:
+        """keypoints: each box's detector key points (or None), to level a tilted face (`crop_face`)."""
+        keypoints = [None] * len(boxes) if keypoints is None else keypoints
+        return [crop_face(image, box, self.card.crop, kps) for box, kps in zip(boxes, keypoints)]
 
     def predict_inputs(self, batch: np.ndarray) -> np.ndarray:
         """Model-ready uint8 batch (N, S, S, 3) -> probabilities (N, classes), MAX_BATCH faces a run."""
@@ -371,8 +373,8 @@ class Head:
         probs = self.predict_inputs(batch)
         return [Prediction.from_probabilities(self.labels, p) for p in probs]
 
-    def predict_boxes(self, image: np.ndarray, boxes: list[Box]) -> list[Prediction]:
-        return self.predict(self.crops(image, boxes))
+    def predict_boxes(self, image: np.ndarray, boxes: list[Box], keypoints=None) -> list[Prediction]:
+        return self.predict(self.crops(image, boxes, keypoints))
 
 
 def available_tasks(folder: Path | None = None) -> dict[str, Path]:

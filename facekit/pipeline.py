@@ -223,7 +223,8 @@ class FacePipeline:
         marking = self._mark_beside(landmarker, image, faces) if jobs and landmarker is not None and faces else None
         for task, head, chosen in jobs:
             with self.times.stage(f"head:{task}", len(chosen)):
-                preds = head.predict_boxes(image, [faces[i].box for i in chosen])
+                preds = head.predict_boxes(image, [faces[i].box for i in chosen],
+                                           [faces[i].detector_keypoints for i in chosen])
             for i, pred in zip(chosen, preds):
                 faces[i] = faces[i].with_predictions(**{task: pred})
         if marking is not None:

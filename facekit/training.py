@@ -27,8 +27,8 @@ import numpy as np
 
 from .errors import DatasetError, FacekitError, ImageError, ModelError, counted, shown
 from .heads import CARD, KERAS, TFLITE, ModelCard
-from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, folder_files, load_image,
-                         to_model_input)
+from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, folder_files, level_turn,
+                         load_image, to_model_input)
 from .records import make_ordinary, temp_prefix
 
 SEED = 42
@@ -469,9 +469,13 @@ def _examples(image, detector, face_crops: str, crop: CropSpec, size: int, faces
         x1, y1, x2, y2 = crop_region(face.box, crop)
         kps = nan_kps
         if face.detector_keypoints is not None:
-            kps = (face.detector_keypoints.astype(np.float32) - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
+            points = face.detector_keypoints.astype(np.float32)
+            turn = level_turn(face.box, points)  # the crop is levelled as inference levels it: so are its points
+            if turn is not None:
+                points = points @ turn[:, :2].T.astype(np.float32) + turn[:, 2].astype(np.float32)
+            kps = (points - (x1, y1)) * (size / (x2 - x1), size / (y2 - y1))
         box = np.array([face.box.x1, face.box.y1, face.box.x2, face.box.y2], dtype=np.float32)
-        result.append((crop_face(image, face.box, crop), kps, box))
+        result.append((crop_face(image, face.box, crop, face.detector_keypoints), kps, box))
     return result, rivals
 
 

@@ -661,9 +661,9 @@ def test_a_call_under_way_when_another_thread_closes_the_analyzer_finishes_whole
     head = analyzer.heads["mask"]
     labelled = head.predict_boxes
 
-    def closing_meanwhile(image, boxes):  # another thread's close(), at the worst moment
+    def closing_meanwhile(image, boxes, *more):  # another thread's close(), at the worst moment
         analyzer.close()
-        return labelled(image, boxes)
+        return labelled(image, boxes, *more)
 
     monkeypatch.setattr(head, "predict_boxes", closing_meanwhile)
     [face] = analyzer.analyze(media / "obama.jpg")
@@ -696,10 +696,10 @@ def test_close_returns_once_the_landmarks_thread_has_ended(media, monkeypatch):
     labelled = head.predict_boxes
     running = []
 
-    def closing_meanwhile(image, boxes):  # the mesh is on the face now
+    def closing_meanwhile(image, boxes, *more):  # the mesh is on the face now
         analyzer.close()
         running.extend(t.name for t in threading.enumerate() if t.name.startswith("facekit-landmarks"))
-        return labelled(image, boxes)
+        return labelled(image, boxes, *more)
 
     monkeypatch.setattr(head, "predict_boxes", closing_meanwhile)
     [face] = analyzer.analyze(media / "obama.jpg")

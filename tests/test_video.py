@@ -2101,9 +2101,9 @@ class _CountingHead:
     def __init__(self, head):
         self.head, self.labels, self.calls = head, head.labels, 0
 
-    def predict_boxes(self, image, boxes):
+    def predict_boxes(self, image, boxes, keypoints=None):
         self.calls += len(boxes)
-        return self.head.predict_boxes(image, boxes)
+        return self.head.predict_boxes(image, boxes, keypoints)
 
 
 def _steady_clip(media) -> list[np.ndarray]:
