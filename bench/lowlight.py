@@ -59,12 +59,23 @@ def face_sets(limit: int | None) -> list[tuple[str, str, list[np.ndarray], np.nd
     return out
 
 
+def brightness_levels(text: str) -> list[float]:
+    """--levels' type: "8,x" was a ValueError traceback, and -5 or 300 (outside 0-255) ran every head on them."""
+    from facekit.cli.common import number
+
+    levels = [number(v) for v in text.split(",") if v.strip()]
+    if not levels or any(not 0 <= v <= 255 for v in levels):
+        raise argparse.ArgumentTypeError(f"expected grey levels from 0 to 255 separated by commas, got {text!r}")
+    return levels
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.lowlight", description=__doc__.split("\n\n")[0])
-    p.add_argument("--levels", default="8,12,16,24", help="mean brightness levels to dim faces to (0-255)")
+    p.add_argument("--levels", type=brightness_levels, default="8,12,16,24",
+                   help="mean brightness levels to dim faces to (0-255)")
     p.add_argument("--limit", type=limit_count, help="an evenly spread subset of N faces per set (development)")
     args = p.parse_args(argv)
-    levels = [float(v) for v in args.levels.split(",")]
+    levels = args.levels
     assets_root()
 
     from bench import baselines as B

@@ -240,3 +240,21 @@ def test_gender_bench_checks_its_errors_sheet_path_before_any_work(tmp_path):
     with pytest.raises(SystemExit) as stop:
         gender.main(["--limit", "2", "--errors", str(tmp_path / "missing" / "sheet.png")])
     assert stop.value.code == f"[ERROR] --errors folder does not exist: {tmp_path / 'missing'}"
+
+
+@pytest.mark.parametrize("levels, message", [
+    ("8,x", "argument --levels: expected a number, got 'x'"),
+    ("-5", "argument --levels: expected grey levels from 0 to 255 separated by commas, got '-5'"),
+    ("12,300", "argument --levels: expected grey levels from 0 to 255 separated by commas, got '12,300'"),
+])
+def test_lowlight_bench_refuses_levels_outside_0_255_in_one_line(levels, message, capsys):
+    """bench.lowlight --levels 8,x was a ValueError traceback; -5 and 300, outside the 0-255 its help names, ran
+    every head on faces dimmed to them."""
+    from bench import lowlight
+
+    with pytest.raises(SystemExit) as stop:
+        lowlight.main(["--levels", levels])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
