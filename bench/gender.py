@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"[ERROR] {err}") from None
     root = assets_root()
     B.require(*(name for name, _, _ in BASELINES))
+    if args.compare:  # loaded after facekit's own head had scored every crop: a ModelError traceback then
+        B.find_model(TASK, args.compare)
     labels = B.FACEKIT_LABELS[TASK]
     folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only, on the trainer's default split")
     head = heads[0][1] if heads else None

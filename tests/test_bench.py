@@ -258,3 +258,12 @@ def test_lowlight_bench_refuses_levels_outside_0_255_in_one_line(levels, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
 
+
+def test_gender_bench_names_a_missing_compare_model_before_any_work(tmp_path):
+    """bench.gender --compare DIR with no model there: a ModelError traceback once facekit's head had scored
+    every crop."""
+    from bench import gender
+
+    with pytest.raises(SystemExit) as stop:
+        gender.main(["--limit", "2", "--compare", str(tmp_path / "none")])
+    assert stop.value.code == f"[ERROR] {tmp_path / 'none'}: no card.json + model.tflite there"
