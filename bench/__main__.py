@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["mask", "gender", "emotion", "lowlight", "detection", "video", "landmarks", "cli", "batch"]
+RUN_ALONE = ("quantize",)  # makes int8 models (and, with --install, puts them in models/): never part of "all"
 
 
 def available() -> list[str]:
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     unknown = [n for n in args.names if n not in found]
     if unknown:
+        # bench/quantize.py is there, so "no bench module for quantize" sent a user looking for a missing file.
+        for name in unknown:
+            if name in RUN_ALONE:
+                p.error(f"bench.{name} makes models, so python -m bench does not run it: python -m bench.{name}")
         p.error(f"no bench module for {', '.join(unknown)} (available: {', '.join(found)})")
     names = args.names or found
     missing = [n for n in ORDER if n not in found]

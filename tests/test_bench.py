@@ -267,3 +267,14 @@ def test_gender_bench_names_a_missing_compare_model_before_any_work(tmp_path):
     with pytest.raises(SystemExit) as stop:
         gender.main(["--limit", "2", "--compare", str(tmp_path / "none")])
     assert stop.value.code == f"[ERROR] {tmp_path / 'none'}: no card.json + model.tflite there"
+
+
+def test_make_bench_points_quantize_to_its_own_command(capsys):
+    """python -m bench quantize said "no bench module for quantize", where bench/quantize.py is plain to see."""
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["quantize"])
+    assert stop.value.code == 2
+    assert "bench.quantize makes models, so python -m bench does not run it: python -m bench.quantize" in \
+        capsys.readouterr().err
