@@ -278,3 +278,15 @@ def test_make_bench_points_quantize_to_its_own_command(capsys):
     assert stop.value.code == 2
     assert "bench.quantize makes models, so python -m bench does not run it: python -m bench.quantize" in \
         capsys.readouterr().err
+
+
+def test_mask_bench_limit_also_limits_the_scene_faces(monkeypatch, capsys):
+    """bench.mask --limit 40 still read all 200 scenes of mask_scenes_val and ran the head on their 839 faces,
+    in colour and in grey, for its by-width table."""
+    from bench import baselines
+    from bench import mask
+
+    monkeypatch.setattr(baselines, "run_subprocess", _fake_baseline)
+    assert mask.main(["--limit", "3"]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("colour  | all")]
+    assert len(rows) == 1 and 0 < int(rows[0][2]) < 30, rows
