@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     require("pyimagesearch_mask")
     image = args.image or root / "media" / "example_03.png"
     print(f"[INFO] {machine_info()}", flush=True)
+    # As bench.video does, and README says both do: the commands timed here inherit this environment's policy.
+    from facekit.runtime import describe as thread_policy
+
+    print(f"[INFO] threads: {thread_policy()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         facekit = [sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(image), "-j", str(out), "--no-display"]

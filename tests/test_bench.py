@@ -290,3 +290,22 @@ def test_mask_bench_limit_also_limits_the_scene_faces(monkeypatch, capsys):
     assert mask.main(["--limit", "3"]) == 0
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("colour  | all")]
     assert len(rows) == 1 and 0 < int(rows[0][2]) < 30, rows
+
+
+def test_cli_bench_prints_the_thread_policy_as_readme_says(monkeypatch, capsys):
+    """README: bench.video prints the CPU model, its SIMD flags, the thread policy and the load, "python -m
+    bench.cli does the same"; bench.cli printed no thread policy (FACEKIT_THREADS changes its figures)."""
+    import contextlib
+
+    from bench import cli
+
+    def wall(cmd, out, server=None):
+        out.write_text('{"faces": []}')
+        return 0.5
+
+    monkeypatch.setattr(cli, "wall", wall)
+    monkeypatch.setattr(cli, "facekit_server", contextlib.contextmanager(lambda folder: iter([None])))
+    monkeypatch.setattr(cli, "stage_times", lambda image, out: [("read image", 1.0, 1.0)])
+    assert cli.main(["--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[INFO] threads: " in out and " per engine" in out, out
