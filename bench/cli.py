@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += [[name, f"{ms:.1f}", "-" if cpu != cpu else f"{cpu:.1f}"] for name, ms, cpu in steps]
     print_table(f"where detect_mask_image.py's time goes on {image.name} (one fresh process)",
                 ["step", "wall ms", "CPU ms"], rows,
-                ["detector / head:* rows are the pipeline's own stage timer, inside '(detect + heads, total)'.",
+                ["detector / head:* rows are the pipeline's own stage timer, inside the 'detect + heads' row.",
                  machine_info()])
     return 0
 

@@ -309,3 +309,6 @@ def test_cli_bench_prints_the_thread_policy_as_readme_says(monkeypatch, capsys):
     assert cli.main(["--runs", "1"]) == 0
     out = capsys.readouterr().out
     assert "[INFO] threads: " in out and " per engine" in out, out
+    # The stage table's note names the row its stage timer's rows sit in, as the stage script names it: it said
+    # "inside '(detect + heads, total)'", a row there is not.
+    assert "inside the 'detect + heads' row" in out and 'step(f"detect + heads (' in cli._STAGES
