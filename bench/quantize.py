@@ -274,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     # The calibration images come from the mirror: without it, TensorFlow's converter swallowed the error in its
     # calibration generator and three "int8 written" lines came before it was named.
     assets_root()
+    from facekit.cli.common import check_output_path
+    from facekit.errors import FacekitError
+
+    try:  # a file there was a NotADirectoryError traceback from the TensorFlow process, then "quantizing failed"
+        check_output_path(args.out, "--out", folder=True)
+    except FacekitError as err:
+        raise SystemExit(f"[ERROR] {err}") from None
 
     from facekit.heads import INT8, available_tasks
 

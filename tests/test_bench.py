@@ -312,3 +312,15 @@ def test_cli_bench_prints_the_thread_policy_as_readme_says(monkeypatch, capsys):
     # The stage table's note names the row its stage timer's rows sit in, as the stage script names it: it said
     # "inside '(detect + heads, total)'", a row there is not.
     assert "inside the 'detect + heads' row" in out and 'step(f"detect + heads (' in cli._STAGES
+
+
+def test_quantize_bench_out_that_is_a_file_is_one_line_before_any_work(tmp_path):
+    """bench.quantize --out FILE: a NotADirectoryError traceback from its TensorFlow process (after ~10 s of
+    imports), then '[ERROR] quantizing failed'."""
+    from bench import quantize
+
+    taken = tmp_path / "int8"
+    taken.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        quantize.main(["--out", str(taken), "--tasks", "mask"])
+    assert stop.value.code == f"[ERROR] --out {taken} is a file, not a folder"
