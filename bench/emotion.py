@@ -230,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     labels = B.FACEKIT_LABELS[TASK]
     if args.export_ferplus:
+        from facekit.cli.common import check_output_path
+        from facekit.errors import FacekitError
+
+        try:  # a file there was a NotADirectoryError traceback once FER+ had been read
+            check_output_path(args.export_ferplus, "--export-ferplus", folder=True)
+        except FacekitError as err:
+            raise SystemExit(f"[ERROR] {err}") from None
         return export_ferplus(args.export_ferplus, args.masked_share, labels)
 
     from facekit.preprocess import load_image

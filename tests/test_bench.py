@@ -324,3 +324,14 @@ def test_quantize_bench_out_that_is_a_file_is_one_line_before_any_work(tmp_path)
     with pytest.raises(SystemExit) as stop:
         quantize.main(["--out", str(taken), "--tasks", "mask"])
     assert stop.value.code == f"[ERROR] --out {taken} is a file, not a folder"
+
+
+def test_emotion_bench_export_folder_that_is_a_file_is_one_line(tmp_path):
+    """bench.emotion --export-ferplus FILE: a NotADirectoryError traceback once FER+ had been read."""
+    from bench import emotion
+
+    taken = tmp_path / "ferplus"
+    taken.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        emotion.main(["--export-ferplus", str(taken)])
+    assert stop.value.code == f"[ERROR] --export-ferplus {taken} is a file, not a folder"
