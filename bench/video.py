@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", help="facekit's detector for every row (default: the video script's)")
     p.add_argument("--repeat", type=limit_count, default=2, help="passes per FPS row; the best counts (default: 2)")
     p.add_argument("--passes", type=limit_count, default=10, help="passes for the memory row (default: 10)")
-    p.add_argument("--head-every", type=k_values, default="2,3,4,6", help="K values for the label-agreement table (default: 2,3,4,6)")
+    p.add_argument("--head-every", type=k_values, default="2,3,4,6",
+                   help="K values for the label-agreement table (default: 2,3,4,6)")
     p.add_argument("--baseline-loop", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
