@@ -620,8 +620,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     g.add_argument("-m", "--model", action="append", default=[], metavar="PATH",
                    help="trained model folder (or its card.json), one per task; repeat for several heads. "
                         "Each replaces the models/ head of its task; the other tasks keep theirs (--tasks "
-                        "picks which run, each of these among them). A Keras file (the PyImageSearch tutorial's mask_detector.model) is "
-                        "made one by python -m facekit.convert")
+                        "picks which run, each of these among them). A Keras file (the PyImageSearch tutorial's "
+                        "mask_detector.model) is made one by python -m facekit.convert")
     from ..assets import REGISTRY
     from ..heads import weights_terms
 
