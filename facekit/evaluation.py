@@ -78,8 +78,11 @@ def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion mat
     from sklearn.metrics import confusion_matrix
 
     plt = _plt()
-    y_pred = probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=int)
-    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
+    if len(y_true):
+        cm = confusion_matrix(y_true, probs.argmax(axis=1), labels=list(range(len(labels))))
+    else:  # --test-split 0, or every test image a copy of a training one: sklearn refuses an empty matrix
+        cm = np.zeros((len(labels), len(labels)), dtype=int)
+        title += " (no test images)"
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 2.5))
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")

@@ -968,7 +968,9 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     if not len(va.y):
         raise DatasetError("the validation split is empty")
     few = {lab: int((te.y == i).sum()) for i, lab in enumerate(labels) if (te.y == i).sum() < MIN_TEST_PER_CLASS}
-    if few:  # 3 + 60 images gave "test accuracy 92.31%" with the small class's one test face wrong
+    if not len(te.y):  # said as it is: "only 0 a, 0 b test image(s)", and at the end "test accuracy nan%"
+        log("[WARN] the test split is empty: the model is trained and saved without a test accuracy")
+    elif few:  # 3 + 60 images gave "test accuracy 92.31%" with the small class's one test face wrong
         log(f"[WARN] only {', '.join(f'{n} {lab}' for lab, n in few.items())} test image(s): the test accuracy "
             f"says little about {'that class' if len(few) == 1 else 'those classes'} (the report's per-class "
             f"recall does; {MIN_TEST_PER_CLASS} or more each is a start)")
@@ -1346,8 +1348,8 @@ def train(cfg: TrainConfig) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(net.ckpt_dir, ignore_errors=True)
-    log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: test accuracy "
-        f"{rep.get('accuracy', float('nan')) * 100:.2f}%; model, card, plot and report in {output}")
+    scored = f"test accuracy {rep['accuracy'] * 100:.2f}%" if "accuracy" in rep else "no test images"
+    log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: {scored}; model, card, plot and report in {output}")
     unknown = [] if cfg.data_licence else _known_terms(cfg)[1]
     if "licences" not in card.extra:
         log("[INFO] the card records no terms for the training images, which the weights inherit: "

@@ -2120,3 +2120,21 @@ def test_init_model_of_a_renamed_dataset_folder_says_task_names_it(tmp_path):
     with pytest.raises(DatasetError) as err:  # other classes: a name would not make it fit
         check_trained_matches("--init-model", tmp_path, {"task": "expr_v2", "labels": ["a", "c"], "color": "rgb"})
     assert "--task" not in str(err.value)
+
+
+def test_an_empty_test_split_trains_and_saves_the_model(datasets, tmp_path):
+    """--test-split 0 (README: from 0 to under 1), or a test split whose every image was a copy of a training one:
+    the model was trained, then the run ended in sklearn's "Found empty input array" traceback drawing the confusion
+    matrix, nothing saved. Now the model is saved, the plot says there were no test images and so do the lines."""
+    from facekit.evaluation import confusion_png
+
+    confusion_png(np.zeros(0, int), np.zeros((0, 3)), ["a", "b", "c"], tmp_path / "empty.png")
+    assert cv2.imread(str(tmp_path / "empty.png")) is not None
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m", "--test-split", "0", *TINY)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "Traceback" not in out, out[-3000:]
+    assert "[WARN] the test split is empty: the model is trained and saved without a test accuracy" in out
+    assert "only 0 with_mask" not in out and "nan%" not in out
+    assert re.search(r"done in \d+s: no test images; model, card", out)
+    assert (tmp_path / "m" / "model.tflite").is_file() and (tmp_path / "m" / "confusion.png").is_file()
