@@ -143,6 +143,13 @@ class ModelCard:
             raise ModelError(f"model card names a label twice: {card.labels}")
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in card.colors.values()):
             raise ModelError(f"model card has a bad colour (3 numbers 0-255, BGR): {card.colors}")
+        for name, table in (("display", card.display), ("colors", card.colors)):
+            # Keyed by the text drawn ("Lächeln" for the label "lächeln"), a colour or text set by hand was not used
+            # and nothing said why.
+            stray = [k for k in table if k not in card.labels]
+            if stray:
+                raise ModelError(f"model card's {name} names {stray[0]!r}, which is not one of its labels "
+                                 f"({', '.join(card.labels)}): key it by the label as the labels list writes it")
         # A crop has a size (over -0.5) and stays near the face: a NaN margin failed at the first face, a huge
         # one asked for gigabytes; 2 is a crop 5 times the box.
         if not -0.5 < card.crop.margin <= 2:

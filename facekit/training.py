@@ -1178,7 +1178,8 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
     """Stage 5: the self-description inference reads (labels, size, colour, crop) and what made the model."""
     views = TTA_VIEWS[cfg.tta]
     n_nets = 1 + len(net.members)
-    display, colors = DISPLAY.get(data.task, ({}, {}))
+    # Only this run's labels: a 'mask' task of other classes got the shipped head's with_mask / without_mask keys.
+    display, colors = ({k: v for k, v in t.items() if k in data.labels} for t in DISPLAY.get(data.task, ({}, {})))
     return ModelCard(
         task=data.task, labels=data.labels, input_size=cfg.input_size, color=cfg.color, crop=cfg.crop,
         display=display, colors={k: tuple(v) for k, v in colors.items()},

@@ -2481,3 +2481,18 @@ def test_the_one_line_analyze_takes_up_a_head_retrained_in_place(media, tmp_path
     again = module.analyze(media / "obama.jpg", tasks="smile", models=[own])
     assert module._default[1] is not kept
     assert [f.label("smile") for f in again] == [{"no": "yes", "yes": "no"}[f.label("smile")] for f in first]
+
+
+def test_a_cards_colour_keyed_by_the_text_drawn_is_named_not_ignored(tmp_path):
+    """"colors": {"Lächeln": [0, 255, 0]} set by hand for the label "lächeln" (keyed as the photo shows it): the
+    label kept its palette colour and nothing said why. A display or colour key that is no label is one line."""
+    from facekit.errors import ModelError
+    from facekit.heads import ModelCard
+
+    card = {"task": "expr", "labels": ["lächeln", "neutral"], "input_size": 64}
+    assert ModelCard.from_dict({**card, "colors": {"lächeln": [0, 255, 0]}}).colors == {"lächeln": (0, 255, 0)}
+    for name, table in (("colors", {"Lächeln": [0, 255, 0]}), ("display", {"Neutral": "Calm"})):
+        with pytest.raises(ModelError) as err:
+            ModelCard.from_dict({**card, name: table})
+        assert str(err.value) == (f"model card's {name} names {next(iter(table))!r}, which is not one of its labels "
+                                  "(lächeln, neutral): key it by the label as the labels list writes it")
