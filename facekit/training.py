@@ -1145,6 +1145,10 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
 
             def on_epoch_end(self, epoch, logs=None):
                 if stop.requested:  # Keras ends a stopped epoch too; half an epoch is not a finished one
+                    # Keras's line for it (drawn after this, from these logs) showed its batches' accuracy and a
+                    # val_accuracy of the validation batch scored before the stop, as a finished epoch's numbers.
+                    if logs is not None:
+                        logs.clear()
                     return
                 if logs is not None:  # shown on the epoch's line: the rate its last step used
                     logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

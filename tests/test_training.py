@@ -394,6 +394,8 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     assert proc.returncode == 130, "".join(seen) + rest
     assert "Traceback" not in rest
     assert "stopping after this batch" in rest  # TF is never interrupted mid-step
+    stopped = rest.split("stopping after this batch")[1].split("[INFO] interrupted")[0]
+    assert "accuracy" not in stopped and "loss" not in stopped, rest  # no numbers for the epoch not kept
     assert f"kept in {tmp_path / '.model.checkpoint'}; run the same command with --resume to go on" in rest
     assert json.loads((model / "card.json").read_text()) == {"previous": True}, "old model must be intact"
     assert not list(tmp_path.glob(".model.*.part")), "no half-written model folder"
