@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, native_path, near_names, shown
-from .preprocess import is_image_path
+from .preprocess import MAX_PIXELS, header_size, is_image_path
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -338,6 +338,23 @@ def _say_why_unreadable(path: Path) -> None:
 _FRAME_NUMBER = r"%0?\d*d"  # where an image sequence's name holds its number: %d or %0Nd
 
 
+def _check_photo_pixels(spec: SourceSpec) -> None:
+    """A photo given as a video, over load_image's pixel limit from its header, is refused before FFmpeg reads it:
+    a 60000x60000 PNG bomb was "no frames (empty, corrupt or truncated video)", and a 15000x15000 one was decoded
+    (1.9 GB, 12 s) to end in a line naming no file."""
+    path = Path(spec.target)
+    if spec.kind != "file" or not is_image_path(path) or _is_sequence(path):
+        return
+    try:
+        with open(path, "rb") as fh:
+            size = header_size(fh.read(1 << 20))  # past a JPEG's EXIF, up to 64 KB
+    except OSError:
+        return  # opening it as a video says why
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise VideoError(f"{spec.describe()}: image of {size[0]}x{size[1]} px is over the limit of "
+                         f"{MAX_PIXELS // 10**6} MP")
+
+
 def _is_sequence(path: Path) -> bool:
     """Whether a file source is an image sequence's pattern (frames/%04d.png) rather than one file: a video
     named "zoom 200%.mp4" or "take_%1.mov" went to OpenCV's image reader and was called corrupt."""
@@ -437,6 +454,7 @@ class FrameSource:
         # gone, as the loop waited here (up to the 5 minutes a reconnection takes).
         self.waiting: Callable[[], bool] | None = None
         self._live = self.spec.live if live is None else live
+        _check_photo_pixels(self.spec)
         self.cap = _open_capture(self.spec, hold_stderr)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often

@@ -3004,3 +3004,25 @@ def test_the_closing_line_does_not_call_tracked_faces_detections(clip, mask_mode
     closing = next(x for x in (said.out + said.err).splitlines() if x.startswith("[INFO] 9 frames, "))
     assert "detection" not in closing, closing
     assert re.search(r"\d+ tracked faces? \(the detector ran every 3 frames\), \d+ tracks? in ", closing), closing
+
+
+@pytest.mark.parametrize("side", [60000, 15000])
+def test_a_photo_over_the_pixel_limit_given_as_the_video_is_one_line_naming_it(mask_model, tmp_path, capfd, side):
+    """A PNG bomb given as --source was "no frames (empty, corrupt or truncated video)" at 60000x60000 px; at
+    15000x15000 FFmpeg decoded it (1.9 GB) and the run ended in "image array of ... px", naming no file."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * (side + 1) * 16, 9)) + chunk(b"IEND", b""))
+    with pytest.raises(VideoError, match=rf"bomb.png: image of {side}x{side} px is over the limit of 200 MP"):
+        FrameSource(str(bomb))
+    table = tmp_path / "faces.csv"
+    code = main(["--source", str(bomb), "--model", str(mask_model), "--no-display", "--csv", str(table)])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err and not table.exists(), err
+    assert [ln for ln in err.splitlines() if ln.startswith("[ERROR]")] == [
+        f"[ERROR] {bomb}: image of {side}x{side} px is over the limit of 200 MP"], err
