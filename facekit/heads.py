@@ -215,7 +215,7 @@ def load_interpreter(model_path: Path, num_threads: int | None = None, allocate:
     from ai_edge_litert.interpreter import Interpreter  # imported here: ~50 ms, only when a model is used
 
     if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file not found")
+        raise ModelError(f"{model_path}: model file not found{_how_to_restore(model_path)}")
     # LiteRT opens the file itself, and one this user may not read (copied by root under umask 077) was "not a
     # valid TFLite model (Could not open ...)", which sent users to download an intact file again.
     try:
@@ -242,7 +242,23 @@ def load_interpreter(model_path: Path, num_threads: int | None = None, allocate:
         if parsed or isinstance(exc, MemoryError) or "error '12'" in why:
             raise ModelError(f"{model_path}: LiteRT could not load it ({why}), most often for want of memory: "
                              "free some, or raise the process's memory limit (ulimit -v)") from None
-        raise ModelError(f"{model_path}: not a valid TFLite model ({why})") from None
+        raise ModelError(f"{model_path}: not a valid TFLite model ({why}){_how_to_restore(model_path)}") from None
+
+
+def _how_to_restore(model_path: Path) -> str:
+    """Where a head's missing or damaged file comes from again: a shipped head's "not a valid TFLite model" (a copy
+    cut short, a disk that filled up) named the file and no way to get it back, as a detector's file does."""
+    try:
+        models = model_path.resolve().parent.parent
+    except (OSError, RuntimeError):
+        return ""
+    if model_path.name == INT8:
+        return f": delete it, and {TFLITE} beside it runs instead"
+    if models == DEFAULT_MODELS_DIR and (models.parent / ".git").exists():
+        return f": restore the shipped head with `git -C {models.parent} checkout -- models/{model_path.parent.name}`"
+    if models == PACKAGED_MODELS_DIR:
+        return ": restore the shipped head with `pip install --force-reinstall --no-deps facekit`"
+    return ": copy the model folder again whole, or train it again"
 
 
 def int8_twin(folder: Path) -> Path | None:

@@ -322,6 +322,28 @@ def test_bad_model(media, tmp_path, problem):
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", model, "--no-display")
     _fails_cleanly(res, {"missing": "not found", "corrupt": "not a valid TFLite", "mismatch": "does not match",
                          "bad_card": "not valid JSON"}[problem])
+    if problem == "corrupt":
+        _fails_cleanly(res, "model.tflite: not a valid TFLite", "copy the model folder again whole, or train it again")
+
+
+def test_a_damaged_head_file_says_how_to_get_it_back(tmp_path, monkeypatch):
+    """A shipped head cut short (a copy interrupted, a disk that filled up) was "not a valid TFLite model (...)",
+    naming no way back, where a detector's damaged file names where to get it."""
+    from facekit import heads
+    from facekit.errors import ModelError
+
+    checkout = tmp_path / "checkout"
+    (checkout / ".git").mkdir(parents=True)
+    shutil.copytree(MASK_MODEL, checkout / "models" / "mask", ignore=shutil.ignore_patterns("*.keras"))
+    monkeypatch.setattr(heads, "DEFAULT_MODELS_DIR", checkout / "models")
+    for name in (heads.TFLITE, heads.INT8):
+        (checkout / "models" / "mask" / name).write_bytes((MASK_MODEL / name).read_bytes()[:3000])
+    with pytest.raises(ModelError, match=rf"model.tflite: not a valid TFLite model .*: restore the shipped head with "
+                                         rf"`git -C {re.escape(str(checkout))} checkout -- models/mask`$"):
+        heads.load_interpreter(checkout / "models" / "mask" / heads.TFLITE)
+    with pytest.raises(ModelError, match=r"model_int8.tflite: not a valid TFLite model .*: delete it, and "
+                                         r"model.tflite beside it runs instead$"):
+        heads.load_interpreter(checkout / "models" / "mask" / heads.INT8)
 
 
 def test_no_tensorflow_in_the_detection_process(media):
