@@ -129,6 +129,10 @@ class FaceAnalyzer(FacePipeline):
             from .landmarks import create_landmarker
 
             landmarker = create_landmarker()
+        if isinstance(detector, str):
+            # As --detector reads it: detector="YuNet" or "SCRFD" (the README's and the papers' spelling) was
+            # "unknown detector 'YuNet'" from the library, though the scripts take it.
+            detector = detector.strip().lower().replace("_", "-")
         auto = detector == "auto"
         self.detector_name = DEFAULT_DETECTOR if auto else detector if isinstance(detector, str) else None
         self.video_detector_name = VIDEO_DETECTOR if auto else self.detector_name

@@ -1864,6 +1864,20 @@ def test_a_detector_that_is_not_one_is_refused_when_the_analyzer_is_built(media)
     assert face.label("mask") == "without_mask"
 
 
+def test_a_detector_named_as_the_scripts_take_it_is_taken_by_the_library_too(media):
+    """--detector YuNet or SCRFD (the README's spelling) runs in the scripts; FaceAnalyzer(detector="YuNet") was
+    "unknown detector 'YuNet'"."""
+    from facekit import FaceAnalyzer
+    from facekit.detection import create_detector
+
+    for given, name in (("YuNet", "yunet"), ("SCRFD", "scrfd"), ("scrfd_500m", "scrfd-500m"), (" Auto", "scrfd")):
+        with FaceAnalyzer(tasks="mask", detector=given) as analyzer:
+            assert analyzer.detector_name == name
+            assert type(analyzer.detector) is type(create_detector(name))
+            [face] = analyzer.analyze(media / "obama.jpg")
+            assert face.label("mask") == "without_mask"
+
+
 def test_a_callers_detector_boxes_are_whole_pixels_inside_the_image_in_photos_and_video(media):
     """A detector of one's own (FaceAnalyzer(detector=obj)) whose boxes were floats failed in the crop as "TypeError:
     slice indices must be integers", and one past the photo's edge was written to the JSON as it was, unlabelled (its
