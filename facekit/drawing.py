@@ -606,6 +606,19 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
     # Another label hidden costs more than another face partly covered: its text would be unreadable.
     cost = hide_cost * on_labels + overlap([(f.x1, f.y1, f.x2, f.y2) for f in faces if f is not box])
     best = int(np.argmin(cost))  # the first of the cheapest, in the order of preference
+
+    def hides_face(i: int) -> bool:
+        """Whether the block at fits[i] covers more than half of another face's box."""
+        x, top = fits[i]
+        for f in faces:
+            if f is box:
+                continue
+            wide = min(x + width, f.x2) - max(x, f.x1)
+            tall = min(top + height, f.y2) - max(top, f.y1)
+            if wide > 0 and tall > 0 and wide * tall > 0.5 * max(1, (f.x2 - f.x1) * (f.y2 - f.y1)):
+                return True
+        return False
+
     if prefer in where:
         kept = where.index(prefer)
         # A label kept over its own chin (no room above its face a while ago) stayed there after the face had moved
@@ -615,9 +628,12 @@ def _place_block(shape, lines, box, scale, thick, placed, faces=(), prefer=None,
         # fits and just does not, sent its label there and back (the clip's track 10, frames 103-116).
         spare = step // 2 <= fits[best][1] <= h - height - step // 2
         waited = waited + 1 if best < kept and cost[best] <= cost[kept] and spare else 0
-        # A little more of a neighbour's face covered (faces move) keeps it; another label's text hidden does not.
+        # A little more of a neighbour's face covered (faces move) keeps it; another label's text hidden does not,
+        # nor most of a face: the hamilton clip's track 3 kept its label over the whole of track 5's face, which
+        # had come up under it (frame 49), where a place hiding none of it was free.
         if (waited < LABEL_RETURN_FRAMES and on_labels[kept] <= on_labels[best]
-                and cost[kept] <= cost[best] + 0.25 * width * height):
+                and cost[kept] <= cost[best] + 0.25 * width * height
+                and not (hides_face(kept) and not hides_face(best))):
             best = kept
         else:
             waited = 0

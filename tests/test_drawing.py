@@ -490,3 +490,34 @@ def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
         for b in labels[i + 1:]:
             apart = abs(hues[a] - hues[b]) % 360
             assert min(apart, 360 - apart) >= 20, (a, b, hues)
+
+
+def test_a_tracked_faces_kept_label_place_does_not_hide_a_face_that_comes_up_under_it(monkeypatch):
+    """The hamilton clip, frame 49: track 3's label, kept left of its face from frame to frame, covered the whole
+    of track 5's face, found under it, although a place hiding none of it was free (a fresh layout used it)."""
+    from facekit import drawing
+    from facekit.types import Box, Face, Prediction
+
+    painted = []
+    paint = drawing._paint_block
+    monkeypatch.setattr(drawing, "_paint_block", lambda img, lines, block, *a: (painted.append(block),
+                                                                                 paint(img, lines, block, *a)))
+    preds = {"mask": Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.59, 0.41])),
+             "gender": Prediction.from_probabilities(["man", "woman"], np.array([0.44, 0.56]))}
+    near = Face(Box(467, 60, 633, 287), 0.51, preds, track_id=3)
+    far = Face(Box(187, 78, 242, 146), 0.53, preds, track_id=5)
+    style = drawing.Style()
+    image = np.full((360, 640, 3), 40, np.uint8)
+    for _ in range(5):
+        painted.clear()
+        drawing.annotate(image, [near], style)
+    [alone] = painted
+    assert alone.x < far.box.x2 and far.box.x1 < alone.x + alone.width and alone.top < far.box.y2 \
+        and far.box.y1 < alone.top + alone.height  # where it settled, the far face comes up under it
+    for _ in range(3):
+        painted.clear()
+        drawing.annotate(image, [near, far], style)
+        for b in painted:
+            wide = min(b.x + b.width, far.box.x2) - max(b.x, far.box.x1)
+            tall = min(b.top + b.height, far.box.y2) - max(b.top, far.box.y1)
+            assert max(0, wide) * max(0, tall) <= 0.5 * far.box.area, f"label {b} hides face #5"
