@@ -184,6 +184,11 @@ def model_folder(path: str | os.PathLike) -> Path:
             raise ModelError(f"{path} is a TensorFlow SavedModel, not a facekit model folder: save it as HDF5 "
                              "(model.save('model.h5')) where it was trained, then convert that with "
                              "`python -m facekit.convert model.h5 -m FOLDER`")
+        # -m models (the folder of every head, as shipped) was "models/card.json: model card not found".
+        heads = sorted(d.name for d in path.iterdir() if (d / CARD).is_file())
+        if heads:
+            raise ModelError(f"{path} holds the heads {', '.join(heads)}, not one head: give -m {path / heads[0]} "
+                             f"(one -m per head), or set FACEKIT_MODELS={path} for them all")
         return path
     if path.is_file():
         from .convert import keras_file_kind, suggested_folder
