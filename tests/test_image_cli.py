@@ -141,6 +141,23 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     assert f"annotated images written to {out_dir}/ (3," in res.stdout
 
 
+def test_a_rerun_does_not_count_its_own_json_lines_in_the_folder_as_skipped(media, tmp_path):
+    """`-i photos -j photos/faces.jsonl` run twice: the second run said "skipped photos/faces.jsonl: not an image
+    file" of its own results and counted them among the folder's non-image files."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "obama-240p.jpg", folder)
+    (folder / "notes.txt").write_text("not an image")
+    jsonl = folder / "faces.jsonl"
+    for _ in range(2):
+        res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask",
+                         "--fast")
+        assert res.returncode == 0, res.stderr
+        assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout, res.stdout
+        assert "faces.jsonl" not in res.stdout.split("results written to")[0], res.stdout
+    assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(folder / "obama-240p.jpg")]
+
+
 def test_a_missing_photo_among_several_is_exit_1_after_the_others(media, tmp_path):
     """As facekit-batch does: the run goes on past a photo it cannot read and says so in its exit status, so a
     shell script learns of it. Before, exit 0. A file in a folder that is no photo (notes.txt) is skipped, not

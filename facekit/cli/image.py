@@ -21,7 +21,7 @@ from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
-                       image_record, is_stdout, sweep_stale, write_json)
+                       image_record, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, prog_name,
                      progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
@@ -242,6 +242,11 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
                                                                    and is_image_path(args.output)))
     images, names, skipped, batch = gather_inputs(args.image, args.recursive,
                                                   exclude=args.output if folder_out else None)
+    if args.json is not None and not is_stdout(args.json):
+        # `-i photos -j photos/faces.jsonl`: the next run named the last one's results "skipped ...: not an image
+        # file" and counted them among the folder's non-image files.
+        own = {path.resolve() for path in (args.json, partial_name(args.json))}
+        skipped = [(path, same) for path, same in skipped if same is not None or path.resolve() not in own]
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
                          + (recursive_hint(args.image, args.recursive) or _others(skipped)))
