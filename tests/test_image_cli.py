@@ -1105,6 +1105,24 @@ def test_a_folder_whose_photos_are_in_sub_folders_suggests_recursive(media, tmp_
     assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_folder_with_more_photos_in_sub_folders_says_they_are_not_read(media, tmp_path):
+    """photos/ with one photo of its own and more in day folders said "1 image", not a word of the others."""
+    album = tmp_path / "album"
+    _copy_photos(media, album, "obama-240p.jpg")
+    _copy_photos(media, album / "day 2", "obama.jpg")
+    res = run_script("detect_mask_image.py", "-i", album, "-o", tmp_path / "out", "--no-display", "--tasks", "mask",
+                     "--fast")
+    assert res.returncode == 0, res.stderr
+    assert f"[INFO] {album}: its sub-folders' photos are not read: add --recursive" in res.stdout.splitlines()
+    assert "[INFO] 1 image, 1 face" in res.stdout
+    # An --output folder inside the photos' folder holds the last run's images, not photos left out.
+    shutil.rmtree(album / "day 2")
+    for _ in range(2):
+        res = run_script("detect_mask_image.py", "-i", album, "-o", album / "annotated", "--no-display", "--tasks",
+                         "mask", "--fast")
+        assert res.returncode == 0 and "add --recursive" not in res.stdout + res.stderr, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("script, option, name", [("detect_mask_image.py", "-j", "x.json"),
                                                   ("detect_mask_image.py", "-o", "x.png"),
                                                   ("detect_mask_video.py", "--output", "x.mp4"),

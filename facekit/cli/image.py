@@ -252,8 +252,14 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
                          + (recursive_hint(args.image, args.recursive) or _others(skipped)))
     for folder in [] if args.recursive else args.image:
         # `-i archive/2020 archive/2019/best.jpg`, 2020's photos all in month folders: it was left out unsaid.
-        if folder.is_dir() and not any(map(is_image_path, folder_files(folder))) and recursive_hint([folder], False):
+        if not folder.is_dir():
+            continue
+        if not any(map(is_image_path, folder_files(folder))) and recursive_hint([folder], False):
             warn(f"{folder}: left out, its photos are in its sub-folders: add --recursive")
+        elif _photos_below(folder, args.output if folder_out else None):
+            # A photographer's photos/ with 14 photos and 40 more in day folders said "14 images" and nothing of
+            # the 40, as if the folder held no more.
+            info(f"{printable(str(folder))}: its sub-folders' photos are not read: add --recursive")
     into_folder = batch or folder_out and (named_folder or args.output.is_dir())
     if not batch and into_folder:
         check_output_path(args.output, "--output", folder=True)
@@ -314,6 +320,14 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         code = _batch(args, images, names, skipped, pipeline, style, annotate, made)
     report_landmarks(pipeline)
     return code
+
+
+def _photos_below(folder: Path, exclude: Path | None) -> bool:
+    """Whether a sub-folder of `folder` holds a photo, one under `exclude` (an --output folder in it) aside."""
+    excluded = exclude.resolve() if exclude is not None else None
+    return any(f.parent != folder and is_image_path(f)
+               and (excluded is None or not f.resolve().is_relative_to(excluded))
+               for f in folder_files(folder, recursive=True))
 
 
 STDIN = Path("/dev/stdin")
