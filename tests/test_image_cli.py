@@ -2132,6 +2132,9 @@ def test_a_cameras_raw_files_are_told_to_be_exported(media, tmp_path):
     assert res.returncode == 0, res.stderr
     assert f"[INFO] skipped {shoot / 'IMG_0002.CR2'}: a camera RAW file (not read: export it as JPEG or TIFF)" \
         in res.stdout.splitlines(), res.stdout
+    # A camera set to RAW+JPEG: the RAW's JPEG is there, and read; its line said to export one.
+    assert f"[INFO] skipped {shoot / 'IMG_0001.CR2'}: a camera RAW file (not read; IMG_0001.JPG beside it is)" \
+        in res.stdout.splitlines(), res.stdout
     assert [json.loads(line)["image"] for line in (tmp_path / "faces.jsonl").read_text().splitlines()] == \
         [str(shoot / "IMG_0001.JPG")]
 

@@ -486,12 +486,16 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     # "skipped 3 non-image file(s)" named none: a camera's RAW files, a clip or a typo'd extension among the
     # photos had to be found by hand.
     video = sibling_command("detect_mask_image.py", "detect_mask_video.py")
+    # A camera set to RAW+JPEG writes IMG_0001.CR2 beside IMG_0001.JPG: each RAW's line said to export the JPEG
+    # that the run was reading.
+    twins = {(path.parent, path.stem.lower()): path for path in reversed(images)}
 
     def why(path: Path) -> str:
         if path.suffix.lower() in VIDEO_EXTENSIONS:
             return f"a video ({video} --source {printable(shlex.quote(str(path)))} reads it)"
         if path.suffix.lower() in RAW_EXTENSIONS:
-            return RAW_HINT
+            twin = twins.get((path.parent, path.stem.lower()))
+            return RAW_HINT if twin is None else f"a camera RAW file (not read; {printable(twin.name)} beside it is)"
         return "not an image file (by its extension)"
 
     say_skipped(skipped, why)
