@@ -138,6 +138,13 @@ def _tiff_fields(data) -> dict[int, int]:
     return fields
 
 
+# A camera's raw files, which neither OpenCV nor Pillow decodes: a photographer's folder holds them beside (or
+# instead of) the JPEGs, and "not an image file" left them wondering why their photos were not read.
+RAW_EXTENSIONS = {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".orf", ".rw2", ".raf",
+                  ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".raw", ".rwl"}
+RAW_HINT = "a camera RAW file (not read: export it as JPEG or TIFF)"
+
+
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -209,6 +216,10 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
     except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
         raise ImageError(f"{name}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
+        # analyze("IMG_0001.CR2") or a scanned PDF read "corrupt", of a sound file: the image script said so of
+        # a RAW file alone, by its name. Before "cut short": most RAW formats are TIFF-based, which that check misreads.
+        if path.suffix.lower() in RAW_EXTENSIONS:
+            raise ImageError(f"{name}: {RAW_HINT}")
         if _cut_short(memoryview(data)):
             raise ImageError(f"{name}: not a readable image: cut short (the file ends at {data.size:,} bytes, before "
                              "its picture does: an interrupted download or copy?)")
@@ -218,6 +229,8 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
             # unsupported format)": a sound video, read as a broken photo (the image script says so by its name).
             raise ImageError(f"{name}: a video ({kind}), not a photo: FaceAnalyzer.analyze_video() reads it from its "
                              f"file")
+        if data[:5].tobytes() == b"%PDF-":
+            raise ImageError(f"{name}: a PDF document, not a photo (export its pages as JPEG or PNG)")
         raise ImageError(f"{name}: not a readable image (corrupt or unsupported format)")
     _check_pixels(name, image.shape[1], image.shape[0])
     if _has_alpha(memoryview(data)):

@@ -471,3 +471,24 @@ def test_transparent_tiff_and_gif_are_read_on_white(tmp_path, media, name):
     img = load_image(path)
     half = img.shape[1] // 2
     assert (img[:, :half] == 255).all() and (img[:, half:] < 250).any()
+
+
+def test_a_raw_file_or_a_pdf_is_named_not_called_corrupt(tmp_path):
+    """analyze("IMG_0001.CR2") (a photographer's folder read in a loop) or a scanned PDF said "not a readable image
+    (corrupt or unsupported format)" of a sound file; the image script named a RAW file alone."""
+    from facekit.preprocess import decode_image
+
+    raw, pdf = tmp_path / "IMG_0001.CR2", tmp_path / "scan.pdf"
+    raw.write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00 raw data")
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+    with pytest.raises(ImageError, match=r"IMG_0001.CR2: a camera RAW file \(not read: export it as JPEG or TIFF\)$"):
+        load_image(raw)
+    for held in (pdf, tmp_path / "scan.jpg"):
+        held.write_bytes(pdf.read_bytes())
+        with pytest.raises(ImageError, match=rf"{held.name}: a PDF document, not a photo"):
+            load_image(held)
+    with pytest.raises(ImageError, match=r"^upload: a PDF document, not a photo"):
+        decode_image(pdf.read_bytes(), "upload")
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)$"):
+        load_image(tmp_path / "notes.jpg")

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
-from ..preprocess import folder_files, is_image_path, load_image, natural_key, recursive_hint
+from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
+                          recursive_hint)
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
                        image_record, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
@@ -170,13 +171,6 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
         taken.add(str(unique).lower())
         names[i] = unique
     return images, names, skipped, batch
-
-
-# A camera's raw files, which neither OpenCV nor Pillow decodes: a photographer's folder holds them beside (or
-# instead of) the JPEGs, and "not an image file" left them wondering why their photos were not read.
-RAW_EXTENSIONS = {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".orf", ".rw2", ".raf",
-                  ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".raw", ".rwl"}
-RAW_HINT = "a camera RAW file (not read: export it as JPEG or TIFF)"
 
 
 def _others(skipped: Skipped) -> str:
@@ -361,8 +355,6 @@ def _read(path: Path):
     except ImageError:
         from ..batch import VIDEO_EXTENSIONS
 
-        if path.suffix.lower() in RAW_EXTENSIONS and path.is_file():  # "corrupt or unsupported format" of a sound one
-            raise ImageError(f"{path}: {RAW_HINT}") from None
         if path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
             raise
         # `-i clip.mp4` was "not a readable image (corrupt or unsupported format)": a sound video, read as a
