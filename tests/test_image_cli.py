@@ -2153,6 +2153,24 @@ def test_the_json_can_go_into_the_output_folder_the_run_makes(media, tmp_path):
         assert sorted(p.name for p in out.iterdir()) == ["faces.jsonl", "obama.jpg", "two_people.jpg"]
 
 
+def test_an_output_folder_holding_photos_inside_the_input_says_they_are_left_out(media, tmp_path):
+    """`-i shoot -o shoot/Edited --recursive`, Edited the user's own photos: they were left out without a word (as
+    an earlier run's annotated images are) and the run's images went in among them."""
+    shoot = tmp_path / "shoot"
+    _copy_photos(media, shoot, "obama-240p.jpg")
+    _copy_photos(media, shoot / "Edited", "obama.jpg", "two_people.jpg")
+    res = run_script("detect_mask_image.py", "-i", shoot, "--recursive", "-o", shoot / "Edited", "--no-display",
+                     "--tasks", "mask", "--fast")
+    assert res.returncode == 0, res.stderr
+    assert (f"[INFO] left out {shoot / 'Edited'}, the --output folder inside {shoot}: 2 images in it not read "
+            "(an earlier run's annotated images?)") in res.stdout.splitlines(), res.stdout
+    assert "[INFO] 1 image, 1 face" in res.stdout
+    # Without --recursive the sub-folder is not read in any case: nothing to say of it.
+    res = run_script("detect_mask_image.py", "-i", shoot, "-o", shoot / "Edited", "--no-display", "--tasks", "mask",
+                     "--fast")
+    assert res.returncode == 0 and "left out" not in res.stdout, res.stdout
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
 def test_a_photo_named_in_any_script_prints_on_a_console_that_cannot_show_it(media, tmp_path, encoding):
     """Standard output is strict: under PYTHONIOENCODING=ascii (or a Windows cp1252 console, for 東京) the

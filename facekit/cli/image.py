@@ -241,6 +241,16 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         # file" and counted them among the folder's non-image files.
         own = {path.resolve() for path in (args.json, partial_name(args.json))}
         skipped = [(path, same) for path, same in skipped if same is not None or path.resolve() not in own]
+    if args.recursive and folder_out and args.output.is_dir():
+        # `-i photos -o photos/Edited --recursive`, Edited the user's own: its photos were left out without a word,
+        # as an earlier run's annotated images are, and the annotated images went in among them.
+        out = args.output.resolve()
+        inside = [folder for folder in args.image if folder.is_dir() and out.is_relative_to(folder.resolve())
+                  and out != folder.resolve()]
+        left = sum(map(is_image_path, folder_files(args.output, recursive=True))) if inside else 0
+        if left:
+            info(f"left out {printable(str(args.output))}, the --output folder inside {printable(str(inside[0]))}: "
+                 f"{counted(left, 'image')} in it not read (an earlier run's annotated images?)")
     if not images:
         raise ImageError(f"no images found in {' '.join(map(str, args.image))}"
                          + (recursive_hint(args.image, args.recursive) or _others(skipped)))
