@@ -2802,6 +2802,22 @@ def test_a_folder_of_videos_gets_each_ones_outputs_in_folders_and_goes_on_past_a
     assert not [p for p in [*out.iterdir(), *tables.iterdir()] if p.name.startswith(".")]
 
 
+def test_a_folder_run_does_not_count_its_own_tables_beside_the_videos_as_skipped(tmp_path, clip, mask_model):
+    """`--source clips/ --csv clips/` run twice: the second run said "skipped clips/walk.csv: not a video file" of
+    the first one's table and counted it among the folder's non-video files."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _cut_of(clips / "walk.mp4", clip, 3)
+    (clips / "notes.txt").write_text("take 2 is the good one\n")
+    for _ in range(2):
+        r = run_script("detect_mask_video.py", "--source", f"{clips}/", "--model", mask_model, "--tasks", "mask",
+                       "--csv", f"{clips}/", "--summary", f"{clips}/", "--no-display")
+        said = r.stdout + r.stderr
+        assert r.returncode == 0, said
+        assert "skipped 0 unreadable video(s) and 1 non-video file(s)" in said and ".csv: not a video" not in said, said
+    assert sorted(p.name for p in clips.iterdir()) == ["notes.txt", "walk.csv", "walk.mp4", "walk.people.csv"]
+
+
 def test_a_camcorders_and_an_old_phones_videos_are_videos_of_a_folder(tmp_path, clip, mask_model, capfd):
     """A camcorder's AVCHD folder (00000.MTS, 00001.m2ts) and an old phone's .3gp: "no videos found in ..."."""
     clips = tmp_path / "clips"

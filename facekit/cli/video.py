@@ -746,6 +746,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     from ..batch import VIDEO_EXTENSIONS
     from ..errors import shown as printable
     from ..preprocess import is_image_path
+    from ..records import partial_name
     from ..signals import DeferredStop, exit_status
     from ..video import SourceSpec, check_file_source
     from .image import gather_inputs, say_skipped
@@ -771,6 +772,11 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
         for attr, out in folders.items():
             setattr(one, attr, out / _name_in_folder(attr, name, video))
         runs.append(one)
+    # `--csv clips/`: the next run said "skipped clips/walk.csv: not a video file" of the last one's tables and
+    # counted them among the folder's other files.
+    own = {path.resolve() for one in runs for attr in folders
+           for path in (getattr(one, attr), partial_name(getattr(one, attr)))}
+    skipped = [(path, same) for path, same in skipped if same is not None or path.resolve() not in own]
     # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
     refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
                                 for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
