@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .heads import CARD, CARD_FORMAT, TFLITE
+from .heads import CARD, CARD_FORMAT, TFLITE, folder_task
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MASK_LABELS = ("with_mask", "without_mask")  # the tutorial's LabelBinarizer order (alphabetical)
@@ -135,16 +135,12 @@ def check_output_folder(output: Path, source: Path, task: str | None = None) -> 
     if Path(source).resolve().is_relative_to(target.resolve()):
         raise ModelError(f"--model {output} holds {source}, and the converted model replaces the whole folder: "
                          "name another folder")
-    if task is not None and (target / CARD).is_file():
-        # As the trainer refuses it: a trained head of another task (its model.keras, plot and report with it) was
-        # replaced by the converted one without a word.
-        try:
-            theirs = json.loads((target / CARD).read_text(encoding="utf-8")).get("task")
-        except (OSError, ValueError, AttributeError):
-            theirs = None
-        if theirs and theirs != task:
-            raise ModelError(f"--model {output} holds a {theirs!r} model and this makes a {task!r} one; the converted "
-                             "model replaces the whole folder: name another folder")
+    # As the trainer refuses it: a trained head of another task (its model.keras, plot and report with it) was
+    # replaced by the converted one without a word.
+    theirs = folder_task(target) if task is not None else None
+    if theirs and theirs != task:
+        raise ModelError(f"--model {output} holds a {theirs!r} model and this makes a {task!r} one; the converted "
+                         "model replaces the whole folder: name another folder")
 
 
 def convert(source: Path, output: Path, labels: list[str], task: str, preprocess: str = "mobilenet_v2",

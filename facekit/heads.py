@@ -405,6 +405,16 @@ class Head:
         return self.predict(self.crops(image, boxes, keypoints))
 
 
+def folder_task(folder: Path) -> str | None:
+    """The task a model folder's card names, read leniently (None where there is no readable card): the trainer
+    and the converter refuse to replace a head of another task with it."""
+    try:
+        task = json.loads((Path(folder) / CARD).read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
+
+
 def available_tasks(folder: Path | None = None) -> dict[str, Path]:
     """Task name -> model folder for every trained model found in the models folder."""
     return _scan_models(folder)[0]

@@ -264,9 +264,8 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
     must be new, empty or a model facekit made (it has a card.json) of the same task, and must hold none of
     the training inputs: `-m dataset/mask`, or `-m .` run from the photos' folder, would otherwise delete
     them once training ends, and `-m models/mask` on a glasses run replaced the shipped mask head."""
-    import json
     from ..errors import DatasetError
-    from ..heads import CARD
+    from ..heads import CARD, folder_task
 
     target = output.resolve()
     if target.exists() and not target.is_dir():
@@ -279,14 +278,10 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
     if target.is_dir() and any(target.iterdir()) and not (target / CARD).is_file():
         raise DatasetError(f"--model {output} already holds files and is not a model folder (no {CARD}), and a trained "
                            "model replaces the whole folder: name a new folder")
-    if task is not None and (target / CARD).is_file():
-        try:
-            theirs = json.loads((target / CARD).read_text(encoding="utf-8")).get("task")
-        except (OSError, ValueError, AttributeError):
-            theirs = None
-        if theirs and theirs != task:
-            raise DatasetError(f"--model {output} holds a {theirs!r} model and this run trains {task!r}; a trained "
-                               "model replaces the whole folder: name another folder")
+    theirs = folder_task(target) if task is not None else None
+    if theirs and theirs != task:
+        raise DatasetError(f"--model {output} holds a {theirs!r} model and this run trains {task!r}; a trained "
+                           "model replaces the whole folder: name another folder")
 
 
 def check_task_name(task: str, classes: list[str], given: bool) -> None:
