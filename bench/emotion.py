@@ -41,6 +41,7 @@ import numpy as np
 
 from bench import baselines as B
 from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from facekit.cli.common import probability
 from facekit.softlabels import FERPLUS_COLUMNS
 
 TASK = "emotion"
@@ -120,6 +121,14 @@ def masked_faces(images: list[np.ndarray], seed: int = SEED) -> list[np.ndarray 
         big = cv2.resize(image, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_LINEAR)
         out.append(draw_mask(big, kps * scale, rng))
     return out
+
+
+def input_desc(card) -> str:
+    """'gray 128 + 112' for a card whose TFLite file averages networks of other sizes: the shipped head's row said
+    'gray 128' alone, as if its 112 px network were not there."""
+    sizes = [card.input_size] + [m["input_size"] for m in card.extra.get("ensemble", [])
+                                 if isinstance(m, dict) and m.get("input_size")]
+    return f"{card.color} {' + '.join(map(str, sizes))}"
 
 
 def export_ferplus(target: Path, share: float, labels: list[str]) -> int:
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=limit_count, help="use an evenly spread subset of N images per set (development)")
     p.add_argument("--no-previous", action="store_true", help="skip the previous committed model")
     p.add_argument("--export-ferplus", type=Path, metavar="DIR", help="write FER+ as training folders and exit")
-    p.add_argument("--masked-share", type=float, default=0.25,
+    p.add_argument("--masked-share", type=probability, default=0.25,
                    help="with --export-ferplus: share of training faces that also get a masked copy")
     args = p.parse_args(argv)
     labels = B.FACEKIT_LABELS[TASK]
@@ -284,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             if committed_probs is None:
                 committed_probs = probs
             B.assert_no_tensorflow("bench.emotion")
-            rows.append(row(name, f"{h.card.color} {h.card.input_size}, {h.model_path.name}", probs,
+            rows.append(row(name, f"{input_desc(h.card)}, {h.model_path.name}", probs,
                             B.head_timing(h, timing_crops), B.ms(B.head_cpu_ms(h, timing_crops))))
 
     spec = B.BASELINES["fer_emotion"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -335,3 +337,25 @@ def test_emotion_bench_export_folder_that_is_a_file_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as stop:
         emotion.main(["--export-ferplus", str(taken)])
     assert stop.value.code == f"[ERROR] --export-ferplus {taken} is a file, not a folder"
+
+
+def test_emotion_bench_masked_share_is_a_share(tmp_path, capsys):
+    """--masked-share 1.5 or -1 was taken: a share of the training faces is from 0 to 1."""
+    from bench import emotion
+
+    for bad in ("1.5", "-0.1", "nan"):
+        with pytest.raises(SystemExit) as stop:
+            emotion.main(["--export-ferplus", str(tmp_path / "out"), "--masked-share", bad])
+        assert stop.value.code == 2
+        assert f"argument --masked-share: must be between 0 and 1, got {bad}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_emotion_bench_input_column_names_every_network_of_the_shipped_head():
+    """The shipped emotion head averages a 128 px and a 112 px network; its input column said 'gray 128'."""
+    from bench import emotion
+    from facekit.heads import CARD, ModelCard
+
+    models = Path(emotion.ROOT) / "models"
+    assert emotion.input_desc(ModelCard.load(models / "emotion" / CARD)) == "gray 128 + 112"
+    assert "+" not in emotion.input_desc(ModelCard.load(models / "mask" / CARD))
