@@ -139,8 +139,8 @@ def check_output_folder(output: Path, source: Path, task: str | None = None) -> 
     # replaced by the converted one without a word.
     theirs = folder_task(target) if task is not None else None
     if theirs and theirs != task:
-        raise ModelError(f"--model {output} holds a {theirs!r} model and this makes a {task!r} one; the converted "
-                         "model replaces the whole folder: name another folder")
+        raise ModelError(f"--model {output} holds a model of task {theirs!r} and this makes one of task {task!r}; "
+                         "the converted model replaces the whole folder: name another folder")
 
 
 def convert(source: Path, output: Path, labels: list[str], task: str, preprocess: str = "mobilenet_v2",

@@ -98,13 +98,13 @@ def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
     assert "is a file" in line and "-m " + str(old_model.with_suffix("")) in line
     assert old_model.read_bytes() == TUTORIAL_MODEL.read_bytes()
     # A model folder of another task (a head trained before, its model.keras and report with it) was replaced.
-    trained = tmp_path / "smile"
+    trained = tmp_path / "expr"
     trained.mkdir()
-    (trained / "card.json").write_text(json.dumps({"task": "smile", "labels": ["no", "yes"], "input_size": 64}))
+    (trained / "card.json").write_text(json.dumps({"task": "expr", "labels": ["no", "yes"], "input_size": 64}))
     (trained / "model.keras").write_bytes(b"weights")
     res = convert(old_model, "-m", trained, timeout=60)
-    assert error_line(res) == (f"[ERROR] --model {trained} holds a 'smile' model and this makes a 'mask' one; the "
-                               "converted model replaces the whole folder: name another folder")
+    assert error_line(res) == (f"[ERROR] --model {trained} holds a model of task 'expr' and this makes one of task "
+                               "'mask'; the converted model replaces the whole folder: name another folder")
     assert "loading" not in res.stdout and (trained / "model.keras").read_bytes() == b"weights"
 
 

@@ -1229,7 +1229,7 @@ def test_a_new_task_goes_to_its_own_folder_and_never_over_another_tasks_model(da
     _refuse_loading(monkeypatch)
     assert main([*map(str, ["-d", data, "--task", "glasses", "-m", models / "mask", *TINY])]) == 2
     err = capfd.readouterr().err
-    assert f"--model {models / 'mask'} holds a 'mask' model and this run trains 'glasses'" in err
+    assert f"--model {models / 'mask'} holds a model of task 'mask' and this run trains 'glasses'" in err
     assert (models / "mask" / "card.json").read_text() == '{"task": "mask"}' and len(seen) == 1
 
 

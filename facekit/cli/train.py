@@ -280,8 +280,8 @@ def check_model_folder(output: Path, inputs: list[Path], task: str | None = None
                            "model replaces the whole folder: name a new folder")
     theirs = folder_task(target) if task is not None else None
     if theirs and theirs != task:
-        raise DatasetError(f"--model {output} holds a {theirs!r} model and this run trains {task!r}; a trained "
-                           "model replaces the whole folder: name another folder")
+        raise DatasetError(f"--model {output} holds a model of task {theirs!r} and this run trains {task!r}; a "
+                           "trained model replaces the whole folder: name another folder")
 
 
 def check_task_name(task: str, classes: list[str], given: bool) -> None:
