@@ -1014,6 +1014,13 @@ def _init(ray, address: str | None, workers: int | None, store: dict) -> None:
         ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False, **quiet, **store)
     else:
         ray.init(address=address, **quiet)
+    # ray.init imports Ray's cli_logger, whose colorama.init(strip=False) leaves an exit hook that wrote a stray
+    # ESC[0m to the terminal after the job's last line; nothing here colours its output.
+    import atexit
+
+    for name in ("colorama.initialise", "ray.thirdparty_files.colorama.initialise"):
+        if hasattr(sys.modules.get(name), "reset_all"):
+            atexit.unregister(sys.modules[name].reset_all)
 
 
 def part_name(rank: int, run_ms: int) -> str:

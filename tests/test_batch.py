@@ -1559,3 +1559,28 @@ def test_a_named_pipe_in_the_list_fails_rather_than_hangs_the_job(tmp_path):
                                 "not a photo")
     assert video["message"] == (f"{tmp_path / 'pipe.mp4'}: not a regular file (a named pipe, socket or device), "
                                 "not a video")
+
+
+def test_a_job_on_a_terminal_ends_without_a_colour_reset():
+    """ray.init turns colorama on for Ray's CLI logger, whose exit hook wrote ESC[0m after the job's last line."""
+    import pty
+
+    script = "import ray\nfrom facekit.batch import start_ray\nstart_ray(None, 1)\nray.shutdown()\nprint('done')\n"
+    main_fd, term = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-c", script], stdout=term, stderr=subprocess.DEVNULL, timeout=300,
+                              cwd=ROOT)
+        os.close(term)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and all is read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main_fd)
+    assert done.returncode == 0
+    assert seen.strip() == b"done", seen
