@@ -518,5 +518,6 @@ def make_ordinary(path: str | os.PathLike, replacing: str | os.PathLike | None =
 
 def write_json(path: str | os.PathLike, data) -> None:
     with atomic_write(path) as fh:
-        json.dump(data, fh, indent=2)
+        # UTF-8 as README promises, readable: a label 'lächeln' was written 'l\u00e4cheln', unlike the CSV's cell.
+        json.dump(data, fh, indent=2, ensure_ascii=False)
         fh.write("\n")

@@ -2515,3 +2515,18 @@ def test_a_folder_of_heads_given_as_one_says_how_to_give_them(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", heads, "--no-display")
     _fails_cleanly(res, f"{heads} holds the heads mask, not one head: give -m {heads / 'mask'} (one -m per head), "
                         f"or set FACEKIT_MODELS={heads} for them all")
+
+
+def test_the_json_is_readable_utf8_in_a_file_and_on_a_c_locale_pipe(media, tmp_path):
+    """README: the JSON is UTF-8 whatever the locale. It was ASCII with escapes ("M\\u00fcller_caf\\u00e9.jpg", a
+    custom head's label "l\\u00e4cheln"), where the video CSV and the batch Parquet hold the text itself."""
+    photo, saved = tmp_path / "Müller_café.jpg", tmp_path / "faces.json"
+    shutil.copy(media / "obama.jpg", photo)
+    env = {**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}
+    for json_to in (saved, "-"):
+        res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", photo, "-j", json_to,
+                              "--no-display", "--tasks", "mask"], capture_output=True, timeout=300, cwd=ROOT, env=env)
+        assert res.returncode == 0, res.stderr
+        text = (saved.read_bytes() if json_to == saved else res.stdout).decode("utf-8")
+        assert '"image": "' + str(photo) + '"' in text.replace('":"', '": "')
+        assert json.loads(text)["image"] == str(photo)

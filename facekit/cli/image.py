@@ -429,7 +429,7 @@ def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolder
                 # output is a stream of a record a line, as a folder's run writes it: a pipe's `while read` or
                 # `jq -c` got one photo's record in 40 lines.
                 with atomic_write(args.json) as fh:
-                    fh.write(json.dumps(record) + "\n")
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 write_json(args.json, record)
             info(f"results written to {where(args.json)}")
@@ -532,7 +532,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                     tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
                     # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
                     # from one never given, as facekit-batch's status rows tell them apart.
-                    failure = json.dumps(failed_record(path, str(exc))) + "\n"
+                    failure = json.dumps(failed_record(path, str(exc)), ensure_ascii=False) + "\n"
                     if out is not None and (unwritten := _append_record(out, failure, args.json)) is not None:
                         break
                     continue
@@ -555,7 +555,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                             unwritten = exc
                             break
                     if out is not None:
-                        line = json.dumps(image_record(path, image.shape[1], image.shape[0], faces)) + "\n"
+                        record = image_record(path, image.shape[1], image.shape[0], faces)
+                        line = json.dumps(record, ensure_ascii=False) + "\n"
                         if (unwritten := _append_record(out, line, args.json)) is not None:
                             break
                     n_faces += len(faces)
