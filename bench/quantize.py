@@ -226,7 +226,7 @@ def score(task: str, fp16: Path, int8: Path, limit: int | None) -> dict:
 def install(result: dict, folder: Path, int8: Path, calibration: int, float_layers: int = 0) -> None:
     """model.int8.tflite + int8.json into the model folder (temp file then rename, like every output)."""
     from facekit.assets import sha256sum
-    from facekit.heads import INT8, INT8_RECORD, TFLITE
+    from facekit.heads import CARD, INT8, INT8_RECORD, TFLITE
     from facekit.records import atomic_write
 
     # The trainer's twin was scored as it is; anything else in the folder (a twin of an earlier
@@ -255,6 +255,13 @@ def install(result: dict, folder: Path, int8: Path, calibration: int, float_laye
             fh.write((int8 / TFLITE).read_bytes())
     with atomic_write(folder / INT8_RECORD, "w") as fh:
         fh.write(json.dumps(record, indent=2) + "\n")
+    # The card's files named every file but this one (the gender head's), as a head trained without
+    # --export-int8 left it.
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    if isinstance(card.get("files"), dict) and card["files"].get("tflite_int8") != INT8:
+        card["files"]["tflite_int8"] = INT8
+        with atomic_write(folder / CARD, "w") as fh:
+            fh.write(json.dumps(card, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -555,3 +555,27 @@ def test_readme_licence_table_names_every_dataset_each_shipped_head_learnt_from(
             assert f"{name}: " in learnt_from, (card["task"], name)
         # a head whose card says non-commercial is not offered in README as anything else, nor the reverse
         assert ("non-commercial" in card["licences"]["model"]) == ("non-commercial" in weights), card["task"]
+
+
+def test_each_committed_cards_files_are_in_its_folder():
+    """models/gender/card.json left out its model_int8.tflite, and every card named model.keras, which is not
+    committed (README): a card's files are the files its folder holds."""
+    for card in sorted((ROOT / "models").glob("*/card.json")):
+        files = json.loads(card.read_text(encoding="utf-8"))["files"]
+        assert all((card.parent / name).is_file() for name in files.values()), (card, files)
+        assert (card.parent / "model_int8.tflite").is_file() == ("tflite_int8" in files), (card, files)
+
+
+def test_installing_an_int8_twin_names_it_in_the_card(tmp_path):
+    from bench.quantize import install
+
+    folder, made = tmp_path / "gender", tmp_path / "int8"
+    folder.mkdir()
+    made.mkdir()
+    (folder / "model.tflite").write_bytes(b"fp16")
+    (made / "model.tflite").write_bytes(b"int8")
+    (folder / "card.json").write_text(json.dumps({"task": "gender", "files": {"tflite": "model.tflite"}}))
+    install({"task": "gender"}, folder, made, 300)
+    assert json.loads((folder / "card.json").read_text())["files"] == {"tflite": "model.tflite",
+                                                                       "tflite_int8": "model_int8.tflite"}
+    assert (folder / "model_int8.tflite").read_bytes() == b"int8"
