@@ -534,3 +534,13 @@ def test_readme_names_where_each_download_comes_from():
         assert named[source] in paragraph, (name, named[source])
         if asset.sha256 is None:  # the one unpinned download, and README says so
             assert name == "mobilenet_v2_imagenet" and "every file but MobileNetV2's" in paragraph, name
+
+
+def test_every_model_asset_fetch_gets_is_one_facekit_loads():
+    """`fetch` downloaded res10_tf.pb / .pbtxt and blazeface, which nothing loads, and failed when they could not
+    be had: each model asset is named where facekit or a benchmark resolves it."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for folder in ("facekit", "bench")
+                        for p in (ROOT / folder).rglob("*.py") if p.name != "assets.py")
+    unused = [name for name in assets.REGISTRY if not name.startswith(("baseline.", "media."))
+              and f'"{name}"' not in sources]
+    assert unused == []
