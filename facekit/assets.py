@@ -314,6 +314,10 @@ def resolve_checked(name: str) -> Path:
     return path
 
 
+class _CannotWrite(AssetError):
+    """The cache (or --layout's folder) takes no file: the same for every asset after it, so `fetch` stops there."""
+
+
 def _make_folder(folder: Path) -> None:
     """mkdir -p, or one line naming the folder (a file in its way, no permission) and the setting to change."""
     try:
@@ -322,7 +326,7 @@ def _make_folder(folder: Path) -> None:
         why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
             (exc.strerror or str(exc))
         hint = f"; set {ENV_CACHE} to a folder you can write" if folder.is_relative_to(cache_root()) else ""
-        raise AssetError(f"cannot make the folder {folder} ({why}){hint}") from None
+        raise _CannotWrite(f"cannot make the folder {folder} ({why}){hint}") from None
 
 
 def _download(asset: Asset, dest: Path) -> None:
@@ -441,7 +445,7 @@ def _room_for(target: Path) -> Iterator:
                     if target.is_relative_to(cache_root()) else "")
         except AssetError:
             hint = ""
-        raise AssetError(f"cannot write {target} ({exc.strerror or exc})"
+        raise _CannotWrite(f"cannot write {target} ({exc.strerror or exc})"
                          + (f": free some space there{hint}" if room else hint)) from None
 
 
@@ -509,16 +513,28 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             for name, asset in REGISTRY.items():
                 try:
-                    line = f"{name:32s} {resolve(name, download=False)}  [{asset.licence}]"
+                    resolve(name, download=False)
+                    # The file is there, so this downloads nothing: a damaged copy was listed as if it were good.
+                    line = f"{name:32s} {resolve_checked(name)}  [{asset.licence}]"
                 except AssetError as exc:
                     line = f"{name:32s} -- {exc}  [{asset.licence}]"
                 _say(line)
             return 0
+        # One asset that cannot be had (offline, a damaged mirror copy) stopped the fetch of all after it.
+        failed = []
         for name, asset in REGISTRY.items():
             if not name.startswith(("baseline.", "media.")):
-                _say(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
+                try:
+                    _say(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
+                except _CannotWrite:
+                    raise
+                except AssetError as exc:
+                    print(f"[ERROR] {name}: {exc}", file=sys.stderr)
+                    failed.append(name)
         if args.layout:
             layout(args.layout)
+        if failed:
+            raise AssetError(f"{len(failed)} asset(s) not fetched: {', '.join(failed)}; the others are in the cache")
         return 0
     except FacekitError as exc:
         print(f"[ERROR] {exc}", file=sys.stderr)

@@ -319,9 +319,21 @@ def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, t
     monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path / "mirror"))
     monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
     assert assets.main(["fetch"]) == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("[ERROR] ") and "face_detection_yunet_2023mar.onnx is truncated or corrupt" in error
+    error, summary = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("[ERROR] yunet: ") and "face_detection_yunet_2023mar.onnx is truncated or corrupt" in error
+    assert summary == "[ERROR] 1 asset(s) not fetched: yunet; the others are in the cache"
     assert not (tmp_path / "cache" / "models" / "face_detection_yunet_2023mar.onnx").exists()
+    # The assets after it were fetched all the same: it stopped at the first it could not get.
+    assert all((tmp_path / "cache" / a.path).is_file() for n, a in assets.REGISTRY.items()
+               if n != "yunet" and not n.startswith(("baseline.", "media.")))
+
+    listed = {}
+    assert assets.main(["list"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        listed[line.split()[0]] = line
+    # list showed the damaged mirror copy's path as if it were good
+    assert "yunet" in listed and "-- " in listed["yunet"] and "is truncated or corrupt" in listed["yunet"]
+    assert "-- " not in listed["scrfd_2.5g"]
 
     cached = tmp_path / "cache" / "models" / "face_detection_yunet_2023mar.onnx"
     cached.write_bytes(b"\0" * len(good))  # damaged, same size as the good file
