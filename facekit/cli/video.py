@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector every K analysed frames (with --every N: every K x N of the "
-                        "video's) and follow faces by tracking in between (default: 1, every frame)")
+                        "video's) and follow faces by tracking in between (default: 1, every frame); for a fixed "
+                        "camera: with a moving one, above all with --every N > 1, faces are lost between searches "
+                        "and come back under new track ids")
     p.add_argument("--head-every", type=positive_int, default=HEAD_EVERY, metavar="K",
                    help="run each face's heads (mask, emotion, ...) every K analysed frames, staggered across faces, "
                         "and at once on a new face, one whose box changed or one whose label is in doubt; labels are "
