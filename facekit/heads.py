@@ -132,8 +132,8 @@ class ModelCard:
         # The trainer refuses these names; a card written by hand reached the records, where a task "box"
         # replaced every face's box with its prediction.
         if card.task in RESERVED_TASKS or not TASK_NAME.fullmatch(card.task):
-            raise ModelError(f"model card has a bad task name {card.task!r}: use ASCII letters, digits, '_', '-' or '.', "
-                             f"and none of a face record's own fields ({', '.join(sorted(RESERVED_TASKS))})")
+            raise ModelError(f"model card has a bad task name {card.task!r}: use ASCII letters, digits, '_', '-' or "
+                             f"'.', and none of a face record's own fields ({', '.join(sorted(RESERVED_TASKS))})")
         if card.min_face is not None and card.min_face < 1:
             raise ModelError(f"model card has a bad min_face: {card.min_face}")
         if "label" in card.labels:  # its CSV / Parquet column <task>_label is the label column's name
