@@ -2580,6 +2580,17 @@ def test_the_4k_line_names_detect_every_which_keeps_a_still_scenes_small_faces(d
     assert min(recall) > 0.6, recall
 
 
+def test_the_big_frame_line_of_a_one_pixel_high_video_names_no_zero_size(tmp_path):
+    """A 5000x1 image sequence said its frames were "searched for faces shrunk to 1280x0": the detector shrinks
+    them to 1 px at the least, and the line says what it does."""
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), np.full((1, 5000, 3), 128, np.uint8))
+    res = run_script("detect_mask_video.py", "-s", tmp_path / "%04d.png", "--no-display", "--tasks", "mask")
+    assert res.returncode == 0, res.stderr
+    hint = [line for line in res.stdout.splitlines() if "frames are searched for faces shrunk" in line]
+    assert len(hint) == 1 and "5000x1 frames are searched for faces shrunk to 1280x1:" in hint[0], res.stdout
+
+
 def test_a_small_video_gets_no_big_frame_line(clip, tmp_path):
     res = run_script("detect_mask_video.py", "-s", clip, "--no-display", "--tasks", "mask", "--max-frames", "2")
     assert res.returncode == 0, res.stderr

@@ -274,8 +274,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
                    "faces between: about 1/K of that cost, as good while camera and people hold still (a pan "
                    "loses small faces between searches)") if args.detect_every == 1 else ""
-        info(f"{width}x{height} frames are searched for faces shrunk to {round(width * scale)}x"
-             f"{round(height * scale)}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
+        # At least 1 px a side, as the detector shrinks them: a 5000x1 frame was "shrunk to 1280x0".
+        info(f"{width}x{height} frames are searched for faces shrunk to {max(1, round(width * scale))}x"
+             f"{max(1, round(height * scale))}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
              f"often missed; --fine-pass also searches them {size}, in tiles (several times the "
              f"detector time: 3x a 1080p frame's, 11x a 4K one's){cheaper}")
     alerts = None
