@@ -2184,7 +2184,8 @@ def test_an_output_folder_holding_photos_inside_the_input_says_they_are_left_out
 def test_a_photo_named_in_any_script_prints_on_a_console_that_cannot_show_it(media, tmp_path, encoding):
     """Standard output is strict: under PYTHONIOENCODING=ascii (or a Windows cp1252 console, for 東京) the
     "[INFO] Müller_café.jpg: 1 face" line was a UnicodeEncodeError traceback and exit 1, the JSON and the
-    annotated image not written. The names are escaped on such a console; the files are named as given."""
+    annotated image not written. The names are escaped on such a console (\\u00e9, not the \\xe9 of a byte of a
+    name that is not UTF-8); the files are named as given."""
     photo, out, saved = tmp_path / "Müller_café.jpg", tmp_path / "東京.jpg", tmp_path / "Müller.json"
     shutil.copy(media / "obama.jpg", photo)
     res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", photo, "-o", out, "-j", saved,
@@ -2192,7 +2193,8 @@ def test_a_photo_named_in_any_script_prints_on_a_console_that_cannot_show_it(med
                          env={**os.environ, "PYTHONIOENCODING": encoding})
     stdout, stderr = res.stdout.decode(encoding), res.stderr.decode(encoding)
     assert res.returncode == 0 and "Traceback" not in stderr, stderr
-    shown = {"ascii": "M\\xfcller_caf\\xe9.jpg", "cp1252": "Müller_café.jpg"}[encoding]
+    # \xfc would read as a byte of a name that is not UTF-8, which README says is shown so
+    shown = {"ascii": "M\\u00fcller_caf\\u00e9.jpg", "cp1252": "Müller_café.jpg"}[encoding]
     assert f"{shown}: 1 face" in stdout
     assert f"annotated image written to {tmp_path}/\\u6771\\u4eac.jpg" in stdout
     assert json.loads(saved.read_text(encoding="utf-8"))["image"] == str(photo)

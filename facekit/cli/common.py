@@ -52,7 +52,9 @@ def _console_text(exc: UnicodeEncodeError) -> tuple[str, int]:
     a Japanese name)."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
-    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else ascii(c)[1:-1]
+    # Not ascii(c): it writes é as \xe9, which read as the odd byte of a name that is not UTF-8 (caf\xe9.jpg).
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+                   else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
                    for c in exc.object[exc.start:exc.end]), exc.end
 
 
