@@ -22,7 +22,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .errors import NO_ROOM_ERRNOS, AssetError, FacekitError
 from .records import atomic_write
@@ -452,28 +452,39 @@ def _room_for(target: Path) -> Iterator:
 _NO_WRITE_ERRNOS = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
 
 
-def layout(root: Path) -> None:
-    """Copy the detector files and example photos into `root`/face_detector and `root`/examples."""
+def layout(root: Path, skip: Iterable[str] = ()) -> list[str]:
+    """Copy the detector files and example photos into `root`/face_detector and `root`/examples. A detector file
+    it cannot get is an [ERROR] line, and the rest are laid out all the same (as fetch goes on); skip: assets fetch
+    has named already. Returns the names of those it could not get."""
+    failed = []
     for folder, names in LAYOUT.items():
         target_dir = root / folder
         _make_folder(target_dir)
         laid: dict[str, list[str]] = {}  # licence -> the files laid out under it
         for name in names:
+            # fetch offline, or on a damaged mirror, stopped here at the first detector file: the same download
+            # tried again (its error line twice), no examples/ and no closing line of what was not fetched.
+            if name in skip:
+                continue
             try:
                 src = resolve(name)
             except AssetError as exc:
                 if name.startswith("media."):  # examples are a nicety, the detector is not
                     print(f"[WARN] {exc}", file=sys.stderr)
-                    continue
-                raise
+                else:
+                    print(f"[ERROR] {name}: {exc}", file=sys.stderr)
+                    failed.append(name)
+                continue
             # Checked as the cache is: a damaged copy of the right size (a bit flip, a copy over a bad share) stayed.
             _copy_if_changed(src, target_dir / src.name, REGISTRY[name].sha256)
             laid.setdefault(REGISTRY[name].licence, []).append(src.name)
         # Each file's terms, as fetch gives the models': the example photos were laid out with none (PyImageSearch's
         # state no licence at all, face_recognition's are MIT).
         terms = "; ".join(f"{terms} ({', '.join(files)})" if len(laid) > 1 else terms for terms, files in laid.items())
-        _say(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}"
-             + (f"  [{terms}]" if terms else ""))
+        if laid:
+            _say(f"[INFO] {target_dir}: {', '.join(sorted(p.name for p in target_dir.iterdir()))}"
+                 + (f"  [{terms}]" if terms else ""))
+    return failed
 
 
 class _NoStdout(Exception):
@@ -532,7 +543,7 @@ def _main(argv: list[str] | None = None) -> int:
                     print(f"[ERROR] {name}: {exc}", file=sys.stderr)
                     failed.append(name)
         if args.layout:
-            layout(args.layout)
+            failed += layout(args.layout, skip=failed)
         if failed:
             raise AssetError(f"{len(failed)} asset(s) not fetched: {', '.join(failed)}; the others are in the cache")
         return 0

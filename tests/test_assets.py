@@ -342,6 +342,30 @@ def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, t
     assert cached.read_bytes() == good
 
 
+@needs_mirror
+def test_fetch_layout_goes_on_past_a_detector_file_it_cannot_get(monkeypatch, tmp_path, capsys):
+    """make demo offline (fetch --layout) stopped at res10's prototxt: its download tried again and its error line
+    printed twice, no examples/ laid out and no closing line naming what was not fetched."""
+    mirror = tmp_path / "mirror"
+    for name, asset in assets.REGISTRY.items():
+        if name != "res10.prototxt" and not name.startswith("baseline."):
+            (mirror / asset.path).parent.mkdir(parents=True, exist_ok=True)
+            (mirror / asset.path).symlink_to(assets.resolve(name, download=False))
+    asset = assets.REGISTRY["res10.prototxt"]
+    monkeypatch.setitem(assets.REGISTRY, "res10.prototxt",
+                        assets.Asset(asset.name, asset.path, "http://127.0.0.1:9/deploy.prototxt", asset.sha256,
+                                     asset.licence))
+    monkeypatch.setenv(assets.ENV_MIRROR, str(mirror))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch", "--layout", str(tmp_path / "seed")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 2 and errors[0].startswith("[ERROR] res10.prototxt: "), errors
+    assert errors[1] == "[ERROR] 1 asset(s) not fetched: res10.prototxt; the others are in the cache"
+    assert (tmp_path / "seed" / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
+    assert sorted(p.name for p in (tmp_path / "seed" / "examples").iterdir()) == [
+        "example_01.png", "example_02.png", "example_03.png", "obama.jpg", "two_people.jpg"]
+
+
 def test_a_mirror_without_the_file_is_named_not_asked_for(monkeypatch, tmp_path):
     """FACEKIT_ASSETS set to a folder without the file (an empty or half-synced share) got "set FACEKIT_ASSETS to
     a folder holding ...", as if it were not set: the line now names the folder it points at."""
