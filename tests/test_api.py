@@ -2367,6 +2367,30 @@ def test_two_heads_of_one_task_in_the_models_folder_are_named_not_one_picked(mon
     assert list(heads) == ["mask", "gender"] and heads["mask"].folder == tmp_path / "mask_v2"
 
 
+def test_readme_upgrade_notes_name_what_an_older_setup_now_meets(monkeypatch, tmp_path):
+    """Upgrading said model folders 'load and run as they are' and a photo analysed again changes on 'a few
+    faces' by the new defaults, and nothing of a models folder with two heads of one task (it ran the one sorted
+    last, now an error line) nor of tilted faces levelled before the heads (their labels change)."""
+    import shutil
+
+    from facekit.errors import ModelError
+    from facekit.heads import load_heads
+    from facekit.preprocess import LEVEL_MIN_ROLL
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    upgrading = readme[readme.index("## Upgrading from an earlier facekit"):readme.index("## Layout")]
+    quoted = re.search(r'are "(two models for the task [^"]+)"', upgrading)
+    assert quoted, "Upgrading: the two-heads error line"
+    models = tmp_path / "models"
+    for name in ("mask", "mask_v2"):
+        shutil.copytree(ROOT / "models" / "mask", models / name)
+    monkeypatch.setenv("FACEKIT_MODELS", str(models))
+    with pytest.raises(ModelError) as err:
+        load_heads(["mask"])
+    assert str(err.value).startswith(quoted.group(1).replace("models folder models:", f"models folder {models}:"))
+    assert f"A face tilted past {LEVEL_MIN_ROLL:g} degrees is now levelled before the heads" in upgrading
+
+
 def test_crop_takes_a_numpy_margin():
     """face.crop(image, margin=np.float32(0.2)) was refused: "margin must be a number from 0 (the box itself) to
     under 10, e.g. 0.2; got np.float32(0.2)". A NumPy number crops as the same Python number does."""
