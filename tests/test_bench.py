@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,22 @@ def test_detection_bench_limit_also_limits_the_closeups(monkeypatch):
     with pytest.raises(Enough):
         detection.main(["--limit", "3", "--no-baseline"])
     assert seen == [3]
+
+
+def test_readme_says_what_detection_bench_limit_takes_as_its_help_does():
+    """README said bench.detection --limit N scores 'the first N scenes and N close-ups', where its --help (and the
+    bench) take N evenly spread close-ups: a user comparing two quick looks' close-up rows expected the first N."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    said = re.search(r"detection: (the first N scenes and N [a-z ]*close-ups)", readme)
+    assert said, "README's --limit sentence"
+    usage = subprocess.run([sys.executable, "-m", "bench.detection", "--help"], capture_output=True, text=True,
+                           cwd=root, timeout=120).stdout
+    usage = " ".join(usage.split()).replace("close- up", "close-up")  # argparse wraps at the hyphen
+    assert said.group(1).removesuffix("s") + " frames" in usage, usage
 
 
 def test_batch_bench_pairs_the_scripts_photos_with_the_batchs_rows_through_links(tmp_path):
