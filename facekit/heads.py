@@ -479,6 +479,10 @@ def check_models_folder() -> None:
     folder = os.environ.get("FACEKIT_MODELS")
     if folder and not models_dir().is_dir():
         raise ModelError(f"FACEKIT_MODELS={folder}: no such folder (unset it to use the shipped heads)")
+    # FACEKIT_MODELS=models/mask (one head, as -m takes it) found no head folder in it: faces with no label, unsaid.
+    if folder and (models_dir() / CARD).is_file():
+        raise ModelError(f"FACEKIT_MODELS={folder}: one head's folder (its {CARD}), not the folder of heads: give "
+                         f"it with -m {folder}, or set FACEKIT_MODELS={models_dir().parent} for every head there")
 
 
 def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None,

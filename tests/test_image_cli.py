@@ -976,13 +976,19 @@ def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no empty JSON Lines, no empty folder
 
 
-@pytest.mark.parametrize("case", ["FACEKIT_MODELS is no folder", "--tasks empty", "two models for one task"])
+@pytest.mark.parametrize("case", ["FACEKIT_MODELS is no folder", "FACEKIT_MODELS is one head", "--tasks empty",
+                                  "two models for one task"])
 def test_settings_that_would_turn_heads_off_or_hide_one_are_refused(media, tmp_path, case):
     """Each ran with a misleading "no trained heads found" warning (or the last -m silently won), exit 0."""
     args, env = ["-i", media / "obama.jpg", "--no-display"], None
     if case == "FACEKIT_MODELS is no folder":
         env = {"FACEKIT_MODELS": str(tmp_path / "modles")}
         needle = f"FACEKIT_MODELS={tmp_path / 'modles'}: no such folder"
+    elif case == "FACEKIT_MODELS is one head":  # as -m takes it: every face came out with no label, unsaid
+        env = {"FACEKIT_MODELS": str(ROOT / "models" / "mask")}
+        needle = (f"FACEKIT_MODELS={ROOT / 'models' / 'mask'}: one head's folder (its card.json), not the folder of "
+                  f"heads: give it with -m {ROOT / 'models' / 'mask'}, or set FACEKIT_MODELS={ROOT / 'models'} for "
+                  "every head there")
     elif case == "--tasks empty":
         args += ["--tasks", ""]
         needle = "give at least one task"
