@@ -660,10 +660,16 @@ def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, mon
     common = ["--model", str(mask_model), "--no-display"]
     assert main(["--source", str(video), "--csv", str(tmp_path / "file.csv"), *common]) == 0
     monkeypatch.setattr(sys, "stdin", Pipe(video.read_bytes()))
-    assert main(["--source", "-", "--csv", str(tmp_path / "piped.csv"), "--output", f"{tmp_path / 'out'}/",
+    into = f"{tmp_path / 'out'}/"
+    assert main(["--source", "-", "--csv", into, "--output", into, "--summary", into, "--timeline", into,
                  *common]) == 0
-    assert read_csv(tmp_path / "piped.csv") == read_csv(tmp_path / "file.csv") != []
+    assert read_csv(tmp_path / "out" / "stdin.csv") == read_csv(tmp_path / "file.csv") != []
     assert video_info(tmp_path / "out" / "stdin.mp4") == (4, CLIP_SIZE)
+    # README names each output a folder gets: the timeline's was left out
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    named = re.search(r"outputs given as a folder get ((?:`stdin[.a-z0-9]+`(?:, | and )?)+)", readme)
+    assert named and sorted(re.findall(r"`(stdin[.a-z0-9]+)`", named.group(1))) == sorted(
+        p.name for p in (tmp_path / "out").iterdir()), named
     assert list(spool.iterdir()) == []  # the copy it was read into is gone
     capfd.readouterr()
     for data, message in ((b"", "--source -: nothing came on standard input"),
