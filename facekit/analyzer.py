@@ -177,7 +177,8 @@ class FaceAnalyzer(FacePipeline):
             an upload's stream: read once, from where it stands), a PIL image (RGB taken as RGB), or an array,
             read as BGR as OpenCV gives it: gray, BGR, BGRA, 8- or 16-bit, or float (0-1 or 0-255). An RGB
             array (np.asarray of a PIL image, plt.imread) must be passed as `rgb[..., ::-1]`: read as BGR, the
-            mask head put masks on bare faces.
+            mask head put masks on bare faces; an RGBA one (a PNG with alpha) as `rgba[..., [2, 1, 0, 3]]`
+            (`[..., ::-1]` gives ABGR, masks again), a 2-D gray one as it is (`[..., ::-1]` mirrors it).
         faces: Face objects, Boxes or (x1, y1, x2, y2) tuples, e.g. from another detector: skip detection and
             run the heads (and landmarks) on those boxes instead, clipped to the image as the detectors' boxes
             are; a bare box gets score 1.0.

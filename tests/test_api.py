@@ -2003,6 +2003,26 @@ def test_analyze_help_says_what_it_takes_and_that_rgb_arrays_are_flipped():
         assert needle in doc, needle
 
 
+def test_rgba_recipe_in_help_and_readme_keeps_bare_faces_bare(media):
+    """README and help(analyze) told a notebook user to pass `rgb[..., ::-1]` for plt.imread's array; a PNG with
+    alpha gives RGBA there, which that turned into ABGR: both bare faces of two_people.jpg came out with_mask.
+    The recipe they give for RGBA now labels them as the photo's path does."""
+    from PIL import Image
+
+    from facekit import FaceAnalyzer
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    doc = " ".join(FaceAnalyzer.analyze.__doc__.split())
+    recipe = "rgba[..., [2, 1, 0, 3]]"
+    assert recipe in readme and recipe in doc
+    rgba = np.asarray(Image.open(media / "two_people.jpg").convert("RGBA"))
+    mask = FaceAnalyzer(tasks="mask")
+    expected = [(f.box, f.label("mask")) for f in mask.analyze(media / "two_people.jpg")]
+    assert [f.label("mask") for f in mask.analyze(rgba[..., ::-1])] == ["with_mask"] * 2  # the old recipe's ABGR
+    assert [(f.box, f.label("mask")) for f in mask.analyze(rgba[..., [2, 1, 0, 3]])] == expected
+    assert {label for _, label in expected} == {"without_mask"}
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
