@@ -342,8 +342,10 @@ def _check_photo_pixels(spec: SourceSpec) -> None:
     """A photo given as a video, over load_image's pixel limit from its header, is refused before FFmpeg reads it:
     a 60000x60000 PNG bomb was "no frames (empty, corrupt or truncated video)", and a 15000x15000 one was decoded
     (1.9 GB, 12 s) to end in a line naming no file."""
+    if spec.kind != "file":  # a camera's target is its index, no path
+        return
     path = Path(spec.target)
-    if spec.kind != "file" or not is_image_path(path) or _is_sequence(path):
+    if not is_image_path(path) or _is_sequence(path):
         return
     try:
         with open(path, "rb") as fh:

@@ -2023,6 +2023,17 @@ def test_rgba_recipe_in_help_and_readme_keeps_bare_faces_bare(media):
     assert {label for _, label in expected} == {"without_mask"}
 
 
+def test_analyze_video_of_a_camera_index_says_the_camera():
+    """analyze_video(0) in a notebook (README: a camera index) was a TypeError from pathlib ("expected str, bytes or
+    os.PathLike object, not int"), the photo-size check taking the index for a path; a camera not there is the
+    VideoError naming it, as the video script says."""
+    from facekit import FaceAnalyzer, VideoError
+
+    index = next(i for i in range(9, 64) if not os.path.exists(f"/dev/video{i}"))
+    with pytest.raises(VideoError, match=f"camera {index} cannot be opened"):
+        next(FaceAnalyzer(tasks="mask").analyze_video(index))
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
