@@ -483,7 +483,21 @@ def analyze(image: ImageInput, **options: Any) -> list[Face]:
     kept for later calls with the same options (threads calling at once share one, built once), and built again
     where a head's files changed since (a notebook's head retrained between two calls kept the old one's labels).
     Its defaults, SCRFD and the gender head, are for non-commercial research only: detector="yunet",
-    tasks="mask,emotion" runs neither."""
+    tasks="mask,emotion" runs neither.
+
+    options: FaceAnalyzer's (tasks=, detector=, landmarks=, confidence=, ...), e.g.
+    `facekit.analyze("photo.jpg", tasks="mask", landmarks=True)`; for faces= build a FaceAnalyzer."""
+    import inspect
+
+    # A misspelt option was "FaceAnalyzer.__init__() got an unexpected keyword argument", naming a call the user
+    # never wrote; faces= belongs to FaceAnalyzer.analyze, which a user reading its help tried here.
+    params = inspect.signature(FaceAnalyzer.__init__).parameters.values()
+    known = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+    for name in options:
+        if name not in known and all(p.kind is not p.VAR_KEYWORD for p in params):  # a subclass's **options
+            where = " (faces= is FaceAnalyzer(...).analyze(image, faces=...)'s)" if name == "faces" else ""
+            raise TypeError(f"facekit.analyze() got an unexpected keyword argument {name!r}{where}; "
+                            f"it takes FaceAnalyzer's options: {', '.join(known)}")
     global _default
     with _default_lock:
         if _default is None or _default[0] != options or _head_files(_default[1]) != _default[2]:

@@ -2034,6 +2034,19 @@ def test_analyze_video_of_a_camera_index_says_the_camera():
         next(FaceAnalyzer(tasks="mask").analyze_video(index))
 
 
+def test_facekit_analyze_names_its_own_options_for_a_misspelt_one(media):
+    """facekit.analyze(photo, task="mask") was "FaceAnalyzer.__init__() got an unexpected keyword argument 'task'",
+    a call the user never wrote, and help(facekit.analyze) said nothing of what **options takes."""
+    import facekit
+
+    with pytest.raises(TypeError, match=r"^facekit.analyze\(\) got .* 'task'; it takes FaceAnalyzer's options: tasks,"):
+        facekit.analyze(media / "example_01.png", task="mask")
+    with pytest.raises(TypeError, match=r"faces= is FaceAnalyzer\(...\).analyze\(image, faces=...\)'s"):
+        facekit.analyze(media / "example_01.png", faces=[(0, 0, 10, 10)])
+    assert "tasks=, detector=" in facekit.analyze.__doc__
+    assert [f.label("mask") for f in facekit.analyze(media / "example_01.png", tasks="mask")] == ["with_mask"]
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
