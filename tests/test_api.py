@@ -2047,6 +2047,22 @@ def test_facekit_analyze_names_its_own_options_for_a_misspelt_one(media):
     assert [f.label("mask") for f in facekit.analyze(media / "example_01.png", tasks="mask")] == ["with_mask"]
 
 
+def test_readme_signatures_give_the_code_defaults():
+    """README gave `face.crop(image, margin=0.2, square=True)` where it gives FaceAnalyzer's and analyze_video's
+    signatures with their defaults, so face.crop(photo) looked like a square crop with a margin: it is the box."""
+    import inspect
+
+    from facekit import Face, FaceAnalyzer
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for name, fn in (("FaceAnalyzer", FaceAnalyzer.__init__), ("analyze_video", FaceAnalyzer.analyze_video),
+                     ("face.crop", Face.crop)):
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+        shown = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+                          for p in params).replace("'", '"')
+        assert f"`{name}({shown})`" in readme, shown
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
