@@ -223,7 +223,9 @@ class FaceAnalyzer(FacePipeline):
         index or stream URL, or for frames the caller holds (a list of image arrays or image paths, or a generator
         over another capture library such as picamera2), with each face's `track_id` kept across frames and its
         probabilities smoothed per track. For frames the caller holds, `.frame` is the BGR image analysed (a path
-        read, a gray or RGBA frame converted).
+        read, a gray or RGBA frame converted). Held arrays are read as analyze() reads them, as BGR: pass RGB
+        frames (imageio's, PyAV's to_ndarray(format="rgb24"), decord's) as `frame[..., ::-1]`, or the mask head
+        puts masks on bare faces.
 
         detect_every: run the detector every K analysed frames and follow faces by tracking between.
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).

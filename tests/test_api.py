@@ -2063,6 +2063,25 @@ def test_readme_signatures_give_the_code_defaults():
         assert f"`{name}({shown})`" in readme, shown
 
 
+def test_analyze_video_help_says_held_rgb_frames_are_flipped(media):
+    """help(analyze_video) and README's paragraph on held frames never said they are read as BGR: RGB frames from
+    imageio or PyAV, given as they came, made example_03's two bare faces with_mask. The recipe they give now
+    labels them as the photo's path does."""
+    from facekit import FaceAnalyzer
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    doc = " ".join(FaceAnalyzer.analyze_video.__doc__.split())
+    assert "frame[..., ::-1]" in doc and "rgb24" in doc and "frame[..., ::-1]" in readme and "rgb24" in readme
+    mask = FaceAnalyzer(tasks="mask", detector="scrfd")
+    photo = media / "example_03.png"
+    expected = sorted(f.label("mask") for f in mask.analyze(photo))
+    rgb = cv2.imread(str(photo))[..., ::-1]
+    _, _, as_came = next(mask.analyze_video([rgb]))
+    assert sorted(f.label("mask") for f in as_came).count("with_mask") > expected.count("with_mask")
+    _, _, flipped = next(mask.analyze_video([rgb[..., ::-1]]))
+    assert sorted(f.label("mask") for f in flipped) == expected
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
