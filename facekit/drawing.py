@@ -74,6 +74,9 @@ class Style:
 
     @classmethod
     def from_heads(cls, heads: Mapping[str, Head], landmarks: str | None = None) -> "Style":
+        """The style the scripts draw with: each head's label texts and colours from its card.json (heads: an
+        analyzer's `.heads`). landmarks: None (none drawn), "5" (the key points, as --landmarks 5) or "mesh"
+        (the 468 points, as --landmarks); a face without them is drawn without them."""
         return cls(display={t: h.card.display for t, h in heads.items()},
                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
 

@@ -521,3 +521,14 @@ def test_a_tracked_faces_kept_label_place_does_not_hide_a_face_that_comes_up_und
             wide = min(b.x + b.width, far.box.x2) - max(b.x, far.box.x1)
             tall = min(b.top + b.height, far.box.y2) - max(b.top, far.box.y1)
             assert max(0, wide) * max(0, tall) <= 0.5 * far.box.area, f"label {b} hides face #5"
+
+
+def test_style_from_heads_has_help_naming_its_landmark_modes():
+    """help(Style.from_heads), which README's notebook code calls with landmarks="mesh", was empty: nothing said
+    what landmarks takes or where the labels' texts and colours come from."""
+    from facekit.drawing import LANDMARK_MODES, Style
+
+    doc = " ".join((Style.from_heads.__doc__ or "").split())
+    assert "card.json" in doc and ".heads" in doc
+    for mode in LANDMARK_MODES:
+        assert f'"{mode}"' in doc or (mode is None and "None" in doc), mode
