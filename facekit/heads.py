@@ -187,8 +187,10 @@ def model_folder(path: str | os.PathLike) -> Path:
         # -m models (the folder of every head, as shipped) was "models/card.json: model card not found".
         heads = sorted(d.name for d in path.iterdir() if (d / CARD).is_file())
         if heads:
+            # FaceAnalyzer(models="models") got the scripts' "-m" alone: its own argument is named too.
             raise ModelError(f"{path} holds the heads {', '.join(heads)}, not one head: give -m {path / heads[0]} "
-                             f"(one -m per head), or set FACEKIT_MODELS={path} for them all")
+                             f"(one -m per head; in Python models=[{str(path / heads[0])!r}, ...]), or set "
+                             f"FACEKIT_MODELS={path} for them all")
         return path
     if path.is_file():
         from .convert import keras_file_kind, suggested_folder

@@ -2082,6 +2082,17 @@ def test_analyze_video_help_says_held_rgb_frames_are_flipped(media):
     assert sorted(f.label("mask") for f in flipped) == expected
 
 
+def test_a_folder_of_heads_as_models_names_the_argument_to_give():
+    """FaceAnalyzer(models="models"), the folder every head ships in, said "give -m models/emotion (one -m per
+    head)": the scripts' option, which a notebook has no use for. The line names models=[...] too, and that works."""
+    from facekit import FaceAnalyzer, ModelError
+
+    folder = ROOT / "models"
+    with pytest.raises(ModelError, match=re.escape(f"in Python models=[{str(folder / 'emotion')!r}, ...]")):
+        FaceAnalyzer(models=str(folder))
+    assert FaceAnalyzer(tasks="mask", models=[str(folder / "mask")]).tasks == ["mask"]
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""

@@ -2521,8 +2521,8 @@ def test_a_folder_of_heads_given_as_one_says_how_to_give_them(media, tmp_path):
     heads = tmp_path / "heads"
     shutil.copytree(MASK_MODEL, heads / "mask", ignore=shutil.ignore_patterns("*.keras"))
     res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", heads, "--no-display")
-    _fails_cleanly(res, f"{heads} holds the heads mask, not one head: give -m {heads / 'mask'} (one -m per head), "
-                        f"or set FACEKIT_MODELS={heads} for them all")
+    _fails_cleanly(res, f"{heads} holds the heads mask, not one head: give -m {heads / 'mask'} (one -m per head; "
+                        f"in Python models=[{str(heads / 'mask')!r}, ...]), or set FACEKIT_MODELS={heads} for them all")
 
 
 def test_the_json_is_readable_utf8_in_a_file_and_on_a_c_locale_pipe(media, tmp_path):
