@@ -82,10 +82,11 @@ class FaceAnalyzer(FacePipeline):
             default) picks as the scripts do: fp16 for `analyze`, int8 twins for `analyze_video`
             (facekit.heads.use_int8 says why).
 
-    Raises facekit.errors.ModelError (a FacekitError) when a model is missing or broken. `close()`, or a
-    ``with FaceAnalyzer(...) as analyzer:`` block, lets the models go before the object does. One analyzer may
-    serve several threads at once (each model runs one call at a time, so each photo gets the faces it gets
-    alone); it cannot be pickled: build one in each worker process (README, "Worker processes").
+    Raises facekit.errors.ModelError (a FacekitError) when a head's model is missing or broken, AssetError (one
+    too) when a detector's or the face mesh's weights are neither in $FACEKIT_ASSETS, the cache nor downloadable.
+    `close()`, or a ``with FaceAnalyzer(...) as analyzer:`` block, lets the models go before the object does. One
+    analyzer may serve several threads at once (each model runs one call at a time, so each photo gets the faces
+    it gets alone); it cannot be pickled: build one in each worker process (README, "Worker processes").
     """
 
     # Sequences, not lists: a list is invariant to type checkers, so a list[Path] of models (or a tuple of tasks)

@@ -2093,6 +2093,17 @@ def test_a_folder_of_heads_as_models_names_the_argument_to_give():
     assert FaceAnalyzer(tasks="mask", models=[str(folder / "mask")]).tasks == ["mask"]
 
 
+def test_help_and_readme_name_the_error_for_missing_detector_weights():
+    """Offline, without the asset mirror, FaceAnalyzer() raised AssetError (SCRFD's weights not downloadable),
+    while its help said ModelError for a missing model and README's list of errors to catch left AssetError out."""
+    from facekit import AssetError, FacekitError, FaceAnalyzer
+
+    assert issubclass(AssetError, FacekitError)
+    doc = " ".join(FaceAnalyzer.__doc__.split())
+    readme = " ".join((ROOT / "README.md").read_text().split("## Python API and batch jobs")[1].split())
+    assert "AssetError" in doc and "`FaceAnalyzer()` raises `AssetError`" in readme
+
+
 def test_readme_json_example_is_what_example_03_gives(media):
     """README's JSON record of example_03 is what a user compares their own output with: its third face's score
     read 0.67 where the JSON writes 0.668422, as if that face's score were rounded another way."""
