@@ -2505,17 +2505,6 @@ def test_a_photo_from_a_named_pipe_is_read(media, tmp_path):
 
 
 
-def test_bench_cli_stage_note_names_a_row_of_its_table(media, tmp_path):
-    """`python -m bench.cli` said its detector / head rows were "inside '(detect + heads, total)'", a row its table
-    does not have (it is "detect + heads (3 faces)")."""
-    from bench.cli import STAGE_NOTE, stage_times
-
-    names = [name for name, _, _ in stage_times(media / "example_03.png", tmp_path / "result.json")]
-    quoted = re.search(r"inside (?:the )?'([^']+)'", STAGE_NOTE).group(1)
-    assert any(name.startswith(quoted) for name in names), (quoted, names)
-    assert any(name.startswith("  head:") for name in names)
-
-
 def test_a_folder_of_heads_given_as_one_says_how_to_give_them(media, tmp_path):
     """`-m models` (the folder every head is in, as shipped) was "models/card.json: model card not found"."""
     heads = tmp_path / "heads"
