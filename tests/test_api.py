@@ -390,39 +390,39 @@ def test_landmarks_run_beside_the_heads_with_the_same_result(media):
             runtime.set_threads(None)
 
 
-_FORKED = {}
+_FORK_MADE_BEFORE = """
+import multiprocessing, sys
+from facekit import runtime
+from facekit.detection import create_detector
+from facekit.heads import Head
+from facekit.landmarks import create_landmarker
+from facekit.pipeline import FacePipeline
+from facekit.preprocess import load_image
 
-
-def _classify_in_child(_):
-    pipeline, image, faces = _FORKED["args"]
+def classify_in_child(_):
     return [f.landmarks is not None for f in pipeline.classify(image, faces)]
+
+if __name__ == "__main__":
+    image = load_image(sys.argv[1])
+    faces = create_detector().detect(image)
+    runtime.set_threads(2)
+    pipeline = FacePipeline(None, {"mask": Head.load(sys.argv[2])}, create_landmarker())
+    print([f.landmarks is not None for f in pipeline.classify(image, faces)])
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        print(pool.map_async(classify_in_child, [0]).get(timeout=120))
+"""
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
 def test_a_forked_worker_marks_faces_with_a_pipeline_made_before_the_fork(media):
     """multiprocessing forks on Linux: a pipeline whose landmarker thread had started in the parent was
-    inherited without that thread, and the child's classify waited forever for the mesh."""
-    import multiprocessing
-
-    from facekit import runtime
-    from facekit.detection import create_detector
-    from facekit.heads import Head
-    from facekit.landmarks import create_landmarker
-    from facekit.pipeline import FacePipeline
-    from facekit.preprocess import load_image
-
-    image = load_image(media / "two_people.jpg")
-    faces = create_detector().detect(image)
-    runtime.set_threads(2)
-    try:
-        pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")}, create_landmarker())
-        assert [f.landmarks is not None for f in pipeline.classify(image, faces)] == [True, True]
-        _FORKED["args"] = (pipeline, image, faces)
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            assert pool.map_async(_classify_in_child, [0]).get(timeout=120) == [[True, True]]
-    finally:
-        runtime.set_threads(None)
-        _FORKED.clear()
+    inherited without that thread, and the child's classify waited forever for the mesh. Run in a fresh
+    interpreter, as the fork tests below: forked from a pytest worker, the child also inherited whatever the
+    earlier tests' threads held, and once hung a clean-clone CI run for good."""
+    res = subprocess.run([sys.executable, "-c", _FORK_MADE_BEFORE, str(media / "two_people.jpg"),
+                          str(ROOT / "models" / "mask")], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split("\n")[:2] == ["[True, True]", "[[True, True]]"], res.stdout + res.stderr[-2000:]
 
 
 _FORK_INITIALIZER = """
