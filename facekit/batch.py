@@ -96,7 +96,7 @@ class JobOptions:
     # Each head's model.tflite (sha256, first 16 hex digits): a head retrained in place between two runs of
     # the job mixed two models' rows in one table, since the options name only the folder.
     heads: dict[str, str] = field(default_factory=dict)
-    # What each head's card.json says that changes its rows (card_files): its labels put in another order (a card
+    # What each head's card.json says that changes its rows (card_digests): its labels put in another order (a card
     # mended by hand), another input size or crop, gave the same model file other rows in one table, unsaid.
     cards: dict[str, str] = field(default_factory=dict)
 
@@ -113,18 +113,16 @@ def head_files(tasks: list[str] | None, models) -> dict[str, str]:
     return head_hashes(load_heads(tasks, [str(m) for m in models]))
 
 
-def card_files(tasks: list[str] | None, models) -> dict[str, str]:
-    """Each head the job runs -> the sha256 (16 hex digits) of what its card says that changes its rows, as the
-    driver finds them: labels, input size, colour mode, crop, min_face (not its display texts and colours)."""
+def card_digests(heads: dict) -> dict[str, str]:
+    """Task -> the sha256 (16 hex digits) of what its head's card says that changes its rows: labels, input size,
+    colour mode, crop, min_face (not its display texts and colours)."""
     import hashlib
-
-    from .heads import load_heads
 
     def digest(card) -> str:
         said = {k: v for k, v in card.to_dict().items() if k in ("labels", "input_size", "color", "crop", "min_face")}
         return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:16]
 
-    return {t: digest(h.card) for t, h in load_heads(tasks, [str(m) for m in models]).items()}
+    return {task: digest(head.card) for task, head in heads.items()}
 
 
 def head_hashes(heads: dict) -> dict[str, str]:
@@ -1166,19 +1164,19 @@ def main(argv: list[str] | None = None) -> int:
         listed = "standard input" if str(args.list) == "-" and not args.list.exists() else args.list
         raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or listed}"
                            + recursive_hint(args.inputs, args.recursive, lambda f: source_kind(f) != "other"))
-    from .heads import forced_int8
+    from .heads import card_terms, forced_int8, load_heads
 
+    # Loaded once, as the driver finds them: a model that cannot load is one line here, before Ray starts.
+    heads = load_heads(args.tasks, [str(m) for m in args.model])
     options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
-                         int8=True if args.int8 else forced_int8(), heads=head_files(args.tasks, args.model),
-                         cards=card_files(args.tasks, args.model))
+                         int8=True if args.int8 else forced_int8(), heads=head_hashes(heads),
+                         cards=card_digests(heads))
     upgraded = results.check_options(options, warn_now=False)
     from .detection import LICENCES
-    from .heads import card_terms, load_heads
 
-    heads = load_heads(args.tasks, [str(m) for m in args.model])
     licences = {"detector": f"{args.detector}: {LICENCES[args.detector]}",
                 "heads": {task: card_terms(head.card) for task, head in heads.items()}}
     if args.landmarks:  # the pose and openness columns are the face mesh's: its terms were left out

@@ -234,16 +234,16 @@ def test_a_heads_card_edited_between_runs_is_refused_on_resume(tmp_path):
     import shutil
     from dataclasses import asdict
 
-    from facekit.batch import JobOptions, Results, card_files, head_files
+    from facekit.batch import JobOptions, Results, card_digests, head_files
     from facekit.errors import FacekitError
-    from facekit.heads import CARD, models_dir
+    from facekit.heads import CARD, load_heads, models_dir
 
     own = tmp_path / "mask"
     shutil.copytree(models_dir() / "mask", own, ignore=shutil.ignore_patterns("model.keras"))
 
     def options():
         return JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]),
-                          cards=card_files(["mask"], [own]))
+                          cards=card_digests(load_heads(["mask"], [str(own)])))
 
     first = options()
     out = tmp_path / "results"
