@@ -481,6 +481,22 @@ def _head_files(analyzer: FaceAnalyzer) -> tuple:
     return tuple(seen)
 
 
+def _check_options(options: dict) -> None:
+    """A misspelt option was "FaceAnalyzer.__init__() got an unexpected keyword argument", naming a call the user
+    never wrote; faces= belongs to FaceAnalyzer.analyze, which a user reading its help tried here."""
+    import inspect
+
+    params = inspect.signature(FaceAnalyzer.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # a subclass that takes **options hands them on itself
+        return
+    known = [p.name for p in params if p.name != "self"]
+    for name in options:
+        if name not in known:
+            where = " (faces= is FaceAnalyzer(...).analyze(image, faces=...)'s)" if name == "faces" else ""
+            raise TypeError(f"facekit.analyze() got an unexpected keyword argument {name!r}{where}; "
+                            f"it takes FaceAnalyzer's options: {', '.join(known)}")
+
+
 def analyze(image: ImageInput, **options: Any) -> list[Face]:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
     kept for later calls with the same options (threads calling at once share one, built once), and built again
@@ -490,20 +506,10 @@ def analyze(image: ImageInput, **options: Any) -> list[Face]:
 
     options: FaceAnalyzer's (tasks=, detector=, landmarks=, confidence=, ...), e.g.
     `facekit.analyze("photo.jpg", tasks="mask", landmarks=True)`; for faces= build a FaceAnalyzer."""
-    import inspect
-
-    # A misspelt option was "FaceAnalyzer.__init__() got an unexpected keyword argument", naming a call the user
-    # never wrote; faces= belongs to FaceAnalyzer.analyze, which a user reading its help tried here.
-    params = inspect.signature(FaceAnalyzer.__init__).parameters.values()
-    known = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD]
-    for name in options:
-        if name not in known and all(p.kind is not p.VAR_KEYWORD for p in params):  # a subclass's **options
-            where = " (faces= is FaceAnalyzer(...).analyze(image, faces=...)'s)" if name == "faces" else ""
-            raise TypeError(f"facekit.analyze() got an unexpected keyword argument {name!r}{where}; "
-                            f"it takes FaceAnalyzer's options: {', '.join(known)}")
     global _default
     with _default_lock:
         if _default is None or _default[0] != options or _head_files(_default[1]) != _default[2]:
+            _check_options(options)
             built = FaceAnalyzer(**options)
             _default = (dict(options), built, _head_files(built))
         analyzer = _default[1]
