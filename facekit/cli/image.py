@@ -329,9 +329,8 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
 def _photos_below(folder: Path, exclude: Path | None) -> bool:
     """Whether a sub-folder of `folder` holds a photo, one under `exclude` (an --output folder in it) aside."""
     excluded = exclude.resolve() if exclude is not None else None
-    return any(f.parent != folder and is_image_path(f)
-               and (excluded is None or not f.resolve().is_relative_to(excluded))
-               for f in folder_files(folder, recursive=True))
+    return bool(recursive_hint([folder], False, lambda f: f.parent != folder and is_image_path(f) and (
+        excluded is None or not f.resolve().is_relative_to(excluded))))
 
 
 STDIN = Path("/dev/stdin")
