@@ -212,7 +212,9 @@ class FacePipeline:
         self._check_open()
         sides = [min(f.box.width, f.box.height) for f in faces]
         lit = [brightness(image, f.box) >= MIN_BRIGHTNESS_FOR_HEADS for f in faces] if heads else []
-        faces = list(faces)
+        # Every face learns which heads looked at it, those that could not read it included (Face.label).
+        tasks = tuple(heads)
+        faces = [f if f.tasks == tasks else f.replace(tasks=tasks) for f in faces]
         jobs = []
         for task, head in heads.items():
             limit = self.min_face if self.min_face is not None else head_min_face(head)
@@ -287,7 +289,7 @@ class FacePipeline:
         black crop read "with_mask 84%"); `why_unlabelled` says which."""
         self._check_open()
         h, w = image.shape[:2]
-        face = Face(box=Box(0, 0, w, h), score=1.0)
+        face = Face(box=Box(0, 0, w, h), score=1.0, tasks=tuple(self.heads))
         lit = brightness(image, face.box) >= MIN_BRIGHTNESS_FOR_HEADS
         preds = {task: head.predict([image])[0] for task, head in self.heads.items()
                  if lit and min(w, h) >= (self.min_face if self.min_face is not None else head_min_face(head))}

@@ -190,6 +190,10 @@ class Face:
     measures: Mapping[str, float] | None = None  # e.g. eye / mouth openness
     track_id: int | None = None
     detector_keypoints: np.ndarray | None = None  # (5, 2) from detectors that give them (YuNet)
+    # The heads of the analyzer that labelled this face, so that label() can tell a head that could not read it
+    # from a task that no head has ("emotions" gave None, as a face too small for the head does); None where not
+    # known (a face built by hand, read from a record, or from detect()). Left out of ==, as a record does not hold it.
+    tasks: tuple[str, ...] | None = field(default=None, compare=False)
 
     def with_predictions(self, **predictions: Prediction) -> "Face":
         merged = dict(self.predictions)
@@ -201,8 +205,13 @@ class Face:
 
     def label(self, task: str) -> str | None:
         """Head `task`'s label for this face, or None where that head did not run on it: a face too small or
-        too dark for the head, or no such head loaded (`predictions[task]` raises KeyError there)."""
+        too dark for the head (`predictions[task]` raises KeyError there). A task that none of the analyzer's heads
+        has (a typo such as "emotions") is a KeyError naming those it has; a face that does not know its analyzer's
+        heads (`tasks` None: built by hand, from a record or from detect()) gives None for it too."""
         pred = self.predictions.get(task)
+        if pred is None and self.tasks is not None and task not in self.tasks:
+            raise KeyError(f"no head {task!r} labelled this face: its analyzer's heads are "
+                           f"{', '.join(map(repr, self.tasks)) or 'none (boxes only)'}")
         return pred.label if pred is not None else None
 
     def crop(self, image: ImageInput, margin: float = 0.0, square: bool = False) -> np.ndarray:
@@ -245,7 +254,7 @@ class Face:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Face):
             return NotImplemented
-        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if f.compare)
 
     def __hash__(self) -> int:  # faces stay usable in sets and as keys; equal faces share these three
         return hash((self.box, self.score, self.track_id))

@@ -118,6 +118,27 @@ def test_one_liner_and_options(media):
         crops.analyze(media / "missing.png", faces=[])
 
 
+def test_a_misspelt_task_is_a_key_error_and_a_head_that_could_not_read_the_face_none(analyzer, media):
+    """face.label("emotions") (a typo) was None, as for a face too small for the emotion head: the typo went
+    unseen. A face knows its analyzer's heads: a task none of them has is a KeyError naming them."""
+    import copy
+    import pickle
+
+    from facekit import Face
+
+    photo = cv2.imread(str(media / "obama.jpg"))
+    tiny = analyzer.analyze(photo, faces=[(0, 0, 12, 12)])[0]  # under the emotion head's 16 px, over the mask's 8
+    assert tiny.label("mask") is not None and tiny.label("emotion") is None
+    for face in (tiny, analyzer.classify_whole(photo), pickle.loads(pickle.dumps(tiny)), copy.deepcopy(tiny)):
+        with pytest.raises(KeyError, match=r"no head 'emotions' labelled this face: its analyzer's heads are "
+                                           r"'mask', 'emotion', 'gender'"):
+            face.label("emotions")
+    # A face that does not know its analyzer's heads says None, as before; it equals the one that does
+    back = Face.from_dict(tiny.to_dict())
+    assert back.tasks is None and back.label("emotions") is None and tiny.replace(tasks=None) == tiny
+    assert analyzer.detect(photo)[0].label("emotions") is None
+
+
 def test_a_whole_crop_too_small_or_too_dark_gets_no_label_as_a_detected_face_would(analyzer, media):
     """classify_whole (--crops) labelled any crop: a 4x4 black one read "with_mask 84%". It follows the rules a
     detected face does: each head's min_face (mask 8 px, emotion and gender 16) and the brightness floor."""
@@ -162,10 +183,14 @@ def test_video_frames_times_and_tracks(analyzer, media):
     # so which of the sampled frames hold one moves with the detector's input size.
     assert sum(not bright for _, bright in lit) >= 1
     # The README's loop: face.label(task) is None on those faces, where predictions[task] raised KeyError.
-    labels = [(f.label("emotion"), f.label("mask"), f.label("no such head")) for f in faces]
-    assert {lab for lab, _, _ in labels} >= {None, "neutral"} and {none for _, _, none in labels} == {None}
-    assert all(m == (f.predictions["mask"].label if "mask" in f.predictions else None) for f, (_, m, _) in
+    labels = [(f.label("emotion"), f.label("mask")) for f in faces]
+    assert {lab for lab, _ in labels} >= {None, "neutral"}
+    assert all(m == (f.predictions["mask"].label if "mask" in f.predictions else None) for f, (_, m) in
                zip(faces, labels))
+    # ...and a task no head has is not one of them (a typo gave None too): KeyError, on tracked faces as well
+    assert all(f.tasks == tuple(analyzer.tasks) for f in faces)
+    with pytest.raises(KeyError, match="no head 'emotions' labelled this face: its analyzer's heads are 'mask', "):
+        faces[-1].label("emotions")
     first = next(iter(analyzer.analyze_video(media / CLIP, max_frames=3, detect_every=2)))
     assert first.frame_index == 0 and first.time_s == 0.0
 
