@@ -122,8 +122,8 @@ class Prediction:
     def __repr__(self) -> str:
         """Constructor form to 4 significant digits: the dataclass default gave every probability 17 of them, so
         `face.predictions` of the three heads ran to ~600 characters in a REPL."""
-        probabilities = ", ".join(f"{k!r}: {v:.4g}" for k, v in self.probabilities.items())
-        return f"Prediction(label={self.label!r}, score={self.score:.4g}, probabilities={{{probabilities}}})"
+        probabilities = ", ".join(f"{k!r}: {_digits(v)}" for k, v in self.probabilities.items())
+        return f"Prediction(label={self.label!r}, score={_digits(self.score)}, probabilities={{{probabilities}}})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +131,16 @@ class Prediction:
             "score": round(self.score, 6),
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
         }
+
+
+def _digits(value: float) -> str:
+    """4 significant digits, more where those round a probability short of 1 to 1: 0.99998 printed as 1, a
+    certainty the head did not give."""
+    for precision in (4, 6, 8):
+        text = f"{value:.{precision}g}"
+        if float(text) != 1.0 or value == 1.0:
+            return text
+    return repr(float(value))
 
 
 NEUTRAL = "neutral"

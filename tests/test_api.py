@@ -1049,7 +1049,8 @@ def test_a_prediction_and_a_pose_print_short_and_read_back(media):
 
     [face] = FaceAnalyzer(landmarks=True).analyze(media / "obama.jpg")
     text = repr(face.predictions)
-    digits = [len(m.lstrip("0.").replace(".", "")) for m in re.findall(r"\d+\.\d+|\d+(?=e)", text)]
+    digits = [len(m.lstrip("0.").replace(".", "")) for m in re.findall(r"\d+\.\d+|\d+(?=e)", text)
+              if not m.startswith("0.9999")]  # those keep the digits that tell them from 1
     assert digits and max(digits) <= 4 and "\n" not in text, text
     for pred in face.predictions.values():
         back = eval(repr(pred), {"Prediction": Prediction})
@@ -1060,6 +1061,12 @@ def test_a_prediction_and_a_pose_print_short_and_read_back(media):
     assert len(repr(face.pose)) < 50 and abs(back_pose.yaw - face.pose.yaw) <= 0.005
     assert repr(Prediction("a", 1.728212e-05, {"a": 1.728212e-05})) == \
         "Prediction(label='a', score=1.728e-05, probabilities={'a': 1.728e-05})"  # small values keep their digits
+    # ...and one just short of 1 is not printed as 1 (0.99998 was "1", a certainty the head did not give)
+    assert repr(Prediction("a", 0.999984, {"a": 0.999984, "b": 1.6e-05})) == \
+        "Prediction(label='a', score=0.999984, probabilities={'a': 0.999984, 'b': 1.6e-05})"
+    assert repr(Prediction("a", 0.99999999, {"a": 0.99999999})).startswith("Prediction(label='a', score=0.99999999,")
+    assert repr(Prediction("a", 1.0, {"a": 1.0, "b": 0.0})) == \
+        "Prediction(label='a', score=1, probabilities={'a': 1, 'b': 0})"
 
 
 # --- What a new user hit: the README's error classes, tasks as a string, bad boxes, empty images, bad steps ---
