@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import numpy as np
 
@@ -149,6 +149,11 @@ class FacePipeline:
         raise TypeError(f"a {type(self).__name__} cannot be pickled or sent to another process (its models are "
                         f"native sessions): build one in each worker process, e.g. in multiprocessing.Pool's "
                         f"initializer, or call facekit.analyze(path) there (README: \"Worker processes\")")
+
+    def __deepcopy__(self, memo: dict) -> NoReturn:
+        # Without it deepcopy went through __reduce_ex__ above, whose message spoke of pickling and worker processes.
+        raise TypeError(f"a {type(self).__name__} cannot be deep-copied (its models are native sessions): use the "
+                        f"same one (it serves several threads at once), or build another with the same options")
 
     def close(self) -> None:
         """Let go of the models (detector, heads, face mesh) and the landmarks thread now, not whenever the last

@@ -766,9 +766,13 @@ def test_worker_processes_get_results_and_errors_and_a_clear_word_for_an_analyze
     error = pickle.loads(pickle.dumps(ImageError("bad.jpg: not a readable image")))
     assert type(error) is ImageError and str(error) == "bad.jpg: not a readable image"
     for shared in (analyzer, FaceAnalyzer(detector=None, tasks="mask")):
-        for send in (pickle.dumps, copy.deepcopy):
-            with pytest.raises(TypeError, match="FaceAnalyzer cannot be pickled.*build one in each worker"):
-                send(shared)
+        with pytest.raises(TypeError, match="FaceAnalyzer cannot be pickled.*build one in each worker"):
+            pickle.dumps(shared)
+        # deepcopy spoke of pickling and other processes to a caller who copied it in the same one
+        for copied in (shared, {"config": [shared]}):
+            with pytest.raises(TypeError, match=r"^a FaceAnalyzer cannot be deep-copied \(its models are native "
+                                                r"sessions\): use the same one"):
+                copy.deepcopy(copied)
     view = copy.copy(analyzer)  # analyze_video's copies share the models
     assert view.heads is analyzer.heads and view.detector is analyzer.detector
 
