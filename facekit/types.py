@@ -331,6 +331,18 @@ class Face:
         return cls(box=Box(*(int(v) for v in box)), score=float(score), predictions=predictions,
                    track_id=None if track_id is None else int(track_id), **optional)
 
+    def to_row(self) -> dict[str, Any]:
+        """This face as one flat dict of plain values, for a table: `pandas.DataFrame([f.to_row() for f in faces])`.
+        Its keys and roundings are the video CSV's and the batch Parquet's (x1, y1, x2, y2, score, track_id,
+        <task>_label, <task>_<class>, emotion_intensity, emotion_eyes_only as 1 / 0, yaw, pitch, roll, eye_openness,
+        ...); what the face lacks is left out (NaN in the DataFrame), as are its key points and mesh (to_dict() has
+        them). pd.json_normalize of to_dict() left the box and each key point a column of lists."""
+        from .records import csv_row
+
+        row = csv_row(0, 0.0, self, {task: list(pred.probabilities) for task, pred in self.predictions.items()})
+        del row["frame"], row["time_s"]  # analyze_video's frame_index and time_s, which the face does not hold
+        return {key: value for key, value in row.items() if value != ""}
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON record of one face; the image, folder and video writers all use this."""
         out: dict[str, Any] = {"box": self.box.as_list(), "score": round(float(self.score), 6)}

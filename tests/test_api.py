@@ -139,6 +139,32 @@ def test_a_misspelt_task_is_a_key_error_and_a_head_that_could_not_read_the_face_
     assert analyzer.detect(photo)[0].label("emotions") is None
 
 
+def test_faces_make_a_flat_table_with_the_video_csvs_columns(analyzer, media):
+    """pd.json_normalize of to_dict() records, README's recipe for a table, left the box and each key point a column
+    of lists. face.to_row() is the video CSV's row of the face: plain values, the same names and roundings."""
+    import pandas as pd
+
+    from facekit import Face
+    from facekit.records import csv_row
+
+    faces = analyzer.analyze(media / "example_03.png") + analyzer.analyze(media / "obama.jpg", faces=[(0, 0, 12, 12)])
+    table = pd.DataFrame([{"image": "x.png", **f.to_row()} for f in faces])
+    assert list(table.columns) == ["image"] + [c for c in analyzer.record_columns() if c not in ("frame", "time_s",
+                                                                                                 "track_id")]
+    assert table.map(lambda v: isinstance(v, (list, tuple, dict))).sum().sum() == 0
+    assert table[["x1", "y1", "x2", "y2"]].values.tolist() == [f.box.as_list() for f in faces]
+    assert table["mask_label"].tolist() == [f.label("mask") for f in faces]
+    assert table["emotion_label"].isna().tolist() == [False] * 3 + [True]  # the 12 px face: too small for it
+    row = faces[0].replace(track_id=7).to_row()
+    assert row == {k: v for k, v in csv_row(0, 0.0, faces[0].replace(track_id=7), analyzer.task_labels).items()
+                   if k not in ("frame", "time_s")}
+    assert row["track_id"] == 7 and row["emotion_eyes_only"] in (0, 1)
+    hand = Face.from_dict({"box": [1, 2, 3, 4], "score": 0.5, "pose": {"yaw": 1.0, "pitch": 2.0, "roll": 3.0},
+                           "keypoints": {"nose_tip": [2.0, 3.0]}, "measures": {"eye_openness": 0.25}})
+    assert hand.to_row() == {"x1": 1, "y1": 2, "x2": 3, "y2": 4, "score": 0.5, "yaw": 1.0, "pitch": 2.0, "roll": 3.0,
+                             "eye_openness": 0.25}
+
+
 def test_a_whole_crop_too_small_or_too_dark_gets_no_label_as_a_detected_face_would(analyzer, media):
     """classify_whole (--crops) labelled any crop: a 4x4 black one read "with_mask 84%". It follows the rules a
     detected face does: each head's min_face (mask 8 px, emotion and gender 16) and the brightness floor."""
@@ -1191,8 +1217,8 @@ except ImageError as exc:
 PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyzer.__call__",
                     "FaceAnalyzer.classify_whole", "FaceAnalyzer.analyze_video", "FaceAnalyzer.record_columns",
                     "FaceAnalyzer.detect", "FaceAnalyzer.close", "FaceAnalyzer.__enter__", "FaceAnalyzer.__exit__",
-                    "analyze", "Face.to_dict", "Face.from_dict", "Face.crop", "Face.label", "Face.replace",
-                    "Face.with_predictions",
+                    "analyze", "Face.to_dict", "Face.to_row", "Face.from_dict", "Face.crop", "Face.label",
+                    "Face.replace", "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
                     "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
 
