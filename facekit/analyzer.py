@@ -151,6 +151,7 @@ class FaceAnalyzer(FacePipeline):
 
     @property
     def tasks(self) -> list[str]:
+        """The loaded heads' tasks, in the order they run (and their CSV columns come)."""
         return list(self.heads)
 
     @property

@@ -52,24 +52,30 @@ class Box:
 
     @property
     def width(self) -> int:
+        """x2 - x1, in pixels."""
         return self.x2 - self.x1
 
     @property
     def height(self) -> int:
+        """y2 - y1, in pixels."""
         return self.y2 - self.y1
 
     @property
     def area(self) -> int:
+        """width * height in pixels (0 for an empty box)."""
         return max(0, self.width) * max(0, self.height)
 
     @property
     def center(self) -> tuple[float, float]:
+        """(x, y) of the box's middle, in pixels."""
         return ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
 
     def is_valid(self, min_size: int = 2) -> bool:
+        """True where the box is at least `min_size` pixels wide and high."""
         return self.width >= min_size and self.height >= min_size
 
     def iou(self, other: "Box") -> float:
+        """Intersection over union with `other`: 0 (apart) to 1 (the same box)."""
         ix = max(0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0, min(self.y2, other.y2) - max(self.y1, other.y1))
         inter = ix * iy
@@ -77,6 +83,7 @@ class Box:
         return inter / union if union > 0 else 0.0
 
     def as_list(self) -> list[int]:
+        """[x1, y1, x2, y2], as to_dict() and the image JSON write the box."""
         return [self.x1, self.y1, self.x2, self.y2]
 
 
@@ -101,6 +108,7 @@ class Prediction:
 
     @classmethod
     def from_probabilities(cls, labels: list[str], probs: np.ndarray) -> "Prediction":
+        """The Prediction of one probability per label, in the same order: the top one is the label."""
         probs = np.asarray(probs, dtype=np.float64)
         best = int(np.argmax(probs))
         return cls(
@@ -126,6 +134,7 @@ class Prediction:
         return f"Prediction(label={self.label!r}, score={_digits(self.score)}, probabilities={{{probabilities}}})"
 
     def to_dict(self) -> dict[str, Any]:
+        """{"label", "score", "probabilities"}, as a face's record holds it (6 decimals)."""
         return {
             "label": self.label,
             "score": round(self.score, 6),
@@ -171,6 +180,7 @@ class Pose:
         return f"Pose(yaw={self.yaw:.2f}, pitch={self.pitch:.2f}, roll={self.roll:.2f})"
 
     def to_dict(self) -> dict[str, Any]:
+        """{"yaw", "pitch", "roll"} in degrees, to 2 decimals, as a face's record holds it."""
         return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
 
     def __str__(self) -> str:
@@ -206,11 +216,15 @@ class Face:
     tasks: tuple[str, ...] | None = field(default=None, compare=False)
 
     def with_predictions(self, **predictions: Prediction) -> "Face":
+        """A copy of this face with these heads' predictions added, by task (`with_predictions(smile=pred)`);
+        one for a task it already has replaces it. The face itself is not changed (faces are frozen)."""
         merged = dict(self.predictions)
         merged.update(predictions)
         return replace(self, predictions=merged)
 
     def replace(self, **changes: Any) -> "Face":
+        """A copy of this face with the fields named changed (`face.replace(box=Box(0, 0, 50, 50))`), as
+        dataclasses.replace gives; the face itself is not changed (faces are frozen)."""
         return replace(self, **changes)
 
     def label(self, task: str) -> str | None:
@@ -249,6 +263,7 @@ class Face:
 
     @property
     def emotion_intensity(self) -> float | None:
+        """1 - P(neutral) of the emotion head's prediction, 0..1; None where that head did not label the face."""
         pred = self.predictions.get("emotion")
         return pred.intensity if pred is not None else None
 

@@ -1223,6 +1223,21 @@ PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyz
                     "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
 
 
+def test_every_public_method_and_property_says_what_it_does_in_help():
+    """help(Face) and help(Box) showed Face.replace, Face.with_predictions and every Box method bare: a library
+    user reading help() had only their names."""
+    import inspect
+
+    from facekit import Face, FaceAnalyzer
+    from facekit.types import Box, Pose, Prediction
+
+    bare = [f"{cls.__name__}.{name}" for cls in (Face, Box, Prediction, Pose, FaceAnalyzer)
+            for name, member in inspect.getmembers(cls) if not name.startswith("_")
+            and (callable(member) or isinstance(inspect.getattr_static(cls, name), property))
+            and not inspect.getdoc(inspect.getattr_static(cls, name))]
+    assert bare == []
+
+
 @pytest.mark.parametrize("name", PUBLIC_CALLABLES)
 def test_every_public_signature_is_annotated_in_full(name):
     """analyze(self, image, ...) left `image` unannotated: pyright (VS Code's checker) took the base class's
