@@ -218,6 +218,12 @@ class Face:
     def with_predictions(self, **predictions: Prediction) -> "Face":
         """A copy of this face with these heads' predictions added, by task (`with_predictions(smile=pred)`);
         one for a task it already has replaces it. The face itself is not changed (faces are frozen)."""
+        # Anything else made a face that failed later, far from here: print(face) or to_dict() raised "'str' object
+        # has no attribute 'label'" for with_predictions(smile="yes").
+        for task, pred in predictions.items():
+            if not isinstance(pred, Prediction):
+                raise ArgumentError(f"with_predictions({task}=...) takes a facekit.Prediction, e.g. "
+                                    f"Prediction.from_probabilities(['no', 'yes'], [0.2, 0.8]); got {pred!r:.100}")
         merged = dict(self.predictions)
         merged.update(predictions)
         return replace(self, predictions=merged)

@@ -139,6 +139,20 @@ def test_a_misspelt_task_is_a_key_error_and_a_head_that_could_not_read_the_face_
     assert analyzer.detect(photo)[0].label("emotions") is None
 
 
+def test_a_prediction_of_ones_own_is_checked_where_it_is_added():
+    """face.with_predictions(smile="yes") made a face without a word, whose print() or to_dict() then failed as
+    "'str' object has no attribute 'label'", far from the call that was wrong."""
+    from facekit import ArgumentError, Box, Face, Prediction
+
+    face = Face(Box(0, 0, 20, 20), 0.9)
+    for wrong in ("yes", {"label": "yes", "score": 0.8}, None):
+        with pytest.raises(ArgumentError, match=r"^with_predictions\(smile=...\) takes a facekit.Prediction, "
+                                                r"e.g. Prediction.from_probabilities\(\['no', 'yes'\], \[0.2, 0.8\]\)"):
+            face.with_predictions(smile=wrong)
+    smiling = face.with_predictions(smile=Prediction.from_probabilities(["no", "yes"], [0.2, 0.8]))
+    assert smiling.label("smile") == "yes" and smiling.to_dict()["smile"]["score"] == 0.8 and not face.predictions
+
+
 def test_faces_make_a_flat_table_with_the_video_csvs_columns(analyzer, media):
     """pd.json_normalize of to_dict() records, README's recipe for a table, left the box and each key point a column
     of lists. face.to_row() is the video CSV's row of the face: plain values, the same names and roundings."""
