@@ -215,6 +215,15 @@ class Face:
     # known (a face built by hand, read from a record, or from detect()). Left out of ==, as a record does not hold it.
     tasks: tuple[str, ...] | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # A face built by hand with box=(x1, y1, x2, y2), as analyze(faces=) takes boxes, failed later and far from
+        # here: print(face), to_dict() and annotate() raised "'tuple' object has no attribute 'x1'".
+        if not isinstance(self.box, Box):
+            raise ArgumentError(f"Face(box=...) takes a facekit.Box, e.g. Box(10, 20, 110, 140) for x1, y1, x2, y2; "
+                                f"got {self.box!r:.100}")
+        if not _is_real(self.score):
+            raise ArgumentError(f"Face(score=...) takes a number, e.g. 0.9; got {self.score!r:.100}")
+
     def with_predictions(self, **predictions: Prediction) -> "Face":
         """A copy of this face with these heads' predictions added, by task (`with_predictions(smile=pred)`);
         one for a task it already has replaces it. The face itself is not changed (faces are frozen)."""

@@ -149,6 +149,14 @@ def test_a_prediction_of_ones_own_is_checked_where_it_is_added():
         with pytest.raises(ArgumentError, match=r"^with_predictions\(smile=...\) takes a facekit.Prediction, "
                                                 r"e.g. Prediction.from_probabilities\(\['no', 'yes'\], \[0.2, 0.8\]\)"):
             face.with_predictions(smile=wrong)
+    # ...as is a face built by hand with a box of 4 numbers: print(face), to_dict() and annotate() raised
+    # "'tuple' object has no attribute 'x1'"
+    for fields_, word in (({"box": (0, 0, 20, 20), "score": 0.9}, r"box=...\) takes a facekit.Box, e.g. Box\(10, 20"),
+                          ({"box": Box(0, 0, 20, 20), "score": "0.9"}, r"score=...\) takes a number")):
+        with pytest.raises(ArgumentError, match=r"^Face\(" + word):
+            Face(**fields_)
+    with pytest.raises(ArgumentError, match=r"^Face\(box=...\) takes a facekit.Box.*got \[1, 2, 3, 4\]$"):
+        face.replace(box=[1, 2, 3, 4])
     smiling = face.with_predictions(smile=Prediction.from_probabilities(["no", "yes"], [0.2, 0.8]))
     assert smiling.label("smile") == "yes" and smiling.to_dict()["smile"]["score"] == 0.8 and not face.predictions
 
