@@ -81,6 +81,8 @@ class Style:
                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
 
     def text(self, task: str, label: str) -> str:
+        """How head `task`'s `label` is written on the image: its `display` text, else the label with spaces for
+        underscores and its first letter raised ("with_mask" -> "With mask")."""
         own = self.display.get(task, {}).get(label)
         if not own:
             # Only the first letter is raised: str.capitalize() lowered the rest, "Sun Glasses" drawn "Sun glasses".
@@ -90,6 +92,8 @@ class Style:
         return unicodedata.normalize("NFC", own)
 
     def color(self, task: str, label: str, labels: list[str]) -> Color:
+        """The BGR colour head `task`'s `label` is drawn in: its `colors` entry, else the palette's colour for its
+        place in `labels` (the head's labels), grey for a label not among them."""
         own = self.colors.get(task, {}).get(label)
         if own is not None:
             b, g, r = (int(c) for c in own)

@@ -1246,14 +1246,15 @@ PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyz
 
 
 def test_every_public_method_and_property_says_what_it_does_in_help():
-    """help(Face) and help(Box) showed Face.replace, Face.with_predictions and every Box method bare: a library
-    user reading help() had only their names."""
+    """help(Face) and help(Box) showed Face.replace, Face.with_predictions and every Box method bare (help(Style)
+    its text and color): a library user reading help() had only their names."""
     import inspect
 
     from facekit import Face, FaceAnalyzer
+    from facekit.drawing import Style
     from facekit.types import Box, Pose, Prediction
 
-    bare = [f"{cls.__name__}.{name}" for cls in (Face, Box, Prediction, Pose, FaceAnalyzer)
+    bare = [f"{cls.__name__}.{name}" for cls in (Face, Box, Prediction, Pose, FaceAnalyzer, Style)
             for name, member in inspect.getmembers(cls) if not name.startswith("_")
             and (callable(member) or isinstance(inspect.getattr_static(cls, name), property))
             and not inspect.getdoc(inspect.getattr_static(cls, name))]
