@@ -118,6 +118,17 @@ def near_names(path) -> str:
     from pathlib import Path
 
     path = Path(path)
+    if any(c in str(path) for c in "*?"):  # not "[": a name such as "photo[1].jpg" is more often meant as written
+        # A quoted "photos/*.jpg" (or one given to analyze()) is a name, never expanded: "no such file" of a pattern
+        # that matches a folder of photos read as if they were not there.
+        try:
+            matched = len(glob.glob(str(path)))
+        except (OSError, ValueError):
+            matched = 0
+        if matched:
+            files = f"{matched} files match" if matched != 1 else "1 file matches"
+            return (f" (a pattern, which is not expanded here: {files} it; glob.glob() gives them in Python, and a "
+                    f"shell expands it left unquoted)")
     try:
         where = "" if path.is_absolute() else f" (looked for in the current folder, {os.getcwd()})"
     except OSError:  # the current folder removed under the process

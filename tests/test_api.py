@@ -139,6 +139,22 @@ def test_a_misspelt_task_is_a_key_error_and_a_head_that_could_not_read_the_face_
     assert analyzer.detect(photo)[0].label("emotions") is None
 
 
+def test_a_wildcard_pattern_is_named_as_one_not_as_a_missing_file(analyzer, media, tmp_path):
+    """analyze("photos/*.jpg") and analyze_video("frames/*.png") said only "no such file" of a pattern that
+    matched a folder of photos: the message says it is a pattern, not expanded, and how many files match."""
+    from facekit import ImageError, VideoError
+
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes((media / "obama.jpg").read_bytes())
+    said = r"no such file \(a pattern, which is not expanded here: 2 files match it; glob.glob\(\) gives them"
+    with pytest.raises(ImageError, match=said):
+        analyzer.analyze(tmp_path / "*.jpg")
+    with pytest.raises(VideoError, match=said):
+        next(analyzer.analyze_video(str(tmp_path / "?.jpg")))
+    with pytest.raises(ImageError, match=r"x\*.jpg: no such file$"):  # one that matches nothing: as before
+        analyzer.analyze(tmp_path / "x*.jpg")
+
+
 def test_a_prediction_of_ones_own_is_checked_where_it_is_added():
     """face.with_predictions(smile="yes") made a face without a word, whose print() or to_dict() then failed as
     "'str' object has no attribute 'label'", far from the call that was wrong."""
