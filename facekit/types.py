@@ -199,7 +199,18 @@ VIDEO_RUN = "_video_run"
 
 @dataclass(frozen=True, eq=False)
 class Face:
-    """A detected face and everything the later stages learned about it."""
+    """A detected face and everything the later stages learned about it. Frozen: `replace()` gives a changed copy.
+
+    box: where it is (a Box, in the photo's pixels). score: the detector's confidence, 0..1 (1.0 for a box given
+        to analyze(faces=)). predictions: task -> Prediction of each head that labelled it; `label(task)` reads one.
+    landmarks: the face mesh's (468, 3) points in pixels (x, y, depth), with `landmarks=True`, else None.
+    keypoints: name -> (x, y) of the eyes, nose tip and mouth corners, from the mesh. pose: head pose in degrees
+        (Pose: yaw, pitch, roll), from the mesh. measures: "eye_openness" and "mouth_openness", from the mesh.
+    track_id: the face's track in analyze_video (the same person from frame to frame), None in a photo.
+    detector_keypoints: (5, 2) points the detector gave (SCRFD, YuNet), None for others.
+    tasks: the analyzer's heads when it labelled the face, those that could not read it too (label() tells a
+        typo from a head that did not run by it); None where not known.
+    """
 
     box: Box
     score: float
@@ -366,7 +377,7 @@ class Face:
         Its keys and roundings are the video CSV's and the batch Parquet's (x1, y1, x2, y2, score, track_id,
         <task>_label, <task>_<class>, emotion_intensity, emotion_eyes_only as 1 / 0, yaw, pitch, roll, eye_openness,
         ...); what the face lacks is left out (NaN in the DataFrame), as are its key points and mesh (to_dict() has
-        them). pd.json_normalize of to_dict() left the box and each key point a column of lists."""
+        them; pd.json_normalize of to_dict() keeps the box and each key point as lists)."""
         from .records import csv_row
 
         row = csv_row(0, 0.0, self, {task: list(pred.probabilities) for task, pred in self.predictions.items()})

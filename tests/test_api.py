@@ -1275,6 +1275,11 @@ def test_every_public_method_and_property_says_what_it_does_in_help():
             and (callable(member) or isinstance(inspect.getattr_static(cls, name), property))
             and not inspect.getdoc(inspect.getattr_static(cls, name))]
     assert bare == []
+    # ...and help(Face) said only "a detected face and everything the later stages learned about it": each field
+    # is named there with what it holds
+    from dataclasses import fields
+
+    assert [f.name for f in fields(Face) if f"{f.name}: " not in (Face.__doc__ or "")] == []
 
 
 @pytest.mark.parametrize("name", PUBLIC_CALLABLES)
