@@ -110,6 +110,12 @@ class Prediction:
     def from_probabilities(cls, labels: list[str], probs: np.ndarray) -> "Prediction":
         """The Prediction of one probability per label, in the same order: the top one is the label."""
         probs = np.asarray(probs, dtype=np.float64)
+        # zip() dropped the labels past the last probability without a word, and a model's (1, N) output (a batch of
+        # one) or one probability too many was an IndexError from inside.
+        if probs.ndim != 1 or len(probs) != len(labels) or not len(labels):
+            batch = ": a batch, pass one row of it (probs[0])" if probs.ndim == 2 else ""
+            raise ArgumentError(f"Prediction.from_probabilities takes one probability per label: {len(labels)} "
+                                f"labels, got probabilities of shape {probs.shape}{batch}")
         best = int(np.argmax(probs))
         return cls(
             label=labels[best],

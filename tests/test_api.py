@@ -173,6 +173,14 @@ def test_a_prediction_of_ones_own_is_checked_where_it_is_added():
             Face(**fields_)
     with pytest.raises(ArgumentError, match=r"^Face\(box=...\) takes a facekit.Box.*got \[1, 2, 3, 4\]$"):
         face.replace(box=[1, 2, 3, 4])
+    # Prediction.from_probabilities dropped labels past the last probability without a word ("maybe" here), and a
+    # model's (1, N) output was an IndexError from inside
+    for labels, probs, said in ((["no", "yes", "maybe"], [0.2, 0.8], r"3 labels, got probabilities of shape \(2,\)$"),
+                                (["no", "yes"], [[0.2, 0.8]], r"2 labels, got .*\(1, 2\): a batch, pass one row"),
+                                (["no", "yes"], [0.1, 0.2, 0.7], r"2 labels, got probabilities of shape \(3,\)$")):
+        with pytest.raises(ArgumentError, match=r"^Prediction.from_probabilities takes one probability per label: "
+                                                + said):
+            Prediction.from_probabilities(labels, probs)
     smiling = face.with_predictions(smile=Prediction.from_probabilities(["no", "yes"], [0.2, 0.8]))
     assert smiling.label("smile") == "yes" and smiling.to_dict()["smile"]["score"] == 0.8 and not face.predictions
 
