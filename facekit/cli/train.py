@@ -339,15 +339,11 @@ def main(argv: list[str] | None = None) -> int:
 
     require_train_modules()  # before any work: without them a run failed after reading every image
 
-    if args.input_size < 32 or args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1:
-        raise DatasetError("--input-size must be >= 32; epochs and batch size must be positive")
     if args.epochs + args.fine_tune_epochs == 0 and args.init_model is None:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
-    if args.min_face < 1 or not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1 \
-            or not 0 <= args.grey_share <= 0.92:
-        raise DatasetError("--min-face must be >= 1, --mask-share and --occluders between 0 and 1, --grey-share "
-                           "between 0 and 0.92")
+    if not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1 or not 0 <= args.grey_share <= 0.92:
+        raise DatasetError("--mask-share and --occluders must be between 0 and 1, --grey-share between 0 and 0.92")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
     if args.val_pattern and args.val_pattern == args.test_pattern:  # said before every image is loaded
