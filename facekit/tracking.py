@@ -44,7 +44,6 @@ class _Track:
     probs: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
     missed: int = 0
-    hits: int = 1
     seen: dict[str, int] = field(default_factory=dict)  # task -> tracker frame of its last observation
     head_box: np.ndarray | None = None  # the box every head last ran on
     next_heads: dict[str, int] = field(default_factory=dict)  # task -> tracker frame its head is due again
@@ -230,7 +229,6 @@ class IoUTracker:
             t.anchor, t.carried = new, 0
         t.box = new
         t.missed = 0
-        t.hits += 1
         return face.replace(track_id=t.id)
 
     def follow(self) -> list[Face]:
