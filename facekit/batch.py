@@ -105,14 +105,6 @@ class JobOptions:
                     confidence=self.confidence, models=list(self.models), fine_pass=not self.fast, int8=self.int8)
 
 
-def head_files(tasks: list[str] | None, models) -> dict[str, str]:
-    """Each head the job runs -> its model.tflite's sha256 (16 hex digits), as the driver finds them. A
-    model that cannot load is one line here, before Ray starts."""
-    from .heads import load_heads
-
-    return head_hashes(load_heads(tasks, [str(m) for m in models]))
-
-
 def card_digests(heads: dict) -> dict[str, str]:
     """Task -> the sha256 (16 hex digits) of what its head's card says that changes its rows: labels, input size,
     colour mode, crop, min_face (not its display texts and colours)."""

@@ -207,20 +207,24 @@ def test_a_head_retrained_in_place_is_refused_on_resume(tmp_path, monkeypatch):
     import shutil
     from dataclasses import asdict
 
-    from facekit.batch import JobOptions, Results, head_files
+    from facekit.batch import JobOptions, Results, head_hashes
     from facekit.errors import FacekitError
-    from facekit.heads import INT8, TFLITE, models_dir
+    from facekit.heads import INT8, TFLITE, load_heads, models_dir
 
     own = tmp_path / "mask"
     shutil.copytree(models_dir() / "mask", own, ignore=shutil.ignore_patterns("model.keras"))
-    first = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]))
+
+    def hashes():
+        return head_hashes(load_heads(["mask"], [str(own)]))
+
+    first = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=hashes())
     assert list(first.heads) == ["mask"] and len(first.heads["mask"]) == 16
     out = tmp_path / "results"
     out.mkdir()
     (out / "job.json").write_text(json.dumps(asdict(first)))
     Results(out).check_options(first)
     shutil.copyfile(own / INT8, own / TFLITE)  # "retrained": another file of the same shape
-    again = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]))
+    again = JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=hashes())
     with pytest.raises(FacekitError, match=r"holds results of other models for mask"):
         Results(out).check_options(again)
     (out / "job.json").write_text(json.dumps({k: v for k, v in asdict(first).items() if k != "heads"}))
@@ -234,7 +238,7 @@ def test_a_heads_card_edited_between_runs_is_refused_on_resume(tmp_path):
     import shutil
     from dataclasses import asdict
 
-    from facekit.batch import JobOptions, Results, card_digests, head_files
+    from facekit.batch import JobOptions, Results, card_digests, head_hashes
     from facekit.errors import FacekitError
     from facekit.heads import CARD, load_heads, models_dir
 
@@ -242,8 +246,9 @@ def test_a_heads_card_edited_between_runs_is_refused_on_resume(tmp_path):
     shutil.copytree(models_dir() / "mask", own, ignore=shutil.ignore_patterns("model.keras"))
 
     def options():
-        return JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_files(["mask"], [own]),
-                          cards=card_digests(load_heads(["mask"], [str(own)])))
+        heads = load_heads(["mask"], [str(own)])
+        return JobOptions(detector="scrfd", tasks=["mask"], models=(str(own),), heads=head_hashes(heads),
+                          cards=card_digests(heads))
 
     first = options()
     out = tmp_path / "results"
@@ -272,13 +277,14 @@ def test_a_worker_with_other_models_than_the_driver_ends_the_job_in_one_line(tmp
     driver's record of the head is made to differ, as only a second machine could make it otherwise."""
     script = f"""
 from pathlib import Path
-from facekit.batch import JobOptions, Results, head_files, run_job, start_ray
+from facekit.batch import JobOptions, Results, head_hashes, run_job, start_ray
+from facekit.heads import load_heads
 from facekit.cli.common import guarded
 results = Results(Path({str(tmp_path / "job")!r}))
 results.status_dir.mkdir(parents=True)
 results.faces_dir.mkdir()
 options = JobOptions(detector="scrfd", tasks=["mask"], heads={{"mask": "0" * 16}})
-assert head_files(["mask"], []) != options.heads
+assert head_hashes(load_heads(["mask"])) != options.heads
 job = guarded(lambda argv: run_job([[({str(media / "obama.jpg")!r}, "image")]], options, results, start_ray(None, 1)))
 raise SystemExit(job([]))
 """
