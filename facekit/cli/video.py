@@ -495,7 +495,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source,
                                                getattr(args, "piped", False))
     if report:
-        _report(args, stats, sink, timeline, people, alerts, source)
+        _report(args, stats, sink, timeline, people, alerts)
     return stats
 
 
@@ -550,7 +550,7 @@ def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
             f"-map 1:a -c:v copy -shortest {shlex.quote(str(with_sound))}")
 
 
-def _report(args, stats: RunStats, sink, timeline, people, alerts, source) -> None:
+def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if stats.display_lost:
         warn(f"the live window is gone ({stats.display_lost}): stopping as on Ctrl-C")
     if stats.stopped:
