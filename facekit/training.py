@@ -832,7 +832,7 @@ def augmenter(kind: str, size: int, grey_share: float = 0.12):
         compressed = tf.map_fn(jpeg, x, fn_output_signature=tf.float32)
         return tf.where(chance(n, 0.3), compressed, x)
 
-    def apply(x, training=True):
+    def apply(x):
         x = pipeline(x, training=True)
         x = photo(x) if kind == "photo" else low_res(x)
         return lift_exposure_tf(tf.clip_by_value(x, 0.0, 255.0))
@@ -853,7 +853,7 @@ def lift_exposure_tf(x):
     return tf.clip_by_value(x * gain, 0.0, 255.0)
 
 
-def make_tf_dataset(x, y, batch, augment=None, shuffle=False, num_classes=2):
+def make_tf_dataset(x, y, batch, augment=None, shuffle=False):
     """Batches of float images; `y` is class indices (N,) or target distributions (N, classes)."""
     import tensorflow as tf
 
