@@ -22,7 +22,7 @@ from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
 
-GREEN, RED, GRAY = (0, 255, 0), (0, 0, 255), (200, 200, 200)
+RED, GRAY = (0, 0, 255), (200, 200, 200)
 LANDMARK_MODES = (None, "5", "mesh")  # Style.landmarks: none, the key points, the mesh
 # Colours for labels whose card names none: distinct, readable on photos (BGR). The sixth was pink (180, 105, 255),
 # the third's hue 2 degrees away: the emotion head's fear and sad, whose --timeline curves only colour tells apart.
