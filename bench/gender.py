@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         attribute_table(parts["celeba_gender"], [m[0] for m in models],
                         [m[2][where == names.index("celeba_gender")] for m in models], root)
     if head is not None and args.errors:
-        write_contact_sheet(args.errors, head, parts, [models[0][2][where == k] for k in range(len(names))])
+        write_contact_sheet(args.errors, parts, [models[0][2][where == k] for k in range(len(names))])
     if head is not None and not args.no_crop_study and "gender" in parts and parts["gender"].wholes is not None:
         crop_study(head, parts["gender"], card, root)
     return 0
@@ -293,7 +293,7 @@ def attribute_table(held: B.HeldOut, titles: list[str], probs: list[np.ndarray],
     )
 
 
-def write_contact_sheet(path: Path, head, parts: dict[str, B.HeldOut], probs: list[np.ndarray],
+def write_contact_sheet(path: Path, parts: dict[str, B.HeldOut], probs: list[np.ndarray],
                         cols: int = 12, most: int = 144) -> None:
     """A PNG grid of the faces facekit gets wrong (the crop it was given), captioned dataset, truth ->
     prediction and P(prediction): errors are easier to describe seen together."""
