@@ -1,4 +1,4 @@
-"""python -m bench [NAME ...]: run every benchmark module that exists, each in its own process.
+"""python -m bench [NAME ...]: run every benchmark module, each in its own process.
 
 A fresh process per bench keeps one bench's imports (TensorFlow for the Keras baselines) from
 slowing another's LiteRT timings. Exits non-zero when any bench fails.
@@ -17,12 +17,8 @@ ORDER = ["mask", "gender", "emotion", "lowlight", "detection", "video", "landmar
 RUN_ALONE = ("quantize",)  # makes int8 models (and, with --install, puts them in models/): never part of "all"
 
 
-def available() -> list[str]:
-    return [name for name in ORDER if (HERE / f"{name}.py").is_file()]
-
-
 def main(argv: list[str] | None = None) -> int:
-    found = available()
+    found = ORDER
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", metavar="NAME", help=f"benches to run (default: all of {', '.join(found)})")
     args = p.parse_args(argv)
@@ -34,9 +30,6 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"bench.{name} makes models, so python -m bench does not run it: python -m bench.{name}")
         p.error(f"no bench module for {', '.join(unknown)} (available: {', '.join(found)})")
     names = args.names or found
-    missing = [n for n in ORDER if n not in found]
-    if missing and not args.names:
-        print(f"[INFO] not written yet, skipped: {', '.join(missing)}", flush=True)
 
     failed = []
     for k, name in enumerate(names):
