@@ -15,8 +15,11 @@ crowd scenes, 867 boxed faces, a quarter of them under 16 px wide):
 * YuNet at the image's own size plus one upscaled pass finds 72% of the faces at precision 0.90
   (91% of those 32 px wide or more), 82% at precision 0.72 if its threshold is 0.5. Adding res10's
   boxes to it, or using res10 to verify YuNet's doubtful boxes, gained nothing measurable (res10 is
-  weakest exactly where YuNet doubts: masks), so the combination did not earn its cost and YuNet is
-  the default. res10 stays available by name, at its PyImageSearch threshold of 0.5.
+  weakest exactly where YuNet doubts: masks), so the combination did not earn its cost. res10 stays
+  available by name, at its PyImageSearch threshold of 0.5.
+* SCRFD (scrfd.py) finds more than YuNet at the same precision (SCRFD-2.5GF 82% at 0.91), so it is the
+  default (DEFAULT_DETECTOR; SCRFD-0.5GF, VIDEO_DETECTOR, in video); YuNet, whose weights are MIT, is the
+  accurate one for other than non-commercial research.
 * Photos over 1280 px: the first pass sees them shrunk to 1280, so YuNet's second pass is
   full-resolution tiles instead of an upscale. On 3200x2400 crowd photos made of 64 scenes each,
   recall goes from 0.17 to 0.54 (precision 0.93) for ~1 s more per photo.
@@ -522,7 +525,7 @@ LICENCES = {
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, confidence: float | None = None, fine_pass: bool = True) -> Detector:
-    """A detector by name; `confidence` None means that detector's own default (res10 0.5, yunet 0.75)."""
+    """A detector by name; `confidence` None means that detector's own default (scrfd 0.5, yunet 0.75, res10 0.5)."""
     try:
         factory = DETECTORS[name]
     except KeyError:
