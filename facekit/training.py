@@ -1402,22 +1402,20 @@ class _GracefulStop:
         return False
 
 
-def export_tflite(model, path: Path, fp16: bool = True, quantize: str | None = None,
-                  calibration: np.ndarray | None = None) -> None:
+def export_tflite(model, path: Path, quantize: str | None = None, calibration: np.ndarray | None = None) -> None:
     """Keras -> TFLite for LiteRT inference; fp16 weights halve the file at no measurable cost.
 
     quantize="int8": int8 weights and activations (ranges calibrated on `calibration` images), float
     input and output, so the file is a drop-in replacement a quarter the size of fp32."""
     import tensorflow as tf
 
-    kwargs = {}
     if quantize == "int8":
         def representative():
             for image in calibration:
                 yield [image[None].astype(np.float32)]
 
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
-    elif fp16:
+    else:
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
     import contextlib
     import io
