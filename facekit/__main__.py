@@ -1,5 +1,5 @@
-"""`python -m facekit COMMAND ...`: the four commands, for where their console scripts are not on PATH (a
-`pip install --user`, a venv not activated)."""
+"""`python -m facekit COMMAND ...`: the four console scripts' commands, for where those are not on PATH (a
+`pip install --user`, a venv not activated), and `serve`, which has no console script."""
 
 from __future__ import annotations
 
