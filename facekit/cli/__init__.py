@@ -1,4 +1,5 @@
-"""One module per root script: each has build_parser() and main(argv=None) -> int."""
+"""One module per command (image, video and train, the root scripts', and convert), each with build_parser() and
+main(argv=None) -> int; common.py and window.py hold what they share."""
 
 import os
 
