@@ -201,7 +201,7 @@ def resume(tmp: Path, root: Path) -> None:
         if done >= total // 2:
             proc.send_signal(signal.SIGINT)
             break
-    first_out, first_err = proc.communicate(timeout=120)
+    _, first_err = proc.communicate(timeout=120)
     first_wall = time.perf_counter() - started
     res, wall, _ = timed(cmd)
     status = pq.read_table(out / "status").to_pylist()
