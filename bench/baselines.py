@@ -417,7 +417,7 @@ def _first_test_split(y: np.ndarray, test: float, seed: int = 42) -> np.ndarray:
 
 
 def held_out_split(dataset: Path, card: dict | None, default_face_crops: str = "none",
-                   keep_wholes: bool = False, limit: int | None = None) -> HeldOut:
+                   limit: int | None = None) -> HeldOut:
     """Rebuild the trainer's test split: load_dataset's file order and skips, split_indices(y, val,
     test) with seed 42, and the same crop (whole image, or the largest detected face cut with the
     card's crop spec). Checks the counts the card recorded so a different split can't go unnoticed."""
@@ -475,15 +475,14 @@ def held_out_split(dataset: Path, card: dict | None, default_face_crops: str = "
             if faces:  # as the trainer: no face found -> the whole image
                 face = crop_face(image, max(faces, key=lambda f: f.box.area).box, crop)
                 found += 1
-            if keep_wholes:
-                wholes.append(image)
+            wholes.append(image)
         crops.append(face)
     if detector is not None:
         how += f"; facekit input = largest {detector_name} face (margin {crop.margin}), found in {found}/{len(idx)}"
     else:
         how += "; whole images (dataset images are face crops)"
     return HeldOut([data.paths[i] for i in idx], data.y[idx], data.labels, crops,
-                   wholes if detector is not None and keep_wholes else None, how)
+                   wholes if detector is not None else None, how)
 
 
 def folder_dataset(root: Path, labels: list[str], limit: int | None = None) -> tuple[list[str], np.ndarray]:

@@ -190,7 +190,7 @@ def held_out_parts(root: Path, folder: Path | None, card: dict | None, which: st
     elif trained and which == "test" and len(trained) == 1:
         # A model trained before test_split.csv existed: its one dataset's split, rebuilt and checked
         # against the card's counts by bench.baselines.
-        held = B.held_out_split(trained[0], card, keep_wholes=True, limit=limit)
+        held = B.held_out_split(trained[0], card, limit=limit)
         return _with_others({trained[0].name: held}, root, crop, val, test, which, limit)
     elif trained:
         rows = trainer_split(trained, card.get("labels"), val, test, which)

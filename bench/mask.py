@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     folder, heads, card = B.load_facekit_head(TASK, args.model, "baseline numbers only")
 
     held = test_split(folder, card, args.limit) if folder and (Path(folder) / "test_split.csv").is_file() else \
-        B.held_out_split(root / "datasets" / TASK, card, keep_wholes=True, limit=args.limit)
+        B.held_out_split(root / "datasets" / TASK, card, limit=args.limit)
     real_paths, real_y = B.folder_dataset(root / "datasets" / "mask_real_val", labels, args.limit)
     timing_crops = held.crops[:8]
 
