@@ -35,8 +35,9 @@ def limit_count(text: str) -> int:
     return positive_int(text)
 
 
-def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str = "test images"):
-    """The options every head benchmark takes: --model and --limit."""
+def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str):
+    """A head benchmark's --model and --limit, for one that takes no other options (bench.mask: the others
+    build their own parsers)."""
     import argparse
 
     p = argparse.ArgumentParser(prog=f"python -m bench.{task}", description=doc.split("\n\n")[0])
