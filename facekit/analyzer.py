@@ -173,7 +173,8 @@ class FaceAnalyzer(FacePipeline):
     # or a list of tuples was an error to type checkers; a box may be a numpy row, as another detector gives it.
     def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float] | np.ndarray] | None = None
                 ) -> list[Face]:
-        """Faces in `image`, each with every head's prediction, sorted by detection score.
+        """Faces in `image`, each with every head's prediction, sorted by detection score (`faces` given: in
+        their order, one for each, so the results line up with the caller's list).
 
         image: a path, an encoded image held in memory (bytes) or a binary file object (BytesIO, open(path, "rb"),
             an upload's stream: read once, from where it stands), a PIL image (RGB taken as RGB), or an array,

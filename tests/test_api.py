@@ -892,6 +892,20 @@ def test_faces_given_as_boxes_from_another_detector(analyzer, media):
         analyzer.analyze(photo, faces=[(1, 2, 3)])
 
 
+def test_faces_given_come_back_in_the_order_given(analyzer, media):
+    """README and analyze()'s docstring said the faces come back sorted by detection score, given ones too: they
+    keep the caller's order (and so line up with the caller's list of boxes), as both now say."""
+    from facekit.types import Box, Face
+
+    photo = media / "obama.jpg"
+    b = analyzer.analyze(photo)[0].box
+    given = [Face(box=b, score=0.2), Box(0, 0, 20, 20), Face(box=Box(0, 0, 30, 30), score=0.9)]
+    assert [f.score for f in analyzer.analyze(photo, faces=given)] == [0.2, 1.0, 0.9]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "sorted by detection score (faces given as `faces=` in the order given, one for each)" in readme
+    assert "faces` given: in their order" in " ".join(analyzer.analyze.__doc__.split())
+
+
 def test_video_from_frames_the_caller_holds(analyzer, media):
     """analyze_video on frames from elsewhere (a list, or a generator over picamera2 or any capture library
     OpenCV does not read): the same tracks and labels as the file, frame for frame; bad input is one
