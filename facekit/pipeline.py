@@ -429,6 +429,11 @@ def inside(faces: list[Face], shape: tuple[int, ...]) -> list[Face]:
     a box past the edge was written to the records as it was, unlabelled ("too dark"). Empty boxes are dropped."""
     h, w = shape[:2]
     kept = []
+    try:
+        faces = list(faces)
+    except TypeError:  # None (a detect() that forgot its return) was "'NoneType' object is not iterable"
+        raise TypeError(f"a detector's detect(image) returns a list of facekit.types.Face (an empty one for no "
+                        f"face), got {faces!r:.100}") from None
     for face in faces:
         if not isinstance(face, Face):
             raise TypeError(f"a detector's detect(image) returns a list of facekit.types.Face, got {face!r}")

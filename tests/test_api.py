@@ -2056,6 +2056,14 @@ def test_a_callers_detector_boxes_are_whole_pixels_inside_the_image_in_photos_an
 
     assert [f.score for f in FaceAnalyzer(tasks="mask", detector=Scored()).analyze(image)] == [0.95, 0.8, 0.6]
 
+    class Forgetful:  # no return: "'NoneType' object is not iterable" named neither the detector nor what it owes
+        def detect(self, image):
+            pass
+
+    with pytest.raises(TypeError, match=r"^a detector's detect\(image\) returns a list of facekit.types.Face \(an "
+                                        r"empty one for no face\), got None$"):
+        FaceAnalyzer(tasks="mask", detector=Forgetful()).analyze(image)
+
 
 def test_an_empty_path_says_so(analyzer):
     """analyze("") (a notebook variable not filled in yet) said ".: is a folder, not an image", a folder
