@@ -209,7 +209,8 @@ class Face:
 
     box: where it is (a Box, in the photo's pixels). score: the detector's confidence, 0..1 (1.0 for a box given
         to analyze(faces=)). predictions: task -> Prediction of each head that labelled it; `label(task)` reads one.
-    landmarks: the face mesh's (468, 3) points in pixels (x, y, depth), with `landmarks=True`, else None.
+    landmarks: the face mesh's (468, 3) points in pixels (x, y, depth; (468, 2) read back from a record), with
+        FaceAnalyzer(landmarks=True), else None.
     keypoints: name -> (x, y) of the eyes, nose tip and mouth corners, from the mesh. pose: head pose in degrees
         (Pose: yaw, pitch, roll), from the mesh. measures: "eye_openness" and "mouth_openness", from the mesh.
     track_id: the face's track in analyze_video (the same person from frame to frame), None in a photo.
