@@ -488,7 +488,10 @@ def _check_options(options: dict) -> None:
     never wrote; faces= belongs to FaceAnalyzer.analyze, which a user reading its help tried here."""
     import inspect
 
-    known = [name for name in inspect.signature(FaceAnalyzer.__init__).parameters if name != "self"]
+    params = inspect.signature(FaceAnalyzer.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # a subclass that takes **options hands them on itself
+        return
+    known = [p.name for p in params if p.name != "self"]
     for name in options:
         if name not in known:
             where = " (faces= is FaceAnalyzer(...).analyze(image, faces=...)'s)" if name == "faces" else ""
