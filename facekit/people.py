@@ -58,6 +58,7 @@ class Person:
     first_clock: str = ""  # a camera's or stream's local date and time (records.clock_text)
     last_clock: str = ""
     last_add: int = 0  # the PeopleSummary.add call (analysed frame) it was last seen in
+    eyes_only: int = 0  # frames whose emotion was read from the eyes alone (the mask head saw a mask)
 
 
 class PeopleSummary:
@@ -71,6 +72,8 @@ class PeopleSummary:
         self.tasks = list(task_labels)
         self.clock = clock
         self.labels = [(task, label) for task in self.tasks for label in task_labels[task]]
+        # As the per-frame CSV's emotion_eyes_only: only with a mask head, else nobody looked for a mask.
+        self.eyes = "emotion" in self.tasks and MASK_TASK in self.tasks
         self._index = {key: i for i, key in enumerate(self.labels)}
         self._spans, at = {}, 0
         for task in self.tasks:
@@ -109,6 +112,8 @@ class PeopleSummary:
                 self._why.pop(face.track_id, None)
             elif why is not None and face.track_id not in self._why and (reason := why(face)):
                 self._why[face.track_id] = sys.intern(reason.split(" (")[0])  # "too dark to read"
+            if self.eyes and face.emotion_eyes_only:
+                person.eyes_only += 1
             for task in self.tasks:
                 pred = face.predictions.get(task)
                 if pred is None:  # faces too small for the heads get no label: no vote
@@ -144,6 +149,12 @@ class PeopleSummary:
         for task in self.tasks:
             m = self.majority(p, task)
             row += (m[0], round(m[1], 4)) if m else ("", "")
+            if task == "emotion" and self.eyes:
+                # A masked person's emotion is the eyes' reading alone: the share of the frames the emotion head
+                # labelled that were so, or a study read it as a whole face's.
+                span = self._spans[task]
+                labelled = p.tally[0, span.start:span.stop].sum()
+                row.append(round(p.eyes_only / labelled, 4) if labelled else "")
         return tuple(row)
 
     def _rows(self) -> list[tuple]:
@@ -160,6 +171,8 @@ class PeopleSummary:
         cols += ["first_clock", "last_clock", "frames"] if self.clock else ["frames"]
         for task in self.tasks:
             cols += [f"{task}_label", f"{task}_prob"]
+            if task == "emotion" and self.eyes:
+                cols.append("emotion_eyes_only")
         return cols
 
     def rows(self) -> list[dict]:
@@ -191,8 +204,16 @@ class PeopleSummary:
             seen = [(local(r["first_clock"]), local(r["last_clock"])) for r in rows]
         else:
             seen = [(f"{r['first_s']:.2f}", f"{r['last_s']:.2f}") for r in rows]
-        cells = [[str(r["track_id"]), *when, str(r["frames"])]
-                 + [f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}" if r[f"{t}_label"] else "-" for t in self.tasks]
+
+        def cell(r: dict, t: str) -> str:
+            if not r[f"{t}_label"]:
+                return "-"
+            text = f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}"
+            eyes = r.get("emotion_eyes_only") if t == "emotion" else None
+            # As the timeline's "(eyes only)": all of its frames, or the share when only some were.
+            return text + (" (eyes only)" if eyes == 1 else f" (eyes only {eyes:.0%})" if eyes else "")
+
+        cells = [[str(r["track_id"]), *when, str(r["frames"])] + [cell(r, t) for t in self.tasks]
                  for r, when in zip(rows, seen)]
         header = ["track", *(("first seen", "last seen") if self.clock else ("first_s", "last_s")), "frames", *heads]
         widths = [max(len(c) for c in col) for col in zip(header, *cells)]

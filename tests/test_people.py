@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facekit.cli.video import main
@@ -103,6 +104,29 @@ def test_the_closing_table_says_why_a_track_got_no_label():
     assert lines[-2:] == ["no label for tracks 2, 20, 21, 22, 23, 24, 25, 26, 27, 28 and 3 more: too dark to read",
                           "no label for track 3: too small for the heads"], lines
     assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
+
+
+def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
+    """The CSV and the timeline mark a masked face's emotion "eyes only"; people.csv and the closing table gave
+    a masked interviewee's "happy 0.66" as if read from the whole face. The share of such frames is a column."""
+    emotions = ["happy", "neutral"]
+    people = PeopleSummary({"mask": MASK, "emotion": emotions})
+    happy = Prediction.from_probabilities(emotions, np.array([0.7, 0.3]))
+
+    def masked(track: int, label: str) -> Face:
+        return Face(Box(10, 10, 60, 60), 0.9, {"mask": face(track, label).predictions["mask"], "emotion": happy},
+                    track_id=track)
+
+    for i in range(4):
+        people.add(i, i / 10, [masked(1, "with_mask"), masked(2, "without_mask"),
+                               masked(3, "with_mask" if i == 0 else "without_mask")])
+    rows = people.rows()
+    assert people.columns()[-3:] == ["emotion_label", "emotion_prob", "emotion_eyes_only"]
+    assert [r["emotion_eyes_only"] for r in rows] == [1.0, 0.0, 0.25]
+    cells = [line.split("  ")[-1].strip() for line in people.table()[1:]]
+    assert cells == ["happy 0.70 (eyes only)", "happy 0.70", "happy 0.70 (eyes only 25%)"], cells
+    # Without a mask head nobody looked for a mask: no column that would say each face was seen uncovered.
+    assert "emotion_eyes_only" not in PeopleSummary({"emotion": emotions}).columns()
 
 
 def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
