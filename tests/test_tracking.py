@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -222,6 +224,36 @@ def test_carried_probabilities_decay_by_frames_not_by_runs():
     out = tracker.update([face(100, 100, p_mask=0.1)])[0]
     keep = 0.6 ** 3
     assert out.predictions["mask"].probabilities["with_mask"] == pytest.approx(keep * 0.9 + (1 - keep) * 0.1)
+
+
+def step_response(every: int, change_at: int) -> list[float]:
+    """How far a still face's smoothed with_mask probability has gone from 0.95 towards 0.05, frame by frame from
+    the frame the readings change, heads run as the video loop runs them (their turn, or every frame)."""
+    tracker, out = IoUTracker(smooth=0.6), []
+    for i in range(change_at + 12):
+        assigned = tracker.assign([face(100, 100)])
+        if every == 1 or tracker.heads_due(assigned, ["mask"], every)["mask"]:
+            assigned = [face(100, 100, p_mask=0.95 if i < change_at else 0.05)]
+            assigned[0] = assigned[0].replace(track_id=1)
+        p = tracker.smooth_faces(assigned)[0].predictions["mask"].probabilities["with_mask"]
+        out.append((0.95 - p) / 0.9)
+    return out[change_at:]
+
+
+def test_the_lag_readme_states_is_the_trackers():
+    """A researcher could not tell how far behind a change of expression the CSV's numbers are: README states it,
+    and these are its numbers, for a change that falls anywhere between the heads' turns."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = " ".join(readme[readme.index("**How far the numbers lag a change.**"):].split("\n\n")[0].split())
+    for phase in range(4):
+        gone = step_response(4, 10 + phase)
+        shown = next(i for i, g in enumerate(gone) if g > 0.01)
+        assert shown <= 3 and gone[shown] == pytest.approx(1 - 0.6 ** 4) and gone[shown + 4] > 0.98, gone
+    assert "0 to 3 analysed frames after it (`--head-every 4`), 87% of the way there at once" in section
+    assert "and 98% by the turn after" in section
+    gone = step_response(1, 10)
+    assert gone[0] == pytest.approx(0.4) and gone[3] < 0.9 < gone[4]
+    assert "with `--head-every 1`, 40% on the frame of the change and 90% 4 frames after it" in section
 
 
 def test_a_box_that_jumps_in_size_for_a_frame_keeps_its_track():

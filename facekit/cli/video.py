@@ -112,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
                         "is always read at its newest frame (default: 1)")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
-                   help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6)")
+                   help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6): a new "
+                        "reading weighs 1 - SMOOTH, so at 0.6 a change on a still face shows on the head's next turn "
+                        "(--head-every) 87%% of the way, N times later in time with --every N (README: How far "
+                        "the numbers lag a change)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector every K analysed frames (with --every N: every K x N of the "
                         "video's) and follow faces by tracking in between (default: 1, every frame); for a fixed "
