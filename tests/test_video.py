@@ -427,6 +427,22 @@ def test_a_folder_runs_videos_say_their_outputs_lost_sound_too(tmp_path, clip, m
                       f"{clips / 'walk.mp4'} -map 0:v -map 1:a -c:v copy -shortest {out / 'walk_sound.mp4'}"], warned
 
 
+def test_times_that_a_player_shows_later_are_said_with_the_offset(tmp_path, clip, mask_model, capfd):
+    """A researcher lining the CSV up with a transcript of the hamilton clip's sound was 0.852 s off: the CSV's
+    frame 0 is at 0.0, a player shows it at 0.852 (the file's pictures start after its sound), and only README said
+    so. One line of the run says it, with the number; a video whose pictures start at 0 gets no such line."""
+    table, summary, copy = tmp_path / "f.csv", tmp_path / "p.csv", tmp_path / "copy.mp4"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "2",
+                 "--csv", str(table), "--summary", str(summary), "--output", str(copy)]) == 0
+    assert read_csv(table)[0]["time_s"] == "0.0"
+    said = [line for line in capfd.readouterr().out.splitlines() if "first picture" in line]
+    assert said == [f"[INFO] the times in {table} and {summary} count from the video's first picture, which a player "
+                    "shows at 0.852 s (the file holds its pictures back that long): add 0.852 to line them up with "
+                    "a player's clock, the sound or a transcript"], said
+    assert main(["--source", str(copy), "--model", str(mask_model), "--no-display", "--csv", str(table)]) == 0
+    assert "first picture" not in capfd.readouterr().out
+
+
 def test_every_nth_frame_of_a_file_keeps_its_frame_numbers_times_and_duration(tmp_path, clip, mask_model):
     """--every N (the library and the batch job had it; the script did not): frames 0, N, 2N, ... with their
     own numbers and times, and an --output of those frames at 1/N of the rate, as long as its source."""

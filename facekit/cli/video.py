@@ -159,6 +159,7 @@ class RunStats:
     kept: list = field(default_factory=list)  # the files besides the CSV that were written, as the user named them
     unwritten: set = field(default_factory=set)  # the outputs ("timeline", "summary") that could not be written
     sound_left_out: str | None = None  # the line saying the annotated video lacks the source's sound, and the fix
+    late_pictures: str | None = None  # the line saying a player's clock runs ahead of the outputs' times, by how much
 
     @property
     def fps(self) -> float:
@@ -497,6 +498,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     if sink is not None and sink.written:
         stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source,
                                                getattr(args, "piped", False))
+    timed = [stats.cut.shown(out) for out in (args.csv, args.summary, args.timeline) if out is not None]
+    if stats.frames and timed:
+        stats.late_pictures = _late_pictures(source, timed)
     if report:
         _report(args, stats, sink, timeline, people, alerts)
     return stats
@@ -553,6 +557,23 @@ def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
             f"-map 1:a -c:v copy -shortest {shlex.quote(str(with_sound))}")
 
 
+def _late_pictures(source, outputs: list[str]) -> str | None:
+    """The line saying that the outputs' times count from the first picture, which a player shows later (the hamilton
+    clip's at 0.852 s, after its sound starts); None where the pictures start at 0 or the container does not say."""
+    from ..container import sound
+
+    if source.live or source.sequence:
+        return None
+    found = sound(source.spec.target)
+    if found is None or found.picture_start_s < 0.0005:
+        return None
+    start = f"{found.picture_start_s:.3f}"
+    named = ", ".join(outputs[:-1]) + (" and " if len(outputs) > 1 else "") + outputs[-1]
+    return (f"the times in {named} count from the video's first picture, which a player shows at {start} s (the "
+            f"file holds its pictures back that long): add {start} to line them up with a player's clock, the "
+            f"sound or a transcript")
+
+
 def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
     if stats.display_lost:
         warn(f"the live window is gone ({stats.display_lost}): stopping as on Ctrl-C")
@@ -586,6 +607,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         info(f"per-frame results written to {stats.cut.shown(args.csv)}")
     if timeline is not None and "timeline" not in stats.unwritten:
         info(f"timeline written to {stats.cut.shown(args.timeline)}{timeline.left_out()}")
+    if stats.late_pictures is not None:
+        info(stats.late_pictures)
     info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
         say("\n".join(people.table()))
@@ -847,6 +870,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                         info(said)
                 if stats.sound_left_out is not None:  # a folder of phone videos lost every one's sound unsaid
                     warn(stats.sound_left_out)
+                if stats.late_pictures is not None:
+                    info(f"{printable(str(video))}: {stats.late_pictures}")
             if stats.interrupted or holding.received:
                 stopped = "interrupted"
                 break
