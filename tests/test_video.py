@@ -427,6 +427,24 @@ def test_a_folder_runs_videos_say_their_outputs_lost_sound_too(tmp_path, clip, m
                       f"{clips / 'walk.mp4'} -map 0:v -map 1:a -c:v copy -shortest {out / 'walk_sound.mp4'}"], warned
 
 
+def test_help_names_the_csv_and_summary_columns_that_are_no_heads_class():
+    """A researcher reading --help learnt of "time, track id, box, every probability": not that time_s is in
+    seconds, that the probabilities are smoothed, nor the intensity and eyes-only columns and what they hold."""
+    from facekit.cli.video import build_parser
+    from facekit.people import PeopleSummary
+    from facekit.records import csv_columns
+
+    labels = {"mask": ["with_mask", "without_mask"], "emotion": ["happy", "neutral"]}
+    helps = {a.dest: " ".join(a.help.split()) for a in build_parser()._actions if a.dest in ("csv", "summary")}
+    classes = {f"{t}_{c}" for t, cs in labels.items() for c in cs} | {f"{t}_label" for t in labels}
+    for name in set(csv_columns(labels)) - classes - {"x1", "y1", "x2", "y2", "score"}:
+        assert name in helps["csv"], name
+    assert "seconds" in helps["csv"] and "smoothed" in helps["csv"] and "1 - P(neutral)" in helps["csv"]
+    for name in set(PeopleSummary(labels).columns()) - classes - {"mask_prob", "emotion_prob"}:
+        assert name in helps["summary"], name
+    assert "seconds" in helps["summary"] and "mean probability" in helps["summary"]
+
+
 def test_times_that_a_player_shows_later_are_said_with_the_offset(tmp_path, clip, mask_model, capfd):
     """A researcher lining the CSV up with a transcript of the hamilton clip's sound was 0.852 s off: the CSV's
     frame 0 is at 0.0, a player shows it at 0.852 (the file's pictures start after its sound), and only README said
