@@ -240,7 +240,8 @@ class FaceAnalyzer(FacePipeline):
         head_every: re-run the heads on a tracked face only every K frames, where the video loop
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
-            from the frame index); None treats them as a live feed (times from the wall clock).
+            from the frame index); None treats them as a live feed (times from the wall clock). An image
+            sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning).
         progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
             a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
         Raises facekit.errors.VideoError when the source cannot be opened or breaks while read (a held frame
@@ -289,6 +290,12 @@ class FaceAnalyzer(FacePipeline):
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
                 # stderr is not held while it opens: the host's other threads (a web server's log) write there.
                 frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
+                if frames.sequence:  # frames/%04d.png holds no rate: fps= gives it, as for held frames
+                    if fps is not None:
+                        frames.timed_at(fps)
+                    else:
+                        logging.getLogger("facekit").warning(
+                            "%s has no frame rate: timed at %g fps (fps= gives its own)", source, frames.fps)
             elif isinstance(source, (bytes, bytearray, memoryview, io.IOBase)):
                 # Iterated, a video's bytes are ints and an open file its lines: "frame 0: got int" named no cause.
                 raise VideoError(f"a video held in memory ({type(source).__name__}) is not read: write it to a file "

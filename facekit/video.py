@@ -615,6 +615,11 @@ class FrameSource:
         if not self.live and index % self.stamp_every == 0:  # a live source's frames are timed as handed out
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
+    def timed_at(self, fps: float) -> None:
+        """An image sequence's frame rate, which it does not hold (OpenCV gives it 1 fps, read as none): its
+        times and the --output video's, where DEFAULT_FPS timed a 25 fps export 20% fast."""
+        self.fps, self.fps_known = float(fps), True
+
     def time_s(self, index: int) -> float:
         """Frame `index`'s time in seconds. A camera's or stream's (`index`: the n-th frame read() handed out,
         from 0, as track_faces numbers them): when it arrived, after the first frame (so an outage is not time

@@ -494,6 +494,27 @@ def test_every_nth_frame_ends_tracks_at_real_cuts_only(clip, mask_model):
     assert len({biggest(i).track_id for i in range(20, 50, 5)}) == 1
 
 
+def test_an_image_sequence_takes_its_frame_rate_from_fps(tmp_path, clip, mask_model, capfd):
+    """An editor's 25 fps export was timed at 30 fps, by the script and by analyze_video alike: a 10-minute
+    interview's rows ended at 8:20, and neither could be told the rate. --fps and fps= give it; --fps for a
+    video file, whose times are its container's, is one [ERROR] line."""
+    from facekit import FaceAnalyzer
+
+    cap, frames = cv2.VideoCapture(str(clip)), tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), cap.read()[1])
+    table = tmp_path / "f.csv"
+    assert main(["--source", str(frames / "%04d.png"), "--model", str(mask_model), "--no-display", "--fps", "25",
+                 "--csv", str(table)]) == 0
+    assert "no frame rate" not in capfd.readouterr().err
+    assert {r["frame"]: r["time_s"] for r in read_csv(table)} == {"0": "0.0", "1": "0.04", "2": "0.08"}
+    with FaceAnalyzer(tasks=[]) as analyzer:
+        assert [r.time_s for r in analyzer.analyze_video(str(frames / "%04d.png"), fps=25)] == [0.0, 0.04, 0.08]
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--fps", "25")
+    assert code == 2 and "--fps is for an image sequence" in line and "times are its own" in line, line
+
+
 def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(tmp_path, clip, mask_model, capfd):
     """frames/%04d.png works (OpenCV's own reader), but OpenCV gives it 1 fps: frame 9 was at 9 s. It has no
     rate of its own, so 30 fps is taken, with a [WARN] line; the folder alone says to give a pattern."""
@@ -504,7 +525,7 @@ def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(t
     table = tmp_path / "f.csv"
     assert main(["--source", str(frames / "%04d.png"), "--model", str(mask_model), "--no-display",
                  "--csv", str(table)]) == 0
-    assert "has no frame rate: times and --output at 30 fps" in capfd.readouterr().err
+    assert "has no frame rate: times and --output at 30 fps (--fps RATE gives its own)" in capfd.readouterr().err
     rows = read_csv(table)
     assert len({r["frame"] for r in rows}) == 10
     assert all(float(r["time_s"]) == pytest.approx(int(r["frame"]) / 30, abs=1e-4) for r in rows)

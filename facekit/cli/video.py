@@ -56,6 +56,13 @@ def output_path(value: str) -> Path:
     return OutputFolder(value) if folder else Path(value)
 
 
+def frame_rate(value: str) -> float:
+    v = number(value)
+    if not 0.0 < v < float("inf"):  # NaN too
+        raise argparse.ArgumentTypeError(f"a frame rate is a number above 0, e.g. 25; got {value}")
+    return v
+
+
 def smooth_strength(value: str) -> float:
     v = number(value)
     if not 0.0 <= v < 1.0:
@@ -117,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse every N-th frame of a file only (the loop about N times faster; frame numbers and "
                         "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
                         "is always read at its newest frame (default: 1)")
+    p.add_argument("--fps", type=frame_rate, metavar="RATE",
+                   help="an image sequence's frame rate, for its times and --output (it holds none; default: 30); "
+                        "a video file's times are its own")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6): a new "
                         "reading weighs 1 - SMOOTH, so at 0.6 a change on a still face shows on the head's next turn "
@@ -257,6 +267,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     # A camera's or stream's rows also say when (its time_s counts from the start only): the CSV's `clock`,
     # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
     people = PeopleSummary(task_labels, clock=source.live)
+    if args.fps is not None:  # _main has refused it for anything but an image sequence
+        source.timed_at(args.fps)
     reader = EveryNth(source, args.every) if args.every > 1 else source
     if source.live and args.every > 1 and report:  # it did nothing there, without a word
         warn(f"--every {args.every} is for files: a camera or stream is read at its newest frame, and each frame "
@@ -264,7 +276,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     if not source.live and not source.fps_known and report and (args.output is not None or source.sequence):
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
         uses = "times and --output" if source.sequence else "--output (times are the file's own)"
-        warn(f"{args.source} {said}: {uses} at {source.fps:g} fps")
+        warn(f"{args.source} {said}: {uses} at {source.fps:g} fps" + (" (--fps RATE gives its own)"
+                                                                       if source.sequence else ""))
     if report and source.size != source.stored_size:
         info(f"{source.spec.describe()}: its {source.stored_size[0]}x{source.stored_size[1]} pictures are shown "
              f"{source.size[0]}x{source.size[1]} (pixels not square): read at that size, as players show them "
@@ -666,9 +679,13 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..records import is_stdout
-    from ..video import SourceSpec, check_file_source
+    from ..video import SourceSpec, _is_sequence, check_file_source
 
     spec = SourceSpec.parse(args.source)
+    if args.fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
+        # A video file's times come from its container, a camera's from the clock: the rate would change nothing.
+        raise FacekitError(f"--fps is for an image sequence (frames/%04d.png), which holds no frame rate: "
+                           f"{args.source}'s times are its own")
     if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
         return _folder_run(args, Path(spec.target), made)
     if spec.kind == "file" and str(spec.target):
