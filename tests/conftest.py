@@ -155,9 +155,11 @@ def sigint_default() -> None:
 
 
 def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
-                        with_stdout: bool = False) -> tuple[int, str]:
+                        with_stdout: bool = False, until=None) -> tuple[int, str]:
     """Run detect_mask_video.py headless, press Ctrl-C (or send `sig`) `after` seconds into its frame loop;
-    (exit code, stderr), or with_stdout (exit code, what it printed to stdout after the loop began + stderr)."""
+    (exit code, stderr), or with_stdout (exit code, what it printed to stdout after the loop began + stderr).
+    until: a check polled (up to 60 s) before those seconds start, for a test that needs the loop to have got
+    somewhere first (on a loaded machine 1.5 s can pass before the first face)."""
     env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
@@ -165,6 +167,9 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     for line in proc.stdout:
         if "starting video stream" in line:
             break
+    deadline = time.monotonic() + 60
+    while until is not None and not until() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     time.sleep(after)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
