@@ -274,11 +274,14 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
                         skipped += 1
                     else:
                         wanted += 1
-                        found.setdefault(str(p.resolve()), (_source_name(p), kind))
+                        # realpath, not resolve(): a link that loops (a.jpg -> b.jpg -> a.jpg) made Python 3.11's
+                        # resolve() raise "RuntimeError: Symlink loop", a traceback before any work; it is a failed
+                        # source instead.
+                        found.setdefault(os.path.realpath(p), (_source_name(p), kind))
                 if not wanted and recursive_hint([path], recursive, lambda f: source_kind(f) != "other"):
                     only_below.append(path)
             else:
-                found.setdefault(str(path.resolve()), (_source_name(path), source_kind(path)))
+                found.setdefault(os.path.realpath(path), (_source_name(path), source_kind(path)))
     if found:
         # `archive/2019 archive/2020 -o out` where 2020 holds only month folders ran 2019 alone without a word:
         # the job "finished", a year missing from its table. (With nothing found at all, main's error says it.)
@@ -295,6 +298,14 @@ WEB_ADDRESS = "a web address; facekit-batch reads files (download it first, to a
 def _web_address(item: str) -> bool:
     """Whether a source as given is a URL ("https://...", "s3://..."), not a file or folder of that name."""
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", item)) and not os.path.lexists(item)
+
+
+def _loops(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _source_name(path: Path) -> str:
@@ -381,6 +392,9 @@ class Worker:
                 # A link to nothing says where it points, as the image script does: a share not mounted on
                 # this node reads very differently from a file deleted.
                 target = f": a link to {os.readlink(source)}, which does not exist" if Path(source).is_symlink() else ""
+                if target and _loops(source):
+                    raise FacekitError(f"{source}: a link to {os.readlink(source)}, which leads back to itself (a "
+                                       "loop of links), not a file")
                 raise FacekitError(f"{source}: no such file{target}")
             if not Path(source).is_dir() and not Path(source).is_file():
                 # A named pipe in the --list was opened as a photo or video, and the open waited forever for a

@@ -1590,3 +1590,27 @@ def test_a_job_on_a_terminal_ends_without_a_colour_reset():
         os.close(main_fd)
     assert done.returncode == 0
     assert seen.strip() == b"done", seen
+
+
+def test_a_loop_of_links_in_a_folder_or_list_is_a_failed_source_not_a_traceback(tmp_path):
+    """A link that leads back to itself (self.jpg -> self.jpg, a.jpg -> b.jpg -> a.jpg) in a folder or a --list
+    ended facekit-batch in "RuntimeError: Symlink loop" before any work (Python 3.11's Path.resolve)."""
+    from types import SimpleNamespace
+
+    from facekit.batch import Worker, gather_sources
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(b"")
+    os.symlink("self.jpg", folder / "self.jpg")
+    os.symlink("b.jpg", folder / "a.jpg")
+    os.symlink("a.jpg", folder / "b.jpg")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{folder / 'self.jpg'}\n", encoding="utf-8")
+    sources, _ = gather_sources([str(folder)], listed, False)
+    assert sources == [(str(folder / name), "image") for name in ("a.jpg", "b.jpg", "ok.jpg", "self.jpg")]
+    worker = Worker.__new__(Worker)  # no models: a loop fails before anything is read
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}), "w"
+    _, status = worker.run_source(str(folder / "self.jpg"), "image")
+    assert status["status"] == "error" and status["message"] == (
+        f"{folder / 'self.jpg'}: a link to self.jpg, which leads back to itself (a loop of links), not a file")
