@@ -34,6 +34,11 @@ _SAME_SETTINGS = ("FACEKIT_", "OMP_", "OPENBLAS_", "ORT_", "TF_", "LC_ALL", "LC_
                   "PYTHONIOENCODING")
 _MAX_HEADER = 1 << 20
 ANSWER_S = 10.0  # a server answers at once, even when busy (then "run it yourself")
+# A caller sends its request as it connects; one that connects and sends nothing (a probe left open, `socat -
+# UNIX-CONNECT:...`) is dropped after this: it held the one thread that answers callers, so every command after it
+# waited ANSWER_S and ran in its own process, and the streams it had passed stayed open in the server (a caller's
+# `$(...)` or `| tee` waited for them as long as that connection lasted).
+REQUEST_S = 2.0
 AUTO = "auto"  # FACEKIT_SERVER=auto: a command that finds no server starts one for the commands after it
 IDLE_S = 600  # ... which ends after this long without a command
 RESTART_S = 30  # ... and is not started again sooner than this after the last try (one that cannot start)
@@ -365,11 +370,13 @@ class Server:
         try:
             if _peer_uid(conn) != os.getuid():
                 return None
+            conn.settimeout(REQUEST_S)
             data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
             size = struct.unpack("!I", data[:4])[0] if len(data) >= 4 else _MAX_HEADER + 1
             if size > _MAX_HEADER:
                 raise ValueError("no request header")
             request = json.loads(data[4:] + _read(conn, size - len(data) + 4))
+            conn.settimeout(None)
             why = self._refusal(request, fds)
             if why:
                 log(f"ran in its own process ({why}): {' '.join(request['argv'])}")

@@ -320,3 +320,38 @@ def test_a_tilde_that_names_no_folder_is_one_line_from_the_server_and_the_comman
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
         assert res.stderr.splitlines()[-1].startswith(f"[ERROR] {setting}=~/"), res.stderr
         assert "~ names no folder here (HOME is not set" in res.stderr.splitlines()[-1], res.stderr
+
+
+def test_a_caller_that_connects_and_sends_nothing_does_not_hold_up_the_others(tmp_path):
+    """A connection left open without a request (a probe, `socat - UNIX-CONNECT:photo.sock`) held the thread that
+    answers callers: every command after it waited 10 s, then ran in its own process, while the server kept the
+    streams it had passed (a caller's `$(...)` waited on them for as long as that connection lasted)."""
+    import queue
+    import socket
+    import struct
+
+    from facekit import serve
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    server = serve.Server(folder / "photo.sock")
+    server.listen()
+    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    threading.Thread(target=server._answer, daemon=True).start()
+    silent, caller = (socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2))
+    read_end, write_end = os.pipe()
+    try:
+        silent.connect(str(server.path))
+        caller.connect(str(server.path))
+        header = json.dumps({"argv": ["-i", "a.jpg"], "version": "0.0.0", "package": "/elsewhere"}).encode()
+        socket.send_fds(caller, [struct.pack("!I", len(header)) + header], [write_end, write_end, write_end])
+        os.close(write_end)
+        caller.settimeout(8)  # below the 10 s a caller waits for an answer
+        assert caller.recv(1) == b"N"  # sent back to run in its own process, at once
+        os.set_blocking(read_end, False)
+        assert os.read(read_end, 1) == b""  # and the server holds none of its streams
+    finally:
+        for sock in (silent, caller):
+            sock.close()
+        os.close(read_end)
+        server.close()
