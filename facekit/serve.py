@@ -260,6 +260,7 @@ class Server:
         self.sock: socket.socket | None = None
         self.identity = None
         self.running = None  # the command under way: (its connection, its number), for its caller's signals
+        self.caller_stopped = False  # ... and whether its stop came from its caller, not to the server itself
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
@@ -413,6 +414,7 @@ class Server:
     def _run(self, number: int, conn: socket.socket, request: dict, fds: list[int]) -> None:
         """Run one command here as its caller's process would: its streams, folder, environment, umask and
         arguments for the time it runs, then this process's own again."""
+        import signal
         import threading
 
         log(f"command {number}: {' '.join(request['argv'])}")
@@ -429,6 +431,7 @@ class Server:
             sys.argv = [request["prog"], *request["argv"]]
             with self.state:
                 self.running = (conn, number)
+                self.caller_stopped = False
             threading.Thread(target=self._watch, args=(conn, number), daemon=True).start()
             conn.sendall(b"R")
             os.chdir(request["cwd"])
@@ -462,6 +465,14 @@ class Server:
             except OSError:
                 pass
             conn.close()
+        from .signals import exit_status, stop_requested
+
+        # A SIGTERM or SIGHUP to the server itself (systemctl stop, kill; not its caller's, which come over the
+        # socket) stopped the command under way and no more: the server went on, and systemctl waited its 90 s
+        # and killed it. The command's outputs are finalized; now the server stops too. (Its Ctrl-C stops the
+        # command alone: the next one, the server.)
+        if stop_requested() and not self.caller_stopped and exit_status() != 128 + signal.SIGINT:
+            raise _Stop(exit_status() - 128)
 
     def _watch(self, conn: socket.socket, number: int) -> None:
         """The caller's stop signals (a byte each), and its end (killed outright) as SIGHUP, a closed terminal's:
@@ -480,6 +491,7 @@ class Server:
             with self.state:
                 if self.running != (conn, number):
                     return
+                self.caller_stopped = True
                 request_stop(data[0] if data else signal.SIGHUP)
             if not data:
                 return

@@ -355,3 +355,54 @@ def test_a_caller_that_connects_and_sends_nothing_does_not_hold_up_the_others(tm
             sock.close()
         os.close(read_end)
         server.close()
+
+
+def test_a_sigterm_to_the_server_during_a_command_stops_the_server_after_it(tmp_path, monkeypatch):
+    """`systemctl stop` (one SIGTERM) while a command ran stopped that command and no more: the server went on,
+    and systemd waited 90 s and killed it. The command is finalized (exit 143) and then the server stops; a
+    SIGTERM its caller passes on stops the command alone."""
+    import socket
+    import struct
+
+    from facekit import serve
+    from facekit.signals import (clear_stop, exit_status, restore_handlers, set_stop_handler, stop_handler,
+                                 stop_requested)
+
+    def command(to_server, caller):
+        def run(_argv):
+            clear_stop()  # as every command starts
+            previous = set_stop_handler(stop_handler)
+            try:
+                if to_server:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                else:
+                    caller.sendall(bytes([signal.SIGTERM]))  # the caller's own, passed on
+                deadline = time.monotonic() + 10
+                while not stop_requested() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                return exit_status() if stop_requested() else 0
+            except KeyboardInterrupt:
+                return exit_status()
+            finally:
+                restore_handlers(previous)
+        return run
+
+    server = serve.Server(tmp_path / "unused.sock")
+    server.state = threading.Lock()
+    request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": str(tmp_path), "env": dict(os.environ),
+               "umask": 0o022, "streams": [None, None, None]}
+    try:
+        for to_server in (True, False):
+            here, there = socket.socketpair()
+            monkeypatch.setattr(serve, "_command", command(to_server, here))
+            fds = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
+            stopped = None
+            try:
+                server._run(1, there, dict(request), fds)
+            except KeyboardInterrupt as exc:
+                stopped = getattr(exc, "signum", None)
+            assert here.recv(1) == b"R" and struct.unpack("!i", here.recv(4))[0] == 143
+            assert stopped == (signal.SIGTERM if to_server else None), to_server
+            here.close()
+    finally:
+        clear_stop()
