@@ -417,6 +417,18 @@ class Server:
         import signal
         import threading
 
+        try:
+            conn.sendall(b"R")
+        except OSError:
+            # Its caller gave up waiting for an answer (a server stopped with Ctrl-Z, or still loading, for
+            # ANSWER_S) and ran the command in its own process: run here too, it ended in "[ERROR] [Errno 32]
+            # Broken pipe" on the caller's output, after that command's own lines and its exit 0.
+            log(f"not run (its caller ran it in its own process, having waited for an answer): "
+                f"{' '.join(request['argv'])}")
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
         log(f"command {number}: {' '.join(request['argv'])}")
         saved = ([os.dup(fd) for fd in (0, 1, 2)], (sys.stdin, sys.stdout, sys.stderr),
                  (sys.__stdin__, sys.__stdout__, sys.__stderr__), dict(os.environ), os.getcwd(), list(sys.argv))
@@ -433,10 +445,9 @@ class Server:
                 self.running = (conn, number)
                 self.caller_stopped = False
             threading.Thread(target=self._watch, args=(conn, number), daemon=True).start()
-            conn.sendall(b"R")
             os.chdir(request["cwd"])
             code = _command(request["argv"])
-        except OSError as exc:  # the caller's folder went away, the caller itself
+        except OSError as exc:  # the caller's folder went away
             print(f"[ERROR] {exc}", file=sys.stderr)
             code = 2
         finally:

@@ -406,3 +406,28 @@ def test_a_sigterm_to_the_server_during_a_command_stops_the_server_after_it(tmp_
             here.close()
     finally:
         clear_stop()
+
+
+def test_a_command_whose_caller_gave_up_waiting_is_not_run_nor_written_to(tmp_path, monkeypatch, capfd):
+    """A server stopped with Ctrl-Z (or slow to load) answers a caller after its 10 s wait, when the caller has run
+    the command in its own process: the server tried to run it too, and the caller's output got a last line
+    "[ERROR] [Errno 32] Broken pipe" after its command's own lines and exit 0."""
+    import socket
+
+    from facekit import serve
+
+    ran = []
+    monkeypatch.setattr(serve, "_command", lambda argv: ran.append(argv) or 0)
+    server = serve.Server(tmp_path / "unused.sock")
+    server.state = threading.Lock()
+    here, there = socket.socketpair()
+    here.close()  # the caller, gone
+    read_end, write_end = os.pipe()
+    fds = [os.open(os.devnull, os.O_RDONLY), write_end, os.dup(write_end)]
+    request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": str(tmp_path), "env": dict(os.environ),
+               "umask": 0o022, "streams": [None, ["utf-8", "strict", True, False], ["utf-8", "strict", True, False]]}
+    server._run(1, there, request, fds)
+    os.set_blocking(read_end, False)
+    assert os.read(read_end, 100) == b"" and ran == []  # nothing said to it, its command not run twice
+    os.close(read_end)
+    assert "not run (its caller ran it in its own process" in capfd.readouterr().out
