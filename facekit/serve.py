@@ -261,6 +261,7 @@ class Server:
         self.identity = None
         self.running = None  # the command under way: (its connection, its number), for its caller's signals
         self.caller_stopped = False  # ... and whether its stop came from its caller, not to the server itself
+        self.loading = True  # until warm() is done: callers are sent back at once to run in their own process
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
@@ -313,10 +314,11 @@ class Server:
             except OSError:
                 pass
 
-    def run(self) -> None:
-        """Commands one at a time, on this (the main) thread: Python delivers signals here, where each command's
-        Ctrl-C handling expects them. A thread answers each caller at once: one that comes while a command runs
-        is sent back to run in its own process rather than left waiting."""
+    def answer(self) -> None:
+        """A thread answers each caller at once: one that comes while a command runs, or while the models still
+        load, is sent back to run in its own process rather than left waiting. Started as the socket is made: a
+        caller during the loading (FACEKIT_SERVER=auto's next command; seconds on a small board) waited for it
+        up to ANSWER_S, then ran in its own process that much later."""
         import queue
         import threading
 
@@ -324,6 +326,13 @@ class Server:
         self.busy = threading.Lock()
         self.state = threading.Lock()
         threading.Thread(target=self._answer, daemon=True, name="facekit-serve-accept").start()
+
+    def run(self) -> None:
+        """Commands one at a time, on this (the main) thread: Python delivers signals here, where each command's
+        Ctrl-C handling expects them."""
+        import queue
+
+        self.loading = False
         number = 0
         while True:
             try:
@@ -359,6 +368,9 @@ class Server:
                 conn.close()
                 self.jobs.put(None)
                 return
+            elif self.loading:
+                log(f"ran in its own process (the server is still loading its models): {' '.join(job[1]['argv'])}")
+                self._decline(conn, job[2])
             elif not self.busy.acquire(blocking=False):
                 log(f"ran in its own process (another command was running): {' '.join(job[1]['argv'])}")
                 self._decline(conn, job[2])
@@ -615,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"[ERROR] cannot serve at {path}: {exc}", file=sys.stderr)
         return 2
+    server.answer()
     import signal
 
     from .runtime import check_settings

@@ -431,3 +431,37 @@ def test_a_command_whose_caller_gave_up_waiting_is_not_run_nor_written_to(tmp_pa
     assert os.read(read_end, 100) == b"" and ran == []  # nothing said to it, its command not run twice
     os.close(read_end)
     assert "not run (its caller ran it in its own process" in capfd.readouterr().out
+
+
+def test_a_command_that_comes_while_the_server_loads_is_sent_back_at_once(tmp_path):
+    """The socket is there before the models are loaded (FACEKIT_SERVER=auto's next command finds it): a caller
+    then waited for the loading to end, up to 10 s on a slow machine, before it ran in its own process anyway."""
+    import socket
+    import struct
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    sock = folder / "photo.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(sock)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(None))
+    caller = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                caller.connect(str(sock))
+                break
+            except OSError:  # not there yet, or bound and not yet listening
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        header = json.dumps({"argv": ["-i", "a.jpg"], "version": "0.0.0", "package": "/elsewhere"}).encode()
+        socket.send_fds(caller, [struct.pack("!I", len(header)) + header], [0, 1, 2])
+        caller.settimeout(60)
+        assert caller.recv(1) == b"N"
+        os.set_blocking(proc.stdout.fileno(), False)
+        said = proc.stdout.read() or b""
+        assert b"[INFO] ready" not in said, said  # answered while it loads
+    finally:
+        caller.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
