@@ -129,6 +129,16 @@ class ModelCard:
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400 (inf)
             raise ModelError(f"model card is missing or has a bad field: {exc}") from None
+        except AttributeError:  # "colors": "red" (or a list) was "'str' object has no attribute 'items'", a traceback
+            raise ModelError(f"model card's colors must be an object of label: [B, G, R], got "
+                             f"{data.get('colors')!r:.60}") from None
+        # Its terms are read where the head is offered (card_terms): "licences": "CC-BY" by hand was a traceback
+        # ("'str' object has no attribute 'get'") from every command that loaded the head.
+        licences = card.extra.get("licences")
+        if licences is not None and not (isinstance(licences, dict) and all(isinstance(v, str)
+                                                                            for v in licences.values())):
+            raise ModelError(f'model card\'s licences must be an object of texts such as {{"model": "...", "data": '
+                             f'"..."}}, got {licences!r:.60}')
         # The trainer refuses these names; a card written by hand reached the records, where a task "box"
         # replaced every face's box with its prediction.
         if card.task in RESERVED_TASKS or not TASK_NAME.fullmatch(card.task):

@@ -2803,3 +2803,20 @@ def test_a_cards_colour_keyed_by_the_text_drawn_is_named_not_ignored(tmp_path):
             ModelCard.from_dict({**card, name: table})
         assert str(err.value) == (f"model card's {name} names {next(iter(table))!r}, which is not one of its labels "
                                   "(lächeln, neutral): key it by the label as the labels list writes it")
+
+
+def test_a_hand_written_card_whose_colors_or_licences_are_not_objects_is_one_line():
+    """"colors": "red" and "licences": "CC-BY" (or {"model": 5}) in a card written by hand were tracebacks from every
+    command that loaded the head ("'str' object has no attribute 'items'" / "... 'get'"), after its photos' work."""
+    from facekit.errors import ModelError
+    from facekit.heads import ModelCard, card_terms
+
+    card = json.loads((ROOT / "models" / "mask" / "card.json").read_text())
+    assert "research" in card_terms(ModelCard.from_dict(card))
+    for change, needle in (({"colors": "red"}, "colors must be an object of label"),
+                           ({"colors": [[0, 255, 0]]}, "colors must be an object of label"),
+                           ({"licences": "CC-BY"}, "licences must be an object of texts"),
+                           ({"licences": ["MIT"]}, "licences must be an object of texts"),
+                           ({"licences": {"model": 5}}, "licences must be an object of texts")):
+        with pytest.raises(ModelError, match=needle):
+            ModelCard.from_dict({**card, **change})
