@@ -178,7 +178,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:
-        if stat.S_ISREG(path.stat().st_mode):
+        st = path.stat()
+        if stat.S_ISREG(st.st_mode):
+            # The upload's limit, from the file's size: a 3 GB file named .jpg was read whole (3.2 GB of memory,
+            # 40 s; in `facekit serve`, the server's) to end in "cannot decode (> - Expected Ptr<cv::UMat> ...)".
+            if st.st_size > MAX_BYTES:
+                raise ImageError(f"{path}: {st.st_size:,} bytes, over the limit of {MAX_BYTES:,} bytes for an image "
+                                 "(facekit.preprocess.MAX_BYTES)")
             data = np.fromfile(path, dtype=np.uint8)  # fromfile + imdecode: also works for non-ASCII paths
         else:
             # A pipe (`-i <(curl -s URL)`, /dev/stdin, a FIFO) has no file position for np.fromfile ("cannot read

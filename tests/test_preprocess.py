@@ -492,3 +492,22 @@ def test_a_raw_file_or_a_pdf_is_named_not_called_corrupt(tmp_path):
     (tmp_path / "notes.jpg").write_text("not a photo")
     with pytest.raises(ImageError, match=r"not a readable image \(corrupt or unsupported format\)$"):
         load_image(tmp_path / "notes.jpg")
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_it_is_read(media, tmp_path, monkeypatch):
+    """A photo's path had no size limit: a 3 GB file named .jpg was read whole (3.2 GB of memory, 40 s; a served
+    command's in the server) to end in "cannot decode (> - Expected Ptr<cv::UMat> for argument 'buf')". A file over
+    MAX_BYTES is one ImageError from its size, as an upload over it is."""
+    from facekit import preprocess
+    from facekit.preprocess import load_image
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes((media / "obama.jpg").read_bytes())
+    size = photo.stat().st_size
+    assert load_image(photo).shape[2] == 3
+    monkeypatch.setattr(preprocess, "MAX_BYTES", size - 1)
+    monkeypatch.setattr(np, "fromfile", lambda *_a, **_k: pytest.fail("the file was read"))
+    with pytest.raises(ImageError) as err:
+        load_image(photo)
+    assert str(err.value) == (f"{photo}: {size:,} bytes, over the limit of {size - 1:,} bytes for an image "
+                              "(facekit.preprocess.MAX_BYTES)")
