@@ -114,6 +114,14 @@ class ModelCard:
             known = {"format", "task", "labels", "input_size", "color", "crop", "display", "colors", "min_face"}
             if not isinstance(data["labels"], list):  # a string's letters were taken as its labels
                 raise TypeError(f"labels must be a list, got {data['labels']!r}")
+            # Each names a column and a JSON key, and is printed and drawn: null was the label "None", {"a": 1}
+            # "{'a': 1}", "" the column "mask_", "no\nmask" a CSV header and a console line broken in two, and a
+            # label of 100,000 letters was drawn across the photo. (255: the longest folder name the trainer takes.)
+            bad = [x for x in data["labels"] if isinstance(x, bool) or not isinstance(x, (str, int))
+                   or not 0 < len(str(x)) <= 255 or any(ord(c) < 32 or ord(c) == 127 for c in str(x))]
+            if bad:
+                raise ModelError(f"model card's labels must be texts of 1 to 255 characters, none a control "
+                                 f"character such as a line break; got {bad[0]!r:.60}")
             card = cls(
                 task=str(data["task"]),
                 labels=[str(x) for x in data["labels"]],

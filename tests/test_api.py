@@ -2820,3 +2820,21 @@ def test_a_hand_written_card_whose_colors_or_licences_are_not_objects_is_one_lin
                            ({"licences": {"model": 5}}, "licences must be an object of texts")):
         with pytest.raises(ModelError, match=needle):
             ModelCard.from_dict({**card, **change})
+
+
+def test_a_card_label_that_is_no_text_or_breaks_lines_is_refused_and_the_trainer_says_so_first():
+    """Labels null, {"a": 1}, "" and "no\\nmask" loaded as the labels "None", "{'a': 1}", a column "mask_" and a CSV
+    header and console line broken in two; one of 100,000 letters was drawn across the photo. Numbers and letters
+    outside ASCII are labels still; the trainer refuses a class folder whose card would then not load."""
+    from facekit.cli.train import check_task_name
+    from facekit.errors import DatasetError, ModelError
+    from facekit.heads import ModelCard
+
+    card = {**json.loads((ROOT / "models" / "mask" / "card.json").read_text()), "display": {}, "colors": {}}
+    assert ModelCard.from_dict({**card, "labels": [0, 1]}).labels == ["0", "1"]
+    assert ModelCard.from_dict({**card, "labels": ["lächeln", "東京"]}).labels == ["lächeln", "東京"]
+    for bad in (None, {"a": 1}, ["x"], True, "", "no\nmask", "tab\there", "a" * 256):
+        with pytest.raises(ModelError, match="labels must be texts of 1 to 255 characters"):
+            ModelCard.from_dict({**card, "labels": [bad, "other"]})
+    with pytest.raises(DatasetError, match="has a control character"):
+        check_task_name("glasses", ["no\nglasses", "glasses"], False)

@@ -301,6 +301,10 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
     if "prob" in classes:  # <task>_prob is --summary's mean probability of the majority label
         raise DatasetError("a class folder named 'prob' would name the same column as --summary's mean "
                            "probability: rename the folder")
+    odd = [c for c in classes if any(ord(ch) < 32 or ord(ch) == 127 for ch in c)]
+    if odd:  # said before the training: the card it would write does not load (facekit.heads.ModelCard)
+        raise DatasetError(f"the class folder {odd[0]!r} has a control character (a line break, a tab) in its name, "
+                           "which would break the CSV's header and the console's lines: rename the folder")
     if task in RESERVED_TASKS:
         raise DatasetError(f"{how} {task!r} is a field of every face's record ({', '.join(sorted(RESERVED_TASKS))}): "
                            "choose another name")
