@@ -396,7 +396,10 @@ class Server:
                 self._decline(conn, fds)
                 return "stale" if why.startswith("facekit's") else None
             return conn, request, fds
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Any request that is not one (nested too deep: RecursionError; "env" a list: AttributeError) is sent back
+        # and its streams closed: left to _answer's catch-all, they stayed open in the server, and a caller's
+        # `$(...)` or `| tee` waited on them for as long as the server ran.
+        except Exception as exc:  # noqa: BLE001
             log(f"a request could not be read: {exc}")
             self._decline(conn, fds)
             return None

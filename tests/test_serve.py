@@ -465,3 +465,39 @@ def test_a_command_that_comes_while_the_server_loads_is_sent_back_at_once(tmp_pa
         caller.close()
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
+
+
+def test_a_malformed_request_is_sent_back_and_its_streams_closed(tmp_path):
+    """A request the server could not make sense of other than as a JSON or key error (nested too deep, "env" a
+    list) had no answer and its three streams stayed open in the server: a caller's `$(...)` hung until it ended."""
+    import queue
+    import socket
+    import struct
+
+    from facekit import serve
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    server = serve.Server(folder / "photo.sock")
+    server.listen()
+    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    threading.Thread(target=server._answer, daemon=True).start()
+    good = {"argv": ["-i", "a.jpg"], "version": server.version, "package": str(server.package),
+            "fsencoding": sys.getfilesystemencoding(), "cwd": str(tmp_path)}
+    try:
+        for header in (b"[" * 100_000, json.dumps({**good, "env": ["FACEKIT_THREADS=1"]}).encode()):
+            caller = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            read_end, write_end = os.pipe()
+            try:
+                caller.connect(str(server.path))
+                socket.send_fds(caller, [struct.pack("!I", len(header)) + header], [write_end] * 3)
+                os.close(write_end)
+                caller.settimeout(8)
+                assert caller.recv(1) == b"N"
+                os.set_blocking(read_end, False)
+                assert os.read(read_end, 1) == b""  # the server holds none of its streams
+            finally:
+                caller.close()
+                os.close(read_end)
+    finally:
+        server.close()
