@@ -251,7 +251,11 @@ class Server:
         from .heads import models_dir
 
         self.path = path
-        self.idle = idle  # seconds without a command after which it ends (None: never)
+        # Seconds without a command after which it ends (None: never). Longer than a lock can wait (--idle inf,
+        # "never", or 1e10) was an OverflowError traceback once the models had loaded.
+        import threading
+
+        self.idle = idle if idle is None or idle <= threading.TIMEOUT_MAX else None
         self.package = Path(facekit.__file__).resolve().parent
         self.version = facekit.__version__
         self.folders = [self.package, Path(models_dir()).resolve()]

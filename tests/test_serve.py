@@ -501,3 +501,16 @@ def test_a_malformed_request_is_sent_back_and_its_streams_closed(tmp_path):
                 os.close(read_end)
     finally:
         server.close()
+
+
+def test_idle_inf_is_never_not_a_traceback(tmp_path):
+    """`serve --idle inf` (never: the default) or 1e10 was an OverflowError traceback from the wait for a command,
+    once the models had loaded."""
+    import queue
+
+    from facekit import serve
+
+    server = serve.Server(tmp_path / "unused.sock", idle=float("inf"))
+    server.jobs, server.busy = queue.Queue(), threading.Lock()
+    threading.Timer(0.3, server.jobs.put, args=(None,)).start()  # a command of changed code: the server stops
+    server.run()
