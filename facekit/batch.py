@@ -812,6 +812,9 @@ class _HeldWhileRayStarts(DeferredStop):
         super()._note(signum)
 
 
+LOCAL_RAY_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is 127.0.0.1, its servers bind there
+
+
 def start_ray(address: str | None, workers: int | None) -> int:
     """Connect to (or start) Ray quietly; return the number of workers to run."""
     import logging
@@ -821,6 +824,13 @@ def start_ray(address: str | None, workers: int | None) -> int:
         # Local workers start from this environment: make sure they can import this facekit.
         here = str(Path(__file__).resolve().parent.parent)
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+        # A local Ray's servers (its GCS, raylet, workers) listened on every network interface, unauthenticated:
+        # while the job ran, anyone who could reach this machine could join that Ray and run code as its user.
+        # Its workers are all here, so it runs as Ray runs on macOS and Windows, on 127.0.0.1 alone.
+        os.environ.setdefault(LOCAL_RAY_ONLY, "0")
+        constants = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
+        if constants is not None and os.environ[LOCAL_RAY_ONLY] == "0":
+            constants.ENABLE_RAY_CLUSTER = False
     store = _object_store_size() if address is None else {}  # before Ray's imports, which a tight limit fails
     try:
         import ray

@@ -1614,3 +1614,32 @@ def test_a_loop_of_links_in_a_folder_or_list_is_a_failed_source_not_a_traceback(
     _, status = worker.run_source(str(folder / "self.jpg"), "image")
     assert status["status"] == "error" and status["message"] == (
         f"{folder / 'self.jpg'}: a link to self.jpg, which leads back to itself (a loop of links), not a file")
+
+
+@pytest.mark.slow
+def test_a_local_ray_listens_on_this_machine_alone(tmp_path):
+    """A local job's Ray (its GCS and raylet) listened on every network interface, unauthenticated: anyone who could
+    reach the machine could join it and run code as the job's user while it ran. Its servers bind to 127.0.0.1."""
+    script = """if True:
+        import json
+        import ray
+        from facekit.batch import start_ray
+        start_ray(None, 1)
+        node = ray._private.worker.global_worker.node
+        ports = {int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]), node.node_manager_port}
+        found = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in open(table).read().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, port = local.split(":")
+                if state == "0A" and int(port, 16) in ports:  # listening
+                    found.setdefault(int(port, 16), []).append(address)
+        ray.shutdown()
+        print(json.dumps(found))
+    """
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    found = json.loads(res.stdout.strip().splitlines()[-1])
+    assert len(found) == 2, found  # the GCS and the raylet
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+    assert all(address in loopback for addresses in found.values() for address in addresses), found
