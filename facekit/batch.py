@@ -245,6 +245,9 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             lines = text.split("\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
+        if "\x00" in text:  # no file name holds one: `--list photo.jpg` ended in "ValueError: embedded null byte"
+            raise FacekitError(f"--list {list_file}: not a list of file names (it holds a NUL byte: a photo or "
+                               "another binary file?); give a text file with one name a line")
         # A line starting with # is a comment, unless it names a file: "#2.png" in the list was dropped unsaid.
         lines = [s for s in (line.removesuffix("\r") for line in lines) if s.strip() and (
             not s.lstrip().startswith("#") or os.path.lexists(s) or os.path.lexists(s.strip()))]

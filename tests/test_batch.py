@@ -1643,3 +1643,17 @@ def test_a_local_ray_listens_on_this_machine_alone(tmp_path):
     assert len(found) == 2, found  # the GCS and the raylet
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
     assert all(address in loopback for addresses in found.values() for address in addresses), found
+
+
+def test_a_list_that_is_no_text_is_one_error_line(tmp_path, media):
+    """`--list photo.jpg` (the photo given where its list goes) ended in "ValueError: embedded null byte", a
+    traceback: a list holding a NUL byte is no list of names, said in one line."""
+    from facekit.batch import gather_sources
+    from facekit.errors import FacekitError
+
+    listed = tmp_path / "photo.jpg"
+    listed.write_bytes((media / "obama.jpg").read_bytes())
+    with pytest.raises(FacekitError) as err:
+        gather_sources([], listed, False)
+    assert str(err.value) == (f"--list {listed}: not a list of file names (it holds a NUL byte: a photo or another "
+                              "binary file?); give a text file with one name a line")
