@@ -2527,3 +2527,18 @@ def test_the_json_is_readable_utf8_in_a_file_and_on_a_c_locale_pipe(media, tmp_p
         text = (saved.read_bytes() if json_to == saved else res.stdout).decode("utf-8")
         assert '"image": "' + str(photo) + '"' in text.replace('":"', '": "')
         assert json.loads(text)["image"] == str(photo)
+
+
+def test_links_that_loop_in_a_folder_are_named_not_a_traceback(media, tmp_path):
+    """A folder holding a link that loops (self.jpg -> self.jpg, or a -> b -> a of any name) ended the folder run
+    with -j in "RuntimeError: Symlink loop" (Python 3.11's Path.resolve), its photos' results never written."""
+    folder, jsonl = tmp_path / "photos", tmp_path / "faces.jsonl"
+    folder.mkdir()
+    shutil.copy(media / "obama.jpg", folder / "obama.jpg")
+    os.symlink("self.jpg", folder / "self.jpg")
+    os.symlink("b", folder / "a")
+    os.symlink("a", folder / "b")
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "1 image, 1 face" in res.stdout and "skipped 1 unreadable image(s) and 2 non-image" in res.stdout
+    assert len(jsonl.read_text().splitlines()) == 2  # the photo, and the link's error record

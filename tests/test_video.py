@@ -3130,3 +3130,16 @@ def test_help_says_detect_every_is_for_a_fixed_camera():
     start = text.index("--detect-every K videos")
     option = text[start:text.index("--head-every K", start)]
     assert "fixed camera" in option and "tracks break" in option, option
+
+
+def test_links_that_loop_in_a_folder_of_videos_are_named_not_a_traceback(tmp_path):
+    """`--source clips/ --csv tables/` where clips/ holds a link that loops (a -> b -> a) ended in "RuntimeError:
+    Symlink loop" (Python 3.11's Path.resolve) before any video was read."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    os.symlink("self.mp4", clips / "self.mp4")
+    os.symlink("b", clips / "a")
+    os.symlink("a", clips / "b")
+    res = run_script("detect_mask_video.py", "--source", clips, "--csv", f"{tmp_path / 'tables'}/", "--no-display")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.splitlines()[-1] == "[ERROR] none of the 1 video(s) could be read to its end", res.stderr

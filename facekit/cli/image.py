@@ -112,7 +112,7 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
             batch = True
             found = sorted(folder_files(path, recursive), key=natural_key)
             if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
-                found = [f for f in found if not f.resolve().is_relative_to(excluded)]
+                found = [f for f in found if not _real(f).is_relative_to(excluded)]
             skipped += [(f, None) for f in found if not wanted(f)]
             found = [f for f in found if wanted(f)]
             images += found
@@ -240,7 +240,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         # `-i photos -j photos/faces.jsonl`: the next run named the last one's results "skipped ...: not an image
         # file" and counted them among the folder's non-image files.
         own = {path.resolve() for path in (args.json, partial_name(args.json))}
-        skipped = [(path, same) for path, same in skipped if same is not None or path.resolve() not in own]
+        skipped = [(path, same) for path, same in skipped if same is not None or _real(path) not in own]
     if args.recursive and folder_out and args.output.is_dir():
         # `-i photos -o photos/Edited --recursive`, Edited the user's own: its photos were left out without a word,
         # as an earlier run's annotated images are, and the annotated images went in among them.
@@ -326,11 +326,18 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     return code
 
 
+def _real(path: Path) -> Path:
+    """`path` with its links followed, as far as they go: a link in a folder that loops (self.jpg -> self.jpg)
+    made Python 3.11's Path.resolve() raise "RuntimeError: Symlink loop", a traceback from a folder run; such a
+    link is read as a photo, and fails as one, with the others'."""
+    return Path(os.path.realpath(path))
+
+
 def _photos_below(folder: Path, exclude: Path | None) -> bool:
     """Whether a sub-folder of `folder` holds a photo, one under `exclude` (an --output folder in it) aside."""
     excluded = exclude.resolve() if exclude is not None else None
     return bool(recursive_hint([folder], False, lambda f: f.parent != folder and is_image_path(f) and (
-        excluded is None or not f.resolve().is_relative_to(excluded))))
+        excluded is None or not _real(f).is_relative_to(excluded))))
 
 
 STDIN = Path("/dev/stdin")

@@ -828,7 +828,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     # counted them among the folder's other files.
     own = {path.resolve() for one in runs for attr in folders
            for path in (getattr(one, attr), partial_name(getattr(one, attr)))}
-    skipped = [(path, same) for path, same in skipped if same is not None or path.resolve() not in own]
+    skipped = [(path, same) for path, same in skipped if same is not None or Path(os.path.realpath(path)) not in own]
     # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
     refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
                                 for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
