@@ -492,6 +492,9 @@ class Results:
             # them back for status.csv, a UnicodeEncodeError traceback; pandas.read_parquet cannot open them either.
             raise FacekitError(f"--output {shown(where)}: a folder name not in UTF-8, which pyarrow (and "
                                "pandas.read_parquet) cannot open: give another --output")
+        if _loops(str(self.folder)):  # it "did not exist": the job ran on to "OSError: Too many levels of ..."
+            raise FacekitError(f"--output {self.folder}: a link that leads back to itself (a loop of links): remove "
+                               "it or name another")
         probe = self.folder
         while not probe.exists():
             if probe.parent == probe:

@@ -1657,3 +1657,16 @@ def test_a_list_that_is_no_text_is_one_error_line(tmp_path, media):
         gather_sources([], listed, False)
     assert str(err.value) == (f"--list {listed}: not a list of file names (it holds a NUL byte: a photo or another "
                               "binary file?); give a text file with one name a line")
+
+
+def test_an_output_folder_that_is_a_link_looping_back_on_itself_is_refused_before_any_work(tmp_path):
+    """-o naming a link that loops "did not exist" to the check before the work: the job ran on to "OSError: [Errno
+    40] Too many levels of symbolic links", a traceback."""
+    from facekit.batch import Results
+    from facekit.errors import FacekitError
+
+    os.symlink("results", tmp_path / "results")
+    with pytest.raises(FacekitError) as err:
+        Results(tmp_path / "results").check_writable()
+    assert str(err.value) == (f"--output {tmp_path / 'results'}: a link that leads back to itself (a loop of links): "
+                              "remove it or name another")

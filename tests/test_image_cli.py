@@ -2542,3 +2542,16 @@ def test_links_that_loop_in_a_folder_are_named_not_a_traceback(media, tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
     assert "1 image, 1 face" in res.stdout and "skipped 1 unreadable image(s) and 2 non-image" in res.stdout
     assert len(jsonl.read_text().splitlines()) == 2  # the photo, and the link's error record
+
+
+def test_an_output_that_is_a_link_looping_back_on_itself_is_one_error_line(media, tmp_path):
+    """-j / -o naming a link that loops (out.json -> out.json) ended in "RuntimeError: Symlink loop" (Python 3.11's
+    Path.resolve) before any work; it is one line, as an output that cannot be written is."""
+    os.symlink("out.json", tmp_path / "out.json")
+    os.symlink("annotated", tmp_path / "annotated")
+    for option, out, photos in (("--json", tmp_path / "out.json", media / "obama.jpg"),
+                                ("--output", tmp_path / "annotated", media)):
+        res = run_script("detect_mask_image.py", "-i", photos, option, out, "--no-display", "--tasks", "mask")
+        assert res.returncode == 2 and res.stderr.splitlines() == [
+            f"[ERROR] {option} {out}: a link that leads back to itself (a loop of links): remove it or name another"
+        ], res.stderr

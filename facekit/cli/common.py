@@ -714,6 +714,14 @@ def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
         warn(small_pose_note(stats.small_pose, video))
 
 
+def _loops(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
     """Fail early, before any work, when an output could not be written. folder: the output is a folder
     (else a folder already at `path` would stop the file being renamed into place, after all the work)."""
@@ -721,6 +729,10 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
 
     if path is None or is_stdout(path):
         return
+    if path.is_symlink() and not path.exists() and _loops(path):
+        # Path.resolve() below raised "RuntimeError: Symlink loop" (Python 3.11), a traceback before any work.
+        raise FacekitError(f"{what} {path}: a link that leads back to itself (a loop of links): remove it or name "
+                           "another")
     if not folder and path.is_dir():
         raise FacekitError(f"{what} {path} is a folder: name a file (in it, or beside it)")
     if folder and path.exists() and not path.is_dir():

@@ -106,7 +106,7 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     wanted = wanted or is_image_path
     images, names, skipped = [], [], []
     batch = len(paths) > 1
-    excluded = exclude.resolve() if exclude is not None else None
+    excluded = _real(exclude) if exclude is not None else None
     for path in paths:
         if path.is_dir():
             batch = True
@@ -239,7 +239,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     if args.json is not None and not is_stdout(args.json):
         # `-i photos -j photos/faces.jsonl`: the next run named the last one's results "skipped ...: not an image
         # file" and counted them among the folder's non-image files.
-        own = {path.resolve() for path in (args.json, partial_name(args.json))}
+        own = {_real(path) for path in (args.json, partial_name(args.json))}
         skipped = [(path, same) for path, same in skipped if same is not None or _real(path) not in own]
     if args.recursive and folder_out and args.output.is_dir():
         # `-i photos -o photos/Edited --recursive`, Edited the user's own: its photos were left out without a word,
@@ -335,7 +335,7 @@ def _real(path: Path) -> Path:
 
 def _photos_below(folder: Path, exclude: Path | None) -> bool:
     """Whether a sub-folder of `folder` holds a photo, one under `exclude` (an --output folder in it) aside."""
-    excluded = exclude.resolve() if exclude is not None else None
+    excluded = _real(exclude) if exclude is not None else None
     return bool(recursive_hint([folder], False, lambda f: f.parent != folder and is_image_path(f) and (
         excluded is None or not _real(f).is_relative_to(excluded))))
 
