@@ -492,6 +492,12 @@ class Results:
             # them back for status.csv, a UnicodeEncodeError traceback; pandas.read_parquet cannot open them either.
             raise FacekitError(f"--output {shown(where)}: a folder name not in UTF-8, which pyarrow (and "
                                "pandas.read_parquet) cannot open: give another --output")
+        if (self.folder / "status.csv").exists() and not (self.folder / "job.json").exists() \
+                and not self.status_dir.is_dir():
+            # Not a job's (each writes job.json and status/ first): `-o photos/` where the user keeps a status.csv
+            # of their own had it replaced by the job's, without a word.
+            raise FacekitError(f"--output {self.folder}: its status.csv is not a facekit-batch job's (no job.json or "
+                               "status/ beside it), and the job would write over it: give another --output")
         if _loops(str(self.folder)):  # it "did not exist": the job ran on to "OSError: Too many levels of ..."
             raise FacekitError(f"--output {self.folder}: a link that leads back to itself (a loop of links): remove "
                                "it or name another")

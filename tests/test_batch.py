@@ -1670,3 +1670,19 @@ def test_an_output_folder_that_is_a_link_looping_back_on_itself_is_refused_befor
         Results(tmp_path / "results").check_writable()
     assert str(err.value) == (f"--output {tmp_path / 'results'}: a link that leads back to itself (a loop of links): "
                               "remove it or name another")
+
+
+def test_a_status_csv_of_the_users_own_in_the_output_folder_is_not_written_over(tmp_path):
+    """`facekit-batch photos/ -o photos/` where photos/ held the user's own status.csv replaced it with the job's,
+    without a word. A job's folder (job.json, status/) is resumed as before."""
+    from facekit.batch import Results
+    from facekit.errors import FacekitError
+
+    (tmp_path / "status.csv").write_text("my,own\n")
+    with pytest.raises(FacekitError) as err:
+        Results(tmp_path).check_writable()
+    assert str(err.value) == (f"--output {tmp_path}: its status.csv is not a facekit-batch job's (no job.json or "
+                              "status/ beside it), and the job would write over it: give another --output")
+    assert (tmp_path / "status.csv").read_text() == "my,own\n"
+    (tmp_path / "status").mkdir()  # a job's, killed before its job.json (or an older facekit's)
+    Results(tmp_path).check_writable()
