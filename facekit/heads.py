@@ -182,8 +182,12 @@ class ModelCard:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ModelError(f"{path}: model card not found") from None
+        except IsADirectoryError:  # a folder of that name: a traceback from every command that loaded the head
+            raise ModelError(f"{path}: model card cannot be read (it is a folder)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: model card is not valid JSON ({exc})") from None
+        except RecursionError:  # [[[[...]]]] thousands deep: Python's JSON reader gives up, a traceback
+            raise ModelError(f"{path}: model card is not a model card (JSON nested too deep)") from None
         except ModelError as exc:  # which card: "model card has a bad field: 'labels'" named none of several
             raise ModelError(f"{path}: {exc}") from None
 

@@ -2838,3 +2838,18 @@ def test_a_card_label_that_is_no_text_or_breaks_lines_is_refused_and_the_trainer
             ModelCard.from_dict({**card, "labels": [bad, "other"]})
     with pytest.raises(DatasetError, match="has a control character"):
         check_task_name("glasses", ["no\nglasses", "glasses"], False)
+
+
+def test_a_card_json_that_is_a_folder_or_nested_too_deep_is_one_line(tmp_path):
+    """A head folder whose card.json is a folder (IsADirectoryError) or JSON thousands of brackets deep
+    (RecursionError) ended every command that loaded it in a traceback."""
+    from facekit.errors import ModelError
+    from facekit.heads import ModelCard
+
+    (tmp_path / "folder" / "card.json").mkdir(parents=True)
+    with pytest.raises(ModelError, match=r"card\.json: model card cannot be read \(it is a folder\)$"):
+        ModelCard.load(tmp_path / "folder" / "card.json")
+    deep = tmp_path / "card.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelError, match=r"card\.json: model card is not a model card \(JSON nested too deep\)$"):
+        ModelCard.load(deep)
