@@ -399,6 +399,7 @@ class Server:
                 log(f"ran in its own process ({why}): {' '.join(request['argv'])}")
                 self._decline(conn, fds)
                 return "stale" if why.startswith("facekit's") else None
+            _check_request(request)
             return conn, request, fds
         # Any request that is not one (nested too deep: RecursionError; "env" a list: AttributeError) is sent back
         # and its streams closed: left to _answer's catch-all, they stayed open in the server, and a caller's
@@ -536,6 +537,27 @@ class _Stop(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__()
         self.signum = signum
+
+
+def _check_request(request) -> None:
+    """ValueError unless `request` has the shape `served` gives it: a request that passed the checks with an
+    "umask" or "argv" of another type ended the server in a traceback as its command began (outside its try)."""
+    def texts(value) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    if not (isinstance(request, dict) and texts(request.get("argv")) and isinstance(request.get("prog"), str)
+            and isinstance(request.get("cwd"), str) and type(request.get("umask")) is int
+            and 0 <= request["umask"] <= 0o777 and isinstance(request.get("env"), dict)
+            and texts(list(request["env"].values()))
+            and isinstance(request.get("streams"), list) and len(request["streams"]) == 3
+            and all(s is None or (isinstance(s, list) and len(s) == 4 and all(isinstance(v, str) for v in s[:2])
+                                  and all(isinstance(v, bool) for v in s[2:])) for s in request["streams"])):
+        raise ValueError("not a facekit photo command's request")
+    import codecs
+
+    for spec in filter(None, request["streams"]):  # LookupError: the streams' encoding, as the caller's are made
+        codecs.lookup(spec[0])
+        codecs.lookup_error(spec[1])
 
 
 def _caller_streams(specs: list) -> None:

@@ -514,3 +514,48 @@ def test_idle_inf_is_never_not_a_traceback(tmp_path):
     server.jobs, server.busy = queue.Queue(), threading.Lock()
     threading.Timer(0.3, server.jobs.put, args=(None,)).start()  # a command of changed code: the server stops
     server.run()
+
+
+def test_a_request_of_the_wrong_shape_is_sent_back_not_run(tmp_path):
+    """A request that passed the server's checks (its facekit, settings) with an "umask" or "argv" of another type
+    ended the server in a traceback as its command began: every caller after it ran in its own process."""
+    import queue
+    import socket
+    import struct
+
+    from facekit import serve
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    server = serve.Server(folder / "photo.sock")
+    server.listen()
+    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    server.loading = False
+    threading.Thread(target=server._answer, daemon=True).start()
+    good = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
+            "umask": 0o022, "version": server.version, "package": str(server.package),
+            "fsencoding": sys.getfilesystemencoding(), "streams": [None, None, None]}
+    try:
+        for change in ({"umask": "022"}, {"umask": 1 << 40}, {"argv": ["-i", 5]}, {"streams": [["nope", "strict",
+                                                                                                 False, False]] * 3}):
+            caller = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                caller.connect(str(server.path))
+                header = json.dumps({**good, **change}).encode()
+                socket.send_fds(caller, [struct.pack("!I", len(header)) + header], [0, 1, 2])
+                caller.settimeout(8)
+                assert caller.recv(1) == b"N", change
+                assert server.jobs.empty(), change  # not taken up to be run
+            finally:
+                caller.close()
+        caller = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        caller.connect(str(server.path))
+        header = json.dumps(good).encode()
+        socket.send_fds(caller, [struct.pack("!I", len(header)) + header], [0, 1, 2])
+        conn, request, fds = server.jobs.get(timeout=8)  # the request as sent is taken up
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        caller.close()
+    finally:
+        server.close()
