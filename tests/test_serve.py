@@ -559,3 +559,12 @@ def test_a_request_of_the_wrong_shape_is_sent_back_not_run(tmp_path):
         caller.close()
     finally:
         server.close()
+
+
+def test_a_photo_name_with_a_line_break_stays_on_its_command_line_in_the_servers_log(capfd):
+    """The server logged each command's arguments as they were: a photo named "a\\n[INFO] stopped" split its
+    command's line in two in a service's log, the second read as a line of the server's own."""
+    from facekit import serve
+
+    serve.log("command 1: -i a.jpg\n[INFO] stopped\r --no-display")
+    assert capfd.readouterr().out == "[INFO] command 1: -i a.jpg\\n[INFO] stopped\\r --no-display\n"
