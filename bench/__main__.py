@@ -6,11 +6,12 @@ slowing another's LiteRT timings. Exits non-zero when any bench fails.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from facekit.cli.common import ArgumentParser
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["mask", "gender", "emotion", "lowlight", "detection", "video", "landmarks", "cli", "batch"]
@@ -19,7 +20,7 @@ RUN_ALONE = ("quantize",)  # makes int8 models (and, with --install, puts them i
 
 def main(argv: list[str] | None = None) -> int:
     found = ORDER
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", metavar="NAME", help=f"benches to run (default: all of {', '.join(found)})")
     args = p.parse_args(argv)
     unknown = [n for n in args.names if n not in found]

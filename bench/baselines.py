@@ -16,7 +16,6 @@ split, metrics, table rows) are shared by bench.mask / bench.gender / bench.emot
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -28,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import ROOT, assets_root, time_per_call  # importing bench.common also sets FACEKIT_ASSETS
+# importing bench.common also sets FACEKIT_ASSETS
+from bench.common import ROOT, ArgumentParser, assets_root, time_per_call
 from facekit.convert import build_pyimagesearch_mask
 from facekit.training import KNOWN_TASKS
 
@@ -283,8 +283,8 @@ def run_subprocess(name: str, crops: list[np.ndarray] | None = None, image_paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.baselines",
-                                description="Run one baseline on face crops and save its probabilities.")
+    p = ArgumentParser(prog="python -m bench.baselines",
+                       description="Run one baseline on face crops and save its probabilities.")
     p.add_argument("name", choices=sorted(BASELINES))
     p.add_argument("--images", type=Path, help="text file, one image path per line (each image is a face crop)")
     p.add_argument("--crops", type=Path, help=".npz of BGR uint8 crops, in key order (before --images' ones)")

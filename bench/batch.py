@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 
 
 def photo_folder(root: Path, dest: Path, limit: int | None) -> list[Path]:
@@ -221,7 +220,7 @@ def resume(tmp: Path, root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.batch", description=__doc__.split("\n\n")[0])
     p.add_argument("--limit", type=limit_count, help="use N photos, evenly spread (development)")
     p.add_argument("--no-resume", action="store_true", help="skip the interrupted-job check")
     args = p.parse_args(argv)

@@ -8,7 +8,6 @@ timed step by step in a fresh process the way the script does them.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 
 # The PyImageSearch flow, as its detect_mask_image.py does it: import TensorFlow / Keras, load the mask
 # model, res10 at 300x300, classify each face crop with model.predict, then write the result.
@@ -129,7 +128,7 @@ def facekit_server(folder: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.cli", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.cli", description=__doc__.split("\n\n")[0])
     p.add_argument("--image", type=Path, help="photo (default: media/example_03.png)")
     p.add_argument("--runs", type=limit_count, default=5, help="timed runs of each command (default: 5)")
     args = p.parse_args(argv)

@@ -16,6 +16,10 @@ if "FACEKIT_ASSETS" not in os.environ and (_MIRROR / "MANIFEST.md").exists():
     os.environ["FACEKIT_ASSETS"] = str(_MIRROR)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The scripts' parser: a usage error is one "[ERROR] ..." line, as every other command's, where argparse's own began
+# "python -m bench.X: error:".
+from facekit.cli.common import ArgumentParser  # noqa: E402  (after sys.path holds the checkout)
+
 
 def run_bench(main) -> int:
     """A bench's entry point: Ctrl-C is one line and exit 130, as the scripts' own, where it was a
@@ -38,9 +42,7 @@ def limit_count(text: str) -> int:
 def head_bench_args(task: str, doc: str, argv: list[str] | None, limit_help: str):
     """A head benchmark's --model and --limit, for one that takes no other options (bench.mask: the others
     build their own parsers)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog=f"python -m bench.{task}", description=doc.split("\n\n")[0])
+    p = ArgumentParser(prog=f"python -m bench.{task}", description=doc.split("\n\n")[0])
     p.add_argument("--model", help=f"model folder (default: models/{task})")
     p.add_argument("--limit", type=limit_count, help=f"use an evenly spread subset of N {limit_help} (development)")
     return p.parse_args(argv)

@@ -26,7 +26,6 @@ FaceMaskDetection baseline (a dedicated mask detector, MIT: boxes and labels in 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import sys
@@ -38,7 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench, time_per_call
+from bench.common import (ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench,
+                          time_per_call)
 
 from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR, BoxCalibration, DetectorOptions,
                                Res10Detector, YuNetDetector, create_detector)
@@ -537,7 +537,7 @@ def min_face_study(scenes: list[Scene], faces_per_image: list, pipeline_px: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.detection", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="mask model folder (default: models/mask)")
     p.add_argument("--limit", type=limit_count,
                    help="score only the first N scenes and N evenly spread close-up frames (quick look)")

@@ -27,7 +27,6 @@ facekit's heads run here (LiteRT, no TensorFlow in this process); the baseline r
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import os
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 from facekit.cli.common import probability
 from facekit.softlabels import FERPLUS_COLUMNS
 
@@ -228,7 +227,7 @@ def intensity_table(valid: FaceSet, probs: np.ndarray, labels: list[str]) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.emotion", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.emotion", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model folder (default: models/emotion); another folder is scored beside the "
                    "committed models/emotion")
     p.add_argument("--limit", type=limit_count, help="use an evenly spread subset of N images per set (development)")

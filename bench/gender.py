@@ -25,7 +25,6 @@ detector box nudged by a pixel or two).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 import xml.etree.ElementTree as ET
@@ -34,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import baselines as B
-from bench.common import assets_root, limit_count, machine_info, print_table, resolve_recorded, run_bench
+from bench.common import (ArgumentParser, assets_root, limit_count, machine_info, print_table, resolve_recorded,
+                          run_bench)
 
 TASK = "gender"
 # The datasets every run reports on, in table order: (folder under datasets/, what it is, licence).
@@ -58,7 +58,7 @@ TILE = 96  # px per face on the --errors contact sheet
 
 
 def parse_args(argv: list[str] | None):
-    p = argparse.ArgumentParser(prog="python -m bench.gender", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.gender", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model folder (default: models/gender)")
     p.add_argument("--compare", metavar="DIR", help="another facekit gender model scored on the same crops")
     p.add_argument("--split", choices=("test", "val"), default="test",

@@ -13,7 +13,6 @@ One table, one run:
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 import xml.etree.ElementTree as ET
@@ -23,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import assets_root, machine_info, print_table, run_bench, time_per_call
+from bench.common import ArgumentParser, assets_root, machine_info, print_table, run_bench, time_per_call
 
 from facekit.detection import create_detector  # after bench.common, which points at the asset mirror
 from facekit.landmarks import MESH_TO_DLIB68, create_landmarker
@@ -146,7 +145,7 @@ def _mean(rows) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     # No options: the parser gives --help, and refuses what the bench would otherwise ignore.
-    argparse.ArgumentParser(prog="python -m bench.landmarks", description=__doc__.split("\n\n")[0]).parse_args(argv)
+    ArgumentParser(prog="python -m bench.landmarks", description=__doc__.split("\n\n")[0]).parse_args(argv)
     root = assets_root()
     print(f"[INFO] {machine_info()}", flush=True)
     media = root / "media"

@@ -19,7 +19,7 @@ import sys
 import cv2
 import numpy as np
 
-from bench.common import assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 
 WIDTH = 56  # px: a face in a crowd, the width most dark street faces have
 NOISE = 2.5  # grey levels: a phone sensor's read noise in the dark
@@ -70,7 +70,7 @@ def brightness_levels(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.lowlight", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.lowlight", description=__doc__.split("\n\n")[0])
     p.add_argument("--levels", type=brightness_levels, default="8,12,16,24",
                    help="mean brightness levels to dim faces to (0-255)")
     p.add_argument("--limit", type=limit_count, help="an evenly spread subset of N faces per set (development)")

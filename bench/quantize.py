@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 from facekit.heads import INT8_TOLERANCE
 
 TASKS = ("mask", "gender", "emotion")
@@ -265,7 +265,7 @@ def install(result: dict, folder: Path, int8: Path, calibration: int, float_laye
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.quantize", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m bench.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS), help="heads to quantize (default: all three)")
     p.add_argument("--out", type=Path, default=Path("/tmp/facekit_int8"), help="where the int8 folders go")
     p.add_argument("--calibration", type=limit_count, default=300, help="training images for calibration (default 300)")

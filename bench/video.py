@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import ROOT, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
 
 if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
     from facekit.pipeline import StageTimes
@@ -272,7 +272,7 @@ def k_values(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m bench.video", description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=None, help="video (default: the mirror's short_hamilton_clip.mp4)")
     p.add_argument("--model", help="mask model folder (default: models/mask)")
     p.add_argument("--detector", help="facekit's detector for every row (default: the video script's)")

@@ -308,6 +308,24 @@ def test_make_bench_points_quantize_to_its_own_command(capsys):
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("module, argv, message", [
+    ("__main__", ["nosuch"], "no bench module for nosuch"),
+    ("detection", ["--limit", "0"], "argument --limit: must be 1 or more, got 0"),
+    ("mask", ["--limit", "x"], "argument --limit: expected a whole number, got 'x'"),
+    ("landmarks", ["extra"], "unrecognized arguments: extra"),
+])
+def test_bench_usage_errors_are_one_error_line_as_the_scripts(module, argv, message, capsys):
+    """The benches' usage errors were argparse's usage block and "python -m bench.detection: error: ...", where
+    every other command prints one "[ERROR] ..." line (what a log is searched for)."""
+    import importlib
+
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(f"bench.{module}").main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"[ERROR] {message}") and "usage:" not in err and err.count("\n") == 1, err
+
+
 def test_mask_bench_limit_also_limits_the_scene_faces(monkeypatch, capsys):
     """bench.mask --limit 40 still read all 200 scenes of mask_scenes_val and ran the head on their 839 faces,
     in colour and in grey, for its by-width table."""
