@@ -2555,3 +2555,34 @@ def test_an_output_that_is_a_link_looping_back_on_itself_is_one_error_line(media
         assert res.returncode == 2 and res.stderr.splitlines() == [
             f"[ERROR] {option} {out}: a link that leads back to itself (a loop of links): remove it or name another"
         ], res.stderr
+
+
+@pytest.mark.parametrize("rows, columns", [(0, 0), (0, 100), (24, 100)])
+def test_progress_bar_on_a_terminal_of_no_size_leaves_no_empty_line(monkeypatch, rows, columns):
+    """On a pty that gives no size (`script -qc`, a CI runner's; or `stty cols 100` there, rows still 0), the folder
+    run's and facekit-batch's bar was not drawn but left an empty line between the [INFO] lines. A sized terminal
+    keeps it."""
+    import fcntl
+    import io
+    import select
+    import struct
+    import termios
+
+    from facekit.cli.common import progress_bar
+
+    leader, follower = os.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        with io.TextIOWrapper(io.FileIO(follower, "w", closefd=False), encoding="utf-8") as terminal:
+            monkeypatch.setattr(sys, "stderr", terminal)
+            for _ in progress_bar(range(3), desc="[INFO] images", unit="img"):
+                pass
+            terminal.flush()
+            monkeypatch.undo()
+        drawn = b""
+        while select.select([leader], [], [], 0.3)[0]:  # a pty hands on what was written a moment later
+            drawn += os.read(leader, 65536)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert ("3/3" in drawn.decode()) if rows and columns else drawn == b"", repr(drawn)

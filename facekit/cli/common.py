@@ -408,7 +408,14 @@ def progress_bar(iterable=None, **options):
     error is closed (`2>&-`: sys.stderr is None, which tqdm writes to anyway, ending the run in an error)."""
     from tqdm import tqdm
 
-    return tqdm(iterable, file=sys.stderr, disable=None if sys.stderr else True, dynamic_ncols=True, **options)
+    # A terminal of no size (`script -qc` or a CI runner's pty: 0 columns, or 0 rows where only the width was set)
+    # drew no bar but an empty line where it was. Such a terminal is a log's, which gets no bar.
+    try:
+        sized = min(os.get_terminal_size(sys.stderr.fileno())) > 0
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a StringIO), or not a terminal at all
+        sized = True
+    return tqdm(iterable, file=sys.stderr, disable=None if sys.stderr and sized else True, dynamic_ncols=True,
+                **options)
 
 
 def has_display() -> bool:
