@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 # command -> (module whose main() runs it, what it does)
@@ -13,6 +14,8 @@ COMMANDS = {
     "batch": ("facekit.batch", "photos and videos by the million on Ray: Parquet results, resumable"),
     "serve": ("facekit.serve", "keep the photo command's models loaded: photo commands in a row start faster"),
 }
+
+MODULES = ("convert", "assets")  # run as python -m facekit.<name>
 
 
 def usage() -> str:
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name == "--version":
         name, rest = "image", ["--version"]
+    if name in MODULES:
+        # `python -m facekit convert ...`, typed as the commands above are, was "unknown command" with no word of
+        # the command the README gives for it.
+        print(f"[ERROR] {name} is a command of its own: python -m facekit.{name} {shlex.join(rest) or '--help'}",
+              file=sys.stderr)
+        return 2
     if name not in COMMANDS:
         print(f"[ERROR] unknown command {name!r}: use one of {', '.join(COMMANDS)} "
               "(python -m facekit --help)", file=sys.stderr)

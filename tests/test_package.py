@@ -579,3 +579,17 @@ def test_installing_an_int8_twin_names_it_in_the_card(tmp_path):
     assert json.loads((folder / "card.json").read_text())["files"] == {"tflite": "model.tflite",
                                                                        "tflite_int8": "model_int8.tflite"}
     assert (folder / "model_int8.tflite").read_bytes() == b"int8"
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["convert", "my model.h5", "-m", "out"], "[ERROR] convert is a command of its own: python -m facekit.convert "
+                                              "'my model.h5' -m out"),
+    (["assets"], "[ERROR] assets is a command of its own: python -m facekit.assets --help"),
+])
+def test_python_m_facekit_names_the_module_of_convert_and_assets(argv, said, capsys):
+    """`python -m facekit convert ...`, typed as `python -m facekit image` is, was "unknown command 'convert': use
+    one of image, video, ...", no word of the `python -m facekit.convert` the README gives."""
+    from facekit.__main__ import main
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [said]
