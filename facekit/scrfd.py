@@ -123,6 +123,11 @@ class SCRFDDetector(MultiPassDetector):
     # lost (a 114 px face found only upscaled). On mask_scenes_val (scored, not chosen on): skipped on 74 of
     # 200 scenes, the same boxes as running it everywhere.
     fine_gate = (32.0, 0.1)
+    # Measured on bench.detection's big photos (3 mosaics of 64 mask_scenes_val scenes, 3200x2400: the tiles give
+    # 638 faces and 61 false boxes): every face 12.5 px or wider at the shrunk pass's scale (295) had a candidate
+    # there from 0.05 (all but one from 0.1), so the check drops no face and no false box there; on two_people.jpg
+    # upscaled to 6000 px it drops the three sleeve buttons the tiles took for faces (13.0-13.9 px, nothing at 0.02).
+    tile_check = (12.5, 0.05)
     # Big faces cut by the frame's edge kept from half the threshold where the close-up pass runs (CloseUp.cut_share).
     # Chosen on close-up views of mask_real_train's photos (400 photos, 2,478 views: the face filling 60-100% of
     # a 640x480 frame or a quarter of it past an edge, as bench.detection frames the media portraits), as the share
@@ -241,3 +246,4 @@ class SCRFD500MDetector(SCRFDDetector):
     # Chosen as SCRFD-2.5GF's (mask_real_train): at (32, 0.1) this weaker network lost 5 faces of 4,152, at
     # (48, 0.1) 3, the pass skipped on 3,185 of 3,936 photos; mask_scenes_val: skipped on 60 of 200, no box lost.
     fine_gate = (48.0, 0.1)
+    tile_check = None  # not measured on this network: its 4K frames' tiles (--fine-pass) are kept as they were

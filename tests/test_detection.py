@@ -358,6 +358,42 @@ def test_big_crowd_photo_keeps_its_small_faces(datasets):
     assert found["fast"][0] <= found["tiles"][0] - 0.2
 
 
+def test_tiles_keep_no_box_the_shrunk_pass_sees_well_and_scores_nothing():
+    """On two_people.jpg upscaled to 24 MP the tiles took three blurred sleeve buttons, 13-14 px at the shrunk
+    pass's scale where it scored them under 0.02, for faces (0.50-0.56). Painted squares here stand for what each
+    pass scores: such a box goes, a face the shrunk pass scores under the threshold stays, as does one too small
+    for it to see, and a face both find."""
+    from facekit.detection import BoxCalibration, CloseUp, MultiPassDetector
+    from facekit.scrfd import SCRFDDetector
+
+    # grey level: (x, y, side) in the 2560x1280 photo, score in the shrunk pass (1280x640), score in the tiles
+    painted = {200: ((200, 200, 120), 0.8, 0.8), 150: ((1500, 900, 40), None, 0.55),
+               100: ((2000, 300, 20), None, 0.6), 50: ((600, 900, 40), 0.2, 0.6)}
+
+    class Painted(MultiPassDetector):
+        name, default_confidence, calibration, closeup = "painted", 0.5, BoxCalibration(), CloseUp(side=0)
+        tile_check = SCRFDDetector.tile_check
+
+        def _run(self, image, floor=None):
+            floor = self._floor() if floor is None else floor
+            found = []
+            for grey, (_, shrunk, tiles) in painted.items():
+                score = shrunk if image.shape[0] == 640 else tiles
+                n, _, stats, _ = cv2.connectedComponentsWithStats((image[:, :, 0] == grey).astype(np.uint8))
+                found += [[x, y, w, h] + [0] * 10 + [score] for x, y, w, h, _ in stats[1:]
+                          if score is not None and score >= floor]
+            return np.array(found, dtype=np.float32).reshape(-1, 15)
+
+    photo = np.zeros((1280, 2560, 3), dtype=np.uint8)
+    for grey, ((x, y, side), _, _) in painted.items():
+        photo[y:y + side, x:x + side] = grey
+    found = {grey for f in Painted().detect(photo) for grey in painted if f.box.x1 == painted[grey][0][0]}
+    assert found == {200, 100, 50}
+    Painted.tile_check = None
+    found = {grey for f in Painted().detect(photo) for grey in painted if f.box.x1 == painted[grey][0][0]}
+    assert found == {200, 150, 100, 50}
+
+
 @pytest.mark.parametrize("name, photo", [(DEFAULT_DETECTOR, "Tom_Cruise_avp_2014_4.jpg"), ("res10", "2007_007763.jpg")])
 def test_lower_confidence_keeps_every_face_a_higher_one_finds(media, name, photo):
     # At 0.1 a big stray box once decided the close-up pass: SCRFD skipped it and lost the portrait's face that
