@@ -81,9 +81,10 @@ def out_of_memory(exc: BaseException) -> bool:
 
 # Here, not in facekit.cli, so that the library's own messages (a stream's, in facekit/video.py) word their counts
 # with it too: importing the CLI package sets OPENBLAS_NUM_THREADS for the process and its children.
-def counted(n: int, noun: str) -> str:
-    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 video", "2 videos", "0 videos": the counts in the progress lines are often 1. `plural`: a noun's own
+    ("person", "people")."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def shown(text: str) -> str:

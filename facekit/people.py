@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import FacekitError
+from .errors import FacekitError, counted
 from .records import CutShort, atomic_write
 from .types import Face
 from .video import hide_password
@@ -180,7 +180,7 @@ class PeopleSummary:
         return [dict(zip(columns, row)) for row in self._rows()]
 
     def headline(self) -> str:
-        text = f"{len(self)} people seen"
+        text = f"{counted(len(self), 'person', 'people')} seen"  # "1 people seen" was a video of one person's
         if MASK_TASK in self.tasks:
             text += f", {self.count()} without a mask"
         return text

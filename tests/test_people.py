@@ -85,6 +85,13 @@ def test_summary_majority_label_and_its_mean_probability():
     assert PeopleSummary({"emotion": ["happy", "sad"]}).headline() == "0 people seen"
 
 
+def test_one_person_seen_is_said_so():
+    """A video of one person ended "[INFO] 1 people seen, 1 without a mask" (a folder of videos likewise)."""
+    people = PeopleSummary({"mask": MASK})
+    people.add(0, 0.0, [face(1, "without_mask", 0.9)])
+    assert people.headline() == "1 person seen, 1 without a mask"
+
+
 def test_the_closing_table_says_why_a_track_got_no_label():
     """A row of dashes said nothing: the tracks no head ever labelled are named, a line per reason."""
     people = PeopleSummary({"mask": MASK})

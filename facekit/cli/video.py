@@ -906,7 +906,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     report_landmarks(pipeline, marks, video=True)
     reached = done + failed + broken + unwritten
     info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
-         + f", {counted(frames, 'frame')}, {people} people seen"
+         + f", {counted(frames, 'frame')}, {counted(people, 'person', 'people')} seen"
          + (f", {unmasked} without a mask" if unmasked is not None else "")
          + f" in {time.perf_counter() - started:.1f}s; skipped {failed} unreadable video(s) and "
            f"{len(skipped) - repeated} non-video file(s)"
