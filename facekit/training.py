@@ -1093,10 +1093,14 @@ def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
     return Networks(model, base, members, ckpt_dir, state, signature)
 
 
-def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tuple[dict, int]:
+def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print,
+              started: float | None = None) -> tuple[dict, int]:
     """Stage 3: the new head on the frozen base, then the top of the base at a low cosine-decayed rate.
-    Every finished epoch is checkpointed (--resume); Ctrl-C stops after the current batch."""
+    Every finished epoch is checkpointed (--resume), with the run's seconds since `started` (perf_counter; None:
+    now) and the earlier runs' it resumes; Ctrl-C stops after the current batch."""
     import keras
+
+    started = time.perf_counter() if started is None else started
 
     model = net.model
     augment = augmenter(cfg.augment, cfg.input_size, cfg.grey_share)
@@ -1157,7 +1161,8 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print) -> tu
                 counter["done"] = epoch + 1
                 _save_checkpoint(net.ckpt_dir, model, phase, history,
                                  done_head if phase == "fine" else counter["done"],
-                                 counter["done"] if phase == "fine" else 0, net.signature)
+                                 counter["done"] if phase == "fine" else 0, net.signature,
+                                 earlier_seconds(net.state) + time.perf_counter() - started)
 
         with stop:
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
@@ -1297,8 +1302,9 @@ def train(cfg: TrainConfig) -> dict:
     t_start = time.perf_counter()
     data = prepare_data(cfg, log)
     net = build_networks(cfg, data, log)
-    history, fine_start = fit_model(cfg, data, net, log)
-    train_secs = time.perf_counter() - t_start
+    history, fine_start = fit_model(cfg, data, net, log, t_start)
+    # A resumed run's card counted only its own part: the runs before it, up to their last checkpoint, are added.
+    train_secs = earlier_seconds(net.state) + time.perf_counter() - t_start
 
     # Stage 4: test what the TFLite file will compute (the network, or the mean of networks and views).
     views = TTA_VIEWS[cfg.tta]
@@ -1547,8 +1553,13 @@ CHECKPOINT_WEIGHTS = "weights.npz"
 OLD_CHECKPOINT_WEIGHTS = "weights.weights.h5"  # an older facekit's, still resumed from
 
 
+def earlier_seconds(state: dict | None) -> float:
+    """The training seconds a checkpoint's runs spent up to it (0: a fresh run, or an older facekit's checkpoint)."""
+    return float((state or {}).get("wall_seconds", 0.0))
+
+
 def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int, done_fine: int,
-                     signature: dict | None = None) -> None:
+                     signature: dict | None = None, wall_seconds: float = 0.0) -> None:
     """The network's weights, then the state naming the epochs they finish, each written whole or not at all.
     The weights are made in memory and written by atomic_write: Keras's save_weights wrote them through HDF5,
     which on a full disk (or quota, ulimit -f) left its half-written temp file open, and the run ended in
@@ -1571,7 +1582,8 @@ def _save_checkpoint(ckpt_dir: Path, model, phase: str, history, done_head: int,
         fh.write(weights.getbuffer())
     (ckpt_dir / OLD_CHECKPOINT_WEIGHTS).unlink(missing_ok=True)
     write_json(ckpt_dir / "state.json",
-               {"phase": phase, "done_head": done_head, "done_fine": done_fine, "history": history})
+               {"phase": phase, "done_head": done_head, "done_fine": done_fine, "history": history,
+                "wall_seconds": round(wall_seconds, 1)})
 
 
 def _load_checkpoint_weights(ckpt_dir: Path, model) -> None:

@@ -412,10 +412,15 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     _fails_cleanly(run_script("train_mask_detector.py", "-d", other, *args[4:], "--resume"),
                    "was trained on other images")
     assert (tmp_path / ".model.checkpoint" / "state.json").is_file()
+    before = json.loads((tmp_path / ".model.checkpoint" / "state.json").read_text())["wall_seconds"]
     res = run_script("train_mask_detector.py", *args[2:], "--resume")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "resuming after 1 head epoch(s) and 1 fine-tune epoch(s)" in res.stdout
-    assert json.loads((model / "card.json").read_text())["task"] == "mask"
+    card = json.loads((model / "card.json").read_text())
+    assert card["task"] == "mask"
+    # The card's wall_seconds counted the resumed run alone; the first run's, to its checkpoint, is in it now.
+    took = float(re.search(r"\[INFO\] done in (\d+)s", res.stdout).group(1))
+    assert 0 < before < card["training"]["wall_seconds"] <= before + took + 1, (before, took, card["training"])
 
     # The resumed run goes on along the same cosine curve: each fine-tune epoch ends at the rate an
     # uninterrupted run would have (a restarted schedule would end epoch 2 near the half-way rate).
