@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from . import assets
+from .errors import counted
 from .heads import load_interpreter
 from .runtime import engine_call
 from .preprocess import as_bgr
@@ -132,8 +133,9 @@ class LandmarkStats:
     # record marks them (README: Landmarks).
     small_pose: int = 0
 
-    def summary(self) -> str:
-        text = f"landmarks on {self.landmarked} of {self.faces} face(s)"
+    def summary(self, noun: str = "face") -> str:
+        """noun: what is counted, "face detection" in a video, whose run counts its faces so (a face a frame)."""
+        text = f"landmarks on {self.landmarked} of {counted(self.faces, noun)}"
         skipped = []
         if self.skipped_small:
             skipped.append(f"{self.skipped_small} smaller than {self.min_face} px")
@@ -150,8 +152,10 @@ POSE_MIN_WIDTH = 50
 def small_pose_note(faces: int, video: bool = True) -> str:
     # A photo has no track: "take a track's median" sent a photo run's user looking for one.
     median = ", or take a track's median" if video else ""
-    return (f"{faces} face(s) under {POSE_MIN_WIDTH} px wide have a pose that may be far off (yaw can flip by 40-60 "
-            f"degrees there; nothing in the records marks them): filter on x2 - x1{median} (README: Landmarks)")
+    # A video counts a face once a frame, as its closing line's face detections: "71 face(s)" beside "9 people seen".
+    return (f"{counted(faces, 'face detection' if video else 'face')} under {POSE_MIN_WIDTH} px wide "
+            f"{'has' if faces == 1 else 'have'} a pose that may be far off (yaw can flip by 40-60 degrees there; "
+            f"nothing in the records marks them): filter on x2 - x1{median} (README: Landmarks)")
 
 
 @dataclass

@@ -714,7 +714,7 @@ def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
     if stats is None:
         stats = getattr(pipeline.landmarker, "stats", None)
     if stats is not None and stats.faces:
-        (warn if stats.landmarked < stats.faces else info)(stats.summary())
+        (warn if stats.landmarked < stats.faces else info)(stats.summary("face detection" if video else "face"))
     if stats is not None and getattr(stats, "small_pose", 0):
         from ..landmarks import small_pose_note
 
