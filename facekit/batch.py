@@ -1185,7 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
     results.check_writable()
     sources, skipped = gather_sources(args.inputs, args.list, args.recursive)
     if skipped:
-        info(f"skipped {skipped} file(s) in the folders that are neither images nor videos")
+        info(f"skipped {counted(skipped, 'file')} in the folders that are neither images nor videos")
     if not sources:
         from .preprocess import recursive_hint
 
@@ -1285,9 +1285,9 @@ def main(argv: list[str] | None = None) -> int:
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:
-        info(f"{left} source(s) not done yet: run the same command again to go on")
+        info(f"{counted(left, 'source')} not done yet: run the same command again to go on")
     if totals["failed"]:
-        warn(f"{totals['failed']} source(s) failed: see {args.output}/status.csv (a re-run tries them again)")
+        warn(f"{counted(totals['failed'], 'source')} failed: see {args.output}/status.csv (a re-run tries them again)")
         return 1
     return 0
 

@@ -402,8 +402,8 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     if n_skipped:
         # One line for one fact (the card keeps the per-folder counts), naming files so they can be found.
         named = (unreadable + [str(f) for f in skipped_files])[:3]
-        log(f"[WARN] {', '.join(map(str, roots))}: skipped {skipped['unreadable']} unreadable image(s) and "
-            f"{skipped['not an image']} non-image file(s): {', '.join(named)}"
+        log(f"[WARN] {', '.join(map(str, roots))}: skipped {counted(skipped['unreadable'], 'unreadable image')} and "
+            f"{counted(skipped['not an image'], 'non-image file')}: {', '.join(named)}"
             + (f" and {n_skipped - len(named)} more" if n_skipped > len(named) else ""))
     for found, what in ((no_face, "no face found, used whole with their folder's label"),
                         (several, "other faces nearly as large as the one used (--faces largest): the label "

@@ -84,7 +84,7 @@ def test_corrupt_file_recorded(job):
     assert csv[0].startswith("source,kind,status,message,faces,frames,seconds")
     broken = [line for line in csv if "broken.jpg" in line]
     assert len(broken) == 1 and ",error," in broken[0] and "not a readable image" in broken[0]
-    assert "[WARN] 2 source(s) failed" in job["second"].stderr
+    assert "[WARN] 2 sources failed" in job["second"].stderr
     gone = [line for line in csv if "gone.jpg" in line]
     assert len(gone) == 1 and ",error," in gone[0] and "no such file" in gone[0]
     assert not any("notes.txt" in line for line in csv)  # not an image: skipped and counted, not an error

@@ -136,7 +136,7 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     assert records[0] == {"image": str(folder / "broken.jpg"), "error": records[0]["error"]}
     assert f"[WARN] skipped {records[0]['error']}" in res.stderr.splitlines(), res.stderr
     assert "not a readable image" in records[0]["error"]
-    assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
+    assert "skipped 1 unreadable image and 1 non-image file" in res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
     assert f"annotated images written to {out_dir}/ (3," in res.stdout
 
@@ -153,7 +153,7 @@ def test_a_rerun_does_not_count_its_own_json_lines_in_the_folder_as_skipped(medi
         res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask",
                          "--fast")
         assert res.returncode == 0, res.stderr
-        assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout, res.stdout
+        assert "skipped 0 unreadable images and 1 non-image file" in res.stdout, res.stdout
         assert "faces.jsonl" not in res.stdout.split("results written to")[0], res.stdout
     assert [json.loads(line)["image"] for line in jsonl.read_text().splitlines()] == [str(folder / "obama-240p.jpg")]
 
@@ -176,7 +176,7 @@ def test_a_missing_photo_among_several_is_exit_1_after_the_others(media, tmp_pat
     assert "faces" not in records[1] and records[1]["error"].endswith("no such file"), records[1]
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
     assert res.returncode == 0, res.stderr
-    assert "skipped 0 unreadable image(s) and 1 non-image file(s)" in res.stdout
+    assert "skipped 0 unreadable images and 1 non-image file" in res.stdout
 
 
 def test_recursive_follows_linked_folders_once(tmp_path):
@@ -428,7 +428,7 @@ def test_pixel_bomb_in_a_folder_is_counted_and_the_run_goes_on(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and "bomb.png: image of 60000x60000 px" in res.stderr
-    assert "skipped 1 unreadable image(s)" in res.stdout
+    assert "skipped 1 unreadable image" in res.stdout
     records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
     assert {name: len(r["faces"]) for name, r in records.items() if "faces" in r} == {"obama.jpg": 1,
                                                                                        "two_people.jpg": 2}
@@ -1612,7 +1612,7 @@ def test_photos_cut_short_are_one_line_each_without_the_decoders_own(media, tmp_
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 4 and all(ln.startswith("[WARN] skipped ") for ln in lines), res.stderr
     assert all("cut short" in ln for ln in lines), res.stderr
-    assert "1 image, 1 face" in res.stdout and "skipped 4 unreadable image(s)" in res.stdout, res.stdout
+    assert "1 image, 1 face" in res.stdout and "skipped 4 unreadable images" in res.stdout, res.stdout
     res = run_script("detect_mask_image.py", "-i", folder / "cut.png", "--no-display", "--tasks", "mask")
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
@@ -1682,7 +1682,7 @@ def test_links_to_photos_on_a_disk_not_mounted_are_named_and_counted(media, tmp_
     for recursive in ((), ("--recursive",)):
         res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask", *recursive)
         assert res.returncode == 1, res.stderr
-        assert "1 image, 1 face" in res.stdout and "skipped 2 unreadable image(s)" in res.stdout, res.stdout
+        assert "1 image, 1 face" in res.stdout and "skipped 2 unreadable images" in res.stdout, res.stdout
 
 
 def test_a_web_pages_rule_image_a_few_pixels_wide_is_drawn(media, tmp_path):
@@ -2009,7 +2009,7 @@ def test_each_file_of_a_folder_that_is_not_a_photo_is_named(media, tmp_path):
                        f"{photos / 'CLIP.MP4'} reads it)",
                        f"[INFO] skipped {photos / 'notes.txt'}: not an image file (by its extension)",
                        f"[INFO] skipped {photos / 'Thumbs.db'}: not an image file (by its extension)"], res.stdout
-    assert "skipped 0 unreadable image(s) and 3 non-image file(s)" in res.stdout
+    assert "skipped 0 unreadable images and 3 non-image files" in res.stdout
     assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
 
 
@@ -2070,7 +2070,7 @@ def test_a_missing_file_of_any_extension_among_photos_is_named_missing(media, tm
                      tmp_path / "faces.jsonl", "--no-display", "--tasks", "mask")
     assert res.returncode == 1, res.stderr
     assert f"[WARN] skipped {tmp_path / 'notes.tx'}: no such file" in res.stderr.splitlines(), res.stderr
-    assert "skipped 1 unreadable image(s) and 0 non-image file(s)" in res.stdout
+    assert "skipped 1 unreadable image and 0 non-image files" in res.stdout
     records = [json.loads(line) for line in (tmp_path / "faces.jsonl").read_text().splitlines()]
     assert [len(r["faces"]) for r in records[:1]] == [1] and records[1:] == [
         {"image": str(tmp_path / "notes.tx"), "error": f"{tmp_path / 'notes.tx'}: no such file"}], records

@@ -42,7 +42,7 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     res = run_script("train_mask_detector.py", "--dataset", data, "--model", model, "--plot", plot, *QUICK)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "[INFO] training head" in res.stdout and "[INFO] fine-tuning" in res.stdout
-    assert "skipped 1 unreadable image(s) and 1 non-image file(s)" in res.stdout
+    assert "skipped 1 unreadable image and 1 non-image file" in res.stdout
     assert "empty_class" in res.stdout  # reported as skipped
     assert "task 'mask'" in res.stdout
     assert "the card records no terms for the training images" in res.stdout  # no --data-licence given
@@ -1195,7 +1195,7 @@ def test_skipped_files_are_one_warning_naming_them(datasets, tmp_path):
     got = load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
     warnings = [ln for ln in lines if ln.startswith("[WARN]")]
     assert len(warnings) == 1, warnings
-    assert "skipped 1 unreadable image(s) and 4 non-image file(s)" in warnings[0]
+    assert "skipped 1 unreadable image and 4 non-image files" in warnings[0]
     assert f"{data / 'with_mask' / 'notes.txt'}, {data / 'without_mask' / 'a.csv'}" in warnings[0]
     assert warnings[0].endswith("and 2 more"), warnings[0]
     assert got.skipped == {"unreadable": 1, "not an image": 4}
@@ -1614,7 +1614,7 @@ def test_unreadable_images_are_named_first_with_why(datasets, tmp_path, monkeypa
     lines = []
     load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
     warning = next(ln for ln in lines if "unreadable" in ln)
-    assert "skipped 2 unreadable image(s) and 3 non-image file(s): " \
+    assert "skipped 2 unreadable images and 3 non-image files: " \
            f"{data / 'without_mask' / 'IMG_0001.HEIC'} (" in warning, warning
     assert "pip install 'facekit[heic]'" in warning
     assert warning.endswith(f"{data / 'with_mask' / 'Thumbs.db'} and 2 more"), warning

@@ -602,8 +602,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 info(aside)
         raise unwritten
     secs = time.perf_counter() - started
-    info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped {failed} unreadable image(s) "
-         f"and {len(skipped) - repeated} non-image file(s)"
+    info(f"{counted(done, 'image')}, {counted(n_faces, 'face')} in {secs:.1f}s; skipped "
+         f"{counted(failed, 'unreadable image')} and {counted(len(skipped) - repeated, 'non-image file')}"
          + (f"; {counted(repeated, 'photo')} met twice, read once" if repeated else "")
          + (f"; {len(images) - done - failed} not reached" if stopped and len(images) > done + failed else ""))
     if n_faces and pipeline.heads:

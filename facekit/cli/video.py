@@ -638,7 +638,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         if said is not None:
             info(said)
     if alerts is not None:
-        info(f"--alert ran {len(alerts.fired)} time(s)" + (f", {alerts.failed} failed" if alerts.failed else ""))
+        info(f"--alert ran {counted(len(alerts.fired), 'time')}"
+             + (f", {alerts.failed} failed" if alerts.failed else ""))
 
 
 @guarded
@@ -908,8 +909,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
          + f", {counted(frames, 'frame')}, {counted(people, 'person', 'people')} seen"
          + (f", {unmasked} without a mask" if unmasked is not None else "")
-         + f" in {time.perf_counter() - started:.1f}s; skipped {failed} unreadable video(s) and "
-           f"{len(skipped) - repeated} non-video file(s)"
+         + f" in {time.perf_counter() - started:.1f}s; skipped {counted(failed, 'unreadable video')} and "
+           f"{counted(len(skipped) - repeated, 'non-video file')}"
          + (f"; {broken} broke part-way (their outputs hold the frames before)" if broken else "")
          + (f"; {unwritten} whose outputs could not be written (above)" if unwritten else "")
          + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
