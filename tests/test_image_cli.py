@@ -213,6 +213,24 @@ def test_crops_mode_classifies_whole_images(datasets, tmp_path):
     assert right >= 7
 
 
+def test_a_folder_of_crops_says_why_a_crop_got_no_label(media, tmp_path, capfd):
+    """README: a crop no head labels says why on its line. A folder of crops, what --crops is for, said only
+    "dark.png: 1 face", and its JSON line holds neither labels nor the reason."""
+    from facekit.cli.image import main
+
+    face = cv2.imread(str(media / "example_03.png"))[95:197, 172:263]
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), face)
+    cv2.imwrite(str(folder / "dark.png"), face // 40)
+    cv2.imwrite(str(folder / "tiny.png"), cv2.resize(face, (6, 6), interpolation=cv2.INTER_AREA))
+    assert main(["-i", str(folder), "--crops", "--tasks", "mask", "-j", str(tmp_path / "c.jsonl"), "--no-display"]) == 0
+    said = capfd.readouterr().out
+    assert f"[INFO] {folder / 'a.png'}: 1 face\n" in said, said
+    assert f"[INFO] {folder / 'dark.png'}: 1 face, too dark to read (mean grey level " in said, said
+    assert f"[INFO] {folder / 'tiny.png'}: 1 face, too small for the heads (6 px, under 8)\n" in said, said
+
+
 def test_odd_formats_are_handled(media, tmp_path):
     """Grayscale, RGBA, 16-bit PNG and an EXIF-rotated JPEG all give the face, not an error."""
     from PIL import Image

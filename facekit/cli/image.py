@@ -573,8 +573,11 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 # A folder run said only "11 images, 32 faces": which photo held how many took the JSON and a
                 # script. The annotated image is named where its name is not the photo's (_2, a HEIC's .jpg).
                 renamed = shown is not None and name.name != path.name
+                # A crop no head labelled said why in a one-photo run only: a folder of crops (what --crops is
+                # for) said "1 face" of a too dark or too small one, and its JSON line has no labels and no reason.
+                why = pipeline.why_unlabelled(image, faces[0]) if args.crops and faces else None
                 with tqdm.external_write_mode():
-                    info(f"{printable(str(path))}: {counted(len(faces), 'face')}"
+                    info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (f", {why}" if why else "")
                          + (f" (annotated image: {printable(str(args.output / name))})" if renamed else ""))
         except KeyboardInterrupt:
             stopped = "interrupted"
