@@ -122,7 +122,9 @@ def training_plot(history: dict, path: Path, fine_start: int | None = None, titl
     ax.set_ylabel("loss / accuracy")
     ax.set_title(title)
     if len(epochs):
-        ax.legend(loc="center right")
+        # Beside the axes: inside them, at their centre right, it hid the last epochs' points (a short run's val_acc
+        # and acc), whose place depends on the run.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         ax.text(0.5, 0.5, "no training epochs in this run", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
