@@ -510,15 +510,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    from .cli.common import ArgumentParser, add_version
+    import argparse
 
-    # the commands' parser: a bad option or subcommand is one [ERROR] line, and --version is there as on the others
-    parser = ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0])
+    from .cli.common import ArgumentParser, add_version, exit_status_help
+
+    # the commands' parser: a bad option or subcommand is one [ERROR] line, and --version is there as on the others;
+    # its --help gave neither examples nor the exit statuses every other command's lists (fetch ends 2 for a file
+    # it could not get).
+    parser = ArgumentParser(prog="python -m facekit.assets", description=__doc__.split("\n\n")[0],
+                            epilog="examples:\n  python -m facekit.assets fetch --layout .\n"
+                                   "  python -m facekit.assets list\n" + exit_status_help(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="resolve (and download) every model asset; each line gives its licence")
     fetch.add_argument("--layout", type=Path, help="also lay out face_detector/ and examples/ here")
     sub.add_parser("list", help="show where each asset resolves from, and its licence")
+    # With no command argparse said "the following arguments are required: command", naming none.
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.error(f"give a command: {', '.join(sub.choices)}")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

@@ -580,3 +580,20 @@ def test_every_model_asset_fetch_gets_is_one_facekit_loads():
     unused = [name for name in assets.REGISTRY if not name.startswith(("baseline.", "media."))
               and f'"{name}"' not in sources]
     assert unused == []
+
+
+def test_the_assets_command_says_its_commands_and_exit_statuses(capsys):
+    """`python -m facekit.assets` with no command said "the following arguments are required: command" (which?), and its
+    --help listed neither examples nor exit statuses, where every other command's does (fetch ends 2 for a file
+    it could not get)."""
+    from facekit.assets import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "[ERROR] give a command: fetch, list (see python -m facekit.assets --help)\n"
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    said = capsys.readouterr().out
+    assert "python -m facekit.assets fetch --layout ." in said and "\nexit status:\n  0    done\n  2    " in said, said
