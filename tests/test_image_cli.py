@@ -138,7 +138,7 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     assert "not a readable image" in records[0]["error"]
     assert "skipped 1 unreadable image and 1 non-image file" in res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["no_face_cat.png", "obama.jpg", "two_people.jpg"]
-    assert f"annotated images written to {out_dir}/ (3," in res.stdout
+    assert f"annotated images written to {out_dir}/ (3 images, named as their photos)" in res.stdout
 
 
 def test_a_rerun_does_not_count_its_own_json_lines_in_the_folder_as_skipped(media, tmp_path):
@@ -979,7 +979,7 @@ def test_a_folder_run_whose_reader_goes_counts_what_it_wrote(media, tmp_path, bu
     # run): the summary counts the images that are there.
     annotated = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert len(annotated) in (n, n + 1), (annotated, err)
-    assert not annotated or f"annotated images written to {out}/ ({len(annotated)}, " in err, err
+    assert not annotated or f"annotated images written to {out}/ ({len(annotated)} image" in err, err
 
 
 def test_a_folder_with_no_readable_image_writes_nothing(tmp_path):
@@ -1670,7 +1670,7 @@ def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tm
                      "--tasks", "mask")
     assert res.returncode == 0 and res.stderr == "", res.stderr
     assert "2 images, 3 faces" in res.stdout, res.stdout
-    assert "(2, named as their photos; .pgm photos as .png, which OpenCV can write)" in res.stdout, res.stdout
+    assert "(2 images, named as their photos; .pgm photos as .png, which OpenCV can write)" in res.stdout, res.stdout
     assert sorted(p.name for p in out_dir.iterdir()) == ["a_scan.png", "z_photo.jpg"]
     drawn = cv2.imread(str(out_dir / "a_scan.png"))
     assert drawn.shape[:2] == gray.shape and (np.ptp(drawn.astype(int), axis=2) > 100).sum() > 500  # red boxes

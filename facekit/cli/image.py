@@ -628,7 +628,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         renamed = sum(name.stem != path.stem for path, name in pairs)
         unwritable = sorted({(path.suffix, name.suffix) for path, name in pairs
                              if name.stem == path.stem and path.suffix and name.suffix != path.suffix})
-        info(f"annotated images written to {args.output}/ ({drawn}, named as their photos"
+        # "(3, named as their photos)": 3 of what, beside "3 images, 2 faces" of the line before.
+        info(f"annotated images written to {args.output}/ ({counted(drawn, 'image')}, named as their photos"
              + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
              + (f"; {', '.join(f'{old} photos as {new}' for old, new in unwritable)}, which OpenCV can write"
                 if unwritable else "") + ")")
