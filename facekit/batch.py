@@ -1280,8 +1280,10 @@ def main(argv: list[str] | None = None) -> int:
               "saved: run the same command to go on", file=sys.stderr, flush=True)
         return exit_status()
     secs = time.perf_counter() - started
+    # A video's faces are counted once a frame: "142 faces" of a clip where the video script says "142 face
+    # detections" (and 9 people) read as 142 people.
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
-         f"{counted(totals['faces'], 'face')} in {secs:.1f}s "
+         f"{counted(totals['faces'], 'face detection' if n_videos else 'face')} in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:

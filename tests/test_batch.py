@@ -122,6 +122,10 @@ def test_video_rows(job, media):
     assert max(ids.count(i) for i in set(ids)) >= 5  # tracks last across analysed frames
     status = {r["source"]: r for r in pq.read_table(job["out"] / "status").to_pylist()}
     assert status[os.path.abspath(media / CLIP)]["frames"] == 28
+    # A video's faces are counted a frame each, as the video script's closing line counts them ("142 faces" there
+    # read as people).
+    assert re.search(r"^\[INFO\] 5 sources, \d+ frames, \d+ face detections in ", job["second"].stdout, re.M), \
+        job["second"].stdout
 
 
 def test_unreachable_address_writes_nothing(tmp_path, media):
