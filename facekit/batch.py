@@ -243,6 +243,10 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             else:
                 text = list_file.read_text(encoding="utf-8-sig", errors="surrogateescape")
             lines = text.split("\n")
+        except FileNotFoundError:
+            # Was "cannot read ([Errno 2] No such file or directory: 'nosuch.txt')", where a missing input is
+            # "no such file or folder" and the folder it was looked for in.
+            raise FacekitError(f"--list {list_file}: no such file{near_names(list_file)}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise FacekitError(f"--list {list_file}: cannot read ({exc})") from None
         if "\x00" in text:  # no file name holds one: `--list photo.jpg` ended in "ValueError: embedded null byte"

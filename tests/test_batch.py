@@ -1539,6 +1539,21 @@ def test_a_list_read_from_standard_input(tmp_path, monkeypatch):
     assert gather_sources([], Path("-"), False)[0] == [(str(tmp_path / "b.mp4"), "video")]
 
 
+def test_a_missing_list_file_is_said_as_a_missing_input_is(tmp_path, monkeypatch):
+    """--list nosuch.txt was "cannot read ([Errno 2] No such file or directory: 'nosuch.txt')", Python's own words,
+    where a missing input is "no such file or folder" and the folder it was looked for in (or the name meant)."""
+    from facekit.batch import gather_sources
+    from facekit.errors import FacekitError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FacekitError) as said:
+        gather_sources([], Path("nosuch.txt"), False)
+    assert str(said.value) == f"--list nosuch.txt: no such file (looked for in the current folder, {tmp_path})"
+    (tmp_path / "list.txt").write_text("a.jpg\n")
+    with pytest.raises(FacekitError, match=r"^--list list: no such file \(did you mean .*list\.txt\?\)$"):
+        gather_sources([], Path("list"), False)
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
 def test_a_named_pipe_in_the_list_fails_rather_than_hangs_the_job(tmp_path):
     """A named pipe in a --list was opened as a photo or video: the open waited forever for a writer, and the
