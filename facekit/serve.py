@@ -609,14 +609,23 @@ def log(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from .cli.common import ArgumentParser, add_version
 
     # The commands' parser: a bad option is one [ERROR] line, as on every other command (argparse's own was the
     # usage and "python -m facekit serve: error: ...", which a service's log searched for [ERROR] did not show).
+    # --help showed the docstring's Markdown ("`python -m facekit serve`: the photo command ...") and, alone of the
+    # commands, no exit statuses.
     p = ArgumentParser(
-        prog="python -m facekit serve", description=__doc__.split("\n\n")[0],
-        epilog="Start it in a terminal of its own (or as a user service) and run photo commands as usual; Ctrl-C "
-               "stops it. README: 'Many photo commands in a row'.")
+        prog="python -m facekit serve",
+        description=__doc__.split("\n\n")[0].split("`: ", 1)[-1].replace("the", "The", 1),
+        epilog="Start it in a terminal of its own (or as a user service) and run photo commands as usual;\n"
+               "Ctrl-C stops it. README: 'Many photo commands in a row'.\n\nexit status:\n"
+               "  0    ended after --idle seconds without a command\n"
+               "  2    an error, one [ERROR] line: a bad option, a socket it cannot listen on, a model missing\n"
+               "  130  stopped by Ctrl-C (143 by SIGTERM, 129 by SIGHUP)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--socket", help=f"the socket to listen on (default: {SERVER_ENV}, else the user's runtime "
                                     "folder)")
     p.add_argument("--idle", type=float, metavar="SECONDS",

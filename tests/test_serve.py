@@ -244,6 +244,19 @@ def test_a_bad_serve_option_is_one_error_line():
             "(see python -m facekit serve --help)"), line
 
 
+def test_serve_help_reads_as_the_other_commands(capsys):
+    """`python -m facekit serve --help` began with its docstring's Markdown ("`python -m facekit serve`: the photo
+    command ...") and, alone of the commands, listed no exit statuses."""
+    from facekit.serve import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    said = capsys.readouterr().out
+    assert "`" not in said and "\nThe photo command with its models loaded once" in said, said
+    assert "\nexit status:\n  0    " in said and "\n  130  stopped by Ctrl-C" in said, said
+
+
 def test_a_relative_models_folder_is_the_callers_own_not_the_servers(monkeypatch, tmp_path):
     """FACEKIT_MODELS=models (README: a folder's own heads) in the server's environment and a command's: the same
     string, so a server started in one folder ran a command from another with the first folder's heads, and
