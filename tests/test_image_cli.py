@@ -2558,7 +2558,7 @@ def test_links_that_loop_in_a_folder_are_named_not_a_traceback(media, tmp_path):
     os.symlink("a", folder / "b")
     res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "1 image, 1 face" in res.stdout and "skipped 1 unreadable image(s) and 2 non-image" in res.stdout
+    assert "1 image, 1 face" in res.stdout and "skipped 1 unreadable image and 2 non-image" in res.stdout
     assert len(jsonl.read_text().splitlines()) == 2  # the photo, and the link's error record
 
 
