@@ -144,6 +144,11 @@ class LandmarkStats:
         return text + (f"; none on {', '.join(skipped)}" if skipped else "")
 
 
+# Face-flag logits by which a half-turned crop must beat the fit to replace it (see FaceMesh.mesh). On the media
+# photos turned 0-90 and 270, right fits scored their half-turned crop at most 3.7 higher (example_03's masked
+# face, YuNet's start); the upside-down fits of those turned 150-210 scored it 6-37 higher, of 120 -4 to 31.
+FLIP_MARGIN = 5.0
+
 # Under this box width (px) the 6-point pose fit can settle on a wrong solution: on the hamilton clip a 44 px
 # near-frontal face read yaw -47 for some frames and -1 for others, a 48 px one from -15 to +56.
 POSE_MIN_WIDTH = 50
@@ -179,6 +184,7 @@ class _Roi:
 class _MeshResult:
     points: np.ndarray  # (468, 3) image px
     presence: float
+    logit: float = 0.0  # the face flag before the sigmoid, which saturates at 1.0 where faces differ
 
 
 class FaceMesh:
@@ -265,6 +271,20 @@ class FaceMesh:
                 return None
             if not opts.refine:
                 return best
+        best, roi = self._refine(image, best, roi)
+        # A face turned past ~110 degrees starts from the detector's eye points, which lie 180 degrees off there,
+        # and the mesh fits it upside down (roll 180 off) with a high face flag; its crop turned half a turn, where
+        # the face stands upright, scores higher still, while a right fit's half-turned crop nearly always scores
+        # far lower (FLIP_MARGIN), so one more pass (~1 ms) tells them apart.
+        flip = roi_from_landmarks(best.points, opts.roi_scale)
+        flip.angle += np.pi
+        flipped = self._run(image, flip)
+        if flipped.logit > best.logit + FLIP_MARGIN:
+            best, roi = self._refine(image, flipped, flip)
+        return best
+
+    def _refine(self, image: np.ndarray, best: _MeshResult, roi: _Roi) -> tuple[_MeshResult, _Roi]:
+        opts = self.options
         for _ in range(max(1, opts.max_passes - 1)):
             next_roi = roi_from_landmarks(best.points, opts.roi_scale)
             turned = _turned(next_roi, roi)
@@ -274,7 +294,7 @@ class FaceMesh:
             best, roi = result, next_roi
             if turned <= opts.settle_degrees:
                 break
-        return best
+        return best, roi
 
     def _tracked_roi(self, face: Face) -> _Roi | None:
         """The crop the track's last landmarks give, if the face is still about where and as big as it was."""
@@ -303,7 +323,7 @@ class FaceMesh:
         pts = np.empty((N_POINTS, 3), dtype=np.float64)
         pts[:, :2] = raw[:, :2] @ inverse[:, :2].T + inverse[:, 2]
         pts[:, 2] = raw[:, 2] * (roi.size / INPUT_SIZE)  # depth in the same pixel scale as x and y
-        return _MeshResult(pts, 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+        return _MeshResult(pts, 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))), logit)
 
 
 def create_landmarker(**options) -> FaceMesh:
