@@ -180,6 +180,34 @@ def test_face_touching_the_border_is_found_and_clipped(default_detector, media):
     assert box.width >= 4 and box.height >= 4
 
 
+@pytest.mark.parametrize("name, turn", [("12_angry_men.jpg", cv2.ROTATE_90_CLOCKWISE),
+                                        ("example_03.png", cv2.ROTATE_90_COUNTERCLOCKWISE)])
+def test_a_sideways_photo_finds_the_faces_an_upright_one_does(default_detector, media, name, turn):
+    """A phone held sideways whose EXIF rotation was lost: 12_angry_men.jpg turned a quarter turn clockwise gave
+    1 face of the upright photo's 10, example_03.png turned the other way 1 of 3. Where a face's key points say it
+    lies on its side, the photo is searched again turned upright, and the faces map back onto the sideways one."""
+    image = load_image(media / name)
+    image = cv2.resize(image, None, fx=640 / max(image.shape[:2]), fy=640 / max(image.shape[:2]),
+                       interpolation=cv2.INTER_AREA)
+    upright = default_detector.detect(image)
+    sideways = cv2.rotate(image, turn)
+    faces = default_detector.detect(sideways)
+    assert len(faces) == len(upright) >= 3
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+    h, w = image.shape[:2]
+    for face in faces:
+        cx, cy = face.box.center
+        # Back to the upright photo: the clockwise turn took (x, y) to (h - y, x), the other (y, w - x).
+        x, y = (cy, h - cx) if turn == cv2.ROTATE_90_CLOCKWISE else (w - cy, cx)
+        near = min(upright, key=lambda f: np.hypot(f.box.center[0] - x, f.box.center[1] - y))
+        assert np.hypot(near.box.center[0] - x, near.box.center[1] - y) < 0.25 * near.box.width
+        assert abs(face.box.width - near.box.height) <= 0.15 * near.box.height  # turned: width and height swap
+        # Its key points as the photo shows the face: the eye line a quarter turn from the upright face's.
+        (lx, ly), (rx, ry) = face.detector_keypoints[:2]
+        roll = np.degrees(np.arctan2(ry - ly, rx - lx))
+        assert abs(abs(roll) - 90) < 25 and (roll > 0) == (turn == cv2.ROTATE_90_CLOCKWISE)
+
+
 def test_no_face_on_blank_and_tiny_images(default_detector):
     assert default_detector.detect(np.full((480, 640, 3), 127, np.uint8)) == []
     assert default_detector.detect(np.zeros((8, 8, 3), np.uint8)) == []
