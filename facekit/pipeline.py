@@ -17,6 +17,8 @@ import numpy as np
 
 from .detection import CloseUp, Detector
 from .heads import Head
+from .landmarks import KEYPOINT_NAMES
+from .preprocess import LEVEL_MIN_ROLL, face_roll, level_turn
 from .runtime import apply_to_opencv, keep_freed_memory, renew_lock_after_fork
 from .types import Box, Face
 
@@ -30,6 +32,8 @@ MIN_FACE_FOR_HEADS = 16
 # faces dimmed to a mean of 10 were 92.3% right for the mask head (its test split) and 91.2% for gender
 # (its val split); at 8, 88.5% and 88.7%.
 MIN_BRIGHTNESS_FOR_HEADS = 10.0
+# Faces turned further from the camera (degrees of yaw) keep the heads' detector-levelled labels (_relevel).
+RELEVEL_MAX_YAW = 50.0
 
 
 class StageTimes:
@@ -237,9 +241,44 @@ class FacePipeline:
         if marking is not None:
             with self.times.stage("landmarks wait"):
                 marked = marking.result()
-            return [m.replace(predictions=f.predictions) for m, f in zip(marked, faces)]
-        if landmarker is not None and faces:
+            faces = [m.replace(predictions=f.predictions) for m, f in zip(marked, faces)]
+        elif landmarker is not None and faces:
             faces = self._mark(landmarker, image, faces)
+        else:
+            return faces
+        return self._relevel(image, faces, jobs)
+
+    def _relevel(self, image: np.ndarray, faces: list[Face], jobs) -> list[Face]:
+        """The heads again on the faces whose mesh tilts them otherwise than the detector's eye points did, cut
+        levelled by the mesh's points. A face turned past ~110 degrees has detector points 180 degrees off, and
+        YuNet's hardly tilt at all (turned 60 degrees: -5 at the median), so the heads read those faces upside
+        down or tilted; the mesh, checked both ways up (FaceMesh.mesh), reads them right. A face the two agree on,
+        as on every upright one, keeps its labels as they are."""
+        again = {}
+        for i, face in enumerate(faces):
+            kps = face.keypoints
+            if not kps or face.detector_keypoints is None or any(name not in kps for name in KEYPOINT_NAMES):
+                continue
+            points = np.array([kps[name] for name in KEYPOINT_NAMES], dtype=np.float64)
+            if level_turn(face.box, points) is None:  # upright, or a profile: cut as the heads cut it
+                continue
+            # Near a profile the mesh's eye line mostly follows pitch (README: Landmarks): a performer of the
+            # hamilton clip at yaw -74 read roll +41, the detector's points rightly ~0.
+            if face.pose is None or abs(face.pose.yaw) > RELEVEL_MAX_YAW:
+                continue
+            said = face_roll(face.detector_keypoints) if level_turn(face.box, face.detector_keypoints) is not None \
+                else 0.0
+            if abs((face_roll(points) - said + 180.0) % 360.0 - 180.0) > LEVEL_MIN_ROLL:
+                again[i] = points
+        if not again:
+            return faces
+        for task, head, chosen in jobs:
+            redo = [i for i in chosen if i in again]
+            if redo:
+                with self.times.stage(f"head:{task}"):
+                    preds = head.predict_boxes(image, [faces[i].box for i in redo], [again[i] for i in redo])
+                for i, pred in zip(redo, preds):
+                    faces[i] = faces[i].with_predictions(**{task: pred})
         return faces
 
     def _mark(self, landmarker: Landmarker, image: np.ndarray, faces: list[Face]) -> list[Face]:
