@@ -148,6 +148,9 @@ class LandmarkStats:
 # photos turned 0-90 and 270, right fits scored their half-turned crop at most 3.7 higher (example_03's masked
 # face, YuNet's start); the upside-down fits of those turned 150-210 scored it 6-37 higher, of 120 -4 to 31.
 FLIP_MARGIN = 5.0
+# ...tried only on fits scoring under this logit: the upside-down fits there scored at most 14.4, while 4 in 5
+# upright faces score higher (the media photos, both detectors), so most of them skip the extra pass.
+FLIP_CHECK_BELOW = 18.0
 
 # Under this box width (px) the 6-point pose fit can settle on a wrong solution: on the hamilton clip a 44 px
 # near-frontal face read yaw -47 for some frames and -1 for others, a 48 px one from -15 to +56.
@@ -276,11 +279,12 @@ class FaceMesh:
         # and the mesh fits it upside down (roll 180 off) with a high face flag; its crop turned half a turn, where
         # the face stands upright, scores higher still, while a right fit's half-turned crop nearly always scores
         # far lower (FLIP_MARGIN), so one more pass (~1 ms) tells them apart.
-        flip = roi_from_landmarks(best.points, opts.roi_scale)
-        flip.angle += np.pi
-        flipped = self._run(image, flip)
-        if flipped.logit > best.logit + FLIP_MARGIN:
-            best, roi = self._refine(image, flipped, flip)
+        if best.logit < FLIP_CHECK_BELOW:
+            flip = roi_from_landmarks(best.points, opts.roi_scale)
+            flip.angle += np.pi
+            flipped = self._run(image, flip)
+            if flipped.logit > best.logit + FLIP_MARGIN:
+                best, roi = self._refine(image, flipped, flip)
         return best
 
     def _refine(self, image: np.ndarray, best: _MeshResult, roi: _Roi) -> tuple[_MeshResult, _Roi]:
