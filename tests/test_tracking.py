@@ -45,6 +45,15 @@ def test_face_that_returns_after_a_long_gap_gets_a_new_id():
     assert tracker.update([face(100, 100)])[0].track_id == 2
 
 
+def test_face_gone_exactly_max_missed_frames_keeps_its_id():
+    """The gap that ends a track is a longer one than max_missed: at max_missed itself the face is still itself."""
+    tracker = IoUTracker(max_missed=10)
+    tracker.update([face(100, 100)])
+    for _ in range(10):
+        tracker.update([])
+    assert tracker.update([face(100, 100)])[0].track_id == 1
+
+
 def test_face_missed_for_a_few_frames_keeps_its_id():
     tracker = IoUTracker(max_missed=10)
     for i in range(5):
@@ -53,6 +62,17 @@ def test_face_missed_for_a_few_frames_keeps_its_id():
         tracker.update([])
     # It kept moving while unseen; the track's velocity predicts where it is now.
     assert tracker.update([face(100 + 5 * 9, 100)])[0].track_id == 1
+
+
+def test_a_fast_face_missed_for_a_few_frames_is_looked_for_where_it_has_moved_to():
+    """The prediction runs the velocity on for every frame missed: 20 px a frame for 5 frames puts a 60 px face's
+    box 100 px on, where one frame's step (20 px) leaves no overlap and a centre 1.3 boxes away: a new id."""
+    tracker = IoUTracker(max_missed=10)
+    for i in range(6):
+        tracker.update([face(100 + 20 * i, 100)])
+    for _ in range(4):
+        tracker.update([])
+    assert tracker.update([face(100 + 20 * 10, 100)])[0].track_id == 1
 
 
 def test_two_crossing_faces_keep_their_ids():
@@ -108,6 +128,22 @@ def test_follow_moves_boxes_by_velocity_and_keeps_ids_and_labels():
     assert followed[0].box.x1 > 150  # last seen at 150, moving right
     # Feeding the followed faces back keeps them on their track.
     assert tracker.update(followed)[0].track_id == 1
+
+
+def test_follow_leaves_out_faces_missed_last_frame_and_boxes_run_off_the_frame():
+    """follow() stands in for a detector between detections: a face the last detection missed has no box to carry,
+    and a box moved off the frame is clipped to nothing, which the heads cannot read."""
+    tracker = IoUTracker()
+    tracker.frame_size = (640, 360)
+    for i in range(4):
+        tracker.update([face(300, 100, p_mask=0.9)])
+    tracker.update([])
+    assert tracker.follow() == []
+    leaving = IoUTracker()
+    leaving.frame_size = (640, 360)
+    for i in range(6):
+        leaving.update([face(120 - 40 * i, 100)])  # 40 px a frame to the left, last at x -80 .. -20
+    assert leaving.follow() == []
 
 
 def test_followed_faces_keep_up_with_a_pan_between_detections():
@@ -300,3 +336,16 @@ def test_the_video_loop_needs_no_scipy():
             "assert 'scipy' not in sys.modules, 'scipy imported'; print(t.tracks[0].id)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "1", res.stderr
+
+
+def test_iou_matrix_of_tall_and_wide_boxes_is_each_pairs_iou():
+    """The tracker matches on iou_matrix; faces' boxes are rarely square (a detector's are taller than wide), and
+    each box's area must be its own width times its own height."""
+    from facekit.types import iou_matrix
+
+    boxes = [Box(10, 10, 50, 90), Box(20, 30, 120, 70), Box(0, 0, 30, 30)]
+    others = [Box(15, 20, 45, 100), Box(60, 40, 140, 60)]
+    expected = [[a.iou(b) for b in others] for a in boxes]
+    got = iou_matrix(np.array([b.as_list() for b in boxes]), np.array([b.as_list() for b in others]))
+    assert got == pytest.approx(np.array(expected), abs=1e-12)
+    assert got[0, 0] == pytest.approx(2100 / (3200 + 2400 - 2100))  # 30 x 70 shared by 40 x 80 and 30 x 80
