@@ -306,6 +306,18 @@ def test_bitmaps_still_state_their_size_and_are_refused_over_the_limit(tmp_path,
         load_image_bytes(tmp_path, bomb)
 
 
+@pytest.mark.parametrize("ext, params", [(".png", []), (".jpg", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),
+                                         (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])])
+def test_headers_state_width_then_height(media, ext, params):
+    """The pixel limit's message ("image of WxH px is over the limit") and the video reader's check read the size
+    from the header: a wide photo's must come back as (width, height), not turned. WebP 101: lossless (VP8L)."""
+    from facekit.preprocess import header_size
+
+    photo = load_image(media / "two_people.jpg")  # 1126 x 661
+    ok, data = cv2.imencode(ext, photo, params)
+    assert ok and header_size(data.tobytes()) == (1126, 661)
+
+
 def load_image_bytes(tmp_path, data):
     path = tmp_path / "held.bmp"
     path.write_bytes(data)
