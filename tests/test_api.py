@@ -1108,6 +1108,8 @@ def test_a_face_crops_its_own_pixels_from_the_photo_or_array_it_was_found_in(med
     assert np.array_equal(cv2.imread(str(tmp_path / "crop.png")), wide)
     with pytest.raises(ArgumentError, match=r"does not lie inside this 50x50 image: crop the image the face"):
         faces[0].crop(image[:50, :50])
+    with pytest.raises(ArgumentError, match=r"does not lie inside this 600x50 image"):  # each side against its own
+        faces[0].crop(image[:50])
     with pytest.raises(ArgumentError, match=r"^margin must be a number from 0"):
         faces[0].crop(image, margin=-0.1)
 

@@ -504,6 +504,20 @@ def test_json_intensity_has_the_probabilities_precision():
     assert abs(record["emotion_intensity"] - row["emotion_intensity"]) <= 5e-6
 
 
+def test_a_masked_face_is_read_from_the_eyes_only_when_an_emotion_head_read_it():
+    """emotion_eyes_only says how the emotion was read: a face that only the mask head saw has no emotion to
+    qualify, and True there would tell a library user an emotion was read from its eyes."""
+    from facekit.types import Box, Face, Prediction
+
+    masked = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9, 0.1]))
+    emotion = Prediction.from_probabilities(EMOTIONS, np.full(len(EMOTIONS), 1 / len(EMOTIONS)))
+    face = Face(Box(0, 0, 10, 10), 0.9, {"mask": masked})
+    assert face.emotion_eyes_only is False
+    assert face.with_predictions(emotion=emotion).emotion_eyes_only is True
+    bare = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.1, 0.9]))
+    assert face.with_predictions(emotion=emotion, mask=bare).emotion_eyes_only is False
+
+
 @pytest.mark.parametrize("labels", [EMOTIONS, ["angry", "happy", "sad", "surprise"]])
 def test_the_timelines_title_names_a_dashed_intensity_only_when_one_is_drawn(tmp_path, labels):
     """An emotion head of one's own without a "neutral" class has no intensity, so no dashed line is drawn, yet the
