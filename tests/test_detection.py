@@ -272,6 +272,29 @@ def test_pass_scales_follow_the_image_size():
     assert pass_scales(4000, 3000, 800, 2.0) == [pytest.approx(0.32)]  # big photo: one shrunk pass
 
 
+def test_box_calibration_moves_by_its_own_side_and_scales_each_side_on_its_own():
+    """Every detector's boxes go through its BoxCalibration (res10's: down 0.123 of the box height, 0.83 as tall):
+    dy is in box heights and dx in widths, sy scales the height and sx the width, on a tall box as on a wide one."""
+    from facekit.detection import BoxCalibration
+
+    tall_and_wide = np.array([[0, 0, 100, 200], [10, 20, 310, 120]], dtype=np.float32)
+    moved = BoxCalibration(dx=0.1, dy=0.2, sx=1.5, sy=0.5).apply(tall_and_wide)
+    assert moved.tolist() == [[-15, 90, 135, 190], [-35, 65, 415, 115]]
+
+
+def test_each_faces_key_points_lie_on_its_own_face(default_detector, media):
+    """The detector's 5 key points level a tilted face's crop for the heads and place the mesh: after NMS drops
+    the passes' duplicate boxes, and after the close-up pass's grey border is taken off (example_03's woman cut
+    by the left edge is found there), each face must carry its own points, every coordinate moved back."""
+    faces = default_detector.detect(load_image(media / "example_03.png"))
+    assert len(faces) == 3
+    for face in faces:
+        b, points = face.box, face.detector_keypoints
+        slack = 0.1 * max(b.width, b.height)
+        assert points.shape == (5, 2)
+        assert np.all((points >= (b.x1 - slack, b.y1 - slack)) & (points <= (b.x2 + slack, b.y2 + slack))), face
+
+
 def _passes_run(detector, monkeypatch) -> list[tuple[int, int]]:
     """The input sizes (h, w) of every network pass `detector` makes from now on."""
     sizes = []
