@@ -50,6 +50,10 @@ def test_photo_faces_and_labels(analyzer, media):
     assert len(faces) == 3
     assert face_at(faces, 320, 190).predictions["mask"].label == "with_mask"  # the woman in front
     assert face_at(faces, 215, 140).predictions["mask"].label == "without_mask"
+    # Given in another order, each face still gets its own label, not its neighbour's.
+    pair = [face_at(faces, 215, 140), face_at(faces, 320, 190)]
+    assert [f.label("mask") for f in analyzer.analyze(media / "example_03.png", faces=pair)] == ["without_mask",
+                                                                                                  "with_mask"]
     record = faces[0].to_dict()
     assert set(record) >= {"box", "score", "mask", "emotion", "gender"}
     assert json.loads(json.dumps(record)) == record  # plain JSON types
@@ -423,6 +427,25 @@ def test_each_head_labels_faces_down_to_its_own_min_face(media):
     assert set(tiny.predictions) == {"mask"} and set(big.predictions) == {"mask", "gender"}
     tiny, big = FacePipeline(None, heads, min_face=16).classify(image, faces)
     assert not tiny.predictions and set(big.predictions) == {"mask", "gender"}
+    # "Down to" includes the size itself: a face exactly min_face wide is labelled.
+    edge = Face(box=Box(100, 100, 100 + MIN_FACE_FOR_HEADS, 100 + MIN_FACE_FOR_HEADS), score=0.9)
+    assert set(FacePipeline(None, heads).classify(image, [edge])[0].predictions) == {"mask", "gender"}
+
+
+def test_the_int8_twins_probabilities_sum_to_one(media):
+    """An int8 softmax comes out in steps of 1/256 (rows summing to 0.99x); video runs the int8 twins, and its
+    records promise probabilities that sum to 1 whichever twin ran."""
+    from facekit.heads import Head
+    from facekit.preprocess import load_image
+    from facekit.types import Box
+
+    image = load_image(media / "example_03.png")
+    woman, man = Box(263, 116, 399, 266), Box(172, 95, 263, 197)
+    for task in ("mask", "emotion"):
+        head = Head.load(ROOT / "models" / task, int8=True)
+        assert head.model_path.name == "model_int8.tflite"
+        for pred in head.predict_boxes(image, [woman, man]):
+            assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_landmarks_run_beside_the_heads_with_the_same_result(media):
