@@ -65,6 +65,26 @@ def test_photo_faces_and_labels(analyzer, media):
     assert boxes and boxes == [f.box for f in analyzer.analyze(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))]
 
 
+def test_a_csv_row_says_what_the_json_record_of_its_face_does(analyzer, media):
+    """The video CSV and facekit-batch's rows come from csv_row, the JSON from to_dict: the same face must read
+    the same in both, column by column (box corners, every class's probability, the pose's three angles)."""
+    from facekit.records import csv_row
+    from facekit.types import Pose
+
+    faces = analyzer.analyze(media / "example_03.png")
+    labels = {task: head.labels for task, head in analyzer.heads.items()}
+    for face in faces:
+        face = face.replace(pose=Pose(12.5, -3.25, 7.75), track_id=4)
+        record, row = face.to_dict(), csv_row(41, 1.368, face, labels)
+        assert (row["frame"], row["time_s"], row["track_id"]) == (41, 1.368, 4)
+        assert [row[k] for k in ("x1", "y1", "x2", "y2")] == record["box"]
+        assert (row["yaw"], row["pitch"], row["roll"]) == (12.5, -3.25, 7.75)
+        for task, names in labels.items():
+            assert row[f"{task}_label"] == record[task]["label"]
+            for name in names:
+                assert row[f"{task}_{name}"] == pytest.approx(record[task]["probabilities"][name], abs=1e-5)
+
+
 def test_same_result_as_the_image_script(analyzer, media, tmp_path):
     out = tmp_path / "r.json"
     res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--no-display")
