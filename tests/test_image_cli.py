@@ -826,7 +826,9 @@ def test_a_folder_run_sweeps_the_temp_files_a_killed_run_left(media, tmp_path):
     _copy_photos(media, photos, "obama.jpg", "two_people.jpg")
     annotated.mkdir()
     stale = [tmp_path / ".faces.jsonl.k3x9_q2a.part", annotated / ".obama.jpg.0aj5mmzt.part"]
-    mine = [tmp_path / ".faces.jsonl.swp", annotated / ".obama.jpg.notes", annotated / ".obama.jpg.0aj5mmzt.part.txt"]
+    # The last: a temp file's name, but with 8 characters there that mkstemp never picks (capitals, a space).
+    mine = [tmp_path / ".faces.jsonl.swp", annotated / ".obama.jpg.notes", annotated / ".obama.jpg.0aj5mmzt.part.txt",
+            tmp_path / ".faces.jsonl.My draft.part"]
     for path in stale + mine:
         path.write_text("{}")
     res = run_script("detect_mask_image.py", "-i", photos, "-o", annotated, "-j", table, "--no-display")
