@@ -1109,8 +1109,16 @@ def test_an_older_jobs_stub_part_is_removed_when_it_resumes(tmp_path):
         (results.faces_dir / name).write_bytes(data)
         pq.write_table(pq.read_table(results.faces_dir / name).select(["source"]), results.status_dir / name)
     assert pq.read_table(results.faces_dir).column_names == ["source", "kind"]  # what the user read back
+    # A run killed mid-write leaves temp files in both folders, and one killed between a task's two renames a
+    # faces part without its status part: its sources are not done, so its faces would be written twice.
+    killed = [results.faces_dir / ".part-0000000003-3d.parquet.k3x9_q2a.part",
+              results.status_dir / ".part-0000000003-3d.parquet.0aj5mmzt.part"]
+    for path in killed:
+        path.write_bytes(b"PAR1")
+    (results.faces_dir / "part-0000000004-4e.parquet").write_bytes(parts["part-0000000001-1b.parquet"])
     Results(results.folder).open(JobOptions(detector="scrfd"))
     assert sorted(p.name for p in results.faces_dir.iterdir()) == sorted(parts)[1:]
+    assert sorted(p.name for p in results.status_dir.iterdir()) == sorted(parts)
     faces = pq.read_table(results.faces_dir)
     assert faces.column_names == columns and faces.column("x2").to_pylist() == [30]
 
