@@ -1608,6 +1608,33 @@ def test_video_steps_and_frame_counts_below_1_are_refused_before_the_source_open
 # --- analyze_video's fps and smooth, and frames held as a list or generator: bad ones said so, paths taken ---
 
 
+def test_analyze_video_smooths_by_the_strength_it_is_given(analyzer, media):
+    """smooth is the weight of a track's past (as --smooth): 0 passes each frame's own probabilities, 0.9 holds
+    them steady. The clip's first 12 frames with the heads on every frame: the first frame reads alike, then a
+    face's probabilities move less from frame to frame the stronger the smoothing."""
+    import numpy as np
+
+    cap, frames = cv2.VideoCapture(str(media / CLIP)), []
+    while len(frames) < 12:
+        frames.append(cap.read()[1])
+
+    def steps(smooth):
+        runs = list(analyzer.analyze_video(frames, fps=30, smooth=smooth, head_every=1))
+        track = {}
+        for result in runs:
+            for face in result.faces:
+                p = face.predictions.get("emotion")
+                if p is not None:
+                    track.setdefault(face.track_id, []).append(np.array(list(p.probabilities.values())))
+        longest = max(track.values(), key=len)
+        assert len(longest) >= 10
+        return longest[0], float(np.abs(np.diff(longest, axis=0)).sum())
+
+    (first_off, moved_off), (first_on, moved_on) = steps(0.0), steps(0.9)
+    assert first_off == pytest.approx(first_on, abs=1e-6)
+    assert moved_on < 0.5 * moved_off
+
+
 def _counted_frames(read, n=4):
     """Blank frames that note each one read: a check that comes before the source is read leaves it empty."""
     import numpy as np
