@@ -381,6 +381,22 @@ def test_max_frames_limits_every_output(tmp_path, clip, mask_model):
     assert diff[y1:y2, x1:x1 + 2].mean() > 40 or diff[y1:y2, x2 - 2:x2].mean() > 40  # box edge
 
 
+def test_smooth_sets_how_steady_the_csvs_probabilities_are(tmp_path, clip, mask_model):
+    """--smooth is the weight of a track's past: at 0 each frame's own mask probabilities go to the CSV, at 0.9
+    they move far less from frame to frame (the first frame's are the same either way)."""
+    moved = {}
+    for smooth in ("0", "0.9"):
+        table = tmp_path / f"s{smooth}.csv"
+        assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "12",
+                     "--head-every", "1", "--csv", str(table), "--smooth", smooth]) == 0
+        rows = [r for r in read_csv(table) if r["track_id"] == "1" and r["mask_with_mask"]]
+        assert len(rows) >= 10
+        values = [float(r["mask_with_mask"]) for r in rows]
+        moved[smooth] = (values[0], sum(abs(b - a) for a, b in zip(values, values[1:])))
+    assert moved["0"][0] == moved["0.9"][0]
+    assert moved["0.9"][1] < 0.5 * moved["0"][1], moved
+
+
 def test_a_webm_output_is_vp8_which_browsers_play(tmp_path, clip, mask_model):
     """The .mp4 written is MPEG-4 Part 2, which no web browser plays, and a .webm was refused ("cannot write a
     video with extension '.webm'"). A .webm is now VP8 (browsers play it), with every frame and the overlay."""
