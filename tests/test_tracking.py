@@ -349,3 +349,51 @@ def test_iou_matrix_of_tall_and_wide_boxes_is_each_pairs_iou():
     got = iou_matrix(np.array([b.as_list() for b in boxes]), np.array([b.as_list() for b in others]))
     assert got == pytest.approx(np.array(expected), abs=1e-12)
     assert got[0, 0] == pytest.approx(2100 / (3200 + 2400 - 2100))  # 30 x 70 shared by 40 x 80 and 30 x 80
+
+
+def test_a_face_that_drifts_slowly_is_read_again_once_it_has_moved_from_where_the_heads_saw_it():
+    """"Moved" is measured from the box the heads last ran on, not from the last frame's: a face drifting 3 px a
+    frame never moves much in one frame, but 20 px on (IoU under 0.5 with its 60 px box) it is read again."""
+    frames = [[face(100 + 3 * i, 100, p_mask=0.95)] for i in range(12)]
+    due = due_frames(IoUTracker(), frames, every=100)
+    runs = [i for i, ids in enumerate(due) if ids]
+    assert runs[:2] == [0, 2] and len(runs) == 3 and 7 <= runs[2] <= 9, due  # new, staggered turn, moved
+
+
+def test_a_many_class_label_is_in_doubt_by_its_top_two_probabilities():
+    """An emotion at 0.6 with 0.3 behind it is one frame from flipping, however little the other five hold."""
+    def reading(x):
+        f = Face(box=Box(x, 100, x + 60, 160), score=0.9)
+        probs = np.array([0.6, 0.3, 0.02, 0.02, 0.02, 0.02, 0.02])
+        return f.with_predictions(emotion=Prediction.from_probabilities(list("abcdefg"), probs))
+
+    tracker, due = IoUTracker(), []
+    for _ in range(5):
+        assigned = tracker.assign([reading(100)])
+        due.append(tracker.heads_due(assigned, ["emotion"], 4)["emotion"])
+        tracker.smooth_faces(assigned)
+    assert due == [[0]] * 5
+
+
+def test_smoothing_starts_again_when_a_heads_labels_change():
+    """A head swapped for one with other classes mid-run (a retrained model) has nothing to blend with."""
+    tracker = IoUTracker(smooth=0.9)
+    tracker.update([face(100, 100, p_mask=0.9)])
+    other = Face(box=Box(100, 100, 160, 160), score=0.9).with_predictions(
+        mask=Prediction.from_probabilities(["with_mask", "without_mask", "incorrect"], np.array([0.1, 0.2, 0.7])))
+    out = tracker.update([other])[0]
+    assert out.predictions["mask"].label == "incorrect"
+    assert out.predictions["mask"].probabilities["incorrect"] == pytest.approx(0.7)
+
+
+def test_followed_faces_keep_up_over_a_long_pan():
+    """Each detection starts the count of followed frames again: kept, the count grew cycle by cycle and the
+    measured pace fell behind the pan's (from the fourth cycle on, IoU 0.67 four frames after a detection)."""
+    tracker = IoUTracker(max_missed=15)
+    tracker.frame_size = (3840, 2160)
+    overlap = {}
+    for frame in range(40):
+        truth = face(1000 + 3 * frame, 500, size=40)
+        out = tracker.update(tracker.follow() if frame % 5 else [truth])
+        overlap[frame] = out[0].box.iou(truth.box)
+    assert min(overlap[f] for f in range(31, 40) if f % 5) > 0.8, overlap
