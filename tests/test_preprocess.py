@@ -64,6 +64,16 @@ def test_crop_at_border_is_padded_not_cut():
     assert (crop[:, 0] == 200).all()  # padding replicates the border
 
 
+def test_a_card_that_says_square_false_gets_the_boxs_own_shape(media):
+    """A head trained on unsquared crops says so in its card ("square": false); read back as square, its faces
+    were cut at another shape than it learnt from. A box wholly past the edge keeps its shape too."""
+    photo = load_image(media / "obama.jpg")
+    spec = CropSpec.from_dict({"margin": 0.1, "square": False})
+    assert spec == CropSpec(margin=0.1, square=False)
+    assert crop_face(photo, Box(300, 200, 500, 500), spec).shape == (360, 240, 3)
+    assert crop_face(photo, Box(5000, 200, 5200, 500), spec).shape == (360, 240, 3)
+
+
 def _turned(image: np.ndarray, degrees: float) -> np.ndarray:
     """`image` turned counter-clockwise by `degrees` on a canvas that holds all of it, as a camera held askew."""
     h, w = image.shape[:2]
