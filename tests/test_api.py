@@ -107,6 +107,8 @@ def test_the_image_scripts_json_reads_back_as_faces(media, tmp_path):
     assert [f.to_dict() for f in faces] == records
     assert faces[0].pose is not None and faces[0].landmarks is not None and faces[0].landmarks.shape == (468, 2)
     assert faces[0].label("mask") == records[0]["mask"]["label"]
+    tracked = {**records[0], "track_id": 7}  # a video's record, as analyze_video's faces write it
+    assert Face.from_dict(tracked).track_id == 7 and Face.from_dict(tracked).to_dict() == tracked
     relabelled = FaceAnalyzer(tasks="mask").analyze(media / "example_03.png", faces=faces)
     assert [f.label("mask") for f in relabelled] == [r["mask"]["label"] for r in records]
     for record, word in (({"score": 1.0}, "'box' must be"), ({**records[0], "pose": {"yaw": 1}}, "'pose' is not"),
