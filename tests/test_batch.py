@@ -395,6 +395,42 @@ def test_int8_is_a_job_option(tmp_path, media, monkeypatch):
     assert res.returncode == 2 and "holds results made with other options (int8)" in res.stderr
 
 
+def test_a_workers_rows_and_status_agree_and_a_source_failing_part_way_gives_none(media, monkeypatch):
+    """A source's status row counts the face rows written for it (a resume and a notebook's join rely on it); a
+    photo's rows have no frame or time; a video that fails after some frames gives no rows at all, or a re-run of
+    it would write its first frames' faces twice."""
+    from dataclasses import asdict
+    from itertools import islice
+
+    import cv2
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker
+    from facekit.detection import DEFAULT_DETECTOR
+    from facekit.errors import FacekitError
+
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"])))
+        photo = str(media / "example_03.png")
+        rows, status = worker.run_source(photo, "image")
+        real = worker.analyzer.analyze_video
+
+        def cut_short(source, **options):
+            yield from islice(real(source, **options), 2)
+            raise FacekitError(f"{source}: cut short")
+
+        monkeypatch.setattr(worker.analyzer, "analyze_video", cut_short)
+        broken, failed = worker.run_source(str(media / CLIP), "video")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert status["status"] == "ok" and status["faces"] == len(rows) == 3
+    assert all(r["source"] == photo and r["frame"] is None and r["time_s"] is None for r in rows)
+    assert failed["status"] == "error" and "cut short" in failed["message"]
+    assert broken == [] and failed["faces"] == 0
+
+
 def test_ray_failure_is_one_line():
     from facekit.batch import _guard_ray
     from facekit.errors import FacekitError
