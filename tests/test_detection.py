@@ -295,6 +295,20 @@ def test_each_faces_key_points_lie_on_its_own_face(default_detector, media):
         assert np.all((points >= (b.x1 - slack, b.y1 - slack)) & (points <= (b.x2 + slack, b.y2 + slack))), face
 
 
+def test_nms_drops_a_box_overlapping_a_better_one_past_the_threshold_only():
+    """The passes' boxes of one face overlap (IoU 0.4-0.9): at nms_threshold 0.3 the best stays, the others go;
+    two neighbours' boxes overlapping a little (IoU 0.25) both stay, best first."""
+    from facekit.detection import nms
+
+    boxes = np.array([[100, 100, 200, 200], [130, 100, 230, 200], [300, 100, 400, 200], [380, 100, 480, 200]],
+                     dtype=np.float32)  # IoU 0.54 (first pair), 0.11 (second pair)
+    assert nms(boxes, np.array([0.7, 0.9, 0.8, 0.6]), 0.3).tolist() == [1, 2, 3]
+    assert nms(boxes, np.array([0.7, 0.9, 0.8, 0.6]), 0.6).tolist() == [1, 2, 0, 3]
+    close = np.array([[0, 0, 100, 100], [60, 0, 160, 100]], dtype=np.float32)  # IoU 0.25
+    assert nms(close, np.array([0.5, 0.6]), 0.3).tolist() == [1, 0]
+    assert nms(close, np.array([0.5, 0.6]), 0.2).tolist() == [1]
+
+
 def _passes_run(detector, monkeypatch) -> list[tuple[int, int]]:
     """The input sizes (h, w) of every network pass `detector` makes from now on."""
     sizes = []
