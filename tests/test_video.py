@@ -3055,6 +3055,24 @@ def test_a_second_stream_run_keeps_the_first_ones_outputs(clip, mask_model, tmp_
     assert "[INFO] kept what an earlier run left: " in said and video_info(video)[0] >= 4
 
 
+def test_an_earlier_runs_output_kept_twice_in_one_second_loses_neither(tmp_path):
+    """keep_earlier names what it keeps by the second it was last written: a third camera run started within the
+    same second as the second one's last row (a script that restarts it) would rename over the file kept first.
+    An empty file (a run that saw no face) is nothing to keep."""
+    from facekit.records import keep_earlier
+
+    table = tmp_path / "faces.csv"
+    kept = []
+    for rows in ("frame\n0\n", "frame\n1\n"):
+        table.write_text(rows)
+        os.utime(table, (1_700_000_000, 1_700_000_000))
+        kept.append(keep_earlier(table))
+    assert kept[0] != kept[1] and kept[1].name.endswith("-2.csv")
+    assert [k.read_text() for k in kept] == ["frame\n0\n", "frame\n1\n"] and not table.exists()
+    table.write_text("")
+    assert keep_earlier(table) is None and table.exists()
+
+
 def test_a_photo_given_as_the_video_says_how_it_is_read(media, mask_model, tmp_path, capfd):
     """`--source photo.jpg` ran as a one-frame video without a word (a folder of photos says what reads them)."""
     table = tmp_path / "faces.csv"
