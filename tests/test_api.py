@@ -1993,6 +1993,9 @@ def test_a_model_card_from_an_untrusted_folder_is_checked_when_it_loads():
                            ({"input_size": float("inf")}, "bad field"),
                            ({"labels": "ab"}, "labels must be a list"),
                            ({"labels": ["a", "a"]}, "names a label twice"),
+                           ({"labels": ["with_mask"], "display": {}, "colors": {}}, "fewer than 2 labels"),
+                           ({"input_size": 4}, "a bad input size"), ({"color": "bgr"}, "an unknown colour mode"),
+                           ({"min_face": 0}, "bad min_face"),
                            # written by hand: an AttributeError from inside, and "false" read as true
                            ({"crop": 0.1}, "crop must be an object"),
                            ({"crop": {"margin": 0.1, "square": "false"}}, "crop must be an object")):
