@@ -472,6 +472,22 @@ def test_transparent_png_is_read_on_white(tmp_path, media):
     assert np.array_equal(as_image(Image.open(tmp_path / "hidden.png")), img)
 
 
+def test_a_palette_pngs_transparent_colour_is_read_on_white(tmp_path, media):
+    """A cut-out saved with 256 colours keeps its transparency as one palette entry (a tRNS chunk), not an alpha
+    channel: its hidden area read as the colour that entry holds (black here) where viewers show nothing."""
+    from PIL import Image
+
+    photo = load_image(media / "obama.jpg")
+    palette = Image.fromarray(photo[..., ::-1]).quantize(255)  # entries 0-254; 255 left for the hidden area
+    index = np.array(palette)
+    index[:, :300] = 255
+    cut_out = Image.fromarray(index, mode="P")
+    cut_out.putpalette(palette.getpalette()[:765] + [0, 0, 0])
+    cut_out.save(tmp_path / "cut_out.png", transparency=255)
+    img = load_image(tmp_path / "cut_out.png")
+    assert (img[:, :300] == 255).all() and img[:, 300:].mean() < 200
+
+
 @pytest.mark.parametrize("options", [{"lossless": True, "exact": True}, {"quality": 90}])
 def test_transparent_webp_is_read_on_white(tmp_path, media, options):
     """As a transparent PNG: a WebP's alpha (lossless VP8L's bit, lossy VP8X's flag) was dropped, its hidden
