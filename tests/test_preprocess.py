@@ -185,6 +185,12 @@ def test_dark_crops_are_lifted_and_the_others_left_as_they_are(media):
     black = np.full((64, 64, 3), 2, np.uint8)  # nothing to see: the gain stops at MAX_GAIN
     assert to_model_input([black], 64).max() == 2 * preprocess.MAX_GAIN
 
+    # The line is DARK_CROP itself: a crop at a mean of 60 is one of the faces the heads learnt as they were.
+    at_line = np.full((64, 64, 3), int(preprocess.DARK_CROP), np.uint8)
+    assert np.array_equal(to_model_input([at_line], 64), at_line[None])
+    just_under = at_line - 1
+    assert to_model_input([just_under], 64).mean() == pytest.approx(preprocess.LIFTED_MEAN, abs=1)
+
 
 def test_the_mask_head_reads_unmasked_faces_in_dim_light(media, monkeypatch):
     """two_people.jpg at 9% of its light, with sensor noise: both unmasked faces read without_mask. Without
