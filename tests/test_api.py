@@ -454,6 +454,22 @@ def test_each_head_labels_faces_down_to_its_own_min_face(media):
     assert set(FacePipeline(None, heads).classify(image, [edge])[0].predictions) == {"mask", "gender"}
 
 
+def test_a_dark_face_exactly_min_face_wide_is_called_too_dark_not_too_small(media):
+    """A face as wide as the smallest min_face is big enough (labelled when lit): unlabelled in the dark, the
+    reason given is the dark, not "too small (8 px, under 8)"."""
+    from facekit.heads import Head
+    from facekit.pipeline import FacePipeline
+    from facekit.preprocess import load_image
+    from facekit.types import Box, Face
+
+    pipeline = FacePipeline(None, {"mask": Head.load(ROOT / "models" / "mask")})
+    side = pipeline.heads["mask"].card.min_face
+    dark = (load_image(media / "two_people.jpg") * 0.02).astype("uint8")
+    face = pipeline.classify(dark, [Face(box=Box(100, 100, 100 + side, 100 + side), score=0.9)])[0]
+    assert not face.predictions
+    assert pipeline.why_unlabelled(dark, face).startswith("too dark to read")
+
+
 def test_the_int8_twins_probabilities_sum_to_one(media):
     """An int8 softmax comes out in steps of 1/256 (rows summing to 0.99x); video runs the int8 twins, and its
     records promise probabilities that sum to 1 whichever twin ran."""
