@@ -92,6 +92,17 @@ def test_one_person_seen_is_said_so():
     assert people.headline() == "1 person seen, 1 without a mask"
 
 
+def test_summary_majority_is_the_label_given_most_often_not_the_most_probability():
+    """Two frames read with_mask at 0.55 and one without_mask at 0.99: the label given most often is with_mask,
+    though without_mask's probabilities add up to more (1.89 against 1.11). The sum only breaks a tie."""
+    people = PeopleSummary({"mask": MASK})
+    for i, (label, p) in enumerate([("with_mask", 0.55), ("with_mask", 0.55), ("without_mask", 0.99)]):
+        people.add(i, i / 10, [face(3, label, p)])
+    assert people.rows()[0]["mask_label"] == "with_mask"
+    people.add(3, 0.3, [face(3, "without_mask", 0.6)])  # two each: the larger sum, without_mask's, wins the tie
+    assert people.rows()[0]["mask_label"] == "without_mask"
+
+
 def test_the_closing_table_says_why_a_track_got_no_label():
     """A row of dashes said nothing: the tracks no head ever labelled are named, a line per reason."""
     people = PeopleSummary({"mask": MASK})
