@@ -397,3 +397,17 @@ def test_followed_faces_keep_up_over_a_long_pan():
         out = tracker.update(tracker.follow() if frame % 5 else [truth])
         overlap[frame] = out[0].box.iou(truth.box)
     assert min(overlap[f] for f in range(31, 40) if f % 5) > 0.8, overlap
+
+
+def test_a_jump_with_no_overlap_goes_to_the_nearest_track():
+    """Two wide boxes side by side (a crowd's faces overlap) both drop 31 px in one frame, off their own boxes: no
+    IoU left with any track, so the centre distance decides, and each face keeps its own id whatever the order
+    the detector lists them in."""
+    def wide(x, y):
+        return Face(box=Box(x, y, x + 90, y + 30), score=0.9)
+
+    tracker = IoUTracker()
+    for _ in range(3):
+        assert [f.track_id for f in tracker.update([wide(0, 100), wide(40, 100)])] == [1, 2]
+    out = tracker.update([wide(40, 131), wide(0, 131)])
+    assert [(f.box.x1, f.track_id) for f in out] == [(40, 2), (0, 1)]
