@@ -295,6 +295,20 @@ def test_each_faces_key_points_lie_on_its_own_face(default_detector, media):
         assert np.all((points >= (b.x1 - slack, b.y1 - slack)) & (points <= (b.x2 + slack, b.y2 + slack))), face
 
 
+def test_scrfd_500m_maps_a_squeezed_frames_boxes_back_to_its_own_pixels(media):
+    """SCRFD-0.5GF squeezes a frame's side down to a multiple of 32 when that is nearer (366 px tall runs as 352):
+    its boxes and key points are scaled back by each side's own factor, so they land where the same frame's padded
+    run (to 384, no squeeze) puts them, to a pixel or two (each side scaled by the other's: 6-20 px off)."""
+    photo = cv2.resize(load_image(media / "two_people.jpg"), (640, 366), interpolation=cv2.INTER_AREA)
+    padded = cv2.copyMakeBorder(photo, 0, 18, 0, 0, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    detector = create_detector("scrfd-500m")
+    squeezed, whole = (sorted(detector.detect(image), key=lambda f: f.box.x1) for image in (photo, padded))
+    assert len(squeezed) == len(whole) == 2
+    for a, b in zip(squeezed, whole):
+        assert np.abs(np.array(a.box.as_list()) - b.box.as_list()).max() <= 3, (a.box, b.box)
+        assert np.abs(a.detector_keypoints - b.detector_keypoints).max() <= 3
+
+
 def test_nms_drops_a_box_overlapping_a_better_one_past_the_threshold_only():
     """The passes' boxes of one face overlap (IoU 0.4-0.9): at nms_threshold 0.3 the best stays, the others go;
     two neighbours' boxes overlapping a little (IoU 0.25) both stay, best first."""
