@@ -188,6 +188,22 @@ def test_scene_cuts_on_the_real_clip(media):
     assert found == [20, 82, 211]
 
 
+def test_a_moving_camera_is_no_scene_cut(media):
+    """A phone panning across a group photo at 10 px a frame, with a hand's shake, then a cut to another photo:
+    only the cut is one. The pan alone read as a cut on most frames, and each ended every track."""
+    import cv2
+
+    from facekit.tracking import SceneCuts
+
+    group, other = cv2.imread(str(media / "12_angry_men.jpg")), cv2.imread(str(media / "two_people.jpg"))
+    shake = np.random.default_rng(0).normal(0, 4, (40, 2))
+    frames = [group[300 + int(dy):660 + int(dy), 10 * i + int(dx):10 * i + int(dx) + 640] for i, (dx, dy)
+              in enumerate(shake[:30], 1)]
+    frames += [other[100 + int(dy):460 + int(dy), 200 + 10 * i:840 + 10 * i] for i, (_, dy) in enumerate(shake[30:])]
+    cuts = SceneCuts()
+    assert [i for i, frame in enumerate(frames) if cuts(frame)] == [30]
+
+
 def test_no_track_survives_a_scene_cut(media, tmp_path):
     import csv
 
