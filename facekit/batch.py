@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=positive_int, default=1, metavar="N",
                    help="videos: analyse every N-th frame (default: 1, every frame)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
-                   help="videos: run the detector every K analysed frames and track in between (default: 1); "
-                        "for a fixed camera: with a moving one, above all with --every N > 1, tracks break")
+                   help="videos: run the detector every K analysed frames and track in between, with the camera's "
+                        "pans and shakes (default: 1)")
     p.add_argument("--head-every", type=positive_int, default=HEAD_EVERY, metavar="K",
                    help="videos: run each face's heads every K analysed frames and carry the labels in between, as "
                         f"detect_mask_video.py does (default: {HEAD_EVERY}; 1 = every frame)")

@@ -370,6 +370,10 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     times.beside = {"detector"} if overlap else set()
     cuts = SceneCuts()
     judged = getattr(source, "scene_cut", None)
+    # Tracks follow the camera's moves where frames go unsearched (--detect-every) or unread (--every, which
+    # judges cuts): a pan or a shake there moved faces past their boxes, and they came back under new ids.
+    # A detector on every frame needs no help, and there the tracks stay as they were measured.
+    bridged = detect_every > 1 or judged is not None
     # A camera or stream delivers frames at its own pace: there, frames held in flight would only show the
     # picture later (each one a frame of latency), so live sources keep one detection ahead.
     workers = 0 if not overlap else 1 if source.live else detector_workers(pipeline.detector)
@@ -396,6 +400,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         with times.stage("tracking"):
             # A source that skips frames (EveryNth) judges cuts on the frames it skipped too.
             cut = judged(index) if judged is not None else cuts(frame)
+            shift = source.camera_shift(index) if judged is not None else cuts.shift
         job = None
         earlier = found.pop(read - lag, [])
         if cut or read % detect_every == 0:  # nothing to follow across a cut: detect afresh
@@ -403,7 +408,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
             detections += 1
             job = pool.submit(pipeline.detect, frame, closeup) if pool else pipeline.detect(frame, closeup)
         read += 1
-        return index, frame, cut, job, read - 1
+        return index, frame, cut, job, read - 1, shift
 
     ahead: deque = deque()  # frames read, their detections running (at most one per worker)
     ended = False
@@ -431,10 +436,12 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     try:
         read_ahead()
         while ahead:
-            index, frame, cut, job, number = ahead.popleft()
+            index, frame, cut, job, number, shift = ahead.popleft()
             times.frames += 1
             if cut:
                 tracker.end_tracks()
+            elif bridged:
+                tracker.camera_moved(*shift)
             if job is None:
                 # Followed faces carry the track's last results: drop them, or smoothed labels would count
                 # as fresh ones, and a face the mesh cannot mark this frame would keep last frame's points.

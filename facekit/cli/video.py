@@ -134,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the numbers lag a change)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector every K analysed frames (with --every N: every K x N of the "
-                        "video's) and follow faces by tracking in between (default: 1, every frame); for a fixed "
-                        "camera: with a moving one, above all with --every N > 1, faces are lost between searches "
-                        "and come back under new track ids")
+                        "video's) and follow faces by tracking in between, with the camera's pans and shakes "
+                        "(default: 1, every frame); a face that moves on its own is carried by its past motion "
+                        "until the next search")
     p.add_argument("--head-every", type=positive_int, default=HEAD_EVERY, metavar="K",
                    help="run each face's heads (mask, emotion, ...) every K analysed frames, staggered across faces, "
                         "and at once on a new face, one whose box changed or one whose label is in doubt; labels are "
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the detector's extra pass for small faces on every frame, as the image script "
                         "does: faces under ~30 px, and on frames over 1280 px, which one pass sees shrunk to 1280, "
                         "full-size tiles (a 4K frame's faces under ~60 px); costs 2-3x the detector time, 3x on "
-                        "1080p, 11x on 4K (with --detect-every K about 1/K of that, as good while the camera and "
-                        "the people hold still)")
+                        "1080p, 11x on 4K (with --detect-every K about 1/K of that, as good while the people hold "
+                        "still)")
     add_pipeline_options(p, video=True)
     add_version(p)
     return p
@@ -292,11 +292,11 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         size = "at full size" if max(source.size) <= tiled else f"shrunk to {tiled} px"
         # --detect-every K is the cheaper lever: on mask_scenes_val's scenes tiled into a still 4K video,
         # --fine-pass --detect-every 5 found 0.74 of the faces on every frame (0.75 with --fine-pass alone) for a
-        # fifth of its searches; the tracker carries boxes without looking, so a pan of 1 px a frame kept 0.73
-        # and one of 3 px 0.56, its small faces left behind by the frames before the next search.
+        # fifth of its searches; the tracker follows the camera's shift, so a pan of 3 px a frame kept 0.70 (0.71
+        # still), where moving boxes by the faces' past motion alone kept 0.55.
         cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
-                   "faces between: about 1/K of that cost, as good while camera and people hold still (a pan "
-                   "loses small faces between searches)") if args.detect_every == 1 else ""
+                   "faces between: about 1/K of that cost, as good while the people hold still") \
+            if args.detect_every == 1 else ""
         # At least 1 px a side, as the detector shrinks them: a 5000x1 frame was "shrunk to 1280x0".
         info(f"{width}x{height} frames are searched for faces shrunk to {max(1, round(width * scale))}x"
              f"{max(1, round(height * scale))}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
