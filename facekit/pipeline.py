@@ -400,7 +400,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
         with times.stage("tracking"):
             # A source that skips frames (EveryNth) judges cuts on the frames it skipped too.
             cut = judged(index) if judged is not None else cuts(frame)
-            shift = source.camera_shift(index) if judged is not None else cuts.shift
+            shift = source.camera_shift(index) if judged is not None else (cuts.shift, cuts.zoom)
         job = None
         earlier = found.pop(read - lag, [])
         if cut or read % detect_every == 0:  # nothing to follow across a cut: detect afresh
@@ -441,7 +441,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
             if cut:
                 tracker.end_tracks()
             elif bridged:
-                tracker.camera_moved(*shift)
+                tracker.camera_moved(*shift[0], shift[1])
             if job is None:
                 # Followed faces carry the track's last results: drop them, or smoothed labels would count
                 # as fresh ones, and a face the mesh cannot mark this frame would keep last frame's points.

@@ -850,24 +850,27 @@ class EveryNth:
         # counted three times and their smoothed intensity restarted each time).
         self._cuts = SceneCuts()
         self._cut_at: set[int] = set()
-        self._shift_at: dict[int, tuple[float, float]] = {}
+        self._shift_at: dict[int, tuple[tuple[float, float], float]] = {}
 
     def __getattr__(self, name):  # size, live, fps, time_s, ... as the source has them
         return getattr(self.source, name)
 
     def read(self):
-        cut, shift = False, (0.0, 0.0)
+        cut, shift, zoom = False, (0.0, 0.0), 1.0
         while True:
             item = self.source.read()
             if item is None:
                 return item
             cut = self._cuts(item[1]) or cut
-            # The camera's moves over the skipped frames add up to its move since the last analysed one.
-            shift = (0.0, 0.0) if cut else (shift[0] + self._cuts.shift[0], shift[1] + self._cuts.shift[1])
+            # The camera's moves over the skipped frames add up to its move since the last analysed one (each
+            # zoom about the centre scales the shift before it).
+            z = self._cuts.zoom
+            shift = (0.0, 0.0) if cut else (z * shift[0] + self._cuts.shift[0], z * shift[1] + self._cuts.shift[1])
+            zoom = 1.0 if cut else zoom * z
             if self.source.live or item[0] % self.n == 0:
                 if cut:
                     self._cut_at.add(item[0])
-                self._shift_at[item[0]] = shift
+                self._shift_at[item[0]] = shift, zoom
                 return item
 
     def scene_cut(self, index: int) -> bool:
@@ -877,9 +880,10 @@ class EveryNth:
             return True
         return False
 
-    def camera_shift(self, index: int) -> tuple[float, float]:
-        """The camera's move in px between the frame handed on before frame `index` and this one (asked once)."""
-        return self._shift_at.pop(index, (0.0, 0.0))
+    def camera_shift(self, index: int) -> tuple[tuple[float, float], float]:
+        """The camera's move in px and zoom between the frame handed on before frame `index` and this one
+        (asked once)."""
+        return self._shift_at.pop(index, ((0.0, 0.0), 1.0))
 
 
 class FrameIterable:

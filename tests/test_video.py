@@ -3251,3 +3251,39 @@ def test_a_big_face_walking_across_a_still_shot_is_no_camera_move(media):
                 overlaps.append(iou)
                 ids.add(face.track_id)
     assert len(overlaps) == len(frames) and min(overlaps) > 0.8 and len(ids) == 1, (sorted(overlaps)[:4], ids)
+
+
+@pytest.mark.parametrize("every, detect_every", [(1, 3), (3, 2)])
+def test_tracks_follow_a_camera_walking_toward_the_people(media, every, detect_every):
+    """Walking toward a group with a phone (its picture growing 3% a frame), --detect-every K or --every N: the
+    tracks moved with the camera's shift only, so boxes away from the centre fell behind the faces between
+    searches (off the face on 23% of face-frames). They now grow and move with the camera's zoom too."""
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+    from facekit.types import Face, iou_matrix
+    from facekit.video import EveryNth
+
+    photo = cv2.imread(str(media / "12_angry_men.jpg"))
+    people = np.array([[470, 250, 540, 330], [760, 240, 830, 320], [560, 400, 630, 480]], float)  # in the photo
+    frames, seen = [], []
+    for i in range(30):
+        z = 0.55 * 1.03 ** i
+        x0, y0 = 640 - 320 / z, 360 - 180 / z  # the window's corner: the photo's centre stays in the middle
+        frames.append(cv2.warpAffine(photo, np.float32([[z, 0, -x0 * z], [0, z, -y0 * z]]), (640, 360)))
+        seen.append((people - [x0, y0, x0, y0]) * z)
+
+    class Detector:
+        def detect(self, image):
+            i = next(i for i, frame in enumerate(frames) if frame is image)
+            return [Face(box=Box(*map(int, b)), score=0.9) for b in seen[i]]
+
+    source = _Frames(frames)
+    ids, overlaps = {}, []
+    for index, _, faces in track_faces(source if every == 1 else EveryNth(source, every), FacePipeline(Detector()),
+                                       IoUTracker(max_missed=max(15, 2 * detect_every)), detect_every):
+        for face in faces:
+            iou = iou_matrix(np.array([face.box.as_list()], float), seen[index])[0]
+            ids.setdefault(int(iou.argmax()), set()).add(face.track_id)
+            overlaps.append(iou.max())
+    assert {person: len(tracks) for person, tracks in ids.items()} == {0: 1, 1: 1, 2: 1}
+    assert min(overlaps) > 0.85, sorted(overlaps)[:5]
