@@ -368,12 +368,12 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     tracker.frame_size = source.size
     times = pipeline.times
     times.beside = {"detector"} if overlap else set()
-    cuts = SceneCuts()
     judged = getattr(source, "scene_cut", None)
     # Tracks follow the camera's moves where frames go unsearched (--detect-every) or unread (--every, which
     # judges cuts): a pan or a shake there moved faces past their boxes, and they came back under new ids.
     # A detector on every frame needs no help, and there the tracks stay as they were measured.
     bridged = detect_every > 1 or judged is not None
+    cuts = SceneCuts(follow_camera=bridged)
     # A camera or stream delivers frames at its own pace: there, frames held in flight would only show the
     # picture later (each one a frame of latency), so live sources keep one detection ahead.
     workers = 0 if not overlap else 1 if source.live else detector_workers(pipeline.detector)

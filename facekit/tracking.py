@@ -367,8 +367,11 @@ class SceneCuts:
 
     MOTION_SIZE = (128, 72)
 
-    def __init__(self, threshold: float = 20.0):
+    def __init__(self, threshold: float = 20.0, follow_camera: bool = True):
         self.threshold = threshold
+        # The camera's move costs ~1 ms a frame (phase correlation and the zoom's warps): a run that detects on
+        # every frame never reads it, and measures it only where a frame differs enough to be a cut.
+        self.follow_camera = follow_camera
         self._prev: np.ndarray | None = None
         self._prev_motion: np.ndarray | None = None
         self.shift = (0.0, 0.0)  # the camera's move since the last frame, in this frame's pixels (none on a cut)
@@ -385,11 +388,15 @@ class SceneCuts:
         self.shift, self.zoom = (0.0, 0.0), 1.0
         if prev is None:
             return False
+        differs = float(np.abs(thumb - prev).mean()) > self.threshold
+        if not (differs or self.follow_camera):
+            return False
         dx, dy = _phase_shift(prev_motion, motion)
         moved, before, now = _common_part(prev_motion, motion, dx, dy)
-        if float(np.abs(thumb - prev).mean()) > self.threshold and (dx == dy == 0.0 or float(np.abs(
-                _thumb(moved) - _thumb(now)).mean()) > self.threshold):
+        if differs and (dx == dy == 0.0 or float(np.abs(_thumb(moved) - _thumb(now)).mean()) > self.threshold):
             return True
+        if not self.follow_camera:
+            return False
         # The shift is the camera's only where it explains most of the change: a big face walking across a still
         # shot (the hamilton clip's second) moves the correlation's peak too, and there the shifted frames
         # differ 0.6-1.0 times as much as the plain ones; a pan or shake (12 Angry Men panned, the clip shaken)
