@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from facekit.cli.video import main
-from facekit.errors import VideoError
+from facekit.errors import VideoError, counted
 from facekit.heads import CARD, TFLITE, models_dir
 from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
@@ -266,7 +266,7 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
     rows = read_csv(table)
     assert frames > 0 and size == CLIP_SIZE and frames < CLIP_FRAMES
     assert rows and max(int(r["frame"]) for r in rows) < frames  # the CSV holds the video's frames
-    assert f"annotated video written to {out} ({frames} frames)" in stdout
+    assert f"annotated video written to {out} ({counted(frames, 'frame')})" in stdout
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
 
 
@@ -2059,7 +2059,7 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_outputs_of_the_run_before(tmp_
     assert cv2.imread(str(tmp_path / "tl.partial.png")) is not None
     assert (f"this run's outputs are beside them: {tmp_path / 'out.partial.mp4'}, {tmp_path / 'faces.partial.csv'}, "
             f"{tmp_path / 'people.partial.csv'}, {tmp_path / 'tl.partial.png'}") in said, said
-    assert f"annotated video written to {tmp_path / 'out.partial.mp4'} ({frames} frames)" in said
+    assert f"annotated video written to {tmp_path / 'out.partial.mp4'} ({counted(frames, 'frame')})" in said
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names.values(), "out.partial.mp4",
                                                                  "faces.partial.csv", "people.partial.csv",
                                                                  "tl.partial.png"])
