@@ -313,16 +313,24 @@ class FacePipeline:
         self.times.beside.add("landmarks")
         return self._beside.submit(self._mark, landmarker, image, list(faces))
 
-    def why_unlabelled(self, image: np.ndarray, face: Face) -> str | None:
-        """Why `face` got no label from any head (too small, too dark), in words; None when it has labels."""
+    def why_unlabelled(self, image: np.ndarray, face: Face, task: str | None = None) -> str | None:
+        """Why head `task` gave `face` no label (too small, too dark), in words; None where it has that label.
+        task None: why the heads that gave it none did not, None where every head labelled it. A 12 px face has
+        the mask head's label but none from emotion's (16 px): `why_unlabelled(image, face, "emotion")` says so."""
         self._check_open()
-        if not self.heads or face.predictions:
+        if task is not None and task not in self.heads:  # as Face.label: a typo is not a face no head could read
+            raise KeyError(f"no head {task!r}: this analyzer's heads are {', '.join(map(repr, self.heads)) or 'none'}")
+        missing = [t for t in ((task,) if task is not None else self.heads) if t not in face.predictions]
+        if not missing:
             return None
         side = min(face.box.width, face.box.height)
-        smallest = self.min_face if self.min_face is not None else min(map(head_min_face, self.heads.values()))
-        if side < smallest:
-            return f"too small for the heads ({side} px, under {smallest})"
+        limits = {t: self.min_face if self.min_face is not None else head_min_face(self.heads[t]) for t in missing}
+        small = [t for t in missing if side < limits[t]]
         level = brightness(image, face.box)
+        if small and (len(small) == len(missing) or level >= MIN_BRIGHTNESS_FOR_HEADS):
+            whom = "the heads" if len(small) == len(self.heads) else \
+                f"the {', '.join(small)} head{'s' if len(small) > 1 else ''}"
+            return f"too small for {whom} ({side} px, under {min(limits[t] for t in small)})"
         if level < MIN_BRIGHTNESS_FOR_HEADS:
             return f"too dark to read (mean grey level {level:.1f}, under {MIN_BRIGHTNESS_FOR_HEADS:.0f})"
         return None

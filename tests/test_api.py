@@ -253,6 +253,19 @@ def test_a_whole_crop_too_small_or_too_dark_gets_no_label_as_a_detected_face_wou
         assert not face.predictions and why in analyzer.why_unlabelled(crop, face), face
 
 
+def test_why_unlabelled_names_the_head_that_gave_a_small_face_no_label(analyzer, media):
+    """A 12 px face has the mask head's label and none from emotion's: why_unlabelled returned None (some head
+    labelled it), so nothing said why face.label("emotion") was None. It now names the heads that could not."""
+    photo = cv2.resize(cv2.imread(str(media / "obama.jpg")), (12, 12), interpolation=cv2.INTER_AREA)
+    face = analyzer.classify_whole(photo)
+    assert face.label("mask") is not None and face.label("emotion") is None
+    assert analyzer.why_unlabelled(photo, face, "emotion") == "too small for the emotion head (12 px, under 16)"
+    assert analyzer.why_unlabelled(photo, face, "mask") is None
+    assert analyzer.why_unlabelled(photo, face) == "too small for the emotion, gender heads (12 px, under 16)"
+    with pytest.raises(KeyError, match="emotions"):
+        analyzer.why_unlabelled(photo, face, "emotions")
+
+
 def test_video_frames_times_and_tracks(analyzer, media):
     results = list(analyzer.analyze_video(media / CLIP, every=10))
     indices = [r.frame_index for r in results]
