@@ -74,12 +74,21 @@ class Box:
         """True where the box is at least `min_size` pixels wide and high."""
         return self.width >= min_size and self.height >= min_size
 
-    def iou(self, other: "Box") -> float:
-        """Intersection over union with `other`: 0 (apart) to 1 (the same box)."""
-        ix = max(0, min(self.x2, other.x2) - max(self.x1, other.x1))
-        iy = max(0, min(self.y2, other.y2) - max(self.y1, other.y1))
+    def iou(self, other: "Box | Face | tuple[float, float, float, float]") -> float:
+        """Intersection over union with `other`, a Box, a Face or (x1, y1, x2, y2) as analyze(faces=) takes them:
+        0 (apart) to 1 (the same box)."""
+        # A plain tuple (another detector's box) raised "'tuple' object has no attribute 'x2'".
+        if isinstance(other, (Box, Face)):
+            x1, y1, x2, y2 = (other.box if isinstance(other, Face) else other).as_list()
+        else:
+            coords = None if isinstance(other, (str, bytes)) else np.asarray(other, dtype=object).ravel()
+            if coords is None or coords.size != 4 or not all(_is_real(v) for v in coords):
+                raise ArgumentError(f"Box.iou takes a Box, a Face or (x1, y1, x2, y2), 4 numbers; got {other!r:.100}")
+            x1, y1, x2, y2 = (float(v) for v in coords)
+        ix = max(0, min(self.x2, x2) - max(self.x1, x1))
+        iy = max(0, min(self.y2, y2) - max(self.y1, y1))
         inter = ix * iy
-        union = self.area + other.area - inter
+        union = self.area + max(0, x2 - x1) * max(0, y2 - y1) - inter
         return inter / union if union > 0 else 0.0
 
     def as_list(self) -> list[int]:

@@ -367,6 +367,19 @@ def test_iou_matrix_of_tall_and_wide_boxes_is_each_pairs_iou():
     assert got[0, 0] == pytest.approx(2100 / (3200 + 2400 - 2100))  # 30 x 70 shared by 40 x 80 and 30 x 80
 
 
+def test_box_iou_takes_a_plain_tuple_as_analyze_faces_does():
+    """box.iou((x1, y1, x2, y2)), another detector's box, raised "'tuple' object has no attribute 'x2'"; it takes
+    what analyze(faces=) takes (a Box, a Face, 4 numbers), and anything else is one clear ArgumentError."""
+    from facekit import ArgumentError
+
+    box = Box(0, 0, 10, 10)
+    assert box.iou((5, 0, 15, 10)) == box.iou([5.0, 0.0, 15.0, 10.0]) == box.iou(Box(5, 0, 15, 10)) == 1 / 3
+    assert box.iou(np.array([0, 0, 5, 10])) == 0.5 and box.iou(Face(Box(0, 0, 10, 10), 0.9)) == 1.0
+    for bad in ((1, 2, 3), "abcd", None, ("a", 1, 2, 3)):
+        with pytest.raises(ArgumentError, match=r"Box.iou takes a Box, a Face or \(x1, y1, x2, y2\)"):
+            box.iou(bad)
+
+
 def test_a_face_that_drifts_slowly_is_read_again_once_it_has_moved_from_where_the_heads_saw_it():
     """"Moved" is measured from the box the heads last ran on, not from the last frame's: a face drifting 3 px a
     frame never moves much in one frame, but 20 px on (IoU under 0.5 with its 60 px box) it is read again."""
