@@ -484,13 +484,20 @@ def _head_lines(face: Face, style: Style, short: bool = False) -> list[tuple[str
     for task, pred in face.predictions.items():
         color = style.color(task, pred.label, list(pred.probabilities))
         name = style.text(task, pred.label)
-        text = f"{name} {pred.score * 100:.0f}%" if short else f"{name}: {pred.score * 100:.2f}%"
+        text = f"{name} {_percent(pred.score, 0)}%" if short else f"{name}: {_percent(pred.score, 2)}%"
         if task == "emotion" and face.emotion_eyes_only:
             text += " (eyes)" if short else " (eyes only)"
             # dimmer on the dark backing, still readable
             color = (int(0.6 * color[0]), int(0.6 * color[1]), int(0.6 * color[2]))
         lines.append((text, color))
     return lines
+
+
+def _percent(score: float, decimals: int) -> str:
+    """score in percent to `decimals` places; one short of 1 stops a step under 100 ("99.99", "99"): "100.00%" for
+    0.99998 drew a certainty the head did not give, and Prediction's extra digits would crowd the label."""
+    text = f"{score * 100:.{decimals}f}"
+    return f"{100 - 10 ** -decimals:.{decimals}f}" if score < 1.0 and float(text) >= 100.0 else text
 
 
 def _label_lines(face: Face, style: Style, tier: int) -> tuple[Color, list[tuple[str, Color]]]:

@@ -167,6 +167,13 @@ def _digits(value: float) -> str:
     return repr(float(value))
 
 
+def _fixed(value: float, decimals: int = 2) -> str:
+    """`decimals` places, as _digits more where those round a probability short of 1 to 1 (Face's "1.00" for
+    0.99998 claimed a certainty the head did not give, where its Prediction printed 0.99998)."""
+    text = f"{value:.{decimals}f}"
+    return _digits(value) if value < 1.0 and float(text) >= 1.0 else text
+
+
 NEUTRAL = "neutral"
 WITH_MASK = "with_mask"  # the mask head's label for a covered mouth and nose
 
@@ -334,10 +341,10 @@ class Face:
     def __repr__(self) -> str:
         """One line a person can read: box, score, each head's label, and what else the face carries (the
         dataclass default printed every probability and the mesh's 468 points as numpy arrays)."""
-        parts = [f"box=({self.box.x1}, {self.box.y1}, {self.box.x2}, {self.box.y2})", f"score={self.score:.2f}"]
+        parts = [f"box=({self.box.x1}, {self.box.y1}, {self.box.x2}, {self.box.y2})", f"score={_fixed(self.score)}"]
         if self.track_id is not None:
             parts.append(f"track_id={self.track_id}")
-        parts += [f"{task}={pred.label} {pred.score:.2f}" for task, pred in self.predictions.items()]
+        parts += [f"{task}={pred.label} {_fixed(pred.score)}" for task, pred in self.predictions.items()]
         if self.pose is not None:
             parts.append(f"pose=({self.pose})")
         if self.landmarks is not None:

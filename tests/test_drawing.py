@@ -532,3 +532,22 @@ def test_style_from_heads_has_help_naming_its_landmark_modes():
     assert "card.json" in doc and ".heads" in doc
     for mode in LANDMARK_MODES:
         assert f'"{mode}"' in doc or (mode is None and "None" in doc), mode
+
+
+def test_a_score_just_short_of_one_is_not_drawn_or_printed_as_a_certainty():
+    """0.99998 was drawn "With mask: 100.00%" (short labels "100%") and Face's repr read "with_mask 1.00", a
+    certainty the head did not give (Prediction's repr printed 0.99998): the drawing stops a step under 100, no
+    longer than before, and the repr keeps the digits Prediction's does. A score of 1 is still 100%."""
+    from facekit.drawing import Style, _head_lines, head_lines
+    from facekit.types import Box, Face, Prediction
+
+    sure = Prediction("with_mask", 0.99998, {"with_mask": 0.99998, "without_mask": 2e-05})
+    face = Face(Box(0, 0, 80, 80), 0.99999, {"mask": sure})
+    style = Style()
+    assert head_lines(face, style)[0][0] == "With mask: 99.99%"
+    assert _head_lines(face, style, short=True)[0][0] == "With mask 99%"
+    assert repr(face) == "Face(box=(0, 0, 80, 80), score=0.99999, mask=with_mask 0.99998)"
+    whole = face.with_predictions(mask=Prediction("with_mask", 1.0, {"with_mask": 1.0, "without_mask": 0.0}))
+    assert head_lines(whole, style)[0][0] == "With mask: 100.00%" and "with_mask 1.00" in repr(whole)
+    assert head_lines(face.with_predictions(mask=Prediction("with_mask", 0.9876, {"with_mask": 0.9876})),
+                      style)[0][0] == "With mask: 98.76%"
