@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import FacekitError, counted
 from .records import CutShort, atomic_write
-from .types import Face
+from .types import NEUTRAL, Face, emotion_intensity
 from .video import hide_password
 
 MASK_TASK = "mask"
@@ -155,7 +155,19 @@ class PeopleSummary:
                 span = self._spans[task]
                 labelled = p.tally[0, span.start:span.stop].sum()
                 row.append(round(p.eyes_only / labelled, 4) if labelled else "")
+            if task == "emotion":
+                row.append(self._mean_intensity(p))
         return tuple(row)
+
+    def _mean_intensity(self, p: Person) -> float | str:
+        """The mean of the CSV's emotion_intensity (1 - P(neutral)) over the frames the emotion head labelled: a
+        study of intensity per person had to compute it from the per-frame CSV. "" where never labelled."""
+        span = self._spans["emotion"]
+        labelled = p.tally[0, span.start:span.stop].sum()
+        neutral = self._index.get(("emotion", NEUTRAL))
+        if not labelled or neutral is None:
+            return ""
+        return round(float(emotion_intensity({NEUTRAL: p.tally[1, neutral] / labelled})), 4)
 
     def _rows(self) -> list[tuple]:
         return sorted(self._done + [self._row(p) for p in self.people.values()], key=lambda r: r[0])
@@ -173,6 +185,8 @@ class PeopleSummary:
             cols += [f"{task}_label", f"{task}_prob"]
             if task == "emotion" and self.eyes:
                 cols.append("emotion_eyes_only")
+            if task == "emotion":
+                cols.append("emotion_intensity")
         return cols
 
     def rows(self) -> list[dict]:

@@ -124,6 +124,29 @@ def test_the_closing_table_says_why_a_track_got_no_label():
     assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
 
 
+def test_summary_gives_each_persons_mean_emotion_intensity_as_the_csvs_mean(tmp_path):
+    """A researcher computed each person's mean intensity from the per-frame CSV: people.csv had no such column.
+    It is the mean of the CSV's emotion_intensity (1 - P(neutral)) over the frames the emotion head labelled."""
+    emotions = ["happy", "neutral"]
+    people = PeopleSummary({"mask": MASK, "emotion": emotions})
+
+    def seen(track: int, neutral: float | None) -> Face:
+        preds = {"mask": Prediction.from_probabilities(MASK, np.array([0.1, 0.9]))}
+        if neutral is not None:
+            preds["emotion"] = Prediction.from_probabilities(emotions, np.array([1 - neutral, neutral]))
+        return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+
+    for neutral in (0.8, 0.4, None, 0.3):  # a frame the emotion head did not label counts for nothing
+        people.add(0, 0.0, [seen(1, neutral), seen(2, None)])
+    frames = [seen(1, n).emotion_intensity for n in (0.8, 0.4, 0.3)]
+    assert people.columns()[-1] == "emotion_intensity"
+    assert [r["emotion_intensity"] for r in people.rows()] == [round(sum(frames) / 3, 4), ""] == [0.5, ""]
+    people.save(tmp_path / "people.csv")
+    with open(tmp_path / "people.csv", newline="") as fh:
+        assert [r["emotion_intensity"] for r in csv.DictReader(fh)] == ["0.5", ""]
+    assert "emotion_intensity" not in PeopleSummary({"mask": MASK}).columns()
+
+
 def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
     """The CSV and the timeline mark a masked face's emotion "eyes only"; people.csv and the closing table gave
     a masked interviewee's "happy 0.66" as if read from the whole face. The share of such frames is a column."""
@@ -139,7 +162,7 @@ def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
         people.add(i, i / 10, [masked(1, "with_mask"), masked(2, "without_mask"),
                                masked(3, "with_mask" if i == 0 else "without_mask")])
     rows = people.rows()
-    assert people.columns()[-3:] == ["emotion_label", "emotion_prob", "emotion_eyes_only"]
+    assert people.columns()[-4:-1] == ["emotion_label", "emotion_prob", "emotion_eyes_only"]
     assert [r["emotion_eyes_only"] for r in rows] == [1.0, 0.0, 0.25]
     cells = [line.split("  ")[-1].strip() for line in people.table()[1:]]
     assert cells == ["happy 0.70 (eyes only)", "happy 0.70", "happy 0.70 (eyes only 25%)"], cells
@@ -511,6 +534,7 @@ def test_readme_join_table_names_and_rounds_as_the_outputs_do():
         ("a head's class probability", 3): summary["emotion_prob"],
         ("the label's probability", 1): record["emotion"]["score"],
         ("emotion intensity", 1): record["emotion_intensity"], ("emotion intensity", 2): row["emotion_intensity"],
+        ("emotion intensity", 3): summary["emotion_intensity"],
         ("pose, degrees", 1): record["pose"]["yaw"], ("pose, degrees", 2): row["yaw"],
         ("openness", 1): record["measures"]["eye_openness"], ("openness", 2): row["eye_openness"],
         ("key points, mesh", 1): record["keypoints"]["nose_tip"][0],

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(seconds) it was seen (a camera's also first_clock / last_clock), frames, each head's "
                         "majority label and "
                         "its mean probability, with a mask head emotion_eyes_only (the share of its frames whose "
-                        "emotion was read from the eyes alone) (- for standard output)")
+                        "emotion was read from the eyes alone), with an emotion head emotion_intensity (the mean "
+                        "of the CSV's 1 - P(neutral), 0 to 1, over its frames) (- for standard output)")
     p.add_argument("--alert", metavar="CMD",
                    help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
                         "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
