@@ -44,7 +44,7 @@ from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
-from .cli.video import smooth_strength
+from .cli.video import SMOOTH_LAG, smooth_strength
 from .errors import NO_ROOM_ERRNOS, FacekitError, counted, near_names, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: analyse at most N frames of each (with --every M, its first N x M); a photo is "
                         "one frame whatever N is")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
-                   help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6)")
+                   help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6): " + SMOOTH_LAG)
     p.add_argument("--fine-pass", action="store_true",
                    help="videos: also run the detector's small-face pass on every frame, as detect_mask_video.py "
                         "--fine-pass does (faces under ~30 px; on frames over 1280 px full-size tiles, for a 4K "

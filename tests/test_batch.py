@@ -128,6 +128,19 @@ def test_video_rows(job, media):
         job["second"].stdout
 
 
+def test_smooth_help_gives_the_lag_as_the_video_scripts_does():
+    """facekit-batch's --smooth help said "0 = off (default: 0.6)" alone, where the video script's gives how far
+    the smoothed numbers lag a change of expression; a researcher reading the batch job's help had no word of it."""
+    from facekit.batch import build_parser
+    from facekit.cli.video import build_parser as video_parser
+
+    def smooth(parser) -> str:
+        return " ".join(next(a.help for a in parser._actions if a.dest == "smooth").split()) % {}
+
+    assert "87% of the way, N times later in time with --every N" in smooth(build_parser())
+    assert smooth(build_parser()).endswith(smooth(video_parser()).split("(default: 0.6): ")[1])
+
+
 def test_unreachable_address_writes_nothing(tmp_path, media):
     out = tmp_path / "results"
     res = batch(media / "example_01.png", "-o", out, "--address", "ray://127.0.0.1:9", timeout=60)

@@ -63,6 +63,13 @@ def frame_rate(value: str) -> float:
     return v
 
 
+# How far the smoothed numbers lag a change (README: How far the numbers lag a change), in --smooth's help here and
+# in facekit-batch's, which smooths its videos alike.
+SMOOTH_LAG = ("a new reading weighs 1 - SMOOTH, so at 0.6 a change on a still face shows on the head's next turn "
+              "(--head-every) 87%% of the way, N times later in time with --every N (README: How far the numbers "
+              "lag a change)")
+
+
 def smooth_strength(value: str) -> float:
     v = number(value)
     if not 0.0 <= v < 1.0:
@@ -129,10 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an image sequence's frame rate, for its times and --output (it holds none; default: 30); "
                         "a video file's times are its own")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
-                   help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6): a new "
-                        "reading weighs 1 - SMOOTH, so at 0.6 a change on a still face shows on the head's next turn "
-                        "(--head-every) 87%% of the way, N times later in time with --every N (README: How far "
-                        "the numbers lag a change)")
+                   help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6): "
+                        + SMOOTH_LAG)
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector every K analysed frames (with --every N: every K x N of the "
                         "video's) and follow faces by tracking in between, with the camera's pans and shakes "
