@@ -141,6 +141,22 @@ def test_smooth_help_gives_the_lag_as_the_video_scripts_does():
     assert smooth(build_parser()).endswith(smooth(video_parser()).split("(default: 0.6): ")[1])
 
 
+def test_a_videos_times_are_said_to_count_from_its_first_picture(media, capsys):
+    """The Parquet's time_s counts from a video's first picture, which a player shows 0.852 s in on the hamilton
+    clip: the video script says so and how much to add, facekit-batch said nothing (a row looked up in a player
+    landed 25 frames early). It now says it as the video script does, for each video whose pictures start late."""
+    from facekit.batch import _say_late_pictures
+
+    _say_late_pictures([str(media / CLIP), str(media / "missing.mp4")], "results/faces")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"[INFO] {media / CLIP}: the times in results/faces count from the video's first picture, which "
+                   "a player shows at 0.852 s (the file holds its pictures back that long): add 0.852 to line them "
+                   "up with a player's clock, the sound or a transcript"], out
+    _say_late_pictures([str(media / CLIP)] * 7, "results/faces")
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 6 and out[-1].startswith("[INFO] and 2 more videos whose pictures a player shows later"), out
+
+
 def test_unreachable_address_writes_nothing(tmp_path, media):
     out = tmp_path / "results"
     res = batch(media / "example_01.png", "-o", out, "--address", "ray://127.0.0.1:9", timeout=60)

@@ -583,13 +583,19 @@ def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
 
 
 def _late_pictures(source, outputs: list[str]) -> str | None:
-    """The line saying that the outputs' times count from the first picture, which a player shows later (the hamilton
-    clip's at 0.852 s, after its sound starts); None where the pictures start at 0 or the container does not say."""
-    from ..container import sound
-
+    """late_pictures for a FrameSource: None for a camera, a stream or an image sequence."""
     if source.live or source.sequence:
         return None
-    found = sound(source.spec.target)
+    return late_pictures(source.spec.target, outputs)
+
+
+def late_pictures(video, outputs: list[str]) -> str | None:
+    """The line saying that the outputs' times count from the first picture of the file `video`, which a player shows
+    later (the hamilton clip's at 0.852 s, after its sound starts); None where the pictures start at 0 or the
+    container does not say."""
+    from ..container import sound
+
+    found = sound(video)
     if found is None or found.picture_start_s < 0.0005:
         return None
     start = f"{found.picture_start_s:.3f}"
