@@ -1303,7 +1303,7 @@ def main(argv: list[str] | None = None) -> int:
     # detections" (and 9 people) read as 142 people.
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
          f"{counted(totals['faces'], 'face detection' if n_videos else 'face')} in {secs:.1f}s "
-         f"({totals['frames'] / secs if secs > 0 else 0:.1f} frames/s); results in {args.output}/faces")
+         f"({totals['frames'] / secs if secs > 0 else 0:.1f} FPS); results in {args.output}/faces")
     _say_late_pictures([source for source, kind in todo if kind == "video"], f"{args.output}/faces")
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:

@@ -126,6 +126,9 @@ def test_video_rows(job, media):
     # read as people).
     assert re.search(r"^\[INFO\] 5 sources, \d+ frames, \d+ face detections in ", job["second"].stdout, re.M), \
         job["second"].stdout
+    # "frames/s" where the video script prints "FPS" for the same thing
+    assert re.search(r" face detections in [\d.]+s \([\d.]+ FPS\); results in ", job["second"].stdout), \
+        job["second"].stdout
 
 
 def test_smooth_help_gives_the_lag_as_the_video_scripts_does():
