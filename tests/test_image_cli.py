@@ -2606,3 +2606,15 @@ def test_progress_bar_on_a_terminal_of_no_size_leaves_no_empty_line(monkeypatch,
         os.close(leader)
         os.close(follower)
     assert ("3/3" in drawn.decode()) if rows and columns else drawn == b"", repr(drawn)
+
+
+def test_the_printed_percent_of_a_score_just_short_of_one_is_not_a_certainty():
+    """example_03's masked woman (mask 0.999999) was printed "with_mask (100.0%)" beside the picture's "99.99%", a
+    certainty the head did not give; the line stops a step under 100 as the picture does, and 1 is still 100%."""
+    from facekit.cli.image import _summary
+    from facekit.types import Box, Face, Prediction
+
+    face = Face(Box(0, 0, 80, 80), 0.9, {"mask": Prediction("with_mask", 0.999999, {"with_mask": 0.999999})})
+    assert _summary([face], None, None) == "  face [0, 0, 80, 80] score 0.90: mask=with_mask (99.9%)"
+    sure = face.with_predictions(mask=Prediction("with_mask", 1.0, {"with_mask": 1.0}))
+    assert _summary([sure], None, None).endswith("mask=with_mask (100.0%)")

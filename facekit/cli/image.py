@@ -384,9 +384,11 @@ def _analyze(pipeline, image, crops: bool):
 
 
 def _summary(faces, pipeline, image) -> str:
+    from ..drawing import _percent  # as the picture writes it: "100.0%" here beside its "99.99%" for 0.99998
+
     parts = []
     for f in faces:
-        labels = ", ".join(f"{t}={p.label} ({p.score * 100:.1f}%"
+        labels = ", ".join(f"{t}={p.label} ({_percent(p.score, 1)}%"
                            + (", eyes only)" if t == "emotion" and f.emotion_eyes_only else ")")
                            for t, p in f.predictions.items()) or pipeline.why_unlabelled(image, f)
         # --help offers --landmarks for "landmarks and head pose", yet a run without --json printed no angle:
