@@ -216,6 +216,11 @@ class FaceAnalyzer(FacePipeline):
         self._check_open()
         return super().classify_whole(as_image(image))
 
+    def why_unlabelled(self, image: ImageInput, face: Face, task: str | None = None) -> str | None:
+        """FacePipeline.why_unlabelled on what analyze() takes: a path raised "string indices must be integers",
+        and a float array in [0, 1] would read as too dark."""
+        return super().why_unlabelled(as_image(image), face, task)
+
     # A Generator, not an Iterator: README wraps it in contextlib.closing(), which type checkers refused for an
     # Iterator (it has no close()).
     def analyze_video(self, source: str | int | os.PathLike[str] | Iterable[ImageInput], detect_every: int = 1,

@@ -266,6 +266,22 @@ def test_why_unlabelled_names_the_head_that_gave_a_small_face_no_label(analyzer,
         analyzer.why_unlabelled(photo, face, "emotions")
 
 
+def test_why_unlabelled_takes_the_photo_as_analyze_does(analyzer, media, tmp_path):
+    """analyze() takes a path, a float array in [0, 1], bytes: why_unlabelled of the same photo raised "string indices
+    must be integers" for its path, and called a float array's well-lit face "too dark to read"."""
+    from facekit.types import Face
+
+    photo = cv2.resize(cv2.imread(str(media / "obama.jpg")), (12, 12), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "small.png"), photo)
+    face = analyzer.classify_whole(photo)
+    said = "too small for the emotion head (12 px, under 16)"
+    for image in (tmp_path / "small.png", str(tmp_path / "small.png"), photo.astype(np.float32) / 255):
+        assert analyzer.why_unlabelled(image, face, "emotion") == said, image
+    bare = Face(box=face.box, score=1.0)  # no head's label: a lit float photo is not "too dark to read"
+    assert analyzer.why_unlabelled(photo.astype(np.float32) / 255, bare) == analyzer.why_unlabelled(photo, bare) \
+        == "too small for the emotion, gender heads (12 px, under 16)"
+
+
 def test_video_frames_times_and_tracks(analyzer, media):
     results = list(analyzer.analyze_video(media / CLIP, every=10))
     indices = [r.frame_index for r in results]
