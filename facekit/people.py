@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import FacekitError, counted
 from .records import CutShort, atomic_write
-from .types import NEUTRAL, Face, emotion_intensity
+from .types import NEUTRAL, Face, _fixed, emotion_intensity
 from .video import hide_password
 
 MASK_TASK = "mask"
@@ -222,7 +222,7 @@ class PeopleSummary:
         def cell(r: dict, t: str) -> str:
             if not r[f"{t}_label"]:
                 return "-"
-            text = f"{r[f'{t}_label']} {r[f'{t}_prob']:.2f}"
+            text = f"{r[f'{t}_label']} {_fixed(r[f'{t}_prob'])}"  # 0.9987 is not "1.00", as in Face's repr
             eyes = r.get("emotion_eyes_only") if t == "emotion" else None
             # As the timeline's "(eyes only)": all of its frames, or the share when only some were.
             return text + (" (eyes only)" if eyes == 1 else f" (eyes only {eyes:.0%})" if eyes else "")

@@ -147,6 +147,18 @@ def test_summary_gives_each_persons_mean_emotion_intensity_as_the_csvs_mean(tmp_
     assert "emotion_intensity" not in PeopleSummary({"mask": MASK}).columns()
 
 
+def test_the_closing_table_does_not_round_a_mean_short_of_one_to_one():
+    """The hamilton clip's track 1 was "man 0.9987" in people.csv and "man 1.00" in the closing table, a certainty
+    the head did not give; the table keeps the digits that tell it from 1, as Face's repr does."""
+    people = PeopleSummary({"mask": MASK})
+    for p in (0.9986, 0.9988):
+        people.add(0, 0.0, [Face(Box(10, 10, 60, 60), 0.9,
+                                 {"mask": Prediction.from_probabilities(MASK, np.array([1 - p, p]))}, track_id=1)])
+    people.add(0, 0.0, [face(2, "with_mask"), face(3, "with_mask", 1.0)])
+    cells = [line.split("  ")[-1].strip() for line in people.table()[1:]]
+    assert cells == ["without_mask 0.9987", "with_mask 0.90", "with_mask 1.00"], cells
+
+
 def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
     """The CSV and the timeline mark a masked face's emotion "eyes only"; people.csv and the closing table gave
     a masked interviewee's "happy 0.66" as if read from the whole face. The share of such frames is a column."""
