@@ -2614,7 +2614,24 @@ def test_the_printed_percent_of_a_score_just_short_of_one_is_not_a_certainty():
     from facekit.cli.image import _summary
     from facekit.types import Box, Face, Prediction
 
+    class MaskOnly:  # a pipeline of the mask head alone, which labelled the face
+        def why_unlabelled(self, image, face):
+            return None
+
     face = Face(Box(0, 0, 80, 80), 0.9, {"mask": Prediction("with_mask", 0.999999, {"with_mask": 0.999999})})
-    assert _summary([face], None, None) == "  face [0, 0, 80, 80] score 0.90: mask=with_mask (99.9%)"
+    assert _summary([face], MaskOnly(), None) == "  face [0, 0, 80, 80] score 0.90: mask=with_mask (99.9%)"
     sure = face.with_predictions(mask=Prediction("with_mask", 1.0, {"with_mask": 1.0}))
-    assert _summary([sure], None, None).endswith("mask=with_mask (100.0%)")
+    assert _summary([sure], MaskOnly(), None).endswith("mask=with_mask (100.0%)")
+
+
+def test_a_face_too_small_for_some_heads_says_why_they_gave_no_label(media, tmp_path):
+    """example_03 at 120x80: the man at the back (13 px) was printed "mask=without_mask (99.2%)" alone, nothing
+    saying why the emotion and gender heads gave none, as a face no head labelled is told."""
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(media / "example_03.png")), (120, 80)))
+    res = run_script("detect_mask_image.py", "-i", small, "--no-display")
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if line.startswith("  face [")]
+    assert len(lines) == 3 and lines[2].endswith(": mask=without_mask (99.2%); too small for the emotion, gender "
+                                                 "heads (13 px, under 16)"), lines
+    assert not any("too small" in line for line in lines[:2]), lines

@@ -390,7 +390,9 @@ def _summary(faces, pipeline, image) -> str:
     for f in faces:
         labels = ", ".join(f"{t}={p.label} ({_percent(p.score, 1)}%"
                            + (", eyes only)" if t == "emotion" and f.emotion_eyes_only else ")")
-                           for t, p in f.predictions.items()) or pipeline.why_unlabelled(image, f)
+                           for t, p in f.predictions.items())
+        # A 13 px face read "mask=without_mask (99.2%)" alone: nothing said why emotion and gender were missing.
+        labels = "; ".join(filter(None, (labels, pipeline.why_unlabelled(image, f))))
         # --help offers --landmarks for "landmarks and head pose", yet a run without --json printed no angle:
         # a user asking for obama.jpg's pose saw only "landmarks on 1 of 1 face(s)".
         pose = f"; pose {f.pose} (degrees)" if f.pose is not None else ""
