@@ -282,6 +282,21 @@ def test_why_unlabelled_takes_the_photo_as_analyze_does(analyzer, media, tmp_pat
         == "too small for the emotion, gender heads (12 px, under 16)"
 
 
+def test_readme_says_analyze_videos_times_count_from_the_first_picture(analyzer, media):
+    """The CSV's docs and the video script say its times count from the first picture, which a player shows
+    0.852 s in on the hamilton clip; analyze_video's docs said nothing of it, so a researcher lining its time_s up
+    with a transcript was 25 frames off. README and the docstring say so, and name where the delay is read."""
+    from facekit.container import sound
+
+    readme = (ROOT / "README.md").read_text()
+    at = readme.index("It yields `(frame_index, time_s, faces)`")
+    said = " ".join(readme[at:at + 600].split())
+    assert "counts from its first picture" in said and "`facekit.container.sound(path).picture_start_s`" in said
+    assert "sound(path).picture_start_s" in " ".join(analyzer.analyze_video.__doc__.split())
+    [(index, time_s, _)] = list(analyzer.analyze_video(media / CLIP, max_frames=1))
+    assert (index, time_s) == (0, 0.0) and sound(media / CLIP).picture_start_s == 0.852
+
+
 def test_video_frames_times_and_tracks(analyzer, media):
     results = list(analyzer.analyze_video(media / CLIP, every=10))
     indices = [r.frame_index for r in results]
