@@ -29,7 +29,7 @@ from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .errors import ArgumentError, VideoError
 from .pipeline import FacePipeline
 from .tracking import HEAD_EVERY
-from .preprocess import as_image
+from .preprocess import as_image, check_rotation, rotate_clockwise
 from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 
@@ -171,8 +171,8 @@ class FaceAnalyzer(FacePipeline):
 
     # Iterable: as list[Face | Box | tuple] (invariant), the list[Face] of an earlier call, README's own example,
     # or a list of tuples was an error to type checkers; a box may be a numpy row, as another detector gives it.
-    def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float] | np.ndarray] | None = None
-                ) -> list[Face]:
+    def analyze(self, image: ImageInput, faces: Iterable[Face | Box | Sequence[float] | np.ndarray] | None = None,
+                rotate: int = 0) -> list[Face]:
         """Faces in `image`, each with every head's prediction, sorted by detection score (`faces` given: in
         their order, one for each, so the results line up with the caller's list).
 
@@ -185,10 +185,14 @@ class FaceAnalyzer(FacePipeline):
         faces: Face objects, Boxes or (x1, y1, x2, y2) tuples, e.g. from another detector: skip detection and
             run the heads (and landmarks) on those boxes instead, clipped to the image as the detectors' boxes
             are; a bare box gets score 1.0.
+        rotate: turn the image 90, 180 or 270 degrees clockwise first (after a file's EXIF orientation), as
+            detect_mask_image.py --rotate: a photo whose orientation was lost. Boxes (and `faces`) are then in the
+            turned image's pixels.
         Raises facekit.ImageError for what is not an image (no such file, also a FileNotFoundError; a URL, a batch
-        of images: call it once per image), ArgumentError for a bad box, ValueError once the analyzer is closed."""
+        of images: call it once per image), ArgumentError for a bad box or rotate, ValueError once the analyzer is
+        closed."""
         self._check_open()
-        image = as_image(image)
+        image = rotate_clockwise(as_image(image), check_rotation(rotate))
         if faces is None:
             if self.detector is None:
                 self._check_open()  # closed by another thread since the check above: say that, not "no detector"
@@ -226,7 +230,7 @@ class FaceAnalyzer(FacePipeline):
     def analyze_video(self, source: str | int | os.PathLike[str] | Iterable[ImageInput], detect_every: int = 1,
                       every: int = 1, max_frames: int | None = None, smooth: float = 0.6, fine_pass: bool = False,
                       head_every: int = HEAD_EVERY, fps: float | None = None,
-                      progress: bool = False) -> Generator[VideoResult, None, None]:
+                      progress: bool = False, rotate: int = 0) -> Generator[VideoResult, None, None]:
         """Yield `(frame_index, time_s, faces)` (a VideoResult, whose `.frame` is the frame) for a video file, camera
         index or stream URL, or for frames the caller holds (a list of image arrays or image paths, or a generator
         over another capture library such as picamera2), with each face's `track_id` kept across frames and its
@@ -250,6 +254,9 @@ class FaceAnalyzer(FacePipeline):
             sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning).
         progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
             a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
+        rotate: turn every frame 90, 180 or 270 degrees clockwise (after a file's own rotation flag), as
+            detect_mask_video.py --rotate: a phone video whose flag was lost, a camera mounted upside down. Each
+            result's `.frame` and boxes are the turned frame's.
         Raises facekit.errors.VideoError when the source cannot be opened or breaks while read (a held frame
         that is not an image: its index), and ArgumentError (a FacekitError and a ValueError) for a step or a
         frame count below 1, a smooth outside [0, 1) or a bad fps, before opening the source. Being a
@@ -272,6 +279,7 @@ class FaceAnalyzer(FacePipeline):
             raise ArgumentError(f"fps must be None (a live feed) or a finite number above 0, e.g. 25; got {fps!r}")
         if not _is_bool(progress):
             raise ArgumentError(f"progress must be True or False; got {progress!r}")
+        rotate = check_rotation(rotate)
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
@@ -295,7 +303,8 @@ class FaceAnalyzer(FacePipeline):
                 # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
                 # stderr is not held while it opens: the host's other threads (a web server's log) write there.
-                frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False)
+                frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False,
+                                     rotate=rotate)
                 if frames.sequence:  # frames/%04d.png holds no rate: fps= gives it, as for held frames
                     if fps is not None:
                         frames.timed_at(fps)
@@ -314,7 +323,7 @@ class FaceAnalyzer(FacePipeline):
                 except TypeError:
                     raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                      f"{type(source).__name__}") from None
-                frames = FrameIterable(iterator, fps)
+                frames = FrameIterable(iterator, fps, rotate)
             bar = None
             try:
                 if progress:

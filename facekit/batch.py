@@ -89,6 +89,8 @@ class JobOptions:
     # videos: detect_mask_video.py --fine-pass, the small-face pass (and full-size tiles past 1280 px) on each
     # frame: a job of 4K videos missed their faces under ~60 px with no way to ask for it.
     fine_pass: bool = False
+    # photos and videos: turned clockwise before analysis (--rotate), a camera's whose orientation was lost
+    rotate: int = 0
     # The heads' files: None = as the scripts run them (fp16 for photos, int8 twins for videos where int8
     # pays on the worker's CPU), True / False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job
     # was started: workers on other machines do not see the driver's environment).
@@ -410,7 +412,7 @@ class Worker:
                 raise FacekitError(f"{source}: not a regular file (a named pipe, socket or device), not a "
                                    + ("photo" if kind == "image" else "video"))
             if kind == "image":
-                for face in self.analyzer.analyze(source):
+                for face in self.analyzer.analyze(source, rotate=self.options.rotate):
                     rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})
                 frames = 1
             elif kind == "video":
@@ -419,7 +421,7 @@ class Worker:
                                                                         every=o.every, smooth=o.smooth,
                                                                         head_every=o.head_every,
                                                                         max_frames=o.max_frames,
-                                                                        fine_pass=o.fine_pass):
+                                                                        fine_pass=o.fine_pass, rotate=o.rotate):
                     rows += [csv_row(index, time_s, face, task_labels) for face in faces]
                     frames += 1
             else:
@@ -1219,6 +1221,7 @@ def main(argv: list[str] | None = None) -> int:
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
+                         rotate=args.rotate,
                          int8=True if args.int8 else forced_int8(), heads=head_hashes(heads),
                          cards=card_digests(heads))
     upgraded = results.check_options(options, warn_now=False)

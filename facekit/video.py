@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, native_path, near_names, shown
-from .preprocess import MAX_PIXELS, header_size, is_image_path
+from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -443,14 +443,17 @@ class FrameSource:
     """
 
     def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None,
-                 notify: Callable[[str], None] | None = None, hold_stderr: bool = True):
+                 notify: Callable[[str], None] | None = None, hold_stderr: bool = True, rotate: int = 0):
         """live: keep only the latest frame (default: for cameras and streams, not for files).
+        rotate: turn every frame this many degrees clockwise (90, 180, 270), after the file's own rotation flag
+        or EXIF orientation: the frames, their size and every box are then the turned picture's.
         notify: called (on the reader thread) with a line when a live stream is lost and opened again.
         hold_stderr: hold the process's stderr while the source opens (the scripts); False in the library,
         whose host's other threads write there (a stream that does not answer held it for 5 s, their lines
         dropped)."""
         self.spec = SourceSpec.parse(str(source))
         self._notify = notify
+        self._rotate = check_rotation(rotate)
         # Called (on the thread that reads) every 0.1 s while a camera or stream has no new frame; True ends the
         # reading as the source's end. The script's live window: its q, Esc or x went unread while a stream was
         # gone, as the loop waited here (up to the 5 minutes a reconnection takes).
@@ -601,13 +604,15 @@ class FrameSource:
     def _upright(self, index: int, frame: np.ndarray) -> np.ndarray:
         """An image sequence's frame, or a photo's, turned as its file's EXIF orientation says. OpenCV's readers
         ignore it: a phone's portrait photos came out lying on their side, faces found sideways or not at all, in
-        boxes that matched no viewer's picture nor detect_mask_image.py's (which reads them upright)."""
-        if not (self._images or self._photo):  # a camera's target is its index, not a path
-            return frame
-        pattern = Path(self.spec.target)
-        if self._images:
-            return _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
-        return _exif_upright(frame, pattern)
+        boxes that matched no viewer's picture nor detect_mask_image.py's (which reads them upright). Then the
+        user's own turn (rotate=), which nothing in the file says."""
+        if self._images or self._photo:  # a camera's target is its index, not a path
+            pattern = Path(self.spec.target)
+            if self._images:
+                frame = _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
+            else:
+                frame = _exif_upright(frame, pattern)
+        return rotate_clockwise(frame, self._rotate)
 
     def _stamp(self, index: int) -> None:
         if not self.live:  # where a short read ended: _read_to_end
@@ -897,7 +902,8 @@ class FrameIterable:
 
     _END = object()  # not None: a None among the frames is a bad frame, not the end of them
 
-    def __init__(self, frames, fps: float | None = None):
+    def __init__(self, frames, fps: float | None = None, rotate: int = 0):
+        self._rotate = check_rotation(rotate)  # each frame turned clockwise, as FrameSource's
         self._frames = iter(frames)
         self._live = fps is None
         self.fps = float(fps) if fps else DEFAULT_FPS
@@ -933,7 +939,7 @@ class FrameIterable:
         from .preprocess import as_image
 
         try:
-            return as_image(frame)
+            return rotate_clockwise(as_image(frame), self._rotate)
         except ImageError as exc:
             # A VideoError with the frame's index, as a frame of changing size is: "got None" alone
             # leaves the caller searching a long list for the bad one.

@@ -2991,3 +2991,24 @@ def test_a_card_json_that_is_a_folder_or_nested_too_deep_is_one_line(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match=r"card\.json: model card is not a model card \(JSON nested too deep\)$"):
         ModelCard.load(deep)
+
+
+def test_rotate_turns_a_photo_or_held_frames_upright_before_analysis(analyzer, media):
+    """A photo whose orientation was lost (upside down, on its side): example_03.png upside down gave no face,
+    and two_people.jpg one, called with_mask. rotate= turns it first, so the faces, boxes and labels are the
+    upright photo's; held frames (analyze_video) likewise, each result's frame the turned one."""
+    from facekit.errors import ArgumentError
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "example_03.png")
+    upright = [(f.box.as_list(), f.predictions["mask"].label) for f in analyzer.analyze(photo)]
+    assert len(upright) == 3
+    down = cv2.rotate(photo, cv2.ROTATE_180)
+    assert [(f.box.as_list(), f.predictions["mask"].label) for f in analyzer.analyze(down, rotate=180)] == upright
+    sideways = cv2.rotate(photo, cv2.ROTATE_90_CLOCKWISE)
+    (result,), (plain,) = analyzer.analyze_video([sideways], fps=25, rotate=270), analyzer.analyze_video([photo])
+    assert result.frame_index == 0 and np.array_equal(result.frame, photo) and len(plain.faces) == 3
+    assert [f.box.as_list() for f in result.faces] == [f.box.as_list() for f in plain.faces]  # the video detector's
+    for bad in (45, "90", True, float("nan")):
+        with pytest.raises(ArgumentError, match="rotate must be 0, 90, 180 or 270"):
+            analyzer.analyze(photo, rotate=bad)

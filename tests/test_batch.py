@@ -463,6 +463,36 @@ def test_a_workers_rows_and_status_agree_and_a_source_failing_part_way_gives_non
     assert broken == [] and failed["faces"] == 0
 
 
+def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_path, monkeypatch):
+    """facekit-batch --rotate 180 (a ceiling camera's photos and videos): example_03.png upside down gave no
+    face; each source is now turned before analysis, its boxes the upright picture's."""
+    from dataclasses import asdict
+
+    import cv2
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker, build_parser
+    from facekit.detection import DEFAULT_DETECTOR
+
+    assert build_parser().parse_args(["x", "-o", "y", "--rotate", "180"]).rotate == 180
+    photo, turned, video = media / "example_03.png", tmp_path / "down.png", tmp_path / "down.avi"
+    cv2.imwrite(str(turned), cv2.rotate(cv2.imread(str(photo)), cv2.ROTATE_180))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (600, 400))
+    writer.write(cv2.imread(str(turned)))
+    writer.release()
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=180)))
+        rows, status = worker.run_source(str(turned), "image")
+        frames, _ = worker.run_source(str(video), "video")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert status["status"] == "ok" and sorted((r["x1"], r["mask_label"]) for r in rows) == [
+        (172, "without_mask"), (263, "with_mask"), (530, "without_mask")]
+    assert len(frames) == 3 and all(r["x2"] <= 600 and r["y2"] <= 400 for r in frames)
+
+
 def test_ray_failure_is_one_line():
     from facekit.batch import _guard_ray
     from facekit.errors import FacekitError

@@ -2635,3 +2635,30 @@ def test_a_face_too_small_for_some_heads_says_why_they_gave_no_label(media, tmp_
     assert len(lines) == 3 and lines[2].endswith(": mask=without_mask (99.2%); too small for the emotion, gender "
                                                  "heads (13 px, under 16)"), lines
     assert not any("too small" in line for line in lines[:2]), lines
+
+
+def test_rotate_reads_a_photo_that_lost_its_orientation_upright(tmp_path, media, capfd):
+    """example_03.png upside down (its EXIF orientation lost, a camera mounted upside down) gave no face, and
+    nothing could turn it. --rotate 180 reads it, and a folder of such photos, upright: the upright photo's faces
+    and labels, the JSON's size and boxes and the annotated photo the turned picture's."""
+    from facekit.cli.image import main
+
+    photo = cv2.imread(str(media / "example_03.png"))
+    folder = tmp_path / "ceiling"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.rotate(photo, cv2.ROTATE_180))
+    cv2.imwrite(str(folder / "b.png"), cv2.rotate(photo, cv2.ROTATE_180)[:, :300])  # upright, the right half
+    one, out = tmp_path / "a.json", tmp_path / "a_drawn.png"
+    assert main(["-i", str(folder / "a.png"), "--rotate", "180", "--tasks", "mask", "--no-display", "-j", str(one),
+                 "-o", str(out)]) == 0
+    record = json.loads(one.read_text())
+    assert (record["width"], record["height"]) == (600, 400)
+    assert sorted((f["box"][0], f["mask"]["label"]) for f in record["faces"]) == [
+        (172, "without_mask"), (263, "with_mask"), (530, "without_mask")]
+    drawn = cv2.imread(str(out))
+    # Upright, as the photo was: its corner rows match the upright photo's, far from the turned one's.
+    assert drawn.shape == photo.shape and np.abs(drawn[-40:].astype(int) - photo[-40:]).mean() < 10
+    lines = tmp_path / "all.jsonl"
+    assert main(["-i", str(folder), "--rotate", "180", "--tasks", "mask", "--no-display", "-j", str(lines)]) == 0
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [(len(r["faces"]), r["width"], r["height"]) for r in records] == [(3, 600, 400), (2, 300, 400)]

@@ -629,6 +629,39 @@ def test_a_photo_given_as_a_video_is_read_upright_by_its_exif_orientation(tmp_pa
     assert {r["mask_label"] for r in rows} == {"without_mask"}
 
 
+def test_rotate_reads_a_video_that_lost_its_rotation_flag_upright(tmp_path, clip, mask_model, capfd):
+    """The hamilton clip turned a quarter turn (a phone video whose rotation flag was lost, a camera mounted on
+    its side) gave 4 face-frames in its first 90 frames, where upright it gives 196, and nothing could turn it
+    back. --rotate 270 reads it upright: the faces upright's, the boxes and the written video in the upright
+    frame's pixels; a turn that is not a quarter's multiple is one line."""
+    from facekit.errors import ArgumentError
+
+    turned, table, out = tmp_path / "sideways.avi", tmp_path / "f.csv", tmp_path / "upright.mp4"
+    cap = cv2.VideoCapture(str(clip))
+    upright = [cap.read()[1] for _ in range(4)]
+    writer = cv2.VideoWriter(str(turned), cv2.VideoWriter_fourcc(*"MJPG"), 25, (360, 640))
+    for frame in upright:
+        writer.write(cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE))
+    writer.release()
+    with FrameSource(turned, rotate=270) as source:
+        assert source.size == (640, 360)
+        assert np.abs(source.read()[1].astype(int) - upright[0]).mean() < 4  # MJPEG's loss only
+    with pytest.raises(ArgumentError):
+        FrameSource(turned, rotate=45)
+    assert main(["--source", str(turned), "--rotate", "270", "--model", str(mask_model), "--no-display",
+                 "--csv", str(table), "--output", str(out)]) == 0
+    rows = read_csv(table)
+    assert video_info(out) == (4, (640, 360))
+    # Frame 0's two faces, where upright frame 0 has them (the top right man's and the left one's).
+    first = sorted((int(r["x1"]), int(r["y1"])) for r in rows if r["frame"] == "0")
+    assert len(first) == 2 and abs(first[0][0] - 57) < 8 and abs(first[1][0] - 524) < 8, first
+    assert len(rows) >= 7 and {r["mask_label"] for r in rows} == {"without_mask"}
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["--source", str(turned), "--rotate", "45", "--no-display"])
+    assert exc.value.code == 2 and "--rotate: must be 90, 180 or 270" in one_error_line(capfd.readouterr().err)
+
+
 def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence(tmp_path, clip, mask_model):
     """ "zoom 200%.mp4" went to OpenCV's image-sequence reader and was called corrupt."""
     for name in ("zoom 200%.mp4", "take_%1.mp4", "cut_%04d.mp4"):

@@ -575,6 +575,16 @@ def probability(value: str) -> float:
     return v
 
 
+def rotation(value: str) -> int:
+    """--rotate's degrees, clockwise: 0, 90, 180 or 270 (-90 is 270, as ffmpeg's and OpenCV's users write it)."""
+    from ..preprocess import check_rotation
+
+    try:
+        return check_rotation(number(value, int))
+    except (argparse.ArgumentTypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be 90, 180 or 270 (degrees clockwise), or 0; got {value}") from None
+
+
 def task_list(value: str) -> list[str]:
     tasks = [t.strip() for t in value.split(",") if t.strip()]
     if not tasks:  # `--tasks ""` (an unset shell variable) would turn every head off
@@ -645,6 +655,12 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                    help=f"face detector {chosen}. Weights' licences: "
                         + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
+    what = "photo and video" if batch else "video frame" if video else "photo"
+    g.add_argument("--rotate", type=rotation, default=0, metavar="DEGREES",
+                   help=f"turn each {what} 90, 180 or 270 degrees clockwise before it is analysed, after the file's "
+                        "own rotation flag (a phone video whose flag was lost, a camera mounted upside down or "
+                        "sideways): the detector finds few faces lying on their side and fewer upside down. "
+                        "What is written is the turned picture, and boxes are in its pixels (default: 0)")
     if not batch:
         g.add_argument("-f", "--face", nargs="?", action=_TutorialFaceFolder, help=argparse.SUPPRESS)
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,

@@ -20,7 +20,7 @@ from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
-                          recursive_hint)
+                          recursive_hint, rotate_clockwise)
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
                        image_record, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
@@ -305,7 +305,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
 
     # One photo is read before the models load (~1 s): a missing or broken one was named only after
     # "loading face detector model..." and, with the default detector, its non-commercial [INFO] line.
-    image = None if batch else _read_single(images[0])
+    image = None if batch else _read_single(images[0], args.rotate)
     from ..heads import check_models_folder
 
     check_models_folder()
@@ -357,7 +357,7 @@ def _stdin_photo(paths: list[Path], parser) -> list[Path]:
         raise FacekitError("--image -: standard input cannot be read as a file here; save the photo, give its path")
     return [STDIN]
 
-def _read(path: Path):
+def _read(path: Path, rotate: int = 0):
     """load_image, with what OpenCV's decoders print themselves held back: a photo cut short got their lines
     ("libpng error: PNG input buffer is incomplete", "[ERROR:0@0.27] global loadsave.cpp:1409 imdecode_ ...",
     libtiff's) on standard error besides the script's own [WARN] or [ERROR] line, which says the same."""
@@ -365,7 +365,7 @@ def _read(path: Path):
 
     try:
         with native_stderr(drop_all=True):
-            return load_image(path)
+            return rotate_clockwise(load_image(path), rotate)  # --rotate: after its EXIF turn, as video's flag
     except ImageNotFoundError:
         raise
     except ImageError:
@@ -411,9 +411,9 @@ def photo_window_title(path: Path) -> str:
     return f"facekit: {name} (any key closes)"
 
 
-def _read_single(path: Path):
+def _read_single(path: Path, rotate: int = 0):
     try:
-        return _read(path)
+        return _read(path, rotate)
     except ImageError:
         # README's first command (and the tutorial's) reads examples/, which a fresh checkout does not hold: "no
         # such file" left its reader to find that make demo lays it out.
@@ -536,7 +536,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
-                    image = _read(path)
+                    image = _read(path, args.rotate)
                 except ImageError as exc:
                     failed += 1
                     tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)

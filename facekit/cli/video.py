@@ -263,7 +263,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
 
     if report:
         info("starting video stream...")
-    source = FrameSource(args.source, notify=warn)
+    source = FrameSource(args.source, notify=warn, rotate=args.rotate)
     if source.live:  # opened: a camera that is not there moves nothing
         kept = [(path, moved) for path in (args.output, args.csv, args.summary, args.timeline)
                 if path is not None and not is_stdout(path) and (moved := keep_earlier(path)) is not None]
