@@ -629,6 +629,18 @@ def test_a_photo_given_as_a_video_is_read_upright_by_its_exif_orientation(tmp_pa
     assert {r["mask_label"] for r in rows} == {"without_mask"}
 
 
+def _turned_clip(clip: Path, path: Path, frames: int) -> list[np.ndarray]:
+    """The clip's first `frames` frames turned 90 degrees clockwise, written to `path` (MJPEG .avi); the upright
+    frames."""
+    cap = cv2.VideoCapture(str(clip))
+    upright = [cap.read()[1] for _ in range(frames)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (360, 640))
+    for frame in upright:
+        writer.write(cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE))
+    writer.release()
+    return upright
+
+
 def test_rotate_reads_a_video_that_lost_its_rotation_flag_upright(tmp_path, clip, mask_model, capfd):
     """The hamilton clip turned a quarter turn (a phone video whose rotation flag was lost, a camera mounted on
     its side) gave 4 face-frames in its first 90 frames, where upright it gives 196, and nothing could turn it
@@ -637,12 +649,7 @@ def test_rotate_reads_a_video_that_lost_its_rotation_flag_upright(tmp_path, clip
     from facekit.errors import ArgumentError
 
     turned, table, out = tmp_path / "sideways.avi", tmp_path / "f.csv", tmp_path / "upright.mp4"
-    cap = cv2.VideoCapture(str(clip))
-    upright = [cap.read()[1] for _ in range(4)]
-    writer = cv2.VideoWriter(str(turned), cv2.VideoWriter_fourcc(*"MJPG"), 25, (360, 640))
-    for frame in upright:
-        writer.write(cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE))
-    writer.release()
+    upright = _turned_clip(clip, turned, 4)
     with FrameSource(turned, rotate=270) as source:
         assert source.size == (640, 360)
         assert np.abs(source.read()[1].astype(int) - upright[0]).mean() < 4  # MJPEG's loss only
@@ -660,6 +667,30 @@ def test_rotate_reads_a_video_that_lost_its_rotation_flag_upright(tmp_path, clip
     with pytest.raises(SystemExit) as exc:
         main(["--source", str(turned), "--rotate", "45", "--no-display"])
     assert exc.value.code == 2 and "--rotate: must be 90, 180 or 270" in one_error_line(capfd.readouterr().err)
+
+
+def test_a_video_with_no_face_that_shows_faces_turned_names_the_turn(tmp_path, clip, mask_model, capfd, monkeypatch):
+    """The hamilton clip turned a quarter turn found no face and said nothing of why. Where the first frames have
+    none, a few are searched turned, and the turn that shows faces is named with the --rotate that reads it
+    (after 30 frames; here 3). An upright video's, or one given --rotate, is not searched again."""
+    from facekit.cli import video
+
+    monkeypatch.setattr(video, "TURN_SAMPLES", (0, 1, 2))
+    turned = tmp_path / "sideways.avi"
+    _turned_clip(clip, turned, 4)
+    capfd.readouterr()
+    for rotate, hinted in (("0", True), ("270", False)):
+        assert main(["--source", str(turned), "--rotate", rotate, "--model", str(mask_model), "--tasks", "mask",
+                     "--no-display"]) == 0
+        said = capfd.readouterr().out
+        hint = "[INFO] no face in the first 3 frames, but turned 270 degrees clockwise 3 of 3 of them show "
+        assert (hint in said and "--rotate 270 reads it turned" in said) == hinted, said
+    assert main(["--source", str(clip), "--max-frames", "3", "--model", str(mask_model), "--tasks", "mask",
+                 "--no-display"]) == 0
+    assert "no face in the first" not in capfd.readouterr().out
+    # A folder's run says it of the video it is in.
+    assert main(["--source", str(tmp_path), "--model", str(mask_model), "--tasks", "mask", "--no-display"]) == 0
+    assert f"[INFO] {turned}: no face in the first 3 frames, but turned 270 degrees" in capfd.readouterr().out
 
 
 def test_a_video_with_a_percent_sign_in_its_name_is_a_file_not_an_image_sequence(tmp_path, clip, mask_model):
