@@ -2662,3 +2662,17 @@ def test_rotate_reads_a_photo_that_lost_its_orientation_upright(tmp_path, media,
     assert main(["-i", str(folder), "--rotate", "180", "--tasks", "mask", "--no-display", "-j", str(lines)]) == 0
     records = [json.loads(line) for line in lines.read_text().splitlines()]
     assert [(len(r["faces"]), r["width"], r["height"]) for r in records] == [(3, 600, 400), (2, 300, 400)]
+
+
+def test_rotate_help_speaks_of_each_scripts_own_files():
+    """The photo script's --rotate spoke of "a phone video whose flag was lost", and facekit-batch's of what is
+    written, though it draws nothing."""
+    from facekit.batch import build_parser as batch_parser
+    from facekit.cli.image import build_parser as image_parser
+    from facekit.cli.video import build_parser as video_parser
+
+    helps = {name: " ".join(next(a.help for a in parser()._actions if a.dest == "rotate").split())
+             for name, parser in (("image", image_parser), ("video", video_parser), ("batch", batch_parser))}
+    assert "EXIF orientation (a photo whose orientation was lost" in helps["image"] and "video" not in helps["image"]
+    assert "rotation flag (a phone video whose flag was lost" in helps["video"]
+    assert "What is written" not in helps["batch"] and "Boxes are in the turned picture's pixels" in helps["batch"]

@@ -655,12 +655,15 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                    help=f"face detector {chosen}. Weights' licences: "
                         + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
-    what = "photo and video" if batch else "video frame" if video else "photo"
+    what, flag, lost = (("photo and video", "rotation flag or EXIF orientation", "a phone's file whose flag was lost")
+                        if batch else ("video frame", "rotation flag", "a phone video whose flag was lost") if video
+                        else ("photo", "EXIF orientation", "a photo whose orientation was lost"))
     g.add_argument("--rotate", type=rotation, default=0, metavar="DEGREES",
                    help=f"turn each {what} 90, 180 or 270 degrees clockwise before it is analysed, after the file's "
-                        "own rotation flag (a phone video whose flag was lost, a camera mounted upside down or "
-                        "sideways): the detector finds few faces lying on their side and fewer upside down. "
-                        "What is written is the turned picture, and boxes are in its pixels (default: 0)")
+                        f"own {flag} ({lost}, a camera mounted upside down or sideways): the detector finds few "
+                        "faces lying on their side and fewer upside down. "
+                        + ("Boxes are in the turned picture's pixels" if batch else
+                           "What is written is the turned picture, and boxes are in its pixels") + " (default: 0)")
     if not batch:
         g.add_argument("-f", "--face", nargs="?", action=_TutorialFaceFolder, help=argparse.SUPPRESS)
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
