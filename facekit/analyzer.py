@@ -205,15 +205,15 @@ class FaceAnalyzer(FacePipeline):
     def __call__(self, image: ImageInput) -> list[Face]:
         return self.analyze(image)
 
-    def detect(self, image: ImageInput, closeup: bool = True) -> list[Face]:
-        """Faces in `image` without any head: boxes and scores, sorted by score. Takes what analyze() takes.
-        closeup=False skips the detector's close-up pass (video, between due frames)."""
+    def detect(self, image: ImageInput, closeup: bool = True, rotate: int = 0) -> list[Face]:
+        """Faces in `image` without any head: boxes and scores, sorted by score. Takes what analyze() takes, rotate=
+        too. closeup=False skips the detector's close-up pass (video, between due frames)."""
         # The pipeline's took only 8-bit BGR arrays: a path was "'str' object has no attribute 'shape'", a gray one
         # an onnxruntime error, a float one in [0, 1] no face at all. A frame that is one already is passed as it is.
         # closeup="false" (a query string's value) ran the close-up pass without a word, as any truthy value did.
         if not _is_bool(closeup):
             raise ArgumentError(f"closeup must be True or False; got {closeup!r}")
-        return super().detect(as_image(image), bool(closeup))
+        return super().detect(rotate_clockwise(as_image(image), check_rotation(rotate)), bool(closeup))
 
     def classify_whole(self, image: ImageInput) -> Face:
         """The whole image is one face crop (no detection): one Face with every head's prediction."""

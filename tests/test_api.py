@@ -2993,6 +2993,16 @@ def test_a_card_json_that_is_a_folder_or_nested_too_deep_is_one_line(tmp_path):
         ModelCard.load(deep)
 
 
+def test_detect_takes_rotate_as_analyze_does(analyzer, media):
+    """README: detect() takes what analyze() takes; rotate= was a TypeError there."""
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "example_03.png")
+    down = cv2.rotate(photo, cv2.ROTATE_180)
+    assert [f.box.as_list() for f in analyzer.detect(down, rotate=180)] == [
+        f.box.as_list() for f in analyzer.detect(photo)]
+
+
 def test_rotate_turns_a_photo_or_held_frames_upright_before_analysis(analyzer, media):
     """A photo whose orientation was lost (upside down, on its side): example_03.png upside down gave no face,
     and two_people.jpg one, called with_mask. rotate= turns it first, so the faces, boxes and labels are the
