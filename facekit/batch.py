@@ -45,7 +45,7 @@ from pathlib import Path
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
 from .cli.video import SMOOTH_LAG, late_pictures, smooth_strength
-from .errors import NO_ROOM_ERRNOS, FacekitError, counted, near_names, shown
+from .errors import NO_ROOM_ERRNOS, FacekitError, counted, loops, near_names, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
 
@@ -309,14 +309,6 @@ def _web_address(item: str) -> bool:
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", item)) and not os.path.lexists(item)
 
 
-def _loops(path: str) -> bool:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
-
-
 def _source_name(path: Path) -> str:
     """The absolute path of `path` without following links; '..' folded away unless a link makes that another
     file ('link/../x' is x beside the link's target, not beside the link)."""
@@ -401,7 +393,7 @@ class Worker:
                 # A link to nothing says where it points, as the image script does: a share not mounted on
                 # this node reads very differently from a file deleted.
                 target = f": a link to {os.readlink(source)}, which does not exist" if Path(source).is_symlink() else ""
-                if target and _loops(source):
+                if target and loops(source):
                     raise FacekitError(f"{source}: a link to {os.readlink(source)}, which leads back to itself (a "
                                        "loop of links), not a file")
                 raise FacekitError(f"{source}: no such file{target}")
@@ -504,7 +496,7 @@ class Results:
             # of their own had it replaced by the job's, without a word.
             raise FacekitError(f"--output {self.folder}: its status.csv is not a facekit-batch job's (no job.json or "
                                "status/ beside it), and the job would write over it: give another --output")
-        if _loops(str(self.folder)):  # it "did not exist": the job ran on to "OSError: Too many levels of ..."
+        if loops(str(self.folder)):  # it "did not exist": the job ran on to "OSError: Too many levels of ..."
             raise FacekitError(f"--output {self.folder}: a link that leads back to itself (a loop of links): remove "
                                "it or name another")
         probe = self.folder

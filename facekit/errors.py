@@ -95,6 +95,15 @@ def shown(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def loops(path) -> bool:
+    """Whether `path` is a link that leads back to itself (self.jpg -> self.jpg, a -> b -> a)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def native_path(path) -> str | None:
     r"""The str that OpenCV, LiteRT and onnxruntime open `path` by (they take a str's UTF-8 bytes for the file's
     name), or None when the name's bytes are not UTF-8 (a Latin-1 "caf\xe9.mp4"). Under a locale that is not

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ArgumentError, ImageError, ImageNotFoundError, near_names
+from .errors import ArgumentError, ImageError, ImageNotFoundError, loops, near_names
 from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
@@ -191,6 +191,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         # leave the user guessing whether URLs are read at all.
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", text):
             raise ImageError(f"{text}: a web address; images are read from files (download it first)")
+        if path.is_symlink() and loops(path):  # "which does not exist" sent the user looking for a lost photo
+            raise ImageError(f"{path}: a link to {os.readlink(path)}, which leads back to itself (a loop of links), "
+                             "not a file")
         if path.is_symlink():
             raise ImageNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
                                      "mounted, a photo moved?)", filename=str(path))

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VideoError, VideoNotFoundError, counted, native_path, near_names, shown
+from .errors import VideoError, VideoNotFoundError, counted, loops, native_path, near_names, shown
 from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
@@ -182,6 +182,9 @@ def check_file_source(spec: SourceSpec) -> None:
         # `-s webcam`, as a user guesses the camera is named: read as a file's name.
         if str(path).lower() in ("webcam", "camera", "cam", "usb", "video0", "/dev/video0"):
             camera = " (a camera is given by its index: -s 0 for the first)"
+        if path.is_symlink() and loops(path):  # "which does not exist" sent the user looking for a lost video
+            raise VideoError(f"{path}: a link to {os.readlink(path)}, which leads back to itself (a loop of links), "
+                             "not a file")
         if path.is_symlink():  # as a photo's: "no such file" of a link the user can see in the folder
             raise VideoNotFoundError(f"{path}: a link to {os.readlink(path)}, which does not exist (a disk not "
                                      "mounted, a video moved?)", filename=str(path))

@@ -1918,6 +1918,25 @@ def test_uploads_as_binary_file_objects_read_as_their_bytes_are(analyzer, media,
         text_file.close()
 
 
+def test_a_photo_or_video_that_is_a_link_looping_back_is_said_to_loop(analyzer, tmp_path):
+    """A link that loops (self.jpg -> self.jpg, a.mp4 -> b.mp4 -> a.mp4) was "a link to self.jpg, which does not
+    exist (a disk not mounted, a photo moved?)" from analyze(), the photo and the video scripts, sending the user
+    looking for a file that never was; it is said to loop, as facekit-batch says it."""
+    from facekit import ImageError, VideoError
+
+    (tmp_path / "self.jpg").symlink_to("self.jpg")
+    (tmp_path / "a.mp4").symlink_to("b.mp4")
+    (tmp_path / "b.mp4").symlink_to("a.mp4")
+    with pytest.raises(ImageError) as caught:
+        analyzer.analyze(tmp_path / "self.jpg")
+    assert str(caught.value) == (f"{tmp_path / 'self.jpg'}: a link to self.jpg, which leads back to itself (a loop "
+                                 "of links), not a file")
+    with pytest.raises(VideoError) as caught:
+        list(analyzer.analyze_video(str(tmp_path / "a.mp4")))
+    assert str(caught.value) == (f"{tmp_path / 'a.mp4'}: a link to b.mp4, which leads back to itself (a loop of "
+                                 "links), not a file")
+
+
 def test_a_missing_photo_or_video_is_also_a_file_not_found_error(analyzer, tmp_path):
     """A web handler's `except FileNotFoundError` (a 404) let facekit's "no such file" ImageError through as a 500:
     a missing photo, a link to nothing and a missing video are now a FileNotFoundError too, with the same one

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import NO_ROOM_ERRNOS, FacekitError, out_of_memory
+from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, out_of_memory
 
 
 # Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
@@ -740,14 +740,6 @@ def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
         warn(small_pose_note(stats.small_pose, video))
 
 
-def _loops(path: Path) -> bool:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
-
-
 def check_output_path(path: Path | None, what: str = "output", folder: bool = False) -> None:
     """Fail early, before any work, when an output could not be written. folder: the output is a folder
     (else a folder already at `path` would stop the file being renamed into place, after all the work)."""
@@ -755,7 +747,7 @@ def check_output_path(path: Path | None, what: str = "output", folder: bool = Fa
 
     if path is None or is_stdout(path):
         return
-    if path.is_symlink() and not path.exists() and _loops(path):
+    if path.is_symlink() and not path.exists() and loops(path):
         # Path.resolve() below raised "RuntimeError: Symlink loop" (Python 3.11), a traceback before any work.
         raise FacekitError(f"{what} {path}: a link that leads back to itself (a loop of links): remove it or name "
                            "another")
