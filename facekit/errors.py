@@ -104,6 +104,17 @@ def loops(path) -> bool:
     return False
 
 
+# A line break in a file's name ("a\n[INFO] stopped.jpg") split the line naming it in two, the second read as a
+# line of facekit's own; other control characters (ESC) are a terminal's commands. Tabs are left as they are.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09} | {0x0A: "\\n", 0x0D: "\\r"}
+
+
+def one_line(text: str) -> str:
+    r"""A console or log line that names a user's file, kept on one line: a line break in it as \n (\r), any
+    other control character but a tab as \xNN."""
+    return text.translate(_CONTROL)
+
+
 def native_path(path) -> str | None:
     r"""The str that OpenCV, LiteRT and onnxruntime open `path` by (they take a str's UTF-8 bytes for the file's
     name), or None when the name's bytes are not UTF-8 (a Latin-1 "caf\xe9.mp4"). Under a locale that is not

@@ -599,9 +599,11 @@ _log_fd = 1  # the server's own standard output, kept aside while a command has 
 def log(text: str) -> None:
     """A line on the server's own output, whoever's output sys.stdout is now. A terminal gone (closed, an ssh
     session dropped) ends nothing: the server goes on until stopped."""
+    from .errors import one_line
+
     # One line each: a photo named "a\n[INFO] stopped" split its command's line in two, the second a line of
     # the server's own to a service's log.
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    text = one_line(text)
     try:
         os.write(_log_fd, f"[INFO] {text}\n".encode(errors="backslashreplace"))
     except OSError:

@@ -1811,3 +1811,12 @@ def test_a_status_csv_of_the_users_own_in_the_output_folder_is_not_written_over(
     assert (tmp_path / "status.csv").read_text() == "my,own\n"
     (tmp_path / "status").mkdir()  # a job's, killed before its job.json (or an older facekit's)
     Results(tmp_path).check_writable()
+
+
+def test_a_pattern_with_a_line_break_stays_on_its_console_line(tmp_path):
+    """facekit-batch printed a name holding a line break raw: its line split in two, the second one of its own."""
+    res = batch(tmp_path / "a\n[INFO] 0 sources*.jpg", "-o", tmp_path / "out", timeout=60)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = res.stderr.splitlines()
+    assert lines[0] == f"[WARN] {tmp_path}/a\\n[INFO] 0 sources*.jpg: the pattern matches nothing", lines
+    assert all(ln.startswith("[") for ln in lines), lines

@@ -2676,3 +2676,17 @@ def test_rotate_help_speaks_of_each_scripts_own_files():
     assert "EXIF orientation (a photo whose orientation was lost" in helps["image"] and "video" not in helps["image"]
     assert "rotation flag (a phone video whose flag was lost" in helps["video"]
     assert "What is written" not in helps["batch"] and "Boxes are in the turned picture's pixels" in helps["batch"]
+
+
+def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_path):
+    """A photo named "a\\n[INFO] stopped.jpg" split its "1 face" line in two, the second read as a line of facekit's
+    own (in a log, a run that stopped); its error line too. The break is shown as \\n, as the server's log does."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "no_face_cat.png", folder / "a\n[INFO] stopped.png")
+    res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
+    assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces" in res.stdout.splitlines(), res.stdout
+    assert all(ln.startswith(("[", "  ")) for ln in res.stdout.splitlines()), res.stdout
+    res = run_script("detect_mask_image.py", "-i", tmp_path / "gone\r\n[INFO] done.jpg", "--no-display")
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        f"[ERROR] {tmp_path}/gone\\r\\n[INFO] done.jpg: no such file"], res.stderr

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, out_of_memory
+from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, one_line, out_of_memory
 
 
 # Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
@@ -159,16 +159,17 @@ READER_STOPPED = "standard output was closed by its reader: stopped there"
 READER_GONE = f"{READER_STOPPED}, the other outputs kept"
 
 
+# Each one line, whatever the file names in it (facekit.errors.one_line).
 def info(message: str) -> None:
-    say(f"[INFO] {message}")
+    say(f"[INFO] {one_line(message)}")
 
 
 def warn(message: str) -> None:
-    print(f"[WARN] {message}", file=sys.stderr, flush=True)
+    print(f"[WARN] {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"[ERROR] {message}", file=sys.stderr, flush=True)
+    print(f"[ERROR] {one_line(message)}", file=sys.stderr, flush=True)
     return code
 
 
@@ -308,7 +309,7 @@ class ArgumentParser(argparse.ArgumentParser):
                         else f": {dashed[0]} is a file: name it ./{dashed[0]}")
         else:
             message += self._stray_path_hint(message)
-        self.exit(2, f"[ERROR] {message} (see {self.prog} --help)\n")
+        self.exit(2, f"[ERROR] {one_line(message)} (see {self.prog} --help)\n")
 
     def _stray_path_hint(self, message: str) -> str:
         """`detect_mask_video.py clip.mp4`, the file given without its option as most tools take it, was

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 # is then one line and exit 130 instead of a traceback.
 from ..errors import FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
-                     check_output_path, example_command, exit_status_help, guarded, has_display, info, number,
+                     check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
                      results_to_stdout, say, say_non_commercial, sibling_command, warn, where,
                      write_error_line)
@@ -782,8 +782,7 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     report_landmarks(pipeline, stats.landmarks, video=True)
     if stats.error:
         error = stats.error.replace(args.source, "-") if args.piped else stats.error
-        print(f"[ERROR] {error}", file=sys.stderr, flush=True)
-        return 2
+        return fail(error)
     if stats.interrupted:
         from ..signals import exit_status
 
