@@ -616,6 +616,21 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "out.png"]
 
 
+def test_a_json_named_as_a_folder_that_is_not_there_is_refused_not_written_as_a_file(media, tmp_path, capfd):
+    """`-j results/`, results/ not there, wrote the JSON to a file named `results`; a trailing / says a folder, as
+    it does to -o, and --json writes one file: one line, before any work, and nothing written."""
+    from facekit.cli.image import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["-i", str(media / "obama.jpg"), "-j", f"{tmp_path / 'results'}/", "--no-display"])
+    assert stop.value.code == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"[ERROR] argument -j/--json: {tmp_path / 'results'}/: a folder's name (it ends in /); --json writes one "
+        f"file: name one in a folder that exists, e.g. {tmp_path / 'results'}/faces.jsonl (see "
+        "detect_mask_image.py --help)"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_json_to_standard_output_for_a_pipe(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", media / "two_people.jpg", "-j", "-", "--no-display",
                      "--tasks", "mask")

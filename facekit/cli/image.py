@@ -46,6 +46,15 @@ def _image_arg(text: str) -> Path:
     return path
 
 
+def json_path(value: str) -> Path:
+    """--json's file. A name ending in a separator says a folder, as -o's does: `-j results/`, results/ not there
+    yet, wrote a file named `results`."""
+    if len(value) > 1 and value.endswith(tuple({os.sep, os.altsep or os.sep})):
+        raise argparse.ArgumentTypeError(f"{value}: a folder's name (it ends in {os.sep}); --json writes one file: "
+                                         f"name one in a folder that exists, e.g. {value}faces.jsonl")
+    return Path(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = example_command("detect_mask_image.py")
     p = ArgumentParser(
@@ -68,9 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output",
                    help="annotated image (one input), or folder for annotated images (several inputs, or one "
                         "input with a folder that exists or a name ending in /)")
-    p.add_argument("-j", "--json", type=Path,
+    p.add_argument("-j", "--json", type=json_path,
                    help="write results: JSON for one image, JSON Lines (one record per image) for several or "
-                        "for a name ending in .jsonl; - for standard output (always JSON Lines)")
+                        "for a name ending in .jsonl, into one file (not a folder); - for standard output (always "
+                        "JSON Lines)")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--crops", action="store_true",
                    help="inputs are face crops: skip detection and classify each whole image as one face")
