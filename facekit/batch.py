@@ -67,6 +67,10 @@ TASK_TRIES = 3
 WORKER_DIED = "its worker died"
 # job.json's record of the facekit that began the job, beside its options: a resume by another is warned about.
 FACEKIT_KEY = "facekit"
+# The options every facekit-batch has written to job.json, since the first (a1fa17c): a job.json without them is
+# not a job's.
+JOB_KEYS = frozenset({"tasks", "models", "detector", "confidence", "landmarks", "fast", "every", "detect_every",
+                      "smooth"})
 
 
 @dataclass(frozen=True)
@@ -526,6 +530,11 @@ class Results:
         if not isinstance(had, dict):  # `[1, 2]`, a file of another tool's: a TypeError traceback below
             raise FacekitError(f"{job}: not a facekit-batch job record (a JSON {type(had).__name__}, not an object); "
                                "use another --output")
+        if not JOB_KEYS <= had.keys():
+            # Another tool's job.json (a scheduler's, a labelling tool's) was read as a job begun by an older
+            # facekit: "other options (detector): none in job.json", or, its keys aside, resumed into.
+            raise FacekitError(f"{job}: not a facekit-batch job record (no {', '.join(sorted(JOB_KEYS - had.keys()))}:"
+                               " another tool's?); the job would write beside it: use another --output")
         wanted = json.loads(json.dumps(asdict(options)))
         # An option added since that job ran is missing from its job.json: it ran with that option's default.
         had = {**json.loads(json.dumps({f.name: f.default for f in fields(JobOptions) if f.default is not MISSING})),

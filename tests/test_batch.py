@@ -217,6 +217,28 @@ def test_other_options_refused_on_resume(tmp_path, media):
                                  "object); use another --output", res.stderr
 
 
+def test_another_tools_job_json_in_the_output_folder_is_not_taken_for_a_job(tmp_path):
+    """An --output folder holding another tool's job.json (a render queue's {"name": ..., "frames": ...}) was read
+    as a job begun by an older facekit: "holds results made with other options (detector): detector: none in
+    job.json", or, given options that matched, the job written in beside it. It is told apart by its content now;
+    a job.json as the first facekit-batch wrote it still resumes."""
+    from facekit.batch import JobOptions, Results
+    from facekit.errors import FacekitError
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "job.json").write_text(json.dumps({"name": "render", "frames": 240, "every": 1}))
+    with pytest.raises(FacekitError) as err:
+        Results(out).check_options(JobOptions(detector="yunet"), warn_now=False)
+    assert str(err.value) == (f"{out / 'job.json'}: not a facekit-batch job record (no confidence, detect_every, "
+                              "detector, fast, landmarks, models, smooth, tasks: another tool's?); the job would "
+                              "write beside it: use another --output")
+    (out / "job.json").write_text(json.dumps({"tasks": None, "models": [], "detector": "yunet", "confidence": None,
+                                              "landmarks": False, "fast": False, "every": 1, "detect_every": 1,
+                                              "smooth": 0.6}))  # as a1fa17c wrote it
+    assert "an older facekit" in Results(out).check_options(JobOptions(detector="yunet"), warn_now=False)
+
+
 def test_a_default_changed_since_the_job_began_is_named_on_resume(tmp_path, media):
     """The command that began a job under an older facekit, typed again after the upgrade, was refused with "holds
     results made with other options (detector); use the same options to resume": the same options had been used,
