@@ -1673,6 +1673,25 @@ def test_a_photo_whose_name_starts_with_a_dash_is_named_in_the_error(media, tmp_
     assert "-dash.jpg is a file: name it ./-dash.jpg" in lines[0], lines[0]
 
 
+@pytest.mark.parametrize("option, name, hint", [
+    ("-j", "-faces.json", "-faces.json is read as an option: name it ./-faces.json or --json=-faces.json"),
+    ("-o", "-dash.jpg", "-dash.jpg is a file: name it ./-dash.jpg or --output=-dash.jpg")])
+def test_an_output_whose_name_starts_with_a_dash_is_named_with_its_own_option(media, tmp_path, monkeypatch, capfd,
+                                                                              option, name, hint):
+    """`-j -faces.json` was "expected one argument" alone (the name was not there yet to be seen as a file), and
+    `-o -dash.jpg` was told to write --image=-dash.jpg, the input's option, for the output's name."""
+    from facekit.cli.image import main
+
+    shutil.copy(media / "two_people.jpg", tmp_path / "-dash.jpg")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["-i", str(media / "obama.jpg"), option, name, "--no-display"])
+    assert exit_.value.code == 2
+    long = {"-j": "--json", "-o": "--output"}[option]
+    assert capfd.readouterr().err.splitlines() == [
+        f"[ERROR] argument {option}/{long}: expected one argument: {hint} (see detect_mask_image.py --help)"]
+
+
 def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tmp_path):
     """A scanner's PGM (SANE's scanimage writes PNM) among photos: its annotated image, in colour, was to keep
     the .pgm name, which holds gray only. The run stopped there, exit 2, the photos after it not analysed and

@@ -301,12 +301,27 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         # A file named like an option ("-dash.jpg", which `-i *.jpg` hands over as it is) left argparse saying
         # "expected at least one argument" (one was given) or "unrecognized arguments", nothing about the file.
-        dashed = [arg for arg in getattr(self, "_argv", []) if isinstance(arg, str) and arg.startswith("-")
-                  and arg != "-" and arg.split("=", 1)[0] not in self._option_string_actions and os.path.isfile(arg)]
+        # An output so named (`-j -out.json`, `-o -dash.png`) is not there yet, and the option to name it with is
+        # the one before it: "--image=-dash.png" was offered for -o's.
+        argv = getattr(self, "_argv", [])
+        dashed = []
+        for i, arg in enumerate(argv):
+            if not isinstance(arg, str) or not arg.startswith("-") or arg in ("-", "--") \
+                    or arg.split("=", 1)[0] in self._option_string_actions:
+                continue
+            before = self._option_string_actions.get(argv[i - 1]) if i else None
+            if before is None or before.nargs == 0 or before.dest not in self.PATH_DESTS or arg.startswith("--"):
+                before = None  # `-j --no-dispaly`: a mistyped option more likely than a name
+            if before is not None or os.path.isfile(arg):
+                dashed.append((arg, before))
         if dashed:
-            message += (f": {dashed[0]} is a file: name it ./{dashed[0]} (for a shell pattern, ./*.jpg) or "
-                        f"--image={dashed[0]}" if any(a.dest == "image" for a in self._actions)
-                        else f": {dashed[0]} is a file: name it ./{dashed[0]}")
+            arg, before = dashed[0]
+            image = next((a for a in self._actions if a.dest == "image"), None)
+            option = before or image
+            message += f": {arg} is a file" if os.path.isfile(arg) else f": {arg} is read as an option"
+            message += f": name it ./{arg}" + (" (for a shell pattern, ./*.jpg)" if option in (None, image) else "")
+            if option is not None:
+                message += f" or {option.option_strings[-1]}={arg}"
         else:
             message += self._stray_path_hint(message)
         self.exit(2, f"[ERROR] {one_line(message)} (see {self.prog} --help)\n")
