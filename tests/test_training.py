@@ -1300,6 +1300,20 @@ def test_a_plot_named_as_another_format_is_refused_before_any_work(datasets, tmp
     assert seen[0].plot == tmp_path / "plot.PNG"
 
 
+def test_a_plot_named_as_a_folder_that_is_not_there_is_refused_before_any_work(tmp_path, capfd):
+    """`-p plots/`, plots/ not there, copied the plot after the whole training to a file named `plots`; a trailing
+    / says a folder (as to -o), and --plot is one file: one line before any work, as for the photo command's -j."""
+    from facekit.cli.train import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["-d", str(tmp_path / "data"), "-m", str(tmp_path / "m"), "-p", f"{tmp_path / 'plots'}/"])
+    assert stop.value.code == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"[ERROR] argument -p/--plot: {tmp_path / 'plots'}/: a folder's name (it ends in /); --plot writes one file: "
+        f"name one in a folder that exists, e.g. {tmp_path / 'plots'}/plot.png (see train_mask_detector.py --help)"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_folder_too_small_to_split_alone_is_named(datasets, media, tmp_path):
     """-d mask extra=without_mask with two photos in extra: "2 images are too few to split into train /
     validation / test for 1 classes", in a run of 26 images, named neither the folder nor why it counts alone."""

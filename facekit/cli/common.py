@@ -559,6 +559,18 @@ def _x_connection():
         xcb.xcb_disconnect(connection)
 
 
+def one_file(option: str, example: str):
+    """The type of an option that writes one file. A name ending in a separator says a folder, as -o's does:
+    `-j results/` (or `-p plots/`), that folder not there yet, wrote a file named `results`."""
+    def path(value: str) -> Path:
+        if len(value) > 1 and value.endswith(tuple({os.sep, os.altsep or os.sep})):
+            raise argparse.ArgumentTypeError(f"{value}: a folder's name (it ends in {os.sep}); {option} writes one "
+                                             f"file: name one in a folder that exists, e.g. {value}{example}")
+        return Path(value)
+
+    return path
+
+
 def number(value: str, kind=float):
     """`value` as an int or float for an argparse type; a word is "expected a number" (argparse's own wording
     named the type function: "invalid positive_int value: 'x'")."""

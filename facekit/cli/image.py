@@ -24,8 +24,8 @@ from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path,
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
                        image_record, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
-                     check_output_path, example_command, exit_status_help, guarded, has_display, info, prog_name,
-                     progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
+                     check_output_path, example_command, exit_status_help, guarded, has_display, info, one_file,
+                     prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
                      say_non_commercial, sibling_command, warn, where)
 
 
@@ -44,15 +44,6 @@ def _image_arg(text: str) -> Path:
         path = _AsTyped(text)
         path.typed = text
     return path
-
-
-def json_path(value: str) -> Path:
-    """--json's file. A name ending in a separator says a folder, as -o's does: `-j results/`, results/ not there
-    yet, wrote a file named `results`."""
-    if len(value) > 1 and value.endswith(tuple({os.sep, os.altsep or os.sep})):
-        raise argparse.ArgumentTypeError(f"{value}: a folder's name (it ends in {os.sep}); --json writes one file: "
-                                         f"name one in a folder that exists, e.g. {value}faces.jsonl")
-    return Path(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output",
                    help="annotated image (one input), or folder for annotated images (several inputs, or one "
                         "input with a folder that exists or a name ending in /)")
-    p.add_argument("-j", "--json", type=json_path,
+    p.add_argument("-j", "--json", type=one_file("--json", "faces.jsonl"),
                    help="write results: JSON for one image, JSON Lines (one record per image) for several or "
                         "for a name ending in .jsonl, into one file (not a folder); - for standard output (always "
                         "JSON Lines)")

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import NO_ROOM_ERRNOS, FacekitError
 from ..preprocess import CropSpec
 from .common import (ArgumentParser, add_version, at_least, check_output_path, example_command, exit_status_help,
-                     guarded, info, log_only_stdout, number, positive_int, prog_name, sibling_command, warn)
+                     guarded, info, log_only_stdout, number, one_file, positive_int, prog_name, sibling_command,
+                     warn)
 
 SCRIPT = "train_mask_detector.py"
 
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", type=Path,
                    help="output model folder (default: models/<task>: a checkout's own models/, or for an installed "
                         "facekit ./models/<task> in the current folder, the shipped heads left as they are)")
-    p.add_argument("-p", "--plot", type=Path,
+    p.add_argument("-p", "--plot", type=one_file("--plot", "plot.png"),
                    help="also copy the training plot (PNG) here (it is always in the model folder)")
     p.add_argument("--test-dataset", type=Path, help="separate test set with the same class folders "
                                                      "(default: a stratified 20%% of --dataset)")
