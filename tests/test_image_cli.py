@@ -2724,3 +2724,18 @@ def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_pat
     res = run_script("detect_mask_image.py", "-i", tmp_path / "gone\r\n[INFO] done.jpg", "--no-display")
     assert res.returncode == 2 and res.stderr.splitlines() == [
         f"[ERROR] {tmp_path}/gone\\r\\n[INFO] done.jpg: no such file"], res.stderr
+
+
+def test_a_name_too_long_for_the_file_system_is_one_error_line(media, tmp_path, capfd):
+    """A photo or --json named with more than the file system's 255 bytes in one part ended in "OSError: [Errno 36]
+    File name too long" traceback, from the first look at it (Path.is_dir, is_symlink), before any work."""
+    from facekit.cli.image import main
+
+    long = tmp_path / ("L" * 300)
+    for argv, name in ((["-i", f"{long}.jpg"], f"{long}.jpg"),
+                       (["-i", str(media / "obama.jpg"), "-j", f"{long}.json"], f"{long}.json")):
+        assert main([*argv, "--no-display", "--tasks", "mask"]) == 2
+        assert capfd.readouterr().err.splitlines() == [
+            f"[ERROR] {name}: a name too long (one part of it is {len(name) - len(str(tmp_path)) - 1} bytes, over the "
+            "255 a file system allows a name): give a shorter one"]
+    assert list(tmp_path.iterdir()) == []
