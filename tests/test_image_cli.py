@@ -1692,6 +1692,25 @@ def test_an_output_whose_name_starts_with_a_dash_is_named_with_its_own_option(me
         f"[ERROR] argument {option}/{long}: expected one argument: {hint} (see detect_mask_image.py --help)"]
 
 
+@pytest.mark.parametrize("name, read_as", [("-old.jpg", "-o ld.jpg"), ("-joe.jpg", "-j oe.jpg")])
+def test_a_photo_named_like_an_option_with_its_value_is_refused_not_written_to(media, tmp_path, monkeypatch, capfd,
+                                                                               name, read_as):
+    """`-i *.jpg` beside a photo named "-old.jpg" read it as `-o ld.jpg`: the other photo's annotated image was
+    written to ld.jpg (over a file of that name), and "-joe.jpg" made a JSON file named oe.jpg, nothing said."""
+    from facekit.cli.image import main
+
+    for photo in ("a.jpg", name):
+        shutil.copy(media / "obama.jpg", tmp_path / photo)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["-i", "a.jpg", name, "--no-display", "--tasks", "mask"])
+    assert exit_.value.code == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"[ERROR] {name} was read as {read_as}: {name} is a file: name it ./{name} (for a shell pattern, ./*.jpg) or "
+        f"--image={name} (see detect_mask_image.py --help)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.jpg", name])
+
+
 def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tmp_path):
     """A scanner's PGM (SANE's scanimage writes PNM) among photos: its annotated image, in colour, was to keep
     the .pgm name, which holds gray only. The run stopped there, exit 2, the photos after it not analysed and

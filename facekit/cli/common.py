@@ -286,7 +286,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
+        parsed = super().parse_known_args(args, namespace)
+        # `-i *.jpg` beside a photo named "-old.jpg" read it as `-o ld.jpg`: an annotated image written to ld.jpg
+        # (over a file of that name), "-joe.jpg" a JSON file named oe.jpg, with no word of the photo.
+        for arg in self._argv:
+            action = self._option_string_actions.get(arg[:2]) if isinstance(arg, str) and len(arg) > 2 else None
+            if action is not None and not arg.startswith("--") and action.nargs != 0 and os.path.isfile(arg):
+                self.error(f"{arg} was read as {arg[:2]} {arg[2:]}")
+        return parsed
 
     # Options that name a file or folder, whatever their type (some stay str: Path("out/") drops the "/").
     PATH_DESTS = frozenset({"image", "output", "json", "source", "csv", "summary", "timeline", "model", "list",
