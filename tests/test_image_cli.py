@@ -1711,6 +1711,19 @@ def test_a_photo_named_like_an_option_with_its_value_is_refused_not_written_to(m
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.jpg", name])
 
 
+def test_the_way_to_name_a_dashed_photo_is_given_as_a_shell_takes_it(media, tmp_path, monkeypatch, capfd):
+    """"-my photo.jpg" was to be named "./-my photo.jpg or --image=-my photo.jpg": pasted back, two words each."""
+    from facekit.cli.image import main
+
+    shutil.copy(media / "obama.jpg", tmp_path / "-my photo.jpg")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["-i", str(media / "obama.jpg"), "-my photo.jpg", "--no-display"])
+    assert capfd.readouterr().err.splitlines() == [
+        "[ERROR] -my photo.jpg was read as -m 'y photo.jpg': -my photo.jpg is a file: name it './-my photo.jpg' (for "
+        "a shell pattern, ./*.jpg) or --image='-my photo.jpg' (see detect_mask_image.py --help)"]
+
+
 def test_a_scanners_gray_pnm_in_a_folder_gets_a_colour_annotated_image(media, tmp_path):
     """A scanner's PGM (SANE's scanimage writes PNM) among photos: its annotated image, in colour, was to keep
     the .pgm name, which holds gray only. The run stopped there, exit 2, the photos after it not analysed and

@@ -292,7 +292,7 @@ class ArgumentParser(argparse.ArgumentParser):
         for arg in self._argv:
             action = self._option_string_actions.get(arg[:2]) if isinstance(arg, str) and len(arg) > 2 else None
             if action is not None and not arg.startswith("--") and action.nargs != 0 and os.path.isfile(arg):
-                self.error(f"{arg} was read as {arg[:2]} {arg[2:]}")
+                self.error(f"{arg} was read as {arg[:2]} {shlex.quote(arg[2:])}")
         return parsed
 
     # Options that name a file or folder, whatever their type (some stay str: Path("out/") drops the "/").
@@ -343,9 +343,11 @@ class ArgumentParser(argparse.ArgumentParser):
             image = next((a for a in self._actions if a.dest == "image"), None)
             option = before or image
             message += f": {arg} is a file" if os.path.isfile(arg) else f": {arg} is read as an option"
-            message += f": name it ./{arg}" + (" (for a shell pattern, ./*.jpg)" if option in (None, image) else "")
+            # Quoted as a shell takes it: "./-my photo.jpg" pasted back was two words.
+            message += f": name it {shlex.quote('./' + arg)}" + (" (for a shell pattern, ./*.jpg)"
+                                                                 if option in (None, image) else "")
             if option is not None:
-                message += f" or {option.option_strings[-1]}={arg}"
+                message += f" or {option.option_strings[-1]}={shlex.quote(arg)}"
         else:
             message += self._stray_path_hint(message)
         self.exit(2, f"[ERROR] {one_line(message)} (see {self.prog} --help)\n")
