@@ -272,7 +272,9 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             # name no row of the user's own list matched. Its status row says why it was not read.
             found.setdefault(item, (item, source_kind(Path(item.split("?")[0]))))
             continue
-        if any(c in item for c in "*?["):
+        # A file named so ("photo[1].jpg", "what?.jpg") is that file: as a pattern it matched nothing, and the
+        # job said "no images or videos found in photo[1].jpg".
+        if any(c in item for c in "*?[") and not os.path.lexists(item):
             paths = sorted((Path(p) for p in glob.glob(item, recursive=True)), key=natural_key)
             if not paths:
                 warn(f"{item}: the pattern matches nothing")

@@ -961,6 +961,25 @@ def test_a_list_file_names_each_file_as_written(tmp_path, monkeypatch):
     assert sources == [(str(tmp_path / "#2.jpg"), "image")], sources
 
 
+def test_a_file_whose_name_holds_pattern_characters_is_that_file(tmp_path, capsys):
+    """"photo[1].jpg" or "what?.jpg", given or in a --list (as `find` writes them), were read as shell patterns that
+    matched nothing: "[WARN] photo[1].jpg: the pattern matches nothing", the file left out of the job."""
+    from facekit.batch import gather_sources
+
+    odd = [tmp_path / "photo[1].jpg", tmp_path / "what?.jpg", tmp_path / "*.jpg"]
+    for path in odd:
+        path.write_bytes(b"")
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"{path}\n" for path in odd), encoding="utf-8")
+    for named, list_file in (([str(path) for path in odd], None), ([], listed)):
+        sources, _ = gather_sources(named, list_file, False)
+        assert sources == [(str(path), "image") for path in odd], sources
+    assert capsys.readouterr().err == ""
+    # A pattern that names no file is still one, as a shell would have expanded it.
+    sources, _ = gather_sources([str(tmp_path / "photo[0-9].jpg")], None, False)
+    assert sources == [], sources
+
+
 def _a_finished_job(tmp_path, media):
     """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources
