@@ -230,6 +230,8 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
         if _web_address(item):
             raise FacekitError(f"{item}: {WEB_ADDRESS}")
         if not any(c in item for c in "*?[") and not os.path.exists(item):
+            if item.endswith("/") and os.path.isfile(item.rstrip("/")):  # not "no such file" of a file that is there
+                raise FacekitError(f"{item}: a file, not a folder: name it without the / at its end")
             raise FacekitError(f"{item}: no such file or folder{near_names(item)}")
     named = list(inputs)
     if list_file is not None:

@@ -980,6 +980,18 @@ def test_a_file_whose_name_holds_pattern_characters_is_that_file(tmp_path, capsy
     assert sources == [], sources
 
 
+def test_a_file_named_with_a_slash_at_its_end_is_said_to_be_a_file(tmp_path):
+    """`facekit-batch photo.jpg/` was "photo.jpg/: no such file or folder (looked for in ...)" of a file that is
+    there."""
+    from facekit.batch import gather_sources
+    from facekit.errors import FacekitError
+
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    with pytest.raises(FacekitError) as err:
+        gather_sources([f"{tmp_path / 'photo.jpg'}/"], None, False)
+    assert str(err.value) == f"{tmp_path / 'photo.jpg'}/: a file, not a folder: name it without the / at its end"
+
+
 def _a_finished_job(tmp_path, media):
     """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources
