@@ -115,6 +115,20 @@ def one_line(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+NAME_MAX = 255  # bytes in one part of a path: ext4's, XFS's, Btrfs's, NTFS's (in UTF-16 units), APFS's
+
+
+def name_too_long_line(exc: OSError) -> str:
+    """The line for an ENAMETOOLONG: the name, and which of its parts (or its whole length) is over the limit."""
+    if not exc.filename:
+        return f"a file name too long for the file system ({exc.strerror or exc})"
+    name = os.fsencode(exc.filename)
+    longest = max(len(part) for part in name.split(b"/"))
+    why = (f"one part of it is {longest:,} bytes, over the {NAME_MAX} a file system allows a name" if longest > NAME_MAX
+           else f"it is {len(name):,} bytes in all, over what the system allows a path")
+    return f"{exc.filename}: a name too long ({why}): give a shorter one"
+
+
 def native_path(path) -> str | None:
     r"""The str that OpenCV, LiteRT and onnxruntime open `path` by (they take a str's UTF-8 bytes for the file's
     name), or None when the name's bytes are not UTF-8 (a Latin-1 "caf\xe9.mp4"). Under a locale that is not

@@ -9,6 +9,7 @@ card. A test checks both paths give identical arrays.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ArgumentError, ImageError, ImageNotFoundError, loops, near_names
+from .errors import ArgumentError, ImageError, ImageNotFoundError, loops, name_too_long_line, near_names
 from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
@@ -186,6 +187,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             path = path.expanduser()
     except RuntimeError:  # "~" with no home folder to name (no HOME, no passwd entry): "no such file" below
         pass
+    except OSError as exc:  # a name over the file system's limit: an OSError traceback from analyze()
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise ImageError(name_too_long_line(exc)) from None
     if not path.exists():
         # A web address: Path("https://x/a.jpg") prints as "https:/x/a.jpg", and "no such file" would
         # leave the user guessing whether URLs are read at all.

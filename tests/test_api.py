@@ -1937,6 +1937,18 @@ def test_a_photo_or_video_that_is_a_link_looping_back_is_said_to_loop(analyzer, 
                                  "links), not a file")
 
 
+def test_a_photo_named_too_long_for_the_file_system_is_an_image_error(analyzer, tmp_path):
+    """analyze() of a name with more than 255 bytes in one part raised "OSError: [Errno 36] File name too long",
+    which an app's `except ImageError` (facekit serve's, a web handler's) let through as a crash."""
+    from facekit import ImageError
+
+    name = tmp_path / ("L" * 300 + ".jpg")
+    with pytest.raises(ImageError) as caught:
+        analyzer.analyze(name)
+    assert str(caught.value) == (f"{name}: a name too long (one part of it is 304 bytes, over the 255 a file system "
+                                 "allows a name): give a shorter one")
+
+
 def test_a_missing_photo_or_video_is_also_a_file_not_found_error(analyzer, tmp_path):
     """A web handler's `except FileNotFoundError` (a 404) let facekit's "no such file" ImageError through as a 500:
     a missing photo, a link to nothing and a missing video are now a FileNotFoundError too, with the same one

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, one_line, out_of_memory
+from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, name_too_long_line, one_line, out_of_memory
 
 
 # Where the [INFO] lines and summaries go: standard output, unless a result is written there (`-j -`,
@@ -173,8 +173,6 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
-NAME_MAX = 255  # bytes in one part of a path: ext4's, XFS's, Btrfs's, NTFS's (in UTF-16 units), APFS's
-
 # The machine's fault, not the program's: a full disk or quota, a file over the size limit, a read-only
 # or failing disk, permissions changed during a run. One line, like any bad input.
 WRITE_ERRNOS = NO_ROOM_ERRNOS | {errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
@@ -252,17 +250,6 @@ def write_error_line(exc: OSError) -> str:
         return (f"permission denied: {exc.filename} (this user may not read or write it, or may not look into a "
                 "folder above it: check their owners and permissions)")
     return f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}"
-
-
-def name_too_long_line(exc: OSError) -> str:
-    """The line for an ENAMETOOLONG: the name, and which of its parts (or its whole length) is over the limit."""
-    if not exc.filename:
-        return f"a file name too long for the file system ({exc.strerror or exc})"
-    name = os.fsencode(exc.filename)
-    longest = max(len(part) for part in name.split(b"/"))
-    why = (f"one part of it is {longest:,} bytes, over the {NAME_MAX} a file system allows a name" if longest > NAME_MAX
-           else f"it is {len(name):,} bytes in all, over what the system allows a path")
-    return f"{exc.filename}: a name too long ({why}): give a shorter one"
 
 
 def _current_folder_gone() -> bool:
