@@ -45,7 +45,7 @@ from pathlib import Path
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
 from .cli.video import SMOOTH_LAG, late_pictures, smooth_strength
-from .errors import NO_ROOM_ERRNOS, FacekitError, counted, loops, near_names, shown
+from .errors import FacekitError, NO_ROOM_ERRNOS, counted, loops, near_names, one_line, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
 
@@ -1126,7 +1126,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                     totals["faces"] += row["faces"]
                     if row["status"] != "ok":
                         totals["failed"] += 1
-                        bar.write(f"[WARN] {row['message']}", file=sys.stderr)
+                        bar.write(f"[WARN] {one_line(row['message'])}", file=sys.stderr)
                 bar.update(len(status))
                 bar.set_postfix(frames=totals["frames"], faces=totals["faces"], failed=totals["failed"])
         for item in items:  # every task has come back, or its worker died TASK_TRIES times on it
@@ -1138,7 +1138,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                 totals["sources"] += len(status)
                 totals["failed"] += len(status)
                 for row in status:
-                    bar.write(f"[WARN] {row['message']}", file=sys.stderr)
+                    bar.write(f"[WARN] {one_line(row['message'])}", file=sys.stderr)
                 bar.update(len(status))
     finally:
         _TEARING_DOWN.set()

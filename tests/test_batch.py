@@ -992,6 +992,19 @@ def test_a_file_named_with_a_slash_at_its_end_is_said_to_be_a_file(tmp_path):
     assert str(err.value) == f"{tmp_path / 'photo.jpg'}/: a file, not a folder: name it without the / at its end"
 
 
+@pytest.mark.slow
+def test_a_failed_source_named_with_a_line_break_keeps_its_warning_on_one_line(tmp_path, media):
+    """A source that failed was named raw in its [WARN] line above the progress bar: "cut\\n[INFO] done.jpg" split
+    it in two, the second read as a line of facekit-batch's own."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cut\n[INFO] done.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])
+    res = batch(photos, "-o", tmp_path / "out", "--tasks", "mask", "--workers", "1")
+    assert res.returncode == 1, res.stderr
+    warned = [ln for ln in res.stderr.splitlines() if "not a readable image" in ln]
+    assert len(warned) == 1 and warned[0].startswith(f"[WARN] {photos}/cut\\n[INFO] done.jpg: "), res.stderr
+
+
 def _a_finished_job(tmp_path, media):
     """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources

@@ -2750,9 +2750,13 @@ def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_pat
     folder = tmp_path / "photos"
     folder.mkdir()
     shutil.copy(media / "no_face_cat.png", folder / "a\n[INFO] stopped.png")
+    (folder / "cut\n[INFO] done.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # its [WARN] line
     res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
     assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces" in res.stdout.splitlines(), res.stdout
     assert all(ln.startswith(("[", "  ")) for ln in res.stdout.splitlines()), res.stdout
+    assert [ln for ln in res.stderr.splitlines() if "skipped" in ln][0].startswith(
+        f"[WARN] skipped {folder}/cut\\n[INFO] done.jpg: not a readable image"), res.stderr
+    assert all(ln.startswith("[") for ln in res.stderr.splitlines() if ln.strip()), res.stderr
     res = run_script("detect_mask_image.py", "-i", tmp_path / "gone\r\n[INFO] done.jpg", "--no-display")
     assert res.returncode == 2 and res.stderr.splitlines() == [
         f"[ERROR] {tmp_path}/gone\\r\\n[INFO] done.jpg: no such file"], res.stderr

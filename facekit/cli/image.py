@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacekitError, ImageError, ImageNotFoundError, counted
+from ..errors import FacekitError, ImageError, ImageNotFoundError, counted, one_line
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
@@ -540,7 +540,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                     image = _read(path, args.rotate)
                 except ImageError as exc:
                     failed += 1
-                    tqdm.write(f"[WARN] skipped {exc}", file=sys.stderr)
+                    tqdm.write(f"[WARN] skipped {one_line(str(exc))}", file=sys.stderr)  # as warn() writes it
                     # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
                     # from one never given, as facekit-batch's status rows tell them apart.
                     failure = json.dumps(failed_record(path, str(exc)), ensure_ascii=False) + "\n"
