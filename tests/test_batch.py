@@ -1005,6 +1005,18 @@ def test_a_failed_source_named_with_a_line_break_keeps_its_warning_on_one_line(t
     assert len(warned) == 1 and warned[0].startswith(f"[WARN] {photos}/cut\\n[INFO] done.jpg: "), res.stderr
 
 
+def test_a_photo_named_like_an_option_is_taken_after_a_double_dash(tmp_path, monkeypatch):
+    """-old.jpg is refused where it would be read as `-o ld.jpg`; after `--`, the way a shell's tools take such a
+    name, it is the photo."""
+    from facekit.batch import build_parser
+
+    (tmp_path / "-old.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert build_parser().parse_args(["-o", "out", "--", "-old.jpg"]).inputs == ["-old.jpg"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["a.jpg", "-old.jpg"])
+
+
 def _a_finished_job(tmp_path, media):
     """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources

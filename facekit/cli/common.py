@@ -277,6 +277,8 @@ class ArgumentParser(argparse.ArgumentParser):
         # `-i *.jpg` beside a photo named "-old.jpg" read it as `-o ld.jpg`: an annotated image written to ld.jpg
         # (over a file of that name), "-joe.jpg" a JSON file named oe.jpg, with no word of the photo.
         for arg in self._argv:
+            if arg == "--":  # what follows is no option: `facekit-batch -o out -- -old.jpg`
+                break
             action = self._option_string_actions.get(arg[:2]) if isinstance(arg, str) and len(arg) > 2 else None
             if action is not None and not arg.startswith("--") and action.nargs != 0 and os.path.isfile(arg):
                 self.error(f"{arg} was read as {arg[:2]} {shlex.quote(arg[2:])}")
