@@ -1005,7 +1005,7 @@ def test_a_failed_source_named_with_a_line_break_keeps_its_warning_on_one_line(t
     assert len(warned) == 1 and warned[0].startswith(f"[WARN] {photos}/cut\\n[INFO] done.jpg: "), res.stderr
 
 
-def test_a_photo_named_like_an_option_is_taken_after_a_double_dash(tmp_path, monkeypatch):
+def test_a_photo_named_like_an_option_is_taken_after_a_double_dash(tmp_path, monkeypatch, capsys):
     """-old.jpg is refused where it would be read as `-o ld.jpg`; after `--`, the way a shell's tools take such a
     name, it is the photo."""
     from facekit.batch import build_parser
@@ -1015,6 +1015,11 @@ def test_a_photo_named_like_an_option_is_taken_after_a_double_dash(tmp_path, mon
     assert build_parser().parse_args(["-o", "out", "--", "-old.jpg"]).inputs == ["-old.jpg"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["a.jpg", "-old.jpg"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # no word of how to name a file that was named right
+        build_parser().parse_args(["--", "-old.jpg"])
+    assert capsys.readouterr().err == ("[ERROR] the following arguments are required: -o/--output (see facekit-batch "
+                                       "--help)\n")
 
 
 def _a_finished_job(tmp_path, media):

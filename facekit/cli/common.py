@@ -317,6 +317,7 @@ class ArgumentParser(argparse.ArgumentParser):
         # An output so named (`-j -out.json`, `-o -dash.png`) is not there yet, and the option to name it with is
         # the one before it: "--image=-dash.png" was offered for -o's.
         argv = getattr(self, "_argv", [])
+        argv = argv[:argv.index("--")] if "--" in argv else argv  # what follows was taken as named
         dashed = []
         for i, arg in enumerate(argv):
             if not isinstance(arg, str) or not arg.startswith("-") or arg in ("-", "--") \
