@@ -3351,3 +3351,18 @@ def test_tracks_follow_a_camera_walking_toward_the_people(media, every, detect_e
             overlaps.append(iou.max())
     assert {person: len(tracks) for person, tracks in ids.items()} == {0: 1, 1: 1, 2: 1}
     assert min(overlaps) > 0.85, sorted(overlaps)[:5]
+
+
+def test_a_long_video_names_outputs_in_a_folder_cut_to_fit():
+    """A video named with 246 bytes and --timeline out/ was refused, once found, for its NAME.timeline.png of 259
+    bytes, "a name too long: give a shorter one" of a name the user never gave; each output's name is cut to fit
+    in 255 bytes, as a photo's annotated image's is."""
+    from facekit.cli.video import _name_in_folder
+
+    video = Path("clips") / ("é" * 121 + "abcd.mov")  # 246 bytes before .mov
+    for attr, ending in (("output", ".mov"), ("csv", ".csv"), ("summary", ".people.csv"),
+                         ("timeline", ".timeline.png")):
+        name = _name_in_folder(attr, video.with_suffix(".csv"), video)
+        assert name.parent == Path("clips") and name.name.endswith(ending), name
+        assert len(os.fsencode(name.name)) <= 255 and name.name.startswith("é" * 100), name
+        name.name.encode("utf-8")  # cut between characters, not inside one

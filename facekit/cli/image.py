@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacekitError, ImageError, ImageNotFoundError, counted, one_line
+from ..errors import NAME_MAX, FacekitError, ImageError, ImageNotFoundError, counted, one_line
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
@@ -186,7 +186,6 @@ def _others(skipped: Skipped) -> str:
 
 # Formats OpenCV writes gray only: an annotated image (in colour) of such a photo takes a PNG of its name.
 GRAY_ONLY = {".pgm", ".pbm"}
-NAME_MAX = 255  # bytes in a file name on most file systems (ext4, XFS, APFS)
 # JPEG under names facekit reads as JPEG (preprocess.IMAGE_EXTENSIONS) but OpenCV's encoder may not know (.jfif):
 # one photo's -o of such a name was refused. Folder runs still name those photos' annotated images .jpg.
 JPEG_NAMES = {".jfif": ".jpg", ".jpe": ".jpg"}

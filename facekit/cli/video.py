@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
-from ..errors import FacekitError, VideoError, counted
+from ..errors import NAME_MAX, FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
@@ -835,8 +835,15 @@ def _name_in_folder(attr: str, name: Path, video: Path) -> Path:
 
     stem = name.with_suffix("")
     if attr == "output":  # the video's own kind where OpenCV writes it (a .mov stays a .mov), else MPEG-4
-        return stem.with_name(stem.name + (video.suffix.lower() if video.suffix.lower() in FOURCC else ".mp4"))
-    return stem.with_name(stem.name + FOLDER_ENDINGS[attr])
+        ending = video.suffix.lower() if video.suffix.lower() in FOURCC else ".mp4"
+    else:
+        ending = FOLDER_ENDINGS[attr]
+    # Cut to fit, as a photo's annotated name is: a video named with 246 bytes was refused, after it had been
+    # found, for its NAME.timeline.png of 259 ("a name too long: give a shorter one", of a name nobody gave).
+    text = stem.name
+    while len(os.fsencode(text + ending)) > NAME_MAX:
+        text = text[:-1]
+    return stem.with_name(text + ending)
 
 
 def _make_folders(folders: dict[str, Path], made: MadeFolders) -> None:
