@@ -172,7 +172,9 @@ def near_names(path) -> str:
         if not path.name or not path.parent.is_dir():
             return where
         near = sorted({p for p in path.parent.glob(glob.escape(path.name) + ".*") if p.is_file()}
-                      | {p for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p != path})
+                      # Case, or a space at either end (pasted with the name): "photo.jpg : no such file".
+                      | {p for p in path.parent.iterdir() if p.name.strip().lower() == path.name.strip().lower()
+                         and p != path})
     except OSError:  # an unreadable folder: the plain "no such file" stands
         return where
     if not near:

@@ -3053,3 +3053,13 @@ def test_rotate_turns_a_photo_or_held_frames_upright_before_analysis(analyzer, m
     for bad in (45, "90", True, float("nan")):
         with pytest.raises(ArgumentError, match="rotate must be 0, 90, 180 or 270"):
             analyzer.analyze(photo, rotate=bad)
+
+
+def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from(tmp_path):
+    """`-i "photo.jpg "` (a name pasted with the space after it) was "photo.jpg : no such file" beside photo.jpg,
+    nothing to say the space was the difference."""
+    from facekit.errors import near_names
+
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    for typed in ("photo.jpg ", " photo.jpg"):
+        assert near_names(tmp_path / typed) == f" (did you mean {tmp_path / 'photo.jpg'}?)"
