@@ -16,6 +16,7 @@ frames is dropped: a face that comes back after a longer gap is a new track.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -374,6 +375,7 @@ class SceneCuts:
         self.follow_camera = follow_camera
         self._prev: np.ndarray | None = None
         self._prev_motion: np.ndarray | None = None
+        self._prev_gray: np.ndarray | None = None
         self.shift = (0.0, 0.0)  # the camera's move since the last frame, in this frame's pixels (none on a cut)
         self.zoom = 1.0  # and its zoom about the frame's centre, applied before the shift
 
@@ -382,17 +384,24 @@ class SceneCuts:
 
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         thumb = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
-        motion = cv2.resize(gray, self.MOTION_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
         prev, self._prev = self._prev, thumb
-        prev_motion, self._prev_motion = self._prev_motion, motion
+        # A run that does not follow the camera needs the motion thumbnails only on a frame that differs like a
+        # cut: it keeps the gray frame (made anyway) and shrinks it only then, not on every frame.
+        prev_gray, self._prev_gray = self._prev_gray, gray
+        prev_motion, self._prev_motion = self._prev_motion, None
         self.shift, self.zoom = (0.0, 0.0), 1.0
         if prev is None:
+            if self.follow_camera:
+                self._prev_motion = _motion_thumb(gray, self.MOTION_SIZE)
             return False
         differs = float(np.abs(thumb - prev).mean()) > self.threshold
         if not (differs or self.follow_camera):
             return False
+        motion = self._prev_motion = _motion_thumb(gray, self.MOTION_SIZE)
+        if prev_motion is None:
+            prev_motion = _motion_thumb(prev_gray, self.MOTION_SIZE)
         dx, dy = _phase_shift(prev_motion, motion)
-        moved, before, now = _common_part(prev_motion, motion, dx, dy)
+        full, (moved, before, now) = _common_part(prev_motion, motion, dx, dy)
         if differs and (dx == dy == 0.0 or float(np.abs(_thumb(moved) - _thumb(now)).mean()) > self.threshold):
             return True
         if not self.follow_camera:
@@ -406,7 +415,7 @@ class SceneCuts:
                 np.abs(before - now).mean()):
             scale = gray.shape[1] / self.MOTION_SIZE[0], gray.shape[0] / self.MOTION_SIZE[1]
             self.shift = (dx * scale[0], dy * scale[1])
-            self.zoom = _zoom(prev_motion, motion, dx, dy)
+            self.zoom = _zoom(prev_motion, motion, dx, dy, full)
         return False
 
 
@@ -417,24 +426,25 @@ def _phase_shift(prev: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
     h, w = cur.shape
     # phaseCorrelate windows its inputs in place: copies keep the thumbnails as they are.
-    (dx, dy), _ = cv2.phaseCorrelate(prev.copy(), cur.copy(), cv2.createHanningWindow((w, h), cv2.CV_32F))
+    (dx, dy), _ = cv2.phaseCorrelate(prev.copy(), cur.copy(), _hanning(w, h))
     return (0.0, 0.0) if abs(dx) > w / 4 or abs(dy) > h / 4 else (float(dx), float(dy))
 
 
 def _common_part(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float):
-    """The part both thumbnails show once the earlier one is moved by (dx, dy): (moved, earlier, current)."""
+    """The earlier thumbnail moved by (dx, dy), and the part both show then: (moved, (moved, earlier, current))."""
     import cv2
 
     h, w = cur.shape
     moved = cv2.warpAffine(prev, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
     x0, x1 = int(np.ceil(max(dx, 0.0))), w - int(np.ceil(max(-dx, 0.0)))
     y0, y1 = int(np.ceil(max(dy, 0.0))), h - int(np.ceil(max(-dy, 0.0)))
-    return moved[y0:y1, x0:x1], prev[y0:y1, x0:x1], cur[y0:y1, x0:x1]
+    return moved, (moved[y0:y1, x0:x1], prev[y0:y1, x0:x1], cur[y0:y1, x0:x1])
 
 
-def _zoom(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> float:
+def _zoom(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float, shifted: np.ndarray) -> float:
     """The zoom about the centre (with the shift) that best maps the earlier thumbnail onto the current one, in
-    steps of 1% up to 5% a frame; 1 unless it matches clearly better than none (a walk toward the people)."""
+    steps of 1% up to 5% a frame; 1 unless it matches clearly better than none (a walk toward the people).
+    `shifted`: the earlier one moved by the shift alone, zoom 1's warp, which the shift's test made already."""
     import cv2
 
     h, w = cur.shape
@@ -445,9 +455,25 @@ def _zoom(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> float:
         moved = cv2.warpAffine(prev, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         return float(np.abs(moved[inner] - cur[inner]).mean())
 
-    flat = difference(1.0)
+    flat = float(np.abs(shifted[inner] - cur[inner]).mean())
     best, z = min((difference(z), z) for z in (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05))
     return z if best < 0.8 * flat else 1.0
+
+
+def _motion_thumb(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _hanning(w: int, h: int) -> np.ndarray:
+    """phaseCorrelate's window for a thumbnail size, made once (every frame made it again)."""
+    import cv2
+
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    window.flags.writeable = False  # shared between calls: nothing may change it
+    return window
 
 
 def _thumb(image: np.ndarray) -> np.ndarray:

@@ -440,3 +440,44 @@ def test_a_jump_with_no_overlap_goes_to_the_nearest_track():
         assert [f.track_id for f in tracker.update([wide(0, 100), wide(40, 100)])] == [1, 2]
     out = tracker.update([wide(40, 131), wide(0, 131)])
     assert [(f.box.x1, f.track_id) for f in out] == [(40, 2), (0, 1)]
+
+
+def test_scene_cuts_spend_on_the_camera_only_where_it_is_read(media, monkeypatch):
+    """A run detecting on every frame reads no camera move: it shrank every frame to a second (128x72)
+    thumbnail all the same; one following the camera made phaseCorrelate's window and zoom 1's warp again on
+    every frame, the shift's test having made that warp already. Same cuts, shifts and zooms."""
+    import cv2
+
+    from facekit import tracking
+    from facekit.tracking import SceneCuts
+
+    group = cv2.imread(str(media / "12_angry_men.jpg"))
+    frames = [group[300:660, 10 * i:10 * i + 640] for i in range(6)]
+    calls = {"motion": 0, "warp": 0, "window": 0}
+    resize, warp, window = cv2.resize, cv2.warpAffine, cv2.createHanningWindow
+
+    def counted_resize(src, dsize, *args, **kwargs):
+        calls["motion"] += tuple(dsize) == SceneCuts.MOTION_SIZE
+        return resize(src, dsize, *args, **kwargs)
+
+    def counted_warp(*args, **kwargs):
+        calls["warp"] += 1
+        return warp(*args, **kwargs)
+
+    def counted_window(*args, **kwargs):
+        calls["window"] += 1
+        return window(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "resize", counted_resize)
+    monkeypatch.setattr(cv2, "warpAffine", counted_warp)
+    monkeypatch.setattr(cv2, "createHanningWindow", counted_window)
+    still = SceneCuts(follow_camera=False)
+    assert not any(still(frame) for frame in frames) and calls["motion"] == 0
+    tracking._hanning.cache_clear()
+    following, moves = SceneCuts(), []
+    for frame in frames:
+        assert not following(frame)
+        moves.append((round(following.shift[0]), following.zoom))
+    assert moves == [(0, 1.0)] + [(-10, 1.0)] * 5  # the pan, 10 px a frame
+    # Per frame after the first: the shift's warp and the zoom's ten (0.95-1.05 but 1); one window in all.
+    assert calls["warp"] == 5 * 11 and calls["window"] == 1
