@@ -244,3 +244,27 @@ def refused_to_this_user(monkeypatch, path: Path, call: str = "open"):
         monkeypatch.setattr(Path, "stat", lambda self, *, follow_symlinks=True: denied(self) if self.parent == path
                             else real_stat(self, follow_symlinks=follow_symlinks))
     yield
+
+
+# Write-only kernel files (mode 0200) refuse a reader with EACCES even as root, whose chmod 000 file reads:
+# sysfs's have a size (4096), as a photo or video has; /proc/sys's are empty.
+_WRITE_ONLY = ("/sys/bus/pci/rescan", "/proc/sys/vm/drop_caches")
+
+
+def unreadable_file(folder: Path, name: str, like: Path) -> Path:
+    """folder/name, a file that a script given it cannot read whoever runs it (root included): a link to a
+    write-only kernel file, or as another user a chmod 000 copy of `like`. Skips where neither holds."""
+    path = folder / name
+    if os.geteuid() != 0:
+        shutil.copy(like, path)
+        path.chmod(0)
+        return path
+    for target in _WRITE_ONLY:
+        try:
+            open(target, "rb").close()
+        except PermissionError:
+            path.symlink_to(target)
+            return path
+        except OSError:
+            continue
+    pytest.skip("no file here that root cannot read")

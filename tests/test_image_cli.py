@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from .conftest import (NEEDS_X, ROOT, on_x_screen, read_pyproject, refused_to_this_user, run_script,
-                       run_script_reader_gone, window_on_screen)
+                       run_script_reader_gone, unreadable_file, window_on_screen)
 
 MASK_MODEL = ROOT / "models" / "mask"
 
@@ -322,14 +322,9 @@ def test_a_web_address_is_named_as_typed(tmp_path, capfd, media):
 
 
 def test_unreadable_image(tmp_path, media):
-    import os
-
-    if os.geteuid() == 0:
-        pytest.skip("root can read any file")
-    path = tmp_path / "locked.jpg"
-    shutil.copy(media / "obama.jpg", path)
-    path.chmod(0)
-    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"), "cannot read")
+    path = unreadable_file(tmp_path, "locked.jpg", media / "obama.jpg")
+    _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"),
+                   f"{path}: cannot read (Permission denied)")
 
 
 def test_output_folder_missing(media, tmp_path):
