@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import stat
 import threading
 import time
 from collections import deque
@@ -192,6 +193,14 @@ def check_file_source(spec: SourceSpec) -> None:
     if path.is_dir():
         raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                          f"as {path / '%04d.png'})")
+    if stat.S_ISREG(path.stat().st_mode):  # not a pipe (`-s <(...)`): opening it here would take its one reader
+        try:
+            # Opened, not only stat'ed: a file this user may not read went on to OpenCV, whose failure read "not a
+            # readable video (corrupt, truncated, ...)" of an intact video.
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise VideoError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
 

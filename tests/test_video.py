@@ -28,10 +28,10 @@ from facekit.video import FrameSource, VideoSink
 
 try:
     from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
-                           run_script_reader_gone, sigint_default, window_on_screen)
+                           run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
     from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
-                          run_script_reader_gone, sigint_default, window_on_screen)
+                          run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -897,6 +897,13 @@ def test_unreadable_video_files(tmp_path, clip, mask_model, capfd, kind):
     assert code == 2
     assert path.name in line
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_video_this_user_may_not_read_says_so(tmp_path, clip, capfd):
+    """It went on to OpenCV, whose failure read "not a readable video (corrupt, truncated, no frames, or
+    unsupported format)" of an intact video that was only refused to this user."""
+    path = unreadable_file(tmp_path, "locked.mp4", clip)
+    assert _run(capfd, "--source", path, "--no-display") == (2, f"[ERROR] {path}: cannot read (Permission denied)")
 
 
 def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path):
