@@ -248,18 +248,23 @@ def refused_to_this_user(monkeypatch, path: Path, call: str = "open"):
 
 # Write-only kernel files (mode 0200) refuse a reader with EACCES even as root, whose chmod 000 file reads:
 # sysfs's have a size (4096), as a photo or video has; /proc/sys's are empty.
-_WRITE_ONLY = ("/sys/bus/pci/rescan", "/proc/sys/vm/drop_caches")
+_WRITE_ONLY = ("/sys/bus/pci/rescan", "/sys/devices/pci*/*/rescan", "/proc/sys/vm/drop_caches",
+               "/proc/sys/vm/compact_memory")
 
 
 def unreadable_file(folder: Path, name: str, like: Path) -> Path:
     """folder/name, a file that a script given it cannot read whoever runs it (root included): a link to a
-    write-only kernel file, or as another user a chmod 000 copy of `like`. Skips where neither holds."""
+    write-only kernel file, or as another user a chmod 000 copy of `like`. Skips where neither holds. Each call
+    in a folder links to another file: facekit-batch reads two names of one file as one source."""
+    import glob
+
     path = folder / name
     if os.geteuid() != 0:
         shutil.copy(like, path)
         path.chmod(0)
         return path
-    for target in _WRITE_ONLY:
+    taken = {os.readlink(p) for p in folder.iterdir() if p.is_symlink()}
+    for target in (t for pattern in _WRITE_ONLY for t in sorted(glob.glob(pattern)) if t not in taken):
         try:
             open(target, "rb").close()
         except PermissionError:

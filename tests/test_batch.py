@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, run_script, unreadable_file
 
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("ray")
@@ -1174,6 +1174,37 @@ def test_fine_pass_for_videos_as_the_video_script_takes_it(tmp_path, media):
     assert json.loads((out / "job.json").read_text())["fine_pass"] is True
     res = batch(*args[:-1], timeout=120)
     assert res.returncode == 2 and "holds results made with other options (fine_pass)" in res.stderr
+
+
+@pytest.mark.slow
+def test_smooth_for_videos_and_files_this_user_may_not_read(tmp_path, media):
+    """--smooth reached the videos' tasks unchecked: the job's rows are the video script's with the same strength
+    (and differ from the default's). A photo and a video refused to this user (root too) are each one status row
+    that says "cannot read", and the job goes on past them."""
+    import pandas as pd
+
+    out, csv, plain = tmp_path / "results", tmp_path / "faces.csv", tmp_path / "plain.csv"
+    photo = unreadable_file(tmp_path, "locked.jpg", media / "obama.jpg")
+    video = unreadable_file(tmp_path, "locked.mp4", media / CLIP)
+    res = batch(media / CLIP, photo, video, "-o", out, "--max-frames", "6", "--head-every", "1", "--detector",
+                "scrfd-500m", "--tasks", "mask", "--workers", "1", "--smooth", "0.9")
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    status = pd.read_csv(out / "status.csv").set_index("source")
+    for path in (photo, video):
+        assert status.loc[str(path), "status"] == "error"
+        assert status.loc[str(path), "message"] == f"{path}: cannot read (Permission denied)"
+    assert status.loc[str(media / CLIP), "status"] == "ok"
+    columns = ["frame", "track_id", "x1", "y1", "mask_label", "mask_with_mask"]
+    for table, extra in ((csv, ["--smooth", "0.9"]), (plain, [])):
+        res = run_script("detect_mask_video.py", "-s", media / CLIP, "--no-display", "--max-frames", "6",
+                         "--head-every", "1", "--tasks", "mask", "--csv", table, *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+    rows = pd.read_parquet(out / "faces")[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+    script, default = (pd.read_csv(t)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+                       for t in (csv, plain))
+    pd.testing.assert_frame_equal(rows, script, check_dtype=False)
+    assert (rows["mask_with_mask"] - default["mask_with_mask"]).abs().max() > 0.005  # 0.009 on frame 4
+    assert json.loads((out / "job.json").read_text())["smooth"] == 0.9
 
 
 @pytest.mark.slow
