@@ -2288,6 +2288,49 @@ def test_head_every_runs_heads_less_often_but_keeps_a_steady_faces_labels(media,
     assert pipeline.times.faces["head:mask"] == calls[every]
 
 
+class _StillFace:
+    """A detector that finds one face, always in the same place."""
+
+    def detect(self, image, closeup=True):
+        from facekit.types import Face
+
+        return [Face(box=Box(100, 60, 220, 180), score=0.9)]
+
+
+class _Turning:
+    """A head whose first reading is sure of one label and every later one of the other."""
+
+    labels = ["a", "b"]
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_boxes(self, image, boxes, keypoints=None):
+        from facekit.types import Prediction
+
+        self.calls += 1
+        return [Prediction.from_probabilities(self.labels, [0.99, 0.01] if self.calls == 1 else [0.1, 0.9])
+                for _ in boxes]
+
+
+def test_a_followed_face_between_searches_smooths_as_a_searched_one_does():
+    """Between searches (--detect-every) a face is where its track predicts. Had it kept the track's last labels,
+    they would count as a head's fresh reading on frames its head skipped (--head-every): smoothing would weigh
+    the head's next reading as one frame's, not as those of all the frames it skipped, and the labels would
+    differ from the same still face searched on every frame."""
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    frames = [np.full((240, 320, 3), 128, np.uint8)] * 8
+    shown = {}
+    for k in (1, 4):
+        loop = track_faces(_Frames(frames), FacePipeline(_StillFace(), {"mask": _Turning()}), IoUTracker(smooth=0.6),
+                           detect_every=k, head_every=4)
+        shown[k] = [round(faces[0].predictions["mask"].probabilities["b"], 4) for _, _, faces in loop]
+    assert shown[4] == shown[1]
+    assert shown[1][0] == 0.01 and shown[1][-1] > 0.5
+
+
 class _CloseupSpy:
     """The video detector, recording whether each call asked for the close-up pass."""
 
