@@ -235,8 +235,8 @@ class PeopleSummary:
         if len(self) > len(rows):
             # Not "shorter": tracks seen in as many frames as the last row shown are left out too (a looped
             # clip's 22 tracks of 26 frames: 20 shown, the other 2 called shorter).
-            lines.append(f"... and {len(self) - len(rows)} more tracks, none seen in more frames (every one is in "
-                         "--summary)")
+            lines.append(f"... and {counted(len(self) - len(rows), 'more track')}, none seen in more frames (every "
+                         "one is in --summary)")
         return lines + self._unlabelled_lines()
 
     def _unlabelled_lines(self) -> list[str]:

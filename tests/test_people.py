@@ -194,6 +194,14 @@ def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_show
     assert lines[-1] == "... and 3 more tracks, none seen in more frames (every one is in --summary)", lines
 
 
+def test_a_closing_table_one_row_short_says_so_in_the_singular():
+    """21 people: the table shows 20, and its last line said "... and 1 more tracks", or nothing had it been
+    taken for a count of several."""
+    people = PeopleSummary({"mask": MASK})
+    people.add(0, 0.0, [face(t, "with_mask") for t in range(1, 22)])
+    assert people.table()[-1] == "... and 1 more track, none seen in more frames (every one is in --summary)"
+
+
 def test_a_cameras_closing_table_across_a_daylight_saving_change_keeps_the_offsets():
     """The night the clocks go back, 01:59:59 EDT is followed by 01:00:00 EST: the table showed someone seen
     across it as last seen an hour before they were first seen. With two offsets among its times it says them."""
