@@ -159,6 +159,15 @@ def test_the_closing_table_does_not_round_a_mean_short_of_one_to_one():
     assert cells == ["without_mask 0.9987", "with_mask 0.90", "with_mask 1.00"], cells
 
 
+def test_the_closing_table_does_not_call_a_track_labelled_once_unlabelled():
+    """A face labelled, then gone into the dark, has its label in the table: no "no label for track" line of it."""
+    people = PeopleSummary({"mask": MASK})
+    people.add(0, 0.0, [face(5, "with_mask")], why=lambda f: None)
+    people.add(1, 0.1, [face(5, None)], why=lambda f: "too dark to read (mean grey level 6.1, under 10)")
+    lines = people.table()
+    assert len(lines) == 2 and "with_mask" in lines[1], lines
+
+
 def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
     """The CSV and the timeline mark a masked face's emotion "eyes only"; people.csv and the closing table gave
     a masked interviewee's "happy 0.66" as if read from the whole face. The share of such frames is a column."""
@@ -182,6 +191,21 @@ def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
     assert "emotion_eyes_only" not in PeopleSummary({"emotion": emotions}).columns()
 
 
+def test_a_masked_persons_eyes_only_share_counts_the_frames_their_emotion_was_read():
+    """The share is of the frames the emotion head labelled: a masked person also seen in frames too dark or small
+    for the heads read "eyes only 50%" (and the table "happy 0.70 (eyes only 50%)"), as if half their emotion
+    readings had been of the whole face."""
+    emotions = ["happy", "neutral"]
+    people = PeopleSummary({"mask": MASK, "emotion": emotions})
+    happy = Prediction.from_probabilities(emotions, np.array([0.7, 0.3]))
+    masked = Face(Box(10, 10, 60, 60), 0.9, {"mask": face(1, "with_mask").predictions["mask"], "emotion": happy},
+                  track_id=1)
+    for i in range(4):
+        people.add(i, i / 10, [masked if i % 2 else Face(Box(10, 10, 60, 60), 0.9, track_id=1)])
+    assert people.rows()[0]["frames"] == 4 and people.rows()[0]["emotion_eyes_only"] == 1.0
+    assert people.table()[1].endswith("happy 0.70 (eyes only)"), people.table()
+
+
 def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
     """A looped clip's 22 tracks were each seen in 26 frames: the table showed 20 and ended "... and 2 shorter
     tracks", though they were as long as every row above. The line says what holds: none was seen in more."""
@@ -192,6 +216,18 @@ def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_show
     lines = people.table()
     assert len(lines) == 1 + 20 + 1 and all(line.split()[3] == "26" for line in lines[1:21]), lines
     assert lines[-1] == "... and 3 more tracks, none seen in more frames (every one is in --summary)", lines
+
+
+def test_a_closing_table_of_many_people_shows_the_longest_seen_in_track_order():
+    """Past 20 rows the table keeps the longest-seen people, whoever came first: a crowd's passers-by (tracks 1-25,
+    a frame each) ahead of the five people who stayed would have filled it."""
+    people = PeopleSummary({"mask": MASK})
+    people.add(0, 0.0, [face(t, "with_mask") for t in range(1, 26)])
+    for i in range(1, 10):
+        people.add(i, i / 10, [face(t, "with_mask") for t in range(26, 46)])
+    lines = people.table()
+    assert [int(line.split()[0]) for line in lines[1:21]] == list(range(26, 46)), lines
+    assert lines[-1] == "... and 25 more tracks, none seen in more frames (every one is in --summary)", lines
 
 
 def test_a_closing_table_one_row_short_says_so_in_the_singular():
@@ -249,6 +285,17 @@ def test_a_camera_watched_for_weeks_keeps_gone_people_as_rows(tmp_path):
     with open(tmp_path / "people.csv", newline="") as fh:
         saved = list(csv.DictReader(fh))
     assert len(saved) == seen and saved[7]["mask_label"] == "without_mask" and saved[7]["frames"] == "30"
+
+
+def test_a_person_out_of_view_for_less_than_done_after_frames_keeps_one_row():
+    """Someone who stepped out of view for a few seconds (200 frames) while the summary swept the people gone for
+    good must not be closed with them: the tracker's id comes back, and would be a second row of one track."""
+    from facekit.people import DONE_AFTER_FRAMES
+
+    people = PeopleSummary({"mask": MASK})
+    for i in range(DONE_AFTER_FRAMES + 200):  # 1 is missed across the sweep at DONE_AFTER_FRAMES analysed frames
+        people.add(i, i / 30, [face(1, "with_mask")] * (not DONE_AFTER_FRAMES - 100 <= i < DONE_AFTER_FRAMES + 100))
+    assert [(r["track_id"], r["frames"]) for r in people.rows()] == [(1, DONE_AFTER_FRAMES)]
 
 
 def test_summary_keeps_one_row_for_a_track_missed_a_while_under_every():
