@@ -335,6 +335,21 @@ def test_alert_fires_once_per_track_after_one_second_unmasked(tmp_path):
     assert warnings == [] and alerts.failed == 0
 
 
+def test_alert_tells_its_command_since_when_how_sure_and_no_clock_of_a_file(tmp_path, monkeypatch):
+    """FACEKIT_SINCE_S and FACEKIT_PROBABILITY, which the README offers an alert script, and a file's lack of
+    FACEKIT_CLOCK (the caller's own left out) went unchecked; so did a command that exits 1 being warned of."""
+    monkeypatch.setenv("FACEKIT_CLOCK", "2026-01-01T00:00:00.000+00:00")  # the caller's, no frame's
+    script = ("import json, os, sys; e = os.environ; open(sys.argv[1], 'a').write(json.dumps([e['FACEKIT_SINCE_S'], "
+              "e['FACEKIT_PROBABILITY'], e.get('FACEKIT_CLOCK')]) + '\\n'); sys.exit(1)")
+    warnings = []
+    alerts = AlertDispatcher([sys.executable, "-c", script, str(tmp_path / "got")], warn=warnings.append)
+    for i in range(20):
+        alerts.update(i, i / 10, [face(1, "with_mask" if i < 3 else "without_mask", 0.8)])
+    alerts.close(wait_s=20)
+    assert json.loads((tmp_path / "got").read_text()) == ["0.300", "0.8000", None]
+    assert len(warnings) == 1 and "track 1 exited with 1" in warnings[0], warnings
+
+
 def test_alert_streak_does_not_span_a_stream_outage(tmp_path):
     """A camera that froze for 6 s: someone seen for 0.2 s before it is not 'unmasked for 1 s'."""
     alerts = AlertDispatcher(recorder(tmp_path), source="http://cam/stream.mjpg", warn=pytest.fail)
