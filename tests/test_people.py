@@ -298,6 +298,17 @@ def test_a_person_out_of_view_for_less_than_done_after_frames_keeps_one_row():
     assert [(r["track_id"], r["frames"]) for r in people.rows()] == [(1, DONE_AFTER_FRAMES)]
 
 
+def test_summary_rows_stay_in_track_order_when_some_are_closed():
+    """The rows of people gone for good (closed at a sweep) and of those still in view come in track order: a
+    passer-by (track 2) gone long ago came before the person in view since the start (track 1)."""
+    from facekit.people import DONE_AFTER_FRAMES
+
+    people = PeopleSummary({"mask": MASK})
+    for i in range(2 * DONE_AFTER_FRAMES + 50):
+        people.add(i, i / 30, [face(1, "with_mask")] + [face(2, "without_mask")] * (i < 10))
+    assert len(people._done) == 1 and [r["track_id"] for r in people.rows()] == [1, 2]
+
+
 def test_summary_keeps_one_row_for_a_track_missed_a_while_under_every():
     """--every 150 numbers the analysed frames 0, 150, 300, ...: a person missed for 13 of them (still one track:
     the tracker lets one go after 15) was closed after 1,800 file frames and came back as a second row."""
@@ -420,6 +431,18 @@ def test_alert_does_not_forget_a_track_the_tracker_still_holds_under_every(tmp_p
         alerts.update(n * 150, n * 5.0, [face(1, "without_mask")] if seen else [])
     alerts.close(wait_s=20)
     assert [track for track, _ in alerts.fired] == [1]
+
+
+def test_alert_fires_once_on_someone_who_stays_unmasked_past_every_sweep():
+    """A cashier unmasked all shift is one alert: the sweep of alerted people gone for good must not let go of one
+    still in view, who would be alerted on again a second later (each DONE_AFTER_FRAMES frames)."""
+    from facekit.people import DONE_AFTER_FRAMES
+
+    alerts = AlertDispatcher([shutil.which("true")], warn=pytest.fail)
+    for i in range(2 * DONE_AFTER_FRAMES + 50):
+        alerts.update(i, i / 10, [face(1, "without_mask")])
+    alerts.close(wait_s=20)
+    assert alerts.fired == [(1, 1.0)]
 
 
 def test_alert_command_that_fails_is_one_warning_not_a_crash(tmp_path):
