@@ -3242,6 +3242,20 @@ def test_the_closing_line_does_not_call_tracked_faces_detections(clip, mask_mode
     assert re.search(r"\d+ tracked faces? \(the detector ran every 3 frames\), \d+ tracks? in ", closing), closing
 
 
+def test_the_closing_line_and_table_count_what_the_csv_holds(clip, mask_model, capfd, tmp_path):
+    """The closing line's counts were checked by pattern only ("\\d+ face detections"), and the people table not
+    against the CSV: a miscount, or the table left out, passed. They must say what the CSV holds."""
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--max-frames", "9", "--csv", str(table)]) == 0
+    said = capfd.readouterr()
+    rows = read_csv(table)
+    tracks = {r["track_id"] for r in rows}
+    assert f"[INFO] 9 frames, {len(rows)} face detections, {len(tracks)} tracks in " in said.out, said.out
+    listed = re.findall(r"^(\d+) +\d+\.\d\d +\d+\.\d\d +\d+ ", said.out, re.M)
+    assert set(listed) == tracks and len(tracks) > 1, said.out
+
+
 @pytest.mark.parametrize("side", [60000, 15000])
 def test_a_photo_over_the_pixel_limit_given_as_the_video_is_one_line_naming_it(mask_model, tmp_path, capfd, side):
     """A PNG bomb given as --source was "no frames (empty, corrupt or truncated video)" at 60000x60000 px; at
