@@ -193,7 +193,13 @@ def check_file_source(spec: SourceSpec) -> None:
     if path.is_dir():
         raise VideoError(f"{path}: is a folder, not a video (for its images as frames, give a pattern such "
                          f"as {path / '%04d.png'})")
-    if stat.S_ISREG(path.stat().st_mode):  # not a pipe (`-s <(...)`): opening it here would take its one reader
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        # `-s <(curl -s URL)`, /dev/stdin: a pipe's size is 0, and it read "empty file (0 bytes)". From a pipe
+        # OpenCV reads no MP4 whose index is at its end (most are); --source - reads it to its end first.
+        raise VideoError(f"{path}: a pipe, not a video file: pipe the video to --source - instead (cat clip.mp4 | "
+                         "detect_mask_video.py --source -), which reads it to its end first")
+    if stat.S_ISREG(mode):  # not a device: opening it here would take it from OpenCV
         try:
             # Opened, not only stat'ed: a file this user may not read went on to OpenCV, whose failure read "not a
             # readable video (corrupt, truncated, ...)" of an intact video.

@@ -906,6 +906,15 @@ def test_a_video_this_user_may_not_read_says_so(tmp_path, clip, capfd):
     assert _run(capfd, "--source", path, "--no-display") == (2, f"[ERROR] {path}: cannot read (Permission denied)")
 
 
+def test_a_video_given_as_a_pipe_says_to_pipe_it_to_source_dash(tmp_path, capfd):
+    """`-s <(curl -s URL)` or `-s /dev/stdin` named a pipe, whose size is 0: "empty file (0 bytes)"."""
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    code, line = _run(capfd, "--source", fifo, "--no-display")
+    assert (code, line) == (2, f"[ERROR] {fifo}: a pipe, not a video file: pipe the video to --source - instead (cat "
+                               "clip.mp4 | detect_mask_video.py --source -), which reads it to its end first")
+
+
 def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path):
     """A voice memo's .m4a (sound only) and a download cut short before an MP4's index (the moov box, written
     last) were both "not a readable video (corrupt, truncated, no frames, or unsupported format)"."""
