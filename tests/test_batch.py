@@ -840,8 +840,8 @@ def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
     latin1 = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg")
     Path(latin1).write_bytes(b"")  # the stand-in analyzer does not read it
     worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
-    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source: []), "w"
-    worker.columns = ["source", "kind"]
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source, rotate=None: []), "w"
+    worker.options, worker.columns = SimpleNamespace(rotate=None), ["source", "kind"]
     rows, status = worker.run_source(latin1, "image")
     assert status["status"] == "ok" and status["source"] == f"{tmp_path}/caf\\xe9.jpg"
     missing, error = worker.run_source(latin1 + ".gone", "image")
@@ -867,8 +867,8 @@ def test_a_file_name_with_a_carriage_return_keeps_its_status_row_whole(tmp_path)
     for name in names:
         Path(name).write_bytes(b"")  # the stand-in analyzer does not read it
     worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
-    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source: []), "w"
-    worker.columns = ["source", "kind"]
+    worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source, rotate=None: []), "w"
+    worker.options, worker.columns = SimpleNamespace(rotate=None), ["source", "kind"]
     statuses = [worker.run_source(name, "image")[1] for name in names]
     results = Results(tmp_path / "job")
     results.status_dir.mkdir(parents=True)
@@ -1790,8 +1790,8 @@ def test_a_named_pipe_in_the_list_fails_rather_than_hangs_the_job(tmp_path):
     os.mkfifo(tmp_path / "pipe.jpg")
     os.mkfifo(tmp_path / "pipe.mp4")
     worker = Worker.__new__(Worker)  # no models: a photo is read as the analyzer reads it
-    analyzer = SimpleNamespace(task_labels={}, analyze=lambda source: load_image(source) and [])
-    worker.analyzer, worker.name = analyzer, "w"
+    analyzer = SimpleNamespace(task_labels={}, analyze=lambda source, rotate=None: load_image(source) and [])
+    worker.analyzer, worker.name, worker.options = analyzer, "w", SimpleNamespace(rotate=None)
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(10)
     try:
