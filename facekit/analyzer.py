@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import threading
+from pathlib import Path
 from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
@@ -251,7 +252,8 @@ class FaceAnalyzer(FacePipeline):
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
             from the frame index); None treats them as a live feed (times from the wall clock). An image
-            sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning).
+            sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning);
+            for a video file, camera or stream, whose times are their own, it is an ArgumentError.
         progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
             a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
         rotate: turn every frame 90, 180 or 270 degrees clockwise (after a file's own rotation flag), as
@@ -283,7 +285,7 @@ class FaceAnalyzer(FacePipeline):
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
-        from .video import EveryNth, FrameIterable, FrameSource, opencv_quiet
+        from .video import EveryNth, FrameIterable, FrameSource, SourceSpec, _is_sequence, opencv_quiet
 
         # OpenCV's own lines (an image sequence's end, a stream that does not answer) are left out while the
         # video runs, the caller getting one VideoError; its log level is the host's again after.
@@ -300,6 +302,12 @@ class FaceAnalyzer(FacePipeline):
             if isinstance(source, (bool, np.bool_)):
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got {source!r}")
             if isinstance(source, (str, int, os.PathLike)):
+                spec = SourceSpec.parse(source if isinstance(source, int) else os.fspath(source))
+                if fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
+                    # A file's times are its container's, a camera's the clock's: fps=25 on a 29.97 fps clip
+                    # was ignored without a word, where the script's --fps is an error.
+                    raise ArgumentError(f"fps is for frames held in memory or an image sequence (frames/%04d.png), "
+                                        f"which hold no frame rate: {spec.describe()}'s times are its own")
                 # A live stream that drops is opened again (facekit.video.RECONNECT_WINDOW_S); each try is a
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
                 # stderr is not held while it opens: the host's other threads (a web server's log) write there.

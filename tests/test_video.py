@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from facekit.cli.video import main
-from facekit.errors import VideoError, counted
+from facekit.errors import ArgumentError, VideoError, counted
 from facekit.heads import CARD, TFLITE, models_dir
 from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
@@ -527,6 +527,9 @@ def test_an_image_sequence_takes_its_frame_rate_from_fps(tmp_path, clip, mask_mo
     assert {r["frame"]: r["time_s"] for r in read_csv(table)} == {"0": "0.0", "1": "0.04", "2": "0.08"}
     with FaceAnalyzer(tasks=[]) as analyzer:
         assert [r.time_s for r in analyzer.analyze_video(str(frames / "%04d.png"), fps=25)] == [0.0, 0.04, 0.08]
+        # The library's fps= on a video file was ignored without a word: it is refused as --fps is.
+        with pytest.raises(ArgumentError, match="times are its own"):
+            next(analyzer.analyze_video(clip, fps=25))
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--fps", "25")
     assert code == 2 and "--fps is for an image sequence" in line and "times are its own" in line, line
 
