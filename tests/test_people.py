@@ -206,6 +206,21 @@ def test_a_masked_persons_eyes_only_share_counts_the_frames_their_emotion_was_re
     assert people.table()[1].endswith("happy 0.70 (eyes only)"), people.table()
 
 
+def test_upgrading_names_the_summary_column_that_came_before_the_next_heads():
+    """people.csv gained emotion_eyes_only between the emotion's columns and gender's, and README's Upgrading
+    named the move for the per-frame CSV only: a script reading an older people.csv by place read shares as
+    gender labels."""
+    people = PeopleSummary({"mask": MASK, "emotion": ["happy", "neutral"], "gender": ["man", "woman"]})
+    columns = people.columns()
+    moved = columns[columns.index("emotion_prob") + 1]
+    assert columns[columns.index(moved) + 1] == "gender_label"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    upgrading = readme[readme.index("## Upgrading from an earlier facekit"):readme.index("## Layout")]
+    bullet = " ".join(upgrading[upgrading.index("- **Video CSV.**"):].split("\n- ")[0].split())
+    assert f"`--summary`'s table likewise has a new `{moved}` column" in bullet, bullet
+    assert "after `emotion_prob`, where an older one went on with `gender_label`" in bullet, bullet
+
+
 def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
     """A looped clip's 22 tracks were each seen in 26 frames: the table showed 20 and ended "... and 2 shorter
     tracks", though they were as long as every row above. The line says what holds: none was seen in more."""
