@@ -286,7 +286,8 @@ class Server:
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private_folder(folder):
-            raise OSError(f"{folder} is not this user's own folder (mode 700): choose another with {SERVER_ENV}")
+            # Named as the not-a-socket refusal names them: `serve --socket PATH` was told of FACEKIT_SERVER alone.
+            raise OSError(f"{folder} is not this user's own folder (mode 700): choose another (--socket, {SERVER_ENV})")
         if self.path.exists() or self.path.is_symlink():
             import stat
 

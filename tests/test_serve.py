@@ -216,7 +216,7 @@ def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, m
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip() == (f"[ERROR] cannot serve at {shared / 'p.sock'}: {shared} is not this user's own "
-                                  "folder (mode 700): choose another with FACEKIT_SERVER")
+                                  "folder (mode 700): choose another (--socket, FACEKIT_SERVER)")
     bad = subprocess.run([sys.executable, "-m", "facekit", "serve", "--socket", str(tmp_path / "p.sock")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, env=_environment({"FACEKIT_THREADS": "abc"}))
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
