@@ -208,6 +208,26 @@ def test_a_sideways_photo_finds_the_faces_an_upright_one_does(default_detector, 
         assert abs(abs(roll) - 90) < 25 and (roll > 0) == (turn == cv2.ROTATE_90_CLOCKWISE)
 
 
+def test_fast_searches_a_sideways_photo_again_as_its_help_says(default_detector, media):
+    """--fast's help said "one detection pass per photo", but a photo where a face lies on its side is searched
+    again turned upright with --fast too (as in video, which runs one pass): its help says so."""
+    import copy
+    import dataclasses
+
+    from facekit.cli.image import build_parser
+
+    image = load_image(media / "two_people.jpg")
+    sideways = cv2.rotate(cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA),
+                          cv2.ROTATE_90_COUNTERCLOCKWISE)
+    fast = copy.copy(default_detector)
+    fast.options = dataclasses.replace(default_detector.options, fine_pass=False)
+    searches, search = [], fast._detect
+    fast._detect = lambda *args, **kwargs: searches.append(1) or search(*args, **kwargs)
+    assert len(fast.detect(sideways)) == 2 and len(searches) == 2
+    assert "one detection pass per photo (a second, turned upright, where a face lies on its side)" in " ".join(
+        build_parser().format_help().split())
+
+
 def test_no_face_on_blank_and_tiny_images(default_detector):
     assert default_detector.detect(np.full((480, 640, 3), 127, np.uint8)) == []
     assert default_detector.detect(np.zeros((8, 8, 3), np.uint8)) == []

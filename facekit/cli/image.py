@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inputs are face crops: skip detection and classify each whole image as one face")
     p.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
     p.add_argument("--fast", action="store_true",
-                   help="one detection pass per photo: no upscaled pass for small faces, no full-resolution tiles "
-                        "on photos over 1280 px (several times faster on big photos; finds fewer small faces)")
+                   help="one detection pass per photo (a second, turned upright, where a face lies on its side): "
+                        "no upscaled pass for small faces, no full-resolution tiles on photos over 1280 px (several "
+                        "times faster on big photos; finds fewer small faces)")
     p.add_argument("--keep-exif", action="store_true",
                    help="copy each photo's EXIF (camera, lens, exposure, date, and its serial number and owner "
                         "where the camera wrote them) into its annotated JPEG or PNG, without its GPS position and "
