@@ -532,6 +532,9 @@ def test_an_image_sequence_takes_its_frame_rate_from_fps(tmp_path, clip, mask_mo
             next(analyzer.analyze_video(clip, fps=25))
     code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", "--fps", "25")
     assert code == 2 and "--fps is for an image sequence" in line and "times are its own" in line, line
+    # A stream's password stayed in that line, where every other line shows it as ***.
+    code, line = _run(capfd, "--source", "rtsp://admin:secret@10.0.0.9/live", "--no-display", "--fps", "25")
+    assert code == 2 and line.endswith("rtsp://admin:***@10.0.0.9/live's times are its own"), line
 
 
 def test_an_image_sequence_is_a_source_timed_at_30_fps_and_its_folder_says_how(tmp_path, clip, mask_model, capfd):

@@ -745,8 +745,9 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     spec = SourceSpec.parse(args.source)
     if args.fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
         # A video file's times come from its container, a camera's from the clock: the rate would change nothing.
+        # describe(): a stream's password as ***, as every other line shows it ("camera 0", not "0").
         raise FacekitError(f"--fps is for an image sequence (frames/%04d.png), which holds no frame rate: "
-                           f"{args.source}'s times are its own")
+                           f"{spec.describe()}'s times are its own")
     if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
         return _folder_run(args, Path(spec.target), made)
     if spec.kind == "file" and str(spec.target):
