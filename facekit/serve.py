@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import struct
 import sys
@@ -630,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                "  130  stopped by Ctrl-C (143 by SIGTERM, 129 by SIGHUP)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--socket", help=f"the socket to listen on (default: {SERVER_ENV}, else the user's runtime "
-                                    "folder)")
+                                    f"folder); commands look for another only where {SERVER_ENV} names it")
     p.add_argument("--idle", type=float, metavar="SECONDS",
                    help=f"end after this long without a command (default: never; {SERVER_ENV}=auto starts one with "
                         f"{IDLE_S})")
@@ -684,7 +685,15 @@ def main(argv: list[str] | None = None) -> int:
         check_settings()
         log("loading the photo command's models...")
         server.warm()
-        log(f"ready (pid {os.getpid()}): photo commands by this user now run here ({path}); Ctrl-C stops it")
+        # A --socket other than the one commands look for: "now run here" while every command ran on in its own
+        # process, for none looks there without FACEKIT_SERVER naming it.
+        try:
+            found = os.path.abspath(socket_path()) == os.path.abspath(path)
+        except FacekitError:
+            found = False
+        whose = "photo commands by this user now run here" if found else \
+            f"photo commands run here where {SERVER_ENV}={shlex.quote(str(path))} is set"
+        log(f"ready (pid {os.getpid()}): {whose} ({path}); Ctrl-C stops it")
         server.run()
         return 0
     except KeyboardInterrupt as exc:

@@ -28,7 +28,7 @@ def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
         line = proc.stdout.readline()
         assert line, f"the server ended before it was ready (exit {proc.wait()})"
         if line.startswith("[INFO] ready"):
-            proc.lines = []
+            proc.ready, proc.lines = line, []
             proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
             proc.reader.start()
             return proc
@@ -69,6 +69,14 @@ def _log(proc) -> str:
     """What the server printed so far (a line per command, flushed as the command is handed on)."""
     time.sleep(0.5)
     return "".join(proc.lines)
+
+
+def test_a_server_on_a_socket_commands_do_not_look_for_says_which_commands_it_gets(server):
+    """`serve --socket PATH` said "photo commands by this user now run here" while each command ran on in its own
+    process: none looks there unless FACEKIT_SERVER names it (the tests' is off)."""
+    sock, proc = server
+    assert proc.ready.rstrip() == (f"[INFO] ready (pid {proc.pid}): photo commands run here where FACEKIT_SERVER={sock}"
+                                   f" is set ({sock}); Ctrl-C stops it"), proc.ready
 
 
 def test_a_served_photo_command_gives_what_its_own_process_gives(server, media, tmp_path):
@@ -171,6 +179,7 @@ def test_auto_starts_a_server_for_the_commands_after_the_first_which_ends_when_i
         time.sleep(0.2)
     assert sock.exists(), log.read_text()
     pid = int(log.read_text().split("ready (pid ")[1].split(")")[0])
+    assert f"ready (pid {pid}): photo commands by this user now run here ({sock})" in log.read_text()
     try:
         second = _command(["-i", media / "obama.jpg", "-j", tmp_path / "2.json", "--no-display", "--tasks", "mask"],
                           "auto", env=env)
