@@ -212,13 +212,13 @@ def test_upgrading_names_the_summary_column_that_came_before_the_next_heads():
     gender labels."""
     people = PeopleSummary({"mask": MASK, "emotion": ["happy", "neutral"], "gender": ["man", "woman"]})
     columns = people.columns()
-    moved = columns[columns.index("emotion_prob") + 1]
-    assert columns[columns.index(moved) + 1] == "gender_label"
+    new = columns[columns.index("emotion_prob") + 1:columns.index("gender_label")]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     upgrading = readme[readme.index("## Upgrading from an earlier facekit"):readme.index("## Layout")]
     bullet = " ".join(upgrading[upgrading.index("- **Video CSV.**"):].split("\n- ")[0].split())
-    assert f"`--summary`'s table likewise has a new `{moved}` column" in bullet, bullet
-    assert "after `emotion_prob`, where an older one went on with `gender_label`" in bullet, bullet
+    assert new == ["emotion_eyes_only", "emotion_intensity"]
+    assert (f"`--summary`'s table likewise has two new columns after `emotion_prob`, `{new[0]}` (a share, 0 to 1) "
+            f"and `{new[1]}` (the mean, 0 to 1), where an older one went on with `gender_label`") in bullet, bullet
 
 
 def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
