@@ -2451,8 +2451,8 @@ def test_readme_mask_percentages_on_example_03_are_a_runs(media):
     from facekit import FaceAnalyzer
 
     readme = " ".join((ROOT / "README.md").read_text().split())
-    quoted = re.search(r"`example_03` the woman in front masked \(([0-9.]+)%\), the man behind her and the smoker without "
-                       r"\(([0-9.]+)%, ([0-9.]+)%;", readme)
+    quoted = re.search(r"`example_03` the woman in front masked \(([0-9.]+)%\), the man behind her and the smoker "
+                       r"without \(([0-9.]+)%, ([0-9.]+)%;", readme)
     assert quoted, "README's sentence on example_03's mask labels"
     faces = {tuple(f["box"]): f["mask"] for f in
              (face.to_dict() for face in FaceAnalyzer(tasks="mask").analyze(media / "example_03.png"))}
