@@ -71,6 +71,21 @@ def _log(proc) -> str:
     return "".join(proc.lines)
 
 
+def _listening_server(tmp_path):
+    """A serve.Server listening on a socket in a private folder, with the queue and locks its threads share and no
+    models: for the tests of how it answers what comes over the socket."""
+    import queue
+
+    from facekit import serve
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    server = serve.Server(folder / "photo.sock")
+    server.listen()
+    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    return server
+
+
 def test_a_server_on_a_socket_commands_do_not_look_for_says_which_commands_it_gets(server):
     """`serve --socket PATH` said "photo commands by this user now run here" while each command ran on in its own
     process: none looks there unless FACEKIT_SERVER names it (the tests' is off)."""
@@ -348,17 +363,10 @@ def test_a_caller_that_connects_and_sends_nothing_does_not_hold_up_the_others(tm
     """A connection left open without a request (a probe, `socat - UNIX-CONNECT:photo.sock`) held the thread that
     answers callers: every command after it waited 10 s, then ran in its own process, while the server kept the
     streams it had passed (a caller's `$(...)` waited on them for as long as that connection lasted)."""
-    import queue
     import socket
     import struct
 
-    from facekit import serve
-
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    server = serve.Server(folder / "photo.sock")
-    server.listen()
-    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    server = _listening_server(tmp_path)
     threading.Thread(target=server._answer, daemon=True).start()
     silent, caller = (socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2))
     read_end, write_end = os.pipe()
@@ -492,17 +500,10 @@ def test_a_command_that_comes_while_the_server_loads_is_sent_back_at_once(tmp_pa
 def test_a_malformed_request_is_sent_back_and_its_streams_closed(tmp_path):
     """A request the server could not make sense of other than as a JSON or key error (nested too deep, "env" a
     list) had no answer and its three streams stayed open in the server: a caller's `$(...)` hung until it ended."""
-    import queue
     import socket
     import struct
 
-    from facekit import serve
-
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    server = serve.Server(folder / "photo.sock")
-    server.listen()
-    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    server = _listening_server(tmp_path)
     threading.Thread(target=server._answer, daemon=True).start()
     good = {"argv": ["-i", "a.jpg"], "version": server.version, "package": str(server.package),
             "fsencoding": sys.getfilesystemencoding(), "cwd": str(tmp_path)}
@@ -541,17 +542,10 @@ def test_idle_inf_is_never_not_a_traceback(tmp_path):
 def test_a_request_of_the_wrong_shape_is_sent_back_not_run(tmp_path):
     """A request that passed the server's checks (its facekit, settings) with an "umask" or "argv" of another type
     ended the server in a traceback as its command began: every caller after it ran in its own process."""
-    import queue
     import socket
     import struct
 
-    from facekit import serve
-
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    server = serve.Server(folder / "photo.sock")
-    server.listen()
-    server.jobs, server.busy, server.state = queue.Queue(), threading.Lock(), threading.Lock()
+    server = _listening_server(tmp_path)
     server.loading = False
     threading.Thread(target=server._answer, daemon=True).start()
     good = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
