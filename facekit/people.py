@@ -227,8 +227,16 @@ class PeopleSummary:
             # As the timeline's "(eyes only)": all of its frames, or the share when only some were.
             return text + (" (eyes only)" if eyes == 1 else f" (eyes only {eyes:.0%})" if eyes else "")
 
-        cells = [[str(r["track_id"]), *when, str(r["frames"])] + [cell(r, t) for t in self.tasks]
+        def cells_of(r: dict, t: str) -> list[str]:
+            # The summary CSV's emotion_intensity beside the emotion, as there: the table left it out.
+            if t != "emotion" or "emotion_intensity" not in r:
+                return [cell(r, t)]
+            return [cell(r, t), "-" if r["emotion_intensity"] == "" else _fixed(r["emotion_intensity"])]
+
+        cells = [[str(r["track_id"]), *when, str(r["frames"])] + [c for t in self.tasks for c in cells_of(r, t)]
                  for r, when in zip(rows, seen)]
+        if "emotion_intensity" in columns:
+            heads.insert(self.tasks.index("emotion") + 1, "intensity (mean)")
         header = ["track", *(("first seen", "last seen") if self.clock else ("first_s", "last_s")), "frames", *heads]
         widths = [max(len(c) for c in col) for col in zip(header, *cells)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]

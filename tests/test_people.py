@@ -147,6 +147,29 @@ def test_summary_gives_each_persons_mean_emotion_intensity_as_the_csvs_mean(tmp_
     assert "emotion_intensity" not in PeopleSummary({"mask": MASK}).columns()
 
 
+def test_the_closing_table_gives_each_persons_mean_intensity_as_the_summary_does():
+    """people.csv had each person's mean emotion_intensity, the table printed at a video run's end had no such
+    column: it now follows the emotion's, with the summary's number ("-" where the emotion head never read the
+    face), and a run without an emotion head has none."""
+    emotions = ["happy", "neutral"]
+    people = PeopleSummary({"emotion": emotions, "mask": MASK})
+
+    def seen(track: int, neutral: float | None) -> Face:
+        preds = {"mask": Prediction.from_probabilities(MASK, np.array([0.1, 0.9]))}
+        if neutral is not None:
+            preds["emotion"] = Prediction.from_probabilities(emotions, np.array([1 - neutral, neutral]))
+        return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+
+    for neutral in (0.8, 0.4, 0.3):
+        people.add(0, 0.0, [seen(1, neutral), seen(2, None)])
+    header, one, two = (line.split("  ") for line in people.table())
+    header = [h.strip() for h in header if h]
+    assert header[-3:] == ["emotion (mean p)", "intensity (mean)", "mask (mean p)"], header
+    assert [c.strip() for c in one if c][-3:] == ["happy 0.50", "0.50", "without_mask 0.90"], one
+    assert [c.strip() for c in two if c][-3:] == ["-", "-", "without_mask 0.90"], two
+    assert "intensity" not in PeopleSummary({"mask": MASK}).table()[0]
+
+
 def test_the_closing_table_does_not_round_a_mean_short_of_one_to_one():
     """The hamilton clip's track 1 was "man 0.9987" in people.csv and "man 1.00" in the closing table, a certainty
     the head did not give; the table keeps the digits that tell it from 1, as Face's repr does."""
@@ -185,7 +208,8 @@ def test_summary_says_which_peoples_emotion_was_read_from_the_eyes_alone():
     rows = people.rows()
     assert people.columns()[-4:-1] == ["emotion_label", "emotion_prob", "emotion_eyes_only"]
     assert [r["emotion_eyes_only"] for r in rows] == [1.0, 0.0, 0.25]
-    cells = [line.split("  ")[-1].strip() for line in people.table()[1:]]
+    # The last cell is the intensity's.
+    cells = [[c.strip() for c in line.split("  ") if c.strip()][-2] for line in people.table()[1:]]
     assert cells == ["happy 0.70 (eyes only)", "happy 0.70", "happy 0.70 (eyes only 25%)"], cells
     # Without a mask head nobody looked for a mask: no column that would say each face was seen uncovered.
     assert "emotion_eyes_only" not in PeopleSummary({"emotion": emotions}).columns()
@@ -203,7 +227,7 @@ def test_a_masked_persons_eyes_only_share_counts_the_frames_their_emotion_was_re
     for i in range(4):
         people.add(i, i / 10, [masked if i % 2 else Face(Box(10, 10, 60, 60), 0.9, track_id=1)])
     assert people.rows()[0]["frames"] == 4 and people.rows()[0]["emotion_eyes_only"] == 1.0
-    assert people.table()[1].endswith("happy 0.70 (eyes only)"), people.table()
+    assert people.table()[1].endswith("happy 0.70 (eyes only)  0.70"), people.table()
 
 
 def test_upgrading_names_the_summary_column_that_came_before_the_next_heads():
