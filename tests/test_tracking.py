@@ -308,6 +308,44 @@ def test_the_lag_readme_states_is_the_trackers():
     assert "with `--head-every 1`, 40% on the frame of the change and 90% 4 frames after it" in section
 
 
+def test_a_near_tie_does_not_blink_between_labels_and_a_real_change_still_shows_at_once():
+    """A still face nearly tied between two classes, read with camera noise: the top smoothed probability changed
+    hands on a fifth of its frames, so a drawn video blinked between two labels and the CSV's label column
+    zig-zagged. The label now changes only when another class leads by more than LABEL_MARGIN; the
+    probabilities stay as they were, and a change of expression shows as soon as it did."""
+    from facekit.tracking import LABEL_MARGIN
+
+    readings = 0.52 + np.random.default_rng(1).normal(0, 0.05, 90)  # 3 s at 30 fps
+    runs = {}
+    for margin in (0.0, LABEL_MARGIN):
+        tracker = IoUTracker(label_margin=margin)
+        runs[margin] = [tracker.update([face(100, 100, p_mask=p)])[0].predictions["mask"] for p in readings]
+
+    def flips(preds):
+        return sum(a.label != b.label for a, b in zip(preds, preds[1:]))
+
+    argmax, steady = runs[0.0], runs[LABEL_MARGIN]
+    assert [p.probabilities for p in steady] == [p.probabilities for p in argmax]
+    assert flips(argmax) >= 15 and flips(steady) <= 3, (flips(argmax), flips(steady))
+    for p in steady:  # never a label another class leads by more than the margin; its own probability as score
+        assert max(p.probabilities.values()) - p.probabilities[p.label] <= LABEL_MARGIN and \
+            p.score == p.probabilities[p.label]
+    # A real change, 0.95 -> 0.05 from frame 10: the label turns when the argmax does, one frame after (40% of
+    # the way there on the frame of the change, 64% on the next).
+    for margin in (0.0, LABEL_MARGIN):
+        tracker = IoUTracker(label_margin=margin)
+        labels = [tracker.update([face(100, 100, p_mask=0.95 if i < 10 else 0.05)])[0].predictions["mask"].label
+                  for i in range(14)]
+        assert labels == ["with_mask"] * 11 + ["without_mask"] * 3
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = " ".join(readme[readme.index("**Which label a face shows.**"):].split("\n\n")[0].split())
+    assert f"kept until another class's smoothed probability leads it by more than {LABEL_MARGIN} " in section
+    # --smooth 0 is each frame's own reading: its own top label too.
+    tracker = IoUTracker(smooth=0.0)
+    shown = [tracker.update([face(100, 100, p_mask=p)])[0].predictions["mask"].label for p in readings]
+    assert shown == ["with_mask" if p > 0.5 else "without_mask" for p in readings]
+
+
 def test_a_box_that_jumps_in_size_for_a_frame_keeps_its_track():
     """Boxes of one face on the hamilton clip, frames 48-51: the detector's box shrinks abruptly, then
     stays. Extrapolating the size change made the predicted box collapse and the face get a new id."""

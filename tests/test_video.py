@@ -23,6 +23,7 @@ import pytest
 from facekit.cli.video import main
 from facekit.errors import ArgumentError, VideoError, counted
 from facekit.heads import CARD, TFLITE, models_dir
+from facekit.tracking import LABEL_MARGIN
 from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
@@ -305,7 +306,9 @@ def test_full_clip_headless_writes_video_csv_and_timeline(tmp_path, clip, mask_m
             if row[f"{task}_label"] != "":
                 probs = [float(row[c]) for c in columns]
                 assert sum(probs) == pytest.approx(1.0, abs=1e-4)
-                assert row[f"{task}_label"] == columns[int(np.argmax(probs))][len(task) + 1:]
+                # The top class, or one it leads by no more than LABEL_MARGIN: a track's label holds near a tie.
+                shown = probs[columns.index(f"{task}_{row[f'{task}_label']}")]
+                assert max(probs) - shown <= LABEL_MARGIN + 1e-5, row
     classified = [r for r in rows if r["mask_with_mask"] != ""]
     assert len(classified) >= 0.8 * len(rows)
     # The closing table names the tracks no head ever labelled (the clip's dark audience) and why.
