@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 import threading
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from .preprocess import as_image
+from .heads import _task_rank
 from .heads import Head  # imported, not only for checkers: typing.get_type_hints(Style.from_heads) reads it
 from .errors import ArgumentError
 from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
@@ -26,8 +28,11 @@ RED, GRAY = (0, 0, 255), (200, 200, 200)
 LANDMARK_MODES = (None, "5", "mesh")  # Style.landmarks: none, the key points, the mesh
 # Colours for labels whose card names none: distinct, readable on photos (BGR). The sixth was pink (180, 105, 255),
 # the third's hue 2 degrees away: the emotion head's fear and sad, whose --timeline curves only colour tells apart.
+# The emotion head draws the first 7; a head drawn beside it takes the next ones (Style.color): the 8th and 9th are
+# the colours farthest (CIELAB) from the mask head's green / red, emotion's 7 and GRAY, so gender's man / woman
+# read apart from all of them on the dark label backing.
 PALETTE: list[Color] = [(255, 178, 29), (0, 215, 255), (147, 20, 255), (255, 255, 0), (0, 128, 255),
-                        (255, 120, 150), (50, 205, 50), (255, 0, 255)]
+                        (255, 120, 150), (50, 205, 50), (255, 0, 255), (165, 210, 255)]
 
 
 @dataclass
@@ -43,6 +48,9 @@ class Style:
     # Each analyze_video run's own (facekit.types.VideoRun -> its memory), dropped with the run's faces.
     _runs: "weakref.WeakKeyDictionary[VideoRun, _LabelMemory]" = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False)
+    # Each head's palette colours (task -> label -> BGR), handed out head by head (_assign). Taken by the label's
+    # place alone, gender's man / woman were drawn in emotion's angry / disgust colours in the same picture.
+    _assigned: dict[str, dict[str, Color]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.check()
@@ -77,8 +85,29 @@ class Style:
         """The style the scripts draw with: each head's label texts and colours from its card.json (heads: an
         analyzer's `.heads`). landmarks: None (none drawn), "5" (the key points, as --landmarks 5) or "mesh"
         (the 468 points, as --landmarks); a face without them is drawn without them."""
-        return cls(display={t: h.card.display for t, h in heads.items()},
-                   colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
+        style = cls(display={t: h.card.display for t, h in heads.items()},
+                    colors={t: h.card.colors for t, h in heads.items()}, landmarks=landmarks)
+        style._assign_heads({t: list(h.labels) for t, h in heads.items()})
+        return style
+
+    def _assign_heads(self, task_labels: Mapping[str, list[str]]) -> None:
+        """Hand palette colours to the heads (task -> its labels) that have none yet, in TASK_ORDER (mask, emotion,
+        gender, then the others by name), whatever order they come in: the emotion head keeps its colours with
+        `--tasks gender,emotion` too, and a head takes none that a head before it (or a card) has."""
+        for task in sorted(task_labels, key=_task_rank):
+            labels = list(task_labels[task])
+            if list(self._assigned.get(task, {})) != labels:
+                self._assign(task, labels)
+
+    def _assign(self, task: str, labels: list[str]) -> dict[str, Color]:
+        """The label at place i gets the i-th palette colour that no other head's label (nor a card's colour of
+        this head) has: the palette's own for the first head, as before."""
+        taken = {tuple(int(c) for c in v) for t, table in self.colors.items() for v in table.values()}
+        taken |= {c for t, table in self._assigned.items() if t != task
+                  for label, c in table.items() if label not in self.colors.get(t, {})}  # a card's colour wins
+        free = (c for c in map(palette_color, itertools.count()) if c not in taken)
+        self._assigned[task] = dict(zip(labels, free))
+        return self._assigned[task]
 
     def text(self, task: str, label: str) -> str:
         """How head `task`'s `label` is written on the image: its `display` text, else the label with spaces for
@@ -93,12 +122,18 @@ class Style:
 
     def color(self, task: str, label: str, labels: list[str]) -> Color:
         """The BGR colour head `task`'s `label` is drawn in: its `colors` entry, else the palette's colour for its
-        place in `labels` (the head's labels), grey for a label not among them."""
+        place in `labels` (the head's labels) among those no other head of this style has (_assign), grey for a
+        label not among them."""
         own = self.colors.get(task, {}).get(label)
         if own is not None:
             b, g, r = (int(c) for c in own)
             return (b, g, r)
-        return palette_color(labels.index(label)) if label in labels else GRAY
+        if label not in labels:
+            return GRAY
+        given = self._assigned.get(task)
+        if given is None or list(given) != list(labels):  # a head this style was not built with
+            given = self._assign(task, list(labels))
+        return given[label]
 
 
 def palette_color(index: int) -> Color:
@@ -317,6 +352,10 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
                             f"a {type(style).__name__}")
     style = style or Style()
     style.check()
+    # A Style not built from the heads hands out colours to the heads found here, all at once in TASK_ORDER: one by
+    # one as drawn, the colours would follow the order of the first face's predictions.
+    style._assign_heads({t: list(p.probabilities) for f in faces for t, p in f.predictions.items()
+                         if t not in style._assigned})
     # fps="30" (a form's or a config's text) was "Unknown format code 'f' for object of type 'str'" from inside, once
     # the whole drawing was done; NaN and inf were drawn as "FPS: nan" and "FPS: inf".
     if fps is not None and (isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real)

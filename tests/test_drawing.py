@@ -465,10 +465,46 @@ def test_a_head_of_more_classes_than_the_palette_draws_each_in_its_own_colour():
 
     labels = [f"{a}-{a + 9}" for a in range(0, 100, 10)]
     colors = [Style().color("age", label, labels) for label in labels]
-    assert colors[:8] == PALETTE and len(set(colors)) == 10
+    assert colors[:len(PALETTE)] == PALETTE and len(set(colors)) == 10
     assert all(len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in colors)
     many = [Style().color("t", str(i), [str(j) for j in range(24)]) for i in range(24)]
     assert len(set(many)) == 24
+
+
+def test_no_two_labels_of_the_heads_drawn_together_share_a_colour(monkeypatch):
+    """With gender and emotion drawn, man / woman took the palette by their place, as emotion's angry / disgust did:
+    one picture drew "Man" and "Angry" in one blue. Each head now takes colours no head before it has; mask and
+    emotion keep theirs, in any --tasks order, and a Style not built from the heads (annotate's default) does so too."""
+    import json
+    from types import SimpleNamespace
+
+    from facekit import drawing
+    from facekit.drawing import PALETTE, Style
+    from facekit.types import Box, Face, Prediction
+
+    def head(task):
+        card = json.loads((Path(__file__).resolve().parents[1] / "models" / task / "card.json").read_text())
+        return SimpleNamespace(labels=card["labels"], card=SimpleNamespace(display=card.get("display", {}),
+                                                                           colors=card.get("colors", {})))
+
+    heads = {t: head(t) for t in ("mask", "emotion", "gender")}
+    for order in (("mask", "emotion", "gender"), ("gender", "emotion", "mask")):
+        style = Style.from_heads({t: heads[t] for t in order})
+        drawn = {(t, label): style.color(t, label, heads[t].labels) for t in order for label in heads[t].labels}
+        assert len(set(drawn.values())) == len(drawn) == 11, drawn
+        assert [drawn["emotion", label] for label in heads["emotion"].labels] == PALETTE[:7]
+        assert drawn["mask", "with_mask"] == (0, 255, 0) and drawn["mask", "without_mask"] == (0, 0, 255)
+    alone = Style.from_heads({"gender": heads["gender"]})
+    assert [alone.color("gender", label, heads["gender"].labels) for label in ("man", "woman")] == PALETTE[:2]
+
+    painted = []
+    paint = drawing._put_text
+    monkeypatch.setattr(drawing, "_put_text", lambda img, text, *a: (painted.append((text.split(":")[0], a[-2])),
+                                                                     paint(img, text, *a)))
+    preds = {t: Prediction.from_probabilities(heads[t].labels, np.eye(len(heads[t].labels))[0] * 0.9 + 0.01)
+             for t in ("gender", "emotion")}  # gender first: the order of the face's predictions is not the rank
+    drawing.annotate(np.full((240, 320, 3), 90, np.uint8), [Face(Box(100, 100, 200, 200), 0.9, preds)])
+    assert dict(painted) == {"Man": PALETTE[7], "Angry": PALETTE[0]}
 
 
 def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
