@@ -465,3 +465,21 @@ def test_a_photo_run_with_landmarks_prints_each_faces_pose(media):
     assert abs(yaw) < 15 and abs(roll) < 10, line  # obama.jpg is a frontal portrait
     plain = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "--tasks", "mask", "--no-display")
     assert plain.returncode == 0 and "pose" not in plain.stdout + plain.stderr
+
+
+def test_a_crowds_mesh_leaves_the_faces_eyes_and_mouths_visible(mesh, media):
+    """crowd_masks.jpg at 640 px with --landmarks: each 77-px face's 468 points were drawn as the smallest dots
+    (5-px crosses), which whitened 86% of its eyes and 82% of its mouth: only faces under 64 px got a pixel a point.
+    Faces under 160 px do now, and their eyes and mouth stay visible under the mesh."""
+    from facekit.drawing import _draw_landmarks
+
+    image = cv2.resize(load_image(media / "crowd_masks.jpg"), (640, 427), interpolation=cv2.INTER_AREA)
+    [face] = mesh(image, [Face(Box(16, 38, 93, 124), 0.9)])
+    face = face.replace(keypoints=None, pose=None)  # the mesh alone: the key points' dots sit on the eyes
+    drawn = image.copy()
+    _draw_landmarks(drawn, face, "mesh", (0, 0, 255))
+    for part in ([33, 133, 263, 362, 159, 145, 386, 374], [61, 291, 0, 17]):  # the eyes' corners and lids, the lips'
+        (x1, y1), (x2, y2) = np.floor(face.landmarks[part, :2].min(0)).astype(int).tolist(), \
+            np.ceil(face.landmarks[part, :2].max(0)).astype(int).tolist()
+        covered = (np.abs(drawn.astype(int) - image).max(axis=2) > 60)[y1:y2 + 1, x1:x2 + 1].mean()
+        assert covered < 0.35, f"{covered:.0%} of {(x1, y1, x2, y2)} drawn over"
