@@ -35,6 +35,11 @@ MIN_GAP_S = 0.5
 # 200 s, were slivers no curve could be read in. When the shortest drawn face spans less than this share of the
 # faces' whole time, each face gets its own time axis.
 SHARED_AXIS_MIN = 0.1
+# Colour alone told a face's curves apart: a reader who cannot tell red from green (about one man in twelve) could
+# not tell its angry curve from its surprise one, nor the legend's. Each label's curve also carries a marker shape
+# of its own, MARKS_PER_CURVE of them along it (staggered between labels), shown in the legend too.
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "d")
+MARKS_PER_CURVE = 8
 
 
 class Timeline:
@@ -126,9 +131,11 @@ class Timeline:
             pts = self.series[track]
             times = [t for t, _ in pts]
             gaps = _gaps(times)
+            every = max(1, len(times) // MARKS_PER_CURVE)
             for j, label in enumerate(self.labels):
                 ax.plot(*_broken(times, [p[j] for _, p in pts], gaps), label=label, linewidth=1.4,
-                        color=self.colors.get(label))
+                        color=self.colors.get(label), marker=MARKERS[j % len(MARKERS)], markersize=5,
+                        markevery=(j * every // max(1, len(self.labels)), every))
             strength = self.intensity.get(track, [])
             if strength and all(v is not None for v in strength):
                 ax.plot(*_broken(times, strength, gaps), label="intensity", color="black", linewidth=2.4,

@@ -614,6 +614,36 @@ def test_the_bench_scores_a_head_trained_elsewhere_beside_the_committed_one(data
     assert rows[f"facekit ({new})"][1:8] == rows["committed (models/emotion)"][1:8]
 
 
+def test_the_timelines_curves_are_told_apart_by_their_marker_as_well_as_their_colour(tmp_path, monkeypatch):
+    """Colour alone named a face's 7 emotion curves: a reader who cannot tell red from green could not tell one
+    from another, nor read the legend. Each label's curve now has a marker shape of its own, in the legend too;
+    the dashed intensity line has none."""
+    import matplotlib.figure
+
+    from facekit.timeline import Timeline
+    from facekit.types import Box, Face, Prediction
+
+    seen = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        seen.append(([(line.get_label(), line.get_marker()) for line in self.axes[0].lines],
+                     [(h.get_label(), h.get_marker()) for h in self.axes[0].get_legend().legend_handles]))
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    pred = Prediction.from_probabilities(EMOTIONS, np.linspace(1.0, 2.0, len(EMOTIONS)) / 10.5)
+    timeline = Timeline("emotion", EMOTIONS)
+    for i in range(40):
+        timeline.add(i / 30, [Face(Box(10, 10, 60, 60), 0.9, track_id=1).with_predictions(emotion=pred)])
+    assert timeline.save(tmp_path / "timeline.png") == 1
+    [(lines, legend)] = seen
+    assert lines == legend and [label for label, _ in lines] == [*EMOTIONS, "intensity"]
+    marks = [marker for label, marker in lines if label != "intensity"]
+    assert len(set(marks)) == len(EMOTIONS) and "None" not in marks, lines
+    assert dict(lines)["intensity"] == "None"
+
+
 def test_a_long_videos_timeline_gives_faces_seen_briefly_their_own_time_axis(tmp_path, monkeypatch):
     """A 10-minute video's 8 longest faces were seen about 4 s each, spread over 200 s: on one shared time axis
     each face's curves were a sliver no value could be read from. Such faces now get a time axis each, said under
