@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from .preprocess import as_image
-from .heads import _task_rank
+from .heads import CARD, ModelCard, _task_rank, available_tasks, models_dir
 from .heads import Head  # imported, not only for checkers: typing.get_type_hints(Style.from_heads) reads it
-from .errors import ArgumentError
+from .errors import ArgumentError, FacekitError
 from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 Color = tuple[int, int, int]  # B, G, R, 0-255 (a bare `tuple` was "partially unknown" to pyright's strict mode)
@@ -134,6 +134,20 @@ class Style:
         if given is None or list(given) != list(labels):  # a head this style was not built with
             given = self._assign(task, list(labels))
         return given[label]
+
+
+@functools.lru_cache(maxsize=4)
+def _card_tables(folder: str) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Color]]]:
+    """The display texts and colours (task -> label -> ...) the cards of the heads in the models folder `folder`
+    give: annotate()'s without a style. A card that does not load gives none (the heads' own runs say why)."""
+    display, colors = {}, {}
+    for task, model in available_tasks(Path(folder)).items():
+        try:
+            card = ModelCard.load(model / CARD)
+        except FacekitError:
+            continue
+        display[task], colors[task] = dict(card.display), dict(card.colors)
+    return display, colors
 
 
 def palette_color(index: int) -> Color:
@@ -324,6 +338,8 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
     takes: a BGR array is drawn on as it is (in place with copy=False); a gray, BGRA or float array, a PIL
     image, a path, encoded bytes or a binary file object on an 8-bit BGR copy, as analyze() read it.
+    style: None draws each label as the scripts do, in the text and colour its head's card in the models folder
+    gives ("No Mask" in red), else in the palette's.
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
     narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
     the image (the photo scripts; video keeps its frames' size)."""
@@ -350,7 +366,11 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     if style is not None and not isinstance(style, Style):
         raise ArgumentError(f"annotate(style=...): a facekit.drawing.Style (Style.from_heads(analyzer.heads)), got "
                             f"a {type(style).__name__}")
-    style = style or Style()
+    # Without a style, as the scripts draw (the models folder's cards: "No Mask" in red): a bare Style drew
+    # "Without mask" in the palette's gold, and a notebook's picture differed from the command's.
+    if style is None:
+        display, colors = _card_tables(str(models_dir()))
+        style = Style(display={t: dict(v) for t, v in display.items()}, colors={t: dict(v) for t, v in colors.items()})
     style.check()
     # A Style not built from the heads hands out colours to the heads found here, all at once in TASK_ORDER: one by
     # one as drawn, the colours would follow the order of the first face's predictions.

@@ -507,6 +507,24 @@ def test_no_two_labels_of_the_heads_drawn_together_share_a_colour(monkeypatch):
     assert dict(painted) == {"Man": PALETTE[7], "Angry": PALETTE[0]}
 
 
+def test_annotate_without_a_style_draws_the_labels_as_the_scripts_do(monkeypatch):
+    """annotate(image, faces), as a notebook calls it, drew an unmasked face "Without mask" in the palette's gold
+    and a masked one "With mask" in its blue, where the scripts draw "No Mask" in red and "Mask" in green: without
+    a style, the labels' texts and colours now come from the models folder's cards, as Style.from_heads' do."""
+    from facekit import drawing
+    from facekit.types import Box, Face, Prediction
+
+    painted = []
+    paint = drawing._put_text
+    monkeypatch.setattr(drawing, "_put_text", lambda img, text, *a: (painted.append((text.split(":")[0], a[-2])),
+                                                                     paint(img, text, *a)))
+    bare = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.1, 0.9]))
+    masked = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9, 0.1]))
+    drawing.annotate(np.full((240, 640, 3), 90, np.uint8), [Face(Box(60, 100, 160, 200), 0.9, {"mask": bare}),
+                                                            Face(Box(400, 100, 500, 200), 0.9, {"mask": masked})])
+    assert sorted(painted) == [("Mask", (0, 255, 0)), ("No Mask", drawing.RED)]
+
+
 def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
     """The default palette gave fear deep pink and sad pink, 2 degrees of hue apart: on the --timeline plot, where
     only colour names a curve, a face's sad curve could not be told from its fear one. Every class of the shipped
