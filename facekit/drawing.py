@@ -327,6 +327,10 @@ def _enlargement(shape, faces: list[Face]) -> int:
     long = max(shape[:2])
     factor = -(-MIN_DRAWN_SIDE // long)
     if faces:
+        # The labels need the width: a 90x341 strip (a tall photo cut down to one person) was drawn at its own size,
+        # its face's three labels cut to "No Mask" alone, over the face. It is made MIN_DRAWN_SIDE wide where the
+        # long side allows.
+        factor = max(factor, min(-(-MIN_DRAWN_SIDE // shape[1]), MAX_DRAWN_SIDE // long))
         median = float(np.median([f.box.width for f in faces]))
         factor = max(factor, min(math.ceil(LABEL_FACE / max(1.0, median)), MAX_DRAWN_SIDE // long))
     return max(1, factor)

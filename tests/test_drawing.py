@@ -525,6 +525,25 @@ def test_annotate_without_a_style_draws_the_labels_as_the_scripts_do(monkeypatch
     assert sorted(painted) == [("Mask", (0, 255, 0)), ("No Mask", drawing.RED)]
 
 
+def test_a_narrow_photo_is_drawn_wide_enough_for_its_faces_labels(monkeypatch):
+    """obama.jpg cut to a 90x341 strip around its face: 341 px on its long side, it was drawn at its own size, where
+    the face's three labels (mask, emotion, gender) were cut to "No Mask" alone, painted over the face. A photo
+    with faces is now drawn at least MIN_DRAWN_SIDE wide, and every line is drawn whole."""
+    from facekit import drawing
+    from facekit.types import Box, Face, Prediction
+
+    painted = []
+    paint = drawing._put_text
+    monkeypatch.setattr(drawing, "_put_text", lambda img, text, *a: (painted.append(text), paint(img, text, *a)))
+    preds = {"mask": Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.001, 0.999])),
+             "emotion": Prediction.from_probabilities(["happy", "neutral"], np.array([0.997, 0.003])),
+             "gender": Prediction.from_probabilities(["man", "woman"], np.array([0.999, 0.001]))}
+    drawn = drawing.annotate(np.full((341, 90, 3), 90, np.uint8), [Face(Box(12, 43, 87, 135), 0.84, preds)],
+                             enlarge_small=True)
+    assert drawn.shape == (1023, 270, 3)
+    assert painted == ["No Mask: 99.90%", "Happy: 99.70%", "Man: 99.90%"], painted
+
+
 def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
     """The default palette gave fear deep pink and sad pink, 2 degrees of hue apart: on the --timeline plot, where
     only colour names a curve, a face's sad curve could not be told from its fear one. Every class of the shipped
