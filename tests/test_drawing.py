@@ -544,6 +544,29 @@ def test_a_narrow_photo_is_drawn_wide_enough_for_its_faces_labels(monkeypatch):
     assert painted == ["No Mask: 99.90%", "Happy: 99.70%", "Man: 99.90%"], painted
 
 
+def test_an_eyes_only_emotion_line_is_dimmer_yet_readable_in_every_emotions_colour():
+    """A masked face's emotion line is drawn dimmer: darkened to 60%, "Fear: 88.00% (eyes only)" in deep pink and
+    "Sad: ..." in violet stood at 2.5:1 and 2.8:1 against their black backing, under WCAG's 3:1 for any text and
+    hard to read in small letters. Every emotion's eyes-only line now keeps 4.5:1, still dimmer than its plain one."""
+    from facekit.drawing import Style, head_lines
+    from facekit.types import Box, Face, Prediction
+
+    def contrast(bgr) -> float:  # WCAG's contrast ratio against black
+        lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in bgr]
+        return (0.0722 * lin[0] + 0.7152 * lin[1] + 0.2126 * lin[2] + 0.05) / 0.05
+
+    emotions = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    masked = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.9, 0.1]))
+    bare = Prediction.from_probabilities(["with_mask", "without_mask"], np.array([0.1, 0.9]))
+    for i in range(len(emotions)):
+        emotion = Prediction.from_probabilities(emotions, np.eye(len(emotions))[i] * 0.9 + 0.1 / len(emotions))
+        face = Face(Box(10, 10, 90, 90), 0.9, {"mask": masked, "emotion": emotion})
+        style = Style(colors={"mask": {"with_mask": (0, 255, 0), "without_mask": (0, 0, 255)}})  # the mask card's
+        [_, (text, dim)] = head_lines(face, style)
+        [_, (_, plain)] = head_lines(face.with_predictions(mask=bare), style)
+        assert text.endswith("(eyes only)") and 4.5 <= contrast(dim) < contrast(plain), (emotions[i], dim, plain)
+
+
 def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
     """The default palette gave fear deep pink and sad pink, 2 degrees of hue apart: on the --timeline plot, where
     only colour names a curve, a face's sad curve could not be told from its fear one. Every class of the shipped
