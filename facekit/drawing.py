@@ -153,12 +153,48 @@ def _card_tables(folder: str) -> tuple[dict[str, dict[str, str]], dict[str, dict
 def palette_color(index: int) -> Color:
     """The colour of a head's `index`-th label. Past the palette's 8 a head of 10 classes (age brackets) drew its
     9th and 10th labels, and their timeline curves, in the 1st's and 2nd's colours: these get hues a golden angle
-    apart, lighter than the palette's."""
+    apart, lighter than the palette's, each at least COLOR_APART from the palette's and from each other."""
     if index < len(PALETTE):
         return PALETTE[index]
-    hue = round((index - len(PALETTE)) * 0.618034 % 1 * 180)  # OpenCV's hues: 0-179
-    b, g, r = cv2.cvtColor(np.uint8([[[hue % 180, 150, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
-    return (int(b), int(g), int(r))
+    with _EXTRA_LOCK:
+        while len(_EXTRA) <= index - len(PALETTE):
+            _EXTRA.append(_next_extra())
+        return _EXTRA[index - len(PALETTE)]
+
+
+# CIELAB distance under which two label colours read as one on the dark backing. The golden-angle hues past the
+# palette were taken as they came: the 14th and 16th labels' (a head of many classes, or one drawn beside emotion
+# and gender) were 14 and 10 from happy's cyan and sad's violet. The palette's own are 33 apart or more.
+COLOR_APART = 25.0
+_EXTRA: list[Color] = []
+_EXTRA_LAB: list[np.ndarray] = []  # the CIELAB of PALETTE's colours and _EXTRA's, filled with _EXTRA's first
+_EXTRA_LOCK = threading.Lock()
+_EXTRA_TRIED = [0]  # candidate colours tried so far
+_EXTRA_ROUNDS = ((150, 255), (255, 190), (80, 255), (255, 130))  # (saturation, value) of each round of hues
+
+
+def _next_extra() -> Color:
+    """The next golden-angle hue (lighter than the palette's) at least COLOR_APART from the palette and the extra
+    colours before it; where the hues run out, darker and paler rounds follow, and past those any new colour."""
+    if not _EXTRA_LAB:
+        _EXTRA_LAB.extend(cv2.cvtColor(np.float32([PALETTE]) / 255, cv2.COLOR_BGR2Lab)[0])
+    while True:
+        step = _EXTRA_TRIED[0]
+        _EXTRA_TRIED[0] += 1
+        if step < len(_EXTRA_ROUNDS) * 180:
+            saturation, value = _EXTRA_ROUNDS[step // 180]
+            hue = round(step * 0.618034 % 1 * 180)  # OpenCV's hues: 0-179
+            b, g, r = cv2.cvtColor(np.uint8([[[hue % 180, saturation, value]]]), cv2.COLOR_HSV2BGR)[0, 0]
+        else:  # a head of hundreds of classes: any colour not taken yet, a different one each step
+            n = step - len(_EXTRA_ROUNDS) * 180
+            b, g, r = 80 + n % 176, 80 + n // 176 % 176, 80 + n // 176 ** 2 % 176
+        color = (int(b), int(g), int(r))
+        lab = cv2.cvtColor(np.float32([[color]]) / 255, cv2.COLOR_BGR2Lab)[0, 0]
+        far = step >= len(_EXTRA_ROUNDS) * 180 or \
+            np.linalg.norm(np.asarray(_EXTRA_LAB) - lab, axis=1).min() >= COLOR_APART
+        if far and color not in PALETTE and color not in _EXTRA:
+            _EXTRA_LAB.append(lab)
+            return color
 
 
 def _is_color(value) -> bool:

@@ -567,6 +567,23 @@ def test_an_eyes_only_emotion_line_is_dimmer_yet_readable_in_every_emotions_colo
         assert text.endswith("(eyes only)") and 4.5 <= contrast(dim) < contrast(plain), (emotions[i], dim, plain)
 
 
+def test_colours_past_the_palette_are_told_apart_from_the_palettes_and_each_other():
+    """The hues past the palette were taken as they came: a head of 16 classes (or one of 7 drawn beside emotion
+    and gender) drew its 14th label in a cyan 14 (CIELAB) from happy's and its 16th in a violet 10 from sad's,
+    one colour to the eye. Each is now at least COLOR_APART from the palette's colours and from the others'."""
+    import cv2
+
+    from facekit.drawing import PALETTE, palette_color
+
+    apart_enough = 25  # facekit.drawing.COLOR_APART; the palette's own colours are 33 apart or more
+    extra = [palette_color(i) for i in range(len(PALETTE), len(PALETTE) + 30)]
+    lab = cv2.cvtColor(np.float32([PALETTE + extra]) / 255, cv2.COLOR_BGR2Lab)[0]
+    apart = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    for i in range(len(PALETTE), len(lab)):
+        assert apart[i, :i].min() >= apart_enough, (i, extra[i - len(PALETTE)], apart[i, :i].min())
+    assert len(set(palette_color(i) for i in range(900))) == 900  # a head of hundreds of classes too
+
+
 def test_the_emotion_heads_classes_get_colours_of_distinct_hues():
     """The default palette gave fear deep pink and sad pink, 2 degrees of hue apart: on the --timeline plot, where
     only colour names a curve, a face's sad curve could not be told from its fear one. Every class of the shipped
