@@ -144,6 +144,20 @@ def test_smooth_help_gives_the_lag_as_the_video_scripts_does():
     assert smooth(build_parser()).endswith(smooth(video_parser()).split("(default: 0.6): ")[1])
 
 
+def test_landmarks_help_names_the_columns_the_rows_gain():
+    """--landmarks said it adds "landmarks, head pose and openness to each face's row", but a row holds no landmark
+    point: a data scientist looked for point columns in the Parquet. The help names the columns it adds."""
+    from facekit.batch import build_parser
+    from facekit.landmarks import MEASURE_NAMES
+    from facekit.records import csv_columns
+
+    text = " ".join(next(a.help for a in build_parser()._actions if a.dest == "landmarks").split())
+    labels = {"mask": ["with_mask", "without_mask"]}
+    added = [c for c in csv_columns(labels, pose=True, measures=MEASURE_NAMES) if c not in csv_columns(labels)]
+    assert f"to each face's row: {', '.join(added)} (the mesh's points are not written" in text, text
+    assert "add landmarks" not in text, text
+
+
 def test_a_videos_times_are_said_to_count_from_its_first_picture(media, capsys):
     """The Parquet's time_s counts from a video's first picture, which a player shows 0.852 s in on the hamilton
     clip: the video script says so and how much to add, facekit-batch said nothing (a row looked up in a player

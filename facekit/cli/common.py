@@ -672,8 +672,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     if batch:
         chosen = (f"for photos and videos alike (default: {default}, the photo script's; {VIDEO_DETECTOR} gives a "
                   "video the video script's boxes)")
-        landmarks = ("add landmarks, head pose and openness to each face's row (nothing is drawn, so 5 gives the "
-                     "same rows as the mesh)")
+        # The rows hold no landmark: "add landmarks ... to each face's row" sent a reader looking for point columns.
+        landmarks = ("add head pose and openness to each face's row: yaw, pitch, roll, eye_openness, mouth_openness "
+                     "(the mesh's points are not written; nothing is drawn, so 5 gives the same rows as the mesh)")
     else:
         chosen = f"(default: {default}, the most accurate within this script's time budget)"
         landmarks = ("add landmarks and head pose: the 468-point mesh (default) or the 5 key points, drawn where the "
