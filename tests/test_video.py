@@ -450,18 +450,22 @@ def test_help_names_the_csv_and_summary_columns_that_are_no_heads_class():
     """A researcher reading --help learnt of "time, track id, box, every probability": not that time_s is in
     seconds, that the probabilities are smoothed, nor the intensity and eyes-only columns and what they hold."""
     from facekit.cli.video import build_parser
+    from facekit.landmarks import MEASURE_NAMES
     from facekit.people import PeopleSummary
     from facekit.records import csv_columns
 
     labels = {"mask": ["with_mask", "without_mask"], "emotion": ["happy", "neutral"]}
     helps = {a.dest: " ".join(a.help.split()) for a in build_parser()._actions if a.dest in ("csv", "summary")}
     classes = {f"{t}_{c}" for t, cs in labels.items() for c in cs} | {f"{t}_label" for t in labels}
-    for name in set(csv_columns(labels)) - classes - {"x1", "y1", "x2", "y2", "score"}:
-        assert name in helps["csv"], name
+    # Every column, the box, the detector's score and --landmarks' pose and openness too: the help left those out.
+    for name in set(csv_columns(labels, pose=True, measures=MEASURE_NAMES, clock=True)) - classes:
+        assert re.search(rf"\b{name}\b", helps["csv"]), name
+    assert "<task>_label and <task>_<class>" in helps["csv"] and "with --landmarks yaw" in helps["csv"]
     assert "seconds" in helps["csv"] and "smoothed" in helps["csv"] and "1 - P(neutral)" in helps["csv"]
-    for name in set(PeopleSummary(labels).columns()) - classes - {"mask_prob", "emotion_prob"}:
+    for name in set(PeopleSummary(labels, clock=True).columns()) - classes - {"mask_prob", "emotion_prob"}:
         assert name in helps["summary"], name
-    assert "seconds" in helps["summary"] and "mean probability" in helps["summary"]
+    assert "<task>_label" in helps["summary"] and "<task>_prob (that label's mean probability)" in helps["summary"]
+    assert "seconds" in helps["summary"]
 
 
 def test_times_that_a_player_shows_later_are_said_with_the_offset(tmp_path, clip, mask_model, capfd):
@@ -1772,7 +1776,7 @@ def test_summary_to_standard_output_is_in_the_help_and_works(clip, mask_model):
     from facekit.cli.video import build_parser
 
     text = " ".join(build_parser().format_help().split())
-    assert "(- for standard output)" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
+    assert "(- for standard output;" in text[text.index("--summary PEOPLE.CSV one row"):text.index("--alert CMD run")]
     r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--summary", "-",
                    "--max-frames", "20", "--no-display")
     assert r.returncode == 0, r.stderr

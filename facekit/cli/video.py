@@ -106,20 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "A folder (out/) takes it under the video's name, one per video of a folder --source")
     p.add_argument("--csv", type=output_path,
                    help="one row per face per frame: frame, time_s (seconds from the video's first picture; a "
-                        "camera's also clock, its date and time), track_id, the box in pixels, each head's label "
-                        "and class probabilities (0-1, smoothed: --smooth), emotion_intensity (1 - P(neutral), 0-1) "
-                        "and with a mask head emotion_eyes_only (1: masked, the emotion read from the eyes alone) "
-                        "(- for standard output; a folder: NAME.csv for each video)")
+                        "camera's or stream's also clock, its date and time), track_id, the box x1, y1, x2, y2 in "
+                        "pixels, score (the detector's, 0-1), each head's <task>_label and <task>_<class> "
+                        "probabilities (0-1, smoothed: --smooth), emotion_intensity (1 - P(neutral), 0-1) and with a "
+                        "mask head emotion_eyes_only (1: masked, the emotion read from the eyes alone), with "
+                        "--landmarks yaw, pitch, roll (degrees), eye_openness, mouth_openness (- for standard output; "
+                        "a folder: NAME.csv for each video)")
     p.add_argument("--timeline", type=output_path,
                    help="plot each tracked face's emotion (else first head's) probabilities over time (.png, .jpg, "
                         ".pdf or .svg)")
     p.add_argument("--summary", type=output_path, metavar="PEOPLE.CSV",
                    help="one row per tracked person: track_id, first_frame / last_frame and first_s / last_s "
-                        "(seconds) it was seen (a camera's also first_clock / last_clock), frames, each head's "
-                        "majority label and "
-                        "its mean probability, with a mask head emotion_eyes_only (the share of its frames whose "
-                        "emotion was read from the eyes alone), with an emotion head emotion_intensity (the mean "
-                        "of the CSV's 1 - P(neutral), 0 to 1, over its frames) (- for standard output)")
+                        "(seconds) it was seen (a camera's or stream's also first_clock / last_clock), frames, each "
+                        "head's <task>_label (its majority label) and <task>_prob (that label's mean probability), "
+                        "the emotion's two followed, with a mask head too, by emotion_eyes_only (the share of its "
+                        "frames whose emotion was read from the eyes alone) and by emotion_intensity (the mean of the "
+                        "CSV's 1 - P(neutral), 0 to 1, over its frames) (- for standard output; a folder: "
+                        "NAME.people.csv for each video)")
     p.add_argument("--alert", metavar="CMD",
                    help="run CMD (no shell; split like a shell does) once per person whose mask label stays "
                         "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
