@@ -245,6 +245,22 @@ def test_upgrading_names_the_summary_column_that_came_before_the_next_heads():
             f"and `{new[1]}` (the mean, 0 to 1), where an older one went on with `gender_label`") in bullet, bullet
 
 
+def test_readme_places_the_summarys_emotion_columns_where_the_file_has_them():
+    """README said people.csv has "emotion_intensity last", but the gender head's two columns come after it: a
+    script taking the last column (df.iloc[:, -1]) got gender_prob. README now gives the place the file has."""
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    bullet = readme[readme.index("- `--summary people.csv` (with or without `--csv`)"):]
+    bullet = bullet[:bullet.index(" - `--alert")]
+    assert "`emotion_intensity` last" not in bullet, bullet
+    assert ("After the emotion's two, before the next head's: with a mask head too `emotion_eyes_only`, the share"
+            in bullet and "some were), then `emotion_intensity`, the mean" in bullet), bullet
+    for tasks in (("mask", "emotion", "gender"), ("emotion", "gender")):
+        columns = PeopleSummary({t: {"mask": MASK, "emotion": ["happy", "neutral"], "gender": ["man", "woman"]}[t]
+                                 for t in tasks}).columns()
+        after = columns[columns.index("emotion_prob") + 1:columns.index("gender_label")]
+        assert after == (["emotion_eyes_only"] if "mask" in tasks else []) + ["emotion_intensity"], columns
+
+
 def test_the_closing_tables_last_line_does_not_call_tracks_as_long_as_those_shown_shorter():
     """A looped clip's 22 tracks were each seen in 26 frames: the table showed 20 and ended "... and 2 shorter
     tracks", though they were as long as every row above. The line says what holds: none was seen in more."""
