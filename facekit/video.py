@@ -570,6 +570,11 @@ class FrameSource:
         return self._outage_s + (time.monotonic() - since if since is not None else 0.0)
 
     @property
+    def first_image(self) -> int | None:
+        """An image sequence's first number (0 or 1, the only ones OpenCV starts at); None for any other source."""
+        return self._images[0] if self._images else None
+
+    @property
     def skipped(self) -> int:
         """Frames a live source gave that the loop never got (it reads the newest): 0 for a file."""
         if not self._live:

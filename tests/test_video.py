@@ -580,6 +580,22 @@ def test_an_image_sequence_that_does_not_open_says_why(tmp_path, clip, mask_mode
     assert code == 2 and "no image matches this pattern" in line
 
 
+def test_an_image_sequence_numbered_from_1_says_which_image_is_frame_0(tmp_path, clip, mask_model, capfd):
+    """ffmpeg's frame export (frames/%04d.png) starts at 0001.png, which the CSV and --summary call frame 0: a row
+    joined to the image of its frame number was the next image's, and nothing said so. One line says it; a
+    sequence numbered from 0 needs none."""
+    pattern, table, people = _sequence(tmp_path / "from1", clip, [1, 2, 3, 4]), tmp_path / "f.csv", tmp_path / "p.csv"
+    assert main(["--source", str(pattern), "--model", str(mask_model), "--no-display", "--fps", "25", "--every", "2",
+                 "--csv", str(table), "--summary", str(people)]) == 0
+    assert {r["frame"] for r in read_csv(table)} == {"0", "2"}  # img_0001.png and img_0003.png
+    assert (f"[INFO] the frame numbers in {table} and {people} count the images of img_%04d.png from 0: frame 0 is "
+            "img_0001.png, frame N the image numbered N + 1") in capfd.readouterr().out.splitlines()
+    pattern = _sequence(tmp_path / "from0", clip, [0, 1])
+    assert main(["--source", str(pattern), "--model", str(mask_model), "--no-display", "--fps", "25",
+                 "--csv", str(table)]) == 0
+    assert "the frame numbers in" not in capfd.readouterr().out
+
+
 def test_an_image_sequence_with_a_gap_is_not_cut_short_without_a_word(tmp_path, clip, mask_model, capfd):
     """OpenCV ends a sequence at its first missing number: 3 of 6 images were read, exit 0."""
     pattern, table = _sequence(tmp_path / "gap", clip, [1, 2, 3, 5, 6, 7]), tmp_path / "f.csv"

@@ -185,6 +185,7 @@ class RunStats:
     unwritten: set = field(default_factory=set)  # the outputs ("timeline", "summary") that could not be written
     sound_left_out: str | None = None  # the line saying the annotated video lacks the source's sound, and the fix
     late_pictures: str | None = None  # the line saying a player's clock runs ahead of the outputs' times, by how much
+    numbering: str | None = None  # the line saying an image sequence numbered from 1 has its image 1 as frame 0
 
     @property
     def fps(self) -> float:
@@ -577,6 +578,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     timed = [stats.cut.shown(out) for out in (args.csv, args.summary, args.timeline) if out is not None]
     if stats.frames and timed:
         stats.late_pictures = _late_pictures(source, timed)
+    numbered = [stats.cut.shown(out) for out in (args.csv, args.summary) if out is not None]
+    if stats.frames and numbered:
+        stats.numbering = _sequence_numbering(source, numbered)
     if report:
         _report(args, stats, sink, timeline, people, alerts)
     return stats
@@ -640,6 +644,22 @@ def _late_pictures(source, outputs: list[str]) -> str | None:
     return late_pictures(source.spec.target, outputs)
 
 
+def _sequence_numbering(source, outputs: list[str]) -> str | None:
+    """The line saying that an image sequence numbered from 1 (ffmpeg's frame export writes 0001.png first) has its
+    image 1 as the outputs' frame 0: a row looked up as the image of its frame number was the next frame's. None for
+    any other source, and for a sequence numbered from 0."""
+    first = getattr(source, "first_image", None)
+    if not first:
+        return None
+    pattern = Path(source.spec.target).name
+    return (f"the frame numbers in {_listed(outputs)} count the images of {pattern} from 0: frame 0 is "
+            f"{pattern % first}, frame N the image numbered N + {first}")
+
+
+def _listed(outputs: list[str]) -> str:
+    return ", ".join(outputs[:-1]) + (" and " if len(outputs) > 1 else "") + outputs[-1]
+
+
 def late_pictures(video, outputs: list[str]) -> str | None:
     """The line saying that the outputs' times count from the first picture of the file `video`, which a player shows
     later (the hamilton clip's at 0.852 s, after its sound starts); None where the pictures start at 0 or the
@@ -650,9 +670,8 @@ def late_pictures(video, outputs: list[str]) -> str | None:
     if found is None or found.picture_start_s < 0.0005:
         return None
     start = f"{found.picture_start_s:.3f}"
-    named = ", ".join(outputs[:-1]) + (" and " if len(outputs) > 1 else "") + outputs[-1]
-    return (f"the times in {named} count from the video's first picture, which a player shows at {start} s (the "
-            f"file holds its pictures back that long): add {start} to line them up with a player's clock, the "
+    return (f"the times in {_listed(outputs)} count from the video's first picture, which a player shows at {start} "
+            f"s (the file holds its pictures back that long): add {start} to line them up with a player's clock, the "
             f"sound or a transcript")
 
 
@@ -691,6 +710,8 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         info(f"timeline written to {stats.cut.shown(args.timeline)}{timeline.left_out()}")
     if stats.late_pictures is not None:
         info(stats.late_pictures)
+    if stats.numbering is not None:
+        info(stats.numbering)
     info(people.headline())  # "0 people seen" too: a run that found nobody says so
     if len(people):
         say("\n".join(people.table()))
