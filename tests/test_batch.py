@@ -158,6 +158,21 @@ def test_landmarks_help_names_the_columns_the_rows_gain():
     assert "add landmarks" not in text, text
 
 
+def test_readme_says_what_kind_and_the_status_counts_hold():
+    """README listed `kind` among the Parquet's and status.csv's columns without its values: a notebook filtering
+    df[df.kind == "photo"] (README's word throughout) got no row and no error. Nor did it say that a video's `faces`
+    in status.csv counts a face a frame, not its people. Both are said as the job writes them."""
+    from facekit.batch import source_kind
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    kinds = {source_kind(Path(name)) for name in ("a.jpg", "b.mp4")}
+    assert kinds == {"image", "video"} and source_kind(Path("c.txt")) == "other"
+    assert "one row per face: `source, kind` (`image` or `video`), `frame, time_s" in readme
+    assert "`source, kind` (as above, or `other` for a `--list` entry that is neither, an error)" in readme
+    assert ("`faces` (the source's rows in `faces/`: a video's face detections, one a face a frame, not its people), "
+            "`frames` (1 for a photo read, 0 for one that failed; a video's analysed frames)") in readme
+
+
 def test_a_videos_times_are_said_to_count_from_its_first_picture(media, capsys):
     """The Parquet's time_s counts from a video's first picture, which a player shows 0.852 s in on the hamilton
     clip: the video script says so and how much to add, facekit-batch said nothing (a row looked up in a player
