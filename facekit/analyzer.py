@@ -251,7 +251,8 @@ class FaceAnalyzer(FacePipeline):
         head_every: re-run the heads on a tracked face only every K frames, where the video loop
             supports it.
         fps: for frames the caller holds, the rate they were recorded at (a finite number above 0; times
-            from the frame index); None treats them as a live feed (times from the wall clock). An image
+            from the frame index); None treats them as a live feed (times from the wall clock; a list or array,
+            a recording's frames, with a warning that says so). An image
             sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning);
             for a video file, camera or stream, whose times are their own, it is an ArgumentError.
         progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
@@ -332,6 +333,12 @@ class FaceAnalyzer(FacePipeline):
                     raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                      f"{type(source).__name__}") from None
                 frames = FrameIterable(iterator, fps, rotate)
+                if fps is None and hasattr(source, "__len__"):
+                    # A list is a recording's frames (a folder's, imageio's), never a live feed: timed as they were
+                    # analysed, its time_s measured the analysis (0.23 s apart on 2 cores), without a word.
+                    logging.getLogger("facekit").warning(
+                        "the %d frames given (a %s) have no frame rate: timed by the wall clock as they are analysed, "
+                        "as a live feed's (fps= gives a recording's times)", len(source), type(source).__name__)
             bar = None
             try:
                 if progress:

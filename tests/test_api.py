@@ -4,6 +4,7 @@ and the promise that `import facekit` loads nothing."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -1111,6 +1112,23 @@ def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, medi
     times = [r.time_s for r in analyzer.analyze_video(camera())]
     assert times[0] == 0.0
     assert times == pytest.approx([t - came[0] for t in came], abs=0.05)
+
+
+def test_a_list_of_frames_without_fps_is_said_to_be_timed_by_the_wall_clock(analyzer, caplog):
+    """analyze_video(sorted(glob("frames/*.png"))) timed a recording's frames as a live feed's, by the wall clock as
+    they were analysed: its time_s measured the analysis (0.23 s a frame on 2 cores, not 1/30), without a word,
+    where frames/%04d.png warns that it is taken at 30 fps. A list or array warns; fps= and a generator do not."""
+    frames = [np.full((48, 64, 3), 128, np.uint8)] * 2
+    with caplog.at_level(logging.WARNING, logger="facekit"):
+        assert len(list(analyzer.analyze_video(frames))) == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "facekit"]
+    assert said == ["the 2 frames given (a list) have no frame rate: timed by the wall clock as they are analysed, "
+                    "as a live feed's (fps= gives a recording's times)"], said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facekit"):
+        assert [r.time_s for r in analyzer.analyze_video(frames, fps=25)] == [0.0, 0.04]
+        list(analyzer.analyze_video(iter(frames)))  # a generator may be a camera: a live feed, as documented
+    assert not [r for r in caplog.records if r.name == "facekit"]
 
 
 def test_every_nth_frame_keeps_its_container_time_however_far_apart(tmp_path, media, monkeypatch):
