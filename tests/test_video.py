@@ -580,6 +580,36 @@ def test_an_image_sequence_that_does_not_open_says_why(tmp_path, clip, mask_mode
     assert code == 2 and "no image matches this pattern" in line
 
 
+def test_readme_says_how_to_concatenate_tables_when_a_video_had_no_face(tmp_path, mask_model):
+    """A folder run's table of a video with no face is its header alone, which pandas reads as text columns: the
+    folder's tables concatenated had every column as text (describe() counted them, select_dtypes("number") found
+    none), and README said nothing of it. It says to leave such tables out, which gives numbers again."""
+    pd = pytest.importorskip("pandas")
+    from facekit.records import csv_row
+    from facekit.types import Face, Prediction
+
+    cv2.imwrite(str(tmp_path / "0000.png"), np.full((90, 160, 3), 128, np.uint8))  # no face
+    empty, faces = tmp_path / "empty.csv", tmp_path / "faces.csv"
+    assert main(["--source", str(tmp_path / "%04d.png"), "--model", str(mask_model), "--no-display", "--fps", "25",
+                 "--csv", str(empty)]) == 0
+    columns = empty.read_text().split()
+    assert len(columns) == 1  # the header alone
+    labels = {"mask": ["with_mask", "without_mask"]}
+    face = Face(Box(10, 10, 60, 70), 0.9, {"mask": Prediction.from_probabilities(labels["mask"], np.array([.2, .8]))},
+                track_id=1)
+    with open(faces, "w", newline="") as fh:  # a video's table with a face, as the script writes it
+        writer = csv.DictWriter(fh, fieldnames=columns[0].split(","))
+        writer.writeheader()
+        writer.writerow(csv_row(0, 0.0, face, labels))
+    tables = [pd.read_csv(faces), pd.read_csv(empty)]
+    assert all(pd.concat(tables)[c].dtype == object for c in ("frame", "x1", "score"))
+    kept = pd.concat(t for t in tables if len(t))  # README's advice
+    assert list(kept.select_dtypes("number").columns)[:3] == ["frame", "time_s", "track_id"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("A video with no face gets the header alone, which `pandas.read_csv` reads as columns of text (object)"
+            in readme and "so leave such tables out: `pd.concat(t for t in tables if len(t))`" in readme)
+
+
 def test_an_image_sequence_numbered_from_1_says_which_image_is_frame_0(tmp_path, clip, mask_model, capfd):
     """ffmpeg's frame export (frames/%04d.png) starts at 0001.png, which the CSV and --summary call frame 0: a row
     joined to the image of its frame number was the next image's, and nothing said so. One line says it; a
