@@ -580,6 +580,16 @@ def test_an_image_sequence_that_does_not_open_says_why(tmp_path, clip, mask_mode
     assert code == 2 and "no image matches this pattern" in line
 
 
+def test_readme_says_a_live_sources_frame_numbers_are_not_its_videos():
+    """A stream's CSV numbered the frames it analysed (frames 0-19 over 3.2 s) while its --output video, which fills
+    in the frames a slower loop skipped, held 82 for those seconds: a row looked up in the video by its frame number
+    showed a moment seconds earlier, and README said only "frame (from 0)". It says where a row's picture is."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("`frame` (from 0: a file's own frame number; a camera's or stream's counts the frames analysed, leaving "
+            "out those a slower loop skipped, which its `--output` video fills in, so there a row's picture is found "
+            "by its `time_s`, not its `frame`)") in readme
+
+
 def test_readme_says_how_to_concatenate_tables_when_a_video_had_no_face(tmp_path, mask_model):
     """A folder run's table of a video with no face is its header alone, which pandas reads as text columns: the
     folder's tables concatenated had every column as text (describe() counted them, select_dtypes("number") found
