@@ -55,7 +55,9 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
             # a masked face's eyes-only reading from a whole face's. Only with a mask head: without one
             # nobody looked at the mouth, and a column of 0s would say it was seen uncovered.
             if "mask" in task_labels:
-                row["emotion_eyes_only"] = int(face.emotion_eyes_only) if pred else ""
+                # Empty where the mask head gave this face no label (a mask head whose min_face is above the
+                # emotion head's): a 0 said the mouth was seen uncovered, where the JSON leaves the key out.
+                row["emotion_eyes_only"] = int(face.emotion_eyes_only) if pred and "mask" in face.predictions else ""
     if face.pose is not None:
         row.update(yaw=round(face.pose.yaw, 2), pitch=round(face.pose.pitch, 2), roll=round(face.pose.roll, 2))
     for name, value in (face.measures or {}).items():

@@ -237,6 +237,23 @@ def test_without_a_mask_head_the_json_does_not_say_the_mouth_was_seen(media, tmp
     assert Face(Box(0, 0, 10, 10), 0.9, {"mask": mask, "emotion": emotion}).to_dict()["emotion_eyes_only"] is True
 
 
+def test_a_face_the_mask_head_did_not_read_is_not_written_as_seen_uncovered():
+    """With a mask head whose min_face is above the emotion head's (one trained with --faces all --min-face 24), a
+    20 px face gets an emotion and no mask label: the CSV and Parquet wrote emotion_eyes_only 0, "the mouth was
+    seen uncovered", where its JSON leaves the key out. The cell is empty there, as for a head that could not read."""
+    from facekit.records import csv_row
+    from facekit.types import Box, Face, Prediction
+
+    labels = {"mask": ["with_mask", "without_mask"], "emotion": EMOTIONS}
+    emotion = Prediction.from_probabilities(EMOTIONS, np.array([0.02, 0.0, 0.03, 0.05, 0.85, 0.03, 0.02]))
+    mask = Prediction.from_probabilities(labels["mask"], np.array([0.1, 0.9]))
+    unread = Face(Box(0, 0, 20, 20), 0.9, {"emotion": emotion}, track_id=1)
+    assert csv_row(0, 0.0, unread, labels)["emotion_eyes_only"] == ""
+    assert "emotion_eyes_only" not in unread.to_row() and "emotion_eyes_only" not in unread.to_dict()
+    read = Face(Box(0, 0, 20, 20), 0.9, {"mask": mask, "emotion": emotion}, track_id=1)
+    assert csv_row(0, 0.0, read, labels)["emotion_eyes_only"] == 0 == read.to_row()["emotion_eyes_only"]
+
+
 def test_a_small_face_without_room_for_its_label_keeps_only_its_coloured_box():
     """Crowds: a face under SMALL_FACE_TEXT px whose label would land on another label draws no text (its
     box colour still tells the label); a bigger face keeps its text even when it must overlap."""
