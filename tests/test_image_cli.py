@@ -321,6 +321,23 @@ def test_a_web_address_is_named_as_typed(tmp_path, capfd, media):
     assert json.loads(out.read_text().splitlines()[-1])["image"] == url
 
 
+def test_json_lines_under_a_json_name_are_said_to_be_json_lines(tmp_path, capfd):
+    """-j results.json on a folder wrote JSON Lines (a record a photo) under a .json name, and the run said only
+    "results written to results.json": json.load then failed with "Extra data" and pandas.read_json with "Trailing
+    data". The line says what the file holds and how to read it; under a .jsonl name it needs no word."""
+    from facekit.cli.image import main
+
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 60, 3), 100 + i, np.uint8))
+    for name, said in (("results.json", " as JSON Lines, a record a photo (pandas.read_json(path, lines=True) reads "
+                                        "them, json.load does not)"), ("results.jsonl", "")):
+        out = tmp_path / name
+        assert main(["-i", str(tmp_path / "0.png"), str(tmp_path / "1.png"), "-j", str(out), "--no-display",
+                     "--tasks", "mask"]) == 0
+        assert f"[INFO] results written to {out}{said}" in capfd.readouterr().out.splitlines()
+        assert [json.loads(line)["faces"] for line in out.read_text().splitlines()] == [[], []]
+
+
 def test_unreadable_image(tmp_path, media):
     path = unreadable_file(tmp_path, "locked.jpg", media / "obama.jpg")
     _fails_cleanly(run_script("detect_mask_image.py", "-i", path, "--no-display"),

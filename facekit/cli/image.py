@@ -624,7 +624,11 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                                    + ([f"no label {n_faces - c.total()}"] if c.total() < n_faces else []))
             for task, c in counts.items()))
     if args.json and done:
-        info(f"results written to {cut.shown(args.json)}")
+        # A folder's records under a .json name (-j results.json) are JSON Lines, which json.load and
+        # pandas.read_json without lines=True refuse ("Extra data", "Trailing data"): the line says what they are.
+        lines = "" if args.json.suffix.lower() in JSON_LINES_SUFFIXES or is_stdout(args.json) else (
+            " as JSON Lines, a record a photo (pandas.read_json(path, lines=True) reads them, json.load does not)")
+        info(f"results written to {cut.shown(args.json)}{lines}")
         for said in (cut.line([args.json]), cut.cleared_line([args.json])):
             if said is not None:
                 info(said)
