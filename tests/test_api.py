@@ -1114,6 +1114,19 @@ def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, medi
     assert times == pytest.approx([t - came[0] for t in came], abs=0.05)
 
 
+def test_readme_says_which_faces_have_a_score_no_detector_gave(analyzer, media):
+    """README said a face's `score` is "the detector's, 0-1", but a crop, a box given to analyze(faces=) and
+    classify_whole() get 1.0: a study of detector scores over such records counted them as the surest faces."""
+    photo = cv2.imread(str(media / "obama-240p.jpg"))
+    given = analyzer.analyze(photo, faces=[(0, 0, 40, 40)])[0]
+    found = analyzer.analyze(photo)[0]
+    assert given.score == analyzer.classify_whole(photo).score == 1.0 > found.score
+    assert analyzer.analyze(photo, faces=[found])[0].score == found.score  # a Face keeps its own
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("`score` is the detector's, 0-1 (1.0 where no detector ran: a `--crops` image, a box given to "
+            "`analyze(faces=)`, `classify_whole()`)") in readme
+
+
 def test_a_list_of_frames_without_fps_is_said_to_be_timed_by_the_wall_clock(analyzer, caplog):
     """analyze_video(sorted(glob("frames/*.png"))) timed a recording's frames as a live feed's, by the wall clock as
     they were analysed: its time_s measured the analysis (0.23 s a frame on 2 cores, not 1/30), without a word,
