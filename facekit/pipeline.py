@@ -422,13 +422,20 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
     ended = False
     failure = None
 
-    def read_ahead():
+    # A live source's next frame is read ahead only when it has come: waiting for it held the frame in hand back
+    # until the camera's next one (a frame's time late; a clump's last frame until the next clump, a second).
+    ready = getattr(source, "frame_waiting", None) if source.live else None
+
+    def read_ahead(wait: bool = True):
         """Read frames until every worker has one (one frame without `overlap`). A bad frame (a size
-        change, a truncated file) ends the reading; it is raised after the frames before it are yielded."""
+        change, a truncated file) ends the reading; it is raised after the frames before it are yielded.
+        wait False: none that has not come yet (a live source's)."""
         nonlocal ended, failure
         while not ended and len(ahead) < max(1, workers):
             if max_frames is not None and read >= max_frames:
                 ended = True
+                return
+            if not wait and ready is not None and not ready():
                 return
             try:
                 with times.stage("frame wait"):  # decoding runs on the reader's thread; this is the wait
@@ -461,7 +468,7 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
             else:
                 faces = job
             found[number] = faces
-            read_ahead()  # the next detections now run beside this frame's heads and the caller's work
+            read_ahead(wait=False)  # the next detections now run beside this frame's heads and the caller's work
             with times.stage("tracking"):
                 faces = tracker.assign(faces)
                 due = None if head_every == 1 else tracker.heads_due(faces, list(pipeline.heads), head_every)
@@ -470,6 +477,8 @@ def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: in
                 faces = tracker.smooth_faces(faces)
             yield (index if not source.live else n), frame, faces
             n += 1
+            if not ahead:  # a live source's next frame had not come
+                read_ahead()
         if failure is not None:
             raise failure
     finally:

@@ -819,6 +819,14 @@ class FrameSource:
             if self.waiting is not None and self.waiting():  # outside the lock: the reader goes on meanwhile
                 return None
 
+    def frame_waiting(self) -> bool:
+        """Whether read() would return at once: a file's next frame is read, a live source's newest has come, or
+        the reading has ended."""
+        if not self.live:
+            return not self._queue.empty() or self._done.is_set()
+        with self._cond:
+            return self._done.is_set() or (self._latest is not None and self._latest[0] > self._taken)
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)

@@ -817,6 +817,52 @@ def test_live_source_keeps_only_the_latest_frame(clip):
     assert len(seen) < CLIP_FRAMES - 5
 
 
+class _ClumpedCamera:
+    """A network camera over Wi-Fi, as OpenCV's capture of it: 30 frames a second, taken steadily and delivered
+    `clump` at a time (frame i's pixels are i). `clump` 1 and a pause after frame 0: a camera that waits."""
+
+    clump, pause = 9, 0.0
+
+    def __init__(self, *args, **kwargs):
+        self.start, self.i = time.perf_counter(), 0
+
+    def delivered(self, i: int) -> float:
+        return self.start + (i // self.clump) * self.clump / 30 + (self.pause if i else 0.0)
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def read(self):
+        time.sleep(max(0.0, self.delivered(self.i) - time.perf_counter()))
+        self.i += 1
+        return True, np.full((24, 32, 3), (self.i - 1) % 256, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_a_live_frame_is_not_held_until_the_next_one_comes(monkeypatch):
+    """The loop read a camera's next frame before it handed on the one in hand: a camera that sends a frame a second
+    (or stalls) had each frame shown a second late, and the last one before a stall never."""
+    import facekit.video as video
+    from facekit.pipeline import FacePipeline, track_faces
+    from facekit.tracking import IoUTracker
+
+    monkeypatch.setattr(_ClumpedCamera, "clump", 1)
+    monkeypatch.setattr(_ClumpedCamera, "pause", 1.5)
+    monkeypatch.setattr(video.cv2, "VideoCapture", _ClumpedCamera)
+    with FrameSource("rtsp://camera.local/stream") as source:
+        began = time.perf_counter()
+        loop = track_faces(source, FacePipeline(_StillFace()), IoUTracker())
+        next(loop)
+        waited = time.perf_counter() - began
+        loop.close()
+    assert waited < 1.0, f"the first frame came {waited:.1f} s late: it waited for the second"
+
+
 # --- bad input: one line, non-zero exit, no traceback -----------------------------------------------
 
 
