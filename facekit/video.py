@@ -8,6 +8,7 @@ frame, so a slow model shows fresh frames instead of falling further and further
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import re
@@ -453,6 +454,60 @@ def _served_file(url: str) -> bool:
     return length.isdigit() and int(length) > 0 and not feed
 
 
+# A network camera over Wi-Fi (or a stream's segments) delivers its frames in clumps: 30 at once each second. The
+# loop took the newest of each clump and idled until the next one: 6 of 30 frames a second analysed, each shown a
+# second late (the loop held it until the next clump came). A clump's frames are timed at the stream's rate, as
+# they were taken, and handed out as far behind as the clumps are spread over the last PACE_WINDOW_S, never more
+# than PACE_MAX_HOLD_S, so the loop works through them one by one and lag cannot build up. Frames held for less
+# than PACE_MIN_HOLD_S (or 3 frames' time) go out at once: a steady camera's are handed out as they come.
+PACE_WINDOW_S = 6.0
+PACE_MAX_HOLD_S = 2.5
+PACE_MIN_HOLD_S = 0.15
+# The stream's frame interval is measured over this long, from the end of a clump (the longest wait between two
+# frames in its older half): counted from a clump's start, its frames made the interval short, and the frames' times
+# fell further behind with every clump. It is taken a little longer than measured, so they catch up.
+PACE_RATE_WINDOW_S = 10.0
+PACE_STEP_MARGIN = 1.1
+PACE_MAX_BYTES = 192 << 20  # frames held for pacing (a 4K camera's are 25 MB): the oldest go past this
+
+
+class Pacer:
+    """When a live source's frames were taken and are due to be handed out, on the clock their arrivals are given
+    in (time.perf_counter()): `arrived(t)` gives (taken, due) of a frame that arrived at t."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new connection: what came before says nothing of its clumps."""
+        self._arrivals: deque[float] = deque()
+        self._holds: deque[tuple[float, float]] = deque()  # (arrival, how long after it was taken)
+        self._taken: float | None = None
+
+    def arrived(self, t: float) -> tuple[float, float]:
+        arrivals, holds = self._arrivals, self._holds
+        arrivals.append(t)
+        while arrivals[0] < t - PACE_RATE_WINDOW_S:
+            arrivals.popleft()
+        step = longest = 0.0
+        if len(arrivals) >= 4:
+            gaps = [b - a for a, b in zip(arrivals, itertools.islice(arrivals, 1, None))]
+            start = max(range(len(arrivals) // 2), key=gaps.__getitem__)
+            step = (t - arrivals[start]) / (len(arrivals) - 1 - start)
+            longest = max(gaps)
+        # No further behind than the longest wait for frames explains: a steady stream's first frames, queued while
+        # it waited for this connection and dumped at once, made the interval short, and its frames' times fell
+        # seconds behind for good.
+        behind = min(PACE_MAX_HOLD_S, 1.2 * longest)
+        taken = t if self._taken is None else max(min(t, self._taken + PACE_STEP_MARGIN * step), t - behind)
+        self._taken = taken
+        holds.append((t, t - taken))
+        while holds[0][0] < t - PACE_WINDOW_S:
+            holds.popleft()
+        hold = max(h for _, h in holds)
+        return taken, (taken + hold if hold >= max(PACE_MIN_HOLD_S, 3 * step) else t)
+
+
 class FrameSource:
     """Frames from a camera, file or stream, decoded on a background thread.
 
@@ -542,11 +597,13 @@ class FrameSource:
         self._done = threading.Event()
         self._read_count = 1
         if self._live:
-            self._latest: tuple[int, np.ndarray] | None = (0, first)
-            self._latest_at = self._opened  # when _latest arrived
+            self._pacer = Pacer()
+            # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
+            # times them; read() hands out the newest one due, and the ones before it are skipped.
+            self._pending: deque[tuple[int, np.ndarray, float, float]] = deque([(0, first, *self._pacer.arrived(
+                self._opened))])
             self._cond = threading.Condition()
-            self._taken = -1
-            # (how many frames read() had handed out before it, when it arrived) for each frame handed out:
+            # (how many frames read() had handed out before it, when it was taken) for each frame handed out:
             # track_faces numbers a live source's frames 0, 1, 2, ... as it gets them, and a loop slower than
             # the camera skips frames, so the n-th frame handed out is not the reader's n-th.
             self._given: deque[tuple[int, float]] = deque(maxlen=1024)
@@ -580,8 +637,7 @@ class FrameSource:
         if not self._live:
             return 0
         with self._cond:
-            waiting = self._latest is not None and self._latest[0] > self._taken  # read, not handed out yet
-            return max(0, self._read_count - self._handed - waiting)
+            return max(0, self._read_count - self._handed - len(self._pending))  # those pending: not yet
 
     def _run(self) -> None:
         index = 1
@@ -596,6 +652,8 @@ class FrameSource:
                         continue
                     bad = 0
                     if self._reopen(index, asked):
+                        if self.live:
+                            self._pacer.reset()
                         continue
                     self._on_end(index)
                     break
@@ -605,8 +663,10 @@ class FrameSource:
                 self._stamp(index)
                 if self.live:
                     with self._cond:
-                        self._latest = (index, frame)
-                        self._latest_at = time.perf_counter()
+                        self._pending.append((index, frame, *self._pacer.arrived(time.perf_counter())))
+                        held = sum(item[1].nbytes for item in self._pending)
+                        while len(self._pending) > 1 and held > PACE_MAX_BYTES:
+                            held -= self._pending.popleft()[1].nbytes
                         self._cond.notify_all()
                 else:
                     while not self._stop.is_set():
@@ -650,9 +710,10 @@ class FrameSource:
 
     def time_s(self, index: int) -> float:
         """Frame `index`'s time in seconds. A camera's or stream's (`index`: the n-th frame read() handed out,
-        from 0, as track_faces numbers them): when it arrived, after the first frame (so an outage is not time
-        a face was seen). A file's: its container's timestamp when it has one (an image sequence has none:
-        OpenCV gives 0 for every frame), else index / fps. Call in read order (older stamps are dropped)."""
+        from 0, as track_faces numbers them): when it came (a clump's frames spread at the camera's rate), after
+        the first frame (so an outage is not time a face was seen). A file's: its container's timestamp when it
+        has one (an image sequence has none: OpenCV gives 0 for every frame), else index / fps. Call in read order
+        (older stamps are dropped)."""
         if self.live:
             while self._given and self._given[0][0] < index:
                 self._given.popleft()
@@ -804,28 +865,43 @@ class FrameSource:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._cond:
-                if self._latest is not None and self._latest[0] > self._taken:
-                    self._taken = self._latest[0]
-                    self._given.append((self._handed, self._latest_at))
+                item = self._due()
+                if item is not None:
+                    self._given.append((self._handed, item[2]))
                     self._handed += 1
-                    return self._latest
+                    return item[0], item[1]
                 if self._done.is_set():
                     return None
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                if self._cond.wait(0.1 if left is None else min(0.1, left)):
-                    continue  # a frame came
+                wait = 0.1 if left is None else min(0.1, left)
+                if self._pending:  # held back by the Pacer: until the first is due
+                    wait = max(0.001, min(wait, min(due for *_, due in self._pending) - time.perf_counter()))
+                if self._cond.wait(wait) or self._pending:
+                    continue  # a frame came, or one held back is due
             if self.waiting is not None and self.waiting():  # outside the lock: the reader goes on meanwhile
                 return None
 
+    def _due(self) -> tuple[int, np.ndarray, float, float] | None:
+        """The newest pending frame that is due (any, once the reading has ended), taken with the ones before it;
+        None while none is. Under self._cond."""
+        now = time.perf_counter()
+        due = [i for i, item in enumerate(self._pending) if item[3] <= now or self._done.is_set()]
+        if not due:
+            return None
+        for _ in range(due[-1]):
+            self._pending.popleft()
+        return self._pending.popleft()
+
     def frame_waiting(self) -> bool:
-        """Whether read() would return at once: a file's next frame is read, a live source's newest has come, or
-        the reading has ended."""
+        """Whether read() would return at once: a file's next frame is read, a live source's newest due one has
+        come, or the reading has ended."""
         if not self.live:
             return not self._queue.empty() or self._done.is_set()
         with self._cond:
-            return self._done.is_set() or (self._latest is not None and self._latest[0] > self._taken)
+            now = time.perf_counter()
+            return self._done.is_set() or any(item[3] <= now for item in self._pending)
 
     def close(self) -> None:
         self._stop.set()
