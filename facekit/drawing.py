@@ -558,8 +558,13 @@ def _fitted_scale(blocks, w: int, scale: float, style: Style) -> float:
 def draw_fps(image: np.ndarray, fps: float, scale: float | None = None) -> None:
     """The processing speed, top left, in place: for a live window (the video script keeps it out of the
     video it writes, where it would be a different number on every run)."""
+    draw_status(image, f"FPS: {fps:.1f}", scale)
+
+
+def draw_status(image: np.ndarray, text: str, scale: float | None = None) -> None:
+    """A line on the live window's state where draw_fps puts the speed, in place: a longer one covers it."""
     scale = scale or max(0.5, max(image.shape[:2]) / 1200)
-    _label(image, f"FPS: {fps:.1f}", 8, 8 + int(22 * scale), scale, (255, 255, 255), max(1, int(round(scale * 2))))
+    _label(image, text, 8, 8 + int(22 * scale), scale, (255, 255, 255), max(1, int(round(scale * 2))))
 
 
 def _scaled(face: Face, factor: int) -> Face:

@@ -1255,6 +1255,10 @@ class FPSMeter:
         self._times.append(time.perf_counter())
         return self.fps
 
+    def reset(self) -> None:
+        """Counted afresh from the next frame: a wait for frames is no slowness of the loop."""
+        self._times.clear()
+
     @property
     def fps(self) -> float:
         if len(self._times) < 2:

@@ -1551,6 +1551,44 @@ def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model,
     assert read_csv(table)
 
 
+def test_the_live_window_says_so_while_its_stream_is_gone(clip, mask_model, monkeypatch, capfd):
+    """A stream that stopped sending (a dropped connection, one that stalls: up to 5 minutes of reconnection) left
+    its last frame in the window with the FPS it had, as if it were still live. The window now shows that frame
+    saying for how long no frame has come, each second."""
+    import facekit.cli.video as video_cli
+    import facekit.video
+    from facekit.drawing import draw_status
+
+    class Recording(ScriptedWindow):
+        def show(self, image):
+            self.images.append(image.copy())
+            super().show(image)
+
+    window = Recording([])
+    window.images = []
+    monkeypatch.setattr(video_cli, "has_display", lambda: True)
+    monkeypatch.setattr(video_cli, "Window", window)
+    monkeypatch.setattr(video_cli, "WAITING_SHOWN_S", 1.0)
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 2.5)
+    feed = _MJPEGFeed(clip, per_connection=5, max_connections=1)  # gone after its first 5 frames
+    try:
+        assert main(["--source", feed.url, "--model", str(mask_model), "--tasks", "mask"]) == 2  # never came back
+    finally:
+        feed.stop()
+    assert "did not come back" in capfd.readouterr().err
+    # The last frame that came, then the same picture (below its top line) each second of the wait.
+    shown = window.images
+    still = [image for image in shown if np.array_equal(image[40:], shown[-1][40:])]
+    last, waiting = still[0], still[1:]
+    assert len(shown) > len(still) and len(waiting) >= 2, f"{len(waiting)} pictures of the wait"
+    told = [last.copy() for _ in range(1, 16)]
+    for seconds, picture in enumerate(told, 1):
+        draw_status(picture, f"waiting: no frames for {seconds} s")
+    said = [next((seconds for seconds, picture in enumerate(told, 1) if np.array_equal(image, picture)), None)
+            for image in waiting]
+    assert None not in said and said == sorted(set(said)) and said[0] <= 2, said  # a line a second, counting
+
+
 def test_an_outage_going_on_counts_as_time_gone(clip):
     """A run stopped (q, Ctrl-C) while its stream was being opened again counted none of the outage: "in 9.4s (4.3
     FPS)" and "could not keep up with the source (about 6 fps)" for a 30 fps camera gone for 7 of those seconds."""

@@ -34,6 +34,10 @@ QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
 # 4K frames, shrunk 3x for that pass, kept 20 of 88 faces 16-32 px wide, 23 of 52 at 32-64 px, 13 of 16 wider.
 SMALL_FACE_AT_BASE = 20
 WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
+# A camera or stream that stops sending (a dropped connection, one that stalls: up to 5 minutes of reconnection)
+# left its last frame in the live window with the FPS it had, as if it were still live. After this long without a
+# frame the window says so, with the seconds, until frames come again.
+WAITING_SHOWN_S = 2.0
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 LIVE_SUMMARY_EVERY_S = 60.0
 # The outputs a folder run (or one video's run into a folder) writes per video, and each one's file in its folder:
@@ -382,7 +386,9 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
             stack.callback(window.close)
             # While a stream is gone the loop waits for its next frame (up to the 5 minutes of reconnection):
             # the window's q, Esc and x are read there too, or they went unheard until the stream came back.
-            source.waiting = lambda: window is not None and not window.gone and _window_says_stop(window, stats)
+            source.waiting = lambda: (window is not None and not window.gone
+                                      and (_show_waiting(window, last, meter) or _window_says_stop(window, stats)))
+        last: dict = {"frame": None, "at": time.monotonic(), "said": None}  # the live window's last frame, and when
         sink = None
         if args.output is not None:
             # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
@@ -500,6 +506,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                 if window is not None:
                     draw_fps(shown, fps)
                     window.show(shown)
+                    last.update(frame=shown, at=time.monotonic(), said=None)
                     if _window_says_stop(window, stats):
                         break
                     if window.gone:  # it never opened, and said so: the run goes on without it
@@ -592,6 +599,22 @@ def _taken(text) -> str:
     text.seek(0)
     text.truncate()
     return taken
+
+
+def _show_waiting(window: Window, last: dict, meter) -> bool:
+    """The live window's last frame, saying for how long no frame has come, once that is WAITING_SHOWN_S; and the FPS
+    counted afresh from the next frame (counted over the wait, it read 1.6 for a 30 fps stream). Always False."""
+    from ..drawing import draw_status
+
+    gone = time.monotonic() - last["at"]
+    said = f"waiting: no frames for {gone:.0f} s"
+    if last["frame"] is not None and gone >= WAITING_SHOWN_S and said != last["said"]:
+        frame = last["frame"].copy()
+        draw_status(frame, said)
+        window.show(frame)
+        last["said"] = said
+        meter.reset()
+    return False
 
 
 def _window_says_stop(window: Window, stats: RunStats) -> bool:
