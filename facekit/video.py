@@ -754,6 +754,9 @@ class FrameSource:
 
     def _reconnect(self, index: int, what: str, gave_up_at: float) -> bool:
         pause, attempt = RECONNECT_PAUSE_S, 0
+        # Let go of first: a UDP or RTP stream's capture holds its local port, so a new one could not bind it (its
+        # open failed at once) and such a stream never came back. This thread is the one that reads it.
+        self.cap.release()
         # An HLS stream is opened again only once its playlist has changed (a new segment): the same playlist
         # replays the segments already seen.
         playlist = _hls_playlist(str(self.spec.target))
@@ -771,7 +774,6 @@ class FrameSource:
                 cap = _open_capture(self.spec, hold_stderr=False, explain=False)
             except VideoError:
                 continue
-            self.cap.release()
             self.cap = cap
             if self._notify is not None:
                 # Said on the first try too: a log whose stream stalled now and then (its read failing at the time-

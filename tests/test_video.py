@@ -1589,6 +1589,44 @@ def test_the_live_window_says_so_while_its_stream_is_gone(clip, mask_model, monk
     assert None not in said and said == sorted(set(said)) and said[0] <= 2, said  # a line a second, counting
 
 
+def test_a_udp_stream_that_drops_comes_back(monkeypatch):
+    """A UDP (or RTP) stream's capture holds its local port: the one opened again could not bind it while the old
+    one was held, its open failed at once each try, and a sender that stopped for a moment ended the run after 5
+    minutes of "opening it again". The old capture is let go first."""
+    import facekit.video as video
+
+    bound = set()
+
+    class UDPCapture(_ClumpedCamera):
+        clump, opened = 1, 0
+
+        def __init__(self, url, *args):
+            super().__init__()
+            self.url, self.ok = url, url not in bound  # FFmpeg's bind() of a port in use fails
+            bound.add(url)
+            UDPCapture.opened += 1
+            self.first = UDPCapture.opened == 1
+
+        def isOpened(self):
+            return self.ok
+
+        def read(self):
+            if self.first and self.i >= 5:  # the sender stops: the read times out
+                return False, None
+            return super().read()
+
+        def release(self):
+            bound.discard(self.url)
+
+    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.05)
+    monkeypatch.setattr(video, "RECONNECT_WINDOW_S", 1.0)
+    monkeypatch.setattr(video.cv2, "VideoCapture", UDPCapture)
+    said = []
+    with FrameSource("udp://127.0.0.1:5000", notify=said.append) as source:
+        got = [source.read(timeout=3) for _ in range(8)]
+    assert None not in got and any("back after" in line for line in said), said
+
+
 def test_an_outage_going_on_counts_as_time_gone(clip):
     """A run stopped (q, Ctrl-C) while its stream was being opened again counted none of the outage: "in 9.4s (4.3
     FPS)" and "could not keep up with the source (about 6 fps)" for a 30 fps camera gone for 7 of those seconds."""
