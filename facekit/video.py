@@ -846,8 +846,8 @@ class FrameSource:
             item = index, frame
         if self.spec.live and (frame.shape[1], frame.shape[0]) != self.size:
             # A camera or stream opened again at another size (an IP camera rebooted with another profile):
-            # fitted into the first frames' size, as FFmpeg already does when the size changes within one
-            # connection. Ending the run made the reconnection pointless for an unattended camera.
+            # fitted into the first frames' size. Ending the run made the reconnection pointless for an unattended
+            # camera. (Within one connection OpenCV's FFmpeg reader stretches the new size to the first, unsaid.)
             if not self._rescaled and self._notify is not None:
                 self._notify(f"{self.spec.describe()}: frames are now {frame.shape[1]}x{frame.shape[0]}; fitted "
                              f"into the first frames' {self.size[0]}x{self.size[1]} (boxes are in those pixels)")
