@@ -1166,11 +1166,16 @@ class VideoSink:
         """A camera's or stream's frame that came `time_s` after its first, written as many times as the
         video's frames it stands for: a loop slower than the camera skips frames, and written once each they
         made a video that played 2-5x too fast (a 20 s run, 9 frames a second of a 25 fps camera: 7 s).
-        A gap of over a second (an outage) is not kept as a still: the video goes on from the next frame."""
+        A gap of over a second (an outage) is not kept as a still: the video goes on from the next frame. A frame
+        that would put the video more than a slot ahead of its time is left out: an MJPEG camera's 30 fps, which
+        FFmpeg reports as 25, made a loop that kept up write 30 frames a second into a 25 fps video, 20% longer
+        than the run and ever later."""
         copies = int(time_s * self.fps) + 1 - self._dropped - self.frames
         if copies > self.fps:
             self._dropped += copies - 1
             copies = 1
+        if copies < 0:
+            return
         for _ in range(max(1, copies)):
             self.write(frame)
 
