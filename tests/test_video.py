@@ -1551,13 +1551,14 @@ def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model,
     assert read_csv(table)
 
 
-def test_the_live_window_says_so_while_its_stream_is_gone(clip, mask_model, monkeypatch, capfd):
+def test_the_live_window_says_so_while_its_stream_is_gone(clip, monkeypatch):
     """A stream that stopped sending (a dropped connection, one that stalls: up to 5 minutes of reconnection) left
     its last frame in the window with the FPS it had, as if it were still live. The window now shows that frame
     saying for how long no frame has come, each second."""
     import facekit.cli.video as video_cli
     import facekit.video
     from facekit.drawing import draw_status
+    from facekit.pipeline import FacePipeline
 
     class Recording(ScriptedWindow):
         def show(self, image):
@@ -1569,13 +1570,15 @@ def test_the_live_window_says_so_while_its_stream_is_gone(clip, mask_model, monk
     monkeypatch.setattr(video_cli, "has_display", lambda: True)
     monkeypatch.setattr(video_cli, "Window", window)
     monkeypatch.setattr(video_cli, "WAITING_SHOWN_S", 1.0)
-    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 2.5)
+    monkeypatch.setattr(facekit.video, "RECONNECT_PAUSE_S", 2.2)  # one try, after the window's second picture
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 2.2)
     feed = _MJPEGFeed(clip, per_connection=5, max_connections=1)  # gone after its first 5 frames
+    args = video_cli.build_parser().parse_args(["--source", feed.url])
     try:
-        assert main(["--source", feed.url, "--model", str(mask_model), "--tasks", "mask"]) == 2  # never came back
+        stats = video_cli.run(args, FacePipeline(_StillFace()), report=False)
     finally:
         feed.stop()
-    assert "did not come back" in capfd.readouterr().err
+    assert "did not come back" in stats.error
     # The last frame that came, then the same picture (below its top line) each second of the wait.
     shown = window.images
     still = [image for image in shown if np.array_equal(image[40:], shown[-1][40:])]
