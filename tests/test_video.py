@@ -3666,3 +3666,20 @@ def test_a_long_video_names_outputs_in_a_folder_cut_to_fit():
         assert name.parent == Path("clips") and name.name.endswith(ending), name
         assert len(os.fsencode(name.name)) <= 255 and name.name.startswith("é" * 100), name
         name.name.encode("utf-8")  # cut between characters, not inside one
+
+
+def test_two_videos_named_alike_past_242_bytes_get_outputs_of_their_own_in_a_folder(tmp_path, clip, mask_model,
+                                                                                     capfd):
+    """Two videos whose 244-byte names differ only at their end, with --timeline out/: each output's name was cut
+    to fit after the names were made unique, so both cut to one NAME.timeline.png and the run was refused, "--timeline
+    and --timeline would both write" one file. Now the second one's outputs are NAME_2.*, as for two of one name."""
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    clips.mkdir()
+    for end in ("x1", "x2"):
+        _cut_of(clips / ("v" * 242 + end + ".mp4"), clip, 2)
+    code = main(["--source", str(clips), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--output", f"{out}/", "--summary", f"{out}/", "--timeline", f"{out}/"])
+    assert code == 0, capfd.readouterr().err
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 6 and all(len(os.fsencode(name)) <= 255 for name in names), names
+    assert sum(name.endswith("_2.timeline.png") for name in names) == 1, names

@@ -94,7 +94,7 @@ Skipped = list[tuple[Path, "Path | None"]]  # a file left out, and the photo it 
 
 
 def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = None, wanted=None,
-                  name_of=None) -> tuple[list[Path], list[Path], Skipped, bool]:
+                  name_of=None, spare: int = 0) -> tuple[list[Path], list[Path], Skipped, bool]:
     """Expand folders; return (images, each one's file name under an --output folder, the files skipped, whether
     this is a batch run). A skipped file comes with the photo it is the same file as (a link to it, or met
     twice through the inputs given: it is read once, under the first name met), or None: not an image. A
@@ -104,7 +104,8 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     first run's annotated images.
     wanted: which of a folder's files are inputs (default: images); name_of: an input's output name from its name
     under its folder, before _2, _3, ... (default: the annotated image's: a HEIC photo's .jpg, ...). The video
-    command's folder run gives its clips' names here."""
+    command's folder run gives its clips' names here; spare: bytes an output's ending may add over the name's
+    suffix (the video's NAME.timeline.png over NAME.csv), left free so that no output's name is cut again."""
     wanted = wanted or is_image_path
     images, names, skipped = [], [], []
     batch = len(paths) > 1
@@ -155,7 +156,7 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
             names[i] = name.with_suffix(".png")
     if name_of is not None:
         names = [name_of(name) for name in names]
-    fitted = [_fitted(name) for name in names]
+    fitted = [_fitted(name, spare=spare) for name in names]
     keys = [str(name).lower() for name in fitted]  # case-insensitive file systems (macOS, Windows) count too
     # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
     # name, and the whole run was refused.
@@ -168,7 +169,7 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
         n, unique = tried.get(key, 1), None  # from the last one given: a thousand photos of one name stay linear
         while unique is None or str(unique).lower() in taken:
             n += 1
-            unique = _fitted(name, f"_{n}")
+            unique = _fitted(name, f"_{n}", spare)
         tried[key] = n
         taken.add(str(unique).lower())
         names[i] = unique
@@ -192,10 +193,10 @@ GRAY_ONLY = {".pgm", ".pbm"}
 JPEG_NAMES = {".jfif": ".jpg", ".jpe": ".jpg"}
 
 
-def _fitted(name: Path, tag: str = "") -> Path:
-    """`name` with `tag` after its stem, the stem cut so that the file name stays within NAME_MAX bytes: a
-    photo's name of 250 bytes with .png or _2 added ended a folder run in a traceback, its JSON Lines lost."""
-    stem, room = name.stem, NAME_MAX - len(os.fsencode(tag + name.suffix))
+def _fitted(name: Path, tag: str = "", spare: int = 0) -> Path:
+    """`name` with `tag` after its stem, the stem cut so that the file name stays within NAME_MAX - `spare` bytes:
+    a photo's name of 250 bytes with .png or _2 added ended a folder run in a traceback, its JSON Lines lost."""
+    stem, room = name.stem, NAME_MAX - spare - len(os.fsencode(tag + name.suffix))
     while len(os.fsencode(stem)) > room:
         stem = stem[:-1]
     return name.with_name(stem + tag + name.suffix)

@@ -915,7 +915,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     from ..preprocess import is_image_path
     from ..records import partial_name
     from ..signals import DeferredStop, exit_status
-    from ..video import SourceSpec, check_file_source
+    from ..video import FOURCC, SourceSpec, check_file_source
     from .image import gather_inputs, say_skipped
 
     folders = _output_folders(args, many=True)
@@ -924,7 +924,11 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
         return path.suffix.lower() in VIDEO_EXTENSIONS
 
     # Named as CSVs: a.mp4 and a.mkv share every output's name but the video's, so the second one is a_2.
-    videos, names, skipped, _ = gather_inputs([folder], False, wanted=is_video, name_of=lambda n: n.with_suffix(".csv"))
+    # Cut here to fit the longest ending: cut later, two videos named alike past 242 bytes got one NAME.timeline.png
+    # and the run was refused, "--timeline and --timeline would both write" one file.
+    spare = max(map(len, [*FOLDER_ENDINGS.values(), *FOURCC])) - len(".csv")
+    videos, names, skipped, _ = gather_inputs([folder], False, wanted=is_video, name_of=lambda n: n.with_suffix(".csv"),
+                                              spare=spare)
     if not videos:
         photos = sum(is_image_path(path) for path, _ in skipped)
         images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
