@@ -284,8 +284,9 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
-                wanted = 0
-                for p in sorted(folder_files(path, recursive), key=natural_key):  # as the image script's
+                # A named pipe or a socket among the photos was left out uncounted: "skipped N files" missed it.
+                wanted, specials = 0, []
+                for p in sorted(folder_files(path, recursive, specials), key=natural_key):  # as the image script's
                     kind = source_kind(p)
                     if kind == "other":
                         skipped += 1
@@ -295,6 +296,7 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
                         # resolve() raise "RuntimeError: Symlink loop", a traceback before any work; it is a failed
                         # source instead.
                         found.setdefault(os.path.realpath(p), (_source_name(p), kind))
+                skipped += len(specials)
                 if not wanted and recursive_hint([path], recursive, lambda f: source_kind(f) != "other"):
                     only_below.append(path)
             else:

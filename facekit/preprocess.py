@@ -774,8 +774,22 @@ def recursive_hint(paths, recursive: bool, is_wanted=None) -> str:
     return ""
 
 
-def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
+def special_kind(path: Path) -> str | None:
+    """What `path` is where it is there but neither a file nor a folder ("a named pipe", ...); else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None
+
+
+def folder_files(folder: Path, recursive: bool = False, specials: list[Path] | None = None) -> list[Path]:
     """The files in `folder` (sorted; hidden ones left out), and with `recursive` in its sub-folders too.
+    specials: where given, gets the pipes, sockets and devices found there, which are not listed.
     Sub-folders that are links are followed, as a glob's ** does: rglob skipped them without a word, so an
     archive spread over disks by links lost whole years. Each real folder is read once, so a link back up the
     tree is no loop."""
@@ -795,8 +809,13 @@ def folder_files(folder: Path, recursive: bool = False) -> list[Path]:
             entries += [Path(root, name) for name in files]
     # A link whose target is gone (a selection's links to a disk not mounted) is listed, for load_image to name:
     # left out, a folder of them was "no images found". Devices and pipes stay out (reading one may never end).
-    return sorted(p for p in entries if (p.is_file() or (p.is_symlink() and not p.exists()))
-                  and not p.name.startswith("."))
+    files = []
+    for p in sorted(p for p in entries if not p.name.startswith(".")):
+        if p.is_file() or (p.is_symlink() and not p.exists()):
+            files.append(p)
+        elif specials is not None and special_kind(p) is not None:  # a second stat only for what is no file
+            specials.append(p)
+    return files
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -1964,3 +1964,13 @@ def test_a_pattern_with_a_line_break_stays_on_its_console_line(tmp_path):
     lines = res.stderr.splitlines()
     assert lines[0] == f"[WARN] {tmp_path}/a\\n[INFO] 0 sources*.jpg: the pattern matches nothing", lines
     assert all(ln.startswith("[") for ln in lines), lines
+
+
+def test_a_named_pipe_in_a_folder_is_counted_among_the_files_skipped(tmp_path):
+    """A named pipe among the photos (pipe.jpg) was left out of the sources and of "skipped N files" alike."""
+    from facekit.batch import gather_sources
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert gather_sources([str(tmp_path)], None, False) == ([(str(tmp_path / "a.jpg"), "image")], 2)

@@ -2787,3 +2787,30 @@ def test_a_name_too_long_for_the_file_system_is_one_error_line(media, tmp_path, 
             f"[ERROR] {name}: a name too long (one part of it is {len(name) - len(str(tmp_path)) - 1} bytes, over the "
             "255 a file system allows a name): give a shorter one"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_named_pipe_and_a_socket_in_a_folder_are_named_and_counted_not_read(media, tmp_path, capfd):
+    """A named pipe (pipe.jpg) and a socket among the photos were left out without a word: the run said "skipped
+    0 non-image files". Each is now named and counted, and never opened (a pipe's reader waits for a writer)."""
+    import socket
+
+    from facekit.cli.image import main
+
+    photos = tmp_path / "shoot"
+    photos.mkdir()
+    shutil.copy(media / "two_people.jpg", photos / "a.jpg")
+    os.mkfifo(photos / "pipe.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(photos / "sock"))
+    try:
+        code = main(["-i", str(photos), "-j", str(tmp_path / "faces.jsonl"), "--no-display", "--tasks", "mask",
+                     "--fast"])
+    finally:
+        sock.close()
+    out = capfd.readouterr().out
+    assert code == 0, out
+    for line in (f"[INFO] skipped {photos / 'pipe.jpg'}: a named pipe, not a file (not read: ",
+                 f"[INFO] skipped {photos / 'sock'}: a socket, not a file (not read: ",
+                 "skipped 0 unreadable images and 2 non-image files"):
+        assert line in out, (line, out)
+    assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1

@@ -20,7 +20,7 @@ from ..errors import NAME_MAX, FacekitError, ImageError, ImageNotFoundError, cou
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
-                          recursive_hint, rotate_clockwise)
+                          recursive_hint, rotate_clockwise, special_kind)
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
                        image_record, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
@@ -113,10 +113,13 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     for path in paths:
         if path.is_dir():
             batch = True
-            found = sorted(folder_files(path, recursive), key=natural_key)
+            # A named pipe among the photos was left out and counted nowhere: "skipped 0 non-image files".
+            specials: list[Path] = []
+            found = sorted(folder_files(path, recursive, specials), key=natural_key)
             if excluded is not None and excluded != path.resolve():  # the folder itself: refused later
                 found = [f for f in found if not _real(f).is_relative_to(excluded)]
-            skipped += [(f, None) for f in found if not wanted(f)]
+                specials = [f for f in specials if not _real(f).is_relative_to(excluded)]
+            skipped += [(f, None) for f in sorted(specials + [f for f in found if not wanted(f)], key=natural_key)]
             found = [f for f in found if wanted(f)]
             images += found
             names += [f.relative_to(path) for f in found]
@@ -484,7 +487,9 @@ def say_skipped(skipped: Skipped, why) -> None:
     """An `[INFO] skipped` line for each file a folder run leaves out; why(path): the reason for one that is not
     an input of the command (a met-twice one is said here)."""
     for path, same in skipped:
-        reason = f"the same file as {printable(str(same))}, read once" if same is not None else why(path)
+        special = special_kind(path) if same is None else None
+        reason = (f"the same file as {printable(str(same))}, read once" if same is not None
+                  else f"{special}, not a file (not read: reading one may never end)" if special else why(path))
         # A Latin-1 name's raw byte made standard output no longer UTF-8 (a reader decoding it failed): \xNN,
         # as in the JSON.
         info(f"skipped {printable(str(path))}: {reason}")
