@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, loops, native_path, near_names, shown
-from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise
+from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise, special_kind
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -200,6 +200,12 @@ def check_file_source(spec: SourceSpec) -> None:
         # OpenCV reads no MP4 whose index is at its end (most are); --source - reads it to its end first.
         raise VideoError(f"{path}: a pipe, not a video file: pipe the video to --source - instead (cat clip.mp4 | "
                          "detect_mask_video.py --source -), which reads it to its end first")
+    kind = None if stat.S_ISREG(mode) else special_kind(path)
+    if kind is not None:
+        # -s /dev/zero, /dev/null, a camera's /dev/video0: "empty file (0 bytes)", as a device's size is 0.
+        camera = re.fullmatch(r"video(\d+)", path.name) if kind == "a device" else None
+        raise VideoError(f"{path}: {kind}, not a video file"
+                         + (f" (a camera is given by its index: -s {int(camera[1])})" if camera else ""))
     if stat.S_ISREG(mode):  # not a device: opening it here would take it from OpenCV
         try:
             # Opened, not only stat'ed: a file this user may not read went on to OpenCV, whose failure read "not a

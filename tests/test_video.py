@@ -1043,6 +1043,12 @@ def test_a_video_this_user_may_not_read_says_so(tmp_path, clip, capfd):
     assert _run(capfd, "--source", path, "--no-display") == (2, f"[ERROR] {path}: cannot read (Permission denied)")
 
 
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_a_device_given_as_a_video_says_it_is_a_device(capfd, device):
+    """-s /dev/zero said "empty file (0 bytes)", of a device that never ends (a device's size reads 0)."""
+    assert _run(capfd, "--source", device, "--no-display") == (2, f"[ERROR] {device}: a device, not a video file")
+
+
 def test_a_video_given_as_a_pipe_says_to_pipe_it_to_source_dash(tmp_path, capfd):
     """`-s <(curl -s URL)` or `-s /dev/stdin` named a pipe, whose size is 0: "empty file (0 bytes)"."""
     fifo = tmp_path / "clip.mp4"
