@@ -1099,8 +1099,31 @@ def _temp_path(path: Path) -> tuple[Path, int]:
     return Path(tmp), fd
 
 
-def check_video_output(path: Path) -> None:
-    """Fail before any work when OpenCV cannot write a video to `path` (folder or extension)."""
+# What OpenCV's writers take (4.x with FFmpeg): a rate over 0.001 (its FFmpeg writer rounds the rate to 0.001, so
+# 0.001 and below are 0), and MPEG-4 (mp4v: .mp4, .mov, .m4v, .mkv) no more than 65,535, its time base's limit.
+WRITER_RATES = ("OpenCV's video writers take a rate over 0.001 frames a second; for .mp4, .mov, .m4v and .mkv at "
+                "most 65,535, its digits read as one number (29.97: 2997) at most 65,535 too")
+
+
+def _writer_opens(tmp: Path, path: Path, fps: float, size: tuple[int, int]) -> bool:
+    """Whether OpenCV opens a writer for `path`'s kind of video at `fps` and `size`, tried on `tmp` (removed)."""
+    try:
+        with quiet_stderr():
+            writer = cv2.VideoWriter(_opencv_name(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), fps, size)
+        ok = writer.isOpened()
+        writer.release()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ok
+
+
+def _rate_refused(path: Path, fps: float) -> str:
+    return (f"cannot write a video at {fps:.7g} frames a second: {WRITER_RATES} (the annotated video's rate is the "
+            f"frames' rate, over --every's step): {path}")
+
+
+def check_video_output(path: Path, fps: float = DEFAULT_FPS) -> None:
+    """Fail before any work when OpenCV cannot write a video to `path` (folder or extension), or at `fps`."""
     parent = path.resolve().parent
     if not parent.is_dir():
         raise VideoError(f"--output folder does not exist: {parent}")
@@ -1116,13 +1139,12 @@ def check_video_output(path: Path) -> None:
     _opencv_name(Path(os.path.realpath(path)))  # the name VideoSink opens
     tmp, held = _temp_path(path)
     try:
-        with quiet_stderr():
-            writer = cv2.VideoWriter(_opencv_name(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), DEFAULT_FPS,
-                                     (64, 64))
-        ok = writer.isOpened()
-        writer.release()
+        ok = _writer_opens(tmp, path, DEFAULT_FPS, (64, 64))
+        # `--fps 1e9 -o clip.mp4` said "cannot write a video with extension '.mp4'", of the extension a user
+        # then changed: the rate is tried on its own.
+        if ok and fps != DEFAULT_FPS and not _writer_opens(tmp, path, fps, (64, 64)):
+            raise VideoError(_rate_refused(path, fps))
     finally:
-        tmp.unlink(missing_ok=True)
         os.close(held)
     if not ok:
         raise VideoError(f"cannot write a video with extension {path.suffix!r} (try .mp4, .mkv, .avi, or .webm for "
@@ -1156,7 +1178,13 @@ class VideoSink:
                                            self.fps, (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
+            # A rate no writer takes (a video's with --every 100000): not the extension's fault.
+            size = (self.size[0] + self._pad[0], self.size[1] + self._pad[1])
+            rate = (not self.in_place and self.fps != DEFAULT_FPS
+                    and _writer_opens(self._tmp, self.path, DEFAULT_FPS, size))
             self._release()
+            if rate:
+                raise VideoError(_rate_refused(self.path, self.fps))
             raise VideoError(f"cannot write a video with extension {self.path.suffix!r}: {self.path}")
 
     def write(self, frame: np.ndarray) -> None:

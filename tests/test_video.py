@@ -1049,6 +1049,25 @@ def test_a_device_given_as_a_video_says_it_is_a_device(capfd, device):
     assert _run(capfd, "--source", device, "--no-display") == (2, f"[ERROR] {device}: a device, not a video file")
 
 
+@pytest.mark.parametrize("fps, shown", [("0.0001", "0.0001"), ("1e9", "1e+09"), ("1000.123", "1000.123")])
+def test_a_frame_rate_no_writer_takes_says_it_is_the_rate_not_the_extension(tmp_path, capfd, fps, shown):
+    """`--fps 1e9 --output clip.mp4` said "cannot write a video with extension '.mp4'": the extension is fine, the
+    rate is not. Said before any work, with the rates OpenCV's writers take; at the writer (a video's rate over
+    --every's step, known once it is open) as well."""
+    from facekit.video import VideoSink
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0000.png"), np.zeros((48, 64, 3), np.uint8))
+    code, line = _run(capfd, "--source", frames / "%04d.png", "--fps", fps, "--output", tmp_path / "clip.mp4",
+                      "--no-display")
+    assert code == 2 and line.startswith(f"[ERROR] cannot write a video at {shown} frames a second: OpenCV's video "
+                                         "writers take a rate over 0.001 frames a second; "), line
+    with pytest.raises(VideoError, match=f"cannot write a video at {re.escape(shown)} frames a second"):
+        VideoSink(tmp_path / "clip.mp4", float(fps), (64, 48))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
 def test_a_video_given_as_a_pipe_says_to_pipe_it_to_source_dash(tmp_path, capfd):
     """`-s <(curl -s URL)` or `-s /dev/stdin` named a pipe, whose size is 0: "empty file (0 bytes)"."""
     fifo = tmp_path / "clip.mp4"

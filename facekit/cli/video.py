@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
                         "is always read at its newest frame (default: 1)")
     p.add_argument("--fps", type=frame_rate, metavar="RATE",
-                   help="an image sequence's frame rate, for its times and --output (it holds none; default: 30); "
-                        "a video file's times are its own")
+                   help="an image sequence's frame rate, for its times and --output (it holds none; default: 30; "
+                        "OpenCV writes a video at over 0.001 and, but for .avi and .webm, at most 65,535); a video "
+                        "file's times are its own")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="per-face smoothing of class probabilities over frames, 0 = off (default: 0.6): "
                         + SMOOTH_LAG)
@@ -218,7 +219,8 @@ def check_outputs(args) -> None:
     if args.output is not None:
         if is_image_path(args.output):
             raise FacekitError(f"--output is a video: use .mp4, .mkv, .avi or .webm, not {args.output.suffix}")
-        check_video_output(args.output)
+        # An image sequence's --fps is known now: a rate no writer takes is said before any work.
+        check_video_output(args.output, *([args.fps / args.every] if args.fps is not None else []))
     source = Path(args.source)
     refuse_overwriting([source] if source.is_file() else [],
                        [(option, [path], "file") for option, path in (("--output", args.output), ("--csv", args.csv),
