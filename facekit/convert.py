@@ -32,6 +32,8 @@ def keras_file_kind(path: Path) -> str | None:
     path = Path(path)
     if path.is_dir():
         return "savedmodel" if (path / "saved_model.pb").is_file() else None
+    if path.exists() and not path.is_file():  # a named pipe's open() waits for a writer: the command hung
+        return None
     try:
         with open(path, "rb") as f:
             head = f.read(8)

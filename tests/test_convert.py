@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -173,3 +174,13 @@ def test_a_converted_head_keeps_the_terms_given_and_says_when_none_are(old_model
     assert res.returncode == 0, res.stderr
     assert ("[INFO] the card records no terms for the images the model learnt from, which the weights inherit: "
             "--data-licence TEXT records them") in res.stdout + res.stderr
+
+
+def test_a_named_pipe_given_as_the_keras_file_is_refused_not_waited_on(tmp_path):
+    """A named pipe given as the Keras file (or one whose writer is gone) hung the command: its first bytes were
+    read to tell HDF5 from .keras, and opening a pipe waits for a writer."""
+    fifo = tmp_path / "mask_detector.model"
+    os.mkfifo(fifo)
+    line = error_line(convert(fifo, "-m", tmp_path / "out", timeout=60))
+    assert line == f"[ERROR] {fifo} is not a Keras model file (HDF5 .model / .h5, or .keras): it is a named pipe"
+    assert not (tmp_path / "out").exists()

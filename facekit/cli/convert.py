@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..convert import MASK_LABELS
     from ..errors import ModelError
     from ..heads import ModelCard
+    from ..preprocess import special_kind
     from ..training import require_train_modules
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Each said before TensorFlow's seconds of import.
     if keras_file_kind(args.source) is None:
-        raise ModelError(f"{args.source} is not a Keras model file (HDF5 .model / .h5, or .keras)")
+        special = special_kind(args.source)
+        raise ModelError(f"{args.source} is not a Keras model file (HDF5 .model / .h5, or .keras)"
+                         + (f": it is {special}" if special else ""))
     check_output_folder(args.model, args.source, task)
     check_output_path(args.model, "--model", folder=True)
     ModelCard.from_dict({"task": task, "labels": labels, "input_size": 224})  # its names, as the scripts check them
