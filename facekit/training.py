@@ -193,10 +193,11 @@ def class_images(folder: Path, nested: bool = True) -> tuple[list[Path], list[Pa
     """The images of one class folder, in its sub-folders too, and its other files. Photos sorted into
     sub-folders (by date, by event) were left out without a word: a class of 12 read where 15 were given.
     Hidden sub-folders (.thumbnails, a Mac's .AppleDouble) hold copies or metadata, not the user's photos."""
-    files = [p for p in folder_files(folder, nested)
-             if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    images = [p for p in files if is_image_path(p)]
-    return images, [p for p in files if not is_image_path(p)]
+    specials: list[Path] = []  # a named pipe among the photos: not read, and counted with the other files
+    found = folder_files(folder, nested, specials)
+    files = [p for p in found + specials if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    images = [p for p in files if p not in specials and is_image_path(p)]
+    return images, sorted(p for p in files if p in specials or not is_image_path(p))
 
 
 def as_roots(dataset) -> list[Path]:

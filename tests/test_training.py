@@ -1201,6 +1201,17 @@ def test_skipped_files_are_one_warning_naming_them(datasets, tmp_path):
     assert got.skipped == {"unreadable": 1, "not an image": 4}
 
 
+def test_a_named_pipe_in_a_class_folder_is_counted_among_the_files_skipped(tmp_path):
+    """A named pipe among a class's photos (an exporter's leftover) was left out of "skipped N non-image files"."""
+    from facekit.training import class_images
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / ".hidden").mkdir()
+    os.mkfifo(tmp_path / ".hidden" / "p.jpg")
+    assert class_images(tmp_path) == ([tmp_path / "a.jpg"], [tmp_path / "pipe.jpg"])
+
+
 @pytest.mark.parametrize("argv0, start", [("/venv/bin/facekit-train", "facekit-train -d "),
                                           ("train_mask_detector.py", "python train_mask_detector.py -d ")])
 def test_card_command_is_the_command_as_run(datasets, tmp_path, monkeypatch, argv0, start):
