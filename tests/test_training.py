@@ -1144,6 +1144,22 @@ def test_one_empty_class_folder_is_named(datasets, tmp_path, capfd):
     assert "found 1 (with_mask)" in line and f"no images in {data / 'without_mask'}" in line, line
 
 
+def test_a_dataset_folder_given_twice_or_as_the_test_set_too_is_refused(datasets, tmp_path, capfd, monkeypatch):
+    """`-d data ./data` read each image twice, a copy of each validation image among the training ones, and
+    `-d data --test-dataset data` scored the model on images it learnt from; both trained on without a word."""
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    monkeypatch.chdir(tmp_path)
+    assert main([*map(str, ["-d", data, "data/", "-m", tmp_path / "m", *TINY])]) == 2
+    assert _error_line(capfd).startswith(f"[ERROR] --dataset data is given twice ({data} and data are one folder): "
+                                         "each of its images would be read twice")
+    assert main([*map(str, ["-d", "data", "--test-dataset", data, "-m", tmp_path / "m", *TINY])]) == 2
+    assert _error_line(capfd).startswith(f"[ERROR] --test-dataset {data} is also a --dataset folder (data): the test "
+                                         "score would be of images the model learnt from")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_output_under_a_file_says_it_is_a_file(datasets, tmp_path, capfd):
     from facekit.cli.train import main
 

@@ -366,8 +366,21 @@ def main(argv: list[str] | None = None) -> int:
         # --soft-labels, so a mask dataset trains on soft labels without a flag the user never typed.
         flag = "--synth-masks relabels faces as with_mask" if args.synth_masks else "--occluders adds hard labels"
         raise DatasetError(f"{flag}; it does not combine with --soft-labels")
+    seen: dict[str, Path] = {}
     for root in args.dataset:
         class_folders(relabelled(root)[0])  # fail fast on a missing dataset
+        # `-d faces faces/` trained on each image twice, a copy of each validation image among the training ones.
+        first = seen.setdefault(os.path.realpath(relabelled(root)[0]), root)
+        if first is not root:
+            twice = "" if str(first) == str(root) else f" ({first} and {root} are one folder)"
+            raise DatasetError(f"--dataset {root} is given twice{twice}: each of its images would be read twice, "
+                               "and validation would score copies of training images: give it once")
+    if args.test_dataset is not None and os.path.realpath(args.test_dataset) in seen:
+        # The test score was of images the model learnt from (or checked itself against): a number of no use.
+        also = seen[os.path.realpath(args.test_dataset)]
+        raise DatasetError(f"--test-dataset {args.test_dataset} is also a --dataset folder ({also}): the test score "
+                           "would be of images the model learnt from: give a folder of other images, or leave it out "
+                           "(the test split is held out)")
     if args.fine_tune_epochs > 0 and args.fine_tune_at != TrainConfig.fine_tune_at:
         check_fine_tune_at(args.fine_tune_at)
     for flag, folder in [("--init-model", args.init_model)] + [("--ensemble", f) for f in args.ensemble]:
