@@ -1160,6 +1160,20 @@ def test_a_dataset_folder_given_twice_or_as_the_test_set_too_is_refused(datasets
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
+@pytest.mark.parametrize("given", ["fifo", "/dev/null"])
+def test_soft_labels_given_as_a_pipe_or_a_device_says_so(datasets, tmp_path, capfd, given):
+    """`--soft-labels /dev/null` (or a named pipe) said "no such file", of a path that is there."""
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    if given == "fifo":
+        given = tmp_path / "votes.csv"
+        os.mkfifo(given)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--soft-labels", given, *TINY])]) == 2
+    kind = "a named pipe" if given != "/dev/null" else "a device"
+    assert _error_line(capfd) == f"[ERROR] --soft-labels {given}: {kind}, not a CSV file"
+
+
 def test_output_under_a_file_says_it_is_a_file(datasets, tmp_path, capfd):
     from facekit.cli.train import main
 

@@ -360,7 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError(f"--soft-labels {args.soft_labels} is a folder; give the CSV file" +
                            (f" (there: {', '.join(csvs[:3])})" if csvs else ""))
     if args.soft_labels and not args.soft_labels.is_file():
-        raise DatasetError(f"--soft-labels {args.soft_labels}: no such file")
+        from ..preprocess import special_kind
+
+        special = special_kind(args.soft_labels)  # a named pipe, /dev/null: "no such file" of a path that is there
+        raise DatasetError(f"--soft-labels {args.soft_labels}: "
+                           + (f"{special}, not a CSV file" if special else "no such file"))
     if args.soft_labels and (args.synth_masks or args.occluders):
         # Said here, not once every image is loaded. Only when asked for: --synth-masks' default is 0 with
         # --soft-labels, so a mask dataset trains on soft labels without a flag the user never typed.
