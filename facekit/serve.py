@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 SERVER_ENV = "FACEKIT_SERVER"
+SOCKET_PATH_MAX = 104 if sys.platform == "darwin" else 108  # sockaddr_un's sun_path, its closing NUL included
 OFF = ("0", "off", "no", "false")
 # Settings the warm models were made under, which a command must share to be run by them.
 _SAME_SETTINGS = ("FACEKIT_", "OMP_", "OPENBLAS_", "ORT_", "TF_", "LC_ALL", "LC_CTYPE", "LANG", "PYTHONUTF8",
@@ -306,7 +307,16 @@ class Server:
             finally:
                 probe.close()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(self.path))
+        try:
+            self.sock.bind(str(self.path))
+        except OSError as exc:
+            self.sock.close()
+            self.sock = None
+            if "too long" not in str(exc):
+                raise
+            # Said as "AF_UNIX path too long": neither the limit nor what to do.
+            raise OSError(f"a socket's path is at most {SOCKET_PATH_MAX - 1} bytes here (this one: "
+                          f"{len(os.fsencode(self.path)):,}): choose a shorter one (--socket, {SERVER_ENV})") from None
         os.chmod(self.path, 0o600)
         self.identity = os.stat(self.path).st_ino
         self.sock.listen(16)

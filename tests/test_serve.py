@@ -584,3 +584,18 @@ def test_a_photo_name_with_a_line_break_stays_on_its_command_line_in_the_servers
 
     serve.log("command 1: -i a.jpg\n[INFO] stopped\r --no-display")
     assert capfd.readouterr().out == "[INFO] command 1: -i a.jpg\\n[INFO] stopped\\r --no-display\n"
+
+
+def test_a_socket_path_over_the_limit_says_the_limit(tmp_path):
+    """`--socket` deep in a project folder said "cannot serve at ...: AF_UNIX path too long": neither the limit
+    nor what to do about it."""
+    from facekit.serve import SOCKET_PATH_MAX, Server
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    path = folder / ("s" * (120 - len(os.fsencode(folder))))
+    with pytest.raises(OSError) as caught:
+        Server(path).listen()
+    assert str(caught.value) == (f"a socket's path is at most {SOCKET_PATH_MAX - 1} bytes here (this one: 121): "
+                                 "choose a shorter one (--socket, FACEKIT_SERVER)")
+    assert not path.exists()
