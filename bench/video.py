@@ -286,10 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     clip = args.clip or assets_root() / "media" / "short_hamilton_clip.mp4"
     if args.clip is not None:  # named before the models load, as the video script does (a traceback at the first row)
         from facekit.errors import VideoError
-        from facekit.video import SourceSpec, check_file_source
+        from facekit.video import FrameSource, SourceSpec, check_file_source
 
         try:
             check_file_source(SourceSpec.parse(str(clip)))
+            with FrameSource(str(clip)):  # opened too: notes.txt was a VideoError traceback at the first row
+                pass
         except VideoError as err:
             p.error(f"argument --clip: {err}")
     DETECTOR[:] = ["--detector", args.detector] if args.detector else []

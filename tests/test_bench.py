@@ -102,6 +102,18 @@ def test_video_bench_refuses_bad_arguments_in_one_line_before_any_work(argv, mes
     assert message in err and "Traceback" not in err, err
 
 
+def test_video_bench_refuses_a_clip_that_is_no_video_in_one_line(tmp_path, capsys):
+    """--clip notes.txt passed the name checks and ended in facekit's VideoError traceback at the first row."""
+    from bench import video
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("take 2 is the good one\n")
+    with pytest.raises(SystemExit) as stop:
+        video.main(["--clip", str(notes)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"argument --clip: {notes}: not a readable video" in err, err
+
+
 def test_a_bench_interrupted_says_so_in_one_line():
     from bench.common import run_bench
 
