@@ -207,6 +207,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: is a folder, not an image")
     try:
         st = path.stat()
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            # -i /dev/null said "empty file (0 bytes)", /dev/zero read a GiB before "over the limit", a socket
+            # "cannot read (No such device or address)". A pipe (below) is read: `-i <(curl -s URL)`.
+            raise ImageError(f"{path}: {special_kind(path)}, not an image file")
         if stat.S_ISREG(st.st_mode):
             # The upload's limit, from the file's size: a 3 GB file named .jpg was read whole (3.2 GB of memory,
             # 40 s; in `facekit serve`, the server's) to end in "cannot decode (> - Expected Ptr<cv::UMat> ...)".

@@ -2600,6 +2600,16 @@ def test_a_photo_from_a_named_pipe_is_read(media, tmp_path):
     assert np.array_equal(image, cv2.imread(str(media / "obama.jpg")))
 
 
+def test_image_dash_with_standard_input_from_dev_null_says_so(tmp_path):
+    """`-i -` run from cron or nohup, standard input /dev/null: "/dev/stdin: empty file (0 bytes)"."""
+    with open(os.devnull, "rb") as null:
+        res = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", "-", "--no-display"],
+                             stdin=null, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        "[ERROR] --image - reads a photo piped in (cat photo.jpg | ... --image -), and standard input is a device "
+        "(/dev/null?)"], res.stderr
+
+
 
 
 

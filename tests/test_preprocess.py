@@ -570,3 +570,11 @@ def test_a_file_over_the_byte_limit_is_refused_before_it_is_read(media, tmp_path
         load_image(photo)
     assert str(err.value) == (f"{photo}: {size:,} bytes, over the limit of {size - 1:,} bytes for an image "
                               "(facekit.preprocess.MAX_BYTES)")
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
+def test_a_device_given_as_a_photo_says_it_is_a_device(device):
+    """-i /dev/null said "empty file (0 bytes)" and /dev/zero read a GiB into memory before "over the limit":
+    neither said that a device is no photo."""
+    with pytest.raises(ImageError, match=f"^{device}: a device, not an image file$"):
+        load_image(device)

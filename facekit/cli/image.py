@@ -358,6 +358,9 @@ def _stdin_photo(paths: list[Path], parser) -> list[Path]:
     if sys.stdin is None or sys.stdin.isatty():  # a terminal's: the command would wait for typed bytes
         raise FacekitError("--image - reads a photo piped in (cat photo.jpg | ... --image -), and standard input is "
                            + ("closed" if sys.stdin is None else "a terminal"))
+    if special_kind(STDIN) == "a device":  # cron's, nohup's: `< /dev/null`, of which nothing comes
+        raise FacekitError("--image - reads a photo piped in (cat photo.jpg | ... --image -), and standard input is "
+                           "a device (/dev/null?)")
     if not STDIN.exists():  # Windows
         raise FacekitError("--image -: standard input cannot be read as a file here; save the photo, give its path")
     return [STDIN]
