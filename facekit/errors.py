@@ -111,7 +111,12 @@ _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09} | {0x0A
 
 def one_line(text: str) -> str:
     r"""A console or log line that names a user's file, kept on one line: a line break in it as \n (\r), any
-    other control character but a tab as \xNN."""
+    other control character but a tab as \xNN, and a name's byte that is not UTF-8 as \xNN (`shown`): its raw
+    byte made the line no longer UTF-8 ("caf\ufffd.jpg" in a terminal, a UnicodeDecodeError for a reader)."""
+    try:
+        text = shown(text)
+    except UnicodeEncodeError:  # a lone surrogate no file name gives (JSON's "\ud800"): the error line must not fail
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.translate(_CONTROL)
 
 

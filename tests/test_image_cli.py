@@ -2824,3 +2824,16 @@ def test_a_named_pipe_and_a_socket_in_a_folder_are_named_and_counted_not_read(me
                  "skipped 0 unreadable images and 2 non-image files"):
         assert line in out, (line, out)
     assert len((tmp_path / "faces.jsonl").read_text().splitlines()) == 1
+
+
+def test_an_error_line_naming_a_latin1_file_stays_utf8(media, tmp_path, capfd):
+    """`-i photos -o photos/` with an old archive's "caf\\xe9.jpg" there: the [ERROR] line held the name's raw
+    byte, no longer UTF-8 ("caf\ufffd.jpg" in a terminal), where the [INFO] lines show it as \\xNN."""
+    from facekit.cli.image import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media / "obama.jpg", os.fsdecode(os.fsencode(photos) + b"/caf\xe9.jpg"))
+    assert main(["-i", str(photos), "-o", f"{photos}/", "--no-display"]) == 2
+    err = capfd.readouterr().err
+    assert err == f"[ERROR] --output would write over the input {photos}/caf\\xe9.jpg: choose another folder\n", err
