@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     # Checked before the server starts: a missing photo was found only by the first timed command.
     if args.image is not None and not args.image.is_file():
-        p.error(f"argument --image: no such file: {args.image}")
+        from facekit.preprocess import special_kind
+
+        # /dev/null, a named pipe: "no such file" of a path that is there (a pipe would block every timed run).
+        special = special_kind(args.image)
+        p.error(f"argument --image: {args.image}: {special}, not a photo" if special
+                else f"argument --image: no such file: {args.image}")
     root = assets_root()
     from bench.baselines import require
 

@@ -60,6 +60,7 @@ def test_landmarks_bench_names_the_cpu_its_timings_ran_on(monkeypatch, capsys):
     (["--runs", "0"], "argument --runs: must be 1 or more, got 0"),
     (["--runs", "-2"], "argument --runs: must be 1 or more, got -2"),
     (["--image", "no_such_photo.png"], "argument --image: no such file: no_such_photo.png"),
+    (["--image", "/dev/null"], "argument --image: /dev/null: a device, not a photo"),  # was "no such file"
 ])
 def test_cli_bench_refuses_bad_arguments_in_one_line_before_any_work(argv, message, capsys):
     """bench.cli --runs 0 started a server, timed nothing and ended in a FileNotFoundError traceback (--runs -2
