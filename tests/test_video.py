@@ -3708,3 +3708,18 @@ def test_two_videos_named_alike_past_242_bytes_get_outputs_of_their_own_in_a_fol
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 6 and all(len(os.fsencode(name)) <= 255 for name in names), names
     assert sum(name.endswith("_2.timeline.png") for name in names) == 1, names
+
+
+def test_one_videos_summary_is_not_anothers_csv_in_one_folder(tmp_path, clip, mask_model, capfd):
+    """x.mp4 and x.people.mp4 with --csv out/ --summary out/: x's summary and x.people's CSV were both
+    out/x.people.csv, and the run was refused, "give each its own file", of names it had chosen itself."""
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    clips.mkdir()
+    for name in ("x.mp4", "x.people.mp4"):
+        _cut_of(clips / name, clip, 2)
+    code = main(["--source", str(clips), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--csv", f"{out}/", "--summary", f"{out}/"])
+    assert code == 0, capfd.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["x.csv", "x.people.csv", "x.people_2.csv",
+                                                     "x.people_2.people.csv"]
+    assert {int(row["frame"]) for row in read_csv(out / "x.people_2.csv")} == {0, 1}

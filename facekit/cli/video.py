@@ -896,6 +896,27 @@ def _name_in_folder(attr: str, name: Path, video: Path) -> Path:
     return stem.with_name(text + ending)
 
 
+def _apart(videos: list[Path], names: list[Path], folders: dict[str, Path], spare: int) -> list[Path]:
+    """`names` with _2, _3, ... where one video's output would be another's: x.mp4's --summary x.people.csv was
+    x.people.mp4's --csv in one folder, and the run was refused ("give each its own file", of names it chose)."""
+    from .image import _fitted
+
+    where = {attr: folder.resolve() for attr, folder in folders.items()}
+    taken: set[str] = set()
+    apart = []
+    for video, name in zip(videos, names):
+        given, n = name, 1
+        while True:
+            keys = {str(where[attr] / _name_in_folder(attr, name, video)).lower() for attr in where}
+            if not keys & taken:
+                break
+            n += 1
+            name = _fitted(given, f"_{n}", spare)
+        taken |= keys
+        apart.append(name)
+    return apart
+
+
 def _make_folders(folders: dict[str, Path], made: MadeFolders) -> None:
     """The output folders that are not there yet, made for the checks that open a file in them; `made` removes
     them again at the run's end where still empty: a refused run leaves nothing behind, nor does one that could
@@ -938,6 +959,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
         held = (f"; it holds {counted(photos, 'image')}: as a video's frames, give a pattern such as "
                 f"{folder / '%04d.png'}; as photos, {images} -i {shlex.quote(str(folder))}") if photos else ""
         raise VideoError(f"no videos found in {folder} (looked for {', '.join(sorted(VIDEO_EXTENSIONS))}){held}")
+    names = _apart(videos, names, folders, spare)
     runs = []
     for video, name in zip(videos, names):
         one = copy.copy(args)
