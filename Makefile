@@ -54,12 +54,13 @@ demo: assets compile
 
 # Two workers (pytest-xdist; tests/conftest.py groups the tests): about 15 minutes on 2 cores (stop 39's CI: 909 s).
 # --durations names the slowest tests in every CI log, so a test that grows slow is seen where it lands.
+# compile: the suite starts several hundred facekit processes, each of which compiled an uncompiled clone again.
 TEST_WORKERS ?= 2
 
-test: $(VENV)/.editable
+test: compile
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-test-fast: $(VENV)/.editable
+test-fast: compile
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 bench: compile

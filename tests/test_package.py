@@ -391,6 +391,17 @@ def test_make_compiles_facekit_for_processes_that_cannot_cache_it(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_compiles_facekit_before_the_suite_starts_its_processes(tmp_path):
+    """A clean clone's `make test` (CI) left facekit uncompiled: with PYTHONDONTWRITEBYTECODE set, each of the
+    suite's script and worker processes compiled it again."""
+    clone = _checkout_for_make(tmp_path)
+    for target in ("test", "test-fast"):
+        res = subprocess.run(["make", "-n", target], cwd=clone, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "compileall -q facekit" in res.stdout.split("-m pytest")[0], (target, res.stdout)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_installs_facekit_again_when_its_version_moves(tmp_path):
     """A venv that `make` set up at 0.1.0 kept that version in its editable install's metadata after a pull that
     bumped facekit: `pip show facekit` and importlib.metadata said 0.1.0 while --version, cards and job.json said
