@@ -1776,7 +1776,7 @@ def test_a_live_streams_mkv_survives_a_kill(clip, mask_model, tmp_path):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
             rows = table.read_text().splitlines() if table.is_file() else []
-            if len(rows) > 2 and int(rows[-1].split(",")[0]) >= 150:
+            if len(rows) > 2 and int(rows[-1].split(",")[0]) >= 60:  # 2 s of the feed: enough to be cut short
                 break
             time.sleep(0.2)
         running = proc.poll() is None
@@ -1786,7 +1786,7 @@ def test_a_live_streams_mkv_survives_a_kill(clip, mask_model, tmp_path):
         feed.stop()
     assert running, proc.stderr.read()
     n, size = video_info(out)
-    assert n >= 50 and size == CLIP_SIZE, n
+    assert n >= 20 and size == CLIP_SIZE, n
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
@@ -1844,17 +1844,17 @@ def test_a_variable_frame_rate_file_is_written_at_its_own_times(tmp_path):
 
 
 def test_a_variable_frame_rate_files_output_lasts_as_its_times_say(tmp_path, clip, mask_model, monkeypatch):
-    """The script writes a file's frames at their times: here frames from 100 on come at half the rate (15 fps),
+    """The script writes a file's frames at their times: here frames from 20 on come at half the rate (15 fps),
     so the 29.97 fps output holds each twice and lasts as long as the CSV's times."""
     real = FrameSource.time_s
     monkeypatch.setattr(FrameSource, "time_s",
-                        lambda self, index: real(self, index) + max(0, index - 100) * 1001 / 30000)
+                        lambda self, index: real(self, index) + max(0, index - 20) * 1001 / 30000)
     out, table = tmp_path / "o.mkv", tmp_path / "f.csv"
-    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "130",
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "50",
                  "--tasks", "mask", "--output", str(out), "--csv", str(table)]) == 0
     last = max(float(r["time_s"]) for r in read_csv(table))
     frames, size = video_info(out)
-    assert size == CLIP_SIZE and abs(frames - 160) <= 1 and abs(frames / 29.97 - (last + 1 / 29.97)) < 0.05
+    assert size == CLIP_SIZE and abs(frames - 80) <= 1 and abs(frames / 29.97 - (last + 1 / 29.97)) < 0.05
 
 
 def test_an_odd_sized_video_keeps_its_last_column_and_row(tmp_path):
@@ -1882,7 +1882,7 @@ def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp
     out = tmp_path / "people.csv"
     result = {}
     run = threading.Thread(target=lambda: result.setdefault("code", main(
-        ["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "150",
+        ["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "60",
          "--summary", str(out)])))
     run.start()
     try:
@@ -1896,7 +1896,9 @@ def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp
         feed.stop()
     assert result.get("code") == 0
     assert seen and seen[0].startswith("track_id,") and len(seen) >= 2, seen  # while it ran
-    assert len(out.read_text().splitlines()) >= len(seen)
+    # and not the end's: the run went on after it (the end's was caught by a thread not yet ended, 1 run in 3)
+    final = out.read_text().splitlines()
+    assert len(final) >= len(seen) and final != seen, seen
 
 
 def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_path):
