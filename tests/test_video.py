@@ -1912,7 +1912,7 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
                         "os.environ.get('FACEKIT_CLOCK', 'none') + '\\n')", str(fired)])
     before = datetime.now().astimezone()
     try:
-        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "150",
+        code = main(["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "90",
                      "--csv", str(table), "--summary", str(people), "--alert", alert])
     finally:
         feed.stop()
