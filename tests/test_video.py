@@ -2516,6 +2516,34 @@ class _CountingHead:
         return self.head.predict_boxes(image, boxes, keypoints)
 
 
+class _FoundOnce:
+    """A detector that finds each frame's faces once: tests that run the same frames through the pipeline more
+    than once (to compare two settings) get the same faces each time, at the cost of one detection a frame."""
+
+    def __init__(self, detector):
+        self.detector, self.seen = detector, {}
+
+    def detect(self, image, **options):
+        import copy
+        import hashlib
+
+        key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), tuple(sorted(options.items())))
+        if key not in self.seen:
+            self.seen[key] = self.detector.detect(image, **options)
+        return [copy.copy(face) for face in self.seen[key]]
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)
+
+
+@pytest.fixture(scope="module")
+def steady_detector():
+    """The video detector, each of the steady clip's frames detected once for every head_every setting."""
+    from facekit.detection import create_detector
+
+    return _FoundOnce(create_detector(fine_pass=False))
+
+
 def _steady_clip(media) -> list[np.ndarray]:
     """A still shot of two people (two_people.jpg) for 16 frames, the camera drifting 1 px a frame."""
     from facekit.preprocess import load_image
@@ -2525,14 +2553,13 @@ def _steady_clip(media) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("every", [2, 4])
-def test_head_every_runs_heads_less_often_but_keeps_a_steady_faces_labels(media, mask_model, every):
-    from facekit.detection import create_detector
+def test_head_every_runs_heads_less_often_but_keeps_a_steady_faces_labels(media, mask_model, steady_detector, every):
     from facekit.heads import Head
     from facekit.pipeline import FacePipeline, track_faces
     from facekit.tracking import IoUTracker
 
     frames = _steady_clip(media)
-    detector, head = create_detector(fine_pass=False), Head.load(mask_model)
+    detector, head = steady_detector, Head.load(mask_model)
     labels, calls = {}, {}
     for k in (1, every):
         counter = _CountingHead(head)
@@ -2701,28 +2728,12 @@ def test_a_word_where_a_number_goes_says_so(clip, capsys, option, value, said):
 def test_landmarks_follow_tracks_with_fewer_model_runs_and_the_same_points(clip):
     """Video landmarks start from the track's last landmarks (MediaPipe's tracking mode): fewer runs of
     the mesh model, every face the per-frame path marks still marked, at nearly the same points."""
-    import copy
-    import hashlib
-
     from facekit.detection import create_detector
     from facekit.landmarks import create_landmarker
     from facekit.pipeline import FacePipeline, track_faces
     from facekit.tracking import IoUTracker
 
-    class FoundOnce:  # both passes read the same frames: each frame's faces are found once, for both
-        def __init__(self, detector):
-            self.detector, self.seen = detector, {}
-
-        def detect(self, image, **options):
-            key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), tuple(sorted(options.items())))
-            if key not in self.seen:
-                self.seen[key] = self.detector.detect(image, **options)
-            return [copy.copy(face) for face in self.seen[key]]
-
-        def __getattr__(self, name):
-            return getattr(self.detector, name)
-
-    detector, found, runs = FoundOnce(create_detector(fine_pass=False)), {}, {}
+    detector, found, runs = _FoundOnce(create_detector(fine_pass=False)), {}, {}  # both passes: the same frames
     for track in (False, True):
         mesh = create_landmarker(track=track)
         with FrameSource(str(clip)) as source:
