@@ -2776,22 +2776,30 @@ def test_int8_twin_is_used_only_while_it_matches_model_tflite(tmp_path, mask_mod
     assert Head.load(folder, int8=True).model_path.name == TFLITE
 
 
-@pytest.mark.parametrize("task", ["mask", "emotion", "gender"])
-def test_shipped_int8_head_agrees_with_its_fp16_twin_on_the_test_photos(media, task):
+@pytest.fixture(scope="module")
+def photo_faces(media) -> list[tuple[np.ndarray, list[Box]]]:
+    """Each of PHOTOS with its faces of 16 px or more, found once for every head's int8 test."""
     from facekit.detection import create_detector
-    from facekit.heads import INT8, Head, available_tasks, int8_twin
     from facekit.preprocess import load_image
+
+    detector, found = create_detector(), []
+    for name in PHOTOS:
+        image = load_image(media / name)
+        found.append((image, [f.box for f in detector.detect(image) if min(f.box.width, f.box.height) >= 16]))
+    return found
+
+
+@pytest.mark.parametrize("task", ["mask", "emotion", "gender"])
+def test_shipped_int8_head_agrees_with_its_fp16_twin_on_the_test_photos(photo_faces, task):
+    from facekit.heads import INT8, Head, available_tasks, int8_twin
 
     folder = available_tasks().get(task)
     if folder is None or int8_twin(folder) is None:
         pytest.skip(f"no int8 {task} model shipped")
     int8, fp16 = Head.load(folder, int8=True), Head.load(folder, int8=False)
     assert int8.model_path.name == INT8 and fp16.model_path.name == TFLITE
-    detector = create_detector()
     p8, p16 = [], []
-    for name in PHOTOS:
-        image = load_image(media / name)
-        boxes = [f.box for f in detector.detect(image) if min(f.box.width, f.box.height) >= 16]
+    for image, boxes in photo_faces:
         p8 += [list(p.probabilities.values()) for p in int8.predict_boxes(image, boxes)]
         p16 += [list(p.probabilities.values()) for p in fp16.predict_boxes(image, boxes)]
     p8, p16 = np.array(p8), np.array(p16)
