@@ -2264,10 +2264,10 @@ def test_two_outputs_to_one_file_are_refused(tmp_path, clip, mask_model, capfd):
 
 def test_a_disk_that_fills_up_keeps_no_broken_video(tmp_path, clip, mask_model):
     """OpenCV reports no write error: on a full disk it left an mp4 without its index, renamed into place and
-    reported as written. Files here may not grow past 300 kB (as on a disk with that much room)."""
+    reported as written. Files here may not grow past 300 kB (as on a disk with that much room): 90 frames pass it."""
     out, summary = tmp_path / "out.mp4", tmp_path / "people.csv"
     res = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--no-display", "--output", out,
-                     "--summary", summary, max_file_bytes=300_000)
+                     "--summary", summary, "--max-frames", "90", max_file_bytes=300_000)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "could not be written whole" in one_error_line(res.stderr) and "nothing was kept" in res.stderr
     # The disk had gigabytes free: "N MB free there" alone sent one looking for space that was there.
