@@ -50,9 +50,16 @@ def test_old_keras_file_as_model_says_how_to_convert(media, old_model, script):
     assert "Keras model file" in line and f"python -m facekit.convert {old_model}" in line, line
 
 
-def test_converted_tutorial_model_labels_the_examples(media, old_model, tmp_path):
-    folder = tmp_path / "mask_detector"
-    res = convert(old_model, "-m", folder)
+@pytest.fixture(scope="module")
+def converted(old_model, tmp_path_factory):
+    """The tutorial model converted once with no options (~20 s of TensorFlow), and the run that made it: the
+    tests of what a plain conversion gives read this one."""
+    folder = tmp_path_factory.mktemp("converted") / "mask_detector"
+    return folder, convert(old_model, "-m", folder)
+
+
+def test_converted_tutorial_model_labels_the_examples(media, old_model, converted, tmp_path):
+    folder, res = converted
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "cpu_feature_guard" not in res.stderr, res.stderr
     card = json.loads((folder / "card.json").read_text())
@@ -70,14 +77,13 @@ def test_converted_tutorial_model_labels_the_examples(media, old_model, tmp_path
     assert all(f["mask"]["score"] > 0.9 for f in faces)
 
 
-def test_a_card_names_the_facekit_that_wrote_it(old_model, tmp_path):
+def test_a_card_names_the_facekit_that_wrote_it(converted):
     """A model folder kept across upgrades named the Python, TensorFlow and OpenCV that made it, not the facekit,
     whose network, crop and preprocessing --init-model and the scripts must match. The trainer's card gets the
     same versions block (facekit.training._versions)."""
     from facekit import __version__
 
-    folder = tmp_path / "mask_detector"
-    res = convert(old_model, "-m", folder)
+    folder, res = converted
     assert res.returncode == 0, res.stderr
     versions = json.loads((folder / "card.json").read_text())["versions"]
     assert versions["facekit"] == __version__ and versions["tensorflow"]
@@ -156,7 +162,7 @@ def test_without_the_train_extra_on_python_3_10_says_it_needs_3_11(old_model, tm
     assert not (tmp_path / "out").exists()
 
 
-def test_a_converted_head_keeps_the_terms_given_and_says_when_none_are(old_model, tmp_path):
+def test_a_converted_head_keeps_the_terms_given_and_says_when_none_are(old_model, converted, tmp_path):
     """The trainer records the training images' terms (--data-licence) and says when none are recorded; a converted
     head had neither: no way to record them, and not a word, so --tasks help and the scripts offered it as "no
     terms recorded" with nothing said at conversion."""
@@ -170,7 +176,7 @@ def test_a_converted_head_keeps_the_terms_given_and_says_when_none_are(old_model
     assert card["licences"]["data"] == terms
     assert card_terms(ModelCard.from_dict(card)) == terms
     assert "records no terms" not in res.stdout + res.stderr
-    res = convert(old_model, "-m", tmp_path / "plain")
+    res = converted[1]  # no --data-licence
     assert res.returncode == 0, res.stderr
     assert ("[INFO] the card records no terms for the images the model learnt from, which the weights inherit: "
             "--data-licence TEXT records them") in res.stdout + res.stderr
