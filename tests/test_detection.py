@@ -289,6 +289,10 @@ def test_pass_scales_follow_the_image_size():
     assert pass_scales(400, 300, 800, 2.0) == [1.0, 2.0]  # small scene: upscaled pass for tiny faces
     assert pass_scales(640, 480, 800, 2.0) == [1.0, 1.25]  # a video frame: a cheaper second pass
     assert pass_scales(1280, 720, 800, 2.0) == [1.0]
+    # The upscaled pass is for faces too small at the photo's own size, which 1.2x or less hardly grows: a whole
+    # pass for nothing. obama.jpg (910 px) under SCRFD's 960 px cap, a 720x540 photo under YuNet's 800: one pass.
+    assert pass_scales(910, 1137, 960, 2.0) == [1.0] and pass_scales(720, 540, 800, 2.0) == [1.0]
+    assert pass_scales(780, 585, 960, 2.0) == [1.0, pytest.approx(960 / 780)]
     assert pass_scales(4000, 3000, 800, 2.0) == [pytest.approx(0.32)]  # big photo: one shrunk pass
 
 
