@@ -599,3 +599,69 @@ def test_a_socket_path_over_the_limit_says_the_limit(tmp_path):
     assert str(caught.value) == (f"a socket's path is at most {SOCKET_PATH_MAX - 1} bytes here (this one: 121): "
                                  "choose a shorter one (--socket, FACEKIT_SERVER)")
     assert not path.exists()
+
+
+def test_a_command_hands_itself_to_no_socket_in_a_shared_folder_nor_with_a_window_to_open(tmp_path, media,
+                                                                                          monkeypatch):
+    """A photo command must not pass its arguments, environment and streams to a socket in a folder others may
+    write (theirs could be listening there), nor to a server when it would open a window (on the server's display,
+    in its process). A socket that listens but never answers shows whether the command connected at all."""
+    import socket
+
+    from facekit import serve
+
+    monkeypatch.setattr(serve, "ANSWER_S", 0.2)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    photo = ["-i", str(media / "obama.jpg")]
+
+    def connected(folder: Path, argv: list[str]) -> bool:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(folder / "p.sock"))
+        listener.listen(1)
+        listener.setblocking(False)
+        monkeypatch.setenv("FACEKIT_SERVER", str(folder / "p.sock"))
+        try:
+            assert serve.served(argv) is None  # no answer: it runs in its own process
+            try:
+                listener.accept()[0].close()
+            except BlockingIOError:
+                return False
+            return True
+        finally:
+            listener.close()
+            (folder / "p.sock").unlink()
+
+    own, shared = tmp_path / "own", tmp_path / "shared"
+    own.mkdir(mode=0o700)
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert connected(own, [*photo, "--no-display"])  # the case a server takes: the socket does see a caller
+    assert not connected(shared, [*photo, "--no-display"])
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert not connected(own, photo)
+    assert connected(own, [*photo, "--no-display"])
+
+
+def test_a_head_retrained_in_place_or_a_folder_others_may_write_is_not_served(tmp_path):
+    """A head retrained into its own folder (models/mask/model.tflite written anew) while a server ran: a fresh
+    process loads the new model, so the server must send the command back rather than run the old one. And a
+    socket folder is the user's alone only where neither its group nor others have any access to it (mode 700)."""
+    from facekit.serve import Server, _private_folder, _stamp
+
+    heads = tmp_path / "mask"
+    heads.mkdir()
+    (heads / "model.tflite").write_bytes(b"TFL3 before")
+    server = Server(tmp_path / "unused.sock")
+    server.folders = [heads]
+    server.stamp = _stamp([heads])
+    request = {"version": server.version, "package": str(server.package), "fsencoding": sys.getfilesystemencoding(),
+               "env": dict(os.environ), "cwd": os.getcwd()}
+    assert server._refusal(request, [0, 1, 2]) == ""
+    os.utime(heads / "model.tflite", ns=(time.time_ns() + 10**9,) * 2)
+    assert "changed since the server started" in server._refusal(request, [0, 1, 2])
+    for mode, private in ((0o700, True), (0o770, False), (0o750, False), (0o707, False)):
+        folder = tmp_path / f"run{mode:o}"
+        folder.mkdir()
+        folder.chmod(mode)
+        assert _private_folder(folder) is private, oct(mode)
