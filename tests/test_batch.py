@@ -509,6 +509,8 @@ def test_a_workers_rows_and_status_agree_and_a_source_failing_part_way_gives_non
     finally:
         cv2.setNumThreads(opencv_threads)
     assert status["status"] == "ok" and status["faces"] == len(rows) == 3
+    # A photo is one frame: status.csv's frames, and the closing line's "N frames ... (FPS)" that sums them.
+    assert status["frames"] == 1
     assert all(r["source"] == photo and r["frame"] is None and r["time_s"] is None for r in rows)
     assert failed["status"] == "error" and "cut short" in failed["message"]
     assert broken == [] and failed["faces"] == 0
