@@ -946,6 +946,8 @@ def test_recursive_follows_linked_folders(tmp_path, monkeypatch):
     (archive / "2020" / "c.jpg").symlink_to(tmp_path / "blobs" / "9f86d081.jpg")
     (archive / "2021").symlink_to(tmp_path / "disk2" / "2021")
     (archive / "2020" / "up").symlink_to(archive)
+    # A folder's second name for one of its photos (a "latest" link): the photo once, by the name met first.
+    (archive / "2020" / "latest.jpg").symlink_to(archive / "2020" / "a.jpg")
     sources, _ = gather_sources([str(archive)], None, True)
     assert sorted(sources) == [(str(archive / "2020" / "a.jpg"), "image"),
                                (str(archive / "2020" / "c.jpg"), "image"), (str(archive / "2021" / "b.jpg"), "image")]
