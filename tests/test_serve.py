@@ -665,3 +665,40 @@ def test_a_head_retrained_in_place_or_a_folder_others_may_write_is_not_served(tm
         folder.mkdir()
         folder.chmod(mode)
         assert _private_folder(folder) is private, oct(mode)
+
+
+def test_a_server_that_ends_during_a_command_is_one_line_and_exit_1(tmp_path, media, monkeypatch, capsys):
+    """The server killed while it runs a command (the out-of-memory killer, kill -9): the caller, which had handed
+    the command on, says so in one line and exits 1, rather than wait or end in a traceback."""
+    import signal
+    import socket
+
+    from facekit import serve
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / "p.sock"))
+    listener.listen(1)
+
+    def taken_then_killed():
+        conn, _ = listener.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(b"R")  # taken: the caller now waits for its exit status
+        conn.close()
+
+    server = threading.Thread(target=taken_then_killed, daemon=True)
+    server.start()
+    monkeypatch.setenv("FACEKIT_SERVER", str(folder / "p.sock"))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+    try:
+        assert serve.served(["-i", str(media / "obama.jpg"), "--no-display"]) == 1
+    finally:
+        for s, handler in handlers.items():  # the caller passes its stop signals on: not pytest's own
+            signal.signal(s, handler)
+        listener.close()
+    server.join(timeout=10)
+    assert capsys.readouterr().err.startswith("[ERROR] the facekit server ended during this command (it crashed or "
+                                              "was killed)")
