@@ -263,6 +263,19 @@ def test_res10_single_pass_is_the_seed_detector(media):
     assert len(scores) >= 1 and scores.min() >= 0.5
 
 
+def test_res10_runs_a_photo_at_its_own_size_never_enlarged(media, monkeypatch):
+    """res10's pyramid is the 300x300 blob and the photo at its own size, shrunk to max_side but never enlarged, as
+    the docstrings say: enlarged to 640 px, the first 40 mask_scenes_val scenes took 2.7x as long, at precision
+    0.92 instead of 0.98 (recall 0.56 instead of 0.41), another detector than the one benchmarked."""
+    det = create_detector("res10")
+    sizes = []
+    forward = Res10Detector._forward
+    monkeypatch.setattr(Res10Detector, "_forward", lambda self, net, image, size, confidence: sizes.append(size)
+                        or forward(self, net, image, size, confidence))
+    assert len(det.detect(load_image(media / "example_03.png"))) == 3  # 600x400
+    assert (600, 400) in sizes and all(max(size) <= 600 for size in sizes), sizes
+
+
 def test_confidence_is_per_detector_and_overridable():
     assert create_detector("res10").confidence == 0.5
     assert create_detector("yunet").confidence == YuNetDetector.default_confidence
