@@ -102,6 +102,22 @@ def test_a_lower_threshold_keeps_a_cut_face_from_half_of_it(media):
     assert 0.15 <= faces[int(np.argmax(m >= 0))].score < 0.3
 
 
+def test_a_face_cut_by_the_right_edge_is_kept_from_half_the_threshold(media, monkeypatch):
+    """As by the left edge: example_03's masked woman with 40% of her face past the right edge (SCRFD-2.5GF: 0.43)
+    is a face cut by the frame's edge, kept from half the threshold."""
+    import bench.detection
+
+    monkeypatch.setattr(bench.detection, "CLOSEUP_CUT", 0.4)
+    image = load_image(media / "example_03.png")
+    ref = max(create_detector("yunet").detect(image), key=lambda f: f.box.width)
+    [(_, frame, truth)] = closeup_views(image, ref.box.as_list(), fills=(), edges=("right",))
+    faces = create_detector("scrfd").detect(frame)
+    boxes = np.array([f.box.as_list() for f in faces], dtype=np.float32).reshape(-1, 4)
+    m = match(boxes, np.array([f.score for f in faces], dtype=np.float32), truth)
+    assert (m >= 0).any(), boxes.tolist()
+    assert 0.25 <= faces[int(np.argmax(m >= 0))].score < 0.5
+
+
 def test_no_face_without_a_face(detector, media):
     rng = np.random.default_rng(0)
     for image in (np.zeros((1, 1, 3), np.uint8), np.full((3, 2, 3), 200, np.uint8),
