@@ -141,6 +141,10 @@ def test_scrfd_key_points_inside_their_box(media, name):
         # YuNet's order: the eye on the image's left, the other eye, nose, mouth corners left then right
         assert kps[0, 0] < kps[1, 0] and kps[3, 0] < kps[4, 0]
         assert kps[2, 1] > kps[:2, 1].max() and kps[3:, 1].min() > kps[2, 1] - 0.1 * f.box.height
+        # ... and spread over the face as its features are (these frontal faces: eyes 0.39-0.44 of the box's width
+        # apart, the mouth 0.34-0.41 of its height under them), not huddled in its middle
+        assert 0.3 * f.box.width < kps[1, 0] - kps[0, 0] < 0.55 * f.box.width, (f.box, kps)
+        assert 0.25 * f.box.height < kps[3:, 1].mean() - kps[:2, 1].mean() < 0.5 * f.box.height, (f.box, kps)
 
 
 @pytest.mark.parametrize("name,side", [("two_people.jpg", 256), ("solvay_conference.jpg", 256),
