@@ -470,7 +470,8 @@ def test_small_faces_on_tile_edges_of_a_big_photo_are_found_once(default_detecto
 
 def test_small_faces_of_a_photo_over_4096_px_are_found_where_they_are(default_detector, media):
     """A photo past 4096 px (a 24 MP camera's is 6000 wide) is tiled at 4096 on its long side: the tiles' boxes are
-    scaled back to its own pixels. 32 px faces on a 4300 px strip: 10 px in the shrunk pass, found by the tiles."""
+    scaled back to its own pixels. 32 px faces on a 4300 px strip: 10 px in the shrunk pass, found by the tiles, one
+    of them cut by the photo's edge."""
     small = cv2.resize(load_image(media / "obama.jpg"), None, fx=0.125, fy=0.125, interpolation=cv2.INTER_AREA)
     ref = default_detector.detect(small)[0].box
     canvas = np.full((200, 4300, 3), 127, dtype=np.uint8)
@@ -478,8 +479,12 @@ def test_small_faces_of_a_photo_over_4096_px_are_found_where_they_are(default_de
     for x0 in (1500, 4100):  # the second where a box left at the tiles' scale lands ~200 px to its left
         canvas[30:30 + small.shape[0], x0:x0 + small.shape[1]] = small
         expected.append([ref.x1 + x0, ref.y1 + 30, ref.x2 + x0, ref.y2 + 30])
+    # One cut by the photo's own left edge (5 px of it past): a tile's edge there cuts nothing the next tile has.
+    cut = small[:, ref.x1 + 5:]
+    canvas[30:30 + cut.shape[0], :cut.shape[1]] = cut
+    expected.append([0, ref.y1 + 30, ref.x2 - ref.x1 - 5, ref.y2 + 30])
     boxes, scores = _boxes(default_detector.detect(canvas))
-    assert len(boxes) == 2 and (match(boxes, scores, np.array(expected, dtype=np.float32)) >= 0).all(), boxes
+    assert len(boxes) == 3 and (match(boxes, scores, np.array(expected, dtype=np.float32)) >= 0).all(), boxes
 
 
 def test_big_crowd_photo_keeps_its_small_faces(datasets):
