@@ -44,7 +44,7 @@ from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
-from .cli.video import SMOOTH_LAG, late_pictures, smooth_strength
+from .cli.video import SMOOTH_LAG, late_pictures_line, smooth_strength
 from .errors import FacekitError, NO_ROOM_ERRNOS, counted, loops, near_names, one_line, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
@@ -52,8 +52,10 @@ from .tracking import HEAD_EVERY
 # .mts / .m2ts: a camcorder's AVCHD clips; .3gp: an older phone's. A folder of them was "no videos found".
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
                     ".m2ts", ".3gp"}
+# picture_start_s: when a player shows a video's first picture (its container's word, read by the worker), which the
+# job's closing line says; the driver read every video's header itself at the end, a file share's round trip each.
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
-                  "worker_rss_mb", "finished")
+                  "worker_rss_mb", "finished", "picture_start_s")
 # emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas
 # could not concatenate a video's CSV with its Parquet rows without one of them changing type.
 INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2", "emotion_eyes_only"}
@@ -395,7 +397,7 @@ class Worker:
 
         task_labels = self.analyzer.task_labels
         started, cpu = time.perf_counter(), time.process_time()
-        rows, frames, message = [], 0, ""
+        rows, frames, message, picture_start = [], 0, "", None
         try:
             if _web_address(source):
                 raise FacekitError(f"{source}: {WEB_ADDRESS}")
@@ -426,6 +428,10 @@ class Worker:
                                                                         fine_pass=o.fine_pass, rotate=o.rotate):
                     rows += [csv_row(index, time_s, face, task_labels) for face in faces]
                     frames += 1
+                from .container import sound
+
+                found = sound(source)
+                picture_start = None if found is None else round(found.picture_start_s, 4)
             else:
                 raise FacekitError(f"{source}: neither an image nor a video (by its extension)")
         except FacekitError as exc:
@@ -438,7 +444,7 @@ class Worker:
         status = {"source": name, "kind": kind, "status": "error" if message else "ok", "message": shown(message),
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
                   "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,
-                  "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now()}
+                  "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now(), "picture_start_s": picture_start}
         return rows, status
 
     def parquet(self, rows: list[dict]) -> bytes:
@@ -667,7 +673,8 @@ class Results:
         if faces is not None:
             with atomic_write(self.faces_dir / part, "wb", sweep=False) as fh:
                 fh.write(faces)
-        table = pa.table({c: [row[c] for row in status] for c in STATUS_COLUMNS})
+        # Typed: a part of photos alone has no picture_start_s, a null column that no other part's would match.
+        table = pa.table({c: pa.array([row.get(c) for row in status], STATUS_NUMBERS.get(c)) for c in STATUS_COLUMNS})
         try:
             with atomic_write(self.status_dir / part, "wb", sweep=False) as fh:  # last: its rename marks them done
                 pq.write_table(table, fh)
@@ -721,7 +728,7 @@ def _stub_part(part: Path) -> bool:
 
 # The status parts' types, for a column a part written by an older facekit lacks.
 STATUS_NUMBERS = {"faces": "int64", "frames": "int64", "seconds": "float64", "cpu_seconds": "float64",
-                  "worker_rss_mb": "float64"}
+                  "worker_rss_mb": "float64", "picture_start_s": "float64"}
 
 
 def _read_status(path: Path, columns: tuple[str, ...]):
@@ -1111,7 +1118,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
                                                                max_tasks_in_flight_per_actor=in_flight),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
-    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "picture_start_s": {}}
     returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
     _TEARING_DOWN.clear()
@@ -1126,6 +1133,8 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                     totals["sources"] += 1
                     totals["frames"] += row["frames"]
                     totals["faces"] += row["faces"]
+                    if row.get("picture_start_s"):
+                        totals["picture_start_s"][row["source"]] = row["picture_start_s"]
                     if row["status"] != "ok":
                         totals["failed"] += 1
                         bar.write(f"[WARN] {one_line(row['message'])}", file=sys.stderr)
@@ -1157,7 +1166,7 @@ def worker_died(source: str, kind: str) -> dict:
             "message": f"{shown(source)}: not done, its task never came back ({WORKER_DIED} {TASK_TRIES} times: a "
                        "crash or out of memory, on this file or one run with it); a re-run gives it a task of its own",
             "faces": 0, "frames": 0, "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": "",
-            "worker_rss_mb": float("nan"), "finished": _now()}
+            "worker_rss_mb": float("nan"), "finished": _now(), "picture_start_s": None}
 
 
 # How a FacekitError raised in a worker (check_same_facekit) ends Ray's traceback of it: "facekit.errors.X: ...".
@@ -1189,10 +1198,11 @@ def _guard_ray(batches, totals: dict):
 LATE_PICTURES_SHOWN = 5
 
 
-def _say_late_pictures(videos: list, faces: str) -> None:
+def _say_late_pictures(videos: list[tuple[str, float | None]], faces: str) -> None:
     """As the video script does: a video's time_s counts from its first picture, which a player may show later (the
-    hamilton clip's at 0.852 s), and nothing said so, so a row looked up in a player landed 25 frames early."""
-    late = [(video, line) for video in videos if (line := late_pictures(video, [faces])) is not None]
+    hamilton clip's at 0.852 s), and nothing said so, so a row looked up in a player landed 25 frames early.
+    videos: (video, its picture_start_s as its worker's status row gave it)."""
+    late = [(video, line) for video, start in videos if (line := late_pictures_line(start, [faces])) is not None]
     for video, line in late[:LATE_PICTURES_SHOWN]:
         info(f"{shown(str(video))}: {line}")
     if len(late) > LATE_PICTURES_SHOWN:
@@ -1314,7 +1324,9 @@ def main(argv: list[str] | None = None) -> int:
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
          f"{counted(totals['faces'], 'face detection' if n_videos else 'face')} in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} FPS); results in {args.output}/faces")
-    _say_late_pictures([source for source, kind in todo if kind == "video"], f"{args.output}/faces")
+    starts = totals.get("picture_start_s", {})
+    _say_late_pictures([(source, starts.get(shown(source))) for source, kind in todo if kind == "video"],
+                       f"{args.output}/faces")
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:
         info(f"{counted(left, 'source')} not done yet: run the same command again to go on")

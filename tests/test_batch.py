@@ -74,6 +74,9 @@ def test_resume_does_the_rest_once(job):
     keys = [(f["source"], f["frame"], f["x1"], f["y1"], f["x2"], f["y2"]) for f in faces]
     assert len(keys) == len(set(keys))  # no face written twice
     by_source = {r["source"]: r for r in status}
+    # The worker gives a video's picture start in its row (the closing line reads it there), a photo none.
+    assert [r["picture_start_s"] for r in status if r["kind"] == "video"] == [0.852]
+    assert {r["picture_start_s"] for r in status if r["kind"] == "image"} == {None}
     assert sum(r["faces"] for r in status) == len(faces)
     assert all(sum(f["source"] == s for f in faces) == r["faces"] for s, r in by_source.items())
 
@@ -179,12 +182,16 @@ def test_a_videos_times_are_said_to_count_from_its_first_picture(media, capsys):
     landed 25 frames early). It now says it as the video script does, for each video whose pictures start late."""
     from facekit.batch import _say_late_pictures
 
-    _say_late_pictures([str(media / CLIP), str(media / "missing.mp4")], "results/faces")
+    # The delay comes from each video's status row, as its worker read it: the driver opens no video (it read every
+    # video's header itself at the job's end, a file share's round trip each), so a path it cannot see is no matter.
+    elsewhere = "/on/the/workers/only/clip.mp4"
+    _say_late_pictures([(elsewhere, 0.852), (str(media / "missing.mp4"), None), (str(media / CLIP), 0.0)],
+                       "results/faces")
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"[INFO] {media / CLIP}: the times in results/faces count from the video's first picture, which "
+    assert out == [f"[INFO] {elsewhere}: the times in results/faces count from the video's first picture, which "
                    "a player shows at 0.852 s (the file holds its pictures back that long): add 0.852 to line them "
                    "up with a player's clock, the sound or a transcript"], out
-    _say_late_pictures([str(media / CLIP)] * 7, "results/faces")
+    _say_late_pictures([(str(media / CLIP), 0.852)] * 7, "results/faces")
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 6 and out[-1].startswith("[INFO] and 2 more videos whose pictures a player shows later"), out
 
@@ -772,7 +779,7 @@ def test_results_of_the_first_facekit_batch_resume(tmp_path):
     results.write_summary()
     lines = (results.folder / "status.csv").read_text().splitlines()
     assert lines[0] == ",".join(STATUS_COLUMNS) and len(lines) == 4
-    assert lines[1] == "/p/obama.jpg,image,ok,,1,1,2.2073,,vm:19025,358.9,2026-11-30T07:02:30"
+    assert lines[1] == "/p/obama.jpg,image,ok,,1,1,2.2073,,vm:19025,358.9,2026-11-30T07:02:30,"
     assert lines[3].startswith("/p/two.jpg,image,ok,,2,1,0.43,0.24,")
 
     pq.write_table(pa.table({"name": ["x"]}), results.status_dir / "part-zz.parquet")
@@ -808,7 +815,7 @@ def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
     assert latest["status"].to_pylist() == ["ok", "ok", "error"]
     lines = (results.folder / "status.csv").read_text().splitlines()
     assert lines[0] == ",".join(STATUS_COLUMNS)
-    assert lines[2] == "a.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:04" and len(lines) == 4
+    assert lines[2] == "a.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:04," and len(lines) == 4
     sources = [("a.jpg", "image"), ("b.jpg", "image"), ("c.jpg", "image"), ("d.jpg", "image")]
     assert done_already(results, sources) == [True, True, False, False]
     assert done_already(Results(tmp_path / "new"), sources) == [False] * 4

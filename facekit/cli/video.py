@@ -692,9 +692,15 @@ def late_pictures(video, outputs: list[str]) -> str | None:
     from ..container import sound
 
     found = sound(video)
-    if found is None or found.picture_start_s < 0.0005:
+    return late_pictures_line(None if found is None else found.picture_start_s, outputs)
+
+
+def late_pictures_line(picture_start_s: float | None, outputs: list[str]) -> str | None:
+    """late_pictures' line from the container's picture start (seconds; None where it does not say), read where the
+    video is: facekit-batch's workers give it in their status rows."""
+    if picture_start_s is None or not picture_start_s >= 0.0005:  # NaN too: a status row's "not told"
         return None
-    start = f"{found.picture_start_s:.3f}"
+    start = f"{picture_start_s:.3f}"
     return (f"the times in {_listed(outputs)} count from the video's first picture, which a player shows at {start} "
             f"s (the file holds its pictures back that long): add {start} to line them up with a player's clock, the "
             f"sound or a transcript")
