@@ -845,6 +845,55 @@ class _HeldWhileRayStarts(DeferredStop):
 
 
 LOCAL_RAY_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is 127.0.0.1, its servers bind there
+# The pid of the facekit-batch whose local Ray a process belongs to: every process of that Ray inherits it.
+DRIVER_PID = "FACEKIT_BATCH_DRIVER"
+
+
+def stop_orphans() -> list[int]:
+    """Stop what a killed job's local Ray left running, and return their pids. A facekit-batch killed outright
+    (kill -9, a scheduler's hard kill) left Ray's DashboardAgent and RuntimeEnvAgent running for good, about 90 MB
+    each, two more at every such kill, and nothing said how to find them. Only processes whose facekit-batch is
+    gone are stopped (a job still running keeps its own); where /proc cannot be read (macOS), none."""
+    import signal
+
+    mine = os.getuid() if hasattr(os, "getuid") else None
+    stopped = []
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return stopped
+    for pid in pids:
+        try:
+            if pid == os.getpid() or os.stat(f"/proc/{pid}").st_uid != mine:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        driver = next((v.split(b"=", 1)[1] for v in env if v.startswith(DRIVER_PID.encode() + b"=")), b"")
+        if not driver.isdigit() or int(driver) == pid or _alive(int(driver)):
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)  # its raylet is gone, so nothing would hear what a SIGTERM asked
+            stopped.append(pid)
+        except OSError:
+            continue
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    # A zombie (exited, not reaped yet: a driver just killed by a shell that has not waited) is gone too.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def start_ray(address: str | None, workers: int | None) -> int:
@@ -860,6 +909,11 @@ def start_ray(address: str | None, workers: int | None) -> int:
         # while the job ran, anyone who could reach this machine could join that Ray and run code as its user.
         # Its workers are all here, so it runs as Ray runs on macOS and Windows, on 127.0.0.1 alone.
         os.environ.setdefault(LOCAL_RAY_ONLY, "0")
+        stopped = stop_orphans()
+        if stopped:
+            info(f"stopped {counted(len(stopped), 'Ray process', 'Ray processes')} that a facekit-batch killed "
+                 f"outright left running (pid {', '.join(map(str, stopped))})")
+        os.environ[DRIVER_PID] = str(os.getpid())
         constants = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
         if constants is not None and os.environ[LOCAL_RAY_ONLY] == "0":
             constants.ENABLE_RAY_CLUSTER = False

@@ -1985,3 +1985,25 @@ def test_a_named_pipe_in_a_folder_is_counted_among_the_files_skipped(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     os.mkfifo(tmp_path / "pipe.jpg")
     assert gather_sources([str(tmp_path)], None, False) == ([(str(tmp_path / "a.jpg"), "image")], 2)
+
+
+def test_a_killed_jobs_ray_processes_are_stopped_at_the_next_start():
+    """A facekit-batch killed outright (kill -9) left its local Ray's DashboardAgent and RuntimeEnvAgent running for
+    good, about 90 MB each, two more at every such kill. The next start stops what a gone facekit-batch left (each
+    of its Ray processes carries its pid), and only that: a job still running keeps its own."""
+    from facekit.batch import DRIVER_PID, stop_orphans
+
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    left = subprocess.Popen(sleep, env={**os.environ, DRIVER_PID: str(gone.pid)})
+    running = subprocess.Popen(sleep, env={**os.environ, DRIVER_PID: str(os.getpid())})
+    try:
+        stopped = stop_orphans()
+        assert left.pid in stopped and running.pid not in stopped, stopped
+        assert left.wait(timeout=5) == -9
+        assert running.poll() is None
+    finally:
+        running.kill()
+        left.kill()
+        running.wait()
