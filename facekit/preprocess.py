@@ -10,6 +10,7 @@ card. A test checks both paths give identical arrays.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import re
@@ -842,8 +843,12 @@ def natural_key(path: Path) -> tuple:
     of its order. The path itself breaks ties (IMG.jpg / img.jpg, img01 / img1): the order is always the same."""
     *folders, name = path.parts or ("",)
     last = Path(name)
-    return (tuple((_natural(part), ()) for part in folders) + ((_natural(last.stem), _natural(last.suffix)),),
-            str(path))
+    return (tuple((_natural_folder(part), ()) for part in folders)
+            + ((_natural(last.stem), _natural(last.suffix)),), str(path))
+
+
+# A folder's key once, not once for each of its files: sorting an archive of 30,000 photos took 2.8 s.
+_natural_folder = functools.lru_cache(maxsize=4096)(_natural)
 
 
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], int]:
