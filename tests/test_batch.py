@@ -2029,3 +2029,24 @@ def test_listing_a_big_archive_resolves_each_folder_once(tmp_path, monkeypatch):
     assert len(sources) == 41 and sources[0] == (str(tmp_path / "archive" / "2019" / "img0.jpg"), "image")
     assert (str(tmp_path / "archive" / "2020" / "linked.jpg"), "image") in sources
     assert len(calls) < 10, len(calls)
+
+
+def test_a_resume_reads_the_status_parts_once_before_its_first_photo(tmp_path, media, monkeypatch):
+    """A resume read every status part twice before the first photo ran, once for what is done and again for what
+    killed a worker: on a million photos' 3,900 parts, 41 s on 2 cores where once takes 18."""
+    import facekit.batch as batch_module
+
+    photo, results = _a_finished_job(tmp_path, media)
+    shutil.copy(media / "obama.jpg", photo.parent / "obama.jpg")
+    reads, ran = [], []
+    latest = batch_module.Results.latest
+    monkeypatch.setattr(batch_module.Results, "latest", lambda self, *a: reads.append(a) or latest(self, *a))
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: 1)
+
+    def run_job(tasks, *args, **kwargs):
+        ran.append((tasks, len(reads)))
+        return {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+
+    monkeypatch.setattr(batch_module, "run_job", run_job)
+    batch_module.main([str(photo.parent), "-o", str(results.folder)])
+    assert ran == [([[(str(photo.parent / "obama.jpg"), "image")]], 1)], ran
