@@ -2050,3 +2050,32 @@ def test_a_resume_reads_the_status_parts_once_before_its_first_photo(tmp_path, m
     monkeypatch.setattr(batch_module, "run_job", run_job)
     batch_module.main([str(photo.parent), "-o", str(results.folder)])
     assert ran == [([[(str(photo.parent / "obama.jpg"), "image")]], 1)], ran
+
+
+def test_a_job_with_thousands_of_failures_names_the_first_and_points_to_status_csv(tmp_path, monkeypatch, capsys):
+    """Each failed source was a [WARN] line as it failed: an archive of a million photos, 1% unreadable, printed
+    10,000 of them and scrolled its progress bar away. The first FAILURES_SHOWN are named, then one line says where
+    the others are; the count at the end is all of them."""
+    import ray.data
+
+    from facekit.batch import FAILURES_SHOWN, JobOptions, Results, run_job
+
+    class Dataset:  # no task comes back: each of its sources is recorded as one whose worker died
+        def map_batches(self, *args, **kwargs):
+            return self
+
+        def iter_batches(self, **kwargs):
+            return iter(())
+
+    monkeypatch.setattr(ray.data, "from_items", lambda *args, **kwargs: Dataset())
+    results = Results(tmp_path / "results")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    tasks = [[(f"/archive/{i}.jpg", "image")] for i in range(FAILURES_SHOWN + 10)]
+    totals = run_job(tasks, JobOptions(detector="scrfd"), results, 2)
+    assert totals["failed"] == FAILURES_SHOWN + 10
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[WARN]")]
+    assert len(warned) == FAILURES_SHOWN + 1 and warned[0].startswith("[WARN] /archive/0.jpg: not done"), warned
+    assert warned[-1] == (f"[WARN] more than {FAILURES_SHOWN} sources failed: the others are not named here one by "
+                          f"one; {results.folder / 'status.csv'} gives each its reason")
+    assert len(pq.read_table(results.status_dir)) == FAILURES_SHOWN + 10
