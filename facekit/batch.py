@@ -892,7 +892,7 @@ def stop_orphans() -> list[int]:
         except OSError:  # gone meanwhile, or not ours to read
             continue
         driver = next((v.split(b"=", 1)[1] for v in env if v.startswith(DRIVER_PID.encode() + b"=")), b"")
-        if not driver.isdigit() or int(driver) == pid or _alive(int(driver)):
+        if not driver.isdigit() or int(driver) == pid or _alive(int(driver)) or not _is_ray(pid):
             continue
         try:
             os.kill(pid, signal.SIGKILL)  # its raylet is gone, so nothing would hear what a SIGTERM asked
@@ -900,6 +900,17 @@ def stop_orphans() -> list[int]:
         except OSError:
             continue
     return stopped
+
+
+def _is_ray(pid: int) -> bool:
+    """Whether process `pid` is one of Ray's (raylet, gcs_server, its agents and workers): the driver's variable is
+    inherited by anything it starts, and facekit-batch run from a notebook leaves it set in the kernel, whose later
+    children are the user's own work, not a dead job's leftovers."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"ray" in fh.read().lower()
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -1990,23 +1990,26 @@ def test_a_named_pipe_in_a_folder_is_counted_among_the_files_skipped(tmp_path):
 def test_a_killed_jobs_ray_processes_are_stopped_at_the_next_start():
     """A facekit-batch killed outright (kill -9) left its local Ray's DashboardAgent and RuntimeEnvAgent running for
     good, about 90 MB each, two more at every such kill. The next start stops what a gone facekit-batch left (each
-    of its Ray processes carries its pid), and only that: a job still running keeps its own."""
+    of its Ray processes carries its pid), and only that: a job still running keeps its own, and a process that is
+    not Ray's (the user's own, started later from a notebook kernel that ran the job) keeps running."""
     from facekit.batch import DRIVER_PID, stop_orphans
 
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
-    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
-    left = subprocess.Popen(sleep, env={**os.environ, DRIVER_PID: str(gone.pid)})
-    running = subprocess.Popen(sleep, env={**os.environ, DRIVER_PID: str(os.getpid())})
+    ray_like = [sys.executable, "-c", "import time; time.sleep(60)  # ray.dashboard.agent"]
+    left = subprocess.Popen(ray_like, env={**os.environ, DRIVER_PID: str(gone.pid)})
+    running = subprocess.Popen(ray_like, env={**os.environ, DRIVER_PID: str(os.getpid())})
+    users = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             env={**os.environ, DRIVER_PID: str(gone.pid)})
     try:
         stopped = stop_orphans()
-        assert left.pid in stopped and running.pid not in stopped, stopped
+        assert left.pid in stopped and running.pid not in stopped and users.pid not in stopped, stopped
         assert left.wait(timeout=5) == -9
-        assert running.poll() is None
+        assert running.poll() is None and users.poll() is None
     finally:
-        running.kill()
-        left.kill()
-        running.wait()
+        for process in (running, left, users):
+            process.kill()
+            process.wait()
 
 
 def test_listing_a_big_archive_resolves_each_folder_once(tmp_path, monkeypatch):
