@@ -29,6 +29,10 @@ class Sound:
     # shifted by this much or it plays early. 0 where the container does not say.
     picture_start_s: float = 0.0
     pictures: int | None = None  # picture (video) tracks; None where not told
+    # Seconds of pictures the first picture track's edit list shows, its empty edits not counted; None without
+    # one. A clip cut with `ffmpeg -ss T -i long.mp4 -c copy` holds the pictures from the keyframe before T on
+    # (its frame count counts them) and an edit that shows only those from T: OpenCV decodes only those.
+    picture_span_s: float | None = None
 
 
 def sound(path: str | os.PathLike) -> Sound | None:
@@ -114,16 +118,17 @@ def _mp4(fh: BinaryIO) -> Sound | None:
 
 def _mp4_moov(moov: bytes) -> Sound:
     timescale = 0
-    tracks = []  # (handler, the seconds of its leading empty edits)
+    tracks = []  # (handler, the length of its leading empty edits, of its other edits (None: no edit list))
     for kind, body, stop in _mp4_boxes(moov, 0, len(moov)):
         if kind == b"mvhd":  # edit lists count in the movie's time scale
             timescale = struct.unpack(">I", moov[body + (20 if moov[body] == 1 else 12):][:4])[0]
         elif kind == b"trak":
             found = dict(_mp4_track(moov, body, stop))
-            tracks.append((found.get(b"hdlr"), found.get(b"elst", 0)))
-    start = next((empty for handler, empty in tracks if handler == b"vide"), 0)
-    return Sound(sum(handler == b"soun" for handler, _ in tracks), start / timescale if timescale else 0.0,
-                 pictures=sum(handler == b"vide" for handler, _ in tracks))
+            tracks.append((found.get(b"hdlr"), *found.get(b"elst", (0, None))))
+    start, span = next(((empty, shown) for handler, empty, shown in tracks if handler == b"vide"), (0, None))
+    return Sound(sum(handler == b"soun" for handler, *_ in tracks), start / timescale if timescale else 0.0,
+                 pictures=sum(handler == b"vide" for handler, *_ in tracks),
+                 picture_span_s=span / timescale if span is not None and timescale else None)
 
 
 def _mp4_track(data: bytes, start: int, end: int):
@@ -136,14 +141,17 @@ def _mp4_track(data: bytes, start: int, end: int):
             wide = data[body] == 1
             count = struct.unpack(">I", data[body + 4:body + 8])[0]
             entry = struct.Struct(">Qq" if wide else ">Ii")
-            empty, at = 0, body + 8
-            for _ in range(count):  # an empty edit (media time -1) holds the track back
+            empty, shown, at = 0, 0, body + 8
+            # An empty edit (media time -1) holds the track back; the others show pictures. A count past the box's
+            # end (a damaged file) is read as far as the box goes.
+            for _ in range(min(count, (stop - body - 8) // (entry.size + 4))):
                 duration, media_time = entry.unpack(data[at:at + entry.size])
-                if media_time != -1:
-                    break
-                empty += duration
+                if media_time == -1 and not shown:
+                    empty += duration
+                elif media_time != -1:
+                    shown += duration
                 at += entry.size + 4  # the rate
-            yield b"elst", empty
+            yield b"elst", (empty, shown)
 
 
 def _vint(fh: BinaryIO, keep_marker: bool) -> tuple[int | None, int]:

@@ -563,6 +563,7 @@ class FrameSource:
         # times fell back to index / fps, which a phone's variable frame rate puts seconds off.
         self.stamp_every = 1
         self._last_pts = float("nan")  # the last frame's timestamp in frames (_read_to_end); a live source's: none
+        self._last_s = float("nan")  # and in seconds, as time_s gives it
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
@@ -706,6 +707,7 @@ class FrameSource:
     def _stamp(self, index: int) -> None:
         if not self.live:  # where a short read ended: _read_to_end
             self._last_pts = self.cap.get(cv2.CAP_PROP_PTS)
+            self._last_s = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         if not self.live and index % self.stamp_every == 0:  # a live source's frames are timed as handed out
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
@@ -811,9 +813,14 @@ class FrameSource:
         WebM count is the duration times the rate, and the duration counts from 0: a clip whose pictures start
         0.83 s in (cut from a recording, a stream saved by OBS) gave 65 of "90" frames, and an AVI's count holds
         the frames a variable rate dropped; both whole files were "truncated or corrupt", exit 2. Their last
-        frame's timestamp, in frames from 0, reaches the count. Not an MP4's or MOV's: its count is its own
-        frames', while its timestamps count from where its pictures start, so a cut one's would pass too. An
-        MPEG-TS always is (below)."""
+        frame's timestamp, in frames from 0, reaches the count. An MP4's or MOV's timestamps count from where its
+        pictures start, so a cut one's would pass that too: its count is its own frames', but those of a clip cut
+        without re-encoding (`ffmpeg -ss 2.5 -i long.mp4 -c copy`) start at the keyframe before the cut, and its
+        edit list shows only those from the cut on (60 of "110" decoded, and the clip was "truncated or
+        corrupt"). Its last frame reaches the end of what that edit list shows; one cut short mid-download does
+        not. An MPEG-TS always is (below)."""
+        from .container import MP4_TOP, sound
+
         if self.frame_count is None or self.spec.kind == "camera":
             return False
         if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
@@ -831,12 +838,16 @@ class FrameSource:
             avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
             # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192, from byte 4)
             ts = head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G"
-            kind = "pts" if matroska or avi else "ts" if ts else None
+            kind = "pts" if matroska or avi else "ts" if ts else "mp4" if head[4:8] in MP4_TOP else None
         if kind == "ts":
             # An MPEG-TS (a camcorder's .mts, a broadcast or HLS recording) has no frame count or duration of its
             # own: OpenCV's count spans every stream's timestamps, and its sound often starts first (65 of "91"
             # frames, "truncated or corrupt", exit 2). A TS cut short is a shorter TS, which players read whole.
             return True
+        if kind == "mp4":
+            span = getattr(sound(self.spec.target), "picture_span_s", None)
+            return (span is not None and np.isfinite(self._last_s)
+                    and self._last_s + (1 + SHORT_READ_SLACK) / self.fps >= span)
         reached = np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count
         return kind == "pts" and reached
 
