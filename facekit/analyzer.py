@@ -255,8 +255,8 @@ class FaceAnalyzer(FacePipeline):
             a recording's frames, with a warning that says so). An image
             sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning);
             for a video file, camera or stream, whose times are their own, it is an ArgumentError.
-        progress: show a bar of the frames read (their total where known: a file's frame count, a list's length),
-            a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
+        progress: show a bar of the frames read (their total where known: a file's frame count, a list's length;
+            at the end, the frames the file gave), a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
         rotate: turn every frame 90, 180 or 270 degrees clockwise (after a file's own rotation flag), as
             detect_mask_video.py --rotate: a phone video whose flag was lost, a camera mounted upside down. Each
             result's `.frame` and boxes are the turned frame's.
@@ -364,6 +364,9 @@ class FaceAnalyzer(FacePipeline):
                     # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
                     yield VideoResult(int(index), float(frames.time_s(index)), faces, frame)
                 if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
+                    # A file whose header counts frames it never shows (an MP4 cut with -c copy: 60 of "101") ended
+                    # its bar at "101/101"; the frames it gave are the total.
+                    bar.total = min(bar.total, getattr(frames, "frames_read", bar.total))
                     bar.update(bar.total - bar.n)
             finally:
                 if bar is not None:

@@ -639,6 +639,11 @@ class FrameSource:
         return self._images[0] if self._images else None
 
     @property
+    def frames_read(self) -> int:
+        """Frames the source has given so far (at its end: all it held, which a header that over-counts exceeds)."""
+        return self._read_count
+
+    @property
     def skipped(self) -> int:
         """Frames a live source gave that the loop never got (it reads the newest): 0 for a file."""
         if not self._live:

@@ -57,6 +57,34 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (item.path.name not in SPREAD_BY_TEST, item.path.name not in slow_modules))
 
 
+def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10) -> None:
+    """An MP4 as `ffmpeg -ss T -i long.mp4 -c copy` writes one: all `frames` pictures held and counted, and an edit
+    list that shows only those after the first `hidden` (the lead-in from the keyframe before T); its index (moov)
+    first, as -movflags +faststart puts it, so that a copy cut short in the pictures still opens."""
+    import struct
+
+    import numpy as np
+
+    from facekit.video import VideoSink
+
+    sink = VideoSink(path, fps, (64, 48))
+    for i in range(frames):
+        sink.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    assert sink.close()
+    data = path.read_bytes()
+    at = data.index(b"moov") - 4
+    moov = bytearray(data[at:])  # FFmpeg's muxer writes it last, with an edit list of one entry that shows all
+    scale = {kind: struct.unpack(">I", moov[moov.index(kind) + 16:][:4])[0] for kind in (b"mvhd", b"mdhd")}
+    elst = moov.index(b"elst") + 12
+    struct.pack_into(">Ii", moov, elst, (frames - hidden) * scale[b"mvhd"] // fps, hidden * scale[b"mdhd"] // fps)
+    stco = moov.index(b"stco") + 8
+    count = struct.unpack(">I", moov[stco:stco + 4])[0]
+    offsets = struct.unpack_from(f">{count}I", moov, stco + 4)
+    struct.pack_into(f">{count}I", moov, stco + 4, *(offset + len(moov) for offset in offsets))
+    ftyp = struct.unpack(">I", data[:4])[0]
+    path.write_bytes(data[:ftyp] + moov + data[ftyp:at])
+
+
 @pytest.fixture(scope="session")
 def media() -> Path:
     if not MEDIA.is_dir():

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, mp4_cut_by_copy, run_script
 
 CLIP = "short_hamilton_clip.mp4"
 
@@ -1093,6 +1093,15 @@ def test_analyze_video_shows_its_progress_when_asked(analyzer, media, capsys):
     assert "4/4" in capsys.readouterr().err
     with pytest.raises(ArgumentError, match="progress must be True or False"):
         next(analyzer.analyze_video(media / CLIP, progress="yes"))
+
+
+def test_analyze_video_progress_ends_at_the_frames_a_cut_clip_shows(analyzer, tmp_path, capsys):
+    """A clip cut with `ffmpeg -ss 4.2 -i long.mp4 -c copy` gave its 60 frames and the bar ended at "101/101": its
+    header counts the lead-in frames its edit list hides."""
+    mp4_cut_by_copy(tmp_path / "cut.mp4", 20, hidden=8)
+    assert len(list(analyzer.analyze_video(tmp_path / "cut.mp4", every=5, progress=True))) == 3
+    err = capsys.readouterr().err
+    assert "12/12" in err and "20/20" not in err, err
 
 
 def test_a_live_feed_the_caller_holds_is_timed_as_its_frames_come(analyzer, media):

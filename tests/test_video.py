@@ -28,10 +28,10 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
+    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, mp4_cut_by_copy, on_x_screen, run_script,
                            run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, on_x_screen, run_script,
+    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, mp4_cut_by_copy, on_x_screen, run_script,
                           run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
@@ -1160,35 +1160,13 @@ def test_a_matroska_clip_whose_pictures_start_late_is_read_whole(tmp_path):
             pass
 
 
-def _mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10) -> None:
-    """An MP4 as `ffmpeg -ss T -i long.mp4 -c copy` writes one: all `frames` pictures held and counted, and an edit
-    list that shows only those after the first `hidden` (the lead-in from the keyframe before T); its index (moov)
-    first, as -movflags +faststart puts it, so that a copy cut short in the pictures still opens."""
-    sink = VideoSink(path, fps, (64, 48))
-    for i in range(frames):
-        sink.write(np.full((48, 64, 3), 10 * i, np.uint8))
-    assert sink.close()
-    data = path.read_bytes()
-    at = data.index(b"moov") - 4
-    moov = bytearray(data[at:])  # FFmpeg's muxer writes it last, with an edit list of one entry that shows all
-    scale = {kind: struct.unpack(">I", moov[moov.index(kind) + 16:][:4])[0] for kind in (b"mvhd", b"mdhd")}
-    elst = moov.index(b"elst") + 12
-    struct.pack_into(">Ii", moov, elst, (frames - hidden) * scale[b"mvhd"] // fps, hidden * scale[b"mdhd"] // fps)
-    stco = moov.index(b"stco") + 8
-    count = struct.unpack(">I", moov[stco:stco + 4])[0]
-    offsets = struct.unpack_from(f">{count}I", moov, stco + 4)
-    struct.pack_into(f">{count}I", moov, stco + 4, *(offset + len(moov) for offset in offsets))
-    ftyp = struct.unpack(">I", data[:4])[0]
-    path.write_bytes(data[:ftyp] + moov + data[ftyp:at])
-
-
 def test_an_mp4_cut_without_re_encoding_is_read_whole(tmp_path):
     """A clip cut with `ffmpeg -ss 2.5 -i long.mp4 -c copy` counts the lead-in pictures from the keyframe before
     2.5 s, which its edit list hides: 60 of its "110" decoded, and it was "video ends at frame 60 of 110 (truncated
     or corrupt)", exit 2, every row of it dropped in facekit-batch. Times are its shown ones, from 0; the same clip
     cut short mid-download still ends in that error."""
     whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
-    _mp4_cut_by_copy(whole, 20, hidden=8)  # frames 8-19 of a count of 20 shown
+    mp4_cut_by_copy(whole, 20, hidden=8)  # frames 8-19 of a count of 20 shown
     with FrameSource(str(whole)) as source:
         assert source.frame_count == 20
         read = [(index, frame, source.time_s(index)) for index, frame in iter(source.read, None)]
