@@ -116,6 +116,14 @@ def _mp4(fh: BinaryIO) -> Sound | None:
     return None  # no moov: a recording cut short, which OpenCV refuses too
 
 
+def mp4_index(moov: bytes) -> Sound | None:
+    """What an MP4's / MOV's index (its moov box's body, read from wherever the file is) says; None if damaged."""
+    try:
+        return _mp4_moov(moov)
+    except (ValueError, struct.error):
+        return None
+
+
 def _mp4_moov(moov: bytes) -> Sound:
     timescale = 0
     tracks = []  # (handler, the length of its leading empty edits, of its other edits (None: no edit list))

@@ -460,6 +460,53 @@ def _served_file(url: str) -> bool:
     return length.isdigit() and int(length) > 0 and not feed
 
 
+SERVED_SKIP_BYTES = 1 << 20  # a box past this size in a served MP4 is not read through: a range request skips it
+
+
+def _served_mp4_span(url: str) -> float | None:
+    """container.Sound.picture_span_s of an MP4 / MOV on a web server, read from its index: in the same answer where
+    it comes first (-movflags +faststart), else from a range request past the pictures before it (a server that
+    answers none could not have served that file to FFmpeg either). None where it cannot be told."""
+    import struct
+    from http.client import HTTPException
+    from urllib.request import urlopen
+
+    from .container import MAX_HEADER_BYTES, mp4_index
+
+    at = 0
+    try:
+        for _ in range(8):  # ftyp, free, mdat, moov: a few top-level boxes, a request for each big one
+            request = _http_request(url)
+            if request is None:
+                return None
+            if at:
+                request.add_header("Range", f"bytes={at}-")
+            with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+                if at and answer.status != 206:
+                    return None
+                while True:
+                    head = answer.read(8)
+                    if len(head) < 8:
+                        return None
+                    size, kind = struct.unpack(">I4s", head)
+                    header = 8
+                    if size == 1:
+                        size, header = struct.unpack(">Q", answer.read(8))[0], 16
+                    if size < header or size - header > MAX_HEADER_BYTES and kind == b"moov":
+                        return None  # 0 too: the pictures run to the end, no index after them
+                    if kind == b"moov":
+                        body = answer.read(size - header)
+                        found = mp4_index(body) if len(body) == size - header else None
+                        return found.picture_span_s if found is not None else None
+                    at += size
+                    if size - header > SERVED_SKIP_BYTES:  # the pictures: skipped by the next request
+                        break
+                    answer.read(size - header)
+    except (OSError, ValueError, HTTPException, struct.error):
+        return None
+    return None
+
+
 # A network camera over Wi-Fi (or a stream's segments) delivers its frames in clumps: 30 at once each second. The
 # loop took the newest of each clump and idled until the next one: 6 of 30 frames a second analysed, each shown a
 # second late (the loop held it until the next clump came). A clump's frames are timed at the stream's rate, as
@@ -832,7 +879,8 @@ class FrameSource:
             from urllib.parse import urlparse
 
             suffix = Path(urlparse(str(self.spec.target)).path).suffix.lower()
-            kind = {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts"}.get(suffix)
+            kind = {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts",
+                    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4"}.get(suffix)
         else:
             try:
                 with open(self.spec.target, "rb") as fh:
@@ -850,7 +898,10 @@ class FrameSource:
             # frames, "truncated or corrupt", exit 2). A TS cut short is a shorter TS, which players read whole.
             return True
         if kind == "mp4":
-            span = getattr(sound(self.spec.target), "picture_span_s", None)
+            if self.spec.kind == "stream":
+                span = _served_mp4_span(str(self.spec.target))
+            else:
+                span = getattr(sound(self.spec.target), "picture_span_s", None)
             return (span is not None and np.isfinite(self._last_s)
                     and self._last_s + (1 + SHORT_READ_SLACK) / self.fps >= span)
         reached = np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count

@@ -57,10 +57,10 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (item.path.name not in SPREAD_BY_TEST, item.path.name not in slow_modules))
 
 
-def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10) -> None:
+def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10, faststart: bool = True) -> None:
     """An MP4 as `ffmpeg -ss T -i long.mp4 -c copy` writes one: all `frames` pictures held and counted, and an edit
     list that shows only those after the first `hidden` (the lead-in from the keyframe before T); its index (moov)
-    first, as -movflags +faststart puts it, so that a copy cut short in the pictures still opens."""
+    first, as -movflags +faststart puts it (so that a copy cut short in the pictures still opens), or last."""
     import struct
 
     import numpy as np
@@ -77,6 +77,9 @@ def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10) -> None
     scale = {kind: struct.unpack(">I", moov[moov.index(kind) + 16:][:4])[0] for kind in (b"mvhd", b"mdhd")}
     elst = moov.index(b"elst") + 12
     struct.pack_into(">Ii", moov, elst, (frames - hidden) * scale[b"mvhd"] // fps, hidden * scale[b"mdhd"] // fps)
+    if not faststart:
+        path.write_bytes(data[:at] + moov)
+        return
     stco = moov.index(b"stco") + 8
     count = struct.unpack(">I", moov[stco:stco + 4])[0]
     offsets = struct.unpack_from(f">{count}I", moov, stco + 4)

@@ -1212,6 +1212,51 @@ def test_a_matroska_clip_whose_pictures_start_late_is_read_whole_over_http(tmp_p
         server.server_close()
 
 
+def test_an_mp4_cut_without_re_encoding_is_read_whole_over_http(tmp_path, monkeypatch):
+    """The clip cut with -c copy on a web server: "video ends at frame 12 of 20 (truncated or corrupt)", its index
+    read first (-movflags +faststart) or past its pictures (a server that answers range requests); the same clip
+    cut short mid-download still is."""
+    import functools
+    import http.server
+
+    class Ranges(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # http.server ignores Range; nginx or Apache answer it, as a file with its index last needs
+            start = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+            if start is None:
+                return super().do_GET()
+            data = (tmp_path / self.path.lstrip("/")).read_bytes()
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start[1]}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(data) - int(start[1])))
+            self.end_headers()
+            self.wfile.write(data[int(start[1]):])
+
+        def log_message(self, *args):
+            pass
+
+    import facekit.video
+
+    monkeypatch.setattr(facekit.video, "SERVED_SKIP_BYTES", 0)  # these pictures are as big as a long clip's
+    mp4_cut_by_copy(tmp_path / "first.mp4", 20, hidden=8)
+    mp4_cut_by_copy(tmp_path / "last.mp4", 20, hidden=8, faststart=False)
+    whole = (tmp_path / "first.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) * 9 // 10])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Ranges, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        for name in ("first.mp4", "last.mp4"):
+            with FrameSource(f"{url}/{name}") as source:
+                assert not source.live and source.frame_count == 20
+                assert sum(1 for _ in iter(source.read, None)) == 12
+        with FrameSource(f"{url}/cut.mp4") as source, pytest.raises(VideoError, match="ends at frame .* of 20"):
+            while source.read() is not None:
+                pass
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_frames_of_changing_size(tmp_path, clip, mask_model, capfd):
     cap = cv2.VideoCapture(str(clip))
     for i in range(10):
