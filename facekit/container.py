@@ -7,6 +7,7 @@ only: a file of gigabytes costs a few reads."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ MP4_CONTAINERS = {b"trak", b"mdia", b"edts"}
 MP4_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
 MKV_EBML, MKV_SEGMENT, MKV_TRACKS, MKV_TRACK_ENTRY, MKV_TRACK_TYPE, MKV_CLUSTER = (
     0x1A45DFA3, 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675)
+MKV_INFO, MKV_TIMESTAMP_SCALE, MKV_TRACK_NUMBER, MKV_CLUSTER_TIME, MKV_BLOCK_GROUP, MKV_BLOCK, MKV_SIMPLE_BLOCK = (
+    0x1549A966, 0x2AD7B1, 0xD7, 0xE7, 0xA0, 0xA1, 0xA3)
 MKV_VIDEO, MKV_AUDIO = 1, 2
 
 
@@ -180,11 +183,16 @@ def _vint(fh: BinaryIO, keep_marker: bool) -> tuple[int | None, int]:
 
 def _matroska(fh: BinaryIO) -> Sound | None:
     end = os.fstat(fh.fileno()).st_size
-    at = 0
+    at, tracks, scale = 0, None, 1_000_000  # the track list; nanoseconds a timestamp counts (Matroska's default)
     while at < end:
         fh.seek(at)
-        element, id_len = _vint(fh, keep_marker=True)
-        size, size_len = _vint(fh, keep_marker=False)
+        try:
+            element, id_len = _vint(fh, keep_marker=True)
+            size, size_len = _vint(fh, keep_marker=False)
+        except ValueError:  # past the track list, only the pictures' start is lost: the tracks are still told
+            if tracks is None:
+                raise
+            break
         body = at + id_len + size_len
         if element == MKV_SEGMENT:  # its children follow; a live recording's Segment has no size
             at = body
@@ -193,16 +201,69 @@ def _matroska(fh: BinaryIO) -> Sound | None:
             if size is None or size > MAX_HEADER_BYTES:
                 return None
             tracks = fh.read(size)
-            return Sound(_mkv_audio_entries(tracks), pictures=_mkv_entries(tracks, MKV_VIDEO))
-        if element == MKV_CLUSTER or size is None:  # pictures began before any track list
-            return None
+        elif element == MKV_INFO and size is not None and size <= MAX_HEADER_BYTES:
+            try:
+                scale = next((int.from_bytes(value, "big") for kind, value in _mkv_children(fh.read(size))
+                              if kind == MKV_TIMESTAMP_SCALE), scale)
+            except ValueError:  # a damaged Info: the default scale, the track list still read
+                pass
+        elif element == MKV_CLUSTER:
+            if tracks is None:  # pictures began before any track list
+                return None
+            # A clip cut from a recording (ffmpeg -i long.mkv -ss 2.5 -c copy) keeps the pictures' times, 0.346 s
+            # here, its sound's from 0.008: OpenCV times that first picture 0, and nothing said so (an MP4's
+            # empty edit did).
+            try:
+                fh.seek(at)
+                first = _mkv_first_picture(fh, _mkv_video_number(tracks), end)
+            except (ValueError, struct.error):
+                first = None
+            return Sound(_mkv_audio_entries(tracks), first * scale / 1e9 if first is not None and first > 0 else 0.0,
+                         pictures=_mkv_entries(tracks, MKV_VIDEO))
+        if size is None:
+            break
         at = body + size
+    return None if tracks is None else Sound(_mkv_audio_entries(tracks), pictures=_mkv_entries(tracks, MKV_VIDEO))
+
+
+def _mkv_video_number(tracks: bytes) -> int | None:
+    for kind, entry in _mkv_children(tracks):
+        fields = dict(_mkv_children(entry)) if kind == MKV_TRACK_ENTRY else {}
+        if int.from_bytes(fields.get(MKV_TRACK_TYPE, b""), "big") == MKV_VIDEO and MKV_TRACK_NUMBER in fields:
+            return int.from_bytes(fields[MKV_TRACK_NUMBER], "big")
+    return None
+
+
+def _mkv_first_picture(fh: BinaryIO, track: int | None, end: int) -> int | None:
+    """The timestamp of `track`'s first block (in the file's timestamp units), from the cluster at fh on: the
+    first clusters of a cut clip can hold its sound alone. None where the first few clusters hold none."""
+    if track is None:
+        return None
+    clusters, cluster_time = 0, 0
+    while fh.tell() < end:
+        element, _ = _vint(fh, keep_marker=True)
+        length, _ = _vint(fh, keep_marker=False)
+        if element == MKV_CLUSTER:  # its children follow, its size known or not
+            clusters += 1
+            if clusters > 64:
+                return None
+            continue
+        if length is None:
+            return None
+        if element == MKV_CLUSTER_TIME:
+            cluster_time = int.from_bytes(fh.read(length), "big")
+        elif element in (MKV_SIMPLE_BLOCK, MKV_BLOCK):
+            head = fh.read(min(length, 12))
+            number, used = _vint(io.BytesIO(head), keep_marker=False)
+            if number == track:
+                return cluster_time + struct.unpack(">h", head[used:used + 2])[0]
+            fh.seek(length - len(head), os.SEEK_CUR)
+        elif element != MKV_BLOCK_GROUP:  # a group's children follow: its Block
+            fh.seek(length, os.SEEK_CUR)
     return None
 
 
 def _mkv_children(data: bytes):
-    import io
-
     fh = io.BytesIO(data)
     while fh.tell() < len(data):
         element, _ = _vint(fh, keep_marker=True)

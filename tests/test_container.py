@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from facekit.container import sound
+from facekit.container import Sound, sound
 from facekit.video import VideoSink
 
 
@@ -61,6 +61,31 @@ def test_a_matroska_files_sound_tracks_are_counted_also_in_a_segment_of_unknown_
     silent = tmp_path / "silent.webm"
     silent.write_bytes(header + _ebml(0x18538067, info + _ebml(0x1654AE6B, _track(1))))
     assert audio_tracks(silent) == 0
+
+
+def test_a_matroska_clip_cut_from_a_recording_says_when_its_pictures_start(tmp_path):
+    """`ffmpeg -i long.mp4 -ss 2.5 -c copy clip.mkv`: its pictures from 0.346 s, its sound from 0.008, and the first
+    cluster holds sound alone. OpenCV times that first picture 0, and the outputs' times were 0.346 s early with no
+    word (an MP4's were told); a cluster's size may be unknown (a live recording's)."""
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"matroska"))
+    info = _ebml(0x1549A966, _ebml(0x2AD7B1, (1000000).to_bytes(3, "big")))
+    tracks = _ebml(0x1654AE6B, _track(1) + _ebml(0xAE, _ebml(0xD7, b"\x02") + _ebml(0x83, b"\x02")))
+
+    def cluster(time_ms: int, blocks: list[tuple[int, int]], unknown: bool) -> bytes:  # (track, offset ms)
+        body = _ebml(0xE7, time_ms.to_bytes(2, "big")) + b"".join(
+            _ebml(0xA3, bytes([0x80 | track]) + struct.pack(">h", offset) + b"\x80" + b"\0" * 20)
+            for track, offset in blocks)
+        return _ebml(0x1F43B675, body, unknown_size=unknown)
+
+    for unknown in (False, True):
+        path = tmp_path / f"clip{unknown}.mkv"
+        path.write_bytes(header + _ebml(0x18538067, info + tracks + cluster(0, [(2, 8), (2, 29)], unknown)
+                                        + cluster(300, [(2, 30), (1, 46), (1, 79)], unknown)))
+        found = sound(path)
+        assert found is not None and found.tracks == 1 and found.picture_start_s == pytest.approx(0.346), unknown
+    for cut in (b"\x1f\x43", cluster(0, [(2, 8)], False)[:-9]):  # cut where its pictures begin: tracks still told
+        path.write_bytes(header + _ebml(0x18538067, info + tracks, unknown_size=True) + cut)
+        assert sound(path) == Sound(1, 0.0, pictures=1)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
