@@ -611,6 +611,7 @@ class FrameSource:
         self.stamp_every = 1
         self._last_pts = float("nan")  # the last frame's timestamp in frames (_read_to_end); a live source's: none
         self._last_s = float("nan")  # and in seconds, as time_s gives it
+        self._span_s: float | None = None  # seconds of pictures an MP4's edit list shows (_read_to_end)
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
@@ -851,8 +852,14 @@ class FrameSource:
         if self.spec.kind == "camera" and not self._stop.is_set():
             self._error = f"camera {self.spec.target} stopped delivering frames after {index} (disconnected?)"
         elif self.frame_count is not None and index + SHORT_READ_SLACK < self.frame_count and not self._read_to_end():
-            self._error = (f"{self.spec.describe()}: video ends at frame {index} of {self.frame_count} "
-                           f"(truncated or corrupt)")
+            span = self._span_s
+            if span is not None and span * self.fps + SHORT_READ_SLACK < self.frame_count:
+                # A clip cut with -c copy and then cut short: "frame 56 of 110" of the 60 frames it shows.
+                self._error = (f"{self.spec.describe()}: video ends at frame {index}, {self._last_s:.2f} s into the "
+                               f"{span:.2f} s it shows (truncated or corrupt)")
+            else:
+                self._error = (f"{self.spec.describe()}: video ends at frame {index} of {self.frame_count} "
+                               f"(truncated or corrupt)")
         elif self._images and index < len(self._images):
             pattern = Path(self.spec.target).name
             stop = self._images[0] + index  # the number OpenCV found no readable image at
@@ -902,6 +909,7 @@ class FrameSource:
                 span = _served_mp4_span(str(self.spec.target))
             else:
                 span = getattr(sound(self.spec.target), "picture_span_s", None)
+            self._span_s = span
             return (span is not None and np.isfinite(self._last_s)
                     and self._last_s + (1 + SHORT_READ_SLACK) / self.fps >= span)
         reached = np.isfinite(self._last_pts) and self._last_pts + 1 + SHORT_READ_SLACK >= self.frame_count
