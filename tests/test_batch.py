@@ -1062,6 +1062,21 @@ def test_a_photo_named_like_an_option_is_taken_after_a_double_dash(tmp_path, mon
                                        "--help)\n")
 
 
+def _video_script_tables(media, tmp_path, frames: int, columns: list[str], option: list[str]):
+    """The video script's CSV rows of the clip's first `frames` frames (mask head, heads every frame) with `option`
+    and without it, each sorted as a job's Parquet rows are compared with them."""
+    import pandas as pd
+
+    tables = []
+    for name, extra in (("option.csv", option), ("plain.csv", [])):
+        table = tmp_path / name
+        res = run_script("detect_mask_video.py", "-s", media / CLIP, "--no-display", "--max-frames", str(frames),
+                         "--head-every", "1", "--tasks", "mask", "--csv", table, *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+        tables.append(pd.read_csv(table)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True))
+    return tables
+
+
 def _a_finished_job(tmp_path, media):
     """A job folder whose one photo is done (its status part written as a worker writes it): (photo, Results)."""
     from facekit.batch import Results, gather_sources
@@ -1196,19 +1211,14 @@ def test_fine_pass_for_videos_as_the_video_script_takes_it(tmp_path, media):
     refused)."""
     import pandas as pd
 
-    out, csv, plain = tmp_path / "results", tmp_path / "faces.csv", tmp_path / "plain.csv"
+    out = tmp_path / "results"
     args = [media / CLIP, "-o", out, "--max-frames", "4", "--head-every", "1", "--detector", "scrfd-500m",
             "--tasks", "mask", "--workers", "1", "--fine-pass"]
     res = batch(*args)
     assert res.returncode == 0, res.stderr[-2000:]
     columns = ["frame", "track_id", "x1", "y1", "x2", "y2", "score", "mask_with_mask"]
-    for table, extra in ((csv, ["--fine-pass"]), (plain, [])):
-        res = run_script("detect_mask_video.py", "-s", media / CLIP, "--no-display", "--max-frames", "4",
-                         "--head-every", "1", "--tasks", "mask", "--csv", table, *extra)
-        assert res.returncode == 0, res.stderr[-2000:]
+    script, one_pass = _video_script_tables(media, tmp_path, 4, columns, ["--fine-pass"])
     rows = pd.read_parquet(out / "faces")[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
-    script, one_pass = (pd.read_csv(t)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
-                        for t in (csv, plain))
     pd.testing.assert_frame_equal(rows, script, check_dtype=False)
     assert not rows.equals(one_pass.astype(rows.dtypes.to_dict()))
     assert json.loads((out / "job.json").read_text())["fine_pass"] is True
@@ -1223,7 +1233,7 @@ def test_smooth_for_videos_and_files_this_user_may_not_read(tmp_path, media):
     that says "cannot read", and the job goes on past them."""
     import pandas as pd
 
-    out, csv, plain = tmp_path / "results", tmp_path / "faces.csv", tmp_path / "plain.csv"
+    out = tmp_path / "results"
     photo = unreadable_file(tmp_path, "locked.jpg", media / "obama.jpg")
     video = unreadable_file(tmp_path, "locked.mp4", media / CLIP)
     res = batch(media / CLIP, photo, video, "-o", out, "--max-frames", "6", "--head-every", "1", "--detector",
@@ -1235,13 +1245,8 @@ def test_smooth_for_videos_and_files_this_user_may_not_read(tmp_path, media):
         assert status.loc[str(path), "message"] == f"{path}: cannot read (Permission denied)"
     assert status.loc[str(media / CLIP), "status"] == "ok"
     columns = ["frame", "track_id", "x1", "y1", "mask_label", "mask_with_mask"]
-    for table, extra in ((csv, ["--smooth", "0.9"]), (plain, [])):
-        res = run_script("detect_mask_video.py", "-s", media / CLIP, "--no-display", "--max-frames", "6",
-                         "--head-every", "1", "--tasks", "mask", "--csv", table, *extra)
-        assert res.returncode == 0, res.stderr[-2000:]
+    script, default = _video_script_tables(media, tmp_path, 6, columns, ["--smooth", "0.9"])
     rows = pd.read_parquet(out / "faces")[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
-    script, default = (pd.read_csv(t)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
-                       for t in (csv, plain))
     pd.testing.assert_frame_equal(rows, script, check_dtype=False)
     assert (rows["mask_with_mask"] - default["mask_with_mask"]).abs().max() > 0.005  # 0.009 on frame 4
     assert json.loads((out / "job.json").read_text())["smooth"] == 0.9
