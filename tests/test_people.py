@@ -5,6 +5,7 @@ blocks the frames nor leaves zombies, and a bad --alert fails before the video s
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shlex
 import shutil
@@ -124,17 +125,21 @@ def test_the_closing_table_says_why_a_track_got_no_label():
     assert not any("no label" in line for line in PeopleSummary({"mask": MASK}).table())
 
 
+def _seen_with_neutral(emotions: list[str], track: int, neutral: float | None) -> Face:
+    """Track `track`'s face read without a mask and, unless `neutral` is None, by an emotion head of `emotions`
+    (happy, neutral) with P(neutral) = `neutral`."""
+    preds = {"mask": Prediction.from_probabilities(MASK, np.array([0.1, 0.9]))}
+    if neutral is not None:
+        preds["emotion"] = Prediction.from_probabilities(emotions, np.array([1 - neutral, neutral]))
+    return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+
+
 def test_summary_gives_each_persons_mean_emotion_intensity_as_the_csvs_mean(tmp_path):
     """A researcher computed each person's mean intensity from the per-frame CSV: people.csv had no such column.
     It is the mean of the CSV's emotion_intensity (1 - P(neutral)) over the frames the emotion head labelled."""
     emotions = ["happy", "neutral"]
     people = PeopleSummary({"mask": MASK, "emotion": emotions})
-
-    def seen(track: int, neutral: float | None) -> Face:
-        preds = {"mask": Prediction.from_probabilities(MASK, np.array([0.1, 0.9]))}
-        if neutral is not None:
-            preds["emotion"] = Prediction.from_probabilities(emotions, np.array([1 - neutral, neutral]))
-        return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+    seen = functools.partial(_seen_with_neutral, emotions)
 
     for neutral in (0.8, 0.4, None, 0.3):  # a frame the emotion head did not label counts for nothing
         people.add(0, 0.0, [seen(1, neutral), seen(2, None)])
@@ -153,12 +158,7 @@ def test_the_closing_table_gives_each_persons_mean_intensity_as_the_summary_does
     face), and a run without an emotion head has none."""
     emotions = ["happy", "neutral"]
     people = PeopleSummary({"emotion": emotions, "mask": MASK})
-
-    def seen(track: int, neutral: float | None) -> Face:
-        preds = {"mask": Prediction.from_probabilities(MASK, np.array([0.1, 0.9]))}
-        if neutral is not None:
-            preds["emotion"] = Prediction.from_probabilities(emotions, np.array([1 - neutral, neutral]))
-        return Face(Box(10, 10, 60, 60), 0.9, preds, track_id=track)
+    seen = functools.partial(_seen_with_neutral, emotions)
 
     for neutral in (0.8, 0.4, 0.3):
         people.add(0, 0.0, [seen(1, neutral), seen(2, None)])
