@@ -255,7 +255,7 @@ class FaceAnalyzer(FacePipeline):
             a recording's frames, with a warning that says so). An image
             sequence's path (frames/%04d.png) takes it too (it holds no rate; None: 30 fps, with a warning);
             for a video file, camera or stream, whose times are their own, it is an ArgumentError.
-        progress: show a bar of the frames read (their total where known: a file's frame count, a list's length;
+        progress: show a bar of the frames read (their total where known: the frames a file shows, a list's length;
             at the end, the frames the file gave), a widget in a Jupyter notebook where ipywidgets is installed, else text on standard error.
         rotate: turn every frame 90, 180 or 270 degrees clockwise (after a file's own rotation flag), as
             detect_mask_video.py --rotate: a phone video whose flag was lost, a camera mounted upside down. Each
@@ -342,7 +342,7 @@ class FaceAnalyzer(FacePipeline):
             bar = None
             try:
                 if progress:
-                    total = getattr(frames, "frame_count", None)
+                    total = getattr(frames, "frames_shown", None)
                     if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
                         total = len(source)
                     if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every

@@ -614,6 +614,11 @@ class FrameSource:
         self._span_s: float | None = None  # seconds of pictures an MP4's edit list shows (_read_to_end)
         count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
+        # The frames a player shows, where a local file's header counts more: the progress bar's total. A clip cut
+        # with -c copy counted its hidden lead-in ("224/275" at its end, of the 225 it shows).
+        self.frames_shown = self.frame_count
+        if self.frame_count and self.spec.kind == "file" and not (self.sequence or self._photo):
+            self.frames_shown = _frames_shown(self.spec.target, self.frame_count, self.fps)
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
                          and not _served_file(str(self.spec.target)))
         if live is None and self.spec.kind == "stream" and not self._endless:
@@ -999,6 +1004,22 @@ class FrameSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _frames_shown(path: str | int, count: int, fps: float) -> int:
+    """How many of a file's `count` frames (OpenCV's, from its header) a player shows: an MP4's / MOV's edit list
+    can hide a lead-in (`ffmpeg -ss 2.5 -i long.mp4 -c copy`), and a Matroska / WebM count is its duration times
+    the rate from 0, where a cut one's pictures start later (0.346 s: 10 of "225" never there)."""
+    from .container import sound
+
+    found = sound(path)
+    if found is None:
+        return count
+    if found.picture_span_s is not None:
+        shown = round(found.picture_span_s * fps)
+    else:  # an MP4 without an edit list and an AVI start at 0
+        shown = count - round(found.picture_start_s * fps)
+    return shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
 
 
 def _display_size(size: tuple[int, int], sar_num: float, sar_den: float) -> tuple[int, int]:

@@ -1180,6 +1180,33 @@ def test_an_mp4_cut_without_re_encoding_is_read_whole(tmp_path):
             pass
 
 
+def test_the_progress_bar_counts_the_frames_a_cut_clip_shows(tmp_path, mask_model, capfd, monkeypatch):
+    """A clip cut with `ffmpeg -ss 2.5 -i long.mp4 -c copy` was read whole, but the script's bar counted its header's
+    frames, lead-in and all: it ended at "224/275" of the 225 it shows. So did a Matroska clip whose pictures start
+    late (cut with -ss after -i: "215/225")."""
+    import io
+
+    from tqdm import tqdm
+
+    import facekit.cli.video as video_cli
+
+    bars = []
+
+    def drawn(**options):  # the bar as a terminal gets it
+        bars.append(tqdm(file=io.StringIO(), **options))
+        return bars[-1]
+
+    monkeypatch.setattr(video_cli, "progress_bar", drawn)
+    mp4_cut_by_copy(tmp_path / "cut.mp4", 20, hidden=8)
+    _mjpeg_mkv(tmp_path / "late.mkv", 10, start_ms=1000, duration_ms=2000)
+    for name, shown in (("cut.mp4", 12), ("late.mkv", 10)):
+        with FrameSource(str(tmp_path / name)) as source:
+            assert source.frame_count == 20 and source.frames_shown == shown
+        assert main(["--source", str(tmp_path / name), "--model", str(mask_model), "--no-display"]) == 0
+        assert (bars[-1].n, bars[-1].total) == (shown, shown), name
+        assert f"[INFO] {shown} frames," in capfd.readouterr().out
+
+
 def test_a_file_read_as_live_ends_without_an_error_on_its_reader_thread(tmp_path, monkeypatch):
     """FrameSource(file, live=True) keeps no timestamps: at the end of a Matroska clip read short of its count its
     reader thread died of an AttributeError (the last frame's timestamp was never kept), and read() then ended

@@ -445,7 +445,7 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
         # A file's progress, on a terminal only: a long recording said nothing for minutes.
         show_progress, progress = report if progress is None else progress, None
         if show_progress and not source.live:
-            total = source.frame_count
+            total = source.frames_shown
             if args.max_frames is not None and total is not None:
                 total = min(total, args.max_frames * args.every)
             progress = stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
