@@ -54,6 +54,8 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".m
                     ".m2ts", ".3gp"}
 # picture_start_s: when a player shows a video's first picture (its container's word, read by the worker), which the
 # job's closing line says; the driver read every video's header itself at the end, a file share's round trip each.
+# The status of a video that broke part-way (truncated or corrupt): its rows of the frames before are kept.
+PARTIAL = "partial"
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
                   "worker_rss_mb", "finished", "picture_start_s")
 # emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas
@@ -407,12 +409,13 @@ class Worker:
         return {"part": parts, "faces": faces, "status": statuses}
 
     def run_source(self, source: str, kind: str) -> tuple[list[dict], dict]:
-        """Rows of one source (all or none: a source that fails part-way gives none) and its status."""
+        """Rows of one source and its status: all or none, but for a video that breaks part-way (truncated, a
+        download or recording cut short), whose rows of the frames before are kept, its status PARTIAL."""
         from .records import csv_row
 
         task_labels = self.analyzer.task_labels
         started, cpu = time.perf_counter(), time.process_time()
-        rows, frames, message, picture_start = [], 0, "", None
+        rows, frames, message, picture_start, broke = [], 0, "", None, False
         try:
             if _web_address(source):
                 raise FacekitError(f"{source}: {WEB_ADDRESS}")
@@ -436,13 +439,19 @@ class Worker:
                 frames = 1
             elif kind == "video":
                 o = self.options
-                for index, time_s, faces in self.analyzer.analyze_video(source, detect_every=o.detect_every,
-                                                                        every=o.every, smooth=o.smooth,
-                                                                        head_every=o.head_every,
-                                                                        max_frames=o.max_frames,
-                                                                        fine_pass=o.fine_pass, rotate=o.rotate):
-                    rows += [csv_row(index, time_s, face, task_labels) for face in faces]
-                    frames += 1
+                try:
+                    for index, time_s, faces in self.analyzer.analyze_video(source, detect_every=o.detect_every,
+                                                                            every=o.every, smooth=o.smooth,
+                                                                            head_every=o.head_every,
+                                                                            max_frames=o.max_frames,
+                                                                            fine_pass=o.fine_pass, rotate=o.rotate):
+                        rows += [csv_row(index, time_s, face, task_labels) for face in faces]
+                        frames += 1
+                except FacekitError as exc:
+                    # A truncated video lost every row, where the video script keeps its outputs of the frames before.
+                    if not frames:
+                        raise
+                    broke, message = True, f"{exc}; the rows of the {counted(frames, 'frame')} before are kept"
                 from .container import sound
 
                 found = sound(source)
@@ -456,7 +465,8 @@ class Worker:
             rows, message = [], f"{source}: {type(exc).__name__}: {last}"
         name = shown(source)
         rows = [{"source": name, "kind": kind, **row} for row in rows]
-        status = {"source": name, "kind": kind, "status": "error" if message else "ok", "message": shown(message),
+        state = PARTIAL if broke else "error" if message else "ok"
+        status = {"source": name, "kind": kind, "status": state, "message": shown(message),
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
                   "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,
                   "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now(), "picture_start_s": picture_start}
@@ -801,12 +811,14 @@ RESUME_COLUMNS = ("source", "status", "message", "finished")
 
 
 def done_already(results: Results, sources: list[tuple[str, str]], latest=None) -> list[bool]:
-    """For each source, whether its latest status is ok (a resume skips it). latest: results.latest(RESUME_COLUMNS),
-    if read already."""
+    """For each source, whether its latest status is ok or PARTIAL (a resume skips it: read again, a truncated video
+    gives the same frames, whose rows are kept already). latest: results.latest(RESUME_COLUMNS), if read already."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     latest = results.latest(("source", "status", "finished")) if latest is None else latest
-    return _is_in(sources, latest.filter(pc.equal(latest["status"], "ok"))["source"])
+    done = pc.is_in(latest["status"], value_set=pa.array(["ok", PARTIAL]))
+    return _is_in(sources, latest.filter(done)["source"])
 
 
 def pending(results: Results, sources: list[tuple[str, str]], latest=None) -> list[tuple[str, str]]:
@@ -1204,12 +1216,13 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
                                                                max_tasks_in_flight_per_actor=in_flight),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
-    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "picture_start_s": {}}
+    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "partial": 0, "picture_start_s": {}}
     returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
 
     def failed(row: dict) -> None:
         totals["failed"] += 1
+        totals["partial"] += row["status"] == PARTIAL
         if totals["failed"] <= FAILURES_SHOWN:
             bar.write(f"[WARN] {one_line(row['message'])}", file=sys.stderr)
         elif totals["failed"] == FAILURES_SHOWN + 1:
@@ -1430,8 +1443,14 @@ def main(argv: list[str] | None = None) -> int:
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:
         info(f"{counted(left, 'source')} not done yet: run the same command again to go on")
+    partial = totals.get("partial", 0)
+    if totals["failed"] > partial:
+        warn(f"{counted(totals['failed'] - partial, 'source')} failed: see {args.output}/status.csv (a re-run tries "
+             "them again)")
+    if partial:
+        warn(f"{counted(partial, 'video')} ended part-way (truncated or corrupt): the rows of the frames before are "
+             f"kept, status {PARTIAL} in {args.output}/status.csv (a re-run leaves them)")
     if totals["failed"]:
-        warn(f"{counted(totals['failed'], 'source')} failed: see {args.output}/status.csv (a re-run tries them again)")
         return 1
     return 0
 

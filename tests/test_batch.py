@@ -485,10 +485,10 @@ def test_int8_is_a_job_option(tmp_path, media, monkeypatch):
     assert res.returncode == 2 and "holds results made with other options (int8)" in res.stderr
 
 
-def test_a_workers_rows_and_status_agree_and_a_source_failing_part_way_gives_none(media, monkeypatch):
+def test_a_workers_rows_and_status_agree_and_a_video_failing_part_way_keeps_its_rows(media, monkeypatch):
     """A source's status row counts the face rows written for it (a resume and a notebook's join rely on it); a
-    photo's rows have no frame or time; a video that fails after some frames gives no rows at all, or a re-run of
-    it would write its first frames' faces twice."""
+    photo's rows have no frame or time; a video that fails after some frames (truncated) keeps the rows of those,
+    its status partial, which a resume does not try again (it would write its first frames' faces twice)."""
     from dataclasses import asdict
     from itertools import islice
 
@@ -519,8 +519,9 @@ def test_a_workers_rows_and_status_agree_and_a_source_failing_part_way_gives_non
     # A photo is one frame: status.csv's frames, and the closing line's "N frames ... (FPS)" that sums them.
     assert status["frames"] == 1
     assert all(r["source"] == photo and r["frame"] is None and r["time_s"] is None for r in rows)
-    assert failed["status"] == "error" and "cut short" in failed["message"]
-    assert broken == [] and failed["faces"] == 0
+    assert failed["status"] == "partial" and failed["frames"] == 2
+    assert failed["message"] == f"{media / CLIP}: cut short; the rows of the 2 frames before are kept"
+    assert {r["frame"] for r in broken} == {0, 1} and failed["faces"] == len(broken) > 0
 
 
 def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_path, monkeypatch):
@@ -1250,6 +1251,41 @@ def test_smooth_for_videos_and_files_this_user_may_not_read(tmp_path, media):
     pd.testing.assert_frame_equal(rows, script, check_dtype=False)
     assert (rows["mask_with_mask"] - default["mask_with_mask"]).abs().max() > 0.005  # 0.009 on frame 4
     assert json.loads((out / "job.json").read_text())["smooth"] == 0.9
+
+
+@pytest.mark.slow
+def test_a_truncated_video_keeps_the_rows_of_the_frames_before(tmp_path, media):
+    """A video cut short (a recording or download stopped: an MKV cut at 60% of its bytes) lost every row: status
+    error, "video ends at frame 11 of 20 (truncated or corrupt)", faces 0, where the video script keeps its outputs
+    of the frames before. Those rows are now kept, its status partial, and a resume leaves it: read again, it gives
+    the same frames, whose rows would be written twice."""
+    import cv2
+    import pandas as pd
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    cap = cv2.VideoCapture(str(media / CLIP))
+    writer = cv2.VideoWriter(str(tmp_path / "whole.mkv"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
+    for _ in range(20):
+        writer.write(cap.read()[1])
+    writer.release()
+    cap.release()
+    whole = (tmp_path / "whole.mkv").read_bytes()
+    (clips / "cut.mkv").write_bytes(whole[: len(whole) * 6 // 10])
+    out = tmp_path / "results"
+    args = [clips, "-o", out, "--detector", "scrfd-500m", "--tasks", "mask", "--workers", "1"]
+    res = batch(*args)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    (row,) = pd.read_csv(out / "status.csv").to_dict("records")
+    frames = row["frames"]
+    assert row["status"] == "partial" and 5 < frames < 20, row
+    assert row["message"] == (f"{clips / 'cut.mkv'}: video ends at frame {frames} of 20 (truncated or corrupt); the "
+                              f"rows of the {frames} frames before are kept")
+    faces = pd.read_parquet(out / "faces")
+    assert len(faces) == row["faces"] and faces["frame"].nunique() == frames  # the clip's faces, on every frame
+    assert "[WARN] 1 video ended part-way (truncated or corrupt)" in res.stderr
+    res = batch(*args, timeout=120)
+    assert res.returncode == 0 and "nothing to do: all 1 source already done" in res.stdout, res.stdout + res.stderr
 
 
 @pytest.mark.slow
