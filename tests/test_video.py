@@ -3590,6 +3590,25 @@ def test_a_photo_given_as_the_video_says_how_it_is_read(media, mask_model, tmp_p
     assert [r["frame"] for r in read_csv(table)] == ["0"]
 
 
+def test_an_animated_gif_given_as_the_video_is_read_at_its_own_times(clip, mask_model, tmp_path, capfd):
+    """`--source anim.gif` said "is a photo: read as a video of one frame", then read its every frame (FFmpeg does):
+    "60 frames" after it. It now says it is an animated image of N frames; each frame keeps the GIF's own delay."""
+    from PIL import Image
+
+    cap = cv2.VideoCapture(str(clip))
+    frames = [Image.fromarray(cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)) for _ in range(5)]
+    cap.release()
+    gif, table = tmp_path / "anim.gif", tmp_path / "faces.csv"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[100, 100, 300, 100, 100], loop=0)
+    code = main(["--source", str(gif), "--model", str(mask_model), "--no-display", "--csv", str(table)])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert f"[INFO] {gif} is an animated image: read as a video of its 5 frames\n" in out and "one frame" not in out
+    assert "[INFO] 5 frames, " in out
+    times = {int(r["frame"]): float(r["time_s"]) for r in read_csv(table)}
+    assert set(times) == {0, 1, 2, 3, 4} and times == {0: 0.0, 1: 0.1, 2: 0.2, 3: 0.5, 4: 0.6}
+
+
 def test_the_timeline_lifts_the_pen_where_a_track_went_unseen(tmp_path, monkeypatch):
     """With --every 3 the hamilton clip's face #17 was unseen from 8.1 s to 9.1 s (the tracker keeps it through
     15 analysed frames), and its curves ran straight across that second, values no frame measured. Each curve

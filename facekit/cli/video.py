@@ -595,6 +595,17 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     return stats
 
 
+def _animated_frames(path: Path) -> int:
+    """How many frames an image file holds (an animated GIF's, APNG's or WebP's); 1 where Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - Pillow's errors come as many types; OpenCV's reading says what is wrong
+        return 1
+
+
 def _taken(text) -> str:
     """What an io.StringIO holds, which is emptied."""
     taken = text.getvalue()
@@ -824,8 +835,14 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
 
         if is_image_path(Path(spec.target)):  # ran as a one-frame video without a word, where a folder run says so
             images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
-            info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
-                 f"{shlex.quote(str(spec.target))} reads photos)")
+            frames = _animated_frames(Path(spec.target))
+            # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue (an animated
+            # WebP's it cannot read)
+            if frames > 1 and Path(spec.target).suffix.lower() != ".webp":
+                info(f"{printable(str(spec.target))} is an animated image: read as a video of its {frames} frames")
+            else:
+                info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
+                     f"{shlex.quote(str(spec.target))} reads photos)")
     _make_folders(folders, made)
     check_outputs(args)
     pipeline = _load(args)
