@@ -425,6 +425,17 @@ def _exif_upright(frame: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(turn(frame)) if turn else frame
 
 
+def image_frames(path: Path) -> int:
+    """How many frames an image file holds (an animated GIF's, APNG's or WebP's); 1 where Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - Pillow's errors come as many types; OpenCV's reading says what is wrong
+        return 1
+
+
 def _check_sequence_start(pattern: Path) -> None:
     """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
     often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""
@@ -638,6 +649,11 @@ class FrameSource:
                 raise VideoError(f"{what}: no frames (a damaged file, or one the server cannot seek in: an MP4 whose "
                                  "index is at its end needs a server that answers range requests, which python -m "
                                  "http.server does not; download it, or serve it from another server)")
+            if self._photo and (frames := image_frames(Path(self.spec.target))) > 1:
+                # An animated WebP, which FFmpeg does not decode: "corrupt or truncated" named a good file.
+                raise VideoError(f"{what}: an animated image of {frames} frames that OpenCV's video reader (FFmpeg) "
+                                 "cannot decode (an animated WebP): save its frames as numbered images and give "
+                                 "their pattern (frames/%04d.png), or convert it to a video")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
         first = self._upright(0, first)
         # An anamorphic file (DV, DVD, HDV: pixels wider or taller than square, its sample aspect ratio) was

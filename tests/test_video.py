@@ -3609,6 +3609,25 @@ def test_an_animated_gif_given_as_the_video_is_read_at_its_own_times(clip, mask_
     assert set(times) == {0, 1, 2, 3, 4} and times == {0: 0.0, 1: 0.1, 2: 0.2, 3: 0.5, 4: 0.6}
 
 
+def test_an_animated_webp_given_as_the_video_is_one_line_that_says_why_it_is_not_read(clip, mask_model, tmp_path,
+                                                                                      capfd):
+    """FFmpeg decodes no animated WebP: `--source anim.webp` said "is a photo: read as a video of one frame", then
+    "no frames (empty, corrupt or truncated video)" of a good file. A still WebP is read as a photo still is."""
+    from PIL import Image
+
+    cap = cv2.VideoCapture(str(clip))
+    frames = [Image.fromarray(cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)) for _ in range(3)]
+    cap.release()
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "still.webp")
+    code, line = _run(capfd, "--source", tmp_path / "anim.webp", "--model", mask_model, "--no-display")
+    assert code == 2 and line == (f"[ERROR] {tmp_path / 'anim.webp'}: an animated image of 3 frames that OpenCV's "
+                                  "video reader (FFmpeg) cannot decode (an animated WebP): save its frames as numbered "
+                                  "images and give their pattern (frames/%04d.png), or convert it to a video"), line
+    assert main(["--source", str(tmp_path / "still.webp"), "--model", str(mask_model), "--no-display"]) == 0
+    assert "is a photo: read as a video of one frame" in capfd.readouterr().out
+
+
 def test_the_timeline_lifts_the_pen_where_a_track_went_unseen(tmp_path, monkeypatch):
     """With --every 3 the hamilton clip's face #17 was unseen from 8.1 s to 9.1 s (the tracker keeps it through
     15 analysed frames), and its curves ran straight across that second, values no frame measured. Each curve

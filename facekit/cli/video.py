@@ -595,17 +595,6 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     return stats
 
 
-def _animated_frames(path: Path) -> int:
-    """How many frames an image file holds (an animated GIF's, APNG's or WebP's); 1 where Pillow cannot tell."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(getattr(image, "n_frames", 1))
-    except Exception:  # noqa: BLE001 - Pillow's errors come as many types; OpenCV's reading says what is wrong
-        return 1
-
-
 def _taken(text) -> str:
     """What an io.StringIO holds, which is emptied."""
     taken = text.getvalue()
@@ -832,15 +821,17 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
 
         from ..errors import shown as printable
         from ..preprocess import is_image_path
+        from ..video import image_frames
 
         if is_image_path(Path(spec.target)):  # ran as a one-frame video without a word, where a folder run says so
             images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
-            frames = _animated_frames(Path(spec.target))
-            # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue (an animated
-            # WebP's it cannot read)
-            if frames > 1 and Path(spec.target).suffix.lower() != ".webp":
+            frames = image_frames(Path(spec.target))
+            webp = Path(spec.target).suffix.lower() == ".webp"
+            # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue. An animated
+            # WebP's it cannot read: FrameSource says so.
+            if frames > 1 and not webp:
                 info(f"{printable(str(spec.target))} is an animated image: read as a video of its {frames} frames")
-            else:
+            elif frames == 1:
                 info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
                      f"{shlex.quote(str(spec.target))} reads photos)")
     _make_folders(folders, made)
