@@ -912,14 +912,18 @@ class FrameSource:
         else:
             try:
                 with open(self.spec.target, "rb") as fh:
-                    head = fh.read(200)
+                    head = fh.read(1024)
             except OSError:
                 return False
             matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
             avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
-            # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192, from byte 4)
-            ts = head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G"
-            kind = "pts" if matroska or avi else "ts" if ts else "mp4" if head[4:8] in MP4_TOP else None
+            # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192). Looked for
+            # past the first bytes: a piece of a recording split by size (split -b 1G) starts mid-packet, and was
+            # "video ends at frame 65 of 72 (truncated or corrupt)", exit 2.
+            # An MP4's box names come first: an index's table of repeating 4-byte entries can hold 0x47 every 188 bytes.
+            ts = any(all(head[at + step * k:at + step * k + 1] == b"G" for k in range(4))
+                     for step in (188, 192) for at in range(step))
+            kind = "pts" if matroska or avi else "mp4" if head[4:8] in MP4_TOP else "ts" if ts else None
         if kind == "ts":
             # An MPEG-TS (a camcorder's .mts, a broadcast or HLS recording) has no frame count or duration of its
             # own: OpenCV's count spans every stream's timestamps, and its sound often starts first (65 of "91"

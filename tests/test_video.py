@@ -1436,6 +1436,26 @@ def test_an_mpeg_ts_that_gives_fewer_frames_than_its_count_is_not_called_truncat
         assert sum(1 for _ in iter(source.read, None)) == 20
 
 
+def test_a_piece_of_an_mpeg_ts_split_by_size_is_not_called_truncated(tmp_path):
+    """A long recording split by size (split -b 1G, for a FAT32 card) gives pieces that start mid-packet: taken for no
+    TS at all (its sync bytes looked for from byte 0 only), the hamilton clip's piece from 30% of its bytes on gave
+    65 frames of "72" and was "truncated or corrupt", exit 2, where the same piece cut at a packet's start was read
+    whole. As above, the count stands in for the one the sound made."""
+    whole = tmp_path / "recording.ts"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(40):
+        writer.write(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    data = whole.read_bytes()
+    piece = tmp_path / "recording.ts.001"
+    piece.write_bytes(data[len(data) * 3 // 10 // 188 * 188 + 61:])  # 61 bytes into a packet
+    with FrameSource(str(piece)) as source:
+        read = source.frame_count
+        assert 20 < read < 40
+        source.frame_count = read + 10
+        assert sum(1 for _ in iter(source.read, None)) == read
+
+
 def test_an_mpeg_ts_file_on_a_web_server_ends_at_its_end(tmp_path):
     """A .ts recording on a web server has no frame count: it was taken for a live feed, read at its newest frame,
     and at its end opened again and again, for ever (the file replayed with a [WARN] line each time)."""
