@@ -1912,6 +1912,25 @@ def test_a_run_on_non_commercial_weights_says_so(media, tmp_path):
     assert len(json.loads(out.read_text())["faces"]) == 3
 
 
+@pytest.mark.parametrize("many", [False, True])
+def test_a_json_output_named_other_than_json_leaves_the_file_there_as_it_was(media, tmp_path, many):
+    """`-j notes.txt` replaced the user's notes with JSON, exit 0, as the video script's `--csv notes.txt` did."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    photos = [media / "obama-240p.jpg", media / "two_people.jpg"][:1 + many]
+    res = run_script("detect_mask_image.py", "-i", *photos, "-j", notes, "--tasks", "mask", "--no-display")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("[ERROR]")]
+    assert errors == [f"[ERROR] --json {notes}: writes JSON, and .txt is not .json or .jsonl (a file there would be "
+                      f"replaced by the results): name it notes.{'jsonl' if many else 'json'}"], res.stderr
+    assert notes.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    kept = tmp_path / "faces.NDJSON"
+    kept.write_text("{}\n")
+    res = run_script("detect_mask_image.py", "-i", *photos, "-j", kept, "--tasks", "mask", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert [len(json.loads(line)["faces"]) for line in kept.read_text().splitlines()] == [1, 2][:1 + many]
+
+
 def test_a_json_output_named_csv_is_refused_before_any_work(media, tmp_path):
     """`-j counts.csv` from a user after a table wrote JSON Lines under a .csv name (a spreadsheet shows one column
     of braces) without a word. It is refused with one line naming a .jsonl instead, and nothing is written."""

@@ -2177,6 +2177,24 @@ def test_a_table_named_as_another_format_is_refused(tmp_path, clip, mask_model, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["--csv", "--summary"])
+def test_a_table_named_other_than_csv_leaves_the_file_there_as_it_was(tmp_path, clip, mask_model, capfd, option):
+    """`--csv notes.txt` replaced the user's notes with a table, exit 0, where `-o notes.txt` and `--timeline
+    notes.txt` were refused. A .csv (any case) is replaced, as a shell's `>` replaces it."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    code, line = _run(capfd, "--source", clip, "--model", mask_model, "--no-display", option, notes)
+    assert code == 2 and line == (f"[ERROR] {option} {notes}: writes CSV, and .txt is not .csv (a file there would be "
+                                  "replaced by the table): name it notes.csv"), line
+    assert notes.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    table = tmp_path / "faces.CSV"
+    table.write_text("an earlier run's\n")
+    assert main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", "3", option,
+                 str(table)]) == 0
+    rows = list(csv.DictReader(table.read_text().splitlines()))
+    assert rows and {"track_id", "mask_label"} <= set(rows[0]), rows[:1]
+
+
 @pytest.mark.parametrize("option", ["--csv", "--output"])
 def test_an_output_that_is_a_folder_is_refused(tmp_path, clip, mask_model, capfd, option):
     (tmp_path / "out.mp4").mkdir()

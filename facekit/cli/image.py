@@ -22,7 +22,7 @@ from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
                           recursive_hint, rotate_clockwise, special_kind)
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
-                       image_record, is_stdout, partial_name, sweep_stale, write_json)
+                       image_record, is_device, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, one_file,
                      prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
@@ -305,6 +305,13 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
                            "a table of one row per photo)")
     refuse_overwriting(images, [("--output", annotated, "folder" if into_folder else "file"),
                                 ("--json", [args.json], "file")])
+    if args.json is not None and args.json.suffix.lower() not in ("", ".json", *JSON_LINES_SUFFIXES) \
+            and not is_stdout(args.json) and not is_device(args.json):
+        # `-j notes.txt` replaced the user's notes with JSON, exit 0, as the video script's `--csv notes.txt` did: a
+        # name whose extension is not JSON's is not taken to be a JSON file's to replace.
+        raise FacekitError(f"--json {args.json}: writes JSON, and {args.json.suffix} is not .json or .jsonl (a "
+                           f"file there would be replaced by the results): name it "
+                           f"{args.json.with_suffix('.jsonl' if batch else '.json').name}")
     if batch and not (args.output or args.json):
         info("no --output or --json: the faces are only counted (add -o FOLDER or -j FILE to keep them)")
 

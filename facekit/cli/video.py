@@ -203,6 +203,7 @@ def check_outputs(args) -> None:
     from ..batch import VIDEO_EXTENSIONS
     from ..people import parse_alert_command
     from ..preprocess import is_image_path
+    from ..records import is_device, is_stdout
     from ..video import check_video_output
 
     for path, what in ((args.csv, "--csv"), (args.timeline, "--timeline"), (args.summary, "--summary"),
@@ -237,6 +238,12 @@ def check_outputs(args) -> None:
         if path is not None and path.suffix.lower() in OTHER_TABLE_FORMATS:
             raise FacekitError(f"{what} {path}: writes CSV, and {path.suffix} names "
                                f"{OTHER_TABLE_FORMATS[path.suffix.lower()]}: name it .csv")
+        # `--csv notes.txt` replaced the user's notes with a table, exit 0, where `-o notes.txt` and `--timeline
+        # notes.txt` are refused: a name whose extension is not .csv is not taken to be a CSV's to replace.
+        if path is not None and path.suffix.lower() not in ("", ".csv") and not is_stdout(path) \
+                and not is_device(path) and not isinstance(path, OutputFolder):
+            raise FacekitError(f"{what} {path}: writes CSV, and {path.suffix} is not .csv (a file there would be "
+                               f"replaced by the table): name it {path.with_suffix('.csv').name}")
 
 
 # The analysed frames (from 0) a run that has found no face yet keeps, to search turned after the last of them.
