@@ -18,6 +18,7 @@ from .conftest import (NEEDS_X, ROOT, on_x_screen, read_pyproject, refused_to_th
                        run_script_reader_gone, unreadable_file, window_on_screen)
 
 MASK_MODEL = ROOT / "models" / "mask"
+TURN_HINT = "; on its side or upside down? --rotate 90|180|270 turns a photo clockwise first"
 
 
 def detect(media, name, *extra, tmp_path):
@@ -2143,7 +2144,7 @@ def test_a_folder_run_says_each_photos_faces(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", photos, "-o", out, "--no-display", "--tasks", "mask")
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith(f"[INFO] {photos}")]
-    assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'})",
+    assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'}){TURN_HINT}",
                      f"[INFO] {photos / 'img2.jpg'}: 1 face", f"[INFO] {photos / 'img10.jpg'}: 2 faces"], res.stdout
     assert cv2.imread(str(out / "cat.jpg")) is not None
 
@@ -2772,6 +2773,30 @@ def test_rotate_reads_a_photo_that_lost_its_orientation_upright(tmp_path, media,
     assert [(len(r["faces"]), r["width"], r["height"]) for r in records] == [(3, 600, 400), (2, 300, 400)]
 
 
+def test_a_photo_with_no_face_names_rotate_once_a_run(tmp_path, media, capfd):
+    """example_03.png upside down said "0 faces" and nothing of --rotate, which reads its three. The first photo of
+    a run with no face names it; the others, a run given --rotate and a --crops run (no search) do not."""
+    from facekit.cli.image import main
+
+    folder = tmp_path / "ceiling"
+    folder.mkdir()
+    photo = cv2.imread(str(media / "example_03.png"))
+    cv2.imwrite(str(folder / "a.png"), cv2.rotate(photo, cv2.ROTATE_180))
+    shutil.copy(media / "no_face_cat.png", folder / "b.png")
+    shutil.copy(media / "obama-240p.jpg", folder / "c.jpg")
+    assert main(["-i", str(folder / "a.png"), "--tasks", "mask", "--no-display"]) == 0
+    assert f"[INFO] {folder / 'a.png'}: 0 faces{TURN_HINT}" in capfd.readouterr().out.splitlines()
+    assert main(["-i", str(folder), "--tasks", "mask", "--no-display"]) == 0
+    lines = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith(f"[INFO] {folder}/")]
+    assert lines == [f"[INFO] {folder / 'a.png'}: 0 faces{TURN_HINT}", f"[INFO] {folder / 'b.png'}: 0 faces",
+                     f"[INFO] {folder / 'c.jpg'}: 1 face"], lines
+    assert main(["-i", str(folder / "a.png"), "--tasks", "mask", "--no-display", "--rotate", "180"]) == 0
+    assert f"[INFO] {folder / 'a.png'}: 3 faces" in capfd.readouterr().out.splitlines()
+    assert main(["-i", str(folder / "b.png"), "--tasks", "mask", "--no-display", "--rotate", "90"]) == 0
+    out = capfd.readouterr().out
+    assert f"[INFO] {folder / 'b.png'}: 0 faces" in out.splitlines() and "--rotate" not in out, out
+
+
 def test_rotate_help_speaks_of_each_scripts_own_files():
     """The photo script's --rotate spoke of "a phone video whose flag was lost", and facekit-batch's of what is
     written, though it draws nothing."""
@@ -2794,7 +2819,7 @@ def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_pat
     shutil.copy(media / "no_face_cat.png", folder / "a\n[INFO] stopped.png")
     (folder / "cut\n[INFO] done.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # its [WARN] line
     res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
-    assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces" in res.stdout.splitlines(), res.stdout
+    assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces{TURN_HINT}" in res.stdout.splitlines(), res.stdout
     assert all(ln.startswith(("[", "  ")) for ln in res.stdout.splitlines()), res.stdout
     assert [ln for ln in res.stderr.splitlines() if "skipped" in ln][0].startswith(
         f"[WARN] skipped {folder}/cut\\n[INFO] done.jpg: not a readable image"), res.stderr

@@ -439,9 +439,20 @@ def _read_single(path: Path, rotate: int = 0):
         raise
 
 
+# A photo lying on its side or upside down (its EXIF orientation lost, a camera mounted upside down) said "0 faces"
+# and nothing of --rotate: example_03.png upside down gives none, with --rotate 180 its three.
+TURN_HINT = "; on its side or upside down? --rotate 90|180|270 turns a photo clockwise first"
+
+
+def _turn_hint(args, faces) -> bool:
+    """Whether a photo's face line names --rotate: no face found, upright as read (a crop is no search)."""
+    return not faces and not args.crops and args.rotate == 0
+
+
 def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolders, into_folder: bool = False) -> int:
     faces = _analyze(pipeline, image, args.crops)
-    info(f"{printable(str(path))}: {counted(len(faces), 'face')}")  # \xNN for a Latin-1 name, as in the JSON
+    # \xNN for a Latin-1 name, as in the JSON
+    info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (TURN_HINT if _turn_hint(args, faces) else ""))
     if faces:
         say(_summary(faces, pipeline, image))
     reader_left = False
@@ -531,6 +542,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     repeated = sum(same is not None for _, same in skipped)
 
     failed = n_faces = done = drawn = 0
+    hinted = False  # the --rotate hint, said once a run
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
     unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
@@ -597,9 +609,11 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 # A crop no head labelled said why in a one-photo run only: a folder of crops (what --crops is
                 # for) said "1 face" of a too dark or too small one, and its JSON line has no labels and no reason.
                 why = pipeline.why_unlabelled(image, faces[0]) if args.crops and faces else None
+                hint = TURN_HINT if not hinted and _turn_hint(args, faces) else ""
+                hinted = hinted or bool(hint)
                 with tqdm.external_write_mode():
                     info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (f", {why}" if why else "")
-                         + (f" (annotated image: {printable(str(args.output / name))})" if renamed else ""))
+                         + (f" (annotated image: {printable(str(args.output / name))})" if renamed else "") + hint)
         except KeyboardInterrupt:
             stopped = "interrupted"
         except BrokenPipeError:
