@@ -10,8 +10,9 @@ track ids stay consistent from the first frame to the last.
 
 The driver writes what each task returns, as soon as it returns:
 
-    results/faces/part-*.parquet    one row per face: source, kind, frame, time_s, track_id, x1..y2,
-                                    score, <task>_label and <task>_<class> per head, emotion_intensity,
+    results/faces/part-*.parquet    one row per face: source, kind, frame, time_s, track_id, width,
+                                    height (the photo's or frame's), x1..y2, score, <task>_label and
+                                    <task>_<class> per head, emotion_intensity,
                                     emotion_eyes_only, pose with --landmarks (the video CSV's columns)
     results/status/part-*.parquet   one row per source: ok / error and why, faces, frames, seconds
     results/status.csv              the latest status of every source, rewritten at the end of a run
@@ -60,7 +61,7 @@ STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "sec
                   "worker_rss_mb", "finished", "picture_start_s")
 # emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas
 # could not concatenate a video's CSV with its Parquet rows without one of them changing type.
-INT_COLUMNS = {"frame", "track_id", "x1", "y1", "x2", "y2", "emotion_eyes_only"}
+INT_COLUMNS = {"frame", "track_id", "width", "height", "x1", "y1", "x2", "y2", "emotion_eyes_only"}
 STRING_COLUMNS = {"source", "kind"}
 CONNECT_TIMEOUT_S = 5.0
 # A task whose worker dies (a photo or video that crashes a decoder, the kernel's out-of-memory killer) is tried
@@ -411,6 +412,7 @@ class Worker:
     def run_source(self, source: str, kind: str) -> tuple[list[dict], dict]:
         """Rows of one source and its status: all or none, but for a video that breaks part-way (truncated, a
         download or recording cut short), whose rows of the frames before are kept, its status PARTIAL."""
+        from .preprocess import as_image, rotate_clockwise
         from .records import csv_row
 
         task_labels = self.analyzer.task_labels
@@ -434,18 +436,22 @@ class Worker:
                 raise FacekitError(f"{source}: not a regular file (a named pipe, socket or device), not a "
                                    + ("photo" if kind == "image" else "video"))
             if kind == "image":
-                for face in self.analyzer.analyze(source, rotate=self.options.rotate):
-                    rows.append(csv_row(0, 0.0, face, task_labels) | {"frame": None, "time_s": None})
+                # Read here, as analyze() reads it, for its size (turned by --rotate): the rows' width and height.
+                image = rotate_clockwise(as_image(source), self.options.rotate)
+                size = image.shape[1], image.shape[0]
+                for face in self.analyzer.analyze(image):
+                    rows.append(csv_row(0, 0.0, face, task_labels, size=size) | {"frame": None, "time_s": None})
                 frames = 1
             elif kind == "video":
                 o = self.options
                 try:
-                    for index, time_s, faces in self.analyzer.analyze_video(source, detect_every=o.detect_every,
-                                                                            every=o.every, smooth=o.smooth,
-                                                                            head_every=o.head_every,
-                                                                            max_frames=o.max_frames,
-                                                                            fine_pass=o.fine_pass, rotate=o.rotate):
-                        rows += [csv_row(index, time_s, face, task_labels) for face in faces]
+                    for result in self.analyzer.analyze_video(source, detect_every=o.detect_every, every=o.every,
+                                                              smooth=o.smooth, head_every=o.head_every,
+                                                              max_frames=o.max_frames, fine_pass=o.fine_pass,
+                                                              rotate=o.rotate):
+                        size = result.frame.shape[1], result.frame.shape[0]
+                        rows += [csv_row(result.frame_index, result.time_s, face, task_labels, size=size)
+                                 for face in result.faces]
                         frames += 1
                 except FacekitError as exc:
                     # A truncated video lost every row, where the video script keeps its outputs of the frames before.

@@ -53,8 +53,8 @@ TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # facekit.batch, facekit.landmarks.MEASURE_NAMES). A head's column of one of these names, or two heads' columns
 # of one name, wrote two numbers into one cell: the last one won, without a word (a task 'mask_with' with a
 # class 'mask' replaced the mask head's with_mask probability, an emotion class 'intensity' was left empty).
-RECORD_COLUMNS = {"source", "kind", "frame", "time_s", "clock", "track_id", "x1", "y1", "x2", "y2", "score",
-                  "emotion_intensity", "emotion_eyes_only", "yaw", "pitch", "roll", "eye_openness",
+RECORD_COLUMNS = {"source", "kind", "frame", "time_s", "clock", "track_id", "width", "height", "x1", "y1", "x2", "y2",
+                  "score", "emotion_intensity", "emotion_eyes_only", "yaw", "pitch", "roll", "eye_openness",
                   "mouth_openness"}
 # The --summary CSV's columns besides each head's <task>_label and <task>_prob (facekit.people.PeopleSummary): a
 # class 'prob' made the per-frame <task>_prob (its probability) and the summary's (the label's mean) two meanings.

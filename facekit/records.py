@@ -34,14 +34,19 @@ def failed_record(image_path: str | os.PathLike, message: str) -> dict:
     return {"image": shown(str(image_path)), "error": shown(message)}
 
 def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]],
-            clock: str | None = None) -> dict:
+            clock: str | None = None, size: tuple[int, int] | None = None) -> dict:
     """One flat row per face per frame (OpenFace / py-feat style), ready for pandas. clock: a camera's or
-    stream's frame's local date and time (`clock_text`), a column only then."""
+    stream's frame's local date and time (`clock_text`), a column only then. size: the (width, height) of the frame
+    or photo the box is in, the `width` and `height` columns (a Face alone, `to_row()`, knows none)."""
     row = {"frame": frame, "time_s": round(time_s, 4)}
     if clock is not None:
         row["clock"] = clock
-    row.update({"track_id": face.track_id if face.track_id is not None else "",
-                "x1": face.box.x1, "y1": face.box.y1, "x2": face.box.x2, "y2": face.box.y2,
+    row["track_id"] = face.track_id if face.track_id is not None else ""
+    if size is not None:
+        # Boxes could not be normalised (x1 / width) without opening the video again: the photo JSON has the size,
+        # the video CSV and the batch Parquet had none.
+        row.update(width=int(size[0]), height=int(size[1]))
+    row.update({"x1": face.box.x1, "y1": face.box.y1, "x2": face.box.x2, "y2": face.box.y2,
                 "score": round(face.score, 4)})
     for task, labels in task_labels.items():
         pred = face.predictions.get(task)
@@ -66,8 +71,9 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
 
 
 def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures: tuple[str, ...] = (),
-                clock: bool = False) -> list[str]:
-    """The CSV header: `csv_row`'s keys for a face with every head, and pose / measures / clock if they run."""
+                clock: bool = False, size: bool = True) -> list[str]:
+    """The CSV header: `csv_row`'s keys for a face with every head, and pose / measures / clock if they run; the
+    frame's width and height unless size=False (`Face.to_row()`'s keys)."""
     import numpy as np
 
     from .types import Box, Pose, Prediction
@@ -76,7 +82,7 @@ def csv_columns(task_labels: dict[str, list[str]], pose: bool = False, measures:
              for t, labels in task_labels.items()}
     face = Face(Box(0, 0, 1, 1), 1.0, preds, pose=Pose(0.0, 0.0, 0.0) if pose else None,
                 measures=dict.fromkeys(measures, 0.0) or None, track_id=0)
-    return list(csv_row(0, 0.0, face, task_labels, clock="" if clock else None))
+    return list(csv_row(0, 0.0, face, task_labels, clock="" if clock else None, size=(1, 1) if size else None))
 
 
 def clock_text(epoch_s: float) -> str:

@@ -222,8 +222,8 @@ def test_faces_make_a_flat_table_with_the_video_csvs_columns(analyzer, media):
 
     faces = analyzer.analyze(media / "example_03.png") + analyzer.analyze(media / "obama.jpg", faces=[(0, 0, 12, 12)])
     table = pd.DataFrame([{"image": "x.png", **f.to_row()} for f in faces])
-    assert list(table.columns) == ["image"] + [c for c in analyzer.record_columns() if c not in ("frame", "time_s",
-                                                                                                 "track_id")]
+    assert list(table.columns) == ["image"] + [c for c in analyzer.record_columns()
+                                               if c not in ("frame", "time_s", "track_id", "width", "height")]
     assert table.map(lambda v: isinstance(v, (list, tuple, dict))).sum().sum() == 0
     assert table[["x1", "y1", "x2", "y2"]].values.tolist() == [f.box.as_list() for f in faces]
     assert table["mask_label"].tolist() == [f.label("mask") for f in faces]

@@ -554,6 +554,41 @@ def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_
     assert len(frames) == 3 and all(r["x2"] <= 600 and r["y2"] <= 400 for r in frames)
 
 
+def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_path, monkeypatch):
+    """The Parquet held boxes in pixels and no size: dividing them by the picture's took opening each photo or video
+    again. Each row has `width` and `height` (int64), the picture's its box is in: turned by --rotate first."""
+    import io
+    from dataclasses import asdict
+
+    import cv2
+    import pyarrow.parquet as pq
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker
+    from facekit.detection import DEFAULT_DETECTOR
+
+    sideways, video = tmp_path / "sideways.png", tmp_path / "sideways.avi"
+    cv2.imwrite(str(sideways), cv2.rotate(cv2.imread(str(media / "example_03.png")), cv2.ROTATE_90_COUNTERCLOCKWISE))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (400, 600))
+    for _ in range(2):
+        writer.write(cv2.imread(str(sideways)))
+    writer.release()
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=90)))
+        photo_rows, _ = worker.run_source(str(sideways), "image")
+        frame_rows, _ = worker.run_source(str(video), "video")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert len(photo_rows) == 3 and len(frame_rows) == 6, (photo_rows, frame_rows)
+    table = pq.read_table(io.BytesIO(worker.parquet(photo_rows + frame_rows))).to_pandas()
+    assert str(table["width"].dtype) == "int64" and str(table["height"].dtype) == "int64"
+    assert set(zip(table["width"], table["height"])) == {(600, 400)}  # upright: 600x400, as example_03.png
+    assert list(table.columns[:7]) == ["source", "kind", "frame", "time_s", "track_id", "width", "height"]
+    assert ((table["x2"] / table["width"]) <= 1).all() and ((table["y2"] / table["height"]) <= 1).all()
+
+
 def test_ray_failure_is_one_line():
     from facekit.batch import _guard_ray
     from facekit.errors import FacekitError

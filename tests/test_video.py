@@ -732,6 +732,10 @@ def test_rotate_reads_a_video_that_lost_its_rotation_flag_upright(tmp_path, clip
     first = sorted((int(r["x1"]), int(r["y1"])) for r in rows if r["frame"] == "0")
     assert len(first) == 2 and abs(first[0][0] - 57) < 8 and abs(first[1][0] - 524) < 8, first
     assert len(rows) >= 7 and {r["mask_label"] for r in rows} == {"without_mask"}
+    # The frame's size, as its boxes are in it (the turned picture's): the CSV had none, so normalising a box
+    # (x1 / width) took opening the video again.
+    assert {(r["width"], r["height"]) for r in rows} == {("640", "360")}
+    assert all(int(r["x2"]) <= 640 and int(r["y2"]) <= 360 for r in rows)
     capfd.readouterr()
     with pytest.raises(SystemExit) as exc:
         main(["--source", str(turned), "--rotate", "45", "--no-display"])

@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "A folder (out/) takes it under the video's name, one per video of a folder --source")
     p.add_argument("--csv", type=output_path,
                    help="one row per face per frame: frame, time_s (seconds from the video's first picture; a "
-                        "camera's or stream's also clock, its date and time), track_id, the box x1, y1, x2, y2 in "
-                        "pixels, score (the detector's, 0-1), each head's <task>_label and <task>_<class> "
+                        "camera's or stream's also clock, its date and time), track_id, width, height (the frame's, "
+                        "in pixels: the box's x1 / width is 0-1), the box x1, y1, x2, y2 in pixels, score (the "
+                        "detector's, 0-1), each head's <task>_label and <task>_<class> "
                         "probabilities (0-1, smoothed: --smooth), emotion_intensity (1 - P(neutral), 0-1) and with a "
                         "mask head emotion_eyes_only (1: masked, the emotion read from the eyes alone), with "
                         "--landmarks yaw, pitch, roll (degrees), eye_openness, mouth_openness (- for standard output; "
@@ -474,7 +475,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
                     # (`| head`), and the frame it could not take is then in none of the other outputs.
                     if writer is not None:
                         try:
-                            writer.writerows(csv_row(index, time_s, f, task_labels, clock) for f in faces)
+                            size = frame.shape[1], frame.shape[0]
+                            writer.writerows(csv_row(index, time_s, f, task_labels, clock, size) for f in faces)
                             append_lines(fh, _taken(rows))
                         except BrokenPipeError:
                             raise
