@@ -1314,6 +1314,19 @@ def _guard_ray(batches, totals: dict):
 LATE_PICTURES_SHOWN = 5
 
 
+def hive_line(output: Path) -> str | None:
+    """The line for a results folder whose path holds a folder named key=value (`archive/year=2024/results`, `-o
+    run=3`): DuckDB's read_parquet('results/faces/*.parquet'), and its read_csv of status.csv, took each such part as
+    a hive partition, a column of that value on every row (`year`, 2024), and one of a column's name (`kind=x/`)
+    replaced the column's values. pandas and polars, given the faces folder, read the parts' own columns alone."""
+    parts = [part for part in Path(os.path.abspath(output)).parts[1:] if re.fullmatch(r"[^=]+=[^=]*", part)]
+    if not parts:
+        return None
+    return (f"{shown(str(output))}'s path holds {', '.join(parts)}: DuckDB reads each such folder as a column of "
+            f"every row (a hive partition); read the faces with read_parquet('{shown(str(output))}/faces/*.parquet', "
+            "hive_partitioning = false), status.csv with read_csv(..., hive_partitioning = false)")
+
+
 def _say_late_pictures(videos: list[tuple[str, float | None]], faces: str) -> None:
     """As the video script does: a video's time_s counts from its first picture, which a player may show later (the
     hamilton clip's at 0.852 s), and nothing said so, so a row looked up in a player landed 25 frames early.
@@ -1446,6 +1459,8 @@ def main(argv: list[str] | None = None) -> int:
     starts = totals.get("picture_start_s", {})
     _say_late_pictures([(source, starts.get(shown(source))) for source, kind in todo if kind == "video"],
                        f"{args.output}/faces")
+    if (hive := hive_line(args.output)) is not None:
+        info(hive)
     left = len(sources) - sum(_is_in(sources, latest["source"]))
     if left:
         info(f"{counted(left, 'source')} not done yet: run the same command again to go on")

@@ -589,6 +589,36 @@ def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_
     assert ((table["x2"] / table["width"]) <= 1).all() and ((table["y2"] / table["height"]) <= 1).all()
 
 
+def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(media, tmp_path):
+    """Results written under `archive/year=2024/` (beside a hive-style archive's photos): DuckDB's
+    read_parquet('.../faces/*.parquet') gave every row a `year` column, and `-o kind=x/` made every row's kind 'x'.
+    The job names such folders and DuckDB's option that reads the parts' own columns alone."""
+    import importlib.util
+
+    import pandas as pd
+
+    archive = tmp_path / "archive" / "year=2024"
+    archive.mkdir(parents=True)
+    shutil.copy(media / "obama-240p.jpg", archive / "a=b.jpg")
+    out = archive / "kind=x"
+    res = batch(archive, "-o", out, "--tasks", "mask", "--workers", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    line = (f"[INFO] {out}'s path holds year=2024, kind=x: DuckDB reads each such folder as a column of every row (a "
+            f"hive partition); read the faces with read_parquet('{out}/faces/*.parquet', hive_partitioning = false), "
+            "status.csv with read_csv(..., hive_partitioning = false)")
+    assert line in res.stdout.splitlines(), res.stdout
+    faces = pd.read_parquet(out / "faces")  # README's read line: the parts' own columns
+    assert faces["kind"].tolist() == ["image"] and faces["source"].tolist() == [str(archive / "a=b.jpg")]
+    if importlib.util.find_spec("duckdb") is not None:  # not a dependency of facekit's
+        import duckdb
+
+        told = duckdb.sql(f"select * from read_parquet('{out}/faces/*.parquet', hive_partitioning = false)").df()
+        assert list(told.columns) == list(faces.columns) and told["kind"].tolist() == ["image"]
+    from facekit.batch import hive_line
+
+    assert hive_line(tmp_path / "results") is None and hive_line(tmp_path / "a=b=c") is None  # as DuckDB takes them
+
+
 def test_ray_failure_is_one_line():
     from facekit.batch import _guard_ray
     from facekit.errors import FacekitError
