@@ -28,10 +28,16 @@ def image_record(image_path: str | os.PathLike, width: int, height: int, faces: 
 
 
 
-def failed_record(image_path: str | os.PathLike, message: str) -> dict:
+def failed_record(image_path: str | os.PathLike, message: str, size: tuple[int, int] | None = None) -> dict:
     """A photo of a folder run that could not be read, in its JSON Lines beside the others: no `faces` (not a photo
-    of none), `error` the one line the run printed of it, as facekit-batch's status row has `message`."""
-    return {"image": shown(str(image_path)), "error": shown(message)}
+    of none), `error` the one line the run printed of it, as facekit-batch's status row has `message`. size: the
+    (width, height) its header states, where it states one (a download cut short), as the photo would be read."""
+    record = {"image": shown(str(image_path))}
+    if size is not None:
+        # Without them a folder whose one photo failed read back with width and height as float64 in pandas (NaN in
+        # that row): a download cut short, the commonest failure, still says its size in its header.
+        record.update(width=int(size[0]), height=int(size[1]))
+    return record | {"error": shown(message)}
 
 def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[str]],
             clock: str | None = None, size: tuple[int, int] | None = None) -> dict:

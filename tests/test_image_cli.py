@@ -142,6 +142,41 @@ def test_folder_mode_jsonl_skips_and_counts_non_images(media, tmp_path):
     assert f"annotated images written to {out_dir}/ (3 images, named as their photos)" in res.stdout
 
 
+def test_a_photo_cut_short_keeps_the_size_its_header_states_in_its_json_line(media, tmp_path):
+    """A folder's JSON Lines with one photo that failed read back in pandas with width and height as float64 (NaN
+    in the error row). A download cut short still states its size: its line has it, turned as the photo would have
+    been read (EXIF orientation, --rotate), so the columns stay int64. One that states none (not an image) has none:
+    README's read, dtype_backend="numpy_nullable", keeps the columns whole numbers (Int64, <NA> there)."""
+    import pandas as pd
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "obama-240p.jpg", folder / "a.jpg")
+    (folder / "cut.jpg").write_bytes((media / "obama.jpg").read_bytes()[:40_000])  # 910x1137, its frame header in
+    with Image.open(media / "obama.jpg") as photo:
+        exif = photo.getexif()
+        exif[0x0112] = 6  # stored sideways: read 1137x910
+        photo.save(folder / "phone.jpg", exif=exif.tobytes())
+    data = (folder / "phone.jpg").read_bytes()
+    (folder / "phone.jpg").write_bytes(data[:len(data) // 2])
+    jsonl = tmp_path / "faces.jsonl"
+    for rotate, sizes in (("0", [(910, 1137), (1137, 910)]), ("90", [(1137, 910), (910, 1137)])):
+        res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask",
+                         "--rotate", rotate)
+        assert res.returncode == 1, res.stderr
+        records = {Path(r["image"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
+        assert [(records[n]["width"], records[n]["height"]) for n in ("cut.jpg", "phone.jpg")] == sizes, records
+        assert all("cut short" in records[n]["error"] and "faces" not in records[n] for n in ("cut.jpg", "phone.jpg"))
+        table = pd.read_json(jsonl, lines=True)
+        assert str(table["width"].dtype) == "int64" and str(table["height"].dtype) == "int64", table.dtypes
+    (folder / "notes.jpg").write_text("not an image")
+    res = run_script("detect_mask_image.py", "-i", folder, "-j", jsonl, "--no-display", "--tasks", "mask")
+    assert res.returncode == 1 and '"image": "' + str(folder / "notes.jpg") + '", "error"' in jsonl.read_text()
+    table = pd.read_json(jsonl, lines=True, dtype_backend="numpy_nullable")
+    assert str(table["width"].dtype) == "Int64" and table["width"].isna().tolist() == [False, False, True, False]
+
+
 def test_a_rerun_does_not_count_its_own_json_lines_in_the_folder_as_skipped(media, tmp_path):
     """`-i photos -j photos/faces.jsonl` run twice: the second run said "skipped photos/faces.jsonl: not an image
     file" of its own results and counted them among the folder's non-image files."""

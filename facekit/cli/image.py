@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import io
 import json
 import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -426,6 +428,35 @@ def photo_window_title(path: Path) -> str:
     return f"facekit: {name} (any key closes)"
 
 
+def _stated_size(path: Path, rotate: int = 0) -> tuple[int, int] | None:
+    """The (width, height) a photo that could not be read states in its header (a download cut short, one over the
+    pixel limit), turned as it would have been read: its EXIF orientation, then --rotate. None where it states none."""
+    from ..preprocess import header_size
+
+    if not path.is_file():  # a pipe or a device was read once already: a second read could wait forever
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)  # a phone JPEG's frame header follows its EXIF, within the first 64 KiB or so
+    except OSError:
+        return None
+    size = header_size(memoryview(data))
+    if size is None:
+        return None
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:  # the headers only: no pixel is decoded
+                orientation = Image.Image.getexif(image).get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - Pillow's errors come as many types (over its own pixel limit: one raises)
+        orientation = 1
+    # EXIF 5-8 stand the stored picture on its side, as --rotate 90 and 270 do: two such turns cancel out.
+    sideways = (orientation in (5, 6, 7, 8)) != (rotate in (90, 270))
+    return (size[1], size[0]) if sideways else size
+
+
 def _read_single(path: Path, rotate: int = 0):
     try:
         return _read(path, rotate)
@@ -571,7 +602,8 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                     tqdm.write(f"[WARN] skipped {one_line(str(exc))}", file=sys.stderr)  # as warn() writes it
                     # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
                     # from one never given, as facekit-batch's status rows tell them apart.
-                    failure = json.dumps(failed_record(path, str(exc)), ensure_ascii=False) + "\n"
+                    failure = json.dumps(failed_record(path, str(exc), _stated_size(path, args.rotate)),
+                                         ensure_ascii=False) + "\n"
                     if out is not None and (unwritten := _append_record(out, failure, args.json)) is not None:
                         break
                     continue
