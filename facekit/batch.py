@@ -362,14 +362,24 @@ def photos_per_task(photos: int, workers: int) -> int:
 
 
 def make_tasks(sources: list[tuple[str, str]], photos_per_task: int,
-               alone: list[bool] | None = None) -> list[list[tuple[str, str]]]:
+               alone: list[bool] | None = None, ramp: int = 0) -> list[list[tuple[str, str]]]:
     """Each video alone, photos in groups. Videos go first: the long tasks start early, so the last
     minutes are not one worker finishing a video while the others sit idle. Sources marked `alone` (their
-    worker died on them last time) get a task each, so one that kills its worker takes no other with it."""
+    worker died on them last time) get a task each, so one that kills its worker takes no other with it.
+    ramp: the workers; the first photo tasks are then of MIN_PHOTOS_PER_TASK, `ramp` of them, then `ramp` of twice
+    that, and so on up to photos_per_task. At 256 from the start, a big job on 2 workers wrote its first part, and
+    moved its progress bar, only after 256 photos a worker: 296 s after Ray was up on a busy machine, now 36 s."""
     alone = alone or [False] * len(sources)
     single = [[s] for s, a in zip(sources, alone) if s[1] == "video" or a]
     rest = [s for s, a in zip(sources, alone) if s[1] != "video" and not a]
-    return single + [rest[i:i + photos_per_task] for i in range(0, len(rest), photos_per_task)]
+    groups, size = [], MIN_PHOTOS_PER_TASK if ramp else photos_per_task
+    while rest:
+        size = min(size, photos_per_task)
+        groups.append(rest[:size])
+        rest = rest[size:]
+        if ramp and len(groups) % ramp == 0:
+            size *= 2
+    return single + groups
 
 
 # --- the worker: one per core, models loaded once -----------------------------------------------------
@@ -1470,10 +1480,12 @@ def main(argv: list[str] | None = None) -> int:
     n_videos = sum(kind == "video" for _, kind in todo)
     n_other = sum(kind == "other" for _, kind in todo)  # named in --list: each an error in status.csv
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
+    ramp = 0 if args.photos_per_task else workers  # the first tasks small, so the first results come in seconds
+    sizes = f"{MIN_PHOTOS_PER_TASK} to {per_task}" if ramp and per_task > MIN_PHOTOS_PER_TASK else str(per_task)
     info(f"{counted(len(todo), 'source')} to do ({counted(len(todo) - n_videos - n_other, 'photo')}, "
          f"{counted(n_videos, 'video')}" + (f", {n_other} neither" if n_other else "")
          + f") on {counted(workers, 'worker')}"
-         + (f", {counted(per_task, 'photo')} a task" if len(todo) > n_videos else ""))
+         + (f", {sizes} photo{'s' if sizes != '1' else ''} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     interrupted = False
@@ -1482,7 +1494,7 @@ def main(argv: list[str] | None = None) -> int:
         if todo:
             died = killed_a_worker(results, todo, latest)
             del latest  # a million rows, not needed while the job runs
-            totals = run_job(make_tasks(todo, per_task, died), options, results, workers,
+            totals = run_job(make_tasks(todo, per_task, died, ramp), options, results, workers,
                              {source: i for i, source in enumerate(sources)}, suspects=any(died))
     except KeyboardInterrupt:
         interrupted = True

@@ -816,6 +816,12 @@ def test_task_size_grows_with_the_job():
     tasks = make_tasks(sources, photos_per_task(1000, 2))
     assert tasks[0] == [("/v/clip.mp4", "video")] and len(tasks) == 1 + 63
     assert sorted(s for t in tasks for s in t) == sorted(sources)
+    # A job's first parts (and its progress) came after 256 photos a worker: the first tasks are small now.
+    photos = [(f"/p/{i}.jpg", "photo") for i in range(3000)]
+    tasks = make_tasks(photos, 256, ramp=2)
+    assert [len(t) for t in tasks[:12]] == [8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256]
+    assert [s for t in tasks for s in t] == photos and len(tasks) == 10 + 9 + 1  # 496, then 9 of 256, then 200
+    assert [len(t) for t in make_tasks(photos[:100], 8, ramp=2)] == [8] * 12 + [4]
 
 
 def test_results_of_the_first_facekit_batch_resume(tmp_path):
