@@ -280,6 +280,37 @@ def test_crop_half_outside_the_image_is_padded_not_cut(mesh, res10, media):
     assert nme < 0.10, f"visible half NME {nme:.3f}"
 
 
+@pytest.mark.parametrize("edge, share", [("top", 0.2), ("top", 0.3), ("bottom", 0.3), ("left", 0.3), ("right", 0.3)])
+def test_a_face_cut_by_the_photos_edge_gets_its_mesh_on_it(mesh, media, edge, share):
+    """The detector's box of a face cut by the edge is clipped there: cut at the top (through the eyes at 0.2 of
+    the box), the mesh was drawn on the face ~55-100 px too low (its eyes on the cheeks, pitch -44 at 0.3)."""
+    detector = create_detector()
+    image = load_image(media / "obama.jpg")
+    ref = max(_marked(mesh, image, detector.detect(image)), key=lambda f: f.box.area)
+    b = ref.box
+    x0 = y0 = 0
+    if edge == "top":
+        y0 = int(b.y1 + share * b.height)
+        part = image[y0:]
+    elif edge == "bottom":
+        part = image[:int(b.y2 - share * b.height)]
+    elif edge == "left":
+        x0 = int(b.x1 + share * b.width)
+        part = image[:, x0:]
+    else:
+        part = image[:, :int(b.x2 - share * b.width)]
+    part = np.ascontiguousarray(part)
+    got = max(_marked(mesh, part, detector.detect(part)), key=lambda f: f.box.area)
+    h, w = part.shape[:2]
+    for name, (x, y) in ref.keypoints.items():
+        x, y = x - x0, y - y0
+        if 0 <= x < w and 0 <= y < h:  # the points still in the photo: eyes, nose tip, mouth corners
+            gx, gy = got.keypoints[name]
+            assert np.hypot(gx - x, gy - y) < 0.06 * b.width, (name, (gx, gy), (x, y))
+    # Within what cutting a photo moves a pose by anyway (README: its assumed camera centre moves).
+    assert abs(got.pose.yaw - ref.pose.yaw) < 20 and abs(got.pose.pitch - ref.pose.pitch) < 20, (got.pose, ref.pose)
+
+
 def test_small_faces_and_non_faces_get_no_landmarks_and_are_counted(media):
     mesh = create_landmarker()
     image = load_image(media / "obama.jpg")
