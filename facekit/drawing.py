@@ -373,7 +373,7 @@ def _enlargement(shape, faces: list[Face]) -> int:
 
 
 def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = None, fps: float | None = None,
-             copy: bool = True, enlarge_small: bool = False) -> np.ndarray:
+             copy: bool = True, enlarge_small: bool = False, band: bool = False) -> np.ndarray:
     """Draw each face's box, track id, every head's label and probability, landmarks and pose; returns an
     8-bit BGR image (for matplotlib: `plt.imshow(out[..., ::-1])`). `image` is what `FaceAnalyzer.analyze`
     takes: a BGR array is drawn on as it is (in place with copy=False); a gray, BGRA or float array, a PIL
@@ -382,13 +382,18 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     gives ("No Mask" in red), else in the palette's.
     enlarge_small: an image under MIN_DRAWN_SIDE px on its long side, or one under MAX_DRAWN_SIDE whose faces are
     narrower than LABEL_FACE px (their median), is drawn enlarged by a whole factor, so the result is bigger than
-    the image (the photo scripts; video keeps its frames' size)."""
+    the image (the photo scripts; video keeps its frames' size).
+    band: the image is one face (a face crop: `classify_whole`, the photo script's --crops), whose labels go in a
+    dark band added under it, not on it: the result is taller than the image (and the image is not drawn on)."""
     # Taken as a list: a generator of faces (`f for f in faces if f.score > 0.8`) was used up by the check below, and
     # the photo came back with nothing drawn on it, without a word.
     if isinstance(faces, Face) or not isinstance(faces, Iterable):
         raise ArgumentError(f"annotate() draws a list of Face objects (what analyze returns), got a "
                             f"{type(faces).__name__}")
     faces = list(faces)
+    if band and len(faces) > 1:  # a band's lines would not say whose they are
+        raise ArgumentError(f"annotate(band=True) draws the labels of one face (a face crop) under it, got "
+                            f"{len(faces)} faces")
     run = next((r for r in (getattr(f, VIDEO_RUN, None) for f in faces) if r is not None), None)  # before _scaled
     # A list of boxes or dicts (not Faces) was an AttributeError from inside, naming a `.box` nobody had written.
     caller = image
@@ -425,7 +430,7 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     if factor > 1:
         image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
         faces = [_scaled(f, factor) for f in faces]
-    out = image.copy() if copy and factor == 1 else image
+    out = image.copy() if (copy or band) and factor == 1 else image
     target = None  # the caller's array, where it is drawn on through a copy OpenCV can draw on
     if out is caller and out is image:  # drawn in place (copy=False) on the caller's own array
         # cv2.rectangle refused both, a traceback about an "output argument" or an "incompatible layout".
@@ -463,6 +468,8 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     else:
         memory.asked = 0
     memory.scale = top_scale
+    if band and faces:
+        return _banded(out, faces[0], style, top_scale)
 
     def lay_out(tier: int) -> list:
         """The tries at `tier`: biggest letters first, until one hides no label (or the smallest)."""
@@ -535,6 +542,33 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     if target is not None:
         target[...] = out
         return target
+    return out
+
+
+def _banded(img: np.ndarray, face: Face, style: Style, scale: float) -> np.ndarray:
+    """`img` (the face's box drawn on it) over a dark band of the face's label lines: a face crop has no room
+    outside its face, and its labels were painted over its chin and mouth (what the mask and emotion heads read).
+    The lines are shortened (LABEL_TIERS) rather than drawn under MIN_SCALE, and the band is as wide as they are."""
+    h, w = img.shape[:2]
+    for tier in range(LABEL_TIERS):
+        color, lines = _label_lines(face, style, tier)
+        fitted = _fitted_scale([(face, color, lines)], w, scale, style)
+        thick = max(1, int(round(fitted * 2)))
+        sizes = [_text_size(text, fitted, thick) for text, _ in lines]
+        if max((tw for (tw, _), _ in sizes), default=0) + 6 <= w:
+            break
+    if style.landmarks and face.landmarks is not None:
+        _draw_landmarks(img, face, style.landmarks, color)
+    b = face.box
+    cv2.rectangle(img, (b.x1, b.y1), (b.x2 - 1, b.y2 - 1), color, max(thick, int(round(max(h, w) / 1000))))
+    if not lines:
+        return img
+    ascent = max(th for (_, th), _ in sizes)
+    step = ascent + max(base for _, base in sizes) + 3
+    width = max(tw for (tw, _), _ in sizes) + 4
+    out = np.zeros((h + step * len(lines) + 2, max(w, width), 3), np.uint8)
+    out[:h, :w] = img
+    _paint_block(out, lines, _Block(0, h, width, step * len(lines) + 2, ascent, step), fitted, thick)
     return out
 
 

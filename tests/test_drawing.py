@@ -664,3 +664,54 @@ def test_a_score_just_short_of_one_is_not_drawn_or_printed_as_a_certainty():
     assert head_lines(whole, style)[0][0] == "With mask: 100.00%" and "with_mask 1.00" in repr(whole)
     assert head_lines(face.with_predictions(mask=Prediction("with_mask", 0.9876, {"with_mask": 0.9876})),
                       style)[0][0] == "With mask: 98.76%"
+
+
+def test_a_face_crops_labels_go_in_a_band_under_it_not_over_its_mouth(media, tmp_path):
+    """--crops -o: the whole image is the face, so its labels were painted over the crop's lower third, its mouth
+    and chin (what the mask and emotion heads read). They go in a band under the crop: every pixel of the crop is
+    drawn as it was but the box's frame, the mouth well inside it, and the band holds the label lines in their
+    colours."""
+    from facekit.cli.image import main
+    from facekit.detection import create_detector
+    from facekit.landmarks import INNER_LIP_BOTTOM, MOUTH_LEFT, MOUTH_RIGHT, create_landmarker
+
+    folder, out = tmp_path / "crops", tmp_path / "drawn"
+    folder.mkdir()
+    detector, mesh = create_detector(), create_landmarker()
+    crops, mouths = {}, {}
+    for name, photo, (y0, y1, x0, x1), size in [("masked.png", "example_03.png", (110, 280, 250, 410), None),
+                                                ("biden.png", "obama_and_biden.jpg", (370, 690, 1100, 1380), None),
+                                                ("small.png", "obama.jpg", (120, 480, 350, 650), (40, 48))]:
+        image = cv2.imread(str(media / photo))
+        crop = image[y0:y1, x0:x1]
+        face = next(f for f in mesh(image, detector.detect(image))
+                    if x0 < f.box.center[0] < x1 and y0 < f.box.center[1] < y1 and f.landmarks is not None)
+        mouths[name] = face.landmarks[[MOUTH_LEFT, MOUTH_RIGHT, INNER_LIP_BOTTOM], :2] - (x0, y0)
+        if size is not None:
+            mouths[name] = mouths[name] * (size[0] / crop.shape[1])
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crops[name] = crop
+        cv2.imwrite(str(folder / name), crop)
+    assert main(["-i", str(folder), "--crops", "-o", str(out), "--no-display"]) == 0
+    for name, crop in crops.items():
+        drawn = cv2.imread(str(out / name))
+        h, w = crop.shape[:2]
+        factor = drawn.shape[1] // w
+        assert drawn.shape[1] == w * factor and drawn.shape[0] > h * factor, (name, drawn.shape, crop.shape)
+        big = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        frame = max(2, drawn.shape[1] // 100)  # the box, drawn along the crop's edges
+        changed = np.any(drawn[:h * factor] != big, axis=2)
+        assert not changed[frame:-frame, frame:-frame].any(), (name, np.argwhere(changed[frame:-frame, frame:-frame]))
+        assert mouths[name][:, 1].max() * factor < h * factor - 2 * frame, name  # what was hidden is in that part
+        band = drawn[h * factor:]
+        lit = band.max(axis=2) > 100
+        assert lit.sum() > 0.03 * lit.size, name  # letters
+        red, green = band[..., 2] > 150 + band[..., 1], band[..., 1] > 150 + band[..., 2]
+        assert (green.sum() > red.sum()) == (name == "masked.png"), (name, green.sum(), red.sum())
+    from facekit.drawing import annotate
+    from facekit.errors import ArgumentError
+    from facekit.types import Box, Face
+
+    two = [Face(box=Box(0, 0, 20, 20), score=1.0), Face(box=Box(20, 0, 40, 20), score=1.0)]
+    with pytest.raises(ArgumentError, match=r"band=True\) draws the labels of one face"):
+        annotate(crops["biden.png"], two, band=True)  # whose would each line be?

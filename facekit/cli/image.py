@@ -503,7 +503,7 @@ def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolder
         except BrokenPipeError:  # `-j - | true`: the JSON's reader has gone; the image is still wanted
             reader_gone()
             reader_left = True
-    annotated = annotate(image, faces, style, enlarge_small=True)
+    annotated = annotate(image, faces, style, enlarge_small=True, band=args.crops)
     if args.output:
         if into_folder:  # `-o new_folder/`: made as a folder run makes its own
             made.make(args.output.parent)
@@ -608,7 +608,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                         break
                     continue
                 faces = _analyze(pipeline, image, args.crops)
-                shown = annotate(image, faces, style, enlarge_small=True) if args.output else None
+                shown = annotate(image, faces, style, enlarge_small=True, band=args.crops) if args.output else None
                 # A Ctrl-C while a photo is recorded waits until both outputs have it.
                 with DeferredStop() as holding:
                     holding.arm()
