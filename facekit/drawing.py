@@ -873,6 +873,10 @@ def _label(img, text, x, y, scale, color, thick):
 # 86% of its eyes' and 82% of its mouths' pixels whitened by the smallest dots (5-px crosses), its faces' features
 # buried; under 160 px such dots cover over a third of the eyes, one pixel a point a tenth or less.
 MESH_PIXEL_FACE = 160
+# px: a narrower face's mesh is drawn a point in k ((MESH_SPARSE_FACE / width)^2, rounded), and its key points' dots are
+# 3 px (5 with their rim), not 5 (7): a 31-px face (a video's far one) had 82% of its eyes whitened by the mesh alone
+# (88% with the key points), a 45-px one 60% (74%); now 30% (52%) and 28% (44%).
+MESH_SPARSE_FACE = 64
 
 
 def _draw_landmarks(img, face: Face, mode: str, color):
@@ -880,13 +884,15 @@ def _draw_landmarks(img, face: Face, mode: str, color):
     dot = max(1, int(round(face.box.width / 250)))
     if mode == "mesh" and face.box.width < MESH_PIXEL_FACE:
         # Even the smallest dots (3x3 px) whitened half of a 45-px face (a video's far faces): one pixel each.
-        pts = np.round(face.landmarks[:, :2]).astype(int)
+        # Narrower than MESH_SPARSE_FACE, fewer points: about as many a pixel of face as at that width.
+        pts = np.round(face.landmarks[::max(1, round((MESH_SPARSE_FACE / max(1, face.box.width)) ** 2)), :2])
+        pts = pts.astype(int)
         pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < img.shape[1]) & (pts[:, 1] >= 0) & (pts[:, 1] < img.shape[0])]
         img[pts[:, 1], pts[:, 0]] = 255
     elif mode == "mesh":
         for x, y in face.landmarks[:, :2]:
             cv2.circle(img, (int(round(x)), int(round(y))), dot, (255, 255, 255), -1, cv2.LINE_AA)
-    key = max(2, int(round(face.box.width / 60)))
+    key = max(1 if face.box.width < MESH_SPARSE_FACE else 2, int(round(face.box.width / 60)))
     kps = face.keypoints or {}
     for x, y in kps.values():
         pt = (int(round(x)), int(round(y)))

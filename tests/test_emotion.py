@@ -334,7 +334,8 @@ def test_a_crowd_on_a_big_photo_gets_letters_small_enough_that_no_label_hides_an
 
 def test_a_small_faces_mesh_leaves_the_face_visible():
     """--landmarks on a video's far faces (45 px wide on the hamilton clip): 468 dots of the smallest size
-    covered half the face in white. Such a face's points are now one pixel each."""
+    covered half the face in white. Such a face's points are now one pixel each, and under 64 px one in
+    (64 / width)^2: here one in 2, still a mesh to see."""
     from facekit.drawing import _draw_landmarks
     from facekit.types import Box, Face
 
@@ -343,7 +344,7 @@ def test_a_small_faces_mesh_leaves_the_face_visible():
     img = np.zeros((80, 70, 3), np.uint8)
     _draw_landmarks(img, face, "mesh", (0, 0, 255))
     white = (img[10:65, 10:55].min(axis=2) > 128).mean()
-    assert 0.1 < white < 0.3, f"{white:.0%} of the face whitened"
+    assert 0.05 < white < 0.3, f"{white:.0%} of the face whitened"
 
 
 def test_a_label_moved_away_from_its_face_has_a_leader_to_its_box():

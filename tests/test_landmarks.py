@@ -517,3 +517,24 @@ def test_a_crowds_mesh_leaves_the_faces_eyes_and_mouths_visible(mesh, media):
             np.ceil(face.landmarks[part, :2].max(0)).astype(int).tolist()
         covered = (np.abs(drawn.astype(int) - image).max(axis=2) > 60)[y1:y2 + 1, x1:x2 + 1].mean()
         assert covered < 0.35, f"{covered:.0%} of {(x1, y1, x2, y2)} drawn over"
+
+
+def test_a_small_faces_mesh_and_key_points_leave_its_eyes_and_mouth_visible(mesh, media):
+    """--landmarks on a 31-px face (a video's far faces): its mesh, a pixel a point, whitened 82% of its eyes (88%
+    with the key points' 7-px dots), a 45-px face's 60%. Narrower than 64 px, fewer points are drawn (30%, 28%)
+    and smaller dots (52%, 44%)."""
+    from facekit.drawing import _draw_landmarks
+
+    image = load_image(media / "obama.jpg")
+    for width in (31, 45):
+        small = cv2.resize(image, None, fx=width / 248, fy=width / 248, interpolation=cv2.INTER_AREA)
+        [face] = _marked(mesh, small, create_detector().detect(small))
+        # The mesh alone, then as drawn: the key points' dots sit on the eyes and the mouth's corners.
+        for drawn_face, most in ((face.replace(keypoints=None, pose=None), 0.35), (face, 0.6)):
+            drawn = small.copy()
+            _draw_landmarks(drawn, drawn_face, "mesh", (0, 0, 255))
+            for part in ([33, 133, 263, 362, 159, 145, 386, 374], [61, 291, 0, 17]):  # eyes' corners and lids, lips
+                (x1, y1), (x2, y2) = np.floor(face.landmarks[part, :2].min(0)).astype(int).tolist(), \
+                    np.ceil(face.landmarks[part, :2].max(0)).astype(int).tolist()
+                covered = (np.abs(drawn.astype(int) - small).max(axis=2) > 60)[y1:y2 + 1, x1:x2 + 1].mean()
+                assert covered < most, f"{width} px: {covered:.0%} of {(x1, y1, x2, y2)} drawn over"
