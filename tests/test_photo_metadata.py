@@ -161,3 +161,40 @@ def test_an_exif_block_that_cannot_be_read_is_left_out(media, tmp_path):
     with Image.open(tmp_path / "odd_out.jpg") as image:
         assert "exif" not in image.info
         image.load()
+
+
+def test_a_photo_stored_turned_with_an_exif_orientation_gives_the_upright_photos_faces(media, tmp_path):
+    """A phone stores a photo as its sensor saw it and says how to turn it (EXIF Orientation); every viewer shows it
+    turned, so its record must be the upright photo's: the displayed size, boxes in the displayed pixels, the same
+    labels. Checked on JPEG, PNG (eXIf chunk) and WebP, each turn a viewer applies; stored losslessly, the record is
+    the upright photo's to the last digit, and a JPEG saved again moves a box by at most a pixel (1 measured)."""
+    upright = Image.open(media / "two_people.jpg").convert("RGB")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    upright.save(photos / "a_upright.png")
+    # The turn that, undone by the tag's, gives the upright photo: 6 is stored a quarter turn counter-clockwise.
+    stored_as = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
+                 2: Image.Transpose.FLIP_LEFT_RIGHT, 5: Image.Transpose.TRANSPOSE}
+    for orientation, turn in stored_as.items():
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        turned = upright.transpose(turn)
+        turned.save(photos / f"o{orientation}.png", exif=exif.tobytes())
+        turned.save(photos / f"o{orientation}.webp", exif=exif.tobytes(), lossless=True)
+        turned.save(photos / f"o{orientation}.jpg", exif=exif.tobytes(), quality=95)
+    record = tmp_path / "faces.jsonl"
+    res = run_script("detect_mask_image.py", "-i", photos, "-j", record, "--no-display", "--tasks", "mask,gender")
+    assert res.returncode == 0, res.stderr
+    records = {Path(r["image"]).name: r for r in map(json.loads, record.read_text().splitlines())}
+    assert len(records) == 1 + 3 * len(stored_as)
+    want = records.pop("a_upright.png")
+    assert (want["width"], want["height"]) == upright.size and len(want["faces"]) == 2
+    for name, got in records.items():
+        assert (got["width"], got["height"]) == upright.size, name
+        if not name.endswith(".jpg"):
+            assert got["faces"] == want["faces"], name
+            continue
+        assert len(got["faces"]) == len(want["faces"]), name
+        for face, other in zip(got["faces"], want["faces"]):
+            assert max(abs(a - b) for a, b in zip(face["box"], other["box"])) <= 2, (name, face["box"], other["box"])
+            assert [face[t]["label"] for t in ("mask", "gender")] == [other[t]["label"] for t in ("mask", "gender")]
