@@ -33,6 +33,29 @@ def face_at(faces, x, y):
     return hits[0]
 
 
+def test_a_photo_framed_by_a_border_or_saved_again_as_jpeg_gives_the_same_faces(analyzer, media):
+    """Harmless changes a photo goes through on its way to the library (an editor's border, a JPEG saved again at
+    quality 70) give the same faces: each box where it was (plus the border) and each label the heads are sure of.
+    Measured on these photos' 18 faces: boxes moved by at most 5.9% of their width (a median 0.8-1.9%), the only
+    labels that changed were near a tie (an emotion at 0.59, 12_angry_men's mask at 0.76)."""
+    for name in ["example_03.png", "two_people.jpg", "obama_and_biden.jpg", "12_angry_men.jpg"]:
+        image = cv2.imread(str(media / name))
+        framed = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        saved = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR)
+        faces = analyzer.analyze(image)
+        for changed, shift in ((framed, 40), (saved, 0)):
+            others = analyzer.analyze(changed)
+            assert len(others) == len(faces) >= 2, name
+            for face in faces:
+                want = np.array(face.box.as_list()) + shift
+                other = min(others, key=lambda g: np.abs(np.array(g.box.as_list()) - want).sum())
+                assert np.abs(np.array(other.box.as_list()) - want).max() <= 0.08 * face.box.width, \
+                    (name, shift, face.box, other.box)
+                for task in ("mask", "gender"):
+                    if face.predictions[task].score > 0.9:
+                        assert other.label(task) == face.label(task), (name, shift, face.box, task)
+
+
 def test_import_loads_nothing_heavy():
     code = ("import sys, facekit; from facekit import FaceAnalyzer; "
             "print(sorted(m for m in ('cv2', 'numpy', 'tensorflow', 'ai_edge_litert', 'onnxruntime', 'ray') "
