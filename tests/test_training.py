@@ -988,6 +988,58 @@ def test_a_spreadsheets_soft_label_csv_is_read_as_written(datasets, tmp_path, va
     assert soft.majority == plain.majority
 
 
+def test_soft_label_targets_are_the_normalised_votes_of_the_ferplus_rows(datasets, tmp_path):
+    """The targets of real FER+ rows: each face's votes over the seven classes summing to 1; the two faces all
+    ten annotators called contempt, and (--label-source majority) those whose plurality is contempt, left out and
+    counted, not trained on as NaN targets or as a class they are not; a plurality label in FER+'s own names
+    ("anger") read as its class."""
+    import csv
+
+    from facekit.softlabels import apply_soft_labels, read_soft_labels
+
+    fer = datasets / "fer2013"
+    with open(fer / "ferplus.csv", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    label, classes = header.index("ferplus_label"), slice(1, 8)  # neutral ... fear: the seven training classes
+    mixed = [r for r in rows if r[label] in EMOTIONS and sum(v != "0" for v in r[classes]) >= 3][:5]
+    contempt_only = [r for r in rows if all(v == "0" for v in r[classes])]
+    contempt_first = [r for r in rows if r[label] == "contempt" and r not in contempt_only][:2]
+    picked = mixed + contempt_only + contempt_first
+    assert len(contempt_only) == 2 and mixed[0][0] == "test/angry/PrivateTest_10131363.jpg"
+    # Absolute paths to the mirror's files; a blank line, as a hand edit leaves one, is no row.
+    lines = [",".join(header)] + [",".join([str(fer / r[0]), *r[1:]]) for r in picked]
+    (tmp_path / "votes.csv").write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n")
+    soft = read_soft_labels(tmp_path / "votes.csv", EMOTIONS)
+    no_row = next(p for p in sorted((fer / "test" / "happy").iterdir()) if p.name not in "".join(lines))
+    paths = [str(fer / r[0]) for r in picked] + [str(no_row)]
+
+    keep, hard, dist, dropped = apply_soft_labels(paths, EMOTIONS, soft, "votes")
+    assert dropped == {"no row in the CSV": 1, "votes only for dropped classes": 2,
+                       "plurality is not a training class": 0}
+    assert list(keep) == [*range(len(mixed)), len(mixed) + 2, len(mixed) + 3]
+    # neutral 2, happiness 1, surprise 2, anger 4 (and one 'unknown', dropped): of 9 votes for the classes.
+    assert dist[0] == pytest.approx(np.array([4, 0, 0, 1, 2, 0, 2]) / 9)
+    assert np.allclose(dist.sum(axis=1), 1) and np.isfinite(dist).all()
+    assert [EMOTIONS[i] for i in hard[:len(mixed)]] == [r[label] for r in mixed]
+    assert [EMOTIONS[i] for i in dist[:len(mixed)].argmax(axis=1)] == [r[label] for r in mixed]
+
+    keep, hard, dist, dropped = apply_soft_labels(paths, EMOTIONS, soft, "majority")
+    assert dist is None and list(keep) == list(range(len(mixed)))
+    assert dropped["plurality is not a training class"] == 2 and dropped["votes only for dropped classes"] == 2
+    ferplus_names = {"angry": "anger", "happy": "happiness", "sad": "sadness", "neutral": "neutral",
+                     "surprise": "surprise", "fear": "fear", "disgust": "disgust"}
+    renamed = [",".join([str(fer / r[0]), *r[1:label], ferplus_names.get(r[label], r[label]), *r[label + 1:]])
+               for r in picked]
+    assert any(ferplus_names[r[label]] != r[label] for r in mixed)
+    (tmp_path / "named.csv").write_text("\n".join([lines[0], *renamed]) + "\n")
+    keep2, hard2, _, _ = apply_soft_labels(paths, EMOTIONS, read_soft_labels(tmp_path / "named.csv", EMOTIONS),
+                                           "majority")
+    assert list(keep2) == list(keep) and list(hard2) == list(hard)
+    assert [EMOTIONS[i] for i in hard] == [r[label] for r in mixed]
+
+
 # A new user's first runs: where the model goes, a missing [train] extra, soft labels on a mask set, messages.
 # `train` is replaced by a recorder where the run itself is not the point: these check what main() decides.
 
