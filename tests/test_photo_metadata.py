@@ -13,9 +13,11 @@ from PIL import Image, ImageCms
 
 from .conftest import run_script
 
-# Where a GPS block would say the photo was taken: 48 deg 51' 29.6" N, 2 deg 17' 40.2" E.
-LATITUDE = ((48, 1), (51, 1), (296, 10))
-LONGITUDE = ((2, 1), (17, 1), (402, 10))
+# Where a GPS block would say the photo was taken: 48 deg 51' 29.6" N, 2 deg 17' 40.2" E, 1234.56 m up; in lowest
+# terms, as Pillow writes them (296/10 was never in the file, and its check could not fail).
+LATITUDE = ((48, 1), (51, 1), (148, 5))
+LONGITUDE = ((2, 1), (17, 1), (201, 5))
+ALTITUDE = ((30864, 25),)  # one rational, 8 bytes: a value kept outside its directory, as the others
 
 
 def display_p3_profile() -> bytes:
@@ -52,7 +54,8 @@ def camera_exif(thumbnail: bytes) -> bytes:
     exif[0x010F], exif[0x0110], exif[0x013B], exif[0x0112] = "Canon", "Canon EOS R5", "Jane Photographer", 6
     # Sub-IFDs as dicts: what get_ifd(...).update() adds, Pillow 9.0 (the declared lower bound) does not write.
     exif[0x8769] = {0x9003: "2024:05:17 14:03:22", 0xA431: "0123456789", 0xA002: 1137, 0xA003: 910}
-    exif[0x8825] = {1: "N", 2: tuple(a / b for a, b in LATITUDE), 3: "E", 4: tuple(a / b for a, b in LONGITUDE)}
+    exif[0x8825] = {1: "N", 2: tuple(a / b for a, b in LATITUDE), 3: "E", 4: tuple(a / b for a, b in LONGITUDE),
+                    6: ALTITUDE[0][0] / ALTITUDE[0][1]}
     tiff = bytearray(exif.tobytes()[6:])
     order = "<" if tiff[:2] == b"II" else ">"
     ifd0 = struct.unpack_from(order + "I", tiff, 4)[0]
@@ -140,7 +143,9 @@ def test_exif_is_left_out_and_kept_with_keep_exif_without_gps_thumbnail_or_rotat
         assert (tags.get_ifd(0x8769)[0xA002], tags.get_ifd(0x8769)[0xA003]) == upright.size
         assert 0x8825 not in tags and not tags.get_ifd(0x8825)
         order = "<" if image.info["exif"][6:8] == b"II" else ">"
-    assert rationals(LATITUDE, order) not in data and rationals(LONGITUDE, order) not in data
+    position = [rationals(values, order) for values in (LATITUDE, LONGITUDE, ALTITUDE)]
+    assert all(p in photo.read_bytes() for p in position)
+    assert not any(p in data for p in position)
     assert thumb.getvalue() not in data
     assert (kept["width"], kept["height"]) == upright.size
 
