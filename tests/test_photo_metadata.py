@@ -203,3 +203,30 @@ def test_a_photo_stored_turned_with_an_exif_orientation_gives_the_upright_photos
         for face, other in zip(got["faces"], want["faces"]):
             assert max(abs(a - b) for a, b in zip(face["box"], other["box"])) <= 2, (name, face["box"], other["box"])
             assert [face[t]["label"] for t in ("mask", "gender")] == [other[t]["label"] for t in ("mask", "gender")]
+
+
+def test_a_photo_from_a_named_pipe_is_annotated_without_its_metadata(media, tmp_path):
+    """`-i <(curl -s URL) -o out.jpg --keep-exif`: the pipe's bytes were read once, for the pixels; looking in it
+    again for the profile and EXIF would wait for a writer that is gone, and the run would never end. The image is
+    written, without them."""
+    import os
+    import threading
+
+    fifo = tmp_path / "photo.fifo"
+    os.mkfifo(fifo)
+    photo = io.BytesIO()
+    Image.open(media / "obama.jpg").save(photo, "JPEG", quality=92, icc_profile=display_p3_profile(),
+                                         exif=camera_exif(b""))
+    writer = threading.Thread(target=fifo.write_bytes, args=(photo.getvalue(),))
+    writer.start()
+    try:
+        record = tmp_path / "out.json"
+        res = run_script("detect_mask_image.py", "-i", fifo, "-o", tmp_path / "out.jpg", "-j", record,
+                         "--no-display", "--tasks", "mask", "--keep-exif", timeout=60)
+    finally:
+        writer.join(timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(record.read_text())["faces"]) == 1
+    with Image.open(tmp_path / "out.jpg") as image:
+        assert "icc_profile" not in image.info and "exif" not in image.info
+        assert image.size == Image.open(media / "obama.jpg").size[::-1]  # turned by its Orientation 6
