@@ -64,6 +64,28 @@ def test_crop_at_border_is_padded_not_cut():
     assert (crop[:, 0] == 200).all()  # padding replicates the border
 
 
+def test_a_face_past_the_right_and_bottom_edges_is_padded_to_its_region(media):
+    """A selfie's face running off the photo's right and bottom edges: its crop is the region `crop_region` names,
+    the part past the edges filled with the photo's last column and row (one short there, the crop was squashed
+    when resized to the square input)."""
+    from facekit.detection import create_detector
+    from facekit.preprocess import crop_region
+
+    photo = load_image(media / "obama.jpg")
+    whole = create_detector("yunet").detect(photo)[0].box
+    cut = np.ascontiguousarray(photo[:int(whole.y2) - 25, :int(whole.x2) - 20])
+    face = create_detector("yunet").detect(cut)[0].box
+    spec = CropSpec(margin=0.1, square=True)
+    x1, y1, x2, y2 = crop_region(face, spec)
+    assert x2 > cut.shape[1] and y2 > cut.shape[0] and x1 > 0 and y1 > 0
+    crop = crop_face(cut, face, spec)
+    assert crop.shape == (y2 - y1, x2 - x1, 3)
+    inside = cut[y1:, x1:]
+    assert np.array_equal(crop[:inside.shape[0], :inside.shape[1]], inside)
+    assert (crop[:inside.shape[0], inside.shape[1]:] == inside[:, -1:]).all()  # the last column, repeated
+    assert (crop[inside.shape[0]:, :inside.shape[1]] == inside[-1:]).all()  # the last row, repeated
+
+
 def test_a_card_that_says_square_false_gets_the_boxs_own_shape(media):
     """A head trained on unsquared crops says so in its card ("square": false); read back as square, its faces
     were cut at another shape than it learnt from. A box wholly past the edge keeps its shape too."""
