@@ -23,26 +23,41 @@ ALTITUDE = ((30864, 25),)  # one rational, 8 bytes: a value kept outside its dir
 def display_p3_profile() -> bytes:
     """A matrix/TRC ICC v2 profile with Display P3's primaries (D50-adapted, as Apple's own), the profile of
     an iPhone's photos: enough for a colour-managed viewer, and bytes no encoder makes up on its own."""
-    def s15(v):
-        return struct.pack(">i", round(v * 65536))
+    tags = [(b"rXYZ", _xyz(0.515121, 0.241196, -0.001053)), (b"gXYZ", _xyz(0.291977, 0.692245, 0.041885)),
+            (b"bXYZ", _xyz(0.157104, 0.066574, 0.784073))]
+    tags += [(sig, _gamma(2.2)) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    return _profile(b"RGB ", b"Display P3 (facekit test)", tags)
 
-    def xyz(x, y, z):
-        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
 
-    name = b"Display P3 (facekit test)\0"
+def gray_profile() -> bytes:
+    """A gray ICC profile (gamma 2.2), as a black-and-white photo exported from Lightroom or Photoshop carries."""
+    return _profile(b"GRAY", b"Gray Gamma 2.2 (facekit test)", [(b"kTRC", _gamma(2.2))])
+
+
+def _s15(v):
+    return struct.pack(">i", round(v * 65536))
+
+
+def _xyz(x, y, z):
+    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
+
+
+def _gamma(value):
+    return b"curv\0\0\0\0" + struct.pack(">IH", 1, round(value * 256)) + b"\0\0"
+
+
+def _profile(space: bytes, name: bytes, tags) -> bytes:
+    name += b"\0"
     tags = [(b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + bytes(8 + 67 + 1)),
-            (b"cprt", b"text\0\0\0\0No copyright\0"), (b"wtpt", xyz(0.964203, 1.0, 0.824905)),
-            (b"rXYZ", xyz(0.515121, 0.241196, -0.001053)), (b"gXYZ", xyz(0.291977, 0.692245, 0.041885)),
-            (b"bXYZ", xyz(0.157104, 0.066574, 0.784073))]
-    tags += [(sig, b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0")
-             for sig in (b"rTRC", b"gTRC", b"bTRC")]
+            (b"cprt", b"text\0\0\0\0No copyright\0"), (b"wtpt", _xyz(0.964203, 1.0, 0.824905)), *tags]
     table, data, start = b"", b"", 128 + 4 + 12 * len(tags)
     for sig, body in tags:
         body += bytes(-len(body) % 4)
         table += sig + struct.pack(">II", start + len(data), len(body))
         data += body
-    header = (struct.pack(">I", start + len(data)) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12)
-              + b"acsp" + b"APPL" + bytes(24) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"none" + bytes(44))
+    header = (struct.pack(">I", start + len(data)) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntr" + space + b"XYZ "
+              + bytes(12) + b"acsp" + b"APPL" + bytes(24) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"none"
+              + bytes(44))
     return header + struct.pack(">I", len(tags)) + table + data
 
 
@@ -230,3 +245,16 @@ def test_a_photo_from_a_named_pipe_is_annotated_without_its_metadata(media, tmp_
     with Image.open(tmp_path / "out.jpg") as image:
         assert "icc_profile" not in image.info and "exif" not in image.info
         assert image.size == Image.open(media / "obama.jpg").size[::-1]  # turned by its Orientation 6
+
+
+def test_a_black_and_white_photos_gray_profile_is_not_put_on_its_colour_image(media, tmp_path):
+    """A black-and-white photo's gray profile (Gray Gamma 2.2) does not describe the three colour channels its
+    annotated image is drawn in (coloured boxes and labels): that image goes out without a profile, read as
+    sRGB."""
+    gray = gray_profile()
+    assert ImageCms.ImageCmsProfile(io.BytesIO(gray)).profile.xcolor_space.strip() == "GRAY"
+    photo = tmp_path / "bw.jpg"
+    Image.open(media / "obama.jpg").convert("L").save(photo, quality=92, icc_profile=gray)
+    assert len(detect(photo, tmp_path / "bw_out.jpg")["faces"]) == 1
+    with Image.open(tmp_path / "bw_out.jpg") as image:
+        assert image.mode == "RGB" and "icc_profile" not in image.info
