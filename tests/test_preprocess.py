@@ -500,6 +500,21 @@ def test_transparent_png_is_read_on_white(tmp_path, media):
     assert np.array_equal(as_image(Image.open(tmp_path / "hidden.png")), img)
 
 
+def test_a_gray_pngs_transparent_area_is_read_on_white(tmp_path, media):
+    """A black-and-white cut-out saved as gray + alpha (PNG colour type 4, as GIMP and Pillow's "LA" write it): its
+    hidden pixels were read as they were stored, while a colour PNG's are laid on white."""
+    from PIL import Image
+
+    gray = Image.open(media / "obama.jpg").convert("L")
+    alpha = Image.new("L", gray.size, 0)
+    alpha.paste(255, (0, 0, 100, 100))  # one corner seen, the face hidden
+    Image.merge("LA", (gray, alpha)).save(tmp_path / "cutout.png")
+    assert (tmp_path / "cutout.png").read_bytes()[25] == 4
+    img = load_image(tmp_path / "cutout.png")
+    assert (img[100:] == 255).all() and (img[:, 100:] == 255).all()
+    assert np.array_equal(img[:100, :100, 0], np.asarray(gray)[:100, :100])
+
+
 def test_a_palette_pngs_transparent_colour_is_read_on_white(tmp_path, media):
     """A cut-out saved with 256 colours keeps its transparency as one palette entry (a tRNS chunk), not an alpha
     channel: its hidden area read as the colour that entry holds (black here) where viewers show nothing."""
