@@ -258,3 +258,20 @@ def test_a_black_and_white_photos_gray_profile_is_not_put_on_its_colour_image(me
     assert len(detect(photo, tmp_path / "bw_out.jpg")["faces"]) == 1
     with Image.open(tmp_path / "bw_out.jpg") as image:
         assert image.mode == "RGB" and "icc_profile" not in image.info
+
+
+def test_an_exif_block_too_long_for_a_jpeg_segment_is_left_out_of_a_jpeg_and_kept_in_a_png(media, tmp_path):
+    """A PNG's eXIf chunk may hold more than the 65,533 bytes a JPEG segment can: with --keep-exif a JPEG output is
+    written without it (its length would not fit the segment's two bytes), a PNG output keeps it whole."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x010E] = "Canon", "scanned album page " * 3700  # a description of ~70 KB
+    photo = tmp_path / "scan.png"
+    Image.open(media / "obama.jpg").save(photo, exif=exif.tobytes())
+    assert len(Image.open(photo).info["exif"]) > 65_533
+    assert len(detect(photo, tmp_path / "out.jpg", "--keep-exif")["faces"]) == 1
+    with Image.open(tmp_path / "out.jpg") as image:
+        assert "exif" not in image.info
+        image.load()
+    detect(photo, tmp_path / "out.png", "--keep-exif")
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.getexif()[0x010F] == "Canon" and len(image.getexif()[0x010E]) == len("scanned album page ") * 3700
