@@ -366,16 +366,16 @@ def uncut_box(box: Box, shape) -> tuple[float, float, float, float]:
     so the centre of a face cut at the top lay low on what is left of it, and the first crop held the chin in its
     middle and the edge's replicated rows above, where the mesh fitted a whole face too low (obama.jpg cut through
     the eyes: eyes 68-84 px low on a 248-px face; cut just under them, ~100 px, pitch -44). The cut side is given
-    back from the other one by FACE_ASPECT; a box cut on both axes is kept as it is."""
+    back from the other one by FACE_ASPECT. A box at a corner has only the side that is short for FACE_ASPECT
+    given back (a face cut at the top whose box's left edge is the photo's was still ~80 px low): a face cut on
+    both sides is still fitted low."""
     h, w = shape[:2]
     x1, y1, x2, y2 = float(box.x1), float(box.y1), float(box.x2), float(box.y2)
-    cut_x, cut_y = (x1 <= 0) != (x2 >= w), (y1 <= 0) != (y2 >= h)
-    if cut_y and not cut_x:
-        full = max(y2 - y1, FACE_ASPECT * (x2 - x1))
-        y1, y2 = (y2 - full, y2) if y1 <= 0 else (y1, y1 + full)
-    elif cut_x and not cut_y:
-        full = max(x2 - x1, (y2 - y1) / FACE_ASPECT)
-        x1, x2 = (x2 - full, x2) if x1 <= 0 else (x1, x1 + full)
+    tall, wide = max(y2 - y1, FACE_ASPECT * (x2 - x1)), max(x2 - x1, (y2 - y1) / FACE_ASPECT)
+    if (y1 <= 0) != (y2 >= h):  # cut at the top or the bottom (not both: a face filling the frame's height)
+        y1, y2 = (y2 - tall, y2) if y1 <= 0 else (y1, y1 + tall)
+    if (x1 <= 0) != (x2 >= w):
+        x1, x2 = (x2 - wide, x2) if x1 <= 0 else (x1, x1 + wide)
     return (x1 + x2) / 2.0, (y1 + y2) / 2.0, x2 - x1, y2 - y1
 
 
