@@ -658,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         path = _setting_path("--socket", args.socket) if args.socket else socket_path()
+        # As the folder it names from here: `--socket photo.sock` said "where FACEKIT_SERVER=photo.sock is set", which
+        # a command run from any other folder looked for in its own folder, found nowhere, and ran in its own process.
+        path = Path(os.path.abspath(path))
     except FacekitError as exc:
         print(f"[ERROR] {exc}", file=sys.stderr)
         return exc.exit_code

@@ -702,3 +702,21 @@ def test_a_server_that_ends_during_a_command_is_one_line_and_exit_1(tmp_path, me
     server.join(timeout=10)
     assert capsys.readouterr().err.startswith("[ERROR] the facekit server ended during this command (it crashed or "
                                               "was killed)")
+
+
+def test_a_relative_socket_is_named_as_the_folder_it_is_in(tmp_path):
+    """`serve --socket photo.sock` said "photo commands run here where FACEKIT_SERVER=photo.sock is set": a command
+    given that from any other folder looked for ./photo.sock there and ran in its own process. The ready line names
+    the socket's absolute path, which a command from another folder then finds."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    # The real main, its models and its loop of commands left out: this is about the line it prints when ready.
+    code = ("import sys; from facekit import serve; serve.Server.warm = serve.Server.run = lambda self: None; "
+            "sys.exit(serve.main(['--socket', 'photo.sock']))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=run, capture_output=True, text=True, timeout=120,
+                         env=_environment({"PYTHONPATH": str(ROOT)}))
+    assert res.returncode == 0, res.stderr
+    sock = run / "photo.sock"
+    assert f"photo commands run here where FACEKIT_SERVER={sock} is set ({sock}); Ctrl-C stops it" in res.stdout, \
+        res.stdout
+    assert not sock.exists()  # removed as the server ended, from its own folder
