@@ -1002,7 +1002,7 @@ def test_a_results_folder_removed_mid_job_is_one_line(tmp_path):
     assert not results.folder.exists()
 
 
-def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
+def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(media, tmp_path):
     """An archive from an old system holds Latin-1 names ("caf\\xe9.jpg"): Python reads them as surrogate
     escapes, which pyarrow refuses, and one such file ended the whole job in a UnicodeEncodeError traceback
     (exit 1) before any work. Its rows and status now name it with the odd byte as \\xNN, and a resume
@@ -1012,10 +1012,11 @@ def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
     from facekit.batch import Results, Worker, done_already
 
     latin1 = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg")
-    Path(latin1).write_bytes(b"")  # the stand-in analyzer does not read it
+    # A real photo: the worker reads it itself, for the rows' width and height, before the stand-in analyzer
+    Path(latin1).write_bytes((media / "obama.jpg").read_bytes())
     worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
     worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source, rotate=None: []), "w"
-    worker.options, worker.columns = SimpleNamespace(rotate=None), ["source", "kind"]
+    worker.options, worker.columns = SimpleNamespace(rotate=0), ["source", "kind"]  # JobOptions.rotate
     rows, status = worker.run_source(latin1, "image")
     assert status["status"] == "ok" and status["source"] == f"{tmp_path}/caf\\xe9.jpg"
     missing, error = worker.run_source(latin1 + ".gone", "image")
@@ -1029,7 +1030,7 @@ def test_a_file_name_that_is_not_utf8_is_a_source_like_any_other(tmp_path):
     assert f"{tmp_path}/caf\\xe9.jpg,image,ok," in (results.folder / "status.csv").read_text()
 
 
-def test_a_file_name_with_a_carriage_return_keeps_its_status_row_whole(tmp_path):
+def test_a_file_name_with_a_carriage_return_keeps_its_status_row_whole(media, tmp_path):
     """csv quotes a field for the line ending it writes ("\\n"), not for a "\\r": a photo named "a\\rb.jpg" was
     written bare into status.csv, and csv and pandas read its row as two, the second a "source" named b.jpg."""
     import csv
@@ -1038,11 +1039,11 @@ def test_a_file_name_with_a_carriage_return_keeps_its_status_row_whole(tmp_path)
     from facekit.batch import STATUS_COLUMNS, Results, Worker
 
     names = [str(tmp_path / "a\rb.jpg"), str(tmp_path / "c.jpg"), str(tmp_path / "d\r\ne.jpg")]
-    for name in names:
-        Path(name).write_bytes(b"")  # the stand-in analyzer does not read it
+    for name in names:  # real photos: the worker reads each itself, for the rows' width and height
+        Path(name).write_bytes((media / "obama.jpg").read_bytes())
     worker = Worker.__new__(Worker)  # no models: the stand-in analyzer finds no face
     worker.analyzer, worker.name = SimpleNamespace(task_labels={}, analyze=lambda source, rotate=None: []), "w"
-    worker.options, worker.columns = SimpleNamespace(rotate=None), ["source", "kind"]
+    worker.options, worker.columns = SimpleNamespace(rotate=0), ["source", "kind"]  # JobOptions.rotate
     statuses = [worker.run_source(name, "image")[1] for name in names]
     results = Results(tmp_path / "job")
     results.status_dir.mkdir(parents=True)
