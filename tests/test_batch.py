@@ -524,31 +524,43 @@ def test_a_workers_rows_and_status_agree_and_a_video_failing_part_way_keeps_its_
     assert {r["frame"] for r in broken} == {0, 1} and failed["faces"] == len(broken) > 0
 
 
-def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_path, monkeypatch):
-    """facekit-batch --rotate 180 (a ceiling camera's photos and videos): example_03.png upside down gave no
-    face; each source is now turned before analysis, its boxes the upright picture's."""
+def _run_turned(media, tmp_path, monkeypatch, rotate: int, frames: int):
+    """example_03.png stored turned the other way (so `--rotate rotate` turns it upright), as a photo and as a video
+    of `frames` frames, each run by one Worker with that --rotate: (worker, photo rows, photo status, frame rows)."""
     from dataclasses import asdict
 
     import cv2
 
     from facekit import runtime
-    from facekit.batch import JobOptions, Worker, build_parser
+    from facekit.batch import JobOptions, Worker
     from facekit.detection import DEFAULT_DETECTOR
 
-    assert build_parser().parse_args(["x", "-o", "y", "--rotate", "180"]).rotate == 180
-    photo, turned, video = media / "example_03.png", tmp_path / "down.png", tmp_path / "down.avi"
-    cv2.imwrite(str(turned), cv2.rotate(cv2.imread(str(photo)), cv2.ROTATE_180))
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (600, 400))
-    writer.write(cv2.imread(str(turned)))
+    undo = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180}[rotate]
+    stored = cv2.rotate(cv2.imread(str(media / "example_03.png")), undo)
+    photo, video = tmp_path / "turned.png", tmp_path / "turned.avi"
+    cv2.imwrite(str(photo), stored)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (stored.shape[1], stored.shape[0]))
+    for _ in range(frames):
+        writer.write(stored)
     writer.release()
     monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
     opencv_threads = cv2.getNumThreads()
     try:
-        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=180)))
-        rows, status = worker.run_source(str(turned), "image")
-        frames, _ = worker.run_source(str(video), "video")
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=rotate)))
+        rows, status = worker.run_source(str(photo), "image")
+        frame_rows, _ = worker.run_source(str(video), "video")
     finally:
         cv2.setNumThreads(opencv_threads)
+    return worker, rows, status, frame_rows
+
+
+def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_path, monkeypatch):
+    """facekit-batch --rotate 180 (a ceiling camera's photos and videos): example_03.png upside down gave no
+    face; each source is now turned before analysis, its boxes the upright picture's."""
+    from facekit.batch import build_parser
+
+    assert build_parser().parse_args(["x", "-o", "y", "--rotate", "180"]).rotate == 180
+    _, rows, status, frames = _run_turned(media, tmp_path, monkeypatch, 180, frames=1)
     assert status["status"] == "ok" and sorted((r["x1"], r["mask_label"]) for r in rows) == [
         (172, "without_mask"), (263, "with_mask"), (530, "without_mask")]
     assert len(frames) == 3 and all(r["x2"] <= 600 and r["y2"] <= 400 for r in frames)
@@ -558,29 +570,10 @@ def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_
     """The Parquet held boxes in pixels and no size: dividing them by the picture's took opening each photo or video
     again. Each row has `width` and `height` (int64), the picture's its box is in: turned by --rotate first."""
     import io
-    from dataclasses import asdict
 
-    import cv2
     import pyarrow.parquet as pq
 
-    from facekit import runtime
-    from facekit.batch import JobOptions, Worker
-    from facekit.detection import DEFAULT_DETECTOR
-
-    sideways, video = tmp_path / "sideways.png", tmp_path / "sideways.avi"
-    cv2.imwrite(str(sideways), cv2.rotate(cv2.imread(str(media / "example_03.png")), cv2.ROTATE_90_COUNTERCLOCKWISE))
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (400, 600))
-    for _ in range(2):
-        writer.write(cv2.imread(str(sideways)))
-    writer.release()
-    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
-    opencv_threads = cv2.getNumThreads()
-    try:
-        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=90)))
-        photo_rows, _ = worker.run_source(str(sideways), "image")
-        frame_rows, _ = worker.run_source(str(video), "video")
-    finally:
-        cv2.setNumThreads(opencv_threads)
+    worker, photo_rows, _, frame_rows = _run_turned(media, tmp_path, monkeypatch, 90, frames=2)
     assert len(photo_rows) == 3 and len(frame_rows) == 6, (photo_rows, frame_rows)
     table = pq.read_table(io.BytesIO(worker.parquet(photo_rows + frame_rows))).to_pandas()
     assert str(table["width"].dtype) == "int64" and str(table["height"].dtype) == "int64"
