@@ -3123,6 +3123,20 @@ def test_rotate_turns_a_photo_or_held_frames_upright_before_analysis(analyzer, m
             analyzer.analyze(photo, rotate=bad)
 
 
+def test_rotate_takes_a_counter_clockwise_turn_as_a_negative_one(analyzer, media):
+    """rotate=-90 (a turn counter-clockwise, as numpy's rot90 counts it) is 270 and 450 is 90, as check_rotation
+    says: each turns the photo as its clockwise twin does, where a turn outside 0-270 reached the table of turns
+    as it was (a KeyError)."""
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "example_03.png")
+    upright = [f.box.as_list() for f in analyzer.detect(photo)]
+    assert len(upright) == 3
+    for turned, turns in ((cv2.ROTATE_90_CLOCKWISE, (-90, 270)), (cv2.ROTATE_90_COUNTERCLOCKWISE, (450, 90))):
+        for turn in turns:
+            assert [f.box.as_list() for f in analyzer.detect(cv2.rotate(photo, turned), rotate=turn)] == upright
+
+
 def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from(tmp_path):
     """`-i "photo.jpg "` (a name pasted with the space after it) was "photo.jpg : no such file" beside photo.jpg,
     nothing to say the space was the difference."""
