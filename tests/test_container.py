@@ -3,7 +3,9 @@ reader and writer know none), so the video script can say that the annotated vid
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -29,6 +31,35 @@ def test_the_hamilton_clip_has_one_sound_track_and_its_pictures_start_late():
         pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
     found = sound(CLIP)  # its video track's empty edit is 852 ms, its sound's 8 (ffprobe: start 0.852019)
     assert found is not None and found.tracks == 1 and found.picture_start_s == pytest.approx(0.852)
+
+
+def _ffprobe_video(path) -> tuple[float, float]:
+    """(start, duration) of the file's video stream, in seconds, as ffprobe reads its edit list."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=start_time,duration", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    start, duration = out.strip().split(",")
+    return float(start), float(duration)
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="needs ffmpeg and ffprobe")
+@pytest.mark.parametrize("sound_first", [False, True], ids=["as-filmed", "sound-track-first"])
+def test_the_pictures_start_and_span_are_the_video_tracks_as_ffprobe_reads_them(tmp_path, sound_first):
+    """The hamilton clip (an empty edit, then one that shows 9.18 s) and the same clip remuxed with its sound track
+    first (`ffmpeg -map 0:a -map 0:v -c copy`, as some editors and phones write): the start and span are the video
+    track's, read past each edit's rate field, not the first track's (the sound's starts at 0)."""
+    if not CLIP.is_file():
+        pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
+    path = CLIP
+    if sound_first:
+        path = tmp_path / "sound_first.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(CLIP), "-map", "0:a", "-map", "0:v", "-c", "copy",
+                        str(path)], check=True)
+    start, duration = _ffprobe_video(path)
+    found = sound(path)
+    assert found is not None and found.tracks == 1 and found.pictures == 1 and start > 0.8
+    assert found.picture_start_s == pytest.approx(start, abs=0.002)
+    assert found.picture_span_s == pytest.approx(duration, abs=0.002)
 
 
 @pytest.mark.parametrize("name", ["o.mp4", "o.mkv", "o.avi", "o.webm", "o.mov"])
