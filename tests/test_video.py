@@ -1460,6 +1460,24 @@ def test_a_piece_of_an_mpeg_ts_split_by_size_is_not_called_truncated(tmp_path):
         assert sum(1 for _ in iter(source.read, None)) == read
 
 
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+@pytest.mark.parametrize("name, m2ts", [("recording.ts", False), ("00001.m2ts", True)], ids=["ts", "m2ts"])
+def test_a_recording_whose_sound_starts_first_is_read_whole_in_188_or_192_byte_packets(tmp_path, clip, name, m2ts):
+    """The hamilton clip's first 3 s as a TV recording (.ts) and as a camcorder writes it (.m2ts: 192-byte packets,
+    a 4-byte time before each sync byte): its sound starts 0.84 s before its pictures, OpenCV counts "90" frames
+    and reads 65. Both are read to their end without "truncated or corrupt"."""
+    video = tmp_path / name
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-t", "3", "-c", "copy", "-f", "mpegts",
+                    *(["-mpegts_m2ts_mode", "1"] if m2ts else []), str(video)], check=True)
+    head = video.read_bytes()[:1024]
+    step, first = (192, 4) if m2ts else (188, 0)
+    assert all(head[first + step * k] == 0x47 for k in range(4))  # the sync bytes where each packet size puts them
+    with FrameSource(str(video)) as source:
+        count = source.frame_count
+        read = sum(1 for _ in iter(source.read, None))
+    assert 50 < read < 80 and count >= read + 15, (read, count)
+
+
 def test_an_mpeg_ts_file_on_a_web_server_ends_at_its_end(tmp_path):
     """A .ts recording on a web server has no frame count: it was taken for a live feed, read at its newest frame,
     and at its end opened again and again, for ever (the file replayed with a [WARN] line each time)."""
