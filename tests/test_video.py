@@ -1478,6 +1478,24 @@ def test_a_recording_whose_sound_starts_first_is_read_whole_in_188_or_192_byte_p
     assert 50 < read < 80 and count >= read + 15, (read, count)
 
 
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+def test_an_avi_that_counts_the_frames_its_variable_rate_dropped_is_read_whole(tmp_path, clip):
+    """An AVI counts the frames a variable rate dropped (an empty chunk each, as ffmpeg -fps_mode passthrough and
+    screen recorders write them): every third picture of the hamilton clip's first 2 s is 12 pictures of a count of
+    59, read to the end without "truncated or corrupt"; half of the file still is."""
+    video, half = tmp_path / "every_third.avi", tmp_path / "half.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-t", "2", "-an", "-vf", r"select=not(mod(n\,3))",
+                    "-fps_mode", "passthrough", "-c:v", "mjpeg", str(video)], check=True)
+    with FrameSource(str(video)) as source:
+        count = source.frame_count
+        frames = [index for index, _ in iter(source.read, None)]
+    assert len(frames) >= 10 and count >= 3 * len(frames) and frames == list(range(len(frames))), (count, frames)
+    half.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    with FrameSource(str(half)) as source, pytest.raises(VideoError, match="truncated or corrupt"):
+        for _ in iter(source.read, None):
+            pass
+
+
 def test_an_mpeg_ts_file_on_a_web_server_ends_at_its_end(tmp_path):
     """A .ts recording on a web server has no frame count: it was taken for a live feed, read at its newest frame,
     and at its end opened again and again, for ever (the file replayed with a [WARN] line each time)."""
