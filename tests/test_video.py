@@ -2542,6 +2542,28 @@ def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp file left behind"
 
 
+def test_a_run_under_nohup_outlives_the_terminal_that_started_it(tmp_path, clip, mask_model):
+    """nohup leaves SIGHUP ignored so that a run outlives the ssh session that started it: the run's stop handler
+    must not take SIGHUP back, or the dropped session's hang-up ends it part-way (exit 129)."""
+    def nohup() -> None:
+        sigint_default()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    table = tmp_path / "faces.csv"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
+                             str(mask_model), "--csv", str(table), "--max-frames", "30", "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, DISPLAY="", WAYLAND_DISPLAY=""), preexec_fn=nohup)
+    for line in proc.stdout:
+        if "starting video stream" in line:
+            break
+    proc.send_signal(signal.SIGHUP)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert {int(r["frame"]) for r in read_csv(table)} <= set(range(30)) and read_csv(table)
+    assert max(int(r["frame"]) for r in read_csv(table)) >= 25
+
+
 def test_a_rerun_stopped_half_way_keeps_the_whole_outputs_of_the_run_before(tmp_path, clip, mask_model):
     """A re-run into the same outputs stopped with SIGTERM (or Ctrl-C) half-way finalized its short video, CSV,
     summary and timeline under their names, over the whole ones an earlier run had written. Now they go beside
