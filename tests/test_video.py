@@ -2132,6 +2132,20 @@ def test_timeline_help_names_every_format_it_writes(clip, mask_model, tmp_path):
     assert r.returncode == 0 and (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml"), r.stderr
 
 
+def test_faces_labelled_in_just_the_timelines_minimum_of_frames_are_drawn(clip, mask_model, tmp_path, capfd):
+    """The plot draws a face labelled "in 3 frames or more", as its lines say: --max-frames 3 labels the hamilton
+    clip's two performers in exactly 3, and both are drawn, not an "(empty: ...)" plot."""
+    from facekit.timeline import MIN_POINTS
+
+    plot, people = tmp_path / "t.svg", tmp_path / "people.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display", "--max-frames",
+                 str(MIN_POINTS), "--timeline", str(plot), "--summary", str(people)]) == 0
+    said = capfd.readouterr().out
+    assert f"[INFO] timeline written to {plot}\n" in said, said
+    assert sum(int(r["frames"]) == MIN_POINTS for r in read_csv(people)) == 2
+    assert plot.read_text().count("face #") == 2
+
+
 @pytest.mark.parametrize("table", ["--csv", "--summary"])
 def test_an_alerts_output_stays_out_of_a_table_on_standard_output(clip, mask_model, tmp_path, table):
     """`--csv - --alert 'echo ...'`: the command's line went into the CSV a pipe was reading (pandas then read the
