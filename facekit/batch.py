@@ -128,6 +128,16 @@ def card_digests(heads: dict) -> dict[str, str]:
     return {task: digest(head.card) for task, head in heads.items()}
 
 
+def face_columns(heads: dict, landmarks: bool) -> list[str]:
+    """The faces parts' columns, as a worker's analyzer of these heads writes them (FaceAnalyzer.record_columns)."""
+    from .landmarks import MEASURE_NAMES
+    from .records import csv_columns
+
+    labels = {t: list(h.labels) for t, h in heads.items()}
+    pose = dict(pose=True, measures=MEASURE_NAMES) if landmarks else {}
+    return ["source", "kind", *csv_columns(labels, **pose)]
+
+
 def head_hashes(heads: dict) -> dict[str, str]:
     """Task -> its head's model.tflite's sha256 (16 hex digits): which model made a column, whether its folder's
     int8 twin or the file itself runs."""
@@ -208,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{MAX_PHOTOS_PER_TASK})")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="process at most N sources not done yet, then stop (a trial run; re-run to go on)")
+    p.add_argument("--mixed-columns", action="store_true",
+                   help="resume a job whose faces parts have other columns than this facekit writes (one begun by "
+                        "an earlier facekit: no width, height), adding parts of this facekit's columns beside them; "
+                        "read it back with DuckDB's union_by_name = true (pandas takes the first part's columns, "
+                        "polars refuses the folder)")
     add_pipeline_options(p, batch=True)
     add_version(p)
     return p
@@ -635,6 +650,35 @@ class Results:
         if warn_now:
             warn(note)
         return note
+
+    def check_columns(self, columns: list[str]) -> None:
+        """Refuse a resume whose faces parts have other columns than `columns`, this facekit's. A job begun before
+        width, height and resumed after took them in silence: pandas.read_parquet then read every part with the first
+        part's columns (the new rows' sizes dropped), polars refused the folder ("extra column in file"). Every part
+        of one run has the same columns, so one part a run is read (its start's ms in the name), not thousands."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        committed = {p.name for p in self.status_dir.glob("part-*.parquet")}  # the others go at open()
+        runs: set[str | None] = set()
+        for part in sorted(self.faces_dir.glob("part-*.parquet")):
+            run = m.group(1) if (m := re.fullmatch(r"part-\d{10}-(\d{13})-[0-9a-f]{8}\.parquet", part.name)) else None
+            if run in runs or part.name not in committed or _stub_part(part):
+                continue
+            try:
+                have = pq.read_schema(part).names
+            except (pa.ArrowInvalid, OSError):  # a damaged part: read back, the reader names it
+                continue
+            runs.add(run)
+            missing, extra = [c for c in columns if c not in have], [c for c in have if c not in columns]
+            if missing or extra:
+                differ = "; ".join(([f"without {', '.join(missing)}"] if missing else [])
+                                   + ([f"with {', '.join(extra)}, which it does not write"] if extra else []))
+                raise FacekitError(f"{self.folder}: its faces parts have other columns than this facekit writes "
+                                   f"({differ}: begun by an earlier facekit?), and a resume would mix the two in one "
+                                   "folder (pandas.read_parquet reads every part with the first one's columns, polars "
+                                   "refuses it): give another --output for one table, or add --mixed-columns to "
+                                   "resume it so")
 
     def open(self, options: JobOptions, licences: dict | None = None) -> None:
         """licences: the terms of the detector's and heads' weights, kept in job.json beside the options (not
@@ -1462,6 +1506,8 @@ def main(argv: list[str] | None = None) -> int:
             results.write_summary(fresh=True)  # as every run ends: a run killed before its summary left it behind
             info(f"nothing to do: all {counted(len(sources), 'source')} already done in {args.output}")
             return 0
+    if todo and not args.mixed_columns:  # a finished job run again adds no part: nothing to mix
+        results.check_columns(face_columns(heads, bool(args.landmarks)))
     if upgraded:
         warn(upgraded)
     say_non_commercial(args.detector, heads)  # once there is work: a finished job resumed ends in its one line

@@ -1255,6 +1255,51 @@ def test_a_finished_job_of_an_older_facekit_resumed_says_nothing_of_mixed_rows(t
     assert res.stderr == "", res.stderr
 
 
+def test_a_job_begun_before_width_and_height_is_not_resumed_into_parts_of_two_schemas(tmp_path, media, monkeypatch,
+                                                                                        capsys):
+    """A job begun before the faces parts gained width, height and resumed after wrote its new parts beside the old
+    ones in silence: pandas.read_parquet then read every row with the first part's columns (the sizes dropped),
+    polars refused the folder. The resume is now one [ERROR] line before Ray starts, the folder as it was;
+    --mixed-columns resumes it so, and a job of this facekit's own columns resumes as before."""
+    import facekit.batch as batch_module
+    from facekit import FaceAnalyzer
+    from facekit.heads import load_heads
+
+    heads = load_heads(None, [])
+    columns = batch_module.face_columns(heads, False)
+    # The driver's columns are those a worker's analyzer writes, face mesh or not.
+    assert columns == ["source", "kind", *FaceAnalyzer(detector="yunet").record_columns()]
+    assert batch_module.face_columns(heads, True) == ["source", "kind",
+                                                      *FaceAnalyzer(detector="yunet", landmarks=True).record_columns()]
+    photo, results = _a_finished_job(tmp_path, media)
+    other = tmp_path / "two_people.jpg"
+    shutil.copy(media / "two_people.jpg", other)
+    row = {"source": str(photo), "kind": "image", "x1": 1, "y1": 2, "x2": 30, "y2": 40, "score": 0.9}
+    part = results.faces_dir / "part-1.parquet"
+    part.write_bytes(batch_module.Worker.parquet_of([row], [c for c in columns if c not in ("width", "height")]))
+    def parts():
+        return {p: p.read_bytes() for d in (results.faces_dir, results.status_dir) for p in d.iterdir()}
+
+    had = parts()
+    started = []
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: started.append(a) or 1)
+    monkeypatch.setattr(batch_module, "run_job", lambda *a, **k: {"sources": 0, "frames": 0, "faces": 0, "failed": 0})
+    # Three runs in one process: the job's lock on its folder (held until the process ends) would refuse the next.
+    monkeypatch.setattr(batch_module.Results, "lock", lambda self: None)
+    assert batch_module.main([str(photo), str(other), "-o", str(results.folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("[ERROR]") and "without width, height" in err[0], err
+    assert "--mixed-columns" in err[0] and "another --output" in err[0]
+    assert not started
+    assert parts() == had and not (results.folder / "status.csv").exists()
+
+    assert batch_module.main([str(photo), str(other), "-o", str(results.folder), "--mixed-columns"]) == 0
+    assert len(started) == 1 and "[ERROR]" not in capsys.readouterr().err
+    part.write_bytes(batch_module.Worker.parquet_of([row], columns))  # this facekit's own columns
+    assert batch_module.main([str(photo), str(other), "-o", str(results.folder)]) == 0
+    assert len(started) == 2
+
+
 def test_counts_in_the_progress_lines_agree_with_their_nouns():
     from facekit.batch import counted
 
