@@ -460,6 +460,10 @@ class Worker:
                 # pipe; a job of thousands must not wait on one.)
                 raise FacekitError(f"{source}: not a regular file (a named pipe, socket or device), not a "
                                    + ("photo" if kind == "image" else "video"))
+            from .video import animated
+
+            if kind == "image" and animated(Path(source)):  # its frames, as detect_mask_video.py --source reads it
+                kind = "video"
             if kind == "image":
                 # Read here, as analyze() reads it, for its size (turned by --rotate): the rows' width and height.
                 image = rotate_clockwise(as_image(source), self.options.rotate)

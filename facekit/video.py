@@ -436,6 +436,13 @@ def image_frames(path: Path) -> int:
         return 1
 
 
+def animated(path: Path) -> bool:
+    """Whether `path` is an animated GIF or PNG, which the video reader (FFmpeg) reads as a video of its frames, as
+    detect_mask_video.py --source reads it; a video folder run and facekit-batch take it so too (they took it for a
+    photo: skipped, or its first frame alone). An animated WebP, which FFmpeg cannot read, stays a photo."""
+    return Path(path).suffix.lower() in (".gif", ".png") and image_frames(Path(path)) > 1
+
+
 def _check_sequence_start(pattern: Path) -> None:
     """Why OpenCV opened no image sequence: it reads one only from image 0 or 1, and an editor's frame export
     often starts elsewhere (86400, 1001); "corrupt or truncated" sent users to check good images."""

@@ -582,6 +582,41 @@ def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_
     assert ((table["x2"] / table["width"]) <= 1).all() and ((table["y2"] / table["height"]) <= 1).all()
 
 
+def test_an_animated_gif_is_a_video_of_its_frames_as_the_video_script_reads_it(media, tmp_path, monkeypatch):
+    """An animated GIF in a job's folder was run as a photo, its first frame alone, where detect_mask_video.py
+    --source reads every frame at its own time. A worker now reads it as a video (rows of every frame, kind video,
+    tracked); a still GIF beside it stays a photo."""
+    from dataclasses import asdict
+
+    import cv2
+    from PIL import Image
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker, gather_sources
+    from facekit.detection import DEFAULT_DETECTOR
+
+    cap = cv2.VideoCapture(str(media / CLIP))
+    frames = [Image.fromarray(cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)) for _ in range(3)]
+    cap.release()
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=[100, 300, 100], loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    sources = gather_sources([str(tmp_path)], None, False)[0]
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"])))
+        done = {Path(source).name: worker.run_source(source, kind) for source, kind in sources}
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    rows, status = done["anim.gif"]
+    assert (status["status"], status["kind"], status["frames"]) == ("ok", "video", 3), status
+    assert {(r["frame"], r["time_s"]) for r in rows} == {(0, 0.0), (1, 0.1), (2, 0.4)}, rows
+    assert all(r["kind"] == "video" and r["track_id"] for r in rows)
+    still_rows, still = done["still.gif"]
+    assert (still["status"], still["kind"], still["frames"]) == ("ok", "image", 1), still
+    assert still_rows and all(r["frame"] is None and r["kind"] == "image" for r in still_rows)
+
+
 def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(media, tmp_path):
     """Results written under `archive/year=2024/` (beside a hive-style archive's photos): DuckDB's
     read_parquet('.../faces/*.parquet') gave every row a `year` column, and `-o kind=x/` made every row's kind 'x'.

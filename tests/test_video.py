@@ -3706,7 +3706,8 @@ def test_a_photo_given_as_the_video_says_how_it_is_read(media, mask_model, tmp_p
 
 def test_an_animated_gif_given_as_the_video_is_read_at_its_own_times(clip, mask_model, tmp_path, capfd):
     """`--source anim.gif` said "is a photo: read as a video of one frame", then read its every frame (FFmpeg does):
-    "60 frames" after it. It now says it is an animated image of N frames; each frame keeps the GIF's own delay."""
+    "60 frames" after it. It now says it is an animated image of N frames; each frame keeps the GIF's own delay.
+    A folder run takes it as a video too."""
     from PIL import Image
 
     cap = cv2.VideoCapture(str(clip))
@@ -3721,6 +3722,18 @@ def test_an_animated_gif_given_as_the_video_is_read_at_its_own_times(clip, mask_
     assert "[INFO] 5 frames, " in out
     times = {int(r["frame"]): float(r["time_s"]) for r in read_csv(table)}
     assert set(times) == {0, 1, 2, 3, 4} and times == {0: 0.0, 1: 0.1, 2: 0.2, 3: 0.5, 4: 0.6}
+    # In a folder of videos it was skipped as a photo; it is a video there too, read as --source reads it. A still
+    # GIF beside it is still a photo, skipped.
+    folder, tables = tmp_path / "clips", tmp_path / "tables"
+    folder.mkdir()
+    shutil.copy(gif, folder / "anim.gif")
+    frames[0].save(folder / "still.gif")
+    code = main(["--source", str(folder), "--model", str(mask_model), "--no-display", "--csv", f"{tables}/"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert f"[INFO] skipped {folder / 'still.gif'}: a photo (" in out and "anim.gif: a photo" not in out, out
+    assert sorted(p.name for p in tables.iterdir()) == ["anim.csv"]
+    assert read_csv(tables / "anim.csv") == read_csv(table)
 
 
 def test_an_animated_webp_given_as_the_video_is_one_line_that_says_why_it_is_not_read(clip, mask_model, tmp_path,

@@ -961,13 +961,13 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     from ..preprocess import is_image_path
     from ..records import partial_name
     from ..signals import DeferredStop, exit_status
-    from ..video import FOURCC, SourceSpec, check_file_source
+    from ..video import FOURCC, SourceSpec, animated, check_file_source
     from .image import gather_inputs, say_skipped
 
     folders = _output_folders(args, many=True)
 
     def is_video(path: Path) -> bool:
-        return path.suffix.lower() in VIDEO_EXTENSIONS
+        return path.suffix.lower() in VIDEO_EXTENSIONS or animated(path)
 
     # Named as CSVs: a.mp4 and a.mkv share every output's name but the video's, so the second one is a_2.
     # Cut here to fit the longest ending: cut later, two videos named alike past 242 bytes got one NAME.timeline.png
