@@ -245,6 +245,12 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
             refused = _http_refusal(str(spec.target)) if answered and explain else None
             if refused:
                 raise VideoError(f"stream {spec.describe()} {refused}")
+            # "no connection within 5 s" of a port nothing listens on (a camera's stream switched off, a wrong port)
+            # came after a second, and sent users to the network rather than the port.
+            closed = _closed_port(str(spec.target)) if answered and explain else None
+            if closed:
+                raise VideoError(f"stream {spec.describe()} refused the connection: nothing listens on {closed} (is "
+                                 "the camera's stream on, and the port the one its manual gives?)")
             raise VideoError(f"stream {spec.describe()} does not answer (no connection within "
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
@@ -317,6 +323,33 @@ def _hls_playlist(url: str) -> bytes | None:
             return text
         url = urljoin(url, variant)
     return None
+
+
+# Each scheme's port where the URL gives none.
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935, "rtmps": 443}
+
+
+def _closed_port(url: str) -> str | None:
+    """'port N of HOST' where a TCP connection there is refused at once (nothing listens); None where it is taken,
+    times out, the host is not found, or the stream is not over TCP (udp://, rtp://)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number
+        return None
+    if scheme not in DEFAULT_PORTS or not parts.hostname or port is None:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=1.0):
+            return None
+    except ConnectionRefusedError:
+        return f"port {port} of {parts.hostname}"
+    except OSError:
+        return None
 
 
 def _http_refusal(url: str) -> str | None:

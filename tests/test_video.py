@@ -1642,6 +1642,19 @@ def test_a_streams_password_is_never_printed(clip, mask_model, capfd):
     assert said and all("cam:***@" in x and "s3cret" not in x for x in said), said
 
 
+def test_a_stream_on_a_port_nothing_listens_on_says_the_connection_was_refused(mask_model, capfd):
+    """rtsp://127.0.0.1:1/x (a camera's stream switched off, a wrong port) said "does not answer (no connection
+    within 5 s)" after a second: the connection was refused, and the line sent users to the network instead."""
+    import socket
+
+    with socket.socket() as held:  # a free port, closed again: nothing listens there
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+    code, line = _run(capfd, "--source", f"rtsp://127.0.0.1:{port}/live", "--model", mask_model, "--no-display")
+    assert code == 2 and f"refused the connection: nothing listens on port {port} of 127.0.0.1" in line, line
+    assert "within 5 s" not in line, line
+
+
 def test_a_stream_the_server_refuses_says_its_http_status(clip, mask_model, capfd):
     """A camera that refused the credentials (401) or has no such path (404) was "does not answer (no connection
     within 5 s)", which sent users to check the network instead of the password or the address."""
