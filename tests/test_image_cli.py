@@ -2853,10 +2853,12 @@ def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_pat
     folder.mkdir()
     shutil.copy(media / "no_face_cat.png", folder / "a\n[INFO] stopped.png")
     shutil.copy(media / "no_face_cat.png", folder / "tab\there.png")  # a tab is no line break: shown as it is
+    shutil.copy(media / "no_face_cat.png", folder / "del\x7f.png")  # DEL, a terminal's erase: shown as \x7f
     (folder / "cut\n[INFO] done.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # its [WARN] line
     res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
     assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces{TURN_HINT}" in res.stdout.splitlines(), res.stdout
     assert any(ln.startswith(f"[INFO] {folder}/tab\there.png: 0 faces") for ln in res.stdout.splitlines()), res.stdout
+    assert any(ln.startswith(f"[INFO] {folder}/del\\x7f.png: 0 faces") for ln in res.stdout.splitlines()), res.stdout
     assert all(ln.startswith(("[", "  ")) for ln in res.stdout.splitlines()), res.stdout
     assert [ln for ln in res.stderr.splitlines() if "skipped" in ln][0].startswith(
         f"[WARN] skipped {folder}/cut\\n[INFO] done.jpg: not a readable image"), res.stderr
