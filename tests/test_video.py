@@ -2159,6 +2159,15 @@ def test_faces_labelled_in_just_the_timelines_minimum_of_frames_are_drawn(clip, 
     assert plot.read_text().count("face #") == 2
 
 
+def test_the_timeline_of_a_run_with_every_head_plots_emotion(clip, tmp_path, capfd):
+    """With the default heads (mask first among them) the plot is of emotion, as --timeline's help says, with its
+    dashed intensity: picking the first head drew the mask probabilities instead."""
+    plot = tmp_path / "t.svg"
+    assert main(["--source", str(clip), "--no-display", "--max-frames", "3", "--timeline", str(plot)]) == 0
+    assert f"[INFO] timeline written to {plot}\n" in capfd.readouterr().out
+    assert "emotion probability and intensity (dashed) over time, per face" in plot.read_text()
+
+
 @pytest.mark.parametrize("table", ["--csv", "--summary"])
 def test_an_alerts_output_stays_out_of_a_table_on_standard_output(clip, mask_model, tmp_path, table):
     """`--csv - --alert 'echo ...'`: the command's line went into the CSV a pipe was reading (pandas then read the
