@@ -372,6 +372,9 @@ class FaceAnalyzer(FacePipeline):
                 if bar is not None:
                     bar.close()
                 frames.close()
+                from .runtime import give_back_freed_memory
+
+                give_back_freed_memory()  # once the reader thread is gone: what its arena kept goes back
 
     def __repr__(self) -> str:
         """What it runs, as a notebook shows it (it was "<facekit.analyzer.FaceAnalyzer object at 0x7f...>")."""
