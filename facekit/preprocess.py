@@ -45,6 +45,23 @@ READ_CHUNK = 1 << 23  # a file object is read 8 MiB at a time (_read_upload): me
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+def exif_orientation(source) -> int:
+    """A photo's EXIF Orientation (1-8; 1 where it states none or Pillow cannot read it), from its headers alone.
+    source: a path or a binary file object. Image's own getexif reads the headers only; a PNG's first decodes every
+    pixel, to find an eXIf chunk written after them (140 ms a 16-bit 1126x661 video frame, every frame)."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # one over the pixel limit: its header
+            with Image.open(source) as image:
+                return int(Image.Image.getexif(image).get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - Pillow's errors come as many types (over twice its pixel limit: one raises)
+        return 1
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) as a PNG, JPEG, BMP, WebP, GIF or TIFF header states it, without decoding; None for
     other formats or a header too short to say (OpenCV's own limit and the decoded size are checked then).

@@ -446,15 +446,9 @@ _EXIF_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 
 def _exif_upright(frame: np.ndarray, path: Path) -> np.ndarray:
     """`frame`, read from `path` without its EXIF orientation, turned as a viewer (and load_image) shows it."""
-    from PIL import Image
+    from .preprocess import exif_orientation
 
-    try:
-        with Image.open(path) as image:
-            # Image's own getexif reads the headers only; a PNG's first decodes every pixel, to find an eXIf chunk
-            # written after them (140 ms a 16-bit 1126x661 frame, every frame).
-            turn = _EXIF_TURNS.get(Image.Image.getexif(image).get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - Pillow's errors come as many types; OpenCV read the pixels, keep them
-        return frame
+    turn = _EXIF_TURNS.get(exif_orientation(path))
     return np.ascontiguousarray(turn(frame)) if turn else frame
 
 

@@ -12,7 +12,6 @@ import os
 import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import cv2
@@ -431,7 +430,7 @@ def photo_window_title(path: Path) -> str:
 def _stated_size(path: Path, rotate: int = 0) -> tuple[int, int] | None:
     """The (width, height) a photo that could not be read states in its header (a download cut short, one over the
     pixel limit), turned as it would have been read: its EXIF orientation, then --rotate. None where it states none."""
-    from ..preprocess import header_size
+    from ..preprocess import exif_orientation, header_size
 
     if not path.is_file():  # a pipe or a device was read once already: a second read could wait forever
         return None
@@ -443,15 +442,7 @@ def _stated_size(path: Path, rotate: int = 0) -> tuple[int, int] | None:
     size = header_size(memoryview(data))
     if size is None:
         return None
-    try:
-        from PIL import Image
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:  # the headers only: no pixel is decoded
-                orientation = Image.Image.getexif(image).get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - Pillow's errors come as many types (over its own pixel limit: one raises)
-        orientation = 1
+    orientation = exif_orientation(io.BytesIO(data))
     # EXIF 5-8 stand the stored picture on its side, as --rotate 90 and 270 do: two such turns cancel out.
     sideways = (orientation in (5, 6, 7, 8)) != (rotate in (90, 270))
     return (size[1], size[0]) if sideways else size

@@ -830,15 +830,14 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
 
         from ..errors import shown as printable
         from ..preprocess import is_image_path
-        from ..video import image_frames
+        from ..video import animated, image_frames
 
         if is_image_path(Path(spec.target)):  # ran as a one-frame video without a word, where a folder run says so
             images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
             frames = image_frames(Path(spec.target))
-            webp = Path(spec.target).suffix.lower() == ".webp"
             # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue. An animated
             # WebP's it cannot read: FrameSource says so.
-            if frames > 1 and not webp:
+            if animated(Path(spec.target)):
                 info(f"{printable(str(spec.target))} is an animated image: read as a video of its {frames} frames")
             elif frames == 1:
                 info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
