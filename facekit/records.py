@@ -178,6 +178,8 @@ def sweep_stale(folder: Path, outputs) -> int:
 
 def _take_stale(tmp: str) -> bool:
     """Unlink `tmp` if it is a plain file of this user's that no process holds locked."""
+    if not hasattr(os, "geteuid"):  # Windows: no owner to compare (and no flock), so nothing is taken
+        return False
     try:
         fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:

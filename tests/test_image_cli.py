@@ -2921,3 +2921,18 @@ def test_an_error_line_naming_a_latin1_file_stays_utf8(media, tmp_path, capfd):
     assert main(["-i", str(photos), "-o", f"{photos}/", "--no-display"]) == 2
     err = capfd.readouterr().err
     assert err == f"[ERROR] --output would write over the input {photos}/caf\\xe9.jpg: choose another folder\n", err
+
+
+def test_a_killed_runs_temp_file_is_left_where_there_is_no_owner_to_check(tmp_path, monkeypatch):
+    """Where os has no geteuid (Windows) the sweep of a killed run's temp files read it to compare owners and
+    ended the run in an AttributeError traceback; there it now takes nothing (it cannot tell whose the file is),
+    and where the owner can be checked it still takes the run's own stale temp file."""
+    from facekit.records import make_temp, sweep_stale
+
+    out = tmp_path / "faces.json"
+    fd, stale = make_temp(out)
+    os.close(fd)  # the run that made it was killed: nothing holds its lock
+    monkeypatch.delattr(os, "geteuid")
+    assert sweep_stale(tmp_path, [(out.name, ".part")]) == 0 and Path(stale).exists()
+    monkeypatch.undo()
+    assert sweep_stale(tmp_path, [(out.name, ".part")]) == 1 and not Path(stale).exists()
