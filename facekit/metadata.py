@@ -142,22 +142,30 @@ def _zero_ifd(buf: bytearray, ifd: int, order: str) -> None:
     buf[ifd:ifd + 2 + 12 * len(entries) + 4] = bytes(2 + 12 * len(entries) + 4)
 
 
-def with_metadata(encoded: bytes, meta: PhotoMetadata) -> bytes:
-    """`encoded` (OpenCV's JPEG or PNG) with `meta` put in; any other format as it is (OpenCV's WebP and TIFF
-    writers keep none of it, and facekit does not rebuild them)."""
+def with_metadata(encoded: bytes, meta: PhotoMetadata) -> tuple[bytes, str | None]:
+    """`encoded` (OpenCV's JPEG or PNG) with `meta` put in, and why its EXIF was left out, where it was (None
+    otherwise): its caller says so, as --keep-exif asked for it. OpenCV's WebP, TIFF and BMP writers keep none
+    of it, and facekit does not rebuild them."""
     if not (meta.icc or meta.exif):
-        return encoded
+        return encoded, None
     if encoded[:2] == b"\xff\xd8":
         return _jpeg_with(encoded, meta)
     if encoded[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png_with(encoded, meta)
-    return encoded
+        return _png_with(encoded, meta), None
+    return encoded, ("OpenCV writes this format's pixels only; a .jpg or .png output keeps it"
+                     if meta.exif else None)
 
 
-def _jpeg_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
+def _jpeg_with(encoded: bytes, meta: PhotoMetadata) -> tuple[bytes, str | None]:
     segments = []
-    if meta.exif and len(_EXIF_HEADER) + len(meta.exif) <= _SEGMENT_MAX:
-        segments.append(_segment(0xE1, _EXIF_HEADER + meta.exif))
+    unkept = None
+    exif = _trimmed(meta.exif) if meta.exif else None
+    if exif and len(_EXIF_HEADER) + len(exif) <= _SEGMENT_MAX:
+        segments.append(_segment(0xE1, _EXIF_HEADER + exif))
+    elif exif:
+        # No reader joins an EXIF block split over segments: it is left out, and said so, not lost in silence.
+        unkept = (f"its EXIF ({len(exif):,} bytes) is longer than a JPEG's EXIF segment holds "
+                  f"({_SEGMENT_MAX - len(_EXIF_HEADER):,}); a .png output keeps it")
     if meta.icc:
         parts = [meta.icc[i:i + _ICC_CHUNK] for i in range(0, len(meta.icc), _ICC_CHUNK)]
         if len(parts) < 256:  # numbered with one byte
@@ -166,7 +174,41 @@ def _jpeg_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
     at = 2  # after SOI, and after OpenCV's JFIF APP0, which readers expect first
     if encoded[2:4] == b"\xff\xe0":
         at += 2 + struct.unpack(">H", encoded[4:6])[0]
-    return encoded[:at] + b"".join(segments) + encoded[at:]
+    return encoded[:at] + b"".join(segments) + encoded[at:], unkept
+
+
+_SUB_IFDS = (_EXIF_IFD, 0xA005, 0x014A)  # the EXIF and interoperability directories, a TIFF's SubIFDs
+
+
+def _trimmed(tiff: bytes) -> bytes:
+    """`tiff` (as `clean_exif` left it) without the zeroed bytes at its end that nothing it keeps points into: a
+    phone's thumbnail, written last and zeroed, made a block too long for a JPEG's segment out of one that fits.
+    Only zeros go, so nothing is lost; a block this cannot walk is returned as it is."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    buf = bytearray(tiff)
+    try:
+        end = 8
+        todo, seen = [_unpack(order + "I", buf, 4)], set()
+        while todo:
+            ifd = todo.pop()
+            if ifd in seen:
+                continue
+            seen.add(ifd)
+            entries = _entries(buf, ifd, order)
+            end = max(end, ifd + 2 + 12 * len(entries) + 4)
+            for at, tag, kind, count in entries:
+                size = _TYPE_SIZES.get(kind, 1) * count
+                if size > 4:
+                    end = max(end, _unpack(order + "I", buf, at + 8) + size)
+                if tag in _SUB_IFDS and kind in (4, 13):  # their offsets, in the entry or in the array it points to
+                    table = at + 8 if size <= 4 else _unpack(order + "I", buf, at + 8)
+                    todo += [_unpack(order + "I", buf, table + 4 * i) for i in range(count)]
+            if _unpack(order + "I", buf, ifd + 2 + 12 * len(entries)):  # an IFD1 left: not cleaned, not trimmed
+                return tiff
+    except (struct.error, ValueError):
+        return tiff
+    end += end % 2  # values start on a word boundary
+    return tiff[:end] if end < len(tiff) and not any(tiff[end:]) else tiff
 
 
 def _segment(marker: int, payload: bytes) -> bytes:

@@ -260,18 +260,61 @@ def test_a_black_and_white_photos_gray_profile_is_not_put_on_its_colour_image(me
         assert image.mode == "RGB" and "icc_profile" not in image.info
 
 
-def test_an_exif_block_too_long_for_a_jpeg_segment_is_left_out_of_a_jpeg_and_kept_in_a_png(media, tmp_path):
+def test_an_exif_block_too_long_for_a_jpeg_segment_is_left_out_of_a_jpeg_said_so_and_kept_in_a_png(media, tmp_path):
     """A PNG's eXIf chunk may hold more than the 65,533 bytes a JPEG segment can: with --keep-exif a JPEG output is
-    written without it (its length would not fit the segment's two bytes), a PNG output keeps it whole."""
+    written without it (its length would not fit the segment's two bytes), and one [WARN] line says so and what
+    keeps it, in a one-photo run and once for a folder's; a PNG output keeps it whole. It was left out in
+    silence."""
+    pillow_heif = pytest.importorskip("pillow_heif")
     exif = Image.Exif()
     exif[0x010F], exif[0x010E] = "Canon", "scanned album page " * 3700  # a description of ~70 KB
     photo = tmp_path / "scan.png"
-    Image.open(media / "obama.jpg").save(photo, exif=exif.tobytes())
+    face = Image.open(media / "obama.jpg").convert("RGB")
+    face.save(photo, exif=exif.tobytes())
     assert len(Image.open(photo).info["exif"]) > 65_533
-    assert len(detect(photo, tmp_path / "out.jpg", "--keep-exif")["faces"]) == 1
+    photos = tmp_path / "album"  # HEIC photos, whose annotated images a folder run writes as .jpg
+    photos.mkdir()
+    for name in ("IMG_0001.heic", "IMG_0002.heic"):
+        pillow_heif.from_pillow(face).save(photos / name, exif=exif.tobytes())
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", tmp_path / "out.jpg", "--no-display",
+                     "--tasks", "mask", "--keep-exif")
+    assert res.returncode == 0, res.stderr
+    (line,) = [line for line in res.stderr.splitlines() if "EXIF" in line]
+    assert line.startswith("[WARN] --keep-exif") and "out.jpg" in line and "70,3" in line and ".png" in line, line
     with Image.open(tmp_path / "out.jpg") as image:
         assert "exif" not in image.info
         image.load()
+    # A folder of them: one line for all, not one a photo.
+    res = run_script("detect_mask_image.py", "-i", photos, "-o", tmp_path / "annotated", "--no-display",
+                     "--tasks", "mask", "--keep-exif")
+    assert res.returncode == 0, res.stderr
+    (line,) = [line for line in res.stderr.splitlines() if "EXIF" in line]
+    assert line.startswith("[WARN] --keep-exif") and "2 annotated images" in line and "IMG_0001.jpg" in line, line
+    assert len(list((tmp_path / "annotated").glob("IMG_000?.jpg"))) == 2
     detect(photo, tmp_path / "out.png", "--keep-exif")
     with Image.open(tmp_path / "out.png") as image:
         assert image.getexif()[0x010F] == "Canon" and len(image.getexif()[0x010E]) == len("scanned album page ") * 3700
+
+
+def test_a_phone_photos_exif_long_for_its_thumbnail_is_kept_in_a_jpeg(media, tmp_path):
+    """A phone's HEIC or PNG export whose EXIF is over 65,533 bytes for its thumbnail (the photo before it was
+    annotated, which --keep-exif leaves out anyway): with the thumbnail gone it fits a JPEG's segment, and the
+    camera, date and serial number are kept (101,419 bytes, then 216). It was left out whole, in silence."""
+    upright = Image.open(media / "obama.jpg").convert("RGB")
+    thumb = io.BytesIO()
+    upright.resize((640, 512)).save(thumb, "JPEG", quality=95)
+    exif = camera_exif(thumb.getvalue())
+    assert len(exif) > 65_533
+    photo = tmp_path / "IMG_0042.png"
+    upright.rotate(90, expand=True).save(photo, exif=exif)  # stored sideways, Orientation 6
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", tmp_path / "out.jpg", "--no-display",
+                     "--tasks", "mask", "--keep-exif")
+    assert res.returncode == 0, res.stderr
+    assert "EXIF" not in res.stderr
+    data = (tmp_path / "out.jpg").read_bytes()
+    with Image.open(tmp_path / "out.jpg") as image:
+        tags = image.getexif()
+        assert (tags[0x010F], tags[0x0112], tags.get_ifd(0x8769)[0xA431]) == ("Canon", 1, "0123456789")
+        assert 0x8825 not in tags and image.size == upright.size
+        image.load()
+    assert thumb.getvalue()[:4096] not in data

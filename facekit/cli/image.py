@@ -500,8 +500,11 @@ def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolder
             made.make(args.output.parent)
         # A name nobody typed (the photo's, in that folder): a link there is replaced, as in a folder run, not
         # followed to overwrite whatever file it points to.
-        _write_image(args.output, annotated, follow_links=not into_folder, source=path, keep_exif=args.keep_exif)
+        unkept = _write_image(args.output, annotated, follow_links=not into_folder, source=path,
+                              keep_exif=args.keep_exif)
         info(f"annotated image written to {printable(str(args.output))}")
+        if unkept:
+            warn(f"--keep-exif: the photo's EXIF is not in {printable(str(args.output))}: {unkept}")
     if reader_left:
         info(READER_GONE)
     if not args.no_display:
@@ -564,6 +567,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     repeated = sum(same is not None for _, same in skipped)
 
     failed = n_faces = done = drawn = 0
+    exif_unkept: dict[str, list] = {}  # why --keep-exif's EXIF is not in some annotated images -> [a why, images]
     hinted = False  # the --rotate hint, said once a run
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
@@ -607,9 +611,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                         target = args.output / name
                         try:
                             made.make(target.parent)  # --recursive: the input's sub-folders
-                            _write_image(target, shown, follow_links=False, sweep=False,  # swept below
-                                         source=path, keep_exif=args.keep_exif)
+                            unkept = _write_image(target, shown, follow_links=False, sweep=False,  # swept below
+                                                  source=path, keep_exif=args.keep_exif)
                             drawn += 1
+                            if unkept:
+                                # Said once at the end, with the count, not a line per photo among the progress.
+                                exif_unkept.setdefault(unkept.split(" (")[0], [unkept, []])[1].append(target)
                         except (OSError, FacekitError) as exc:
                             # A full disk at the Nth image threw away the JSON Lines of the photos before it,
                             # which a Ctrl-C keeps: they are kept (this photo's line not yet written), then it ends.
@@ -695,6 +702,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
              + (f"; {renamed} with _2, _3, ... added: another input has their name" if renamed else "")
              + (f"; {', '.join(f'{old} photos as {new}' for old, new in unwritable)}, which OpenCV can write"
                 if unwritable else "") + ")")
+    for why, written in exif_unkept.values():
+        warn(f"--keep-exif: the photo's EXIF is not in {counted(len(written), 'annotated image')} "
+             f"({printable(str(written[0]))}{', ...' if len(written) > 1 else ''}): {why}")
     if stopped == "interrupted":
         print(f"[INFO] interrupted after {done + failed} of {len(images)} images: outputs finalized",
               file=sys.stderr, flush=True)
@@ -745,9 +755,12 @@ def _encode(ext: str, image):
 
 
 def _write_image(path: Path, image, follow_links: bool = True, sweep: bool = True, source: Path | None = None,
-                 keep_exif: bool = False) -> None:
+                 keep_exif: bool = False) -> str | None:
+    """Why the photo's EXIF that --keep-exif asked for is not in the written image, where it is not (else None)."""
     data = _encode(path.suffix.lower() or ".png", image).tobytes()
+    unkept = None
     if source is not None:
-        data = with_metadata(data, photo_metadata(source, keep_exif, (image.shape[1], image.shape[0])))
+        data, unkept = with_metadata(data, photo_metadata(source, keep_exif, (image.shape[1], image.shape[0])))
     with atomic_write(path, "wb", follow_links, sweep=sweep) as fh:
         fh.write(data)
+    return unkept
