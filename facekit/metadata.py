@@ -143,8 +143,8 @@ def _zero_ifd(buf: bytearray, ifd: int, order: str) -> None:
 
 
 def with_metadata(encoded: bytes, meta: PhotoMetadata) -> tuple[bytes, str | None]:
-    """`encoded` (OpenCV's JPEG or PNG) with `meta` put in, and why its EXIF was left out, where it was (None
-    otherwise): its caller says so, as --keep-exif asked for it. OpenCV's WebP, TIFF and BMP writers keep none
+    """`encoded` (OpenCV's JPEG, PNG or WebP) with `meta` put in, and why its EXIF was left out, where it was
+    (None otherwise): its caller says so, as --keep-exif asked for it. OpenCV's TIFF and BMP writers keep none
     of it, and facekit does not rebuild them."""
     if not (meta.icc or meta.exif):
         return encoded, None
@@ -152,7 +152,9 @@ def with_metadata(encoded: bytes, meta: PhotoMetadata) -> tuple[bytes, str | Non
         return _jpeg_with(encoded, meta)
     if encoded[:8] == b"\x89PNG\r\n\x1a\n":
         return _png_with(encoded, meta), None
-    return encoded, ("OpenCV writes this format's pixels only; a .jpg or .png output keeps it"
+    if encoded[:4] == b"RIFF" and encoded[8:16] in (b"WEBPVP8 ", b"WEBPVP8L"):
+        return _webp_with(encoded, meta), None
+    return encoded, ("OpenCV writes this format's pixels only; a .jpg, .png or .webp output keeps it"
                      if meta.exif else None)
 
 
@@ -227,3 +229,29 @@ def _png_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _webp_with(encoded: bytes, meta: PhotoMetadata) -> bytes:
+    """OpenCV's simple WebP (one VP8 or VP8L chunk) made an extended one: a VP8X header that says which of the
+    ICCP and EXIF chunks follow, the profile before the pixels and the EXIF after them, as the WebP container
+    orders them."""
+    image = encoded[12:]
+    width, height = _webp_size(image)
+    flags = (0x20 if meta.icc else 0) | (0x08 if meta.exif else 0)
+    header = bytes([flags, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body = (_riff_chunk(b"VP8X", header) + (_riff_chunk(b"ICCP", meta.icc) if meta.icc else b"") + image
+            + (_riff_chunk(b"EXIF", meta.exif) if meta.exif else b""))
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def _webp_size(chunk: bytes) -> tuple[int, int]:
+    """The width and height a simple WebP's VP8 (lossy) or VP8L (lossless) chunk holds."""
+    data = chunk[8:]
+    if chunk[:4] == b"VP8 ":  # a key frame: 3 bytes of frame tag, the start code, then 14-bit sizes
+        return struct.unpack("<H", data[6:8])[0] & 0x3FFF, struct.unpack("<H", data[8:10])[0] & 0x3FFF
+    bits = struct.unpack("<I", data[1:5])[0]  # after the 0x2f signature: 14 bits each, less one
+    return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+
+
+def _riff_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + struct.pack("<I", len(data)) + data + bytes(len(data) % 2)

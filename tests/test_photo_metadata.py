@@ -318,3 +318,29 @@ def test_a_phone_photos_exif_long_for_its_thumbnail_is_kept_in_a_jpeg(media, tmp
         assert 0x8825 not in tags and image.size == upright.size
         image.load()
     assert thumb.getvalue()[:4096] not in data
+
+
+def test_a_webp_output_keeps_the_colour_profile_and_with_keep_exif_the_exif(media, tmp_path):
+    """OpenCV's WebP writer keeps no metadata: a Display-P3 photo annotated as .webp looked dull and, with
+    --keep-exif, lost its EXIF too, where a .jpg or .png kept both. The WebP is now an extended one (VP8X) with
+    the profile and the cleaned EXIF; every decoder still reads its pixels."""
+    upright = Image.open(media / "obama.jpg").convert("RGB")
+    icc = display_p3_profile()
+    photo = tmp_path / "IMG_2001.jpg"
+    upright.rotate(90, expand=True).save(photo, quality=92, exif=camera_exif(b"\xff\xd8thumb"), icc_profile=icc)
+    plain = detect(photo, tmp_path / "plain.webp")
+    kept = detect(photo, tmp_path / "kept.webp", "--keep-exif")
+    with Image.open(tmp_path / "plain.webp") as image:
+        assert image.info.get("icc_profile") == icc and not image.getexif()
+    with Image.open(tmp_path / "kept.webp") as image:
+        assert image.info.get("icc_profile") == icc
+        tags = image.getexif()
+        assert (tags[0x010F], tags[0x0112], tags.get_ifd(0x8769)[0x9003]) == ("Canon", 1, "2024:05:17 14:03:22")
+        assert 0x8825 not in tags
+        image.load()
+        assert image.size == upright.size
+    import cv2
+
+    for written, record in ((tmp_path / "plain.webp", plain), (tmp_path / "kept.webp", kept)):
+        pixels = cv2.imread(str(written))
+        assert pixels is not None and pixels.shape[:2] == (record["height"], record["width"]) == upright.size[::-1]

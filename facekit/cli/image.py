@@ -83,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "times faster on big photos; finds fewer small faces)")
     p.add_argument("--keep-exif", action="store_true",
                    help="copy each photo's EXIF (camera, lens, exposure, date, and its serial number and owner "
-                        "where the camera wrote them) into its annotated JPEG or PNG, without its GPS position and "
-                        "thumbnail, Orientation set to upright. Without it no EXIF is copied, so a shared annotated "
-                        "photo tells nothing of where it was taken; the colour profile (ICC) is always kept")
+                        "where the camera wrote them) into its annotated JPEG, PNG or WebP, without its GPS position "
+                        "and thumbnail, Orientation set to upright. Without it no EXIF is copied, so a shared "
+                        "annotated photo tells nothing of where it was taken; the colour profile (ICC) is always kept")
     add_pipeline_options(p)
     add_version(p)
     return p
