@@ -376,6 +376,39 @@ def photos_per_task(photos: int, workers: int) -> int:
     return max(MIN_PHOTOS_PER_TASK, min(MAX_PHOTOS_PER_TASK, share))
 
 
+def as_read(sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`sources` with each animated GIF or PNG's kind "video", as a worker reads it (Worker.run_source): the job's
+    start line counted one among the photos, and it shared a photo task where, as a video, it has one of its own
+    and starts first. Only a PNG whose header holds an animation chunk is opened with Pillow: ~40 us a photo, a
+    minute before Ray starts for a million PNGs, where the chunk scan takes a few."""
+    from .video import animated
+
+    def is_video(source: str, kind: str) -> bool:
+        suffix = Path(source).suffix.lower()
+        return kind == "image" and suffix in (".gif", ".png") and (suffix == ".gif" or _apng_header(source)) \
+            and animated(Path(source))
+
+    return [(source, "video") if is_video(source, kind) else (source, kind) for source, kind in sources]
+
+
+def _apng_header(path: str) -> bool:
+    """Whether a .png file may be animated: its chunks before the pixels hold an acTL, or it is no PNG inside (a
+    GIF renamed, which Pillow reads as what it is)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+                return True
+            while len(head := fh.read(8)) == 8:
+                if head[4:] == b"acTL":
+                    return True
+                if head[4:] in (b"IDAT", b"IEND"):
+                    return False
+                fh.seek(int.from_bytes(head[:4], "big") + 4, os.SEEK_CUR)  # the chunk's data and its CRC
+    except OSError:  # its worker says what is wrong with it
+        return False
+    return False
+
+
 def make_tasks(sources: list[tuple[str, str]], photos_per_task: int,
                alone: list[bool] | None = None, ramp: int = 0) -> list[list[tuple[str, str]]]:
     """Each video alone, photos in groups. Videos go first: the long tasks start early, so the last
@@ -1525,6 +1558,7 @@ def main(argv: list[str] | None = None) -> int:
         info(f"resuming: {len(sources) - len(todo)} of {counted(len(sources), 'source')} already done in {args.output}")
     if args.limit is not None:
         todo = todo[:args.limit]
+    todo = as_read(todo)
     had_row = _is_in(sources, latest["source"])  # what the sources done before this run are, for "not done yet"
     fresh = not any(_is_in(todo, latest["source"]))  # none tried again: status.csv can take this run's rows as they are
     n_videos = sum(kind == "video" for _, kind in todo)
@@ -1543,9 +1577,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if todo:
             died = killed_a_worker(results, todo, latest)
+            rank = {source: i for i, (source, _) in enumerate(sources)}  # by name: as_read may have changed a kind
             del latest  # a million rows, not needed while the job runs
             totals = run_job(make_tasks(todo, per_task, died, ramp), options, results, workers,
-                             {source: i for i, source in enumerate(sources)}, suspects=any(died))
+                             {s: rank[s[0]] for s in todo}, suspects=any(died))
     except KeyboardInterrupt:
         interrupted = True
     except OSError as exc:

@@ -617,6 +617,35 @@ def test_an_animated_gif_is_a_video_of_its_frames_as_the_video_script_reads_it(m
     assert still_rows and all(r["frame"] is None and r["kind"] == "image" for r in still_rows)
 
 
+def test_an_animated_gif_or_png_is_counted_and_queued_as_a_video_from_the_start(media, tmp_path, monkeypatch, capsys):
+    """The job's start line counted an animated GIF among the photos ("3 photos, 0 videos"), and it went into a photo
+    task, though its worker reads it as a video. Now it is one of the videos from the start: a task of its own,
+    first; a still GIF and a PNG that is no animation stay photos."""
+    import cv2
+    from PIL import Image
+
+    import facekit.batch as batch_module
+
+    cap = cv2.VideoCapture(str(media / CLIP))
+    frames = [Image.fromarray(cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)) for _ in range(2)]
+    cap.release()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    frames[0].save(photos / "a_anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(photos / "b_anim.png", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(photos / "c_still.gif")
+    shutil.copy(media / "example_01.png", photos / "d_still.png")
+    ran = []
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: 2)
+    monkeypatch.setattr(batch_module, "run_job", lambda tasks, *a, **k: ran.append(tasks) or {
+        "sources": 0, "frames": 0, "faces": 0, "failed": 0})
+    batch_module.main([str(photos), "-o", str(tmp_path / "out"), "--photos-per-task", "8"])
+    assert "4 sources to do (2 photos, 2 videos) on 2 workers" in capsys.readouterr().out
+    name = {str(photos / n): n for n in os.listdir(photos)}
+    assert [[(name[s], kind) for s, kind in task] for task in ran[0]] == [
+        [("a_anim.gif", "video")], [("b_anim.png", "video")], [("c_still.gif", "image"), ("d_still.png", "image")]]
+
+
 def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(media, tmp_path):
     """Results written under `archive/year=2024/` (beside a hive-style archive's photos): DuckDB's
     read_parquet('.../faces/*.parquet') gave every row a `year` column, and `-o kind=x/` made every row's kind 'x'.
