@@ -506,22 +506,30 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
                 return tries
             scale = max(MIN_SCALE, scale * 0.85)
 
+    def fitted(attempt) -> bool:
+        """Whether a try's labels hide no label, and most are off their own faces: with --landmarks (a pose line more)
+        11 of crowd_masks.jpg's 18 labels lay over their own eyes and mouths, where the shorter ones all fit above
+        their faces. Fewer such labels are shortened on their own (_shorten_own)."""
+        (hidden, covering, *_), *_, laid = attempt
+        return not hidden and 2 * covering <= len(laid)
+
     tries = []
     first = memory.tier
     if first:
         # A video's labels get longer again only after the longer ones have fitted LABEL_CALM_FRAMES frames in a
         # row: taken the first frame they fitted, they were short again a few frames later, twice a second.
         longer = lay_out(first - 1)
-        memory.calm = memory.calm + 1 if not longer[-1][0][0] else 0
+        memory.calm = memory.calm + 1 if fitted(longer[-1]) else 0
         if memory.calm >= LABEL_CALM_FRAMES:
             tries, first = longer, LABEL_TIERS
     for tier in range(first, LABEL_TIERS):
         tries += lay_out(tier)
         # Still some at the smallest letters (a 320x180 video's audience: four-line labels as wide as three faces):
         # shorter labels, rather than text painted over text or past the frame's edge.
-        if not tries[-1][0][0]:
+        if fitted(tries[-1]):
             break
     (_, _, tier, _), scale, thick, blocks, laid = min(tries, key=lambda t: t[0])
+    _shorten_own(out.shape, laid, {id(face.box): face for face, _, _ in blocks}, style, tier, scale, thick, boxes)
     if tier != memory.tier:
         memory.tier, memory.calm = tier, 0
     tracks = {id(face.box): face.track_id for face in faces if face.track_id is not None}
@@ -823,6 +831,27 @@ def _untangle(shape, laid: list, scale: float, thick: int, boxes, rounds: int = 
         if not changed:
             break
     return [b.rect for *_, b in laid]
+
+
+def _shorten_own(shape, laid: list, faces: dict, style: Style, tier: int, scale: float, thick: int, boxes) -> None:
+    """A label left over its own face gets the shorter lines of the next LABEL_TIERS, on its own, where those find a
+    place beside, above or below it that hides no more labels: with --landmarks a crowd's labels (a pose line more,
+    wider) found no room above their faces, and 11 of crowd_masks.jpg's 18 were painted over their own eyes and
+    mouths, while shortening every face's label for those few cost the others theirs. `laid` is changed in place;
+    `faces`: id(face.box) -> face."""
+    for i, (box, color, lines, block) in enumerate(laid):
+        if not block.over_own_face:
+            continue
+        others = [b.rect for j, (*_, b) in enumerate(laid) if j != i]
+        hidden = _overlaps([block.rect, *others])
+        for shorter in range(tier + 1, LABEL_TIERS):
+            _, short = _label_lines(faces[id(box)], style, shorter)
+            if not short or short == lines:
+                continue
+            again = _place_block(shape, short, box, scale, thick, list(others), boxes)
+            if again is not None and not again.over_own_face and _overlaps([again.rect, *others]) <= hidden:
+                laid[i] = (box, color, short, again)
+                break
 
 
 def _overlaps(rects) -> int:
