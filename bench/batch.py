@@ -25,7 +25,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import (ROOT, ArgumentParser, assets_root, limit_count, machine_info, maxrss_mb, print_table,
+                          run_bench)
 
 
 def photo_folder(root: Path, dest: Path, limit: int | None) -> list[Path]:
@@ -105,7 +106,7 @@ def throughput(tmp: Path, root: Path, limit: int | None) -> None:
     if res.returncode != 0:
         raise SystemExit(f"[ERROR] detect_mask_image.py failed: {res.stderr.strip()[-400:]}")
     reference = script_faces(jsonl)
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the script is the first child
+    rss = maxrss_mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # the script is the first child
     rows = [["(a) detect_mask_image.py on the folder", n / wall, "-", wall, cpu, f"{rss:.0f} (the script)", "-",
              "reference"]]
     speeds, cpu_per_worker, shares = {}, 0.0, []

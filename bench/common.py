@@ -110,6 +110,32 @@ def machine_info() -> str:
             f"load avg: {load}")
 
 
+def maxrss_mb(maxrss: int) -> float:
+    """getrusage's ru_maxrss in MB: the kernel gives KiB on Linux and bytes on macOS (a Mac's peak read 1024x)."""
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB. From /proc where there is one (Linux); elsewhere (macOS, where
+    reading /proc/self/status ended bench.video in a FileNotFoundError after its timings) from `ps`, whose RSS is
+    KiB on both; NaN where neither answers."""
+    import subprocess
+
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["ps", "-o", "rss=", "-p", str(os.getpid())], capture_output=True, text=True,
+                             timeout=10).stdout
+        return int(out.split()[0]) / 1024.0
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return float("nan")
+
+
 def resolve_recorded(recorded: str) -> Path:
     """A dataset file as a model's test_split.csv recorded it (absolute, relative to the repo root, or
     anywhere with a datasets/... tail), found on this machine: the same tail in the asset mirror."""

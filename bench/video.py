@@ -25,18 +25,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, run_bench
+from bench.common import (ROOT, ArgumentParser, assets_root, limit_count, machine_info, print_table, rss_mb,
+                          run_bench)
 
 if TYPE_CHECKING:  # imported where it runs: the bench starts without facekit's heavy modules
     from facekit.pipeline import StageTimes
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
 
 # --- facekit ---------------------------------------------------------------------------------------
 

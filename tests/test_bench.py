@@ -417,3 +417,32 @@ def test_emotion_bench_input_column_names_every_network_of_the_shipped_head():
     models = Path(emotion.ROOT) / "models"
     assert emotion.input_desc(ModelCard.load(models / "emotion" / CARD)) == "gray 128 + 112"
     assert "+" not in emotion.input_desc(ModelCard.load(models / "mask" / CARD))
+
+
+def test_bench_memory_figures_on_a_mac_without_proc(monkeypatch):
+    """macOS has no /proc: bench.video read its RSS from /proc/self/status and ended in a FileNotFoundError after
+    every timing had run, and bench.batch read getrusage's ru_maxrss as KiB where macOS gives bytes (1024x)."""
+    import builtins
+    import resource
+    import sys
+
+    from bench import common, video
+
+    on_linux = common.rss_mb()
+    assert on_linux > 10  # this Python with numpy loaded
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(common, "open", no_proc, raising=False)
+    monkeypatch.setattr(video, "open", no_proc, raising=False)
+    on_mac = video.rss_mb()
+    assert abs(on_mac - on_linux) < 0.2 * on_linux  # ps's RSS, the same process a moment later
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    linux_mb = common.maxrss_mb(peak)
+    assert linux_mb == pytest.approx(peak / 1024)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert common.maxrss_mb(peak * 1024) == pytest.approx(linux_mb)  # the same peak, in a Mac's bytes
