@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ModelError
+from .records import TEMP_SUFFIX, make_temp_dir, sweep_stale
 from .heads import CARD, CARD_FORMAT, TFLITE, folder_task
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -184,7 +184,9 @@ def convert(source: Path, output: Path, labels: list[str], task: str, preprocess
 
     output = Path(output)
     parent = output.resolve().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.converting-", dir=parent))
+    # Named and locked as the trainer's: a conversion killed mid-export left its hidden folder there for good.
+    sweep_stale(parent, [(output.name, TEMP_SUFFIX)], folders=True)
+    tmp, held = make_temp_dir(parent / output.name)
     try:
         log(f"[INFO] exporting {source} ({size}x{size} RGB, {len(labels)} labels) to TFLite...")
         export_tflite(served, tmp / TFLITE)
@@ -213,6 +215,8 @@ def convert(source: Path, output: Path, labels: list[str], task: str, preprocess
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
     return card
 
 

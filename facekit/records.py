@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -137,6 +138,19 @@ def make_temp(path: Path, name: str | None = None, suffix: str = TEMP_SUFFIX) ->
         os.close(fd)  # swept by another run between mkstemp and the lock: take another
 
 
+def make_temp_dir(path: Path, suffix: str = TEMP_SUFFIX) -> tuple[Path, int]:
+    """A temp folder beside `path`, named as `make_temp` names a file, and a descriptor holding a lock on it for
+    as long as it stays open, so that `sweep_stale(..., folders=True)` takes it only once its run is gone: a
+    trainer killed while exporting (kill -9, the out-of-memory killer) left its hidden model folder there for
+    good. (path, fd)."""
+    while True:
+        tmp = tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent)
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        if not _lock(fd, wait=True) or os.fstat(fd).st_nlink:
+            return Path(tmp), fd
+        os.close(fd)  # swept by another run between mkdtemp and the lock: take another
+
+
 def _lock(fd: int, wait: bool) -> bool:
     """flock `fd` exclusively; False where there is no such lock (Windows, some network shares) or, without
     `wait`, where another process holds it."""
@@ -151,12 +165,13 @@ def _lock(fd: int, wait: bool) -> bool:
     return True
 
 
-def sweep_stale(folder: Path, outputs) -> int:
+def sweep_stale(folder: Path, outputs, folders: bool = False) -> int:
     """Remove the temp files that runs killed with kill -9 (or a power cut, the out-of-memory killer) left in
     `folder` for these outputs, (name, suffix) pairs as `make_temp` named them: hidden files that stayed there
     for good, a video's as big as the video. Only facekit's own names for those outputs, only this user's
     files, and only those no live run holds locked (two runs writing the same output at once keep theirs).
-    Where locks are not to be had (Windows, some network shares) nothing is removed. Returns the count."""
+    Where locks are not to be had (Windows, some network shares) nothing is removed. folders: the temp folders
+    `make_temp_dir` names so are taken too, with what is in them (a model's). Returns the count."""
     wanted = {(temp_prefix(name), suffix) for name, suffix in outputs}
     suffixes = {suffix for _, suffix in wanted}
     removed = 0
@@ -170,14 +185,15 @@ def sweep_stale(folder: Path, outputs) -> int:
             for suffix in suffixes:
                 stem = name[:-len(suffix)] if name.endswith(suffix) else ""
                 if (len(stem) > _RANDOM_LEN and (stem[:-_RANDOM_LEN], suffix) in wanted
-                        and _RANDOM.issuperset(stem[-_RANDOM_LEN:]) and _take_stale(entry.path)):
+                        and _RANDOM.issuperset(stem[-_RANDOM_LEN:]) and _take_stale(entry.path, folders)):
                     removed += 1
                     break
     return removed
 
 
-def _take_stale(tmp: str) -> bool:
-    """Unlink `tmp` if it is a plain file of this user's that no process holds locked."""
+def _take_stale(tmp: str, folders: bool = False) -> bool:
+    """Unlink `tmp` if it is a plain file (or, with `folders`, a folder) of this user's that no process holds
+    locked."""
     if not hasattr(os, "geteuid"):  # Windows: no owner to compare (and no flock), so nothing is taken
         return False
     try:
@@ -186,12 +202,16 @@ def _take_stale(tmp: str) -> bool:
         return False
     try:
         held = os.fstat(fd)
-        if not stat.S_ISREG(held.st_mode) or held.st_uid != os.geteuid() or not _lock(fd, wait=False):
+        folder = folders and stat.S_ISDIR(held.st_mode)
+        if not (stat.S_ISREG(held.st_mode) or folder) or held.st_uid != os.geteuid() or not _lock(fd, wait=False):
             return False
         now = os.stat(tmp, follow_symlinks=False)
         if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):  # replaced since it was opened
             return False
-        os.unlink(tmp)
+        if folder:
+            shutil.rmtree(tmp)  # a link inside is removed, not followed
+        else:
+            os.unlink(tmp)
         return True
     except OSError:
         return False

@@ -17,7 +17,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from .errors import DatasetError, FacekitError, ImageError, ModelError, counted,
 from .heads import CARD, KERAS, TFLITE, ModelCard
 from .preprocess import (DARK_CROP, CropSpec, crop_face, crop_region, is_image_path, folder_files, level_turn,
                          load_image, to_model_input)
-from .records import make_ordinary, temp_prefix
+from .records import TEMP_SUFFIX, make_ordinary, make_temp_dir, sweep_stale
 
 SEED = 42
 # Test-time augmentation: the views of a face that the exported model averages its prediction over.
@@ -1321,7 +1320,8 @@ def train(cfg: TrainConfig) -> dict:
     card = make_card(cfg, data, net, served, rep, history, train_secs)
 
     output = cfg.output
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(output.name), suffix=".part", dir=output.parent))
+    sweep_stale(output.parent, [(output.name, TEMP_SUFFIX)], folders=True)  # those of trainers killed mid-export
+    tmp, held = make_temp_dir(output)
     try:
         log(f"[INFO] saving model to {output}...")
         net.model.save(tmp / KERAS)
@@ -1359,6 +1359,8 @@ def train(cfg: TrainConfig) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
     shutil.rmtree(net.ckpt_dir, ignore_errors=True)
     scored = f"test accuracy {rep['accuracy'] * 100:.2f}%" if "accuracy" in rep else "no test images"
     log(f"[INFO] done in {time.perf_counter() - t_start:.0f}s: {scored}; model, card, plot and report in {output}")

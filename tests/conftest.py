@@ -304,3 +304,21 @@ def unreadable_file(folder: Path, name: str, like: Path) -> Path:
         except OSError:
             continue
     pytest.skip("no file here that root cannot read")
+
+
+def killed_runs_temp_folder(output: Path) -> Path:
+    """The hidden temp folder a run killed with kill -9 leaves for `output` (a trainer's or converter's model
+    beside it, a piped video's copy in the temp folder): made and locked by a process of its own
+    (`records.make_temp_dir`, as theirs is), a file written in it, then the process killed."""
+    code = ("import sys, time; from pathlib import Path; from facekit.records import make_temp_dir; "
+            "tmp, _ = make_temp_dir(Path(sys.argv[1])); (tmp / 'written').write_bytes(bytes(4096)); "
+            "print(tmp, flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(output)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=_environment(None))
+    try:
+        made = Path(proc.stdout.readline().strip())
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert (made / "written").is_file() and made.parent == output.parent, made
+    return made

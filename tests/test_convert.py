@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import ASSETS, ROOT, _environment, run_script
+from .conftest import ASSETS, ROOT, _environment, killed_runs_temp_folder, run_script
 
 pytestmark = pytest.mark.slow  # TensorFlow's import and a TFLite export: about a minute
 
@@ -55,6 +55,9 @@ def converted(old_model, tmp_path_factory):
     """The tutorial model converted once with no options (~20 s of TensorFlow), and the run that made it: the
     tests of what a plain conversion gives read this one."""
     folder = tmp_path_factory.mktemp("converted") / "mask_detector"
+    # What a conversion killed with kill -9 while exporting left, and a folder of the user's: swept, and kept.
+    killed_runs_temp_folder(folder)
+    (folder.parent / ".mask_detector.backup").mkdir()
     return folder, convert(old_model, "-m", folder)
 
 
@@ -75,6 +78,14 @@ def test_converted_tutorial_model_labels_the_examples(media, old_model, converte
     # The old man behind, the masked woman in front, the smoker at the edge, as the tutorial labels them.
     assert [f["mask"]["label"] for f in faces] == ["without_mask", "with_mask", "without_mask"]
     assert all(f["mask"]["score"] > 0.9 for f in faces)
+
+
+def test_a_conversion_sweeps_the_temp_folder_a_killed_one_left(converted):
+    """A conversion killed while exporting (kill -9, the out-of-memory killer) left its hidden temp folder beside
+    the head for good; the next one to the same head now removes it, and nothing else (the user's .backup)."""
+    folder, res = converted
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".mask_detector.backup", "mask_detector"]
 
 
 def test_a_card_names_the_facekit_that_wrote_it(converted):

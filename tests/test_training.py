@@ -18,7 +18,7 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, run_script, run_script_reader_gone, sigint_default
+from .conftest import ROOT, killed_runs_temp_folder, run_script, run_script_reader_gone, sigint_default
 
 pytestmark = pytest.mark.slow
 
@@ -366,6 +366,34 @@ def test_no_room_for_the_exported_model_is_one_line_and_keeps_the_epochs(dataset
                                                               f"epochs are kept in {kept}") in lines[-1], lines[-3:]
     assert json.loads((model / "card.json").read_text()) == {"previous": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == [".model.checkpoint", "data", "model"]  # no temp folder
+
+
+def test_a_trainer_killed_while_saving_leaves_no_hidden_model_folder_after_the_next_run(datasets, tmp_path):
+    """kill -9 (the out-of-memory killer, a TFLite export's peak) while the model was saved left its hidden temp
+    folder beside the model for good (.model.lq98iy0r.part, 9.3 MB for a 64 px model), and every later training
+    to the same model removed none. The next run now removes it; one another trainer is still writing (it holds
+    its lock), and the user's own hidden folders, stay."""
+    from facekit.records import make_temp_dir
+
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    model = tmp_path / "model"
+    killed = killed_runs_temp_folder(model)
+    live, held = make_temp_dir(model)  # another trainer saving to the same model right now
+    mine = [tmp_path / ".model.backup", tmp_path / ".model.ABCDEFGH.part"]  # not a name mkdtemp gives
+    for folder in mine:
+        folder.mkdir()
+        (folder / "card.json").write_text("{}")
+    try:
+        res = run_script("train_mask_detector.py", "-d", data, "-m", model, "-s", "64", "-e", "1",
+                         "--fine-tune-epochs", "0", "-b", "8")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert not killed.exists() and live.is_dir()
+        assert all((folder / "card.json").read_text() == "{}" for folder in mine)
+        assert json.loads((model / "card.json").read_text())["task"] == "mask"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".model.backup", ".model.ABCDEFGH.part",
+                                                                    live.name, "data", "model"])
+    finally:
+        os.close(held)
 
 
 def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path):
