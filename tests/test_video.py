@@ -28,11 +28,13 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, mp4_cut_by_copy, on_x_screen, run_script,
-                           run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
+    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
+                           on_x_screen, run_script, run_script_reader_gone, sigint_default, unreadable_file,
+                           window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, mp4_cut_by_copy, on_x_screen, run_script,
-                          run_script_reader_gone, sigint_default, unreadable_file, window_on_screen)
+    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
+                          on_x_screen, run_script, run_script_reader_gone, sigint_default, unreadable_file,
+                          window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -913,7 +915,8 @@ def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, c
 
 
 def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, monkeypatch, capfd):
-    """`--source -` (`cat clip.mp4 | ...`, as the photo script's `-i -`) was "-: no such file"."""
+    """`--source -` (`cat clip.mp4 | ...`, as the photo script's `-i -`) was "-: no such file". The copy a piped
+    run killed with kill -9 left in the temp folder (the whole video, kept for good) is removed by the next."""
     import io
     import tempfile
 
@@ -925,6 +928,7 @@ def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, mon
     spool = tmp_path / "tmp"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    killed = killed_runs_temp_folder(spool / "facekit-stdin")
 
     class Pipe:
         def __init__(self, data: bytes):
@@ -946,7 +950,7 @@ def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, mon
     named = re.search(r"outputs given as a folder get ((?:`stdin[.a-z0-9]+`(?:, | and )?)+)", readme)
     assert named and sorted(re.findall(r"`(stdin[.a-z0-9]+)`", named.group(1))) == sorted(
         p.name for p in (tmp_path / "out").iterdir()), named
-    assert list(spool.iterdir()) == []  # the copy it was read into is gone
+    assert list(spool.iterdir()) == [] and not killed.exists()  # the copy it was read into, and a killed run's, gone
     capfd.readouterr()
     for data, message in ((b"", "--source -: nothing came on standard input"),
                           (b"not a video", "-: not a readable video")):

@@ -782,12 +782,22 @@ def _stdin_video(spooled: ExitStack) -> str:
     import shutil
     import tempfile
 
+    from ..records import TEMP_SUFFIX, make_temp_dir, sweep_stale
+
     if sys.stdin is None or sys.stdin.isatty():  # a terminal's: the command would wait for typed bytes
         raise FacekitError("--source - reads a video piped in (cat clip.mp4 | ... --source -), and standard input is "
                            + ("closed" if sys.stdin is None else "a terminal"))
     info("reading the video on standard input to its end (a live feed never ends: give its stream URL or camera "
          "instead)")
-    path = Path(spooled.enter_context(tempfile.TemporaryDirectory(prefix="facekit-stdin-"))) / "stdin"
+    # A run killed with kill -9 (the out-of-memory killer) kept its copy, a whole video, in the temp folder for
+    # good (a tmpfs: memory) and no later run removed it: it is locked while its run lives, and the next piped
+    # run takes the ones no run holds.
+    spool = Path(tempfile.gettempdir(), "facekit-stdin")  # another user's are not this user's to take
+    sweep_stale(spool.parent, [(spool.name, TEMP_SUFFIX)], folders=True)
+    folder, held = make_temp_dir(spool)
+    spooled.callback(os.close, held)
+    spooled.callback(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "stdin"
     with open(path, "wb") as fh:
         shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
     if path.stat().st_size == 0:
