@@ -73,7 +73,27 @@ def _header_info(path: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as image:
-            return dict(image.info)
+            info = dict(image.info)
+            if image.format == "TIFF" and "exif" not in info:
+                info["exif"] = _tiff_exif(image)
+            return info
+
+
+# The tags of a TIFF's first directory that an EXIF block's holds too (description, camera, orientation,
+# resolution, software, date, artist, copyright, and the EXIF and GPS directories); the others say how the
+# TIFF's own pixels are stored (strips, compression, samples), which an annotated image's EXIF must not.
+_EXIF_IFD0_TAGS = frozenset({270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 318, 319, 33432, _EXIF_IFD, _GPS_IFD})
+
+
+def _tiff_exif(image) -> bytes | None:
+    """A TIFF photo's EXIF, which Pillow keeps among the TIFF's own tags, not in `info` as for a JPEG, PNG or WebP:
+    --keep-exif on a scanner's or a camera's TIFF copied none of it, in silence."""
+    exif = image.getexif()
+    for ifd in (_EXIF_IFD, _GPS_IFD):
+        exif.get_ifd(ifd)  # loaded, so that tobytes() writes it
+    for tag in [tag for tag in exif if tag not in _EXIF_IFD0_TAGS]:
+        del exif[tag]
+    return exif.tobytes() if len(exif) else None
 
 
 def clean_exif(tiff: bytes, size: tuple[int, int] | None = None) -> bytes | None:

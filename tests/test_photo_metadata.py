@@ -344,3 +344,22 @@ def test_a_webp_output_keeps_the_colour_profile_and_with_keep_exif_the_exif(medi
     for written, record in ((tmp_path / "plain.webp", plain), (tmp_path / "kept.webp", kept)):
         pixels = cv2.imread(str(written))
         assert pixels is not None and pixels.shape[:2] == (record["height"], record["width"]) == upright.size[::-1]
+
+
+def test_a_tiff_photos_exif_is_kept_without_the_tiffs_own_tags(media, tmp_path):
+    """Pillow keeps a TIFF's EXIF among the TIFF's own tags, not where a JPEG's is: --keep-exif on a scanner's or a
+    camera's TIFF copied none of it, and said nothing. Its camera tags are kept now, cleaned as any photo's (no
+    GPS, Orientation 1), and none of the tags that say how the TIFF stored its pixels (strips, compression)."""
+    photo = tmp_path / "IMG_7001.tif"
+    Image.open(media / "obama.jpg").convert("RGB").save(photo, exif=camera_exif(b"\xff\xd8thumb"))  # Orientation 6
+    with Image.open(photo) as image:
+        assert "exif" not in image.info and image.getexif()[0x010F] == "Canon"
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", tmp_path / "out.jpg", "--no-display",
+                     "--tasks", "mask", "--keep-exif")
+    assert res.returncode == 0 and "EXIF" not in res.stderr, res.stderr
+    with Image.open(tmp_path / "out.jpg") as image:
+        tags = image.getexif()
+        assert (tags[0x010F], tags[0x013B], tags[0x0112]) == ("Canon", "Jane Photographer", 1)
+        assert tags.get_ifd(0x8769)[0x9003] == "2024:05:17 14:03:22" and not tags.get_ifd(0x8825)
+        assert not {0x0100, 0x0103, 0x0111, 0x0117} & set(tags), sorted(tags)  # width, compression, strips
+        assert image.size == Image.open(media / "obama.jpg").size[::-1]  # upright: a quarter turn
