@@ -258,7 +258,7 @@ class FaceMesh:
             if _turned(roi_from_landmarks(best.points, opts.roi_scale), roi) <= opts.settle_degrees:
                 return best  # the crop was already levelled on this face: the refining pass is this one
         else:
-            cx, cy, width, height = uncut_box(face.box, image.shape)
+            cx, cy, width, height = uncut_box(face.box, image.shape, face.detector_keypoints)
             angle = _eye_angle(face.detector_keypoints[0], face.detector_keypoints[1]) \
                 if face.detector_keypoints is not None and len(face.detector_keypoints) >= 2 else 0.0
             roi = _Roi(cx, cy, max(width, height) * (1 + 2 * opts.margin), angle)
@@ -361,14 +361,61 @@ def roi_from_landmarks(points: np.ndarray, scale: float = 1.5) -> _Roi:
 FACE_ASPECT = 1.16
 
 
-def uncut_box(box: Box, shape) -> tuple[float, float, float, float]:
+# A whole face's box from the detector's 5 key points (SCRFD, YuNet), which it places within ~5% of the face's width
+# even where the face is cut: its width per px from the eyes' midpoint to the mouth's (medians over the media
+# photos' faces clear of the edges: scrfd 2.23, yunet 2.21) and per px between the eyes (2.32, 2.26; the larger of
+# the two is taken, so that a turned head's closer eyes or a nodding one's shorter eye-to-mouth line do not shrink it),
+# and its centre that share of the eye-to-mouth line below the line's midpoint (0.20, 0.23).
+WIDTH_PER_EYE_TO_MOUTH = 2.23
+WIDTH_PER_EYE_TO_EYE = 2.3
+CENTRE_BELOW = 0.2
+
+
+def _whole_from_points(points, box: Box) -> tuple[float, float, float, float] | None:
+    """(cx, cy, width, height) of the whole face the detector's 5 key points (image-left eye, image-right eye, nose,
+    mouth's image-left and image-right corners) stand for; None without them, or where they do not fit the box."""
+    if points is None or len(points) < 5:
+        return None
+    k = np.asarray(points, dtype=np.float64)[:5, :2]
+    eyes, mouth = (k[0] + k[1]) / 2.0, (k[3] + k[4]) / 2.0
+    span = float(np.linalg.norm(eyes - mouth))
+    if not np.all(np.isfinite(k)) or span < 1.0:
+        return None
+    width = max(WIDTH_PER_EYE_TO_MOUTH * span, WIDTH_PER_EYE_TO_EYE * float(np.linalg.norm(k[1] - k[0])))
+    # A cut box is at least about half the face; points far from that are not this face's (or not a face's).
+    if not 0.5 <= width / max(1.0, box.width, box.height / FACE_ASPECT) <= 2.5:
+        return None
+    cx, cy = (eyes + mouth) / 2.0 - CENTRE_BELOW * (eyes - mouth)
+    return float(cx), float(cy), width, FACE_ASPECT * width
+
+
+def uncut_box(box: Box, shape, points=None) -> tuple[float, float, float, float]:
+    """(cx, cy, width, height) of the whole face whose box the image's edge cuts (see _uncut_sides). With the
+    detector's 5 key points (`points`), the face they stand for, wherever the box reaches the edge or that face
+    crosses it: a face cut on two sides (the top and the left) has no uncut side to give the others back, and its
+    mesh was fitted 40-90 px low on obama.jpg's 248-px face (scrfd: 20-35% of the face's width), and YuNet's box of a
+    face cut at the top stops short of the edge (~38 px under it), so that face was fitted ~80 px low; both now
+    within ~3% of its width (the media photos' faces cut at one edge or two: median 1.1-1.2%, at most 5.7% scrfd,
+    9.7% yunet, where 41.7% and 38.9% before)."""
+    h, w = shape[:2]
+    whole = _whole_from_points(points, box)
+    if whole is not None:
+        cx, cy, fw, fh = whole
+        cut = box.x1 <= 0 or box.y1 <= 0 or box.x2 >= w or box.y2 >= h
+        crosses = cx - fw / 2 < 0 or cy - fh / 2 < 0 or cx + fw / 2 > w or cy + fh / 2 > h
+        if cut or crosses:
+            return whole
+    return _uncut_sides(box, shape)
+
+
+def _uncut_sides(box: Box, shape) -> tuple[float, float, float, float]:
     """(cx, cy, width, height) of the whole face whose box the image's edge cuts: the box is clipped to the image,
     so the centre of a face cut at the top lay low on what is left of it, and the first crop held the chin in its
     middle and the edge's replicated rows above, where the mesh fitted a whole face too low (obama.jpg cut through
     the eyes: eyes 68-84 px low on a 248-px face; cut just under them, ~100 px, pitch -44). The cut side is given
     back from the other one by FACE_ASPECT. A box at a corner has only the side that is short for FACE_ASPECT
-    given back (a face cut at the top whose box's left edge is the photo's was still ~80 px low): a face cut on
-    both sides is still fitted low."""
+    given back (a face cut at the top whose box's left edge is the photo's was still ~80 px low): without key points
+    (res10) a face cut on both sides is still fitted low."""
     h, w = shape[:2]
     x1, y1, x2, y2 = float(box.x1), float(box.y1), float(box.x2), float(box.y2)
     tall, wide = max(y2 - y1, FACE_ASPECT * (x2 - x1)), max(x2 - x1, (y2 - y1) / FACE_ASPECT)
