@@ -2936,3 +2936,34 @@ def test_a_killed_runs_temp_file_is_left_where_there_is_no_owner_to_check(tmp_pa
     assert sweep_stale(tmp_path, [(out.name, ".part")]) == 0 and Path(stale).exists()
     monkeypatch.undo()
     assert sweep_stale(tmp_path, [(out.name, ".part")]) == 1 and not Path(stale).exists()
+
+
+def test_names_one_accent_apart_in_two_normal_forms_get_two_annotated_images(media, tmp_path):
+    """macOS opens cafe + U+0301 (decomposed, as an older Mac disk or some apps write it) and the composed caf\u00e9
+    as one file: two such photos in two folders got one annotated image there, the second written over the first.
+    The names are told apart as a Mac tells them: one keeps its name, the other gets _2."""
+    import unicodedata
+
+    from facekit.cli.image import gather_inputs, main
+
+    decomposed, composed = "cafe\u0301.jpg", "caf\u00e9.jpg"
+    for folder, name, photo in (("d1", decomposed, "obama.jpg"), ("d2", composed, "two_people.jpg")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(media / photo, tmp_path / folder / name)
+    out = tmp_path / "out"
+    assert main(["-i", str(tmp_path / "d1"), str(tmp_path / "d2"), "-o", str(out), "--no-display",
+                 "--tasks", "mask"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert len({unicodedata.normalize("NFC", n).lower() for n in written}) == 2, written
+    sizes = sorted(cv2.imread(str(out / n)).shape[:2] for n in written)
+    assert sizes == sorted(cv2.imread(str(media / p)).shape[:2] for p in ("obama.jpg", "two_people.jpg"))
+
+    # The video command's folder run names its outputs the same way: cafe\u0301.mp4 and caf\u00e9.mov, two names in
+    # one folder on a Mac, had one CSV.
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("cafe\u0301.mp4", "CAF\u00c9.mov"):
+        (clips / name).write_bytes(b"")
+    _, names, _, _ = gather_inputs([clips], False, wanted=lambda p: p.suffix in (".mp4", ".mov"),
+                                   name_of=lambda n: n.with_suffix(".csv"))
+    assert len({unicodedata.normalize("NFC", str(n)).lower() for n in names}) == 2, names

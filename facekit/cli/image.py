@@ -161,7 +161,7 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     if name_of is not None:
         names = [name_of(name) for name in names]
     fitted = [_fitted(name, spare=spare) for name in names]
-    keys = [str(name).lower() for name in fitted]  # case-insensitive file systems (macOS, Windows) count too
+    keys = [name_key(name) for name in fitted]
     # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
     # name, and the whole run was refused.
     taken, kept, tried = set(keys), set(), {}
@@ -171,13 +171,23 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
             names[i] = fitted[i]
             continue
         n, unique = tried.get(key, 1), None  # from the last one given: a thousand photos of one name stay linear
-        while unique is None or str(unique).lower() in taken:
+        while unique is None or name_key(unique) in taken:
             n += 1
             unique = _fitted(name, f"_{n}", spare)
         tried[key] = n
-        taken.add(str(unique).lower())
+        taken.add(name_key(unique))
         names[i] = unique
     return images, names, skipped, batch
+
+
+def name_key(name: Path) -> str:
+    """`name` as a file system that ignores case and Unicode normalization (macOS, Windows) tells names apart.
+    macOS keeps a name as it came (an accent decomposed, e + U+0301, from an older disk or an app that writes NFD,
+    the typed one composed) but opens either for both: two photos named cafe\u0301.jpg and caf\u00e9.jpg in two folders
+    got that one annotated image on a Mac, the second written over the first."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(name)).lower()
 
 
 def _others(skipped: Skipped) -> str:

@@ -931,7 +931,7 @@ def _name_in_folder(attr: str, name: Path, video: Path) -> Path:
 def _apart(videos: list[Path], names: list[Path], folders: dict[str, Path], spare: int) -> list[Path]:
     """`names` with _2, _3, ... where one video's output would be another's: x.mp4's --summary x.people.csv was
     x.people.mp4's --csv in one folder, and the run was refused ("give each its own file", of names it chose)."""
-    from .image import _fitted
+    from .image import _fitted, name_key
 
     where = {attr: folder.resolve() for attr, folder in folders.items()}
     taken: set[str] = set()
@@ -939,7 +939,7 @@ def _apart(videos: list[Path], names: list[Path], folders: dict[str, Path], spar
     for video, name in zip(videos, names):
         given, n = name, 1
         while True:
-            keys = {str(where[attr] / _name_in_folder(attr, name, video)).lower() for attr in where}
+            keys = {name_key(where[attr] / _name_in_folder(attr, name, video)) for attr in where}
             if not keys & taken:
                 break
             n += 1
