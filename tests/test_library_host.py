@@ -63,6 +63,28 @@ def test_a_video_gives_opencv_its_log_level_back(analyzer, media, tmp_path):
         logging.setLogLevel(before)
 
 
+def test_the_video_script_run_in_a_notebooks_kernel_gives_opencv_its_log_level_back(media, tmp_path, capfd):
+    """README runs the scripts from a cell with `%run` in the kernel itself: after `%run detect_mask_video.py`
+    (its main() in the kernel's process) OpenCV's log stayed silent, and a later cv2.imread("typo.png") there gave
+    None without OpenCV's "can't open/read file" line, as analyze_video once did."""
+    import cv2
+
+    from facekit.cli.video import main
+
+    logging, before = cv2.utils.logging, cv2.utils.logging.getLogLevel()
+    try:
+        logging.setLogLevel(logging.LOG_LEVEL_WARNING)
+        assert main(["-s", str(media / CLIP), "--tasks", "mask", "--max-frames", "3", "--no-display",
+                     "--csv", str(tmp_path / "faces.csv")]) == 0
+        assert len((tmp_path / "faces.csv").read_text().splitlines()) > 3  # a header and each frame's faces
+        assert logging.getLogLevel() == logging.LOG_LEVEL_WARNING
+        capfd.readouterr()
+        assert cv2.imread(str(tmp_path / "typo.png")) is None
+        assert "can't open/read file" in capfd.readouterr().err
+    finally:
+        logging.setLogLevel(before)
+
+
 def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media):
     """A web handler that builds an analyzer per request (README: "One analyzer may serve several threads") and
     drops it without close(): its models, its video pipeline (the video detector, its int8 heads) and its video's

@@ -294,6 +294,16 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     """Open the source, run the loop, and finalize every output however the loop ends (normal end,
     q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError. progress: a file's
     progress bar on a terminal (default: as `report`)."""
+    from ..video import opencv_quiet
+
+    # OpenCV's log is silent while the video runs and as it was after: run in a notebook's kernel (`%run
+    # detect_mask_video.py`, or main() from a cell), it stayed silent, and a later cv2.imread("typo.png") there
+    # gave None without OpenCV's "can't open/read file" line.
+    with opencv_quiet():
+        return _run(args, pipeline, report, progress)
+
+
+def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     import csv
     import io
 
@@ -305,9 +315,8 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
     from ..signals import DeferredStop, check_stop
     from ..timeline import Timeline
     from ..tracking import IoUTracker
-    from ..video import EveryNth, FPSMeter, FrameSource, VideoSink, silence_opencv
+    from ..video import EveryNth, FPSMeter, FrameSource, VideoSink
 
-    silence_opencv()
     if pipeline is None:
         pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     task_labels = {t: list(h.labels) for t, h in pipeline.heads.items()}
