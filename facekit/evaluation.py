@@ -31,7 +31,7 @@ FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "Dr
 
 
 def installed_fallback_fonts() -> list[str]:
-    """The FALLBACK_FONTS installed here, in that order (matplotlib's folder already chosen: runtime.pyplot or
+    """The FALLBACK_FONTS installed here, in that order (matplotlib's folder already chosen:
     runtime.matplotlib_folder)."""
     from matplotlib import font_manager
 
@@ -51,9 +51,9 @@ def plot_fonts(draw):
     def wrapper(*args, **kwargs):
         import warnings
 
-        from .runtime import pyplot
+        from .runtime import matplotlib_folder
 
-        pyplot()  # first: it chooses matplotlib's folder where the home cannot be written (a service user)
+        matplotlib_folder()  # first: where the home cannot be written (a service user), another folder
         import matplotlib
 
         fallback = installed_fallback_fonts()
@@ -67,23 +67,19 @@ def plot_fonts(draw):
     return wrapper
 
 
-def _plt():
-    from .runtime import pyplot
-
-    return pyplot()  # no display needed, and never a window from a training run
-
-
 @plot_fonts
 def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion matrix") -> None:
     from sklearn.metrics import confusion_matrix
 
-    plt = _plt()
+    from .runtime import figure
+
     if len(y_true):
         cm = confusion_matrix(y_true, probs.argmax(axis=1), labels=list(range(len(labels))))
     else:  # --test-split 0, or every test image a copy of a training one: sklearn refuses an empty matrix
         cm = np.zeros((len(labels), len(labels)), dtype=int)
         title += " (no test images)"
-    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 2.5))
+    fig = figure(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 2.5))  # never a window from a training run
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -96,15 +92,16 @@ def confusion_png(y_true, probs, labels, path: Path, title: str = "confusion mat
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > top / 2 else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 @plot_fonts
 def training_plot(history: dict, path: Path, fine_start: int | None = None, title: str = "training") -> None:
     """The seed's plot: training / validation loss and accuracy per epoch, with the fine-tune start marked."""
-    plt = _plt()
+    from .runtime import figure
+
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = figure(figsize=(8, 5))
+    ax = fig.subplots()
     for key, style in (("loss", "-"), ("val_loss", "--"), ("accuracy", "-"), ("val_accuracy", "--")):
         if history.get(key):
             # Points marked: a line of one epoch (-e 1 --fine-tune-epochs 0, a quick first try) drew nothing at all.
@@ -130,7 +127,6 @@ def training_plot(history: dict, path: Path, fine_start: int | None = None, titl
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_test_split(path: Path, rows) -> None:

@@ -608,13 +608,13 @@ def matplotlib_folder(check_only: bool = False) -> None:
         os.environ["MPLCONFIGDIR"] = str(folder)
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed, never a window), its folder chosen by
-    `matplotlib_folder`."""
+def figure(**options):
+    """A matplotlib Figure of facekit's own (options as Figure takes them), its folder chosen by
+    `matplotlib_folder`: saved by Agg (or the extension's own writer, SVG, PDF), no display needed, never a
+    window, and outside pyplot. pyplot's was reached through matplotlib.use("Agg"), which switched the whole
+    process: in a notebook, after `%run detect_mask_video.py --timeline ...` (or a training run from a cell) the
+    kernel's plt.plot showed nothing, and a desktop session's open figures (a Mac's macosx windows) were closed."""
     matplotlib_folder()
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)

@@ -115,17 +115,16 @@ class Timeline:
     def save(self, path: str | os.PathLike, title: str = "", cut: CutShort | None = None) -> int:
         """Write the figure (format from the extension); returns the number of tracks drawn. cut: a run cut
         short does not replace a plot already there (`records.CutShort`)."""
-        from .runtime import pyplot
+        from .runtime import figure
 
-        plt = pyplot()
         tracks = self.tracks()
         rows = max(1, len(tracks))
         spans = [(self.series[t][0][0], self.series[t][-1][0]) for t in tracks]
         whole = max((end for _, end in spans), default=0.0) - min((start for start, _ in spans), default=0.0)
         own_axes = whole > 0 and min(end - start for start, end in spans) < SHARED_AXIS_MIN * whole
         # Constrained layout keeps the title and the legend above the plots, off every face's curves.
-        fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 2.2 * rows), sharex=not own_axes, squeeze=False,
-                                 layout="constrained")
+        fig = figure(figsize=(10, 1.2 + 2.2 * rows), layout="constrained")
+        axes = fig.subplots(rows, 1, sharex=not own_axes, squeeze=False)
         dashed = False  # an emotion head without a "neutral" class has no intensity: no dashed line to name
         for ax, track in zip(axes[:, 0], tracks):
             pts = self.series[track]
@@ -163,7 +162,6 @@ class Timeline:
         buf = io.BytesIO()
         fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
         fig.savefig(buf, format=fmt, dpi=100)
-        plt.close(fig)
         with atomic_write(path, "wb", cut=cut) as fh:
             fh.write(buf.getvalue())
         return len(tracks)

@@ -85,6 +85,36 @@ def test_the_video_script_run_in_a_notebooks_kernel_gives_opencv_its_log_level_b
         logging.setLogLevel(before)
 
 
+def test_the_timeline_and_training_plots_leave_the_hosts_matplotlib_alone(media, tmp_path):
+    """facekit drew its plots through pyplot after matplotlib.use("Agg"), which switched the whole process: in a
+    notebook, after `%run detect_mask_video.py --timeline t.png` the kernel's backend was Agg, its plt.plot showed
+    nothing, and the figures it had open were closed (a Mac desktop's windows too). Here a host on its own backend
+    (svg stands in for the notebook's inline one) with a figure open draws the timeline and a training plot."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    code = f"""
+import matplotlib.pyplot as plt
+plt.switch_backend("svg")
+mine = plt.figure()
+from facekit.cli.video import main
+from facekit.evaluation import training_plot
+assert main(["-s", {str(media / CLIP)!r}, "--tasks", "mask,emotion", "--max-frames", "30", "--no-display",
+             "--timeline", {str(tmp_path / "t.png")!r}]) == 0
+training_plot({{"loss": [1.0, 0.5], "accuracy": [0.5, 0.9]}}, {str(tmp_path / "plot.png")!r})
+import matplotlib
+print(matplotlib.get_backend(), plt.get_fignums() == [mine.number])
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split()[-2:] == ["svg", "True"], res.stdout
+    for name in ("t.png", "plot.png"):
+        image = cv2.imread(str(tmp_path / name))
+        assert image is not None and image.shape[0] > 100 and image.std() > 10, name  # a drawn plot
+
+
 def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media):
     """A web handler that builds an analyzer per request (README: "One analyzer may serve several threads") and
     drops it without close(): its models, its video pipeline (the video detector, its int8 heads) and its video's

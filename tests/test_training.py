@@ -1613,19 +1613,16 @@ def test_the_same_picture_twice_in_one_class_is_named(datasets, tmp_path):
 def test_the_training_plots_legend_hides_no_point(tmp_path, monkeypatch):
     """plot.png's legend sat inside the axes at their centre right, over the last epochs' points: a 1 + 1 epoch run's
     acc (0.75) and val_acc (1.0) at epoch 2 were behind it. It is beside the axes now."""
+    from facekit import runtime
     from facekit.evaluation import training_plot
-    from facekit.runtime import pyplot
 
-    plt = pyplot()
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)
+    figures, made = [], runtime.figure
+    monkeypatch.setattr(runtime, "figure", lambda **options: figures.append(made(**options)) or figures[-1])
     history = {"loss": [1.5, 0.7], "val_loss": [0.43, 0.06], "accuracy": [0.66, 0.75], "val_accuracy": [0.66, 1.0]}
     training_plot(history, tmp_path / "plot.png", fine_start=1)
     (fig,) = figures
     ax = fig.axes[0]
     legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
-    monkeypatch.undo()
-    plt.close(fig)
     assert legend.x0 >= axes.x1, (legend, axes)
     assert legend.x1 <= fig.get_window_extent().x1 + 1  # and whole in the picture
 
