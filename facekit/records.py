@@ -145,7 +145,10 @@ def make_temp_dir(path: Path, suffix: str = TEMP_SUFFIX) -> tuple[Path, int]:
     good. (path, fd)."""
     while True:
         tmp = tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent)
-        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:  # Windows opens no folder: no lock, and its sweep takes none either
+            return Path(tmp), os.open(os.devnull, os.O_RDONLY)
         if not _lock(fd, wait=True) or os.fstat(fd).st_nlink:
             return Path(tmp), fd
         os.close(fd)  # swept by another run between mkdtemp and the lock: take another
