@@ -31,6 +31,7 @@ _EXIF_HEADER = b"Exif\0\0"
 class PhotoMetadata:
     icc: bytes | None = None  # an RGB profile only: a gray or CMYK one does not describe the BGR OpenCV decoded
     exif: bytes | None = None  # a TIFF block (byte order mark first), already cleaned by `clean_exif`
+    unread: bool = False  # the photo has an EXIF block that `clean_exif` could not read (left out)
 
 
 def photo_metadata(path: str | os.PathLike, keep_exif: bool = False,
@@ -49,11 +50,10 @@ def photo_metadata(path: str | os.PathLike, keep_exif: bool = False,
     if not isinstance(icc, bytes) or len(icc) < 128 or icc[16:20] != b"RGB ":
         icc = None
     exif = info.get("exif") if keep_exif else None
-    if isinstance(exif, bytes):
-        exif = clean_exif(exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif, size)
-    else:
-        exif = None
-    return PhotoMetadata(icc, exif)
+    if isinstance(exif, bytes) and len(exif) > len(_EXIF_HEADER):
+        cleaned = clean_exif(exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif, size)
+        return PhotoMetadata(icc, cleaned, unread=cleaned is None)
+    return PhotoMetadata(icc, None)
 
 
 def _header_info(path: Path) -> dict:
@@ -70,8 +70,11 @@ def _header_info(path: Path) -> dict:
 
     # Pillow's DecompressionBombWarning of a photo over 89 MP, which load_image has read already, was a
     # stray line on standard error; one past twice that raises, and that photo's annotated image keeps nothing.
+    # So was its "Corrupt EXIF data" UserWarning (two lines, a file path of Pillow's), with or without
+    # --keep-exif, which says in its own line what a broken block means for the annotated image.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
         with Image.open(path) as image:
             info = dict(image.info)
             if image.format == "TIFF" and "exif" not in info:
@@ -162,10 +165,15 @@ def _zero_ifd(buf: bytearray, ifd: int, order: str) -> None:
     buf[ifd:ifd + 2 + 12 * len(entries) + 4] = bytes(2 + 12 * len(entries) + 4)
 
 
+_UNREAD = "its EXIF block could not be read (an offset past its end, a layout not TIFF's): left out"
+
+
 def with_metadata(encoded: bytes, meta: PhotoMetadata) -> tuple[bytes, str | None]:
     """`encoded` (OpenCV's JPEG, PNG or WebP) with `meta` put in, and why its EXIF was left out, where it was
     (None otherwise): its caller says so, as --keep-exif asked for it. OpenCV's TIFF and BMP writers keep none
     of it, and facekit does not rebuild them."""
+    if meta.unread:  # copied unedited, it could carry what --keep-exif promises to leave out (GPS, thumbnail)
+        return with_metadata(encoded, PhotoMetadata(meta.icc))[0], _UNREAD
     if not (meta.icc or meta.exif):
         return encoded, None
     if encoded[:2] == b"\xff\xd8":

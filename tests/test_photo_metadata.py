@@ -174,10 +174,16 @@ def test_exif_is_left_out_and_kept_with_keep_exif_without_gps_thumbnail_or_rotat
 
 def test_an_exif_block_that_cannot_be_read_is_left_out(media, tmp_path):
     """--keep-exif on a photo whose EXIF points past its own end: the annotated image is written, without it
-    (copied unedited, it could carry what --keep-exif promises to remove)."""
+    (copied unedited, it could carry what --keep-exif promises to remove), and one [WARN] line says so: it was
+    left out in silence."""
     photo = tmp_path / "odd.jpg"
     Image.open(media / "obama.jpg").save(photo, exif=b"Exif\0\0MM\0*\x7f\xff\xff\xff")
-    detect(photo, tmp_path / "odd_out.jpg", "--keep-exif")
+    res = run_script("detect_mask_image.py", "-i", photo, "-o", tmp_path / "odd_out.jpg", "--no-display",
+                     "--tasks", "mask", "--keep-exif")
+    assert res.returncode == 0, res.stderr
+    (line,) = [line for line in res.stderr.splitlines() if "EXIF" in line]
+    assert line.startswith("[WARN] --keep-exif") and "odd_out.jpg" in line and "could not be read" in line, line
+    assert "Warning" not in res.stderr, res.stderr  # Pillow's own "Corrupt EXIF data" lines, file path and all
     with Image.open(tmp_path / "odd_out.jpg") as image:
         assert "exif" not in image.info
         image.load()
