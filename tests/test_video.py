@@ -960,6 +960,29 @@ def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, mon
     assert list(spool.iterdir()) == []
 
 
+def test_a_piped_video_with_no_room_for_its_copy_names_the_temp_folder(tmp_path, clip):
+    """`cat clip.mp4 | ... --source -` with a full temp folder (the copy of the piped video is written there first)
+    said "[ERROR] cannot write an output: No space left on device", naming no output, as there was none: the full
+    disk was TMPDIR's. The line now names the temp folder and TMPDIR, and the part copied is removed."""
+    import resource
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+
+    def small_disk():  # a write past 200 KB fails with EFBIG, as one on a full disk fails with ENOSPC
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    res = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", "-", "--no-display",
+                          "--csv", str(tmp_path / "faces.csv")], input=clip.read_bytes(), capture_output=True,
+                         timeout=120, cwd=ROOT, env=dict(os.environ, TMPDIR=str(spool)), preexec_fn=small_disk)
+    err = res.stderr.decode()
+    assert res.returncode == 2, err
+    line = one_error_line(err)
+    assert line.startswith(f"[ERROR] --source -: no room in the temp folder {spool} ") and "TMPDIR" in line, line
+    assert list(spool.iterdir()) == [] and not (tmp_path / "faces.csv").exists()
+
+
 def _with_pixel_aspect(data: bytes, h: int, v: int) -> bytes:
     """An MP4's bytes (moov after mdat, as OpenCV writes it) with a pasp box, pixels h:v, in its video sample
     entry: how a camcorder or a DVD rip marks an anamorphic picture, and FFmpeg reads it."""

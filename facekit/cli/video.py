@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
-from ..errors import NAME_MAX, FacekitError, VideoError, counted
+from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
@@ -807,8 +807,17 @@ def _stdin_video(spooled: ExitStack) -> str:
     spooled.callback(os.close, held)
     spooled.callback(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "stdin"
-    with open(path, "wb") as fh:
-        shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    try:
+        with open(path, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    except OSError as exc:
+        # "cannot write an output: No space left on device" named no output: the full disk is the temp folder's.
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        copied = path.stat().st_size if path.is_file() else 0
+        raise FacekitError(f"--source -: no room in the temp folder {spool.parent} for the piped video's copy "
+                           f"({exc.strerror} after {copied / 1e6:.1f} MB): set TMPDIR to a folder with room for "
+                           "the whole video") from None
     if path.stat().st_size == 0:
         raise FacekitError("--source -: nothing came on standard input")
     return str(path)
