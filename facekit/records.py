@@ -397,6 +397,27 @@ class MadeFolders:
         return False
 
 
+def sync_if_replacing(tmp: int | str | os.PathLike, dest: str | os.PathLike) -> None:
+    """fsync a temp file (a descriptor, or a path) before it is renamed over `dest`, where `dest` is there. Without it
+    a power cut after the rename could leave the new name empty on some file systems (XFS, btrfs, ext4 without
+    auto_da_alloc) and the user's earlier file gone with it. A new name costs nothing (nothing of the user's can be
+    lost), so a folder run of new photos pays no sync; one that replaces pays ~1.6 ms a 280 KB file here, more on
+    an SD card."""
+    if not os.path.lexists(dest):
+        return
+    if isinstance(tmp, int):
+        os.fsync(tmp)
+        return
+    try:
+        fd = os.open(tmp, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True,
                  cut: CutShort | None = None, sweep: bool = True) -> Iterator:
@@ -440,6 +461,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
             yield fh
         try:
             dest = cut.destination(path) if cut is not None else path
+            sync_if_replacing(held, dest)
             make_ordinary(tmp, replacing=dest)
             os.replace(tmp, dest)
             if cut is not None:

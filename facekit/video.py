@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, loops, native_path, near_names, shown
 from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise, special_kind
-from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale
+from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale, sync_if_replacing
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
 DEFAULT_FPS = 30.0
@@ -1414,6 +1414,7 @@ class VideoSink:
                              + ("what was written is kept" if self.in_place else "nothing was kept"))
         if not self.in_place:
             dest = cut.destination(self.path) if cut is not None else self.path
+            sync_if_replacing(self._tmp, dest)
             make_ordinary(self._tmp, replacing=dest)
             os.replace(self._tmp, dest)
         if cut is not None:

@@ -2967,3 +2967,29 @@ def test_names_one_accent_apart_in_two_normal_forms_get_two_annotated_images(med
     _, names, _, _ = gather_inputs([clips], False, wanted=lambda p: p.suffix in (".mp4", ".mov"),
                                    name_of=lambda n: n.with_suffix(".csv"))
     assert len({unicodedata.normalize("NFC", str(n)).lower() for n in names}) == 2, names
+
+
+def test_an_output_that_replaces_a_file_is_on_disk_before_the_rename(tmp_path, monkeypatch):
+    """A temp file renamed over the user's earlier output was never synced: after a power cut a file system
+    that orders data after the rename (XFS, btrfs) could show the name empty and the earlier file gone. The data
+    is now synced first wherever a file is replaced (a new name pays nothing), for the outputs atomic_write makes
+    and for a video's temp file."""
+    from facekit.records import atomic_write, sync_if_replacing
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.pread(fd, 64, 0)), real_fsync(fd)))
+    out = tmp_path / "faces.json"
+    with atomic_write(out) as fh:
+        fh.write("first run")
+    assert synced == [] and out.read_text() == "first run"
+    with atomic_write(out) as fh:
+        fh.write("second run")
+    assert synced == [b"second run"] and out.read_text() == "second run"
+    video, tmp = tmp_path / "out.mp4", tmp_path / ".out.ABCDEFGH.part.mp4"
+    tmp.write_bytes(b"frames")
+    sync_if_replacing(tmp, video)
+    assert len(synced) == 1
+    video.write_bytes(b"an earlier run's video")
+    sync_if_replacing(tmp, video)
+    assert synced[1:] == [b"frames"]
