@@ -1002,7 +1002,7 @@ def test_status_csv_takes_a_runs_new_rows_without_reading_every_part_again(tmp_p
     third = Results(folder)  # b.jpg tried again: its error row must go
     third.write("part-5.parquet", b"", [status("b.jpg", "ok", 7)])
     third.write_summary(fresh=False)
-    assert len(read) == 5  # every part
+    assert read == ["part-5.parquet"]  # b.jpg's old row left out of the copy, every other part left unread
     csv = (folder / "status.csv").read_text()
     assert csv == whole() and csv.count("b.jpg") == 1
     # A run killed outright after its part, before its summary: the next run's summary has that part's rows too.
@@ -1018,6 +1018,67 @@ def test_status_csv_takes_a_runs_new_rows_without_reading_every_part_again(tmp_p
     fifth.write("part-8.parquet", b"", [status("h.jpg", "ok", 10)])
     fifth.write_summary(fresh=True)
     assert (folder / "status.csv").read_text() == whole() and "mine" not in whole()
+
+
+def test_a_resume_that_tries_failed_sources_again_patches_status_csv_without_reading_every_part(tmp_path,
+                                                                                                   monkeypatch):
+    """A resume that tried again the sources that had failed read every status part and wrote status.csv whole: on a
+    million rows, 1,000 tried again, 20.1 s on a busy machine (3.0 s now). It copies status.csv without those
+    sources' old rows and adds their new ones, the same file as written whole, names with commas, quotes and line
+    breaks among them. A row of this run that finished before status.csv's last (a worker's clock behind) is out of
+    order there: then written whole."""
+    import facekit.batch as batch
+    from facekit.batch import Results
+
+    def status(source, state, finished, message="bad, really"):
+        return {"source": source, "kind": "image", "status": state, "message": "" if state == "ok" else message,
+                "faces": 1, "frames": 1, "seconds": 0.5, "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5,
+                "finished": f"2026-11-29T06:{finished:02d}:00.000"}
+
+    names = ["/a/plain.jpg", "/a/with, comma.jpg", '/a/"quoted".jpg', "/a/line\nbreak.jpg", "/a/carriage\rreturn.jpg",
+             "/a/b.jpg", "/a/plain.jpg.jpg"]
+    folder = tmp_path / "job"
+    first = Results(folder)
+    first.status_dir.mkdir(parents=True)
+    first.faces_dir.mkdir()
+    first.write("part-1.parquet", b"", [status(n, "ok" if i % 2 else "error", i, f"{n}: cannot\nread, {i}")
+                                        for i, n in enumerate(names)])
+    first.write("part-2.parquet", b"", [status("/a/later.jpg", "error", 10)])
+    first.write_summary()
+    read = []
+    monkeypatch.setattr(batch, "_read_status", lambda path, columns, real=batch._read_status: (
+        read.append(path.name), real(path, columns))[1])
+
+    def whole():
+        again = tmp_path / "whole"
+        shutil.rmtree(again, ignore_errors=True)
+        shutil.copytree(folder / "status", again / "status")
+        Results(again).write_summary()
+        return (again / "status.csv").read_bytes()
+
+    second = Results(folder)  # the failed ones tried again, across two tasks
+    second.write("part-3.parquet", b"", [status("/a/plain.jpg", "ok", 20), status("/a/line\nbreak.jpg", "ok", 21)])
+    second.write("part-4.parquet", b"", [status("/a/carriage\rreturn.jpg", "ok", 22), status("/a/later.jpg", "ok", 23),
+                                         status('/a/"quoted".jpg', "error", 22)])  # a tie: by name, as written whole
+    rows = second.write_summary(fresh=False)
+    assert read == ["part-3.parquet", "part-4.parquet"]
+    assert rows["source"].to_pylist() == ["/a/plain.jpg", "/a/line\nbreak.jpg", '/a/"quoted".jpg',
+                                          "/a/carriage\rreturn.jpg", "/a/later.jpg"]
+    patched = (folder / "status.csv").read_bytes()
+    assert patched == whole()
+    table = pq.read_table(folder / "status").to_pandas()
+    import pandas as pd
+
+    back = pd.read_csv(folder / "status.csv", dtype={"message": "string"}, keep_default_na=False)
+    assert sorted(back["source"]) == sorted(set(table["source"])) and len(back) == len(names) + 1
+    assert back.set_index("source").loc["/a/plain.jpg", "status"] == "ok"
+    assert back.set_index("source").loc['/a/"quoted".jpg', "finished"].endswith("06:22:00.000")
+
+    read.clear()
+    third = Results(folder)  # a worker whose clock is behind: its row belongs among the old ones
+    third.write("part-5.parquet", b"", [status("/a/b.jpg", "ok", 15)])
+    third.write_summary(fresh=False)
+    assert set(read) == {f"part-{i}.parquet" for i in range(1, 6)} and (folder / "status.csv").read_bytes() == whole()
 
 
 def test_a_source_that_kills_its_worker_goes_alone_next_time(tmp_path):
