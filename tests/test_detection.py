@@ -19,6 +19,7 @@ from facekit.detection import (DEFAULT_DETECTOR, DETECTORS, Res10Detector, YuNet
                                pass_scales, tile_windows)
 from facekit.errors import ModelError
 from facekit.preprocess import load_image
+from facekit.types import Box
 
 from bench.detection import load_scenes, match, mosaics
 
@@ -440,6 +441,22 @@ def test_res10_frames_a_close_up_like_yunet(media):
     res10 = create_detector("res10").detect(close_up)
     assert len(yunet) == 1 and len(res10) == 1
     assert res10[0].box.iou(yunet[0].box) > 0.6
+
+
+@pytest.mark.parametrize("photo, share", [("obama.jpg", 0.2), ("obama.jpg", 0.3), ("obama_and_biden.jpg", 0.3),
+                                          ("annotated_faces/Tom_Cruise_avp_2014_4.jpg", 0.3)])
+def test_res10_boxes_a_face_cut_at_the_top_up_to_the_edge(media, photo, share):
+    """A face cut by the photo's top edge (obama.jpg, 30% of its box off): res10's box stopped 30-65 px under the
+    edge, around the nose and chin (IoU 0.70 with the uncut photo's box moved by the cut), where scrfd's reaches it;
+    the calibration took res10's forehead off a box that has none in the photo."""
+    image = load_image(media / photo)
+    res10 = create_detector("res10")
+    ref = max(res10.detect(image), key=lambda f: f.box.area).box
+    y0 = int(ref.y1 + share * ref.height)
+    part = np.ascontiguousarray(image[y0:])
+    expected = Box.clipped(ref.x1, ref.y1 - y0, ref.x2, ref.y2 - y0, part.shape[1], part.shape[0])
+    got = max(res10.detect(part), key=lambda f: f.box.iou(expected)).box
+    assert got.y1 <= 0.02 * ref.height and got.iou(expected) > 0.8, (got, expected)
 
 
 # --- big photos: full-resolution tiles ------------------------------------------------------------
