@@ -218,11 +218,13 @@ def check_file_source(spec: SourceSpec) -> None:
         raise VideoError(f"{path}: empty file (0 bytes)")
 
 
-def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = True) -> cv2.VideoCapture:
+def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = True,
+                  read_ms: int | None = None) -> cv2.VideoCapture:
     """hold_stderr False: FFmpeg's own lines are not held back (a reconnect on the reader thread, or the
     library, where holding the process's stderr for up to the time-out would swallow the other threads'
     lines; `silence_opencv` keeps OpenCV and FFmpeg quiet there). explain False: a stream that does not open
-    is not asked why (a reconnect's tries, whose error is not shown: each was one request more to the camera)."""
+    is not asked why (a reconnect's tries, whose error is not shown: each was one request more to the camera).
+    read_ms: how long a stream's read may wait for a frame (STREAM_TIMEOUT_MS; a live HLS stream's: _hls_read_ms)."""
     quiet = quiet_stderr if hold_stderr else nullcontext
     if spec.kind == "camera":
         try:
@@ -235,7 +237,8 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
         return cap
     if spec.kind == "stream":
         # Without the timeouts an unreachable stream blocks for 30 s or more.
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                  read_ms or STREAM_TIMEOUT_MS]
         began = time.monotonic()
         with quiet():
             cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
@@ -300,10 +303,10 @@ def _hls_playlist(url: str) -> bytes | None:
     FFmpeg plays its last segments once more, old pictures taken for new ones (timed now, their people counted
     again, alerts again), every 15 s or so for as long as the server is up."""
     from http.client import HTTPException
-    from urllib.parse import urljoin, urlsplit
+    from urllib.parse import urljoin
     from urllib.request import urlopen
 
-    if not urlsplit(url).path.lower().endswith((".m3u8", ".m3u")):
+    if not _is_hls(url):
         return None
     for _ in range(2):  # the master playlist, then its first variant's
         request = _http_request(url)
@@ -323,6 +326,26 @@ def _hls_playlist(url: str) -> bytes | None:
             return text
         url = urljoin(url, variant)
     return None
+
+
+def _is_hls(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lower().endswith((".m3u8", ".m3u"))
+
+
+def _hls_target_s(url: str) -> float | None:
+    """A live HLS stream's target duration (its segments' longest), from its playlist; None if it has none."""
+    found = re.search(rb"#EXT-X-TARGETDURATION:[ \t]*([0-9]+(?:[.][0-9]+)?)", _hls_playlist(url) or b"")
+    return float(found[1]) if found else None
+
+
+def _hls_read_ms(target_s: float | None) -> int:
+    """How long a read of a live HLS stream may wait for its next frame: FFmpeg's reader, at the edge, waits for
+    the next segment up to its duration and half more. With STREAM_TIMEOUT_MS alone, 6 s segments (Apple's
+    advice) timed out a read whenever the reader had caught up: "no frames after N; opening it again", 7 to 13 s
+    without frames, every ~40 s of a stream that never stopped. Twice the target duration and 1 s."""
+    return STREAM_TIMEOUT_MS if target_s is None else max(STREAM_TIMEOUT_MS, round(1000 * (2 * target_s + 1)))
 
 
 # Each scheme's port where the URL gives none.
@@ -632,6 +655,16 @@ class FrameSource:
         self._live = self.spec.live if live is None else live
         _check_photo_pixels(self.spec)
         self.cap = _open_capture(self.spec, hold_stderr)
+        # A live HLS stream's reads wait for its segments (_hls_read_ms): its playlist is asked for once the stream
+        # has opened, so one that does not answer still fails in STREAM_TIMEOUT_MS.
+        self._hls_target_s = None  # its target duration (s)
+        if self.spec.kind == "stream" and _is_hls(str(self.spec.target)) and \
+                not self.cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+            self._hls_target_s = _hls_target_s(str(self.spec.target))
+        self._read_ms = _hls_read_ms(self._hls_target_s)
+        if self._read_ms > STREAM_TIMEOUT_MS:
+            self.cap.release()
+            self.cap = _open_capture(self.spec, hold_stderr, read_ms=self._read_ms)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
         # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
@@ -887,7 +920,7 @@ class FrameSource:
             if playlist is not None and _hls_playlist(str(self.spec.target)) == playlist:
                 continue
             try:
-                cap = _open_capture(self.spec, hold_stderr=False, explain=False)
+                cap = _open_capture(self.spec, hold_stderr=False, explain=False, read_ms=self._read_ms)
             except VideoError:
                 continue
             self.cap = cap

@@ -1897,6 +1897,49 @@ def test_a_live_hls_stream_whose_playlist_stopped_is_not_replayed(clip, tmp_path
     assert 0 < frames <= 45 and not any("back after" in x for x in said), (frames, said)
 
 
+def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(clip, tmp_path, monkeypatch):
+    """FFmpeg's HLS reader, once at the live edge, waits up to a segment's duration for the next one: a read
+    timed out at STREAM_TIMEOUT_MS (5 s) whenever it had caught up with 6 s segments (Apple's advice), and the
+    stream was "opened again" every ~40 s, 7-13 s without frames each time, though it never stopped. A live HLS
+    stream's reads wait twice its playlist's target duration and 1 s. Here: 1 s reads against 2 s segments."""
+    import functools
+    import http.server
+
+    import facekit.video
+    monkeypatch.setattr(facekit.video, "STREAM_TIMEOUT_MS", 1000)
+    cap = cv2.VideoCapture(str(clip))
+    for k in range(4):
+        writer = cv2.VideoWriter(str(tmp_path / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
+        for _ in range(15):
+            writer.write(cap.read()[1])
+        writer.release()
+    cap.release()
+
+    def playlist(segments: int) -> None:  # a live one (no ENDLIST), rewritten whole as an encoder does
+        (tmp_path / "next.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                            "#EXT-X-MEDIA-SEQUENCE:0\n"
+                                            + "".join(f"#EXTINF:2.0,\nseg{k}.ts\n" for k in range(segments)))
+        os.replace(tmp_path / "next.m3u8", tmp_path / "live.m3u8")
+
+    playlist(3)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    said = []
+    try:
+        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8", notify=said.append) as source:
+            threading.Timer(1.0, playlist, (4,)).start()  # the next segment, a second after the first three
+            began = time.monotonic()
+            while source.frames_read < 55 and time.monotonic() - began < 10:  # into the fourth segment
+                source.read(timeout=0.1)
+            frames, before = source.frames_read, list(said)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert frames >= 55 and not any("opening it again" in line for line in before), (frames, before)
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
