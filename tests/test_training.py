@@ -2307,3 +2307,33 @@ def test_an_empty_test_split_trains_and_saves_the_model(datasets, tmp_path):
     assert "only 0 with_mask" not in out and "nan%" not in out
     assert re.search(r"done in \d+s: no test images; model, card", out)
     assert (tmp_path / "m" / "model.tflite").is_file() and (tmp_path / "m" / "confusion.png").is_file()
+
+
+@pytest.mark.parametrize("shares, needle", [
+    (["--val-split", "0"], "--val-split 0 leaves no validation images"),
+    (["--val-split", "0.6", "--test-split", "0.5"], "--val-split 0.6 and --test-split 0.5 add up to 1.1"),
+    (["--val-split", "0.7", "--test-split", "0.3"], "add up to 1, leaving no training images")])
+def test_split_shares_that_cannot_split_are_refused_before_reading(datasets, tmp_path, monkeypatch, capfd, shares,
+                                                                    needle):
+    """--val-split 0 (its help said "from 0") ended in "the validation split is empty", and shares adding up to 1 or
+    more in "28 images are too few to split" of a set of any size: each after every image was read."""
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *shares, *TINY])]) == 2
+    assert needle in _error_line(capfd)
+    assert not (tmp_path / "m").exists()
+
+
+def test_split_shares_of_a_part_given_otherwise_are_not_counted(datasets, tmp_path, monkeypatch):
+    # --test-dataset makes the test part, --val-pattern the validation part: their shares are not taken from the rest.
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 4)
+    other = small_mask_set(datasets, tmp_path / "other", 4, "mask_real_train")
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--test-dataset", other,
+                            "--val-split", "0.5", "--test-split", "0.6", *TINY])]) == 0
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--val-pattern", "0", "--val-split", "0", *TINY])]) == 0
+    assert len(seen) == 2

@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "non-commercial terms for celeba_gender, with those of --init-model's card; else none "
                         "recorded)")
     p.add_argument("--val-split", type=share, default=0.1,
-                   help="share of the images for the validation split, from 0 to under 1 (default: 0.1)")
+                   help="share of the images for the validation split, above 0 and under 1 (default: 0.1); "
+                        "with --test-split, under 1 in all")
     p.add_argument("--test-split", type=share, default=0.2,
                    help="share of the images for the test split, from 0 to under 1 (default: 0.2)")
     p.add_argument("--max-per-class", type=at_least(1), metavar="N",
@@ -351,6 +352,17 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError("--mask-share and --occluders must be between 0 and 1, --grey-share between 0 and 0.92")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
+    # Shares that cannot split were found once every image was read (and its face found): --val-split 0 was "the
+    # validation split is empty", and shares adding up to 1 or more "200 images are too few to split" of any set.
+    val = 0.0 if args.val_pattern else args.val_split
+    test = 0.0 if args.test_pattern or args.test_dataset is not None else args.test_split
+    if not args.val_pattern and val == 0:
+        raise DatasetError("--val-split 0 leaves no validation images, which each epoch is scored on (the plot's "
+                           "val_ lines, the card's val_accuracy): give a share above 0 (default: 0.1), or "
+                           "--val-pattern TEXT")
+    if round(val + test, 9) >= 1:  # 0.7 + 0.3 is 0.9999999999999999
+        raise DatasetError(f"--val-split {args.val_split:g} and --test-split {args.test_split:g} add up to "
+                           f"{round(val + test, 9):g}, leaving no training images: give shares that add up to under 1")
     if args.val_pattern and args.val_pattern == args.test_pattern:  # said before every image is loaded
         raise DatasetError(f"--val-pattern and --test-pattern are both {args.val_pattern!r}: each file can be in one "
                            "part only")
