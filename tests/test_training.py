@@ -2337,3 +2337,28 @@ def test_split_shares_of_a_part_given_otherwise_are_not_counted(datasets, tmp_pa
                             "--val-split", "0.5", "--test-split", "0.6", *TINY])]) == 0
     assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--val-pattern", "0", "--val-split", "0", *TINY])]) == 0
     assert len(seen) == 2
+
+
+def test_a_dataset_split_into_part_folders_is_refused_naming_the_parts(datasets, tmp_path, monkeypatch, capfd):
+    """data/train/<class>/, data/val/<class>/, data/test/<class>/ (as downloads come) trained a model of the classes
+    'test', 'train' and 'val', the real classes read as photos sorted into sub-folders, without a word."""
+    from facekit.cli.train import main
+
+    data = tmp_path / "data"
+    for part in ("train", "val", "test"):
+        small_mask_set(datasets, data / part, 3)
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "class folders (test, train, val) are the parts of a split dataset" in line, line
+    assert f"-d {data / 'train'} {data / 'val'} --test-dataset {data / 'test'}" in line, line
+    assert not (tmp_path / "m").exists()
+    # The command it gives is taken, as are class folders with the parts' names that hold photos themselves.
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data / "train", data / "val", "--test-dataset", data / "test", "-m",
+                            tmp_path / "m", *TINY])]) == 0
+    flat = tmp_path / "flat"
+    for part in ("train", "test"):
+        shutil.copytree(data / part / "with_mask", flat / part)
+    assert main([*map(str, ["-d", flat, "-m", tmp_path / "m2", *TINY])]) == 0
+    assert len(seen) == 2
