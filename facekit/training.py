@@ -276,10 +276,17 @@ def dataset_labels(roots: list[Path], log=print) -> list[str]:
                     raise DatasetError(f"class {lab!r} has images in {others} but not in {root}: every --dataset "
                                        f"folder needs the same class folders")
     if len(labels) < 2:
+        # A zip unpacked into a folder of its own name (data/glasses_set/<class>/): its one "class" holds the class
+        # folders, and "found 1 (glasses_set)" left the user to see that the dataset is a level down.
+        inner = [(folder, classes) for root in names for folder in class_folders(root)
+                 if class_images(folder)[0] and not class_images(folder, nested=False)[0]
+                 and len(classes := [f for f in class_folders(folder) if class_images(f)[0]]) >= 2]
+        down = (f"; {inner[0][0]} holds the class folders {', '.join(class_label(f) for f in inner[0][1])}: is it the "
+                f"dataset? -d {shlex.quote(str(inner[0][0]))}" if len(labels) == 1 and len(inner) == 1 else "")
         # The empty folders are named: the user sees two class folders and needs to know which one is the problem.
         raise DatasetError(f"{', '.join(map(str, roots))}: need at least 2 class folders with images, found "
                            f"{len(labels)} ({', '.join(labels) or 'none'})" +
-                           (f"; no images in {', '.join(map(str, empty))}" if empty else ""))
+                           (f"; no images in {', '.join(map(str, empty))}" if empty else "") + down)
     return labels
 
 

@@ -2362,3 +2362,28 @@ def test_a_dataset_split_into_part_folders_is_refused_naming_the_parts(datasets,
         shutil.copytree(data / part / "with_mask", flat / part)
     assert main([*map(str, ["-d", flat, "-m", tmp_path / "m2", *TINY])]) == 0
     assert len(seen) == 2
+
+
+def test_a_dataset_one_folder_down_is_named(datasets, tmp_path, monkeypatch, capfd):
+    """A zip unpacked into a folder of its own name (data/glasses_set/<class>/) was "need at least 2 class folders
+    with images, found 1 (glasses_set)": the folder that is the dataset went unnamed."""
+    from facekit.cli.train import main
+
+    data = tmp_path / "data"
+    small_mask_set(datasets, data / "mask_set", 3)
+    (data / "__MACOSX" / "mask_set" / "with_mask").mkdir(parents=True)  # a Mac's zip: AppleDouble files only
+    (data / "__MACOSX" / "mask_set" / "with_mask" / "._a.jpg").write_bytes(b"\0\5\26\7")
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "found 1 (mask_set)" in line, line
+    assert f"{data / 'mask_set'} holds the class folders with_mask, without_mask: is it the dataset? -d " \
+           f"{data / 'mask_set'}" in line, line
+    # A class folder alone (its photos sorted into sub-folders) gets no such guess.
+    one = tmp_path / "one" / "with_mask"
+    shutil.copytree(data / "mask_set" / "with_mask", one / "2024")
+    shutil.copytree(data / "mask_set" / "without_mask", one / "2025")
+    shutil.copy(next((one / "2024").iterdir()), one / "loose.jpg")
+    assert main([*map(str, ["-d", one.parent, "-m", tmp_path / "m", *TINY])]) == 2
+    line = _error_line(capfd)
+    assert "found 1 (with_mask)" in line and "is it the dataset" not in line, line
