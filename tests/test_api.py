@@ -954,6 +954,34 @@ def test_the_one_liner_builds_one_analyzer_for_threads_calling_at_once(media, mo
     assert [len(faces) for faces in found] == [1] * 8
 
 
+_SPAWNED_FROM_A_CELL = """
+import multiprocessing, os, sys
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+import facekit
+
+paths = sys.argv[1:]
+os.environ["FACEKIT_THREADS"] = "1"
+with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+    found = list(pool.map(partial(facekit.analyze, tasks="mask"), paths))
+alone = [facekit.analyze(path, tasks="mask") for path in paths]
+print([len(faces) for faces in found], found == alone)
+"""
+
+
+@pytest.mark.slow
+def test_a_spawned_pool_started_from_a_notebook_like_main_runs_readmes_recipe(media):
+    """README's worker pool defines its functions in __main__, which a spawned worker (macOS, Windows) cannot reach
+    from a notebook: every worker died at "Can't get attribute 'start'" and the Pool started others for good.
+    README's recipe for a cell maps facekit.analyze itself: run here from `python -c`, a __main__ without a file as
+    a notebook's is, on spawn, each photo gets the faces it gets alone."""
+    photos = [str(media / "two_people.jpg"), str(media / "obama.jpg"), str(media / "no_face_cat.png")]
+    res = subprocess.run([sys.executable, "-c", _SPAWNED_FROM_A_CELL, *photos], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split("\n")[-2] == "[2, 1, 0] True", res.stdout + res.stderr[-2000:]
+
+
 def test_worker_processes_get_results_and_errors_and_a_clear_word_for_an_analyzer(analyzer, media):
     """What a process pool sends back and forth: faces and facekit's errors pickle whole; an analyzer cannot
     (native sessions), and says what to do instead of "cannot pickle 'onnxruntime...InferenceSession'"."""
