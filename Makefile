@@ -13,7 +13,14 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test test-fast bench assets compile clean
 
+# Asked first: under an older python3 (a Mac's own is 3.9) pip ended in "No matching distribution found for
+# tensorflow-cpu==2.21.*" (3.9) or "'keras' requires a different Python" (3.10), and left a .venv of that Python.
 $(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "[ERROR] facekit's venv needs Python 3.11 or later (requirements.txt holds the trainer's Keras 3.15)," \
+	    "and $(PYTHON) is $$($(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null \
+	    || echo 'not found'): give another, e.g. make demo PYTHON=python3.12 (on a Mac: python.org or Homebrew's)"; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

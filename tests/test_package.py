@@ -604,3 +604,36 @@ def test_python_m_facekit_names_the_module_of_convert_and_assets(argv, said, cap
 
     assert main(argv) == 2
     assert capsys.readouterr().err.splitlines() == [said]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_refuses_a_python_too_old_for_the_requirements_in_one_line_before_any_venv(tmp_path):
+    """A Mac's own python3 is 3.9: `make demo` made a .venv of it and pip ended minutes later in "No matching
+    distribution found for tensorflow-cpu==2.21.*" (3.10: "'keras' requires a different Python"), nothing saying
+    which Python to use. make now asks the interpreter first: one [ERROR] line naming it, its version and what to
+    give instead, exit 2, no .venv. A Python of 3.11 or later goes on to make the venv."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    (clone / "requirements.txt").touch()
+
+    def python_of(version: tuple[int, int]) -> Path:
+        # This Python, saying it is `version`; what make asks it to do past the check is only printed.
+        fake = tmp_path / f"python{version[0]}.{version[1]}"
+        fake.write_text(f'#!/bin/sh\nif [ "$1" = "-c" ]; then exec {sys.executable} -c "import sys; '
+                        f'sys.version_info = {version + (6, "final", 0)!r}; exec(sys.argv[1])" "$2"; fi\n'
+                        'echo "asked: $*"; exit 3\n')
+        fake.chmod(0o755)
+        return fake
+
+    for version in ((3, 9), (3, 10)):
+        res = subprocess.run(["make", "-s", "demo", f"PYTHON={python_of(version)}"], cwd=clone, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode != 0
+        said = res.stdout.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("[ERROR] facekit's venv needs Python 3.11 or later"), said
+        assert f"is {version[0]}.{version[1]}.6: give another" in said[0] and "asked" not in res.stdout, said
+        assert not (clone / ".venv").exists()
+    res = subprocess.run(["make", "-s", "demo", f"PYTHON={python_of((3, 11))}"], cwd=clone, capture_output=True,
+                         text=True, timeout=60)
+    assert "[ERROR]" not in res.stdout and "asked: -m venv .venv" in res.stdout, res.stdout + res.stderr
