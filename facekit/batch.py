@@ -786,14 +786,15 @@ class Results:
         from .records import atomic_write
 
         # sweep=False: `remove_incomplete` clears these folders at start, under the job's lock; a scan of a
-        # thousand parts at each write would be quadratic.
+        # thousand parts at each write would be quadratic. sync=True: a status part renamed into place says its
+        # sources are done, so after a power cut an empty one (or faces part) would lose them for good.
         if faces is not None:
-            with atomic_write(self.faces_dir / part, "wb", sweep=False) as fh:
+            with atomic_write(self.faces_dir / part, "wb", sweep=False, sync=True) as fh:
                 fh.write(faces)
         # Typed: a part of photos alone has no picture_start_s, a null column that no other part's would match.
         table = pa.table({c: pa.array([row.get(c) for row in status], STATUS_NUMBERS.get(c)) for c in STATUS_COLUMNS})
         try:
-            with atomic_write(self.status_dir / part, "wb", sweep=False) as fh:  # last: its rename marks them done
+            with atomic_write(self.status_dir / part, "wb", sweep=False, sync=True) as fh:  # last: marks them done
                 pq.write_table(table, fh)
             self.written.append(part)
         except OSError:

@@ -420,7 +420,7 @@ def sync_if_replacing(tmp: int | str | os.PathLike, dest: str | os.PathLike) -> 
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = True,
-                 cut: CutShort | None = None, sweep: bool = True) -> Iterator:
+                 cut: CutShort | None = None, sweep: bool = True, sync: bool = False) -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds,
     so an interrupted run never leaves a half-written file (or clobbers the old one).
 
@@ -433,7 +433,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
     cut: an output that grows over a run (a folder's JSON Lines, a video's CSV): where the run was cut short,
     it does not replace a file already there (`CutShort`).
     sweep: first remove this output's temp files that killed runs left (`sweep_stale`); False where the caller
-    sweeps a folder of outputs at once (a scan of the folder for each of its thousand photos is quadratic)."""
+    sweeps a folder of outputs at once (a scan of the folder for each of its thousand photos is quadratic).
+    sync: fsync before the rename even where no file is replaced (`sync_if_replacing` does where one is): a file
+    whose rename is a record that work is done (a batch job's parts) must not be there empty after a power cut."""
     if is_stdout(path):
         stream = sys.stdout.buffer if "b" in mode else _Utf8Stdout() if _console_encoded() else sys.stdout
         yield stream
@@ -461,7 +463,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
             yield fh
         try:
             dest = cut.destination(path) if cut is not None else path
-            sync_if_replacing(held, dest)
+            if sync:
+                os.fsync(held)
+            else:
+                sync_if_replacing(held, dest)
             make_ordinary(tmp, replacing=dest)
             os.replace(tmp, dest)
             if cut is not None:

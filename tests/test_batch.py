@@ -2422,3 +2422,21 @@ def test_a_job_with_thousands_of_failures_names_the_first_and_points_to_status_c
     assert warned[-1] == (f"[WARN] more than {FAILURES_SHOWN} sources failed: the others are not named here one by "
                           f"one; {results.folder / 'status.csv'} gives each its reason")
     assert len(pq.read_table(results.status_dir)) == FAILURES_SHOWN + 10
+
+
+def test_a_tasks_parts_are_on_disk_before_their_rename_marks_its_sources_done(tmp_path, monkeypatch):
+    """A task's faces and status parts were renamed into place unsynced, and the status part's rename is what marks
+    its sources done: after a power cut on a file system that orders data after renames, a resume found the parts
+    empty and the sources done. Both are now synced before their renames (status last)."""
+    from facekit.batch import Results
+
+    results = Results(tmp_path / "job")
+    results.status_dir.mkdir(parents=True)
+    results.faces_dir.mkdir()
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_size), real_fsync(fd)))
+    results.write("part-1.parquet", b"faces bytes", [{"source": "a.jpg", "kind": "image", "status": "ok",
+                                                       "finished": "2026-12-01T19:00:00"}])
+    assert len(synced) == 2 and synced[0] == len(b"faces bytes") and synced[1] > 0
+    assert (results.status_dir / "part-1.parquet").stat().st_size == synced[1]
