@@ -657,10 +657,9 @@ class FrameSource:
         self.cap = _open_capture(self.spec, hold_stderr)
         # A live HLS stream's reads wait for its segments (_hls_read_ms): its playlist is asked for once the stream
         # has opened, so one that does not answer still fails in STREAM_TIMEOUT_MS.
-        self._hls_target_s = None  # its target duration (s)
-        if self.spec.kind == "stream" and _is_hls(str(self.spec.target)) and \
-                not self.cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
-            self._hls_target_s = _hls_target_s(str(self.spec.target))
+        self._hls = self.spec.kind == "stream" and _is_hls(str(self.spec.target)) and \
+            not self.cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0  # a live HLS stream
+        self._hls_target_s = _hls_target_s(str(self.spec.target)) if self._hls else None  # its target duration (s)
         self._read_ms = _hls_read_ms(self._hls_target_s)
         if self._read_ms > STREAM_TIMEOUT_MS:
             self.cap.release()
@@ -888,6 +887,11 @@ class FrameSource:
         or did not come back (then the run ends with an error, its outputs finalized). asked: when the read that
         failed began (time.monotonic())."""
         if not self._endless or self._stop.is_set():
+            return False
+        if self._hls and b"#EXT-X-ENDLIST" in (_hls_playlist(str(self.spec.target)) or b""):
+            # A live HLS stream that ended (a broadcast or webinar over: its encoder closed the playlist) was taken
+            # for one that stopped: "opening it again" for 5 minutes, then an [ERROR] and exit 2. It ends the run
+            # as a file's end does.
             return False
         what = self.spec.describe()
         began = time.monotonic()

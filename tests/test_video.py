@@ -1940,6 +1940,48 @@ def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(cl
     assert frames >= 55 and not any("opening it again" in line for line in before), (frames, before)
 
 
+def test_a_live_hls_stream_that_ends_ends_the_run(clip, tmp_path, monkeypatch):
+    """A live HLS stream whose encoder finished (a broadcast over: its playlist closed with #EXT-X-ENDLIST) was taken
+    for one that stopped: "opening it again" for 5 minutes, then "did not come back", exit 2. It ends as a file
+    does, every frame read."""
+    import functools
+    import http.server
+
+    import facekit.video
+    monkeypatch.setattr(facekit.video, "RECONNECT_PAUSE_S", 0.2)
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 3.0)
+    cap = cv2.VideoCapture(str(clip))
+    for k in range(4):
+        writer = cv2.VideoWriter(str(tmp_path / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
+        for _ in range(15):
+            writer.write(cap.read()[1])
+        writer.release()
+    cap.release()
+
+    def playlist(segments: int, end: str = "") -> None:
+        (tmp_path / "next.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+                                            "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+                                            + "".join(f"#EXTINF:0.5,\nseg{k}.ts\n" for k in range(segments)) + end)
+        os.replace(tmp_path / "next.m3u8", tmp_path / "live.m3u8")
+
+    playlist(3)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    said = []
+    try:
+        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8", notify=said.append) as source:
+            threading.Timer(0.5, playlist, (4, "#EXT-X-ENDLIST\n")).start()  # its last segment, and the end
+            while source.read(timeout=10) is not None:
+                pass
+            frames = source.frames_read
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert frames == 60 and not any("opening it again" in line for line in said), (frames, said)
+
+
 def test_a_live_stream_that_comes_back_at_another_size_goes_on_fitted_into_the_first(clip):
     """An IP camera that reboots with another resolution: the run ended with "frames of changing size" the
     moment the reconnection succeeded. Its frames are now fitted into the first size, with one line."""
