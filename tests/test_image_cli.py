@@ -2024,17 +2024,37 @@ def test_a_folder_run_counts_the_faces_of_each_label(media, tmp_path):
     labels = [f["mask"]["label"] for line in jsonl.read_text().splitlines() for f in json.loads(line)["faces"]]
     assert sorted(labels) == ["with_mask", "without_mask"], labels
     lines = [x for x in (res.stdout + res.stderr).splitlines() if "faces per label" in x]
-    assert lines == ["[INFO] faces per label: mask with_mask 1, without_mask 1"], res.stdout + res.stderr
+    assert lines == ["[INFO] faces per label: mask: with_mask 1, without_mask 1"], res.stdout + res.stderr
     # A face too small for the gender head (12 px, under 16) was in "9 faces" and in no gender label: the labels
     # left it unaccounted for.
     shutil.copy(media / "annotated_faces" / "2008_002079.jpg", folder)
     res = run_script("detect_mask_image.py", "-i", folder, "--tasks", "mask,gender", "--fast", "--no-display")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[INFO] 4 images, 10 faces in" in res.stdout, res.stdout
-    said = re.search(r"^\[INFO\] faces per label: mask with_mask (\d+), without_mask (\d+); gender man (\d+), "
+    said = re.search(r"^\[INFO\] faces per label: mask: with_mask (\d+), without_mask (\d+); gender: man (\d+), "
                      r"woman (\d+), no label 1$", res.stdout, re.M)
     assert said and (said[1], said[2]) == ("3", "7") and int(said[3]) + int(said[4]) == 9, res.stdout
 
+
+def test_the_label_counts_of_a_head_named_as_one_of_its_labels_read_apart(media, tmp_path):
+    """A head trained from a folder named as one of its classes (glasses/{glasses,no_glasses}) ended a folder's run
+    with "faces per label: glasses glasses 1, no_glasses 1", task and label run together."""
+    head = tmp_path / "glasses"
+    head.mkdir()
+    shutil.copy(ROOT / "models" / "mask" / "model.tflite", head)  # any 2-output classifier is a head
+    size = json.loads((ROOT / "models" / "mask" / "card.json").read_text())["input_size"]
+    (head / "card.json").write_text(json.dumps({"task": "glasses", "labels": ["glasses", "no glasses"],
+                                                "input_size": size}))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("example_01.png", "example_02.png"):
+        shutil.copy(media / name, folder / name)
+    res = run_script("detect_mask_image.py", "-i", folder, "-m", head, "--tasks", "glasses,mask", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+    # The mask head's own weights: its with_mask face is "glasses", its without_mask one "no glasses".
+    lines = [x for x in res.stdout.splitlines() if "faces per label" in x]
+    assert lines == ["[INFO] faces per label: glasses: glasses 1, no glasses 1; mask: with_mask 1, without_mask 1"], \
+        res.stdout
 
 def test_a_video_given_to_the_photo_script_names_the_video_command(media, tmp_path):
     """`detect_mask_image.py -i clip.mp4` said "not a readable image (corrupt or unsupported format)" of a sound
