@@ -237,14 +237,18 @@ def source_kind(path: Path) -> str:
     return "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "other"
 
 
-def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -> tuple[list[tuple[str, str]], int]:
+def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool, ordered: bool = True,
+                   say: bool = True) -> tuple[list[tuple[str, str]], int]:
     """(absolute path, kind) for every source, in order, without repeats; and how many files in the
     folders given were neither images nor videos (skipped). A source is named by its path as the folders
     show it, links not followed (a photo archive of links into a blob store keeps its own names); two
     paths to one file are one source, under the first name met. Files named in the --list that are missing
     or of another kind stay in: their error belongs in the status table. A path typed on the command
-    line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed)."""
-    from .preprocess import folder_files, natural_key, recursive_hint
+    line that does not exist is a typo: refused before any work (it ran as "1 photo" that then failed).
+    ordered False: a folder's files as it lists them, not sorted (a resume's look-up of what is done, where sorting
+    a million names took a third of its listing), the same sources under the same names but where two paths lead
+    to one file (the first name met decides): then sorted all the same. say False: no warning (said already)."""
+    from .preprocess import natural_key, recursive_hint
 
     for item in inputs:
         if _web_address(item):
@@ -286,65 +290,147 @@ def gather_sources(inputs: list[str], list_file: Path | None, recursive: bool) -
         # A name as written (" a.jpg" is a file too), else without the spaces a hand-typed list leaves around it.
         named += [s if os.path.lexists(s) else s.strip() for s in lines]
     found: dict[str, tuple[str, str]] = {}  # the file itself -> (its first name, kind)
-    skipped = 0
-    real_folders: dict[Path, str] = {}
-
-    def real_file(p: Path) -> str:
-        # A file that is no link is its real folder's: one lstat, where realpath checked every part of the path
-        # (and _source_name twice more): 30,000 photos took 12 s to list before Ray started, a million ~7 minutes.
-        if p.is_symlink():
-            return os.path.realpath(p)
-        if p.parent not in real_folders:
-            real_folders[p.parent] = os.path.realpath(p.parent)
-        return os.path.join(real_folders[p.parent], p.name)
-
+    skipped, met = 0, 0
     only_below: list[Path] = []  # folders given whose photos and videos are all in sub-folders
     for item in named:
         if _web_address(item):
             # Kept as written: as a path it became "<cwd>/https:/host/a.jpg" (Path folds "//"), "no such file", a
             # name no row of the user's own list matched. Its status row says why it was not read.
             found.setdefault(item, (item, source_kind(Path(item.split("?")[0]))))
+            met += 1
             continue
         # A file named so ("photo[1].jpg", "what?.jpg") is that file: as a pattern it matched nothing, and the
         # job said "no images or videos found in photo[1].jpg".
         if any(c in item for c in "*?[") and not os.path.lexists(item):
             paths = sorted((Path(p) for p in glob.glob(item, recursive=True)), key=natural_key)
-            if not paths:
+            if not paths and say:
                 warn(f"{item}: the pattern matches nothing")
         else:
             paths = [Path(item)]
         for path in paths:
             if path.is_dir():
                 # A named pipe or a socket among the photos was left out uncounted: "skipped N files" missed it.
-                wanted, specials = 0, []
-                for p in sorted(folder_files(path, recursive, specials), key=natural_key):  # as the image script's
-                    kind = source_kind(p)
-                    if kind == "other":
-                        skipped += 1
-                    else:
-                        wanted += 1
-                        # realpath, not resolve(): a link that loops (a.jpg -> b.jpg -> a.jpg) made Python 3.11's
-                        # resolve() raise "RuntimeError: Symlink loop", a traceback before any work; it is a failed
-                        # source instead.
-                        real = real_file(p)
+                specials: list[Path] = []
+                reals, pairs, others = _folder_sources(path, recursive, specials, ordered)
+                wanted = len(reals)
+                met += wanted
+                listed = dict(zip(reals, pairs))
+                if len(listed) == wanted and found.keys().isdisjoint(listed):  # no file met twice: at C's pace
+                    found.update(listed)
+                else:
+                    for real, pair in zip(reals, pairs):
                         if real not in found:
-                            found[real] = (_source_name(p, real), kind)
-                skipped += len(specials)
+                            found[real] = pair
+                skipped += others + len(specials)
                 if not wanted and recursive_hint([path], recursive, lambda f: source_kind(f) != "other"):
                     only_below.append(path)
             else:
                 found.setdefault(os.path.realpath(path), (_source_name(path), source_kind(path)))
-    if found:
+                met += 1
+    sources = list(found.values())
+    if not ordered and met > len(found):  # two paths to one file: which name it keeps depends on the order
+        sources = gather_sources(inputs, list_file, recursive, ordered=True, say=False)[0]
+    if found and say:
         # `archive/2019 archive/2020 -o out` where 2020 holds only month folders ran 2019 alone without a word:
         # the job "finished", a year missing from its table. (With nothing found at all, main's error says it.)
         for path in only_below:
             warn(f"{path}: left out, its photos and videos are in its sub-folders: add --recursive")
-    return list(found.values()), skipped
+    return sources, skipped
 
 
 # A --list of web addresses (an export of a photo site's links) is not read: the workers read files, which on a
 # cluster every node must see at the same path.
 WEB_ADDRESS = "a web address; facekit-batch reads files (download it first, to a folder every worker can read)"
+
+
+def _folder_sources(folder: Path, recursive: bool, specials: list[Path],
+                    ordered: bool = True) -> tuple[list[str], list[tuple[str, str]], int]:
+    """The photos and videos in `folder` as preprocess.folder_files finds them (hidden files left out, a link to
+    nothing kept, sub-folders that are links followed, each real folder once), in a file browser's order
+    (natural_key): the files themselves, and (source name, kind) of each; and how many other files there are. Strings
+    a folder at a time, not a Path and three stat calls a file: listing a million photos took 131 s of the 150 s a
+    resume with nothing left to do took to say so (a busy machine). ordered False: as the folders list them."""
+    from .preprocess import IMAGE_EXTENSIONS, _natural, _natural_folder, special_kind
+
+    def listing(top: str):
+        # os.walk's own walk (top-down, links to folders followed, an unreadable folder passed over), keeping each
+        # entry's type as the folder listing gave it.
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError:
+            if not recursive:  # as Path.iterdir raises it
+                raise
+            return
+        dirs, files = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry)
+        yield top, dirs, files
+
+    seen: set[str] = set()
+    suffix_keys: dict[str, tuple] = {}  # a few in a whole archive (.jpg, .JPG, .png)
+    keyed, reals, named, others = [], [], [], 0
+    pending = [str(folder)]
+    while pending:
+        top = pending.pop()
+        for root, dirs, entries in listing(top):
+            real_root = os.path.realpath(root)
+            if recursive:
+                if real_root in seen:
+                    continue
+                seen.add(real_root)
+                # Real sub-folders before links to them, then by name, as folder_files walks them.
+                dirs.sort(key=lambda e: (e.is_symlink(), e.name))
+                pending += [os.path.join(root, e.name) for e in reversed(dirs)]
+            base = Path(root)
+            prefix = str(base / "x")[:-1]  # a file's path as Path(root, name) writes it
+            folder_key = tuple((_natural_folder(part), ()) for part in base.parts)
+            real_prefix = os.path.join(real_root, "")
+            plain = ".." not in base.parts  # its files' source names are their absolute paths
+            name_prefix = os.path.join(os.path.abspath(root), "") if plain else ""
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                try:
+                    is_file = entry.is_file()
+                except OSError:  # a loop of links: a failed source, as a link to nothing is
+                    is_file = False
+                link = entry.is_symlink()
+                if not (is_file or (link and not os.path.exists(entry.path))):
+                    if special_kind(Path(prefix + name)) is not None:
+                        specials.append(Path(prefix + name))
+                    continue
+                dot = name.rfind(".")  # the suffix as Path takes it
+                suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+                low = suffix.lower()
+                kind = "image" if low in IMAGE_EXTENSIONS else "video" if low in VIDEO_EXTENSIONS else "other"
+                if kind == "other":
+                    others += 1
+                    continue
+                # realpath, not resolve(): a link that loops (a.jpg -> b.jpg -> a.jpg) made Python 3.11's resolve()
+                # raise "RuntimeError: Symlink loop", a traceback before any work; it is a failed source instead.
+                real = os.path.realpath(prefix + name) if link else real_prefix + name
+                source = name_prefix + name if plain else _source_name(Path(prefix + name), real)
+                if not ordered:
+                    reals.append(real)
+                    named.append((source, kind))
+                    continue
+                if suffix not in suffix_keys:
+                    suffix_keys[suffix] = _natural(suffix)
+                stem = name[:len(name) - len(suffix)]
+                key = (*folder_key, (_natural(stem), suffix_keys[suffix]))
+                keyed.append((key, prefix + name, real, (source, kind)))
+        if not recursive:
+            break
+    if ordered:
+        keyed.sort(key=lambda k: (k[0], k[1]))
+        reals, named = [k[2] for k in keyed], [k[3] for k in keyed]
+    return reals, named, others
 
 
 def _web_address(item: str) -> bool:
@@ -766,17 +852,17 @@ class Results:
             if part.name not in committed or _stub_part(part):
                 part.unlink()
 
-    def latest(self, columns: tuple[str, ...] = STATUS_COLUMNS):
+    def latest(self, columns: tuple[str, ...] = STATUS_COLUMNS, ordered: bool = True):
         """The latest status row of every source seen so far, with `columns` (source and finished among
         them), as one Arrow table in the order they finished. Columnar all the way: on a million photos'
         results the resume's look-up peaked at 0.62 GB and status.csv at 0.55 GB (the process, all told),
-        where Python rows took 0.76 and 1.08 GB."""
+        where Python rows took 0.76 and 1.08 GB. ordered False: for look-ups alone (_latest_rows)."""
         import pyarrow as pa
 
         parts = sorted(self.status_dir.glob("part-*.parquet"))
         if not parts:
             return pa.table({c: pa.array([], pa.string()) for c in columns})
-        return _latest_rows(pa.concat_tables([_read_status(p, columns) for p in parts]))
+        return _latest_rows(pa.concat_tables([_read_status(p, columns) for p in parts]), ordered)
 
     def write(self, part: str, faces: bytes | None, status: list[dict]) -> None:
         """A task's faces part (None: none, for a task that never came back) and then its status part."""
@@ -868,12 +954,20 @@ class Results:
         write_json(self.folder / SUMMARY_RECORD, {**self._summary_state(sorted(parts)), "last": last})
 
 
-def _latest_rows(table):
+def _latest_rows(table, ordered: bool = True):
     """`table`'s latest row of each source (by `finished`), in the order they finished; ties by source, as status.csv
-    is written whole and as its copy takes a run's rows."""
+    is written whole and as its copy takes a run's rows. ordered False (a table with `status`), for look-ups alone: in
+    no particular order, and a source whose every row is ok or PARTIAL may keep more than one (one is never tried
+    again): only the rows of sources that ever failed are sorted, where sorting a million names took a third of a
+    resume's reading of them."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not ordered and "status" in table.column_names:
+        settled = pc.is_in(table["status"], value_set=pa.array(["ok", PARTIAL]))
+        failed = pc.unique(table.filter(pc.invert(settled))["source"])
+        tried = pc.is_in(table["source"], value_set=failed)
+        return pa.concat_tables([table.filter(pc.invert(tried)), _latest_rows(table.filter(tried))])
     table = table.sort_by([("source", "ascending"), ("finished", "ascending")])  # a stable sort
     source = table["source"]
     last = pc.not_equal(source.slice(0, len(source) - 1), source.slice(1))  # a source's last row
@@ -1047,8 +1141,11 @@ def _is_in(sources: list[tuple[str, str]], names) -> list[bool]:
     import pyarrow.compute as pc
 
     def look_up(paths: list[str]) -> list[bool]:
-        return pc.is_in(pa.array([shown(p) for p in paths], pa.string()),
-                        value_set=names.combine_chunks()).to_pylist()
+        try:
+            given = pa.array(paths, pa.string())
+        except UnicodeEncodeError:  # a name that is not UTF-8: shown as the rows show it
+            given = pa.array([shown(p) for p in paths], pa.string())
+        return pc.is_in(given, value_set=names.combine_chunks()).to_pylist()
 
     found = look_up([s for s, _ in sources])
     missing = [i for i, f in enumerate(found) if not f] if len(names) else []
@@ -1549,7 +1646,10 @@ def main(argv: list[str] | None = None) -> int:
     args.output = args.output.expanduser()
     results = Results(args.output)
     results.check_writable()
-    sources, skipped = gather_sources(args.inputs, args.list, args.recursive)
+    # A resume looks up what is done among the sources as the folders list them, sorted only if there is work (a
+    # list on standard input is read once: sorted from the start).
+    ordered = not results.status_dir.is_dir() or (str(args.list) == "-" and not args.list.exists())
+    sources, skipped = gather_sources(args.inputs, args.list, args.recursive, ordered)
     if skipped:
         info(f"skipped {counted(skipped, 'file')} in the folders that are neither images nor videos")
     if not sources:
@@ -1585,12 +1685,15 @@ def main(argv: list[str] | None = None) -> int:
         # A resume reads what is done before Ray starts, so a job with nothing left ends here: starting Ray took
         # seconds and a worker process per core, to print "0 sources to do ... on 2 worker(s)" and do nothing.
         results.open(options, licences)
-        latest = results.latest(RESUME_COLUMNS)
+        latest = results.latest(RESUME_COLUMNS, ordered=False)
         todo = pending(results, sources, latest)
         if not todo:
             results.write_summary(fresh=True)  # as every run ends: a run killed before its summary left it behind
             info(f"nothing to do: all {counted(len(sources), 'source')} already done in {args.output}")
             return 0
+        if not ordered:
+            sources = gather_sources(args.inputs, args.list, args.recursive, say=False)[0]
+            todo = pending(results, sources, latest)
     if todo and not args.mixed_columns:  # a finished job run again adds no part: nothing to mix
         results.check_columns(face_columns(heads, bool(args.landmarks)))
     if upgraded:
@@ -1600,7 +1703,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = start_ray(args.address, args.workers)
     if todo is None:
         results.open(options, licences)
-        latest = results.latest(RESUME_COLUMNS)
+        latest = results.latest(RESUME_COLUMNS, ordered=False)
         todo = pending(results, sources, latest)
     if len(todo) < len(sources):
         info(f"resuming: {len(sources) - len(todo)} of {counted(len(sources), 'source')} already done in {args.output}")

@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import struct
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -847,10 +848,9 @@ def _natural(text: str) -> tuple:
     # Text and numbers alternate from a text part ("" before a leading number), so two keys never compare a
     # str with an int. NFC first: a Mac writes é as e + a combining accent, typed names hold the one character,
     # and the two spellings of café10 / café2 sorted apart.
-    import unicodedata
-
     parts = _DIGITS.split(unicodedata.normalize("NFC", text).casefold())
-    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
+    parts[1::2] = map(int, parts[1::2])  # a comprehension over every part took a third of a big archive's listing
+    return tuple(parts)
 
 
 def natural_key(path: Path) -> tuple:
