@@ -1154,7 +1154,9 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print,
         _load_checkpoint_weights(net.ckpt_dir, model)  # same variables whatever is trainable
         history = net.state["history"]
         done_head, done_fine = net.state["done_head"], net.state["done_fine"]
-        log(f"[INFO] resuming after {done_head} head epoch(s) and {done_fine} fine-tune epoch(s)")
+        left = done_head < cfg.epochs or done_fine < cfg.fine_tune_epochs
+        log(f"[INFO] resuming after {done_head} head epoch(s) and {done_fine} fine-tune epoch(s)"
+            + ("" if left else ": every epoch had finished, so it is tested and saved"))
 
     def fit(phase, epochs, done, lr):
         if done >= epochs:
@@ -1209,13 +1211,17 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print,
             raise KeyboardInterrupt
         return counter["done"]
 
-    log(f"[INFO] training head ({counted(cfg.epochs, 'epoch')}, base frozen)...")
+    # A phase a resumed run had finished is not announced: "training head (3 epochs, base frozen)..." of a run
+    # resumed after them read as a run started over.
+    if done_head < cfg.epochs:
+        log(f"[INFO] training head ({counted(cfg.epochs, 'epoch')}, base frozen)...")
     done_head = fit("head", cfg.epochs, done_head, cfg.learning_rate)
     fine_start = done_head  # history holds the head epochs first, whether or not this run resumed
     if cfg.fine_tune_epochs > 0:
         n = set_fine_tune(net.base, cfg.fine_tune_at, cfg.train_batchnorm)
-        log(f"[INFO] fine-tuning top of the base from {cfg.fine_tune_at} ({n} layers, "
-            f"{counted(cfg.fine_tune_epochs, 'epoch')}, lr {cfg.fine_tune_learning_rate:g})...")
+        if done_fine < cfg.fine_tune_epochs:
+            log(f"[INFO] fine-tuning top of the base from {cfg.fine_tune_at} ({n} layers, "
+                f"{counted(cfg.fine_tune_epochs, 'epoch')}, lr {cfg.fine_tune_learning_rate:g})...")
         fit("fine", cfg.fine_tune_epochs, done_fine, cfg.fine_tune_learning_rate)
     return history, fine_start
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import cv2
@@ -2401,3 +2402,31 @@ def test_reading_a_slow_dataset_says_how_far_it_is(datasets, tmp_path, monkeypat
     facekit.training.load_dataset(data, 32, "rgb", CropSpec(), log=lines.append)
     assert [ln for ln in lines if ln.startswith("[INFO]")] == [f"[INFO] {n} images read ({n} examples)"
                                                                for n in range(1, 7)], lines
+
+
+@pytest.mark.parametrize("done_head, done_fine, said", [
+    (2, 1, ["[INFO] resuming after 2 head epoch(s) and 1 fine-tune epoch(s): every epoch had finished, so it is "
+            "tested and saved"]),
+    (2, 0, ["[INFO] resuming after 2 head epoch(s) and 0 fine-tune epoch(s)", "[INFO] fine-tuning top"])])
+def test_a_resumed_run_does_not_announce_the_epochs_it_had_finished(tmp_path, monkeypatch, done_head, done_fine, said):
+    """A run stopped after its head epochs (or while it was saved) said "training head (2 epochs, base frozen)..." when
+    resumed, as if it started over, though it went straight on."""
+    import facekit.training as training
+
+    fitted = []  # a stand-in for the network: what is run, not how it learns, is the point
+    model = types.SimpleNamespace(compile=lambda **k: None, fit=lambda *a, **k: fitted.append(k["initial_epoch"]))
+    base = object()
+    monkeypatch.setattr(training, "_load_checkpoint_weights", lambda folder, model: None)
+    monkeypatch.setattr(training, "set_fine_tune", lambda base, first, batchnorm: 25)
+    history = {k: [0.5] * (done_head + done_fine) for k in ("accuracy", "val_accuracy", "loss", "val_loss")}
+    net = training.Networks(model, base, [], tmp_path, {"history": history, "done_head": done_head,
+                                                          "done_fine": done_fine})
+    x, y = np.zeros((4, 32, 32, 3), np.uint8), np.array([0, 1, 0, 1])
+    data = training.TrainData(["a", "b"], "t", x, y, x, y, y, x, y, [], {})
+    cfg = training.TrainConfig(dataset=tmp_path, output=tmp_path / "m", input_size=32, epochs=2, fine_tune_epochs=1,
+                               augment="none")
+    lines = []
+    training.fit_model(cfg, data, net, log=lines.append)
+    assert [ln for ln in lines if ln.startswith("[INFO] training head")] == []
+    assert len(lines) == len(said) and all(ln.startswith(s) for ln, s in zip(lines, said)), lines
+    assert fitted == ([] if done_fine else [0])  # only the fine-tune epoch left is run
