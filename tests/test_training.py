@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -1338,6 +1339,26 @@ def test_card_command_is_the_command_as_run(datasets, tmp_path, monkeypatch, arg
     assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY])]) == 0
     assert seen[0].command.startswith(start), seen[0].command
 
+
+def test_run_from_another_folder_the_commands_given_name_the_scripts_path(datasets, tmp_path, monkeypatch, capfd):
+    """`python ~/facekit/train_mask_detector.py -d glasses -m runs/glasses` run beside the photos ended "run it: python
+    detect_mask_image.py -i photo.jpg -m runs/glasses", and the card's command began "python train_mask_detector.py":
+    neither file is in that folder, so both failed as given."""
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    seen = _record_train(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train_mask_detector.py")])
+    assert main(["-d", "data", "-m", "m", *TINY]) == 0
+    assert seen[0].command.startswith(f"python {shlex.quote(str(ROOT / 'train_mask_detector.py'))} -d data -m m ")
+    out = capfd.readouterr().out
+    assert f"[INFO] run it: python {shlex.quote(str(ROOT / 'detect_mask_image.py'))} -i photo.jpg -m m" in out, out
+    # From the checkout itself the commands stay as the README writes them.
+    monkeypatch.chdir(ROOT)
+    assert main(["-d", str(data), "-m", str(tmp_path / "m"), *TINY]) == 0
+    assert seen[1].command.startswith("python train_mask_detector.py -d ")
+    assert "[INFO] run it: python detect_mask_image.py -i photo.jpg" in capfd.readouterr().out
 
 def test_a_new_task_goes_to_its_own_folder_and_never_over_another_tasks_model(datasets, tmp_path, monkeypatch,
                                                                                 capfd):

@@ -376,9 +376,19 @@ def prog_name(script: str) -> str:
 
 
 def example_command(script: str) -> str:
-    """How --help's examples start: the command as it was run (`facekit-image`, `python detect_mask_image.py`)."""
+    """How --help's examples start: the command as it was run (`facekit-image`, `python detect_mask_image.py`,
+    `python ~/facekit/detect_mask_image.py` from another folder)."""
     prog = prog_name(script)
-    return f"python {prog}" if prog == script and script.endswith(".py") else prog
+    if prog != script or not script.endswith(".py"):
+        return prog
+    # Run from another folder, "python train_mask_detector.py" named a file that is not there: the trainer's
+    # "run it: python detect_mask_image.py ..." and the card's command failed as given ("can't open file").
+    invoked = sys.argv[0] if sys.argv and sys.argv[0] else script
+    with contextlib.suppress(OSError):
+        here = os.path.realpath(os.getcwd())
+        if os.path.basename(invoked) == script and os.path.realpath(os.path.dirname(os.path.abspath(invoked))) != here:
+            return f"python {shlex.quote(invoked)}"
+    return f"python {script}"
 
 
 # Each script's word in its console script (facekit-image) and in `python -m facekit image`.
