@@ -151,7 +151,7 @@ def test_task_names_that_would_break_records_are_refused_before_reading(datasets
     head's name over other classes is said (its --model replaces that head)."""
     data = small_mask_set(datasets, tmp_path / "data", 3)
     for task, needle in (("score", "is a field of every face's record"), ("pose", "is a field"),
-                         ("eye glasses", "e.g. eye_glasses"), ("eye,glasses", "e.g. eye_glasses")):
+                         ("eye glasses", "e.g. --task eye_glasses"), ("eye,glasses", "e.g. --task eye_glasses")):
         res = run_script("train_mask_detector.py", "-d", data, "--task", task, "-m", tmp_path / "m", *QUICK)
         _fails_cleanly(res, needle)
         assert "loading images" not in res.stdout and not (tmp_path / "m").exists()
@@ -2293,9 +2293,12 @@ def test_a_task_name_with_an_accent_is_told_ascii_letters_and_offered_its_letter
 
     with pytest.raises(DatasetError) as err:
         check_task_name("gesichtsausdrücke", ["lächeln", "neutral"], False)
-    assert "use ASCII letters, digits" in str(err.value) and str(err.value).endswith("e.g. gesichtsausdrucke")
-    with pytest.raises(DatasetError, match=r"e\.g\. eye_glasses$"):
+    assert "use ASCII letters, digits" in str(err.value) and str(err.value).endswith("e.g. --task gesichtsausdrucke")
+    with pytest.raises(DatasetError, match=r"e\.g\. --task eye_glasses$"):
         check_task_name("eye glasses", ["a", "b"], True)
+    # A folder "Glasses Dataset (v2)" was offered "glasses_dataset__v2", and as a bare name: --task takes it.
+    with pytest.raises(DatasetError, match=r"'glasses_dataset_\(v2\)': .* e\.g\. --task glasses_dataset_v2$"):
+        check_task_name("glasses_dataset_(v2)", ["a", "b"], False)
 
 
 def test_init_model_of_a_renamed_dataset_folder_says_task_names_it(tmp_path):

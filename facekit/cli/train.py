@@ -315,8 +315,10 @@ def check_task_name(task: str, classes: list[str], given: bool) -> None:
         import unicodedata
 
         folded = "".join(c for c in unicodedata.normalize("NFKD", task) if not unicodedata.combining(c))
+        # "Glasses Dataset (v2)" was offered "glasses_dataset__v2", and as a bare name where --task takes it.
+        offer = re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9_.-]+", "_", folded)).strip("_") or "task"
         raise DatasetError(f"{how} {task!r}: use ASCII letters, digits, '_', '-' or '.' (it names CSV columns and is "
-                           f"given to --tasks), e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', folded).strip('_') or 'task'}")
+                           f"given to --tasks), e.g. --task {offer}")
     columns = {f"{task}_{c}": c for c in ["label", *classes]}
     # Said before the hours of training, not only when the head is first loaded (facekit.heads.check_columns).
     for column, name in columns.items():
