@@ -78,6 +78,28 @@ def models_dir() -> Path:
     return PACKAGED_MODELS_DIR if PACKAGED_MODELS_DIR.is_dir() else DEFAULT_MODELS_DIR
 
 
+def _bgr(label, value) -> tuple[int, ...]:
+    """A card's colour for `label`. A colour edited by hand as a name ("red") was "missing or has a bad field:
+    invalid literal for int() with base 10: 'r'", naming neither the field nor the label, and "255" was (2, 5, 5)."""
+    try:
+        bgr = () if isinstance(value, str) else tuple(int(c) for c in value)
+    except (TypeError, ValueError, OverflowError):
+        bgr = ()
+    if len(bgr) != 3 or not all(0 <= v <= 255 for v in bgr):
+        raise ModelError(f"model card's colors gives {label!r} {value!r:.40}: give [B, G, R], 3 whole numbers 0-255 in "
+                         f"blue, green, red order (red is [0, 0, 255])")
+    return bgr
+
+
+def _display_text(label, value) -> str:
+    """A card's text for `label`: a number or null edited in by hand was refused only when the first face was drawn,
+    as "Style display[...]", a name the card does not use."""
+    if not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ModelError(f"model card's display gives {label!r} {value!r:.40}: give the text to draw, e.g. "
+                         f"{str(label).replace('_', ' ').capitalize()!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelCard:
     task: str
@@ -128,18 +150,19 @@ class ModelCard:
                 input_size=int(data["input_size"]),
                 color=str(data.get("color", "rgb")),
                 crop=CropSpec.from_dict(data.get("crop")),
-                display=dict(data.get("display") or {}),
+                display={k: _display_text(k, v) for k, v in (data.get("display") or {}).items()},
                 # Whole BGR numbers here, not at the first face drawn: "red" or NaN (JSON takes it) ended a run in
                 # a traceback after its work.
-                colors={k: tuple(int(c) for c in v) for k, v in (data.get("colors") or {}).items()},
+                colors={k: _bgr(k, v) for k, v in (data.get("colors") or {}).items()},
                 min_face=None if data.get("min_face") is None else int(data["min_face"]),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int() of 1e400 (inf)
             raise ModelError(f"model card is missing or has a bad field: {exc}") from None
         except AttributeError:  # "colors": "red" (or a list) was "'str' object has no attribute 'items'", a traceback
-            raise ModelError(f"model card's colors must be an object of label: [B, G, R], got "
-                             f"{data.get('colors')!r:.60}") from None
+            table = "display" if not isinstance(data.get("display") or {}, dict) else "colors"
+            raise ModelError(f"model card's {table} must be an object of label: "
+                             f"{'text' if table == 'display' else '[B, G, R]'}, got {data.get(table)!r:.60}") from None
         # Its terms are read where the head is offered (card_terms): "licences": "CC-BY" by hand was a traceback
         # ("'str' object has no attribute 'get'") from every command that loaded the head.
         licences = card.extra.get("licences")

@@ -2171,10 +2171,16 @@ def test_a_model_card_from_an_untrusted_folder_is_checked_when_it_loads():
 
     card = json.loads((ROOT / "models" / "mask" / "card.json").read_text())
     assert ModelCard.from_dict(card).colors["with_mask"] == (0, 255, 0)
-    for change, needle in (({"colors": {"with_mask": "red"}}, "bad field"),
-                           ({"colors": {"with_mask": [float("nan"), 0, 0]}}, "bad field"),
-                           ({"colors": {"with_mask": [0, 300, 0]}}, "bad colour"),
-                           ({"colors": {"with_mask": [0, 255]}}, "bad colour"),
+    # A colour or text edited by hand is named with its label ("red" was "bad field: invalid literal for int() with
+    # base 10: 'r'", a display of 5 refused only as the first face was drawn, as "Style display[...]").
+    for change, needle in (({"colors": {"with_mask": "red"}}, r"colors gives 'with_mask' 'red': give \[B, G, R\]"),
+                           ({"colors": {"with_mask": "255"}}, "colors gives 'with_mask' '255'"),
+                           ({"colors": {"with_mask": [float("nan"), 0, 0]}}, "colors gives 'with_mask' \\[nan"),
+                           ({"colors": {"with_mask": [0, 300, 0]}}, "colors gives 'with_mask'"),
+                           ({"colors": {"with_mask": [0, 255]}}, "colors gives 'with_mask'"),
+                           ({"display": {"with_mask": 5}}, "display gives 'with_mask' 5: give the text to draw, e.g. "
+                                                           "'With mask'"),
+                           ({"display": "Mask"}, "display must be an object of label: text, got 'Mask'"),
                            ({"crop": {"margin": float("nan")}}, "bad crop margin"),
                            ({"crop": {"margin": 1e6}}, "bad crop margin"),
                            ({"input_size": float("inf")}, "bad field"),
