@@ -175,8 +175,25 @@ def class_folders(root: Path) -> list[Path]:
         raise DatasetError(f"dataset folder not found: {root} (no dataset is committed: dataset/README.md says "
                            "where each comes from)")
     if not root.is_dir():
-        raise DatasetError(f"dataset must be a folder with one sub-folder per class: {root}")
+        raise DatasetError(f"dataset must be a folder with one sub-folder per class: {root}{_archive_hint(root)}")
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _archive_hint(path: Path) -> str:
+    """A downloaded dataset given as its archive (-d glasses.zip) was told only that a dataset is a folder."""
+    import zipfile
+
+    if not path.is_file():  # a pipe would be read without end
+        return ""
+    if path.name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        return f" ({path.name} is a tar archive: unpack it first, e.g. tar -xf {shlex.quote(str(path))})"
+    try:
+        zipped = zipfile.is_zipfile(path)
+    except OSError:  # unreadable: the plain line says enough
+        zipped = False
+    into = shlex.quote(str(path.with_suffix("")))
+    return f" ({path.name} is a zip archive: unpack it first, e.g. unzip {shlex.quote(str(path))} -d {into})" \
+        if zipped else ""
 
 
 def class_label(folder: Path) -> str:

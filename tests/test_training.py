@@ -2454,3 +2454,24 @@ def test_a_resumed_run_does_not_announce_the_epochs_it_had_finished(tmp_path, mo
     assert [ln for ln in lines if ln.startswith("[INFO] training head")] == []
     assert len(lines) == len(said) and all(ln.startswith(s) for ln, s in zip(lines, said)), lines
     assert fitted == ([] if done_fine else [0])  # only the fine-tune epoch left is run
+
+
+def test_a_dataset_given_as_its_archive_says_to_unpack_it(tmp_path, monkeypatch, capfd):
+    """`-d glasses.zip` (a download, as it came) was told "dataset must be a folder with one sub-folder per class"."""
+    import zipfile
+
+    from facekit.cli.train import main
+
+    archive = tmp_path / "glasses.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("glasses/a.jpg", b"not read")
+    _refuse_loading(monkeypatch)
+    assert main([*map(str, ["-d", archive, "-m", tmp_path / "m", *TINY])]) == 2
+    assert _error_line(capfd).endswith(f"(glasses.zip is a zip archive: unpack it first, e.g. unzip {archive} -d "
+                                       f"{tmp_path / 'glasses'})")
+    (tmp_path / "glasses.tar.gz").write_bytes(b"\x1f\x8b")
+    assert main([*map(str, ["-d", tmp_path / "glasses.tar.gz", "-m", tmp_path / "m", *TINY])]) == 2
+    assert "glasses.tar.gz is a tar archive: unpack it first, e.g. tar -xf " in _error_line(capfd)
+    (tmp_path / "notes.txt").write_text("a plain file")
+    assert main([*map(str, ["-d", tmp_path / "notes.txt", "-m", tmp_path / "m", *TINY])]) == 2
+    assert _error_line(capfd).endswith("one sub-folder per class: " + str(tmp_path / "notes.txt"))
