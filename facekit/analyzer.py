@@ -231,7 +231,8 @@ class FaceAnalyzer(FacePipeline):
     def analyze_video(self, source: str | int | os.PathLike[str] | Iterable[ImageInput], detect_every: int = 1,
                       every: int = 1, max_frames: int | None = None, smooth: float = 0.6, fine_pass: bool = False,
                       head_every: int = HEAD_EVERY, fps: float | None = None,
-                      progress: bool = False, rotate: int = 0) -> Generator[VideoResult, None, None]:
+                      progress: bool = False, rotate: int = 0, start_s: float | None = None,
+                      end_s: float | None = None) -> Generator[VideoResult, None, None]:
         """Yield `(frame_index, time_s, faces)` (a VideoResult, whose `.frame` is the frame) for a video file, camera
         index or stream URL, or for frames the caller holds (a list of image arrays or image paths, or a generator
         over another capture library such as picamera2), with each face's `track_id` kept across frames and its
@@ -260,6 +261,12 @@ class FaceAnalyzer(FacePipeline):
         rotate: turn every frame 90, 180 or 270 degrees clockwise (after a file's own rotation flag), as
             detect_mask_video.py --rotate: a phone video whose flag was lost, a camera mounted upside down. Each
             result's `.frame` and boxes are the turned frame's.
+        start_s, end_s: a video file's frames from the first at start_s seconds or after, up to the last before
+            end_s (as detect_mask_video.py --start / --end; facekit.video.parse_time reads "10:00" or "1:02:03.5"):
+            it seeks there, and each result keeps its frame_index and time_s in the whole file (a constant-rate
+            file's numbers; a variable-rate file's first one is its time x the average rate). every=N counts from
+            the range's first frame. A camera, stream, image sequence or held frames are a VideoError; a start
+            past the file's end is facekit.video.NothingInRange (a VideoError).
         Raises facekit.errors.VideoError when the source cannot be opened or breaks while read (a held frame
         that is not an image: its index), and ArgumentError (a FacekitError and a ValueError) for a step or a
         frame count below 1, a smooth outside [0, 1) or a bad fps, before opening the source. Being a
@@ -283,6 +290,7 @@ class FaceAnalyzer(FacePipeline):
         if not _is_bool(progress):
             raise ArgumentError(f"progress must be True or False; got {progress!r}")
         rotate = check_rotation(rotate)
+        span = _time_range(start_s, end_s)
 
         from .pipeline import track_faces
         from .tracking import IoUTracker
@@ -313,7 +321,7 @@ class FaceAnalyzer(FacePipeline):
                 # warning on the "facekit" logger, which Python prints to stderr unless logging is set up.
                 # stderr is not held while it opens: the host's other threads (a web server's log) write there.
                 frames = FrameSource(source, notify=logging.getLogger("facekit").warning, hold_stderr=False,
-                                     rotate=rotate)
+                                     rotate=rotate, **span)
                 if frames.sequence:  # frames/%04d.png holds no rate: fps= gives it, as for held frames
                     if fps is not None:
                         frames.timed_at(fps)
@@ -332,6 +340,9 @@ class FaceAnalyzer(FacePipeline):
                 except TypeError:
                     raise VideoError(f"expected a video file, camera index, stream URL or frames, got "
                                      f"{type(source).__name__}") from None
+                if span:  # held frames' times are the wall clock's or their index's: nothing to seek in
+                    raise VideoError("start_s / end_s are for a video file: frames held in memory have no times "
+                                     "to seek to (slice them: frames[start:end])")
                 frames = FrameIterable(iterator, fps, rotate)
                 if fps is None and hasattr(source, "__len__"):
                     # A list is a recording's frames (a folder's, imageio's), never a live feed: timed as they were
@@ -358,7 +369,7 @@ class FaceAnalyzer(FacePipeline):
                     # A video begun before close() runs on its own copy of the pipeline: stop it here all the same.
                     self._check_open()
                     if bar is not None:  # frames read, not analysed: with every=N the count still reaches the total
-                        bar.update(int(index) + 1 - bar.n)
+                        bar.update(int(index) + 1 - getattr(frames, "first_index", 0) - bar.n)
                     for face in faces:  # this run's mark, for annotate()'s label memory (facekit.types.VideoRun)
                         object.__setattr__(face, VIDEO_RUN, run)
                     # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
@@ -445,6 +456,19 @@ def _detector_names() -> list[str]:
 def _check_count(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ArgumentError(f"{name} must be a whole number, 1 or more; got {value!r}")
+
+
+def _time_range(start_s, end_s) -> dict:
+    """analyze_video's start_s / end_s checked, as FrameSource takes them (those not given left out)."""
+    for name, value in (("start_s", start_s), ("end_s", end_s)):
+        # "10:00" would be 10 hours or 10 minutes to nobody's knowledge: seconds only, parse_time reads the rest.
+        if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
+            raise ArgumentError(f"{name} must be None or seconds from the video's start, 0 or more (a float; "
+                                f"facekit.video.parse_time('10:00') gives 600.0); got {value!r}")
+    if end_s is not None and end_s <= (start_s or 0.0):
+        raise ArgumentError(f"end_s ({end_s!r}) must be after start_s ({start_s or 0.0!r}): the range is the "
+                            "frames from start_s up to end_s")
+    return {name: float(value) for name, value in (("start_s", start_s), ("end_s", end_s)) if value is not None}
 
 
 def _is_bool(value) -> bool:

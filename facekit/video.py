@@ -47,6 +47,13 @@ RECONNECT_WINDOW_S = 300.0
 # row are skipped before the stream is taken as stopped (opening it again cost a second of frames and a
 # [WARN] line for every bad frame).
 BAD_FRAMES_SKIPPED = 5
+# A time range's seek (start_s) lands this far before its start, then reads forward to its first frame: OpenCV
+# turns a time into a frame number by the file's average rate, so in a recording joined from pieces (its clock
+# jumping between them) a seek to 150.0 s landed at 150.70, 21 frames late. One that still lands late goes back
+# SEEK_LEAD_S x 4, x 16, ... to the file's start.
+SEEK_LEAD_S = 1.0
+# A frame belongs to a range [start_s, end_s) when its time is within this of it (a timestamp's float error).
+RANGE_SLACK_S = 5e-5
 
 # .mp4's MPEG-4 Part 2 plays in desktop players (VLC, mpv, QuickTime, Windows' player) but in no web browser; the
 # opencv-python wheels write no H.264. WebM's VP8 plays in every current browser, for ~24 ms of CPU a 640x360 frame
@@ -100,6 +107,40 @@ def quiet_stderr():
     from .runtime import native_stderr
 
     return native_stderr(drop_all=True)
+
+
+class NothingInRange(VideoError):
+    """A time range (start_s, end_s) that holds none of a readable video's frames: one that starts past its end.
+    A folder's run says so of that video and goes on, as of a video that is not there to read."""
+
+
+_TIME = re.compile(r"(?:(?:(?P<h>\d+):)?(?P<m>\d+):)?(?P<s>\d+(?:\.\d*)?|\.\d+)(?P<unit>s|ms|us)?")
+
+
+def parse_time(text: str) -> float:
+    """A time in a video, as ffmpeg's -ss and -to take it: seconds (95.5, 95.5s, 500ms), MM:SS[.ms] or
+    HH:MM:SS[.ms] (0:10:00, 1:35.5); seconds past 59 after a colon, minutes past 59 after hours, a sign or
+    anything else is a ValueError saying so."""
+    found = _TIME.fullmatch(str(text).strip())
+    if found is None and str(text).strip().startswith("-"):
+        raise ValueError(f"a time counts from the video's start: 0 or more; got {text}")
+    if found is None:
+        raise ValueError(f"a time is seconds (95.5) or [HH:]MM:SS[.ms] (1:35.5, 0:10:00), from the video's "
+                         f"start; got {text}")
+    h, m, sec, unit = found.group("h", "m", "s", "unit")
+    if m is not None and (unit or float(sec) >= 60 or (h is not None and int(m) >= 60)):
+        raise ValueError(f"{text}: after a colon, minutes and seconds are under 60 (as in 1:02:03.5) and take "
+                         f"no unit")
+    scale = {"ms": 1e-3, "us": 1e-6}.get(unit or "s", 1.0)
+    return int(h or 0) * 3600 + int(m or 0) * 60 + float(sec) * scale
+
+
+def time_text(seconds: float) -> str:
+    """Seconds as a player shows them: 9.142 s as 0:09.142, 3725.5 as 1:02:05.500."""
+    millis = round(seconds * 1000)
+    h, rest = divmod(millis, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    return (f"{h}:{m:02d}" if h else f"{m}") + f":{rest // 1000:02d}.{rest % 1000:03d}"
 
 
 @dataclass(frozen=True)
@@ -637,8 +678,12 @@ class FrameSource:
     """
 
     def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None,
-                 notify: Callable[[str], None] | None = None, hold_stderr: bool = True, rotate: int = 0):
+                 notify: Callable[[str], None] | None = None, hold_stderr: bool = True, rotate: int = 0,
+                 start_s: float | None = None, end_s: float | None = None):
         """live: keep only the latest frame (default: for cameras and streams, not for files).
+        start_s, end_s: a file's frames from the first at start_s or after, up to the last before end_s (seconds, as
+        time_s counts them); each keeps its number and time in the whole file (first_index: the first's number).
+        A camera, a live stream, an image sequence or a photo is a VideoError, and so is a start past the end.
         rotate: turn every frame this many degrees clockwise (90, 180, 270), after the file's own rotation flag
         or EXIF orientation: the frames, their size and every box are then the turned picture's.
         notify: called (on the reader thread) with a line when a live stream is lost and opened again.
@@ -702,7 +747,18 @@ class FrameSource:
             # A video file served over HTTP has a frame count and an end: read as a file, every frame. As a live
             # stream the loop got only its newest frame each time (2 of 60 analysed).
             self._live = False
-        ok, first = self.cap.read()
+        self.first_index = 0  # the first frame's number in the file: a time range's first frame's
+        self.first_s = 0.0  # and its time
+        self.duration_s = self.frames_shown / self.fps if self.frames_shown and self.fps_known else None
+        self._end_s = None
+        if start_s is not None or end_s is not None:
+            self._check_range()
+            self._end_s = end_s
+        ok, first = self._seek(start_s) if start_s else self.cap.read()
+        if ok and self._range_ended():
+            self.cap.release()
+            raise NothingInRange(f"{self.spec.describe()}: no frame from {time_text(start_s or 0.0)} to "
+                             f"{time_text(end_s)}: its first one after {start_s or 0.0:g} s is at {self.first_s:.3f} s")
         if not ok or first is None or first.size == 0:
             self.cap.release()
             what = self.spec.describe()
@@ -721,7 +777,9 @@ class FrameSource:
                                  "cannot decode (an animated WebP): save its frames as numbered images and give "
                                  "their pattern (frames/%04d.png), or convert it to a video")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
-        first = self._upright(0, first)
+        first = self._upright(self.first_index, first)
+        if start_s is not None or end_s is not None:
+            self._range_counted(end_s)
         # An anamorphic file (DV, DVD, HDV: pixels wider or taller than square, its sample aspect ratio) was
         # analysed and drawn as its stored pixels, every face squashed against how players show it. Its frames
         # are stretched to that shape, and the boxes are in its pixels.
@@ -730,14 +788,14 @@ class FrameSource:
                                   self.cap.get(cv2.CAP_PROP_SAR_DEN))  # (w, h)
         self._first = first
         self._opened = time.perf_counter()  # a live source's time 0: its first frame's arrival
-        self._stamp(0)
+        self._stamp(self.first_index)
         self._error: str | None = None
         self._rescaled = False  # a camera or stream that came back at another size: said once
         self._outage_s = 0.0  # seconds a live stream spent gone, being opened again (_reopen), outages ended
         self._gone_since: float | None = None  # when the outage going on began (time.monotonic()), if one is
         self._stop = threading.Event()
         self._done = threading.Event()
-        self._read_count = 1
+        self._read_count = self.first_index + 1
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -752,7 +810,7 @@ class FrameSource:
             self._handed = 0
         else:
             self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-            self._queue.put((0, first))
+            self._queue.put((self.first_index, first))
         self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
         self._thread.start()
 
@@ -776,7 +834,7 @@ class FrameSource:
     @property
     def frames_read(self) -> int:
         """Frames the source has given so far (at its end: all it held, which a header that over-counts exceeds)."""
-        return self._read_count
+        return self._read_count - self.first_index
 
     @property
     def skipped(self) -> int:
@@ -787,7 +845,7 @@ class FrameSource:
             return max(0, self._read_count - self._handed - len(self._pending))  # those pending: not yet
 
     def _run(self) -> None:
-        index = 1
+        index = self.first_index + 1
         bad = 0  # reads in a row that failed at once
         try:
             while not self._stop.is_set():
@@ -805,6 +863,8 @@ class FrameSource:
                     self._on_end(index)
                     break
                 bad = 0
+                if self._range_ended():  # end_s reached: an end, not a file that stops short
+                    break
                 frame = self._upright(index, frame)
                 self._read_count = index + 1
                 self._stamp(index)
@@ -848,8 +908,65 @@ class FrameSource:
         if not self.live:  # where a short read ended: _read_to_end
             self._last_pts = self.cap.get(cv2.CAP_PROP_PTS)
             self._last_s = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        if not self.live and index % self.stamp_every == 0:  # a live source's frames are timed as handed out
+        # A live source's frames are timed as handed out; a time range's counted from its first.
+        if not self.live and (index - self.first_index) % self.stamp_every == 0:
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
+
+    def _check_range(self) -> None:
+        """A time range (start_s, end_s) is a video file's: a live source's times start when it is opened, and an
+        image sequence's or a photo's are its frame numbers (and a rate given after it opens)."""
+        why = ("is live: its times count from when it is opened" if self._live else
+               "is an image sequence, which holds no times" if self.sequence else
+               "is an image, not a video" if self._photo else None)
+        if why is not None:
+            self.cap.release()
+            raise VideoError(f"{self.spec.describe()} {why}; a time range (start, end) is for a video file")
+
+    def _seek(self, start_s: float) -> tuple[bool, np.ndarray | None]:
+        """Reads on from the frame at start_s or the first after it: (False, None) where there is none. Seeks
+        SEEK_LEAD_S before it (keyframes, and OpenCV's frame numbers from the average rate, land early or late)
+        and reads forward; one that lands past it seeks 4x as far back, down to the file's start. Sets first_index
+        (the number a whole read gives that frame in a constant-rate file: its time x the rate) and first_s."""
+        lead, last_s = SEEK_LEAD_S, None
+        if self.duration_s is not None and start_s >= self.duration_s:  # not looked for: a seek there reads nothing
+            self.cap.release()
+            raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
+                             f"on: the video is {time_text(self.duration_s)} long")
+        while True:
+            at = max(0.0, start_s - lead)
+            self.cap.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0)
+            ok, frame = self.cap.read()
+            t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if at > 0 and (not ok or t > start_s + RANGE_SLACK_S):
+                lead *= 4
+                continue
+            while ok and t < start_s - RANGE_SLACK_S:
+                last_s = t
+                ok, frame = self.cap.read()
+                t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            break
+        if not ok:
+            if last_s is None:  # not one frame: the file's fault, said as for any other
+                return False, None
+            self.cap.release()
+            raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
+                             f"on: its last frame is at {time_text(last_s)} ({last_s:.3f} s)")
+        self.first_index, self.first_s = round(t * self.fps), t
+        return True, frame
+
+    def _range_ended(self) -> bool:
+        """Whether the frame just read is at end_s or after it."""
+        return self._end_s is not None and \
+            self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 >= self._end_s - RANGE_SLACK_S
+
+    def _range_counted(self, end_s: float | None) -> None:
+        """frames_shown, the progress bar's total, as the range's: the frames from the first to end_s or the file's
+        end (a constant rate's count)."""
+        if self.frames_shown is None:
+            return
+        last = self.duration_s if end_s is None or self.duration_s is None else min(end_s, self.duration_s)
+        if last is not None:
+            self.frames_shown = max(1, int(np.ceil((last - self.first_s) * self.fps - 1e-6)))
 
     def timed_at(self, fps: float) -> None:
         """An image sequence's frame rate, which it does not hold (OpenCV gives it 1 fps, read as none): its
@@ -1142,13 +1259,16 @@ def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str 
 
 
 class EveryNth:
-    """A frame source that hands on only frames 0, N, 2N, ... of a file (with their own index); a camera or
-    stream is always read at its newest frame, so every one it gives is handed on."""
+    """A frame source that hands on only frames 0, N, 2N, ... of a file (with their own index; of a time range, its
+    first frame and every N-th after it); a camera or stream is always read at its newest frame, so every one it
+    gives is handed on."""
 
     def __init__(self, source, n: int):
         from .tracking import SceneCuts
 
         self.source, self.n = source, n
+        # A range from 10:00 analyses its frame at 10:00: counted from frame 0, --every 30 began up to 29 frames on.
+        self._first = getattr(source, "first_index", 0)
         if hasattr(source, "stamp_every"):  # a file's timestamps: only the analysed frames' are asked for
             source.stamp_every = n
         # Cuts are looked for between consecutive frames of the file, which are decoded anyway, not between
@@ -1174,7 +1294,7 @@ class EveryNth:
             z = self._cuts.zoom
             shift = (0.0, 0.0) if cut else (z * shift[0] + self._cuts.shift[0], z * shift[1] + self._cuts.shift[1])
             zoom = 1.0 if cut else zoom * z
-            if self.source.live or item[0] % self.n == 0:
+            if self.source.live or (item[0] - self._first) % self.n == 0:
                 if cut:
                     self._cut_at.add(item[0])
                 self._shift_at[item[0]] = shift, zoom

@@ -67,6 +67,16 @@ def frame_rate(value: str) -> float:
     return v
 
 
+def video_time(value: str) -> float:
+    """--start / --end: a time in the video as ffmpeg's -ss and -to take it (95.5, 1:35.5, 0:10:00)."""
+    from ..video import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # How far the smoothed numbers lag a change (README: How far the numbers lag a change), in --smooth's help here and
 # in facekit-batch's, which smooths its videos alike.
 SMOOTH_LAG = ("a new reading weighs 1 - SMOOTH, so at 0.6 a change on a still face shows on the head's next turn "
@@ -140,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse every N-th frame of a file only (the loop about N times faster; frame numbers and "
                         "times stay the file's, --output gets those frames at 1/N of the rate); a camera or stream "
                         "is always read at its newest frame (default: 1)")
+    p.add_argument("--start", type=video_time, metavar="TIME",
+                   help="a file's frames from TIME on only: seconds (95.5) or [HH:]MM:SS[.ms] (10:00, 1:02:03.5), as "
+                        "ffmpeg's -ss; it seeks there, and frame numbers and times stay the whole file's (a row at "
+                        "10:00.033 says 600.033); --output holds the range only")
+    p.add_argument("--end", type=video_time, metavar="TIME",
+                   help="a file's frames before TIME only (as ffmpeg's -to), e.g. --start 10:00 --end 12:00; past the "
+                        "file's end, it is read to its end")
     p.add_argument("--fps", type=frame_rate, metavar="RATE",
                    help="an image sequence's frame rate, for its times and --output (it holds none; default: 30; "
                         "OpenCV writes a video at over 0.001 and, but for .avi and .webm, at most 65,535); a video "
@@ -333,7 +350,9 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
 
     if report:
         info("starting video stream...")
-    source = FrameSource(args.source, notify=warn, rotate=args.rotate)
+    source = FrameSource(args.source, notify=warn, rotate=args.rotate, **_time_range(args))
+    if report:
+        _say_end_past(args, source)
     if source.live:  # opened: a camera that is not there moves nothing
         kept = [(path, moved) for path in (args.output, args.csv, args.summary, args.timeline)
                 if path is not None and not is_stdout(path) and (moved := keep_earlier(path)) is not None]
@@ -520,8 +539,8 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
                                 sink.write_at(shown, time_s)
                             else:  # at its own time: a phone's variable frame rate plays at its speed
                                 sink.write_timed(shown, time_s)
-                    if progress is not None:
-                        progress.update(index + 1 - progress.n)
+                    if progress is not None:  # a time range's frames, from its first
+                        progress.update(index + 1 - source.first_index - progress.n)
                 check_stop()  # one held back by `holding`, or one a library swallowed
                 if window is not None:
                     draw_fps(shown, fps)
@@ -637,6 +656,41 @@ def _show_waiting(window: Window, last: dict, meter) -> bool:
     return False
 
 
+def _time_range(args) -> dict:
+    """FrameSource's start_s / end_s from --start / --end (none given: none passed)."""
+    given = {"start_s": getattr(args, "start", None), "end_s": getattr(args, "end", None)}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _check_time_range(args, spec) -> None:
+    """--start / --end that cannot make a range, said before the models load. A live stream's URL is only known to
+    be one once it opens: FrameSource refuses it then."""
+    from ..video import time_text
+
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is None and end is None:
+        return
+    if spec.kind == "camera":
+        raise FacekitError(f"--start / --end are for a video file: {spec.describe()} is live, its times count from "
+                           "when it is opened (--max-frames N stops after N frames)")
+    if end is not None and start is None and end <= 0:
+        raise FacekitError("--end 0 leaves no frame: it counts from the video's start (--end 12:00: to 12 minutes)")
+    if end is not None and end <= (start or 0.0):
+        raise FacekitError(f"--end {time_text(end)} is not after --start {time_text(start or 0.0)}: the range "
+                           "is the frames from --start up to --end")
+
+
+def _say_end_past(args, source) -> None:
+    """A --end past the file's end reads it to its end, as ffmpeg's -to does: said, as the times asked for are not
+    all there. A folder's videos are of many lengths: not said for each."""
+    from ..video import time_text
+
+    end, last = getattr(args, "end", None), source.duration_s
+    if end is not None and last is not None and end > last + 1.0 / source.fps:
+        warn(f"--end {time_text(end)} is past the end of {source.spec.describe()} ({time_text(last)}): read to its "
+             "end")
+
+
 def _window_says_stop(window: Window, stats: RunStats) -> bool:
     """Whether the live window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
     while (event := window.event()) is not None:
@@ -673,9 +727,14 @@ def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
     # The source's first picture may come after its sound starts (the hamilton clip's at 0.852 s): OpenCV times
     # it 0, so without the shift the sound played 0.85 s early. -shortest: a --max-frames run's video is shorter.
     shift = f"-itsoffset {found.picture_start_s:.3f} " if found.picture_start_s >= 0.0005 else ""
+    # A time range's video starts at its first frame: the sound is taken from there (--start 5: 5.857 s in the
+    # hamilton clip's sound), where the whole file's command put the sound's start under it.
+    cue = ""
+    if getattr(source, "first_s", 0.0) > 0:
+        shift, cue = "", f"-ss {found.picture_start_s + source.first_s:.3f} "
     return (f"{output} has no sound: OpenCV writes pictures only, and the source's "
             f"{'sound track is' if found.tracks == 1 else f'{found.tracks} sound tracks are'} left out. With ffmpeg: "
-            f"{'... | ' if piped else ''}ffmpeg {shift}-i {shlex.quote(str(output))} -i "
+            f"{'... | ' if piped else ''}ffmpeg {shift}-i {shlex.quote(str(output))} {cue}-i "
             f"{'-' if piped else shlex.quote(str(source.spec.target))} -map 0:v "
             f"-map 1:a -c:v copy -shortest {shlex.quote(str(with_sound))}")
 
@@ -835,6 +894,7 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     from ..video import SourceSpec, _is_sequence, check_file_source
 
     spec = SourceSpec.parse(args.source)
+    _check_time_range(args, spec)
     if args.fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
         # A video file's times come from its container, a camera's from the clock: the rate would change nothing.
         # describe(): a stream's password as ***, as every other line shows it ("camera 0", not "0").
@@ -988,7 +1048,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     from ..preprocess import is_image_path
     from ..records import partial_name
     from ..signals import DeferredStop, exit_status
-    from ..video import FOURCC, SourceSpec, animated, check_file_source
+    from ..video import FOURCC, NothingInRange, SourceSpec, animated, check_file_source
     from .image import gather_inputs, say_skipped
 
     folders = _output_folders(args, many=True)
@@ -1037,7 +1097,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                 if is_image_path(path) else "not a video file (by its extension)")
     repeated = sum(same is not None for _, same in skipped)
 
-    done = failed = broken = unwritten = short = frames = people = 0
+    done = failed = broken = unwritten = short = frames = people = before_start = 0
     wrote = False  # some video's outputs were kept
     unmasked: int | None = None
     stopped = marks = None
@@ -1050,6 +1110,10 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                     each.landmarker = pipeline.landmarker.for_video()
                 check_file_source(SourceSpec.parse(one.source))
                 stats = run(one, each, report=False, progress=True)
+            except NothingInRange as exc:  # shorter than --start: no failure to read, nothing in the range
+                before_start += 1
+                info(f"skipped {exc}")
+                continue
             except VideoError as exc:
                 failed += 1
                 warn(f"skipped {exc}")
@@ -1097,12 +1161,13 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     except KeyboardInterrupt:  # while a video was being opened, or between two
         stopped = "interrupted"
     report_landmarks(pipeline, marks, video=True)
-    reached = done + failed + broken + unwritten
+    reached = done + failed + broken + unwritten + before_start
     info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
          + f", {counted(frames, 'frame')}, {counted(people, 'person', 'people')} seen"
          + (f", {unmasked} without a mask" if unmasked is not None else "")
          + f" in {time.perf_counter() - started:.1f}s; skipped {counted(failed, 'unreadable video')} and "
            f"{counted(len(skipped) - repeated, 'non-video file')}"
+         + (f"; {counted(before_start, 'video')} with no frame from --start to --end" if before_start else "")
          + (f"; {broken} broke part-way (their outputs hold the frames before)" if broken else "")
          + (f"; {unwritten} whose outputs could not be written (above)" if unwritten else "")
          + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
@@ -1122,6 +1187,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     if not done and reached == len(videos):
         if unwritten == reached:
             raise VideoError(f"the outputs of none of the {len(videos)} video(s) could be written (above)")
+        if before_start == reached:
+            raise NothingInRange(f"none of the {len(videos)} video(s) has a frame from --start to --end (above)")
         raise VideoError(f"none of the {len(videos)} video(s) could be read to its end")
     return 1 if failed or broken else 0
 

@@ -1,0 +1,211 @@
+"""A part of a long video (detect_mask_video.py --start / --end, analyze_video(start_s=, end_s=)): it seeks
+there, and every row keeps the whole file's frame numbers and times."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facekit.cli.video import main
+from facekit.container import sound
+from facekit.errors import ArgumentError, VideoError
+from facekit.heads import CARD, TFLITE, models_dir
+from facekit.video import FrameSource, NothingInRange, parse_time
+
+try:
+    from .conftest import MEDIA
+except ImportError:  # tests/ run as a plain folder (no __init__.py)
+    from conftest import MEDIA
+
+CLIP = MEDIA / "short_hamilton_clip.mp4"  # 275 frames at 29.97 fps, from 0 to 9.142 s
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    if not CLIP.is_file():
+        pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
+    return CLIP
+
+
+@pytest.fixture(scope="module")
+def mask_model() -> Path:
+    folder = models_dir() / "mask"
+    assert (folder / CARD).is_file() and (folder / TFLITE).is_file(), f"no mask model in {folder}"
+    return folder
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def every_frame(path: Path) -> list[tuple[float, np.ndarray]]:
+    """Each frame's time and picture, read from the start as a whole run reads them."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return frames
+        frames.append((cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, frame))
+
+
+def iou(a: dict, b: dict) -> float:
+    ax1, ay1, ax2, ay2 = (int(a[k]) for k in ("x1", "y1", "x2", "y2"))
+    bx1, by1, bx2, by2 = (int(b[k]) for k in ("x1", "y1", "x2", "y2"))
+    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
+    return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
+
+
+@pytest.mark.parametrize("text, seconds", [("95.5", 95.5), ("500ms", 0.5), ("1:35.5", 95.5), ("0:10:00", 600.0),
+                                           ("10:00.033", 600.033), ("1:02:03.5", 3723.5)])
+def test_times_are_read_as_ffmpeg_reads_them(text, seconds):
+    assert parse_time(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["-5", "1:75", "1:60:00", "abc", "", "nan", "10:00s", "5:"])
+def test_a_time_that_is_no_time_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_time(text)
+
+
+def test_a_range_gives_the_whole_runs_rows_of_its_frames_at_their_own_times(tmp_path, clip, mask_model, capfd):
+    """--start 2.5 --end 3.5: the rows are the frames from 2.5 s up to 3.5 s, numbered and timed as a whole run
+    numbers and times them, with its boxes and labels; --output holds those frames only, the progress bar counts
+    them, and the sound line takes the sound from the range's first frame."""
+    common = ["--model", str(mask_model), "--tasks", "mask", "--no-display", "--smooth", "0", "--head-every", "1"]
+    whole, part, out = tmp_path / "whole.csv", tmp_path / "part.csv", tmp_path / "part.mp4"
+    assert main(["--source", str(clip), *common, "--max-frames", "110", "--csv", str(whole)]) == 0
+    capfd.readouterr()
+    assert main(["--source", str(clip), *common, "--start", "2.5", "--end", "0:03.5", "--csv", str(part),
+                 "--output", str(out)]) == 0
+    err = capfd.readouterr().err
+    rows, before = read_csv(part), read_csv(whole)
+    in_range = [r for r in before if 2.5 <= float(r["time_s"]) < 3.5]
+    assert rows and {r["frame"] for r in rows} == {r["frame"] for r in in_range} == {str(n) for n in range(75, 105)}
+    assert all(2.5 <= float(r["time_s"]) < 3.5 for r in rows)
+    times = {r["frame"]: r["time_s"] for r in in_range}
+    assert all(r["time_s"] == times[r["frame"]] for r in rows)
+    same = 0
+    for row in rows:
+        match = max((r for r in in_range if r["frame"] == row["frame"]), key=lambda r: iou(r, row), default=None)
+        if match is not None and iou(match, row) > 0.9:
+            same += 1
+            assert row["mask_label"] == match["mask_label"], (row, match)
+    assert same >= 0.9 * len(rows)
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    cue = re.search(rf"ffmpeg -i {re.escape(str(out))} -ss ([0-9.]+) -i {re.escape(str(clip))} ", err)
+    assert cue and "-itsoffset" not in err, err
+    assert float(cue[1]) == pytest.approx(sound(clip).picture_start_s + float(rows[0]["time_s"]), abs=1e-3)
+
+
+def test_a_seek_lands_on_the_frame_a_read_from_the_start_reaches(tmp_path, clip):
+    """A recording joined from pieces (ffmpeg -stream_loop, its clock jumping 0.83 s between them, so its average
+    rate is 27.6 fps for 29.97): OpenCV's own seek to 150.0 s of such a file gave the frame at 150.70. The frames of
+    each range are the ones a read from the start gives for those times, their pictures and times alike."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    joined = tmp_path / "joined.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "3", "-i", str(clip), "-c", "copy", str(joined)],
+                   check=True)
+    truth = every_frame(joined)
+    for start in (9.2, 20.0, 27.53, 33.0):
+        want = next(i for i, (t, _) in enumerate(truth) if t >= start - 5e-5)
+        with FrameSource(str(joined), start_s=start, end_s=start + 1.0) as source:
+            got = []
+            while (item := source.read()) is not None:
+                got.append((source.time_s(item[0]), item[1]))
+        wanted = [item for item in truth[want:] if item[0] < start + 1.0 - 5e-5]
+        assert [t for t, _ in got] == [t for t, _ in wanted], start
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, wanted)), start
+    with pytest.raises(NothingInRange, match="no frame from 0:09.200 to 0:09.700: its first one after 9.2 s is at"):
+        FrameSource(str(joined), start_s=9.2, end_s=9.7)  # between two pieces: 9.142 s, then 9.985
+
+
+def test_the_librarys_range_counts_every_from_its_first_frame(clip):
+    import facekit
+
+    with facekit.FaceAnalyzer(tasks=["mask"]) as analyzer:
+        results = list(analyzer.analyze_video(str(clip), start_s=parse_time("0:05"), end_s=5.5, every=2))
+        assert [r.frame_index for r in results] == list(range(150, 165, 2))
+        assert all(5.0 <= r.time_s < 5.5 for r in results) and results[0].time_s == pytest.approx(150 / 29.97)
+        for bad in ({"start_s": -1}, {"start_s": "10:00"}, {"end_s": float("nan")}, {"start_s": 3, "end_s": 2}):
+            with pytest.raises(ArgumentError):
+                list(analyzer.analyze_video(str(clip), **bad))
+        with pytest.raises(VideoError, match="for a video file"):
+            list(analyzer.analyze_video([np.zeros((8, 8, 3), np.uint8)] * 3, fps=5, start_s=0.2))
+        with pytest.raises(NothingInRange, match="0:09.176 long"):
+            list(analyzer.analyze_video(str(clip), start_s=20))
+
+
+def test_a_live_source_has_no_range(clip):
+    with pytest.raises(VideoError, match="is live"):
+        FrameSource(str(clip), live=True, start_s=1.0)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--start", "6", "--end", "5"], "--end 0:05.000 is not after --start 0:06.000"),
+    (["--end", "0"], "--end 0 leaves no frame"),
+    (["--start", "20"], "nothing to read from 0:20.000 (20 s) on: the video is 0:09.176 long"),
+    (["--start", "9.15"], "its last frame is at 0:09.142"),
+    (["--start", "-5"], "0 or more; got -5"),
+    (["--start", "1:75"], "under 60"),
+    (["--end", "ten"], "a time is seconds (95.5) or [HH:]MM:SS[.ms]"),
+    (["--source", "0", "--start", "5"], "camera 0 is live"),
+])
+def test_a_range_that_cannot_be_is_one_error_line(tmp_path, clip, mask_model, capfd, args, said):
+    table = tmp_path / "faces.csv"
+    try:
+        code = main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                     "--csv", str(table), *args])
+    except SystemExit as exc:  # argparse's: a time that is no time
+        code = exc.code
+    assert code == 2
+    line = one_error_line(capfd.readouterr().err)
+    assert said in line, line
+    assert not table.exists() and not list(tmp_path.iterdir())
+
+
+def test_an_end_past_the_files_end_reads_it_to_its_end_and_says_so(tmp_path, clip, mask_model, capfd):
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--start", "8.8", "--end", "1:00", "--csv", str(table)]) == 0
+    warned = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[WARN]")]
+    assert warned == [f"[WARN] --end 1:00.000 is past the end of {clip} (0:09.176): read to its end"]
+    assert {int(r["frame"]) for r in read_csv(table)} == set(range(264, 275))
+
+
+def test_a_folder_run_skips_a_video_shorter_than_the_start(tmp_path, clip, mask_model, capfd):
+    """A folder of interviews, minute 10 of each: one shorter than that has nothing there, which is no failure
+    to read it (exit 0); when none has, one [ERROR] line, exit 2."""
+    clips, tables = tmp_path / "clips", tmp_path / "tables"
+    clips.mkdir()
+    shutil.copy(clip, clips / "long.mp4")
+    writer = cv2.VideoWriter(str(clips / "short.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64))
+    for _ in range(20):
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+    writer.release()
+    common = ["--source", f"{clips}/", "--model", str(mask_model), "--tasks", "mask", "--no-display"]
+    assert main([*common, "--start", "8", "--end", "8.2", "--csv", f"{tables}/"]) == 0
+    said = "".join(capfd.readouterr())
+    assert f"[INFO] skipped {clips / 'short.mp4'}: nothing to read from 0:08.000" in said, said
+    assert "1 video with no frame from --start to --end" in said and "[WARN]" not in said, said
+    assert {int(r["frame"]) for r in read_csv(tables / "long.csv")} == set(range(240, 246))
+    assert not (tables / "short.csv").exists()
+    assert main([*common, "--start", "30"]) == 2
+    assert "none of the 2 video(s) has a frame from --start to --end" in one_error_line(capfd.readouterr().err)
