@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
-from .cli.video import SMOOTH_LAG, late_pictures_line, smooth_strength
+from .cli.video import SMOOTH_LAG, late_pictures_line, smooth_strength, video_time
 from .errors import FacekitError, NO_ROOM_ERRNOS, counted, loops, near_names, one_line, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
@@ -100,6 +100,10 @@ class JobOptions:
     fine_pass: bool = False
     # photos and videos: turned clockwise before analysis (--rotate), a camera's whose orientation was lost
     rotate: int = 0
+    # videos: the frames from start_s up to end_s only (--start / --end, as detect_mask_video.py's), rows keeping
+    # the whole file's times: a job over minutes 10-12 of each recording had to cut every file first.
+    start_s: float | None = None
+    end_s: float | None = None
     # The heads' files: None = as the scripts run them (fp16 for photos, int8 twins for videos where int8
     # pays on the worker's CPU), True / False = int8 / fp16 for both (--int8, or FACEKIT_INT8 where the job
     # was started: workers on other machines do not see the driver's environment).
@@ -199,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=positive_int, metavar="N",
                    help="videos: analyse at most N frames of each (with --every M, its first N x M); a photo is "
                         "one frame whatever N is")
+    p.add_argument("--start", type=video_time, metavar="TIME",
+                   help="videos: each one's frames from TIME on only, seconds (95.5) or [HH:]MM:SS[.ms] (10:00), "
+                        "as detect_mask_video.py --start; rows keep the whole file's frame numbers and times")
+    p.add_argument("--end", type=video_time, metavar="TIME",
+                   help="videos: each one's frames before TIME only (e.g. --start 10:00 --end 12:00)")
     p.add_argument("--smooth", type=smooth_strength, default=0.6,
                    help="videos: per-track smoothing of probabilities, 0 = off (default: 0.6): " + SMOOTH_LAG)
     p.add_argument("--fine-pass", action="store_true",
@@ -596,7 +605,8 @@ class Worker:
                     for result in self.analyzer.analyze_video(source, detect_every=o.detect_every, every=o.every,
                                                               smooth=o.smooth, head_every=o.head_every,
                                                               max_frames=o.max_frames, fine_pass=o.fine_pass,
-                                                              rotate=o.rotate):
+                                                              rotate=o.rotate, start_s=o.start_s,
+                                                              end_s=o.end_s):
                         size = result.frame.shape[1], result.frame.shape[0]
                         rows += [csv_row(result.frame_index, result.time_s, face, task_labels, size=size)
                                  for face in result.faces]
@@ -1640,6 +1650,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.list is None:
         raise FacekitError("give image / video files, folders or globs, or --list FILE")
+    if args.end is not None and args.end <= (args.start or 0.0):  # before any video is read: none holds a frame
+        from .video import time_text
+
+        raise FacekitError(f"--end {time_text(args.end)} is not after --start {time_text(args.start or 0.0)}: the "
+                           "range is each video's frames from --start up to --end")
     # "~/results" as typed where no shell expands it (--output=~/results, a scheduler's job file, a subprocess list):
     # the job wrote into a folder named "~" here, then pyarrow, which does expand "~", read the status parts from
     # the home folder: a FileNotFoundError traceback after all the work, and on every resume. Read as a shell does.
@@ -1666,7 +1681,7 @@ def main(argv: list[str] | None = None) -> int:
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
                          head_every=args.head_every, max_frames=args.max_frames, fine_pass=args.fine_pass,
-                         rotate=args.rotate,
+                         rotate=args.rotate, start_s=args.start, end_s=args.end,
                          int8=True if args.int8 else forced_int8(), heads=head_hashes(heads),
                          cards=card_digests(heads))
     upgraded = results.check_options(options, warn_now=False)

@@ -209,3 +209,34 @@ def test_a_folder_run_skips_a_video_shorter_than_the_start(tmp_path, clip, mask_
     assert not (tables / "short.csv").exists()
     assert main([*common, "--start", "30"]) == 2
     assert "none of the 2 video(s) has a frame from --start to --end" in one_error_line(capfd.readouterr().err)
+
+
+def test_a_batch_jobs_range_gives_the_video_scripts_rows_of_it(tmp_path, clip, mask_model):
+    """facekit-batch --start / --end: each video's rows from the range only, the video script's rows of the same
+    range (frame numbers and times the whole file's); the range is the job's option (job.json), and an --end not
+    after --start is one [ERROR] line before any work."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("ray")
+    import json
+    import sys
+
+    from facekit.cli.video import main as video_main
+
+    out, table = tmp_path / "results", tmp_path / "faces.csv"
+    options = ["--head-every", "1", "--detector", "scrfd-500m", "--tasks", "mask", "--start", "4", "--end", "4.3"]
+    res = subprocess.run([sys.executable, "-m", "facekit.batch", str(clip), "-o", str(out), "--workers", "1",
+                          *options], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert video_main(["-s", str(clip), "--no-display", *options[:6], "--start", "4", "--end", "4.3",
+                       "--csv", str(table)]) == 0
+    columns = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "mask_label"]
+    rows = pd.read_parquet(out / "faces")[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+    script = pd.read_csv(table)[columns].sort_values(["frame", "track_id"]).reset_index(drop=True)
+    assert sorted(rows["frame"].unique()) == list(range(120, 129))
+    pd.testing.assert_frame_equal(rows, script, check_dtype=False)
+    job = json.loads((out / "job.json").read_text())
+    assert (job["start_s"], job["end_s"]) == (4.0, 4.3)
+    res = subprocess.run([sys.executable, "-m", "facekit.batch", str(clip), "-o", str(tmp_path / "other"),
+                          "--start", "5", "--end", "4"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--end 0:04.000 is not after --start 0:05.000" in one_error_line(res.stderr)
+    assert not (tmp_path / "other").exists()
