@@ -4,7 +4,8 @@
     faces = FaceAnalyzer().analyze("photo.jpg")     # or the one-liner: facekit.analyze("photo.jpg")
 
 The defaults run SCRFD's weights (InsightFace's) and the gender head (CelebA's terms), both for non-commercial
-research only: FaceAnalyzer(detector="yunet", tasks="mask,emotion") runs neither (README: Licences).
+research only: FaceAnalyzer(detector="yunet", tasks="mask,emotion") runs neither, but those heads are for research
+and education; FaceAnalyzer(commercial_use=True) loads only weights whose terms allow commercial use (README: Licences).
 
 Nothing heavy is imported here: `import facekit` must stay cheap so that the detection scripts
 start fast and never pull TensorFlow in by accident. The public names below are loaded on first

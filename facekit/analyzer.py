@@ -72,7 +72,7 @@ class FaceAnalyzer(FacePipeline):
             "auto" (the default) picks as the scripts do: the most accurate detector within the photo
             budget for `analyze`, the fast one for `analyze_video`: SCRFD, whose weights are for
             non-commercial research only, as the gender head's are (facekit.detection.LICENCES and
-            facekit.heads.weights_terms() give the terms; "yunet" is MIT).
+            facekit.heads.weights_terms() give the terms; "yunet" is MIT; see commercial_use).
         landmarks: add the 468-point mesh, 5 key points, head pose and eye / mouth openness.
         confidence: minimum detection score (None: the detector's own default, chosen on data).
         models: extra model folders (each card names its task), or one, used before the models folder.
@@ -82,6 +82,11 @@ class FaceAnalyzer(FacePipeline):
         int8: run the heads' validated int8 twins (True) or their fp16 models (False); None (the
             default) picks as the scripts do: fp16 for `analyze`, int8 twins for `analyze_video`
             (facekit.heads.use_int8 says why).
+        commercial_use: load only weights whose terms allow commercial use (facekit.licensing): "auto" becomes
+            YuNet (MIT) for photos and video, tasks=None only the heads whose card's terms allow it (none of the
+            shipped ones: `withheld` names those left out, with their terms), and a detector or head named here whose
+            terms do not is a facekit.licensing.LicenceError (an ArgumentError) before anything loads. None (the
+            default): on where FACEKIT_COMMERCIAL_USE=1, so one setting covers every analyzer of a process.
 
     Raises facekit.errors.ModelError (a FacekitError) when a head's model is missing or broken, AssetError (one
     too) when a detector's or the face mesh's weights are neither in $FACEKIT_ASSETS, the cache nor downloadable.
@@ -95,8 +100,9 @@ class FaceAnalyzer(FacePipeline):
     def __init__(self, tasks: Sequence[str] | str | None = None, detector: str | FaceDetector | None = "auto",
                  landmarks: bool | str = False, confidence: float | None = None,
                  models: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
-                 fine_pass: bool = True, int8: bool | None = None) -> None:
-        from .heads import load_heads
+                 fine_pass: bool = True, int8: bool | None = None, commercial_use: bool | None = None) -> None:
+        from .heads import load_heads, withheld_heads
+        from .licensing import check_detector, from_env
 
         if isinstance(tasks, str):  # list("mask") would ask for tasks 'm', 'a', 's', 'k'
             text, tasks = tasks, [t.strip() for t in tasks.split(",") if t.strip()]
@@ -124,17 +130,26 @@ class FaceAnalyzer(FacePipeline):
         # tasks=5 or models=5 was "'int' object is not iterable", naming neither.
         tasks = _names("tasks", tasks, str, "head names such as 'mask' (a model folder goes in models=)")
         models = _names("models", models, (str, os.PathLike), "model folders, as str or Path")
+        if not (commercial_use is None or _is_bool(commercial_use)):
+            raise ArgumentError(f"commercial_use must be True, False or None; got {commercial_use!r}")
+        self.commercial_use = from_env(commercial_use)
+        if isinstance(detector, str):
+            # As --detector reads it: detector="YuNet" or "SCRFD" (the README's and the papers' spelling) was
+            # "unknown detector 'YuNet'" from the library, though the scripts take it.
+            detector = detector.strip().lower().replace("_", "-")
+            if self.commercial_use and detector == "auto":
+                detector = "yunet"
+            elif self.commercial_use:  # before any weights load, the heads' included
+                check_detector(detector, f"detector={detector!r}")
         heads = load_heads(tasks=list(tasks) if tasks is not None else None,
-                           model_paths=[str(m) for m in models or []], int8=int8)
+                           model_paths=[str(m) for m in models or []], int8=int8, commercial_use=self.commercial_use)
+        # The heads a commercial run left out, by task, with their terms: said, not silently missing.
+        self.withheld = withheld_heads([str(m) for m in models or []]) if self.commercial_use and tasks is None else {}
         landmarker = None
         if landmarks:
             from .landmarks import create_landmarker
 
             landmarker = create_landmarker()
-        if isinstance(detector, str):
-            # As --detector reads it: detector="YuNet" or "SCRFD" (the README's and the papers' spelling) was
-            # "unknown detector 'YuNet'" from the library, though the scripts take it.
-            detector = detector.strip().lower().replace("_", "-")
         auto = detector == "auto"
         self.detector_name = DEFAULT_DETECTOR if auto else detector if isinstance(detector, str) else None
         self.video_detector_name = VIDEO_DETECTOR if auto else self.detector_name
@@ -395,7 +410,8 @@ class FaceAnalyzer(FacePipeline):
             "None" if self.detector is None else f"<{type(self.detector).__name__}>"  # the caller's own object
         if self.video_detector_name != self.detector_name:  # "auto": another detector for video
             detector += f", video_detector={self.video_detector_name!r}"
-        return f"FaceAnalyzer(tasks={self.tasks!r}, detector={detector}, landmarks={self.landmarker is not None})"
+        return (f"FaceAnalyzer(tasks={self.tasks!r}, detector={detector}, landmarks={self.landmarker is not None}"
+                + (", commercial_use=True)" if self.commercial_use else ")"))
 
     def close(self) -> None:
         super().close()
@@ -571,7 +587,8 @@ def analyze(image: ImageInput, **options: Any) -> list[Face]:
     kept for later calls with the same options (threads calling at once share one, built once), and built again
     where a head's files changed since (a notebook's head retrained between two calls kept the old one's labels).
     Its defaults, SCRFD and the gender head, are for non-commercial research only: detector="yunet",
-    tasks="mask,emotion" runs neither.
+    tasks="mask,emotion" runs neither, but those heads are for research and education; commercial_use=True (or
+    FACEKIT_COMMERCIAL_USE=1) loads only weights whose terms allow commercial use.
 
     options: FaceAnalyzer's (tasks=, detector=, landmarks=, confidence=, ...), e.g.
     `facekit.analyze("photo.jpg", tasks="mask", landmarks=True)`; for faces= build a FaceAnalyzer."""

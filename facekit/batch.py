@@ -44,7 +44,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
-                         positive_int, prog_name, progress_bar, say_non_commercial, warn, write_error_line)
+                         positive_int, prog_name, progress_bar, say_commercial_use, say_non_commercial, warn,
+                         write_error_line)
 from .cli.video import SMOOTH_LAG, late_pictures_line, smooth_strength, video_time
 from .errors import FacekitError, NO_ROOM_ERRNOS, counted, loops, near_names, one_line, shown
 from .signals import DeferredStop
@@ -1673,10 +1674,14 @@ def main(argv: list[str] | None = None) -> int:
         listed = "standard input" if str(args.list) == "-" and not args.list.exists() else args.list
         raise FacekitError(f"no images or videos found in {' '.join(args.inputs) or listed}"
                            + recursive_hint(args.inputs, args.recursive, lambda f: source_kind(f) != "other"))
-    from .heads import card_terms, forced_int8, load_heads
+    from .heads import card_terms, forced_int8, load_heads, withheld_heads
 
     # Loaded once, as the driver finds them: a model that cannot load is one line here, before Ray starts.
-    heads = load_heads(args.tasks, [str(m) for m in args.model])
+    heads = load_heads(args.tasks, [str(m) for m in args.model], commercial_use=args.commercial_use)
+    withheld = {}
+    if args.commercial_use and args.tasks is None:
+        # The workers load the heads the driver kept, named: not every head there is, as they would by default.
+        withheld, args.tasks = withheld_heads([str(m) for m in args.model]), list(heads)
     options = JobOptions(tasks=args.tasks, models=tuple(args.model), detector=args.detector,
                          confidence=args.confidence, landmarks=bool(args.landmarks), fast=args.fast,
                          every=args.every, detect_every=args.detect_every, smooth=args.smooth,
@@ -1713,7 +1718,11 @@ def main(argv: list[str] | None = None) -> int:
         results.check_columns(face_columns(heads, bool(args.landmarks)))
     if upgraded:
         warn(upgraded)
-    say_non_commercial(args.detector, heads)  # once there is work: a finished job resumed ends in its one line
+    # Once there is work: a finished job resumed ends in its one line.
+    if args.commercial_use:
+        say_commercial_use(args.detector, heads, withheld, bool(args.landmarks))
+    else:
+        say_non_commercial(args.detector, heads)
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     workers = start_ray(args.address, args.workers)
     if todo is None:

@@ -533,11 +533,19 @@ def check_models_folder() -> None:
 
 
 def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = None,
-               int8: bool | None = None) -> dict[str, Head]:
+               int8: bool | None = None, commercial_use: bool = False) -> dict[str, Head]:
     """Heads from explicit `model_paths` (each card names its task) plus, for tasks not given that
-    way, the models folder; `tasks` filters (None = every head that exists). int8: as `Head.load`."""
+    way, the models folder; `tasks` filters (None = every head that exists). int8: as `Head.load`.
+    commercial_use: only heads whose card's terms allow it (facekit.licensing): with tasks None the others are left
+    out (withheld_heads names them), and one asked for by task or path is a LicenceError, before any loads."""
+    from .licensing import card_allows, check_head
+
     heads: dict[str, Head] = {}
     given: dict[str, str] = {}
+    for path in model_paths or []:
+        if commercial_use:
+            card = ModelCard.load(model_folder(path) / CARD)
+            check_head(card.task, card, str(path))
     for path in model_paths or []:
         head = Head.load(path, int8)
         if head.task in given:  # one would silently replace the other
@@ -560,6 +568,11 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
             raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
         if task in doubled:
             raise doubled[task]
+        if commercial_use:
+            card = ModelCard.load(available[task] / CARD)
+            if tasks is None and not card_allows(card):
+                continue
+            check_head(task, card, str(available[task]))
         heads[task] = Head.load(available[task], int8)
     # After the tasks not found (a typo's line lists the heads there are): `-m runs/smile --tasks mask,emotion` loaded
     # the head given by its folder and never ran it, unsaid.
@@ -574,6 +587,20 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
     heads = {t: heads[t] for t in order if t in heads}
     check_columns(heads)
     return heads
+
+
+def withheld_heads(model_paths: list[str] | None = None) -> dict[str, str]:
+    """Task -> terms of the heads that `load_heads(None, model_paths, commercial_use=True)` leaves out: those of the
+    models folder, not replaced by a model path, whose card's terms do not allow commercial use."""
+    from .licensing import card_allows
+
+    given = {ModelCard.load(model_folder(p) / CARD).task for p in model_paths or []}
+    withheld = {}
+    for task, folder in sorted(available_tasks().items(), key=lambda tf: _task_rank(tf[0])):
+        card = ModelCard.load(folder / CARD)
+        if task not in given and not card_allows(card):
+            withheld[task] = card_terms(card)
+    return withheld
 
 
 def check_columns(heads: dict[str, Head]) -> None:

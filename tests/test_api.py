@@ -2794,7 +2794,7 @@ def test_the_api_says_its_defaults_are_non_commercial_and_how_to_avoid_them(medi
     paragraph = " ".join(next(p for p in api.split("\n\n") if 'detector="auto"' in p).split())
     assert "non-commercial research only" in paragraph and "gender head" in paragraph
     assert all(name in paragraph for name in ("facekit.detection.LICENCES", "facekit.heads.weights_terms()",
-                                              'detector="yunet"', 'tasks="mask,emotion"'))
+                                              'detector="yunet"', 'tasks="mask,emotion"', "commercial_use=True"))
     assert "non-commercial" in (documented.__doc__ or "")
     # help(facekit) and help(facekit.analyze), the one-liner's, are where a library user looks first: they showed
     # FaceAnalyzer() and analyze("photo.jpg") with the defaults and no word of their terms
@@ -2802,6 +2802,7 @@ def test_the_api_says_its_defaults_are_non_commercial_and_how_to_avoid_them(medi
 
     for doc in (facekit.__doc__, facekit.analyze.__doc__):
         assert "non-commercial research only" in " ".join(doc.split()) and 'detector="yunet"' in doc, doc
+        assert "commercial_use=True" in doc and "research and education" in " ".join(doc.split()), doc
     assert all("non-commercial" in LICENCES[d] for d in ("scrfd", "scrfd-500m")) and LICENCES["yunet"] == "MIT"
     assert "non-commercial" in weights_terms()["gender"]
     assert not any("non-commercial" in weights_terms()[t] for t in ("mask", "emotion"))

@@ -274,6 +274,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)
         parsed = super().parse_known_args(args, namespace)
+        if hasattr(parsed[0], "commercial_use"):
+            _commercial_use(self, parsed[0])
         # `-i *.jpg` beside a photo named "-old.jpg" read it as `-o ld.jpg`: an annotated image written to ld.jpg
         # (over a file of that name), "-joe.jpg" a JSON file named oe.jpg, with no word of the photo.
         for arg in self._argv:
@@ -657,12 +659,36 @@ class _TutorialFaceFolder(argparse.Action):
                      "scrfd, finds more faces, masked ones above all)")
 
 
+class _DefaultDetector(str):
+    """--detector's default as given to argparse, told from the same name typed: commercial use replaces the one
+    and refuses the other."""
+
+
+def _commercial_use(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--commercial-use, or FACEKIT_COMMERCIAL_USE=1, read once the options are: the default detector becomes
+    YuNet, and one named by --detector whose weights are not for commercial use is the run's one error line (the
+    heads are checked where they load: FaceAnalyzer's commercial_use)."""
+    from ..licensing import check_detector, from_env
+
+    try:
+        args.commercial_use = from_env(True if args.commercial_use else None)
+        detector = getattr(args, "detector", None)
+        if args.commercial_use and isinstance(detector, _DefaultDetector):
+            args.detector = "yunet"
+        elif args.commercial_use and detector is not None:
+            check_detector(detector, f"--detector {detector}")
+    except FacekitError as exc:  # the detector's LicenceError, or a FACEKIT_COMMERCIAL_USE of another value
+        parser.error(str(exc))
+
+
 def detector_name(value: str) -> str:
     """--detector's value as DETECTORS spells it: `--detector SCRFD` or `YuNet` (the papers' and OpenCV's
     spelling) or `scrfd_500m` was "invalid choice" though the user named an offered detector. A real typo gets
     the nearest names."""
     from ..detection import DETECTORS
 
+    if isinstance(value, _DefaultDetector):  # argparse passes its default through here: kept as the default
+        return value
     name = value.strip().lower().replace("_", "-")
     if name in DETECTORS:
         return name
@@ -677,6 +703,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     """`video`: the video script's default detector (fast enough for every frame) instead of the photo one.
     `batch`: facekit-batch, which runs one detector on photos and videos alike and draws nothing."""
     from ..detection import DEFAULT_DETECTOR, DETECTORS, LICENCES, VIDEO_DETECTOR
+    from ..licensing import ENV
 
     default = VIDEO_DETECTOR if video else DEFAULT_DETECTOR
     if batch:
@@ -706,7 +733,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     g.add_argument("-c", "--confidence", type=probability, default=None,
                    help="minimum face detection score (default: the detector's own, chosen on data: "
                         "scrfd and scrfd-500m 0.5, yunet 0.75, res10 0.5)")
-    g.add_argument("--detector", type=detector_name, choices=list(DETECTORS), default=default, metavar="NAME",
+    g.add_argument("--detector", type=detector_name, choices=list(DETECTORS), default=_DefaultDetector(default),
+                   metavar="NAME",
                    help=f"face detector {chosen}. Weights' licences: "
                         + "; ".join(f"{n} ({LICENCES[n]})" for n in DETECTORS)
                         + ". res10 is the PyImageSearch one")
@@ -719,6 +747,11 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                         "faces lying on their side and fewer upside down. "
                         + ("Boxes are in the turned picture's pixels" if batch else
                            "What is written is the turned picture, and boxes are in its pixels") + " (default: 0)")
+    g.add_argument("--commercial-use", action="store_true", default=None,
+                   help="load only weights whose terms allow commercial use: the default detector becomes yunet "
+                        "(MIT), and only heads whose card.json terms allow it run (none of the shipped ones: "
+                        "research, education or non-commercial data); a detector or head asked for that is not is "
+                        f"one error line. Also on with {ENV}=1 (README: Licences)")
     if not batch:
         g.add_argument("-f", "--face", nargs="?", action=_TutorialFaceFolder, help=argparse.SUPPRESS)
     g.add_argument("--landmarks", nargs="?", const="mesh", choices=["mesh", "5"], default=None,
@@ -745,6 +778,22 @@ def say_non_commercial(detector: str | None, heads: dict) -> None:
         info(f"for non-commercial research only: {', '.join(used)}")
 
 
+def say_commercial_use(detector: str | None, heads: dict, withheld: dict[str, str], landmarks: bool = False) -> None:
+    """Under commercial use, one line naming what this run loads and the terms of each, and the heads it left
+    out: a mask script that runs no mask head must say why."""
+    from ..assets import REGISTRY
+    from ..detection import LICENCES
+    from ..heads import card_terms
+
+    used = [f"the {detector} detector ({LICENCES[detector]})"] if detector in LICENCES else []
+    used += [f"the {task} head ({card_terms(head.card)})" for task, head in heads.items()]
+    used += [] if heads else ["no head (boxes only)"]
+    used += [f"the face mesh ({REGISTRY['face_mesh'].licence})"] if landmarks else []
+    left = "; ".join(f"the {task} head ({terms})" for task, terms in withheld.items())
+    info("commercial use: loading only " + ", ".join(used)
+         + (f"; left out, their weights not for commercial use: {left}" if left else ""))
+
+
 # Analyzers `python -m facekit serve` keeps loaded between the commands it runs (facekit.serve): a command whose
 # options are one's takes it, its models loaded and warm, instead of loading them again. Only in a server, and at
 # most KEEP_WARM of them (each holds ~50-100 MB); none with the face mesh, whose counts a run reports, and none
@@ -763,7 +812,8 @@ def build_pipeline(args: argparse.Namespace, detector: bool = True, fine_pass: b
 
     options = dict(tasks=args.tasks, detector=args.detector if detector else None,
                    landmarks=bool(getattr(args, "landmarks", None)), confidence=args.confidence,
-                   models=args.model, fine_pass=fine_pass, int8=use_int8(video))
+                   models=args.model, fine_pass=fine_pass, int8=use_int8(video),
+                   commercial_use=bool(getattr(args, "commercial_use", False)))
     key = repr(options)
     analyzer = _WARM.pop(key, None)
     if analyzer is None:

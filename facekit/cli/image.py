@@ -27,7 +27,7 @@ from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, guarded, has_display, info, one_file,
                      prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
-                     say_non_commercial, sibling_command, warn, where)
+                     say_commercial_use, say_non_commercial, sibling_command, warn, where)
 
 
 class _AsTyped(type(Path())):  # type: ignore[misc]  # PosixPath / WindowsPath: Path itself cannot be subclassed
@@ -334,8 +334,12 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
     check_models_folder()
     info("loading face detector model..." if not args.crops else "loading models...")
     pipeline = build_pipeline(args, detector=not args.crops, fine_pass=not args.fast)
-    say_non_commercial(None if args.crops else args.detector, pipeline.heads)
-    if not pipeline.heads:
+    if args.commercial_use:
+        say_commercial_use(None if args.crops else args.detector, pipeline.heads, pipeline.withheld,
+                           bool(args.landmarks))
+    else:
+        say_non_commercial(None if args.crops else args.detector, pipeline.heads)
+    if not pipeline.heads and not pipeline.withheld:  # heads left out for commercial use were named above
         warn("no trained heads found: faces are found but not classified (train one with train_mask_detector.py)")
     from ..drawing import Style, annotate
 

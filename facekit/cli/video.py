@@ -21,7 +21,7 @@ from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, say_non_commercial, sibling_command, warn, where,
+                     results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where,
                      write_error_line)
 from .window import CLOSED, LOST, Window
 
@@ -959,8 +959,11 @@ def _load(args):
     check_models_folder()
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
-    say_non_commercial(args.detector, pipeline.heads)
-    if not pipeline.heads:
+    if args.commercial_use:
+        say_commercial_use(args.detector, pipeline.heads, pipeline.withheld, bool(args.landmarks))
+    else:
+        say_non_commercial(args.detector, pipeline.heads)
+    if not pipeline.heads and not pipeline.withheld:  # heads left out for commercial use were named above
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
     return pipeline
