@@ -147,3 +147,16 @@ def test_batch_commercial_use_records_the_terms(media, tmp_path):
     assert all(allows_commercial_use(t) for t in job["licences"]["heads"].values())
     refused = batch(media / "two_people.jpg", "-o", tmp_path / "other", "--commercial-use", "--detector", "scrfd-500m")
     assert refused.returncode == 2 and "not for commercial use" in refused.stderr and not (tmp_path / "other").exists()
+
+
+def test_crops_under_commercial_use_warn_of_no_detector_option(datasets, tmp_path):
+    """--crops runs no detector; commercial use's stand-in for the default detector is no option the user typed."""
+    crop = next((datasets / "mask" / "with_mask").iterdir())
+    out = tmp_path / "crop.json"
+    res = script("detect_mask_image.py", "--crops", "-i", crop, "-j", out, "--commercial-use", "-m", own_head(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "[WARN]" not in res.stdout + res.stderr, res.stderr
+    assert "commercial use: loading only the mask head (Acme Corp" in res.stdout + res.stderr
+    assert json.loads(out.read_text())["faces"][0]["mask"]["label"] == "with_mask"
+    res = script("detect_mask_image.py", "--crops", "-i", crop, "-j", out, "--detector", "yunet")
+    assert "[WARN] --detector sets how faces are detected" in res.stderr

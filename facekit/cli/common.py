@@ -674,11 +674,16 @@ def _commercial_use(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.commercial_use = from_env(True if args.commercial_use else None)
         detector = getattr(args, "detector", None)
         if args.commercial_use and isinstance(detector, _DefaultDetector):
-            args.detector = "yunet"
+            args.detector = _DefaultDetector("yunet")  # still not typed: --crops says nothing of it
         elif args.commercial_use and detector is not None:
             check_detector(detector, f"--detector {detector}")
     except FacekitError as exc:  # the detector's LicenceError, or a FACEKIT_COMMERCIAL_USE of another value
         parser.error(str(exc))
+
+
+def detector_given(args: argparse.Namespace) -> bool:
+    """Whether --detector was typed, not argparse's default (nor commercial use's yunet, which stands in for it)."""
+    return not isinstance(getattr(args, "detector", None), _DefaultDetector)
 
 
 def detector_name(value: str) -> str:
@@ -787,10 +792,10 @@ def say_commercial_use(detector: str | None, heads: dict, withheld: dict[str, st
 
     used = [f"the {detector} detector ({LICENCES[detector]})"] if detector in LICENCES else []
     used += [f"the {task} head ({card_terms(head.card)})" for task, head in heads.items()]
-    used += [] if heads else ["no head (boxes only)"]
+    used += [] if heads else ["no head" + (" (boxes only)" if used else "")]
     used += [f"the face mesh ({REGISTRY['face_mesh'].licence})"] if landmarks else []
     left = "; ".join(f"the {task} head ({terms})" for task, terms in withheld.items())
-    info("commercial use: loading only " + ", ".join(used)
+    info("commercial use: loading " + ("only " if used[0] != "no head" else "") + ", ".join(used)
          + (f"; left out, their weights not for commercial use: {left}" if left else ""))
 
 

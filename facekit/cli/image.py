@@ -25,9 +25,9 @@ from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path,
 from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_write, failed_record, file_identity,
                        image_record, is_device, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
-                     check_output_path, example_command, exit_status_help, guarded, has_display, info, one_file,
-                     prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks, results_to_stdout, say,
-                     say_commercial_use, say_non_commercial, sibling_command, warn, where)
+                     check_output_path, detector_given, example_command, exit_status_help, guarded, has_display, info,
+                     one_file, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
+                     results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where)
 
 
 class _AsTyped(type(Path())):  # type: ignore[misc]  # PosixPath / WindowsPath: Path itself cannot be subclassed
@@ -229,9 +229,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         parser.error("--landmarks needs detected faces: leave out --crops")
     if args.crops:
         # No detector runs on crops: these changed nothing, without a word (-c 0.9 kept every crop, at score 1).
-        from ..detection import DEFAULT_DETECTOR
-
-        unused = [flag for flag, given in (("--detector", args.detector != DEFAULT_DETECTOR),
+        unused = [flag for flag, given in (("--detector", detector_given(args)),
                                            ("--confidence", args.confidence is not None), ("--fast", args.fast))
                   if given]
         if unused:
