@@ -593,10 +593,15 @@ def analyze(image: ImageInput, **options: Any) -> list[Face]:
     options: FaceAnalyzer's (tasks=, detector=, landmarks=, confidence=, ...), e.g.
     `facekit.analyze("photo.jpg", tasks="mask", landmarks=True)`; for faces= build a FaceAnalyzer."""
     global _default
+    from .licensing import ENV
+
+    # FACEKIT_COMMERCIAL_USE set after a first call (an app's settings read late) kept the analyzer built without it,
+    # SCRFD and every head: it is one of the options, as commercial_use= is.
+    key = {**options, ENV: os.environ.get(ENV)}
     with _default_lock:
-        if _default is None or _default[0] != options or _head_files(_default[1]) != _default[2]:
+        if _default is None or _default[0] != key or _head_files(_default[1]) != _default[2]:
             _check_options(options)
             built = FaceAnalyzer(**options)
-            _default = (dict(options), built, _head_files(built))
+            _default = (key, built, _head_files(built))
         analyzer = _default[1]
     return analyzer.analyze(image)

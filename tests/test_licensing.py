@@ -160,3 +160,18 @@ def test_crops_under_commercial_use_warn_of_no_detector_option(datasets, tmp_pat
     assert json.loads(out.read_text())["faces"][0]["mask"]["label"] == "with_mask"
     res = script("detect_mask_image.py", "--crops", "-i", crop, "-j", out, "--detector", "yunet")
     assert "[WARN] --detector sets how faces are detected" in res.stderr
+
+
+def test_the_one_liner_follows_the_environment_variable_set_after_a_first_call(media, monkeypatch):
+    import facekit
+    from facekit import analyzer
+
+    monkeypatch.delenv("FACEKIT_COMMERCIAL_USE", raising=False)
+    assert len(facekit.analyze(media / "two_people.jpg", tasks=[])) == 2
+    assert analyzer._default[1].detector_name == "scrfd"
+    monkeypatch.setenv("FACEKIT_COMMERCIAL_USE", "1")
+    assert len(facekit.analyze(media / "two_people.jpg", tasks=[])) == 2
+    used = analyzer._default[1]
+    assert used.commercial_use and all(allows_commercial_use(t) for t in loaded_terms(used)), loaded_terms(used)
+    with pytest.raises(LicenceError):
+        facekit.analyze(media / "two_people.jpg", tasks="gender")
