@@ -565,7 +565,10 @@ def load_heads(tasks: list[str] | None = None, model_paths: list[str] | None = N
             continue
         if task not in available:
             have = ", ".join(sorted({*available, *heads}, key=_task_rank)) or "none"
-            raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have})")
+            # A head just trained into a folder of one's own (-m runs/glasses) and run by --tasks alone: the line
+            # listed the heads there are, not how to give it.
+            raise ModelError(f"no trained model for task {task!r} in {models_dir()} (available: {have}); a head "
+                             f"trained into another folder is given with -m FOLDER (in Python, models=[FOLDER])")
         if task in doubled:
             raise doubled[task]
         if commercial_use:
