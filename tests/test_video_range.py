@@ -240,3 +240,25 @@ def test_a_batch_jobs_range_gives_the_video_scripts_rows_of_it(tmp_path, clip, m
                           "--start", "5", "--end", "4"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "--end 0:04.000 is not after --start 0:05.000" in one_error_line(res.stderr)
     assert not (tmp_path / "other").exists()
+
+
+def test_a_piped_videos_range_past_its_end_names_it_as_given(tmp_path, clip, mask_model, monkeypatch, capfd):
+    """`cat clip.mp4 | ... --source - --start 20` named the temporary file it was read into
+    (/tmp/.facekit-stdin.2fwnx5sc.part/stdin), which is gone once the run ends."""
+    import io
+    import sys
+    import tempfile
+
+    class Pipe:
+        buffer = io.BytesIO(clip.read_bytes())
+
+        def isatty(self):
+            return False
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    monkeypatch.setattr(sys, "stdin", Pipe())
+    assert main(["--source", "-", "--model", str(mask_model), "--tasks", "mask", "--no-display", "--start", "20"]) == 2
+    line = one_error_line(capfd.readouterr().err)
+    assert line == "[ERROR] -: nothing to read from 0:20.000 (20 s) on: the video is 0:09.176 long", line

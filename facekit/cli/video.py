@@ -891,7 +891,7 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..records import is_stdout
-    from ..video import SourceSpec, _is_sequence, check_file_source
+    from ..video import NothingInRange, SourceSpec, _is_sequence, check_file_source
 
     spec = SourceSpec.parse(args.source)
     _check_time_range(args, spec)
@@ -936,8 +936,8 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     try:
         stats = run(args, pipeline)
     except VideoError as exc:  # named as the user gave it, not by the temporary file it was read into
-        if args.piped and type(exc) is VideoError:
-            raise VideoError(str(exc).replace(args.source, "-")) from None
+        if args.piped and type(exc) in (VideoError, NothingInRange):  # --start past its end too
+            raise type(exc)(str(exc).replace(args.source, "-")) from None
         raise
     report_landmarks(pipeline, stats.landmarks, video=True)
     if stats.error:
