@@ -917,7 +917,7 @@ class FrameSource:
         image sequence's or a photo's are its frame numbers (and a rate given after it opens)."""
         why = ("is live: its times count from when it is opened" if self._live else
                "is an image sequence, which holds no times" if self.sequence else
-               "is an image, not a video" if self._photo else None)
+               "is a photo, not a video" if self._photo and not animated(Path(self.spec.target)) else None)
         if why is not None:
             self.cap.release()
             raise VideoError(f"{self.spec.describe()} {why}; a time range (start, end) is for a video file")
@@ -926,22 +926,27 @@ class FrameSource:
         """Reads on from the frame at start_s or the first after it: (False, None) where there is none. Seeks
         SEEK_LEAD_S before it (keyframes, and OpenCV's frame numbers from the average rate, land early or late)
         and reads forward; one that lands past it seeks 4x as far back, down to the file's start. Sets first_index
-        (the number a whole read gives that frame in a constant-rate file: its time x the rate) and first_s."""
-        lead, last_s = SEEK_LEAD_S, None
+        (the number a whole read gives that frame: counted where the read began at the start, else its time x the
+        rate, a constant-rate file's number) and first_s."""
+        # An animated GIF or PNG (small; each frame at its own delay, so no rate gives its numbers) is read from its
+        # first frame, counted.
+        lead, last_s, moved = (float("inf") if self._photo else SEEK_LEAD_S), None, False
         if self.duration_s is not None and start_s >= self.duration_s:  # not looked for: a seek there reads nothing
             self.cap.release()
             raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
                              f"on: the video is {time_text(self.duration_s)} long")
         while True:
             at = max(0.0, start_s - lead)
-            self.cap.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0)
+            if at > 0 or moved:
+                self.cap.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0)
+            moved, before = True, 0
             ok, frame = self.cap.read()
             t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if at > 0 and (not ok or t > start_s + RANGE_SLACK_S):
                 lead *= 4
                 continue
             while ok and t < start_s - RANGE_SLACK_S:
-                last_s = t
+                last_s, before = t, before + 1
                 ok, frame = self.cap.read()
                 t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             break
@@ -951,7 +956,7 @@ class FrameSource:
             self.cap.release()
             raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
                              f"on: its last frame is at {time_text(last_s)} ({last_s:.3f} s)")
-        self.first_index, self.first_s = round(t * self.fps), t
+        self.first_index, self.first_s = (before if at == 0 else round(t * self.fps)), t
         return True, frame
 
     def _range_ended(self) -> bool:

@@ -262,3 +262,23 @@ def test_a_piped_videos_range_past_its_end_names_it_as_given(tmp_path, clip, mas
     assert main(["--source", "-", "--model", str(mask_model), "--tasks", "mask", "--no-display", "--start", "20"]) == 2
     line = one_error_line(capfd.readouterr().err)
     assert line == "[ERROR] -: nothing to read from 0:20.000 (20 s) on: the video is 0:09.176 long", line
+
+
+def test_an_animated_gifs_range_is_its_frames_at_their_own_delays(tmp_path):
+    """An animated GIF is read as a video of its frames (README), each at its own delay: its range was refused as
+    "an image". Its frames keep the numbers and times a whole read gives them, which no frame rate does (delays of
+    0.1 s, then 0.3 s: the frame at 0.8 s is the 7th)."""
+    from PIL import Image
+
+    gif = tmp_path / "anim.gif"
+    frames = [Image.fromarray(np.full((64, 64, 3), 20 * i, np.uint8)) for i in range(10)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[100] * 5 + [300] * 5, loop=0)
+    with FrameSource(str(gif), start_s=0.6, end_s=1.5) as source:
+        got = []
+        while (item := source.read()) is not None:
+            got.append((item[0], round(source.time_s(item[0]), 3), int(item[1][0, 0, 0])))
+    assert got == [(6, 0.8, 120), (7, 1.1, 140), (8, 1.4, 160)]
+    photo = tmp_path / "still.png"
+    frames[0].save(photo)
+    with pytest.raises(VideoError, match="is a photo, not a video"):
+        FrameSource(str(photo), start_s=0.5)
