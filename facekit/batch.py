@@ -597,7 +597,9 @@ class Worker:
                 # Read here, as analyze() reads it, for its size (turned by --rotate): the rows' width and height.
                 image = rotate_clockwise(as_image(source), self.options.rotate)
                 size = image.shape[1], image.shape[0]
-                for face in self.analyzer.analyze(image):
+                # Given no --rotate, a photo showing no face or only weak ones is searched turned too, its boxes
+                # still in its pixels as read (FaceAnalyzer.analyze); one turned by --rotate is read as turned.
+                for face in self.analyzer.analyze(image, rotate=0 if self.options.rotate else None):
                     rows.append(csv_row(0, 0.0, face, task_labels, size=size) | {"frame": None, "time_s": None})
                 frames = 1
             elif kind == "video":

@@ -3183,3 +3183,28 @@ def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from
     (tmp_path / "photo.jpg").write_bytes(b"")
     for typed in ("photo.jpg ", " photo.jpg"):
         assert near_names(tmp_path / typed) == f" (did you mean {tmp_path / 'photo.jpg'}?)"
+
+
+def test_a_photo_upside_down_is_searched_turned_and_its_faces_read_upright(analyzer, media):
+    """example_03.png upside down (its EXIF orientation stripped, as a messenger's copy is) gave no face unless the
+    caller knew to pass rotate=180. Given no rotate=, a photo with no face or only weak ones is searched turned, and
+    the turn that stands its faces up is kept: its three faces, boxes in the photo's pixels as given (the upright
+    boxes turned with it), labelled as upright, `turned` 180. rotate=0 is the photo as it is, unsearched; a cat
+    searched every way up is still no face."""
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "example_03.png")
+    h, w = photo.shape[:2]
+    upright = analyzer.analyze(photo)
+    assert len(upright) == 3 and upright.turned == 0
+    down = analyzer.analyze(cv2.rotate(photo, cv2.ROTATE_180))
+    assert down.turned == 180 and len(down) == 3
+    for face in upright:
+        b = face.box
+        (match,) = [f for f in down if abs(f.box.x1 - (w - b.x2)) <= 3 and abs(f.box.y1 - (h - b.y2)) <= 3]
+        assert {t: p.label for t, p in match.predictions.items()} == {t: p.label for t, p in face.predictions.items()}
+    assert analyzer.analyze(cv2.rotate(photo, cv2.ROTATE_180), rotate=0) == []
+    cat = load_image(media / "no_face_cat.png")
+    for turn in (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        found = analyzer.analyze(cat if turn is None else cv2.rotate(cat, turn))
+        assert found == [] and found.turned == 0

@@ -566,6 +566,32 @@ def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_
     assert len(frames) == 3 and all(r["x2"] <= 600 and r["y2"] <= 400 for r in frames)
 
 
+def test_a_photo_upside_down_without_rotate_gives_its_faces_in_its_own_pixels(media, tmp_path, monkeypatch):
+    """A job's photo stored upside down with no --rotate (a messenger's copy, its EXIF orientation stripped): its
+    rows were empty, status ok. The worker's analyzer searches it turned, as the photo script does: the upright
+    photo's three faces and labels, their boxes in the photo as stored (the upright x1 is 600 - x2 there)."""
+    from dataclasses import asdict
+
+    import cv2
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker
+    from facekit.detection import DEFAULT_DETECTOR
+
+    photo = tmp_path / "down.png"
+    cv2.imwrite(str(photo), cv2.rotate(cv2.imread(str(media / "example_03.png")), cv2.ROTATE_180))
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"])))
+        rows, status = worker.run_source(str(photo), "image")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert status["status"] == "ok" and status["faces"] == 3
+    assert sorted((600 - r["x2"], r["mask_label"], r["width"], r["height"]) for r in rows) == [
+        (172, "without_mask", 600, 400), (263, "with_mask", 600, 400), (530, "without_mask", 600, 400)]
+
+
 def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_path, monkeypatch):
     """The Parquet held boxes in pixels and no size: dividing them by the picture's took opening each photo or video
     again. Each row has `width` and `height` (int64), the picture's its box is in: turned by --rotate first."""

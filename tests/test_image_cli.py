@@ -2199,7 +2199,7 @@ def test_a_folder_run_says_each_photos_faces(media, tmp_path):
     res = run_script("detect_mask_image.py", "-i", photos, "-o", out, "--no-display", "--tasks", "mask")
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith(f"[INFO] {photos}")]
-    assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'}){TURN_HINT}",
+    assert lines == [f"[INFO] {photos / 'cat.jfif'}: 0 faces (annotated image: {out / 'cat.jpg'})",
                      f"[INFO] {photos / 'img2.jpg'}: 1 face", f"[INFO] {photos / 'img10.jpg'}: 2 faces"], res.stdout
     assert cv2.imread(str(out / "cat.jpg")) is not None
 
@@ -2828,9 +2828,11 @@ def test_rotate_reads_a_photo_that_lost_its_orientation_upright(tmp_path, media,
     assert [(len(r["faces"]), r["width"], r["height"]) for r in records] == [(3, 600, 400), (2, 300, 400)]
 
 
-def test_a_photo_with_no_face_names_rotate_once_a_run(tmp_path, media, capfd):
-    """example_03.png upside down said "0 faces" and nothing of --rotate, which reads its three. The first photo of
-    a run with no face names it; the others, a run given --rotate and a --crops run (no search) do not."""
+def test_a_photo_upside_down_is_found_turned_and_said_so(tmp_path, media, capfd):
+    """example_03.png upside down (a messenger's copy, its EXIF orientation stripped) said "0 faces"; only a user
+    who knew --rotate 180 got its three. Given no --rotate, a photo with no face or only weak ones is searched
+    turned: its three faces, labelled as upright, boxes and size the photo's as read, and its line and JSON say it
+    lies upside down. `--rotate 0` reads it as it is: no search, and the first photo of no face names --rotate."""
     from facekit.cli.image import main
 
     folder = tmp_path / "ceiling"
@@ -2839,14 +2841,27 @@ def test_a_photo_with_no_face_names_rotate_once_a_run(tmp_path, media, capfd):
     cv2.imwrite(str(folder / "a.png"), cv2.rotate(photo, cv2.ROTATE_180))
     shutil.copy(media / "no_face_cat.png", folder / "b.png")
     shutil.copy(media / "obama-240p.jpg", folder / "c.jpg")
-    assert main(["-i", str(folder / "a.png"), "--tasks", "mask", "--no-display"]) == 0
-    assert f"[INFO] {folder / 'a.png'}: 0 faces{TURN_HINT}" in capfd.readouterr().out.splitlines()
-    assert main(["-i", str(folder), "--tasks", "mask", "--no-display"]) == 0
-    lines = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith(f"[INFO] {folder}/")]
-    assert lines == [f"[INFO] {folder / 'a.png'}: 0 faces{TURN_HINT}", f"[INFO] {folder / 'b.png'}: 0 faces",
-                     f"[INFO] {folder / 'c.jpg'}: 1 face"], lines
-    assert main(["-i", str(folder / "a.png"), "--tasks", "mask", "--no-display", "--rotate", "180"]) == 0
-    assert f"[INFO] {folder / 'a.png'}: 3 faces" in capfd.readouterr().out.splitlines()
+    one = tmp_path / "a.json"
+    assert main(["-i", str(folder / "a.png"), "--tasks", "mask", "--no-display", "-j", str(one)]) == 0
+    assert f"[INFO] {folder / 'a.png'}: 3 faces, found turned 180 degrees clockwise (upside down: --rotate 180 " \
+           "writes it upright)" in capfd.readouterr().out.splitlines()
+    record = json.loads(one.read_text())
+    assert (record["width"], record["height"], record["turned"]) == (600, 400, 180)
+    # The upright photo's faces at x1 172, 263 and 530, where the turned picture has their x2 at 600 - x1.
+    assert sorted((600 - f["box"][2], f["mask"]["label"]) for f in record["faces"]) == [
+        (172, "without_mask"), (263, "with_mask"), (530, "without_mask")]
+    lines = tmp_path / "all.jsonl"
+    assert main(["-i", str(folder), "--tasks", "mask", "--no-display", "-j", str(lines)]) == 0
+    said = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith(f"[INFO] {folder}/")]
+    assert said == [f"[INFO] {folder / 'a.png'}: 3 faces, found turned 180 degrees clockwise (upside down: --rotate "
+                    "180 writes it upright)", f"[INFO] {folder / 'b.png'}: 0 faces",
+                    f"[INFO] {folder / 'c.jpg'}: 1 face"], said
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [(len(r["faces"]), r.get("turned")) for r in records] == [(3, 180), (0, None), (1, None)]
+    assert main(["-i", str(folder), "--tasks", "mask", "--no-display", "--rotate", "0"]) == 0
+    said = [ln for ln in capfd.readouterr().out.splitlines() if ln.startswith(f"[INFO] {folder}/")]
+    assert said == [f"[INFO] {folder / 'a.png'}: 0 faces{TURN_HINT}", f"[INFO] {folder / 'b.png'}: 0 faces",
+                    f"[INFO] {folder / 'c.jpg'}: 1 face"], said
     assert main(["-i", str(folder / "b.png"), "--tasks", "mask", "--no-display", "--rotate", "90"]) == 0
     out = capfd.readouterr().out
     assert f"[INFO] {folder / 'b.png'}: 0 faces" in out.splitlines() and "--rotate" not in out, out
@@ -2876,7 +2891,7 @@ def test_a_photo_name_with_a_line_break_stays_on_its_console_line(media, tmp_pat
     shutil.copy(media / "no_face_cat.png", folder / "del\x7f.png")  # DEL, a terminal's erase: shown as \x7f
     (folder / "cut\n[INFO] done.jpg").write_bytes((media / "obama.jpg").read_bytes()[:3000])  # its [WARN] line
     res = run_script("detect_mask_image.py", "-i", folder, "--no-display", "--tasks", "mask")
-    assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces{TURN_HINT}" in res.stdout.splitlines(), res.stdout
+    assert f"[INFO] {folder}/a\\n[INFO] stopped.png: 0 faces" in res.stdout.splitlines(), res.stdout
     assert any(ln.startswith(f"[INFO] {folder}/tab\there.png: 0 faces") for ln in res.stdout.splitlines()), res.stdout
     assert any(ln.startswith(f"[INFO] {folder}/del\\x7f.png: 0 faces") for ln in res.stdout.splitlines()), res.stdout
     assert all(ln.startswith(("[", "  ")) for ln in res.stdout.splitlines()), res.stdout

@@ -746,12 +746,18 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     what, flag, lost = (("photo and video", "rotation flag or EXIF orientation", "a phone's file whose flag was lost")
                         if batch else ("video frame", "rotation flag", "a phone video whose flag was lost") if video
                         else ("photo", "EXIF orientation", "a photo whose orientation was lost"))
-    g.add_argument("--rotate", type=rotation, default=0, metavar="DEGREES",
+    # A photo (not a video) given no --rotate is searched turned where it shows no face or only weak ones
+    # (FaceAnalyzer.analyze); None tells that from `--rotate 0`, as read and no search.
+    photos = not video and not batch
+    g.add_argument("--rotate", type=rotation, default=None if photos else 0, metavar="DEGREES",
                    help=f"turn each {what} 90, 180 or 270 degrees clockwise before it is analysed, after the file's "
                         f"own {flag} ({lost}, a camera mounted upside down or sideways): the detector finds few "
                         "faces lying on their side and fewer upside down. "
                         + ("Boxes are in the turned picture's pixels" if batch else
-                           "What is written is the turned picture, and boxes are in its pixels") + " (default: 0)")
+                           "What is written is the turned picture, and boxes are in its pixels")
+                        + (" (default: as read; a photo with no face or only weak ones is searched turned each other "
+                           "way too, and where its faces show it lies turned, its line and JSON say how; 0: as read, "
+                           "no search)" if photos else " (default: 0)"))
     g.add_argument("--commercial-use", action="store_true", default=None,
                    help="load only weights whose terms allow commercial use: the default detector becomes yunet "
                         "(MIT), and only heads whose card.json terms allow it run (none of the shipped ones: "

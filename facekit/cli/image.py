@@ -326,7 +326,7 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
 
     # One photo is read before the models load (~1 s): a missing or broken one was named only after
     # "loading face detector model..." and, with the default detector, its non-commercial [INFO] line.
-    image = None if batch else _read_single(images[0], args.rotate)
+    image = None if batch else _read_single(images[0], args.rotate or 0)
     from ..heads import check_models_folder
 
     check_models_folder()
@@ -407,8 +407,28 @@ def _read(path: Path, rotate: int = 0):
         raise ImageError(f"{path}: a video, not a photo: {video} --source {shlex.quote(str(path))} reads it") from None
 
 
-def _analyze(pipeline, image, crops: bool):
-    return [pipeline.classify_whole(image)] if crops else pipeline(image)
+def _analyze(pipeline, image, args):
+    """The photo's faces; one given no --rotate is searched turned too where it shows none or only weak ones
+    (FaceAnalyzer.analyze): `turned` on the result says where they were found."""
+    if args.crops:
+        return [pipeline.classify_whole(image)]
+    return pipeline.analyze(image, rotate=None if args.rotate is None else 0)
+
+
+def _turned(faces) -> dict:
+    """The record's `turned` (degrees clockwise), where the photo's faces were found with it turned: absent else."""
+    turned = getattr(faces, "turned", 0)
+    return {"turned": turned} if turned else {}
+
+
+def _turned_note(faces) -> str:
+    """What a photo's face line adds where its faces were found with it turned: how it lies, and the --rotate that
+    writes it upright (its boxes and annotated image stay the photo's as read)."""
+    turned = getattr(faces, "turned", 0)
+    if not turned:
+        return ""
+    lies = "upside down" if turned == 180 else "on its side"
+    return f", found turned {turned} degrees clockwise ({lies}: --rotate {turned} writes it upright)"
 
 
 def _summary(faces, pipeline, image) -> str:
@@ -474,25 +494,28 @@ def _read_single(path: Path, rotate: int = 0):
 
 
 # A photo lying on its side or upside down (its EXIF orientation lost, a camera mounted upside down) said "0 faces"
-# and nothing of --rotate: example_03.png upside down gives none, with --rotate 180 its three.
+# and nothing of --rotate: example_03.png upside down gives none, with --rotate 180 its three. Without --rotate such
+# a photo is searched each way up (_analyze); `--rotate 0` asks for none, and its line names --rotate.
 TURN_HINT = "; on its side or upside down? --rotate 90|180|270 turns a photo clockwise first"
 
 
 def _turn_hint(args, faces) -> bool:
-    """Whether a photo's face line names --rotate: no face found, upright as read (a crop is no search)."""
+    """Whether a photo's face line names --rotate: no face found as read, and not searched turned (a crop is no
+    search)."""
     return not faces and not args.crops and args.rotate == 0
 
 
 def _single(args, path: Path, image, pipeline, style, annotate, made: MadeFolders, into_folder: bool = False) -> int:
-    faces = _analyze(pipeline, image, args.crops)
+    faces = _analyze(pipeline, image, args)
     # \xNN for a Latin-1 name, as in the JSON
-    info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (TURN_HINT if _turn_hint(args, faces) else ""))
+    info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + _turned_note(faces)
+         + (TURN_HINT if _turn_hint(args, faces) else ""))
     if faces:
         say(_summary(faces, pipeline, image))
     reader_left = False
     if args.json:
         try:
-            record = image_record(path, image.shape[1], image.shape[0], faces)
+            record = image_record(path, image.shape[1], image.shape[0], faces, **_turned(faces))
             if args.json.suffix.lower() in JSON_LINES_SUFFIXES or is_stdout(args.json):
                 # A glob that matched one photo (`-i photos/*.jpg -j faces.jsonl`) wrote indented JSON under
                 # a .jsonl name, which pandas.read_json(lines=True) and a reader of lines cannot read. Standard
@@ -603,18 +626,18 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
                 try:
-                    image = _read(path, args.rotate)
+                    image = _read(path, args.rotate or 0)
                 except ImageError as exc:
                     failed += 1
                     tqdm.write(f"[WARN] skipped {one_line(str(exc))}", file=sys.stderr)  # as warn() writes it
                     # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
                     # from one never given, as facekit-batch's status rows tell them apart.
-                    failure = json.dumps(failed_record(path, str(exc), _stated_size(path, args.rotate)),
+                    failure = json.dumps(failed_record(path, str(exc), _stated_size(path, args.rotate or 0)),
                                          ensure_ascii=False) + "\n"
                     if out is not None and (unwritten := _append_record(out, failure, args.json)) is not None:
                         break
                     continue
-                faces = _analyze(pipeline, image, args.crops)
+                faces = _analyze(pipeline, image, args)
                 shown = annotate(image, faces, style, enlarge_small=True, band=args.crops) if args.output else None
                 # A Ctrl-C while a photo is recorded waits until both outputs have it.
                 with DeferredStop() as holding:
@@ -636,7 +659,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                             unwritten = exc
                             break
                     if out is not None:
-                        record = image_record(path, image.shape[1], image.shape[0], faces)
+                        record = image_record(path, image.shape[1], image.shape[0], faces, **_turned(faces))
                         line = json.dumps(record, ensure_ascii=False) + "\n"
                         if (unwritten := _append_record(out, line, args.json)) is not None:
                             break
@@ -655,6 +678,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 hinted = hinted or bool(hint)
                 with tqdm.external_write_mode():
                     info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (f", {why}" if why else "")
+                         + _turned_note(faces)
                          + (f" (annotated image: {printable(str(args.output / name))})" if renamed else "") + hint)
         except KeyboardInterrupt:
             stopped = "interrupted"
