@@ -1939,12 +1939,18 @@ def test_a_run_on_non_commercial_weights_says_so(media, tmp_path):
     assert res.returncode == 0, res.stderr
     line = next(x for x in res.stderr.splitlines() if "non-commercial" in x)
     assert line.startswith("[INFO] for non-commercial research only: the scrfd detector (InsightFace")
-    assert "--detector yunet is MIT" in line and "the gender head" in line and "mask head" not in line
+    noncommercial, others = line.split("; not for commercial use either: ")
+    assert "--detector yunet is MIT" in noncommercial and "the gender head" in noncommercial
+    assert "mask head" not in noncommercial
+    # The mask and emotion heads learnt from images offered for research and education: no product's either.
+    assert "the mask head (research and education" in others and "the emotion head (research" in others
+    assert line.endswith("(--commercial-use loads only weights whose terms allow it)")
     assert len(json.loads(res.stdout)["faces"]) == 3  # `-j -`: the line is not in the JSON a pipe reads
 
     res = run_script("detect_mask_image.py", "-i", media / "example_03.png", "-j", out, "--no-display",
                      "--detector", "yunet", "--tasks", "mask,emotion")
     assert res.returncode == 0 and "non-commercial" not in res.stdout + res.stderr, res.stdout
+    assert "[INFO] not for commercial use: the mask head (research and education" in res.stdout + res.stderr
     assert len(json.loads(out.read_text())["faces"]) == 3
 
 

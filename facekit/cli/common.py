@@ -773,20 +773,27 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
 
 
 def say_non_commercial(detector: str | None, heads: dict) -> None:
-    """One line naming the weights of this run that are for non-commercial research only. The defaults (SCRFD,
-    the gender head) are such weights: a run that never opened --help said nothing of it."""
+    """One line naming the weights of this run that are for non-commercial research only, then the other heads whose
+    terms do not allow commercial use either. The defaults (SCRFD, the gender head) are such weights: a run that
+    never opened --help said nothing of it; and the mask and emotion heads (research and education) went unnamed,
+    so `--detector yunet --tasks mask,emotion` looked clear for a product."""
     from ..detection import LICENCES
     from ..heads import card_terms
+    from ..licensing import card_allows
 
-    used = []
+    used, others = [], []
     if detector is not None and "non-commercial" in LICENCES.get(detector, ""):
         used.append(f"the {detector} detector ({LICENCES[detector].split(':')[0]}; --detector yunet "
                     f"is {LICENCES['yunet']})")
     for task, head in heads.items():
         if "non-commercial" in card_terms(head.card).lower():
             used.append(f"the {task} head (its card.json: {card_terms(head.card)})")
-    if used:
-        info(f"for non-commercial research only: {', '.join(used)}")
+        elif not card_allows(head.card):
+            others.append(f"the {task} head ({card_terms(head.card)})")
+    parts = [f"for non-commercial research only: {', '.join(used)}"] if used else []
+    parts += [f"not for commercial use{' either' if used else ''}: {', '.join(others)}"] if others else []
+    if parts:
+        info("; ".join(parts) + " (--commercial-use loads only weights whose terms allow it)")
 
 
 def say_commercial_use(detector: str | None, heads: dict, withheld: dict[str, str], landmarks: bool = False) -> None:
