@@ -525,6 +525,10 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="resolve (and download) every model asset; each line gives its licence")
     fetch.add_argument("--layout", type=Path, help="also lay out face_detector/ and examples/ here")
+    fetch.add_argument("--commercial-use", action="store_true", default=None,
+                       help="leave out the weights whose terms do not allow commercial use (SCRFD's, and the ImageNet "
+                            "MobileNetV2 the trainer starts from), as the scripts' --commercial-use never loads them; "
+                            "also on with FACEKIT_COMMERCIAL_USE=1")
     sub.add_parser("list", help="show where each asset resolves from, and its licence")
     # With no command argparse said "the following arguments are required: command", naming none.
     if not (sys.argv[1:] if argv is None else argv):
@@ -543,8 +547,17 @@ def _main(argv: list[str] | None = None) -> int:
             return 0
         # One asset that cannot be had (offline, a damaged mirror copy) stopped the fetch of all after it.
         failed = []
+        from .licensing import allows_commercial_use
+
+        # A product's image built with FACEKIT_COMMERCIAL_USE=1 (`make demo`, a Dockerfile's fetch) got SCRFD's
+        # non-commercial weights in its cache all the same, to be shipped with it.
+        left = {name: asset.licence for name, asset in REGISTRY.items() if args.commercial_use
+                and not name.startswith(("baseline.", "media.")) and not allows_commercial_use(asset.licence)}
+        if left:
+            _say("[INFO] commercial use: not fetched, their weights not for commercial use: "
+                 + "; ".join(f"{name} ({terms})" for name, terms in left.items()))
         for name, asset in REGISTRY.items():
-            if not name.startswith(("baseline.", "media.")):
+            if not name.startswith(("baseline.", "media.")) and name not in left:
                 try:
                     _say(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
                 except _CannotWrite:

@@ -175,3 +175,19 @@ def test_the_one_liner_follows_the_environment_variable_set_after_a_first_call(m
     assert used.commercial_use and all(allows_commercial_use(t) for t in loaded_terms(used)), loaded_terms(used)
     with pytest.raises(LicenceError):
         facekit.analyze(media / "two_people.jpg", tasks="gender")
+
+
+def test_fetch_under_commercial_use_leaves_non_commercial_weights_out_of_the_cache(tmp_path):
+    """A product image built with FACEKIT_COMMERCIAL_USE=1 fetched SCRFD's weights into its cache all the same."""
+    import os
+
+    cache = tmp_path / "cache"
+    res = subprocess.run([sys.executable, "-m", "facekit.assets", "fetch"], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "FACEKIT_CACHE": str(cache), "FACEKIT_COMMERCIAL_USE": "1"})
+    assert res.returncode == 0, res.stderr
+    fetched = {p.name for p in cache.rglob("*") if p.is_file()}
+    for name, asset in REGISTRY.items():
+        if not name.startswith(("baseline.", "media.")):
+            assert (asset.filename in fetched) == allows_commercial_use(asset.licence), (name, sorted(fetched))
+    assert REGISTRY["yunet"].filename in fetched and REGISTRY["scrfd_2.5g"].filename not in fetched
+    assert "not fetched, their weights not for commercial use: scrfd_2.5g" in res.stdout
