@@ -191,3 +191,28 @@ def test_fetch_under_commercial_use_leaves_non_commercial_weights_out_of_the_cac
             assert (asset.filename in fetched) == allows_commercial_use(asset.licence), (name, sorted(fetched))
     assert REGISTRY["yunet"].filename in fetched and REGISTRY["scrfd_2.5g"].filename not in fetched
     assert "not fetched, their weights not for commercial use: scrfd_2.5g" in res.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server forks and passes descriptors")
+def test_a_server_started_under_commercial_use_serves_only_commercial_weights(media, tmp_path):
+    import signal
+
+    from .test_serve import _command, _log, _start
+
+    folder = tmp_path / "serve"
+    folder.mkdir(mode=0o700)
+    sock = folder / "photo.sock"
+    env = {"FACEKIT_COMMERCIAL_USE": "1"}
+    proc = _start(sock, env)
+    try:
+        out = tmp_path / "r.json"
+        res = _command(["-i", media / "example_03.png", "-j", out, "--no-display"], sock, env=env)
+        assert res.returncode == 0, res.stderr
+        assert "commercial use: loading only the yunet detector (MIT), no head" in res.stdout + res.stderr
+        assert len(json.loads(out.read_text())["faces"]) == 3
+        res = _command(["-i", media / "example_03.png", "--no-display", "--tasks", "gender"], sock, env=env)
+        assert res.returncode == 2 and "the gender head" in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert "command 1:" in _log(proc) and "command 2:" in _log(proc)  # both ran in the server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
