@@ -69,7 +69,7 @@ TURN_FLOOR = 0.6
 TURN_GAIN = 1.2
 
 
-class Faces(list):
+class Faces(list[Face]):
     """What FaceAnalyzer.analyze returns: a list of Face, with `turned`, the degrees clockwise (90, 180 or 270) the
     photo was searched turned where its faces were found (a photo lying on its side or upside down), else 0. The
     boxes are in the photo's own pixels all the same."""
