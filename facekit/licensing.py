@@ -14,7 +14,6 @@ must name a licence that allows commercial use (MIT, BSD, Apache, CC0, CC-BY, IS
 
 from __future__ import annotations
 
-import os
 import re
 
 from .errors import ArgumentError
@@ -38,18 +37,12 @@ def allows_commercial_use(*terms: str) -> bool:
 
 
 def from_env(value: bool | None = None) -> bool:
-    """`value` as given, else FACEKIT_COMMERCIAL_USE's: "1", "true", "yes" or "on" turn it on, "0", "false", "no",
-    "off" or "" leave it off. Anything else is refused: a mistyped value read as off would load what it is set to
-    keep out."""
-    if value is not None:
-        return bool(value)
-    text = os.environ.get(ENV, "").strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    raise ArgumentError(f"{ENV}={os.environ[ENV]!r}: give 1 (load only weights whose terms allow commercial use) "
-                        "or 0")
+    """`value` as given, else FACEKIT_COMMERCIAL_USE's, read as facekit's other switches are (1 / 0, true / false,
+    yes / no, on / off; unset is off). Anything else is a FacekitError: a mistyped value read as off would load
+    what it is set to keep out."""
+    from .runtime import env_switch
+
+    return bool(value) if value is not None else bool(env_switch(ENV))
 
 
 def detector_terms(name: str) -> str:

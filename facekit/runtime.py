@@ -245,7 +245,7 @@ def env_count(name: str) -> int | None:
 
 # The settings env_switch / env_count read, each where it acts: that was after a run's first lines and model
 # loads ("[INFO] loading face detector model..." and then the error), so the CLIs check them all first.
-SWITCHES = ("FACEKIT_INT8", "FACEKIT_MALLOC")
+SWITCHES = ("FACEKIT_INT8", "FACEKIT_MALLOC", "FACEKIT_COMMERCIAL_USE")
 
 
 def check_settings() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from facekit.assets import REGISTRY
 from facekit.detection import LICENCES
-from facekit.errors import ArgumentError
+from facekit.errors import FacekitError
 from facekit.heads import ModelCard, available_tasks
 from facekit.licensing import LicenceError, allows_commercial_use, card_allows
 
@@ -98,7 +98,7 @@ def test_the_environment_variable_turns_it_on(monkeypatch):
         assert analyzer.commercial_use and analyzer.detector_name == "yunet"
     assert FaceAnalyzer(commercial_use=False, tasks=[], detector="scrfd").detector_name == "scrfd"
     monkeypatch.setenv("FACEKIT_COMMERCIAL_USE", "maybe")  # read as off, it would load what it is set to keep out
-    with pytest.raises(ArgumentError, match="FACEKIT_COMMERCIAL_USE"):
+    with pytest.raises(FacekitError, match="FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0"):
         FaceAnalyzer(tasks=[])
 
 
@@ -216,3 +216,17 @@ def test_a_server_started_under_commercial_use_serves_only_commercial_weights(me
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_a_bad_commercial_use_setting_is_refused_before_the_server_loads_anything(tmp_path):
+    """python -m facekit serve said "[INFO] loading the photo command's models..." before refusing the value."""
+    import os
+
+    folder = tmp_path / "serve"
+    folder.mkdir(mode=0o700)
+    res = subprocess.run([sys.executable, "-m", "facekit", "serve", "--socket", str(folder / "s"), "--idle", "1"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "FACEKIT_COMMERCIAL_USE": "maybe"})
+    said = (res.stdout + res.stderr).splitlines()
+    assert res.returncode == 2 and said == ["[ERROR] FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0 (or true / false, "
+                                            "on / off)"], said
