@@ -790,8 +790,12 @@ class Results:
         if changed:
             # "Use the same options" alone, to a user who typed the same command after an upgrade: an option left
             # out takes today's default (the detector went from yunet to scrfd), so the values are named.
-            values = "; ".join(f"{k}: {_option_text(had.get(k))} in job.json, {_option_text(wanted[k])} in this run"
-                               for k in changed)
+            # A commercial-use job's tasks [] (no head left) and a run's tasks not given both read "none", in a line
+            # saying they differ.
+            def shown(options: dict, key: str) -> str:
+                return "no head" if key == "tasks" and options.get(key) == [] else _option_text(options.get(key))
+
+            values = "; ".join(f"{k}: {shown(had, k)} in job.json, {shown(wanted, k)} in this run" for k in changed)
             raise FacekitError(f"{self.folder} holds results made with other options ({', '.join(changed)}): {values}; "
                                "use the same options to resume (one not given takes this facekit's default, which "
                                "may not be the default of the facekit that began the job), or another --output")

@@ -230,3 +230,19 @@ def test_a_bad_commercial_use_setting_is_refused_before_the_server_loads_anythin
     said = (res.stdout + res.stderr).splitlines()
     assert res.returncode == 2 and said == ["[ERROR] FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0 (or true / false, "
                                             "on / off)"], said
+
+
+def test_a_commercial_boxes_only_job_resumed_without_it_names_the_tasks_that_differ(tmp_path):
+    """A --commercial-use job with no head left records tasks [] (no head); resumed without the switch, its refusal
+    read "tasks: none in job.json, none in this run"."""
+    from facekit.batch import JobOptions, Results, card_digests, head_hashes
+    from facekit.heads import load_heads
+
+    folder = tmp_path / "results"
+    Results(folder).open(JobOptions(tasks=[], detector="yunet"))
+    heads = load_heads()
+    again = JobOptions(tasks=None, detector="scrfd", heads=head_hashes(heads), cards=card_digests(heads))
+    with pytest.raises(FacekitError) as refused:
+        Results(folder).check_options(again)
+    assert "detector: yunet in job.json, scrfd in this run; tasks: no head in job.json, none in this run" \
+        in str(refused.value), refused.value
