@@ -246,3 +246,16 @@ def test_a_commercial_boxes_only_job_resumed_without_it_names_the_tasks_that_dif
         Results(folder).check_options(again)
     assert "detector: yunet in job.json, scrfd in this run; tasks: no head in job.json, none in this run" \
         in str(refused.value), refused.value
+
+
+def test_readme_licence_table_says_which_heads_commercial_use_leaves_out():
+    """README's licence table is where a company checks the heads' terms: its last column says what --commercial-use
+    does with each, as the cards make it do."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("**Licences.**", 1)[1].split("\n\n", 2)[1]
+    lines = table.splitlines()
+    assert lines[0].rstrip().endswith("| with `--commercial-use` |"), lines[0]
+    rows = {cells[1].strip(): cells[4].strip() for line in lines[2:] if len(cells := line.split("|")) >= 6}
+    for task, folder in available_tasks().items():
+        allowed = card_allows(ModelCard.load(folder / "card.json"))
+        assert rows[task] == ("runs" if allowed else "left out"), (task, rows[task])
