@@ -29,7 +29,8 @@ def own_head(tmp_path, terms=TERMS):
     folder = tmp_path / "own_mask"
     shutil.copytree(available_tasks()["mask"], folder)
     card = json.loads((folder / "card.json").read_text())
-    card["licences"] = {"data": terms, "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}
+    card["licences"] = {"data": terms,
+                        "model": f"facekit's code is MIT; the weights inherit the data's terms ({terms})"}
     (folder / "card.json").write_text(json.dumps(card))
     return folder
 
