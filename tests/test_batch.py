@@ -2378,19 +2378,24 @@ def test_a_killed_jobs_ray_processes_are_stopped_at_the_next_start():
             process.wait()
 
 
-def test_listing_a_big_archive_resolves_each_folder_once(tmp_path, monkeypatch):
-    """Each file was resolved three times over (os.path.realpath, lstat-ing every part of its path): 30,000 photos
-    in nested folders took 9-12 s to list before Ray started, a million photos ~7 minutes. A file that is no link
-    is its real folder's: one realpath a folder now, the same sources and names; a link is still its own."""
-    from facekit import batch as batch_module
-
+def _archive(tmp_path, link: str) -> None:
+    """archive/2019 and archive/2020, 20 empty .jpg names each, and archive/<link> a link to blobs/9f86.jpg."""
     for year in ("2019", "2020"):
         (tmp_path / "archive" / year).mkdir(parents=True)
         for i in range(20):
             (tmp_path / "archive" / year / f"img{i}.jpg").write_bytes(b"")
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / "9f86.jpg").write_bytes(b"")
-    (tmp_path / "archive" / "2020" / "linked.jpg").symlink_to(tmp_path / "blobs" / "9f86.jpg")
+    (tmp_path / "archive" / link).symlink_to(tmp_path / "blobs" / "9f86.jpg")
+
+
+def test_listing_a_big_archive_resolves_each_folder_once(tmp_path, monkeypatch):
+    """Each file was resolved three times over (os.path.realpath, lstat-ing every part of its path): 30,000 photos
+    in nested folders took 9-12 s to list before Ray started, a million photos ~7 minutes. A file that is no link
+    is its real folder's: one realpath a folder now, the same sources and names; a link is still its own."""
+    from facekit import batch as batch_module
+
+    _archive(tmp_path, "2020/linked.jpg")
     calls = []
     realpath = os.path.realpath
     monkeypatch.setattr(batch_module.os.path, "realpath", lambda p: calls.append(p) or realpath(p))
@@ -2411,13 +2416,7 @@ def test_a_long_list_of_photos_resolves_each_folder_once(tmp_path, monkeypatch):
 
     importlib.import_module("facekit.preprocess")  # before realpath is counted: OpenCV's import calls it
 
-    for year in ("2019", "2020"):
-        (tmp_path / "archive" / year).mkdir(parents=True)
-        for i in range(20):
-            (tmp_path / "archive" / year / f"img{i}.jpg").write_bytes(b"")
-    (tmp_path / "blobs").mkdir()
-    (tmp_path / "blobs" / "9f86.jpg").write_bytes(b"")
-    (tmp_path / "archive" / "linked.jpg").symlink_to(tmp_path / "blobs" / "9f86.jpg")
+    _archive(tmp_path, "linked.jpg")
     (tmp_path / "archive" / "notes.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
     names = [f"archive/{year}/img{i}.jpg" for year in ("2019", "2020") for i in range(20)]

@@ -3,6 +3,7 @@ timeline, tracking, and every kind of bad input (one line, non-zero exit, output
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -1897,23 +1898,42 @@ def test_a_live_hls_stream_whose_playlist_stopped_is_not_replayed(clip, tmp_path
     assert 0 < frames <= 45 and not any("back after" in x for x in said), (frames, said)
 
 
+def _hls_segments(clip, folder, count: int = 4, frames: int = 15) -> None:
+    """`count` MPEG-TS segments of the clip's first frames, seg0.ts..., `frames` each, as an HLS encoder writes."""
+    cap = cv2.VideoCapture(str(clip))
+    for k in range(count):
+        writer = cv2.VideoWriter(str(folder / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
+        for _ in range(frames):
+            writer.write(cap.read()[1])
+        writer.release()
+    cap.release()
+
+
+@contextlib.contextmanager
+def _served(folder):
+    """A local HTTP server of `folder` for the length of the block; its port."""
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(clip, tmp_path, monkeypatch):
     """FFmpeg's HLS reader, once at the live edge, waits up to a segment's duration for the next one: a read
     timed out at STREAM_TIMEOUT_MS (5 s) whenever it had caught up with 6 s segments (Apple's advice), and the
     stream was "opened again" every ~40 s, 7-13 s without frames each time, though it never stopped. A live HLS
     stream's reads wait twice its playlist's target duration and 1 s. Here: 1 s reads against 2 s segments."""
-    import functools
-    import http.server
-
     import facekit.video
     monkeypatch.setattr(facekit.video, "STREAM_TIMEOUT_MS", 1000)
-    cap = cv2.VideoCapture(str(clip))
-    for k in range(4):
-        writer = cv2.VideoWriter(str(tmp_path / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
-        for _ in range(15):
-            writer.write(cap.read()[1])
-        writer.release()
-    cap.release()
+    _hls_segments(clip, tmp_path)
 
     def playlist(segments: int) -> None:  # a live one (no ENDLIST), rewritten whole as an encoder does
         (tmp_path / "next.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
@@ -1922,21 +1942,14 @@ def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(cl
         os.replace(tmp_path / "next.m3u8", tmp_path / "live.m3u8")
 
     playlist(3)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     said = []
-    try:
-        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8", notify=said.append) as source:
+    with _served(tmp_path) as port:
+        with FrameSource(f"http://127.0.0.1:{port}/live.m3u8", notify=said.append) as source:
             threading.Timer(1.0, playlist, (4,)).start()  # the next segment, a second after the first three
             began = time.monotonic()
             while source.frames_read < 55 and time.monotonic() - began < 10:  # into the fourth segment
                 source.read(timeout=0.1)
             frames, before = source.frames_read, list(said)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert frames >= 55 and not any("opening it again" in line for line in before), (frames, before)
 
 
@@ -1944,19 +1957,10 @@ def test_a_live_hls_stream_that_ends_ends_the_run(clip, tmp_path, monkeypatch):
     """A live HLS stream whose encoder finished (a broadcast over: its playlist closed with #EXT-X-ENDLIST) was taken
     for one that stopped: "opening it again" for 5 minutes, then "did not come back", exit 2. It ends as a file
     does, every frame read."""
-    import functools
-    import http.server
-
     import facekit.video
     monkeypatch.setattr(facekit.video, "RECONNECT_PAUSE_S", 0.2)
     monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 3.0)
-    cap = cv2.VideoCapture(str(clip))
-    for k in range(4):
-        writer = cv2.VideoWriter(str(tmp_path / f"seg{k}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), 30, CLIP_SIZE)
-        for _ in range(15):
-            writer.write(cap.read()[1])
-        writer.release()
-    cap.release()
+    _hls_segments(clip, tmp_path)
 
     def playlist(segments: int, end: str = "") -> None:
         (tmp_path / "next.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
@@ -1965,20 +1969,13 @@ def test_a_live_hls_stream_that_ends_ends_the_run(clip, tmp_path, monkeypatch):
         os.replace(tmp_path / "next.m3u8", tmp_path / "live.m3u8")
 
     playlist(3)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     said = []
-    try:
-        with FrameSource(f"http://127.0.0.1:{server.server_address[1]}/live.m3u8", notify=said.append) as source:
+    with _served(tmp_path) as port:
+        with FrameSource(f"http://127.0.0.1:{port}/live.m3u8", notify=said.append) as source:
             threading.Timer(0.5, playlist, (4, "#EXT-X-ENDLIST\n")).start()  # its last segment, and the end
             while source.read(timeout=10) is not None:
                 pass
             frames = source.frames_read
-    finally:
-        server.shutdown()
-        server.server_close()
     assert frames == 60 and not any("opening it again" in line for line in said), (frames, said)
 
 
