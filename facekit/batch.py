@@ -100,8 +100,10 @@ class JobOptions:
     # videos: detect_mask_video.py --fine-pass, the small-face pass (and full-size tiles past 1280 px) on each
     # frame: a job of 4K videos missed their faces under ~60 px with no way to ask for it.
     fine_pass: bool = False
-    # photos and videos: turned clockwise before analysis (--rotate), a camera's whose orientation was lost
-    rotate: int = 0
+    # photos and videos: turned clockwise before analysis (--rotate), a camera's whose orientation was lost. None (no
+    # --rotate): as read, a photo showing no face or only weak ones searched turned too, as the photo script's; 0:
+    # as read, no search (a job begun before the search, whose job.json says 0, resumes so with --rotate 0).
+    rotate: int | None = None
     # videos: the frames from start_s up to end_s only (--start / --end, as detect_mask_video.py's), rows keeping
     # the whole file's times: a job over minutes 10-12 of each recording had to cut every file first.
     start_s: float | None = None
@@ -628,11 +630,11 @@ class Worker:
                 kind = "video"
             if kind == "image":
                 # Read here, as analyze() reads it, for its size (turned by --rotate): the rows' width and height.
-                image = rotate_clockwise(as_image(source), self.options.rotate)
+                image = rotate_clockwise(as_image(source), self.options.rotate or 0)
                 size = image.shape[1], image.shape[0]
                 # Given no --rotate, a photo showing no face or only weak ones is searched turned too, its boxes
                 # still in its pixels as read (FaceAnalyzer.analyze); one turned by --rotate is read as turned.
-                for face in self.analyzer.analyze(image, rotate=0 if self.options.rotate else None):
+                for face in self.analyzer.analyze(image, rotate=None if self.options.rotate is None else 0):
                     rows.append(csv_row(0, 0.0, face, task_labels, size=size) | {"frame": None, "time_s": None})
                 frames = 1
             elif kind == "video":
@@ -641,7 +643,7 @@ class Worker:
                     for result in self.analyzer.analyze_video(source, detect_every=o.detect_every, every=o.every,
                                                               smooth=o.smooth, head_every=o.head_every,
                                                               max_frames=o.max_frames, fine_pass=o.fine_pass,
-                                                              rotate=o.rotate, start_s=o.start_s,
+                                                              rotate=o.rotate or 0, start_s=o.start_s,
                                                               end_s=o.end_s):
                         size = result.frame.shape[1], result.frame.shape[0]
                         rows += [csv_row(result.frame_index, result.time_s, face, task_labels, size=size)

@@ -582,14 +582,21 @@ def test_a_photo_upside_down_without_rotate_gives_its_faces_in_its_own_pixels(me
     cv2.imwrite(str(photo), cv2.rotate(cv2.imread(str(media / "example_03.png")), cv2.ROTATE_180))
     monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
     opencv_threads = cv2.getNumThreads()
+    from facekit.batch import build_parser
+
+    rotate = build_parser().parse_args(["x", "-o", "y"]).rotate
     try:
-        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"])))
+        worker = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=rotate)))
         rows, status = worker.run_source(str(photo), "image")
+        # `--rotate 0` is as read with no search, as the photo script's: it could not be had (0 was the default).
+        as_read = Worker(asdict(JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], rotate=0)))
+        _, status_as_read = as_read.run_source(str(photo), "image")
     finally:
         cv2.setNumThreads(opencv_threads)
     assert status["status"] == "ok" and status["faces"] == 3
     assert sorted((600 - r["x2"], r["mask_label"], r["width"], r["height"]) for r in rows) == [
         (172, "without_mask", 600, 400), (263, "with_mask", 600, 400), (530, "without_mask", 600, 400)]
+    assert status_as_read["status"] == "ok" and status_as_read["faces"] < 3
 
 
 def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_path, monkeypatch):

@@ -746,9 +746,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
     what, flag, lost = (("photo and video", "rotation flag or EXIF orientation", "a phone's file whose flag was lost")
                         if batch else ("video frame", "rotation flag", "a phone video whose flag was lost") if video
                         else ("photo", "EXIF orientation", "a photo whose orientation was lost"))
-    # A photo (not a video) given no --rotate is searched turned where it shows no face or only weak ones
-    # (FaceAnalyzer.analyze); None tells that from `--rotate 0`, as read and no search.
-    photos = not video and not batch
+    # A photo (not a video; facekit-batch's photos too) given no --rotate is searched turned where it shows no face or
+    # only weak ones (FaceAnalyzer.analyze); None tells that from `--rotate 0`, as read and no search.
+    photos = not video
     g.add_argument("--rotate", type=rotation, default=None if photos else 0, metavar="DEGREES",
                    help=f"turn each {what} 90, 180 or 270 degrees clockwise before it is analysed, after the file's "
                         f"own {flag} ({lost}, a camera mounted upside down or sideways): the detector finds few "
