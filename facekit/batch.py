@@ -1185,6 +1185,14 @@ def killed_a_worker(results: Results, sources: list[tuple[str, str]], latest=Non
     return _is_in(sources, latest.filter(pc.match_substring(latest["message"], WORKER_DIED))["source"])
 
 
+def _failed(latest):
+    """The sources whose latest row in `latest` (a status table, each source's latest row) is an error: a re-run
+    tries them again."""
+    import pyarrow.compute as pc
+
+    return latest.filter(pc.equal(latest["status"], "error"))["source"]
+
+
 def _is_in(sources: list[tuple[str, str]], names) -> list[bool]:
     """For each source, whether it is among `names` (an Arrow column) by its name, or else by its resolved path:
     a job begun before sources kept their links' names recorded those (a folder under macOS's /tmp as
@@ -1776,6 +1784,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = todo[:args.limit]
     todo = as_read(todo)
     had_row = _is_in(sources, latest["source"])  # what the sources done before this run are, for "not done yet"
+    failed_before = _failed(latest)  # and those of them a re-run would try again, for the same line
     fresh = not any(_is_in(todo, latest["source"]))  # none tried again: status.csv can take this run's rows as they are
     n_videos = sum(kind == "video" for _, kind in todo)
     n_other = sum(kind == "other" for _, kind in todo)  # named in --list: each an error in status.csv
@@ -1814,16 +1823,26 @@ def main(argv: list[str] | None = None) -> int:
             latest = results.latest()
     # Sources with no status row: none before this run, none written by it.
     left = sum(not (had or now) for had, now in zip(had_row, _is_in(sources, latest["source"])))
+    if no_room is not None or interrupted:
+        # The sources that failed are tried again too: "1086 of 2001 sources not done yet", then a resume of 1,087.
+        # Those are the ones that failed in this run, and those that had failed before it and were not tried again.
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        again = pa.concat_arrays([_failed(latest).combine_chunks(), failed_before.filter(
+            pc.invert(pc.is_in(failed_before, value_set=latest["source"].combine_chunks()))).combine_chunks()])
+        failed = sum(_is_in(sources, pa.chunked_array([again], pa.string())))
+        not_done = f"{left} of {counted(len(sources), 'source')} not done yet" + (
+            f" and {failed} that failed (tried again then)" if failed else "")
     if no_room is not None:
-        raise FacekitError(f"{write_error_line(no_room)}: the job stopped there, {left} of "
-                           f"{counted(len(sources), 'source')} not done yet; what was finished is saved: free some "
-                           "space and run the same command to go on")
+        raise FacekitError(f"{write_error_line(no_room)}: the job stopped there, {not_done}; what was finished is "
+                           "saved: free some space and run the same command to go on")
     if interrupted:
         from .signals import exit_status
 
         # A bare "interrupted" left the operator to read the README to learn that nothing was lost and how to go on.
-        print(f"[INFO] interrupted: {left} of {counted(len(sources), 'source')} not done yet; what was finished is "
-              "saved: run the same command to go on", file=sys.stderr, flush=True)
+        print(f"[INFO] interrupted: {not_done}; what was finished is saved: run the same command to go on",
+              file=sys.stderr, flush=True)
         return exit_status()
     secs = time.perf_counter() - started
     # A video's faces are counted once a frame: "142 faces" of a clip where the video script says "142 face

@@ -2554,3 +2554,56 @@ def test_a_tasks_parts_are_on_disk_before_their_rename_marks_its_sources_done(tm
                                                        "finished": "2026-12-01T19:00:00"}])
     assert len(synced) == 2 and synced[0] == len(b"faces bytes") and synced[1] > 0
     assert (results.status_dir / "part-1.parquet").stat().st_size == synced[1]
+
+
+def test_an_interrupted_jobs_line_counts_the_failed_sources_a_resume_tries_again(tmp_path, media, monkeypatch,
+                                                                                capsys):
+    """An interrupted job said "N of M sources not done yet", N counting only sources with no status row, and the
+    resume then did N plus every source that had failed (1086 of 2001, then 1,087 to do). The line now also counts
+    those: failed in this run, or failed before it and not tried again. (Ray's workers are stood in for.)"""
+    import ray.data
+
+    import facekit.batch as batch_module
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        shutil.copy(media / "obama.jpg", photos / name)
+    out = tmp_path / "results"
+    stop = {"after": None}
+
+    class Dataset:  # each task comes back done, b.jpg failed, until the stop
+        def __init__(self, items):
+            self.items = items
+
+        def map_batches(self, *args, **kwargs):
+            return self
+
+        def iter_batches(self, **kwargs):
+            for i, item in enumerate(self.items):
+                if i == stop["after"]:
+                    raise KeyboardInterrupt
+                rows = [{"source": s, "kind": k, "status": "error" if s.endswith("b.jpg") else "ok",
+                         "message": "bad" if s.endswith("b.jpg") else "", "faces": 1, "frames": 1, "seconds": 0.5,
+                         "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5, "finished": batch_module._now()}
+                        for s, k in json.loads(item["task"])]
+                yield {"part": [item["part"]], "faces": [b""], "status": [json.dumps(rows)]}
+
+    monkeypatch.setattr(batch_module, "start_ray", lambda address, workers: 1)
+    monkeypatch.setattr(ray.data, "from_items", lambda items, **kwargs: Dataset(items))
+    monkeypatch.setattr(batch_module.Results, "lock", lambda self: None)  # held till the process ends: four runs here
+    job = [str(photos), "-o", str(out), "--photos-per-task", "1"]
+    stop["after"] = 2  # a.jpg done, b.jpg failed in this run, c.jpg and d.jpg not done
+    assert batch_module.main(job) == 130
+    assert "[INFO] interrupted: 2 of 4 sources not done yet and 1 that failed (tried again then); what was " \
+           "finished is saved" in capsys.readouterr().err
+    stop["after"] = 0  # the resume (b.jpg, c.jpg, d.jpg) stopped before any: b.jpg failed before it
+    assert batch_module.main(job) == 130
+    assert "[INFO] interrupted: 2 of 4 sources not done yet and 1 that failed (tried again then);" \
+           in capsys.readouterr().err
+    stop["after"] = None
+    assert batch_module.main(job) == 1  # to its end, b.jpg failing again (exit 1: a source failed)
+    stop["after"] = 0
+    assert batch_module.main(job) == 130
+    assert "[INFO] interrupted: 0 of 4 sources not done yet and 1 that failed (tried again then);" \
+           in capsys.readouterr().err
