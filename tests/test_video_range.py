@@ -164,6 +164,7 @@ def test_a_live_source_has_no_range(clip):
     (["--start", "20"], "nothing to read from 0:20.000 (20 s) on: the video is 0:09.176 long"),
     (["--start", "9.15"], "its last frame is at 0:09.142"),
     (["--start", "-5"], "0 or more; got -5"),
+    (["--start", "-0:05"], "0 or more; got -0:05"),  # argparse took it for an option: "expected one argument"
     (["--start", "1:75"], "under 60"),
     (["--end", "ten"], "a time is seconds (95.5) or [HH:]MM:SS[.ms]"),
     (["--source", "0", "--start", "5"], "camera 0 is live"),

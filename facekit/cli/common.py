@@ -273,6 +273,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)
+        # `--start -0:05` was argparse's "expected one argument": a value starting "-" that is no negative number is
+        # taken for an option. A TIME option's value is joined to it, so the time's own check says what is wrong.
+        given = self._argv
+        for i, arg in enumerate(given[:-1]):
+            if arg == "--":
+                break
+            action = self._option_string_actions.get(arg) if isinstance(arg, str) else None
+            nxt = given[i + 1]
+            if action is not None and action.metavar == "TIME" and isinstance(nxt, str) and nxt[:2].startswith("-") \
+                    and nxt[1:2].isdigit():
+                args = [*given[:i], f"{arg}={nxt}", *given[i + 2:]]
+                break
         parsed = super().parse_known_args(args, namespace)
         if hasattr(parsed[0], "commercial_use"):
             _commercial_use(self, parsed[0])
