@@ -606,7 +606,7 @@ class Worker:
 
         task_labels = self.analyzer.task_labels
         started, cpu = time.perf_counter(), time.process_time()
-        rows, frames, message, picture_start, broke = [], 0, "", None, False
+        rows, frames, message, picture_start, broke, nothing = [], 0, "", None, False, False
         try:
             if _web_address(source):
                 raise FacekitError(f"{source}: {WEB_ADDRESS}")
@@ -624,7 +624,7 @@ class Worker:
                 # pipe; a job of thousands must not wait on one.)
                 raise FacekitError(f"{source}: not a regular file (a named pipe, socket or device), not a "
                                    + ("photo" if kind == "image" else "video"))
-            from .video import animated
+            from .video import NothingInRange, animated
 
             if kind == "image" and animated(Path(source)):  # its frames, as detect_mask_video.py --source reads it
                 kind = "video"
@@ -649,6 +649,10 @@ class Worker:
                         rows += [csv_row(result.frame_index, result.time_s, face, task_labels, size=size)
                                  for face in result.faces]
                         frames += 1
+                except NothingInRange as exc:
+                    # Shorter than --start: read whole, nothing in the range, as the video script's folder run skips
+                    # it. An error row was tried again by every resume, and counted among the job's failures.
+                    nothing, message = True, str(exc)
                 except FacekitError as exc:
                     # A truncated video lost every row, where the video script keeps its outputs of the frames before.
                     if not frames:
@@ -667,7 +671,7 @@ class Worker:
             rows, message = [], f"{source}: {type(exc).__name__}: {last}"
         name = shown(source)
         rows = [{"source": name, "kind": kind, **row} for row in rows]
-        state = PARTIAL if broke else "error" if message else "ok"
+        state = PARTIAL if broke else "error" if message and not nothing else "ok"
         status = {"source": name, "kind": kind, "status": state, "message": shown(message),
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
                   "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,

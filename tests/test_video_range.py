@@ -283,3 +283,23 @@ def test_an_animated_gifs_range_is_its_frames_at_their_own_delays(tmp_path):
     frames[0].save(photo)
     with pytest.raises(VideoError, match="is a photo, not a video"):
         FrameSource(str(photo), start_s=0.5)
+
+
+def test_a_batch_jobs_video_shorter_than_the_start_is_done_not_failed(clip, monkeypatch):
+    """facekit-batch --start 20 over a 9 s video wrote it an error row: every resume tried it again (it can never
+    have a frame from 0:20 on) and the job ended "1 source failed", exit 1. It is done, with no rows and the reason,
+    as the video script's folder run skips it."""
+    from dataclasses import asdict
+
+    from facekit import runtime
+    from facekit.batch import JobOptions, Worker
+
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        worker = Worker(asdict(JobOptions(detector="scrfd-500m", tasks=["mask"], start_s=20.0)))
+        rows, status = worker.run_source(str(clip), "video")
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    assert rows == [] and status["status"] == "ok" and status["frames"] == 0
+    assert "nothing to read from 0:20.000" in status["message"], status
