@@ -318,7 +318,26 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
             else ""
         raise VideoError(f"{path}: not a readable video (corrupt, truncated, no frames, or unsupported format)"
                          f"{memory}")
+    if not sequence:
+        _refuse_cover_art(path, cap)
     return cap
+
+
+def _refuse_cover_art(path: Path, cap: cv2.VideoCapture) -> None:
+    """A song's or a podcast's file with its cover art (an .mp3's, an .m4a's or a sound-only .mp4's picture,
+    which FFmpeg gives as a video stream of one frame at 90000 fps) is refused as the sound file it is: it was
+    read as that one picture, then "[ERROR] video ends at frame 1 of 270000 (truncated or corrupt)", exit 2.
+    Asked only where the name or the rate (over 240 fps: a time base, never a video's) hints at one."""
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    sound_name = path.suffix.lower() in SOUND_EXTENSIONS
+    if not (sound_name or not np.isfinite(fps) or fps > 240):
+        return
+    from .container import sound
+
+    found = sound(path)
+    if (found.pictures == 0 and found.tracks > 0) if found is not None else sound_name:
+        cap.release()
+        raise VideoError(f"{path}: sound only, its one picture the cover art: not a video")
 
 
 def _http_request(url: str):

@@ -1181,6 +1181,35 @@ def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path
             FrameSource(str(cut))
 
 
+def test_a_song_or_podcast_with_cover_art_is_a_sound_file_not_a_one_frame_video(tmp_path, media, capfd):
+    """An .mp3 with its cover art (an ID3 APIC picture) and a podcast's sound-only .mp4 with one (iTunes' covr),
+    which FFmpeg gives as a video of that one picture at 90000 fps: read as that frame, then "[ERROR] ... video
+    ends at frame 1 of 93825 (truncated or corrupt)", exit 2, its CSV and video written of the cover's face."""
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(body), kind) + body
+
+    jpeg = (media / "obama-240p.jpg").read_bytes()
+    apic = b"\0image/jpeg\0\x03\0" + jpeg  # latin-1 text, its type, the front cover (3), no description
+    frame = b"APIC" + struct.pack(">I", len(apic)) + b"\0\0" + apic
+    tag = b"ID3\x03\0\0" + bytes((len(frame) >> shift) & 127 for shift in (21, 14, 7, 0)) + frame
+    song = tmp_path / "song.mp3"
+    song.write_bytes(tag + (b"\xff\xfb\x90\x00" + b"\0" * 413) * 40)  # 1 s of silent 128 kb/s MPEG-1 layer III
+    covr = box(b"meta", b"\0" * 4 + box(b"hdlr", b"\0" * 8 + b"mdirappl" + b"\0" * 9)
+               + box(b"ilst", box(b"covr", box(b"data", struct.pack(">II", 13, 0) + jpeg))))
+    podcast = tmp_path / "podcast.mp4"
+    podcast.write_bytes(box(b"ftyp", b"M4A \0\0\0\0isom") + box(b"moov", box(b"mvhd", b"\0" * 12 + struct.pack(
+        ">II", 1000, 0) + b"\0" * 80) + box(b"trak", box(b"mdia", box(b"hdlr", b"\0" * 8 + b"soun" + b"\0" * 13)))
+        + box(b"udta", covr)) + box(b"mdat", b"\0" * 64))
+    for path in (song, podcast):
+        assert cv2.VideoCapture(str(path)).read()[0], f"FFmpeg no longer reads {path.name}'s cover as a frame"
+        with pytest.raises(VideoError, match=f"{path.name}: sound only, its one picture the cover art: not a video"):
+            FrameSource(str(path))
+    table = tmp_path / "faces.csv"
+    assert _run(capfd, "--source", song, "--no-display", "--csv", table) == (
+        2, f"[ERROR] {song}: sound only, its one picture the cover art: not a video")
+    assert not table.exists()
+
+
 def test_video_that_breaks_midway_keeps_what_was_written(tmp_path, clip, mask_model, capfd):
     # An AVI cut in half still opens (its header says 40 frames) and then stops early.
     full = tmp_path / "full.avi"
