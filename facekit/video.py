@@ -335,7 +335,15 @@ def _refuse_cover_art(path: Path, cap: cv2.VideoCapture) -> None:
     from .container import sound
 
     found = sound(path)
-    if (found.pictures == 0 and found.tracks > 0) if found is not None else sound_name:
+    if found is not None:
+        only_sound = found.pictures == 0 and found.tracks > 0
+    else:  # no container sound() reads: an .mp3 by its name, or by the ID3 tag its art is in (piped: no name)
+        try:
+            with open(path, "rb") as fh:
+                only_sound = sound_name or fh.read(3) == b"ID3"
+        except OSError:
+            only_sound = sound_name
+    if only_sound:
         cap.release()
         raise VideoError(f"{path}: sound only, its one picture the cover art: not a video")
 

@@ -1207,7 +1207,11 @@ def test_a_song_or_podcast_with_cover_art_is_a_sound_file_not_a_one_frame_video(
     table = tmp_path / "faces.csv"
     assert _run(capfd, "--source", song, "--no-display", "--csv", table) == (
         2, f"[ERROR] {song}: sound only, its one picture the cover art: not a video")
-    assert not table.exists()
+    piped = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", "-", "--no-display",
+                            "--csv", str(table)], input=song.read_bytes(), capture_output=True, timeout=120, cwd=ROOT)
+    assert piped.returncode == 2 and one_error_line(piped.stderr.decode()) == (
+        "[ERROR] -: sound only, its one picture the cover art: not a video")  # no name: its ID3 tag says it
+    assert sorted(tmp_path.iterdir()) == sorted([podcast, song])  # no CSV, no temp file
 
 
 def test_video_that_breaks_midway_keeps_what_was_written(tmp_path, clip, mask_model, capfd):
