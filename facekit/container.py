@@ -201,6 +201,8 @@ def _matroska(fh: BinaryIO) -> Sound | None:
             if size is None or size > MAX_HEADER_BYTES:
                 return None
             tracks = fh.read(size)
+            if len(tracks) < size:  # a download cut short in it: its tracks counted as far as it went were "no
+                return None  # tracks, no pictures: not a video" of a WebM cut at 300 bytes, no sound at 400
         elif element == MKV_INFO and size is not None and size <= MAX_HEADER_BYTES:
             try:
                 scale = next((int.from_bytes(value, "big") for kind, value in _mkv_children(fh.read(size))

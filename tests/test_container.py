@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from facekit.container import Sound, sound
-from facekit.video import VideoSink
+from facekit.errors import VideoError
+from facekit.video import FrameSource, VideoSink
 
 
 def audio_tracks(path):
@@ -117,6 +118,22 @@ def test_a_matroska_clip_cut_from_a_recording_says_when_its_pictures_start(tmp_p
     for cut in (b"\x1f\x43", cluster(0, [(2, 8)], False)[:-9]):  # cut where its pictures begin: tracks still told
         path.write_bytes(header + _ebml(0x18538067, info + tracks, unknown_size=True) + cut)
         assert sound(path) == Sound(1, 0.0, pictures=1)
+
+
+def test_a_matroska_file_cut_short_in_its_track_list_cannot_be_told(tmp_path):
+    """A WebM download cut in its track list (its first few hundred bytes) had its tracks counted as far as they
+    went: "no tracks, no pictures: not a video" cut in the first entry, no sound cut in the second."""
+    header = _ebml(0x1A45DFA3, _ebml(0x4282, b"webm"))
+    whole = header + _ebml(0x18538067, _ebml(0x1654AE6B, _track(1) + _ebml(0xAE, _ebml(0xD7, b"\x02")
+                                                                            + _ebml(0x83, b"\x02"))))
+    path = tmp_path / "cut.webm"
+    path.write_bytes(whole)
+    assert sound(path) == Sound(1, 0.0, pictures=1)
+    for cut in (len(whole) - 30, len(whole) - 5):  # in the picture track's entry, then in the sound's
+        path.write_bytes(whole[:cut])
+        assert sound(path) is None, cut
+        with pytest.raises(VideoError, match=r"cut.webm: not a readable video \(corrupt, truncated"):
+            FrameSource(str(path))
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
