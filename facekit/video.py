@@ -338,11 +338,7 @@ def _refuse_cover_art(path: Path, cap: cv2.VideoCapture) -> None:
     if found is not None:
         only_sound = found.pictures == 0 and found.tracks > 0
     else:  # no container sound() reads: an .mp3 by its name, or by the ID3 tag its art is in (piped: no name)
-        try:
-            with open(path, "rb") as fh:
-                only_sound = sound_name or fh.read(3) == b"ID3"
-        except OSError:
-            only_sound = sound_name
+        only_sound = sound_name or _file_head(path).startswith(b"ID3")
     if only_sound:
         cap.release()
         raise VideoError(f"{path}: sound only, its one picture the cover art: not a video")
@@ -479,9 +475,26 @@ def _say_why_unreadable(path: Path) -> None:
         raise VideoError(f"{path}: {'sound only' if found.tracks else 'no tracks'}, no pictures: not a video")
     if path.suffix.lower() in SOUND_EXTENSIONS:  # .mp3, .wav: no container sound() reads
         raise VideoError(f"{path}: a sound file ({path.suffix}), no pictures: not a video")
+    head = _file_head(path)
+    if head.startswith(b"ID3"):  # an .mp3 by its tag: named .mp4, or piped in
+        raise VideoError(f"{path}: a sound file (MP3), no pictures: not a video")
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<!doctype html", b"<html")):
+        # What `curl -o clip.mp4 URL` (or curl ... | --source -) keeps of a link that needs a sign-in, has expired
+        # or is a player's page: it was "not a readable video (corrupt, truncated, ...)", sending users to codecs.
+        raise VideoError(f"{path}: a web page (HTML), not a video: the download got the server's page (an error, a "
+                         "sign-in or the video's player page) instead of the video file")
     if cut_short_mp4(path):
         raise VideoError(f"{path}: an MP4 without its index (the moov box, which is written when a recording "
                          "ends): a recording or download cut short, which no player opens; copy it again whole")
+
+
+def _file_head(path: Path, size: int = 64) -> bytes:
+    """The first `size` bytes of the file at `path` (none where it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return b""
 
 
 _FRAME_NUMBER = r"%0?\d*d"  # where an image sequence's name holds its number: %d or %0Nd

@@ -1181,6 +1181,25 @@ def test_a_sound_file_and_an_mp4_cut_before_its_index_say_what_they_are(tmp_path
             FrameSource(str(cut))
 
 
+def test_a_web_page_or_an_mp3_saved_as_a_video_says_what_it_is(tmp_path, capfd):
+    """`curl -o clip.mp4 URL` of a link that needs a sign-in or has expired keeps the server's HTML page, and an
+    .mp3 renamed .mp4 has no name to tell it by: both were "not a readable video (corrupt, truncated, no frames,
+    or unsupported format)", which sent users to codecs and truncation."""
+    page, song = tmp_path / "clip.mp4", tmp_path / "talk.mp4"
+    page.write_bytes(b"\xef\xbb\xbf\n<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head></html>\n")
+    song.write_bytes(b"ID3\x03\0\0\0\0\0\0" + (b"\xff\xfb\x90\x00" + b"\0" * 413) * 10)
+    with pytest.raises(VideoError, match=r"clip.mp4: a web page \(HTML\), not a video: the download got the server's"):
+        FrameSource(str(page))
+    with pytest.raises(VideoError, match=r"talk.mp4: a sound file \(MP3\), no pictures: not a video"):
+        FrameSource(str(song))
+    piped = subprocess.run([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", "-", "--no-display",
+                            "--csv", str(tmp_path / "faces.csv")], input=page.read_bytes(), capture_output=True,
+                           timeout=120, cwd=ROOT)
+    assert piped.returncode == 2 and one_error_line(piped.stderr.decode()).startswith(
+        "[ERROR] -: a web page (HTML), not a video")
+    assert sorted(tmp_path.iterdir()) == sorted([page, song])
+
+
 def test_a_song_or_podcast_with_cover_art_is_a_sound_file_not_a_one_frame_video(tmp_path, media, capfd):
     """An .mp3 with its cover art (an ID3 APIC picture) and a podcast's sound-only .mp4 with one (iTunes' covr),
     which FFmpeg gives as a video of that one picture at 90000 fps: read as that frame, then "[ERROR] ... video
