@@ -58,7 +58,8 @@ def sound(path: str | os.PathLike) -> Sound | None:
 
 def cut_short_mp4(path: str | os.PathLike) -> bool:
     """Whether the file at `path` is an MP4 / MOV whose pictures are there but not its index (the moov box, which
-    most cameras and encoders write last): a recording or download cut short, which no player opens."""
+    most cameras and encoders write last), or whose index, put first for the web (faststart), is cut part-way: a
+    recording or download cut short, which no player opens."""
     try:
         with open(path, "rb") as fh:
             if fh.read(8)[4:8] not in MP4_TOP:
@@ -71,8 +72,8 @@ def cut_short_mp4(path: str | os.PathLike) -> bool:
                     size = struct.unpack(">Q", fh.read(8))[0]
                 elif size == 0:  # the last box, to the file's end (a recording's mdat before it is closed)
                     size = end - at
-                if kind == b"moov":  # an index cut part-way is no index either
-                    return pictures and at + size > end
+                if kind == b"moov":  # an index cut part-way is no index either, first (a web download) or last
+                    return at + size > end
                 pictures = pictures or kind == b"mdat"
                 if size < 8:
                     return False

@@ -484,8 +484,9 @@ def _say_why_unreadable(path: Path) -> None:
         raise VideoError(f"{path}: a web page (HTML), not a video: the download got the server's page (an error, a "
                          "sign-in or the video's player page) instead of the video file")
     if cut_short_mp4(path):
-        raise VideoError(f"{path}: an MP4 without its index (the moov box, which is written when a recording "
-                         "ends): a recording or download cut short, which no player opens; copy it again whole")
+        raise VideoError(f"{path}: an MP4 without its index (the moov box, written when a recording ends, or "
+                         "first in a file made for the web): a recording or download cut short, which no player "
+                         "opens; copy it again whole")
 
 
 def _file_head(path: Path, size: int = 64) -> bytes:
