@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -2104,6 +2105,24 @@ def test_a_file_given_without_its_option_is_told_the_option(media, tmp_path):
         res = run_script(*args)
         assert res.returncode == 2 and res.stderr == f"[ERROR] {said}\n", res.stderr
     res = run_script("detect_mask_video.py", "-s", clip, "--tasks", "mask", "--max-frames", "2", "--no-display")
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_a_video_name_with_spaces_left_unquoted_is_given_back_quoted(media, tmp_path):
+    """`--source my clip.mp4` (a phone's or a download's name with spaces, unquoted) said "unrecognized arguments:
+    clip — été.mp4", nothing of the spaces: the line now gives the name quoted, and the command it gives runs."""
+    clip = tmp_path / "my clip — été.mp4"
+    shutil.copy(media / "short_hamilton_clip.mp4", clip)
+    table = tmp_path / "f.csv"
+    for args, option in (((f"{tmp_path}/my", "clip", "—", "été.mp4"), "-s"),
+                         ((f"--source={tmp_path}/my", "clip", "—", "été.mp4", "--csv", table), "--source")):
+        res = run_script("detect_mask_video.py", *(("-s",) if option == "-s" else ()), *args, "--no-display")
+        assert res.returncode == 2 and res.stderr == (
+            f"[ERROR] unrecognized arguments: clip — été.mp4: a name with spaces must be quoted: {option} "
+            f"{shlex.quote(str(clip))} (see detect_mask_video.py --help)\n"), res.stderr
+    assert not table.exists()
+    given = shlex.split(res.stderr.split("quoted: ")[1].split(" (see")[0])
+    res = run_script("detect_mask_video.py", *given, "--tasks", "mask", "--max-frames", "2", "--no-display")
     assert res.returncode == 0, res.stderr[-2000:]
 
 

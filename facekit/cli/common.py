@@ -353,8 +353,31 @@ class ArgumentParser(argparse.ArgumentParser):
             if option is not None:
                 message += f" or {option.option_strings[-1]}={shlex.quote(arg)}"
         else:
-            message += self._stray_path_hint(message)
+            message += self._split_name_hint(message) or self._stray_path_hint(message)
         self.exit(2, f"[ERROR] {one_line(message)} (see {self.prog} --help)\n")
+
+    def _split_name_hint(self, message: str) -> str:
+        """`--source my clip.mp4`, a name with spaces left unquoted (a phone's "VID 2026-11-30.mp4", a download's
+        "Talk (1080p).mp4"), was "unrecognized arguments: clip.mp4", nothing said of the spaces: where an option's
+        value and the words after it name a file, the line gives it quoted."""
+        argv = getattr(self, "_argv", [])
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        for i, arg in enumerate(argv):
+            if not isinstance(arg, str):
+                continue
+            option, _, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            action = self._option_string_actions.get(option)
+            if action is None or action.nargs == 0 or action.dest not in self.PATH_DESTS:
+                continue
+            words = [value] if value else []
+            for word in argv[i + 1:]:
+                if not isinstance(word, str) or words and word.startswith("-"):
+                    break
+                words.append(word)
+                if len(words) > 1 and os.path.exists(" ".join(words)):
+                    return f": a name with spaces must be quoted: {option} {shlex.quote(' '.join(words))}"
+        return ""
 
     def _stray_path_hint(self, message: str) -> str:
         """`detect_mask_video.py clip.mp4`, the file given without its option as most tools take it, was
