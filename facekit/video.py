@@ -442,8 +442,8 @@ def _closed_port(url: str) -> str | None:
 def _http_refusal(url: str) -> str | None:
     """Why an HTTP server that answered gave no stream, from its status: a camera that refused the credentials
     (401), a wrong path (404), a camera in trouble (500) were all "does not answer (no connection within 5 s)",
-    which sent users to check the network and the address. None where there is no such answer (not HTTP, no
-    connection, a time-out, a 200 that is not a video)."""
+    which sent users to check the network and the address; a web page (HTML) is named as one. None where there is
+    no such answer (not HTTP, no connection, a time-out, another 200 that is not a video)."""
     from http.client import HTTPException
     from urllib.error import HTTPError
     from urllib.request import urlopen
@@ -452,12 +452,17 @@ def _http_refusal(url: str) -> str | None:
     if request is None:
         return None
     try:
-        with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000):
-            return None
+        with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+            page = answer.headers.get_content_type() == "text/html" or _is_html(answer.read(512))
     except HTTPError as exc:
         code, reason = exc.code, exc.reason
     except (OSError, ValueError, HTTPException):  # no connection, a time-out: "does not answer" says it
         return None
+    else:
+        # A site's page that plays a video (a YouTube or news link, as a new user pastes one) was "does not answer
+        # (no connection within 5 s, or not a video stream)", said at once of a server that had answered.
+        return ("answered with a web page (HTML), not a video: a site's page that plays a video is not the "
+                "video's own address; download the video and give its file") if page else None
     why = {401: "the user name or password in the URL is wrong or missing",
            403: "this user may not watch it", 404: "no stream at that path: check the address in the camera's "
            "manual or web page"}.get(code, "the camera or server failed" if code >= 500 else "")
@@ -478,7 +483,7 @@ def _say_why_unreadable(path: Path) -> None:
     head = _file_head(path)
     if head.startswith(b"ID3"):  # an .mp3 by its tag: named .mp4, or piped in
         raise VideoError(f"{path}: a sound file (MP3), no pictures: not a video")
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<!doctype html", b"<html")):
+    if _is_html(head):
         # What `curl -o clip.mp4 URL` (or curl ... | --source -) keeps of a link that needs a sign-in, has expired
         # or is a player's page: it was "not a readable video (corrupt, truncated, ...)", sending users to codecs.
         raise VideoError(f"{path}: a web page (HTML), not a video: the download got the server's page (an error, a "
@@ -487,6 +492,11 @@ def _say_why_unreadable(path: Path) -> None:
         raise VideoError(f"{path}: an MP4 without its index (the moov box, written when a recording ends, or "
                          "first in a file made for the web): a recording or download cut short, which no player "
                          "opens; copy it again whole")
+
+
+def _is_html(head: bytes) -> bool:
+    """Whether a file's or an answer's first bytes are a web page's."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<!doctype html", b"<html"))
 
 
 def _file_head(path: Path, size: int = 64) -> bytes:

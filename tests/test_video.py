@@ -2014,15 +2014,33 @@ def _served(folder):
     import functools
     import http.server
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # set on a functools.partial, it was never the handler's: lines on stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_web_pages_address_given_as_a_video_is_named_a_web_page(tmp_path, mask_model, capfd):
+    """A site's page that plays a video (a YouTube or news link, as a new user pastes one; here a page and an HTML
+    error page saved as .mp4, served with and without text/html) was "stream ... does not answer (no connection
+    within 5 s, or not a video stream)", said at once of a server that had answered."""
+    (tmp_path / "watch.html").write_text('<!DOCTYPE html><html><body><video src="talk.mp4"></video></body></html>\n')
+    (tmp_path / "talk.mp4").write_text("<html><head><title>Sign in</title></head></html>\n")  # served as video/mp4
+    with _served(tmp_path) as port:
+        for name in ("watch.html", "talk.mp4"):
+            code, line = _run(capfd, "--source", f"http://127.0.0.1:{port}/{name}", "--model", mask_model,
+                              "--no-display", "--csv", tmp_path / "faces.csv")
+            assert (code, line) == (2, f"[ERROR] stream http://127.0.0.1:{port}/{name} answered with a web page "
+                                       "(HTML), not a video: a site's page that plays a video is not the video's own "
+                                       "address; download the video and give its file"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.mp4", "watch.html"]
 
 
 def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(clip, tmp_path, monkeypatch):
