@@ -695,7 +695,7 @@ def _check_options(options: dict) -> None:
                             f"it takes FaceAnalyzer's options: {', '.join(known)}")
 
 
-def analyze(image: ImageInput, **options: Any) -> list[Face]:
+def analyze(image: ImageInput, **options: Any) -> Faces:
     """`facekit.analyze("photo.jpg")`: faces with every head, the analyzer built on first call and
     kept for later calls with the same options (threads calling at once share one, built once), and built again
     where a head's files changed since (a notebook's head retrained between two calls kept the old one's labels).

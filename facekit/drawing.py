@@ -387,7 +387,7 @@ def annotate(image: ImageInput, faces: Iterable[Face], style: Style | None = Non
     dark band added under it, not on it: the result is taller than the image (and the image is not drawn on)."""
     # Taken as a list: a generator of faces (`f for f in faces if f.score > 0.8`) was used up by the check below, and
     # the photo came back with nothing drawn on it, without a word.
-    if isinstance(faces, Face) or not isinstance(faces, Iterable):
+    if isinstance(faces, (Face, Box)) or not isinstance(faces, Iterable):
         raise ArgumentError(f"annotate() draws a list of Face objects (what analyze returns), got a "
                             f"{type(faces).__name__}")
     faces = list(faces)

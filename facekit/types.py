@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 from dataclasses import dataclass, field, fields, replace
-from typing import IO, TYPE_CHECKING, Any, Mapping, Union
+from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping, Union
 
 import numpy as np
 
@@ -94,6 +94,12 @@ class Box:
     def as_list(self) -> list[int]:
         """[x1, y1, x2, y2], as to_dict() and the image JSON write the box."""
         return [self.x1, self.y1, self.x2, self.y2]
+
+    # print(face) shows box=(x1, y1, x2, y2), so `x1, y1, x2, y2 = face.box` (and tuple(face.box)) is what an app
+    # writes first: it was "'Box' object is not iterable", at run time and to type checkers.
+    def __iter__(self) -> Iterator[int]:
+        """x1, y1, x2, y2 in turn: `x1, y1, x2, y2 = face.box`."""
+        return iter(self.as_list())
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

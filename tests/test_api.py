@@ -309,6 +309,23 @@ def test_why_unlabelled_takes_the_photo_as_analyze_does(analyzer, media, tmp_pat
         == "too small for the emotion, gender heads (12 px, under 16)"
 
 
+def test_a_box_unpacks_as_print_shows_it(analyzer, media):
+    """print(face) shows box=(x1, y1, x2, y2), and `x1, y1, x2, y2 = face.box` was "'Box' object is not iterable":
+    a box unpacks (and tuple() gives it) in that order, the pixels it names being the face's crop."""
+    from facekit import ArgumentError
+    from facekit.drawing import annotate
+
+    image = cv2.imread(str(media / "example_03.png"))
+    faces = analyzer.analyze(image)
+    assert len(faces) == 3
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        assert [x1, y1, x2, y2] == list(face.box) == face.box.as_list() and f"box={tuple(face.box)}" in repr(face)
+        assert np.array_equal(image[y1:y2, x1:x2], face.crop(image))
+    with pytest.raises(ArgumentError, match="got a Box"):  # one box, not faces: said as before, not "got a int"
+        annotate(image, faces[0].box)
+
+
 def test_readme_says_analyze_videos_times_count_from_the_first_picture(analyzer, media):
     """The CSV's docs and the video script say its times count from the first picture, which a player shows
     0.852 s in on the hamilton clip; analyze_video's docs said nothing of it, so a researcher lining its time_s up
@@ -1407,7 +1424,8 @@ def test_type_checkers_see_every_public_name_as_what_it_is():
 def test_an_app_using_the_readme_api_passes_mypy_strict(tmp_path, media):
     """Where mypy is installed: README's own patterns (faces from one call given back to analyze(faces=...), a
     video wrapped in contextlib.closing, model folders as Paths) were errors to `mypy --strict`, the signatures
-    saying list[...] (invariant) and Iterator (no close()). They pass now, and a wrong use is still an error.
+    saying list[...] (invariant) and Iterator (no close()), and so were a box unpacked and facekit.analyze(...).turned.
+    They pass now, and a wrong use is still an error.
     A bare `np.ndarray` annotation passes only from numpy 2.3 (its type parameters' defaults), which Python 3.10
     cannot install: the app names the array type as every numpy 2 takes it."""
     pytest.importorskip("mypy")
@@ -1440,6 +1458,10 @@ with open({str(media / "obama.jpg")!r}, "rb") as opened, tempfile.SpooledTempora
     spooled.seek(0)
     held: list[Face] = analyzer.analyze(io.BytesIO(upload)) + analyzer.analyze(opened) + analyzer.analyze(spooled)
 box: Box = faces[0].box
+x1, y1, x2, y2 = box  # as print(face) shows it: "'Box' object is not iterable" to mypy and at run time
+width: int = x2 - x1
+def turned_of(path: str) -> int:  # facekit.analyze's Faces, which was a list[Face] without .turned to checkers
+    return facekit.analyze(path).turned
 with FaceAnalyzer(tasks="mask") as scoped:
     scoped_faces: list[Face] = scoped.analyze({str(media / "obama.jpg")!r})
     boxes_only: list[Face] = scoped.detect(Path({str(media / "obama.jpg")!r}))
