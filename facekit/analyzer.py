@@ -352,6 +352,10 @@ class FaceAnalyzer(FacePipeline):
     def why_unlabelled(self, image: ImageInput, face: Face, task: str | None = None) -> str | None:
         """FacePipeline.why_unlabelled on what analyze() takes: a path raised "string indices must be integers",
         and a float array in [0, 1] would read as too dark."""
+        # analyze()'s whole list (or a record) was "'Faces' object has no attribute 'predictions'" from inside.
+        if not isinstance(face, Face):
+            hint = ": one face of it, e.g. faces[0]" if isinstance(face, (list, tuple)) else ""
+            raise ArgumentError(f"why_unlabelled() takes one Face (from analyze()), got a {type(face).__name__}{hint}")
         return super().why_unlabelled(as_image(image), face, task)
 
     # A Generator, not an Iterator: README wraps it in contextlib.closing(), which type checkers refused for an

@@ -549,6 +549,8 @@ def _from_pil(image) -> np.ndarray:
     from PIL import ImageOps
 
     _check_pixels("PIL image", *image.size)
+    if not image.size[0] or not image.size[1]:  # as an empty array is: it was a cv2.error traceback from cvtColor
+        raise ImageError(f"PIL image: empty ({image.size[0]}x{image.size[1]} px), no picture to read")
     try:
         upright = ImageOps.exif_transpose(image)
         if upright.mode == "F":

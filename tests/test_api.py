@@ -296,6 +296,7 @@ def test_why_unlabelled_names_the_head_that_gave_a_small_face_no_label(analyzer,
 def test_why_unlabelled_takes_the_photo_as_analyze_does(analyzer, media, tmp_path):
     """analyze() takes a path, a float array in [0, 1], bytes: why_unlabelled of the same photo raised "string indices
     must be integers" for its path, and called a float array's well-lit face "too dark to read"."""
+    from facekit import ArgumentError
     from facekit.types import Face
 
     photo = cv2.resize(cv2.imread(str(media / "obama.jpg")), (12, 12), interpolation=cv2.INTER_AREA)
@@ -307,6 +308,11 @@ def test_why_unlabelled_takes_the_photo_as_analyze_does(analyzer, media, tmp_pat
     bare = Face(box=face.box, score=1.0)  # no head's label: a lit float photo is not "too dark to read"
     assert analyzer.why_unlabelled(photo.astype(np.float32) / 255, bare) == analyzer.why_unlabelled(photo, bare) \
         == "too small for the emotion, gender heads (12 px, under 16)"
+    # analyze()'s whole list given where one face goes: an AttributeError from inside ('Faces' ... 'predictions')
+    with pytest.raises(ArgumentError, match=r"takes one Face \(from analyze\(\)\), got a Faces: one face of it"):
+        analyzer.why_unlabelled(photo, analyzer.analyze(media / "obama.jpg"), "emotion")
+    with pytest.raises(ArgumentError, match="got a dict"):
+        analyzer.why_unlabelled(photo, face.to_dict())
 
 
 def test_a_box_unpacks_as_print_shows_it(analyzer, media):
@@ -1955,6 +1961,9 @@ def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tm
             + chunk(b"IDAT", zlib.compress(b"\0" * 15001 * 8)) + chunk(b"IEND", b""))
     for bad, needle in ((bomb, "15000x15000 px is over the limit"), (b"", "empty"),
                         (b"<html>not found</html>", "not a readable image"),
+                        # was a cv2.error traceback from inside (cvtColor of nothing), where an empty array is this
+                        (Image.new("RGB", (0, 0)), r"PIL image: empty \(0x0 px\)"),
+                        (Image.new("L", (640, 0)), r"PIL image: empty \(640x0 px\)"),
                         (io.BytesIO(b"<html>not found</html>"), "BytesIO: not a readable image"),
                         # an array as big (decoded by the caller): refused before any work
                         (np.broadcast_to(np.zeros((1, 1), np.uint8), (15000, 15000)), "over the limit")):
