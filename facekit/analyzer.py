@@ -53,6 +53,13 @@ class VideoResult(_VideoFields):
         result.frame = np.zeros((0, 0, 3), np.uint8) if frame is None else frame  # made by hand: an empty image
         return result
 
+    # The tuple's own _replace builds the copy with tuple.__new__, past __new__ above: it had no frame, and
+    # result._replace(faces=kept).frame (an app filtering a frame's faces) was an AttributeError.
+    def _replace(self, **changes: Any) -> "VideoResult":
+        """A copy with the fields named changed (`result._replace(faces=kept)`), its frame kept unless `frame=`."""
+        frame = changes.pop("frame", self.frame)
+        return VideoResult(*super()._replace(**changes), frame=frame)
+
 
 # A photo with no face standing upright that scores TURN_SEARCH_BELOW (FaceAnalyzer.analyze, rotate=None) is searched
 # again turned: a phone photo whose EXIF orientation was stripped (a messenger's copy, a screenshot, a scanned print).

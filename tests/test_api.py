@@ -1149,6 +1149,10 @@ def test_a_video_results_frame_is_what_its_faces_are_drawn_on(analyzer, media):
     held = list(analyzer.analyze_video([gray, gray], fps=25))
     assert len(held) == 2 and all(r.frame.shape == (*gray.shape, 3) for r in held)
     assert np.array_equal(held[0].frame[..., 0], gray) and len(held[0].faces) == 2
+    # a copy with its faces filtered (the tuple's _replace) kept no frame: an AttributeError at .frame
+    kept = held[0]._replace(faces=held[0].faces[:1])
+    assert kept.frame is held[0].frame and kept[:2] == held[0][:2] and kept.faces == held[0].faces[:1]
+    assert held[0]._replace(frame=gray).frame is gray
 
 
 def test_analyze_video_shows_its_progress_when_asked(analyzer, media, capsys):
