@@ -9,7 +9,8 @@ and education; FaceAnalyzer(commercial_use=True) loads only weights whose terms 
 
 Nothing heavy is imported here: `import facekit` must stay cheap so that the detection scripts
 start fast and never pull TensorFlow in by accident. The public names below are loaded on first
-use (module `__getattr__`), not at import; type checkers read them from the `if TYPE_CHECKING:` imports.
+use (module `__getattr__`), not at import, as are its modules (`facekit.container.sound(path)` after a bare
+`import facekit`); type checkers read the names from the `if TYPE_CHECKING:` imports.
 """
 
 __version__ = "0.2.0"
@@ -52,10 +53,19 @@ if TYPE_CHECKING:
 else:
     # Hidden from type checkers: a module __getattr__ made any misspelt name (facekit.FaceAnalyser) pass as Any.
     def __getattr__(name: str) -> object:
+        import importlib
+        import importlib.util
+
         module = _LAZY.get(name)
         if module is None:
+            # A module of the package, loaded now: README's facekit.container.sound(path), facekit.errors.
+            # ImageNotFoundError or facekit.detection.LICENCES after a bare `import facekit` was "module 'facekit'
+            # has no attribute 'container'" (in an except clause, raised as the error it was to catch). Not
+            # __main__, which would run the command line, and not a data folder (the wheel's models/).
+            spec = importlib.util.find_spec(f"{__name__}.{name}") if name.isidentifier() and name[0] != "_" else None
+            if spec is not None and spec.origin is not None:
+                return importlib.import_module(f".{name}", __name__)  # the import binds it here: no second call
             raise AttributeError(f"module 'facekit' has no attribute {name!r}")
-        import importlib
 
         value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value  # later lookups skip this function
