@@ -9,6 +9,8 @@ card. A test checks both paths give identical arrays.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import functools
 import io
@@ -434,8 +436,10 @@ def as_image(image) -> np.ndarray:
     (anything whose read() gives bytes: BytesIO, open(path, "rb"), an upload's stream), a PIL image (its
     EXIF rotation applied, RGB turned to BGR) or an array (`as_bgr`); 8-bit BGR out, or one ImageError."""
     if isinstance(image, (str, os.PathLike)):
+        _refuse_base64(image)
         return load_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
+        _refuse_base64(image)
         _check_bytes("image data", memoryview(image).nbytes)
         path = _path_in_bytes(image)
         return load_image(path) if path is not None else decode_image(image)
@@ -449,6 +453,31 @@ def as_image(image) -> np.ndarray:
         _check_bytes("image data", image.nbytes)
         return decode_image(image)
     return as_bgr(image)
+
+
+def _refuse_base64(image) -> None:
+    """An ImageError for a photo given as base64 text (a JSON API's image field, a browser canvas's toDataURL(),
+    data: URL or not), as a str or its bytes: read as a path it was "no such file" or "a name too long" with the
+    whole text in the line (373,129 characters for obama.jpg), as bytes "not a readable image"."""
+    if isinstance(image, os.PathLike):
+        return
+    head = bytes(memoryview(image)[:256]) if not isinstance(image, str) else image[:256].encode("latin-1", "replace")
+    url = re.match(rb"data:[\w.+/-]*(;[\w.+=-]+)*;base64,", head)
+    body = head[url.end():] if url else head
+    if not url and not re.fullmatch(rb"[A-Za-z0-9+/]{64}", body[:64]):
+        return
+    try:
+        start = base64.b64decode(body[:64], validate=True)
+    except (binascii.Error, ValueError):
+        return
+    if not url and not _looks_encoded(np.frombuffer(start, np.uint8)):  # a name that merely looks like base64
+        return
+    what = "a data: URL" if url else "base64 text"
+    given, unit = ("a path", "characters") if isinstance(image, str) else ("its bytes", "bytes")
+    decode = "base64.b64decode(url.partition(',')[2])" if url else "base64.b64decode(text)"
+    # Not the whole text in the line: a web service's log took it all.
+    raise ImageError(f"{bytes(head[:32]).decode('latin-1')}... ({len(image):,} {unit}): {what} (an image written as "
+                     f"text), not {given}: pass {decode}, the image's bytes")
 
 
 def _is_binary_file(image) -> bool:

@@ -1993,6 +1993,28 @@ def test_uploads_as_bytes_and_pil_images_read_as_the_file_is(analyzer, media, tm
             analyzer.analyze(bad)
 
 
+def test_a_photo_sent_as_base64_text_is_one_short_line_saying_how_to_decode_it(analyzer, media):
+    """A JSON API's image field or a browser canvas's toDataURL() is base64 text: given as a str it was read as a path,
+    "a name too long" with all 373,129 characters of obama.jpg's in the one line (a web service's log took it
+    all), and as bytes "not a readable image". Each is now a line of under 200 characters that names what it is and
+    how to decode it; decoded so, it gives the file's faces."""
+    import base64
+
+    from facekit import ImageError
+
+    photo = media / "obama.jpg"
+    text = base64.b64encode(photo.read_bytes()).decode()
+    url = "data:image/jpeg;base64," + text
+    for given, said in ((text, r"\(373,232 characters\): base64 text .*not a path: pass base64.b64decode\(text\)"),
+                        (text.encode(), r"\(373,232 bytes\): base64 text .*not its bytes"),
+                        (url, r"^data:image/jpeg;base64,/9j/4SL1R\.\.\. \(373,255 characters\): a data: URL "
+                              r".*base64.b64decode\(url.partition\(','\)\[2\]\), the image's bytes$")):
+        with pytest.raises(ImageError, match=said) as caught:
+            analyzer.analyze(given)
+        assert len(str(caught.value)) < 200
+    assert analyzer.analyze(base64.b64decode(url.partition(",")[2])) == analyzer.analyze(photo)
+
+
 def test_uploads_as_binary_file_objects_read_as_their_bytes_are(analyzer, media, tmp_path):
     """FastAPI's UploadFile.file (a SpooledTemporaryFile), Flask's FileStorage and its .stream, an open file, a
     BytesIO: all were "expected an image path or a numpy array, got BytesIO" though their bytes were read. Each is
