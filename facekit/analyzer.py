@@ -379,7 +379,8 @@ class FaceAnalyzer(FacePipeline):
         read, a gray or RGBA frame converted). Held arrays are read as analyze() reads them, as BGR: pass RGB
         frames (imageio's, PyAV's to_ndarray(format="rgb24"), decord's) as `frame[..., ::-1]`, or the mask head
         puts masks on bare faces. A file's time_s counts from its first picture, which a player may show later
-        (the hamilton clip's at 0.852 s): facekit.container.sound(path).picture_start_s is that delay.
+        (the hamilton clip's at 0.852 s): facekit.container.sound(path).picture_start_s is that delay (sound() is
+        None for a container it does not read, MPEG-TS say).
 
         detect_every: run the detector every K analysed frames and follow faces by tracking between.
         every: analyse only every N-th frame of the source (frames in between are decoded, not analysed).

@@ -345,6 +345,9 @@ def test_readme_says_analyze_videos_times_count_from_the_first_picture(analyzer,
     assert "sound(path).picture_start_s" in " ".join(analyzer.analyze_video.__doc__.split())
     [(index, time_s, _)] = list(analyzer.analyze_video(media / CLIP, max_frames=1))
     assert (index, time_s) == (0, 0.0) and sound(media / CLIP).picture_start_s == 0.852
+    # README said only "0 where the container does not say": sound() of one it does not read is None, and
+    # sound(path).picture_start_s an AttributeError there
+    assert sound(media / "obama.jpg") is None and "`sound(path)` is None for another container" in said
 
 
 def test_video_frames_times_and_tracks(analyzer, media):
