@@ -661,12 +661,18 @@ def _given_face(face, index: int, width: int, height: int) -> Face:
             pass
     if coords is None or len(coords) != 4 or not all(isinstance(v, numbers.Real) for v in coords):
         hint = " (one box? pass faces=[box])" if isinstance(face, numbers.Real) else ""
+        if coords is not None and len(coords) == 5:  # MTCNN's, RetinaFace's, InsightFace's rows: the box, its score
+            hint = " (x1, y1, x2, y2 and a score, as other detectors give them? pass the first 4: boxes[:, :4])"
         raise bad(f"expected a Face, a Box or (x1, y1, x2, y2), 4 numbers{hint}")
     x1, y1, x2, y2 = (float(v) for v in coords)
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
         raise bad("box coordinates must be finite numbers")
     if x2 <= x1 or y2 <= y1:
-        raise bad("an empty or inverted box (x1, y1, x2, y2 needs x2 > x1 and y2 > y1)")
+        # OpenCV's detectMultiScale (the Haar cascade of the PyImageSearch tutorial) gives (x, y, w, h): a face's
+        # width is often under its x, so the box read inverted.
+        hint = ("; (x, y, width, height), as OpenCV's detectMultiScale gives? pass (x, y, x + w, y + h)"
+                if x2 > 0 and y2 > 0 else "")
+        raise bad(f"an empty or inverted box (x1, y1, x2, y2 needs x2 > x1 and y2 > y1){hint}")
     clipped = Box.clipped(x1, y1, x2, y2, width=width, height=height)
     return face.replace(box=clipped) if isinstance(face, Face) else Face(box=clipped, score=1.0)
 

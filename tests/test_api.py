@@ -1733,6 +1733,19 @@ def test_malformed_boxes_given_as_faces_are_one_error_naming_the_box(analyzer, m
         assert "\n" not in str(info.value)
     [face] = analyzer.analyze(photo, faces=[(10.0, 10.0, 90.0, 90.0)])  # a good box is still labelled
     assert face.box.as_list() == [10, 10, 90, 90] and "mask" in face.predictions
+    # Another detector's rows: (x1, y1, x2, y2, score) was "4 numbers" alone, OpenCV's Haar cascade's (x, y, w, h)
+    # "inverted" alone; each now says what to pass, and so passed the face is found and labelled.
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    [(x, y, w, h)] = haar.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(100, 100))
+    assert w < x  # read as x1, y1, x2, y2, the box is inverted
+    with pytest.raises(FacekitError, match=r"inverted box .*detectMultiScale gives\? pass \(x, y, x \+ w, y \+ h\)$"):
+        analyzer.analyze(photo, faces=[(x, y, w, h)])
+    rows = np.array([[x, y, x + w, y + h, 0.99]], np.float32)
+    with pytest.raises(FacekitError, match=r"4 numbers \(x1, y1, x2, y2 and a score, .*: boxes\[:, :4\]\)$"):
+        analyzer.analyze(photo, faces=rows)
+    [face] = analyzer.analyze(photo, faces=rows[:, :4])
+    assert face.box.iou(analyzer.analyze(photo)[0]) > 0.5 and face.label("mask") == "without_mask"
 
 
 def test_empty_or_non_numeric_arrays_are_an_image_error(analyzer):
