@@ -184,6 +184,29 @@ def tile_windows(width: int, height: int, tile: int, overlap: int) -> list[tuple
     return [(x, y, min(width, x + tile), min(height, y + tile)) for y in starts(height) for x in starts(width)]
 
 
+# The close-up passes frame the image in grey and shrink the framed copy to a network's input (256-300 px). A
+# photo of tens of megapixels was framed at full size first: 543 MB more for a 96 MP photo (12000x8000), its run
+# "out of memory" under a 1.5 GB limit (a small board) that the rest of the detection fits. Past this long side
+# the image is shrunk before it is framed; at a few hundred px the network sees the same picture either way.
+FRAME_MAX_SIDE = 2048
+
+
+def framed(image: np.ndarray, pad_share: float) -> tuple[np.ndarray, int, float, float]:
+    """`image` in a mid-grey border `pad_share` of its long side wide (shrunk first where its long side is past
+    FRAME_MAX_SIDE), the border's width and the copy's scale across and down (1.0 at full size)."""
+    h, w = image.shape[:2]
+    s = FRAME_MAX_SIDE / max(h, w)
+    if s < 1.0:
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    sh, sw = image.shape[:2]
+    # Mid grey: what SCRFD's own letterbox pads with (0 after its normalisation); a replicated border would
+    # smear a face cut by the edge into copies of itself.
+    pad = int(round(pad_share * max(sh, sw)))
+    copy = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    return copy, pad, sw / w, sh / h
+
+
 # A res10 box whose top is within this share of the photo's height of its top edge is taken for a face cut there.
 TOP_EDGE = 0.01
 
@@ -269,10 +292,9 @@ class Res10Detector:
         close-up frames instead of 400 (bench.detection's close-up set). Boxes less than 60% inside the
         photo are dropped (mostly border)."""
         h, w = image.shape[:2]
-        pad = int(round(0.25 * max(h, w)))
-        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-        boxes, scores = self._forward(self.net, framed, self.input_size, self.confidence)
-        boxes = boxes - pad
+        copy, pad, sx, sy = framed(image, 0.25)
+        boxes, scores = self._forward(self.net, copy, self.input_size, self.confidence)
+        boxes = (boxes - pad) / np.array([sx, sy, sx, sy], dtype=np.float32)
         area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
         inside_w = np.clip(np.minimum(boxes[:, 2], w) - np.maximum(boxes[:, 0], 0), 0, None)
         inside_h = np.clip(np.minimum(boxes[:, 3], h) - np.maximum(boxes[:, 1], 0), 0, None)
@@ -429,12 +451,11 @@ class MultiPassDetector:
     def _closeup_pass(self, image: np.ndarray) -> np.ndarray:
         """Faces that fill the frame or are cut by its edge, from a small copy framed by a grey border."""
         h, w = image.shape[:2]
-        pad = round(self.closeup.pad * max(h, w))
-        # Mid grey: what SCRFD's own letterbox pads with (0 after its normalisation); a replicated border
-        # would smear the face into copies of itself.
-        framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-        found = self._pass(framed, self.closeup.side / max(framed.shape[:2]), quick_shrink=True)
+        copy, pad, sx, sy = framed(image, self.closeup.pad)
+        found = self._pass(copy, self.closeup.side / max(copy.shape[:2]), quick_shrink=True)
         found[:, [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]] -= pad
+        found[:, 0:14:2] /= sx
+        found[:, 1:14:2] /= sy
         if max(h, w) > self.closeup.mid_side:
             found = np.concatenate([found, self._pass(image, self.closeup.mid_side / max(h, w), quick_shrink=True)])
         # Only big faces: the small ones are the full-size passes' job, and at this scale they are noise.

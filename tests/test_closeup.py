@@ -63,6 +63,40 @@ def test_close_ups_and_cut_faces_are_found(detector, portraits, height):
                 assert gap[edge] <= 0.3 * face.box.height, f"{detector.name}: {name} {view}: box {face.box}"
 
 
+@pytest.mark.parametrize("name", ["scrfd", "res10"])
+def test_a_big_photos_close_up_pass_frames_a_shrunk_copy(portraits, name, monkeypatch):
+    """The close-up pass framed a photo at full size before shrinking it to the network's input: 543 MB more for a
+    96 MP photo, 'out of memory' under a 1.5 GB limit. A photo past FRAME_MAX_SIDE is shrunk first: the grey
+    frame is never bigger than that and its border, and the cut and filling faces of a 3200x2400 close-up are
+    still found where the same close-up at 800x600 finds them (SCRFD's close-up pass, res10's framed one; no
+    fine pass, whose tiles take seconds)."""
+    import cv2
+
+    from facekit import detection
+
+    framed_sizes = []
+    border = cv2.copyMakeBorder
+
+    def noted(image, *args, **kwargs):
+        out = border(image, *args, **kwargs)
+        framed_sizes.append(max(out.shape[:2]))
+        return out
+
+    monkeypatch.setattr(detection.cv2, "copyMakeBorder", noted)
+    det = create_detector(name, fine_pass=False)
+    _, image, box = portraits[0]
+    for view, big, _ in closeup_views(image, box, height=2400, fills=(1.0,), edges=("left", "top")):
+        [(_, small, _)] = closeup_views(image, box, height=600, fills=(1.0,) if view.startswith("fill") else (),
+                                        edges=() if view.startswith("fill") else (view.removeprefix("cut "),))
+        framed_sizes.clear()
+        found = det.detect(big)
+        assert framed_sizes and max(framed_sizes) <= 1.5 * detection.FRAME_MAX_SIDE + 1, (view, framed_sizes)
+        want = [np.array(f.box.as_list()) * 4 for f in det.detect(small)]
+        assert len(found) == len(want) >= 1, (view, [f.box for f in found])
+        for face, box4 in zip(found, want):
+            assert np.abs(np.array(face.box.as_list()) - box4).max() <= 0.04 * face.box.width, (view, face.box, box4)
+
+
 @pytest.mark.parametrize("name", ["scrfd", "scrfd-500m"])
 def test_a_masked_face_cut_by_the_frames_edge_is_kept_from_half_the_threshold(media, name):
     """example_03's masked woman with a quarter of her face past the left edge scored 0.49 (SCRFD-2.5GF): no face,
