@@ -25,7 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ArgumentError, ImageError, ImageNotFoundError, loops, name_too_long_line, near_names
+from .errors import (ArgumentError, ImageError, ImageNotFoundError, loops, name_too_long_line, near_names,
+                     out_of_memory)
 from .types import Box
 
 # HEIC / HEIF is what an iPhone saves by default; OpenCV cannot read it, pillow-heif can (the `heic` extra).
@@ -273,6 +274,10 @@ def decode_image(data, name: str | os.PathLike = "image data") -> np.ndarray:
         else:
             image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. a TIFF over OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
+        if out_of_memory(exc):
+            # Short memory (a small board's limit), not a broken photo: "cannot decode (... Insufficient memory)"
+            # sent one to check a photo that any other machine reads.
+            raise MemoryError(f"decoding {name}" + (f", {size[0]}x{size[1]} px" if size else "")) from exc
         raise ImageError(f"{name}: cannot decode ({str(exc).strip().splitlines()[-1]})") from None
     if image is None or image.size == 0:
         # analyze("IMG_0001.CR2") or a scanned PDF read "corrupt", of a sound file: the image script said so of

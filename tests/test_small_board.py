@@ -160,3 +160,57 @@ def test_the_video_loop_runs_one_detector_worker_under_a_tight_memory_limit(monk
                         if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     assert facekit.runtime.video_detector_workers() == 1
     assert facekit.runtime.video_detector_workers(concurrent=False) == 1
+
+
+_OPENCV_OOM = ("OpenCV(4.14.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 566400000 bytes in "
+               "function 'OutOfMemoryError'")
+
+
+def test_a_photo_too_big_for_the_memory_left_is_skipped_in_a_folder_run(media, tmp_path, monkeypatch, capsys):
+    """prlimit --as=1500000000: a folder holding one 190 MP photo said '[WARN] skipped a.jpg: cannot decode (...
+    Insufficient memory ...)', sending one to check a good photo, and one whose faces OpenCV found no room for (96 MP)
+    ended the whole run in '[ERROR] out of memory', exit 2, the photos after it never read. Each is now skipped
+    with a line saying it was short of memory and its size, its JSON line says so, and the run goes on (exit 1).
+    OpenCV's failed allocations are raised here for those two photos: a real limit depends on the machine."""
+    import json
+    import shutil
+
+    from facekit.preprocess import load_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, photo in (("a.jpg", "kit_with_rose.jpg"), ("b.jpg", "two_people.jpg"), ("c.jpg", "obama.jpg")):
+        shutil.copy(media / photo, folder / name)
+    undecodable = (folder / "a.jpg").stat().st_size
+    decode = cv2.imdecode
+
+    def short_decode(data, flags):
+        if data.size == undecodable:
+            raise cv2.error(_OPENCV_OOM)
+        return decode(data, flags)
+
+    analyze = image_cli._analyze
+
+    def short_analyze(pipeline, image, args):
+        if image.shape[:2] == (661, 1126):  # two_people.jpg
+            raise cv2.error(_OPENCV_OOM)
+        return analyze(pipeline, image, args)
+
+    monkeypatch.setattr(cv2, "imdecode", short_decode)
+    monkeypatch.setattr(image_cli, "_analyze", short_analyze)
+    with pytest.raises(MemoryError, match=r"decoding .*a\.jpg, \d+x\d+ px"):
+        load_image(folder / "a.jpg")
+    code = image_cli.main(["-i", str(folder), "-o", str(tmp_path / "out"), "-j", str(tmp_path / "r.jsonl"),
+                           "--tasks", "mask", "--no-display"])
+    err = capsys.readouterr().err
+    skipped = [line for line in err.splitlines() if line.startswith("[WARN] skipped")]
+    assert code == 1 and len(skipped) == 2, err
+    assert re.search(r"a\.jpg: out of memory \(decoding .*a\.jpg, \d+x\d+ px\): .*ulimit -v", skipped[0]), skipped
+    assert re.search(r"b\.jpg: out of memory \(OpenCV, a 1126x661 px photo\): .*ulimit -v", skipped[1]), skipped
+    assert "cannot decode" not in err and "[ERROR]" not in err
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["image"].rsplit("/", 1)[1] for r in records] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert "out of memory" in records[0]["error"] and "out of memory" in records[1]["error"]
+    assert records[1]["width"] == 1126 and "faces" not in records[1] and len(records[2]["faces"]) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.jpg"]
+    assert load_image(tmp_path / "out" / "c.jpg").shape == load_image(folder / "c.jpg").shape

@@ -218,11 +218,7 @@ def guarded(main):
                 return fail("cannot start a thread (out of memory for its stack, or the process's thread limit "
                             "reached): free some memory, or raise the limit (ulimit -v, ulimit -u, the container's)")
             if out_of_memory(exc):
-                engine = type(exc).__module__.split(".")[0]
-                where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or (
-                    f"loading {exc.name}" if isinstance(exc, ImportError) and exc.name else str(exc) or "Python")
-                return fail(f"out of memory ({where}): free some, or raise the process's memory limit "
-                            "(ulimit -v, the container's); FACEKIT_THREADS=1 needs less")
+                return fail(out_of_memory_line(exc))
             if isinstance(exc, FileNotFoundError) and exc.filename is None and _current_folder_gone():
                 # A relative name resolved in a folder removed under the shell or the job (a clean-up of dated
                 # folders, a share unmounted): os.path.abspath's FileNotFoundError, which names nothing.
@@ -240,6 +236,16 @@ def guarded(main):
             restore_handlers(previous)
 
     return wrapper
+
+
+def out_of_memory_line(exc: BaseException, what: str = "") -> str:
+    """The line for an exception `out_of_memory` takes for one: the engine it came from, what it was working on
+    (`what`: a photo and its size), and what to do."""
+    engine = type(exc).__module__.split(".")[0]
+    where = {"cv2": "OpenCV", "onnxruntime": "onnxruntime"}.get(engine) or (
+        f"loading {exc.name}" if isinstance(exc, ImportError) and exc.name else str(exc) or "Python")
+    return (f"out of memory ({where}{', ' + what if what else ''}): free some, or raise the process's memory limit "
+            "(ulimit -v, the container's); FACEKIT_THREADS=1 needs less")
 
 
 def write_error_line(exc: OSError) -> str:

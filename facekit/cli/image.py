@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import NAME_MAX, FacekitError, ImageError, ImageNotFoundError, counted, one_line
+from ..errors import NAME_MAX, FacekitError, ImageError, ImageNotFoundError, counted, one_line, out_of_memory
 from ..errors import shown as printable
 from ..metadata import photo_metadata, with_metadata
 from ..preprocess import (RAW_EXTENSIONS, RAW_HINT, folder_files, is_image_path, load_image, natural_key,
@@ -26,8 +26,9 @@ from ..records import (TEMP_SUFFIX, CutShort, MadeFolders, append_lines, atomic_
                        image_record, is_device, is_stdout, partial_name, sweep_stale, write_json)
 from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, detector_given, example_command, exit_status_help, guarded, has_display, info,
-                     one_file, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where)
+                     one_file, out_of_memory_line, prog_name, progress_bar, reader_gone, refuse_overwriting,
+                     report_landmarks, results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command,
+                     warn, where)
 
 
 class _AsTyped(type(Path())):  # type: ignore[misc]  # PosixPath / WindowsPath: Path itself cannot be subclassed
@@ -615,6 +616,18 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             folders.setdefault(args.output / name.parent, []).append((name.name, TEMP_SUFFIX))
         for folder, outputs in folders.items():
             sweep_stale(folder, outputs)
+
+    def skip(path: Path, message: str, size: tuple[int, int] | None) -> OSError | None:
+        """A photo that could not be read or done: its line, and its record in the JSON Lines (the disk's refusal
+        of that record handed back)."""
+        nonlocal failed
+        failed += 1
+        tqdm.write(f"[WARN] skipped {one_line(message)}", file=sys.stderr)  # as warn() writes it
+        # The JSON Lines had no word of it: a script reading them could not tell a photo that failed from one never
+        # given, as facekit-batch's status rows tell them apart.
+        failure = json.dumps(failed_record(path, message, size), ensure_ascii=False) + "\n"
+        return None if out is None else _append_record(out, failure, args.json)
+
     started = time.perf_counter()
     finishing = DeferredStop()
     # `finishing` exits after the stack: the JSON Lines' rename runs under it too.
@@ -625,20 +638,27 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
         try:
             for path, name in zip(progress_bar(images, desc="[INFO] images", unit="img"), names):
                 check_stop()  # one held back below while the last photo was recorded, or one a library swallowed
+                image = None
                 try:
                     image = _read(path, args.rotate or 0)
-                except ImageError as exc:
-                    failed += 1
-                    tqdm.write(f"[WARN] skipped {one_line(str(exc))}", file=sys.stderr)  # as warn() writes it
-                    # The JSON Lines had no word of it: a script reading them could not tell a photo that failed
-                    # from one never given, as facekit-batch's status rows tell them apart.
-                    failure = json.dumps(failed_record(path, str(exc), _stated_size(path, args.rotate or 0)),
-                                         ensure_ascii=False) + "\n"
-                    if out is not None and (unwritten := _append_record(out, failure, args.json)) is not None:
+                    faces = _analyze(pipeline, image, args)
+                    shown = annotate(image, faces, style, enlarge_small=True, band=args.crops) if args.output else None
+                except Exception as exc:
+                    if isinstance(exc, ImageError) and image is None:
+                        message, size = str(exc), _stated_size(path, args.rotate or 0)
+                    elif out_of_memory(exc):
+                        # One photo too big for the memory left (96 MP under a small board's 1.5 GB) ended the
+                        # whole run, the photos after it never read: it is skipped as an unreadable one is.
+                        # (Decoding it: the MemoryError names it and its size.)
+                        size = _stated_size(path, args.rotate or 0) if image is None else image.shape[1::-1]
+                        what = "" if image is None else f"a {size[0]}x{size[1]} px photo"
+                        image = None  # its memory back before the next photo is read
+                        message = f"{path}: {out_of_memory_line(exc, what)}"
+                    else:
+                        raise
+                    if (unwritten := skip(path, message, size)) is not None:
                         break
                     continue
-                faces = _analyze(pipeline, image, args)
-                shown = annotate(image, faces, style, enlarge_small=True, band=args.crops) if args.output else None
                 # A Ctrl-C while a photo is recorded waits until both outputs have it.
                 with DeferredStop() as holding:
                     holding.arm()
