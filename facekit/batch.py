@@ -59,8 +59,11 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".m
 # job's closing line says; the driver read every video's header itself at the end, a file share's round trip each.
 # The status of a video that broke part-way (truncated or corrupt): its rows of the frames before are kept.
 PARTIAL = "partial"
+# turned: a photo's, as the photo script's JSON has it: the degrees clockwise (90, 180 or 270) its faces were found
+# turned (a scan upside down, a copy whose EXIF orientation was lost), 0 where found as read; empty for a video and a
+# source that failed. The faces rows alone (boxes in the photo's pixels as read) did not say which photos lay turned.
 STATUS_COLUMNS = ("source", "kind", "status", "message", "faces", "frames", "seconds", "cpu_seconds", "worker",
-                  "worker_rss_mb", "finished", "picture_start_s")
+                  "worker_rss_mb", "finished", "picture_start_s", "turned")
 # emotion_eyes_only is the CSV's 0/1 flag: as a double it read 0.0 / 1.0 beside the CSV's 0 / 1, and pandas
 # could not concatenate a video's CSV with its Parquet rows without one of them changing type.
 INT_COLUMNS = {"frame", "track_id", "width", "height", "x1", "y1", "x2", "y2", "emotion_eyes_only"}
@@ -606,7 +609,7 @@ class Worker:
 
         task_labels = self.analyzer.task_labels
         started, cpu = time.perf_counter(), time.process_time()
-        rows, frames, message, picture_start, broke, nothing = [], 0, "", None, False, False
+        rows, frames, message, picture_start, broke, nothing, turned = [], 0, "", None, False, False, None
         try:
             if _web_address(source):
                 raise FacekitError(f"{source}: {WEB_ADDRESS}")
@@ -634,9 +637,10 @@ class Worker:
                 size = image.shape[1], image.shape[0]
                 # Given no --rotate, a photo showing no face or only weak ones is searched turned too, its boxes
                 # still in its pixels as read (FaceAnalyzer.analyze); one turned by --rotate is read as turned.
-                for face in self.analyzer.analyze(image, rotate=None if self.options.rotate is None else 0):
+                faces = self.analyzer.analyze(image, rotate=None if self.options.rotate is None else 0)
+                for face in faces:
                     rows.append(csv_row(0, 0.0, face, task_labels, size=size) | {"frame": None, "time_s": None})
-                frames = 1
+                frames, turned = 1, getattr(faces, "turned", 0)
             elif kind == "video":
                 o = self.options
                 try:
@@ -665,17 +669,18 @@ class Worker:
             else:
                 raise FacekitError(f"{source}: neither an image nor a video (by its extension)")
         except FacekitError as exc:
-            rows, message = [], str(exc)
+            rows, message, turned = [], str(exc), None
         except Exception as exc:  # noqa: BLE001 - one broken file must not end a job of thousands
             last = (str(exc).strip().splitlines() or [""])[-1]
-            rows, message = [], f"{source}: {type(exc).__name__}: {last}"
+            rows, message, turned = [], f"{source}: {type(exc).__name__}: {last}", None
         name = shown(source)
         rows = [{"source": name, "kind": kind, **row} for row in rows]
         state = PARTIAL if broke else "error" if message and not nothing else "ok"
         status = {"source": name, "kind": kind, "status": state, "message": shown(message),
                   "faces": len(rows), "frames": frames, "seconds": round(time.perf_counter() - started, 4),
                   "cpu_seconds": round(time.process_time() - cpu, 4), "worker": self.name,
-                  "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now(), "picture_start_s": picture_start}
+                  "worker_rss_mb": round(_peak_rss_mb(), 1), "finished": _now(), "picture_start_s": picture_start,
+                  "turned": turned}
         return rows, status
 
     def parquet(self, rows: list[dict]) -> bytes:
@@ -982,8 +987,11 @@ class Results:
         return rows
 
     def _summary_state(self, parts: list[str]) -> dict | None:
-        """What status.csv holds: the status parts whose rows it has (a digest of their names), and the size and time
-        of the file as written, so one changed since (a run killed while it wrote, a hand edit) is written whole."""
+        """What status.csv holds: the status parts whose rows it has (a digest of their names), its columns, and the
+        size and time of the file as written, so one changed since (a run killed while it wrote, a hand edit) is
+        written whole. The columns: one written before `turned` took this run's rows of one column more under its
+        header (every reader then had each new row's fields one place off, or refused the file); it is written whole
+        once, with the column, its earlier rows' empty."""
         import hashlib
 
         try:
@@ -991,7 +999,7 @@ class Results:
         except OSError:
             return None
         return {"parts": hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest(),
-                "count": len(parts), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                "count": len(parts), "columns": list(STATUS_COLUMNS), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def _summary_covers(self, parts: list[str]) -> dict | None:
         """The record of status.csv where it holds `parts`' rows and nothing else, with its last row's `finished`
@@ -1108,7 +1116,7 @@ def _stub_part(part: Path) -> bool:
 
 # The status parts' types, for a column a part written by an older facekit lacks.
 STATUS_NUMBERS = {"faces": "int64", "frames": "int64", "seconds": "float64", "cpu_seconds": "float64",
-                  "worker_rss_mb": "float64", "picture_start_s": "float64"}
+                  "worker_rss_mb": "float64", "picture_start_s": "float64", "turned": "int64"}
 
 
 def _read_status(path: Path, columns: tuple[str, ...]):
@@ -1582,7 +1590,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
                                                                max_tasks_in_flight_per_actor=in_flight),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
-    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "partial": 0, "picture_start_s": {}}
+    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "partial": 0, "picture_start_s": {}, "turned": 0}
     returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
 
@@ -1608,6 +1616,7 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                     totals["faces"] += row["faces"]
                     if row.get("picture_start_s"):
                         totals["picture_start_s"][row["source"]] = row["picture_start_s"]
+                    totals["turned"] += bool(row.get("turned"))
                     if row["status"] != "ok":
                         failed(row)
                 bar.update(len(status))
@@ -1642,7 +1651,7 @@ def worker_died(source: str, kind: str) -> dict:
             "message": f"{shown(source)}: not done, its task never came back ({WORKER_DIED} {TASK_TRIES} times: a "
                        "crash or out of memory, on this file or one run with it); a re-run gives it a task of its own",
             "faces": 0, "frames": 0, "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": "",
-            "worker_rss_mb": float("nan"), "finished": _now(), "picture_start_s": None}
+            "worker_rss_mb": float("nan"), "finished": _now(), "picture_start_s": None, "turned": None}
 
 
 # How a FacekitError raised in a worker (check_same_facekit) ends Ray's traceback of it: "facekit.errors.X: ...".
@@ -1854,6 +1863,9 @@ def main(argv: list[str] | None = None) -> int:
     info(f"{counted(totals['sources'], 'source')}, {counted(totals['frames'], 'frame')}, "
          f"{counted(totals['faces'], 'face detection' if n_videos else 'face')} in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} FPS); results in {args.output}/faces")
+    if totals.get("turned"):  # as the photo script's line says it of each: a scan archive's are in status.csv
+        info(f"{counted(totals['turned'], 'photo')} found turned (lying on a side or upside down): status.csv's turned "
+             "gives the degrees clockwise; their rows' boxes are in the photos' pixels as read")
     starts = totals.get("picture_start_s", {})
     _say_late_pictures([(source, starts.get(shown(source))) for source, kind in todo if kind == "video"],
                        f"{args.output}/faces")

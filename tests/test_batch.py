@@ -522,6 +522,7 @@ def test_a_workers_rows_and_status_agree_and_a_video_failing_part_way_keeps_its_
     assert failed["status"] == "partial" and failed["frames"] == 2
     assert failed["message"] == f"{media / CLIP}: cut short; the rows of the 2 frames before are kept"
     assert {r["frame"] for r in broken} == {0, 1} and failed["faces"] == len(broken) > 0
+    assert status["turned"] == 0 and failed["turned"] is None  # an upright photo; a video is never searched turned
 
 
 def _run_turned(media, tmp_path, monkeypatch, rotate: int, frames: int):
@@ -563,6 +564,7 @@ def test_rotate_turns_each_photo_and_video_upright_in_a_workers_rows(media, tmp_
     _, rows, status, frames = _run_turned(media, tmp_path, monkeypatch, 180, frames=1)
     assert status["status"] == "ok" and sorted((r["x1"], r["mask_label"]) for r in rows) == [
         (172, "without_mask"), (263, "with_mask"), (530, "without_mask")]
+    assert status["turned"] == 0  # turned by --rotate, read as turned: no search, as the photo script's JSON has it
     assert len(frames) == 3 and all(r["x2"] <= 600 and r["y2"] <= 400 for r in frames)
 
 
@@ -597,6 +599,8 @@ def test_a_photo_upside_down_without_rotate_gives_its_faces_in_its_own_pixels(me
     assert sorted((600 - r["x2"], r["mask_label"], r["width"], r["height"]) for r in rows) == [
         (172, "without_mask", 600, 400), (263, "with_mask", 600, 400), (530, "without_mask", 600, 400)]
     assert status_as_read["status"] == "ok" and status_as_read["faces"] < 3
+    # Which photos lay turned, as the photo script's JSON says it ("turned": 180): nothing in the job said it.
+    assert status["turned"] == 180 and status_as_read["turned"] == 0
 
 
 def test_each_row_has_its_photos_or_frames_size_to_normalise_its_box(media, tmp_path, monkeypatch):
@@ -941,7 +945,7 @@ def test_results_of_the_first_facekit_batch_resume(tmp_path):
     results.write_summary()
     lines = (results.folder / "status.csv").read_text().splitlines()
     assert lines[0] == ",".join(STATUS_COLUMNS) and len(lines) == 4
-    assert lines[1] == "/p/obama.jpg,image,ok,,1,1,2.2073,,vm:19025,358.9,2026-11-30T07:02:30,"
+    assert lines[1] == "/p/obama.jpg,image,ok,,1,1,2.2073,,vm:19025,358.9,2026-11-30T07:02:30,,"
     assert lines[3].startswith("/p/two.jpg,image,ok,,2,1,0.43,0.24,")
 
     pq.write_table(pa.table({"name": ["x"]}), results.status_dir / "part-zz.parquet")
@@ -977,7 +981,7 @@ def test_the_latest_status_of_each_source_is_read_columnar(tmp_path):
     assert latest["status"].to_pylist() == ["ok", "ok", "error"]
     lines = (results.folder / "status.csv").read_text().splitlines()
     assert lines[0] == ",".join(STATUS_COLUMNS)
-    assert lines[2] == "a.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:04," and len(lines) == 4
+    assert lines[2] == "a.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:04,," and len(lines) == 4
     sources = [("a.jpg", "image"), ("b.jpg", "image"), ("c.jpg", "image"), ("d.jpg", "image")]
     assert done_already(results, sources) == [True, True, False, False]
     assert done_already(Results(tmp_path / "new"), sources) == [False] * 4
@@ -1026,8 +1030,8 @@ def test_status_csv_takes_a_runs_new_rows_without_reading_every_part_again(tmp_p
     assert second.write_summary(fresh=True)["source"].to_pylist() == ["d.jpg", "e.jpg"]
     assert read == ["part-4.parquet", "part-3.parquet"]  # this run's parts alone
     csv = (folder / "status.csv").read_text()
-    assert csv == whole() and csv.splitlines()[-2:] == ["d.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:05,",
-                                                        "e.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:06,"]
+    assert csv == whole() and csv.splitlines()[-2:] == ["d.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:05,,",
+                                                        "e.jpg,image,ok,,1,1,0.5,0.4,w,9.5,2026-11-29T06:00:06,,"]
     read.clear()
     Results(folder).write_summary(fresh=True)  # nothing to do
     assert read == [] and (folder / "status.csv").read_text() == csv
@@ -1456,6 +1460,77 @@ def test_a_job_begun_before_width_and_height_is_not_resumed_into_parts_of_two_sc
     part.write_bytes(batch_module.Worker.parquet_of([row], columns))  # this facekit's own columns
     assert batch_module.main([str(photo), str(other), "-o", str(results.folder)]) == 0
     assert len(started) == 2
+
+
+def test_a_job_begun_before_the_turned_column_resumes_saying_which_photos_lay_turned(tmp_path, media, monkeypatch,
+                                                                                       capsys):
+    """status.csv gained `turned` (the photo script's JSON's: degrees clockwise a photo's faces were found turned).
+    A job begun before it resumes: its status parts lack the column (empty there), its faces parts are unchanged,
+    and its status.csv, written under the old header, is written whole once with the column instead of taking
+    rows one field longer than its header (pandas: "Expected 12 fields in line 3, saw 13"). The upside-down photo
+    done by the resume (a real worker, Ray left out) reads 180, and the job's closing line counts it."""
+    from dataclasses import asdict
+
+    import cv2
+    import pandas as pd
+    import pyarrow as pa
+
+    import facekit.batch as batch_module
+    from facekit import runtime
+    from facekit.heads import load_heads
+
+    old_columns = [c for c in batch_module.STATUS_COLUMNS if c != "turned"]
+    photo, results = _a_finished_job(tmp_path, media)
+    (results.status_dir / "part-1.parquet").unlink()  # as the older facekit wrote it: no turned column at all
+    done = {"source": str(photo), "kind": "image", "status": "ok", "message": "", "faces": 1, "frames": 1,
+            "seconds": 0.5, "cpu_seconds": 0.4, "worker": "w", "worker_rss_mb": 9.5,
+            "finished": "2026-11-29T06:00:01", "picture_start_s": None}
+    pq.write_table(pa.table({c: pa.array([done[c]], batch_module.STATUS_NUMBERS.get(c, "string"))
+                             for c in old_columns}), results.status_dir / "part-1.parquet")
+    heads = load_heads(["mask"], [])
+    faces = batch_module.Worker.parquet_of([{"source": str(photo), "kind": "image", "x1": 1, "y1": 2, "x2": 30,
+                                             "y2": 40, "score": 0.9}], batch_module.face_columns(heads, False))
+    (results.faces_dir / "part-1.parquet").write_bytes(faces)
+    from facekit import __version__
+    from facekit.detection import DEFAULT_DETECTOR
+
+    options = batch_module.JobOptions(detector=DEFAULT_DETECTOR, tasks=["mask"], heads=batch_module.head_hashes(heads),
+                                      cards=batch_module.card_digests(heads))
+    (results.folder / "job.json").write_text(json.dumps({**asdict(options), batch_module.FACEKIT_KEY: __version__}))
+    (results.folder / "status.csv").write_text(",".join(old_columns) + f"\n{photo},image,ok,,1,1,0.5,0.4,w,9.5,"
+                                               "2026-11-29T06:00:01,\n")
+    record = results._summary_state(["part-1.parquet"])
+    record.pop("columns")  # the older facekit's record of it
+    (results.folder / batch_module.SUMMARY_RECORD).write_text(json.dumps({**record, "last": "2026-11-29T06:00:01"}))
+    down = tmp_path / "down.png"  # stored upside down, its EXIF orientation lost
+    cv2.imwrite(str(down), cv2.rotate(cv2.imread(str(media / "example_03.png")), cv2.ROTATE_180))
+
+    def run_job(tasks, options, results, workers, rank, suspects=False):  # a real worker's rows, without Ray
+        worker = batch_module.Worker(asdict(options))
+        rows, status = worker.run_source(*tasks[0][0])
+        results.write("part-0000000002-1764568800000-0a1b2c3d.parquet", worker.parquet(rows), [status])
+        return {"sources": 1, "frames": 1, "faces": len(rows), "failed": 0, "turned": int(status["turned"] > 0)}
+
+    monkeypatch.setattr(batch_module, "start_ray", lambda *a: 1)
+    monkeypatch.setattr(batch_module, "run_job", run_job)
+    monkeypatch.setattr(runtime, "_override", runtime._override)  # a Worker sets 1 thread for the process
+    opencv_threads = cv2.getNumThreads()
+    try:
+        assert batch_module.main([str(photo), str(down), "-o", str(results.folder), "--tasks", "mask"]) == 0
+    finally:
+        cv2.setNumThreads(opencv_threads)
+    out, err = capsys.readouterr()
+    assert "[INFO] resuming: 1 of 2 sources already done" in out and "[WARN]" not in err and "[ERROR]" not in err
+    assert "[INFO] 1 photo found turned (lying on a side or upside down): status.csv's turned gives the degrees " \
+           "clockwise" in out, out
+    table = pd.read_csv(results.folder / "status.csv")
+    assert list(table.columns) == list(batch_module.STATUS_COLUMNS) and table["source"].tolist() == [str(photo),
+                                                                                                      str(down)]
+    assert pd.isna(table["turned"][0]) and table["turned"][1] == 180 and table["faces"].tolist() == [1, 3]
+    assert batch_module.done_already(results, [(str(photo), "image"), (str(down), "image")]) == [True, True]
+    assert (results.faces_dir / "part-1.parquet").read_bytes() == faces and len(list(results.faces_dir.iterdir())) == 2
+    # Written whole once: the next run's rows are added to it again, as they were before the column.
+    assert json.loads((results.folder / batch_module.SUMMARY_RECORD).read_text())["columns"][-1] == "turned"
 
 
 def test_counts_in_the_progress_lines_agree_with_their_nouns():
