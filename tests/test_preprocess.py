@@ -129,6 +129,37 @@ def test_train_and_inference_inputs_match(media, tmp_path, name, degrees):
     assert abs(np.degrees(np.arctan2(ry - ly, rx - lx))) < 20
 
 
+def test_a_big_photos_largest_face_is_found_shrunk_and_a_small_one_at_full_size(media, tmp_path, monkeypatch):
+    """The trainer found the faces of a big photo through YuNet's full-resolution tiles, for --faces largest too,
+    which keeps one face and no small one: example_03 upscaled to 2,040 px took 2.9 s here, 0.4 s shrunk. Its
+    largest face (the same box and crop as the tiles' search gives it) is now found without the tiles; a photo
+    whose only face shows too small shrunk (29 px in 2,600 px) is searched with them, and --faces all keeps them."""
+    from facekit.detection import YuNetDetector
+    from facekit.training import load_dataset
+
+    root = tmp_path / "ds"
+    for label in ("with_mask", "without_mask"):
+        (root / label).mkdir(parents=True)
+    big = cv2.resize(load_image(media / "example_03.png"), None, fx=3.4, fy=3.4, interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(root / "with_mask" / "big.png"), big)
+    far = np.full((2000, 2600, 3), 128, np.uint8)  # a small face in a big frame: obama-240p at half its size
+    face = cv2.resize(load_image(media / "obama-240p.jpg"), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    far[900:900 + face.shape[0], 1200:1200 + face.shape[1]] = face
+    cv2.imwrite(str(root / "without_mask" / "far.png"), far)
+    tiled = []
+    monkeypatch.setattr(YuNetDetector, "_tiled_pass", lambda self, image, real=YuNetDetector._tiled_pass: (
+        tiled.append(image.shape[1]), real(self, image))[1])
+    spec = CropSpec(margin=0.1, square=True)
+    largest = load_dataset(root, 64, "rgb", spec, face_crops="detect", detector_name="yunet")
+    assert tiled == [2600] and largest.crops_detected == 2 and len(largest.y) == 2  # the far face: tiles
+    assert 20 <= largest.boxes[1][2] - largest.boxes[1][0] <= 40  # its 29 px face
+    tiled.clear()
+    every = load_dataset(root, 64, "rgb", spec, face_crops="detect", detector_name="yunet", faces="all")
+    assert sorted(tiled) == [2040, 2600] and len(every.y) == 4  # big.png's 3 faces, found with the tiles
+    widest = max(range(3), key=lambda i: every.boxes[i][2] - every.boxes[i][0])
+    assert np.array_equal(largest.boxes[0], every.boxes[widest]) and np.array_equal(largest.x[0], every.x[widest])
+
+
 def test_a_tilted_face_is_cut_levelled_and_an_upright_one_as_it_was():
     """The detector's eye points level a face tilted past LEVEL_MIN_ROLL; under it the crop is the plain one."""
     image = np.zeros((200, 200, 3), np.uint8)
