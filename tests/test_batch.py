@@ -161,6 +161,21 @@ def test_landmarks_help_names_the_columns_the_rows_gain():
     assert "add landmarks" not in text, text
 
 
+def test_rotate_help_says_where_a_job_tells_a_photo_found_turned():
+    """facekit-batch's --rotate help said of a photo found turned "its line and JSON say how", the photo script's
+    words: a job writes no line a photo and no JSON. Its status row's `turned` says it; the photo script's help is
+    as it was."""
+    from facekit.batch import STATUS_COLUMNS, build_parser
+    from facekit.cli.image import build_parser as image_parser
+
+    def rotate(parser) -> str:
+        return " ".join(next(a.help for a in parser._actions if a.dest == "rotate").split())
+
+    assert "it lies turned, its status row's turned says how; 0: as read" in rotate(build_parser())
+    assert "turned" in STATUS_COLUMNS and "JSON" not in rotate(build_parser())
+    assert "it lies turned, its line and JSON say how; 0: as read" in rotate(image_parser())
+
+
 def test_readme_says_what_kind_and_the_status_counts_hold():
     """README listed `kind` among the Parquet's and status.csv's columns without its values: a notebook filtering
     df[df.kind == "photo"] (README's word throughout) got no row and no error. Nor did it say that a video's `faces`
