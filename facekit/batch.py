@@ -1864,8 +1864,9 @@ def main(argv: list[str] | None = None) -> int:
          f"{counted(totals['faces'], 'face detection' if n_videos else 'face')} in {secs:.1f}s "
          f"({totals['frames'] / secs if secs > 0 else 0:.1f} FPS); results in {args.output}/faces")
     if totals.get("turned"):  # as the photo script's line says it of each: a scan archive's are in status.csv
+        its = "its" if totals["turned"] == 1 else "their"
         info(f"{counted(totals['turned'], 'photo')} found turned (lying on a side or upside down): status.csv's turned "
-             "gives the degrees clockwise; their rows' boxes are in the photos' pixels as read")
+             f"gives the degrees clockwise; {its} faces' boxes are in {its} pixels as read")
     starts = totals.get("picture_start_s", {})
     _say_late_pictures([(source, starts.get(shown(source))) for source, kind in todo if kind == "video"],
                        f"{args.output}/faces")

@@ -1537,7 +1537,7 @@ def test_a_job_begun_before_the_turned_column_resumes_saying_which_photos_lay_tu
     out, err = capsys.readouterr()
     assert "[INFO] resuming: 1 of 2 sources already done" in out and "[WARN]" not in err and "[ERROR]" not in err
     assert "[INFO] 1 photo found turned (lying on a side or upside down): status.csv's turned gives the degrees " \
-           "clockwise" in out, out
+           "clockwise; its faces' boxes are in its pixels as read\n" in out, out
     table = pd.read_csv(results.folder / "status.csv")
     assert list(table.columns) == list(batch_module.STATUS_COLUMNS) and table["source"].tolist() == [str(photo),
                                                                                                       str(down)]
