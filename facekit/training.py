@@ -508,21 +508,29 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                    np.array(out["boxes"], dtype=np.float32), out["hashes"], folders, None, np.array(out["origin"]))
 
 
+# How much bigger than the tiles' largest face (tile_overlap) the shrunk pass's largest must be to be taken alone:
+# one face's box differs by a few % from pass to pass (obama_and_biden's at 2,000 px, SCRFD: 183x258 px shrunk,
+# 185x252 in a tile, which won, so that 256 took the other box).
+TILE_MARGIN = 1.25
+
+
 def _faces_found(image, detector, shrunk=None) -> list:
     """`detector`'s faces in a dataset image. A photo past the detector's `base_side` (1280 px) given `shrunk` (the
-    same detector without its fine pass: --faces largest) is searched shrunk to that alone where it finds a face the
-    fine pass cannot: its full-resolution tiles keep only faces under `tile_overlap` (256 px as the network saw the
-    box), for faces too small to be found shrunk, so with one that big they add no larger face and no other box of
-    it. 57 photos of 2,000-4,000 px (50 of mask_real_train's upscaled 4.5x, 7 media photos): the same largest face
-    and crop in each, detected in 0.73 s a photo instead of 2.60 (one, its largest face 190 px wide, with the tiles).
-    --faces all keeps every pass: the tiles found 36 faces of 16 px or more that the shrunk pass did not."""
+    same detector without its fine pass: --faces largest) is searched shrunk to that alone where the largest face it
+    finds is one the fine pass cannot find: its full-resolution tiles keep only faces under `tile_overlap` (256 px
+    as the network saw the box), for faces too small to be found shrunk, so they add no larger face and no other box
+    of it. 57 photos of 2,000-4,000 px (50 of mask_real_train's upscaled 4.5x, 7 media photos): the same largest
+    face and crop in each, YuNet in 0.88 s a photo instead of 2.60 (5 of them, their largest face under 320 px, with
+    the tiles). --faces all keeps every pass: the tiles found 36 faces of 16 px or more that the shrunk pass did
+    not."""
     side = max(image.shape[:2])
     if shrunk is not None and side > getattr(detector, "base_side", side):
         found = shrunk.detect(image)
-        cal, scale = detector.calibration, min(1.0, detector.tiled_max_side / side)  # as _tiled_pass sees a box
-        if max((max(f.box.width / cal.sx, f.box.height / cal.sy) for f in found), default=0) * scale \
-                >= detector.tile_overlap:
-            return found
+        if found:
+            box, cal = max(found, key=lambda f: f.box.area).box, detector.calibration
+            scale = min(1.0, detector.tiled_max_side / side)  # the tiles' canvas, as _tiled_pass sees a box
+            if max(box.width / cal.sx, box.height / cal.sy) * scale >= detector.tile_overlap * TILE_MARGIN:
+                return found
     return detector.detect(image)
 
 
