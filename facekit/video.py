@@ -466,7 +466,21 @@ def _http_refusal(url: str) -> str | None:
     why = {401: "the user name or password in the URL is wrong or missing",
            403: "this user may not watch it", 404: "no stream at that path: check the address in the camera's "
            "manual or web page"}.get(code, "the camera or server failed" if code >= 500 else "")
+    if code in (403, 404, 410) and _names_a_video_file(url):
+        # A video file's link (a download's, a shared one's) sent users to "the camera's manual" for a 404; an
+        # expired signed link (a cloud bucket's) is a 403.
+        why = ("the link is wrong, has expired or needs a sign-in" if code == 403 else
+               "no video file at that address: the link is wrong or has expired")
     return f"answered HTTP {code} {reason}" + (f": {why}" if why else "")
+
+
+def _names_a_video_file(url: str) -> bool:
+    """Whether a URL's path ends in a video file's extension (clip.mp4), as no camera's stream does."""
+    from urllib.parse import urlsplit
+
+    from .batch import VIDEO_EXTENSIONS
+
+    return Path(urlsplit(url).path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def _say_why_unreadable(path: Path) -> None:

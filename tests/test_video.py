@@ -1807,6 +1807,11 @@ def test_a_stream_the_server_refuses_says_its_http_status(clip, mask_model, capf
         code, line = _run(capfd, "--source", f"http://127.0.0.1:{port}/nothing", "--model", mask_model,
                           "--no-display")
         assert code == 2 and "answered HTTP 404 Not Found: no stream at that path" in line, line
+        # A video file's link: it was "check the address in the camera's manual or web page" too.
+        code, line = _run(capfd, "--source", f"http://127.0.0.1:{port}/talks/day1.mp4?sig=x", "--model",
+                          mask_model, "--no-display")
+        assert (code, line) == (2, f"[ERROR] stream http://127.0.0.1:{port}/talks/day1.mp4?sig=x answered HTTP 404 "
+                                   "Not Found: no video file at that address: the link is wrong or has expired")
     finally:
         server.shutdown()
         server.server_close()
