@@ -964,10 +964,10 @@ class FrameSource:
     def _orientation(self) -> int:
         """The degrees of a file's rotation flag, by which OpenCV's reader turns its frames (0 where it has none or
         the reader turns none: a camera)."""
-        if not self.cap.get(cv2.CAP_PROP_ORIENTATION_AUTO):
+        if self.cap.get(cv2.CAP_PROP_ORIENTATION_AUTO) != 1:  # a backend without it answers 0 or -1
             return 0
         degrees = self.cap.get(cv2.CAP_PROP_ORIENTATION_META)
-        return int(degrees) % 360 if np.isfinite(degrees) else 0
+        return int(degrees) % 360 if np.isfinite(degrees) and degrees % 90 == 0 else 0
 
     def _upright(self, index: int, frame: np.ndarray) -> np.ndarray:
         """An image sequence's frame, or a photo's, turned as its file's EXIF orientation says. OpenCV's readers
