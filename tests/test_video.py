@@ -1043,11 +1043,12 @@ def test_a_phone_video_stored_on_its_side_is_read_upright_at_its_shape_on_screen
     """The clip's frames stored turned a quarter with a rotation flag (a phone's video) are read upright, boxes on
     the upright clip's; and one whose pixels are not square too (stored 360x480, pixels 3:4) is stretched along
     the side players stretch: the ratio is the stored pixels', which the flag turns, and its upright 480x360 came
-    out 480x480, every face a third too tall, where players show 640x360."""
+    out 480x480, every face a third too tall, where players show 640x360. The same file without its flag, turned
+    by --rotate 90, is read so too."""
     cap, frames = cv2.VideoCapture(str(clip)), []
     for _ in range(4):
         frames.append(cv2.rotate(cap.read()[1], cv2.ROTATE_90_COUNTERCLOCKWISE))
-    plain, phone, squeezed = tmp_path / "plain.mp4", tmp_path / "phone.mp4", tmp_path / "squeezed.mp4"
+    plain, phone, squeezed, turned = (tmp_path / f"{name}.mp4" for name in ("plain", "phone", "squeezed", "turned"))
     for path, size in ((plain, None), (phone, (360, 640)), (squeezed, (360, 480))):
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, size or CLIP_SIZE)
         for frame in frames:
@@ -1055,21 +1056,25 @@ def test_a_phone_video_stored_on_its_side_is_read_upright_at_its_shape_on_screen
                          cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
         writer.release()
     phone.write_bytes(_with_rotation_flag(phone.read_bytes()))
-    squeezed.write_bytes(_with_rotation_flag(_with_pixel_aspect(squeezed.read_bytes(), 3, 4)))
+    turned.write_bytes(_with_pixel_aspect(squeezed.read_bytes(), 3, 4))
+    squeezed.write_bytes(_with_rotation_flag(turned.read_bytes()))
     boxes = {}
-    for path in (plain, phone, squeezed):
+    for path in (plain, phone, squeezed, turned):
         table, out = tmp_path / f"{path.stem}.csv", tmp_path / f"{path.stem}_out.mp4"
         assert main(["--source", str(path), "--model", str(mask_model), "--no-display", "--csv", str(table),
-                     "--output", str(out)]) == 0
+                     "--output", str(out), *(["--rotate", "90"] if path == turned else [])]) == 0
         assert video_info(out) == (4, CLIP_SIZE), path
         rows = read_csv(table)
         assert {(r["width"], r["height"]) for r in rows} == {("640", "360")}, path
         boxes[path.stem] = np.array(sorted([int(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in rows
                                            if r["frame"] == "0"))
-    assert len(boxes["plain"]) == 2 and boxes["phone"].shape == boxes["squeezed"].shape == boxes["plain"].shape
+    assert len(boxes["plain"]) == 2 and all(b.shape == boxes["plain"].shape for b in boxes.values()), boxes
     assert np.abs(boxes["phone"] - boxes["plain"]).max() <= 4, boxes
     assert np.abs(boxes["squeezed"] - boxes["plain"]).max() <= 8, boxes
-    assert f"{squeezed}: its 480x360 pictures are shown 640x360 (pixels not square)" in capfd.readouterr().out
+    assert np.abs(boxes["turned"] - boxes["squeezed"]).max() <= 2, boxes
+    said = capfd.readouterr().out
+    assert f"{squeezed}: its 480x360 pictures are shown 640x360 (pixels not square)" in said
+    assert f"{turned}: its 480x360 pictures are shown 640x360 (pixels not square)" in said
 
 
 def _run(capfd, *args) -> tuple[int, str]:
