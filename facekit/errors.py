@@ -180,8 +180,16 @@ def near_names(path) -> str:
                       # Case, or a space at either end (pasted with the name): "photo.jpg : no such file".
                       | {p for p in path.parent.iterdir() if p.name.strip().lower() == path.name.strip().lower()
                          and p != path})
+        # The first word of a name with spaces left unquoted (`-i my photo.jpg`: "my" and "photo.jpg", each "no
+        # such file", nothing said of the spaces).
+        spaced = [] if near else sorted(p for p in path.parent.glob(glob.escape(path.name) + " *") if p.is_file())
     except OSError:  # an unreadable folder: the plain "no such file" stands
         return where
+    if spaced:
+        import shlex
+
+        names = " or ".join(shlex.quote(str(p)) for p in spaced[:3]) + (" or ..." if len(spaced) > 3 else "")
+        return f" (did you mean {names}? a name with spaces must be quoted)"
     if not near:
         return where
     return f" (did you mean {' or '.join(str(p) for p in near[:3])}{' or ...' if len(near) > 3 else ''}?)"

@@ -2018,6 +2018,21 @@ def test_a_photo_or_video_named_without_its_extension_is_offered_the_file_that_i
         assert "Traceback" not in res.stderr
 
 
+def test_the_first_word_of_a_name_with_spaces_is_offered_the_name_quoted(media, tmp_path):
+    """`-i my photo.jpg` (a name with spaces left unquoted; the photo script takes many names) was "skipped my: no
+    such file", "skipped photo.jpg: no such file", nothing said of the spaces; the first word's line now offers the
+    file, quoted, and so does the video script's `-s my` (its `-s my clip.mp4` is the parser's: see above)."""
+    photo, clip = tmp_path / "my photo.jpg", tmp_path / "my clip.mp4"
+    shutil.copy(media / "obama.jpg", photo)
+    shutil.copy(media / "short_hamilton_clip.mp4", clip)
+    offered = f"(did you mean {shlex.quote(str(clip))} or {shlex.quote(str(photo))}? a name with spaces must be quoted)"
+    res = run_script("detect_mask_image.py", "-i", tmp_path / "my", "photo.jpg", "--tasks", "mask", "--no-display")
+    assert res.returncode == 2 and f"[WARN] skipped {tmp_path / 'my'}: no such file {offered}\n" in res.stderr, \
+        res.stderr[-2000:]
+    res = run_script("detect_mask_video.py", "-s", tmp_path / "my", "--tasks", "mask", "--no-display")
+    assert res.returncode == 2 and res.stderr == f"[ERROR] {tmp_path / 'my'}: no such file {offered}\n", res.stderr
+
+
 def test_a_folder_run_counts_the_faces_of_each_label(media, tmp_path):
     """"How many faces with and without masks in this folder" took a JSON file and a script: a folder's run said
     only "3 images, 2 faces". It now gives each head's faces per label, the JSON's own counts."""
