@@ -1409,6 +1409,11 @@ class FrameIterable:
 
     def __init__(self, frames, fps: float | None = None, rotate: int = 0):
         self._rotate = check_rotation(rotate)  # each frame turned clockwise, as FrameSource's
+        # A generator may hand out one buffer again and again, filled anew each time (OpenCV's cap.read(buf), a
+        # camera library's ring of buffers): read ahead of the analysis, the frame under analysis changed beneath
+        # it (a clip's 60 frames so read: 19 with other faces than their own, every result's .frame the last
+        # one). Its frames are copied as they come; a list's or an array's, which the caller holds, are not.
+        self._held = isinstance(frames, (list, tuple, np.ndarray))
         self._frames = iter(frames)
         self._live = fps is None
         self.fps = float(fps) if fps else DEFAULT_FPS
@@ -1444,7 +1449,10 @@ class FrameIterable:
         from .preprocess import as_image
 
         try:
-            return rotate_clockwise(as_image(frame), self._rotate)
+            image = rotate_clockwise(as_image(frame), self._rotate)
+            if not self._held and isinstance(frame, np.ndarray) and np.may_share_memory(image, frame):
+                image = image.copy()
+            return image
         except ImageError as exc:
             # A VideoError with the frame's index, as a frame of changing size is: "got None" alone
             # leaves the caller searching a long list for the bad one.

@@ -1935,6 +1935,32 @@ def test_video_a_held_frame_that_is_not_an_image_is_an_error_naming_its_index(an
                 list(analyzer.analyze_video(source, fps=fps))
 
 
+def test_a_generator_that_fills_one_buffer_again_gets_each_frames_own_faces(analyzer, media):
+    """A capture library may hand out one array filled anew for each frame (OpenCV's cap.read(buf), a camera's ring
+    of buffers). Read ahead of the analysis, the frame under analysis changed beneath it: of the clip's first 60
+    frames so read, 19 got other faces than their own and every result's .frame was the last one. Its frames are
+    now taken as they come: the faces and frames are those of fresh arrays, frame for frame."""
+    def frames(reuse):
+        capture, buffer = cv2.VideoCapture(str(media / CLIP)), None
+        try:
+            for _ in range(30):
+                ok, buffer = capture.read(buffer if reuse else None)
+                if not ok:
+                    return
+                yield buffer
+        finally:
+            capture.release()
+
+    def run(reuse):
+        return [(r.frame_index, [(f.track_id, f.box.as_list(), f.label("mask")) for f in r.faces], r.frame)
+                for r in analyzer.analyze_video(frames(reuse), fps=29.97)]
+
+    fresh, reused = run(False), run(True)
+    assert len(fresh) == len(reused) == 30 and sum(bool(faces) for _, faces, _ in fresh) >= 25
+    assert [r[:2] for r in reused] == [r[:2] for r in fresh]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(fresh, reused))
+
+
 def test_video_frames_held_as_image_paths(analyzer, media):
     """A list or generator of image paths was refused as "expected an image path or a numpy array, got str".
     README: analyze_video takes the frames you hold; a path is read as analyze() reads it, so the faces are
