@@ -1485,16 +1485,12 @@ def _object_store_size() -> dict:
     """ray.init's object_store_memory under an address-space limit, else nothing (Ray's default). Ray sizes its
     object store from the machine's memory (30%: 6.5 GB of 23), and every worker maps it whole: under `ulimit -v 8G`
     the workers failed their mmap and the job waited for them for good, saying nothing; under 3 GB Ray timed out."""
-    from .runtime import address_space_limit, size_text
+    from .runtime import address_space_limit, check_address_space
 
     soft = address_space_limit()
     if soft is None:
         return {}
-
-    if soft < RAY_MIN_ADDRESS_SPACE:
-        raise FacekitError(f"this process may use {size_text(soft)} of memory (ulimit -v): a local Ray needs "
-                           f"{size_text(RAY_MIN_ADDRESS_SPACE)} at least; raise the limit, or run facekit-image / "
-                           "facekit-video, which need less")
+    check_address_space(RAY_MIN_ADDRESS_SPACE, "a local Ray", "run facekit-image / facekit-video, which need less")
     return {"object_store_memory": soft // OBJECT_STORE_SHARE}
 
 

@@ -160,6 +160,17 @@ def address_space_limit() -> int | None:
     return _soft_limit("RLIMIT_AS")
 
 
+def check_address_space(need: int, what: str, instead: str) -> None:
+    """Refuse, before any work, a run that `ulimit -v` leaves less than `need` bytes: `what` needs them (past the
+    limit its engine aborts or fails in an import, saying nothing of memory); `instead`: what the user can do."""
+    soft = address_space_limit()
+    if soft is not None and soft < need:
+        from .errors import FacekitError
+
+        raise FacekitError(f"this process may use {size_text(soft)} of memory (ulimit -v): {what} needs "
+                           f"{size_text(need)} at least; raise the limit, or {instead}")
+
+
 def low_address_space() -> bool:
     """Whether `ulimit -v` leaves less than LOW_ADDRESS_SPACE: one detector worker in the video loop then."""
     limit = address_space_limit()

@@ -125,11 +125,24 @@ def missing_train_modules(modules: tuple[str, ...] | None = None) -> list[str]:
     return missing
 
 
-def require_train_modules(purpose: str = "training", modules: tuple[str, ...] | None = None) -> None:
+# Under an address-space limit (ulimit -v, a small board's) training needs this much at least: at 1.5 GB Keras'
+# import ended in "SystemError: error return without exception set", a traceback once every image was read; at 3 GB
+# (2 cores) TensorFlow could not start its tf.data threads and aborted ("Check failed ... pthread_create() failed",
+# exit 134) 50 s in, saying nothing of memory. 3.5 GiB ran MobileNetV2 at 224 px, head, fine-tuning and export.
+TRAIN_MIN_ADDRESS_SPACE = 3584 << 20
+
+
+def require_train_modules(purpose: str = "training", modules: tuple[str, ...] | None = None,
+                          address_space: int = TRAIN_MIN_ADDRESS_SPACE) -> None:
     """Refuse to start without the [train] extra: the trainer imports TensorFlow, Keras and scikit-learn only
     once the data is loaded and face-cropped, so without them a run failed minutes in, with a traceback.
     `purpose` names the command in the message (a conversion told "training needs ..." read as the wrong
-    command); `modules`, the import names it needs of TRAIN_MODULES (default: all)."""
+    command); `modules`, the import names it needs of TRAIN_MODULES (default: all); `address_space`, the
+    least `ulimit -v` it runs under (0: not checked)."""
+    from .runtime import check_address_space
+
+    check_address_space(address_space, f"{purpose} (TensorFlow)", "run it on a machine with more memory and copy "
+                        "the model folder here")
     missing = missing_train_modules(modules)
     if missing and sys.version_info[:2] < TRAIN_PYTHON:
         raise FacekitError(f"{purpose} needs {', '.join(missing)}, not installed here, and facekit[train] (Keras 3.15) "

@@ -9,9 +9,12 @@ import time
 import cv2
 import pytest
 
+import facekit.errors
 import facekit.runtime
 from facekit import assets
 from facekit.cli import image as image_cli
+
+from .conftest import run_script
 
 _OOM_AT_LOAD = {
     # What each detector's loader raised under ulimit -v 450-480 MB (the protobuf parse of the graph, the lazy
@@ -214,3 +217,31 @@ def test_a_photo_too_big_for_the_memory_left_is_skipped_in_a_folder_run(media, t
     assert records[1]["width"] == 1126 and "faces" not in records[1] and len(records[2]["faces"]) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.jpg"]
     assert load_image(tmp_path / "out" / "c.jpg").shape == load_image(folder / "c.jpg").shape
+
+
+def test_training_under_too_small_a_memory_limit_is_one_line_before_any_work(datasets, tmp_path, monkeypatch):
+    """prlimit --as=1500000000: the trainer read and face-cropped every image, then ended in a traceback from Keras'
+    import ('SystemError: error return without exception set', exit 1); at 3 GB TensorFlow aborted 50 s into the
+    first epoch ('Check failed ... pthread_create() failed', exit 134), saying nothing of memory. The limit is now
+    named before any image is read, and nothing is written."""
+    import resource
+
+    from facekit.training import TRAIN_MIN_ADDRESS_SPACE, require_train_modules
+
+
+    res = run_script("train_mask_detector.py", "-d", datasets / "mask", "-m", tmp_path / "model",
+                     max_address_bytes=1500 << 20, timeout=120)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2 and lines == [
+        "[ERROR] this process may use 1500.0 MB of memory (ulimit -v): training (TensorFlow) needs 3584.0 MB at "
+        "least; raise the limit, or run it on a machine with more memory and copy the model folder here"], res.stderr
+    assert "[INFO] loading images" not in res.stdout and list(tmp_path.iterdir()) == []
+    limit = {"v": 3 << 30}
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (limit["v"], limit["v"]) if which == resource.RLIMIT_AS
+                        else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    with pytest.raises(facekit.errors.FacekitError, match=r"may use 3072\.0 MB .* training \(TensorFlow\) needs"):
+        require_train_modules()
+    limit["v"] = TRAIN_MIN_ADDRESS_SPACE
+    require_train_modules()  # the least it ran under, and any more
+    limit["v"] = 1 << 30
+    require_train_modules("conversion", ("tensorflow", "keras"), address_space=0)
