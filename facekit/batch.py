@@ -1314,6 +1314,29 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _token_for_a_home_that_cannot_keep_it() -> None:
+    """A local Ray turns token authentication on and keeps its token in ~/.ray/auth_token, made on its first start.
+    Where that cannot be made (a service's read-only home, systemd's ProtectHome=read-only; a user with no home
+    folder) the job ended in "cannot start Ray here ([Errno 30] Read-only file system: '/home/u/.ray'); /tmp, where
+    Ray keeps its session, cannot be written: set RAY_TMPDIR ...", of a /tmp that could be. The job's Ray is given
+    a token of its own in its environment instead, which its processes inherit: authenticated all the same."""
+    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token" or os.environ.get("RAY_AUTH_TOKEN") \
+            or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    try:
+        folder = Path.home() / ".ray"
+        if (folder / "auth_token").is_file():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to be found (a uid with no passwd entry)
+        pass
+    import secrets
+
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
 def start_ray(address: str | None, workers: int | None) -> int:
     """Connect to (or start) Ray quietly; return the number of workers to run."""
     import logging
@@ -1332,6 +1355,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
             info(f"stopped {counted(len(stopped), 'Ray process', 'Ray processes')} that a facekit-batch killed "
                  f"outright left running (pid {', '.join(map(str, stopped))})")
         os.environ[DRIVER_PID] = str(os.getpid())
+        _token_for_a_home_that_cannot_keep_it()
         constants = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
         if constants is not None and os.environ[LOCAL_RAY_ONLY] == "0":
             constants.ENABLE_RAY_CLUSTER = False
@@ -1435,7 +1459,8 @@ def _ray_room(exc: BaseException | None = None) -> str:
         free = shutil.disk_usage(folder).free / 2**20
     except OSError:
         free = None
-    if free is not None and free < RAY_ROOM_MB:
+    # Not beside "cannot be written": "make room there" sent one to free a disk no write could reach.
+    if free is not None and free < RAY_ROOM_MB and not notes:
         notes.append(f"{folder}, where Ray keeps its session, has {free:.1f} MB free: make room there, or set "
                      "RAY_TMPDIR to a folder on a disk with room")
     limit = file_size_limit()

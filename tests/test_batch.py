@@ -3,12 +3,14 @@ with pyarrow and compared with the image script; a resumed job; refusals before 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -2085,6 +2087,28 @@ def test_a_ray_session_folder_this_user_cannot_write_names_ray_tmpdir(monkeypatc
     assert note == (f"; {tmp_path}, where Ray keeps its session, cannot be written: set RAY_TMPDIR to a folder "
                     "this user can write")
     assert batch._ray_room(None) == ""  # room and no file size limit: nothing to add
+    # A read-only folder reports little free space too (a small tmpfs): "make room there" was added, for a disk no
+    # write can reach.
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=4 << 20))
+    assert batch._ray_room(OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ray"))) == note
+    assert "has 4.0 MB free: make room there" in batch._ray_room(None)
+
+
+@pytest.mark.slow
+def test_a_local_job_runs_where_the_home_folder_cannot_keep_rays_token(tmp_path, media):
+    """A local Ray keeps its authentication token in ~/.ray/auth_token: under a read-only home (a service with
+    ProtectHome=read-only) the job ended in "cannot start Ray here ([Errno 30] Read-only file system:
+    '/home/u/.ray'); /tmp, where Ray keeps its session, cannot be written: set RAY_TMPDIR ...", of a /tmp that
+    could be written. Its Ray is given a token of its own in its environment instead: the job runs, nothing is
+    written in that home."""
+    shutil.copy(media / "obama.jpg", tmp_path / "obama.jpg")
+    (tmp_path / "not_a_folder").write_text("a file: no folder can be made under it, by root either")
+    home = tmp_path / "not_a_folder" / "home"
+    res = run_script("facekit.batch", tmp_path / "obama.jpg", "-o", tmp_path / "results", "--workers", "1",
+                     env={"HOME": str(home)}, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert pq.read_table(tmp_path / "results" / "faces").num_rows == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder", "obama.jpg", "results"]
 
 
 def test_a_web_address_in_a_list_is_kept_as_written_and_said_to_be_one(tmp_path, monkeypatch):
