@@ -3463,6 +3463,26 @@ def test_a_video_name_that_is_not_utf8_is_one_line(tmp_path, clip, mask_model):
     assert [p.name for p in tmp_path.iterdir()] == [latin1.name]
 
 
+def test_a_folder_with_a_video_whose_name_is_not_utf8_does_the_others_with_output_folders(tmp_path, clip,
+                                                                                            mask_model):
+    """A folder run skips a video OpenCV cannot open by its name ("cl\\xe9ment.mp4") and does the others; with
+    -o FOLDER/ the check of that video's output, named as it is, refused the whole run before any work ("[ERROR]
+    out/cl\\xe9ment.mp4: OpenCV cannot open a file whose name is not UTF-8; rename it", exit 2, nothing done)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    latin1 = videos / os.fsdecode(b"cl\xe9ment.mp4")
+    shutil.copy(clip, latin1)
+    shutil.copy(clip, videos / "walk.mp4")
+    res = run_script("detect_mask_video.py", "--source", videos, "-o", tmp_path / "out", "--csv", tmp_path / "csv",
+                     "--model", mask_model, "--no-display", "--max-frames", 3, timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert "[ERROR]" not in res.stderr and re.search(r"\[WARN\] skipped .*cl\\xe9ment\.mp4: OpenCV cannot open a file "
+                                                     r"whose name is not UTF-8; rename it", res.stderr), res.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["walk.mp4"]
+    assert video_info(tmp_path / "out" / "walk.mp4") == (3, CLIP_SIZE)
+    assert {row["frame"] for row in read_csv(tmp_path / "csv" / "walk.csv")} == set("012")
+
+
 def _uhd_scenes(datasets, video: Path, frames: int = 1) -> list[Box]:
     """40 mask_scenes_val street scenes tiled into a 3840x2160 frame (190 faces, most 16-64 px wide), written
     `frames` times to `video` (MJPG); their true face boxes."""

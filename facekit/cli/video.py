@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
-from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted
+from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted, native_path
 from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
@@ -1090,7 +1090,10 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                                 for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
     _make_folders(folders, made)
     for one in runs:
-        check_outputs(one)
+        # A video OpenCV cannot open by its name (not UTF-8: an old archive's Latin-1 "cl\xe9ment.mp4") is skipped
+        # below, as it is without -o; its output's name, as unopenable, refused the whole folder's run.
+        if native_path(one.source) is not None:
+            check_outputs(one)
     if not folders:
         info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
              "--csv FOLDER/ to keep them)")
