@@ -1502,7 +1502,10 @@ def _hush_teardown() -> None:
 
 # Under an address-space limit (ulimit -v, a small board's) a local Ray and its workers need this much at least:
 # below it the job ended in an abort or exit 1 without a word, or in "out of memory" from one of Ray's imports.
-RAY_MIN_ADDRESS_SPACE = 2 << 30
+# At 2.3 GB (2 cores, one worker) Ray started and its threads could not: "the Ray job stopped after 0 sources
+# (can't start new thread) ... run the same command to go on", twice, of a command that would fail again; at 2.6 and
+# 2.8 GB three photos were done, at 3.0 GB too, with two workers restarted.
+RAY_MIN_ADDRESS_SPACE = 2400 << 20
 OBJECT_STORE_SHARE = 8  # of the limit, for Ray's object store (facekit's rows are small: 1 GB under 8 GB)
 
 
@@ -1696,8 +1699,17 @@ def _guard_ray(batches, totals: dict):
             raise FacekitError(f"{ours} (the job stopped after {totals['sources']} sources; what was finished is "
                                "saved)") from None
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        from .errors import out_of_memory
+        from .runtime import address_space_limit, size_text
+
+        # "Run the same command to go on" sent one to a command that met the same limit again.
+        limit = address_space_limit()
+        fix = ("run the same command to go on" if not (out_of_memory(exc) or "can't start new thread" in first) else
+               "too little memory for Ray's workers (" + (f"this process may use {size_text(limit)}, ulimit -v; "
+                                                          if limit is not None else "") +
+               "the container's limit?): raise it, or give fewer --workers, then run the same command to go on")
         raise FacekitError(f"the Ray job stopped after {totals['sources']} sources ({first.strip()[:300]}); "
-                           "what was finished is saved: run the same command to go on") from None
+                           f"what was finished is saved: {fix}") from None
 
 
 # Videos named one by one in the closing lines whose pictures start late; a job of thousands gets a count beyond.

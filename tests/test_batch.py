@@ -435,6 +435,33 @@ def test_a_workers_refusal_in_rays_text_is_the_jobs_one_line():
                               "sources; what was finished is saved)")
 
 
+def test_rays_threads_short_of_memory_do_not_say_only_to_run_the_command_again(monkeypatch):
+    """prlimit --as=2300000000: Ray started, its threads could not, and the job ended in "the Ray job stopped after 0
+    sources (can't start new thread); what was finished is saved: run the same command to go on", a command that
+    met the same limit again. The line says the memory is short, the limit, and what to change."""
+    import resource
+
+    from facekit.batch import _guard_ray
+    from facekit.errors import FacekitError
+
+    def batches(error):
+        raise error
+        yield
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (2300 << 20, 2300 << 20) if which == resource.RLIMIT_AS
+                        else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    for error in (RuntimeError("can't start new thread"), MemoryError("std::bad_alloc")):
+        with pytest.raises(FacekitError) as err:
+            next(_guard_ray(batches(error), {"sources": 0}))
+        assert str(err.value).endswith(
+            "what was finished is saved: too little memory for Ray's workers (this process may use 2300.0 MB, "
+            "ulimit -v; the container's limit?): raise it, or give fewer --workers, then run the same command to go "
+            "on"), str(err.value)
+    with pytest.raises(FacekitError, match=r"\(ActorDiedError\); what was finished is saved: run the same command "
+                                           r"to go on$"):
+        next(_guard_ray(batches(RuntimeError("ActorDiedError")), {"sources": 3}))
+
+
 def test_a_job_begun_by_an_older_facekit_is_resumed_with_a_warning(tmp_path, capsys):
     """A job begun by an older facekit (job.json as 65facf9 wrote it: no version, no heads' files) resumed in
     silence after an upgrade, and the old mask head's rows (example_03's third face with_mask) sat beside the new
@@ -2061,7 +2088,7 @@ def test_too_little_address_space_for_ray_is_one_line_before_it_starts(tmp_path,
                      max_address_bytes=1500 << 20, timeout=120)
     assert res.returncode == 2, res.stderr[-3000:]
     line = [ln for ln in res.stderr.splitlines() if ln.strip()][-1]
-    assert line == ("[ERROR] this process may use 1500.0 MB of memory (ulimit -v): a local Ray needs 2048.0 MB at "
+    assert line == ("[ERROR] this process may use 1500.0 MB of memory (ulimit -v): a local Ray needs 2400.0 MB at "
                     "least; raise the limit, or run facekit-image / facekit-video, which need less"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["obama.jpg"]
 
