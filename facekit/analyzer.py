@@ -487,7 +487,7 @@ class FaceAnalyzer(FacePipeline):
                 if span:  # held frames' times are the wall clock's or their index's: nothing to seek in
                     raise VideoError("start_s / end_s are for a video file: frames held in memory have no times "
                                      "to seek to (slice them: frames[start:end])")
-                frames = FrameIterable(iterator, fps, rotate)
+                frames = FrameIterable(iterator, fps, rotate, held=isinstance(source, (list, tuple, np.ndarray)))
                 if fps is None and hasattr(source, "__len__"):
                     # A list is a recording's frames (a folder's, imageio's), never a live feed: timed as they were
                     # analysed, its time_s measured the analysis (0.23 s apart on 2 cores), without a word.

@@ -1407,13 +1407,14 @@ class FrameIterable:
 
     _END = object()  # not None: a None among the frames is a bad frame, not the end of them
 
-    def __init__(self, frames, fps: float | None = None, rotate: int = 0):
+    def __init__(self, frames, fps: float | None = None, rotate: int = 0, held: bool | None = None):
         self._rotate = check_rotation(rotate)  # each frame turned clockwise, as FrameSource's
         # A generator may hand out one buffer again and again, filled anew each time (OpenCV's cap.read(buf), a
         # camera library's ring of buffers): read ahead of the analysis, the frame under analysis changed beneath
         # it (a clip's 60 frames so read: 19 with other faces than their own, every result's .frame the last
-        # one). Its frames are copied as they come; a list's or an array's, which the caller holds, are not.
-        self._held = isinstance(frames, (list, tuple, np.ndarray))
+        # one). Its frames are copied as they come; a list's or an array's, which the caller holds, are not (held:
+        # whether `frames`, an iterator over such a sequence, is one).
+        self._held = isinstance(frames, (list, tuple, np.ndarray)) if held is None else held
         self._frames = iter(frames)
         self._live = fps is None
         self.fps = float(fps) if fps else DEFAULT_FPS

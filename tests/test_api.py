@@ -1959,6 +1959,9 @@ def test_a_generator_that_fills_one_buffer_again_gets_each_frames_own_faces(anal
     assert len(fresh) == len(reused) == 30 and sum(bool(faces) for _, faces, _ in fresh) >= 25
     assert [r[:2] for r in reused] == [r[:2] for r in fresh]
     assert all(np.array_equal(a[2], b[2]) for a, b in zip(fresh, reused))
+    # a list's frames, which the caller holds, are analysed as they are, not copied
+    held = [frame for _, _, frame in fresh[:3]]
+    assert all(r.frame is frame for r, frame in zip(analyzer.analyze_video(held, fps=29.97), held))
 
 
 def test_video_frames_held_as_image_paths(analyzer, media):
