@@ -321,32 +321,66 @@ def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunSt
 
 
 def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
-    import csv
-    import io
-
-    from ..drawing import Style, annotate, draw_fps
-    from ..people import ALERT_GAP_S, AlertDispatcher, PeopleSummary, check_alert_heads, parse_alert_command
-    from ..pipeline import track_faces
-    from ..records import (CutShort, append_lines, atomic_write, clock_text, csv_columns, csv_row, is_stdout,
-                           keep_earlier, live_write)
-    from ..signals import DeferredStop, check_stop
-    from ..timeline import Timeline
-    from ..tracking import IoUTracker
-    from ..video import EveryNth, FPSMeter, FrameSource, VideoSink
+    from ..records import CutShort
+    from ..signals import DeferredStop
 
     if pipeline is None:
         pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
     task_labels = {t: list(h.labels) for t, h in pipeline.heads.items()}
-    style = Style.from_heads(pipeline.heads, args.landmarks)
+    display = _display_wanted(args, report)
+    alert_argv = _alert_command(args, task_labels)
+    source, reader = _open_source(args, report)
+    if report:
+        _say_how_frames_are_read(args, source, pipeline)
+    alerts = _alerts(args, alert_argv, source)
+    stats = RunStats(cut=CutShort(inputs=[args.source]))
+    # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
+    # in between left one frame the outputs never took in its "landmarks on N of M face(s)". Its counts are taken
+    # now, and again once every output has a frame.
+    _take_landmark_counts(stats, pipeline)
+    finishing = DeferredStop()
+    # `finishing` exits after the stack: the CSV rename and the source release run under it too.
+    with finishing, ExitStack() as stack:
+        stack.callback(source.close)
+        if alerts is not None:
+            stack.callback(alerts.close)
+        view = _LiveView(source, stats, stack) if display else None
+        outputs = _Outputs(args, pipeline, source, task_labels, alerts, stats.cut, stack, display)
+        bar = _progress_bar(args, source, report if progress is None else progress, stack)
+        _frame_loop(args, pipeline, source, reader, outputs, view, bar, stats, report)
+        finishing.arm()
+        bug = outputs.finalize(stats)
+    if bug is not None:
+        raise bug
+    stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
+    _sum_up(args, stats, source, outputs)
+    if report:
+        _report(args, stats, outputs)
+    return stats
+
+
+def _display_wanted(args, report: bool) -> bool:
+    """Whether the live window opens: not with --no-display, nor where there is no display to open it on."""
     display = not args.no_display and has_display()
     if not args.no_display and not display and report:
         info("no display found: running headless (add --no-display to silence this; "
              "use --output / --csv / --timeline to keep results)")
+    return display
 
-    alert_argv = None
-    if args.alert is not None:
-        check_alert_heads(task_labels)
-        alert_argv = parse_alert_command(args.alert)
+
+def _alert_command(args, task_labels: dict[str, list[str]]) -> list[str] | None:
+    """--alert's command, checked against the heads before the source opens."""
+    from ..people import check_alert_heads, parse_alert_command
+
+    if args.alert is None:
+        return None
+    check_alert_heads(task_labels)
+    return parse_alert_command(args.alert)
+
+
+def _open_source(args, report: bool):
+    """The source, opened (bad input raises VideoError), and the reader that hands the loop its frames."""
+    from ..video import EveryNth, FrameSource
 
     if report:
         info("starting video stream...")
@@ -354,234 +388,331 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     if report:
         _say_end_past(args, source)
     if source.live:  # opened: a camera that is not there moves nothing
-        kept = [(path, moved) for path in (args.output, args.csv, args.summary, args.timeline)
-                if path is not None and not is_stdout(path) and (moved := keep_earlier(path)) is not None]
-        if kept and report:
-            info(f"kept what an earlier run left: {', '.join(f'{path} as {moved.name}' for path, moved in kept)} (a "
-                 "camera's or stream's outputs cannot be made again; this run's take their names)")
-    # A camera's or stream's rows also say when (its time_s counts from the start only): the CSV's `clock`,
-    # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
-    people = PeopleSummary(task_labels, clock=source.live)
+        _keep_earlier_outputs(args, report)
     if args.fps is not None:  # _main has refused it for anything but an image sequence
         source.timed_at(args.fps)
-    reader = EveryNth(source, args.every) if args.every > 1 else source
-    if source.live and args.every > 1 and report:  # it did nothing there, without a word
+    return source, (EveryNth(source, args.every) if args.every > 1 else source)
+
+
+def _keep_earlier_outputs(args, report: bool) -> None:
+    """A camera's or stream's outputs cannot be made again: an earlier run's are moved aside, not replaced."""
+    from ..records import is_stdout, keep_earlier
+
+    kept = [(path, moved) for path in (args.output, args.csv, args.summary, args.timeline)
+            if path is not None and not is_stdout(path) and (moved := keep_earlier(path)) is not None]
+    if kept and report:
+        info(f"kept what an earlier run left: {', '.join(f'{path} as {moved.name}' for path, moved in kept)} (a "
+             "camera's or stream's outputs cannot be made again; this run's take their names)")
+
+
+def _say_how_frames_are_read(args, source, pipeline) -> None:
+    """What the user should know of how the source is read before its frames come: options it ignores, a frame
+    rate it lacks, pixels that are not square, faces too small for one pass."""
+    if source.live and args.every > 1:  # it did nothing there, without a word
         warn(f"--every {args.every} is for files: a camera or stream is read at its newest frame, and each frame "
              f"the loop gets is analysed (--detect-every K and --head-every K make each one cheaper)")
-    if not source.live and not source.fps_known and report and (args.output is not None or source.sequence):
+    if not source.live and not source.fps_known and (args.output is not None or source.sequence):
         said = f"reports {source.reported_fps:g} fps" if source.reported_fps else "has no frame rate"
         uses = "times and --output" if source.sequence else "--output (times are the file's own)"
         warn(f"{args.source} {said}: {uses} at {source.fps:g} fps" + (" (--fps RATE gives its own)"
                                                                        if source.sequence else ""))
-    if report and source.size != source.stored_size:
+    if source.size != source.stored_size:
         info(f"{source.spec.describe()}: its {source.stored_size[0]}x{source.stored_size[1]} pictures are shown "
              f"{source.size[0]}x{source.size[1]} (pixels not square): read at that size, as players show them "
              f"(boxes in those pixels)")
+    if (line := _small_faces_line(args, source, pipeline)) is not None:
+        info(line)
+
+
+def _small_faces_line(args, source, pipeline) -> str | None:
+    """The line saying which faces one detector pass misses in frames larger than it sees; None where it sees them
+    whole (or --fine-pass searches them)."""
     base_side = getattr(pipeline.detector, "base_side", None)
-    if report and not args.fine_pass and base_side and max(source.size) > base_side:
-        # One pass sees a 4K frame shrunk 3x: 0.29 of the faces in mask_scenes_val's scenes tiled into 4K frames
-        # were found, 0.76 with --fine-pass, and nothing said so (the README's tiles were for photos).
-        scale = base_side / max(source.size)
-        width, height = source.size
-        tiled = getattr(pipeline.detector, "tiled_max_side", max(source.size))
-        size = "at full size" if max(source.size) <= tiled else f"shrunk to {tiled} px"
-        # --detect-every K is the cheaper lever: on mask_scenes_val's scenes tiled into a still 4K video,
-        # --fine-pass --detect-every 5 found 0.74 of the faces on every frame (0.75 with --fine-pass alone) for a
-        # fifth of its searches; the tracker follows the camera's shift, so a pan of 3 px a frame kept 0.70 (0.71
-        # still), where moving boxes by the faces' past motion alone kept 0.55.
-        cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
-                   "faces between: about 1/K of that cost, as good while the people hold still") \
-            if args.detect_every == 1 else ""
-        # At least 1 px a side, as the detector shrinks them: a 5000x1 frame was "shrunk to 1280x0".
-        info(f"{width}x{height} frames are searched for faces shrunk to {max(1, round(width * scale))}x"
-             f"{max(1, round(height * scale))}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
-             f"often missed; --fine-pass also searches them {size}, in tiles (several times the "
-             f"detector time: 3x a 1080p frame's, 11x a 4K one's){cheaper}")
-    alerts = None
-    if alert_argv is not None:
-        # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
-        gap_s = ALERT_GAP_S if source.live else max(ALERT_GAP_S, 2 * args.every / source.fps)
-        # With `--csv -` or `--summary -` standard output is the table a pipe reads: a command's `echo` went into
-        # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
-        results_out = is_stdout(args.csv) or is_stdout(args.summary)
-        named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
-        alerts = AlertDispatcher(alert_argv, source=named, warn=warn, gap_s=gap_s,
-                                 stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
-    stats = RunStats(cut=CutShort(inputs=[args.source]))
-    # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
-    # in between left one frame the outputs never took in its "landmarks on N of M face(s)".
+    if args.fine_pass or not base_side or max(source.size) <= base_side:
+        return None
+    # One pass sees a 4K frame shrunk 3x: 0.29 of the faces in mask_scenes_val's scenes tiled into 4K frames
+    # were found, 0.76 with --fine-pass, and nothing said so (the README's tiles were for photos).
+    scale = base_side / max(source.size)
+    width, height = source.size
+    tiled = getattr(pipeline.detector, "tiled_max_side", max(source.size))
+    size = "at full size" if max(source.size) <= tiled else f"shrunk to {tiled} px"
+    # --detect-every K is the cheaper lever: on mask_scenes_val's scenes tiled into a still 4K video,
+    # --fine-pass --detect-every 5 found 0.74 of the faces on every frame (0.75 with --fine-pass alone) for a
+    # fifth of its searches; the tracker follows the camera's shift, so a pan of 3 px a frame kept 0.70 (0.71
+    # still), where moving boxes by the faces' past motion alone kept 0.55.
+    cheaper = ("; --fine-pass --detect-every K searches every K-th frame only and the tracker carries the "
+               "faces between: about 1/K of that cost, as good while the people hold still") \
+        if args.detect_every == 1 else ""
+    # At least 1 px a side, as the detector shrinks them: a 5000x1 frame was "shrunk to 1280x0".
+    return (f"{width}x{height} frames are searched for faces shrunk to {max(1, round(width * scale))}x"
+            f"{max(1, round(height * scale))}: faces narrower than about {round(SMALL_FACE_AT_BASE / scale)} px are "
+            f"often missed; --fine-pass also searches them {size}, in tiles (several times the "
+            f"detector time: 3x a 1080p frame's, 11x a 4K one's){cheaper}")
+
+
+def _alerts(args, alert_argv: list[str] | None, source):
+    """The --alert command's dispatcher for this source; None without --alert."""
+    from ..people import ALERT_GAP_S, AlertDispatcher
+    from ..records import is_stdout
+
+    if alert_argv is None:
+        return None
+    # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
+    gap_s = ALERT_GAP_S if source.live else max(ALERT_GAP_S, 2 * args.every / source.fps)
+    # With `--csv -` or `--summary -` standard output is the table a pipe reads: a command's `echo` went into
+    # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
+    results_out = is_stdout(args.csv) or is_stdout(args.summary)
+    named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
+    return AlertDispatcher(alert_argv, source=named, warn=warn, gap_s=gap_s,
+                           stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
+
+
+def _take_landmark_counts(stats: RunStats, pipeline) -> None:
+    """The landmarker's counts as of now, into `stats` (a copy: the landmarker goes on counting)."""
     marks = getattr(pipeline.landmarker, "stats", None)
-    stats.landmarks = None if marks is None else replace(marks)
-    finishing = DeferredStop()
-    # `finishing` exits after the stack: the CSV rename and the source release run under it too.
-    with finishing, ExitStack() as stack:
-        stack.callback(source.close)
-        if alerts is not None:
-            stack.callback(alerts.close)
-        window = None
-        if display:
-            window = Window(WINDOW)
-            stack.callback(window.close)
-            # While a stream is gone the loop waits for its next frame (up to the 5 minutes of reconnection):
-            # the window's q, Esc and x are read there too, or they went unheard until the stream came back.
-            source.waiting = lambda: (window is not None and not window.gone
-                                      and (_show_waiting(window, last, meter) or _window_says_stop(window, stats)))
-        last: dict = {"frame": None, "at": time.monotonic(), "said": None}  # the live window's last frame, and when
-        sink = None
-        if args.output is not None:
-            # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
-            sink = VideoSink(args.output, source.fps / (1 if source.live else args.every), source.size,
-                             live=source.live)
-            stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
-        writer = None
+    if marks is not None:
+        stats.landmarks = replace(marks)
+
+
+class _LiveView:
+    """The live window: each frame as drawn, with the loop's FPS; q, Esc and its x are heard (stats say which),
+    also while a stream is gone, when it shows the last frame saying for how long no frame has come."""
+
+    def __init__(self, source, stats: RunStats, stack: ExitStack):
+        from ..video import FPSMeter
+
+        self.window = Window(WINDOW)
+        stack.callback(self.window.close)
+        self.stats = stats
+        self.meter = FPSMeter()
+        self.fps = 0.0
+        self.last: dict = {"frame": None, "at": time.monotonic(), "said": None}  # the last frame shown, and when
+        # While a stream is gone the loop waits for its next frame (up to the 5 minutes of reconnection):
+        # the window's q, Esc and x are read there too, or they went unheard until the stream came back.
+        source.waiting = self._waiting
+
+    def tick(self) -> None:
+        """A frame came: counted for the FPS shown."""
+        self.fps = self.meter.tick()
+
+    def show(self, frame) -> bool:
+        """`frame` shown with the FPS; whether the window asked to stop."""
+        from ..drawing import draw_fps
+
+        if self.window is None:
+            return False
+        draw_fps(frame, self.fps)
+        self.window.show(frame)
+        self.last.update(frame=frame, at=time.monotonic(), said=None)
+        if self._says_stop():
+            return True
+        if self.window.gone:  # it never opened, and said so: the run goes on without it
+            self.window = None
+        return False
+
+    def _waiting(self) -> bool:
+        return self.window is not None and not self.window.gone and (self._show_waiting() or self._says_stop())
+
+    def _show_waiting(self) -> bool:
+        """The last frame, saying for how long no frame has come, once that is WAITING_SHOWN_S; and the FPS counted
+        afresh from the next frame (counted over the wait, it read 1.6 for a 30 fps stream). Always False."""
+        from ..drawing import draw_status
+
+        gone = time.monotonic() - self.last["at"]
+        said = f"waiting: no frames for {gone:.0f} s"
+        if self.last["frame"] is not None and gone >= WAITING_SHOWN_S and said != self.last["said"]:
+            frame = self.last["frame"].copy()
+            draw_status(frame, said)
+            self.window.show(frame)
+            self.last["said"] = said
+            self.meter.reset()
+        return False
+
+    def _says_stop(self) -> bool:
+        """Whether the window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
+        window, stats = self.window, self.stats
+        while (event := window.event()) is not None:
+            if event == LOST and not window.opened:
+                info(f"no window could be opened ({window.why_lost()}): running headless (add --no-display to "
+                     "silence this; use --output / --csv / --timeline to keep results)")
+                return False
+            if event == LOST:
+                stats.display_lost = window.why_lost()
+                return True
+            if event == CLOSED:
+                stats.stopped = "the window closed"
+                return True
+            if event in QUIT_KEYS:
+                stats.stopped = "Esc" if event == 27 else f"the {chr(event)} key"
+                return True
+        return False
+
+
+class _FrameRows:
+    """--csv: its header, then each frame's rows, appended whole or not at all (append_lines, as the photo
+    command's JSON Lines): on a disk that filled up, the text stream's buffer failed at a row cut part-way, and the
+    whole file was thrown away with the frames before it. A write the disk refuses is kept in `failed`."""
+
+    def __init__(self, path: Path, pipeline, task_labels: dict[str, list[str]], live: bool, cut: CutShort,
+                 stack: ExitStack):
+        import csv
+        import io
+
+        from ..records import atomic_write, csv_columns, live_write
+
+        self.path, self.task_labels = path, task_labels
+        self.failed: OSError | None = None
         # The CSV's own stack: a write that fails mid-run unwinds it alone, so its temp file goes while the
         # other outputs are still finalized with the frames before.
-        csv_stack = stack.enter_context(ExitStack())
-        csv_failed = None
-        if args.csv is not None:
-            # A camera or stream has no end to wait for: its rows are written as they come (live_write).
-            fh = csv_stack.enter_context(live_write(args.csv, "w") if source.live else
-                                         atomic_write(args.csv, "w", cut=stats.cut))
-            landmarks = pipeline.landmarker is not None
-            if landmarks:
-                from ..landmarks import MEASURE_NAMES
-            columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else (),
-                                  clock=source.live)
-            # Each frame's rows go in whole or not at all (append_lines, as the photo command's JSON Lines): on a
-            # disk that filled up, the text stream's buffer failed at a row cut part-way, and the whole file was
-            # thrown away with the frames before it.
-            rows = io.StringIO()
-            writer = csv.DictWriter(rows, fieldnames=columns, extrasaction="ignore",
-                                    restval="", lineterminator="\n")
-            writer.writeheader()
-            try:
-                append_lines(fh, _taken(rows))
-            except OSError as exc:
-                if exc.errno not in WRITE_ERRNOS:
-                    raise
-                csv_failed = exc
-        timeline = None
-        if args.timeline is not None:
-            task = Timeline.pick_task(task_labels)
-            if task is None:
-                warn("--timeline: no heads loaded, nothing to plot")
-            else:
-                timeline = Timeline(task, task_labels[task],
-                                    {label: style.color(task, label, task_labels[task]) for label in task_labels[task]})
+        self.stack = stack.enter_context(ExitStack())
+        # A camera or stream has no end to wait for: its rows are written as they come (live_write).
+        self.fh = self.stack.enter_context(live_write(path, "w") if live else atomic_write(path, "w", cut=cut))
+        landmarks = pipeline.landmarker is not None
+        if landmarks:
+            from ..landmarks import MEASURE_NAMES
+        columns = csv_columns(task_labels, pose=landmarks, measures=MEASURE_NAMES if landmarks else (), clock=live)
+        self.rows = io.StringIO()
+        self.writer = csv.DictWriter(self.rows, fieldnames=columns, extrasaction="ignore", restval="",
+                                     lineterminator="\n")
+        self.writer.writeheader()
+        self._append()
 
-        tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
+    def add(self, index: int, time_s: float, faces, clock: str | None, size: tuple[int, int]) -> bool:
+        """A frame's rows; whether the disk took them."""
+        from ..records import csv_row
+
+        self.writer.writerows(csv_row(index, time_s, f, self.task_labels, clock, size) for f in faces)
+        return self._append()
+
+    def _append(self) -> bool:
+        from ..records import append_lines
+
+        try:
+            append_lines(self.fh, _taken(self.rows))
+        except OSError as exc:  # a BrokenPipeError is raised: `--csv - | head` stops the run as Ctrl-C does
+            # A full disk here threw away the video, summary and timeline too (wherever they were written): the run
+            # stops as on Ctrl-C, this frame in none of them.
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            self.failed = exc
+        return self.failed is None
+
+    def give_up(self, frames: int, cut: CutShort) -> str:
+        """After a write the disk refused: the rows of the `frames` before, if any, kept; the [ERROR] line's part
+        that says so."""
+        before = counted(frames, 'frame')
+        kept = f"it is not kept; the other outputs hold the {before} before"
+        if frames:
+            # The rows of the frames before are whole: kept, as a camera's (written in place) always were.
+            # A file's go into place as a stopped run's do, beside an earlier run's CSV (.partial).
+            with contextlib.suppress(OSError):
+                self.stack.close()
+                kept = (f"the rows of the {before} before are kept in {cut.shown(self.path)}; the other "
+                        "outputs stop at the same frame")
+        else:  # nothing but its header, if that: raised inside its stack, the temp file is removed
+            with contextlib.suppress(OSError), self.stack:
+                raise self.failed
+        why = self.failed.strerror or self.failed
+        return f"cannot write {where(self.path)}: {why} ({kept})"
+
+
+class _Outputs:
+    """What a run writes, opened on `stack`: the annotated video, the CSV, the timeline, the people summary (a
+    camera's also rewritten every LIVE_SUMMARY_EVERY_S) and the alerts. A frame goes into every one of them."""
+
+    def __init__(self, args, pipeline, source, task_labels: dict[str, list[str]], alerts, cut: CutShort,
+                 stack: ExitStack, display: bool):
+        from ..drawing import Style
+        from ..people import PeopleSummary
+        from ..records import is_stdout
+
+        self.args, self.source, self.task_labels, self.alerts = args, source, task_labels, alerts
+        self.why_unlabelled = pipeline.why_unlabelled
+        self.style = Style.from_heads(pipeline.heads, args.landmarks)
+        # A camera's or stream's rows also say when (its time_s counts from the start only): the CSV's `clock`,
+        # the summary's first / last_clock, the alert's FACEKIT_CLOCK.
+        self.people = PeopleSummary(task_labels, clock=source.live)
+        self.sink = self._video(stack)
+        self.rows = None if args.csv is None else _FrameRows(args.csv, pipeline, task_labels, source.live, cut,
+                                                              stack)
+        self.timeline = self._timeline()
         # A camera's or stream's --summary is also rewritten (whole, temp file and rename) every
         # LIVE_SUMMARY_EVERY_S: there is no end to wait for, and a killed run would lose all of it.
-        live_summary = args.summary is not None and source.live and not is_stdout(args.summary)
-        next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
+        self.live_summary = args.summary is not None and source.live and not is_stdout(args.summary)
+        self.next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
+        self.draw = display or self.sink is not None
 
-        meter = FPSMeter()
-        turn_hint = TurnHint(pipeline.detect) if args.rotate == 0 else None
-        draw = display or sink is not None
-        # A file's progress, on a terminal only: a long recording said nothing for minutes.
-        show_progress, progress = report if progress is None else progress, None
-        if show_progress and not source.live:
-            total = source.frames_shown
-            if args.max_frames is not None and total is not None:
-                total = min(total, args.max_frames * args.every)
-            progress = stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
-        started = time.perf_counter()
-        frames = None
-        try:
-            if csv_failed is None:
-                frames = track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
-                                     head_every=args.head_every)
-            for index, frame, faces in frames or ():
-                fps = meter.tick()
-                time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
-                clock = clock_text(source.wall_time(time_s)) if source.live else None  # a file's: none
-                # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
-                # summary, the timeline and the mp4 then hold the same frames.
-                with DeferredStop() as holding:
-                    holding.arm()
-                    # The CSV first: on standard output it is the one that breaks when its reader goes
-                    # (`| head`), and the frame it could not take is then in none of the other outputs.
-                    if writer is not None:
-                        try:
-                            size = frame.shape[1], frame.shape[0]
-                            writer.writerows(csv_row(index, time_s, f, task_labels, clock, size) for f in faces)
-                            append_lines(fh, _taken(rows))
-                        except BrokenPipeError:
-                            raise
-                        except OSError as exc:
-                            # A full disk here threw away the video, summary and timeline too (wherever they
-                            # were written): the run stops as on Ctrl-C, this frame in none of them.
-                            if exc.errno not in WRITE_ERRNOS:
-                                raise
-                            csv_failed = exc
-                            break
-                    stats.frames += 1
-                    stats.faces += len(faces)
-                    if turn_hint is not None and (line := turn_hint.add(stats.frames - 1, frame, stats.faces)):
-                        with progress.external_write_mode() if progress is not None else contextlib.nullcontext():
-                            # Above the progress bar, not through it; a folder's run names its video.
-                            info(line if report else f"{source.spec.describe()}: {line}")
-                    stats.tracks.update(f.track_id for f in faces)
-                    if marks is not None:
-                        stats.landmarks = replace(marks)
-                    people.add(index, time_s, faces, clock, why=partial(pipeline.why_unlabelled, frame))
-                    if alerts is not None:
-                        alerts.update(index, time_s, faces, clock)
-                    if timeline is not None:
-                        timeline.add(time_s, faces)
-                    if live_summary and time.monotonic() >= next_summary:
-                        people.save(args.summary)
-                        next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
-                    if draw:
-                        shown = annotate(frame, faces, style, copy=False)
-                        if sink is not None:
-                            if source.live:  # as long as the run: a slow loop's skipped frames are filled
-                                sink.write_at(shown, time_s)
-                            else:  # at its own time: a phone's variable frame rate plays at its speed
-                                sink.write_timed(shown, time_s)
-                    if progress is not None:  # a time range's frames, from its first
-                        progress.update(index + 1 - source.first_index - progress.n)
-                check_stop()  # one held back by `holding`, or one a library swallowed
-                if window is not None:
-                    draw_fps(shown, fps)
-                    window.show(shown)
-                    last.update(frame=shown, at=time.monotonic(), said=None)
-                    if _window_says_stop(window, stats):
-                        break
-                    if window.gone:  # it never opened, and said so: the run goes on without it
-                        window = None
-        except KeyboardInterrupt:
-            stats.interrupted = True
-        except BrokenPipeError:  # `--csv - | head`: stop as on Ctrl-C, keeping every other output
-            reader_gone()
-            stats.reader_gone = True
-        except VideoError as exc:
-            stats.error, stats.source_broke = str(exc), True
-        finally:
-            # A loop left early (a full disk, q, Ctrl-C) ends its detector's threads here. Left to the garbage
-            # collector (a caught error's traceback holds this frame, and so the loop), they outlived the run in
-            # a process that goes on: python -m facekit serve, a test, a host calling run().
-            if frames is not None:
-                frames.close()
-        stats.seconds = time.perf_counter() - started
-        stats.outage_s = min(source.outage_s, stats.seconds)
-        stats.skipped = source.skipped
-        finishing.arm()
+    def _video(self, stack: ExitStack):
+        from ..video import VideoSink
+
+        args, source = self.args, self.source
+        if args.output is None:
+            return None
+        # --every N: 1/N of the frames at 1/N of the rate, so the video lasts as long as its source
+        sink = VideoSink(args.output, source.fps / (1 if source.live else args.every), source.size, live=source.live)
+        stack.callback(sink.abort)  # only does something if the loop died of a bug before close()
+        return sink
+
+    def _timeline(self):
+        from ..timeline import Timeline
+
+        if self.args.timeline is None:
+            return None
+        task = Timeline.pick_task(self.task_labels)
+        if task is None:
+            warn("--timeline: no heads loaded, nothing to plot")
+            return None
+        labels = self.task_labels[task]
+        return Timeline(task, labels, {label: self.style.color(task, label, labels) for label in labels})
+
+    @property
+    def csv_failed(self) -> OSError | None:
+        return None if self.rows is None else self.rows.failed
+
+    def add(self, index: int, time_s: float, frame, faces, clock: str | None):
+        """A frame's faces into the summary, the alerts, the timeline and the annotated video (after the CSV, which
+        takes them first); returns the frame drawn on, where it is drawn (for a video or a window)."""
+        from ..drawing import annotate
+
+        self.people.add(index, time_s, faces, clock, why=partial(self.why_unlabelled, frame))
+        if self.alerts is not None:
+            self.alerts.update(index, time_s, faces, clock)
+        if self.timeline is not None:
+            self.timeline.add(time_s, faces)
+        if self.live_summary and time.monotonic() >= self.next_summary:
+            self.people.save(self.args.summary)
+            self.next_summary = time.monotonic() + LIVE_SUMMARY_EVERY_S
+        if not self.draw:
+            return None
+        shown = annotate(frame, faces, self.style, copy=False)
+        if self.sink is not None:
+            if self.source.live:  # as long as the run: a slow loop's skipped frames are filled
+                self.sink.write_at(shown, time_s)
+            else:  # at its own time: a phone's variable frame rate plays at its speed
+                self.sink.write_timed(shown, time_s)
+        return shown
+
+    def finalize(self, stats: RunStats) -> OSError | None:
+        """Each output finalized, even if one before it fails (a full disk, a plot that cannot be drawn): an
+        exception here would also have thrown away the CSV, which the stack renames last. The run's one [ERROR]
+        line (stats.error) names every output that failed: it named only the last, so on a full disk a video that
+        could not be written went unsaid behind the timeline's line (and the CSV and summary written, too).
+        Returns an OSError no disk explains, to be raised once the CSV is in place, as a bug's traceback."""
+        from ..records import is_stdout
+
+        args, sink = self.args, self.sink
         # A file's run that ended before the file did (a stop of any kind, a full disk, a broken frame) writes
         # outputs that are short: they must not replace an earlier run's whole ones. A camera has no end: a stop
         # is how each of its runs ends.
-        stats.cut.cut = not source.live and (stats.interrupted or bool(stats.stopped or stats.display_lost)
-                                             or stats.reader_gone or csv_failed is not None or stats.error is not None)
-        # Each output is finalized even if one before it fails (a full disk, a plot that cannot be drawn):
-        # an exception here would also have thrown away the CSV, which the stack renames last. The run's one
-        # [ERROR] line names every output that failed: it named only the last, so on a full disk a video that
-        # could not be written went unsaid behind the timeline's line (and the CSV and summary written, too).
+        stats.cut.cut = not self.source.live and (
+            stats.interrupted or bool(stats.stopped or stats.display_lost) or stats.reader_gone
+            or self.csv_failed is not None or stats.error is not None)
         problems = [stats.error] if stats.error else []
-        bug = None  # an OSError no disk explains: raised once the CSV is in place, as a bug's traceback
+        bug = None
         for name, output, named, finalize in [
                 ("video", sink, args.output, lambda: sink.close(stats.cut)),
-                ("timeline", timeline, args.timeline, lambda: timeline.save(args.timeline, cut=stats.cut)),
-                ("summary", args.summary, args.summary, lambda: people.save(args.summary, cut=stats.cut))]:
+                ("timeline", self.timeline, args.timeline, lambda: self.timeline.save(args.timeline, cut=stats.cut)),
+                ("summary", args.summary, args.summary, lambda: self.people.save(args.summary, cut=stats.cut))]:
             if output is None:
                 continue
             try:
@@ -596,29 +727,92 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
                     bug = bug or exc
                 problems.append(write_error_line(exc))
                 stats.unwritten.add(name)
-        if csv_failed is not None:
+        if self.csv_failed is not None:
             stats.csv_failed = True
-            before = counted(stats.frames, 'frame')
-            kept = f"it is not kept; the other outputs hold the {before} before"
-            if stats.frames:
-                # The rows of the frames before are whole: kept, as a camera's (written in place) always were.
-                # A file's go into place as a stopped run's do, beside an earlier run's CSV (.partial).
-                with contextlib.suppress(OSError):
-                    csv_stack.close()
-                    kept = (f"the rows of the {before} before are kept in {stats.cut.shown(args.csv)}; the other "
-                            "outputs stop at the same frame")
-            else:  # nothing but its header, if that: raised inside its stack, the temp file is removed
-                with contextlib.suppress(OSError), csv_stack:
-                    raise csv_failed
-            why = csv_failed.strerror or csv_failed
-            problems.append(f"cannot write {where(args.csv)}: {why} ({kept})")
+            problems.append(self.rows.give_up(stats.frames, stats.cut))
         stats.error = "; ".join(problems) or None
-    if bug is not None:
-        raise bug
-    stats.interrupted = stats.interrupted or finishing.received or stats.display_lost is not None
+        return bug
+
+
+def _progress_bar(args, source, wanted: bool, stack: ExitStack):
+    """A file's progress, on a terminal only: a long recording said nothing for minutes."""
+    if not wanted or source.live:
+        return None
+    total = source.frames_shown
+    if args.max_frames is not None and total is not None:
+        total = min(total, args.max_frames * args.every)
+    return stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
+
+
+def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveView | None, bar, stats: RunStats,
+                report: bool) -> None:
+    """Every frame into every output, until the source ends or the run stops (q / Esc / the window's x, Ctrl-C, a
+    `--csv -` reader gone, a full disk under the CSV, a source that breaks: `stats` say which); timed."""
+    from ..pipeline import track_faces
+    from ..records import clock_text
+    from ..signals import DeferredStop, check_stop
+    from ..tracking import IoUTracker
+
+    tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
+    turn_hint = TurnHint(pipeline.detect) if args.rotate == 0 else None
+    started = time.perf_counter()
+    frames = None
+    try:
+        if outputs.csv_failed is None:
+            frames = track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
+                                 head_every=args.head_every)
+        for index, frame, faces in frames or ():
+            if view is not None:
+                view.tick()
+            time_s = source.time_s(index)  # a file's timestamp; a camera's: when the frame came
+            clock = clock_text(source.wall_time(time_s)) if source.live else None  # a file's: none
+            # A Ctrl-C while this frame is recorded waits until every output has it: the CSV, the
+            # summary, the timeline and the mp4 then hold the same frames.
+            with DeferredStop() as holding:
+                holding.arm()
+                # The CSV first: on standard output it is the one that breaks when its reader goes
+                # (`| head`), and the frame it could not take is then in none of the other outputs.
+                if outputs.rows is not None and not outputs.rows.add(index, time_s, faces, clock,
+                                                                     (frame.shape[1], frame.shape[0])):
+                    break
+                stats.frames += 1
+                stats.faces += len(faces)
+                if turn_hint is not None and (line := turn_hint.add(stats.frames - 1, frame, stats.faces)):
+                    with bar.external_write_mode() if bar is not None else contextlib.nullcontext():
+                        # Above the progress bar, not through it; a folder's run names its video.
+                        info(line if report else f"{source.spec.describe()}: {line}")
+                stats.tracks.update(f.track_id for f in faces)
+                _take_landmark_counts(stats, pipeline)
+                shown = outputs.add(index, time_s, frame, faces, clock)
+                if bar is not None:  # a time range's frames, from its first
+                    bar.update(index + 1 - source.first_index - bar.n)
+            check_stop()  # one held back by `holding`, or one a library swallowed
+            if view is not None and view.show(shown):
+                break
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    except BrokenPipeError:  # `--csv - | head`: stop as on Ctrl-C, keeping every other output
+        reader_gone()
+        stats.reader_gone = True
+    except VideoError as exc:
+        stats.error, stats.source_broke = str(exc), True
+    finally:
+        # A loop left early (a full disk, q, Ctrl-C) ends its detector's threads here. Left to the garbage
+        # collector (a caught error's traceback holds this frame, and so the loop), they outlived the run in
+        # a process that goes on: python -m facekit serve, a test, a host calling run().
+        if frames is not None:
+            frames.close()
+    stats.seconds = time.perf_counter() - started
+    stats.outage_s = min(source.outage_s, stats.seconds)
+    stats.skipped = source.skipped
+
+
+def _sum_up(args, stats: RunStats, source, outputs: _Outputs) -> None:
+    """The run's counts, and the lines about its outputs, into `stats`: for its report, or a folder's."""
+    people = outputs.people
     stats.people, stats.headline = len(people), people.headline()
-    stats.unmasked = people.count() if "mask" in task_labels else None
-    if sink is not None and sink.written:
+    stats.unmasked = people.count() if "mask" in outputs.task_labels else None
+    if outputs.sink is not None and outputs.sink.written:
         stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source,
                                                getattr(args, "piped", False))
     timed = [stats.cut.shown(out) for out in (args.csv, args.summary, args.timeline) if out is not None]
@@ -627,9 +821,6 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     numbered = [stats.cut.shown(out) for out in (args.csv, args.summary) if out is not None]
     if stats.frames and numbered:
         stats.numbering = _sequence_numbering(source, numbered)
-    if report:
-        _report(args, stats, sink, timeline, people, alerts)
-    return stats
 
 
 def _taken(text) -> str:
@@ -638,22 +829,6 @@ def _taken(text) -> str:
     text.seek(0)
     text.truncate()
     return taken
-
-
-def _show_waiting(window: Window, last: dict, meter) -> bool:
-    """The live window's last frame, saying for how long no frame has come, once that is WAITING_SHOWN_S; and the FPS
-    counted afresh from the next frame (counted over the wait, it read 1.6 for a 30 fps stream). Always False."""
-    from ..drawing import draw_status
-
-    gone = time.monotonic() - last["at"]
-    said = f"waiting: no frames for {gone:.0f} s"
-    if last["frame"] is not None and gone >= WAITING_SHOWN_S and said != last["said"]:
-        frame = last["frame"].copy()
-        draw_status(frame, said)
-        window.show(frame)
-        last["said"] = said
-        meter.reset()
-    return False
 
 
 def _time_range(args) -> dict:
@@ -689,25 +864,6 @@ def _say_end_past(args, source) -> None:
     if end is not None and last is not None and end > last + 1.0 / source.fps:
         warn(f"--end {time_text(end)} is past the end of {source.spec.describe()} ({time_text(last)}): read to its "
              "end")
-
-
-def _window_says_stop(window: Window, stats: RunStats) -> bool:
-    """Whether the live window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
-    while (event := window.event()) is not None:
-        if event == LOST and not window.opened:
-            info(f"no window could be opened ({window.why_lost()}): running headless (add --no-display to silence "
-                 "this; use --output / --csv / --timeline to keep results)")
-            return False
-        if event == LOST:
-            stats.display_lost = window.why_lost()
-            return True
-        if event == CLOSED:
-            stats.stopped = "the window closed"
-            return True
-        if event in QUIT_KEYS:
-            stats.stopped = "Esc" if event == 27 else f"the {chr(event)} key"
-            return True
-    return False
 
 
 def _sound_left_out(output: Path, source, piped: bool = False) -> str | None:
@@ -783,7 +939,8 @@ def late_pictures_line(picture_start_s: float | None, outputs: list[str]) -> str
             f"sound or a transcript")
 
 
-def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
+def _report(args, stats: RunStats, outputs: _Outputs) -> None:
+    sink, timeline, people, alerts = outputs.sink, outputs.timeline, outputs.people, outputs.alerts
     if stats.display_lost:
         warn(f"the live window is gone ({stats.display_lost}): stopping as on Ctrl-C")
     if stats.stopped:
@@ -825,13 +982,19 @@ def _report(args, stats: RunStats, sink, timeline, people, alerts) -> None:
         say("\n".join(people.table()))
     if args.summary is not None and "summary" not in stats.unwritten:
         info(f"per-person summary written to {stats.cut.shown(args.summary)}")
-    for said in (stats.cut.line(outputs := [args.output, args.csv, args.summary, args.timeline]),
-                 stats.cut.cleared_line(outputs)):
-        if said is not None:
-            info(said)
+    _say_where_short_outputs_went(args, stats.cut)
     if alerts is not None:
         info(f"--alert ran {counted(len(alerts.fired), 'time')}"
              + (f", {alerts.failed} failed" if alerts.failed else ""))
+
+
+def _say_where_short_outputs_went(args, cut: CutShort) -> None:
+    """Where a run that stopped before its file's end put its outputs, and the partial ones an earlier run left
+    that a whole run cleared away."""
+    outputs = [args.output, args.csv, args.summary, args.timeline]
+    for said in (cut.line(outputs), cut.cleared_line(outputs)):
+        if said is not None:
+            info(said)
 
 
 @guarded
@@ -1150,10 +1313,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                     done += 1
                     short += bool(cut)
                     info(line)
-                for said in (stats.cut.line(outputs := [one.output, one.csv, one.summary, one.timeline]),
-                             stats.cut.cleared_line(outputs)):
-                    if said is not None:
-                        info(said)
+                _say_where_short_outputs_went(one, stats.cut)
                 if stats.sound_left_out is not None:  # a folder of phone videos lost every one's sound unsaid
                     warn(stats.sound_left_out)
                 if stats.late_pictures is not None:
