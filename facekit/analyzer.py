@@ -436,17 +436,14 @@ class FaceAnalyzer(FacePipeline):
         rotate = check_rotation(rotate)
         span = _time_range(start_s, end_s)
 
-        from .pipeline import track_faces
+        from .pipeline import for_one_video, track_faces
         from .tracking import IoUTracker
         from .video import EveryNth, FrameIterable, FrameSource, SourceSpec, _is_sequence, opencv_quiet
 
         # OpenCV's own lines (an image sequence's end, a stream that does not answer) are left out while the
         # video runs, the caller getting one VideoError; its log level is the host's again after.
         with opencv_quiet():
-            pipeline = self._pipeline_for_video(fine_pass)
-            if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, no other's
-                pipeline = copy.copy(pipeline)
-                pipeline.landmarker = pipeline.landmarker.for_video()
+            pipeline = for_one_video(self._pipeline_for_video(fine_pass))
             # A path as bytes (os.fsencode, os.listdir(b".")), which analyze() takes, was "a video held in memory
             # (bytes) is not read": a video's own bytes are longer, and hold NULs in their first box or header.
             if isinstance(source, (bytes, bytearray)) and 0 < len(source) <= 4096 and b"\0" not in source:

@@ -6,6 +6,7 @@ can be traced to the stage that took the time; `python -m bench.video` prints th
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -346,6 +347,16 @@ class FacePipeline:
         preds = {task: head.predict([image])[0] for task, head in self.heads.items()
                  if lit and min(w, h) >= (self.min_face if self.min_face is not None else head_min_face(head))}
         return face.with_predictions(**preds)
+
+
+def for_one_video(pipeline: _Pipeline) -> _Pipeline:
+    """`pipeline`, its models shared, with a face mesh that follows one video's tracks only: two videos on one
+    pipeline (a folder's, one after the other; two generators alive in a notebook) followed each other's tracks."""
+    if not hasattr(pipeline.landmarker, "for_video"):
+        return pipeline
+    video = copy.copy(pipeline)
+    video.landmarker = pipeline.landmarker.for_video()
+    return video
 
 
 def track_faces(source, pipeline, tracker, detect_every: int = 1, max_frames: int | None = None, *,

@@ -38,6 +38,8 @@ WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how 
 # left its last frame in the live window with the FPS it had, as if it were still live. After this long without a
 # frame the window says so, with the seconds, until frames come again.
 WAITING_SHOWN_S = 2.0
+# Said where no window can open (no display, or one that refused it): the run goes on without one.
+HEADLESS = "running headless (add --no-display to silence this; use --output / --csv / --timeline to keep results)"
 TIMELINE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".pdf", ".svg"}
 LIVE_SUMMARY_EVERY_S = 60.0
 # The outputs a folder run (or one video's run into a folder) writes per video, and each one's file in its folder:
@@ -363,8 +365,7 @@ def _display_wanted(args, report: bool) -> bool:
     """Whether the live window opens: not with --no-display, nor where there is no display to open it on."""
     display = not args.no_display and has_display()
     if not args.no_display and not display and report:
-        info("no display found: running headless (add --no-display to silence this; "
-             "use --output / --csv / --timeline to keep results)")
+        info(f"no display found: {HEADLESS}")
     return display
 
 
@@ -533,8 +534,7 @@ class _LiveView:
         window, stats = self.window, self.stats
         while (event := window.event()) is not None:
             if event == LOST and not window.opened:
-                info(f"no window could be opened ({window.why_lost()}): running headless (add --no-display to "
-                     "silence this; use --output / --csv / --timeline to keep results)")
+                info(f"no window could be opened ({window.why_lost()}): {HEADLESS}")
                 return False
             if event == LOST:
                 stats.display_lost = window.why_lost()
@@ -1211,6 +1211,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
 
     from ..batch import VIDEO_EXTENSIONS
     from ..errors import shown as printable
+    from ..pipeline import for_one_video
     from ..preprocess import is_image_path
     from ..records import partial_name
     from ..signals import DeferredStop, exit_status
@@ -1274,11 +1275,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     try:
         for video, name, one in zip(videos, names, runs):
             try:
-                each = copy.copy(pipeline)
-                if hasattr(pipeline.landmarker, "for_video"):  # the mesh follows this video's tracks, not the last's
-                    each.landmarker = pipeline.landmarker.for_video()
                 check_file_source(SourceSpec.parse(one.source))
-                stats = run(one, each, report=False, progress=True)
+                stats = run(one, for_one_video(pipeline), report=False, progress=True)
             except NothingInRange as exc:  # shorter than --start: no failure to read, nothing in the range
                 before_start += 1
                 info(f"skipped {exc}")
