@@ -1207,18 +1207,72 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     """Each video in `folder`, as the photo command runs a folder of photos: the outputs given as folders get one
     file per video under its name (_2, _3, ... where two share one), files that are not videos are named and
     skipped, a video that cannot be read is a [WARN] line and the run goes on (exit 1), and one line sums up."""
+    from ..pipeline import for_one_video
+    from ..signals import DeferredStop
+    from ..video import NothingInRange, SourceSpec, check_file_source
+
+    folders = _output_folders(args, many=True)
+    videos, names, runs, skipped = _folder_plan(args, folder, folders)
+    # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
+    refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
+                                for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
+    _make_folders(folders, made)
+    for one in runs:
+        # A video OpenCV cannot open by its name (not UTF-8: an old archive's Latin-1 "cl\xe9ment.mp4") is skipped
+        # below, as it is without -o; its output's name, as unopenable, refused the whole folder's run.
+        if native_path(one.source) is not None:
+            check_outputs(one)
+    if not folders:
+        info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
+             "--csv FOLDER/ to keep them)")
+    pipeline = _load(args)
+    _say_skipped_files(skipped)
+    tally = _FolderTally(len(videos))
+    started = time.perf_counter()
+    try:
+        for video, name, one in zip(videos, names, runs):
+            try:
+                check_file_source(SourceSpec.parse(one.source))
+                stats = run(one, for_one_video(pipeline), report=False, progress=True)
+            except NothingInRange as exc:  # shorter than --start: no failure to read, nothing in the range
+                tally.before_start += 1
+                info(f"skipped {exc}")
+                continue
+            except VideoError as exc:
+                tally.failed += 1
+                warn(f"skipped {exc}")
+                continue
+            # A Ctrl-C while a video that ended is counted and said waits until it is: one that landed here (or
+            # between two videos, below) ended the run without the line summing up what was done.
+            with DeferredStop() as holding:
+                holding.arm()
+                tally.add(video, name, one, stats)
+            if stats.interrupted or holding.received:
+                tally.stopped = "interrupted"
+                break
+            if stats.stopped:
+                tally.stopped = stats.stopped
+                break
+    except KeyboardInterrupt:  # while a video was being opened, or between two
+        tally.stopped = "interrupted"
+    report_landmarks(pipeline, tally.marks, video=True)
+    repeated = sum(same is not None for _, same in skipped)
+    info(tally.line(time.perf_counter() - started, len(skipped) - repeated, repeated))
+    if folders and tally.wrote:
+        _say_names_in_folders(folders, runs, names)
+    return tally.end()
+
+
+def _folder_plan(args, folder: Path, folders: dict[str, Path]):
+    """The videos in `folder` (VideoError where there are none), their outputs' names, the run of each (args with
+    its source and outputs) and the files skipped, as gather_inputs gives them."""
     import shlex
 
     from ..batch import VIDEO_EXTENSIONS
-    from ..errors import shown as printable
-    from ..pipeline import for_one_video
     from ..preprocess import is_image_path
     from ..records import partial_name
-    from ..signals import DeferredStop, exit_status
-    from ..video import FOURCC, NothingInRange, SourceSpec, animated, check_file_source
-    from .image import gather_inputs, say_skipped
-
-    folders = _output_folders(args, many=True)
+    from ..video import FOURCC, animated
+    from .image import gather_inputs
 
     def is_video(path: Path) -> bool:
         return path.suffix.lower() in VIDEO_EXTENSIONS or animated(path)
@@ -1249,112 +1303,117 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     own = {path.resolve() for one in runs for attr in folders
            for path in (getattr(one, attr), partial_name(getattr(one, attr)))}
     skipped = [(path, same) for path, same in skipped if same is not None or Path(os.path.realpath(path)) not in own]
-    # A folder of outputs that is the videos' own folder (`-o clips/`) would write over them.
-    refuse_overwriting(videos, [(option, [getattr(one, attr) for one in runs], "folder")
-                                for attr, option in FOLDER_OUTPUTS.items() if attr in folders])
-    _make_folders(folders, made)
-    for one in runs:
-        # A video OpenCV cannot open by its name (not UTF-8: an old archive's Latin-1 "cl\xe9ment.mp4") is skipped
-        # below, as it is without -o; its output's name, as unopenable, refused the whole folder's run.
-        if native_path(one.source) is not None:
-            check_outputs(one)
-    if not folders:
-        info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
-             "--csv FOLDER/ to keep them)")
-    pipeline = _load(args)
+    return videos, names, runs, skipped
+
+
+def _say_skipped_files(skipped: list) -> None:
+    """The folder's files that are not videos, each named with why (a photo: the command that reads it)."""
+    import shlex
+
+    from ..errors import shown as printable
+    from ..preprocess import is_image_path
+    from .image import say_skipped
+
     photo = sibling_command("detect_mask_video.py", "detect_mask_image.py")
     say_skipped(skipped, lambda path: f"a photo ({photo} -i {printable(shlex.quote(str(path)))} reads it)"
                 if is_image_path(path) else "not a video file (by its extension)")
-    repeated = sum(same is not None for _, same in skipped)
 
-    done = failed = broken = unwritten = short = frames = people = before_start = 0
-    wrote = False  # some video's outputs were kept
-    unmasked: int | None = None
-    stopped = marks = None
-    started = time.perf_counter()
-    try:
-        for video, name, one in zip(videos, names, runs):
-            try:
-                check_file_source(SourceSpec.parse(one.source))
-                stats = run(one, for_one_video(pipeline), report=False, progress=True)
-            except NothingInRange as exc:  # shorter than --start: no failure to read, nothing in the range
-                before_start += 1
-                info(f"skipped {exc}")
-                continue
-            except VideoError as exc:
-                failed += 1
-                warn(f"skipped {exc}")
-                continue
-            # A Ctrl-C while a video that ended is counted and said waits until it is: one that landed here (or
-            # between two videos, below) ended the run without the line summing up what was done.
-            with DeferredStop() as holding:
-                holding.arm()
-                marks = stats.landmarks or marks
-                frames += stats.frames
-                people += stats.people
-                if stats.unmasked is not None:
-                    unmasked = (unmasked or 0) + stats.unmasked
-                renamed = name.with_suffix("").name != video.stem
-                cut = stats.interrupted or stats.stopped
-                line = (f"{printable(str(video))}: {counted(stats.frames, 'frame')}"
-                        f"{' (stopped before its end)' if cut else ''}, {stats.headline}"
-                        + (f" (its outputs named {name.with_suffix('').name}: another video has its name)"
-                           if renamed else ""))
-                wrote = wrote or bool(stats.kept) or (one.csv is not None and stats.frames > 0)  # the CSV's rows
-                if stats.error:
-                    # A video read to its end whose outputs could not be written (a full disk) did not break: the
-                    # summing-up said "broke part-way (their outputs hold the frames before)" of outputs not kept.
-                    broken += stats.source_broke
-                    unwritten += not stats.source_broke
-                    warn(f"{line}; stopped there: {stats.error}")
-                else:
-                    done += 1
-                    short += bool(cut)
-                    info(line)
-                _say_where_short_outputs_went(one, stats.cut)
-                if stats.sound_left_out is not None:  # a folder of phone videos lost every one's sound unsaid
-                    warn(stats.sound_left_out)
-                if stats.late_pictures is not None:
-                    info(f"{printable(str(video))}: {stats.late_pictures}")
-            if stats.interrupted or holding.received:
-                stopped = "interrupted"
-                break
-            if stats.stopped:
-                stopped = stats.stopped
-                break
-    except KeyboardInterrupt:  # while a video was being opened, or between two
-        stopped = "interrupted"
-    report_landmarks(pipeline, marks, video=True)
-    reached = done + failed + broken + unwritten + before_start
-    info(f"{counted(done, 'video')}" + (f" ({short} stopped before its end)" if short else "")
-         + f", {counted(frames, 'frame')}, {counted(people, 'person', 'people')} seen"
-         + (f", {unmasked} without a mask" if unmasked is not None else "")
-         + f" in {time.perf_counter() - started:.1f}s; skipped {counted(failed, 'unreadable video')} and "
-           f"{counted(len(skipped) - repeated, 'non-video file')}"
-         + (f"; {counted(before_start, 'video')} with no frame from --start to --end" if before_start else "")
-         + (f"; {broken} broke part-way (their outputs hold the frames before)" if broken else "")
-         + (f"; {unwritten} whose outputs could not be written (above)" if unwritten else "")
-         + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
-         + (f"; {len(videos) - reached} not reached" if stopped and len(videos) > reached else ""))
-    if folders and wrote:
-        endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in zip(runs, names)})
-                   for attr in folders}
-        shown = {attr: ends[0] if len(ends) == 1 else "{" + ",".join(ends) + "}" for attr, ends in endings.items()}
-        info("outputs written as each video's name: " + ", ".join(f"{out}{os.sep}NAME{shown[attr]}"
-                                                                   for attr, out in folders.items()))
-    if stopped == "interrupted":
-        print(f"[INFO] interrupted after {reached} of {len(videos)} videos: outputs finalized", file=sys.stderr,
-              flush=True)
-        return exit_status()
-    if stopped:
-        info(f"stopped with {stopped}: every output finalized")
-    if not done and reached == len(videos):
-        if unwritten == reached:
-            raise VideoError(f"the outputs of none of the {len(videos)} video(s) could be written (above)")
-        if before_start == reached:
-            raise NothingInRange(f"none of the {len(videos)} video(s) has a frame from --start to --end (above)")
-        raise VideoError(f"none of the {len(videos)} video(s) could be read to its end")
-    return 1 if failed or broken else 0
+
+@dataclass
+class _FolderTally:
+    """A folder run's counts, video by video, for the line that sums it up and its exit status."""
+    videos: int  # in the folder
+    done: int = 0  # read to their end (or stopped by the user), their outputs written
+    short: int = 0  # of those, stopped before their end
+    failed: int = 0  # unreadable
+    broken: int = 0  # broke part-way
+    unwritten: int = 0  # read, but their outputs could not be written
+    before_start: int = 0  # no frame from --start to --end
+    frames: int = 0
+    people: int = 0
+    unmasked: int | None = None  # None: no mask head
+    wrote: bool = False  # some video's outputs were kept
+    marks: LandmarkStats | None = None
+    stopped: str | None = None  # "interrupted", or how the user stopped it ("the q key")
+
+    @property
+    def reached(self) -> int:
+        return self.done + self.failed + self.broken + self.unwritten + self.before_start
+
+    def add(self, video: Path, name: Path, one, stats: RunStats) -> None:
+        """A video that was read (`one`: its run's args), counted, and its lines said."""
+        from ..errors import shown as printable
+
+        self.marks = stats.landmarks or self.marks
+        self.frames += stats.frames
+        self.people += stats.people
+        if stats.unmasked is not None:
+            self.unmasked = (self.unmasked or 0) + stats.unmasked
+        renamed = name.with_suffix("").name != video.stem
+        cut = stats.interrupted or stats.stopped
+        line = (f"{printable(str(video))}: {counted(stats.frames, 'frame')}"
+                f"{' (stopped before its end)' if cut else ''}, {stats.headline}"
+                + (f" (its outputs named {name.with_suffix('').name}: another video has its name)"
+                   if renamed else ""))
+        self.wrote = self.wrote or bool(stats.kept) or (one.csv is not None and stats.frames > 0)  # the CSV's rows
+        if stats.error:
+            # A video read to its end whose outputs could not be written (a full disk) did not break: the
+            # summing-up said "broke part-way (their outputs hold the frames before)" of outputs not kept.
+            self.broken += stats.source_broke
+            self.unwritten += not stats.source_broke
+            warn(f"{line}; stopped there: {stats.error}")
+        else:
+            self.done += 1
+            self.short += bool(cut)
+            info(line)
+        _say_where_short_outputs_went(one, stats.cut)
+        if stats.sound_left_out is not None:  # a folder of phone videos lost every one's sound unsaid
+            warn(stats.sound_left_out)
+        if stats.late_pictures is not None:
+            info(f"{printable(str(video))}: {stats.late_pictures}")
+
+    def line(self, seconds: float, non_videos: int, repeated: int) -> str:
+        """The line summing the run up."""
+        return (f"{counted(self.done, 'video')}" + (f" ({self.short} stopped before its end)" if self.short else "")
+                + f", {counted(self.frames, 'frame')}, {counted(self.people, 'person', 'people')} seen"
+                + (f", {self.unmasked} without a mask" if self.unmasked is not None else "")
+                + f" in {seconds:.1f}s; skipped {counted(self.failed, 'unreadable video')} and "
+                  f"{counted(non_videos, 'non-video file')}"
+                + (f"; {counted(self.before_start, 'video')} with no frame from --start to --end"
+                   if self.before_start else "")
+                + (f"; {self.broken} broke part-way (their outputs hold the frames before)" if self.broken else "")
+                + (f"; {self.unwritten} whose outputs could not be written (above)" if self.unwritten else "")
+                + (f"; {counted(repeated, 'video')} met twice, read once" if repeated else "")
+                + (f"; {self.videos - self.reached} not reached"
+                   if self.stopped and self.videos > self.reached else ""))
+
+    def end(self) -> int:
+        """The run's exit status, with the line a stopped run ends with; an error where no video was done."""
+        from ..signals import exit_status
+        from ..video import NothingInRange
+
+        if self.stopped == "interrupted":
+            print(f"[INFO] interrupted after {self.reached} of {self.videos} videos: outputs finalized",
+                  file=sys.stderr, flush=True)
+            return exit_status()
+        if self.stopped:
+            info(f"stopped with {self.stopped}: every output finalized")
+        if not self.done and self.reached == self.videos:
+            if self.unwritten == self.reached:
+                raise VideoError(f"the outputs of none of the {self.videos} video(s) could be written (above)")
+            if self.before_start == self.reached:
+                raise NothingInRange(f"none of the {self.videos} video(s) has a frame from --start to --end (above)")
+            raise VideoError(f"none of the {self.videos} video(s) could be read to its end")
+        return 1 if self.failed or self.broken else 0
+
+
+def _say_names_in_folders(folders: dict[str, Path], runs: list, names: list[Path]) -> None:
+    """How the outputs given as folders are named: after each video, with the endings they got."""
+    endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in zip(runs, names)})
+               for attr in folders}
+    shown = {attr: ends[0] if len(ends) == 1 else "{" + ",".join(ends) + "}" for attr, ends in endings.items()}
+    info("outputs written as each video's name: " + ", ".join(f"{out}{os.sep}NAME{shown[attr]}"
+                                                               for attr, out in folders.items()))
 
 
 def _reader_gone_line(args, stats: RunStats) -> str:
