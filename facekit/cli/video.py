@@ -1054,45 +1054,19 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..records import is_stdout
-    from ..video import NothingInRange, SourceSpec, _is_sequence, check_file_source
+    from ..video import NothingInRange, SourceSpec, check_file_source
 
     spec = SourceSpec.parse(args.source)
     _check_time_range(args, spec)
-    if args.fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
-        # A video file's times come from its container, a camera's from the clock: the rate would change nothing.
-        # describe(): a stream's password as ***, as every other line shows it ("camera 0", not "0").
-        raise FacekitError(f"--fps is for an image sequence (frames/%04d.png), which holds no frame rate: "
-                           f"{spec.describe()}'s times are its own")
+    _check_fps(args, spec)
     if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
         return _folder_run(args, Path(spec.target), made)
-    if spec.kind == "file" and str(spec.target):
-        # `-o annotated/` was "needs a video extension" (an existing folder: "is a folder"): as for one photo,
-        # it means "into this folder, under the video's name".
-        folders = _output_folders(args, many=False)
-        for attr, folder in folders.items():
-            setattr(args, attr, folder / _name_in_folder(attr, Path(Path(spec.target).name), Path(spec.target)))
-    else:
-        folders = {}
+    folders = _outputs_into_folders(args, spec)
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
     if spec.kind == "file" and os.path.isfile(spec.target):
-        import shlex
-
-        from ..errors import shown as printable
-        from ..preprocess import is_image_path
-        from ..video import animated, image_frames
-
-        if is_image_path(Path(spec.target)):  # ran as a one-frame video without a word, where a folder run says so
-            images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
-            frames = image_frames(Path(spec.target))
-            # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue. An animated
-            # WebP's it cannot read: FrameSource says so.
-            if animated(Path(spec.target)):
-                info(f"{printable(str(spec.target))} is an animated image: read as a video of its {frames} frames")
-            elif frames == 1:
-                info(f"{printable(str(spec.target))} is a photo: read as a video of one frame ({images} -i "
-                     f"{shlex.quote(str(spec.target))} reads photos)")
+        _say_image_read_as_video(Path(spec.target))
     _make_folders(folders, made)
     check_outputs(args)
     pipeline = _load(args)
@@ -1103,6 +1077,57 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
             raise type(exc)(str(exc).replace(args.source, "-")) from None
         raise
     report_landmarks(pipeline, stats.landmarks, video=True)
+    return _end_of_run(args, stats)
+
+
+def _check_fps(args, spec) -> None:
+    """--fps where it means something: an image sequence's, which holds no frame rate."""
+    from ..video import _is_sequence
+
+    if args.fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
+        # A video file's times come from its container, a camera's from the clock: the rate would change nothing.
+        # describe(): a stream's password as ***, as every other line shows it ("camera 0", not "0").
+        raise FacekitError(f"--fps is for an image sequence (frames/%04d.png), which holds no frame rate: "
+                           f"{spec.describe()}'s times are its own")
+
+
+def _outputs_into_folders(args, spec) -> dict[str, Path]:
+    """The outputs given as folders, each set to its file there under the video's name; by attribute."""
+    if not (spec.kind == "file" and str(spec.target)):
+        return {}
+    # `-o annotated/` was "needs a video extension" (an existing folder: "is a folder"): as for one photo,
+    # it means "into this folder, under the video's name".
+    folders = _output_folders(args, many=False)
+    for attr, folder in folders.items():
+        setattr(args, attr, folder / _name_in_folder(attr, Path(Path(spec.target).name), Path(spec.target)))
+    return folders
+
+
+def _say_image_read_as_video(path: Path) -> None:
+    """A photo or an animated image given as the video is read as one: said, as a folder run says so (it ran as a
+    one-frame video without a word)."""
+    import shlex
+
+    from ..errors import shown as printable
+    from ..preprocess import is_image_path
+    from ..video import animated, image_frames
+
+    if not is_image_path(path):
+        return
+    images = sibling_command("detect_mask_video.py", "detect_mask_image.py")
+    frames = image_frames(path)
+    # FFmpeg reads a GIF's or APNG's every frame, at its own times: "of one frame" was untrue. An animated
+    # WebP's it cannot read: FrameSource says so.
+    if animated(path):
+        info(f"{printable(str(path))} is an animated image: read as a video of its {frames} frames")
+    elif frames == 1:
+        info(f"{printable(str(path))} is a photo: read as a video of one frame ({images} -i "
+             f"{shlex.quote(str(path))} reads photos)")
+
+
+def _end_of_run(args, stats: RunStats) -> int:
+    """One video's run ended: its [ERROR] line (an output not written, a source that broke), its interrupted line
+    or the reader of its `--csv -` gone, and the exit status."""
     if stats.error:
         error = stats.error.replace(args.source, "-") if args.piped else stats.error
         return fail(error)
