@@ -129,6 +129,9 @@ def missing_train_modules(modules: tuple[str, ...] | None = None) -> list[str]:
 # import ended in "SystemError: error return without exception set", a traceback once every image was read; at 3 GB
 # (2 cores) TensorFlow could not start its tf.data threads and aborted ("Check failed ... pthread_create() failed",
 # exit 134) 50 s in, saying nothing of memory. 3.5 GiB ran MobileNetV2 at 224 px, head, fine-tuning and export.
+# A conversion (python -m facekit.convert, the tutorial's 224 px model) too: at 1.5 GB a MemoryError traceback, at
+# 2.5 GB a segmentation fault (exit 139), at 3.0 GB "[ERROR] out of memory (std::bad_alloc)" and then no exit at
+# all (a TensorFlow thread held it); at 3.5 GiB it ran.
 TRAIN_MIN_ADDRESS_SPACE = 3584 << 20
 
 

@@ -223,7 +223,8 @@ def test_training_under_too_small_a_memory_limit_is_one_line_before_any_work(dat
     """prlimit --as=1500000000: the trainer read and face-cropped every image, then ended in a traceback from Keras'
     import ('SystemError: error return without exception set', exit 1); at 3 GB TensorFlow aborted 50 s into the
     first epoch ('Check failed ... pthread_create() failed', exit 134), saying nothing of memory. The limit is now
-    named before any image is read, and nothing is written."""
+    named before any image is read, and nothing is written; a conversion (python -m facekit.convert) is held to the
+    same limit."""
     import resource
 
     from facekit.training import TRAIN_MIN_ADDRESS_SPACE, require_train_modules
@@ -243,5 +244,6 @@ def test_training_under_too_small_a_memory_limit_is_one_line_before_any_work(dat
         require_train_modules()
     limit["v"] = TRAIN_MIN_ADDRESS_SPACE
     require_train_modules()  # the least it ran under, and any more
-    limit["v"] = 1 << 30
-    require_train_modules("conversion", ("tensorflow", "keras"), address_space=0)
+    limit["v"] = 3 << 30  # python -m facekit.convert said "out of memory" here, then never exited
+    with pytest.raises(facekit.errors.FacekitError, match=r"conversion \(TensorFlow\) needs 3584\.0 MB at least"):
+        require_train_modules("conversion", ("tensorflow", "keras"))

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     check_output_path(args.model, "--model", folder=True)
     ModelCard.from_dict({"task": task, "labels": labels, "input_size": 224})  # its names, as the scripts check them
     # Keras to read the file, TensorFlow to export it; scikit-learn and matplotlib only train.
-    require_train_modules("conversion", ("tensorflow", "keras"), address_space=0)  # its need not measured
+    require_train_modules("conversion", ("tensorflow", "keras"))
     info(f"loading {args.source}...")
     command = f"{prog_name(SCRIPT)} " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     from ..runtime import native_stderr
