@@ -340,7 +340,10 @@ def _download(asset: Asset, dest: Path) -> None:
         response = urllib.request.urlopen(asset.url, timeout=30)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise AssetError(f"cannot download {asset.filename} from {asset.url} ({reason}); {_where(asset)}") from None
+        # Offline with no mirror (a board on a closed network) the line named only the mirror, which such a user
+        # has not got: a copy fetched on another machine, saved where the cache is read, is taken as a download is.
+        raise AssetError(f"cannot download {asset.filename} from {asset.url} ({reason}); {_where(asset)}, or save a "
+                         f"copy downloaded elsewhere as {dest}") from None
     total = int(response.headers.get("Content-Length") or 0)
     done, digest = 0, hashlib.sha256()
     # A bar redrawn every 64 KB suits a terminal; a log (CI, 2> file, a notebook's stderr) got one line of ~250
