@@ -243,6 +243,35 @@ def window_on_screen(proc, env, name: str = "^facekit", timeout: float = 120) ->
     assert window, proc.communicate(timeout=30)
     return window
 
+
+def press_close_button(env, window: str) -> None:
+    """What a window manager does when the user clicks a window's close button (its title bar's x): a
+    WM_DELETE_WINDOW message to it. xdotool's windowclose destroys the window instead, which no close button does,
+    and a bare Xvfb has no window manager for wmctrl -c to ask."""
+    import ctypes
+
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+    x11.XInternAtom.restype, x11.XInternAtom.argtypes = ctypes.c_ulong, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):  # XClientMessageEvent, padded to XEvent's 24 longs
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
+
+    display = x11.XOpenDisplay(env["DISPLAY"].encode())
+    assert display, f"cannot open {env['DISPLAY']}"
+    try:
+        message = ClientMessage(type=33, send_event=1, display=display, window=int(window), format=32,
+                                message_type=x11.XInternAtom(display, b"WM_PROTOCOLS", 0))
+        message.data[0] = x11.XInternAtom(display, b"WM_DELETE_WINDOW", 0)
+        assert x11.XSendEvent(display, int(window), 0, 0, ctypes.byref(message))
+        x11.XFlush(display)
+    finally:
+        x11.XCloseDisplay(display)
+
 @contextlib.contextmanager
 def refused_to_this_user(monkeypatch, path: Path, call: str = "open"):
     """`path` as a service user finds what root made under umask 077 (a file 0600, a folder 0700). Root may read

@@ -30,12 +30,12 @@ from facekit.video import FrameSource, VideoSink
 
 try:
     from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
-                           on_x_screen, run_script, run_script_reader_gone, sigint_default, unreadable_file,
-                           window_on_screen)
+                           on_x_screen, press_close_button, run_script, run_script_reader_gone, sigint_default,
+                           unreadable_file, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
     from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
-                          on_x_screen, run_script, run_script_reader_gone, sigint_default, unreadable_file,
-                          window_on_screen)
+                          on_x_screen, press_close_button, run_script, run_script_reader_gone, sigint_default,
+                          unreadable_file, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -271,6 +271,32 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
     assert frames > 0 and size == CLIP_SIZE and frames < CLIP_FRAMES
     assert rows and max(int(r["frame"]) for r in rows) < frames  # the CSV holds the video's frames
     assert f"annotated video written to {out} ({counted(frames, 'frame')})" in stdout
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
+
+
+@NEEDS_X
+@pytest.mark.parametrize("how", ["close button", "q", "Escape"])
+def test_the_live_window_stops_the_run_with_every_output_whole(tmp_path, clip, mask_model, how):
+    """The ways the README gives to end a run from its window, on a real (virtual) screen: each stops the clip
+    part-way, exit 0, its annotated video and CSV whole and holding the same frames."""
+    out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
+    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
+                     "--csv", table) as (proc, env, _):
+        window = window_on_screen(proc, env)
+        time.sleep(2)  # some frames shown
+        if how == "close button":
+            press_close_button(env, window[0])
+        else:
+            subprocess.run(["xdotool", "key", "--window", window[0], how], env=env, capture_output=True)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    said = {"close button": "the window closed", "q": "the q key", "Escape": "Esc"}[how]
+    stopped = re.search(rf"\[INFO\] stopped with {said} after (\d+) frames: every output finalized", stdout)
+    assert stopped and "Traceback" not in stderr, stdout + stderr
+    frames, size = video_info(out)
+    assert frames == int(stopped[1]) < CLIP_FRAMES and size == CLIP_SIZE
+    rows = read_csv(table)
+    assert rows and max(int(r["frame"]) for r in rows) < frames
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
 
 
