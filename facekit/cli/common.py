@@ -574,26 +574,116 @@ def screen_size() -> tuple[int, int] | None:
         return None
     import ctypes
 
+    with _x_connection() as x:
+        screen = _x_screen(*x) if x is not None else None
+        if screen is None:
+            return None
+        # xcb_screen_t: five 32-bit ids and masks, then width_in_pixels and height_in_pixels (16-bit each)
+        width, height = (ctypes.c_uint16 * 2).from_address(screen + 20)
+        return (width, height) if width and height else None
+
+
+def _x_screen(xcb, connection, number: int) -> int | None:
+    """The address of the xcb_screen_t that DISPLAY names (its first 32 bits: the root window's id), or None."""
+    import ctypes
+
     class ScreenIterator(ctypes.Structure):
         _fields_ = [("data", ctypes.c_void_p), ("rem", ctypes.c_int), ("index", ctypes.c_int)]
 
+    xcb.xcb_get_setup.restype = ctypes.c_void_p
+    xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
+    xcb.xcb_setup_roots_iterator.restype = ScreenIterator
+    xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
+    xcb.xcb_screen_next.argtypes = [ctypes.POINTER(ScreenIterator)]
+    screens = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(connection))
+    for _ in range(number):  # DISPLAY=:0.1 names the second screen
+        xcb.xcb_screen_next(ctypes.byref(screens))
+    return screens.data if screens.rem > 0 and screens.data else None
+
+
+def x_window_id(title: str) -> int | None:
+    """The X id of this process's window titled `title` (by its _NET_WM_PID and _NET_WM_NAME, which Qt sets),
+    among the screen's top-level windows and their children (a window manager's frames hold them); None where
+    there is no X display or none such is found."""
+    import ctypes
+
+    with _x_connection() as x:
+        screen = _x_screen(*x) if x is not None else None
+        if screen is None:
+            return None
+        xcb, connection, _ = x
+        _xcb_prototypes(xcb)
+        libc = ctypes.CDLL(None)
+        libc.free.argtypes = [ctypes.c_void_p]
+
+        def reply(call, *args):  # NULL where the server answered with an error (a window gone meanwhile)
+            return getattr(xcb, f"{call}_reply")(connection, getattr(xcb, call)(connection, *args), None)
+
+        atoms = []
+        for name in (b"_NET_WM_PID", b"_NET_WM_NAME"):
+            got = reply("xcb_intern_atom", 1, len(name), name)
+            atoms.append(ctypes.c_uint32.from_address(got + 8).value if got else 0)
+            libc.free(got)
+        if not all(atoms):
+            return None
+
+        def prop(window, atom) -> bytes:
+            got = reply("xcb_get_property", 0, window, atom, 0, 0, 1024)
+            if not got:
+                return b""
+            value = ctypes.string_at(xcb.xcb_get_property_value(got), xcb.xcb_get_property_value_length(got))
+            libc.free(got)
+            return value
+
+        def children(window) -> list[int]:
+            got = reply("xcb_query_tree", window)
+            if not got:
+                return []
+            ids = list((ctypes.c_uint32 * xcb.xcb_query_tree_children_length(got)).from_address(
+                xcb.xcb_query_tree_children(got)))
+            libc.free(got)
+            return ids
+
+        pid, name = os.getpid().to_bytes(4, sys.byteorder), title.encode("utf-8", "replace")
+        for top in children(ctypes.c_uint32.from_address(screen).value):
+            for window in (top, *children(top)):
+                if prop(window, atoms[0]) == pid and prop(window, atoms[1]) == name:
+                    return window
+        return None
+
+
+def x_window_exists(window: int) -> bool:
+    """Whether X window `window` is still there (True where that cannot be asked). Another program can destroy a
+    window (xdotool windowclose, a window manager's own kill): OpenCV's Qt window never learns it, and a run went
+    on with no window to press q in, a camera's for ever."""
     with _x_connection() as x:
         if x is None:
-            return None
-        xcb, connection, number = x
-        xcb.xcb_get_setup.restype = ctypes.c_void_p
-        xcb.xcb_get_setup.argtypes = [ctypes.c_void_p]
-        xcb.xcb_setup_roots_iterator.restype = ScreenIterator
-        xcb.xcb_setup_roots_iterator.argtypes = [ctypes.c_void_p]
-        xcb.xcb_screen_next.argtypes = [ctypes.POINTER(ScreenIterator)]
-        screens = xcb.xcb_setup_roots_iterator(xcb.xcb_get_setup(connection))
-        for _ in range(number):  # DISPLAY=:0.1 names the second screen
-            xcb.xcb_screen_next(ctypes.byref(screens))
-        if screens.rem <= 0 or not screens.data:
-            return None
-        # xcb_screen_t: five 32-bit ids and masks, then width_in_pixels and height_in_pixels (16-bit each)
-        width, height = (ctypes.c_uint16 * 2).from_address(screens.data + 20)
-        return (width, height) if width and height else None
+            return True
+        xcb, connection, _ = x
+        _xcb_prototypes(xcb)
+        got = xcb.xcb_get_window_attributes_reply(connection, xcb.xcb_get_window_attributes(connection, window),
+                                                  None)
+        if got:
+            import ctypes
+
+            ctypes.CDLL(None).free(ctypes.c_void_p(got))
+            return True
+        return xcb.xcb_connection_has_error(connection) != 0  # a broken connection is LOST's to tell
+
+
+def _xcb_prototypes(xcb) -> None:
+    import ctypes as c
+
+    for call in ("xcb_intern_atom", "xcb_query_tree", "xcb_get_property", "xcb_get_window_attributes"):
+        getattr(xcb, call).restype = c.c_uint  # a cookie: one 32-bit sequence number, returned by value
+        getattr(xcb, f"{call}_reply").restype = c.c_void_p
+        getattr(xcb, f"{call}_reply").argtypes = [c.c_void_p, c.c_uint, c.c_void_p]
+    xcb.xcb_intern_atom.argtypes = [c.c_void_p, c.c_uint8, c.c_uint16, c.c_char_p]
+    xcb.xcb_query_tree.argtypes = xcb.xcb_get_window_attributes.argtypes = [c.c_void_p, c.c_uint32]
+    xcb.xcb_get_property.argtypes = [c.c_void_p, c.c_uint8] + [c.c_uint32] * 5
+    xcb.xcb_get_property_value.restype = xcb.xcb_query_tree_children.restype = c.c_void_p
+    xcb.xcb_get_property_value.argtypes = xcb.xcb_query_tree_children.argtypes = [c.c_void_p]
+    xcb.xcb_get_property_value_length.argtypes = xcb.xcb_query_tree_children_length.argtypes = [c.c_void_p]
 
 
 def _x_display_opens() -> bool:

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 HEADER = struct.Struct("<III")  # height, width, channels of the 8-bit picture that follows
@@ -137,7 +138,7 @@ def child() -> None:
 
     import numpy as np
 
-    from .common import close_windows, show_image, window_closed
+    from .common import close_windows, show_image, window_closed, x_window_exists, x_window_id
 
     # Ctrl-C and a closed terminal reach the whole process group: the script decides, and closes this window.
     for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
@@ -168,6 +169,9 @@ def child() -> None:
     threading.Thread(target=receive, daemon=True).start()
     say = functools.partial(print, flush=True)  # each event a line the parent reads as it comes
     shown = False
+    # The window's X id, to see it destroyed by another program, which Qt never tells (None: not on X, or not
+    # found); asked once a second, a connection to the X server each time.
+    x_id, x_tries, x_asked = None, 0, 0.0
     while not ended.is_set():
         with lock:
             image, latest[0] = latest[0], None
@@ -185,6 +189,13 @@ def child() -> None:
         if window_closed(title):
             say(CLOSED)
             break
+        if time.monotonic() - x_asked >= 1.0 and (x_id is not None or x_tries < 5):
+            x_asked = time.monotonic()
+            if x_id is None:
+                x_id, x_tries = x_window_id(title), x_tries + 1
+            elif not x_window_exists(x_id):
+                say(CLOSED)
+                break
     if shown and not window_closed(title):
         close_windows()
         cv2.waitKey(1)  # lets Qt take the window down before the process ends
