@@ -1315,6 +1315,20 @@ def test_the_photo_window_names_the_photo_and_how_to_close_it(media, tmp_path, n
         assert proc.returncode == 0, proc.stderr.read()
 
 
+@NEEDS_X
+def test_the_photo_window_destroyed_by_another_program_ends_the_run(media, tmp_path):
+    """A photo window destroyed by another program (xdotool windowclose) was never noticed by OpenCV's Qt window:
+    the script waited for a key in a window no longer there, for ever (still running 5 s on, until killed)."""
+    out = tmp_path / "annotated.jpg"
+    with on_x_screen("detect_mask_image.py", "-i", media / "obama.jpg", "--tasks", "mask", "-o", out) \
+            as (proc, env, _):
+        window = window_on_screen(proc, env)
+        subprocess.run(["xdotool", "windowclose", window[0]], env=env, capture_output=True)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert cv2.imread(str(out)).shape[:2] == cv2.imread(str(media / "obama.jpg")).shape[:2]
+
+
 @pytest.mark.parametrize("error", [RuntimeError(), RuntimeError("node 175 (TfLiteXNNPackDelegate) failed to prepare."),
                                    MemoryError()], ids=["no-message", "xnnpack", "memory-error"])
 def test_a_model_that_cannot_get_memory_is_not_called_corrupt(monkeypatch, error):
