@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
+import cv2
 import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, DetectorOptions
@@ -75,7 +76,15 @@ class VideoResult(_VideoFields):
 # above the mouth, the eye line level) in a box shifted toward the hair, so "eyes below the mouth" was no cue: 0 of
 # the 66 and 82 upside-down faces the two found in those 26 photos turned 180, and of SCRFD's 99 in 150 scenes of
 # mask_real_train turned 180 only one, lying on its side (none of the 466 faces the two found upright).
+# What does tell it is the face itself, turned: where the best standing face scores under TURN_CHECK_BELOW, it is
+# read again in a crop twice its box (TURN_CHECK_SIDE px at most) as it is and turned 180, one pass each (~17 ms),
+# and scoring TURN_CHECK_MARGIN more turned is a search. Of the faces checked, every upright one scored 0.10-0.90
+# lower turned (SCRFD: 26 media photos and 150 mask_real_train scenes; YuNet: the 26 photos), every upside-down
+# one SCRFD found 0.09-0.18 higher, YuNet's 0.03-0.93 (15 of its 19 photos over the margin).
 TURN_SEARCH_BELOW = 0.75
+TURN_CHECK_BELOW = 0.9
+TURN_CHECK_SIDE = 160
+TURN_CHECK_MARGIN = 0.05
 TURN_FLOOR = 0.6
 TURN_GAIN = 1.2
 
@@ -278,7 +287,8 @@ class FaceAnalyzer(FacePipeline):
         rotate: turn the image 90, 180 or 270 degrees clockwise first (after a file's EXIF orientation), as
             detect_mask_image.py --rotate: a photo whose orientation was lost. Boxes (and `faces`) are then in the
             turned image's pixels. None (the default): as it is, but where it shows no face or only weak ones (best
-            score under TURN_SEARCH_BELOW) it is searched turned each other way, and a turn with clearly stronger
+            score under TURN_SEARCH_BELOW), or its best face scores clearly higher turned half a turn (read again
+            in a small crop), it is searched turned each other way, and a turn with clearly stronger
             faces is kept: the result's `turned` names it (a Faces list), its boxes still in the image's own
             pixels, each face read levelled as it lies. 0: as it is, no search.
         Raises facekit.ImageError for what is not an image (no such file, also a FileNotFoundError; a URL, a batch
@@ -300,24 +310,29 @@ class FaceAnalyzer(FacePipeline):
 
     def _turn(self, image: np.ndarray, faces: list[Face]) -> tuple[list[Face], int]:
         """`faces` (found in `image` as it is) and 0 where one of them stands upright and scores TURN_SEARCH_BELOW
-        or more: a photo as people take them, which costs nothing more. Where only faces lying on their side score
+        or more (under TURN_CHECK_BELOW, unless its crop scores clearly higher turned half a turn: then that turn is
+        searched, and kept for any gain): a photo as people take them. Where only faces lying on their side score
         that much (found by the detector's sideways pass), the same faces and the turn that stands them up.
         Else (no face, or only weak ones) the faces of the turn (0, 90, 180, 270 clockwise) whose faces are
         clearly the strongest, in `image`'s pixels, and that turn. Upside down a face is found, if at all, with its
         box ~40% of its height toward the hair and read upside down by the heads: the photo's own weak faces are
         not merged with the turn's."""
         strong = [f for f in faces if f.score >= TURN_SEARCH_BELOW]
-        if any(_standing(f) for f in strong):
+        standing = [f for f in strong if _standing(f)]
+        if standing and (standing[0].score >= TURN_CHECK_BELOW or not self._upside_down(image, standing[0])):
             return faces, 0
-        if strong:
+        # The crop said upside down: YuNet reads most such faces as well as upright (crowd_masks.jpg turned 180:
+        # 18 faces at 0.89-0.90 as read, 0.94 turned), so any gain keeps the turn.
+        gain = 1.0 if standing else TURN_GAIN
+        if strong and not standing:
             roll = float(np.median([face_roll(f.detector_keypoints) for f in strong]))
             return faces, int(-round(roll / 90.0) * 90) % 360
-        best, turn, need = 0.0, 0, TURN_GAIN * _strength(faces)
+        best, turn, need = 0.0, 0, gain * _strength(faces)
         search = self._searcher()
         # Weak faces standing as read: a photo upside down (turned a quarter turn, its faces would have been found
         # lying, by the sideways pass) or a masked crowd's upright faces (a third of mask_real_train's scenes score
         # under 0.75): one search, not three. None, or some lying: every turn.
-        for degrees in (180,) if faces and all(_standing(f) for f in faces) else (180, 90, 270):
+        for degrees in (180,) if standing or faces and all(_standing(f) for f in faces) else (180, 90, 270):
             turned = rotate_clockwise(image, degrees)
             with self.times.stage("turn search"):
                 strength = _strength(inside(search.detect(turned), turned.shape))
@@ -328,6 +343,30 @@ class FaceAnalyzer(FacePipeline):
         h, w = image.shape[:2]
         found = self.detect(rotate_clockwise(image, turn))  # every pass, as the photo's own search had
         return sorted((_unturned(f, turn, w, h) for f in found), key=lambda f: -f.score), turn
+
+    def _upside_down(self, image: np.ndarray, face: Face) -> bool:
+        """Whether `face` scores TURN_CHECK_MARGIN more turned half a turn than as it is, read in a crop twice its
+        box (at most TURN_CHECK_SIDE px; grey past the image's edges), each way the best score near its middle."""
+        b = face.box
+        cx, cy, half = (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2, max(b.x2 - b.x1, b.y2 - b.y1)
+        x1, y1, x2, y2 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        h, w = image.shape[:2]
+        crop = np.full((y2 - y1, x2 - x1) + image.shape[2:], 127, dtype=image.dtype)
+        crop[max(0, -y1):min(h, y2) - y1, max(0, -x1):min(w, x2) - x1] = image[max(0, y1):y2, max(0, x1):x2]
+        if max(crop.shape[:2]) > TURN_CHECK_SIDE:
+            crop = cv2.resize(crop, (TURN_CHECK_SIDE, TURN_CHECK_SIDE), interpolation=cv2.INTER_AREA)
+        side = crop.shape[0]
+        search = self._searcher()
+        # The close-up pass reads a face filling the frame from a framed copy, where one upside down scores nearly
+        # as well as turned (obama_and_biden.jpg turned 180: 0.82 and 0.85; the crop's own pass: 0.74 and 0.85).
+        quick = {"closeup": False} if getattr(search, "optional_closeup", False) else {}
+        scores = []
+        for view in (crop, rotate_clockwise(crop, 180)):
+            with self.times.stage("turn check"):
+                found = search.detect(view, **quick)
+            scores.append(max((f.score for f in found if abs((f.box.x1 + f.box.x2) / 2 - side / 2) < 0.3 * side
+                               and abs((f.box.y1 + f.box.y2) / 2 - side / 2) < 0.3 * side), default=0.0))
+        return scores[1] >= scores[0] + TURN_CHECK_MARGIN
 
     def _searcher(self) -> FaceDetector:
         """The detector for the turn search: the analyzer's, without its fine pass (an upscaled pass or tiles,

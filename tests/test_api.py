@@ -3295,6 +3295,41 @@ def test_rotate_takes_a_counter_clockwise_turn_as_a_negative_one(analyzer, media
             assert [f.box.as_list() for f in analyzer.detect(cv2.rotate(photo, turned), rotate=turn)] == upright
 
 
+def test_a_photo_upside_down_whose_faces_score_well_as_read_is_still_turned(analyzer, media):
+    """obama_and_biden.jpg turned 180 with numpy (no EXIF to say so): SCRFD found one of its three faces, at 0.78,
+    read upside down, and a face scoring 0.75 or more stopped the turn search. Its best face is now read again in a
+    small crop as it is and turned, which scores it clearly higher turned: all three faces, found turned 180, in
+    the photo's pixels where the upright photo's are. Upright, the same check keeps it as it is."""
+    from facekit.preprocess import load_image
+
+    photo = load_image(media / "obama_and_biden.jpg")
+    h, w = photo.shape[:2]
+    upright = analyzer.analyze(photo)
+    assert len(upright) == 3 and upright.turned == 0
+    assert 0.75 <= upright[0].score < 0.9  # checked, not taken as sure
+    down = analyzer.analyze(np.ascontiguousarray(photo[::-1, ::-1]))
+    assert down.turned == 180 and len(down) == 3
+    for face in upright:
+        b = face.box
+        assert [f for f in down if abs(f.box.x1 - (w - b.x2)) <= 4 and abs(f.box.y1 - (h - b.y2)) <= 4]
+
+
+def test_with_yunet_a_photo_upside_down_showing_one_face_is_turned(media):
+    """YuNet keeps no face under 0.75, so upside down it searched only a photo showing none: example_03.png turned
+    180 with numpy showed one of its three faces, at 0.87, read upside down. That face scores clearly higher in its
+    crop turned, so the photo is searched: its three faces, found turned 180."""
+    from facekit import FaceAnalyzer
+    from facekit.preprocess import load_image
+
+    analyzer = FaceAnalyzer(tasks="mask", detector="yunet")
+    photo = load_image(media / "example_03.png")
+    upright = analyzer.analyze(photo)
+    assert len(upright) == 3 and upright.turned == 0
+    down = analyzer.analyze(np.ascontiguousarray(photo[::-1, ::-1]))
+    assert down.turned == 180 and len(down) == 3
+    assert sorted(f.label("mask") for f in down) == sorted(f.label("mask") for f in upright)
+
+
 def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from(tmp_path):
     """`-i "photo.jpg "` (a name pasted with the space after it) was "photo.jpg : no such file" beside photo.jpg,
     nothing to say the space was the difference."""
