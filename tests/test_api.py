@@ -3317,7 +3317,7 @@ def test_a_photo_upside_down_whose_faces_score_well_as_read_is_still_turned(anal
 def test_with_yunet_a_photo_upside_down_showing_one_face_is_turned(media):
     """YuNet keeps no face under 0.75, so upside down it searched only a photo showing none: example_03.png turned
     180 with numpy showed one of its three faces, at 0.87, read upside down. That face scores clearly higher in its
-    crop turned, so the photo is searched: its three faces, found turned 180."""
+    crop turned, so the photo is searched: its three faces, found turned 180 (and a photo on its side, turned 90)."""
     from facekit import FaceAnalyzer
     from facekit.preprocess import load_image
 
@@ -3328,6 +3328,10 @@ def test_with_yunet_a_photo_upside_down_showing_one_face_is_turned(media):
     down = analyzer.analyze(np.ascontiguousarray(photo[::-1, ::-1]))
     assert down.turned == 180 and len(down) == 3
     assert sorted(f.label("mask") for f in down) == sorted(f.label("mask") for f in upright)
+    # A face lying on its side can read as standing too, and better turned 180 than as it is: every turn is searched
+    # (2008_002506.jpg turned 270: one face at 0.78, 0.81 turned 180, its three at 0.91-0.94 turned 90).
+    lying = analyzer.analyze(np.rot90(load_image(media / "annotated_faces" / "2008_002506.jpg")))
+    assert lying.turned == 90 and len(lying) == 3
 
 
 def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from(tmp_path):
