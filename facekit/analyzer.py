@@ -321,13 +321,10 @@ class FaceAnalyzer(FacePipeline):
         standing = [f for f in strong if _standing(f)]
         if standing and (standing[0].score >= TURN_CHECK_BELOW or not self._upside_down(image, standing[0])):
             return faces, 0
-        # The crop said upside down: YuNet reads most such faces as well as upright (crowd_masks.jpg turned 180:
-        # 18 faces at 0.89-0.90 as read, 0.94 turned), so any gain keeps the turn.
-        gain = 1.0 if standing else TURN_GAIN
         if strong and not standing:
             roll = float(np.median([face_roll(f.detector_keypoints) for f in strong]))
             return faces, int(-round(roll / 90.0) * 90) % 360
-        best, turn, need = 0.0, 0, gain * _strength(faces)
+        best, turn, own = 0.0, 0, _strength(faces)
         search = self._searcher()
         # Weak faces standing as read: a photo upside down (turned a quarter turn, its faces would have been found
         # lying, by the sideways pass) or a masked crowd's upright faces (a third of mask_real_train's scenes score
@@ -337,8 +334,15 @@ class FaceAnalyzer(FacePipeline):
         for degrees in (180,) if faces and not standing and all(_standing(f) for f in faces) else (180, 90, 270):
             turned = rotate_clockwise(image, degrees)
             with self.times.stage("turn search"):
-                strength = _strength(inside(search.detect(turned), turned.shape))
-            if strength > max(need, best):
+                found = inside(search.detect(turned), turned.shape)
+            strength = _strength(found)
+            # The crop said upside down: YuNet reads most such faces nearly as well as upright (crowd_masks.jpg
+            # turned 180: 18 faces at 0.89-0.90 as read, 0.94 turned), so any gain keeps half a turn, where its best
+            # face scores more than the photo's own: a masked scene turned 180, its face at 0.90 as read and turned,
+            # was taken as lying on a false second face turned 90.
+            gain = 1.0 if standing and degrees == 180 else TURN_GAIN
+            top = max((f.score for f in found if _standing(f)), default=0.0)
+            if strength > max(gain * own, best) and (not standing or top > standing[0].score):
                 best, turn = strength, degrees
         if not turn:
             return faces, 0
