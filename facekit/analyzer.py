@@ -32,7 +32,7 @@ from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, DetectorOptions
 from .errors import ArgumentError, VideoError
 from .pipeline import FacePipeline, inside
 from .tracking import HEAD_EVERY
-from .preprocess import as_image, check_rotation, face_roll, level_turn, rotate_clockwise
+from .preprocess import CropSpec, as_image, check_rotation, crop_region, face_roll, level_turn, rotate_clockwise
 from .types import VIDEO_RUN, Box, Face, ImageInput, VideoRun
 
 
@@ -84,6 +84,7 @@ class VideoResult(_VideoFields):
 TURN_SEARCH_BELOW = 0.75
 TURN_CHECK_BELOW = 0.9
 TURN_CHECK_SIDE = 160
+TURN_CHECK_CROP = CropSpec(margin=0.5, square=True)  # twice the box's long side, centred on it
 TURN_CHECK_MARGIN = 0.05
 TURN_FLOOR = 0.6
 TURN_GAIN = 1.2
@@ -353,9 +354,7 @@ class FaceAnalyzer(FacePipeline):
     def _upside_down(self, image: np.ndarray, face: Face) -> bool:
         """Whether `face` scores TURN_CHECK_MARGIN more turned half a turn than as it is, read in a crop twice its
         box (at most TURN_CHECK_SIDE px; grey past the image's edges), each way the best score near its middle."""
-        b = face.box
-        cx, cy, half = (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2, max(b.x2 - b.x1, b.y2 - b.y1)
-        x1, y1, x2, y2 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        x1, y1, x2, y2 = crop_region(face.box, TURN_CHECK_CROP)
         h, w = image.shape[:2]
         crop = np.full((y2 - y1, x2 - x1) + image.shape[2:], 127, dtype=image.dtype)
         crop[max(0, -y1):min(h, y2) - y1, max(0, -x1):min(w, x2) - x1] = image[max(0, y1):y2, max(0, x1):x2]
