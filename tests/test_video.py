@@ -246,6 +246,18 @@ def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, mo
     assert len(asked["named"]) == 1 and len(asked["resized"]) == 1
 
 
+@contextlib.contextmanager
+def _clip_in_window(tmp_path, clip, mask_model):
+    """The clip played in the live window on a virtual screen, with -o and --csv, some frames already shown:
+    (process, its env, the X server, the window's id list, the annotated video's path, the CSV's)."""
+    out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
+    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
+                     "--csv", table) as (proc, env, server):
+        window = window_on_screen(proc, env)
+        time.sleep(2)  # some frames shown
+        yield proc, env, server, window, out, table
+
+
 @NEEDS_X
 @pytest.mark.parametrize("end", ["xkill", "X server stops"])
 def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, mask_model, end):
@@ -253,11 +265,7 @@ def test_the_live_windows_display_going_away_keeps_every_output(tmp_path, clip, 
     xkill (xdotool windowkill), an X server that stops, a remote desktop dropped. The run said only "The X11
     connection broke (error 1). Did the X11 server die?", exit 1, and its annotated video and CSV were lost,
     left as hidden .part files. Now the run stops as on Ctrl-C, every output finalized."""
-    out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
-    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
-                     "--csv", table) as (proc, env, server):
-        window = window_on_screen(proc, env)
-        time.sleep(2)  # some frames shown
+    with _clip_in_window(tmp_path, clip, mask_model) as (proc, env, server, window, out, table):
         if end == "xkill":
             subprocess.run(["xdotool", "windowkill", window[0]], env=env, capture_output=True)
         else:
@@ -281,11 +289,7 @@ def test_the_live_window_stops_the_run_with_every_output_whole(tmp_path, clip, m
     part-way, exit 0, its annotated video and CSV whole and holding the same frames. A window another program
     destroys (xdotool windowclose) Qt never heard of: the run went on to the clip's end with no window (a
     camera's for ever, with nothing to press q in); it now stops as when the window is closed."""
-    out, table = tmp_path / "annotated.mp4", tmp_path / "faces.csv"
-    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--output", out,
-                     "--csv", table) as (proc, env, _):
-        window = window_on_screen(proc, env)
-        time.sleep(2)  # some frames shown
+    with _clip_in_window(tmp_path, clip, mask_model) as (proc, env, _, window, out, table):
         if how == "close button":
             press_close_button(env, window[0])
         elif how == "windowclose":
