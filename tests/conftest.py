@@ -232,12 +232,12 @@ def on_x_screen(script: str, *args):
         server.wait(timeout=15)
 
 
-def window_on_screen(proc, env, name: str = "^facekit", timeout: float = 120) -> list[str]:
-    """The ids of the windows named like `name` (a regex) once the script run by on_x_screen has opened one; the
-    test fails with the script's output if it ends, or shows none, first."""
+def window_on_screen(proc, env, name: str = "^facekit", timeout: float = 120, every: float = 0.5) -> list[str]:
+    """The ids of the windows named like `name` (a regex) once the script run by on_x_screen has opened one, asked
+    every `every` seconds; the test fails with the script's output if it ends, or shows none, first."""
     window, deadline = [], time.monotonic() + timeout
     while not window and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(every)
         window = subprocess.run(["xdotool", "search", "--name", name], env=env, capture_output=True,
                                 text=True).stdout.split()
     assert window, proc.communicate(timeout=30)

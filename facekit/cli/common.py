@@ -601,10 +601,13 @@ def _x_screen(xcb, connection, number: int) -> int | None:
     return screens.data if screens.rem > 0 and screens.data else None
 
 
+X_TREE_DEPTH, X_TREE_WINDOWS = 8, 50_000
+
+
 def x_window_id(title: str) -> int | None:
-    """The X id of this process's window titled `title` (by its _NET_WM_PID and _NET_WM_NAME, which Qt sets),
-    among the screen's top-level windows and their children (a window manager's frames hold them); None where
-    there is no X display or none such is found."""
+    """The X id of this process's window titled `title` (by its _NET_WM_PID and _NET_WM_NAME, which Qt sets) anywhere
+    in the screen's tree of windows (a window manager's frames hold it one or more levels down); 0 where the X
+    server answers but has no such window (not yet there, or already destroyed); None where it cannot be asked."""
     import ctypes
 
     with _x_connection() as x:
@@ -627,7 +630,7 @@ def x_window_id(title: str) -> int | None:
             atoms.append(ctypes.c_uint32.from_address(got + 8).value if got else 0)
             libc.free(got)
         if not all(atoms):
-            return None
+            return None  # a server that has never heard of _NET_WM_PID: no window manager hints to go by
 
         def props(windows, atom) -> list[bytes]:
             values = []
@@ -646,15 +649,22 @@ def x_window_id(title: str) -> int | None:
                 libc.free(got)
             return ids
 
-        tops = children([ctypes.c_uint32.from_address(screen).value])
-        windows = tops + children(tops)
+        # Level by level, each one round trip; a desktop has a few hundred windows, the caps only guard a loop.
+        windows, level = [], [ctypes.c_uint32.from_address(screen).value]
+        for _ in range(X_TREE_DEPTH):
+            level = children(level)
+            if not level or len(windows) > X_TREE_WINDOWS:
+                break
+            windows += level
         pid = os.getpid().to_bytes(4, sys.byteorder)
         ours = [window for window, value in zip(windows, props(windows, atoms[0])) if value == pid]
-        name = title.encode("utf-8", "replace")
-        for window, value in zip(ours, props(ours, atoms[1])):
-            if value == name:
+        names = dict(zip(ours, props(ours, atoms[1])))
+        for window, value in names.items():
+            if value == title.encode("utf-8", "replace"):
                 return window
-        return None
+        # The window process has one window: a title Qt shows altered ("[*]" is its placeholder) is still it.
+        named = [window for window, value in names.items() if value]
+        return named[0] if len(named) == 1 else 0
 
 
 def x_window_exists(window: int) -> bool:

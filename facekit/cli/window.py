@@ -138,7 +138,7 @@ def child() -> None:
 
     import numpy as np
 
-    from .common import close_windows, show_image, window_closed, x_window_exists, x_window_id
+    from .common import close_windows, show_image, window_closed
 
     # Ctrl-C and a closed terminal reach the whole process group: the script decides, and closes this window.
     for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
@@ -169,9 +169,7 @@ def child() -> None:
     threading.Thread(target=receive, daemon=True).start()
     say = functools.partial(print, flush=True)  # each event a line the parent reads as it comes
     shown = False
-    # The window's X id, to see it destroyed by another program, which Qt never tells (None: not on X, or not
-    # found); asked once a second, a connection to the X server each time.
-    x_id, x_tries, x_asked = None, 0, 0.0
+    x_window = XWindow(title)
     while not ended.is_set():
         with lock:
             image, latest[0] = latest[0], None
@@ -189,13 +187,50 @@ def child() -> None:
         if window_closed(title):
             say(CLOSED)
             break
-        if time.monotonic() - x_asked >= 1.0 and (x_id is not None or x_tries < 5):
-            x_asked = time.monotonic()
-            if x_id is None:
-                x_id, x_tries = x_window_id(title), x_tries + 1
-            elif not x_window_exists(x_id):
-                say(CLOSED)
-                break
+        if x_window.destroyed():
+            say(CLOSED)
+            break
     if shown and not window_closed(title):
         close_windows()
         cv2.waitKey(1)  # lets Qt take the window down before the process ends
+
+
+class XWindow:
+    """Whether the shown window was destroyed by another program (xdotool windowclose, a window manager's kill),
+    which Qt never tells: its X id is looked up by title, then asked after once a second, a connection to the X
+    server each time. A window destroyed before its id was found is known by its absence: the X server answers,
+    yet no window of this process is there, time and again, seconds after the picture went up (the loaded CI
+    machine's xdotool found and closed it first, and the photo script then waited for a key for ever)."""
+
+    FIND_EVERY_S, CHECK_EVERY_S = 0.25, 1.0
+    GONE_AFTER_S, GONE_AFTER_MISSES = 3.0, 5  # never found: long enough for a busy X server to show it
+    UNASKABLE_TRIES = 5  # no X display (or no window manager hints): stop asking
+
+    def __init__(self, title: str):
+        self.title = title
+        self.id = None  # found
+        self.misses = self.unaskable = 0  # lookups that found no such window; that could not ask
+        self.since = self.asked = None
+
+    def destroyed(self) -> bool:
+        from .common import x_window_exists, x_window_id
+
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        every = self.CHECK_EVERY_S if self.id else self.FIND_EVERY_S
+        if self.unaskable >= self.UNASKABLE_TRIES or (self.asked is not None and now - self.asked < every):
+            return False
+        self.asked = now
+        if self.id and x_window_exists(self.id):
+            return False
+        had = self.id
+        found = x_window_id(self.title)  # again where it went: Qt makes a window anew when some flags change
+        if found is None:  # the connection broke (LOST's to tell) or there is no X display
+            self.unaskable += 1
+            return False
+        self.id = found or None
+        if found or had:
+            return not found
+        self.misses += 1
+        return self.misses >= self.GONE_AFTER_MISSES and now - self.since >= self.GONE_AFTER_S
