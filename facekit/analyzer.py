@@ -23,13 +23,13 @@ import numbers
 import os
 import threading
 from pathlib import Path
-from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence, SupportsIndex, overload
 
 import cv2
 import numpy as np
 
 from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, DetectorOptions
-from .errors import ArgumentError, VideoError
+from .errors import ArgumentError, VideoError, counted
 from .pipeline import FacePipeline, inside
 from .tracking import HEAD_EVERY
 from .preprocess import CropSpec, as_image, check_rotation, crop_region, face_roll, level_turn, rotate_clockwise
@@ -93,11 +93,64 @@ TURN_GAIN = 1.2
 class Faces(list[Face]):
     """What FaceAnalyzer.analyze returns: a list of Face, with `turned`, the degrees clockwise (90, 180 or 270) the
     photo was searched turned where its faces were found (a photo lying on its side or upside down), else 0. The
-    boxes are in the photo's own pixels all the same."""
+    boxes are in the photo's own pixels all the same.
+
+    A part of it is a Faces of the same photo, `turned` kept: a slice (`faces[:2]`), `copy()`, and, as
+    supervision's Detections take them, a list or array of positions (`faces[[2, 0]]`, `faces[np.argsort(...)]`)
+    or of one bool per face (`faces[faces.scores > 0.8]`, `faces[[f.label("mask") == "with_mask" for f in faces]]`);
+    `sort()` sorts it in place. sorted(), filter() and a list comprehension are Python's and give a plain list."""
 
     def __init__(self, faces: Iterable[Face] = (), turned: int = 0) -> None:
         super().__init__(faces)
         self.turned = turned
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Each face's detection score, in order (float64): `faces[faces.scores > 0.8]` keeps the stronger ones."""
+        return np.array([f.score for f in self], dtype=np.float64)
+
+    # The array's first, out of list's order: numpy's stubs give an array __index__ (a 0-d one's), so a mask matched
+    # SupportsIndex and a checker took faces[faces.scores > 0.8] for one Face.
+    @overload  # type: ignore[override]
+    def __getitem__(  # type: ignore[overload-overlap]
+            self, index: slice | Sequence[int] | Sequence[bool] | np.ndarray) -> Faces: ...
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Face: ...
+
+    def __getitem__(self, index: Any) -> Face | Faces:
+        if isinstance(index, slice):
+            return self._part(super().__getitem__(index))
+        if isinstance(index, (Sequence, np.ndarray)) and not isinstance(index, (str, bytes)):
+            return self._picked(index)
+        return super().__getitem__(index)  # one face; list's own TypeError for anything else
+
+    def _picked(self, index: Sequence[int] | Sequence[bool] | np.ndarray) -> Faces:
+        """The faces at these positions, or where these bools (one per face) are true, in that order."""
+        picks = np.asarray(index)
+        if picks.ndim != 1 or not (picks.dtype == bool or np.issubdtype(picks.dtype, np.integer) or not picks.size):
+            raise TypeError(f"Faces indices must be an int, a slice, or a list or 1-D array of ints (positions) or "
+                            f"of bools (one per face); got {index!r:.100}")
+        if picks.dtype == bool:
+            if len(picks) != len(self):
+                raise IndexError(f"a bool index takes one bool per face: {counted(len(self), 'face')}, got "
+                                 f"{counted(len(picks), 'bool')}")
+            picks = np.flatnonzero(picks)
+        # list's own IndexError names no position: say which one is past the end
+        bad = [int(i) for i in picks if not -len(self) <= i < len(self)]
+        if bad:
+            raise IndexError(f"face index {bad[0]} out of range: {counted(len(self), 'face')}")
+        return self._part([list.__getitem__(self, int(i)) for i in picks])
+
+    def copy(self) -> Faces:
+        """A shallow copy, `turned` kept (list.copy gave a plain list)."""
+        return self._part(self)
+
+    def _part(self, faces: Iterable[Face]) -> Faces:
+        """`faces`, some of this list's, as a Faces carrying what this one does (`turned`, and what a caller set)."""
+        part = Faces(faces)
+        part.__dict__.update(self.__dict__)
+        return part
 
 
 def _strength(faces: list[Face]) -> float:

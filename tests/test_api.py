@@ -1493,6 +1493,9 @@ x1, y1, x2, y2 = box  # as print(face) shows it: "'Box' object is not iterable" 
 width: int = x2 - x1
 def turned_of(path: str) -> int:  # facekit.analyze's Faces, which was a list[Face] without .turned to checkers
     return facekit.analyze(path).turned
+def strong_turned_of(path: str) -> int:  # a part of it is a Faces too, to checkers as at run time
+    faces = facekit.analyze(path)
+    return faces[:2].turned + faces[faces.scores > 0.8].turned
 with FaceAnalyzer(tasks="mask") as scoped:
     scoped_faces: list[Face] = scoped.analyze({str(media / "obama.jpg")!r})
     boxes_only: list[Face] = scoped.detect(Path({str(media / "obama.jpg")!r}))
@@ -1539,7 +1542,8 @@ PUBLIC_CALLABLES = ["FaceAnalyzer.__init__", "FaceAnalyzer.analyze", "FaceAnalyz
                     "analyze", "Face.to_dict", "Face.to_row", "Face.from_dict", "Face.crop", "Face.label",
                     "Face.replace", "Face.with_predictions",
                     "Prediction.to_dict", "Pose.to_dict", "Box.as_list", "Box.iou", "drawing.annotate",
-                    "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines"]
+                    "drawing.Style.from_heads", "drawing.Style.color", "drawing.Style.text", "drawing.head_lines",
+                    "analyzer.Faces.__getitem__", "analyzer.Faces.copy"]
 
 
 def test_every_public_method_and_property_says_what_it_does_in_help():
@@ -1548,10 +1552,11 @@ def test_every_public_method_and_property_says_what_it_does_in_help():
     import inspect
 
     from facekit import Face, FaceAnalyzer
+    from facekit.analyzer import Faces
     from facekit.drawing import Style
     from facekit.types import Box, Pose, Prediction
 
-    bare = [f"{cls.__name__}.{name}" for cls in (Face, Box, Prediction, Pose, FaceAnalyzer, Style)
+    bare = [f"{cls.__name__}.{name}" for cls in (Face, Box, Prediction, Pose, FaceAnalyzer, Style, Faces)
             for name, member in inspect.getmembers(cls) if not name.startswith("_")
             and (callable(member) or isinstance(inspect.getattr_static(cls, name), property))
             and not inspect.getdoc(inspect.getattr_static(cls, name))]
@@ -3332,6 +3337,37 @@ def test_with_yunet_a_photo_upside_down_showing_one_face_is_turned(media):
     # (2008_002506.jpg turned 270: one face at 0.78, 0.81 turned 180, its three at 0.91-0.94 turned 90).
     lying = analyzer.analyze(np.rot90(load_image(media / "annotated_faces" / "2008_002506.jpg")))
     assert lying.turned == 90 and len(lying) == 3
+
+
+def test_a_part_of_the_faces_of_a_photo_found_turned_keeps_its_turn(analyzer, media):
+    """faces[:2] of a photo found upside down was a plain list: its `turned` (180) was gone, and so was what said
+    the boxes had been found turned. A slice, copy() and a list or array of positions or of bools (supervision's
+    Detections' way) give a Faces of the same turn, holding those faces in that order; an index past the end or a
+    mask of the wrong length is an IndexError saying so, not a part of the wrong faces."""
+    from facekit import Face
+    from facekit.analyzer import Faces
+    from facekit.preprocess import load_image
+
+    down = analyzer.analyze(cv2.rotate(load_image(media / "example_03.png"), cv2.ROTATE_180))
+    assert down.turned == 180 and len(down) == 3
+    assert down.scores.tolist() == [f.score for f in down] and down.scores[0] > down.scores[2]
+    strong = down.scores >= down.scores[1]
+    parts = {"[:2]": (down[:2], down[0:2]), "copy": (down.copy(), list(down)),
+             "[[2, 0]]": (down[[2, 0]], [down[2], down[0]]), "argsort": (down[np.argsort(down.scores)], down[::-1]),
+             "mask": (down[strong], down[:2]), "bools": (down[[f.label("mask") == "with_mask" for f in down]],
+                                                         [f for f in down if f.label("mask") == "with_mask"])}
+    for name, (part, faces) in parts.items():
+        assert isinstance(part, Faces) and part.turned == 180, name
+        assert list(part) == list(faces) and len(part) == len(faces) > 0, name
+    assert isinstance(down[1], Face) and down[-1] is list(down)[-1]
+    down.note = "kept"  # what a caller sets on the list travels with its parts too
+    assert down[1:].note == "kept" and down[1:].turned == 180
+    with pytest.raises(IndexError, match="face index 3 out of range: 3 faces"):
+        down[[0, 3]]
+    with pytest.raises(IndexError, match="one bool per face: 3 faces, got 2 bools"):
+        down[[True, False]]
+    with pytest.raises(TypeError, match="list or 1-D array of ints"):
+        down[[0.5]]
 
 
 def test_a_missing_name_with_a_space_at_an_end_names_the_file_it_was_pasted_from(tmp_path):
