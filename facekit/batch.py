@@ -176,6 +176,17 @@ def check_same_facekit(driver_version: str | None, heads: dict[str, str], analyz
                            f"{', '.join(heads[t] for t in differ)} here): give every node the same facekit and models")
 
 
+def check_assets(detector: str, landmarks: bool) -> None:
+    """The detector's files (and the face mesh's, with landmarks) found and whole, fetched into the cache where the
+    mirror lacks them: a job missing one started Ray (seconds, its log lines) and wrote its results folder first,
+    then ended in the first worker's error. On a cluster each node still finds its own copy."""
+    from .assets import resolve_checked
+    from .detection import DETECTOR_ASSETS
+
+    for name in DETECTOR_ASSETS.get(detector, ()) + (("face_mesh",) if landmarks else ()):
+        resolve_checked(name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = prog_name("facekit-batch")  # or `python -m facekit batch`, as typed
     p = ArgumentParser(
@@ -1773,6 +1784,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Loaded once, as the driver finds them: a model that cannot load is one line here, before Ray starts.
     heads = load_heads(args.tasks, [str(m) for m in args.model], commercial_use=args.commercial_use)
+    check_assets(args.detector, bool(args.landmarks))
     withheld = {}
     if args.commercial_use and args.tasks is None:
         # The workers load the heads the driver kept, named: not every head there is, as they would by default.

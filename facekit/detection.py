@@ -618,14 +618,17 @@ DETECTORS: dict[str, Callable[[DetectorOptions], Detector]] = {
     "yunet": YuNetDetector,
     "res10": Res10Detector,
 }
+# The asset files each detector loads (facekit.assets names), its weights last: a batch job looks them up before it
+# starts Ray, whose workers each met a missing one only once the cluster was up.
+DETECTOR_ASSETS: dict[str, tuple[str, ...]] = {
+    "scrfd": ("scrfd_2.5g",),
+    "scrfd-500m": ("scrfd_500m",),
+    "yunet": ("yunet",),
+    "res10": ("res10.prototxt", "res10.caffemodel"),
+}
 # What the weights may be used for, shown by --help and the README: the terms `python -m facekit.assets list`
 # prints for the files each detector loads, so the two never disagree.
-LICENCES = {
-    "scrfd": assets.REGISTRY["scrfd_2.5g"].licence,
-    "scrfd-500m": assets.REGISTRY["scrfd_500m"].licence,
-    "yunet": assets.REGISTRY["yunet"].licence,
-    "res10": assets.REGISTRY["res10.caffemodel"].licence,
-}
+LICENCES = {name: assets.REGISTRY[files[-1]].licence for name, files in DETECTOR_ASSETS.items()}
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, confidence: float | None = None, fine_pass: bool = True) -> Detector:

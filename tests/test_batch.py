@@ -252,6 +252,29 @@ def test_a_mistyped_input_is_refused_before_work(tmp_path, media):
     assert not out.exists()
 
 
+def test_a_missing_or_damaged_model_file_is_refused_before_ray_starts(tmp_path, media):
+    """A detector's file (or the face mesh's, with --landmarks) that the mirror and the cache lack, or hold cut
+    short, was met by the first worker: Ray started (seconds, its log lines), the results folder was made (job.json,
+    status.csv), then the job ended. Now it is the job's one line before any of that, exit 2, nothing written."""
+    mirror = tmp_path / "assets"
+    (mirror / "models").mkdir(parents=True)
+    for name in ("face_detection_yunet_2023mar.onnx", "face_landmark.tflite"):  # cut short, as by a full disk
+        (mirror / "models" / name).write_bytes((media.parent / "models" / name).read_bytes()[:5000])
+    (mirror / "models" / "scrfd_2.5g_bnkps.onnx").symlink_to(media.parent / "models" / "scrfd_2.5g_bnkps.onnx")
+    env = {"FACEKIT_ASSETS": str(mirror), "FACEKIT_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "results"
+    for options, named in ((["--detector", "yunet"], "face_detection_yunet_2023mar.onnx"),
+                           (["--landmarks"], "face_landmark.tflite"),
+                           (["--model", tmp_path / "nowhere"], "nowhere: model not found")):
+        res = batch(media / "example_01.png", "-o", out, "--workers", "1", *options, timeout=120, env=env)
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("[ERROR] ") and named in lines[0], res.stderr
+        assert "truncated or corrupt" in lines[0] or "--model" in options
+        assert "to do" not in res.stdout and "Ray" not in res.stdout + res.stderr
+        assert not out.exists()
+
+
 def test_other_options_refused_on_resume(tmp_path, media):
     from dataclasses import asdict
 
