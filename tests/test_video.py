@@ -2591,14 +2591,20 @@ def test_a_csv_reader_that_goes_away_stops_the_run_and_keeps_the_other_outputs(c
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_a_csv_reader_gone_before_the_first_frame_does_not_say_a_video_was_kept(clip, mask_model, tmp_path):
+@pytest.mark.parametrize("lines", [1, 0])
+def test_a_csv_reader_gone_before_the_first_frame_does_not_say_a_video_was_kept(clip, mask_model, tmp_path, lines):
     """`--csv - | head -1` read the header alone: the video, of no frame, was not written, yet the last line said
-    "the other outputs kept". The line names what was kept, or says that nothing else was written."""
+    "the other outputs kept". The line names what was kept, or says that nothing else was written. `| true` (no
+    line read: the reader gone before the header) ended the run in no line at all, exit 0: it says so too."""
     out = tmp_path / "v.mp4"
     code, err = run_script_reader_gone("detect_mask_video.py", "--source", clip, "--model", mask_model,
-                                       "--no-display", "--csv", "-", "--output", out, lines=1)
+                                       "--no-display", "--csv", "-", "--output", out, lines=lines)
     last = err.rstrip().splitlines()[-1]
     assert code == 0 and "Traceback" not in err and last.startswith("[INFO] standard output was closed"), err
+    if not lines:  # closed before the models had loaded: no row was written, nor the video
+        assert "[INFO] 0 frames, 0 face detections" in err and not out.exists()
+        assert last == "[INFO] standard output was closed by its reader: stopped there after 0 frames; no other " \
+                       "output was written", err
     if out.exists():  # frame 0's rows may have reached the pipe before its reader went
         assert video_info(out)[0] > 0 and last.endswith(f": kept {out}"), err
     else:

@@ -575,7 +575,14 @@ class _FrameRows:
         self.writer = csv.DictWriter(self.rows, fieldnames=columns, extrasaction="ignore", restval="",
                                      lineterminator="\n")
         self.writer.writeheader()
-        self._append()
+        # `--csv - | true`: a reader gone before the header was a BrokenPipeError out of here, past the loop that
+        # says so, and the run ended in no line at all, exit 0. The loop now stops before its first frame.
+        self.reader_lost = False
+        try:
+            self._append()
+        except BrokenPipeError:
+            reader_gone()
+            self.reader_lost = True
 
     def add(self, index: int, time_s: float, faces, clock: str | None, size: tuple[int, int]) -> bool:
         """A frame's rows; whether the disk took them."""
@@ -758,7 +765,9 @@ def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveVi
     started = time.perf_counter()
     frames = None
     try:
-        if outputs.csv_failed is None:
+        if outputs.rows is not None and outputs.rows.reader_lost:
+            stats.reader_gone = True
+        elif outputs.csv_failed is None:
             frames = track_faces(reader, pipeline, tracker, args.detect_every, args.max_frames,
                                  head_every=args.head_every)
         for index, frame, faces in frames or ():
