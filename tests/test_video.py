@@ -214,7 +214,8 @@ def test_q_in_the_live_window_says_the_run_was_stopped(tmp_path, clip, mask_mode
     said = capfd.readouterr()
     assert "[INFO] stopped with the q key after 3 frames: every output finalized" in said.out + said.err
     titles = window.titles
-    assert {int(r["frame"]) for r in read_csv(table)} <= {0, 1, 2} and titles == ["facekit (q or Esc quits)"] * 3
+    assert {int(r["frame"]) for r in read_csv(table)} <= {0, 1, 2}
+    assert titles == [f"facekit: {clip.name} (space pauses, q or Esc quits)"] * 3
 
 
 def test_a_live_window_bigger_than_the_screen_is_fitted_to_it(tmp_path, clip, monkeypatch):
@@ -306,6 +307,110 @@ def test_the_live_window_stops_the_run_with_every_output_whole(tmp_path, clip, m
     rows = read_csv(table)
     assert rows and max(int(r["frame"]) for r in rows) < frames
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
+
+
+def _settled(frames, quiet_s: float = 1.5, timeout: float = 60) -> set[int]:
+    """`frames()` once it has not changed for `quiet_s` seconds: the frames a paused run had done."""
+    seen, since, deadline = frames(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if (now := frames()) != seen:
+            seen, since = now, time.monotonic()
+    return seen
+
+
+def test_space_on_a_camera_holds_the_window_while_its_frames_go_on(monkeypatch):
+    """A camera or stream paused is still read (its frames would be lost otherwise): the window holds the frame it
+    showed, saying so, and show() never waits; space again shows the frames as they come. The title names the
+    camera."""
+    import facekit.cli.video as video_cli
+    from facekit.cli.video import PAUSE_KEY, RunStats, _LiveView
+    from facekit.records import CutShort
+    from facekit.video import SourceSpec
+
+    shown = []
+
+    class Recording(ScriptedWindow):
+        def show(self, image):
+            shown.append(int(image[-1, -1, 0]))  # each test frame's number, in a corner no text reaches
+            super().show(image)
+
+    window = Recording([None, PAUSE_KEY])
+    monkeypatch.setattr(video_cli, "Window", window)
+    from types import SimpleNamespace
+
+    camera = SimpleNamespace(spec=SourceSpec.parse("0"), live=True, waiting=None)
+    with contextlib.ExitStack() as stack:
+        view = _LiveView(camera, RunStats(cut=CutShort(inputs=["0"])), stack)
+        frames = [np.full((120, 160, 3), n, np.uint8) for n in range(8)]
+        started = time.monotonic()
+        assert not any(view.show(frames[n]) for n in range(5))  # space came after frame 1
+        assert view.paused and time.monotonic() - started < 1  # nothing waited on
+        window.pending.append(PAUSE_KEY)
+        assert not any(view.show(frames[n]) for n in range(5, 8))
+    assert not view.paused and window.title == "facekit: camera 0 (space pauses, q or Esc quits)"
+    # 0, 1, then 1 held (saying so), frames 2-4 not shown, 1 again as space let go, and the frames that came after
+    assert shown == [0, 1, 1, 1, 6, 7]
+
+
+@NEEDS_X
+def test_space_pauses_the_live_window_on_a_file_and_q_still_quits(clip, mask_model):
+    """The live window had no pause (README: "there is no pause key"). Space holds the frame shown and a file is
+    read no further, its rows on `--csv -` standing still for seconds; space again goes on from there; q quits a
+    paused run, exit 0, its outputs holding the frames done. The title names the clip and the keys."""
+    with on_x_screen("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask",
+                     "--csv", "-") as (proc, env, _):
+        rows: list[str] = []
+
+        def read_rows():
+            for line in proc.stdout:
+                rows.append(line)
+
+        threading.Thread(target=read_rows, daemon=True).start()
+
+        def frames() -> set[int]:  # the clip has faces in every frame: each frame done has rows
+            return {int(line.split(",")[0]) for line in rows[1:]}
+
+        def key(name: str) -> None:
+            subprocess.run(["xdotool", "key", "--window", window[0], name], env=env, capture_output=True)
+
+        window = window_on_screen(proc, env, rf"^facekit: {re.escape(clip.name)} \(space pauses, q or Esc quits\)$")
+        deadline = time.monotonic() + 60
+        while len(frames()) < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        key("space")
+        held = _settled(frames)
+        time.sleep(3)
+        assert frames() == held and 10 <= len(held) < CLIP_FRAMES  # nothing read while paused
+        key("space")
+        while len(frames()) < len(held) + 10 and time.monotonic() < deadline + 60:
+            time.sleep(0.1)
+        key("space")
+        paused = _settled(frames)
+        assert len(paused) >= len(held) + 10  # resumed, then paused again
+        key("q")
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0, err
+    assert f"[INFO] stopped with the q key after {len(paused)} frames: every output finalized" in err, err
+    assert frames() == paused == set(range(len(paused))) and "Traceback" not in err
+
+
+@NEEDS_X
+def test_a_folder_runs_live_window_names_the_video_it_plays(tmp_path, clip, mask_model):
+    """A folder run's videos each played in a window titled "facekit (q or Esc quits)": which one was playing went
+    unsaid. Each window names its video, as the photo window names its photo."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _cut_of(clips / "a.mp4", clip, 90)
+    shutil.copy(clip, clips / "b.mp4")
+    with on_x_screen("detect_mask_video.py", "--source", clips, "--model", mask_model, "--tasks", "mask") \
+            as (proc, env, _):
+        window_on_screen(proc, env, r"^facekit: a\.mp4 \(space pauses, q or Esc quits\)$", every=0.1)
+        second = window_on_screen(proc, env, r"^facekit: b\.mp4 \(space pauses, q or Esc quits\)$", every=0.1)
+        subprocess.run(["xdotool", "key", "--window", second[0], "q"], env=env, capture_output=True)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert f"[INFO] {clips}/a.mp4: 90 frames" in out and "stopped with the q key" in out, out
 
 
 @pytest.mark.slow

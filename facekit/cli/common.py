@@ -512,6 +512,14 @@ def has_display() -> bool:
     return True
 
 
+def window_title(name: str, keys: str) -> str:
+    """A window's title: "facekit: NAME (KEYS)", which photo or video it shows and how to leave it. A name that is not
+    UTF-8 (a Latin-1 camera card's) is shown as the run's lines show it: as the title, it kept the window from
+    opening at all."""
+    shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return f"facekit: {shown} ({keys})"
+
+
 def window_closed(name: str) -> bool:
     """Whether the user closed window `name` (its title bar's x). OpenCV's Qt windows (the opencv-python
     wheels) raise "NULL guiReceiver" instead of answering once the last window is closed: that was a

@@ -28,7 +28,7 @@ from .common import (READER_GONE, WRITE_ERRNOS, ArgumentParser, add_pipeline_opt
                      check_output_path, detector_given, example_command, exit_status_help, guarded, has_display, info,
                      one_file, out_of_memory_line, prog_name, progress_bar, reader_gone, refuse_overwriting,
                      report_landmarks, results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command,
-                     warn, where)
+                     warn, where, window_title)
 
 
 class _AsTyped(type(Path())):  # type: ignore[misc]  # PosixPath / WindowsPath: Path itself cannot be subclassed
@@ -453,11 +453,9 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def photo_window_title(path: Path) -> str:
-    """The photo window's title, as the video's ("facekit (q or Esc quits)"): which photo, and that any key (or
-    the window's close button) ends the wait."""
-    # A name that is not UTF-8 (a Latin-1 camera card) cannot be a window title: the window did not open at all.
-    name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return f"facekit: {name} (any key closes)"
+    """The photo window's title, as the video's: which photo, and that any key (or the window's close button) ends
+    the wait."""
+    return window_title(path.name, "any key closes")
 
 
 def _stated_size(path: Path, rotate: int = 0) -> tuple[int, int] | None:

@@ -22,7 +22,7 @@ from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
                      results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where,
-                     write_error_line)
+                     window_title, write_error_line)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
@@ -30,10 +30,11 @@ if TYPE_CHECKING:
     from ..records import CutShort, MadeFolders
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # q or Q, Esc
+PAUSE_KEY = ord(" ")  # space, as most players: holds the frame shown, again resumes
 # Faces narrower than this (px) in the one pass a frame gets are often missed: mask_scenes_val's scenes tiled into
 # 4K frames, shrunk 3x for that pass, kept 20 of 88 faces 16-32 px wide, 23 of 52 at 32-64 px, 13 of 16 wider.
 SMALL_FACE_AT_BASE = 20
-WINDOW = "facekit (q or Esc quits)"  # the live window's title, which names how to leave it
+WINDOW_KEYS = "space pauses, q or Esc quits"  # the live window's title names them, after the source
 # A camera or stream that stops sending (a dropped connection, one that stalls: up to 5 minutes of reconnection)
 # left its last frame in the live window with the FPS it had, as if it were still live. After this long without a
 # frame the window says so, with the seconds, until frames come again.
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=prog_name("detect_mask_video.py"),
         description="Detect, track and classify faces (mask, emotion, gender, ...) in a webcam, video file or "
-                    "stream. q or Esc quits the live window.",
+                    "stream. In the live window space pauses (and resumes), q or Esc quits.",
         epilog="examples:\n"
                f"  {run}                      # webcam 0, live overlay\n"
                f"  {run} --source clip.mp4 --output annotated.mp4 --csv faces.csv \\\n"
@@ -468,6 +469,12 @@ def _alerts(args, alert_argv: list[str] | None, source):
                            stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
 
 
+def _shown_name(spec) -> str:
+    """The source as the live window's title names it: a file's (or image sequence's) name, a camera's number, a
+    stream's address without its password."""
+    return Path(spec.target).name if spec.kind not in ("camera", "stream") else spec.describe()
+
+
 def _take_landmark_counts(stats: RunStats, pipeline) -> None:
     """The landmarker's counts as of now, into `stats` (a copy: the landmarker goes on counting)."""
     marks = getattr(pipeline.landmarker, "stats", None)
@@ -477,17 +484,23 @@ def _take_landmark_counts(stats: RunStats, pipeline) -> None:
 
 class _LiveView:
     """The live window: each frame as drawn, with the loop's FPS; q, Esc and its x are heard (stats say which),
-    also while a stream is gone, when it shows the last frame saying for how long no frame has come."""
+    also while a stream is gone, when it shows the last frame saying for how long no frame has come. Space pauses:
+    the frame shown is held until space again. A file is read no further meanwhile; a camera or stream goes on
+    being read and recorded (its frames would be lost otherwise), the window holding its frame."""
 
     def __init__(self, source, stats: RunStats, stack: ExitStack):
         from ..video import FPSMeter
 
-        self.window = Window(WINDOW)
+        # Which video plays: a folder run's windows were all "facekit (q or Esc quits)", one after another.
+        self.window = Window(window_title(_shown_name(source.spec), WINDOW_KEYS))
         stack.callback(self.window.close)
         self.stats = stats
         self.meter = FPSMeter()
         self.fps = 0.0
         self.last: dict = {"frame": None, "at": time.monotonic(), "said": None}  # the last frame shown, and when
+        self.live = source.live
+        self.paused = False
+        self.paused_s = 0.0  # a file's time held paused, which the run's FPS leaves out
         # While a stream is gone the loop waits for its next frame (up to the 5 minutes of reconnection):
         # the window's q, Esc and x are read there too, or they went unheard until the stream came back.
         source.waiting = self._waiting
@@ -497,22 +510,51 @@ class _LiveView:
         self.fps = self.meter.tick()
 
     def show(self, frame) -> bool:
-        """`frame` shown with the FPS; whether the window asked to stop."""
+        """`frame` shown with the FPS (held while paused); whether the window asked to stop. A file's run paused
+        waits here for space again, or a stop."""
         from ..drawing import draw_fps
 
         if self.window is None:
             return False
-        draw_fps(frame, self.fps)
-        self.window.show(frame)
-        self.last.update(frame=frame, at=time.monotonic(), said=None)
+        if not self.paused:
+            draw_fps(frame, self.fps)
+            self.window.show(frame)
+            self.last.update(frame=frame, at=time.monotonic(), said=None)
+        else:  # a camera's frame, recorded: the stream is not gone, whatever the window holds
+            self.last["at"] = time.monotonic()
         if self._says_stop():
             return True
+        if self.paused and not self.live:
+            held = time.perf_counter()
+            try:
+                while self.paused and not self.window.gone:
+                    if self._says_stop(wait=0.05):
+                        return True
+            finally:
+                self.paused_s += time.perf_counter() - held
         if self.window.gone:  # it never opened, and said so: the run goes on without it
             self.window = None
         return False
 
+    def _pause(self) -> None:
+        """Space: the frame shown held, saying so, or let go (its FPS counted afresh: the pause is no slowness)."""
+        from ..drawing import draw_status
+
+        self.paused = not self.paused
+        frame = self.last["frame"]
+        if frame is None:
+            return
+        if self.paused:
+            frame = frame.copy()
+            goes_on = " (frames still analysed)" if self.live else ""
+            draw_status(frame, f"paused: space resumes{goes_on}")
+        else:
+            self.meter.reset()
+        self.window.show(frame)
+
     def _waiting(self) -> bool:
-        return self.window is not None and not self.window.gone and (self._show_waiting() or self._says_stop())
+        return self.window is not None and not self.window.gone and (
+            (not self.paused and self._show_waiting()) or self._says_stop())
 
     def _show_waiting(self) -> bool:
         """The last frame, saying for how long no frame has come, once that is WAITING_SHOWN_S; and the FPS counted
@@ -529,10 +571,15 @@ class _LiveView:
             self.meter.reset()
         return False
 
-    def _says_stop(self) -> bool:
-        """Whether the window asked to stop: q or Esc, its x, or its process gone (stats say which)."""
+    def _says_stop(self, wait: float | None = None) -> bool:
+        """Whether the window asked to stop: q or Esc, its x, or its process gone (stats say which); space pauses
+        or resumes. wait: seconds to wait for a first event."""
         window, stats = self.window, self.stats
-        while (event := window.event()) is not None:
+        while (event := window.event(wait)) is not None:
+            wait = None
+            if event == PAUSE_KEY:
+                self._pause()
+                continue
             if event == LOST and not window.opened:
                 info(f"no window could be opened ({window.why_lost()}): {HEADLESS}")
                 return False
@@ -811,7 +858,7 @@ def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveVi
         # a process that goes on: python -m facekit serve, a test, a host calling run().
         if frames is not None:
             frames.close()
-    stats.seconds = time.perf_counter() - started
+    stats.seconds = time.perf_counter() - started - (view.paused_s if view is not None else 0.0)
     stats.outage_s = min(source.outage_s, stats.seconds)
     stats.skipped = source.skipped
 
