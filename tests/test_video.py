@@ -2716,6 +2716,20 @@ def test_a_csv_reader_gone_before_the_first_frame_does_not_say_a_video_was_kept(
         assert last.endswith("; no other output was written"), err
 
 
+def test_a_summary_reader_gone_says_the_summary_was_not_written_and_keeps_the_rest(clip, mask_model, tmp_path):
+    """`--summary - | true`: the summary, written last, met a closed pipe, and the run ended in silence, exit 0: no
+    counts, no people, not a word that the summary was lost. The rest of the run is said and kept."""
+    out = tmp_path / "v.mp4"
+    code, err = run_script_reader_gone("detect_mask_video.py", "--source", clip, "--model", mask_model,
+                                       "--no-display", "--summary", "-", "--max-frames", 5, "--output", out)
+    assert code == 0 and "Traceback" not in err, err
+    assert "[INFO] 5 frames, " in err and f"annotated video written to {out} (5 frames)" in err
+    assert err.rstrip().endswith("[INFO] standard output was closed by its reader before the per-person summary "
+                                 "(--summary -): it was not written; the run was whole"), err
+    assert "summary written to" not in err and "times in standard output" not in err
+    assert video_info(out) == (5, CLIP_SIZE)
+
+
 def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_model, tmp_path, monkeypatch, capfd):
     """The timeline plot failing (no matplotlib, a full disk) threw away the CSV and the summary with it."""
     import errno

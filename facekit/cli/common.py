@@ -155,7 +155,8 @@ def log_only_stdout():
 
 
 # The line a run ends with when the reader of its results on standard output (`-j -`, `--csv -`) has gone.
-READER_STOPPED = "standard output was closed by its reader: stopped there"
+READER_CLOSED = "standard output was closed by its reader"
+READER_STOPPED = f"{READER_CLOSED}: stopped there"
 READER_GONE = f"{READER_STOPPED}, the other outputs kept"
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted, native_path
-from .common import (READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
+from .common import (READER_CLOSED, READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
                      check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
                      positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
                      results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where,
@@ -198,6 +198,7 @@ class RunStats:
     stopped: str | None = None  # how the user ended a live-window run early: "the q key", "the window closed"
     display_lost: str | None = None  # why the live window went (its X connection broke): the run stops as on Ctrl-C
     reader_gone: bool = False  # the reader of `--csv -` closed it
+    summary_unread: bool = False  # the reader of `--summary -` closed it before the summary, written last
     csv_failed: bool = False  # the CSV met a full disk (or quota) mid-run: the run stopped there
     error: str | None = None
     source_broke: bool = False  # of the errors, one reading the source (not one writing an output)
@@ -776,6 +777,12 @@ class _Outputs:
             except FacekitError as exc:  # VideoError: the video, not whole, was removed
                 problems.append(str(exc))
                 stats.unwritten.add(name)
+            except BrokenPipeError:
+                # `--summary - | true`: a bug's traceback held for the end, which the catch-all then ended in
+                # silence, exit 0, the run's counts and lines unsaid. The other outputs are whole.
+                reader_gone()
+                stats.unwritten.add(name)
+                stats.summary_unread = True
             except OSError as exc:
                 if exc.errno not in WRITE_ERRNOS:
                     bug = bug or exc
@@ -871,10 +878,11 @@ def _sum_up(args, stats: RunStats, source, outputs: _Outputs) -> None:
     if outputs.sink is not None and outputs.sink.written:
         stats.sound_left_out = _sound_left_out(Path(stats.cut.shown(args.output)), source,
                                                getattr(args, "piped", False))
-    timed = [stats.cut.shown(out) for out in (args.csv, args.summary, args.timeline) if out is not None]
+    summary = None if stats.summary_unread else args.summary  # lines about it would name what was not written
+    timed = [stats.cut.shown(out) for out in (args.csv, summary, args.timeline) if out is not None]
     if stats.frames and timed:
         stats.late_pictures = _late_pictures(source, timed)
-    numbered = [stats.cut.shown(out) for out in (args.csv, args.summary) if out is not None]
+    numbered = [stats.cut.shown(out) for out in (args.csv, summary) if out is not None]
     if stats.frames and numbered:
         stats.numbering = _sequence_numbering(source, numbered)
 
@@ -1194,6 +1202,8 @@ def _end_of_run(args, stats: RunStats) -> int:
         return exit_status()
     if stats.reader_gone:
         info(_reader_gone_line(args, stats))
+    if stats.summary_unread:
+        info(f"{READER_CLOSED} before the per-person summary (--summary -): it was not written; the run was whole")
     return 0
 
 
