@@ -322,6 +322,21 @@ def test_batch_help_says_what_its_detector_and_landmarks_do():
     assert "eye_openness / mouth_openness" in landmarks
 
 
+def test_rotate_help_names_every_photo_the_turn_search_takes():
+    """--rotate's help (photo script, facekit-batch) said only a photo with no face or only weak ones is searched
+    turned; FaceAnalyzer.analyze searches one whose best face scores clearly higher upside down too (README:
+    Photos any way up), so a user reading the help could not tell why an upright-looking photo came back turned."""
+    import facekit.batch
+    from facekit.cli import image, video
+
+    for module in (image, facekit.batch):
+        text = " ".join(module.build_parser().format_help().split())
+        rotate = text[text.index("--rotate DEGREES turn"):text.index("--commercial-use load")]
+        assert "only weak ones, or whose best face scores clearly higher upside down, is searched turned" in rotate
+    text = " ".join(video.build_parser().format_help().split())
+    assert "(default: 0)" in text and "upside down, is searched" not in text  # a video is never searched turned
+
+
 def test_scrfd_keeps_its_edited_graph_in_the_cache(media, tmp_path, monkeypatch):
     """The graph with a free input size is edited once and kept in the cache folder: the next detector loads
     it without the edit (no `onnx` import), and a damaged copy is made again from the original."""

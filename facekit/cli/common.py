@@ -910,8 +910,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser, video: bool = False, b
                         "faces lying on their side and fewer upside down. "
                         + ("Boxes are in the turned picture's pixels" if batch else
                            "What is written is the turned picture, and boxes are in its pixels")
-                        + (" (default: as read; a photo with no face or only weak ones is searched turned each other "
-                           "way too, and where its faces show it lies turned, "
+                        + (" (default: as read; a photo with no face or only weak ones, or whose best face scores "
+                           "clearly higher upside down, is searched turned each other way too, and where its faces "
+                           "show it lies turned, "
                            + ("its status row's turned says how" if batch else "its line and JSON say how")
                            + "; 0: as read, no search)" if photos else " (default: 0)"))
     g.add_argument("--commercial-use", action="store_true", default=None,
