@@ -133,8 +133,13 @@ def test_the_image_scripts_json_reads_back_as_faces(media, tmp_path):
     assert faces[0].label("mask") == records[0]["mask"]["label"]
     tracked = {**records[0], "track_id": 7}  # a video's record, as analyze_video's faces write it
     assert Face.from_dict(tracked).track_id == 7 and Face.from_dict(tracked).to_dict() == tracked
-    relabelled = FaceAnalyzer(tasks="mask").analyze(media / "example_03.png", faces=faces)
+    analyzer = FaceAnalyzer(tasks="mask")
+    relabelled = analyzer.analyze(media / "example_03.png", faces=faces)
     assert [f.label("mask") for f in relabelled] == [r["mask"]["label"] for r in records]
+    # README: read back, a face holds its record's rounded numbers, so compare records, not the faces themselves.
+    analyzed = analyzer.analyze(media / "example_03.png")[0]
+    back = Face.from_dict(analyzed.to_dict())
+    assert back.to_dict() == analyzed.to_dict() and back.score == round(analyzed.score, 6) != analyzed.score
     for record, word in (({"score": 1.0}, "'box' must be"), ({**records[0], "pose": {"yaw": 1}}, "'pose' is not"),
                          ({**records[0], "mask": "with_mask"}, "'mask' is neither"), (records, "expected a dict")):
         with pytest.raises(ArgumentError, match=r"^not a face record \(Face.to_dict\(\)\): " + word):
