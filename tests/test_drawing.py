@@ -708,10 +708,15 @@ def test_a_face_crops_labels_go_in_a_band_under_it_not_over_its_mouth(media, tmp
         assert lit.sum() > 0.03 * lit.size, name  # letters
         red, green = band[..., 2] > 150 + band[..., 1], band[..., 1] > 150 + band[..., 2]
         assert (green.sum() > red.sum()) == (name == "masked.png"), (name, green.sum(), red.sum())
+    from facekit import FaceAnalyzer
     from facekit.drawing import annotate
     from facekit.errors import ArgumentError
     from facekit.types import Box, Face
 
+    # README: the library draws a crop as --crops -o does with band=True, enlarge_small=True (a 40 px crop: 6x).
+    face = FaceAnalyzer().classify_whole(crops["small.png"])
+    np.testing.assert_array_equal(annotate(crops["small.png"], [face], band=True, enlarge_small=True),
+                                  cv2.imread(str(out / "small.png")))
     two = [Face(box=Box(0, 0, 20, 20), score=1.0), Face(box=Box(20, 0, 40, 20), score=1.0)]
     with pytest.raises(ArgumentError, match=r"band=True\) draws the labels of one face"):
         annotate(crops["biden.png"], two, band=True)  # whose would each line be?
