@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import NO_ROOM_ERRNOS, AssetError, FacekitError
+from .errors import NO_ROOM_ERRNOS, AssetError, FacekitError, counted
 from .records import atomic_write
 
 ENV_MIRROR = "FACEKIT_ASSETS"
@@ -559,19 +559,22 @@ def _main(argv: list[str] | None = None) -> int:
         if left:
             _say("[INFO] commercial use: not fetched, their weights not for commercial use: "
                  + "; ".join(f"{name} ({terms})" for name, terms in left.items()))
-        for name, asset in REGISTRY.items():
-            if not name.startswith(("baseline.", "media.")) and name not in left:
-                try:
-                    _say(f"[INFO] {name}: {cache_copy(name)}  [{asset.licence}]")
-                except _CannotWrite:
-                    raise
-                except AssetError as exc:
-                    print(f"[ERROR] {name}: {exc}", file=sys.stderr)
-                    failed.append(name)
+        wanted = [name for name in REGISTRY if not name.startswith(("baseline.", "media.")) and name not in left]
+        for name in wanted:
+            try:
+                _say(f"[INFO] {name}: {cache_copy(name)}  [{REGISTRY[name].licence}]")
+            except _CannotWrite:
+                raise
+            except AssetError as exc:
+                print(f"[ERROR] {name}: {exc}", file=sys.stderr)
+                failed.append(name)
         if args.layout:
             failed += layout(args.layout, skip=failed)
         if failed:
-            raise AssetError(f"{len(failed)} asset(s) not fetched: {', '.join(failed)}; the others are in the cache")
+            # Offline with no mirror every one fails: "the others are in the cache" named a cache holding none.
+            rest = ("; the others are in the cache" if set(wanted) - set(failed)
+                    else f": none of the {len(wanted)} is in the cache")
+            raise AssetError(f"{counted(len(failed), 'asset')} not fetched: {', '.join(failed)}{rest}")
         return 0
     except FacekitError as exc:
         print(f"[ERROR] {exc}", file=sys.stderr)

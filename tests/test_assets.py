@@ -330,7 +330,7 @@ def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, t
     assert assets.main(["fetch"]) == 2
     error, summary = capsys.readouterr().err.strip().splitlines()
     assert error.startswith("[ERROR] yunet: ") and "face_detection_yunet_2023mar.onnx is truncated or corrupt" in error
-    assert summary == "[ERROR] 1 asset(s) not fetched: yunet; the others are in the cache"
+    assert summary == "[ERROR] 1 asset not fetched: yunet; the others are in the cache"
     assert not (tmp_path / "cache" / "models" / "face_detection_yunet_2023mar.onnx").exists()
     # The assets after it were fetched all the same: it stopped at the first it could not get.
     assert all((tmp_path / "cache" / a.path).is_file() for n, a in assets.REGISTRY.items()
@@ -351,6 +351,24 @@ def test_fetch_does_not_copy_a_damaged_mirror_file_into_the_cache(monkeypatch, t
     assert cached.read_bytes() == good
 
 
+def test_fetch_offline_with_no_mirror_says_the_cache_holds_none(monkeypatch, tmp_path, capsys):
+    """Offline with no mirror, fetch named every file it could not get and ended "7 asset(s) not fetched: ...; the
+    others are in the cache", of a cache that held none of them."""
+    for name, asset in list(assets.REGISTRY.items()):
+        monkeypatch.setitem(assets.REGISTRY, name, assets.Asset(asset.name, asset.path, "http://127.0.0.1:9/x",
+                                                                asset.sha256, asset.licence))
+    (tmp_path / "empty").mkdir()  # a mirror with nothing in it, as none
+    monkeypatch.setenv(assets.ENV_MIRROR, str(tmp_path / "empty"))
+    monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path / "cache"))
+    assert assets.main(["fetch"]) == 2
+    wanted = [n for n in assets.REGISTRY if not n.startswith(("baseline.", "media."))]
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in errors[:-1]] == [f"[ERROR] {n}" for n in wanted], errors
+    assert errors[-1] == (f"[ERROR] {len(wanted)} assets not fetched: {', '.join(wanted)}: none of the "
+                          f"{len(wanted)} is in the cache")
+    assert not any((tmp_path / "cache").rglob("*.*"))
+
+
 @needs_mirror
 def test_fetch_layout_goes_on_past_a_detector_file_it_cannot_get(monkeypatch, tmp_path, capsys):
     """make demo offline (fetch --layout) stopped at res10's prototxt: its download tried again and its error line
@@ -369,7 +387,7 @@ def test_fetch_layout_goes_on_past_a_detector_file_it_cannot_get(monkeypatch, tm
     assert assets.main(["fetch", "--layout", str(tmp_path / "seed")]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[ERROR]")]
     assert len(errors) == 2 and errors[0].startswith("[ERROR] res10.prototxt: "), errors
-    assert errors[1] == "[ERROR] 1 asset(s) not fetched: res10.prototxt; the others are in the cache"
+    assert errors[1] == "[ERROR] 1 asset not fetched: res10.prototxt; the others are in the cache"
     assert (tmp_path / "seed" / "face_detector" / "res10_300x300_ssd_iter_140000.caffemodel").is_file()
     assert sorted(p.name for p in (tmp_path / "seed" / "examples").iterdir()) == [
         "example_01.png", "example_02.png", "example_03.png", "obama.jpg", "two_people.jpg"]
