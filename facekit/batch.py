@@ -47,7 +47,7 @@ from pathlib import Path
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_commercial_use, say_non_commercial, warn,
                          write_error_line)
-from .cli.video import SMOOTH_LAG, late_pictures_line, smooth_strength, video_time
+from .cli.video import SMOOTH_LAG, check_range_order, late_pictures_line, smooth_strength, video_time
 from .errors import FacekitError, NO_ROOM_ERRNOS, counted, loops, near_names, one_line, shown
 from .signals import DeferredStop
 from .tracking import HEAD_EVERY
@@ -1757,11 +1757,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.list is None:
         raise FacekitError("give image / video files, folders or globs, or --list FILE")
-    if args.end is not None and args.end <= (args.start or 0.0):  # before any video is read: none holds a frame
-        from .video import time_text
-
-        raise FacekitError(f"--end {time_text(args.end)} is not after --start {time_text(args.start or 0.0)}: the "
-                           "range is each video's frames from --start up to --end")
+    check_range_order(args.start, args.end)  # before any video is read: none holds a frame
     # "~/results" as typed where no shell expands it (--output=~/results, a scheduler's job file, a subprocess list):
     # the job wrote into a folder named "~" here, then pyarrow, which does expand "~", read the status parts from
     # the home folder: a FileNotFoundError traceback after all the work, and on every resume. Read as a shell does.

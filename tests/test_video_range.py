@@ -182,6 +182,23 @@ def test_a_range_that_cannot_be_is_one_error_line(tmp_path, clip, mask_model, ca
     assert not table.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("args, said", [
+    (["--start", "6", "--end", "5"], "[ERROR] --end 0:05.000 is not after --start 0:06.000: the range is a video's "
+                                     "frames from --start up to --end"),
+    (["--end", "0"], "[ERROR] --end 0 leaves no frame: it counts from the video's start (--end 12:00: to 12 minutes)"),
+])
+def test_the_video_script_and_the_batch_job_refuse_a_range_in_the_same_words(tmp_path, clip, capfd, args, said):
+    """One check for both: facekit-batch said "each video's frames" where the script said "the frames", and took
+    --end 0 for "--end 0:00.000 is not after --start 0:00.000"."""
+    from facekit.batch import main as batch_main
+
+    assert main(["--source", str(clip), "--no-display", "--csv", str(tmp_path / "faces.csv"), *args]) == 2
+    assert one_error_line(capfd.readouterr().err) == said
+    assert batch_main([str(clip), "-o", str(tmp_path / "job"), *args]) == 2
+    assert one_error_line(capfd.readouterr().err) == said
+    assert not list(tmp_path.iterdir())
+
+
 def test_an_end_past_the_files_end_reads_it_to_its_end_and_says_so(tmp_path, clip, mask_model, capfd):
     table = tmp_path / "faces.csv"
     assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",

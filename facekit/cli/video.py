@@ -904,19 +904,25 @@ def _time_range(args) -> dict:
 def _check_time_range(args, spec) -> None:
     """--start / --end that cannot make a range, said before the models load. A live stream's URL is only known to
     be one once it opens: FrameSource refuses it then."""
-    from ..video import time_text
-
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start is None and end is None:
         return
     if spec.kind == "camera":
         raise FacekitError(f"--start / --end are for a video file: {spec.describe()} is live, its times count from "
                            "when it is opened (--max-frames N stops after N frames)")
+    check_range_order(start, end)
+
+
+def check_range_order(start: float | None, end: float | None) -> None:
+    """--end not after --start (or 0) holds no frame of any video: said before one is read, in the same words by
+    this script and facekit-batch (whose line said "each video's frames" where this one said "the frames")."""
+    from ..video import time_text
+
     if end is not None and start is None and end <= 0:
         raise FacekitError("--end 0 leaves no frame: it counts from the video's start (--end 12:00: to 12 minutes)")
     if end is not None and end <= (start or 0.0):
         raise FacekitError(f"--end {time_text(end)} is not after --start {time_text(start or 0.0)}: the range "
-                           "is the frames from --start up to --end")
+                           "is a video's frames from --start up to --end")
 
 
 def _say_end_past(args, source) -> None:
