@@ -1482,6 +1482,32 @@ def test_the_progress_bar_counts_the_frames_a_cut_clip_shows(tmp_path, mask_mode
         assert f"[INFO] {shown} frames," in capfd.readouterr().out
 
 
+@pytest.mark.parametrize("options, frames", [
+    (["--every", "5"], CLIP_FRAMES),  # its last analysed frame is 270: "271/275"
+    (["--every", "5", "--max-frames", "10"], 46),  # stops at frame 45: "46/50"
+    (["--every", "7", "--start", "2", "--end", "4"], 60),  # frames 60 to 119: "57/60"
+])
+def test_the_progress_bar_ends_full_with_every_max_frames_and_a_range(clip, mask_model, monkeypatch, options, frames):
+    """The bar counts the file's frames up to the last analysed one: with --every M the frames read after it, to
+    the file's or the range's end, were never counted, and --max-frames N took N x M for the total."""
+    import io
+
+    from tqdm import tqdm
+
+    import facekit.cli.video as video_cli
+
+    bars = []
+
+    def drawn(**options):  # the bar as a terminal gets it
+        bars.append(tqdm(file=io.StringIO(), **options))
+        return bars[-1]
+
+    monkeypatch.setattr(video_cli, "progress_bar", drawn)
+    assert main(["--source", str(clip), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--detect-every", "3", *options]) == 0
+    assert (bars[-1].n, bars[-1].total) == (frames, frames)
+
+
 def test_a_file_read_as_live_ends_without_an_error_on_its_reader_thread(tmp_path, monkeypatch):
     """FrameSource(file, live=True) keeps no timestamps: at the end of a Matroska clip read short of its count its
     reader thread died of an AttributeError (the last frame's timestamp was never kept), and read() then ended
