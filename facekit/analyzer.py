@@ -535,7 +535,8 @@ class FaceAnalyzer(FacePipeline):
 
         from .pipeline import for_one_video, track_faces
         from .tracking import IoUTracker
-        from .video import EveryNth, FrameIterable, FrameSource, SourceSpec, _is_sequence, opencv_quiet
+        from .video import (EveryNth, FrameIterable, FrameSource, SourceSpec, _is_sequence, fill_bar, opencv_quiet,
+                            progress_total)
 
         # OpenCV's own lines (an image sequence's end, a stream that does not answer) are left out while the
         # video runs, the caller getting one VideoError; its log level is the host's again after.
@@ -594,8 +595,7 @@ class FaceAnalyzer(FacePipeline):
                     total = getattr(frames, "frames_shown", None)
                     if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
                         total = len(source)
-                    if total is not None and max_frames is not None:  # the last frame read is (max_frames - 1) * every
-                        total = min(total, (max_frames - 1) * every + 1)
+                    total = progress_total(total, max_frames, every)
                     # A held list of frames is "live" without fps= (timed as they come) but has its length: the bar
                     # counted "4frame" with no total. Only a camera's or a stream's count means nothing.
                     bar = _progress_bar(None if frames.live and not isinstance(frames, FrameIterable) else total)
@@ -612,11 +612,8 @@ class FaceAnalyzer(FacePipeline):
                         object.__setattr__(face, VIDEO_RUN, run)
                     # a file's own timestamps (a variable frame rate is followed); a live frame's arrival
                     yield VideoResult(int(index), float(frames.time_s(index)), faces, frame)
-                if bar is not None and bar.total:  # with every=N the frames after the last analysed one were read too
-                    # A file whose header counts frames it never shows (an MP4 cut with -c copy: 60 of "101") ended
-                    # its bar at "101/101"; the frames it gave are the total.
-                    bar.total = min(bar.total, getattr(frames, "frames_read", bar.total))
-                    bar.update(bar.total - bar.n)
+                if bar is not None:
+                    fill_bar(bar, getattr(frames, "frames_read", bar.total))
             finally:
                 if bar is not None:
                     bar.close()

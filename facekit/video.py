@@ -1341,6 +1341,24 @@ def _same_size(frame: np.ndarray, size: tuple[int, int], index: int, where: str 
                          f"{size[0]}x{size[1]} (frames of changing size)")
 
 
+def progress_total(shown: int | None, max_frames: int | None, every: int) -> int | None:
+    """A file's progress bar's total: the `shown` frames, or up to the last one a --max-frames run reads, frame
+    (max_frames - 1) x every from its first (max_frames x every ended the script's bar at "46/50")."""
+    if shown is None or max_frames is None:
+        return shown
+    return min(shown, (max_frames - 1) * every + 1)
+
+
+def fill_bar(bar, frames_read: int) -> None:
+    """A progress bar whose run went through to its end (the file's, the range's or --max-frames'), at its total:
+    with --every N the frames read after the last analysed one were never counted ("271/275" at the clip's end with
+    --every 5), and a header that counts frames the file never shows (an MP4 cut with -c copy: 60 of "101") gives
+    way to the frames it gave."""
+    if bar is not None and bar.total:
+        bar.total = min(bar.total, frames_read)
+        bar.update(bar.total - bar.n)
+
+
 class EveryNth:
     """A frame source that hands on only frames 0, N, 2N, ... of a file (with their own index; of a time range, its
     first frame and every N-th after it); a camera or stream is always read at its newest frame, so every one it

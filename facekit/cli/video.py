@@ -799,22 +799,10 @@ def _progress_bar(args, source, wanted: bool, stack: ExitStack):
     """A file's progress, on a terminal only: a long recording said nothing for minutes."""
     if not wanted or source.live:
         return None
-    total = source.frames_shown
-    if args.max_frames is not None and total is not None:
-        # The run stops at its N-th analysed frame, (N - 1) x M frames after its first: N x M ended the bar at
-        # "46/50" for --max-frames 10 --every 5.
-        total = min(total, (args.max_frames - 1) * args.every + 1)
+    from ..video import progress_total
+
+    total = progress_total(source.frames_shown, args.max_frames, args.every)
     return stack.enter_context(progress_bar(total=total, unit="frame", desc="[INFO] frames", leave=False))
-
-
-def _bar_at_end(args, source, bar, stats: RunStats) -> None:
-    """A file read to its end: the bar at every frame read, its total the count now known. With --every M the frames
-    after the last analysed one were read but never counted ("271/275" at the end of the clip with --every 5), and
-    the header's count is an estimate."""
-    if bar is None or (args.max_frames is not None and stats.frames >= args.max_frames):
-        return  # stopped at --max-frames, where the bar's total is exact
-    bar.total = max(source.frames_read, bar.n)
-    bar.update(bar.total - bar.n)
 
 
 def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveView | None, bar, stats: RunStats,
@@ -825,6 +813,7 @@ def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveVi
     from ..records import clock_text
     from ..signals import DeferredStop, check_stop
     from ..tracking import IoUTracker
+    from ..video import fill_bar
 
     tracker = IoUTracker(smooth=args.smooth, max_missed=max(15, 2 * args.detect_every))
     turn_hint = TurnHint(pipeline.detect) if args.rotate == 0 else None
@@ -865,7 +854,7 @@ def _frame_loop(args, pipeline, source, reader, outputs: _Outputs, view: _LiveVi
             if view is not None and view.show(shown):
                 break
         else:
-            _bar_at_end(args, source, bar, stats)
+            fill_bar(bar, source.frames_read)
     except KeyboardInterrupt:
         stats.interrupted = True
     except BrokenPipeError:  # `--csv - | head`: stop as on Ctrl-C, keeping every other output
