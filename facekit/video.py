@@ -47,6 +47,11 @@ RECONNECT_WINDOW_S = 300.0
 # row are skipped before the stream is taken as stopped (opening it again cost a second of frames and a
 # [WARN] line for every bad frame).
 BAD_FRAMES_SKIPPED = 5
+# A file's frame that does not decode (a damaged packet: a bad sector, a broken copy) fails its read, and the next read
+# gets the next frame, as ffmpeg and players go on past it. Taken for the file's end, an MP4 with 5 damaged frames of
+# 275 ended at frame 100 ("truncated or corrupt", exit 2), the 167 good frames after them lost. Up to this many in a
+# row are skipped while the file's frame count says frames are still to come, each keeping its number.
+FILE_BAD_FRAMES_SKIPPED = 300
 # A time range's seek (start_s) lands this far before its start, then reads forward to its first frame: OpenCV
 # turns a time into a frame number by the file's average rate, so in a recording joined from pieces (its clock
 # jumping between them) a seek to 150.0 s landed at 150.70, 21 frames late. One that still lands late goes back
@@ -866,6 +871,7 @@ class FrameSource:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._read_count = self.first_index + 1
+        self.undecodable = 0  # a file's frames that did not decode, skipped (their numbers kept)
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -925,6 +931,9 @@ class FrameSource:
                     if self._endless and bad < BAD_FRAMES_SKIPPED and time.monotonic() - asked < 1.0:
                         bad += 1
                         continue
+                    if self._damaged(index + bad, bad):
+                        bad += 1
+                        continue
                     bad = 0
                     if self._reopen(index, asked):
                         if self.live:
@@ -932,6 +941,9 @@ class FrameSource:
                         continue
                     self._on_end(index)
                     break
+                if bad and not self._endless:  # a file's frames that did not decode: the next ones keep their numbers
+                    self.undecodable += bad
+                    index += bad
                 bad = 0
                 if self._range_ended():  # end_s reached: an end, not a file that stops short
                     break
@@ -956,10 +968,30 @@ class FrameSource:
         except cv2.error as exc:
             self._error = f"{self.spec.describe()}: read failed ({str(exc).strip().splitlines()[-1]})"
         finally:
+            if self.undecodable and self._notify is not None:
+                self._notify(f"{self.spec.describe()}: {counted(self.undecodable, 'frame')} did not decode (damaged), "
+                             "skipped; the others keep their numbers and times")
             self._done.set()
             if self.live:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _read_on(self, index: int) -> tuple[bool, np.ndarray | None, int]:
+        """A file's read of frame `index` or the first after it that decodes: (ok, frame, frames skipped). A time
+        range's seek read forward through damaged frames too: "nothing to read from 0:05.000 on: its last frame is
+        at 0:03.303" of a file whose frames 100 to 104 of 275 did not decode."""
+        bad = 0
+        while True:
+            ok, frame = self.cap.read()
+            if (ok and frame is not None) or not self._damaged(index + bad, bad):
+                return ok, frame, bad
+            bad += 1
+
+    def _damaged(self, index: int, bad: int) -> bool:
+        """Whether a file's read that failed at frame `index`, after `bad` others in a row, is a frame that did not
+        decode rather than the file's end: its frame count says more are to come (FILE_BAD_FRAMES_SKIPPED)."""
+        return (not self._endless and self.spec.kind != "camera" and self.frame_count is not None
+                and bad < FILE_BAD_FRAMES_SKIPPED and index + SHORT_READ_SLACK < self.frame_count)
 
     def _orientation(self) -> int:
         """The degrees of a file's rotation flag, by which OpenCV's reader turns its frames (0 where it has none or
@@ -1018,15 +1050,16 @@ class FrameSource:
             if at > 0 or moved:
                 self.cap.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0)
             moved, before = True, 0
-            ok, frame = self.cap.read()
+            ok, frame, skipped = self._read_on(0)
             t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if at > 0 and (not ok or t > start_s + RANGE_SLACK_S):
                 lead *= 4
                 continue
             while ok and t < start_s - RANGE_SLACK_S:
-                last_s, before = t, before + 1
-                ok, frame = self.cap.read()
+                last_s, before = t, before + 1 + skipped
+                ok, frame, skipped = self._read_on(before)
                 t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            before += skipped
             break
         if not ok:
             if last_s is None:  # not one frame: the file's fault, said as for any other

@@ -1508,6 +1508,46 @@ def test_the_progress_bar_ends_full_with_every_max_frames_and_a_range(clip, mask
     assert (bars[-1].n, bars[-1].total) == (frames, frames)
 
 
+def test_a_files_frames_that_do_not_decode_are_skipped_and_the_rest_keep_their_numbers(tmp_path, clip, mask_model,
+                                                                                      capfd):
+    """Frames whose data is damaged (a bad sector, a broken copy: here four JPEGs of an MJPEG AVI without their
+    headers) fail their reads, and the next read gets the next frame, as ffmpeg goes on past them. The first was
+    taken for the file's end: "video ends at frame 20 of 60 (truncated or corrupt)", exit 2, the 36 good frames after
+    it lost, and a range's seek past them found nothing. They are skipped with one [WARN] line, and every other frame
+    keeps its number and time."""
+    whole, damaged = tmp_path / "whole.avi", tmp_path / "damaged.avi"
+    cap = cv2.VideoCapture(str(clip))
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 29.97, CLIP_SIZE)
+    for _ in range(60):
+        writer.write(cap.read()[1])
+    writer.release()
+    data = bytearray(whole.read_bytes())
+    starts = [m.start() for m in re.finditer(b"\xff\xd8", bytes(data))]
+    assert len(starts) == 60
+    lost = {20, 21, 22, 40}
+    for k in lost:
+        data[starts[k]:starts[k] + 400] = bytes(400)
+    damaged.write_bytes(bytes(data))
+    read = {}
+    for path in (whole, damaged):
+        with FrameSource(str(path)) as source:
+            read[path] = {index: source.time_s(index) for index, _ in iter(source.read, None)}
+    assert sorted(read[whole]) == list(range(60)) and sorted(read[damaged]) == sorted(set(range(60)) - lost)
+    assert all(read[damaged][n] == pytest.approx(read[whole][n], abs=1e-6) for n in read[damaged])
+    # A time range read on from before them: its seek reads forward from the file's start.
+    with FrameSource(str(damaged), start_s=read[whole][30] - 1e-3, end_s=read[whole][45] - 1e-3) as source:
+        assert [index for index, _ in iter(source.read, None)] == [n for n in range(30, 45) if n not in lost]
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(damaged), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--csv", str(table)]) == 0
+    err = capfd.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith(("[WARN]", "[ERROR]"))] == [
+        f"[WARN] {damaged}: 4 frames did not decode (damaged), skipped; the others keep their numbers and times"]
+    rows = read_csv(table)
+    assert {int(r["frame"]) for r in rows} <= set(read[damaged]) and max(int(r["frame"]) for r in rows) >= 55
+    assert all(float(r["time_s"]) == pytest.approx(read[whole][int(r["frame"])], abs=1e-3) for r in rows)
+
+
 def test_a_file_read_as_live_ends_without_an_error_on_its_reader_thread(tmp_path, monkeypatch):
     """FrameSource(file, live=True) keeps no timestamps: at the end of a Matroska clip read short of its count its
     reader thread died of an AttributeError (the last frame's timestamp was never kept), and read() then ended
