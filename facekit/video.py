@@ -57,6 +57,10 @@ FILE_BAD_FRAMES_SKIPPED = 300
 # jumping between them) a seek to 150.0 s landed at 150.70, 21 frames late. One that still lands late goes back
 # SEEK_LEAD_S x 4, x 16, ... to the file's start.
 SEEK_LEAD_S = 1.0
+# A file's rate over MAX_TRUSTED_FPS is most often its time base (1000 fps of a 30 fps video), and is believed only
+# where its first RATE_PROBE_FRAMES frames' timestamps are as far apart as it says.
+MAX_TRUSTED_FPS = 240.0
+RATE_PROBE_FRAMES = 9
 # A frame belongs to a range [start_s, end_s) when its time is within this of it (a timestamp's float error).
 RANGE_SLACK_S = 5e-5
 
@@ -332,10 +336,10 @@ def _refuse_cover_art(path: Path, cap: cv2.VideoCapture) -> None:
     """A song's or a podcast's file with its cover art (an .mp3's, an .m4a's or a sound-only .mp4's picture,
     which FFmpeg gives as a video stream of one frame at 90000 fps) is refused as the sound file it is: it was
     read as that one picture, then "[ERROR] video ends at frame 1 of 270000 (truncated or corrupt)", exit 2.
-    Asked only where the name or the rate (over 240 fps: a time base, never a video's) hints at one."""
+    Asked only where the name or the rate (over 240 fps: most often a time base) hints at one."""
     fps = cap.get(cv2.CAP_PROP_FPS)
     sound_name = path.suffix.lower() in SOUND_EXTENSIONS
-    if not (sound_name or not np.isfinite(fps) or fps > 240):
+    if not (sound_name or not np.isfinite(fps) or fps > MAX_TRUSTED_FPS):
         return
     from .container import sound
 
@@ -781,7 +785,8 @@ class FrameSource:
             self.cap = _open_capture(self.spec, hold_stderr, read_ms=self._read_ms)
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         # A file below 1 fps is a time-lapse or a CCTV export, taken at its word; cameras and streams often
-        # report nonsense, and a file's 1000 is usually its time base, so above 240 (or none) is not believed.
+        # report nonsense, and a file's 1000 is often its time base, so above 240 (or none) is believed only of a
+        # file whose frames are that far apart (_rate_is_real: a high-speed camera's 480 or 960 fps).
         # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
         self.sequence = self.spec.kind == "file" and _is_sequence(Path(self.spec.target))  # frames/%04d.png
         # OpenCV ends a sequence at its first missing number without a word: checked against these at the end.
@@ -791,7 +796,7 @@ class FrameSource:
         # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.
         self.reported_fps = float(fps) if fps and np.isfinite(fps) and not self.sequence else 0.0
         lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
-        self.fps_known = lowest_ok and self.reported_fps <= 240.0
+        self.fps_known = lowest_ok and (self.reported_fps <= MAX_TRUSTED_FPS or self._rate_is_real(hold_stderr))
         self.fps = self.reported_fps if self.fps_known else DEFAULT_FPS
         # A file's frames keep the time its container gives them (CAP_PROP_POS_MSEC): a phone's variable
         # frame rate makes index / fps drift by seconds. (index, seconds), in read order.
@@ -893,6 +898,30 @@ class FrameSource:
     @property
     def live(self) -> bool:
         return self._live
+
+    def _rate_is_real(self, hold_stderr: bool) -> bool:
+        """Whether a video file's rate over MAX_TRUSTED_FPS is its frames': its first frames' timestamps (from a
+        capture of its own, so the reading starts untouched) as far apart as the rate says, within 10%. A 480 fps
+        clip was written at 30 fps, each frame at its own time: 19 of its 275 frames kept. A rate that is a time base
+        (a Matroska whose default duration says 1 ms, its frames 33 ms apart) stays unbelieved."""
+        if self.spec.kind != "file" or self.sequence or self._photo:
+            return False
+        quiet = quiet_stderr if hold_stderr else nullcontext
+        times = []
+        try:
+            with quiet():
+                cap = cv2.VideoCapture(_opencv_name(Path(self.spec.target)))
+                try:
+                    while len(times) < RATE_PROBE_FRAMES and cap.read()[0]:
+                        times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                finally:
+                    cap.release()
+        except cv2.error:
+            return False
+        if len(times) < 3 or not all(np.isfinite(times)):
+            return False
+        step = (max(times) - min(times)) / (len(times) - 1)
+        return abs(step * self.reported_fps - 1.0) < 0.1
 
     @property
     def outage_s(self) -> float:

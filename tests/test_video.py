@@ -1034,10 +1034,10 @@ def test_a_live_frame_is_not_held_until_the_next_one_comes(monkeypatch):
 # --- bad input: one line, non-zero exit, no traceback -----------------------------------------------
 
 
-@pytest.mark.parametrize("fps, out_fps", [(0.5, 0.5), (1000.0, 30.0)])
+@pytest.mark.parametrize("fps, out_fps", [(0.5, 0.5), (1000.0, 1000.0)])
 def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, clip, mask_model, fps, out_fps):
-    """A 0.5 fps time-lapse is timed and written at its own rate, not at 30 fps; a file claiming 1000 fps
-    (often a time base) is timed by its timestamps and written at 30 fps."""
+    """A 0.5 fps time-lapse is timed and written at its own rate, not at 30 fps; so is a high-speed camera's
+    1000 fps, its frames 1 ms apart (it was written at 30 fps, each frame at its own time: 1 frame of 4 kept)."""
     cap, src = cv2.VideoCapture(str(clip)), tmp_path / "rate.avi"
     writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), fps, CLIP_SIZE)
     for _ in range(4):
@@ -1052,6 +1052,28 @@ def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, c
                  "--csv", str(table)]) == 0
     assert all(float(r["time_s"]) == pytest.approx(int(r["frame"]) / fps, abs=1e-4) for r in read_csv(table))
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(out_fps)
+
+
+def test_a_rate_that_is_a_time_base_is_not_the_outputs(tmp_path, clip):
+    """A Matroska whose default duration says 1 ms (1000 fps, as OpenCV reports it) while its frames are ~33 ms
+    apart: its rate is no frame rate, and the --output video is written at 30 fps, its frames at their times."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    base, jittered = tmp_path / "base.mkv", tmp_path / "jittered.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-an", "-frames:v", "12", "-c:v", "mjpeg", str(base)],
+                   check=True)
+    # Timestamps off the 30 fps grid, so FFmpeg guesses no rate from them (its time base: 1 ms).
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(base), "-c", "copy", "-bsf:v", r"setts=ts=N*33+mod(N*7\,5)",
+                    str(jittered)], check=True)
+    data = bytearray(jittered.read_bytes())
+    at = data.find(bytes.fromhex("23e38384"))  # DefaultDuration, 4 bytes of nanoseconds
+    assert at > 0
+    data[at + 4:at + 8] = (1_000_000).to_bytes(4, "big")
+    (tmp_path / "time_base.mkv").write_bytes(bytes(data))
+    with FrameSource(str(tmp_path / "time_base.mkv")) as source:
+        assert (source.reported_fps, source.fps_known, source.fps) == (1000.0, False, 30.0)
+        first, second = source.read()[0], source.read()[0]
+        assert source.time_s(second) - source.time_s(first) == pytest.approx(0.035)
 
 
 def test_a_video_piped_in_is_read_as_its_file_is(tmp_path, clip, mask_model, monkeypatch, capfd):
