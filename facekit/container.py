@@ -307,3 +307,96 @@ def _avi_stream_types(data: bytes, at: int):
         elif kind == b"strh":
             yield data[body:body + 4]
         at = body + size + (size & 1)  # RIFF chunks are padded to an even length
+
+
+# H.264 profiles whose sequence parameter set holds the chroma format, bit depths and scaling lists.
+H264_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def h264_picture_size(packet: bytes) -> tuple[int, int] | None:
+    """The picture size (w, h), cropping applied, that the first H.264 sequence parameter set in `packet` (Annex B:
+    NAL units after 00 00 01 start codes, as a keyframe's packet carries them) gives; None where it holds none.
+    OpenCV scales every frame to its first frame's size without a word, so a file whose size changes mid-stream (a
+    live stream's recording switching quality) says its later pictures' size only here."""
+    at = packet.find(b"\x00\x00\x01")
+    while at >= 0:
+        if at + 3 < len(packet) and packet[at + 3] & 0x1F == 7:
+            end = packet.find(b"\x00\x00\x01", at + 3)
+            try:
+                return _sps_size(packet[at + 4:end if end > 0 else len(packet)].replace(b"\x00\x00\x03", b"\x00\x00"))
+            except (IndexError, ValueError):
+                return None
+        at = packet.find(b"\x00\x00\x01", at + 3)
+    return None
+
+
+class _Bits:
+    """An H.264 syntax element reader: fixed-width and Exp-Golomb numbers, most significant bit first."""
+
+    def __init__(self, data: bytes):
+        self.value, self.left = int.from_bytes(data, "big"), 8 * len(data)
+
+    def u(self, n: int) -> int:
+        if n > self.left:
+            raise ValueError("past the end of the parameter set")
+        self.left -= n
+        return (self.value >> self.left) & ((1 << n) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad Exp-Golomb number")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def _sps_size(rbsp: bytes) -> tuple[int, int]:
+    """(w, h) from a sequence parameter set's payload (emulation prevention removed), per H.264 7.3.2.1.1."""
+    bits = _Bits(rbsp)
+    profile = bits.u(8)
+    bits.u(16)  # constraint flags, level
+    bits.ue()  # its id
+    chroma, separate = 1, 0
+    if profile in H264_HIGH_PROFILES:
+        chroma = bits.ue()
+        if chroma == 3:
+            separate = bits.u(1)
+        bits.ue(), bits.ue(), bits.u(1)  # bit depths, transform bypass
+        if bits.u(1):  # scaling matrices: skipped through
+            for i in range(12 if chroma == 3 else 8):
+                if bits.u(1):
+                    last = following = 8
+                    for _ in range(16 if i < 6 else 64):
+                        if following:
+                            following = (last + bits.se() + 256) % 256
+                        last = following or last
+    bits.ue()  # log2 of the largest frame number
+    order = bits.ue()
+    if order == 0:
+        bits.ue()
+    elif order == 1:
+        bits.u(1), bits.se(), bits.se()
+        for _ in range(bits.ue()):
+            bits.se()
+    bits.ue(), bits.u(1)  # reference frames, gaps allowed
+    width, height = (bits.ue() + 1) * 16, (bits.ue() + 1) * 16
+    frames_only = bits.u(1)
+    if not frames_only:
+        bits.u(1)
+        height *= 2
+    bits.u(1)  # direct 8x8 inference
+    if bits.u(1):  # cropping, in chroma samples (luma for monochrome or separate planes)
+        left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+        colour = 0 if separate else chroma
+        unit_x = 2 if colour in (1, 2) else 1
+        unit_y = (2 - frames_only) * (2 if colour == 1 else 1)
+        width -= unit_x * (left + right)
+        height -= unit_y * (top + bottom)
+    if width <= 0 or height <= 0:
+        raise ValueError("no picture")
+    return width, height

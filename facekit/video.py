@@ -852,7 +852,9 @@ class FrameSource:
                                  "cannot decode (an animated WebP): save its frames as numbered images and give "
                                  "their pattern (frames/%04d.png), or convert it to a video")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
-        first = self._upright(self.first_index, first)
+        self._sizes = _PictureSizes.of(self.spec, self.cap, hold_stderr) if not (self.sequence or self._photo) else None
+        self._fitted: set[tuple[int, int]] = set()  # picture sizes fitted into the first frames' size: said once each
+        first = self._upright(self.first_index, self._picture(self.first_index, first))
         if start_s is not None or end_s is not None:
             self._range_counted(end_s)
         # An anamorphic file (DV, DVD, HDV: pixels wider or taller than square, its sample aspect ratio) was
@@ -976,7 +978,7 @@ class FrameSource:
                 bad = 0
                 if self._range_ended():  # end_s reached: an end, not a file that stops short
                     break
-                frame = self._upright(index, frame)
+                frame = self._upright(index, self._picture(index, frame))
                 self._read_count = index + 1
                 self._stamp(index)
                 if self.live:
@@ -997,6 +999,8 @@ class FrameSource:
         except cv2.error as exc:
             self._error = f"{self.spec.describe()}: read failed ({str(exc).strip().splitlines()[-1]})"
         finally:
+            if self._sizes is not None:
+                self._sizes.close()
             if self.undecodable and self._notify is not None:
                 self._notify(f"{self.spec.describe()}: {counted(self.undecodable, 'frame')} did not decode (damaged), "
                              "skipped; the others keep their numbers and times")
@@ -1029,6 +1033,26 @@ class FrameSource:
             return 0
         degrees = self.cap.get(cv2.CAP_PROP_ORIENTATION_META)
         return int(degrees) % 360 if np.isfinite(degrees) and degrees % 90 == 0 else 0
+
+    def _picture(self, index: int, frame: np.ndarray) -> np.ndarray:
+        """A file's frame `index` with its picture's own shape: OpenCV stretches every frame to the first one's size,
+        so the part of a recording after its size changed (a live stream saved as it switched quality, pieces
+        joined) had its picture stretched to the first part's shape, a 4:3 part's faces a third too wide. Its
+        picture, as its H.264 parameters give its size, is fitted into that size (black bars) instead."""
+        picture = self._sizes.at(index) if self._sizes is not None else None
+        if picture is None:
+            return frame
+        if self._orientation() % 180 == 90:  # OpenCV turned the frame by the file's rotation flag
+            picture = picture[::-1]
+        h, w = frame.shape[:2]
+        if abs(picture[0] * h / (picture[1] * w) - 1.0) < 0.01:
+            return frame
+        if picture not in self._fitted and self._notify is not None:
+            self._notify(f"{self.spec.describe()}: frames from {index} on are {picture[0]}x{picture[1]} (the video "
+                         f"changes size); fitted into the first frames' {w}x{h}, their shape kept (boxes are in "
+                         "those pixels)")
+        self._fitted.add(picture)
+        return _fit(frame, (w, h), picture)
 
     def _upright(self, index: int, frame: np.ndarray) -> np.ndarray:
         """An image sequence's frame, or a photo's, turned as its file's EXIF orientation says. OpenCV's readers
@@ -1384,9 +1408,10 @@ def _display_size(size: tuple[int, int], sar_num: float, sar_den: float) -> tupl
     return (round(size[0] * ratio), size[1]) if ratio > 1 else (size[0], round(size[1] / ratio))
 
 
-def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`frame` scaled to fit inside `size` (w, h), its aspect kept, and centred on black."""
-    h, w = frame.shape[:2]
+def _fit(frame: np.ndarray, size: tuple[int, int], picture: tuple[int, int] | None = None) -> np.ndarray:
+    """`frame` scaled to fit inside `size` (w, h), its aspect kept, and centred on black. picture: the (w, h) whose
+    shape the frame's picture has, where the frame holds it stretched."""
+    w, h = picture or (frame.shape[1], frame.shape[0])
     scale = min(size[0] / w, size[1] / h)
     fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
     scaled = cv2.resize(frame, (fw, fh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -1419,6 +1444,53 @@ def fill_bar(bar, frames_read: int) -> None:
     if bar is not None and bar.total:
         bar.total = min(bar.total, frames_read)
         bar.update(bar.total - bar.n)
+
+
+class _PictureSizes:
+    """The size each frame of an H.264 video file was coded at, which OpenCV's reader does not say: a capture of its
+    own reads the file's packets undecoded (OpenCV's raw mode: microseconds a packet), as far as the frame asked
+    for, and each keyframe's sequence parameter set gives the size of the frames from it on (the packets' order is
+    the frames', a keyframe starting a closed group)."""
+
+    H264 = {"avc1", "avc3", "h264", "H264", "x264", "X264"}
+
+    def __init__(self, cap: cv2.VideoCapture):
+        self._cap: cv2.VideoCapture | None = cap
+        self._read = 0  # packets read
+        self._size: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, spec: SourceSpec, cap: cv2.VideoCapture, hold_stderr: bool) -> "_PictureSizes | None":
+        """The sizes of a video file's frames, read beside `cap`; None where it is no H.264 file."""
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
+        if spec.kind != "file" or "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4)) not in cls.H264:
+            return None
+        with quiet_stderr() if hold_stderr else nullcontext():
+            raw = cv2.VideoCapture(_opencv_name(Path(spec.target)))
+        if raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1):
+            return cls(raw)
+        raw.release()
+        return None
+
+    def at(self, index: int) -> tuple[int, int] | None:
+        """The coded size of frame `index` (the frames' sizes are asked for in order): None where none is known."""
+        from .container import h264_picture_size
+
+        bad = 0
+        while self._cap is not None and self._read <= index:
+            ok, packet = self._cap.read()
+            self._read += 1  # one that does not read is a damaged frame's (FrameSource counts it too) or the end
+            bad = 0 if ok else bad + 1
+            if ok and self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                self._size = h264_picture_size(packet.tobytes()) or self._size
+            elif bad > FILE_BAD_FRAMES_SKIPPED:
+                self.close()
+        return self._size
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
 
 class EveryNth:

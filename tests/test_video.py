@@ -1661,6 +1661,51 @@ def test_frames_of_changing_size(tmp_path, clip, mask_model, capfd):
     assert video_info(out) == (6, CLIP_SIZE)
 
 
+def test_a_file_whose_size_changes_mid_stream_keeps_its_pictures_shape(tmp_path, clip, mask_model, capfd):
+    """A recording whose size changes (a live stream saved as it switched quality; pieces joined with ffmpeg -f
+    concat -c copy): OpenCV stretches every frame to the first one's size, so a 4:3 part after a 16:9 one had its
+    faces a third too wide, in the picture, the boxes and --output. Its frames are fitted in with black bars, their
+    shape kept, and one [WARN] line says so."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    wide, square, joined = tmp_path / "wide.ts", tmp_path / "square.ts", tmp_path / "joined.ts"
+    encode = ["-an", "-frames:v", "30", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), *encode, str(wide)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "3", "-i", str(clip), "-vf", "crop=480:360,scale=960:720",
+                    *encode, str(square)], check=True)
+    (tmp_path / "list.txt").write_text(f"file '{wide}'\nfile '{square}'\n")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"),
+                    "-c", "copy", str(joined)], check=True)
+    cap = cv2.VideoCapture(str(square))
+    truth = cv2.resize(cap.read()[1], (480, 360), interpolation=cv2.INTER_AREA)  # its first picture, as fitted
+    cap.release()
+    with FrameSource(str(joined)) as source:
+        frames = dict(iter(source.read, None))
+    assert sorted(frames) == list(range(60)) and {f.shape for f in frames.values()} == {(360, 640, 3)}
+    assert frames[29][:, :78].max() > 60  # the 16:9 part fills its frames
+    fitted = frames[30]
+    assert fitted[:, :78].max() < 20 and fitted[:, -78:].max() < 20  # the 4:3 part: bars left and right
+    assert np.abs(fitted[:, 80:560].astype(int) - truth).mean() < 6  # and its picture unstretched between them
+    table = tmp_path / "faces.csv"
+    assert main(["--source", str(joined), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--csv", str(table)]) == 0
+    assert [line for line in capfd.readouterr().err.splitlines() if line.startswith(("[WARN]", "[ERROR]"))] == [
+        f"[WARN] {joined}: frames from 30 on are 960x720 (the video changes size); fitted into the first frames' "
+        "640x360, their shape kept (boxes are in those pixels)"]
+    # Its boxes are where a run puts them on the 4:3 part letterboxed by ffmpeg.
+    padded = tmp_path / "padded.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(square), "-vf", "scale=480:360,pad=640:360:80:0", *encode,
+                    str(padded)], check=True)
+    assert main(["--source", str(padded), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                 "--csv", str(tmp_path / "padded.csv")]) == 0
+    own: dict[int, list[Box]] = {}
+    for r in read_csv(tmp_path / "padded.csv"):
+        own.setdefault(int(r["frame"]) + 30, []).append(Box(*(int(r[k]) for k in ("x1", "y1", "x2", "y2"))))
+    overlaps = [max((Box(*(int(r[k]) for k in ("x1", "y1", "x2", "y2"))).iou(b) for b in own.get(int(r["frame"]), [])),
+                    default=0.0) for r in read_csv(table) if int(r["frame"]) >= 30]
+    assert len(overlaps) >= 30 and np.median(overlaps) > 0.8, overlaps
+
+
 def test_camera_that_does_not_exist(mask_model, capfd):
     index = next(i for i in range(9, 64) if not os.path.exists(f"/dev/video{i}"))
     code, line = _run(capfd, "--source", index, "--model", mask_model, "--no-display")
