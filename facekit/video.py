@@ -879,6 +879,8 @@ class FrameSource:
         self._done = threading.Event()
         self._read_count = self.first_index + 1
         self.undecodable = 0  # a file's frames that did not decode, skipped (their numbers kept)
+        self._ts_gaps = (self.spec.kind == "file" and not self._live and self.fps_known and not self.sequence
+                         and not self._photo and self._container() == "ts")
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -972,9 +974,10 @@ class FrameSource:
                         continue
                     self._on_end(index)
                     break
-                if bad and not self._endless:  # a file's frames that did not decode: the next ones keep their numbers
-                    self.undecodable += bad
-                    index += bad
+                lost = 0 if self._endless else max(bad, self._lost_before())
+                if lost:  # a file's frames that did not decode: the next ones keep their numbers
+                    self.undecodable += lost
+                    index += lost
                 bad = 0
                 if self._range_ended():  # end_s reached: an end, not a file that stops short
                     break
@@ -1008,6 +1011,16 @@ class FrameSource:
             if self.live:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _lost_before(self) -> int:
+        """How many frames an MPEG-TS lost before the one just read, by its timestamp: the packets of a damaged
+        stretch never reach the decoder, so no read fails, and the frames after them were numbered 4 and 8 short of
+        the same frames in the intact file (and of a time range's numbers for them). A TS (a broadcast's, a
+        camcorder's, a saved HLS stream's) has a constant rate; a jump of over a second is recordings joined."""
+        if not self._ts_gaps:
+            return 0
+        step = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - self._last_s  # _last_s: the frame before's, or NaN
+        return round(step * self.fps) - 1 if 1.5 <= step * self.fps and step <= 1.0 else 0
 
     def _read_on(self, index: int) -> tuple[bool, np.ndarray | None, int]:
         """A file's read of frame `index` or the first after it that decodes: (ok, frame, frames skipped). A time
@@ -1245,6 +1258,32 @@ class FrameSource:
             self._error = (f"{self.spec.target}: image {pattern % stop} {why}, and OpenCV ends an image sequence "
                            f"there: {len(self._images) - index} of its {len(self._images)} images were not read")
 
+    def _container(self) -> str | None:
+        """A file's container, as its end and its timestamps are read: "mp4" (MP4 / MOV), "pts" (Matroska / WebM,
+        AVI: timestamps in frames from 0), "ts" (MPEG-TS) or None (another, or none that can be told)."""
+        from .container import MP4_TOP
+
+        if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
+            from urllib.parse import urlparse
+
+            suffix = Path(urlparse(str(self.spec.target)).path).suffix.lower()
+            return {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts",
+                    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4"}.get(suffix)
+        try:
+            with open(self.spec.target, "rb") as fh:
+                head = fh.read(1024)
+        except (OSError, TypeError):  # a camera's target is its index
+            return None
+        matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
+        avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
+        # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192). Looked for
+        # past the first bytes: a piece of a recording split by size (split -b 1G) starts mid-packet, and was
+        # "video ends at frame 65 of 72 (truncated or corrupt)", exit 2.
+        # An MP4's box names come first: an index's table of repeating 4-byte entries can hold 0x47 every 188 bytes.
+        ts = any(all(head[at + step * k:at + step * k + 1] == b"G" for k in range(4))
+                 for step in (188, 192) for at in range(step))
+        return "pts" if matroska or avi else "mp4" if head[4:8] in MP4_TOP else "ts" if ts else None
+
     def _read_to_end(self) -> bool:
         """Whether a file that gave fewer frames than its frame count was still read to its end. A Matroska /
         WebM count is the duration times the rate, and the duration counts from 0: a clip whose pictures start
@@ -1256,31 +1295,11 @@ class FrameSource:
         edit list shows only those from the cut on (60 of "110" decoded, and the clip was "truncated or
         corrupt"). Its last frame reaches the end of what that edit list shows; one cut short mid-download does
         not. An MPEG-TS always is (below)."""
-        from .container import MP4_TOP, sound
+        from .container import sound
 
         if self.frame_count is None or self.spec.kind == "camera":
             return False
-        if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
-            from urllib.parse import urlparse
-
-            suffix = Path(urlparse(str(self.spec.target)).path).suffix.lower()
-            kind = {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts",
-                    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4"}.get(suffix)
-        else:
-            try:
-                with open(self.spec.target, "rb") as fh:
-                    head = fh.read(1024)
-            except OSError:
-                return False
-            matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
-            avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
-            # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192). Looked for
-            # past the first bytes: a piece of a recording split by size (split -b 1G) starts mid-packet, and was
-            # "video ends at frame 65 of 72 (truncated or corrupt)", exit 2.
-            # An MP4's box names come first: an index's table of repeating 4-byte entries can hold 0x47 every 188 bytes.
-            ts = any(all(head[at + step * k:at + step * k + 1] == b"G" for k in range(4))
-                     for step in (188, 192) for at in range(step))
-            kind = "pts" if matroska or avi else "mp4" if head[4:8] in MP4_TOP else "ts" if ts else None
+        kind = self._container()
         if kind == "ts":
             # An MPEG-TS (a camcorder's .mts, a broadcast or HLS recording) has no frame count or duration of its
             # own: OpenCV's count spans every stream's timestamps, and its sound often starts first (65 of "91"

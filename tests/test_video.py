@@ -1570,6 +1570,34 @@ def test_a_files_frames_that_do_not_decode_are_skipped_and_the_rest_keep_their_n
     assert all(float(r["time_s"]) == pytest.approx(read[whole][int(r["frame"])], abs=1e-3) for r in rows)
 
 
+def test_an_mpeg_ts_that_lost_packets_keeps_its_frames_numbers(tmp_path, clip):
+    """Two stretches of an MPEG-TS garbled (60 packets each, as a broadcast recording's dropouts): their frames never
+    reach the decoder, so no read fails, and every frame after them was numbered 4, then 8, short of the same frame
+    in the intact file, and of the number a time range gives it. The lost frames are told by their timestamps."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    whole, damaged = tmp_path / "whole.ts", tmp_path / "damaged.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", str(whole)], check=True)
+    data = bytearray(whole.read_bytes())
+    packets, noise = len(data) // 188, np.random.default_rng(1)
+    for start in (packets * 2 // 5, packets * 3 // 5):
+        for k in range(start, start + 60):
+            data[188 * k + 4:188 * k + 188] = noise.integers(0, 256, 184, dtype=np.uint8).tobytes()
+    damaged.write_bytes(bytes(data))
+    read = {}
+    for path in (whole, damaged):
+        with FrameSource(str(path)) as source:
+            read[path] = {index: source.time_s(index) for index, _ in iter(source.read, None)}
+            lost = source.undecodable
+    assert sorted(read[whole]) == list(range(CLIP_FRAMES))
+    missing = set(read[whole]) - set(read[damaged])
+    assert 2 <= len(missing) == lost and max(read[damaged]) == CLIP_FRAMES - 1
+    assert all(read[damaged][n] == pytest.approx(read[whole][n], abs=1e-3) for n in read[damaged])
+    after = min(n for n in read[damaged] if n > max(missing))
+    with FrameSource(str(damaged), start_s=read[whole][after] - 1e-3) as source:
+        assert source.read()[0] == after
+
+
 def test_a_file_read_as_live_ends_without_an_error_on_its_reader_thread(tmp_path, monkeypatch):
     """FrameSource(file, live=True) keeps no timestamps: at the end of a Matroska clip read short of its count its
     reader thread died of an AttributeError (the last frame's timestamp was never kept), and read() then ended
