@@ -879,8 +879,9 @@ class FrameSource:
         self._done = threading.Event()
         self._read_count = self.first_index + 1
         self.undecodable = 0  # a file's frames that did not decode, skipped (their numbers kept)
-        self._ts_gaps = (self.spec.kind == "file" and not self._live and self.fps_known and not self.sequence
-                         and not self._photo and self._container() == "ts")
+        self._ts_gaps = (self.spec.kind == "file" and not self._live and not self.sequence and not self._photo
+                         and self._container() == "ts")
+        self._steps: deque[float] = deque(maxlen=9)  # a TS's last steps between frames, in seconds (_lost_before)
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -1016,11 +1017,16 @@ class FrameSource:
         """How many frames an MPEG-TS lost before the one just read, by its timestamp: the packets of a damaged
         stretch never reach the decoder, so no read fails, and the frames after them were numbered 4 and 8 short of
         the same frames in the intact file (and of a time range's numbers for them). A TS (a broadcast's, a
-        camcorder's, a saved HLS stream's) has a constant rate; a jump of over a second is recordings joined."""
+        camcorder's, a saved HLS stream's) has a constant rate, its frames' usual step measured from the last few
+        (the rate a TS reports can be its field rate: 50 fps for 25 interlaced frames a second); a jump of over a
+        second is recordings joined."""
         if not self._ts_gaps:
             return 0
         step = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - self._last_s  # _last_s: the frame before's, or NaN
-        return round(step * self.fps) - 1 if 1.5 <= step * self.fps and step <= 1.0 else 0
+        usual = float(np.median(self._steps)) if len(self._steps) >= 4 else 0.0
+        if step > 0:
+            self._steps.append(step)
+        return round(step / usual) - 1 if usual > 0 and 1.5 * usual <= step <= 1.0 else 0
 
     def _read_on(self, index: int) -> tuple[bool, np.ndarray | None, int]:
         """A file's read of frame `index` or the first after it that decodes: (ok, frame, frames skipped). A time
