@@ -48,9 +48,9 @@ RECONNECT_WINDOW_S = 300.0
 # [WARN] line for every bad frame).
 BAD_FRAMES_SKIPPED = 5
 # A file's frame that does not decode (a damaged packet: a bad sector, a broken copy) fails its read, and the next read
-# gets the next frame, as ffmpeg and players go on past it. Taken for the file's end, an MP4 with 5 damaged frames of
-# 275 ended at frame 100 ("truncated or corrupt", exit 2), the 167 good frames after them lost. Up to this many in a
-# row are skipped while the file's frame count says frames are still to come, each keeping its number.
+# gets the next frame, as ffmpeg and players go on past it. Taken for the file's end, an MP4 whose frames 100-104 of 275
+# were damaged ended at frame 100 ("truncated or corrupt", exit 2), the good frames after them lost. Up to this many in
+# a row are skipped while the file's frame count says frames are still to come, each keeping its number.
 FILE_BAD_FRAMES_SKIPPED = 300
 # A time range's seek (start_s) lands this far before its start, then reads forward to its first frame: OpenCV
 # turns a time into a frame number by the file's average rate, so in a recording joined from pieces (its clock
