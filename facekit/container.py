@@ -313,17 +313,20 @@ def _avi_stream_types(data: bytes, at: int):
 H264_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
-def h264_picture_size(packet: bytes) -> tuple[int, int] | None:
-    """The picture size (w, h), cropping applied, that the first H.264 sequence parameter set in `packet` (Annex B:
-    NAL units after 00 00 01 start codes, as a keyframe's packet carries them) gives; None where it holds none.
-    OpenCV scales every frame to its first frame's size without a word, so a file whose size changes mid-stream (a
-    live stream's recording switching quality) says its later pictures' size only here."""
+def picture_size(packet: bytes, hevc: bool = False) -> tuple[int, int] | None:
+    """The picture size (w, h), cropping applied, that the first sequence parameter set in an H.264 (or, hevc, an
+    H.265) `packet` gives (Annex B: NAL units after 00 00 01 start codes, as a keyframe's packet carries them); None
+    where it holds none. OpenCV scales every frame to its first frame's size without a word, so a file whose size
+    changes mid-stream (a live stream's recording switching quality) says its later pictures' size only here."""
     at = packet.find(b"\x00\x00\x01")
-    while at >= 0:
-        if at + 3 < len(packet) and packet[at + 3] & 0x1F == 7:
+    while 0 <= at < len(packet) - 4:
+        kind = packet[at + 3] >> 1 & 0x3F if hevc else packet[at + 3] & 0x1F
+        if kind == (33 if hevc else 7):
             end = packet.find(b"\x00\x00\x01", at + 3)
+            payload = packet[at + (5 if hevc else 4):end if end > 0 else len(packet)]
+            payload = payload.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention
             try:
-                return _sps_size(packet[at + 4:end if end > 0 else len(packet)].replace(b"\x00\x00\x03", b"\x00\x00"))
+                return _hevc_sps_size(payload) if hevc else _sps_size(payload)
             except (IndexError, ValueError):
                 return None
         at = packet.find(b"\x00\x00\x01", at + 3)
@@ -397,6 +400,32 @@ def _sps_size(rbsp: bytes) -> tuple[int, int]:
         unit_y = (2 - frames_only) * (2 if colour == 1 else 1)
         width -= unit_x * (left + right)
         height -= unit_y * (top + bottom)
+    if width <= 0 or height <= 0:
+        raise ValueError("no picture")
+    return width, height
+
+
+def _hevc_sps_size(rbsp: bytes) -> tuple[int, int]:
+    """(w, h) from an H.265 sequence parameter set's payload (emulation prevention removed), per H.265 7.3.2.2."""
+    bits = _Bits(rbsp)
+    bits.u(4)  # its video parameter set's id
+    sub_layers = bits.u(3)
+    bits.u(1)
+    bits.u(96)  # profile_tier_level's general part: profile, flags, level
+    present = [(bits.u(1), bits.u(1)) for _ in range(sub_layers)]
+    if sub_layers:
+        bits.u(2 * (8 - sub_layers))
+    for profile, level in present:
+        bits.u(88 * profile + 8 * level)
+    bits.ue()  # its id
+    chroma = bits.ue()
+    separate = bits.u(1) if chroma == 3 else 0
+    width, height = bits.ue(), bits.ue()
+    if bits.u(1):  # the conformance window, in chroma samples
+        left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+        colour = 0 if separate else chroma
+        width -= (2 if colour in (1, 2) else 1) * (left + right)
+        height -= (2 if colour == 1 else 1) * (top + bottom)
     if width <= 0 or height <= 0:
         raise ValueError("no picture")
     return width, height

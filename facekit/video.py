@@ -1057,7 +1057,7 @@ class FrameSource:
         """A file's frame `index` with its picture's own shape: OpenCV stretches every frame to the first one's size,
         so the part of a recording after its size changed (a live stream saved as it switched quality, pieces
         joined) had its picture stretched to the first part's shape, a 4:3 part's faces a third too wide. Its
-        picture, as its H.264 parameters give its size, is fitted into that size (black bars) instead."""
+        picture, as its H.264 or H.265 parameters give its size, is fitted into that size (black bars) instead."""
         picture = self._sizes.at(index) if self._sizes is not None else None
         if picture is None:
             return frame
@@ -1472,34 +1472,37 @@ def fill_bar(bar, frames_read: int) -> None:
 
 
 class _PictureSizes:
-    """The size each frame of an H.264 video file was coded at, which OpenCV's reader does not say: a capture of its
-    own reads the file's packets undecoded (OpenCV's raw mode: microseconds a packet), as far as the frame asked
-    for, and each keyframe's sequence parameter set gives the size of the frames from it on (the packets' order is
-    the frames', a keyframe starting a closed group)."""
+    """The size each frame of an H.264 or H.265 video file was coded at, which OpenCV's reader does not say: a
+    capture of its own reads the file's packets undecoded (OpenCV's raw mode: microseconds a packet), as far as the
+    frame asked for, and each keyframe's sequence parameter set gives the size of the frames from it on (the
+    packets' order is the frames', a keyframe starting a closed group)."""
 
     H264 = {"avc1", "avc3", "h264", "H264", "x264", "X264"}
+    HEVC = {"hvc1", "hev1", "hevc", "HEVC"}
 
-    def __init__(self, cap: cv2.VideoCapture):
+    def __init__(self, cap: cv2.VideoCapture, hevc: bool):
         self._cap: cv2.VideoCapture | None = cap
+        self._hevc = hevc
         self._read = 0  # packets read
         self._size: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, spec: SourceSpec, cap: cv2.VideoCapture, hold_stderr: bool) -> "_PictureSizes | None":
-        """The sizes of a video file's frames, read beside `cap`; None where it is no H.264 file."""
+        """The sizes of a video file's frames, read beside `cap`; None where it is no H.264 or H.265 file."""
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
-        if spec.kind != "file" or "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4)) not in cls.H264:
+        codec = "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4))
+        if spec.kind != "file" or codec not in cls.H264 | cls.HEVC:
             return None
         with quiet_stderr() if hold_stderr else nullcontext():
             raw = cv2.VideoCapture(_opencv_name(Path(spec.target)))
         if raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1):
-            return cls(raw)
+            return cls(raw, codec in cls.HEVC)
         raw.release()
         return None
 
     def at(self, index: int) -> tuple[int, int] | None:
         """The coded size of frame `index` (the frames' sizes are asked for in order): None where none is known."""
-        from .container import h264_picture_size
+        from .container import picture_size
 
         bad = 0
         while self._cap is not None and self._read <= index:
@@ -1507,7 +1510,7 @@ class _PictureSizes:
             self._read += 1  # one that does not read is a damaged frame's (FrameSource counts it too) or the end
             bad = 0 if ok else bad + 1
             if ok and self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
-                self._size = h264_picture_size(packet.tobytes()) or self._size
+                self._size = picture_size(packet.tobytes(), self._hevc) or self._size
             elif bad > FILE_BAD_FRAMES_SKIPPED:
                 self.close()
         return self._size

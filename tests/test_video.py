@@ -1689,15 +1689,17 @@ def test_frames_of_changing_size(tmp_path, clip, mask_model, capfd):
     assert video_info(out) == (6, CLIP_SIZE)
 
 
-def test_a_file_whose_size_changes_mid_stream_keeps_its_pictures_shape(tmp_path, clip, mask_model, capfd):
+@pytest.mark.parametrize("codec", [["libx264"], ["libx265", "-x265-params", "log-level=none"]])
+def test_a_file_whose_size_changes_mid_stream_keeps_its_pictures_shape(tmp_path, clip, mask_model, capfd, codec):
     """A recording whose size changes (a live stream saved as it switched quality; pieces joined with ffmpeg -f
-    concat -c copy): OpenCV stretches every frame to the first one's size, so a 4:3 part after a 16:9 one had its
-    faces a third too wide, in the picture, the boxes and --output. Its frames are fitted in with black bars, their
-    shape kept, and one [WARN] line says so."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs ffmpeg")
+    concat -c copy), H.264 or H.265: OpenCV stretches every frame to the first one's size, so a 4:3 part after a 16:9
+    one had its faces a third too wide, in the picture, the boxes and --output. Its frames are fitted in with black
+    bars, their shape kept, and one [WARN] line says so."""
+    if shutil.which("ffmpeg") is None or codec[0] not in subprocess.run(["ffmpeg", "-hide_banner", "-encoders"],
+                                                                       capture_output=True, text=True).stdout:
+        pytest.skip(f"needs ffmpeg with {codec[0]}")
     wide, square, joined = tmp_path / "wide.ts", tmp_path / "square.ts", tmp_path / "joined.ts"
-    encode = ["-an", "-frames:v", "30", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    encode = ["-an", "-frames:v", "30", "-c:v", *codec, "-pix_fmt", "yuv420p"]
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), *encode, str(wide)], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-ss", "3", "-i", str(clip), "-vf", "crop=480:360,scale=960:720",
                     *encode, str(square)], check=True)
