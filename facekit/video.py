@@ -1023,7 +1023,8 @@ class FrameSource:
         if not self._ts_gaps:
             return 0
         step = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - self._last_s  # _last_s: the frame before's, or NaN
-        usual = float(np.median(self._steps)) if len(self._steps) >= 4 else 0.0
+        # Its first few steps are too few to go by: the rate it reports stands in for them.
+        usual = float(np.median(self._steps)) if len(self._steps) >= 4 else 1.0 / self.fps if self.fps_known else 0.0
         if step > 0:
             self._steps.append(step)
         return round(step / usual) - 1 if usual > 0 and 1.5 * usual <= step <= 1.0 else 0
@@ -1058,7 +1059,7 @@ class FrameSource:
         so the part of a recording after its size changed (a live stream saved as it switched quality, pieces
         joined) had its picture stretched to the first part's shape, a 4:3 part's faces a third too wide. Its
         picture, as its H.264 or H.265 parameters give its size, is fitted into that size (black bars) instead."""
-        picture = self._sizes.at(index) if self._sizes is not None else None
+        picture = None if self._sizes is None else self._sizes.at(index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
         if picture is None:
             return frame
         if self._orientation() % 180 == 90:  # OpenCV turned the frame by the file's rotation flag
@@ -1484,7 +1485,9 @@ class _PictureSizes:
         self._cap: cv2.VideoCapture | None = cap
         self._hevc = hevc
         self._read = 0  # packets read
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = None  # the size of the frame asked for last
+        # Sizes read ahead of the frames, each from its keyframe on: (its packet's number, its time, the size).
+        self._coming: deque[tuple[int, float, tuple[int, int]]] = deque()
 
     @classmethod
     def of(cls, spec: SourceSpec, cap: cv2.VideoCapture, hold_stderr: bool) -> "_PictureSizes | None":
@@ -1500,8 +1503,11 @@ class _PictureSizes:
         raw.release()
         return None
 
-    def at(self, index: int) -> tuple[int, int] | None:
-        """The coded size of frame `index` (the frames' sizes are asked for in order): None where none is known."""
+    def at(self, index: int, time_s: float) -> tuple[int, int] | None:
+        """The coded size of frame `index`, at `time_s` (the frames' sizes are asked for in order): None where none is
+        known. A keyframe's size holds from the frame that has both its packet's number and its time on: frames
+        dropped by the decoder (a damaged stretch, whose packets are there) or lost with their packets (a TS's)
+        put the two apart, and the time of a recording joined with `cat` starts again at each piece."""
         from .container import picture_size
 
         bad = 0
@@ -1510,9 +1516,13 @@ class _PictureSizes:
             self._read += 1  # one that does not read is a damaged frame's (FrameSource counts it too) or the end
             bad = 0 if ok else bad + 1
             if ok and self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
-                self._size = picture_size(packet.tobytes(), self._hevc) or self._size
+                size = picture_size(packet.tobytes(), self._hevc)
+                if size is not None and size != (self._coming[-1][2] if self._coming else self._size):
+                    self._coming.append((self._read - 1, self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, size))
             elif bad > FILE_BAD_FRAMES_SKIPPED:
                 self.close()
+        while self._coming and self._coming[0][0] <= index and self._coming[0][1] <= time_s + 1e-3:
+            self._size = self._coming.popleft()[2]
         return self._size
 
     def close(self) -> None:

@@ -1715,6 +1715,14 @@ def test_a_file_whose_size_changes_mid_stream_keeps_its_pictures_shape(tmp_path,
     assert frames[29][:, :78].max() > 60  # the 16:9 part fills its frames
     fitted = frames[30]
     assert fitted[:, :78].max() < 20 and fitted[:, -78:].max() < 20  # the 4:3 part: bars left and right
+    # Packets lost in the 16:9 part (a dropout) are frames without packets: the bars still start at frame 30.
+    data, noise, first = bytearray(joined.read_bytes()), np.random.default_rng(3), wide.stat().st_size // 188
+    for k in range(first // 3, first // 3 + first // 5):
+        data[188 * k + 4:188 * k + 188] = noise.integers(0, 256, 184, dtype=np.uint8).tobytes()
+    (tmp_path / "dropout.ts").write_bytes(bytes(data))
+    with FrameSource(str(tmp_path / "dropout.ts")) as source:
+        barred = [index for index, frame in iter(source.read, None) if frame[:, :78].max() < 20]
+        assert source.undecodable > 0 and barred == list(range(30, 60))
     assert np.abs(fitted[:, 80:560].astype(int) - truth).mean() < 6  # and its picture unstretched between them
     table = tmp_path / "faces.csv"
     assert main(["--source", str(joined), "--model", str(mask_model), "--tasks", "mask", "--no-display",
