@@ -960,7 +960,9 @@ def test_accelerator_trainer_packs_fits_and_hands_over_to_the_trainer(datasets, 
                          (("folder", runs / "smoke.npz", "--data", packed, "--size", "64", "-m", tmp_path / "f"),
                           "learnt at 48 px, not --size 64"),
                          (("folder", runs / "gone.npz", "--data", packed, "--size", "48", "-m", tmp_path / "f"),
-                          "no such weights file")):
+                          "no such weights file"),
+                         (("folder", runs / "gone.npz", "--data", packed, "-m", tmp_path / "f"),
+                          "no such weights file")):  # it said "the file does not say its input size: give --size"
         res = run_script(tool, *args, env={"KERAS_BACKEND": "tensorflow"})
         assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
 

@@ -211,12 +211,19 @@ def build(size: int, classes: int, packed: Path):
     return model
 
 
-def load_weights(model, path: Path) -> None:
+def weights_file(path: Path) -> Path:
+    """`path`, a weights file that is there (ModelError where not)."""
     from facekit.errors import ModelError
 
     if not path.is_file():
         raise ModelError(f"{path}: no such weights file")
-    w = np.load(path)
+    return path
+
+
+def load_weights(model, path: Path) -> None:
+    from facekit.errors import ModelError
+
+    w = np.load(weights_file(path))
     try:
         model.set_weights([w[f"arr_{i}"] for i in range(sum(k.startswith("arr_") for k in w.files))])
     except ValueError as exc:  # another --size or class count
@@ -321,8 +328,9 @@ def folder(args) -> None:
     labels = [str(s) for s in packed_meta(packed)["labels"]]
     # MobileNetV2's weights fit any input size, so the size the network learnt at travels in the file.
     weights = Path(args.weights)
-    saved = np.load(weights) if weights.is_file() else {}
-    learnt = int(saved["input_size"]) if "input_size" in getattr(saved, "files", []) else None
+    # Before the network is built: a mistyped name was said only after Keras' import and MobileNetV2 (~10 s).
+    saved = np.load(weights_file(weights))
+    learnt = int(saved["input_size"]) if "input_size" in saved.files else None
     if learnt and args.size and learnt != args.size:
         raise ModelError(f"{weights}: learnt at {learnt} px, not --size {args.size}")
     args.size = args.size or learnt
