@@ -33,7 +33,8 @@ needs_mirror = pytest.mark.skipif(not (ASSETS / "MANIFEST.md").exists(),
 # `make test` runs the suite on two workers (pytest-xdist, `--dist loadgroup`): 16 minutes in one process on a
 # 2-core AMD EPYC with AVX2, 10.5 with each file on a worker, where the trainer's file alone took 9.7 minutes.
 # A module's tests stay together (its module fixtures are built once), except these files', spread test by test:
-# minutes-long training runs, whose fixtures are only paths.
+# minutes-long training runs, whose fixtures are only paths. (Under pytest 9.2 no group stays together,
+# pytest-xdist#1386: the costliest module fixtures are built_once.)
 SPREAD_BY_TEST = {"test_training.py"}
 
 
@@ -55,6 +56,35 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(item.nodeid if name in SPREAD_BY_TEST else name))
     slow_modules = {item.path.name for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: (item.path.name not in SPREAD_BY_TEST, item.path.name not in slow_modules))
+
+
+def built_once(tmp_path_factory, name: str, build):
+    """`build(folder)`'s result, made in a new folder by the first of make test's two workers to ask, and read back
+    by the other: pytest-xdist spreads a module's tests over both (its --dist loadgroup keeps no group together
+    under pytest 9.2, pytest-xdist#1386), and each built the module fixtures it met, a batch job run twice (`job`
+    took 41 s and 38 s of two tests' set-ups in one CI log) or a model converted. Only for a fixture whose tests
+    read what it made and write nothing there; the result must pickle."""
+    import pickle
+
+    try:
+        import fcntl
+    except ImportError:  # Windows: each worker builds its own, as before
+        fcntl = None
+    root = tmp_path_factory.getbasetemp()
+    if fcntl and os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's, shared by its workers
+    done = root / f"built-{name}.pickle"
+    with open(root / f"built-{name}.lock", "w") as lock:
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits here for the first one's build
+        if done.is_file():
+            return pickle.loads(done.read_bytes())
+        folder = root / f"built-{name}"
+        shutil.rmtree(folder, ignore_errors=True)  # a failed build's (the next test asks again)
+        folder.mkdir()
+        result = build(folder)
+        done.write_bytes(pickle.dumps(result))
+        return result
 
 
 def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10, faststart: bool = True) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_script, unreadable_file
+from .conftest import ROOT, built_once, run_script, unreadable_file
 
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("ray")
@@ -33,8 +33,11 @@ def batch(*args, timeout: int = 600, env: dict | None = None) -> subprocess.Comp
 def job(media, tmp_path_factory):
     """Run a job in two steps as an interrupted one would: --limit 3 stops after three sources (the corrupt
     photo and two good ones), and the same command again does the rest. Between the two, a faces part is planted
-    without its status part, as a run killed between its two renames leaves it."""
-    tmp = tmp_path_factory.mktemp("batch")
+    without its status part, as a run killed between its two renames leaves it. Once for both test workers."""
+    return built_once(tmp_path_factory, "batch-job", lambda tmp: _interrupted_job(media, tmp))
+
+
+def _interrupted_job(media, tmp: Path) -> dict:
     photos = tmp / "photos"
     photos.mkdir()
     for name in PHOTOS:
