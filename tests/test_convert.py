@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import ASSETS, ROOT, _environment, killed_runs_temp_folder, run_script
+from .conftest import ASSETS, ROOT, _environment, built_once, killed_runs_temp_folder, run_script
 
 pytestmark = pytest.mark.slow  # TensorFlow's import and a TFLite export: about a minute
 
@@ -52,13 +52,16 @@ def test_old_keras_file_as_model_says_how_to_convert(media, old_model, script):
 
 @pytest.fixture(scope="module")
 def converted(old_model, tmp_path_factory):
-    """The tutorial model converted once with no options (~20 s of TensorFlow), and the run that made it: the
-    tests of what a plain conversion gives read this one."""
-    folder = tmp_path_factory.mktemp("converted") / "mask_detector"
-    # What a conversion killed with kill -9 while exporting left, and a folder of the user's: swept, and kept.
-    killed_runs_temp_folder(folder)
-    (folder.parent / ".mask_detector.backup").mkdir()
-    return folder, convert(old_model, "-m", folder)
+    """The tutorial model converted once with no options (~20 s of TensorFlow; once for both test workers), and the
+    run that made it: the tests of what a plain conversion gives read this one."""
+    def build(root):
+        folder = root / "mask_detector"
+        # What a conversion killed with kill -9 while exporting left, and a folder of the user's: swept, and kept.
+        killed_runs_temp_folder(folder)
+        (folder.parent / ".mask_detector.backup").mkdir()
+        return folder, convert(old_model, "-m", folder)
+
+    return built_once(tmp_path_factory, "converted", build)
 
 
 def test_converted_tutorial_model_labels_the_examples(media, old_model, converted, tmp_path):

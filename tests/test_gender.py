@@ -14,7 +14,7 @@ import pytest
 
 from facekit.preprocess import list_images
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, built_once, run_script
 
 GENDERS = ["man", "woman"]
 MODEL = ROOT / "models" / "gender"
@@ -79,14 +79,17 @@ def test_committed_gender_card(datasets):
 
 @pytest.fixture(scope="module")
 def records(media, tmp_path_factory):
-    """One CLI run per photo, shared by the checks below (each run loads every head)."""
-    out = {}
-    for name in PHOTOS:
-        js = tmp_path_factory.mktemp("gender") / f"{name}.json"
-        res = run_script("detect_mask_image.py", "--image", media / name, "--json", js, "--no-display")
-        assert res.returncode == 0, res.stderr
-        out[name] = json.loads(js.read_text())
-    return out
+    """One CLI run per photo, shared by the checks below (each run loads every head; once for both test workers)."""
+    def build(folder: Path) -> dict:
+        out = {}
+        for name in PHOTOS:
+            js = folder / f"{name}.json"
+            res = run_script("detect_mask_image.py", "--image", media / name, "--json", js, "--no-display")
+            assert res.returncode == 0, res.stderr
+            out[name] = json.loads(js.read_text())
+        return out
+
+    return built_once(tmp_path_factory, "gender-records", build)
 
 
 @pytest.mark.parametrize("name", ["two_people.jpg", "obama_and_biden.jpg"])
