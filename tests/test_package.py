@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, read_pyproject
+from .conftest import ROOT, built_once, read_pyproject
 
 
 # What a build reads from a checkout; the rest of it (tests, scripts, benches) stays out of the wheel and sdist.
@@ -35,40 +35,46 @@ def _clean_sources(src: Path) -> Path:
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
     """The sdist as `python -m build --sdist` makes it (no isolation: nothing is downloaded) in a checkout that
-    holds tests, caches and run outputs beside the sources."""
-    tmp = tmp_path_factory.mktemp("sdist")
-    src = _clean_sources(tmp / "src")
-    # what a working checkout holds beside the sources, none of which is the package's
-    shutil.copytree(ROOT / "tests", src / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    for junk in ("facekit/__pycache__/analyzer.cpython-311.pyc", "tests/__pycache__/conftest.cpython-311.pyc",
-                 "runs/mask/state.json", "output/example_03.png"):
-        (src / junk).parent.mkdir(parents=True, exist_ok=True)
-        (src / junk).write_bytes(b"junk")
-    res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp / "dist"),
-                          str(src)], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr
-    return next((tmp / "dist").glob("facekit-*.tar.gz"))
+    holds tests, caches and run outputs beside the sources. Once for both test workers."""
+    def build(tmp: Path) -> Path:
+        src = _clean_sources(tmp / "src")
+        # what a working checkout holds beside the sources, none of which is the package's
+        shutil.copytree(ROOT / "tests", src / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        for junk in ("facekit/__pycache__/analyzer.cpython-311.pyc", "tests/__pycache__/conftest.cpython-311.pyc",
+                     "runs/mask/state.json", "output/example_03.png"):
+            (src / junk).parent.mkdir(parents=True, exist_ok=True)
+            (src / junk).write_bytes(b"junk")
+        res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp / "dist"),
+                              str(src)], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+        return next((tmp / "dist").glob("facekit-*.tar.gz"))
+
+    return built_once(tmp_path_factory, "sdist", build)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """Build the wheel from a clean copy of the sources (a build in the checkout would reuse its build/
     folder, which can hold files deleted since), then install it without dependencies: they are the
-    ones this environment already has, so nothing is downloaded."""
-    tmp = tmp_path_factory.mktemp("package")
-    src = _clean_sources(tmp / "src")
-    dist = tmp / "dist"
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(dist), str(src)], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    wheel = next(dist.glob("facekit-*.whl"))
-    site = tmp / "site"
-    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-                          str(wheel)], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
+    ones this environment already has, so nothing is downloaded. Once for both test workers; the tests write
+    files of their own names in its folder."""
+    def build(tmp: Path) -> dict:
+        src = _clean_sources(tmp / "src")
+        dist = tmp / "dist"
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                              "-w", str(dist), str(src)], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        wheel = next(dist.glob("facekit-*.whl"))
+        site = tmp / "site"
+        res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                              str(wheel)], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        return {"wheel": wheel, "site": site, "cwd": tmp}
+
+    made = built_once(tmp_path_factory, "installed", build)
     env = {k: v for k, v in os.environ.items() if k not in ("FACEKIT_MODELS", "PYTHONPATH")}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])
-    return {"wheel": wheel, "site": site, "env": env, "cwd": tmp}
+    env["PYTHONPATH"] = os.pathsep.join([str(made["site"]), sysconfig.get_paths()["purelib"]])
+    return {**made, "env": env}
 
 
 def test_wheel_carries_models_scripts_and_dependencies(installed):
