@@ -23,10 +23,10 @@ from facekit.people import AlertDispatcher, PeopleSummary, parse_alert_command
 from facekit.types import Box, Face, Prediction
 
 try:
-    from .conftest import MEDIA, interrupt_video_run
+    from .conftest import MEDIA, built_once, interrupt_video_run
     from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, interrupt_video_run
+    from conftest import MEDIA, built_once, interrupt_video_run
     from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
 
 MASK = ["with_mask", "without_mask"]
@@ -535,14 +535,18 @@ FRAMES = 150  # 5 s: people unmasked for well over 1 s, and short tracks that ar
 
 @pytest.fixture(scope="module")
 def clip_run(tmp_path_factory, clip, mask_model):
-    folder = tmp_path_factory.mktemp("people")
-    alerts = folder / "alerts"
-    alerts.mkdir()
-    table, summary = folder / "faces.csv", folder / "people.csv"
-    code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", str(FRAMES),
-                 "--csv", str(table), "--summary", str(summary), "--alert", shlex.join(recorder(alerts))])
-    assert code == 0
-    return read_csv(table), read_csv(summary), recorded(alerts)
+    """The clip's first FRAMES frames with --csv, --summary and --alert: rows, people, alert runs. Once for both
+    test workers."""
+    def build(folder: Path):
+        alerts = folder / "alerts"
+        alerts.mkdir()
+        table, summary = folder / "faces.csv", folder / "people.csv"
+        code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", str(FRAMES),
+                     "--csv", str(table), "--summary", str(summary), "--alert", shlex.join(recorder(alerts))])
+        assert code == 0
+        return read_csv(table), read_csv(summary), recorded(alerts)
+
+    return built_once(tmp_path_factory, "people-clip-run", build)
 
 
 def test_summary_rows_match_the_tracks_of_the_csv(clip_run):
