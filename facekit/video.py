@@ -826,6 +826,7 @@ class FrameSource:
         self.first_s = 0.0  # and its time
         self.duration_s = self.frames_shown / self.fps if self.frames_shown and self.fps_known else None
         self._end_s = None
+        self._seeked = False  # whether the capture was moved to a time range's start (_seek)
         if start_s is not None or end_s is not None:
             self._check_range()
             self._end_s = end_s
@@ -852,7 +853,8 @@ class FrameSource:
                                  "cannot decode (an animated WebP): save its frames as numbered images and give "
                                  "their pattern (frames/%04d.png), or convert it to a video")
             raise VideoError(f"{what}: no frames (empty, corrupt or truncated video)")
-        self._sizes = _PictureSizes.of(self.spec, self.cap, hold_stderr) if not (self.sequence or self._photo) else None
+        self._sizes = None if self.sequence or self._photo else _PictureSizes.of(
+            self.spec, self.cap, hold_stderr, (self.first_index, self.first_s) if self._seeked else None)
         self._fitted: set[tuple[int, int]] = set()  # picture sizes fitted into the first frames' size: said once each
         first = self._upright(self.first_index, self._picture(self.first_index, first))
         if start_s is not None or end_s is not None:
@@ -1141,6 +1143,7 @@ class FrameSource:
             raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
                              f"on: its last frame is at {time_text(last_s)} ({last_s:.3f} s)")
         self.first_index, self.first_s = (before if at == 0 else round(t * self.fps)), t
+        self._seeked = at > 0
         return True, frame
 
     def _range_ended(self) -> bool:
@@ -1480,6 +1483,10 @@ class _PictureSizes:
 
     H264 = {"avc1", "avc3", "h264", "H264", "x264", "X264"}
     HEVC = {"hvc1", "hev1", "hevc", "HEVC"}
+    # A time range's start: packets this far past it are read before the keyframe it lands on is given up
+    # (a seek goes back further), and past the range's first frame (B-frames come before the frames they are
+    # shown after: the packets shown before it are counted among these).
+    AFTER_START_S = 0.5
 
     def __init__(self, cap: cv2.VideoCapture, hevc: bool):
         self._cap: cv2.VideoCapture | None = cap
@@ -1490,35 +1497,74 @@ class _PictureSizes:
         self._coming: deque[tuple[int, float, tuple[int, int]]] = deque()
 
     @classmethod
-    def of(cls, spec: SourceSpec, cap: cv2.VideoCapture, hold_stderr: bool) -> "_PictureSizes | None":
-        """The sizes of a video file's frames, read beside `cap`; None where it is no H.264 or H.265 file."""
+    def of(cls, spec: SourceSpec, cap: cv2.VideoCapture, hold_stderr: bool,
+           start: tuple[int, float] | None = None) -> "_PictureSizes | None":
+        """The sizes of a video file's frames, read beside `cap`; None where it is no H.264 or H.265 file.
+        start: (number, time) of the first frame `cap` was moved to (a time range's), where it was."""
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
         codec = "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4))
         if spec.kind != "file" or codec not in cls.H264 | cls.HEVC:
             return None
-        with quiet_stderr() if hold_stderr else nullcontext():
-            raw = cv2.VideoCapture(_opencv_name(Path(spec.target)))
-        if raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1):
-            return cls(raw, codec in cls.HEVC)
-        raw.release()
+        for seek in ((True, False) if start else (False,)):
+            with quiet_stderr() if hold_stderr else nullcontext():
+                raw = cv2.VideoCapture(_opencv_name(Path(spec.target)))
+            if not (raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1)):
+                raw.release()
+                return None
+            sizes = cls(raw, codec in cls.HEVC)
+            if not seek or sizes._start_at(*start):
+                return sizes
+            sizes.close()  # no keyframe found before the range: its packets are read from the file's start
         return None
+
+    def _start_at(self, index: int, time_s: float) -> bool:
+        """Moves to the keyframe before frame `index` at `time_s`: reading every packet from the file's start took a
+        2.7-hour MP4's --start 9000 from 0.2 s to 2.9 s. OpenCV's raw mode seeks to a keyframe at or before the time
+        asked in an MP4 or Matroska (its index), to a packet near it in an MPEG-TS (none): read on to a keyframe,
+        it goes SEEK_LEAD_S back, then 4x as far, as FrameSource._seek does. The packets are numbered so that the
+        one shown at `time_s` is `index`, as FrameSource numbers its frames after a seek. False: no keyframe found
+        before it (a file whose clock starts again), or the file's start reached."""
+        lead = SEEK_LEAD_S
+        while time_s - lead > 0:
+            self._cap.set(cv2.CAP_PROP_POS_MSEC, (time_s - lead) * 1000.0)
+            lead *= 4
+            packets: list[tuple[float, bytes | None]] = []  # from the keyframe on: (time, a keyframe's packet)
+            while (read := self._cap.read())[0]:
+                t, key = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME)
+                if packets or key:
+                    packets.append((t, read[1].tobytes() if key else None))
+                if t > time_s + self.AFTER_START_S:
+                    break
+            if not packets or packets[0][0] > time_s + 1e-3:
+                continue
+            first = index - sum(1 for t, _ in packets if t < time_s - 1e-3)
+            for number, (t, packet) in enumerate(packets, first):
+                if packet is not None:
+                    self._keyframe(number, t, packet)
+            self._read = first + len(packets)
+            return True
+        return False
+
+    def _keyframe(self, number: int, time_s: float, packet: bytes) -> None:
+        """Keyframe packet `number`, at `time_s`: its size, where its parameter sets give a new one."""
+        from .container import picture_size
+
+        size = picture_size(packet, self._hevc)
+        if size is not None and size != (self._coming[-1][2] if self._coming else self._size):
+            self._coming.append((number, time_s, size))
 
     def at(self, index: int, time_s: float) -> tuple[int, int] | None:
         """The coded size of frame `index`, at `time_s` (the frames' sizes are asked for in order): None where none is
         known. A keyframe's size holds from the frame that has both its packet's number and its time on: frames
         dropped by the decoder (a damaged stretch, whose packets are there) or lost with their packets (a TS's)
         put the two apart, and the time of a recording joined with `cat` starts again at each piece."""
-        from .container import picture_size
-
         bad = 0
         while self._cap is not None and self._read <= index:
             ok, packet = self._cap.read()
             self._read += 1  # one that does not read is a damaged frame's (FrameSource counts it too) or the end
             bad = 0 if ok else bad + 1
             if ok and self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
-                size = picture_size(packet.tobytes(), self._hevc)
-                if size is not None and size != (self._coming[-1][2] if self._coming else self._size):
-                    self._coming.append((self._read - 1, self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, size))
+                self._keyframe(self._read - 1, self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, packet.tobytes())
             elif bad > FILE_BAD_FRAMES_SKIPPED:
                 self.close()
         while self._coming and self._coming[0][0] <= index and self._coming[0][1] <= time_s + 1e-3:

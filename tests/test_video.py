@@ -1744,6 +1744,34 @@ def test_a_file_whose_size_changes_mid_stream_keeps_its_pictures_shape(tmp_path,
     assert len(overlaps) >= 30 and np.median(overlaps) > 0.8, overlaps
 
 
+def test_a_time_range_of_a_file_whose_size_changes_is_fitted_from_its_keyframe(tmp_path, clip):
+    """A time range's start is sought in the packets read for the frames' sizes too, where they were read from the
+    file's start (a 2.7-hour MP4's --start 9000 opened in 2.9 s, not 0.2 s), and were numbered by their count: an MP4
+    with a 2 s hole in its clock before its 4:3 part reports 20 fps for its 30, so FrameSource numbers the frames
+    after a seek by time x 20 while the count ran ahead, and from --start 1.5 the 4:3 part's first 15 frames were
+    stretched (bars from frame 60, where it starts at 45)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    wide, square, joined = tmp_path / "wide.ts", tmp_path / "square.ts", tmp_path / "joined.mp4"
+    encode = ["-an", "-frames:v", "60", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), *encode, str(wide)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "3", "-i", str(clip), "-vf", "crop=480:360,scale=960:720",
+                    *encode, str(square)], check=True)
+    (tmp_path / "list.txt").write_text(f"file '{wide}'\nduration 4\nfile '{square}'\n")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"),
+                    "-c", "copy", str(joined)], check=True)
+
+    def barred(start_s: float) -> tuple[list[int], list[int]]:
+        with FrameSource(str(joined), start_s=start_s) as source:
+            frames = dict(iter(source.read, None))
+        return sorted(frames), [index for index, frame in frames.items() if frame[:, :78].max() < 20]
+
+    read, fitted = barred(1.5)  # before the change: the 16:9 frames 30-44 (1.5 s to 2 s, at 20 fps), then 4:3
+    assert read == list(range(30, 105)) and fitted == list(range(45, 105))
+    read, fitted = barred(4.5)  # after it: its keyframe at 4 s is before the range
+    assert read == list(range(90, 135)) and fitted == read
+
+
 def test_camera_that_does_not_exist(mask_model, capfd):
     index = next(i for i in range(9, 64) if not os.path.exists(f"/dev/video{i}"))
     code, line = _run(capfd, "--source", index, "--model", mask_model, "--no-display")
