@@ -12,6 +12,7 @@ import itertools
 import os
 import queue
 import re
+import shlex
 import stat
 import threading
 import time
@@ -63,6 +64,8 @@ MAX_TRUSTED_FPS = 240.0
 RATE_PROBE_FRAMES = 9
 # A frame belongs to a range [start_s, end_s) when its time is within this of it (a timestamp's float error).
 RANGE_SLACK_S = 5e-5
+# A TS's timestamps that go back by more than this are a new piece's (B-frames' go back by a few frames').
+CLOCK_RESTART_S = 1.0
 
 # .mp4's MPEG-4 Part 2 plays in desktop players (VLC, mpv, QuickTime, Windows' player) but in no web browser; the
 # opencv-python wheels write no H.264. WebM's VP8 plays in every current browser, for ~24 ms of CPU a 640x360 frame
@@ -1118,8 +1121,19 @@ class FrameSource:
         lead, last_s, moved = (float("inf") if self._photo else SEEK_LEAD_S), None, False
         if self.duration_s is not None and start_s >= self.duration_s:  # not looked for: a seek there reads nothing
             self.cap.release()
-            raise NothingInRange(f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) "
-                             f"on: the video is {time_text(self.duration_s)} long")
+            what = f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) on"
+            ts = self.spec.kind == "file" and self._container() == "ts"  # a served TS is not read through for it
+            restart = _clock_restart(Path(self.spec.target)) if ts else None
+            if restart is None:
+                raise NothingInRange(f"{what}: the video is {time_text(self.duration_s)} long")
+            # `cat a.ts b.ts > joined.ts`: FFmpeg's length of a TS is its last timestamp less its first, and a seek
+            # goes by timestamps, which are the second piece's own again after the join, so no time past the
+            # first piece can be asked for. Remuxed, FFmpeg puts the pieces one after the other.
+            raise NothingInRange(
+                f"{what}: its timestamps start again after {time_text(restart[0])} (pieces joined with cat?), so "
+                f"OpenCV gives it {time_text(self.duration_s)} of the {time_text(restart[1] / self.fps)} it plays, "
+                f"and a time past that cannot be sought; remux it into one timeline first: ffmpeg -i "
+                f"{shlex.quote(str(self.spec.target))} -c copy whole.ts")
         while True:
             at = max(0.0, start_s - lead)
             if at > 0 or moved:
@@ -1410,6 +1424,27 @@ class FrameSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _clock_restart(path: Path) -> tuple[float, int] | None:
+    """Where an MPEG-TS's timestamps start again (pieces joined with `cat`): (the time they had reached, the
+    packets in the file), or None where they never go back by more than CLOCK_RESTART_S. Reads every packet
+    undecoded (OpenCV's raw mode: 0.6 s for an hour of video), so it is asked only when a time past what
+    OpenCV gives the file is wanted."""
+    cap = cv2.VideoCapture(_opencv_name(path))
+    try:
+        if not (cap.isOpened() and cap.set(cv2.CAP_PROP_FORMAT, -1)):
+            return None
+        packets, reached, restart = 0, float("-inf"), None
+        while cap.read()[0]:
+            packets += 1
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if restart is None and t < reached - CLOCK_RESTART_S:
+                restart = reached
+            reached = max(reached, t)
+    finally:
+        cap.release()
+    return None if restart is None else (restart, packets)
 
 
 def _frames_shown(path: str | int, count: int, fps: float) -> int:

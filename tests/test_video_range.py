@@ -208,6 +208,33 @@ def test_an_end_past_the_files_end_reads_it_to_its_end_and_says_so(tmp_path, cli
     assert {int(r["frame"]) for r in read_csv(table)} == set(range(264, 275))
 
 
+def test_a_start_past_a_cat_joined_ts_clock_says_why_and_how_to_read_it(tmp_path, clip, mask_model, capfd):
+    """`cat a.ts b.ts > joined.ts` plays both pieces, but its timestamps start again at the join: OpenCV gives it
+    the length from its first timestamp to its last and seeks by them, so a --start in the second piece was "the
+    video is 0:01.502 long" of a file that plays 3 s. The line says why, and the remux it names reads it."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    pieces = [tmp_path / "a.ts", tmp_path / "b.ts"]
+    for at, piece in zip((1, 5), pieces):
+        subprocess.run(["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(clip), "-an", "-frames:v", "45",
+                        "-c:v", "libx264", str(piece)], check=True)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(piece.read_bytes() for piece in pieces))
+    common = ["--model", str(mask_model), "--tasks", "mask", "--no-display", "--start", "2.5"]
+    assert main(["--source", str(joined), *common, "--csv", str(tmp_path / "faces.csv")]) == 2
+    assert one_error_line(capfd.readouterr().err) == (
+        f"[ERROR] {joined}: nothing to read from 0:02.500 (2.5 s) on: its timestamps start again after 0:01.468 "
+        "(pieces joined with cat?), so OpenCV gives it 0:01.502 of the 0:03.003 it plays, and a time past that "
+        f"cannot be sought; remux it into one timeline first: ffmpeg -i {joined} -c copy whole.ts")
+    assert not (tmp_path / "faces.csv").exists()
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(joined), "-c", "copy", str(tmp_path / "whole.ts")], check=True)
+    assert main(["--source", str(tmp_path / "whole.ts"), *common, "--csv", str(tmp_path / "faces.csv")]) == 0
+    assert {int(r["frame"]) for r in read_csv(tmp_path / "faces.csv")} == set(range(75, 90))
+    # A TS that is that short says so as before, its packets read for a restart they do not have.
+    assert main(["--source", str(pieces[0]), *common]) == 2
+    assert one_error_line(capfd.readouterr().err).endswith("on: the video is 0:01.502 long")
+
+
 def test_a_folder_run_skips_a_video_shorter_than_the_start(tmp_path, clip, mask_model, capfd):
     """A folder of interviews, minute 10 of each: one shorter than that has nothing there, which is no failure
     to read it (exit 0); when none has, one [ERROR] line, exit 2."""
