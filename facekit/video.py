@@ -775,6 +775,7 @@ class FrameSource:
         # gone, as the loop waited here (up to the 5 minutes a reconnection takes).
         self.waiting: Callable[[], bool] | None = None
         self._live = self.spec.live if live is None else live
+        self._hold_stderr = hold_stderr  # as the source opens again (_seek)
         _check_photo_pixels(self.spec)
         self.cap = _open_capture(self.spec, hold_stderr)
         # A live HLS stream's reads wait for its segments (_hls_read_ms): its playlist is asked for once the stream
@@ -1136,8 +1137,14 @@ class FrameSource:
                 f"{shlex.quote(str(self.spec.target))} -c copy whole.ts")
         while True:
             at = max(0.0, start_s - lead)
-            if at > 0 or moved:
+            if at > 0:
                 self.cap.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0)
+            elif moved:
+                # Opened again, not sought to 0: an MPEG-TS has no index, and a seek to 0 in one whose keyframes are
+                # 8 s apart read on from its second (2.0 s in, after a change of size), its frames before unread and
+                # the count begun there: --start 1.5 gave the frame at 2.0 s as frame 0 (of 60).
+                self.cap.release()
+                self.cap = _open_capture(self.spec, self._hold_stderr, read_ms=self._read_ms)
             moved, before = True, 0
             ok, frame, skipped = self._read_on(0)
             t = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0

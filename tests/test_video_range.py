@@ -137,6 +137,28 @@ def test_a_seek_lands_on_the_frame_a_read_from_the_start_reaches(tmp_path, clip)
         FrameSource(str(joined), start_s=9.2, end_s=9.7)  # between two pieces: 9.142 s, then 9.985
 
 
+def test_a_start_in_an_mpeg_ts_first_keyframes_gap_is_read_from_its_start(tmp_path, clip):
+    """An MPEG-TS has no index: OpenCV's seek lands on a packet near the time, and the decoder's first frame is the
+    next keyframe's, 8 s on where ffmpeg's libx264 puts them. Going back to the start was a seek to 0 too, which
+    landed the same way: --start 1.5 of one with a keyframe at 0 and at 2.0 s gave the frame at 2.0 s as frame 0."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    pieces = [tmp_path / "a.ts", tmp_path / "b.ts"]
+    for at, piece in zip((1, 5), pieces):  # each 2 s, a keyframe at its start
+        subprocess.run(["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(clip), "-an", "-frames:v", "60",
+                        "-c:v", "libx264", str(piece)], check=True)
+    joined = tmp_path / "joined.ts"
+    (tmp_path / "list.txt").write_text("".join(f"file '{piece}'\n" for piece in pieces))
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"),
+                    "-c", "copy", str(joined)], check=True)
+    truth = every_frame(joined)
+    with FrameSource(str(joined), start_s=1.5) as source:
+        got = [(index, source.time_s(index), frame) for index, frame in iter(source.read, None)]
+    assert [index for index, _, _ in got] == list(range(45, 120))
+    assert [t for _, t, _ in got] == [t for t, _ in truth[45:]]
+    assert all(np.array_equal(frame, truth[index][1]) for index, _, frame in got)
+
+
 def test_the_librarys_range_counts_every_from_its_first_frame(clip):
     import facekit
 
