@@ -888,6 +888,7 @@ class FrameSource:
         self._ts_gaps = (self.spec.kind == "file" and not self._live and not self.sequence and not self._photo
                          and self._container() == "ts")
         self._steps: deque[float] = deque(maxlen=9)  # a TS's last steps between frames, in seconds (_lost_before)
+        self._restart_said = False  # a TS whose timestamps start again part-way (_lost_before): said once
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -981,7 +982,7 @@ class FrameSource:
                         continue
                     self._on_end(index)
                     break
-                lost = 0 if self._endless else max(bad, self._lost_before())
+                lost = 0 if self._endless else max(bad, self._lost_before(index))
                 if lost:  # a file's frames that did not decode: the next ones keep their numbers
                     self.undecodable += lost
                     index += lost
@@ -1019,7 +1020,7 @@ class FrameSource:
                 with self._cond:
                     self._cond.notify_all()
 
-    def _lost_before(self) -> int:
+    def _lost_before(self, index: int) -> int:
         """How many frames an MPEG-TS lost before the one just read, by its timestamp: the packets of a damaged
         stretch never reach the decoder, so no read fails, and the frames after them were numbered 4 and 8 short of
         the same frames in the intact file (and of a time range's numbers for them). A TS (a broadcast's, a
@@ -1029,6 +1030,12 @@ class FrameSource:
         if not self._ts_gaps:
             return 0
         step = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - self._last_s  # _last_s: the frame before's, or NaN
+        if step < -CLOCK_RESTART_S and not self._restart_said and self._notify is not None:
+            # Pieces joined with `cat`: the rows' times went back to the second piece's own without a word.
+            self._restart_said = True
+            self._notify(f"{self.spec.describe()}: its timestamps start again at frame {index} (pieces joined with "
+                         "cat?): the times from there are that piece's own; ffmpeg -i "
+                         f"{shlex.quote(str(self.spec.target))} -c copy whole.ts puts them in one timeline")
         # Its first few steps are too few to go by: the rate it reports stands in for them.
         usual = float(np.median(self._steps)) if len(self._steps) >= 4 else 1.0 / self.fps if self.fps_known else 0.0
         if step > 0:

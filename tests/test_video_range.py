@@ -233,7 +233,8 @@ def test_an_end_past_the_files_end_reads_it_to_its_end_and_says_so(tmp_path, cli
 def test_a_start_past_a_cat_joined_ts_clock_says_why_and_how_to_read_it(tmp_path, clip, mask_model, capfd):
     """`cat a.ts b.ts > joined.ts` plays both pieces, but its timestamps start again at the join: OpenCV gives it
     the length from its first timestamp to its last and seeks by them, so a --start in the second piece was "the
-    video is 0:01.502 long" of a file that plays 3 s. The line says why, and the remux it names reads it."""
+    video is 0:01.502 long" of a file that plays 3 s. The line says why, and the remux it names reads it; a whole
+    run's [WARN] line says where its times start again."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs ffmpeg")
     pieces = [tmp_path / "a.ts", tmp_path / "b.ts"]
@@ -249,9 +250,17 @@ def test_a_start_past_a_cat_joined_ts_clock_says_why_and_how_to_read_it(tmp_path
         "(pieces joined with cat?), so OpenCV gives it 0:01.502 of the 0:03.003 it plays, and a time past that "
         f"cannot be sought; remux it into one timeline first: ffmpeg -i {joined} -c copy whole.ts")
     assert not (tmp_path / "faces.csv").exists()
+    # A whole run reads both pieces, its rows' times those of each piece: said, where they went back without a word.
+    assert main(["--source", str(joined), *common[:-2], "--csv", str(tmp_path / "faces.csv")]) == 0
+    assert [line for line in capfd.readouterr().err.splitlines() if line.startswith(("[WARN]", "[ERROR]"))] == [
+        f"[WARN] {joined}: its timestamps start again at frame 45 (pieces joined with cat?): the times from there "
+        f"are that piece's own; ffmpeg -i {joined} -c copy whole.ts puts them in one timeline"]
+    times = {int(r["frame"]): float(r["time_s"]) for r in read_csv(tmp_path / "faces.csv")}
+    assert times[44] > 1.4 and times[46] < 0.1
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(joined), "-c", "copy", str(tmp_path / "whole.ts")], check=True)
-    assert main(["--source", str(tmp_path / "whole.ts"), *common, "--csv", str(tmp_path / "faces.csv")]) == 0
-    assert {int(r["frame"]) for r in read_csv(tmp_path / "faces.csv")} == set(range(75, 90))
+    assert main(["--source", str(tmp_path / "whole.ts"), *common, "--csv", str(tmp_path / "whole.csv")]) == 0
+    assert "[WARN]" not in capfd.readouterr().err
+    assert {int(r["frame"]) for r in read_csv(tmp_path / "whole.csv")} == set(range(75, 90))
     # A TS that is that short says so as before, its packets read for a restart they do not have.
     assert main(["--source", str(pieces[0]), *common]) == 2
     assert one_error_line(capfd.readouterr().err).endswith("on: the video is 0:01.502 long")
