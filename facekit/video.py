@@ -1554,16 +1554,19 @@ class _PictureSizes:
         codec = "".join(chr((fourcc >> 8 * i) & 0xFF) for i in range(4))
         if spec.kind != "file" or codec not in cls.H264 | cls.HEVC:
             return None
-        for seek in ((True, False) if start else (False,)):
-            with quiet_stderr() if hold_stderr else nullcontext():
-                raw = cv2.VideoCapture(_opencv_name(Path(spec.target)))
-            if not (raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1)):
-                raw.release()
-                return None
-            sizes = cls(raw, codec in cls.HEVC)
-            if not seek or sizes._start_at(*start):
-                return sizes
+        sizes = cls._opened(Path(str(spec.target)), codec in cls.HEVC, hold_stderr)
+        if sizes is not None and start is not None and not sizes._start_at(*start):
             sizes.close()  # no keyframe found before the range: its packets are read from the file's start
+            sizes = cls._opened(Path(str(spec.target)), codec in cls.HEVC, hold_stderr)
+        return sizes
+
+    @classmethod
+    def _opened(cls, path: Path, hevc: bool, hold_stderr: bool) -> "_PictureSizes | None":
+        with quiet_stderr() if hold_stderr else nullcontext():
+            raw = cv2.VideoCapture(_opencv_name(path))
+        if raw.isOpened() and raw.set(cv2.CAP_PROP_FORMAT, -1):
+            return cls(raw, hevc)
+        raw.release()
         return None
 
     def _start_at(self, index: int, time_s: float) -> bool:
@@ -1573,13 +1576,13 @@ class _PictureSizes:
         it goes SEEK_LEAD_S back, then 4x as far, as FrameSource._seek does. The packets are numbered so that the
         one shown at `time_s` is `index`, as FrameSource numbers its frames after a seek. False: no keyframe found
         before it (a file whose clock starts again), or the file's start reached."""
-        lead = SEEK_LEAD_S
-        while time_s - lead > 0:
-            self._cap.set(cv2.CAP_PROP_POS_MSEC, (time_s - lead) * 1000.0)
+        lead, cap = SEEK_LEAD_S, self._cap
+        while cap is not None and time_s - lead > 0:
+            cap.set(cv2.CAP_PROP_POS_MSEC, (time_s - lead) * 1000.0)
             lead *= 4
             packets: list[tuple[float, bytes | None]] = []  # from the keyframe on: (time, a keyframe's packet)
-            while (read := self._cap.read())[0]:
-                t, key = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, self._cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME)
+            while (read := cap.read())[0]:
+                t, key = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME)
                 if packets or key:
                     packets.append((t, read[1].tobytes() if key else None))
                 if t > time_s + self.AFTER_START_S:
