@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 # cv2, numpy and the models are imported inside main(), under `guarded`: a Ctrl-C while they load
 # is then one line and exit 130 instead of a traceback.
 from ..errors import NAME_MAX, NO_ROOM_ERRNOS, FacekitError, VideoError, counted, native_path
-from .common import (READER_CLOSED, READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version, build_pipeline,
-                     check_output_path, example_command, exit_status_help, fail, guarded, has_display, info, number,
-                     positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting, report_landmarks,
-                     results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command, warn, where,
-                     window_title, write_error_line)
+from .common import (READER_CLOSED, READER_STOPPED, WRITE_ERRNOS, ArgumentParser, add_pipeline_options, add_version,
+                     build_pipeline, check_output_path, example_command, exit_status_help, fail, guarded, has_display,
+                     info, number, positive_int, prog_name, progress_bar, reader_gone, refuse_overwriting,
+                     report_landmarks, results_to_stdout, say, say_commercial_use, say_non_commercial, sibling_command,
+                     warn, where, window_title, write_error_line)
 from .window import CLOSED, LOST, Window
 
 if TYPE_CHECKING:
