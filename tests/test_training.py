@@ -1171,6 +1171,73 @@ def test_installed_package_default_output_is_the_working_folder(datasets, tmp_pa
     assert default_output("mask") == (facekit.heads.DEFAULT_MODELS_DIR / "mask", None)
 
 
+def trainer_examples() -> list[tuple[str, str, list[str]]]:
+    """(where, line, argv) of each trainer command in the --help examples and the READMEs' bash blocks, with the
+    blocks' shell variables (G=..., FER=...) filled in."""
+    from facekit.cli.train import build_parser
+
+    texts = [("--help", build_parser().epilog)]
+    for readme in (ROOT / "README.md", ROOT / "dataset" / "README.md"):
+        texts += [(readme.name, block) for block in re.findall(r"```bash\n(.*?)```", readme.read_text(), re.S)]
+    found = []
+    for where, text in texts:
+        env: dict[str, str] = {}
+        for line in text.replace("\\\n", " ").splitlines():
+            words = shlex.split(re.sub(r"\$(\w+)", lambda m: env.get(m[1], m[0]), line), comments=True)
+            if len(words) == 1 and re.fullmatch(r"\w+=.*", words[0]):
+                name, value = words[0].split("=", 1)
+                env[name] = value
+            starts = [i for i, w in enumerate(words) if w.endswith("train_mask_detector.py")]
+            if starts:
+                found.append((where, line.strip(), words[starts[0] + 1:]))
+    return found
+
+
+def test_no_example_replaces_a_shipped_head_with_another_recipe(datasets):
+    """The --help example `-d fer2013/train --test-dataset fer2013/test ... --model models/emotion` replaced the
+    shipped FER+ emotion head (86.2% on FER+ test) with one trained on FER2013's folder labels, and `--dataset
+    dataset/mask` (no -m: models/mask) the mask head with the tutorial's: an example that writes into a shipped
+    head's folder, named or by default, must be the command that head's card records."""
+    from facekit.cli.train import build_parser
+    from facekit.training import dataset_labels, task_name
+
+    parser = build_parser()
+
+    def asset(path: Path) -> Path:  # dataset/mask, fer2013/train, $FACEKIT_ASSETS/datasets/gender=without_mask
+        text = str(path)
+        for lead in ("datasets/", "dataset/"):
+            text = text.split(lead, 1)[-1]
+        return datasets / text
+
+    def recipe(argv: list[str]) -> dict:
+        args = vars(parser.parse_args(argv))
+        for key in ("model", "resume", "plot"):
+            args.pop(key)
+        args["dataset"] = [str(asset(d)) for d in args["dataset"]]
+        for key in ("test_dataset", "soft_labels"):
+            args[key] = args[key] and str(asset(args[key]))
+        args["init_model"], args["ensemble"] = args["init_model"] is not None, len(args["ensemble"])
+        return args
+
+    examples = trainer_examples()
+    assert len([e for e in examples if e[0] == "--help"]) == 5 and len(examples) >= 15
+    checked = 0
+    for where, line, argv in examples:
+        args = parser.parse_args(argv)
+        if args.model is None:
+            roots = [asset(d) for d in args.dataset]
+            output = Path("models") / task_name(dataset_labels(roots, lambda m: None), roots)
+        else:
+            output = args.model
+        if output.parent != Path("models"):
+            continue
+        assert (ROOT / output / "card.json").is_file(), f"{where}: {line} writes {output}, no head there"
+        shipped = shlex.split(json.loads((ROOT / output / "card.json").read_text())["command"])[2:]
+        assert recipe(argv) == recipe(shipped), f"{where}: {line} replaces {output} with another recipe"
+        checked += 1
+    assert checked == 4  # README's commands that remake the mask (twice), gender and emotion heads
+
+
 def test_training_without_model_says_it_replaces_the_head_the_scripts_run(datasets, tmp_path, monkeypatch, capfd):
     """The tutorial's `python train_mask_detector.py --dataset dataset` (which wrote mask_detector.model beside it)
     replaces the models/ mask head every script runs by default; its first line said only "-> models/mask"."""

@@ -71,15 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=prog_name(SCRIPT),
         description="Fine-tune MobileNetV2 (ImageNet weights) on DATASET/<class>/*.jpg.",
+        # Each example names its own -m: without it a checkout's models/<task> is written, and these recipes
+        # replaced a shipped head with a weaker one (FER2013's folder labels over the FER+ emotion head).
         epilog="examples:\n"
-               f"  {run} --dataset dataset/mask\n"
+               f"  {run} --dataset dataset/mask -m my_mask   # the tutorial's pasted-on masks\n"
                f"  {run} -d my_photos -m my_head -e 2 --fine-tune-epochs 0   # my_photos/<class>/*.jpg\n"
                f"      # then run it: {image_command()} -i photo.jpg -m my_head (--tasks picks which heads)\n"
                f"  {run} -d fer2013/train --test-dataset fer2013/test --input-size 96 \\\n"
-               "      --color gray --model models/emotion\n"
-               f"  {run} -d mask_real_train mask --faces all --augment photo  # merged by class\n"
+               "      --color gray -m fer2013_labels   # FER2013's folder labels\n"
+               f"  {run} -d mask_real_train mask --faces all --augment photo -m real_masks  # merged by class\n"
                f"  {run} -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
-               "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none\n"
+               "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none -m ferplus\n"
+               "  # without -m: models/<task>, in a checkout the shipped head, which it replaces; the command\n"
+               "  # that made each shipped head is its card.json's \"command\"\n"
                + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
