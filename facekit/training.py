@@ -764,7 +764,13 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
         kinds = {(g, c) for g, c in zip(group[members > 1], src_y[rest][members > 1])}
         classes = np.bincount([g for g, _ in kinds], minlength=n_src)
         moved = part_of[group] != part_of[rest]
+        trained = set(src_y[part_of == 0])
         part_of[rest] = part_of[group]
+        lost = [data.labels[c] for c in sorted(trained - set(src_y[part_of == 0]))]
+        if lost:  # a small set of twins: each training image followed its look-alike out
+            raise DatasetError(f"every training image of class {', '.join(map(repr, lost))} has a look-alike (the "
+                               "same photo with or without a mask, flipped, noised...) drawn for validation or test, "
+                               "where it must go too: give more images")
         looks.update(groups=int((classes > 0).sum()), images=int((members > 1).sum()),
                      groups_with_two_classes=int((classes > 1).sum()), moved=int(moved.sum()))
     parts = {name: np.flatnonzero(part_of == code) for code, name in enumerate(("train", "val", "test"))}

@@ -867,6 +867,7 @@ def test_one_photo_with_and_without_a_pasted_mask_stays_in_one_split_part(datase
     photos the model had learnt. Look-alikes now follow the first of them into its part, and the card says so."""
     import dataclasses
 
+    from facekit.errors import DatasetError
     from facekit.preprocess import CropSpec
     from facekit.training import TrainConfig, load_dataset, look_groups, prepare_data, split_dataset
 
@@ -896,6 +897,12 @@ def test_one_photo_with_and_without_a_pasted_mask_stays_in_one_split_part(datase
     # Without the look hashes the same seed split twins across parts: the leak this guards against.
     old = parts(split_dataset(dataclasses.replace(data, looks=None), 0.1, 0.2))
     assert sum(len(sides) > 1 for sides in old.values()) >= 5
+    # A class whose every training image would follow a look-alike out of training is refused, not left out.
+    looks, unmasked = data.looks.copy(), np.flatnonzero(data.y == 1)
+    masked_test = [i for i in split_dataset(data, 0.1, 0.2).test if data.y[i] == 0]
+    looks[unmasked] = looks[masked_test[0]]
+    with pytest.raises(DatasetError, match="every training image of class 'without_mask' has a look-alike"):
+        split_dataset(dataclasses.replace(data, looks=looks), 0.1, 0.2)
 
     cfg = TrainConfig(dataset=root, output=tmp_path / "m", input_size=32, face_crops="none", synth_masks=0)
     card = prepare_data(cfg, log=lambda m: None).card
