@@ -193,7 +193,10 @@ def held_out_parts(root: Path, folder: Path | None, card: dict | None, which: st
         held = B.held_out_split(trained[0], card, limit=limit)
         return _with_others({trained[0].name: held}, root, crop, val, test, which, limit)
     elif trained:
-        rows = trainer_split(trained, card.get("labels"), val, test, which)
+        # A model trained before look-alikes were kept together (its card has no record of them) drew its parts
+        # without: rebuilt with them, a few of its training photos would be scored as held out.
+        rows = trainer_split(trained, card.get("labels"), val, test, which,
+                             "look_alike_kept_together" in card.get("dataset", {}))
         how = f"the trainer's {which} part of {' + '.join(p.name for p in trained)}"
     found = {name: _crops(r, crop, detector, limit, f"{how} (held out by the model's trainer)")
              for name, r in rows.items()}
@@ -212,16 +215,19 @@ def _with_others(found: dict, root: Path, crop, val: float, test: float, which: 
 
 
 def trainer_split(roots: list[Path], labels: list[str] | None, val: float, test: float,
-                  which: str) -> dict[str, list]:
+                  which: str, look_alikes: bool = True) -> dict[str, list]:
     """The trainer's own split of these folders (facekit.training.split_dataset, seed 42, copies of
-    training images dropped), grouped by dataset folder: name -> [(file, None, label), ...]."""
+    training images dropped), grouped by dataset folder: name -> [(file, None, label), ...].
+    look_alikes=False: as the trainer split them before it kept look-alike photos in one part."""
+    import dataclasses
+
     from facekit.preprocess import CropSpec
     from facekit.training import load_dataset, split_dataset
 
     # face_crops="none": the split is drawn per image, before any face is cut, so only file order,
     # labels and pixel hashes matter here; 16 px keeps this cheap.
     data = load_dataset(roots, 16, "rgb", CropSpec(), "none", labels=labels, log=lambda m: None)
-    split = split_dataset(data, val, test)
+    split = split_dataset(data if look_alikes else dataclasses.replace(data, looks=None), val, test)
     out: dict[str, list] = {}
     for i in (split.test if which == "test" else split.val):
         path = Path(data.paths[i])

@@ -223,3 +223,30 @@ def test_smoke_training_on_two_folders(datasets, media, tmp_path):
     assert res.returncode == 0, res.stderr
     face = json.loads(out.read_text())["faces"][0]
     assert set(face["gender"]["probabilities"]) == set(GENDERS)
+
+
+def test_the_benchs_rebuilt_split_keeps_look_alikes_together_only_for_models_trained_so(datasets, tmp_path):
+    """bench.gender rebuilds the parts a model was not trained on with the trainer's split_dataset: a model whose
+    card records look_alike_kept_together drew them with look-alikes in one part, a model trained before did not,
+    and its parts rebuilt the new way would score a few of its own training photos as held out."""
+    from bench import gender as bench_gender
+
+    from .test_training import TWINS
+
+    root = tmp_path / "twins"
+    for label, name in (("with_mask", "{}-with-mask.jpg"), ("without_mask", "{}.jpg")):
+        (root / label).mkdir(parents=True)
+        for n in TWINS:
+            shutil.copy(datasets / "mask" / label / name.format(n), root / label)
+
+    def held_out(grouped):  # photo number -> the parts its held-out files are in, one entry a file
+        parts = {}
+        for which in ("val", "test"):
+            for f, _, _ in bench_gender.trainer_split([root], None, 0.1, 0.2, which, grouped)["twins"]:
+                parts.setdefault(Path(f).name.split("-")[0].split(".")[0], []).append(which)
+        return parts
+
+    together = held_out(True)  # both twins held out, in one part
+    assert len(together) >= 5 and all(len(p) == 2 and p[0] == p[1] for p in together.values())
+    # the split as it was drawn before: twins apart, one trained on, the other held out
+    assert sum(len(p) == 1 for p in held_out(False).values()) >= 3
