@@ -177,7 +177,7 @@ class Dataset:
     folders: list[dict] = field(default_factory=list)  # per --dataset folder: path, images and faces per class
     soft: np.ndarray | None = None  # (N, classes) target distributions (--soft-labels votes)
     origin: np.ndarray | None = None  # (N,) index of the --dataset folder each example came from
-    looks: np.ndarray | None = None  # (N, 2) uint64 look_hash of each example's image and of its mirror
+    looks: np.ndarray | None = None  # (N, 2, 4) uint64 look_hash of each example's image and of its mirror
 
     def subset(self, idx: np.ndarray) -> "Dataset":
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
@@ -636,28 +636,29 @@ def add_occluded(x: np.ndarray, y: np.ndarray, kps: np.ndarray, labels: list[str
 
 
 # Look-alike images: the asset mirror's mask/ set is mostly pairs and families of one photo, with a mask pasted on and
-# without, flipped, turned, blurred or noised ("augmented_image_*"): a random split put 1,061 of its 1,376 images
-# in 343 such families across train and test, and the test accuracy scored faces the model had learnt. The top 40%
-# of a photo (above a pasted mask), hashed as the 8x8 lowest frequencies of its 32x32 grey DCT, finds them: at most
-# LOOK_DISTANCE of the 64 bits apart (or apart from its mirror's). At 4, 10 of gender/'s 2,307 face crops (different
-# people, framed alike) pair up, 10 more at 6, 71 more at 8, where mask/ gains only 29 and 41 more.
-LOOK_DISTANCE = 4
+# without, flipped, turned, blurred or noised ("augmented_image_*"): a random split put 159 of its 255 test images
+# beside a look-alike in training. The top LOOK_TOP of a photo (above a pasted mask), hashed as the signs of the 16x16
+# lowest frequencies of its 32x32 grey DCT, finds them: at most LOOK_DISTANCE of the 256 bits apart (or apart from
+# its mirror's). mask/: 1,046 images in 340 groups. A 64-bit hash (8x8) at 4 bits found 1,060 there, but chained
+# celeba_gender's aligned faces of different people (alike hair and background) into a group of 306; at 24 of 256 its
+# largest group is 2 (14 images in 7 groups), at 40 15, at 48 177.
+LOOK_DISTANCE = 24
 LOOK_TOP = 0.4
 
 
-def look_hash(image: np.ndarray) -> int:
-    """64-bit perceptual hash of the top LOOK_TOP of an image (BGR or grey), for look_groups."""
+def look_hash(image: np.ndarray) -> np.ndarray:
+    """256-bit perceptual hash (4 uint64) of the top LOOK_TOP of an image (BGR or grey), for look_groups."""
     import cv2
 
     top = image[:max(1, round(image.shape[0] * LOOK_TOP))]
     grey = cv2.cvtColor(top, cv2.COLOR_BGR2GRAY) if top.ndim == 3 else top
-    low = cv2.dct(cv2.resize(grey.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA))[:8, :8].ravel()
-    return int.from_bytes(np.packbits(low > np.median(low)).tobytes(), "big")
+    low = cv2.dct(cv2.resize(grey.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA))[:16, :16].ravel()
+    return np.packbits(low > np.median(low)).view(np.uint64)
 
 
 def look_groups(looks: np.ndarray, most: int = LOOK_DISTANCE) -> np.ndarray:
-    """Each image's group, as the index of its group's first image: images whose look_hash (or their mirror's,
-    looks[:, 1]) are at most `most` bits apart are one group, and so are chains of them."""
+    """Each image's group, as the index of its group's first image: images whose look_hash (looks[:, 0]; or their
+    mirror's, looks[:, 1]) are at most `most` bits apart are one group, and so are chains of them."""
     n = len(looks)
     parent = np.arange(n)
 
@@ -667,11 +668,11 @@ def look_groups(looks: np.ndarray, most: int = LOOK_DISTANCE) -> np.ndarray:
             i = parent[i]
         return i
 
-    rows = max(1, (1 << 24) // max(n, 1))  # ~16M pairs a step: 35,000 images in 2 x 74 steps, a few seconds
+    rows = max(1, (1 << 22) // max(n, 1))  # ~4M pairs a step; FER2013/train's 28,709 images: 99 s on 2 busy cores
     for start in range(0, n, rows):
-        mine = looks[start:start + rows, :1]
-        near = ((np.bitwise_count(mine ^ looks[None, :, 0]) <= most)
-                | (np.bitwise_count(mine ^ looks[None, :, 1]) <= most))
+        mine = looks[start:start + rows, None, 0]
+        near = ((np.bitwise_count(mine ^ looks[None, :, 0]).sum(-1) <= most)
+                | (np.bitwise_count(mine ^ looks[None, :, 1]).sum(-1) <= most))
         for i, j in zip(*np.nonzero(near)):
             a, b = root(start + i), root(j)
             if a != b:  # the smaller index is the root, so a group's root is its first image
@@ -1191,7 +1192,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         "validation": f"files named *{cfg.val_pattern}*" if cfg.val_pattern else
         f"stratified {cfg.val_split:.0%} of the dataset (seed {SEED})",
         "duplicates_of_train_dropped": dropped,
-        "look_alike_kept_together": {"rule": f"images whose top {LOOK_TOP:.0%} hash (64-bit DCT, or its mirror's) is "
+        "look_alike_kept_together": {"rule": f"images whose top {LOOK_TOP:.0%} hash (256-bit DCT, or its mirror's) is "
                                              f"at most {LOOK_DISTANCE} bits from another's go to that one's part",
                                      **alike},
         "split": {"train": int(len(y_tr)), "validation": int(len(va.y)), "test": int(len(te.y))},

@@ -908,7 +908,7 @@ def test_one_photo_with_and_without_a_pasted_mask_stays_in_one_split_part(datase
     card = prepare_data(cfg, log=lambda m: None).card
     alike = card["look_alike_kept_together"]
     assert (alike["groups"], alike["images"], alike["groups_with_two_classes"]) == (20, 41, 20)
-    assert alike["moved"] > 0 and "4 bits" in alike["rule"]
+    assert alike["moved"] > 0 and "24 bits" in alike["rule"]
     assert sum(card["split"].values()) == 41 and card["split"]["test"] >= 8
 
 
