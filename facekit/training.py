@@ -1135,13 +1135,20 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         seen = set(tr.hashes)
         dup = np.array([h in seen for h in te.hashes])
         split.how["duplicates_of_train_dropped"]["test"] = int(dup.sum())
-        te = te.subset(np.flatnonzero(~dup))
+        # A test set cannot lend its images to training, so a look-alike of a training image (the same photo with a
+        # mask pasted on, a flipped copy) is dropped from it as a copy is.
+        groups = look_groups(np.concatenate([tr.looks, te.looks])) if len(tr.y) and len(te.y) else np.array([])
+        twin = np.isin(groups[len(tr.y):], groups[:len(tr.y)]) & ~dup if len(groups) else np.zeros_like(dup)
+        split.how["look_alike_kept_together"]["test_dataset_dropped"] = int(twin.sum())
+        te = te.subset(np.flatnonzero(~dup & ~twin))
     else:
         te = data.subset(split.test)
     dropped, alike = split.how["duplicates_of_train_dropped"], split.how["look_alike_kept_together"]
     log(f"[INFO] split: {len(tr.y)} train, {len(va.y)} validation, {len(te.y)} test" +
         (f" (dropped as copies of training images: {dropped['val']} validation, {dropped['test']} test)"
          if dropped["val"] or dropped["test"] else "")
+        + (f" (--test-dataset's look-alikes of training images dropped: {alike['test_dataset_dropped']})"
+           if alike.get("test_dataset_dropped") else "")
         + (f"; {alike['images']} look-alike images (one photo with and without a mask, flipped, noised...) in "
            f"{alike['groups']} groups, each group kept in one part" if alike["groups"] else ""))
     if not len(va.y):

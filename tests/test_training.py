@@ -910,6 +910,36 @@ def test_one_photo_with_and_without_a_pasted_mask_stays_in_one_split_part(datase
     assert (alike["groups"], alike["images"], alike["groups_with_two_classes"]) == (20, 41, 20)
     assert alike["moved"] > 0 and "24 bits" in alike["rule"]
     assert sum(card["split"].values()) == 41 and card["split"]["test"] >= 8
+    # A --test-dataset cannot lend a photo to training: its look-alikes of training photos are dropped, as copies are.
+    # Training: the 20 masked photos and 5 of their unmasked twins; test: 5 other masked photos' unmasked twins,
+    # beside 5 masked and 2 unmasked photos that training has no look-alike of.
+    train, test_set = tmp_path / "train", tmp_path / "test_set"
+    for folder in (train, test_set):
+        for label in ("with_mask", "without_mask"):
+            (folder / label).mkdir(parents=True)
+    src = datasets / "mask"
+    for n in TWINS:
+        shutil.copy(src / "with_mask" / f"{n}-with-mask.jpg", train / "with_mask")
+    for n in TWINS[:5]:
+        shutil.copy(src / "without_mask" / f"{n}.jpg", train / "without_mask")
+    for n in TWINS[5:10]:
+        shutil.copy(src / "without_mask" / f"{n}.jpg", test_set / "without_mask")
+    for name in ("134-with-mask.jpg", "135-with-mask.jpg", "136-with-mask.jpg", "137-with-mask.jpg",
+                 "138-with-mask.jpg"):
+        shutil.copy(src / "with_mask" / name, test_set / "with_mask")
+    for name in ("139.jpg", "14.jpg"):
+        shutil.copy(src / "without_mask" / name, test_set / "without_mask")
+    trained = load_dataset(train, 32, "rgb", CropSpec(), "none", log=lambda m: None)
+    learnt = {Path(trained.paths[i]).name for i in split_dataset(trained, 0.1, 0.2, separate_test=True).train}
+    twins = [f"{n}.jpg" for n in TWINS[5:10] if f"{n}-with-mask.jpg" in learnt]  # not those drawn for validation
+    assert len(twins) >= 3
+    logged = []
+    data = prepare_data(dataclasses.replace(cfg, dataset=train, test_dataset=test_set), log=logged.append)
+    assert data.card["look_alike_kept_together"]["test_dataset_dropped"] == len(twins)
+    kept = sorted(Path(f).name for f, _, _ in data.test_rows)
+    assert not set(kept) & set(twins) and len(kept) == 12 - len(twins)
+    assert {"134-with-mask.jpg", "138-with-mask.jpg", "139.jpg", "14.jpg"} <= set(kept)
+    assert any(f"--test-dataset's look-alikes of training images dropped: {len(twins)}" in line for line in logged)
 
 
 def test_a_folder_borrowed_as_one_class(datasets, tmp_path):
