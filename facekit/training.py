@@ -668,11 +668,16 @@ def look_groups(looks: np.ndarray, most: int = LOOK_DISTANCE) -> np.ndarray:
             i = parent[i]
         return i
 
-    rows = max(1, (1 << 22) // max(n, 1))  # ~4M pairs a step; FER2013/train's 28,709 images: 99 s on 2 busy cores
+    # ~4M pairs a step, counted a 64-bit word at a time into uint16 (no (rows, n, 4) temporary; uint8 would wrap at
+    # 256 bits apart): 10,000 images in 2.7 s where summing the words' counts took 13.3 s.
+    rows = max(1, (1 << 22) // max(n, 1))
     for start in range(0, n, rows):
-        mine = looks[start:start + rows, None, 0]
-        near = ((np.bitwise_count(mine ^ looks[None, :, 0]).sum(-1) <= most)
-                | (np.bitwise_count(mine ^ looks[None, :, 1]).sum(-1) <= most))
+        near = np.zeros((len(looks[start:start + rows]), n), dtype=bool)
+        for side in (0, 1):
+            apart = np.zeros(near.shape, dtype=np.uint16)
+            for word in range(looks.shape[-1]):
+                apart += np.bitwise_count(looks[start:start + rows, None, 0, word] ^ looks[None, :, side, word])
+            near |= apart <= most
         for i, j in zip(*np.nonzero(near)):
             a, b = root(start + i), root(j)
             if a != b:  # the smaller index is the root, so a group's root is its first image
@@ -1124,6 +1129,9 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         raise DatasetError(f"{', '.join(map(str, roots))}: every class needs at least 3 images to split, got "
                            f"{counts}{why}")
 
+    if n_images >= 10000 and not (cfg.val_pattern and (cfg.test_pattern or cfg.test_dataset)):
+        # FER2013/train's 28,709 images take ~40 s on 2 busy cores: said, so that the pause is not taken for a hang.
+        log(f"[INFO] looking for look-alike photos among {n_images} images...")
     split = split_dataset(data, cfg.val_split, cfg.test_split, cfg.val_pattern, cfg.test_pattern,
                           separate_test=cfg.test_dataset is not None)
     tr, va = data.subset(split.train), data.subset(split.val)
