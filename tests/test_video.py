@@ -1038,11 +1038,7 @@ def test_a_live_frame_is_not_held_until_the_next_one_comes(monkeypatch):
 def test_a_files_own_frame_rate_gives_its_times_and_the_outputs_rate(tmp_path, clip, mask_model, fps, out_fps):
     """A 0.5 fps time-lapse is timed and written at its own rate, not at 30 fps; so is a high-speed camera's
     1000 fps, its frames 1 ms apart (it was written at 30 fps, each frame at its own time: 1 frame of 4 kept)."""
-    cap, src = cv2.VideoCapture(str(clip)), tmp_path / "rate.avi"
-    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), fps, CLIP_SIZE)
-    for _ in range(4):
-        writer.write(cap.read()[1])
-    writer.release()
+    src = _cut_of(tmp_path / "rate.avi", clip, 4, "MJPG", fps)
     with FrameSource(src) as source:
         assert source.fps == out_fps
         while (item := source.read()) is not None:
@@ -1406,12 +1402,7 @@ def test_a_song_or_podcast_with_cover_art_is_a_sound_file_not_a_one_frame_video(
 
 def test_video_that_breaks_midway_keeps_what_was_written(tmp_path, clip, mask_model, capfd):
     # An AVI cut in half still opens (its header says 40 frames) and then stops early.
-    full = tmp_path / "full.avi"
-    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30,
-                                                                 CLIP_SIZE)
-    for _ in range(40):
-        writer.write(cap.read()[1])
-    writer.release()
+    full = _cut_of(tmp_path / "full.avi", clip, 40, "MJPG")
     cut = tmp_path / "cut.avi"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
@@ -1537,12 +1528,7 @@ def test_a_files_frames_that_do_not_decode_are_skipped_and_the_rest_keep_their_n
     taken for the file's end: "video ends at frame 20 of 60 (truncated or corrupt)", exit 2, the 36 good frames after
     it lost, and a range's seek past them found nothing. They are skipped with one [WARN] line, and every other frame
     keeps its number and time."""
-    whole, damaged = tmp_path / "whole.avi", tmp_path / "damaged.avi"
-    cap = cv2.VideoCapture(str(clip))
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 29.97, CLIP_SIZE)
-    for _ in range(60):
-        writer.write(cap.read()[1])
-    writer.release()
+    whole, damaged = _cut_of(tmp_path / "whole.avi", clip, 60, "MJPG", 29.97), tmp_path / "damaged.avi"
     data = bytearray(whole.read_bytes())
     starts = [m.start() for m in re.finditer(b"\xff\xd8", bytes(data))]
     assert len(starts) == 60
@@ -1877,12 +1863,8 @@ def test_a_video_file_served_over_http_is_read_as_a_file_every_frame(clip, mask_
         def log_message(self, *args):
             pass
 
-    video, table = tmp_path / "clip.avi", tmp_path / "f.csv"
-    cap = cv2.VideoCapture(str(clip))
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, CLIP_SIZE)
-    for _ in range(30):
-        writer.write(cap.read()[1])
-    writer.release()
+    table = tmp_path / "f.csv"
+    _cut_of(tmp_path / "clip.avi", clip, 30, "MJPG")  # served below
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -4099,9 +4081,9 @@ def test_a_killed_timeline_run_with_no_writable_home_leaves_no_temp_folder(tmp_p
     assert list(temp.iterdir()) == []
 
 
-def _cut_of(path: Path, clip: Path, frames: int, fourcc: str = "mp4v") -> Path:
+def _cut_of(path: Path, clip: Path, frames: int, fourcc: str = "mp4v", fps: float = 30) -> Path:
     """The clip's first `frames` frames as a video of its own."""
-    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30,
+    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps,
                                                                 CLIP_SIZE)
     for _ in range(frames):
         writer.write(cap.read()[1])
