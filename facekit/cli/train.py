@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                f"  {run} -d mask_real_train mask --faces all --augment photo -m real_masks  # merged by class\n"
                f"  {run} -d fer2013/train fer2013/test --soft-labels fer2013/ferplus.csv \\\n"
                "      --val-pattern PublicTest_ --test-pattern PrivateTest_ --color gray --face-crops none -m ferplus\n"
-               "  # without -m: models/<task>, in a checkout the shipped head, which it replaces; the command\n"
-               "  # that made each shipped head is its card.json's \"command\"\n"
+               "\nwithout -m a head goes to models/<task>: in a checkout, the shipped head, which it replaces (the\n"
+               "command that made each shipped head is the \"command\" in its card.json)\n"
                + exit_status_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--dataset", type=Path, required=True, nargs="+", action="extend", metavar="DIR",
