@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,6 +117,19 @@ def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10, faststa
     struct.pack_into(f">{count}I", moov, stco + 4, *(offset + len(moov) for offset in offsets))
     ftyp = struct.unpack(">I", data[:4])[0]
     path.write_bytes(data[:ftyp] + moov + data[ftyp:at])
+
+
+@pytest.fixture
+def threads_started_here():
+    """`alive(prefix)`: names of the threads this test started that still run. A check over the whole process
+    failed CI: three facekit-landmarks threads of analyzers another test on the same worker had dropped unclosed
+    (theirs end at a garbage collection) were counted against the analyzer under test."""
+    before = set(threading.enumerate())
+
+    def alive(prefix: str = "facekit") -> list[str]:
+        return [t.name for t in threading.enumerate() if t not in before and t.name.startswith(prefix)]
+
+    return alive
 
 
 @pytest.fixture(scope="session")

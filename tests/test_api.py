@@ -876,12 +876,11 @@ def test_one_analyzer_shared_by_threads_gives_each_photo_its_own_faces(media):
     assert together == alone * 6
 
 
-def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media):
+def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media, threads_started_here):
     """`with FaceAnalyzer(...) as analyzer:` (insightface users close theirs; a web app on reload) and close(): the
     models are freed at once, and a later call is one ValueError saying the analyzer is closed (there was no
     close(), and a with block was "'FaceAnalyzer' object does not support the context manager protocol")."""
     import gc
-    import threading
     import weakref
 
     from facekit import FaceAnalyzer
@@ -894,7 +893,7 @@ def test_a_closed_analyzer_lets_its_models_go_and_says_so_when_used_again(media)
         assert len(next(video).faces) == 1
     gc.collect()
     assert [m() for m in models] == [None] * len(models)
-    assert not [t for t in threading.enumerate() if t.name.startswith("facekit-landmarks")]
+    assert threads_started_here("facekit-landmarks") == []
     calls = {"analyze": lambda: analyzer.analyze(photo), "call": lambda: analyzer(photo),
              "classify_whole": lambda: analyzer.classify_whole(photo),
              "a new video": lambda: next(analyzer.analyze_video([photo])), "the video begun": lambda: next(video),
@@ -933,12 +932,11 @@ def test_a_call_under_way_when_another_thread_closes_the_analyzer_finishes_whole
         analyzer.analyze(media / "obama.jpg")
 
 
-def test_close_returns_once_the_landmarks_thread_has_ended(media, monkeypatch):
+def test_close_returns_once_the_landmarks_thread_has_ended(media, monkeypatch, threads_started_here):
     """close() while the mesh was still on a face (its thread, beside the heads) let the thread go without waiting
     for it: the thread ran on after close() returned, and under load the closed-analyzer test above, checking
     right after close(), still found it (1 run in 3 on two busy cores, Python 3.11 to 3.13). close() now returns
     once the face under way is done and the thread has ended."""
-    import threading
     import time
 
     import facekit.runtime
@@ -959,7 +957,7 @@ def test_close_returns_once_the_landmarks_thread_has_ended(media, monkeypatch):
 
     def closing_meanwhile(image, boxes, *more):  # the mesh is on the face now
         analyzer.close()
-        running.extend(t.name for t in threading.enumerate() if t.name.startswith("facekit-landmarks"))
+        running.extend(threads_started_here("facekit-landmarks"))
         return labelled(image, boxes, *more)
 
     monkeypatch.setattr(head, "predict_boxes", closing_meanwhile)

@@ -115,13 +115,12 @@ print(matplotlib.get_backend(), plt.get_fignums() == [mine.number])
         assert image is not None and image.shape[0] > 100 and image.std() > 10, name  # a drawn plot
 
 
-def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media):
+def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media, threads_started_here):
     """A web handler that builds an analyzer per request (README: "One analyzer may serve several threads") and
     drops it without close(): its models, its video pipeline (the video detector, its int8 heads) and its video's
     threads must go with it. Nothing of facekit's holds one: 100 such requests with a 2-frame video each grew the
     process 176 -> 250-263 MB only as glibc kept what the video threads freed (flat under MALLOC_ARENA_MAX=1)."""
     import gc
-    import threading
     import weakref
 
     from facekit import FaceAnalyzer
@@ -140,4 +139,4 @@ def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media):
     assert len(refs) >= 7  # the video pipeline is its own: another detector and the int8 heads
     gc.collect()
     assert [type(r()).__name__ for r in refs if r() is not None] == []
-    assert [t.name for t in threading.enumerate() if t.name.startswith("facekit")] == []
+    assert threads_started_here("facekit") == []

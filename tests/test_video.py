@@ -2929,7 +2929,8 @@ def test_an_output_that_fails_at_the_end_leaves_the_others_written(clip, mask_mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv", "people.csv"]
 
 
-def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_model, tmp_path, monkeypatch, capfd):
+def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_model, tmp_path, monkeypatch, capfd,
+                                                                     threads_started_here):
     """The CSV's disk filling up half-way ended the run with its one line, and the annotated video, the summary
     and the timeline (on another disk, with room) were thrown away with it: every frame analysed so far lost.
     They are now finalized with the frames before the failure, and so is the CSV, its rows whole up to there,
@@ -2978,9 +2979,7 @@ def test_a_csv_that_fills_the_disk_mid_run_keeps_the_other_outputs(clip, mask_mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "out.mp4", "people.csv", "t.png"]
     # The loop left at the CSV's error ends its detector's threads with the run: the error's traceback held the
     # loop, and they outlived it (until a garbage collection) in a process that goes on, as facekit serve does.
-    import threading
-
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("facekit-detector")]
+    assert threads_started_here("facekit-detector") == []
 
 
 def test_the_timeline_draws_each_label_in_the_videos_colour(clip, mask_model, tmp_path, monkeypatch):
@@ -3738,9 +3737,8 @@ class _FailingDetector:
         return self.detector.detect(image)
 
 
-def test_a_detector_error_on_its_thread_reaches_the_caller_and_an_early_stop_leaves_no_thread(media):
-    import threading
-
+def test_a_detector_error_on_its_thread_reaches_the_caller_and_an_early_stop_leaves_no_thread(media,
+                                                                                               threads_started_here):
     from facekit.detection import create_detector
     from facekit.pipeline import FacePipeline, track_faces
     from facekit.tracking import IoUTracker
@@ -3757,7 +3755,7 @@ def test_a_detector_error_on_its_thread_reaches_the_caller_and_an_early_stop_lea
     loop = track_faces(_Frames(frames), FacePipeline(detector), IoUTracker())
     next(loop)
     loop.close()  # the caller stops after one frame (Ctrl-C, --max-frames): the worker is shut down
-    assert not [t for t in threading.enumerate() if t.name.startswith("facekit-detector")]
+    assert threads_started_here("facekit-detector") == []
 
 
 @pytest.mark.parametrize("name", ["out.gif", "out"])
