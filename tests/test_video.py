@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import os
 import re
 import shlex
@@ -73,6 +74,21 @@ def video_info(path: Path) -> tuple[int, tuple[int, int]]:
         size = (frame.shape[1], frame.shape[0])
     cap.release()
     return n, size
+
+
+def frames_done(output: Path):
+    """interrupt_video_run's `until` for a run writing `output`: its hidden temp file holds a row (a CSV) or a
+    frame (a video: the muxer's header is 44 bytes, its frames' come 32 KB at a time), so that the signal comes
+    once frames are done. `after` alone did not see to it: on a loaded machine 1.5 s can pass between "starting
+    video stream" and the first frame (the source opened, the outputs made)."""
+    def done() -> bool:
+        for temp in output.parent.glob(f".{glob.escape(output.stem)}*"):
+            with contextlib.suppress(OSError):  # renamed or removed meanwhile
+                if temp.read_bytes().count(b"\n") >= 2 if output.suffix == ".csv" else temp.stat().st_size > 4096:
+                    return True
+        return False
+
+    return done
 
 
 def one_error_line(stderr: str) -> str:
@@ -1019,16 +1035,31 @@ def test_a_live_frame_is_not_held_until_the_next_one_comes(monkeypatch):
     from facekit.pipeline import FacePipeline, track_faces
     from facekit.tracking import IoUTracker
 
-    monkeypatch.setattr(_ClumpedCamera, "clump", 1)
-    monkeypatch.setattr(_ClumpedCamera, "pause", 1.5)
-    monkeypatch.setattr(video.cv2, "VideoCapture", _ClumpedCamera)
-    with FrameSource("rtsp://camera.local/stream") as source:
-        began = time.perf_counter()
-        loop = track_faces(source, FacePipeline(_StillFace()), IoUTracker())
-        next(loop)
-        waited = time.perf_counter() - began
-        loop.close()
-    assert waited < 1.0, f"the first frame came {waited:.1f} s late: it waited for the second"
+    resume = threading.Event()
+
+    class StalledCamera(_ClumpedCamera):
+        """Its first frame at once, the next once `resume` is set: a stall that lasts as long as the test needs
+        (a minute at most), where a 1.5 s pause and a bound on the first frame's wait raced a loaded machine."""
+
+        clump = 1
+
+        def read(self):
+            if self.i == 1:
+                resume.wait(60)
+            return super().read()
+
+    cameras = []
+    monkeypatch.setattr(video.cv2, "VideoCapture", lambda *a, **k: cameras.append(StalledCamera()) or cameras[-1])
+    try:
+        with FrameSource("rtsp://camera.local/stream") as source:
+            loop = track_faces(source, FacePipeline(_StillFace()), IoUTracker())
+            index, *_ = next(loop)
+            second_came = cameras[0].i > 1
+            resume.set()
+            loop.close()
+    finally:
+        resume.set()
+    assert index == 0 and not second_came, "the first frame was handed on only once the second had come"
 
 
 # --- bad input: one line, non-zero exit, no traceback -----------------------------------------------
@@ -3129,7 +3160,7 @@ def test_an_interrupted_run_counts_landmarks_on_the_faces_it_wrote(tmp_path, cli
     faces where the CSV had 65 rows), as the mesh counts a frame's faces before the loop gets the frame."""
     table = tmp_path / "faces.csv"
     code, said = interrupt_video_run("--source", clip, "--model", mask_model, "--landmarks", "--csv", table,
-                                     with_stdout=True)
+                                     with_stdout=True, until=frames_done(table))
     assert code == 130 and "Traceback" not in said, said
     rows = read_csv(table)
     # [INFO] where every face so far was marked (the performers alone), else [WARN] (the dark audience).
@@ -3144,7 +3175,7 @@ def test_ctrl_c_mid_run_finalizes_outputs(tmp_path, clip, mask_model, sig):
     # SIGHUP is what a dropped ssh session sends: the same before.
     out, table = tmp_path / "out.mp4", tmp_path / "faces.csv"
     code, stderr = interrupt_video_run("--source", clip, "--model", mask_model, "--output", out, "--csv", table,
-                                       sig=sig)
+                                       sig=sig, until=frames_done(table))
     # 128 + the signal, as a shell reports a process that signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (every
     # one was 130, so `docker stop` or a scheduler's time limit read as a person's Ctrl-C).
     assert code == 128 + sig, stderr
@@ -3188,7 +3219,7 @@ def test_a_rerun_stopped_half_way_keeps_the_whole_outputs_of_the_run_before(tmp_
                  *outputs]) == 0  # whole outputs of any length: the stopped run must leave them as they are
     before = {name: (tmp_path / name).read_bytes() for name in names.values()}
     code, said = interrupt_video_run("--source", clip, "--model", mask_model, *outputs, sig=signal.SIGTERM,
-                                     after=1.0, with_stdout=True)
+                                     after=1.0, with_stdout=True, until=frames_done(tmp_path / "faces.csv"))
     assert code == 143 and "Traceback" not in said, said
     assert {name: (tmp_path / name).read_bytes() for name in names.values()} == before
     frames, size = video_info(tmp_path / "out.partial.mp4")
@@ -3219,7 +3250,11 @@ def test_a_killed_runs_temp_files_are_swept_by_the_next_run_but_not_a_live_runs(
     for line in proc.stdout:
         if "starting video stream" in line:
             break
-    time.sleep(1.5)
+    # Killed once both temp files are there and a frame is in them: 1.5 s after that line was too soon on a loaded
+    # machine, the source still being opened (the minute is a hang's bound, not a wait: it ends at the frame).
+    deadline = time.monotonic() + 60
+    while not (frames_done(out)() and frames_done(table)()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     proc.kill()
     proc.wait(timeout=30)
     killed = {p.name for p in tmp_path.iterdir()}
@@ -3246,7 +3281,8 @@ def test_a_stopped_runs_partial_video_never_replaces_the_video_it_reads(tmp_path
     source, out = tmp_path / "out.partial.mp4", tmp_path / "out.mp4"
     shutil.copy(clip, source)
     out.write_bytes(b"an earlier run's video")
-    code, said = interrupt_video_run("--source", source, "--model", mask_model, "--output", out, with_stdout=True)
+    code, said = interrupt_video_run("--source", source, "--model", mask_model, "--output", out, with_stdout=True,
+                                     until=frames_done(out))
     assert code == 130, said
     assert source.read_bytes() == clip.read_bytes() and out.read_bytes() == b"an earlier run's video"
     frames, size = video_info(tmp_path / "out.partial-2.mp4")
@@ -4202,7 +4238,11 @@ def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(
     for line in proc.stdout:
         if line.startswith(f"[INFO] {clips}/a.mp4: 3 frames"):
             break
-    time.sleep(1.5)
+    # Ctrl-C once b.mp4 has rows: 1.5 s after a.mp4's line could pass before b.mp4's first frame on a loaded machine.
+    deadline, b_done = time.monotonic() + 60, frames_done(tables / "b.csv")
+    while not b_done() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
@@ -4248,7 +4288,7 @@ def test_a_complete_run_removes_the_partial_outputs_a_stopped_run_left(tmp_path,
     table.write_text("an earlier run's\n")
     _cut_of(out, clip, 2)
     code, err = interrupt_video_run("--source", clip, "--model", mask_model, "--tasks", "mask", "--csv", table,
-                                    "--output", out)
+                                    "--output", out, until=frames_done(table))
     assert code == 130 and (tmp_path / "faces.partial.csv").is_file() and (tmp_path / "out.partial.mp4").is_file(), err
     r = run_script("detect_mask_video.py", "--source", clip, "--model", mask_model, "--tasks", "mask", "--csv", table,
                    "--output", out, "--max-frames", "3", "--no-display")
