@@ -325,7 +325,7 @@ def test_the_live_window_stops_the_run_with_every_output_whole(tmp_path, clip, m
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no .part file left
 
 
-def _settled(frames, quiet_s: float = 1.5, timeout: float = 60) -> set[int]:
+def _settled(frames, quiet_s: float, timeout: float = 120) -> set[int]:
     """`frames()` once it has not changed for `quiet_s` seconds: the frames a paused run had done."""
     seen, since, deadline = frames(), time.monotonic(), time.monotonic() + timeout
     while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
@@ -391,18 +391,24 @@ def test_space_pauses_the_live_window_on_a_file_and_q_still_quits(clip, mask_mod
             subprocess.run(["xdotool", "key", "--window", window[0], name], env=env, capture_output=True)
 
         window = window_on_screen(proc, env, rf"^facekit: {re.escape(clip.name)} \(space pauses, q or Esc quits\)$")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
+        while not frames() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        began = time.monotonic()
         while len(frames()) < 10 and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.05)
+        # Paused is no row for five frames' time at the pace the run went: a fixed 1.5 s, on a loaded machine where
+        # a frame took that long, took a running clip for a paused one (and a paused one's wait grows the same way).
+        quiet_s = max(1.5, 5 * (time.monotonic() - began) / 9)
         key("space")
-        held = _settled(frames)
-        time.sleep(3)
+        held = _settled(frames, quiet_s)
+        time.sleep(max(3.0, quiet_s))
         assert frames() == held and 10 <= len(held) < CLIP_FRAMES  # nothing read while paused
         key("space")
-        while len(frames()) < len(held) + 10 and time.monotonic() < deadline + 60:
+        while len(frames()) < len(held) + 10 and time.monotonic() < deadline + 120:
             time.sleep(0.1)
         key("space")
-        paused = _settled(frames)
+        paused = _settled(frames, quiet_s)
         assert len(paused) >= len(held) + 10  # resumed, then paused again
         key("q")
         err = proc.stderr.read()
