@@ -255,22 +255,23 @@ def test_a_missing_baseline_is_one_line_before_any_work(bench, argv, tmp_path, m
     RuntimeError traceback from the baseline's process; bench.video printed that process's traceback text after
     the facekit rows, and bench.cli said so after the timed runs."""
     import importlib
-    import time
 
     from .conftest import ASSETS
 
     mirror = tmp_path / "mirror"
     (mirror / "baselines").mkdir(parents=True)
-    for name in ("models", "media", "datasets", "MANIFEST.md"):
-        (mirror / name).symlink_to(ASSETS / name)
+    (mirror / "MANIFEST.md").symlink_to(ASSETS / "MANIFEST.md")
+    # "Before any work" was a wall-clock bound (5 s), which a loaded CI machine can pass 3-10x slower, and which
+    # a --limit 2 run's work could fit under. The mirror's models, photos and datasets are empty folders instead:
+    # a bench that touched any of them first ends in another error than the baseline's line.
+    for name in ("models", "media", "datasets"):
+        (mirror / name).mkdir()
     monkeypatch.setenv("FACEKIT_ASSETS", str(mirror))
     module = importlib.import_module(f"bench.{bench}")
-    start = time.perf_counter()
     with pytest.raises(SystemExit) as stop:
         module.main(argv)
     assert "not found (the baselines live in the asset mirror)" in str(stop.value.code), stop.value.code
     assert str(stop.value.code).startswith(f"[ERROR] {mirror / 'baselines'}/")
-    assert time.perf_counter() - start < 5
 
 
 def test_gender_bench_checks_its_errors_sheet_path_before_any_work(tmp_path):
