@@ -375,9 +375,17 @@ def _checkout_for_make(tmp_path: Path) -> Path:
     return clone
 
 
+def _make(clone: Path, *args: str, timeout: int = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`make ARGS` in `clone` as a user types it: a make of its own, not a sub-make of one that started this suite
+    (`make -C checkout test` exports -w, and each make here then printed its "make[1]: Entering directory" lines
+    around the one line the tests read: two failed)."""
+    top = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", *args], cwd=clone, capture_output=True, text=True, timeout=timeout,
+                          env={**top, **(env or {})})
+
+
 def _make_compile(clone: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", "compile"], cwd=clone, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return _make(clone, "-s", "compile", timeout=300, env={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -402,7 +410,7 @@ def test_make_test_compiles_facekit_before_the_suite_starts_its_processes(tmp_pa
     suite's script and worker processes compiled it again."""
     clone = _checkout_for_make(tmp_path)
     for target in ("test", "test-fast"):
-        res = subprocess.run(["make", "-n", target], cwd=clone, capture_output=True, text=True, timeout=60)
+        res = _make(clone, "-n", target, timeout=60)
         assert res.returncode == 0, res.stderr
         assert "compileall -q facekit" in res.stdout.split("-m pytest")[0], (target, res.stdout)
 
@@ -416,7 +424,7 @@ def test_make_installs_facekit_again_when_its_version_moves(tmp_path):
     clone = _checkout_for_make(tmp_path)
 
     def planned() -> str:
-        res = subprocess.run(["make", "-n", "compile"], cwd=clone, capture_output=True, text=True, timeout=60)
+        res = _make(clone, "-n", "compile", timeout=60)
         assert res.returncode == 0, res.stderr
         return res.stdout
 
@@ -436,7 +444,7 @@ def test_make_clean_removes_the_bytecode_make_compile_wrote(tmp_path):
     clone = _checkout_for_make(tmp_path)
     assert _make_compile(clone).returncode == 0
     assert list((clone / "facekit").rglob("*.pyc"))
-    res = subprocess.run(["make", "-s", "clean"], cwd=clone, capture_output=True, text=True, timeout=120)
+    res = _make(clone, "-s", "clean")
     assert res.returncode == 0, res.stderr
     assert not list(clone.rglob("__pycache__")) and not list(clone.rglob("*.pyc"))
     assert sorted(p.name for p in (clone / "facekit").glob("*.py")) == sorted(
@@ -452,7 +460,7 @@ def test_make_clean_removes_setuptools_build_folders_that_leak_deleted_files(tmp
     for leftover in ("build/lib/facekit/removed_since.py", "facekit.egg-info/SOURCES.txt", "dist/facekit.whl"):
         (clone / leftover).parent.mkdir(parents=True, exist_ok=True)
         (clone / leftover).write_text("x = 1\n")
-    res = subprocess.run(["make", "-s", "clean"], cwd=clone, capture_output=True, text=True, timeout=120)
+    res = _make(clone, "-s", "clean")
     assert res.returncode == 0, res.stderr
     assert not (clone / "build").exists() and not (clone / "facekit.egg-info").exists()
     assert (clone / "dist" / "facekit.whl").is_file() and (clone / "facekit" / "__init__.py").is_file()
@@ -633,13 +641,11 @@ def test_make_refuses_a_python_too_old_for_the_requirements_in_one_line_before_a
         return fake
 
     for version in ((3, 9), (3, 10)):
-        res = subprocess.run(["make", "-s", "demo", f"PYTHON={python_of(version)}"], cwd=clone, capture_output=True,
-                             text=True, timeout=60)
+        res = _make(clone, "-s", "demo", f"PYTHON={python_of(version)}", timeout=60)
         assert res.returncode != 0
         said = res.stdout.strip().splitlines()
         assert len(said) == 1 and said[0].startswith("[ERROR] facekit's venv needs Python 3.11 or later"), said
         assert f"is {version[0]}.{version[1]}.6: give another" in said[0] and "asked" not in res.stdout, said
         assert not (clone / ".venv").exists()
-    res = subprocess.run(["make", "-s", "demo", f"PYTHON={python_of((3, 11))}"], cwd=clone, capture_output=True,
-                         text=True, timeout=60)
+    res = _make(clone, "-s", "demo", f"PYTHON={python_of((3, 11))}", timeout=60)
     assert "[ERROR]" not in res.stdout and "asked: -m venv .venv" in res.stdout, res.stdout + res.stderr
