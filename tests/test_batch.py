@@ -819,9 +819,17 @@ def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch,
         time.sleep(0.2)
         shut.append("up")
 
-    for name in ("PYTHONPATH", "RAY_BACKEND_LOG_LEVEL"):  # start_ray sets them for the workers: put back after
+    # start_ray sets them for its Ray's processes: put back after, as they were (unset too)
+    for name in ("PYTHONPATH", "RAY_BACKEND_LOG_LEVEL", facekit.batch.DRIVER_PID, facekit.batch.LOCAL_RAY_ONLY,
+                 "RAY_AUTH_TOKEN"):
         monkeypatch.setenv(name, os.environ.get(name, ""))
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
     monkeypatch.setattr(facekit.batch, "_init", starting)
+    # Its start stops what killed jobs' Ray left on this machine, and said so: the test failed on "[INFO] stopped 1
+    # Ray process that a facekit-batch killed outright left running", another test worker's (test_a_killed_jobs_...
+    # checks that part).
+    monkeypatch.setattr(facekit.batch, "stop_orphans", lambda: [])
     monkeypatch.setattr(ray, "shutdown", lambda: shut.append("shut down"))
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     clear_stop()
