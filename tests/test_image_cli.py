@@ -1158,6 +1158,10 @@ def test_more_threads_than_cores_are_as_many_as_the_cores(monkeypatch):
     over the usable cores is lowered to them (one setting serves machines of several sizes)."""
     from facekit import runtime
 
+    # set_threads() and a thread's own cap outrank FACEKIT_THREADS: a facekit.batch Worker made by another test on
+    # this worker leaves the process at 1 thread.
+    monkeypatch.setattr(runtime, "_override", None)
+    monkeypatch.setattr(runtime._here, "cap", None, raising=False)
     cores = runtime.usable_cores()
     for value, expected in ((cores, cores), (100000, cores), (2 ** 31, cores), (1, 1)):
         monkeypatch.setenv("FACEKIT_THREADS", str(value))
