@@ -2753,7 +2753,9 @@ def test_a_photo_from_a_named_pipe_is_read(media, tmp_path):
     fifo = tmp_path / "photo.fifo"
     os.mkfifo(fifo)
     photo = (media / "obama.jpg").read_bytes()
-    writer = threading.Thread(target=fifo.write_bytes, args=(photo,))
+    # A daemon: a reader that never opens the pipe leaves the writer blocked in open() for good, and a thread
+    # that is not one kept the whole worker process from ending (its failed test, then a hang).
+    writer = threading.Thread(target=fifo.write_bytes, args=(photo,), daemon=True)
     writer.start()
     try:
         image = load_image(fifo)

@@ -238,7 +238,9 @@ def test_a_photo_from_a_named_pipe_is_annotated_without_its_metadata(media, tmp_
     photo = io.BytesIO()
     Image.open(media / "obama.jpg").save(photo, "JPEG", quality=92, icc_profile=display_p3_profile(),
                                          exif=camera_exif(b""))
-    writer = threading.Thread(target=fifo.write_bytes, args=(photo.getvalue(),))
+    # A daemon: a run that never opens the pipe leaves the writer blocked in open() for good, and a thread that
+    # is not one kept the whole worker process from ending (its failed test, then a hang).
+    writer = threading.Thread(target=fifo.write_bytes, args=(photo.getvalue(),), daemon=True)
     writer.start()
     try:
         record = tmp_path / "out.json"
