@@ -168,6 +168,9 @@ def test_the_one_liner_follows_the_environment_variable_set_after_a_first_call(m
     from facekit import analyzer
 
     monkeypatch.delenv("FACEKIT_COMMERCIAL_USE", raising=False)
+    # The one-liner's analyzer is the process's: one another test on this worker built with the same options (while
+    # it had the default detector patched, say) would be taken as this test's first.
+    monkeypatch.setattr(analyzer, "_default", None)
     assert len(facekit.analyze(media / "two_people.jpg", tasks=[])) == 2
     assert analyzer._default[1].detector_name == "scrfd"
     monkeypatch.setenv("FACEKIT_COMMERCIAL_USE", "1")
@@ -184,7 +187,8 @@ def test_fetch_under_commercial_use_leaves_non_commercial_weights_out_of_the_cac
 
     cache = tmp_path / "cache"
     res = subprocess.run([sys.executable, "-m", "facekit.assets", "fetch"], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "FACEKIT_CACHE": str(cache), "FACEKIT_COMMERCIAL_USE": "1"})
+                         timeout=300, cwd=ROOT,
+                         env={**os.environ, "FACEKIT_CACHE": str(cache), "FACEKIT_COMMERCIAL_USE": "1"})
     assert res.returncode == 0, res.stderr
     fetched = {p.name for p in cache.rglob("*") if p.is_file()}
     for name, asset in REGISTRY.items():
