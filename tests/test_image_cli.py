@@ -2344,7 +2344,8 @@ def test_a_folder_runs_lines_show_a_name_that_is_not_utf8_as_the_json_does(media
     shutil.copy(media / "obama.jpg", photos / os.fsdecode(b"caf\xe9.jpg"))
     (photos / os.fsdecode(b"r\xe9sum\xe9.txt")).write_text("x")
     proc = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photos), "-j",
-                           str(tmp_path / "faces.jsonl"), "--tasks", "mask", "--no-display"], capture_output=True)
+                           str(tmp_path / "faces.jsonl"), "--tasks", "mask", "--no-display"], capture_output=True,
+                          cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode("utf-8").splitlines()
     assert f"[INFO] {photos}/caf\\xe9.jpg: 1 face" in lines, lines
@@ -2357,7 +2358,8 @@ def test_one_photos_lines_show_a_name_that_is_not_utf8_as_the_json_does(media, t
     photo = tmp_path / os.fsdecode(b"caf\xe9.jpg")
     shutil.copy(media / "obama.jpg", photo)
     proc = subprocess.run([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photo), "-o",
-                           f"{tmp_path / 'out'}{os.sep}", "--tasks", "mask", "--no-display"], capture_output=True)
+                           f"{tmp_path / 'out'}{os.sep}", "--tasks", "mask", "--no-display"], capture_output=True,
+                          cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode("utf-8").splitlines()
     assert f"[INFO] {tmp_path}/caf\\xe9.jpg: 1 face" in lines, lines
