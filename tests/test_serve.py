@@ -245,7 +245,7 @@ def test_changed_code_or_models_stop_the_server(tmp_path):
     assert "another facekit" in server._refusal({**request, "version": "0.0.1"}, [0, 1, 2])
 
 
-def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, media):
+def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, media, monkeypatch):
     """In a shared temp folder another user could make the folder first and listen there: the server refuses
     a folder that is not the user's alone, and commands do not hand themselves to a socket in one."""
     shared = tmp_path / "shared"
@@ -262,12 +262,9 @@ def test_a_socket_folder_others_may_write_is_neither_served_nor_used(tmp_path, m
         "[ERROR] FACEKIT_THREADS=abc: expected a whole number, 1 or more"], bad.stderr
     from facekit import serve
 
-    os.environ["FACEKIT_SERVER"] = str(shared / "p.sock")
-    try:
-        (shared / "p.sock").write_text("")  # something there, in a folder anyone may write
-        assert serve.served(["-i", str(media / "obama.jpg"), "--no-display"]) is None
-    finally:
-        os.environ["FACEKIT_SERVER"] = "off"
+    monkeypatch.setenv("FACEKIT_SERVER", str(shared / "p.sock"))
+    (shared / "p.sock").write_text("")  # something there, in a folder anyone may write
+    assert serve.served(["-i", str(media / "obama.jpg"), "--no-display"]) is None
 
 
 def test_a_bad_serve_option_is_one_error_line():
