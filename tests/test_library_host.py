@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 CLIP = "short_hamilton_clip.mp4"
-
-
-@pytest.fixture
-def threads_ended_here():
-    """`left(prefix)`: names of the threads this test started that still run after each has had up to 60 s to end.
-    A dropped analyzer's landmarks thread ends on its own, once it is next scheduled after the collection that
-    freed its pool: checked right after gc.collect() it was still there in 1 check of 8 on two busy cores. It
-    ends in milliseconds, 10x slower still well under the bound; one that something holds never does."""
-    before = set(threading.enumerate())
-
-    def left(prefix: str = "facekit") -> list[str]:
-        deadline = time.monotonic() + 60
-        started = [t for t in threading.enumerate() if t not in before and t.name.startswith(prefix)]
-        for thread in started:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in started if t.is_alive()]
-
-    return left
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +115,7 @@ print(matplotlib.get_backend(), plt.get_fignums() == [mine.number])
         assert image is not None and image.shape[0] > 100 and image.std() > 10, name  # a drawn plot
 
 
-def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media, threads_ended_here):
+def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media, threads_started_here):
     """A web handler that builds an analyzer per request (README: "One analyzer may serve several threads") and
     drops it without close(): its models, its video pipeline (the video detector, its int8 heads) and its video's
     threads must go with it. Nothing of facekit's holds one: 100 such requests with a 2-frame video each grew the
@@ -160,4 +139,4 @@ def test_an_analyzer_built_per_request_and_dropped_leaves_nothing_behind(media, 
     assert len(refs) >= 7  # the video pipeline is its own: another detector and the int8 heads
     gc.collect()
     assert [type(r()).__name__ for r in refs if r() is not None] == []
-    assert threads_ended_here("facekit") == []
+    assert threads_started_here("facekit", within=60) == []
