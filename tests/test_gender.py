@@ -6,6 +6,7 @@ whose test split bench.gender rebuilds."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -191,10 +192,14 @@ def test_smoke_training_on_two_folders(datasets, media, tmp_path):
             (tmp_path / name / label).mkdir(parents=True)
             for src in list_images(datasets / name / label)[0][:6]:
                 shutil.copy(src, tmp_path / name / label / src.name)
-    model = tmp_path / "model"
+    # A folder of one's own, its name quoted in the command the run ends with (test_training.py's
+    # test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it: --help says so too).
+    model = tmp_path / "my head"
     res = run_script("train_mask_detector.py", "--dataset", *roots, "--model", model, "--augment", "photo",
                      "-s", "64", "-e", "1", "--fine-tune-epochs", "0", "-b", "8", timeout=900)  # 2 busy cores
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (line,) = [x for x in (res.stdout + res.stderr).splitlines() if x.startswith("[INFO] run it: ")]
+    assert line == f"[INFO] run it: python detect_mask_image.py -i photo.jpg -m '{model}'", line
     for name in ("model.tflite", "card.json", "plot.png", "report.txt", "report.json", "confusion.png",
                  "test_split.csv"):
         assert (model / name).is_file() and (model / name).stat().st_size > 0, name
@@ -223,6 +228,7 @@ def test_smoke_training_on_two_folders(datasets, media, tmp_path):
     assert res.returncode == 0, res.stderr
     face = json.loads(out.read_text())["faces"][0]
     assert set(face["gender"]["probabilities"]) == set(GENDERS)
+    assert re.search(r"gender=(man|woman) ", res.stdout + res.stderr), res.stdout + res.stderr
 
 
 def test_the_benchs_rebuilt_split_keeps_look_alikes_together_only_for_models_trained_so(datasets, tmp_path):

@@ -2246,29 +2246,16 @@ def test_an_ensemble_members_terms_reach_the_card(tmp_path):
     assert given["model"].endswith("(MIT; from --ensemble's weights: non-commercial research only)"), given
 
 
-def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it(datasets, media, tmp_path):
+def test_a_head_trained_into_a_folder_of_ones_own_says_how_to_run_it():
     """--help's examples all trained the mirror's datasets into models/, and a run with -m my_head ended at "model,
     card, plot and report in my_head": a new user had a folder and no word of what to do with it. --help shows
-    training one's own folders and running the head; the run ends with the command that runs it, which works."""
+    training one's own folders and running the head; the run ends with the command that runs it, which works:
+    test_gender.py's smoke run (two folders of one's own, trained into "my head") checks that line and runs it
+    (a training run of its own here cost ~35 s of CPU and checked no more)."""
     res = run_script("train_mask_detector.py", "--help")
     assert res.returncode == 0
     assert "python train_mask_detector.py -d my_photos -m my_head" in res.stdout, res.stdout[-1500:]
     assert "python detect_mask_image.py -i photo.jpg -m my_head" in res.stdout, res.stdout[-1500:]
-    data = tmp_path / "my_photos"
-    for label in ("man", "woman"):
-        (data / label).mkdir(parents=True)
-        for src in sorted((datasets / "gender" / label).iterdir())[:6]:
-            shutil.copy(src, data / label / src.name)
-    head = tmp_path / "my head"
-    res = run_script("train_mask_detector.py", "-d", data, "-m", head, "-s", "64", "-e", "1", "--fine-tune-epochs",
-                     "0", "-b", "8")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    (line,) = [x for x in (res.stdout + res.stderr).splitlines() if x.startswith("[INFO] run it: ")]
-    assert line == f"[INFO] run it: python detect_mask_image.py -i photo.jpg -m '{head}'", line
-    task = json.loads((head / "card.json").read_text())["task"]
-    res = run_script("detect_mask_image.py", "-i", media / "obama.jpg", "-m", head, "--tasks", task, "--no-display")
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert re.search(rf"{task}=(man|woman) ", res.stdout + res.stderr), res.stdout + res.stderr
 
 
 def test_two_folders_of_one_class_each_are_told_how_to_make_a_dataset(datasets, tmp_path, monkeypatch):
@@ -2302,10 +2289,14 @@ def test_two_folders_of_one_class_each_are_told_how_to_make_a_dataset(datasets, 
     assert taken.labels == ["man", "woman"] and len(taken.y_test) and sorted(set(taken.t_tr.tolist())) == [0, 1]
 
 
-def test_classes_named_in_utf8_train_under_a_locale_that_is_not(datasets, media, tmp_path):
+def test_classes_named_in_utf8_train_under_a_locale_that_is_not_and_a_log_reader_gone(datasets, media, tmp_path):
     """Under LC_ALL=C with PYTHONUTF8=0 Python holds the class folders mit_Maske_ü and ohne_東京 as surrogate
     escapes: the whole training run ended at its report in a UnicodeEncodeError traceback, no model written.
-    The classes are the folders' UTF-8 names, as under a UTF-8 locale, and the model is written and runs."""
+    The classes are the folders' UTF-8 names, as under a UTF-8 locale, and the model is written and runs.
+
+    The same run (a trainer run is ~35 s of CPU) is `train_mask_detector.py ... | head -1`: the trainer's next line
+    met the closed pipe and the run ended there, exit 0, no word on standard error and no model. The log goes
+    nowhere from then on; the model is trained."""
     from facekit.evaluation import read_test_split
 
     data = small_mask_set(datasets, tmp_path / "daten")
@@ -2313,11 +2304,13 @@ def test_classes_named_in_utf8_train_under_a_locale_that_is_not(datasets, media,
     (data / "without_mask").rename(data / "ohne_東京")
     model = tmp_path / "modèle"
     c_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
-    res = run_script("train_mask_detector.py", "-d", data, "-m", model, "--face-crops", "none", "-s", "64", "-e", "1",
-                     "--fine-tune-epochs", "0", "-b", "8", env=c_locale)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    code, stderr = run_script_reader_gone("train_mask_detector.py", "-d", data, "-m", model, "--face-crops", "none",
+                                          "-s", "64", "-e", "1", "--fine-tune-epochs", "0", "-b", "8", lines=1,
+                                          env=c_locale)
+    assert code == 0 and "Traceback" not in stderr, stderr[-3000:]
     card = json.loads((model / "card.json").read_text(encoding="utf-8"))
     assert card["task"] == "daten" and card["labels"] == ["mit_Maske_ü", "ohne_東京"]
+    assert (model / "model.tflite").stat().st_size > 0
     assert "ohne_東京" in (model / "report.txt").read_text(encoding="utf-8")
     split = read_test_split(model / "test_split.csv")
     assert split and all(Path(file).is_file() for file, _, _ in split)
@@ -2374,18 +2367,6 @@ def test_class_names_in_any_script_are_drawn_on_the_plots(tmp_path, recwarn):
         pictures.append(cv2.imread(str(tmp_path / "cm.png")))
     assert pictures[0].shape == pictures[1].shape and not np.array_equal(pictures[0], pictures[1])
     assert not [w for w in recwarn if "missing from font" in str(w.message)]
-
-
-def test_a_training_run_whose_log_reader_goes_away_still_writes_its_model(datasets, tmp_path):
-    """`train_mask_detector.py ... | head -1`: the trainer's next line met the closed pipe and the run ended there,
-    exit 0, no word on standard error and no model. The log goes nowhere from then on; the model is trained."""
-    data = small_mask_set(datasets, tmp_path / "data")
-    model = tmp_path / "model"
-    code, stderr = run_script_reader_gone("train_mask_detector.py", "-d", data, "-m", model, "--face-crops", "none",
-                                          "-s", "64", "-e", "1", "--fine-tune-epochs", "0", "-b", "8", lines=1)
-    assert code == 0 and "Traceback" not in stderr, stderr
-    card = json.loads((model / "card.json").read_text(encoding="utf-8"))
-    assert card["labels"] == ["with_mask", "without_mask"] and (model / "model.tflite").stat().st_size > 0
 
 
 def test_a_fresh_run_keeps_an_interrupted_runs_checkpoint_for_what_it_is(tmp_path):
