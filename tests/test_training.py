@@ -77,7 +77,7 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     # One run for all of it: each run is ~50 s of CPU, most of it the export.
     res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "m3", "--init-model", model,
                      "-s", "96", "-e", "0", "--fine-tune-epochs", "1", "-b", "8", "--class-weights", "sqrt",
-                     "--tta", "flip-zoom", "--ensemble", model)
+                     "--tta", "flip-zoom", "--ensemble", model, timeout=900)  # 2 busy cores: 300 s ran out
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert f"starting from the weights of {model} (trained at 64 px)" in res.stdout
     card3 = json.loads((tmp_path / "m3" / "card.json").read_text())
