@@ -183,6 +183,11 @@ def small_faces_photo(media):
     return canvas, np.array(boxes, dtype=np.float32)
 
 
+# A script run's time limit only catches a hang; the longest runs (a trainer's) take 60-160 s on a quiet 2-core
+# machine and took 577 s once at load 20 here, failing a 300 s limit (the smoke training test).
+RUN_TIMEOUT = 600
+
+
 def _environment(env: dict | None) -> dict:
     """This process's environment with `env`'s variables set (None: unset)."""
     full_env = dict(os.environ)
@@ -194,7 +199,7 @@ def _environment(env: dict | None) -> dict:
     return full_env
 
 
-def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
+def run_script(script: str, *args, timeout: int = RUN_TIMEOUT, env: dict | None = None,
                max_file_bytes: int | None = None, max_address_bytes: int | None = None) -> subprocess.CompletedProcess:
     """Run a root script as a user would, in a fresh process. env: variables to set (None: to unset).
     max_file_bytes: no file it writes may grow past this (RLIMIT_FSIZE; a write past it fails with EFBIG, as a
@@ -217,7 +222,7 @@ def run_script(script: str, *args, timeout: int = 300, env: dict | None = None,
                           preexec_fn=limit if max_file_bytes or max_address_bytes else None)
 
 
-def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = 300,
+def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = RUN_TIMEOUT,
                            env: dict | None = None) -> tuple[int, str]:
     """Run a root script whose standard output's reader goes away after reading `lines` lines (`... | head
     -n LINES`); (exit code, stderr). env: as run_script's."""
