@@ -20,7 +20,7 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, killed_runs_temp_folder, run_script, run_script_reader_gone, sigint_default
+from .conftest import ROOT, RUN_TIMEOUT, killed_runs_temp_folder, run_script, run_script_reader_gone, sigint_default
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_smoke_training_writes_a_usable_model(datasets, media, tmp_path):
     res = subprocess.run([sys.executable, "-m", "bench.quantize", "--tasks", "mask", "--float-layers", "2",
                           "--calibration", "8", "--limit", "40", "--out", str(tmp_path / "int8"), "--install"],
                          cwd=ROOT, env={**os.environ, "FACEKIT_MODELS": str(models)}, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=RUN_TIMEOUT)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert len(json.loads((tmp_path / "int8" / "mask" / "float_layers.json").read_text())) == 2
     # A subset never installs. Whether a barely trained model's twin holds on 40 faces is chance (one face is
