@@ -1490,7 +1490,11 @@ def _hush_teardown() -> None:
     the job's [ERROR] line, on standard output and in colour: "(raylet) Task MapWorker(MapBatches(Worker)).submit
     failed. There are 2 retries remaining, so the task will be retried ... killed by `ray.kill`", as if the job
     went on. Once a stop is asked for or the job is over, those notes are ours and are dropped; Ray's others (a
-    node short of memory) still show while the job runs."""
+    node short of memory) still show while the job runs, but not its notes of retried tasks of the job's own workers,
+    whose sources the job accounts for itself (a status row, a [WARN] line): a worker that refused to start
+    (another facekit on its node) ended the job in its one line with, on a busy machine, "(raylet) Task
+    MapWorker(MapBatches(Worker)).get_location failed. There are 2 retries remaining ... The actor is temporarily
+    unavailable" above it."""
     from .signals import stop_requested
 
     try:
@@ -1503,7 +1507,8 @@ def _hush_teardown() -> None:
 
     def print_to_stdstream(data, *args, **kwargs):
         # A worker's own refusal to start (check_same_facekit) is the job's one line when it ends (_guard_ray).
-        ours = _raised_by_facekit("\n".join(data.get("lines") or []).splitlines())
+        lines = "\n".join(data.get("lines") or []).splitlines()
+        ours = _raised_by_facekit(lines) or any(line.lstrip().startswith(_OUR_TASKS) for line in lines)
         if not (stop_requested() or _TEARING_DOWN.is_set() or ours):
             show(data, *args, **kwargs)
 
@@ -1689,6 +1694,8 @@ def worker_died(source: str, kind: str) -> dict:
             "worker_rss_mb": float("nan"), "finished": _now(), "picture_start_s": None, "turned": None}
 
 
+# How the raylet's note of a task of the job's workers (Ray Data's actors of the Worker class) begins.
+_OUR_TASKS = "Task MapWorker(MapBatches(Worker))."
 # How a FacekitError raised in a worker (check_same_facekit) ends Ray's traceback of it: "facekit.errors.X: ...".
 _WORKER_ERROR = re.compile(r"^facekit\.errors\.\w+: (.+)$")
 
