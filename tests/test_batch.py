@@ -22,6 +22,9 @@ pytest.importorskip("ray")
 
 PHOTOS = ("example_01.png", "example_03.png", "two_people.jpg", "obama.jpg")
 CLIP = "short_hamilton_clip.mp4"
+# First in a script that starts Ray itself: its start stops and names ("[INFO] stopped 1 Ray process ...") the Ray
+# processes killed jobs left on this machine (another test worker's too), a line above those its test reads.
+LEAVE_ORPHANS = "import facekit.batch\nfacekit.batch.stop_orphans = lambda: []\n"
 
 
 def batch(*args, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -412,15 +415,11 @@ def test_a_worker_with_other_models_than_the_driver_ends_the_job_in_one_line(tmp
     upgraded) added its rows to the job's table without a word. Its workers now refuse to start, and the job
     ends in one line naming the head, the node and both files' hashes, without Ray's tracebacks of it. Here the
     driver's record of the head is made to differ, as only a second machine could make it otherwise."""
-    # stop_orphans stood in for: a Ray process a killed job left on this machine (another test worker's) was stopped
-    # and named as the job's start does it, a line above the one this test reads.
-    script = f"""
+    script = f"""{LEAVE_ORPHANS}
 from pathlib import Path
-import facekit.batch
 from facekit.batch import JobOptions, Results, head_hashes, run_job, start_ray
 from facekit.heads import load_heads
 from facekit.cli.common import guarded
-facekit.batch.stop_orphans = lambda: []
 results = Results(Path({str(tmp_path / "job")!r}))
 results.status_dir.mkdir(parents=True)
 results.faces_dir.mkdir()
@@ -2407,10 +2406,8 @@ def test_a_job_on_a_terminal_ends_without_a_colour_reset():
     """ray.init turns colorama on for Ray's CLI logger, whose exit hook wrote ESC[0m after the job's last line."""
     import pty
 
-    # stop_orphans stood in for: a Ray process a killed job left on this machine (another test worker's) was stopped
-    # and named ("[INFO] stopped 1 Ray process ...") above the line this test reads.
-    script = ("import ray\nimport facekit.batch\nfacekit.batch.stop_orphans = lambda: []\n"
-              "facekit.batch.start_ray(None, 1)\nray.shutdown()\nprint('done')\n")
+    script = f"{LEAVE_ORPHANS}import ray\nfrom facekit.batch import start_ray\nstart_ray(None, 1)\nray.shutdown()\n" \
+             "print('done')\n"
     main_fd, term = pty.openpty()
     try:
         done = subprocess.run([sys.executable, "-c", script], stdout=term, stderr=subprocess.DEVNULL, timeout=300,
