@@ -1302,12 +1302,18 @@ def stop_orphans() -> list[int]:
 def _is_ray(pid: int) -> bool:
     """Whether process `pid` is one of Ray's (raylet, gcs_server, its agents and workers): the driver's variable is
     inherited by anything it starts, and facekit-batch run from a notebook leaves it set in the kernel, whose later
-    children are the user's own work, not a dead job's leftovers."""
+    children are the user's own work, not a dead job's leftovers. Ray's own are named by its package's files or
+    by the "ray::" titles its agents and workers take; "ray" anywhere in a command line also killed a user's
+    `python array_stats.py` or anything under /home/ray."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"ray" in fh.read().lower()
+            args = fh.read().split(b"\0")
     except OSError:
         return False
+    return args[0].startswith(b"ray::") or any(_RAY_FILE.search(arg) for arg in args)
+
+
+_RAY_FILE = re.compile(rb"[/\\](?:site|dist)-packages[/\\]ray[/\\]")
 
 
 def _alive(pid: int) -> bool:

@@ -2547,14 +2547,16 @@ def test_a_killed_jobs_ray_processes_are_stopped_at_the_next_start():
     """A facekit-batch killed outright (kill -9) left its local Ray's DashboardAgent and RuntimeEnvAgent running for
     good, about 90 MB each, two more at every such kill. The next start stops what a gone facekit-batch left (each
     of its Ray processes carries its pid), and only that: a job still running keeps its own, and a process that is
-    not Ray's (the user's own, started later from a notebook kernel that ran the job) keeps running."""
+    not Ray's (the user's own, started later from a notebook kernel that ran the job) keeps running, "ray" in its
+    command line or not (any process naming "ray" was taken for Ray's: a user's array_stats.py, /home/ray)."""
     from facekit.batch import DRIVER_PID, stop_orphans
 
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
-    ray_like = [sys.executable, "-c", "import time; time.sleep(60)  # ray.dashboard.agent"]
+    # As Ray starts its agents: python .../site-packages/ray/dashboard/agent.py (its workers: "ray::IDLE").
+    ray_like = [sys.executable, "-c", "import time; time.sleep(60)", "/venv/lib/site-packages/ray/dashboard/agent.py"]
     running = subprocess.Popen(ray_like, env={**os.environ, DRIVER_PID: str(os.getpid())})
-    users = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+    users = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # array_stats", "/home/ray/x-ray"],
                              env={**os.environ, DRIVER_PID: str(gone.pid)})
     left = []
     try:
