@@ -2231,9 +2231,23 @@ def test_q_in_the_live_window_stops_a_run_whose_stream_is_gone(clip, mask_model,
         with on_x_screen("detect_mask_video.py", "--source", feed.url, "--model", mask_model, "--csv", table) \
                 as (proc, env, server):
             window = window_on_screen(proc, env)
-            time.sleep(3)  # the feed's 20 frames are long gone: the run is opening it again
+            # q once the run says it is opening the stream again: 3 s after the window came, the feed's 20 frames
+            # long gone on a quiet machine, could be before a loaded one had read them all.
+            said: list[str] = []
+            printed: list[str] = []
+            readers = [threading.Thread(target=lambda: said.extend(proc.stderr), daemon=True),
+                       threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True)]
+            for reader in readers:
+                reader.start()
+            deadline = time.monotonic() + 120
+            while not any("opening it again" in line for line in said) and time.monotonic() < deadline \
+                    and proc.poll() is None:
+                time.sleep(0.1)
             subprocess.run(["xdotool", "key", "--window", window[0], "q"], env=env, capture_output=True)
-            stdout, stderr = proc.communicate(timeout=30)
+            proc.wait(timeout=30)
+            for reader in readers:
+                reader.join(timeout=30)
+            stdout, stderr = "".join(printed), "".join(said)
     finally:
         feed.stop()
     assert proc.returncode == 0, stderr
@@ -2437,7 +2451,8 @@ def test_a_live_hls_stream_of_long_segments_is_not_taken_for_one_that_stopped(cl
         with FrameSource(f"http://127.0.0.1:{port}/live.m3u8", notify=said.append) as source:
             threading.Timer(1.0, playlist, (4,)).start()  # the next segment, a second after the first three
             began = time.monotonic()
-            while source.frames_read < 55 and time.monotonic() - began < 10:  # into the fourth segment
+            # into the fourth segment: reading, not waiting (the segments are there), 60 s a loaded machine's bound
+            while source.frames_read < 55 and time.monotonic() - began < 60:
                 source.read(timeout=0.1)
             frames, before = source.frames_read, list(said)
     assert frames >= 55 and not any("opening it again" in line for line in before), (frames, before)
@@ -2511,7 +2526,7 @@ def test_a_live_streams_csv_can_be_read_while_it_runs(clip, mask_model, tmp_path
                              str(mask_model), "--no-display", "--csv", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=sigint_default)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a hang's bound: the run's start and first rows took 16 s under load
         while time.monotonic() < deadline and proc.poll() is None:
             if out.is_file() and len(out.read_text().splitlines()) >= 5:
                 break
@@ -2537,7 +2552,7 @@ def test_a_live_streams_mkv_survives_a_kill(clip, mask_model, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             preexec_fn=sigint_default)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a hang's bound: the run's start and its 150 frames, 17 s under load
         while time.monotonic() < deadline and proc.poll() is None:
             rows = table.read_text().splitlines() if table.is_file() else []
             # 5 s of the feed: at 2 s the muxer's unflushed tail was most of what had been written (18 frames kept)
