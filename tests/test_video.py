@@ -2274,8 +2274,10 @@ def test_the_live_window_says_so_while_its_stream_is_gone(clip, monkeypatch):
     monkeypatch.setattr(video_cli, "has_display", lambda: True)
     monkeypatch.setattr(video_cli, "Window", window)
     monkeypatch.setattr(video_cli, "WAITING_SHOWN_S", 1.0)
-    monkeypatch.setattr(facekit.video, "RECONNECT_PAUSE_S", 2.2)  # one try, after the window's second picture
-    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 2.2)
+    # One try, 3.2 s on: the pictures come 1, 1.5 and 2.5 s into the wait (its seconds rounded); at 2.2 s, with two
+    # needed, a loaded machine had 0.7 s to spare (two pictures in each of four runs beside three busy loops).
+    monkeypatch.setattr(facekit.video, "RECONNECT_PAUSE_S", 3.2)
+    monkeypatch.setattr(facekit.video, "RECONNECT_WINDOW_S", 3.2)
     feed = _MJPEGFeed(clip, per_connection=5, max_connections=1)  # gone after its first 5 frames
     args = video_cli.build_parser().parse_args(["--source", feed.url])
     try:
