@@ -617,6 +617,16 @@ def matplotlib_folder(check_only: bool = False) -> None:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     if not check_only:
         os.environ["MPLCONFIGDIR"] = str(folder)
+        import logging
+
+        # A folder of facekit's choosing starts without matplotlib's font cache (a temp one, every run): building
+        # it took over 5 s on a loaded machine, and matplotlib then logged "Matplotlib is building the font cache;
+        # this may take a moment." into the log this folder keeps clean.
+        logging.getLogger("matplotlib.font_manager").addFilter(_not_font_cache_building)
+
+
+def _not_font_cache_building(record) -> bool:
+    return not str(record.msg).startswith("Matplotlib is building the font cache")
 
 
 def figure(**options):
