@@ -119,6 +119,19 @@ def mp4_cut_by_copy(path: Path, frames: int, hidden: int, fps: int = 10, faststa
     path.write_bytes(data[:ftyp] + moov + data[ftyp:at])
 
 
+@pytest.fixture(autouse=True)
+def _stream_readers_end_in_their_test():
+    """A stream's reader thread that close() left blocked in FFmpeg (up to its 5 s read timeout) printed FFmpeg's
+    "Connection refused" / "Error reading HTTP response" once its test's server was gone: seen between tests, and
+    inside a later test on the same worker it would be that test's stray stderr line. Such a thread is given up
+    to 30 s to end in the test that started it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 30
+    for thread in [t for t in threading.enumerate() if t not in before and t.name == "frame-reader"]:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 @pytest.fixture
 def threads_started_here():
     """`alive(prefix, within=0)`: names of the threads this test started that still run, after each has had up to
