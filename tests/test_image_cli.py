@@ -2646,9 +2646,10 @@ def test_a_user_with_no_home_folder_at_all_still_reads_a_photo(media, tmp_path):
     env["TMPDIR"] = str(tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
     out = tmp_path / "o.json"
+    # A small photo (427x240): the home folder is what is checked, every head still loads, 0.8 s of CPU less
     res = subprocess.run([sys.executable, "-c", _NO_HOME, str(ROOT / "detect_mask_image.py"), "-i",
-                          str(media / "obama.jpg"), "-j", str(out), "--no-display"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, env=env)
+                          str(media / "obama-240p.jpg"), "-j", str(out), "--no-display"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0 and res.stderr == "", res.stderr
     assert len(json.loads(out.read_text())["faces"]) == 1
     plot = tmp_path / "t.png"
