@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 try:
-    from .conftest import ROOT, run_script
+    from .conftest import ROOT, built_once, run_script
 except ImportError:  # tests/ collected without an __init__.py: conftest's folder is on sys.path instead
-    from conftest import ROOT, run_script
+    from conftest import ROOT, built_once, run_script
 
 from facekit.detection import create_detector
 from facekit.landmarks import KEYPOINT_NAMES, MESH_TO_DLIB68, N_POINTS, create_landmarker
@@ -29,6 +29,19 @@ PHOTOS = ["12_angry_men.jpg", "astronaut.png", "crowd_masks.jpg", "example_01.pn
 @pytest.fixture(scope="module")
 def mesh():
     return create_landmarker()
+
+
+@pytest.fixture(scope="module")
+def readme_faces(tmp_path_factory, media):
+    """{photo name: its faces} for PHOTOS as README's measures read them (the image script's analyzer, mask head
+    and mesh): made once for both workers, as two tests read crowd_masks.jpg's (its analysis is ~2 CPU s)."""
+    def build(_):
+        from facekit import FaceAnalyzer
+
+        analyzer = FaceAnalyzer(tasks=["mask"], landmarks=True)
+        return {name: analyzer.analyze(media / name) for name in PHOTOS}
+
+    return built_once(tmp_path_factory, "readme-faces", build)
 
 
 
@@ -97,7 +110,7 @@ def test_readme_on_the_small_faces_whose_pose_fit_goes_wrong_on_the_clip(media):
     assert (min(yaws), max(yaws)) == (low, high), yaws
 
 
-def test_readme_on_a_big_face_whose_mirror_reads_another_yaw(media):
+def test_readme_on_a_big_face_whose_mirror_reads_another_yaw(media, readme_faces):
     """README said only faces under ~50 px could get a wrong pose fit, but a frontal 235 px face of crowd_masks.jpg
     reads yaw +7 and, mirrored, -28 (a 2-3 px shift of the six points): a user thresholding |yaw| trusted the
     big faces. README now quotes that face; this checks the quote against a run."""
@@ -113,7 +126,7 @@ def test_readme_on_a_big_face_whose_mirror_reads_another_yaw(media):
     analyzer = FaceAnalyzer(tasks=["mask"], landmarks=True)
     image = load_image(media / "crowd_masks.jpg")
     mirrored = np.ascontiguousarray(image[:, ::-1])
-    posed = [f for f in analyzer.analyze(image) if f.pose is not None]
+    posed = [f for f in readme_faces["crowd_masks.jpg"] if f.pose is not None]
     face = min(posed, key=lambda f: abs(f.box.width - width) + abs(f.pose.yaw - yaw))
     other = _pair_mirrored(face, analyzer.analyze(mirrored), image.shape[1])
     assert abs(face.box.width - width) <= 2 and abs(face.pose.yaw - yaw) <= 2, (face.box.as_list(), face.pose)
@@ -179,19 +192,15 @@ def test_landmarks_inside_the_face_box_on_every_media_photo(mesh, media, detecto
             assert 0.05 < face.measures["eye_openness"] < 0.7 and 0 <= face.measures["mouth_openness"] < 0.8
 
 
-def test_readme_on_the_eye_openness_of_the_media_photos(media):
+def test_readme_on_the_eye_openness_of_the_media_photos(readme_faces):
     """README quoted 'the 48 faces the mesh marks in the media photos: 0.21-0.39', but a run reads 0.21-0.37 (the
     astronaut's 0.375 the widest eyes): the quote is now checked against the photos, as the image script reads them."""
     import re
 
-    from facekit import FaceAnalyzer
-
     text = " ".join((ROOT / "README.md").read_text().split())
     quoted = re.search(r"the (\d+) faces the mesh marks in the media photos: (0\.\d\d)-(0\.\d\d)\)", text)
     assert quoted, "README no longer quotes the media photos' eye openness"
-    analyzer = FaceAnalyzer(tasks=["mask"], landmarks=True)
-    eyes = [f.measures["eye_openness"] for name in PHOTOS for f in analyzer.analyze(media / name)
-            if f.measures is not None]
+    eyes = [f.measures["eye_openness"] for name in PHOTOS for f in readme_faces[name] if f.measures is not None]
     assert (str(len(eyes)), f"{min(eyes):.2f}", f"{max(eyes):.2f}") == quoted.groups()
 
 
