@@ -59,7 +59,7 @@ demo: assets compile
 	$(PY) detect_mask_image.py --image $$img --output output/$$name.png --json output/$$name.json --no-display && \
 	echo "[INFO] open output/$$name.png to see the result"
 
-# Two workers (pytest-xdist; tests/conftest.py groups the tests): about 15 minutes on 2 cores (stop 39's CI: 909 s).
+# Two workers (pytest-xdist; tests/conftest.py shares the costliest fixtures): about 20 minutes on 2 cores (stop 53's CI: 19:08).
 # --durations names the slowest tests in every CI log, so a test that grows slow is seen where it lands.
 # compile: the suite starts several hundred facekit processes, each of which compiled an uncompiled clone again.
 TEST_WORKERS ?= 2
