@@ -466,8 +466,10 @@ def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
     assert all(process_state(pid) not in ("Z", None) for pid in waiting), "the frame loop waited for the command"
     assert not list(records.iterdir())
     go.touch()
-    wait_for(lambda: len(list(records.iterdir())) == 5, timeout=60)
+    # A record file exists from the recorder's open() until its line is written: wait for whole lines.
+    wait_for(lambda: sum(f.read_text().endswith("\n") for f in records.iterdir()) == 5, timeout=60)
     pids = [run[0]["pid"] for run in recorded(records).values()]
+    assert sorted(pids) == sorted(waiting)
     wait_for(lambda: all(process_state(pid) in ("Z", None) for pid in pids))  # exited, not yet reaped
     alerts.update(12, 6.0, [])  # any frame reaps what has finished
     assert [process_state(pid) for pid in pids] == [None] * 5, "finished alert commands left as zombies"
