@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import run_bench
 from facekit.cli.common import ArgumentParser
 
 HERE = Path(__file__).resolve().parent
@@ -65,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(main))

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 # importing bench.common also sets FACEKIT_ASSETS
-from bench.common import ROOT, ArgumentParser, assets_root, time_per_call
+from bench.common import ROOT, ArgumentParser, assets_root, run_bench, time_per_call
 from facekit.convert import build_pyimagesearch_mask
 from facekit.training import KNOWN_TASKS
 
@@ -553,4 +553,4 @@ def assert_no_tensorflow(where: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_bench(main))

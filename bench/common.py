@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,12 +22,15 @@ from facekit.cli.common import ArgumentParser  # noqa: E402  (after sys.path hol
 
 def run_bench(main) -> int:
     """A bench's entry point: Ctrl-C is one line and exit 130, as the scripts' own, where it was a
-    KeyboardInterrupt traceback from whatever the bench was doing (a subprocess, an import, LiteRT)."""
+    KeyboardInterrupt traceback from whatever the bench was doing (a subprocess, an import, LiteRT). Before
+    main(), while the bench's modules load, bench/__init__.py's guard answers it."""
+    from facekit.signals import end_start_guard, say_interrupted
+
     try:
+        end_start_guard()
         return main()
     except KeyboardInterrupt:
-        print("\n[INFO] interrupted", file=sys.stderr, flush=True)
-        return 130
+        return say_interrupted()
 
 
 def limit_count(text: str) -> int:
@@ -80,6 +82,8 @@ def print_table(title: str, headers: list[str], rows: list[list], notes: list[st
 
 def time_per_call(fn, repeat: int = 50, warmup: int = 5) -> float:
     """Median milliseconds per call of fn()."""
+    import statistics  # here, not at the top: `python -m bench` imports this module and should start fast
+
     for _ in range(warmup):
         fn()
     samples = []

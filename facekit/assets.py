@@ -14,6 +14,14 @@ download) and lays out `face_detector/` and `examples/` the way the original PyI
 
 from __future__ import annotations
 
+# `python -m facekit.assets`: a Ctrl-C in the imports below (numpy, by records) is the command's one line and
+# exit 130 (facekit.signals.start_guard; run_script ends it), not a KeyboardInterrupt traceback. So they come after.
+# ruff: noqa: E402
+if __name__ == "__main__":
+    from facekit.signals import start_guard
+
+    start_guard()
+
 import errno
 import hashlib
 import os
@@ -588,5 +596,7 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # through the commands' entry, which ends the guard above
+    from facekit.cli import run_script
+
+    raise SystemExit(run_script("facekit.assets"))

@@ -26,6 +26,14 @@ skips those: an interrupted job resumes where it stopped and never writes a face
 
 from __future__ import annotations
 
+# `python -m facekit.batch`: a Ctrl-C in the imports below (numpy, OpenCV: ~0.5 s) is the command's one line and
+# exit 130 (facekit.signals.start_guard; run_script ends it), not a KeyboardInterrupt traceback. So they come after.
+# ruff: noqa: E402
+if __name__ == "__main__":
+    from .signals import start_guard
+
+    start_guard()
+
 import argparse
 import errno
 import glob

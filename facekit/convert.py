@@ -6,6 +6,14 @@ given to `--model` as it is; this is the one-off step between the two (`python -
 
 from __future__ import annotations
 
+# `python -m facekit.convert`: a Ctrl-C in the imports below (numpy) is the command's one line and
+# exit 130 (facekit.signals.start_guard; run_script ends it), not a KeyboardInterrupt traceback. So they come after.
+# ruff: noqa: E402
+if __name__ == "__main__":
+    from facekit.signals import start_guard
+
+    start_guard()
+
 import json
 import os
 import shutil

@@ -5,7 +5,9 @@ the process at once and leaves the temp files of every output behind, and none o
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -24,6 +26,8 @@ _signal = [signal.SIGINT]
 # library swallowed, or a run that does not end, can still be stopped with another.
 REPEAT_S = 2.0
 _last = [float("-inf")]
+# The handlers `start_guard` replaced, until `end_start_guard` puts them back; None while no guard is on.
+_before_start: list = [None]
 
 
 def stop_handler(signum, frame):
@@ -61,6 +65,42 @@ def line_start() -> str:
     """What an "interrupted" line starts with: a new line after a Ctrl-C, whose "^C" the terminal echoed where
     the line would start; nothing after a SIGTERM or SIGHUP, where it was a blank line in the service's log."""
     return "\n" if exit_status() == 128 + signal.SIGINT else ""
+
+
+def say_interrupted() -> int:
+    """The line a command that a stop signal ended says last, on stderr; its exit status."""
+    print(f"{line_start()}[INFO] interrupted", file=sys.stderr, flush=True)
+    return exit_status()
+
+
+def start_guard() -> None:
+    """For a command's first lines, before its heavy imports (OpenCV, numpy, TensorFlow: 0.2-5 s), until
+    `end_start_guard`: a stop signal ends it at once with its one line and exit status. Raised there as
+    KeyboardInterrupt, it came out of whatever module was loading, under `python -m` outside any try of
+    facekit's (a bench's `import cv2`), as a traceback, or as the ImportError a compiled module's import makes
+    of it. Nothing is written yet, so there is nothing to finalize. A process with stop handlers of its own
+    (facekit serve's, which runs commands in itself; a host program's) keeps them."""
+    if _before_start[0] is None and threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_DFL, signal.SIG_IGN):
+        _before_start[0] = set_stop_handler(_stop_at_start)
+
+
+def end_start_guard() -> None:
+    """The handlers from before `start_guard` back: the command's main() takes stops from here."""
+    previous, _before_start[0] = _before_start[0], None
+    restore_handlers(previous)
+
+
+def _stop_at_start(signum, frame):
+    _note_signal(signum)
+    try:
+        if sys.stderr is not None:  # closed (a cron job's 2>&-): print would write the line to stdout
+            say_interrupted()
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what a bench printed before (os._exit drops Python's buffers)
+    except (OSError, ValueError):  # a reader gone, a stream closed: the exit status still says it
+        pass
+    os._exit(exit_status())
 
 
 def stop_requested() -> bool:

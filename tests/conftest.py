@@ -421,3 +421,50 @@ def killed_runs_temp_folder(output: Path) -> Path:
         proc.wait(timeout=30)
     assert (made / "written").is_file() and made.parent == output.parent, made
     return made
+
+
+# A sitecustomize.py (Python runs the first on sys.path at start) that holds one module's first import, by name,
+# until a signal ends the wait, and makes a file when it begins holding.
+_HOLD_IMPORT = """
+import os, sys, time
+
+class HoldImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["FACEKIT_TEST_HOLD_IMPORT"]:
+            sys.meta_path.remove(self)
+            open(os.environ["FACEKIT_TEST_HOLD_MARK"], "w").close()
+            time.sleep(120)
+
+sys.meta_path.insert(0, HoldImport())
+"""
+
+
+def interrupt_during_import(module: str, command: list, folder: Path,
+                            sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
+    """Run `command` (python ..., as a user would) and send `sig` to its process group (a terminal's Ctrl-C goes
+    to the whole foreground group) while `module` is being imported for the first time: its import is held until
+    the signal comes, so the stop lands in it for certain, not at a moment guessed on a loaded machine. The
+    process must have begun that import (a file says so) or the test fails. folder: for the hook's files."""
+    hook = folder / "hold_import"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_HOLD_IMPORT)
+    mark = folder / "import_held"
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    env = _environment({"PYTHONPATH": path, "FACEKIT_TEST_HOLD_IMPORT": module, "FACEKIT_TEST_HOLD_MARK": str(mark)})
+    proc = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=sigint_default)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held = mark.exists() and proc.poll() is None
+        if held:
+            os.killpg(proc.pid, sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # none of the group left behind, whatever failed
+        proc.wait()
+    assert held, f"{module} was never imported (exit {proc.returncode}): {err[-2000:]}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

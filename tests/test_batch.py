@@ -2825,3 +2825,17 @@ def test_an_interrupted_jobs_line_counts_the_failed_sources_a_resume_tries_again
     assert batch_module.main(job) == 130
     assert "[INFO] interrupted: 0 of 4 sources not done yet and 1 that failed (tried again then);" \
            in capsys.readouterr().err
+
+
+def test_ctrl_c_while_python_m_facekit_batch_still_imports_is_one_line_and_exit_130(tmp_path):
+    """`python -m facekit.batch` runs the module's imports (numpy, OpenCV: ~0.5 s) before its guard could: a
+    Ctrl-C there was a KeyboardInterrupt traceback (exit 1); now it is the line of a Ctrl-C later in the job,
+    exit 130, and no results folder is made. The Ctrl-C lands while it imports numpy (held there)."""
+    from .conftest import MEDIA, interrupt_during_import
+
+    results = tmp_path / "results"
+    run = interrupt_during_import("numpy", [sys.executable, "-m", "facekit.batch", MEDIA / "obama.jpg",
+                                            "-o", results], tmp_path)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr == "\n[INFO] interrupted\n"
+    assert not results.exists()

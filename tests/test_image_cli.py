@@ -3123,3 +3123,19 @@ def test_an_output_that_replaces_a_file_is_on_disk_before_the_rename(tmp_path, m
     video.write_bytes(b"an earlier run's video")
     sync_if_replacing(tmp, video)
     assert synced[1:] == [b"frames"]
+
+
+@pytest.mark.parametrize("command", [["detect_mask_image.py"], ["-m", "facekit", "image"]])
+def test_ctrl_c_while_the_photo_command_starts_is_its_one_line_and_exit_130(command, tmp_path):
+    """A Ctrl-C in the command's first ~0.1 s, while it imported facekit.serve (to look for a running server),
+    was a KeyboardInterrupt traceback, exit 1 (a run of 6 delays here: at 0.05 s); now it is the line a Ctrl-C
+    later in the run gives, exit 130, and nothing is written. The Ctrl-C lands in that import (held there)."""
+    from .conftest import MEDIA, interrupt_during_import
+
+    out = tmp_path / "out"
+    out.mkdir()
+    run = interrupt_during_import("facekit.serve", [sys.executable, *command, "-i", MEDIA / "obama.jpg",
+                                                    "-j", out / "faces.json", "-o", out / "annotated.jpg"], tmp_path)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr == "\n[INFO] interrupted\n"
+    assert not list(out.iterdir())

@@ -733,3 +733,18 @@ def test_a_relative_socket_is_named_as_the_folder_it_is_in(tmp_path):
     assert f"photo commands run here where FACEKIT_SERVER={sock} is set ({sock}); Ctrl-C stops it" in res.stdout, \
         res.stdout
     assert not sock.exists()  # removed as the server ended, from its own folder
+
+
+def test_ctrl_c_while_the_server_still_starts_is_one_line_and_exit_130(tmp_path):
+    """A Ctrl-C while `python -m facekit serve` still imported its modules, before its own handler (the first
+    ~0.5 s), was a KeyboardInterrupt traceback; now it is the commands' line, exit 130, and no socket is left.
+    The Ctrl-C lands while it imports facekit.records (held there)."""
+    from tests.conftest import interrupt_during_import
+
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    res = interrupt_during_import("facekit.records", [sys.executable, "-m", "facekit", "serve", "--socket",
+                                                      run / "photo.sock"], tmp_path)
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "\n[INFO] interrupted\n"
+    assert not list(run.iterdir())

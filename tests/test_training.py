@@ -2652,3 +2652,18 @@ def test_readme_recipes_train_the_heads_as_their_cards_say_they_were():
     for task, command in recipes.items():
         card = json.loads((ROOT / "models" / task / "card.json").read_text())
         assert options(command) == options(card["command"]), (task, command, card["command"])
+
+
+def test_ctrl_c_while_the_accelerator_trainer_still_imports_is_one_line_and_exit_130(tmp_path):
+    """tools/accelerator_train.py imports OpenCV and numpy at its top (~0.3 s), before its guard: a Ctrl-C there
+    was a KeyboardInterrupt traceback (exit 1); now it is the scripts' line, exit 130, and nothing is packed.
+    The Ctrl-C lands while it imports OpenCV (held there)."""
+    from .conftest import DATASETS, interrupt_during_import
+
+    packed = tmp_path / "packed"
+    run = interrupt_during_import("cv2", [sys.executable, ROOT / "tools" / "accelerator_train.py", "pack", "-d",
+                                          DATASETS / "fer2013" / "test", "--soft-labels",
+                                          DATASETS / "fer2013" / "ferplus.csv", "--out", packed], tmp_path)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr == "\n[INFO] interrupted\n"
+    assert not packed.exists()

@@ -35,10 +35,16 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":
+    # A Ctrl-C in the imports below (OpenCV, numpy: ~0.3 s) is one line and exit 130, as the scripts', where it was
+    # a KeyboardInterrupt traceback (facekit.signals.start_guard; main() ends it).
+    from facekit.signals import start_guard
+
+    start_guard()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 TILE = 64  # faces per mosaic side: 48 px faces on 8 px JPEG blocks, so no block straddles two faces
 FACE = 48  # FER2013's own size: packed as they are, upsized at fit time as to_model_input does
@@ -364,7 +370,9 @@ def folder(args) -> None:
 
 def main(argv=None) -> int:
     from facekit.cli.common import guarded
+    from facekit.signals import end_start_guard
 
+    end_start_guard()
     return guarded(_main)(argv)
 
 

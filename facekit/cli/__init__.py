@@ -13,22 +13,22 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def run_script(name: str, argv: list[str] | None = None) -> int:
     """What a root script, a console command and `python -m facekit` run: facekit.cli.<name>.main(argv) (or a
     dotted module's, facekit.batch). A Ctrl-C while Python still imports OpenCV and numpy (the first ~0.2 s) is
-    one line and exit 130 here, where it was a KeyboardInterrupt traceback."""
+    one line and exit 130 here (facekit.signals.start_guard), where it was a KeyboardInterrupt traceback."""
     import importlib
     import sys
 
-    if name in ("image", f"{__name__}.image"):  # a running `python -m facekit serve` holds its models warm
-        from ..serve import served
+    from ..signals import end_start_guard, say_interrupted, start_guard
 
-        status = served(sys.argv[1:] if argv is None else list(argv))
-        if status is not None:
-            return status
+    start_guard()
     try:
         try:
+            if name in ("image", f"{__name__}.image"):  # a running `python -m facekit serve` holds its models warm
+                from ..serve import served
+
+                status = served(sys.argv[1:] if argv is None else list(argv))
+                if status is not None:
+                    return status
             main = importlib.import_module(name if "." in name else f"{__name__}.{name}").main
-        except KeyboardInterrupt:
-            print("\n[INFO] interrupted", file=sys.stderr)
-            return 130
         except ImportError as err:
             # Under a tight memory limit (ulimit -v) the loader cannot map OpenCV's libraries in, and this import
             # comes before main()'s guard: a traceback and exit 1, where main() says "out of memory" and exits 2.
@@ -39,7 +39,11 @@ def run_script(name: str, argv: list[str] | None = None) -> int:
             print(f"[ERROR] out of memory (loading {err.name or 'a library'}): free some, or raise the process's "
                   "memory limit (ulimit -v, the container's); FACEKIT_THREADS=1 needs less", file=sys.stderr)
             return 2
+        finally:
+            end_start_guard()
         return main(argv)
+    except KeyboardInterrupt:  # no guard off the main thread, and main() takes stops only once it has begun
+        return say_interrupted()
     except ModuleNotFoundError as err:  # in the import, or in main() (the video script imports OpenCV there)
         if not missing_package(err):
             raise

@@ -268,10 +268,9 @@ def _current_folder_gone() -> bool:
 
 
 def _interrupted() -> int:
-    from ..signals import exit_status, line_start
+    from ..signals import say_interrupted
 
-    print(f"{line_start()}[INFO] interrupted", file=sys.stderr)
-    return exit_status()
+    return say_interrupted()
 
 
 class ArgumentParser(argparse.ArgumentParser):
