@@ -43,15 +43,25 @@ def _facekit_args(clip: Path, extra: list[str]):
     return build_parser().parse_args(["--source", str(clip), "--no-display", *DETECTOR, *extra])
 
 
-def facekit_fps(clip: Path, pipeline, extra: list[str], repeat: int) -> tuple[float, float, int]:
-    """Best FPS of `repeat` passes, the CPU ms per frame of that pass (all threads), frames."""
+def facekit_pass(args, pipeline):
+    """One pass of the video script's loop, in this process; its RunStats. The loop takes a Ctrl-C as its run's
+    end (its outputs finalized) and returns: the bench went on to the next pass, and a Ctrl-C 2 s into
+    `python -m bench.video` left it running for minutes. It ends the bench here."""
     from facekit.cli.video import run
 
+    stats = run(args, pipeline, report=False)
+    if stats.interrupted:
+        raise KeyboardInterrupt
+    return stats
+
+
+def facekit_fps(clip: Path, pipeline, extra: list[str], repeat: int) -> tuple[float, float, int]:
+    """Best FPS of `repeat` passes, the CPU ms per frame of that pass (all threads), frames."""
     args = _facekit_args(clip, extra)
     best, cpu_ms, frames = 0.0, float("nan"), 0
     for _ in range(repeat):
         cpu = time.process_time()
-        stats = run(args, pipeline, report=False)
+        stats = facekit_pass(args, pipeline)
         cpu = time.process_time() - cpu
         if stats.error:
             raise SystemExit(f"[ERROR] {stats.error}")
@@ -327,12 +337,10 @@ def main(argv: list[str] | None = None) -> int:
                                             args.repeat)
     fps_all_k, cpu_all_k, _ = facekit_fps(clip, everything, ["--head-every", str(HEAD_EVERY)], args.repeat)
 
-    from facekit.cli.video import run
-
     mem_args = _facekit_args(clip, [])
     rss = []
     for _ in range(args.passes):
-        run(mem_args, mask_only, report=False)
+        facekit_pass(mem_args, mask_only)
         rss.append(rss_mb())
 
     def ok(cond: bool) -> str:

@@ -178,6 +178,29 @@ def test_ctrl_c_while_a_bench_still_imports_is_one_line_and_exit_130(command, sa
     assert run.stderr == said
 
 
+def test_a_ctrl_c_in_a_video_bench_pass_ends_the_bench(media):
+    """bench.video runs the video script's loop in its own process, and that loop takes a Ctrl-C as the end of its
+    run and returns: the bench went on to its next pass and row, and a Ctrl-C 2-4 s into `python -m bench.video`
+    left it running (over 40 s later, when it was killed). Now the pass raises it, for run_bench's line and exit
+    130. The stop comes as the server's do (request_stop), so it lands in the loop, at its first frame."""
+    import signal
+
+    from bench import video
+    from facekit.heads import Head
+    from facekit.signals import clear_stop, request_stop
+
+    clip = media / "short_hamilton_clip.mp4"
+    pipeline = video.build({"mask": Head.load(video.mask_model_path(None))}, landmarks=False, clip=clip)
+    request_stop(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            video.facekit_fps(clip, pipeline, ["--head-every", "1", "--max-frames", "20"], repeat=3)
+    finally:
+        clear_stop()
+    stats = video.facekit_pass(video._facekit_args(clip, ["--max-frames", "3"]), pipeline)  # no stop: runs
+    assert stats.frames == 3 and not stats.interrupted
+
+
 @pytest.mark.slow  # loads every detector and runs the first on one scene: ~10 s
 def test_detection_bench_limit_also_limits_the_closeups(monkeypatch):
     """bench.detection --limit 10, "a quick look", ran every detector on all 322 close-up frames anyway:
