@@ -4746,3 +4746,26 @@ def test_one_videos_summary_is_not_anothers_csv_in_one_folder(tmp_path, clip, ma
     assert sorted(p.name for p in out.iterdir()) == ["x.csv", "x.people.csv", "x.people_2.csv",
                                                      "x.people_2.people.csv"]
     assert {int(row["frame"]) for row in read_csv(out / "x.people_2.csv")} == {0, 1}
+
+
+@pytest.mark.parametrize("finalizer", ["class Engine:\n    def __del__(self):\n        wait_for_ctrl_c()\nEngine()\n",
+                                       "class Engine:\n    pass\nengine = Engine()\n"
+                                       "ref = weakref.ref(engine, lambda _: wait_for_ctrl_c())\ndel engine\n"])
+def test_a_ctrl_c_inside_a_finalizer_is_kept_for_the_run_not_printed_as_a_traceback(finalizer):
+    """A Ctrl-C as the video script ended (3 of 9 tries at its last line) landed in LiteRT's Interpreter.__del__ or
+    a WeakSet's callback, where Python prints a KeyboardInterrupt as "Exception ignored in ..." and its traceback,
+    above the run's "interrupted" line. Now it is not printed, and check_stop raises the stop after: here a
+    __del__ or a weakref callback sends the SIGINT itself and waits in itself for it."""
+    code = ("import os, signal, time, weakref\n"
+            "from facekit.signals import check_stop, set_stop_handler, stop_handler\n"
+            "def wait_for_ctrl_c():\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(1)\n"
+            "set_stop_handler(stop_handler)\n"
+            f"{finalizer}"
+            "try:\n"
+            "    check_stop()\n"
+            "except KeyboardInterrupt:\n"
+            "    print('stopped after the finalizer')\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.stderr == "" and res.stdout == "stopped after the finalizer\n", res.stderr
