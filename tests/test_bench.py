@@ -160,21 +160,24 @@ def test_ctrl_c_in_make_bench_is_one_line_per_process_and_exit_130():
     assert "[INFO] interrupted\n" in err and "[INFO] interrupted during bench.landmarks; not run: cli" in err, err
 
 
-@pytest.mark.parametrize("command, said", [
-    (["bench.lowlight"], "\n[INFO] interrupted\n"),
-    (["bench", "lowlight", "mask"], "\n[INFO] interrupted\n[INFO] interrupted during bench.lowlight; not run: mask\n"),
+@pytest.mark.parametrize("command, sig, said, status", [
+    (["bench.lowlight"], "SIGINT", "\n[INFO] interrupted\n", 130),
+    (["bench", "lowlight", "mask"], "SIGINT",
+     "\n[INFO] interrupted\n[INFO] interrupted during bench.lowlight; not run: mask\n", 130),
+    (["bench.lowlight"], "SIGTERM", "[INFO] interrupted\n", 143),  # was killed outright, without a word
 ])
-def test_ctrl_c_while_a_bench_still_imports_is_one_line_and_exit_130(command, said, tmp_path):
+def test_ctrl_c_while_a_bench_still_imports_is_one_line_and_exit_130(command, sig, said, status, tmp_path):
     """A Ctrl-C while a bench still imported its modules (OpenCV, numpy, TensorFlow: the first 0.2-5 s) was a
     KeyboardInterrupt traceback from inside the import, exit 1 (and under `python -m bench`, the runner's line
     under it): now it is the line a Ctrl-C later in the bench gives, and exit 130. The Ctrl-C lands while the
     bench imports OpenCV (held there until it comes), in the bench's process and the runner's alike."""
+    import signal
     import sys
 
     from .conftest import interrupt_during_import
 
-    run = interrupt_during_import("cv2", [sys.executable, "-m", *command], tmp_path)
-    assert run.returncode == 130, run.stderr
+    run = interrupt_during_import("cv2", [sys.executable, "-m", *command], tmp_path, getattr(signal, sig))
+    assert run.returncode == status, run.stderr
     assert run.stderr == said
 
 
