@@ -26,6 +26,7 @@ _signal = [signal.SIGINT]
 # library swallowed, or a run that does not end, can still be stopped with another.
 REPEAT_S = 2.0
 _last = [float("-inf")]
+# sys.unraisablehook from before `stop_handler` put `_unraisable` in its place.
 _unraisable_before = [sys.unraisablehook]
 # The handlers `start_guard` replaced, until `end_start_guard` puts them back; None while no guard is on.
 _before_start: list = [None]
@@ -108,11 +109,14 @@ def end_start_guard() -> None:
 def _stop_at_start(signum, frame):
     _note_signal(signum)
     try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what was printed before, ahead of the line (os._exit drops Python's buffers)
+    except (OSError, ValueError):  # a reader gone, a stream closed
+        pass
+    try:
         if sys.stderr is not None:  # closed (a cron job's 2>&-): print would write the line to stdout
             say_interrupted()
-        if sys.stdout is not None:
-            sys.stdout.flush()  # what a bench printed before (os._exit drops Python's buffers)
-    except (OSError, ValueError):  # a reader gone, a stream closed: the exit status still says it
+    except (OSError, ValueError):  # the exit status still says it
         pass
     os._exit(exit_status())
 
