@@ -45,6 +45,8 @@ AUTO = "auto"  # FACEKIT_SERVER=auto: a command that finds no server starts one 
 IDLE_S = 600  # ... which ends after this long without a command
 RESTART_S = 30  # ... and is not started again sooner than this after the last try (one that cannot start)
 _worker = False  # this process is a server's worker: its command runs here, not handed on again
+# The server's own stop signal, once one came: one raised while it loads its models can be swallowed there.
+_own_stop: list = [None]
 
 
 def socket_path() -> Path:
@@ -541,7 +543,11 @@ class Server:
 
     @staticmethod
     def stop_signal(signum, _frame) -> None:
-        """The server's own Ctrl-C, SIGTERM or SIGHUP (a command under way has its own handler for them)."""
+        """The server's own Ctrl-C, SIGTERM or SIGHUP (a command under way has its own handler for them). Noted too:
+        raised while the models load, inside onnxruntime's or LiteRT's start, it was swallowed there and the server
+        went on to "ready" (1 of 5 Ctrl-Cs 0.6-1.5 s after its start, at load 30), or it came out as "[ERROR]
+        cannot load scrfd", exit 2."""
+        _own_stop[0] = signum
         raise _Stop(signum)
 
 
@@ -692,12 +698,15 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM (systemctl stop, kill) as Ctrl-C: the socket goes with the server. SIGHUP too, which the server's
     # commands also take as their caller's, whose end (killed outright) is theirs.
+    _own_stop[0] = None
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, server.stop_signal)
     try:
         check_settings()
         log("loading the photo command's models...")
         server.warm()
+        if _own_stop[0] is not None:
+            raise _Stop(_own_stop[0])
         # A --socket other than the one commands look for: "now run here" while every command ran on in its own
         # process, for none looks there without FACEKIT_SERVER naming it.
         try:
@@ -713,6 +722,9 @@ def main(argv: list[str] | None = None) -> int:
         log("stopped")
         return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 Ctrl-C, 143 SIGTERM, as the commands end
     except FacekitError as exc:  # a bad FACEKIT_* setting, a model missing or broken: as the photo command says it
+        if _own_stop[0] is not None:  # a model a swallowed stop broke off
+            log("stopped")
+            return 128 + _own_stop[0]
         print(f"[ERROR] {exc}", file=sys.stderr)
         return exc.exit_code
     finally:

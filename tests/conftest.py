@@ -424,7 +424,8 @@ def killed_runs_temp_folder(output: Path) -> Path:
 
 
 # A sitecustomize.py (Python runs the first on sys.path at start) that holds one module's first import, by name,
-# until a signal ends the wait, and makes a file when it begins holding.
+# until a signal ends the wait, and makes a file when it begins holding. With FACEKIT_TEST_HOLD_SWALLOW set it
+# swallows the KeyboardInterrupt, as a library's compiled start-up that clears Python's errors does.
 _HOLD_IMPORT = """
 import os, sys, time
 
@@ -433,24 +434,30 @@ class HoldImport:
         if name == os.environ["FACEKIT_TEST_HOLD_IMPORT"]:
             sys.meta_path.remove(self)
             open(os.environ["FACEKIT_TEST_HOLD_MARK"], "w").close()
-            time.sleep(120)
+            try:
+                time.sleep(120)
+            except KeyboardInterrupt:
+                if not os.environ.get("FACEKIT_TEST_HOLD_SWALLOW"):
+                    raise
 
 sys.meta_path.insert(0, HoldImport())
 """
 
 
-def interrupt_during_import(module: str, command: list, folder: Path,
-                            sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
+def interrupt_during_import(module: str, command: list, folder: Path, sig: int = signal.SIGINT,
+                            swallow: bool = False) -> subprocess.CompletedProcess:
     """Run `command` (python ..., as a user would) and send `sig` to its process group (a terminal's Ctrl-C goes
     to the whole foreground group) while `module` is being imported for the first time: its import is held until
     the signal comes, so the stop lands in it for certain, not at a moment guessed on a loaded machine. The
-    process must have begun that import (a file says so) or the test fails. folder: for the hook's files."""
+    process must have begun that import (a file says so) or the test fails. folder: for the hook's files.
+    swallow: the import swallows the KeyboardInterrupt (and goes on), as some libraries' do."""
     hook = folder / "hold_import"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(_HOLD_IMPORT)
     mark = folder / "import_held"
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
-    env = _environment({"PYTHONPATH": path, "FACEKIT_TEST_HOLD_IMPORT": module, "FACEKIT_TEST_HOLD_MARK": str(mark)})
+    env = _environment({"PYTHONPATH": path, "FACEKIT_TEST_HOLD_IMPORT": module, "FACEKIT_TEST_HOLD_MARK": str(mark),
+                        "FACEKIT_TEST_HOLD_SWALLOW": "1" if swallow else None})
     proc = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=sigint_default)
