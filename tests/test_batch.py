@@ -1702,6 +1702,69 @@ def test_video_frames_and_head_rate_as_the_video_script_takes_them(tmp_path, med
     assert res.returncode == 2 and "holds results made with other options (head_every)" in res.stderr
 
 
+# Loaded by every Python process of a job (PYTHONPATH): a Ray worker that imports facekit.batch calls the test's
+# before(source), whose code goes first in the file, ahead of each source it runs.
+WORKER_HOOK = '''
+import os, sys
+
+class _Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name != "facekit.batch":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            source_run = module.Worker.run_source
+
+            def run_source(self, source, kind):
+                before(source)
+                return source_run(self, source, kind)
+            module.Worker.run_source = run_source
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Hook())
+'''
+
+
+def worker_hook(tmp_path: Path, before: str, **env: str) -> dict:
+    """The environment of a job whose Ray workers run `before` (the code of a function before(source)) ahead of
+    each source, with env's variables for it."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(f"{before}\n{WORKER_HOOK}")
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "hook"), os.environ.get("PYTHONPATH")]))}
+
+
+# A worker's first source waits until another worker has begun one (its pid's empty file in FACEKIT_TEST_BEGUN), for
+# 240 s at most: a worker whose next task could go elsewhere cannot finish this one before the other is up.
+BOTH_WORKERS_BUSY = '''
+import os, time
+from pathlib import Path
+
+def before(source):
+    begun = Path(os.environ["FACEKIT_TEST_BEGUN"])
+    if (begun / str(os.getpid())).exists():
+        return
+    (begun / str(os.getpid())).touch()
+    deadline = time.monotonic() + 240
+    while len(list(begun.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+'''
+
+# A run_source that ends the process on one named file, as a decoder crash or the out-of-memory killer would.
+DYING_WORKER = '''
+import os
+
+def before(source):
+    if source.endswith(os.environ["FACEKIT_TEST_DIE_ON"]):
+        os._exit(1)
+'''
+
+
 @pytest.mark.slow
 def test_two_videos_on_two_workers_run_side_by_side(tmp_path, media):
     """Each worker held two tasks (its next one queued), and the first worker up took both videos of a job: two
@@ -1711,13 +1774,18 @@ def test_two_videos_on_two_workers_run_side_by_side(tmp_path, media):
 
     clips = tmp_path / "clips"
     clips.mkdir()
-    for name in ("one.mp4", "two.mp4"):  # each long enough to outlast the second worker's start
+    for name in ("one.mp4", "two.mp4"):
         shutil.copy(media / CLIP, clips / name)
-    out = tmp_path / "results"
-    res = batch(clips, "-o", out, "--detector", "scrfd-500m", "--workers", "2")
+    out, begun = tmp_path / "results", tmp_path / "begun"
+    begun.mkdir()
+    # The first worker up holds its video until the second has begun one: a video outlasting the second worker's
+    # start (the clip's 275 frames took 12 s here) was not enough on a loaded machine, where that start took
+    # longer and the first worker, its video done, took the second too with the product right.
+    env = worker_hook(tmp_path, BOTH_WORKERS_BUSY, FACEKIT_TEST_BEGUN=str(begun))
+    res = batch(clips, "-o", out, "--detector", "scrfd-500m", "--workers", "2", "--max-frames", "20", env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     status = pd.read_csv(out / "status.csv")
-    assert status["status"].tolist() == ["ok", "ok"] and status["frames"].tolist() == [275, 275]
+    assert status["status"].tolist() == ["ok", "ok"] and status["frames"].tolist() == [20, 20]
     assert status["worker"].nunique() == 2, status[["source", "worker", "seconds", "finished"]].to_string()
 
 
@@ -1838,36 +1906,6 @@ def test_a_source_tried_again_on_a_resume_reads_back_after_the_task_it_first_ran
     assert all(re.fullmatch(r"part-\d{10}-\d{13}-[0-9a-f]{8}\.parquet", n) for n in names), names
 
 
-# Loaded by every Python process of the job (PYTHONPATH): a Ray worker that imports facekit.batch gets a
-# run_source that ends the process on one named file, as a decoder crash or the out-of-memory killer would.
-DYING_WORKER = '''
-import os, sys
-
-class _Hook:
-    def find_spec(self, name, path=None, target=None):
-        if name != "facekit.batch":
-            return None
-        sys.meta_path.remove(self)
-        import importlib.util
-        spec = importlib.util.find_spec(name)
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            source_run = module.Worker.run_source
-
-            def run_source(self, source, kind):
-                if source.endswith(os.environ["FACEKIT_TEST_DIE_ON"]):
-                    os._exit(1)
-                return source_run(self, source, kind)
-            module.Worker.run_source = run_source
-        spec.loader.exec_module = exec_module
-        return spec
-
-sys.meta_path.insert(0, _Hook())
-'''
-
-
 @pytest.mark.slow
 def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     """A task whose worker died TASK_TRIES times got a faces part of two columns (source, kind), and pyarrow and
@@ -1880,11 +1918,8 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     photos.mkdir()
     (photos / "a_dies.jpg").write_bytes((media / "obama.jpg").read_bytes())
     shutil.copy(media / "example_01.png", photos / "b.png")
-    (tmp_path / "hook").mkdir()
-    (tmp_path / "hook" / "sitecustomize.py").write_text(DYING_WORKER)
     out = tmp_path / "results"
-    env = {"FACEKIT_TEST_DIE_ON": "a_dies.jpg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "hook"), os.environ.get("PYTHONPATH")]))}
+    env = worker_hook(tmp_path, DYING_WORKER, FACEKIT_TEST_DIE_ON="a_dies.jpg")
     # Two workers: a task queued behind the dying one on its worker is lost with it (b.png would fail too). Ray
     # queues it there now and then (a clean-clone CI run): the re-run then gives each failed source a task of its
     # own, as README says, and b.png's faces land beside the culprit's missing part.
