@@ -847,12 +847,38 @@ def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch,
         clear_stop()
 
 
+def stopped_once_a_task_is_done(proc: subprocess.Popen, out: Path, signum: int) -> tuple[str, str]:
+    """The job's output once `signum`, sent when its first task's status part is there (a part is renamed into
+    place whole), has ended it. A job that ends before, or runs past 240 s without a part or 120 s after the
+    signal, is killed and the test fails saying so: the wait's proc.communicate() without a timeout waited for a
+    stuck job for ever, and a job that outlived the signal was left running."""
+    import time
+
+    deadline = time.monotonic() + 240
+    try:
+        while not list((out / "status").glob("part-*.parquet")):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                stdout, stderr = proc.communicate(timeout=60)
+                pytest.fail(f"no task done in {out / 'status'} (the job's exit {proc.returncode}, -9 where it was "
+                            f"killed here after 240 s): {stdout}{stderr}")
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        try:
+            return proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the job still runs 120 s after signal {signum}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+
+
 @pytest.mark.slow
 def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
     """A cluster scheduler stops a job with SIGTERM. Ray's core took that signal over when it started: the
     job ended in a stack dump and exit 134. Now it is Ctrl-C's path, and a resume does the rest."""
     import signal
-    import time
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -864,12 +890,7 @@ def test_sigterm_stops_a_job_as_ctrl_c_does(tmp_path, media):
     command = [photos, "-o", out, "--workers", "1", "--photos-per-task", "1"]
     proc = subprocess.Popen([sys.executable, "-m", "facekit.batch", *command], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 240
-    while not list((out / "status").glob("part-*.parquet")):  # the first task is done: the job is running
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = stopped_once_a_task_is_done(proc, out, signal.SIGTERM)
     assert proc.returncode == 143, stdout + stderr  # 128 + SIGTERM: a scheduler's stop, not a Ctrl-C
     assert "SIGTERM received" not in stderr, stderr
     left = re.search(r"^\[INFO\] interrupted: (\d+) of 8 sources not done yet", stderr, re.M)
@@ -886,7 +907,6 @@ def test_a_job_stopped_mid_task_says_interrupted_and_nothing_of_ray(tmp_path, me
     flight ("(raylet) Task MapWorker(MapBatches(Worker)).submit failed. There are 2 retries remaining, so the
     task will be retried ... killed by `ray.kill`"), on standard output and in colour, as if the job went on."""
     import signal
-    import time
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -897,12 +917,7 @@ def test_a_job_stopped_mid_task_says_interrupted_and_nothing_of_ray(tmp_path, me
     proc = subprocess.Popen([sys.executable, "-m", "facekit.batch", photos, "-o", out, "--workers", "2",
                              "--photos-per-task", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
-    deadline = time.monotonic() + 240
-    while not list((out / "status").glob("part-*.parquet")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = stopped_once_a_task_is_done(proc, out, signal.SIGINT)
     assert proc.returncode == 130, stdout + stderr
     assert "[INFO] interrupted" in stderr and "Traceback" not in stderr, stderr
     assert "(raylet)" not in stdout + stderr and "retries remaining" not in stdout + stderr, stdout + stderr
