@@ -720,7 +720,7 @@ def test_a_forked_worker_builds_its_own_analyzer_after_the_parent_used_the_mesh(
 # whether its label is the one the parent got alone. Each case's part starts the thread `busy` and says how
 # to let it go (`release`).
 _FORK_WHILE = """
-import multiprocessing, sys, threading, time
+import multiprocessing, sys, threading
 import cv2
 from facekit import FaceAnalyzer
 
@@ -749,11 +749,13 @@ busy.join()
 """
 
 _INSIDE_A_HEAD = """
+import os
 head = analyzer.heads["mask"]
-inside = threading.Event()
+inside, forking = threading.Event(), threading.Event()
+os.register_at_fork(before=forking.set)  # after facekit's gate, so called before it: the fork has begun
 
 
-class Slow:  # the head's interpreter, whose run in the thread 'busy' takes a second: a fork lands inside it
+class Slow:  # the head's interpreter, whose run in the thread 'busy' lasts until a fork begins, which lands inside it
     def __init__(self, interp):
         self.interp = interp
 
@@ -763,7 +765,7 @@ class Slow:  # the head's interpreter, whose run in the thread 'busy' takes a se
     def invoke(self):
         if threading.current_thread().name == "busy":
             inside.set()
-            time.sleep(1.0)
+            forking.wait(60)
         self.interp.invoke()
 
 
