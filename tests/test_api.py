@@ -744,7 +744,7 @@ if child.is_alive():
     child.kill()
     print("hung")
 else:
-    print(child.exitcode, queue.get() == alone)
+    print(child.exitcode, child.exitcode == 0 and queue.get(timeout=30) == alone)  # a dead child put nothing
 busy.join()
 """
 
