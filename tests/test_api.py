@@ -772,7 +772,7 @@ class Slow:  # the head's interpreter, whose run in the thread 'busy' lasts unti
 head._interp = Slow(head._interp)
 busy = threading.Thread(target=label, args=(multiprocessing.Queue(),), name="busy")
 busy.start()
-inside.wait()
+assert inside.wait(60), "the head never ran on the thread busy"
 release = lambda: None
 """
 
@@ -788,7 +788,7 @@ def adding():  # a thread of the parent inside StageTimes.add (microseconds, out
 
 busy = threading.Thread(target=adding)
 busy.start()
-held.wait()
+assert held.wait(60), "the thread busy never took the timing lock"
 release = done.set
 """
 
