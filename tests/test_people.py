@@ -4,9 +4,12 @@ blocks the frames nor leaves zombies, and a bad --alert fails before the video s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import io
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -60,10 +63,10 @@ def process_state(pid: int) -> str | None:
         return None
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:
+def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what or condition}"
         time.sleep(0.05)
 
 
@@ -558,9 +561,17 @@ def clip_run(tmp_path_factory, clip, mask_model):
         alerts = folder / "alerts"
         alerts.mkdir()
         table, summary = folder / "faces.csv", folder / "people.csv"
-        code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames", str(FRAMES),
-                     "--csv", str(table), "--summary", str(summary), "--alert", shlex.join(recorder(alerts))])
-        assert code == 0
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--max-frames",
+                         str(FRAMES), "--csv", str(table), "--summary", str(summary), "--alert",
+                         shlex.join(recorder(alerts))])
+        assert code == 0, out.getvalue()
+        # The run gives its commands 5 s once the frames are done, then leaves them to finish on their own: on a
+        # loaded machine the last one can still be starting. Wait for as many whole lines as the run says it ran.
+        ran = int(re.search(r"--alert ran (\d+) time", out.getvalue()).group(1))
+        wait_for(lambda: sum(f.read_text().count("\n") for f in alerts.iterdir()) == ran,
+                 what=f"{ran} alert record lines in {alerts}")
         return read_csv(table), read_csv(summary), recorded(alerts)
 
     return built_once(tmp_path_factory, "people-clip-run", build)
@@ -682,7 +693,6 @@ def test_readme_join_table_names_and_rounds_as_the_outputs_do():
     """A data engineer joining the image JSON, the video CSV, --summary and the batch Parquet had no word of how
     their names map onto each other or how each rounds (a photo's score 0.794702 in the JSON, 0.7947 in its
     Parquet row): README's table says so, and is held here to what the writers write."""
-    import re
 
     import numpy as np
 
