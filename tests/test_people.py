@@ -455,14 +455,15 @@ def test_alert_gets_a_streams_address_without_its_password(tmp_path):
 
 
 def test_alert_never_blocks_the_frames_and_leaves_no_zombie(tmp_path):
-    # Each command says it started, then waits for the test to let it go (30 s at most) before it records.
+    # Each command says it started, then waits for the test to let it go before it records: 120 s at most, as the
+    # test waits up to 60 s for the last of the five to start (a command that gave up first looked like a blocked loop).
     # A bound on the loop's time (1 s against commands of 1.5 s) raced a loaded machine's five process starts;
     # commands still running once the loop is done prove it waited for none.
     started, go, records = tmp_path / "started", tmp_path / "go", tmp_path / "records"
     started.mkdir()
     records.mkdir()
     hold = (f"import os, sys, time; open(os.path.join({str(started)!r}, str(os.getpid())), 'w').close(); "
-            f"any(os.path.exists({str(go)!r}) or time.sleep(0.05) for _ in range(600)) or sys.exit(0); ")
+            f"any(os.path.exists({str(go)!r}) or time.sleep(0.05) for _ in range(2400)) or sys.exit(0); ")
     alerts = AlertDispatcher(recorder(records, hold), warn=pytest.fail)
     for i in range(12):
         alerts.update(i, i * 0.5, [face(t, "without_mask") for t in range(1, 6)])
