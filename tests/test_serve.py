@@ -19,21 +19,29 @@ from tests.conftest import ROOT, _environment, run_script, sigint_default
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server forks and passes descriptors")
 
 
-def _start(sock: Path, env: dict | None = None) -> subprocess.Popen:
-    """The server, ready; its later lines collect in proc.lines (a thread reads them as they come)."""
+def _start(sock: Path, env: dict | None = None, timeout: float = 180) -> subprocess.Popen:
+    """The server, ready: its ready line in proc.ready, and every line it prints in proc.lines (a thread reads them
+    as they come). A readline() here waited for ever on a server that hung before a line; one that ends first, or
+    is not ready in `timeout` s (killed then), fails the test with what it printed."""
     proc = subprocess.Popen([sys.executable, "-m", "facekit", "serve", "--socket", str(sock)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(env))
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        assert line, f"the server ended before it was ready (exit {proc.wait()})"
-        if line.startswith("[INFO] ready"):
-            proc.ready, proc.lines = line, []
-            proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
-            proc.reader.start()
+    proc.lines = []
+    proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
+    proc.reader.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        ended = not proc.reader.is_alive()  # before the look at the lines: its last ones are in by then
+        proc.ready = next((line for line in list(proc.lines) if line.startswith("[INFO] ready")), None)
+        if proc.ready:
             return proc
-    proc.kill()
-    raise AssertionError("the server was not ready in 180 s")
+        if ended:
+            raise AssertionError(f"the server ended before it was ready (exit {proc.wait(timeout=60)}): "
+                                 f"{''.join(proc.lines)}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"the server was not ready in {timeout:.0f} s: {''.join(proc.lines)}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +82,21 @@ def _log(proc, *expected: str) -> str:
     return "".join(proc.lines)
 
 
-def _read_until(stream, text: str) -> None:
+def _read_until(proc: subprocess.Popen, text: str, timeout: float = 300) -> None:
     """Read a command's output up to its line holding `text`; one that ended first fails the test, where
-    `while text not in stream.readline()` read its end ("") for ever."""
-    for line in stream:
-        if text in line:
-            return
+    `while text not in stream.readline()` read its end ("") for ever, and so does one that printed no such line in
+    `timeout` s (killed then: reading the pipe of a command that hangs waited for ever)."""
+    killed = threading.Event()
+    watchdog = threading.Timer(timeout, lambda: killed.set() or proc.kill())
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            if text in line:
+                return
+    finally:
+        watchdog.cancel()
+    if killed.is_set():
+        raise AssertionError(f"the command printed no line holding {text!r} in {timeout:.0f} s (killed)")
     raise AssertionError(f"the command ended before it printed {text!r}")
 
 
@@ -142,7 +159,7 @@ def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, 
                                    str(out), "--no-display", "--tasks", "mask"], cwd=ROOT, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default,
                                   env=_environment({"FACEKIT_SERVER": str(sock)}))
-        _read_until(caller.stdout, "p0.jpg")
+        _read_until(caller, "p0.jpg")
         caller.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         caller.communicate(timeout=120)
         if how == "ctrl-c":
