@@ -454,6 +454,7 @@ def test_a_sigterm_to_the_server_during_a_command_stops_the_server_after_it(tmp_
     try:
         for to_server in (True, False):
             here, there = socket.socketpair()
+            here.settimeout(60)  # a server that kept the connection and sent no status held the test for ever
             monkeypatch.setattr(serve, "_command", command(to_server, here))
             fds = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
             stopped = None
