@@ -82,6 +82,30 @@ def _log(proc, *expected: str) -> str:
     return "".join(proc.lines)
 
 
+def _served(proc: subprocess.Popen, sock: Path, args: list, **popen) -> subprocess.Popen:
+    """The photo command `args`, started once the server, not its caller's own process, runs it. The server lets go
+    of a command only after its outputs are finished and its caller told, or gone: a caller started then (a test's
+    next, on a loaded machine) was sent back to run in its own process, which the test stopped or fed as if the
+    server ran it. Such a one is killed and started again."""
+    said = " ".join(map(str, args))
+    deadline = time.monotonic() + 120
+    while True:
+        seen = len(proc.lines)
+        caller = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), *map(str, args)], cwd=ROOT,
+                                  env=_environment({"FACEKIT_SERVER": str(sock)}), **popen)
+        due = time.monotonic() + 60  # the server's line on it, taken or sent back, read by _start's thread
+        while not (lines := [line for line in proc.lines[seen:] if line.rstrip().endswith(said)]) \
+                and time.monotonic() < due:
+            time.sleep(0.05)
+        if lines and lines[0].startswith("[INFO] command "):
+            return caller
+        caller.kill()
+        caller.wait()
+        assert lines, f"the server said nothing of {said} in 60 s: {''.join(proc.lines)}"
+        assert time.monotonic() < deadline, f"the server sent {said} back for 120 s: {''.join(proc.lines)}"
+        time.sleep(0.5)
+
+
 def _read_until(proc: subprocess.Popen, text: str, timeout: float = 300) -> None:
     """Read a command's output up to its line holding `text`; one that ended first fails the test, where
     `while text not in stream.readline()` read its end ("") for ever, and so does one that printed no such line in
@@ -149,16 +173,14 @@ def test_a_served_photo_command_gives_what_its_own_process_gives(server, media, 
 def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, media, tmp_path):
     """Ctrl-C reaches the server's worker (exit 130, the JSON Lines of the photos done kept whole); a caller
     killed outright ends its worker as a closed terminal does, and its outputs are finished, not left half."""
-    sock, _ = server
+    sock, proc = server
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(30):
         shutil.copy(media / "solvay_conference.jpg", photos / f"p{i}.jpg")
     for how, out in (("ctrl-c", tmp_path / "a.jsonl"), ("kill", tmp_path / "b.jsonl")):
-        caller = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", str(photos), "-j",
-                                   str(out), "--no-display", "--tasks", "mask"], cwd=ROOT, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default,
-                                  env=_environment({"FACEKIT_SERVER": str(sock)}))
+        caller = _served(proc, sock, ["-i", photos, "-j", out, "--no-display", "--tasks", "mask"], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default)
         _read_until(caller, "p0.jpg")
         caller.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         caller.communicate(timeout=120)
@@ -178,13 +200,10 @@ def test_a_command_that_comes_while_another_runs_runs_in_its_own_process(server,
     so it runs for as long as the test holds its pipe open: a folder of 12 photos, timed to outlast the second
     caller's start, left that race to a loaded machine's pace."""
     sock, proc = server
-    long = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_image.py"), "-i", "-", "-j",
-                             str(tmp_path / "long.json"), "--no-display", "--tasks", "mask"], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_environment({"FACEKIT_SERVER": str(sock)}))
+    # The server runs it, waiting for the photo.
+    long = _served(proc, sock, ["-i", "-", "-j", tmp_path / "long.json", "--no-display", "--tasks", "mask"],
+                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        taken = f"-i - -j {tmp_path / 'long.json'}"
-        assert taken in _log(proc, taken), "".join(proc.lines)  # the server runs it, waiting for the photo
         short = _command(["-i", media / "obama.jpg", "-j", tmp_path / "short.json", "--no-display"], sock)
         assert short.returncode == 0, short.stderr
         assert len(json.loads((tmp_path / "short.json").read_text())["faces"]) == 1
