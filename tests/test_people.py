@@ -573,7 +573,9 @@ def clip_run(tmp_path_factory, clip, mask_model):
         assert code == 0, out.getvalue()
         # The run gives its commands 5 s once the frames are done, then leaves them to finish on their own: on a
         # loaded machine the last one can still be starting. Wait for as many whole lines as the run says it ran.
-        ran = int(re.search(r"--alert ran (\d+) time", out.getvalue()).group(1))
+        said = re.search(r"--alert ran (\d+) time", out.getvalue())
+        assert said, out.getvalue()
+        ran = int(said.group(1))
         wait_for(lambda: sum(f.read_text().count("\n") for f in alerts.iterdir()) == ran,
                  what=f"{ran} alert record lines in {alerts}")
         return read_csv(table), read_csv(summary), recorded(alerts)
