@@ -285,6 +285,9 @@ class Server:
         analyzer.analyze(frame)
         for n in (1, 2):
             analyzer.analyze(frame, faces=[(100 + 150 * i, 100, 240 + 150 * i, 260) for i in range(n)])
+        # Here, before the ready line, not as run() starts: a caller that had read that line (a script waiting for
+        # it, FACEKIT_SERVER=auto's next command) was sent back as "still loading" in between.
+        self.loading = False
 
     def listen(self) -> None:
         folder = self.path.parent
@@ -350,7 +353,6 @@ class Server:
         Ctrl-C handling expects them."""
         import queue
 
-        self.loading = False
         number = 0
         while True:
             try:

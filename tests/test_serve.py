@@ -755,6 +755,29 @@ def test_a_server_that_ends_during_a_command_is_one_line_and_exit_1(tmp_path, me
                                               "was killed)")
 
 
+def test_a_server_that_says_ready_takes_the_next_command(tmp_path):
+    """The ready line came before the server stopped sending callers back as "still loading its models": a caller
+    that had read it (a script waiting for it, FACEKIT_SERVER=auto's next command) could be sent back in between,
+    on a loaded machine. Whether callers are taken is read as the line is said; the models' warm-up is left out."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    code = ("import sys; from facekit import serve; from facekit.cli import common\n"
+            "class Analyzer:\n"
+            "    def analyze(self, *args, **kwargs): return []\n"
+            "common.build_pipeline, common.keep_warm = lambda args: Analyzer(), lambda: None\n"
+            "servers, warm, log = [], serve.Server.warm, serve.log\n"
+            "serve.Server.warm = lambda self: servers.append(self) or warm(self)\n"
+            "serve.log = lambda text: log(text + (f' [loading: {servers[0].loading}]' if text.startswith('ready') "
+            "else ''))\n"
+            "serve.Server.run = lambda self: None\n"
+            "sys.exit(serve.main(['--socket', 'photo.sock']))\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=run, capture_output=True, text=True, timeout=120,
+                         env=_environment({"PYTHONPATH": str(ROOT)}))
+    assert res.returncode == 0, res.stderr
+    ready = [line for line in res.stdout.splitlines() if line.startswith("[INFO] ready")]
+    assert len(ready) == 1 and ready[0].endswith("Ctrl-C stops it [loading: False]"), res.stdout
+
+
 def test_a_relative_socket_is_named_as_the_folder_it_is_in(tmp_path):
     """`serve --socket photo.sock` said "photo commands run here where FACEKIT_SERVER=photo.sock is set": a command
     given that from any other folder looked for ./photo.sock there and ran in its own process. The ready line names
