@@ -241,11 +241,17 @@ def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = RU
     -n LINES`); (exit code, stderr). env: as run_script's."""
     proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_environment(env))
-    for _ in range(lines):
-        proc.stdout.readline()
-    proc.stdout.close()
-    stderr = proc.stderr.read()
-    proc.wait(timeout=timeout)
+    # Killed after `timeout`: a readline() or read() on a script that hung waited for ever (CI's whole run).
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        for _ in range(lines):
+            proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        watchdog.cancel()
     return proc.returncode, stderr
 
 
@@ -265,9 +271,15 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
                             preexec_fn=sigint_default)
-    for line in proc.stdout:
-        if "starting video stream" in line:
-            break
+    # Killed after 300 s: `for line in` the pipe of a script that hung before its loop waited for ever.
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            if "starting video stream" in line:
+                break
+    finally:
+        watchdog.cancel()
     deadline = time.monotonic() + 60
     while until is not None and not until() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
