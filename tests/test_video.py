@@ -91,6 +91,29 @@ def frames_done(output: Path):
     return done
 
 
+def whole_lines(path: Path, count: int, timeout: float = 120) -> list[str]:
+    """The lines of a file other processes append to (--alert commands), once `count` whole ones (each ended by a
+    line break) are there. A run waits 5 s for its commands at its end and leaves the rest running: on a loaded
+    machine a command's Python start takes longer, and its file is missing, or there empty from its open() to its
+    write, when the run returns. `timeout` is a hang's bound; the test fails if fewer, or more, lines came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.is_file() else ""
+        if text.count("\n") >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert text.count("\n") == count and text.endswith("\n" if count else ""), \
+        f"{path}: {count} whole lines awaited for up to {timeout:.0f} s, it holds {text!r}"
+    return text.splitlines()
+
+
+def alerts_ran(said: str) -> int:
+    """How many --alert commands a run started, by its closing line."""
+    ran = re.search(r"^\[INFO\] --alert ran (\d+) times?", said, re.M)
+    assert ran, said
+    return int(ran[1])
+
+
 def one_error_line(stderr: str) -> str:
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("[ERROR]")]
@@ -2683,7 +2706,7 @@ def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp
     assert len(final) >= len(seen) and final != seen, seen
 
 
-def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_path):
+def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_path, capfd):
     """A camera watched for a week: "time_s 483920.1" says little. Its CSV rows, summary rows and alerts
     also carry the local date and time each frame came (ISO 8601 with the UTC offset); a file's do not."""
     from datetime import datetime
@@ -2717,7 +2740,7 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
         seen = [r["clock"] for r in rows if r["track_id"] == person["track_id"]]
         assert (person["first_clock"], person["last_clock"]) == (seen[0], seen[-1])
     # The clip's unmasked performers: each alert said when, from the same clock.
-    said = fired.read_text().split()
+    said = whole_lines(fired, alerts_ran(capfd.readouterr().out))
     assert said and all(datetime.fromisoformat(c) and c in {r["clock"] for r in rows} for c in said), said
 
     # A file's times are its own: no clock anywhere (an alert's environment included).
@@ -2725,7 +2748,7 @@ def test_a_live_streams_rows_say_when_each_face_was_seen(clip, mask_model, tmp_p
                  "--csv", str(table), "--summary", str(people), "--alert", alert])
     assert code == 0
     assert "clock" not in read_csv(table)[0] and "first_clock" not in read_csv(people)[0]
-    later = fired.read_text().split()[len(said):]
+    later = whole_lines(fired, len(said) + alerts_ran(capfd.readouterr().out))[len(said):]
     assert later and set(later) == {"none"}, later
 
 
