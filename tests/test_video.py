@@ -114,6 +114,33 @@ def alerts_ran(said: str) -> int:
     return int(ran[1])
 
 
+@contextlib.contextmanager
+def killed_after(proc: subprocess.Popen, seconds: float, what: str):
+    """A blocking read of `proc`'s pipes, bounded: past `seconds` the process is killed, which ends the read (its
+    pipes close), and the test fails saying what it waited for. Unbounded, a run that hung, or never heard the key
+    or signal that was to end it, held the whole CI run until its 90-minute limit."""
+    killed = threading.Event()
+    timer = threading.Timer(seconds, lambda: killed.set() or proc.kill())
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    assert not killed.is_set(), f"killed after waiting {seconds:.0f} s for {what}"
+
+
+def line_on_stdout(proc: subprocess.Popen, text: str, timeout: float = 120) -> str:
+    """The first line holding `text` on `proc`'s standard output, read as it comes (bounded: `killed_after`)."""
+    with killed_after(proc, timeout, f"{text!r} on its standard output"):
+        for line in proc.stdout:
+            if text in line:
+                return line
+    said = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"the run ended (exit {proc.wait(timeout=60)}) before {text!r} on its standard output: "
+                         f"{said}")
+
+
 def one_error_line(stderr: str) -> str:
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("[ERROR]")]
@@ -434,7 +461,8 @@ def test_space_pauses_the_live_window_on_a_file_and_q_still_quits(clip, mask_mod
         paused = _settled(frames, quiet_s)
         assert len(paused) >= len(held) + 10  # resumed, then paused again
         key("q")
-        err = proc.stderr.read()
+        with killed_after(proc, 60, "the run to end on q"):
+            err = proc.stderr.read()
         assert proc.wait(timeout=60) == 0, err
     assert f"[INFO] stopped with the q key after {len(paused)} frames: every output finalized" in err, err
     assert frames() == paused == set(range(len(paused))) and "Traceback" not in err
@@ -3251,9 +3279,7 @@ def test_a_run_under_nohup_outlives_the_terminal_that_started_it(tmp_path, clip,
                              str(mask_model), "--csv", str(table), "--max-frames", "30", "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env=dict(os.environ, DISPLAY="", WAYLAND_DISPLAY=""), preexec_fn=nohup)
-    for line in proc.stdout:
-        if "starting video stream" in line:
-            break
+    line_on_stdout(proc, "starting video stream")
     proc.send_signal(signal.SIGHUP)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
@@ -3299,9 +3325,7 @@ def test_a_killed_runs_temp_files_are_swept_by_the_next_run_but_not_a_live_runs(
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
                              str(mask_model), "--output", str(out), "--csv", str(table), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    for line in proc.stdout:
-        if "starting video stream" in line:
-            break
+    line_on_stdout(proc, "starting video stream")
     # Killed once both temp files are there and a frame is in them: 1.5 s after that line was too soon on a loaded
     # machine, the source still being opened (the minute is a hang's bound, not a wait: it ends at the frame).
     deadline = time.monotonic() + 60
@@ -4174,9 +4198,7 @@ def test_a_killed_timeline_run_with_no_writable_home_leaves_no_temp_folder(tmp_p
                              str(mask_model), "--no-display", "--timeline", str(tmp_path / "t.png")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
-        for line in proc.stdout:
-            if "starting video stream" in line:
-                break
+        line_on_stdout(proc, "starting video stream")
         time.sleep(0.5)
         assert proc.poll() is None, "the run ended before it could be killed"
     finally:
@@ -4305,9 +4327,7 @@ def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(
                              str(mask_model), "--tasks", "mask", "--csv", str(tables), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
                             preexec_fn=sigint_default)
-    for line in proc.stdout:
-        if line.startswith(f"[INFO] {clips}/a.mp4: 3 frames"):
-            break
+    line_on_stdout(proc, f"[INFO] {clips}/a.mp4: 3 frames")
     # Ctrl-C once b.mp4 has rows: 1.5 s after a.mp4's line could pass before b.mp4's first frame on a loaded machine.
     deadline, b_done = time.monotonic() + 60, frames_done(tables / "b.csv")
     while not b_done() and time.monotonic() < deadline and proc.poll() is None:
