@@ -2714,19 +2714,21 @@ def test_a_live_streams_summary_is_rewritten_while_it_runs(clip, mask_model, tmp
     feed = _MJPEGFeed(clip, per_connection=275)
     out = tmp_path / "people.csv"
     result = {}
+    # A daemon: a run that hung kept pytest's worker from exiting after the test had failed.
     run = threading.Thread(target=lambda: result.setdefault("code", main(
         ["--source", feed.url, "--model", str(mask_model), "--no-display", "--max-frames", "60",
-         "--summary", str(out)])))
+         "--summary", str(out)])), daemon=True)
     run.start()
     try:
-        seen = None
-        while run.is_alive() and seen is None:
+        seen, deadline = None, time.monotonic() + 120  # a hang's bound: the run takes seconds
+        while run.is_alive() and seen is None and time.monotonic() < deadline:
             if out.is_file():
                 seen = out.read_text().splitlines()
             time.sleep(0.05)
-        run.join(timeout=120)
+        run.join(timeout=max(0.0, deadline - time.monotonic()))
     finally:
         feed.stop()
+    assert not run.is_alive(), "the run had not ended 120 s after it started"
     assert result.get("code") == 0
     assert seen and seen[0].startswith("track_id,") and len(seen) >= 2, seen  # while it ran
     # and not the end's: the run went on after it (the end's was caught by a thread not yet ended, 1 run in 3)
