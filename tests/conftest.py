@@ -235,23 +235,61 @@ def run_script(script: str, *args, timeout: int = RUN_TIMEOUT, env: dict | None 
                           preexec_fn=limit if max_file_bytes or max_address_bytes else None)
 
 
+@contextlib.contextmanager
+def killed_after(proc: subprocess.Popen, seconds: float, what: str):
+    """A blocking read of `proc`'s pipes, bounded: past `seconds` the process is killed, which ends the read (its
+    pipes close), and the test fails saying what it waited for. Unbounded, a run that hung, or never heard the key
+    or signal that was to end it, held the whole CI run until its 90-minute limit."""
+    killed = threading.Event()
+    timer = threading.Timer(seconds, lambda: killed.set() or proc.kill())
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    assert not killed.is_set(), f"killed after waiting {seconds:.0f} s for {what}"
+
+
+def line_on_stdout(proc: subprocess.Popen, text: str, timeout: float = 120) -> str:
+    """The first line holding `text` on `proc`'s standard output, read as it comes (bounded: `killed_after`)."""
+    with killed_after(proc, timeout, f"{text!r} on its standard output"):
+        for line in proc.stdout:
+            if text in line:
+                return line
+    said = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"the run ended (exit {proc.wait(timeout=60)}) before {text!r} on its standard output: "
+                         f"{said}")
+
+
+def whole_lines(path: Path, count: int, timeout: float = 120) -> list[str]:
+    """The lines of a file other processes append to (--alert commands), once `count` whole ones (each ended by a
+    line break) are there. A run waits 5 s for its commands at its end and leaves the rest running: on a loaded
+    machine a command's Python start takes longer, and its file is missing, or there empty from its open() to its
+    write, when the run returns. `timeout` is a hang's bound; the test fails if fewer, or more, lines came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.is_file() else ""
+        if text.count("\n") >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert text.count("\n") == count and text.endswith("\n" if count else ""), \
+        f"{path}: {count} whole lines awaited for up to {timeout:.0f} s, it holds {text!r}"
+    return text.splitlines()
+
+
 def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = RUN_TIMEOUT,
                            env: dict | None = None) -> tuple[int, str]:
     """Run a root script whose standard output's reader goes away after reading `lines` lines (`... | head
     -n LINES`); (exit code, stderr). env: as run_script's."""
     proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_environment(env))
-    # Killed after `timeout`: a readline() or read() on a script that hung waited for ever (CI's whole run).
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
-    try:
+    with killed_after(proc, timeout, f"{script} to end with its reader gone after {lines} lines"):
         for _ in range(lines):
             proc.stdout.readline()
         proc.stdout.close()
         stderr = proc.stderr.read()
         proc.wait(timeout=60)
-    finally:
-        watchdog.cancel()
     return proc.returncode, stderr
 
 
@@ -271,15 +309,7 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
                             preexec_fn=sigint_default)
-    # Killed after 300 s: `for line in` the pipe of a script that hung before its loop waited for ever.
-    watchdog = threading.Timer(300, proc.kill)
-    watchdog.start()
-    try:
-        for line in proc.stdout:
-            if "starting video stream" in line:
-                break
-    finally:
-        watchdog.cancel()
+    line_on_stdout(proc, "starting video stream", timeout=300)
     deadline = time.monotonic() + 60
     while until is not None and not until() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)

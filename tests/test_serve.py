@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _environment, run_script, sigint_default
+from tests.conftest import ROOT, _environment, line_on_stdout, run_script, sigint_default
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server forks and passes descriptors")
 
@@ -106,24 +106,6 @@ def _served(proc: subprocess.Popen, sock: Path, args: list, **popen) -> subproce
         time.sleep(0.5)
 
 
-def _read_until(proc: subprocess.Popen, text: str, timeout: float = 300) -> None:
-    """Read a command's output up to its line holding `text`; one that ended first fails the test, where
-    `while text not in stream.readline()` read its end ("") for ever, and so does one that printed no such line in
-    `timeout` s (killed then: reading the pipe of a command that hangs waited for ever)."""
-    killed = threading.Event()
-    watchdog = threading.Timer(timeout, lambda: killed.set() or proc.kill())
-    watchdog.start()
-    try:
-        for line in proc.stdout:
-            if text in line:
-                return
-    finally:
-        watchdog.cancel()
-    if killed.is_set():
-        raise AssertionError(f"the command printed no line holding {text!r} in {timeout:.0f} s (killed)")
-    raise AssertionError(f"the command ended before it printed {text!r}")
-
-
 def _listening_server(tmp_path):
     """A serve.Server listening on a socket in a private folder, with the queue and locks its threads share and no
     models: for the tests of how it answers what comes over the socket."""
@@ -181,7 +163,7 @@ def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, 
     for how, out in (("ctrl-c", tmp_path / "a.jsonl"), ("kill", tmp_path / "b.jsonl")):
         caller = _served(proc, sock, ["-i", photos, "-j", out, "--no-display", "--tasks", "mask"], text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default)
-        _read_until(caller, "p0.jpg")
+        line_on_stdout(caller, "p0.jpg", timeout=300)
         caller.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         caller.communicate(timeout=120)
         if how == "ctrl-c":

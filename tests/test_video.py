@@ -30,13 +30,13 @@ from facekit.types import Box
 from facekit.video import FrameSource, VideoSink
 
 try:
-    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
-                           on_x_screen, press_close_button, run_script, run_script_reader_gone, sigint_default,
-                           unreadable_file, window_on_screen)
+    from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_after, killed_runs_temp_folder,
+                           line_on_stdout, mp4_cut_by_copy, on_x_screen, press_close_button, run_script,
+                           run_script_reader_gone, sigint_default, unreadable_file, whole_lines, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_runs_temp_folder, mp4_cut_by_copy,
-                          on_x_screen, press_close_button, run_script, run_script_reader_gone, sigint_default,
-                          unreadable_file, window_on_screen)
+    from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_after, killed_runs_temp_folder,
+                          line_on_stdout, mp4_cut_by_copy, on_x_screen, press_close_button, run_script,
+                          run_script_reader_gone, sigint_default, unreadable_file, whole_lines, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -91,54 +91,11 @@ def frames_done(output: Path):
     return done
 
 
-def whole_lines(path: Path, count: int, timeout: float = 120) -> list[str]:
-    """The lines of a file other processes append to (--alert commands), once `count` whole ones (each ended by a
-    line break) are there. A run waits 5 s for its commands at its end and leaves the rest running: on a loaded
-    machine a command's Python start takes longer, and its file is missing, or there empty from its open() to its
-    write, when the run returns. `timeout` is a hang's bound; the test fails if fewer, or more, lines came."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text() if path.is_file() else ""
-        if text.count("\n") >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert text.count("\n") == count and text.endswith("\n" if count else ""), \
-        f"{path}: {count} whole lines awaited for up to {timeout:.0f} s, it holds {text!r}"
-    return text.splitlines()
-
-
 def alerts_ran(said: str) -> int:
     """How many --alert commands a run started, by its closing line."""
     ran = re.search(r"^\[INFO\] --alert ran (\d+) times?", said, re.M)
     assert ran, said
     return int(ran[1])
-
-
-@contextlib.contextmanager
-def killed_after(proc: subprocess.Popen, seconds: float, what: str):
-    """A blocking read of `proc`'s pipes, bounded: past `seconds` the process is killed, which ends the read (its
-    pipes close), and the test fails saying what it waited for. Unbounded, a run that hung, or never heard the key
-    or signal that was to end it, held the whole CI run until its 90-minute limit."""
-    killed = threading.Event()
-    timer = threading.Timer(seconds, lambda: killed.set() or proc.kill())
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-    assert not killed.is_set(), f"killed after waiting {seconds:.0f} s for {what}"
-
-
-def line_on_stdout(proc: subprocess.Popen, text: str, timeout: float = 120) -> str:
-    """The first line holding `text` on `proc`'s standard output, read as it comes (bounded: `killed_after`)."""
-    with killed_after(proc, timeout, f"{text!r} on its standard output"):
-        for line in proc.stdout:
-            if text in line:
-                return line
-    said = proc.stderr.read() if proc.stderr else ""
-    raise AssertionError(f"the run ended (exit {proc.wait(timeout=60)}) before {text!r} on its standard output: "
-                         f"{said}")
 
 
 def one_error_line(stderr: str) -> str:
