@@ -217,7 +217,10 @@ def test_a_server_started_under_commercial_use_serves_only_commercial_weights(me
         assert len(json.loads(out.read_text())["faces"]) == 3
         res = _command(["-i", media / "example_03.png", "--no-display", "--tasks", "gender"], sock, env=env)
         assert res.returncode == 2 and "the gender head" in res.stderr and "Traceback" not in res.stderr, res.stderr
-        assert "command 1:" in _log(proc) and "command 2:" in _log(proc)  # both ran in the server
+        # Both ran in the server. The test's reader thread may not have collected the server's lines yet when the
+        # command's own process has ended: _log waits for them (a bare _log(proc) read what it had by then).
+        said = _log(proc, "command 1:", "command 2:")
+        assert "command 1:" in said and "command 2:" in said, said
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
