@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -381,14 +382,31 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
             "--face-crops", "none"]  # the photos are crops already
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=sigint_default)
-    seen, deadline = [], time.time() + 480  # two trainings may run at once (make test's two workers)
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("Epoch 2/3"):  # the head epoch and fine-tune epoch 1 are done and checkpointed
-            proc.send_signal(signal.SIGINT)
-            break
-        assert time.time() < deadline, "".join(seen)
-    rest = proc.communicate(timeout=120)[0]
+    # A thread reads the output and presses Ctrl-C as soon as the line comes (fine-tune epoch 2 is short), so that
+    # the test's own waits have a bound: `for line in proc.stdout` waited for ever on a run hung printing nothing.
+    out, stopped = [], threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("Epoch 2/3") and not stopped.is_set():  # head and fine-tune epoch 1 checkpointed
+                proc.send_signal(signal.SIGINT)
+                stopped.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 480  # two trainings may run at once (make test's two workers)
+        while not stopped.wait(0.5):
+            assert reader.is_alive() and time.monotonic() < deadline, f"no 'Epoch 2/3' line: {''.join(out)}"
+        proc.wait(timeout=120)
+        reader.join(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    at = next(i for i, line in enumerate(out) if line.startswith("Epoch 2/3")) + 1
+    seen, rest = out[:at], "".join(out[at:])
     assert proc.returncode == 130, "".join(seen) + rest
     assert "Traceback" not in rest
     assert "stopping after this batch" in rest  # TF is never interrupted mid-step
