@@ -493,11 +493,17 @@ def test_make_compile_fails_on_a_syntax_error_and_only_warns_where_it_cannot_wri
 def test_python_m_facekit_help_into_a_closed_pipe_is_no_traceback(args):
     """`python -m facekit --help | head -1`: the command list into a pipe whose reader has gone was a
     BrokenPipeError traceback and exit 1, where every command's own --help (argparse's) is quiet, exit 0."""
-    proc = subprocess.Popen([sys.executable, "-m", "facekit", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    proc.stdout.close()  # gone before Python has started
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 0 and stderr == "", stderr
+    # The reader is gone before the command starts: a pipe whose read end is closed first. Closing proc.stdout
+    # after Popen raced the command's write (a test process held up past it read a passing run of a broken one).
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "facekit", *args], stdout=write, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)
+    finally:
+        os.close(write)
+    stderr = proc.communicate(timeout=60)[1]  # bounded: a bare stderr.read() waited for ever on a hung command
+    assert proc.returncode == 0 and stderr == "", stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
