@@ -427,6 +427,7 @@ def test_one_style_draws_each_video_as_a_style_of_its_own_would(analyzer, media)
     frames unlike the same frames drawn with a fresh Style (letters twice the size), and two videos drawn at once
     on two threads unlike either. Each analyze_video run now keeps its own memory in the Style."""
     import threading
+    import time
 
     from facekit.drawing import Style, annotate
 
@@ -448,12 +449,16 @@ def test_one_style_draws_each_video_as_a_style_of_its_own_would(analyzer, media)
     assert all(np.array_equal(a, b) for a, b in zip(drawn(second, shared), alone[1]))
     together = Style.from_heads(analyzer.heads)
     out: dict[int, list] = {}
-    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, drawn((first, second)[i], together)))
-               for i in (0, 1)]
+    # Daemons, joined with a bound: two runs on one analyzer that deadlocked held the CI worker for ever, and kept
+    # its process from ending after the last test.
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, drawn((first, second)[i], together)),
+                                daemon=True) for i in (0, 1)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 300
     for thread in threads:
-        thread.join()
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "the two videos drawn at once had not ended in 300 s"
     for i in (0, 1):
         assert all(np.array_equal(a, b) for a, b in zip(out[i], alone[i]))
 
