@@ -385,9 +385,12 @@ def test_an_scrfd_detectors_later_sessions_do_not_need_its_kept_graph_file(media
         set_threads_here(1)  # as track_faces' workers: a session of its own thread count, made now
         found.extend(f.box for f in detector.detect(photo))
 
-    thread = threading.Thread(target=worker)
+    # A daemon, joined with a bound: a detection that hung held the CI worker for ever, and kept its process from
+    # ending after the last test.
+    thread = threading.Thread(target=worker, daemon=True)
     thread.start()
-    thread.join()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the worker thread's detection had not returned in 120 s"
     assert len(boxes) == 2 and found == boxes
 
 
