@@ -1658,49 +1658,61 @@ def test_batch_size_has_its_help():
         build_parser().format_help().split())
 
 
-def _accelerator_tool():
-    """tools/accelerator_train.py as a module (it is a script, not part of the package)."""
-    from importlib.util import module_from_spec, spec_from_file_location
+# tools/accelerator_train.py (a script, not part of the package) makes its pool in a fresh interpreter here, as the
+# tool does. Forked from a pytest worker, the pool's children inherited whatever the earlier tests' threads held (the
+# trainer's tests run Keras in this process), which hung a clean-clone CI run for good in test_api's fork test, and
+# the pool's start and shutdown wait for its children with no bound.
+_ACCELERATOR_POOL = """
+import multiprocessing, signal, sys
+from importlib.util import module_from_spec, spec_from_file_location
 
-    spec = spec_from_file_location("accelerator_train", ROOT / "tools" / "accelerator_train.py")
-    tool = module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+import numpy as np
+
+from facekit.signals import STOP_SIGNALS, stop_handler
+
+spec = spec_from_file_location("accelerator_train", sys.argv[1])
+tool = module_from_spec(spec)
+spec.loader.exec_module(tool)
+for sig in STOP_SIGNALS:
+    signal.signal(sig, stop_handler)  # as the trainer's main() has them
+pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), int(sys.argv[2]))
+print(len(multiprocessing.active_children()))
+print(*(pool.submit(signal.getsignal, sig).result(timeout=60) == signal.SIG_IGN for sig in STOP_SIGNALS))
+pool.shutdown()
+"""
+
+
+def _accelerator_pool(workers: int) -> tuple[int, list[str]]:
+    """(how many children augmentation_pool(workers) had forked when it returned, whether a worker ignores each
+    stop signal), from a pool made under the trainer's stop handlers."""
+    # A session of its own: a run out of time is killed with the pool's children, not only the parent.
+    proc = subprocess.Popen([sys.executable, "-c", _ACCELERATOR_POOL, str(ROOT / "tools" / "accelerator_train.py"),
+                             str(workers)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(f"the pool of {workers} was not made, asked and shut down in 180 s") from None
+    assert proc.returncode == 0, err[-2000:]
+    children, ignored = out.splitlines()
+    return int(children), ignored.split()
 
 
 def test_accelerator_fit_workers_leave_ctrl_c_to_the_trainer():
     """README's `tools/accelerator_train.py fit` stopped with Ctrl-C: the terminal signals every process, and each
     forked augmentation worker printed a KeyboardInterrupt traceback under the trainer's "[INFO] interrupted"."""
-    from facekit.signals import STOP_SIGNALS, stop_handler
+    from facekit.signals import STOP_SIGNALS
 
-    tool = _accelerator_tool()
-    previous = {sig: signal.signal(sig, stop_handler) for sig in STOP_SIGNALS}  # as the trainer's main() has them
-    try:
-        pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 1)
-        try:
-            seen = [pool.submit(signal.getsignal, sig).result(timeout=60) for sig in STOP_SIGNALS]
-        finally:
-            pool.shutdown()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    assert seen == [signal.SIG_IGN] * len(STOP_SIGNALS)
+    assert _accelerator_pool(1)[1] == ["True"] * len(STOP_SIGNALS)
 
 
 def test_accelerator_fit_forks_its_workers_before_keras_loads():
     """The pool forked its workers at the first epoch's job, after Keras had started JAX's threads: on the GPU
     machine Python warned "os.fork() was called ... JAX is multithreaded, so this will likely lead to a
     deadlock". augmentation_pool is called before `import keras`, so the workers must exist when it returns."""
-    import multiprocessing
-
-    tool = _accelerator_tool()
-    before = set(multiprocessing.active_children())
-    pool = tool.augmentation_pool(np.zeros((1, 8, 8), np.uint8), np.zeros((1, 5, 2)), 2)
-    try:
-        started = set(multiprocessing.active_children()) - before
-    finally:
-        pool.shutdown()
-    assert len(started) == 2
+    assert _accelerator_pool(2)[0] == 2
 
 
 def test_photos_in_a_class_folders_sub_folders_are_read(datasets, tmp_path):
