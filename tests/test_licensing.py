@@ -223,7 +223,11 @@ def test_a_server_started_under_commercial_use_serves_only_commercial_weights(me
         assert "command 1:" in said and "command 2:" in said, said
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # not left running after the test, holding its models and socket
+            raise
 
 
 def test_a_bad_commercial_use_setting_is_refused_before_the_server_loads_anything(tmp_path):
