@@ -1476,7 +1476,14 @@ def test_a_named_pipe_in_a_class_folder_is_counted_among_the_files_skipped(tmp_p
     os.mkfifo(tmp_path / "pipe.jpg")
     (tmp_path / ".hidden").mkdir()
     os.mkfifo(tmp_path / ".hidden" / "p.jpg")
-    assert class_images(tmp_path) == ([tmp_path / "a.jpg"], [tmp_path / "pipe.jpg"])
+    # On a thread of its own (a daemon), with a bound: a class_images that opened a pipe, which no one writes to,
+    # waited for ever, and the CI worker with it.
+    got = []
+    thread = threading.Thread(target=lambda: got.append(class_images(tmp_path)), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "class_images had not returned in 60 s"
+    assert got == [([tmp_path / "a.jpg"], [tmp_path / "pipe.jpg"])], got
 
 
 @pytest.mark.parametrize("argv0, start", [("/venv/bin/facekit-train", "facekit-train -d "),
