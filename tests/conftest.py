@@ -293,10 +293,13 @@ def run_script_reader_gone(script: str, *args, lines: int = 0, timeout: int = RU
     return proc.returncode, stderr
 
 
-def sigint_default() -> None:
+def signals_default() -> None:
     """Popen preexec_fn: a process started in the background by a non-interactive shell (CI scripts,
-    `cmd &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    `cmd &`) inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt. Under nohup (a
+    test run started so) it inherits SIGHUP ignored, and a run keeps it so, as it must: the SIGHUP test's run went
+    on to its end (exit 0 for 129)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
@@ -308,7 +311,7 @@ def interrupt_video_run(*args, after: float = 1.5, sig: int = signal.SIGINT,
     env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), *map(str, args), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     line_on_stdout(proc, "starting video stream", timeout=300)
     deadline = time.monotonic() + 60
     while until is not None and not until() and time.monotonic() < deadline and proc.poll() is None:
@@ -502,7 +505,7 @@ def interrupt_during_import(module: str, command: list, folder: Path, sig: int =
                         "FACEKIT_TEST_HOLD_SWALLOW": "1" if swallow else None})
     proc = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     try:
         deadline = time.monotonic() + 120
         while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:

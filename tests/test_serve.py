@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _environment, line_on_stdout, run_script, sigint_default
+from tests.conftest import ROOT, _environment, line_on_stdout, run_script, signals_default
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server forks and passes descriptors")
 
@@ -162,7 +162,7 @@ def test_a_served_command_stops_on_ctrl_c_and_when_its_caller_is_killed(server, 
         shutil.copy(media / "solvay_conference.jpg", photos / f"p{i}.jpg")
     for how, out in (("ctrl-c", tmp_path / "a.jsonl"), ("kill", tmp_path / "b.jsonl")):
         caller = _served(proc, sock, ["-i", photos, "-j", out, "--no-display", "--tasks", "mask"], text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_default)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=signals_default)
         line_on_stdout(caller, "p0.jpg", timeout=300)
         caller.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         caller.communicate(timeout=120)

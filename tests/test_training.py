@@ -21,7 +21,7 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, RUN_TIMEOUT, killed_runs_temp_folder, run_script, run_script_reader_gone, sigint_default
+from .conftest import ROOT, RUN_TIMEOUT, killed_runs_temp_folder, run_script, run_script_reader_gone, signals_default
 
 pytestmark = pytest.mark.slow
 
@@ -381,7 +381,7 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
             "-s", "64", "-e", "1", "--fine-tune-epochs", "3", "--fine-tune-lr", "1e-4", "-b", "8",
             "--face-crops", "none"]  # the photos are crops already
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     # A thread reads the output and presses Ctrl-C as soon as the line comes (fine-tune epoch 2 is short), so that
     # the test's own waits have a bound: `for line in proc.stdout` waited for ever on a run hung printing nothing.
     out, stopped = [], threading.Event()

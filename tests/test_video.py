@@ -32,11 +32,11 @@ from facekit.video import FrameSource, VideoSink
 try:
     from .conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_after, killed_runs_temp_folder,
                            line_on_stdout, mp4_cut_by_copy, on_x_screen, press_close_button, run_script,
-                           run_script_reader_gone, sigint_default, unreadable_file, whole_lines, window_on_screen)
+                           run_script_reader_gone, signals_default, unreadable_file, whole_lines, window_on_screen)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
     from conftest import (MEDIA, NEEDS_X, ROOT, interrupt_video_run, killed_after, killed_runs_temp_folder,
                           line_on_stdout, mp4_cut_by_copy, on_x_screen, press_close_button, run_script,
-                          run_script_reader_gone, sigint_default, unreadable_file, whole_lines, window_on_screen)
+                          run_script_reader_gone, signals_default, unreadable_file, whole_lines, window_on_screen)
 
 CLIP = MEDIA / "short_hamilton_clip.mp4"
 CLIP_FRAMES, CLIP_SIZE = 275, (640, 360)
@@ -2534,7 +2534,7 @@ def test_a_live_streams_csv_can_be_read_while_it_runs(clip, mask_model, tmp_path
     out = tmp_path / "faces.csv"
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", feed.url, "--model",
                              str(mask_model), "--no-display", "--csv", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=sigint_default)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=signals_default)
     try:
         deadline = time.monotonic() + 180  # a hang's bound: the run's start and first rows took 16 s under load
         while time.monotonic() < deadline and proc.poll() is None:
@@ -2560,7 +2560,7 @@ def test_a_live_streams_mkv_survives_a_kill(clip, mask_model, tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", feed.url, "--model",
                              str(mask_model), "--no-display", "--output", str(out), "--csv", str(table)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     try:
         deadline = time.monotonic() + 240  # a hang's bound: the run's start and its 150 frames, 17 s under load
         while time.monotonic() < deadline and proc.poll() is None:
@@ -3230,7 +3230,7 @@ def test_a_run_under_nohup_outlives_the_terminal_that_started_it(tmp_path, clip,
     """nohup leaves SIGHUP ignored so that a run outlives the ssh session that started it: the run's stop handler
     must not take SIGHUP back, or the dropped session's hang-up ends it part-way (exit 129)."""
     def nohup() -> None:
-        sigint_default()
+        signals_default()
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     table = tmp_path / "faces.csv"
@@ -3360,7 +3360,7 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, clip, mask_model, delay):
     proc = subprocess.Popen([sys.executable, "-c", script, str(ROOT / "detect_mask_video.py"), "--source", str(clip),
                              "--model", str(mask_model), "--output", str(tmp_path / "o.mp4"), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     line_on_stdout(proc, "the script starts")
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
@@ -4291,7 +4291,7 @@ def test_ctrl_c_in_a_folder_of_videos_stops_the_run_and_keeps_an_earlier_output(
     proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clips), "--model",
                              str(mask_model), "--tasks", "mask", "--csv", str(tables), "--no-display"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-                            preexec_fn=sigint_default)
+                            preexec_fn=signals_default)
     line_on_stdout(proc, f"[INFO] {clips}/a.mp4: 3 frames")
     # Ctrl-C once b.mp4 has rows: 1.5 s after a.mp4's line could pass before b.mp4's first frame on a loaded machine.
     deadline, b_done = time.monotonic() + 60, frames_done(tables / "b.csv")
