@@ -335,7 +335,8 @@ def on_x_screen(script: str, *args):
     server = subprocess.Popen(xvfb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc = None
     try:
-        env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
+        with killed_after(server, 120, "Xvfb to say its display"):
+            env = {**os.environ, "DISPLAY": f":{server.stdout.readline().strip()}"}
         proc = subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         yield proc, env, server
@@ -460,7 +461,8 @@ def killed_runs_temp_folder(output: Path) -> Path:
     proc = subprocess.Popen([sys.executable, "-c", code, str(output)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env=_environment(None))
     try:
-        made = Path(proc.stdout.readline().strip())
+        with killed_after(proc, 120, "the temp folder's name"):
+            made = Path(proc.stdout.readline().strip())
     finally:
         proc.kill()
         proc.wait(timeout=30)
