@@ -1935,14 +1935,17 @@ def test_a_first_task_whose_worker_died_keeps_every_column(tmp_path, media):
     shutil.copy(media / "example_01.png", photos / "b.png")
     out = tmp_path / "results"
     env = worker_hook(tmp_path, DYING_WORKER, FACEKIT_TEST_DIE_ON="a_dies.jpg")
-    # Two workers: a task queued behind the dying one on its worker is lost with it (b.png would fail too). Ray
+    # Two workers: a task queued behind the dying one on its worker is lost with it (b.png fails too). Ray
     # queues it there now and then (a clean-clone CI run): the re-run then gives each failed source a task of its
-    # own, as README says, and b.png's faces land beside the culprit's missing part.
+    # own, as README says, and b.png's faces land beside the culprit's missing part. Run again only then: the
+    # second run was half of this test's time.
     for _ in range(2):
         res = batch(photos, "-o", out, "--tasks", "mask", "--fast", "--workers", "2", "--photos-per-task", "1",
                     env=env)
         assert res.returncode == 1, res.stderr[-2000:]
-    status = {Path(r["source"]).name: r for r in Results(out).latest().to_pylist()}
+        status = {Path(r["source"]).name: r for r in Results(out).latest().to_pylist()}
+        if status["b.png"]["status"] == "ok":
+            break
     assert status["a_dies.jpg"]["status"] == "error" and "worker died" in status["a_dies.jpg"]["message"]
     assert status["b.png"]["status"] == "ok", status["b.png"]
     faces = pq.read_table(out / "faces")
