@@ -366,10 +366,12 @@ class Server:
                 log("stopped: facekit's code or models changed since it started (start it again to serve them)")
                 return
             number += 1
+            self.freed = False
             try:
                 self._run(number, *job)
             finally:
-                self.busy.release()
+                if not self.freed:
+                    self.busy.release()
 
     def _answer(self) -> None:
         while True:
@@ -507,18 +509,24 @@ class Server:
             os.chdir(cwd)
             os.umask(mask)
             sys.argv = argv
+            from .signals import exit_status, stop_requested
+
+            # A SIGTERM or SIGHUP to the server itself (systemctl stop, kill; not its caller's, which come over the
+            # socket) stopped the command under way and no more: the server went on, and systemctl waited its 90 s
+            # and killed it. The command's outputs are finalized; now the server stops too. (Its Ctrl-C stops the
+            # command alone: the next one, the server.)
+            stopping = stop_requested() and not self.caller_stopped and exit_status() != 128 + signal.SIGINT
+            if not stopping:
+                # Free for the next command before its caller hears this one's status: a script's next command,
+                # sent as soon as it had it, found the server still busy and ran in its own process.
+                self.freed = True
+                self.busy.release()
             try:
                 conn.sendall(struct.pack("!i", code))
             except OSError:
                 pass
             conn.close()
-        from .signals import exit_status, stop_requested
-
-        # A SIGTERM or SIGHUP to the server itself (systemctl stop, kill; not its caller's, which come over the
-        # socket) stopped the command under way and no more: the server went on, and systemctl waited its 90 s
-        # and killed it. The command's outputs are finalized; now the server stops too. (Its Ctrl-C stops the
-        # command alone: the next one, the server.)
-        if stop_requested() and not self.caller_stopped and exit_status() != 128 + signal.SIGINT:
+        if stopping:
             raise _Stop(exit_status() - 128)
 
     def _watch(self, conn: socket.socket, number: int) -> None:

@@ -449,11 +449,12 @@ def test_a_sigterm_to_the_server_during_a_command_stops_the_server_after_it(tmp_
         return run
 
     server = serve.Server(tmp_path / "unused.sock")
-    server.state = threading.Lock()
+    server.state, server.busy = threading.Lock(), threading.Lock()
     request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": str(tmp_path), "env": dict(os.environ),
                "umask": 0o022, "streams": [None, None, None]}
     try:
         for to_server in (True, False):
+            server.busy.acquire(blocking=False)  # as the thread that answered the caller holds it
             here, there = socket.socketpair()
             here.settimeout(60)  # a server that kept the connection and sent no status held the test for ever
             monkeypatch.setattr(serve, "_command", command(to_server, here))
@@ -465,9 +466,66 @@ def test_a_sigterm_to_the_server_during_a_command_stops_the_server_after_it(tmp_
                 stopped = getattr(exc, "signum", None)
             assert here.recv(1) == b"R" and struct.unpack("!i", here.recv(4))[0] == 143
             assert stopped == (signal.SIGTERM if to_server else None), to_server
+            assert server.busy.locked() == to_server  # a server that stops takes no command after it
             here.close()
     finally:
         clear_stop()
+
+
+def test_a_scripts_next_command_sent_as_the_last_one_ends_is_run_by_the_server(tmp_path, monkeypatch):
+    """The server told a caller its command's exit status before it was free for the next: a script's next command,
+    sent as soon as the last one's status came, could find it still busy ("another command was running") and run
+    in its own process, its models loaded again. Made certain here by a server slow (0.5 s) between the two: both
+    commands are now taken."""
+    import socket
+    import struct
+
+    from facekit import serve, signals
+
+    real = signals.stop_requested
+
+    def slow_stop_requested():
+        time.sleep(0.5)
+        return real()
+
+    monkeypatch.setattr(signals, "stop_requested", slow_stop_requested)
+    monkeypatch.setattr(serve, "_command", lambda argv: 0)
+    server = _listening_server(tmp_path)
+    server.loading = False
+    threading.Thread(target=server._answer, daemon=True).start()
+    request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
+               "umask": 0o022, "version": server.version, "package": str(server.package),
+               "fsencoding": sys.getfilesystemencoding(), "streams": [None, None, None]}
+    answers: list = []
+
+    def script():
+        try:
+            for _ in range(2):
+                caller = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                streams = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
+                try:
+                    caller.connect(str(server.path))
+                    header = json.dumps(request).encode()
+                    socket.send_fds(caller, [struct.pack("!I", len(header)) + header], streams)
+                    caller.settimeout(30)
+                    answers.append(caller.recv(1))
+                    if answers[-1] == b"R":
+                        answers.append(struct.unpack("!i", caller.recv(4))[0])
+                finally:
+                    caller.close()
+                    for fd in streams:
+                        os.close(fd)
+        finally:
+            server.jobs.put(None)  # then the server stops
+
+    helper = threading.Thread(target=script, daemon=True)
+    helper.start()
+    try:
+        server.run()
+    finally:
+        server.close()
+    helper.join(timeout=60)
+    assert answers == [b"R", 0, b"R", 0], answers
 
 
 def test_a_command_whose_caller_gave_up_waiting_is_not_run_nor_written_to(tmp_path, monkeypatch, capfd):
