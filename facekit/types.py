@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 from dataclasses import dataclass, field, fields, replace
-from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping, Union
+from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping, TypeGuard, Union
 
 import numpy as np
 
@@ -78,6 +78,10 @@ class Box:
         """Intersection over union with `other`, a Box, a Face or (x1, y1, x2, y2) as analyze(faces=) takes them:
         0 (apart) to 1 (the same box)."""
         # A plain tuple (another detector's box) raised "'tuple' object has no attribute 'x2'".
+        x1: float
+        y1: float
+        x2: float
+        y2: float
         if isinstance(other, (Box, Face)):
             x1, y1, x2, y2 = (other.box if isinstance(other, Face) else other).as_list()
         else:
@@ -464,5 +468,5 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _is_real(value: Any) -> bool:
+def _is_real(value: Any) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
