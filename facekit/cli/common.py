@@ -14,6 +14,7 @@ import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from ..errors import NO_ROOM_ERRNOS, FacekitError, loops, name_too_long_line, one_line, out_of_memory
 
@@ -46,7 +47,7 @@ def fill_closed_streams() -> None:
         sys.stderr = open(os.devnull, "w")
 
 
-def _console_text(exc: UnicodeEncodeError) -> tuple[str, int]:
+def _console_text(exc: UnicodeError) -> tuple[str, int]:
     r"""What a console that cannot show a character prints for it: \xNN for a byte of a file name that is not
     UTF-8 (as facekit.errors.shown writes it in JSON and CSV), \uNNNN for the rest (a Windows cp1252 console and
     a Japanese name)."""
@@ -58,7 +59,7 @@ def _console_text(exc: UnicodeEncodeError) -> tuple[str, int]:
                    for c in exc.object[exc.start:exc.end]), exc.end
 
 
-def _console_bytes(exc: UnicodeEncodeError) -> tuple[str | bytes, int]:
+def _console_bytes(exc: UnicodeError) -> tuple[str | bytes, int]:
     """As _console_text, but a file name's bytes go out as they are, as Python's surrogateescape writes them
     (the C locale's choice: `ls` shows them so, and a UTF-8 terminal shows the name right)."""
     if not isinstance(exc, UnicodeEncodeError):
@@ -82,7 +83,9 @@ def console_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) in ("strict", "backslashreplace", "surrogateescape"):
             with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
-                stream.reconfigure(errors="facekit-console-bytes" if raw else "facekit-console-text")
+                # Any stream that has reconfigure (a TextIOWrapper, or a wrapper passing it on); TextIO lacks it.
+                cast(io.TextIOWrapper, stream).reconfigure(
+                    errors="facekit-console-bytes" if raw else "facekit-console-text")
 
 
 def where(path) -> str:
@@ -658,7 +661,8 @@ def x_window_id(title: str) -> int | None:
             return ids
 
         # Level by level, each one round trip; a desktop has a few hundred windows, the caps only guard a loop.
-        windows, level = [], [ctypes.c_uint32.from_address(screen).value]
+        windows: list[int] = []
+        level = [ctypes.c_uint32.from_address(screen).value]
         for _ in range(X_TREE_DEPTH):
             level = children(level)
             if not level or len(windows) > X_TREE_WINDOWS:
@@ -1013,7 +1017,7 @@ def report_landmarks(pipeline, stats=None, video: bool = False) -> None:
         stats = getattr(pipeline.landmarker, "stats", None)
     if stats is not None and stats.faces:
         (warn if stats.landmarked < stats.faces else info)(stats.summary("face detection" if video else "face"))
-    if stats is not None and getattr(stats, "small_pose", 0):
+    if stats is not None and getattr(stats, "small_pose", None):
         from ..landmarks import small_pose_note
 
         warn(small_pose_note(stats.small_pose, video))
@@ -1064,11 +1068,11 @@ def refuse_overwriting(inputs: Iterable[Path], outputs: Iterable[tuple[str, Iter
     outputs: (option, the files it would write, "file" or "folder": what to choose instead)."""
     from ..records import STDOUT, file_identity, is_device, is_stdout
 
-    originals = {}
-    for path in inputs:
-        key = file_identity(path)  # None: not there (yet), nothing to lose
+    originals: dict[tuple[int, int] | None, Path] = {}  # None (no file there) is looked up, never stored
+    for source in inputs:
+        key = file_identity(source)  # None: not there (yet), nothing to lose
         if key is not None:
-            originals.setdefault(key, path)
+            originals.setdefault(key, source)
     written: dict[Path, str] = {}
     for option, paths, noun in outputs:
         for path in paths:
