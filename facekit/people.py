@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 
@@ -142,7 +142,7 @@ class PeopleSummary:
 
     def _row(self, p: Person) -> tuple:
         # Times rounded as the per-frame CSV rounds them, so the two files agree exactly.
-        row = [p.track_id, p.first_frame, p.last_frame, round(p.first_s, 4), round(p.last_s, 4)]
+        row: list[Any] = [p.track_id, p.first_frame, p.last_frame, round(p.first_s, 4), round(p.last_s, 4)]
         if self.clock:
             row += [p.first_clock, p.last_clock]
         row.append(p.frames)
@@ -167,7 +167,8 @@ class PeopleSummary:
         neutral = self._index.get(("emotion", NEUTRAL))
         if not labelled or neutral is None:
             return ""
-        return round(float(emotion_intensity({NEUTRAL: p.tally[1, neutral] / labelled})), 4)
+        # Not None: the mapping holds NEUTRAL.
+        return round(float(cast(float, emotion_intensity({NEUTRAL: p.tally[1, neutral] / labelled}))), 4)
 
     def _rows(self) -> list[tuple]:
         return sorted(self._done + [self._row(p) for p in self.people.values()], key=lambda r: r[0])
@@ -201,11 +202,11 @@ class PeopleSummary:
 
     def table(self, max_rows: int = 20) -> list[str]:
         """The summary as aligned console lines, longest-seen people first when there are many."""
-        columns, rows = self.columns(), self._rows()
-        if len(rows) > max_rows:
+        columns, tuples = self.columns(), self._rows()
+        if len(tuples) > max_rows:
             frames = columns.index("frames")
-            rows = sorted(heapq.nlargest(max_rows, rows, key=lambda r: r[frames]), key=lambda r: r[0])
-        rows = [dict(zip(columns, row)) for row in rows]
+            tuples = sorted(heapq.nlargest(max_rows, tuples, key=lambda r: r[frames]), key=lambda r: r[0])
+        rows = [dict(zip(columns, row)) for row in tuples]
         heads = [f"{t} (mean p)" for t in self.tasks]
         if self.clock:  # a camera's: when, to the second (2026-11-29 14:03:07), not seconds since the start
             # A run across a daylight-saving change has two offsets, and the hour after the clocks go back reads
