@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -202,7 +202,7 @@ class FacePipeline:
         if closeup or not getattr(detector, "optional_closeup", False):
             faces = detector.detect(image)
         else:
-            faces = detector.detect(image, closeup=False)
+            faces = cast(Any, detector).detect(image, closeup=False)  # optional_closeup: Detector's extra keyword
         faces = inside(faces, image.shape)
         self.times.add("detector", time.perf_counter() - start, len(faces))
         return faces
@@ -352,10 +352,11 @@ class FacePipeline:
 def for_one_video(pipeline: _Pipeline) -> _Pipeline:
     """`pipeline`, its models shared, with a face mesh that follows one video's tracks only: two videos on one
     pipeline (a folder's, one after the other; two generators alive in a notebook) followed each other's tracks."""
-    if not hasattr(pipeline.landmarker, "for_video"):
+    landmarker = pipeline.landmarker
+    if landmarker is None or not hasattr(landmarker, "for_video"):
         return pipeline
     video = copy.copy(pipeline)
-    video.landmarker = pipeline.landmarker.for_video()
+    video.landmarker = landmarker.for_video()
     return video
 
 
