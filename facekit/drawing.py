@@ -11,7 +11,7 @@ import unicodedata
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple
+from typing import Iterable, Mapping, NamedTuple, cast
 
 import cv2
 import numpy as np
@@ -177,19 +177,19 @@ def _next_extra() -> Color:
     """The next golden-angle hue (lighter than the palette's) at least COLOR_APART from the palette and the extra
     colours before it; where the hues run out, darker and paler rounds follow, and past those any new colour."""
     if not _EXTRA_LAB:
-        _EXTRA_LAB.extend(cv2.cvtColor(np.float32([PALETTE]) / 255, cv2.COLOR_BGR2Lab)[0])
+        _EXTRA_LAB.extend(cv2.cvtColor(np.asarray([PALETTE], np.float32) / 255, cv2.COLOR_BGR2Lab)[0])
     while True:
         step = _EXTRA_TRIED[0]
         _EXTRA_TRIED[0] += 1
         if step < len(_EXTRA_ROUNDS) * 180:
             saturation, value = _EXTRA_ROUNDS[step // 180]
             hue = round(step * 0.618034 % 1 * 180)  # OpenCV's hues: 0-179
-            b, g, r = cv2.cvtColor(np.uint8([[[hue % 180, saturation, value]]]), cv2.COLOR_HSV2BGR)[0, 0]
+            b, g, r = cv2.cvtColor(np.asarray([[[hue % 180, saturation, value]]], np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
         else:  # a head of hundreds of classes: any colour not taken yet, a different one each step
             n = step - len(_EXTRA_ROUNDS) * 180
             b, g, r = 80 + n % 176, 80 + n // 176 % 176, 80 + n // 176 ** 2 % 176
         color = (int(b), int(g), int(r))
-        lab = cv2.cvtColor(np.float32([[color]]) / 255, cv2.COLOR_BGR2Lab)[0, 0]
+        lab = cv2.cvtColor(np.asarray([[color]], np.float32) / 255, cv2.COLOR_BGR2Lab)[0, 0]
         far = step >= len(_EXTRA_ROUNDS) * 180 or \
             np.linalg.norm(np.asarray(_EXTRA_LAB) - lab, axis=1).min() >= COLOR_APART
         if far and color not in PALETTE and color not in _EXTRA:
@@ -214,7 +214,8 @@ class _LabelMemory:
     calm: int = 0
     scale: float = 0.0  # the letters' size before any shrinking (0: none yet)
     asked: int = 0  # frames in a row the faces asked for letters of another size
-    where: dict[int, tuple[tuple[int, int], int]] = field(default_factory=dict)
+    # Looked up by a face's track_id: an untracked face's None finds nothing, and is never stored.
+    where: dict[int | None, tuple[tuple[int, int], int]] = field(default_factory=dict)
 
 
 def drawable(text: str) -> str:
@@ -300,7 +301,9 @@ def _rendered(text: str, px: int, bold: bool) -> tuple[np.ndarray, int] | None:
     for char in unicodedata.normalize("NFC", text):
         # A letter no font has: as drawable() writes it ("?"), a space no font has (a tab): a space.
         for letter in ((char,) if _glyph(char, px, bold) else " " if char.isspace() else drawable(char)):
-            alpha, advance, left, baseline = _glyph(letter, px, bold) or _glyph("?", px, bold)
+            # DejaVu Sans has "?": not None (were no font to have it, this would fail as it did before).
+            alpha, advance, left, baseline = cast(tuple[np.ndarray, float, int, int],
+                                                  _glyph(letter, px, bold) or _glyph("?", px, bold))
             if alpha.size:
                 parts.append((alpha, int(round(pen)) + left, baseline))
             pen += advance
@@ -322,7 +325,9 @@ def _text_size(text: str, scale: float, thick: int) -> tuple[tuple[int, int], in
     """cv2.getTextSize's ((width, height above the baseline), depth below it) for any text."""
     drawn = None if text.isascii() else _rendered(text, max(6, round(GLYPH_PX * scale)), thick > 1)
     if drawn is None:
-        return cv2.getTextSize(text if text.isascii() else drawable(text), cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        size, depth = cv2.getTextSize(text if text.isascii() else drawable(text), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                                      thick)
+        return cast(tuple[int, int], size), depth  # the stubs say Sequence[int]: it is (width, height)
     alpha, baseline = drawn
     return (alpha.shape[1], baseline), alpha.shape[0] - baseline
 
@@ -658,7 +663,7 @@ def _label_lines(face: Face, style: Style, tier: int) -> tuple[Color, list[tuple
     lines = _head_lines(face, style, short=tier > 0)
     color = lines[0][1] if lines else GRAY  # the box takes the first head's colour (mask: green / red)
     if tier == 3:
-        task, pred = next(iter(face.predictions.items()), (None, None))
+        task, pred = next(iter(face.predictions.items()), ("", None))
         return color, [(style.text(task, pred.label), color)] if pred is not None else []
     track = None if face.track_id is None else f"#{face.track_id}"
     if tier == 0:
@@ -909,17 +914,19 @@ MESH_SPARSE_FACE = 64
 
 
 def _draw_landmarks(img, face: Face, mode: str, color):
+    landmarks = face.landmarks
+    assert landmarks is not None  # its callers draw only a face that has them
     # 468 dots sit ~1-2% of the face apart: bigger dots merge into a white blob that hides the face.
     dot = max(1, int(round(face.box.width / 250)))
     if mode == "mesh" and face.box.width < MESH_PIXEL_FACE:
         # Even the smallest dots (3x3 px) whitened half of a 45-px face (a video's far faces): one pixel each.
         # Narrower than MESH_SPARSE_FACE, fewer points: about as many a pixel of face as at that width.
-        pts = np.round(face.landmarks[::max(1, round((MESH_SPARSE_FACE / max(1, face.box.width)) ** 2)), :2])
+        pts = np.round(landmarks[::max(1, round((MESH_SPARSE_FACE / max(1, face.box.width)) ** 2)), :2])
         pts = pts.astype(int)
         pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < img.shape[1]) & (pts[:, 1] >= 0) & (pts[:, 1] < img.shape[0])]
         img[pts[:, 1], pts[:, 0]] = 255
     elif mode == "mesh":
-        for x, y in face.landmarks[:, :2]:
+        for x, y in landmarks[:, :2]:
             cv2.circle(img, (int(round(x)), int(round(y))), dot, (255, 255, 255), -1, cv2.LINE_AA)
     key = max(1 if face.box.width < MESH_SPARSE_FACE else 2, int(round(face.box.width / 60)))
     kps = face.keypoints or {}
