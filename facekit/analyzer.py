@@ -550,7 +550,11 @@ class FaceAnalyzer(FacePipeline):
             if isinstance(source, (bool, np.bool_)):
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got {source!r}")
             if isinstance(source, (str, int, os.PathLike)):
-                spec = SourceSpec.parse(source if isinstance(source, int) else os.fspath(source))
+                if not isinstance(source, int):
+                    # Its path: FrameSource opens str() of what it is given, an os.scandir() entry's
+                    # "<DirEntry 'clip.mp4'>".
+                    source = os.fsdecode(source)
+                spec = SourceSpec.parse(str(source))
                 if fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
                     # A file's times are its container's, a camera's the clock's: fps=25 on a 29.97 fps clip
                     # was ignored without a word, where the script's --fps is an error.

@@ -3107,6 +3107,24 @@ def test_a_video_path_given_as_bytes_is_read_as_the_path(analyzer, media):
         first(os.fsencode(media / "no_such_clip.mp4"))
 
 
+def test_a_video_given_as_a_folders_entry_is_read_as_its_path(analyzer, media, tmp_path):
+    """analyze_video(entry) for an os.scandir() entry, a path object as analyze() takes one, was "<DirEntry
+    'clip.mp4'>: no such file": the video was opened by str() of the object, not its path (os.fspath)."""
+    import shutil
+
+    shutil.copy(media / CLIP, tmp_path / CLIP)
+
+    def first(source):
+        _, _, faces = next(analyzer.analyze_video(source, max_frames=1))
+        return [f.box for f in faces]
+
+    expected = first(str(tmp_path / CLIP))
+    for folder in (str(tmp_path), os.fsencode(tmp_path)):
+        with os.scandir(folder) as entries:
+            (entry,) = entries
+            assert first(entry) == expected and expected
+
+
 def test_analyze_video_refuses_a_bool_source(analyzer):
     """analyze_video(True) (a flag passed where the source goes) was looked for as a file: "True: no such file"."""
     from facekit.errors import VideoError
