@@ -23,12 +23,13 @@ import numbers
 import os
 import threading
 from pathlib import Path
-from typing import Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence, SupportsIndex, overload
+from typing import (Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence, Sized, SupportsIndex, cast,
+                    overload)
 
 import cv2
 import numpy as np
 
-from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, DetectorOptions
+from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, Detector, DetectorOptions
 from .errors import ArgumentError, VideoError, counted
 from .pipeline import FacePipeline, inside
 from .tracking import HEAD_EVERY
@@ -292,8 +293,9 @@ class FaceAnalyzer(FacePipeline):
         self.video_detector_name = VIDEO_DETECTOR if auto else self.detector_name
         self.confidence = confidence
         self.fine_pass = fine_pass
-        super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name is not None else detector,
-                         heads, landmarker)
+        # A caller's object needs only detect(): the pipeline reads Detector's other attributes with getattr.
+        super().__init__(self._detector(self.detector_name, fine_pass) if self.detector_name is not None
+                         else cast("Detector | None", detector), heads, landmarker)
         self.int8 = int8
         self._video_pipelines: dict[bool, FacePipeline] = {}
 
@@ -355,12 +357,12 @@ class FaceAnalyzer(FacePipeline):
             if self.detector is None:
                 self._check_open()  # closed by another thread since the check above: say that, not "no detector"
                 raise ArgumentError("this analyzer has no detector: pass faces=, or use classify_whole()")
-            faces = self.detect(image)
+            listed = self.detect(image)
             if rotate is None:
-                faces, turned = self._turn(image, faces)
+                listed, turned = self._turn(image, listed)
         else:
-            faces = [_given_face(f, i, image.shape[1], image.shape[0]) for i, f in enumerate(_face_list(faces))]
-        return Faces(super().analyze(image, faces), turned)
+            listed = [_given_face(f, i, image.shape[1], image.shape[0]) for i, f in enumerate(_face_list(faces))]
+        return Faces(super().analyze(image, listed), turned)
 
     def _turn(self, image: np.ndarray, faces: list[Face]) -> tuple[list[Face], int]:
         """`faces` (found in `image` as it is) and 0 where one of them stands upright and scores TURN_SEARCH_BELOW
@@ -436,8 +438,9 @@ class FaceAnalyzer(FacePipeline):
         options = getattr(detector, "options", None)
         if isinstance(options, DetectorOptions) and options.fine_pass:
             detector = copy.copy(detector)
-            detector.options = dataclasses.replace(options, fine_pass=False)
-        return detector
+            cast(Any, detector).options = dataclasses.replace(options, fine_pass=False)  # as it was found to have
+        # Not None: close() marks the analyzer closed, which _check_open raised on, before it lets the detector go.
+        return cast(FaceDetector, detector)
 
     def __call__(self, image: ImageInput) -> Faces:
         return self.analyze(image)
@@ -549,13 +552,14 @@ class FaceAnalyzer(FacePipeline):
             # True is an int: it was looked for as a file named "True".
             if isinstance(source, (bool, np.bool_)):
                 raise VideoError(f"expected a video file, camera index, stream URL or frames, got {source!r}")
+            frames: FrameSource | FrameIterable
             if isinstance(source, (str, int, os.PathLike)):
                 if not isinstance(source, int):
                     # Its path: FrameSource opens str() of what it is given, an os.scandir() entry's
                     # "<DirEntry 'clip.mp4'>".
                     source = os.fsdecode(source)
                 spec = SourceSpec.parse(str(source))
-                if fps is not None and not (spec.kind == "file" and _is_sequence(Path(spec.target))):
+                if fps is not None and not (spec.kind == "file" and _is_sequence(Path(cast(str, spec.target)))):
                     # A file's times are its container's, a camera's the clock's: fps=25 on a 29.97 fps clip
                     # was ignored without a word, where the script's --fps is an error.
                     raise ArgumentError(f"fps is for frames held in memory or an image sequence (frames/%04d.png), "
@@ -592,13 +596,14 @@ class FaceAnalyzer(FacePipeline):
                     # analysed, its time_s measured the analysis (0.23 s apart on 2 cores), without a word.
                     logging.getLogger("facekit").warning(
                         "the %d frames given (a %s) have no frame rate: timed by the wall clock as they are analysed, "
-                        "as a live feed's (fps= gives a recording's times)", len(source), type(source).__name__)
+                        "as a live feed's (fps= gives a recording's times)", len(cast(Sized, source)),
+                        type(source).__name__)
             bar = None
             try:
                 if progress:
                     total = getattr(frames, "frames_shown", None)
                     if total is None and not isinstance(source, (str, int, os.PathLike)) and hasattr(source, "__len__"):
-                        total = len(source)
+                        total = len(cast(Sized, source))
                     total = progress_total(total, max_frames, every)
                     # A held list of frames is "live" without fps= (timed as they come) but has its length: the bar
                     # counted "4frame" with no total. Only a camera's or a stream's count means nothing.
@@ -655,7 +660,9 @@ class FaceAnalyzer(FacePipeline):
             if same_detector and heads is self.heads:
                 self._video_pipelines[fine_pass] = self
             else:
-                detector = self.detector if same_detector else self._detector(self.video_detector_name, fine_pass)
+                # Not same_detector: a detector name was given, so the video's is one too.
+                detector = self.detector if same_detector else \
+                    self._detector(cast(str, self.video_detector_name), fine_pass)
                 video = FacePipeline(detector, heads, self.landmarker, self.min_face)
                 video.shown_as = type(self).__name__  # closed with this analyzer: its error names what the user holds
                 self._video_pipelines[fine_pass] = video
@@ -785,7 +792,7 @@ def _head_files(analyzer: FaceAnalyzer) -> tuple:
     place (the trainer replaces its folder whole) is another file under the same name."""
     from .heads import CARD
 
-    seen = []
+    seen: list[tuple[int, int, int] | None] = []
     for head in analyzer.heads.values():
         for path in (head.model_path, head.folder / CARD):
             try:

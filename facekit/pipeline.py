@@ -135,6 +135,7 @@ _Pipeline = TypeVar("_Pipeline", bound="FacePipeline")
 
 class FacePipeline:
     _closed = False  # close() sets it on the instance
+    shown_as: str  # set on a video's copy of an analyzer (FaceAnalyzer._pipeline_for_video): what _check_open names
 
     def __init__(self, detector: Detector | None, heads: dict[str, Head] | None = None,
                  landmarker: Landmarker | None = None, min_face: int | None = None):
