@@ -109,7 +109,9 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     command's folder run gives its clips' names here; spare: bytes an output's ending may add over the name's
     suffix (the video's NAME.timeline.png over NAME.csv), left free so that no output's name is cut again."""
     wanted = wanted or is_image_path
-    images, names, skipped = [], [], []
+    images: list[Path] = []
+    names: list[Path] = []
+    skipped: Skipped = []
     batch = len(paths) > 1
     excluded = _real(exclude) if exclude is not None else None
     for path in paths:
@@ -133,22 +135,24 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     # A link to a photo in its folder (latest.jpg -> img10.jpg), or a sub-folder given beside its --recursive
     # folder, had the photo read twice: its faces counted twice in the totals, two annotated copies.
     first: dict[tuple[int, int], Path] = {}
-    unique, repeats = [], []
+    distinct: list[tuple[Path, Path]] = []
+    repeats: Skipped = []
     for path, name in zip(images, names):
-        key = file_identity(path)
-        if key is not None and key in first:
-            if first[key] != path:  # the very path typed twice is one photo without a word
-                repeats.append((path, first[key]))
+        identity = file_identity(path)
+        if identity is not None and identity in first:
+            if first[identity] != path:  # the very path typed twice is one photo without a word
+                repeats.append((path, first[identity]))
             continue
-        if key is not None:
-            first[key] = path
-        unique.append((path, name))
-    images, names = [p for p, _ in unique], [n for _, n in unique]
-    others, seen = [], set()
+        if identity is not None:
+            first[identity] = path
+        distinct.append((path, name))
+    images, names = [p for p, _ in distinct], [n for _, n in distinct]
+    others: Skipped = []
+    seen: set[tuple[int, int] | None] = set()
     for path, _ in skipped:  # a non-image file met twice is named, and counted, once
-        key = file_identity(path)
-        if key is None or key not in seen:
-            seen.add(key)
+        identity = file_identity(path)
+        if identity is None or identity not in seen:
+            seen.add(identity)
             others.append((path, None))
     skipped = others + repeats
     for i, name in enumerate(names if name_of is None else ()):
@@ -165,13 +169,16 @@ def gather_inputs(paths: list[Path], recursive: bool, exclude: Path | None = Non
     keys = [name_key(name) for name in fitted]
     # _2, _3, ... go past every photo's own name: a photo named a_2.jpg beside two a.jpg made two outputs of one
     # name, and the whole run was refused.
-    taken, kept, tried = set(keys), set(), {}
+    taken = set(keys)
+    kept: set[str] = set()
+    tried: dict[str, int] = {}
     for i, (name, key) in enumerate(zip(names, keys)):
         if key not in kept:
             kept.add(key)
             names[i] = fitted[i]
             continue
-        n, unique = tried.get(key, 1), None  # from the last one given: a thousand photos of one name stay linear
+        n = tried.get(key, 1)  # from the last one given: a thousand photos of one name stay linear
+        unique: Path | None = None
         while unique is None or name_key(unique) in taken:
             n += 1
             unique = _fitted(name, f"_{n}", spare)
@@ -605,7 +612,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
     hinted = False  # the --rotate hint, said once a run
     tally: dict[str, collections.Counter] = {}  # task -> label -> faces
     stopped = None  # "interrupted" (Ctrl-C, SIGTERM) or "reader gone" (`-j - | head`)
-    unwritten = None  # the OSError an annotated image met (a full disk): it ends the run once the JSON is kept
+    # The OSError an annotated image met (a full disk; a FacekitError: its folder gone): it ends the run once the
+    # JSON is kept.
+    unwritten: OSError | FacekitError | None = None
     cut = CutShort(images)  # a run stopped before its last photo does not replace an earlier run's JSON Lines
     if args.output is not None:
         # The annotated images' temp files that killed runs left: one scan of each folder, not one per photo.
@@ -649,7 +658,7 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                         # whole run, the photos after it never read: it is skipped as an unreadable one is.
                         # (Decoding it: the MemoryError names it and its size.)
                         size = _stated_size(path, args.rotate or 0) if image is None else image.shape[1::-1]
-                        what = "" if image is None else f"a {size[0]}x{size[1]} px photo"
+                        what = "" if image is None else f"a {image.shape[1]}x{image.shape[0]} px photo"
                         image = None  # its memory back before the next photo is read
                         message = f"{path}: {out_of_memory_line(exc, what)}"
                     else:
@@ -691,11 +700,12 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
                 renamed = shown is not None and name.name != path.name
                 # A crop no head labelled said why in a one-photo run only: a folder of crops (what --crops is
                 # for) said "1 face" of a too dark or too small one, and its JSON line has no labels and no reason.
-                why = pipeline.why_unlabelled(image, faces[0]) if args.crops and faces else None
+                unlabelled = pipeline.why_unlabelled(image, faces[0]) if args.crops and faces else None
                 hint = TURN_HINT if not hinted and _turn_hint(args, faces) else ""
                 hinted = hinted or bool(hint)
                 with tqdm.external_write_mode():
-                    info(f"{printable(str(path))}: {counted(len(faces), 'face')}" + (f", {why}" if why else "")
+                    info(f"{printable(str(path))}: {counted(len(faces), 'face')}"
+                         + (f", {unlabelled}" if unlabelled else "")
                          + _turned_note(faces)
                          + (f" (annotated image: {printable(str(args.output / name))})" if renamed else "") + hint)
         except KeyboardInterrupt:
