@@ -129,7 +129,8 @@ def _faces_from_xyxy(boxes: np.ndarray, scores: np.ndarray, width: int, height: 
     for i in np.argsort(-scores, kind="stable"):
         if not np.all(np.isfinite(boxes[i])):  # YuNet can return NaN boxes on inputs of a few pixels
             continue
-        box = Box.clipped(*boxes[i], width=width, height=height)
+        x1, y1, x2, y2 = boxes[i]
+        box = Box.clipped(x1, y1, x2, y2, width=width, height=height)
         if not box.is_valid(MIN_BOX):
             continue
         kps = keypoints[i] if keypoints is not None else None
@@ -440,10 +441,13 @@ class MultiPassDetector:
             return self.calibration.apply(np.column_stack([found[:, 0], found[:, 1], found[:, 0] + found[:, 2],
                                                            found[:, 1] + found[:, 3]]))
 
-        seen = (boxes(tiles)[:, 2] - boxes(tiles)[:, 0]) * scale >= self.tile_check[0]
+        if self.tile_check is None:
+            return tiles
+        min_width, min_score = self.tile_check
+        seen = (boxes(tiles)[:, 2] - boxes(tiles)[:, 0]) * scale >= min_width
         if not np.any(seen):
             return tiles
-        first = first[first[:, 14] >= self.tile_check[1]]
+        first = first[first[:, 14] >= min_score]
         scored = (np.any(iou_matrix(boxes(tiles), boxes(first)) >= 0.4, axis=1) if len(first)
                   else np.zeros(len(tiles), dtype=bool))
         return tiles[~seen | scored]
@@ -527,12 +531,12 @@ class MultiPassDetector:
         if self.options.fine_pass and max(w, h) > self.base_side and self.tile_check is not None:
             floor = self._floor()
             first = self._pass(image, scales[0], floor=min(self.tile_check[1], floor))
-            found = [first[first[:, 14] >= floor], self._checked_tiles(self._tiled_pass(image), first, scales[0])]
+            parts = [first[first[:, 14] >= floor], self._checked_tiles(self._tiled_pass(image), first, scales[0])]
         else:
-            found = self._passes(image, scales)
+            parts = self._passes(image, scales)
             if self.options.fine_pass and max(w, h) > self.base_side:
-                found.append(self._tiled_pass(image))
-        found = np.concatenate(found)
+                parts.append(self._tiled_pass(image))
+        found = np.concatenate(parts)
         closeup = bool(closeup and self.closeup.side and not self._has_big_face(found, w, h))
         if closeup:
             found = np.concatenate([found, self._closeup_pass(image)])

@@ -127,7 +127,7 @@ class SCRFDDetector(MultiPassDetector):
     # 638 faces and 61 false boxes): every face 12.5 px or wider at the shrunk pass's scale (295) had a candidate
     # there from 0.05 (all but one from 0.1), so the check drops no face and no false box there; on two_people.jpg
     # upscaled to 6000 px it drops the three sleeve buttons the tiles took for faces (13.0-13.9 px, nothing at 0.02).
-    tile_check = (12.5, 0.05)
+    tile_check: tuple[float, float] | None = (12.5, 0.05)
     # Big faces cut by the frame's edge kept from half the threshold where the close-up pass runs (CloseUp.cut_share).
     # Chosen on close-up views of mask_real_train's photos (400 photos, 2,478 views: the face filling 60-100% of
     # a 640x480 frame or a quarter of it past an edge, as bench.detection frames the media portraits), as the share
@@ -211,7 +211,7 @@ class SCRFDDetector(MultiPassDetector):
         with engine_call():  # no fork in the middle (facekit.runtime._ForkGate); the session's lock inside it
             outs = self._session().run(None, {self.input_name: blob})
         floor = self._floor() if floor is None else floor
-        found = []
+        hits: list[np.ndarray] = []
         for i, stride in enumerate(STRIDES):
             scores = outs[i][0, :, 0]
             keep = np.where(scores >= floor)[0]
@@ -221,10 +221,10 @@ class SCRFDDetector(MultiPassDetector):
             dist = outs[i + 3][0, keep] * stride
             kps = outs[i + 6][0, keep] * stride + np.tile(centres, 5)
             x1y1, x2y2 = centres - dist[:, :2], centres + dist[:, 2:]
-            found.append(np.column_stack([x1y1, x2y2 - x1y1, kps, scores[keep]]))
-        if not found:
+            hits.append(np.column_stack([x1y1, x2y2 - x1y1, kps, scores[keep]]))
+        if not hits:
             return np.zeros((0, 15), dtype=np.float32)
-        found = np.concatenate(found).astype(np.float32)
+        found = np.concatenate(hits).astype(np.float32)
         boxes = np.column_stack([found[:, :2], found[:, :2] + found[:, 2:4]])
         found = found[nms(boxes, found[:, 14], self.nms_in_pass)]
         found[:, 0:14:2] /= sx
