@@ -66,7 +66,7 @@ def exif_orientation(source) -> int:
         return 1
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
+def header_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(width, height) as a PNG, JPEG, BMP, WebP, GIF or TIFF header states it, without decoding; None for
     other formats or a header too short to say (OpenCV's own limit and the decoded size are checked then).
     `data`: the file's bytes, or a memoryview of them (a TIFF's first directory may be at its end)."""
@@ -227,6 +227,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageNotFoundError(f"{path}: no such file{near_names(path)}", filename=str(path))
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
+    data: np.ndarray | bytes
     try:
         st = path.stat()
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISSOCK(st.st_mode):
@@ -406,7 +407,7 @@ def _is_heif(head: bytes) -> bool:
     return len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
-def _load_heif(path: Path, data: np.ndarray) -> np.ndarray:
+def _load_heif(path: str | os.PathLike, data: np.ndarray) -> np.ndarray:
     """A HEIC / HEIF photo's primary image through pillow-heif, as 8-bit BGR (libheif applies the file's
     rotation and mirroring, which is where HEIF keeps a phone's orientation)."""
     try:
@@ -430,7 +431,7 @@ def _load_heif(path: Path, data: np.ndarray) -> np.ndarray:
     return as_bgr(pixels)
 
 
-def _check_pixels(path: Path, width: int, height: int) -> None:
+def _check_pixels(path: str | os.PathLike, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
         raise ImageError(f"{path}: image of {width}x{height} px is over the limit of {MAX_PIXELS // 10**6} MP")
 
@@ -569,7 +570,7 @@ def _path_in_bytes(data) -> str | None:
 
 def _looks_encoded(data: np.ndarray) -> bool:
     head = data[:64].tobytes()
-    return head[:3] == b"\xff\xd8\xff" or _is_heif(head[:12]) or header_size(memoryview(data)) is not None
+    return head[:3] == b"\xff\xd8\xff" or _is_heif(head[:12]) or header_size(data.data) is not None
 
 
 def _is_pil(image) -> bool:
@@ -714,7 +715,8 @@ class CropSpec:
 
 def crop_region(box: Box, spec: CropSpec = CropSpec()) -> tuple[int, int, int, int]:
     """The (x1, y1, x2, y2) pixel region `crop_face` cuts for `box`; may extend past the image."""
-    w, h = box.x2 - box.x1, box.y2 - box.y1
+    w: float = box.x2 - box.x1
+    h: float = box.y2 - box.y1
     cx, cy = (box.x1 + box.x2) / 2.0, (box.y1 + box.y2) / 2.0
     if spec.square:
         w = h = max(w, h)
@@ -856,7 +858,7 @@ def folder_files(folder: Path, recursive: bool = False, specials: list[Path] | N
         entries = list(folder.iterdir())
     else:
         seen, entries = set(), []
-        for root, dirs, files in os.walk(folder, followlinks=True):
+        for root, dirs, names in os.walk(folder, followlinks=True):
             real = os.path.realpath(root)
             if real in seen:
                 dirs[:] = []
@@ -865,7 +867,7 @@ def folder_files(folder: Path, recursive: bool = False, specials: list[Path] | N
             # Real sub-folders before links to them, then by name: a folder reached both ways keeps its own
             # name in the results, whatever order the file system lists them in.
             dirs.sort(key=lambda name: (os.path.islink(os.path.join(root, name)), name))
-            entries += [Path(root, name) for name in files]
+            entries += [Path(root, name) for name in names]
     # A link whose target is gone (a selection's links to a disk not mounted) is listed, for load_image to name:
     # left out, a folder of them was "no images found". Devices and pipes stay out (reading one may never end).
     files = []
