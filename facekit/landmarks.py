@@ -254,7 +254,7 @@ class FaceMesh:
         opts = self.options
         roi = self._tracked_roi(face)
         best = self._run(image, roi) if roi is not None else None
-        if best is not None and best.presence >= opts.presence_threshold:
+        if roi is not None and best is not None and best.presence >= opts.presence_threshold:
             if _turned(roi_from_landmarks(best.points, opts.roi_scale), roi) <= opts.settle_degrees:
                 return best  # the crop was already levelled on this face: the refining pass is this one
         else:

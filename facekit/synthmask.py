@@ -51,8 +51,8 @@ def mask_polygon(kps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ry = bottom - cy
     for ang in np.linspace(0, np.pi, 15):
         pts.append((half_w * np.cos(ang) + shift * np.sin(ang) * 0.6, cy + ry * np.sin(ang) ** rng.uniform(0.8, 1.3)))
-    pts = np.array(pts)
-    img_pts = origin + pts[:, :1] * iod * ux + pts[:, 1:] * iod * uy
+    outline = np.array(pts)
+    img_pts = origin + outline[:, :1] * iod * ux + outline[:, 1:] * iod * uy
     return img_pts.astype(np.float32)
 
 
@@ -61,7 +61,7 @@ def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(0, 255, 3)
     if rng.random() < 0.35:  # the common pale surgical / white / black masks, more often
         base = np.array([rng.choice([235, 210, 60, 140]) + rng.uniform(-20, 20)] * 3) + rng.uniform(-30, 30, 3)
-    tex = np.broadcast_to(base, (h, w, 3)).astype(np.float32).copy()
+    tex: np.ndarray = np.broadcast_to(base, (h, w, 3)).astype(np.float32).copy()
     kind = rng.integers(0, 5)
     yy, xx = np.mgrid[0:h, 0:w]
     other = rng.uniform(0, 255, 3)
@@ -89,12 +89,12 @@ def draw_mask(image: np.ndarray, kps: np.ndarray, rng: np.random.Generator, gray
     with the rest of the face; a coloured mask on a grey face is a cue it would never see in use."""
     h, w = image.shape[:2]
     poly = mask_polygon(kps, rng)
-    alpha = np.zeros((h, w), np.float32)
+    alpha: np.ndarray = np.zeros((h, w), np.float32)
     cv2.fillPoly(alpha, [np.round(poly * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
     soft = rng.uniform(0.5, 1.5) * max(h, w) / 128
     alpha = cv2.GaussianBlur(alpha, (0, 0), soft)
     # Keep the photo's lighting so the mask sits in the scene: shade by the face's own luminance.
-    lum = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lum: np.ndarray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     lum = cv2.GaussianBlur(lum, (0, 0), max(1.0, max(h, w) / 40))
     shade = np.clip(lum / max(float(lum[alpha > 0.5].mean()) if (alpha > 0.5).any() else 128.0, 1.0), 0.5, 1.4)
     tex = _texture(h, w, rng) * (0.6 + 0.4 * shade[..., None])
@@ -117,8 +117,9 @@ def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np
     """A hard negative for the mask head: a copy of unmasked `image` with part of the mouth and chin hidden
     by something that is not a mask, cut from `donor` (another unmasked face crop: skin, hair, a collar,
     background), as another person's head, a shoulder or a hand hides faces in a crowd: a few small soft
-    blobs, or (HEAD_IN_FRONT of the time) one big round mass from below, like a head in front. Trained on masks alone, a head calls any covered mouth a mask: 17 of 84 unmasked street faces of
-    24 px and more in mask_scenes_val, mostly half-hidden behind someone else.
+    blobs, or (HEAD_IN_FRONT of the time) one big round mass from below, like a head in front. Trained on masks
+    alone, a head calls any covered mouth a mask: 17 of 84 unmasked street faces of 24 px and more in
+    mask_scenes_val, mostly half-hidden behind someone else.
     `kps` (5 key points, image px) places the blob; NaN key points fall back to where a crop's mouth is."""
     h, w = image.shape[:2]
     if np.isnan(kps).any():
@@ -126,7 +127,7 @@ def draw_occluder(image: np.ndarray, kps: np.ndarray, donor: np.ndarray, rng: np
     else:
         mouth = (kps[MOUTH_A] + kps[MOUTH_B]) / 2.0
         iod = max(float(np.hypot(*(kps[EYE_A] - kps[EYE_B]))), 0.15 * w)
-    alpha = np.zeros((h, w), np.float32)
+    alpha: np.ndarray = np.zeros((h, w), np.float32)
     head = rng.random() < HEAD_IN_FRONT
     if head:
         # The back of another head in front: one big round mass, wider than the mouth, whose top edge
