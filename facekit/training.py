@@ -21,6 +21,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -403,8 +404,8 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         if faces == "largest":  # a big photo: the shrunk pass alone, where its faces are big (_faces_found)
             shrunk = create_detector("yunet" if keypoints else detector_name, 0.5, fine_pass=False)
 
-    out = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": [], "origin": [],
-           "looks": []}
+    out: dict[str, list[Any]] = {"x": [], "y": [], "paths": [], "kps": [], "source": [], "boxes": [], "hashes": [],
+                                 "origin": [], "looks": []}
     skipped = {"unreadable": 0, "not an image": 0}
     skipped_files: list[Path] = []  # the first few non-image files, for the warning
     # The first few unreadable images with why: a folder of iPhone photos without pillow-heif was "skipped 30
@@ -417,7 +418,7 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
     no_face: list[Path] = []
     several: list[Path] = []
     for origin, r in enumerate(roots):
-        info = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
+        info: dict[str, Any] = {"path": str(r), "images": {}, "faces": {}, "unreadable": 0, "no_face_found": 0}
         base, borrowed = relabelled(r)
         # (class index, folder): each class folder, or for DIR=CLASS the folder and its sub-folders, all as CLASS
         dirs = {} if borrowed is not None else {class_label(f): f for f in class_folders(r)}
@@ -449,10 +450,10 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
                 looks = (look_hash(image), look_hash(image[:, ::-1]))
                 examples, rivals = _examples(image, detector, face_crops, crop, size, faces, min_face, shrunk)
                 if face_crops == "detect":
-                    found = not np.isnan(examples[0][2]).any()
-                    detected += found
-                    info["no_face_found"] += not found
-                    if not found:
+                    has_face = not np.isnan(examples[0][2]).any()
+                    detected += has_face
+                    info["no_face_found"] += not has_face
+                    if not has_face:
                         no_face.append(path)
                     elif rivals and faces == "largest":
                         several.append(path)
@@ -483,12 +484,12 @@ def load_dataset(root, size: int, color: str, crop: CropSpec, face_crops: str = 
         log(f"[WARN] {', '.join(map(str, roots))}: skipped {counted(skipped['unreadable'], 'unreadable image')} and "
             f"{counted(skipped['not an image'], 'non-image file')}: {', '.join(named)}"
             + (f" and {n_skipped - len(named)} more" if n_skipped > len(named) else ""))
-    for found, what in ((no_face, "no face found, used whole with their folder's label"),
-                        (several, "other faces nearly as large as the one used (--faces largest): the label "
-                                  "may be about another person")):
-        if found:
-            log(f"[WARN] {len(found)} image(s) with {what}: {', '.join(map(str, found[:3]))}"
-                + (f" and {len(found) - 3} more" if len(found) > 3 else ""))
+    for listed, what in ((no_face, "no face found, used whole with their folder's label"),
+                         (several, "other faces nearly as large as the one used (--faces largest): the label "
+                                   "may be about another person")):
+        if listed:
+            log(f"[WARN] {len(listed)} image(s) with {what}: {', '.join(map(str, listed[:3]))}"
+                + (f" and {len(listed) - 3} more" if len(listed) > 3 else ""))
     # The same picture in two classes (a photo copied into both while relabelling) teaches the model both labels
     # for one face, and the split's copy check then dropped it from validation without saying which label won.
     # The same picture twice in one class (a folder copied into itself, two sets that share photos) weighs
@@ -728,13 +729,14 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
     across folders, follow the first of them into its part. Validation and test examples whose pixels
     equal a training image's are dropped: a copy of a training image would make model selection and the
     test figure optimistic."""
-    n_src = int(data.source.max()) + 1
+    source = cast(np.ndarray, data.source)  # load_dataset sets it on every Dataset it makes
+    n_src = int(source.max()) + 1
     first = np.full(n_src, -1)
-    first[data.source[::-1]] = np.arange(len(data.source))[::-1]
+    first[source[::-1]] = np.arange(len(source))[::-1]
     src_y = data.y[first]
     names = [Path(data.paths[i]).name for i in first]
-    val_src = np.array([bool(val_pattern) and val_pattern in n for n in names])
-    test_src = np.array([bool(test_pattern) and test_pattern in n for n in names])
+    val_src = np.array([bool(val_pattern and val_pattern in n) for n in names])
+    test_src = np.array([bool(test_pattern and test_pattern in n) for n in names])
     both = np.flatnonzero(val_src & test_src)
     if len(both):  # such a file went to both parts: the model was tested on the faces that chose its epoch
         more = f" and {len(both) - 1} more" if len(both) > 1 else ""
@@ -779,14 +781,14 @@ def split_dataset(data: Dataset, val: float, test: float, val_pattern: str | Non
                                "where it must go too: give more images")
         looks.update(groups=int((classes > 0).sum()), images=int((members > 1).sum()),
                      groups_with_two_classes=int((classes > 1).sum()), moved=int(moved.sum()))
-    parts = {name: np.flatnonzero(part_of == code) for code, name in enumerate(("train", "val", "test"))}
+    in_part = {name: np.flatnonzero(part_of == code) for code, name in enumerate(("train", "val", "test"))}
     for name in ("val", "test"):
         if (val_pattern if name == "val" else test_pattern) and not (val_src if name == "val" else test_src).any():
             raise DatasetError(f"no file name contains --{name}-pattern "
                                f"{val_pattern if name == 'val' else test_pattern!r}")
-    ex = {k: np.flatnonzero(np.isin(data.source, v)) for k, v in parts.items()}
+    ex = {k: np.flatnonzero(np.isin(source, v)) for k, v in in_part.items()}
     seen = {data.hashes[i] for i in ex["train"]}
-    how = {"val_pattern": val_pattern, "test_pattern": test_pattern, "duplicates_of_train_dropped": {},
+    how: dict[str, Any] = {"val_pattern": val_pattern, "test_pattern": test_pattern, "duplicates_of_train_dropped": {},
            "look_alike_kept_together": looks}
     for k in ("val", "test"):
         dup = np.array([data.hashes[i] in seen for i in ex[k]], dtype=bool)
@@ -1110,11 +1112,12 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
     need_kps = cfg.synth_masks > 0 or cfg.mask_share > 0 or cfg.occluders > 0
     data = load_dataset(roots, labels=labels, max_per_class=cfg.max_per_class, keypoints=need_kps,
                         split_patterns=(cfg.val_pattern, cfg.test_pattern), **load)
+    assert data.source is not None  # load_dataset sets it
     n_images = int(data.source.max()) + 1
     if cfg.face_crops == "detect":
         log(f"[INFO] face found and cropped in {data.crops_detected} of {n_images} images" +
             (f" ({len(data.y)} faces)" if len(data.y) != n_images else ""))
-    soft_note = {}
+    soft_note: dict = {}
     if soft is not None:
         data, soft_note = _with_soft_labels(data, soft, cfg.label_source, log)
     counts = {lab: int((data.y == i).sum()) for i, lab in enumerate(labels)}
@@ -1170,24 +1173,25 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
             f"recall does; {MIN_TEST_PER_CLASS} or more each is a start)")
 
     x_tr, y_tr, n_synth, n_masked = tr.x, tr.y, 0, 0
+    tr_kps = cast(np.ndarray, tr.keypoints)  # read by load_dataset for the branches below (need_kps)
     t_tr = tr.soft if tr.soft is not None else y_tr
     if cfg.synth_masks:
         if tr.soft is not None:
             raise DatasetError("--synth-masks relabels faces as with_mask; it does not combine with --soft-labels")
         # Only training images are drawn on: validation and test stay real photos.
-        x_tr, t_tr, n_synth = add_synthetic_masks(x_tr, y_tr, tr.keypoints, labels, cfg.synth_masks)
+        x_tr, t_tr, n_synth = add_synthetic_masks(x_tr, y_tr, tr_kps, labels, cfg.synth_masks)
         log(f"[INFO] added {n_synth} synthetic-mask training images")
     n_occluded = 0
     if cfg.occluders:
         if tr.soft is not None:
             raise DatasetError("--occluders adds hard labels; it does not combine with --soft-labels")
         # Before the drawn masks: the donors must be unmasked faces, and tr.keypoints covers the real faces only.
-        x_occ, y_occ, n_occluded = add_occluded(tr.x, tr.y, tr.keypoints, labels, cfg.occluders)
+        x_occ, y_occ, n_occluded = add_occluded(tr.x, tr.y, tr_kps, labels, cfg.occluders)
         x_tr = np.concatenate([x_tr, x_occ[len(tr.y):]])
         t_tr = np.concatenate([t_tr, y_occ[len(tr.y):]])
         log(f"[INFO] added {n_occluded} occluded-mouth training images to without_mask")
     if cfg.mask_share:
-        x_tr, n_masked = mask_a_share(x_tr, tr.keypoints, cfg.mask_share, gray=cfg.color == "gray")
+        x_tr, n_masked = mask_a_share(x_tr, tr_kps, cfg.mask_share, gray=cfg.color == "gray")
         log(f"[INFO] drew a synthetic mask on {n_masked} training faces (labels kept)")
 
     card = {
@@ -1213,6 +1217,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> TrainData:
         "split": {"train": int(len(y_tr)), "validation": int(len(va.y)), "test": int(len(te.y))},
     }
     card = {k: v for k, v in card.items() if v is not None}
+    assert te.boxes is not None  # load_dataset sets them, subset keeps them
     test_rows = [(p, b, labels[int(c)]) for p, b, c in zip(te.paths, te.boxes, te.y)]
     return TrainData(labels, task, x_tr, t_tr, va.x,
                      va.soft if va.soft is not None else va.y, va.y, te.x, te.y, test_rows, card)
@@ -1236,7 +1241,7 @@ def _with_soft_labels(data: Dataset, soft, source: str, log=print) -> tuple[Data
 
 @dataclass
 class Networks:
-    model: object  # the Keras network trained here
+    model: Any  # the Keras network trained here
     base: object  # its MobileNetV2 base (frozen, then its top fine-tuned)
     members: list  # --ensemble networks averaged into the export
     ckpt_dir: Path
@@ -1464,7 +1469,7 @@ def _licences(cfg: TrainConfig) -> dict:
     earlier: dict = {}
     flags = []
     for flag, folder in [("--init-model", cfg.init_model)] + [("--ensemble", f) for f in cfg.ensemble]:
-        block = {}
+        block: dict = {}
         if folder is not None and (folder / CARD).is_file():
             block = json.loads((folder / CARD).read_text(encoding="utf-8")).get("licences") or {}
         if block:
