@@ -126,6 +126,23 @@ def missing_train_modules(modules: tuple[str, ...] | None = None) -> list[str]:
     return missing
 
 
+def import_keras(purpose: str = "training"):
+    """Keras, and TensorFlow under it (~4 s), their start-up chatter kept off the terminal. An install that is
+    there but does not load (a TensorFlow built against another numpy, a shared library missing) ended a training
+    in a 40-line traceback from inside TensorFlow once every image was read: it is one line naming the cause."""
+    from .runtime import native_stderr
+
+    try:
+        with native_stderr():
+            import keras
+    except ImportError as exc:
+        said = str(exc).strip().splitlines()
+        raise FacekitError(f"{purpose} needs TensorFlow and Keras, installed here but failing to load "
+                           f"({said[-1] if said else type(exc).__name__}): reinstall them: "
+                           "pip install --force-reinstall 'facekit[train]'") from None
+    return keras
+
+
 # Under an address-space limit (ulimit -v, a small board's) training needs this much at least: at 1.5 GB Keras'
 # import ended in "SystemError: error return without exception set", a traceback once every image was read; at 3 GB
 # (2 cores) TensorFlow could not start its tf.data threads and aborted ("Check failed ... pthread_create() failed",
@@ -1251,11 +1268,7 @@ class Networks:
 
 def build_networks(cfg: TrainConfig, data: TrainData, log=print) -> Networks:
     """Stage 2: MobileNetV2 with ImageNet weights (or --init-model's), --ensemble members, the checkpoint."""
-    from .runtime import native_stderr
-
-    with native_stderr():  # TensorFlow's start-up chatter would sit between the trainer's own lines
-        import keras  # ~4 s: only now that the data is known to be usable
-
+    keras = import_keras()  # only now that the data is known to be usable
     keras.utils.set_random_seed(SEED)
     output = cfg.output
     if not output.parent.is_dir():

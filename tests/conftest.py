@@ -212,6 +212,16 @@ def _environment(env: dict | None) -> dict:
     return full_env
 
 
+def broken_tensorflow(folder: Path, message: str) -> tuple[dict, Path]:
+    """(env, mark): run with env, a command finds a `tensorflow` first on its path that fails to import with
+    ImportError(message), as a TensorFlow built against another numpy does, and leaves `mark` where it is imported."""
+    package = folder / "broken_tensorflow" / "tensorflow"
+    package.mkdir(parents=True)
+    mark = folder / "tensorflow_imported"
+    (package / "__init__.py").write_text(f"open({str(mark)!r}, 'w').close()\nraise ImportError({message!r})\n")
+    return {"PYTHONPATH": str(package.parent)}, mark
+
+
 def run_script(script: str, *args, timeout: int = RUN_TIMEOUT, env: dict | None = None,
                max_file_bytes: int | None = None, max_address_bytes: int | None = None) -> subprocess.CompletedProcess:
     """Run a root script as a user would, in a fresh process. env: variables to set (None: to unset).

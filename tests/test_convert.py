@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import ASSETS, ROOT, _environment, built_once, killed_runs_temp_folder, run_script
+from .conftest import ASSETS, ROOT, _environment, broken_tensorflow, built_once, killed_runs_temp_folder, run_script
 
 pytestmark = pytest.mark.slow  # TensorFlow's import and a TFLite export: about a minute
 
@@ -128,6 +128,18 @@ def test_convert_refuses_before_loading_tensorflow(old_model, tmp_path):
     assert error_line(res) == (f"[ERROR] --model {trained} holds a model of task 'expr' and this makes one of task "
                                "'mask'; the converted model replaces the whole folder: name another folder")
     assert "loading" not in res.stdout and (trained / "model.keras").read_bytes() == b"weights"
+
+
+def test_a_tensorflow_that_fails_to_load_is_one_line_naming_the_conversion(old_model, tmp_path):
+    """TensorFlow installed but failing to import (here a shared library missing) was a traceback from inside Keras;
+    now one line naming the conversion and the cause, and no model folder."""
+    env, mark = broken_tensorflow(tmp_path, "libtensorflow_framework.so.2: cannot open shared object file")
+    res = subprocess.run([sys.executable, "-m", "facekit.convert", str(old_model), "-m", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT, env=_environment(env))
+    assert error_line(res) == ("[ERROR] conversion needs TensorFlow and Keras, installed here but failing to load "
+                               "(libtensorflow_framework.so.2: cannot open shared object file): reinstall them: "
+                               "pip install --force-reinstall 'facekit[train]'")
+    assert mark.exists() and not (tmp_path / "out").exists()
 
 
 def test_convert_without_tensorflow_names_the_conversion(old_model, tmp_path, monkeypatch, capfd):

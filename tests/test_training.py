@@ -21,7 +21,8 @@ import pytest
 
 from facekit.training import cosine_lr
 
-from .conftest import ROOT, RUN_TIMEOUT, killed_runs_temp_folder, run_script, run_script_reader_gone, signals_default
+from .conftest import (ROOT, RUN_TIMEOUT, broken_tensorflow, killed_runs_temp_folder, run_script, run_script_reader_gone,
+                       signals_default)
 
 pytestmark = pytest.mark.slow
 
@@ -144,6 +145,23 @@ def _fails_cleanly(res, needle):
     assert res.returncode != 0, res.stdout[-2000:]
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
     assert needle in res.stderr, res.stderr[-2000:]
+
+
+NUMPY_ABI = ("A module that was compiled using NumPy 1.x cannot be run in NumPy 2.4.6 as it may crash.\n"
+             "numpy.core.multiarray failed to import")
+
+
+def test_a_tensorflow_that_fails_to_load_is_one_line(datasets, tmp_path):
+    """TensorFlow installed but failing to import (built against another numpy, a shared library missing) ended a
+    training in a 40-line traceback from inside Keras, once every image was read; now one line naming the cause,
+    exit 2, and no model folder."""
+    data = small_mask_set(datasets, tmp_path / "data", per_class=3)
+    env, mark = broken_tensorflow(tmp_path, NUMPY_ABI)
+    res = run_script("train_mask_detector.py", "-d", data, "-m", tmp_path / "model", *QUICK, env=env)
+    assert res.returncode == 2 and mark.exists(), res.stderr[-3000:]
+    _fails_cleanly(res, "[ERROR] training needs TensorFlow and Keras, installed here but failing to load "
+                        "(numpy.core.multiarray failed to import): reinstall them: pip install --force-reinstall")
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "model").exists()
 
 
 def test_task_names_that_would_break_records_are_refused_before_reading(datasets, tmp_path):
@@ -822,13 +840,9 @@ def test_bad_soft_label_csv_is_one_line_naming_the_row(datasets, tmp_path, chang
         (tmp_path / "fer" / "ferplus.csv").write_bytes(b"")
     # Refused before any image is read or TensorFlow is loaded: said by a `tensorflow` first on the path that
     # leaves a mark where it is imported (a time bound of 60 s proved neither, and failed a loaded machine).
-    shadow = tmp_path / "shadow" / "tensorflow"
-    shadow.mkdir(parents=True)
-    mark = tmp_path / "tensorflow_imported"
-    (shadow / "__init__.py").write_text(f"open({str(mark)!r}, 'w').close()\nraise ImportError('not here')\n")
+    env, mark = broken_tensorflow(tmp_path, "not here")
     res = run_script("train_mask_detector.py", "-d", tmp_path / "fer" / "train", tmp_path / "fer" / "test",
-                     "-m", tmp_path / "m", "--soft-labels", tmp_path / "fer" / "ferplus.csv", "-s", "48",
-                     env={"PYTHONPATH": str(shadow.parent)})
+                     "-m", tmp_path / "m", "--soft-labels", tmp_path / "fer" / "ferplus.csv", "-s", "48", env=env)
     _fails_cleanly(res, needle)
     assert len(res.stderr.strip().splitlines()) == 1 and "[INFO] loading images" not in res.stdout
     assert not mark.exists(), "TensorFlow was imported before the refusal"

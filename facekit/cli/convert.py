@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import ModelError
     from ..heads import ModelCard
     from ..preprocess import special_kind
-    from ..training import require_train_modules
+    from ..training import import_keras, require_train_modules
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     task = args.task or ("mask" if tuple(labels) == MASK_LABELS else None)
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     command = f"{prog_name(SCRIPT)} " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     from ..runtime import native_stderr
 
+    import_keras("conversion")  # a TensorFlow that does not load: one line, not its traceback
     with native_stderr():  # TensorFlow's start-up chatter, a dozen lines between this command's own
         card = convert(args.source, args.model, labels, task, args.preprocess, command=command, log=say,
                        data_licence=args.data_licence)
