@@ -13,7 +13,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Literal
 
 from .errors import FacekitError, shown
 from .types import Face
@@ -33,7 +33,7 @@ def failed_record(image_path: str | os.PathLike, message: str, size: tuple[int, 
     """A photo of a folder run that could not be read, in its JSON Lines beside the others: no `faces` (not a photo
     of none), `error` the one line the run printed of it, as facekit-batch's status row has `message`. size: the
     (width, height) its header states, where it states one (a download cut short), as the photo would be read."""
-    record = {"image": shown(str(image_path))}
+    record: dict[str, str | int] = {"image": shown(str(image_path))}
     if size is not None:
         # Without them a folder whose one photo failed read back with width and height as float64 in pandas (NaN in
         # that row): a download cut short, the commonest failure, still says its size in its header.
@@ -45,7 +45,7 @@ def csv_row(frame: int, time_s: float, face: Face, task_labels: dict[str, list[s
     """One flat row per face per frame (OpenFace / py-feat style), ready for pandas. clock: a camera's or
     stream's frame's local date and time (`clock_text`), a column only then. size: the (width, height) of the frame
     or photo the box is in, the `width` and `height` columns (a Face alone, `to_row()`, knows none)."""
-    row = {"frame": frame, "time_s": round(time_s, 4)}
+    row: dict[str, str | int | float] = {"frame": frame, "time_s": round(time_s, 4)}
     if clock is not None:
         row["clock"] = clock
     row["track_id"] = face.track_id if face.track_id is not None else ""
@@ -271,7 +271,7 @@ class CutShort:
     what an earlier run stopped short left there is out of date beside this run's whole one, and a later `ls` took
     it for this run's."""
 
-    def __init__(self, inputs=()):
+    def __init__(self, inputs=()) -> None:
         self.cut = False
         self.aside: dict[str, Path] = {}  # the real path an output would have replaced -> where it went
         self.cleared: dict[str, list[Path]] = {}  # the real path of a whole output -> the older partials removed
@@ -387,7 +387,7 @@ class MadeFolders:
     def __enter__(self) -> MadeFolders:
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         for folder in reversed(self._made):
             try:
                 folder.rmdir()
@@ -441,7 +441,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         yield stream
         stream.flush()
         return
-    text = {} if "b" in mode else {"encoding": "utf-8"}  # not the locale's: a CSV is UTF-8 wherever it is read
+    text: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8"}  # not the locale's: a CSV is UTF-8 wherever it is read
     given = Path(path)
     path = Path(os.path.realpath(path)) if follow_links else Path(os.path.realpath(given.parent), given.name)
     if is_device(path) and not path.is_symlink():
@@ -503,7 +503,7 @@ def live_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
             yield fh
         return
     # Line-buffered: each row reaches the file.
-    text = {} if "b" in mode else {"encoding": "utf-8"}
+    text: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8"}
     with _naming(Path(path)), open(os.path.realpath(path), mode, buffering=1, **text) as fh:
         yield fh
 
