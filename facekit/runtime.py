@@ -43,6 +43,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Literal
 
 from .errors import native_path
 
@@ -335,7 +336,7 @@ def keep_freed_memory() -> bool:
     return _malloc_tuned
 
 
-_malloc_trim = None
+_malloc_trim: Callable[[int], object] | Literal[False] | None = None  # None: not looked up yet; False: none here
 
 
 def give_back_freed_memory() -> bool:
@@ -364,8 +365,8 @@ def describe() -> str:
     """The thread policy in force, for benchmarks and logs."""
     source = "set_threads" if _override is not None else (
         "FACEKIT_THREADS" if _env_threads() else "default")
-    n, workers = threads(), video_detector_workers()
-    workers = f"{workers} SCRFD workers of 1 thread" if workers > 1 else "1 detector worker"
+    n, n_workers = threads(), video_detector_workers()
+    workers = f"{n_workers} SCRFD workers of 1 thread" if n_workers > 1 else "1 detector worker"
     return (f"{n} per engine ({source}; LiteRT heads, onnxruntime, OpenCV), face mesh 1; video: {workers}, "
             f"1 reader thread; {usable_cores()} of {os.cpu_count()} logical cores usable; malloc: "
             f"{'fixed thresholds' if keep_freed_memory() else 'the C library default'}; int8 twins pay on this CPU: "

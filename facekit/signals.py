@@ -18,7 +18,7 @@ _stopped = threading.Event()
 # The stop signal that came last: the exit status says which (128 + its number, as a shell reports a process that
 # signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). Every stop was 130, so a service manager or a script could
 # not tell `docker stop` or a scheduler's time limit from a person's Ctrl-C.
-_signal = [signal.SIGINT]
+_signal: list[int] = [signal.SIGINT]
 # A stop signal this soon after the one before is the same stop (Ctrl-C pressed twice, a supervisor's second
 # SIGTERM): noted, not raised again. Raised while the run was stopping, it landed in a finalizer or a weakref
 # callback (Python's clean-up of the first one's frames), where Python prints "Exception ignored in ...",

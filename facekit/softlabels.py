@@ -119,8 +119,9 @@ def read_soft_labels(path: Path, labels: list[str]) -> SoftLabels:
                 raise DatasetError(f"{where}: every vote is zero")
             v = np.zeros(len(labels), dtype=np.float32)
             for name, n in counts.items():
-                if columns[name] is not None:
-                    v[labels.index(columns[name])] += n
+                target = columns[name]
+                if target is not None:
+                    v[labels.index(target)] += n
             votes[str(file)] = v
             if label_idx is not None:
                 majority[str(file)] = row[label_idx]
@@ -151,7 +152,8 @@ def apply_soft_labels(paths: list[str], labels: list[str], soft: SoftLabels, sou
             dropped["votes only for dropped classes"] += 1
             continue
         plural = soft.majority.get(key)
-        plural = plural if plural in labels else FERPLUS_COLUMNS.get(plural, plural)  # FER+'s own names too
+        if plural is not None and plural not in labels:
+            plural = FERPLUS_COLUMNS.get(plural, plural)  # FER+'s own names too
         if source == "majority" and plural not in labels:
             dropped["plurality is not a training class"] += 1
             continue
