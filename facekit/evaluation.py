@@ -150,5 +150,5 @@ def read_test_split(path: Path) -> list[tuple[str, tuple[int, int, int, int] | N
 
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         return [(os.fsdecode(r["file"].encode("utf-8", "surrogateescape")),
-                 tuple(int(r[k]) for k in ("x1", "y1", "x2", "y2")) if r["x1"] else None, r["label"])
+                 (int(r["x1"]), int(r["y1"]), int(r["x2"]), int(r["y2"])) if r["x1"] else None, r["label"])
                 for r in csv.DictReader(fh)]

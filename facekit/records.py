@@ -441,7 +441,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", follow_links: bool = 
         yield stream
         stream.flush()
         return
-    text: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8"}  # not the locale's: a CSV is UTF-8 wherever it is read
+    # Not the locale's: a CSV is UTF-8 wherever it is read.
+    text: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8"}
     given = Path(path)
     path = Path(os.path.realpath(path)) if follow_links else Path(os.path.realpath(given.parent), given.name)
     if is_device(path) and not path.is_symlink():

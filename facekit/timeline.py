@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 from collections import defaultdict
+from typing import cast
 
 from .evaluation import plot_fonts
 from .records import CutShort, atomic_write
@@ -137,8 +138,9 @@ class Timeline:
                         markevery=(j * every // max(1, len(self.labels)), every))
             strength = self.intensity.get(track, [])
             if strength and all(v is not None for v in strength):
-                ax.plot(*_broken(times, strength, gaps), label="intensity", color="black", linewidth=2.4,
-                        linestyle="--")
+                # every point has one: the all() above
+                ax.plot(*_broken(times, cast("list[float]", strength), gaps), label="intensity", color="black",
+                        linewidth=2.4, linestyle="--")
                 dashed = True
             ax.set_ylim(-0.02, 1.02)
             # The drawing, the JSON and the CSV say a masked face's emotion was read from the eyes alone; the
