@@ -184,10 +184,10 @@ class ModelCard:
             raise ModelError(f"model card names a label twice: {card.labels}")
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in card.colors.values()):
             raise ModelError(f"model card has a bad colour (3 numbers 0-255, BGR): {card.colors}")
-        for name, table in (("display", card.display), ("colors", card.colors)):
+        for name, keyed in (("display", card.display), ("colors", card.colors)):
             # Keyed by the text drawn ("Lächeln" for the label "lächeln"), a colour or text set by hand was not used
             # and nothing said why.
-            stray = [k for k in table if k not in card.labels]
+            stray = [k for k in keyed if k not in card.labels]
             if stray:
                 raise ModelError(f"model card's {name} names {stray[0]!r}, which is not one of its labels "
                                  f"({', '.join(card.labels)}): key it by the label as the labels list writes it")
@@ -368,7 +368,7 @@ class Head:
         self._interp = interpreter
         self._in = interpreter.get_input_details()[0]
         self._out = interpreter.get_output_details()[0]
-        self._batch = None
+        self._batch: int | None = None
         # A LiteRT interpreter holds one input and one output: two threads in it at once (a web server
         # sharing one FaceAnalyzer) raise "There is at least 1 reference to internal data" or get each
         # other's faces. One at a time; the video loop runs heads on one thread and never waits here.
@@ -472,7 +472,9 @@ def _scan_models(folder: Path | None = None) -> tuple[dict[str, Path], list[Mode
     not there, and task -> the error of a task two folders there hold (models/mask beside models/mask_v2): the
     one sorted last ran in the other's place without a word, where two --model folders of one task are refused."""
     folder = folder or models_dir()
-    found, broken, doubled = {}, [], {}
+    found: dict[str, Path] = {}
+    broken: list[ModelError] = []
+    doubled: dict[str, ModelError] = {}
     if folder.is_dir():
         for card_path in sorted(folder.glob(f"*/{CARD}")):
             where = f"a head of the models folder {folder}"
