@@ -343,6 +343,7 @@ def _download(asset: Asset, dest: Path) -> None:
     import urllib.error
     import urllib.request
 
+    assert asset.url is not None, asset.filename  # its one caller has refused an asset with none
     _make_folder(dest.parent)
     try:
         response = urllib.request.urlopen(asset.url, timeout=30)
