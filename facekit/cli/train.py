@@ -51,7 +51,7 @@ def reproducing_args(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     train the model again, and with --resume it said "no checkpoint: starting from scratch" or went on from a
     later run's checkpoint instead."""
     options = [s for action in parser._actions for s in action.option_strings]
-    kept = []
+    kept: list[str] = []
     for i, arg in enumerate(argv):
         if arg == "--":
             return kept + argv[i:]
@@ -518,7 +518,7 @@ def _no_room(exc: OSError, output: Path) -> FacekitError:
 
     name = Path(exc.filename) if exc.filename else None
     folder = name.parent.name if name is not None else ""
-    if folder.startswith(temp_prefix(output.name)) and folder.endswith(TEMP_SUFFIX):
+    if name is not None and folder.startswith(temp_prefix(output.name)) and folder.endswith(TEMP_SUFFIX):
         name = output / name.name  # the model folder's file, written in a temp folder renamed at the end
     ckpt = checkpoint_dir(output)
     if (ckpt / "state.json").is_file():
