@@ -266,8 +266,9 @@ class Server:
         self.stamp = _stamp(self.folders)
         self.settings = _settings(os.environ, os.getcwd())
         self.sock: socket.socket | None = None
-        self.identity = None
-        self.running = None  # the command under way: (its connection, its number), for its caller's signals
+        self.identity: int | None = None
+        # The command under way: (its connection, its number), for its caller's signals.
+        self.running: tuple[socket.socket, int] | None = None
         self.caller_stopped = False  # ... and whether its stop came from its caller, not to the server itself
         self.loading = True  # until warm() is done: callers are sent back at once to run in their own process
 
@@ -374,6 +375,7 @@ class Server:
                     self.busy.release()
 
     def _answer(self) -> None:
+        assert self.sock is not None  # answer() starts this thread only once listen() has made it
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -503,7 +505,7 @@ class Server:
             for fd in fds:
                 os.close(fd)
             sys.stdin, sys.stdout, sys.stderr = streams
-            sys.__stdin__, sys.__stdout__, sys.__stderr__ = dunder
+            sys.__stdin__, sys.__stdout__, sys.__stderr__ = dunder  # type: ignore[misc]  # Final in typeshed
             os.environ.clear()
             os.environ.update(env)
             os.chdir(cwd)
@@ -592,7 +594,7 @@ def _caller_streams(specs: list) -> None:
     """sys.stdin / stdout / stderr over descriptors 0-2 (the caller's now), encoded and buffered as the caller's."""
     import io
 
-    streams = []
+    streams: list[io.TextIOWrapper | None] = []  # None where the caller had none (or one with no encoding)
     for fd, spec in zip((0, 1, 2), specs):
         if spec is None:
             streams.append(None)
@@ -603,7 +605,8 @@ def _caller_streams(specs: list) -> None:
         streams.append(io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line,
                                         write_through=through))
     sys.stdin, sys.stdout, sys.stderr = streams
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+    # Final in typeshed, yet the command runs as the caller's process would, whose original streams these are.
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
 
 
 def _command(argv: list[str]) -> int:
