@@ -51,6 +51,7 @@ import time
 import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .cli.common import (ArgumentParser, add_pipeline_options, add_version, exit_status_help, guarded, info,
                          positive_int, prog_name, progress_bar, say_commercial_use, say_non_commercial, warn,
@@ -153,7 +154,7 @@ def face_columns(heads: dict, landmarks: bool) -> list[str]:
     from .records import csv_columns
 
     labels = {t: list(h.labels) for t, h in heads.items()}
-    pose = dict(pose=True, measures=MEASURE_NAMES) if landmarks else {}
+    pose: dict[str, Any] = dict(pose=True, measures=MEASURE_NAMES) if landmarks else {}
     return ["source", "kind", *csv_columns(labels, **pose)]
 
 
@@ -429,7 +430,8 @@ def _folder_sources(folder: Path, recursive: bool, specials: list[Path],
             if not recursive:  # as Path.iterdir raises it
                 raise
             return
-        dirs, files = [], []
+        dirs: list[os.DirEntry[str]] = []
+        files: list[os.DirEntry[str]] = []
         for entry in entries:
             try:
                 is_dir = entry.is_dir()
@@ -830,12 +832,12 @@ class Results:
                                "use the same options to resume (one not given takes this facekit's default, which "
                                "may not be the default of the facekit that began the job), or another --output")
         if had["heads"] != wanted["heads"]:
-            changed = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
-            raise FacekitError(f"{self.folder} holds results of other models for {changed or 'its heads'} (one was "
+            which = ", ".join(t for t in wanted["heads"] if had["heads"].get(t) != wanted["heads"][t])
+            raise FacekitError(f"{self.folder} holds results of other models for {which or 'its heads'} (one was "
                                "retrained or replaced since); use another --output, or the models it was made with")
         if had["cards"] != wanted["cards"]:
-            changed = ", ".join(t for t in wanted["cards"] if had["cards"].get(t) != wanted["cards"][t])
-            raise FacekitError(f"{self.folder} holds results of other model cards for {changed or 'its heads'} (a "
+            which = ", ".join(t for t in wanted["cards"] if had["cards"].get(t) != wanted["cards"][t])
+            raise FacekitError(f"{self.folder} holds results of other model cards for {which or 'its heads'} (a "
                                "card.json edited since: labels, input size, crop or min_face); use another "
                                "--output, or the cards it was made with")
         from . import __version__
@@ -1283,7 +1285,7 @@ def stop_orphans() -> list[int]:
     import signal
 
     mine = os.getuid() if hasattr(os, "getuid") else None
-    stopped = []
+    stopped: list[int] = []
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
@@ -1381,7 +1383,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
                  f"outright left running (pid {', '.join(map(str, stopped))})")
         os.environ[DRIVER_PID] = str(os.getpid())
         _token_for_a_home_that_cannot_keep_it()
-        constants = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
+        constants: Any = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
         if constants is not None and os.environ[LOCAL_RAY_ONLY] == "0":
             constants.ENABLE_RAY_CLUSTER = False
     store = _object_store_size() if address is None else {}  # before Ray's imports, which a tight limit fails
@@ -1402,7 +1404,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
     # Ray down and ends the job as Ctrl-C does: "interrupted", exit 143.
     held = _HeldWhileRayStarts()
     held.arm()
-    ray_utils = sys.modules.get("ray._private.utils")
+    ray_utils: Any = sys.modules.get("ray._private.utils")
     own = getattr(ray_utils, "set_sigterm_handler", None)
     if own is not None:
         ray_utils.set_sigterm_handler = lambda handler: None
@@ -1526,7 +1528,7 @@ def _hush_teardown() -> None:
         if not (stop_requested() or _TEARING_DOWN.is_set() or ours):
             show(data, *args, **kwargs)
 
-    print_to_stdstream.facekit_hushed = True
+    setattr(print_to_stdstream, "facekit_hushed", True)  # read above: a second call does not wrap it again
     ray_worker.print_to_stdstream = print_to_stdstream
 
 
@@ -1617,12 +1619,12 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
 
     order = order or {}
     run_ms = time.time_ns() // 1_000_000
-    items = [{"part": part_name(min((order.get(tuple(s), 0) for s in t), default=0), run_ms), "task": json.dumps(t)}
-             for t in tasks]
+    items = [{"part": part_name(min((order.get((source, kind), 0) for source, kind in t), default=0), run_ms),
+              "task": json.dumps(t)} for t in tasks]
     # A task whose worker died TASK_TRIES times is left out rather than ending the job (its sources get an
     # error row below). Set before the dataset is made: a dataset keeps a copy of the context.
     ray.data.DataContext.get_current().max_errored_blocks = -1
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds: ray.data.Dataset = ray.data.from_items(items, override_num_blocks=len(items))
     # The options ride on the class rather than as constructor arguments, which Ray would keep in its object
     # store and warn about for every actor.
     from . import __version__
@@ -1644,7 +1646,8 @@ def run_job(tasks: list[list[tuple[str, str]]], options: JobOptions, results: Re
                             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)),
                                                                max_tasks_in_flight_per_actor=in_flight),
                             num_cpus=1, zero_copy_batch=False, max_restarts=-1, max_task_retries=TASK_TRIES - 1)
-    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "partial": 0, "picture_start_s": {}, "turned": 0}
+    totals: dict[str, Any] = {"sources": 0, "frames": 0, "faces": 0, "failed": 0, "partial": 0, "picture_start_s": {},
+                              "turned": 0}
     returned = set()
     bar = progress_bar(total=sum(len(t) for t in tasks), desc="[INFO] sources", unit="src")
 
@@ -1853,6 +1856,7 @@ def main(argv: list[str] | None = None) -> int:
         results.open(options, licences)
         latest = results.latest(RESUME_COLUMNS, ordered=False)
         todo = pending(results, sources, latest)
+    assert latest is not None  # read with todo: on a resume above, else just now
     if len(todo) < len(sources):
         info(f"resuming: {len(sources) - len(todo)} of {counted(len(sources), 'source')} already done in {args.output}")
     if args.limit is not None:
@@ -1871,7 +1875,7 @@ def main(argv: list[str] | None = None) -> int:
          + f") on {counted(workers, 'worker')}"
          + (f", {sizes} photo{'s' if sizes != '1' else ''} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
-    totals = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+    totals: dict[str, Any] = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
     interrupted = False
     no_room = None  # the part a full disk (or quota) refused: the job stops there, as it will not make room itself
     try:
