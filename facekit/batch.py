@@ -1036,7 +1036,10 @@ class Results:
     def _record_summary(self, parts: list[str], last: str | None) -> None:
         from .records import write_json
 
-        write_json(self.folder / SUMMARY_RECORD, {**self._summary_state(sorted(parts)), "last": last})
+        state = self._summary_state(sorted(parts))
+        if state is None:  # status.csv removed since it was written: a record left as it was matches no file
+            return
+        write_json(self.folder / SUMMARY_RECORD, {**state, "last": last})
 
 
 def _latest_rows(table, ordered: bool = True):

@@ -1161,6 +1161,37 @@ def test_status_csv_takes_a_runs_new_rows_without_reading_every_part_again(tmp_p
     assert (folder / "status.csv").read_text() == whole() and "mine" not in whole()
 
 
+
+def test_a_status_csv_removed_as_its_run_ends_is_written_whole_by_the_next_run(tmp_path, monkeypatch):
+    """status.csv removed just after a run wrote it (a clean-up job, a user's rm) ended the run in a TypeError
+    traceback ("'NoneType' object is not a mapping") where it recorded which parts the file holds: nothing is
+    recorded of a file that is not there, and the next run writes it whole, every source's row in it."""
+    from facekit.batch import Results, worker_died
+
+    folder = tmp_path / "job"
+    first = Results(folder)
+    first.status_dir.mkdir(parents=True)
+    first.faces_dir.mkdir()
+    first.write("part-1.parquet", b"", [worker_died("/a/1.jpg", "image")])
+    first.write_summary(fresh=True)
+    real = Results._summary_state
+
+    def removed_first(self, parts):
+        (self.folder / "status.csv").unlink(missing_ok=True)
+        return real(self, parts)
+
+    second = Results(folder)
+    second.write("part-2.parquet", b"", [worker_died("/a/2.jpg", "image")])
+    with monkeypatch.context() as patch:
+        patch.setattr(Results, "_summary_state", removed_first)
+        assert second.write_summary(fresh=True)["source"].to_pylist() == ["/a/1.jpg", "/a/2.jpg"]
+    assert not (folder / "status.csv").exists()
+    third = Results(folder)
+    third.write("part-3.parquet", b"", [worker_died("/a/3.jpg", "image")])
+    third.write_summary(fresh=True)
+    rows = (folder / "status.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["/a/1.jpg", "/a/2.jpg", "/a/3.jpg"]
+
 def test_a_resume_that_tries_failed_sources_again_patches_status_csv_without_reading_every_part(tmp_path,
                                                                                                    monkeypatch):
     """A resume that tried again the sources that had failed read every status part and wrote status.csv whole: on a
