@@ -1161,7 +1161,6 @@ def test_status_csv_takes_a_runs_new_rows_without_reading_every_part_again(tmp_p
     assert (folder / "status.csv").read_text() == whole() and "mine" not in whole()
 
 
-
 def test_a_status_csv_removed_as_its_run_ends_is_written_whole_by_the_next_run(tmp_path, monkeypatch):
     """status.csv removed just after a run wrote it (a clean-up job, a user's rm) ended the run in a TypeError
     traceback ("'NoneType' object is not a mapping") where it recorded which parts the file holds: nothing is
