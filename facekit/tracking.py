@@ -206,7 +206,8 @@ class IoUTracker:
     def smooth_faces(self, faces: list[Face]) -> list[Face]:
         """The second half of `update`: fold each face's fresh predictions into its track's smoothed
         probabilities; a face without predictions shows the track's."""
-        by_id = {t.id: t for t in self.tracks}
+        # Keyed by int | None so that an untracked face (track_id None) looks up as no track.
+        by_id: dict[int | None, _Track] = {t.id: t for t in self.tracks}
         out = []
         for face in faces:
             t = by_id.get(face.track_id)
@@ -231,7 +232,7 @@ class IoUTracker:
         labels as heads on every frame give them; 0.3 keeps 95.9%, 0 (turns only) 89%: the labels that
         differ are the ones near a tie, where the per-frame readings flip.
         """
-        by_id = {t.id: t for t in self.tracks}
+        by_id: dict[int | None, _Track] = {t.id: t for t in self.tracks}
         due: dict[str, list[int]] = {task: [] for task in tasks}
         for i, face in enumerate(faces):
             t = by_id.get(face.track_id)
@@ -272,7 +273,8 @@ class IoUTracker:
                 continue
             box = t.predicted(1)
             if self.frame_size is not None:
-                b = Box.clipped(*box, width=self.frame_size[0], height=self.frame_size[1])
+                x1, y1, x2, y2 = box
+                b = Box.clipped(x1, y1, x2, y2, width=self.frame_size[0], height=self.frame_size[1])
             else:
                 b = Box(*(int(round(v)) for v in box))
             if b.is_valid(4):
@@ -418,6 +420,7 @@ class SceneCuts:
             return False
         motion = self._prev_motion = _motion_thumb(gray, self.MOTION_SIZE)
         if prev_motion is None:
+            assert prev_gray is not None  # set with self._prev, which a frame before this one set
             prev_motion = _motion_thumb(prev_gray, self.MOTION_SIZE)
         dx, dy = _phase_shift(prev_motion, motion)
         full, (moved, before, now) = _common_part(prev_motion, motion, dx, dy)
@@ -454,7 +457,8 @@ def _common_part(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float):
     import cv2
 
     h, w = cur.shape
-    moved = cv2.warpAffine(prev, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+    shift = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
+    moved = cv2.warpAffine(prev, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)
     x0, x1 = int(np.ceil(max(dx, 0.0))), w - int(np.ceil(max(-dx, 0.0)))
     y0, y1 = int(np.ceil(max(dy, 0.0))), h - int(np.ceil(max(-dy, 0.0)))
     return moved, (moved[y0:y1, x0:x1], prev[y0:y1, x0:x1], cur[y0:y1, x0:x1])
@@ -470,7 +474,7 @@ def _zoom(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float, shifted: np.n
     inner = (slice(h // 8, h - h // 8), slice(w // 8, w - w // 8))  # away from borders a zoom or shift fills in
 
     def difference(z: float) -> float:
-        m = np.float32([[z, 0, (1 - z) * (w - 1) / 2 + dx], [0, z, (1 - z) * (h - 1) / 2 + dy]])
+        m = np.array([[z, 0, (1 - z) * (w - 1) / 2 + dx], [0, z, (1 - z) * (h - 1) / 2 + dy]], dtype=np.float32)
         moved = cv2.warpAffine(prev, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         return float(np.abs(moved[inner] - cur[inner]).mean())
 
