@@ -30,8 +30,8 @@ class Window:
 
     def __init__(self, title: str):
         self.title = title
-        self._proc = None
-        self._frame = None  # the newest frame not yet sent: (header, bytes)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._frame: tuple[bytes, bytes] | None = None  # the newest frame not yet sent: (header, bytes)
         self._ready = threading.Condition()
         self._events: queue.Queue = queue.Queue()
         self._stderr: list[str] = []  # the child's first lines there: why it ended
@@ -83,6 +83,7 @@ class Window:
         with self._ready:
             self._closing = True
             self._ready.notify()
+        assert self._proc.stdin is not None  # _start opened it as a PIPE
         try:
             self._proc.stdin.close()  # the child's cue to close its window and end
         except OSError:
@@ -94,13 +95,16 @@ class Window:
             self._proc.wait()
 
     def _send(self) -> None:
-        pipe = self._proc.stdin
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None  # _start sets both (a PIPE) before this thread starts
+        pipe = proc.stdin
         while True:
             with self._ready:
                 while self._frame is None and not self._closing:
                     self._ready.wait()
                 if self._closing:
                     return
+                assert self._frame is not None  # the wait above ends on a frame or on closing
                 header, data = self._frame
                 self._frame = None
             try:
@@ -111,8 +115,10 @@ class Window:
                 return
 
     def _read_events(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None  # _start sets both (a PIPE) before this thread starts
         closed = False
-        for line in self._proc.stdout:
+        for line in proc.stdout:
             word = line.decode("ascii", "replace").strip()
             if word == OPENED:
                 self.opened = True
@@ -122,11 +128,13 @@ class Window:
             elif word.lstrip("-").isdigit():
                 self._events.put(int(word))
         if not closed and not self._closing:
-            self._proc.wait()
+            proc.wait()
             self._events.put(LOST)
 
     def _read_stderr(self) -> None:
-        for line in self._proc.stderr:
+        proc = self._proc
+        assert proc is not None and proc.stderr is not None  # _start sets both (a PIPE) before this thread starts
+        for line in proc.stderr:
             text = line.decode("utf-8", "replace").strip()
             if text and len(self._stderr) < 5:
                 self._stderr.append(text)
@@ -208,9 +216,10 @@ class XWindow:
 
     def __init__(self, title: str):
         self.title = title
-        self.id = None  # found
+        self.id: int | None = None  # found
         self.misses = self.unaskable = 0  # lookups that found no such window; that could not ask
-        self.since = self.asked = None
+        self.since: float | None = None
+        self.asked: float | None = None
 
     def destroyed(self) -> bool:
         from .common import x_window_exists, x_window_id
