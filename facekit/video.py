@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -182,6 +183,11 @@ class SourceSpec:
     def live(self) -> bool:
         return self.kind != "file"
 
+    @property
+    def path(self) -> Path:
+        """A file's target, its name, as a Path: for a file's code only (a camera's target is its index)."""
+        return Path(cast(str, self.target))
+
     def describe(self) -> str:
         if self.kind == "camera":
             return f"camera {self.target}"
@@ -228,7 +234,7 @@ def check_file_source(spec: SourceSpec) -> None:
         return
     if not str(spec.target):  # Path("") is ".": "is a folder, not a video" named a folder nobody gave
         raise VideoError("empty path: expected a video file's path, a camera index or a stream URL")
-    path = Path(spec.target)
+    path = spec.path
     if _is_sequence(path):
         return
     if not path.exists():
@@ -256,9 +262,9 @@ def check_file_source(spec: SourceSpec) -> None:
     kind = None if stat.S_ISREG(mode) else special_kind(path)
     if kind is not None:
         # -s /dev/zero, /dev/null, a camera's /dev/video0: "empty file (0 bytes)", as a device's size is 0.
-        camera = re.fullmatch(r"video(\d+)", path.name) if kind == "a device" else None
+        device = re.fullmatch(r"video(\d+)", path.name) if kind == "a device" else None
         raise VideoError(f"{path}: {kind}, not a video file"
-                         + (f" (a camera is given by its index: -s {int(camera[1])})" if camera else ""))
+                         + (f" (a camera is given by its index: -s {int(device[1])})" if device else ""))
     if stat.S_ISREG(mode):  # not a device: opening it here would take it from OpenCV
         try:
             # Opened, not only stat'ed: a file this user may not read went on to OpenCV, whose failure read "not a
@@ -311,7 +317,7 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
                              f"{STREAM_TIMEOUT_MS // 1000} s, or not a video stream)")
         return cap
     check_file_source(spec)
-    path = Path(spec.target)
+    path = spec.path
     sequence = _is_sequence(path)
     name = _opencv_name(path)
     with quiet():
@@ -543,7 +549,7 @@ def _check_photo_pixels(spec: SourceSpec) -> None:
     (1.9 GB, 12 s) to end in a line naming no file."""
     if spec.kind != "file":  # a camera's target is its index, no path
         return
-    path = Path(spec.target)
+    path = spec.path
     if not is_image_path(path) or _is_sequence(path):
         return
     try:
@@ -792,11 +798,11 @@ class FrameSource:
         # report nonsense, and a file's 1000 is often its time base, so above 240 (or none) is believed only of a
         # file whose frames are that far apart (_rate_is_real: a high-speed camera's 480 or 960 fps).
         # A file's times come from its timestamps either way (time_s); this rate is the --output video's.
-        self.sequence = self.spec.kind == "file" and _is_sequence(Path(self.spec.target))  # frames/%04d.png
+        self.sequence = self.spec.kind == "file" and _is_sequence(self.spec.path)  # frames/%04d.png
         # OpenCV ends a sequence at its first missing number without a word: checked against these at the end.
-        self._images = _sequence_numbers(Path(self.spec.target)) if self.sequence else None
+        self._images = _sequence_numbers(self.spec.path) if self.sequence else None
         # A photo given as a video (read as one frame, the script says so), which FFmpeg reads without its EXIF turn.
-        self._photo = self.spec.kind == "file" and not self.sequence and is_image_path(Path(self.spec.target))
+        self._photo = self.spec.kind == "file" and not self.sequence and is_image_path(self.spec.path)
         # OpenCV gives an image sequence 1 fps and no timestamps: it has no rate of its own.
         self.reported_fps = float(fps) if fps and np.isfinite(fps) and not self.sequence else 0.0
         lowest_ok = self.reported_fps > 0 if self.spec.kind == "file" else self.reported_fps >= 1.0
@@ -819,7 +825,7 @@ class FrameSource:
         # with -c copy counted its hidden lead-in ("224/275" at its end, of the 225 it shows).
         self.frames_shown = self.frame_count
         if self.frame_count and self.spec.kind == "file" and not (self.sequence or self._photo):
-            self.frames_shown = _frames_shown(self.spec.target, self.frame_count, self.fps)
+            self.frames_shown = _frames_shown(self.spec.path, self.frame_count, self.fps)
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
                          and not _served_file(str(self.spec.target)))
         if live is None and self.spec.kind == "stream" and not self._endless:
@@ -836,6 +842,7 @@ class FrameSource:
             self._end_s = end_s
         ok, first = self._seek(start_s) if start_s else self.cap.read()
         if ok and self._range_ended():
+            assert end_s is not None  # a range ends only where it was given an end
             self.cap.release()
             raise NothingInRange(f"{self.spec.describe()}: no frame from {time_text(start_s or 0.0)} to "
                              f"{time_text(end_s)}: its first one after {start_s or 0.0:g} s is at {self.first_s:.3f} s")
@@ -851,7 +858,7 @@ class FrameSource:
                 raise VideoError(f"{what}: no frames (a damaged file, or one the server cannot seek in: an MP4 whose "
                                  "index is at its end needs a server that answers range requests, which python -m "
                                  "http.server does not; download it, or serve it from another server)")
-            if self._photo and (frames := image_frames(Path(self.spec.target))) > 1:
+            if self._photo and (frames := image_frames(self.spec.path)) > 1:
                 # An animated WebP, which FFmpeg does not decode: "corrupt or truncated" named a good file.
                 raise VideoError(f"{what}: an animated image of {frames} frames that OpenCV's video reader (FFmpeg) "
                                  "cannot decode (an animated WebP): save its frames as numbered images and give "
@@ -919,10 +926,10 @@ class FrameSource:
         if self.spec.kind != "file" or self.sequence or self._photo:
             return False
         quiet = quiet_stderr if hold_stderr else nullcontext
-        times = []
+        times: list[float] = []
         try:
             with quiet():
-                cap = cv2.VideoCapture(_opencv_name(Path(self.spec.target)))
+                cap = cv2.VideoCapture(_opencv_name(self.spec.path))
                 try:
                     while len(times) < RATE_PROBE_FRAMES and cap.read()[0]:
                         times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
@@ -1093,7 +1100,7 @@ class FrameSource:
         boxes that matched no viewer's picture nor detect_mask_image.py's (which reads them upright). Then the
         user's own turn (rotate=), which nothing in the file says."""
         if self._images or self._photo:  # a camera's target is its index, not a path
-            pattern = Path(self.spec.target)
+            pattern = self.spec.path
             if self._images:
                 frame = _exif_upright(frame, pattern.parent / (pattern.name % (self._images[0] + index)))
             else:
@@ -1113,7 +1120,7 @@ class FrameSource:
         image sequence's or a photo's are its frame numbers (and a rate given after it opens)."""
         why = ("is live: its times count from when it is opened" if self._live else
                "is an image sequence, which holds no times" if self.sequence else
-               "is a photo, not a video" if self._photo and not animated(Path(self.spec.target)) else None)
+               "is a photo, not a video" if self._photo and not animated(self.spec.path) else None)
         if why is not None:
             self.cap.release()
             raise VideoError(f"{self.spec.describe()} {why}; a time range (start, end) is for a video file")
@@ -1131,7 +1138,7 @@ class FrameSource:
             self.cap.release()
             what = f"{self.spec.describe()}: nothing to read from {time_text(start_s)} ({start_s:g} s) on"
             ts = self.spec.kind == "file" and self._container() == "ts"  # a served TS is not read through for it
-            restart = _clock_restart(Path(self.spec.target)) if ts else None
+            restart = _clock_restart(self.spec.path) if ts else None
             if restart is None:
                 raise NothingInRange(f"{what}: the video is {time_text(self.duration_s)} long")
             # `cat a.ts b.ts > joined.ts`: FFmpeg's length of a TS is its last timestamp less its first, and a seek
@@ -1290,7 +1297,7 @@ class FrameSource:
                 self._error = (f"{self.spec.describe()}: video ends at frame {index} of {self.frame_count} "
                                f"(truncated or corrupt)")
         elif self._images and index < len(self._images):
-            pattern = Path(self.spec.target).name
+            pattern = self.spec.path.name
             stop = self._images[0] + index  # the number OpenCV found no readable image at
             why = "cannot be read" if stop in self._images else "is missing"
             self._error = (f"{self.spec.target}: image {pattern % stop} {why}, and OpenCV ends an image sequence "
@@ -1347,7 +1354,7 @@ class FrameSource:
             if self.spec.kind == "stream":
                 span = _served_mp4_span(str(self.spec.target))
             else:
-                span = getattr(sound(self.spec.target), "picture_span_s", None)
+                span = getattr(sound(self.spec.path), "picture_span_s", None)
             self._span_s = span
             return (span is not None and np.isfinite(self._last_s)
                     and self._last_s + (1 + SHORT_READ_SLACK) / self.fps >= span)
@@ -1461,7 +1468,7 @@ def _clock_restart(path: Path) -> tuple[float, int] | None:
     return None if restart is None else (restart, packets)
 
 
-def _frames_shown(path: str | int, count: int, fps: float) -> int:
+def _frames_shown(path: Path, count: int, fps: float) -> int:
     """How many of a file's `count` frames (OpenCV's, from its header) a player shows: an MP4's / MOV's edit list
     can hide a lead-in (`ffmpeg -ss 2.5 -i long.mp4 -c copy`), and a Matroska / WebM count is its duration times
     the rate from 0, where a cut one's pictures start later (0.346 s: 10 of "225" never there)."""
@@ -1711,7 +1718,7 @@ class FrameIterable:
         if first is self._END:
             raise VideoError("no frames: the frames given are empty")
         self._opened = time.perf_counter()  # the first frame's arrival: a live feed's time 0
-        self._first = self._image(first)
+        self._first: np.ndarray | None = self._image(first)
         self.size = (self._first.shape[1], self._first.shape[0])
         # A live feed's frames are timed as they come from the caller's generator, as a camera's are: timed when
         # their results were asked for, the first frame read 0.7 s (the models' first run) and each later one a
@@ -1754,12 +1761,12 @@ class FrameIterable:
         if self._first is not None:
             frame, self._first = self._first, None
         else:
-            frame = next(self._frames, self._END)
-            if frame is self._END:
+            got = next(self._frames, self._END)
+            if got is self._END:
                 return None
             if self._live:
                 self._stamps.append((self._index, time.perf_counter() - self._opened))
-            frame = self._image(frame)
+            frame = self._image(got)
             _same_size(frame, self.size, self._index)
         item = (self._index, frame)
         self._index += 1
@@ -1796,7 +1803,7 @@ def _writer_opens(tmp: Path, path: Path, fps: float, size: tuple[int, int]) -> b
     """Whether OpenCV opens a writer for `path`'s kind of video at `fps` and `size`, tried on `tmp` (removed)."""
     try:
         with quiet_stderr():
-            writer = cv2.VideoWriter(_opencv_name(tmp), cv2.VideoWriter_fourcc(*fourcc_for(path)), fps, size)
+            writer = cv2.VideoWriter(_opencv_name(tmp), cv2.VideoWriter.fourcc(*fourcc_for(path)), fps, size)
         ok = writer.isOpened()
         writer.release()
     finally:
@@ -1856,12 +1863,14 @@ class VideoSink:
         self.written = False  # True once close() has put a whole, readable video in place
         self.in_place = live and self.path.suffix.lower() in PLAYABLE_CUT_SHORT
         _opencv_name(self.path)
+        self._held: int | None  # the temp file's lock (_temp_path); a video written in place has none
         self._tmp, self._held = (self.path, None) if self.in_place else _temp_path(self.path)
         # Every codec OpenCV writes cuts an odd width or height to the even size below (a 641x361 video came
         # out 640x360, its last column and row lost): one black column or row is added instead.
         self._pad = (self.size[0] % 2, self.size[1] % 2)
+        self._writer: cv2.VideoWriter | None  # None once closed or aborted
         with quiet_stderr():
-            self._writer = cv2.VideoWriter(_opencv_name(self._tmp), cv2.VideoWriter_fourcc(*fourcc_for(self.path)),
+            self._writer = cv2.VideoWriter(_opencv_name(self._tmp), cv2.VideoWriter.fourcc(*fourcc_for(self.path)),
                                            self.fps, (self.size[0] + self._pad[0], self.size[1] + self._pad[1]))
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
@@ -1880,6 +1889,7 @@ class VideoSink:
                              f"({self.size[0]}x{self.size[1]})")
         if any(self._pad):
             frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_CONSTANT, value=0)
+        assert self._writer is not None  # frames are written before close() or abort()
         self._writer.write(frame)
         self.frames += 1
 
