@@ -53,7 +53,13 @@ OTHER_TABLE_FORMATS = {".json": "JSON", ".jsonl": "JSON Lines", ".ndjson": "JSON
                        ".xlsx": "an Excel workbook", ".xls": "an Excel workbook", ".tsv": "tab-separated values"}
 
 
-class OutputFolder(type(Path())):
+if TYPE_CHECKING:
+    _ConcretePath = Path
+else:  # Python before 3.12 subclasses only the class Path() makes (PosixPath, WindowsPath), not Path itself
+    _ConcretePath = type(Path())
+
+
+class OutputFolder(_ConcretePath):
     """An output typed with a separator at its end (`-o out/`): a folder, made if need be, as the photo command
     reads it. A plain Path drops the separator that says so."""
 
@@ -204,7 +210,7 @@ class RunStats:
     source_broke: bool = False  # of the errors, one reading the source (not one writing an output)
     skipped: int = 0  # frames a camera or stream gave that a slower loop never got (it takes the newest)
     landmarks: LandmarkStats | None = None  # the landmarker's counts as of the last frame the outputs took
-    cut: CutShort | None = None  # a file's run that stopped before its end: where its outputs went
+    cut: CutShort = field(kw_only=True)  # a file's run that stopped before its end: where its outputs went
     people: int = 0
     unmasked: int | None = None  # people whose majority mask label is without_mask; None: no mask head
     headline: str = ""  # "N people seen, M without a mask"
@@ -493,7 +499,7 @@ class _LiveView:
         from ..video import FPSMeter
 
         # Which video plays: a folder run's windows were all "facekit (q or Esc quits)", one after another.
-        self.window = Window(window_title(_shown_name(source.spec), WINDOW_KEYS))
+        self.window: Window | None = Window(window_title(_shown_name(source.spec), WINDOW_KEYS))
         stack.callback(self.window.close)
         self.stats = stats
         self.meter = FPSMeter()
@@ -551,6 +557,7 @@ class _LiveView:
             draw_status(frame, f"paused: space resumes{goes_on}")
         else:
             self.meter.reset()
+        assert self.window is not None  # space came from the window (_says_stop)
         self.window.show(frame)
 
     def _waiting(self) -> bool:
@@ -567,6 +574,7 @@ class _LiveView:
         if self.last["frame"] is not None and gone >= WAITING_SHOWN_S and said != self.last["said"]:
             frame = self.last["frame"].copy()
             draw_status(frame, said)
+            assert self.window is not None  # _waiting asks only while there is one
             self.window.show(frame)
             self.last["said"] = said
             self.meter.reset()
@@ -576,6 +584,7 @@ class _LiveView:
         """Whether the window asked to stop: q or Esc, its x, or its process gone (stats say which); space pauses
         or resumes. wait: seconds to wait for a first event."""
         window, stats = self.window, self.stats
+        assert window is not None  # asked by show() and _waiting only while there is one
         while (event := window.event(wait)) is not None:
             wait = None
             if event == PAUSE_KEY:
@@ -655,6 +664,8 @@ class _FrameRows:
     def give_up(self, frames: int, cut: CutShort) -> str:
         """After a write the disk refused: the rows of the `frames` before, if any, kept; the [ERROR] line's part
         that says so."""
+        failed = self.failed
+        assert failed is not None  # given up only after a write failed
         before = counted(frames, 'frame')
         kept = f"it is not kept; the other outputs hold the {before} before"
         if frames:
@@ -666,8 +677,8 @@ class _FrameRows:
                         "outputs stop at the same frame")
         else:  # nothing but its header, if that: raised inside its stack, the temp file is removed
             with contextlib.suppress(OSError), self.stack:
-                raise self.failed
-        why = self.failed.strerror or self.failed
+                raise failed
+        why = failed.strerror or failed
         return f"cannot write {where(self.path)}: {why} ({kept})"
 
 
@@ -788,7 +799,7 @@ class _Outputs:
                     bug = bug or exc
                 problems.append(write_error_line(exc))
                 stats.unwritten.add(name)
-        if self.csv_failed is not None:
+        if self.rows is not None and self.rows.failed is not None:  # self.csv_failed, which mypy cannot see through
             stats.csv_failed = True
             problems.append(self.rows.give_up(stats.frames, stats.cut))
         stats.error = "; ".join(problems) or None
@@ -1133,13 +1144,13 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     _check_time_range(args, spec)
     _check_fps(args, spec)
     if spec.kind == "file" and str(spec.target) and os.path.isdir(spec.target):
-        return _folder_run(args, Path(spec.target), made)
+        return _folder_run(args, spec.path, made)
     folders = _outputs_into_folders(args, spec)
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
     if spec.kind == "file" and os.path.isfile(spec.target):
-        _say_image_read_as_video(Path(spec.target))
+        _say_image_read_as_video(spec.path)
     _make_folders(folders, made)
     check_outputs(args)
     pipeline = _load(args)
