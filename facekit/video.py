@@ -162,7 +162,7 @@ class SourceSpec:
     target: int | str
 
     @classmethod
-    def parse(cls, source: str) -> "SourceSpec":
+    def parse(cls, source: str | int) -> "SourceSpec":
         s = str(source).strip()
         if s.isdigit():
             return cls("camera", int(s))
@@ -760,7 +760,7 @@ class FrameSource:
     (a file that ends before its own frame count, a camera that disappears, a frame of a new size).
     """
 
-    def __init__(self, source: str | int, queue_size: int = 8, live: bool | None = None,
+    def __init__(self, source: str | int | os.PathLike[str], queue_size: int = 8, live: bool | None = None,
                  notify: Callable[[str], None] | None = None, hold_stderr: bool = True, rotate: int = 0,
                  start_s: float | None = None, end_s: float | None = None):
         """live: keep only the latest frame (default: for cameras and streams, not for files).
@@ -773,7 +773,8 @@ class FrameSource:
         hold_stderr: hold the process's stderr while the source opens (the scripts); False in the library,
         whose host's other threads write there (a stream that does not answer held it for 5 s, their lines
         dropped)."""
-        self.spec = SourceSpec.parse(str(source))
+        # os.fsdecode, not str: an os.scandir() entry's str is "<DirEntry 'clip.mp4'>", no path.
+        self.spec = SourceSpec.parse(os.fsdecode(source) if isinstance(source, os.PathLike) else str(source))
         self._notify = notify
         self._rotate = check_rotation(rotate)
         # Called (on the thread that reads) every 0.1 s while a camera or stream has no new frame; True ends the
