@@ -666,6 +666,23 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(media, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "out.png"]
 
 
+def test_an_output_without_extension_that_is_there_is_not_offered_as_a_folder(media, tmp_path, capfd):
+    """`-o /dev/null` (or an existing file named without extension) was told "or /dev/null/ to write it into that
+    folder", a folder that cannot be made there; a name not yet there is still offered as one."""
+    from facekit.cli.image import main
+
+    notes = tmp_path / "notes"
+    notes.write_text("kept\n")
+    for given, said in ((os.devnull, f"--output {os.devnull} is a device: "), (notes, f"--output {notes} is a file: "),
+                        (tmp_path / "new", f"or {tmp_path / 'new'}{os.sep} to write it into that folder")):
+        assert main(["-i", str(media / "obama.jpg"), "-o", str(given), "--no-display"]) == 2
+        line = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("[ERROR]")][-1]
+        assert said in line, line
+        if given != tmp_path / "new":
+            assert "needs a file name with its extension, like result.png" in line and f"{given}{os.sep}" not in line
+    assert notes.read_text() == "kept\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+
+
 def test_a_json_named_as_a_folder_that_is_not_there_is_refused_not_written_as_a_file(media, tmp_path, capfd):
     """`-j results/`, results/ not there, wrote the JSON to a file named `results`; a trailing / says a folder, as
     it does to -o, and --json writes one file: one line, before any work, and nothing written."""

@@ -295,6 +295,12 @@ def _main(argv: list[str] | None, made: MadeFolders) -> int:
         check_output_path(args.output, "--output")
         if args.output is not None:
             if not args.output.suffix:
+                # `-o /dev/null` was offered "/dev/null/" as a folder to write into: one that is there, a file or a
+                # device, cannot become a folder, so only the name is asked for.
+                there = special_kind(args.output) or ("a file" if args.output.is_file() else None)
+                if there:
+                    raise FacekitError(f"--output {args.output} is {there}: an annotated image needs a file name "
+                                       "with its extension, like result.png (leave --output out to write none)")
                 raise FacekitError(f"--output {args.output}: give the annotated image a name like result.png, or "
                                    f"{args.output}{os.sep} to write it into that folder under the photo's name")
             _encode(args.output.suffix.lower(), np.zeros((2, 2, 3), np.uint8))  # fail before any work
