@@ -1055,6 +1055,7 @@ def test_a_folder_run_whose_reader_goes_counts_what_it_wrote(media, tmp_path, bu
                                        "--tasks", "mask", lines=lines,
                                        env={"PYTHONUNBUFFERED": None if buffered else "1"})
     assert code == 0 and "Traceback" not in err and err.rstrip().endswith(READER_GONE), err
+    assert "results written to standard output" not in err, err  # it was, just above "stopped there"
     done = re.search(r"^\[INFO\] (\d+) images?, \d+ faces? in .*; (\d+) not reached$", err, re.M)
     assert done, err
     n, rest = map(int, done.groups())

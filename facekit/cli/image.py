@@ -755,7 +755,9 @@ def _batch(args, images: list[Path], names: list[Path], skipped: Skipped, pipeli
             f"{task}: " + ", ".join([f"{label} {n}" for label, n in sorted(c.items())]
                                    + ([f"no label {n_faces - c.total()}"] if c.total() < n_faces else []))
             for task, c in counts.items()))
-    if args.json and done:
+    # `-j - | head -1` said "results written to standard output" just above "standard output was closed by its
+    # reader: stopped there": only the closing line is true then.
+    if args.json and done and not (stopped == "reader gone" and is_stdout(args.json)):
         # A folder's records under a .json name (-j results.json) are JSON Lines, which json.load and
         # pandas.read_json without lines=True refuse ("Extra data", "Trailing data"): the line says what they are.
         lines = "" if args.json.suffix.lower() in JSON_LINES_SUFFIXES or is_stdout(args.json) else (
