@@ -240,7 +240,8 @@ def env_switch(name: str) -> bool | None:
         return value.lower() in _ON
     from .errors import FacekitError
 
-    raise FacekitError(f"{name}={value}: expected 1 or 0 (or true / false, on / off)")
+    # The message names every pair it takes: "yes" worked but the line offered only true / false and on / off.
+    raise FacekitError(f"{name}={value}: expected 1 or 0 (or true / false, yes / no, on / off)")
 
 
 def env_count(name: str) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -99,8 +100,12 @@ def test_the_environment_variable_turns_it_on(monkeypatch):
         assert analyzer.commercial_use and analyzer.detector_name == "yunet"
     assert FaceAnalyzer(commercial_use=False, tasks=[], detector="scrfd").detector_name == "scrfd"
     monkeypatch.setenv("FACEKIT_COMMERCIAL_USE", "maybe")  # read as off, it would load what it is set to keep out
-    with pytest.raises(FacekitError, match="FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0"):
+    with pytest.raises(FacekitError, match=re.escape("FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0 (or true / "
+                                                     "false, yes / no, on / off)")):
         FaceAnalyzer(tasks=[])
+    monkeypatch.setenv("FACEKIT_COMMERCIAL_USE", "Yes")  # one the message offers (it named on / off, not yes / no)
+    with FaceAnalyzer(tasks=[]) as analyzer:
+        assert analyzer.commercial_use and analyzer.detector_name == "yunet"
 
 
 def test_photo_script_commercial_use(media, tmp_path):
@@ -241,7 +246,7 @@ def test_a_bad_commercial_use_setting_is_refused_before_the_server_loads_anythin
                          env={**os.environ, "FACEKIT_COMMERCIAL_USE": "maybe"})
     said = (res.stdout + res.stderr).splitlines()
     assert res.returncode == 2 and said == ["[ERROR] FACEKIT_COMMERCIAL_USE=maybe: expected 1 or 0 (or true / false, "
-                                            "on / off)"], said
+                                            "yes / no, on / off)"], said
 
 
 def test_a_commercial_boxes_only_job_resumed_without_it_names_the_tasks_that_differ(tmp_path):
