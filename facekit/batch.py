@@ -1854,7 +1854,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         say_non_commercial(args.detector, heads)
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
-    workers = start_ray(args.address, args.workers)
+    try:
+        workers = start_ray(args.address, args.workers)
+    except KeyboardInterrupt:
+        # A stop while Ray started ended in a bare "[INFO] interrupted": a stop once it is up says what is left.
+        from .signals import exit_status
+
+        failed = 0 if todo is None or latest is None else sum(_is_in(todo, latest["source"]))  # a resume's
+        waiting = len(sources) if todo is None else len(todo) - failed
+        print(f"[INFO] interrupted while Ray started: {waiting} of {counted(len(sources), 'source')} not done yet"
+              + (f" and {failed} that failed (tried again then)" if failed else "")
+              + ", none begun: run the same command to go on", file=sys.stderr, flush=True)
+        return exit_status()
     if todo is None:
         results.open(options, licences)
         latest = results.latest(RESUME_COLUMNS, ordered=False)

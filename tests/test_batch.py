@@ -847,6 +847,30 @@ def test_sigterm_while_ray_starts_shuts_it_down_and_is_ctrl_cs_path(monkeypatch,
         clear_stop()
 
 
+def test_a_stop_while_ray_starts_says_how_many_sources_are_left(media, monkeypatch, tmp_path, capfd):
+    """Ctrl-C in the seconds Ray took to start ended the job with a bare "[INFO] interrupted", where a stop once it
+    is up says how many sources are not done yet and that the same command goes on."""
+    import facekit.batch
+    from facekit.signals import clear_stop
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("obama.jpg", "two_people.jpg"):
+        (photos / name).symlink_to(media / name)
+
+    def stopped(address, workers):  # as _HeldWhileRayStarts raises the held Ctrl-C once Ray is up and shut down
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facekit.batch, "start_ray", stopped)
+    clear_stop()
+    out = tmp_path / "out"
+    assert facekit.batch.main([str(photos), "-o", str(out), "--tasks", "mask"]) == 130
+    said = capfd.readouterr().err.splitlines()
+    assert said[-1] == "[INFO] interrupted while Ray started: 2 of 2 sources not done yet, none begun: run the same " \
+                       "command to go on", said
+    assert not out.exists()  # a new job's folder is made once Ray answers
+
+
 def stopped_once_a_task_is_done(proc: subprocess.Popen, out: Path, signum: int) -> tuple[str, str]:
     """The job's output once `signum`, sent when its first task's status part is there (a part is renamed into
     place whole), has ended it. A job that ends before, or runs past 240 s without a part or 120 s after the
