@@ -1233,6 +1233,7 @@ def _load(args):
     check_models_folder()
     info("loading face detector model...")
     pipeline = build_pipeline(args, fine_pass=args.fine_pass, video=True)
+    _check_memory_limit(pipeline)
     if args.commercial_use:
         say_commercial_use(args.detector, pipeline.heads, pipeline.withheld, bool(args.landmarks))
     else:
@@ -1241,6 +1242,22 @@ def _load(args):
         warn("no trained heads found: faces are found and tracked but not classified "
              "(train one with train_mask_detector.py)")
     return pipeline
+
+
+# The least address space (`ulimit -v`) the video loop ran in on the hamilton clip, one detector worker: with the mask
+# head alone 768 MiB, each other head 128 MiB more, the face mesh 256 MiB more. Short of it, LiteRT's XNNPACK failed
+# to plan a head at its first faces and freed a buffer twice: glibc aborted the run (exit 134) without a word.
+VIDEO_ADDRESS_SPACE, HEAD_ADDRESS_SPACE, MESH_ADDRESS_SPACE = 768 << 20, 128 << 20, 256 << 20
+
+
+def _check_memory_limit(pipeline) -> None:
+    """Refuse, before the first frame, a run that `ulimit -v` leaves too little memory for its heads and mesh."""
+    from ..runtime import check_address_space
+
+    heads, mesh = len(pipeline.heads), pipeline.landmarker is not None
+    need = VIDEO_ADDRESS_SPACE + HEAD_ADDRESS_SPACE * max(0, heads - 1) + (MESH_ADDRESS_SPACE if mesh else 0)
+    what = f"the video loop with {counted(heads, 'head')}" + (" and the face mesh (--landmarks)" if mesh else "")
+    check_address_space(need, what, "run fewer heads (--tasks mask)" + (" or leave out --landmarks" if mesh else ""))
 
 
 def _output_folders(args, many: bool) -> dict[str, Path]:
