@@ -106,7 +106,8 @@ class Timeline:
         drawn, blips = len(self.tracks()), self.seen - self.long
         if self.seen and not drawn:
             return f" (empty: no face had {self.task} labels in {MIN_POINTS} frames or more)"
-        short = f"{blips} seen in under {MIN_POINTS} frames not drawn"
+        # Labelled, not seen: a face no head read is counted nowhere here, as it has no curve to leave out.
+        short = f"{blips} labelled in under {MIN_POINTS} frames not drawn"
         if self.long > drawn:
             return (f" ({drawn} of the {self.long} faces with {self.task} labels in {MIN_POINTS} frames or more: "
                     f"the longest-seen" + (f"; {short}" if blips else "") + ")")
