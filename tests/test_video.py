@@ -4195,6 +4195,7 @@ def test_a_folder_of_videos_gets_each_ones_outputs_in_folders_and_goes_on_past_a
     half = _cut_of(tmp_path / "half.avi", clip, 40, "MJPG")
     (clips / "half.avi").write_bytes(half.read_bytes()[: half.stat().st_size // 2])  # breaks part-way
     (clips / "empty.mp4").write_bytes(b"")
+    (clips / "take3.mov").write_bytes(b"\0" * 4096)  # unreadable: no annotated .mov comes of it
     (clips / "notes.txt").write_text("take 2 is the good one\n")
     shutil.copy(MEDIA / "obama.jpg", clips / "obama.jpg")
     (clips / "walk_link.mp4").symlink_to("walk.mp4")
@@ -4216,7 +4217,9 @@ def test_a_folder_of_videos_gets_each_ones_outputs_in_folders_and_goes_on_past_a
                  f"[INFO] {clips}/walk.mp4: 12 frames, ", "(its outputs named walk_2: another video has its name)",
                  f"[INFO] 2 videos, {20 + broken} frames, "):
         assert line in said, (line, said)
-    assert "skipped 1 unreadable video and 2 non-video files; 1 broke part-way" in said, said
+    assert "skipped 2 unreadable videos and 2 non-video files; 1 broke part-way" in said, said
+    assert (f"[INFO] outputs written as each video's name: {out}/NAME{{.avi,.mp4}}, {tables}/NAME.csv, "
+            f"{tables}/NAME.people.csv\n") in said, said
     assert not [p for p in [*out.iterdir(), *tables.iterdir()] if p.name.startswith(".")]
 
 

@@ -1386,8 +1386,8 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     report_landmarks(pipeline, tally.marks, video=True)
     repeated = sum(same is not None for _, same in skipped)
     info(tally.line(time.perf_counter() - started, len(skipped) - repeated, repeated))
-    if folders and tally.wrote:
-        _say_names_in_folders(folders, runs, names)
+    if folders and tally.written:
+        _say_names_in_folders(folders, tally.written)
     return tally.end()
 
 
@@ -1460,7 +1460,9 @@ class _FolderTally:
     frames: int = 0
     people: int = 0
     unmasked: int | None = None  # None: no mask head
-    wrote: bool = False  # some video's outputs were kept
+    # The runs (args, name) whose outputs were kept, for the line naming them: from every video's, it listed
+    # "NAME{.avi,.mov,.mp4}" where the one .mov could not be read and had none.
+    written: list = field(default_factory=list)
     marks: LandmarkStats | None = None
     stopped: str | None = None  # "interrupted", or how the user stopped it ("the q key")
 
@@ -1483,7 +1485,8 @@ class _FolderTally:
                 f"{' (stopped before its end)' if cut else ''}, {stats.headline}"
                 + (f" (its outputs named {name.with_suffix('').name}: another video has its name)"
                    if renamed else ""))
-        self.wrote = self.wrote or bool(stats.kept) or (one.csv is not None and stats.frames > 0)  # the CSV's rows
+        if stats.kept or (one.csv is not None and stats.frames > 0):  # the CSV's rows
+            self.written.append((one, name))
         if stats.error:
             # A video read to its end whose outputs could not be written (a full disk) did not break: the
             # summing-up said "broke part-way (their outputs hold the frames before)" of outputs not kept.
@@ -1535,9 +1538,10 @@ class _FolderTally:
         return 1 if self.failed or self.broken else 0
 
 
-def _say_names_in_folders(folders: dict[str, Path], runs: list, names: list[Path]) -> None:
-    """How the outputs given as folders are named: after each video, with the endings they got."""
-    endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in zip(runs, names)})
+def _say_names_in_folders(folders: dict[str, Path], written: list) -> None:
+    """How the outputs given as folders are named: after each video, with the endings they got (`written`: the runs,
+    with their names, whose outputs were kept)."""
+    endings = {attr: sorted({getattr(one, attr).name[len(name.stem):] for one, name in written})
                for attr in folders}
     shown = {attr: ends[0] if len(ends) == 1 else "{" + ",".join(ends) + "}" for attr, ends in endings.items()}
     info("outputs written as each video's name: " + ", ".join(f"{out}{os.sep}NAME{shown[attr]}"
