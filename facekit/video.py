@@ -562,6 +562,17 @@ def _check_photo_pixels(spec: SourceSpec) -> None:
                          f"{MAX_PIXELS // 10**6} MP")
 
 
+def no_time_range(spec: SourceSpec, live: bool = False) -> str | None:
+    """Why `spec` takes no time range (start_s, end_s), or None: it is a video file's. A live source's times start
+    when it is opened, and an image sequence's or a photo's are its frame numbers (and a rate given after it opens).
+    live: a stream's URL is only known to be live once it opens."""
+    file = spec.kind == "file"
+    why = ("is live: its times count from when it is opened" if live else
+           "is an image sequence, which holds no times" if file and _is_sequence(spec.path) else
+           "is a photo, not a video" if file and is_image_path(spec.path) and not animated(spec.path) else None)
+    return None if why is None else f"{spec.describe()} {why}; a time range (start, end) is for a video file"
+
+
 def _is_sequence(path: Path) -> bool:
     """Whether a file source is an image sequence's pattern (frames/%04d.png) rather than one file: a video
     named "zoom 200%.mp4" or "take_%1.mov" went to OpenCV's image reader and was called corrupt."""
@@ -1117,14 +1128,10 @@ class FrameSource:
             self._stamps.append((index, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0))
 
     def _check_range(self) -> None:
-        """A time range (start_s, end_s) is a video file's: a live source's times start when it is opened, and an
-        image sequence's or a photo's are its frame numbers (and a rate given after it opens)."""
-        why = ("is live: its times count from when it is opened" if self._live else
-               "is an image sequence, which holds no times" if self.sequence else
-               "is a photo, not a video" if self._photo and not animated(self.spec.path) else None)
-        if why is not None:
+        refused = no_time_range(self.spec, self._live)
+        if refused is not None:
             self.cap.release()
-            raise VideoError(f"{self.spec.describe()} {why}; a time range (start, end) is for a video file")
+            raise VideoError(refused)
 
     def _seek(self, start_s: float) -> tuple[bool, np.ndarray | None]:
         """Reads on from the frame at start_s or the first after it: (False, None) where there is none. Seeks

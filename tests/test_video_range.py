@@ -360,6 +360,25 @@ def test_an_animated_gifs_range_is_its_frames_at_their_own_delays(tmp_path):
         FrameSource(str(photo), start_s=0.5)
 
 
+def test_a_photos_or_image_sequences_range_is_refused_before_the_models_load(tmp_path, mask_model, capfd):
+    """`--source photo.jpg --start 1` said "[INFO] photo.jpg is a photo: read as a video of one frame", loaded the
+    models (about a second), then "[ERROR] photo.jpg is a photo, not a video; ..."; an image sequence's line came
+    after the load too. Each is the one line now, before any work."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number in (1, 2):
+        shutil.copy(MEDIA / "two_people.jpg", frames / f"{number:04d}.jpg")
+    table = tmp_path / "faces.csv"
+    for source, why in ((frames / "0001.jpg", "is a photo, not a video"),
+                        (frames / "%04d.jpg", "is an image sequence, which holds no times")):
+        assert main(["--source", str(source), "--model", str(mask_model), "--tasks", "mask", "--no-display",
+                     "--start", "1", "--csv", str(table)]) == 2
+        said = capfd.readouterr()
+        assert (said.out + said.err).strip().splitlines() == [
+            f"[ERROR] {source} {why}; a time range (start, end) is for a video file"], said
+        assert not table.exists()
+
+
 def test_a_batch_jobs_video_shorter_than_the_start_is_done_not_failed(clip, monkeypatch):
     """facekit-batch --start 20 over a 9 s video wrote it an error row: every resume tried it again (it can never
     have a frame from 0:20 on) and the job ended "1 source failed", exit 1. It is done, with no rows and the reason,

@@ -1138,7 +1138,7 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     # complaints (overread, moov atom not found) would otherwise follow our one-line errors.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..records import is_stdout
-    from ..video import NothingInRange, SourceSpec, check_file_source
+    from ..video import NothingInRange, SourceSpec, check_file_source, no_time_range
 
     spec = SourceSpec.parse(args.source)
     _check_time_range(args, spec)
@@ -1149,6 +1149,9 @@ def _main(argv: list[str] | None, made: MadeFolders, spooled: ExitStack) -> int:
     if is_stdout(args.csv) or is_stdout(args.summary):  # `--csv -`: the CSV for a pipe, the rest to stderr
         results_to_stdout()
     check_file_source(spec)  # a missing video named before the models load (~1 s), and before a folder is made
+    refused = no_time_range(spec) if args.start is not None or args.end is not None else None
+    if refused is not None:  # a photo's came after "read as a video of one frame" and the models' ~1 s load
+        raise FacekitError(refused)
     if spec.kind == "file" and os.path.isfile(spec.target):
         _say_image_read_as_video(spec.path)
     _make_folders(folders, made)
