@@ -148,6 +148,8 @@ def test_a_loop_slower_than_its_stream_says_it_could_not_keep_up(media, monkeypa
     assert line is not None and line.startswith("[WARN] could not keep up with the source"), said.err[-2000:]
     analysed, given = map(int, re.search(r"analysed (\d+) of the (\d+) frames", line).groups())
     assert analysed == 15 and given >= 2 * analysed, line
+    # It names the levers this run has not pulled: with the mask head alone, not "fewer --tasks".
+    assert line.endswith("; for more, lighten the loop (--detect-every 3)"), line
 
 
 def test_a_file_never_says_it_could_not_keep_up(media, monkeypatch, capfd):

@@ -1043,9 +1043,13 @@ def _report(args, stats: RunStats, outputs: _Outputs) -> None:
         # Measured: an MJPEG stream reports FFmpeg's default 25 fps whatever it sends (30 here).
         running = stats.seconds - stats.outage_s
         rate = f" (about {(stats.frames + stats.skipped) / running:.0f} fps)" if running > 0 else ""
+        # The levers not pulled yet: "(--detect-every 3, fewer --tasks)" was said to a run with both.
+        levers = [f"--detect-every {3 if args.detect_every < 3 else 2 * args.detect_every}"]
+        if args.tasks is None or len(args.tasks) > 1:
+            levers.append("fewer --tasks")
         warn(f"could not keep up with the source{rate}: analysed {stats.frames} of the "
              f"{stats.frames + stats.skipped} frames it gave, the newest each time; for more, lighten the loop "
-             "(--detect-every 3, fewer --tasks)")
+             f"({', '.join(levers)})")
     if sink is not None:
         if sink.written:
             info(f"annotated video written to {stats.cut.shown(args.output)} ({counted(sink.frames, 'frame')})")
