@@ -24,13 +24,18 @@ def run_bench(main) -> int:
     """A bench's entry point: Ctrl-C is one line and exit 130, as the scripts' own, where it was a
     KeyboardInterrupt traceback from whatever the bench was doing (a subprocess, an import, LiteRT). Before
     main(), while the bench's modules load, bench/__init__.py's guard answers it."""
-    from facekit.signals import end_start_guard, say_interrupted
+    from facekit.signals import end_start_guard, made_of_interrupt, say_interrupted
 
     try:
         end_start_guard()
         return main()
     except KeyboardInterrupt:
         return say_interrupted()
+    except Exception as exc:
+        # A Ctrl-C inside a compiled module's import (LiteRT's, loaded at a bench's first model) is its ImportError.
+        if made_of_interrupt(exc):
+            return say_interrupted()
+        raise
 
 
 def limit_count(text: str) -> int:

@@ -121,6 +121,18 @@ def _stop_at_start(signum, frame):
     os._exit(exit_status())
 
 
+def made_of_interrupt(exc: BaseException | None) -> bool:
+    """Whether `exc` is a KeyboardInterrupt or was raised from one: a Ctrl-C inside a compiled module's import
+    comes out as ImportError("initialization failed") caused by it (LiteRT's, as bench.landmarks began to use it)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def stop_requested() -> bool:
     return _stopped.is_set()
 
