@@ -376,7 +376,7 @@ def main(argv=None) -> int:
     return guarded(_main)(argv)
 
 
-def _main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack", help="FER+ train/valid -> JPEG mosaics + labels + ImageNet base")
@@ -407,7 +407,11 @@ def _main(argv=None) -> int:
     p.add_argument("-m", "--model", required=True)
     p.add_argument("--command", help="what made the weights, for the card")
     p.add_argument("--log", help="the fit's NAME.log: its epochs go into the card and plot.png")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     {"pack": pack, "fit": fit, "folder": folder}[args.cmd](args)
     return 0
 
