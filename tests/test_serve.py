@@ -121,6 +121,18 @@ def _listening_server(tmp_path):
     return server
 
 
+def _answering_server(tmp_path):
+    """A _listening_server done loading and answering callers on a thread; and a request it takes to run (this
+    process's facekit, settings and folder)."""
+    server = _listening_server(tmp_path)
+    server.loading = False
+    threading.Thread(target=server._answer, daemon=True).start()
+    request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
+               "umask": 0o022, "version": server.version, "package": str(server.package),
+               "fsencoding": sys.getfilesystemencoding(), "streams": [None, None, None]}
+    return server, request
+
+
 def test_a_server_on_a_socket_commands_do_not_look_for_says_which_commands_it_gets(server):
     """`serve --socket PATH` said "photo commands by this user now run here" while each command ran on in its own
     process: none looks there unless FACEKIT_SERVER names it (the tests' is off)."""
@@ -490,12 +502,7 @@ def test_a_scripts_next_command_sent_as_the_last_one_ends_is_run_by_the_server(t
 
     monkeypatch.setattr(signals, "stop_requested", slow_stop_requested)
     monkeypatch.setattr(serve, "_command", lambda argv: 0)
-    server = _listening_server(tmp_path)
-    server.loading = False
-    threading.Thread(target=server._answer, daemon=True).start()
-    request = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
-               "umask": 0o022, "version": server.version, "package": str(server.package),
-               "fsencoding": sys.getfilesystemencoding(), "streams": [None, None, None]}
+    server, request = _answering_server(tmp_path)
     answers: list = []
 
     def script():
@@ -636,12 +643,7 @@ def test_a_request_of_the_wrong_shape_is_sent_back_not_run(tmp_path):
     import socket
     import struct
 
-    server = _listening_server(tmp_path)
-    server.loading = False
-    threading.Thread(target=server._answer, daemon=True).start()
-    good = {"argv": ["-i", "a.jpg"], "prog": "detect_mask_image.py", "cwd": os.getcwd(), "env": dict(os.environ),
-            "umask": 0o022, "version": server.version, "package": str(server.package),
-            "fsencoding": sys.getfilesystemencoding(), "streams": [None, None, None]}
+    server, good = _answering_server(tmp_path)
     try:
         for change in ({"umask": "022"}, {"umask": 1 << 40}, {"argv": ["-i", 5]}, {"streams": [["nope", "strict",
                                                                                                  False, False]] * 3}):
