@@ -22,7 +22,6 @@ import math
 import numbers
 import os
 import threading
-from pathlib import Path
 from typing import (Any, Generator, Iterable, Mapping, NamedTuple, Protocol, Sequence, Sized, SupportsIndex, cast,
                     overload)
 
@@ -555,11 +554,9 @@ class FaceAnalyzer(FacePipeline):
             frames: FrameSource | FrameIterable
             if isinstance(source, (str, int, os.PathLike)):
                 if not isinstance(source, int):
-                    # Its path: FrameSource opens str() of what it is given, an os.scandir() entry's
-                    # "<DirEntry 'clip.mp4'>".
-                    source = os.fsdecode(source)
-                spec = SourceSpec.parse(str(source))
-                if fps is not None and not (spec.kind == "file" and _is_sequence(Path(cast(str, spec.target)))):
+                    source = os.fsdecode(source)  # its path, as the warnings below name it (not "<DirEntry ...>")
+                spec = SourceSpec.parse(source)
+                if fps is not None and not (spec.kind == "file" and _is_sequence(spec.path)):
                     # A file's times are its container's, a camera's the clock's: fps=25 on a 29.97 fps clip
                     # was ignored without a word, where the script's --fps is an error.
                     raise ArgumentError(f"fps is for frames held in memory or an image sequence (frames/%04d.png), "

@@ -162,8 +162,9 @@ class SourceSpec:
     target: int | str
 
     @classmethod
-    def parse(cls, source: str | int) -> "SourceSpec":
-        s = str(source).strip()
+    def parse(cls, source: str | int | os.PathLike[str]) -> "SourceSpec":
+        # os.fsdecode, not str: an os.scandir() entry's str is "<DirEntry 'clip.mp4'>", no path.
+        s = (os.fsdecode(source) if isinstance(source, os.PathLike) else str(source)).strip()
         if s.isdigit():
             return cls("camera", int(s))
         if s[:7].lower() == "file://":
@@ -784,8 +785,7 @@ class FrameSource:
         hold_stderr: hold the process's stderr while the source opens (the scripts); False in the library,
         whose host's other threads write there (a stream that does not answer held it for 5 s, their lines
         dropped)."""
-        # os.fsdecode, not str: an os.scandir() entry's str is "<DirEntry 'clip.mp4'>", no path.
-        self.spec = SourceSpec.parse(os.fsdecode(source) if isinstance(source, os.PathLike) else str(source))
+        self.spec = SourceSpec.parse(source)
         self._notify = notify
         self._rotate = check_rotation(rotate)
         # Called (on the thread that reads) every 0.1 s while a camera or stream has no new frame; True ends the

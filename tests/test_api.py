@@ -3133,6 +3133,8 @@ def test_a_video_given_as_a_folders_entry_is_read_as_its_path(analyzer, media, t
     'clip.mp4'>: no such file": the video was opened by str() of the object, not its path (os.fspath)."""
     import shutil
 
+    from facekit.video import SourceSpec
+
     shutil.copy(media / CLIP, tmp_path / CLIP)
 
     def first(source):
@@ -3144,6 +3146,8 @@ def test_a_video_given_as_a_folders_entry_is_read_as_its_path(analyzer, media, t
         with os.scandir(folder) as entries:
             (entry,) = entries
             assert first(entry) == expected and expected
+            # The video module's own reader, as a caller makes one, reads the path too.
+            assert SourceSpec.parse(entry) == SourceSpec.parse(str(tmp_path / CLIP))
 
 
 def test_analyze_video_refuses_a_bool_source(analyzer):
