@@ -271,6 +271,7 @@ class Server:
         self.running: tuple[socket.socket, int] | None = None
         self.caller_stopped = False  # ... and whether its stop came from its caller, not to the server itself
         self.loading = True  # until warm() is done: callers are sent back at once to run in their own process
+        self.freed = False  # whether the command under way let go of `busy` before telling its caller (_run)
 
     def warm(self) -> None:
         """The photo command's default analyzer, made and run once (the detector's passes, each head's XNNPACK
