@@ -8,6 +8,10 @@ process (bench.baselines), so neither timing is skewed by the other's runtime. T
 model folder's test_split.csv when it has one (the exact faces the trainer scored), else rebuilt from
 the card.
 
+Lines: mask_real_val's faces with one thin straight line drawn across each (a wire, a railing, a box another
+program drew into the photo), at six heights and colours: a mask's top edge is a line across the nose, and a
+head that learnt only that reads any such line as a mask.
+
 By face width: the held-out test faces shrunk to W px wide (the crop a W px detector box gives, scaled
 down with INTER_AREA, then up to the model input as inference does) -- the training data's held-out
 faces, on which the smallest labelled face is chosen -- and, as a reported figure only, the ground-truth
@@ -42,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     real_paths, real_y = B.folder_dataset(root / "datasets" / "mask_real_val", labels, args.limit)
     timing_crops = held.crops[:8]
 
-    rows = []
+    rows, line_rows = [], []
     real_images = None
-    for title, head in heads:
-        from facekit.preprocess import load_image
+    lined_y = lined_crops = None
+    from facekit.preprocess import load_image
 
+    for title, head in heads:
         real_images = real_images if real_images is not None else [load_image(p) for p in real_paths]
         p_test = B.head_probs(head, held.crops)
         p_real = B.head_probs(head, real_images)
+        if lined_crops is None:
+            lined_crops, lined_y = crossed_by_lines(real_images, real_y, args.limit)
+        line_rows.append([title, *_line_cells(lined_y, B.head_probs(head, lined_crops))])
         t = B.head_timing(head, timing_crops)
         B.assert_no_tensorflow("bench.mask")
         size = head.card.input_size
@@ -61,10 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     # One baseline process for everything: whole test images, the same detector crops, real set.
     n = len(held.y)
     inputs = (held.wholes or []) + held.crops
-    probs, t = B.run_subprocess("pyimagesearch_mask", crops=inputs, image_paths=real_paths,
+    if lined_crops is None:  # no facekit model: the baseline's row alone
+        lined_crops, lined_y = crossed_by_lines([load_image(p) for p in real_paths], real_y, args.limit)
+    probs, t = B.run_subprocess("pyimagesearch_mask", crops=inputs + lined_crops, image_paths=real_paths,
                                 timing_crops=timing_crops)
-    p_real = probs[len(inputs):]
+    p_real = probs[len(inputs) + len(lined_crops):]
     name = "PyImageSearch (MobileNetV2 224)"
+    line_rows.append([name, *_line_cells(lined_y, probs[len(inputs):len(inputs) + len(lined_crops)])])
     if held.wholes is not None:
         p_whole, p_crop = probs[:n], probs[n:2 * n]
         rows.append([name, "whole image (as it trained)", *_cells(held.y, p_whole, real_y, p_real),
@@ -88,9 +99,40 @@ def main(argv: list[str] | None = None) -> int:
          "per-class columns are recall (accuracy on that class).",
          *B.TIMING_NOTE, machine_info()],
     )
+    print_table("mask_real_val crossed by a thin line (reported only; never used to choose)",
+                ["model", "accuracy", "with_mask", "without_mask"], line_rows,
+                [f"{len(lined_y) // len(LINES)} faces ({LINE_FACES} a class at most, evenly spread) x {len(LINES)} lines, "
+                 "each straight across the face, level, at 55-82% of its height, 2 px at 224 px, red / white / blue / "
+                 "green / black / yellow; per-class columns are recall."])
     if heads:
         by_width(heads[0][1], held, root / "datasets" / "mask_scenes_val", labels, args.limit)
     return 0
+
+
+LINE_FACES = 60
+LINES = ((0.55, (0, 0, 255)), (0.6, (255, 255, 255)), (0.65, (255, 0, 0)), (0.7, (0, 255, 0)), (0.76, (0, 0, 0)),
+         (0.82, (0, 255, 255)))  # share of the face's height, BGR colour
+
+
+def crossed_by_lines(images: list[np.ndarray], y: np.ndarray, limit: int | None = None):
+    """Copies of up to LINE_FACES faces a class, each crossed by every one of LINES; their labels."""
+    crops, ys = [], []
+    for k in np.unique(y):
+        idx = np.flatnonzero(y == k)
+        n = min(len(idx), LINE_FACES, limit or LINE_FACES)
+        for i in idx[np.linspace(0, len(idx) - 1, n).astype(int)]:
+            h, w = images[i].shape[:2]
+            for share, colour in LINES:
+                copy = images[i].copy()
+                row = int(round(share * h))
+                cv2.line(copy, (0, row), (w - 1, row), colour, max(2, int(round(h / 112))), cv2.LINE_AA)
+                crops.append(copy)
+                ys.append(k)
+    return crops, np.array(ys)
+
+
+def _line_cells(y: np.ndarray, p: np.ndarray) -> list[str]:
+    return [B.pct(B.accuracy(y, p)), *map(B.pct, B.per_class_accuracy(y, p, 2))]
 
 
 WIDTHS = (6, 8, 10, 12, 14, 16, 20, 24, 32, 48)

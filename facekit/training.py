@@ -90,6 +90,7 @@ class TrainConfig:
     synth_masks: int = 0  # synthetic-mask copies of each training without_mask face
     augment: str = "strong"  # none | basic | strong | photo
     grey_share: float = 0.12  # with augment "photo": share of training faces made grey (8% more sepia)
+    lines: float = 0.0  # share of training faces crossed by a thin straight line (augmentation, labels kept)
     soft_labels: Path | None = None  # CSV of per-file votes (FER+)
     label_source: str = "votes"  # with soft_labels: "votes" (distribution) or "majority" (plurality label)
     val_pattern: str | None = None  # files whose name contains this are the validation split
@@ -960,14 +961,15 @@ def set_fine_tune(base, first_layer: str, batchnorm: bool = False) -> int:
 AUGMENT_PRESETS = ("none", "basic", "strong", "photo")
 
 
-def augmenter(kind: str, size: int, grey_share: float = 0.12):
+def augmenter(kind: str, size: int, grey_share: float = 0.12, lines: float = 0.0):
     """Augmentation applied to training batches only (never part of the saved model).
 
     basic: geometry and light; strong: + colour, blur and low resolution (the pasted-on masks of the mask
     set are all one light blue: colour jitter keeps a model from learning "light blue = mask"); photo:
     what real photos and crowds show that curated crops do not: grey and sepia prints, dim light and
     gamma, blur, faces down to 12-32 px scaled back up, JPEG artefacts, and boxes shifted and scaled as
-    a detector frames faces. `grey_share` of the faces are made grey (photo), and 8% more sepia."""
+    a detector frames faces. `grey_share` of the faces are made grey (photo), and 8% more sepia. `lines` of the
+    faces (any kind but none) are crossed by one or two thin straight lines of one colour (cross_lines)."""
     import keras
     import tensorflow as tf
 
@@ -1019,6 +1021,8 @@ def augmenter(kind: str, size: int, grey_share: float = 0.12):
         gray = tf.repeat(tf.image.rgb_to_grayscale(x), 3, axis=-1)
         tone = tf.random.uniform([n, 1, 1, 1])
         x = tf.where(tone < grey_share, gray, tf.where(tone < grey_share + 0.08, tf.tensordot(x, sepia, axes=1), x))
+        # After the grey and sepia: a coloured box drawn over a black-and-white photo is what 12_angry_men.jpg shows.
+        x = cross_lines(x, lines) if lines else x
         # Dim light and gamma: underexposed indoor photos and crowds in shade.
         gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], math.log(0.6), math.log(1.8)))
         lit = 255.0 * tf.pow(tf.clip_by_value(x, 0.0, 255.0) / 255.0, gamma)
@@ -1035,10 +1039,47 @@ def augmenter(kind: str, size: int, grey_share: float = 0.12):
 
     def apply(x):
         x = pipeline(x, training=True)
-        x = photo(x) if kind == "photo" else low_res(x)
+        if kind == "photo":
+            x = photo(x)
+        else:
+            x = low_res(cross_lines(x, lines) if lines else x)
         return lift_exposure_tf(tf.clip_by_value(x, 0.0, 255.0))
 
     return apply
+
+
+def cross_lines(x, share: float):
+    """`share` of a float batch (N, H, W, 3) crossed by a thin straight line of one colour, a second (a box's
+    corner) on 40% of those: a wire, a railing or a microphone stand in front of a face, or the boxes another
+    program drew into a photo. A mask's top edge is the one such line a mask head sees in training, so it took any
+    line across the nose for one: a 1-4 px line across each of the 18 unmasked faces of crowd_masks.jpg, 16
+    positions and colours each, turned 108 of the 288 copies "Mask", and the red boxes drawn into
+    12_angry_men.jpg 4 of its 10 men. Mostly level (a box's edge across the face), a third upright; the colour
+    random, half of the time a pure one (red, green, blue, white, black...) as drawing programs use."""
+    import tensorflow as tf
+
+    n, size = tf.shape(x)[0], tf.cast(tf.shape(x)[1], tf.float32)
+    grid = (tf.cast(tf.range(tf.shape(x)[1]), tf.float32) + 0.5) / size
+    yy, xx = grid[None, :, None, None], grid[None, None, :, None]
+
+    def line(upright_share):
+        def rand(lo, hi):
+            return tf.random.uniform([n, 1, 1, 1], lo, hi)
+
+        upright = rand(0.0, 1.0) < upright_share
+        angle = rand(-0.35, 0.35) + tf.where(upright, math.pi / 2, 0.0)
+        cx, cy = rand(0.15, 0.85), rand(0.3, 0.95)
+        distance = tf.abs((xx - cx) * tf.sin(angle) - (yy - cy) * tf.cos(angle)) * size  # in px
+        half = rand(0.4, 2.0) * size / 96.0  # 1-4 px wide at 96 px
+        return tf.clip_by_value(half + 0.5 - distance, 0.0, 1.0)  # anti-aliased: a pixel's share covered
+
+    alpha = line(1 / 3)
+    alpha = tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.4, tf.maximum(alpha, line(0.5)), alpha)
+    alpha *= tf.cast(tf.random.uniform([n, 1, 1, 1]) < share, tf.float32)
+    colour = tf.random.uniform([n, 1, 1, 3], 0.0, 255.0)
+    pure = 255.0 * tf.cast(tf.random.uniform([n, 1, 1, 3]) < 0.5, tf.float32)
+    colour = tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.5, pure, colour)
+    return x * (1.0 - alpha) + colour * alpha
 
 
 def lift_exposure_tf(x):
@@ -1318,7 +1359,7 @@ def fit_model(cfg: TrainConfig, data: TrainData, net: Networks, log=print,
     started = time.perf_counter() if started is None else started
 
     model = net.model
-    augment = augmenter(cfg.augment, cfg.input_size, cfg.grey_share)
+    augment = augmenter(cfg.augment, cfg.input_size, cfg.grey_share, cfg.lines)
     train_ds = make_tf_dataset(data.x_tr, data.t_tr, cfg.batch_size, augment, shuffle=True)
     val_ds = make_tf_dataset(data.x_va, data.t_va, cfg.batch_size)
     y_for_weights = data.t_tr.argmax(axis=1) if data.soft else data.t_tr
@@ -1433,7 +1474,8 @@ def make_card(cfg: TrainConfig, data: TrainData, net: Networks, served, rep: dic
                              "lr": cfg.learning_rate,
                              "lr_fine_tune": cfg.fine_tune_learning_rate, "batch_size": cfg.batch_size,
                              "augment": cfg.augment, "class_weights": cfg.class_weights,
-                             **({"grey_share": cfg.grey_share} if cfg.augment == "photo" else {})}
+                             **({"grey_share": cfg.grey_share} if cfg.augment == "photo" else {}),
+                             **({"lines": cfg.lines} if cfg.lines else {})}
                             if cfg.epochs or cfg.fine_tune_epochs else
                             # The flags of a run that trained nothing would describe training that never ran.
                             {"note": "no epochs in this run: it tested, exported and described the weights of "

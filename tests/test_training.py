@@ -871,6 +871,29 @@ def test_photo_augmentation_makes_grey_dim_and_small_faces(media):
     assert (sharp < 0.6 * np.abs(np.diff(face, axis=1)).mean()).any() and not (sharp < 1).all()
 
 
+def test_lines_cross_a_share_of_the_faces_thinly_in_one_colour(media):
+    import numpy as np
+    import tensorflow as tf
+
+    from facekit.preprocess import load_image, to_model_input
+    from facekit.training import augmenter, cross_lines
+
+    face = to_model_input(load_image(media / "example_01.png")[60:200, 300:434], 96)[0].astype(np.float32)
+    batch = np.repeat(face[None], 200, axis=0)
+    assert np.array_equal(np.asarray(cross_lines(tf.constant(batch), 0.0)), batch)
+    out = np.asarray(cross_lines(tf.constant(batch), 0.5))
+    changed = np.abs(out - batch).max(axis=-1) > 1
+    crossed = changed.any(axis=(1, 2))
+    assert 0.35 < crossed.mean() < 0.65
+    # Thin: 1-4 px lines (two at most) over a 96 px face cover a few percent of it, never a blob.
+    cover = changed[crossed].mean(axis=(1, 2))
+    assert cover.min() > 0.005 and cover.max() < 0.2, (cover.min(), cover.max())
+    # Drawn by the augmenter when asked, after its grey (a coloured box on a grey photo), and only then.
+    lined = np.asarray(augmenter("photo", 96, grey_share=0.9, lines=1.0)(batch))
+    grey = np.abs(lined[..., 0] - lined[..., 2]) < 2
+    assert (grey.mean(axis=(1, 2)) > 0.8).sum() > 20, "few faces stayed mostly grey with a coloured line on them"
+
+
 def test_each_folder_is_split_as_it_would_be_alone(datasets, tmp_path):
     """Merged folders: each folder's test part is the one a training on that folder alone holds out, so a
     model trained on both can be compared with one trained on either on the same test images."""
@@ -1386,6 +1409,22 @@ def test_soft_labels_on_a_mask_set_drop_the_synth_masks_default(datasets, tmp_pa
         line = _error_line(capfd)
         assert flag[0] in line and "does not combine with --soft-labels" in line, line
     assert len(seen) == 2
+
+
+def test_lines_reach_the_trainer_and_bad_shares_are_refused(datasets, tmp_path, monkeypatch, capfd):
+    from facekit.cli.train import main
+
+    data = small_mask_set(datasets, tmp_path / "data", 3)
+    seen = _record_train(monkeypatch)
+    assert main([*map(str, ["-d", data, "-m", tmp_path / "m", "--lines", "0.25", *TINY])]) == 0
+    assert seen[0].lines == 0.25
+    capfd.readouterr()
+    for flags, needle in ((["--lines", "1.5"], "--lines must be between 0 and 1"),
+                          (["--lines", "0.2", "--augment", "none"], "--lines draws on augmented batches")):
+        assert main([*map(str, ["-d", data, "-m", tmp_path / "m", *TINY, *flags])]) == 2
+        line = _error_line(capfd)
+        assert needle in line, line
+    assert len(seen) == 1
 
 
 def test_one_empty_class_folder_is_named(datasets, tmp_path, capfd):

@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--occluders", type=float, default=0.0, metavar="F",
                    help="mask task: add occluded copies of this share of the training without_mask faces, the mouth "
                         "half hidden by another face's skin, hair or background, as hard negatives (default: 0)")
+    p.add_argument("--lines", type=float, default=0.0, metavar="F",
+                   help="cross this share of the training faces with a thin straight line of a random colour (a "
+                        "wire, a railing, a box another program drew), labels kept, so a line across the nose is not "
+                        "read as a mask's edge (default: 0)")
     p.add_argument("--soft-labels", type=Path, metavar="CSV",
                    help="per-file votes to train on (FER+'s ferplus.csv: a 'file' column relative to the CSV, vote "
                         "columns named as the classes or as FER+'s; contempt/unknown/NF votes are dropped); "
@@ -354,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs + args.fine_tune_epochs == 0 and args.init_model is None:
         # With --init-model, 0 epochs re-tests and re-exports a trained model (e.g. with --tta).
         raise DatasetError("nothing to train: --epochs and --fine-tune-epochs are both 0")
-    if not 0 <= args.mask_share <= 1 or not 0 <= args.occluders <= 1 or not 0 <= args.grey_share <= 0.92:
-        raise DatasetError("--mask-share and --occluders must be between 0 and 1, --grey-share between 0 and 0.92")
+    if not all(0 <= share <= 1 for share in (args.mask_share, args.occluders, args.lines)) \
+            or not 0 <= args.grey_share <= 0.92:
+        raise DatasetError("--mask-share, --occluders and --lines must be between 0 and 1, --grey-share between 0 "
+                           "and 0.92")
+    if args.lines and args.augment == "none":  # the lines are drawn by the augmentation, which "none" turns off
+        raise DatasetError("--lines draws on augmented batches: give an --augment other than none")
     if args.label_source != "votes" and not args.soft_labels:
         raise DatasetError("--label-source needs --soft-labels")
     # Shares that cannot split were found once every image was read (and its face found): --val-split 0 was "the
@@ -454,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         export_int8=args.export_int8, data_licence=args.data_licence,
         val_split=args.val_split, test_split=args.test_split, synth_masks=args.synth_masks,
         max_per_class=args.max_per_class,
-        augment=args.augment, grey_share=args.grey_share,
+        augment=args.augment, grey_share=args.grey_share, lines=args.lines,
         class_weights="none" if args.no_class_weights else args.class_weights, resume=args.resume,
         init_model=args.init_model, train_batchnorm=args.train_batchnorm, tta=args.tta, ensemble=tuple(args.ensemble),
         plot=args.plot,
