@@ -9,10 +9,13 @@ from __future__ import annotations
 import csv
 import heapq
 import os
+import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +32,12 @@ MASK_TASK = "mask"
 UNMASKED = "without_mask"
 # One second of video time: long enough that a face turning or a hand passing does not fire it.
 ALERT_AFTER_S = 1.0
-# Finished alert commands are given this long to end at the close of a run before being left running.
+# Alert commands still running at the close of a run are given this long to end before they are stopped, and those
+# given SIGTERM this long more before SIGKILL.
 ALERT_WAIT_S = 5.0
+ALERT_KILL_S = 1.0
+# Commands that end this soon at the close (a Ctrl-C passed on to them) are no wait worth a line.
+ALERT_QUIET_S = 0.2
 
 
 # --- per-person summary ------------------------------------------------------------------------------
@@ -312,24 +319,29 @@ class AlertDispatcher:
     froze or dropped saw nobody meanwhile); a frame where the face is missed or too small to label is no
     evidence either way. Commands start without waiting (Popen) and are reaped on every
     update, so a slow command never holds up the frames and finished ones never pile up as zombies.
-    A command that fails is reported through `warn` as one line; the video goes on.
+    A command that fails is reported through `warn` as one line; the video goes on. What the commands print
+    is passed on by this process (`_Relay`), and `close` stops those still running after a while.
     """
 
     def __init__(self, argv: list[str], source: str = "", after_s: float = ALERT_AFTER_S,
-                 warn: Callable[[str], None] | None = None, gap_s: float = ALERT_GAP_S, stdout=None):
+                 warn: Callable[[str], None] | None = None, gap_s: float = ALERT_GAP_S, stdout=None,
+                 info: Callable[[str], None] | None = None):
         """stdout: where the commands' output goes (a file descriptor or file; None: this process's standard
-        output)."""
+        output); their standard error goes to this process's."""
         self.argv = list(argv)
         self.stdout = stdout
+        self._relay: _Relay | None = None  # started at the first command
         # The command's environment reaches its logs and messages (a chat post, a mail): an IP camera's
         # password stays out of them, as out of every line facekit prints.
         self.source = hide_password(str(source))
         self.after_s = after_s
         self.gap_s = gap_s
         self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))
+        self.info = info or (lambda message: print(f"[INFO] {message}", flush=True))
         self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         self.fired: list[tuple[int, float]] = []  # (track id, time), in order
         self.failed = 0
+        self.stopped = 0  # still running at the close, and stopped
         # Alerted tracks -> the last update (analysed frame) they were seen in. Both tables are swept of people
         # gone for good: a camera watched for weeks kept an entry for every passer-by ever seen unmasked, which
         # grew without end. Updates, not frame numbers, as the tracker counts: with --every 150 a file's frame
@@ -339,6 +351,8 @@ class AlertDispatcher:
         self._swept_s: float | None = None
         self._swept_update = 0
         self._running: list[tuple[int, subprocess.Popen]] = []
+        self._stopping: set[int] = set()  # the commands signalled by `close`, by process id
+        self._stopped: list[int] = []  # their tracks, once ended
 
     def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str | None = None) -> None:
         """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), None for a file."""
@@ -388,8 +402,14 @@ class AlertDispatcher:
         else:  # a file's: none, whatever the caller's environment held
             env.pop("FACEKIT_CLOCK", None)
         try:
-            proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=self.stdout)
-        except OSError as exc:  # e.g. removed or made non-executable since the start
+            if self._relay is None:
+                out = self.stdout if self.stdout is None or isinstance(self.stdout, int) else self.stdout.fileno()
+                self._relay = _Relay(1 if out is None else out, 2)
+            # Their own session: the close can stop a script's children with it (its process group), and no
+            # terminal signals it behind this process's back.
+            proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=self._relay.stdout,
+                                    stderr=self._relay.stderr, start_new_session=True)
+        except OSError as exc:  # e.g. removed or made non-executable since the start; out of processes
             self._failed(track, f"could not start: {exc.strerror or exc}")
             return
         self._running.append((track, proc))
@@ -405,21 +425,112 @@ class AlertDispatcher:
             code = proc.poll()
             if code is None:
                 still.append((track, proc))
+            elif proc.pid in self._stopping:
+                self._stopped.append(track)
             elif code != 0:
                 self._failed(track, f"exited with {code}")
         self._running = still
 
-    def close(self, wait_s: float = ALERT_WAIT_S) -> None:
-        """At the end of a run: give running commands up to `wait_s` to finish (reported like any
-        other); those still running are left to run on their own, not killed."""
-        deadline = time.monotonic() + wait_s
+    def close(self, wait_s: float = ALERT_WAIT_S, signum: int | None = None) -> None:
+        """At the end of a run: give running commands up to `wait_s` to finish (reported like any other), then
+        stop those still running (SIGTERM to each one's process group, SIGKILL to what outlives ALERT_KILL_S of it),
+        and stop passing their output on. Nothing of theirs outlives the run: a command left running held the
+        run's standard output and error, and with them a `| tee` (or a cron job's mail), 8.3 s past the run's end
+        for `--alert 'sleep 15'`.
+        signum: the signal that stopped the run, passed on to the commands first (a Ctrl-C at the terminal
+        reached them too before they had a session of their own)."""
+        started = time.monotonic()
+        self.poll()
+        if signum is not None:
+            self._signal(signum)
+        self._wait(started + min(ALERT_QUIET_S, wait_s))
+        if self._running:
+            self.info(f"waiting up to {wait_s:.0f} s for {counted(len(self._running), 'alert command')} still "
+                      f"running (then stopped)")
+            self._wait(started + wait_s)
+        if self._running:
+            self._signal(signal.SIGTERM)
+            self._wait(time.monotonic() + ALERT_KILL_S)
+            # Only those whose group leader is not reaped yet: a reaped one's number can be another process's now.
+            self._signal(getattr(signal, "SIGKILL", signal.SIGTERM))
+            self._wait(time.monotonic() + ALERT_KILL_S)
+            self._stopped += [track for track, _ in self._running]  # stuck in the kernel (a dead NFS mount)
+            self._running = []
+        if self._stopped:
+            self.stopped += len(self._stopped)
+            tracks = ", ".join(map(str, self._stopped))
+            self.warn(f"--alert: stopped {counted(len(self._stopped), 'command')} still running at the end "
+                      f"({'track' if len(self._stopped) == 1 else 'tracks'} {tracks}): {shlex.join(self.argv)}")
+            self._stopped = []
+        self._stopping.clear()
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
+
+    def _signal(self, signum: int) -> None:
+        for _, proc in self._running:
+            self._stopping.add(proc.pid)
+            _signal_group(proc, signum)
+
+    def _wait(self, until: float) -> None:
         for _, proc in self._running:
             try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                proc.wait(timeout=max(0.0, until - time.monotonic()))
             except subprocess.TimeoutExpired:
                 break
         self.poll()
-        if self._running:
-            self.warn(f"--alert: {len(self._running)} command(s) still running after {wait_s:.0f} s, "
-                      f"left to finish on their own")
-            self._running = []
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signum)  # its session's group (start_new_session): a script's children too
+        else:
+            proc.terminate()
+    except OSError:  # gone already
+        pass
+
+
+class _Relay:
+    """Copies what the alert commands write, as they write it, to this process's standard output and error (the
+    file descriptors `out` and `err`). The commands write into pipes that this process reads, never into its own
+    outputs, so no command (nor a child of one) holds those open once the run has ended."""
+
+    def __init__(self, out: int, err: int):
+        self._selector = selectors.DefaultSelector()
+        self._ends: dict[int, int] = {}  # destination -> the write end the commands get
+        for dest in {out, err}:
+            read, self._ends[dest] = os.pipe()
+            self._selector.register(read, selectors.EVENT_READ, dest)
+        self.stdout, self.stderr = self._ends[out], self._ends[err]
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._copy, name="facekit-alert-output", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        lost: set[int] = set()
+        while self._selector.get_map():
+            ready = self._selector.select(timeout=0.1)
+            if not ready and self._closing.is_set():  # what is left is a child that escaped its group's stop
+                break
+            for key, _ in ready:
+                data = os.read(key.fd, 65536)
+                if not data:  # every writer gone
+                    self._selector.unregister(key.fd)
+                    os.close(key.fd)
+                    continue
+                while data and key.data not in lost:
+                    try:
+                        data = data[os.write(key.data, data):]
+                    except OSError:  # its reader gone (`| head`) or closed: read on, so no command blocks
+                        lost.add(key.data)
+        for key in list(self._selector.get_map().values()):
+            os.close(key.fd)
+        self._selector.close()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Once the commands are done: pass on what they wrote last, and stop."""
+        for end in self._ends.values():
+            os.close(end)
+        self._closing.set()
+        self._thread.join(timeout)

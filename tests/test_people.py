@@ -9,9 +9,12 @@ import csv
 import functools
 import io
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -21,15 +24,15 @@ import numpy as np
 import pytest
 
 from facekit.cli.video import main
-from facekit.errors import FacekitError
+from facekit.errors import FacekitError, counted
 from facekit.people import AlertDispatcher, PeopleSummary, parse_alert_command
 from facekit.types import Box, Face, Prediction
 
 try:
-    from .conftest import MEDIA, built_once, interrupt_video_run
+    from .conftest import MEDIA, ROOT, built_once, interrupt_video_run
     from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
-    from conftest import MEDIA, built_once, interrupt_video_run
+    from conftest import MEDIA, ROOT, built_once, interrupt_video_run
     from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
 
 MASK = ["with_mask", "without_mask"]
@@ -534,6 +537,130 @@ def test_alert_command_that_fails_is_one_warning_not_a_crash(tmp_path):
     assert alerts.failed == 1
 
 
+# An alert command still running when the run ends: says it started on both outputs, writes its shell's process id
+# (its process group's, in a session of its own) to <folder>/<track id>.pid, then waits a minute in a child, as a
+# script's curl or sleep does.
+LINGERING = ("echo alert for $FACEKIT_TRACK_ID; echo its stderr >&2; echo $$ > {folder}/$FACEKIT_TRACK_ID.pid; "
+             "sleep 60")
+# A run of the dispatcher alone in a process of its own (whose outputs are the test's pipes): one alert on track 7,
+# then a close that gives its command 1 s.
+DISPATCHING = ("import sys; from facekit.people import AlertDispatcher; "
+               "from facekit.types import Box, Face, Prediction; "
+               "alerts = AlertDispatcher(sys.argv[1:]); p = Prediction('without_mask', 0.9, {'without_mask': 0.9}); "
+               "[alerts.update(i, i / 10, [Face(Box(10, 10, 60, 60), 0.9, {'mask': p}, track_id=7)]) "
+               "for i in range(15)]; alerts.close(wait_s=1); print('closed', flush=True)")
+
+
+def lingering(folder: Path) -> list[str]:
+    return ["sh", "-c", LINGERING.format(folder=shlex.quote(str(folder)))]
+
+
+def lingered(folder: Path) -> dict[int, int]:
+    """Track id -> the process group of the lingering command run for it, once it has written it whole."""
+    return {int(f.stem): int(f.read_text()) for f in folder.glob("*.pid") if f.read_text().endswith("\n")}
+
+
+def group_gone(pid: int) -> bool:
+    """No process left in group `pid` (a child of a command stopped with its shell is a zombie a moment, until the
+    system's init reaps it)."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def in_group(pgid: int) -> list[str]:
+    """The names of the processes in process group `pgid`."""
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2:].split()[2]) == pgid:  # after the name: state, parent, group
+                names.append(text[text.index("(") + 1:text.rindex(")")])
+    return names
+
+
+@contextlib.contextmanager
+def stopped_after(folder: Path):
+    """The lingering commands' process groups killed, whatever the test did (they ran a minute before the fix)."""
+    try:
+        yield
+    finally:
+        for group in lingered(folder).values():
+            with contextlib.suppress(OSError):
+                os.killpg(group, signal.SIGKILL)
+
+
+def ended_with_its_outputs(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
+    """stdout, stderr of `proc` once it has ended, read to their end: as `| tee` reads them."""
+    proc.wait(timeout=timeout)
+    try:
+        return proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.stdout.close()
+        proc.stderr.close()
+        pytest.fail("its standard output and error were still held open 10 s after it ended (an --alert command's)")
+
+
+def test_alert_still_running_at_the_end_is_stopped_and_holds_no_output_open(tmp_path):
+    """`detect_mask_video.py --alert CMD | tee log`: a command still running at the end kept the run's standard
+    output and error, and so the pipeline, open until it ended (22.9 s where the run took 14.6). It is given its
+    time, then stopped (its children too), and what it printed meanwhile still reaches the run's outputs."""
+    with stopped_after(tmp_path):
+        proc = subprocess.Popen([sys.executable, "-c", DISPATCHING, *lingering(tmp_path)], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = ended_with_its_outputs(proc, timeout=60)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["alert for 7", "[INFO] waiting up to 1 s for 1 alert command still running (then "
+                                "stopped)", "closed"], out
+    assert err.splitlines() == ["its stderr", "[WARN] --alert: stopped 1 command still running at the end (track 7): "
+                                + shlex.join(lingering(tmp_path))], err
+    assert list(lingered(tmp_path)) == [7]
+    wait_for(lambda: group_gone(lingered(tmp_path)[7]), timeout=10, what="the command's sleep to be stopped with it")
+
+
+def test_alert_commands_get_the_runs_ctrl_c(tmp_path, capfd):
+    """A Ctrl-C at the terminal reached the commands too (they shared its process group): in a session of their own
+    now, they get it from the run, not the close's wait, which would have been WAIT_S here."""
+    warnings, said = [], []
+    with stopped_after(tmp_path):
+        alerts = AlertDispatcher(lingering(tmp_path), warn=warnings.append, info=said.append)
+        for i in range(15):
+            alerts.update(i, i / 10, [face(3, "without_mask")])
+        # Its sleep started: a Ctrl-C between the shell's fork and exec of it is caught by the shell's handler there,
+        # a terminal's too, and the command runs on (to be stopped after the wait).
+        wait_for(lambda: lingered(tmp_path) and "sleep" in in_group(lingered(tmp_path)[3]))
+        started = time.monotonic()
+        alerts.close(wait_s=WAIT_S, signum=signal.SIGINT)
+        took = time.monotonic() - started
+    assert took < WAIT_S / 3, f"the close waited {took:.1f} s for a command the Ctrl-C should have stopped"
+    assert alerts.stopped == 1 and alerts.failed == 0
+    assert warnings == [f"--alert: stopped 1 command still running at the end (track 3): "
+                        f"{shlex.join(lingering(tmp_path))}"]
+    wait_for(lambda: group_gone(lingered(tmp_path)[3]), timeout=10, what="the command's sleep to be stopped with it")
+    assert capfd.readouterr().out == "alert for 3\n"
+
+
+def test_video_run_piped_ends_with_its_alert_commands(tmp_path, clip, mask_model):
+    """The script itself, its outputs piped (`| tee log`): they end when it does, each alert still running stopped
+    after its 5 s, as the lines say; what the command printed is in the run's output."""
+    with stopped_after(tmp_path):
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--model",
+                                 str(mask_model), "--no-display", "--max-frames", "60", "--alert",
+                                 shlex.join(lingering(tmp_path))], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=dict(os.environ, DISPLAY="", WAYLAND_DISPLAY=""))
+        out, err = ended_with_its_outputs(proc)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    ran = lingered(tmp_path)
+    # Within a line of the run's own, maybe: a print's text and its end of line are two writes, as before.
+    assert ran and all(f"alert for {track}\n" in out for track in ran), out
+    assert f"[INFO] waiting up to 5 s for {counted(len(ran), 'alert command')} still running (then stopped)" in out
+    assert f"[INFO] --alert ran {counted(len(ran), 'time')}, {len(ran)} stopped at the end" in out
+    assert re.search(rf"\[WARN\] --alert: stopped {counted(len(ran), 'command')} still running at the end", err), err
+    wait_for(lambda: all(group_gone(group) for group in ran.values()), timeout=10, what="the commands' sleeps stopped")
+
+
 def test_parse_alert_command(tmp_path):
     assert parse_alert_command("notify-send 'No mask' \"at the door\"".replace("notify-send", sys.executable)) == [
         sys.executable, "No mask", "at the door"]
@@ -571,13 +698,12 @@ def clip_run(tmp_path_factory, clip, mask_model):
                          str(FRAMES), "--csv", str(table), "--summary", str(summary), "--alert",
                          shlex.join(recorder(alerts))])
         assert code == 0, out.getvalue()
-        # The run gives its commands 5 s once the frames are done, then leaves them to finish on their own: on a
-        # loaded machine the last one can still be starting. Wait for as many whole lines as the run says it ran.
-        said = re.search(r"--alert ran (\d+) time", out.getvalue())
+        # The run gives its commands 5 s once the frames are done, then stops those still running: once it has
+        # returned, each command it ran has written its line (none of these is stopped).
+        said = re.search(r"--alert ran (\d+) times?\n", out.getvalue())
         assert said, out.getvalue()
         ran = int(said.group(1))
-        wait_for(lambda: sum(f.read_text().count("\n") for f in alerts.iterdir()) == ran,
-                 what=f"{ran} alert record lines in {alerts}")
+        assert sum(f.read_text().count("\n") for f in alerts.iterdir()) == ran, f"not {ran} lines in {alerts}"
         return read_csv(table), read_csv(summary), recorded(alerts)
 
     return built_once(tmp_path_factory, "people-clip-run", build)

@@ -353,7 +353,7 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     with finishing, ExitStack() as stack:
         stack.callback(source.close)
         if alerts is not None:
-            stack.callback(alerts.close)
+            stack.callback(_close_alerts, alerts)
         view = _LiveView(source, stats, stack) if display else None
         outputs = _Outputs(args, pipeline, source, task_labels, alerts, stats.cut, stack, display)
         bar = _progress_bar(args, source, report if progress is None else progress, stack)
@@ -472,8 +472,20 @@ def _alerts(args, alert_argv: list[str] | None, source):
     # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
     results_out = is_stdout(args.csv) or is_stdout(args.summary)
     named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
-    return AlertDispatcher(alert_argv, source=named, warn=warn, gap_s=gap_s,
+    return AlertDispatcher(alert_argv, source=named, warn=warn, info=info, gap_s=gap_s,
                            stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
+
+
+def _close_alerts(alerts) -> None:
+    """The --alert commands at the run's end: given their time, then stopped (AlertDispatcher.close). A Ctrl-C or a
+    terminal's hang-up reached them too while they shared its process group: in sessions of their own now, they get
+    it passed on. A SIGTERM was this process's alone (`kill`, `docker stop`): they get their time."""
+    import signal
+
+    from ..signals import exit_status, stop_requested
+
+    signum = exit_status() - 128 if stop_requested() else None
+    alerts.close(signum=signum if signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)) else None)
 
 
 def _shown_name(spec) -> str:
@@ -1073,7 +1085,8 @@ def _report(args, stats: RunStats, outputs: _Outputs) -> None:
     _say_where_short_outputs_went(args, stats.cut)
     if alerts is not None:
         info(f"--alert ran {counted(len(alerts.fired), 'time')}"
-             + (f", {alerts.failed} failed" if alerts.failed else ""))
+             + (f", {alerts.failed} failed" if alerts.failed else "")
+             + (f", {alerts.stopped} stopped at the end" if alerts.stopped else ""))
 
 
 def _say_where_short_outputs_went(args, cut: CutShort) -> None:
