@@ -298,7 +298,39 @@ def parse_alert_command(command: str) -> list[str]:
         # cron's PATH is /usr/bin:/bin: a notifier in /usr/local/bin or ~/bin, found from a terminal, is not there.
         raise FacekitError(f"--alert: command not found: {program} (not on PATH, which is "
                            f"{os.environ.get('PATH') or 'empty'}: name it by its absolute path)")
+    why = _why_it_cannot_start(shutil.which(program) or program)
+    if why is not None:
+        raise FacekitError(f"--alert: {program} {why}")
     return argv
+
+
+def _why_it_cannot_start(path: str) -> str | None:
+    """Why the system would refuse to start the executable file `path` (None: it would start). A script without a
+    #! line runs from a terminal, and from cron, whose shells run it themselves when the system will not; no shell
+    runs an --alert, and such a script ("Exec format error"), or one whose #! names a program not there, failed at
+    every alert with a [WARN] line while the video went on, where a typo in the command stops it at the start."""
+    if os.name != "posix":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:  # executable but unreadable: the system may start it still
+        return None
+    if not head.startswith(b"#!"):
+        if b"\0" in head:  # a program (ELF, Mach-O): its format is the system's business
+            return None
+        return ("is neither a program nor a script with a #! line (as #!/bin/sh, its first line): a shell runs such "
+                "a file itself, and no shell runs an --alert")
+    words = os.fsdecode(head[2:].split(b"\n", 1)[0]).split()
+    if not words:
+        return "has a #! line that names no program"
+    interpreter = words[0]
+    if not (os.path.isfile(interpreter) and os.access(interpreter, os.X_OK)):
+        return f"names {interpreter} on its #! line, which is not an executable file"
+    if Path(interpreter).name == "env" and len(words) > 1 and not words[1].startswith("-") and \
+            "=" not in words[1] and shutil.which(words[1]) is None:
+        return f"names {words[1]} on its #! line, which is not on PATH ({os.environ.get('PATH') or 'empty'})"
+    return None
 
 
 def check_alert_heads(task_labels: dict[str, list[str]]) -> None:

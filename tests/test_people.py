@@ -676,6 +676,20 @@ def test_parse_alert_command(tmp_path):
             parse_alert_command(command)
     script.chmod(0o755)
     assert parse_alert_command(shlex.quote(str(script))) == [str(script)]
+    # Executable, yet the system would not start it (a shell would run the first itself).
+    cannot_start = {"echo hi\n": "is neither a program nor a script with a #! line",
+                    "": "is neither a program nor a script with a #! line",
+                    "#!\necho hi\n": "has a #! line that names no program",
+                    "#!/nonexistent/bash\necho hi\n": "names /nonexistent/bash on its #! line, which is not an "
+                                                     "executable file",
+                    "#!/usr/bin/env no_such_shell_facekit -e\necho hi\n": "names no_such_shell_facekit on its #! line, "
+                                                                             "which is not on PATH"}
+    for text, message in cannot_start.items():
+        script.write_text(text)
+        with pytest.raises(FacekitError, match=re.escape(f"--alert: {script} {message}")):
+            parse_alert_command(str(script))
+    script.write_text("#!/usr/bin/env sh\necho hi\n")
+    assert parse_alert_command(str(script)) == [str(script)]
 
 
 # --- the CLI on the real clip ----------------------------------------------------------------------------
@@ -797,16 +811,23 @@ def test_ctrl_c_still_writes_the_summary(tmp_path, clip, mask_model):
 
 
 @pytest.mark.parametrize("command, message", [("no_such_command_facekit --now", "command not found"),
-                                              ("/nonexistent/alert.sh", "does not exist")])
+                                              ("/nonexistent/alert.sh", "does not exist"),
+                                              ("{no_hash_bang}", "is neither a program nor a script with a #! line")])
 def test_alert_that_cannot_run_fails_before_the_video_starts(tmp_path, clip, mask_model, capfd, command, message):
+    """A script without a #! line (it runs from a terminal, whose shell runs it) failed at every alert, a [WARN] line
+    each ("could not start: Exec format error"), while the video went on."""
+    scripts = tmp_path / "bin"
+    scripts.mkdir()
+    (scripts / "on_no_mask.sh").write_text('notify-send "No mask: track $FACEKIT_TRACK_ID"\n')
+    (scripts / "on_no_mask.sh").chmod(0o755)
     summary = tmp_path / "people.csv"
     started = time.monotonic()
     code = main(["--source", str(clip), "--model", str(mask_model), "--no-display", "--summary", str(summary),
-                 "--alert", command])
+                 "--alert", command.format(no_hash_bang=scripts / "on_no_mask.sh")])
     captured = capfd.readouterr()
     assert code == 2 and message in one_error_line(captured.err) and "--alert" in captured.err
     assert "loading" not in captured.out and "starting video stream" not in captured.out
-    assert time.monotonic() - started < 5 and list(tmp_path.iterdir()) == []
+    assert time.monotonic() - started < 5 and [p.name for p in tmp_path.iterdir()] == ["bin"]
 
 
 def test_alert_without_a_mask_head_is_one_line(tmp_path, clip, capfd):
