@@ -661,6 +661,24 @@ def test_video_run_piped_ends_with_its_alert_commands(tmp_path, clip, mask_model
     wait_for(lambda: all(group_gone(group) for group in ran.values()), timeout=10, what="the commands' sleeps stopped")
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_video_run_stops_its_alert_commands_as_readme_says(tmp_path, clip, mask_model, sig):
+    """README: a Ctrl-C reaches the commands at once (the terminal's did, when they shared its process group), a
+    SIGTERM (`kill`, `docker stop`) gives them their 5 s; stopped either way, the run's outputs end with it."""
+    def sleeping() -> bool:
+        return any("sleep" in in_group(group) for group in lingered(tmp_path).values())
+
+    with stopped_after(tmp_path):
+        code, said = interrupt_video_run("--source", clip, "--model", mask_model, "--alert",
+                                         shlex.join(lingering(tmp_path)), after=0, sig=sig, with_stdout=True,
+                                         until=sleeping)
+    assert code == 128 + sig and "Traceback" not in said, said
+    assert re.search(r"\[WARN\] --alert: stopped \d+ commands? still running at the end", said), said
+    assert ("[INFO] waiting up to 5 s for" in said) == (sig == signal.SIGTERM), said
+    wait_for(lambda: all(group_gone(group) for group in lingered(tmp_path).values()), timeout=10,
+             what="the commands' sleeps stopped")
+
+
 def test_parse_alert_command(tmp_path):
     assert parse_alert_command("notify-send 'No mask' \"at the door\"".replace("notify-send", sys.executable)) == [
         sys.executable, "No mask", "at the door"]
