@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import heapq
 import os
-import selectors
 import shlex
 import shutil
 import signal
@@ -526,43 +525,38 @@ def _signal_group(proc: subprocess.Popen, signum: int) -> None:
 class _Relay:
     """Copies what the alert commands write, as they write it, to this process's standard output and error (the
     file descriptors `out` and `err`). The commands write into pipes that this process reads, never into its own
-    outputs, so no command (nor a child of one) holds those open once the run has ended."""
+    outputs, so no command (nor a child of one) holds those open once the run has ended. A thread per pipe, reading
+    until every writer is gone: Windows' select() takes sockets only."""
 
     def __init__(self, out: int, err: int):
-        self._selector = selectors.DefaultSelector()
         self._ends: dict[int, int] = {}  # destination -> the write end the commands get
+        self._threads = []
+        self._closed = threading.Event()
         for dest in {out, err}:
             read, self._ends[dest] = os.pipe()
-            self._selector.register(read, selectors.EVENT_READ, dest)
+            thread = threading.Thread(target=self._copy, args=(read, dest), name="facekit-alert-output", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         self.stdout, self.stderr = self._ends[out], self._ends[err]
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._copy, name="facekit-alert-output", daemon=True)
-        self._thread.start()
 
-    def _copy(self) -> None:
-        lost: set[int] = set()
-        while self._selector.get_map():
-            ready = self._selector.select(timeout=0.1)
-            if not ready and self._closing.is_set():  # what is left is a child that escaped its group's stop
-                break
-            for key, _ in ready:
-                data = os.read(key.fd, 65536)
-                if not data:  # every writer gone
-                    self._selector.unregister(key.fd)
-                    os.close(key.fd)
-                    continue
-                while data and key.data not in lost:
+    def _copy(self, read: int, dest: int) -> None:
+        lost = False
+        try:
+            while data := os.read(read, 65536):
+                while data and not lost and not self._closed.is_set():
                     try:
-                        data = data[os.write(key.data, data):]
+                        data = data[os.write(dest, data):]
                     except OSError:  # its reader gone (`| head`) or closed: read on, so no command blocks
-                        lost.add(key.data)
-        for key in list(self._selector.get_map().values()):
-            os.close(key.fd)
-        self._selector.close()
+                        lost = True
+        finally:
+            os.close(read)
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Once the commands are done: pass on what they wrote last, and stop."""
+    def close(self, timeout: float = 0.5) -> None:
+        """Once the commands are done: pass on what they wrote last, and stop passing on (what a child that escaped
+        its group's stop writes from then on is read and dropped, as long as it runs)."""
         for end in self._ends.values():
             os.close(end)
-        self._closing.set()
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._closed.set()

@@ -620,6 +620,21 @@ def test_alert_still_running_at_the_end_is_stopped_and_holds_no_output_open(tmp_
     wait_for(lambda: group_gone(lingered(tmp_path)[7]), timeout=10, what="the command's sleep to be stopped with it")
 
 
+def test_alert_commands_child_that_left_its_group_holds_no_output_open(tmp_path):
+    """A command whose child leaves its process group (a daemon, `setsid`), out of reach of the close's stop: that
+    child held the run's outputs as long as it ran. It holds the dispatcher's own pipe now, which ends with it."""
+    detach = ("import subprocess, sys; child = subprocess.Popen(['sleep', '60'], start_new_session=True); "
+              "open(sys.argv[1], 'w').write(str(child.pid)); print('detached', flush=True)")
+    proc = subprocess.Popen([sys.executable, "-c", DISPATCHING, sys.executable, "-c", detach, str(tmp_path / "pid")],
+                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = ended_with_its_outputs(proc, timeout=60)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
+    assert proc.returncode == 0 and out.splitlines() == ["detached", "closed"] and err == "", (out, err)
+
+
 def test_alert_commands_get_the_runs_ctrl_c(tmp_path, capfd):
     """A Ctrl-C at the terminal reached the commands too (they shared its process group): in a session of their own
     now, they get it from the run, not the close's wait, which would have been WAIT_S here."""
