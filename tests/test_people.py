@@ -694,6 +694,21 @@ def test_a_stopped_video_run_stops_its_alert_commands_as_readme_says(tmp_path, c
              what="the commands' sleeps stopped")
 
 
+def test_readme_and_help_give_the_wait_the_alert_close_has():
+    """Commands still running at the end are stopped after ALERT_WAIT_S (they were left running): README's --alert
+    bullet and --help say when, with the dispatcher's number."""
+    from facekit.cli.video import build_parser
+    from facekit.people import ALERT_WAIT_S
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    bullet = readme[readme.index("- `--alert \"CMD\"` runs CMD"):]
+    bullet = bullet[:bullet.index("E.g. `--alert")]
+    assert f"Commands still running at the end get {ALERT_WAIT_S:.0f} s" in bullet and "then are stopped" in bullet
+    assert "left to finish" not in bullet, bullet
+    text = " ".join(build_parser().format_help().split())
+    assert f"one still running {ALERT_WAIT_S:.0f} s after the run's end is stopped" in text, text
+
+
 def test_parse_alert_command(tmp_path):
     assert parse_alert_command("notify-send 'No mask' \"at the door\"".replace("notify-send", sys.executable)) == [
         sys.executable, "No mask", "at the door"]
