@@ -7,6 +7,7 @@ Both are fed the tracked, smoothed faces of each frame, so the CLI and the libra
 from __future__ import annotations
 
 import csv
+import errno
 import heapq
 import os
 import shlex
@@ -546,8 +547,9 @@ class _Relay:
                 while data and not lost and not self._closed.is_set():
                     try:
                         data = data[os.write(dest, data):]
-                    except OSError:  # its reader gone (`| head`) or closed: read on, so no command blocks
-                        lost = True
+                    except OSError as exc:  # read on whatever the error, so no command blocks on its pipe
+                        lost = exc.errno in (errno.EPIPE, errno.EBADF)  # its reader gone (`| head`), or closed
+                        break  # a full disk: this piece is lost, the next may find room
         finally:
             os.close(read)
 

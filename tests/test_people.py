@@ -635,6 +635,20 @@ def test_alert_commands_child_that_left_its_group_holds_no_output_open(tmp_path)
     assert proc.returncode == 0 and out.splitlines() == ["detached", "closed"] and err == "", (out, err)
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, whose every write fails as a full disk's")
+def test_alert_command_whose_output_cannot_be_written_still_finishes(tmp_path):
+    """The run's output on a full disk (or its reader gone): what a command prints is dropped, and it is read on,
+    so the command does not block on its pipe once 64 KB are in it (it would be stopped at the end, not finished)."""
+    warnings = []
+    with open("/dev/full", "wb") as full:
+        alerts = AlertDispatcher([sys.executable, "-c", "import sys; sys.stdout.write('x' * 2**20)"],
+                                 warn=warnings.append, stdout=full)
+        for i in range(15):
+            alerts.update(i, i / 10, [face(4, "without_mask")])
+        alerts.close(wait_s=WAIT_S)
+    assert alerts.fired == [(4, 1.0)] and alerts.failed == 0 and alerts.stopped == 0 and warnings == []
+
+
 def test_alert_commands_get_the_runs_ctrl_c(tmp_path, capfd):
     """A Ctrl-C at the terminal reached the commands too (they shared its process group): in a session of their own
     now, they get it from the run, not the close's wait, which would have been WAIT_S here."""
