@@ -463,14 +463,16 @@ class AlertDispatcher:
                 self._failed(track, f"exited with {code}")
         self._running = still
 
-    def close(self, wait_s: float = ALERT_WAIT_S, signum: int | None = None) -> None:
+    def close(self, wait_s: float = ALERT_WAIT_S, signum: int | None = None,
+              hurry: Callable[[], bool] | None = None) -> None:
         """At the end of a run: give running commands up to `wait_s` to finish (reported like any other), then
         stop those still running (SIGTERM to each one's process group, SIGKILL to what outlives ALERT_KILL_S of it),
         and stop passing their output on. Nothing of theirs outlives the run: a command left running held the
         run's standard output and error, and with them a `| tee` (or a cron job's mail), 8.3 s past the run's end
         for `--alert 'sleep 15'`.
         signum: the signal that stopped the run, passed on to the commands first (a Ctrl-C at the terminal
-        reached them too before they had a session of their own)."""
+        reached them too before they had a session of their own). hurry: True once the wait is to end now (a Ctrl-C
+        during it), checked every 0.1 s."""
         started = time.monotonic()
         self.poll()
         if signum is not None:
@@ -479,7 +481,7 @@ class AlertDispatcher:
         if self._running:
             self.info(f"waiting up to {wait_s:.0f} s for {counted(len(self._running), 'alert command')} still "
                       f"running (then stopped)")
-            self._wait(started + wait_s)
+            self._wait(started + wait_s, hurry)
         if self._running:
             self._signal(signal.SIGTERM)
             self._wait(time.monotonic() + ALERT_KILL_S)
@@ -504,12 +506,17 @@ class AlertDispatcher:
             self._stopping.add(proc.pid)
             _signal_group(proc, signum)
 
-    def _wait(self, until: float) -> None:
+    def _wait(self, until: float, hurry: Callable[[], bool] | None = None) -> None:
+        """Reap the commands that end before `until`, or before `hurry` says to stop waiting."""
         for _, proc in self._running:
-            try:
-                proc.wait(timeout=max(0.0, until - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                break
+            while proc.poll() is None and not (hurry is not None and hurry()):
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    proc.wait(timeout=left if hurry is None else min(left, 0.1))
+                except subprocess.TimeoutExpired:
+                    pass
         self.poll()
 
 

@@ -649,6 +649,37 @@ def test_alert_command_whose_output_cannot_be_written_still_finishes(tmp_path):
     assert alerts.fired == [(4, 1.0)] and alerts.failed == 0 and alerts.stopped == 0 and warnings == []
 
 
+def test_a_stop_during_the_wait_for_alert_commands_ends_it(tmp_path, capfd):
+    """The video script's close of its alerts (facekit.cli.video._close_alerts, under the outputs' DeferredStop): a
+    Ctrl-C at "[INFO] waiting up to 5 s ..." was held back with the rest, and did nothing for those 5 s. One that
+    comes during the wait stops the commands then; one that came before, while the outputs were finalized, is the
+    stop whose 5 s these are (a SIGTERM's)."""
+    import threading
+    from types import SimpleNamespace
+
+    from facekit.cli.video import _close_alerts
+    from facekit.people import ALERT_WAIT_S
+
+    for came_before in (False, True):
+        folder = tmp_path / str(came_before)
+        folder.mkdir()
+        with stopped_after(folder):
+            warnings, said = [], []
+            alerts = AlertDispatcher(lingering(folder), warn=warnings.append, info=said.append)
+            for i in range(15):
+                alerts.update(i, i / 10, [face(3, "without_mask")])
+            wait_for(lambda: lingered(folder))
+            finishing = SimpleNamespace(received=came_before)
+            threading.Timer(0.5, lambda: setattr(finishing, "received", True)).start()
+            started = time.monotonic()
+            _close_alerts(alerts, finishing)
+            took = time.monotonic() - started
+        assert said == [f"waiting up to {ALERT_WAIT_S:.0f} s for 1 alert command still running (then stopped)"]
+        assert alerts.stopped == 1 and len(warnings) == 1 and "stopped 1 command" in warnings[0], warnings
+        assert (took < ALERT_WAIT_S - 1) != came_before, f"{took:.1f} s (a stop before the wait: {came_before})"
+    capfd.readouterr()
+
+
 def test_alert_commands_get_the_runs_ctrl_c(tmp_path, capfd):
     """A Ctrl-C at the terminal reached the commands too (they shared its process group): in a session of their own
     now, they get it from the run, not the close's wait, which would have been WAIT_S here."""

@@ -354,7 +354,7 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     with finishing, ExitStack() as stack:
         stack.callback(source.close)
         if alerts is not None:
-            stack.callback(_close_alerts, alerts)
+            stack.callback(_close_alerts, alerts, finishing)
         view = _LiveView(source, stats, stack) if display else None
         outputs = _Outputs(args, pipeline, source, task_labels, alerts, stats.cut, stack, display)
         bar = _progress_bar(args, source, report if progress is None else progress, stack)
@@ -477,16 +477,20 @@ def _alerts(args, alert_argv: list[str] | None, source):
                            stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
 
 
-def _close_alerts(alerts) -> None:
+def _close_alerts(alerts, finishing) -> None:
     """The --alert commands at the run's end: given their time, then stopped (AlertDispatcher.close). A Ctrl-C or a
     terminal's hang-up reached them too while they shared its process group: in sessions of their own now, they get
-    it passed on. A SIGTERM was this process's alone (`kill`, `docker stop`): they get their time."""
+    it passed on. A SIGTERM was this process's alone (`kill`, `docker stop`): they get their time. A stop signal
+    during that time (`finishing` holds it back from the outputs being finalized) ends it: a Ctrl-C at "waiting up
+    to 5 s" did nothing for those 5 s."""
     import signal
 
     from ..signals import exit_status, stop_requested
 
     signum = exit_status() - 128 if stop_requested() else None
-    alerts.close(signum=signum if signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)) else None)
+    before = finishing.received  # one during the outputs' finalizing is the stop whose time this is
+    alerts.close(signum=signum if signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)) else None,
+                 hurry=lambda: finishing.received and not before)
 
 
 def _shown_name(spec) -> str:
