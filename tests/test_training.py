@@ -390,6 +390,21 @@ def test_no_room_for_the_exported_model_is_one_line_and_keeps_the_epochs(dataset
 
 
 def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, tmp_path, capfd):
+    """Ctrl-C keeps the old model and the finished epochs; --resume goes on along the same curve.
+
+    The same runs (a trainer run is ~35 s of CPU) have --test-split 0 (README: from 0 to under 1), as a test split
+    whose every image was a copy of a training one: the model was trained, then the run ended in sklearn's "Found
+    empty input array" traceback drawing the confusion matrix, nothing saved. Now the model is saved, the plot says
+    there were no test images and so do the lines. The resumed run is also the next run after one killed with
+    kill -9 (the out-of-memory killer, a TFLite export's peak) while the model was saved: that left its hidden temp
+    folder beside the model for good (.model.lq98iy0r.part, 9.3 MB for a 64 px model), and every later training to
+    the same model removed none. The next run now removes it; one another trainer is still writing (it holds its
+    lock), and the user's own hidden folders, stay."""
+    from facekit.evaluation import confusion_png
+    from facekit.records import make_temp_dir
+
+    confusion_png(np.zeros(0, int), np.zeros((0, 3)), ["a", "b", "c"], tmp_path / "empty.png")
+    assert cv2.imread(str(tmp_path / "empty.png")) is not None
     data = small_mask_set(datasets, tmp_path / "data", 16)
     model = tmp_path / "model"
     model.mkdir()
@@ -397,7 +412,7 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [sys.executable, str(ROOT / "train_mask_detector.py"), "-d", str(data), "-m", str(model),
             "-s", "64", "-e", "1", "--fine-tune-epochs", "3", "--fine-tune-lr", "1e-4", "-b", "8",
-            "--face-crops", "none"]  # the photos are crops already
+            "--test-split", "0", "--face-crops", "none"]  # the photos are crops already
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=signals_default)
     # A thread reads the output and presses Ctrl-C as soon as the line comes (fine-tune epoch 2 is short), so that
@@ -451,11 +466,29 @@ def test_ctrl_c_keeps_previous_model_and_resume_checks_the_checkpoint(datasets, 
     assert "was trained on other images" in _error_line(capfd)
     assert (tmp_path / ".model.checkpoint" / "state.json").is_file()
     before = json.loads((tmp_path / ".model.checkpoint" / "state.json").read_text())["wall_seconds"]
-    res = run_script("train_mask_detector.py", *args[2:], "--resume")
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    killed = killed_runs_temp_folder(model)
+    live, held = make_temp_dir(model)  # another trainer saving to the same model right now
+    mine = [tmp_path / ".model.backup", tmp_path / ".model.ABCDEFGH.part"]  # not a name mkdtemp gives
+    for folder in mine:
+        folder.mkdir()
+        (folder / "card.json").write_text("{}")
+    try:
+        res = run_script("train_mask_detector.py", *args[2:], "--resume")
+    finally:
+        os.close(held)
+    said = res.stdout + res.stderr
+    assert res.returncode == 0 and "Traceback" not in said, said[-3000:]
     assert "resuming after 1 head epoch(s) and 1 fine-tune epoch(s)" in res.stdout
     card = json.loads((model / "card.json").read_text())
     assert card["task"] == "mask"
+    assert "[WARN] the test split is empty: the model is trained and saved without a test accuracy" in said
+    assert "only 0 with_mask" not in said and "nan%" not in said
+    assert re.search(r"done in \d+s: no test images; model, card", said)
+    assert (model / "model.tflite").is_file() and (model / "confusion.png").is_file()
+    assert not killed.exists() and live.is_dir()
+    assert all((folder / "card.json").read_text() == "{}" for folder in mine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".model.backup", ".model.ABCDEFGH.part", live.name,
+                                                                "data", "empty.png", "model", "other"])
     # The card's wall_seconds counted the resumed run alone; the first run's, to its checkpoint, is in it now.
     took = float(re.search(r"\[INFO\] done in (\d+)s", res.stdout).group(1))
     assert 0 < before < card["training"]["wall_seconds"] <= before + took + 1, (before, took, card["training"])
@@ -2524,47 +2557,6 @@ def test_init_model_of_a_renamed_dataset_folder_says_task_names_it(tmp_path):
     with pytest.raises(DatasetError) as err:  # other classes: a name would not make it fit
         check_trained_matches("--init-model", tmp_path, {"task": "expr_v2", "labels": ["a", "c"], "color": "rgb"})
     assert "--task" not in str(err.value)
-
-
-def test_an_empty_test_split_trains_and_saves_the_model_and_sweeps_a_killed_runs_folder(datasets, tmp_path):
-    """--test-split 0 (README: from 0 to under 1), or a test split whose every image was a copy of a training one:
-    the model was trained, then the run ended in sklearn's "Found empty input array" traceback drawing the confusion
-    matrix, nothing saved. Now the model is saved, the plot says there were no test images and so do the lines.
-
-    The same run (a trainer run is ~35 s of CPU) is the next run after one killed with kill -9 (the out-of-memory
-    killer, a TFLite export's peak) while the model was saved: that left its hidden temp folder beside the model for
-    good (.model.lq98iy0r.part, 9.3 MB for a 64 px model), and every later training to the same model removed none.
-    The next run now removes it; one another trainer is still writing (it holds its lock), and the user's own hidden
-    folders, stay."""
-    from facekit.evaluation import confusion_png
-    from facekit.records import make_temp_dir
-
-    confusion_png(np.zeros(0, int), np.zeros((0, 3)), ["a", "b", "c"], tmp_path / "empty.png")
-    assert cv2.imread(str(tmp_path / "empty.png")) is not None
-    data = small_mask_set(datasets, tmp_path / "data", 4)
-    model = tmp_path / "model"
-    killed = killed_runs_temp_folder(model)
-    live, held = make_temp_dir(model)  # another trainer saving to the same model right now
-    mine = [tmp_path / ".model.backup", tmp_path / ".model.ABCDEFGH.part"]  # not a name mkdtemp gives
-    for folder in mine:
-        folder.mkdir()
-        (folder / "card.json").write_text("{}")
-    try:
-        res = run_script("train_mask_detector.py", "-d", data, "-m", model, "--test-split", "0", *TINY)
-        out = res.stdout + res.stderr
-        assert res.returncode == 0 and "Traceback" not in out, out[-3000:]
-        assert "[WARN] the test split is empty: the model is trained and saved without a test accuracy" in out
-        assert "only 0 with_mask" not in out and "nan%" not in out
-        assert re.search(r"done in \d+s: no test images; model, card", out)
-        assert (model / "model.tflite").is_file() and (model / "confusion.png").is_file()
-
-        assert not killed.exists() and live.is_dir()
-        assert all((folder / "card.json").read_text() == "{}" for folder in mine)
-        assert json.loads((model / "card.json").read_text())["task"] == "mask"
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".model.backup", ".model.ABCDEFGH.part",
-                                                                    live.name, "data", "empty.png", "model"])
-    finally:
-        os.close(held)
 
 
 @pytest.mark.parametrize("shares, needle", [
