@@ -1280,11 +1280,12 @@ LOCAL_RAY_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address 
 DRIVER_PID = "FACEKIT_BATCH_DRIVER"
 
 
-def stop_orphans() -> list[int]:
+def stop_orphans(driver: int | None = None) -> list[int]:
     """Stop what a killed job's local Ray left running, and return their pids. A facekit-batch killed outright
     (kill -9, a scheduler's hard kill) left Ray's DashboardAgent and RuntimeEnvAgent running for good, about 90 MB
     each, two more at every such kill, and nothing said how to find them. Only processes whose facekit-batch is
-    gone are stopped (a job still running keeps its own); where /proc cannot be read (macOS), none."""
+    gone are stopped (a job still running keeps its own), and with `driver` only that one's (the job's watchdog,
+    _watch_driver); where /proc cannot be read (macOS), none."""
     import signal
 
     mine = os.getuid() if hasattr(os, "getuid") else None
@@ -1301,8 +1302,12 @@ def stop_orphans() -> list[int]:
                 env = fh.read().split(b"\0")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        driver = next((v.split(b"=", 1)[1] for v in env if v.startswith(DRIVER_PID.encode() + b"=")), b"")
-        if not driver.isdigit() or int(driver) == pid or _alive(int(driver)) or not _is_ray(pid):
+        ours = next((v.split(b"=", 1)[1] for v in env if v.startswith(DRIVER_PID.encode() + b"=")), b"")
+        if driver is None:
+            if not ours.isdigit() or int(ours) == pid or _alive(int(ours)) or not _is_ray(pid):
+                continue
+        elif pid == driver or not (ours == str(driver).encode() or _in_session_of(pid, driver)) or _alive(driver) \
+                or not _is_ray(pid):
             continue
         try:
             os.kill(pid, signal.SIGKILL)  # its raylet is gone, so nothing would hear what a SIGTERM asked
@@ -1310,6 +1315,72 @@ def stop_orphans() -> list[int]:
         except OSError:
             continue
     return stopped
+
+
+def _in_session_of(pid: int, driver: int) -> bool:
+    """Whether process `pid` writes the logs of the local Ray `driver` started: ray.init names that Ray's session
+    folder session_<date>_<driver's pid>. Ray's agents retitle themselves (setproctitle), which may blank the
+    environment /proc shows: their DRIVER_PID was gone, and a watchdog that looked for it alone left them running."""
+    mark = re.compile(rf"[/\\]session_[^/\\]*_{driver}[/\\]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if mark.search(os.readlink(f"/proc/{pid}/fd/{fd}")):
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+# The watchdog a local job starts beside itself (_watch_driver): it waits on a pipe only the driver holds, whose end
+# comes when the driver exits however it does; a "." written at a clean exit (after Ray's own shutdown) means there
+# is nothing to stop. Plain Python until then (10 MB, no facekit imported), so it costs nothing while the job runs.
+_WATCHDOG = """if True:
+    import os, sys, time
+    if os.read(0, 1) != b".":
+        from facekit.batch import stop_orphans
+        for _ in range(3):  # a worker the raylet was starting as it died shows up a moment later
+            stop_orphans(int(sys.argv[1]))
+            time.sleep(1)
+"""
+_watching: list[int] = []  # the driver whose watchdog runs: one per process, a notebook's kernel running many jobs
+
+
+def _watch_driver() -> None:
+    """A local job killed outright (kill -9, the OOM killer, a scheduler's hard kill) left its Ray's DashboardAgent
+    and RuntimeEnvAgent running (85 MB each) until the next facekit-batch stopped them: Ray fate-shares its raylet
+    and GCS with the driver (PR_SET_PDEATHSIG) and its workers follow the raylet, but the agents, the raylet's
+    children, try to report its death to the dead GCS, and were still there a minute later. No ray.init option stops
+    them, so a watchdog in a session of its own (a Ctrl-C to the terminal's group is the job's, which shuts Ray down
+    itself) stops them as the driver goes: none was left 3 s after a kill -9. Only this job's local Ray's processes
+    (its DRIVER_PID, or its session folder): a cluster given by --address is never touched."""
+    import atexit
+    import subprocess
+
+    if not os.path.isdir("/proc") or _watching == [os.getpid()]:
+        return
+    read, write = os.pipe()  # not inheritable: Ray's processes, started after, do not hold it open
+    try:
+        subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())], stdin=read, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:  # no watchdog (a process limit): the next job's start still stops what a kill leaves
+        os.close(write)
+        return
+    finally:
+        os.close(read)
+    _watching[:] = [os.getpid()]
+
+    def clean_end() -> None:
+        try:
+            os.write(write, b".")
+        except OSError:  # the watchdog is gone (killed with the job's group): nothing to tell
+            pass
+
+    # Registered before ray.init, so it runs after Ray's own atexit shutdown: a clean end says so, the watchdog quits.
+    atexit.register(clean_end)
 
 
 def _is_ray(pid: int) -> bool:
@@ -1385,6 +1456,7 @@ def start_ray(address: str | None, workers: int | None) -> int:
             info(f"stopped {counted(len(stopped), 'Ray process', 'Ray processes')} that a facekit-batch killed "
                  f"outright left running (pid {', '.join(map(str, stopped))})")
         os.environ[DRIVER_PID] = str(os.getpid())
+        _watch_driver()
         _token_for_a_home_that_cannot_keep_it()
         constants: Any = sys.modules.get("ray._private.ray_constants")  # Ray imported already (a notebook): read then
         if constants is not None and os.environ[LOCAL_RAY_ONLY] == "0":
