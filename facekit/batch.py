@@ -1516,6 +1516,34 @@ def start_ray(address: str | None, workers: int | None) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def more_workers_than_cores(workers: int, address: str | None) -> str | None:
+    """The warning for --workers past the cores that run them (this machine's, or a running cluster's CPUs), or None.
+    Each worker loads its own models and takes a core: 8 on this project's 2 cores were slower than 2 and held 2.2x
+    the memory, and nothing said so. Not refused: a cluster's CPUs may be more than this machine's, or its nodes
+    about to grow."""
+    if address is None:
+        from .runtime import usable_cores
+
+        cores, where = usable_cores(), "this machine may use"
+    else:
+        import ray
+
+        cores, where = int(ray.cluster_resources().get("CPU", 0)), "the Ray cluster has"
+    if workers <= cores:
+        return None
+    return (f"--workers {workers}, where {where} {counted(cores, 'core')}: each worker loads its own models (about "
+            f"{WORKER_GB} GB) and they share the cores, so the job runs slower, not faster, and holds about "
+            f"{(workers - cores) * WORKER_GB:.1f} GB more memory ({MORE_WORKERS_MEASURED}); give --workers {cores} or "
+            "fewer (or leave it out)")
+
+
+# One worker's peak memory with the shipped heads (status.csv's worker_rss_mb: 0.46-0.65 GB, 40 photos on 8 workers).
+WORKER_GB = 0.5
+# Measured: 40 photos (media, annotated_faces, mask_scenes_val), --photos-per-task 2 so every worker
+# has tasks, a machine busy with other work; memory is the summed RSS of the driver and its Ray's processes.
+MORE_WORKERS_MEASURED = "40 photos on 2 cores: 88 s and 5.3 GB with --workers 8, 56 s and 2.4 GB with 2"
+
+
 # Ray 2.60's `ray start --head` turns token authentication on by itself where ~/.ray/auth_token exists, while
 # ray.init(address=...) sends the token only with RAY_AUTH_MODE=token: the job said "cannot connect to Ray (Failed
 # to connect to Ray cluster at HOST:6379)" of a cluster that answered, its cause left in the exception's chain.
@@ -1928,6 +1956,8 @@ def main(argv: list[str] | None = None) -> int:
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     try:
         workers = start_ray(args.address, args.workers)
+        if args.workers and (line := more_workers_than_cores(args.workers, args.address)) is not None:
+            warn(line)
     except KeyboardInterrupt:
         # A stop while Ray started ended in a bare "[INFO] interrupted": a stop once it is up says what is left.
         from .signals import exit_status

@@ -760,8 +760,11 @@ def test_an_animated_gif_or_png_is_counted_and_queued_as_a_video_from_the_start(
 def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(media, tmp_path):
     """Results written under `archive/year=2024/` (beside a hive-style archive's photos): DuckDB's
     read_parquet('.../faces/*.parquet') gave every row a `year` column, and `-o kind=x/` made every row's kind 'x'.
-    The job names such folders and DuckDB's option that reads the parts' own columns alone."""
+    The job names such folders and DuckDB's option that reads the parts' own columns alone. And --workers past the
+    cores (8 on 2: each loading its models, slower than 2 and 2.2x the memory) said nothing: one [WARN] line now."""
     import importlib.util
+
+    from facekit.runtime import usable_cores
 
     import pandas as pd
 
@@ -769,8 +772,12 @@ def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(medi
     archive.mkdir(parents=True)
     shutil.copy(media / "obama-240p.jpg", archive / "a=b.jpg")
     out = archive / "kind=x"
-    res = batch(archive, "-o", out, "--tasks", "mask", "--workers", "1")
+    # More workers than cores (the job starts one all the same: one task) is a warning of what it costs, not a refusal.
+    cores = usable_cores()
+    res = batch(archive, "-o", out, "--tasks", "mask", "--workers", cores + 1)
     assert res.returncode == 0, res.stderr[-2000:]
+    assert re.search(rf"^\[WARN\] --workers {cores + 1}, where this machine may use {cores} cores?: each worker loads "
+                     r"its own models .* give --workers \d+ or fewer", res.stderr, re.M), res.stderr
     line = (f"[INFO] {out}'s path holds year=2024, kind=x: DuckDB reads each such folder as a column of every row (a "
             f"hive partition); read the faces with read_parquet('{out}/faces/*.parquet', hive_partitioning = false), "
             "status.csv with read_csv(..., hive_partitioning = false)")
@@ -782,9 +789,25 @@ def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it(medi
 
         told = duckdb.sql(f"select * from read_parquet('{out}/faces/*.parquet', hive_partitioning = false)").df()
         assert list(told.columns) == list(faces.columns) and told["kind"].tolist() == ["image"]
-    from facekit.batch import hive_line
+    from facekit.batch import hive_line, more_workers_than_cores
 
+    assert more_workers_than_cores(cores, None) is None
     assert hive_line(tmp_path / "results") is None and hive_line(tmp_path / "a=b=c") is None  # as DuckDB takes them
+
+
+def test_workers_past_a_clusters_cpus_are_counted_against_the_cluster_not_this_machine(monkeypatch):
+    """With --address the workers run on the cluster's nodes: its CPUs, as Ray counts them, are what they share, and
+    a laptop's 2 cores say nothing of a cluster of 64."""
+    import ray
+
+    from facekit.batch import more_workers_than_cores
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 64.0, "memory": 1e11})
+    assert more_workers_than_cores(64, "auto") is None
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 4.0})
+    line = more_workers_than_cores(8, "ray://head:10001")
+    assert line is not None and line.startswith("--workers 8, where the Ray cluster has 4 cores: "), line
+    assert "about 2.0 GB more memory" in line and line.endswith("give --workers 4 or fewer (or leave it out)"), line
 
 
 def test_ray_failure_is_one_line():
