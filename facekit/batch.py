@@ -1296,18 +1296,21 @@ def stop_orphans(driver: int | None = None) -> list[int]:
         return stopped
     for pid in pids:
         try:
-            if pid == os.getpid() or os.stat(f"/proc/{pid}").st_uid != mine:
+            if pid == os.getpid() or os.stat(f"/proc/{pid}").st_uid != mine or not _is_ray(pid):
                 continue
             with open(f"/proc/{pid}/environ", "rb") as fh:
                 env = fh.read().split(b"\0")
         except OSError:  # gone meanwhile, or not ours to read
             continue
         ours = next((v.split(b"=", 1)[1] for v in env if v.startswith(DRIVER_PID.encode() + b"=")), b"")
-        if driver is None:
-            if not ours.isdigit() or int(ours) == pid or _alive(int(ours)) or not _is_ray(pid):
-                continue
-        elif pid == driver or not (ours == str(driver).encode() or _in_session_of(pid, driver)) or _alive(driver) \
-                or not _is_ray(pid):
+        owner = int(ours) if ours.isdigit() else None
+        if owner is None or driver not in (None, owner):
+            # An agent whose retitling blanked its variable: by the session folder it writes in, the watchdog's
+            # driver's, or one a facekit-batch marked as its own (a `ray start` cluster's is never marked).
+            session = _session_of(pid)
+            if session is not None and (session[0] == driver or driver is None and session[1]):
+                owner = session[0]
+        if owner is None or owner == pid or driver not in (None, owner) or _alive(owner):
             continue
         try:
             os.kill(pid, signal.SIGKILL)  # its raylet is gone, so nothing would hear what a SIGTERM asked
@@ -1317,22 +1320,38 @@ def stop_orphans(driver: int | None = None) -> list[int]:
     return stopped
 
 
-def _in_session_of(pid: int, driver: int) -> bool:
-    """Whether process `pid` writes the logs of the local Ray `driver` started: ray.init names that Ray's session
-    folder session_<date>_<driver's pid>. Ray's agents retitle themselves (setproctitle), which may blank the
-    environment /proc shows: their DRIVER_PID was gone, and a watchdog that looked for it alone left them running."""
-    mark = re.compile(rf"[/\\]session_[^/\\]*_{driver}[/\\]")
+def _session_of(pid: int) -> tuple[int, bool] | None:
+    """(the pid in its name, whether a facekit-batch marked it its own: SESSION_MARK) of the Ray session folder
+    process `pid` writes in, or None. ray.init names a local Ray's session folder session_<date>_<driver's pid>. Ray's
+    agents retitle themselves (setproctitle), which may blank the environment /proc shows: their DRIVER_PID was
+    gone, and a watchdog or a next job that looked for it alone left them running."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
-        return False
+        return None
     for fd in fds:
         try:
-            if mark.search(os.readlink(f"/proc/{pid}/fd/{fd}")):
-                return True
+            found = _SESSION.search(os.readlink(f"/proc/{pid}/fd/{fd}"))
         except OSError:  # closed meanwhile
             continue
-    return False
+        if found:
+            return int(found[2]), os.path.isfile(os.path.join(found[1], SESSION_MARK))
+    return None
+
+
+_SESSION = re.compile(r"^(.*[/\\]session_[^/\\]*_(\d+))[/\\]")
+# Written by a local job into its Ray's session folder once Ray is up: a folder named after a pid that is gone is
+# also a `ray start` cluster's (the pid of the command that started it), which must keep running.
+SESSION_MARK = "facekit-batch"
+
+
+def _mark_session(ray) -> None:
+    try:
+        folder = ray._private.worker._global_node.get_session_dir_path()
+        with open(os.path.join(folder, SESSION_MARK), "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+    except (AttributeError, OSError):  # another Ray's layout, or no room: the watchdog still knows its driver
+        pass
 
 
 # The watchdog a local job starts beside itself (_watch_driver): it waits on a pipe only the driver holds, whose end
@@ -1497,6 +1516,8 @@ def start_ray(address: str | None, workers: int | None) -> int:
     # Ray's core takes SIGTERM over when it starts: a scheduler's stop then ended the job in a stack dump and
     # exit 134. Given back, it ends the job as Ctrl-C does (facekit.signals): "interrupted", exit 143.
     set_stop_handler(stop_handler)
+    if address is None:
+        _mark_session(ray)
     if held.received:
         ray.shutdown()
         check_stop()

@@ -2610,13 +2610,14 @@ def test_a_loop_of_links_in_a_folder_or_list_is_a_failed_source_not_a_traceback(
 def _processes_of(driver: int) -> dict[int, str]:
     """pid -> command line of every process that carries facekit-batch `driver`'s pid (its local Ray's, its
     watchdog) or writes in its Ray's session folder (Ray's agents, whose retitling may blank their environment)."""
-    from facekit.batch import DRIVER_PID, _in_session_of
+    from facekit.batch import DRIVER_PID, _session_of
 
     found = {}
     for name in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{name}/environ", "rb") as fh:
-                if f"{DRIVER_PID}={driver}".encode() in fh.read().split(b"\0") or _in_session_of(int(name), driver):
+                if f"{DRIVER_PID}={driver}".encode() in fh.read().split(b"\0") \
+                        or (_session_of(int(name)) or (None,))[0] == driver:
                     with open(f"/proc/{name}/cmdline", "rb") as cmd:
                         found[int(name)] = cmd.read().replace(b"\0", b" ").decode(errors="replace")[:80]
         except OSError:
@@ -2768,6 +2769,46 @@ def test_a_killed_jobs_ray_processes_are_stopped_at_the_next_start():
         assert running.poll() is None and users.poll() is None
     finally:
         for process in (running, users, *left):
+            process.kill()
+            process.wait()
+
+
+def test_a_killed_jobs_ray_agents_whose_environment_is_blank_are_found_by_their_session_folder(tmp_path):
+    """Ray's agents retitle themselves, which may blank the environment /proc shows: a killed job's DashboardAgent
+    and RuntimeEnvAgent had no FACEKIT_BATCH_DRIVER there, and the next job left them running. They are found by
+    the session folder they write in, named after the dead driver and marked by it; a `ray start` cluster's folder,
+    named after the command that started it (gone too), has no mark, and its processes keep running."""
+    from facekit.batch import SESSION_MARK, stop_orphans
+
+    gone, started_cluster = (subprocess.Popen([sys.executable, "-c", ""]) for _ in range(2))
+    gone.wait()
+    started_cluster.wait()  # `ray start` exits once its cluster is up
+    env = {k: v for k, v in os.environ.items() if k != "FACEKIT_BATCH_DRIVER"}
+    ray_like = [sys.executable, "-c", "import time; time.sleep(60)", "/venv/lib/site-packages/ray/dashboard/agent.py"]
+
+    def agent_of(session: Path) -> subprocess.Popen:
+        (session / "logs").mkdir(parents=True, exist_ok=True)
+        with open(session / "logs" / "dashboard_agent.out", "a") as log:
+            return subprocess.Popen(ray_like, env=env, stdout=log)
+
+    ours = tmp_path / f"session_2026-12-02_11-42-28_639505_{gone.pid}"
+    cluster = tmp_path / f"session_2026-12-02_11-40-00_123456_{started_cluster.pid}"
+    (ours / "logs").mkdir(parents=True)
+    (ours / SESSION_MARK).write_text(f"{gone.pid}\n")
+    theirs = agent_of(cluster)
+    left = []
+    try:
+        for _ in range(10):  # as in the test above: a job starting beside this one may stop it first
+            left.append(agent_of(ours))
+            time.sleep(0.3)  # its log open
+            stopped = stop_orphans()
+            if left[-1].pid in stopped:
+                break
+            assert left[-1].wait(timeout=60) == -9, stopped
+        assert left[-1].pid in stopped and theirs.pid not in stopped, stopped
+        assert theirs.poll() is None
+    finally:
+        for process in (theirs, *left):
             process.kill()
             process.wait()
 
