@@ -1395,7 +1395,7 @@ def _watch_driver() -> None:
     def clean_end() -> None:
         try:
             os.write(write, b".")
-        except OSError:  # the watchdog is gone (killed with the job's group): nothing to tell
+        except OSError:  # the watchdog is gone (killed on its own): nothing to tell
             pass
 
     # Registered before ray.init, so it runs after Ray's own atexit shutdown: a clean end says so, the watchdog quits.
