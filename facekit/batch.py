@@ -1554,15 +1554,14 @@ def more_workers_than_cores(workers: int, address: str | None) -> str | None:
         return None
     return (f"--workers {workers}, where {where} {counted(cores, 'core')}: each worker loads its own models (about "
             f"{WORKER_GB} GB) and they share the cores, so the job runs slower, not faster, and holds about "
-            f"{(workers - cores) * WORKER_GB:.1f} GB more memory ({MORE_WORKERS_MEASURED}); give --workers {cores} or "
-            "fewer (or leave it out)")
+            f"{(workers - cores) * WORKER_GB:.1f} GB more memory; give --workers {cores} or fewer (or leave it out)")
 
 
 # One worker's peak memory with the shipped heads (status.csv's worker_rss_mb: 0.46-0.65 GB, 40 photos on 8 workers).
+# Measured: 40 photos (media, annotated_faces, mask_scenes_val), --photos-per-task 2 so every worker had tasks, on a
+# 2-core machine busy with other work: 88 s and 5.3 GB with --workers 8, 56 s and 2.4 GB with 2 (memory: the summed
+# RSS of the driver and its Ray's processes).
 WORKER_GB = 0.5
-# Measured: 40 photos (media, annotated_faces, mask_scenes_val), --photos-per-task 2 so every worker
-# has tasks, a machine busy with other work; memory is the summed RSS of the driver and its Ray's processes.
-MORE_WORKERS_MEASURED = "40 photos on 2 cores: 88 s and 5.3 GB with --workers 8, 56 s and 2.4 GB with 2"
 
 
 # Ray 2.60's `ray start --head` turns token authentication on by itself where ~/.ray/auth_token exists, while
