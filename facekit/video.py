@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoError, VideoNotFoundError, counted, loops, native_path, near_names, shown
-from .preprocess import MAX_PIXELS, check_rotation, header_size, is_image_path, rotate_clockwise, special_kind
+from .preprocess import MAX_PIXELS, as_bgr, check_rotation, header_size, is_image_path, rotate_clockwise, special_kind
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale, sync_if_replacing
 
 # Cameras often report 0 fps (or nonsense); the writer needs a number.
@@ -321,6 +321,9 @@ def _open_capture(spec: SourceSpec, hold_stderr: bool = True, explain: bool = Tr
     path = spec.path
     sequence = _is_sequence(path)
     name = _opencv_name(path)
+    gif = None if sequence else _GifCapture.opened(path)
+    if gif is not None:
+        return cast(cv2.VideoCapture, gif)  # its read, get, set and release are all FrameSource calls
     with quiet():
         # An image sequence ("frame_%03d.png") goes through OpenCV's own reader, which hands back each
         # image at its own size; FFmpeg's image2 would rescale them silently.
@@ -627,6 +630,74 @@ def animated(path: Path) -> bool:
     detect_mask_video.py --source reads it; a video folder run and facekit-batch take it so too (they took it for a
     photo: skipped, or its first frame alone). An animated WebP, which FFmpeg cannot read, stays a photo."""
     return Path(path).suffix.lower() in (".gif", ".png") and image_frames(Path(path)) > 1
+
+
+# A GIF frame's delay where it gives none (a GIF87a has no field for one) or 0, as OpenCV's FFmpeg and browsers play it.
+GIF_DEFAULT_DELAY_MS = 100
+
+
+class _GifCapture:
+    """A GIF's frames through the calls FrameSource makes of a cv2.VideoCapture, read one at a time by Pillow: OpenCV's
+    FFmpeg stops a GIF87a (what Pillow writes for an animation saved without a duration) early without a word, 1 of
+    12 frames read, 234 of 275, and the short read ended the run "truncated or corrupt". Pillow reads both versions,
+    the same pixels, one frame held at a time (cv2.imreadanimation holds them all, and took 20 s for 275 frames where
+    Pillow took 3). A frame's time is the sum of the delays before it, as FFmpeg adds them up (GIF_DEFAULT_DELAY_MS
+    where one has none); the rate is the first frame's. Not a subclass of cv2.VideoCapture: one crashed the process
+    (SIGSEGV) when collected."""
+
+    def __init__(self, image) -> None:
+        self._image = image
+        self._count = int(getattr(image, "n_frames", 1))
+        self._next = 0  # the frame the next read gives
+        self._at_ms = 0.0  # the time of the frame read last
+        self._ends_ms = 0.0  # and when it ends: the next one's time
+        self._fps = 1000.0 / self._delay_ms()
+
+    @classmethod
+    def opened(cls, path: Path) -> "_GifCapture | None":
+        """The GIF at `path` opened, or None where it is no GIF Pillow opens (then OpenCV's reader says why)."""
+        from PIL import Image
+
+        if not _file_head(path, 6).startswith((b"GIF87a", b"GIF89a")):
+            return None
+        try:
+            return cls(Image.open(path))
+        except Exception:  # noqa: BLE001 - Pillow's errors come as many types
+            return None
+
+    def _delay_ms(self) -> float:
+        return float(self._image.info.get("duration") or GIF_DEFAULT_DELAY_MS)
+
+    def isOpened(self) -> bool:
+        return self._image is not None
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._image is None or self._next >= self._count:
+            return False, None
+        try:
+            self._image.seek(self._next)
+            frame = self._image.convert("RGBA") if "transparency" in self._image.info or \
+                self._image.mode in ("RGBA", "PA", "LA") else self._image.convert("RGB")
+            pixels = np.asarray(frame)
+        except Exception:  # noqa: BLE001 - a damaged frame fails in Pillow as many types: the file ends there
+            return False, None
+        self._next += 1
+        self._at_ms, self._ends_ms = self._ends_ms, self._ends_ms + self._delay_ms()
+        # On white, as a transparent GIF is read as a photo (as_bgr).
+        return True, cv2.cvtColor(as_bgr(pixels) if pixels.shape[2] == 4 else pixels, cv2.COLOR_RGB2BGR)
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: self._fps, cv2.CAP_PROP_FRAME_COUNT: float(self._count),
+                cv2.CAP_PROP_POS_MSEC: self._at_ms, cv2.CAP_PROP_POS_FRAMES: float(self._next),
+                cv2.CAP_PROP_PTS: float(self._next - 1)}.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        return False  # no seeking: a range is read from the first frame (FrameSource._seek)
+
+    def release(self) -> None:
+        if self._image is not None:
+            self._image.close()
+            self._image = None
 
 
 def _check_sequence_start(pattern: Path) -> None:

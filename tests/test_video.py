@@ -4453,6 +4453,34 @@ def test_an_animated_gif_given_as_the_video_is_read_at_its_own_times(clip, mask_
     assert read_csv(tables / "anim.csv") == read_csv(table)
 
 
+def test_a_gif87a_animation_is_read_whole_at_its_default_delay(clip, mask_model, tmp_path, capfd):
+    """Pillow writes an animation saved without a duration as a GIF87a, which has no delays: OpenCV's FFmpeg read 1 of
+    its 12 frames, then "[ERROR] ... video ends at frame 1 of 12 (truncated or corrupt)", exit 2. Every frame comes
+    through now, 100 ms apart as players show one, the same pixels as the GIF89a with delays of 100 ms."""
+    from PIL import Image
+
+    cap = cv2.VideoCapture(str(clip))
+    frames = [Image.fromarray(cv2.cvtColor(cv2.resize(cap.read()[1], (320, 180)), cv2.COLOR_BGR2RGB))
+              for _ in range(12)]
+    cap.release()
+    old, new, table = tmp_path / "old.gif", tmp_path / "new.gif", tmp_path / "faces.csv"
+    frames[0].save(old, save_all=True, append_images=frames[1:])
+    frames[0].save(new, save_all=True, append_images=frames[1:], duration=100)
+    assert old.read_bytes()[:6] == b"GIF87a" and new.read_bytes()[:6] == b"GIF89a"
+    code = main(["--source", str(old), "--model", str(mask_model), "--no-display", "--csv", str(table)])
+    out, err = capfd.readouterr()
+    assert code == 0 and "[ERROR]" not in err, err
+    assert "[INFO] 12 frames, " in out
+    times = {int(r["frame"]): float(r["time_s"]) for r in read_csv(table)}
+    assert times == {n: round(n / 10, 3) for n in range(12)}, times
+    with FrameSource(old) as a, FrameSource(new) as b:
+        assert a.frames_shown == b.frames_shown == 12 and a.fps == b.fps == 10.0
+        for _ in range(12):
+            (i, x), (j, y) = a.read(), b.read()
+            assert i == j and a.time_s(i) == b.time_s(j) and np.array_equal(x, y)
+        assert a.read() is None and b.read() is None
+
+
 def test_analyze_video_gives_back_what_its_reader_freed_when_it_ends(clip, monkeypatch):
     """analyze_video per web request: what each run's reader thread freed stayed with the process (266-267 MB after
     12 calls of a 2 s clip, 241-249 MB trimmed). Each run now ends in glibc's malloc_trim(0), a run read to its end
