@@ -979,6 +979,7 @@ class FrameSource:
                          and self._container() == "ts")
         self._steps: deque[float] = deque(maxlen=9)  # a TS's last steps between frames, in seconds (_lost_before)
         self._restart_said = False  # a TS whose timestamps start again part-way (_lost_before): said once
+        self._restarted_at: int | None = None  # and the frame where they first did
         if self._live:
             self._pacer = Pacer()
             # Frames read and not handed out yet, oldest first: (index, frame, when taken, when due), as the Pacer
@@ -1120,6 +1121,8 @@ class FrameSource:
         if not self._ts_gaps:
             return 0
         step = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - self._last_s  # _last_s: the frame before's, or NaN
+        if step < -CLOCK_RESTART_S and self._restarted_at is None:
+            self._restarted_at = index
         if step < -CLOCK_RESTART_S and not self._restart_said and self._notify is not None:
             # Pieces joined with `cat`: the rows' times went back to the second piece's own without a word.
             self._restart_said = True
@@ -1293,7 +1296,12 @@ class FrameSource:
         while self._stamps and self._stamps[0][0] < index:
             self._stamps.popleft()
         t = self._stamps[0][1] if self._stamps and self._stamps[0][0] == index else None
-        if t is not None and np.isfinite(t) and (t > 0 or index == 0):
+        # A time of 0 (or less) is no timestamp (an image sequence's every frame) but in the first frame, and in an
+        # MPEG-TS whose clock started again (pieces joined with cat): a piece's first frame at 0.000 was given
+        # index / fps, the first piece's clock a frame on (1.502 s after its last at 1.468), and in a piece that
+        # starts before the first's own start every frame to its 0 was.
+        restarted = self._restarted_at is not None and index >= self._restarted_at
+        if t is not None and np.isfinite(t) and (t > 0 or index == 0 or restarted):
             return t
         return index / self.fps
 

@@ -256,7 +256,8 @@ def test_a_start_past_a_cat_joined_ts_clock_says_why_and_how_to_read_it(tmp_path
         f"[WARN] {joined}: its timestamps start again at frame 45 (pieces joined with cat?): the times from there "
         f"are that piece's own; ffmpeg -i {joined} -c copy whole.ts puts them in one timeline"]
     times = {int(r["frame"]): float(r["time_s"]) for r in read_csv(tmp_path / "faces.csv")}
-    assert times[44] > 1.4 and times[46] < 0.1
+    # The second piece's first frame at its own 0.000: it kept the first piece's clock, a frame on (1.502).
+    assert [times[44], times[45], times[46]] == pytest.approx([1.468, 0.0, 0.033], abs=1e-3), times
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(joined), "-c", "copy", str(tmp_path / "whole.ts")], check=True)
     assert main(["--source", str(tmp_path / "whole.ts"), *common, "--csv", str(tmp_path / "whole.csv")]) == 0
     assert "[WARN]" not in capfd.readouterr().err
@@ -264,6 +265,33 @@ def test_a_start_past_a_cat_joined_ts_clock_says_why_and_how_to_read_it(tmp_path
     # A TS that is that short says so as before, its packets read for a restart they do not have.
     assert main(["--source", str(pieces[0]), *common]) == 2
     assert one_error_line(capfd.readouterr().err).endswith("on: the video is 0:01.502 long")
+
+
+def test_each_piece_of_a_cat_joined_ts_of_copied_pieces_keeps_its_own_clock_from_its_first_frame(tmp_path, clip):
+    """Pieces cut with `-c copy -f mpegts` (the second from 4 s, its first picture on its keyframe) and joined with
+    cat: the second piece's clock starts 0.83 s before the first's own 0, and its frames to its 0 were timed index /
+    fps, the first piece's clock carried on for 25 frames from 3.170 s, then went back to the piece's own. Each piece's
+    frames now step at the rate from its first frame; the one jump is at the join."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    pieces = [tmp_path / "a.ts", tmp_path / "b.ts"]
+    for cut, piece in zip((["-i", str(clip), "-t", "4"], ["-ss", "4", "-i", str(clip)]), pieces):
+        subprocess.run(["ffmpeg", "-v", "error", *cut, "-an", "-c", "copy", "-f", "mpegts", str(piece)], check=True)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(piece.read_bytes() for piece in pieces))
+    cap, raw = cv2.VideoCapture(str(joined)), []
+    while cap.read()[0]:
+        raw.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+    cap.release()
+    join = next(i for i in range(1, len(raw)) if raw[i] < raw[i - 1] - 1.0)
+    assert raw[join] < -0.5  # the case: the second piece starts before the first's 0
+    with FrameSource(str(joined)) as source:
+        times = []
+        while (item := source.read()) is not None:
+            times.append(source.time_s(item[0]))
+    assert len(times) == len(raw) and times[join] == pytest.approx(raw[join])
+    odd = [i for i in range(1, len(times)) if abs((times[i] - times[i - 1]) * 29.97 - 1.0) > 0.05]
+    assert odd == [join], odd
 
 
 def test_a_folder_run_skips_a_video_shorter_than_the_start(tmp_path, clip, mask_model, capfd):
