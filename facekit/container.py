@@ -1,9 +1,10 @@
-"""What OpenCV does not say about a video file: how many sound tracks it has, and when its pictures start.
+"""What OpenCV does not say about a video file: how many sound tracks it has, when its pictures start, and how many
+pictures an AVI or an MPEG-TS holds.
 
 OpenCV's VideoWriter writes pictures only, and the opencv-python wheels' FFmpeg reader opens no audio stream
 (CAP_PROP_AUDIO_TOTAL_STREAMS is 0 for a clip with sound), so an annotated video silently lost its source's sound.
 Reading the container's own track list (MP4 / MOV, Matroska / WebM, AVI) lets the run say so. Pure Python, headers
-only: a file of gigabytes costs a few reads."""
+and indexes only: a file of gigabytes costs a few reads."""
 
 from __future__ import annotations
 
@@ -307,6 +308,136 @@ def _avi_stream_types(data: bytes, at: int):
         elif kind == b"strh":
             yield data[body:body + 4]
         at = body + size + (size & 1)  # RIFF chunks are padded to an even length
+
+
+def avi_pictures(path: str | os.PathLike) -> int | None:
+    """The pictures of an AVI's first video stream, as its index (idx1) lists them, the empty entries left out: FFmpeg
+    writes a video of B-frames (`ffmpeg -i clip.mp4 -c copy clip.avi`) at twice its rate, every other entry empty,
+    and OpenCV counts them (601 for the hamilton clip's 275). None where it cannot be told: no index, or an OpenDML
+    file past 1 GB, whose first index lists only its first part."""
+    try:
+        with open(path, "rb") as fh:
+            riff, riff_size, form = struct.unpack("<4sI4s", fh.read(12))
+            end = os.fstat(fh.fileno()).st_size
+            if riff != b"RIFF" or form != b"AVI " or 8 + riff_size + (riff_size & 1) < end - 8:
+                return None  # another RIFF (AVIX) follows: its pictures are in no idx1
+            at, stream = 12, None
+            while at + 8 <= end:
+                fh.seek(at)
+                kind, size = struct.unpack("<4sI", fh.read(8))
+                if kind == b"LIST" and size <= MAX_HEADER_BYTES and fh.read(4) == b"hdrl":
+                    types = list(_avi_stream_types(fh.read(size - 4), 0))
+                    stream = types.index(b"vids") if b"vids" in types else None
+                elif kind == b"idx1" and stream is not None and size <= MAX_HEADER_BYTES:
+                    import numpy as np
+
+                    entries = np.frombuffer(fh.read(size - size % 16), dtype=[("id", "S4"), ("flags", "<u4"),
+                                                                               ("at", "<u4"), ("size", "<u4")])
+                    ids = [f"{stream:02d}{suffix}".encode() for suffix in ("dc", "db")]  # compressed, uncompressed
+                    return int(np.count_nonzero(np.isin(entries["id"], ids) & (entries["size"] > 0))) or None
+                at += 8 + size + (size & 1)
+    except (OSError, ValueError, struct.error):
+        return None
+    return None
+
+
+TS_PROBE_BYTES = 1 << 20  # an MPEG-TS's first and last pictures are looked for this far into its head and tail
+TS_PROBES = 8  # and its clock at this many places between, each TS_PROBE_BYTES // 16 long
+# Stream types of video in an MPEG-TS's program map: MPEG-1/2, MPEG-4 Part 2, H.264, H.265, VVC.
+TS_VIDEO_TYPES = {0x01, 0x02, 0x10, 0x1B, 0x24, 0x33}
+CLOCK_RESTART_S = 1.0  # a TS's timestamps that go back by more than this are a new piece's (B-frames' go back by a few)
+
+
+def ts_sync(data: bytes) -> tuple[int, int] | None:
+    """(the packets' length, the first one's offset) of MPEG-TS `data`: 188-byte packets, each from the sync byte
+    0x47 (a camcorder's .mts / .m2ts: 192). Looked for past the first bytes: a piece of a recording split by size
+    (split -b 1G) starts mid-packet. None where `data` is no TS."""
+    return next(((step, at) for step in (188, 192) for at in range(step)
+                 if all(data[at + step * k:at + step * k + 1] == b"G" for k in range(4))), None)
+
+
+def ts_pictures_span_s(path: str | os.PathLike) -> float | None:
+    """Seconds from an MPEG-TS's first picture to its last, by their timestamps (PTS) in its first and last
+    TS_PROBE_BYTES: a TS holds no frame count, and OpenCV's is the whole file's span times the rate, its sound's
+    included (300 for the hamilton clip's 275 frames: `ffmpeg -i clip.mp4 -c copy clip.ts`). None where it cannot be
+    told: no program map or picture timestamp found there, or a clock that goes back at one of TS_PROBES places
+    between (pieces joined with cat: the span is the last piece's)."""
+    try:
+        with open(path, "rb") as fh:
+            end = os.fstat(fh.fileno()).st_size
+            places = [(0, TS_PROBE_BYTES), *((end * k // (TS_PROBES + 1), TS_PROBE_BYTES // 16)
+                                             for k in range(1, TS_PROBES + 1)), (end - TS_PROBE_BYTES, TS_PROBE_BYTES)]
+            chunks, read_to = [], 0
+            for at, size in places:  # in the file's order, none read twice
+                at = max(at, read_to)
+                fh.seek(at)
+                chunks.append(fh.read(max(0, min(size, end - at))))
+                read_to = at + len(chunks[-1])
+    except OSError:
+        return None
+    sync = ts_sync(chunks[0])
+    video = None if sync is None else _ts_video_pid(_ts_packets(chunks[0], sync[0]))
+    if sync is None or video is None:
+        return None
+    times = [pts for chunk in chunks for pid, pts in _ts_pts(_ts_packets(chunk, sync[0])) if pid == video]
+    if not times:
+        return None
+    first = reached = times[0]
+    for pts in times:  # as far past the first picture as each is, at 90 kHz in 33 bits that wrap
+        if (pts - first) % (1 << 33) > (1 << 32):  # before the first picture: a B-frame shown before it
+            first = pts
+        elif ((reached - pts) % (1 << 33)) / 90000.0 > CLOCK_RESTART_S and (reached - pts) % (1 << 33) < (1 << 32):
+            return None  # gone back by more than a B-frame's reorder
+        elif (pts - reached) % (1 << 33) < (1 << 32):
+            reached = pts
+    return ((reached - first) % (1 << 33)) / 90000.0
+
+
+def _ts_packets(data: bytes, step: int):
+    """(PID, payload) of each packet in `data` in which a unit (a table, a PES packet) starts, from its first sync
+    byte: picked out with numpy, as a megabyte holds ~5,600 packets and a picture starts in one of dozens."""
+    import numpy as np
+
+    sync = ts_sync(data)
+    if sync is None or sync[0] != step:
+        return
+    rows = (len(data) - sync[1]) // step
+    packets = np.frombuffer(data, np.uint8, rows * step, sync[1]).reshape(rows, step)
+    for row in np.flatnonzero((packets[:, 0] == 0x47) & (packets[:, 1] & 0x40 != 0)):
+        at = sync[1] + int(row) * step
+        control = (data[at + 3] >> 4) & 0x3
+        body = at + 4 + (1 + data[at + 4] if control == 3 else 0)
+        if control & 1 and body < at + 188:
+            yield ((data[at + 1] & 0x1F) << 8) | data[at + 2], data[body:at + 188]
+
+
+def _ts_video_pid(packets) -> int | None:
+    """The PID of the first video stream the program map (found by the PAT) lists."""
+    pmt = None
+    for pid, payload in packets:
+        if len(payload) < 13:
+            continue
+        section = payload[1 + payload[0]:]
+        if pid == 0 and section[:1] == b"\x00" and len(section) >= 16:
+            pmt = ((section[10] & 0x1F) << 8) | section[11]  # the first program's
+        elif pid == pmt and section[:1] == b"\x02" and len(section) >= 12:
+            length = ((section[1] & 0x0F) << 8) | section[2]
+            at = 12 + (((section[10] & 0x0F) << 8) | section[11])
+            while at + 5 <= min(len(section), 3 + length - 4):
+                kind, es_pid = section[at], ((section[at + 1] & 0x1F) << 8) | section[at + 2]
+                if kind in TS_VIDEO_TYPES:
+                    return es_pid
+                at += 5 + (((section[at + 3] & 0x0F) << 8) | section[at + 4])
+            return None
+    return None
+
+
+def _ts_pts(packets):
+    """(PID, PTS) of each PES packet that starts in `packets` and has a PTS."""
+    for pid, payload in packets:
+        if payload[:3] == b"\x00\x00\x01" and len(payload) >= 14 and payload[7] & 0x80:
+            p = payload[9:14]
+            yield pid, (((p[0] >> 1) & 0x07) << 30) | (p[1] << 22) | ((p[2] >> 1) << 15) | (p[3] << 7) | (p[4] >> 1)
 
 
 # H.264 profiles whose sequence parameter set holds the chroma format, bit depths and scaling lists.

@@ -26,6 +26,7 @@ from typing import cast
 import cv2
 import numpy as np
 
+from .container import CLOCK_RESTART_S
 from .errors import VideoError, VideoNotFoundError, counted, loops, native_path, near_names, shown
 from .preprocess import MAX_PIXELS, as_bgr, check_rotation, header_size, is_image_path, rotate_clockwise, special_kind
 from .records import TEMP_SUFFIX, CutShort, make_ordinary, make_temp, sweep_stale, sync_if_replacing
@@ -65,8 +66,6 @@ MAX_TRUSTED_FPS = 240.0
 RATE_PROBE_FRAMES = 9
 # A frame belongs to a range [start_s, end_s) when its time is within this of it (a timestamp's float error).
 RANGE_SLACK_S = 5e-5
-# A TS's timestamps that go back by more than this are a new piece's (B-frames' go back by a few frames').
-CLOCK_RESTART_S = 1.0
 
 # .mp4's MPEG-4 Part 2 plays in desktop players (VLC, mpv, QuickTime, Windows' player) but in no web browser; the
 # opencv-python wheels write no H.264. WebM's VP8 plays in every current browser, for ~24 ms of CPU a 640x360 frame
@@ -906,9 +905,11 @@ class FrameSource:
         self.frame_count = int(count) if self.spec.kind != "camera" and count and count > 0 else None
         # The frames a player shows, where a local file's header counts more: the progress bar's total. A clip cut
         # with -c copy counted its hidden lead-in ("224/275" at its end, of the 225 it shows).
-        self.frames_shown = self.frame_count
+        self.frames_shown: int | None = self.frame_count
+        spanned = self.frame_count  # the frames the file's duration spans at its rate
         if self.frame_count and self.spec.kind == "file" and not (self.sequence or self._photo):
-            self.frames_shown = _frames_shown(self.spec.path, self.frame_count, self.fps)
+            self.frames_shown, spanned = _frames_shown(self.spec.path, self.frame_count, self.fps,
+                                                       self._container() == "ts")
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
                          and not _served_file(str(self.spec.target)))
         if live is None and self.spec.kind == "stream" and not self._endless:
@@ -917,7 +918,7 @@ class FrameSource:
             self._live = False
         self.first_index = 0  # the first frame's number in the file: a time range's first frame's
         self.first_s = 0.0  # and its time
-        self.duration_s = self.frames_shown / self.fps if self.frames_shown and self.fps_known else None
+        self.duration_s = spanned / self.fps if spanned and self.fps_known else None
         self._end_s = None
         self._seeked = False  # whether the capture was moved to a time range's start (_seek)
         if start_s is not None or end_s is not None:
@@ -1393,7 +1394,7 @@ class FrameSource:
     def _container(self) -> str | None:
         """A file's container, as its end and its timestamps are read: "mp4" (MP4 / MOV), "pts" (Matroska / WebM,
         AVI: timestamps in frames from 0), "ts" (MPEG-TS) or None (another, or none that can be told)."""
-        from .container import MP4_TOP
+        from .container import MP4_TOP, ts_sync
 
         if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
             from urllib.parse import urlparse
@@ -1408,12 +1409,10 @@ class FrameSource:
             return None
         matroska = head.startswith(b"\x1a\x45\xdf\xa3")  # EBML's magic number
         avi = head[:4] == b"RIFF" and head[8:12] == b"AVI "
-        # MPEG-TS: 188-byte packets, each from the sync byte 0x47 (a camcorder's .mts / .m2ts: 192). Looked for
-        # past the first bytes: a piece of a recording split by size (split -b 1G) starts mid-packet, and was
-        # "video ends at frame 65 of 72 (truncated or corrupt)", exit 2.
+        # An MPEG-TS's packets are looked for past the first bytes: a piece of a recording split by size (split -b
+        # 1G) starts mid-packet, and was "video ends at frame 65 of 72 (truncated or corrupt)", exit 2.
         # An MP4's box names come first: an index's table of repeating 4-byte entries can hold 0x47 every 188 bytes.
-        ts = any(all(head[at + step * k:at + step * k + 1] == b"G" for k in range(4))
-                 for step in (188, 192) for at in range(step))
+        ts = ts_sync(head) is not None
         return "pts" if matroska or avi else "mp4" if head[4:8] in MP4_TOP else "ts" if ts else None
 
     def _read_to_end(self) -> bool:
@@ -1555,20 +1554,34 @@ def _clock_restart(path: Path) -> tuple[float, int] | None:
     return None if restart is None else (restart, packets)
 
 
-def _frames_shown(path: Path, count: int, fps: float) -> int:
-    """How many of a file's `count` frames (OpenCV's, from its header) a player shows: an MP4's / MOV's edit list
-    can hide a lead-in (`ffmpeg -ss 2.5 -i long.mp4 -c copy`), and a Matroska / WebM count is its duration times
-    the rate from 0, where a cut one's pictures start later (0.346 s: 10 of "225" never there)."""
-    from .container import sound
+def _frames_shown(path: Path, count: int, fps: float, ts: bool) -> tuple[int | None, int]:
+    """How many of a file's `count` frames (OpenCV's, from its header) a player shows, the progress bar's total (None
+    where it cannot be told), and how many its duration spans at `fps`. An MP4's / MOV's edit list can hide a lead-in
+    (`ffmpeg -ss 2.5 -i long.mp4 -c copy`), and a Matroska / WebM count is its duration times the rate from 0, where a
+    cut one's pictures start later (0.346 s: 10 of "225" never there): both span the frames shown. An AVI of B-frames
+    that FFmpeg wrote at twice its rate counts its empty entries ("601" for 275 pictures, at 59.94 fps: its duration
+    is the count's), and an MPEG-TS's count is its every stream's span ("300" for 275, its sound from 0.85 s before
+    its pictures): the progress bar stopped at 275/601 and 275/300. ts: the file is an MPEG-TS."""
+    from .container import avi_pictures, sound, ts_pictures_span_s
 
+    if ts:
+        span = ts_pictures_span_s(path)
+        if span is None:  # pieces joined with cat, each with its own clock: no count comes near (215 of 310)
+            return None, count
+        shown = round(span * fps) + 1
+        return (shown, shown) if 0 < shown <= count + SHORT_READ_SLACK else (count, count)
     found = sound(path)
     if found is None:
-        return count
+        return count, count
+    pictures = avi_pictures(path) if found.picture_span_s is None and found.picture_start_s == 0 else None
+    if pictures is not None:
+        return (pictures if pictures + SHORT_READ_SLACK < count else count), count
     if found.picture_span_s is not None:
         shown = round(found.picture_span_s * fps)
     else:  # an MP4 without an edit list and an AVI start at 0
         shown = count - round(found.picture_start_s * fps)
-    return shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
+    shown = shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
+    return shown, shown
 
 
 def _display_size(size: tuple[int, int], sar_num: float, sar_den: float) -> tuple[int, int]:

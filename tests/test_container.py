@@ -157,3 +157,39 @@ def test_what_cannot_be_told_is_none(tmp_path):
     cut.write_bytes(struct.pack(">I4s", 24, b"ftyp") + b"isom" + b"\0" * 12 + struct.pack(">I4s", 999, b"mdat"))
     assert audio_tracks(text) is None and audio_tracks(tmp_path / "missing.mp4") is None
     assert audio_tracks(cut) is None  # no moov: a recording cut short
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+@pytest.mark.parametrize("name", ["clip.mov", "clip.mkv", "clip.avi", "clip.ts", "clip.m2ts"])
+def test_a_copy_of_the_clip_in_any_container_counts_the_frames_it_gives(tmp_path, name):
+    """The progress bar's total (frames_shown) of the hamilton clip copied into another container (`ffmpeg -c
+    copy`): OpenCV counts 601 in the AVI (its entries at twice the rate, every other one empty) and 300 in the TS
+    (its sound's span too), and the bar ran 275/601, 271/300. Each gives its 275 now, read in a few ms at open; a
+    duration still spans every frame's time."""
+    if not CLIP.is_file():
+        pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
+    path = tmp_path / name
+    form = {".ts": ["-f", "mpegts"], ".m2ts": ["-f", "mpegts", "-mpegts_m2ts_mode", "1"]}.get(path.suffix, [])
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(CLIP), "-c", "copy", *form, str(path)], check=True)
+    with FrameSource(path) as source:
+        shown, frames = source.frames_shown, 0
+        while (item := source.read()) is not None:
+            frames, last = frames + 1, source.time_s(item[0])
+    assert frames == shown == 275 and source.duration_s >= last
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+def test_a_ts_joined_with_cat_has_no_total_rather_than_a_wrong_one(tmp_path):
+    """`cat a.ts b.ts` starts its clock again at the join: OpenCV's count (215) and the last piece's span (190)
+    both fell short of its 310 frames. Its progress bar counts frames without a total; a whole TS keeps its total."""
+    if not CLIP.is_file():
+        pytest.skip("the video clip needs the asset mirror (FACEKIT_ASSETS)")
+    pieces = [tmp_path / "a.ts", tmp_path / "b.ts"]
+    for cut, piece in zip((["-i", str(CLIP), "-t", "4"], ["-ss", "4", "-i", str(CLIP)]), pieces):
+        subprocess.run(["ffmpeg", "-v", "error", *cut, "-c", "copy", "-f", "mpegts", str(piece)], check=True)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(piece.read_bytes() for piece in pieces))
+    with FrameSource(joined) as source:
+        assert source.frames_shown is None and source.duration_s is not None  # a --start past it still says why
+    with FrameSource(pieces[0]) as source:
+        assert source.frames_shown == 95
