@@ -382,6 +382,9 @@ def test_an_animated_gifs_range_is_its_frames_at_their_own_delays(tmp_path):
         while (item := source.read()) is not None:
             got.append((item[0], round(source.time_s(item[0]), 3), int(item[1][0, 0, 0])))
     assert got == [(6, 0.8, 120), (7, 1.1, 140), (8, 1.4, 160)]
+    # Its length is its delays' sum, 2.0 s: by its first delay's rate it was "1.0 s long", a start at 1.2 refused.
+    with FrameSource(str(gif), start_s=1.2) as source:
+        assert source.duration_s == pytest.approx(2.0) and source.read()[0] == 8 and source.time_s(8) == 1.4
     photo = tmp_path / "still.png"
     frames[0].save(photo)
     with pytest.raises(VideoError, match="is a photo, not a video"):
