@@ -641,7 +641,7 @@ class _GifCapture:
     12 frames read, 234 of 275, and the short read ended the run "truncated or corrupt". Pillow reads both versions,
     the same pixels, one frame held at a time (cv2.imreadanimation holds them all, and took 20 s for 275 frames where
     Pillow took 3). A frame's time is the sum of the delays before it, as FFmpeg adds them up (GIF_DEFAULT_DELAY_MS
-    where one has none); the rate is the first frame's. Not a subclass of cv2.VideoCapture: one crashed the process
+    where one has none); the rate is their average. Not a subclass of cv2.VideoCapture: one crashed the process
     (SIGSEGV) when collected."""
 
     def __init__(self, image, length_ms: float | None) -> None:
