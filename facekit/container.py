@@ -183,8 +183,19 @@ def _vint(fh: BinaryIO, keep_marker: bool) -> tuple[int | None, int]:
     return (None if value == (1 << (7 * length)) - 1 else value), length
 
 
+def matroska_head(head: bytes) -> Sound | None:
+    """sound() of a Matroska / WebM file told from its first bytes (one on a web server), where its track list and
+    first cluster are; None where they do not tell."""
+    if not head.startswith(MKV_EBML.to_bytes(4, "big")):
+        return None
+    try:
+        return _matroska(io.BytesIO(head))
+    except (ValueError, struct.error):
+        return None
+
+
 def _matroska(fh: BinaryIO) -> Sound | None:
-    end = os.fstat(fh.fileno()).st_size
+    end = fh.seek(0, os.SEEK_END)
     at, tracks, scale = 0, None, 1_000_000  # the track list; nanoseconds a timestamp counts (Matroska's default)
     while at < end:
         fh.seek(at)

@@ -941,6 +941,9 @@ class FrameSource:
         if self.frame_count and self.spec.kind == "file" and not (self.sequence or self._photo):
             self.frames_shown, spanned = _frames_shown(self.spec.path, self.frame_count, self.fps,
                                                        self._container() == "ts")
+        if self.frame_count and self.spec.kind == "stream" and self._container() == "pts":
+            # A Matroska / WebM file on a web server, told by its head as a local one is: its bar ran to 275/300.
+            self.frames_shown = spanned = _served_frames_shown(str(self.spec.target), self.frame_count, self.fps)
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
                          and not _served_file(str(self.spec.target)))
         if live is None and self.spec.kind == "stream" and not self._endless:
@@ -1607,12 +1610,39 @@ def _frames_shown(path: Path, count: int, fps: float, ts: bool) -> tuple[int | N
     pictures = avi_pictures(path) if found.picture_span_s is None and found.picture_start_s == 0 else None
     if pictures is not None:
         return (pictures if pictures + SHORT_READ_SLACK < count else count), count
+    shown = _shown_of(found, count, fps)
+    return shown, shown
+
+
+def _shown_of(found, count: int, fps: float) -> int:
+    """The frames of `count` that a file whose container tells `found` (a container.Sound) shows."""
     if found.picture_span_s is not None:
         shown = round(found.picture_span_s * fps)
     else:  # an MP4 without an edit list and an AVI start at 0
         shown = count - round(found.picture_start_s * fps)
-    shown = shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
-    return shown, shown
+    return shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
+
+
+SERVED_HEAD_BYTES = 256 << 10  # a served Matroska's track list and first cluster's first blocks come within this
+
+
+def _served_frames_shown(url: str, count: int, fps: float) -> int:
+    """_frames_shown of a Matroska / WebM file on a web server, from its first SERVED_HEAD_BYTES (one request, as
+    `_http_request` makes it); `count` where they do not tell."""
+    from http.client import HTTPException
+    from urllib.request import urlopen
+
+    from .container import matroska_head
+
+    request = _http_request(url)
+    if request is None:
+        return count
+    try:
+        with urlopen(request, timeout=STREAM_TIMEOUT_MS / 1000) as answer:
+            found = matroska_head(answer.read(SERVED_HEAD_BYTES))
+    except (OSError, ValueError, HTTPException):
+        return count
+    return count if found is None else _shown_of(found, count, fps)
 
 
 def _display_size(size: tuple[int, int], sar_num: float, sar_den: float) -> tuple[int, int]:
