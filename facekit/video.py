@@ -941,7 +941,7 @@ class FrameSource:
         if self.frame_count and self.spec.kind == "file" and not (self.sequence or self._photo):
             self.frames_shown, spanned = _frames_shown(self.spec.path, self.frame_count, self.fps,
                                                        self._container() == "ts")
-        if self.frame_count and self.spec.kind == "stream" and self._container() == "pts":
+        if self.frame_count and self.spec.kind == "stream" and _served_matroska(str(self.spec.target)):
             # A Matroska / WebM file on a web server, told by its head as a local one is: its bar ran to 275/300.
             self.frames_shown = spanned = _served_frames_shown(str(self.spec.target), self.frame_count, self.fps)
         self._endless = (self.spec.kind == "stream" and not (count and count > 0)
@@ -1621,6 +1621,14 @@ def _shown_of(found, count: int, fps: float) -> int:
     else:  # an MP4 without an edit list and an AVI start at 0
         shown = count - round(found.picture_start_s * fps)
     return shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
+
+
+def _served_matroska(url: str) -> bool:
+    """Whether a stream's URL names a Matroska / WebM file (by its name, as FrameSource._container tells a served
+    file's container: its first bytes would be another request)."""
+    from urllib.parse import urlparse
+
+    return Path(urlparse(url).path).suffix.lower() in (".mkv", ".webm")
 
 
 SERVED_HEAD_BYTES = 256 << 10  # a served Matroska's track list and first cluster's first blocks come within this
