@@ -352,7 +352,8 @@ class AlertDispatcher:
     evidence either way. Commands start without waiting (Popen) and are reaped on every
     update, so a slow command never holds up the frames and finished ones never pile up as zombies.
     A command that fails is reported through `warn` as one line; the video goes on. What the commands print
-    is passed on by this process (`_Relay`), and `close` stops those still running after a while.
+    is passed on by this process (`_Relay`), and `close` stops those still running after a while. A folder run's
+    one dispatcher goes from video to video (`next_source`), its commands running on, and is closed once.
     """
 
     def __init__(self, argv: list[str], source: str = "", after_s: float = ALERT_AFTER_S,
@@ -363,17 +364,26 @@ class AlertDispatcher:
         self.argv = list(argv)
         self.stdout = stdout
         self._relay: _Relay | None = None  # started at the first command
-        # The command's environment reaches its logs and messages (a chat post, a mail): an IP camera's
-        # password stays out of them, as out of every line facekit prints.
-        self.source = hide_password(str(source))
         self.after_s = after_s
-        self.gap_s = gap_s
         self.warn = warn or (lambda message: print(f"[WARN] {message}", file=sys.stderr, flush=True))
         self.info = info or (lambda message: print(f"[INFO] {message}", flush=True))
-        self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         self.fired: list[tuple[int, float]] = []  # (track id, time), in order
         self.failed = 0
         self.stopped = 0  # still running at the close, and stopped
+        self._running: list[tuple[int, str, subprocess.Popen]] = []  # (track, source, command)
+        self._stopping: set[int] = set()  # the commands signalled by `close`, by process id
+        self._stopped: list[tuple[int, str]] = []  # their (track, source), once ended
+        # A folder's videos share track ids (the tracker starts again at each): its lines name the video too.
+        self._many = False
+        self._start(source, gap_s)
+
+    def _start(self, source: str, gap_s: float) -> None:
+        """What one source's frames build up, from nothing."""
+        # The command's environment reaches its logs and messages (a chat post, a mail): an IP camera's
+        # password stays out of them, as out of every line facekit prints.
+        self.source = hide_password(str(source))
+        self.gap_s = gap_s
+        self.since: dict[int, tuple[float, float]] = {}  # track id -> (streak start, last seen)
         # Alerted tracks -> the last update (analysed frame) they were seen in. Both tables are swept of people
         # gone for good: a camera watched for weeks kept an entry for every passer-by ever seen unmasked, which
         # grew without end. Updates, not frame numbers, as the tracker counts: with --every 150 a file's frame
@@ -382,9 +392,14 @@ class AlertDispatcher:
         self._updates = 0
         self._swept_s: float | None = None
         self._swept_update = 0
-        self._running: list[tuple[int, subprocess.Popen]] = []
-        self._stopping: set[int] = set()  # the commands signalled by `close`, by process id
-        self._stopped: list[int] = []  # their tracks, once ended
+
+    def next_source(self, source: str, gap_s: float = ALERT_GAP_S) -> None:
+        """A folder run's next video: its tracks and times start again (the tracker's ids do: its track 4 is not the
+        video before's), while the commands still running go on and the counts add up. Closed at each video's end,
+        they cut off a notifier slower than ALERT_WAIT_S that fired near it and held the run up between videos."""
+        self.poll()
+        self._many = True
+        self._start(source, gap_s)
 
     def update(self, frame: int, time_s: float, faces: Iterable[Face], clock: str | None = None) -> None:
         """clock: the frame's local date and time for a camera or stream (FACEKIT_CLOCK), None for a file."""
@@ -442,25 +457,33 @@ class AlertDispatcher:
             proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=self._relay.stdout,
                                     stderr=self._relay.stderr, start_new_session=True)
         except OSError as exc:  # e.g. removed or made non-executable since the start; out of processes
-            self._failed(track, f"could not start: {exc.strerror or exc}")
+            self._failed(track, self.source, f"could not start: {exc.strerror or exc}")
             return
-        self._running.append((track, proc))
+        self._running.append((track, self.source, proc))
 
-    def _failed(self, track: int, why: str) -> None:
+    def _failed(self, track: int, source: str, why: str) -> None:
         self.failed += 1
-        self.warn(f"--alert for track {track} {why}: {shlex.join(self.argv)}")
+        self.warn(f"--alert for {self._named([(track, source)])} {why}: {shlex.join(self.argv)}")
+
+    def _named(self, tracks: list[tuple[int, str]]) -> str:
+        """"track 7", "tracks 2, 3"; a folder run's with their videos: "track 4 of a.mp4; tracks 2, 3 of b.mp4"."""
+        by_source: dict[str, list[int]] = {}
+        for track, source in tracks:
+            by_source.setdefault(source, []).append(track)
+        return "; ".join(f"{'track' if len(ids) == 1 else 'tracks'} {', '.join(map(str, ids))}"
+                         + (f" of {source}" if self._many else "") for source, ids in by_source.items())
 
     def poll(self) -> None:
         """Reap the commands that have finished, reporting those that failed."""
         still = []
-        for track, proc in self._running:
+        for track, source, proc in self._running:
             code = proc.poll()
             if code is None:
-                still.append((track, proc))
+                still.append((track, source, proc))
             elif proc.pid in self._stopping:
-                self._stopped.append(track)
+                self._stopped.append((track, source))
             elif code != 0:
-                self._failed(track, f"exited with {code}")
+                self._failed(track, source, f"exited with {code}")
         self._running = still
 
     def close(self, wait_s: float = ALERT_WAIT_S, signum: int | None = None,
@@ -488,13 +511,13 @@ class AlertDispatcher:
             # Only those whose group leader is not reaped yet: a reaped one's number can be another process's now.
             self._signal(getattr(signal, "SIGKILL", signal.SIGTERM))
             self._wait(time.monotonic() + ALERT_KILL_S)
-            self._stopped += [track for track, _ in self._running]  # stuck in the kernel (a dead NFS mount)
+            # Stuck in the kernel (a dead NFS mount).
+            self._stopped += [(track, source) for track, source, _ in self._running]
             self._running = []
         if self._stopped:
             self.stopped += len(self._stopped)
-            tracks = ", ".join(map(str, self._stopped))
             self.warn(f"--alert: stopped {counted(len(self._stopped), 'command')} still running at the end "
-                      f"({'track' if len(self._stopped) == 1 else 'tracks'} {tracks}): {shlex.join(self.argv)}")
+                      f"({self._named(self._stopped)}): {shlex.join(self.argv)}")
             self._stopped = []
         self._stopping.clear()
         if self._relay is not None:
@@ -502,13 +525,13 @@ class AlertDispatcher:
             self._relay = None
 
     def _signal(self, signum: int) -> None:
-        for _, proc in self._running:
+        for _, _, proc in self._running:
             self._stopping.add(proc.pid)
             _signal_group(proc, signum)
 
     def _wait(self, until: float, hurry: Callable[[], bool] | None = None) -> None:
         """Reap the commands that end before `until`, or before `hurry` says to stop waiting."""
-        for _, proc in self._running:
+        for _, _, proc in self._running:
             while proc.poll() is None and not (hurry is not None and hurry()):
                 left = until - time.monotonic()
                 if left <= 0:

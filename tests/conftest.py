@@ -274,9 +274,9 @@ def line_on_stdout(proc: subprocess.Popen, text: str, timeout: float = 120) -> s
 
 def whole_lines(path: Path, count: int, timeout: float = 120) -> list[str]:
     """The lines of a file other processes append to (--alert commands), once `count` whole ones (each ended by a
-    line break) are there. A run waits 5 s for its commands at its end and leaves the rest running: on a loaded
-    machine a command's Python start takes longer, and its file is missing, or there empty from its open() to its
-    write, when the run returns. `timeout` is a hang's bound; the test fails if fewer, or more, lines came."""
+    line break) are there. A run gives its commands 5 s at its end and then stops those still running: on a loaded
+    machine a command's Python start can take longer, and its line never comes (its file missing, or there empty
+    from its open() to its write). `timeout` is a hang's bound; the test fails if fewer, or more, lines came."""
     deadline = time.monotonic() + timeout
     while True:
         text = path.read_text() if path.is_file() else ""

@@ -30,10 +30,10 @@ from facekit.types import Box, Face, Prediction
 
 try:
     from .conftest import MEDIA, ROOT, built_once, interrupt_video_run
-    from .test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
+    from .test_video import _cut_of, clip, mask_model, one_error_line, read_csv  # noqa: F401 (fixtures)
 except ImportError:  # tests/ run as a plain folder (no __init__.py)
     from conftest import MEDIA, ROOT, built_once, interrupt_video_run
-    from test_video import clip, mask_model, one_error_line, read_csv  # noqa: F401
+    from test_video import _cut_of, clip, mask_model, one_error_line, read_csv  # noqa: F401
 
 MASK = ["with_mask", "without_mask"]
 # How long a dispatcher's close() gives its commands, each a Python start: it returns as soon as they are done, so a
@@ -540,8 +540,9 @@ def test_alert_command_that_fails_is_one_warning_not_a_crash(tmp_path):
 # An alert command still running when the run ends: says it started on both outputs, writes its shell's process id
 # (its process group's, in a session of its own) to <folder>/<track id>.pid, then waits a minute in a child, as a
 # script's curl or sleep does.
-LINGERING = ("echo alert for $FACEKIT_TRACK_ID; echo its stderr >&2; echo $$ > {folder}/$FACEKIT_TRACK_ID.pid; "
-             "sleep 60")
+LINGERING = ("echo alert for $FACEKIT_TRACK_ID; echo its stderr >&2; echo $$ > {folder}/{name}.pid; sleep 60")
+# A folder run's videos have their own track ids: its commands' files are named after the video too.
+BY_VIDEO = "${FACEKIT_SOURCE##*/}-$FACEKIT_TRACK_ID"
 # A run of the dispatcher alone in a process of its own (whose outputs are the test's pipes): one alert on track 7,
 # then a close that gives its command 1 s.
 DISPATCHING = ("import sys; from facekit.people import AlertDispatcher; "
@@ -551,13 +552,15 @@ DISPATCHING = ("import sys; from facekit.people import AlertDispatcher; "
                "for i in range(15)]; alerts.close(wait_s=1); print('closed', flush=True)")
 
 
-def lingering(folder: Path) -> list[str]:
-    return ["sh", "-c", LINGERING.format(folder=shlex.quote(str(folder)))]
+def lingering(folder: Path, name: str = "$FACEKIT_TRACK_ID") -> list[str]:
+    return ["sh", "-c", LINGERING.format(folder=shlex.quote(str(folder)), name=name)]
 
 
-def lingered(folder: Path) -> dict[int, int]:
-    """Track id -> the process group of the lingering command run for it, once it has written it whole."""
-    return {int(f.stem): int(f.read_text()) for f in folder.glob("*.pid") if f.read_text().endswith("\n")}
+def lingered(folder: Path) -> dict[int | str, int]:
+    """Track id (BY_VIDEO: "a.mp4-4") -> the process group of the lingering command run for it, once it has written
+    it whole."""
+    return {int(f.stem) if f.stem.isdigit() else f.stem: int(f.read_text()) for f in folder.glob("*.pid")
+            if f.read_text().endswith("\n")}
 
 
 def group_gone(pid: int) -> bool:
@@ -700,6 +703,91 @@ def test_alert_commands_get_the_runs_ctrl_c(tmp_path, capfd):
                         f"{shlex.join(lingering(tmp_path))}"]
     wait_for(lambda: group_gone(lingered(tmp_path)[3]), timeout=10, what="the command's sleep to be stopped with it")
     assert capfd.readouterr().out == "alert for 3\n"
+
+
+def test_a_folder_runs_dispatcher_goes_on_to_its_next_video_with_its_commands_running(tmp_path):
+    """A folder run's one dispatcher (AlertDispatcher.next_source): the next video's tracks start again (its track 3
+    alerts, though the video before's did), the command of the video before runs on, and the close names each
+    stopped command's video."""
+    warnings, said = [], []
+    command = lingering(tmp_path, BY_VIDEO)
+    with stopped_after(tmp_path):
+        alerts = AlertDispatcher(command, warn=warnings.append, info=said.append)
+        for source in ("clips/a.mp4", "clips/b.mp4"):
+            alerts.next_source(source)
+            for i in range(15):
+                alerts.update(i, i / 10, [face(3, "without_mask")])
+        wait_for(lambda: len(lingered(tmp_path)) == 2)
+        assert said == warnings == [] and all(not group_gone(group) for group in lingered(tmp_path).values())
+        alerts.close(wait_s=0.5)
+    assert alerts.fired == [(3, 1.0), (3, 1.0)] and alerts.stopped == 2 and alerts.failed == 0
+    assert warnings == ["--alert: stopped 2 commands still running at the end (track 3 of clips/a.mp4; track 3 of "
+                        f"clips/b.mp4): {shlex.join(command)}"], warnings
+    assert sorted(lingered(tmp_path)) == ["a.mp4-3", "b.mp4-3"]
+
+
+def test_a_stop_during_a_folder_runs_wait_for_its_alert_commands_ends_it(tmp_path):
+    """A folder run closes its commands after its last video, its own stop signals held back meanwhile: a Ctrl-C
+    during the wait ends it (as one video's), where a KeyboardInterrupt there would have left them running."""
+    import threading
+
+    from facekit.cli.video import _close_folder_alerts
+    from facekit.people import ALERT_WAIT_S
+    from facekit.signals import clear_stop
+
+    warnings = []
+    with stopped_after(tmp_path):
+        alerts = AlertDispatcher(lingering(tmp_path), warn=warnings.append, info=lambda _: None)
+        for i in range(15):
+            alerts.update(i, i / 10, [face(3, "without_mask")])
+        wait_for(lambda: lingered(tmp_path))
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        try:
+            stopped = _close_folder_alerts(alerts)
+        finally:
+            clear_stop()
+        took = time.monotonic() - started
+    assert stopped and took < ALERT_WAIT_S - 1, f"{took:.1f} s"
+    assert alerts.stopped == 1 and len(warnings) == 1 and "stopped 1 command" in warnings[0], warnings
+    wait_for(lambda: group_gone(lingered(tmp_path)[3]), timeout=10, what="the command's sleep to be stopped with it")
+
+
+def test_a_folder_runs_alert_commands_outlive_their_video_and_are_counted(tmp_path, clip, mask_model):
+    """`--source clips/ --alert CMD`: each video's end gave its commands 5 s, then stopped them, so a notifier slower
+    than that which fired near one video's end was cut off and the run waited between videos; and no line said how
+    many ran. The commands run on into the next video, the wait and the stop come once, after the last, and the
+    closing lines count them."""
+    clips, pids = tmp_path / "clips", tmp_path / "pids"
+    clips.mkdir()
+    pids.mkdir()
+    # Each cut ends a few frames after someone's first second unmasked (the clip's frames 112 and 241).
+    _cut_of(clips / "a.mp4", clip, 40, start=75)
+    _cut_of(clips / "b.mp4", clip, 40, start=205)
+    command = lingering(pids, BY_VIDEO)
+    with stopped_after(pids):
+        proc = subprocess.Popen([sys.executable, str(ROOT / "detect_mask_video.py"), "--source", f"{clips}/",
+                                 "--model", str(mask_model), "--tasks", "mask", "--no-display", "--alert",
+                                 shlex.join(command)], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=dict(os.environ, DISPLAY="", WAYLAND_DISPLAY=""))
+        out, err = ended_with_its_outputs(proc)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    ran = lingered(pids)
+    by_video = {video: sorted(int(key.split("-")[1]) for key in ran if key.startswith(video))
+                for video in ("a.mp4", "b.mp4")}
+    assert by_video["a.mp4"] and by_video["b.mp4"], ran
+    lines = [line for line in out.splitlines() if line.startswith("[INFO]")]
+    b_done = next(i for i, line in enumerate(lines) if line.startswith(f"[INFO] {clips}/b.mp4: 40 frames"))
+    waits = [i for i, line in enumerate(lines) if line.startswith("[INFO] waiting up to 5 s")]
+    assert waits == [b_done + 1] and lines[b_done + 1].endswith(f"for {len(ran)} alert commands still running (then "
+                                                                 "stopped)"), out
+    assert lines[-1] == f"[INFO] --alert ran {len(ran)} times, {len(ran)} stopped at the end", out
+    assert lines[-2].startswith("[INFO] 2 videos, 80 frames, "), out
+    named = "; ".join(f"{'track' if len(ids) == 1 else 'tracks'} {', '.join(map(str, ids))} of {clips}/{video}"
+                      for video, ids in by_video.items())
+    assert (f"[WARN] --alert: stopped {len(ran)} commands still running at the end ({named}): "
+            f"{shlex.join(command)}\n") in err, err
+    wait_for(lambda: all(group_gone(group) for group in ran.values()), timeout=10, what="the commands' sleeps stopped")
 
 
 def test_video_run_piped_ends_with_its_alert_commands(tmp_path, clip, mask_model):

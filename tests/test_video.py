@@ -4173,10 +4173,12 @@ def test_a_killed_timeline_run_with_no_writable_home_leaves_no_temp_folder(tmp_p
     assert list(temp.iterdir()) == []
 
 
-def _cut_of(path: Path, clip: Path, frames: int, fourcc: str = "mp4v", fps: float = 30) -> Path:
-    """The clip's first `frames` frames as a video of its own."""
+def _cut_of(path: Path, clip: Path, frames: int, fourcc: str = "mp4v", fps: float = 30, start: int = 0) -> Path:
+    """The clip's `frames` frames from frame `start` on (read, not sought: exact) as a video of its own."""
     cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps,
                                                                 CLIP_SIZE)
+    for _ in range(start):
+        cap.read()
     for _ in range(frames):
         writer.write(cap.read()[1])
     writer.release()

@@ -318,20 +318,21 @@ class TurnHint:
                 f"or upside down, --rotate {best} reads it turned")
 
 
-def run(args, pipeline=None, report=True, progress: bool | None = None) -> RunStats:
+def run(args, pipeline=None, report=True, progress: bool | None = None, alerts=None) -> RunStats:
     """Open the source, run the loop, and finalize every output however the loop ends (normal end,
     q / Esc, Ctrl-C, a source that breaks). Bad input before the first frame raises VideoError. progress: a file's
-    progress bar on a terminal (default: as `report`)."""
+    progress bar on a terminal (default: as `report`). alerts: a folder run's --alert dispatcher, which goes on to
+    this video and is left running at its end (the folder run closes it after the last)."""
     from ..video import opencv_quiet
 
     # OpenCV's log is silent while the video runs and as it was after: run in a notebook's kernel (`%run
     # detect_mask_video.py`, or main() from a cell), it stayed silent, and a later cv2.imread("typo.png") there
     # gave None without OpenCV's "can't open/read file" line.
     with opencv_quiet():
-        return _run(args, pipeline, report, progress)
+        return _run(args, pipeline, report, progress, alerts)
 
 
-def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
+def _run(args, pipeline, report: bool, progress: bool | None, going_on) -> RunStats:
     from ..records import CutShort
     from ..signals import DeferredStop
 
@@ -343,7 +344,7 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     source, reader = _open_source(args, report)
     if report:
         _say_how_frames_are_read(args, source, pipeline)
-    alerts = _alerts(args, alert_argv, source)
+    alerts = _alerts(args, alert_argv, source, going_on)
     stats = RunStats(cut=CutShort(inputs=[args.source]))
     # The landmarker counts a frame's faces before the loop gets the frame: a Ctrl-C (or a `--csv -` reader gone)
     # in between left one frame the outputs never took in its "landmarks on N of M face(s)". Its counts are taken
@@ -353,7 +354,7 @@ def _run(args, pipeline, report: bool, progress: bool | None) -> RunStats:
     # `finishing` exits after the stack: the CSV rename and the source release run under it too.
     with finishing, ExitStack() as stack:
         stack.callback(source.close)
-        if alerts is not None:
+        if alerts is not None and going_on is None:
             stack.callback(_close_alerts, alerts, finishing)
         view = _LiveView(source, stats, stack) if display else None
         outputs = _Outputs(args, pipeline, source, task_labels, alerts, stats.cut, stack, display)
@@ -460,8 +461,9 @@ def _small_faces_line(args, source, pipeline) -> str | None:
             f"detector time: 3x a 1080p frame's, 11x a 4K one's){cheaper}")
 
 
-def _alerts(args, alert_argv: list[str] | None, source):
-    """The --alert command's dispatcher for this source; None without --alert."""
+def _alerts(args, alert_argv: list[str] | None, source, going_on=None):
+    """The --alert command's dispatcher for this source; None without --alert. going_on: a folder run's, which goes
+    on to this source, its commands still running."""
     from ..people import ALERT_GAP_S, AlertDispatcher
     from ..records import is_stdout
 
@@ -469,10 +471,13 @@ def _alerts(args, alert_argv: list[str] | None, source):
         return None
     # A file read sparsely (--every, a time-lapse) sees each face seconds apart: that is no gap.
     gap_s = ALERT_GAP_S if source.live else max(ALERT_GAP_S, 2 * args.every / source.fps)
+    named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
+    if going_on is not None:
+        going_on.next_source(named, gap_s)
+        return going_on
     # With `--csv -` or `--summary -` standard output is the table a pipe reads: a command's `echo` went into
     # its rows, which pandas then read as text. Its output goes where every other line does, standard error.
     results_out = is_stdout(args.csv) or is_stdout(args.summary)
-    named = "-" if getattr(args, "piped", False) else args.source  # not the temporary file it was read into
     return AlertDispatcher(alert_argv, source=named, warn=warn, info=info, gap_s=gap_s,
                            stdout=2 if results_out else None)  # fd 2: sys.stderr may be a capture
 
@@ -491,6 +496,24 @@ def _close_alerts(alerts, finishing) -> None:
     before = finishing.received  # one during the outputs' finalizing is the stop whose time this is
     alerts.close(signum=signum if signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)) else None,
                  hurry=lambda: finishing.received and not before)
+
+
+def _close_folder_alerts(alerts) -> bool:
+    """A folder run's --alert commands, closed once its last video is done or the run stopped, as one video's are at
+    its end (_close_alerts), with the stop signals held back meanwhile: a Ctrl-C during the wait ends it, where it
+    would have left them running. True when one came."""
+    from ..signals import DeferredStop
+
+    with DeferredStop() as finishing:
+        finishing.arm()
+        _close_alerts(alerts, finishing)
+    return finishing.received
+
+
+def _alerts_line(alerts) -> str:
+    """The line counting a run's --alert commands, once they are closed."""
+    return (f"--alert ran {counted(len(alerts.fired), 'time')}" + (f", {alerts.failed} failed" if alerts.failed else "")
+            + (f", {alerts.stopped} stopped at the end" if alerts.stopped else ""))
 
 
 def _shown_name(spec) -> str:
@@ -1089,9 +1112,7 @@ def _report(args, stats: RunStats, outputs: _Outputs) -> None:
         info(f"per-person summary written to {stats.cut.shown(args.summary)}")
     _say_where_short_outputs_went(args, stats.cut)
     if alerts is not None:
-        info(f"--alert ran {counted(len(alerts.fired), 'time')}"
-             + (f", {alerts.failed} failed" if alerts.failed else "")
-             + (f", {alerts.stopped} stopped at the end" if alerts.stopped else ""))
+        info(_alerts_line(alerts))
 
 
 def _say_where_short_outputs_went(args, cut: CutShort) -> None:
@@ -1360,9 +1381,7 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
     """Each video in `folder`, as the photo command runs a folder of photos: the outputs given as folders get one
     file per video under its name (_2, _3, ... where two share one), files that are not videos are named and
     skipped, a video that cannot be read is a [WARN] line and the run goes on (exit 1), and one line sums up."""
-    from ..pipeline import for_one_video
-    from ..signals import DeferredStop
-    from ..video import NothingInRange, SourceSpec, check_file_source
+    from ..people import AlertDispatcher
 
     folders = _output_folders(args, many=True)
     videos, names, runs, skipped = _folder_plan(args, folder, folders)
@@ -1379,14 +1398,39 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
         info("no --output, --csv, --summary or --timeline: the people are only counted (add -o FOLDER/ or "
              "--csv FOLDER/ to keep them)")
     pipeline = _load(args)
+    alert_argv = _alert_command(args, {task: list(head.labels) for task, head in pipeline.heads.items()})
+    # One dispatcher for every video, closed after the last: closed at each video's end, it cut off a notifier
+    # slower than its 5 s that fired near that end, and held the run up 5 s between two videos.
+    alerts = None if alert_argv is None else AlertDispatcher(alert_argv, warn=warn, info=info)
     _say_skipped_files(skipped)
     tally = _FolderTally(len(videos))
     started = time.perf_counter()
     try:
+        _read_videos(videos, names, runs, pipeline, alerts, tally)
+    finally:  # whatever ended the run: no command of its outlives it
+        if alerts is not None and _close_folder_alerts(alerts):
+            tally.stopped = "interrupted"  # a Ctrl-C or SIGTERM during their wait
+    report_landmarks(pipeline, tally.marks, video=True)
+    repeated = sum(same is not None for _, same in skipped)
+    info(tally.line(time.perf_counter() - started, len(skipped) - repeated, repeated))
+    if alerts is not None:
+        info(_alerts_line(alerts))
+    if folders and tally.written:
+        _say_names_in_folders(folders, tally.written)
+    return tally.end()
+
+
+def _read_videos(videos: list[Path], names: list[Path], runs: list, pipeline, alerts, tally: _FolderTally) -> None:
+    """A folder run's videos read in turn (`runs`: each one's args) into `tally`, until the last or a stop."""
+    from ..pipeline import for_one_video
+    from ..signals import DeferredStop
+    from ..video import NothingInRange, SourceSpec, check_file_source
+
+    try:
         for video, name, one in zip(videos, names, runs):
             try:
                 check_file_source(SourceSpec.parse(one.source))
-                stats = run(one, for_one_video(pipeline), report=False, progress=True)
+                stats = run(one, for_one_video(pipeline), report=False, progress=True, alerts=alerts)
             except NothingInRange as exc:  # shorter than --start: no failure to read, nothing in the range
                 tally.before_start += 1
                 info(f"skipped {exc}")
@@ -1408,12 +1452,6 @@ def _folder_run(args, folder: Path, made: MadeFolders) -> int:
                 break
     except KeyboardInterrupt:  # while a video was being opened, or between two
         tally.stopped = "interrupted"
-    report_landmarks(pipeline, tally.marks, video=True)
-    repeated = sum(same is not None for _, same in skipped)
-    info(tally.line(time.perf_counter() - started, len(skipped) - repeated, repeated))
-    if folders and tally.written:
-        _say_names_in_folders(folders, tally.written)
-    return tally.end()
 
 
 def _folder_plan(args, folder: Path, folders: dict[str, Path]):
