@@ -829,7 +829,8 @@ def test_a_stopped_video_run_stops_its_alert_commands_as_readme_says(tmp_path, c
 
 def test_readme_and_help_give_the_wait_the_alert_close_has():
     """Commands still running at the end are stopped after ALERT_WAIT_S (they were left running): README's --alert
-    bullet and --help say when, with the dispatcher's number."""
+    bullet and --help say when, with the dispatcher's number, and that a folder run's end is after its last video
+    (each video's was)."""
     from facekit.cli.video import build_parser
     from facekit.people import ALERT_WAIT_S
 
@@ -838,8 +839,10 @@ def test_readme_and_help_give_the_wait_the_alert_close_has():
     bullet = bullet[:bullet.index("E.g. `--alert")]
     assert f"Commands still running at the end get {ALERT_WAIT_S:.0f} s" in bullet and "then are stopped" in bullet
     assert "left to finish" not in bullet, bullet
+    assert "A folder run (`--source clips/`) has one end, after its last video" in bullet, bullet
     text = " ".join(build_parser().format_help().split())
-    assert f"one still running {ALERT_WAIT_S:.0f} s after the run's end is stopped" in text, text
+    assert (f"one still running {ALERT_WAIT_S:.0f} s after the run's end is stopped (a folder's run ends after its "
+            "last video)") in text, text
 
 
 def test_parse_alert_command(tmp_path):

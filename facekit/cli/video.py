@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "without_mask for 1 s; FACEKIT_TRACK_ID, FACEKIT_TIME_S, FACEKIT_SINCE_S, FACEKIT_FRAME, "
                         "FACEKIT_LABEL, FACEKIT_PROBABILITY, FACEKIT_SOURCE (a stream's password as ***) and a "
                         "camera's FACEKIT_CLOCK are in its environment; one still running 5 s after the run's end is "
-                        "stopped")
+                        "stopped (a folder's run ends after its last video)")
     p.add_argument("--no-display", action="store_true", help="never open a window")
     p.add_argument("--max-frames", type=positive_int, metavar="N",
                    help="stop after N analysed frames (with --every M, the file's first N x M)")
