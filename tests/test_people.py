@@ -726,6 +726,19 @@ def test_a_folder_runs_dispatcher_goes_on_to_its_next_video_with_its_commands_ru
     assert sorted(lingered(tmp_path)) == ["a.mp4-3", "b.mp4-3"]
 
 
+def test_a_folder_runs_failed_alert_names_its_video():
+    """Each video of a folder starts its track ids again: "--alert for track 2 exited with 3" could be any video's."""
+    warnings = []
+    alerts = AlertDispatcher([sys.executable, "-c", "import sys; sys.exit(3)"], warn=warnings.append)
+    for source in ("clips/a.mp4", "clips/b.mp4"):
+        alerts.next_source(source)
+        for i in range(15):
+            alerts.update(i, i / 10, [face(2, "without_mask")])
+    alerts.close(wait_s=WAIT_S)
+    assert alerts.failed == 2 and sorted(w[:w.index(":")] for w in warnings) == [
+        f"--alert for track 2 of clips/{video} exited with 3" for video in ("a.mp4", "b.mp4")], warnings
+
+
 def test_a_stop_during_a_folder_runs_wait_for_its_alert_commands_ends_it(tmp_path):
     """A folder run closes its commands after its last video, its own stop signals held back meanwhile: a Ctrl-C
     during the wait ends it (as one video's), where a KeyboardInterrupt there would have left them running."""
