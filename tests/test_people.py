@@ -615,8 +615,9 @@ def test_alert_still_running_at_the_end_is_stopped_and_holds_no_output_open(tmp_
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = ended_with_its_outputs(proc, timeout=60)
     assert proc.returncode == 0, err
-    assert out.splitlines() == ["alert for 7", "[INFO] waiting up to 1 s for 1 alert command still running (then "
-                                "stopped)", "closed"], out
+    # The command's line and the close's come in either order: a loaded machine may start it late.
+    waiting = "[INFO] waiting up to 1 s for 1 alert command still running (then stopped)"
+    assert sorted(out.splitlines()[:2]) == sorted(["alert for 7", waiting]) and out.splitlines()[2:] == ["closed"], out
     assert err.splitlines() == ["its stderr", "[WARN] --alert: stopped 1 command still running at the end (track 7): "
                                 + shlex.join(lingering(tmp_path))], err
     assert list(lingered(tmp_path)) == [7]
@@ -635,7 +636,9 @@ def test_alert_commands_child_that_left_its_group_holds_no_output_open(tmp_path)
     finally:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
-    assert proc.returncode == 0 and out.splitlines() == ["detached", "closed"] and err == "", (out, err)
+    # A loaded machine may start the command's Python past ALERT_QUIET_S: the close then says it waits, and may.
+    lines = [line for line in out.splitlines() if not line.startswith("[INFO] waiting up to ")]
+    assert proc.returncode == 0 and lines == ["detached", "closed"] and err == "", (out, err)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, whose every write fails as a full disk's")
