@@ -2006,9 +2006,15 @@ def main(argv: list[str] | None = None) -> int:
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
     ramp = 0 if args.photos_per_task else workers  # the first tasks small, so the first results come in seconds
     sizes = f"{MIN_PHOTOS_PER_TASK} to {per_task}" if ramp and per_task > MIN_PHOTOS_PER_TASK else str(per_task)
+    died = killed_a_worker(results, todo, latest) if todo else []
+    tasks = make_tasks(todo, per_task, died, ramp)
+    # A worker a task: 40 photos (5 tasks) on --workers 8 said "on 8 workers" where 5 started.
+    running = min(workers, len(tasks))
     info(f"{counted(len(todo), 'source')} to do ({counted(len(todo) - n_videos - n_other, 'photo')}, "
          f"{counted(n_videos, 'video')}" + (f", {n_other} neither" if n_other else "")
-         + f") on {counted(workers, 'worker')}"
+         + f") on {counted(running, 'worker')}"
+         + (f" ({counted(len(tasks), 'task')}; {workers} {'asked' if args.workers else 'cores'})"
+            if running < workers else "")
          + (f", {sizes} photo{'s' if sizes != '1' else ''} a task" if len(todo) > n_videos else ""))
     started = time.perf_counter()
     totals: dict[str, Any] = {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
@@ -2016,11 +2022,9 @@ def main(argv: list[str] | None = None) -> int:
     no_room = None  # the part a full disk (or quota) refused: the job stops there, as it will not make room itself
     try:
         if todo:
-            died = killed_a_worker(results, todo, latest)
             rank = {source: i for i, (source, _) in enumerate(sources)}  # by name: as_read may have changed a kind
             del latest  # a million rows, not needed while the job runs
-            totals = run_job(make_tasks(todo, per_task, died, ramp), options, results, workers,
-                             {s: rank[s[0]] for s in todo}, suspects=any(died))
+            totals = run_job(tasks, options, results, running, {s: rank[s[0]] for s in todo}, suspects=any(died))
     except KeyboardInterrupt:
         interrupted = True
     except OSError as exc:

@@ -805,6 +805,7 @@ def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it_and_
     assert res.returncode == 0, res.stderr[-2000:]
     assert re.search(rf"^\[WARN\] --workers {cores + 1}, where this machine may use {cores} cores?: each worker loads "
                      r"its own models .* give --workers \d+ or fewer", res.stderr, re.M), res.stderr
+    assert f"[INFO] 1 source to do (1 photo, 0 videos) on 1 worker (1 task; {cores + 1} asked)" in res.stdout
     line = (f"[INFO] {out}'s path holds year=2024, kind=x: DuckDB reads each such folder as a column of every row (a "
             f"hive partition); read the faces with read_parquet('{out}/faces/*.parquet', hive_partitioning = false), "
             "status.csv with read_csv(..., hive_partitioning = false)")
@@ -830,6 +831,35 @@ def test_a_results_folder_under_a_key_value_folder_says_how_duckdb_reads_it_and_
     assert job["licences"]["landmarks"] == "face mesh: MediaPipe: Apache-2.0"
     again = batch(*args, timeout=120)
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr, again.stderr[-2000:]
+
+
+def test_the_start_line_counts_the_workers_that_run_not_those_asked(media, tmp_path, monkeypatch, capsys):
+    """A worker takes a task: 40 photos in 5 tasks on --workers 8 said "on 8 workers" where 5 started. The line
+    counts those that run, and says why fewer (the tasks; what was asked, or the cores by default); the job runs
+    that many."""
+    import facekit.batch as batch_module
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(10):
+        shutil.copy(media / "obama-240p.jpg", photos / f"{i}.jpg")
+    ran = []
+
+    def run_job(tasks, options, results, workers, rank, suspects=False):
+        ran.append((len(tasks), workers))
+        return {"sources": 0, "frames": 0, "faces": 0, "failed": 0}
+
+    monkeypatch.setattr(batch_module, "start_ray", lambda address, workers: workers or 8)  # 8 cores
+    monkeypatch.setattr(batch_module, "run_job", run_job)
+    monkeypatch.setattr(batch_module.Results, "lock", lambda self: None)  # held till the process ends
+    for out, options, line in [
+            ("cores", [], "on 2 workers (2 tasks; 8 cores), 8 photos a task"),  # 8 photos, then 2
+            ("asked", ["--workers", "3", "--photos-per-task", "5"], "on 2 workers (2 tasks; 3 asked), 5 photos a task"),
+            ("all", ["--workers", "3", "--photos-per-task", "1"], "on 3 workers, 1 photo a task")]:
+        assert batch_module.main([str(photos), "-o", str(tmp_path / out), "--tasks", "mask", *options]) == 0
+        said = capsys.readouterr().out
+        assert f"[INFO] 10 sources to do (10 photos, 0 videos) {line}\n" in said, said
+    assert ran == [(2, 2), (2, 2), (10, 3)]
 
 
 def test_workers_past_a_clusters_cpus_are_counted_against_the_cluster_not_this_machine(monkeypatch):
