@@ -1537,11 +1537,13 @@ def start_ray(address: str | None, workers: int | None) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def more_workers_than_cores(workers: int, address: str | None) -> str | None:
+def more_workers_than_cores(workers: int, address: str | None, running: int | None = None) -> str | None:
     """The warning for --workers past the cores that run them (this machine's, or a running cluster's CPUs), or None.
     Each worker loads its own models and takes a core: 8 on this project's 2 cores were slower than 2 and held 2.2x
     the memory, and nothing said so. Not refused: a cluster's CPUs may be more than this machine's, or its nodes
-    about to grow."""
+    about to grow. running: the workers that start (one a task); a job of 2 tasks on --workers 8 warned of 3.0 GB
+    more memory where 2 workers ran, no more than the cores."""
+    running = workers if running is None else running
     if address is None:
         from .runtime import usable_cores
 
@@ -1550,11 +1552,11 @@ def more_workers_than_cores(workers: int, address: str | None) -> str | None:
         import ray
 
         cores, where = int(ray.cluster_resources().get("CPU", 0)), "the Ray cluster has"
-    if workers <= cores:
+    if running <= cores:
         return None
     return (f"--workers {workers}, where {where} {counted(cores, 'core')}: each worker loads its own models (about "
             f"{WORKER_GB} GB) and they share the cores, so the job runs slower, not faster, and holds about "
-            f"{(workers - cores) * WORKER_GB:.1f} GB more memory; give --workers {cores} or fewer (or leave it out)")
+            f"{(running - cores) * WORKER_GB:.1f} GB more memory; give --workers {cores} or fewer (or leave it out)")
 
 
 # One worker's peak memory with the shipped heads (status.csv's worker_rss_mb: 0.46-0.65 GB, 40 photos on 8 workers).
@@ -1976,8 +1978,6 @@ def main(argv: list[str] | None = None) -> int:
     # A new job's folder is made only once Ray answers: a wrong --address leaves no empty results folder behind.
     try:
         workers = start_ray(args.address, args.workers)
-        if args.workers and (line := more_workers_than_cores(args.workers, args.address)) is not None:
-            warn(line)
     except KeyboardInterrupt:
         # A stop while Ray started ended in a bare "[INFO] interrupted": a stop once it is up says what is left.
         from .signals import exit_status
@@ -2010,6 +2010,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks = make_tasks(todo, per_task, died, ramp)
     # A worker a task: 40 photos (5 tasks) on --workers 8 said "on 8 workers" where 5 started.
     running = min(workers, len(tasks))
+    if args.workers and (line := more_workers_than_cores(args.workers, args.address, running)) is not None:
+        warn(line)
     info(f"{counted(len(todo), 'source')} to do ({counted(len(todo) - n_videos - n_other, 'photo')}, "
          f"{counted(n_videos, 'video')}" + (f", {n_other} neither" if n_other else "")
          + f") on {counted(running, 'worker')}"
