@@ -1509,6 +1509,12 @@ def start_ray(address: str | None, workers: int | None) -> int:
         where = f"--address {address}: cannot connect to Ray" if address else "cannot start Ray here"
         if address and _refused_for_token(exc):
             raise FacekitError(f"{where}: the cluster asks for Ray's authentication token ({RAY_TOKEN_HINT})") from None
+        if address == "auto" and str(exc).startswith(NO_RAY_HERE):
+            # Ray's own line went on "Please specify the one to connect to by setting `--address` flag", to a user
+            # who had given --address.
+            raise FacekitError(f"{where}: no Ray cluster runs on this machine (RAY_ADDRESS unset, none started by "
+                               "`ray start --head` here): start one, give its address, or leave --address out for "
+                               "a local job") from None
         raise FacekitError(f"{where} ({str(exc).splitlines()[0]}){'' if address else _ray_room(exc)}") from None
     finally:
         if own is not None:
@@ -1571,6 +1577,10 @@ WORKER_GB = 0.5
 # to connect to Ray cluster at HOST:6379)" of a cluster that answered, its cause left in the exception's chain.
 RAY_TOKEN_HINT = ("run with RAY_AUTH_MODE=token, the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN; "
                   "see Ray's docs on token authentication")
+
+
+# How Ray's error begins for address="auto" where it finds no cluster to join.
+NO_RAY_HERE = "Could not find any running Ray instance"
 
 
 def _refused_for_token(exc: BaseException) -> bool:

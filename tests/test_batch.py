@@ -2467,6 +2467,18 @@ def test_a_cluster_that_asks_for_rays_token_is_named_so(monkeypatch):
     with pytest.raises(FacekitError, match=r"cannot connect to Ray \(Failed to connect to Ray cluster at 10"):
         batch_module.start_ray("10.0.0.1:6391", 2)
 
+    # README's `--address auto` with no cluster here: Ray's line told the user to give --address, which they had.
+    def none_here(ray, address, workers, store):  # Ray 2.x's text, seen on this machine
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(batch_module, "_init", none_here)
+    with pytest.raises(FacekitError) as caught:
+        batch_module.start_ray("auto", None)
+    assert str(caught.value) == ("--address auto: cannot connect to Ray: no Ray cluster runs on this machine "
+                                 "(RAY_ADDRESS unset, none started by `ray start --head` here): start one, give its "
+                                 "address, or leave --address out for a local job")
+
 
 def test_an_output_named_from_the_home_folder_is_read_as_a_shell_reads_it(tmp_path, media, monkeypatch, capsys):
     """--output=~/results (no shell expands a "~" after "="; nor does a scheduler's job file or a subprocess list)
