@@ -2015,7 +2015,8 @@ def main(argv: list[str] | None = None) -> int:
     n_other = sum(kind == "other" for _, kind in todo)  # named in --list: each an error in status.csv
     per_task = args.photos_per_task or photos_per_task(len(todo) - n_videos, workers)
     ramp = 0 if args.photos_per_task else workers  # the first tasks small, so the first results come in seconds
-    sizes = f"{MIN_PHOTOS_PER_TASK} to {per_task}" if ramp and per_task > MIN_PHOTOS_PER_TASK else str(per_task)
+    largest = min(per_task, len(todo) - n_videos)  # 2 photos said "8 photos a task"
+    sizes = f"{MIN_PHOTOS_PER_TASK} to {largest}" if ramp and largest > MIN_PHOTOS_PER_TASK else str(largest)
     died = killed_a_worker(results, todo, latest) if todo else []
     tasks = make_tasks(todo, per_task, died, ramp)
     # A worker a task: 40 photos (5 tasks) on --workers 8 said "on 8 workers" where 5 started.

@@ -835,7 +835,7 @@ def test_the_start_line_counts_the_workers_that_run_not_those_asked(media, tmp_p
     """A worker takes a task: 40 photos in 5 tasks on --workers 8 said "on 8 workers" where 5 started. The line
     counts those that run, and says why fewer (the tasks; what was asked, or the cores by default); the job runs
     that many. The warning of --workers past the cores counts them too: a job of 2 tasks on --workers 8 (2 cores)
-    warned of 3.0 GB more memory where 2 workers ran."""
+    warned of 3.0 GB more memory where 2 workers ran. And a task's photos are at most the job's."""
     import facekit.batch as batch_module
     from facekit.runtime import usable_cores
 
@@ -859,7 +859,9 @@ def test_the_start_line_counts_the_workers_that_run_not_those_asked(media, tmp_p
             ("ten", ["--workers", asked, "--photos-per-task", 5],
              f"10 photos, 0 videos) on 2 workers (2 tasks; {asked} asked), 5 photos a task"),
             ("many", ["--workers", cores + 1, "--photos-per-task", 1],
-             f"{cores + 1} photos, 0 videos) on {cores + 1} workers, 1 photo a task")]:
+             f"{cores + 1} photos, 0 videos) on {cores + 1} workers, 1 photo a task"),
+            ("many", ["--workers", 1],  # the one task holds them all, not "8 photos a task"
+             f"{cores + 1} photos, 0 videos) on 1 worker, {min(8, cores + 1)} photos a task")]:
         out = tmp_path / f"out{len(ran)}"
         assert batch_module.main([str(tmp_path / folder), "-o", str(out), "--tasks", "mask", *map(str, options)]) == 0
         said, err = capsys.readouterr()
@@ -869,7 +871,7 @@ def test_the_start_line_counts_the_workers_that_run_not_those_asked(media, tmp_p
         running = ran[-1][1]
         more = (running - cores) * batch_module.WORKER_GB
         assert warned == ([(str(options[1]), f"{more:.1f}")] if options and running > cores else []), err
-    assert ran == [(2, 2), (2, 2), (cores + 1, cores + 1)]
+    assert ran == [(2, 2), (2, 2), (cores + 1, cores + 1), (1, 1)]
 
 
 def test_workers_past_a_clusters_cpus_are_counted_against_the_cluster_not_this_machine(monkeypatch):
