@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "has that name); - reads the lines from standard input (find ... | %(prog)s --list -)")
     p.add_argument("-o", "--output", type=Path, required=True, help="results folder (created; reused to resume)")
     p.add_argument("-w", "--workers", type=positive_int,
-                   help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs)")
+                   help="worker processes, one core each (default: this machine's cores; on a cluster, its CPUs); "
+                        "no more start than the job has tasks")
     p.add_argument("--address", metavar="ADDR",
                    help="run on an existing Ray cluster: auto, ray://HOST:10001 or HOST:6379 (default: local)")
     p.add_argument("--every", type=positive_int, default=1, metavar="N",

@@ -872,6 +872,8 @@ def test_the_start_line_counts_the_workers_that_run_not_those_asked(media, tmp_p
         more = (running - cores) * batch_module.WORKER_GB
         assert warned == ([(str(options[1]), f"{more:.1f}")] if options and running > cores else []), err
     assert ran == [(2, 2), (2, 2), (cores + 1, cores + 1), (1, 1)]
+    told = next(a.help for a in batch_module.build_parser()._actions if a.dest == "workers")
+    assert told.endswith("; no more start than the job has tasks"), told
 
 
 def test_workers_past_a_clusters_cpus_are_counted_against_the_cluster_not_this_machine(monkeypatch):
