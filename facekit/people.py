@@ -298,9 +298,9 @@ def parse_alert_command(command: str) -> list[str]:
         # cron's PATH is /usr/bin:/bin: a notifier in /usr/local/bin or ~/bin, found from a terminal, is not there.
         raise FacekitError(f"--alert: command not found: {program} (not on PATH, which is "
                            f"{os.environ.get('PATH') or 'empty'}: name it by its absolute path)")
-    why = _why_it_cannot_start(shutil.which(program) or program)
-    if why is not None:
-        raise FacekitError(f"--alert: {program} {why}")
+    refused = _why_it_cannot_start(shutil.which(program) or program)
+    if refused is not None:
+        raise FacekitError(f"--alert: {program} {refused}")
     return argv
 
 
