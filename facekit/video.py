@@ -1431,11 +1431,8 @@ class FrameSource:
         from .container import MP4_TOP, ts_sync
 
         if self.spec.kind == "stream":  # a file served over HTTP: its name says (its first bytes: another request)
-            from urllib.parse import urlparse
-
-            suffix = Path(urlparse(str(self.spec.target)).path).suffix.lower()
             return {".mkv": "pts", ".webm": "pts", ".avi": "pts", ".ts": "ts", ".mts": "ts", ".m2ts": "ts",
-                    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4"}.get(suffix)
+                    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4"}.get(_url_suffix(str(self.spec.target)))
         try:
             with open(self.spec.target, "rb") as fh:
                 head = fh.read(1024)
@@ -1623,12 +1620,17 @@ def _shown_of(found, count: int, fps: float) -> int:
     return shown if 0 < shown and shown + SHORT_READ_SLACK < count else count
 
 
-def _served_matroska(url: str) -> bool:
-    """Whether a stream's URL names a Matroska / WebM file (by its name, as FrameSource._container tells a served
-    file's container: its first bytes would be another request)."""
+def _url_suffix(url: str) -> str:
+    """The extension of the file a URL names, lower case: how a served file's container is told (FrameSource._container,
+    _served_matroska), as its first bytes would be another request."""
     from urllib.parse import urlparse
 
-    return Path(urlparse(url).path).suffix.lower() in (".mkv", ".webm")
+    return Path(urlparse(url).path).suffix.lower()
+
+
+def _served_matroska(url: str) -> bool:
+    """Whether a stream's URL names a Matroska / WebM file."""
+    return _url_suffix(url) in (".mkv", ".webm")
 
 
 SERVED_HEAD_BYTES = 256 << 10  # a served Matroska's track list and first cluster's first blocks come within this
